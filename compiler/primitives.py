@@ -1,0 +1,443 @@
+"""The op table: every primitive kiln knows, each defined exactly once.
+
+A primitive has a name, a kind (what the compiler may do with it), a shape/dtype rule, a
+NumPy reference implementation and, for elementwise primitives, a scalar expression that
+code generators paste into loop bodies. Everything a user calls that is not here
+(``sigmoid``, ``softmax``, ``mean``, losses, layers) is a composite over these.
+
+Conventions that keep the table small and the IR explicit:
+
+* elementwise binary primitives take inputs of *one* dtype; the frontend inserts ``cast``
+  nodes (PyTorch's promotion rules live in ``kiln.dtypes``, not here);
+* elementwise primitives broadcast with NumPy's rules, so the IR needs no ``expand`` before
+  them;
+* reductions take normalised, sorted, non-negative ``axes`` and ``keepdims``.
+
+>>> PRIMITIVES["add"].impl(np.ones(2), np.ones(2))
+array([2., 2.])
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ShapeError
+
+# dtype names used in the IR (NumPy's names); short forms for printing.
+DTYPE_SHORT = {
+    "float32": "f32",
+    "float64": "f64",
+    "float16": "f16",
+    "int32": "i32",
+    "int64": "i64",
+    "int16": "i16",
+    "int8": "i8",
+    "uint8": "u8",
+    "bool": "b8",
+}
+FLOAT_DTYPES = frozenset({"float16", "float32", "float64"})
+INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8"})
+
+
+@dataclass(frozen=True, eq=False)
+class Primitive:
+    """One operation of the IR.
+
+    ``shape_rule(shapes, dtypes, **params) -> (shape, dtype)`` raises ``ShapeError`` with a
+    message naming the operation and the shapes/dtypes. ``impl(*arrays, **params)`` is the
+    NumPy reference. ``expr`` (elementwise only) is a ``str.format`` template over the
+    input names, e.g. ``"({0} + {1})"``.
+    """
+
+    name: str
+    kind: str  # elementwise | reduction | movement | index | matmul | source
+    shape_rule: Callable
+    impl: Callable
+    expr: str | None = None
+    differentiable: bool = True
+    properties: frozenset = field(default_factory=frozenset)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+PRIMITIVES: dict[str, Primitive] = {}
+
+
+def _register(name, kind, shape_rule, impl, expr=None, differentiable=True, properties=()):
+    prim = Primitive(name, kind, shape_rule, impl, expr, differentiable, frozenset(properties))
+    PRIMITIVES[name] = prim
+    return prim
+
+
+def fmt_shape(shape) -> str:
+    return "[" + ", ".join(str(d) for d in shape) + "]"
+
+
+# ----------------------------------------------------------------------------- shape rules
+
+
+def broadcast_shapes(op: str, *shapes) -> tuple:
+    """NumPy/PyTorch broadcasting, with an error that names the op and both shapes."""
+    ndim = max((len(s) for s in shapes), default=0)
+    out = []
+    for axis in range(-ndim, 0):
+        size = 1
+        for s in shapes:
+            if len(s) >= -axis:
+                d = s[axis]
+                if d == 1:
+                    continue
+                if size != 1 and d != size:
+                    shown = " and ".join(fmt_shape(s) for s in shapes)
+                    raise ShapeError(
+                        f"{op}: shapes {shown} cannot be broadcast together "
+                        f"(dimension {axis} is {size} vs {d})"
+                    )
+                size = d
+        out.append(size)
+    return tuple(out)
+
+
+def _same_dtype(op, dtypes):
+    if len(set(dtypes)) > 1:
+        raise ShapeError(f"{op}: inputs must share one dtype, got {', '.join(dtypes)}")
+    return dtypes[0]
+
+
+def _unary_rule(op, float_only=False):
+    def rule(shapes, dtypes):
+        if float_only and dtypes[0] not in FLOAT_DTYPES:
+            raise ShapeError(f"{op}: expected a floating point input, got {dtypes[0]}")
+        return tuple(shapes[0]), dtypes[0]
+
+    return rule
+
+
+def _binary_rule(op, out_dtype=None):
+    def rule(shapes, dtypes):
+        dtype = _same_dtype(op, dtypes)
+        return broadcast_shapes(op, *shapes), out_dtype or dtype
+
+    return rule
+
+
+def _where_rule(shapes, dtypes):
+    if dtypes[0] != "bool":
+        raise ShapeError(f"where: condition must be bool, got {dtypes[0]}")
+    dtype = _same_dtype("where", dtypes[1:])
+    return broadcast_shapes("where", *shapes), dtype
+
+
+def _cast_rule(shapes, dtypes, dtype):
+    return tuple(shapes[0]), dtype
+
+
+def _reduce_shape(op, shape, axes, keepdims):
+    for a in axes:
+        if not 0 <= a < len(shape):
+            raise ShapeError(f"{op}: axis {a} out of range for shape {fmt_shape(shape)}")
+    if keepdims:
+        return tuple(1 if i in axes else d for i, d in enumerate(shape))
+    return tuple(d for i, d in enumerate(shape) if i not in axes)
+
+
+def _reduce_rule(op, out_dtype=None):
+    def rule(shapes, dtypes, axes, keepdims):
+        if op in ("max", "min") and any(shapes[0][a] == 0 for a in axes):
+            raise ShapeError(f"{op}: cannot reduce over an empty dimension of "
+                             f"{fmt_shape(shapes[0])}")
+        return _reduce_shape(op, shapes[0], axes, keepdims), out_dtype or dtypes[0]
+
+    return rule
+
+
+def _argmax_rule(shapes, dtypes, axis, keepdims):
+    return _reduce_shape("argmax", shapes[0], (axis,), keepdims), "int64"
+
+
+def _reshape_rule(shapes, dtypes, shape):
+    if math.prod(shape) != math.prod(shapes[0]):
+        raise ShapeError(
+            f"reshape: cannot reshape {fmt_shape(shapes[0])} ({math.prod(shapes[0])} elements)"
+            f" into {fmt_shape(shape)} ({math.prod(shape)} elements)"
+        )
+    return tuple(shape), dtypes[0]
+
+
+def _permute_rule(shapes, dtypes, axes):
+    if sorted(axes) != list(range(len(shapes[0]))):
+        raise ShapeError(f"permute: {tuple(axes)} is not a permutation of the dimensions of "
+                         f"{fmt_shape(shapes[0])}")
+    return tuple(shapes[0][a] for a in axes), dtypes[0]
+
+
+def _expand_rule(shapes, dtypes, shape):
+    src = shapes[0]
+    if len(shape) < len(src):
+        raise ShapeError(f"expand: cannot expand {fmt_shape(src)} to fewer dimensions "
+                         f"{fmt_shape(shape)}")
+    for s, d in zip(src[::-1], shape[::-1]):
+        if s != 1 and s != d:
+            raise ShapeError(f"expand: cannot expand {fmt_shape(src)} to {fmt_shape(shape)}")
+    return tuple(shape), dtypes[0]
+
+
+def _slice_rule(shapes, dtypes, starts, stops, steps):
+    out = []
+    for d, (a, b, s) in zip(shapes[0], zip(starts, stops, steps)):
+        out.append(len(range(a, b, s)) if 0 <= a <= d and 0 <= b <= d else _bad_slice(shapes, a, b))
+    return tuple(out), dtypes[0]
+
+
+def _bad_slice(shapes, a, b):
+    raise ShapeError(f"slice: bounds {a}:{b} out of range for shape {fmt_shape(shapes[0])}")
+
+
+def _pad_rule(shapes, dtypes, pads, value):
+    return tuple(d + lo + hi for d, (lo, hi) in zip(shapes[0], pads)), dtypes[0]
+
+
+def _concat_rule(shapes, dtypes, axis):
+    first = shapes[0]
+    dtype = _same_dtype("concat", dtypes)
+    for s in shapes[1:]:
+        if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first))
+                                        if i != axis):
+            shown = ", ".join(fmt_shape(x) for x in shapes)
+            raise ShapeError(f"concat: shapes {shown} differ outside dimension {axis}")
+    out = list(first)
+    out[axis] = sum(s[axis] for s in shapes)
+    return tuple(out), dtype
+
+
+def _check_index_dtype(op, dtype):
+    if dtype not in INT_DTYPES:
+        raise ShapeError(f"{op}: indices must be an integer tensor, got {dtype}")
+
+
+def _take_rule(shapes, dtypes, axis):
+    _check_index_dtype("take", dtypes[1])
+    x, idx = shapes
+    return tuple(x[:axis]) + tuple(idx) + tuple(x[axis + 1:]), dtypes[0]
+
+
+def _take_grad_rule(shapes, dtypes, axis, size):
+    # inputs: (grad of take's output, indices) -> gradient of take's first input
+    _check_index_dtype("take_grad", dtypes[1])
+    g, idx = shapes
+    n = len(idx)
+    return tuple(g[:axis]) + (size,) + tuple(g[axis + n:]), dtypes[0]
+
+
+def _gather_rule(shapes, dtypes, axis):
+    _check_index_dtype("gather", dtypes[1])
+    x, idx = shapes
+    if len(x) != len(idx):
+        raise ShapeError(f"gather: index {fmt_shape(idx)} must have as many dimensions as "
+                         f"input {fmt_shape(x)}")
+    return tuple(idx), dtypes[0]
+
+
+def _scatter_add_rule(shapes, dtypes, axis, size):
+    _check_index_dtype("scatter_add", dtypes[1])
+    g = list(shapes[0])
+    g[axis] = size
+    return tuple(g), dtypes[0]
+
+
+def _matmul_rule(shapes, dtypes):
+    a, b = shapes
+    dtype = _same_dtype("matmul", dtypes)
+    if len(a) < 2 or len(b) < 2:
+        raise ShapeError(f"matmul: primitive needs 2-D or batched inputs, got "
+                         f"{fmt_shape(a)} @ {fmt_shape(b)}")
+    if a[-1] != b[-2]:
+        raise ShapeError(
+            f"matmul: inner dimensions differ: {fmt_shape(a)} @ {fmt_shape(b)} "
+            f"({a[-1]} != {b[-2]})"
+        )
+    batch = broadcast_shapes("matmul", a[:-2], b[:-2])
+    return batch + (a[-2], b[-1]), dtype
+
+
+def _const_rule(shapes, dtypes, value):
+    return tuple(value.shape), value.dtype.name
+
+
+def _uniform_rule(shapes, dtypes, shape, dtype):
+    return tuple(shape), dtype
+
+
+# ---------------------------------------------------------------------- implementations
+
+
+_ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
+
+
+def _np_erf(x):
+    x = np.asarray(x)
+    try:  # SciPy is optional; use it when present (much faster).
+        from scipy.special import erf
+
+        return erf(x).astype(x.dtype, copy=False)
+    except ImportError:
+        return np.asarray(_ERF_UFUNC(x), dtype=np.float64).astype(x.dtype, copy=False)
+
+
+def _safe_div(a, b):
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.true_divide(a, b)
+
+
+def _safe(f):
+    def g(*a):
+        with np.errstate(all="ignore"):
+            return f(*a)
+
+    return g
+
+
+def _pow(a, b):
+    with np.errstate(all="ignore"):
+        if a.dtype.kind in "iu" and np.any(b < 0):
+            raise ValueError("pow: integers to negative integer powers are not allowed")
+        return np.power(a, b)
+
+
+def _sum(x, axes, keepdims):
+    return np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+
+
+def _max(x, axes, keepdims):
+    return np.max(x, axis=axes, keepdims=keepdims)
+
+
+def _argmax(x, axis, keepdims):
+    r = np.argmax(x, axis=axis, keepdims=keepdims)
+    return np.asarray(r, dtype=np.int64)
+
+
+def _slice(x, starts, stops, steps):
+    return x[tuple(slice(a, b, s) for a, b, s in zip(starts, stops, steps))]
+
+
+def _pad(x, pads, value):
+    return np.pad(x, pads, constant_values=value)
+
+
+def _take(x, idx, axis):
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"take: index out of range for dimension {axis} of size {n}")
+    return np.take(x, idx, axis=axis)
+
+
+def _take_grad(g, idx, axis, size):
+    out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+    out = np.zeros(out_shape, dtype=g.dtype)
+    g2 = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
+    moved = np.moveaxis(g2, axis, 0)
+    target = np.moveaxis(out, axis, 0)
+    np.add.at(target, idx.reshape(-1), moved)
+    return out
+
+
+def _gather(x, idx, axis):
+    n = x.shape[axis]
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise IndexError(f"gather: index out of range for dimension {axis} of size {n}")
+    return np.take_along_axis(x, idx, axis=axis)
+
+
+def _scatter_add(g, idx, axis, size):
+    shape = list(g.shape)
+    shape[axis] = size
+    out = np.zeros(shape, dtype=g.dtype)
+    grids = list(np.indices(idx.shape, sparse=True))
+    grids[axis] = idx
+    np.add.at(out, tuple(grids), g)
+    return out
+
+
+def _uniform(seed, shape, dtype):
+    # ``seed`` is a uint64 array of shape (2,) (key, counter): a pure function of the seed,
+    # so graphs stay functional and runs are reproducible under ``manual_seed``.
+    rng = np.random.Generator(np.random.Philox(key=int(seed[0]), counter=int(seed[1])))
+    return rng.random(shape, dtype=np.float64).astype(dtype)
+
+
+# ------------------------------------------------------------------------------ the table
+
+_UNARY = {
+    # name: (numpy impl, scalar expression, float_only)
+    "neg": (np.negative, "(-{0})", False),
+    "exp": (_safe(np.exp), "math.exp({0})", True),
+    "log": (_safe(np.log), "math.log({0})", True),
+    "sqrt": (_safe(np.sqrt), "math.sqrt({0})", True),
+    "sin": (np.sin, "math.sin({0})", True),
+    "cos": (np.cos, "math.cos({0})", True),
+    "tanh": (np.tanh, "math.tanh({0})", True),
+    "erf": (_np_erf, "math.erf({0})", True),
+    "abs": (np.abs, "abs({0})", False),
+    "sign": (np.sign, "np.sign({0})", False),
+    "reciprocal": (_safe(np.reciprocal), "(1.0 / {0})", True),
+    "floor": (np.floor, "math.floor({0})", True),
+}
+for _name, (_impl, _expr, _float_only) in _UNARY.items():
+    _register(_name, "elementwise", _unary_rule(_name, _float_only), _impl, _expr,
+              differentiable=_name not in ("sign", "floor"))
+
+_BINARY = {
+    "add": (np.add, "({0} + {1})", None),
+    "sub": (np.subtract, "({0} - {1})", None),
+    "mul": (np.multiply, "({0} * {1})", None),
+    "div": (_safe_div, "({0} / {1})", None),
+    "pow": (_pow, "({0} ** {1})", None),
+    "maximum": (np.maximum, "max({0}, {1})", None),
+    "minimum": (np.minimum, "min({0}, {1})", None),
+    "eq": (np.equal, "({0} == {1})", "bool"),
+    "ne": (np.not_equal, "({0} != {1})", "bool"),
+    "lt": (np.less, "({0} < {1})", "bool"),
+    "le": (np.less_equal, "({0} <= {1})", "bool"),
+    "gt": (np.greater, "({0} > {1})", "bool"),
+    "ge": (np.greater_equal, "({0} >= {1})", "bool"),
+}
+for _name, (_impl, _expr, _out) in _BINARY.items():
+    _register(_name, "elementwise", _binary_rule(_name, _out), _impl, _expr,
+              differentiable=_out is None, properties=("commutative",) if _name in (
+                  "add", "mul", "maximum", "minimum", "eq", "ne") else ())
+
+_register("where", "elementwise", _where_rule, np.where, "({1} if {0} else {2})")
+_register("cast", "elementwise", _cast_rule,
+          lambda x, dtype: x.astype(dtype), "{dtype}({0})")
+
+_register("sum", "reduction", _reduce_rule("sum"), _sum)
+_register("max", "reduction", _reduce_rule("max"), _max)
+_register("argmax", "reduction", _argmax_rule, _argmax, differentiable=False)
+
+_register("reshape", "movement", _reshape_rule, lambda x, shape: np.reshape(x, shape))
+_register("permute", "movement", _permute_rule, lambda x, axes: np.transpose(x, axes))
+_register("expand", "movement", _expand_rule, lambda x, shape: np.broadcast_to(x, shape))
+_register("slice", "movement", _slice_rule, _slice)
+_register("pad", "movement", _pad_rule, _pad)
+_register("concat", "movement", _concat_rule, lambda *xs, axis: np.concatenate(xs, axis))
+
+_register("take", "index", _take_rule, _take)
+_register("take_grad", "index", _take_grad_rule, _take_grad)
+_register("gather", "index", _gather_rule, _gather)
+_register("scatter_add", "index", _scatter_add_rule, _scatter_add)
+
+_register("matmul", "matmul", _matmul_rule, np.matmul)
+
+_register("const", "source", _const_rule, lambda value: value, differentiable=False)
+_register("uniform", "source", _uniform_rule, _uniform, differentiable=False)
+
+
+def infer(name: str, shapes, dtypes, params) -> tuple[tuple, str]:
+    """Apply ``name``'s shape rule: ``(shape, dtype)`` of its result."""
+    return PRIMITIVES[name].shape_rule(shapes, dtypes, **params)
