@@ -1,0 +1,172 @@
+"""Algebraic simplification: rewrite nodes into cheaper nodes that compute the same values.
+
+The rules (``c`` is a ``const`` node whose elements all equal the number shown):
+
+=============================  ===============================================
+pattern                        becomes
+=============================  ===============================================
+``x * 1``, ``1 * x``           ``x``
+``x + 0``, ``0 + x``, ``x - 0``  ``x`` (see "signed zero" below)
+``x / 1``, ``x ** 1``          ``x``
+``-(-x)``                      ``x``
+``x ** 2``, ``x ** 3``         ``x * x``, ``x * x * x``
+``x ** 0.5``                   ``sqrt(x)`` (see "pow edge cases" below)
+``x ** -1``                    ``reciprocal(x)``
+reshape/expand to x's shape    ``x``
+``permute`` by (0, 1, ...)     ``x``
+reshape of reshape             one reshape
+permute of permute             one permute
+cast to x's dtype              ``x``
+=============================  ===============================================
+
+A rewrite applies only if the new value has exactly the shape and dtype of the old one:
+``x * 1`` where the constant broadcasts ``x`` to a bigger shape keeps its ``mul``. Rules
+that are wrong for nan or inf are absent: ``x * 0`` is not ``0`` (``nan * 0`` is ``nan``)
+and ``x - x`` is not ``0``. Every new node keeps the ``source`` of the node it replaces.
+
+Signed zero: ``-0.0 + 0.0`` is ``+0.0``, so ``x + 0 -> x`` turns that one result into
+``-0.0`` (which compares equal to it; only ``1/x`` or ``sign`` tell them apart). XLA and
+TorchInductor make the same trade. ``x - 0`` and ``x * 1`` are exact for every x.
+
+Pow edge cases: ``x ** 0.5 -> sqrt(x)`` differs at two points, ``(-inf) ** 0.5`` is
+``+inf`` but ``sqrt(-inf)`` is ``nan``, and ``(-0.0) ** 0.5`` is ``+0.0`` but
+``sqrt(-0.0)`` is ``-0.0``; ``x ** 3 -> x*x*x`` rounds twice, so it may differ from
+``pow`` in the last bit. ``x ** 2 -> x*x`` and ``x ** -1 -> 1/x`` are exact.
+
+>>> from kiln.compiler.ir import Graph
+>>> g = Graph("cube")
+>>> x = g.add_input((3,), "float32")
+>>> g.outputs = [g.add_node("pow", [x, g.add_const(np.float32(3.0))])]
+>>> print(simplify(g).format(with_source=False))
+graph cube(%0: f32[3]) {
+  %1: f32[] = const {value=3.0}
+  %2: f32[3] = mul %0, %0
+  %3: f32[3] = mul %2, %0
+  return %3
+}
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..ir import Graph, Node
+from ..primitives import FLOAT_DTYPES, infer
+
+
+def is_constant(node: Node, number: float) -> bool:
+    """Whether ``node`` is a ``const`` whose every element equals ``number`` (never nan)."""
+    if node.op != "const":
+        return False
+    value = node.params["value"]
+    return value.size > 0 and bool(np.all(value == number))
+
+
+class _Builder:
+    """Appends nodes to the graph being built; the rules call ``emit`` to make new ones."""
+
+    def __init__(self, graph: Graph, source):
+        self.graph = graph
+        self.source = source
+
+    def emit(self, op, inputs, params=None) -> Node:
+        return self.graph.add_node(op, list(inputs), params or {}, self.source)
+
+
+# A rule looks at one node (its operands already simplified) and returns an existing node
+# that replaces it, a new (op, inputs, params) to simplify further, or None.
+
+
+def _arithmetic_identity(node: Node, build: _Builder):
+    op, inputs = node.op, node.inputs
+    if op in ("add", "sub", "mul", "div", "pow"):
+        left, right = inputs
+        identity = {"add": 0, "sub": 0, "mul": 1, "div": 1, "pow": 1}[op]
+        if is_constant(right, identity):
+            return left
+        if op in ("add", "mul") and is_constant(left, identity):
+            return right
+    if op == "neg" and inputs[0].op == "neg":
+        return inputs[0].inputs[0]
+    return None
+
+
+def _power(node: Node, build: _Builder):
+    if node.op != "pow":
+        return None
+    base, exponent = node.inputs
+    if node.shape != base.shape:  # the exponent broadcasts: the rewrites below would not
+        return None
+    if is_constant(exponent, 2):
+        return ("mul", [base, base], {})
+    if is_constant(exponent, 3):
+        return ("mul", [build.emit("mul", [base, base]), base], {})
+    if base.dtype in FLOAT_DTYPES:
+        if is_constant(exponent, 0.5):
+            return ("sqrt", [base], {})
+        if is_constant(exponent, -1):
+            return ("reciprocal", [base], {})
+    return None
+
+
+def _movement(node: Node, build: _Builder):
+    op = node.op
+    source = node.inputs[0] if node.inputs else None
+    if op in ("reshape", "expand") and node.shape == source.shape:
+        return source
+    if op == "reshape" and source.op == "reshape":
+        return ("reshape", [source.inputs[0]], {"shape": node.params["shape"]})
+    if op == "permute":
+        axes = tuple(node.params["axes"])
+        if axes == tuple(range(len(axes))):
+            return source
+        if source.op == "permute":
+            inner = tuple(source.params["axes"])
+            return ("permute", [source.inputs[0]], {"axes": tuple(inner[a] for a in axes)})
+    if op == "cast" and node.params["dtype"] == source.dtype:
+        return source
+    return None
+
+
+RULES = [_arithmetic_identity, _power, _movement]
+
+
+def _simplify_node(node: Node, build: _Builder) -> Node:
+    """Apply ``RULES`` to ``node`` (not yet in the graph) until none applies."""
+    for _ in range(16):  # each rewrite removes or shrinks a node, so this bound is slack
+        for rule in RULES:
+            result = rule(node, build)
+            if result is None:
+                continue
+            if isinstance(result, Node):
+                if result.shape == node.shape and result.dtype == node.dtype:
+                    return result
+                continue
+            op, inputs, params = result
+            shape, dtype = infer(op, [i.shape for i in inputs], [i.dtype for i in inputs],
+                                 params)
+            if tuple(shape) == node.shape and dtype == node.dtype:
+                node = Node(op, inputs, params, shape, dtype, node.source)
+                break
+        else:
+            break
+    build.graph.nodes.append(node)
+    return node
+
+
+def simplify(graph: Graph) -> Graph:
+    """Return a simplified copy of ``graph`` (dead nodes are left for DCE to remove)."""
+    out = Graph(graph.name)
+    replacement: dict[Node, Node] = {}
+    for node in graph.nodes:
+        inputs = [replacement[i] for i in node.inputs]
+        new = Node(node.op, inputs, dict(node.params), node.shape, node.dtype, node.source,
+                   node.name)
+        if node.op == "input":
+            out.nodes.append(new)
+        else:
+            new = _simplify_node(new, _Builder(out, node.source))
+        replacement[node] = new
+    out.inputs = [replacement[n] for n in graph.inputs]
+    out.outputs = [replacement[n] for n in graph.outputs]
+    return out
