@@ -1,1 +1,73 @@
-"""kiln: eager tensors on NumPy and a JIT graph compiler lowered through Numba."""
+"""kiln: eager tensors on NumPy and a JIT graph compiler lowered through Numba.
+
+>>> import kiln
+>>> x = kiln.tensor([3.0], requires_grad=True)
+>>> y = (x ** 2).sum(); y.backward(); x.grad
+tensor([6.])
+"""
+
+from kiln.compiler.errors import ShapeError, TraceError
+
+from . import dtypes
+from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from .device import device
+from .dtypes import (
+    bool_ as bool,  # noqa: A001
+    double,
+    dtype,
+    float16,
+    float32,
+    float64,
+    get_default_dtype,
+    half,
+    int8,
+    int16,
+    int32,
+    int64,
+    long,
+    set_default_dtype,
+    short,
+    uint8,
+)
+from .dtypes import float as float  # noqa: A001, PLC0414
+from .dtypes import int as int  # noqa: A001, PLC0414
+from .ops import *  # noqa: F403
+from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004, F401
+from .ops.methods import install as _install_methods
+from .tensor import Size, Tensor
+
+_install_methods()
+
+from . import autograd  # noqa: E402
+from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
+
+__version__ = "0.1.0"
+
+
+def is_floating_point(x) -> bool:
+    return x.dtype.is_floating_point
+
+
+def typename(x) -> str:
+    return x.type() if isinstance(x, Tensor) else type(x).__name__
+
+
+def _lazy(name):
+    import importlib
+
+    return importlib.import_module(f"kiln.{name}")
+
+
+def __getattr__(name):
+    # Subpackages that are heavier or optional load on first use.
+    if name in ("nn", "optim", "utils", "cuda", "jit_api", "onnx", "distributed"):
+        return _lazy(name)
+    if name in ("jit", "trace", "grad_fn", "value_and_grad", "vmap"):
+        from . import jit as _jit
+
+        return {"jit": _jit.jit, "trace": _jit.trace}.get(name) or getattr(_jit, name)
+    if name == "save" or name == "load":
+        from . import serialization
+
+        return getattr(serialization, name)
+    raise AttributeError(f"module 'kiln' has no attribute {name!r}")

@@ -1,0 +1,186 @@
+"""Vector-Jacobian products: one rule per differentiable primitive, in tensor operations.
+
+``VJP[name](g, *inputs, **params)`` returns one gradient per input (``None`` where there is
+none). Because the rules call ordinary kiln ops, the same table computes numbers on the
+eager tape, records itself for higher-order gradients, and emits backward nodes under
+tracing. Rules recompute what they need from the inputs (``exp(x)``); under ``jit`` common
+subexpression elimination merges that with the forward value.
+"""
+
+from __future__ import annotations
+
+import math
+
+from kiln.compiler.primitives import PRIMITIVES as P
+
+from .. import ops
+from ..dispatch import bind
+
+
+def sum_to_shape(g, shape):
+    """Sum ``g`` over the axes broadcasting added, so it has ``shape`` (the one helper)."""
+    shape = tuple(shape)
+    if tuple(g.shape) == shape:
+        return g
+    lead = g.ndim - len(shape)
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+    if axes:
+        g = bind(P["sum"], (g,), {"axes": axes, "keepdims": True})
+    if lead:
+        g = ops.reshape(g, shape)
+    elif tuple(g.shape) != shape:
+        g = ops.reshape(g, shape)
+    return g
+
+
+def _binary_grads(g, a, b, ga, gb):
+    return (None if ga is None else sum_to_shape(ga, a.shape),
+            None if gb is None else sum_to_shape(gb, b.shape))
+
+
+def _pow(g, a, b):
+    out = ops.pow(a, b)
+    ga = ops.where(ops.eq(b, 0.0), 0.0, ops.mul(ops.mul(g, b), ops.pow(a, ops.sub(b, 1.0))))
+    gb = ops.where(ops.logical_and(ops.eq(a, 0.0), ops.ge(b, 0.0)), 0.0,
+                   ops.mul(ops.mul(g, out), ops.log(a)))
+    return _binary_grads(g, a, b, ga, gb)
+
+
+def _maximum(g, a, b):
+    win = ops.cast(ops.gt(a, b), g.dtype)
+    tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
+    lose = ops.cast(ops.lt(a, b), g.dtype)
+    return _binary_grads(g, a, b, ops.mul(g, ops.add(win, tie)), ops.mul(g, ops.add(lose, tie)))
+
+
+def _minimum(g, a, b):
+    win = ops.cast(ops.lt(a, b), g.dtype)
+    tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
+    lose = ops.cast(ops.gt(a, b), g.dtype)
+    return _binary_grads(g, a, b, ops.mul(g, ops.add(win, tie)), ops.mul(g, ops.add(lose, tie)))
+
+
+def _where(g, c, a, b):
+    return (None, sum_to_shape(ops.where(c, g, 0.0), a.shape),
+            sum_to_shape(ops.where(c, 0.0, g), b.shape))
+
+
+def _cast(g, x, dtype):
+    return (ops.cast(g, x.dtype) if x.dtype.is_floating_point else None,)
+
+
+def _unreduce(g, x, axes, keepdims):
+    """Broadcast a reduction's gradient back to the input's shape."""
+    if not keepdims:
+        shape = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
+        g = ops.reshape(g, shape)
+    return ops.expand(g, x.shape)
+
+
+def _sum(g, x, axes, keepdims):
+    return (_unreduce(g, x, axes, keepdims),)
+
+
+def _max(g, x, axes, keepdims):
+    m = bind(P["max"], (x,), {"axes": axes, "keepdims": True})
+    mask = ops.cast(ops.eq(x, m), g.dtype)
+    count = bind(P["sum"], (mask,), {"axes": axes, "keepdims": True})
+    return (ops.div(ops.mul(_unreduce(g, x, axes, keepdims), mask), count),)
+
+
+def _permute(g, x, axes):
+    inverse = [0] * len(axes)
+    for i, a in enumerate(axes):
+        inverse[a] = i
+    return (ops.permute(g, inverse),)
+
+
+def _slice(g, x, starts, stops, steps):
+    for axis, (a, b, s) in enumerate(zip(starts, stops, steps)):
+        n = x.shape[axis]
+        if s == 1:
+            if a != 0 or b != n:
+                pads = [(0, 0)] * g.ndim
+                pads[axis] = (a, n - b)
+                g = ops.pad_axes(g, pads, 0.0)
+        else:
+            idx = ops.arange(a, b, s)
+            g = bind(P["take_grad"], (g, idx), {"axis": axis, "size": n})
+    return (g,)
+
+
+def _pad(g, x, pads, value):
+    for axis, (lo, hi) in enumerate(pads):
+        if lo or hi:
+            g = ops.slice_axis(g, axis, lo, g.shape[axis] - hi)
+    return (g,)
+
+
+def _concat(g, *xs, axis):
+    out, start = [], 0
+    for x in xs:
+        n = x.shape[axis]
+        out.append(ops.slice_axis(g, axis, start, start + n))
+        start += n
+    return tuple(out)
+
+
+def _matmul(g, a, b):
+    ga = ops.matmul(g, ops.transpose(b, -1, -2))
+    gb = ops.matmul(ops.transpose(a, -1, -2), g)
+    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
+
+VJP = {
+    "neg": lambda g, x: (ops.neg(g),),
+    "exp": lambda g, x: (ops.mul(g, ops.exp(x)),),
+    "log": lambda g, x: (ops.div(g, x),),
+    "sqrt": lambda g, x: (ops.div(ops.mul(g, 0.5), ops.sqrt(x)),),
+    "sin": lambda g, x: (ops.mul(g, ops.cos(x)),),
+    "cos": lambda g, x: (ops.neg(ops.mul(g, ops.sin(x))),),
+    "tanh": lambda g, x: (ops.mul(g, ops.sub(1.0, ops.square(ops.tanh(x)))),),
+    "erf": lambda g, x: (ops.mul(g, ops.mul(ops.exp(ops.neg(ops.mul(x, x))),
+                                            _TWO_OVER_SQRT_PI)),),
+    "abs": lambda g, x: (ops.mul(g, ops.sign(x)),),
+    "reciprocal": lambda g, x: (ops.neg(ops.div(g, ops.mul(x, x))),),
+    "add": lambda g, a, b: _binary_grads(g, a, b, g, g),
+    "sub": lambda g, a, b: _binary_grads(g, a, b, g, ops.neg(g)),
+    "mul": lambda g, a, b: _binary_grads(g, a, b, ops.mul(g, b), ops.mul(g, a)),
+    "div": lambda g, a, b: _binary_grads(
+        g, a, b, ops.div(g, b), ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))),
+    "pow": _pow,
+    "maximum": _maximum,
+    "minimum": _minimum,
+    "where": _where,
+    "cast": _cast,
+    "sum": _sum,
+    "max": _max,
+    "reshape": lambda g, x, shape: (ops.reshape(g, x.shape),),
+    "permute": _permute,
+    "expand": lambda g, x, shape: (sum_to_shape(g, x.shape),),
+    "slice": _slice,
+    "pad": _pad,
+    "concat": _concat,
+    "take": lambda g, x, idx, axis: (
+        bind(P["take_grad"], (g, idx), {"axis": axis, "size": x.shape[axis]}), None),
+    "take_grad": lambda g, gy, idx, axis, size: (bind(P["take"], (g, idx), {"axis": axis}),
+                                                 None),
+    "gather": lambda g, x, idx, axis: (
+        bind(P["scatter_add"], (g, idx), {"axis": axis, "size": x.shape[axis]}), None),
+    "scatter_add": lambda g, src, idx, axis, size: (
+        bind(P["gather"], (g, idx), {"axis": axis}), None),
+    "matmul": _matmul,
+}
+
+# Rules above that read their inputs' values (not only shapes): these inputs must not be
+# modified in place between forward and backward.
+NEEDS_INPUT_VALUES = frozenset({
+    "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "reciprocal", "mul", "div",
+    "pow", "maximum", "minimum", "where", "max", "matmul", "take", "gather", "take_grad",
+    "scatter_add"})
+
+_missing = {name for name, p in P.items() if p.differentiable} - set(VJP)
+assert not _missing, f"primitives without a VJP rule: {sorted(_missing)}"

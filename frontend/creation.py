@@ -1,0 +1,377 @@
+"""Creating tensors: ``tensor``, ``zeros``, ``arange``, ``randn``, ... and the random state.
+
+Random numbers come from a counter-based generator (Philox): each draw takes the next
+``(key, counter)`` pair of a ``Generator`` and calls the ``uniform`` primitive on it. The
+pair is an ordinary input, so a traced function gets a fresh one every call and eager and
+compiled code draw the same numbers under the same ``manual_seed``.
+
+>>> manual_seed(0); a = rand(2); manual_seed(0); b = rand(2)
+>>> bool((a == b).all())
+True
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from . import dtypes
+from .device import device as _device_cls
+from .dispatch import bind, constant, state
+from .tensor import Tensor, _wrap
+
+
+def _size(size) -> tuple:
+    if len(size) == 1 and isinstance(size[0], (tuple, list)):
+        size = size[0]
+    elif len(size) == 1 and hasattr(size[0], "__iter__") and not isinstance(size[0], Tensor):
+        size = tuple(size[0])
+    out = tuple(int(s) for s in size)
+    if any(s < 0 for s in out):
+        raise RuntimeError(f"Trying to create tensor with negative dimension: {list(out)}")
+    return out
+
+
+def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
+    if requires_grad:
+        if not t.dtype.is_floating_point:
+            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+        t.requires_grad = True
+    if device is not None and _device_cls(device).type != "cpu":
+        t = t.to(device)
+        if requires_grad:
+            t.requires_grad = True
+    return t
+
+
+def _infer_dtype(data) -> dtypes.dtype:
+    arr = np.asarray(data)
+    if arr.dtype.kind == "f":
+        return dtypes.get_default_dtype() if not isinstance(data, np.ndarray) else \
+            dtypes.from_numpy_dtype(arr.dtype)
+    if arr.dtype.kind == "b":
+        return dtypes.bool_
+    if arr.dtype.kind in "iu":
+        return dtypes.int64 if not isinstance(data, np.ndarray) else \
+            dtypes.from_numpy_dtype(arr.dtype)
+    raise TypeError(f"tensor(): could not infer a dtype for {type(data).__name__}")
+
+
+def _nested_tensors(data):
+    if isinstance(data, (list, tuple)) and data and any(isinstance(d, (Tensor, list, tuple))
+                                                         for d in data):
+        return [_nested_tensors(d) for d in data]
+    if isinstance(data, Tensor):
+        return data.detach().numpy().tolist() if data._node is None else data
+    return data
+
+
+def tensor(data, *, dtype=None, device=None, requires_grad: bool = False,
+           pin_memory: bool = False) -> Tensor:
+    """A new tensor copying ``data`` (a number, nested lists, an array or a tensor)."""
+    if isinstance(data, Tensor):
+        src = data.detach()
+        out = src.clone() if dtype is None else src.to(dtypes.as_dtype(dtype)).clone()
+        return _finish(out, requires_grad, device)
+    data = _nested_tensors(data)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
+    return _finish(constant(np.array(data, dtype=dt.np), dt), requires_grad, device)
+
+
+def as_tensor(data, dtype=None, device=None) -> Tensor:
+    if isinstance(data, Tensor):
+        out = data if dtype is None else data.to(dtypes.as_dtype(dtype))
+        return out.to(device) if device is not None else out
+    if isinstance(data, np.ndarray) and (dtype is None or dtypes.as_dtype(dtype).np ==
+                                         data.dtype) and data.dtype in dtypes._BY_NP:
+        return _finish(_wrap(data), False, device)
+    return tensor(data, dtype=dtype, device=device)
+
+
+def asarray(obj, *, dtype=None, device=None, copy=None, requires_grad=False):
+    out = as_tensor(obj, dtype=dtype, device=device)
+    return _finish(out, requires_grad) if requires_grad else out
+
+
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing memory with ``array``."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
+    dtypes.from_numpy_dtype(array.dtype)
+    return _wrap(array)
+
+
+def _filled(size, value, dtype, requires_grad, device) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    shape = _size(size)
+    if state.trace is not None:
+        out = constant(np.full(shape, value, dtype=dt.np), dt)
+    else:
+        out = _wrap(np.full(shape, value, dtype=dt.np))
+    return _finish(out, requires_grad, device)
+
+
+def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(size, 0, dtype, requires_grad, device)
+
+
+def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
+    return _filled(size, 1, dtype, requires_grad, device)
+
+
+def empty(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
+    return _filled(size, 0, dtype, requires_grad, device)
+
+
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+    if dtype is None:
+        dtype = dtypes.scalar_dtype(fill_value) if not isinstance(fill_value, Tensor) else \
+            fill_value.dtype
+    if isinstance(fill_value, Tensor):
+        fill_value = fill_value.item()
+    return _filled((tuple(size),) if not isinstance(size, int) else (size,), fill_value,
+                   dtype, requires_grad, device)
+
+
+def _like(x, dtype):
+    return x.dtype if dtype is None else dtype
+
+
+def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad,
+                 device=device or _dev(x))
+
+
+def ones_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad,
+                device=device or _dev(x))
+
+
+def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
+    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad,
+                device=device or _dev(x))
+
+
+def _dev(x):
+    d = x.device
+    return None if d.type == "cpu" else d
+
+
+def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+    if end is None:
+        start, end = 0, start
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if step == 0:
+        raise RuntimeError("arange: step must be nonzero")
+    if dtype is None:
+        is_float = any(isinstance(v, float) for v in values)
+        dt = dtypes.get_default_dtype() if is_float else dtypes.int64
+    else:
+        dt = dtypes.as_dtype(dtype)
+    n = max(math.ceil((values[1] - values[0]) / values[2]), 0)
+    data = (values[0] + np.arange(n, dtype=np.float64) * values[2]) if dt.is_floating_point \
+        else np.arange(values[0], values[1], values[2])
+    return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    data = np.linspace(float(start), float(end), int(steps))
+    return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    data = np.logspace(float(start), float(end), int(steps), base=base)
+    return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return _finish(constant(np.eye(n, m, dtype=dt.np), dt), requires_grad, device)
+
+
+# ------------------------------------------------------------------------------ randomness
+
+
+class Generator:
+    """A counter-based random state: ``manual_seed`` sets the key, each draw bumps the counter.
+
+    >>> g = Generator().manual_seed(3)
+    """
+
+    def __init__(self, device="cpu"):
+        self.key = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.counter = 0
+
+    def manual_seed(self, seed: int) -> Generator:
+        self.key = int(seed) % (2 ** 64)
+        self.counter = 0
+        return self
+
+    def seed(self) -> int:
+        self.key = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.counter = 0
+        return self.key
+
+    def initial_seed(self) -> int:
+        return self.key
+
+    def get_state(self) -> Tensor:
+        return _wrap(np.array([self.key, self.counter], dtype=np.uint64).view(np.int64))
+
+    def set_state(self, state_tensor: Tensor) -> None:
+        key, counter = np.asarray(state_tensor._data).view(np.uint64)
+        self.key, self.counter = int(key), int(counter)
+
+    def next_seed(self) -> np.ndarray:
+        """The ``(key, counter)`` pair for one draw (advances the state)."""
+        seed = np.array([self.key, self.counter], dtype=np.uint64)
+        self.counter += 1
+        return seed
+
+    def numpy_generator(self) -> np.random.Generator:
+        """A NumPy generator for host-side draws (``randperm``), advancing the state."""
+        seed = self.next_seed()
+        return np.random.Generator(np.random.Philox(key=int(seed[0]), counter=int(seed[1])))
+
+
+default_generator = Generator().manual_seed(0x5EED)
+
+
+def manual_seed(seed: int) -> Generator:
+    """Seed the default generator (``kiln.manual_seed(0)`` as in PyTorch)."""
+    np.random.seed(int(seed) % (2 ** 32))
+    return default_generator.manual_seed(seed)
+
+
+def seed() -> int:
+    return default_generator.seed()
+
+
+def initial_seed() -> int:
+    return default_generator.initial_seed()
+
+
+def get_rng_state() -> Tensor:
+    return default_generator.get_state()
+
+
+def set_rng_state(new_state: Tensor) -> None:
+    default_generator.set_state(new_state)
+
+
+def uniform_bits(shape, dtype, generator=None) -> Tensor:
+    """Uniform [0, 1) numbers through the ``uniform`` primitive (traceable)."""
+    gen = generator or default_generator
+    from kiln.compiler.primitives import PRIMITIVES
+
+    if state.trace is not None:
+        seed_t = state.trace.seed_input(gen)
+    else:
+        seed_t = _wrap(gen.next_seed())
+    return bind(PRIMITIVES["uniform"], (seed_t,), {"shape": tuple(shape), "dtype": dtype.name})
+
+
+def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return _finish(uniform_bits(_size(size), dt, generator), requires_grad, device)
+
+
+def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    """Standard normal numbers by Box-Muller on two uniform draws."""
+    from . import ops
+
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    shape = _size(size)
+    u = uniform_bits((2,) + shape, dtypes.float64, generator)
+    u1, u2 = ops.getitem(u, 0), ops.getitem(u, 1)
+    r = ops.sqrt(ops.mul(ops.log(ops.sub(1.0, u1)), -2.0))
+    z = ops.cast(ops.mul(r, ops.cos(ops.mul(u2, 2.0 * math.pi))), dt)
+    return _finish(z, requires_grad, device)
+
+
+def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
+            requires_grad=False) -> Tensor:
+    from . import ops
+
+    if high is None:
+        low, high = 0, low
+    if size is None:
+        raise TypeError("randint() missing required argument 'size'")
+    if high <= low:
+        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
+                           f">= to={high}")
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    u = uniform_bits(tuple(size), dtypes.float64, generator)
+    r = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
+    return _finish(ops.cast(r, dt), requires_grad, device)
+
+
+def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False):
+    gen = generator or default_generator
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    perm = gen.numpy_generator().permutation(int(n)).astype(dt.np)
+    return _finish(constant(perm, dt), requires_grad, device)
+
+
+def rand_like(x, *, dtype=None, **kw) -> Tensor:
+    return rand(x.shape, dtype=_like(x, dtype))
+
+
+def randn_like(x, *, dtype=None, **kw) -> Tensor:
+    return randn(x.shape, dtype=_like(x, dtype))
+
+
+def randint_like(x, low, high=None, *, dtype=None, **kw) -> Tensor:
+    return randint(low, high, x.shape, dtype=_like(x, dtype))
+
+
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
+    from . import ops
+
+    if size is None:
+        shape = (mean if isinstance(mean, Tensor) else std).shape
+    else:
+        shape = tuple(size)
+    return ops.add(ops.mul(randn(shape, generator=generator), std), mean)
+
+
+def bernoulli(p: Tensor, *, generator=None) -> Tensor:
+    from . import ops
+
+    return ops.cast(ops.lt(rand(p.shape, generator=generator, dtype=p.dtype), p), p.dtype)
+
+
+def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
+    gen = generator or default_generator
+    p = np.asarray(probs._data, dtype=np.float64)
+    rng = gen.numpy_generator()
+    rows = p.reshape(-1, p.shape[-1])
+    out = np.stack([rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum())
+                    for r in rows])
+    return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+
+
+def is_tensor(obj) -> bool:
+    return isinstance(obj, Tensor)
+
+
+def numel(x: Tensor) -> int:
+    return x.numel()
+
+
+def scalar_tensor(value, dtype=None) -> Tensor:
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(value)
+    return constant(value, dt)
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in (
+    "annotations", "math", "np", "numbers", "dtypes", "bind", "constant", "state", "Tensor")]
+del numbers

@@ -1,0 +1,145 @@
+"""dtypes and PyTorch's type-promotion rules.
+
+>>> result_type(tensor([1, 2]), 2.5)
+kiln.float32
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+class dtype:  # noqa: N801 - named like torch.dtype
+    """A tensor element type: ``kiln.float32``, ``kiln.int64``, ``kiln.bool``, ..."""
+
+    __slots__ = ("name", "np", "is_floating_point", "is_signed", "itemsize", "_category")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.np = np.dtype(name)
+        self.is_floating_point = self.np.kind == "f"
+        self.is_signed = self.np.kind in "fi"
+        self.itemsize = self.np.itemsize
+        self._category = {"b": 0, "u": 1, "i": 1, "f": 2}[self.np.kind]
+
+    @property
+    def is_complex(self) -> bool:
+        return False
+
+    def __repr__(self) -> str:
+        return f"kiln.{self.name}"
+
+    def __reduce__(self):
+        return (_by_name, (self.name,))
+
+
+float16 = half = dtype("float16")
+float32 = float = dtype("float32")  # noqa: A001 - torch.float is float32
+float64 = double = dtype("float64")
+int8 = dtype("int8")
+uint8 = dtype("uint8")
+int16 = short = dtype("int16")
+int32 = int = dtype("int32")  # noqa: A001
+int64 = long = dtype("int64")
+bool_ = dtype("bool")
+
+ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool_)
+_BY_NAME = {d.name: d for d in ALL}
+_BY_NP = {d.np: d for d in ALL}
+
+_default_float = float32
+
+
+def _by_name(name: str) -> dtype:
+    return _BY_NAME[name]
+
+
+def from_numpy_dtype(npdtype) -> dtype:
+    try:
+        return _BY_NP[np.dtype(npdtype)]
+    except KeyError:
+        raise TypeError(f"kiln has no dtype for NumPy's {np.dtype(npdtype)}") from None
+
+
+def as_dtype(d) -> dtype:
+    """Accept ``kiln.float32``, ``"float32"``, ``np.float32`` or Python ``float``/``int``."""
+    if isinstance(d, dtype):
+        return d
+    if d is None:
+        return get_default_dtype()
+    import builtins
+
+    if d is builtins.float:
+        return get_default_dtype()
+    if d is builtins.int:
+        return int64
+    if d is builtins.bool:
+        return bool_
+    if isinstance(d, str) and d in _BY_NAME:
+        return _BY_NAME[d]
+    return from_numpy_dtype(d)
+
+
+def get_default_dtype() -> dtype:
+    return _default_float
+
+
+def set_default_dtype(d) -> None:
+    global _default_float
+    d = as_dtype(d)
+    if not d.is_floating_point:
+        raise TypeError(f"set_default_dtype: only floating point types are allowed, got {d}")
+    _default_float = d
+
+
+def scalar_dtype(value) -> dtype:
+    """The dtype PyTorch gives a Python scalar on its own."""
+    if isinstance(value, bool):
+        return bool_
+    if isinstance(value, (builtins_int, np.integer)):
+        return int64
+    return _default_float
+
+
+builtins_int = __import__("builtins").int
+
+
+def promote(a: dtype, b: dtype) -> dtype:
+    if a is b:
+        return a
+    return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+def result_type(*args) -> dtype:
+    """PyTorch's promotion: dimensioned tensors > zero-dim tensors > Python scalars.
+
+    A lower-priority operand only matters when its category (bool < integer < float) is
+    higher than what the higher-priority operands have.
+    """
+    dim_dt = zero_dt = None
+    scalar_cat = -1
+    for a in args:
+        d = getattr(a, "dtype", None)
+        if isinstance(d, dtype):
+            if a.ndim:
+                dim_dt = d if dim_dt is None else promote(dim_dt, d)
+            else:
+                zero_dt = d if zero_dt is None else promote(zero_dt, d)
+        elif isinstance(a, bool):
+            scalar_cat = max(scalar_cat, 0)
+        elif isinstance(a, (builtins_int, np.integer)):
+            scalar_cat = max(scalar_cat, 1)
+        else:
+            scalar_cat = max(scalar_cat, 2)
+    result = dim_dt
+    if zero_dt is not None:
+        if result is None:
+            result = zero_dt
+        elif zero_dt._category > result._category:
+            result = zero_dt
+    if scalar_cat >= 0:
+        if result is None:
+            result = (bool_, int64, _default_float)[scalar_cat]
+        elif scalar_cat > result._category:
+            result = (bool_, int64, _default_float)[scalar_cat]
+    return result

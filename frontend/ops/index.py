@@ -1,0 +1,273 @@
+"""Indexing: ``x[...]``, ``x[...] = v``, ``gather``, ``index_select`` and friends.
+
+Basic indices (ints, slices, ``None``, ``...``) become ``slice``/``reshape`` nodes; integer
+tensors become ``take`` on one (flattened) axis, so every index is differentiable and
+traceable. Boolean masks give data-dependent shapes: they work eagerly only.
+
+>>> x = arange(6).reshape(2, 3)
+>>> x[1, ::2]
+tensor([3, 5])
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from kiln.compiler.errors import TraceError
+from kiln.compiler.primitives import PRIMITIVES as P
+
+from .. import dtypes
+from ..dispatch import bind, constant, state
+from ..tensor import Tensor
+from .elementwise import add, cast, mul, where
+from .reduce import normalize_dim
+from .shape import permute, reshape, slice_axis, squeeze_axes, unsqueeze
+
+
+def _is_int(i) -> bool:
+    return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, bool)
+
+
+def _as_index_tensor(i) -> Tensor:
+    if isinstance(i, Tensor):
+        return i
+    arr = np.asarray(i)
+    if arr.dtype.kind not in "iub":
+        raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, "
+                         f"got {arr.dtype}")
+    return constant(arr, dtypes.bool_ if arr.dtype.kind == "b" else dtypes.int64)
+
+
+def _expand_index(x: Tensor, index) -> list:
+    if not isinstance(index, tuple):
+        index = (index,)
+    index = list(index)
+    # boolean masks consume as many dims as they have
+    consumed = 0
+    for i in index:
+        if i is None or i is Ellipsis:
+            continue
+        if isinstance(i, (Tensor, np.ndarray)) and getattr(i, "dtype", None) in (
+                dtypes.bool_, np.dtype(bool)):
+            consumed += max(np.ndim(i) if not isinstance(i, Tensor) else i.ndim, 1)
+        else:
+            consumed += 1
+    ellipses = [k for k, i in enumerate(index) if i is Ellipsis]
+    if len(ellipses) > 1:
+        raise IndexError("an index can only have a single ellipsis ('...')")
+    if ellipses:
+        pos = ellipses[0]
+        index[pos:pos + 1] = [slice(None)] * (x.ndim - consumed)
+    elif consumed < x.ndim:
+        index += [slice(None)] * (x.ndim - consumed)
+    if consumed > x.ndim:
+        raise IndexError(f"too many indices for tensor of dimension {x.ndim}")
+    return index
+
+
+def getitem(x: Tensor, index) -> Tensor:
+    index = _expand_index(x, index)
+    axis = 0
+    advanced = []  # (axis in the result so far, index tensor)
+    for item in index:
+        if item is None:
+            x = unsqueeze(x, axis)
+            axis += 1
+        elif _is_int(item):
+            n = x.shape[axis]
+            i = int(item)
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of bounds for dimension {axis} with size {n}")
+            i %= n
+            x = squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,))
+        elif isinstance(item, slice):
+            step = 1 if item.step is None else int(item.step)
+            if step <= 0:
+                raise ValueError("step must be greater than zero")
+            start, stop, step = slice(item.start, item.stop, step).indices(x.shape[axis])
+            stop = max(stop, start)
+            x = slice_axis(x, axis, start, stop, step)
+            axis += 1
+        else:
+            idx = _as_index_tensor(item)
+            if idx.dtype is dtypes.bool_:
+                x, consumed = _mask_index(x, axis, idx)
+                advanced.append((axis, None))
+                axis += 1
+                continue
+            if idx.dtype.is_floating_point:
+                raise IndexError("tensors used as indices must be long, int, byte or bool "
+                                 "tensors")
+            advanced.append((axis, idx))
+            axis += 1
+    advanced = [(a, i) for a, i in advanced if i is not None]
+    if not advanced:
+        return x
+    if len(advanced) == 1:
+        a, idx = advanced[0]
+        return bind(P["take"], (x, cast(idx, dtypes.int64)), {"axis": a})
+    return _multi_take(x, advanced)
+
+
+def _mask_index(x: Tensor, axis: int, mask: Tensor):
+    """``x[..., mask, ...]``: flatten the masked dims and take the true positions (eager)."""
+    if mask._node is not None or state.trace is not None:
+        raise TraceError("indexing with a boolean mask gives a data-dependent shape and cannot "
+                         "be traced; use kiln.where(mask, x, 0) or call outside kiln.jit")
+    k = mask.ndim
+    if tuple(x.shape[axis:axis + k]) != tuple(mask.shape):
+        raise IndexError(f"The shape of the mask {list(mask.shape)} at index {axis} does not "
+                         f"match the shape of the indexed tensor {list(x.shape)}")
+    flat = reshape(x, tuple(x.shape[:axis]) + (-1,) + tuple(x.shape[axis + k:]))
+    positions = np.flatnonzero(mask._data.reshape(-1))
+    return bind(P["take"], (flat, constant(positions, dtypes.int64)), {"axis": axis}), k
+
+
+def _multi_take(x: Tensor, advanced) -> Tensor:
+    """Several integer-tensor indices: broadcast them and take on the flattened axes."""
+    from kiln.compiler.primitives import broadcast_shapes
+
+    axes = [a for a, _ in advanced]
+    shape = broadcast_shapes("index", *(i.shape for _, i in advanced))
+    adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
+    dest = axes[0] if adjacent else 0
+    rest = [d for d in range(x.ndim) if d not in axes]
+    order = rest[:dest] + axes + rest[dest:]
+    xp = permute(x, order)
+    sizes = [x.shape[a] for a in axes]
+    flat_shape = tuple(xp.shape[:dest]) + (int(np.prod(sizes)),) + tuple(
+        xp.shape[dest + len(axes):])
+    xp = reshape(xp, flat_shape)
+    linear = None
+    stride = 1
+    for (a, idx), n in reversed(list(zip(advanced, sizes))):
+        idx = cast(idx, dtypes.int64)
+        if idx._node is None and idx._data.size and (idx._data.min() < -n or
+                                                      idx._data.max() >= n):
+            raise IndexError(f"index out of range for dimension {a} with size {n}")
+        if idx._node is None:
+            idx = constant(np.where(idx._data < 0, idx._data + n, idx._data), dtypes.int64) \
+                if idx._data.size and idx._data.min() < 0 else idx
+        term = mul(idx, stride) if stride != 1 else idx
+        linear = term if linear is None else add(linear, term)
+        stride *= n
+    from .shape import expand
+
+    linear = expand(linear, shape)
+    return bind(P["take"], (xp, linear), {"axis": dest})
+
+
+def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    d = normalize_dim("index_select", dim, x.ndim)
+    if index.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    return bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
+
+
+def take(x: Tensor, index: Tensor) -> Tensor:
+    return bind(P["take"], (reshape(x, (-1,)), cast(index, dtypes.int64)), {"axis": 0})
+
+
+def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
+    d = normalize_dim("gather", dim, x.ndim)
+    if index.ndim != x.ndim:
+        raise RuntimeError(f"gather(): Index tensor must have the same number of dimensions as "
+                           f"input tensor ({index.ndim} vs {x.ndim})")
+    return bind(P["gather"], (x, cast(index, dtypes.int64)), {"axis": d})
+
+
+def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
+    d = normalize_dim("scatter_add", dim, x.ndim)
+    if tuple(index.shape) != tuple(src.shape):
+        from .shape import slice_axis as _slice
+
+        for ax, n in enumerate(index.shape):
+            src = _slice(src, ax, 0, n)
+    scattered = bind(P["scatter_add"], (cast(src, x.dtype), cast(index, dtypes.int64)),
+                     {"axis": d, "size": x.shape[d]})
+    pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
+    if any(hi for _, hi in pads):
+        from .shape import pad_axes
+
+        scattered = pad_axes(scattered, pads, 0)
+    return add(x, scattered)
+
+
+def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
+    if isinstance(value, Tensor) and value.ndim:
+        raise RuntimeError("masked_fill only supports a 0-dimensional value tensor")
+    if isinstance(mask, Tensor) and mask.dtype is not dtypes.bool_:
+        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
+                           f"{mask.dtype.name}")
+    return where(mask, cast(value, x.dtype) if isinstance(value, Tensor) else constant(
+        value, x.dtype), x)
+
+
+def masked_select(x: Tensor, mask: Tensor) -> Tensor:
+    from .shape import broadcast_tensors
+
+    x, mask = broadcast_tensors(x, mask)
+    return getitem(reshape(x, (-1,)), reshape(mask, (-1,)))
+
+
+def nonzero(x: Tensor, *, as_tuple: bool = False):
+    if x._node is not None or state.trace is not None:
+        raise TraceError("nonzero gives a data-dependent shape and cannot be traced")
+    idx = np.nonzero(x._data.reshape(x.shape) if x.ndim else x._data.reshape(1))
+    if as_tuple:
+        return tuple(constant(i, dtypes.int64) for i in idx)
+    return constant(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), dtypes.int64)
+
+
+def argwhere(x: Tensor) -> Tensor:
+    return nonzero(x)
+
+
+def setitem(x: Tensor, index, value) -> None:
+    """``x[index] = value`` in place (functional under autograd and tracing)."""
+    from ..autograd import grad_mode
+    from .inplace import assign
+
+    plain = (x._node is None and state.trace is None and not (
+        grad_mode.state.enabled and (x.requires_grad or (
+            isinstance(value, Tensor) and value.requires_grad))))
+    if plain:
+        if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
+            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
+                               "operation.")
+        np_index = _numpy_index(index)
+        v = value._data if isinstance(value, Tensor) else value
+        try:
+            x._data[np_index] = v
+        except ValueError as exc:
+            if not x._data.flags.writeable:
+                x._data = x._data.copy()
+                x._data[np_index] = v
+            else:
+                raise RuntimeError(f"setitem: {exc} (tensor {list(x.shape)})") from None
+        x._version += 1
+        return
+    positions = getitem(constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), index)
+    if positions._node is not None:
+        raise TraceError("setitem under tracing needs static indices")
+    pos = positions._data.reshape(-1)
+    v = value if isinstance(value, Tensor) else constant(value, x.dtype)
+    from .shape import expand
+
+    v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
+    mask = np.zeros(x.numel(), dtype=bool)
+    mask[pos] = True
+    scattered = bind(P["take_grad"], (v, constant(pos, dtypes.int64)),
+                     {"axis": 0, "size": x.numel()})
+    new = where(constant(mask, dtypes.bool_), scattered, reshape(x, (-1,)))
+    assign(x, reshape(new, x.shape), "setitem")
+
+
+def _numpy_index(index):
+    if isinstance(index, tuple):
+        return tuple(_numpy_index(i) for i in index)
+    if isinstance(index, Tensor):
+        return index._data
+    return index

@@ -1,0 +1,267 @@
+"""Reductions (``sum``, ``max``, ``argmax``: primitives) and their composites.
+
+>>> sum(tensor([[1., 2.], [3., 4.]]), dim=1)
+tensor([3., 7.])
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+
+from kiln.compiler.primitives import PRIMITIVES as P
+
+from .. import dtypes
+from ..dispatch import bind
+from ..tensor import Tensor
+from .elementwise import cast, div, exp, log, maximum, minimum, mul, neg, sqrt, sub, where
+
+values_indices = namedtuple("values_indices", ["values", "indices"])
+
+
+def normalize_dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` as a non-negative axis, with PyTorch's error (0-d tensors take -1 and 0)."""
+    n = builtins.max(ndim, 1)
+    if not -n <= dim < n:
+        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
+                         f"[{-n}, {n - 1}], but got {dim})")
+    return dim % n
+
+
+def normalize_axes(op: str, dim, ndim: int) -> tuple:
+    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
+        return tuple(range(ndim))
+    if isinstance(dim, int):
+        dim = (dim,)
+    axes = tuple(sorted({normalize_dim(op, d, ndim) for d in dim}))
+    if len(axes) != len(dim):
+        raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
+    return tuple(a for a in axes if a < ndim)
+
+
+def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+    if dtype is not None:
+        x = cast(x, dtypes.as_dtype(dtype))
+    elif not x.dtype.is_floating_point:
+        x = cast(x, dtypes.int64)
+    axes = normalize_axes("sum", dim, x.ndim)
+    return bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+
+
+def _count(x, axes) -> int:
+    return math.prod(x.shape[a] for a in axes)
+
+
+def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtypes.as_dtype(dtype))
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either "
+                           f"a floating point or complex dtype. Got: {x.dtype.name}")
+    axes = normalize_axes("mean", dim, x.ndim)
+    n = _count(x, axes)
+    s = bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+    return div(s, float(n)) if n else div(s, math.nan)
+
+
+def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    axes = normalize_axes("amax", dim, x.ndim)
+    return bind(P["max"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+
+
+def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
+    if x.dtype is dtypes.bool_:
+        return cast(amin(cast(x, dtypes.int64), dim, keepdim), dtypes.bool_)
+    return neg(amax(neg(x), dim, keepdim))
+
+
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if dim is None:
+        from .shape import reshape
+
+        flat = reshape(x, (-1,))
+        out = bind(P["argmax"], (flat,), {"axis": 0, "keepdims": False})
+        return reshape(out, (1,) * x.ndim) if keepdim else out
+    axis = normalize_dim("argmax", dim, x.ndim)
+    if x.ndim == 0:
+        return bind(P["argmax"], (x.reshape(1),), {"axis": 0, "keepdims": False})
+    return bind(P["argmax"], (x,), {"axis": axis, "keepdims": bool(keepdim)})
+
+
+def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    if x.dtype is dtypes.bool_:
+        x = cast(x, dtypes.int64)
+    return argmax(neg(x), dim, keepdim)
+
+
+def _max_with_indices(x, dim, keepdim, pick):
+    from .index import gather
+    from .shape import squeeze
+
+    axis = normalize_dim("max", dim, x.ndim)
+    if x.ndim == 0:
+        return values_indices(x, argmax(x, 0))
+    idx = pick(x, axis, keepdim=True)
+    values = gather(x, axis, idx)
+    if not keepdim:
+        values, idx = squeeze(values, axis), squeeze(idx, axis)
+    return values_indices(values, idx)
+
+
+def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+    """``max(x)`` -> value; ``max(x, dim)`` -> (values, indices); ``max(x, y)`` -> maximum."""
+    if isinstance(dim, Tensor):
+        return maximum(x, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
+                               "== 0. Specify the reduction dim with the 'dim' argument.")
+        return amax(x)
+    return _max_with_indices(x, dim, keepdim, argmax)
+
+
+def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
+    if isinstance(dim, Tensor):
+        return minimum(x, dim)
+    if dim is None:
+        if x.numel() == 0:
+            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() "
+                               "== 0. Specify the reduction dim with the 'dim' argument.")
+        return amin(x)
+    return _max_with_indices(x, dim, keepdim, argmin)
+
+
+def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if isinstance(unbiased, bool) or unbiased is None:
+        pass
+    else:  # var(x, dim, keepdim) positional style of older code: unbiased is a dim
+        dim, unbiased = unbiased, None
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(f"var(): input dtype should be floating point, got {x.dtype.name}")
+    axes = normalize_axes("var", dim, x.ndim)
+    n = _count(x, axes)
+    centered = sub(x, mean(x, axes, keepdim=True))
+    s = bind(P["sum"], (mul(centered, centered),), {"axes": axes, "keepdims": bool(keepdim)})
+    denom = builtins.max(n - correction, 0)
+    return div(s, float(denom)) if denom else div(s, math.nan if n == 0 else 0.0)
+
+
+def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+
+
+def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
+
+
+def _stable_max(x, axes):
+    """The per-row max with infinite rows replaced by 0 (so ``x - m`` stays finite)."""
+    from ..autograd.grad_mode import no_grad
+
+    with no_grad():  # the shift cancels mathematically; no gradient flows through it
+        m = amax(x.detach() if x._node is None else x, axes, keepdim=True)
+        return where(eq_inf(m), 0.0, m)
+
+
+def eq_inf(m):
+    from .elementwise import abs as abs_
+    from .elementwise import eq
+
+    return eq(abs_(m), math.inf)
+
+
+def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
+    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    axes = normalize_axes("logsumexp", dim, x.ndim)
+    m = _stable_max(x, axes)
+    s = bind(P["sum"], (exp(sub(x, m)),), {"axes": axes, "keepdims": True})
+    out = log(s) + m
+    if not keepdim:
+        from .shape import squeeze_axes
+
+        out = squeeze_axes(out, axes)
+    return out
+
+
+def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtypes.as_dtype(dtype))
+    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    axis = normalize_dim("softmax", -1 if dim is None else dim, x.ndim)
+    e = exp(sub(x, _stable_max(x, (axis,))))
+    return div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
+
+
+def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
+    if dtype is not None:
+        x = cast(x, dtypes.as_dtype(dtype))
+    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    axis = normalize_dim("log_softmax", -1 if dim is None else dim, x.ndim)
+    shifted = sub(x, _stable_max(x, (axis,)))
+    s = bind(P["sum"], (exp(shifted),), {"axes": (axis,), "keepdims": True})
+    return sub(shifted, log(s))
+
+
+def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    if x.numel() == 0:
+        return _empty_logical(x, dim, keepdim, True)
+    return amin(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+
+
+def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    if x.numel() == 0:
+        return _empty_logical(x, dim, keepdim, False)
+    return amax(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+
+
+def _empty_logical(x, dim, keepdim, value):
+    from ..creation import full
+
+    axes = normalize_axes("all", dim, x.ndim)
+    shape = tuple((1 if i in axes else d) for i, d in enumerate(x.shape) if keepdim or
+                  i not in axes)
+    return full(shape, value, dtype=dtypes.bool_)
+
+
+def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
+    """Product as ``exp(sum(log|x|))`` with the sign and zeros tracked (composite)."""
+    from .elementwise import abs as abs_
+    from .elementwise import eq, lt, remainder
+
+    if dtype is not None:
+        x = cast(x, dtypes.as_dtype(dtype))
+    out_dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
+    xf = cast(x, dtypes.float64)
+    axes = normalize_axes("prod", dim, x.ndim)
+    s = {"axes": axes, "keepdims": bool(keepdim)}
+    zero = bind(P["max"], (cast(eq(xf, 0.0), dtypes.float64),), s) if x.numel() else None
+    mag = exp(bind(P["sum"], (log(where(eq(xf, 0.0), 1.0, abs_(xf))),), s))
+    negs = bind(P["sum"], (cast(lt(xf, 0.0), dtypes.float64),), s)
+    signed = where(eq(remainder(negs, 2.0), 1.0), neg(mag), mag)
+    if zero is not None:
+        signed = where(eq(zero, 1.0), 0.0, signed)
+    if out_dtype.is_floating_point:
+        return cast(signed, out_dtype)
+    from .elementwise import round as round_
+
+    return cast(round_(signed), out_dtype)
+
+
+def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    from .elementwise import abs as abs_
+    from .elementwise import pow as pow_
+
+    if p in ("fro", 2, 2.0, None):
+        return sqrt(sum(mul(x, x), dim, keepdim))
+    if p in (math.inf, "inf"):
+        return amax(abs_(x), () if dim is None else dim, keepdim)
+    if p == 1:
+        return sum(abs_(x), dim, keepdim)
+    return pow_(sum(pow_(abs_(x), p), dim, keepdim), 1.0 / p)

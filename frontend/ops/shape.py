@@ -1,0 +1,365 @@
+"""Movement operations: reshape, permute, expand, slice, pad, concat and their composites.
+
+>>> reshape(arange(6), (2, -1)).shape
+kiln.Size([2, 3])
+"""
+
+from __future__ import annotations
+
+import math
+
+from kiln.compiler.errors import ShapeError
+from kiln.compiler.primitives import PRIMITIVES as P
+
+from ..dispatch import bind
+from ..tensor import Tensor
+from .reduce import normalize_dim
+
+
+def _shape_arg(shape) -> tuple:
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    return tuple(int(s) for s in shape)
+
+
+def infer_shape(shape, numel: int) -> tuple:
+    shape = tuple(shape)
+    if shape.count(-1) > 1:
+        raise RuntimeError("only one dimension can be inferred")
+    if -1 in shape:
+        known = math.prod(d for d in shape if d != -1)
+        if known == 0 or numel % known:
+            raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+        shape = tuple(numel // known if d == -1 else d for d in shape)
+    if math.prod(shape) != numel or any(d < 0 for d in shape):
+        raise RuntimeError(f"shape '{list(shape)}' is invalid for input of size {numel}")
+    return shape
+
+
+def reshape(x: Tensor, *shape) -> Tensor:
+    shape = infer_shape(_shape_arg(shape), x.numel())
+    if shape == tuple(x.shape):
+        return x
+    return bind(P["reshape"], (x,), {"shape": shape})
+
+
+view = reshape
+
+
+def permute(x: Tensor, *dims) -> Tensor:
+    dims = _shape_arg(dims)
+    if len(dims) != x.ndim:
+        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
+                           f"not match the length of the desired ordering of dimensions i.e. "
+                           f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
+    axes = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
+    if len(set(axes)) != len(axes):
+        raise RuntimeError(f"permute: repeated dim in {dims}")
+    if axes == tuple(range(x.ndim)):
+        return x
+    return bind(P["permute"], (x,), {"axes": axes})
+
+
+def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
+        return x
+    axes = list(range(x.ndim))
+    a, b = normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
+    axes[a], axes[b] = axes[b], axes[a]
+    return permute(x, axes)
+
+
+swapaxes = swapdims = transpose
+
+
+def t(x: Tensor) -> Tensor:
+    if x.ndim > 2:
+        raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
+    return transpose(x, 0, 1) if x.ndim == 2 else x
+
+
+def movedim(x: Tensor, source, destination) -> Tensor:
+    src = [source] if isinstance(source, int) else list(source)
+    dst = [destination] if isinstance(destination, int) else list(destination)
+    src = [normalize_dim("movedim", s, x.ndim) for s in src]
+    dst = [normalize_dim("movedim", d, x.ndim) for d in dst]
+    order = [i for i in range(x.ndim) if i not in src]
+    for d, s in sorted(zip(dst, src)):
+        order.insert(d, s)
+    return permute(x, order)
+
+
+moveaxis = movedim
+
+
+def unsqueeze(x: Tensor, dim: int) -> Tensor:
+    d = normalize_dim("unsqueeze", dim, x.ndim + 1)
+    shape = list(x.shape)
+    shape.insert(d, 1)
+    return bind(P["reshape"], (x,), {"shape": tuple(shape)})
+
+
+def squeeze(x: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        axes = tuple(i for i, d in enumerate(x.shape) if d == 1)
+    else:
+        dims = (dim,) if isinstance(dim, int) else tuple(dim)
+        axes = tuple(normalize_dim("squeeze", d, x.ndim) for d in dims)
+        axes = tuple(a for a in axes if x.ndim and x.shape[a] == 1)
+    return squeeze_axes(x, axes)
+
+
+def squeeze_axes(x: Tensor, axes) -> Tensor:
+    if not axes:
+        return x
+    shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    return bind(P["reshape"], (x,), {"shape": shape})
+
+
+def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    s = normalize_dim("flatten", start_dim, x.ndim)
+    e = normalize_dim("flatten", end_dim, x.ndim)
+    if s > e:
+        raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
+    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
+    return reshape(x, shape)
+
+
+def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
+    d = normalize_dim("unflatten", dim, x.ndim)
+    sizes = infer_shape(sizes, x.shape[d])
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+
+
+def expand(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+                           f"or equal to the number of dimensions in the tensor ({x.ndim})")
+    lead = len(sizes) - x.ndim
+    shape = tuple(x.shape[i - lead] if (s == -1 and i >= lead) else s
+                  for i, s in enumerate(sizes))
+    if shape == tuple(x.shape):
+        return x
+    try:
+        return bind(P["expand"], (x,), {"shape": shape})
+    except ShapeError as exc:
+        raise RuntimeError(f"The expanded size of the tensor must match the existing size at "
+                           f"non-singleton dimensions: {exc}") from None
+
+
+def expand_as(x: Tensor, other: Tensor) -> Tensor:
+    return expand(x, other.shape)
+
+
+def broadcast_to(x: Tensor, shape) -> Tensor:
+    return expand(x, tuple(shape))
+
+
+def broadcast_tensors(*tensors):
+    from kiln.compiler.primitives import broadcast_shapes
+
+    shape = broadcast_shapes("broadcast_tensors", *(t.shape for t in tensors))
+    return tuple(expand(t, shape) for t in tensors)
+
+
+def slice_axis(x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Tensor:
+    """``x[..., start:stop:step, ...]`` on one axis (bounds already clamped)."""
+    if start == 0 and stop == x.shape[axis] and step == 1:
+        return x
+    starts = [0] * x.ndim
+    stops = list(x.shape)
+    steps = [1] * x.ndim
+    starts[axis], stops[axis], steps[axis] = start, stop, step
+    return bind(P["slice"], (x,), {"starts": tuple(starts), "stops": tuple(stops),
+                                   "steps": tuple(steps)})
+
+
+def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    d = normalize_dim("narrow", dim, x.ndim)
+    start = start + x.shape[d] if start < 0 else start
+    if start < 0 or start + length > x.shape[d]:
+        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
+                         f"({x.shape[d]})")
+    return slice_axis(x, d, start, start + length)
+
+
+def pad_axes(x: Tensor, pads, value=0.0) -> Tensor:
+    """Constant padding: ``pads`` is one ``(before, after)`` pair per axis."""
+    return bind(P["pad"], (x,), {"pads": tuple(tuple(p) for p in pads), "value": value})
+
+
+def cat(tensors, dim: int = 0) -> Tensor:
+    from .elementwise import cast
+
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+    # PyTorch skips legacy empty 1-D tensors
+    nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
+    from .. import dtypes
+
+    dt = dtypes.result_type(*[_as_dim(t) for t in nonempty])
+    tensors = [cast(t, dt) for t in nonempty]
+    first = tensors[0]
+    if first.ndim == 0:
+        raise RuntimeError("cat(): zero-dimensional tensor (at position 0) cannot be "
+                           "concatenated")
+    axis = normalize_dim("cat", dim, first.ndim)
+    if len(tensors) == 1:
+        return tensors[0]
+    try:
+        return bind(P["concat"], tuple(tensors), {"axis": axis})
+    except ShapeError as exc:
+        raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {axis}: "
+                           f"{exc}") from None
+
+
+def _as_dim(t):
+    return t
+
+
+concat = concatenate = cat
+
+
+def stack(tensors, dim: int = 0) -> Tensor:
+    tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError("stack expects a non-empty TensorList")
+    shape = tensors[0].shape
+    for i, t in enumerate(tensors):
+        if t.shape != shape:
+            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
+                               f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}")
+    d = normalize_dim("stack", dim, len(shape) + 1)
+    return cat([unsqueeze(t, d) for t in tensors], d)
+
+
+def hstack(tensors):
+    tensors = list(tensors)
+    return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
+
+
+def vstack(tensors):
+    return cat([t if t.ndim >= 2 else reshape(t, (1, -1)) for t in tensors], 0)
+
+
+def split(x: Tensor, split_size_or_sections, dim: int = 0):
+    d = normalize_dim("split", dim, x.ndim)
+    n = x.shape[d]
+    if isinstance(split_size_or_sections, int):
+        size = split_size_or_sections
+        if size <= 0 and n:
+            raise RuntimeError(f"split: split_size must be positive, got {size}")
+        sizes = [min(size, n - i) for i in range(0, n, size)] if n else [0]
+    else:
+        sizes = list(split_size_or_sections)
+        if sum(sizes) != n:
+            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                               f"(input tensor's size at dimension {d}), but got "
+                               f"split_sizes={sizes}")
+    out, start = [], 0
+    for s in sizes:
+        out.append(slice_axis(x, d, start, start + s))
+        start += s
+    return tuple(out)
+
+
+def chunk(x: Tensor, chunks: int, dim: int = 0):
+    if chunks <= 0:
+        raise RuntimeError(f"chunk expects `chunks` to be greater than 0, got: {chunks}")
+    d = normalize_dim("chunk", dim, x.ndim)
+    size = -(-x.shape[d] // chunks) if x.shape[d] else 1
+    return split(x, max(size, 1), d)
+
+
+def tensor_split(x: Tensor, sections, dim: int = 0):
+    d = normalize_dim("tensor_split", dim, x.ndim)
+    n = x.shape[d]
+    if isinstance(sections, int):
+        q, r = divmod(n, sections)
+        sizes = [q + 1] * r + [q] * (sections - r)
+    else:
+        bounds = [0] + list(sections) + [n]
+        sizes = [max(b - a, 0) for a, b in zip(bounds[:-1], bounds[1:])]
+    return split(x, sizes, d)
+
+
+def unbind(x: Tensor, dim: int = 0):
+    d = normalize_dim("unbind", dim, x.ndim)
+    return tuple(squeeze_axes(p, (d,)) for p in split(x, 1, d))
+
+
+def flip(x: Tensor, dims) -> Tensor:
+    from ..creation import arange
+    from .index import index_select
+
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    for dim in dims:
+        d = normalize_dim("flip", dim, x.ndim)
+        x = index_select(x, d, arange(x.shape[d] - 1, -1, -1))
+    return x
+
+
+def repeat(x: Tensor, *sizes) -> Tensor:
+    sizes = _shape_arg(sizes)
+    if len(sizes) < x.ndim:
+        raise RuntimeError("repeat: number of dimensions of repeat dims can not be smaller "
+                           "than number of dimensions of tensor")
+    x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
+    # (r0, d0, r1, d1, ...) -> expand -> reshape
+    inter = []
+    for r, d in zip(sizes, x.shape):
+        inter += [1, d]
+    y = reshape(x, inter)
+    target = []
+    for r, d in zip(sizes, x.shape):
+        target += [r, d]
+    y = expand(y, target)
+    return reshape(y, [r * d for r, d in zip(sizes, x.shape)])
+
+
+def tile(x: Tensor, dims) -> Tensor:
+    dims = tuple(dims)
+    dims = (1,) * (x.ndim - len(dims)) + dims
+    return repeat(x, dims)
+
+
+def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    if dims is None:
+        return reshape(roll(flatten(x), shifts, 0), x.shape)
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    for s, dim in zip(shifts, dims):
+        d = normalize_dim("roll", dim, x.ndim)
+        n = x.shape[d]
+        if n == 0:
+            continue
+        s %= n
+        if s:
+            x = cat([slice_axis(x, d, n - s, n), slice_axis(x, d, 0, n - s)], d)
+    return x
+
+
+def tril(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _triangle(x, diagonal, lower=True)
+
+
+def triu(x: Tensor, diagonal: int = 0) -> Tensor:
+    return _triangle(x, diagonal, lower=False)
+
+
+def _triangle(x, diagonal, lower):
+    import numpy as np
+
+    from ..dispatch import constant
+    from .. import dtypes
+    from .elementwise import where
+
+    rows, cols = x.shape[-2:]
+    mask = np.tri(rows, cols, diagonal, dtype=bool)
+    if not lower:
+        mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    return where(constant(mask, dtypes.bool_), x, constant(0, x.dtype))

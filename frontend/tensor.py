@@ -1,0 +1,322 @@
+"""``Tensor``: a NumPy array (eager) or a graph value (traced), with autograd attributes.
+
+Methods are thin: each forwards to a function in ``kiln.ops``, which promotes dtypes and
+calls the one bind point (``kiln.dispatch.bind``).
+
+>>> x = tensor([1.0, 2.0], requires_grad=True)
+>>> (x * x).sum().backward()
+>>> x.grad
+tensor([2., 4.])
+"""
+
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from . import dtypes
+from .autograd import grad_mode
+from .device import CPU, device as _device_cls
+
+
+class Size(tuple):
+    """A tensor's shape: a tuple, as ``torch.Size``."""
+
+    __slots__ = ()
+
+    def numel(self) -> int:
+        n = 1
+        for d in self:
+            n *= d
+        return n
+
+    def __repr__(self) -> str:
+        return f"kiln.Size({list(self)})"
+
+
+class Tensor:
+    __slots__ = ("_data", "_node", "requires_grad", "grad", "grad_fn", "_retain", "_version",
+                 "__weakref__", "__dict__")
+
+    # -------------------------------------------------------------- construction
+    def __init__(self, data=None, *, requires_grad: bool = False):
+        # ``Tensor(np_array)`` / ``Tensor([1, 2])`` for compatibility; prefer ``kiln.tensor``.
+        if data is None:
+            data = np.zeros((0,), dtype=dtypes.get_default_dtype().np)
+        elif isinstance(data, Tensor):
+            data = data._data
+        else:
+            data = np.asarray(data)
+            if data.dtype.kind == "f" and data.dtype != dtypes.get_default_dtype().np:
+                data = data.astype(dtypes.get_default_dtype().np)
+        self._data = data
+        self._node = None
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.grad_fn = None
+        self._retain = False
+        self._version = 0
+
+    # -------------------------------------------------------------- attributes
+    @property
+    def shape(self) -> Size:
+        return Size(self._data.shape)
+
+    def size(self, dim=None):
+        shape = self.shape
+        return shape if dim is None else shape[dim]
+
+    @property
+    def dtype(self) -> dtypes.dtype:
+        return dtypes._BY_NP[self._data.dtype]
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def dim(self) -> int:
+        return self.ndim
+
+    def ndimension(self) -> int:
+        return self.ndim
+
+    def numel(self) -> int:
+        return self.shape.numel()
+
+    def nelement(self) -> int:
+        return self.numel()
+
+    def element_size(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def device(self) -> _device_cls:
+        return CPU
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.type == "cuda"
+
+    @property
+    def is_leaf(self) -> bool:
+        return self.grad_fn is None
+
+    @property
+    def data(self) -> Tensor:
+        """The same storage without autograd history (``p.data`` in PyTorch)."""
+        return self.detach()
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+
+    def is_floating_point(self) -> bool:
+        return self.dtype.is_floating_point
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __hash__(self) -> int:
+        return id(self)
+
+    # -------------------------------------------------------------- conversion
+    def numpy(self) -> np.ndarray:
+        if self.requires_grad:
+            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
+                               "Use tensor.detach().numpy() instead.")
+        return self._data
+
+    def __array__(self, dtype=None, copy=None):
+        arr = self._data
+        return arr if dtype is None else arr.astype(dtype)
+
+    def item(self):
+        if self._data.size != 1:
+            raise RuntimeError(f"item(): a Tensor with {self._data.size} elements cannot be "
+                               "converted to a Python scalar")
+        return self._data.reshape(()).item()
+
+    def tolist(self):
+        return self._data.tolist()
+
+    def __bool__(self) -> bool:
+        if self._data.size != 1:
+            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
+                               "ambiguous")
+        return builtins.bool(self._data.reshape(()))
+
+    def __float__(self) -> float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        return builtins.int(self.item())
+
+    def __index__(self) -> int:
+        if self.dtype.is_floating_point or self._data.size != 1:
+            raise TypeError("only integer tensors of a single element can be converted to an "
+                            "index")
+        return builtins.int(self.item())
+
+    def __complex__(self):
+        return complex(self.item())
+
+    def __format__(self, spec):
+        if self.ndim == 0:
+            return format(self.item(), spec)
+        return format(repr(self), spec)
+
+    def __repr__(self) -> str:
+        return _repr(self)
+
+    # -------------------------------------------------------------- autograd
+    def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
+        from .autograd.tape import backward
+
+        backward([self], None if gradient is None else [gradient], retain_graph,
+                 create_graph, inputs)
+
+    def detach(self) -> Tensor:
+        return _wrap(self._data)
+
+    def detach_(self) -> Tensor:
+        self.grad_fn = None
+        self.requires_grad = False
+        return self
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        if not self.is_leaf:
+            raise RuntimeError("requires_grad_(): you can only change requires_grad flags of "
+                               "leaf variables")
+        if requires_grad and not self.dtype.is_floating_point:
+            raise RuntimeError(f"requires_grad_(): only Tensors of floating point dtype can "
+                               f"require gradients, got {self.dtype}")
+        self.requires_grad = requires_grad
+        return self
+
+    def retain_grad(self) -> None:
+        if self.grad_fn is not None:
+            self._retain = True
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._retain
+
+    def register_hook(self, hook):
+        if not self.requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
+                               "gradient")
+        hooks = self.__dict__.setdefault("_hooks", [])
+        hooks.append(hook)
+        return hook
+
+    # -------------------------------------------------------------- dtype / device
+    def to(self, *args, **kwargs) -> Tensor:
+        dtype = kwargs.get("dtype")
+        dev = kwargs.get("device")
+        for a in args:
+            if isinstance(a, dtypes.dtype):
+                dtype = a
+            elif isinstance(a, (str, _device_cls)):
+                dev = a
+            elif isinstance(a, Tensor):
+                dtype, dev = a.dtype, a.device
+        out = self
+        if dev is not None:
+            out = _ops().to_device(out, dev)
+        if dtype is not None and dtype is not out.dtype:
+            out = _ops().cast(out, dtype)
+        return out
+
+    def type(self, dtype=None):
+        if dtype is None:
+            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool'}.get(self.dtype.name, self.dtype.name)}Tensor"  # noqa: E501
+        return self.to(dtypes.as_dtype(dtype))
+
+    def float(self):
+        return self.to(dtypes.float32)
+
+    def double(self):
+        return self.to(dtypes.float64)
+
+    def half(self):
+        return self.to(dtypes.float16)
+
+    def long(self):
+        return self.to(dtypes.int64)
+
+    def int(self):
+        return self.to(dtypes.int32)
+
+    def bool(self):
+        return self.to(dtypes.bool_)
+
+    def cpu(self):
+        return self.to("cpu")
+
+    def cuda(self, device=None):
+        return self.to("cuda" if device is None else device)
+
+    def clone(self, memory_format=None):
+        return _ops().clone(self)
+
+    def contiguous(self, memory_format=None):
+        return self
+
+    def is_contiguous(self, memory_format=None):
+        return True
+
+    def copy_(self, src, non_blocking=False):
+        return _ops().inplace(self, "copy_", src)
+
+    # the many math/shape methods are attached by kiln.ops.methods
+
+
+def _wrap(data) -> Tensor:
+    """Wrap a NumPy result as a fresh tensor (no copy, no checks: the hot path)."""
+    if type(data) is not np.ndarray:
+        data = np.asarray(data)
+    t = Tensor.__new__(Tensor)
+    t._data = data
+    t._node = None
+    t.requires_grad = False
+    t.grad = None
+    t.grad_fn = None
+    t._retain = False
+    t._version = 0
+    return t
+
+
+def _ops():
+    from . import ops
+
+    return ops
+
+
+def _repr(t: Tensor) -> str:
+    if t._node is not None:
+        return f"Tracer({t._node.type_str})"
+    data = t._data
+    opts = dict(precision=4, separator=", ", prefix="tensor(")
+    if data.dtype.kind == "f" and data.size and np.all(np.isfinite(data)) and np.all(
+            data == np.round(data)) and np.abs(data).max(initial=0) < 1e8:
+        body = np.array2string(data, formatter={"float_kind": lambda v: f"{v:.0f}."},
+                               **opts)
+    else:
+        body = np.array2string(data, **opts)
+    body = "tensor(" + body
+    extras = []
+    default_dtypes = (dtypes.get_default_dtype().np, np.dtype("int64"), np.dtype("bool"))
+    if data.dtype not in default_dtypes or data.size == 0:
+        extras.append(f"dtype={t.dtype!r}")
+    if t.grad_fn is not None:
+        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
+    elif t.requires_grad:
+        extras.append("requires_grad=True")
+    if data.size == 0:
+        body = "tensor([]"
+        if data.ndim > 1:
+            extras.insert(0, f"size={tuple(data.shape)}")
+    return body + "".join(", " + e for e in extras) + ")"
