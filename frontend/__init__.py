@@ -38,6 +38,9 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
+from .jitted import jit, trace  # noqa: E402
+from .tracing import escape_trace, is_tracing  # noqa: E402
+
 from . import autograd  # noqa: E402
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 
@@ -62,10 +65,6 @@ def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
     if name in ("nn", "optim", "utils", "cuda", "jit_api", "onnx", "distributed"):
         return _lazy(name)
-    if name in ("jit", "trace", "grad_fn", "value_and_grad", "vmap"):
-        from . import jit as _jit
-
-        return {"jit": _jit.jit, "trace": _jit.trace}.get(name) or getattr(_jit, name)
     if name == "save" or name == "load":
         from . import serialization
 

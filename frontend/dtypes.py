@@ -42,8 +42,9 @@ int16 = short = dtype("int16")
 int32 = int = dtype("int32")  # noqa: A001
 int64 = long = dtype("int64")
 bool_ = dtype("bool")
+uint64 = dtype("uint64")  # RNG seeds only
 
-ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool_)
+ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool_, uint64)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL}
 

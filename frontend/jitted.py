@@ -1,0 +1,495 @@
+"""``kiln.jit``: trace once per input signature, compile, and run the compiled graph after.
+
+>>> @jit
+... def hyp(a, b):
+...     return (a ** 2 + b ** 2) ** 0.5
+>>> hyp(tensor([3.0]), tensor([4.0]))
+tensor([5.])
+
+The cache key covers the argument tree: tensors by shape, dtype, device and
+``requires_grad``; Python ``int``/``float`` by type (they become 0-d graph inputs); every
+other leaf (``bool``, strings, ``None``, modules) and static arguments by value. Tensors
+read from closures and modules are captured inputs, checked on every call; guards (a
+module's ``training`` flag) are re-read on every call. A changed key or guard retraces,
+and ``KILN_LOG=recompiles`` logs why.
+
+Environment switches: ``KILN_DISABLE_JIT=1`` runs every jitted function eagerly;
+``KILN_DUMP=<folder>`` writes each compiled function's graph after every pass and its
+kernels into ``<folder>/<function name>/``.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect as _inspect
+import logging
+import os
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.primitives import DTYPE_SHORT
+
+from . import dtypes
+from .autograd import grad_mode
+from .dispatch import state
+from .tensor import Tensor, _wrap
+from .tracing import TraceState, TracerTensor, tracing
+
+log = logging.getLogger("kiln.jit")
+
+
+class JitConfig:
+    """Python switches (the environment variables set their defaults)."""
+
+    def __init__(self):
+        logs = os.environ.get("KILN_LOG", "")
+        self.log_recompiles = "recompiles" in logs.split(",")
+        self.disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
+        self.dump_dir = os.environ.get("KILN_DUMP") or None
+        self.cache_size_limit = 8
+
+
+config = JitConfig()
+if config.log_recompiles and not log.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("kiln.jit: %(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+
+
+# ------------------------------------------------------------------------------ signatures
+
+_DYNAMIC_SCALARS = (int, float)
+
+
+def _flatten(tree, leaves: list, path: str):
+    """Flatten ``tree`` into ``leaves`` [(path, value)] and return its hashable structure."""
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        kids = tuple(_flatten(v, leaves, f"{path}[{i}]") for i, v in enumerate(tree))
+        return (type(tree).__name__, kids)
+    if isinstance(tree, dict):
+        keys = sorted(tree, key=repr)
+        return ("dict", tuple((k, _flatten(tree[k], leaves, f"{path}[{k!r}]")) for k in keys))
+    leaves.append((path, tree))
+    return "*"
+
+
+def _leaf_key(value):
+    if isinstance(value, Tensor):
+        return ("tensor", tuple(value.shape), value.dtype.name, bool(value.requires_grad),
+                str(value.device))
+    if type(value) in _DYNAMIC_SCALARS:
+        return ("scalar", type(value).__name__)
+    try:
+        hash(value)
+        return ("static", type(value).__name__, value)
+    except TypeError:
+        return ("static-id", type(value).__name__, id(value))
+
+
+def _describe(key) -> str:
+    if key[0] == "tensor":
+        grad = ", requires_grad" if key[3] else ""
+        return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}"
+    if key[0] == "scalar":
+        return f"Python {key[1]}"
+    return f"{key[1]} {key[2]!r}"
+
+
+# ------------------------------------------------------------------------------ compiled
+
+
+@dataclass
+class Compiled:
+    """One traced-and-compiled signature of a jitted function."""
+
+    executable: object
+    graph: object
+    fetchers: list  # one per graph input: a function (arg_values) -> ndarray
+    captured: list  # (tensor, shape, dtype, requires_grad) checked before each call
+    guards: list
+    out_structure: object
+    out_leaves: list  # per output leaf: ("out", index) or ("const", python value)
+    writebacks: list = field(default_factory=list)  # (tensor, output index)
+    grad_writebacks: list = field(default_factory=list)  # (tensor or arg pos, output index)
+
+    def stale_reason(self) -> str | None:
+        for t, shape, dt, rg in self.captured:
+            if t._data is None:
+                return "a captured tensor has no data"
+            if t._data.shape != shape or t._data.dtype != dt:
+                return (f"a captured tensor changed from {dt.name}{list(shape)} to "
+                        f"{t._data.dtype.name}{list(t._data.shape)}")
+            if t.requires_grad != rg:
+                return f"a captured tensor's requires_grad changed to {t.requires_grad}"
+        for description, getter, value in self.guards:
+            if getter() != value:
+                return f"{description} changed from {value!r} to {getter()!r}"
+        return None
+
+    def run(self, values):
+        arrays = [fetch(values) for fetch in self.fetchers]
+        results = self.executable.run(arrays)
+        for t, k in self.writebacks:
+            t._data = results[k]
+            t._version += 1
+        for target, k in self.grad_writebacks:
+            leaf = values[target] if isinstance(target, int) else target
+            leaf.grad = _wrap(results[k])
+        out = []
+        for kind, v in self.out_leaves:
+            out.append(_wrap(results[v]) if kind == "out" else v)
+        return _unflatten(self.out_structure, iter(out))
+
+
+def _unflatten(structure, leaves):
+    if structure == "*":
+        return next(leaves)
+    kind, kids = structure
+    if kind == "dict":
+        return {k: _unflatten(s, leaves) for k, s in kids}
+    items = [_unflatten(s, leaves) for s in kids]
+    return tuple(items) if kind == "tuple" else items
+
+
+class Inspection:
+    """What ``f.inspect(*args)`` returns: the graphs of every stage and the kernels."""
+
+    def __init__(self, compiled: Compiled):
+        exe = compiled.executable
+        self.traced = exe.traced
+        self.optimized = exe.optimized
+        self.stages = list(exe.stages)
+        self.kernels = list(exe.kernels)
+
+    def __repr__(self) -> str:
+        return (f"<Inspection: {len(self.traced.nodes)} traced nodes, "
+                f"{len(self.optimized.nodes)} after passes, {len(self.kernels)} kernels>")
+
+
+# ------------------------------------------------------------------------------ the wrapper
+
+
+class JitFunction:
+    """A function compiled by ``kiln.jit``; call it like the original."""
+
+    def __init__(self, fn, static_argnums=(), static_argnames=(), name=None):
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", type(fn).__name__)
+        self.static_argnums = tuple(static_argnums)
+        self.static_argnames = tuple(static_argnames)
+        self.cache: dict = {}
+        self.trace_count = 0
+        self._warned = False
+        try:
+            self._signature = _inspect.signature(fn)
+        except (TypeError, ValueError):
+            self._signature = None
+        functools.update_wrapper(self, fn, updated=())
+
+    def __get__(self, obj, objtype=None):
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
+    # -------------------------------------------------------------- keys
+    def _key(self, args, kwargs):
+        leaves: list = []
+        static = []
+        dyn_args = []
+        for i, a in enumerate(args):
+            if i in self.static_argnums:
+                static.append((i, _hashable_static(a)))
+                dyn_args.append(None)
+            else:
+                dyn_args.append(a)
+        dyn_kwargs = {}
+        for k, v in kwargs.items():
+            if k in self.static_argnames:
+                static.append((k, _hashable_static(v)))
+            else:
+                dyn_kwargs[k] = v
+        names = self._arg_names(len(dyn_args))
+        structure = ("args", tuple(_flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
+                     tuple((k, _flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())))
+        key = (structure, tuple(static), tuple(_leaf_key(v) for _, v in leaves))
+        return key, leaves
+
+    def _arg_names(self, n):
+        names = []
+        params = list(self._signature.parameters.values()) if self._signature else []
+        for i in range(n):
+            if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
+                                                      params[i].POSITIONAL_OR_KEYWORD):
+                names.append(params[i].name)
+            else:
+                names.append(f"args[{i}]")
+        return names
+
+    # -------------------------------------------------------------- calling
+    def __call__(self, *args, **kwargs):
+        if config.disable or state.trace is not None:
+            return self.fn(*args, **kwargs)  # inside another trace: inline
+        key, leaves = self._key(args, kwargs)
+        values = [v for _, v in leaves]
+        compiled = self.cache.get(key)
+        if compiled is not None:
+            reason = compiled.stale_reason()
+            if reason is None:
+                return compiled.run(values)
+            self._log(f"retracing {self.name}: {reason}")
+        else:
+            self._explain_new_key(key, leaves)
+        compiled = self._compile(args, kwargs, leaves, key)
+        return compiled.run(values)
+
+    def _log(self, message):
+        if config.log_recompiles:
+            log.info(message)
+
+    def _explain_new_key(self, key, leaves):
+        if not self.cache:
+            self._log(f"tracing {self.name} for the first time")
+            return
+        previous = list(self.cache)[-1]
+        self._log(f"retracing {self.name}: {_diff_keys(previous, key, leaves)}")
+
+    def _compile(self, args, kwargs, leaves, key) -> Compiled:
+        compiled = self.trace_and_compile(args, kwargs, leaves)
+        self.cache[key] = compiled
+        if len(self.cache) > config.cache_size_limit and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"kiln.jit: {self.name} has been compiled {len(self.cache)} times (limit "
+                f"{config.cache_size_limit}); set KILN_LOG=recompiles to see why, and consider "
+                "static_argnums or fixed shapes", stacklevel=3)
+        return compiled
+
+    def trace_and_compile(self, args, kwargs, leaves) -> Compiled:
+        self.trace_count += 1
+        trace = TraceState(self.name)
+        fetchers = []
+        arg_map = {}
+        for pos, (path, value) in enumerate(leaves):
+            if isinstance(value, Tensor):
+                t = trace.add_argument(value, path)
+                fetchers.append(_fetch_tensor(pos))
+                arg_map[id(value)] = t
+            elif type(value) in _DYNAMIC_SCALARS:
+                dt = dtypes.get_default_dtype() if isinstance(value, float) else dtypes.int64
+                node = trace.graph.add_input((), dt.name, name=path)
+                t = TracerTensor(trace, node)
+                fetchers.append(_fetch_scalar(pos, dt.np))
+                arg_map[id(value)] = t
+        new_args, new_kwargs = _substitute(args, kwargs, leaves, arg_map, self.static_argnums,
+                                           self.static_argnames)
+        with tracing(trace):
+            try:
+                result = self.fn(*new_args, **new_kwargs)
+            finally:
+                trace.restore()
+        return self._finish(trace, result, fetchers)
+
+    def _finish(self, trace: TraceState, result, fetchers) -> Compiled:
+        graph = trace.graph
+        out_leaves_raw: list = []
+        structure = _flatten(result, out_leaves_raw, "")
+        outputs, out_leaves = [], []
+        for _, v in out_leaves_raw:
+            if isinstance(v, Tensor):
+                out_leaves.append(("out", len(outputs)))
+                outputs.append(trace.node_of(v))
+            else:
+                out_leaves.append(("const", v))
+        writebacks = []
+        for t, node in trace.mutations():
+            writebacks.append((t, len(outputs)))
+            outputs.append(node)
+        grad_writebacks = []
+        for leaf, g, _ in trace.grads.values():
+            target = trace.arg_leaves.get(id(leaf), leaf)
+            grad_writebacks.append((target, len(outputs)))
+            outputs.append(trace.node_of(g))
+        graph.outputs = outputs
+        # graph inputs in creation order: arguments first were added by trace_and_compile,
+        # captured tensors, RNG seeds and live scalars were added while tracing.
+        captured_nodes = {node: t for t, node in trace.captured.values()}
+        seed_nodes = dict((node, gen) for gen, node in trace.seeds)
+        scalar_nodes = dict((node, getter) for getter, node in trace.live_scalars)
+        all_fetchers = []
+        arg_iter = iter(fetchers)
+        for node in graph.inputs:
+            if node in captured_nodes:
+                all_fetchers.append(_fetch_captured(captured_nodes[node]))
+            elif node in seed_nodes:
+                all_fetchers.append(_fetch_seed(seed_nodes[node]))
+            elif node in scalar_nodes:
+                all_fetchers.append(_fetch_live(scalar_nodes[node], node.dtype))
+            else:
+                all_fetchers.append(next(arg_iter))
+        captured = [(t, t._data.shape, t._data.dtype, t.requires_grad)
+                    for t, _ in trace.captured.values()]
+        dump = os.path.join(config.dump_dir, self.name) if config.dump_dir else None
+        executable = compile_graph(graph)
+        if dump:
+            write_dump(executable, dump)
+        # grads of arguments go to the caller's tensors: store positions
+        grad_targets = []
+        for target, k in grad_writebacks:
+            grad_targets.append((target, k))
+        return Compiled(executable, graph, all_fetchers, captured, trace.guards, structure,
+                        out_leaves, writebacks, grad_targets)
+
+    # -------------------------------------------------------------- inspection
+    def inspect(self, *args, **kwargs) -> Inspection:
+        """Trace and compile for these arguments without running; return the stages."""
+        key, leaves = self._key(args, kwargs)
+        compiled = self.cache.get(key)
+        if compiled is None or compiled.stale_reason():
+            compiled = self._compile(args, kwargs, leaves, key)
+        return Inspection(compiled)
+
+    def lower(self, *args, **kwargs):
+        return self.inspect(*args, **kwargs)
+
+
+def _hashable_static(value):
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return ("id", id(value))
+
+
+def _substitute(args, kwargs, leaves, arg_map, static_argnums, static_argnames):
+    def sub(tree):
+        if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+            return type(tree)(sub(v) for v in tree)
+        if isinstance(tree, dict):
+            return {k: sub(v) for k, v in tree.items()}
+        if isinstance(tree, Tensor) or type(tree) in _DYNAMIC_SCALARS:
+            return arg_map.get(id(tree), tree)
+        return tree
+
+    new_args = tuple(a if i in static_argnums else sub(a) for i, a in enumerate(args))
+    new_kwargs = {k: v if k in static_argnames else sub(v) for k, v in kwargs.items()}
+    return new_args, new_kwargs
+
+
+def _fetch_tensor(pos):
+    def fetch(values):
+        return values[pos]._data
+
+    return fetch
+
+
+def _fetch_scalar(pos, npdtype):
+    def fetch(values):
+        return np.asarray(values[pos], dtype=npdtype)
+
+    return fetch
+
+
+def _fetch_captured(t):
+    def fetch(values):
+        return t._data
+
+    return fetch
+
+
+def _fetch_seed(generator):
+    def fetch(values):
+        return generator.next_seed()
+
+    return fetch
+
+
+def _fetch_live(getter, dtype_name):
+    def fetch(values):
+        return np.asarray(getter(), dtype=dtype_name)
+
+    return fetch
+
+
+def _diff_keys(old, new, leaves) -> str:
+    if old[0] != new[0]:
+        return "the structure of the arguments changed"
+    if old[1] != new[1]:
+        changes = [f"static argument {k} changed from {a!r} to {b!r}"
+                   for (k, a), (_, b) in zip(old[1], new[1]) if a != b]
+        return "; ".join(changes) or "static arguments changed"
+    changes = []
+    for (path, _), a, b in zip(leaves, old[2], new[2]):
+        if a != b:
+            changes.append(f"argument {path!r}: {_describe(a)} -> {_describe(b)}")
+    return "; ".join(changes) or "new signature"
+
+
+def write_dump(executable, folder: str) -> None:
+    """Write every stage's graph (text and DOT) and every kernel's source into ``folder``."""
+    os.makedirs(folder, exist_ok=True)
+    for k, (name, graph) in enumerate(executable.stages):
+        base = os.path.join(folder, f"{k:02d}_{name}")
+        with open(base + ".txt", "w") as f:
+            f.write(graph.format() + "\n")
+        with open(base + ".dot", "w") as f:
+            f.write(graph.to_dot())
+    for k, source in enumerate(executable.kernels):
+        with open(os.path.join(folder, f"kernel_{k}.py"), "w") as f:
+            f.write(source)
+
+
+def jit(fn=None, *, static_argnums=(), static_argnames=()):
+    """Compile ``fn`` (a function or an ``nn.Module``); usable with or without arguments.
+
+    >>> @jit(static_argnums=(1,))
+    ... def power(x, n):
+    ...     return x ** n
+    """
+    if isinstance(static_argnums, int):
+        static_argnums = (static_argnums,)
+    if isinstance(static_argnames, str):
+        static_argnames = (static_argnames,)
+
+    def wrap(f):
+        return JitFunction(f, static_argnums, static_argnames)
+
+    return wrap if fn is None else wrap(fn)
+
+
+def trace(fn, *args, **kwargs):
+    """Trace ``fn`` on ``args`` and return the graph (define now, run later with new inputs).
+
+    >>> g = trace(lambda x: x * 2, zeros(3))
+    >>> print(g.format(with_source=False))
+    graph <lambda>(%0: f32[3]) {
+      %1: f32[] = const {value=2.0}
+      %2: f32[3] = mul %0, %1
+      return %2
+    }
+    """
+    jf = JitFunction(fn)
+    key, leaves = jf._key(args, kwargs)
+    state_trace = TraceState(jf.name)
+    arg_map = {}
+    for path, value in leaves:
+        if isinstance(value, Tensor):
+            arg_map[id(value)] = state_trace.add_argument(value, path)
+    new_args, new_kwargs = _substitute(args, kwargs, leaves, arg_map, (), ())
+    with tracing(state_trace):
+        try:
+            result = fn(*new_args, **new_kwargs)
+        finally:
+            state_trace.restore()
+    out: list = []
+    _flatten(result, out, "")
+    state_trace.graph.outputs = [state_trace.node_of(v) for _, v in out if isinstance(v, Tensor)]
+    return state_trace.graph
+
+
+def grad_enabled_for(values) -> bool:
+    return grad_mode.state.enabled and any(isinstance(v, Tensor) and v.requires_grad
+                                           for v in values)

@@ -1,0 +1,267 @@
+"""Tracing: running a Python function on tracer tensors to record a static graph.
+
+While a ``TraceState`` is active, ``kiln.dispatch.bind`` hands every operation to it, and
+it appends a node instead of computing. Three kinds of values enter the graph:
+
+* arguments of the traced function (graph inputs, in order);
+* concrete tensors the function reads from closures, globals or modules (parameters,
+  optimizer state): *captured* as graph inputs too, read afresh on every call, so an
+  optimizer step or ``load_state_dict`` is never hidden behind a stale constant;
+* Python numbers and tensors created inside the function: ``const`` nodes.
+
+In-place updates of captured tensors (``p.sub_(lr * p.grad)``) and gradients stored into
+``.grad`` are recorded as *write-backs*: extra graph outputs the executor stores back after
+every call, which keeps the graph purely functional.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from kiln.compiler.errors import ShapeError, TraceError
+from kiln.compiler.ir import Graph
+
+from . import dtypes
+from .autograd import grad_mode
+from .dispatch import state
+from .tensor import Size, Tensor
+
+_KILN_DIRS = tuple(
+    os.path.dirname(os.path.abspath(m.__file__)) + os.sep
+    for m in (sys.modules["kiln"], sys.modules["kiln.compiler"]))
+
+
+def user_source_line(skip_prefixes=_KILN_DIRS) -> str | None:
+    """``file:line`` of the innermost stack frame that is the user's code, not kiln's."""
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(skip_prefixes) and "importlib" not in filename:
+            return f"{os.path.basename(filename)}:{frame.f_lineno}"
+        frame = frame.f_back
+    return None
+
+
+def _full_user_location() -> str:
+    frame = sys._getframe(1)
+    while frame is not None:
+        filename = frame.f_code.co_filename
+        if not filename.startswith(_KILN_DIRS):
+            return f'File "{filename}", line {frame.f_lineno}, in {frame.f_code.co_name}'
+        frame = frame.f_back
+    return "<unknown>"
+
+
+class TracerTensor(Tensor):
+    """A tensor whose value is a node of the graph being traced."""
+
+    __slots__ = ("_trace",)
+
+    def __init__(self, trace: TraceState, node, requires_grad=False):
+        self._trace = trace
+        self._node = node
+        self._data = None
+        self.requires_grad = requires_grad
+        self.grad = None
+        self.grad_fn = None
+        self._retain = False
+        self._version = 0
+
+    @property
+    def shape(self) -> Size:
+        return Size(self._node.shape)
+
+    @property
+    def dtype(self):
+        return dtypes._BY_NAME[self._node.dtype]
+
+    def detach(self) -> Tensor:
+        return TracerTensor(self._trace, self._node)
+
+    def _concrete(self, what: str, advice: str):
+        raise TraceError(
+            f"{what} needs the value of a traced tensor, which is not known while kiln.jit "
+            f"traces the function.\n  {_full_user_location()}\n  tensor: {self._node.type_str}"
+            f"\n  Instead: {advice}")
+
+    def numpy(self):
+        self._concrete("numpy()", "return the tensor from the jitted function and convert it "
+                       "outside, or call the function without kiln.jit")
+
+    def __array__(self, dtype=None, copy=None):
+        self._concrete("converting to a NumPy array", "use kiln operations inside the "
+                       "jitted function")
+
+    def item(self):
+        self._concrete("item()", "return the tensor and call .item() outside kiln.jit")
+
+    def tolist(self):
+        self._concrete("tolist()", "return the tensor and call .tolist() outside kiln.jit")
+
+    def __bool__(self):
+        self._concrete("Python control flow on a tensor (if/while/bool())",
+                       "use kiln.where(cond, a, b) for data-dependent choices, mark the "
+                       "argument static (kiln.jit(static_argnums=...)), or call the function "
+                       "outside kiln.jit")
+
+    def __float__(self):
+        self._concrete("float()", "keep the value as a tensor, or pass it as a static "
+                       "argument")
+
+    def __int__(self):
+        self._concrete("int()", "keep the value as a tensor, or pass it as a static argument")
+
+    def __index__(self):
+        self._concrete("using a tensor as a Python index", "use kiln.gather / index_select, "
+                       "or pass the index as a static argument")
+
+    def __repr__(self) -> str:
+        return f"Tracer({self._node.type_str})"
+
+
+class TraceState:
+    """The graph being built and everything the jit needs to run it later."""
+
+    def __init__(self, name: str):
+        self.graph = Graph(name)
+        self.args: list[TracerTensor] = []
+        self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
+        self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
+        self.grads: dict[int, tuple[Tensor, Tensor, object]] = {}  # id -> (leaf, grad, old)
+        self.seeds: list[tuple[object, object]] = []  # (generator, input node)
+        self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
+        self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
+        self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
+
+    # -------------------------------------------------------------- graph inputs
+    def add_argument(self, value: Tensor, name: str) -> TracerTensor:
+        node = self.graph.add_input(value.shape, value.dtype.name, name=name)
+        t = TracerTensor(self, node, requires_grad=value.requires_grad)
+        self.arg_leaves[id(t)] = len(self.args)
+        self.args.append(t)
+        return t
+
+    def node_of(self, x: Tensor):
+        if x._node is not None:
+            if getattr(x, "_trace", None) is not self:
+                raise TraceError(
+                    "a tracer from another (finished) trace was used: a tensor created inside "
+                    "a kiln.jit function leaked out (through a global, an attribute or an "
+                    f"optimizer state). {_full_user_location()}")
+            return x._node
+        entry = self.current.get(id(x))
+        if entry is not None:
+            return entry[1]
+        if x._data is None:
+            raise TraceError("cannot capture a tensor without data")
+        node = self.graph.add_input(x._data.shape, x._data.dtype.name, name="captured")
+        self.captured[id(x)] = (x, node)
+        self.current[id(x)] = (x, node)
+        return node
+
+    def seed_input(self, generator) -> TracerTensor:
+        """A fresh ``(key, counter)`` pair from ``generator`` on every call."""
+        node = self.graph.add_input((2,), "uint64", name="rng")
+        self.seeds.append((generator, node))
+        return TracerTensor(self, node)
+
+    def live_scalar(self, getter, dtype) -> TracerTensor:
+        """A 0-d graph input whose value is ``getter()`` at each call (a learning rate)."""
+        node = self.graph.add_input((), dtype.name, name="scalar")
+        self.live_scalars.append((getter, node))
+        return TracerTensor(self, node)
+
+    def add_guard(self, description: str, getter, value) -> None:
+        """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
+        for d, _, v in self.guards:
+            if d == description:
+                return
+        self.guards.append((description, getter, value))
+
+    # -------------------------------------------------------------- ops
+    def bind(self, prim, inputs, params) -> TracerTensor:
+        nodes = [self.node_of(x) for x in inputs]
+        source = user_source_line()
+        try:
+            node = self.graph.add_node(prim.name, nodes, params, source)
+        except ShapeError as exc:
+            raise ShapeError(f"{exc}\n  at {_full_user_location()}") from None
+        out = TracerTensor(self, node)
+        if grad_mode.state.enabled and prim.differentiable:
+            for x in inputs:
+                if x.requires_grad:
+                    from .autograd.tape import record
+
+                    record(prim, inputs, params, out)
+                    break
+        return out
+
+    def constant(self, data: np.ndarray) -> TracerTensor:
+        return TracerTensor(self, self.graph.add_const(data, user_source_line()))
+
+    # -------------------------------------------------------------- effects
+    def assign(self, x: Tensor, new: Tensor) -> None:
+        node = self.node_of(new)
+        if x._node is not None:
+            x._node = node
+        else:
+            self.node_of(x)  # capture the old value first
+            self.current[id(x)] = (x, node)
+
+    def set_grad(self, leaf: Tensor, grad: Tensor) -> None:
+        key = id(leaf)
+        old = self.grads[key][2] if key in self.grads else leaf.grad
+        self.grads[key] = (leaf, grad, old)
+        leaf.grad = grad
+
+    def mutations(self) -> list[tuple[Tensor, object]]:
+        return [(t, node) for key, (t, node) in self.current.items()
+                if node is not self.captured[key][1]]
+
+    def restore(self) -> None:
+        """Undo the trace-time side effects on ``.grad`` (the executable redoes them)."""
+        for leaf, _, old in self.grads.values():
+            leaf.grad = old
+
+
+class tracing:  # noqa: N801 - used as a context manager
+    """Make ``trace`` the active trace for the duration of the block (they nest)."""
+
+    def __init__(self, trace: TraceState):
+        self.trace = trace
+
+    def __enter__(self):
+        self.prev = state.trace
+        state.trace = self.trace
+        return self.trace
+
+    def __exit__(self, *exc):
+        state.trace = self.prev
+        return False
+
+
+def escape_trace():
+    """A block that runs eagerly even inside a trace (to create state outside the graph)."""
+    return tracing(None)
+
+
+def is_tracing() -> bool:
+    return state.trace is not None
+
+
+def live_scalar(getter, dtype=None):
+    """``getter()`` eagerly; under tracing a graph input that reads ``getter()`` each call."""
+    if state.trace is None:
+        return getter()
+    return state.trace.live_scalar(getter, dtype or dtypes.get_default_dtype())
+
+
+def guard(description: str, getter) -> object:
+    """Read ``getter()``; under tracing, retrace later calls when its value changes."""
+    value = getter()
+    if state.trace is not None:
+        state.trace.add_guard(description, getter, value)
+    return value
