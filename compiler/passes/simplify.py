@@ -28,10 +28,10 @@ Signed zero: ``-0.0 + 0.0`` is ``+0.0``, so ``x + 0 -> x`` turns that one result
 ``-0.0`` (which compares equal to it; only ``1/x`` or ``sign`` tell them apart). XLA and
 TorchInductor make the same trade. ``x - 0`` and ``x * 1`` are exact for every x.
 
-Pow edge cases: ``x ** 0.5 -> sqrt(x)`` differs at two points, ``(-inf) ** 0.5`` is
-``+inf`` but ``sqrt(-inf)`` is ``nan``, and ``(-0.0) ** 0.5`` is ``+0.0`` but
-``sqrt(-0.0)`` is ``-0.0``; ``x ** 3 -> x*x*x`` rounds twice, so it may differ from
-``pow`` in the last bit. ``x ** 2 -> x*x`` and ``x ** -1 -> 1/x`` are exact.
+Pow: the reference interpreter's ``np.power`` itself computes ``x ** 0.5`` as ``sqrt(x)``,
+``x ** 2`` as ``x * x`` and ``x ** -1`` as ``1 / x``, so those rewrites change no bit of it
+(C's ``pow`` differs from ``sqrt`` at ``-inf`` and ``-0.0``; code generators must follow
+NumPy). ``x ** 3 -> x * x * x`` rounds twice, so it may differ from ``pow`` in the last bit.
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("cube")
