@@ -1,0 +1,455 @@
+"""CPU code generation: one fused group -> the Python source of one ``numba.njit`` kernel.
+
+The source is meant to be read. A loop kernel for ``relu(x + b)`` over ``f32[64, 16]``
+with ``b: f32[16]`` looks like this (sizes are arguments, so kernels are shared between
+graphs that differ only in sizes)::
+
+    @njit(parallel=True, fastmath={"arcp", "contract"}, cache=True)
+    def kernel(in0, in1, out0, n0, n1):
+        a0 = in0.reshape((n0, n1))
+        a1 = in1.reshape((1, n1))
+        r0 = out0.reshape((n0, n1))
+        for i0 in prange(n0):
+            for i1 in range(n1):
+                x0 = a0[i0, i1]
+                x1 = a1[0, i1]
+                v0 = np.float32(x0 + x1)
+                v1 = np.float32(v0 if (v0 > K0) | (v0 != v0) else K0)
+                r0[i0, i1] = v1
+
+Broadcasting is index arithmetic over *coalesced* dimensions: adjacent dimensions that every
+array either spans or broadcasts together are merged first, so the common cases become one
+flat loop (same-shape inputs) or a rows x columns loop (a bias along the last axis).
+
+A row kernel (softmax, layernorm, ``sum(x * y)``) runs ``prange`` over rows; inside, one
+loop over the row per *stage* (a stage ends where a reduction's result is needed), row
+values needed by a later stage are kept in a small per-row scratch array, and per-row
+scalars (the max, the sum, ``1/sqrt(var + eps)``) are plain local variables.
+
+Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
+``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
+``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import Node
+from ..passes.fuse import ALIAS_OPS, FusionGroup, padded, row_form
+from ..primitives import PRIMITIVES
+from .fastmath import FAST_FUNCTIONS
+
+LOOP_FLAGS = ("afn", "arcp", "contract")
+ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
+# Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
+# worker threads costs tens of microseconds.
+PARALLEL_THRESHOLD = 1 << 15
+# Row sums longer than this accumulate float32 in float64 (NumPy sums pairwise; a long
+# float32 running sum would drift far from it).
+LONG_ROW = 1 << 14
+
+
+@dataclass
+class KernelSource:
+    """A generated kernel: its source and how to call it.
+
+    ``inputs``/``outputs`` are the graph values passed as arrays, in argument order;
+    ``sizes`` are the integer arguments that follow them. The module defines ``kernel``
+    (threads over the outer loop) and ``kernel_serial``; ``function_name`` picks one.
+    """
+
+    kind: str
+    source: str
+    inputs: list[Node]
+    outputs: list[Node]
+    sizes: list[int]
+
+    @property
+    def function_name(self) -> str:
+        work = math.prod(self.sizes)
+        return "kernel" if work >= PARALLEL_THRESHOLD else "kernel_serial"
+
+
+# ---------------------------------------------------------------------- scalar expressions
+
+
+def is_scalar_const(node: Node) -> bool:
+    return node.op == "const" and node.params["value"].size == 1
+
+
+def literal(value, dtype: str) -> str:
+    """Source text for a scalar of ``dtype`` (``np.float32(0.5)``, ``np.float32('inf')``)."""
+    value = np.asarray(value).reshape(()).astype(dtype).item()
+    if dtype == "bool":
+        return repr(bool(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"np.{dtype}({str(value)!r})"
+    return f"np.{dtype}({value!r})"
+
+
+def _power_expression(base: str, exponent: float) -> str | None:
+    """``x ** c`` for small constant ``c`` as multiplications / sqrt (what NumPy does too)."""
+    table = {1.0: "{0}", 2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})",
+             4.0: "(({0} * {0}) * ({0} * {0}))", 0.5: "math.sqrt({0})", -1.0: "(1.0 / {0})",
+             -0.5: "(1.0 / math.sqrt({0}))", -2.0: "(1.0 / ({0} * {0}))"}
+    template = table.get(float(exponent))
+    return None if template is None else template.format(base)
+
+
+def scalar_expression(node: Node, args: list[str], constants: dict[Node, str]) -> str:
+    """The expression that computes ``node`` from its operands' variable names."""
+    op, dtype = node.op, node.dtype
+    floating = dtype in ("float32", "float64")
+    if op in ALIAS_OPS:
+        return args[0]
+    if op == "cast":
+        return f"({args[0]} != 0)" if dtype == "bool" else f"np.{dtype}({args[0]})"
+    if op == "pow" and floating and node.inputs[1] in constants:
+        exponent = float(node.inputs[1].params["value"].reshape(()))
+        text = _power_expression(args[0], exponent)
+        if text is not None:
+            return f"np.{dtype}({text})"
+    if op in ("maximum", "minimum") and floating:
+        # NaN-propagating, like np.maximum; `|` (not `or`) keeps the select branch-free.
+        compare = ">" if op == "maximum" else "<"
+        a, b = args
+        return f"({a} if ({a} {compare} {b}) | ({a} != {a}) else {b})"
+    template = PRIMITIVES[op].expr
+    if dtype == "float32" and op in FAST_FUNCTIONS:
+        template = f"{FAST_FUNCTIONS[op]}({{0}})"
+    text = template.format(*args)
+    return text if dtype == "bool" else f"np.{dtype}({text})"
+
+
+class _Module:
+    """Collects a kernel module's lines, constants and imports."""
+
+    def __init__(self, group_text: str):
+        self.group_text = group_text
+        self.constants: dict[Node, str] = {}
+        self.constant_lines: list[str] = []
+        self.body: list[str] = []
+        self.fast_imports: set[str] = set()
+
+    def constant(self, node: Node) -> str:
+        if node not in self.constants:
+            name = f"K{len(self.constants)}"
+            self.constants[node] = name
+            self.constant_lines.append(f"{name} = {literal(node.params['value'], node.dtype)}")
+        return self.constants[node]
+
+    def expression(self, node: Node, args: list[str]) -> str:
+        text = scalar_expression(node, args, self.constants)
+        for fast in FAST_FUNCTIONS.values():
+            if fast + "(" in text:
+                self.fast_imports.add(fast)
+        return text
+
+    def emit(self, indent: int, line: str) -> None:
+        self.body.append("    " * indent + line)
+
+    def render(self, kind: str, flags, parameters: list[str]) -> str:
+        quoted = ", ".join(f'"{f}"' for f in sorted(flags))
+        lines = ['"""Generated by kiln (do not edit): ' + kind + " kernel for", ""]
+        lines += ["    " + line for line in self.group_text.splitlines()]
+        lines += ['"""', "", "import math", "", "import numpy as np",
+                  "from numba import njit, prange", ""]
+        if self.fast_imports:
+            names = ", ".join(sorted(self.fast_imports))
+            lines += [f"from kiln.compiler.codegen.fastmath import {names}", ""]
+        lines += self.constant_lines
+        if self.constant_lines:
+            lines.append("")
+        signature = ", ".join(parameters)
+        lines += ["", f"@njit(parallel=True, fastmath={{{quoted}}}, cache=True)",
+                  f"def kernel({signature}):"]
+        lines += self.body
+        # the same loop without threads, for work too small to pay for waking them
+        lines += ["", "", f"@njit(fastmath={{{quoted}}}, cache=True)",
+                  f"def kernel_serial({signature}):"]
+        lines += [line.replace("prange(", "range(") for line in self.body]
+        return "\n".join(lines) + "\n"
+
+
+def _array_inputs(module: _Module, sources: list[Node]) -> list[Node]:
+    """Split a group's inputs into inlined scalar constants and arrays passed in."""
+    arrays = []
+    for source in sources:
+        if is_scalar_const(source):
+            module.constant(source)
+        else:
+            arrays.append(source)
+    return arrays
+
+
+# ------------------------------------------------------------------------- loop kernels
+
+
+def coalesce(shape, operand_shapes) -> tuple[list[int], list[tuple[bool, ...]]]:
+    """Merge adjacent loop dimensions that every operand spans or broadcasts alike.
+
+    Returns the coalesced sizes and, per operand, which coalesced dims it spans.
+
+    >>> coalesce((4, 5, 6), [(4, 5, 6), (6,)])
+    ([20, 6], [(True, True), (False, True)])
+    """
+    ndim = len(shape)
+    spans = [[d != 1 for d in padded(s, ndim)] for s in operand_shapes]
+    sizes: list[int] = []
+    merged: list[list[bool]] = [[] for _ in operand_shapes]
+    for axis in range(ndim):
+        if shape[axis] == 1:
+            continue
+        if sizes and all(m[-1] == sp[axis] for m, sp in zip(merged, spans)):
+            sizes[-1] *= shape[axis]
+            continue
+        sizes.append(shape[axis])
+        for m, sp in zip(merged, spans):
+            m.append(sp[axis])
+    if not sizes:
+        sizes = [1]
+        merged = [[True] for _ in operand_shapes]
+    return sizes, [tuple(m) for m in merged]
+
+
+def _fit_ndim(shape, ndim) -> tuple:
+    """Drop leading ones of a value with more dims than the loop (reshape aliases)."""
+    shape = tuple(shape)
+    while len(shape) > ndim and shape[0] == 1:
+        shape = shape[1:]
+    return shape
+
+
+def loop_kernel(group: FusionGroup, group_text: str, nodes=None) -> KernelSource:
+    """Source of the loop kernel for a loop group, or a matmul group's epilogue.
+
+    ``nodes`` are the nodes computed (default: all of the group); every other value they
+    read (a matmul's result too) is an array argument or an inlined scalar constant.
+    """
+    nodes = list(group.nodes if nodes is None else nodes)
+    members = set(nodes)
+    module = _Module(group_text)
+    sources = [i for n in nodes for i in n.inputs if i not in members]
+    arrays = _array_inputs(module, list(dict.fromkeys(sources)))
+    outputs = [n for n in group.outputs if n in members]
+    shape = tuple(group.shape)
+    shapes = [_fit_ndim(a.shape, len(shape)) for a in arrays]
+    sizes, spans = coalesce(shape, shapes)
+    size_names = [f"n{k}" for k in range(len(sizes))]
+    full = "(" + ", ".join(size_names) + ("," if len(sizes) == 1 else "") + ")"
+    index = [f"i{k}" for k in range(len(sizes))]
+    names: dict[Node, str] = dict(module.constants)
+    # views of the arguments in the coalesced shape
+    for k, span in enumerate(spans):
+        dims = [n if s else "1" for n, s in zip(size_names, span)]
+        module.emit(1, f"a{k} = in{k}.reshape(({', '.join(dims)}{',' if len(dims) == 1 else ''}))")
+    for k in range(len(outputs)):
+        module.emit(1, f"r{k} = out{k}.reshape({full})")
+    loop_body = []
+    for k, (array, span) in enumerate(zip(arrays, spans)):
+        if not any(span):  # one element: load once, outside the loop
+            module.emit(1, f"x{k} = a{k}[{', '.join('0' for _ in span)}]")
+        else:
+            where = ", ".join(i if s else "0" for i, s in zip(index, span))
+            loop_body.append(f"x{k} = a{k}[{where}]")
+        names[array] = f"x{k}"
+    for k, node in enumerate(nodes):
+        names[node] = f"v{k}"
+        args = [names[i] for i in node.inputs]
+        loop_body.append(f"v{k} = {module.expression(node, args)}")
+    where = ", ".join(index)
+    for k, node in enumerate(outputs):
+        loop_body.append(f"r{k}[{where}] = {names[node]}")
+    for depth, (i, n) in enumerate(zip(index, size_names)):
+        loop = "prange" if depth == 0 else "range"
+        module.emit(1 + depth, f"for {i} in {loop}({n}):")
+    for line in loop_body:
+        module.emit(1 + len(index), line)
+    parameters = ([f"in{k}" for k in range(len(arrays))] + [f"out{k}" for k in range(len(outputs))]
+                  + size_names)
+    source = module.render("loop", LOOP_FLAGS, parameters)
+    return KernelSource("loop", source, arrays, outputs, sizes)
+
+
+# -------------------------------------------------------------------------- row kernels
+
+
+class _RowPlan:
+    """Stages and value categories of a row group (see the module docstring)."""
+
+    def __init__(self, group: FusionGroup):
+        self.group = group
+        self.full_shape = tuple(group.shape)
+        self.split = group.split
+        members = set(group.nodes)
+        self.form: dict[Node, tuple[str, str]] = {}
+        for source in group.inputs:
+            if not is_scalar_const(source):
+                self.form[source] = row_form(source.shape, self.full_shape, self.split)
+        for node in group.nodes:
+            if node.op in ("sum", "max"):
+                self.form[node] = ("all", "one")
+            elif node.op == "reshape" and node.inputs[0] in members:
+                self.form[node] = self.form[node.inputs[0]]
+            else:
+                self.form[node] = row_form(node.shape, self.full_shape, self.split)
+        # availability: a reduction's value exists after the loop of its stage
+        self.stage: dict[Node, int] = {}
+        self.available: dict[Node, int] = {}
+        for node in group.nodes:
+            ready = max((self.available.get(i, 0) for i in node.inputs if i in members),
+                        default=0)
+            self.stage[node] = ready
+            self.available[node] = ready + 1 if node.op in ("sum", "max") else ready
+        self.loop_nodes = [n for n in group.nodes if self.in_loop(n)]
+        self.stages = 1 + max((self.stage[n] for n in self.loop_nodes), default=0)
+        outputs = set(group.outputs)
+        # row values used by a later stage: kept in the output array or in a scratch row
+        self.kept: dict[Node, str] = {}
+        for node in group.nodes:
+            if self.form[node] == ("all", "all") and node.op not in ("sum", "max"):
+                later = any(u in members and self.stage[u] > self.stage[node]
+                            for u in self._users(node))
+                if later and node not in outputs:
+                    self.kept[node] = f"t{len(self.kept)}"
+
+    def _users(self, node):
+        return [n for n in self.group.nodes if node in n.inputs]
+
+    def in_loop(self, node: Node) -> bool:
+        """Computed element by element in a stage loop (vs. once per row)."""
+        return node.op in ("sum", "max") or self.form[node][1] == "all"
+
+
+class _RowKernelWriter:
+    """Writes the body of a row kernel, stage by stage."""
+
+    def __init__(self, group: FusionGroup, group_text: str):
+        self.group = group
+        self.plan = _RowPlan(group)
+        self.module = _Module(group_text)
+        self.arrays = _array_inputs(self.module, list(group.inputs))
+        self.outputs = list(group.outputs)
+        self.names: dict[Node, str] = dict(self.module.constants)
+        self.output_slot = {node: k for k, node in enumerate(self.outputs)}
+        self.number = {node: k for k, node in enumerate(group.nodes)}
+        self.local: dict[Node, str] = {}
+        self.stage = 0
+
+    def emit(self, indent: int, line: str) -> None:
+        self.module.emit(indent, line)
+
+    @staticmethod
+    def view_shape(form) -> str:
+        return f"({'rows' if form[0] == 'all' else '1'}, {'cols' if form[1] == 'all' else '1'})"
+
+    @staticmethod
+    def row_index(form) -> str:
+        return "row" if form[0] == "all" else "0"
+
+    def write(self) -> KernelSource:
+        plan = self.plan
+        for k, array in enumerate(self.arrays):
+            self.emit(1, f"a{k} = in{k}.reshape({self.view_shape(plan.form[array])})")
+        for k, node in enumerate(self.outputs):
+            self.emit(1, f"r{k} = out{k}.reshape({self.view_shape(plan.form[node])})")
+        self.emit(1, "for row in prange(rows):")
+        for k, array in enumerate(self.arrays):  # inputs that do not vary along the row
+            form = plan.form[array]
+            if form[1] == "one":
+                self.emit(2, f"x{k} = a{k}[{self.row_index(form)}, 0]")
+                self.names[array] = f"x{k}"
+        for node, name in plan.kept.items():
+            self.emit(2, f"{name} = np.empty(cols, np.{node.dtype})")
+        self.row_scalars(0)
+        for stage in range(plan.stages):
+            self.write_stage(stage)
+            self.row_scalars(stage + 1)
+        parameters = ([f"in{k}" for k in range(len(self.arrays))]
+                      + [f"out{k}" for k in range(len(self.outputs))] + ["rows", "cols"])
+        source = self.module.render("row", ROW_FLAGS, parameters)
+        sizes = [self.group.rows, self.group.row_length]
+        return KernelSource("row", source, self.arrays, self.outputs, sizes)
+
+    def row_scalars(self, available_at: int) -> None:
+        """Per-row values (``1/sum``, ``sqrt(var + eps)``) once their inputs exist."""
+        for node in self.group.nodes:
+            if self.plan.in_loop(node) or self.plan.available[node] != available_at:
+                continue
+            name = f"v{self.number[node]}"
+            self.names[node] = name
+            args = [self.names[i] for i in node.inputs]
+            self.emit(2, f"{name} = {self.module.expression(node, args)}")
+            if node in self.output_slot:
+                self.emit(2, f"r{self.output_slot[node]}[row, 0] = {name}")
+
+    def write_stage(self, stage: int) -> None:
+        plan, group = self.plan, self.group
+        self.stage = stage
+        self.local = {}
+        reductions = [n for n in group.nodes if n.op in ("sum", "max") and plan.stage[n] == stage]
+        for node in reductions:
+            accumulator = node.dtype
+            if node.op == "sum" and group.row_length > LONG_ROW and node.dtype == "float32":
+                accumulator = "float64"
+            start = "0" if node.op == "sum" else "-np.inf"
+            self.emit(2, f"acc{self.number[node]} = np.{accumulator}({start})")
+        self.emit(2, "for col in range(cols):")
+        loop_start = len(self.module.body)
+        for node in plan.loop_nodes:
+            if plan.stage[node] != stage:
+                continue
+            acc = f"acc{self.number.get(node)}"
+            if node.op == "sum":
+                self.emit(3, f"{acc} += {self.value(node.inputs[0])}")
+            elif node.op == "max":
+                item = self.value(node.inputs[0])
+                self.emit(3, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) else {acc}")
+            elif node in self.output_slot or node in plan.kept:
+                self.value(node)
+        if len(self.module.body) == loop_start:
+            self.module.body.pop()  # a stage with nothing to do along the row
+        for node in reductions:
+            name = f"v{self.number[node]}"
+            self.names[node] = name
+            self.emit(2, f"{name} = np.{node.dtype}(acc{self.number[node]})")
+            if node in self.output_slot:
+                self.emit(2, f"r{self.output_slot[node]}[row, 0] = {name}")
+
+    def value(self, node: Node) -> str:
+        """The variable holding ``node`` at the current column (emitting what it needs)."""
+        plan = self.plan
+        if node in self.local:
+            return self.local[node]
+        if node in self.names and (node not in plan.stage or not plan.in_loop(node)
+                                   or node.op in ("sum", "max")):
+            return self.names[node]
+        if node not in plan.stage:  # a graph input read along the row
+            k = self.arrays.index(node)
+            text = f"x{k}"
+            self.emit(3, f"{text} = a{k}[{self.row_index(plan.form[node])}, col]")
+        elif plan.stage[node] < self.stage and plan.form[node] == ("all", "all"):
+            text = f"w{self.number[node]}"  # computed by an earlier stage: read it back
+            if node in plan.kept:
+                self.emit(3, f"{text} = {plan.kept[node]}[col]")
+            else:
+                self.emit(3, f"{text} = r{self.output_slot[node]}[row, col]")
+        else:
+            args = [self.value(i) for i in node.inputs]
+            text = f"v{self.number[node]}"
+            self.emit(3, f"{text} = {self.module.expression(node, args)}")
+            if plan.stage[node] == self.stage and node in plan.kept:
+                self.emit(3, f"{plan.kept[node]}[col] = {text}")
+            if plan.stage[node] == self.stage and node in self.output_slot:
+                self.emit(3, f"r{self.output_slot[node]}[row, col] = {text}")
+        self.local[node] = text
+        return text
+
+
+def row_kernel(group: FusionGroup, group_text: str) -> KernelSource:
+    """Source of the row kernel of a row group."""
+    return _RowKernelWriter(group, group_text).write()

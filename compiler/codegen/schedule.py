@@ -1,0 +1,190 @@
+"""Lowering for the CPU: fused groups + memory plan -> a runtime ``Schedule``.
+
+Each group becomes one or two calls: a generated kernel (loop and row groups), BLAS
+``np.matmul(a, b, out=...)`` followed by its epilogue kernel (matmul groups), or the op's
+NumPy implementation (library groups). Values get executor names from their storage:
+``in*`` the caller's arrays, ``c*`` constants, ``b*`` precomputed arena views, ``o*``
+pooled outputs, ``v*`` locals (views and arrays NumPy allocates).
+
+>>> from kiln.compiler.ir import Graph
+>>> from kiln.compiler.passes.fuse import fuse
+>>> from kiln.compiler.passes.memory import plan_memory
+>>> g = Graph(); x = g.add_input((4,), "float32"); g.outputs = [g.add_node("neg", [x])]
+>>> fused = fuse(g)
+>>> lowered = lower(fused, plan_memory(fused))
+>>> [call.comment for call in lowered.schedule.calls]
+['group 0: loop kernel over [4]']
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from ...runtime.buffers import Arena, OutputPool
+from ...runtime.executor import Call, InputSpec, Literal, Schedule
+from ...runtime.kernel_cache import load_kernel
+from ..ir import Node
+from ..passes.fuse import FusedGraph, FusionGroup
+from ..passes.memory import MemoryPlan, root
+from ..primitives import PRIMITIVES
+from .cpu import KernelSource, loop_kernel, row_kernel
+
+
+@dataclass
+class Lowered:
+    schedule: Schedule
+    kernels: list[KernelSource]
+
+
+def _numpy_function(node: Node):
+    """The op's NumPy implementation with its params bound, returning ``node.dtype``."""
+    impl = PRIMITIVES[node.op].impl
+    params = dict(node.params)
+    dtype = np.dtype(node.dtype)
+
+    def run(*arrays):
+        return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
+
+    run.__name__ = f"numpy_{node.op}"
+    return run
+
+
+def _numpy_reduction(node: Node):
+    function = np.sum if node.op == "sum" else np.max
+    keywords = {"axis": tuple(node.params["axes"]), "keepdims": node.params["keepdims"]}
+    if node.op == "sum":
+        keywords["dtype"] = np.dtype(node.dtype)
+    return functools.partial(function, **keywords)
+
+
+class _Lowering:
+    def __init__(self, fused: FusedGraph, plan: MemoryPlan):
+        self.fused = fused
+        self.plan = plan
+        self.numbers = {n: k for k, n in enumerate(fused.nodes)}
+        self.arena = Arena(plan.block_sizes)
+        self.statics: dict[str, object] = {}
+        self.pools: dict[str, OutputPool] = {}
+        self.names: dict[Node, str] = {}
+        self.calls: list[Call] = []
+        self.kernels: list[KernelSource] = []
+        self.contiguous: set[Node] = set()
+        self.inputs = []
+        for k, node in enumerate(fused.inputs):
+            self.names[node] = f"in{k}"
+            self.inputs.append(InputSpec(f"in{k}", node.shape, node.dtype, node.name or ""))
+            self.contiguous.add(node)
+
+    def name(self, node: Node) -> str:
+        if node in self.names:
+            return self.names[node]
+        number = self.numbers[node]
+        where = self.plan.storage[node]
+        if where.kind == "const":
+            name = f"c{number}"
+            self.statics[name] = np.ascontiguousarray(node.params["value"], dtype=node.dtype)
+        elif where.kind == "arena":
+            name = f"b{number}"
+            self.statics[name] = self.arena.view(where.block, node.shape, node.dtype)
+        elif where.kind == "pool":
+            name = f"o{number}"
+            self.pools[name] = OutputPool(node.shape, node.dtype)
+        else:
+            name = f"v{number}"
+        self.names[node] = name
+        if where.kind in ("const", "arena", "pool"):
+            self.contiguous.add(node)
+        return name
+
+    def shared_name(self, head: Node, target: Node) -> None:
+        """A matmul result that lives in its epilogue's output: the same array."""
+        self.names[head] = self.name(target)
+        self.contiguous.add(head)
+
+    def kernel_argument(self, node: Node) -> str:
+        """The name of ``node`` as a kernel argument (made contiguous if it may not be)."""
+        name = self.name(node)
+        if node in self.contiguous:
+            return name
+        copy = f"{name}_c"
+        self.calls.append(Call(np.ascontiguousarray, [name], result=copy,
+                               comment="kernels read contiguous memory"))
+        return copy
+
+    def kernel_call(self, kernel: KernelSource, comment: str) -> None:
+        function = load_kernel(kernel.source, kernel.function_name)
+        arguments = [self.kernel_argument(n) for n in kernel.inputs]
+        arguments += [self.name(n) for n in kernel.outputs]
+        arguments += [Literal(int(s)) for s in kernel.sizes]
+        self.calls.append(Call(function, arguments, comment=comment))
+        self.kernels.append(kernel)
+
+    def group_text(self, group: FusionGroup) -> str:
+        return "\n".join(self.fused.node_line(n, self.numbers) for n in group.nodes)
+
+    def lower_group(self, index: int, group: FusionGroup) -> None:
+        comment = f"group {index}: {group.describe()}"
+        if group.kind == "loop":
+            self.kernel_call(loop_kernel(group, self.group_text(group)), comment)
+        elif group.kind == "row":
+            self.kernel_call(row_kernel(group, self.group_text(group)), comment)
+        elif group.kind == "matmul":
+            head = group.head
+            where = self.plan.storage[head]
+            target = next((v for v in group.outputs if self.plan.storage[v].in_place_of is head),
+                          None)
+            if target is not None and where.kind in ("arena", "pool"):
+                self.shared_name(head, target)
+            a, b = (self.name(i) for i in head.inputs)
+            self.calls.append(Call(np.matmul, [a, b], keywords={"out": self.name(head)},
+                                   comment=f"group {index}: matmul (BLAS)"))
+            self.contiguous.add(head)
+            epilogue = [n for n in group.nodes if n is not head]
+            if epilogue:
+                kernel = loop_kernel(group, self.group_text(group), epilogue)
+                self.kernel_call(kernel, f"group {index}: epilogue")
+        else:
+            self.lower_library(index, group.nodes[0])
+
+    def lower_library(self, index: int, node: Node) -> None:
+        where = self.plan.storage[node]
+        arguments = [self.name(i) for i in node.inputs]
+        comment = f"group {index}: {node.op}"
+        if node.op == "matmul":
+            self.calls.append(Call(np.matmul, arguments, keywords={"out": self.name(node)},
+                                   comment=comment))
+        elif where.kind in ("arena", "pool"):  # a reduction NumPy writes into our buffer
+            self.calls.append(Call(_numpy_reduction(node), arguments,
+                                   keywords={"out": self.name(node)}, comment=comment))
+        else:
+            self.calls.append(Call(_numpy_function(node), arguments, result=self.name(node),
+                                   comment=comment))
+            if where.kind == "view" and node.op == "reshape" and node.inputs[0] in self.contiguous:
+                self.contiguous.add(node)
+
+    def run(self) -> Lowered:
+        for index, group in enumerate(self.fused.groups):
+            self.lower_group(index, group)
+        outputs = []
+        for node in self.fused.outputs:
+            name = self.name(node)
+            if node in self.plan.copy_out:
+                copy = f"{name}_out"
+                self.calls.append(Call(np.array, [name], result=copy,
+                                       comment="an output must not alias reused memory"))
+                name = copy
+            outputs.append(name)
+        schedule = Schedule(self.inputs, self.calls, outputs, self.statics, self.pools,
+                            self.fused.name)
+        return Lowered(schedule, self.kernels)
+
+
+def lower(fused: FusedGraph, plan: MemoryPlan) -> Lowered:
+    """Build the runtime schedule (and generate and load the kernels) for ``fused``."""
+    return _Lowering(fused, plan).run()
+
+
+__all__ = ["Lowered", "lower", "root"]

@@ -1,0 +1,396 @@
+"""Fusion: partition a graph's nodes into groups that each become one kernel (or one call).
+
+Four kinds of group come out of this pass:
+
+* ``loop``: elementwise nodes (with NumPy broadcasting) computed in one loop over the
+  group's *loop shape*: ``(a**2 + b**2)**0.5`` is one kernel;
+* ``row``: reductions over the trailing axes together with the elementwise work before
+  them (``sum(x * y)``) and after them on the same rows (softmax, layernorm): one kernel
+  whose outer loop runs over rows and keeps each row in cache;
+* ``matmul``: a matmul (run by BLAS) followed by an *epilogue* of elementwise nodes over
+  its output (bias add, relu, gelu), which becomes one loop kernel;
+* ``library``: everything else (movement, index, other reductions, random numbers), run
+  with NumPy, one node per group.
+
+Legality: a group's values that leave it must cover the whole loop (or, in a row group,
+whole rows or one value per row), and merging two groups must not create a cycle among
+groups, checked with networkx on the group graph.
+
+The result is a ``FusedGraph``: the same nodes (a valid ``Graph``, ``verify()`` holds), put
+in group order, with ``groups`` attached; it prints with the group boundaries:
+
+>>> from kiln.compiler.ir import Graph
+>>> g = Graph("f"); x = g.add_input((4,), "float32")
+>>> g.outputs = [g.add_node("exp", [g.add_node("neg", [x])])]
+>>> fused = fuse(g)
+>>> [(group.kind, len(group.nodes)) for group in fused.groups]
+[('loop', 2)]
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import networkx as nx
+
+from ..ir import Graph, Node
+from ..primitives import PRIMITIVES
+
+# dtypes that generated kernels handle (Numba has no float16 arithmetic on CPU).
+KERNEL_DTYPES = frozenset({"float32", "float64", "int8", "int16", "int32", "int64", "uint8",
+                           "bool"})
+ROW_REDUCTIONS = ("sum", "max")
+# Movement ops that only re-label a broadcast value, so kernels treat them as identities.
+ALIAS_OPS = ("expand", "reshape")
+
+
+@dataclass(eq=False)
+class FusionGroup:
+    """A set of nodes that runs as one unit.
+
+    ``kind`` is loop | row | matmul | library. ``shape`` is the loop shape (loop, matmul)
+    or the shape of the rows' array (row); ``split`` is the first reduced axis of a row
+    group (axes ``split..`` form one row). ``head`` is a matmul group's matmul node.
+    ``inputs`` and ``outputs`` are filled in by ``fuse`` once the groups are final.
+    """
+
+    kind: str
+    nodes: list[Node]
+    shape: tuple = ()
+    split: int = 0
+    head: Node | None = None
+    inputs: list[Node] = field(default_factory=list)
+    outputs: list[Node] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.shape[: self.split])
+
+    @property
+    def row_length(self) -> int:
+        return math.prod(self.shape[self.split:])
+
+    def describe(self) -> str:
+        if self.kind == "row":
+            return f"row kernel: {self.rows} rows of {self.row_length}"
+        if self.kind == "matmul":
+            return "matmul (BLAS) + epilogue kernel" if len(self.nodes) > 1 else "matmul (BLAS)"
+        if self.kind == "loop":
+            return f"loop kernel over {list(self.shape)}"
+        return f"NumPy {self.nodes[0].op}"
+
+
+class FusedGraph(Graph):
+    """A ``Graph`` whose nodes are ordered group by group, with the ``groups`` attached."""
+
+    def __init__(self, name: str = "graph"):
+        super().__init__(name)
+        self.groups: list[FusionGroup] = []
+        self.notes: dict[Node, str] = {}  # per-node annotations (the memory plan adds some)
+        self.summary = ""  # one line printed under the header
+
+    def copy(self) -> FusedGraph:
+        return self  # passes after fusion treat it as read-only
+
+    def format(self, with_source: bool = True) -> str:
+        numbers = self._numbers()
+        header = ", ".join(f"%{numbers[n]}: {n.type_str}" for n in self.inputs)
+        lines = [f"graph {self.name}({header}) {{"]
+        if self.summary:
+            lines.append(f"  # {self.summary}")
+        for node in self.nodes:
+            if node.op == "const":
+                lines.append("  " + self.node_line(node, numbers, with_source))
+        for k, group in enumerate(self.groups):
+            lines.append(f"  group {k}: {group.describe()} {{")
+            for node in group.nodes:
+                text = "    " + self.node_line(node, numbers, with_source)
+                if node in self.notes:
+                    text += f"  [{self.notes[node]}]"
+                lines.append(text)
+            lines.append("  }")
+        lines.append("  return " + ", ".join(f"%{numbers[n]}" for n in self.outputs))
+        lines.append("}")
+        return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------ shape helpers
+
+
+def padded(shape, ndim) -> tuple:
+    return (1,) * (ndim - len(shape)) + tuple(shape)
+
+
+def broadcasts_to(shape, target) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(padded(shape, len(target)), target))
+
+
+def row_form(shape, full, split) -> tuple[str, str] | None:
+    """How a value of ``shape`` sits in the rows of ``full``: ``(outer, inner)`` with each
+    ``"all"`` (varies along those axes) or ``"one"`` (broadcast), or None if neither."""
+    if len(shape) > len(full):
+        return None
+    p = padded(shape, len(full))
+
+    def part(mine, theirs):
+        if tuple(mine) == tuple(theirs):
+            return "all"
+        if all(d == 1 for d in mine):
+            return "one"
+        return None
+
+    outer, inner = part(p[:split], full[:split]), part(p[split:], full[split:])
+    return None if outer is None or inner is None else (outer, inner)
+
+
+def is_trailing_reduction(node: Node) -> bool:
+    axes = node.params.get("axes", ())
+    ndim = len(node.inputs[0].shape)
+    return (node.op in ROW_REDUCTIONS and len(axes) > 0
+            and tuple(axes) == tuple(range(ndim - len(axes), ndim)))
+
+
+def reshape_only_adds_leading_ones(node: Node) -> bool:
+    source = tuple(node.inputs[0].shape)
+    target = tuple(node.shape)
+    strip = lambda s: s[next((i for i, d in enumerate(s) if d != 1), len(s)):]  # noqa: E731
+    return strip(source) == strip(target)
+
+
+# ------------------------------------------------------------------------ the partition
+
+
+class _Partition:
+    """Mutable state of the greedy merge: groups, node -> group, and the group graph."""
+
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.users = graph.users()
+        self.graph_outputs = set(graph.outputs)
+        self.group_of: dict[Node, FusionGroup] = {}
+        self.dag = nx.DiGraph()
+
+    def add(self, group: FusionGroup) -> FusionGroup:
+        self.dag.add_node(group)
+        for node in group.nodes:
+            self.group_of[node] = group
+        for node in group.nodes:
+            for source in node.inputs:
+                other = self.group_of.get(source)
+                if other is not None and other is not group:
+                    self.dag.add_edge(other, group)
+        return group
+
+    def escaping(self, group: FusionGroup, extra=()) -> list[Node]:
+        """Nodes of ``group`` whose values are used outside ``group`` (plus ``extra``)."""
+        members = set(group.nodes) | set(extra)
+        return [n for n in group.nodes
+                if n in self.graph_outputs or any(u not in members for u in self.users[n])]
+
+    def creates_cycle(self, producer: FusionGroup, consumer: FusionGroup) -> bool:
+        """Would merging the two create a cycle? Only if another path joins them."""
+        for successor in self.dag.successors(producer):
+            if successor is not consumer and nx.has_path(self.dag, successor, consumer):
+                return True
+        for successor in self.dag.successors(consumer):
+            if successor is not producer and nx.has_path(self.dag, successor, producer):
+                return True
+        return False
+
+    def merge(self, producer: FusionGroup, consumer: FusionGroup, merged: FusionGroup):
+        for old in (producer, consumer):
+            for pred in list(self.dag.predecessors(old)):
+                if pred not in (producer, consumer):
+                    self.dag.add_edge(pred, merged)
+            for succ in list(self.dag.successors(old)):
+                if succ not in (producer, consumer):
+                    self.dag.add_edge(merged, succ)
+            self.dag.remove_node(old)
+        self.dag.add_node(merged)
+        for node in merged.nodes:
+            self.group_of[node] = merged
+        return merged
+
+
+def _kernel_dtypes_ok(nodes) -> bool:
+    return all(n.dtype in KERNEL_DTYPES and all(i.dtype in KERNEL_DTYPES for i in n.inputs)
+               for n in nodes)
+
+
+def _in_order(graph_order: dict, nodes) -> list[Node]:
+    return sorted(nodes, key=graph_order.__getitem__)
+
+
+class _Fuser:
+    def __init__(self, graph: Graph):
+        self.graph = graph
+        self.order = {n: k for k, n in enumerate(graph.nodes)}
+        self.part = _Partition(graph)
+
+    # -- legality of a candidate merged group --------------------------------------
+    def loop_ok(self, nodes, shape, merged_members) -> bool:
+        """Every value leaving a loop group covers the loop shape; all fit inside it."""
+        for n in nodes:
+            if not broadcasts_to(n.shape, shape):
+                return False
+            leaves = n in self.part.graph_outputs or any(
+                u not in merged_members for u in self.part.users[n])
+            if leaves and tuple(n.shape) != tuple(shape):
+                return False
+            if n.op == "reshape" and not reshape_only_adds_leading_ones(n):
+                return False
+        return True
+
+    def row_ok(self, nodes, full, split) -> bool:
+        members = set(nodes)
+        for n in nodes:
+            if n.op in ROW_REDUCTIONS:
+                if tuple(n.inputs[0].shape) != tuple(full) or tuple(n.params["axes"]) != tuple(
+                        range(split, len(full))) or n.dtype not in ("float32", "float64"):
+                    return False
+                form = ("all", "one")
+            else:
+                form = row_form(n.shape, full, split)
+                if form is None:
+                    return False
+                if n.op == "reshape":
+                    source = n.inputs[0]
+                    if source in members and source.op in ROW_REDUCTIONS:
+                        source_form = ("all", "one")
+                    else:
+                        source_form = row_form(source.shape, full, split)
+                    if source_form != form and not reshape_only_adds_leading_ones(n):
+                        return False
+            leaves = n in self.part.graph_outputs or any(
+                u not in members for u in self.part.users[n])
+            if leaves and form[0] != "all" and math.prod(full[:split]) != 1:
+                return False  # a value not varying per row would be written by every row
+            for source in n.inputs:
+                # a reduction without keepdims is only per-row for a reshape that says so
+                if (source in members and source.op in ROW_REDUCTIONS
+                        and not source.params["keepdims"] and n.op != "reshape"
+                        and len(source.shape) > 0):
+                    return False
+        return True
+
+    def try_merge(self, producer: FusionGroup, consumer: FusionGroup) -> FusionGroup | None:
+        if producer is consumer:
+            return consumer
+        kinds = {producer.kind, consumer.kind}
+        if "library" in kinds:
+            return None
+        nodes = _in_order(self.order, set(producer.nodes) | set(consumer.nodes))
+        members = set(nodes)
+        merged = None
+        if kinds == {"loop"}:
+            if tuple(producer.shape) == tuple(consumer.shape) or broadcasts_to(
+                    producer.shape, consumer.shape):
+                shape = consumer.shape
+            elif broadcasts_to(consumer.shape, producer.shape):
+                shape = producer.shape
+            else:
+                return None
+            if self.loop_ok(nodes, shape, members):
+                merged = FusionGroup("loop", nodes, shape)
+        elif kinds == {"row"}:
+            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape),
+                                                            consumer.split):
+                if self.row_ok(nodes, producer.shape, producer.split):
+                    merged = FusionGroup("row", nodes, producer.shape, producer.split)
+        elif kinds == {"row", "loop"}:
+            row = producer if producer.kind == "row" else consumer
+            if self.row_ok(nodes, row.shape, row.split):
+                merged = FusionGroup("row", nodes, row.shape, row.split)
+        elif kinds == {"matmul", "loop"}:
+            mm = producer if producer.kind == "matmul" else consumer
+            head = mm.head
+            if any(i in members for i in head.inputs):
+                return None  # the epilogue runs after the matmul, never before it
+            epilogue = [n for n in nodes if n is not head]
+            if self.loop_ok(epilogue, head.shape, members):
+                merged = FusionGroup("matmul", nodes, head.shape, head=head)
+        if merged is None or self.part.creates_cycle(producer, consumer):
+            return None
+        return self.part.merge(producer, consumer, merged)
+
+    # -- the greedy walk ---------------------------------------------------------------
+    def run(self) -> list[FusionGroup]:
+        for node in self.graph.nodes:
+            if node.op in ("input", "const"):
+                continue
+            kind = PRIMITIVES[node.op].kind
+            fusible = _kernel_dtypes_ok([node])
+            if fusible and (kind == "elementwise" or node.op == "expand"
+                            or (node.op == "reshape" and node.shape != node.inputs[0].shape)):
+                group = self.part.add(FusionGroup("loop", [node], node.shape))
+            elif fusible and kind == "reduction" and is_trailing_reduction(node):
+                source_shape = node.inputs[0].shape
+                split = node.params["axes"][0]
+                group = self.part.add(FusionGroup("row", [node], source_shape, split))
+            elif fusible and kind == "matmul":
+                group = self.part.add(FusionGroup("matmul", [node], node.shape, head=node))
+                continue  # the matmul's inputs are materialized; nothing merges into it
+            else:
+                self.part.add(FusionGroup("library", [node], node.shape))
+                continue
+            for source in node.inputs:
+                producer = self.part.group_of.get(source)
+                if producer is None:
+                    continue
+                merged = self.try_merge(producer, group)
+                if merged is not None:
+                    group = merged
+        return self.schedule()
+
+    def schedule(self) -> list[FusionGroup]:
+        """Groups in a topological order of the group graph (ties: first node's order)."""
+        groups = list(self.part.dag.nodes)
+        first = {g: min(self.order[n] for n in g.nodes) for g in groups}
+        ordered = list(nx.lexicographical_topological_sort(self.part.dag, key=first.get))
+        for group in ordered:
+            group.nodes = _in_order(self.order, group.nodes)
+        return ordered
+
+
+def _split_alias_groups(groups: list[FusionGroup]) -> list[FusionGroup]:
+    """Multi-node loop groups made only of aliases become one library group per node."""
+    out = []
+    for group in groups:
+        if group.kind == "loop" and all(n.op in ALIAS_OPS for n in group.nodes):
+            out.extend(FusionGroup("library", [n], n.shape) for n in group.nodes)
+        else:
+            out.append(group)
+    return out
+
+
+def fuse(graph: Graph) -> FusedGraph:
+    """Partition ``graph`` into fusion groups; return it as a ``FusedGraph``."""
+    fuser = _Fuser(graph)
+    groups = _split_alias_groups(fuser.run())
+    users = graph.users()
+    outputs = set(graph.outputs)
+    result = FusedGraph(graph.name)
+    result.inputs = list(graph.inputs)
+    result.outputs = list(graph.outputs)
+    result.nodes = [n for n in graph.nodes if n.op in ("input", "const")]
+    for group in groups:
+        members = set(group.nodes)
+        group.outputs = [n for n in group.nodes
+                         if n in outputs or any(u not in members for u in users[n])]
+        seen: set[Node] = set()
+        for n in group.nodes:
+            for source in n.inputs:
+                if source not in members and source not in seen:
+                    seen.add(source)
+                    group.inputs.append(source)
+        result.nodes.extend(group.nodes)
+    result.groups = groups
+    return result
+
+
+def fusion_pass(graph: Graph) -> FusedGraph:
+    """The pipeline-style name of ``fuse``."""
+    return fuse(graph)

@@ -1,0 +1,231 @@
+"""Memory planning: where every value that crosses a fusion group lives at run time.
+
+Each value gets a ``Storage``:
+
+* ``input``  the caller's array;  ``const``  an array fixed at compile time;
+* ``arena``  a block of the executable's arena, shared by values whose lifetimes do not
+  overlap (liveness over the group schedule), or taken over *in place* by a loop kernel
+  whose output has the shape and dtype of an input that dies there (a matmul's epilogue
+  always runs in place on the matmul's result);
+* ``pool``   a graph output: an array from an ``OutputPool``, never reused while the caller
+  holds it;
+* ``view``   a NumPy view (reshape, permute, ...) of another value, which keeps that value's
+  block alive as long as the view is used;
+* ``fresh``  an array a NumPy op allocates itself (pad, gather, ...).
+
+Outputs that would alias memory the executable reuses (a view of the arena or of a
+constant) are marked ``copy_out``. The plan also annotates the ``FusedGraph`` so the
+"memory" stage prints each value's home:
+
+>>> from kiln.compiler.ir import Graph
+>>> from kiln.compiler.passes.fuse import fuse
+>>> g = Graph(); x = g.add_input((8,), "float32")
+>>> y = g.add_node("matmul", [g.add_node("reshape", [x], {"shape": (2, 4)}),
+...                           g.add_node("reshape", [x], {"shape": (4, 2)})])
+>>> g.outputs = [g.add_node("exp", [y])]
+>>> plan = plan_memory(fuse(g))
+>>> sorted(s.kind for s in plan.storage.values())
+['input', 'pool', 'pool', 'view', 'view']
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..ir import Node
+from .fuse import FusedGraph, FusionGroup
+
+VIEW_OPS = ("reshape", "permute", "expand", "slice")
+OUT_REDUCTIONS = ("sum", "max")  # NumPy reductions that can write into a given buffer
+
+
+@dataclass
+class Storage:
+    kind: str  # input | const | arena | pool | view | fresh
+    block: int | None = None  # arena block
+    base: Node | None = None  # for views: the value viewed
+    in_place_of: Node | None = None  # arena/pool value that overwrites this input's memory
+
+
+@dataclass
+class MemoryPlan:
+    storage: dict[Node, Storage]
+    block_sizes: list[int]
+    copy_out: set = field(default_factory=set)
+
+    @property
+    def arena_bytes(self) -> int:
+        return sum(self.block_sizes)
+
+
+def nbytes(node: Node) -> int:
+    return math.prod(node.shape) * np.dtype(node.dtype).itemsize
+
+
+def root(plan_storage: dict[Node, Storage], node: Node) -> Node:
+    """The value whose memory a (chain of) view(s) uses."""
+    while plan_storage[node].kind == "view":
+        node = plan_storage[node].base
+    return node
+
+
+def materialized(group: FusionGroup) -> list[Node]:
+    """The values a group writes to memory: its outputs, and a matmul's own result."""
+    values = list(group.outputs)
+    if group.kind == "matmul" and group.head not in values:
+        values.insert(0, group.head)
+    return values
+
+
+class _BlockAllocator:
+    """Best-fit reuse of freed blocks (up to 2x too big), else a new block."""
+
+    def __init__(self):
+        self.sizes: list[int] = []
+        self.free: list[int] = []
+
+    def allocate(self, size: int) -> int:
+        fits = [b for b in self.free if size <= self.sizes[b] <= 2 * size]
+        if fits:
+            block = min(fits, key=self.sizes.__getitem__)
+            self.free.remove(block)
+            return block
+        self.sizes.append(size)
+        return len(self.sizes) - 1
+
+    def release(self, block: int) -> None:
+        self.free.append(block)
+
+
+def _last_uses(fused: FusedGraph, storage: dict[Node, Storage]) -> dict[Node, int]:
+    """For each value, the index of the last group that reads it (through views too)."""
+    last: dict[Node, int] = {}
+    for index, group in enumerate(fused.groups):
+        for source in group.inputs:
+            if source in storage:
+                last[root(storage, source)] = index
+                last[source] = index
+    end = len(fused.groups)
+    for node in fused.outputs:
+        if node in storage:
+            last[root(storage, node)] = end
+    return last
+
+
+def _in_place_candidate(group: FusionGroup, value: Node, storage, last, index, taken):
+    """An input of ``group`` that dies here and whose block ``value`` can overwrite.
+
+    Only loop kernels (and matmul epilogues) read every input at the index they write, so
+    only they may overwrite an input; and not one that the group also reads through a
+    view (which would read other elements).
+    """
+    if group.kind not in ("loop", "matmul"):
+        return None
+    roots = [root(storage, s) for s in group.inputs if s in storage]
+    for source in group.inputs:
+        where = storage.get(source)
+        if (where is not None and where.kind == "arena" and source not in taken
+                and last.get(source) == index and source.shape == value.shape
+                and source.dtype == value.dtype and roots.count(source) == 1):
+            return source
+    return None
+
+
+def plan_memory(fused: FusedGraph) -> MemoryPlan:
+    """Assign a ``Storage`` to every value that crosses a group (see the module doc)."""
+    outputs = set(fused.outputs)
+    storage: dict[Node, Storage] = {}
+    for node in fused.inputs:
+        storage[node] = Storage("input")
+    for node in fused.nodes:
+        if node.op == "const":
+            storage[node] = Storage("const")
+    # first the kinds, so liveness can follow views to their roots
+    for group in fused.groups:
+        if group.kind == "library":
+            node = group.nodes[0]
+            if node.op in VIEW_OPS:
+                storage[node] = Storage("view", base=node.inputs[0])
+            elif node.op in OUT_REDUCTIONS or node.op == "matmul":
+                storage[node] = Storage("pool" if node in outputs else "arena")
+            else:
+                storage[node] = Storage("fresh")
+            continue
+        for value in materialized(group):
+            storage[value] = Storage("pool" if value in outputs else "arena")
+    last = _last_uses(fused, storage)
+    allocator = _BlockAllocator()
+    owner: dict[int, Node] = {}  # block -> the value living in it now
+    taken: set[Node] = set()
+
+    def place(value: Node) -> None:
+        block = allocator.allocate(nbytes(value))
+        storage[value].block = block
+        owner[block] = value
+
+    for index, group in enumerate(fused.groups):
+        placed: set[Node] = set()
+        head = group.head if group.kind == "matmul" else None
+        if head is not None and head not in group.outputs:
+            # the matmul writes where the epilogue's result goes; the epilogue runs in place
+            target = next((v for v in group.outputs if v.shape == head.shape
+                           and v.dtype == head.dtype), None)
+            if target is None:
+                place(head)
+            else:
+                if storage[target].kind == "arena":
+                    place(target)
+                storage[head] = Storage(storage[target].kind, storage[target].block)
+                storage[target].in_place_of = head
+                placed.add(target)
+            placed.add(head)
+        for value in materialized(group):
+            if value in placed or storage[value].kind != "arena":
+                continue
+            source = _in_place_candidate(group, value, storage, last, index, taken)
+            if source is None:
+                place(value)
+            else:
+                taken.add(source)
+                storage[value].block = storage[source].block
+                storage[value].in_place_of = source
+                owner[storage[value].block] = value
+        for block, value in list(owner.items()):
+            if last.get(value, index) <= index:
+                allocator.release(block)
+                del owner[block]
+    plan = MemoryPlan(storage, allocator.sizes)
+    for node in fused.outputs:
+        base = root(storage, node)
+        if storage[node].kind == "view" and storage[base].kind in ("arena", "const", "input"):
+            plan.copy_out.add(node)
+        elif storage[node].kind == "const":
+            plan.copy_out.add(node)
+    return plan
+
+
+def describe(plan: MemoryPlan, fused: FusedGraph) -> FusedGraph:
+    """A copy of ``fused`` whose text shows each value's storage (the "memory" stage)."""
+    annotated = FusedGraph(fused.name)
+    annotated.inputs, annotated.nodes = fused.inputs, fused.nodes
+    annotated.outputs, annotated.groups = fused.outputs, fused.groups
+    numbers = {n: k for k, n in enumerate(fused.nodes)}
+    for node, where in plan.storage.items():
+        if where.kind in ("input", "const"):
+            continue
+        text = where.kind
+        if where.kind == "arena":
+            text = f"arena block {where.block}"
+        if where.kind == "view":
+            text = f"view of %{numbers[where.base]}"
+        if where.in_place_of is not None:
+            text += f", in place of %{numbers[where.in_place_of]}"
+        if node in plan.copy_out:
+            text += ", copied out"
+        annotated.notes[node] = text
+    annotated.summary = (f"arena: {len(plan.block_sizes)} blocks, {plan.arena_bytes} bytes; "
+                         f"{sum(s.kind == 'pool' for s in plan.storage.values())} pooled outputs")
+    return annotated
