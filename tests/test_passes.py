@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.interpret import interpret
 from kiln.compiler.ir import Graph
@@ -413,7 +412,7 @@ SCALAR_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
 def test_every_op_with_every_scalar_keeps_values(op):
     for number in [*SCALARS, -0.0, -1.0, 0.5, 3.0, 1e-30]:
         for constant_first in (False, True):
-            def build(g, x):
+            def build(g, x, number=number, constant_first=constant_first):
                 c = const(g, number)
                 return g.add_node(op, [c, x] if constant_first else [x, c])
 
