@@ -35,15 +35,19 @@ def sum_to_shape(g, shape):
 
 
 def _binary_grads(g, a, b, ga, gb):
-    return (None if ga is None else sum_to_shape(ga, a.shape),
-            None if gb is None else sum_to_shape(gb, b.shape))
+    """Unbroadcast the gradients; ``ga``/``gb`` are thunks, run only for inputs that need one."""
+    return (sum_to_shape(ga(), a.shape) if a.requires_grad else None,
+            sum_to_shape(gb(), b.shape) if b.requires_grad else None)
 
 
 def _pow(g, a, b):
-    out = ops.pow(a, b)
-    ga = ops.where(ops.eq(b, 0.0), 0.0, ops.mul(ops.mul(g, b), ops.pow(a, ops.sub(b, 1.0))))
-    gb = ops.where(ops.logical_and(ops.eq(a, 0.0), ops.ge(b, 0.0)), 0.0,
-                   ops.mul(ops.mul(g, out), ops.log(a)))
+    def ga():
+        return ops.where(ops.eq(b, 0.0), 0.0, ops.mul(ops.mul(g, b), ops.pow(a, ops.sub(b, 1.0))))
+
+    def gb():
+        return ops.where(ops.logical_and(ops.eq(a, 0.0), ops.ge(b, 0.0)), 0.0,
+                         ops.mul(ops.mul(g, ops.pow(a, b)), ops.log(a)))
+
     return _binary_grads(g, a, b, ga, gb)
 
 
@@ -51,19 +55,21 @@ def _maximum(g, a, b):
     win = ops.cast(ops.gt(a, b), g.dtype)
     tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
     lose = ops.cast(ops.lt(a, b), g.dtype)
-    return _binary_grads(g, a, b, ops.mul(g, ops.add(win, tie)), ops.mul(g, ops.add(lose, tie)))
+    return _binary_grads(g, a, b, lambda: ops.mul(g, ops.add(win, tie)),
+                         lambda: ops.mul(g, ops.add(lose, tie)))
 
 
 def _minimum(g, a, b):
     win = ops.cast(ops.lt(a, b), g.dtype)
     tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
     lose = ops.cast(ops.gt(a, b), g.dtype)
-    return _binary_grads(g, a, b, ops.mul(g, ops.add(win, tie)), ops.mul(g, ops.add(lose, tie)))
+    return _binary_grads(g, a, b, lambda: ops.mul(g, ops.add(win, tie)),
+                         lambda: ops.mul(g, ops.add(lose, tie)))
 
 
 def _where(g, c, a, b):
-    return (None, sum_to_shape(ops.where(c, g, 0.0), a.shape),
-            sum_to_shape(ops.where(c, 0.0, g), b.shape))
+    return (None,) + _binary_grads(g, a, b, lambda: ops.where(c, g, 0.0),
+                                   lambda: ops.where(c, 0.0, g))
 
 
 def _cast(g, x, dtype):
@@ -127,9 +133,8 @@ def _concat(g, *xs, axis):
 
 
 def _matmul(g, a, b):
-    ga = ops.matmul(g, ops.transpose(b, -1, -2))
-    gb = ops.matmul(ops.transpose(a, -1, -2), g)
-    return sum_to_shape(ga, a.shape), sum_to_shape(gb, b.shape)
+    return _binary_grads(g, a, b, lambda: ops.matmul(g, ops.transpose(b, -1, -2)),
+                         lambda: ops.matmul(ops.transpose(a, -1, -2), g))
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -146,11 +151,12 @@ VJP = {
                                             _TWO_OVER_SQRT_PI)),),
     "abs": lambda g, x: (ops.mul(g, ops.sign(x)),),
     "reciprocal": lambda g, x: (ops.neg(ops.div(g, ops.mul(x, x))),),
-    "add": lambda g, a, b: _binary_grads(g, a, b, g, g),
-    "sub": lambda g, a, b: _binary_grads(g, a, b, g, ops.neg(g)),
-    "mul": lambda g, a, b: _binary_grads(g, a, b, ops.mul(g, b), ops.mul(g, a)),
+    "add": lambda g, a, b: _binary_grads(g, a, b, lambda: g, lambda: g),
+    "sub": lambda g, a, b: _binary_grads(g, a, b, lambda: g, lambda: ops.neg(g)),
+    "mul": lambda g, a, b: _binary_grads(g, a, b, lambda: ops.mul(g, b), lambda: ops.mul(g, a)),
     "div": lambda g, a, b: _binary_grads(
-        g, a, b, ops.div(g, b), ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))),
+        g, a, b, lambda: ops.div(g, b),
+        lambda: ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))),
     "pow": _pow,
     "maximum": _maximum,
     "minimum": _minimum,

@@ -1,0 +1,18 @@
+"""``kiln.optim``: optimizers (``SGD``, ``Adam``, ``AdamW``) and ``lr_scheduler``.
+
+They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced inside a
+``kiln.jit`` training step (see ``optimizer.py`` for the rules that makes that work).
+
+>>> import kiln
+>>> w = kiln.tensor([2.0], requires_grad=True)
+>>> opt = kiln.optim.Adam([w], lr=0.1)
+>>> opt.zero_grad(); (w * w).sum().backward(); opt.step(); w
+tensor([1.9000], requires_grad=True)
+"""
+
+from . import lr_scheduler
+from .adam import Adam, AdamW
+from .optimizer import Optimizer
+from .sgd import SGD
+
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]

@@ -1,0 +1,187 @@
+"""The one table of operations that drives the op tests.
+
+Each row: a name, the kiln function, an independent NumPy reference, how to make inputs
+(shapes and a value domain), and whether the op is differentiable in its float inputs.
+A new op is tested by adding a row: ``test_ops.py`` checks it eagerly against NumPy and its
+gradients against finite differences; ``test_jit.py`` checks jit and the reference
+interpreter against eager.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+import kiln
+
+try:
+    from scipy.special import erf as _scipy_erf
+except ImportError:  # pragma: no cover
+    _scipy_erf = None
+
+
+def np_erf(x):
+    if _scipy_erf is not None:
+        return _scipy_erf(x)
+    return np.vectorize(math.erf)(x)
+
+
+@dataclass
+class Op:
+    name: str
+    fn: object  # kiln callable over tensors
+    ref: object  # NumPy callable over arrays
+    shapes: tuple  # input shapes
+    domain: str = "any"  # any | positive | unit (for asin-like) | nonzero
+    grad: bool = True
+    int_inputs: dict = field(default_factory=dict)  # position -> (low, high) integer input
+    rtol: float = 1e-5
+    atol: float = 1e-6
+
+
+def _softmax(x, axis):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _log_softmax(x, axis):
+    m = x.max(axis=axis, keepdims=True)
+    return x - m - np.log(np.exp(x - m).sum(axis=axis, keepdims=True))
+
+
+def _gelu(x):
+    return 0.5 * x * (1 + np_erf(x / math.sqrt(2)))
+
+
+OPS = [
+    # elementwise unary primitives
+    Op("neg", lambda x: -x, np.negative, ((3, 4),)),
+    Op("exp", kiln.exp, np.exp, ((3, 4),)),
+    Op("log", kiln.log, np.log, ((3, 4),), "positive"),
+    Op("sqrt", kiln.sqrt, np.sqrt, ((3, 4),), "positive"),
+    Op("sin", kiln.sin, np.sin, ((3, 4),)),
+    Op("cos", kiln.cos, np.cos, ((3, 4),)),
+    Op("tanh", kiln.tanh, np.tanh, ((3, 4),)),
+    Op("erf", kiln.erf, np_erf, ((3, 4),)),
+    Op("abs", kiln.abs, np.abs, ((3, 4),), "nonzero"),
+    Op("sign", kiln.sign, np.sign, ((3, 4),), grad=False),
+    Op("reciprocal", kiln.reciprocal, np.reciprocal, ((3, 4),), "nonzero"),
+    Op("floor", kiln.floor, np.floor, ((3, 4),), grad=False),
+    # binary primitives with broadcasting
+    Op("add", lambda a, b: a + b, np.add, ((3, 4), (4,))),
+    Op("sub", lambda a, b: a - b, np.subtract, ((3, 1), (1, 4))),
+    Op("mul", lambda a, b: a * b, np.multiply, ((2, 3, 4), (3, 1))),
+    Op("div", lambda a, b: a / b, np.divide, ((3, 4), (3, 4)), "nonzero"),
+    Op("pow", lambda a, b: a ** b, np.power, ((3, 4), (3, 4)), "positive"),
+    Op("pow_scalar", lambda a: a ** 3, lambda a: a ** 3, ((3, 4),)),
+    Op("rpow_scalar", lambda a: 2.0 ** a, lambda a: 2.0 ** a, ((3, 4),)),
+    Op("maximum", kiln.maximum, np.maximum, ((3, 4), (4,))),
+    Op("minimum", kiln.minimum, np.minimum, ((3, 4), (3, 4))),
+    Op("eq", lambda a, b: a == b, np.equal, ((3, 4), (4,)), grad=False),
+    Op("lt", lambda a, b: a < b, np.less, ((3, 4), (3, 4)), grad=False),
+    Op("ge", lambda a, b: a >= b, np.greater_equal, ((3, 4), (3, 4)), grad=False),
+    Op("where", lambda a, b: kiln.where(a > 0, a, b), lambda a, b: np.where(a > 0, a, b),
+       ((3, 4), (4,))),
+    Op("cast", lambda a: a.to(kiln.float64) * 2, lambda a: a.astype(np.float64) * 2,
+       ((3, 4),)),
+    # reductions
+    Op("sum_all", lambda x: x.sum(), np.sum, ((3, 4),)),
+    Op("sum_dim", lambda x: x.sum(1), lambda x: x.sum(1), ((3, 4),)),
+    Op("sum_keepdim", lambda x: x.sum((0, 2), keepdim=True),
+       lambda x: x.sum((0, 2), keepdims=True), ((2, 3, 4),)),
+    Op("mean", lambda x: x.mean(-1), lambda x: x.mean(-1), ((3, 4),)),
+    Op("amax", lambda x: x.amax(1), lambda x: x.max(1), ((3, 4),)),
+    Op("amin", lambda x: x.amin(0), lambda x: x.min(0), ((3, 4),)),
+    Op("max_dim_values", lambda x: x.max(dim=1).values, lambda x: x.max(1), ((3, 4),)),
+    Op("min_all", lambda x: x.min(), np.min, ((3, 4),)),
+    Op("argmax", lambda x: x.argmax(1), lambda x: x.argmax(1), ((3, 4),), grad=False),
+    Op("argmin", lambda x: x.argmin(), lambda x: x.argmin(), ((3, 4),), grad=False),
+    Op("var", lambda x: x.var(1), lambda x: x.var(1, ddof=1), ((3, 4),)),
+    Op("std", lambda x: x.std(), lambda x: x.std(ddof=1), ((3, 4),)),
+    Op("logsumexp", lambda x: kiln.logsumexp(x, 1), lambda x: np.log(np.exp(x).sum(1)),
+       ((3, 4),)),
+    Op("softmax", lambda x: kiln.softmax(x, -1), lambda x: _softmax(x, -1), ((3, 4),)),
+    Op("log_softmax", lambda x: kiln.log_softmax(x, 0), lambda x: _log_softmax(x, 0),
+       ((3, 4),)),
+    Op("prod", lambda x: x.prod(1), lambda x: x.prod(1), ((3, 4),), "nonzero"),
+    # movement
+    Op("reshape", lambda x: x.reshape(4, -1), lambda x: x.reshape(4, -1), ((2, 3, 2),)),
+    Op("view", lambda x: x.view(6, 2), lambda x: x.reshape(6, 2), ((3, 4),)),
+    Op("permute", lambda x: x.permute(2, 0, 1), lambda x: x.transpose(2, 0, 1), ((2, 3, 4),)),
+    Op("transpose", lambda x: x.transpose(0, 1), lambda x: x.T, ((3, 4),)),
+    Op("T", lambda x: x.T, lambda x: x.T, ((3, 4),)),
+    Op("unsqueeze", lambda x: x.unsqueeze(1), lambda x: x[:, None], ((3, 4),)),
+    Op("squeeze", lambda x: x.squeeze(), np.squeeze, ((3, 1, 4),)),
+    Op("flatten", lambda x: x.flatten(1), lambda x: x.reshape(2, -1), ((2, 3, 4),)),
+    Op("expand", lambda x: x.expand(3, 4), lambda x: np.broadcast_to(x, (3, 4)), ((1, 4),)),
+    Op("slice", lambda x: x[1:, ::2], lambda x: x[1:, ::2], ((3, 5),)),
+    Op("index_int", lambda x: x[1, -1], lambda x: x[1, -1], ((3, 4),)),
+    Op("index_none_ellipsis", lambda x: x[None, ..., 1], lambda x: x[None, ..., 1],
+       ((2, 3, 4),)),
+    Op("cat", lambda a, b: kiln.cat([a, b], 1), lambda a, b: np.concatenate([a, b], 1),
+       ((2, 3), (2, 2))),
+    Op("stack", lambda a, b: kiln.stack([a, b], 0), lambda a, b: np.stack([a, b], 0),
+       ((2, 3), (2, 3))),
+    Op("split", lambda x: x.split(2, 1)[1], lambda x: x[:, 2:4], ((3, 5),)),
+    Op("chunk", lambda x: x.chunk(2, 0)[0], lambda x: x[:2], ((3, 4),)),
+    Op("flip", lambda x: x.flip(1), lambda x: x[:, ::-1], ((3, 4),)),
+    Op("repeat", lambda x: x.repeat(2, 3), lambda x: np.tile(x, (2, 3)), ((2, 2),)),
+    Op("roll", lambda x: x.roll(1, 1), lambda x: np.roll(x, 1, 1), ((2, 4),)),
+    Op("tril", lambda x: x.tril(), np.tril, ((4, 4),)),
+    # indexing
+    Op("index_tensor", lambda x, i: x[i], lambda x, i: x[i], ((5, 3), (4,)),
+       int_inputs={1: (0, 5)}),
+    Op("index_pair", lambda x, i, j: x[i, j], lambda x, i, j: x[i, j], ((5, 3), (4,), (4,)),
+       int_inputs={1: (0, 5), 2: (0, 3)}),
+    Op("gather", lambda x, i: x.gather(1, i), lambda x, i: np.take_along_axis(x, i, 1),
+       ((3, 4), (3, 2)), int_inputs={1: (0, 4)}),
+    Op("index_select", lambda x, i: x.index_select(0, i), lambda x, i: x[i],
+       ((5, 3), (6,)), int_inputs={1: (0, 5)}),
+    Op("masked_fill", lambda x: x.masked_fill(x > 0, 0.5), lambda x: np.where(x > 0, 0.5, x),
+       ((3, 4),)),
+    # linear algebra
+    Op("matmul", lambda a, b: a @ b, np.matmul, ((3, 4), (4, 5)), rtol=1e-4),
+    Op("matmul_batched", lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 2)), rtol=1e-4),
+    Op("matmul_vec", lambda a, b: a @ b, np.matmul, ((4,), (4, 3)), rtol=1e-4),
+    Op("einsum", lambda a, b: kiln.einsum("ij,jk->ik", a, b), np.matmul, ((3, 4), (4, 2)),
+       rtol=1e-4),
+    # composites
+    Op("sigmoid", kiln.sigmoid, lambda x: 1 / (1 + np.exp(-x)), ((3, 4),)),
+    Op("relu", kiln.relu, lambda x: np.maximum(x, 0), ((3, 4),), "nonzero"),
+    Op("clamp", lambda x: x.clamp(-0.5, 0.5), lambda x: np.clip(x, -0.5, 0.5), ((3, 4),)),
+    Op("gelu", lambda x: 0.5 * x * (1 + kiln.erf(x / math.sqrt(2))), _gelu, ((3, 4),)),
+    Op("square_rsqrt", lambda x: kiln.rsqrt(x * x + 1), lambda x: 1 / np.sqrt(x * x + 1),
+       ((3, 4),)),
+    Op("log1p_expm1", lambda x: kiln.log1p(kiln.expm1(x) + 1), lambda x: np.log1p(np.expm1(x)
+                                                                             + 1), ((3, 4),)),
+    Op("atan2", kiln.atan2, np.arctan2, ((3, 4), (3, 4)), "nonzero", rtol=1e-4, atol=1e-5),
+    Op("remainder", lambda a, b: a % b, np.mod, ((3, 4), (3, 4)), "nonzero", grad=False),
+    Op("floor_divide", lambda a, b: a // b, np.floor_divide, ((3, 4), (3, 4)), "nonzero",
+       grad=False),
+    Op("norm", lambda x: x.norm(), np.linalg.norm, ((3, 4),)),
+    Op("lerp", lambda a, b: kiln.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a),
+       ((3, 4), (3, 4))),
+]
+
+
+def make_inputs(op: Op, dtype=np.float64, seed=0):
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for k, shape in enumerate(op.shapes):
+        if k in op.int_inputs:
+            low, high = op.int_inputs[k]
+            arrays.append(rng.integers(low, high, size=shape).astype(np.int64))
+            continue
+        x = rng.standard_normal(shape)
+        if op.domain == "positive":
+            x = np.abs(x) + 0.5
+        elif op.domain == "nonzero":
+            x = np.where(np.abs(x) < 0.3, 0.3 * np.sign(x) + 0.3 * (x == 0), x)
+        arrays.append(x.astype(dtype))
+    return arrays
+
+
+def float_positions(op: Op):
+    return [k for k in range(len(op.shapes)) if k not in op.int_inputs]

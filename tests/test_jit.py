@@ -1,0 +1,309 @@
+"""jit against eager against the reference interpreter, and the jit cache's behaviour."""
+
+import os
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from op_table import OPS, make_inputs
+
+import kiln
+from kiln.compiler import interpret
+
+
+@pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)
+def test_jit_and_interpreter_match_eager(op):
+    arrays = make_inputs(op, np.float32, seed=3)
+    tensors = [kiln.from_numpy(a) for a in arrays]
+    eager = op.fn(*tensors).numpy()
+    jitted = kiln.jit(op.fn)
+    got = jitted(*tensors).numpy()
+    assert got.dtype == eager.dtype
+    np.testing.assert_allclose(got, eager, rtol=1e-5, atol=1e-6)
+    graph = kiln.trace(op.fn, *tensors).verify()
+    (interpreted,) = interpret(graph, arrays)
+    np.testing.assert_allclose(interpreted, eager, rtol=1e-5, atol=1e-6)
+
+
+def pythagoras(a, b):
+    return (a ** 2 + b ** 2) ** 0.5
+
+
+def test_seed_example_three_ways():
+    a, b = kiln.tensor([3.0, 5.0]), kiln.tensor([4.0, 12.0])
+    eager = pythagoras(a, b)
+    jitted = kiln.jit(pythagoras)(a, b)
+    np.testing.assert_allclose(eager.numpy(), [5.0, 13.0])
+    np.testing.assert_allclose(jitted.numpy(), [5.0, 13.0])
+    graph = kiln.trace(pythagoras, a, b)
+    np.testing.assert_allclose(interpret(graph, [a.numpy(), b.numpy()])[0], [5.0, 13.0])
+
+
+def test_no_retrace_on_same_signature_and_retrace_on_changes():
+    f = kiln.jit(lambda x, n: x * n)
+    x3 = kiln.ones(3)
+    f(x3, 2.0)
+    f(kiln.zeros(3), 5.0)  # same shapes/dtypes, another Python float: no retrace
+    assert f.trace_count == 1
+    np.testing.assert_allclose(f(x3, 5.0).numpy(), [5.0] * 3)
+    f(kiln.ones(4), 2.0)  # new shape
+    assert f.trace_count == 2
+    f(kiln.ones(4, dtype=kiln.float64), 2.0)  # new dtype
+    assert f.trace_count == 3
+    f(kiln.ones(4, requires_grad=True), 2.0)  # requires_grad is part of the key
+    assert f.trace_count == 4
+
+
+def test_static_argnums_retrace_per_value():
+    calls = []
+
+    @kiln.jit(static_argnums=(1,))
+    def power(x, n):
+        calls.append(n)
+        out = x
+        for _ in range(n - 1):  # Python control flow on a static value is unrolled
+            out = out * x
+        return out
+
+    x = kiln.tensor([2.0])
+    assert power(x, 3).item() == 8.0
+    assert power(x, 3).item() == 8.0
+    assert power(x, 4).item() == 16.0
+    assert calls == [3, 4]
+
+
+def test_static_argnames():
+    f = kiln.jit(lambda x, mode="sum": x.sum() if mode == "sum" else x.amax(),
+                 static_argnames="mode")
+    x = kiln.tensor([1.0, 5.0])
+    assert f(x, mode="sum").item() == 6.0
+    assert f(x, mode="max").item() == 5.0
+
+
+def test_captured_parameter_is_read_fresh_every_call():
+    weight = kiln.tensor([1.0, 2.0])
+
+    @kiln.jit
+    def f(x):
+        return (x * weight).sum()
+
+    x = kiln.ones(2)
+    assert f(x).item() == 3.0
+    with kiln.no_grad():
+        weight.mul_(10)  # an optimizer-style in-place update
+    assert f(x).item() == 30.0
+    weight.data = kiln.tensor([0.5, 0.5])  # replaced storage (load_state_dict-style)
+    assert f(x).item() == 1.0
+    assert f.trace_count == 1
+
+
+def test_captured_tensor_shape_change_retraces():
+    holder = {"w": kiln.ones(2)}
+
+    @kiln.jit
+    def f(x):
+        return x.sum() + holder["w"].sum()
+
+    assert f(kiln.ones(1)).item() == 3.0
+    holder["w"].data = kiln.ones(5)
+    assert f(kiln.ones(1)).item() == 6.0
+    assert f.trace_count == 2
+
+
+def test_inplace_update_of_captured_tensor_is_written_back():
+    counter = kiln.zeros(())
+
+    @kiln.jit
+    def step(x):
+        counter.add_(1)
+        return x * counter
+
+    for k in range(1, 4):
+        assert step(kiln.ones(1)).item() == float(k)
+    assert counter.item() == 3.0
+    assert step.trace_count == 1
+
+
+def test_backward_inside_jit_writes_grads():
+    w = kiln.tensor([1.0, -2.0], requires_grad=True)
+
+    @kiln.jit
+    def step(x):
+        loss = ((x * w).sum() - 1.0) ** 2
+        loss.backward()
+        return loss
+
+    x = kiln.tensor([3.0, 1.0])
+    loss = step(x)
+    eager_w = kiln.tensor([1.0, -2.0], requires_grad=True)
+    eager_loss = ((x * eager_w).sum() - 1.0) ** 2
+    eager_loss.backward()
+    assert loss.item() == eager_loss.item()
+    np.testing.assert_allclose(w.grad.numpy(), eager_w.grad.numpy())
+    w.grad = None
+    step(x)
+    np.testing.assert_allclose(w.grad.numpy(), eager_w.grad.numpy())
+
+
+def test_random_numbers_differ_per_call_and_match_eager():
+    f = kiln.jit(lambda x: x + kiln.rand(3))
+    kiln.manual_seed(7)
+    a, b = f(kiln.zeros(3)), f(kiln.zeros(3))
+    assert not np.allclose(a.numpy(), b.numpy())
+    kiln.manual_seed(7)
+    np.testing.assert_array_equal(kiln.rand(3).numpy(), a.numpy())
+    np.testing.assert_array_equal(kiln.rand(3).numpy(), b.numpy())
+
+
+def test_control_flow_on_tensor_names_user_line():
+    @kiln.jit
+    def f(x):
+        if x.sum() > 0:  # the line the error must point at
+            return x
+        return -x
+
+    with pytest.raises(kiln.TraceError) as info:
+        f(kiln.ones(2))
+    message = str(info.value)
+    line = f.fn.__code__.co_firstlineno + 2
+    assert f"{__file__}\", line {line}" in message
+    assert "kiln.where" in message and "static" in message
+
+
+@pytest.mark.parametrize("convert", [float, int, lambda t: t.item(), lambda t: t.numpy(),
+                                     lambda t: t.tolist()])
+def test_concrete_conversions_raise_trace_error(convert):
+    f = kiln.jit(lambda x: convert(x.sum()))
+    with pytest.raises(kiln.TraceError, match="kiln.jit"):
+        f(kiln.ones(2))
+
+
+def test_shape_error_under_tracing_names_user_line():
+    def f(a, b):
+        return a + b  # the failing line
+
+    with pytest.raises(RuntimeError) as info:
+        kiln.jit(f)(kiln.ones(2), kiln.ones(3))
+    assert "add" in str(info.value) and "[2]" in str(info.value) and "[3]" in str(info.value)
+    assert f"line {f.__code__.co_firstlineno + 1}" in str(info.value)
+
+
+def test_leaked_tracer_is_an_error():
+    leaked = []
+
+    @kiln.jit
+    def f(x):
+        y = x * 2
+        leaked.append(y)
+        return y
+
+    f(kiln.ones(2))
+    g = kiln.jit(lambda x: x + leaked[0])
+    with pytest.raises(kiln.TraceError, match="leaked"):
+        g(kiln.ones(2))
+
+
+def test_nested_jit_inlines():
+    inner = kiln.jit(lambda x: x * 3)
+    outer = kiln.jit(lambda x: inner(x) + 1)
+    assert outer(kiln.ones(1)).item() == 4.0
+    graph = outer.inspect(kiln.ones(1)).traced
+    assert [n.op for n in graph.nodes if n.op not in ("input", "const")] == ["mul", "add"]
+
+
+def test_output_tree_structure_is_preserved():
+    f = kiln.jit(lambda x: {"a": x + 1, "b": (x * 2, 7), "c": [x]})
+    out = f(kiln.ones(2))
+    assert set(out) == {"a", "b", "c"}
+    assert out["b"][1] == 7
+    np.testing.assert_allclose(out["b"][0].numpy(), [2.0, 2.0])
+    np.testing.assert_allclose(out["c"][0].numpy(), [1.0, 1.0])
+
+
+def test_results_are_not_overwritten_by_later_calls():
+    f = kiln.jit(lambda x: x * 2 + 1)
+    first = f(kiln.ones(1000))
+    f(kiln.zeros(1000))
+    np.testing.assert_allclose(first.numpy(), 3.0)
+
+
+def test_inspect_returns_stages_without_running():
+    calls = []
+
+    def f(x):
+        calls.append(1)
+        return (x ** 2).sum()
+
+    jf = kiln.jit(f)
+    info = jf.inspect(kiln.ones(3))
+    assert info.stages[0][0] == "traced"
+    assert "pow" in str(info.traced)
+    assert "pow" not in str(info.optimized)  # x**2 -> x*x
+    assert isinstance(info.kernels, list)
+    assert all(isinstance(k, str) for k in info.kernels)
+    jf(kiln.ones(3))
+    assert len(calls) == 1  # inspect traced once; the call reused it
+
+
+def test_recompile_log_says_why(caplog):
+    from kiln.jitted import config
+
+    old = config.log_recompiles
+    config.log_recompiles = True
+    try:
+        f = kiln.jit(lambda x: x + 1)
+        with caplog.at_level("INFO", logger="kiln.jit"):
+            f(kiln.ones(2))
+            f(kiln.ones(3))
+        text = caplog.text
+        assert "f32[2] -> tensor f32[3]" in text
+    finally:
+        config.log_recompiles = old
+
+
+def test_warns_after_too_many_compilations():
+    from kiln.jitted import config
+
+    f = kiln.jit(lambda x: x + 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for n in range(1, config.cache_size_limit + 3):
+            f(kiln.ones(n))
+    assert sum("compiled" in str(w.message) for w in caught) == 1
+
+
+def test_disable_jit_runs_eagerly(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import kiln\n"
+        "@kiln.jit\n"
+        "def f(x):\n"
+        "    print('python ran', bool(x.sum() > 0))\n"
+        "    return x\n"
+        "f(kiln.ones(2)); f(kiln.ones(2))\n")
+    env = dict(os.environ, KILN_DISABLE_JIT="1")
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.count("python ran True") == 2
+
+
+def test_kiln_dump_writes_stages_and_kernels(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import kiln\n"
+        "@kiln.jit\n"
+        "def hyp(a, b):\n"
+        "    return (a ** 2 + b ** 2) ** 0.5\n"
+        "hyp(kiln.ones(4), kiln.ones(4))\n")
+    env = dict(os.environ, KILN_DUMP=str(tmp_path / "dump"))
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    folder = tmp_path / "dump" / "hyp"
+    names = sorted(p.name for p in folder.iterdir())
+    assert "00_traced.txt" in names and "00_traced.dot" in names
+    traced = (folder / "00_traced.txt").read_text()
+    assert "graph hyp(" in traced and "pow" in traced
+    last_txt = sorted(n for n in names if n.endswith(".txt"))[-1]
+    assert "pow" not in (folder / last_txt).read_text()
