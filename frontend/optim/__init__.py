@@ -6,8 +6,8 @@ They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced
 >>> import kiln
 >>> w = kiln.tensor([2.0], requires_grad=True)
 >>> opt = kiln.optim.Adam([w], lr=0.1)
->>> opt.zero_grad(); (w * w).sum().backward(); opt.step(); w
-tensor([1.9000], requires_grad=True)
+>>> opt.zero_grad(); (w * w).sum().backward(); opt.step(); round(w.item(), 4)
+1.9
 """
 
 from . import lr_scheduler

@@ -84,7 +84,8 @@ class LambdaLR(LRScheduler):
 
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=0.1)
-    >>> sched = LambdaLR(opt, lambda epoch: 0.5 ** epoch); sched.step(); sched.get_last_lr()
+    >>> sched = kiln.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
+    >>> sched.step(); sched.get_last_lr()
     [0.05]
     """
 
@@ -142,7 +143,7 @@ class MultiStepLR(LRScheduler):
 
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
-    >>> sched = MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
+    >>> sched = kiln.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
     >>> [(sched.step(), round(sched.get_last_lr()[0], 6))[1] for _ in range(4)]
     [0.1, 0.1, 0.01, 0.01]
     """
@@ -185,7 +186,7 @@ class CosineAnnealingLR(LRScheduler):
 
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
-    >>> sched = CosineAnnealingLR(opt, T_max=2)
+    >>> sched = kiln.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2)
     >>> [(sched.step(), round(sched.get_last_lr()[0], 6))[1] for _ in range(2)]
     [0.5, 0.0]
     """

@@ -14,8 +14,8 @@ Every optimizer in kiln is written so that the *same* ``step()`` runs eagerly an
 >>> import kiln
 >>> w = kiln.tensor([1.0, 2.0], requires_grad=True)
 >>> opt = kiln.optim.SGD([w], lr=0.1)
->>> (w * w).sum().backward(); opt.step(); w
-tensor([0.8000, 1.6000], requires_grad=True)
+>>> (w * w).sum().backward(); opt.step(); w.tolist()
+[0.800000011920929, 1.600000023841858]
 """
 
 from __future__ import annotations
