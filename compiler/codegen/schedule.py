@@ -122,15 +122,12 @@ class _Lowering:
         self.calls.append(Call(function, arguments, comment=comment))
         self.kernels.append(kernel)
 
-    def group_text(self, group: FusionGroup) -> str:
-        return "\n".join(self.fused.node_line(n, self.numbers) for n in group.nodes)
-
     def lower_group(self, index: int, group: FusionGroup) -> None:
         comment = f"group {index}: {group.describe()}"
         if group.kind == "loop":
-            self.kernel_call(loop_kernel(group, self.group_text(group)), comment)
+            self.kernel_call(loop_kernel(group), comment)
         elif group.kind == "row":
-            self.kernel_call(row_kernel(group, self.group_text(group)), comment)
+            self.kernel_call(row_kernel(group), comment)
         elif group.kind == "matmul":
             head = group.head
             where = self.plan.storage[head]
@@ -144,7 +141,7 @@ class _Lowering:
             self.contiguous.add(head)
             epilogue = [n for n in group.nodes if n is not head]
             if epilogue:
-                kernel = loop_kernel(group, self.group_text(group), epilogue)
+                kernel = loop_kernel(group, epilogue)
                 self.kernel_call(kernel, f"group {index}: epilogue")
         else:
             self.lower_library(index, group.nodes[0])

@@ -1,0 +1,384 @@
+"""CPU code generation and the runtime: compiled graphs agree with the interpreter.
+
+Every test builds a graph with the Graph API, compiles it (``compile_graph``: fusion,
+memory plan, Numba kernels, generated executor) and compares with the reference
+interpreter, on inputs that include nan, inf and signed zeros. Then: the returned arrays
+are never overwritten by a later call while held, the dump folder, the kernel cache.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.interpret import interpret
+from kiln.compiler.ir import Graph
+from kiln.runtime.executor import InputError
+from kiln.runtime.kernel_cache import cache_dir, kernel_path
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+F32 = "float32"
+SPECIAL = [np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.5, 2.0, 0.5, 1e-30, 3e38, -7.0, 0.25]
+
+
+def special_array(shape, dtype=F32, seed=0):
+    """Random values with nan, +-inf and +-0 mixed in (small ints for integer dtypes)."""
+    rng = np.random.default_rng(seed)
+    size = math.prod(shape)
+    if np.dtype(dtype).kind in "iu":
+        return rng.integers(-3, 4, size).astype(dtype).reshape(shape)
+    if dtype == "bool":
+        return (rng.integers(0, 2, size) == 1).reshape(shape)
+    values = rng.standard_normal(size) * 3
+    specials = np.resize(np.array(SPECIAL), size)
+    mask = rng.random(size) < 0.3
+    values[mask] = specials[mask]
+    return values.astype(dtype).reshape(shape)
+
+
+def build(make, *types, name="g") -> Graph:
+    """``make(g, *inputs)`` returns the output node(s) of a fresh graph."""
+    g = Graph(name)
+    inputs = [g.add_input(shape, dtype, name=f"x{k}") for k, (shape, dtype) in enumerate(types)]
+    out = make(g, *inputs)
+    g.outputs = list(out) if isinstance(out, (list, tuple)) else [out]
+    return g.verify()
+
+
+def const(g: Graph, value, dtype=F32):
+    return g.add_const(np.asarray(value, dtype=dtype))
+
+
+def check_against_interpreter(graph: Graph, arrays=None, rtol=2e-6, atol=1e-6, seed=0):
+    """Compile ``graph``, run it and the interpreter on the same inputs; compare."""
+    if arrays is None:
+        arrays = [special_array(n.shape, n.dtype, seed + k) for k, n in enumerate(graph.inputs)]
+    executable = compile_graph(graph)
+    got = executable.run([a.copy() for a in arrays])
+    want = interpret(graph, arrays)
+    for g, w in zip(got, want):
+        assert g.shape == w.shape and g.dtype == w.dtype
+        np.testing.assert_allclose(g, w, rtol=rtol, atol=atol, equal_nan=True)
+    return executable
+
+
+# ------------------------------------------------------------------- elementwise table
+
+UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal",
+         "floor"]
+BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
+          "gt", "ge"]
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_unary_op_matches_interpreter(op):
+    # the fast float32 exp/log/tanh/erf are within 2 ulp of the correctly rounded result
+    check_against_interpreter(build(lambda g, x: g.add_node(op, [x]), ((7, 9), F32)),
+                              rtol=1e-6 if op in ("exp", "log", "tanh", "erf") else 1e-7)
+
+
+@pytest.mark.parametrize("op", BINARY)
+def test_binary_op_with_broadcasting_matches_interpreter(op):
+    graph = build(lambda g, a, b: g.add_node(op, [a, b]), ((3, 4, 5), F32), ((4, 1), F32))
+    check_against_interpreter(graph, rtol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", ["int32", "int64", "float64"])
+def test_other_dtypes(dtype):
+    def make(g, a, b):
+        total = g.add_node("add", [g.add_node("mul", [a, b]), b])
+        return g.add_node("maximum", [total, g.add_node("neg", [a])])
+
+    check_against_interpreter(build(make, ((6, 5), dtype), ((5,), dtype)))
+
+
+def test_where_cast_and_comparisons_in_one_kernel():
+    def make(g, x, y):
+        positive = g.add_node("gt", [x, const(g, 0.0)])
+        chosen = g.add_node("where", [positive, x, y])
+        as_int = g.add_node("cast", [chosen], {"dtype": "int32"})
+        back = g.add_node("cast", [as_int], {"dtype": F32})
+        return g.add_node("add", [back, g.add_node("cast", [positive], {"dtype": F32})])
+
+    arrays = [np.linspace(-5, 5, 30, dtype=np.float32).reshape(5, 6),
+              np.linspace(3, -3, 30, dtype=np.float32).reshape(5, 6)]
+    executable = check_against_interpreter(build(make, ((5, 6), F32), ((5, 6), F32)), arrays)
+    assert len(executable.kernels) == 1
+
+
+@pytest.mark.parametrize("shapes", [
+    [(4, 5, 6), (6,)], [(4, 1, 6), (5, 1)], [(2, 3, 4), ()], [(1,), (3, 1)],
+    [(5, 1, 1), (1, 3, 1), (1, 1, 2)], [(), ()],
+])
+def test_broadcast_patterns(shapes):
+    def make(g, *xs):
+        out = xs[0]
+        for x in xs[1:]:
+            out = g.add_node("mul", [g.add_node("add", [out, x]), x])
+        return out
+
+    check_against_interpreter(build(make, *[(s, F32) for s in shapes]))
+
+
+def test_power_by_constants_uses_multiplications_and_sqrt():
+    def make(g, x):
+        square = g.add_node("pow", [x, const(g, 2.0)])
+        root = g.add_node("pow", [g.add_node("abs", [x]), const(g, 0.5)])
+        return g.add_node("add", [square, root])
+
+    executable = check_against_interpreter(build(make, ((64,), F32)))
+    assert "**" not in executable.kernels[0] and "math.sqrt" in executable.kernels[0]
+
+
+def test_maximum_propagates_nan_like_numpy():
+    graph = build(lambda g, x: g.add_node("maximum", [x, const(g, 0.0)]), ((4,), F32))
+    x = np.array([np.nan, -1.0, 2.0, -np.inf], np.float32)
+    (got,) = compile_graph(graph).run([x])
+    np.testing.assert_array_equal(got, np.maximum(x, 0))
+
+
+def test_large_array_uses_the_parallel_kernel():
+    graph = build(lambda g, a, b: g.add_node("sqrt", [g.add_node(
+        "add", [g.add_node("mul", [a, a]), g.add_node("mul", [b, b])])]),
+        ((1 << 16,), F32), ((1 << 16,), F32))
+    executable = check_against_interpreter(graph)
+    assert "_f0(in0, in1, o" in executable.program.source
+    assert executable.program.schedule.calls[0].function.__name__ == "kernel"
+
+
+# -------------------------------------------------------------------------- row kernels
+
+
+def softmax(g, x, axes=(1,)):
+    m = g.add_node("max", [x], {"axes": axes, "keepdims": True})
+    e = g.add_node("exp", [g.add_node("sub", [x, m])])
+    s = g.add_node("sum", [e], {"axes": axes, "keepdims": True})
+    return g.add_node("div", [e, s])
+
+
+def layernorm(g, x, gamma, beta):
+    n = const(g, 1.0 / x.shape[-1])
+    mean = g.add_node("mul", [g.add_node("sum", [x], {"axes": (1,), "keepdims": True}), n])
+    centered = g.add_node("sub", [x, mean])
+    var = g.add_node("mul", [g.add_node("sum", [g.add_node("mul", [centered, centered])],
+                                        {"axes": (1,), "keepdims": True}), n])
+    rstd = g.add_node("reciprocal", [g.add_node("sqrt", [g.add_node("add", [var, const(
+        g, 1e-5)])])])
+    return g.add_node("add", [g.add_node("mul", [g.add_node("mul", [centered, rstd]), gamma]),
+                              beta])
+
+
+def normal(*shapes, seed=0):
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def test_softmax_is_one_row_kernel_and_correct():
+    executable = check_against_interpreter(build(softmax, ((33, 70), F32)), normal((33, 70)),
+                                           rtol=1e-5)
+    assert len(executable.kernels) == 1
+
+
+def test_softmax_row_with_nan_and_inf():
+    x = normal((4, 8))[0]
+    x[1, 3] = np.nan
+    x[2, 0] = np.inf
+    x[3, :] = -np.inf
+    check_against_interpreter(build(softmax, ((4, 8), F32)), [x])
+
+
+def test_layernorm_is_one_row_kernel_and_correct():
+    graph = build(layernorm, ((40, 96), F32), ((96,), F32), ((96,), F32))
+    executable = check_against_interpreter(graph, normal((40, 96), (96,), (96,)), rtol=1e-4,
+                                           atol=1e-5)
+    assert len(executable.kernels) == 1
+
+
+def test_log_softmax_and_multiple_outputs():
+    def make(g, x):
+        m = g.add_node("max", [x], {"axes": (1,), "keepdims": True})
+        shifted = g.add_node("sub", [x, m])
+        total = g.add_node("sum", [g.add_node("exp", [shifted])], {"axes": (1,),
+                                                                   "keepdims": True})
+        return g.add_node("sub", [shifted, g.add_node("log", [total])]), m, total
+
+    executable = check_against_interpreter(build(make, ((16, 50), F32)), normal((16, 50)),
+                                           rtol=1e-5, atol=1e-5)
+    assert len(executable.kernels) == 1
+
+
+def test_reduction_over_two_trailing_axes_and_full_reduction():
+    def make(g, x, y):
+        product = g.add_node("mul", [x, y])
+        per_row = g.add_node("sum", [product], {"axes": (1, 2), "keepdims": False})
+        total = g.add_node("sum", [product], {"axes": (0, 1, 2), "keepdims": False})
+        return per_row, total
+
+    check_against_interpreter(build(make, ((6, 5, 7), F32), ((6, 5, 7), F32)),
+                              normal((6, 5, 7), (6, 5, 7)), rtol=1e-5, atol=1e-5)
+
+
+def test_reduction_without_keepdims_then_reshape_stays_in_the_row_kernel():
+    def make(g, x):
+        m = g.add_node("max", [x], {"axes": (1,), "keepdims": False})
+        back = g.add_node("reshape", [m], {"shape": (12, 1)})
+        return g.add_node("sub", [x, back])
+
+    executable = check_against_interpreter(build(make, ((12, 20), F32)), normal((12, 20)))
+    assert len(executable.kernels) == 1
+
+
+def test_long_rows_sum_in_float64():
+    graph = build(lambda g, x: g.add_node("sum", [x], {"axes": (0,), "keepdims": False}),
+                  ((1 << 15,), F32))
+    x = np.full(1 << 15, 0.1, np.float32)
+    (got,) = compile_graph(graph).run([x])
+    assert abs(float(got) - float(np.sum(x, dtype=np.float64))) < 1e-3
+
+
+def test_non_trailing_reduction_runs_in_numpy():
+    def make(g, x):
+        return g.add_node("sum", [g.add_node("exp", [x])], {"axes": (0,), "keepdims": False})
+
+    executable = check_against_interpreter(build(make, ((9, 4), F32)), normal((9, 4)))
+    assert len(executable.kernels) == 1  # exp; the sum is NumPy's
+
+
+# ---------------------------------------------------------------------- matmul epilogue
+
+
+def test_matmul_bias_relu_is_blas_plus_one_epilogue():
+    def make(g, x, w, b):
+        return g.add_node("maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]),
+                                      const(g, 0.0)])
+
+    graph = build(make, ((8, 5), F32), ((5, 3), F32), ((3,), F32))
+    executable = check_against_interpreter(graph, normal((8, 5), (5, 3), (3,)), rtol=1e-5)
+    assert len(executable.kernels) == 1
+    assert "np.matmul" not in executable.program.source  # it is a bound function
+    assert sum("matmul (BLAS)" in c.comment for c in executable.program.schedule.calls) == 1
+
+
+def test_matmul_result_used_twice_and_batched():
+    def make(g, x, w):
+        h = g.add_node("matmul", [x, w])
+        return g.add_node("tanh", [h]), g.add_node("mul", [h, h])
+
+    check_against_interpreter(build(make, ((2, 4, 5), F32), ((5, 6), F32)),
+                              normal((2, 4, 5), (5, 6)), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- memory and aliasing
+
+
+def test_results_held_by_the_caller_are_never_overwritten():
+    graph = build(lambda g, x: g.add_node("exp", [x]), ((1000,), F32))
+    executable = compile_graph(graph)
+    x1, x2, x3 = (np.full(1000, v, np.float32) for v in (0.0, 1.0, 2.0))
+    (first,) = executable.run([x1])
+    view = first[::2]
+    del first
+    (second,) = executable.run([x2])  # the pool must not reuse the array `view` keeps alive
+    (third,) = executable.run([x3])
+    np.testing.assert_allclose(view, 1.0)
+    np.testing.assert_allclose(second, np.e, rtol=1e-6)
+    np.testing.assert_allclose(third, np.e ** 2, rtol=1e-6)
+
+
+def test_output_buffers_are_reused_once_released():
+    graph = build(lambda g, x: g.add_node("neg", [x]), ((64,), F32))
+    executable = compile_graph(graph)
+    x = np.ones(64, np.float32)
+    seen = set()
+    for _ in range(6):
+        (result,) = executable.run([x])
+        seen.add(id(result))
+    assert len(seen) <= 3  # a small pool, not a fresh allocation per call
+
+
+def test_outputs_that_alias_inputs_or_constants_are_copies():
+    def make(g, x):
+        return g.add_node("reshape", [x], {"shape": (2, 3)}), const(g, [1.0, 2.0])
+
+    graph = build(make, ((6,), F32))
+    x = np.arange(6, dtype=np.float32)
+    executable = compile_graph(graph)
+    shaped, constant = executable.run([x])
+    shaped[...] = -1
+    constant[...] = -1
+    assert x[0] == 0
+    assert executable.run([x])[1].tolist() == [1.0, 2.0]
+
+
+def test_intermediates_share_arena_blocks_and_epilogues_run_in_place():
+    def make(g, x):
+        a = g.add_node("exp", [x])
+        b = g.add_node("permute", [a], {"axes": (1, 0)})  # forces `a` into memory
+        c = g.add_node("mul", [b, b])
+        d = g.add_node("permute", [c], {"axes": (1, 0)})
+        e = g.add_node("neg", [d])
+        return g.add_node("permute", [e], {"axes": (1, 0)})
+
+    executable = check_against_interpreter(build(make, ((6, 6), F32)), normal((6, 6)))
+    memory = dict(executable.stages)["memory"]
+    blocks = {note for note in memory.notes.values() if note.startswith("arena block")}
+    assert len(blocks) < 3  # three arena values, fewer blocks
+
+
+def test_wrong_inputs_give_clear_errors():
+    executable = compile_graph(build(lambda g, x: g.add_node("neg", [x]), ((3,), F32)))
+    with pytest.raises(InputError, match=r"x0 expects float32\[3\], got float64\[3\]"):
+        executable.run([np.zeros(3)])
+    with pytest.raises(InputError, match="expected 1 inputs, got 2"):
+        executable.run([np.zeros(3, np.float32)] * 2)
+    # non-contiguous input: accepted, copied
+    (out,) = executable.run([np.arange(6, dtype=np.float32)[::2]])
+    assert out.tolist() == [-0.0, -2.0, -4.0]
+
+
+# ------------------------------------------------------------------- dump and the cache
+
+
+def test_dump_dir_gets_stages_kernels_and_run_function(tmp_path):
+    graph = build(softmax, ((4, 8), F32), name="softmax")
+    executable = compile_graph(graph, dump_dir=tmp_path / "softmax")
+    files = sorted(p.name for p in (tmp_path / "softmax").iterdir())
+    stage_names = [name for name, _ in executable.stages]
+    for k, name in enumerate(stage_names):
+        assert f"{k:02d}_{name}.txt" in files and f"{k:02d}_{name}.dot" in files
+    assert "kernel_0.py" in files and "run.py" in files
+    assert "prange" in (tmp_path / "softmax" / "kernel_0.py").read_text()
+    assert "row kernel" in (tmp_path / "softmax" / f"{stage_names.index('fuse'):02d}_fuse.txt"
+                            ).read_text()
+
+
+def test_identical_kernels_are_shared_through_the_cache_folder():
+    first = compile_graph(build(lambda g, x: g.add_node("sin", [x]), ((5,), F32)))
+    second = compile_graph(build(lambda g, x: g.add_node("sin", [x]), ((11, 3), F32)))
+    assert first.kernels == second.kernels  # sizes are arguments, not part of the source
+    assert kernel_path(first.kernels[0]).exists()
+    assert kernel_path(first.kernels[0]).parent == cache_dir()
+    f1 = first.program.schedule.calls[0].function
+    f2 = second.program.schedule.calls[0].function
+    assert f1 is f2
+
+
+def test_small_graph_call_overhead_is_small():
+    import time
+
+    graph = build(lambda g, x, w: g.add_node("tanh", [g.add_node("matmul", [x, w])]),
+                  ((4, 4), F32), ((4, 4), F32))
+    executable = compile_graph(graph)
+    x, w = normal((4, 4), (4, 4))
+    executable.run([x, w])
+    best = min(_timed(executable.run, [x, w], time) for _ in range(200))
+    assert best < 200e-6  # generous (a loaded CI machine); typically ~5 microseconds
+
+
+def _timed(function, args, time):
+    start = time.perf_counter()
+    function(args)
+    return time.perf_counter() - start
