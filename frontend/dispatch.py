@@ -29,7 +29,9 @@ _EMPTY: dict = {}
 class _State:
     """Module-level switches read on every op (attribute lookups are the cheapest test)."""
 
-    trace = None  # the active kiln.jit.tracing.TraceState, or None
+    trace = None  # the active kiln.tracing.TraceState, or None
+    devices = False  # True once a non-CPU tensor exists: bind then routes through device_bind
+    device_bind = None  # set by kiln.cuda: (prim, inputs, params) -> Tensor or NotImplemented
 
 
 state = _State()
@@ -41,6 +43,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
     if state.trace is not None:
         return state.trace.bind(prim, inputs, params)
+    if state.devices:
+        out = state.device_bind(prim, inputs, params)
+        if out is not NotImplemented:
+            return out
     try:
         data = prim.impl(*[x._data for x in inputs], **params)
     except Exception as exc:

@@ -333,7 +333,7 @@ class JitFunction:
         captured = [(t, t._data.shape, t._data.dtype, t.requires_grad)
                     for t, _ in trace.captured.values()]
         dump = os.path.join(config.dump_dir, self.name) if config.dump_dir else None
-        executable = compile_graph(graph)
+        executable = compile_graph(graph, device=trace.device)
         if dump:
             write_dump(executable, dump)
         # grads of arguments go to the caller's tensors: store positions

@@ -135,9 +135,18 @@ class TraceState:
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
+        self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
 
     # -------------------------------------------------------------- graph inputs
+    def _note_device(self, value: Tensor) -> None:
+        dev = value.device.type
+        if dev != "cpu":
+            if self.device not in ("cpu", dev):
+                raise RuntimeError(f"kiln.jit: inputs on both {self.device} and {dev}")
+            self.device = dev
+
     def add_argument(self, value: Tensor, name: str) -> TracerTensor:
+        self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
         self.arg_leaves[id(t)] = len(self.args)
@@ -157,6 +166,7 @@ class TraceState:
             return entry[1]
         if x._data is None:
             raise TraceError("cannot capture a tensor without data")
+        self._note_device(x)
         node = self.graph.add_input(x._data.shape, x._data.dtype.name, name="captured")
         self.captured[id(x)] = (x, node)
         self.current[id(x)] = (x, node)
