@@ -1,0 +1,28 @@
+"""``kiln.utils.data``: datasets, samplers, collation and the ``DataLoader``.
+
+>>> import kiln
+>>> from kiln.utils.data import DataLoader, TensorDataset
+>>> loader = DataLoader(TensorDataset(kiln.arange(5)), batch_size=2, drop_last=True)
+>>> [b[0].tolist() for b in loader]
+[[0, 1], [2, 3]]
+"""
+
+from .collate import default_collate, default_convert
+from .dataloader import DataLoader
+from .dataset import (
+    ConcatDataset,
+    Dataset,
+    IterableDataset,
+    Subset,
+    TensorDataset,
+    random_split,
+)
+from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler, SubsetRandomSampler
+from .worker import WorkerInfo, get_worker_info
+
+__all__ = [
+    "BatchSampler", "ConcatDataset", "DataLoader", "Dataset", "IterableDataset",
+    "RandomSampler", "Sampler", "SequentialSampler", "Subset", "SubsetRandomSampler",
+    "TensorDataset", "WorkerInfo", "default_collate", "default_convert", "get_worker_info",
+    "random_split",
+]

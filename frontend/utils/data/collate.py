@@ -1,0 +1,80 @@
+"""``default_collate``: merge a list of samples into a batch, as ``torch.utils.data``.
+
+Tensors and NumPy arrays are stacked along a new first dimension, Python floats become a
+float64 tensor, ints an int64 tensor, strings stay a list; tuples, lists, dicts and
+namedtuples are collated field by field.
+
+>>> import kiln
+>>> default_collate([(kiln.tensor([1.0, 2.0]), 0), (kiln.tensor([3.0, 4.0]), 1)])
+[tensor([[1., 2.],
+        [3., 4.]]), tensor([0, 1])]
+>>> default_collate([{"x": 1.5}, {"x": 2.5}])
+{'x': tensor([1.5, 2.5], dtype=kiln.float64)}
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import numbers
+
+import numpy as np
+
+import kiln
+
+from ...tensor import Tensor
+
+
+def default_collate(batch):
+    """Stack a list of samples into one batch (recursing into containers)."""
+    elem = batch[0]
+    if isinstance(elem, Tensor):
+        return kiln.stack(list(batch), 0)
+    if isinstance(elem, np.ndarray):
+        if elem.dtype.kind in "OSUV":
+            raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, "
+                            f"numbers, dicts or lists; found an array of {elem.dtype}")
+        return kiln.from_numpy(np.stack(batch))
+    if isinstance(elem, np.generic):
+        return kiln.from_numpy(np.array(batch))
+    if isinstance(elem, bool):
+        return kiln.tensor(batch)
+    if isinstance(elem, float):
+        return kiln.tensor(batch, dtype=kiln.float64)
+    if isinstance(elem, numbers.Integral):
+        return kiln.tensor(batch, dtype=kiln.int64)
+    if isinstance(elem, (str, bytes)):
+        return list(batch)
+    if isinstance(elem, collections.abc.Mapping):
+        merged = {key: default_collate([d[key] for d in batch]) for key in elem}
+        try:
+            return merged if type(elem) is dict else type(elem)(merged)
+        except TypeError:
+            return merged
+    if isinstance(elem, tuple) and hasattr(elem, "_fields"):  # namedtuple
+        return type(elem)(*(default_collate(list(samples)) for samples in zip(*batch)))
+    if isinstance(elem, collections.abc.Sequence):
+        size = len(elem)
+        if any(len(sample) != size for sample in batch):
+            raise RuntimeError("each element in list of batch should be of equal size")
+        columns = [default_collate(list(samples)) for samples in zip(*batch)]
+        if isinstance(elem, tuple):
+            return columns  # PyTorch returns a list for tuples too
+        try:
+            return type(elem)(columns)
+        except TypeError:
+            return columns
+    raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, "
+                    f"dicts or lists; found {type(elem).__name__}")
+
+
+def default_convert(data):
+    """Without batching (``batch_size=None``): NumPy arrays become tensors, nothing else."""
+    if isinstance(data, np.ndarray) and data.dtype.kind not in "OSUV":
+        return kiln.from_numpy(data)
+    if isinstance(data, collections.abc.Mapping):
+        return {key: default_convert(value) for key, value in data.items()}
+    if isinstance(data, tuple) and hasattr(data, "_fields"):
+        return type(data)(*(default_convert(d) for d in data))
+    if isinstance(data, (list, tuple)):
+        return type(data)(default_convert(d) for d in data)
+    return data
