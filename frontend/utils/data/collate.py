@@ -17,9 +17,8 @@ from __future__ import annotations
 import collections.abc
 import numbers
 
-import numpy as np
-
 import kiln
+import numpy as np
 
 from ...tensor import Tensor
 

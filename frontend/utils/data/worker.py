@@ -28,9 +28,8 @@ import time
 import traceback
 from dataclasses import dataclass
 
-import numpy as np
-
 import kiln
+import numpy as np
 
 from ...tensor import Tensor
 
