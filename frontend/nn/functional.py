@@ -1,0 +1,363 @@
+"""``kiln.nn.functional``: stateless layers, activations and losses, with PyTorch's names.
+
+Everything here is a composite over ``kiln.ops``, so it runs eagerly, differentiates and
+traces under ``kiln.jit`` without special cases. Activations, losses, convolution/pooling
+and normalization live in their own files and are re-exported here; this file holds the
+rest (``linear``, ``embedding``, ``dropout``, ``pad``, ``one_hot``, ...).
+
+>>> import kiln
+>>> import kiln.nn.functional as F
+>>> F.linear(kiln.ones(1, 3), kiln.ones(2, 3)).tolist()
+[[3.0, 3.0]]
+"""
+
+from __future__ import annotations
+
+import kiln
+from kiln import ops
+
+from .activations import *  # noqa: F403
+from .activations import __all__ as _activations
+from .convolution import *  # noqa: F403
+from .convolution import __all__ as _convolution
+from .losses import *  # noqa: F403
+from .losses import __all__ as _losses
+from .normalization import *  # noqa: F403
+from .normalization import __all__ as _normalization
+
+__all__ = [*_activations, *_convolution, *_losses, *_normalization,
+           "linear", "bilinear", "embedding", "dropout", "dropout1d", "dropout2d", "pad",
+           "one_hot", "flatten", "normalize", "cosine_similarity", "pairwise_distance",
+           "scaled_dot_product_attention"]
+
+
+# ------------------------------------------------------------------------------ linear
+
+
+def linear(input, weight, bias=None):
+    """``input @ weight.T + bias`` over the last axis of ``input``.
+
+    >>> linear(kiln.tensor([1.0, 2.0]), kiln.tensor([[1.0, 1.0]]), kiln.tensor([0.5]))
+    tensor([3.5000])
+    """
+    if weight.ndim == 2 and (input.ndim == 0 or input.shape[-1] != weight.shape[1]):
+        rows = input.numel() // input.shape[-1] if input.ndim and input.shape[-1] else 1
+        cols = input.shape[-1] if input.ndim else 1
+        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} and "
+                           f"{weight.shape[1]}x{weight.shape[0]})")
+    out = ops.matmul(input, ops.t(weight))
+    return out if bias is None else ops.add(out, bias)
+
+
+def bilinear(input1, input2, weight, bias=None):
+    """``y[..., o] = input1 @ weight[o] @ input2 + bias[o]`` with ``weight (O, I1, I2)``.
+
+    >>> bilinear(kiln.ones(1, 2), kiln.ones(1, 3), kiln.ones(4, 2, 3)).tolist()
+    [[6.0, 6.0, 6.0, 6.0]]
+    """
+    if input1.shape[:-1] != input2.shape[:-1]:
+        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got "
+                           f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}")
+    if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
+        raise RuntimeError(f"bilinear(): input sizes {input1.shape[-1]} and "
+                           f"{input2.shape[-1]} do not match weight of size "
+                           f"{list(weight.shape)}")
+    lead = tuple(input1.shape[:-1])
+    x1 = ops.reshape(input1, (-1, 1, 1, input1.shape[-1]))  # (B, 1, 1, I1)
+    x2 = ops.reshape(input2, (-1, 1, input2.shape[-1]))  # (B, 1, I2)
+    left = ops.squeeze(ops.matmul(x1, ops.unsqueeze(weight, 0)), 2)  # (B, O, I2)
+    out = ops.sum(ops.mul(left, x2), -1)
+    if bias is not None:
+        out = ops.add(out, bias)
+    return ops.reshape(out, lead + (weight.shape[0],))
+
+
+# ------------------------------------------------------------------------------ embedding
+
+
+def _check_indices(input, size: int, what: str) -> None:
+    if input.dtype.is_floating_point or input.dtype is kiln.bool:
+        raise RuntimeError(f"Expected tensor for argument #1 '{what}' to have one of the "
+                           f"following scalar types: Long, Int; but got {input.type()} instead "
+                           "(while checking arguments for embedding)")
+    if kiln.is_tracing() or input._node is not None or input.numel() == 0:
+        return
+    if int(ops.amin(input)) < 0 or int(ops.amax(input)) >= size:
+        raise IndexError("index out of range in self")
+
+
+def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
+              scale_grad_by_freq: bool = False, sparse: bool = False):
+    """Rows of ``weight`` picked by the integer ``input``: shape ``input.shape + (dim,)``.
+
+    The row ``padding_idx`` gets no gradient; ``max_norm`` renormalizes the rows used, in
+    place; ``scale_grad_by_freq`` divides each row's gradient by its count in ``input``.
+
+    >>> embedding(kiln.tensor([2, 0]), kiln.arange(6.0).reshape(3, 2)).tolist()
+    [[4.0, 5.0], [0.0, 1.0]]
+    """
+    num_embeddings = weight.shape[0]
+    if padding_idx is not None:
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise AssertionError("Padding_idx must be within num_embeddings")
+        padding_idx %= num_embeddings
+    _check_indices(input, num_embeddings, "indices")
+    flat = ops.reshape(ops.cast(input, kiln.int64), (-1,))
+    if max_norm is not None:
+        _renorm_rows(weight, flat, max_norm, norm_type)
+    out = ops.index_select(weight, 0, flat)  # (M, D)
+    if scale_grad_by_freq:
+        counts = ops.sum(ops.cast(ops.eq(ops.unsqueeze(flat, 1), ops.unsqueeze(flat, 0)),
+                                  out.dtype), 1, keepdim=True)
+        frozen = out.detach()
+        out = ops.add(frozen, ops.div(ops.sub(out, frozen), counts))
+    if padding_idx is not None:
+        out = ops.where(ops.unsqueeze(ops.eq(flat, padding_idx), 1), out.detach(), out)
+    return ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
+
+
+def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> None:
+    """Scale the referenced rows whose norm exceeds ``max_norm`` down to it (in place)."""
+    with kiln.no_grad():
+        rows = ops.arange(weight.shape[0])
+        used = ops.any(ops.eq(ops.unsqueeze(rows, 1), ops.unsqueeze(flat_indices, 0)), 1)
+        norms = ops.norm(weight.detach(), norm_type, 1)
+        scale = ops.where(ops.logical_and(used, ops.gt(norms, max_norm)),
+                          ops.div(max_norm, ops.add(norms, 1e-7)),
+                          ops.constant(1, weight.dtype))
+        weight.mul_(ops.unsqueeze(scale, 1))
+
+
+def one_hot(tensor, num_classes: int = -1):
+    """``(*, num_classes)`` int64 tensor with a 1 at each index.
+
+    >>> one_hot(kiln.tensor([0, 2]), 3).tolist()
+    [[1, 0, 0], [0, 0, 1]]
+    """
+    if tensor.dtype.is_floating_point or tensor.dtype is kiln.bool:
+        raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
+    concrete = not kiln.is_tracing() and tensor._node is None
+    if num_classes == -1:
+        if not concrete:
+            raise kiln.TraceError("one_hot: num_classes=-1 needs the tensor's values; pass "
+                                  "num_classes explicitly inside kiln.jit")
+        if tensor.numel() == 0:
+            raise RuntimeError("Can not infer total number of classes from empty tensor.")
+        num_classes = int(ops.amax(tensor)) + 1
+    if concrete and tensor.numel():
+        if int(ops.amin(tensor)) < 0:
+            raise RuntimeError("Class values must be non-negative.")
+        if int(ops.amax(tensor)) >= num_classes:
+            raise RuntimeError("Class values must be smaller than num_classes.")
+    classes = ops.arange(num_classes)
+    return ops.cast(ops.eq(ops.unsqueeze(ops.cast(tensor, kiln.int64), -1), classes),
+                    kiln.int64)
+
+
+# ------------------------------------------------------------------------------ dropout
+
+
+def _check_p(p: float) -> None:
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+
+
+def _drop(input, p: float, mask_shape, inplace: bool, name: str):
+    if p == 1.0:
+        out = ops.mul(input, 0.0)
+    else:
+        # kiln.rand is traceable: under kiln.jit the draw reads a fresh RNG input per call,
+        # so jitted and eager runs agree under the same kiln.manual_seed.
+        dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
+        keep = ops.ge(kiln.rand(mask_shape, dtype=dtype), p)
+        out = ops.mul(input, ops.mul(ops.cast(keep, dtype), 1.0 / (1.0 - p)))
+    return ops.assign(input, out, name) if inplace else out
+
+
+def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero each element with probability ``p`` and scale the rest by ``1 / (1 - p)``.
+
+    >>> x = kiln.ones(4)
+    >>> dropout(x, 0.5, training=False) is x
+    True
+    """
+    _check_p(p)
+    if not training or p == 0.0:
+        return input
+    return _drop(input, p, tuple(input.shape), inplace, "dropout_")
+
+
+def _channel_dropout(input, p, training, inplace, name, feature_ndim):
+    _check_p(p)
+    if input.ndim not in (feature_ndim + 1, feature_ndim + 2):
+        raise RuntimeError(f"{name}: Expected {feature_ndim + 1}D or {feature_ndim + 2}D input, "
+                           f"but received a {input.ndim}D input")
+    if not training or p == 0.0:
+        return input
+    channel_axes = input.ndim - feature_ndim
+    mask_shape = tuple(input.shape[:channel_axes]) + (1,) * feature_ndim
+    return _drop(input, p, mask_shape, inplace, name + "_")
+
+
+def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of ``(N, C, L)`` with probability ``p``."""
+    return _channel_dropout(input, p, training, inplace, "dropout1d", 1)
+
+
+def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of ``(N, C, H, W)`` with probability ``p``."""
+    return _channel_dropout(input, p, training, inplace, "dropout2d", 2)
+
+
+# ------------------------------------------------------------------------------ shapes
+
+
+def pad(input, pad, mode: str = "constant", value=None):
+    """Pad the last ``len(pad) // 2`` axes; ``pad = (left, right, top, bottom, ...)``.
+
+    Modes: ``'constant'`` (negative pads crop), ``'reflect'``, ``'replicate'``,
+    ``'circular'``.
+
+    >>> pad(kiln.tensor([1.0, 2.0]), (1, 2)).tolist()
+    [0.0, 1.0, 2.0, 0.0, 0.0]
+    """
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2:
+        raise RuntimeError("Padding length must be divisible by 2")
+    if len(pad) // 2 > input.ndim:
+        raise RuntimeError("Padding length too large")
+    if mode != "constant" and value not in (None, 0, 0.0):
+        raise NotImplementedError(f"Padding mode \"{mode}\" doesn't take in value argument.")
+    pairs = [(0, 0)] * input.ndim
+    for k in range(len(pad) // 2):
+        pairs[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
+    if mode == "constant":
+        return _pad_constant(input, pairs, 0.0 if value is None else value)
+    if mode not in ("reflect", "replicate", "circular"):
+        raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    for axis, (left, right) in enumerate(pairs):
+        if left or right:
+            input = _pad_axis(input, axis, left, right, mode)
+    return input
+
+
+def _pad_constant(input, pairs, value):
+    for axis, (left, right) in enumerate(pairs):  # negative pads crop first
+        if left < 0 or right < 0:
+            n = input.shape[axis]
+            input = ops.slice_axis(input, axis, max(-left, 0), n - max(-right, 0))
+    positive = [(max(left, 0), max(right, 0)) for left, right in pairs]
+    if not any(left or right for left, right in positive):
+        return input
+    return ops.pad_axes(input, positive, value)
+
+
+def _pad_axis(x, axis: int, left: int, right: int, mode: str):
+    n = x.shape[axis]
+    if mode == "reflect" and (left >= n or right >= n):
+        raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
+                           f"input dimension, but got: padding ({left}, {right}) at dimension "
+                           f"{axis} of input {list(x.shape)}")
+    if mode == "circular" and (left > n or right > n):
+        raise RuntimeError("Padding value causes wrapping around more than once.")
+    parts = []
+    if left:
+        if mode == "reflect":
+            parts.append(ops.flip(ops.slice_axis(x, axis, 1, left + 1), axis))
+        elif mode == "replicate":
+            parts.append(ops.expand(ops.slice_axis(x, axis, 0, 1),
+                                    _with(x.shape, axis, left)))
+        else:
+            parts.append(ops.slice_axis(x, axis, n - left, n))
+    parts.append(x)
+    if right:
+        if mode == "reflect":
+            parts.append(ops.flip(ops.slice_axis(x, axis, n - 1 - right, n - 1), axis))
+        elif mode == "replicate":
+            parts.append(ops.expand(ops.slice_axis(x, axis, n - 1, n),
+                                    _with(x.shape, axis, right)))
+        else:
+            parts.append(ops.slice_axis(x, axis, 0, right))
+    return ops.cat(parts, axis)
+
+
+def _with(shape, axis, size):
+    shape = list(shape)
+    shape[axis] = size
+    return tuple(shape)
+
+
+def flatten(input, start_dim: int = 0, end_dim: int = -1):
+    """Merge the axes ``start_dim..end_dim`` into one.
+
+    >>> flatten(kiln.zeros(2, 3, 4), 1).shape
+    kiln.Size([2, 12])
+    """
+    return ops.flatten(input, start_dim, end_dim)
+
+
+# ------------------------------------------------------------------------------ distances
+
+
+def _norm(x, p, dim):
+    """``||x||_p`` along ``dim`` (keepdim); for p=2 the gradient at 0 is 0, not NaN."""
+    if p in (2, 2.0):
+        squares = ops.sum(ops.mul(x, x), dim, keepdim=True)
+        positive = ops.gt(squares, 0)
+        root = ops.sqrt(ops.where(positive, squares, ops.constant(1, squares.dtype)))
+        return ops.where(positive, root, ops.constant(0, squares.dtype))
+    return ops.norm(x, p, dim, keepdim=True)
+
+
+def normalize(input, p: float = 2.0, dim: int = 1, eps: float = 1e-12, out=None):
+    """``input / max(||input||_p, eps)`` along ``dim``.
+
+    >>> normalize(kiln.tensor([[3.0, 4.0]])).tolist()
+    [[0.6000000238418579, 0.800000011920929]]
+    """
+    return ops.div(input, ops.clamp(_norm(input, p, dim), min=eps))
+
+
+def cosine_similarity(x1, x2, dim: int = 1, eps: float = 1e-8):
+    """``sum(x1 * x2) / (max(||x1||, eps) * max(||x2||, eps))`` along ``dim`` (broadcast).
+
+    >>> cosine_similarity(kiln.tensor([[1.0, 0.0]]), kiln.tensor([[1.0, 1.0]])).tolist()
+    [0.7071067690849304]
+    """
+    x1, x2 = ops.broadcast_tensors(x1, x2)
+    n1 = ops.clamp(_norm(x1, 2, dim), min=eps)
+    n2 = ops.clamp(_norm(x2, 2, dim), min=eps)
+    return ops.sum(ops.mul(ops.div(x1, n1), ops.div(x2, n2)), dim)
+
+
+def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool = False):
+    """``||x1 - x2 + eps||_p`` along the last axis."""
+    d = _norm(ops.add(ops.sub(x1, x2), eps), p, -1)
+    return d if keepdim else ops.squeeze(d, -1)
+
+
+def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
+                                 is_causal: bool = False, scale=None):
+    """``softmax(q @ k.T * scale + mask) @ v`` over the last two axes.
+
+    >>> q = kiln.ones(1, 2, 4)
+    >>> scaled_dot_product_attention(q, q, q).shape
+    kiln.Size([1, 2, 4])
+    """
+    import math
+
+    scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    scores = ops.mul(ops.matmul(query, ops.transpose(key, -2, -1)), scale)
+    if is_causal:
+        rows, cols = query.shape[-2], key.shape[-2]
+        causal = ops.tril(ops.ones(rows, cols, dtype=kiln.bool))
+        scores = ops.masked_fill(scores, ops.logical_not(causal), float("-inf"))
+    if attn_mask is not None:
+        if attn_mask.dtype is kiln.bool:
+            scores = ops.masked_fill(scores, ops.logical_not(attn_mask), float("-inf"))
+        else:
+            scores = ops.add(scores, attn_mask)
+    weights = ops.softmax(scores, -1)
+    if dropout_p > 0.0:
+        weights = dropout(weights, dropout_p, True)
+    return ops.matmul(weights, value)

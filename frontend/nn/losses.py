@@ -1,0 +1,347 @@
+"""Loss functions of ``kiln.nn.functional``, with PyTorch's arguments, reductions and errors.
+
+Every loss computes the per-element loss and hands it to ``reduce_loss`` (``'mean'``,
+``'sum'`` or ``'none'``). The legacy ``size_average``/``reduce`` arguments are accepted and
+translated as PyTorch does.
+
+>>> import kiln
+>>> mse_loss(kiln.tensor([1.0, 2.0]), kiln.tensor([1.0, 4.0]))
+tensor(2.)
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import kiln
+from kiln import ops
+
+__all__ = [
+    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
+    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+    "legacy_reduction", "reduce_loss",
+]
+
+
+def legacy_reduction(size_average, reduce, emit_warning: bool = True) -> str:
+    """The ``reduction`` string for PyTorch's deprecated ``size_average``/``reduce`` pair."""
+    size_average = True if size_average is None else size_average
+    reduce = True if reduce is None else reduce
+    if size_average and reduce:
+        result = "mean"
+    elif reduce:
+        result = "sum"
+    else:
+        result = "none"
+    if emit_warning:
+        warnings.warn(f"size_average and reduce args will be deprecated, please use "
+                      f"reduction='{result}' instead.", UserWarning, stacklevel=3)
+    return result
+
+
+def _resolve(size_average, reduce, reduction: str) -> str:
+    if size_average is not None or reduce is not None:
+        return legacy_reduction(size_average, reduce)
+    return reduction
+
+
+def reduce_loss(loss, reduction: str):
+    """Apply ``reduction`` ('mean', 'sum' or 'none') to a per-element loss.
+
+    >>> reduce_loss(kiln.tensor([1.0, 3.0]), "mean")
+    tensor(2.)
+    """
+    if reduction == "none":
+        return loss
+    if reduction == "mean":
+        return ops.mean(loss)
+    if reduction == "sum":
+        return ops.sum(loss)
+    raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _check_reduction(reduction: str) -> None:
+    if reduction not in ("mean", "sum", "none"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+
+
+def _broadcast_pair(input, target, stacklevel: int = 4):
+    if tuple(target.shape) != tuple(input.shape):
+        warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
+                      f"size ({input.shape}). This will likely lead to incorrect results due "
+                      "to broadcasting. Please ensure they have the same size.", UserWarning,
+                      stacklevel=stacklevel)
+    return ops.broadcast_tensors(input, target)
+
+
+def _weighted(loss, weight):
+    return loss if weight is None else ops.mul(loss, weight)
+
+
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+             weight=None):
+    """Mean squared error ``(input - target) ** 2``, reduced.
+
+    >>> mse_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([1.0, 3.0]), reduction="sum")
+    tensor(10.)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    input, target = _broadcast_pair(input, target)
+    diff = ops.sub(input, target)
+    return reduce_loss(_weighted(ops.mul(diff, diff), weight), reduction)
+
+
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+            weight=None):
+    """Mean absolute error ``|input - target|``, reduced.
+
+    >>> l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([1.0, -3.0]))
+    tensor(2.)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    input, target = _broadcast_pair(input, target)
+    return reduce_loss(_weighted(ops.abs(ops.sub(input, target)), weight), reduction)
+
+
+def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
+                   beta: float = 1.0):
+    """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``.
+
+    >>> smooth_l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([0.5, 3.0]), reduction="none")
+    tensor([0.1250, 2.5000])
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if beta < 0:
+        raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    input, target = _broadcast_pair(input, target)
+    d = ops.abs(ops.sub(input, target))
+    if beta == 0.0:
+        return reduce_loss(d, reduction)
+    loss = ops.where(ops.lt(d, beta), ops.div(ops.mul(ops.mul(d, d), 0.5), beta),
+                     ops.sub(d, 0.5 * beta))
+    return reduce_loss(loss, reduction)
+
+
+def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
+    """``0.5 d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``.
+
+    >>> huber_loss(kiln.tensor([0.0]), kiln.tensor([3.0]), delta=2.0)
+    tensor(4.)
+    """
+    _check_reduction(reduction)
+    input, target = _broadcast_pair(input, target)
+    d = ops.abs(ops.sub(input, target))
+    loss = ops.where(ops.lt(d, delta), ops.mul(ops.mul(d, d), 0.5),
+                     ops.mul(ops.sub(d, 0.5 * delta), delta))
+    return reduce_loss(_weighted(loss, weight), reduction)
+
+
+# ------------------------------------------------------------------------------ classification
+
+
+def _check_batch(input, target) -> None:
+    if input.ndim >= 2 and target.ndim >= 1 and input.shape[0] != target.shape[0]:
+        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
+                         f"batch_size ({target.shape[0]}).")
+
+
+def _check_targets(target, n_classes: int, ignore_index: int) -> None:
+    """Out-of-range class indices raise eagerly (under tracing the values are unknown)."""
+    if kiln.is_tracing() or target._node is not None:
+        return
+    values = target.detach()
+    valid = ops.logical_or(ops.eq(values, ignore_index),
+                           ops.logical_and(ops.ge(values, 0), ops.lt(values, n_classes)))
+    if not bool(ops.all(valid)):
+        bad = ops.masked_select(values, ops.logical_not(valid))
+        raise IndexError(f"Target {int(bad[0])} is out of bounds.")
+
+
+def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
+             reduce=None, reduction: str = "mean"):
+    """Negative log-likelihood of class indices: ``-input[n, target[n]] * weight[target[n]]``.
+
+    ``input`` is ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; ``'mean'`` divides by the sum of
+    the weights of the targets that are not ``ignore_index``.
+
+    >>> nll_loss(kiln.tensor([[-1.0, -2.0]]), kiln.tensor([1]))
+    tensor(2.)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if target.dtype.is_floating_point or target.dtype is kiln.bool:
+        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
+                           f"{_torch_type_name(target.dtype)}")
+    if input.ndim < 1:
+        raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
+    _check_batch(input, target)
+    unbatched = input.ndim == 1
+    if unbatched:
+        input, target = ops.unsqueeze(input, 0), ops.unsqueeze(target, 0)
+    expected = (input.shape[0],) + tuple(input.shape[2:])
+    if tuple(target.shape) != expected:
+        raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
+    n_classes = input.shape[1]
+    _check_targets(target, n_classes, ignore_index)
+    target = ops.cast(target, kiln.int64)
+    keep = ops.ne(target, ignore_index)
+    safe = ops.where(keep, target, ops.constant(0, kiln.int64))
+    picked = ops.squeeze(ops.gather(input, 1, ops.unsqueeze(safe, 1)), 1)
+    if weight is None:
+        w = ops.cast(keep, input.dtype)
+    else:
+        w = ops.where(keep, ops.take(weight, safe), ops.constant(0, input.dtype))
+    loss = ops.neg(ops.mul(picked, w))
+    if reduction == "none":
+        return ops.squeeze(loss, 0) if unbatched else loss
+    if reduction == "sum":
+        return ops.sum(loss)
+    return ops.div(ops.sum(loss), ops.sum(w))
+
+
+def _torch_type_name(dtype) -> str:
+    return {"float32": "Float", "float64": "Double", "float16": "Half", "bool": "Bool"}.get(
+        dtype.name, dtype.name)
+
+
+def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
+                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
+    """Cross entropy of logits ``input`` (class dim 1) against class indices or probabilities.
+
+    >>> cross_entropy(kiln.tensor([[0.0, 0.0]]), kiln.tensor([0]))
+    tensor(0.6931)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not 0.0 <= label_smoothing <= 1.0:
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: "
+                           f"{label_smoothing}")
+    class_dim = 0 if input.ndim == 1 else 1
+    logp = ops.log_softmax(input, class_dim)
+    n_classes = input.shape[class_dim]
+    if target.dtype.is_floating_point:
+        return _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothing,
+                                            class_dim)
+    nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
+    if label_smoothing == 0.0:
+        return nll
+    ignored = ops.eq(target, ignore_index)
+    per_class = logp if weight is None else ops.mul(logp, _class_shaped(weight, logp,
+                                                                         class_dim))
+    smooth = ops.where(ignored, ops.constant(0, logp.dtype), ops.neg(ops.sum(per_class,
+                                                                              class_dim)))
+    if reduction == "none":
+        smooth_reduced = smooth
+    elif reduction == "sum":
+        smooth_reduced = ops.sum(smooth)
+    else:
+        target64 = ops.cast(target, kiln.int64)
+        safe = ops.where(ignored, ops.constant(0, kiln.int64), target64)
+        if weight is None:
+            denominator = ops.sum(ops.cast(ops.logical_not(ignored), logp.dtype))
+        else:
+            denominator = ops.sum(ops.where(ignored, ops.constant(0, logp.dtype),
+                                            ops.take(weight, safe)))
+        smooth_reduced = ops.div(ops.sum(smooth), denominator)
+    return ops.add(ops.mul(nll, 1.0 - label_smoothing),
+                   ops.mul(smooth_reduced, label_smoothing / n_classes))
+
+
+def _class_shaped(weight, like, class_dim):
+    shape = [1] * like.ndim
+    shape[class_dim] = weight.shape[0]
+    return ops.reshape(weight, shape)
+
+
+def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothing, class_dim):
+    if tuple(target.shape) != tuple(logp.shape):
+        raise RuntimeError(f"cross_entropy: a target of class probabilities must have the "
+                           f"input's shape {list(logp.shape)}, got {list(target.shape)}")
+    n_classes = logp.shape[class_dim]
+    if label_smoothing > 0.0:
+        target = ops.add(ops.mul(target, 1.0 - label_smoothing), label_smoothing / n_classes)
+    terms = ops.mul(logp, target)
+    if weight is not None:
+        terms = ops.mul(terms, _class_shaped(weight, logp, class_dim))
+    loss = ops.neg(ops.sum(terms, class_dim))
+    if reduction == "none":
+        return loss
+    if reduction == "sum":
+        return ops.sum(loss)
+    return ops.div(ops.sum(loss), float(loss.numel()) if loss.numel() else float("nan"))
+
+
+def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
+                         reduction: str = "mean"):
+    """``-(t log x + (1 - t) log(1 - x))`` with the logs clamped at -100 (as PyTorch).
+
+    >>> binary_cross_entropy(kiln.tensor([0.5]), kiln.tensor([1.0]))
+    tensor(0.6931)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Using a target size ({target.shape}) that is different to the input "
+                         f"size ({input.shape}) is deprecated. Please ensure they have the "
+                         "same size.")
+    if not kiln.is_tracing() and input._node is None:
+        inside = ops.logical_and(ops.ge(input.detach(), 0), ops.le(input.detach(), 1))
+        if not bool(ops.all(inside)):
+            raise RuntimeError("all elements of input should be between 0 and 1")
+    log_x = ops.maximum(ops.log(input), ops.constant(-100.0, input.dtype))
+    log_1mx = ops.maximum(ops.log(ops.sub(1.0, input)), ops.constant(-100.0, input.dtype))
+    loss = ops.neg(ops.add(ops.mul(target, log_x), ops.mul(ops.sub(1.0, target), log_1mx)))
+    return reduce_loss(_weighted(loss, weight), reduction)
+
+
+def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
+                                     reduce=None, reduction: str = "mean", pos_weight=None):
+    """BCE on logits, as ``(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x)`` (stable).
+
+    >>> binary_cross_entropy_with_logits(kiln.tensor([0.0]), kiln.tensor([1.0]))
+    tensor(0.6931)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if tuple(target.shape) != tuple(input.shape):
+        raise ValueError(f"Target size ({target.shape}) must be the same as input size "
+                         f"({input.shape})")
+    log_sig = ops.logsigmoid(input)
+    if pos_weight is None:
+        coefficient = 1.0
+    else:
+        coefficient = ops.add(ops.mul(ops.sub(pos_weight, 1.0), target), 1.0)
+    loss = ops.sub(ops.mul(ops.sub(1.0, target), input), ops.mul(log_sig, coefficient))
+    return reduce_loss(_weighted(loss, weight), reduction)
+
+
+def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
+           log_target: bool = False):
+    """``target * (log(target) - input)`` (``input`` holds log-probabilities).
+
+    >>> kl_div(kiln.tensor([0.0]), kiln.tensor([1.0]), reduction="sum")
+    tensor(0.)
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    if reduction not in ("mean", "sum", "none", "batchmean"):
+        raise ValueError(f"{reduction} is not a valid value for reduction")
+    if log_target:
+        loss = ops.mul(ops.exp(target), ops.sub(target, input))
+    else:
+        positive = ops.gt(target, 0)
+        safe = ops.where(positive, target, ops.constant(1, target.dtype))
+        xlogx = ops.where(positive, ops.mul(target, ops.log(safe)),
+                          ops.constant(0, target.dtype))
+        loss = ops.sub(xlogx, ops.mul(target, input))
+    if reduction == "batchmean":
+        total = ops.sum(loss)
+        return ops.div(total, float(input.shape[0])) if input.ndim else total
+    if reduction == "mean":
+        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
+                      "support size.'batchmean' divides only by the batch size, and aligns with "
+                      "the KL div math definition.'mean' will be changed to behave the same as "
+                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+    return reduce_loss(loss, reduction)
