@@ -40,6 +40,7 @@ _install_methods()
 
 from .jitted import jit, trace  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
+from .transforms import grad, value_and_grad  # noqa: E402
 
 from . import autograd  # noqa: E402
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)

@@ -115,6 +115,7 @@ class Compiled:
     out_leaves: list  # per output leaf: ("out", index) or ("const", python value)
     writebacks: list = field(default_factory=list)  # (tensor, output index)
     grad_writebacks: list = field(default_factory=list)  # (tensor or arg pos, output index)
+    backward: object = None  # a CompiledBackward when outputs take part in eager autograd
 
     def stale_reason(self) -> str | None:
         for t, shape, dt, rg in self.captured:
@@ -142,6 +143,8 @@ class Compiled:
         out = []
         for kind, v in self.out_leaves:
             out.append(_wrap(results[v]) if kind == "out" else v)
+        if self.backward is not None:
+            self.backward.attach(out, self.out_leaves, results, values)
         return _unflatten(self.out_structure, iter(out))
 
 
@@ -215,7 +218,8 @@ class JitFunction:
         names = self._arg_names(len(dyn_args))
         structure = ("args", tuple(_flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
                      tuple((k, _flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())))
-        key = (structure, tuple(static), tuple(_leaf_key(v) for _, v in leaves))
+        key = (structure, tuple(static), tuple(_leaf_key(v) for _, v in leaves),
+               grad_mode.state.enabled)
         return key, leaves
 
     def _arg_names(self, n):
@@ -313,8 +317,7 @@ class JitFunction:
             target = trace.arg_leaves.get(id(leaf), leaf)
             grad_writebacks.append((target, len(outputs)))
             outputs.append(trace.node_of(g))
-        graph.outputs = outputs
-        # graph inputs in creation order: arguments first were added by trace_and_compile,
+        # graph inputs in creation order: arguments were added by trace_and_compile;
         # captured tensors, RNG seeds and live scalars were added while tracing.
         captured_nodes = {node: t for t, node in trace.captured.values()}
         seed_nodes = dict((node, gen) for gen, node in trace.seeds)
@@ -330,18 +333,32 @@ class JitFunction:
                 all_fetchers.append(_fetch_live(scalar_nodes[node], node.dtype))
             else:
                 all_fetchers.append(next(arg_iter))
+        graph.outputs = outputs
+        differentiable = [k for (kind, k), (_, v) in zip(out_leaves, out_leaves_raw)
+                          if kind == "out" and isinstance(v, Tensor) and v.requires_grad
+                          and v.dtype.is_floating_point]
+        backward = None
+        if differentiable and not trace.grads and grad_mode.state.enabled:
+            backward = _build_backward(trace, [v for _, v in out_leaves_raw
+                                               if isinstance(v, Tensor)], differentiable)
+            graph = trace.graph
         captured = [(t, t._data.shape, t._data.dtype, t.requires_grad)
                     for t, _ in trace.captured.values()]
         dump = os.path.join(config.dump_dir, self.name) if config.dump_dir else None
-        executable = compile_graph(graph, device=trace.device)
+        if backward is not None:
+            executable = backward.compile(graph, len(outputs), trace.device)
+        else:
+            executable = compile_graph(graph, device=trace.device)
         if dump:
             write_dump(executable, dump)
+            if backward is not None:
+                write_dump(backward.executable, dump + "_backward")
         # grads of arguments go to the caller's tensors: store positions
         grad_targets = []
         for target, k in grad_writebacks:
             grad_targets.append((target, k))
         return Compiled(executable, graph, all_fetchers, captured, trace.guards, structure,
-                        out_leaves, writebacks, grad_targets)
+                        out_leaves, writebacks, grad_targets, backward)
 
     # -------------------------------------------------------------- inspection
     def inspect(self, *args, **kwargs) -> Inspection:
@@ -490,6 +507,93 @@ def trace(fn, *args, **kwargs):
     return state_trace.graph
 
 
-def grad_enabled_for(values) -> bool:
-    return grad_mode.state.enabled and any(isinstance(v, Tensor) and v.requires_grad
-                                           for v in values)
+# ------------------------------------------------------------------------------ autograd
+
+
+def _build_backward(trace: TraceState, out_tensors, differentiable):
+    """Trace the backward of the outputs into the same graph (the joint graph)."""
+    from .autograd.tape import run_backward
+
+    sources = [(pos, t) for t, pos in ((t, trace.arg_leaves[id(t)]) for t in trace.args)
+               if t.requires_grad]
+    sources += [(None, t) for t, _ in trace.captured.values() if t.requires_grad]
+    cotangents = []
+    for k in differentiable:
+        o = out_tensors[k]
+        node = trace.graph.add_input(o.shape, o.dtype.name, name="cotangent")
+        cotangents.append(TracerTensor(trace, node))
+    with tracing(trace):
+        found = run_backward([out_tensors[k] for k in differentiable], cotangents,
+                             retain_graph=True, create_graph=False)
+    grad_nodes = []
+    kept_sources = []
+    for pos, t in sources:
+        g = found.get(t)
+        if g is not None:
+            kept_sources.append(pos if pos is not None else t)
+            grad_nodes.append(trace.node_of(g))
+    return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents],
+                            differentiable)
+
+
+class CompiledBackward:
+    """The backward half of a jitted function called from eager autograd."""
+
+    def __init__(self, sources, grad_nodes, cotangent_nodes, differentiable):
+        self.sources = sources  # argument positions or captured tensors
+        self.grad_nodes = grad_nodes
+        self.cotangent_nodes = cotangent_nodes
+        self.differentiable = differentiable  # indices into the graph's outputs
+        self.executable = None
+        self.n_outputs = 0
+
+    def compile(self, graph, n_outputs, device):
+        from kiln.compiler.partition import split_joint
+
+        self.n_outputs = n_outputs
+        graph.outputs = list(graph.outputs) + self.grad_nodes
+        forward, backward, _ = split_joint(graph, n_outputs, self.cotangent_nodes)
+        self.executable = compile_graph(backward, device=device)
+        self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]
+        return compile_graph(forward, device=device)
+
+    def attach(self, out, out_leaves, results, values):
+        saved = results[self.n_outputs:]
+        sources = [values[s] if isinstance(s, int) else s for s in self.sources]
+        leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
+        for slot, k in enumerate(self.differentiable):
+            t = out[leaf_index[k]]
+            t.requires_grad = True
+            t.grad_fn = JitBackward(self, saved, sources, slot)
+
+
+class JitBackward:
+    """The ``grad_fn`` of a jitted function's output: runs the compiled backward graph."""
+
+    versions = None
+    retained = None
+
+    def __init__(self, owner: CompiledBackward, saved, sources, slot):
+        self.owner = owner
+        self.saved = saved
+        self.inputs = sources
+        self.slot = slot
+        self.edges = tuple(x.grad_fn if x.grad_fn is not None else
+                           (x if x.requires_grad else None) for x in sources)
+
+    def name(self) -> str:
+        return "CompiledFunctionBackward"
+
+    @property
+    def next_functions(self):
+        return tuple((e, 0) for e in self.edges)
+
+    def apply(self, g):
+        if grad_mode.state.enabled:
+            raise RuntimeError("kiln.jit: double backward (create_graph=True) through a "
+                               "jitted function is not supported; call the function without "
+                               "kiln.jit for higher-order gradients")
+        cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
+        cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
+        grads = self.owner.executable.run(list(self.saved) + cotangents)
+        return [_wrap(a) for a in grads]

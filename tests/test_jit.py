@@ -307,3 +307,53 @@ def test_kiln_dump_writes_stages_and_kernels(tmp_path):
     assert "graph hyp(" in traced and "pow" in traced
     last_txt = sorted(n for n in names if n.endswith(".txt"))[-1]
     assert "pow" not in (folder / last_txt).read_text()
+
+
+def test_jitted_function_takes_part_in_eager_autograd():
+    w = kiln.randn(3, 2, requires_grad=True)
+    b = kiln.zeros(2, requires_grad=True)
+
+    def f(x):
+        return (x @ w + b).tanh()
+
+    probe = kiln.randn(4, 2)
+    x = kiln.randn(4, 3, requires_grad=True)
+    out = kiln.jit(f)(x)
+    assert out.grad_fn is not None
+    (out * probe).sum().backward()
+    got = [t.grad.numpy().copy() for t in (w, b, x)]
+    for t in (w, b, x):
+        t.grad = None
+    (f(x) * probe).sum().backward()
+    for g, t in zip(got, (w, b, x)):
+        np.testing.assert_allclose(g, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_jit_under_no_grad_returns_plain_tensors():
+    w = kiln.randn(3, requires_grad=True)
+    f = kiln.jit(lambda x: x * w)
+    with kiln.no_grad():
+        out = f(kiln.ones(3))
+    assert not out.requires_grad and out.grad_fn is None
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_grad_and_value_and_grad_transforms(compiled):
+    def loss(w, x):
+        return ((x @ w).tanh() ** 2).sum()
+
+    w, x = kiln.randn(3, 2), kiln.randn(5, 3)
+    vg = kiln.value_and_grad(loss)
+    g = kiln.grad(loss, argnums=(0, 1))
+    if compiled:
+        vg, g = kiln.jit(vg), kiln.jit(g)
+    value, gw = vg(w, x)
+    gw2, gx = g(w, x)
+    wt = w.detach().requires_grad_()
+    xt = x.detach().requires_grad_()
+    ref = loss(wt, xt)
+    ref.backward()
+    assert value.item() == pytest.approx(ref.item(), rel=1e-5)
+    np.testing.assert_allclose(gw.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gw2.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(gx.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)

@@ -51,6 +51,10 @@ class BackwardNode:
     def name(self) -> str:
         return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
 
+    def apply(self, g):
+        """One gradient per input, from the VJP table."""
+        return VJP[self.prim.name](g, *self.inputs, **self.params)
+
     @property
     def next_functions(self):
         return tuple(((AccumulateGrad(e) if isinstance(e, Tensor) else e), 0)
@@ -91,7 +95,7 @@ def _topological(roots) -> list:
             seen.add(node)
             stack.append((node, True))
             for e in node.edges:
-                if isinstance(e, BackwardNode) and e not in seen:
+                if e is not None and not isinstance(e, Tensor) and e not in seen:
                     stack.append((e, False))
     order.reverse()
     return order
@@ -128,7 +132,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                 continue
             if node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
-            if node.retained is not None:
+            if getattr(node, "retained", None) is not None:
                 kept = node.retained()
                 if kept is not None:
                     kept.grad = g if create_graph else g.detach()
@@ -138,7 +142,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                     f"saved tensors after they have already been freed) at {node.name()}. "
                     "Specify retain_graph=True if you need to backward through the graph a "
                     "second time.")
-            if node.versions is not None:
+            if getattr(node, "versions", None) is not None:
                 for x, v in zip(node.inputs, node.versions):
                     if x._version != v:
                         raise RuntimeError(
@@ -146,7 +150,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                             f"modified by an inplace operation: {x.dtype.name}"
                             f"{list(x.shape)} is at version {x._version}; expected version "
                             f"{v} instead ({node.name()}).")
-            grads = VJP[node.prim.name](g, *node.inputs, **node.params)
+            grads = node.apply(g)
             for edge, x, gx in zip(node.edges, node.inputs, grads):
                 if gx is None or edge is None:
                     continue
@@ -155,10 +159,10 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                     for hook in hooks:
                         new = hook(gx)
                         gx = gx if new is None else new
-                if isinstance(edge, BackwardNode):
-                    _accumulate(node_grads, edge, gx)
-                else:
+                if isinstance(edge, Tensor):
                     _accumulate(leaf_grads, edge, gx)
+                else:
+                    _accumulate(node_grads, edge, gx)
             if not retain_graph:
                 node.inputs = None
     return leaf_grads
