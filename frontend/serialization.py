@@ -1,0 +1,220 @@
+"""``kiln.save`` / ``kiln.load``: tensors and state dicts in a format that never runs code.
+
+A saved file is a zip archive holding
+
+* ``manifest.json``: the structure of the saved object (dicts, lists, tuples, numbers,
+  strings, ``None``, dtypes) with each tensor replaced by a reference ``{"$tensor": k}``;
+* ``tensors/<k>.npy``: the data of tensor ``k`` in NumPy's ``.npy`` format, read back with
+  ``np.load(allow_pickle=False)``.
+
+Loading parses JSON and raw arrays only, so a crafted file can at worst fail to load; it
+cannot execute anything (unlike a pickle, which ``kiln.load`` refuses outright). A tensor
+saved twice in one object (shared weights) is stored once and comes back shared.
+
+>>> import io, kiln
+>>> buffer = io.BytesIO()
+>>> kiln.save({"w": kiln.ones(2), "step": 3}, buffer)
+>>> _ = buffer.seek(0)
+>>> kiln.load(buffer)
+{'w': tensor([1., 1.]), 'step': 3}
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import json
+import math
+import os
+import zipfile
+
+import numpy as np
+
+from . import dtypes
+from .tensor import Tensor, _wrap
+
+FORMAT = "kiln.save"
+VERSION = 1
+_MANIFEST = "manifest.json"
+
+
+class SerializationError(ValueError):
+    """A file that ``kiln.load`` will not read (not a kiln archive, or a malformed one)."""
+
+
+# ------------------------------------------------------------------------------ saving
+
+
+def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
+    """Write ``obj`` (tensors, arrays, numbers, strings and containers of them) to ``f``.
+
+    ``f`` is a path or a binary file object. The extra arguments of ``torch.save`` are
+    accepted for compatibility and ignored (nothing is pickled).
+    """
+    arrays: list[np.ndarray] = []
+    seen: dict[int, int] = {}
+    tree = _encode(obj, arrays, seen, "obj")
+    manifest = {"format": FORMAT, "version": VERSION, "tree": tree}
+    own = isinstance(f, (str, os.PathLike))
+    target = open(f, "wb") if own else f
+    try:
+        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+            archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
+            for k, array in enumerate(arrays):
+                buffer = io.BytesIO()
+                np.save(buffer, array, allow_pickle=False)
+                archive.writestr(f"tensors/{k}.npy", buffer.getvalue())
+    finally:
+        if own:
+            target.close()
+
+
+def _encode(obj, arrays, seen, path):
+    if obj is None or isinstance(obj, (bool, str)):
+        return obj
+    if isinstance(obj, int):
+        return obj
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else {"$float": repr(obj)}
+    if isinstance(obj, Tensor):
+        if obj._data is None:
+            raise TypeError(f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
+                            "concrete tensors outside the jitted function")
+        return {"$tensor": _store(obj._data, arrays, seen, id(obj)),
+                "requires_grad": bool(obj.requires_grad)}
+    if isinstance(obj, np.ndarray):
+        return {"$ndarray": _store(obj, arrays, seen, id(obj))}
+    if isinstance(obj, np.generic):
+        return _encode(obj.item(), arrays, seen, path)
+    if isinstance(obj, dtypes.dtype):
+        return {"$dtype": obj.name}
+    if isinstance(obj, dict):
+        kind = "Counter" if isinstance(obj, collections.Counter) else (
+            "OrderedDict" if isinstance(obj, collections.OrderedDict) else "dict")
+        items = [[_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]")]
+                 for k, v in obj.items()]
+        return {"$" + kind: items}
+    if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
+        return {"$tuple": [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]}
+    if isinstance(obj, list):
+        return [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]
+    raise TypeError(f"kiln.save: cannot save {path} of type {type(obj).__name__}; kiln saves "
+                    "tensors, NumPy arrays, numbers, strings, None, dtypes and dicts, lists and "
+                    "tuples of them (no pickled objects)")
+
+
+def _encode_key(key, path):
+    if key is None or isinstance(key, (bool, int, float, str)):
+        return _encode(key, [], {}, path)
+    if isinstance(key, tuple):
+        return {"$tuple": [_encode_key(k, path) for k in key]}
+    raise TypeError(f"kiln.save: dict key {key!r} in {path} has type {type(key).__name__}; "
+                    "keys must be strings, numbers, None or tuples of them")
+
+
+def _store(array: np.ndarray, arrays: list, seen: dict, key: int) -> int:
+    if array.dtype.kind not in "biuf":
+        raise TypeError(f"kiln.save: arrays of dtype {array.dtype} cannot be saved")
+    if key not in seen:
+        seen[key] = len(arrays)
+        arrays.append(np.ascontiguousarray(array))
+    return seen[key]
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
+         **pickle_load_args):
+    """Read an object written by ``kiln.save`` from a path or binary file object.
+
+    Only kiln archives are accepted: a pickle (``torch.save``'s format) is refused, since
+    unpickling can run arbitrary code. ``map_location`` is accepted and ignored (CPU).
+    """
+    own = isinstance(f, (str, os.PathLike))
+    source = open(f, "rb") if own else f
+    try:
+        head = source.read(4)
+        source.seek(-len(head), io.SEEK_CUR)
+        if head[:1] == b"\x80" or not head.startswith(b"PK"):
+            raise SerializationError(
+                f"kiln.load: {_name(f)} is not a kiln archive"
+                + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
+                + "; kiln never unpickles files, because loading a pickle can execute "
+                "arbitrary code. Save with kiln.save.")
+        with zipfile.ZipFile(source) as archive:
+            names = set(archive.namelist())
+            if _MANIFEST not in names:
+                hint = " (a torch.save file: convert it with torch, e.g. to .npz)" if any(
+                    n.endswith("data.pkl") for n in names) else ""
+                raise SerializationError(f"kiln.load: {_name(f)} has no {_MANIFEST}; it is "
+                                         f"not a kiln archive{hint}")
+            try:
+                manifest = json.loads(archive.read(_MANIFEST))
+            except ValueError as exc:
+                raise SerializationError(f"kiln.load: bad manifest in {_name(f)}: {exc}") \
+                    from None
+            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+                raise SerializationError(f"kiln.load: {_name(f)} is not a kiln archive")
+            if manifest.get("version") != VERSION:
+                raise SerializationError(f"kiln.load: {_name(f)} has format version "
+                                         f"{manifest.get('version')}; this kiln reads "
+                                         f"{VERSION}")
+            loaded: dict[int, np.ndarray] = {}
+
+            def array(k):
+                if not isinstance(k, int) or f"tensors/{k}.npy" not in names:
+                    raise SerializationError(f"kiln.load: missing tensor data {k!r}")
+                if k not in loaded:
+                    with archive.open(f"tensors/{k}.npy") as member:
+                        try:
+                            loaded[k] = np.load(io.BytesIO(member.read()), allow_pickle=False)
+                        except ValueError as exc:  # object arrays need pickles: refused
+                            raise SerializationError(f"kiln.load: tensor data {k} in "
+                                                     f"{_name(f)} is not plain numbers: "
+                                                     f"{exc}") from None
+                return loaded[k]
+
+            return _decode(manifest["tree"], array, {})
+    finally:
+        if own:
+            source.close()
+
+
+def _decode(node, array, tensors: dict):
+    if node is None or isinstance(node, (bool, int, float, str)):
+        return node
+    if isinstance(node, list):
+        return [_decode(v, array, tensors) for v in node]
+    if not isinstance(node, dict) or len(node) not in (1, 2):
+        raise SerializationError(f"kiln.load: malformed entry {str(node)[:80]}")
+    if "$tensor" in node:
+        k = node["$tensor"]
+        if k not in tensors:  # shared tensors come back shared
+            t = _wrap(array(k))
+            if t._data.dtype not in dtypes._BY_NP:
+                raise SerializationError(f"kiln.load: unsupported dtype {t._data.dtype}")
+            t.requires_grad = bool(node.get("requires_grad", False))
+            tensors[k] = t
+        return tensors[k]
+    (tag, value), = node.items()
+    if tag == "$ndarray":
+        return array(value).copy()
+    if tag == "$float":
+        if value not in ("inf", "-inf", "nan"):
+            raise SerializationError(f"kiln.load: bad float {value!r}")
+        return float(value)
+    if tag == "$dtype":
+        return dtypes.as_dtype(value)
+    if tag == "$tuple":
+        return tuple(_decode(v, array, tensors) for v in value)
+    if tag in ("$dict", "$OrderedDict", "$Counter"):
+        kind = {"$dict": dict, "$OrderedDict": collections.OrderedDict,
+                "$Counter": collections.Counter}[tag]
+        pairs = dict((_decode(k, array, tensors), _decode(v, array, tensors)) for k, v in value)
+        return pairs if kind is dict else kind(pairs)
+    raise SerializationError(f"kiln.load: unknown entry type {tag!r}")
+
+
+def _name(f) -> str:
+    return repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the file"
