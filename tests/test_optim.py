@@ -1,0 +1,348 @@
+"""kiln.optim against a NumPy reimplementation (always, bit for bit) and PyTorch (if present).
+
+One table of optimizer configurations drives every comparison. The NumPy reference follows
+PyTorch's single-tensor update formulas in the same order of float32 operations as kiln;
+PyTorch itself fuses some of them (fma in ``add(alpha=)`` and ``lerp``, a vectorized
+``sqrt``), so against PyTorch the check is to a few float32 ulps.
+"""
+
+from __future__ import annotations
+
+import doctest
+import math
+
+import kiln
+import numpy as np
+import pytest
+from kiln.optim import lr_scheduler
+
+F32 = np.float32
+
+OPTIMIZERS = [
+    ("SGD", dict(lr=0.1)),
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.05, momentum=0.9, dampening=0.3, weight_decay=0.01)),
+    ("SGD", dict(lr=0.1, momentum=0.8, nesterov=True, maximize=True)),
+    ("Adam", dict(lr=0.01)),
+    ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
+    ("AdamW", dict(lr=0.01)),
+    ("AdamW", dict(lr=0.02, betas=(0.3, 0.9), weight_decay=0.5, amsgrad=True,
+                   maximize=True)),
+]
+IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw in OPTIMIZERS]
+
+
+# ------------------------------------------------------------------------------ NumPy reference
+
+
+class NumpySGD:
+    def __init__(self, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
+                 maximize=False):
+        self.__dict__.update(locals())
+        self.buf = None
+
+    def step(self, p, grad):
+        g = -grad if self.maximize else grad
+        if self.weight_decay:
+            g = g + p * F32(self.weight_decay)
+        if self.momentum:
+            if self.buf is None:
+                self.buf = g.copy()
+            else:
+                self.buf = self.buf * F32(self.momentum) + g * F32(1 - self.dampening)
+            g = g + self.buf * F32(self.momentum) if self.nesterov else self.buf
+        return p + g * F32(-self.lr)
+
+
+class NumpyAdam:
+    decoupled = False
+
+    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
+                 maximize=False):
+        self.__dict__.update(locals())
+        self.t = 0
+        self.m = self.v = self.v_max = None
+
+    def step(self, p, grad):
+        beta1, beta2 = self.betas
+        g = -grad if self.maximize else grad
+        if self.m is None:
+            self.m, self.v, self.v_max = (np.zeros_like(p) for _ in range(3))
+        self.t += 1
+        if self.weight_decay:
+            if self.decoupled:
+                p = p * F32(1 - self.lr * self.weight_decay)
+            else:
+                g = g + p * F32(self.weight_decay)
+        w = F32(1 - beta1)  # PyTorch's two-sided lerp
+        self.m = self.m + (g - self.m) * w if w < 0.5 else g - (g - self.m) * F32(1 - w)
+        self.v = self.v * F32(beta2) + g * F32(1 - beta2) * g
+        step_size = self.lr / (1 - beta1 ** float(self.t))
+        bias_correction2_sqrt = (1 - beta2 ** float(self.t)) ** 0.5
+        v = self.v
+        if self.amsgrad:
+            self.v_max = np.maximum(self.v_max, self.v)
+            v = self.v_max
+        denom = np.sqrt(v) / F32(bias_correction2_sqrt) + F32(self.eps)
+        return p + self.m * F32(-step_size) / denom
+
+
+class NumpyAdamW(NumpyAdam):
+    decoupled = True
+
+    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
+                 maximize=False):
+        super().__init__(lr, betas, eps, weight_decay, amsgrad, maximize)
+
+
+REFERENCE = {"SGD": NumpySGD, "Adam": NumpyAdam, "AdamW": NumpyAdamW}
+
+
+def _data(steps=5, shape=(4, 3), seed=0):
+    rng = np.random.default_rng(seed)
+    p0 = rng.standard_normal(shape).astype(np.float32)
+    grads = [rng.standard_normal(shape).astype(np.float32) for _ in range(steps)]
+    return p0, grads
+
+
+def _run_kiln(name, kw, p0, grads):
+    p = kiln.tensor(p0, requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    for g in grads:
+        p.grad = kiln.tensor(g)
+        opt.step()
+    return p.detach().numpy()
+
+
+@pytest.mark.parametrize("name, kw", OPTIMIZERS, ids=IDS)
+def test_matches_numpy_reference_exactly(name, kw):
+    p0, grads = _data()
+    ref = REFERENCE[name](**kw)
+    p = p0
+    for g in grads:
+        p = ref.step(p, g)
+    np.testing.assert_array_equal(_run_kiln(name, kw, p0, grads), p)
+
+
+@pytest.mark.parametrize("name, kw", OPTIMIZERS, ids=IDS)
+def test_matches_torch(name, kw):
+    torch = pytest.importorskip("torch")
+    p0, grads = _data(steps=8)
+    tp = torch.tensor(p0, requires_grad=True)
+    topt = getattr(torch.optim, name)([tp], foreach=False, **kw)
+    for g in grads:
+        tp.grad = torch.tensor(g)
+        topt.step()
+    np.testing.assert_allclose(_run_kiln(name, kw, p0, grads), tp.detach().numpy(),
+                               rtol=2e-6, atol=2e-7)
+
+
+def test_sgd_first_step_takes_the_gradient_as_buffer():
+    p = kiln.tensor([1.0], requires_grad=True)
+    opt = kiln.optim.SGD([p], lr=1.0, momentum=0.5, dampening=0.5)
+    p.grad = kiln.tensor([2.0])
+    opt.step()  # buf = g = 2 (no dampening at step 1)
+    assert p.item() == -1.0
+    opt.step()  # buf = 0.5 * 2 + 0.5 * 2 = 2
+    assert p.item() == -3.0
+    assert opt.state[p]["step"].item() == 2.0
+
+
+def test_zero_grad_and_parameters_without_grad():
+    a = kiln.tensor([1.0], requires_grad=True)
+    b = kiln.tensor([1.0], requires_grad=True)
+    opt = kiln.optim.Adam([a, b], lr=0.1)
+    (a * 3).sum().backward()
+    opt.step()
+    assert b.item() == 1.0 and b not in opt.state  # no grad: untouched, no state
+    opt.zero_grad(set_to_none=False)
+    assert a.grad.tolist() == [0.0]
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_param_groups_have_their_own_hyper_parameters():
+    a = kiln.tensor([1.0], requires_grad=True)
+    b = kiln.tensor([1.0], requires_grad=True)
+    opt = kiln.optim.SGD([{"params": [a]}, {"params": [b], "lr": 0.5}], lr=0.1)
+    a.grad = kiln.tensor([1.0])
+    b.grad = kiln.tensor([1.0])
+    opt.step()
+    assert a.item() == pytest.approx(0.9) and b.item() == pytest.approx(0.5)
+    c = kiln.tensor([0.0], requires_grad=True)
+    opt.add_param_group({"params": c, "momentum": 0.9})
+    assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize("bad, message", [
+    (lambda a: kiln.optim.SGD([], lr=0.1), "empty parameter list"),
+    (lambda a: kiln.optim.SGD([a, a], lr=0.1), "duplicate"),
+    (lambda a: kiln.optim.SGD([{"params": [a]}, {"params": [a]}]), "more than one"),
+    (lambda a: kiln.optim.SGD([a * 2], lr=0.1), "non-leaf"),
+    (lambda a: kiln.optim.SGD([a], lr=-1.0), "learning rate"),
+    (lambda a: kiln.optim.SGD([a], nesterov=True), "Nesterov"),
+    (lambda a: kiln.optim.Adam([a], betas=(1.0, 0.9)), "beta parameter at index 0"),
+])
+def test_bad_arguments_are_refused(bad, message):
+    a = kiln.tensor([1.0], requires_grad=True)
+    with pytest.raises((ValueError, TypeError), match=message):
+        bad(a)
+
+
+@pytest.mark.parametrize("name, kw", OPTIMIZERS, ids=IDS)
+def test_state_dict_round_trip_continues_identically(name, kw, tmp_path):
+    p0, grads = _data(steps=6)
+    expected = _run_kiln(name, kw, p0, grads)
+    p = kiln.tensor(p0, requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    for g in grads[:3]:
+        p.grad = kiln.tensor(g)
+        opt.step()
+    kiln.save({"p": p, "opt": opt.state_dict()}, tmp_path / "ckpt.kiln")
+    saved = kiln.load(tmp_path / "ckpt.kiln")
+    q = kiln.tensor(saved["p"].detach().numpy(), requires_grad=True)
+    opt2 = getattr(kiln.optim, name)([q], **dict(kw, lr=123.0))
+    opt2.load_state_dict(saved["opt"])
+    assert opt2.param_groups[0]["lr"] == kw["lr"]
+    for g in grads[3:]:
+        q.grad = kiln.tensor(g)
+        opt2.step()
+    np.testing.assert_array_equal(q.detach().numpy(), expected)
+
+
+def test_load_state_dict_updates_state_tensors_in_place():
+    p = kiln.tensor([1.0, 2.0], requires_grad=True)
+    opt = kiln.optim.Adam([p])
+    p.grad = kiln.tensor([1.0, 1.0])
+    opt.step()
+    exp_avg = opt.state[p]["exp_avg"]
+    sd = opt.state_dict()
+    sd["state"][0] = {k: v * 0 for k, v in sd["state"][0].items()}
+    opt.load_state_dict(sd)
+    assert opt.state[p]["exp_avg"] is exp_avg and exp_avg.tolist() == [0.0, 0.0]
+
+
+def test_load_state_dict_rejects_mismatched_groups():
+    a = kiln.tensor([1.0], requires_grad=True)
+    opt = kiln.optim.SGD([a], lr=0.1)
+    other = kiln.optim.SGD([a, kiln.tensor([1.0], requires_grad=True)], lr=0.1)
+    with pytest.raises(ValueError, match="doesn't match the size"):
+        opt.load_state_dict(other.state_dict())
+
+
+def test_loads_a_torch_sgd_state_dict():
+    torch = pytest.importorskip("torch")
+    p0, grads = _data()
+    tp = torch.tensor(p0, requires_grad=True)
+    topt = torch.optim.SGD([tp], lr=0.1, momentum=0.9)
+    for g in grads[:2]:
+        tp.grad = torch.tensor(g)
+        topt.step()
+    sd = topt.state_dict()
+    sd["state"] = {k: {n: kiln.tensor(v.numpy()) for n, v in s.items()}
+                   for k, s in sd["state"].items()}
+    p = kiln.tensor(tp.detach().numpy(), requires_grad=True)
+    opt = kiln.optim.SGD([p], lr=0.1, momentum=0.9)
+    opt.load_state_dict(sd)
+    for g in grads[2:]:
+        tp.grad = torch.tensor(g)
+        topt.step()
+        p.grad = kiln.tensor(g)
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), tp.detach().numpy(), rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ schedulers
+
+SCHEDULERS = [
+    ("StepLR", dict(step_size=3, gamma=0.5)),
+    ("MultiStepLR", dict(milestones=[2, 5, 5], gamma=0.1)),
+    ("ExponentialLR", dict(gamma=0.9)),
+    ("CosineAnnealingLR", dict(T_max=4, eta_min=0.01)),
+]
+
+
+def _closed_form(name, kw, base, epoch):
+    if name == "StepLR":
+        return base * kw["gamma"] ** (epoch // kw["step_size"])
+    if name == "MultiStepLR":
+        return base * kw["gamma"] ** sum(m <= epoch for m in kw["milestones"])
+    if name == "ExponentialLR":
+        return base * kw["gamma"] ** epoch
+    eta, t_max = kw["eta_min"], kw["T_max"]
+    return eta + (base - eta) * (1 + math.cos(math.pi * epoch / t_max)) / 2
+
+
+def _kiln_lrs(name, kw, epochs=10, base=0.5):
+    opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=base)
+    sched = getattr(lr_scheduler, name)(opt, **kw)
+    lrs = [sched.get_last_lr()[0]]
+    for _ in range(epochs):
+        opt.step()
+        sched.step()
+        lrs.append(sched.get_last_lr()[0])
+        assert opt.param_groups[0]["lr"] == lrs[-1]
+    return lrs
+
+
+@pytest.mark.parametrize("name, kw", SCHEDULERS, ids=[s[0] for s in SCHEDULERS])
+def test_scheduler_follows_closed_form(name, kw):
+    lrs = _kiln_lrs(name, kw)
+    expected = [_closed_form(name, kw, 0.5, e) for e in range(len(lrs))]
+    np.testing.assert_allclose(lrs, expected, rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("name, kw", SCHEDULERS + [("LambdaLR", {})],
+                         ids=[s[0] for s in SCHEDULERS] + ["LambdaLR"])
+def test_scheduler_matches_torch_exactly(name, kw):
+    torch = pytest.importorskip("torch")
+    if name == "LambdaLR":
+        kw = dict(lr_lambda=lambda e: 1 / (1 + e))
+    tp = torch.zeros(1, requires_grad=True)
+    topt = torch.optim.SGD([tp], lr=0.5)
+    tsched = getattr(torch.optim.lr_scheduler, name)(topt, **kw)
+    expected = [tsched.get_last_lr()[0]]
+    for _ in range(10):
+        topt.step()
+        tsched.step()
+        expected.append(tsched.get_last_lr()[0])
+    assert _kiln_lrs(name, kw) == expected
+
+
+def test_scheduler_state_dict_resumes():
+    opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
+    sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
+    for _ in range(3):
+        sched.step()
+    state = sched.state_dict()
+    assert "optimizer" not in state and state["last_epoch"] == 3
+    opt2 = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
+    sched2 = lr_scheduler.StepLR(opt2, step_size=2, gamma=0.5)
+    sched2.load_state_dict(state)
+    opt2.param_groups[0]["lr"] = opt.param_groups[0]["lr"]
+    sched.step()
+    sched2.step()
+    assert sched2.get_last_lr() == sched.get_last_lr() == [0.25]
+
+
+def test_lambda_scheduler_per_group_and_state_dict():
+    a, b = (kiln.zeros(1, requires_grad=True) for _ in range(2))
+    opt = kiln.optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
+    sched = lr_scheduler.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: e + 1])
+    sched.step()
+    sched.step()
+    assert sched.get_last_lr() == [0.025, 3.0]
+    assert sched.state_dict()["lr_lambdas"] == [None, None]
+    with pytest.raises(ValueError, match="Expected 2 lr_lambdas"):
+        lr_scheduler.LambdaLR(opt, [lambda e: 1.0])
+
+
+def test_docstring_examples():
+    import kiln.optim.adam
+    import kiln.optim.optimizer
+    import kiln.optim.sgd
+
+    for module in (kiln.optim, kiln.optim.optimizer, kiln.optim.sgd, kiln.optim.adam,
+                   lr_scheduler):
+        result = doctest.testmod(module)
+        assert result.failed == 0, module.__name__
