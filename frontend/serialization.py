@@ -117,7 +117,7 @@ def _store(array: np.ndarray, arrays: list, seen: dict, key: int) -> int:
         raise TypeError(f"kiln.save: arrays of dtype {array.dtype} cannot be saved")
     if key not in seen:
         seen[key] = len(arrays)
-        arrays.append(np.ascontiguousarray(array))
+        arrays.append(np.require(array, requirements="C"))  # (0-d stays 0-d)
     return seen[key]
 
 

@@ -28,8 +28,9 @@ import time
 import traceback
 from dataclasses import dataclass
 
-import kiln
 import numpy as np
+
+import kiln
 
 from ...tensor import Tensor
 
@@ -69,7 +70,7 @@ class _Array:
 def pack(obj):
     """Replace every tensor in a (nested) batch by its NumPy array."""
     if isinstance(obj, Tensor):
-        return _Array(np.ascontiguousarray(obj._data))
+        return _Array(np.require(obj._data, requirements="C"))
     if isinstance(obj, dict):
         return {k: pack(v) for k, v in obj.items()}
     if isinstance(obj, tuple) and hasattr(obj, "_fields"):
