@@ -13,6 +13,8 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
 from .dtypes import (
     bool_ as bool,  # noqa: A001
+)
+from .dtypes import (
     double,
     dtype,
     float16,
@@ -38,12 +40,11 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
+from . import autograd  # noqa: E402
+from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .jitted import jit, trace  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
-
-from . import autograd  # noqa: E402
-from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 
 __version__ = "0.1.0"
 

@@ -36,7 +36,7 @@ from . import dtypes
 from .autograd import grad_mode
 from .dispatch import state
 from .tensor import Tensor, _wrap
-from .tracing import TraceState, TracerTensor, tracing
+from .tracing import TracerTensor, TraceState, tracing
 
 log = logging.getLogger("kiln.jit")
 

@@ -16,8 +16,8 @@ import builtins
 import numpy as np
 
 from . import dtypes
-from .autograd import grad_mode
-from .device import CPU, device as _device_cls
+from .device import CPU
+from .device import device as _device_cls
 
 
 class Size(tuple):

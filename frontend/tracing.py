@@ -186,9 +186,8 @@ class TraceState:
 
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
-        for d, _, v in self.guards:
-            if d == description:
-                return
+        if any(d == description for d, _, _ in self.guards):
+            return
         self.guards.append((description, getter, value))
 
     # -------------------------------------------------------------- ops

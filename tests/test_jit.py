@@ -7,10 +7,10 @@ import warnings
 
 import numpy as np
 import pytest
-from op_table import OPS, make_inputs
 
 import kiln
 from kiln.compiler import interpret
+from op_table import OPS, make_inputs
 
 
 @pytest.mark.parametrize("op", OPS, ids=lambda op: op.name)

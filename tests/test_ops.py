@@ -2,9 +2,9 @@
 
 import numpy as np
 import pytest
-from op_table import OPS, float_positions, make_inputs
 
 import kiln
+from op_table import OPS, float_positions, make_inputs
 
 
 def _as_np(out):

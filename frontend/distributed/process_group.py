@@ -21,6 +21,7 @@ import sys
 import traceback
 
 import numpy as np
+
 from kiln.compiler.errors import TraceError
 
 from ..dispatch import state

@@ -29,6 +29,7 @@ import threading
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import math
 
-import kiln
 import numpy as np
+
+import kiln
 from kiln import ops
 
 __all__ = [

@@ -80,7 +80,7 @@ def _check_indices(input, size: int, what: str) -> None:
         raise RuntimeError(f"Expected tensor for argument #1 '{what}' to have one of the "
                            f"following scalar types: Long, Int; but got {input.type()} instead "
                            "(while checking arguments for embedding)")
-    if kiln.is_tracing() or input._node is not None or input.numel() == 0:
+    if kiln.is_tracing() or input.numel() == 0:
         return
     if int(ops.amin(input)) < 0 or int(ops.amax(input)) >= size:
         raise IndexError("index out of range in self")
@@ -136,7 +136,7 @@ def one_hot(tensor, num_classes: int = -1):
     """
     if tensor.dtype.is_floating_point or tensor.dtype is kiln.bool:
         raise RuntimeError("one_hot is only applicable to index tensor of type LongTensor.")
-    concrete = not kiln.is_tracing() and tensor._node is None
+    concrete = not kiln.is_tracing()
     if num_classes == -1:
         if not concrete:
             raise kiln.TraceError("one_hot: num_classes=-1 needs the tensor's values; pass "

@@ -150,7 +150,7 @@ def _check_batch(input, target) -> None:
 
 def _check_targets(target, n_classes: int, ignore_index: int) -> None:
     """Out-of-range class indices raise eagerly (under tracing the values are unknown)."""
-    if kiln.is_tracing() or target._node is not None:
+    if kiln.is_tracing():
         return
     values = target.detach()
     valid = ops.logical_or(ops.eq(values, ignore_index),
@@ -287,7 +287,7 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
         raise ValueError(f"Using a target size ({target.shape}) that is different to the input "
                          f"size ({input.shape}) is deprecated. Please ensure they have the "
                          "same size.")
-    if not kiln.is_tracing() and input._node is None:
+    if not kiln.is_tracing():
         inside = ops.logical_and(ops.ge(input.detach(), 0), ops.le(input.detach(), 1))
         if not bool(ops.all(inside)):
             raise RuntimeError("all elements of input should be between 0 and 1")

@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+
 from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 

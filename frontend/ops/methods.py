@@ -12,7 +12,6 @@ import numpy as np
 from .. import ops
 from ..tensor import Tensor
 
-
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
 
 

@@ -201,7 +201,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
     from .. import dtypes
 
-    dt = dtypes.result_type(*[_as_dim(t) for t in nonempty])
+    dt = dtypes.result_type(*nonempty)
     tensors = [cast(t, dt) for t in nonempty]
     first = tensors[0]
     if first.ndim == 0:
@@ -215,10 +215,6 @@ def cat(tensors, dim: int = 0) -> Tensor:
     except ShapeError as exc:
         raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {axis}: "
                            f"{exc}") from None
-
-
-def _as_dim(t):
-    return t
 
 
 concat = concatenate = cat
@@ -311,7 +307,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # (r0, d0, r1, d1, ...) -> expand -> reshape
     inter = []
-    for r, d in zip(sizes, x.shape):
+    for d in x.shape:
         inter += [1, d]
     y = reshape(x, inter)
     target = []
@@ -354,8 +350,8 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 def _triangle(x, diagonal, lower):
     import numpy as np
 
-    from ..dispatch import constant
     from .. import dtypes
+    from ..dispatch import constant
     from .elementwise import where
 
     rows, cols = x.shape[-2:]

@@ -17,8 +17,9 @@ from __future__ import annotations
 import collections.abc
 import numbers
 
-import kiln
 import numpy as np
+
+import kiln
 
 from ...tensor import Tensor
 
