@@ -9,9 +9,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-import kiln
 import numpy as np
 import pytest
+
+import kiln
 from kiln.distributed import DistributedSampler, make_buckets, split
 
 pytest.importorskip("mpi4py", reason="kiln[mpi] extra not installed (pip install mpi4py mpich)")

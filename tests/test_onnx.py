@@ -6,9 +6,10 @@ One table drives the tests: a row is a primitive name, a small function that app
 
 import io
 
-import kiln
 import numpy as np
 import pytest
+
+import kiln
 from kiln.compiler.primitives import PRIMITIVES
 from kiln.dispatch import bind_name
 

@@ -1,8 +1,9 @@
 """kiln.utils.tensorboard: write event files, read them back with TensorBoard's reader."""
 
-import kiln
 import numpy as np
 import pytest
+
+import kiln
 
 pytest.importorskip("tensorboardX", reason="kiln[tensorboard] extra not installed "
                     "(pip install tensorboardX protobuf)")
