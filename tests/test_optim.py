@@ -11,9 +11,10 @@ from __future__ import annotations
 import doctest
 import math
 
-import kiln
 import numpy as np
 import pytest
+
+import kiln
 from kiln.optim import lr_scheduler
 
 F32 = np.float32
