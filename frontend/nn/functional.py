@@ -37,8 +37,8 @@ __all__ = [*_activations, *_convolution, *_losses, *_normalization,
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over the last axis of ``input``.
 
-    >>> linear(kiln.tensor([1.0, 2.0]), kiln.tensor([[1.0, 1.0]]), kiln.tensor([0.5]))
-    tensor([3.5000])
+    >>> linear(kiln.tensor([1.0, 2.0]), kiln.tensor([[1.0, 1.0]]), kiln.tensor([0.5])).tolist()
+    [3.5]
     """
     if weight.ndim == 2 and (input.ndim == 0 or input.shape[-1] != weight.shape[1]):
         rows = input.numel() // input.shape[-1] if input.ndim and input.shape[-1] else 1

@@ -109,8 +109,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
                    beta: float = 1.0):
     """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``.
 
-    >>> smooth_l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([0.5, 3.0]), reduction="none")
-    tensor([0.1250, 2.5000])
+    >>> loss = smooth_l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([0.5, 3.0]), reduction="none")
+    >>> loss.tolist()
+    [0.125, 2.5]
     """
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
