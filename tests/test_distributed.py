@@ -190,3 +190,16 @@ def test_all_reduce_inside_plain_jit_is_a_clear_error():
 
     with pytest.raises(TraceError, match="kiln.distributed.jit"):
         kiln.trace(lambda t: dist.all_reduce(t) or t, kiln.zeros(2))
+
+
+@needs_mpiexec
+def test_example_script_trains_on_two_ranks():
+    nn = pytest.importorskip("kiln.nn")
+    if not all(hasattr(nn, name) for name in ("Sequential", "Linear", "ReLU")):
+        pytest.skip("kiln.nn layers not available yet")
+    script = Path(__file__).resolve().parent.parent / "examples" / "train_ddp.py"
+    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script), "--epochs", "2"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    accuracy = float(proc.stdout.split("accuracy ")[1].split()[0])
+    assert accuracy > 0.9
