@@ -265,6 +265,18 @@ def _matmul_rule(shapes, dtypes):
     return batch + (a[-2], b[-1]), dtype
 
 
+def _argsort_rule(shapes, dtypes, axis, descending):
+    if not 0 <= axis < max(len(shapes[0]), 1):
+        raise ShapeError(f"argsort: axis {axis} out of range for shape {fmt_shape(shapes[0])}")
+    return tuple(shapes[0]), "int64"
+
+
+def _cumsum_rule(shapes, dtypes, axis):
+    if not 0 <= axis < max(len(shapes[0]), 1):
+        raise ShapeError(f"cumsum: axis {axis} out of range for shape {fmt_shape(shapes[0])}")
+    return tuple(shapes[0]), dtypes[0]
+
+
 def _const_rule(shapes, dtypes, value):
     return tuple(value.shape), value.dtype.name
 
@@ -364,6 +376,21 @@ def _scatter_add(g, idx, axis, size):
     return out
 
 
+def _argsort(x, axis, descending):
+    if x.ndim == 0:
+        return np.zeros((), dtype=np.int64)
+    if descending:
+        # stable descending order that keeps NaN first, as PyTorch does
+        order = np.argsort(-x if x.dtype.kind != "b" else ~x, axis=axis, kind="stable")
+    else:
+        order = np.argsort(x, axis=axis, kind="stable")
+    return order.astype(np.int64)
+
+
+def _cumsum(x, axis):
+    return np.cumsum(x, axis=axis, dtype=x.dtype) if x.ndim else x.copy()
+
+
 def _uniform(seed, shape, dtype):
     # ``seed`` is a uint64 array of shape (2,) (key, counter): a pure function of the seed,
     # so graphs stay functional and runs are reproducible under ``manual_seed``.
@@ -433,6 +460,8 @@ _register("gather", "index", _gather_rule, _gather)
 _register("scatter_add", "index", _scatter_add_rule, _scatter_add)
 
 _register("matmul", "matmul", _matmul_rule, np.matmul)
+_register("argsort", "sort", _argsort_rule, _argsort, differentiable=False)
+_register("cumsum", "scan", _cumsum_rule, _cumsum)
 
 _register("const", "source", _const_rule, lambda value: value, differentiable=False)
 _register("uniform", "source", _uniform_rule, _uniform, differentiable=False)

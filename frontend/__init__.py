@@ -67,6 +67,8 @@ def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
     if name in ("nn", "optim", "utils", "cuda", "jit_api", "onnx", "distributed"):
         return _lazy(name)
+    if name == "testing":
+        return _lazy("testing")
     if name == "save" or name == "load":
         from . import serialization
 

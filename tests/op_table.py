@@ -141,6 +141,14 @@ OPS = [
        ((5, 3), (6,)), int_inputs={1: (0, 5)}),
     Op("masked_fill", lambda x: x.masked_fill(x > 0, 0.5), lambda x: np.where(x > 0, 0.5, x),
        ((3, 4),)),
+    # sorting and scans
+    Op("sort", lambda x: x.sort(1).values, lambda x: np.sort(x, 1), ((3, 4),)),
+    Op("sort_desc_idx", lambda x: x.sort(0, descending=True).indices,
+       lambda x: np.argsort(-x, 0, kind="stable"), ((3, 4),), grad=False),
+    Op("topk", lambda x: x.topk(2, dim=1).values, lambda x: -np.sort(-x, 1)[:, :2], ((3, 4),)),
+    Op("cumsum", lambda x: x.cumsum(1), lambda x: np.cumsum(x, 1), ((3, 4),)),
+    Op("cumprod", lambda x: x.cumprod(0), lambda x: np.cumprod(x, 0), ((3, 4),), "nonzero"),
+    Op("diag", kiln.diag, np.diag, ((4,),)),
     # linear algebra
     Op("matmul", lambda a, b: a @ b, np.matmul, ((3, 4), (4, 5)), rtol=1e-4),
     Op("matmul_batched", lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 2)), rtol=1e-4),

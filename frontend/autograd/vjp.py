@@ -179,6 +179,8 @@ VJP = {
     "scatter_add": lambda g, src, idx, axis, size: (
         bind(P["gather"], (g, idx), {"axis": axis}), None),
     "matmul": _matmul,
+    "cumsum": lambda g, x, axis: (ops.flip(bind(P["cumsum"], (ops.flip(g, axis),),
+                                                {"axis": axis}), axis),),
 }
 
 # Rules above that read their inputs' values (not only shapes): these inputs must not be

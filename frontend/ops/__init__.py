@@ -13,6 +13,8 @@ from .linalg import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
+from .sorting import *  # noqa: F403
+from .compare import *  # noqa: F403
 
 
 def clone(x):

@@ -73,6 +73,7 @@ logsumexp softmax log_softmax all any prod norm max min reshape view permute tra
 unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split chunk unbind
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
+sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
 """.split()
 
 

@@ -1,0 +1,66 @@
+"""Whole-tensor comparisons: ``isclose``, ``allclose``, ``equal``.
+
+>>> allclose(tensor([1.0, 2.0]), tensor([1.0, 2.0 + 1e-9]))
+True
+"""
+
+from __future__ import annotations
+
+from .. import dtypes
+from ..tensor import Tensor
+from .elementwise import abs, add, eq, isnan, le, logical_and, logical_or, mul, sub
+from .reduce import all
+
+
+def isclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+            equal_nan: bool = False) -> Tensor:
+    if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is not b.dtype:
+        raise RuntimeError(f"isclose: expected both tensors to have the same dtype, but got "
+                           f"{a.dtype.name} and {b.dtype.name}")
+    close = logical_or(eq(a, b), le(abs(sub(a, b)), add(mul(abs(b), rtol), atol)))
+    if equal_nan:
+        close = logical_or(close, logical_and(isnan(a), isnan(b)))
+    return close
+
+
+def allclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
+             equal_nan: bool = False) -> bool:
+    return bool(all(isclose(a, b, rtol, atol, equal_nan)).item())
+
+
+def equal(a: Tensor, b: Tensor) -> bool:
+    if tuple(a.shape) != tuple(b.shape):
+        return False
+    if a.numel() == 0:
+        return True
+    return bool(all(eq(a, b)).item())
+
+
+class finfo:  # noqa: N801 - PyTorch's name
+    """Floating point limits: ``kiln.finfo(kiln.float32).eps``."""
+
+    def __init__(self, dtype=None):
+        import numpy as np
+
+        d = dtypes.as_dtype(dtype)
+        info = np.finfo(d.np)
+        self.bits = info.bits
+        self.eps = float(info.eps)
+        self.max = float(info.max)
+        self.min = float(info.min)
+        self.tiny = float(info.tiny)
+        self.smallest_normal = float(info.tiny)
+        self.resolution = float(info.resolution)
+        self.dtype = d.name
+
+
+class iinfo:  # noqa: N801
+    def __init__(self, dtype):
+        import numpy as np
+
+        d = dtypes.as_dtype(dtype)
+        info = np.iinfo(d.np)
+        self.bits = info.bits
+        self.max = int(info.max)
+        self.min = int(info.min)
+        self.dtype = d.name
