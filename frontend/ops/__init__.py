@@ -5,6 +5,7 @@ Primitives are bound through ``kiln.dispatch.bind``; everything else is a compos
 
 from ..creation import *  # noqa: F403 - creation functions are ops too (arange in rules)
 from ..dispatch import constant  # noqa: F401
+from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import abs, pow, round  # noqa: F401, A004
 from .index import *  # noqa: F403
@@ -14,7 +15,6 @@ from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
 from .sorting import *  # noqa: F403
-from .compare import *  # noqa: F403
 
 
 def clone(x):
