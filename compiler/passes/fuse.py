@@ -269,6 +269,8 @@ class _Fuser:
             if leaves and form[0] != "all" and math.prod(full[:split]) != 1:
                 return False  # a value not varying per row would be written by every row
             for source in n.inputs:
+                if source not in members and row_form(source.shape, full, split) is None:
+                    return False  # an outside value that is neither rows, columns nor one
                 # a reduction without keepdims is only per-row for a reshape that says so
                 if (source in members and source.op in ROW_REDUCTIONS
                         and not source.params["keepdims"] and n.op != "reshape"
@@ -391,6 +393,13 @@ def fuse(graph: Graph) -> FusedGraph:
     return result
 
 
-def fusion_pass(graph: Graph) -> FusedGraph:
-    """The pipeline-style name of ``fuse``."""
-    return fuse(graph)
+def group_graph(fused: FusedGraph) -> nx.DiGraph:
+    """The groups as a ``networkx.DiGraph`` (vertex = group index, edge = data flow)."""
+    index = {node: k for k, group in enumerate(fused.groups) for node in group.nodes}
+    dag = nx.DiGraph()
+    dag.add_nodes_from(range(len(fused.groups)))
+    for k, group in enumerate(fused.groups):
+        for source in group.inputs:
+            if source in index:
+                dag.add_edge(index[source], k)
+    return dag

@@ -1,0 +1,173 @@
+"""Fusion: which nodes share a kernel, and that every partition is legal.
+
+Kernel counts for the patterns fusion exists for (an elementwise chain, softmax,
+layernorm, ``relu(x @ w + b)``), what must *not* fuse (a merge that would create a cycle,
+a value that leaves the group with a smaller shape), and that the fused graph and the
+memory-plan stage still ``verify()``.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+import numpy as np
+import pytest
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.passes.fuse import group_graph, fuse
+from kiln.compiler.passes.pipeline import optimize
+from test_codegen_cpu import (
+    F32,
+    build,
+    check_against_interpreter,
+    const,
+    layernorm,
+    normal,
+    softmax,
+)
+
+
+def kinds(graph):
+    return [group.kind for group in fuse(optimize(graph)[0]).groups]
+
+
+def gelu(g, x):
+    cube = g.add_node("mul", [g.add_node("mul", [x, x]), x])
+    inner = g.add_node("mul", [g.add_node("add", [x, g.add_node("mul", [cube, const(
+        g, 0.044715)])]), const(g, 0.7978845608)])
+    half = g.add_node("mul", [x, const(g, 0.5)])
+    return g.add_node("mul", [half, g.add_node("add", [const(g, 1.0), g.add_node(
+        "tanh", [inner])])])
+
+
+def test_elementwise_chain_is_exactly_one_kernel():
+    def seed(g, a, b):
+        two = const(g, 2.0)
+        total = g.add_node("add", [g.add_node("pow", [a, two]), g.add_node("pow", [b, two])])
+        return g.add_node("pow", [total, const(g, 0.5)])
+
+    graph = build(seed, ((100,), F32), ((100,), F32))
+    assert kinds(graph) == ["loop"]
+    executable = check_against_interpreter(graph, normal((100,), (100,)))
+    assert len(executable.kernels) == 1
+
+
+def test_gelu_with_broadcast_bias_is_one_kernel():
+    graph = build(lambda g, x, b: gelu(g, g.add_node("add", [x, b])), ((8, 16), F32),
+                  ((16,), F32))
+    executable = check_against_interpreter(graph, normal((8, 16), (16,)), rtol=1e-5)
+    assert len(executable.kernels) == 1
+
+
+def test_softmax_is_one_row_kernel():
+    graph = build(softmax, ((32, 64), F32))
+    assert kinds(graph) == ["row"]
+    group = fuse(graph).groups[0]
+    assert (group.rows, group.row_length) == (32, 64)
+
+
+def test_layernorm_is_one_row_kernel():
+    assert kinds(build(layernorm, ((8, 32), F32), ((32,), F32), ((32,), F32))) == ["row"]
+
+
+def test_prologue_fuses_into_a_reduction():
+    graph = build(lambda g, x, y: g.add_node("sum", [g.add_node("mul", [x, y])], {
+        "axes": (0, 1), "keepdims": False}), ((4, 5), F32), ((4, 5), F32))
+    assert kinds(graph) == ["row"]
+
+
+def test_matmul_bias_relu_is_matmul_plus_one_epilogue():
+    def make(g, x, w, b):
+        return g.add_node("maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]),
+                                      const(g, 0.0)])
+
+    graph = build(make, ((8, 5), F32), ((5, 3), F32), ((3,), F32))
+    fused = fuse(graph)
+    assert [g.kind for g in fused.groups] == ["matmul"]
+    assert [n.op for n in fused.groups[0].nodes] == ["matmul", "add", "maximum"]
+    assert len(compile_graph(graph).kernels) == 1
+
+
+def test_work_before_a_matmul_is_not_its_epilogue():
+    def make(g, x, w):
+        return g.add_node("exp", [g.add_node("matmul", [g.add_node("neg", [x]), w])])
+
+    graph = build(make, ((4, 4), F32), ((4, 4), F32))
+    assert kinds(graph) == ["loop", "matmul"]
+    check_against_interpreter(graph, normal((4, 4), (4, 4)), rtol=1e-5)
+
+
+def test_merge_that_would_create_a_cycle_is_refused():
+    # a -> (sum over axis 0: NumPy) -> c, and a -> c directly: a and c may not share a
+    # group, since the NumPy reduction must run between them.
+    def make(g, x):
+        a = g.add_node("exp", [x])
+        b = g.add_node("sum", [a], {"axes": (0,), "keepdims": True})
+        return g.add_node("add", [a, b])
+
+    graph = build(make, ((6, 4), F32))
+    fused = fuse(graph)
+    assert [g.kind for g in fused.groups] == ["loop", "library", "loop"]
+    check_against_interpreter(graph, normal((6, 4)))
+
+
+def test_smaller_value_that_leaves_the_group_is_not_recomputed_in_a_bigger_loop():
+    def make(g, x, b):
+        scaled = g.add_node("exp", [b])  # f32[4], used by the big loop and returned
+        return g.add_node("mul", [x, scaled]), scaled
+
+    graph = build(make, ((3, 4), F32), ((4,), F32))
+    fused = fuse(graph)
+    assert [tuple(g.shape) for g in fused.groups] == [(4,), (3, 4)]
+    check_against_interpreter(graph, normal((3, 4), (4,)))
+
+
+def test_small_producer_used_only_inside_is_recomputed():
+    graph = build(lambda g, x, b: g.add_node("mul", [x, g.add_node("exp", [b])]),
+                  ((3, 4), F32), ((4,), F32))
+    assert kinds(graph) == ["loop"]
+
+
+def test_non_trailing_reductions_and_movement_run_in_numpy():
+    def make(g, x):
+        t = g.add_node("permute", [x], {"axes": (1, 0)})
+        return g.add_node("sum", [t], {"axes": (0,), "keepdims": False})
+
+    graph = build(make, ((3, 5), F32))
+    assert kinds(graph) == ["library", "library"]
+    check_against_interpreter(graph, normal((3, 5)))
+
+
+@pytest.mark.parametrize("make,types", [
+    (softmax, [((4, 6), F32)]),
+    (layernorm, [((4, 6), F32), ((6,), F32), ((6,), F32)]),
+    (lambda g, x, w: gelu(g, g.add_node("matmul", [x, w])), [((3, 4), F32), ((4, 5), F32)]),
+])
+def test_every_stage_verifies_and_the_group_graph_is_acyclic(make, types):
+    graph = build(make, *types)
+    executable = compile_graph(graph)
+    for name, stage in executable.stages:
+        stage.verify()
+    fused = dict(executable.stages)["fuse"]
+    assert nx.is_directed_acyclic_graph(group_graph(fused))
+    order = {n: k for k, n in enumerate(fused.nodes)}
+    for node in fused.nodes:  # group order is a topological order of the nodes
+        assert all(order[i] < order[node] for i in node.inputs)
+
+
+def test_fused_graph_prints_its_groups():
+    text = str(fuse(build(softmax, ((4, 6), F32))))
+    assert "group 0: row kernel: 4 rows of 6 {" in text
+    assert text.count("}") >= 2
+
+
+def test_memory_stage_shows_where_values_live():
+    graph = build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
+                  ((4, 4), F32), ((4, 4), F32))
+    memory = dict(compile_graph(graph).stages)["memory"]
+    text = str(memory)
+    assert "pool" in text and "arena:" in text
+
+
+def test_float16_is_left_to_numpy():
+    graph = build(lambda g, x: g.add_node("exp", [x]), ((5,), "float16"))
+    assert kinds(graph) == ["library"]
+    check_against_interpreter(graph, [np.linspace(-1, 1, 5).astype(np.float16)], rtol=1e-3)
