@@ -11,9 +11,6 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
-from kiln.compiler.compile import compile_graph
-from kiln.compiler.passes.fuse import group_graph, fuse
-from kiln.compiler.passes.pipeline import optimize
 from test_codegen_cpu import (
     F32,
     build,
@@ -23,6 +20,10 @@ from test_codegen_cpu import (
     normal,
     softmax,
 )
+
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.passes.fuse import fuse, group_graph
+from kiln.compiler.passes.pipeline import optimize
 
 
 def kinds(graph):
@@ -144,7 +145,7 @@ def test_non_trailing_reductions_and_movement_run_in_numpy():
 def test_every_stage_verifies_and_the_group_graph_is_acyclic(make, types):
     graph = build(make, *types)
     executable = compile_graph(graph)
-    for name, stage in executable.stages:
+    for _name, stage in executable.stages:
         stage.verify()
     fused = dict(executable.stages)["fuse"]
     assert nx.is_directed_acyclic_graph(group_graph(fused))

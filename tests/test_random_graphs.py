@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.interpret import interpret
 from kiln.compiler.ir import Graph
