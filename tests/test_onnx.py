@@ -73,6 +73,13 @@ CASES += [
      lambda: (f32(3, 2), i64([[0, 3], [1, 1], [2, 0]]))),
     ("matmul", prim("matmul"), lambda: (f32(3, 4), f32(4, 2))),
     ("matmul", prim("matmul"), lambda: (f32(2, 3, 4), f32(4, 5))),
+    ("cumsum", prim("cumsum", axis=1), lambda: (f32(3, 4),)),
+    ("cumsum", prim("cumsum", axis=0), lambda: (f32(5),)),
+    ("argsort", prim("argsort", axis=1, descending=False), lambda: (f32(3, 6),)),
+    ("argsort", prim("argsort", axis=0, descending=True),
+     lambda: (kiln.tensor([[1.0, 2.0], [3.0, 2.0], [1.0, 5.0], [3.0, 0.0]]),)),
+    ("argsort", prim("argsort", axis=0, descending=False),
+     lambda: (kiln.tensor([3.0, 1.0, 3.0, 1.0, 2.0]),)),
     ("const", lambda x: x + kiln.tensor([[1.0, 2.0, 3.0]]), lambda: (f32(2, 3),)),
 ]
 

@@ -158,6 +158,28 @@ def _take_grad(ctx, node, inputs, out):
             axis=axis, reduction="add")
 
 
+def _cumsum(ctx, node, inputs, out):
+    if not node.shape:  # a 0-d "cumulative sum" is the value itself
+        ctx.add("Identity", inputs, out)
+        return
+    axis = ctx.const(np.asarray(node.params["axis"], dtype=np.int64), "axis")
+    ctx.add("CumSum", [inputs[0], axis], out)
+
+
+def _argsort(ctx, node, inputs, out):
+    # TopK over the whole axis; on ties it puts the lower index first, like a stable sort.
+    if not node.shape:
+        ctx.initializer(np.zeros((), dtype=np.int64), out)
+        return
+    axis = node.params["axis"]
+    x = inputs[0]
+    if node.inputs[0].dtype == "bool":  # TopK has no bool kernel
+        x = ctx.add("Cast", [x], to=ctx.onnx_dtype("int32"))
+    k = ctx.const(np.asarray([node.shape[axis]], dtype=np.int64), "k")
+    ctx.add_multi("TopK", [x, k], [ctx.fresh("sorted"), out], axis=axis,
+                  largest=int(bool(node.params["descending"])), sorted=1)
+
+
 def _const(ctx, node, inputs, out):
     ctx.initializer(np.asarray(node.params["value"]), out)
 
@@ -169,6 +191,7 @@ CONVERTERS.update({
     "reshape": _reshape, "permute": _permute, "expand": _expand, "slice": _slice,
     "pad": _pad, "concat": _concat,
     "take": _take, "take_grad": _take_grad, "gather": _gather, "scatter_add": _scatter_add,
+    "cumsum": _cumsum, "argsort": _argsort,
     "const": _const,
 })
 

@@ -59,6 +59,11 @@ class _Context:
                                                 name=f"{op_type}_{len(self.nodes)}", **attrs))
         return out
 
+    def add_multi(self, op_type: str, inputs, outputs, **attrs) -> list:
+        self.nodes.append(self.helper.make_node(op_type, list(inputs), list(outputs),
+                                                name=f"{op_type}_{len(self.nodes)}", **attrs))
+        return list(outputs)
+
     def tensor(self, array: np.ndarray, name: str = ""):
         return self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
 
