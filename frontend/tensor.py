@@ -295,21 +295,37 @@ def _ops():
     return ops
 
 
+def _float_formatter(data: np.ndarray):
+    """PyTorch's style: ``1.`` for whole numbers, 4 decimals, or scientific when needed."""
+    finite = data[np.isfinite(data)]
+    if finite.size == 0:
+        return lambda v: f"{v}"
+    big = np.abs(finite).max()
+    nonzero = np.abs(finite[finite != 0])
+    small = nonzero.min() if nonzero.size else 1.0
+    if np.all(finite == np.round(finite)) and big < 1e8:
+        fmt = "{:.0f}."
+    elif big >= 1e8 or small < 1e-4 or (big / small > 1e5 if small else False):
+        fmt = "{:.4e}"
+    else:
+        fmt = "{:.4f}"
+    width = max(len(fmt.format(v)) for v in data.reshape(-1))
+    return lambda v: fmt.format(v).rjust(width) if np.isfinite(v) else str(v).rjust(width)
+
+
 def _repr(t: Tensor) -> str:
     if t._node is not None:
         return f"Tracer({t._node.type_str})"
-    data = t._data
-    opts = dict(precision=4, separator=", ", prefix="tensor(")
-    if data.dtype.kind == "f" and data.size and np.all(np.isfinite(data)) and np.all(
-            data == np.round(data)) and np.abs(data).max(initial=0) < 1e8:
-        body = np.array2string(data, formatter={"float_kind": lambda v: f"{v:.0f}."},
-                               **opts)
+    data = np.asarray(t._data)
+    opts = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
+    if data.dtype.kind == "f" and data.size:
+        body = np.array2string(data, formatter={"float_kind": _float_formatter(data)}, **opts)
     else:
         body = np.array2string(data, **opts)
     body = "tensor(" + body
     extras = []
     default_dtypes = (dtypes.get_default_dtype().np, np.dtype("int64"), np.dtype("bool"))
-    if data.dtype not in default_dtypes or data.size == 0:
+    if data.dtype not in default_dtypes or (data.size == 0 and data.dtype.kind != "f"):
         extras.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:
         extras.append(f"grad_fn=<{t.grad_fn.name()}>")
