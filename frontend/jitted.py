@@ -348,7 +348,7 @@ class JitFunction:
         if backward is not None:
             executable = backward.compile(graph, len(outputs), trace.device)
         else:
-            executable = compile_graph(graph, device=trace.device)
+            executable = self._compile_graph(trace, graph)
         if dump:
             write_dump(executable, dump)
             if backward is not None:
@@ -359,6 +359,10 @@ class JitFunction:
             grad_targets.append((target, k))
         return Compiled(executable, graph, all_fetchers, captured, trace.guards, structure,
                         out_leaves, writebacks, grad_targets, backward)
+
+    def _compile_graph(self, trace: TraceState, graph):
+        """Compile the traced graph (subclasses may split it, as kiln.distributed.jit)."""
+        return compile_graph(graph, device=trace.device)
 
     # -------------------------------------------------------------- inspection
     def inspect(self, *args, **kwargs) -> Inspection:

@@ -212,6 +212,14 @@ class Tensor:
         hooks.append(hook)
         return hook
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """``hook(tensor)`` runs after a backward pass has accumulated into ``self.grad``."""
+        if not self.is_leaf:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
+                               "tensors")
+        self.__dict__.setdefault("_post_accumulate_hooks", []).append(hook)
+        return hook
+
     # -------------------------------------------------------------- dtype / device
     def to(self, *args, **kwargs) -> Tensor:
         dtype = kwargs.get("dtype")

@@ -204,6 +204,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
         set_leaf_grad(leaf, g if leaf.grad is None else leaf.grad + g)
+        for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
+            hook(leaf)
 
 
 def set_leaf_grad(leaf: Tensor, grad: Tensor) -> None:

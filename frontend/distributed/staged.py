@@ -200,13 +200,11 @@ class DistributedJitFunction(JitFunction):
         finally:
             _staging.depth -= 1
 
-    def _finish(self, trace, result, fetchers):
-        compiled = super()._finish(trace, result, fetchers)
+    def _compile_graph(self, trace, graph):
         collectives = trace.__dict__.get("_kiln_collectives")
         if collectives:
-            compiled.executable = StagedExecutable(compiled.graph, collectives,
-                                                   getattr(trace, "device", "cpu"))
-        return compiled
+            return StagedExecutable(graph, collectives, getattr(trace, "device", "cpu"))
+        return super()._compile_graph(trace, graph)
 
 
 def jit(fn=None, *, static_argnums=(), static_argnames=()):
