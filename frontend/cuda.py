@@ -245,9 +245,11 @@ def device_bind(prim, inputs, params):
     if not on_cuda:
         return NotImplemented
     arrays = []
-    for x in inputs:
+    for position, x in enumerate(inputs):
         data = x._data
-        if type(data) is np.ndarray and data.ndim != 0:
+        # 0-d CPU tensors are scalars; CPU indices of index ops are allowed (as in PyTorch)
+        if type(data) is np.ndarray and data.ndim != 0 and not (
+                position == 1 and prim.kind == "index"):
             raise _mismatch("cuda:0", "cpu") if isinstance(inputs[0], CudaTensor) else \
                 _mismatch("cpu", "cuda:0")
         arrays.append(data)

@@ -40,8 +40,12 @@ def numba_cuda():
 
 
 def simulated() -> bool:
-    """True when kernels run in Numba's CUDA simulator."""
-    return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+    """True when kernels run in Numba's CUDA simulator (Numba's own setting decides)."""
+    try:
+        from numba.core import config
+    except ImportError:
+        return os.environ.get("NUMBA_ENABLE_CUDASIM", "0") not in ("", "0")
+    return bool(config.ENABLE_CUDASIM)
 
 
 def is_available() -> bool:

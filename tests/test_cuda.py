@@ -1,0 +1,188 @@
+"""CUDA backend: eager ops, compiled graphs and a training step on the GPU equal the CPU.
+
+Without a GPU these run in Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set here
+before ``numba.cuda`` is first imported; run with ``NUMBA_ENABLE_CUDASIM=0`` on a GPU).
+Sizes are small: every simulated thread is a Python thread.
+"""
+
+import os
+
+os.environ.setdefault("NUMBA_ENABLE_CUDASIM", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+pytest.importorskip("numba.cuda", reason="numba-cuda is not installed (pip install numba-cuda)")
+
+from numba.core import config as numba_config  # noqa: E402
+
+if numba_config.ENABLE_CUDASIM != (os.environ["NUMBA_ENABLE_CUDASIM"] not in ("", "0")):
+    numba_config.reload_config()  # Numba was imported (by kiln) before the variable was set
+
+import kiln  # noqa: E402
+import kiln.nn as nn  # noqa: E402
+import kiln.nn.functional as F  # noqa: E402
+from kiln.runtime import cuda as runtime_cuda  # noqa: E402
+
+if not kiln.cuda.is_available():
+    pytest.skip("no CUDA GPU and the CUDA simulator is off", allow_module_level=True)
+
+
+def _host(t):
+    return t.detach().cpu().numpy()
+
+
+# (name, function, input shapes, differentiable): run on both devices, compare values and
+# gradients. Shapes exercise broadcasting, trailing and leading reductions, batches.
+EAGER = [
+    ("add_broadcast", lambda a, b: a + b, [(3, 4), (4,)], True),
+    ("sub_mul_div", lambda a, b: (a - b) * a / (b * b + 1), [(2, 3), (2, 3)], True),
+    ("scalar_mix", lambda a: a * 2.5 - 1 + a ** 2, [(5,)], True),
+    ("exp_log_tanh", lambda a: (a.exp() + 1).log() + a.tanh(), [(2, 5)], True),
+    ("sigmoid_relu_gelu", lambda a: a.sigmoid() + F.relu(a) + F.gelu(a), [(7,)], True),
+    ("maximum_where", lambda a, b: kiln.where(a > b, kiln.maximum(a, b), a * b),
+     [(3, 1), (1, 4)], True),
+    ("sum_last", lambda a: a.sum(-1), [(3, 6)], True),
+    ("sum_first", lambda a: a.sum(0), [(4, 3)], True),
+    ("mean_all", lambda a: a.mean(), [(3, 5)], True),
+    ("max_dim", lambda a: a.max(dim=1).values if hasattr(a.max(dim=1), "values")
+     else a.max(dim=1)[0], [(4, 5)], True),
+    ("softmax", lambda a: kiln.softmax(a, -1), [(3, 7)], True),
+    ("log_softmax_dim0", lambda a: F.log_softmax(a, dim=0), [(4, 3)], True),
+    ("matmul", lambda a, b: a @ b, [(5, 6), (6, 3)], True),
+    ("matmul_batched", lambda a, b: a @ b, [(2, 3, 4), (4, 5)], True),
+    ("permute_reshape", lambda a: a.permute(2, 0, 1).reshape(4, 6) * 1.0, [(2, 3, 4)], True),
+    ("slice_expand", lambda a: a[1:3, ::2] + a[:1, ::2].expand(2, 2), [(4, 4)], True),
+    ("cat_pad", lambda a, b: F.pad(kiln.cat([a, b], 1), (1, 2)), [(2, 3), (2, 1)], True),
+    ("cast_compare", lambda a, b: (a > b).float() + a.to(kiln.float64).sum().float(),
+     [(3,), (3,)], False),
+]
+
+
+@pytest.mark.parametrize("name,fn,shapes,differentiable", EAGER, ids=[e[0] for e in EAGER])
+def test_eager_op_on_cuda_equals_cpu(name, fn, shapes, differentiable):
+    rng = np.random.default_rng(len(name))
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    cpu = [kiln.tensor(a, requires_grad=differentiable) for a in arrays]
+    gpu = [kiln.tensor(a, device="cuda", requires_grad=differentiable) for a in arrays]
+    out_cpu, out_gpu = fn(*cpu), fn(*gpu)
+    assert out_gpu.device.type == "cuda"
+    assert out_gpu.dtype == out_cpu.dtype and out_gpu.shape == out_cpu.shape
+    np.testing.assert_allclose(_host(out_gpu), _host(out_cpu), rtol=1e-5, atol=1e-6)
+    if differentiable:
+        weights = rng.standard_normal(tuple(out_cpu.shape)).astype(np.float32)
+        (out_cpu * kiln.tensor(weights)).sum().backward()
+        (out_gpu * kiln.tensor(weights, device="cuda")).sum().backward()
+        for x_cpu, x_gpu in zip(cpu, gpu):
+            assert x_gpu.grad.device.type == "cuda"
+            np.testing.assert_allclose(_host(x_gpu.grad), _host(x_cpu.grad), rtol=1e-4,
+                                       atol=1e-5)
+
+
+def _compare_jit(fn, arrays, expected_kinds):
+    """jit(fn) on CUDA inputs equals jit(fn) on CPU inputs; return the CUDA inspection."""
+    cpu = kiln.jit(fn)(*[kiln.tensor(a) for a in arrays])
+    jitted = kiln.jit(fn)
+    inputs = [kiln.tensor(a, device="cuda") for a in arrays]
+    gpu = jitted(*inputs)
+    assert gpu.device.type == "cuda"
+    np.testing.assert_allclose(_host(gpu), _host(cpu), rtol=1e-5, atol=1e-6)
+    fused = jitted.inspect(*inputs).stages[-1][1]
+    assert [g.kind for g in fused.groups] == expected_kinds
+    return jitted.inspect(*inputs)
+
+
+def test_fused_elementwise_and_reduction_graph():
+    rng = np.random.default_rng(1)
+    a, b = (rng.standard_normal((6, 40)).astype(np.float32) for _ in range(2))
+    inspection = _compare_jit(lambda a, b: ((a ** 2 + b ** 2) ** 0.5).sum(-1), [a, b], ["row"])
+    (source,) = inspection.kernels
+    assert "@cuda.jit" in source and "cuda.shared.array" in source and "math.sqrt" in source
+
+
+def test_matmul_softmax_graph_fuses_bias_into_the_matmul():
+    rng = np.random.default_rng(2)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(9, 5), (5, 6), (6,)])
+    inspection = _compare_jit(lambda x, w, b: kiln.softmax(x @ w + b, -1), [x, w, b],
+                              ["matmul", "row"])
+    assert "tile_a" in inspection.kernels[0] and "add" in inspection.kernels[0]
+
+
+def _train(device, steps=3):
+    kiln.manual_seed(0)
+    model = nn.Linear(4, 3).to(device)
+    opt = kiln.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    rng = np.random.default_rng(3)
+    x = kiln.tensor(rng.standard_normal((8, 4)).astype(np.float32), device=device)
+    y = kiln.tensor(rng.standard_normal((8, 3)).astype(np.float32), device=device)
+
+    @kiln.jit
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.mse_loss(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    losses = [step(x, y) for _ in range(steps)]
+    return model, opt, losses
+
+
+def test_compiled_training_step_on_cuda_equals_cpu():
+    model_cpu, _, losses_cpu = _train("cpu")
+    model_gpu, opt, losses_gpu = _train("cuda")
+    assert all(loss.device.type == "cuda" for loss in losses_gpu)
+    np.testing.assert_allclose([loss.item() for loss in losses_gpu],
+                               [loss.item() for loss in losses_cpu], rtol=1e-5)
+    assert losses_gpu[-1].item() < losses_gpu[0].item()
+    for p_cpu, p_gpu in zip(model_cpu.parameters(), model_gpu.parameters()):
+        assert p_gpu.device.type == "cuda" and isinstance(p_gpu, nn.Parameter)
+        np.testing.assert_allclose(_host(p_gpu), _host(p_cpu), rtol=1e-5, atol=1e-6)
+    # the optimizer's CPU step counter stays on the CPU, as in PyTorch
+    state = opt.state[model_gpu.weight]
+    assert state["momentum_buffer"].device.type == "cuda"
+    assert state["step"].device.type == "cpu" and state["step"].item() == 3.0
+
+
+def test_module_to_cuda_and_back_keeps_parameter_objects():
+    model = nn.Linear(3, 2)
+    weight = model.weight
+    model.to("cuda")
+    assert model.weight is weight and weight.is_cuda and isinstance(weight, nn.Parameter)
+    assert "device='cuda:0'" in repr(weight)
+    model.cpu()
+    assert model.weight is weight and not weight.is_cuda and type(weight) is nn.Parameter
+
+
+def test_transfers_and_scalars():
+    x = kiln.arange(6.0).reshape(2, 3)
+    xc = x.cuda()
+    assert xc.is_cuda and str(xc.device) == "cuda:0" and xc.to("cuda") is xc
+    assert xc.cpu().tolist() == x.tolist() and xc.tolist() == x.tolist()
+    assert (xc.sum() * kiln.tensor(2.0)).item() == 30.0  # a 0-d CPU tensor mixes
+    assert kiln.zeros(2, device="cuda").is_cuda and kiln.zeros_like(xc).is_cuda
+    assert kiln.cuda.device_count() >= 1
+    kiln.cuda.synchronize()
+
+
+def test_device_mismatch_is_a_clear_error():
+    a, b = kiln.ones(3, device="cuda"), kiln.ones(3)
+    message = "Expected all tensors to be on the same device, but found at least two devices"
+    with pytest.raises(RuntimeError, match=message + ", cuda:0 and cpu!"):
+        a + b
+    with pytest.raises(RuntimeError, match=message + ", cpu and cuda:0!"):
+        b * a
+    with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
+        a.numpy()
+
+
+def test_missing_gpu_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr(runtime_cuda, "is_available", lambda: False)
+    assert not kiln.cuda.is_available()
+    with pytest.raises(RuntimeError, match="CUDA is not available.*NUMBA_ENABLE_CUDASIM=1"):
+        kiln.ones(2).to("cuda")
+
+
+def test_shape_errors_name_the_op_on_cuda():
+    with pytest.raises(kiln.ShapeError, match="matmul: inner dimensions differ"):
+        kiln.ones(2, 3, device="cuda") @ kiln.ones(2, 3, device="cuda")
