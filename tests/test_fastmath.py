@@ -7,11 +7,13 @@ adds dense samples around each function's range boundaries.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numba
 import numpy as np
 import pytest
+
 from kiln.compiler.codegen import fastmath
 from kiln.compiler.codegen.fastmath import FAST_FUNCTIONS, FUNCTIONS, MAX_ULP
 
@@ -31,8 +33,13 @@ BOUNDARIES = {
 }
 
 
-def _compiled(function):
-    @numba.njit
+# The functions are inlined into the caller and take its fastmath flags, so they are
+# checked under each flag set a kernel might use (never nnan/ninf: see fastmath.py).
+FLAG_SETS = {"strict": set(), "contract": {"contract"}, "arcp": {"arcp", "contract"}}
+
+
+def _compiled(function, flags):
+    @numba.njit(fastmath=flags)
     def apply(values):
         out = np.empty_like(values)
         for i in range(values.shape[0]):
@@ -42,9 +49,11 @@ def _compiled(function):
     return apply
 
 
-APPLY = {name: _compiled(function) for name, function in FUNCTIONS.items()}
+APPLY = {(name, flags): _compiled(function, FLAG_SETS[flags])
+         for name, function in FUNCTIONS.items() for flags in FLAG_SETS}
 
 
+@functools.cache
 def sweep(name) -> np.ndarray:
     """Finite float32 test points: a strided walk over all bit patterns plus boundaries."""
     bits = np.arange(0, 2**32, 4093, dtype=np.uint64).astype(np.uint32)
@@ -56,21 +65,28 @@ def sweep(name) -> np.ndarray:
     return points[np.isfinite(points)]
 
 
-def ulp_errors(name, x):
-    """|fast(x) - exact(x)| in float32 ulps of the exact result (where it is finite)."""
-    out = APPLY[name](x).astype(np.float64)
+@functools.cache
+def reference(name) -> np.ndarray:
     with np.errstate(all="ignore"):
-        exact = REFERENCES[name](x.astype(np.float64))
+        return REFERENCES[name](sweep(name).astype(np.float64))
+
+
+def ulp_errors(name, flags):
+    """|fast(x) - exact(x)| in float32 ulps of the exact result, over ``sweep(name)``."""
+    out = APPLY[name, flags](sweep(name)).astype(np.float64)
+    exact = reference(name)
+    with np.errstate(all="ignore"):
         representable = np.isfinite(exact) & (np.abs(exact) <= np.finfo(np.float32).max)
         ulp = np.spacing(np.abs(exact.astype(np.float32))).astype(np.float64)
         errors = np.abs(out - exact) / ulp
     return np.where(representable, errors, 0.0), out, exact
 
 
+@pytest.mark.parametrize("flags", list(FLAG_SETS))
 @pytest.mark.parametrize("name", list(FUNCTIONS))
-def test_max_ulp_error_within_documented_bound(name):
+def test_max_ulp_error_within_documented_bound(name, flags):
     x = sweep(name)
-    errors, out, exact = ulp_errors(name, x)
+    errors, out, exact = ulp_errors(name, flags)
     worst = int(np.argmax(errors))
     assert errors[worst] <= MAX_ULP[name], (
         f"fast_{name}({x[worst]!r}) = {out[worst]!r}, exact {exact[worst]!r}: "
@@ -98,10 +114,11 @@ SPECIAL = [
 ]
 
 
+@pytest.mark.parametrize("flags", list(FLAG_SETS))
 @pytest.mark.parametrize("name, value, expected", SPECIAL,
                          ids=[f"{n}({v})" for n, v, _ in SPECIAL])
-def test_special_values_are_exact(name, value, expected):
-    (result,) = APPLY[name](np.array([value], np.float32))
+def test_special_values_are_exact(name, value, expected, flags):
+    (result,) = APPLY[name, flags](np.array([value], np.float32))
     expected = np.float32(expected)
     if np.isnan(expected):
         assert np.isnan(result)

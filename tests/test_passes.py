@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.interpret import interpret
 from kiln.compiler.ir import Graph
