@@ -317,7 +317,10 @@ def _safe(f):
 def _pow(a, b):
     with np.errstate(all="ignore"):
         if a.dtype.kind in "iu" and np.any(b < 0):
-            raise ValueError("pow: integers to negative integer powers are not allowed")
+            # PyTorch's integer semantics: 1 and -1 stay (+-)1, other bases round to 0
+            safe = np.power(a, np.abs(b))
+            neg = np.where(a == 1, 1, np.where(a == -1, np.where(b % 2 == 0, 1, -1), 0))
+            return np.where(b < 0, neg, safe).astype(a.dtype)
         return np.power(a, b)
 
 

@@ -106,8 +106,12 @@ builtins_int = __import__("builtins").int
 
 
 def promote(a: dtype, b: dtype) -> dtype:
+    """Two tensors' result type: the higher category wins outright (int64 + float32 is
+    float32, as in PyTorch); within one category, the wider type."""
     if a is b:
         return a
+    if a._category != b._category:
+        return a if a._category > b._category else b
     return _BY_NP[np.promote_types(a.np, b.np)]
 
 

@@ -84,11 +84,15 @@ def add(a, b, *, alpha=1):
     return add_(a, b)
 
 
+def _is_bool(v) -> bool:
+    return isinstance(v, bool) or (isinstance(v, Tensor) and v.dtype is dtypes.bool_)
+
+
 def sub(a, b, *, alpha=1):
-    if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and isinstance(b, Tensor) \
-            and b.dtype is dtypes.bool_:
-        raise RuntimeError("sub: subtraction of two bool tensors is not supported; use "
-                           "logical_xor or ~ instead")
+    if _is_bool(a) or _is_bool(b):
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not "
+                           "supported. If you are trying to invert a mask, use the `~` or "
+                           "`logical_not()` operator instead.")
     if alpha != 1:
         b = mul(b, alpha)
     return sub_(a, b)
@@ -142,11 +146,11 @@ def fmod(a, b):
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
-        dt = a.dtype
-        if isinstance(b, float) and not dt.is_floating_point:
-            dt = dtypes.get_default_dtype()
+        dt = dtypes.result_type(a, b)
+        if dt is dtypes.bool_:
+            dt = dtypes.int64
         if not dt.is_floating_point and b < 0:
-            raise RuntimeError("pow: integers to negative integer powers are not allowed")
+            raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         return bind(P["pow"], (cast(a, dt), constant(b, dt)))
     a, b, _ = promote_pair("pow", a, b)
     return bind(P["pow"], (a, b))
