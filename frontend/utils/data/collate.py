@@ -8,8 +8,9 @@ namedtuples are collated field by field.
 >>> default_collate([(kiln.tensor([1.0, 2.0]), 0), (kiln.tensor([3.0, 4.0]), 1)])
 [tensor([[1., 2.],
         [3., 4.]]), tensor([0, 1])]
->>> default_collate([{"x": 1.5}, {"x": 2.5}])
-{'x': tensor([1.5, 2.5], dtype=kiln.float64)}
+>>> batch = default_collate([{"x": 1.5}, {"x": 2.5}])
+>>> batch["x"].dtype, batch["x"].tolist()
+(kiln.float64, [1.5, 2.5])
 """
 
 from __future__ import annotations

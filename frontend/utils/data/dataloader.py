@@ -18,7 +18,7 @@ from __future__ import annotations
 import kiln
 
 from .collate import default_collate, default_convert
-from .dataset import IterableDataset, TensorDataset
+from .dataset import IterableDataset, Subset, TensorDataset
 from .sampler import BatchSampler, RandomSampler, SequentialSampler
 
 
@@ -118,10 +118,15 @@ def fetch(dataset, index, auto_collation: bool, collate_fn):
     """One batch: the samples at ``index`` (a list when batching) through ``collate_fn``."""
     if not auto_collation:
         return collate_fn(dataset[index])
-    if isinstance(dataset, TensorDataset) and collate_fn is default_collate:
-        # What default_collate would build, with one gather per tensor instead of a stack.
-        picked = kiln.tensor(index, dtype=kiln.int64)
-        return [kiln.index_select(t, 0, picked) for t in dataset.tensors]
+    if collate_fn is default_collate:
+        base, base_index = dataset, index
+        while isinstance(base, Subset):  # random_split's subsets of a TensorDataset too
+            base_index = [base.indices[i] for i in base_index]
+            base = base.dataset
+        if isinstance(base, TensorDataset):
+            # What default_collate would build, with one gather per tensor instead of a stack.
+            picked = kiln.tensor(base_index, dtype=kiln.int64)
+            return [kiln.index_select(t, 0, picked) for t in base.tensors]
     getitems = getattr(dataset, "__getitems__", None)
     samples = getitems(index) if getitems is not None else [dataset[i] for i in index]
     return collate_fn(samples)
