@@ -177,6 +177,10 @@ CASES = [
          lambda g, x: g.add_node("pow", [x, const(g, [[2.0], [2.0]])]), (X3,),
          "graph g(%0: f32[3]) {\n  %1: f32[2, 1] = const {value=[[2.0],[2.0]]}\n"
          "  %2: f32[2, 3] = pow %0, %1\n  return %2\n}"),
+    Case("pow_half_array_exponent_kept", simplify,
+         lambda g, x: g.add_node("pow", [x, const(g, [0.5, 0.5, 0.5])]), (X3,),
+         "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[0.5,0.5,0.5]}\n"
+         "  %2: f32[3] = pow %0, %1\n  return %2\n}"),
     Case("mul_not_all_ones_kept", simplify,
          lambda g, x: g.add_node("mul", [x, const(g, [1.0, 2.0, 1.0])]), (X3,),
          "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[1.0,2.0,1.0]}\n"

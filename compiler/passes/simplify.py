@@ -1,23 +1,23 @@
 """Algebraic simplification: rewrite nodes into cheaper nodes that compute the same values.
 
-The rules (``c`` is a ``const`` node whose elements all equal the number shown):
+The rules (the numbers stand for a ``const`` node whose elements all equal that number):
 
-=============================  ===============================================
-pattern                        becomes
-=============================  ===============================================
-``x * 1``, ``1 * x``           ``x``
-``x + 0``, ``0 + x``, ``x - 0``  ``x`` (see "signed zero" below)
-``x / 1``, ``x ** 1``          ``x``
-``-(-x)``                      ``x``
-``x ** 2``, ``x ** 3``         ``x * x``, ``x * x * x``
-``x ** 0.5``                   ``sqrt(x)`` (see "pow edge cases" below)
-``x ** -1``                    ``reciprocal(x)``
-reshape/expand to x's shape    ``x``
-``permute`` by (0, 1, ...)     ``x``
-reshape of reshape             one reshape
-permute of permute             one permute
-cast to x's dtype              ``x``
-=============================  ===============================================
+===============================  ===============================
+pattern                          becomes
+===============================  ===============================
+``x * 1``, ``1 * x``             ``x``
+``x + 0``, ``0 + x``, ``x - 0``  ``x`` (see "Signed zero" below)
+``x / 1``, ``x ** 1``            ``x``
+``-(-x)``                        ``x``
+``x ** 2``, ``x ** 3``           ``x * x``, ``x * x * x``
+``x ** 0.5``                     ``sqrt(x)`` (see "Pow" below)
+``x ** -1``                      ``reciprocal(x)``
+reshape/expand to x's shape      ``x``
+``permute`` by (0, 1, ...)       ``x``
+reshape of reshape               one reshape
+permute of permute               one permute
+cast to x's dtype                ``x``
+===============================  ===============================
 
 A rewrite applies only if the new value has exactly the shape and dtype of the old one:
 ``x * 1`` where the constant broadcasts ``x`` to a bigger shape keeps its ``mul``. Rules
@@ -25,13 +25,15 @@ that are wrong for nan or inf are absent: ``x * 0`` is not ``0`` (``nan * 0`` is
 and ``x - x`` is not ``0``. Every new node keeps the ``source`` of the node it replaces.
 
 Signed zero: ``-0.0 + 0.0`` is ``+0.0``, so ``x + 0 -> x`` turns that one result into
-``-0.0`` (which compares equal to it; only ``1/x`` or ``sign`` tell them apart). XLA and
-TorchInductor make the same trade. ``x - 0`` and ``x * 1`` are exact for every x.
+``-0.0`` (which compares equal to it; only a division by it tells them apart). Graph
+compilers such as XLA make the same trade. ``x - 0`` and ``x * 1`` are exact for every x.
 
-Pow: the reference interpreter's ``np.power`` itself computes ``x ** 0.5`` as ``sqrt(x)``,
-``x ** 2`` as ``x * x`` and ``x ** -1`` as ``1 / x``, so those rewrites change no bit of it
-(C's ``pow`` differs from ``sqrt`` at ``-inf`` and ``-0.0``; code generators must follow
-NumPy). ``x ** 3 -> x * x * x`` rounds twice, so it may differ from ``pow`` in the last bit.
+Pow: with a single-number exponent the reference interpreter's ``np.power`` itself
+computes ``x ** 0.5`` as ``sqrt(x)``, ``x ** 2`` as ``x * x`` and ``x ** -1`` as ``1 / x``,
+so those rewrites change no bit of it. (C's ``pow`` differs from ``sqrt`` at ``-inf`` and
+``-0.0``, and so does ``np.power`` with an array of exponents, which is why the pow rules
+need a one-element constant.) ``x ** 3 -> x * x * x`` rounds twice, so it may differ from
+``pow`` in the last bit.
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("cube")
@@ -95,6 +97,10 @@ def _power(node: Node, build: _Builder):
     if node.op != "pow":
         return None
     base, exponent = node.inputs
+    # Only a single-number exponent, as in ``x ** 2``: NumPy's power computes exactly these
+    # shortcuts then, but a real pow for a whole array of exponents.
+    if exponent.op != "const" or exponent.params["value"].size != 1:
+        return None
     if node.shape != base.shape:  # the exponent broadcasts: the rewrites below would not
         return None
     if is_constant(exponent, 2):
