@@ -56,8 +56,7 @@ def accuracy(model, x, y) -> float:
 
 
 def train(model, loader, epochs: int, compiled: bool, seed: int, progress=True):
-    """Train ``model`` in place; return (step function, seconds of the first step,
-    steady steps per second, number of steps)."""
+    """Train ``model`` in place; return (step function, per-step seconds)."""
     from tqdm import tqdm
 
     F = kiln.nn.functional
@@ -73,25 +72,28 @@ def train(model, loader, epochs: int, compiled: bool, seed: int, progress=True):
 
     step = kiln.jit(train_step) if compiled else train_step
     kiln.manual_seed(seed + 1)  # the same dropout masks in both runs
-    total = epochs * len(loader)
-    bar = tqdm(total=total, desc="jit  " if compiled else "eager", unit="step",
-               disable=not progress, leave=True, file=sys.stdout, ncols=80)
-    first_step_seconds, steady_start, n = 0.0, None, 0
+    bar = tqdm(total=epochs * len(loader), desc="jit  " if compiled else "eager",
+               unit="step", disable=not progress, ncols=80)
+    seconds = []
     for _ in range(epochs):
         for x, y in loader:
             start = time.perf_counter()
             loss = step(x, y)
-            n += 1
-            if n == 1:
-                first_step_seconds = time.perf_counter() - start
-                steady_start = time.perf_counter()
-            if n % 10 == 0:
+            seconds.append(time.perf_counter() - start)
+            if len(seconds) % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update(1)
         sched.step()
-    steady = (n - 1) / max(time.perf_counter() - steady_start, 1e-9)
     bar.close()
-    return step, first_step_seconds, steady, n
+    return step, seconds
+
+
+def _speed(seconds) -> dict:
+    """Steps per second over all steps but the first (which traces and compiles), and the
+    median step time (robust when other processes share the CPU)."""
+    steady = np.asarray(seconds[1:])
+    return dict(first_step_s=seconds[0], steps=len(seconds),
+                steps_per_s=len(steady) / steady.sum(), median_step_ms=1e3 * np.median(steady))
 
 
 def demo(epochs: int = 10, seed: int = 0, dump: str | None = None, batch_size: int = 64,
@@ -114,19 +116,20 @@ def demo(epochs: int = 10, seed: int = 0, dump: str | None = None, batch_size: i
             initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             model.load_state_dict(initial)
-        step, first, steady, n = train(model, loader(), epochs, mode == "jit", seed, progress)
-        results[mode] = dict(accuracy=accuracy(model, x_test, y_test), first_step_s=first,
-                             steps_per_s=steady, steps=n, step=step)
+        step, seconds = train(model, loader(), epochs, mode == "jit", seed, progress)
+        results[mode] = dict(accuracy=accuracy(model, x_test, y_test), step=step,
+                             **_speed(seconds))
 
     eager, jit = results["eager"], results["jit"]
-    speedup = jit["steps_per_s"] / eager["steps_per_s"]
+    speedup = eager["median_step_ms"] / jit["median_step_ms"]
     folder = dump or os.path.join(tempfile.gettempdir(), "kiln_demo_dump")
     x, y = next(iter(loader()))
     kiln.jitted.write_dump(jit["step"].inspect(x, y), folder)
-    print(f"eager: test accuracy {eager['accuracy']:.2%}, {eager['steps_per_s']:.0f} steps/s")
-    print(f"jit:   test accuracy {jit['accuracy']:.2%}, {jit['steps_per_s']:.0f} steps/s "
-          f"(first step with tracing and compiling: {jit['first_step_s']:.2f} s)")
-    print(f"speedup of the compiled step: {speedup:.1f}x")
+    for name, r in (("eager", eager), ("jit", jit)):
+        print(f"{name + ':':6} test accuracy {r['accuracy']:.2%}, {r['steps_per_s']:.0f} steps/s "
+              f"(median step {r['median_step_ms']:.2f} ms)")
+    print(f"jit first step (trace + compile): {jit['first_step_s']:.2f} s")
+    print(f"speedup of the compiled step (median step time): {speedup:.1f}x")
     print(f"graphs after every pass and the generated kernels of the step: {folder}")
     results["speedup"] = speedup
     results["dump"] = folder
