@@ -23,7 +23,7 @@ from kiln.compiler.passes.cse import common_subexpression_elimination, freeze
 from kiln.compiler.passes.dce import dead_code_elimination
 from kiln.compiler.passes.fold import MAX_FOLDED_ELEMENTS, fold_constants
 from kiln.compiler.passes.pipeline import DEFAULT_PASSES, optimize
-from kiln.compiler.passes.simplify import simplify
+from kiln.compiler.passes.simplify import holds_every_value, simplify
 
 # NumPy warns about nan and inf, which these tests feed on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
@@ -131,6 +131,31 @@ CASES = [
          lambda g, x: g.add_node("sub", [g.add_node("mul", [g.add_node(
              "div", [x, const(g, 1.0)]), const(g, 1.0)]), const(g, 0.0)]), (X3,),
          "graph g(%0: f32[3]) {\n  return %0\n}"),
+    Case("mul_minus_one", simplify, lambda g, x: g.add_node("mul", [x, const(g, -1.0)]),
+         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}"),
+    Case("minus_one_mul", simplify, lambda g, x: g.add_node("mul", [const(g, -1.0), x]),
+         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}"),
+    Case("add_neg", simplify, lambda g, x, y: g.add_node("add", [x, g.add_node("neg", [y])]),
+         (X3, X3), "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = sub %0, %1\n"
+         "  return %2\n}"),
+    Case("sub_neg", simplify, lambda g, x, y: g.add_node("sub", [x, g.add_node("neg", [y])]),
+         (X23, X3), "graph g(%0: f32[2, 3], %1: f32[3]) {\n  %2: f32[2, 3] = add %0, %1\n"
+         "  return %2\n}"),
+    Case("sum_no_axes", simplify, _op("sum", lambda g, x: x, axes=(), keepdims=False), (X23,),
+         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
+    Case("expand_expand", simplify,
+         lambda g, x: g.add_node("expand", [g.add_node("expand", [x], {"shape": (2, 3)})],
+                                 {"shape": (4, 2, 3)}), (X3,),
+         "graph g(%0: f32[3]) {\n  %1: f32[4, 2, 3] = expand %0 {shape=(4,2,3)}\n"
+         "  return %1\n}"),
+    Case("cast_widen_and_back", simplify,
+         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
+                                 {"dtype": F32}), (X3,),
+         "graph g(%0: f32[3]) {\n  return %0\n}"),
+    Case("int_cast_through_float64_and_back", simplify,
+         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
+                                 {"dtype": "int32"}), (((4,), "int32"),),
+         "graph g(%0: i32[4]) {\n  return %0\n}"),
     Case("reshape_same", simplify, _op("reshape", lambda g, x: x, shape=(2, 3)), (X23,),
          "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
     Case("reshape_reshape", simplify,
@@ -191,6 +216,16 @@ CASES = [
     Case("cast_other_dtype_kept", simplify, _op("cast", lambda g, x: x, dtype="float64"),
          (X3,), "graph g(%0: f32[3]) {\n  %1: f64[3] = cast %0 {dtype=float64}\n"
          "  return %1\n}"),
+    Case("cast_narrow_and_back_kept", simplify,
+         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float16"})],
+                                 {"dtype": F32}), (X3,),
+         "graph g(%0: f32[3]) {\n  %1: f16[3] = cast %0 {dtype=float16}\n"
+         "  %2: f32[3] = cast %1 {dtype=float32}\n  return %2\n}"),
+    Case("int64_through_float64_kept", simplify,
+         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
+                                 {"dtype": "int64"}), (((4,), "int64"),),
+         "graph g(%0: i64[4]) {\n  %1: f64[4] = cast %0 {dtype=float64}\n"
+         "  %2: i64[4] = cast %1 {dtype=int64}\n  return %2\n}"),
     Case("permute_not_identity_kept", simplify, _op("permute", lambda g, x: x, axes=(1, 0)),
          (X23,), "graph g(%0: f32[2, 3]) {\n  %1: f32[3, 2] = permute %0 {axes=(1,0)}\n"
          "  return %1\n}"),
@@ -327,6 +362,23 @@ def test_folded_const_is_not_a_view_of_its_operand():
     assert folded.shape == (2, 2) and not np.shares_memory(folded, operand)
 
 
+@pytest.mark.parametrize("wide, narrow, expected", [
+    ("float64", "float32", True), ("float32", "float64", False), ("float32", "float16", True),
+    ("float64", "int32", True), ("float64", "int64", False), ("float32", "int16", True),
+    ("float32", "int32", False), ("float16", "uint8", True), ("float16", "int16", False),
+    ("int64", "int32", True), ("int32", "uint8", True), ("uint8", "int8", False),
+    ("int8", "bool", True), ("int32", "float32", False),
+])
+def test_holds_every_value(wide, narrow, expected):
+    assert holds_every_value(wide, narrow) is expected
+    if narrow != "bool":  # check the claim on the extreme values of the narrow type
+        info = np.finfo(narrow) if np.dtype(narrow).kind == "f" else np.iinfo(narrow)
+        extremes = np.array([info.min, info.max, 0], dtype=narrow)
+        with np.errstate(all="ignore"):
+            round_trip = extremes.astype(wide).astype(narrow)
+        assert np.array_equal(round_trip, extremes) or not expected
+
+
 def test_freeze_distinguishes_types_and_signed_zero():
     assert freeze(1) != freeze(1.0) != freeze(True)
     assert freeze(0.0) != freeze(-0.0)
@@ -404,7 +456,8 @@ step = st.one_of(
     st.tuples(st.just("pow"), st.sampled_from(EXPONENTS)),
     st.tuples(st.just("reduce"), st.sampled_from(["sum", "max"]), st.booleans()),
     st.tuples(st.just("movement"), st.sampled_from(["reshape", "flatten", "permute",
-                                                     "expand", "cast"])),
+                                                     "expand", "cast", "float64",
+                                                     "float16"])),
     st.tuples(st.just("duplicate")),
 )
 
@@ -473,7 +526,11 @@ def _movement(g: Graph, name: str, value):
         axes = tuple(reversed(range(len(value.shape))))
         return g.add_node("permute", [value], {"axes": axes})
     if name == "expand":
-        return g.add_node("expand", [value], {"shape": value.shape})
+        bigger = g.add_node("expand", [value], {"shape": (2, *value.shape)})
+        return g.add_node("sum", [bigger], {"axes": (0,), "keepdims": False})
+    if name in ("float64", "float16"):  # a round trip: exact through float64 only
+        there = g.add_node("cast", [value], {"dtype": name})
+        return g.add_node("cast", [there], {"dtype": F32})
     return g.add_node("cast", [value], {"dtype": F32})
 
 

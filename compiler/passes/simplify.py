@@ -9,6 +9,8 @@ pattern                          becomes
 ``x + 0``, ``0 + x``, ``x - 0``  ``x`` (see "Signed zero" below)
 ``x / 1``, ``x ** 1``            ``x``
 ``-(-x)``                        ``x``
+``x * -1``, ``-1 * x``           ``-x``
+``x + (-y)``, ``x - (-y)``       ``x - y``, ``x + y``
 ``x ** 2``, ``x ** 3``           ``x * x``, ``x * x * x``
 ``x ** 0.5``                     ``sqrt(x)`` (see "Pow" below)
 ``x ** -1``                      ``reciprocal(x)``
@@ -16,7 +18,10 @@ reshape/expand to x's shape      ``x``
 ``permute`` by (0, 1, ...)       ``x``
 reshape of reshape               one reshape
 permute of permute               one permute
+expand of expand                 one expand
+sum/max over no axes             ``x``
 cast to x's dtype                ``x``
+cast to a wider type and back    ``x`` (when the wider type holds every value)
 ===============================  ===============================
 
 A rewrite applies only if the new value has exactly the shape and dtype of the old one:
@@ -64,6 +69,27 @@ def is_constant(node: Node, number: float) -> bool:
     return value.size > 0 and bool(np.all(value == number))
 
 
+def holds_every_value(wide: str, narrow: str) -> bool:
+    """Whether every value of dtype ``narrow`` converts to ``wide`` and back unchanged.
+
+    (NumPy's ``can_cast(..., "safe")`` says yes for int64 -> float64, which rounds.)
+
+    >>> holds_every_value("float64", "int32"), holds_every_value("float64", "int64")
+    (True, False)
+    """
+    wide_type, narrow_type = np.dtype(wide), np.dtype(narrow)
+    if narrow_type.kind == "b":
+        return True
+    if wide_type.kind == "f" and narrow_type.kind in "iu":
+        significant_bits = np.finfo(wide_type).nmant + 1
+        return significant_bits >= np.iinfo(narrow_type).bits - (narrow_type.kind == "i")
+    if wide_type.kind == "f" and narrow_type.kind == "f":
+        return wide_type.itemsize >= narrow_type.itemsize
+    if wide_type.kind in "iu" and narrow_type.kind in "iu":
+        return bool(np.can_cast(narrow_type, wide_type, "safe"))
+    return False
+
+
 class _Builder:
     """Appends nodes to the graph being built; the rules call ``emit`` to make new ones."""
 
@@ -90,6 +116,14 @@ def _arithmetic_identity(node: Node, build: _Builder):
             return right
     if op == "neg" and inputs[0].op == "neg":
         return inputs[0].inputs[0]
+    if op == "mul":  # x * -1 is exactly -x (nan stays nan, zeros flip sign as they should)
+        left, right = inputs
+        if is_constant(right, -1):
+            return ("neg", [left], {})
+        if is_constant(left, -1):
+            return ("neg", [right], {})
+    if op in ("add", "sub") and inputs[1].op == "neg":  # IEEE: a + (-b) is exactly a - b
+        return ("sub" if op == "add" else "add", [inputs[0], inputs[1].inputs[0]], {})
     return None
 
 
@@ -115,13 +149,19 @@ def _power(node: Node, build: _Builder):
     return None
 
 
-def _movement(node: Node, build: _Builder):
+def _empty_reduction(node: Node, build: _Builder):
+    if node.op in ("sum", "max") and not node.params["axes"]:
+        return node.inputs[0]
+    return None
+
+
+def _movement_and_cast(node: Node, build: _Builder):
     op = node.op
     source = node.inputs[0] if node.inputs else None
     if op in ("reshape", "expand") and node.shape == source.shape:
         return source
-    if op == "reshape" and source.op == "reshape":
-        return ("reshape", [source.inputs[0]], {"shape": node.params["shape"]})
+    if op in ("reshape", "expand") and source.op == op:  # broadcasting is transitive too
+        return (op, [source.inputs[0]], {"shape": node.params["shape"]})
     if op == "permute":
         axes = tuple(node.params["axes"])
         if axes == tuple(range(len(axes))):
@@ -131,10 +171,15 @@ def _movement(node: Node, build: _Builder):
             return ("permute", [source.inputs[0]], {"axes": tuple(inner[a] for a in axes)})
     if op == "cast" and node.params["dtype"] == source.dtype:
         return source
+    if op == "cast" and source.op == "cast":
+        original = source.inputs[0]
+        wider = source.params["dtype"]
+        if node.params["dtype"] == original.dtype and holds_every_value(wider, original.dtype):
+            return original
     return None
 
 
-RULES = [_arithmetic_identity, _power, _movement]
+RULES = [_arithmetic_identity, _power, _empty_reduction, _movement_and_cast]
 
 
 def _simplify_node(node: Node, build: _Builder) -> Node:
