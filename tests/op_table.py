@@ -55,6 +55,19 @@ def _gelu(x):
     return 0.5 * x * (1 + np_erf(x / math.sqrt(2)))
 
 
+def _np_scatter(x, i):
+    out = x.copy()
+    for r in range(x.shape[0]):
+        out[r, i[r, 0]] = x[r, 0] * 2
+    return out
+
+
+def _np_index_add(x, s):
+    out = x.copy()
+    np.add.at(out, [0, 2, 0], s)
+    return out
+
+
 OPS = [
     # elementwise unary primitives
     Op("neg", lambda x: -x, np.negative, ((3, 4),)),
@@ -139,6 +152,12 @@ OPS = [
        ((3, 4), (3, 2)), int_inputs={1: (0, 4)}),
     Op("index_select", lambda x, i: x.index_select(0, i), lambda x, i: x[i],
        ((5, 3), (6,)), int_inputs={1: (0, 5)}),
+    Op("scatter", lambda x, i: x.scatter(1, i, x[:, :1] * 2), _np_scatter, ((3, 4), (3, 1)),
+       int_inputs={1: (0, 4)}),
+    Op("index_add", lambda x, s: x.index_add(0, kiln.tensor([0, 2, 0]), s),
+       lambda x, s: _np_index_add(x, s), ((4, 2), (3, 2))),
+    Op("repeat_interleave", lambda x: x.repeat_interleave(2, dim=0),
+       lambda x: np.repeat(x, 2, axis=0), ((3, 2),)),
     Op("masked_fill", lambda x: x.masked_fill(x > 0, 0.5), lambda x: np.where(x > 0, 0.5, x),
        ((3, 4),)),
     # sorting and scans

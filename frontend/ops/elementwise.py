@@ -275,6 +275,14 @@ def clamp(x, min=None, max=None):  # noqa: A002
     return x
 
 
+def clamp_min(x, min):  # noqa: A002
+    return clamp(x, min=min)
+
+
+def clamp_max(x, max):  # noqa: A002
+    return clamp(x, max=max)
+
+
 def _clamp_dtype(x, bound):
     return dtypes.result_type(x, bound)
 

@@ -271,3 +271,64 @@ def _numpy_index(index):
     if isinstance(index, Tensor):
         return index._data
     return index
+
+
+def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
+    """``x`` with ``src`` (or ``value``) written at ``index`` along ``dim``.
+
+    Positions named twice get the sum of their sources (PyTorch leaves this undefined).
+    """
+    from .shape import expand, pad_axes, slice_axis
+
+    if src is None:
+        src = value
+    if reduce not in (None, "add"):
+        raise RuntimeError(f"scatter: reduce={reduce!r} is not supported (None or 'add')")
+    d = normalize_dim("scatter", dim, x.ndim)
+    index = cast(index, dtypes.int64)
+    if not isinstance(src, Tensor):
+        src = expand(constant(src, x.dtype), index.shape)
+    for ax, n in enumerate(index.shape):
+        src = slice_axis(src, ax, 0, n)
+    hits = bind(P["scatter_add"], (constant(np.ones(index.shape, x.dtype.np), x.dtype), index),
+                {"axis": d, "size": x.shape[d]})
+    values = bind(P["scatter_add"], (cast(src, x.dtype), index), {"axis": d,
+                                                                  "size": x.shape[d]})
+    pads = [(0, x.shape[a] - values.shape[a]) for a in range(x.ndim)]
+    if any(hi for _, hi in pads):
+        hits, values = pad_axes(hits, pads, 0), pad_axes(values, pads, 0)
+    if reduce == "add":
+        return add(x, values)
+    from .elementwise import gt
+
+    return where(gt(hits, 0), values, x)
+
+
+def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
+    d = normalize_dim("index_add", dim, x.ndim)
+    if alpha != 1:
+        source = mul(source, alpha)
+    added = bind(P["take_grad"], (cast(source, x.dtype), cast(index, dtypes.int64)),
+                 {"axis": d, "size": x.shape[d]})
+    return add(x, added)
+
+
+def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
+    d = normalize_dim("index_fill", dim, x.ndim)
+    idx = index._data if isinstance(index, Tensor) and index._node is None else np.asarray(
+        index)
+    mask = np.zeros(x.shape[d], dtype=bool)
+    mask[np.asarray(idx).reshape(-1)] = True
+    shape = [1] * x.ndim
+    shape[d] = x.shape[d]
+    return where(constant(mask.reshape(shape), dtypes.bool_),
+                 value if isinstance(value, Tensor) else constant(value, x.dtype), x)
+
+
+def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:
+    if dim is None:
+        x, dim = reshape(x, (-1,)), 0
+    d = normalize_dim("repeat_interleave", dim, x.ndim)
+    reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    positions = np.repeat(np.arange(x.shape[d]), reps)
+    return bind(P["take"], (x, constant(positions, dtypes.int64)), {"axis": d})

@@ -74,6 +74,7 @@ unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split c
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
 sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
+scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max
 """.split()
 
 
@@ -153,7 +154,8 @@ def install() -> None:
                  "neg_", "exp_", "log_", "sqrt_", "abs_", "relu_", "sigmoid_", "tanh_",
                  "floor_", "round_", "masked_fill_", "clip_", "lerp_", "addcmul_", "addcdiv_",
                  "maximum_", "minimum_", "remainder_", "square_", "reciprocal_", "sign_",
-                 "scatter_add_", "index_put_"):
+                 "scatter_add_", "index_put_", "scatter_", "index_add_", "index_fill_",
+                 "clamp_min_", "clamp_max_", "logical_not_", "sin_", "cos_", "erf_"):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
     Tensor.index_put_ = _index_put_

@@ -20,6 +20,21 @@ from .elementwise import cast, div, exp, log, maximum, minimum, mul, neg, sqrt, 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
+def _axis_alias(fn):
+    """Accept NumPy's ``axis=`` for PyTorch's ``dim=`` (PyTorch does too)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if "axis" in kwargs:
+            kwargs["dim"] = kwargs.pop("axis")
+        if "keepdims" in kwargs:
+            kwargs["keepdim"] = kwargs.pop("keepdims")
+        return fn(*args, **kwargs)
+
+    return wrapper
+
+
 def normalize_dim(op: str, dim: int, ndim: int) -> int:
     """``dim`` as a non-negative axis, with PyTorch's error (0-d tensors take -1 and 0)."""
     n = builtins.max(ndim, 1)
@@ -265,3 +280,9 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     if p == 1:
         return sum(abs_(x), dim, keepdim)
     return pow_(sum(pow_(abs_(x), p), dim, keepdim), 1.0 / p)
+
+
+for _name in ("sum", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
+              "logsumexp", "softmax", "log_softmax", "all", "any", "prod", "norm", "var_mean",
+              "std_mean"):
+    globals()[_name] = _axis_alias(globals()[_name])
