@@ -38,6 +38,7 @@ class Size(tuple):
 class Tensor:
     __slots__ = ("_data", "_node", "requires_grad", "grad", "grad_fn", "_retain", "_version",
                  "__weakref__", "__dict__")
+    __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     # -------------------------------------------------------------- construction
     def __init__(self, data=None, *, requires_grad: bool = False):
