@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -130,10 +131,10 @@ def scalar_expression(node: Node, args: list[str], constants: dict[Node, str]) -
 
 
 @functools.cache
-def _fastmath_version() -> str:
-    from . import fastmath
-
-    with open(fastmath.__file__, "rb") as f:
+def _file_version(module_name: str) -> str:
+    """A hash of a helper module's source (kernels that use it embed it)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), module_name + ".py")
+    with open(path, "rb") as f:
         return hashlib.sha256(f.read()).hexdigest()[:12]
 
 
@@ -146,6 +147,7 @@ class _Module:
         self.constant_lines: list[str] = []
         self.body: list[str] = []
         self.fast_imports: set[str] = set()
+        self.helper_imports: set[str] = set()
 
     def constant(self, node: Node) -> str:
         if node not in self.constants:
@@ -171,12 +173,16 @@ class _Module:
         lines += ["", "(e0, e1, ... are values from outside the kernel)", '"""', "",
                   "import math", "", "import numpy as np",
                   "from numba import njit, prange", ""]
+        if self.helper_imports:
+            names = ", ".join(sorted(self.helper_imports))
+            lines += [f"from kiln.compiler.codegen.kernel_helpers import {names}",
+                      f"# kernel_helpers.py {_file_version('kernel_helpers')}", ""]
         if self.fast_imports:
             names = ", ".join(sorted(self.fast_imports))
             # Numba's disk cache does not notice changes in functions a kernel inlines, so
             # the helpers' version is part of the source (and so of the kernel's file name)
             lines += [f"from kiln.compiler.codegen.fastmath import {names}",
-                      f"# fastmath.py {_fastmath_version()}", ""]
+                      f"# fastmath.py {_file_version('fastmath')}", ""]
         lines += self.constant_lines
         if self.constant_lines:
             lines.append("")
@@ -358,6 +364,21 @@ class _RowPlan:
                             for u in self._users(node))
                 if later and node not in outputs:
                     self.kept[node] = f"t{len(self.kept)}"
+        # a max reads a whole row through ``row_max``: an input row as it is, a computed
+        # row from a scratch row filled in the stage loop
+        self.max_rows: dict[Node, str] = {}
+        for node in group.nodes:
+            if node.op == "max":
+                source = node.inputs[0]
+                if source not in members and self.form[source][1] == "all":
+                    continue
+                self.max_rows[node] = f"t{len(self.kept) + len(self.max_rows)}"
+
+    def scratch(self) -> dict[str, str]:
+        """Scratch row name -> dtype."""
+        rows = {name: node.dtype for node, name in self.kept.items()}
+        rows.update({name: node.dtype for node, name in self.max_rows.items()})
+        return rows
 
     def _users(self, node):
         return [n for n in self.group.nodes if node in n.inputs]
@@ -400,13 +421,15 @@ class _RowKernelWriter:
         for k, node in enumerate(self.outputs):
             self.emit(1, f"r{k} = out{k}.reshape({self.view_shape(plan.form[node])})")
         self.emit(1, "for row in prange(rows):")
+        # scratch rows: Numba hoists these allocations out of the row loop (one per thread
+        # chunk); numba.get_thread_id() would do the same but makes a kernel uncacheable
+        for name, dtype in plan.scratch().items():
+            self.emit(2, f"{name} = np.empty(cols, np.{dtype})")
         for k, array in enumerate(self.arrays):  # inputs that do not vary along the row
             form = plan.form[array]
             if form[1] == "one":
                 self.emit(2, f"x{k} = a{k}[{self.row_index(form)}, 0]")
                 self.names[array] = f"x{k}"
-        for node, name in plan.kept.items():
-            self.emit(2, f"{name} = np.empty(cols, np.{node.dtype})")
         self.row_scalars(0)
         for stage in range(plan.stages):
             self.write_stage(stage)
@@ -435,6 +458,8 @@ class _RowKernelWriter:
         self.local = {}
         reductions = [n for n in group.nodes if n.op in ("sum", "max") and plan.stage[n] == stage]
         for node in reductions:
+            if node.op == "max":
+                continue
             accumulator = node.dtype
             if node.op == "sum" and group.row_length > LONG_ROW and node.dtype == "float32":
                 accumulator = "float64"
@@ -448,9 +473,10 @@ class _RowKernelWriter:
             acc = f"acc{self.number.get(node)}"
             if node.op == "sum":
                 self.emit(3, f"{acc} += {self.value(node.inputs[0])}")
+            elif node in plan.max_rows:
+                self.emit(3, f"{plan.max_rows[node]}[col] = {self.value(node.inputs[0])}")
             elif node.op == "max":
-                item = self.value(node.inputs[0])
-                self.emit(3, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) else {acc}")
+                continue  # reads an input row directly, after the loop
             elif node in self.output_slot or node in plan.kept:
                 self.value(node)
         if len(self.module.body) == loop_start:
@@ -458,7 +484,18 @@ class _RowKernelWriter:
         for node in reductions:
             name = f"v{self.number[node]}"
             self.names[node] = name
-            self.emit(2, f"{name} = np.{node.dtype}(acc{self.number[node]})")
+            if node.op == "max":
+                helper = f"row_max_{node.dtype}"
+                self.module.helper_imports.add(helper)
+                source = node.inputs[0]
+                if node in plan.max_rows:
+                    row = plan.max_rows[node]
+                else:
+                    k = self.arrays.index(source)
+                    row = f"a{k}[{self.row_index(plan.form[source])}]"
+                self.emit(2, f"{name} = {helper}({row})")
+            else:
+                self.emit(2, f"{name} = np.{node.dtype}(acc{self.number[node]})")
             if node in self.output_slot:
                 self.emit(2, f"r{self.output_slot[node]}[row, 0] = {name}")
 
