@@ -249,3 +249,38 @@ def test_with_kiln_nn_modules():
     eager, compiled = run(False), run(True)
     _assert_same(eager, compiled)
     assert compiled[2].trace_count == 1
+
+
+ACCUMULATE_BUG = (
+    "kiln core bug: a traced backward captures the .grad tensor object that exists at trace "
+    "time, but the grad write-back replaces .grad with a new tensor after every call, so "
+    "later calls accumulate onto the stale pre-trace gradient")
+
+
+@pytest.mark.parametrize("mode", ["set_to_zero", pytest.param(
+    "accumulate", marks=pytest.mark.xfail(strict=True, reason=ACCUMULATE_BUG))])
+def test_gradients_kept_between_compiled_calls(mode):
+    """``zero_grad(set_to_none=False)`` and accumulating without zero_grad read ``.grad``
+    written back by the previous call, as eagerly."""
+
+    def run(compiled):
+        params = make_params()
+        opt = kiln.optim.SGD(params, lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            if mode == "set_to_zero":
+                opt.zero_grad(set_to_none=False)
+            loss = cross_entropy(forward(params, x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = kiln.jit(step) if compiled else step
+        # one eager backward first so that every .grad exists before the first trace
+        cross_entropy(forward(params, batches()[0][0]), batches()[0][1]).backward()
+        losses = [fn(x, y).item() for x, y in batches()]
+        return np.array(losses), [p.grad.numpy().copy() for p in params], fn
+
+    eager, compiled = run(False), run(True)
+    _assert_same(eager, compiled)
+    assert compiled[2].trace_count == 1
