@@ -19,7 +19,6 @@ from kiln import ops
 __all__ = [
     "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
     "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
-    "legacy_reduction", "reduce_loss",
 ]
 
 

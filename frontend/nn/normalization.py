@@ -15,7 +15,7 @@ from __future__ import annotations
 import kiln
 from kiln import ops
 
-__all__ = ["layer_norm", "batch_norm", "group_norm", "normalize_over"]
+__all__ = ["layer_norm", "batch_norm", "group_norm"]
 
 
 def normalize_over(input, axes, eps: float):
