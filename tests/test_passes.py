@@ -125,7 +125,7 @@ CASES = [
          (((4,), "int64"),), "graph g(%0: i64[4]) {\n  %1: i64[4] = mul %0, %0\n"
          "  return %1\n}"),
     Case("all_ones_array", simplify,
-         lambda g, x: g.add_node("mul", [x, const(g, [[1.0, 1.0, 1.0]])]), ((((2, 3), F32)),),
+         lambda g, x: g.add_node("mul", [x, const(g, [[1.0, 1.0, 1.0]])]), (X23,),
          "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
     Case("chain_of_identities", simplify,
          lambda g, x: g.add_node("sub", [g.add_node("mul", [g.add_node(
@@ -175,7 +175,7 @@ CASES = [
          "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
     Case("permute_compose", simplify,
          lambda g, x: g.add_node("permute", [g.add_node("permute", [x], {"axes": (1, 2, 0)})],
-                                 {"axes": (1, 2, 0)}), ((((2, 3, 4), F32)),),
+                                 {"axes": (1, 2, 0)}), (((2, 3, 4), F32),),
          "graph g(%0: f32[2, 3, 4]) {\n  %1: f32[4, 2, 3] = permute %0 {axes=(2,0,1)}\n"
          "  return %1\n}"),
     Case("expand_same", simplify, _op("expand", lambda g, x: x, shape=(2, 3)), (X23,),
