@@ -1,20 +1,33 @@
-"""How Numba's parallel kernels share the CPU with BLAS: the threading layer choice.
+"""How Numba's parallel kernels share the CPU with BLAS: choosing the threading layer.
 
-kiln runs a schedule that alternates Numba ``prange`` kernels with NumPy's BLAS
-(``np.matmul``). Numba's OpenMP layer (GNU libgomp here; TBB is not installed) keeps its
-worker threads spinning for a while after each parallel region; on a 2-core machine they
-then compete with OpenBLAS's own threads in the matmul that follows. Numba's
-``workqueue`` layer parks its workers on a condition variable instead.
+kiln runs schedules that alternate Numba ``prange`` kernels with NumPy's BLAS
+(``np.matmul``, OpenBLAS's own pthreads). Numba's default here is its OpenMP layer (GNU
+libgomp; TBB is not installed), and libgomp's default wait policy keeps idle worker
+threads *spinning* after every parallel region. On a 2-core machine the spinning threads
+then fight the BLAS threads of the next matmul.
 
-Measured on the 2-core AMD EPYC development machine (Numba 0.68.1, NumPy 2.4 with
-OpenBLAS; ``python bench/threading_layers.py`` reproduces it): see ``bench/RESULTS.md``.
-The short version: with ``omp`` a 4096x1024 row-max kernel took ~8 ms (its threads
-fighting each other and the BLAS threads) against ~1.3 ms with ``workqueue``, and a loop
-of (kernel, matmul) pairs ran several times slower with ``omp`` than with ``workqueue``.
+Measured with ``python bench/threading_layers.py`` (2-core AMD EPYC, Numba 0.68.1, NumPy
+2.4 / OpenBLAS; medians, machine shared with other jobs, so read ratios not digits):
 
-So kiln picks ``workqueue`` unless the user chose a layer with ``NUMBA_THREADING_LAYER``.
-The choice must happen before the first parallel kernel runs (Numba fixes its layer then);
-``configure_threading`` is called when ``kiln.runtime`` is imported.
+=================================  =========  ===========  ========================
+configuration                      kernel     matmul       matmul+kernel x2 (step)
+=================================  =========  ===========  ========================
+omp (default wait policy: spin)    3.4 us     123,946 us   157,939 us  (6 steps/s)
+omp + OMP_WAIT_POLICY=PASSIVE      11.8 us    618 us       1,097 us  (911 steps/s)
+workqueue                          52.8 us    576 us       1,020 us  (980 steps/s)
+=================================  =========  ===========  ========================
+
+(kernel: bias + relu over 128x512 float32; matmul: 128x784 @ 784x512.) Spinning OpenMP
+threads make the *matmul* 200x slower. Both fixes restore BLAS; the passive OpenMP layer
+wakes its threads 4-5x faster than ``workqueue`` (about 8 us against 40 us per parallel
+kernel launch), so kiln prefers it, but only when that is safe: libgomp reads
+``OMP_WAIT_POLICY`` once, when it is loaded, so if something (PyTorch, scikit-learn) loaded
+it before kiln with another policy, kiln uses ``workqueue`` instead. A user's own
+``NUMBA_THREADING_LAYER`` always wins. Small kernels skip threads altogether (see
+``PARALLEL_THRESHOLD`` in ``kiln.compiler.codegen.cpu``).
+
+``configure_threading`` runs when ``kiln.runtime`` is imported, before any kernel runs
+(Numba fixes its layer at the first parallel launch).
 """
 
 from __future__ import annotations
@@ -22,20 +35,46 @@ from __future__ import annotations
 import os
 import sys
 
-DEFAULT_LAYER = "workqueue"
+_USER_CHOSE_LAYER = "NUMBA_THREADING_LAYER" in os.environ
+
+
+def _libgomp_loaded() -> bool:
+    try:
+        with open("/proc/self/maps") as f:
+            return "libgomp" in f.read()
+    except OSError:  # not Linux: no libgomp worries we can check; be conservative
+        return True
+
+
+def choose_layer() -> str:
+    """``"omp"`` with passive waiting when libgomp can still be told so, else workqueue."""
+    if _USER_CHOSE_LAYER:
+        return os.environ["NUMBA_THREADING_LAYER"]
+    policy = os.environ.get("OMP_WAIT_POLICY", "").upper()
+    if policy == "PASSIVE" or (policy == "" and not _libgomp_loaded()):
+        return "omp"
+    return "workqueue"
 
 
 def configure_threading() -> str:
     """Select Numba's threading layer (unless the user already did); return its name."""
-    layer = os.environ.setdefault("NUMBA_THREADING_LAYER", DEFAULT_LAYER)
-    # libgomp reads these when it loads; they only matter if someone picks the omp layer.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    os.environ.setdefault("KMP_BLOCKTIME", "0")
+    layer = choose_layer()
+    if _USER_CHOSE_LAYER:
+        return layer
+    if layer == "omp":
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+        os.environ.setdefault("KMP_BLOCKTIME", "0")
+        # "default" with this priority falls back to workqueue where OpenMP is missing
+        settings = {"THREADING_LAYER": "default", "THREADING_LAYER_PRIORITY":
+                    ["omp", "workqueue", "tbb"]}
+    else:
+        settings = {"THREADING_LAYER": "workqueue"}
+    os.environ["NUMBA_THREADING_LAYER"] = settings["THREADING_LAYER"]
+    if "THREADING_LAYER_PRIORITY" in settings:
+        os.environ["NUMBA_THREADING_LAYER_PRIORITY"] = " ".join(
+            settings["THREADING_LAYER_PRIORITY"])
     numba = sys.modules.get("numba")
-    if numba is not None and "NUMBA_THREADING_LAYER" not in _user_environment:
-        numba.config.THREADING_LAYER = layer
+    if numba is not None:  # already imported: its config was read; set it directly
+        for key, value in settings.items():
+            setattr(numba.config, key, value)
     return layer
-
-
-# What the user had set before kiln touched the environment.
-_user_environment = {k for k in ("NUMBA_THREADING_LAYER",) if k in os.environ}

@@ -143,7 +143,7 @@ def test_maximum_propagates_nan_like_numpy():
 def test_large_array_uses_the_parallel_kernel():
     graph = build(lambda g, a, b: g.add_node("sqrt", [g.add_node(
         "add", [g.add_node("mul", [a, a]), g.add_node("mul", [b, b])])]),
-        ((1 << 16,), F32), ((1 << 16,), F32))
+        ((1 << 18,), F32), ((1 << 18,), F32))
     executable = check_against_interpreter(graph)
     assert "_f0(in0, in1, o" in executable.program.source
     assert executable.program.schedule.calls[0].function.__name__ == "kernel"

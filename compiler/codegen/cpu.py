@@ -49,8 +49,8 @@ from .fastmath import FAST_FUNCTIONS
 LOOP_FLAGS = ("afn", "arcp", "contract")
 ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
 # Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
-# worker threads costs tens of microseconds.
-PARALLEL_THRESHOLD = 1 << 15
+# worker threads costs 8-40 microseconds (runtime/threads.py); measured crossover ~2^17.
+PARALLEL_THRESHOLD = 1 << 17
 # Row sums longer than this accumulate float32 in float64 (NumPy sums pairwise; a long
 # float32 running sum would drift far from it).
 LONG_ROW = 1 << 14
