@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.interpret import interpret
 from kiln.compiler.ir import Graph
