@@ -21,6 +21,7 @@ from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
 from .autograd import grad_mode
+from . import tensor as _tensor_module
 from .tensor import Tensor, _wrap
 
 _EMPTY: dict = {}
@@ -35,6 +36,7 @@ class _State:
 
 
 state = _State()
+_tensor_module._dispatch_state = state
 
 _record = None  # set by autograd.tape at import (avoids an import cycle on the hot path)
 

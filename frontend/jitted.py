@@ -138,8 +138,14 @@ class Compiled:
             t._data = results[k]
             t._version += 1
         for target, k in self.grad_writebacks:
-            leaf = values[target] if isinstance(target, int) else target
-            leaf.grad = _wrap(results[k])
+            if isinstance(target, int):  # an argument: accumulate, as eager backward would
+                leaf = values[target]
+                leaf.grad = _wrap(results[k]) if leaf.grad is None else leaf.grad + _wrap(
+                    results[k])
+            elif k is None:
+                target.grad = None
+            else:
+                target.grad = _wrap(results[k])
         out = []
         for kind, v in self.out_leaves:
             out.append(_wrap(results[v]) if kind == "out" else v)
@@ -239,16 +245,26 @@ class JitFunction:
             return self.fn(*args, **kwargs)  # inside another trace: inline
         key, leaves = self._key(args, kwargs)
         values = [v for _, v in leaves]
-        compiled = self.cache.get(key)
-        if compiled is not None:
-            reason = compiled.stale_reason()
-            if reason is None:
-                return compiled.run(values)
-            self._log(f"retracing {self.name}: {reason}")
-        else:
-            self._explain_new_key(key, leaves)
-        compiled = self._compile(args, kwargs, leaves, key)
+        compiled = self._lookup(key, leaves)
+        if compiled is None:
+            compiled = self._compile(args, kwargs, leaves, key)
         return compiled.run(values)
+
+    def _lookup(self, key, leaves):
+        """A compiled variant for ``key`` whose captured tensors and guards still hold.
+
+        One key keeps several variants (a module in train and in eval mode), so switching
+        back and forth does not retrace.
+        """
+        variants = self.cache.get(key)
+        if not variants:
+            self._explain_new_key(key, leaves)
+            return None
+        for compiled in variants:
+            if compiled.stale_reason() is None:
+                return compiled
+        self._log(f"retracing {self.name}: {variants[-1].stale_reason()}")
+        return None
 
     def _log(self, message):
         if config.log_recompiles:
@@ -263,11 +279,12 @@ class JitFunction:
 
     def _compile(self, args, kwargs, leaves, key) -> Compiled:
         compiled = self.trace_and_compile(args, kwargs, leaves)
-        self.cache[key] = compiled
-        if len(self.cache) > config.cache_size_limit and not self._warned:
+        self.cache.setdefault(key, []).append(compiled)
+        count = sum(len(v) for v in self.cache.values())
+        if count > config.cache_size_limit and not self._warned:
             self._warned = True
             warnings.warn(
-                f"kiln.jit: {self.name} has been compiled {len(self.cache)} times (limit "
+                f"kiln.jit: {self.name} has been compiled {count} times (limit "
                 f"{config.cache_size_limit}); set KILN_LOG=recompiles to see why, and consider "
                 "static_argnums or fixed shapes", stacklevel=3)
         return compiled
@@ -315,12 +332,17 @@ class JitFunction:
         grad_writebacks = []
         for leaf, g, _ in trace.grads.values():
             target = trace.arg_leaves.get(id(leaf), leaf)
+            if g is None:
+                if not isinstance(target, int):
+                    grad_writebacks.append((target, None))
+                continue
             grad_writebacks.append((target, len(outputs)))
             outputs.append(trace.node_of(g))
         # graph inputs in creation order: arguments were added by trace_and_compile;
         # captured tensors, RNG seeds and live scalars were added while tracing.
         captured_nodes = {node: t for t, node in trace.captured.values()}
         seed_nodes = dict((node, gen) for gen, node in trace.seeds)
+        grad_nodes = {node: leaf for leaf, node in trace.grad_inputs}
         scalar_nodes = dict((node, getter) for getter, node in trace.live_scalars)
         all_fetchers = []
         arg_iter = iter(fetchers)
@@ -331,6 +353,8 @@ class JitFunction:
                 all_fetchers.append(_fetch_seed(seed_nodes[node]))
             elif node in scalar_nodes:
                 all_fetchers.append(_fetch_live(scalar_nodes[node], node.dtype))
+            elif node in grad_nodes:
+                all_fetchers.append(_fetch_grad(grad_nodes[node]))
             else:
                 all_fetchers.append(next(arg_iter))
         graph.outputs = outputs
@@ -368,9 +392,7 @@ class JitFunction:
     def inspect(self, *args, **kwargs) -> Inspection:
         """Trace and compile for these arguments without running; return the stages."""
         key, leaves = self._key(args, kwargs)
-        compiled = self.cache.get(key)
-        if compiled is None or compiled.stale_reason():
-            compiled = self._compile(args, kwargs, leaves, key)
+        compiled = self._lookup(key, leaves) or self._compile(args, kwargs, leaves, key)
         return Inspection(compiled)
 
     def lower(self, *args, **kwargs):
@@ -417,6 +439,13 @@ def _fetch_scalar(pos, npdtype):
 def _fetch_captured(t):
     def fetch(values):
         return t._data
+
+    return fetch
+
+
+def _fetch_grad(leaf):
+    def fetch(values):
+        return leaf._grad._data
 
     return fetch
 

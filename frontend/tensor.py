@@ -36,7 +36,7 @@ class Size(tuple):
 
 
 class Tensor:
-    __slots__ = ("_data", "_node", "requires_grad", "grad", "grad_fn", "_retain", "_version",
+    __slots__ = ("_data", "_node", "requires_grad", "_grad", "grad_fn", "_retain", "_version",
                  "__weakref__", "__dict__")
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
@@ -54,12 +54,25 @@ class Tensor:
         self._data = data
         self._node = None
         self.requires_grad = requires_grad
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._retain = False
         self._version = 0
 
     # -------------------------------------------------------------- attributes
+    @property
+    def grad(self):
+        """The accumulated gradient (``None`` until a backward pass reaches this leaf)."""
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        trace = _dispatch_state.trace
+        if trace is not None and self._node is None:
+            trace.note_grad(self, value)  # zero_grad() inside a traced step
+        else:
+            self._grad = value
+
     @property
     def shape(self) -> Size:
         return Size(self._data.shape)
@@ -291,11 +304,18 @@ def _wrap(data) -> Tensor:
     t._data = data
     t._node = None
     t.requires_grad = False
-    t.grad = None
+    t._grad = None
     t.grad_fn = None
     t._retain = False
     t._version = 0
     return t
+
+
+class _NoTrace:
+    trace = None
+
+
+_dispatch_state = _NoTrace  # replaced by kiln.dispatch.state once that module is imported
 
 
 def _ops():

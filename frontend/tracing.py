@@ -65,7 +65,7 @@ class TracerTensor(Tensor):
         self._node = node
         self._data = None
         self.requires_grad = requires_grad
-        self.grad = None
+        self._grad = None
         self.grad_fn = None
         self._retain = False
         self._version = 0
@@ -135,6 +135,7 @@ class TraceState:
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
+        self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
 
     # -------------------------------------------------------------- graph inputs
@@ -220,11 +221,35 @@ class TraceState:
             self.node_of(x)  # capture the old value first
             self.current[id(x)] = (x, node)
 
-    def set_grad(self, leaf: Tensor, grad: Tensor) -> None:
+    def set_grad(self, leaf: Tensor, grad) -> None:
+        """Record ``leaf.grad = grad`` (a write-back after every call)."""
         key = id(leaf)
-        old = self.grads[key][2] if key in self.grads else leaf.grad
+        old = self.grads[key][2] if key in self.grads else leaf._grad
         self.grads[key] = (leaf, grad, old)
-        leaf.grad = grad
+        leaf._grad = grad
+
+    note_grad = set_grad
+
+    def current_grad(self, leaf: Tensor):
+        """``leaf.grad`` as the traced program sees it at this point.
+
+        Set earlier in the trace: that value. Otherwise the gradient present when the
+        compiled function is called: a graph input read from ``leaf.grad`` on every call,
+        guarded on whether there is one.
+        """
+        entry = self.grads.get(id(leaf))
+        if entry is not None:
+            return entry[1]
+        if leaf._node is not None:  # an argument: its caller-side grad is added on write-back
+            return None
+        present = leaf._grad is not None
+        self.add_guard(f"whether the gradient of a {leaf.dtype.name}{list(leaf.shape)} tensor "
+                       f"[{id(leaf):#x}] is set", lambda: leaf._grad is not None, present)
+        if not present:
+            return None
+        node = self.graph.add_input(leaf.shape, leaf._grad.dtype.name, name="grad")
+        self.grad_inputs.append((leaf, node))
+        return TracerTensor(self, node)
 
     def mutations(self) -> list[tuple[Tensor, object]]:
         return [(t, node) for key, (t, node) in self.current.items()
@@ -233,7 +258,7 @@ class TraceState:
     def restore(self) -> None:
         """Undo the trace-time side effects on ``.grad`` (the executable redoes them)."""
         for leaf, _, old in self.grads.values():
-            leaf.grad = old
+            leaf._grad = old
 
 
 class tracing:  # noqa: N801 - used as a context manager

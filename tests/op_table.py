@@ -22,6 +22,20 @@ except ImportError:  # pragma: no cover
     _scipy_erf = None
 
 
+def _np_erfinv(y):
+    try:
+        from scipy.special import erfinv
+
+        return erfinv(y)
+    except ImportError:  # pragma: no cover - bisection on math.erf
+        lo, hi = np.full_like(y, -6.0), np.full_like(y, 6.0)
+        for _ in range(200):
+            mid = (lo + hi) / 2
+            below = np_erf(mid) < y
+            lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        return (lo + hi) / 2
+
+
 def np_erf(x):
     if _scipy_erf is not None:
         return _scipy_erf(x)
@@ -188,6 +202,9 @@ OPS = [
     Op("floor_divide", lambda a, b: a // b, np.floor_divide, ((3, 4), (3, 4)), "nonzero",
        grad=False),
     Op("norm", lambda x: x.norm(), np.linalg.norm, ((3, 4),)),
+    Op("norm_dim", lambda x: x.norm(dim=1), lambda x: np.linalg.norm(x, axis=1), ((3, 4),)),
+    Op("erfinv", lambda x: kiln.erfinv(kiln.tanh(x) * 0.99),
+       lambda x: _np_erfinv(np.tanh(x) * 0.99), ((3, 4),), rtol=1e-5),
     Op("lerp", lambda a, b: kiln.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a),
        ((3, 4), (3, 4))),
 ]

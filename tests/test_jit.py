@@ -357,3 +357,49 @@ def test_grad_and_value_and_grad_transforms(compiled):
     np.testing.assert_allclose(gw.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gw2.numpy(), wt.grad.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(gx.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_gradient_accumulates_across_compiled_calls():
+    w = kiln.tensor([1.0], requires_grad=True)
+    (w * 1.0).sum().backward()
+
+    @kiln.jit
+    def accumulate(x):
+        (w * x).sum().backward()
+        return w.grad
+
+    assert [accumulate(kiln.tensor([1.0])).item() for _ in range(3)] == [2.0, 3.0, 4.0]
+    w.grad = None  # a guard sees the missing gradient and picks (or makes) another variant
+    assert [accumulate(kiln.tensor([1.0])).item() for _ in range(2)] == [1.0, 2.0]
+    assert accumulate.trace_count == 2
+
+
+def test_zero_grad_inside_the_step_is_replayed():
+    w = kiln.tensor([2.0], requires_grad=True)
+
+    @kiln.jit
+    def step(x):
+        w.grad = None
+        (w * x).sum().backward()
+        return w.grad * 1
+
+    assert [step(kiln.tensor([3.0])).item() for _ in range(3)] == [3.0, 3.0, 3.0]
+    assert step.trace_count == 1
+
+
+def test_guard_variants_are_kept_per_key():
+    flag = {"on": True}
+
+    @kiln.jit
+    def f(x):
+        from kiln.tracing import guard
+
+        return x * 2 if guard("flag", lambda: flag["on"]) else x * 3
+
+    x = kiln.ones(1)
+    assert f(x).item() == 2.0
+    flag["on"] = False
+    assert f(x).item() == 3.0
+    flag["on"] = True
+    assert f(x).item() == 2.0
+    assert f.trace_count == 2

@@ -203,7 +203,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.detach()
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
-        set_leaf_grad(leaf, g if leaf.grad is None else leaf.grad + g)
+        trace = dispatch.state.trace
+        previous = leaf.grad if trace is None else trace.current_grad(leaf)
+        set_leaf_grad(leaf, g if previous is None else previous + g)
         for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
             hook(leaf)
 

@@ -262,7 +262,33 @@ def logsigmoid(x):
 
 
 def relu(x):
-    return maximum(x, constant(0, x.dtype)) if isinstance(x, Tensor) else maximum(x, 0)
+    """``max(x, 0)`` with PyTorch's gradient (0 at exactly 0)."""
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError("Boolean inputs not supported for relu")
+    zero = constant(0, x.dtype)
+    return where(gt(x, zero), x, zero)
+
+
+def erfinv(x):
+    """Inverse error function: Giles' single-precision approximation + two Newton steps."""
+    x = _to_float(x)
+    w = neg(log(mul(sub(1.0, x), add(1.0, x))))
+    small = lt(w, 5.0)
+    ws = sub(w, 2.5)
+    p1 = 2.81022636e-08
+    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
+              -0.00417768164, 0.246640727, 1.50140941):
+        p1 = add(mul(p1, ws), c)
+    wl = sub(sqrt(where(small, 5.0, w)), 3.0)
+    p2 = -0.000200214257
+    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
+              0.00943887047, 1.00167406, 2.83297682):
+        p2 = add(mul(p2, wl), c)
+    y = mul(where(small, p1, p2), x)
+    two_over_sqrt_pi = 2.0 / math.sqrt(math.pi)
+    for _ in range(2):  # Newton: y -= (erf(y) - x) / erf'(y)
+        y = sub(y, div(sub(erf(y), x), mul(exp(neg(mul(y, y))), two_over_sqrt_pi)))
+    return y
 
 
 def clamp(x, min=None, max=None):  # noqa: A002

@@ -74,7 +74,7 @@ unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split c
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
 sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
-scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max
+scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv
 """.split()
 
 

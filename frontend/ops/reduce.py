@@ -274,7 +274,11 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     from .elementwise import pow as pow_
 
     if p in ("fro", 2, 2.0, None):
-        return sqrt(sum(mul(x, x), dim, keepdim))
+        from .elementwise import eq
+
+        squares = sum(mul(x, x), dim, keepdim)
+        zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch
+        return where(zero, 0.0, sqrt(where(zero, 1.0, squares)))
     if p in (math.inf, "inf"):
         return amax(abs_(x), () if dim is None else dim, keepdim)
     if p == 1:
