@@ -20,8 +20,8 @@ import numpy as np
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
-from .autograd import grad_mode
 from . import tensor as _tensor_module
+from .autograd import grad_mode
 from .tensor import Tensor, _wrap
 
 _EMPTY: dict = {}
