@@ -251,14 +251,7 @@ def test_with_kiln_nn_modules():
     assert compiled[2].trace_count == 1
 
 
-ACCUMULATE_BUG = (
-    "kiln core bug: a traced backward captures the .grad tensor object that exists at trace "
-    "time, but the grad write-back replaces .grad with a new tensor after every call, so "
-    "later calls accumulate onto the stale pre-trace gradient")
-
-
-@pytest.mark.parametrize("mode", ["set_to_zero", pytest.param(
-    "accumulate", marks=pytest.mark.xfail(strict=True, reason=ACCUMULATE_BUG))])
+@pytest.mark.parametrize("mode", ["set_to_zero", "accumulate"])
 def test_gradients_kept_between_compiled_calls(mode):
     """``zero_grad(set_to_none=False)`` and accumulating without zero_grad read ``.grad``
     written back by the previous call, as eagerly."""

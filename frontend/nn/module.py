@@ -315,11 +315,9 @@ class Module:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Clear the parameters' gradients (``None``, or zeros with ``set_to_none=False``)."""
         for param in self.parameters():
-            if param.grad is None:
-                continue
             if set_to_none:
-                param.grad = None
-            else:
+                param.grad = None  # assigned even when already None: a trace records it
+            elif param.grad is not None:
                 param.grad = param.grad.detach()
                 param.grad.zero_()
 

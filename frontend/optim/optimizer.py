@@ -102,11 +102,9 @@ class Optimizer:
         """Reset the gradients of all parameters (to ``None`` by default, as PyTorch)."""
         for group in self.param_groups:
             for p in group["params"]:
-                if p.grad is None:
-                    continue
                 if set_to_none:
-                    p.grad = None
-                else:
+                    p.grad = None  # assigned even when already None: a trace records it
+                elif p.grad is not None:
                     p.grad = p.grad.detach()
                     p.grad.zero_()
 
