@@ -28,8 +28,9 @@ graph <lambda>(%0: f32[2, 3], %1: f32[3, 4], %2: f32[4]) {
   %3: f32[2, 4] = matmul %0, %1
   %4: f32[2, 4] = add %3, %2
   %5: f32[] = const {value=0.0}
-  %6: f32[2, 4] = maximum %4, %5
-  return %6
+  %6: b8[2, 4] = gt %4, %5
+  %7: f32[2, 4] = where %6, %4, %5
+  return %7
 }"""),
     "sum_keepdim": (lambda x: x.sum(1, keepdim=True), [(2, 3)], """\
 graph <lambda>(%0: f32[2, 3]) {
