@@ -240,6 +240,23 @@ def test_long_rows_sum_in_float64():
     assert abs(float(got) - float(np.sum(x, dtype=np.float64))) < 1e-3
 
 
+@pytest.mark.parametrize("shape", [(1 << 18,), (2, 1 << 17)])
+def test_few_long_rows_are_split_across_threads(shape):
+    axis = len(shape) - 1
+
+    def make(g, x, y):
+        product = g.add_node("mul", [x, y])
+        total = g.add_node("sum", [product], {"axes": (axis,), "keepdims": True})
+        biggest = g.add_node("max", [x], {"axes": (axis,), "keepdims": False})
+        return g.add_node("mul", [total, const(g, 0.5)]), biggest, product
+
+    x, y = normal(shape, shape)
+    x.reshape(-1)[7] = np.nan  # the first row's max must be nan
+    executable = check_against_interpreter(build(make, (shape, F32), (shape, F32)), [x, y],
+                                           rtol=1e-5, atol=1e-3)
+    assert all("for task in prange(rows * 64)" in k for k in executable.kernels)
+
+
 def test_non_trailing_reduction_runs_in_numpy():
     def make(g, x):
         return g.add_node("sum", [g.add_node("exp", [x])], {"axes": (0,), "keepdims": False})

@@ -51,6 +51,9 @@ ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
 # Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
 # worker threads costs 8-40 microseconds (runtime/threads.py); measured crossover ~2^17.
 PARALLEL_THRESHOLD = 1 << 17
+# Row groups with fewer rows than this (and enough work) split each row across threads.
+SPLIT_ROWS = 4
+SPLIT_CHUNKS = 64
 # Row sums longer than this accumulate float32 in float64 (NumPy sums pairwise; a long
 # float32 running sum would drift far from it).
 LONG_ROW = 1 << 14
@@ -402,6 +405,7 @@ class _RowKernelWriter:
         self.number = {node: k for k, node in enumerate(group.nodes)}
         self.local: dict[Node, str] = {}
         self.stage = 0
+        self.split = False
 
     def emit(self, indent: int, line: str) -> None:
         self.module.emit(indent, line)
@@ -414,33 +418,107 @@ class _RowKernelWriter:
     def row_index(form) -> str:
         return "row" if form[0] == "all" else "0"
 
+    def split_rows(self) -> bool:
+        """Few long rows (``sum(x * y)`` over a vector): split each row across threads."""
+        plan, group = self.plan, self.group
+        return (group.rows < SPLIT_ROWS and group.rows * group.row_length >= PARALLEL_THRESHOLD
+                and plan.stages == 1 and not plan.kept and not plan.max_rows)
+
+    def load_row_inputs(self) -> None:
+        for k, array in enumerate(self.arrays):  # inputs that do not vary along the row
+            form = self.plan.form[array]
+            if form[1] == "one":
+                self.emit(2, f"x{k} = a{k}[{self.row_index(form)}, 0]")
+                self.names[array] = f"x{k}"
+
     def write(self) -> KernelSource:
         plan = self.plan
         for k, array in enumerate(self.arrays):
             self.emit(1, f"a{k} = in{k}.reshape({self.view_shape(plan.form[array])})")
         for k, node in enumerate(self.outputs):
             self.emit(1, f"r{k} = out{k}.reshape({self.view_shape(plan.form[node])})")
-        self.emit(1, "for row in prange(rows):")
-        # scratch rows: Numba hoists these allocations out of the row loop (one per thread
-        # chunk); numba.get_thread_id() would do the same but makes a kernel uncacheable
-        for name, dtype in plan.scratch().items():
-            self.emit(2, f"{name} = np.empty(cols, np.{dtype})")
-        for k, array in enumerate(self.arrays):  # inputs that do not vary along the row
-            form = plan.form[array]
-            if form[1] == "one":
-                self.emit(2, f"x{k} = a{k}[{self.row_index(form)}, 0]")
-                self.names[array] = f"x{k}"
-        self.row_scalars(0)
-        for stage in range(plan.stages):
-            self.write_stage(stage)
-            self.row_scalars(stage + 1)
+        if self.split_rows():
+            self.write_split()
+        else:
+            self.emit(1, "for row in prange(rows):")
+            # scratch rows: Numba hoists these allocations out of the row loop (one per
+            # thread); numba.get_thread_id() would too, but makes a kernel uncacheable
+            for name, dtype in plan.scratch().items():
+                self.emit(2, f"{name} = np.empty(cols, np.{dtype})")
+            self.load_row_inputs()
+            self.row_scalars(0)
+            for stage in range(plan.stages):
+                self.write_stage(stage)
+                self.row_scalars(stage + 1)
         parameters = ([f"in{k}" for k in range(len(self.arrays))]
                       + [f"out{k}" for k in range(len(self.outputs))] + ["rows", "cols"])
         source = self.module.render("row", ROW_FLAGS, parameters)
         sizes = [self.group.rows, self.group.row_length]
         return KernelSource("row", source, self.arrays, self.outputs, sizes)
 
-    def row_scalars(self, available_at: int) -> None:
+    def write_split(self) -> None:
+        """Each row in ``SPLIT_CHUNKS`` pieces, one task each; partial results combined per
+        row afterwards (float32 sums combine float64 partials)."""
+        plan, chunks = self.plan, SPLIT_CHUNKS
+        reductions = [n for n in self.group.nodes if n.op in ("sum", "max")]
+        for node in reductions:
+            dtype = "float64" if node.op == "sum" else node.dtype
+            self.emit(1, f"p{self.number[node]} = np.empty((rows, {chunks}), np.{dtype})")
+        self.emit(1, f"for task in prange(rows * {chunks}):")
+        self.emit(2, f"row = task // {chunks}")
+        self.emit(2, f"start = (task % {chunks}) * cols // {chunks}")
+        self.emit(2, f"stop = (task % {chunks} + 1) * cols // {chunks}")
+        self.load_row_inputs()
+        self.row_scalars(0, store=False)
+        # 1-D views of the piece, indexed from 0: LLVM then knows indexes are not negative
+        # (Numba's negative-index wraparound would otherwise block vectorization)
+        self.split = True
+        for k, array in enumerate(self.arrays):
+            if plan.form[array][1] == "all":
+                self.emit(2, f"s{k} = a{k}[{self.row_index(plan.form[array])}, start:stop]")
+        for node, slot in self.output_slot.items():
+            if plan.form[node][1] == "all":
+                self.emit(2, f"q{slot} = r{slot}[row, start:stop]")
+        sums = [n for n in reductions if n.op == "sum"]
+        for node in sums:
+            self.emit(2, f"acc{self.number[node]} = np.float64(0)")
+        self.emit(2, "for col in range(stop - start):")
+        loop_start = len(self.module.body)
+        self.stage, self.local = 0, {}
+        for node in plan.loop_nodes:
+            if node.op == "sum":
+                self.emit(3, f"acc{self.number[node]} += {self.value(node.inputs[0])}")
+            elif node.op != "max" and node in self.output_slot:
+                self.value(node)
+        if len(self.module.body) == loop_start:
+            self.module.body.pop()
+        for node in reductions:
+            n = self.number[node]
+            if node.op == "sum":
+                self.emit(2, f"p{n}[row, task % {chunks}] = acc{n}")
+            else:
+                source = node.inputs[0]
+                row = f"a{self.arrays.index(source)}[{self.row_index(plan.form[source])}"
+                self.emit(2, f"p{n}[row, task % {chunks}] = row_max_{node.dtype}({row}, "
+                             "start:stop])")
+                self.module.helper_imports.add(f"row_max_{node.dtype}")
+        self.split = False
+        self.emit(1, "for row in range(rows):")
+        self.names = dict(self.module.constants)
+        self.load_row_inputs()
+        self.row_scalars(0)
+        for node in reductions:
+            n = self.number[node]
+            self.names[node] = f"v{n}"
+            if node.op == "sum":
+                self.emit(2, f"v{n} = np.{node.dtype}(np.sum(p{n}[row]))")
+            else:
+                self.emit(2, f"v{n} = row_max_{node.dtype}(p{n}[row])")
+            if node in self.output_slot:
+                self.emit(2, f"r{self.output_slot[node]}[row, 0] = v{n}")
+        self.row_scalars(1)
+
+    def row_scalars(self, available_at: int, store: bool = True) -> None:
         """Per-row values (``1/sum``, ``sqrt(var + eps)``) once their inputs exist."""
         for node in self.group.nodes:
             if self.plan.in_loop(node) or self.plan.available[node] != available_at:
@@ -449,7 +527,7 @@ class _RowKernelWriter:
             self.names[node] = name
             args = [self.names[i] for i in node.inputs]
             self.emit(2, f"{name} = {self.module.expression(node, args)}")
-            if node in self.output_slot:
+            if store and node in self.output_slot:
                 self.emit(2, f"r{self.output_slot[node]}[row, 0] = {name}")
 
     def write_stage(self, stage: int) -> None:
@@ -510,7 +588,10 @@ class _RowKernelWriter:
         if node not in plan.stage:  # a graph input read along the row
             k = self.arrays.index(node)
             text = f"x{k}"
-            self.emit(3, f"{text} = a{k}[{self.row_index(plan.form[node])}, col]")
+            if self.split:  # a view of this task's piece of the row (see write_split)
+                self.emit(3, f"{text} = s{k}[col]")
+            else:
+                self.emit(3, f"{text} = a{k}[{self.row_index(plan.form[node])}, col]")
         elif plan.stage[node] < self.stage and plan.form[node] == ("all", "all"):
             text = f"w{self.number[node]}"  # computed by an earlier stage: read it back
             if node in plan.kept:
@@ -524,7 +605,9 @@ class _RowKernelWriter:
             if plan.stage[node] == self.stage and node in plan.kept:
                 self.emit(3, f"{plan.kept[node]}[col] = {text}")
             if plan.stage[node] == self.stage and node in self.output_slot:
-                self.emit(3, f"r{self.output_slot[node]}[row, col] = {text}")
+                slot = self.output_slot[node]
+                target = f"q{slot}[col]" if self.split else f"r{slot}[row, col]"
+                self.emit(3, f"{target} = {text}")
         self.local[node] = text
         return text
 
