@@ -28,6 +28,7 @@ is kept in ``Program.source`` for debugging.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -88,11 +89,33 @@ class Program:
 
     def __init__(self, schedule: Schedule):
         self.schedule = schedule
+        self.source, self.run = self._build(timed=False)
+        self._profiled = None
+
+    def profile(self, arrays, repeats: int = 10) -> list[tuple[float, str]]:
+        """Median seconds of each call over ``repeats`` runs, with the call's comment.
+
+        Runs a copy of the run function with a clock read around every call, to find the
+        call that dominates.
+        """
+        if self._profiled is None:
+            self._profiled = self._build(timed=True)[1]
+        runs = []
+        for _ in range(repeats):
+            clock: list[float] = []
+            self._profiled(arrays, clock)
+            runs.append([b - a for a, b in zip(clock, clock[1:])])
+        medians = [sorted(column)[len(column) // 2] for column in zip(*runs)]
+        return [(t, f"{call.function.__name__ if hasattr(call.function, '__name__') else ''}"
+                 f"  {call.comment}") for t, call in zip(medians, self.schedule.calls)]
+
+    def _build(self, timed: bool):
+        schedule = self.schedule
         namespace: dict = {"ndarray": np.ndarray, "_lock": threading.Lock(),
-                           "_check": self._check_input}
+                           "_check": self._check_input, "_clock": time.perf_counter}
         namespace.update(schedule.statics)
         namespace.update(schedule.pools)
-        lines = ["def run(args):"]
+        lines = ["def run(args, _times=None):" if timed else "def run(args):"]
         count = len(schedule.inputs)
         lines.append(f"    if len(args) != {count}: _check(-1, args)")
         if count:
@@ -107,6 +130,8 @@ class Program:
         lines.append("    with _lock:")
         for name in schedule.pools:
             lines.append(f"        {name} = {name}_pool.take()")
+        if timed:
+            lines.append("        _times.append(_clock())")
         for k, call in enumerate(schedule.calls):
             function = f"_f{k}"
             namespace[function] = call.function
@@ -118,14 +143,16 @@ class Program:
             if call.comment:
                 text += f"  # {call.comment}"
             lines.append("        " + text)
+            if timed:
+                lines.append("        _times.append(_clock())")
         lines.append(f"        return [{', '.join(schedule.outputs)}]")
-        self.source = "\n".join(lines) + "\n"
+        source = "\n".join(lines) + "\n"
         # pools are referenced as ``<name>_pool`` so the taken array can use ``<name>``
         for name, pool in schedule.pools.items():
             namespace[f"{name}_pool"] = pool
             namespace.pop(name, None)
-        exec(compile(self.source, f"<kiln executor {schedule.name}>", "exec"), namespace)
-        self.run = namespace["run"]
+        exec(compile(source, f"<kiln executor {schedule.name}>", "exec"), namespace)
+        return source, namespace["run"]
 
     def __call__(self, arrays):
         return self.run(arrays)
