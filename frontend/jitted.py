@@ -140,15 +140,15 @@ class Compiled:
         for target, k in self.grad_writebacks:
             if isinstance(target, int):  # an argument: accumulate, as eager backward would
                 leaf = values[target]
-                leaf.grad = _wrap(results[k]) if leaf.grad is None else leaf.grad + _wrap(
-                    results[k])
+                grad = _wrap_result(results[k])
+                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
             elif k is None:
                 target.grad = None
             else:
-                target.grad = _wrap(results[k])
+                target.grad = _wrap_result(results[k])
         out = []
         for kind, v in self.out_leaves:
-            out.append(_wrap(results[v]) if kind == "out" else v)
+            out.append(_wrap_result(results[v]) if kind == "out" else v)
         if self.backward is not None:
             self.backward.attach(out, self.out_leaves, results, values)
         return _unflatten(self.out_structure, iter(out))
@@ -386,7 +386,7 @@ class JitFunction:
 
     def _compile_graph(self, trace: TraceState, graph):
         """Compile the traced graph (subclasses may split it, as kiln.distributed.jit)."""
-        return compile_graph(graph, device=trace.device)
+        return compile_for_device(graph, trace.device)
 
     # -------------------------------------------------------------- inspection
     def inspect(self, *args, **kwargs) -> Inspection:
@@ -420,6 +420,24 @@ def _substitute(args, kwargs, leaves, arg_map, static_argnums, static_argnames):
     new_args = tuple(a if i in static_argnums else sub(a) for i, a in enumerate(args))
     new_kwargs = {k: v if k in static_argnames else sub(v) for k, v in kwargs.items()}
     return new_args, new_kwargs
+
+
+def compile_for_device(graph, device: str):
+    """The CPU compiler, or the CUDA one for graphs whose inputs live on a GPU."""
+    if device == "cuda":
+        from kiln.compiler.compile_cuda import compile_graph_cuda
+
+        return compile_graph_cuda(graph)
+    return compile_graph(graph, device=device)
+
+
+def _wrap_result(array):
+    """An executable's result as a tensor on the device the array lives on."""
+    if type(array) is np.ndarray:
+        return _wrap(array)
+    from . import cuda
+
+    return cuda.wrap(array)
 
 
 def _fetch_tensor(pos):
@@ -586,9 +604,9 @@ class CompiledBackward:
         self.n_outputs = n_outputs
         graph.outputs = list(graph.outputs) + self.grad_nodes
         forward, backward, _ = split_joint(graph, n_outputs, self.cotangent_nodes)
-        self.executable = compile_graph(backward, device=device)
+        self.executable = compile_for_device(backward, device)
         self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]
-        return compile_graph(forward, device=device)
+        return compile_for_device(forward, device)
 
     def attach(self, out, out_leaves, results, values):
         saved = results[self.n_outputs:]
@@ -629,4 +647,4 @@ class JitBackward:
         cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
         cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
         grads = self.owner.executable.run(list(self.saved) + cotangents)
-        return [_wrap(a) for a in grads]
+        return [_wrap_result(a) for a in grads]

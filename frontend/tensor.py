@@ -123,7 +123,13 @@ class Tensor:
 
     @data.setter
     def data(self, value: Tensor) -> None:
-        self._data = value._data if isinstance(value, Tensor) else np.asarray(value)
+        new = value._data if isinstance(value, Tensor) else np.asarray(value)
+        if type(new) is not np.ndarray or type(self._data) is not np.ndarray:
+            from . import cuda  # moving between devices (Module.to("cuda"))
+
+            cuda.adopt(self, new)
+        else:
+            self._data = new
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point

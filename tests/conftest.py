@@ -1,5 +1,11 @@
 import os
+import shutil
 import sys
+
+# CUDA tests run in Numba's simulator where there is no GPU; this must be decided before
+# anything imports numba.cuda. On a GPU machine the real device is used.
+if "NUMBA_ENABLE_CUDASIM" not in os.environ and shutil.which("nvidia-smi") is None:
+    os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
 
 import numpy as np
 import pytest

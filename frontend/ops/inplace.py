@@ -37,7 +37,11 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
     if state.trace is not None:
         state.trace.assign(x, new)
     elif new._node is None:
-        if x._data.flags.writeable:
+        if type(x._data) is not np.ndarray:  # a CUDA tensor: copy on the device
+            from .. import cuda
+
+            cuda.copy_into(x, new)
+        elif x._data.flags.writeable:
             np.copyto(x._data, new._data)
         else:  # a broadcast view: give x its own storage, as PyTorch would have
             x._data = np.array(new._data)
