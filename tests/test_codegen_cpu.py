@@ -124,6 +124,16 @@ def test_broadcast_patterns(shapes):
     check_against_interpreter(build(make, *[(s, F32) for s in shapes]))
 
 
+def test_transposed_views_are_read_through_strides_without_a_copy():
+    def make(g, x, y):
+        t = g.add_node("permute", [x], {"axes": (1, 0)})
+        return g.add_node("add", [g.add_node("mul", [t, y]), const(g, 1.0)])
+
+    executable = check_against_interpreter(build(make, ((5, 7), F32), ((7, 5), F32)))
+    assert "ascontiguousarray" not in executable.program.source
+    assert "a0 = in0\n" in executable.kernels[0]
+
+
 def test_power_by_constants_uses_multiplications_and_sqrt():
     def make(g, x):
         square = g.add_node("pow", [x, const(g, 2.0)])

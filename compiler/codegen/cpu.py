@@ -275,11 +275,21 @@ def _fit_ndim(shape, ndim) -> tuple:
     return shape
 
 
-def loop_kernel(group: FusionGroup, nodes=None) -> KernelSource:
+def _strided_index(array_shape, index: list[str]) -> str:
+    """Index expression for an array read in its own shape (broadcast dims read at 0)."""
+    extra = len(array_shape) - len(index)
+    parts = ["0" if axis < extra or d == 1 else index[axis - extra]
+             for axis, d in enumerate(array_shape)]
+    return ", ".join(parts) if parts else "()"
+
+
+def loop_kernel(group: FusionGroup, nodes=None, strided=frozenset()) -> KernelSource:
     """Source of the loop kernel for a loop group, or a matmul group's epilogue.
 
     ``nodes`` are the nodes computed (default: all of the group); every other value they
     read (a matmul's result too) is an array argument or an inlined scalar constant.
+    ``strided`` are inputs that may not be contiguous (a transposed view): the kernel reads
+    them through their strides, in the loop's own dimensions, instead of reshaping them.
     """
     nodes = list(group.nodes if nodes is None else nodes)
     members = set(nodes)
@@ -289,23 +299,34 @@ def loop_kernel(group: FusionGroup, nodes=None) -> KernelSource:
     outputs = [n for n in group.outputs if n in members]
     shape = tuple(group.shape)
     shapes = [_fit_ndim(a.shape, len(shape)) for a in arrays]
-    sizes, spans = coalesce(shape, shapes)
+    is_strided = [a in strided for a in arrays]
+    if any(is_strided):  # dimensions stay as they are: a strided array cannot be reshaped
+        sizes = list(shape) or [1]
+        spans = [tuple(d != 1 for d in padded(s, len(sizes))) for s in shapes]
+    else:
+        sizes, spans = coalesce(shape, shapes)
     size_names = [f"n{k}" for k in range(len(sizes))]
     full = "(" + ", ".join(size_names) + ("," if len(sizes) == 1 else "") + ")"
     index = [f"i{k}" for k in range(len(sizes))]
     names: dict[Node, str] = dict(module.constants)
     # views of the arguments in the coalesced shape
     for k, span in enumerate(spans):
+        if is_strided[k]:
+            module.emit(1, f"a{k} = in{k}")
+            continue
         dims = [n if s else "1" for n, s in zip(size_names, span)]
         module.emit(1, f"a{k} = in{k}.reshape(({', '.join(dims)}{',' if len(dims) == 1 else ''}))")
     for k in range(len(outputs)):
         module.emit(1, f"r{k} = out{k}.reshape({full})")
     loop_body = []
     for k, (array, span) in enumerate(zip(arrays, spans)):
-        if not any(span):  # one element: load once, outside the loop
-            module.emit(1, f"x{k} = a{k}[{', '.join('0' for _ in span)}]")
+        if is_strided[k]:
+            where = _strided_index(array.shape, index)
         else:
             where = ", ".join(i if s else "0" for i, s in zip(index, span))
+        if not any(span):  # one element: load once, outside the loop
+            module.emit(1, f"x{k} = a{k}[{where}]")
+        else:
             loop_body.append(f"x{k} = a{k}[{where}]")
         names[array] = f"x{k}"
     for k, node in enumerate(nodes):

@@ -28,7 +28,7 @@ from ...runtime.executor import Call, InputSpec, Literal, Schedule
 from ...runtime.kernel_cache import load_kernel
 from ..ir import Node
 from ..passes.fuse import FusedGraph, FusionGroup
-from ..passes.memory import MemoryPlan, root
+from ..passes.memory import VIEW_OPS, MemoryPlan, root
 from ..primitives import PRIMITIVES
 from .cpu import KernelSource, loop_kernel, row_kernel
 
@@ -40,13 +40,21 @@ class Lowered:
 
 
 def _numpy_function(node: Node):
-    """The op's NumPy implementation with its params bound, returning ``node.dtype``."""
+    """The op's NumPy implementation with its params bound, returning ``node.dtype``.
+
+    Ops that make new arrays return them C-contiguous (kernels rely on it); view ops
+    (reshape, permute, ...) return NumPy's view.
+    """
     impl = PRIMITIVES[node.op].impl
     params = dict(node.params)
     dtype = np.dtype(node.dtype)
 
-    def run(*arrays):
-        return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
+    if node.op in VIEW_OPS:
+        def run(*arrays):
+            return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
+    else:
+        def run(*arrays):
+            return np.ascontiguousarray(impl(*arrays, **params), dtype=dtype)
 
     run.__name__ = f"numpy_{node.op}"
     return run
@@ -95,7 +103,7 @@ class _Lowering:
         else:
             name = f"v{number}"
         self.names[node] = name
-        if where.kind in ("const", "arena", "pool"):
+        if where.kind in ("const", "arena", "pool", "fresh"):
             self.contiguous.add(node)
         return name
 
@@ -114,9 +122,15 @@ class _Lowering:
                                comment="kernels read contiguous memory"))
         return copy
 
-    def kernel_call(self, kernel: KernelSource, comment: str) -> None:
+    def strided(self, group: FusionGroup) -> frozenset:
+        """Inputs of a loop kernel that may not be contiguous (read through strides)."""
+        return frozenset(i for i in group.inputs if i in self.plan.storage
+                         and i not in self.contiguous)
+
+    def kernel_call(self, kernel: KernelSource, comment: str, strided=frozenset()) -> None:
         function = load_kernel(kernel.source, kernel.function_name)
-        arguments = [self.kernel_argument(n) for n in kernel.inputs]
+        arguments = [self.name(n) if n in strided else self.kernel_argument(n)
+                     for n in kernel.inputs]
         arguments += [self.name(n) for n in kernel.outputs]
         arguments += [Literal(int(s)) for s in kernel.sizes]
         self.calls.append(Call(function, arguments, comment=comment))
@@ -125,7 +139,8 @@ class _Lowering:
     def lower_group(self, index: int, group: FusionGroup) -> None:
         comment = f"group {index}: {group.describe()}"
         if group.kind == "loop":
-            self.kernel_call(loop_kernel(group), comment)
+            strided = self.strided(group)
+            self.kernel_call(loop_kernel(group, strided=strided), comment, strided)
         elif group.kind == "row":
             self.kernel_call(row_kernel(group), comment)
         elif group.kind == "matmul":
@@ -141,8 +156,9 @@ class _Lowering:
             self.contiguous.add(head)
             epilogue = [n for n in group.nodes if n is not head]
             if epilogue:
-                kernel = loop_kernel(group, epilogue)
-                self.kernel_call(kernel, f"group {index}: epilogue")
+                strided = self.strided(group)
+                kernel = loop_kernel(group, epilogue, strided)
+                self.kernel_call(kernel, f"group {index}: epilogue", strided)
         else:
             self.lower_library(index, group.nodes[0])
 
