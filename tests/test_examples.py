@@ -81,7 +81,6 @@ def test_inspect_graph_script(tmp_path):
     assert (tmp_path / "00_traced.txt").exists()
 
 
-@pytest.mark.skipif(os.environ.get("KILN_SLOW_TESTS") != "1", reason="set KILN_SLOW_TESTS=1")
 def test_full_demo_reaches_95_percent():
     out = _run("-m", "kiln", "demo", "--no-progress", timeout=600)
     assert _accuracy(out, "eager") >= 0.95 and _accuracy(out, "jit") >= 0.95
