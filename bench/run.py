@@ -173,6 +173,15 @@ def layernorm():
     return candidates
 
 
+# benchmarks of whole programs (MLP step, eager dispatch) live in bench/training.py
+try:
+    import training  # noqa: E402
+except ImportError as exc:  # pragma: no cover - a missing optional dependency
+    print(f"bench/training.py not loaded: {exc}", file=sys.stderr)
+else:
+    training.register(benchmark)
+
+
 # ---------------------------------------------------------------------------- the runner
 
 

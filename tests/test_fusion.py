@@ -172,3 +172,11 @@ def test_float16_is_left_to_numpy():
     graph = build(lambda g, x: g.add_node("exp", [x]), ((5,), "float16"))
     assert kinds(graph) == ["library"]
     check_against_interpreter(graph, [np.linspace(-1, 1, 5).astype(np.float16)], rtol=1e-3)
+
+
+def test_fused_graph_copy_has_its_own_nodes():
+    fused = fuse(build(softmax, ((4, 6), F32)))
+    copied = fused.copy().verify()
+    assert str(copied) == str(fused)
+    assert not set(copied.nodes) & set(fused.nodes)
+    assert set(copied.groups[0].nodes) <= set(copied.nodes)

@@ -91,7 +91,19 @@ class FusedGraph(Graph):
         self.summary = ""  # one line printed under the header
 
     def copy(self) -> FusedGraph:
-        return self  # passes after fusion treat it as read-only
+        """A copy with new nodes; groups and notes refer to the new nodes."""
+        plain = super().copy()
+        mapping = dict(zip(self.nodes, plain.nodes))
+        out = FusedGraph(self.name)
+        out.inputs, out.nodes, out.outputs = plain.inputs, plain.nodes, plain.outputs
+        for group in self.groups:
+            out.groups.append(FusionGroup(
+                group.kind, [mapping[n] for n in group.nodes], group.shape, group.split,
+                mapping.get(group.head), [mapping[n] for n in group.inputs],
+                [mapping[n] for n in group.outputs]))
+        out.notes = {mapping[n]: text for n, text in self.notes.items()}
+        out.summary = self.summary
+        return out
 
     def format(self, with_source: bool = True) -> str:
         numbers = self._numbers()
@@ -183,12 +195,6 @@ class _Partition:
                 if other is not None and other is not group:
                     self.dag.add_edge(other, group)
         return group
-
-    def escaping(self, group: FusionGroup, extra=()) -> list[Node]:
-        """Nodes of ``group`` whose values are used outside ``group`` (plus ``extra``)."""
-        members = set(group.nodes) | set(extra)
-        return [n for n in group.nodes
-                if n in self.graph_outputs or any(u not in members for u in self.users[n])]
 
     def creates_cycle(self, producer: FusionGroup, consumer: FusionGroup) -> bool:
         """Would merging the two create a cycle? Only if another path joins them."""
