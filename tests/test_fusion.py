@@ -174,6 +174,14 @@ def test_float16_is_left_to_numpy():
     check_against_interpreter(graph, [np.linspace(-1, 1, 5).astype(np.float16)], rtol=1e-3)
 
 
+def test_fused_graph_dot_draws_one_cluster_per_group():
+    fused = fuse(build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [
+        g.add_node("neg", [x]), w])]), ((4, 4), F32), ((4, 4), F32)))
+    dot = fused.to_dot()
+    assert dot.count("subgraph cluster_") == len(fused.groups) == 2
+    assert dot.rstrip().endswith("}") and "matmul (BLAS) + epilogue kernel" in dot
+
+
 def test_fused_graph_copy_has_its_own_nodes():
     fused = fuse(build(softmax, ((4, 6), F32)))
     copied = fused.copy().verify()

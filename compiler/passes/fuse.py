@@ -105,6 +105,17 @@ class FusedGraph(Graph):
         out.summary = self.summary
         return out
 
+    def to_dot(self) -> str:
+        """DOT text with one box (cluster) per group, labelled with what it becomes."""
+        lines = super().to_dot().rstrip().splitlines()
+        numbers = self._numbers()
+        clusters = []
+        for k, group in enumerate(self.groups):
+            members = " ".join(f"n{numbers[n]};" for n in group.nodes)
+            clusters.append(f'  subgraph cluster_{k} {{ label="group {k}: {group.describe()}"; '
+                            f'style=rounded; color="#4060c0"; {members} }}')
+        return "\n".join(lines[:-1] + clusters + lines[-1:]) + "\n"
+
     def format(self, with_source: bool = True) -> str:
         numbers = self._numbers()
         header = ", ".join(f"%{numbers[n]}: {n.type_str}" for n in self.inputs)
