@@ -170,4 +170,4 @@ class Program:
             raise InputError(
                 f"{self.schedule.name}: {label} expects {spec.dtype}{list(spec.shape)}, got "
                 f"{array.dtype}{list(array.shape)}")
-        return np.ascontiguousarray(array)
+        return np.asarray(array, order="C")  # keeps 0-d inputs 0-d

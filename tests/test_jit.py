@@ -403,3 +403,32 @@ def test_guard_variants_are_kept_per_key():
     flag["on"] = True
     assert f(x).item() == 2.0
     assert f.trace_count == 2
+
+
+def test_jit_of_a_module_backpropagates_like_eager():
+    import kiln.nn as nn
+    import kiln.nn.functional as F
+
+    kiln.manual_seed(3)
+    model = nn.Sequential(nn.Linear(5, 8), nn.GELU(), nn.LayerNorm(8), nn.Linear(8, 3))
+    compiled = kiln.jit(model)
+    x, y = kiln.randn(6, 5), kiln.tensor([0, 1, 2, 0, 1, 2])
+    for step in range(2):  # twice: the second call runs the cached forward and backward
+        model.zero_grad()
+        F.cross_entropy(compiled(x), y).backward()
+        got = [p.grad.numpy().copy() for p in model.parameters()]
+        model.zero_grad()
+        F.cross_entropy(model(x), y).backward()
+        for g, p in zip(got, model.parameters()):
+            np.testing.assert_allclose(g, p.grad.numpy(), rtol=1e-4, atol=1e-6)
+        with kiln.no_grad():
+            for p in model.parameters():
+                p.sub_(p.grad * 0.1)  # a parameter update the next compiled call must see
+    assert compiled.trace_count == 1
+
+
+def test_zero_dim_outputs_and_constants_keep_their_shape():
+    f = kiln.jit(lambda x: (x.sum(), kiln.tensor(3.0), x * 2))
+    total, const, doubled = f(kiln.ones(3))
+    assert total.shape == () and const.shape == () and doubled.shape == (3,)
+    assert const.item() == 3.0 and total.item() == 3.0

@@ -54,7 +54,8 @@ def _numpy_function(node: Node):
             return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
     else:
         def run(*arrays):
-            return np.ascontiguousarray(impl(*arrays, **params), dtype=dtype)
+            # (np.ascontiguousarray would turn 0-d results into 1-d ones)
+            return np.asarray(impl(*arrays, **params), dtype=dtype, order="C")
 
     run.__name__ = f"numpy_{node.op}"
     return run
@@ -93,7 +94,7 @@ class _Lowering:
         where = self.plan.storage[node]
         if where.kind == "const":
             name = f"c{number}"
-            self.statics[name] = np.ascontiguousarray(node.params["value"], dtype=node.dtype)
+            self.statics[name] = np.asarray(node.params["value"], dtype=node.dtype, order="C")
         elif where.kind == "arena":
             name = f"b{number}"
             self.statics[name] = self.arena.view(where.block, node.shape, node.dtype)
