@@ -10,6 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from kiln.compiler.codegen.fastmath import fast_exp, fast_tanh
+from kiln.compiler.codegen.kernel_helpers import row_max_float32
 
 # ------------------------------------------------------------- hand-written Numba loops
 
@@ -34,9 +35,7 @@ def hand_gelu(x, out):
 @njit(parallel=True, fastmath={"contract", "afn", "arcp", "reassoc", "nsz"}, cache=True)
 def hand_softmax(x, out):
     for r in prange(x.shape[0]):
-        m = np.float32(-np.inf)
-        for j in range(x.shape[1]):
-            m = max(m, x[r, j])
+        m = row_max_float32(x[r])
         s = np.float32(0)
         for j in range(x.shape[1]):
             e = fast_exp(x[r, j] - m)

@@ -24,6 +24,7 @@ from .codegen.schedule import lower
 from .interpret import interpret
 from .ir import Graph
 from .passes.fuse import fuse
+from .passes.layout import transpose_matmul_results
 from .passes.memory import describe, plan_memory
 from .passes.pipeline import optimize
 
@@ -68,7 +69,10 @@ def compile_graph(graph: Graph, device: str = "cpu", dump_dir=None,
     if interpret_only or device != "cpu":
         executable = Executable(graph, optimized, stages, device=device)
     else:
-        fused = fuse(optimized)
+        laid_out = transpose_matmul_results(optimized).verify()
+        if laid_out is not optimized:
+            stages.append(("layout", laid_out))
+        fused = fuse(laid_out)
         fused.verify()
         stages.append(("fuse", fused))
         plan = plan_memory(fused)

@@ -188,3 +188,18 @@ def test_fused_graph_copy_has_its_own_nodes():
     assert str(copied) == str(fused)
     assert not set(copied.nodes) & set(fused.nodes)
     assert set(copied.groups[0].nodes) <= set(copied.nodes)
+
+
+def test_transposed_matmul_results_are_computed_directly():
+    # the weight gradient of a (out, in) Linear: (x^T @ g)^T, then an SGD update
+    def make(g, x, grad, w):
+        gw = g.add_node("permute", [g.add_node("matmul", [g.add_node("permute", [x], {
+            "axes": (1, 0)}), grad])], {"axes": (1, 0)})
+        return g.add_node("sub", [w, g.add_node("mul", [gw, const(g, 0.1)])])
+
+    graph = build(make, ((8, 6), F32), ((8, 5), F32), ((5, 6), F32))
+    executable = check_against_interpreter(graph, normal((8, 6), (8, 5), (5, 6)), rtol=1e-5)
+    assert [name for name, _ in executable.stages][-3:] == ["layout", "fuse", "memory"]
+    fused = dict(executable.stages)["fuse"]
+    assert [g.kind for g in fused.groups] == ["library", "matmul"]  # g^T view; matmul+update
+    assert len(executable.kernels) == 1
