@@ -221,6 +221,21 @@ def test_log_softmax_and_multiple_outputs():
     assert len(executable.kernels) == 1
 
 
+def test_kept_row_is_not_overwritten_by_an_output_that_does_not_read_it():
+    # e = exp(x - max) is needed after the sum; `other` is written in the same stage
+    # as `e / s` but does not depend on e, so it must not share e's row
+    def make(g, x):
+        m = g.add_node("max", [x], {"axes": (1,), "keepdims": True})
+        e = g.add_node("exp", [g.add_node("sub", [x, m])])
+        s = g.add_node("sum", [e], {"axes": (1,), "keepdims": True})
+        other = g.add_node("mul", [x, s])
+        return other, g.add_node("div", [e, s])
+
+    executable = check_against_interpreter(build(make, ((6, 9), F32)), normal((6, 9)),
+                                           rtol=1e-5)
+    assert len(executable.kernels) == 1
+
+
 def test_reduction_over_two_trailing_axes_and_full_reduction():
     def make(g, x, y):
         product = g.add_node("mul", [x, y])

@@ -70,8 +70,14 @@ def _variant(draw, shape):
 
 def _step(draw, g: Graph, values: list, counter):
     choice = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "matmul", "move",
-                                   "scalar"]))
+                                   "scalar", "row"]))
     x = draw(st.sampled_from(values))
+    if choice == "row" and x.shape:  # a reduction broadcast back: softmax-like rows
+        ndim = len(x.shape)
+        axes = tuple(range(draw(st.integers(0, ndim - 1)), ndim))
+        op = draw(st.sampled_from(["sum", "max"]))
+        reduced = g.add_node(op, [x], {"axes": axes, "keepdims": True})
+        return _binary(g, draw(st.sampled_from(BINARY)), x, reduced)
     if choice == "unary":
         return _unary(g, draw(st.sampled_from(UNARY)), x)
     if choice == "scalar":

@@ -398,9 +398,24 @@ class _RowPlan:
                     continue
                 self.max_rows[node] = f"t{len(self.kept) + len(self.max_rows)}"
 
+        # a kept row can live in an output row that is only written after its last use
+        # (softmax keeps exp(x - max) in the output row, then divides it in place)
+        # (the output must depend on the kept row: then every read of it in that stage
+        # comes before the output's store, as reads are cached per column)
+        self.kept_in_output: dict[Node, Node] = {}
+        for node in self.kept:
+            last_use = max(self.stage[u] for u in self._users(node) if u in members)
+            for out in group.outputs:
+                if (out not in self.kept_in_output.values() and out.dtype == node.dtype
+                        and self.form[out] == ("all", "all") and out.op not in ("sum", "max")
+                        and self.stage[out] == last_use and _depends_on(out, node, members)):
+                    self.kept_in_output[node] = out
+                    break
+
     def scratch(self) -> dict[str, str]:
-        """Scratch row name -> dtype."""
-        rows = {name: node.dtype for node, name in self.kept.items()}
+        """Scratch row name -> dtype (rows to allocate; see ``kept_in_output``)."""
+        rows = {name: node.dtype for node, name in self.kept.items()
+                if node not in self.kept_in_output}
         rows.update({name: node.dtype for node, name in self.max_rows.items()})
         return rows
 
@@ -466,6 +481,8 @@ class _RowKernelWriter:
             # thread); numba.get_thread_id() would too, but makes a kernel uncacheable
             for name, dtype in plan.scratch().items():
                 self.emit(2, f"{name} = np.empty(cols, np.{dtype})")
+            for node, out in plan.kept_in_output.items():
+                self.emit(2, f"{plan.kept[node]} = r{self.output_slot[out]}[row]")
             self.load_row_inputs()
             self.row_scalars(0)
             for stage in range(plan.stages):
@@ -631,6 +648,22 @@ class _RowKernelWriter:
                 self.emit(3, f"{target} = {text}")
         self.local[node] = text
         return text
+
+
+def _depends_on(node: Node, ancestor: Node, members: set) -> bool:
+    """Does computing ``node`` at a column read ``ancestor`` at that column? (Directly or
+    through elementwise ``members``; a reduction's result is a per-row value, read from
+    a variable, so the walk stops there.)"""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        for source in current.inputs:
+            if source is ancestor:
+                return True
+            if source in members and source not in seen and source.op not in ("sum", "max"):
+                seen.add(source)
+                stack.append(source)
+    return False
 
 
 def row_kernel(group: FusionGroup) -> KernelSource:
