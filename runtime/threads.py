@@ -7,24 +7,26 @@ threads *spinning* after every parallel region. On a 2-core machine the spinning
 then fight the BLAS threads of the next matmul.
 
 Measured with ``python bench/threading_layers.py`` (2-core AMD EPYC, Numba 0.68.1, NumPy
-2.4 / OpenBLAS; medians, machine shared with other jobs, so read ratios not digits):
+2.4 / OpenBLAS; medians of 300 calls, three runs, the machine shared with other jobs):
 
-=================================  =========  ===========  ========================
-configuration                      kernel     matmul       matmul+kernel x2 (step)
-=================================  =========  ===========  ========================
-omp (default wait policy: spin)    3.4 us     123,946 us   157,939 us  (6 steps/s)
-omp + OMP_WAIT_POLICY=PASSIVE      11.8 us    618 us       1,097 us  (911 steps/s)
-workqueue                          52.8 us    576 us       1,020 us  (980 steps/s)
-=================================  =========  ===========  ========================
+=================================  ============  ============  =========================
+configuration                      kernel        matmul        matmul+kernel x2 (step)
+=================================  ============  ============  =========================
+omp (default wait policy: spin)    3 us          470-485 us    16,000 us  (62 steps/s)
+omp + OMP_WAIT_POLICY=PASSIVE      49-66 us      465-548 us    838-962 us  (~1,100/s)
+workqueue                          106-131 us    477-561 us    967-1,166 us  (~950/s)
+=================================  ============  ============  =========================
 
-(kernel: bias + relu over 128x512 float32; matmul: 128x784 @ 784x512.) Spinning OpenMP
-threads make the *matmul* 200x slower. Both fixes restore BLAS; the passive OpenMP layer
-wakes its threads 4-5x faster than ``workqueue`` (about 8 us against 40 us per parallel
-kernel launch), so kiln prefers it, but only when that is safe: libgomp reads
+(kernel: bias + relu over 128x512 float32; matmul: 128x784 @ 784x512.) With spinning
+OpenMP threads a kernel followed by a matmul is ~17x slower than either alone: the
+spinning threads and OpenBLAS's threads fight over the two cores. A passive wait policy
+or Numba's ``workqueue`` layer both fix it; passive OpenMP wakes its threads about twice
+as fast as ``workqueue``, so kiln prefers it, but only when that is safe: libgomp reads
 ``OMP_WAIT_POLICY`` once, when it is loaded, so if something (PyTorch, scikit-learn) loaded
 it before kiln with another policy, kiln uses ``workqueue`` instead. A user's own
-``NUMBA_THREADING_LAYER`` always wins. Small kernels skip threads altogether (see
-``PARALLEL_THRESHOLD`` in ``kiln.compiler.codegen.cpu``).
+``NUMBA_THREADING_LAYER`` always wins. Waking threads costs tens of microseconds either
+way, so small kernels skip threads altogether (``PARALLEL_THRESHOLD`` in
+``kiln.compiler.codegen.cpu``).
 
 ``configure_threading`` runs when ``kiln.runtime`` is imported, before any kernel runs
 (Numba fixes its layer at the first parallel launch).
