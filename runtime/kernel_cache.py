@@ -7,7 +7,8 @@ kernel's file name is a hash of its source, so identical kernels are shared betw
 and processes; a file is written once and never rewritten (Numba checks the file's
 modification time to decide whether its disk cache is stale).
 
-The folder is ``$KILN_CACHE_DIR``, else ``$XDG_CACHE_HOME/kiln``, else ``~/.cache/kiln``.
+The folder is ``kernels/`` in ``$KILN_CACHE_DIR``, else in ``$XDG_CACHE_HOME/kiln``, else in
+``~/.cache/kiln`` (a folder under the temp dir if that one cannot be written).
 
 >>> source = "def kernel(x):\\n    return x + 1\\n"
 >>> load_kernel(source)(1)
@@ -48,10 +49,22 @@ def kernel_path(source: str) -> Path:
     return cache_dir() / f"{kernel_key(source)}.py"
 
 
+def _writable(folder: Path) -> Path:
+    """``folder``, created if needed; a folder under the temp dir if it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if os.access(folder, os.W_OK):
+            return folder
+    except OSError:
+        pass
+    fallback = Path(tempfile.gettempdir()) / f"kiln-{os.getuid()}" / "kernels"
+    fallback.mkdir(parents=True, exist_ok=True)
+    return fallback
+
+
 def _write_once(path: Path, source: str) -> None:
     if path.exists():
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     # write-then-rename, so a concurrent process never imports a half-written file
     handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
     with os.fdopen(handle, "w") as f:
@@ -69,7 +82,7 @@ def load_kernel(source: str, function_name: str = "kernel"):
     with _lock:
         module = _loaded.get(key)
         if module is None:
-            path = cache_dir() / f"{key}.py"
+            path = _writable(cache_dir()) / f"{key}.py"
             _write_once(path, source)
             spec = importlib.util.spec_from_file_location(f"kiln_kernels.{key}", path)
             module = importlib.util.module_from_spec(spec)
