@@ -33,18 +33,19 @@ Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import math
-import os
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..ir import Node
-from ..passes.fuse import ALIAS_OPS, FusionGroup, padded, row_form
-from ..primitives import PRIMITIVES
-from .fastmath import FAST_FUNCTIONS
+from ..passes.fuse import FusionGroup, padded, row_form
+from .kernel_module import KernelModule as _Module
+from .kernel_module import array_inputs as _array_inputs
+from .kernel_module import (  # noqa: F401  (re-exported: codegen/cuda.py imports them here)
+    describe_nodes,
+    is_scalar_const,
+    literal,
+    scalar_expression,
+)
 
 LOOP_FLAGS = ("afn", "arcp", "contract")
 ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
@@ -78,163 +79,6 @@ class KernelSource:
     def function_name(self) -> str:
         work = math.prod(self.sizes)
         return "kernel" if work >= PARALLEL_THRESHOLD else "kernel_serial"
-
-
-# ---------------------------------------------------------------------- scalar expressions
-
-
-def is_scalar_const(node: Node) -> bool:
-    return node.op == "const" and node.params["value"].size == 1
-
-
-def literal(value, dtype: str) -> str:
-    """Source text for a scalar of ``dtype`` (``np.float32(0.5)``, ``np.float32('inf')``)."""
-    value = np.asarray(value).reshape(()).astype(dtype).item()
-    if dtype == "bool":
-        return repr(bool(value))
-    if isinstance(value, float) and not math.isfinite(value):
-        return f"np.{dtype}({str(value)!r})"
-    return f"np.{dtype}({value!r})"
-
-
-def _power_expression(base: str, exponent: float) -> str | None:
-    """``x ** c`` for small constant ``c`` as multiplications / sqrt (what NumPy does too)."""
-    table = {1.0: "{0}", 2.0: "({0} * {0})", 3.0: "({0} * {0} * {0})",
-             4.0: "(({0} * {0}) * ({0} * {0}))", 0.5: "math.sqrt({0})", -1.0: "(1.0 / {0})",
-             -0.5: "(1.0 / math.sqrt({0}))", -2.0: "(1.0 / ({0} * {0}))"}
-    template = table.get(float(exponent))
-    return None if template is None else template.format(base)
-
-
-def scalar_expression(node: Node, args: list[str], constants: dict[Node, str]) -> str:
-    """The expression that computes ``node`` from its operands' variable names."""
-    op, dtype = node.op, node.dtype
-    floating = dtype in ("float32", "float64")
-    if op in ALIAS_OPS:
-        return args[0]
-    if op == "cast":
-        return f"({args[0]} != 0)" if dtype == "bool" else f"np.{dtype}({args[0]})"
-    if op == "pow" and floating and node.inputs[1] in constants:
-        exponent = float(node.inputs[1].params["value"].reshape(()))
-        text = _power_expression(args[0], exponent)
-        if text is not None:
-            return f"np.{dtype}({text})"
-    if op in ("maximum", "minimum") and floating:
-        # NaN-propagating, like np.maximum; `|` (not `or`) keeps the select branch-free.
-        compare = ">" if op == "maximum" else "<"
-        a, b = args
-        return f"({a} if ({a} {compare} {b}) | ({a} != {a}) else {b})"
-    template = PRIMITIVES[op].expr
-    if op == "floor":
-        template = "np.floor({0})"  # math.floor returns an int in Numba (inf overflows)
-    if dtype == "float32" and op in FAST_FUNCTIONS:
-        template = f"{FAST_FUNCTIONS[op]}({{0}})"
-    text = template.format(*args)
-    return text if dtype == "bool" else f"np.{dtype}({text})"
-
-
-@functools.cache
-def _file_version(module_name: str) -> str:
-    """A hash of a helper module's source (kernels that use it embed it)."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), module_name + ".py")
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()[:12]
-
-
-class _Module:
-    """Collects a kernel module's lines, constants and imports."""
-
-    def __init__(self, group_text: str):
-        self.group_text = group_text
-        self.constants: dict[Node, str] = {}
-        self.constant_lines: list[str] = []
-        self.body: list[str] = []
-        self.fast_imports: set[str] = set()
-        self.helper_imports: set[str] = set()
-
-    def constant(self, node: Node) -> str:
-        if node not in self.constants:
-            name = f"K{len(self.constants)}"
-            self.constants[node] = name
-            self.constant_lines.append(f"{name} = {literal(node.params['value'], node.dtype)}")
-        return self.constants[node]
-
-    def expression(self, node: Node, args: list[str]) -> str:
-        text = scalar_expression(node, args, self.constants)
-        for fast in FAST_FUNCTIONS.values():
-            if fast + "(" in text:
-                self.fast_imports.add(fast)
-        return text
-
-    def emit(self, indent: int, line: str) -> None:
-        self.body.append("    " * indent + line)
-
-    def render(self, kind: str, flags, parameters: list[str]) -> str:
-        quoted = ", ".join(f'"{f}"' for f in sorted(flags))
-        lines = ['"""Generated by kiln (do not edit): a ' + kind + " kernel computing", ""]
-        lines += ["    " + line for line in self.group_text.splitlines()]
-        lines += ["", "(e0, e1, ... are values from outside the kernel)", '"""', "",
-                  "import math", "", "import numpy as np",
-                  "from numba import njit, prange", ""]
-        if self.helper_imports:
-            names = ", ".join(sorted(self.helper_imports))
-            lines += [f"from kiln.compiler.codegen.kernel_helpers import {names}",
-                      f"# kernel_helpers.py {_file_version('kernel_helpers')}", ""]
-        if self.fast_imports:
-            names = ", ".join(sorted(self.fast_imports))
-            # Numba's disk cache does not notice changes in functions a kernel inlines, so
-            # the helpers' version is part of the source (and so of the kernel's file name)
-            lines += [f"from kiln.compiler.codegen.fastmath import {names}",
-                      f"# fastmath.py {_file_version('fastmath')}", ""]
-        lines += self.constant_lines
-        if self.constant_lines:
-            lines.append("")
-        signature = ", ".join(parameters)
-        # error_model="numpy": x / 0 gives inf or nan, as in NumPy, instead of raising
-        options = f'fastmath={{{quoted}}}, error_model="numpy", cache=True'
-        lines += ["", f"@njit(parallel=True, {options})",
-                  f"def kernel({signature}):"]
-        lines += self.body
-        # the same loop without threads, for work too small to pay for waking them
-        lines += ["", "", f"@njit({options})",
-                  f"def kernel_serial({signature}):"]
-        lines += [line.replace("prange(", "range(") for line in self.body]
-        return "\n".join(lines) + "\n"
-
-
-def _array_inputs(module: _Module, sources: list[Node]) -> list[Node]:
-    """Split a group's inputs into inlined scalar constants and arrays passed in."""
-    arrays = []
-    for source in sources:
-        if is_scalar_const(source):
-            module.constant(source)
-        else:
-            arrays.append(source)
-    return arrays
-
-
-def describe_nodes(nodes: list[Node]) -> str:
-    """The nodes as IR lines named like the kernel's variables (``v3 = exp v2``), without
-    types or graph numbers, so identical kernels from different graphs are one file.
-
-    >>> from kiln.compiler.ir import Graph
-    >>> g = Graph(); x = g.add_input((2,), "float32"); y = g.add_node("exp", [x])
-    >>> print(describe_nodes([y, g.add_node("mul", [y, x])]))
-    v0 = exp e0
-    v1 = mul v0, e0
-    """
-    names: dict[Node, str] = {n: f"v{k}" for k, n in enumerate(nodes)}
-    lines = []
-    for node in nodes:
-        for source in node.inputs:
-            if source not in names:
-                names[source] = f"e{sum(1 for v in names.values() if v[0] == 'e')}"
-        args = ", ".join(names[i] for i in node.inputs)
-        params = ", ".join(f"{k}={v}" for k, v in node.params.items() if k != "value")
-        if node.op == "const":
-            params = f"value={node.params['value'].tolist()}"
-        lines.append(f"{names[node]} = {node.op} {args}" + (f" {{{params}}}" if params else ""))
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------- loop kernels
