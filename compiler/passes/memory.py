@@ -185,7 +185,9 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
         for value in materialized(group):
             if value in placed or storage[value].kind != "arena":
                 continue
-            source = _in_place_candidate(group, value, storage, last, index, taken)
+            # BLAS never writes over its own operands (only the epilogue runs in place)
+            source = (None if value is head
+                      else _in_place_candidate(group, value, storage, last, index, taken))
             if source is None:
                 place(value)
             else:
