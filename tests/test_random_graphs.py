@@ -173,3 +173,18 @@ def test_random_graph_results_survive_later_calls(graph):
     executable.run(second_inputs)
     for held, copy in zip(first, kept):
         np.testing.assert_array_equal(held, copy)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                 HealthCheck.function_scoped_fixture])
+@given(graph=random_graphs())
+def test_random_graphs_with_threaded_kernels(graph, monkeypatch):
+    # tiny shapes normally run the single-threaded kernels; force the threaded ones (and
+    # the split-row reductions) so their index arithmetic is checked too
+    import kiln.compiler.codegen.cpu as cpu
+
+    monkeypatch.setattr(cpu, "PARALLEL_THRESHOLD", 1)
+    executable = compile_graph(graph)
+    arrays = _inputs(graph, 2)
+    for got, want in zip(executable.run([a.copy() for a in arrays]), interpret(graph, arrays)):
+        _compare(got, want)
