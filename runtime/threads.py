@@ -24,7 +24,8 @@ or Numba's ``workqueue`` layer both fix it; passive OpenMP wakes its threads abo
 as fast as ``workqueue``, so kiln prefers it, but only when that is safe: libgomp reads
 ``OMP_WAIT_POLICY`` once, when it is loaded, so if something (PyTorch, scikit-learn) loaded
 it before kiln with another policy, kiln uses ``workqueue`` instead. A user's own
-``NUMBA_THREADING_LAYER`` always wins. Waking threads costs tens of microseconds either
+``NUMBA_THREADING_LAYER`` always wins. (The policy is an environment variable, so OpenMP
+runtimes loaded later in the process, PyTorch's for one, also wait passively.) Waking threads costs tens of microseconds either
 way, so small kernels skip threads altogether (``PARALLEL_THRESHOLD`` in
 ``kiln.compiler.codegen.cpu``).
 
