@@ -25,9 +25,9 @@ as fast as ``workqueue``, so kiln prefers it, but only when that is safe: libgom
 ``OMP_WAIT_POLICY`` once, when it is loaded, so if something (PyTorch, scikit-learn) loaded
 it before kiln with another policy, kiln uses ``workqueue`` instead. A user's own
 ``NUMBA_THREADING_LAYER`` always wins. (The policy is an environment variable, so OpenMP
-runtimes loaded later in the process, PyTorch's for one, also wait passively.) Waking threads costs tens of microseconds either
-way, so small kernels skip threads altogether (``PARALLEL_THRESHOLD`` in
-``kiln.compiler.codegen.cpu``).
+runtimes loaded later in the process, PyTorch's for one, also wait passively.) Waking
+threads costs tens of microseconds either way, so small kernels skip threads altogether
+(``PARALLEL_THRESHOLD`` in ``kiln.compiler.codegen.cpu``).
 
 ``configure_threading`` runs when ``kiln.runtime`` is imported, before any kernel runs
 (Numba fixes its layer at the first parallel launch).
