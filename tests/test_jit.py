@@ -413,7 +413,7 @@ def test_jit_of_a_module_backpropagates_like_eager():
     model = nn.Sequential(nn.Linear(5, 8), nn.GELU(), nn.LayerNorm(8), nn.Linear(8, 3))
     compiled = kiln.jit(model)
     x, y = kiln.randn(6, 5), kiln.tensor([0, 1, 2, 0, 1, 2])
-    for step in range(2):  # twice: the second call runs the cached forward and backward
+    for _ in range(2):  # twice: the second call runs the cached forward and backward
         model.zero_grad()
         F.cross_entropy(compiled(x), y).backward()
         got = [p.grad.numpy().copy() for p in model.parameters()]
