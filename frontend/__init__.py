@@ -65,11 +65,9 @@ def _lazy(name):
 
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
-    if name in ("nn", "optim", "utils", "cuda", "jit_api", "onnx", "distributed"):
+    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing"):
         return _lazy(name)
-    if name == "testing":
-        return _lazy("testing")
-    if name == "save" or name == "load":
+    if name in ("save", "load"):
         from . import serialization
 
         return getattr(serialization, name)
