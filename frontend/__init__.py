@@ -45,6 +45,20 @@ from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder
 from .jitted import jit, trace  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
+from .compat import (  # noqa: E402
+    BoolTensor,
+    ByteTensor,
+    DoubleTensor,
+    FloatTensor,
+    IntTensor,
+    LongTensor,
+    backends,
+    get_num_threads,
+    inference_mode,
+    set_num_threads,
+    set_printoptions,
+    use_deterministic_algorithms,
+)
 
 __version__ = "0.1.0"
 

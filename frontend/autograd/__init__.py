@@ -3,5 +3,12 @@
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tape import backward, grad
 
-__all__ = ["backward", "enable_grad", "grad", "is_grad_enabled", "no_grad",
+def Variable(tensor, requires_grad=False):  # noqa: N802 - legacy PyTorch API
+    """Legacy ``torch.autograd.Variable``: the tensor itself (optionally requiring grad)."""
+    if requires_grad:
+        tensor.requires_grad_(True)
+    return tensor
+
+
+__all__ = ["Variable", "backward", "enable_grad", "grad", "is_grad_enabled", "no_grad",
            "set_grad_enabled"]
