@@ -42,9 +42,6 @@ _install_methods()
 
 from . import autograd  # noqa: E402
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
-from .jitted import jit, trace  # noqa: E402
-from .tracing import escape_trace, is_tracing  # noqa: E402
-from .transforms import grad, value_and_grad  # noqa: E402
 from .compat import (  # noqa: E402
     BoolTensor,
     ByteTensor,
@@ -59,6 +56,9 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
+from .jitted import jit, trace  # noqa: E402
+from .tracing import escape_trace, is_tracing  # noqa: E402
+from .transforms import grad, value_and_grad  # noqa: E402
 
 __version__ = "0.1.0"
 

@@ -7,11 +7,13 @@ import kiln as torch
 
 def test_script_surface():
     torch.backends.cudnn.deterministic = True
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)
     assert torch.get_num_threads() == 1
+    torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x = torch.FloatTensor([[1, 2], [3, 4]]).to(device)
-    assert x.dtype is torch.float32 and x.device.type == "cpu"
+    assert x.dtype is torch.float32 and x.device == device
     assert torch.LongTensor(3).tolist() == [0, 0, 0]
     v = torch.autograd.Variable(torch.ones(2), requires_grad=True)
     with torch.inference_mode():

@@ -3,6 +3,7 @@
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tape import backward, grad
 
+
 def Variable(tensor, requires_grad=False):  # noqa: N802 - legacy PyTorch API
     """Legacy ``torch.autograd.Variable``: the tensor itself (optionally requiring grad)."""
     if requires_grad:
