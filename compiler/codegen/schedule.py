@@ -28,7 +28,7 @@ from ...runtime.executor import Call, InputSpec, Literal, Schedule
 from ...runtime.kernel_cache import load_kernel
 from ..ir import Node
 from ..passes.fuse import FusedGraph, FusionGroup
-from ..passes.memory import VIEW_OPS, MemoryPlan, root
+from ..passes.memory import VIEW_OPS, MemoryPlan
 from ..primitives import PRIMITIVES
 from .cpu import KernelSource, loop_kernel, row_kernel
 
@@ -59,6 +59,11 @@ def _numpy_function(node: Node):
 
     run.__name__ = f"numpy_{node.op}"
     return run
+
+
+def _contiguous(array: np.ndarray) -> np.ndarray:
+    """``array`` if C-contiguous, else a C-contiguous copy (0-d stays 0-d)."""
+    return np.asarray(array, order="C")
 
 
 def _numpy_reduction(node: Node):
@@ -119,7 +124,7 @@ class _Lowering:
         if node in self.contiguous:
             return name
         copy = f"{name}_c"
-        self.calls.append(Call(np.ascontiguousarray, [name], result=copy,
+        self.calls.append(Call(_contiguous, [name], result=copy,
                                comment="kernels read contiguous memory"))
         return copy
 
@@ -201,4 +206,3 @@ def lower(fused: FusedGraph, plan: MemoryPlan) -> Lowered:
     return _Lowering(fused, plan).run()
 
 
-__all__ = ["Lowered", "lower", "root"]
