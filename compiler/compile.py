@@ -72,7 +72,7 @@ def compile_graph(graph: Graph, device: str = "cpu", dump_dir=None,
         laid_out = transpose_matmul_results(optimized).verify()
         if laid_out is not optimized:
             stages.append(("layout", laid_out))
-        fused = fuse(laid_out)
+        fused = fuse(laid_out, columns=True)
         fused.verify()
         stages.append(("fuse", fused))
         plan = plan_memory(fused)

@@ -282,12 +282,56 @@ def test_few_long_rows_are_split_across_threads(shape):
     assert all("for task in prange(rows * 64)" in k for k in executable.kernels)
 
 
-def test_non_trailing_reduction_runs_in_numpy():
+def test_middle_axis_reduction_runs_in_numpy():
     def make(g, x):
-        return g.add_node("sum", [g.add_node("exp", [x])], {"axes": (0,), "keepdims": False})
+        return g.add_node("sum", [g.add_node("exp", [x])], {"axes": (1,), "keepdims": False})
 
-    executable = check_against_interpreter(build(make, ((9, 4), F32)), normal((9, 4)))
+    executable = check_against_interpreter(build(make, ((3, 9, 4), F32)), normal((3, 9, 4)))
     assert len(executable.kernels) == 1  # exp; the sum is NumPy's
+    assert "group 1: sum" in executable.program.source
+
+
+# ------------------------------------------------------------------------ column kernels
+
+
+def bias_and_weight_gradients(g, grad, xhat, bias):
+    dgamma = g.add_node("sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,),
+                                                                    "keepdims": False})
+    dbias = g.add_node("sum", [grad], {"axes": (0,), "keepdims": True})
+    new_bias = g.add_node("sub", [bias, g.add_node("mul", [dbias, const(g, 0.1)])])
+    biggest = g.add_node("max", [xhat], {"axes": (0,), "keepdims": False})
+    return dgamma, new_bias, biggest
+
+
+@pytest.mark.parametrize("shape", [(6, 5), (300, 200)])
+def test_leading_axis_reductions_are_one_column_kernel(shape):
+    graph = build(bias_and_weight_gradients, (shape, F32), (shape, F32), ((1, shape[1]), F32))
+    grad, xhat, bias = normal(shape, shape, (1, shape[1]))
+    xhat[3, 2] = np.nan  # column 2's max is nan
+    executable = check_against_interpreter(graph, [grad, xhat, bias], rtol=1e-5, atol=1e-4)
+    assert len(executable.kernels) == 1 and "for block in prange(" in executable.kernels[0]
+
+
+def test_column_kernel_with_row_values_and_a_full_output():
+    def make(g, x, scale, per_row):
+        scaled = g.add_node("mul", [g.add_node("sub", [x, per_row]), scale])  # full, returned
+        total = g.add_node("sum", [scaled], {"axes": (0, 1), "keepdims": False})
+        return scaled, g.add_node("sqrt", [g.add_node("abs", [total])])
+
+    graph = build(make, ((3, 4, 6), F32), ((6,), F32), ((3, 4, 1), F32))
+    executable = check_against_interpreter(graph, normal((3, 4, 6), (6,), (3, 4, 1)),
+                                           rtol=1e-5, atol=1e-5)
+    assert len(executable.kernels) == 1
+
+
+def test_broadcasting_a_column_result_back_is_a_second_kernel():
+    def make(g, x):  # x - mean(x, 0): needs the sums before any element
+        mean = g.add_node("mul", [g.add_node("sum", [x], {"axes": (0,), "keepdims": True}),
+                                  const(g, 0.25)])
+        return g.add_node("sub", [x, mean])
+
+    executable = check_against_interpreter(build(make, ((4, 7), F32)), normal((4, 7)))
+    assert len(executable.kernels) == 2
 
 
 # ---------------------------------------------------------------------- matmul epilogue

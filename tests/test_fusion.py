@@ -203,3 +203,27 @@ def test_transposed_matmul_results_are_computed_directly():
     fused = dict(executable.stages)["fuse"]
     assert [g.kind for g in fused.groups] == ["library", "matmul"]  # g^T view; matmul+update
     assert len(executable.kernels) == 1
+
+
+def test_sibling_reductions_share_one_column_group():
+    def make(g, grad, xhat):
+        dgamma = g.add_node("sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,),
+                                                                        "keepdims": False})
+        return dgamma, g.add_node("sum", [grad], {"axes": (0,), "keepdims": False})
+
+    graph = build(make, ((8, 4), F32), ((8, 4), F32))
+    assert [g.kind for g in fuse(graph, columns=True).groups] == ["column"]
+    assert [g.kind for g in fuse(graph).groups] == ["loop", "library", "library"]
+
+
+def test_independent_siblings_merge_but_dependent_ones_do_not():
+    def make(g, x):
+        a = g.add_node("exp", [x])
+        b = g.add_node("sin", [x])  # shares x with a: merges
+        c = g.add_node("sum", [a], {"axes": (0,), "keepdims": True})  # NumPy (columns off)
+        d = g.add_node("mul", [x, c])  # depends on a through c: must stay apart from a
+        return a, b, d
+
+    fused = fuse(build(make, ((5, 3), F32)))
+    assert [sorted(n.op for n in g.nodes) for g in fused.groups] == [
+        ["exp", "sin"], ["sum"], ["mul"]]

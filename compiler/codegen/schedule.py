@@ -1,6 +1,6 @@
 """Lowering for the CPU: fused groups + memory plan -> a runtime ``Schedule``.
 
-Each group becomes one or two calls: a generated kernel (loop and row groups), BLAS
+Each group becomes one or two calls: a generated kernel (loop, row, column groups), BLAS
 ``np.matmul(a, b, out=...)`` followed by its epilogue kernel (matmul groups), or the op's
 NumPy implementation (library groups). Values get executor names from their storage:
 ``in*`` the caller's arrays, ``c*`` constants, ``b*`` precomputed arena views, ``o*``
@@ -31,6 +31,7 @@ from ..passes.fuse import FusedGraph, FusionGroup
 from ..passes.memory import VIEW_OPS, MemoryPlan
 from ..primitives import PRIMITIVES
 from .cpu import KernelSource, loop_kernel, row_kernel
+from .cpu_column import column_kernel
 
 
 @dataclass
@@ -149,6 +150,8 @@ class _Lowering:
             self.kernel_call(loop_kernel(group, strided=strided), comment, strided)
         elif group.kind == "row":
             self.kernel_call(row_kernel(group), comment)
+        elif group.kind == "column":
+            self.kernel_call(column_kernel(group), comment)
         elif group.kind == "matmul":
             head = group.head
             where = self.plan.storage[head]

@@ -7,6 +7,10 @@ Four kinds of group come out of this pass:
 * ``row``: reductions over the trailing axes together with the elementwise work before
   them (``sum(x * y)``) and after them on the same rows (softmax, layernorm): one kernel
   whose outer loop runs over rows and keeps each row in cache;
+* ``column``: reductions over the *leading* axes (a bias gradient ``sum(g, 0)``, a
+  layernorm weight gradient ``sum(g * xhat, 0)``) with the elementwise work before them
+  and per-column work after them: one kernel, threads over blocks of columns (only when
+  ``fuse(graph, columns=True)``: the CUDA backend has no column kernels);
 * ``matmul``: a matmul (run by BLAS) followed by an *epilogue* of elementwise nodes over
   its output (bias add, relu, gelu), which becomes one loop kernel;
 * ``library``: everything else (movement, index, other reductions, random numbers), run
@@ -49,9 +53,11 @@ ALIAS_OPS = ("expand", "reshape")
 class FusionGroup:
     """A set of nodes that runs as one unit.
 
-    ``kind`` is loop | row | matmul | library. ``shape`` is the loop shape (loop, matmul)
-    or the shape of the rows' array (row); ``split`` is the first reduced axis of a row
-    group (axes ``split..`` form one row). ``head`` is a matmul group's matmul node.
+    ``kind`` is loop | row | column | matmul | library. ``shape`` is the loop shape (loop,
+    matmul) or the shape of the reduced array (row, column); ``split`` divides its axes
+    into ``rows`` (``..split``) and one row (``split..``): a row group reduces each row, a
+    column group reduces the rows into one (axes ``..split``, the leading ones). ``head``
+    is a matmul group's matmul node.
     ``inputs`` and ``outputs`` are filled in by ``fuse`` once the groups are final.
     """
 
@@ -78,6 +84,8 @@ class FusionGroup:
             return "matmul (BLAS) + epilogue kernel" if len(self.nodes) > 1 else "matmul (BLAS)"
         if self.kind == "loop":
             return f"loop kernel over {list(self.shape)}"
+        if self.kind == "column":
+            return f"column kernel: {self.rows} rows summed into {self.row_length} columns"
         return f"NumPy {self.nodes[0].op}"
 
 
@@ -176,6 +184,13 @@ def is_trailing_reduction(node: Node) -> bool:
             and tuple(axes) == tuple(range(ndim - len(axes), ndim)))
 
 
+def is_leading_reduction(node: Node) -> bool:
+    axes = node.params.get("axes", ())
+    ndim = len(node.inputs[0].shape)
+    return (node.op in ROW_REDUCTIONS and 0 < len(axes) < ndim
+            and tuple(axes) == tuple(range(len(axes))))
+
+
 def reshape_only_adds_leading_ones(node: Node) -> bool:
     source = tuple(node.inputs[0].shape)
     target = tuple(node.shape)
@@ -242,7 +257,8 @@ def _in_order(graph_order: dict, nodes) -> list[Node]:
 
 
 class _Fuser:
-    def __init__(self, graph: Graph):
+    def __init__(self, graph: Graph, columns: bool = False):
+        self.columns = columns
         self.graph = graph
         self.order = {n: k for k, n in enumerate(graph.nodes)}
         self.part = _Partition(graph)
@@ -295,6 +311,35 @@ class _Fuser:
                     return False
         return True
 
+    def column_ok(self, nodes, full, split) -> bool:
+        """One pass over the rows: values are rows x columns (the prologue) or per column
+        (the reductions and what follows them); nothing reads a reduction per element."""
+        members = set(nodes)
+        for n in nodes:
+            if n.op in ROW_REDUCTIONS:
+                if tuple(n.inputs[0].shape) != tuple(full) or tuple(n.params["axes"]) != tuple(
+                        range(split)) or n.dtype not in ("float32", "float64"):
+                    return False
+                form = ("one", "all")
+            else:
+                form = row_form(n.shape, full, split)
+                if form is None or (n.op == "reshape" and not reshape_only_adds_leading_ones(n)):
+                    return False
+            after_reduction = any(i in members and (i.op in ROW_REDUCTIONS or _column_epilogue(
+                i, members)) for i in n.inputs)
+            if after_reduction and form[0] == "all":
+                return False  # would need the reduction's result before it is complete
+            leaves = n in self.part.graph_outputs or any(
+                u not in members for u in self.part.users[n])
+            if leaves and form == ("all", "one") and math.prod(full[split:]) != 1:
+                return False  # a per-row value would be written by every column block
+            if leaves and form == ("one", "one") and math.prod(full[split:]) != 1:
+                return False
+            for source in n.inputs:
+                if source not in members and row_form(source.shape, full, split) is None:
+                    return False
+        return True
+
     def try_merge(self, producer: FusionGroup, consumer: FusionGroup) -> FusionGroup | None:
         if producer is consumer:
             return consumer
@@ -323,6 +368,15 @@ class _Fuser:
             row = producer if producer.kind == "row" else consumer
             if self.row_ok(nodes, row.shape, row.split):
                 merged = FusionGroup("row", nodes, row.shape, row.split)
+        elif kinds == {"column"}:
+            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape),
+                                                            consumer.split):
+                if self.column_ok(nodes, producer.shape, producer.split):
+                    merged = FusionGroup("column", nodes, producer.shape, producer.split)
+        elif kinds == {"column", "loop"}:
+            column = producer if producer.kind == "column" else consumer
+            if self.column_ok(nodes, column.shape, column.split):
+                merged = FusionGroup("column", nodes, column.shape, column.split)
         elif kinds == {"matmul", "loop"}:
             mm = producer if producer.kind == "matmul" else consumer
             head = mm.head
@@ -349,6 +403,11 @@ class _Fuser:
                 source_shape = node.inputs[0].shape
                 split = node.params["axes"][0]
                 group = self.part.add(FusionGroup("row", [node], source_shape, split))
+            elif (self.columns and fusible and kind == "reduction"
+                  and is_leading_reduction(node)):
+                source_shape = node.inputs[0].shape
+                split = len(node.params["axes"])
+                group = self.part.add(FusionGroup("column", [node], source_shape, split))
             elif fusible and kind == "matmul":
                 group = self.part.add(FusionGroup("matmul", [node], node.shape, head=node))
                 continue  # the matmul's inputs are materialized; nothing merges into it
@@ -362,7 +421,37 @@ class _Fuser:
                 merged = self.try_merge(producer, group)
                 if merged is not None:
                     group = merged
+        self.merge_siblings()
         return self.schedule()
+
+    def merge_siblings(self) -> None:
+        """Merge groups of one kind and shape that read a common value and do not depend
+        on each other (``sum(g, 0)`` and ``sum(g * x, 0)``): one pass over the memory."""
+        def reads(group):
+            members = set(group.nodes)
+            return {i for n in group.nodes for i in n.inputs
+                    if i not in members and i.op != "const"}
+
+        merged_any = True
+        while merged_any:
+            merged_any = False
+            buckets: dict[tuple, list[FusionGroup]] = {}
+            for group in self.part.dag.nodes:
+                if group.kind in ("loop", "row", "column"):
+                    key = (group.kind, tuple(group.shape), group.split)
+                    buckets.setdefault(key, []).append(group)
+            for siblings in buckets.values():
+                siblings.sort(key=lambda g: min(self.order[n] for n in g.nodes))
+                for k, first in enumerate(siblings):
+                    shared = reads(first)
+                    for second in siblings[k + 1:]:
+                        if shared & reads(second) and self.try_merge(first, second):
+                            merged_any = True
+                            break
+                    if merged_any:
+                        break
+                if merged_any:
+                    break
 
     def schedule(self) -> list[FusionGroup]:
         """Groups in a topological order of the group graph (ties: first node's order)."""
@@ -385,9 +474,26 @@ def _split_alias_groups(groups: list[FusionGroup]) -> list[FusionGroup]:
     return out
 
 
-def fuse(graph: Graph) -> FusedGraph:
-    """Partition ``graph`` into fusion groups; return it as a ``FusedGraph``."""
-    fuser = _Fuser(graph)
+def _column_epilogue(node: Node, members: set) -> bool:
+    """Is ``node`` computed from a reduction of its (column) group?"""
+    stack, seen = [node], set()
+    while stack:
+        current = stack.pop()
+        for source in current.inputs:
+            if source in members and source not in seen:
+                if source.op in ROW_REDUCTIONS:
+                    return True
+                seen.add(source)
+                stack.append(source)
+    return False
+
+
+def fuse(graph: Graph, columns: bool = False) -> FusedGraph:
+    """Partition ``graph`` into fusion groups; return it as a ``FusedGraph``.
+
+    ``columns=True`` also makes column groups (reductions over leading axes).
+    """
+    fuser = _Fuser(graph, columns)
     groups = _split_alias_groups(fuser.run())
     users = graph.users()
     outputs = set(graph.outputs)
