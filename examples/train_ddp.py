@@ -1,7 +1,7 @@
 """Data-parallel training on MPI: each rank trains on its share of every batch.
 
     mpiexec -n 2 python examples/train_ddp.py            # eager
-    mpiexec -n 2 python examples/train_ddp.py --jit      # compiled step (kiln.distributed.jit)
+    mpiexec -n 2 python examples/train_ddp.py --jit      # compiled step (kiln.jit)
 
 (``mpiexec`` comes with ``pip install 'kiln[mpi]'``: it lies beside the Python executable.)
 The script is plain PyTorch with ``import kiln as torch``-style names: DistributedSampler
@@ -54,11 +54,11 @@ def main() -> None:
         optimizer.zero_grad()
         loss = F.cross_entropy(ddp(x), y)
         loss.backward()
-        ddp.sync_gradients()  # bucketed all-reduce; a stage boundary under dist.jit
+        ddp.sync_gradients()  # bucketed all-reduce; a stage boundary under kiln.jit
         optimizer.step()
         return loss
 
-    step = dist.jit(train_step) if args.jit else train_step
+    step = kiln.jit(train_step) if args.jit else train_step
     for epoch in range(args.epochs):
         sampler.set_epoch(epoch)
         total, batches = kiln.zeros(()), 0

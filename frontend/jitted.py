@@ -292,6 +292,7 @@ class JitFunction:
     def trace_and_compile(self, args, kwargs, leaves) -> Compiled:
         self.trace_count += 1
         trace = TraceState(self.name)
+        trace.allows_collectives = True  # an all_reduce splits the compiled step in stages
         fetchers = []
         arg_map = {}
         for pos, (path, value) in enumerate(leaves):
@@ -385,7 +386,12 @@ class JitFunction:
                         out_leaves, writebacks, grad_targets, backward)
 
     def _compile_graph(self, trace: TraceState, graph):
-        """Compile the traced graph (subclasses may split it, as kiln.distributed.jit)."""
+        """Compile the traced graph; a step with collectives runs in stages around them."""
+        collectives = trace.__dict__.get("_kiln_collectives")
+        if collectives:
+            from .distributed.staged import StagedExecutable
+
+            return StagedExecutable(graph, collectives, trace.device)
         return compile_for_device(graph, trace.device)
 
     # -------------------------------------------------------------- inspection

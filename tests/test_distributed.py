@@ -71,8 +71,8 @@ WORKER = textwrap.dedent("""
         optimizer.step()
         return loss
 
-    if mode == "jit":
-        step = dist.jit(step)
+    if mode == "jit":  # plain kiln.jit: the all-reduce splits the compiled step in stages
+        step = kiln.jit(step)
     elif mode == "single-jit":
         step = kiln.jit(step)
     if mode == "fail" and rank == 1:
@@ -130,7 +130,7 @@ def test_ddp_matches_single_process(tmp_path, mode, single_process):
 
 @needs_mpiexec
 def test_failing_rank_aborts_instead_of_hanging(tmp_path):
-    proc, _ = run(tmp_path, "fail", timeout=60)
+    proc, _ = run(tmp_path, "fail", timeout=180)  # a hang would never end; 180 s is load slack
     assert proc.returncode != 0
     assert "ValueError: boom on rank 1" in proc.stderr
 
@@ -184,11 +184,11 @@ def test_split_puts_collective_users_in_a_later_stage():
     assert [n.op for n in stages[1].graph.nodes] == ["input", "const", "mul", "input", "add"]
 
 
-def test_all_reduce_inside_plain_jit_is_a_clear_error():
+def test_all_reduce_inside_a_bare_trace_is_a_clear_error():
     import kiln.distributed as dist
     from kiln.compiler.errors import TraceError
 
-    with pytest.raises(TraceError, match="kiln.distributed.jit"):
+    with pytest.raises(TraceError, match="kiln.jit"):
         kiln.trace(lambda t: dist.all_reduce(t) or t, kiln.zeros(2))
 
 

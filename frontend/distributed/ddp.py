@@ -13,8 +13,9 @@ When is ``sync_gradients`` run?
   tensors offer ``register_post_accumulate_grad_hook`` (PyTorch's hook for this); without
   it call ``ddp.sync_gradients()`` after ``loss.backward()``, which is always allowed and
   idempotent for the step (a second call in the same step does nothing);
-* inside ``kiln.distributed.jit``: call ``ddp.sync_gradients()`` between ``backward()`` and
-  ``optimizer.step()``; each bucket's all-reduce becomes a boundary of the compiled step.
+* inside ``kiln.jit`` the same hook runs while the step is traced (an explicit
+  ``ddp.sync_gradients()`` is harmless); each bucket's all-reduce becomes a boundary
+  between stages of the compiled step.
 
 >>> ddp = DistributedDataParallel(model)                   # doctest: +SKIP
 >>> loss_fn(ddp(x), y).backward(); ddp.sync_gradients(); optimizer.step()
@@ -27,7 +28,6 @@ import math
 
 from ..autograd import grad_mode
 from ..autograd.tape import set_leaf_grad
-from ..dispatch import state
 from . import process_group as pg
 
 
@@ -130,7 +130,7 @@ class DistributedDataParallel:
         A parameter without a gradient on this rank contributes zeros (and receives the
         average of the others), so every rank reduces buckets of the same size.
         """
-        if self._synced and state.trace is None:
+        if self._synced:
             return  # already done for this step (by the automatic hook)
         from .. import ops
 
@@ -146,4 +146,4 @@ class DistributedDataParallel:
                     piece = ops.reshape(ops.slice_axis(flat, 0, offset, offset + n), p.shape)
                     set_leaf_grad(p, piece)
                     offset += n
-        self._synced = state.trace is None
+        self._synced = True

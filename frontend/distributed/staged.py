@@ -59,12 +59,11 @@ _staging = _Staging()
 def record_collective(tensor: Tensor, kind: str, op) -> TracerTensor:
     """Under tracing: record ``kind(tensor)`` and return the tracer of its result."""
     trace = state.trace
-    if _staging.depth == 0:
+    if _staging.depth == 0 and not getattr(trace, "allows_collectives", False):
         raise TraceError(
-            f"{kind} was called inside kiln.jit / kiln.trace: a compiled graph cannot pause "
-            "for communication. Compile the step with kiln.distributed.jit instead (it splits "
-            "the step into stages around the collective), or call it outside the jitted "
-            "function.")
+            f"{kind} was called inside kiln.trace: a bare graph cannot pause for "
+            "communication. Compile the function with kiln.jit (it splits the step into "
+            "stages around the collective), or call it outside the traced function.")
     collectives = trace.__dict__.setdefault("_kiln_collectives", [])
     pre = trace.node_of(tensor)
     post = trace.graph.add_input(pre.shape, pre.dtype, name=f"{kind}_{len(collectives)}")
