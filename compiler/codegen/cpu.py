@@ -26,6 +26,9 @@ loop over the row per *stage* (a stage ends where a reduction's result is needed
 values needed by a later stage are kept in a small per-row scratch array, and per-row
 scalars (the max, the sum, ``1/sqrt(var + eps)``) are plain local variables.
 
+Column kernels (reductions over the leading axes) are in ``cpu_column.py``; the scalar
+expressions and the module text in ``kernel_module.py``.
+
 Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
 ``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
 ``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py``.
