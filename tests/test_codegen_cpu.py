@@ -453,6 +453,15 @@ def test_identical_kernels_are_shared_through_the_cache_folder():
     assert f1 is f2
 
 
+def test_profile_lists_every_call():
+    graph = build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
+                  ((4, 4), F32), ((4, 4), F32))
+    executable = compile_graph(graph)
+    text = executable.profile(normal((4, 4), (4, 4)), repeats=3)
+    assert len(text.splitlines()) == len(executable.program.schedule.calls) == 2
+    assert "matmul (BLAS)" in text and "epilogue" in text
+
+
 def test_small_graph_call_overhead_is_small():
     import time
 
