@@ -432,26 +432,25 @@ class _Fuser:
             return {i for n in group.nodes for i in n.inputs
                     if i not in members and i.op != "const"}
 
-        merged_any = True
-        while merged_any:
-            merged_any = False
-            buckets: dict[tuple, list[FusionGroup]] = {}
-            for group in self.part.dag.nodes:
-                if group.kind in ("loop", "row", "column"):
-                    key = (group.kind, tuple(group.shape), group.split)
-                    buckets.setdefault(key, []).append(group)
-            for siblings in buckets.values():
-                siblings.sort(key=lambda g: min(self.order[n] for n in g.nodes))
-                for k, first in enumerate(siblings):
-                    shared = reads(first)
-                    for second in siblings[k + 1:]:
-                        if shared & reads(second) and self.try_merge(first, second):
-                            merged_any = True
-                            break
-                    if merged_any:
-                        break
-                if merged_any:
-                    break
+        buckets: dict[tuple, list[FusionGroup]] = {}
+        for group in self.part.dag.nodes:
+            if group.kind in ("loop", "row", "column"):
+                buckets.setdefault((group.kind, tuple(group.shape), group.split), []).append(group)
+        for siblings in buckets.values():  # a merged group keeps its bucket's key
+            siblings.sort(key=lambda g: min(self.order[n] for n in g.nodes))
+            for i in range(len(siblings)):
+                first, j = siblings[i], i + 1
+                if first is None:
+                    continue
+                while j < len(siblings):
+                    second = siblings[j]
+                    merged = None
+                    if second is not None and reads(first) & reads(second):
+                        merged = self.try_merge(first, second)
+                    if merged is not None:
+                        siblings[i] = first = merged
+                        siblings[j] = None
+                    j += 1
 
     def schedule(self) -> list[FusionGroup]:
         """Groups in a topological order of the group graph (ties: first node's order)."""
