@@ -315,6 +315,10 @@ class _Fuser:
         """One pass over the rows: values are rows x columns (the prologue) or per column
         (the reductions and what follows them); nothing reads a reduction per element."""
         members = set(nodes)
+        after: set[Node] = set()  # reductions and what is computed from them (nodes are
+        for n in nodes:           # in topological order)
+            if n.op in ROW_REDUCTIONS or any(i in after for i in n.inputs):
+                after.add(n)
         for n in nodes:
             if n.op in ROW_REDUCTIONS:
                 if tuple(n.inputs[0].shape) != tuple(full) or tuple(n.params["axes"]) != tuple(
@@ -325,8 +329,7 @@ class _Fuser:
                 form = row_form(n.shape, full, split)
                 if form is None or (n.op == "reshape" and not reshape_only_adds_leading_ones(n)):
                     return False
-            after_reduction = any(i in members and (i.op in ROW_REDUCTIONS or _column_epilogue(
-                i, members)) for i in n.inputs)
+            after_reduction = any(i in after for i in n.inputs)
             if after_reduction and form[0] == "all":
                 return False  # would need the reduction's result before it is complete
             leaves = n in self.part.graph_outputs or any(
@@ -471,20 +474,6 @@ def _split_alias_groups(groups: list[FusionGroup]) -> list[FusionGroup]:
         else:
             out.append(group)
     return out
-
-
-def _column_epilogue(node: Node, members: set) -> bool:
-    """Is ``node`` computed from a reduction of its (column) group?"""
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        for source in current.inputs:
-            if source in members and source not in seen:
-                if source.op in ROW_REDUCTIONS:
-                    return True
-                seen.add(source)
-                stack.append(source)
-    return False
 
 
 def fuse(graph: Graph, columns: bool = False) -> FusedGraph:
