@@ -426,6 +426,23 @@ def test_wrong_inputs_give_clear_errors():
     assert out.tolist() == [-0.0, -2.0, -4.0]
 
 
+def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
+    import kiln.compiler.codegen.kernel_module as kernel_module
+
+    original = kernel_module.scalar_expression
+
+    def broken(node, args, constants):  # a code generation gap: an unknown function
+        text = original(node, args, constants)
+        return f"no_such_function({text})" if node.op == "sin" else text
+
+    monkeypatch.setattr(kernel_module, "scalar_expression", broken)
+    graph = build(lambda g, x: g.add_node("mul", [g.add_node("sin", [x]), x]), ((3, 4), F32))
+    with pytest.warns(RuntimeWarning, match="runs with NumPy"):
+        executable = check_against_interpreter(graph)
+    assert executable.kernels == []
+    assert "NumPy fallback" in executable.program.source
+
+
 # ------------------------------------------------------------------- dump and the cache
 
 

@@ -19,9 +19,13 @@ pooled outputs, ``v*`` locals (views and arrays NumPy allocates).
 from __future__ import annotations
 
 import functools
+import warnings
 from dataclasses import dataclass
 
+import numba
 import numpy as np
+from numba import types
+from numba.core.errors import NumbaError
 
 from ...runtime.buffers import Arena, OutputPool
 from ...runtime.executor import Call, InputSpec, Literal, Schedule
@@ -60,6 +64,16 @@ def _numpy_function(node: Node):
 
     run.__name__ = f"numpy_{node.op}"
     return run
+
+
+def _signature(kernel: KernelSource, strided) -> tuple:
+    """The Numba argument types the executor will call ``kernel`` with."""
+    def array(node: Node, layout: str):
+        return types.Array(numba.from_dtype(np.dtype(node.dtype)), len(node.shape), layout)
+
+    arguments = [array(n, "A" if n in strided else "C") for n in kernel.inputs]
+    arguments += [array(n, "C") for n in kernel.outputs]
+    return tuple(arguments) + (types.int64,) * len(kernel.sizes)
 
 
 def _contiguous(array: np.ndarray) -> np.ndarray:
@@ -134,8 +148,20 @@ class _Lowering:
         return frozenset(i for i in group.inputs if i in self.plan.storage
                          and i not in self.contiguous)
 
-    def kernel_call(self, kernel: KernelSource, comment: str, strided=frozenset()) -> None:
+    def kernel_call(self, kernel: KernelSource, comment: str, strided=frozenset(),
+                    nodes=None) -> None:
+        """Call ``kernel``, compiled now; if Numba cannot compile it, run ``nodes`` (the
+        kernel's nodes) with NumPy instead, with a warning: a gap in code generation
+        costs speed, never a failure."""
         function = load_kernel(kernel.source, kernel.function_name)
+        try:
+            function.compile(_signature(kernel, strided))
+        except NumbaError as error:
+            warnings.warn(f"kiln: {comment} runs with NumPy: Numba could not compile its "
+                          f"kernel ({type(error).__name__}: {str(error).splitlines()[0]})",
+                          RuntimeWarning, stacklevel=2)
+            self.numpy_fallback(nodes, kernel.outputs, comment)
+            return
         arguments = [self.name(n) if n in strided else self.kernel_argument(n)
                      for n in kernel.inputs]
         arguments += [self.name(n) for n in kernel.outputs]
@@ -143,15 +169,27 @@ class _Lowering:
         self.calls.append(Call(function, arguments, comment=comment))
         self.kernels.append(kernel)
 
+    def numpy_fallback(self, nodes, outputs, comment: str) -> None:
+        """Run ``nodes`` one by one with the op table's NumPy code; copy the group's
+        outputs into their planned buffers."""
+        local: dict[Node, str] = {}
+        for node in nodes:
+            arguments = [local.get(i) or self.name(i) for i in node.inputs]
+            local[node] = f"t{self.numbers[node]}"
+            self.calls.append(Call(_numpy_function(node), arguments, result=local[node],
+                                   comment=f"{comment} (NumPy fallback)"))
+        for node in outputs:
+            self.calls.append(Call(np.copyto, [self.name(node), local[node]]))
+
     def lower_group(self, index: int, group: FusionGroup) -> None:
         comment = f"group {index}: {group.describe()}"
         if group.kind == "loop":
             strided = self.strided(group)
-            self.kernel_call(loop_kernel(group, strided=strided), comment, strided)
+            self.kernel_call(loop_kernel(group, strided=strided), comment, strided, group.nodes)
         elif group.kind == "row":
-            self.kernel_call(row_kernel(group), comment)
+            self.kernel_call(row_kernel(group), comment, nodes=group.nodes)
         elif group.kind == "column":
-            self.kernel_call(column_kernel(group), comment)
+            self.kernel_call(column_kernel(group), comment, nodes=group.nodes)
         elif group.kind == "matmul":
             head = group.head
             where = self.plan.storage[head]
@@ -167,7 +205,7 @@ class _Lowering:
             if epilogue:
                 strided = self.strided(group)
                 kernel = loop_kernel(group, epilogue, strided)
-                self.kernel_call(kernel, f"group {index}: epilogue", strided)
+                self.kernel_call(kernel, f"group {index}: epilogue", strided, epilogue)
         else:
             self.lower_library(index, group.nodes[0])
 
