@@ -58,10 +58,11 @@ def _full_user_location() -> str:
 class TracerTensor(Tensor):
     """A tensor whose value is a node of the graph being traced."""
 
-    __slots__ = ("_trace",)
+    __slots__ = ("_trace", "_view_of")
 
     def __init__(self, trace: TraceState, node, requires_grad=False):
         self._trace = trace
+        self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
         self._data = None
         self.requires_grad = requires_grad
@@ -120,6 +121,11 @@ class TracerTensor(Tensor):
 
     def __repr__(self) -> str:
         return f"Tracer({self._node.type_str})"
+
+
+# Movement ops whose eager result is a NumPy view: an in-place update of their result
+# must reach the base tensor under tracing too (``x[0].zero_()`` changes ``x``).
+_VIEW_OPS = frozenset({"reshape", "permute", "slice"})
 
 
 class TraceState:
@@ -200,6 +206,8 @@ class TraceState:
         except ShapeError as exc:
             raise ShapeError(f"{exc}\n  at {_full_user_location()}") from None
         out = TracerTensor(self, node)
+        if prim.name in _VIEW_OPS:
+            out._view_of = (inputs[0], prim.name, params)
         if grad_mode.state.enabled and prim.differentiable:
             for x in inputs:
                 if x.requires_grad:

@@ -432,3 +432,32 @@ def test_zero_dim_outputs_and_constants_keep_their_shape():
     total, const, doubled = f(kiln.ones(3))
     assert total.shape == () and const.shape == () and doubled.shape == (3,)
     assert const.item() == 3.0 and total.item() == 3.0
+
+
+@pytest.mark.parametrize("case", ["row", "column_block", "reshape", "transpose", "captured"])
+def test_inplace_update_of_a_view_reaches_its_base_like_eager(case):
+    state = kiln.arange(12.0).reshape(3, 4)
+
+    def f(x):
+        x = x * 1.0
+        if case == "row":
+            x[1].mul_(10)
+        elif case == "column_block":
+            x[:, 1:3].add_(100)
+        elif case == "reshape":
+            x.view(12)[:4].zero_()
+        elif case == "transpose":
+            x.t()[0].fill_(-1)
+        else:
+            state[0].add_(x[0])
+        return x.sum(0), x
+
+    x = kiln.arange(12.0).reshape(3, 4)
+    with kiln.no_grad():
+        eager = f(x)
+        eager_state = state.clone()
+        state.copy_(kiln.arange(12.0).reshape(3, 4))
+        compiled = kiln.jit(f)(x)
+    for a, b in zip(eager, compiled):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+    np.testing.assert_array_equal(state.numpy(), eager_state.numpy())

@@ -36,6 +36,10 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         new = cast(new, x.dtype)
     if state.trace is not None:
         state.trace.assign(x, new)
+        view_of = getattr(x, "_view_of", None)
+        if view_of is not None:  # x is a view: the update reaches its base, as eagerly
+            base, view_op, params = view_of
+            assign(base, _into_base(base, view_op, params, new), op)
     elif new._node is None:
         if type(x._data) is not np.ndarray:  # a CUDA tensor: copy on the device
             from .. import cuda
@@ -50,6 +54,33 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         x.grad_fn = new.grad_fn
         x.requires_grad = True
     return x
+
+
+def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
+    """The base tensor with its view replaced by ``new`` (the inverse of the view op)."""
+    from kiln.compiler.errors import TraceError
+
+    from .elementwise import where
+    from .shape import pad_axes, permute, reshape
+
+    if view_op == "reshape":
+        return reshape(new, base.shape)
+    if view_op == "permute":
+        inverse = [0] * len(params["axes"])
+        for i, a in enumerate(params["axes"]):
+            inverse[a] = i
+        return permute(new, inverse)
+    starts, stops, steps = params["starts"], params["stops"], params["steps"]
+    if any(s != 1 for s in steps):
+        raise TraceError("an in-place update of a strided slice (x[::2].add_(...)) cannot be "
+                         "traced; use kiln.where or index assignment (x[::2] = ...)")
+    pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
+    mask = np.zeros(tuple(base.shape), dtype=bool)
+    mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
+    from ..dispatch import constant
+
+    return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0),
+                 base)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
