@@ -51,6 +51,7 @@ from .cpu import (
     scalar_expression,
 )
 from .fastmath import FAST_FUNCTIONS
+from .kernel_module import KernelModule
 
 
 @dataclass
@@ -90,24 +91,12 @@ def cuda_expression(node: Node, args: list[str], constants: dict[Node, str]) -> 
     return text
 
 
-class _Source:
-    """Collects a kernel module's constants and body lines."""
+class _Source(KernelModule):
+    """A CUDA kernel module: the CPU module's constants and body lines, CUDA's rendering."""
 
     def __init__(self, description: str):
+        super().__init__(description)
         self.description = description
-        self.constants: dict[Node, str] = {}
-        self.constant_lines: list[str] = []
-        self.body: list[str] = []
-
-    def constant(self, node: Node) -> str:
-        if node not in self.constants:
-            name = f"K{len(self.constants)}"
-            self.constants[node] = name
-            self.constant_lines.append(f"{name} = {literal(node.params['value'], node.dtype)}")
-        return self.constants[node]
-
-    def emit(self, indent: int, line: str) -> None:
-        self.body.append("    " * indent + line)
 
     def arrays(self, sources) -> list[Node]:
         """Inline scalar constants; return the sources passed in as arrays."""
