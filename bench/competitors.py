@@ -79,14 +79,18 @@ def frameworks(expression, *arrays, kind: str = "expression") -> dict:
     if torch is not None:
         tensors = [torch.from_numpy(a) for a in arrays]
         if kind == "softmax":
+
             def function(x):
                 return torch.softmax(x, -1)
         elif kind == "layernorm":
+
             def function(x, w, b):
                 return torch.nn.functional.layer_norm(x, (x.shape[-1],), w, b, 1e-5)
         else:
+
             def function(*xs):
                 return expression(torch, *xs)
+
         with torch.no_grad():
             candidates["torch eager"] = _no_grad(torch, lambda: function(*tensors))
             try:
@@ -100,10 +104,12 @@ def frameworks(expression, *arrays, kind: str = "expression") -> dict:
         if kind == "softmax":
             jitted = jax.jit(lambda x: jax.nn.softmax(x, axis=-1))
         elif kind == "layernorm":
+
             def layernorm(x, w, b):
                 mean = x.mean(-1, keepdims=True)
                 var = ((x - mean) ** 2).mean(-1, keepdims=True)
                 return (x - mean) / jnp.sqrt(var + 1e-5) * w + b
+
             jitted = jax.jit(layernorm)
         else:
             jitted = jax.jit(lambda *xs: expression(jnp, *xs))

@@ -58,8 +58,7 @@ def kernel_only(graph: Graph, arrays):
     kernel = step.kernel
     inputs = dict(zip(executable.fused.inputs, arrays))
     outputs = [cuda.device_array(n.shape, n.dtype) for n in kernel.outputs]
-    arguments = ([flat(inputs[n]) for n in kernel.inputs] + [flat(o) for o in outputs]
-                 + kernel.sizes)
+    arguments = [flat(inputs[n]) for n in kernel.inputs] + [flat(o) for o in outputs] + kernel.sizes
     return lambda: launch(step.function, step.grid, step.block, arguments)
 
 
@@ -69,21 +68,32 @@ def main() -> None:
     n = 1 << (10 if SMALL else 24)
     a = kiln.tensor(rng.standard_normal(n).astype(np.float32), device="cuda")
     b = kiln.tensor(rng.standard_normal(n).astype(np.float32), device="cuda")
-    seed = kiln.jit(lambda a, b: (a ** 2 + b ** 2) ** 0.5)
+    seed = kiln.jit(lambda a, b: (a**2 + b**2) ** 0.5)
     expected = np.hypot(a.cpu().numpy(), b.cpu().numpy())
     np.testing.assert_allclose(seed(a, b).cpu().numpy(), expected, rtol=1e-5)
     graph = Graph("pythagoras")
     x, y = graph.add_input((n,), "float32"), graph.add_input((n,), "float32")
     two, half = graph.add_const(np.float32(2)), graph.add_const(np.float32(0.5))
-    total = graph.add_node("add", [graph.add_node("pow", [x, two]),
-                                   graph.add_node("pow", [y, two])])
+    total = graph.add_node(
+        "add", [graph.add_node("pow", [x, two]), graph.add_node("pow", [y, two])]
+    )
     graph.outputs = [graph.add_node("pow", [total, half])]
     bytes_moved = 12 * n
-    rows.append(("(a**2+b**2)**0.5, 2^24 f32, kernel", bytes_moved,
-                 timed(kernel_only(graph, [a._data, b._data]))))
+    rows.append(
+        (
+            "(a**2+b**2)**0.5, 2^24 f32, kernel",
+            bytes_moved,
+            timed(kernel_only(graph, [a._data, b._data])),
+        )
+    )
     rows.append(("(a**2+b**2)**0.5, 2^24 f32, jit call", bytes_moved, timed(lambda: seed(a, b))))
-    rows.append(("(a**2+b**2)**0.5, 2^24 f32, eager (4 kernels)", bytes_moved,
-                 timed(lambda: (a ** 2 + b ** 2) ** 0.5)))
+    rows.append(
+        (
+            "(a**2+b**2)**0.5, 2^24 f32, eager (4 kernels)",
+            bytes_moved,
+            timed(lambda: (a**2 + b**2) ** 0.5),
+        )
+    )
 
     shape = (8, 64) if SMALL else (4096, 1024)
     m = kiln.tensor(rng.standard_normal(shape).astype(np.float32), device="cuda")
@@ -94,23 +104,38 @@ def main() -> None:
     np.testing.assert_allclose(softmax(m).cpu().numpy(), reference, rtol=1e-4, atol=1e-7)
     graph = softmax.inspect(m).traced
     bytes_moved = 8 * m.numel()
-    rows.append(("softmax 4096x1024 f32, kernel", bytes_moved,
-                 timed(kernel_only(graph, [m._data]))))
+    rows.append(
+        ("softmax 4096x1024 f32, kernel", bytes_moved, timed(kernel_only(graph, [m._data])))
+    )
     rows.append(("softmax 4096x1024 f32, jit call", bytes_moved, timed(lambda: softmax(m))))
 
     source, target = a._data, cuda.device_array(n, np.float32)
-    rows.append(("device-to-device copy (copy_to_device), 2^24 f32", 8 * n,
-                 timed(lambda: target.copy_to_device(source))))
+    rows.append(
+        (
+            "device-to-device copy (copy_to_device), 2^24 f32",
+            8 * n,
+            timed(lambda: target.copy_to_device(source)),
+        )
+    )
     copy = _strided_function(1, "gather")  # kiln's generated strided copy, stride 1
-    rows.append(("generated copy kernel (1-D strided gather), 2^24 f32", 8 * n,
-                 timed(lambda: launch(copy, blocks_for(n), THREADS,
-                                      [source, target, 0, n, 1]))))
+    rows.append(
+        (
+            "generated copy kernel (1-D strided gather), 2^24 f32",
+            8 * n,
+            timed(lambda: launch(copy, blocks_for(n), THREADS, [source, target, 0, n, 1])),
+        )
+    )
 
-    lines = [f"Device: {device_name()} (numba-cuda, kiln {kiln.__version__})", "",
-             "| what | bytes moved | time (us) | effective GB/s |", "|---|---:|---:|---:|"]
+    lines = [
+        f"Device: {device_name()} (numba-cuda, kiln {kiln.__version__})",
+        "",
+        "| what | bytes moved | time (us) | effective GB/s |",
+        "|---|---:|---:|---:|",
+    ]
     for name, moved, seconds in rows:
-        lines.append(f"| {name} | {moved / 1e6:.0f} MB | {seconds * 1e6:.1f} | "
-                     f"{moved / seconds / 1e9:.0f} |")
+        lines.append(
+            f"| {name} | {moved / 1e6:.0f} MB | {seconds * 1e6:.1f} | {moved / seconds / 1e9:.0f} |"
+        )
     text = "\n".join(lines) + "\n"
     print(text)
     if len(sys.argv) > 1:

@@ -89,20 +89,20 @@ def seed():
 
     @kiln.jit
     def hypot(a, b):
-        return (a ** 2 + b ** 2) ** 0.5
+        return (a**2 + b**2) ** 0.5
 
     out = np.empty_like(a)
     candidates = {
-        "numpy": lambda: (a ** 2 + b ** 2) ** 0.5,
+        "numpy": lambda: (a**2 + b**2) ** 0.5,
         "kiln.jit": lambda: hypot(ka, kb),
         "numba hand loop": lambda: competitors.hand_hypot(a, b, out),
     }
-    candidates.update(competitors.frameworks(lambda m, a, b: (a ** 2 + b ** 2) ** 0.5, a, b))
+    candidates.update(competitors.frameworks(lambda m, a, b: (a**2 + b**2) ** 0.5, a, b))
     return candidates
 
 
 def _gelu(module, x):
-    return 0.5 * x * (1 + module.tanh(0.7978845608 * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + module.tanh(0.7978845608 * (x + 0.044715 * x**3)))
 
 
 @benchmark("gelu", "tanh-GELU on 2^24 float32")
@@ -141,8 +141,11 @@ def softmax():
         "kiln.jit": lambda: kiln_softmax(kx),
         "numba hand loop": lambda: competitors.hand_softmax(x, out),
     }
-    candidates.update(competitors.frameworks(
-        lambda m, x: m.softmax(x, -1) if m is not None else None, x, kind="softmax"))
+    candidates.update(
+        competitors.frameworks(
+            lambda m, x: m.softmax(x, -1) if m is not None else None, x, kind="softmax"
+        )
+    )
     return candidates
 
 
@@ -197,9 +200,11 @@ def machine() -> str:
         pass
     import numba
 
-    return (f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
-            f"NumPy {np.__version__}, Numba {numba.__version__} "
-            f"(threading layer {numba.threading_layer() if _ran_parallel() else '?'})")
+    return (
+        f"{os.cpu_count()} cores ({model}), Python {platform.python_version()}, "
+        f"NumPy {np.__version__}, Numba {numba.__version__} "
+        f"(threading layer {numba.threading_layer() if _ran_parallel() else '?'})"
+    )
 
 
 def _ran_parallel() -> bool:
@@ -222,20 +227,28 @@ def run(names, repeats: int) -> list[tuple]:
             try:
                 timings[candidate] = measure(function, repeats)
             except Exception as exc:  # a competitor that cannot run this is reported, not fatal
-                print(f"  {name}/{candidate}: skipped ({type(exc).__name__}: {exc})"[:200],
-                      file=sys.stderr)
+                print(
+                    f"  {name}/{candidate}: skipped ({type(exc).__name__}: {exc})"[:200],
+                    file=sys.stderr,
+                )
         base = timings.get("numpy")
         for candidate, seconds in timings.items():
             ratio = base / seconds if base else math.nan
             rows.append((name, candidate, seconds * 1e3, ratio))
-            print(f"{name:<10} {candidate:<18} {seconds * 1e3:9.3f} ms  {ratio:6.2f}x numpy",
-                  flush=True)
+            print(
+                f"{name:<10} {candidate:<18} {seconds * 1e3:9.3f} ms  {ratio:6.2f}x numpy",
+                flush=True,
+            )
     return rows
 
 
 def table(rows, header: str) -> str:
-    lines = [header, "", "| benchmark | candidate | time (ms, median) | speedup vs NumPy |",
-             "|---|---|---:|---:|"]
+    lines = [
+        header,
+        "",
+        "| benchmark | candidate | time (ms, median) | speedup vs NumPy |",
+        "|---|---|---:|---:|",
+    ]
     for name, candidate, ms, ratio in rows:
         lines.append(f"| {name} | {candidate} | {ms:.3f} | {ratio:.2f}x |")
     return "\n".join(lines) + "\n"

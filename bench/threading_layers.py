@@ -22,8 +22,11 @@ import sys
 CONFIGURATIONS = {
     "workqueue": {"NUMBA_THREADING_LAYER": "workqueue"},
     "omp": {"NUMBA_THREADING_LAYER": "omp", "OMP_WAIT_POLICY": "ACTIVE"},
-    "omp + OMP_WAIT_POLICY=PASSIVE": {"NUMBA_THREADING_LAYER": "omp",
-                                      "OMP_WAIT_POLICY": "PASSIVE", "KMP_BLOCKTIME": "0"},
+    "omp + OMP_WAIT_POLICY=PASSIVE": {
+        "NUMBA_THREADING_LAYER": "omp",
+        "OMP_WAIT_POLICY": "PASSIVE",
+        "KMP_BLOCKTIME": "0",
+    },
 }
 
 WORKER = r"""
@@ -77,8 +80,9 @@ def measure(environment: dict) -> dict:
     for key in ("NUMBA_THREADING_LAYER", "OMP_WAIT_POLICY", "KMP_BLOCKTIME"):
         env.pop(key, None)
     env.update(environment)
-    out = subprocess.run([sys.executable, "-c", WORKER], env=env, capture_output=True,
-                         text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", WORKER], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -86,8 +90,10 @@ def main() -> None:
     print(f"{'configuration':<32} {'kernel':>10} {'matmul':>10} {'mixed step':>11}  steps/s")
     for name, environment in CONFIGURATIONS.items():
         r = measure(environment)
-        print(f"{name:<32} {r['kernel']:8.1f}us {r['matmul']:8.1f}us {r['mixed']:9.1f}us"
-              f"  {1e6 / r['mixed']:7.0f}")
+        print(
+            f"{name:<32} {r['kernel']:8.1f}us {r['matmul']:8.1f}us {r['mixed']:9.1f}us"
+            f"  {1e6 / r['mixed']:7.0f}"
+        )
 
 
 if __name__ == "__main__":

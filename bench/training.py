@@ -34,9 +34,13 @@ def _data(seed=0):
 def kiln_mlp_step(lr=0.01):
     """A kiln model, optimizer and step function (the same code eager and jitted)."""
     kiln.manual_seed(0)
-    model = nn.Sequential(nn.Linear(SIZES[0], SIZES[1]), nn.ReLU(),
-                          nn.Linear(SIZES[1], SIZES[2]), nn.ReLU(),
-                          nn.Linear(SIZES[2], SIZES[3]))
+    model = nn.Sequential(
+        nn.Linear(SIZES[0], SIZES[1]),
+        nn.ReLU(),
+        nn.Linear(SIZES[1], SIZES[2]),
+        nn.ReLU(),
+        nn.Linear(SIZES[2], SIZES[3]),
+    )
     opt = kiln.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
     def step(x, y):
@@ -55,8 +59,12 @@ def numpy_mlp_step(lr=0.01):
     params = []
     for fan_in, fan_out in zip(SIZES[:-1], SIZES[1:]):
         bound = 1 / np.sqrt(fan_in)
-        params.append([rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32),
-                       rng.uniform(-bound, bound, fan_out).astype(np.float32)])
+        params.append(
+            [
+                rng.uniform(-bound, bound, (fan_in, fan_out)).astype(np.float32),
+                rng.uniform(-bound, bound, fan_out).astype(np.float32),
+            ]
+        )
     velocity = [[np.zeros_like(w), np.zeros_like(b)] for w, b in params]
 
     def step(x, y):
@@ -90,9 +98,13 @@ def numpy_mlp_step(lr=0.01):
 
 def torch_mlp_step(torch, compiled=False, lr=0.01):
     torch.manual_seed(0)
-    model = torch.nn.Sequential(torch.nn.Linear(SIZES[0], SIZES[1]), torch.nn.ReLU(),
-                                torch.nn.Linear(SIZES[1], SIZES[2]), torch.nn.ReLU(),
-                                torch.nn.Linear(SIZES[2], SIZES[3]))
+    model = torch.nn.Sequential(
+        torch.nn.Linear(SIZES[0], SIZES[1]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(SIZES[1], SIZES[2]),
+        torch.nn.ReLU(),
+        torch.nn.Linear(SIZES[2], SIZES[3]),
+    )
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
 
     def step(x, y):
@@ -187,8 +199,9 @@ def compile_latency(repeats: int = 3):
 
     def first_call(cache_dir):
         env = dict(os.environ, KILN_CACHE_DIR=cache_dir)
-        out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=True
+        )
         call, imports = map(float, out.stdout.split())
         return call, imports
 
@@ -212,5 +225,7 @@ if __name__ == "__main__":
     print(run.table(rows, "training and dispatch"))
     started = time.perf_counter()
     cold, warm, imports = compile_latency()
-    print(f"compile latency of the jitted MLP step: cold {cold:.2f} s, warm cache {warm:.3f} s "
-          f"(import kiln + build model {imports:.2f} s)")
+    print(
+        f"compile latency of the jitted MLP step: cold {cold:.2f} s, warm cache {warm:.3f} s "
+        f"(import kiln + build model {imports:.2f} s)"
+    )

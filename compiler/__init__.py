@@ -5,5 +5,14 @@ from .interpret import interpret
 from .ir import Graph, Node, from_json, load
 from .primitives import PRIMITIVES, Primitive
 
-__all__ = ["Graph", "Node", "PRIMITIVES", "Primitive", "ShapeError", "TraceError",
-           "from_json", "interpret", "load"]
+__all__ = [
+    "Graph",
+    "Node",
+    "PRIMITIVES",
+    "Primitive",
+    "ShapeError",
+    "TraceError",
+    "from_json",
+    "interpret",
+    "load",
+]

@@ -37,8 +37,9 @@ class Executable:
     runtime program (its ``source`` is the generated Python run function).
     """
 
-    def __init__(self, traced: Graph, optimized: Graph, stages, kernels=(), device="cpu",
-                 program=None):
+    def __init__(
+        self, traced: Graph, optimized: Graph, stages, kernels=(), device="cpu", program=None
+    ):
         self.traced = traced
         self.optimized = optimized
         self.stages = stages
@@ -66,8 +67,9 @@ class Executable:
         return "\n".join(f"{seconds * 1e6:10.1f} us  {what}" for seconds, what in rows)
 
 
-def compile_graph(graph: Graph, device: str = "cpu", dump_dir=None,
-                  interpret_only: bool = False) -> Executable:
+def compile_graph(
+    graph: Graph, device: str = "cpu", dump_dir=None, interpret_only: bool = False
+) -> Executable:
     """Optimize, fuse, plan memory and generate kernels for ``graph``.
 
     ``dump_dir`` (a folder, created if needed) receives each stage's text
@@ -92,8 +94,9 @@ def compile_graph(graph: Graph, device: str = "cpu", dump_dir=None,
         from ..runtime.executor import Program
 
         program = Program(lowered.schedule)
-        executable = Executable(graph, optimized, stages,
-                                [k.source for k in lowered.kernels], device, program)
+        executable = Executable(
+            graph, optimized, stages, [k.source for k in lowered.kernels], device, program
+        )
     if dump_dir:
         dump(executable, dump_dir)
     return executable

@@ -81,11 +81,17 @@ class KernelStep:
         self.comment = comment
         kind = kernel.launch[0]
         if kind == "elements":
-            self.grid, self.block, self.work = blocks_for(kernel.launch[1]), THREADS, \
-                kernel.launch[1]
+            self.grid, self.block, self.work = (
+                blocks_for(kernel.launch[1]),
+                THREADS,
+                kernel.launch[1],
+            )
         elif kind == "rows":
-            self.grid, self.block, self.work = min(kernel.launch[1], _GRID_LIMIT * 64), \
-                THREADS, kernel.launch[1]
+            self.grid, self.block, self.work = (
+                min(kernel.launch[1], _GRID_LIMIT * 64),
+                THREADS,
+                kernel.launch[1],
+            )
 
     def run(self, values: dict) -> None:
         kernel = self.kernel
@@ -115,8 +121,11 @@ class MatmulStep:
         self.batch_shape = tuple(batch_shape)
         tile = kernel.extra["tile"]
         self.block = (tile, tile)
-        self.grid = (min(-(-self.n // tile), _GRID_LIMIT), min(-(-self.m // tile), _GRID_LIMIT),
-                     min(self.batch, _GRID_LIMIT))
+        self.grid = (
+            min(-(-self.n // tile), _GRID_LIMIT),
+            min(-(-self.m // tile), _GRID_LIMIT),
+            min(self.batch, _GRID_LIMIT),
+        )
 
     def operand(self, values, node, rows, cols):
         """An operand's flat array and batch stride (expanding partly broadcast batches)."""
@@ -140,8 +149,13 @@ class MatmulStep:
             raise NotImplementedError("matmul with an empty inner dimension on CUDA")
         a, a_stride = self.operand(values, self.a, self.m, self.k)
         b, b_stride = self.operand(values, self.b, self.k, self.n)
-        arguments = ([a, b] + [_flat(values[n]) for n in kernel.inputs] + outputs
-                     + [self.batch, self.m, self.n, self.k, a_stride, b_stride] + kernel.sizes)
+        arguments = (
+            [a, b]
+            + [_flat(values[n]) for n in kernel.inputs]
+            + outputs
+            + [self.batch, self.m, self.n, self.k, a_stride, b_stride]
+            + kernel.sizes
+        )
         launch(self.function, self.grid, self.block, arguments)
 
 
@@ -162,9 +176,14 @@ def _strided(direction, source, out, base, sizes, strides) -> None:
     if work == 0:
         return
     function = _strided_function(len(sizes), direction)
-    launch(function, blocks_for(work), THREADS,
-           [_flat(source), _flat(out), int(base)] + [int(s) for s in sizes]
-           + [int(s) for s in strides])
+    launch(
+        function,
+        blocks_for(work),
+        THREADS,
+        [_flat(source), _flat(out), int(base)]
+        + [int(s) for s in sizes]
+        + [int(s) for s in strides],
+    )
 
 
 def _fill(out, value) -> None:
@@ -181,8 +200,9 @@ def _fill(out, value) -> None:
 def _gather_expand(array, shape, target):
     """A new contiguous array of ``target`` shape broadcasting ``array`` (of ``shape``)."""
     shape = (1,) * (len(target) - len(shape)) + tuple(shape)
-    strides = [0 if s == 1 and t != 1 else c
-               for s, t, c in zip(shape, target, _contiguous_strides(shape))]
+    strides = [
+        0 if s == 1 and t != 1 else c for s, t, c in zip(shape, target, _contiguous_strides(shape))
+    ]
     out = device.empty(target, array.dtype)
     _strided("gather", array, out, 0, target, strides)
     return out
@@ -201,8 +221,9 @@ class MovementStep:
         op, params = node.op, node.params
         source = values[node.inputs[0]]
         if op == "reshape":
-            values[node] = source.reshape(node.shape) if source.size else device.empty(
-                node.shape, node.dtype)
+            values[node] = (
+                source.reshape(node.shape) if source.size else device.empty(node.shape, node.dtype)
+            )
             return
         out = device.empty(node.shape, node.dtype)
         values[node] = out
@@ -226,8 +247,14 @@ class MovementStep:
             out_strides = _contiguous_strides(node.shape)
             offset = 0
             for part in node.inputs:
-                _strided("scatter", values[part], out, offset * out_strides[params["axis"]],
-                         part.shape, out_strides)
+                _strided(
+                    "scatter",
+                    values[part],
+                    out,
+                    offset * out_strides[params["axis"]],
+                    part.shape,
+                    out_strides,
+                )
                 offset += part.shape[params["axis"]]
 
 
@@ -244,8 +271,9 @@ class ReductionStep:
         graph = Graph("reduce")
         x = graph.add_input(permuted, source.dtype)
         split = len(kept)
-        reduced = graph.add_node(node.op, [x], {"axes": tuple(range(split, len(permuted))),
-                                                "keepdims": False})
+        reduced = graph.add_node(
+            node.op, [x], {"axes": tuple(range(split, len(permuted))), "keepdims": False}
+        )
         group = FusionGroup("row", [reduced], permuted, split, inputs=[x], outputs=[reduced])
         self.x = x
         self.step = KernelStep(row_kernel(group, THREADS), f"{node.op} as a row kernel")
@@ -257,13 +285,15 @@ class ReductionStep:
         if self.order != list(range(len(self.order))):
             strides = _contiguous_strides(node.inputs[0].shape)
             permuted = device.empty(self.x.shape, node.dtype)
-            _strided("gather", source, permuted, 0, self.x.shape,
-                     [strides[d] for d in self.order])
+            _strided("gather", source, permuted, 0, self.x.shape, [strides[d] for d in self.order])
             source = permuted
         inner = {self.x: source}
         self.step.run(inner)
-        values[node] = inner[self.step.kernel.outputs[0]].reshape(node.shape) \
-            if node.shape else inner[self.step.kernel.outputs[0]].reshape(())
+        values[node] = (
+            inner[self.step.kernel.outputs[0]].reshape(node.shape)
+            if node.shape
+            else inner[self.step.kernel.outputs[0]].reshape(())
+        )
 
 
 class HostStep:
@@ -333,8 +363,10 @@ class CudaExecutable:
                 value = device.to_device(np.asarray(value, dtype=node.dtype))
             if tuple(value.shape) != tuple(node.shape) or value.dtype != np.dtype(node.dtype):
                 label = node.name or f"input {k}"
-                raise TypeError(f"{self.fused.name}: {label} expects {node.dtype}"
-                                f"{list(node.shape)}, got {value.dtype}{list(value.shape)}")
+                raise TypeError(
+                    f"{self.fused.name}: {label} expects {node.dtype}"
+                    f"{list(node.shape)}, got {value.dtype}{list(value.shape)}"
+                )
             values[node] = value
         for step in self.steps:
             step.run(values)
@@ -361,14 +393,16 @@ def _lower_group(index: int, group: FusionGroup):
         kernel.extra["head"] = group.head
         return MatmulStep(kernel, comment)
     node = group.nodes[0]
-    if node.op in _MOVEMENT and not (node.op == "pad" and any(
-            lo < 0 or hi < 0 for lo, hi in node.params["pads"])):
+    if node.op in _MOVEMENT and not (
+        node.op == "pad" and any(lo < 0 or hi < 0 for lo, hi in node.params["pads"])
+    ):
         return MovementStep(node)
     if node.op in ("sum", "max") and _reduction_on_device(node):
         return ReductionStep(node)
     if node.op == "matmul":  # a matmul fusion refused (unusual dtype): its own group
-        graph_group = FusionGroup("matmul", [node], node.shape, head=node,
-                                  inputs=list(node.inputs), outputs=[node])
+        graph_group = FusionGroup(
+            "matmul", [node], node.shape, head=node, inputs=list(node.inputs), outputs=[node]
+        )
         return _lower_group(index, graph_group)
     return HostStep(node)
 
@@ -403,8 +437,11 @@ def _params_key(params) -> tuple:
 
 def run_primitive(name: str, arrays, params) -> object:
     """Run one primitive on device (or host scalar) arrays; return its device array."""
-    key = (name, _params_key(params),
-           tuple((tuple(a.shape), np.dtype(a.dtype).name) for a in arrays))
+    key = (
+        name,
+        _params_key(params),
+        tuple((tuple(a.shape), np.dtype(a.dtype).name) for a in arrays),
+    )
     executable = _EAGER.get(key)
     if executable is None:
         graph = Graph(name)

@@ -35,14 +35,17 @@ def last_uses(graph: Graph) -> dict[Node, list[Node]]:
 def interpret(graph: Graph, args) -> list[np.ndarray]:
     """Run ``graph`` on NumPy arrays ``args`` (one per graph input)."""
     if len(args) != len(graph.inputs):
-        raise TypeError(f"interpret: graph {graph.name} takes {len(graph.inputs)} inputs, "
-                        f"got {len(args)}")
+        raise TypeError(
+            f"interpret: graph {graph.name} takes {len(graph.inputs)} inputs, got {len(args)}"
+        )
     env: dict[Node, np.ndarray] = {}
     for node, value in zip(graph.inputs, args):
         value = np.asarray(value)
         if value.shape != node.shape or value.dtype.name != node.dtype:
-            raise ShapeError(f"interpret: input {node.name or ''} expects {node.type_str}, got "
-                             f"{value.dtype.name}{list(value.shape)}")
+            raise ShapeError(
+                f"interpret: input {node.name or ''} expects {node.type_str}, got "
+                f"{value.dtype.name}{list(value.shape)}"
+            )
         env[node] = value
     frees = last_uses(graph)
     for node in graph.nodes:

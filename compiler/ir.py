@@ -79,7 +79,8 @@ class Graph:
         """Append ``op(inputs)``; its shape rule runs now, so errors point here."""
         params = params or {}
         shape, dtype = PRIMITIVES[op].shape_rule(
-            [i.shape for i in inputs], [i.dtype for i in inputs], **params)
+            [i.shape for i in inputs], [i.dtype for i in inputs], **params
+        )
         node = Node(op, inputs, params, shape, dtype, source)
         self.nodes.append(node)
         return node
@@ -101,8 +102,15 @@ class Graph:
         g = Graph(self.name)
         mapping: dict[Node, Node] = {}
         for n in self.nodes:
-            m = Node(n.op, [mapping[i] for i in n.inputs], dict(n.params), n.shape, n.dtype,
-                     n.source, n.name)
+            m = Node(
+                n.op,
+                [mapping[i] for i in n.inputs],
+                dict(n.params),
+                n.shape,
+                n.dtype,
+                n.source,
+                n.name,
+            )
             mapping[n] = m
             g.nodes.append(m)
         g.inputs = [mapping[n] for n in self.inputs]
@@ -119,8 +127,9 @@ class Graph:
                 raise ShapeError(f"verify: node %{numbers[n]} appears twice")
             for i in n.inputs:
                 if i not in seen:
-                    raise ShapeError(f"verify: %{numbers[n]} ({n.op}) uses a value that is "
-                                     "not defined before it")
+                    raise ShapeError(
+                        f"verify: %{numbers[n]} ({n.op}) uses a value that is not defined before it"
+                    )
             if n.op == "input":
                 if n not in self.inputs:
                     raise ShapeError(f"verify: input node %{numbers[n]} is not a graph input")
@@ -128,11 +137,13 @@ class Graph:
                 if n.op not in PRIMITIVES:
                     raise ShapeError(f"verify: unknown op {n.op!r} at %{numbers[n]}")
                 shape, dtype = PRIMITIVES[n.op].shape_rule(
-                    [i.shape for i in n.inputs], [i.dtype for i in n.inputs], **n.params)
+                    [i.shape for i in n.inputs], [i.dtype for i in n.inputs], **n.params
+                )
                 if tuple(shape) != n.shape or dtype != n.dtype:
                     raise ShapeError(
                         f"verify: %{numbers[n]} = {n.op} is recorded as {n.type_str} but its "
-                        f"rule gives {DTYPE_SHORT.get(dtype, dtype)}{fmt_shape(shape)}")
+                        f"rule gives {DTYPE_SHORT.get(dtype, dtype)}{fmt_shape(shape)}"
+                    )
             seen.add(n)
         for n in self.inputs:
             if n not in seen:
@@ -184,8 +195,7 @@ class Graph:
         numbers = self._numbers()
         g = nx.DiGraph(name=self.name)
         for n in self.nodes:
-            g.add_node(numbers[n], op=n.op, shape=n.shape, dtype=n.dtype,
-                       output=n in self.outputs)
+            g.add_node(numbers[n], op=n.op, shape=n.shape, dtype=n.dtype, output=n in self.outputs)
             for i in n.inputs:
                 g.add_edge(numbers[i], numbers[n])
         return g
@@ -193,8 +203,11 @@ class Graph:
     def to_dot(self) -> str:
         """Graphviz DOT text; render with ``dot -Tpng graph.dot -o graph.png``."""
         numbers = self._numbers()
-        out = [f'digraph "{self.name}" {{', "  rankdir=TB;",
-               '  node [shape=box, fontname="monospace", fontsize=10];']
+        out = [
+            f'digraph "{self.name}" {{',
+            "  rankdir=TB;",
+            '  node [shape=box, fontname="monospace", fontsize=10];',
+        ]
         outputs = set(self.outputs)
         for n in self.nodes:
             label = f"%{numbers[n]} {n.op}\\n{n.type_str}"
@@ -219,16 +232,30 @@ class Graph:
             params = {}
             for k, v in n.params.items():
                 if isinstance(v, np.ndarray):
-                    params[k] = {"__array__": v.tolist(), "dtype": v.dtype.name,
-                                 "shape": list(v.shape)}
+                    params[k] = {
+                        "__array__": v.tolist(),
+                        "dtype": v.dtype.name,
+                        "shape": list(v.shape),
+                    }
                 else:
                     params[k] = _encode(v)
-            nodes.append({"op": n.op, "inputs": [numbers[i] for i in n.inputs],
-                          "params": params, "shape": list(n.shape), "dtype": n.dtype,
-                          "source": n.source, "name": n.name})
-        return {"name": self.name, "nodes": nodes,
-                "inputs": [numbers[n] for n in self.inputs],
-                "outputs": [numbers[n] for n in self.outputs]}
+            nodes.append(
+                {
+                    "op": n.op,
+                    "inputs": [numbers[i] for i in n.inputs],
+                    "params": params,
+                    "shape": list(n.shape),
+                    "dtype": n.dtype,
+                    "source": n.source,
+                    "name": n.name,
+                }
+            )
+        return {
+            "name": self.name,
+            "nodes": nodes,
+            "inputs": [numbers[n] for n in self.inputs],
+            "outputs": [numbers[n] for n in self.outputs],
+        }
 
     def save(self, path) -> None:
         """Write the graph as JSON; ``kiln.compiler.load(path)`` reads it back."""
@@ -259,8 +286,15 @@ def from_json(data: dict) -> Graph:
     nodes: list[Node] = []
     for d in data["nodes"]:
         params = {k: _decode(v) for k, v in d["params"].items()}
-        node = Node(d["op"], [nodes[i] for i in d["inputs"]], params, d["shape"], d["dtype"],
-                    d.get("source"), d.get("name"))
+        node = Node(
+            d["op"],
+            [nodes[i] for i in d["inputs"]],
+            params,
+            d["shape"],
+            d["dtype"],
+            d.get("source"),
+            d.get("name"),
+        )
         nodes.append(node)
     g.nodes = nodes
     g.inputs = [nodes[i] for i in data["inputs"]]

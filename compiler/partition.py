@@ -51,8 +51,15 @@ def split_joint(joint: Graph, n_forward_outputs: int, cotangents: list[Node]):
         mapping[node] = backward.add_input(node.shape, node.dtype, name="cotangent")
     for node in joint.nodes:
         if node in backward_nodes and node not in mapping:
-            copy = Node(node.op, [mapping[i] for i in node.inputs], dict(node.params),
-                        node.shape, node.dtype, node.source, node.name)
+            copy = Node(
+                node.op,
+                [mapping[i] for i in node.inputs],
+                dict(node.params),
+                node.shape,
+                node.dtype,
+                node.source,
+                node.name,
+            )
             mapping[node] = copy
             backward.nodes.append(copy)
     backward.outputs = [mapping[n] for n in grad_outputs]

@@ -149,8 +149,9 @@ def _reduce_shape(op, shape, axes, keepdims):
 def _reduce_rule(op, out_dtype=None):
     def rule(shapes, dtypes, axes, keepdims):
         if op in ("max", "min") and any(shapes[0][a] == 0 for a in axes):
-            raise ShapeError(f"{op}: cannot reduce over an empty dimension of "
-                             f"{fmt_shape(shapes[0])}")
+            raise ShapeError(
+                f"{op}: cannot reduce over an empty dimension of {fmt_shape(shapes[0])}"
+            )
         return _reduce_shape(op, shapes[0], axes, keepdims), out_dtype or dtypes[0]
 
     return rule
@@ -171,16 +172,19 @@ def _reshape_rule(shapes, dtypes, shape):
 
 def _permute_rule(shapes, dtypes, axes):
     if sorted(axes) != list(range(len(shapes[0]))):
-        raise ShapeError(f"permute: {tuple(axes)} is not a permutation of the dimensions of "
-                         f"{fmt_shape(shapes[0])}")
+        raise ShapeError(
+            f"permute: {tuple(axes)} is not a permutation of the dimensions of "
+            f"{fmt_shape(shapes[0])}"
+        )
     return tuple(shapes[0][a] for a in axes), dtypes[0]
 
 
 def _expand_rule(shapes, dtypes, shape):
     src = shapes[0]
     if len(shape) < len(src):
-        raise ShapeError(f"expand: cannot expand {fmt_shape(src)} to fewer dimensions "
-                         f"{fmt_shape(shape)}")
+        raise ShapeError(
+            f"expand: cannot expand {fmt_shape(src)} to fewer dimensions {fmt_shape(shape)}"
+        )
     for s, d in zip(src[::-1], shape[::-1]):
         if s != 1 and s != d:
             raise ShapeError(f"expand: cannot expand {fmt_shape(src)} to {fmt_shape(shape)}")
@@ -206,8 +210,9 @@ def _concat_rule(shapes, dtypes, axis):
     first = shapes[0]
     dtype = _same_dtype("concat", dtypes)
     for s in shapes[1:]:
-        if len(s) != len(first) or any(a != b for i, (a, b) in enumerate(zip(s, first))
-                                        if i != axis):
+        if len(s) != len(first) or any(
+            a != b for i, (a, b) in enumerate(zip(s, first)) if i != axis
+        ):
             shown = ", ".join(fmt_shape(x) for x in shapes)
             raise ShapeError(f"concat: shapes {shown} differ outside dimension {axis}")
     out = list(first)
@@ -223,7 +228,7 @@ def _check_index_dtype(op, dtype):
 def _take_rule(shapes, dtypes, axis):
     _check_index_dtype("take", dtypes[1])
     x, idx = shapes
-    return tuple(x[:axis]) + tuple(idx) + tuple(x[axis + 1:]), dtypes[0]
+    return tuple(x[:axis]) + tuple(idx) + tuple(x[axis + 1 :]), dtypes[0]
 
 
 def _take_grad_rule(shapes, dtypes, axis, size):
@@ -231,15 +236,16 @@ def _take_grad_rule(shapes, dtypes, axis, size):
     _check_index_dtype("take_grad", dtypes[1])
     g, idx = shapes
     n = len(idx)
-    return tuple(g[:axis]) + (size,) + tuple(g[axis + n:]), dtypes[0]
+    return tuple(g[:axis]) + (size,) + tuple(g[axis + n :]), dtypes[0]
 
 
 def _gather_rule(shapes, dtypes, axis):
     _check_index_dtype("gather", dtypes[1])
     x, idx = shapes
     if len(x) != len(idx):
-        raise ShapeError(f"gather: index {fmt_shape(idx)} must have as many dimensions as "
-                         f"input {fmt_shape(x)}")
+        raise ShapeError(
+            f"gather: index {fmt_shape(idx)} must have as many dimensions as input {fmt_shape(x)}"
+        )
     return tuple(idx), dtypes[0]
 
 
@@ -254,12 +260,12 @@ def _matmul_rule(shapes, dtypes):
     a, b = shapes
     dtype = _same_dtype("matmul", dtypes)
     if len(a) < 2 or len(b) < 2:
-        raise ShapeError(f"matmul: primitive needs 2-D or batched inputs, got "
-                         f"{fmt_shape(a)} @ {fmt_shape(b)}")
+        raise ShapeError(
+            f"matmul: primitive needs 2-D or batched inputs, got {fmt_shape(a)} @ {fmt_shape(b)}"
+        )
     if a[-1] != b[-2]:
         raise ShapeError(
-            f"matmul: inner dimensions differ: {fmt_shape(a)} @ {fmt_shape(b)} "
-            f"({a[-1]} != {b[-2]})"
+            f"matmul: inner dimensions differ: {fmt_shape(a)} @ {fmt_shape(b)} ({a[-1]} != {b[-2]})"
         )
     batch = broadcast_shapes("matmul", a[:-2], b[:-2])
     return batch + (a[-2], b[-1]), dtype
@@ -353,9 +359,9 @@ def _take(x, idx, axis):
 
 
 def _take_grad(g, idx, axis, size):
-    out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim:]
+    out_shape = g.shape[:axis] + (size,) + g.shape[axis + idx.ndim :]
     out = np.zeros(out_shape, dtype=g.dtype)
-    g2 = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim:])
+    g2 = g.reshape(g.shape[:axis] + (idx.size,) + g.shape[axis + idx.ndim :])
     moved = np.moveaxis(g2, axis, 0)
     target = np.moveaxis(out, axis, 0)
     np.add.at(target, idx.reshape(-1), moved)
@@ -419,8 +425,14 @@ _UNARY = {
     "floor": (np.floor, "math.floor({0})", True),
 }
 for _name, (_impl, _expr, _float_only) in _UNARY.items():
-    _register(_name, "elementwise", _unary_rule(_name, _float_only), _impl, _expr,
-              differentiable=_name not in ("sign", "floor"))
+    _register(
+        _name,
+        "elementwise",
+        _unary_rule(_name, _float_only),
+        _impl,
+        _expr,
+        differentiable=_name not in ("sign", "floor"),
+    )
 
 _BINARY = {
     "add": (np.add, "({0} + {1})", None),
@@ -438,13 +450,20 @@ _BINARY = {
     "ge": (np.greater_equal, "({0} >= {1})", "bool"),
 }
 for _name, (_impl, _expr, _out) in _BINARY.items():
-    _register(_name, "elementwise", _binary_rule(_name, _out), _impl, _expr,
-              differentiable=_out is None, properties=("commutative",) if _name in (
-                  "add", "mul", "maximum", "minimum", "eq", "ne") else ())
+    _register(
+        _name,
+        "elementwise",
+        _binary_rule(_name, _out),
+        _impl,
+        _expr,
+        differentiable=_out is None,
+        properties=("commutative",)
+        if _name in ("add", "mul", "maximum", "minimum", "eq", "ne")
+        else (),
+    )
 
 _register("where", "elementwise", _where_rule, np.where, "({1} if {0} else {2})")
-_register("cast", "elementwise", _cast_rule,
-          lambda x, dtype: x.astype(dtype), "{dtype}({0})")
+_register("cast", "elementwise", _cast_rule, lambda x, dtype: x.astype(dtype), "{dtype}({0})")
 
 _register("sum", "reduction", _reduce_rule("sum"), _sum)
 _register("max", "reduction", _reduce_rule("max"), _max)

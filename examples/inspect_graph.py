@@ -23,7 +23,7 @@ from kiln.jitted import write_dump
 def gelu_layer(x, w, b):
     """A dense layer with the tanh GELU and a mean square: a chain the fuser merges."""
     h = x @ w + b
-    inner = 0.7978845608 * (h + 0.044715 * h ** 3)
+    inner = 0.7978845608 * (h + 0.044715 * h**3)
     y = 0.5 * h * (1.0 + kiln.tanh(inner))
     return (y * y).mean(dim=1)
 
@@ -53,8 +53,10 @@ def main() -> None:
     dot_path = os.path.join(args.out, "graph.dot")
     with open(dot_path, "w") as f:
         f.write(inspection.optimized.to_dot())
-    print(f"\nwrote {len(inspection.stages)} stages and {len(inspection.kernels)} kernels "
-          f"to {args.out}/, DOT file {dot_path}")
+    print(
+        f"\nwrote {len(inspection.stages)} stages and {len(inspection.kernels)} kernels "
+        f"to {args.out}/, DOT file {dot_path}"
+    )
     if shutil.which("dot"):
         png = os.path.join(args.out, "graph.png")
         subprocess.run(["dot", "-Tpng", dot_path, "-o", png], check=True)

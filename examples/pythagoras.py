@@ -1,6 +1,6 @@
 """The seed example, both ways: eager (each line runs now) and deferred (traced, compiled).
 
-    python examples/pythagoras.py
+python examples/pythagoras.py
 """
 
 import numpy as np
@@ -9,7 +9,7 @@ import kiln
 
 
 def hypotenuse(a, b):
-    return (a ** 2 + b ** 2) ** 0.5
+    return (a**2 + b**2) ** 0.5
 
 
 def main():
@@ -33,8 +33,9 @@ def main():
     # define once, run many times with other inputs
     big_a = kiln.from_numpy(np.random.rand(1 << 20).astype(np.float32))
     big_b = kiln.from_numpy(np.random.rand(1 << 20).astype(np.float32))
-    np.testing.assert_allclose(compiled(big_a, big_b).numpy(),
-                               hypotenuse(big_a, big_b).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(
+        compiled(big_a, big_b).numpy(), hypotenuse(big_a, big_b).numpy(), rtol=1e-6
+    )
     print("compiled and eager agree on 2**20 elements")
 
 

@@ -37,10 +37,16 @@ def main() -> None:
     digits = load_digits()
     images = kiln.tensor((digits.data / 16.0).astype(np.float32))
     labels = kiln.tensor(digits.target)
-    train_set, test_set = random_split(TensorDataset(images, labels), [0.8, 0.2],
-                                       generator=kiln.Generator().manual_seed(args.seed))
-    loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=True, drop_last=True,
-                        generator=kiln.Generator().manual_seed(args.seed))
+    train_set, test_set = random_split(
+        TensorDataset(images, labels), [0.8, 0.2], generator=kiln.Generator().manual_seed(args.seed)
+    )
+    loader = DataLoader(
+        train_set,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=True,
+        generator=kiln.Generator().manual_seed(args.seed),
+    )
     x_test, y_test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
 
     kiln.manual_seed(args.seed)
@@ -71,16 +77,24 @@ def main() -> None:
     with kiln.no_grad():
         accuracy = (model(x_test).argmax(1) == y_test).float().mean().item()
     mode = "jit" if args.jit else "eager"
-    print(f"{mode}: {steps} steps in {seconds:.1f} s ({steps / seconds:.0f} steps/s), "
-          f"final loss {loss.item():.4f}")
+    print(
+        f"{mode}: {steps} steps in {seconds:.1f} s ({steps / seconds:.0f} steps/s), "
+        f"final loss {loss.item():.4f}"
+    )
     print(f"test accuracy: {accuracy:.2%}")
 
     if args.jit and args.dump:
         kiln.jitted.write_dump(step.inspect(x, y), args.dump)
         print(f"graphs and kernels of the training step written to {args.dump}")
     if args.save:
-        kiln.save({"model": model.state_dict(), "optimizer": opt.state_dict(),
-                   "scheduler": sched.state_dict()}, args.save)
+        kiln.save(
+            {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+            },
+            args.save,
+        )
         print(f"checkpoint saved to {args.save}")
 
 

@@ -36,15 +36,18 @@ def load_digits_tensors(seed: int, test_fraction: float = 0.2):
     perm = np.random.default_rng(seed).permutation(len(x))
     n_test = int(len(x) * test_fraction)
     test, train = perm[:n_test], perm[n_test:]
-    return (kiln.from_numpy(x[train]), kiln.from_numpy(y[train]),
-            kiln.from_numpy(x[test]), kiln.from_numpy(y[test]))
+    return (
+        kiln.from_numpy(x[train]),
+        kiln.from_numpy(y[train]),
+        kiln.from_numpy(x[test]),
+        kiln.from_numpy(y[test]),
+    )
 
 
 def make_model(seed: int):
     kiln.manual_seed(seed)
     nn = kiln.nn
-    return nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Dropout(0.1),
-                         nn.Linear(HIDDEN, 10))
+    return nn.Sequential(nn.Linear(64, HIDDEN), nn.ReLU(), nn.Dropout(0.1), nn.Linear(HIDDEN, 10))
 
 
 def accuracy(model, x, y) -> float:
@@ -72,8 +75,13 @@ def train(model, loader, epochs: int, compiled: bool, seed: int, progress=True):
 
     step = kiln.jit(train_step) if compiled else train_step
     kiln.manual_seed(seed + 1)  # the same dropout masks in both runs
-    bar = tqdm(total=epochs * len(loader), desc="jit  " if compiled else "eager",
-               unit="step", disable=not progress, ncols=80)
+    bar = tqdm(
+        total=epochs * len(loader),
+        desc="jit  " if compiled else "eager",
+        unit="step",
+        disable=not progress,
+        ncols=80,
+    )
     seconds = []
     for _ in range(epochs):
         for x, y in loader:
@@ -92,21 +100,37 @@ def _speed(seconds) -> dict:
     """Steps per second over all steps but the first (which traces and compiles), and the
     median step time (robust when other processes share the CPU)."""
     steady = np.asarray(seconds[1:])
-    return dict(first_step_s=seconds[0], steps=len(seconds),
-                steps_per_s=len(steady) / steady.sum(), median_step_ms=1e3 * np.median(steady))
+    return dict(
+        first_step_s=seconds[0],
+        steps=len(seconds),
+        steps_per_s=len(steady) / steady.sum(),
+        median_step_ms=1e3 * np.median(steady),
+    )
 
 
-def demo(epochs: int = 10, seed: int = 0, dump: str | None = None, batch_size: int = 64,
-         progress: bool = True) -> dict:
+def demo(
+    epochs: int = 10,
+    seed: int = 0,
+    dump: str | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+) -> dict:
     """Train eagerly, then compiled, from the same initial weights; return the numbers."""
     x_train, y_train, x_test, y_test = load_digits_tensors(seed)
     dataset = TensorDataset(x_train, y_train)
-    print(f"digits: {len(x_train)} train / {len(x_test)} test images of 8x8, MLP 64-{HIDDEN}-10, "
-          f"Adam, {epochs} epochs of {len(x_train) // batch_size} steps")
+    print(
+        f"digits: {len(x_train)} train / {len(x_test)} test images of 8x8, MLP 64-{HIDDEN}-10, "
+        f"Adam, {epochs} epochs of {len(x_train) // batch_size} steps"
+    )
 
     def loader():
-        return DataLoader(dataset, batch_size=batch_size, shuffle=True, drop_last=True,
-                          generator=kiln.Generator().manual_seed(seed))
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            shuffle=True,
+            drop_last=True,
+            generator=kiln.Generator().manual_seed(seed),
+        )
 
     results = {}
     initial = None
@@ -117,8 +141,7 @@ def demo(epochs: int = 10, seed: int = 0, dump: str | None = None, batch_size: i
         else:
             model.load_state_dict(initial)
         step, seconds = train(model, loader(), epochs, mode == "jit", seed, progress)
-        results[mode] = dict(accuracy=accuracy(model, x_test, y_test), step=step,
-                             **_speed(seconds))
+        results[mode] = dict(accuracy=accuracy(model, x_test, y_test), step=step, **_speed(seconds))
 
     eager, jit = results["eager"], results["jit"]
     speedup = eager["median_step_ms"] / jit["median_step_ms"]
@@ -126,8 +149,10 @@ def demo(epochs: int = 10, seed: int = 0, dump: str | None = None, batch_size: i
     x, y = next(iter(loader()))
     kiln.jitted.write_dump(jit["step"].inspect(x, y), folder)
     for name, r in (("eager", eager), ("jit", jit)):
-        print(f"{name + ':':6} test accuracy {r['accuracy']:.2%}, {r['steps_per_s']:.0f} steps/s "
-              f"(median step {r['median_step_ms']:.2f} ms)")
+        print(
+            f"{name + ':':6} test accuracy {r['accuracy']:.2%}, {r['steps_per_s']:.0f} steps/s "
+            f"(median step {r['median_step_ms']:.2f} ms)"
+        )
     print(f"jit first step (trace + compile): {jit['first_step_s']:.2f} s")
     print(f"speedup of the compiled step (median step time): {speedup:.1f}x")
     print(f"graphs after every pass and the generated kernels of the step: {folder}")
@@ -142,14 +167,19 @@ def main(argv=None) -> int:
     run = commands.add_parser("demo", help="train an MLP on the 8x8 digits, eager vs kiln.jit")
     run.add_argument("--epochs", type=int, default=10)
     run.add_argument("--seed", type=int, default=0)
-    run.add_argument("--dump", metavar="DIR", default=None,
-                     help="folder for the compiled step's graphs and kernels")
+    run.add_argument(
+        "--dump",
+        metavar="DIR",
+        default=None,
+        help="folder for the compiled step's graphs and kernels",
+    )
     run.add_argument("--batch-size", type=int, default=64)
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     args = parser.parse_args(argv)
     if args.command == "demo":
-        results = demo(args.epochs, args.seed, args.dump, args.batch_size,
-                       progress=not args.no_progress)
+        results = demo(
+            args.epochs, args.seed, args.dump, args.batch_size, progress=not args.no_progress
+        )
         return 0 if results["jit"]["accuracy"] > 0 else 1
     return 2
 

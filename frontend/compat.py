@@ -21,8 +21,13 @@ class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
 
 
 backends = types.SimpleNamespace(
-    cudnn=types.SimpleNamespace(deterministic=False, benchmark=False, enabled=True,
-                                allow_tf32=False, is_available=lambda: False),
+    cudnn=types.SimpleNamespace(
+        deterministic=False,
+        benchmark=False,
+        enabled=True,
+        allow_tf32=False,
+        is_available=lambda: False,
+    ),
     mps=types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
     cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False)),
 )
@@ -45,13 +50,18 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
     """kiln's kernels are deterministic already (no atomics)."""
 
 
-def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=None,
-                     profile=None, sci_mode=None) -> None:
+def set_printoptions(
+    precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None
+) -> None:
     import numpy as np
 
-    np.set_printoptions(**{k: v for k, v in dict(threshold=threshold, edgeitems=edgeitems,
-                                                 linewidth=linewidth).items()
-                           if v is not None})
+    np.set_printoptions(
+        **{
+            k: v
+            for k, v in dict(threshold=threshold, edgeitems=edgeitems, linewidth=linewidth).items()
+            if v is not None
+        }
+    )
 
 
 def _legacy(dtype):

@@ -49,27 +49,35 @@ def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
 def _infer_dtype(data) -> dtypes.dtype:
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
-        return dtypes.get_default_dtype() if not isinstance(data, np.ndarray) else \
-            dtypes.from_numpy_dtype(arr.dtype)
+        return (
+            dtypes.get_default_dtype()
+            if not isinstance(data, np.ndarray)
+            else dtypes.from_numpy_dtype(arr.dtype)
+        )
     if arr.dtype.kind == "b":
         return dtypes.bool_
     if arr.dtype.kind in "iu":
-        return dtypes.int64 if not isinstance(data, np.ndarray) else \
-            dtypes.from_numpy_dtype(arr.dtype)
+        return (
+            dtypes.int64 if not isinstance(data, np.ndarray) else dtypes.from_numpy_dtype(arr.dtype)
+        )
     raise TypeError(f"tensor(): could not infer a dtype for {type(data).__name__}")
 
 
 def _nested_tensors(data):
-    if isinstance(data, (list, tuple)) and data and any(isinstance(d, (Tensor, list, tuple))
-                                                         for d in data):
+    if (
+        isinstance(data, (list, tuple))
+        and data
+        and any(isinstance(d, (Tensor, list, tuple)) for d in data)
+    ):
         return [_nested_tensors(d) for d in data]
     if isinstance(data, Tensor):
         return data.detach().numpy().tolist() if data._node is None else data
     return data
 
 
-def tensor(data, *, dtype=None, device=None, requires_grad: bool = False,
-           pin_memory: bool = False) -> Tensor:
+def tensor(
+    data, *, dtype=None, device=None, requires_grad: bool = False, pin_memory: bool = False
+) -> Tensor:
     """A new tensor copying ``data`` (a number, nested lists, an array or a tensor)."""
     if isinstance(data, Tensor):
         src = data.detach()
@@ -84,8 +92,11 @@ def as_tensor(data, dtype=None, device=None) -> Tensor:
     if isinstance(data, Tensor):
         out = data if dtype is None else data.to(dtypes.as_dtype(dtype))
         return out.to(device) if device is not None else out
-    if isinstance(data, np.ndarray) and (dtype is None or dtypes.as_dtype(dtype).np ==
-                                         data.dtype) and data.dtype in dtypes._BY_NP:
+    if (
+        isinstance(data, np.ndarray)
+        and (dtype is None or dtypes.as_dtype(dtype).np == data.dtype)
+        and data.dtype in dtypes._BY_NP
+    ):
         return _finish(_wrap(data), False, device)
     return tensor(data, dtype=dtype, device=device)
 
@@ -127,12 +138,20 @@ def empty(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tens
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
     if dtype is None:
-        dtype = dtypes.scalar_dtype(fill_value) if not isinstance(fill_value, Tensor) else \
-            fill_value.dtype
+        dtype = (
+            dtypes.scalar_dtype(fill_value)
+            if not isinstance(fill_value, Tensor)
+            else fill_value.dtype
+        )
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _filled((tuple(size),) if not isinstance(size, int) else (size,), fill_value,
-                   dtype, requires_grad, device)
+    return _filled(
+        (tuple(size),) if not isinstance(size, int) else (size,),
+        fill_value,
+        dtype,
+        requires_grad,
+        device,
+    )
 
 
 def _like(x, dtype):
@@ -140,13 +159,15 @@ def _like(x, dtype):
 
 
 def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return zeros(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad,
-                 device=device or _dev(x))
+    return zeros(
+        x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
+    )
 
 
 def ones_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return ones(x.shape, dtype=_like(x, dtype), requires_grad=requires_grad,
-                device=device or _dev(x))
+    return ones(
+        x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
+    )
 
 
 def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
@@ -154,8 +175,13 @@ def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tens
 
 
 def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
-    return full(x.shape, fill_value, dtype=_like(x, dtype), requires_grad=requires_grad,
-                device=device or _dev(x))
+    return full(
+        x.shape,
+        fill_value,
+        dtype=_like(x, dtype),
+        requires_grad=requires_grad,
+        device=device or _dev(x),
+    )
 
 
 def _dev(x):
@@ -175,8 +201,11 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     else:
         dt = dtypes.as_dtype(dtype)
     n = max(math.ceil((values[1] - values[0]) / values[2]), 0)
-    data = (values[0] + np.arange(n, dtype=np.float64) * values[2]) if dt.is_floating_point \
+    data = (
+        (values[0] + np.arange(n, dtype=np.float64) * values[2])
+        if dt.is_floating_point
         else np.arange(values[0], values[1], values[2])
+    )
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
@@ -207,16 +236,16 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
-        self.key = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.key = int(np.random.SeedSequence().entropy % (2**63))
         self.counter = 0
 
     def manual_seed(self, seed: int) -> Generator:
-        self.key = int(seed) % (2 ** 64)
+        self.key = int(seed) % (2**64)
         self.counter = 0
         return self
 
     def seed(self) -> int:
-        self.key = int(np.random.SeedSequence().entropy % (2 ** 63))
+        self.key = int(np.random.SeedSequence().entropy % (2**63))
         self.counter = 0
         return self.key
 
@@ -247,7 +276,7 @@ default_generator = Generator().manual_seed(0x5EED)
 
 def manual_seed(seed: int) -> Generator:
     """Seed the default generator (``kiln.manual_seed(0)`` as in PyTorch)."""
-    np.random.seed(int(seed) % (2 ** 32))
+    np.random.seed(int(seed) % (2**32))
     return default_generator.manual_seed(seed)
 
 
@@ -297,8 +326,9 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
     return _finish(z, requires_grad, device)
 
 
-def randint(low, high=None, size=None, *, generator=None, dtype=None, device=None,
-            requires_grad=False) -> Tensor:
+def randint(
+    low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
+) -> Tensor:
     from . import ops
 
     if high is None:
@@ -306,8 +336,9 @@ def randint(low, high=None, size=None, *, generator=None, dtype=None, device=Non
     if size is None:
         raise TypeError("randint() missing required argument 'size'")
     if high <= low:
-        raise RuntimeError(f"random_ expects 'from' to be less than 'to', but got from={low} "
-                           f">= to={high}")
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
     u = uniform_bits(tuple(size), dtypes.float64, generator)
     r = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
@@ -354,8 +385,9 @@ def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator
     p = np.asarray(probs._data, dtype=np.float64)
     rng = gen.numpy_generator()
     rows = p.reshape(-1, p.shape[-1])
-    out = np.stack([rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum())
-                    for r in rows])
+    out = np.stack(
+        [rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum()) for r in rows]
+    )
     return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
 
 
@@ -372,6 +404,11 @@ def scalar_tensor(value, dtype=None) -> Tensor:
     return constant(value, dt)
 
 
-__all__ = [name for name in dir() if not name.startswith("_") and name not in (
-    "annotations", "math", "np", "numbers", "dtypes", "bind", "constant", "state", "Tensor")]
+__all__ = [
+    name
+    for name in dir()
+    if not name.startswith("_")
+    and name
+    not in ("annotations", "math", "np", "numbers", "dtypes", "bind", "constant", "state", "Tensor")
+]
 del numbers

@@ -31,8 +31,10 @@ from .device import device as _device
 from .tensor import Tensor, _wrap
 
 CUDA0 = _device("cuda", 0)
-_NUMPY_MESSAGE = ("can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy "
-                  "the tensor to host memory first.")
+_NUMPY_MESSAGE = (
+    "can't convert cuda:0 device type tensor to numpy. Use Tensor.cpu() to copy "
+    "the tensor to host memory first."
+)
 
 
 # ------------------------------------------------------------------------- the device
@@ -103,8 +105,10 @@ class CudaTensor(Tensor):
 
     def item(self):
         if self._data.size != 1:
-            raise RuntimeError(f"item(): a Tensor with {self._data.size} elements cannot be "
-                               "converted to a Python scalar")
+            raise RuntimeError(
+                f"item(): a Tensor with {self._data.size} elements cannot be "
+                "converted to a Python scalar"
+            )
         return self._host().reshape(()).item()
 
     def tolist(self):
@@ -112,8 +116,9 @@ class CudaTensor(Tensor):
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
-                               "ambiguous")
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
         return bool(self._host().reshape(()))
 
     def detach(self):
@@ -164,8 +169,11 @@ def cuda_class(cls: type) -> type:
         return cls
     found = _CUDA_CLASSES.get(cls)
     if found is None:
-        found = type(f"Cuda{cls.__name__}", (CudaTensor, cls),
-                     {"__slots__": (), "_cpu_class": cls, "__module__": cls.__module__})
+        found = type(
+            f"Cuda{cls.__name__}",
+            (CudaTensor, cls),
+            {"__slots__": (), "_cpu_class": cls, "__module__": cls.__module__},
+        )
         _CUDA_CLASSES[cls] = found
     return found
 
@@ -217,8 +225,10 @@ def to_device(x: Tensor, dev) -> Tensor:
     if isinstance(x, CudaTensor):
         return x
     if x._node is not None:
-        raise RuntimeError("to(): moving a traced tensor to another device inside kiln.jit is "
-                           "not supported; move the inputs before calling the function")
+        raise RuntimeError(
+            "to(): moving a traced tensor to another device inside kiln.jit is "
+            "not supported; move the inputs before calling the function"
+        )
     _runtime.require()
     enable()
     out = wrap(_runtime.to_device(x._data))
@@ -231,8 +241,10 @@ def to_device(x: Tensor, dev) -> Tensor:
 
 
 def _mismatch(a: str, b: str) -> RuntimeError:
-    return RuntimeError(f"Expected all tensors to be on the same device, but found at least "
-                        f"two devices, {a} and {b}!")
+    return RuntimeError(
+        f"Expected all tensors to be on the same device, but found at least "
+        f"two devices, {a} and {b}!"
+    )
 
 
 def device_bind(prim, inputs, params):
@@ -248,10 +260,16 @@ def device_bind(prim, inputs, params):
     for position, x in enumerate(inputs):
         data = x._data
         # 0-d CPU tensors are scalars; CPU indices of index ops are allowed (as in PyTorch)
-        if type(data) is np.ndarray and data.ndim != 0 and not (
-                position == 1 and prim.kind == "index"):
-            raise _mismatch("cuda:0", "cpu") if isinstance(inputs[0], CudaTensor) else \
-                _mismatch("cpu", "cuda:0")
+        if (
+            type(data) is np.ndarray
+            and data.ndim != 0
+            and not (position == 1 and prim.kind == "index")
+        ):
+            raise (
+                _mismatch("cuda:0", "cpu")
+                if isinstance(inputs[0], CudaTensor)
+                else _mismatch("cpu", "cuda:0")
+            )
         arrays.append(data)
     out = wrap(run_primitive(prim.name, arrays, params))
     if grad_mode.state.enabled and prim.differentiable:

@@ -16,8 +16,9 @@ class device:  # noqa: N801 - PyTorch's name
             spec, idx = spec.split(":", 1)
             index = int(idx)
         if spec not in ("cpu", "cuda"):
-            raise RuntimeError(f"Expected one of cpu, cuda device type at start of device "
-                               f"string: {spec}")
+            raise RuntimeError(
+                f"Expected one of cpu, cuda device type at start of device string: {spec}"
+            )
         self.type = spec
         self.index = index
 

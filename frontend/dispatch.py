@@ -69,15 +69,17 @@ def bind_name(name: str, inputs, params=_EMPTY) -> Tensor:
 def _explain(prim, inputs, params, exc: Exception) -> Exception:
     """Turn a NumPy failure into kiln's error: the op, the shapes and the dtypes."""
     try:
-        prim.shape_rule([tuple(x.shape) for x in inputs], [x.dtype.name for x in inputs],
-                        **params)
+        prim.shape_rule([tuple(x.shape) for x in inputs], [x.dtype.name for x in inputs], **params)
     except ShapeError as clear:
         return clear
     if isinstance(exc, (IndexError, ShapeError)):
         return exc
     shown = ", ".join(f"{x.dtype.name}{list(x.shape)}" for x in inputs)
-    return type(exc)(f"{prim.name}: {exc} (inputs: {shown})") if isinstance(
-        exc, (ValueError, TypeError, RuntimeError)) else exc
+    return (
+        type(exc)(f"{prim.name}: {exc} (inputs: {shown})")
+        if isinstance(exc, (ValueError, TypeError, RuntimeError))
+        else exc
+    )
 
 
 def constant(value, dtype) -> Tensor:

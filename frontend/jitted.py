@@ -79,8 +79,13 @@ def _flatten(tree, leaves: list, path: str):
 
 def _leaf_key(value):
     if isinstance(value, Tensor):
-        return ("tensor", tuple(value.shape), value.dtype.name, bool(value.requires_grad),
-                str(value.device))
+        return (
+            "tensor",
+            tuple(value.shape),
+            value.dtype.name,
+            bool(value.requires_grad),
+            str(value.device),
+        )
     if type(value) in _DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
     try:
@@ -122,8 +127,10 @@ class Compiled:
             if t._data is None:
                 return "a captured tensor has no data"
             if t._data.shape != shape or t._data.dtype != dt:
-                return (f"a captured tensor changed from {dt.name}{list(shape)} to "
-                        f"{t._data.dtype.name}{list(t._data.shape)}")
+                return (
+                    f"a captured tensor changed from {dt.name}{list(shape)} to "
+                    f"{t._data.dtype.name}{list(t._data.shape)}"
+                )
             if t.requires_grad != rg:
                 return f"a captured tensor's requires_grad changed to {t.requires_grad}"
         for description, getter, value in self.guards:
@@ -175,8 +182,10 @@ class Inspection:
         self.kernels = list(exe.kernels)
 
     def __repr__(self) -> str:
-        return (f"<Inspection: {len(self.traced.nodes)} traced nodes, "
-                f"{len(self.optimized.nodes)} after passes, {len(self.kernels)} kernels>")
+        return (
+            f"<Inspection: {len(self.traced.nodes)} traced nodes, "
+            f"{len(self.optimized.nodes)} after passes, {len(self.kernels)} kernels>"
+        )
 
 
 # ------------------------------------------------------------------------------ the wrapper
@@ -222,18 +231,27 @@ class JitFunction:
             else:
                 dyn_kwargs[k] = v
         names = self._arg_names(len(dyn_args))
-        structure = ("args", tuple(_flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
-                     tuple((k, _flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())))
-        key = (structure, tuple(static), tuple(_leaf_key(v) for _, v in leaves),
-               grad_mode.state.enabled)
+        structure = (
+            "args",
+            tuple(_flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
+            tuple((k, _flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())),
+        )
+        key = (
+            structure,
+            tuple(static),
+            tuple(_leaf_key(v) for _, v in leaves),
+            grad_mode.state.enabled,
+        )
         return key, leaves
 
     def _arg_names(self, n):
         names = []
         params = list(self._signature.parameters.values()) if self._signature else []
         for i in range(n):
-            if i < len(params) and params[i].kind in (params[i].POSITIONAL_ONLY,
-                                                      params[i].POSITIONAL_OR_KEYWORD):
+            if i < len(params) and params[i].kind in (
+                params[i].POSITIONAL_ONLY,
+                params[i].POSITIONAL_OR_KEYWORD,
+            ):
                 names.append(params[i].name)
             else:
                 names.append(f"args[{i}]")
@@ -286,7 +304,9 @@ class JitFunction:
             warnings.warn(
                 f"kiln.jit: {self.name} has been compiled {count} times (limit "
                 f"{config.cache_size_limit}); set KILN_LOG=recompiles to see why, and consider "
-                "static_argnums or fixed shapes", stacklevel=3)
+                "static_argnums or fixed shapes",
+                stacklevel=3,
+            )
         return compiled
 
     def trace_and_compile(self, args, kwargs, leaves) -> Compiled:
@@ -306,8 +326,9 @@ class JitFunction:
                 t = TracerTensor(trace, node)
                 fetchers.append(_fetch_scalar(pos, dt.np))
                 arg_map[id(value)] = t
-        new_args, new_kwargs = _substitute(args, kwargs, leaves, arg_map, self.static_argnums,
-                                           self.static_argnames)
+        new_args, new_kwargs = _substitute(
+            args, kwargs, leaves, arg_map, self.static_argnums, self.static_argnames
+        )
         with tracing(trace):
             try:
                 result = self.fn(*new_args, **new_kwargs)
@@ -359,16 +380,23 @@ class JitFunction:
             else:
                 all_fetchers.append(next(arg_iter))
         graph.outputs = outputs
-        differentiable = [k for (kind, k), (_, v) in zip(out_leaves, out_leaves_raw)
-                          if kind == "out" and isinstance(v, Tensor) and v.requires_grad
-                          and v.dtype.is_floating_point]
+        differentiable = [
+            k
+            for (kind, k), (_, v) in zip(out_leaves, out_leaves_raw)
+            if kind == "out"
+            and isinstance(v, Tensor)
+            and v.requires_grad
+            and v.dtype.is_floating_point
+        ]
         backward = None
         if differentiable and not trace.grads and grad_mode.state.enabled:
-            backward = _build_backward(trace, [v for _, v in out_leaves_raw
-                                               if isinstance(v, Tensor)], differentiable)
+            backward = _build_backward(
+                trace, [v for _, v in out_leaves_raw if isinstance(v, Tensor)], differentiable
+            )
             graph = trace.graph
-        captured = [(t, t._data.shape, t._data.dtype, t.requires_grad)
-                    for t, _ in trace.captured.values()]
+        captured = [
+            (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
+        ]
         dump = os.path.join(config.dump_dir, self.name) if config.dump_dir else None
         if backward is not None:
             executable = backward.compile(graph, len(outputs), trace.device)
@@ -382,8 +410,18 @@ class JitFunction:
         grad_targets = []
         for target, k in grad_writebacks:
             grad_targets.append((target, k))
-        return Compiled(executable, graph, all_fetchers, captured, trace.guards, structure,
-                        out_leaves, writebacks, grad_targets, backward)
+        return Compiled(
+            executable,
+            graph,
+            all_fetchers,
+            captured,
+            trace.guards,
+            structure,
+            out_leaves,
+            writebacks,
+            grad_targets,
+            backward,
+        )
 
     def _compile_graph(self, trace: TraceState, graph):
         """Compile the traced graph; a step with collectives runs in stages around them."""
@@ -492,8 +530,11 @@ def _diff_keys(old, new, leaves) -> str:
     if old[0] != new[0]:
         return "the structure of the arguments changed"
     if old[1] != new[1]:
-        changes = [f"static argument {k} changed from {a!r} to {b!r}"
-                   for (k, a), (_, b) in zip(old[1], new[1]) if a != b]
+        changes = [
+            f"static argument {k} changed from {a!r} to {b!r}"
+            for (k, a), (_, b) in zip(old[1], new[1])
+            if a != b
+        ]
         return "; ".join(changes) or "static arguments changed"
     changes = []
     for (path, _), a, b in zip(leaves, old[2], new[2]):
@@ -571,8 +612,9 @@ def _build_backward(trace: TraceState, out_tensors, differentiable):
     """Trace the backward of the outputs into the same graph (the joint graph)."""
     from .autograd.tape import run_backward
 
-    sources = [(pos, t) for t, pos in ((t, trace.arg_leaves[id(t)]) for t in trace.args)
-               if t.requires_grad]
+    sources = [
+        (pos, t) for t, pos in ((t, trace.arg_leaves[id(t)]) for t in trace.args) if t.requires_grad
+    ]
     sources += [(None, t) for t, _ in trace.captured.values() if t.requires_grad]
     cotangents = []
     for k in differentiable:
@@ -580,8 +622,12 @@ def _build_backward(trace: TraceState, out_tensors, differentiable):
         node = trace.graph.add_input(o.shape, o.dtype.name, name="cotangent")
         cotangents.append(TracerTensor(trace, node))
     with tracing(trace):
-        found = run_backward([out_tensors[k] for k in differentiable], cotangents,
-                             retain_graph=True, create_graph=False)
+        found = run_backward(
+            [out_tensors[k] for k in differentiable],
+            cotangents,
+            retain_graph=True,
+            create_graph=False,
+        )
     grad_nodes = []
     kept_sources = []
     for pos, t in sources:
@@ -589,8 +635,7 @@ def _build_backward(trace: TraceState, out_tensors, differentiable):
         if g is not None:
             kept_sources.append(pos if pos is not None else t)
             grad_nodes.append(trace.node_of(g))
-    return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents],
-                            differentiable)
+    return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents], differentiable)
 
 
 class CompiledBackward:
@@ -615,7 +660,7 @@ class CompiledBackward:
         return compile_for_device(forward, device)
 
     def attach(self, out, out_leaves, results, values):
-        saved = results[self.n_outputs:]
+        saved = results[self.n_outputs :]
         sources = [values[s] if isinstance(s, int) else s for s in self.sources]
         leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
         for slot, k in enumerate(self.differentiable):
@@ -635,8 +680,10 @@ class JitBackward:
         self.saved = saved
         self.inputs = sources
         self.slot = slot
-        self.edges = tuple(x.grad_fn if x.grad_fn is not None else
-                           (x if x.requires_grad else None) for x in sources)
+        self.edges = tuple(
+            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None)
+            for x in sources
+        )
 
     def name(self) -> str:
         return "CompiledFunctionBackward"
@@ -647,9 +694,11 @@ class JitBackward:
 
     def apply(self, g):
         if grad_mode.state.enabled:
-            raise RuntimeError("kiln.jit: double backward (create_graph=True) through a "
-                               "jitted function is not supported; call the function without "
-                               "kiln.jit for higher-order gradients")
+            raise RuntimeError(
+                "kiln.jit: double backward (create_graph=True) through a "
+                "jitted function is not supported; call the function without "
+                "kiln.jit for higher-order gradients"
+            )
         cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
         cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
         grads = self.owner.executable.run(list(self.saved) + cotangents)

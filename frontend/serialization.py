@@ -78,10 +78,14 @@ def _encode(obj, arrays, seen, path):
         return obj if math.isfinite(obj) else {"$float": repr(obj)}
     if isinstance(obj, Tensor):
         if obj._data is None:
-            raise TypeError(f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
-                            "concrete tensors outside the jitted function")
-        return {"$tensor": _store(obj._data, arrays, seen, id(obj)),
-                "requires_grad": bool(obj.requires_grad)}
+            raise TypeError(
+                f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
+                "concrete tensors outside the jitted function"
+            )
+        return {
+            "$tensor": _store(obj._data, arrays, seen, id(obj)),
+            "requires_grad": bool(obj.requires_grad),
+        }
     if isinstance(obj, np.ndarray):
         return {"$ndarray": _store(obj, arrays, seen, id(obj))}
     if isinstance(obj, np.generic):
@@ -89,18 +93,25 @@ def _encode(obj, arrays, seen, path):
     if isinstance(obj, dtypes.dtype):
         return {"$dtype": obj.name}
     if isinstance(obj, dict):
-        kind = "Counter" if isinstance(obj, collections.Counter) else (
-            "OrderedDict" if isinstance(obj, collections.OrderedDict) else "dict")
-        items = [[_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]")]
-                 for k, v in obj.items()]
+        kind = (
+            "Counter"
+            if isinstance(obj, collections.Counter)
+            else ("OrderedDict" if isinstance(obj, collections.OrderedDict) else "dict")
+        )
+        items = [
+            [_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]")]
+            for k, v in obj.items()
+        ]
         return {"$" + kind: items}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return {"$tuple": [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]}
     if isinstance(obj, list):
         return [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]
-    raise TypeError(f"kiln.save: cannot save {path} of type {type(obj).__name__}; kiln saves "
-                    "tensors, NumPy arrays, numbers, strings, None, dtypes and dicts, lists and "
-                    "tuples of them (no pickled objects)")
+    raise TypeError(
+        f"kiln.save: cannot save {path} of type {type(obj).__name__}; kiln saves "
+        "tensors, NumPy arrays, numbers, strings, None, dtypes and dicts, lists and "
+        "tuples of them (no pickled objects)"
+    )
 
 
 def _encode_key(key, path):
@@ -108,8 +119,10 @@ def _encode_key(key, path):
         return _encode(key, [], {}, path)
     if isinstance(key, tuple):
         return {"$tuple": [_encode_key(k, path) for k in key]}
-    raise TypeError(f"kiln.save: dict key {key!r} in {path} has type {type(key).__name__}; "
-                    "keys must be strings, numbers, None or tuples of them")
+    raise TypeError(
+        f"kiln.save: dict key {key!r} in {path} has type {type(key).__name__}; "
+        "keys must be strings, numbers, None or tuples of them"
+    )
 
 
 def _store(array: np.ndarray, arrays: list, seen: dict, key: int) -> int:
@@ -124,8 +137,9 @@ def _store(array: np.ndarray, arrays: list, seen: dict, key: int) -> int:
 # ------------------------------------------------------------------------------ loading
 
 
-def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None,
-         **pickle_load_args):
+def load(
+    f, map_location=None, pickle_module=None, *, weights_only=True, mmap=None, **pickle_load_args
+):
     """Read an object written by ``kiln.save`` from a path or binary file object.
 
     Only kiln archives are accepted: a pickle (``torch.save``'s format) is refused, since
@@ -141,25 +155,31 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
                 f"kiln.load: {_name(f)} is not a kiln archive"
                 + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
                 + "; kiln never unpickles files, because loading a pickle can execute "
-                "arbitrary code. Save with kiln.save.")
+                "arbitrary code. Save with kiln.save."
+            )
         with zipfile.ZipFile(source) as archive:
             names = set(archive.namelist())
             if _MANIFEST not in names:
-                hint = " (a torch.save file: convert it with torch, e.g. to .npz)" if any(
-                    n.endswith("data.pkl") for n in names) else ""
-                raise SerializationError(f"kiln.load: {_name(f)} has no {_MANIFEST}; it is "
-                                         f"not a kiln archive{hint}")
+                hint = (
+                    " (a torch.save file: convert it with torch, e.g. to .npz)"
+                    if any(n.endswith("data.pkl") for n in names)
+                    else ""
+                )
+                raise SerializationError(
+                    f"kiln.load: {_name(f)} has no {_MANIFEST}; it is not a kiln archive{hint}"
+                )
             try:
                 manifest = json.loads(archive.read(_MANIFEST))
             except ValueError as exc:
-                raise SerializationError(f"kiln.load: bad manifest in {_name(f)}: {exc}") \
-                    from None
+                raise SerializationError(f"kiln.load: bad manifest in {_name(f)}: {exc}") from None
             if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
                 raise SerializationError(f"kiln.load: {_name(f)} is not a kiln archive")
             if manifest.get("version") != VERSION:
-                raise SerializationError(f"kiln.load: {_name(f)} has format version "
-                                         f"{manifest.get('version')}; this kiln reads "
-                                         f"{VERSION}")
+                raise SerializationError(
+                    f"kiln.load: {_name(f)} has format version "
+                    f"{manifest.get('version')}; this kiln reads "
+                    f"{VERSION}"
+                )
             loaded: dict[int, np.ndarray] = {}
 
             def array(k):
@@ -170,9 +190,11 @@ def load(f, map_location=None, pickle_module=None, *, weights_only=True, mmap=No
                         try:
                             loaded[k] = np.load(io.BytesIO(member.read()), allow_pickle=False)
                         except ValueError as exc:  # object arrays need pickles: refused
-                            raise SerializationError(f"kiln.load: tensor data {k} in "
-                                                     f"{_name(f)} is not plain numbers: "
-                                                     f"{exc}") from None
+                            raise SerializationError(
+                                f"kiln.load: tensor data {k} in "
+                                f"{_name(f)} is not plain numbers: "
+                                f"{exc}"
+                            ) from None
                 return loaded[k]
 
             return _decode(manifest["tree"], array, {})
@@ -197,7 +219,7 @@ def _decode(node, array, tensors: dict):
             t.requires_grad = bool(node.get("requires_grad", False))
             tensors[k] = t
         return tensors[k]
-    (tag, value), = node.items()
+    ((tag, value),) = node.items()
     if tag == "$ndarray":
         return array(value).copy()
     if tag == "$float":
@@ -209,8 +231,11 @@ def _decode(node, array, tensors: dict):
     if tag == "$tuple":
         return tuple(_decode(v, array, tensors) for v in value)
     if tag in ("$dict", "$OrderedDict", "$Counter"):
-        kind = {"$dict": dict, "$OrderedDict": collections.OrderedDict,
-                "$Counter": collections.Counter}[tag]
+        kind = {
+            "$dict": dict,
+            "$OrderedDict": collections.OrderedDict,
+            "$Counter": collections.Counter,
+        }[tag]
         pairs = dict((_decode(k, array, tensors), _decode(v, array, tensors)) for k, v in value)
         return pairs if kind is dict else kind(pairs)
     raise SerializationError(f"kiln.load: unknown entry type {tag!r}")

@@ -36,8 +36,17 @@ class Size(tuple):
 
 
 class Tensor:
-    __slots__ = ("_data", "_node", "requires_grad", "_grad", "grad_fn", "_retain", "_version",
-                 "__weakref__", "__dict__")
+    __slots__ = (
+        "_data",
+        "_node",
+        "requires_grad",
+        "_grad",
+        "grad_fn",
+        "_retain",
+        "_version",
+        "__weakref__",
+        "__dict__",
+    )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
 
     # -------------------------------------------------------------- construction
@@ -145,8 +154,10 @@ class Tensor:
     # -------------------------------------------------------------- conversion
     def numpy(self) -> np.ndarray:
         if self.requires_grad:
-            raise RuntimeError("Can't call numpy() on Tensor that requires grad. "
-                               "Use tensor.detach().numpy() instead.")
+            raise RuntimeError(
+                "Can't call numpy() on Tensor that requires grad. "
+                "Use tensor.detach().numpy() instead."
+            )
         return self._data
 
     def __array__(self, dtype=None, copy=None):
@@ -155,8 +166,10 @@ class Tensor:
 
     def item(self):
         if self._data.size != 1:
-            raise RuntimeError(f"item(): a Tensor with {self._data.size} elements cannot be "
-                               "converted to a Python scalar")
+            raise RuntimeError(
+                f"item(): a Tensor with {self._data.size} elements cannot be "
+                "converted to a Python scalar"
+            )
         return self._data.reshape(()).item()
 
     def tolist(self):
@@ -164,8 +177,9 @@ class Tensor:
 
     def __bool__(self) -> bool:
         if self._data.size != 1:
-            raise RuntimeError(f"Boolean value of Tensor with {self._data.size} elements is "
-                               "ambiguous")
+            raise RuntimeError(
+                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
+            )
         return builtins.bool(self._data.reshape(()))
 
     def __float__(self) -> float:
@@ -176,8 +190,7 @@ class Tensor:
 
     def __index__(self) -> int:
         if self.dtype.is_floating_point or self._data.size != 1:
-            raise TypeError("only integer tensors of a single element can be converted to an "
-                            "index")
+            raise TypeError("only integer tensors of a single element can be converted to an index")
         return builtins.int(self.item())
 
     def __complex__(self):
@@ -195,8 +208,9 @@ class Tensor:
     def backward(self, gradient=None, retain_graph=None, create_graph=False, inputs=None):
         from .autograd.tape import backward
 
-        backward([self], None if gradient is None else [gradient], retain_graph,
-                 create_graph, inputs)
+        backward(
+            [self], None if gradient is None else [gradient], retain_graph, create_graph, inputs
+        )
 
     def detach(self) -> Tensor:
         return _wrap(self._data)
@@ -208,11 +222,14 @@ class Tensor:
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf:
-            raise RuntimeError("requires_grad_(): you can only change requires_grad flags of "
-                               "leaf variables")
+            raise RuntimeError(
+                "requires_grad_(): you can only change requires_grad flags of leaf variables"
+            )
         if requires_grad and not self.dtype.is_floating_point:
-            raise RuntimeError(f"requires_grad_(): only Tensors of floating point dtype can "
-                               f"require gradients, got {self.dtype}")
+            raise RuntimeError(
+                f"requires_grad_(): only Tensors of floating point dtype can "
+                f"require gradients, got {self.dtype}"
+            )
         self.requires_grad = requires_grad
         return self
 
@@ -226,8 +243,7 @@ class Tensor:
 
     def register_hook(self, hook):
         if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require "
-                               "gradient")
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
         hooks = self.__dict__.setdefault("_hooks", [])
         hooks.append(hook)
         return hook
@@ -235,8 +251,9 @@ class Tensor:
     def register_post_accumulate_grad_hook(self, hook):
         """``hook(tensor)`` runs after a backward pass has accumulated into ``self.grad``."""
         if not self.is_leaf:
-            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf "
-                               "tensors")
+            raise RuntimeError(
+                "post accumulate grad hooks cannot be registered on non-leaf tensors"
+            )
         self.__dict__.setdefault("_post_accumulate_hooks", []).append(hook)
         return hook
 
@@ -260,7 +277,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool'}.get(self.dtype.name, self.dtype.name)}Tensor"  # noqa: E501
+            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
         return self.to(dtypes.as_dtype(dtype))
 
     def float(self):

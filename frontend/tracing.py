@@ -31,7 +31,8 @@ from .tensor import Size, Tensor
 
 _KILN_DIRS = tuple(
     os.path.dirname(os.path.abspath(m.__file__)) + os.sep
-    for m in (sys.modules["kiln"], sys.modules["kiln.compiler"]))
+    for m in (sys.modules["kiln"], sys.modules["kiln.compiler"])
+)
 
 
 def user_source_line(skip_prefixes=_KILN_DIRS) -> str | None:
@@ -86,15 +87,20 @@ class TracerTensor(Tensor):
         raise TraceError(
             f"{what} needs the value of a traced tensor, which is not known while kiln.jit "
             f"traces the function.\n  {_full_user_location()}\n  tensor: {self._node.type_str}"
-            f"\n  Instead: {advice}")
+            f"\n  Instead: {advice}"
+        )
 
     def numpy(self):
-        self._concrete("numpy()", "return the tensor from the jitted function and convert it "
-                       "outside, or call the function without kiln.jit")
+        self._concrete(
+            "numpy()",
+            "return the tensor from the jitted function and convert it "
+            "outside, or call the function without kiln.jit",
+        )
 
     def __array__(self, dtype=None, copy=None):
-        self._concrete("converting to a NumPy array", "use kiln operations inside the "
-                       "jitted function")
+        self._concrete(
+            "converting to a NumPy array", "use kiln operations inside the jitted function"
+        )
 
     def item(self):
         self._concrete("item()", "return the tensor and call .item() outside kiln.jit")
@@ -103,21 +109,24 @@ class TracerTensor(Tensor):
         self._concrete("tolist()", "return the tensor and call .tolist() outside kiln.jit")
 
     def __bool__(self):
-        self._concrete("Python control flow on a tensor (if/while/bool())",
-                       "use kiln.where(cond, a, b) for data-dependent choices, mark the "
-                       "argument static (kiln.jit(static_argnums=...)), or call the function "
-                       "outside kiln.jit")
+        self._concrete(
+            "Python control flow on a tensor (if/while/bool())",
+            "use kiln.where(cond, a, b) for data-dependent choices, mark the "
+            "argument static (kiln.jit(static_argnums=...)), or call the function "
+            "outside kiln.jit",
+        )
 
     def __float__(self):
-        self._concrete("float()", "keep the value as a tensor, or pass it as a static "
-                       "argument")
+        self._concrete("float()", "keep the value as a tensor, or pass it as a static argument")
 
     def __int__(self):
         self._concrete("int()", "keep the value as a tensor, or pass it as a static argument")
 
     def __index__(self):
-        self._concrete("using a tensor as a Python index", "use kiln.gather / index_select, "
-                       "or pass the index as a static argument")
+        self._concrete(
+            "using a tensor as a Python index",
+            "use kiln.gather / index_select, or pass the index as a static argument",
+        )
 
     def __repr__(self) -> str:
         return f"Tracer({self._node.type_str})"
@@ -166,7 +175,8 @@ class TraceState:
                 raise TraceError(
                     "a tracer from another (finished) trace was used: a tensor created inside "
                     "a kiln.jit function leaked out (through a global, an attribute or an "
-                    f"optimizer state). {_full_user_location()}")
+                    f"optimizer state). {_full_user_location()}"
+                )
             return x._node
         entry = self.current.get(id(x))
         if entry is not None:
@@ -251,8 +261,12 @@ class TraceState:
         if leaf._node is not None:  # an argument: its caller-side grad is added on write-back
             return None
         present = leaf._grad is not None
-        self.add_guard(f"whether the gradient of a {leaf.dtype.name}{list(leaf.shape)} tensor "
-                       f"[{id(leaf):#x}] is set", lambda: leaf._grad is not None, present)
+        self.add_guard(
+            f"whether the gradient of a {leaf.dtype.name}{list(leaf.shape)} tensor "
+            f"[{id(leaf):#x}] is set",
+            lambda: leaf._grad is not None,
+            present,
+        )
         if not present:
             return None
         node = self.graph.add_input(leaf.shape, leaf._grad.dtype.name, name="grad")
@@ -260,8 +274,11 @@ class TraceState:
         return TracerTensor(self, node)
 
     def mutations(self) -> list[tuple[Tensor, object]]:
-        return [(t, node) for key, (t, node) in self.current.items()
-                if node is not self.captured[key][1]]
+        return [
+            (t, node)
+            for key, (t, node) in self.current.items()
+            if node is not self.captured[key][1]
+        ]
 
     def restore(self) -> None:
         """Undo the trace-time side effects on ``.grad`` (the executable redoes them)."""

@@ -28,20 +28,23 @@ def value_and_grad(fn, argnums=0, has_aux: bool = False):
         args = list(args)
         for p in positions:
             if not isinstance(args[p], Tensor):
-                raise TypeError(f"grad: argument {p} must be a tensor, got "
-                                f"{type(args[p]).__name__}")
+                raise TypeError(
+                    f"grad: argument {p} must be a tensor, got {type(args[p]).__name__}"
+                )
             if not args[p].dtype.is_floating_point:
-                raise TypeError(f"grad: argument {p} must be floating point, got "
-                                f"{args[p].dtype}")
+                raise TypeError(f"grad: argument {p} must be floating point, got {args[p].dtype}")
             args[p] = args[p].detach().requires_grad_()
         with grad_mode.enable_grad():
             out = fn(*args, **kwargs)
-            value, aux = (out if has_aux else (out, None))
+            value, aux = out if has_aux else (out, None)
             if not isinstance(value, Tensor) or value.numel() != 1:
-                raise TypeError("grad: the function must return a scalar tensor (or "
-                                "(scalar, aux) with has_aux=True)")
-            grads = autograd_grad(value, [args[p] for p in positions],
-                                  allow_unused=True, materialize_grads=True)
+                raise TypeError(
+                    "grad: the function must return a scalar tensor (or "
+                    "(scalar, aux) with has_aux=True)"
+                )
+            grads = autograd_grad(
+                value, [args[p] for p in positions], allow_unused=True, materialize_grads=True
+            )
         grads = grads[0] if single else tuple(grads)
         value = value.detach()
         return ((value, aux), grads) if has_aux else (value, grads)

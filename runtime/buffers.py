@@ -33,7 +33,7 @@ def aligned_empty(nbytes: int) -> np.ndarray:
     """A 1-D uint8 array of ``nbytes`` whose data starts on a 64-byte boundary."""
     raw = np.empty(nbytes + _ALIGN, dtype=np.uint8)
     offset = (-raw.ctypes.data) % _ALIGN
-    return raw[offset:offset + nbytes]
+    return raw[offset : offset + nbytes]
 
 
 class Arena:

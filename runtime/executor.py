@@ -106,13 +106,23 @@ class Program:
             self._profiled(arrays, clock)
             runs.append([b - a for a, b in zip(clock, clock[1:])])
         medians = [sorted(column)[len(column) // 2] for column in zip(*runs)]
-        return [(t, f"{call.function.__name__ if hasattr(call.function, '__name__') else ''}"
-                 f"  {call.comment}") for t, call in zip(medians, self.schedule.calls)]
+        return [
+            (
+                t,
+                f"{call.function.__name__ if hasattr(call.function, '__name__') else ''}"
+                f"  {call.comment}",
+            )
+            for t, call in zip(medians, self.schedule.calls)
+        ]
 
     def _build(self, timed: bool):
         schedule = self.schedule
-        namespace: dict = {"ndarray": np.ndarray, "_lock": threading.Lock(),
-                           "_check": self._check_input, "_clock": time.perf_counter}
+        namespace: dict = {
+            "ndarray": np.ndarray,
+            "_lock": threading.Lock(),
+            "_check": self._check_input,
+            "_clock": time.perf_counter,
+        }
         namespace.update(schedule.statics)
         namespace.update(schedule.pools)
         lines = ["def run(args, _times=None):" if timed else "def run(args):"]
@@ -126,7 +136,8 @@ class Program:
             lines.append(
                 f"    if (type({spec.name}) is not ndarray or {spec.name}.shape != "
                 f"{tuple(spec.shape)!r} or {spec.name}.dtype != _dtype{k} or not "
-                f"{spec.name}.flags.c_contiguous): {spec.name} = _check({k}, {spec.name})")
+                f"{spec.name}.flags.c_contiguous): {spec.name} = _check({k}, {spec.name})"
+            )
         lines.append("    with _lock:")
         for name in schedule.pools:
             lines.append(f"        {name} = {name}_pool.take()")
@@ -161,13 +172,15 @@ class Program:
         """The slow path for an input that failed the fast check: convert or explain."""
         inputs = self.schedule.inputs
         if index < 0:
-            raise InputError(f"{self.schedule.name}: expected {len(inputs)} inputs, got "
-                             f"{len(value)}")
+            raise InputError(
+                f"{self.schedule.name}: expected {len(inputs)} inputs, got {len(value)}"
+            )
         spec = inputs[index]
         array = np.asarray(value)
         label = spec.label or f"input {index}"
         if array.shape != tuple(spec.shape) or array.dtype != np.dtype(spec.dtype):
             raise InputError(
                 f"{self.schedule.name}: {label} expects {spec.dtype}{list(spec.shape)}, got "
-                f"{array.dtype}{list(array.shape)}")
+                f"{array.dtype}{list(array.shape)}"
+            )
         return np.asarray(array, order="C")  # keeps 0-d inputs 0-d

@@ -68,14 +68,17 @@ def configure_threading() -> str:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         os.environ.setdefault("KMP_BLOCKTIME", "0")
         # "default" with this priority falls back to workqueue where OpenMP is missing
-        settings = {"THREADING_LAYER": "default", "THREADING_LAYER_PRIORITY":
-                    ["omp", "workqueue", "tbb"]}
+        settings = {
+            "THREADING_LAYER": "default",
+            "THREADING_LAYER_PRIORITY": ["omp", "workqueue", "tbb"],
+        }
     else:
         settings = {"THREADING_LAYER": "workqueue"}
     os.environ["NUMBA_THREADING_LAYER"] = settings["THREADING_LAYER"]
     if "THREADING_LAYER_PRIORITY" in settings:
         os.environ["NUMBA_THREADING_LAYER_PRIORITY"] = " ".join(
-            settings["THREADING_LAYER_PRIORITY"])
+            settings["THREADING_LAYER_PRIORITY"]
+        )
     numba = sys.modules.get("numba")
     if numba is not None:  # already imported: its config was read; set it directly
         for key, value in settings.items():

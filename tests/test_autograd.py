@@ -92,9 +92,9 @@ def test_no_grad_and_enable_grad():
 
 def test_grad_function_and_higher_order():
     x = kiln.tensor(1.5, requires_grad=True)
-    y = x ** 3
+    y = x**3
     (g,) = kiln.autograd.grad(y, x, create_graph=True)
-    assert g.item() == pytest.approx(3 * 1.5 ** 2)
+    assert g.item() == pytest.approx(3 * 1.5**2)
     (g2,) = kiln.autograd.grad(g, x, create_graph=True)
     assert g2.item() == pytest.approx(6 * 1.5)
     (g3,) = kiln.autograd.grad(g2, x)

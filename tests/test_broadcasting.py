@@ -17,9 +17,11 @@ OPS = {
 
 
 @settings(max_examples=60, deadline=None)
-@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4,
-                                                 max_side=4),
-       op=st.sampled_from(sorted(OPS)), seed=st.integers(0, 2 ** 16))
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=0, max_dims=4, max_side=4),
+    op=st.sampled_from(sorted(OPS)),
+    seed=st.integers(0, 2**16),
+)
 def test_broadcast_forward_and_backward(shapes, op, seed):
     fn, ref = OPS[op]
     rng = np.random.default_rng(seed)
@@ -50,9 +52,10 @@ def sum_to(g, shape):
 
 
 @settings(max_examples=25, deadline=None)
-@given(shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3,
-                                                 max_side=5),
-       op=st.sampled_from(sorted(OPS)))
+@given(
+    shapes=hnp.mutually_broadcastable_shapes(num_shapes=2, min_dims=1, max_dims=3, max_side=5),
+    op=st.sampled_from(sorted(OPS)),
+)
 def test_broadcast_jit_matches_eager(shapes, op):
     fn, _ = OPS[op]
     rng = np.random.default_rng(0)

@@ -68,17 +68,44 @@ def check_against_interpreter(graph: Graph, arrays=None, rtol=2e-6, atol=1e-6, s
 
 # ------------------------------------------------------------------- elementwise table
 
-UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign", "reciprocal",
-         "floor"]
-BINARY = ["add", "sub", "mul", "div", "pow", "maximum", "minimum", "eq", "ne", "lt", "le",
-          "gt", "ge"]
+UNARY = [
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "erf",
+    "abs",
+    "sign",
+    "reciprocal",
+    "floor",
+]
+BINARY = [
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "pow",
+    "maximum",
+    "minimum",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+]
 
 
 @pytest.mark.parametrize("op", UNARY)
 def test_unary_op_matches_interpreter(op):
     # the fast float32 exp/log/tanh/erf are within 2 ulp of the correctly rounded result
-    check_against_interpreter(build(lambda g, x: g.add_node(op, [x]), ((7, 9), F32)),
-                              rtol=1e-6 if op in ("exp", "log", "tanh", "erf") else 1e-7)
+    check_against_interpreter(
+        build(lambda g, x: g.add_node(op, [x]), ((7, 9), F32)),
+        rtol=1e-6 if op in ("exp", "log", "tanh", "erf") else 1e-7,
+    )
 
 
 @pytest.mark.parametrize("op", BINARY)
@@ -104,16 +131,25 @@ def test_where_cast_and_comparisons_in_one_kernel():
         back = g.add_node("cast", [as_int], {"dtype": F32})
         return g.add_node("add", [back, g.add_node("cast", [positive], {"dtype": F32})])
 
-    arrays = [np.linspace(-5, 5, 30, dtype=np.float32).reshape(5, 6),
-              np.linspace(3, -3, 30, dtype=np.float32).reshape(5, 6)]
+    arrays = [
+        np.linspace(-5, 5, 30, dtype=np.float32).reshape(5, 6),
+        np.linspace(3, -3, 30, dtype=np.float32).reshape(5, 6),
+    ]
     executable = check_against_interpreter(build(make, ((5, 6), F32), ((5, 6), F32)), arrays)
     assert len(executable.kernels) == 1
 
 
-@pytest.mark.parametrize("shapes", [
-    [(4, 5, 6), (6,)], [(4, 1, 6), (5, 1)], [(2, 3, 4), ()], [(1,), (3, 1)],
-    [(5, 1, 1), (1, 3, 1), (1, 1, 2)], [(), ()],
-])
+@pytest.mark.parametrize(
+    "shapes",
+    [
+        [(4, 5, 6), (6,)],
+        [(4, 1, 6), (5, 1)],
+        [(2, 3, 4), ()],
+        [(1,), (3, 1)],
+        [(5, 1, 1), (1, 3, 1), (1, 1, 2)],
+        [(), ()],
+    ],
+)
 def test_broadcast_patterns(shapes):
     def make(g, *xs):
         out = xs[0]
@@ -152,9 +188,13 @@ def test_maximum_propagates_nan_like_numpy():
 
 
 def test_large_array_uses_the_parallel_kernel():
-    graph = build(lambda g, a, b: g.add_node("sqrt", [g.add_node(
-        "add", [g.add_node("mul", [a, a]), g.add_node("mul", [b, b])])]),
-        ((1 << 18,), F32), ((1 << 18,), F32))
+    graph = build(
+        lambda g, a, b: g.add_node(
+            "sqrt", [g.add_node("add", [g.add_node("mul", [a, a]), g.add_node("mul", [b, b])])]
+        ),
+        ((1 << 18,), F32),
+        ((1 << 18,), F32),
+    )
     executable = check_against_interpreter(graph)
     assert "_f0(in0, in1, o" in executable.program.source
     assert executable.program.schedule.calls[0].function.__name__ == "kernel"
@@ -174,12 +214,21 @@ def layernorm(g, x, gamma, beta):
     n = const(g, 1.0 / x.shape[-1])
     mean = g.add_node("mul", [g.add_node("sum", [x], {"axes": (1,), "keepdims": True}), n])
     centered = g.add_node("sub", [x, mean])
-    var = g.add_node("mul", [g.add_node("sum", [g.add_node("mul", [centered, centered])],
-                                        {"axes": (1,), "keepdims": True}), n])
-    rstd = g.add_node("reciprocal", [g.add_node("sqrt", [g.add_node("add", [var, const(
-        g, 1e-5)])])])
-    return g.add_node("add", [g.add_node("mul", [g.add_node("mul", [centered, rstd]), gamma]),
-                              beta])
+    var = g.add_node(
+        "mul",
+        [
+            g.add_node(
+                "sum", [g.add_node("mul", [centered, centered])], {"axes": (1,), "keepdims": True}
+            ),
+            n,
+        ],
+    )
+    rstd = g.add_node(
+        "reciprocal", [g.add_node("sqrt", [g.add_node("add", [var, const(g, 1e-5)])])]
+    )
+    return g.add_node(
+        "add", [g.add_node("mul", [g.add_node("mul", [centered, rstd]), gamma]), beta]
+    )
 
 
 def normal(*shapes, seed=0):
@@ -188,8 +237,9 @@ def normal(*shapes, seed=0):
 
 
 def test_softmax_is_one_row_kernel_and_correct():
-    executable = check_against_interpreter(build(softmax, ((33, 70), F32)), normal((33, 70)),
-                                           rtol=1e-5)
+    executable = check_against_interpreter(
+        build(softmax, ((33, 70), F32)), normal((33, 70)), rtol=1e-5
+    )
     assert len(executable.kernels) == 1
 
 
@@ -203,8 +253,9 @@ def test_softmax_row_with_nan_and_inf():
 
 def test_layernorm_is_one_row_kernel_and_correct():
     graph = build(layernorm, ((40, 96), F32), ((96,), F32), ((96,), F32))
-    executable = check_against_interpreter(graph, normal((40, 96), (96,), (96,)), rtol=1e-4,
-                                           atol=1e-5)
+    executable = check_against_interpreter(
+        graph, normal((40, 96), (96,), (96,)), rtol=1e-4, atol=1e-5
+    )
     assert len(executable.kernels) == 1
 
 
@@ -212,12 +263,12 @@ def test_log_softmax_and_multiple_outputs():
     def make(g, x):
         m = g.add_node("max", [x], {"axes": (1,), "keepdims": True})
         shifted = g.add_node("sub", [x, m])
-        total = g.add_node("sum", [g.add_node("exp", [shifted])], {"axes": (1,),
-                                                                   "keepdims": True})
+        total = g.add_node("sum", [g.add_node("exp", [shifted])], {"axes": (1,), "keepdims": True})
         return g.add_node("sub", [shifted, g.add_node("log", [total])]), m, total
 
-    executable = check_against_interpreter(build(make, ((16, 50), F32)), normal((16, 50)),
-                                           rtol=1e-5, atol=1e-5)
+    executable = check_against_interpreter(
+        build(make, ((16, 50), F32)), normal((16, 50)), rtol=1e-5, atol=1e-5
+    )
     assert len(executable.kernels) == 1
 
 
@@ -231,8 +282,7 @@ def test_kept_row_is_not_overwritten_by_an_output_that_does_not_read_it():
         other = g.add_node("mul", [x, s])
         return other, g.add_node("div", [e, s])
 
-    executable = check_against_interpreter(build(make, ((6, 9), F32)), normal((6, 9)),
-                                           rtol=1e-5)
+    executable = check_against_interpreter(build(make, ((6, 9), F32)), normal((6, 9)), rtol=1e-5)
     assert len(executable.kernels) == 1
 
 
@@ -243,8 +293,12 @@ def test_reduction_over_two_trailing_axes_and_full_reduction():
         total = g.add_node("sum", [product], {"axes": (0, 1, 2), "keepdims": False})
         return per_row, total
 
-    check_against_interpreter(build(make, ((6, 5, 7), F32), ((6, 5, 7), F32)),
-                              normal((6, 5, 7), (6, 5, 7)), rtol=1e-5, atol=1e-5)
+    check_against_interpreter(
+        build(make, ((6, 5, 7), F32), ((6, 5, 7), F32)),
+        normal((6, 5, 7), (6, 5, 7)),
+        rtol=1e-5,
+        atol=1e-5,
+    )
 
 
 def test_reduction_without_keepdims_then_reshape_stays_in_the_row_kernel():
@@ -258,8 +312,9 @@ def test_reduction_without_keepdims_then_reshape_stays_in_the_row_kernel():
 
 
 def test_long_rows_sum_in_float64():
-    graph = build(lambda g, x: g.add_node("sum", [x], {"axes": (0,), "keepdims": False}),
-                  ((1 << 15,), F32))
+    graph = build(
+        lambda g, x: g.add_node("sum", [x], {"axes": (0,), "keepdims": False}), ((1 << 15,), F32)
+    )
     x = np.full(1 << 15, 0.1, np.float32)
     (got,) = compile_graph(graph).run([x])
     assert abs(float(got) - float(np.sum(x, dtype=np.float64))) < 1e-3
@@ -277,8 +332,9 @@ def test_few_long_rows_are_split_across_threads(shape):
 
     x, y = normal(shape, shape)
     x.reshape(-1)[7] = np.nan  # the first row's max must be nan
-    executable = check_against_interpreter(build(make, (shape, F32), (shape, F32)), [x, y],
-                                           rtol=1e-5, atol=1e-3)
+    executable = check_against_interpreter(
+        build(make, (shape, F32), (shape, F32)), [x, y], rtol=1e-5, atol=1e-3
+    )
     assert all("for task in prange(rows * 64)" in k for k in executable.kernels)
 
 
@@ -295,8 +351,7 @@ def test_middle_axis_reduction_runs_in_numpy():
 
 
 def bias_and_weight_gradients(g, grad, xhat, bias):
-    dgamma = g.add_node("sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,),
-                                                                    "keepdims": False})
+    dgamma = g.add_node("sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,), "keepdims": False})
     dbias = g.add_node("sum", [grad], {"axes": (0,), "keepdims": True})
     new_bias = g.add_node("sub", [bias, g.add_node("mul", [dbias, const(g, 0.1)])])
     biggest = g.add_node("max", [xhat], {"axes": (0,), "keepdims": False})
@@ -319,15 +374,17 @@ def test_column_kernel_with_row_values_and_a_full_output():
         return scaled, g.add_node("sqrt", [g.add_node("abs", [total])])
 
     graph = build(make, ((3, 4, 6), F32), ((6,), F32), ((3, 4, 1), F32))
-    executable = check_against_interpreter(graph, normal((3, 4, 6), (6,), (3, 4, 1)),
-                                           rtol=1e-5, atol=1e-5)
+    executable = check_against_interpreter(
+        graph, normal((3, 4, 6), (6,), (3, 4, 1)), rtol=1e-5, atol=1e-5
+    )
     assert len(executable.kernels) == 1
 
 
 def test_broadcasting_a_column_result_back_is_a_second_kernel():
     def make(g, x):  # x - mean(x, 0): needs the sums before any element
-        mean = g.add_node("mul", [g.add_node("sum", [x], {"axes": (0,), "keepdims": True}),
-                                  const(g, 0.25)])
+        mean = g.add_node(
+            "mul", [g.add_node("sum", [x], {"axes": (0,), "keepdims": True}), const(g, 0.25)]
+        )
         return g.add_node("sub", [x, mean])
 
     executable = check_against_interpreter(build(make, ((4, 7), F32)), normal((4, 7)))
@@ -339,8 +396,9 @@ def test_broadcasting_a_column_result_back_is_a_second_kernel():
 
 def test_matmul_bias_relu_is_blas_plus_one_epilogue():
     def make(g, x, w, b):
-        return g.add_node("maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]),
-                                      const(g, 0.0)])
+        return g.add_node(
+            "maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]), const(g, 0.0)]
+        )
 
     graph = build(make, ((8, 5), F32), ((5, 3), F32), ((3,), F32))
     executable = check_against_interpreter(graph, normal((8, 5), (5, 3), (3,)), rtol=1e-5)
@@ -354,8 +412,9 @@ def test_matmul_result_used_twice_and_batched():
         h = g.add_node("matmul", [x, w])
         return g.add_node("tanh", [h]), g.add_node("mul", [h, h])
 
-    check_against_interpreter(build(make, ((2, 4, 5), F32), ((5, 6), F32)),
-                              normal((2, 4, 5), (5, 6)), rtol=1e-5)
+    check_against_interpreter(
+        build(make, ((2, 4, 5), F32), ((5, 6), F32)), normal((2, 4, 5), (5, 6)), rtol=1e-5
+    )
 
 
 # ---------------------------------------------------------------- memory and aliasing
@@ -372,7 +431,7 @@ def test_results_held_by_the_caller_are_never_overwritten():
     (third,) = executable.run([x3])
     np.testing.assert_allclose(view, 1.0)
     np.testing.assert_allclose(second, np.e, rtol=1e-6)
-    np.testing.assert_allclose(third, np.e ** 2, rtol=1e-6)
+    np.testing.assert_allclose(third, np.e**2, rtol=1e-6)
 
 
 def test_output_buffers_are_reused_once_released():
@@ -455,8 +514,10 @@ def test_dump_dir_gets_stages_kernels_and_run_function(tmp_path):
         assert f"{k:02d}_{name}.txt" in files and f"{k:02d}_{name}.dot" in files
     assert "kernel_0.py" in files and "run.py" in files
     assert "prange" in (tmp_path / "softmax" / "kernel_0.py").read_text()
-    assert "row kernel" in (tmp_path / "softmax" / f"{stage_names.index('fuse'):02d}_fuse.txt"
-                            ).read_text()
+    assert (
+        "row kernel"
+        in (tmp_path / "softmax" / f"{stage_names.index('fuse'):02d}_fuse.txt").read_text()
+    )
 
 
 def test_identical_kernels_are_shared_through_the_cache_folder():
@@ -471,8 +532,11 @@ def test_identical_kernels_are_shared_through_the_cache_folder():
 
 
 def test_profile_lists_every_call():
-    graph = build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
-                  ((4, 4), F32), ((4, 4), F32))
+    graph = build(
+        lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
+        ((4, 4), F32),
+        ((4, 4), F32),
+    )
     executable = compile_graph(graph)
     text = executable.profile(normal((4, 4), (4, 4)), repeats=3)
     assert len(text.splitlines()) == len(executable.program.schedule.calls) == 2
@@ -482,8 +546,11 @@ def test_profile_lists_every_call():
 def test_small_graph_call_overhead_is_small():
     import time
 
-    graph = build(lambda g, x, w: g.add_node("tanh", [g.add_node("matmul", [x, w])]),
-                  ((4, 4), F32), ((4, 4), F32))
+    graph = build(
+        lambda g, x, w: g.add_node("tanh", [g.add_node("matmul", [x, w])]),
+        ((4, 4), F32),
+        ((4, 4), F32),
+    )
     executable = compile_graph(graph)
     x, w = normal((4, 4), (4, 4))
     executable.run([x, w])

@@ -37,16 +37,24 @@ def _host(t):
 EAGER = [
     ("add_broadcast", lambda a, b: a + b, [(3, 4), (4,)], True),
     ("sub_mul_div", lambda a, b: (a - b) * a / (b * b + 1), [(2, 3), (2, 3)], True),
-    ("scalar_mix", lambda a: a * 2.5 - 1 + a ** 2, [(5,)], True),
+    ("scalar_mix", lambda a: a * 2.5 - 1 + a**2, [(5,)], True),
     ("exp_log_tanh", lambda a: (a.exp() + 1).log() + a.tanh(), [(2, 5)], True),
     ("sigmoid_relu_gelu", lambda a: a.sigmoid() + F.relu(a) + F.gelu(a), [(7,)], True),
-    ("maximum_where", lambda a, b: kiln.where(a > b, kiln.maximum(a, b), a * b),
-     [(3, 1), (1, 4)], True),
+    (
+        "maximum_where",
+        lambda a, b: kiln.where(a > b, kiln.maximum(a, b), a * b),
+        [(3, 1), (1, 4)],
+        True,
+    ),
     ("sum_last", lambda a: a.sum(-1), [(3, 6)], True),
     ("sum_first", lambda a: a.sum(0), [(4, 3)], True),
     ("mean_all", lambda a: a.mean(), [(3, 5)], True),
-    ("max_dim", lambda a: a.max(dim=1).values if hasattr(a.max(dim=1), "values")
-     else a.max(dim=1)[0], [(4, 5)], True),
+    (
+        "max_dim",
+        lambda a: a.max(dim=1).values if hasattr(a.max(dim=1), "values") else a.max(dim=1)[0],
+        [(4, 5)],
+        True,
+    ),
     ("softmax", lambda a: kiln.softmax(a, -1), [(3, 7)], True),
     ("log_softmax_dim0", lambda a: F.log_softmax(a, dim=0), [(4, 3)], True),
     ("matmul", lambda a, b: a @ b, [(5, 6), (6, 3)], True),
@@ -54,8 +62,12 @@ EAGER = [
     ("permute_reshape", lambda a: a.permute(2, 0, 1).reshape(4, 6) * 1.0, [(2, 3, 4)], True),
     ("slice_expand", lambda a: a[1:3, ::2] + a[:1, ::2].expand(2, 2), [(4, 4)], True),
     ("cat_pad", lambda a, b: F.pad(kiln.cat([a, b], 1), (1, 2)), [(2, 3), (2, 1)], True),
-    ("cast_compare", lambda a, b: (a > b).float() + a.to(kiln.float64).sum().float(),
-     [(3,), (3,)], False),
+    (
+        "cast_compare",
+        lambda a, b: (a > b).float() + a.to(kiln.float64).sum().float(),
+        [(3,), (3,)],
+        False,
+    ),
 ]
 
 
@@ -75,8 +87,7 @@ def test_eager_op_on_cuda_equals_cpu(name, fn, shapes, differentiable):
         (out_gpu * kiln.tensor(weights, device="cuda")).sum().backward()
         for x_cpu, x_gpu in zip(cpu, gpu):
             assert x_gpu.grad.device.type == "cuda"
-            np.testing.assert_allclose(_host(x_gpu.grad), _host(x_cpu.grad), rtol=1e-4,
-                                       atol=1e-5)
+            np.testing.assert_allclose(_host(x_gpu.grad), _host(x_cpu.grad), rtol=1e-4, atol=1e-5)
 
 
 def _compare_jit(fn, arrays, expected_kinds):
@@ -95,7 +106,7 @@ def _compare_jit(fn, arrays, expected_kinds):
 def test_fused_elementwise_and_reduction_graph():
     rng = np.random.default_rng(1)
     a, b = (rng.standard_normal((6, 40)).astype(np.float32) for _ in range(2))
-    inspection = _compare_jit(lambda a, b: ((a ** 2 + b ** 2) ** 0.5).sum(-1), [a, b], ["row"])
+    inspection = _compare_jit(lambda a, b: ((a**2 + b**2) ** 0.5).sum(-1), [a, b], ["row"])
     (source,) = inspection.kernels
     assert "@cuda.jit" in source and "cuda.shared.array" in source and "math.sqrt" in source
 
@@ -103,8 +114,9 @@ def test_fused_elementwise_and_reduction_graph():
 def test_matmul_softmax_graph_fuses_bias_into_the_matmul():
     rng = np.random.default_rng(2)
     x, w, b = (rng.standard_normal(s).astype(np.float32) for s in [(9, 5), (5, 6), (6,)])
-    inspection = _compare_jit(lambda x, w, b: kiln.softmax(x @ w + b, -1), [x, w, b],
-                              ["matmul", "row"])
+    inspection = _compare_jit(
+        lambda x, w, b: kiln.softmax(x @ w + b, -1), [x, w, b], ["matmul", "row"]
+    )
     assert "tile_a" in inspection.kernels[0] and "add" in inspection.kernels[0]
 
 
@@ -132,8 +144,9 @@ def test_compiled_training_step_on_cuda_equals_cpu():
     model_cpu, _, losses_cpu = _train("cpu")
     model_gpu, opt, losses_gpu = _train("cuda")
     assert all(loss.device.type == "cuda" for loss in losses_gpu)
-    np.testing.assert_allclose([loss.item() for loss in losses_gpu],
-                               [loss.item() for loss in losses_cpu], rtol=1e-5)
+    np.testing.assert_allclose(
+        [loss.item() for loss in losses_gpu], [loss.item() for loss in losses_cpu], rtol=1e-5
+    )
     assert losses_gpu[-1].item() < losses_gpu[0].item()
     for p_cpu, p_gpu in zip(model_cpu.parameters(), model_gpu.parameters()):
         assert p_gpu.device.type == "cuda" and isinstance(p_gpu, nn.Parameter)

@@ -68,8 +68,9 @@ def test_concat_dataset():
     assert both[-1][1].item() == 1
 
 
-@pytest.mark.parametrize("lengths, sizes", [([3, 7], [3, 7]), ([0.5, 0.5], [5, 5]),
-                                            ([0.34, 0.33, 0.33], [4, 3, 3])])
+@pytest.mark.parametrize(
+    "lengths, sizes", [([3, 7], [3, 7]), ([0.5, 0.5], [5, 5]), ([0.34, 0.33, 0.33], [4, 3, 3])]
+)
 def test_random_split_partitions_reproducibly(lengths, sizes):
     ds = _dataset(10)
     parts = random_split(ds, lengths, generator=kiln.Generator().manual_seed(1))
@@ -88,8 +89,10 @@ def test_random_split_partitions_reproducibly(lengths, sizes):
 def test_samplers():
     assert list(SequentialSampler(range(4))) == [0, 1, 2, 3]
     g = kiln.Generator().manual_seed(0)
-    first, second = list(RandomSampler(range(6), generator=g)), list(
-        RandomSampler(range(6), generator=g))
+    first, second = (
+        list(RandomSampler(range(6), generator=g)),
+        list(RandomSampler(range(6), generator=g)),
+    )
     assert sorted(first) == list(range(6)) and first != second  # the generator advances
     draws = list(RandomSampler(range(3), replacement=True, num_samples=20, generator=g))
     assert len(draws) == 20 and set(draws) <= {0, 1, 2}
@@ -115,8 +118,9 @@ def test_default_collate_structures():
     batch = default_collate([Point(1, 2.5), Point(3, 4.5)])
     assert isinstance(batch, Point) and batch.x.dtype == kiln.int64
     assert batch.y.dtype == kiln.float64 and batch.y.tolist() == [2.5, 4.5]
-    out = default_collate([{"a": np.ones(2, np.float32), "s": "u"}, {"a": np.zeros(2, np.float32),
-                                                                     "s": "v"}])
+    out = default_collate(
+        [{"a": np.ones(2, np.float32), "s": "u"}, {"a": np.zeros(2, np.float32), "s": "v"}]
+    )
     assert out["a"].shape == (2, 2) and out["s"] == ["u", "v"]
     nested = default_collate([[kiln.ones(3), (1, 2)], [kiln.zeros(3), (3, 4)]])
     assert nested[0].shape == (2, 3) and [t.tolist() for t in nested[1]] == [[1, 3], [2, 4]]
@@ -132,8 +136,11 @@ def test_default_collate_structures():
 def test_loader_batches_drop_last_and_len():
     loader = DataLoader(_dataset(10), batch_size=4)
     batches = list(loader)
-    assert len(loader) == 3 and [b[1].tolist() for b in batches] == [[0, 1, 2, 3],
-                                                                        [4, 5, 6, 7], [8, 9]]
+    assert len(loader) == 3 and [b[1].tolist() for b in batches] == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+    ]
     assert batches[0][0].shape == (4, 2)
     assert len(DataLoader(_dataset(10), batch_size=4, drop_last=True)) == 2
 
@@ -141,8 +148,11 @@ def test_loader_batches_drop_last_and_len():
 def test_loader_without_batching_and_custom_collate():
     items = list(DataLoader(Squares(3), batch_size=None))
     assert items[2]["i"] == 2
-    sums = list(DataLoader(Squares(4), batch_size=2,
-                           collate_fn=lambda samples: sum(s["i"] for s in samples)))
+    sums = list(
+        DataLoader(
+            Squares(4), batch_size=2, collate_fn=lambda samples: sum(s["i"] for s in samples)
+        )
+    )
     assert sums == [1, 5]
 
 
@@ -159,8 +169,9 @@ def test_loader_with_batch_sampler_and_sampler():
 
 def test_generator_makes_shuffles_reproducible_and_epochs_differ():
     def epochs(seed):
-        loader = DataLoader(_dataset(), batch_size=3, shuffle=True,
-                            generator=kiln.Generator().manual_seed(seed))
+        loader = DataLoader(
+            _dataset(), batch_size=3, shuffle=True, generator=kiln.Generator().manual_seed(seed)
+        )
         return [[b[1].tolist() for b in loader] for _ in range(2)]
 
     a, b = epochs(5), epochs(5)
@@ -173,8 +184,7 @@ def test_iterable_dataset_is_batched():
         def __iter__(self):
             return iter(range(7))
 
-    assert [b.tolist() for b in DataLoader(Stream(), batch_size=3)] == [[0, 1, 2], [3, 4, 5],
-                                                                          [6]]
+    assert [b.tolist() for b in DataLoader(Stream(), batch_size=3)] == [[0, 1, 2], [3, 4, 5], [6]]
     assert len(list(DataLoader(Stream(), batch_size=3, drop_last=True))) == 2
     with pytest.raises(ValueError, match="shuffle"):
         DataLoader(Stream(), shuffle=True)
@@ -185,8 +195,13 @@ def test_iterable_dataset_is_batched():
 
 def test_workers_give_the_same_batches_in_the_same_order():
     def run(workers):
-        loader = DataLoader(Squares(23), batch_size=4, shuffle=True, num_workers=workers,
-                            generator=kiln.Generator().manual_seed(3))
+        loader = DataLoader(
+            Squares(23),
+            batch_size=4,
+            shuffle=True,
+            num_workers=workers,
+            generator=kiln.Generator().manual_seed(3),
+        )
         return [(b["x"].tolist(), b["i"].tolist(), b["name"]) for b in loader]
 
     assert run(2) == run(0)
@@ -202,8 +217,9 @@ def test_workers_load_in_other_processes_with_distinct_seeds():
             info = get_worker_info()
             return kiln.tensor([os.getpid(), info.id, info.seed, float(kiln.rand(()).item())])
 
-    rows = [row for batch in DataLoader(WhoAmI(), batch_size=2, num_workers=2)
-            for row in batch.tolist()]
+    rows = [
+        row for batch in DataLoader(WhoAmI(), batch_size=2, num_workers=2) for row in batch.tolist()
+    ]
     pids = {int(r[0]) for r in rows}
     assert os.getpid() not in pids and len(pids) == 2
     assert {int(r[1]) for r in rows} == {0, 1}
@@ -247,8 +263,11 @@ def test_worker_init_fn_runs_in_each_worker():
     def init(worker_id):
         get_worker_info().dataset.tag = 100 + worker_id
 
-    tags = [t for b in DataLoader(Tagged(), batch_size=1, num_workers=2, worker_init_fn=init)
-            for t in b.tolist()]
+    tags = [
+        t
+        for b in DataLoader(Tagged(), batch_size=1, num_workers=2, worker_init_fn=init)
+        for t in b.tolist()
+    ]
     assert tags == [100, 101, 100, 101]
 
 

@@ -26,8 +26,10 @@ def find_mpiexec():
 
 
 MPIEXEC = find_mpiexec()
-needs_mpiexec = pytest.mark.skipif(MPIEXEC is None, reason="mpiexec not found (the mpich "
-                                   "wheel puts it beside the Python executable)")
+needs_mpiexec = pytest.mark.skipif(
+    MPIEXEC is None,
+    reason="mpiexec not found (the mpich wheel puts it beside the Python executable)",
+)
 
 WORKER = textwrap.dedent("""
     import sys
@@ -136,18 +138,29 @@ def test_failing_rank_aborts_instead_of_hanging(tmp_path):
 
 
 def test_buckets_respect_cap_and_dtype():
-    params = [kiln.zeros(10), kiln.zeros(10), kiln.zeros(30), kiln.zeros(5, dtype=kiln.float64),
-              kiln.zeros(2)]
+    params = [
+        kiln.zeros(10),
+        kiln.zeros(10),
+        kiln.zeros(30),
+        kiln.zeros(5, dtype=kiln.float64),
+        kiln.zeros(2),
+    ]
     buckets = make_buckets(params, cap_bytes=100)
-    assert [[tuple(p.shape) for p in b] for b in buckets] == [[(10,), (10,)], [(30,)], [(5,)],
-                                                             [(2,)]]
+    assert [[tuple(p.shape) for p in b] for b in buckets] == [
+        [(10,), (10,)],
+        [(30,)],
+        [(5,)],
+        [(2,)],
+    ]
 
 
 @pytest.mark.parametrize("drop_last", [False, True])
 def test_sampler_partitions_the_dataset(drop_last):
     n, ranks = 11, 3
-    shards = [list(DistributedSampler(range(n), ranks, r, shuffle=True, seed=4,
-                                      drop_last=drop_last)) for r in range(ranks)]
+    shards = [
+        list(DistributedSampler(range(n), ranks, r, shuffle=True, seed=4, drop_last=drop_last))
+        for r in range(ranks)
+    ]
     sizes = {len(s) for s in shards}
     assert sizes == ({3} if drop_last else {4})
     flat = sum(shards, [])
@@ -198,8 +211,12 @@ def test_example_script_trains_on_two_ranks():
     if not all(hasattr(nn, name) for name in ("Sequential", "Linear", "ReLU")):
         pytest.skip("kiln.nn layers not available yet")
     script = Path(__file__).resolve().parent.parent / "examples" / "train_ddp.py"
-    proc = subprocess.run([MPIEXEC, "-n", "2", sys.executable, str(script), "--epochs", "2"],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [MPIEXEC, "-n", "2", sys.executable, str(script), "--epochs", "2"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     accuracy = float(proc.stdout.split("accuracy ")[1].split()[0])
     assert accuracy > 0.9

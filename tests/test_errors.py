@@ -8,8 +8,11 @@ CASES = [
     # (call, exception type, fragments the message must contain)
     (lambda: kiln.ones(2, 3) + kiln.ones(4), RuntimeError, ["add", "[2, 3]", "[4]"]),
     (lambda: kiln.ones(2, 3) * kiln.ones(3, 2), RuntimeError, ["mul", "[2, 3]", "[3, 2]"]),
-    (lambda: kiln.ones(2, 3) @ kiln.ones(4, 5), RuntimeError,
-     ["matmul", "[2, 3]", "[4, 5]", "3 != 4"]),
+    (
+        lambda: kiln.ones(2, 3) @ kiln.ones(4, 5),
+        RuntimeError,
+        ["matmul", "[2, 3]", "[4, 5]", "3 != 4"],
+    ),
     (lambda: kiln.ones(3) @ kiln.ones(4), RuntimeError, ["matmul"]),
     (lambda: kiln.ones(6).reshape(4, 2), RuntimeError, ["[4, 2]", "6"]),
     (lambda: kiln.ones(2, 3).sum(2), IndexError, ["Dimension out of range"]),

@@ -23,8 +23,9 @@ pytest.importorskip("tqdm")
 
 def _run(*args, timeout=240):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    done = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env=env)
+    done = subprocess.run(
+        [sys.executable, *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
+    )
     assert done.returncode == 0, f"{args} failed:\n{done.stdout}\n{done.stderr[-3000:]}"
     return done.stdout
 
@@ -36,8 +37,9 @@ def _accuracy(text: str, label: str) -> float:
 
 
 def test_demo_trains_both_ways_and_dumps_the_step(tmp_path):
-    out = _run("-m", "kiln", "demo", "--epochs", "2", "--no-progress", "--dump",
-               str(tmp_path / "dump"))
+    out = _run(
+        "-m", "kiln", "demo", "--epochs", "2", "--no-progress", "--dump", str(tmp_path / "dump")
+    )
     eager, jit = _accuracy(out, "eager"), _accuracy(out, "jit")
     assert eager > 0.85 and jit > 0.85
     assert abs(eager - jit) <= 0.01  # same init, batches and dropout masks
@@ -52,8 +54,13 @@ def test_demo_trains_both_ways_and_dumps_the_step(tmp_path):
 
 
 def test_demo_command_line_errors():
-    done = subprocess.run([sys.executable, "-m", "kiln", "demo", "--epochs", "many"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "kiln", "demo", "--epochs", "many"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 2 and "invalid int value" in done.stderr
 
 

@@ -49,8 +49,11 @@ def _compiled(function, flags):
     return apply
 
 
-APPLY = {(name, flags): _compiled(function, FLAG_SETS[flags])
-         for name, function in FUNCTIONS.items() for flags in FLAG_SETS}
+APPLY = {
+    (name, flags): _compiled(function, FLAG_SETS[flags])
+    for name, function in FUNCTIONS.items()
+    for flags in FLAG_SETS
+}
 
 
 @functools.cache
@@ -58,8 +61,12 @@ def sweep(name) -> np.ndarray:
     """Finite float32 test points: a strided walk over all bit patterns plus boundaries."""
     bits = np.arange(0, 2**32, 4093, dtype=np.uint64).astype(np.uint32)
     strided = bits.view(np.float32)
-    near = [np.float32(b) + np.arange(-2000, 2001, dtype=np.float32) * np.spacing(
-        np.float32(max(abs(b), 1e-38)), dtype=np.float32) for b in BOUNDARIES[name]]
+    near = [
+        np.float32(b)
+        + np.arange(-2000, 2001, dtype=np.float32)
+        * np.spacing(np.float32(max(abs(b), 1e-38)), dtype=np.float32)
+        for b in BOUNDARIES[name]
+    ]
     dense = np.linspace(-120, 120, 200_001, dtype=np.float32)
     points = np.concatenate([strided, dense, *near, -np.concatenate(near)])
     return points[np.isfinite(points)]
@@ -90,7 +97,8 @@ def test_max_ulp_error_within_documented_bound(name, flags):
     worst = int(np.argmax(errors))
     assert errors[worst] <= MAX_ULP[name], (
         f"fast_{name}({x[worst]!r}) = {out[worst]!r}, exact {exact[worst]!r}: "
-        f"{errors[worst]:.3f} ulp > {MAX_ULP[name]}")
+        f"{errors[worst]:.3f} ulp > {MAX_ULP[name]}"
+    )
     # nan exactly where the reference is nan (log of negatives), nowhere else.
     np.testing.assert_array_equal(np.isnan(out), np.isnan(exact))
     # Results that overflow float32 are inf, with the right sign.
@@ -100,23 +108,42 @@ def test_max_ulp_error_within_documented_bound(name, flags):
 
 SPECIAL = [
     # name, input, exact output
-    ("exp", np.inf, np.inf), ("exp", -np.inf, 0.0), ("exp", np.nan, np.nan),
-    ("exp", 0.0, 1.0), ("exp", -0.0, 1.0), ("exp", 89.0, np.inf), ("exp", -104.0, 0.0),
-    ("exp", 1e-45, 1.0), ("exp", -103.9, 1e-45),
-    ("log", 0.0, -np.inf), ("log", -0.0, -np.inf), ("log", -1.0, np.nan),
-    ("log", -np.inf, np.nan), ("log", np.inf, np.inf), ("log", np.nan, np.nan),
+    ("exp", np.inf, np.inf),
+    ("exp", -np.inf, 0.0),
+    ("exp", np.nan, np.nan),
+    ("exp", 0.0, 1.0),
+    ("exp", -0.0, 1.0),
+    ("exp", 89.0, np.inf),
+    ("exp", -104.0, 0.0),
+    ("exp", 1e-45, 1.0),
+    ("exp", -103.9, 1e-45),
+    ("log", 0.0, -np.inf),
+    ("log", -0.0, -np.inf),
+    ("log", -1.0, np.nan),
+    ("log", -np.inf, np.nan),
+    ("log", np.inf, np.inf),
+    ("log", np.nan, np.nan),
     ("log", 1.0, 0.0),
-    ("tanh", np.inf, 1.0), ("tanh", -np.inf, -1.0), ("tanh", np.nan, np.nan),
-    ("tanh", 0.0, 0.0), ("tanh", -0.0, -0.0), ("tanh", 20.0, 1.0), ("tanh", -20.0, -1.0),
+    ("tanh", np.inf, 1.0),
+    ("tanh", -np.inf, -1.0),
+    ("tanh", np.nan, np.nan),
+    ("tanh", 0.0, 0.0),
+    ("tanh", -0.0, -0.0),
+    ("tanh", 20.0, 1.0),
+    ("tanh", -20.0, -1.0),
     ("tanh", 1e-30, 1e-30),
-    ("erf", np.inf, 1.0), ("erf", -np.inf, -1.0), ("erf", np.nan, np.nan),
-    ("erf", 0.0, 0.0), ("erf", -0.0, -0.0), ("erf", 5.0, 1.0), ("erf", -5.0, -1.0),
+    ("erf", np.inf, 1.0),
+    ("erf", -np.inf, -1.0),
+    ("erf", np.nan, np.nan),
+    ("erf", 0.0, 0.0),
+    ("erf", -0.0, -0.0),
+    ("erf", 5.0, 1.0),
+    ("erf", -5.0, -1.0),
 ]
 
 
 @pytest.mark.parametrize("flags", list(FLAG_SETS))
-@pytest.mark.parametrize("name, value, expected", SPECIAL,
-                         ids=[f"{n}({v})" for n, v, _ in SPECIAL])
+@pytest.mark.parametrize("name, value, expected", SPECIAL, ids=[f"{n}({v})" for n, v, _ in SPECIAL])
 def test_special_values_are_exact(name, value, expected, flags):
     (result,) = APPLY[name, flags](np.array([value], np.float32))
     expected = np.float32(expected)

@@ -32,11 +32,17 @@ def kinds(graph):
 
 def gelu(g, x):
     cube = g.add_node("mul", [g.add_node("mul", [x, x]), x])
-    inner = g.add_node("mul", [g.add_node("add", [x, g.add_node("mul", [cube, const(
-        g, 0.044715)])]), const(g, 0.7978845608)])
+    inner = g.add_node(
+        "mul",
+        [
+            g.add_node("add", [x, g.add_node("mul", [cube, const(g, 0.044715)])]),
+            const(g, 0.7978845608),
+        ],
+    )
     half = g.add_node("mul", [x, const(g, 0.5)])
-    return g.add_node("mul", [half, g.add_node("add", [const(g, 1.0), g.add_node(
-        "tanh", [inner])])])
+    return g.add_node(
+        "mul", [half, g.add_node("add", [const(g, 1.0), g.add_node("tanh", [inner])])]
+    )
 
 
 def test_elementwise_chain_is_exactly_one_kernel():
@@ -52,8 +58,7 @@ def test_elementwise_chain_is_exactly_one_kernel():
 
 
 def test_gelu_with_broadcast_bias_is_one_kernel():
-    graph = build(lambda g, x, b: gelu(g, g.add_node("add", [x, b])), ((8, 16), F32),
-                  ((16,), F32))
+    graph = build(lambda g, x, b: gelu(g, g.add_node("add", [x, b])), ((8, 16), F32), ((16,), F32))
     executable = check_against_interpreter(graph, normal((8, 16), (16,)), rtol=1e-5)
     assert len(executable.kernels) == 1
 
@@ -70,15 +75,21 @@ def test_layernorm_is_one_row_kernel():
 
 
 def test_prologue_fuses_into_a_reduction():
-    graph = build(lambda g, x, y: g.add_node("sum", [g.add_node("mul", [x, y])], {
-        "axes": (0, 1), "keepdims": False}), ((4, 5), F32), ((4, 5), F32))
+    graph = build(
+        lambda g, x, y: g.add_node(
+            "sum", [g.add_node("mul", [x, y])], {"axes": (0, 1), "keepdims": False}
+        ),
+        ((4, 5), F32),
+        ((4, 5), F32),
+    )
     assert kinds(graph) == ["row"]
 
 
 def test_matmul_bias_relu_is_matmul_plus_one_epilogue():
     def make(g, x, w, b):
-        return g.add_node("maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]),
-                                      const(g, 0.0)])
+        return g.add_node(
+            "maximum", [g.add_node("add", [g.add_node("matmul", [x, w]), b]), const(g, 0.0)]
+        )
 
     graph = build(make, ((8, 5), F32), ((5, 3), F32), ((3,), F32))
     fused = fuse(graph)
@@ -122,8 +133,9 @@ def test_smaller_value_that_leaves_the_group_is_not_recomputed_in_a_bigger_loop(
 
 
 def test_small_producer_used_only_inside_is_recomputed():
-    graph = build(lambda g, x, b: g.add_node("mul", [x, g.add_node("exp", [b])]),
-                  ((3, 4), F32), ((4,), F32))
+    graph = build(
+        lambda g, x, b: g.add_node("mul", [x, g.add_node("exp", [b])]), ((3, 4), F32), ((4,), F32)
+    )
     assert kinds(graph) == ["loop"]
 
 
@@ -137,11 +149,14 @@ def test_non_trailing_reductions_and_movement_run_in_numpy():
     check_against_interpreter(graph, normal((3, 5)))
 
 
-@pytest.mark.parametrize("make,types", [
-    (softmax, [((4, 6), F32)]),
-    (layernorm, [((4, 6), F32), ((6,), F32), ((6,), F32)]),
-    (lambda g, x, w: gelu(g, g.add_node("matmul", [x, w])), [((3, 4), F32), ((4, 5), F32)]),
-])
+@pytest.mark.parametrize(
+    "make,types",
+    [
+        (softmax, [((4, 6), F32)]),
+        (layernorm, [((4, 6), F32), ((6,), F32), ((6,), F32)]),
+        (lambda g, x, w: gelu(g, g.add_node("matmul", [x, w])), [((3, 4), F32), ((4, 5), F32)]),
+    ],
+)
 def test_every_stage_verifies_and_the_group_graph_is_acyclic(make, types):
     graph = build(make, *types)
     executable = compile_graph(graph)
@@ -161,8 +176,11 @@ def test_fused_graph_prints_its_groups():
 
 
 def test_memory_stage_shows_where_values_live():
-    graph = build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
-                  ((4, 4), F32), ((4, 4), F32))
+    graph = build(
+        lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [x, w])]),
+        ((4, 4), F32),
+        ((4, 4), F32),
+    )
     memory = dict(compile_graph(graph).stages)["memory"]
     text = str(memory)
     assert "pool" in text and "arena:" in text
@@ -175,8 +193,13 @@ def test_float16_is_left_to_numpy():
 
 
 def test_fused_graph_dot_draws_one_cluster_per_group():
-    fused = fuse(build(lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [
-        g.add_node("neg", [x]), w])]), ((4, 4), F32), ((4, 4), F32)))
+    fused = fuse(
+        build(
+            lambda g, x, w: g.add_node("exp", [g.add_node("matmul", [g.add_node("neg", [x]), w])]),
+            ((4, 4), F32),
+            ((4, 4), F32),
+        )
+    )
     dot = fused.to_dot()
     assert dot.count("subgraph cluster_") == len(fused.groups) == 2
     assert dot.rstrip().endswith("}") and "matmul (BLAS) + epilogue kernel" in dot
@@ -193,8 +216,11 @@ def test_fused_graph_copy_has_its_own_nodes():
 def test_transposed_matmul_results_are_computed_directly():
     # the weight gradient of a (out, in) Linear: (x^T @ g)^T, then an SGD update
     def make(g, x, grad, w):
-        gw = g.add_node("permute", [g.add_node("matmul", [g.add_node("permute", [x], {
-            "axes": (1, 0)}), grad])], {"axes": (1, 0)})
+        gw = g.add_node(
+            "permute",
+            [g.add_node("matmul", [g.add_node("permute", [x], {"axes": (1, 0)}), grad])],
+            {"axes": (1, 0)},
+        )
         return g.add_node("sub", [w, g.add_node("mul", [gw, const(g, 0.1)])])
 
     graph = build(make, ((8, 6), F32), ((8, 5), F32), ((5, 6), F32))
@@ -207,8 +233,9 @@ def test_transposed_matmul_results_are_computed_directly():
 
 def test_sibling_reductions_share_one_column_group():
     def make(g, grad, xhat):
-        dgamma = g.add_node("sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,),
-                                                                        "keepdims": False})
+        dgamma = g.add_node(
+            "sum", [g.add_node("mul", [grad, xhat])], {"axes": (0,), "keepdims": False}
+        )
         return dgamma, g.add_node("sum", [grad], {"axes": (0,), "keepdims": False})
 
     graph = build(make, ((8, 4), F32), ((8, 4), F32))
@@ -226,4 +253,7 @@ def test_independent_siblings_merge_but_dependent_ones_do_not():
 
     fused = fuse(build(make, ((5, 3), F32)))
     assert [sorted(n.op for n in g.nodes) for g in fused.groups] == [
-        ["exp", "sin"], ["sum"], ["mul"]]
+        ["exp", "sin"],
+        ["sum"],
+        ["mul"],
+    ]

@@ -12,7 +12,10 @@ def softmax_rows(x):
 
 
 GOLDEN = {
-    "pythagoras": (lambda a, b: (a ** 2 + b ** 2) ** 0.5, [(4,), (4,)], """\
+    "pythagoras": (
+        lambda a, b: (a**2 + b**2) ** 0.5,
+        [(4,), (4,)],
+        """\
 graph <lambda>(%0: f32[4], %1: f32[4]) {
   %2: f32[] = const {value=2.0}
   %3: f32[4] = pow %0, %2
@@ -22,8 +25,12 @@ graph <lambda>(%0: f32[4], %1: f32[4]) {
   %7: f32[] = const {value=0.5}
   %8: f32[4] = pow %6, %7
   return %8
-}"""),
-    "matmul_bias_relu": (lambda x, w, b: kiln.relu(x @ w + b), [(2, 3), (3, 4), (4,)], """\
+}""",
+    ),
+    "matmul_bias_relu": (
+        lambda x, w, b: kiln.relu(x @ w + b),
+        [(2, 3), (3, 4), (4,)],
+        """\
 graph <lambda>(%0: f32[2, 3], %1: f32[3, 4], %2: f32[4]) {
   %3: f32[2, 4] = matmul %0, %1
   %4: f32[2, 4] = add %3, %2
@@ -31,12 +38,17 @@ graph <lambda>(%0: f32[2, 3], %1: f32[3, 4], %2: f32[4]) {
   %6: b8[2, 4] = gt %4, %5
   %7: f32[2, 4] = where %6, %4, %5
   return %7
-}"""),
-    "sum_keepdim": (lambda x: x.sum(1, keepdim=True), [(2, 3)], """\
+}""",
+    ),
+    "sum_keepdim": (
+        lambda x: x.sum(1, keepdim=True),
+        [(2, 3)],
+        """\
 graph <lambda>(%0: f32[2, 3]) {
   %1: f32[2, 1] = sum %0 {axes=(1,), keepdims=True}
   return %1
-}"""),
+}""",
+    ),
 }
 
 
@@ -77,8 +89,7 @@ def test_json_round_trip(tmp_path):
     graph.save(path)
     loaded = load(path)
     assert str(loaded) == str(graph)
-    np.testing.assert_allclose(interpret(loaded, [x.numpy()])[0],
-                               interpret(graph, [x.numpy()])[0])
+    np.testing.assert_allclose(interpret(loaded, [x.numpy()])[0], interpret(graph, [x.numpy()])[0])
 
 
 def test_dot_and_networkx():

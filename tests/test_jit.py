@@ -28,7 +28,7 @@ def test_jit_and_interpreter_match_eager(op):
 
 
 def pythagoras(a, b):
-    return (a ** 2 + b ** 2) ** 0.5
+    return (a**2 + b**2) ** 0.5
 
 
 def test_seed_example_three_ways():
@@ -75,8 +75,9 @@ def test_static_argnums_retrace_per_value():
 
 
 def test_static_argnames():
-    f = kiln.jit(lambda x, mode="sum": x.sum() if mode == "sum" else x.amax(),
-                 static_argnames="mode")
+    f = kiln.jit(
+        lambda x, mode="sum": x.sum() if mode == "sum" else x.amax(), static_argnames="mode"
+    )
     x = kiln.tensor([1.0, 5.0])
     assert f(x, mode="sum").item() == 6.0
     assert f(x, mode="max").item() == 5.0
@@ -168,12 +169,13 @@ def test_control_flow_on_tensor_names_user_line():
         f(kiln.ones(2))
     message = str(info.value)
     line = f.fn.__code__.co_firstlineno + 2
-    assert f"{__file__}\", line {line}" in message
+    assert f'{__file__}", line {line}' in message
     assert "kiln.where" in message and "static" in message
 
 
-@pytest.mark.parametrize("convert", [float, int, lambda t: t.item(), lambda t: t.numpy(),
-                                     lambda t: t.tolist()])
+@pytest.mark.parametrize(
+    "convert", [float, int, lambda t: t.item(), lambda t: t.numpy(), lambda t: t.tolist()]
+)
 def test_concrete_conversions_raise_trace_error(convert):
     f = kiln.jit(lambda x: convert(x.sum()))
     with pytest.raises(kiln.TraceError, match="kiln.jit"):
@@ -234,7 +236,7 @@ def test_inspect_returns_stages_without_running():
 
     def f(x):
         calls.append(1)
-        return (x ** 2).sum()
+        return (x**2).sum()
 
     jf = kiln.jit(f)
     info = jf.inspect(kiln.ones(3))
@@ -282,7 +284,8 @@ def test_disable_jit_runs_eagerly(tmp_path):
         "def f(x):\n"
         "    print('python ran', bool(x.sum() > 0))\n"
         "    return x\n"
-        "f(kiln.ones(2)); f(kiln.ones(2))\n")
+        "f(kiln.ones(2)); f(kiln.ones(2))\n"
+    )
     env = dict(os.environ, KILN_DISABLE_JIT="1")
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
@@ -296,7 +299,8 @@ def test_kiln_dump_writes_stages_and_kernels(tmp_path):
         "@kiln.jit\n"
         "def hyp(a, b):\n"
         "    return (a ** 2 + b ** 2) ** 0.5\n"
-        "hyp(kiln.ones(4), kiln.ones(4))\n")
+        "hyp(kiln.ones(4), kiln.ones(4))\n"
+    )
     env = dict(os.environ, KILN_DUMP=str(tmp_path / "dump"))
     out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

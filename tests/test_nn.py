@@ -45,13 +45,16 @@ class TwoLayer(nn.Module):
 
 def test_attributes_register_parameters_buffers_and_modules():
     m = TwoLayer()
-    assert [n for n, _ in m.named_parameters()] == ["scale", "first.weight", "first.bias",
-                                                    "second.weight"]
+    assert [n for n, _ in m.named_parameters()] == [
+        "scale",
+        "first.weight",
+        "first.bias",
+        "second.weight",
+    ]
     assert [n for n, _ in m.named_buffers()] == ["steps", "scratch"]
     assert [n for n, _ in m.named_children()] == ["first", "act", "second"]
     assert [n for n, _ in m.named_modules()] == ["", "first", "act", "second"]
-    assert list(m.state_dict()) == ["scale", "steps", "first.weight", "first.bias",
-                                    "second.weight"]
+    assert list(m.state_dict()) == ["scale", "steps", "first.weight", "first.bias", "second.weight"]
     assert m.second.bias is None and "bias" not in dict(m.second.named_parameters())
     assert all(isinstance(p, nn.Parameter) and p.requires_grad for p in m.parameters())
 
@@ -65,9 +68,14 @@ def test_shared_parameters_are_listed_once():
 
 def test_setattr_rules():
     m = nn.Linear(2, 2)
-    with pytest.raises(TypeError, match=re.escape("cannot assign 'kiln.FloatTensor' as "
-                                                  "parameter 'weight' (torch.nn.Parameter or "
-                                                  "None expected)")):
+    with pytest.raises(
+        TypeError,
+        match=re.escape(
+            "cannot assign 'kiln.FloatTensor' as "
+            "parameter 'weight' (torch.nn.Parameter or "
+            "None expected)"
+        ),
+    ):
         m.weight = kiln.zeros(2, 2)
     m.bias = None
     assert m.bias is None and list(dict(m.named_parameters())) == ["weight"]
@@ -150,10 +158,12 @@ def test_state_dict_round_trip_copies_in_place():
 def test_load_state_dict_errors_as_pytorch():
     m = nn.Linear(3, 4)
     bad = {"weight": kiln.zeros(4, 2), "foo": kiln.zeros(1)}
-    expected = ('Error(s) in loading state_dict for Linear:\n\tMissing key(s) in state_dict: '
-                '"bias". \n\tUnexpected key(s) in state_dict: "foo". \n\tsize mismatch for '
-                'weight: copying a param with shape kiln.Size([4, 2]) from checkpoint, the '
-                'shape in current model is kiln.Size([4, 3]).')
+    expected = (
+        "Error(s) in loading state_dict for Linear:\n\tMissing key(s) in state_dict: "
+        '"bias". \n\tUnexpected key(s) in state_dict: "foo". \n\tsize mismatch for '
+        "weight: copying a param with shape kiln.Size([4, 2]) from checkpoint, the "
+        "shape in current model is kiln.Size([4, 3])."
+    )
     with pytest.raises(RuntimeError) as info:
         m.load_state_dict(bad)
     assert str(info.value) == expected
@@ -166,8 +176,13 @@ def test_state_dict_keys_match_torch():
     torch = pytest.importorskip("torch")
 
     def build(n):
-        return n.Sequential(n.Conv2d(1, 2, 3), n.BatchNorm2d(2), n.Flatten(), n.LayerNorm(8),
-                            n.ModuleDict({"head": n.Linear(8, 2)}))
+        return n.Sequential(
+            n.Conv2d(1, 2, 3),
+            n.BatchNorm2d(2),
+            n.Flatten(),
+            n.LayerNorm(8),
+            n.ModuleDict({"head": n.Linear(8, 2)}),
+        )
 
     assert list(build(nn).state_dict()) == list(build(torch.nn).state_dict())
 
@@ -177,18 +192,26 @@ def test_state_dict_keys_match_torch():
 REPRS = [
     (lambda n: n.Linear(3, 4), "Linear(in_features=3, out_features=4, bias=True)"),
     (lambda n: n.Linear(3, 4, bias=False), "Linear(in_features=3, out_features=4, bias=False)"),
-    (lambda n: n.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
-     "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)"),
-    (lambda n: n.Conv2d(4, 4, (3, 5), padding="same", dilation=2, groups=2,
-                        padding_mode="reflect"),
-     "Conv2d(4, 4, kernel_size=(3, 5), stride=(1, 1), padding=same, dilation=(2, 2), "
-     "groups=2, padding_mode=reflect)"),
-    (lambda n: n.BatchNorm2d(8), "BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, "
-     "bias=True, track_running_stats=True)"),
-    (lambda n: n.LayerNorm(4), "LayerNorm((4,), eps=1e-05, elementwise_affine=True, "
-     "bias=True)"),
-    (lambda n: n.MaxPool2d(2), "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, "
-     "ceil_mode=False)"),
+    (
+        lambda n: n.Conv2d(3, 8, 3, stride=2, padding=1, bias=False),
+        "Conv2d(3, 8, kernel_size=(3, 3), stride=(2, 2), padding=(1, 1), bias=False)",
+    ),
+    (
+        lambda n: n.Conv2d(
+            4, 4, (3, 5), padding="same", dilation=2, groups=2, padding_mode="reflect"
+        ),
+        "Conv2d(4, 4, kernel_size=(3, 5), stride=(1, 1), padding=same, dilation=(2, 2), "
+        "groups=2, padding_mode=reflect)",
+    ),
+    (
+        lambda n: n.BatchNorm2d(8),
+        "BatchNorm2d(8, eps=1e-05, momentum=0.1, affine=True, bias=True, track_running_stats=True)",
+    ),
+    (lambda n: n.LayerNorm(4), "LayerNorm((4,), eps=1e-05, elementwise_affine=True, bias=True)"),
+    (
+        lambda n: n.MaxPool2d(2),
+        "MaxPool2d(kernel_size=2, stride=2, padding=0, dilation=1, ceil_mode=False)",
+    ),
     (lambda n: n.AvgPool2d(3, 2), "AvgPool2d(kernel_size=3, stride=2, padding=0)"),
     (lambda n: n.AdaptiveAvgPool2d((1, 1)), "AdaptiveAvgPool2d(output_size=(1, 1))"),
     (lambda n: n.Embedding(10, 3, padding_idx=0), "Embedding(10, 3, padding_idx=0)"),
@@ -199,25 +222,33 @@ REPRS = [
     (lambda n: n.Flatten(), "Flatten(start_dim=1, end_dim=-1)"),
     (lambda n: n.Unflatten(1, (2, 3)), "Unflatten(dim=1, unflattened_size=(2, 3))"),
     (lambda n: n.CrossEntropyLoss(), "CrossEntropyLoss()"),
-    (lambda n: n.Sequential(n.Linear(2, 3), n.Sequential(n.ReLU(), n.Dropout())),
-     "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n  (1): Sequential("
-     "\n    (0): ReLU()\n    (1): Dropout(p=0.5, inplace=False)\n  )\n)"),
-    (lambda n: n.ModuleList([n.Linear(2, 2) for _ in range(3)] + [n.Tanh()]),
-     "ModuleList(\n  (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)\n"
-     "  (3): Tanh()\n)"),
-    (lambda n: n.ModuleDict(OrderedDict(a=n.SiLU(), b=n.Identity())),
-     "ModuleDict(\n  (a): SiLU()\n  (b): Identity()\n)"),
+    (
+        lambda n: n.Sequential(n.Linear(2, 3), n.Sequential(n.ReLU(), n.Dropout())),
+        "Sequential(\n  (0): Linear(in_features=2, out_features=3, bias=True)\n  (1): Sequential("
+        "\n    (0): ReLU()\n    (1): Dropout(p=0.5, inplace=False)\n  )\n)",
+    ),
+    (
+        lambda n: n.ModuleList([n.Linear(2, 2) for _ in range(3)] + [n.Tanh()]),
+        "ModuleList(\n  (0-2): 3 x Linear(in_features=2, out_features=2, bias=True)\n"
+        "  (3): Tanh()\n)",
+    ),
+    (
+        lambda n: n.ModuleDict(OrderedDict(a=n.SiLU(), b=n.Identity())),
+        "ModuleDict(\n  (a): SiLU()\n  (b): Identity()\n)",
+    ),
 ]
 
 
-@pytest.mark.parametrize("build, text", REPRS, ids=[t.split("(")[0] + str(i)
-                                                    for i, (_, t) in enumerate(REPRS)])
+@pytest.mark.parametrize(
+    "build, text", REPRS, ids=[t.split("(")[0] + str(i) for i, (_, t) in enumerate(REPRS)]
+)
 def test_repr(build, text):
     assert repr(build(nn)) == text
 
 
-@pytest.mark.parametrize("build, text", REPRS, ids=[t.split("(")[0] + str(i)
-                                                    for i, (_, t) in enumerate(REPRS)])
+@pytest.mark.parametrize(
+    "build, text", REPRS, ids=[t.split("(")[0] + str(i) for i, (_, t) in enumerate(REPRS)]
+)
 def test_repr_matches_torch(build, text):
     torch = pytest.importorskip("torch")
     assert repr(build(torch.nn)) == text
@@ -256,8 +287,7 @@ def test_module_list_dict_and_parameter_list_register():
     heads = nn.ModuleDict({"a": nn.Linear(2, 2)})
     heads["b"] = nn.Linear(2, 3)
     assert list(heads.keys()) == ["a", "b"] and "b" in heads
-    assert [n for n, _ in heads.named_parameters()] == ["a.weight", "a.bias", "b.weight",
-                                                        "b.bias"]
+    assert [n for n, _ in heads.named_parameters()] == ["a.weight", "a.bias", "b.weight", "b.bias"]
     params = nn.ParameterList([kiln.zeros(2), nn.Parameter(kiln.ones(3))])
     assert all(isinstance(p, nn.Parameter) for p in params)
     assert [n for n, _ in params.named_parameters()] == ["0", "1"]
@@ -274,8 +304,15 @@ def np_linear(m, x):
 def np_conv(m, x):
     from test_nn_functional import np_conv2d
 
-    return np_conv2d(x, as_numpy(m.weight), None if m.bias is None else as_numpy(m.bias),
-                     m.stride, m.padding, m.dilation, m.groups)
+    return np_conv2d(
+        x,
+        as_numpy(m.weight),
+        None if m.bias is None else as_numpy(m.bias),
+        m.stride,
+        m.padding,
+        m.dilation,
+        m.groups,
+    )
 
 
 def np_norm(axes, x, m, eps=1e-5):
@@ -310,70 +347,138 @@ def _targets(*shape, classes=3):
 
 MODULES = [
     ModuleCase("linear", lambda: nn.Linear(4, 3), ((2, 4),), np_linear),
-    ModuleCase("linear_nobias_3d", lambda: nn.Linear(4, 3, bias=False), ((2, 2, 4),),
-               np_linear),
-    ModuleCase("bilinear", lambda: nn.Bilinear(2, 3, 2), ((2, 2), (2, 3)),
-               lambda m, a, b: np.einsum("ni,oij,nj->no", a, as_numpy(m.weight), b) +
-               as_numpy(m.bias)),
-    ModuleCase("conv2d", lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), ((2, 2, 5, 5),),
-               np_conv),
-    ModuleCase("conv2d_groups", lambda: nn.Conv2d(4, 2, (2, 3), groups=2, dilation=(1, 2)),
-               ((1, 4, 4, 6),), np_conv),
-    ModuleCase("conv2d_reflect", lambda: nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"),
-               ((1, 1, 4, 4),)),
+    ModuleCase("linear_nobias_3d", lambda: nn.Linear(4, 3, bias=False), ((2, 2, 4),), np_linear),
+    ModuleCase(
+        "bilinear",
+        lambda: nn.Bilinear(2, 3, 2),
+        ((2, 2), (2, 3)),
+        lambda m, a, b: np.einsum("ni,oij,nj->no", a, as_numpy(m.weight), b) + as_numpy(m.bias),
+    ),
+    ModuleCase("conv2d", lambda: nn.Conv2d(2, 3, 3, stride=2, padding=1), ((2, 2, 5, 5),), np_conv),
+    ModuleCase(
+        "conv2d_groups",
+        lambda: nn.Conv2d(4, 2, (2, 3), groups=2, dilation=(1, 2)),
+        ((1, 4, 4, 6),),
+        np_conv,
+    ),
+    ModuleCase(
+        "conv2d_reflect",
+        lambda: nn.Conv2d(1, 2, 3, padding=1, padding_mode="reflect"),
+        ((1, 1, 4, 4),),
+    ),
     ModuleCase("conv1d", lambda: nn.Conv1d(2, 3, 3, padding=1), ((2, 2, 6),)),
-    ModuleCase("layer_norm", lambda: _perturb(nn.LayerNorm(4)), ((3, 4),),
-               lambda m, x: np_norm((-1,), x, m)),
-    ModuleCase("batch_norm1d", lambda: _perturb(nn.BatchNorm1d(3)), ((5, 3),),
-               lambda m, x: np_norm((0,), x, m)),
-    ModuleCase("batch_norm1d_3d", lambda: _perturb(nn.BatchNorm1d(3)), ((4, 3, 2),),
-               lambda m, x: np_norm((0, 2), x, m)),
-    ModuleCase("batch_norm2d", lambda: _perturb(nn.BatchNorm2d(2)), ((3, 2, 2, 2),),
-               lambda m, x: np_norm((0, 2, 3), x, m)),
+    ModuleCase(
+        "layer_norm",
+        lambda: _perturb(nn.LayerNorm(4)),
+        ((3, 4),),
+        lambda m, x: np_norm((-1,), x, m),
+    ),
+    ModuleCase(
+        "batch_norm1d",
+        lambda: _perturb(nn.BatchNorm1d(3)),
+        ((5, 3),),
+        lambda m, x: np_norm((0,), x, m),
+    ),
+    ModuleCase(
+        "batch_norm1d_3d",
+        lambda: _perturb(nn.BatchNorm1d(3)),
+        ((4, 3, 2),),
+        lambda m, x: np_norm((0, 2), x, m),
+    ),
+    ModuleCase(
+        "batch_norm2d",
+        lambda: _perturb(nn.BatchNorm2d(2)),
+        ((3, 2, 2, 2),),
+        lambda m, x: np_norm((0, 2, 3), x, m),
+    ),
     ModuleCase("group_norm", lambda: _perturb(nn.GroupNorm(2, 4)), ((2, 4, 3),)),
-    ModuleCase("embedding", lambda: nn.Embedding(5, 3), (_targets(2, 3, classes=5),),
-               lambda m, i: as_numpy(m.weight)[i], grad_inputs=False),
+    ModuleCase(
+        "embedding",
+        lambda: nn.Embedding(5, 3),
+        (_targets(2, 3, classes=5),),
+        lambda m, i: as_numpy(m.weight)[i],
+        grad_inputs=False,
+    ),
     ModuleCase("max_pool", lambda: nn.MaxPool2d(2), ((1, 2, 4, 4),)),
     ModuleCase("avg_pool", lambda: nn.AvgPool2d(3, 2, 1), ((1, 2, 5, 5),)),
     ModuleCase("adaptive_avg_pool", lambda: nn.AdaptiveAvgPool2d((2, 3)), ((1, 2, 4, 6),)),
-    ModuleCase("flatten", lambda: nn.Flatten(), ((2, 3, 2),),
-               lambda m, x: x.reshape(2, 6)),
-    ModuleCase("unflatten", lambda: nn.Unflatten(1, (2, 3)), ((2, 6),),
-               lambda m, x: x.reshape(2, 2, 3)),
+    ModuleCase("flatten", lambda: nn.Flatten(), ((2, 3, 2),), lambda m, x: x.reshape(2, 6)),
+    ModuleCase(
+        "unflatten", lambda: nn.Unflatten(1, (2, 3)), ((2, 6),), lambda m, x: x.reshape(2, 2, 3)
+    ),
     ModuleCase("identity", lambda: nn.Identity(), ((2, 3),), lambda m, x: x),
     ModuleCase("relu", lambda: nn.ReLU(), ((3, 4),), lambda m, x: np.maximum(x, 0)),
-    ModuleCase("leaky_relu", lambda: nn.LeakyReLU(0.1), ((3, 4),),
-               lambda m, x: np.where(x > 0, x, 0.1 * x)),
+    ModuleCase(
+        "leaky_relu", lambda: nn.LeakyReLU(0.1), ((3, 4),), lambda m, x: np.where(x > 0, x, 0.1 * x)
+    ),
     ModuleCase("gelu", lambda: nn.GELU(), ((3, 4),)),
     ModuleCase("silu", lambda: nn.SiLU(), ((3, 4),), lambda m, x: x / (1 + np.exp(-x))),
     ModuleCase("tanh", lambda: nn.Tanh(), ((3, 4),), lambda m, x: np.tanh(x)),
     ModuleCase("sigmoid", lambda: nn.Sigmoid(), ((3, 4),), lambda m, x: 1 / (1 + np.exp(-x))),
-    ModuleCase("softmax", lambda: nn.Softmax(dim=1), ((3, 4),),
-               lambda m, x: np.exp(x) / np.exp(x).sum(1, keepdims=True)),
-    ModuleCase("log_softmax", lambda: nn.LogSoftmax(dim=-1), ((3, 4),),
-               lambda m, x: x - np.log(np.exp(x).sum(-1, keepdims=True))),
+    ModuleCase(
+        "softmax",
+        lambda: nn.Softmax(dim=1),
+        ((3, 4),),
+        lambda m, x: np.exp(x) / np.exp(x).sum(1, keepdims=True),
+    ),
+    ModuleCase(
+        "log_softmax",
+        lambda: nn.LogSoftmax(dim=-1),
+        ((3, 4),),
+        lambda m, x: x - np.log(np.exp(x).sum(-1, keepdims=True)),
+    ),
     ModuleCase("dropout_eval", lambda: nn.Dropout(0.5).eval(), ((3, 4),), lambda m, x: x),
-    ModuleCase("mse", lambda: nn.MSELoss(), ((3, 4), (3, 4)),
-               lambda m, a, b: ((a - b) ** 2).mean()),
-    ModuleCase("l1", lambda: nn.L1Loss(reduction="sum"), ((3, 4), (3, 4)),
-               lambda m, a, b: np.abs(a - b).sum()),
+    ModuleCase(
+        "mse", lambda: nn.MSELoss(), ((3, 4), (3, 4)), lambda m, a, b: ((a - b) ** 2).mean()
+    ),
+    ModuleCase(
+        "l1",
+        lambda: nn.L1Loss(reduction="sum"),
+        ((3, 4), (3, 4)),
+        lambda m, a, b: np.abs(a - b).sum(),
+    ),
     ModuleCase("smooth_l1", lambda: nn.SmoothL1Loss(beta=0.5), ((3, 4), (3, 4))),
-    ModuleCase("cross_entropy", lambda: nn.CrossEntropyLoss(label_smoothing=0.1),
-               ((4, 3), _targets(4))),
-    ModuleCase("cross_entropy_weight",
-               lambda: nn.CrossEntropyLoss(weight=kiln.tensor([1.0, 2.0, 0.5])),
-               ((4, 3), _targets(4))),
-    ModuleCase("nll", lambda: nn.NLLLoss(), ((4, 3), _targets(4)),
-               lambda m, x, t: -x[np.arange(4), t].mean()),
-    ModuleCase("bce", lambda: nn.BCELoss(), (lambda rng: rng.uniform(0.1, 0.9, (2, 3)),
-                                             lambda rng: rng.uniform(0, 1, (2, 3)))),
-    ModuleCase("bce_logits", lambda: nn.BCEWithLogitsLoss(pos_weight=kiln.tensor([2.0, 0.5])),
-               ((3, 2), lambda rng: rng.uniform(0, 1, (3, 2)))),
-    ModuleCase("mlp", lambda: nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Dropout(0.0),
-                                            nn.Linear(5, 2)), ((4, 3),)),
-    ModuleCase("cnn", lambda: nn.Sequential(nn.Conv2d(1, 2, 3, padding=1), nn.BatchNorm2d(2),
-                                            nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                                            nn.Linear(8, 2)), ((2, 1, 4, 4),)),
+    ModuleCase(
+        "cross_entropy", lambda: nn.CrossEntropyLoss(label_smoothing=0.1), ((4, 3), _targets(4))
+    ),
+    ModuleCase(
+        "cross_entropy_weight",
+        lambda: nn.CrossEntropyLoss(weight=kiln.tensor([1.0, 2.0, 0.5])),
+        ((4, 3), _targets(4)),
+    ),
+    ModuleCase(
+        "nll",
+        lambda: nn.NLLLoss(),
+        ((4, 3), _targets(4)),
+        lambda m, x, t: -x[np.arange(4), t].mean(),
+    ),
+    ModuleCase(
+        "bce",
+        lambda: nn.BCELoss(),
+        (lambda rng: rng.uniform(0.1, 0.9, (2, 3)), lambda rng: rng.uniform(0, 1, (2, 3))),
+    ),
+    ModuleCase(
+        "bce_logits",
+        lambda: nn.BCEWithLogitsLoss(pos_weight=kiln.tensor([2.0, 0.5])),
+        ((3, 2), lambda rng: rng.uniform(0, 1, (3, 2))),
+    ),
+    ModuleCase(
+        "mlp",
+        lambda: nn.Sequential(nn.Linear(3, 5), nn.Tanh(), nn.Dropout(0.0), nn.Linear(5, 2)),
+        ((4, 3),),
+    ),
+    ModuleCase(
+        "cnn",
+        lambda: nn.Sequential(
+            nn.Conv2d(1, 2, 3, padding=1),
+            nn.BatchNorm2d(2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(8, 2),
+        ),
+        ((2, 1, 4, 4),),
+    ),
 ]
 
 
@@ -389,8 +494,9 @@ def _module(case):
     return case.build().double()
 
 
-@pytest.mark.parametrize("case", [c for c in MODULES if c.ref], ids=[c.id for c in MODULES
-                                                                     if c.ref])
+@pytest.mark.parametrize(
+    "case", [c for c in MODULES if c.ref], ids=[c.id for c in MODULES if c.ref]
+)
 def test_module_forward_matches_numpy(case):
     m = _module(case)
     arrays = _make_inputs(case, np.random.default_rng(0))
@@ -404,8 +510,7 @@ def test_module_matches_torch(case):
     torch = pytest.importorskip("torch")
     ours = _module(case)
     theirs = case.build.__code__  # the same constructor, with torch.nn in place of kiln.nn
-    namespace = dict(case.build.__globals__, nn=torch.nn, kiln=torch,
-                     _perturb=lambda m: m)
+    namespace = dict(case.build.__globals__, nn=torch.nn, kiln=torch, _perturb=lambda m: m)
     theirs = type(case.build)(theirs, namespace)().double()
     theirs.load_state_dict({k: torch.tensor(as_numpy(v)) for k, v in ours.state_dict().items()})
     theirs.train(ours.training)
@@ -414,8 +519,9 @@ def test_module_matches_torch(case):
     want = theirs(*[torch.tensor(a) for a in arrays])
     np.testing.assert_allclose(as_numpy(got), want.detach().numpy(), rtol=1e-7, atol=1e-9)
     for name, buffer in ours.named_buffers():  # running statistics updated alike
-        np.testing.assert_allclose(as_numpy(buffer), theirs.get_buffer(name).numpy(),
-                                   rtol=1e-7, err_msg=name)
+        np.testing.assert_allclose(
+            as_numpy(buffer), theirs.get_buffer(name).numpy(), rtol=1e-7, err_msg=name
+        )
 
 
 @pytest.mark.parametrize("case", MODULES, ids=[c.id for c in MODULES])
@@ -423,8 +529,9 @@ def test_module_gradients_match_finite_differences(case):
     m = _module(case)
     rng = np.random.default_rng(2)
     arrays = _make_inputs(case, rng)
-    inputs = [kiln.tensor(a, requires_grad=case.grad_inputs and a.dtype.kind == "f")
-              for a in arrays]
+    inputs = [
+        kiln.tensor(a, requires_grad=case.grad_inputs and a.dtype.kind == "f") for a in arrays
+    ]
     # a loss input must stay a probability etc.: only differentiate the first input of losses
     loss_module = "Loss" in type(m).__name__
     if loss_module:
@@ -490,8 +597,9 @@ def test_batch_norm_cumulative_average_and_untracked():
     np.testing.assert_allclose(as_numpy(bn.running_mean), want)
     plain = nn.BatchNorm1d(2, track_running_stats=False).double().eval()
     x = rng.standard_normal((4, 2))
-    np.testing.assert_allclose(as_numpy(plain(kiln.tensor(x))),
-                               (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5))
+    np.testing.assert_allclose(
+        as_numpy(plain(kiln.tensor(x))), (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5)
+    )
     assert plain.running_mean is None and "running_mean" not in plain.state_dict()
 
 
@@ -531,14 +639,22 @@ def test_default_initialisation_bounds_as_pytorch():
 
 
 INIT = [
-    ("xavier_uniform", lambda w: init.xavier_uniform_(w, gain=2.0),
-     lambda fi, fo: 2.0 * math.sqrt(6 / (fi + fo)) / math.sqrt(3)),
+    (
+        "xavier_uniform",
+        lambda w: init.xavier_uniform_(w, gain=2.0),
+        lambda fi, fo: 2.0 * math.sqrt(6 / (fi + fo)) / math.sqrt(3),
+    ),
     ("xavier_normal", lambda w: init.xavier_normal_(w), lambda fi, fo: math.sqrt(2 / (fi + fo))),
-    ("kaiming_uniform", lambda w: init.kaiming_uniform_(w, nonlinearity="relu"),
-     lambda fi, fo: math.sqrt(2) / math.sqrt(fi)),
-    ("kaiming_normal_fan_out", lambda w: init.kaiming_normal_(w, mode="fan_out",
-                                                              nonlinearity="relu"),
-     lambda fi, fo: math.sqrt(2) / math.sqrt(fo)),
+    (
+        "kaiming_uniform",
+        lambda w: init.kaiming_uniform_(w, nonlinearity="relu"),
+        lambda fi, fo: math.sqrt(2) / math.sqrt(fi),
+    ),
+    (
+        "kaiming_normal_fan_out",
+        lambda w: init.kaiming_normal_(w, mode="fan_out", nonlinearity="relu"),
+        lambda fi, fo: math.sqrt(2) / math.sqrt(fo),
+    ),
     ("normal", lambda w: init.normal_(w, 1.0, 0.5), lambda fi, fo: 0.5),
     ("uniform", lambda w: init.uniform_(w, -3.0, 3.0), lambda fi, fo: 6 / math.sqrt(12)),
 ]
@@ -560,8 +676,15 @@ def test_init_constants_gain_and_truncated_normal():
     assert init.zeros_(w).sum().item() == 0.0
     assert init.constant_(w, 2.5).sum().item() == 22.5
     assert init.eye_(w).tolist() == np.eye(3).tolist()
-    gains = {"linear": 1, "conv2d": 1, "sigmoid": 1, "tanh": 5 / 3, "relu": math.sqrt(2),
-             "selu": 0.75, "leaky_relu": math.sqrt(2 / (1 + 0.01 ** 2))}
+    gains = {
+        "linear": 1,
+        "conv2d": 1,
+        "sigmoid": 1,
+        "tanh": 5 / 3,
+        "relu": math.sqrt(2),
+        "selu": 0.75,
+        "leaky_relu": math.sqrt(2 / (1 + 0.01**2)),
+    }
     for name, gain in gains.items():
         assert init.calculate_gain(name) == pytest.approx(gain)
     kiln.manual_seed(0)
@@ -575,8 +698,10 @@ def test_init_constants_gain_and_truncated_normal():
 
 
 def test_init_errors():
-    with pytest.raises(ValueError, match="Fan in and fan out can not be computed for tensor "
-                                         "with fewer than 2 dimensions"):
+    with pytest.raises(
+        ValueError,
+        match="Fan in and fan out can not be computed for tensor with fewer than 2 dimensions",
+    ):
         init.xavier_uniform_(kiln.zeros(3))
     with pytest.raises(ValueError, match="Unsupported nonlinearity foo"):
         init.calculate_gain("foo")
@@ -586,8 +711,11 @@ def test_init_errors():
 
 
 def _with_grads(rng):
-    params = [nn.Parameter(kiln.zeros(3)), nn.Parameter(kiln.zeros(2, 2)),
-              nn.Parameter(kiln.zeros(1))]
+    params = [
+        nn.Parameter(kiln.zeros(3)),
+        nn.Parameter(kiln.zeros(2, 2)),
+        nn.Parameter(kiln.zeros(1)),
+    ]
     grads = [rng.standard_normal(p.shape) * 3 for p in params]
     for p, g in zip(params, grads):
         p.grad = kiln.tensor(g, dtype=kiln.float32)
@@ -636,13 +764,19 @@ JIT_MODULES = [
     ("layer_norm", lambda: nn.LayerNorm(4), (3, 4)),
     ("batch_norm_train", lambda: nn.BatchNorm2d(2), (3, 2, 2, 2)),
     ("dropout", lambda: nn.Dropout(0.5), (4, 6)),
-    ("mlp", lambda: nn.Sequential(nn.Linear(4, 8), nn.BatchNorm1d(8), nn.GELU(),
-                                  nn.Dropout(0.3), nn.Linear(8, 2)), (5, 4)),
+    (
+        "mlp",
+        lambda: nn.Sequential(
+            nn.Linear(4, 8), nn.BatchNorm1d(8), nn.GELU(), nn.Dropout(0.3), nn.Linear(8, 2)
+        ),
+        (5, 4),
+    ),
 ]
 
 
-@pytest.mark.parametrize("build, shape", [r[1:] for r in JIT_MODULES],
-                         ids=[r[0] for r in JIT_MODULES])
+@pytest.mark.parametrize(
+    "build, shape", [r[1:] for r in JIT_MODULES], ids=[r[0] for r in JIT_MODULES]
+)
 def test_jit_forward_agrees_with_eager(build, shape):
     kiln.manual_seed(0)
     eager = build()
@@ -731,25 +865,54 @@ def test_jit_training_step_matches_eager():
 # ------------------------------------------------------------------------------ errors
 
 MODULE_ERRORS = [
-    ("linear_in_features", lambda: nn.Linear(3, 4)(kiln.zeros(2, 5)), RuntimeError,
-     "mat1 and mat2 shapes cannot be multiplied (2x5 and 3x4)"),
-    ("conv_channels", lambda: nn.Conv2d(3, 4, 3)(kiln.zeros(1, 2, 5, 5)), RuntimeError,
-     "expected input[1, 2, 5, 5] to have 3 channels, but got 2 channels instead"),
-    ("conv_groups", lambda: nn.Conv2d(3, 4, 3, groups=2), ValueError,
-     "in_channels must be divisible by groups"),
-    ("bn2d_rank", lambda: nn.BatchNorm2d(3)(kiln.zeros(2, 3, 4)), ValueError,
-     "expected 4D input (got 3D input)"),
-    ("bn1d_rank", lambda: nn.BatchNorm1d(3)(kiln.zeros(2, 3, 4, 5)), ValueError,
-     "expected 2D or 3D input (got 4D input)"),
-    ("dropout_p", lambda: nn.Dropout(2.0), ValueError,
-     "dropout probability has to be between 0 and 1, but got 2.0"),
-    ("embedding_padding", lambda: nn.Embedding(3, 2, padding_idx=5), AssertionError,
-     "Padding_idx must be within num_embeddings"),
+    (
+        "linear_in_features",
+        lambda: nn.Linear(3, 4)(kiln.zeros(2, 5)),
+        RuntimeError,
+        "mat1 and mat2 shapes cannot be multiplied (2x5 and 3x4)",
+    ),
+    (
+        "conv_channels",
+        lambda: nn.Conv2d(3, 4, 3)(kiln.zeros(1, 2, 5, 5)),
+        RuntimeError,
+        "expected input[1, 2, 5, 5] to have 3 channels, but got 2 channels instead",
+    ),
+    (
+        "conv_groups",
+        lambda: nn.Conv2d(3, 4, 3, groups=2),
+        ValueError,
+        "in_channels must be divisible by groups",
+    ),
+    (
+        "bn2d_rank",
+        lambda: nn.BatchNorm2d(3)(kiln.zeros(2, 3, 4)),
+        ValueError,
+        "expected 4D input (got 3D input)",
+    ),
+    (
+        "bn1d_rank",
+        lambda: nn.BatchNorm1d(3)(kiln.zeros(2, 3, 4, 5)),
+        ValueError,
+        "expected 2D or 3D input (got 4D input)",
+    ),
+    (
+        "dropout_p",
+        lambda: nn.Dropout(2.0),
+        ValueError,
+        "dropout probability has to be between 0 and 1, but got 2.0",
+    ),
+    (
+        "embedding_padding",
+        lambda: nn.Embedding(3, 2, padding_idx=5),
+        AssertionError,
+        "Padding_idx must be within num_embeddings",
+    ),
 ]
 
 
-@pytest.mark.parametrize("call, error, message", [e[1:] for e in MODULE_ERRORS],
-                         ids=[e[0] for e in MODULE_ERRORS])
+@pytest.mark.parametrize(
+    "call, error, message", [e[1:] for e in MODULE_ERRORS], ids=[e[0] for e in MODULE_ERRORS]
+)
 def test_module_errors(call, error, message):
     with pytest.raises(error, match=re.escape(message)):
         call()

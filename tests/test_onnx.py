@@ -14,8 +14,9 @@ from kiln.compiler.primitives import PRIMITIVES
 from kiln.dispatch import bind_name
 
 onnx = pytest.importorskip("onnx", reason="kiln[onnx] extra not installed (pip install onnx)")
-ort = pytest.importorskip("onnxruntime",
-                          reason="kiln[onnx] extra not installed (pip install onnxruntime)")
+ort = pytest.importorskip(
+    "onnxruntime", reason="kiln[onnx] extra not installed (pip install onnxruntime)"
+)
 
 from kiln.onnx import UnsupportedPrimitiveError, export  # noqa: E402
 
@@ -35,17 +36,33 @@ def prim(name, **params):
 
 
 UNARY_INPUT = {"log": dict(low=0.1), "sqrt": dict(low=0.1), "reciprocal": dict(low=0.5)}
-UNARY = ["neg", "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "sign",
-         "reciprocal", "floor"]
+UNARY = [
+    "neg",
+    "exp",
+    "log",
+    "sqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "erf",
+    "abs",
+    "sign",
+    "reciprocal",
+    "floor",
+]
 BINARY = ["add", "sub", "mul", "div", "maximum", "minimum", "eq", "ne", "lt", "le", "gt", "ge"]
 
-CASES = [(name, prim(name), lambda n=name: (f32(3, 4, **UNARY_INPUT.get(n, {})),))
-         for name in UNARY]
+CASES = [
+    (name, prim(name), lambda n=name: (f32(3, 4, **UNARY_INPUT.get(n, {})),)) for name in UNARY
+]
 CASES += [(name, prim(name), lambda: (f32(3, 4), f32(4))) for name in BINARY]
 CASES += [
     ("pow", prim("pow"), lambda: (f32(3, 4, low=0.5), f32(3, 4))),
-    ("where", lambda c, a, b: bind_name("where", (bind_name("gt", (c, a)), a, b)),
-     lambda: (f32(3, 4), f32(3, 4), f32(4))),
+    (
+        "where",
+        lambda c, a, b: bind_name("where", (bind_name("gt", (c, a)), a, b)),
+        lambda: (f32(3, 4), f32(3, 4), f32(4)),
+    ),
     ("cast", prim("cast", dtype="int64"), lambda: (f32(3, 4, low=0, high=9),)),
     ("cast", prim("cast", dtype="bool"), lambda: (f32(3, 4).relu(),)),
     ("sum", prim("sum", axes=(1,), keepdims=False), lambda: (f32(3, 4, 5),)),
@@ -65,21 +82,29 @@ CASES += [
     ("concat", prim("concat", axis=1), lambda: (f32(2, 3), f32(2, 1), f32(2, 2))),
     ("take", prim("take", axis=0), lambda: (f32(5, 3), i64([[0, 4], [-1, 2]]))),
     ("take", prim("take", axis=1), lambda: (f32(2, 5), i64([3, 3, 0]))),
-    ("take_grad", prim("take_grad", axis=0, size=5),
-     lambda: (f32(2, 2, 3), i64([[0, 4], [4, 1]]))),
+    ("take_grad", prim("take_grad", axis=0, size=5), lambda: (f32(2, 2, 3), i64([[0, 4], [4, 1]]))),
     ("take_grad", prim("take_grad", axis=1, size=4), lambda: (f32(2, 3, 2), i64([3, 3, 0]))),
     ("gather", prim("gather", axis=1), lambda: (f32(3, 4), i64([[0, 3], [1, 1], [2, 0]]))),
-    ("scatter_add", prim("scatter_add", axis=1, size=4),
-     lambda: (f32(3, 2), i64([[0, 3], [1, 1], [2, 0]]))),
+    (
+        "scatter_add",
+        prim("scatter_add", axis=1, size=4),
+        lambda: (f32(3, 2), i64([[0, 3], [1, 1], [2, 0]])),
+    ),
     ("matmul", prim("matmul"), lambda: (f32(3, 4), f32(4, 2))),
     ("matmul", prim("matmul"), lambda: (f32(2, 3, 4), f32(4, 5))),
     ("cumsum", prim("cumsum", axis=1), lambda: (f32(3, 4),)),
     ("cumsum", prim("cumsum", axis=0), lambda: (f32(5),)),
     ("argsort", prim("argsort", axis=1, descending=False), lambda: (f32(3, 6),)),
-    ("argsort", prim("argsort", axis=0, descending=True),
-     lambda: (kiln.tensor([[1.0, 2.0], [3.0, 2.0], [1.0, 5.0], [3.0, 0.0]]),)),
-    ("argsort", prim("argsort", axis=0, descending=False),
-     lambda: (kiln.tensor([3.0, 1.0, 3.0, 1.0, 2.0]),)),
+    (
+        "argsort",
+        prim("argsort", axis=0, descending=True),
+        lambda: (kiln.tensor([[1.0, 2.0], [3.0, 2.0], [1.0, 5.0], [3.0, 0.0]]),),
+    ),
+    (
+        "argsort",
+        prim("argsort", axis=0, descending=False),
+        lambda: (kiln.tensor([3.0, 1.0, 3.0, 1.0, 2.0]),),
+    ),
     ("const", lambda x: x + kiln.tensor([[1.0, 2.0, 3.0]]), lambda: (f32(2, 3),)),
 ]
 
@@ -97,8 +122,9 @@ def test_every_primitive_has_a_row():
     assert set(PRIMITIVES) - covered == {"uniform"}  # uniform: see test_uniform_is_refused
 
 
-@pytest.mark.parametrize("name,fn,make_args", CASES,
-                         ids=[f"{c[0]}-{k}" for k, c in enumerate(CASES)])
+@pytest.mark.parametrize(
+    "name,fn,make_args", CASES, ids=[f"{c[0]}-{k}" for k, c in enumerate(CASES)]
+)
 def test_primitive_matches_eager(name, fn, make_args):
     args = make_args()
     expected = fn(*args).numpy()

@@ -22,8 +22,9 @@ def test_eager_matches_numpy(op, dtype):
     if np.asarray(want).dtype.kind == "f":
         want_dtype = np.asarray(want).dtype
         assert got_np.dtype == want_dtype, f"{op.name}: dtype {got_np.dtype}, want {want_dtype}"
-        tol = dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=op.rtol,
-                                                                           atol=op.atol)
+        tol = (
+            dict(rtol=1e-4, atol=1e-5) if dtype == np.float32 else dict(rtol=op.rtol, atol=op.atol)
+        )
         np.testing.assert_allclose(got_np, want, **tol)
     else:
         np.testing.assert_array_equal(got_np, want)
@@ -56,8 +57,7 @@ def test_gradients_match_finite_differences(op):
         out = op.fn(*[kiln.from_numpy(a) for a in arrs])
         return float((out.detach().numpy() * probe).sum())
 
-    tensors = [kiln.tensor(a, requires_grad=k in float_positions(op)) for k, a in
-               enumerate(arrays)]
+    tensors = [kiln.tensor(a, requires_grad=k in float_positions(op)) for k, a in enumerate(arrays)]
     out = op.fn(*tensors)
     rng = np.random.default_rng(2)
     probe = rng.standard_normal(tuple(out.shape))
@@ -66,5 +66,6 @@ def test_gradients_match_finite_differences(op):
         want = numeric_grad(scalar, arrays, k)
         got = tensors[k].grad
         assert got is not None, f"{op.name}: no gradient for input {k}"
-        np.testing.assert_allclose(got.numpy(), want, rtol=1e-5, atol=1e-6,
-                                   err_msg=f"{op.name} input {k}")
+        np.testing.assert_allclose(
+            got.numpy(), want, rtol=1e-5, atol=1e-6, err_msg=f"{op.name} input {k}"
+        )

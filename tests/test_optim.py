@@ -27,8 +27,7 @@ OPTIMIZERS = [
     ("Adam", dict(lr=0.01)),
     ("Adam", dict(lr=0.01, betas=(0.8, 0.99), weight_decay=0.1, amsgrad=True)),
     ("AdamW", dict(lr=0.01)),
-    ("AdamW", dict(lr=0.02, betas=(0.3, 0.9), weight_decay=0.5, amsgrad=True,
-                   maximize=True)),
+    ("AdamW", dict(lr=0.02, betas=(0.3, 0.9), weight_decay=0.5, amsgrad=True, maximize=True)),
 ]
 IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw in OPTIMIZERS]
 
@@ -37,8 +36,9 @@ IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw in O
 
 
 class NumpySGD:
-    def __init__(self, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False,
-                 maximize=False):
+    def __init__(
+        self, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False
+    ):
         self.__dict__.update(locals())
         self.buf = None
 
@@ -58,8 +58,9 @@ class NumpySGD:
 class NumpyAdam:
     decoupled = False
 
-    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False,
-                 maximize=False):
+    def __init__(
+        self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0, amsgrad=False, maximize=False
+    ):
         self.__dict__.update(locals())
         self.t = 0
         self.m = self.v = self.v_max = None
@@ -91,8 +92,9 @@ class NumpyAdam:
 class NumpyAdamW(NumpyAdam):
     decoupled = True
 
-    def __init__(self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False,
-                 maximize=False):
+    def __init__(
+        self, lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2, amsgrad=False, maximize=False
+    ):
         super().__init__(lr, betas, eps, weight_decay, amsgrad, maximize)
 
 
@@ -134,8 +136,9 @@ def test_matches_torch(name, kw):
     for g in grads:
         tp.grad = torch.tensor(g)
         topt.step()
-    np.testing.assert_allclose(_run_kiln(name, kw, p0, grads), tp.detach().numpy(),
-                               rtol=2e-6, atol=2e-7)
+    np.testing.assert_allclose(
+        _run_kiln(name, kw, p0, grads), tp.detach().numpy(), rtol=2e-6, atol=2e-7
+    )
 
 
 def test_sgd_first_step_takes_the_gradient_as_buffer():
@@ -175,15 +178,18 @@ def test_param_groups_have_their_own_hyper_parameters():
     assert opt.param_groups[2]["lr"] == 0.1 and opt.param_groups[2]["momentum"] == 0.9
 
 
-@pytest.mark.parametrize("bad, message", [
-    (lambda a: kiln.optim.SGD([], lr=0.1), "empty parameter list"),
-    (lambda a: kiln.optim.SGD([a, a], lr=0.1), "duplicate"),
-    (lambda a: kiln.optim.SGD([{"params": [a]}, {"params": [a]}]), "more than one"),
-    (lambda a: kiln.optim.SGD([a * 2], lr=0.1), "non-leaf"),
-    (lambda a: kiln.optim.SGD([a], lr=-1.0), "learning rate"),
-    (lambda a: kiln.optim.SGD([a], nesterov=True), "Nesterov"),
-    (lambda a: kiln.optim.Adam([a], betas=(1.0, 0.9)), "beta parameter at index 0"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda a: kiln.optim.SGD([], lr=0.1), "empty parameter list"),
+        (lambda a: kiln.optim.SGD([a, a], lr=0.1), "duplicate"),
+        (lambda a: kiln.optim.SGD([{"params": [a]}, {"params": [a]}]), "more than one"),
+        (lambda a: kiln.optim.SGD([a * 2], lr=0.1), "non-leaf"),
+        (lambda a: kiln.optim.SGD([a], lr=-1.0), "learning rate"),
+        (lambda a: kiln.optim.SGD([a], nesterov=True), "Nesterov"),
+        (lambda a: kiln.optim.Adam([a], betas=(1.0, 0.9)), "beta parameter at index 0"),
+    ],
+)
 def test_bad_arguments_are_refused(bad, message):
     a = kiln.tensor([1.0], requires_grad=True)
     with pytest.raises((ValueError, TypeError), match=message):
@@ -240,8 +246,9 @@ def test_loads_a_torch_sgd_state_dict():
         tp.grad = torch.tensor(g)
         topt.step()
     sd = topt.state_dict()
-    sd["state"] = {k: {n: kiln.tensor(v.numpy()) for n, v in s.items()}
-                   for k, s in sd["state"].items()}
+    sd["state"] = {
+        k: {n: kiln.tensor(v.numpy()) for n, v in s.items()} for k, s in sd["state"].items()
+    }
     p = kiln.tensor(tp.detach().numpy(), requires_grad=True)
     opt = kiln.optim.SGD([p], lr=0.1, momentum=0.9)
     opt.load_state_dict(sd)
@@ -293,8 +300,9 @@ def test_scheduler_follows_closed_form(name, kw):
     np.testing.assert_allclose(lrs, expected, rtol=1e-12, atol=1e-15)
 
 
-@pytest.mark.parametrize("name, kw", SCHEDULERS + [("LambdaLR", {})],
-                         ids=[s[0] for s in SCHEDULERS] + ["LambdaLR"])
+@pytest.mark.parametrize(
+    "name, kw", SCHEDULERS + [("LambdaLR", {})], ids=[s[0] for s in SCHEDULERS] + ["LambdaLR"]
+)
 def test_scheduler_matches_torch_exactly(name, kw):
     torch = pytest.importorskip("torch")
     if name == "LambdaLR":
@@ -329,7 +337,7 @@ def test_scheduler_state_dict_resumes():
 def test_lambda_scheduler_per_group_and_state_dict():
     a, b = (kiln.zeros(1, requires_grad=True) for _ in range(2))
     opt = kiln.optim.SGD([{"params": [a]}, {"params": [b], "lr": 1.0}], lr=0.1)
-    sched = lr_scheduler.LambdaLR(opt, [lambda e: 0.5 ** e, lambda e: e + 1])
+    sched = lr_scheduler.LambdaLR(opt, [lambda e: 0.5**e, lambda e: e + 1])
     sched.step()
     sched.step()
     assert sched.get_last_lr() == [0.025, 3.0]
@@ -343,7 +351,6 @@ def test_docstring_examples():
     import kiln.optim.optimizer
     import kiln.optim.sgd
 
-    for module in (kiln.optim, kiln.optim.optimizer, kiln.optim.sgd, kiln.optim.adam,
-                   lr_scheduler):
+    for module in (kiln.optim, kiln.optim.optimizer, kiln.optim.sgd, kiln.optim.adam, lr_scheduler):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__

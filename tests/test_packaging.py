@@ -39,8 +39,15 @@ def _all_module_names():
 
 
 def test_every_module_imports():
-    optional = ("kiln.onnx", "kiln.utils.tensorboard", "kiln.distributed", "kiln.cuda",
-                "kiln.runtime.cuda", "kiln.compiler.codegen.cuda", "kiln.compiler.compile_cuda")
+    optional = (
+        "kiln.onnx",
+        "kiln.utils.tensorboard",
+        "kiln.distributed",
+        "kiln.cuda",
+        "kiln.runtime.cuda",
+        "kiln.compiler.codegen.cuda",
+        "kiln.compiler.compile_cuda",
+    )
     failures = []
     for name in _all_module_names():
         if name.endswith("__main__"):
@@ -55,14 +62,39 @@ def test_every_module_imports():
 
 @pytest.mark.skipif(os.environ.get("KILN_SKIP_WHEEL") == "1", reason="KILN_SKIP_WHEEL=1")
 def test_built_wheel_installs_and_imports(tmp_path):
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
-                            str(tmp_path / "dist"), str(ROOT)], capture_output=True, text=True)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert build.returncode == 0, build.stderr[-2000:]
     wheel = next((tmp_path / "dist").glob("kiln-*.whl"))
     target = tmp_path / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
-                              "--target", str(target), str(wheel)], capture_output=True,
-                             text=True)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(target),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert install.returncode == 0, install.stderr[-2000:]
     code = (
         "import importlib, pkgutil, kiln\n"
@@ -75,9 +107,11 @@ def test_built_wheel_installs_and_imports(tmp_path):
         "        if 'No module named' in str(e) and 'kiln' not in str(e): continue\n"
         "        bad.append((info.name, str(e)))\n"
         "assert not bad, bad\n"
-        "x = kiln.tensor([3.0]); print(kiln.jit(lambda a: a * 2)(x).item())\n")
+        "x = kiln.tensor([3.0]); print(kiln.jit(lambda a: a * 2)(x).item())\n"
+    )
     env = dict(os.environ, PYTHONPATH=str(target))
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=tmp_path)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert run.stdout.strip() == "6.0"

@@ -52,8 +52,9 @@ def const(g: Graph, value, dtype=F32):
 def graph_of(build, *input_types) -> Graph:
     """``build(g, *inputs)`` returns the output node(s) of a fresh graph named ``g``."""
     g = Graph("g")
-    inputs = [g.add_input(shape, dtype, name=f"x{k}") for k, (shape, dtype) in
-              enumerate(input_types)]
+    inputs = [
+        g.add_input(shape, dtype, name=f"x{k}") for k, (shape, dtype) in enumerate(input_types)
+    ]
     result = build(g, *inputs)
     g.outputs = list(result) if isinstance(result, (list, tuple)) else [result]
     return g.verify()
@@ -88,225 +89,520 @@ X23 = ((2, 3), F32)
 
 
 def _op(name, *args, **params):
-    return lambda g, *xs: g.add_node(name, [a(g, *xs) if callable(a) else a for a in args],
-                                     params)
+    return lambda g, *xs: g.add_node(name, [a(g, *xs) if callable(a) else a for a in args], params)
 
 
 CASES = [
     # ------------------------------------------------------------------ simplify: rewrites
-    Case("mul_one_right", simplify, lambda g, x: g.add_node("mul", [x, const(g, 1.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("mul_one_left", simplify, lambda g, x: g.add_node("mul", [const(g, 1.0), x]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("add_zero", simplify, lambda g, x: g.add_node("add", [x, const(g, 0.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("zero_add", simplify, lambda g, x: g.add_node("add", [const(g, 0.0), x]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("sub_zero", simplify, lambda g, x: g.add_node("sub", [x, const(g, 0.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("div_one", simplify, lambda g, x: g.add_node("div", [x, const(g, 1.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("neg_neg", simplify, lambda g, x: g.add_node("neg", [g.add_node("neg", [x])]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("pow_one", simplify, lambda g, x: g.add_node("pow", [x, const(g, 1.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("pow_two", simplify, lambda g, x: g.add_node("pow", [x, const(g, 2.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = mul %0, %0\n  return %1\n}"),
-    Case("pow_three", simplify, lambda g, x: g.add_node("pow", [x, const(g, 3.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = mul %0, %0\n  %2: f32[3] = mul %1, %0\n"
-         "  return %2\n}"),
-    Case("pow_half", simplify, lambda g, x: g.add_node("pow", [x, const(g, 0.5)]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = sqrt %0\n  return %1\n}"),
-    Case("pow_minus_one", simplify, lambda g, x: g.add_node("pow", [x, const(g, -1.0)]),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[3] = reciprocal %0\n  return %1\n}"),
-    Case("int_mul_one", simplify, lambda g, x: g.add_node("mul", [x, const(g, 1, "int32")]),
-         (((4,), "int32"),), "graph g(%0: i32[4]) {\n  return %0\n}"),
-    Case("int_pow_two", simplify, lambda g, x: g.add_node("pow", [x, const(g, 2, "int64")]),
-         (((4,), "int64"),), "graph g(%0: i64[4]) {\n  %1: i64[4] = mul %0, %0\n"
-         "  return %1\n}"),
-    Case("all_ones_array", simplify,
-         lambda g, x: g.add_node("mul", [x, const(g, [[1.0, 1.0, 1.0]])]), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("chain_of_identities", simplify,
-         lambda g, x: g.add_node("sub", [g.add_node("mul", [g.add_node(
-             "div", [x, const(g, 1.0)]), const(g, 1.0)]), const(g, 0.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("mul_minus_one", simplify, lambda g, x: g.add_node("mul", [x, const(g, -1.0)]),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}"),
-    Case("minus_one_mul", simplify, lambda g, x: g.add_node("mul", [const(g, -1.0), x]),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}"),
-    Case("add_neg", simplify, lambda g, x, y: g.add_node("add", [x, g.add_node("neg", [y])]),
-         (X3, X3), "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = sub %0, %1\n"
-         "  return %2\n}"),
-    Case("sub_neg", simplify, lambda g, x, y: g.add_node("sub", [x, g.add_node("neg", [y])]),
-         (X23, X3), "graph g(%0: f32[2, 3], %1: f32[3]) {\n  %2: f32[2, 3] = add %0, %1\n"
-         "  return %2\n}"),
-    Case("sum_no_axes", simplify, _op("sum", lambda g, x: x, axes=(), keepdims=False), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("expand_expand", simplify,
-         lambda g, x: g.add_node("expand", [g.add_node("expand", [x], {"shape": (2, 3)})],
-                                 {"shape": (4, 2, 3)}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[4, 2, 3] = expand %0 {shape=(4,2,3)}\n"
-         "  return %1\n}"),
-    Case("cast_widen_and_back", simplify,
-         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
-                                 {"dtype": F32}), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
-    Case("int_cast_through_float64_and_back", simplify,
-         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
-                                 {"dtype": "int32"}), (((4,), "int32"),),
-         "graph g(%0: i32[4]) {\n  return %0\n}"),
-    Case("reshape_same", simplify, _op("reshape", lambda g, x: x, shape=(2, 3)), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("reshape_reshape", simplify,
-         lambda g, x: g.add_node("reshape", [g.add_node("reshape", [x], {"shape": (6,)})],
-                                 {"shape": (3, 2)}), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  %1: f32[3, 2] = reshape %0 {shape=(3,2)}\n"
-         "  return %1\n}"),
-    Case("reshape_round_trip", simplify,
-         lambda g, x: g.add_node("reshape", [g.add_node("reshape", [x], {"shape": (6,)})],
-                                 {"shape": (2, 3)}), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("permute_identity", simplify, _op("permute", lambda g, x: x, axes=(0, 1)), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("permute_twice", simplify,
-         lambda g, x: g.add_node("permute", [g.add_node("permute", [x], {"axes": (1, 0)})],
-                                 {"axes": (1, 0)}), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("permute_compose", simplify,
-         lambda g, x: g.add_node("permute", [g.add_node("permute", [x], {"axes": (1, 2, 0)})],
-                                 {"axes": (1, 2, 0)}), (((2, 3, 4), F32),),
-         "graph g(%0: f32[2, 3, 4]) {\n  %1: f32[4, 2, 3] = permute %0 {axes=(2,0,1)}\n"
-         "  return %1\n}"),
-    Case("expand_same", simplify, _op("expand", lambda g, x: x, shape=(2, 3)), (X23,),
-         "graph g(%0: f32[2, 3]) {\n  return %0\n}"),
-    Case("cast_same", simplify, _op("cast", lambda g, x: x, dtype=F32), (X3,),
-         "graph g(%0: f32[3]) {\n  return %0\n}"),
+    Case(
+        "mul_one_right",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, 1.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "mul_one_left",
+        simplify,
+        lambda g, x: g.add_node("mul", [const(g, 1.0), x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "add_zero",
+        simplify,
+        lambda g, x: g.add_node("add", [x, const(g, 0.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "zero_add",
+        simplify,
+        lambda g, x: g.add_node("add", [const(g, 0.0), x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "sub_zero",
+        simplify,
+        lambda g, x: g.add_node("sub", [x, const(g, 0.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "div_one",
+        simplify,
+        lambda g, x: g.add_node("div", [x, const(g, 1.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "neg_neg",
+        simplify,
+        lambda g, x: g.add_node("neg", [g.add_node("neg", [x])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "pow_one",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, 1.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "pow_two",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, 2.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = mul %0, %0\n  return %1\n}",
+    ),
+    Case(
+        "pow_three",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, 3.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = mul %0, %0\n  %2: f32[3] = mul %1, %0\n"
+        "  return %2\n}",
+    ),
+    Case(
+        "pow_half",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, 0.5)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = sqrt %0\n  return %1\n}",
+    ),
+    Case(
+        "pow_minus_one",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, -1.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = reciprocal %0\n  return %1\n}",
+    ),
+    Case(
+        "int_mul_one",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, 1, "int32")]),
+        (((4,), "int32"),),
+        "graph g(%0: i32[4]) {\n  return %0\n}",
+    ),
+    Case(
+        "int_pow_two",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, 2, "int64")]),
+        (((4,), "int64"),),
+        "graph g(%0: i64[4]) {\n  %1: i64[4] = mul %0, %0\n  return %1\n}",
+    ),
+    Case(
+        "all_ones_array",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, [[1.0, 1.0, 1.0]])]),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "chain_of_identities",
+        simplify,
+        lambda g, x: g.add_node(
+            "sub",
+            [
+                g.add_node("mul", [g.add_node("div", [x, const(g, 1.0)]), const(g, 1.0)]),
+                const(g, 0.0),
+            ],
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "mul_minus_one",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, -1.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}",
+    ),
+    Case(
+        "minus_one_mul",
+        simplify,
+        lambda g, x: g.add_node("mul", [const(g, -1.0), x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  return %1\n}",
+    ),
+    Case(
+        "add_neg",
+        simplify,
+        lambda g, x, y: g.add_node("add", [x, g.add_node("neg", [y])]),
+        (X3, X3),
+        "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = sub %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "sub_neg",
+        simplify,
+        lambda g, x, y: g.add_node("sub", [x, g.add_node("neg", [y])]),
+        (X23, X3),
+        "graph g(%0: f32[2, 3], %1: f32[3]) {\n  %2: f32[2, 3] = add %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "sum_no_axes",
+        simplify,
+        _op("sum", lambda g, x: x, axes=(), keepdims=False),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "expand_expand",
+        simplify,
+        lambda g, x: g.add_node(
+            "expand", [g.add_node("expand", [x], {"shape": (2, 3)})], {"shape": (4, 2, 3)}
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[4, 2, 3] = expand %0 {shape=(4,2,3)}\n  return %1\n}",
+    ),
+    Case(
+        "cast_widen_and_back",
+        simplify,
+        lambda g, x: g.add_node(
+            "cast", [g.add_node("cast", [x], {"dtype": "float64"})], {"dtype": F32}
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
+    Case(
+        "int_cast_through_float64_and_back",
+        simplify,
+        lambda g, x: g.add_node(
+            "cast", [g.add_node("cast", [x], {"dtype": "float64"})], {"dtype": "int32"}
+        ),
+        (((4,), "int32"),),
+        "graph g(%0: i32[4]) {\n  return %0\n}",
+    ),
+    Case(
+        "reshape_same",
+        simplify,
+        _op("reshape", lambda g, x: x, shape=(2, 3)),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "reshape_reshape",
+        simplify,
+        lambda g, x: g.add_node(
+            "reshape", [g.add_node("reshape", [x], {"shape": (6,)})], {"shape": (3, 2)}
+        ),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  %1: f32[3, 2] = reshape %0 {shape=(3,2)}\n  return %1\n}",
+    ),
+    Case(
+        "reshape_round_trip",
+        simplify,
+        lambda g, x: g.add_node(
+            "reshape", [g.add_node("reshape", [x], {"shape": (6,)})], {"shape": (2, 3)}
+        ),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "permute_identity",
+        simplify,
+        _op("permute", lambda g, x: x, axes=(0, 1)),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "permute_twice",
+        simplify,
+        lambda g, x: g.add_node(
+            "permute", [g.add_node("permute", [x], {"axes": (1, 0)})], {"axes": (1, 0)}
+        ),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "permute_compose",
+        simplify,
+        lambda g, x: g.add_node(
+            "permute", [g.add_node("permute", [x], {"axes": (1, 2, 0)})], {"axes": (1, 2, 0)}
+        ),
+        (((2, 3, 4), F32),),
+        "graph g(%0: f32[2, 3, 4]) {\n  %1: f32[4, 2, 3] = permute %0 {axes=(2,0,1)}\n"
+        "  return %1\n}",
+    ),
+    Case(
+        "expand_same",
+        simplify,
+        _op("expand", lambda g, x: x, shape=(2, 3)),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  return %0\n}",
+    ),
+    Case(
+        "cast_same",
+        simplify,
+        _op("cast", lambda g, x: x, dtype=F32),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  return %0\n}",
+    ),
     # ----------------------------------------------------- simplify: must NOT rewrite these
-    Case("mul_zero_kept", simplify, lambda g, x: g.add_node("mul", [x, const(g, 0.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n"
-         "  %2: f32[3] = mul %0, %1\n  return %2\n}"),
-    Case("sub_self_kept", simplify, lambda g, x: g.add_node("sub", [x, x]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = sub %0, %0\n  return %1\n}"),
-    Case("zero_sub_kept", simplify, lambda g, x: g.add_node("sub", [const(g, 0.0), x]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n"
-         "  %2: f32[3] = sub %1, %0\n  return %2\n}"),
-    Case("one_div_kept", simplify, lambda g, x: g.add_node("div", [const(g, 1.0), x]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=1.0}\n"
-         "  %2: f32[3] = div %1, %0\n  return %2\n}"),
-    Case("mul_one_broadcasting_kept", simplify,
-         lambda g, x: g.add_node("mul", [x, const(g, np.ones((2, 1)))]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[2, 1] = const {value=[[1.0],[1.0]]}\n"
-         "  %2: f32[2, 3] = mul %0, %1\n  return %2\n}"),
-    Case("pow_two_broadcasting_kept", simplify,
-         lambda g, x: g.add_node("pow", [x, const(g, [[2.0], [2.0]])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[2, 1] = const {value=[[2.0],[2.0]]}\n"
-         "  %2: f32[2, 3] = pow %0, %1\n  return %2\n}"),
-    Case("pow_half_array_exponent_kept", simplify,
-         lambda g, x: g.add_node("pow", [x, const(g, [0.5, 0.5, 0.5])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[0.5,0.5,0.5]}\n"
-         "  %2: f32[3] = pow %0, %1\n  return %2\n}"),
-    Case("mul_not_all_ones_kept", simplify,
-         lambda g, x: g.add_node("mul", [x, const(g, [1.0, 2.0, 1.0])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[1.0,2.0,1.0]}\n"
-         "  %2: f32[3] = mul %0, %1\n  return %2\n}"),
-    Case("mul_nan_kept", simplify, lambda g, x: g.add_node("mul", [x, const(g, np.nan)]),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=nan}\n"
-         "  %2: f32[3] = mul %0, %1\n  return %2\n}"),
-    Case("cast_other_dtype_kept", simplify, _op("cast", lambda g, x: x, dtype="float64"),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f64[3] = cast %0 {dtype=float64}\n"
-         "  return %1\n}"),
-    Case("cast_narrow_and_back_kept", simplify,
-         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float16"})],
-                                 {"dtype": F32}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f16[3] = cast %0 {dtype=float16}\n"
-         "  %2: f32[3] = cast %1 {dtype=float32}\n  return %2\n}"),
-    Case("int64_through_float64_kept", simplify,
-         lambda g, x: g.add_node("cast", [g.add_node("cast", [x], {"dtype": "float64"})],
-                                 {"dtype": "int64"}), (((4,), "int64"),),
-         "graph g(%0: i64[4]) {\n  %1: f64[4] = cast %0 {dtype=float64}\n"
-         "  %2: i64[4] = cast %1 {dtype=int64}\n  return %2\n}"),
-    Case("permute_not_identity_kept", simplify, _op("permute", lambda g, x: x, axes=(1, 0)),
-         (X23,), "graph g(%0: f32[2, 3]) {\n  %1: f32[3, 2] = permute %0 {axes=(1,0)}\n"
-         "  return %1\n}"),
+    Case(
+        "mul_zero_kept",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, 0.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n"
+        "  %2: f32[3] = mul %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "sub_self_kept",
+        simplify,
+        lambda g, x: g.add_node("sub", [x, x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = sub %0, %0\n  return %1\n}",
+    ),
+    Case(
+        "zero_sub_kept",
+        simplify,
+        lambda g, x: g.add_node("sub", [const(g, 0.0), x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n"
+        "  %2: f32[3] = sub %1, %0\n  return %2\n}",
+    ),
+    Case(
+        "one_div_kept",
+        simplify,
+        lambda g, x: g.add_node("div", [const(g, 1.0), x]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=1.0}\n"
+        "  %2: f32[3] = div %1, %0\n  return %2\n}",
+    ),
+    Case(
+        "mul_one_broadcasting_kept",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, np.ones((2, 1)))]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[2, 1] = const {value=[[1.0],[1.0]]}\n"
+        "  %2: f32[2, 3] = mul %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "pow_two_broadcasting_kept",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, [[2.0], [2.0]])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[2, 1] = const {value=[[2.0],[2.0]]}\n"
+        "  %2: f32[2, 3] = pow %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "pow_half_array_exponent_kept",
+        simplify,
+        lambda g, x: g.add_node("pow", [x, const(g, [0.5, 0.5, 0.5])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[0.5,0.5,0.5]}\n"
+        "  %2: f32[3] = pow %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "mul_not_all_ones_kept",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, [1.0, 2.0, 1.0])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = const {value=[1.0,2.0,1.0]}\n"
+        "  %2: f32[3] = mul %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "mul_nan_kept",
+        simplify,
+        lambda g, x: g.add_node("mul", [x, const(g, np.nan)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=nan}\n"
+        "  %2: f32[3] = mul %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "cast_other_dtype_kept",
+        simplify,
+        _op("cast", lambda g, x: x, dtype="float64"),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f64[3] = cast %0 {dtype=float64}\n  return %1\n}",
+    ),
+    Case(
+        "cast_narrow_and_back_kept",
+        simplify,
+        lambda g, x: g.add_node(
+            "cast", [g.add_node("cast", [x], {"dtype": "float16"})], {"dtype": F32}
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f16[3] = cast %0 {dtype=float16}\n"
+        "  %2: f32[3] = cast %1 {dtype=float32}\n  return %2\n}",
+    ),
+    Case(
+        "int64_through_float64_kept",
+        simplify,
+        lambda g, x: g.add_node(
+            "cast", [g.add_node("cast", [x], {"dtype": "float64"})], {"dtype": "int64"}
+        ),
+        (((4,), "int64"),),
+        "graph g(%0: i64[4]) {\n  %1: f64[4] = cast %0 {dtype=float64}\n"
+        "  %2: i64[4] = cast %1 {dtype=int64}\n  return %2\n}",
+    ),
+    Case(
+        "permute_not_identity_kept",
+        simplify,
+        _op("permute", lambda g, x: x, axes=(1, 0)),
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  %1: f32[3, 2] = permute %0 {axes=(1,0)}\n  return %1\n}",
+    ),
     # -------------------------------------------------------------------------- folding
-    Case("fold_add", fold_constants,
-         lambda g, x: g.add_node("add", [x, g.add_node("add", [const(g, 2.0), const(g, 1.0)])]),
-         (X3,), "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=3.0}\n"
-         "  %2: f32[3] = add %0, %1\n  return %2\n}"),
-    Case("fold_chain", fold_constants,
-         lambda g, x: g.add_node("exp", [g.add_node("neg", [const(g, [0.0, 1.0])])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[2] = const {value=[1.0,0.3678794205188751]}\n"
-         "  return %1\n}"),
-    Case("fold_nan", fold_constants,
-         lambda g, x: g.add_node("mul", [const(g, np.nan), const(g, 0.0)]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=nan}\n  return %1\n}"),
-    Case("fold_small_expand", fold_constants,
-         lambda g, x: g.add_node("expand", [const(g, 2.0)], {"shape": (2, 2)}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[2, 2] = const {value=[[2.0,2.0],[2.0,2.0]]}\n"
-         "  return %1\n}"),
-    Case("big_expand_kept", fold_constants,
-         lambda g, x: g.add_node("expand", [const(g, 2.0)], {"shape": (300, 300)}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=2.0}\n"
-         "  %2: f32[300, 300] = expand %1 {shape=(300,300)}\n  return %2\n}"),
-    Case("uniform_kept", fold_constants,
-         lambda g, x: g.add_node("uniform", [const(g, [1, 2], "uint64")],
-                                 {"shape": (2,), "dtype": F32}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: uint64[2] = const {value=[1,2]}\n"
-         "  %2: f32[2] = uniform %1 {shape=(2,), dtype=float32}\n  return %2\n}"),
-    Case("failing_take_kept", fold_constants,
-         lambda g, x: g.add_node("take", [const(g, [1.0, 2.0]), const(g, [5], "int64")],
-                                 {"axis": 0}), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[2] = const {value=[1.0,2.0]}\n"
-         "  %2: i64[1] = const {value=[5]}\n  %3: f32[1] = take %1, %2 {axis=0}\n"
-         "  return %3\n}"),
+    Case(
+        "fold_add",
+        fold_constants,
+        lambda g, x: g.add_node("add", [x, g.add_node("add", [const(g, 2.0), const(g, 1.0)])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=3.0}\n"
+        "  %2: f32[3] = add %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "fold_chain",
+        fold_constants,
+        lambda g, x: g.add_node("exp", [g.add_node("neg", [const(g, [0.0, 1.0])])]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[2] = const {value=[1.0,0.3678794205188751]}\n"
+        "  return %1\n}",
+    ),
+    Case(
+        "fold_nan",
+        fold_constants,
+        lambda g, x: g.add_node("mul", [const(g, np.nan), const(g, 0.0)]),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=nan}\n  return %1\n}",
+    ),
+    Case(
+        "fold_small_expand",
+        fold_constants,
+        lambda g, x: g.add_node("expand", [const(g, 2.0)], {"shape": (2, 2)}),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[2, 2] = const {value=[[2.0,2.0],[2.0,2.0]]}\n"
+        "  return %1\n}",
+    ),
+    Case(
+        "big_expand_kept",
+        fold_constants,
+        lambda g, x: g.add_node("expand", [const(g, 2.0)], {"shape": (300, 300)}),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=2.0}\n"
+        "  %2: f32[300, 300] = expand %1 {shape=(300,300)}\n  return %2\n}",
+    ),
+    Case(
+        "uniform_kept",
+        fold_constants,
+        lambda g, x: g.add_node(
+            "uniform", [const(g, [1, 2], "uint64")], {"shape": (2,), "dtype": F32}
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: uint64[2] = const {value=[1,2]}\n"
+        "  %2: f32[2] = uniform %1 {shape=(2,), dtype=float32}\n  return %2\n}",
+    ),
+    Case(
+        "failing_take_kept",
+        fold_constants,
+        lambda g, x: g.add_node(
+            "take", [const(g, [1.0, 2.0]), const(g, [5], "int64")], {"axis": 0}
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[2] = const {value=[1.0,2.0]}\n"
+        "  %2: i64[1] = const {value=[5]}\n  %3: f32[1] = take %1, %2 {axis=0}\n"
+        "  return %3\n}",
+    ),
     # ------------------------------------------------------------------------------ CSE
-    Case("cse_commutative", common_subexpression_elimination,
-         lambda g, x, y: g.add_node("sub", [g.add_node("add", [x, y]), g.add_node("add", [y, x])]),
-         (X3, X3), "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = add %0, %1\n"
-         "  %3: f32[3] = sub %2, %2\n  return %3\n}"),
-    Case("cse_not_commutative", common_subexpression_elimination,
-         lambda g, x, y: g.add_node("add", [g.add_node("sub", [x, y]), g.add_node("sub", [y, x])]),
-         (X3, X3), "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = sub %0, %1\n"
-         "  %3: f32[3] = sub %1, %0\n  %4: f32[3] = add %2, %3\n  return %4\n}"),
-    Case("cse_cascades", common_subexpression_elimination,
-         lambda g, x: g.add_node("add", [g.add_node("exp", [g.add_node("neg", [x])]),
-                                         g.add_node("exp", [g.add_node("neg", [x])])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  %2: f32[3] = exp %1\n"
-         "  %3: f32[3] = add %2, %2\n  return %3\n}"),
-    Case("cse_equal_consts", common_subexpression_elimination,
-         lambda g, x: g.add_node("add", [g.add_node("mul", [x, const(g, 2.0)]),
-                                         g.add_node("mul", [const(g, 2.0), x])]), (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=2.0}\n  %2: f32[3] = mul %0, %1\n"
-         "  %3: f32[3] = add %2, %2\n  return %3\n}"),
-    Case("cse_signed_zeros_apart", common_subexpression_elimination,
-         lambda g, x: [g.add_node("div", [x, const(g, 0.0)]),
-                       g.add_node("div", [x, const(g, -0.0)])], (X3,),
-         "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n  %2: f32[3] = div %0, %1\n"
-         "  %3: f32[] = const {value=-0.0}\n  %4: f32[3] = div %0, %3\n  return %2, %4\n}"),
-    Case("cse_params_differ", common_subexpression_elimination,
-         lambda g, x: [g.add_node("sum", [x], {"axes": (0,), "keepdims": False}),
-                       g.add_node("sum", [x], {"axes": (1,), "keepdims": False}),
-                       g.add_node("sum", [x], {"axes": (0,), "keepdims": False})], (X23,),
-         "graph g(%0: f32[2, 3]) {\n  %1: f32[3] = sum %0 {axes=(0,), keepdims=False}\n"
-         "  %2: f32[2] = sum %0 {axes=(1,), keepdims=False}\n  return %1, %2, %1\n}"),
-    Case("cse_inputs_never_merged", common_subexpression_elimination,
-         lambda g, x, y: g.add_node("add", [x, y]), (X3, X3),
-         "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = add %0, %1\n  return %2\n}"),
-    Case("cse_uniform_different_seeds", common_subexpression_elimination,
-         lambda g, x: g.add_node("add", [
-             g.add_node("uniform", [const(g, [1, 0], "uint64")], {"shape": (3,), "dtype": F32}),
-             g.add_node("uniform", [const(g, [2, 0], "uint64")], {"shape": (3,), "dtype": F32})]),
-         (X3,),
-         "graph g(%0: f32[3]) {\n  %1: uint64[2] = const {value=[1,0]}\n"
-         "  %2: f32[3] = uniform %1 {shape=(3,), dtype=float32}\n"
-         "  %3: uint64[2] = const {value=[2,0]}\n"
-         "  %4: f32[3] = uniform %3 {shape=(3,), dtype=float32}\n"
-         "  %5: f32[3] = add %2, %4\n  return %5\n}"),
+    Case(
+        "cse_commutative",
+        common_subexpression_elimination,
+        lambda g, x, y: g.add_node("sub", [g.add_node("add", [x, y]), g.add_node("add", [y, x])]),
+        (X3, X3),
+        "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = add %0, %1\n"
+        "  %3: f32[3] = sub %2, %2\n  return %3\n}",
+    ),
+    Case(
+        "cse_not_commutative",
+        common_subexpression_elimination,
+        lambda g, x, y: g.add_node("add", [g.add_node("sub", [x, y]), g.add_node("sub", [y, x])]),
+        (X3, X3),
+        "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = sub %0, %1\n"
+        "  %3: f32[3] = sub %1, %0\n  %4: f32[3] = add %2, %3\n  return %4\n}",
+    ),
+    Case(
+        "cse_cascades",
+        common_subexpression_elimination,
+        lambda g, x: g.add_node(
+            "add",
+            [
+                g.add_node("exp", [g.add_node("neg", [x])]),
+                g.add_node("exp", [g.add_node("neg", [x])]),
+            ],
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[3] = neg %0\n  %2: f32[3] = exp %1\n"
+        "  %3: f32[3] = add %2, %2\n  return %3\n}",
+    ),
+    Case(
+        "cse_equal_consts",
+        common_subexpression_elimination,
+        lambda g, x: g.add_node(
+            "add", [g.add_node("mul", [x, const(g, 2.0)]), g.add_node("mul", [const(g, 2.0), x])]
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=2.0}\n  %2: f32[3] = mul %0, %1\n"
+        "  %3: f32[3] = add %2, %2\n  return %3\n}",
+    ),
+    Case(
+        "cse_signed_zeros_apart",
+        common_subexpression_elimination,
+        lambda g, x: [
+            g.add_node("div", [x, const(g, 0.0)]),
+            g.add_node("div", [x, const(g, -0.0)]),
+        ],
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: f32[] = const {value=0.0}\n  %2: f32[3] = div %0, %1\n"
+        "  %3: f32[] = const {value=-0.0}\n  %4: f32[3] = div %0, %3\n  return %2, %4\n}",
+    ),
+    Case(
+        "cse_params_differ",
+        common_subexpression_elimination,
+        lambda g, x: [
+            g.add_node("sum", [x], {"axes": (0,), "keepdims": False}),
+            g.add_node("sum", [x], {"axes": (1,), "keepdims": False}),
+            g.add_node("sum", [x], {"axes": (0,), "keepdims": False}),
+        ],
+        (X23,),
+        "graph g(%0: f32[2, 3]) {\n  %1: f32[3] = sum %0 {axes=(0,), keepdims=False}\n"
+        "  %2: f32[2] = sum %0 {axes=(1,), keepdims=False}\n  return %1, %2, %1\n}",
+    ),
+    Case(
+        "cse_inputs_never_merged",
+        common_subexpression_elimination,
+        lambda g, x, y: g.add_node("add", [x, y]),
+        (X3, X3),
+        "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = add %0, %1\n  return %2\n}",
+    ),
+    Case(
+        "cse_uniform_different_seeds",
+        common_subexpression_elimination,
+        lambda g, x: g.add_node(
+            "add",
+            [
+                g.add_node("uniform", [const(g, [1, 0], "uint64")], {"shape": (3,), "dtype": F32}),
+                g.add_node("uniform", [const(g, [2, 0], "uint64")], {"shape": (3,), "dtype": F32}),
+            ],
+        ),
+        (X3,),
+        "graph g(%0: f32[3]) {\n  %1: uint64[2] = const {value=[1,0]}\n"
+        "  %2: f32[3] = uniform %1 {shape=(3,), dtype=float32}\n"
+        "  %3: uint64[2] = const {value=[2,0]}\n"
+        "  %4: f32[3] = uniform %3 {shape=(3,), dtype=float32}\n"
+        "  %5: f32[3] = add %2, %4\n  return %5\n}",
+    ),
     # ------------------------------------------------------------------------------ DCE
-    Case("dce", dead_code_elimination,
-         lambda g, x, unused: [g.add_node("exp", [x]), g.add_node("neg", [x])][0], (X3, X3),
-         "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = exp %0\n  return %2\n}"),
+    Case(
+        "dce",
+        dead_code_elimination,
+        lambda g, x, unused: [g.add_node("exp", [x]), g.add_node("neg", [x])][0],
+        (X3, X3),
+        "graph g(%0: f32[3], %1: f32[3]) {\n  %2: f32[3] = exp %0\n  return %2\n}",
+    ),
 ]
 
 
@@ -321,11 +617,13 @@ def test_pass_golden_text_and_values(case: Case):
 
 
 def test_rewrites_keep_the_source_line():
-    graph = graph_of(lambda g, x: g.add_node("pow", [x, const(g, 3.0)], source="model.py:7"),
-                     X3)
+    graph = graph_of(lambda g, x: g.add_node("pow", [x, const(g, 3.0)], source="model.py:7"), X3)
     result = dead_code_elimination(simplify(graph))
     assert [(n.op, n.source) for n in result.nodes] == [
-        ("input", None), ("mul", "model.py:7"), ("mul", "model.py:7")]
+        ("input", None),
+        ("mul", "model.py:7"),
+        ("mul", "model.py:7"),
+    ]
 
 
 def test_mul_by_zero_keeps_nan_and_inf():
@@ -355,20 +653,33 @@ def test_fold_cap_is_respected_and_big_operands_may_fold():
 
 
 def test_folded_const_is_not_a_view_of_its_operand():
-    graph = graph_of(lambda g, x: g.add_node("reshape", [const(g, [1.0, 2.0, 3.0, 4.0])],
-                                               {"shape": (2, 2)}), X3)
+    graph = graph_of(
+        lambda g, x: g.add_node("reshape", [const(g, [1.0, 2.0, 3.0, 4.0])], {"shape": (2, 2)}), X3
+    )
     operand = graph.nodes[1].params["value"]
     folded = dead_code_elimination(fold_constants(graph)).nodes[1].params["value"]
     assert folded.shape == (2, 2) and not np.shares_memory(folded, operand)
 
 
-@pytest.mark.parametrize("wide, narrow, expected", [
-    ("float64", "float32", True), ("float32", "float64", False), ("float32", "float16", True),
-    ("float64", "int32", True), ("float64", "int64", False), ("float32", "int16", True),
-    ("float32", "int32", False), ("float16", "uint8", True), ("float16", "int16", False),
-    ("int64", "int32", True), ("int32", "uint8", True), ("uint8", "int8", False),
-    ("int8", "bool", True), ("int32", "float32", False),
-])
+@pytest.mark.parametrize(
+    "wide, narrow, expected",
+    [
+        ("float64", "float32", True),
+        ("float32", "float64", False),
+        ("float32", "float16", True),
+        ("float64", "int32", True),
+        ("float64", "int64", False),
+        ("float32", "int16", True),
+        ("float32", "int32", False),
+        ("float16", "uint8", True),
+        ("float16", "int16", False),
+        ("int64", "int32", True),
+        ("int32", "uint8", True),
+        ("uint8", "int8", False),
+        ("int8", "bool", True),
+        ("int32", "float32", False),
+    ],
+)
 def test_holds_every_value(wide, narrow, expected):
     assert holds_every_value(wide, narrow) is expected
     if narrow != "bool":  # check the claim on the extreme values of the narrow type
@@ -392,14 +703,23 @@ def test_freeze_distinguishes_types_and_signed_zero():
 
 def test_pipeline_reaches_a_fixed_point_across_passes():
     # mul(0.5, 2.0) folds to 1.0 only in round one's fold; x * 1 goes in round two.
-    graph = graph_of(lambda g, x: g.add_node("mul", [
-        x, g.add_node("mul", [const(g, 0.5), const(g, 2.0)])]), X3)
+    graph = graph_of(
+        lambda g, x: g.add_node("mul", [x, g.add_node("mul", [const(g, 0.5), const(g, 2.0)])]), X3
+    )
     optimized, stages = optimize(graph)
     assert optimized.format(with_source=False) == "graph g(%0: f32[3]) {\n  return %0\n}"
     names = [name for name, _ in stages]
     assert names[:5] == ["traced", "simplify", "fold", "cse", "dce"]
-    assert names[5:] == ["simplify.2", "fold.2", "cse.2", "dce.2",
-                         "simplify.3", "fold.3", "cse.3", "dce.3"]
+    assert names[5:] == [
+        "simplify.2",
+        "fold.2",
+        "cse.2",
+        "dce.2",
+        "simplify.3",
+        "fold.3",
+        "cse.3",
+        "dce.3",
+    ]
     assert stages[0][1] is graph
 
 
@@ -424,8 +744,14 @@ def test_pipeline_cleans_up_a_realistic_graph():
     # y = (x * 1.0 + 0.0) ** 2 computed twice, plus a folded constant offset.
     def build(g, x):
         def square():
-            return g.add_node("pow", [g.add_node("add", [g.add_node(
-                "mul", [x, const(g, 1.0)]), const(g, 0.0)]), const(g, 2.0)])
+            return g.add_node(
+                "pow",
+                [
+                    g.add_node("add", [g.add_node("mul", [x, const(g, 1.0)]), const(g, 0.0)]),
+                    const(g, 2.0),
+                ],
+            )
+
         offset = g.add_node("exp", [const(g, 0.0)])
         return g.add_node("add", [g.add_node("add", [square(), square()]), offset])
 
@@ -434,7 +760,8 @@ def test_pipeline_cleans_up_a_realistic_graph():
     assert optimized.format(with_source=False) == (
         "graph g(%0: f32[2, 3]) {\n  %1: f32[] = const {value=1.0}\n"
         "  %2: f32[2, 3] = mul %0, %0\n  %3: f32[2, 3] = add %2, %2\n"
-        "  %4: f32[2, 3] = add %3, %1\n  return %4\n}")
+        "  %4: f32[2, 3] = add %3, %1\n  return %4\n}"
+    )
     assert_same_values(graph, optimized)
 
 
@@ -450,14 +777,19 @@ EXPONENTS = [1.0, 2.0]
 
 step = st.one_of(
     st.tuples(st.just("unary"), st.sampled_from(UNARY)),
-    st.tuples(st.just("scalar"), st.sampled_from(BINARY + ["div"]), st.sampled_from(SCALARS),
-              st.booleans()),
+    st.tuples(
+        st.just("scalar"),
+        st.sampled_from(BINARY + ["div"]),
+        st.sampled_from(SCALARS),
+        st.booleans(),
+    ),
     st.tuples(st.just("binary"), st.sampled_from(BINARY), st.integers(0, 100)),
     st.tuples(st.just("pow"), st.sampled_from(EXPONENTS)),
     st.tuples(st.just("reduce"), st.sampled_from(["sum", "max"]), st.booleans()),
-    st.tuples(st.just("movement"), st.sampled_from(["reshape", "flatten", "permute",
-                                                     "expand", "cast", "float64",
-                                                     "float16"])),
+    st.tuples(
+        st.just("movement"),
+        st.sampled_from(["reshape", "flatten", "permute", "expand", "cast", "float64", "float16"]),
+    ),
     st.tuples(st.just("duplicate")),
 )
 
@@ -470,6 +802,7 @@ SCALAR_OPS = ["add", "sub", "mul", "div", "pow", "maximum", "minimum"]
 def test_every_op_with_every_scalar_keeps_values(op):
     for number in [*SCALARS, -0.0, -1.0, 0.5, 3.0, 1e-30]:
         for constant_first in (False, True):
+
             def build(g, x, number=number, constant_first=constant_first):
                 c = const(g, number)
                 return g.add_node(op, [c, x] if constant_first else [x, c])
@@ -538,9 +871,11 @@ float32s = st.floats(width=32, allow_nan=True, allow_infinity=True)
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(step, min_size=1, max_size=12),
-       x=st.lists(float32s, min_size=6, max_size=6), y=st.lists(float32s, min_size=3,
-                                                                  max_size=3))
+@given(
+    steps=st.lists(step, min_size=1, max_size=12),
+    x=st.lists(float32s, min_size=6, max_size=6),
+    y=st.lists(float32s, min_size=3, max_size=3),
+)
 def test_optimize_preserves_values_of_random_graphs(steps, x, y):
     graph = build_random_graph(steps)
     text_before = graph.format()

@@ -69,8 +69,9 @@ def _variant(draw, shape):
 
 
 def _step(draw, g: Graph, values: list, counter):
-    choice = draw(st.sampled_from(["unary", "binary", "binary", "reduce", "matmul", "move",
-                                   "scalar", "row"]))
+    choice = draw(
+        st.sampled_from(["unary", "binary", "binary", "reduce", "matmul", "move", "scalar", "row"])
+    )
     x = draw(st.sampled_from(values))
     if choice == "row" and x.shape:  # a reduction broadcast back: softmax-like rows
         ndim = len(x.shape)
@@ -81,8 +82,9 @@ def _step(draw, g: Graph, values: list, counter):
     if choice == "unary":
         return _unary(g, draw(st.sampled_from(UNARY)), x)
     if choice == "scalar":
-        return _binary(g, draw(st.sampled_from(BINARY)), x, _const(g, draw(
-            st.sampled_from([0.5, 2.0, -1.0]))))
+        return _binary(
+            g, draw(st.sampled_from(BINARY)), x, _const(g, draw(st.sampled_from([0.5, 2.0, -1.0])))
+        )
     if choice == "binary":
         partners = [v for v in values if _broadcastable(v.shape, x.shape)]
         return _binary(g, draw(st.sampled_from(BINARY)), x, draw(st.sampled_from(partners)))
@@ -175,8 +177,11 @@ def test_random_graph_results_survive_later_calls(graph):
         np.testing.assert_array_equal(held, copy)
 
 
-@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=8,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(graph=random_graphs())
 def test_random_graphs_with_threaded_kernels(graph, monkeypatch):
     # tiny shapes normally run the single-threaded kernels; force the threaded ones (and

@@ -31,14 +31,17 @@ ROUND_TRIPS = [
 
 def _equal(a, b) -> bool:
     if isinstance(a, kiln.Tensor):
-        return (isinstance(b, kiln.Tensor) and a.dtype == b.dtype and a.shape == b.shape
-                and np.array_equal(a.detach().numpy(), b.detach().numpy())
-                and a.requires_grad == b.requires_grad)
+        return (
+            isinstance(b, kiln.Tensor)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a.detach().numpy(), b.detach().numpy())
+            and a.requires_grad == b.requires_grad
+        )
     if isinstance(a, np.ndarray):
         return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
     if isinstance(a, dict):
-        return (type(a) is type(b) and list(a) == list(b)
-                and all(_equal(a[k], b[k]) for k in a))
+        return type(a) is type(b) and list(a) == list(b) and all(_equal(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
         return type(a) is type(b) and len(a) == len(b) and all(map(_equal, a, b))
     return type(a) is type(b) and a == b
@@ -122,20 +125,26 @@ def test_object_array_inside_a_kiln_archive_is_refused(tmp_path):
     buffer = io.BytesIO()
     np.save(buffer, np.array([_Exploit(marker)], dtype=object), allow_pickle=True)
     path = tmp_path / "bad.kiln"
-    _archive(path, {"format": "kiln.save", "version": 1, "tree": {"$tensor": 0}},
-             [("tensors/0.npy", buffer.getvalue())])
+    _archive(
+        path,
+        {"format": "kiln.save", "version": 1, "tree": {"$tensor": 0}},
+        [("tensors/0.npy", buffer.getvalue())],
+    )
     with pytest.raises(SerializationError, match="not plain numbers"):
         kiln.load(path)
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("manifest, message", [
-    ({"format": "other"}, "not a kiln archive"),
-    ({"format": "kiln.save", "version": 99, "tree": 1}, "version 99"),
-    ({"format": "kiln.save", "version": 1, "tree": {"$tensor": 5}}, "missing tensor data"),
-    ({"format": "kiln.save", "version": 1, "tree": {"$eval": "1+1"}}, "unknown entry"),
-    ({"format": "kiln.save", "version": 1, "tree": {"$float": "1e999"}}, "bad float"),
-])
+@pytest.mark.parametrize(
+    "manifest, message",
+    [
+        ({"format": "other"}, "not a kiln archive"),
+        ({"format": "kiln.save", "version": 99, "tree": 1}, "version 99"),
+        ({"format": "kiln.save", "version": 1, "tree": {"$tensor": 5}}, "missing tensor data"),
+        ({"format": "kiln.save", "version": 1, "tree": {"$eval": "1+1"}}, "unknown entry"),
+        ({"format": "kiln.save", "version": 1, "tree": {"$float": "1e999"}}, "bad float"),
+    ],
+)
 def test_malformed_archives_are_refused(manifest, message, tmp_path):
     _archive(tmp_path / "bad.kiln", manifest)
     with pytest.raises(SerializationError, match=message):

@@ -5,19 +5,27 @@ import pytest
 
 import kiln
 
-pytest.importorskip("tensorboardX", reason="kiln[tensorboard] extra not installed "
-                    "(pip install tensorboardX protobuf)")
+pytest.importorskip(
+    "tensorboardX",
+    reason="kiln[tensorboard] extra not installed (pip install tensorboardX protobuf)",
+)
 event_accumulator = pytest.importorskip(
     "tensorboard.backend.event_processing.event_accumulator",
-    reason="the tensorboard package (its event reader) is not installed")
+    reason="the tensorboard package (its event reader) is not installed",
+)
 
 from kiln.utils.tensorboard import SummaryWriter  # noqa: E402
 
 
 def read_back(log_dir):
-    acc = event_accumulator.EventAccumulator(str(log_dir), size_guidance={
-        event_accumulator.SCALARS: 0, event_accumulator.HISTOGRAMS: 0,
-        event_accumulator.TENSORS: 0})
+    acc = event_accumulator.EventAccumulator(
+        str(log_dir),
+        size_guidance={
+            event_accumulator.SCALARS: 0,
+            event_accumulator.HISTOGRAMS: 0,
+            event_accumulator.TENSORS: 0,
+        },
+    )
     acc.Reload()
     return acc
 
@@ -49,8 +57,10 @@ def test_add_scalars_writes_one_run_per_curve(tmp_path):
 
 
 def test_add_scalar_rejects_a_vector(tmp_path):
-    with SummaryWriter(log_dir=str(tmp_path)) as writer, \
-            pytest.raises(ValueError, match=r"add_scalar\('v'\).*\[3\]"):
+    with (
+        SummaryWriter(log_dir=str(tmp_path)) as writer,
+        pytest.raises(ValueError, match=r"add_scalar\('v'\).*\[3\]"),
+    ):
         writer.add_scalar("v", kiln.zeros(3))
 
 
@@ -70,8 +80,9 @@ def test_graph_shows_kiln_ir(tmp_path):
     dims = [d.size for d in matmul.attr["_output_shapes"].list.shape[0].dim]
     assert dims == [4, 2]
     assert [n.op for n in graph.node].count("where") == 1  # relu is where(x > 0, x, 0)
-    assert list(nodes["output/output_0"].input) == [next(
-        n.name for n in graph.node if n.op == "where")]
+    assert list(nodes["output/output_0"].input) == [
+        next(n.name for n in graph.node if n.op == "where")
+    ]
 
 
 def test_graph_of_a_module_names_parameters(tmp_path):

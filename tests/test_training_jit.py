@@ -23,11 +23,16 @@ def make_params(seed=0):
     rng = np.random.default_rng(seed)
 
     def leaf(*shape, scale):
-        return kiln.tensor((rng.standard_normal(shape) * scale).astype(np.float32),
-                           requires_grad=True)
+        return kiln.tensor(
+            (rng.standard_normal(shape) * scale).astype(np.float32), requires_grad=True
+        )
 
-    return [leaf(N_IN, N_HIDDEN, scale=0.5), leaf(N_HIDDEN, scale=0.1),
-            leaf(N_HIDDEN, N_OUT, scale=0.5), leaf(N_OUT, scale=0.1)]
+    return [
+        leaf(N_IN, N_HIDDEN, scale=0.5),
+        leaf(N_HIDDEN, scale=0.1),
+        leaf(N_HIDDEN, N_OUT, scale=0.5),
+        leaf(N_OUT, scale=0.1),
+    ]
 
 
 def forward(params, x, dropout=0.0):
@@ -78,22 +83,43 @@ def train(make_opt, compiled, make_sched=None, dropout=0.0, data=None):
 
 CASES = {
     "sgd-momentum": (lambda ps: kiln.optim.SGD(ps, lr=0.2, momentum=0.9), None, 0.0),
-    "sgd-nesterov-wd": (lambda ps: kiln.optim.SGD(ps, lr=0.1, momentum=0.8, nesterov=True,
-                                                  weight_decay=1e-3), None, 0.0),
-    "sgd-dampening": (lambda ps: kiln.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5),
-                      None, 0.0),
+    "sgd-nesterov-wd": (
+        lambda ps: kiln.optim.SGD(ps, lr=0.1, momentum=0.8, nesterov=True, weight_decay=1e-3),
+        None,
+        0.0,
+    ),
+    "sgd-dampening": (
+        lambda ps: kiln.optim.SGD(ps, lr=0.1, momentum=0.9, dampening=0.5),
+        None,
+        0.0,
+    ),
     "adam": (lambda ps: kiln.optim.Adam(ps, lr=0.02), None, 0.0),
-    "adamw-amsgrad": (lambda ps: kiln.optim.AdamW(ps, lr=0.02, weight_decay=0.1, amsgrad=True),
-                      None, 0.0),
-    "sgd-steplr": (lambda ps: kiln.optim.SGD(ps, lr=0.3, momentum=0.9),
-                   lambda opt: lr_scheduler.StepLR(opt, step_size=2, gamma=0.3), 0.0),
-    "adam-cosine": (lambda ps: kiln.optim.Adam(ps, lr=0.05),
-                    lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=STEPS), 0.0),
-    "adamw-lambda": (lambda ps: kiln.optim.AdamW(ps, lr=0.05),
-                     lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1 + e)), 0.0),
+    "adamw-amsgrad": (
+        lambda ps: kiln.optim.AdamW(ps, lr=0.02, weight_decay=0.1, amsgrad=True),
+        None,
+        0.0,
+    ),
+    "sgd-steplr": (
+        lambda ps: kiln.optim.SGD(ps, lr=0.3, momentum=0.9),
+        lambda opt: lr_scheduler.StepLR(opt, step_size=2, gamma=0.3),
+        0.0,
+    ),
+    "adam-cosine": (
+        lambda ps: kiln.optim.Adam(ps, lr=0.05),
+        lambda opt: lr_scheduler.CosineAnnealingLR(opt, T_max=STEPS),
+        0.0,
+    ),
+    "adamw-lambda": (
+        lambda ps: kiln.optim.AdamW(ps, lr=0.05),
+        lambda opt: lr_scheduler.LambdaLR(opt, lambda e: 1.0 / (1 + e)),
+        0.0,
+    ),
     "sgd-dropout": (lambda ps: kiln.optim.SGD(ps, lr=0.2, momentum=0.9), None, 0.25),
-    "adam-dropout-exponential": (lambda ps: kiln.optim.Adam(ps, lr=0.02),
-                                 lambda opt: lr_scheduler.ExponentialLR(opt, 0.7), 0.25),
+    "adam-dropout-exponential": (
+        lambda ps: kiln.optim.Adam(ps, lr=0.02),
+        lambda opt: lr_scheduler.ExponentialLR(opt, 0.7),
+        0.25,
+    ),
 }
 
 
@@ -143,6 +169,7 @@ def test_changing_a_hyper_parameter_retraces_and_is_used():
             loss.backward()
             opt.step()
             return loss
+
         return step
 
     eager, compiled = stepper(params_e, opts[0]), kiln.jit(stepper(params_j, opts[1]))
@@ -154,8 +181,7 @@ def test_changing_a_hyper_parameter_retraces_and_is_used():
         np.testing.assert_allclose(compiled(x, y).item(), eager(x, y).item(), rtol=1e-5)
     assert compiled.trace_count == 2
     for a, b in zip(params_e, params_j):
-        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5,
-                                   atol=1e-6)
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_new_batch_shape_retraces_same_shape_does_not():
@@ -226,8 +252,9 @@ def test_with_kiln_nn_modules():
 
     def run(compiled):
         kiln.manual_seed(0)
-        model = nn.Sequential(nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Dropout(0.2),
-                              nn.Linear(N_HIDDEN, N_OUT))
+        model = nn.Sequential(
+            nn.Linear(N_IN, N_HIDDEN), nn.ReLU(), nn.Dropout(0.2), nn.Linear(N_HIDDEN, N_OUT)
+        )
         opt = kiln.optim.AdamW(model.parameters(), lr=0.02)
         sched = lr_scheduler.StepLR(opt, step_size=2, gamma=0.5)
 

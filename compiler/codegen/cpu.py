@@ -125,8 +125,9 @@ def _fit_ndim(shape, ndim) -> tuple:
 def _strided_index(array_shape, index: list[str]) -> str:
     """Index expression for an array read in its own shape (broadcast dims read at 0)."""
     extra = len(array_shape) - len(index)
-    parts = ["0" if axis < extra or d == 1 else index[axis - extra]
-             for axis, d in enumerate(array_shape)]
+    parts = [
+        "0" if axis < extra or d == 1 else index[axis - extra] for axis, d in enumerate(array_shape)
+    ]
     return ", ".join(parts) if parts else "()"
 
 
@@ -188,8 +189,11 @@ def loop_kernel(group: FusionGroup, nodes=None, strided=frozenset()) -> KernelSo
         module.emit(1 + depth, f"for {i} in {loop}({n}):")
     for line in loop_body:
         module.emit(1 + len(index), line)
-    parameters = ([f"in{k}" for k in range(len(arrays))] + [f"out{k}" for k in range(len(outputs))]
-                  + size_names)
+    parameters = (
+        [f"in{k}" for k in range(len(arrays))]
+        + [f"out{k}" for k in range(len(outputs))]
+        + size_names
+    )
     source = module.render("loop", LOOP_FLAGS, parameters)
     return KernelSource("loop", source, arrays, outputs, sizes)
 
@@ -220,8 +224,7 @@ class _RowPlan:
         self.stage: dict[Node, int] = {}
         self.available: dict[Node, int] = {}
         for node in group.nodes:
-            ready = max((self.available.get(i, 0) for i in node.inputs if i in members),
-                        default=0)
+            ready = max((self.available.get(i, 0) for i in node.inputs if i in members), default=0)
             self.stage[node] = ready
             self.available[node] = ready + 1 if node.op in ("sum", "max") else ready
         self.loop_nodes = [n for n in group.nodes if self.in_loop(n)]
@@ -231,8 +234,9 @@ class _RowPlan:
         self.kept: dict[Node, str] = {}
         for node in group.nodes:
             if self.form[node] == ("all", "all") and node.op not in ("sum", "max"):
-                later = any(u in members and self.stage[u] > self.stage[node]
-                            for u in self._users(node))
+                later = any(
+                    u in members and self.stage[u] > self.stage[node] for u in self._users(node)
+                )
                 if later and node not in outputs:
                     self.kept[node] = f"t{len(self.kept)}"
         # a max reads a whole row through ``row_max``: an input row as it is, a computed
@@ -253,16 +257,22 @@ class _RowPlan:
         for node in self.kept:
             last_use = max(self.stage[u] for u in self._users(node) if u in members)
             for out in group.outputs:
-                if (out not in self.kept_in_output.values() and out.dtype == node.dtype
-                        and self.form[out] == ("all", "all") and out.op not in ("sum", "max")
-                        and self.stage[out] == last_use and _depends_on(out, node, members)):
+                if (
+                    out not in self.kept_in_output.values()
+                    and out.dtype == node.dtype
+                    and self.form[out] == ("all", "all")
+                    and out.op not in ("sum", "max")
+                    and self.stage[out] == last_use
+                    and _depends_on(out, node, members)
+                ):
                     self.kept_in_output[node] = out
                     break
 
     def scratch(self) -> dict[str, str]:
         """Scratch row name -> dtype (rows to allocate; see ``kept_in_output``)."""
-        rows = {name: node.dtype for node, name in self.kept.items()
-                if node not in self.kept_in_output}
+        rows = {
+            name: node.dtype for node, name in self.kept.items() if node not in self.kept_in_output
+        }
         rows.update({name: node.dtype for node, name in self.max_rows.items()})
         return rows
 
@@ -304,8 +314,13 @@ class _RowKernelWriter:
     def split_rows(self) -> bool:
         """Few long rows (``sum(x * y)`` over a vector): split each row across threads."""
         plan, group = self.plan, self.group
-        return (group.rows < SPLIT_ROWS and group.rows * group.row_length >= PARALLEL_THRESHOLD
-                and plan.stages == 1 and not plan.kept and not plan.max_rows)
+        return (
+            group.rows < SPLIT_ROWS
+            and group.rows * group.row_length >= PARALLEL_THRESHOLD
+            and plan.stages == 1
+            and not plan.kept
+            and not plan.max_rows
+        )
 
     def load_row_inputs(self) -> None:
         for k, array in enumerate(self.arrays):  # inputs that do not vary along the row
@@ -335,8 +350,11 @@ class _RowKernelWriter:
             for stage in range(plan.stages):
                 self.write_stage(stage)
                 self.row_scalars(stage + 1)
-        parameters = ([f"in{k}" for k in range(len(self.arrays))]
-                      + [f"out{k}" for k in range(len(self.outputs))] + ["rows", "cols"])
+        parameters = (
+            [f"in{k}" for k in range(len(self.arrays))]
+            + [f"out{k}" for k in range(len(self.outputs))]
+            + ["rows", "cols"]
+        )
         source = self.module.render("row", ROW_FLAGS, parameters)
         sizes = [self.group.rows, self.group.row_length]
         return KernelSource("row", source, self.arrays, self.outputs, sizes)
@@ -384,8 +402,9 @@ class _RowKernelWriter:
             else:
                 source = node.inputs[0]
                 row = f"a{self.arrays.index(source)}[{self.row_index(plan.form[source])}"
-                self.emit(2, f"p{n}[row, task % {chunks}] = row_max_{node.dtype}({row}, "
-                             "start:stop])")
+                self.emit(
+                    2, f"p{n}[row, task % {chunks}] = row_max_{node.dtype}({row}, start:stop])"
+                )
                 self.module.helper_imports.add(f"row_max_{node.dtype}")
         self.split = False
         self.emit(1, "for row in range(rows):")
@@ -467,8 +486,9 @@ class _RowKernelWriter:
         plan = self.plan
         if node in self.local:
             return self.local[node]
-        if node in self.names and (node not in plan.stage or not plan.in_loop(node)
-                                   or node.op in ("sum", "max")):
+        if node in self.names and (
+            node not in plan.stage or not plan.in_loop(node) or node.op in ("sum", "max")
+        ):
             return self.names[node]
         if node not in plan.stage:  # a graph input read along the row
             k = self.arrays.index(node)

@@ -114,16 +114,19 @@ class _ColumnKernelWriter:
                 self.emit(4, f"acc{self.number[node]}[c] += {self.value(node.inputs[0], 4)}")
             elif node.op == "max":
                 item, acc = self.value(node.inputs[0], 4), f"acc{self.number[node]}[c]"
-                self.emit(4, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) "
-                             f"else {acc}")
+                self.emit(4, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) else {acc}")
             elif node in self.slot and node not in self.after and self.form[node][0] == "all":
                 self.emit(4, f"q{self.slot[node]}[c] = {self.value(node, 4)}")
         self.write_epilogue(reductions)
-        parameters = ([f"in{k}" for k in range(len(self.arrays))]
-                      + [f"out{k}" for k in range(len(self.outputs))] + ["rows", "cols"])
+        parameters = (
+            [f"in{k}" for k in range(len(self.arrays))]
+            + [f"out{k}" for k in range(len(self.outputs))]
+            + ["rows", "cols"]
+        )
         source = self.module.render("column", ROW_FLAGS, parameters)
-        return KernelSource("column", source, self.arrays, self.outputs,
-                            [group.rows, group.row_length])
+        return KernelSource(
+            "column", source, self.arrays, self.outputs, [group.rows, group.row_length]
+        )
 
     def write_epilogue(self, reductions) -> None:
         """Per column: the reductions' values and the work that follows them."""

@@ -327,8 +327,13 @@ def benchmark(size: int = 1 << 24, repeats: int = 5) -> dict[str, tuple[float, f
         "erf": rng.uniform(-4, 4, size).astype(np.float32),
     }
     inputs["gelu"] = inputs["tanh"]
-    references = {"exp": math.exp, "log": math.log, "tanh": math.tanh, "erf": math.erf,
-                  "gelu": _gelu_with_math_tanh}
+    references = {
+        "exp": math.exp,
+        "log": math.log,
+        "tanh": math.tanh,
+        "erf": math.erf,
+        "gelu": _gelu_with_math_tanh,
+    }
     results = {}
     for name, fast in [*FUNCTIONS.items(), ("gelu", _gelu_with_fast_tanh)]:
         values = inputs[name]
@@ -349,9 +354,13 @@ def benchmark(size: int = 1 << 24, repeats: int = 5) -> dict[str, tuple[float, f
 
 
 if __name__ == "__main__":
-    print(f"prange over 2**24 float32, {numba.get_num_threads()} threads (best of 5); "
-          "packed = SIMD float32 arithmetic instructions in the loop")
+    print(
+        f"prange over 2**24 float32, {numba.get_num_threads()} threads (best of 5); "
+        "packed = SIMD float32 arithmetic instructions in the loop"
+    )
     for name, (slow, fast, slow_packed, fast_packed) in benchmark().items():
-        print(f"{name:5s} math.{name:5s} {slow * 1e3:6.1f} ms (packed {slow_packed:3d})   "
-              f"fast_{name:5s} {fast * 1e3:5.1f} ms (packed {fast_packed:3d})   "
-              f"{slow / fast:5.1f}x")
+        print(
+            f"{name:5s} math.{name:5s} {slow * 1e3:6.1f} ms (packed {slow_packed:3d})   "
+            f"fast_{name:5s} {fast * 1e3:5.1f} ms (packed {fast_packed:3d})   "
+            f"{slow / fast:5.1f}x"
+        )

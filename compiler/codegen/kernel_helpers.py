@@ -28,8 +28,10 @@ from numba import types
 from numba.extending import intrinsic
 
 _INT_FOR = {types.float32: (types.int32, 32), types.float64: (types.int64, 64)}
-_FLOAT_FOR = {types.int32: (types.float32, llvm_ir.FloatType()),
-              types.int64: (types.float64, llvm_ir.DoubleType())}
+_FLOAT_FOR = {
+    types.int32: (types.float32, llvm_ir.FloatType()),
+    types.int64: (types.float64, llvm_ir.DoubleType()),
+}
 
 
 @intrinsic

@@ -55,9 +55,11 @@ def _numpy_function(node: Node):
     dtype = np.dtype(node.dtype)
 
     if node.op in VIEW_OPS:
+
         def run(*arrays):
             return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
     else:
+
         def run(*arrays):
             # (np.ascontiguousarray would turn 0-d results into 1-d ones)
             return np.asarray(impl(*arrays, **params), dtype=dtype, order="C")
@@ -68,6 +70,7 @@ def _numpy_function(node: Node):
 
 def _signature(kernel: KernelSource, strided) -> tuple:
     """The Numba argument types the executor will call ``kernel`` with."""
+
     def array(node: Node, layout: str):
         return types.Array(numba.from_dtype(np.dtype(node.dtype)), len(node.shape), layout)
 
@@ -139,17 +142,20 @@ class _Lowering:
         if node in self.contiguous:
             return name
         copy = f"{name}_c"
-        self.calls.append(Call(_contiguous, [name], result=copy,
-                               comment="kernels read contiguous memory"))
+        self.calls.append(
+            Call(_contiguous, [name], result=copy, comment="kernels read contiguous memory")
+        )
         return copy
 
     def strided(self, group: FusionGroup) -> frozenset:
         """Inputs of a loop kernel that may not be contiguous (read through strides)."""
-        return frozenset(i for i in group.inputs if i in self.plan.storage
-                         and i not in self.contiguous)
+        return frozenset(
+            i for i in group.inputs if i in self.plan.storage and i not in self.contiguous
+        )
 
-    def kernel_call(self, kernel: KernelSource, comment: str, strided=frozenset(),
-                    nodes=None) -> None:
+    def kernel_call(
+        self, kernel: KernelSource, comment: str, strided=frozenset(), nodes=None
+    ) -> None:
         """Call ``kernel``, compiled now; if Numba cannot compile it, run ``nodes`` (the
         kernel's nodes) with NumPy instead, with a warning: a gap in code generation
         costs speed, never a failure."""
@@ -157,13 +163,17 @@ class _Lowering:
         try:
             function.compile(_signature(kernel, strided))
         except NumbaError as error:
-            warnings.warn(f"kiln: {comment} runs with NumPy: Numba could not compile its "
-                          f"kernel ({type(error).__name__}: {str(error).splitlines()[0]})",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"kiln: {comment} runs with NumPy: Numba could not compile its "
+                f"kernel ({type(error).__name__}: {str(error).splitlines()[0]})",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             self.numpy_fallback(nodes, kernel.outputs, comment)
             return
-        arguments = [self.name(n) if n in strided else self.kernel_argument(n)
-                     for n in kernel.inputs]
+        arguments = [
+            self.name(n) if n in strided else self.kernel_argument(n) for n in kernel.inputs
+        ]
         arguments += [self.name(n) for n in kernel.outputs]
         arguments += [Literal(int(s)) for s in kernel.sizes]
         self.calls.append(Call(function, arguments, comment=comment))
@@ -176,8 +186,14 @@ class _Lowering:
         for node in nodes:
             arguments = [local.get(i) or self.name(i) for i in node.inputs]
             local[node] = f"t{self.numbers[node]}"
-            self.calls.append(Call(_numpy_function(node), arguments, result=local[node],
-                                   comment=f"{comment} (NumPy fallback)"))
+            self.calls.append(
+                Call(
+                    _numpy_function(node),
+                    arguments,
+                    result=local[node],
+                    comment=f"{comment} (NumPy fallback)",
+                )
+            )
         for node in outputs:
             self.calls.append(Call(np.copyto, [self.name(node), local[node]]))
 
@@ -193,13 +209,20 @@ class _Lowering:
         elif group.kind == "matmul":
             head = group.head
             where = self.plan.storage[head]
-            target = next((v for v in group.outputs if self.plan.storage[v].in_place_of is head),
-                          None)
+            target = next(
+                (v for v in group.outputs if self.plan.storage[v].in_place_of is head), None
+            )
             if target is not None and where.kind in ("arena", "pool"):
                 self.shared_name(head, target)
             a, b = (self.name(i) for i in head.inputs)
-            self.calls.append(Call(np.matmul, [a, b], keywords={"out": self.name(head)},
-                                   comment=f"group {index}: matmul (BLAS)"))
+            self.calls.append(
+                Call(
+                    np.matmul,
+                    [a, b],
+                    keywords={"out": self.name(head)},
+                    comment=f"group {index}: matmul (BLAS)",
+                )
+            )
             self.contiguous.add(head)
             epilogue = [n for n in group.nodes if n is not head]
             if epilogue:
@@ -214,14 +237,22 @@ class _Lowering:
         arguments = [self.name(i) for i in node.inputs]
         comment = f"group {index}: {node.op}"
         if node.op == "matmul":
-            self.calls.append(Call(np.matmul, arguments, keywords={"out": self.name(node)},
-                                   comment=comment))
+            self.calls.append(
+                Call(np.matmul, arguments, keywords={"out": self.name(node)}, comment=comment)
+            )
         elif where.kind in ("arena", "pool"):  # a reduction NumPy writes into our buffer
-            self.calls.append(Call(_numpy_reduction(node), arguments,
-                                   keywords={"out": self.name(node)}, comment=comment))
+            self.calls.append(
+                Call(
+                    _numpy_reduction(node),
+                    arguments,
+                    keywords={"out": self.name(node)},
+                    comment=comment,
+                )
+            )
         else:
-            self.calls.append(Call(_numpy_function(node), arguments, result=self.name(node),
-                                   comment=comment))
+            self.calls.append(
+                Call(_numpy_function(node), arguments, result=self.name(node), comment=comment)
+            )
             if where.kind == "view" and node.op == "reshape" and node.inputs[0] in self.contiguous:
                 self.contiguous.add(node)
 
@@ -233,17 +264,22 @@ class _Lowering:
             name = self.name(node)
             if node in self.plan.copy_out:
                 copy = f"{name}_out"
-                self.calls.append(Call(np.array, [name], result=copy,
-                                       comment="an output must not alias reused memory"))
+                self.calls.append(
+                    Call(
+                        np.array,
+                        [name],
+                        result=copy,
+                        comment="an output must not alias reused memory",
+                    )
+                )
                 name = copy
             outputs.append(name)
-        schedule = Schedule(self.inputs, self.calls, outputs, self.statics, self.pools,
-                            self.fused.name)
+        schedule = Schedule(
+            self.inputs, self.calls, outputs, self.statics, self.pools, self.fused.name
+        )
         return Lowered(schedule, self.kernels)
 
 
 def lower(fused: FusedGraph, plan: MemoryPlan) -> Lowered:
     """Build the runtime schedule (and generate and load the kernels) for ``fused``."""
     return _Lowering(fused, plan).run()
-
-

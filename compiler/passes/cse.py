@@ -69,8 +69,9 @@ def common_subexpression_elimination(graph: Graph) -> Graph:
     seen: dict[tuple, Node] = {}
     for node in graph.nodes:
         inputs = [replacement[i] for i in node.inputs]
-        new = Node(node.op, inputs, dict(node.params), node.shape, node.dtype, node.source,
-                   node.name)
+        new = Node(
+            node.op, inputs, dict(node.params), node.shape, node.dtype, node.source, node.name
+        )
         if node.op != "input":
             key = node_key(new, numbers)
             if key in seen:

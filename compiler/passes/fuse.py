@@ -42,8 +42,9 @@ from ..ir import Graph, Node
 from ..primitives import PRIMITIVES
 
 # dtypes that generated kernels handle (Numba has no float16 arithmetic on CPU).
-KERNEL_DTYPES = frozenset({"float32", "float64", "int8", "int16", "int32", "int64", "uint8",
-                           "bool"})
+KERNEL_DTYPES = frozenset(
+    {"float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
+)
 ROW_REDUCTIONS = ("sum", "max")
 # Movement ops that only re-label a broadcast value, so kernels treat them as identities.
 ALIAS_OPS = ("expand", "reshape")
@@ -75,7 +76,7 @@ class FusionGroup:
 
     @property
     def row_length(self) -> int:
-        return math.prod(self.shape[self.split:])
+        return math.prod(self.shape[self.split :])
 
     def describe(self) -> str:
         if self.kind == "row":
@@ -105,10 +106,17 @@ class FusedGraph(Graph):
         out = FusedGraph(self.name)
         out.inputs, out.nodes, out.outputs = plain.inputs, plain.nodes, plain.outputs
         for group in self.groups:
-            out.groups.append(FusionGroup(
-                group.kind, [mapping[n] for n in group.nodes], group.shape, group.split,
-                mapping.get(group.head), [mapping[n] for n in group.inputs],
-                [mapping[n] for n in group.outputs]))
+            out.groups.append(
+                FusionGroup(
+                    group.kind,
+                    [mapping[n] for n in group.nodes],
+                    group.shape,
+                    group.split,
+                    mapping.get(group.head),
+                    [mapping[n] for n in group.inputs],
+                    [mapping[n] for n in group.outputs],
+                )
+            )
         out.notes = {mapping[n]: text for n, text in self.notes.items()}
         out.summary = self.summary
         return out
@@ -120,8 +128,10 @@ class FusedGraph(Graph):
         clusters = []
         for k, group in enumerate(self.groups):
             members = " ".join(f"n{numbers[n]};" for n in group.nodes)
-            clusters.append(f'  subgraph cluster_{k} {{ label="group {k}: {group.describe()}"; '
-                            f'style=rounded; color="#4060c0"; {members} }}')
+            clusters.append(
+                f'  subgraph cluster_{k} {{ label="group {k}: {group.describe()}"; '
+                f'style=rounded; color="#4060c0"; {members} }}'
+            )
         return "\n".join(lines[:-1] + clusters + lines[-1:]) + "\n"
 
     def format(self, with_source: bool = True) -> str:
@@ -180,21 +190,27 @@ def row_form(shape, full, split) -> tuple[str, str] | None:
 def is_trailing_reduction(node: Node) -> bool:
     axes = node.params.get("axes", ())
     ndim = len(node.inputs[0].shape)
-    return (node.op in ROW_REDUCTIONS and len(axes) > 0
-            and tuple(axes) == tuple(range(ndim - len(axes), ndim)))
+    return (
+        node.op in ROW_REDUCTIONS
+        and len(axes) > 0
+        and tuple(axes) == tuple(range(ndim - len(axes), ndim))
+    )
 
 
 def is_leading_reduction(node: Node) -> bool:
     axes = node.params.get("axes", ())
     ndim = len(node.inputs[0].shape)
-    return (node.op in ROW_REDUCTIONS and 0 < len(axes) < ndim
-            and tuple(axes) == tuple(range(len(axes))))
+    return (
+        node.op in ROW_REDUCTIONS
+        and 0 < len(axes) < ndim
+        and tuple(axes) == tuple(range(len(axes)))
+    )
 
 
 def reshape_only_adds_leading_ones(node: Node) -> bool:
     source = tuple(node.inputs[0].shape)
     target = tuple(node.shape)
-    strip = lambda s: s[next((i for i, d in enumerate(s) if d != 1), len(s)):]  # noqa: E731
+    strip = lambda s: s[next((i for i, d in enumerate(s) if d != 1), len(s)) :]  # noqa: E731
     return strip(source) == strip(target)
 
 
@@ -248,8 +264,9 @@ class _Partition:
 
 
 def _kernel_dtypes_ok(nodes) -> bool:
-    return all(n.dtype in KERNEL_DTYPES and all(i.dtype in KERNEL_DTYPES for i in n.inputs)
-               for n in nodes)
+    return all(
+        n.dtype in KERNEL_DTYPES and all(i.dtype in KERNEL_DTYPES for i in n.inputs) for n in nodes
+    )
 
 
 def _in_order(graph_order: dict, nodes) -> list[Node]:
@@ -270,7 +287,8 @@ class _Fuser:
             if not broadcasts_to(n.shape, shape):
                 return False
             leaves = n in self.part.graph_outputs or any(
-                u not in merged_members for u in self.part.users[n])
+                u not in merged_members for u in self.part.users[n]
+            )
             if leaves and tuple(n.shape) != tuple(shape):
                 return False
             if n.op == "reshape" and not reshape_only_adds_leading_ones(n):
@@ -281,8 +299,11 @@ class _Fuser:
         members = set(nodes)
         for n in nodes:
             if n.op in ROW_REDUCTIONS:
-                if tuple(n.inputs[0].shape) != tuple(full) or tuple(n.params["axes"]) != tuple(
-                        range(split, len(full))) or n.dtype not in ("float32", "float64"):
+                if (
+                    tuple(n.inputs[0].shape) != tuple(full)
+                    or tuple(n.params["axes"]) != tuple(range(split, len(full)))
+                    or n.dtype not in ("float32", "float64")
+                ):
                     return False
                 form = ("all", "one")
             else:
@@ -298,16 +319,21 @@ class _Fuser:
                     if source_form != form and not reshape_only_adds_leading_ones(n):
                         return False
             leaves = n in self.part.graph_outputs or any(
-                u not in members for u in self.part.users[n])
+                u not in members for u in self.part.users[n]
+            )
             if leaves and form[0] != "all" and math.prod(full[:split]) != 1:
                 return False  # a value not varying per row would be written by every row
             for source in n.inputs:
                 if source not in members and row_form(source.shape, full, split) is None:
                     return False  # an outside value that is neither rows, columns nor one
                 # a reduction without keepdims is only per-row for a reshape that says so
-                if (source in members and source.op in ROW_REDUCTIONS
-                        and not source.params["keepdims"] and n.op != "reshape"
-                        and len(source.shape) > 0):
+                if (
+                    source in members
+                    and source.op in ROW_REDUCTIONS
+                    and not source.params["keepdims"]
+                    and n.op != "reshape"
+                    and len(source.shape) > 0
+                ):
                     return False
         return True
 
@@ -316,13 +342,16 @@ class _Fuser:
         (the reductions and what follows them); nothing reads a reduction per element."""
         members = set(nodes)
         after: set[Node] = set()  # reductions and what is computed from them (nodes are
-        for n in nodes:           # in topological order)
+        for n in nodes:  # in topological order)
             if n.op in ROW_REDUCTIONS or any(i in after for i in n.inputs):
                 after.add(n)
         for n in nodes:
             if n.op in ROW_REDUCTIONS:
-                if tuple(n.inputs[0].shape) != tuple(full) or tuple(n.params["axes"]) != tuple(
-                        range(split)) or n.dtype not in ("float32", "float64"):
+                if (
+                    tuple(n.inputs[0].shape) != tuple(full)
+                    or tuple(n.params["axes"]) != tuple(range(split))
+                    or n.dtype not in ("float32", "float64")
+                ):
                     return False
                 form = ("one", "all")
             else:
@@ -333,7 +362,8 @@ class _Fuser:
             if after_reduction and form[0] == "all":
                 return False  # would need the reduction's result before it is complete
             leaves = n in self.part.graph_outputs or any(
-                u not in members for u in self.part.users[n])
+                u not in members for u in self.part.users[n]
+            )
             if leaves and form == ("all", "one") and math.prod(full[split:]) != 1:
                 return False  # a per-row value would be written by every column block
             if leaves and form == ("one", "one") and math.prod(full[split:]) != 1:
@@ -354,7 +384,8 @@ class _Fuser:
         merged = None
         if kinds == {"loop"}:
             if tuple(producer.shape) == tuple(consumer.shape) or broadcasts_to(
-                    producer.shape, consumer.shape):
+                producer.shape, consumer.shape
+            ):
                 shape = consumer.shape
             elif broadcasts_to(consumer.shape, producer.shape):
                 shape = producer.shape
@@ -363,8 +394,7 @@ class _Fuser:
             if self.loop_ok(nodes, shape, members):
                 merged = FusionGroup("loop", nodes, shape)
         elif kinds == {"row"}:
-            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape),
-                                                            consumer.split):
+            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape), consumer.split):
                 if self.row_ok(nodes, producer.shape, producer.split):
                     merged = FusionGroup("row", nodes, producer.shape, producer.split)
         elif kinds == {"row", "loop"}:
@@ -372,8 +402,7 @@ class _Fuser:
             if self.row_ok(nodes, row.shape, row.split):
                 merged = FusionGroup("row", nodes, row.shape, row.split)
         elif kinds == {"column"}:
-            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape),
-                                                            consumer.split):
+            if (tuple(producer.shape), producer.split) == (tuple(consumer.shape), consumer.split):
                 if self.column_ok(nodes, producer.shape, producer.split):
                     merged = FusionGroup("column", nodes, producer.shape, producer.split)
         elif kinds == {"column", "loop"}:
@@ -399,15 +428,17 @@ class _Fuser:
                 continue
             kind = PRIMITIVES[node.op].kind
             fusible = _kernel_dtypes_ok([node])
-            if fusible and (kind == "elementwise" or node.op == "expand"
-                            or (node.op == "reshape" and node.shape != node.inputs[0].shape)):
+            if fusible and (
+                kind == "elementwise"
+                or node.op == "expand"
+                or (node.op == "reshape" and node.shape != node.inputs[0].shape)
+            ):
                 group = self.part.add(FusionGroup("loop", [node], node.shape))
             elif fusible and kind == "reduction" and is_trailing_reduction(node):
                 source_shape = node.inputs[0].shape
                 split = node.params["axes"][0]
                 group = self.part.add(FusionGroup("row", [node], source_shape, split))
-            elif (self.columns and fusible and kind == "reduction"
-                  and is_leading_reduction(node)):
+            elif self.columns and fusible and kind == "reduction" and is_leading_reduction(node):
                 source_shape = node.inputs[0].shape
                 split = len(node.params["axes"])
                 group = self.part.add(FusionGroup("column", [node], source_shape, split))
@@ -430,10 +461,12 @@ class _Fuser:
     def merge_siblings(self) -> None:
         """Merge groups of one kind and shape that read a common value and do not depend
         on each other (``sum(g, 0)`` and ``sum(g * x, 0)``): one pass over the memory."""
+
         def reads(group):
             members = set(group.nodes)
-            return {i for n in group.nodes for i in n.inputs
-                    if i not in members and i.op != "const"}
+            return {
+                i for n in group.nodes for i in n.inputs if i not in members and i.op != "const"
+            }
 
         buckets: dict[tuple, list[FusionGroup]] = {}
         for group in self.part.dag.nodes:
@@ -491,8 +524,9 @@ def fuse(graph: Graph, columns: bool = False) -> FusedGraph:
     result.nodes = [n for n in graph.nodes if n.op in ("input", "const")]
     for group in groups:
         members = set(group.nodes)
-        group.outputs = [n for n in group.nodes
-                         if n in outputs or any(u not in members for u in users[n])]
+        group.outputs = [
+            n for n in group.nodes if n in outputs or any(u not in members for u in users[n])
+        ]
         seen: set[Node] = set()
         for n in group.nodes:
             for source in n.inputs:

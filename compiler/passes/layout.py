@@ -57,19 +57,28 @@ def transpose_matmul_results(graph: Graph) -> Graph:
     def transposed(value: Node, source) -> Node:
         if value.op == "permute" and swaps_last_two(value.params["axes"]):
             return mapping[value.inputs[0]]  # (v^T)^T = v
-        return new.add_node("permute", [mapping[value]], {"axes": _swap(len(value.shape))},
-                            source)
+        return new.add_node("permute", [mapping[value]], {"axes": _swap(len(value.shape))}, source)
 
     for node in graph.nodes:
         if node in dropped:
             continue
         if node in targets:
             a, b = targets[node].inputs
-            result = new.add_node("matmul", [transposed(b, node.source),
-                                             transposed(a, node.source)], source=node.source)
+            result = new.add_node(
+                "matmul",
+                [transposed(b, node.source), transposed(a, node.source)],
+                source=node.source,
+            )
         else:
-            result = Node(node.op, [mapping[i] for i in node.inputs], dict(node.params),
-                          node.shape, node.dtype, node.source, node.name)
+            result = Node(
+                node.op,
+                [mapping[i] for i in node.inputs],
+                dict(node.params),
+                node.shape,
+                node.dtype,
+                node.source,
+                node.name,
+            )
             new.nodes.append(result)
         mapping[node] = result
     new.inputs = [mapping[n] for n in graph.inputs]

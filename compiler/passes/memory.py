@@ -127,9 +127,15 @@ def _in_place_candidate(group: FusionGroup, value: Node, storage, last, index, t
     roots = [root(storage, s) for s in group.inputs if s in storage]
     for source in group.inputs:
         where = storage.get(source)
-        if (where is not None and where.kind == "arena" and source not in taken
-                and last.get(source) == index and source.shape == value.shape
-                and source.dtype == value.dtype and roots.count(source) == 1):
+        if (
+            where is not None
+            and where.kind == "arena"
+            and source not in taken
+            and last.get(source) == index
+            and source.shape == value.shape
+            and source.dtype == value.dtype
+            and roots.count(source) == 1
+        ):
             return source
     return None
 
@@ -171,8 +177,9 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
         head = group.head if group.kind == "matmul" else None
         if head is not None and head not in group.outputs:
             # the matmul writes where the epilogue's result goes; the epilogue runs in place
-            target = next((v for v in group.outputs if v.shape == head.shape
-                           and v.dtype == head.dtype), None)
+            target = next(
+                (v for v in group.outputs if v.shape == head.shape and v.dtype == head.dtype), None
+            )
             if target is None:
                 place(head)
             else:
@@ -186,8 +193,11 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
             if value in placed or storage[value].kind != "arena":
                 continue
             # BLAS never writes over its own operands (only the epilogue runs in place)
-            source = (None if value is head
-                      else _in_place_candidate(group, value, storage, last, index, taken))
+            source = (
+                None
+                if value is head
+                else _in_place_candidate(group, value, storage, last, index, taken)
+            )
             if source is None:
                 place(value)
             else:
@@ -228,6 +238,8 @@ def describe(plan: MemoryPlan, fused: FusedGraph) -> FusedGraph:
         if node in plan.copy_out:
             text += ", copied out"
         annotated.notes[node] = text
-    annotated.summary = (f"arena: {len(plan.block_sizes)} blocks, {plan.arena_bytes} bytes; "
-                         f"{sum(s.kind == 'pool' for s in plan.storage.values())} pooled outputs")
+    annotated.summary = (
+        f"arena: {len(plan.block_sizes)} blocks, {plan.arena_bytes} bytes; "
+        f"{sum(s.kind == 'pool' for s in plan.storage.values())} pooled outputs"
+    )
     return annotated

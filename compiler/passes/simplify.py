@@ -194,8 +194,7 @@ def _simplify_node(node: Node, build: _Builder) -> Node:
                     return result
                 continue
             op, inputs, params = result
-            shape, dtype = infer(op, [i.shape for i in inputs], [i.dtype for i in inputs],
-                                 params)
+            shape, dtype = infer(op, [i.shape for i in inputs], [i.dtype for i in inputs], params)
             if tuple(shape) == node.shape and dtype == node.dtype:
                 node = Node(op, inputs, params, shape, dtype, node.source)
                 break
@@ -211,8 +210,9 @@ def simplify(graph: Graph) -> Graph:
     replacement: dict[Node, Node] = {}
     for node in graph.nodes:
         inputs = [replacement[i] for i in node.inputs]
-        new = Node(node.op, inputs, dict(node.params), node.shape, node.dtype, node.source,
-                   node.name)
+        new = Node(
+            node.op, inputs, dict(node.params), node.shape, node.dtype, node.source, node.name
+        )
         if node.op == "input":
             out.nodes.append(new)
         else:

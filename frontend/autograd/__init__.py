@@ -11,5 +11,12 @@ def Variable(tensor, requires_grad=False):  # noqa: N802 - legacy PyTorch API
     return tensor
 
 
-__all__ = ["Variable", "backward", "enable_grad", "grad", "is_grad_enabled", "no_grad",
-           "set_grad_enabled"]
+__all__ = [
+    "Variable",
+    "backward",
+    "enable_grad",
+    "grad",
+    "is_grad_enabled",
+    "no_grad",
+    "set_grad_enabled",
+]

@@ -33,17 +33,28 @@ class AccumulateGrad:
 
 
 class BackwardNode:
-    __slots__ = ("prim", "params", "inputs", "edges", "versions", "out_shape", "out_dtype",
-                 "retained", "__weakref__")
+    __slots__ = (
+        "prim",
+        "params",
+        "inputs",
+        "edges",
+        "versions",
+        "out_shape",
+        "out_dtype",
+        "retained",
+        "__weakref__",
+    )
 
     def __init__(self, prim, params, inputs, out):
         self.prim = prim
         self.params = params
         self.inputs = inputs
-        self.edges = tuple(x.grad_fn if x.grad_fn is not None else
-                           (x if x.requires_grad else None) for x in inputs)
-        self.versions = tuple(x._version for x in inputs) if prim.name in \
-            NEEDS_INPUT_VALUES else None
+        self.edges = tuple(
+            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
+        )
+        self.versions = (
+            tuple(x._version for x in inputs) if prim.name in NEEDS_INPUT_VALUES else None
+        )
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
@@ -57,8 +68,7 @@ class BackwardNode:
 
     @property
     def next_functions(self):
-        return tuple(((AccumulateGrad(e) if isinstance(e, Tensor) else e), 0)
-                     for e in self.edges)
+        return tuple(((AccumulateGrad(e) if isinstance(e, Tensor) else e), 0) for e in self.edges)
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -106,8 +116,7 @@ def _accumulate(store: dict, key, grad):
     store[key] = grad if prev is None else prev + grad
 
 
-def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
-                 targets=None) -> dict:
+def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None) -> dict:
     """Propagate ``root_grads`` from ``roots``; return ``{leaf or node: grad}``.
 
     With ``targets`` (``autograd.grad``), grads for those tensors are returned instead of
@@ -141,7 +150,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                     f"Trying to backward through the graph a second time (or directly access "
                     f"saved tensors after they have already been freed) at {node.name()}. "
                     "Specify retain_graph=True if you need to backward through the graph a "
-                    "second time.")
+                    "second time."
+                )
             if getattr(node, "versions", None) is not None:
                 for x, v in zip(node.inputs, node.versions):
                     if x._version != v:
@@ -149,7 +159,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool,
                             f"one of the variables needed for gradient computation has been "
                             f"modified by an inplace operation: {x.dtype.name}"
                             f"{list(x.shape)} is at version {x._version}; expected version "
-                            f"{v} instead ({node.name()}).")
+                            f"{v} instead ({node.name()})."
+                        )
             grads = node.apply(g)
             for edge, x, gx in zip(node.edges, node.inputs, grads):
                 if gx is None or edge is None:
@@ -180,22 +191,30 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
     grads = []
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn")
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
         if g is None:
             if t.numel() != 1:
-                raise RuntimeError(f"grad can be implicitly created only for scalar outputs "
-                                   f"(got a tensor of shape {list(t.shape)}); pass "
-                                   f"gradient=... to backward()")
+                raise RuntimeError(
+                    f"grad can be implicitly created only for scalar outputs "
+                    f"(got a tensor of shape {list(t.shape)}); pass "
+                    f"gradient=... to backward()"
+                )
             g = ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
-            raise RuntimeError(f"backward: gradient has shape {list(g.shape)} but the output "
-                               f"has shape {list(t.shape)}")
+            raise RuntimeError(
+                f"backward: gradient has shape {list(g.shape)} but the output "
+                f"has shape {list(t.shape)}"
+            )
         grads.append(g)
     retain = create_graph if retain_graph is None else retain_graph
     leaf_grads = run_backward(tensors, grads, retain, create_graph)
-    only = None if inputs is None else {id(t) for t in (
-        [inputs] if isinstance(inputs, Tensor) else inputs)}
+    only = (
+        None
+        if inputs is None
+        else {id(t) for t in ([inputs] if isinstance(inputs, Tensor) else inputs)}
+    )
     for leaf, g in leaf_grads.items():
         if only is not None and id(leaf) not in only:
             continue
@@ -218,8 +237,15 @@ def set_leaf_grad(leaf: Tensor, grad: Tensor) -> None:
         leaf.grad = grad
 
 
-def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False,
-         allow_unused=False, materialize_grads=False):
+def grad(
+    outputs,
+    inputs,
+    grad_outputs=None,
+    retain_graph=None,
+    create_graph=False,
+    allow_unused=False,
+    materialize_grads=False,
+):
     """d(outputs)/d(inputs), returned instead of accumulated (``torch.autograd.grad``)."""
     from ..creation import ones_like, zeros_like
 
@@ -233,8 +259,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     grads = []
     for t, g in zip(outputs, grad_outputs):
         if not t.requires_grad:
-            raise RuntimeError("element 0 of tensors does not require grad and does not have a "
-                               "grad_fn")
+            raise RuntimeError(
+                "element 0 of tensors does not require grad and does not have a grad_fn"
+            )
         if g is None:
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
@@ -252,9 +279,11 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             if materialize_grads:
                 g = zeros_like(x)
             elif not allow_unused:
-                raise RuntimeError("One of the differentiated Tensors appears to not have been "
-                                   "used in the graph. Set allow_unused=True if this is the "
-                                   "desired behavior.")
+                raise RuntimeError(
+                    "One of the differentiated Tensors appears to not have been "
+                    "used in the graph. Set allow_unused=True if this is the "
+                    "desired behavior."
+                )
         elif not create_graph:
             g = g.detach()
         result.append(g)

@@ -24,7 +24,8 @@ def sum_to_shape(g, shape):
         return g
     lead = g.ndim - len(shape)
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1)
+        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1
+    )
     if axes:
         g = bind(P["sum"], (g,), {"axes": axes, "keepdims": True})
     if lead:
@@ -36,8 +37,10 @@ def sum_to_shape(g, shape):
 
 def _binary_grads(g, a, b, ga, gb):
     """Unbroadcast the gradients; ``ga``/``gb`` are thunks, run only for inputs that need one."""
-    return (sum_to_shape(ga(), a.shape) if a.requires_grad else None,
-            sum_to_shape(gb(), b.shape) if b.requires_grad else None)
+    return (
+        sum_to_shape(ga(), a.shape) if a.requires_grad else None,
+        sum_to_shape(gb(), b.shape) if b.requires_grad else None,
+    )
 
 
 def _pow(g, a, b):
@@ -45,8 +48,11 @@ def _pow(g, a, b):
         return ops.where(ops.eq(b, 0.0), 0.0, ops.mul(ops.mul(g, b), ops.pow(a, ops.sub(b, 1.0))))
 
     def gb():
-        return ops.where(ops.logical_and(ops.eq(a, 0.0), ops.ge(b, 0.0)), 0.0,
-                         ops.mul(ops.mul(g, ops.pow(a, b)), ops.log(a)))
+        return ops.where(
+            ops.logical_and(ops.eq(a, 0.0), ops.ge(b, 0.0)),
+            0.0,
+            ops.mul(ops.mul(g, ops.pow(a, b)), ops.log(a)),
+        )
 
     return _binary_grads(g, a, b, ga, gb)
 
@@ -55,21 +61,24 @@ def _maximum(g, a, b):
     win = ops.cast(ops.gt(a, b), g.dtype)
     tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
     lose = ops.cast(ops.lt(a, b), g.dtype)
-    return _binary_grads(g, a, b, lambda: ops.mul(g, ops.add(win, tie)),
-                         lambda: ops.mul(g, ops.add(lose, tie)))
+    return _binary_grads(
+        g, a, b, lambda: ops.mul(g, ops.add(win, tie)), lambda: ops.mul(g, ops.add(lose, tie))
+    )
 
 
 def _minimum(g, a, b):
     win = ops.cast(ops.lt(a, b), g.dtype)
     tie = ops.mul(ops.cast(ops.eq(a, b), g.dtype), 0.5)
     lose = ops.cast(ops.gt(a, b), g.dtype)
-    return _binary_grads(g, a, b, lambda: ops.mul(g, ops.add(win, tie)),
-                         lambda: ops.mul(g, ops.add(lose, tie)))
+    return _binary_grads(
+        g, a, b, lambda: ops.mul(g, ops.add(win, tie)), lambda: ops.mul(g, ops.add(lose, tie))
+    )
 
 
 def _where(g, c, a, b):
-    return (None,) + _binary_grads(g, a, b, lambda: ops.where(c, g, 0.0),
-                                   lambda: ops.where(c, 0.0, g))
+    return (None,) + _binary_grads(
+        g, a, b, lambda: ops.where(c, g, 0.0), lambda: ops.where(c, 0.0, g)
+    )
 
 
 def _cast(g, x, dtype):
@@ -133,8 +142,13 @@ def _concat(g, *xs, axis):
 
 
 def _matmul(g, a, b):
-    return _binary_grads(g, a, b, lambda: ops.matmul(g, ops.transpose(b, -1, -2)),
-                         lambda: ops.matmul(ops.transpose(a, -1, -2), g))
+    return _binary_grads(
+        g,
+        a,
+        b,
+        lambda: ops.matmul(g, ops.transpose(b, -1, -2)),
+        lambda: ops.matmul(ops.transpose(a, -1, -2), g),
+    )
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
@@ -147,16 +161,15 @@ VJP = {
     "sin": lambda g, x: (ops.mul(g, ops.cos(x)),),
     "cos": lambda g, x: (ops.neg(ops.mul(g, ops.sin(x))),),
     "tanh": lambda g, x: (ops.mul(g, ops.sub(1.0, ops.square(ops.tanh(x)))),),
-    "erf": lambda g, x: (ops.mul(g, ops.mul(ops.exp(ops.neg(ops.mul(x, x))),
-                                            _TWO_OVER_SQRT_PI)),),
+    "erf": lambda g, x: (ops.mul(g, ops.mul(ops.exp(ops.neg(ops.mul(x, x))), _TWO_OVER_SQRT_PI)),),
     "abs": lambda g, x: (ops.mul(g, ops.sign(x)),),
     "reciprocal": lambda g, x: (ops.neg(ops.div(g, ops.mul(x, x))),),
     "add": lambda g, a, b: _binary_grads(g, a, b, lambda: g, lambda: g),
     "sub": lambda g, a, b: _binary_grads(g, a, b, lambda: g, lambda: ops.neg(g)),
     "mul": lambda g, a, b: _binary_grads(g, a, b, lambda: ops.mul(g, b), lambda: ops.mul(g, a)),
     "div": lambda g, a, b: _binary_grads(
-        g, a, b, lambda: ops.div(g, b),
-        lambda: ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))),
+        g, a, b, lambda: ops.div(g, b), lambda: ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))
+    ),
     "pow": _pow,
     "maximum": _maximum,
     "minimum": _minimum,
@@ -171,24 +184,51 @@ VJP = {
     "pad": _pad,
     "concat": _concat,
     "take": lambda g, x, idx, axis: (
-        bind(P["take_grad"], (g, idx), {"axis": axis, "size": x.shape[axis]}), None),
-    "take_grad": lambda g, gy, idx, axis, size: (bind(P["take"], (g, idx), {"axis": axis}),
-                                                 None),
+        bind(P["take_grad"], (g, idx), {"axis": axis, "size": x.shape[axis]}),
+        None,
+    ),
+    "take_grad": lambda g, gy, idx, axis, size: (bind(P["take"], (g, idx), {"axis": axis}), None),
     "gather": lambda g, x, idx, axis: (
-        bind(P["scatter_add"], (g, idx), {"axis": axis, "size": x.shape[axis]}), None),
+        bind(P["scatter_add"], (g, idx), {"axis": axis, "size": x.shape[axis]}),
+        None,
+    ),
     "scatter_add": lambda g, src, idx, axis, size: (
-        bind(P["gather"], (g, idx), {"axis": axis}), None),
+        bind(P["gather"], (g, idx), {"axis": axis}),
+        None,
+    ),
     "matmul": _matmul,
-    "cumsum": lambda g, x, axis: (ops.flip(bind(P["cumsum"], (ops.flip(g, axis),),
-                                                {"axis": axis}), axis),),
+    "cumsum": lambda g, x, axis: (
+        ops.flip(bind(P["cumsum"], (ops.flip(g, axis),), {"axis": axis}), axis),
+    ),
 }
 
 # Rules above that read their inputs' values (not only shapes): these inputs must not be
 # modified in place between forward and backward.
-NEEDS_INPUT_VALUES = frozenset({
-    "exp", "log", "sqrt", "sin", "cos", "tanh", "erf", "abs", "reciprocal", "mul", "div",
-    "pow", "maximum", "minimum", "where", "max", "matmul", "take", "gather", "take_grad",
-    "scatter_add"})
+NEEDS_INPUT_VALUES = frozenset(
+    {
+        "exp",
+        "log",
+        "sqrt",
+        "sin",
+        "cos",
+        "tanh",
+        "erf",
+        "abs",
+        "reciprocal",
+        "mul",
+        "div",
+        "pow",
+        "maximum",
+        "minimum",
+        "where",
+        "max",
+        "matmul",
+        "take",
+        "gather",
+        "take_grad",
+        "scatter_add",
+    }
+)
 
 _missing = {name for name, p in P.items() if p.differentiable} - set(VJP)
 assert not _missing, f"primitives without a VJP rule: {sorted(_missing)}"

@@ -27,8 +27,21 @@ from .sampler import DistributedSampler
 from .staged import DistributedJitFunction, StagedExecutable, jit, split
 
 __all__ = [
-    "init_process_group", "destroy_process_group", "is_initialized", "is_available",
-    "get_rank", "get_world_size", "all_reduce", "broadcast", "barrier", "ReduceOp",
-    "DistributedDataParallel", "DistributedSampler", "make_buckets",
-    "jit", "DistributedJitFunction", "StagedExecutable", "split",
+    "init_process_group",
+    "destroy_process_group",
+    "is_initialized",
+    "is_available",
+    "get_rank",
+    "get_world_size",
+    "all_reduce",
+    "broadcast",
+    "barrier",
+    "ReduceOp",
+    "DistributedDataParallel",
+    "DistributedSampler",
+    "make_buckets",
+    "jit",
+    "DistributedJitFunction",
+    "StagedExecutable",
+    "split",
 ]

@@ -61,15 +61,27 @@ def make_buckets(params: list, cap_bytes: int) -> list[list]:
 class DistributedDataParallel:
     """Wrap ``module`` for data-parallel training over the default process group."""
 
-    def __init__(self, module, device_ids=None, output_device=None, dim=0,
-                 broadcast_buffers=True, process_group=None, bucket_cap_mb=25,
-                 find_unused_parameters=False, gradient_as_bucket_view=False):
+    def __init__(
+        self,
+        module,
+        device_ids=None,
+        output_device=None,
+        dim=0,
+        broadcast_buffers=True,
+        process_group=None,
+        bucket_cap_mb=25,
+        find_unused_parameters=False,
+        gradient_as_bucket_view=False,
+    ):
         if not pg.is_initialized():
-            raise RuntimeError("DistributedDataParallel: call kiln.distributed."
-                               "init_process_group() first")
+            raise RuntimeError(
+                "DistributedDataParallel: call kiln.distributed.init_process_group() first"
+            )
         if not hasattr(module, "parameters"):
-            raise TypeError(f"DistributedDataParallel wraps a module with parameters(), got "
-                            f"{type(module).__name__}")
+            raise TypeError(
+                f"DistributedDataParallel wraps a module with parameters(), got "
+                f"{type(module).__name__}"
+            )
         self.module = module
         self.world_size = pg.get_world_size()
         self.require_backward_grad_sync = True
@@ -79,8 +91,7 @@ class DistributedDataParallel:
         with grad_mode.no_grad():
             for t in params + (buffers if broadcast_buffers else []):
                 pg.broadcast(t, src=0)
-        self.buckets = make_buckets(self.parameters_to_sync[::-1],
-                                    int(bucket_cap_mb * 1024 * 1024))
+        self.buckets = make_buckets(self.parameters_to_sync[::-1], int(bucket_cap_mb * 1024 * 1024))
         self._pending: set[int] = set()
         self._synced = False
         self.automatic = self._register_hooks()
@@ -112,8 +123,9 @@ class DistributedDataParallel:
 
     # -------------------------------------------------------------- gradients
     def _register_hooks(self) -> bool:
-        if not all(hasattr(p, "register_post_accumulate_grad_hook")
-                   for p in self.parameters_to_sync):
+        if not all(
+            hasattr(p, "register_post_accumulate_grad_hook") for p in self.parameters_to_sync
+        ):
             return False
         for p in self.parameters_to_sync:
             p.register_post_accumulate_grad_hook(self._on_grad_ready)

@@ -51,9 +51,10 @@ def _import_mpi():
     try:
         from mpi4py import MPI
     except ImportError as exc:
-        raise ImportError("kiln.distributed needs mpi4py and an MPI library: pip install "
-                          "'kiln[mpi]' (mpi4py, mpich), then run with mpiexec -n <ranks>"
-                          ) from exc
+        raise ImportError(
+            "kiln.distributed needs mpi4py and an MPI library: pip install "
+            "'kiln[mpi]' (mpi4py, mpich), then run with mpiexec -n <ranks>"
+        ) from exc
     return MPI
 
 
@@ -66,8 +67,15 @@ def is_available() -> bool:
     return True
 
 
-def init_process_group(backend: str = "mpi", init_method=None, timeout=None, world_size=-1,
-                       rank=-1, store=None, group_name: str = "") -> None:
+def init_process_group(
+    backend: str = "mpi",
+    init_method=None,
+    timeout=None,
+    world_size=-1,
+    rank=-1,
+    store=None,
+    group_name: str = "",
+) -> None:
     """Join the default group: every process ``mpiexec`` started.
 
     ``world_size`` and ``rank``, when given, must agree with what MPI says; ``init_method``,
@@ -75,18 +83,23 @@ def init_process_group(backend: str = "mpi", init_method=None, timeout=None, wor
     already connected the processes).
     """
     if backend not in ("mpi", None):
-        raise ValueError(f"init_process_group: backend {backend!r} is not supported; kiln "
-                         "implements 'mpi' (run the script with mpiexec -n <ranks>)")
+        raise ValueError(
+            f"init_process_group: backend {backend!r} is not supported; kiln "
+            "implements 'mpi' (run the script with mpiexec -n <ranks>)"
+        )
     if _group.comm is not None:
         raise RuntimeError("trying to initialize the default process group twice!")
     MPI = _import_mpi()  # noqa: N806 - mpi4py's name
     comm = MPI.COMM_WORLD
     if world_size not in (-1, None) and world_size != comm.Get_size():
-        raise ValueError(f"init_process_group: world_size={world_size} but mpiexec started "
-                         f"{comm.Get_size()} processes")
+        raise ValueError(
+            f"init_process_group: world_size={world_size} but mpiexec started "
+            f"{comm.Get_size()} processes"
+        )
     if rank not in (-1, None) and rank != comm.Get_rank():
-        raise ValueError(f"init_process_group: rank={rank} but MPI says this is rank "
-                         f"{comm.Get_rank()}")
+        raise ValueError(
+            f"init_process_group: rank={rank} but MPI says this is rank {comm.Get_rank()}"
+        )
     _group.comm, _group.MPI = comm, MPI
     _group.previous_excepthook = sys.excepthook
     sys.excepthook = _abort_on_uncaught_exception
@@ -108,8 +121,10 @@ def is_initialized() -> bool:
 
 def _comm():
     if _group.comm is None:
-        raise RuntimeError("Default process group has not been initialized, please make sure "
-                           "to call init_process_group.")
+        raise RuntimeError(
+            "Default process group has not been initialized, please make sure "
+            "to call init_process_group."
+        )
     return _group.comm
 
 
@@ -139,8 +154,13 @@ def destroy_process_group(group=None) -> None:
 
 def _mpi_op(op):
     MPI = _group.MPI  # noqa: N806
-    table = {ReduceOp.SUM: MPI.SUM, ReduceOp.AVG: MPI.SUM, ReduceOp.PRODUCT: MPI.PROD,
-             ReduceOp.MIN: MPI.MIN, ReduceOp.MAX: MPI.MAX}
+    table = {
+        ReduceOp.SUM: MPI.SUM,
+        ReduceOp.AVG: MPI.SUM,
+        ReduceOp.PRODUCT: MPI.PROD,
+        ReduceOp.MIN: MPI.MIN,
+        ReduceOp.MAX: MPI.MAX,
+    }
     if op not in table:
         raise ValueError(f"all_reduce: unknown op {op!r}; use kiln.distributed.ReduceOp")
     return table[op]
@@ -181,8 +201,9 @@ def _check_tensor(name: str, tensor) -> None:
     if not isinstance(tensor, Tensor):
         raise TypeError(f"{name}: expected a kiln Tensor, got {type(tensor).__name__}")
     if tensor._node is None and tensor.device.type != "cpu":
-        raise NotImplementedError(f"{name}: the MPI backend reduces CPU tensors; got a tensor "
-                                  f"on {tensor.device}")
+        raise NotImplementedError(
+            f"{name}: the MPI backend reduces CPU tensors; got a tensor on {tensor.device}"
+        )
 
 
 def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op=False):
@@ -202,11 +223,12 @@ def broadcast(tensor: Tensor, src: int, group=None, async_op=False):
     """Copy ``tensor`` from rank ``src`` to every rank, in place."""
     _check_tensor("broadcast", tensor)
     if not 0 <= src < get_world_size():
-        raise ValueError(f"broadcast: src={src} is not a rank of a group of "
-                         f"{get_world_size()}")
+        raise ValueError(f"broadcast: src={src} is not a rank of a group of {get_world_size()}")
     if state.trace is not None:
-        raise TraceError("broadcast inside a compiled function is not supported: broadcast "
-                         "parameters before compiling (DistributedDataParallel does it when "
-                         "it is constructed)")
+        raise TraceError(
+            "broadcast inside a compiled function is not supported: broadcast "
+            "parameters before compiling (DistributedDataParallel does it when "
+            "it is constructed)"
+        )
     _store(tensor, broadcast_array(tensor._data, src))
     return None

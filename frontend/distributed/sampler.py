@@ -20,15 +20,24 @@ from . import process_group as pg
 
 
 class DistributedSampler(Sampler):
-    def __init__(self, dataset, num_replicas=None, rank=None, shuffle: bool = True,
-                 seed: int = 0, drop_last: bool = False):
+    def __init__(
+        self,
+        dataset,
+        num_replicas=None,
+        rank=None,
+        shuffle: bool = True,
+        seed: int = 0,
+        drop_last: bool = False,
+    ):
         if num_replicas is None:
             num_replicas = pg.get_world_size()
         if rank is None:
             rank = pg.get_rank()
         if num_replicas < 1 or not 0 <= rank < num_replicas:
-            raise ValueError(f"DistributedSampler: invalid rank {rank} for num_replicas "
-                             f"{num_replicas} (expected 0 <= rank < num_replicas)")
+            raise ValueError(
+                f"DistributedSampler: invalid rank {rank} for num_replicas "
+                f"{num_replicas} (expected 0 <= rank < num_replicas)"
+            )
         self.dataset = dataset
         self.num_replicas = num_replicas
         self.rank = rank
@@ -54,8 +63,8 @@ class DistributedSampler(Sampler):
             if padding > 0 and indices:
                 indices += (indices * math.ceil(padding / len(indices)))[:padding]
         else:
-            indices = indices[:self.total_size]
-        return iter(indices[self.rank:self.total_size:self.num_replicas])
+            indices = indices[: self.total_size]
+        return iter(indices[self.rank : self.total_size : self.num_replicas])
 
     def __len__(self) -> int:
         return self.num_samples

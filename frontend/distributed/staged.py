@@ -63,7 +63,8 @@ def record_collective(tensor: Tensor, kind: str, op) -> TracerTensor:
         raise TraceError(
             f"{kind} was called inside kiln.trace: a bare graph cannot pause for "
             "communication. Compile the function with kiln.jit (it splits the step into "
-            "stages around the collective), or call it outside the traced function.")
+            "stages around the collective), or call it outside the traced function."
+        )
     collectives = trace.__dict__.setdefault("_kiln_collectives", [])
     pre = trace.node_of(tensor)
     post = trace.graph.add_input(pre.shape, pre.dtype, name=f"{kind}_{len(collectives)}")
@@ -153,8 +154,11 @@ def _run_collectives(collectives, env) -> None:
     _group.MPI.Request.Waitall(requests)
     for c, buffer in zip(collectives, buffers):
         if c.op == ReduceOp.AVG:
-            buffer = buffer / comm.Get_size() if buffer.dtype.kind == "f" else (
-                buffer // comm.Get_size())
+            buffer = (
+                buffer / comm.Get_size()
+                if buffer.dtype.kind == "f"
+                else (buffer // comm.Get_size())
+            )
         env[c.post] = buffer
 
 
@@ -165,8 +169,9 @@ class StagedExecutable:
     def __init__(self, graph: Graph, collectives: list[Collective], device: str = "cpu"):
         self.traced = graph
         self.stages_plan = split(graph, collectives)
-        self.executables = [compile_graph(s.graph, device=device) if s.outputs else None
-                            for s in self.stages_plan]
+        self.executables = [
+            compile_graph(s.graph, device=device) if s.outputs else None for s in self.stages_plan
+        ]
         self.stages, self.kernels = [], []
         for k, exe in enumerate(self.executables):
             if exe is not None:

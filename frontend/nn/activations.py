@@ -18,9 +18,29 @@ import kiln
 from kiln import ops
 
 __all__ = [
-    "relu", "relu_", "relu6", "leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish",
-    "sigmoid", "tanh", "softplus", "softsign", "hardtanh", "hardsigmoid", "hardswish",
-    "logsigmoid", "tanhshrink", "threshold", "softmax", "log_softmax", "softmin",
+    "relu",
+    "relu_",
+    "relu6",
+    "leaky_relu",
+    "elu",
+    "selu",
+    "celu",
+    "gelu",
+    "silu",
+    "mish",
+    "sigmoid",
+    "tanh",
+    "softplus",
+    "softsign",
+    "hardtanh",
+    "hardsigmoid",
+    "hardswish",
+    "logsigmoid",
+    "tanhshrink",
+    "threshold",
+    "softmax",
+    "log_softmax",
+    "softmin",
 ]
 
 
@@ -98,8 +118,7 @@ def elu(input, alpha: float = 1.0, inplace: bool = False):
 def selu(input, inplace: bool = False):
     alpha = 1.6732632423543772848170429916717
     scale = 1.0507009873554804934193349852946
-    out = ops.mul(ops.where(ops.gt(input, 0), input, ops.mul(_expm1_negative(input), alpha)),
-                  scale)
+    out = ops.mul(ops.where(ops.gt(input, 0), input, ops.mul(_expm1_negative(input), alpha)), scale)
     return _maybe_inplace(input, out, inplace, "selu_")
 
 
@@ -120,8 +139,9 @@ def gelu(input, approximate: str = "none"):
         cdf = ops.mul(ops.add(ops.erf(ops.mul(x, 1.0 / math.sqrt(2.0))), 1.0), 0.5)
         return ops.mul(x, cdf)
     if approximate == "tanh":
-        inner = ops.mul(ops.add(x, ops.mul(ops.mul(ops.mul(x, x), x), 0.044715)),
-                        math.sqrt(2.0 / math.pi))
+        inner = ops.mul(
+            ops.add(x, ops.mul(ops.mul(ops.mul(x, x), x), 0.044715)), math.sqrt(2.0 / math.pi)
+        )
         return ops.mul(ops.mul(x, 0.5), ops.add(ops.tanh(inner), 1.0))
     raise RuntimeError("approximate argument must be either none or tanh.")
 
@@ -193,8 +213,12 @@ def threshold(input, threshold: float, value: float, inplace: bool = False):
 
 def _softmax_dim(name: str, ndim: int, stacklevel: int) -> int:
     # PyTorch's legacy rule for dim=None, with its warning.
-    warnings.warn(f"Implicit dimension choice for {name} has been deprecated. Change the call "
-                  "to include dim=X as an argument.", UserWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"Implicit dimension choice for {name} has been deprecated. Change the call "
+        "to include dim=X as an argument.",
+        UserWarning,
+        stacklevel=stacklevel,
+    )
     return 0 if ndim in (0, 1, 3) else 1
 
 

@@ -22,8 +22,14 @@ import kiln
 from kiln import ops
 
 __all__ = [
-    "conv1d", "conv2d", "unfold", "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
-    "max_pool1d", "avg_pool1d",
+    "conv1d",
+    "conv2d",
+    "unfold",
+    "max_pool2d",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "max_pool1d",
+    "avg_pool1d",
 ]
 
 
@@ -44,8 +50,10 @@ def _batched(input, name: str):
         return input, False
     if input.ndim == 3:
         return ops.unsqueeze(input, 0), True
-    raise RuntimeError(f"Expected 3D (unbatched) or 4D (batched) input to {name}, but got "
-                       f"input of size: {list(input.shape)}")
+    raise RuntimeError(
+        f"Expected 3D (unbatched) or 4D (batched) input to {name}, but got "
+        f"input of size: {list(input.shape)}"
+    )
 
 
 def _windows(x, kernel, stride, dilation, out_size):
@@ -77,18 +85,24 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     """
     input, unbatched = _batched(input, "conv2d")
     if weight.ndim != 4:
-        raise RuntimeError(f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, "
-                           f"kH, kW), got size {list(weight.shape)}")
+        raise RuntimeError(
+            f"conv2d: expected a 4-D weight (out_channels, in_channels/groups, "
+            f"kH, kW), got size {list(weight.shape)}"
+        )
     n, c, h, w = input.shape
     out_channels, c_per_group, kh, kw = weight.shape
     if c != c_per_group * groups:
-        raise RuntimeError(f"Given groups={groups}, weight of size {list(weight.shape)}, "
-                           f"expected input{list(input.shape)} to have "
-                           f"{c_per_group * groups} channels, but got {c} channels instead")
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, "
+            f"expected input{list(input.shape)} to have "
+            f"{c_per_group * groups} channels, but got {c} channels instead"
+        )
     if out_channels % groups:
-        raise RuntimeError(f"Given groups={groups}, expected weight to be divisible by "
-                           f"{groups} at dimension 0, but got weight of size "
-                           f"{list(weight.shape)} instead")
+        raise RuntimeError(
+            f"Given groups={groups}, expected weight to be divisible by "
+            f"{groups} at dimension 0, but got weight of size "
+            f"{list(weight.shape)} instead"
+        )
     stride, dilation = _pair(stride, "stride"), _pair(dilation, "dilation")
     if isinstance(padding, str):
         if padding == "valid":
@@ -98,8 +112,9 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
                 raise RuntimeError("padding='same' is not supported for strided convolutions")
             pads = _same_padding((kh, kw), dilation)
         else:
-            raise ValueError(f"Invalid padding string '{padding}', should be one of "
-                             "{'valid', 'same'}")
+            raise ValueError(
+                f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}"
+            )
     else:
         ph, pw = _pair(padding, "padding")
         pads = [(ph, ph), (pw, pw)]
@@ -108,9 +123,11 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     hp, wp = input.shape[2], input.shape[3]
     eff_h, eff_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
     if hp < eff_h or wp < eff_w:
-        raise RuntimeError(f"Calculated padded input size per channel: ({hp} x {wp}). Kernel "
-                           f"size: ({eff_h} x {eff_w}). Kernel size can't be greater than "
-                           "actual input size")
+        raise RuntimeError(
+            f"Calculated padded input size per channel: ({hp} x {wp}). Kernel "
+            f"size: ({eff_h} x {eff_w}). Kernel size can't be greater than "
+            "actual input size"
+        )
     ho, wo = (hp - eff_h) // stride[0] + 1, (wp - eff_w) // stride[1] + 1
     columns = _windows(input, (kh, kw), stride, dilation, (ho, wo))
     columns = ops.reshape(columns, (n, groups, c_per_group * kh * kw, ho * wo))
@@ -128,13 +145,26 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     [[[3.0, 3.0, 3.0]]]
     """
     if input.ndim not in (2, 3):
-        raise RuntimeError(f"Expected 2D (unbatched) or 3D (batched) input to conv1d, but got "
-                           f"input of size: {list(input.shape)}")
-    one = lambda v: v if isinstance(v, str) else (  # noqa: E731
-        (1, v) if isinstance(v, int) else (1, tuple(v)[0]))
+        raise RuntimeError(
+            f"Expected 2D (unbatched) or 3D (batched) input to conv1d, but got "
+            f"input of size: {list(input.shape)}"
+        )
+
+    def one(v):
+        if isinstance(v, str):
+            return v
+        return (1, v) if isinstance(v, int) else (1, tuple(v)[0])
+
     pad = padding if isinstance(padding, str) else (0, _pair(padding)[0])
-    out = conv2d(ops.unsqueeze(input, -2), ops.unsqueeze(weight, -2), bias, one(stride), pad,
-                 one(dilation), groups)
+    out = conv2d(
+        ops.unsqueeze(input, -2),
+        ops.unsqueeze(weight, -2),
+        bias,
+        one(stride),
+        pad,
+        one(dilation),
+        groups,
+    )
     return ops.squeeze(out, -2)
 
 
@@ -145,8 +175,9 @@ def unfold(input, kernel_size, dilation=1, padding=0, stride=1):
     kiln.Size([1, 8, 4])
     """
     if input.ndim != 4:
-        raise NotImplementedError(f"Input Error: Only 4D input Tensors are supported (got "
-                                  f"{input.ndim}D)")
+        raise NotImplementedError(
+            f"Input Error: Only 4D input Tensors are supported (got {input.ndim}D)"
+        )
     kernel, dilation = _pair(kernel_size), _pair(dilation)
     padding, stride = _pair(padding), _pair(stride)
     if any(padding):
@@ -176,15 +207,21 @@ def _pool_geometry(name, input, kernel_size, stride, padding, dilation, ceil_mod
     padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
-            raise RuntimeError(f"pad should be at most half of effective kernel size, but got "
-                               f"pad={p}, kernel_size={k} and dilation={d}")
+            raise RuntimeError(
+                f"pad should be at most half of effective kernel size, but got "
+                f"pad={p}, kernel_size={k} and dilation={d}"
+            )
     h, w = input.shape[2], input.shape[3]
-    out = tuple(_pool_size(s, k, st, p, d, ceil_mode) for s, k, st, p, d in
-                zip((h, w), kernel, stride, padding, dilation))
+    out = tuple(
+        _pool_size(s, k, st, p, d, ceil_mode)
+        for s, k, st, p, d in zip((h, w), kernel, stride, padding, dilation)
+    )
     if out[0] <= 0 or out[1] <= 0:
-        raise RuntimeError(f"{name}: Given input size: ({input.shape[1]}x{h}x{w}). Calculated "
-                           f"output size: ({input.shape[1]}x{out[0]}x{out[1]}). Output size is "
-                           "too small")
+        raise RuntimeError(
+            f"{name}: Given input size: ({input.shape[1]}x{h}x{w}). Calculated "
+            f"output size: ({input.shape[1]}x{out[0]}x{out[1]}). Output size is "
+            "too small"
+        )
     # pad on the right as far as the last window reaches (ceil_mode may need more than p)
     pads = []
     for s, k, st, p, d, o in zip((h, w), kernel, stride, padding, dilation, out):
@@ -193,8 +230,9 @@ def _pool_geometry(name, input, kernel_size, stride, padding, dilation, ceil_mod
     return kernel, stride, padding, dilation, out, pads
 
 
-def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool2d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """The maximum of each window; the gradient goes to the first maximum, as PyTorch.
 
     >>> max_pool2d(kiln.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
@@ -202,10 +240,14 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     """
     input, unbatched = _batched(input, "max_pool2d")
     kernel, stride, padding, dilation, out, pads = _pool_geometry(
-        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode)
+        "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
+    )
     lowest = -math.inf if input.dtype.is_floating_point else int(np.iinfo(input.dtype.np).min)
-    padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, lowest) if any(
-        p for pair in pads for p in pair) else input
+    padded = (
+        ops.pad_axes(input, [(0, 0), (0, 0)] + pads, lowest)
+        if any(p for pair in pads for p in pair)
+        else input
+    )
     windows = _windows(padded, kernel, stride, dilation, out)  # (N, C, K, Ho, Wo)
     best = ops.argmax(windows, 2, keepdim=True)
     values = ops.squeeze(ops.gather(windows, 2, best), 2)
@@ -221,16 +263,29 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 def _window_positions(size, kernel, stride, padding, dilation, out) -> np.ndarray:
     """``(kh*kw, Ho, Wo)``: the flat input position ``row * W + col`` each window reads."""
-    rows = (np.arange(out[0])[None, :] * stride[0] - padding[0] +
-            np.arange(kernel[0])[:, None] * dilation[0])  # (kh, Ho)
-    cols = (np.arange(out[1])[None, :] * stride[1] - padding[1] +
-            np.arange(kernel[1])[:, None] * dilation[1])  # (kw, Wo)
+    rows = (
+        np.arange(out[0])[None, :] * stride[0]
+        - padding[0]
+        + np.arange(kernel[0])[:, None] * dilation[0]
+    )  # (kh, Ho)
+    cols = (
+        np.arange(out[1])[None, :] * stride[1]
+        - padding[1]
+        + np.arange(kernel[1])[:, None] * dilation[1]
+    )  # (kw, Wo)
     flat = rows[:, None, :, None] * size[1] + cols[None, :, None, :]
     return flat.reshape(kernel[0] * kernel[1], out[0], out[1])
 
 
-def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True, divisor_override=None):
+def avg_pool2d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
     """The mean of each window (PyTorch's divisor rules for padding and ``ceil_mode``).
 
     >>> avg_pool2d(kiln.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
@@ -238,15 +293,18 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
     """
     input, unbatched = _batched(input, "avg_pool2d")
     kernel, stride, padding, dilation, out, pads = _pool_geometry(
-        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode)
-    padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0) if any(
-        p for pair in pads for p in pair) else input
+        "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
+    )
+    padded = (
+        ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0)
+        if any(p for pair in pads for p in pair)
+        else input
+    )
     total = ops.sum(_windows(padded, kernel, stride, dilation, out), 2)
     if divisor_override:
         divisor = np.full(out, float(divisor_override))
     else:
-        divisor = _avg_divisor(input.shape[2:], kernel, stride, padding, out,
-                               count_include_pad)
+        divisor = _avg_divisor(input.shape[2:], kernel, stride, padding, out, count_include_pad)
     result = ops.div(total, ops.constant(divisor, total.dtype))
     return ops.squeeze(result, 0) if unbatched else result
 
@@ -295,27 +353,41 @@ def adaptive_avg_pool2d(input, output_size):
 
 def _as_2d_pool(fn, input, kernel_size, stride, padding, **kwargs):
     if input.ndim not in (2, 3):
-        raise RuntimeError(f"{fn.__name__[:-2]}1d: expected 2D or 3D input, got "
-                           f"{input.ndim}D")
+        raise RuntimeError(f"{fn.__name__[:-2]}1d: expected 2D or 3D input, got {input.ndim}D")
     first = lambda v: v if isinstance(v, int) else tuple(v)[0]  # noqa: E731
     stride = None if stride is None else (1, first(stride))
-    out = fn(ops.unsqueeze(input, -2), (1, first(kernel_size)), stride, (0, first(padding)),
-             **kwargs)
+    out = fn(
+        ops.unsqueeze(input, -2), (1, first(kernel_size)), stride, (0, first(padding)), **kwargs
+    )
     if isinstance(out, tuple):
         return tuple(ops.squeeze(o, -2) for o in out)
     return ops.squeeze(out, -2)
 
 
-def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
-               return_indices=False):
+def max_pool1d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
     """``max_pool2d`` over the last axis of ``(N, C, L)``."""
-    return _as_2d_pool(max_pool2d, input, kernel_size, stride, padding,
-                       dilation=(1, dilation if isinstance(dilation, int) else dilation[0]),
-                       ceil_mode=ceil_mode, return_indices=return_indices)
+    return _as_2d_pool(
+        max_pool2d,
+        input,
+        kernel_size,
+        stride,
+        padding,
+        dilation=(1, dilation if isinstance(dilation, int) else dilation[0]),
+        ceil_mode=ceil_mode,
+        return_indices=return_indices,
+    )
 
 
-def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False,
-               count_include_pad=True):
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
     """``avg_pool2d`` over the last axis of ``(N, C, L)``."""
-    return _as_2d_pool(avg_pool2d, input, kernel_size, stride, padding, ceil_mode=ceil_mode,
-                       count_include_pad=count_include_pad)
+    return _as_2d_pool(
+        avg_pool2d,
+        input,
+        kernel_size,
+        stride,
+        padding,
+        ceil_mode=ceil_mode,
+        count_include_pad=count_include_pad,
+    )

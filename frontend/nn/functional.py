@@ -25,10 +25,25 @@ from .losses import __all__ as _losses
 from .normalization import *  # noqa: F403
 from .normalization import __all__ as _normalization
 
-__all__ = [*_activations, *_convolution, *_losses, *_normalization,
-           "linear", "bilinear", "embedding", "dropout", "dropout1d", "dropout2d", "pad",
-           "one_hot", "flatten", "normalize", "cosine_similarity", "pairwise_distance",
-           "scaled_dot_product_attention"]
+__all__ = [
+    *_activations,
+    *_convolution,
+    *_losses,
+    *_normalization,
+    "linear",
+    "bilinear",
+    "embedding",
+    "dropout",
+    "dropout1d",
+    "dropout2d",
+    "pad",
+    "one_hot",
+    "flatten",
+    "normalize",
+    "cosine_similarity",
+    "pairwise_distance",
+    "scaled_dot_product_attention",
+]
 
 
 # ------------------------------------------------------------------------------ linear
@@ -43,8 +58,10 @@ def linear(input, weight, bias=None):
     if weight.ndim == 2 and (input.ndim == 0 or input.shape[-1] != weight.shape[1]):
         rows = input.numel() // input.shape[-1] if input.ndim and input.shape[-1] else 1
         cols = input.shape[-1] if input.ndim else 1
-        raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} and "
-                           f"{weight.shape[1]}x{weight.shape[0]})")
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} and "
+            f"{weight.shape[1]}x{weight.shape[0]})"
+        )
     out = ops.matmul(input, ops.t(weight))
     return out if bias is None else ops.add(out, bias)
 
@@ -56,12 +73,16 @@ def bilinear(input1, input2, weight, bias=None):
     [[6.0, 6.0, 6.0, 6.0]]
     """
     if input1.shape[:-1] != input2.shape[:-1]:
-        raise RuntimeError(f"bilinear(): input batch dimensions do not match: got "
-                           f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}")
+        raise RuntimeError(
+            f"bilinear(): input batch dimensions do not match: got "
+            f"{list(input1.shape[:-1])} and {list(input2.shape[:-1])}"
+        )
     if input1.shape[-1] != weight.shape[1] or input2.shape[-1] != weight.shape[2]:
-        raise RuntimeError(f"bilinear(): input sizes {input1.shape[-1]} and "
-                           f"{input2.shape[-1]} do not match weight of size "
-                           f"{list(weight.shape)}")
+        raise RuntimeError(
+            f"bilinear(): input sizes {input1.shape[-1]} and "
+            f"{input2.shape[-1]} do not match weight of size "
+            f"{list(weight.shape)}"
+        )
     lead = tuple(input1.shape[:-1])
     x1 = ops.reshape(input1, (-1, 1, 1, input1.shape[-1]))  # (B, 1, 1, I1)
     x2 = ops.reshape(input2, (-1, 1, input2.shape[-1]))  # (B, 1, I2)
@@ -77,17 +98,26 @@ def bilinear(input1, input2, weight, bias=None):
 
 def _check_indices(input, size: int, what: str) -> None:
     if input.dtype.is_floating_point or input.dtype is kiln.bool:
-        raise RuntimeError(f"Expected tensor for argument #1 '{what}' to have one of the "
-                           f"following scalar types: Long, Int; but got {input.type()} instead "
-                           "(while checking arguments for embedding)")
+        raise RuntimeError(
+            f"Expected tensor for argument #1 '{what}' to have one of the "
+            f"following scalar types: Long, Int; but got {input.type()} instead "
+            "(while checking arguments for embedding)"
+        )
     if kiln.is_tracing() or input.numel() == 0:
         return
     if int(ops.amin(input)) < 0 or int(ops.amax(input)) >= size:
         raise IndexError("index out of range in self")
 
 
-def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float = 2.0,
-              scale_grad_by_freq: bool = False, sparse: bool = False):
+def embedding(
+    input,
+    weight,
+    padding_idx=None,
+    max_norm=None,
+    norm_type: float = 2.0,
+    scale_grad_by_freq: bool = False,
+    sparse: bool = False,
+):
     """Rows of ``weight`` picked by the integer ``input``: shape ``input.shape + (dim,)``.
 
     The row ``padding_idx`` gets no gradient; ``max_norm`` renormalizes the rows used, in
@@ -107,8 +137,11 @@ def embedding(input, weight, padding_idx=None, max_norm=None, norm_type: float =
         _renorm_rows(weight, flat, max_norm, norm_type)
     out = ops.index_select(weight, 0, flat)  # (M, D)
     if scale_grad_by_freq:
-        counts = ops.sum(ops.cast(ops.eq(ops.unsqueeze(flat, 1), ops.unsqueeze(flat, 0)),
-                                  out.dtype), 1, keepdim=True)
+        counts = ops.sum(
+            ops.cast(ops.eq(ops.unsqueeze(flat, 1), ops.unsqueeze(flat, 0)), out.dtype),
+            1,
+            keepdim=True,
+        )
         frozen = out.detach()
         out = ops.add(frozen, ops.div(ops.sub(out, frozen), counts))
     if padding_idx is not None:
@@ -122,9 +155,11 @@ def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> Non
         rows = ops.arange(weight.shape[0])
         used = ops.any(ops.eq(ops.unsqueeze(rows, 1), ops.unsqueeze(flat_indices, 0)), 1)
         norms = ops.norm(weight.detach(), norm_type, 1)
-        scale = ops.where(ops.logical_and(used, ops.gt(norms, max_norm)),
-                          ops.div(max_norm, ops.add(norms, 1e-7)),
-                          ops.constant(1, weight.dtype))
+        scale = ops.where(
+            ops.logical_and(used, ops.gt(norms, max_norm)),
+            ops.div(max_norm, ops.add(norms, 1e-7)),
+            ops.constant(1, weight.dtype),
+        )
         weight.mul_(ops.unsqueeze(scale, 1))
 
 
@@ -139,8 +174,10 @@ def one_hot(tensor, num_classes: int = -1):
     concrete = not kiln.is_tracing()
     if num_classes == -1:
         if not concrete:
-            raise kiln.TraceError("one_hot: num_classes=-1 needs the tensor's values; pass "
-                                  "num_classes explicitly inside kiln.jit")
+            raise kiln.TraceError(
+                "one_hot: num_classes=-1 needs the tensor's values; pass "
+                "num_classes explicitly inside kiln.jit"
+            )
         if tensor.numel() == 0:
             raise RuntimeError("Can not infer total number of classes from empty tensor.")
         num_classes = int(ops.amax(tensor)) + 1
@@ -150,8 +187,7 @@ def one_hot(tensor, num_classes: int = -1):
         if int(ops.amax(tensor)) >= num_classes:
             raise RuntimeError("Class values must be smaller than num_classes.")
     classes = ops.arange(num_classes)
-    return ops.cast(ops.eq(ops.unsqueeze(ops.cast(tensor, kiln.int64), -1), classes),
-                    kiln.int64)
+    return ops.cast(ops.eq(ops.unsqueeze(ops.cast(tensor, kiln.int64), -1), classes), kiln.int64)
 
 
 # ------------------------------------------------------------------------------ dropout
@@ -190,8 +226,10 @@ def dropout(input, p: float = 0.5, training: bool = True, inplace: bool = False)
 def _channel_dropout(input, p, training, inplace, name, feature_ndim):
     _check_p(p)
     if input.ndim not in (feature_ndim + 1, feature_ndim + 2):
-        raise RuntimeError(f"{name}: Expected {feature_ndim + 1}D or {feature_ndim + 2}D input, "
-                           f"but received a {input.ndim}D input")
+        raise RuntimeError(
+            f"{name}: Expected {feature_ndim + 1}D or {feature_ndim + 2}D input, "
+            f"but received a {input.ndim}D input"
+        )
     if not training or p == 0.0:
         return input
     channel_axes = input.ndim - feature_ndim
@@ -227,7 +265,7 @@ def pad(input, pad, mode: str = "constant", value=None):
     if len(pad) // 2 > input.ndim:
         raise RuntimeError("Padding length too large")
     if mode != "constant" and value not in (None, 0, 0.0):
-        raise NotImplementedError(f"Padding mode \"{mode}\" doesn't take in value argument.")
+        raise NotImplementedError(f'Padding mode "{mode}" doesn\'t take in value argument.')
     pairs = [(0, 0)] * input.ndim
     for k in range(len(pad) // 2):
         pairs[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
@@ -255,9 +293,11 @@ def _pad_constant(input, pairs, value):
 def _pad_axis(x, axis: int, left: int, right: int, mode: str):
     n = x.shape[axis]
     if mode == "reflect" and (left >= n or right >= n):
-        raise RuntimeError(f"Argument #4: Padding size should be less than the corresponding "
-                           f"input dimension, but got: padding ({left}, {right}) at dimension "
-                           f"{axis} of input {list(x.shape)}")
+        raise RuntimeError(
+            f"Argument #4: Padding size should be less than the corresponding "
+            f"input dimension, but got: padding ({left}, {right}) at dimension "
+            f"{axis} of input {list(x.shape)}"
+        )
     if mode == "circular" and (left > n or right > n):
         raise RuntimeError("Padding value causes wrapping around more than once.")
     parts = []
@@ -265,8 +305,7 @@ def _pad_axis(x, axis: int, left: int, right: int, mode: str):
         if mode == "reflect":
             parts.append(ops.flip(ops.slice_axis(x, axis, 1, left + 1), axis))
         elif mode == "replicate":
-            parts.append(ops.expand(ops.slice_axis(x, axis, 0, 1),
-                                    _with(x.shape, axis, left)))
+            parts.append(ops.expand(ops.slice_axis(x, axis, 0, 1), _with(x.shape, axis, left)))
         else:
             parts.append(ops.slice_axis(x, axis, n - left, n))
     parts.append(x)
@@ -274,8 +313,7 @@ def _pad_axis(x, axis: int, left: int, right: int, mode: str):
         if mode == "reflect":
             parts.append(ops.flip(ops.slice_axis(x, axis, n - 1 - right, n - 1), axis))
         elif mode == "replicate":
-            parts.append(ops.expand(ops.slice_axis(x, axis, n - 1, n),
-                                    _with(x.shape, axis, right)))
+            parts.append(ops.expand(ops.slice_axis(x, axis, n - 1, n), _with(x.shape, axis, right)))
         else:
             parts.append(ops.slice_axis(x, axis, 0, right))
     return ops.cat(parts, axis)
@@ -336,8 +374,9 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     return d if keepdim else ops.squeeze(d, -1)
 
 
-def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p: float = 0.0,
-                                 is_causal: bool = False, scale=None):
+def scaled_dot_product_attention(
+    query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None
+):
     """``softmax(q @ k.T * scale + mask) @ v`` over the last two axes.
 
     >>> q = kiln.ones(1, 2, 4)

@@ -19,9 +19,20 @@ import kiln
 from kiln import ops
 
 __all__ = [
-    "calculate_gain", "uniform_", "normal_", "constant_", "zeros_", "ones_", "eye_",
-    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_",
-    "trunc_normal_", "orthogonal_", "calculate_fan_in_and_fan_out",
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "constant_",
+    "zeros_",
+    "ones_",
+    "eye_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "trunc_normal_",
+    "orthogonal_",
+    "calculate_fan_in_and_fan_out",
 ]
 
 
@@ -31,8 +42,15 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
     >>> calculate_gain("leaky_relu", 0.2) == math.sqrt(2.0 / (1 + 0.2 ** 2))
     True
     """
-    linear = ("linear", "conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d",
-              "conv_transpose3d")
+    linear = (
+        "linear",
+        "conv1d",
+        "conv2d",
+        "conv3d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+        "conv_transpose3d",
+    )
     if nonlinearity in linear or nonlinearity == "sigmoid":
         return 1
     if nonlinearity == "tanh":
@@ -46,7 +64,7 @@ def calculate_gain(nonlinearity: str, param=None) -> float:
             slope = param
         else:
             raise ValueError(f"negative_slope {param} not a valid number")
-        return math.sqrt(2.0 / (1 + slope ** 2))
+        return math.sqrt(2.0 / (1 + slope**2))
     if nonlinearity == "selu":
         return 3.0 / 4
     raise ValueError(f"Unsupported nonlinearity {nonlinearity}")
@@ -59,8 +77,9 @@ def calculate_fan_in_and_fan_out(tensor) -> tuple[int, int]:
     (12, 16)
     """
     if tensor.ndim < 2:
-        raise ValueError("Fan in and fan out can not be computed for tensor with fewer than 2 "
-                         "dimensions")
+        raise ValueError(
+            "Fan in and fan out can not be computed for tensor with fewer than 2 dimensions"
+        )
     receptive = math.prod(tensor.shape[2:])
     return tensor.shape[1] * receptive, tensor.shape[0] * receptive
 
@@ -128,8 +147,9 @@ def xavier_normal_(tensor, gain: float = 1.0, generator=None):
     return normal_(tensor, 0.0, std, generator)
 
 
-def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in",
-                     nonlinearity: str = "leaky_relu", generator=None):
+def kaiming_uniform_(
+    tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+):
     """``U(-b, b)`` with ``b = gain * sqrt(3 / fan)`` (He); Linear/Conv use ``a=sqrt(5)``.
 
     >>> w = kaiming_uniform_(kiln.empty(8, 4), a=math.sqrt(5))
@@ -143,8 +163,9 @@ def kaiming_uniform_(tensor, a: float = 0, mode: str = "fan_in",
     return uniform_(tensor, -bound, bound, generator)
 
 
-def kaiming_normal_(tensor, a: float = 0, mode: str = "fan_in",
-                    nonlinearity: str = "leaky_relu", generator=None):
+def kaiming_normal_(
+    tensor, a: float = 0, mode: str = "fan_in", nonlinearity: str = "leaky_relu", generator=None
+):
     """``N(0, std**2)`` with ``std = gain / sqrt(fan)`` (He)."""
     fan = _fan(tensor, mode)
     if fan == 0:
@@ -158,13 +179,29 @@ def _erfinv(y):
     w = ops.neg(ops.log(ops.mul(ops.sub(1.0, y), ops.add(1.0, y))))
     small = ops.sub(w, 2.5)
     p_small = 2.81022636e-08
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-              -0.00417768164, 0.246640727, 1.50140941):
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
         p_small = ops.add(ops.mul(small, p_small), c)
     large = ops.sub(ops.sqrt(w), 3.0)
     p_large = -0.000200214257
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-              0.00943887047, 1.00167406, 2.83297682):
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
         p_large = ops.add(ops.mul(large, p_large), c)
     x = ops.mul(ops.where(ops.lt(w, 5.0), p_small, p_large), y)
     for _ in range(2):  # Newton on erf(x) - y; erf'(x) = 2/sqrt(pi) exp(-x^2)
@@ -173,14 +210,16 @@ def _erfinv(y):
     return x
 
 
-def trunc_normal_(tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
-                  b: float = 2.0, generator=None):
+def trunc_normal_(
+    tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
+):
     """``N(mean, std**2)`` truncated to ``[a, b]``, by inverting the normal CDF.
 
     >>> w = trunc_normal_(kiln.empty(1000), std=1.0, a=-0.5, b=0.5)
     >>> bool((w.abs() <= 0.5).all())
     True
     """
+
     def cdf(x):
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 

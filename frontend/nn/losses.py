@@ -17,8 +17,15 @@ import kiln
 from kiln import ops
 
 __all__ = [
-    "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "cross_entropy", "nll_loss",
-    "binary_cross_entropy", "binary_cross_entropy_with_logits", "kl_div",
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1_loss",
+    "huber_loss",
+    "cross_entropy",
+    "nll_loss",
+    "binary_cross_entropy",
+    "binary_cross_entropy_with_logits",
+    "kl_div",
 ]
 
 
@@ -33,8 +40,12 @@ def legacy_reduction(size_average, reduce, emit_warning: bool = True) -> str:
     else:
         result = "none"
     if emit_warning:
-        warnings.warn(f"size_average and reduce args will be deprecated, please use "
-                      f"reduction='{result}' instead.", UserWarning, stacklevel=3)
+        warnings.warn(
+            f"size_average and reduce args will be deprecated, please use "
+            f"reduction='{result}' instead.",
+            UserWarning,
+            stacklevel=3,
+        )
     return result
 
 
@@ -66,10 +77,13 @@ def _check_reduction(reduction: str) -> None:
 
 def _broadcast_pair(input, target, stacklevel: int = 4):
     if tuple(target.shape) != tuple(input.shape):
-        warnings.warn(f"Using a target size ({target.shape}) that is different to the input "
-                      f"size ({input.shape}). This will likely lead to incorrect results due "
-                      "to broadcasting. Please ensure they have the same size.", UserWarning,
-                      stacklevel=stacklevel)
+        warnings.warn(
+            f"Using a target size ({target.shape}) that is different to the input "
+            f"size ({input.shape}). This will likely lead to incorrect results due "
+            "to broadcasting. Please ensure they have the same size.",
+            UserWarning,
+            stacklevel=stacklevel,
+        )
     return ops.broadcast_tensors(input, target)
 
 
@@ -77,8 +91,7 @@ def _weighted(loss, weight):
     return loss if weight is None else ops.mul(loss, weight)
 
 
-def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-             weight=None):
+def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean squared error ``(input - target) ** 2``, reduced.
 
     >>> mse_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([1.0, 3.0]), reduction="sum")
@@ -91,8 +104,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     return reduce_loss(_weighted(ops.mul(diff, diff), weight), reduction)
 
 
-def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-            weight=None):
+def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean absolute error ``|input - target|``, reduced.
 
     >>> l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([1.0, -3.0]))
@@ -104,8 +116,9 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     return reduce_loss(_weighted(ops.abs(ops.sub(input, target)), weight), reduction)
 
 
-def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean",
-                   beta: float = 1.0):
+def smooth_l1_loss(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0
+):
     """``0.5 d**2 / beta`` where ``|d| < beta``, else ``|d| - 0.5 beta``.
 
     >>> loss = smooth_l1_loss(kiln.tensor([0.0, 0.0]), kiln.tensor([0.5, 3.0]), reduction="none")
@@ -120,8 +133,9 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction: str
     d = ops.abs(ops.sub(input, target))
     if beta == 0.0:
         return reduce_loss(d, reduction)
-    loss = ops.where(ops.lt(d, beta), ops.div(ops.mul(ops.mul(d, d), 0.5), beta),
-                     ops.sub(d, 0.5 * beta))
+    loss = ops.where(
+        ops.lt(d, beta), ops.div(ops.mul(ops.mul(d, d), 0.5), beta), ops.sub(d, 0.5 * beta)
+    )
     return reduce_loss(loss, reduction)
 
 
@@ -134,8 +148,9 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     _check_reduction(reduction)
     input, target = _broadcast_pair(input, target)
     d = ops.abs(ops.sub(input, target))
-    loss = ops.where(ops.lt(d, delta), ops.mul(ops.mul(d, d), 0.5),
-                     ops.mul(ops.sub(d, 0.5 * delta), delta))
+    loss = ops.where(
+        ops.lt(d, delta), ops.mul(ops.mul(d, d), 0.5), ops.mul(ops.sub(d, 0.5 * delta), delta)
+    )
     return reduce_loss(_weighted(loss, weight), reduction)
 
 
@@ -144,8 +159,10 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
 
 def _check_batch(input, target) -> None:
     if input.ndim >= 2 and target.ndim >= 1 and input.shape[0] != target.shape[0]:
-        raise ValueError(f"Expected input batch_size ({input.shape[0]}) to match target "
-                         f"batch_size ({target.shape[0]}).")
+        raise ValueError(
+            f"Expected input batch_size ({input.shape[0]}) to match target "
+            f"batch_size ({target.shape[0]})."
+        )
 
 
 def _check_targets(target, n_classes: int, ignore_index: int) -> None:
@@ -153,15 +170,23 @@ def _check_targets(target, n_classes: int, ignore_index: int) -> None:
     if kiln.is_tracing():
         return
     values = target.detach()
-    valid = ops.logical_or(ops.eq(values, ignore_index),
-                           ops.logical_and(ops.ge(values, 0), ops.lt(values, n_classes)))
+    valid = ops.logical_or(
+        ops.eq(values, ignore_index), ops.logical_and(ops.ge(values, 0), ops.lt(values, n_classes))
+    )
     if not bool(ops.all(valid)):
         bad = ops.masked_select(values, ops.logical_not(valid))
         raise IndexError(f"Target {int(bad[0])} is out of bounds.")
 
 
-def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = -100,
-             reduce=None, reduction: str = "mean"):
+def nll_loss(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+):
     """Negative log-likelihood of class indices: ``-input[n, target[n]] * weight[target[n]]``.
 
     ``input`` is ``(N, C)``, ``(N, C, d1, ...)`` or ``(C,)``; ``'mean'`` divides by the sum of
@@ -173,8 +198,9 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
     if target.dtype.is_floating_point or target.dtype is kiln.bool:
-        raise RuntimeError(f"expected target dtype to be Long or Byte, but got "
-                           f"{_torch_type_name(target.dtype)}")
+        raise RuntimeError(
+            f"expected target dtype to be Long or Byte, but got {_torch_type_name(target.dtype)}"
+        )
     if input.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
     _check_batch(input, target)
@@ -204,11 +230,20 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index: int = 
 
 def _torch_type_name(dtype) -> str:
     return {"float32": "Float", "float64": "Double", "float16": "Half", "bool": "Bool"}.get(
-        dtype.name, dtype.name)
+        dtype.name, dtype.name
+    )
 
 
-def cross_entropy(input, target, weight=None, size_average=None, ignore_index: int = -100,
-                  reduce=None, reduction: str = "mean", label_smoothing: float = 0.0):
+def cross_entropy(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    ignore_index: int = -100,
+    reduce=None,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+):
     """Cross entropy of logits ``input`` (class dim 1) against class indices or probabilities.
 
     >>> cross_entropy(kiln.tensor([[0.0, 0.0]]), kiln.tensor([0]))
@@ -217,22 +252,20 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
     if not 0.0 <= label_smoothing <= 1.0:
-        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: "
-                           f"{label_smoothing}")
+        raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
     logp = ops.log_softmax(input, class_dim)
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
-        return _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothing,
-                                            class_dim)
+        return _cross_entropy_probabilities(
+            logp, target, weight, reduction, label_smoothing, class_dim
+        )
     nll = nll_loss(logp, target, weight, None, ignore_index, None, reduction)
     if label_smoothing == 0.0:
         return nll
     ignored = ops.eq(target, ignore_index)
-    per_class = logp if weight is None else ops.mul(logp, _class_shaped(weight, logp,
-                                                                         class_dim))
-    smooth = ops.where(ignored, ops.constant(0, logp.dtype), ops.neg(ops.sum(per_class,
-                                                                              class_dim)))
+    per_class = logp if weight is None else ops.mul(logp, _class_shaped(weight, logp, class_dim))
+    smooth = ops.where(ignored, ops.constant(0, logp.dtype), ops.neg(ops.sum(per_class, class_dim)))
     if reduction == "none":
         smooth_reduced = smooth
     elif reduction == "sum":
@@ -243,11 +276,13 @@ def cross_entropy(input, target, weight=None, size_average=None, ignore_index: i
         if weight is None:
             denominator = ops.sum(ops.cast(ops.logical_not(ignored), logp.dtype))
         else:
-            denominator = ops.sum(ops.where(ignored, ops.constant(0, logp.dtype),
-                                            ops.take(weight, safe)))
+            denominator = ops.sum(
+                ops.where(ignored, ops.constant(0, logp.dtype), ops.take(weight, safe))
+            )
         smooth_reduced = ops.div(ops.sum(smooth), denominator)
-    return ops.add(ops.mul(nll, 1.0 - label_smoothing),
-                   ops.mul(smooth_reduced, label_smoothing / n_classes))
+    return ops.add(
+        ops.mul(nll, 1.0 - label_smoothing), ops.mul(smooth_reduced, label_smoothing / n_classes)
+    )
 
 
 def _class_shaped(weight, like, class_dim):
@@ -258,8 +293,10 @@ def _class_shaped(weight, like, class_dim):
 
 def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothing, class_dim):
     if tuple(target.shape) != tuple(logp.shape):
-        raise RuntimeError(f"cross_entropy: a target of class probabilities must have the "
-                           f"input's shape {list(logp.shape)}, got {list(target.shape)}")
+        raise RuntimeError(
+            f"cross_entropy: a target of class probabilities must have the "
+            f"input's shape {list(logp.shape)}, got {list(target.shape)}"
+        )
     n_classes = logp.shape[class_dim]
     if label_smoothing > 0.0:
         target = ops.add(ops.mul(target, 1.0 - label_smoothing), label_smoothing / n_classes)
@@ -274,8 +311,9 @@ def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothin
     return ops.div(ops.sum(loss), float(loss.numel()) if loss.numel() else float("nan"))
 
 
-def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None,
-                         reduction: str = "mean"):
+def binary_cross_entropy(
+    input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
+):
     """``-(t log x + (1 - t) log(1 - x))`` with the logs clamped at -100 (as PyTorch).
 
     >>> binary_cross_entropy(kiln.tensor([0.5]), kiln.tensor([1.0]))
@@ -284,9 +322,11 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"Using a target size ({target.shape}) that is different to the input "
-                         f"size ({input.shape}) is deprecated. Please ensure they have the "
-                         "same size.")
+        raise ValueError(
+            f"Using a target size ({target.shape}) that is different to the input "
+            f"size ({input.shape}) is deprecated. Please ensure they have the "
+            "same size."
+        )
     if not kiln.is_tracing():
         inside = ops.logical_and(ops.ge(input.detach(), 0), ops.le(input.detach(), 1))
         if not bool(ops.all(inside)):
@@ -297,8 +337,15 @@ def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=N
     return reduce_loss(_weighted(loss, weight), reduction)
 
 
-def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None,
-                                     reduce=None, reduction: str = "mean", pos_weight=None):
+def binary_cross_entropy_with_logits(
+    input,
+    target,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+    pos_weight=None,
+):
     """BCE on logits, as ``(1 - t) x - (1 + (pos_weight - 1) t) logsigmoid(x)`` (stable).
 
     >>> binary_cross_entropy_with_logits(kiln.tensor([0.0]), kiln.tensor([1.0]))
@@ -307,8 +354,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
     if tuple(target.shape) != tuple(input.shape):
-        raise ValueError(f"Target size ({target.shape}) must be the same as input size "
-                         f"({input.shape})")
+        raise ValueError(
+            f"Target size ({target.shape}) must be the same as input size ({input.shape})"
+        )
     log_sig = ops.logsigmoid(input)
     if pos_weight is None:
         coefficient = 1.0
@@ -318,8 +366,9 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return reduce_loss(_weighted(loss, weight), reduction)
 
 
-def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean",
-           log_target: bool = False):
+def kl_div(
+    input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False
+):
     """``target * (log(target) - input)`` (``input`` holds log-probabilities).
 
     >>> kl_div(kiln.tensor([0.0]), kiln.tensor([1.0]), reduction="sum")
@@ -333,15 +382,18 @@ def kl_div(input, target, size_average=None, reduce=None, reduction: str = "mean
     else:
         positive = ops.gt(target, 0)
         safe = ops.where(positive, target, ops.constant(1, target.dtype))
-        xlogx = ops.where(positive, ops.mul(target, ops.log(safe)),
-                          ops.constant(0, target.dtype))
+        xlogx = ops.where(positive, ops.mul(target, ops.log(safe)), ops.constant(0, target.dtype))
         loss = ops.sub(xlogx, ops.mul(target, input))
     if reduction == "batchmean":
         total = ops.sum(loss)
         return ops.div(total, float(input.shape[0])) if input.ndim else total
     if reduction == "mean":
-        warnings.warn("reduction: 'mean' divides the total loss by both the batch size and the "
-                      "support size.'batchmean' divides only by the batch size, and aligns with "
-                      "the KL div math definition.'mean' will be changed to behave the same as "
-                      "'batchmean' in the next major release.", UserWarning, stacklevel=2)
+        warnings.warn(
+            "reduction: 'mean' divides the total loss by both the batch size and the "
+            "support size.'batchmean' divides only by the batch size, and aligns with "
+            "the KL div math definition.'mean' will be changed to behave the same as "
+            "'batchmean' in the next major release.",
+            UserWarning,
+            stacklevel=2,
+        )
     return reduce_loss(loss, reduction)

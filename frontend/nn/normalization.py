@@ -37,13 +37,14 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
     >>> layer_norm(kiln.tensor([[0.0, 2.0, 4.0]]), [3]).shape
     kiln.Size([1, 3])
     """
-    shape = (normalized_shape,) if isinstance(normalized_shape, int) else \
-        tuple(normalized_shape)
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
     k = len(shape)
-    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k:]) != shape:
-        raise RuntimeError(f"Given normalized_shape={list(shape)}, expected input with shape "
-                           f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
-                           f"{list(input.shape)}")
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k :]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
+            f"{list(input.shape)}"
+        )
     axes = tuple(range(input.ndim - k, input.ndim))
     out, _, _ = normalize_over(input, axes, eps)
     if weight is not None:
@@ -57,8 +58,16 @@ def _channel_shape(input):
     return (1, input.shape[1]) + (1,) * (input.ndim - 2)
 
 
-def batch_norm(input, running_mean, running_var, weight=None, bias=None,
-               training: bool = False, momentum: float = 0.1, eps: float = 1e-5):
+def batch_norm(
+    input,
+    running_mean,
+    running_var,
+    weight=None,
+    bias=None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
     """Normalize each channel (axis 1) by batch statistics (training) or running ones.
 
     In training, ``running_mean``/``running_var`` (if given) are updated in place with the
@@ -71,14 +80,18 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
     [0.20000000298023224, 0.4000000059604645]
     """
     if input.ndim < 2:
-        raise ValueError(f"batch_norm: expected an input with a channel axis (N, C, ...), got "
-                         f"size {list(input.shape)}")
+        raise ValueError(
+            f"batch_norm: expected an input with a channel axis (N, C, ...), got "
+            f"size {list(input.shape)}"
+        )
     shape = _channel_shape(input)
     if training:
         count = input.numel() // input.shape[1]
         if count <= 1:
-            raise ValueError(f"Expected more than 1 value per channel when training, got input "
-                             f"size {input.shape!r}")
+            raise ValueError(
+                f"Expected more than 1 value per channel when training, got input "
+                f"size {input.shape!r}"
+            )
         axes = (0,) + tuple(range(2, input.ndim))
         out, mean, var = normalize_over(input, axes, eps)
         if running_mean is not None or running_var is not None:
@@ -86,8 +99,9 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None,
                 _update_running(running_mean, running_var, mean, var, count, momentum)
     else:
         if running_mean is None or running_var is None:
-            raise RuntimeError("batch_norm: running_mean and running_var must be defined in "
-                               "evaluation mode")
+            raise RuntimeError(
+                "batch_norm: running_mean and running_var must be defined in evaluation mode"
+            )
         mean = ops.reshape(running_mean, shape)
         var = ops.reshape(running_var, shape)
         out = ops.mul(ops.sub(input, mean), ops.rsqrt(ops.add(var, eps)))
@@ -116,9 +130,11 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     """
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
-        raise RuntimeError(f"Expected number of channels in input to be divisible by "
-                           f"num_groups, but got input of shape {list(input.shape)} and "
-                           f"num_groups={num_groups}")
+        raise RuntimeError(
+            f"Expected number of channels in input to be divisible by "
+            f"num_groups, but got input of shape {list(input.shape)} and "
+            f"num_groups={num_groups}"
+        )
     grouped = ops.reshape(input, (n, num_groups, -1))
     out, _, _ = normalize_over(grouped, (2,), eps)
     out = ops.reshape(out, input.shape)

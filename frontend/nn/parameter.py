@@ -26,8 +26,10 @@ class Parameter(Tensor):
         if not isinstance(data, Tensor):
             raise TypeError(f"Parameter(): data must be a Tensor, got {type(data).__name__}")
         if isinstance(data, TracerTensor):
-            raise kiln.TraceError("Parameter(): cannot make a parameter from a traced tensor; "
-                                  "create parameters outside kiln.jit")
+            raise kiln.TraceError(
+                "Parameter(): cannot make a parameter from a traced tensor; "
+                "create parameters outside kiln.jit"
+            )
         super().__init__(data, requires_grad=False)
         if requires_grad:
             self.requires_grad_(True)

@@ -19,8 +19,14 @@ import math
 import kiln
 from kiln import ops
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_", "get_total_norm", "clip_grads_with_norm_",
-           "parameters_to_vector", "vector_to_parameters"]
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "get_total_norm",
+    "clip_grads_with_norm_",
+    "parameters_to_vector",
+    "vector_to_parameters",
+]
 
 
 def _grads(parameters):
@@ -29,8 +35,7 @@ def _grads(parameters):
     return [p.grad for p in parameters if p.grad is not None]
 
 
-def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False,
-                   foreach=None):
+def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = False, foreach=None):
     """The ``norm_type`` norm of all ``tensors`` together (as one vector)."""
     if isinstance(tensors, kiln.Tensor):
         tensors = [tensors]
@@ -46,10 +51,12 @@ def get_total_norm(tensors, norm_type: float = 2.0, error_if_nonfinite: bool = F
         total = ops.norm(ops.stack(norms), norm_type)
     if error_if_nonfinite and not kiln.is_tracing():
         if not bool(ops.isfinite(total)):
-            raise RuntimeError(f"The total norm of order {norm_type} for gradients from "
-                               "`parameters` is non-finite, so it cannot be clipped. To disable "
-                               "this error and scale the gradients by the non-finite norm "
-                               "anyway, set `error_if_nonfinite=False`")
+            raise RuntimeError(
+                f"The total norm of order {norm_type} for gradients from "
+                "`parameters` is non-finite, so it cannot be clipped. To disable "
+                "this error and scale the gradients by the non-finite norm "
+                "anyway, set `error_if_nonfinite=False`"
+            )
     return total
 
 
@@ -64,8 +71,13 @@ def clip_grads_with_norm_(parameters, max_norm: float, total_norm, foreach=None)
             g.mul_(ops.cast(coefficient, g.dtype))
 
 
-def clip_grad_norm_(parameters, max_norm: float, norm_type: float = 2.0,
-                    error_if_nonfinite: bool = False, foreach=None):
+def clip_grad_norm_(
+    parameters,
+    max_norm: float,
+    norm_type: float = 2.0,
+    error_if_nonfinite: bool = False,
+    foreach=None,
+):
     """Rescale the gradients so that their total norm is at most ``max_norm``; return the
     total norm before clipping (a 0-d tensor)."""
     if isinstance(parameters, kiln.Tensor):

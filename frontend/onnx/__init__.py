@@ -7,5 +7,4 @@
 from .capture import Captured, capture
 from .export import MIN_OPSET, UnsupportedPrimitiveError, export, to_onnx
 
-__all__ = ["export", "to_onnx", "capture", "Captured", "UnsupportedPrimitiveError",
-           "MIN_OPSET"]
+__all__ = ["export", "to_onnx", "capture", "Captured", "UnsupportedPrimitiveError", "MIN_OPSET"]

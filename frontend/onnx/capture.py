@@ -53,8 +53,10 @@ def _as_tuple(example_args) -> tuple:
     if isinstance(example_args, list):
         return tuple(example_args)
     if not isinstance(example_args, tuple):
-        raise TypeError(f"example arguments must be a Tensor or a tuple of them, got "
-                        f"{type(example_args).__name__}")
+        raise TypeError(
+            f"example arguments must be a Tensor or a tuple of them, got "
+            f"{type(example_args).__name__}"
+        )
     return example_args
 
 
@@ -77,8 +79,7 @@ def _argument_names(fn, count: int) -> list[str]:
         params = list(inspect.signature(target).parameters.values())
     except (TypeError, ValueError):
         params = []
-    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY,
-                                                       p.POSITIONAL_OR_KEYWORD)]
+    positional = [p.name for p in params if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
     return [positional[i] if i < len(positional) else f"args[{i}]" for i in range(count)]
 
 

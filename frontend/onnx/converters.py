@@ -14,14 +14,33 @@ from __future__ import annotations
 import numpy as np
 
 _UNARY = {
-    "neg": "Neg", "exp": "Exp", "log": "Log", "sqrt": "Sqrt", "sin": "Sin", "cos": "Cos",
-    "tanh": "Tanh", "erf": "Erf", "abs": "Abs", "sign": "Sign", "reciprocal": "Reciprocal",
+    "neg": "Neg",
+    "exp": "Exp",
+    "log": "Log",
+    "sqrt": "Sqrt",
+    "sin": "Sin",
+    "cos": "Cos",
+    "tanh": "Tanh",
+    "erf": "Erf",
+    "abs": "Abs",
+    "sign": "Sign",
+    "reciprocal": "Reciprocal",
     "floor": "Floor",
 }
 _BINARY = {
-    "add": "Add", "sub": "Sub", "mul": "Mul", "div": "Div", "pow": "Pow", "maximum": "Max",
-    "minimum": "Min", "eq": "Equal", "lt": "Less", "le": "LessOrEqual", "gt": "Greater",
-    "ge": "GreaterOrEqual", "matmul": "MatMul",
+    "add": "Add",
+    "sub": "Sub",
+    "mul": "Mul",
+    "div": "Div",
+    "pow": "Pow",
+    "maximum": "Max",
+    "minimum": "Min",
+    "eq": "Equal",
+    "lt": "Less",
+    "le": "LessOrEqual",
+    "gt": "Greater",
+    "ge": "GreaterOrEqual",
+    "matmul": "MatMul",
 }
 
 
@@ -63,8 +82,14 @@ def _reduce(op_type):
 
 
 def _argmax(ctx, node, inputs, out):
-    ctx.add("ArgMax", inputs, out, axis=node.params["axis"],
-            keepdims=int(bool(node.params["keepdims"])), select_last_index=0)
+    ctx.add(
+        "ArgMax",
+        inputs,
+        out,
+        axis=node.params["axis"],
+        keepdims=int(bool(node.params["keepdims"])),
+        select_last_index=0,
+    )
 
 
 def _shape_const(ctx, shape):
@@ -88,9 +113,15 @@ def _expand(ctx, node, inputs, out):
 def _slice(ctx, node, inputs, out):
     p = node.params
     rank = len(p["starts"])
-    ints = [ctx.const(np.asarray(v, dtype=np.int64), k) for k, v in (
-        ("starts", p["starts"]), ("ends", p["stops"]), ("axes", range(rank)),
-        ("steps", p["steps"]))]
+    ints = [
+        ctx.const(np.asarray(v, dtype=np.int64), k)
+        for k, v in (
+            ("starts", p["starts"]),
+            ("ends", p["stops"]),
+            ("axes", range(rank)),
+            ("steps", p["steps"]),
+        )
+    ]
     ctx.add("Slice", [inputs[0], *ints], out)
 
 
@@ -98,8 +129,16 @@ def _pad(ctx, node, inputs, out):
     pads = node.params["pads"]
     flat = [lo for lo, _ in pads] + [hi for _, hi in pads]  # ONNX: all begins, then ends
     value = np.asarray(node.params["value"], dtype=node.dtype)
-    ctx.add("Pad", [inputs[0], ctx.const(np.asarray(flat, dtype=np.int64), "pads"),
-                    ctx.const(value, "pad_value")], out, mode="constant")
+    ctx.add(
+        "Pad",
+        [
+            inputs[0],
+            ctx.const(np.asarray(flat, dtype=np.int64), "pads"),
+            ctx.const(value, "pad_value"),
+        ],
+        out,
+        mode="constant",
+    )
 
 
 def _concat(ctx, node, inputs, out):
@@ -109,18 +148,19 @@ def _concat(ctx, node, inputs, out):
 def _indices(ctx, node, name):
     # ONNX index inputs are int32 or int64; kiln also allows the small integer types.
     dtype = node.inputs[1].dtype
-    return name if dtype in ("int32", "int64") else ctx.add("Cast", [name], to=ctx.onnx_dtype(
-        "int64"))
+    return (
+        name if dtype in ("int32", "int64") else ctx.add("Cast", [name], to=ctx.onnx_dtype("int64"))
+    )
 
 
 def _take(ctx, node, inputs, out):
-    ctx.add("Gather", [inputs[0], _indices(ctx, node, inputs[1])], out,
-            axis=node.params["axis"])
+    ctx.add("Gather", [inputs[0], _indices(ctx, node, inputs[1])], out, axis=node.params["axis"])
 
 
 def _gather(ctx, node, inputs, out):
-    ctx.add("GatherElements", [inputs[0], _indices(ctx, node, inputs[1])], out,
-            axis=node.params["axis"])
+    ctx.add(
+        "GatherElements", [inputs[0], _indices(ctx, node, inputs[1])], out, axis=node.params["axis"]
+    )
 
 
 def _zeros(ctx, shape, dtype):
@@ -134,9 +174,13 @@ def _scatter_add(ctx, node, inputs, out):
     updates = inputs[0]
     if tuple(g_shape) != tuple(idx_shape):  # ScatterElements wants equal shapes
         updates = ctx.add("Expand", [updates, _shape_const(ctx, idx_shape)])
-    ctx.add("ScatterElements", [_zeros(ctx, node.shape, node.dtype),
-                                _indices(ctx, node, inputs[1]), updates], out, axis=axis,
-            reduction="add")
+    ctx.add(
+        "ScatterElements",
+        [_zeros(ctx, node.shape, node.dtype), _indices(ctx, node, inputs[1]), updates],
+        out,
+        axis=axis,
+        reduction="add",
+    )
 
 
 def _take_grad(ctx, node, inputs, out):
@@ -146,16 +190,27 @@ def _take_grad(ctx, node, inputs, out):
     axis = node.params["axis"]
     g_shape, idx_shape = node.inputs[0].shape, node.inputs[1].shape
     count = int(np.prod(idx_shape, dtype=np.int64))
-    rest = tuple(g_shape[axis + len(idx_shape):])
+    rest = tuple(g_shape[axis + len(idx_shape) :])
     flat_shape = tuple(g_shape[:axis]) + (count,) + rest
-    g_flat = ctx.add("Reshape", [inputs[0], _shape_const(ctx, flat_shape)],
-                     **({"allowzero": 1} if 0 in flat_shape else {}))
+    g_flat = ctx.add(
+        "Reshape",
+        [inputs[0], _shape_const(ctx, flat_shape)],
+        **({"allowzero": 1} if 0 in flat_shape else {}),
+    )
     idx_view = (1,) * axis + (count,) + (1,) * len(rest)
-    idx = ctx.add("Reshape", [_indices(ctx, node, inputs[1]), _shape_const(ctx, idx_view)],
-                  **({"allowzero": 1} if count == 0 else {}))
+    idx = ctx.add(
+        "Reshape",
+        [_indices(ctx, node, inputs[1]), _shape_const(ctx, idx_view)],
+        **({"allowzero": 1} if count == 0 else {}),
+    )
     idx = ctx.add("Expand", [idx, _shape_const(ctx, flat_shape)])
-    ctx.add("ScatterElements", [_zeros(ctx, node.shape, node.dtype), idx, g_flat], out,
-            axis=axis, reduction="add")
+    ctx.add(
+        "ScatterElements",
+        [_zeros(ctx, node.shape, node.dtype), idx, g_flat],
+        out,
+        axis=axis,
+        reduction="add",
+    )
 
 
 def _cumsum(ctx, node, inputs, out):
@@ -176,8 +231,14 @@ def _argsort(ctx, node, inputs, out):
     if node.inputs[0].dtype == "bool":  # TopK has no bool kernel
         x = ctx.add("Cast", [x], to=ctx.onnx_dtype("int32"))
     k = ctx.const(np.asarray([node.shape[axis]], dtype=np.int64), "k")
-    ctx.add_multi("TopK", [x, k], [ctx.fresh("sorted"), out], axis=axis,
-                  largest=int(bool(node.params["descending"])), sorted=1)
+    ctx.add_multi(
+        "TopK",
+        [x, k],
+        [ctx.fresh("sorted"), out],
+        axis=axis,
+        largest=int(bool(node.params["descending"])),
+        sorted=1,
+    )
 
 
 def _const(ctx, node, inputs, out):
@@ -185,18 +246,32 @@ def _const(ctx, node, inputs, out):
 
 
 CONVERTERS = {name: _same_op(op) for name, op in {**_UNARY, **_BINARY}.items()}
-CONVERTERS.update({
-    "ne": _ne, "where": _where, "cast": _cast,
-    "sum": _reduce("ReduceSum"), "max": _reduce("ReduceMax"), "argmax": _argmax,
-    "reshape": _reshape, "permute": _permute, "expand": _expand, "slice": _slice,
-    "pad": _pad, "concat": _concat,
-    "take": _take, "take_grad": _take_grad, "gather": _gather, "scatter_add": _scatter_add,
-    "cumsum": _cumsum, "argsort": _argsort,
-    "const": _const,
-})
+CONVERTERS.update(
+    {
+        "ne": _ne,
+        "where": _where,
+        "cast": _cast,
+        "sum": _reduce("ReduceSum"),
+        "max": _reduce("ReduceMax"),
+        "argmax": _argmax,
+        "reshape": _reshape,
+        "permute": _permute,
+        "expand": _expand,
+        "slice": _slice,
+        "pad": _pad,
+        "concat": _concat,
+        "take": _take,
+        "take_grad": _take_grad,
+        "gather": _gather,
+        "scatter_add": _scatter_add,
+        "cumsum": _cumsum,
+        "argsort": _argsort,
+        "const": _const,
+    }
+)
 
 # Primitives with no ONNX translation, and why (the error message says it).
 UNSUPPORTED = {
     "uniform": "ONNX's RandomUniform cannot reproduce kiln's counter-based generator; pass "
-               "random tensors in as inputs, or export the model in eval mode",
+    "random tensors in as inputs, or export the model in eval mode",
 }

@@ -30,8 +30,10 @@ def _require_onnx():
     try:
         import onnx
     except ImportError as exc:
-        raise ImportError("kiln.onnx.export needs the 'onnx' package: pip install "
-                          "'kiln[onnx]' (onnx, onnxruntime)") from exc
+        raise ImportError(
+            "kiln.onnx.export needs the 'onnx' package: pip install "
+            "'kiln[onnx]' (onnx, onnxruntime)"
+        ) from exc
     return onnx
 
 
@@ -55,13 +57,19 @@ class _Context:
 
     def add(self, op_type: str, inputs, out: str | None = None, **attrs) -> str:
         out = out or self.fresh(op_type.lower())
-        self.nodes.append(self.helper.make_node(op_type, list(inputs), [out],
-                                                name=f"{op_type}_{len(self.nodes)}", **attrs))
+        self.nodes.append(
+            self.helper.make_node(
+                op_type, list(inputs), [out], name=f"{op_type}_{len(self.nodes)}", **attrs
+            )
+        )
         return out
 
     def add_multi(self, op_type: str, inputs, outputs, **attrs) -> list:
-        self.nodes.append(self.helper.make_node(op_type, list(inputs), list(outputs),
-                                                name=f"{op_type}_{len(self.nodes)}", **attrs))
+        self.nodes.append(
+            self.helper.make_node(
+                op_type, list(inputs), list(outputs), name=f"{op_type}_{len(self.nodes)}", **attrs
+            )
+        )
         return list(outputs)
 
     def tensor(self, array: np.ndarray, name: str = ""):
@@ -75,17 +83,22 @@ class _Context:
         return self.initializer(array, self.fresh(hint))
 
 
-def to_onnx(fn_or_module, example_args, input_names=None, output_names=None,
-            opset_version: int = MIN_OPSET):
+def to_onnx(
+    fn_or_module, example_args, input_names=None, output_names=None, opset_version: int = MIN_OPSET
+):
     """Trace and translate; return the checked ``onnx.ModelProto`` (nothing is written)."""
     onnx = _require_onnx()
     if opset_version < MIN_OPSET:
-        raise ValueError(f"kiln.onnx.export: opset_version {opset_version} is too old; kiln "
-                         f"emits ONNX opset {MIN_OPSET} or newer")
+        raise ValueError(
+            f"kiln.onnx.export: opset_version {opset_version} is too old; kiln "
+            f"emits ONNX opset {MIN_OPSET} or newer"
+        )
     newest = onnx.defs.onnx_opset_version()
     if opset_version > newest:
-        raise ValueError(f"kiln.onnx.export: opset_version {opset_version} is newer than the "
-                         f"installed onnx package supports ({newest})")
+        raise ValueError(
+            f"kiln.onnx.export: opset_version {opset_version} is newer than the "
+            f"installed onnx package supports ({newest})"
+        )
     captured = capture(fn_or_module, example_args)
     graph = captured.graph
     _check_supported(graph)
@@ -103,8 +116,9 @@ def to_onnx(fn_or_module, example_args, input_names=None, output_names=None,
         names[node] = f"v{k}_{node.op}"
         CONVERTERS[node.op](ctx, node, [names[i] for i in node.inputs], names[node])
 
-    out_names = _names(output_names, [f"output_{k}" for k in range(len(captured.outputs))],
-                       "output_names")
+    out_names = _names(
+        output_names, [f"output_{k}" for k in range(len(captured.outputs))], "output_names"
+    )
     for node, name in zip(captured.outputs, out_names):
         ctx.add("Identity", [names[node]], name)  # outputs get the names the user asked for
 
@@ -114,18 +128,27 @@ def to_onnx(fn_or_module, example_args, input_names=None, output_names=None,
         return helper.make_tensor_value_info(name, ctx.onnx_dtype(node.dtype), list(node.shape))
 
     onnx_graph = helper.make_graph(
-        ctx.nodes, graph.name or "kiln",
+        ctx.nodes,
+        graph.name or "kiln",
         [value_info(name, node) for (_, node), name in zip(captured.arguments, arg_names)],
         [value_info(name, node) for node, name in zip(captured.outputs, out_names)],
-        initializer=ctx.initializers)
-    model = helper.make_model(onnx_graph, producer_name="kiln",
-                              opset_imports=[helper.make_opsetid("", opset_version)])
+        initializer=ctx.initializers,
+    )
+    model = helper.make_model(
+        onnx_graph, producer_name="kiln", opset_imports=[helper.make_opsetid("", opset_version)]
+    )
     onnx.checker.check_model(model, full_check=True)
     return model
 
 
-def export(fn_or_module, example_args, path, input_names=None, output_names=None,
-           opset_version: int = MIN_OPSET):
+def export(
+    fn_or_module,
+    example_args,
+    path,
+    input_names=None,
+    output_names=None,
+    opset_version: int = MIN_OPSET,
+):
     """Export ``fn_or_module(*example_args)`` to ONNX at ``path`` (a file name or a binary
     file object), like ``torch.onnx.export``; return the ``onnx.ModelProto``.
 
@@ -153,7 +176,7 @@ def _names(given, default: list, what: str) -> list:
     given = list(given)
     if len(given) > len(default):
         raise ValueError(f"kiln.onnx.export: {len(given)} {what} for {len(default)} values")
-    names = given + default[len(given):]
+    names = given + default[len(given) :]
     if len(set(names)) != len(names):
         raise ValueError(f"kiln.onnx.export: {what} repeat a name: {names}")
     return names
@@ -170,5 +193,5 @@ def _check_supported(graph) -> None:
         lines.append(f"  {node.op} -> {node.type_str}{where}: {why}")
     ops = ", ".join(sorted({n.op for n in missing}))
     raise UnsupportedPrimitiveError(
-        f"kiln.onnx.export: primitive(s) {ops} cannot be exported to ONNX:\n"
-        + "\n".join(lines))
+        f"kiln.onnx.export: primitive(s) {ops} cannot be exported to ONNX:\n" + "\n".join(lines)
+    )

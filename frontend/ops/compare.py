@@ -12,19 +12,23 @@ from .elementwise import abs, add, eq, isnan, le, logical_and, logical_or, mul, 
 from .reduce import all
 
 
-def isclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
-            equal_nan: bool = False) -> Tensor:
+def isclose(
+    a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> Tensor:
     if isinstance(a, Tensor) and isinstance(b, Tensor) and a.dtype is not b.dtype:
-        raise RuntimeError(f"isclose: expected both tensors to have the same dtype, but got "
-                           f"{a.dtype.name} and {b.dtype.name}")
+        raise RuntimeError(
+            f"isclose: expected both tensors to have the same dtype, but got "
+            f"{a.dtype.name} and {b.dtype.name}"
+        )
     close = logical_or(eq(a, b), le(abs(sub(a, b)), add(mul(abs(b), rtol), atol)))
     if equal_nan:
         close = logical_or(close, logical_and(isnan(a), isnan(b)))
     return close
 
 
-def allclose(a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08,
-             equal_nan: bool = False) -> bool:
+def allclose(
+    a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False
+) -> bool:
     return bool(all(isclose(a, b, rtol, atol, equal_nan)).item())
 
 

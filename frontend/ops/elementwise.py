@@ -90,9 +90,11 @@ def _is_bool(v) -> bool:
 
 def sub(a, b, *, alpha=1):
     if _is_bool(a) or _is_bool(b):
-        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not "
-                           "supported. If you are trying to invert a mask, use the `~` or "
-                           "`logical_not()` operator instead.")
+        raise RuntimeError(
+            "Subtraction, the `-` operator, with a bool tensor is not "
+            "supported. If you are trying to invert a mask, use the `~` or "
+            "`logical_not()` operator instead."
+        )
     if alpha != 1:
         b = mul(b, alpha)
     return sub_(a, b)
@@ -116,8 +118,7 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode == "trunc":
         q = div(a, b)
         return cast(where(lt(q, 0), neg(floor(neg(q))), floor(q)), dt)
-    raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got "
-                     f"{rounding_mode!r}")
+    raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
 
 
 true_divide = divide = div
@@ -159,8 +160,9 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
 def _unary(prim, float_only):
     def op(x):
         if not isinstance(x, Tensor):
-            raise TypeError(f"{prim.name}(): argument 'input' must be Tensor, not "
-                            f"{type(x).__name__}")
+            raise TypeError(
+                f"{prim.name}(): argument 'input' must be Tensor, not {type(x).__name__}"
+            )
         if float_only and not x.dtype.is_floating_point:
             x = cast(x, dtypes.get_default_dtype())
         return bind(prim, (x,))
@@ -198,13 +200,12 @@ def round(x, decimals=0):  # noqa: A001
     """Round half to even, as PyTorch."""
     if not x.dtype.is_floating_point:
         return x
-    scale = 10.0 ** decimals
+    scale = 10.0**decimals
     y = mul(x, scale) if decimals else x
     f = floor(y)
     diff = sub(y, f)
     half_even = eq(remainder(f, 2.0), 0.0)
-    r = where(gt(diff, 0.5), add(f, 1.0), where(lt(diff, 0.5), f,
-                                                  where(half_even, f, add(f, 1.0))))
+    r = where(gt(diff, 0.5), add(f, 1.0), where(lt(diff, 0.5), f, where(half_even, f, add(f, 1.0))))
     return div(r, scale) if decimals else r
 
 
@@ -276,13 +277,29 @@ def erfinv(x):
     small = lt(w, 5.0)
     ws = sub(w, 2.5)
     p1 = 2.81022636e-08
-    for c in (3.43273939e-07, -3.5233877e-06, -4.39150654e-06, 0.00021858087, -0.00125372503,
-              -0.00417768164, 0.246640727, 1.50140941):
+    for c in (
+        3.43273939e-07,
+        -3.5233877e-06,
+        -4.39150654e-06,
+        0.00021858087,
+        -0.00125372503,
+        -0.00417768164,
+        0.246640727,
+        1.50140941,
+    ):
         p1 = add(mul(p1, ws), c)
     wl = sub(sqrt(where(small, 5.0, w)), 3.0)
     p2 = -0.000200214257
-    for c in (0.000100950558, 0.00134934322, -0.00367342844, 0.00573950773, -0.0076224613,
-              0.00943887047, 1.00167406, 2.83297682):
+    for c in (
+        0.000100950558,
+        0.00134934322,
+        -0.00367342844,
+        0.00573950773,
+        -0.0076224613,
+        0.00943887047,
+        1.00167406,
+        2.83297682,
+    ):
         p2 = add(mul(p2, wl), c)
     y = mul(where(small, p1, p2), x)
     two_over_sqrt_pi = 2.0 / math.sqrt(math.pi)
@@ -394,8 +411,7 @@ def isinf(x):
 
 
 def isfinite(x):
-    return logical_not(logical_or(isnan(x), isinf(x))) if x.dtype.is_floating_point else \
-        eq(x, x)
+    return logical_not(logical_or(isnan(x), isinf(x))) if x.dtype.is_floating_point else eq(x, x)
 
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
@@ -449,9 +465,15 @@ def atan(x):
 
 def atan2(y, x):
     base = atan(div(y, x))
-    return where(gt(x, 0), base, where(lt(x, 0), where(ge(y, 0), add(base, math.pi),
-                                                          sub(base, math.pi)),
-                                       mul(sign(y), math.pi / 2)))
+    return where(
+        gt(x, 0),
+        base,
+        where(
+            lt(x, 0),
+            where(ge(y, 0), add(base, math.pi), sub(base, math.pi)),
+            mul(sign(y), math.pi / 2),
+        ),
+    )
 
 
 def sinh(x):

@@ -35,8 +35,9 @@ def _as_index_tensor(i) -> Tensor:
         return i
     arr = np.asarray(i)
     if arr.dtype.kind not in "iub":
-        raise IndexError(f"tensors used as indices must be long, int, byte or bool tensors, "
-                         f"got {arr.dtype}")
+        raise IndexError(
+            f"tensors used as indices must be long, int, byte or bool tensors, got {arr.dtype}"
+        )
     return constant(arr, dtypes.bool_ if arr.dtype.kind == "b" else dtypes.int64)
 
 
@@ -50,7 +51,9 @@ def _expand_index(x: Tensor, index) -> list:
         if i is None or i is Ellipsis:
             continue
         if isinstance(i, (Tensor, np.ndarray)) and getattr(i, "dtype", None) in (
-                dtypes.bool_, np.dtype(bool)):
+            dtypes.bool_,
+            np.dtype(bool),
+        ):
             consumed += max(np.ndim(i) if not isinstance(i, Tensor) else i.ndim, 1)
         else:
             consumed += 1
@@ -59,7 +62,7 @@ def _expand_index(x: Tensor, index) -> list:
         raise IndexError("an index can only have a single ellipsis ('...')")
     if ellipses:
         pos = ellipses[0]
-        index[pos:pos + 1] = [slice(None)] * (x.ndim - consumed)
+        index[pos : pos + 1] = [slice(None)] * (x.ndim - consumed)
     elif consumed < x.ndim:
         index += [slice(None)] * (x.ndim - consumed)
     if consumed > x.ndim:
@@ -98,8 +101,7 @@ def getitem(x: Tensor, index) -> Tensor:
                 axis += 1
                 continue
             if idx.dtype.is_floating_point:
-                raise IndexError("tensors used as indices must be long, int, byte or bool "
-                                 "tensors")
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             advanced.append((axis, idx))
             axis += 1
     advanced = [(a, i) for a, i in advanced if i is not None]
@@ -114,13 +116,17 @@ def getitem(x: Tensor, index) -> Tensor:
 def _mask_index(x: Tensor, axis: int, mask: Tensor):
     """``x[..., mask, ...]``: flatten the masked dims and take the true positions (eager)."""
     if mask._node is not None or state.trace is not None:
-        raise TraceError("indexing with a boolean mask gives a data-dependent shape and cannot "
-                         "be traced; use kiln.where(mask, x, 0) or call outside kiln.jit")
+        raise TraceError(
+            "indexing with a boolean mask gives a data-dependent shape and cannot "
+            "be traced; use kiln.where(mask, x, 0) or call outside kiln.jit"
+        )
     k = mask.ndim
-    if tuple(x.shape[axis:axis + k]) != tuple(mask.shape):
-        raise IndexError(f"The shape of the mask {list(mask.shape)} at index {axis} does not "
-                         f"match the shape of the indexed tensor {list(x.shape)}")
-    flat = reshape(x, tuple(x.shape[:axis]) + (-1,) + tuple(x.shape[axis + k:]))
+    if tuple(x.shape[axis : axis + k]) != tuple(mask.shape):
+        raise IndexError(
+            f"The shape of the mask {list(mask.shape)} at index {axis} does not "
+            f"match the shape of the indexed tensor {list(x.shape)}"
+        )
+    flat = reshape(x, tuple(x.shape[:axis]) + (-1,) + tuple(x.shape[axis + k :]))
     positions = np.flatnonzero(mask._data.reshape(-1))
     return bind(P["take"], (flat, constant(positions, dtypes.int64)), {"axis": axis}), k
 
@@ -137,19 +143,22 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
     order = rest[:dest] + axes + rest[dest:]
     xp = permute(x, order)
     sizes = [x.shape[a] for a in axes]
-    flat_shape = tuple(xp.shape[:dest]) + (int(np.prod(sizes)),) + tuple(
-        xp.shape[dest + len(axes):])
+    flat_shape = (
+        tuple(xp.shape[:dest]) + (int(np.prod(sizes)),) + tuple(xp.shape[dest + len(axes) :])
+    )
     xp = reshape(xp, flat_shape)
     linear = None
     stride = 1
     for (a, idx), n in reversed(list(zip(advanced, sizes))):
         idx = cast(idx, dtypes.int64)
-        if idx._node is None and idx._data.size and (idx._data.min() < -n or
-                                                      idx._data.max() >= n):
+        if idx._node is None and idx._data.size and (idx._data.min() < -n or idx._data.max() >= n):
             raise IndexError(f"index out of range for dimension {a} with size {n}")
         if idx._node is None:
-            idx = constant(np.where(idx._data < 0, idx._data + n, idx._data), dtypes.int64) \
-                if idx._data.size and idx._data.min() < 0 else idx
+            idx = (
+                constant(np.where(idx._data < 0, idx._data + n, idx._data), dtypes.int64)
+                if idx._data.size and idx._data.min() < 0
+                else idx
+            )
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
@@ -173,8 +182,10 @@ def take(x: Tensor, index: Tensor) -> Tensor:
 def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
     d = normalize_dim("gather", dim, x.ndim)
     if index.ndim != x.ndim:
-        raise RuntimeError(f"gather(): Index tensor must have the same number of dimensions as "
-                           f"input tensor ({index.ndim} vs {x.ndim})")
+        raise RuntimeError(
+            f"gather(): Index tensor must have the same number of dimensions as "
+            f"input tensor ({index.ndim} vs {x.ndim})"
+        )
     return bind(P["gather"], (x, cast(index, dtypes.int64)), {"axis": d})
 
 
@@ -185,8 +196,11 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
 
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
-    scattered = bind(P["scatter_add"], (cast(src, x.dtype), cast(index, dtypes.int64)),
-                     {"axis": d, "size": x.shape[d]})
+    scattered = bind(
+        P["scatter_add"],
+        (cast(src, x.dtype), cast(index, dtypes.int64)),
+        {"axis": d, "size": x.shape[d]},
+    )
     pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
     if any(hi for _, hi in pads):
         from .shape import pad_axes
@@ -199,10 +213,12 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
     if isinstance(value, Tensor) and value.ndim:
         raise RuntimeError("masked_fill only supports a 0-dimensional value tensor")
     if isinstance(mask, Tensor) and mask.dtype is not dtypes.bool_:
-        raise RuntimeError(f"masked_fill only supports boolean masks, but got mask with dtype "
-                           f"{mask.dtype.name}")
-    return where(mask, cast(value, x.dtype) if isinstance(value, Tensor) else constant(
-        value, x.dtype), x)
+        raise RuntimeError(
+            f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype.name}"
+        )
+    return where(
+        mask, cast(value, x.dtype) if isinstance(value, Tensor) else constant(value, x.dtype), x
+    )
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
@@ -230,13 +246,19 @@ def setitem(x: Tensor, index, value) -> None:
     from ..autograd import grad_mode
     from .inplace import assign
 
-    plain = (x._node is None and state.trace is None and not (
-        grad_mode.state.enabled and (x.requires_grad or (
-            isinstance(value, Tensor) and value.requires_grad))))
+    plain = (
+        x._node is None
+        and state.trace is None
+        and not (
+            grad_mode.state.enabled
+            and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
+        )
+    )
     if plain:
         if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
-            raise RuntimeError("a leaf Variable that requires grad is being used in an in-place "
-                               "operation.")
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
         np_index = _numpy_index(index)
         v = value._data if isinstance(value, Tensor) else value
         try:
@@ -259,8 +281,9 @@ def setitem(x: Tensor, index, value) -> None:
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
     mask = np.zeros(x.numel(), dtype=bool)
     mask[pos] = True
-    scattered = bind(P["take_grad"], (v, constant(pos, dtypes.int64)),
-                     {"axis": 0, "size": x.numel()})
+    scattered = bind(
+        P["take_grad"], (v, constant(pos, dtypes.int64)), {"axis": 0, "size": x.numel()}
+    )
     new = where(constant(mask, dtypes.bool_), scattered, reshape(x, (-1,)))
     assign(x, reshape(new, x.shape), "setitem")
 
@@ -290,10 +313,12 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
         src = expand(constant(src, x.dtype), index.shape)
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
-    hits = bind(P["scatter_add"], (constant(np.ones(index.shape, x.dtype.np), x.dtype), index),
-                {"axis": d, "size": x.shape[d]})
-    values = bind(P["scatter_add"], (cast(src, x.dtype), index), {"axis": d,
-                                                                  "size": x.shape[d]})
+    hits = bind(
+        P["scatter_add"],
+        (constant(np.ones(index.shape, x.dtype.np), x.dtype), index),
+        {"axis": d, "size": x.shape[d]},
+    )
+    values = bind(P["scatter_add"], (cast(src, x.dtype), index), {"axis": d, "size": x.shape[d]})
     pads = [(0, x.shape[a] - values.shape[a]) for a in range(x.ndim)]
     if any(hi for _, hi in pads):
         hits, values = pad_axes(hits, pads, 0), pad_axes(values, pads, 0)
@@ -308,21 +333,26 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
     d = normalize_dim("index_add", dim, x.ndim)
     if alpha != 1:
         source = mul(source, alpha)
-    added = bind(P["take_grad"], (cast(source, x.dtype), cast(index, dtypes.int64)),
-                 {"axis": d, "size": x.shape[d]})
+    added = bind(
+        P["take_grad"],
+        (cast(source, x.dtype), cast(index, dtypes.int64)),
+        {"axis": d, "size": x.shape[d]},
+    )
     return add(x, added)
 
 
 def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim("index_fill", dim, x.ndim)
-    idx = index._data if isinstance(index, Tensor) and index._node is None else np.asarray(
-        index)
+    idx = index._data if isinstance(index, Tensor) and index._node is None else np.asarray(index)
     mask = np.zeros(x.shape[d], dtype=bool)
     mask[np.asarray(idx).reshape(-1)] = True
     shape = [1] * x.ndim
     shape[d] = x.shape[d]
-    return where(constant(mask.reshape(shape), dtypes.bool_),
-                 value if isinstance(value, Tensor) else constant(value, x.dtype), x)
+    return where(
+        constant(mask.reshape(shape), dtypes.bool_),
+        value if isinstance(value, Tensor) else constant(value, x.dtype),
+        x,
+    )
 
 
 def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:

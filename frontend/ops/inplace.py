@@ -19,20 +19,25 @@ from .elementwise import cast
 
 def check_leaf(x: Tensor, op: str) -> None:
     if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
-        raise RuntimeError(f"{op}: a leaf Variable that requires grad is being used in an "
-                           "in-place operation.")
+        raise RuntimeError(
+            f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
+        )
 
 
 def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
     """Make ``x`` hold ``new`` (same shape), keeping ``x``'s identity."""
     check_leaf(x, op)
     if tuple(new.shape) != tuple(x.shape):
-        raise RuntimeError(f"{op}: output with shape {list(x.shape)} doesn't match the "
-                           f"broadcast shape {list(new.shape)}")
+        raise RuntimeError(
+            f"{op}: output with shape {list(x.shape)} doesn't match the "
+            f"broadcast shape {list(new.shape)}"
+        )
     if new.dtype is not x.dtype:
         if new.dtype._category > x.dtype._category:
-            raise RuntimeError(f"{op}: result type {new.dtype.name} can't be cast to the "
-                               f"desired output type {x.dtype.name}")
+            raise RuntimeError(
+                f"{op}: result type {new.dtype.name} can't be cast to the "
+                f"desired output type {x.dtype.name}"
+            )
         new = cast(new, x.dtype)
     if state.trace is not None:
         state.trace.assign(x, new)
@@ -72,15 +77,16 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
         return permute(new, inverse)
     starts, stops, steps = params["starts"], params["stops"], params["steps"]
     if any(s != 1 for s in steps):
-        raise TraceError("an in-place update of a strided slice (x[::2].add_(...)) cannot be "
-                         "traced; use kiln.where or index assignment (x[::2] = ...)")
+        raise TraceError(
+            "an in-place update of a strided slice (x[::2].add_(...)) cannot be "
+            "traced; use kiln.where or index assignment (x[::2] = ...)"
+        )
     pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
     mask = np.zeros(tuple(base.shape), dtype=bool)
     mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
     from ..dispatch import constant
 
-    return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0),
-                 base)
+    return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0), base)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:

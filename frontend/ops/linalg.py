@@ -15,8 +15,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both arguments must be tensors")
     if a.ndim == 0 or b.ndim == 0:
-        raise RuntimeError(f"matmul: both arguments to matmul need to be at least 1D, but they "
-                           f"are {a.ndim}D and {b.ndim}D")
+        raise RuntimeError(
+            f"matmul: both arguments to matmul need to be at least 1D, but they "
+            f"are {a.ndim}D and {b.ndim}D"
+        )
     a, b, dt = promote_pair("matmul", a, b)
     squeeze = []
     if a.ndim == 1:
@@ -53,8 +55,10 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError("dot: 1D tensors expected")
     if a.shape != b.shape:
-        raise RuntimeError(f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] and "
-                           f"src [{b.shape[0]}] to have the same number of elements")
+        raise RuntimeError(
+            f"dot: inconsistent tensor size, expected tensor [{a.shape[0]}] and "
+            f"src [{b.shape[0]}] to have the same number of elements"
+        )
     return matmul(a, b)
 
 
@@ -93,9 +97,11 @@ def einsum(equation: str, *operands) -> Tensor:
     aligned = []
     for term, x in zip(inputs, operands):
         if len(term) != x.ndim:
-            raise RuntimeError(f"einsum(): the number of subscripts in the equation "
-                               f"({len(term)}) does not match the number of dimensions "
-                               f"({x.ndim}) for operand")
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation "
+                f"({len(term)}) does not match the number of dimensions "
+                f"({x.ndim}) for operand"
+            )
         for c, n in zip(term, x.shape):
             sizes.setdefault(c, n)
         order = [term.index(c) for c in letters if c in term]

@@ -45,22 +45,40 @@ def _method(fn):
 
 
 _OPERATORS = {
-    "__add__": ops.add, "__radd__": _reflected(ops.add),
-    "__sub__": ops.sub, "__rsub__": _reflected(ops.sub),
-    "__mul__": ops.mul, "__rmul__": _reflected(ops.mul),
-    "__truediv__": ops.div, "__rtruediv__": _reflected(ops.div),
-    "__floordiv__": ops.floor_divide, "__rfloordiv__": _reflected(ops.floor_divide),
-    "__mod__": ops.remainder, "__rmod__": _reflected(ops.remainder),
-    "__pow__": ops.pow, "__rpow__": _reflected(ops.pow),
-    "__matmul__": ops.matmul, "__rmatmul__": _reflected(ops.matmul),
-    "__neg__": ops.neg, "__abs__": ops.abs, "__pos__": lambda self: self,
+    "__add__": ops.add,
+    "__radd__": _reflected(ops.add),
+    "__sub__": ops.sub,
+    "__rsub__": _reflected(ops.sub),
+    "__mul__": ops.mul,
+    "__rmul__": _reflected(ops.mul),
+    "__truediv__": ops.div,
+    "__rtruediv__": _reflected(ops.div),
+    "__floordiv__": ops.floor_divide,
+    "__rfloordiv__": _reflected(ops.floor_divide),
+    "__mod__": ops.remainder,
+    "__rmod__": _reflected(ops.remainder),
+    "__pow__": ops.pow,
+    "__rpow__": _reflected(ops.pow),
+    "__matmul__": ops.matmul,
+    "__rmatmul__": _reflected(ops.matmul),
+    "__neg__": ops.neg,
+    "__abs__": ops.abs,
+    "__pos__": lambda self: self,
     "__invert__": ops.bitwise_not,
-    "__and__": ops.bitwise_and, "__rand__": _reflected(ops.bitwise_and),
-    "__or__": ops.bitwise_or, "__ror__": _reflected(ops.bitwise_or),
-    "__xor__": ops.bitwise_xor, "__rxor__": _reflected(ops.bitwise_xor),
-    "__eq__": ops.eq, "__ne__": ops.ne, "__lt__": ops.lt, "__le__": ops.le,
-    "__gt__": ops.gt, "__ge__": ops.ge,
-    "__getitem__": ops.getitem, "__setitem__": ops.setitem,
+    "__and__": ops.bitwise_and,
+    "__rand__": _reflected(ops.bitwise_and),
+    "__or__": ops.bitwise_or,
+    "__ror__": _reflected(ops.bitwise_or),
+    "__xor__": ops.bitwise_xor,
+    "__rxor__": _reflected(ops.bitwise_xor),
+    "__eq__": ops.eq,
+    "__ne__": ops.ne,
+    "__lt__": ops.lt,
+    "__le__": ops.le,
+    "__gt__": ops.gt,
+    "__ge__": ops.ge,
+    "__getitem__": ops.getitem,
+    "__setitem__": ops.setitem,
 }
 
 _METHODS = """
@@ -142,7 +160,13 @@ def _index_put_(self, indices, values, accumulate=False):
 def install() -> None:
     for name, fn in _OPERATORS.items():
         binary = name.startswith("__") and name not in (
-            "__neg__", "__abs__", "__pos__", "__invert__", "__getitem__", "__setitem__")
+            "__neg__",
+            "__abs__",
+            "__pos__",
+            "__invert__",
+            "__getitem__",
+            "__setitem__",
+        )
         if binary and not name.startswith("__r"):
             fn = _operator(fn)
         setattr(Tensor, name, fn)
@@ -150,12 +174,49 @@ def install() -> None:
     Tensor.__iter__ = lambda self: iter(ops.unbind(self, 0)) if self.ndim else _iter0d()
     for name in _METHODS:
         setattr(Tensor, name, _method(getattr(ops, name)))
-    for name in ("add_", "sub_", "mul_", "div_", "pow_", "clamp_", "copy_", "zero_", "fill_",
-                 "neg_", "exp_", "log_", "sqrt_", "abs_", "relu_", "sigmoid_", "tanh_",
-                 "floor_", "round_", "masked_fill_", "clip_", "lerp_", "addcmul_", "addcdiv_",
-                 "maximum_", "minimum_", "remainder_", "square_", "reciprocal_", "sign_",
-                 "scatter_add_", "index_put_", "scatter_", "index_add_", "index_fill_",
-                 "clamp_min_", "clamp_max_", "logical_not_", "sin_", "cos_", "erf_"):
+    for name in (
+        "add_",
+        "sub_",
+        "mul_",
+        "div_",
+        "pow_",
+        "clamp_",
+        "copy_",
+        "zero_",
+        "fill_",
+        "neg_",
+        "exp_",
+        "log_",
+        "sqrt_",
+        "abs_",
+        "relu_",
+        "sigmoid_",
+        "tanh_",
+        "floor_",
+        "round_",
+        "masked_fill_",
+        "clip_",
+        "lerp_",
+        "addcmul_",
+        "addcdiv_",
+        "maximum_",
+        "minimum_",
+        "remainder_",
+        "square_",
+        "reciprocal_",
+        "sign_",
+        "scatter_add_",
+        "index_put_",
+        "scatter_",
+        "index_add_",
+        "index_fill_",
+        "clamp_min_",
+        "clamp_max_",
+        "logical_not_",
+        "sin_",
+        "cos_",
+        "erf_",
+    ):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
     Tensor.index_put_ = _index_put_

@@ -39,8 +39,10 @@ def normalize_dim(op: str, dim: int, ndim: int) -> int:
     """``dim`` as a non-negative axis, with PyTorch's error (0-d tensors take -1 and 0)."""
     n = builtins.max(ndim, 1)
     if not -n <= dim < n:
-        raise IndexError(f"{op}: Dimension out of range (expected to be in range of "
-                         f"[{-n}, {n - 1}], but got {dim})")
+        raise IndexError(
+            f"{op}: Dimension out of range (expected to be in range of "
+            f"[{-n}, {n - 1}], but got {dim})"
+        )
     return dim % n
 
 
@@ -72,8 +74,10 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
     if not x.dtype.is_floating_point:
-        raise RuntimeError(f"mean(): could not infer output dtype. Input dtype must be either "
-                           f"a floating point or complex dtype. Got: {x.dtype.name}")
+        raise RuntimeError(
+            f"mean(): could not infer output dtype. Input dtype must be either "
+            f"a floating point or complex dtype. Got: {x.dtype.name}"
+        )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
     s = bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
@@ -130,8 +134,10 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
         return maximum(x, dim)
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError("max(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
+            raise RuntimeError(
+                "max(): Expected reduction dim to be specified for input.numel() "
+                "== 0. Specify the reduction dim with the 'dim' argument."
+            )
         return amax(x)
     return _max_with_indices(x, dim, keepdim, argmax)
 
@@ -141,8 +147,10 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
         return minimum(x, dim)
     if dim is None:
         if x.numel() == 0:
-            raise RuntimeError("min(): Expected reduction dim to be specified for input.numel() "
-                               "== 0. Specify the reduction dim with the 'dim' argument.")
+            raise RuntimeError(
+                "min(): Expected reduction dim to be specified for input.numel() "
+                "== 0. Specify the reduction dim with the 'dim' argument."
+            )
         return amin(x)
     return _max_with_indices(x, dim, keepdim, argmin)
 
@@ -240,8 +248,9 @@ def _empty_logical(x, dim, keepdim, value):
     from ..creation import full
 
     axes = normalize_axes("all", dim, x.ndim)
-    shape = tuple((1 if i in axes else d) for i, d in enumerate(x.shape) if keepdim or
-                  i not in axes)
+    shape = tuple(
+        (1 if i in axes else d) for i, d in enumerate(x.shape) if keepdim or i not in axes
+    )
     return full(shape, value, dtype=dtypes.bool_)
 
 
@@ -286,7 +295,25 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     return pow_(sum(pow_(abs_(x), p), dim, keepdim), 1.0 / p)
 
 
-for _name in ("sum", "mean", "amax", "amin", "argmax", "argmin", "max", "min", "var", "std",
-              "logsumexp", "softmax", "log_softmax", "all", "any", "prod", "norm", "var_mean",
-              "std_mean"):
+for _name in (
+    "sum",
+    "mean",
+    "amax",
+    "amin",
+    "argmax",
+    "argmin",
+    "max",
+    "min",
+    "var",
+    "std",
+    "logsumexp",
+    "softmax",
+    "log_softmax",
+    "all",
+    "any",
+    "prod",
+    "norm",
+    "var_mean",
+    "std_mean",
+):
     globals()[_name] = _axis_alias(globals()[_name])

@@ -49,9 +49,11 @@ view = reshape
 def permute(x: Tensor, *dims) -> Tensor:
     dims = _shape_arg(dims)
     if len(dims) != x.ndim:
-        raise RuntimeError(f"permute(sparse_coo): number of dimensions in the tensor input does "
-                           f"not match the length of the desired ordering of dimensions i.e. "
-                           f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}")
+        raise RuntimeError(
+            f"permute(sparse_coo): number of dimensions in the tensor input does "
+            f"not match the length of the desired ordering of dimensions i.e. "
+            f"input.dim() = {x.ndim} is not equal to len(dims) = {len(dims)}"
+        )
     axes = tuple(normalize_dim("permute", d, x.ndim) for d in dims)
     if len(set(axes)) != len(axes):
         raise RuntimeError(f"permute: repeated dim in {dims}")
@@ -123,31 +125,34 @@ def flatten(x: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     e = normalize_dim("flatten", end_dim, x.ndim)
     if s > e:
         raise RuntimeError("flatten() has invalid args: start_dim cannot come after end_dim")
-    shape = x.shape[:s] + (math.prod(x.shape[s:e + 1]),) + x.shape[e + 1:]
+    shape = x.shape[:s] + (math.prod(x.shape[s : e + 1]),) + x.shape[e + 1 :]
     return reshape(x, shape)
 
 
 def unflatten(x: Tensor, dim: int, sizes) -> Tensor:
     d = normalize_dim("unflatten", dim, x.ndim)
     sizes = infer_shape(sizes, x.shape[d])
-    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1:])
+    return reshape(x, x.shape[:d] + sizes + x.shape[d + 1 :])
 
 
 def expand(x: Tensor, *sizes) -> Tensor:
     sizes = _shape_arg(sizes)
     if len(sizes) < x.ndim:
-        raise RuntimeError(f"expand: the number of sizes provided ({len(sizes)}) must be greater "
-                           f"or equal to the number of dimensions in the tensor ({x.ndim})")
+        raise RuntimeError(
+            f"expand: the number of sizes provided ({len(sizes)}) must be greater "
+            f"or equal to the number of dimensions in the tensor ({x.ndim})"
+        )
     lead = len(sizes) - x.ndim
-    shape = tuple(x.shape[i - lead] if (s == -1 and i >= lead) else s
-                  for i, s in enumerate(sizes))
+    shape = tuple(x.shape[i - lead] if (s == -1 and i >= lead) else s for i, s in enumerate(sizes))
     if shape == tuple(x.shape):
         return x
     try:
         return bind(P["expand"], (x,), {"shape": shape})
     except ShapeError as exc:
-        raise RuntimeError(f"The expanded size of the tensor must match the existing size at "
-                           f"non-singleton dimensions: {exc}") from None
+        raise RuntimeError(
+            f"The expanded size of the tensor must match the existing size at "
+            f"non-singleton dimensions: {exc}"
+        ) from None
 
 
 def expand_as(x: Tensor, other: Tensor) -> Tensor:
@@ -173,16 +178,18 @@ def slice_axis(x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Te
     stops = list(x.shape)
     steps = [1] * x.ndim
     starts[axis], stops[axis], steps[axis] = start, stop, step
-    return bind(P["slice"], (x,), {"starts": tuple(starts), "stops": tuple(stops),
-                                   "steps": tuple(steps)})
+    return bind(
+        P["slice"], (x,), {"starts": tuple(starts), "stops": tuple(stops), "steps": tuple(steps)}
+    )
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = normalize_dim("narrow", dim, x.ndim)
     start = start + x.shape[d] if start < 0 else start
     if start < 0 or start + length > x.shape[d]:
-        raise IndexError(f"narrow: start ({start}) + length ({length}) exceeds dimension size "
-                         f"({x.shape[d]})")
+        raise IndexError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({x.shape[d]})"
+        )
     return slice_axis(x, d, start, start + length)
 
 
@@ -205,16 +212,16 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = [cast(t, dt) for t in nonempty]
     first = tensors[0]
     if first.ndim == 0:
-        raise RuntimeError("cat(): zero-dimensional tensor (at position 0) cannot be "
-                           "concatenated")
+        raise RuntimeError("cat(): zero-dimensional tensor (at position 0) cannot be concatenated")
     axis = normalize_dim("cat", dim, first.ndim)
     if len(tensors) == 1:
         return tensors[0]
     try:
         return bind(P["concat"], tuple(tensors), {"axis": axis})
     except ShapeError as exc:
-        raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {axis}: "
-                           f"{exc}") from None
+        raise RuntimeError(
+            f"cat(): Sizes of tensors must match except in dimension {axis}: {exc}"
+        ) from None
 
 
 concat = concatenate = cat
@@ -227,8 +234,10 @@ def stack(tensors, dim: int = 0) -> Tensor:
     shape = tensors[0].shape
     for i, t in enumerate(tensors):
         if t.shape != shape:
-            raise RuntimeError(f"stack expects each tensor to be equal size, but got "
-                               f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}")
+            raise RuntimeError(
+                f"stack expects each tensor to be equal size, but got "
+                f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}"
+            )
     d = normalize_dim("stack", dim, len(shape) + 1)
     return cat([unsqueeze(t, d) for t in tensors], d)
 
@@ -253,9 +262,11 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
     else:
         sizes = list(split_size_or_sections)
         if sum(sizes) != n:
-            raise RuntimeError(f"split_with_sizes expects split_sizes to sum exactly to {n} "
-                               f"(input tensor's size at dimension {d}), but got "
-                               f"split_sizes={sizes}")
+            raise RuntimeError(
+                f"split_with_sizes expects split_sizes to sum exactly to {n} "
+                f"(input tensor's size at dimension {d}), but got "
+                f"split_sizes={sizes}"
+            )
     out, start = [], 0
     for s in sizes:
         out.append(slice_axis(x, d, start, start + s))
@@ -302,8 +313,10 @@ def flip(x: Tensor, dims) -> Tensor:
 def repeat(x: Tensor, *sizes) -> Tensor:
     sizes = _shape_arg(sizes)
     if len(sizes) < x.ndim:
-        raise RuntimeError("repeat: number of dimensions of repeat dims can not be smaller "
-                           "than number of dimensions of tensor")
+        raise RuntimeError(
+            "repeat: number of dimensions of repeat dims can not be smaller "
+            "than number of dimensions of tensor"
+        )
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # (r0, d0, r1, d1, ...) -> expand -> reshape
     inter = []

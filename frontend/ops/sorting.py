@@ -103,8 +103,13 @@ def cummax(x: Tensor, dim: int):
     return values_indices(constant(values, x.dtype), None)
 
 
-def unique(x: Tensor, sorted: bool = True, return_inverse: bool = False,  # noqa: A002
-           return_counts: bool = False, dim=None):
+def unique(
+    x: Tensor,
+    sorted: bool = True,
+    return_inverse: bool = False,  # noqa: A002
+    return_counts: bool = False,
+    dim=None,
+):
     """Eager only: the output's shape depends on the data."""
     if x._node is not None or state.trace is not None:
         raise TraceError("unique gives a data-dependent shape and cannot be traced")

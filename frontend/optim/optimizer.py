@@ -47,8 +47,10 @@ class Optimizer:
         self.state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
-            raise TypeError("params argument given to the optimizer should be an iterable of "
-                            f"Tensors or dicts, but got {kiln.typename(params)}")
+            raise TypeError(
+                "params argument given to the optimizer should be an iterable of "
+                f"Tensors or dicts, but got {kiln.typename(params)}"
+            )
         param_groups = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
@@ -74,21 +76,27 @@ class Optimizer:
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
-            raise TypeError("optimizer parameters need to be organized in ordered collections, "
-                            "but the ordering of tensors in sets will change between runs. "
-                            "Please use a list instead.")
+            raise TypeError(
+                "optimizer parameters need to be organized in ordered collections, "
+                "but the ordering of tensors in sets will change between runs. "
+                "Please use a list instead."
+            )
         params = list(params)
         for p in params:
             if not isinstance(p, Tensor):
-                raise TypeError(f"optimizer can only optimize Tensors, but one of the params is "
-                                f"{kiln.typename(p)}")
+                raise TypeError(
+                    f"optimizer can only optimize Tensors, but one of the params is "
+                    f"{kiln.typename(p)}"
+                )
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
         group = dict(param_group, params=params)
         for name, default in self.defaults.items():
             if default is required and name not in group:
-                raise ValueError(f"parameter group didn't specify a value of required "
-                                 f"optimization parameter {name}")
+                raise ValueError(
+                    f"parameter group didn't specify a value of required "
+                    f"optimization parameter {name}"
+                )
             group.setdefault(name, default)
         seen = {id(p) for g in self.param_groups for p in g["params"]}
         if len({id(p) for p in params}) != len(params):
@@ -128,10 +136,15 @@ class Optimizer:
             tracing.guard(f"{type(self).__name__}@{id(self):x} settings", self._settings)
 
     def _settings(self):
-        return tuple((len(g["params"]),) + tuple(
-            (k, _freeze(v)) for k, v in sorted(g.items()) if k not in ("params", "lr",
-                                                                       "initial_lr"))
-            for g in self.param_groups)
+        return tuple(
+            (len(g["params"]),)
+            + tuple(
+                (k, _freeze(v))
+                for k, v in sorted(g.items())
+                if k not in ("params", "lr", "initial_lr")
+            )
+            for g in self.param_groups
+        )
 
     def _state_tensor(self, p: Tensor, name: str, make):
         """``state[p][name]``, created eagerly by ``make()`` the first time it is asked for."""
@@ -173,8 +186,10 @@ class Optimizer:
             raise ValueError("loaded state dict has a different number of parameter groups")
         for mine, saved in zip(self.param_groups, groups):
             if len(mine["params"]) != len(saved["params"]):
-                raise ValueError("loaded state dict contains a parameter group that doesn't "
-                                 "match the size of optimizer's group")
+                raise ValueError(
+                    "loaded state dict contains a parameter group that doesn't "
+                    "match the size of optimizer's group"
+                )
         by_index = {}
         for mine, saved in zip(self.param_groups, groups):
             for p, k in zip(mine["params"], saved["params"]):
@@ -202,8 +217,11 @@ def _load_value(existing, value, p: Tensor, name: str):
     dtype = kiln.float32 if name == "step" else p.dtype
     with kiln.no_grad():
         value = value.detach().to(dtype)
-        if isinstance(existing, Tensor) and tuple(existing.shape) == tuple(value.shape) and \
-                existing.dtype is value.dtype:
+        if (
+            isinstance(existing, Tensor)
+            and tuple(existing.shape) == tuple(value.shape)
+            and existing.dtype is value.dtype
+        ):
             existing.copy_(value)
             return existing
         return value.clone()

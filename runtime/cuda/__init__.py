@@ -34,7 +34,8 @@ def numba_cuda():
         except ImportError as exc:  # numba-cuda missing or broken
             raise CudaUnavailable(
                 "CUDA is not available: the numba-cuda package is not installed "
-                f"(pip install numba-cuda) [{exc}]") from None
+                f"(pip install numba-cuda) [{exc}]"
+            ) from None
         _module = cuda
     return _module
 
@@ -64,7 +65,8 @@ def require() -> None:
         raise CudaUnavailable(
             "CUDA is not available: no CUDA GPU or driver was found and the CUDA simulator is "
             "not enabled (set NUMBA_ENABLE_CUDASIM=1 before importing kiln to run CUDA "
-            "kernels on the CPU)")
+            "kernels on the CPU)"
+        )
 
 
 def device_count() -> int:
@@ -89,8 +91,7 @@ def is_device_array(value) -> bool:
     """A Numba device array (or the simulator's stand-in for one)."""
     if type(value) is np.ndarray or _module is None:
         return False
-    return (hasattr(value, "__cuda_array_interface__")
-            or type(value).__name__ == "FakeCUDAArray")
+    return hasattr(value, "__cuda_array_interface__") or type(value).__name__ == "FakeCUDAArray"
 
 
 def to_device(array) -> object:
@@ -117,8 +118,11 @@ def copy(destination, source) -> None:
 
 def flat(array):
     """A 1-D view of a contiguous device array (kernels index flat memory)."""
-    return array.reshape(max(int(np.prod(array.shape, dtype=np.int64)), 1)) \
-        if array.size else array.reshape(0)
+    return (
+        array.reshape(max(int(np.prod(array.shape, dtype=np.int64)), 1))
+        if array.size
+        else array.reshape(0)
+    )
 
 
 def as_device(value):

@@ -32,8 +32,10 @@ def default_collate(batch):
         return kiln.stack(list(batch), 0)
     if isinstance(elem, np.ndarray):
         if elem.dtype.kind in "OSUV":
-            raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, "
-                            f"numbers, dicts or lists; found an array of {elem.dtype}")
+            raise TypeError(
+                f"default_collate: batch must contain tensors, numpy arrays, "
+                f"numbers, dicts or lists; found an array of {elem.dtype}"
+            )
         return kiln.from_numpy(np.stack(batch))
     if isinstance(elem, np.generic):
         return kiln.from_numpy(np.array(batch))
@@ -64,8 +66,10 @@ def default_collate(batch):
             return type(elem)(columns)
         except TypeError:
             return columns
-    raise TypeError(f"default_collate: batch must contain tensors, numpy arrays, numbers, "
-                    f"dicts or lists; found {type(elem).__name__}")
+    raise TypeError(
+        f"default_collate: batch must contain tensors, numpy arrays, numbers, "
+        f"dicts or lists; found {type(elem).__name__}"
+    )
 
 
 def default_convert(data):

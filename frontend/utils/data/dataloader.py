@@ -25,25 +25,45 @@ from .sampler import BatchSampler, RandomSampler, SequentialSampler
 class DataLoader:
     """Iterate over ``dataset`` in batches (PyTorch's arguments and rules)."""
 
-    def __init__(self, dataset, batch_size=1, shuffle=None, sampler=None, batch_sampler=None,
-                 num_workers=0, collate_fn=None, pin_memory=False, drop_last=False, timeout=0,
-                 worker_init_fn=None, multiprocessing_context=None, generator=None, *,
-                 prefetch_factor=None, persistent_workers=False, pin_memory_device=""):
+    def __init__(
+        self,
+        dataset,
+        batch_size=1,
+        shuffle=None,
+        sampler=None,
+        batch_sampler=None,
+        num_workers=0,
+        collate_fn=None,
+        pin_memory=False,
+        drop_last=False,
+        timeout=0,
+        worker_init_fn=None,
+        multiprocessing_context=None,
+        generator=None,
+        *,
+        prefetch_factor=None,
+        persistent_workers=False,
+        pin_memory_device="",
+    ):
         if num_workers < 0:
-            raise ValueError("num_workers option should be non-negative; use num_workers=0 to "
-                             "disable multiprocessing.")
+            raise ValueError(
+                "num_workers option should be non-negative; use num_workers=0 to "
+                "disable multiprocessing."
+            )
         if timeout < 0:
             raise ValueError("timeout option should be non-negative")
         if num_workers == 0 and prefetch_factor is not None:
-            raise ValueError("prefetch_factor option could only be specified in "
-                             "multiprocessing. Let num_workers > 0 to enable multiprocessing.")
+            raise ValueError(
+                "prefetch_factor option could only be specified in "
+                "multiprocessing. Let num_workers > 0 to enable multiprocessing."
+            )
         if persistent_workers:
-            raise NotImplementedError("kiln's DataLoader does not keep workers between epochs "
-                                      "(persistent_workers=True)")
+            raise NotImplementedError(
+                "kiln's DataLoader does not keep workers between epochs (persistent_workers=True)"
+            )
         self.dataset = dataset
         self.num_workers = num_workers
-        self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else \
-            prefetch_factor
+        self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else prefetch_factor
         self.pin_memory = pin_memory
         self.timeout = timeout
         self.worker_init_fn = worker_init_fn
@@ -53,28 +73,41 @@ class DataLoader:
 
         if self._iterable:
             if shuffle not in (None, False):
-                raise ValueError(f"DataLoader with IterableDataset: expected unspecified "
-                                 f"shuffle option, but got shuffle={shuffle}")
+                raise ValueError(
+                    f"DataLoader with IterableDataset: expected unspecified "
+                    f"shuffle option, but got shuffle={shuffle}"
+                )
             if sampler is not None or batch_sampler is not None:
-                raise ValueError("DataLoader with IterableDataset: expected unspecified "
-                                 "sampler and batch_sampler options")
+                raise ValueError(
+                    "DataLoader with IterableDataset: expected unspecified "
+                    "sampler and batch_sampler options"
+                )
             if num_workers > 0:
-                raise NotImplementedError("kiln's DataLoader loads an IterableDataset in the "
-                                          "main process only (num_workers=0)")
+                raise NotImplementedError(
+                    "kiln's DataLoader loads an IterableDataset in the "
+                    "main process only (num_workers=0)"
+                )
         elif shuffle not in (None, False) and sampler is not None:
             raise ValueError("sampler option is mutually exclusive with shuffle")
         if batch_sampler is not None:
             if batch_size != 1 or shuffle or sampler is not None or drop_last:
-                raise ValueError("batch_sampler option is mutually exclusive with batch_size, "
-                                 "shuffle, sampler, and drop_last")
+                raise ValueError(
+                    "batch_sampler option is mutually exclusive with batch_size, "
+                    "shuffle, sampler, and drop_last"
+                )
             batch_size, drop_last = None, False
         elif batch_size is None and drop_last:
-            raise ValueError("batch_size=None option disables auto-batching and is mutually "
-                             "exclusive with drop_last")
+            raise ValueError(
+                "batch_size=None option disables auto-batching and is mutually "
+                "exclusive with drop_last"
+            )
 
         if sampler is None and not self._iterable:
-            sampler = RandomSampler(dataset, generator=generator) if shuffle else \
-                SequentialSampler(dataset)
+            sampler = (
+                RandomSampler(dataset, generator=generator)
+                if shuffle
+                else SequentialSampler(dataset)
+            )
         if batch_size is not None and batch_sampler is None and not self._iterable:
             batch_sampler = BatchSampler(sampler, batch_size, drop_last)
         self.batch_size = batch_size
@@ -111,7 +144,7 @@ class DataLoader:
 
     def _base_seed(self) -> int:
         """Drawn once per epoch for every loader (so shuffles do not depend on workers)."""
-        return int(kiln.randint(0, 2 ** 62, (1,), generator=self.generator).item())
+        return int(kiln.randint(0, 2**62, (1,), generator=self.generator).item())
 
 
 def fetch(dataset, index, auto_collation: bool, collate_fn):

@@ -52,8 +52,10 @@ class TensorDataset(Dataset):
         sizes = [t.shape[0] if t.ndim else None for t in tensors]
         if None in sizes or len(set(sizes)) != 1:
             shapes = ", ".join(str(list(t.shape)) for t in tensors)
-            raise ValueError(f"TensorDataset: size mismatch between tensors ({shapes}); all "
-                             "need the same first dimension")
+            raise ValueError(
+                f"TensorDataset: size mismatch between tensors ({shapes}); all "
+                "need the same first dimension"
+            )
         self.tensors = tensors
 
     def __getitem__(self, index):
@@ -125,8 +127,7 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
     if math.isclose(sum(lengths), 1) and sum(lengths) <= 1:
         for frac in lengths:
             if not 0 <= frac <= 1:
-                raise ValueError(f"Fraction at index {lengths.index(frac)} is not between 0 "
-                                 "and 1")
+                raise ValueError(f"Fraction at index {lengths.index(frac)} is not between 0 and 1")
         counts = [int(math.floor(n * frac)) for frac in lengths]
         for i in range(n - sum(counts)):
             counts[i % len(counts)] += 1
@@ -136,6 +137,6 @@ def random_split(dataset, lengths, generator=None) -> list[Subset]:
     perm = kiln.randperm(n, generator=generator).tolist()
     out, offset = [], 0
     for length in lengths:
-        out.append(Subset(dataset, perm[offset:offset + length]))
+        out.append(Subset(dataset, perm[offset : offset + length]))
         offset += length
     return out

@@ -37,7 +37,7 @@ def _fresh_generator(generator):
     ``kiln.manual_seed`` makes shuffles reproducible, as in PyTorch)."""
     if generator is not None:
         return generator
-    seed = int(kiln.randint(0, 2 ** 62, (1,)).item())
+    seed = int(kiln.randint(0, 2**62, (1,)).item())
     return kiln.Generator().manual_seed(seed)
 
 
@@ -49,15 +49,16 @@ class RandomSampler(Sampler):
     [0, 1, 2, 3]
     """
 
-    def __init__(self, data_source, replacement: bool = False, num_samples=None,
-                 generator=None):
+    def __init__(self, data_source, replacement: bool = False, num_samples=None, generator=None):
         self.data_source = data_source
         self.replacement = replacement
         self._num_samples = num_samples
         self.generator = generator
         if not isinstance(self.num_samples, int) or self.num_samples <= 0:
-            raise ValueError(f"num_samples should be a positive integer value, but got "
-                             f"num_samples={self.num_samples}")
+            raise ValueError(
+                f"num_samples should be a positive integer value, but got "
+                f"num_samples={self.num_samples}"
+            )
 
     @property
     def num_samples(self) -> int:
@@ -71,7 +72,7 @@ class RandomSampler(Sampler):
             return
         for _ in range(self.num_samples // n):
             yield from kiln.randperm(n, generator=generator).tolist()
-        yield from kiln.randperm(n, generator=generator).tolist()[:self.num_samples % n]
+        yield from kiln.randperm(n, generator=generator).tolist()[: self.num_samples % n]
 
     def __len__(self) -> int:
         return self.num_samples
@@ -99,11 +100,11 @@ class BatchSampler(Sampler):
 
     def __init__(self, sampler, batch_size: int, drop_last: bool):
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
-            raise ValueError(f"batch_size should be a positive integer value, but got "
-                             f"batch_size={batch_size}")
+            raise ValueError(
+                f"batch_size should be a positive integer value, but got batch_size={batch_size}"
+            )
         if not isinstance(drop_last, bool):
-            raise ValueError(f"drop_last should be a boolean value, but got "
-                             f"drop_last={drop_last}")
+            raise ValueError(f"drop_last should be a boolean value, but got drop_last={drop_last}")
         self.sampler = sampler
         self.batch_size = batch_size
         self.drop_last = drop_last

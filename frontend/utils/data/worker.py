@@ -98,9 +98,11 @@ class _WorkerError:
 
     def __init__(self, worker_id: int, exc: BaseException):
         self.exc_type = type(exc)
-        self.message = (f"Caught {type(exc).__name__} in DataLoader worker process "
-                        f"{worker_id}.\nOriginal Traceback (most recent call last):\n"
-                        + "".join(traceback.format_exception(exc)[1:]))
+        self.message = (
+            f"Caught {type(exc).__name__} in DataLoader worker process "
+            f"{worker_id}.\nOriginal Traceback (most recent call last):\n"
+            + "".join(traceback.format_exception(exc)[1:])
+        )
 
     def reraise(self):
         try:
@@ -113,8 +115,18 @@ class _WorkerError:
 # ------------------------------------------------------------------------------ the worker
 
 
-def _worker_loop(dataset, index_queue, result_queue, auto_collation, collate_fn, seed,
-                 worker_id, num_workers, worker_init_fn, parent_pid):
+def _worker_loop(
+    dataset,
+    index_queue,
+    result_queue,
+    auto_collation,
+    collate_fn,
+    seed,
+    worker_id,
+    num_workers,
+    worker_init_fn,
+    parent_pid,
+):
     global _worker_info
     from .dataloader import fetch
 
@@ -180,10 +192,21 @@ class MultiProcessIter:
             index_queue = ctx.Queue()
             index_queue.cancel_join_thread()
             worker = ctx.Process(
-                target=_worker_loop, daemon=True,
-                args=(loader.dataset, index_queue, self.result_queue, loader._auto_collation,
-                      loader.collate_fn, base_seed + worker_id, worker_id, loader.num_workers,
-                      loader.worker_init_fn, os.getpid()))
+                target=_worker_loop,
+                daemon=True,
+                args=(
+                    loader.dataset,
+                    index_queue,
+                    self.result_queue,
+                    loader._auto_collation,
+                    loader.collate_fn,
+                    base_seed + worker_id,
+                    worker_id,
+                    loader.num_workers,
+                    loader.worker_init_fn,
+                    os.getpid(),
+                ),
+            )
             worker.start()
             self.index_queues.append(index_queue)
             self.workers.append(worker)
@@ -239,8 +262,9 @@ class MultiProcessIter:
                 self._shutdown()
                 pids = ", ".join(str(w.pid) for w in dead)
                 codes = ", ".join(str(w.exitcode) for w in dead)
-                raise RuntimeError(f"DataLoader worker (pid(s) {pids}) exited unexpectedly "
-                                   f"(exit code {codes})")
+                raise RuntimeError(
+                    f"DataLoader worker (pid(s) {pids}) exited unexpectedly (exit code {codes})"
+                )
             if timeout and waited >= timeout:
                 self._shutdown()
                 raise RuntimeError(f"DataLoader timed out after {timeout} seconds")

@@ -32,8 +32,10 @@ def _protos():
             versions_pb2,
         )
     except ImportError as exc:
-        raise ImportError("kiln.utils.tensorboard needs tensorboardX: pip install "
-                          "'kiln[tensorboard]' (tensorboardX, protobuf)") from exc
+        raise ImportError(
+            "kiln.utils.tensorboard needs tensorboardX: pip install "
+            "'kiln[tensorboard]' (tensorboardX, protobuf)"
+        ) from exc
     return attr_value_pb2, graph_pb2, node_def_pb2, tensor_shape_pb2, versions_pb2
 
 
@@ -60,19 +62,23 @@ def to_graph_def(fn_or_module, example_args):
 
     def shape_attr(shape):
         dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=int(d)) for d in shape]
-        return AttrValue(list=AttrValue.ListValue(shape=[tensor_shape_pb2.TensorShapeProto(
-            dim=dims)]))
+        return AttrValue(
+            list=AttrValue.ListValue(shape=[tensor_shape_pb2.TensorShapeProto(dim=dims)])
+        )
 
     def make(name, op, inputs, node):
-        attrs = {"_output_shapes": shape_attr(node.shape),
-                 "dtype": AttrValue(s=node.dtype.encode())}
+        attrs = {
+            "_output_shapes": shape_attr(node.shape),
+            "dtype": AttrValue(s=node.dtype.encode()),
+        }
         params = ", ".join(f"{k}={_fmt_param(v)}" for k, v in node.params.items())
         if params:
             attrs["params"] = AttrValue(s=params.encode())
         if node.source:
             attrs["source"] = AttrValue(s=node.source.encode())
-        return node_def_pb2.NodeDef(name=name, op=op, input=inputs, device="/device:CPU:0",
-                                    attr=attrs)
+        return node_def_pb2.NodeDef(
+            name=name, op=op, input=inputs, device="/device:CPU:0", attr=attrs
+        )
 
     node_defs = []
     for node in graph.nodes:

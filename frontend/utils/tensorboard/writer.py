@@ -20,8 +20,10 @@ def _tensorboardx():
     try:
         import tensorboardX
     except ImportError as exc:
-        raise ImportError("kiln.utils.tensorboard needs tensorboardX: pip install "
-                          "'kiln[tensorboard]' (tensorboardX, protobuf)") from exc
+        raise ImportError(
+            "kiln.utils.tensorboard needs tensorboardX: pip install "
+            "'kiln[tensorboard]' (tensorboardX, protobuf)"
+        ) from exc
     return tensorboardX
 
 
@@ -37,12 +39,24 @@ class SummaryWriter:
     """Write TensorBoard event files into ``log_dir`` (``runs/<date>_<host><comment>``
     when not given), like ``torch.utils.tensorboard.SummaryWriter``."""
 
-    def __init__(self, log_dir=None, comment="", purge_step=None, max_queue=10,
-                 flush_secs=120, filename_suffix=""):
+    def __init__(
+        self,
+        log_dir=None,
+        comment="",
+        purge_step=None,
+        max_queue=10,
+        flush_secs=120,
+        filename_suffix="",
+    ):
         tbx = _tensorboardx()
-        self._writer = tbx.SummaryWriter(logdir=log_dir, comment=comment,
-                                         purge_step=purge_step, max_queue=max_queue,
-                                         flush_secs=flush_secs, filename_suffix=filename_suffix)
+        self._writer = tbx.SummaryWriter(
+            logdir=log_dir,
+            comment=comment,
+            purge_step=purge_step,
+            max_queue=max_queue,
+            flush_secs=flush_secs,
+            filename_suffix=filename_suffix,
+        )
         self.log_dir = self._writer.logdir
 
     def get_logdir(self) -> str:
@@ -54,8 +68,10 @@ class SummaryWriter:
         value = _plain(scalar_value)
         if isinstance(value, np.ndarray):
             if value.size != 1:
-                raise ValueError(f"add_scalar({tag!r}): expected one value, got a tensor of "
-                                 f"shape {list(value.shape)}")
+                raise ValueError(
+                    f"add_scalar({tag!r}): expected one value, got a tensor of "
+                    f"shape {list(value.shape)}"
+                )
             value = value.item()
         self._writer.add_scalar(tag, float(value), global_step, walltime)
 
@@ -64,8 +80,9 @@ class SummaryWriter:
         values = {k: float(np.asarray(_plain(v))) for k, v in tag_scalar_dict.items()}
         self._writer.add_scalars(main_tag, values, global_step, walltime)
 
-    def add_histogram(self, tag, values, global_step=None, bins="tensorflow", walltime=None,
-                      max_bins=None):
+    def add_histogram(
+        self, tag, values, global_step=None, bins="tensorflow", walltime=None, max_bins=None
+    ):
         """Log the distribution of ``values`` (a tensor or array)."""
         array = np.asarray(_plain(values), dtype=np.float64)
         self._writer.add_histogram(tag, array, global_step, bins, walltime, max_bins)
@@ -80,8 +97,10 @@ class SummaryWriter:
         With ``verbose`` the IR text is printed too.
         """
         if input_to_model is None:
-            raise ValueError("add_graph: pass input_to_model (a tensor or a tuple of "
-                             "tensors) so the model can be traced")
+            raise ValueError(
+                "add_graph: pass input_to_model (a tensor or a tuple of "
+                "tensors) so the model can be traced"
+            )
         graph_def = to_graph_def(model, input_to_model)
         if verbose:
             print(graph_def)
