@@ -51,6 +51,11 @@ class Primitive:
     message naming the operation and the shapes/dtypes. ``impl(*arrays, **params)`` is the
     NumPy reference. ``expr`` (elementwise only) is a ``str.format`` template over the
     input names, e.g. ``"({0} + {1})"``.
+
+    The rules that need tensor operations live in the frontend, which attaches them to the
+    record at import (the compiler never imports the frontend): ``vjp(g, *inputs, **params)``
+    returns one gradient per input, and ``vjp_reads_inputs`` says whether it reads the
+    inputs' values (then they must not change in place between forward and backward).
     """
 
     name: str
@@ -60,6 +65,18 @@ class Primitive:
     expr: str | None = None
     differentiable: bool = True
     properties: frozenset = field(default_factory=frozenset)
+    vjp: Callable | None = field(default=None, repr=False)
+    vjp_reads_inputs: bool = False
+
+    def def_vjp(self, rule: Callable, *, reads_inputs: bool) -> Callable:
+        """Attach the VJP rule (once); returns ``rule`` so it can be used as a decorator."""
+        if not self.differentiable:
+            raise ValueError(f"{self.name} is not differentiable: it takes no VJP rule")
+        if self.vjp is not None:
+            raise ValueError(f"{self.name} already has a VJP rule")
+        object.__setattr__(self, "vjp", rule)
+        object.__setattr__(self, "vjp_reads_inputs", reads_inputs)
+        return rule
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

@@ -42,6 +42,7 @@ _install_methods()
 
 from . import autograd  # noqa: E402
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
+from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402
     BoolTensor,
     ByteTensor,

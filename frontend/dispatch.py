@@ -41,6 +41,11 @@ _tensor_module._dispatch_state = state
 _record = None  # set by autograd.tape at import (avoids an import cycle on the hot path)
 
 
+def current_trace():
+    """The ``TraceState`` this thread is recording into, or ``None`` when running eagerly."""
+    return state.trace
+
+
 def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
     if state.trace is not None:

@@ -13,7 +13,6 @@ from __future__ import annotations
 from .. import dispatch
 from ..tensor import Tensor
 from . import grad_mode
-from .vjp import NEEDS_INPUT_VALUES, VJP
 
 _FREED = "freed"
 
@@ -53,7 +52,7 @@ class BackwardNode:
             x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
         )
         self.versions = (
-            tuple(x._version for x in inputs) if prim.name in NEEDS_INPUT_VALUES else None
+            tuple(x._version for x in inputs) if prim.vjp_reads_inputs else None
         )
         self.out_shape = out.shape
         self.out_dtype = out.dtype
@@ -63,8 +62,8 @@ class BackwardNode:
         return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
 
     def apply(self, g):
-        """One gradient per input, from the VJP table."""
-        return VJP[self.prim.name](g, *self.inputs, **self.params)
+        """One gradient per input, from the primitive's VJP rule."""
+        return self.prim.vjp(g, *self.inputs, **self.params)
 
     @property
     def next_functions(self):

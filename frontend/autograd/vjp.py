@@ -1,9 +1,10 @@
 """Vector-Jacobian products: one rule per differentiable primitive, in tensor operations.
 
-``VJP[name](g, *inputs, **params)`` returns one gradient per input (``None`` where there is
-none). Because the rules call ordinary kiln ops, the same table computes numbers on the
-eager tape, records itself for higher-order gradients, and emits backward nodes under
-tracing. Rules recompute what they need from the inputs (``exp(x)``); under ``jit`` common
+Each rule is attached to its primitive's record (``PRIMITIVES[name].vjp``, with
+``vjp_reads_inputs``): ``rule(g, *inputs, **params)`` returns one gradient per input
+(``None`` where there is none). Because the rules call ordinary kiln ops, the same rules
+compute numbers on the eager tape, record themselves for higher-order gradients, and emit
+backward nodes under tracing. Rules recompute what they need from the inputs (``exp(x)``); under ``jit`` common
 subexpression elimination merges that with the forward value.
 """
 
@@ -153,7 +154,7 @@ def _matmul(g, a, b):
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
-VJP = {
+_RULES = {
     "neg": lambda g, x: (ops.neg(g),),
     "exp": lambda g, x: (ops.mul(g, ops.exp(x)),),
     "log": lambda g, x: (ops.div(g, x),),
@@ -204,7 +205,7 @@ VJP = {
 
 # Rules above that read their inputs' values (not only shapes): these inputs must not be
 # modified in place between forward and backward.
-NEEDS_INPUT_VALUES = frozenset(
+_READS_INPUTS = frozenset(
     {
         "exp",
         "log",
@@ -230,5 +231,8 @@ NEEDS_INPUT_VALUES = frozenset(
     }
 )
 
-_missing = {name for name, p in P.items() if p.differentiable} - set(VJP)
-assert not _missing, f"primitives without a VJP rule: {sorted(_missing)}"
+for _name, _rule in _RULES.items():
+    P[_name].def_vjp(_rule, reads_inputs=_name in _READS_INPUTS)
+
+_missing = sorted(name for name, p in P.items() if p.differentiable and p.vjp is None)
+assert not _missing, f"primitives without a VJP rule: {_missing}"
