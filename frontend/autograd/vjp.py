@@ -4,8 +4,8 @@ Each rule is attached to its primitive's record (``PRIMITIVES[name].vjp``, with
 ``vjp_reads_inputs``): ``rule(g, *inputs, **params)`` returns one gradient per input
 (``None`` where there is none). Because the rules call ordinary kiln ops, the same rules
 compute numbers on the eager tape, record themselves for higher-order gradients, and emit
-backward nodes under tracing. Rules recompute what they need from the inputs (``exp(x)``); under ``jit`` common
-subexpression elimination merges that with the forward value.
+backward nodes under tracing. Rules recompute what they need from the inputs (``exp(x)``);
+under ``jit`` common subexpression elimination merges that with the forward value.
 """
 
 from __future__ import annotations
