@@ -51,9 +51,7 @@ class BackwardNode:
         self.edges = tuple(
             x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
         )
-        self.versions = (
-            tuple(x._version for x in inputs) if prim.vjp_reads_inputs else None
-        )
+        self.versions = tuple(x._version for x in inputs) if prim.vjp_reads_inputs else None
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
