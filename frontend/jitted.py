@@ -425,7 +425,7 @@ class JitFunction:
 
     def _compile_graph(self, trace: TraceState, graph):
         """Compile the traced graph; a step with collectives runs in stages around them."""
-        collectives = trace.__dict__.get("_kiln_collectives")
+        collectives = trace.collectives
         if collectives:
             from .distributed.staged import StagedExecutable
 

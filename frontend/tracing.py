@@ -152,6 +152,10 @@ class TraceState:
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
+        # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
+        # split into stages around them. Only a trace that can run in stages allows them.
+        self.allows_collectives = False
+        self.collectives: list = []
 
     # -------------------------------------------------------------- graph inputs
     def _note_device(self, value: Tensor) -> None:

@@ -59,13 +59,13 @@ _staging = _Staging()
 def record_collective(tensor: Tensor, kind: str, op) -> TracerTensor:
     """Under tracing: record ``kind(tensor)`` and return the tracer of its result."""
     trace = state.trace
-    if _staging.depth == 0 and not getattr(trace, "allows_collectives", False):
+    if _staging.depth == 0 and not trace.allows_collectives:
         raise TraceError(
             f"{kind} was called inside kiln.trace: a bare graph cannot pause for "
             "communication. Compile the function with kiln.jit (it splits the step into "
             "stages around the collective), or call it outside the traced function."
         )
-    collectives = trace.__dict__.setdefault("_kiln_collectives", [])
+    collectives = trace.collectives
     pre = trace.node_of(tensor)
     post = trace.graph.add_input(pre.shape, pre.dtype, name=f"{kind}_{len(collectives)}")
     # The jit fetches one array per graph input before running; a broadcast zero costs
@@ -205,7 +205,7 @@ class DistributedJitFunction(JitFunction):
             _staging.depth -= 1
 
     def _compile_graph(self, trace, graph):
-        collectives = trace.__dict__.get("_kiln_collectives")
+        collectives = trace.collectives
         if collectives:
             return StagedExecutable(graph, collectives, getattr(trace, "device", "cpu"))
         return super()._compile_graph(trace, graph)
