@@ -19,7 +19,7 @@ import numpy as np
 
 from . import dtypes
 from .device import device as _device_cls
-from .dispatch import bind, constant, state
+from .dispatch import bind, constant, current_trace
 from .tensor import Tensor, _wrap
 
 
@@ -117,7 +117,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(size)
-    if state.trace is not None:
+    if current_trace() is not None:
         out = constant(np.full(shape, value, dtype=dt.np), dt)
     else:
         out = _wrap(np.full(shape, value, dtype=dt.np))
@@ -301,8 +301,9 @@ def uniform_bits(shape, dtype, generator=None) -> Tensor:
     gen = generator or default_generator
     from kiln.compiler.primitives import PRIMITIVES
 
-    if state.trace is not None:
-        seed_t = state.trace.seed_input(gen)
+    trace = current_trace()
+    if trace is not None:
+        seed_t = trace.seed_input(gen)
     else:
         seed_t = _wrap(gen.next_seed())
     return bind(PRIMITIVES["uniform"], (seed_t,), {"shape": tuple(shape), "dtype": dtype.name})

@@ -34,7 +34,7 @@ from kiln.compiler.primitives import DTYPE_SHORT
 
 from . import dtypes
 from .autograd import grad_mode
-from .dispatch import state
+from .dispatch import current_trace
 from .tensor import Tensor, _wrap
 from .tracing import TracerTensor, TraceState, tracing
 
@@ -240,7 +240,7 @@ class JitFunction:
             structure,
             tuple(static),
             tuple(_leaf_key(v) for _, v in leaves),
-            grad_mode.state.enabled,
+            grad_mode.is_grad_enabled(),
         )
         return key, leaves
 
@@ -259,7 +259,7 @@ class JitFunction:
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
-        if config.disable or state.trace is not None:
+        if config.disable or current_trace() is not None:
             return self.fn(*args, **kwargs)  # inside another trace: inline
         key, leaves = self._key(args, kwargs)
         values = [v for _, v in leaves]
@@ -389,7 +389,7 @@ class JitFunction:
             and v.dtype.is_floating_point
         ]
         backward = None
-        if differentiable and not trace.grads and grad_mode.state.enabled:
+        if differentiable and not trace.grads and grad_mode.is_grad_enabled():
             backward = _build_backward(
                 trace, [v for _, v in out_leaves_raw if isinstance(v, Tensor)], differentiable
             )
@@ -693,7 +693,7 @@ class JitBackward:
         return tuple((e, 0) for e in self.edges)
 
     def apply(self, g):
-        if grad_mode.state.enabled:
+        if grad_mode.is_grad_enabled():
             raise RuntimeError(
                 "kiln.jit: double backward (create_graph=True) through a "
                 "jitted function is not supported; call the function without "

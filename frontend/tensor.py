@@ -16,6 +16,7 @@ import builtins
 import numpy as np
 
 from . import dtypes
+from .context import current_trace
 from .device import CPU
 from .device import device as _device_cls
 
@@ -72,13 +73,16 @@ class Tensor:
     @property
     def grad(self):
         """The accumulated gradient (``None`` until a backward pass reaches this leaf)."""
+        trace = current_trace()
+        if trace is not None and self._node is None:
+            return trace.traced_grad(self)  # what the traced program has stored so far
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
-        trace = _dispatch_state.trace
+        trace = current_trace()
         if trace is not None and self._node is None:
-            trace.note_grad(self, value)  # zero_grad() inside a traced step
+            trace.set_grad(self, value)  # zero_grad() inside a traced step: a write-back
         else:
             self._grad = value
 
@@ -332,13 +336,6 @@ def _wrap(data) -> Tensor:
     t._retain = False
     t._version = 0
     return t
-
-
-class _NoTrace:
-    trace = None
-
-
-_dispatch_state = _NoTrace  # replaced by kiln.dispatch.state once that module is imported
 
 
 def _ops():

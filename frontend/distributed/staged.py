@@ -34,7 +34,7 @@ from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 
-from ..dispatch import state
+from ..dispatch import current_trace
 from ..jitted import JitFunction
 from ..tensor import Tensor
 from ..tracing import TracerTensor
@@ -58,7 +58,7 @@ _staging = _Staging()
 
 def record_collective(tensor: Tensor, kind: str, op) -> TracerTensor:
     """Under tracing: record ``kind(tensor)`` and return the tracer of its result."""
-    trace = state.trace
+    trace = current_trace()
     if _staging.depth == 0 and not trace.allows_collectives:
         raise TraceError(
             f"{kind} was called inside kiln.trace: a bare graph cannot pause for "

@@ -4,7 +4,7 @@ Primitives are bound through ``kiln.dispatch.bind``; everything else is a compos
 """
 
 from ..creation import *  # noqa: F403 - creation functions are ops too (arange in rules)
-from ..dispatch import constant  # noqa: F401
+from ..dispatch import constant, current_trace  # noqa: F401
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import abs, pow, round  # noqa: F401, A004
@@ -19,11 +19,10 @@ from .sorting import *  # noqa: F403
 
 def clone(x):
     """A copy that stays in the autograd graph."""
-    from ..dispatch import state
     from ..tensor import _wrap
     from .elementwise import add
 
-    if state.trace is None and not x.requires_grad:
+    if current_trace() is None and not x.requires_grad:
         return _wrap(x._data.copy())
     return add(x, constant(0, x.dtype))
 

@@ -19,7 +19,8 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
-from ..dispatch import bind, constant, state
+from ..context import is_grad_enabled
+from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .elementwise import add, cast, mul, where
 from .reduce import normalize_dim
@@ -115,7 +116,7 @@ def getitem(x: Tensor, index) -> Tensor:
 
 def _mask_index(x: Tensor, axis: int, mask: Tensor):
     """``x[..., mask, ...]``: flatten the masked dims and take the true positions (eager)."""
-    if mask._node is not None or state.trace is not None:
+    if mask._node is not None or current_trace() is not None:
         raise TraceError(
             "indexing with a boolean mask gives a data-dependent shape and cannot "
             "be traced; use kiln.where(mask, x, 0) or call outside kiln.jit"
@@ -229,7 +230,7 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
 
 
 def nonzero(x: Tensor, *, as_tuple: bool = False):
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("nonzero gives a data-dependent shape and cannot be traced")
     idx = np.nonzero(x._data.reshape(x.shape) if x.ndim else x._data.reshape(1))
     if as_tuple:
@@ -243,19 +244,18 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
-    from ..autograd import grad_mode
     from .inplace import assign
 
     plain = (
         x._node is None
-        and state.trace is None
+        and current_trace() is None
         and not (
-            grad_mode.state.enabled
+            is_grad_enabled()
             and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
         )
     )
     if plain:
-        if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
+        if x.requires_grad and x.grad_fn is None and is_grad_enabled():
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )

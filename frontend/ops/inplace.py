@@ -11,14 +11,13 @@ from __future__ import annotations
 import numpy as np
 
 from .. import dtypes
-from ..autograd import grad_mode
-from ..dispatch import state
+from ..context import current_trace, is_grad_enabled
 from ..tensor import Tensor
 from .elementwise import cast
 
 
 def check_leaf(x: Tensor, op: str) -> None:
-    if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
+    if x.requires_grad and x.grad_fn is None and is_grad_enabled():
         raise RuntimeError(
             f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
         )
@@ -39,8 +38,9 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
                 f"desired output type {x.dtype.name}"
             )
         new = cast(new, x.dtype)
-    if state.trace is not None:
-        state.trace.assign(x, new)
+    trace = current_trace()
+    if trace is not None:
+        trace.assign(x, new)
         view_of = getattr(x, "_view_of", None)
         if view_of is not None:  # x is a view: the update reaches its base, as eagerly
             base, view_op, params = view_of

@@ -17,7 +17,7 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
-from ..dispatch import bind, constant, state
+from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .elementwise import cast
 from .index import gather
@@ -96,7 +96,7 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 
 def cummax(x: Tensor, dim: int):
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("cummax is eager-only in kiln")
     axis = normalize_dim("cummax", dim, x.ndim)
     values = np.maximum.accumulate(x._data, axis=axis)
@@ -111,7 +111,7 @@ def unique(
     dim=None,
 ):
     """Eager only: the output's shape depends on the data."""
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("unique gives a data-dependent shape and cannot be traced")
     values, inverse, counts = np.unique(x._data, return_inverse=True, return_counts=True)
     out = [constant(values, x.dtype)]
@@ -123,7 +123,7 @@ def unique(
 
 
 def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False):
-    if sorted_sequence._node is not None or state.trace is not None:
+    if sorted_sequence._node is not None or current_trace() is not None:
         raise TraceError("searchsorted is eager-only in kiln")
     v = values._data if isinstance(values, Tensor) else np.asarray(values)
     side = "right" if right else "left"
