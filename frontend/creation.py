@@ -13,7 +13,6 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -405,11 +404,9 @@ def scalar_tensor(value, dtype=None) -> Tensor:
     return constant(value, dt)
 
 
-__all__ = [
-    name
-    for name in dir()
-    if not name.startswith("_")
-    and name
-    not in ("annotations", "math", "np", "numbers", "dtypes", "bind", "constant", "state", "Tensor")
-]
-del numbers
+__all__ = """
+Generator arange as_tensor asarray bernoulli default_generator empty empty_like eye from_numpy
+full full_like get_rng_state initial_seed is_tensor linspace logspace manual_seed multinomial
+normal numel ones ones_like rand rand_like randint randint_like randn randn_like randperm
+scalar_tensor seed set_rng_state tensor zeros zeros_like
+""".split()

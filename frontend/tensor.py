@@ -12,6 +12,7 @@ tensor([2., 4.])
 from __future__ import annotations
 
 import builtins
+import weakref
 
 import numpy as np
 
@@ -238,8 +239,12 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor after ``backward`` (a no-op on a leaf)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retain = True
+            self.grad_fn.retained = weakref.ref(self)  # the engine stores the grad here
 
     @property
     def retains_grad(self) -> bool:

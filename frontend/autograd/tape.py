@@ -283,10 +283,3 @@ def grad(
             g = g.detach()
         result.append(g)
     return tuple(result)
-
-
-def retain_grad(t: Tensor) -> None:
-    import weakref
-
-    if t.grad_fn is not None:
-        t.grad_fn.retained = weakref.ref(t)

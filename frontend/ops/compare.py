@@ -11,6 +11,11 @@ from ..tensor import Tensor
 from .elementwise import abs, add, eq, isnan, le, logical_and, logical_or, mul, sub
 from .reduce import all
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+allclose equal finfo iinfo isclose
+""".split()
+
 
 def isclose(
     a: Tensor, b: Tensor, rtol: float = 1e-05, atol: float = 1e-08, equal_nan: bool = False

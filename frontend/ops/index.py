@@ -26,6 +26,12 @@ from .elementwise import add, cast, mul, where
 from .reduce import normalize_dim
 from .shape import permute, reshape, slice_axis, squeeze_axes, unsqueeze
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+argwhere gather index_add index_fill index_select masked_fill masked_select nonzero
+repeat_interleave scatter scatter_add take
+""".split()
+
 
 def _is_int(i) -> bool:
     return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, bool)

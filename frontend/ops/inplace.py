@@ -110,5 +110,21 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
     return assign(x, fn(x, *args, **kwargs), name)
 
 
+def _namespace_inplace(name: str):
+    """``kiln.relu_(x)``: the function form of the method ``x.relu_()`` (PyTorch has both)."""
+
+    def fn(x: Tensor, *args, **kwargs) -> Tensor:
+        return inplace(x, name, *args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"In place: ``x.{name}(...)``."
+    return fn
+
+
+# PyTorch's namespace has these in-place functions (but no ``add_``/``mul_``).
+__all__ = ["clamp_", "exp_", "fill_", "relu_", "sigmoid_", "tanh_", "zero_"]
+clamp_, exp_, fill_, relu_, sigmoid_, tanh_, zero_ = map(_namespace_inplace, __all__)
+
+
 def result_can_cast(x: Tensor, other) -> bool:
     return dtypes.result_type(x, other)._category <= x.dtype._category

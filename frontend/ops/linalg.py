@@ -9,6 +9,11 @@ from ..tensor import Tensor
 from .elementwise import promote_pair
 from .shape import reshape, squeeze_axes, unsqueeze
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+addmm bmm dot einsum matmul mm mv outer
+""".split()
+
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with NumPy/PyTorch semantics for 1-D, 2-D and batched operands."""

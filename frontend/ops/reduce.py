@@ -17,6 +17,12 @@ from ..dispatch import bind
 from ..tensor import Tensor
 from .elementwise import cast, div, exp, log, maximum, minimum, mul, neg, sqrt, sub, where
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+all amax amin any argmax argmin log_softmax logsumexp max mean min norm prod softmax std
+std_mean sum var var_mean
+""".split()
+
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 

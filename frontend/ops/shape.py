@@ -15,6 +15,13 @@ from ..dispatch import bind
 from ..tensor import Tensor
 from .reduce import normalize_dim
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+broadcast_tensors broadcast_to cat chunk concat concatenate expand expand_as flatten flip
+hstack moveaxis movedim narrow permute repeat reshape roll split squeeze stack swapaxes
+swapdims t tensor_split tile transpose tril triu unbind unflatten unsqueeze view vstack
+""".split()
+
 
 def _shape_arg(shape) -> tuple:
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):

@@ -24,6 +24,12 @@ from .index import gather
 from .reduce import normalize_dim
 from .shape import reshape, slice_axis
 
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+argsort bucketize cummax cumprod cumsum diag diagonal kthvalue msort searchsorted sort topk
+trace unique
+""".split()
+
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
