@@ -16,7 +16,9 @@ import math
 
 import numpy as np
 
-from . import dtypes
+from kiln.compiler.primitives import PRIMITIVES
+
+from . import dtypes, ops
 from .device import device as _device_cls
 from .dispatch import bind, constant, current_trace
 from .tensor import Tensor, _wrap
@@ -298,7 +300,6 @@ def set_rng_state(new_state: Tensor) -> None:
 def uniform_bits(shape, dtype, generator=None) -> Tensor:
     """Uniform [0, 1) numbers through the ``uniform`` primitive (traceable)."""
     gen = generator or default_generator
-    from kiln.compiler.primitives import PRIMITIVES
 
     trace = current_trace()
     if trace is not None:
@@ -315,7 +316,6 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """Standard normal numbers by Box-Muller on two uniform draws."""
-    from . import ops
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(size)
@@ -329,7 +329,6 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
 def randint(
     low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
 ) -> Tensor:
-    from . import ops
 
     if high is None:
         low, high = 0, low
@@ -365,7 +364,6 @@ def randint_like(x, low, high=None, *, dtype=None, **kw) -> Tensor:
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
-    from . import ops
 
     if size is None:
         shape = (mean if isinstance(mean, Tensor) else std).shape
@@ -375,7 +373,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
 
 
 def bernoulli(p: Tensor, *, generator=None) -> Tensor:
-    from . import ops
 
     return ops.cast(ops.lt(rand(p.shape, generator=generator, dtype=p.dtype), p), p.dtype)
 

@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, ops
 from .context import current_trace
 from .device import CPU
 from .device import device as _device_cls
@@ -344,7 +344,6 @@ def _wrap(data) -> Tensor:
 
 
 def _ops():
-    from . import ops
 
     return ops
 

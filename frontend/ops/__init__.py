@@ -8,12 +8,14 @@ code as ``ops.<name>`` and stay out of the public namespace.
 
 from .. import creation
 from ..creation import *  # noqa: F403 - creation functions are ops too (arange in rules)
+from ..device import device as device_cls
 from ..dispatch import constant, current_trace
+from ..tensor import _wrap
 from . import compare, elementwise, index, linalg, reduce, shape, sorting
 from . import inplace as _inplace_module
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
-from .elementwise import abs, cast, pow, round  # noqa: F401, A004
+from .elementwise import abs, add, cast, pow, round  # noqa: F401, A004
 from .index import *  # noqa: F403
 from .index import getitem, setitem  # noqa: F401
 from .inplace import *  # noqa: F403
@@ -41,8 +43,6 @@ __all__ = ["clone"] + [name for module in _PUBLIC_MODULES for name in module.__a
 
 def clone(x):
     """A copy that stays in the autograd graph."""
-    from ..tensor import _wrap
-    from .elementwise import add
 
     if current_trace() is None and not x.requires_grad:
         return _wrap(x._data.copy())
@@ -50,7 +50,6 @@ def clone(x):
 
 
 def to_device(x, device):
-    from ..device import device as device_cls
 
     dev = device_cls(device)
     if dev.type == "cpu":

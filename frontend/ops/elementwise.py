@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
@@ -46,8 +48,6 @@ def as_operand(value, dtype) -> Tensor:
 
 def _check_operand(op, value):
     if not isinstance(value, (Tensor, numbers.Number)):
-        import numpy as np
-
         if not isinstance(value, (np.ndarray, np.generic)):
             raise TypeError(f"{op}: unsupported operand type {type(value).__name__}")
 

@@ -17,14 +17,26 @@ import numpy as np
 
 from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
+from kiln.compiler.primitives import broadcast_shapes
 
 from .. import dtypes
 from ..context import is_grad_enabled
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
-from .elementwise import add, cast, mul, where
-from .reduce import normalize_dim
-from .shape import permute, reshape, slice_axis, squeeze_axes, unsqueeze
+from .dims import normalize_dim
+from .elementwise import add, cast, gt, mul, where
+from .inplace import assign
+from .shape import (
+    broadcast_tensors,
+    expand,
+    pad_axes,
+    permute,
+    reshape,
+    slice_axis,
+    squeeze_axes,
+    unsqueeze,
+)
+from .shape import slice_axis as _slice
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -140,7 +152,6 @@ def _mask_index(x: Tensor, axis: int, mask: Tensor):
 
 def _multi_take(x: Tensor, advanced) -> Tensor:
     """Several integer-tensor indices: broadcast them and take on the flattened axes."""
-    from kiln.compiler.primitives import broadcast_shapes
 
     axes = [a for a, _ in advanced]
     shape = broadcast_shapes("index", *(i.shape for _, i in advanced))
@@ -169,7 +180,6 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
-    from .shape import expand
 
     linear = expand(linear, shape)
     return bind(P["take"], (xp, linear), {"axis": dest})
@@ -199,8 +209,6 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
     if tuple(index.shape) != tuple(src.shape):
-        from .shape import slice_axis as _slice
-
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
     scattered = bind(
@@ -210,8 +218,6 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     )
     pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
     if any(hi for _, hi in pads):
-        from .shape import pad_axes
-
         scattered = pad_axes(scattered, pads, 0)
     return add(x, scattered)
 
@@ -229,7 +235,6 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
-    from .shape import broadcast_tensors
 
     x, mask = broadcast_tensors(x, mask)
     return getitem(reshape(x, (-1,)), reshape(mask, (-1,)))
@@ -250,7 +255,6 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
-    from .inplace import assign
 
     plain = (
         x._node is None
@@ -282,7 +286,6 @@ def setitem(x: Tensor, index, value) -> None:
         raise TraceError("setitem under tracing needs static indices")
     pos = positions._data.reshape(-1)
     v = value if isinstance(value, Tensor) else constant(value, x.dtype)
-    from .shape import expand
 
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
     mask = np.zeros(x.numel(), dtype=bool)
@@ -307,7 +310,6 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
     Positions named twice get the sum of their sources (PyTorch leaves this undefined).
     """
-    from .shape import expand, pad_axes, slice_axis
 
     if src is None:
         src = value
@@ -330,7 +332,6 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
         hits, values = pad_axes(hits, pads, 0), pad_axes(values, pads, 0)
     if reduce == "add":
         return add(x, values)
-    from .elementwise import gt
 
     return where(gt(hits, 0), values, x)
 

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dtypes
+from kiln.compiler.errors import TraceError
+
+from .. import dtypes, ops
 from ..context import current_trace, is_grad_enabled
+from ..creation import full
+from ..dispatch import constant
 from ..tensor import Tensor
-from .elementwise import cast
+from .elementwise import cast, where
+from .shape import expand, pad_axes, permute, reshape
 
 
 def check_leaf(x: Tensor, op: str) -> None:
@@ -63,10 +68,6 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
 
 def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
     """The base tensor with its view replaced by ``new`` (the inverse of the view op)."""
-    from kiln.compiler.errors import TraceError
-
-    from .elementwise import where
-    from .shape import pad_axes, permute, reshape
 
     if view_op == "reshape":
         return reshape(new, base.shape)
@@ -84,26 +85,21 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
     pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
     mask = np.zeros(tuple(base.shape), dtype=bool)
     mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
-    from ..dispatch import constant
 
     return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0), base)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
-    from .. import ops
 
     if name == "copy_":
         src = args[0]
         src = src if isinstance(src, Tensor) else ops.constant(src, x.dtype)
-        from .shape import expand
 
         return assign(x, cast(expand(src, x.shape), x.dtype), name)
     if name in ("zero_", "fill_"):
         value = 0 if name == "zero_" else args[0]
-        from ..creation import full
 
         fill = value if isinstance(value, Tensor) else full((), value, dtype=x.dtype)
-        from .shape import expand
 
         return assign(x, expand(cast(fill, x.dtype), x.shape), name)
     fn = getattr(ops, name[:-1])

@@ -19,10 +19,13 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
-from .elementwise import cast
+from .dims import normalize_dim
+from .elementwise import abs as abs_
+from .elementwise import cast, eq, exp, log, lt, mul, remainder, sub, where
+from .elementwise import round as round_
 from .index import gather
-from .reduce import normalize_dim
-from .shape import reshape, slice_axis
+from .reduce import sum as sum_
+from .shape import reshape, slice_axis, squeeze_axes
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -57,7 +60,6 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 
 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
-    from .shape import squeeze_axes
 
     axis = normalize_dim("kthvalue", dim, x.ndim)
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
@@ -82,8 +84,6 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Cumulative product (eager and traced; gradients where no element is zero)."""
-    from .elementwise import abs as abs_
-    from .elementwise import eq, exp, log, lt, mul, remainder, sub, where
 
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
@@ -96,7 +96,6 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     out = where(eq(zero_seen, 0.0), signed, sub(signed, signed))
     if out_dtype.is_floating_point:
         return cast(out, out_dtype)
-    from .elementwise import round as round_
 
     return cast(round_(out), out_dtype)
 
@@ -142,8 +141,6 @@ def bucketize(values, boundaries: Tensor, *, right: bool = False):
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argument name
-    from .elementwise import mul
-    from .reduce import sum as sum_
 
     if x.ndim == 1:
         offset = diagonal
@@ -171,6 +168,5 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
 
 
 def trace(x: Tensor) -> Tensor:
-    from .reduce import sum as sum_
 
     return sum_(_diagonal(x))
