@@ -17,15 +17,25 @@ thread starts from the default, so no thread can see another's changes.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import NamedTuple
 
 
-class Context(NamedTuple):
-    """The dynamic state one thread runs under."""
+class Context:
+    """The dynamic state one thread runs under (immutable: changes install a new one)."""
 
-    grad_enabled: bool
-    top: object  # the innermost interpreter, or None for eager (NumPy or a device)
-    stack: tuple  # the interpreters pushed so far, innermost last (None: an eager level)
+    __slots__ = ("grad_enabled", "top", "stack")  # slots: the cheapest attribute reads
+
+    def __init__(self, grad_enabled: bool, top, stack: tuple):
+        self.grad_enabled = grad_enabled
+        self.top = top  # the innermost interpreter, or None for eager (NumPy or a device)
+        self.stack = stack  # the interpreters pushed so far, innermost last (None: eager)
+
+    def _replace(self, **changes) -> Context:
+        values = {"grad_enabled": self.grad_enabled, "top": self.top, "stack": self.stack}
+        values.update(changes)
+        return Context(**values)
+
+    def __repr__(self) -> str:
+        return f"Context(grad_enabled={self.grad_enabled}, stack={self.stack})"
 
 
 _DEFAULT = Context(grad_enabled=True, top=None, stack=())

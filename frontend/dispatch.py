@@ -45,7 +45,16 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
     ctx = current()
     top = ctx.top
-    out = _eager(prim, inputs, params) if top is None else top.process(prim, inputs, params)
+    if top is not None:
+        out = top.process(prim, inputs, params)
+    elif _device_handlers:
+        out = _eager(prim, inputs, params)
+    else:  # the common case, inlined: NumPy on CPU arrays
+        try:
+            data = prim.impl(*[x._data for x in inputs], **params)
+        except Exception as exc:
+            raise _explain(prim, inputs, params, exc) from None
+        out = _wrap(data)
     if ctx.grad_enabled and prim.differentiable:
         for x in inputs:
             if x.requires_grad:
@@ -56,11 +65,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
 
 def _eager(prim, inputs, params) -> Tensor:
     """Run ``prim`` on concrete data: a device's kernel or the NumPy reference."""
-    if _device_handlers:
-        for handler in _device_handlers:
-            out = handler(prim, inputs, params)
-            if out is not NotImplemented:
-                return out
+    for handler in _device_handlers:
+        out = handler(prim, inputs, params)
+        if out is not NotImplemented:
+            return out
     try:
         data = prim.impl(*[x._data for x in inputs], **params)
     except Exception as exc:
