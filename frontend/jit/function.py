@@ -1,9 +1,10 @@
 """``JitFunction``: trace once per input signature, compile, and run the compiled graph after.
 
+>>> import kiln
 >>> @jit
 ... def hyp(a, b):
 ...     return (a ** 2 + b ** 2) ** 0.5
->>> hyp(tensor([3.0]), tensor([4.0]))
+>>> hyp(kiln.tensor([3.0]), kiln.tensor([4.0]))
 tensor([5.])
 
 Each call computes the cache key of its arguments (``signature.py``) and runs a compiled
@@ -224,7 +225,8 @@ def jit(fn=None, *, static_argnums=(), static_argnames=()):
 def trace(fn, *args, **kwargs):
     """Trace ``fn`` on ``args`` and return the graph (define now, run later with new inputs).
 
-    >>> g = trace(lambda x: x * 2, zeros(3))
+    >>> import kiln
+    >>> g = trace(lambda x: x * 2, kiln.zeros(3))
     >>> print(g.format(with_source=False))
     graph <lambda>(%0: f32[3]) {
       %1: f32[] = const {value=2.0}
