@@ -486,10 +486,21 @@ _register("sum", "reduction", _reduce_rule("sum"), _sum)
 _register("max", "reduction", _reduce_rule("max"), _max)
 _register("argmax", "reduction", _argmax_rule, _argmax, differentiable=False)
 
-_register("reshape", "movement", _reshape_rule, lambda x, shape: np.reshape(x, shape))
-_register("permute", "movement", _permute_rule, lambda x, axes: np.transpose(x, axes))
-_register("expand", "movement", _expand_rule, lambda x, shape: np.broadcast_to(x, shape))
-_register("slice", "movement", _slice_rule, _slice)
+_VIEW = ("view", "writable_view")  # placeholder until the property vocabulary lands
+_register(
+    "reshape", "movement", _reshape_rule, lambda x, shape: np.reshape(x, shape), properties=_VIEW
+)
+_register(
+    "permute", "movement", _permute_rule, lambda x, axes: np.transpose(x, axes), properties=_VIEW
+)
+_register(
+    "expand",
+    "movement",
+    _expand_rule,
+    lambda x, shape: np.broadcast_to(x, shape),
+    properties=("view",),
+)
+_register("slice", "movement", _slice_rule, _slice, properties=_VIEW)
 _register("pad", "movement", _pad_rule, _pad)
 _register("concat", "movement", _concat_rule, lambda *xs, axis: np.concatenate(xs, axis))
 

@@ -25,8 +25,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 from kiln.compiler.ir import Graph
 
 from . import dtypes
-from .autograd import grad_mode
-from .dispatch import state
+from .context import current_trace, interpreting
 from .tensor import Size, Tensor
 
 _KILN_DIRS = tuple(
@@ -132,13 +131,16 @@ class TracerTensor(Tensor):
         return f"Tracer({self._node.type_str})"
 
 
-# Movement ops whose eager result is a NumPy view: an in-place update of their result
-# must reach the base tensor under tracing too (``x[0].zero_()`` changes ``x``).
-_VIEW_OPS = frozenset({"reshape", "permute", "slice"})
-
-
 class TraceState:
-    """The graph being built and everything the jit needs to run it later."""
+    """The graph being built and everything the jit needs to run it later.
+
+    A trace is an interpreter (``kiln.context``): while it is the innermost one of a thread,
+    ``bind`` hands it every operation of that thread and it appends a node. Its effects on
+    tensors from outside (in-place updates, ``.grad``) are kept here, never stored into those
+    tensors, so other threads never see a half-built trace.
+    """
+
+    is_trace = True
 
     def __init__(self, name: str):
         self.graph = Graph(name)
@@ -212,7 +214,8 @@ class TraceState:
         self.guards.append((description, getter, value))
 
     # -------------------------------------------------------------- ops
-    def bind(self, prim, inputs, params) -> TracerTensor:
+    def process(self, prim, inputs, params) -> TracerTensor:
+        """Append ``prim(inputs)`` to the graph (``bind`` records autograd afterwards)."""
         nodes = [self.node_of(x) for x in inputs]
         source = user_source_line()
         try:
@@ -220,15 +223,8 @@ class TraceState:
         except ShapeError as exc:
             raise ShapeError(f"{exc}\n  at {_full_user_location()}") from None
         out = TracerTensor(self, node)
-        if prim.name in _VIEW_OPS:
+        if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
-        if grad_mode.state.enabled and prim.differentiable:
-            for x in inputs:
-                if x.requires_grad:
-                    from .autograd.tape import record
-
-                    record(prim, inputs, params, out)
-                    break
         return out
 
     def constant(self, data: np.ndarray) -> TracerTensor:
@@ -248,9 +244,11 @@ class TraceState:
         key = id(leaf)
         old = self.grads[key][2] if key in self.grads else leaf._grad
         self.grads[key] = (leaf, grad, old)
-        leaf._grad = grad
 
-    note_grad = set_grad
+    def traced_grad(self, leaf: Tensor):
+        """``leaf.grad`` as the traced program sees it: set in the trace, or the leaf's own."""
+        entry = self.grads.get(id(leaf))
+        return entry[1] if entry is not None else leaf._grad
 
     def current_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it at this point.
@@ -285,46 +283,41 @@ class TraceState:
         ]
 
     def restore(self) -> None:
-        """Undo the trace-time side effects on ``.grad`` (the executable redoes them)."""
-        for leaf, _, old in self.grads.values():
-            leaf._grad = old
+        """Nothing to undo: trace-time effects on ``.grad`` stay in the trace (kept for callers)."""
 
 
-class tracing:  # noqa: N801 - used as a context manager
-    """Make ``trace`` the active trace for the duration of the block (they nest)."""
+def tracing(trace: TraceState | None) -> interpreting:
+    """Make ``trace`` this thread's innermost interpreter for a block (they nest).
 
-    def __init__(self, trace: TraceState):
-        self.trace = trace
-
-    def __enter__(self):
-        self.prev = state.trace
-        state.trace = self.trace
-        return self.trace
-
-    def __exit__(self, *exc):
-        state.trace = self.prev
-        return False
+    >>> t = TraceState("f")
+    >>> with tracing(t):
+    ...     current_trace() is t
+    True
+    """
+    return interpreting(trace)
 
 
-def escape_trace():
+def escape_trace() -> interpreting:
     """A block that runs eagerly even inside a trace (to create state outside the graph)."""
-    return tracing(None)
+    return interpreting(None)
 
 
 def is_tracing() -> bool:
-    return state.trace is not None
+    return current_trace() is not None
 
 
 def live_scalar(getter, dtype=None):
     """``getter()`` eagerly; under tracing a graph input that reads ``getter()`` each call."""
-    if state.trace is None:
+    trace = current_trace()
+    if trace is None:
         return getter()
-    return state.trace.live_scalar(getter, dtype or dtypes.get_default_dtype())
+    return trace.live_scalar(getter, dtype or dtypes.get_default_dtype())
 
 
 def guard(description: str, getter) -> object:
     """Read ``getter()``; under tracing, retrace later calls when its value changes."""
     value = getter()
-    if state.trace is not None:
-        state.trace.add_guard(description, getter, value)
+    trace = current_trace()
+    if trace is not None:
+        trace.add_guard(description, getter, value)
     return value

@@ -15,78 +15,18 @@ import pytest
 import kiln
 import kiln.nn as nn
 import kiln.nn.functional as F
-from kiln.dispatch import current_trace
-from kiln.tracing import TraceState, tracing
 
 THREADS = 8
 
 
-def _trace_is_per_thread() -> bool:
-    """Whether a trace entered in this thread is invisible to another one."""
-    seen = []
-    with tracing(TraceState("probe")):
-        thread = threading.Thread(target=lambda: seen.append(current_trace()))
-        thread.start()
-        thread.join()
-    return seen == [None]
-
-
-class _PerThreadTrace:
-    """``dispatch.state.trace`` and ``grad_mode.state.enabled`` kept per thread.
-
-    Only used while frontend/dispatch.py and frontend/autograd/grad_mode.py keep them in
-    one process-wide object (the per-thread version is on its way there); then the jit's
-    own locking is what these tests check. Once the probe above passes, this is unused.
-    """
-
-    def __init__(self):
-        self.local = threading.local()
-        self.patched = []
-
-    def install(self, state, attribute, default):
-        local = self.local
-        slot = f"{type(state).__name__}_{attribute}"
-        original_class = type(state)
-        saved = dict(state.__dict__)
-        setattr(local, slot, state.__dict__.pop(attribute, default))  # this thread's value
-
-        def get(_self):
-            return getattr(local, slot, default)
-
-        def set_(_self, value):
-            setattr(local, slot, value)
-
-        state.__class__ = type(
-            original_class.__name__, (original_class,), {attribute: property(get, set_)}
-        )
-        self.patched.append((state, original_class, saved))
-
-    def remove(self):
-        for state, original_class, saved in reversed(self.patched):
-            state.__class__ = original_class
-            state.__dict__.clear()
-            state.__dict__.update(saved)
-
-
 @pytest.fixture(autouse=True)
 def _threads_switch_often():
-    shim = None
-    if not _trace_is_per_thread():
-        from kiln import dispatch
-        from kiln.autograd import grad_mode
-
-        shim = _PerThreadTrace()
-        shim.install(dispatch.state, "trace", None)
-        shim.install(grad_mode.state, "enabled", True)
-        assert _trace_is_per_thread()
     old = sys.getswitchinterval()
     sys.setswitchinterval(1e-5)
     try:
         yield
     finally:
         sys.setswitchinterval(old)
-        if shim is not None:
-            shim.remove()
 
 
 def _run_together(work, count=THREADS):
