@@ -46,7 +46,12 @@ from .signature import DYNAMIC_SCALARS, diff_keys, flatten, make_key, substitute
 
 
 class JitFunction:
-    """A function compiled by ``kiln.jit``; call it like the original."""
+    """A function compiled by ``kiln.jit``; call it like the original, from any thread.
+
+    ``cache`` maps each cache key to its compiled variants; ``trace_count`` counts the
+    traces made so far (concurrent first calls with one key make one); ``inspect(*args)``
+    compiles without running and returns the stages and kernels.
+    """
 
     def __init__(self, fn, static_argnums=(), static_argnames=(), name=None):
         self.fn = fn
