@@ -40,7 +40,7 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
-from . import autograd  # noqa: E402
+from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402
@@ -57,8 +57,7 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
-from .jitted import jit  # noqa: E402
-from .jitted import trace as _trace_graph  # noqa: E402
+from .jit.function import trace as _trace_graph  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 

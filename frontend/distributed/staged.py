@@ -35,7 +35,7 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 
 from ..dispatch import current_trace
-from ..jitted import JitFunction
+from ..jit import JitFunction
 from ..tensor import Tensor
 from ..tracing import TracerTensor
 
@@ -166,6 +166,8 @@ class StagedExecutable:
     """Compiled stages with all-reduces between them; ``run(arrays) -> arrays`` like the
     executable ``compile_graph`` returns."""
 
+    program = None  # no single run function: ``kiln.compiler.compile.dump`` skips run.py
+
     def __init__(self, graph: Graph, collectives: list[Collective], device: str = "cpu"):
         self.traced = graph
         self.stages_plan = split(graph, collectives)
@@ -207,7 +209,7 @@ class DistributedJitFunction(JitFunction):
     def _compile_graph(self, trace, graph):
         collectives = trace.collectives
         if collectives:
-            return StagedExecutable(graph, collectives, getattr(trace, "device", "cpu"))
+            return StagedExecutable(graph, collectives, trace.device)
         return super()._compile_graph(trace, graph)
 
 

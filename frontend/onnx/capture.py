@@ -26,7 +26,7 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 
 from ..autograd import grad_mode
-from ..jitted import _flatten
+from ..jit.signature import flatten as _flatten
 from ..tensor import Tensor
 from ..tracing import TraceState, tracing
 
