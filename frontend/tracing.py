@@ -147,7 +147,7 @@ class TraceState:
         self.args: list[TracerTensor] = []
         self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
         self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
-        self.grads: dict[int, tuple[Tensor, Tensor, object]] = {}  # id -> (leaf, grad, old)
+        self.grads: dict[int, tuple[Tensor, object]] = {}  # id -> (leaf, traced grad or None)
         self.seeds: list[tuple[object, object]] = []  # (generator, input node)
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
@@ -241,9 +241,7 @@ class TraceState:
 
     def set_grad(self, leaf: Tensor, grad) -> None:
         """Record ``leaf.grad = grad`` (a write-back after every call)."""
-        key = id(leaf)
-        old = self.grads[key][2] if key in self.grads else leaf._grad
-        self.grads[key] = (leaf, grad, old)
+        self.grads[id(leaf)] = (leaf, grad)
 
     def traced_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it: set in the trace, or the leaf's own."""
@@ -281,9 +279,6 @@ class TraceState:
             for key, (t, node) in self.current.items()
             if node is not self.captured[key][1]
         ]
-
-    def restore(self) -> None:
-        """Nothing to undo: trace-time effects on ``.grad`` stay in the trace (kept for callers)."""
 
 
 def tracing(trace: TraceState | None) -> interpreting:

@@ -125,7 +125,7 @@ def collect_outputs(trace: TraceState, result) -> Outputs:
         writebacks.append((t, len(nodes)))
         nodes.append(node)
     grad_writebacks = []
-    for leaf, g, _ in trace.grads.values():
+    for leaf, g in trace.grads.values():
         target = trace.arg_leaves.get(id(leaf), leaf)  # an argument: its position
         if g is None:
             if not isinstance(target, int):

@@ -154,10 +154,7 @@ class JitFunction:
             args, kwargs, arg_map, self.static_argnums, self.static_argnames
         )
         with tracing(trace):
-            try:
-                result = self.fn(*new_args, **new_kwargs)
-            finally:
-                trace.restore()
+            result = self.fn(*new_args, **new_kwargs)
         return self._finish(trace, result, fetchers)
 
     def _finish(self, trace: TraceState, result, argument_fetchers) -> Compiled:
@@ -248,10 +245,7 @@ def trace(fn, *args, **kwargs):
             arg_map[id(value)] = state.add_argument(value, path)
     new_args, new_kwargs = substitute(args, kwargs, arg_map)
     with tracing(state):
-        try:
-            result = fn(*new_args, **new_kwargs)
-        finally:
-            state.restore()
+        result = fn(*new_args, **new_kwargs)
     out: list = []
     flatten(result, out, "")
     state.graph.outputs = [state.node_of(v) for _, v in out if isinstance(v, Tensor)]

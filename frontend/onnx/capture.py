@@ -110,10 +110,7 @@ def capture(fn_or_module, example_args, name: str | None = None) -> Captured:
                 arg_nodes.append(tracer._node)
         traced_args = _substitute(args, replaced)
         with grad_mode.no_grad(), tracing(trace):
-            try:
-                result = fn_or_module(*traced_args)
-            finally:
-                trace.restore()
+            result = fn_or_module(*traced_args)
     finally:
         if was_training and hasattr(fn_or_module, "train"):
             fn_or_module.train(True)
