@@ -73,7 +73,8 @@ class _Context:
         return list(outputs)
 
     def tensor(self, array: np.ndarray, name: str = ""):
-        return self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
+        # np.asarray, not np.ascontiguousarray: that one turns a 0-d constant into shape (1,)
+        return self.onnx.numpy_helper.from_array(np.asarray(array, order="C"), name)
 
     def initializer(self, array: np.ndarray, name: str) -> str:
         self.initializers.append(self.tensor(array, name))
