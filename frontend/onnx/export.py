@@ -5,9 +5,11 @@ the graph is translated by the table in ``converters.py``; the arguments become 
 model's inputs and the captured tensors (a module's parameters and buffers) its
 initializers. The model is checked with ``onnx.checker.check_model`` before it is saved.
 
->>> import kiln, kiln.nn as nn
+>>> import io, kiln, kiln.nn as nn
 >>> model = nn.Linear(4, 2)
->>> proto = kiln.onnx.export(model, (kiln.randn(3, 4),), "linear.onnx")  # doctest: +SKIP
+>>> proto = kiln.onnx.export(model, (kiln.randn(3, 4),), io.BytesIO())  # or "linear.onnx"
+>>> [weight.name for weight in proto.graph.initializer]
+['weight', 'bias']
 """
 
 from __future__ import annotations
