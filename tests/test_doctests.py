@@ -9,12 +9,18 @@ An example runs as if typed after ``import kiln; from kiln import *; import nump
 inside its module: the module's own names come first (``sum`` in ``kiln.ops.reduce`` is
 that module's ``sum``), then kiln's public names (``tensor``, ``zeros``) except those that
 would hide a builtin (``kiln.bool``, ``kiln.round``), ``kiln`` and ``np``.
+
+The same module list checks that importing kiln never imports torch: torch is in the test
+extra as the oracle of the PyTorch-comparison tests, and must stay out of kiln itself.
 """
 
 import builtins
 import doctest
 import importlib
+import os
 import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -80,3 +86,18 @@ def test_docstring_examples(name):
         runner.run(test)
     result = runner.summarize(verbose=False)
     assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
+
+
+def test_importing_every_module_does_not_import_torch():
+    script = (
+        "import importlib, sys\n"
+        f"for name in {MODULES!r}:\n"
+        "    importlib.import_module(name)\n"
+        "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))\n"
+    )
+    env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
