@@ -5,7 +5,7 @@ Random numbers come from a counter-based generator (Philox): each draw takes the
 pair is an ordinary input, so a traced function gets a fresh one every call and eager and
 compiled code draw the same numbers under the same ``manual_seed``.
 
->>> manual_seed(0); a = rand(2); manual_seed(0); b = rand(2)
+>>> _ = manual_seed(0); a = rand(2); _ = manual_seed(0); b = rand(2)
 >>> bool((a == b).all())
 True
 """

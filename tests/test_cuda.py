@@ -2,7 +2,9 @@
 
 Without a GPU these run in Numba's CUDA simulator (``NUMBA_ENABLE_CUDASIM=1``, set here
 before ``numba.cuda`` is first imported; run with ``NUMBA_ENABLE_CUDASIM=0`` on a GPU).
-Sizes are small: every simulated thread is a Python thread.
+Sizes are small: every simulated thread is a Python thread. The op table
+(``tests/op_table.py``) runs here too: under the simulator its rows with ``cuda_sim=True``,
+on a GPU all of them.
 """
 
 import os
@@ -23,6 +25,7 @@ import kiln  # noqa: E402
 import kiln.nn as nn  # noqa: E402
 import kiln.nn.functional as F  # noqa: E402
 from kiln.runtime import cuda as runtime_cuda  # noqa: E402
+from op_table import OPS, make_inputs, rows  # noqa: E402
 
 if not kiln.cuda.is_available():
     pytest.skip("no CUDA GPU and the CUDA simulator is off", allow_module_level=True)
@@ -88,6 +91,48 @@ def test_eager_op_on_cuda_equals_cpu(name, fn, shapes, differentiable):
         for x_cpu, x_gpu in zip(cpu, gpu):
             assert x_gpu.grad.device.type == "cuda"
             np.testing.assert_allclose(_host(x_gpu.grad), _host(x_cpu.grad), rtol=1e-4, atol=1e-5)
+
+
+# Every row on a GPU; in the simulator the rows the table marks cheap enough (cuda_sim).
+TABLE = [op for op in OPS if op.cuda_sim or not numba_config.ENABLE_CUDASIM]
+
+
+def _table_inputs(op):
+    arrays = make_inputs(op, np.float32, seed=3)
+    expected = op.fn(*[kiln.from_numpy(a) for a in arrays]).numpy()
+    return [kiln.tensor(a, device="cuda") for a in arrays], expected
+
+
+def _assert_matches_cpu(op, out, expected):
+    assert out.device.type == "cuda"
+    got = _host(out)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=max(op.rtol, 1e-5), atol=max(op.atol, 1e-6))
+
+
+@pytest.mark.parametrize("op", rows("cuda_eager", TABLE))
+def test_op_table_eager_on_cuda_equals_cpu(op):
+    inputs, expected = _table_inputs(op)
+    _assert_matches_cpu(op, op.fn(*inputs), expected)
+
+
+@pytest.mark.parametrize("op", rows("cuda_jit", TABLE))
+def test_op_table_jit_on_cuda_equals_cpu(op):
+    inputs, expected = _table_inputs(op)
+    _assert_matches_cpu(op, kiln.jit(op.fn)(*inputs), expected)
+
+
+def test_op_table_simulator_subset_reaches_every_primitive_of_the_table():
+    """cuda_sim=False only trims rows whose primitives other rows already run on CUDA."""
+
+    def primitives(ops):
+        found = set()
+        for op in ops:
+            tensors = [kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3)]
+            found |= {node.op for node in kiln.trace(op.fn, *tensors).nodes}
+        return found
+
+    assert primitives([op for op in OPS if op.cuda_sim]) == primitives(OPS)
 
 
 def _compare_jit(fn, arrays, expected_kinds):

@@ -1,10 +1,25 @@
-"""The IR: golden text, verify, JSON round trip, DOT and networkx views."""
+"""The IR: golden text, verify, JSON round trip, DOT and networkx views.
+
+Every row of the op table (``tests/op_table.py``) has its traced graph's text in
+``tests/golden/op_graphs.txt``, one ``## name`` section per row, in table order. After a
+deliberate change (a new row, a new lowering of a composite) rewrite the file with
+``KILN_UPDATE_GOLDEN=1 python -m pytest tests/test_ir.py`` and review its diff.
+"""
+
+import functools
+import os
+import pathlib
+import re
 
 import numpy as np
 import pytest
 
 import kiln
 from kiln.compiler import Graph, ShapeError, interpret, load
+from op_table import OPS, make_inputs, rows
+
+GOLDEN_FILE = pathlib.Path(__file__).parent / "golden" / "op_graphs.txt"
+UPDATE_GOLDEN = os.environ.get("KILN_UPDATE_GOLDEN", "") not in ("", "0")
 
 
 def softmax_rows(x):
@@ -57,6 +72,38 @@ def test_golden_text(name):
     fn, shapes, text = GOLDEN[name]
     graph = kiln.trace(fn, *[kiln.ones(*s) for s in shapes])
     assert graph.format(with_source=False) == text
+
+
+def op_graph_text(op) -> str:
+    tensors = [kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3)]
+    return kiln.trace(op.fn, *tensors).format(with_source=False)
+
+
+@functools.cache
+def golden_op_graphs() -> dict:
+    """The sections of the golden file by row name (rewritten first under KILN_UPDATE_GOLDEN)."""
+    if UPDATE_GOLDEN:
+        sections = [f"## {op.name}\n{op_graph_text(op)}\n" for op in OPS]
+        GOLDEN_FILE.parent.mkdir(exist_ok=True)
+        GOLDEN_FILE.write_text("\n".join(sections))
+    if not GOLDEN_FILE.exists():
+        return {}
+    graphs = {}
+    for section in re.split(r"^## ", GOLDEN_FILE.read_text(), flags=re.MULTILINE)[1:]:
+        name, _, text = section.partition("\n")
+        graphs[name] = text.strip("\n")
+    return graphs
+
+
+@pytest.mark.parametrize("op", rows("golden"))
+def test_op_table_graph_text_matches_golden_file(op):
+    golden = golden_op_graphs()
+    assert op.name in golden, f"no golden graph for {op.name}: run with KILN_UPDATE_GOLDEN=1"
+    assert op_graph_text(op) == golden[op.name]
+
+
+def test_golden_file_has_a_section_per_row_in_table_order():
+    assert list(golden_op_graphs()) == [op.name for op in OPS]
 
 
 def test_text_carries_user_source_line():

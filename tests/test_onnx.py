@@ -1,7 +1,9 @@
 """ONNX export: every primitive, run by onnxruntime, agrees with kiln's eager result.
 
-One table drives the tests: a row is a primitive name, a small function that applies it
-(through ``bind_name``, so exactly that primitive is exercised) and its example inputs.
+Two tables drive the tests. Here, a row is a primitive name, a small function that applies
+it (through ``bind_name``, so exactly that primitive is exercised) and its example inputs.
+The op table (``tests/op_table.py``) adds the user-level ops and composites: each row is
+exported and run by onnxruntime, except rows marked ``onnx=False``, which export refuses.
 """
 
 import io
@@ -19,6 +21,7 @@ ort = pytest.importorskip(
 )
 
 from kiln.onnx import UnsupportedPrimitiveError, export  # noqa: E402
+from op_table import OPS, make_inputs, rows  # noqa: E402
 
 rng = np.random.default_rng(0)
 
@@ -132,6 +135,23 @@ def test_primitive_matches_eager(name, fn, make_args):
     assert name in {n.op for n in kiln.trace(fn, *args).nodes}
     assert got.dtype == expected.dtype and got.shape == expected.shape
     np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("op", rows("onnx", [op for op in OPS if op.onnx]))
+def test_op_table_row_matches_eager(op):
+    args = tuple(kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3))
+    expected = op.fn(*args).numpy()
+    _, (got,) = run_onnx(op.fn, args)
+    assert got.dtype == expected.dtype and got.shape == expected.shape
+    np.testing.assert_allclose(got, expected, rtol=max(op.rtol, 1e-5), atol=max(op.atol, 1e-6))
+
+
+def test_op_table_rows_marked_without_converter_are_refused():
+    """``onnx=False`` is a claim: export must refuse the row (once it does not, flip the flag)."""
+    for op in [op for op in OPS if not op.onnx]:
+        args = tuple(kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3))
+        with pytest.raises(UnsupportedPrimitiveError):
+            export(op.fn, args, io.BytesIO())
 
 
 def test_composites_and_names():

@@ -2,10 +2,10 @@
 
 Run one process per rank with ``mpiexec -n 2 python train.py``:
 
->>> import kiln.distributed as dist                        # doctest: +SKIP
->>> dist.init_process_group("mpi")
->>> model = dist.DistributedDataParallel(model)
->>> sampler = dist.DistributedSampler(dataset)
+>>> import kiln.distributed as dist                 # doctest: +SKIP
+>>> dist.init_process_group("mpi")                  # doctest: +SKIP
+>>> model = dist.DistributedDataParallel(model)     # doctest: +SKIP
+>>> sampler = dist.DistributedSampler(dataset)      # doctest: +SKIP
 
 See ``ddp.py`` for when gradients are averaged and ``staged.py`` for compiled steps.
 """

@@ -17,8 +17,8 @@ When is ``sync_gradients`` run?
   ``ddp.sync_gradients()`` is harmless); each bucket's all-reduce becomes a boundary
   between stages of the compiled step.
 
->>> ddp = DistributedDataParallel(model)                   # doctest: +SKIP
->>> loss_fn(ddp(x), y).backward(); ddp.sync_gradients(); optimizer.step()
+>>> ddp = DistributedDataParallel(model)  # doctest: +SKIP
+>>> loss_fn(ddp(x), y).backward(); ddp.sync_gradients(); optimizer.step()  # doctest: +SKIP
 """
 
 from __future__ import annotations

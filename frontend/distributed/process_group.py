@@ -3,11 +3,11 @@
 One process per rank, started by ``mpiexec -n <world size> python train.py``. The API is
 PyTorch's ``torch.distributed`` subset that data-parallel training needs:
 
->>> import kiln.distributed as dist                      # doctest: +SKIP
->>> dist.init_process_group("mpi")
->>> t = kiln.ones(3) * dist.get_rank()
->>> dist.all_reduce(t)                                   # in place: sum over the ranks
->>> dist.broadcast(t, src=0)
+>>> import kiln.distributed as dist      # doctest: +SKIP
+>>> dist.init_process_group("mpi")       # doctest: +SKIP
+>>> t = kiln.ones(3) * dist.get_rank()   # doctest: +SKIP
+>>> dist.all_reduce(t)                   # doctest: +SKIP
+>>> dist.broadcast(t, src=0)             # doctest: +SKIP
 
 Collectives run eagerly on the tensors' NumPy buffers. Inside a function compiled with
 ``kiln.distributed.jit`` they are recorded as boundaries of the compiled step instead (see

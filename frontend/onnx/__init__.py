@@ -1,7 +1,9 @@
 """ONNX export for kiln (``pip install 'kiln[onnx]'``).
 
->>> import kiln
->>> kiln.onnx.export(lambda x: (x * 2).exp(), (kiln.randn(3),), "f.onnx")  # doctest: +SKIP
+>>> import io, kiln
+>>> proto = kiln.onnx.export(lambda x: (x * 2).exp(), (kiln.randn(3),), io.BytesIO())
+>>> [node.op_type for node in proto.graph.node]
+['Mul', 'Exp', 'Identity']
 """
 
 from .capture import Captured, capture

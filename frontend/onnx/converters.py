@@ -6,7 +6,7 @@ twin has the same meaning map one to one (``exp`` -> ``Exp``); the others are sp
 below (``take_grad`` becomes a ``ScatterElements`` with ``reduction="add"`` into zeros).
 
 >>> sorted(CONVERTERS)[:4]
-['abs', 'add', 'argmax', 'cast']
+['abs', 'add', 'argmax', 'argsort']
 """
 
 from __future__ import annotations

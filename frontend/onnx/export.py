@@ -5,9 +5,11 @@ the graph is translated by the table in ``converters.py``; the arguments become 
 model's inputs and the captured tensors (a module's parameters and buffers) its
 initializers. The model is checked with ``onnx.checker.check_model`` before it is saved.
 
->>> import kiln, kiln.nn as nn
+>>> import io, kiln, kiln.nn as nn
 >>> model = nn.Linear(4, 2)
->>> proto = kiln.onnx.export(model, (kiln.randn(3, 4),), "linear.onnx")  # doctest: +SKIP
+>>> proto = kiln.onnx.export(model, (kiln.randn(3, 4),), io.BytesIO())  # or "linear.onnx"
+>>> [weight.name for weight in proto.graph.initializer]
+['weight', 'bias']
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ class _Context:
         return list(outputs)
 
     def tensor(self, array: np.ndarray, name: str = ""):
-        return self.onnx.numpy_helper.from_array(np.ascontiguousarray(array), name)
+        # np.asarray, not np.ascontiguousarray: that one turns a 0-d constant into shape (1,)
+        return self.onnx.numpy_helper.from_array(np.asarray(array, order="C"), name)
 
     def initializer(self, array: np.ndarray, name: str) -> str:
         self.initializers.append(self.tensor(array, name))
