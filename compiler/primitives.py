@@ -32,8 +32,9 @@ Properties (``KNOWN_PROPERTIES``; ``_register`` refuses any other name):
     may re-label it only when it adds or drops leading ones.
 ``accumulating_reduction``
     a reduction that folds its input into an accumulator starting at ``identity`` with the
-    binary elementwise primitive ``combine`` (``sum``: 0 and ``add``; ``max``: -inf and
-    ``maximum``, NaN-propagating). Row, column and CUDA kernels compute exactly these.
+    binary elementwise primitive ``combine``, as ``acc = combine(item, acc)`` (``sum``: 0
+    and ``add``; ``max``: -inf and ``maximum``, NaN-propagating). Row, column and CUDA
+    kernels compute exactly these.
 ``rounds``
     (accumulating reductions) each combine step rounds (``sum``), so the order of
     accumulation changes the result: CPU kernels accumulate long float32 reductions and
@@ -63,7 +64,8 @@ Conventions that keep the table small and the IR explicit:
 
 >>> PRIMITIVES["add"].impl(np.ones(2), np.ones(2))
 array([2., 2.])
->>> PRIMITIVES["exp"].expression("cpu", "float32"), PRIMITIVES["exp"].expression("cuda", "float32")
+>>> exp = PRIMITIVES["exp"]
+>>> exp.expression("cpu", "float32"), exp.expression("cuda", "float32")
 ('fast_exp({0})', 'math.exp({0})')
 >>> sorted(name for name, prim in PRIMITIVES.items() if "view" in prim.properties)
 ['expand', 'permute', 'reshape', 'slice']

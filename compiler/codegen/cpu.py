@@ -31,7 +31,11 @@ expressions and the module text in ``kernel_module.py``.
 
 Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
 ``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
-``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py``.
+``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py`` (the op
+table's ``cpu:float32`` expressions). Reductions come from the op table too: an
+accumulator starts at the record's ``identity`` and folds items with its ``combine``
+(``sum``), or a whole row goes through the record's CPU row expression (``max``:
+``kernel_helpers.row_max``, as a NaN-propagating max loop does not vectorize).
 """
 
 from __future__ import annotations

@@ -90,7 +90,7 @@ def combine_expression(node: Node, item: str, accumulator: str, backend: str = "
 
 def identity_literal(node: Node, dtype: str) -> str:
     """Kernel source for the start value of ``node``'s accumulator of ``dtype``
-    (``np.float32(0)``, ``np.float32(-np.inf)``: Numba cannot parse a string in a kernel).
+    (``np.float32(0.0)``, ``np.float32(-np.inf)``: no string to parse inside a kernel).
 
     >>> from kiln.compiler.ir import Graph
     >>> g = Graph(); x = g.add_input((2, 3), "float32")
@@ -122,6 +122,8 @@ def _file_version(module_name: str) -> str:
 class KernelModule:
     """Collects a kernel module's lines, constants and imports."""
 
+    backend = "cpu"  # whose expressions ``Primitive.expression`` picks
+
     def __init__(self, group_text: str):
         self.group_text = group_text
         self.constants: dict[Node, str] = {}
@@ -136,8 +138,6 @@ class KernelModule:
             self.constants[node] = name
             self.constant_lines.append(f"{name} = {literal(node.params['value'], node.dtype)}")
         return self.constants[node]
-
-    backend = "cpu"  # whose expressions ``Primitive.expression`` picks
 
     def expression(self, node: Node, args: list[str]) -> str:
         text = scalar_expression(node, args, self.constants, self.backend)
