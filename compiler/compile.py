@@ -1,7 +1,9 @@
 """From a traced graph to something that runs: passes, fusion, memory plan, kernels.
 
-``compile_graph(graph)`` is the one entry point the frontend's ``jit`` uses. The executable
-it returns is called with one NumPy array per graph input and returns one array per output.
+``compile_graph(graph, device)`` is the one entry point the frontend's ``jit`` uses; it
+chooses the back end (``device="cuda"``: ``compile_cuda.compile_graph_cuda``). The
+executable it returns is called with one array per graph input and returns one array per
+output. ``dump`` writes an executable's stages and kernels into a folder (``KILN_DUMP``).
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("f"); x = g.add_input((3,), "float32")
@@ -15,8 +17,8 @@ it returns is called with one NumPy array per graph input and returns one array 
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from .passes.fuse import fuse
 from .passes.layout import transpose_matmul_results
 from .passes.memory import describe, plan_memory
 from .passes.pipeline import optimize
+
+if TYPE_CHECKING:
+    from .compile_cuda import CudaExecutable
 
 
 class Executable:
@@ -69,17 +74,27 @@ class Executable:
 
 def compile_graph(
     graph: Graph, device: str = "cpu", dump_dir=None, interpret_only: bool = False
-) -> Executable:
-    """Optimize, fuse, plan memory and generate kernels for ``graph``.
+) -> Executable | CudaExecutable:
+    """Optimize, fuse, plan memory and generate kernels for ``graph`` on ``device``.
 
-    ``dump_dir`` (a folder, created if needed) receives each stage's text
-    (``NN_pass.txt``) and DOT (``NN_pass.dot``) and the kernels (``kernel_K.py``);
-    ``interpret_only`` skips code generation and runs the reference interpreter.
-    Devices other than ``"cpu"`` are interpreted here.
+    ``device`` is ``"cpu"`` (Numba CPU kernels) or ``"cuda"`` (``compile_graph_cuda``:
+    CUDA kernels, device arrays in and out). ``dump_dir`` (a folder, created if needed)
+    receives each stage's text (``NN_pass.txt``) and DOT (``NN_pass.dot``) and the kernels
+    (``kernel_K.py``); ``interpret_only`` skips code generation and runs the reference
+    interpreter on host arrays.
     """
+    if device not in ("cpu", "cuda"):
+        raise ValueError(f"compile_graph: unknown device {device!r} (expected 'cpu' or 'cuda')")
+    if device == "cuda" and not interpret_only:
+        from .compile_cuda import compile_graph_cuda  # numba.cuda loads only when needed
+
+        executable = compile_graph_cuda(graph)
+        if dump_dir:
+            dump(executable, dump_dir)
+        return executable
     optimized, stages = optimize(graph)
     stages = list(stages)
-    if interpret_only or device != "cpu":
+    if interpret_only:
         executable = Executable(graph, optimized, stages, device=device)
     else:
         laid_out = transpose_matmul_results(optimized).verify()
@@ -102,8 +117,12 @@ def compile_graph(
     return executable
 
 
-def dump(executable: Executable, folder) -> Path:
-    """Write an executable's stages, kernels and run function into ``folder``."""
+def dump(executable, folder) -> Path:
+    """Write an executable's stages, kernels and run function into ``folder``.
+
+    ``executable`` is any compiled graph with ``stages``, ``kernels`` and ``program``
+    (this file's ``Executable``, a ``CudaExecutable``, the jit's staged executable).
+    """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for k, (name, stage) in enumerate(executable.stages):
@@ -114,9 +133,3 @@ def dump(executable: Executable, folder) -> Path:
     if executable.program is not None:
         (folder / "run.py").write_text(executable.program.source)
     return folder
-
-
-def dump_dir_from_environment(function_name: str):
-    """``$KILN_DUMP/<function_name>`` when ``KILN_DUMP`` is set, else None."""
-    root = os.environ.get("KILN_DUMP")
-    return os.path.join(root, function_name) if root else None

@@ -19,7 +19,6 @@ graph square(%0: f32[3]) {
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 
 import numpy as np
 
@@ -306,22 +305,3 @@ def load(path) -> Graph:
     """Read a graph written by ``Graph.save``."""
     with open(path) as f:
         return from_json(json.load(f))
-
-
-def topological_order(nodes: Iterable[Node]) -> list[Node]:
-    """Iterative post-order over the nodes reachable from ``nodes`` (no recursion limit)."""
-    order: list[Node] = []
-    done: set[Node] = set()
-    for root in nodes:
-        stack = [(root, False)]
-        while stack:
-            n, expanded = stack.pop()
-            if n in done:
-                continue
-            if expanded:
-                done.add(n)
-                order.append(n)
-            else:
-                stack.append((n, True))
-                stack.extend((i, False) for i in n.inputs if i not in done)
-    return order

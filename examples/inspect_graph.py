@@ -17,7 +17,6 @@ import shutil
 import subprocess
 
 import kiln
-from kiln.jitted import write_dump
 
 
 def gelu_layer(x, w, b):
@@ -49,7 +48,7 @@ def main() -> None:
     print(f"\n=== {len(inspection.kernels)} generated kernel(s); the first ===")
     print(inspection.kernels[0] if inspection.kernels else "(none: the graph is interpreted)")
 
-    write_dump(inspection, args.out)
+    inspection.dump(args.out)
     dot_path = os.path.join(args.out, "graph.dot")
     with open(dot_path, "w") as f:
         f.write(inspection.optimized.to_dot())

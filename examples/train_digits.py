@@ -84,7 +84,7 @@ def main() -> None:
     print(f"test accuracy: {accuracy:.2%}")
 
     if args.jit and args.dump:
-        kiln.jitted.write_dump(step.inspect(x, y), args.dump)
+        step.inspect(x, y).dump(args.dump)
         print(f"graphs and kernels of the training step written to {args.dump}")
     if args.save:
         kiln.save(

@@ -8,7 +8,7 @@ tensor([6.])
 
 from kiln.compiler.errors import ShapeError, TraceError
 
-from . import dtypes
+from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
 from .dtypes import (
@@ -40,7 +40,7 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
-from . import autograd  # noqa: E402
+from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402
@@ -57,11 +57,26 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
-from .jitted import jit, trace  # noqa: E402
+from .jit.function import trace as _trace_graph  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
 __version__ = "0.1.0"
+
+
+def trace(fn_or_input, *args, **kwargs):
+    """Two meanings, told apart by the first argument.
+
+    ``kiln.trace(matrix)`` is PyTorch's ``torch.trace``, the sum of the diagonal;
+    ``kiln.trace(fn, *example_args)`` traces ``fn`` and returns its graph (like JAX's
+    ``make_jaxpr``).
+
+    >>> trace(tensor([[1.0, 2.0], [3.0, 4.0]]))
+    tensor(5.)
+    """
+    if isinstance(fn_or_input, Tensor):
+        return ops.trace(fn_or_input, *args, **kwargs)
+    return _trace_graph(fn_or_input, *args, **kwargs)
 
 
 def is_floating_point(x) -> bool:

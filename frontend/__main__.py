@@ -147,7 +147,7 @@ def demo(
     speedup = eager["median_step_ms"] / jit["median_step_ms"]
     folder = dump or os.path.join(tempfile.gettempdir(), "kiln_demo_dump")
     x, y = next(iter(loader()))
-    kiln.jitted.write_dump(jit["step"].inspect(x, y), folder)
+    jit["step"].inspect(x, y).dump(folder)
     for name, r in (("eager", eager), ("jit", jit)):
         print(
             f"{name + ':':6} test accuracy {r['accuracy']:.2%}, {r['steps_per_s']:.0f} steps/s "

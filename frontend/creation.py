@@ -13,13 +13,14 @@ True
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
-from . import dtypes
+from kiln.compiler.primitives import PRIMITIVES
+
+from . import dtypes, ops
 from .device import device as _device_cls
-from .dispatch import bind, constant, state
+from .dispatch import bind, constant, current_trace
 from .tensor import Tensor, _wrap
 
 
@@ -117,7 +118,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(size)
-    if state.trace is not None:
+    if current_trace() is not None:
         out = constant(np.full(shape, value, dtype=dt.np), dt)
     else:
         out = _wrap(np.full(shape, value, dtype=dt.np))
@@ -299,10 +300,10 @@ def set_rng_state(new_state: Tensor) -> None:
 def uniform_bits(shape, dtype, generator=None) -> Tensor:
     """Uniform [0, 1) numbers through the ``uniform`` primitive (traceable)."""
     gen = generator or default_generator
-    from kiln.compiler.primitives import PRIMITIVES
 
-    if state.trace is not None:
-        seed_t = state.trace.seed_input(gen)
+    trace = current_trace()
+    if trace is not None:
+        seed_t = trace.seed_input(gen)
     else:
         seed_t = _wrap(gen.next_seed())
     return bind(PRIMITIVES["uniform"], (seed_t,), {"shape": tuple(shape), "dtype": dtype.name})
@@ -315,7 +316,6 @@ def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **
 
 def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
     """Standard normal numbers by Box-Muller on two uniform draws."""
-    from . import ops
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(size)
@@ -329,7 +329,6 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
 def randint(
     low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
 ) -> Tensor:
-    from . import ops
 
     if high is None:
         low, high = 0, low
@@ -365,7 +364,6 @@ def randint_like(x, low, high=None, *, dtype=None, **kw) -> Tensor:
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
-    from . import ops
 
     if size is None:
         shape = (mean if isinstance(mean, Tensor) else std).shape
@@ -375,7 +373,6 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
 
 
 def bernoulli(p: Tensor, *, generator=None) -> Tensor:
-    from . import ops
 
     return ops.cast(ops.lt(rand(p.shape, generator=generator, dtype=p.dtype), p), p.dtype)
 
@@ -404,11 +401,9 @@ def scalar_tensor(value, dtype=None) -> Tensor:
     return constant(value, dt)
 
 
-__all__ = [
-    name
-    for name in dir()
-    if not name.startswith("_")
-    and name
-    not in ("annotations", "math", "np", "numbers", "dtypes", "bind", "constant", "state", "Tensor")
-]
-del numbers
+__all__ = """
+Generator arange as_tensor asarray bernoulli default_generator empty empty_like eye from_numpy
+full full_like get_rng_state initial_seed is_tensor linspace logspace manual_seed multinomial
+normal numel ones ones_like rand rand_like randint randint_like randn randn_like randperm
+scalar_tensor seed set_rng_state tensor zeros zeros_like
+""".split()

@@ -2,7 +2,8 @@
 
 A CUDA tensor is a ``CudaTensor`` (a ``Tensor`` subclass; ``CudaParameter`` etc. for
 subclasses) whose ``_data`` is a Numba device array. Once one exists, every eager op goes
-through ``device_bind``: the primitive runs as a generated single-op CUDA kernel
+through ``device_bind`` (registered with ``kiln.dispatch.register_device``): the primitive
+runs as a generated single-op CUDA kernel
 (``kiln.compiler.compile_cuda.run_primitive``), through the same code generator as the
 fused groups of a compiled graph, and autograd records it as usual, so ``backward()``
 runs on the GPU too. A 0-d CPU tensor mixes with CUDA tensors as a scalar (as in PyTorch:
@@ -26,7 +27,6 @@ from kiln.compiler.compile_cuda import run_primitive
 from kiln.runtime import cuda as _runtime
 
 from . import dispatch
-from .autograd import grad_mode
 from .device import device as _device
 from .tensor import Tensor, _wrap
 
@@ -137,7 +137,7 @@ class CudaTensor(Tensor):
         return out
 
     def clone(self, memory_format=None):
-        if dispatch.state.trace is None and not self.requires_grad:
+        if dispatch.current_trace() is None and not self.requires_grad:
             copy = _runtime.empty(self._data.shape, self._data.dtype)
             if self._data.size:
                 _runtime.copy(copy, self._data)
@@ -271,13 +271,7 @@ def device_bind(prim, inputs, params):
                 else _mismatch("cpu", "cuda:0")
             )
         arrays.append(data)
-    out = wrap(run_primitive(prim.name, arrays, params))
-    if grad_mode.state.enabled and prim.differentiable:
-        for x in inputs:
-            if x.requires_grad:
-                dispatch._record(prim, inputs, params, out)
-                break
-    return out
+    return wrap(run_primitive(prim.name, arrays, params))
 
 
 def copy_into(x: Tensor, new: Tensor) -> None:
@@ -291,5 +285,4 @@ def copy_into(x: Tensor, new: Tensor) -> None:
 
 def enable() -> None:
     """Route eager ops through ``device_bind`` (done when the first CUDA tensor is made)."""
-    dispatch.state.device_bind = device_bind
-    dispatch.state.devices = True
+    dispatch.register_device(device_bind)

@@ -1,14 +1,16 @@
 """The one bind point: every tensor operation in kiln goes through ``bind``.
 
-``bind(prim, inputs, params)`` looks at the state and the inputs:
+``bind(prim, inputs, params)`` hands the operation to the calling thread's innermost
+interpreter (``kiln.context``):
 
-* while a function is being traced (``kiln.jit``, ``kiln.trace``), it appends a node to the
-  graph being traced and returns a tracer tensor;
-* otherwise it runs the op table's NumPy implementation at once.
+* eager (the bottom of every stack): a registered device back end when an input lives on
+  one (``register_device``), otherwise the op table's NumPy implementation, at once;
+* a trace (``kiln.jit``, ``kiln.trace``): ``TraceState.process`` appends a node to the graph
+  and returns a tracer tensor.
 
-Autograd recording happens here too, in both modes, so the VJP rules that run on the eager
-tape become backward nodes of a graph when the backward pass is traced. There is no second
-implementation of any op.
+Autograd recording happens here, once, after whichever interpreter ran the op: the VJP rules
+that run on the eager tape become backward nodes of a graph when the backward pass is traced.
+There is no second implementation of any op, and no second recording loop.
 
 This is the hottest path of eager mode: keep it lean.
 """
@@ -20,51 +22,58 @@ import numpy as np
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
-from . import tensor as _tensor_module
-from .autograd import grad_mode
+from .autograd.tape import record
+from .context import current, current_trace
 from .tensor import Tensor, _wrap
+
+__all__ = ["bind", "bind_name", "constant", "current_trace", "register_device"]
 
 _EMPTY: dict = {}
 
-
-class _State:
-    """Module-level switches read on every op (attribute lookups are the cheapest test)."""
-
-    trace = None  # the active kiln.tracing.TraceState, or None
-    devices = False  # True once a non-CPU tensor exists: bind then routes through device_bind
-    device_bind = None  # set by kiln.cuda: (prim, inputs, params) -> Tensor or NotImplemented
+# Eager handlers of non-CPU devices: ``handler(prim, inputs, params)`` returns a Tensor, or
+# ``NotImplemented`` when no input lives on its device. Registered once, process-wide.
+_device_handlers: list = []
 
 
-state = _State()
-_tensor_module._dispatch_state = state
-
-_record = None  # set by autograd.tape at import (avoids an import cycle on the hot path)
-
-
-def current_trace():
-    """The ``TraceState`` this thread is recording into, or ``None`` when running eagerly."""
-    return state.trace
+def register_device(handler) -> None:
+    """Route eager ops whose inputs live on a device through ``handler`` (kiln.cuda does)."""
+    if handler not in _device_handlers:
+        _device_handlers.append(handler)
 
 
 def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
-    if state.trace is not None:
-        return state.trace.bind(prim, inputs, params)
-    if state.devices:
-        out = state.device_bind(prim, inputs, params)
+    ctx = current()
+    top = ctx.top
+    if top is not None:
+        out = top.process(prim, inputs, params)
+    elif _device_handlers:
+        out = _eager(prim, inputs, params)
+    else:  # the common case, inlined: NumPy on CPU arrays
+        try:
+            data = prim.impl(*[x._data for x in inputs], **params)
+        except Exception as exc:
+            raise _explain(prim, inputs, params, exc) from None
+        out = _wrap(data)
+    if ctx.grad_enabled and prim.differentiable:
+        for x in inputs:
+            if x.requires_grad:
+                record(prim, inputs, params, out)
+                break
+    return out
+
+
+def _eager(prim, inputs, params) -> Tensor:
+    """Run ``prim`` on concrete data: a device's kernel or the NumPy reference."""
+    for handler in _device_handlers:
+        out = handler(prim, inputs, params)
         if out is not NotImplemented:
             return out
     try:
         data = prim.impl(*[x._data for x in inputs], **params)
     except Exception as exc:
         raise _explain(prim, inputs, params, exc) from None
-    out = _wrap(data)
-    if grad_mode.state.enabled and prim.differentiable:
-        for x in inputs:
-            if x.requires_grad:
-                _record(prim, inputs, params, out)
-                break
-    return out
+    return _wrap(data)
 
 
 def bind_name(name: str, inputs, params=_EMPTY) -> Tensor:
@@ -90,6 +99,7 @@ def _explain(prim, inputs, params, exc: Exception) -> Exception:
 def constant(value, dtype) -> Tensor:
     """A constant tensor of ``dtype``: eager data now, or a ``const`` node while tracing."""
     data = np.asarray(value, dtype=dtype.np)
-    if state.trace is not None:
-        return state.trace.constant(data)
+    trace = current_trace()
+    if trace is not None:
+        return trace.constant(data)
     return _wrap(data)

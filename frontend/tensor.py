@@ -12,10 +12,12 @@ tensor([2., 4.])
 from __future__ import annotations
 
 import builtins
+import weakref
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, ops
+from .context import current_trace
 from .device import CPU
 from .device import device as _device_cls
 
@@ -72,13 +74,16 @@ class Tensor:
     @property
     def grad(self):
         """The accumulated gradient (``None`` until a backward pass reaches this leaf)."""
+        trace = current_trace()
+        if trace is not None and self._node is None:
+            return trace.traced_grad(self)  # what the traced program has stored so far
         return self._grad
 
     @grad.setter
     def grad(self, value) -> None:
-        trace = _dispatch_state.trace
+        trace = current_trace()
         if trace is not None and self._node is None:
-            trace.note_grad(self, value)  # zero_grad() inside a traced step
+            trace.set_grad(self, value)  # zero_grad() inside a traced step: a write-back
         else:
             self._grad = value
 
@@ -234,8 +239,12 @@ class Tensor:
         return self
 
     def retain_grad(self) -> None:
+        """Keep ``.grad`` of this non-leaf tensor after ``backward`` (a no-op on a leaf)."""
+        if not self.requires_grad:
+            raise RuntimeError("can't retain_grad on Tensor that has requires_grad=False")
         if self.grad_fn is not None:
             self._retain = True
+            self.grad_fn.retained = weakref.ref(self)  # the engine stores the grad here
 
     @property
     def retains_grad(self) -> bool:
@@ -334,15 +343,7 @@ def _wrap(data) -> Tensor:
     return t
 
 
-class _NoTrace:
-    trace = None
-
-
-_dispatch_state = _NoTrace  # replaced by kiln.dispatch.state once that module is imported
-
-
 def _ops():
-    from . import ops
 
     return ops
 

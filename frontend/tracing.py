@@ -25,8 +25,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 from kiln.compiler.ir import Graph
 
 from . import dtypes
-from .autograd import grad_mode
-from .dispatch import state
+from .context import current_trace, interpreting
 from .tensor import Size, Tensor
 
 _KILN_DIRS = tuple(
@@ -132,26 +131,33 @@ class TracerTensor(Tensor):
         return f"Tracer({self._node.type_str})"
 
 
-# Movement ops whose eager result is a NumPy view: an in-place update of their result
-# must reach the base tensor under tracing too (``x[0].zero_()`` changes ``x``).
-_VIEW_OPS = frozenset({"reshape", "permute", "slice"})
-
-
 class TraceState:
-    """The graph being built and everything the jit needs to run it later."""
+    """The graph being built and everything the jit needs to run it later.
+
+    A trace is an interpreter (``kiln.context``): while it is the innermost one of a thread,
+    ``bind`` hands it every operation of that thread and it appends a node. Its effects on
+    tensors from outside (in-place updates, ``.grad``) are kept here, never stored into those
+    tensors, so other threads never see a half-built trace.
+    """
+
+    is_trace = True
 
     def __init__(self, name: str):
         self.graph = Graph(name)
         self.args: list[TracerTensor] = []
         self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
         self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
-        self.grads: dict[int, tuple[Tensor, Tensor, object]] = {}  # id -> (leaf, grad, old)
+        self.grads: dict[int, tuple[Tensor, object]] = {}  # id -> (leaf, traced grad or None)
         self.seeds: list[tuple[object, object]] = []  # (generator, input node)
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
+        # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
+        # split into stages around them. Only a trace that can run in stages allows them.
+        self.allows_collectives = False
+        self.collectives: list = []
 
     # -------------------------------------------------------------- graph inputs
     def _note_device(self, value: Tensor) -> None:
@@ -208,7 +214,8 @@ class TraceState:
         self.guards.append((description, getter, value))
 
     # -------------------------------------------------------------- ops
-    def bind(self, prim, inputs, params) -> TracerTensor:
+    def process(self, prim, inputs, params) -> TracerTensor:
+        """Append ``prim(inputs)`` to the graph (``bind`` records autograd afterwards)."""
         nodes = [self.node_of(x) for x in inputs]
         source = user_source_line()
         try:
@@ -216,15 +223,8 @@ class TraceState:
         except ShapeError as exc:
             raise ShapeError(f"{exc}\n  at {_full_user_location()}") from None
         out = TracerTensor(self, node)
-        if prim.name in _VIEW_OPS:
+        if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
-        if grad_mode.state.enabled and prim.differentiable:
-            for x in inputs:
-                if x.requires_grad:
-                    from .autograd.tape import record
-
-                    record(prim, inputs, params, out)
-                    break
         return out
 
     def constant(self, data: np.ndarray) -> TracerTensor:
@@ -241,12 +241,12 @@ class TraceState:
 
     def set_grad(self, leaf: Tensor, grad) -> None:
         """Record ``leaf.grad = grad`` (a write-back after every call)."""
-        key = id(leaf)
-        old = self.grads[key][2] if key in self.grads else leaf._grad
-        self.grads[key] = (leaf, grad, old)
-        leaf._grad = grad
+        self.grads[id(leaf)] = (leaf, grad)
 
-    note_grad = set_grad
+    def traced_grad(self, leaf: Tensor):
+        """``leaf.grad`` as the traced program sees it: set in the trace, or the leaf's own."""
+        entry = self.grads.get(id(leaf))
+        return entry[1] if entry is not None else leaf._grad
 
     def current_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it at this point.
@@ -280,47 +280,39 @@ class TraceState:
             if node is not self.captured[key][1]
         ]
 
-    def restore(self) -> None:
-        """Undo the trace-time side effects on ``.grad`` (the executable redoes them)."""
-        for leaf, _, old in self.grads.values():
-            leaf._grad = old
+
+def tracing(trace: TraceState | None) -> interpreting:
+    """Make ``trace`` this thread's innermost interpreter for a block (they nest).
+
+    >>> t = TraceState("f")
+    >>> with tracing(t):
+    ...     current_trace() is t
+    True
+    """
+    return interpreting(trace)
 
 
-class tracing:  # noqa: N801 - used as a context manager
-    """Make ``trace`` the active trace for the duration of the block (they nest)."""
-
-    def __init__(self, trace: TraceState):
-        self.trace = trace
-
-    def __enter__(self):
-        self.prev = state.trace
-        state.trace = self.trace
-        return self.trace
-
-    def __exit__(self, *exc):
-        state.trace = self.prev
-        return False
-
-
-def escape_trace():
+def escape_trace() -> interpreting:
     """A block that runs eagerly even inside a trace (to create state outside the graph)."""
-    return tracing(None)
+    return interpreting(None)
 
 
 def is_tracing() -> bool:
-    return state.trace is not None
+    return current_trace() is not None
 
 
 def live_scalar(getter, dtype=None):
     """``getter()`` eagerly; under tracing a graph input that reads ``getter()`` each call."""
-    if state.trace is None:
+    trace = current_trace()
+    if trace is None:
         return getter()
-    return state.trace.live_scalar(getter, dtype or dtypes.get_default_dtype())
+    return trace.live_scalar(getter, dtype or dtypes.get_default_dtype())
 
 
 def guard(description: str, getter) -> object:
     """Read ``getter()``; under tracing, retrace later calls when its value changes."""
     value = getter()
-    if state.trace is not None:
-        state.trace.add_guard(description, getter, value)
+    trace = current_trace()
+    if trace is not None:
+        trace.add_guard(description, getter, value)
     return value

@@ -250,7 +250,7 @@ def test_inspect_returns_stages_without_running():
 
 
 def test_recompile_log_says_why(caplog):
-    from kiln.jitted import config
+    from kiln.jit import config
 
     old = config.log_recompiles
     config.log_recompiles = True
@@ -266,7 +266,7 @@ def test_recompile_log_says_why(caplog):
 
 
 def test_warns_after_too_many_compilations():
-    from kiln.jitted import config
+    from kiln.jit import config
 
     f = kiln.jit(lambda x: x + 1)
     with warnings.catch_warnings(record=True) as caught:
@@ -465,3 +465,81 @@ def test_inplace_update_of_a_view_reaches_its_base_like_eager(case):
     for a, b in zip(eager, compiled):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
     np.testing.assert_array_equal(state.numpy(), eager_state.numpy())
+
+
+# ------------------------------------------------------------------ the kiln.jit package
+
+
+def test_kiln_jit_is_the_decorator_and_a_package():
+    import types
+
+    from kiln.jit import JitConfig, JitFunction
+
+    assert isinstance(kiln.jit, types.ModuleType)
+    assert isinstance(kiln.jit.config, JitConfig)
+    x = kiln.tensor([2.0, 3.0])
+
+    @kiln.jit
+    def square(t):
+        return t * t
+
+    power = kiln.jit(lambda t, n: t**n, static_argnums=(1,))
+    cube = kiln.jit(static_argnums=1)(lambda t, n: t**n)
+    for f in (square, power, cube):
+        assert isinstance(f, JitFunction)
+    np.testing.assert_allclose(square(x).numpy(), [4.0, 9.0])
+    np.testing.assert_allclose(power(x, 2).numpy(), [4.0, 9.0])
+    np.testing.assert_allclose(cube(x, 3).numpy(), [8.0, 27.0])
+    assert kiln.jit.jit is not kiln.jit and callable(kiln.jit.jit)
+    assert isinstance(kiln.trace(lambda t: t + 1, x), kiln.compiler.ir.Graph)
+
+
+def test_inspection_dump_writes_stages_kernels_and_run_function(tmp_path):
+    compiled = kiln.jit(lambda a, b: (a * a + b * b) ** 0.5)
+    folder = compiled.inspect(kiln.ones(4), kiln.ones(4)).dump(tmp_path / "hyp")
+    names = {p.name for p in folder.iterdir()}
+    assert {"00_traced.txt", "00_traced.dot", "kernel_0.py", "run.py"} <= names
+    assert "graph <lambda>(" in (folder / "00_traced.txt").read_text()
+
+
+def test_kiln_dump_writes_the_backward_of_a_function_called_from_eager_autograd(tmp_path):
+    script = tmp_path / "s.py"
+    script.write_text(
+        "import kiln\n"
+        "w = kiln.ones(3, requires_grad=True)\n"
+        "@kiln.jit\n"
+        "def loss(x):\n"
+        "    return (x * w).sum()\n"
+        "loss(kiln.ones(3)).backward()\n"
+        "print(w.grad.tolist())\n"
+    )
+    env = dict(os.environ, KILN_DUMP=str(tmp_path / "dump"))
+    out = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[1.0, 1.0, 1.0]"
+    assert (tmp_path / "dump" / "loss" / "00_traced.txt").exists()
+    assert (tmp_path / "dump" / "loss_backward" / "00_traced.txt").exists()
+
+
+def test_compile_graph_chooses_the_back_end_by_device():
+    from kiln.compiler.compile import compile_graph
+    from kiln.compiler.ir import Graph
+
+    graph = Graph("square")
+    x = graph.add_input((3,), "float32")
+    graph.outputs = [graph.add_node("mul", [x, x])]
+    with pytest.raises(ValueError, match="unknown device 'tpu'"):
+        compile_graph(graph, device="tpu")
+    assert compile_graph(graph, device="cpu").program is not None
+    pytest.importorskip("numba.cuda")
+    if not kiln.cuda.is_available():
+        pytest.skip("no CUDA GPU and the CUDA simulator is off")
+    from kiln.compiler.compile_cuda import CudaExecutable
+
+    executable = compile_graph(graph, device="cuda")
+    assert isinstance(executable, CudaExecutable) and executable.kernels
+    from kiln.runtime import cuda as runtime_cuda
+
+    (got,) = executable.run([runtime_cuda.to_device(np.arange(3, dtype=np.float32))])
+    assert runtime_cuda.is_device_array(got)
+    np.testing.assert_allclose(runtime_cuda.to_host(got), [0.0, 1.0, 4.0])

@@ -1,19 +1,17 @@
-"""Whether operations record the autograd tape: ``no_grad``, ``enable_grad``."""
+"""Whether operations record the autograd tape: ``no_grad``, ``enable_grad``.
+
+Grad mode is per thread (it lives in ``kiln.context``), as in PyTorch: ``no_grad()`` in one
+thread leaves autograd on in the others.
+"""
 
 from __future__ import annotations
 
 import functools
 
+from .. import context
+from ..context import is_grad_enabled
 
-class _GradState:
-    enabled = True
-
-
-state = _GradState()
-
-
-def is_grad_enabled() -> bool:
-    return state.enabled
+__all__ = ["enable_grad", "is_grad_enabled", "no_grad", "set_grad_enabled"]
 
 
 class _GradMode:
@@ -22,18 +20,24 @@ class _GradMode:
     mode = True
 
     def __enter__(self):
-        self._prev = state.enabled
-        state.enabled = self.mode
+        self._prev = context.is_grad_enabled()
+        context.set_grad_enabled(self.mode)
         return self
 
     def __exit__(self, *exc):
-        state.enabled = self._prev
+        context.set_grad_enabled(self._prev)
         return False
+
+    def clone(self):
+        """A fresh manager with the same mode (a decorator enters one per call)."""
+        other = object.__new__(type(self))
+        other.mode = self.mode
+        return other
 
     def __call__(self, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            with self.__class__():
+            with self.clone():
                 return fn(*args, **kwargs)
 
         return wrapper
@@ -42,8 +46,12 @@ class _GradMode:
 class no_grad(_GradMode):  # noqa: N801 - PyTorch's name
     """Operations inside do not record gradients.
 
+    >>> from kiln import ones
+    >>> x = ones(2, requires_grad=True)
     >>> with no_grad():
-    ...     pass
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
     """
 
     mode = False
@@ -54,15 +62,25 @@ class enable_grad(_GradMode):  # noqa: N801
 
 
 class set_grad_enabled(_GradMode):  # noqa: N801
+    """``set_grad_enabled(False)`` turns grad mode off at once (a call), or for a block."""
+
     def __init__(self, mode: bool):
-        self._mode = bool(mode)
-        state_prev = state.enabled
-        self._prev = state_prev
-        state.enabled = self._mode  # takes effect immediately, like PyTorch
+        self.mode = bool(mode)
+        self._prev = context.is_grad_enabled()
+        context.set_grad_enabled(self.mode)  # takes effect immediately, like PyTorch
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
-        state.enabled = self._prev
+        context.set_grad_enabled(self._prev)
         return False
+
+    def __call__(self, fn):
+        context.set_grad_enabled(self._prev)  # decorating leaves the mode as it was (PyTorch)
+        return super().__call__(fn)
+
+    def clone(self):
+        other = object.__new__(_GradMode)
+        other.mode = self.mode
+        return other

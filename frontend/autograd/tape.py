@@ -10,7 +10,7 @@ recorded themselves (higher-order gradients), and under tracing they become grap
 
 from __future__ import annotations
 
-from .. import dispatch
+from ..context import current_trace
 from ..tensor import Tensor
 from . import grad_mode
 
@@ -77,9 +77,6 @@ def record(prim, inputs, params, out: Tensor) -> None:
         return
     out.grad_fn = BackwardNode(prim, params, inputs, out)
     out.requires_grad = True
-
-
-dispatch._record = record
 
 
 # ------------------------------------------------------------------------------ the engine
@@ -219,7 +216,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.detach()
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
-        trace = dispatch.state.trace
+        trace = current_trace()
         previous = leaf.grad if trace is None else trace.current_grad(leaf)
         set_leaf_grad(leaf, g if previous is None else previous + g)
         for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
@@ -228,8 +225,9 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
 
 def set_leaf_grad(leaf: Tensor, grad: Tensor) -> None:
     """Store an accumulated gradient (tracing records it as a write-back instead)."""
-    if dispatch.state.trace is not None:
-        dispatch.state.trace.set_grad(leaf, grad)
+    trace = current_trace()
+    if trace is not None:
+        trace.set_grad(leaf, grad)
     else:
         leaf.grad = grad
 
@@ -285,10 +283,3 @@ def grad(
             g = g.detach()
         result.append(g)
     return tuple(result)
-
-
-def retain_grad(t: Tensor) -> None:
-    import weakref
-
-    if t.grad_fn is not None:
-        t.grad_fn.retained = weakref.ref(t)

@@ -24,7 +24,7 @@ import numpy as np
 
 from kiln.compiler.errors import TraceError
 
-from ..dispatch import state
+from ..dispatch import current_trace
 from ..tensor import Tensor
 
 
@@ -209,7 +209,7 @@ def _check_tensor(name: str, tensor) -> None:
 def all_reduce(tensor: Tensor, op=ReduceOp.SUM, group=None, async_op=False):
     """Reduce ``tensor`` over all ranks, in place: every rank ends with the result."""
     _check_tensor("all_reduce", tensor)
-    if state.trace is not None:
+    if current_trace() is not None:
         from ..ops.inplace import assign
         from .staged import record_collective
 
@@ -224,7 +224,7 @@ def broadcast(tensor: Tensor, src: int, group=None, async_op=False):
     _check_tensor("broadcast", tensor)
     if not 0 <= src < get_world_size():
         raise ValueError(f"broadcast: src={src} is not a rank of a group of {get_world_size()}")
-    if state.trace is not None:
+    if current_trace() is not None:
         raise TraceError(
             "broadcast inside a compiled function is not supported: broadcast "
             "parameters before compiling (DistributedDataParallel does it when "

@@ -34,8 +34,8 @@ from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 
-from ..dispatch import state
-from ..jitted import JitFunction
+from ..dispatch import current_trace
+from ..jit import JitFunction
 from ..tensor import Tensor
 from ..tracing import TracerTensor
 
@@ -58,14 +58,14 @@ _staging = _Staging()
 
 def record_collective(tensor: Tensor, kind: str, op) -> TracerTensor:
     """Under tracing: record ``kind(tensor)`` and return the tracer of its result."""
-    trace = state.trace
-    if _staging.depth == 0 and not getattr(trace, "allows_collectives", False):
+    trace = current_trace()
+    if _staging.depth == 0 and not trace.allows_collectives:
         raise TraceError(
             f"{kind} was called inside kiln.trace: a bare graph cannot pause for "
             "communication. Compile the function with kiln.jit (it splits the step into "
             "stages around the collective), or call it outside the traced function."
         )
-    collectives = trace.__dict__.setdefault("_kiln_collectives", [])
+    collectives = trace.collectives
     pre = trace.node_of(tensor)
     post = trace.graph.add_input(pre.shape, pre.dtype, name=f"{kind}_{len(collectives)}")
     # The jit fetches one array per graph input before running; a broadcast zero costs
@@ -166,6 +166,8 @@ class StagedExecutable:
     """Compiled stages with all-reduces between them; ``run(arrays) -> arrays`` like the
     executable ``compile_graph`` returns."""
 
+    program = None  # no single run function: ``kiln.compiler.compile.dump`` skips run.py
+
     def __init__(self, graph: Graph, collectives: list[Collective], device: str = "cpu"):
         self.traced = graph
         self.stages_plan = split(graph, collectives)
@@ -205,9 +207,9 @@ class DistributedJitFunction(JitFunction):
             _staging.depth -= 1
 
     def _compile_graph(self, trace, graph):
-        collectives = trace.__dict__.get("_kiln_collectives")
+        collectives = trace.collectives
         if collectives:
-            return StagedExecutable(graph, collectives, getattr(trace, "device", "cpu"))
+            return StagedExecutable(graph, collectives, trace.device)
         return super()._compile_graph(trace, graph)
 
 

@@ -26,7 +26,7 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import Graph, Node
 
 from ..autograd import grad_mode
-from ..jitted import _flatten
+from ..jit.signature import flatten as _flatten
 from ..tensor import Tensor
 from ..tracing import TraceState, tracing
 
@@ -110,10 +110,7 @@ def capture(fn_or_module, example_args, name: str | None = None) -> Captured:
                 arg_nodes.append(tracer._node)
         traced_args = _substitute(args, replaced)
         with grad_mode.no_grad(), tracing(trace):
-            try:
-                result = fn_or_module(*traced_args)
-            finally:
-                trace.restore()
+            result = fn_or_module(*traced_args)
     finally:
         if was_training and hasattr(fn_or_module, "train"):
             fn_or_module.train(True)

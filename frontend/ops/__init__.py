@@ -1,35 +1,55 @@
 """Every tensor operation kiln offers, as functions (``kiln.add``, ``kiln.softmax``, ...).
 
-Primitives are bound through ``kiln.dispatch.bind``; everything else is a composite.
+Primitives are bound through ``kiln.dispatch.bind``; everything else is a composite. Each
+module lists its public names in ``__all__``; ``__all__`` here is their union, which is
+what ``kiln`` re-exports. The helpers below it (``cast``, ``pad_axes``, ...) serve kiln's own
+code as ``ops.<name>`` and stay out of the public namespace.
 """
 
+from .. import creation
 from ..creation import *  # noqa: F403 - creation functions are ops too (arange in rules)
-from ..dispatch import constant  # noqa: F401
+from ..device import device as device_cls
+from ..dispatch import constant, current_trace
+from ..tensor import _wrap
+from . import compare, elementwise, index, linalg, reduce, shape, sorting
+from . import inplace as _inplace_module
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
-from .elementwise import abs, pow, round  # noqa: F401, A004
+from .elementwise import abs, add, cast, pow, round  # noqa: F401, A004
 from .index import *  # noqa: F403
+from .index import getitem, setitem  # noqa: F401
+from .inplace import *  # noqa: F403
 from .inplace import assign, inplace  # noqa: F401
 from .linalg import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
+from .shape import pad_axes, slice_axis  # noqa: F401
 from .sorting import *  # noqa: F403
+
+_PUBLIC_MODULES = (
+    creation,
+    compare,
+    elementwise,
+    index,
+    _inplace_module,
+    linalg,
+    reduce,
+    shape,
+    sorting,
+)
+__all__ = ["clone"] + [name for module in _PUBLIC_MODULES for name in module.__all__]
 
 
 def clone(x):
     """A copy that stays in the autograd graph."""
-    from ..dispatch import state
-    from ..tensor import _wrap
-    from .elementwise import add
 
-    if state.trace is None and not x.requires_grad:
+    if current_trace() is None and not x.requires_grad:
         return _wrap(x._data.copy())
     return add(x, constant(0, x.dtype))
 
 
 def to_device(x, device):
-    from ..device import device as device_cls
 
     dev = device_cls(device)
     if dev.type == "cpu":

@@ -6,10 +6,17 @@ True
 
 from __future__ import annotations
 
+import numpy as np
+
 from .. import dtypes
 from ..tensor import Tensor
 from .elementwise import abs, add, eq, isnan, le, logical_and, logical_or, mul, sub
 from .reduce import all
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+allclose equal finfo iinfo isclose
+""".split()
 
 
 def isclose(
@@ -44,7 +51,6 @@ class finfo:  # noqa: N801 - PyTorch's name
     """Floating point limits: ``kiln.finfo(kiln.float32).eps``."""
 
     def __init__(self, dtype=None):
-        import numpy as np
 
         d = dtypes.as_dtype(dtype)
         info = np.finfo(d.np)
@@ -60,7 +66,6 @@ class finfo:  # noqa: N801 - PyTorch's name
 
 class iinfo:  # noqa: N801
     def __init__(self, dtype):
-        import numpy as np
 
         d = dtypes.as_dtype(dtype)
         info = np.iinfo(d.np)

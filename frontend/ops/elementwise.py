@@ -9,11 +9,25 @@ from __future__ import annotations
 import math
 import numbers
 
+import numpy as np
+
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..dispatch import bind, constant
 from ..tensor import Tensor
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+abs absolute add addcdiv addcmul asinh atan atan2 bitwise_and bitwise_not bitwise_or
+bitwise_xor ceil clamp clamp_max clamp_min clip copysign cos cosh div divide eq erf erfinv exp
+exp2 expm1 floor floor_divide fmod frac ge greater greater_equal gt hypot isfinite isinf isnan
+le lerp less less_equal log log10 log1p log2 logical_and logical_not logical_or logical_xor
+logsigmoid lt maximum minimum mul multiply nan_to_num ne neg negative not_equal pow reciprocal
+relu remainder round rsqrt sigmoid sign sin sinh softplus sqrt square sub subtract tan tanh
+true_divide trunc where
+""".split()
+
 
 _CAST = P["cast"]
 
@@ -34,8 +48,6 @@ def as_operand(value, dtype) -> Tensor:
 
 def _check_operand(op, value):
     if not isinstance(value, (Tensor, numbers.Number)):
-        import numpy as np
-
         if not isinstance(value, (np.ndarray, np.generic)):
             raise TypeError(f"{op}: unsupported operand type {type(value).__name__}")
 
@@ -62,8 +74,8 @@ def _binary(prim):
     return op
 
 
-add_ = _binary(P["add"])
-sub_ = _binary(P["sub"])
+_add = _binary(P["add"])
+_sub = _binary(P["sub"])
 mul = _binary(P["mul"])
 maximum = _binary(P["maximum"])
 minimum = _binary(P["minimum"])
@@ -81,7 +93,7 @@ not_equal = ne
 def add(a, b, *, alpha=1):
     if alpha != 1:
         b = mul(b, alpha)
-    return add_(a, b)
+    return _add(a, b)
 
 
 def _is_bool(v) -> bool:
@@ -97,7 +109,7 @@ def sub(a, b, *, alpha=1):
         )
     if alpha != 1:
         b = mul(b, alpha)
-    return sub_(a, b)
+    return _sub(a, b)
 
 
 subtract = sub

@@ -17,13 +17,32 @@ import numpy as np
 
 from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
+from kiln.compiler.primitives import broadcast_shapes
 
 from .. import dtypes
-from ..dispatch import bind, constant, state
+from ..context import is_grad_enabled
+from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
-from .elementwise import add, cast, mul, where
-from .reduce import normalize_dim
-from .shape import permute, reshape, slice_axis, squeeze_axes, unsqueeze
+from .dims import normalize_dim
+from .elementwise import add, cast, gt, mul, where
+from .inplace import assign
+from .shape import (
+    broadcast_tensors,
+    expand,
+    pad_axes,
+    permute,
+    reshape,
+    slice_axis,
+    squeeze_axes,
+    unsqueeze,
+)
+from .shape import slice_axis as _slice
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+argwhere gather index_add index_fill index_select masked_fill masked_select nonzero
+repeat_interleave scatter scatter_add take
+""".split()
 
 
 def _is_int(i) -> bool:
@@ -115,7 +134,7 @@ def getitem(x: Tensor, index) -> Tensor:
 
 def _mask_index(x: Tensor, axis: int, mask: Tensor):
     """``x[..., mask, ...]``: flatten the masked dims and take the true positions (eager)."""
-    if mask._node is not None or state.trace is not None:
+    if mask._node is not None or current_trace() is not None:
         raise TraceError(
             "indexing with a boolean mask gives a data-dependent shape and cannot "
             "be traced; use kiln.where(mask, x, 0) or call outside kiln.jit"
@@ -133,7 +152,6 @@ def _mask_index(x: Tensor, axis: int, mask: Tensor):
 
 def _multi_take(x: Tensor, advanced) -> Tensor:
     """Several integer-tensor indices: broadcast them and take on the flattened axes."""
-    from kiln.compiler.primitives import broadcast_shapes
 
     axes = [a for a, _ in advanced]
     shape = broadcast_shapes("index", *(i.shape for _, i in advanced))
@@ -162,7 +180,6 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
-    from .shape import expand
 
     linear = expand(linear, shape)
     return bind(P["take"], (xp, linear), {"axis": dest})
@@ -192,8 +209,6 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
     if tuple(index.shape) != tuple(src.shape):
-        from .shape import slice_axis as _slice
-
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
     scattered = bind(
@@ -203,8 +218,6 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     )
     pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
     if any(hi for _, hi in pads):
-        from .shape import pad_axes
-
         scattered = pad_axes(scattered, pads, 0)
     return add(x, scattered)
 
@@ -222,14 +235,13 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
-    from .shape import broadcast_tensors
 
     x, mask = broadcast_tensors(x, mask)
     return getitem(reshape(x, (-1,)), reshape(mask, (-1,)))
 
 
 def nonzero(x: Tensor, *, as_tuple: bool = False):
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("nonzero gives a data-dependent shape and cannot be traced")
     idx = np.nonzero(x._data.reshape(x.shape) if x.ndim else x._data.reshape(1))
     if as_tuple:
@@ -243,19 +255,17 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
-    from ..autograd import grad_mode
-    from .inplace import assign
 
     plain = (
         x._node is None
-        and state.trace is None
+        and current_trace() is None
         and not (
-            grad_mode.state.enabled
+            is_grad_enabled()
             and (x.requires_grad or (isinstance(value, Tensor) and value.requires_grad))
         )
     )
     if plain:
-        if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
+        if x.requires_grad and x.grad_fn is None and is_grad_enabled():
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
@@ -276,7 +286,6 @@ def setitem(x: Tensor, index, value) -> None:
         raise TraceError("setitem under tracing needs static indices")
     pos = positions._data.reshape(-1)
     v = value if isinstance(value, Tensor) else constant(value, x.dtype)
-    from .shape import expand
 
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
     mask = np.zeros(x.numel(), dtype=bool)
@@ -301,7 +310,6 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
     Positions named twice get the sum of their sources (PyTorch leaves this undefined).
     """
-    from .shape import expand, pad_axes, slice_axis
 
     if src is None:
         src = value
@@ -324,7 +332,6 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
         hits, values = pad_axes(hits, pads, 0), pad_axes(values, pads, 0)
     if reduce == "add":
         return add(x, values)
-    from .elementwise import gt
 
     return where(gt(hits, 0), values, x)
 

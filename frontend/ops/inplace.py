@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import dtypes
-from ..autograd import grad_mode
-from ..dispatch import state
+from kiln.compiler.errors import TraceError
+
+from .. import dtypes, ops
+from ..context import current_trace, is_grad_enabled
+from ..creation import full
+from ..dispatch import constant
 from ..tensor import Tensor
-from .elementwise import cast
+from .elementwise import cast, where
+from .shape import expand, pad_axes, permute, reshape
 
 
 def check_leaf(x: Tensor, op: str) -> None:
-    if x.requires_grad and x.grad_fn is None and grad_mode.state.enabled:
+    if x.requires_grad and x.grad_fn is None and is_grad_enabled():
         raise RuntimeError(
             f"{op}: a leaf Variable that requires grad is being used in an in-place operation."
         )
@@ -39,8 +43,9 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
                 f"desired output type {x.dtype.name}"
             )
         new = cast(new, x.dtype)
-    if state.trace is not None:
-        state.trace.assign(x, new)
+    trace = current_trace()
+    if trace is not None:
+        trace.assign(x, new)
         view_of = getattr(x, "_view_of", None)
         if view_of is not None:  # x is a view: the update reaches its base, as eagerly
             base, view_op, params = view_of
@@ -63,10 +68,6 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
 
 def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
     """The base tensor with its view replaced by ``new`` (the inverse of the view op)."""
-    from kiln.compiler.errors import TraceError
-
-    from .elementwise import where
-    from .shape import pad_axes, permute, reshape
 
     if view_op == "reshape":
         return reshape(new, base.shape)
@@ -84,30 +85,41 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
     pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
     mask = np.zeros(tuple(base.shape), dtype=bool)
     mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
-    from ..dispatch import constant
 
     return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0), base)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
-    from .. import ops
 
     if name == "copy_":
         src = args[0]
         src = src if isinstance(src, Tensor) else ops.constant(src, x.dtype)
-        from .shape import expand
 
         return assign(x, cast(expand(src, x.shape), x.dtype), name)
     if name in ("zero_", "fill_"):
         value = 0 if name == "zero_" else args[0]
-        from ..creation import full
 
         fill = value if isinstance(value, Tensor) else full((), value, dtype=x.dtype)
-        from .shape import expand
 
         return assign(x, expand(cast(fill, x.dtype), x.shape), name)
     fn = getattr(ops, name[:-1])
     return assign(x, fn(x, *args, **kwargs), name)
+
+
+def _namespace_inplace(name: str):
+    """``kiln.relu_(x)``: the function form of the method ``x.relu_()`` (PyTorch has both)."""
+
+    def fn(x: Tensor, *args, **kwargs) -> Tensor:
+        return inplace(x, name, *args, **kwargs)
+
+    fn.__name__ = name
+    fn.__doc__ = f"In place: ``x.{name}(...)``."
+    return fn
+
+
+# PyTorch's namespace has these in-place functions (but no ``add_``/``mul_``).
+__all__ = ["clamp_", "exp_", "fill_", "relu_", "sigmoid_", "tanh_", "zero_"]
+clamp_, exp_, fill_, relu_, sigmoid_, tanh_, zero_ = map(_namespace_inplace, __all__)
 
 
 def result_can_cast(x: Tensor, other) -> bool:

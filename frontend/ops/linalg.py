@@ -6,8 +6,14 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from ..dispatch import bind
 from ..tensor import Tensor
-from .elementwise import promote_pair
-from .shape import reshape, squeeze_axes, unsqueeze
+from .elementwise import add, mul, promote_pair
+from .reduce import sum as sum_
+from .shape import permute, reshape, squeeze_axes, unsqueeze
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+addmm bmm dot einsum matmul mm mv outer
+""".split()
 
 
 def matmul(a: Tensor, b: Tensor) -> Tensor:
@@ -67,7 +73,6 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
 
 
 def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
-    from .elementwise import add, mul
 
     prod = matmul(a, b)
     if alpha != 1:
@@ -77,9 +82,6 @@ def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
 
 def einsum(equation: str, *operands) -> Tensor:
     """A small einsum: products and sums of the named axes, lowered to matmul when it can."""
-    from .elementwise import mul
-    from .reduce import sum as sum_
-    from .shape import permute
 
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])

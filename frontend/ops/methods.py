@@ -133,13 +133,6 @@ def _normal_(self, mean=0.0, std=1.0, *, generator=None):
     return ops.assign(self, ops.add(ops.mul(r, std), mean), "normal_")
 
 
-def _retain_grad(self):
-    from ..autograd.tape import retain_grad
-
-    self._retain = True
-    retain_grad(self)
-
-
 def _T(self):  # noqa: N802
     return ops.permute(self, tuple(reversed(range(self.ndim))))
 
@@ -170,7 +163,6 @@ def install() -> None:
         if binary and not name.startswith("__r"):
             fn = _operator(fn)
         setattr(Tensor, name, fn)
-    Tensor.__hash__ = lambda self: id(self)
     Tensor.__iter__ = lambda self: iter(ops.unbind(self, 0)) if self.ndim else _iter0d()
     for name in _METHODS:
         setattr(Tensor, name, _method(getattr(ops, name)))
@@ -222,7 +214,6 @@ def install() -> None:
     Tensor.index_put_ = _index_put_
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
-    Tensor.retain_grad = _retain_grad
     Tensor.view_as = _view_as
     Tensor.reshape_as = _view_as
     Tensor.type_as = _type_as

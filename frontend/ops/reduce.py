@@ -7,22 +7,51 @@ tensor([3., 7.])
 from __future__ import annotations
 
 import builtins
+import functools
 import math
 from collections import namedtuple
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..autograd.grad_mode import no_grad
+from ..creation import full
 from ..dispatch import bind
 from ..tensor import Tensor
-from .elementwise import cast, div, exp, log, maximum, minimum, mul, neg, sqrt, sub, where
+from .dims import normalize_axes, normalize_dim
+from .elementwise import abs as abs_
+from .elementwise import (
+    cast,
+    div,
+    eq,
+    exp,
+    log,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    neg,
+    remainder,
+    sqrt,
+    sub,
+    where,
+)
+from .elementwise import pow as pow_
+from .elementwise import round as round_
+from .index import gather
+from .shape import reshape, squeeze, squeeze_axes
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+all amax amin any argmax argmin log_softmax logsumexp max mean min norm prod softmax std
+std_mean sum var var_mean
+""".split()
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def _axis_alias(fn):
     """Accept NumPy's ``axis=`` for PyTorch's ``dim=`` (PyTorch does too)."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -33,28 +62,6 @@ def _axis_alias(fn):
         return fn(*args, **kwargs)
 
     return wrapper
-
-
-def normalize_dim(op: str, dim: int, ndim: int) -> int:
-    """``dim`` as a non-negative axis, with PyTorch's error (0-d tensors take -1 and 0)."""
-    n = builtins.max(ndim, 1)
-    if not -n <= dim < n:
-        raise IndexError(
-            f"{op}: Dimension out of range (expected to be in range of "
-            f"[{-n}, {n - 1}], but got {dim})"
-        )
-    return dim % n
-
-
-def normalize_axes(op: str, dim, ndim: int) -> tuple:
-    if dim is None or (isinstance(dim, (tuple, list)) and len(dim) == 0):
-        return tuple(range(ndim))
-    if isinstance(dim, int):
-        dim = (dim,)
-    axes = tuple(sorted({normalize_dim(op, d, ndim) for d in dim}))
-    if len(axes) != len(dim):
-        raise RuntimeError(f"{op}: dim {tuple(dim)} appears multiple times in the list of dims")
-    return tuple(a for a in axes if a < ndim)
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
@@ -97,8 +104,6 @@ def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if dim is None:
-        from .shape import reshape
-
         flat = reshape(x, (-1,))
         out = bind(P["argmax"], (flat,), {"axis": 0, "keepdims": False})
         return reshape(out, (1,) * x.ndim) if keepdim else out
@@ -115,8 +120,6 @@ def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 
 
 def _max_with_indices(x, dim, keepdim, pick):
-    from .index import gather
-    from .shape import squeeze
 
     axis = normalize_dim("max", dim, x.ndim)
     if x.ndim == 0:
@@ -186,7 +189,6 @@ def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 def _stable_max(x, axes):
     """The per-row max with infinite rows replaced by 0 (so ``x - m`` stays finite)."""
-    from ..autograd.grad_mode import no_grad
 
     with no_grad():  # the shift cancels mathematically; no gradient flows through it
         m = amax(x.detach() if x._node is None else x, axes, keepdim=True)
@@ -194,8 +196,6 @@ def _stable_max(x, axes):
 
 
 def eq_inf(m):
-    from .elementwise import abs as abs_
-    from .elementwise import eq
 
     return eq(abs_(m), math.inf)
 
@@ -207,8 +207,6 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     s = bind(P["sum"], (exp(sub(x, m)),), {"axes": axes, "keepdims": True})
     out = log(s) + m
     if not keepdim:
-        from .shape import squeeze_axes
-
         out = squeeze_axes(out, axes)
     return out
 
@@ -245,7 +243,6 @@ def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
 
 
 def _empty_logical(x, dim, keepdim, value):
-    from ..creation import full
 
     axes = normalize_axes("all", dim, x.ndim)
     shape = tuple(
@@ -256,8 +253,6 @@ def _empty_logical(x, dim, keepdim, value):
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product as ``exp(sum(log|x|))`` with the sign and zeros tracked (composite)."""
-    from .elementwise import abs as abs_
-    from .elementwise import eq, lt, remainder
 
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
@@ -273,18 +268,13 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         signed = where(eq(zero, 1.0), 0.0, signed)
     if out_dtype.is_floating_point:
         return cast(signed, out_dtype)
-    from .elementwise import round as round_
 
     return cast(round_(signed), out_dtype)
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
-    from .elementwise import abs as abs_
-    from .elementwise import pow as pow_
 
     if p in ("fro", 2, 2.0, None):
-        from .elementwise import eq
-
         squares = sum(mul(x, x), dim, keepdim)
         zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch
         return where(zero, 0.0, sqrt(where(zero, 1.0, squares)))

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES as P
+from kiln.compiler.primitives import broadcast_shapes
 
-from ..dispatch import bind
+from .. import dtypes
+from ..creation import arange
+from ..dispatch import bind, constant
 from ..tensor import Tensor
-from .reduce import normalize_dim
+from .dims import normalize_dim
+from .elementwise import cast, where
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+broadcast_tensors broadcast_to cat chunk concat concatenate expand expand_as flatten flip
+hstack moveaxis movedim narrow permute repeat reshape roll split squeeze stack swapaxes
+swapdims t tensor_split tile transpose tril triu unbind unflatten unsqueeze view vstack
+""".split()
 
 
 def _shape_arg(shape) -> tuple:
@@ -164,7 +177,6 @@ def broadcast_to(x: Tensor, shape) -> Tensor:
 
 
 def broadcast_tensors(*tensors):
-    from kiln.compiler.primitives import broadcast_shapes
 
     shape = broadcast_shapes("broadcast_tensors", *(t.shape for t in tensors))
     return tuple(expand(t, shape) for t in tensors)
@@ -199,14 +211,12 @@ def pad_axes(x: Tensor, pads, value=0.0) -> Tensor:
 
 
 def cat(tensors, dim: int = 0) -> Tensor:
-    from .elementwise import cast
 
     tensors = list(tensors)
     if not tensors:
         raise RuntimeError("cat(): expected a non-empty list of Tensors")
     # PyTorch skips legacy empty 1-D tensors
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
-    from .. import dtypes
 
     dt = dtypes.result_type(*nonempty)
     tensors = [cast(t, dt) for t in nonempty]
@@ -300,7 +310,6 @@ def unbind(x: Tensor, dim: int = 0):
 
 
 def flip(x: Tensor, dims) -> Tensor:
-    from ..creation import arange
     from .index import index_select
 
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
@@ -361,11 +370,6 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _triangle(x, diagonal, lower):
-    import numpy as np
-
-    from .. import dtypes
-    from ..dispatch import constant
-    from .elementwise import where
 
     rows, cols = x.shape[-2:]
     mask = np.tri(rows, cols, diagonal, dtype=bool)

@@ -17,12 +17,21 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
-from ..dispatch import bind, constant, state
+from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
-from .elementwise import cast
+from .dims import normalize_dim
+from .elementwise import abs as abs_
+from .elementwise import cast, eq, exp, log, lt, mul, remainder, sub, where
+from .elementwise import round as round_
 from .index import gather
-from .reduce import normalize_dim
-from .shape import reshape, slice_axis
+from .reduce import sum as sum_
+from .shape import reshape, slice_axis, squeeze_axes
+
+# The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
+__all__ = """
+argsort bucketize cummax cumprod cumsum diag diagonal kthvalue msort searchsorted sort topk
+trace unique
+""".split()
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -51,7 +60,6 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 
 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
-    from .shape import squeeze_axes
 
     axis = normalize_dim("kthvalue", dim, x.ndim)
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
@@ -76,8 +84,6 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 
 def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     """Cumulative product (eager and traced; gradients where no element is zero)."""
-    from .elementwise import abs as abs_
-    from .elementwise import eq, exp, log, lt, mul, remainder, sub, where
 
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
@@ -90,13 +96,12 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     out = where(eq(zero_seen, 0.0), signed, sub(signed, signed))
     if out_dtype.is_floating_point:
         return cast(out, out_dtype)
-    from .elementwise import round as round_
 
     return cast(round_(out), out_dtype)
 
 
 def cummax(x: Tensor, dim: int):
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("cummax is eager-only in kiln")
     axis = normalize_dim("cummax", dim, x.ndim)
     values = np.maximum.accumulate(x._data, axis=axis)
@@ -111,7 +116,7 @@ def unique(
     dim=None,
 ):
     """Eager only: the output's shape depends on the data."""
-    if x._node is not None or state.trace is not None:
+    if x._node is not None or current_trace() is not None:
         raise TraceError("unique gives a data-dependent shape and cannot be traced")
     values, inverse, counts = np.unique(x._data, return_inverse=True, return_counts=True)
     out = [constant(values, x.dtype)]
@@ -123,7 +128,7 @@ def unique(
 
 
 def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False):
-    if sorted_sequence._node is not None or state.trace is not None:
+    if sorted_sequence._node is not None or current_trace() is not None:
         raise TraceError("searchsorted is eager-only in kiln")
     v = values._data if isinstance(values, Tensor) else np.asarray(values)
     side = "right" if right else "left"
@@ -136,8 +141,6 @@ def bucketize(values, boundaries: Tensor, *, right: bool = False):
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argument name
-    from .elementwise import mul
-    from .reduce import sum as sum_
 
     if x.ndim == 1:
         offset = diagonal
@@ -165,6 +168,5 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
 
 
 def trace(x: Tensor) -> Tensor:
-    from .reduce import sum as sum_
 
     return sum_(_diagonal(x))

@@ -1,0 +1,89 @@
+"""Per-thread dynamic state: grad mode and the interpreter stack.
+
+Every tensor operation asks two questions: *who runs it* (the innermost interpreter: eager
+NumPy or a device, or a trace that appends a graph node; later vmap and forward mode) and
+*does autograd record it* (grad mode). Both answers live in one immutable ``Context`` held
+in a ``contextvars.ContextVar``, so they are per thread (and per asyncio task), as
+PyTorch's grad mode is: ``no_grad()`` in one thread never turns autograd off in another,
+and while one thread traces a jitted function, the eager ops of other threads stay eager.
+
+Changing the state installs a new ``Context`` (never mutates the current one): a new
+thread starts from the default, so no thread can see another's changes.
+
+>>> current().grad_enabled, current_trace() is None
+(True, True)
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+
+
+class Context:
+    """The dynamic state one thread runs under (immutable: changes install a new one)."""
+
+    __slots__ = ("grad_enabled", "top", "stack")  # slots: the cheapest attribute reads
+
+    def __init__(self, grad_enabled: bool, top, stack: tuple):
+        self.grad_enabled = grad_enabled
+        self.top = top  # the innermost interpreter, or None for eager (NumPy or a device)
+        self.stack = stack  # the interpreters pushed so far, innermost last (None: eager)
+
+    def _replace(self, **changes) -> Context:
+        values = {"grad_enabled": self.grad_enabled, "top": self.top, "stack": self.stack}
+        values.update(changes)
+        return Context(**values)
+
+    def __repr__(self) -> str:
+        return f"Context(grad_enabled={self.grad_enabled}, stack={self.stack})"
+
+
+_DEFAULT = Context(grad_enabled=True, top=None, stack=())
+_context: ContextVar[Context] = ContextVar("kiln_context", default=_DEFAULT)  # noqa: B039 - immutable
+
+current = _context.get  # the calling thread's Context (the hot path reads this once per op)
+
+
+def is_grad_enabled() -> bool:
+    return _context.get().grad_enabled
+
+
+def set_grad_enabled(enabled: bool) -> None:
+    """Set this thread's grad mode (the other threads keep theirs)."""
+    ctx = _context.get()
+    if ctx.grad_enabled != enabled:
+        _context.set(ctx._replace(grad_enabled=bool(enabled)))
+
+
+def current_trace():
+    """The trace this thread records into (the innermost interpreter), or ``None``."""
+    return _context.get().top
+
+
+def interpreters() -> tuple:
+    """This thread's interpreter stack above the eager one, innermost last."""
+    return _context.get().stack
+
+
+class interpreting:  # noqa: N801 - used as a context manager
+    """Make ``interpreter`` the innermost one for the duration of the block (they nest).
+
+    On exit the interpreter that was innermost on entry is restored; grad mode is left as
+    the block left it, exactly as before this change.
+    """
+
+    __slots__ = ("interpreter", "_saved")
+
+    def __init__(self, interpreter):
+        self.interpreter = interpreter  # None: run eagerly (escape an enclosing trace)
+
+    def __enter__(self):
+        ctx = _context.get()
+        self._saved = (ctx.top, ctx.stack)
+        _context.set(ctx._replace(top=self.interpreter, stack=ctx.stack + (self.interpreter,)))
+        return self.interpreter
+
+    def __exit__(self, *exc):
+        top, stack = self._saved
+        _context.set(_context.get()._replace(top=top, stack=stack))
+        return False

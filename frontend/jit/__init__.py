@@ -1,0 +1,51 @@
+"""``kiln.jit``: the decorator that traces and compiles a function, and the package behind it.
+
+>>> import kiln
+>>> @kiln.jit
+... def hyp(a, b):
+...     return (a ** 2 + b ** 2) ** 0.5
+>>> hyp(kiln.tensor([3.0]), kiln.tensor([4.0]))
+tensor([5.])
+>>> power = kiln.jit(lambda x, n: x ** n, static_argnums=(1,))
+>>> kiln.jit.config.cache_size_limit
+8
+
+``kiln.jit`` is a module *and* callable. PyTorch users expect ``torch.jit`` to be a
+namespace (``torch.jit.trace``, ``torch.jit.script``...), JAX users expect ``jit`` to be
+the decorator; kiln keeps both by giving this module a class whose ``__call__`` forwards to
+``jit`` (``sys.modules[__name__].__class__ = _CallableModule`` at the bottom of this file,
+the documented way to customise a module object). So ``kiln.jit(f)``,
+``kiln.jit(f, static_argnums=(1,))`` and ``kiln.jit(static_argnums=(1,))(f)`` are
+``jit(...)``, while ``kiln.jit.config`` and ``from kiln.jit import JitFunction`` are
+attributes of the package.
+
+One concept a file:
+
+- ``config.py``: ``config`` (``KILN_DISABLE_JIT``, ``KILN_DUMP``, ``KILN_LOG``) and the log;
+- ``signature.py``: flattening the argument tree, the cache key, why a key changed;
+- ``compiled.py``: a compiled variant: input fetchers, run, write-backs, ``Inspection``;
+- ``function.py``: ``JitFunction`` (the cache and its lock, tracing), ``jit``, ``trace``;
+- ``autograd_bridge.py``: a jitted function's compiled backward under eager autograd;
+- ``dumps.py``: where ``KILN_DUMP`` writes each variant (the compiler's writer).
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+
+from .compiled import Compiled, Inspection
+from .config import JitConfig, config
+from .function import JitFunction, jit
+
+__all__ = ["Compiled", "Inspection", "JitConfig", "JitFunction", "config", "jit"]
+
+
+class _CallableModule(types.ModuleType):
+    """The class of the ``kiln.jit`` module: calling the module calls ``jit``."""
+
+    def __call__(self, fn=None, *, static_argnums=(), static_argnames=()):
+        return jit(fn, static_argnums=static_argnums, static_argnames=static_argnames)
+
+
+sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,122 @@
+"""A jitted function called from eager autograd: its backward runs compiled too.
+
+When a jitted function's outputs require grad (and the function did not run a backward
+itself), its backward is traced into the same graph (the joint graph), which is split
+into a forward graph, which also returns what the backward needs, and a backward graph.
+Each output gets a ``JitBackward`` as ``grad_fn``; eager ``.backward()`` runs the compiled
+backward graph through it.
+
+>>> import kiln
+>>> w = kiln.ones(3, requires_grad=True)
+>>> kiln.jit(lambda x: (x * w).sum())(kiln.tensor([1.0, 2.0, 3.0])).backward()
+>>> w.grad
+tensor([1., 2., 3.])
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.partition import split_joint
+
+from ..autograd.grad_mode import is_grad_enabled
+from ..tracing import TracerTensor, TraceState, tracing
+from .compiled import wrap_result
+
+
+def build_backward(trace: TraceState, out_tensors, differentiable):
+    """Trace the backward of the outputs into the same graph (the joint graph)."""
+    from ..autograd.tape import run_backward
+
+    sources = [
+        (pos, t) for t, pos in ((t, trace.arg_leaves[id(t)]) for t in trace.args) if t.requires_grad
+    ]
+    sources += [(None, t) for t, _ in trace.captured.values() if t.requires_grad]
+    cotangents = []
+    for k in differentiable:
+        o = out_tensors[k]
+        node = trace.graph.add_input(o.shape, o.dtype.name, name="cotangent")
+        cotangents.append(TracerTensor(trace, node))
+    with tracing(trace):
+        found = run_backward(
+            [out_tensors[k] for k in differentiable],
+            cotangents,
+            retain_graph=True,
+            create_graph=False,
+        )
+    grad_nodes = []
+    kept_sources = []
+    for pos, t in sources:
+        g = found.get(t)
+        if g is not None:
+            kept_sources.append(pos if pos is not None else t)
+            grad_nodes.append(trace.node_of(g))
+    return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents], differentiable)
+
+
+class CompiledBackward:
+    """The backward half of a jitted function called from eager autograd."""
+
+    def __init__(self, sources, grad_nodes, cotangent_nodes, differentiable):
+        self.sources = sources  # argument positions or captured tensors
+        self.grad_nodes = grad_nodes
+        self.cotangent_nodes = cotangent_nodes
+        self.differentiable = differentiable  # indices into the graph's outputs
+        self.executable = None
+        self.n_outputs = 0
+
+    def compile(self, graph, n_outputs, device):
+        """Split the joint ``graph``; compile both halves, return the forward executable."""
+        self.n_outputs = n_outputs
+        graph.outputs = list(graph.outputs) + self.grad_nodes
+        forward, backward, _ = split_joint(graph, n_outputs, self.cotangent_nodes)
+        self.executable = compile_graph(backward, device=device)
+        self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]
+        return compile_graph(forward, device=device)
+
+    def attach(self, out, out_leaves, results, values):
+        """Give each differentiable output a ``JitBackward`` over this call's saved values."""
+        saved = results[self.n_outputs :]
+        sources = [values[s] if isinstance(s, int) else s for s in self.sources]
+        leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
+        for slot, k in enumerate(self.differentiable):
+            t = out[leaf_index[k]]
+            t.requires_grad = True
+            t.grad_fn = JitBackward(self, saved, sources, slot)
+
+
+class JitBackward:
+    """The ``grad_fn`` of a jitted function's output: runs the compiled backward graph."""
+
+    versions = None
+    retained = None
+
+    def __init__(self, owner: CompiledBackward, saved, sources, slot):
+        self.owner = owner
+        self.saved = saved
+        self.inputs = sources
+        self.slot = slot
+        self.edges = tuple(
+            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None)
+            for x in sources
+        )
+
+    def name(self) -> str:
+        return "CompiledFunctionBackward"
+
+    @property
+    def next_functions(self):
+        return tuple((e, 0) for e in self.edges)
+
+    def apply(self, g):
+        if is_grad_enabled():
+            raise RuntimeError(
+                "kiln.jit: double backward (create_graph=True) through a "
+                "jitted function is not supported; call the function without "
+                "kiln.jit for higher-order gradients"
+            )
+        cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
+        cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
+        grads = self.owner.executable.run(list(self.saved) + cotangents)
+        return [wrap_result(a) for a in grads]

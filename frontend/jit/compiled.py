@@ -1,0 +1,258 @@
+"""One compiled variant of a jitted function: where its inputs come from, where results go.
+
+A ``Compiled`` is what one trace becomes. Before each call its captured tensors and guards
+are checked (``stale_reason``); a call then fetches one array per graph input (arguments,
+captured tensors, RNG seeds, live scalars such as a learning rate, existing ``.grad``
+values), runs the executable, and writes results back: in-place updates to the tensors
+they mutated, gradients to ``.grad``, the rest rebuilt into the function's output tree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kiln.compiler.compile import dump
+
+from .. import dtypes
+from ..tensor import Tensor, _wrap
+from ..tracing import TraceState
+from .signature import DYNAMIC_SCALARS, flatten, unflatten
+
+
+@dataclass
+class Compiled:
+    """One traced-and-compiled signature of a jitted function."""
+
+    executable: object
+    graph: object
+    fetchers: list  # one per graph input: a function (arg_values) -> ndarray
+    captured: list  # (tensor, shape, dtype, requires_grad) checked before each call
+    guards: list
+    out_structure: object
+    out_leaves: list  # per output leaf: ("out", index) or ("const", python value)
+    writebacks: list = field(default_factory=list)  # (tensor, output index)
+    grad_writebacks: list = field(default_factory=list)  # (tensor or arg pos, output index)
+    backward: object = None  # a CompiledBackward when outputs take part in eager autograd
+
+    def stale_reason(self) -> str | None:
+        """Why this variant may not run now (a captured tensor or a guard changed), or None."""
+        for t, shape, dt, rg in self.captured:
+            if t._data is None:
+                return "a captured tensor has no data"
+            if t._data.shape != shape or t._data.dtype != dt:
+                return (
+                    f"a captured tensor changed from {dt.name}{list(shape)} to "
+                    f"{t._data.dtype.name}{list(t._data.shape)}"
+                )
+            if t.requires_grad != rg:
+                return f"a captured tensor's requires_grad changed to {t.requires_grad}"
+        for description, getter, value in self.guards:
+            if getter() != value:
+                return f"{description} changed from {value!r} to {getter()!r}"
+        return None
+
+    def run(self, values):
+        """Run on the dynamic leaves ``values`` of a call; return the output tree."""
+        arrays = [fetch(values) for fetch in self.fetchers]
+        results = self.executable.run(arrays)
+        for t, k in self.writebacks:
+            t._data = results[k]
+            t._version += 1
+        for target, k in self.grad_writebacks:
+            if isinstance(target, int):  # an argument: accumulate, as eager backward would
+                leaf = values[target]
+                grad = wrap_result(results[k])
+                leaf.grad = grad if leaf.grad is None else leaf.grad + grad
+            elif k is None:
+                target.grad = None
+            else:
+                target.grad = wrap_result(results[k])
+        out = []
+        for kind, v in self.out_leaves:
+            out.append(wrap_result(results[v]) if kind == "out" else v)
+        if self.backward is not None:
+            self.backward.attach(out, self.out_leaves, results, values)
+        return unflatten(self.out_structure, iter(out))
+
+
+@dataclass
+class Outputs:
+    """What a finished trace returns and writes: the graph's outputs, in order.
+
+    ``nodes`` holds the function's tensor results, then the new values of tensors it
+    mutated, then the gradients it set; ``leaves`` maps the result tree's leaves to them.
+    """
+
+    structure: object
+    values: list  # the result tree's leaves as traced (tracers or Python values)
+    leaves: list  # per leaf: ("out", index into nodes) or ("const", value)
+    nodes: list
+    writebacks: list  # (tensor, index into nodes)
+    grad_writebacks: list  # (tensor or argument position, index into nodes or None)
+
+    @property
+    def tensors(self) -> list:
+        return [v for v in self.values if isinstance(v, Tensor)]
+
+    def differentiable(self) -> list[int]:
+        """Indices (into ``nodes``) of floating-point results that require grad."""
+        return [
+            k
+            for (kind, k), v in zip(self.leaves, self.values)
+            if kind == "out"
+            and isinstance(v, Tensor)
+            and v.requires_grad
+            and v.dtype.is_floating_point
+        ]
+
+
+def collect_outputs(trace: TraceState, result) -> Outputs:
+    """The outputs of ``trace`` once the function returned ``result``."""
+    values: list = []
+    structure = flatten(result, values, "")
+    values = [v for _, v in values]
+    nodes, leaves = [], []
+    for v in values:
+        if isinstance(v, Tensor):
+            leaves.append(("out", len(nodes)))
+            nodes.append(trace.node_of(v))
+        else:
+            leaves.append(("const", v))
+    writebacks = []
+    for t, node in trace.mutations():
+        writebacks.append((t, len(nodes)))
+        nodes.append(node)
+    grad_writebacks = []
+    for leaf, g in trace.grads.values():
+        target = trace.arg_leaves.get(id(leaf), leaf)  # an argument: its position
+        if g is None:
+            if not isinstance(target, int):
+                grad_writebacks.append((target, None))
+            continue
+        grad_writebacks.append((target, len(nodes)))
+        nodes.append(trace.node_of(g))
+    return Outputs(structure, values, leaves, nodes, writebacks, grad_writebacks)
+
+
+# ------------------------------------------------------------------------------ fetchers
+
+
+def argument_fetcher(position: int, value):
+    """The fetcher of a dynamic argument leaf (a tensor or a Python number), or None."""
+    if isinstance(value, Tensor):
+        return _fetch_tensor(position)
+    if type(value) in DYNAMIC_SCALARS:
+        return _fetch_scalar(position, scalar_dtype(value).np)
+    return None
+
+
+def scalar_dtype(value):
+    """The dtype a Python number becomes as a graph input."""
+    return dtypes.get_default_dtype() if isinstance(value, float) else dtypes.int64
+
+
+def input_fetchers(trace: TraceState, argument_fetchers: list) -> list:
+    """One fetcher per graph input of ``trace``, in the graph's input order.
+
+    Arguments were added first, in ``argument_fetchers``' order; captured tensors, RNG
+    seeds, live scalars and existing gradients were added while tracing.
+    """
+    captured = {node: t for t, node in trace.captured.values()}
+    seeds = {node: generator for generator, node in trace.seeds}
+    grads = {node: leaf for leaf, node in trace.grad_inputs}
+    scalars = {node: getter for getter, node in trace.live_scalars}
+    fetchers = []
+    arguments = iter(argument_fetchers)
+    for node in trace.graph.inputs:
+        if node in captured:
+            fetchers.append(_fetch_captured(captured[node]))
+        elif node in seeds:
+            fetchers.append(_fetch_seed(seeds[node]))
+        elif node in scalars:
+            fetchers.append(_fetch_live(scalars[node], node.dtype))
+        elif node in grads:
+            fetchers.append(_fetch_grad(grads[node]))
+        else:
+            fetchers.append(next(arguments))
+    return fetchers
+
+
+def _fetch_tensor(pos):
+    def fetch(values):
+        return values[pos]._data
+
+    return fetch
+
+
+def _fetch_scalar(pos, npdtype):
+    def fetch(values):
+        return np.asarray(values[pos], dtype=npdtype)
+
+    return fetch
+
+
+def _fetch_captured(t):
+    def fetch(values):
+        return t._data
+
+    return fetch
+
+
+def _fetch_grad(leaf):
+    def fetch(values):
+        return leaf._grad._data
+
+    return fetch
+
+
+def _fetch_seed(generator):
+    def fetch(values):
+        return generator.next_seed()
+
+    return fetch
+
+
+def _fetch_live(getter, dtype_name):
+    def fetch(values):
+        return np.asarray(getter(), dtype=dtype_name)
+
+    return fetch
+
+
+def wrap_result(array):
+    """An executable's result as a tensor on the device the array lives on."""
+    if type(array) is np.ndarray:
+        return _wrap(array)
+    from .. import cuda
+
+    return cuda.wrap(array)
+
+
+# ------------------------------------------------------------------------------ inspection
+
+
+class Inspection:
+    """What ``f.inspect(*args)`` returns: the graphs of every stage and the kernels.
+
+    >>> f.inspect(x).dump("dump/f")    # doctest: +SKIP
+    """
+
+    def __init__(self, compiled: Compiled):
+        exe = compiled.executable
+        self.executable = exe
+        self.traced = exe.traced
+        self.optimized = exe.optimized
+        self.stages = list(exe.stages)
+        self.kernels = list(exe.kernels)
+
+    def dump(self, folder):
+        """Write every stage (text and DOT) and every kernel into ``folder``; return it."""
+        return dump(self.executable, folder)
+
+    def __repr__(self) -> str:
+        return (
+            f"<Inspection: {len(self.traced.nodes)} traced nodes, "
+            f"{len(self.optimized.nodes)} after passes, {len(self.kernels)} kernels>"
+        )

@@ -1,0 +1,41 @@
+"""The jit's switches, ``kiln.jit.config``; environment variables set their defaults.
+
+``KILN_DISABLE_JIT=1`` runs every jitted function eagerly; ``KILN_DUMP=<folder>`` writes
+each compiled function's graph after every pass and its kernels into
+``<folder>/<function name>/``; ``KILN_LOG=recompiles`` logs why a function was traced.
+
+>>> import kiln
+>>> kiln.jit.config.log_recompiles = True    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+log = logging.getLogger("kiln.jit")
+
+
+class JitConfig:
+    """Python switches (the environment variables set their defaults)."""
+
+    def __init__(self):
+        logs = os.environ.get("KILN_LOG", "")
+        self.log_recompiles = "recompiles" in logs.split(",")
+        self.disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
+        self.dump_dir = os.environ.get("KILN_DUMP") or None
+        self.cache_size_limit = 8
+
+
+config = JitConfig()
+if config.log_recompiles and not log.handlers:
+    _handler = logging.StreamHandler()
+    _handler.setFormatter(logging.Formatter("kiln.jit: %(message)s"))
+    log.addHandler(_handler)
+    log.setLevel(logging.INFO)
+
+
+def log_decision(message: str) -> None:
+    """Log a trace or retrace decision when ``config.log_recompiles`` is on."""
+    if config.log_recompiles:
+        log.info(message)

@@ -1,0 +1,168 @@
+"""The cache key of a call: its argument tree flattened into leaves, each leaf described.
+
+The key covers the argument tree: tensors by shape, dtype, device and ``requires_grad``;
+Python ``int``/``float`` by type (they become 0-d graph inputs); every other leaf
+(``bool``, strings, ``None``, modules) and static arguments by value; and whether grad
+mode is on. Two calls with equal keys run the same compiled variant.
+
+>>> leaves = []
+>>> flatten({"x": [1.0, "a"]}, leaves, "args")
+('dict', (('x', ('list', ('*', '*'))),))
+>>> leaves
+[("args['x'][0]", 1.0), ("args['x'][1]", 'a')]
+>>> [leaf_key(v) for _, v in leaves]
+[('scalar', 'float'), ('static', 'str', 'a')]
+"""
+
+from __future__ import annotations
+
+from kiln.compiler.primitives import DTYPE_SHORT
+
+from ..autograd.grad_mode import is_grad_enabled
+from ..tensor import Tensor
+
+# Python numbers that become 0-d graph inputs: a new value does not retrace
+DYNAMIC_SCALARS = (int, float)
+
+
+def flatten(tree, leaves: list, path: str):
+    """Flatten ``tree`` into ``leaves`` [(path, value)] and return its hashable structure."""
+    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+        kids = tuple(flatten(v, leaves, f"{path}[{i}]") for i, v in enumerate(tree))
+        return (type(tree).__name__, kids)
+    if isinstance(tree, dict):
+        keys = sorted(tree, key=repr)
+        return ("dict", tuple((k, flatten(tree[k], leaves, f"{path}[{k!r}]")) for k in keys))
+    leaves.append((path, tree))
+    return "*"
+
+
+def unflatten(structure, leaves):
+    """Rebuild the tree ``flatten`` described from an iterator over new leaf values."""
+    if structure == "*":
+        return next(leaves)
+    kind, kids = structure
+    if kind == "dict":
+        return {k: unflatten(s, leaves) for k, s in kids}
+    items = [unflatten(s, leaves) for s in kids]
+    return tuple(items) if kind == "tuple" else items
+
+
+def leaf_key(value):
+    """What of one leaf the cache key holds (see the module docstring)."""
+    if isinstance(value, Tensor):
+        return (
+            "tensor",
+            tuple(value.shape),
+            value.dtype.name,
+            bool(value.requires_grad),
+            str(value.device),
+        )
+    if type(value) in DYNAMIC_SCALARS:
+        return ("scalar", type(value).__name__)
+    try:
+        hash(value)
+        return ("static", type(value).__name__, value)
+    except TypeError:
+        return ("static-id", type(value).__name__, id(value))
+
+
+def hashable_static(value):
+    """A static argument as it enters the key: itself when hashable, else its identity."""
+    try:
+        hash(value)
+        return value
+    except TypeError:
+        return ("id", id(value))
+
+
+def argument_names(signature, count: int) -> list[str]:
+    """Names for the first ``count`` positional arguments (``args[i]`` past the named ones)."""
+    names = []
+    params = list(signature.parameters.values()) if signature else []
+    for i in range(count):
+        if i < len(params) and params[i].kind in (
+            params[i].POSITIONAL_ONLY,
+            params[i].POSITIONAL_OR_KEYWORD,
+        ):
+            names.append(params[i].name)
+        else:
+            names.append(f"args[{i}]")
+    return names
+
+
+def make_key(args, kwargs, static_argnums, static_argnames, signature):
+    """``(key, leaves)`` of one call; ``leaves`` are the ``(path, value)`` of dynamic leaves."""
+    leaves: list = []
+    static = []
+    dyn_args = []
+    for i, a in enumerate(args):
+        if i in static_argnums:
+            static.append((i, hashable_static(a)))
+            dyn_args.append(None)
+        else:
+            dyn_args.append(a)
+    dyn_kwargs = {}
+    for k, v in kwargs.items():
+        if k in static_argnames:
+            static.append((k, hashable_static(v)))
+        else:
+            dyn_kwargs[k] = v
+    names = argument_names(signature, len(dyn_args))
+    structure = (
+        "args",
+        tuple(flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
+        tuple((k, flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())),
+    )
+    key = (
+        structure,
+        tuple(static),
+        tuple(leaf_key(v) for _, v in leaves),
+        is_grad_enabled(),
+    )
+    return key, leaves
+
+
+def substitute(args, kwargs, arg_map, static_argnums=(), static_argnames=()):
+    """``args``/``kwargs`` with each dynamic leaf replaced by ``arg_map[id(leaf)]`` (a tracer)."""
+
+    def sub(tree):
+        if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+            return type(tree)(sub(v) for v in tree)
+        if isinstance(tree, dict):
+            return {k: sub(v) for k, v in tree.items()}
+        if isinstance(tree, Tensor) or type(tree) in DYNAMIC_SCALARS:
+            return arg_map.get(id(tree), tree)
+        return tree
+
+    new_args = tuple(a if i in static_argnums else sub(a) for i, a in enumerate(args))
+    new_kwargs = {k: v if k in static_argnames else sub(v) for k, v in kwargs.items()}
+    return new_args, new_kwargs
+
+
+def describe(key) -> str:
+    """One leaf key as a reader says it: ``tensor f32[3], requires_grad``, ``Python int``."""
+    if key[0] == "tensor":
+        grad = ", requires_grad" if key[3] else ""
+        return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}"
+    if key[0] == "scalar":
+        return f"Python {key[1]}"
+    return f"{key[1]} {key[2]!r}"
+
+
+def diff_keys(old, new, leaves) -> str:
+    """Why ``new`` is not ``old``: the first part of the key that differs, in words."""
+    if old[0] != new[0]:
+        return "the structure of the arguments changed"
+    if old[1] != new[1]:
+        changes = [
+            f"static argument {k} changed from {a!r} to {b!r}"
+            for (k, a), (_, b) in zip(old[1], new[1])
+            if a != b
+        ]
+        return "; ".join(changes) or "static arguments changed"
+    changes = []
+    for (path, _), a, b in zip(leaves, old[2], new[2]):
+        if a != b:
+            changes.append(f"argument {path!r}: {describe(a)} -> {describe(b)}")
+    return "; ".join(changes) or "new signature"
