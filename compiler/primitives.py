@@ -606,6 +606,7 @@ _UNARY = {
     "sin": (np.sin, "math.sin({0})", True),
     "cos": (np.cos, "math.cos({0})", True),
     "tanh": (np.tanh, "math.tanh({0})", True),
+    "atan": (np.arctan, "math.atan({0})", True),
     "erf": (_np_erf, "math.erf({0})", True),
     "abs": (np.abs, "abs({0})", False),
     "sign": (np.sign, "np.sign({0})", False),

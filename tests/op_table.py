@@ -132,6 +132,7 @@ OPS = [
     Op("cos", kiln.cos, np.cos, ((3, 4),)),
     Op("tanh", kiln.tanh, np.tanh, ((3, 4),)),
     Op("erf", kiln.erf, np_erf, ((3, 4),)),
+    Op("atan", kiln.atan, np.arctan, ((3, 4),)),
     Op("abs", kiln.abs, np.abs, ((3, 4),), "nonzero"),
     Op("sign", kiln.sign, np.sign, ((3, 4),), grad=False),
     Op("reciprocal", kiln.reciprocal, np.reciprocal, ((3, 4),), "nonzero"),
