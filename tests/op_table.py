@@ -365,6 +365,15 @@ OPS = [
 ]
 
 
+def primitives_of(ops) -> set:
+    """The primitives the rows' traced graphs use (``input`` and ``const`` included)."""
+    found = set()
+    for op in ops:
+        tensors = [kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3)]
+        found |= {node.op for node in kiln.trace(op.fn, *tensors).nodes}
+    return found
+
+
 def make_inputs(op: Op, dtype=np.float64, seed=0):
     rng = np.random.default_rng(seed)
     arrays = []
