@@ -178,13 +178,16 @@ class _CudaLowering:
     """Fused groups + memory plan -> a CUDA ``Schedule``.
 
     Names: ``in*`` the caller's arrays, ``c*`` constants, ``b*`` arena views of the plan's
-    blocks, ``s*`` arena views of blocks of their own (scratch), ``o*`` outputs allocated
-    by each call, ``v*`` run-time views, ``*_flat`` the 1-D views kernels take.
+    blocks, ``s*`` arena views of blocks of their own (scratch), ``t*`` a step's
+    temporaries, ``o*`` outputs allocated by each call, ``v*`` run-time views, ``*_flat``
+    the 1-D views kernels take.
     """
 
-    def __init__(self, fused: FusedGraph, plan: MemoryPlan):
+    def __init__(self, fused: FusedGraph, plan: MemoryPlan, keep_temporaries: bool = True):
         self.fused = fused
         self.plan = plan
+        self.keep_temporaries = keep_temporaries
+        self.temporaries = 0
         self.numbers = {n: k for k, n in enumerate(fused.nodes)}
         self.arena = DeviceArena(plan.block_sizes)
         self.statics: dict[str, object] = {}
@@ -264,10 +267,16 @@ class _CudaLowering:
         return name
 
     def scratch(self, label: str, shape, dtype) -> str:
-        """A static array in a block of its own, for a step's temporary (a permuted copy)."""
-        name = f"t{len(self.statics)}_{label}"
-        count = math.prod(shape) * np.dtype(dtype).itemsize
-        self.statics[name] = self.arena.view(self.arena.add(count), shape, dtype)
+        """An array for a step's temporary (a permuted copy): a static in a block of its
+        own, or (``keep_temporaries=False``) a new array each call."""
+        self.temporaries += 1
+        name = f"t{self.temporaries}_{label}"
+        if self.keep_temporaries:
+            count = math.prod(shape) * np.dtype(dtype).itemsize
+            self.statics[name] = self.arena.view(self.arena.add(count), shape, dtype)
+        else:
+            arguments = [Literal(tuple(shape)), Literal(np.dtype(dtype).name)]
+            self.calls.append(Call(device.empty, arguments, result=name, comment=label))
         return name
 
     def flat(self, name: str) -> str:
@@ -530,7 +539,8 @@ class _CudaLowering:
 def compile_graph_cuda(graph: Graph, optimize_graph: bool = True) -> Executable:
     """Optimize, fuse, plan memory and generate CUDA kernels for ``graph``.
 
-    ``optimize_graph=False`` skips the pass pipeline (eager single ops).
+    ``optimize_graph=False`` skips the pass pipeline and allocates temporaries per call
+    instead of keeping them (eager single ops, cached for as long as the process runs).
     """
     device.require()
     if optimize_graph:
@@ -542,7 +552,8 @@ def compile_graph_cuda(graph: Graph, optimize_graph: bool = True) -> Executable:
     fused.verify()
     stages.append(("fuse", fused))
     plan = plan_memory(fused)
-    lowering = _CudaLowering(fused, plan)
+    # an eager op's executable stays cached for the process: it keeps no device memory
+    lowering = _CudaLowering(fused, plan, keep_temporaries=optimize_graph)
     schedule, kernels = lowering.run()
     memory = describe(plan, fused)
     memory.notes.update(lowering.notes)
