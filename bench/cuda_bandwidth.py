@@ -29,8 +29,9 @@ from kiln.compiler.compile_cuda import (
     compile_graph_cuda,  # noqa: E402
 )
 from kiln.compiler.ir import Graph  # noqa: E402
-from kiln.runtime.cuda import device_name, flat  # noqa: E402
-from kiln.runtime.cuda.launch import THREADS, blocks_for, launch  # noqa: E402
+from kiln.runtime.cuda import device_name  # noqa: E402
+from kiln.runtime.cuda.launch import THREADS, Launch, blocks_for, launch  # noqa: E402
+from kiln.runtime.executor import Literal  # noqa: E402
 
 REPEAT = 100
 SMALL = os.environ.get("KILN_BENCH_SMALL") == "1"  # a quick check in the simulator
@@ -52,14 +53,23 @@ def timed(fn) -> float:
 
 
 def kernel_only(graph: Graph, arrays):
-    """A function launching the graph's single kernel on preallocated device buffers."""
-    executable = compile_graph_cuda(graph)
-    (step,) = executable.steps
-    kernel = step.kernel
-    inputs = dict(zip(executable.fused.inputs, arrays))
-    outputs = [cuda.device_array(n.shape, n.dtype) for n in kernel.outputs]
-    arguments = [flat(inputs[n]) for n in kernel.inputs] + [flat(o) for o in outputs] + kernel.sizes
-    return lambda: launch(step.function, step.grid, step.block, arguments)
+    """A function launching the graph's single kernel on preallocated device buffers.
+
+    The calls of the executable's schedule before its launch (output allocation, flat
+    views) run once here; the function returned repeats only the launch.
+    """
+    schedule = compile_graph_cuda(graph).program.schedule
+    (launch_call,) = [c for c in schedule.calls if isinstance(c.function, Launch)]
+    values = dict(schedule.statics)
+    values.update({spec.name: array for spec, array in zip(schedule.inputs, arrays)})
+
+    def resolve(arguments):
+        return [a.value if isinstance(a, Literal) else values[a] for a in arguments]
+
+    for call in schedule.calls[: schedule.calls.index(launch_call)]:
+        values[call.result] = call.function(*resolve(call.arguments))
+    arguments = resolve(launch_call.arguments)
+    return lambda: launch_call.function(*arguments)
 
 
 def main() -> None:

@@ -1,9 +1,11 @@
 """From a traced graph to something that runs: passes, fusion, memory plan, kernels.
 
 ``compile_graph(graph, device)`` is the one entry point the frontend's ``jit`` uses; it
-chooses the back end (``device="cuda"``: ``compile_cuda.compile_graph_cuda``). The
-executable it returns is called with one array per graph input and returns one array per
-output. ``dump`` writes an executable's stages and kernels into a folder (``KILN_DUMP``).
+chooses the back end (``device="cuda"``: ``compile_cuda.compile_graph_cuda``). Either way
+it returns an ``Executable`` whose ``program`` (``runtime/executor.Program``) runs the
+lowered schedule; it is called with one array per graph input and returns one array per
+output. ``dump`` writes an executable's stages, kernels and run function into a folder
+(``KILN_DUMP``).
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("f"); x = g.add_input((3,), "float32")
@@ -18,7 +20,6 @@ output. ``dump`` writes an executable's stages and kernels into a folder (``KILN
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,16 +31,14 @@ from .passes.layout import transpose_matmul_results
 from .passes.memory import describe, plan_memory
 from .passes.pipeline import optimize
 
-if TYPE_CHECKING:
-    from .compile_cuda import CudaExecutable
-
 
 class Executable:
     """A compiled graph. ``run(arrays) -> arrays``; ``stages``/``kernels`` for inspection.
 
     ``stages`` is a list of ``(pass_name, graph)`` from the traced graph to the memory
     plan; ``kernels`` the generated kernel sources, in the order they run; ``program`` the
-    runtime program (its ``source`` is the generated Python run function).
+    runtime program (its ``source`` is the generated Python run function); ``device`` the
+    back end (``"cpu"``: NumPy arrays in and out, ``"cuda"``: device arrays).
     """
 
     def __init__(
@@ -74,7 +73,7 @@ class Executable:
 
 def compile_graph(
     graph: Graph, device: str = "cpu", dump_dir=None, interpret_only: bool = False
-) -> Executable | CudaExecutable:
+) -> Executable:
     """Optimize, fuse, plan memory and generate kernels for ``graph`` on ``device``.
 
     ``device`` is ``"cpu"`` (Numba CPU kernels) or ``"cuda"`` (``compile_graph_cuda``:
@@ -121,7 +120,7 @@ def dump(executable, folder) -> Path:
     """Write an executable's stages, kernels and run function into ``folder``.
 
     ``executable`` is any compiled graph with ``stages``, ``kernels`` and ``program``
-    (this file's ``Executable``, a ``CudaExecutable``, the jit's staged executable).
+    (this file's ``Executable`` of either back end, the jit's staged executable).
     """
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,10 +1,11 @@
 """The executor: runs a schedule of calls on arrays, through one generated Python function.
 
 The compiler hands over a ``Schedule``: which names are the inputs, a list of ``Call``s
-(a kernel, ``np.matmul``, a NumPy op) over named values, the names returned, and the
-values fixed at compile time (intermediate buffers, constants, output pools). ``Program``
-turns it into the source of one plain Python function, so a call costs little more than
-the kernel calls themselves (no per-step dispatch, no dictionary of values)::
+(a kernel, ``np.matmul``, a NumPy op, a CUDA launch) over named values, the names
+returned, and the values fixed at compile time (intermediate buffers, constants, output
+pools). ``Program`` turns it into the source of one plain Python function, so a call costs
+little more than the kernel calls themselves (no per-step dispatch, no dictionary of
+values)::
 
     def run(args):
         (in0, in1) = args
@@ -14,6 +15,12 @@ the kernel calls themselves (no per-step dispatch, no dictionary of values)::
             np_matmul(in0, in1, out=out2)
             kernel1(out2, bias, out2, 64, 16)
             return [out2]
+
+Both back ends run here. A schedule with ``device="cuda"`` takes device arrays (a host
+array, a learning rate or a CPU scalar, is copied over), its statics are views of a device
+arena, its calls launch CUDA kernels with the launch configuration fixed at compile time,
+and an output that depends on no device input (``output_inputs``) is copied back to the
+host, so a CPU value stays on the CPU.
 
 The lock makes concurrent calls of one executable safe (they share the arena); the source
 is kept in ``Program.source`` for debugging.
@@ -72,6 +79,11 @@ class Schedule:
     statics: dict = field(default_factory=dict)  # name -> array fixed at compile time
     pools: dict = field(default_factory=dict)  # name -> OutputPool, taken at each call
     name: str = "graph"
+    device: str = "cpu"  # or "cuda": device arrays in and out
+    # cuda: for each output, the inputs it depends on; one with none on the device goes
+    # back to the host
+    output_inputs: list | None = None
+    arena: object = None  # what the statics are views of (kept alive with the program)
 
 
 def _render(argument) -> str:
@@ -123,6 +135,14 @@ class Program:
             "_check": self._check_input,
             "_clock": time.perf_counter,
         }
+        cuda = schedule.device == "cuda"
+        if cuda:
+            from . import cuda as device
+
+            namespace["_device_array"] = device.device_array_type()
+            namespace["_to_host"] = device.to_host
+            namespace["_is_device"] = device.is_device_array
+            namespace["_clock"] = device.synchronized_clock  # kernels run asynchronously
         namespace.update(schedule.statics)
         namespace.update(schedule.pools)
         lines = ["def run(args, _times=None):" if timed else "def run(args):"]
@@ -131,8 +151,18 @@ class Program:
         if count:
             names = ", ".join(spec.name for spec in schedule.inputs)
             lines.append(f"    ({names},) = args")
+        returned = list(schedule.outputs)
+        if cuda:
+            returned = self._cuda_outputs(lines)
         for k, spec in enumerate(schedule.inputs):
             namespace[f"_dtype{k}"] = np.dtype(spec.dtype)
+            if cuda:  # (kiln's device arrays are contiguous; ``_check`` sees to others)
+                lines.append(
+                    f"    if (type({spec.name}) is not _device_array or {spec.name}.shape != "
+                    f"{tuple(spec.shape)!r} or {spec.name}.dtype != _dtype{k}): "
+                    f"{spec.name} = _check({k}, {spec.name})"
+                )
+                continue
             lines.append(
                 f"    if (type({spec.name}) is not ndarray or {spec.name}.shape != "
                 f"{tuple(spec.shape)!r} or {spec.name}.dtype != _dtype{k} or not "
@@ -156,7 +186,7 @@ class Program:
             lines.append("        " + text)
             if timed:
                 lines.append("        _times.append(_clock())")
-        lines.append(f"        return [{', '.join(schedule.outputs)}]")
+        lines.append(f"        return [{', '.join(returned)}]")
         source = "\n".join(lines) + "\n"
         # pools are referenced as ``<name>_pool`` so the taken array can use ``<name>``
         for name, pool in schedule.pools.items():
@@ -164,6 +194,26 @@ class Program:
             namespace.pop(name, None)
         exec(compile(source, f"<kiln executor {schedule.name}>", "exec"), namespace)
         return source, namespace["run"]
+
+    def _cuda_outputs(self, lines: list[str]) -> list[str]:
+        """The returned expressions of a CUDA schedule: an output that depends on no device
+        input comes back as a host array (``_to_host``); emits the input tests it needs."""
+        schedule = self.schedule
+        needs = schedule.output_inputs or [None] * len(schedule.outputs)
+        tested = sorted({k for inputs in needs if inputs for k in inputs})
+        for k in tested:  # before ``_check`` copies host inputs over
+            name = schedule.inputs[k].name
+            lines.append(f"    {name}_on_device = _is_device({name})")
+        returned = []
+        for name, inputs in zip(schedule.outputs, needs):
+            if inputs is None:  # always on the device
+                returned.append(name)
+            elif not inputs:  # computed from constants alone
+                returned.append(f"_to_host({name})")
+            else:
+                test = " or ".join(f"{schedule.inputs[k].name}_on_device" for k in inputs)
+                returned.append(f"({name} if {test} else _to_host({name}))")
+        return returned
 
     def __call__(self, arrays):
         return self.run(arrays)
@@ -176,6 +226,8 @@ class Program:
                 f"{self.schedule.name}: expected {len(inputs)} inputs, got {len(value)}"
             )
         spec = inputs[index]
+        if self.schedule.device == "cuda":
+            return self._check_device_input(index, value)
         array = np.asarray(value)
         label = spec.label or f"input {index}"
         if array.shape != tuple(spec.shape) or array.dtype != np.dtype(spec.dtype):
@@ -184,3 +236,26 @@ class Program:
                 f"{array.dtype}{list(array.shape)}"
             )
         return np.asarray(array, order="C")  # keeps 0-d inputs 0-d
+
+    def _check_device_input(self, index: int, value):
+        """A CUDA schedule's input: a device array as it is (made contiguous if it is
+        not), a host value converted to the input's dtype and copied over."""
+        from . import cuda as device
+
+        spec = self.schedule.inputs[index]
+        label = spec.label or f"input {index}"
+        if device.is_device_array(value):
+            shape, dtype = tuple(value.shape), np.dtype(value.dtype)
+        else:
+            value = np.asarray(value, dtype=spec.dtype)  # a Python or NumPy scalar, an lr
+            shape, dtype = value.shape, value.dtype
+        if shape != tuple(spec.shape) or dtype != np.dtype(spec.dtype):
+            raise InputError(
+                f"{self.schedule.name}: {label} expects {spec.dtype}{list(spec.shape)}, got "
+                f"{dtype}{list(shape)}"
+            )
+        if not device.is_device_array(value):
+            return device.to_device(value)
+        if not value.is_c_contiguous():  # kernels index flat memory
+            return device.to_device(device.to_host(value))
+        return value

@@ -15,10 +15,12 @@ imported) runs the same kernels in Python threads; launch sizes are then kept ti
 from __future__ import annotations
 
 import os
+import time
 
 import numpy as np
 
 _module = None
+_array_type = None
 
 
 class CudaUnavailable(RuntimeError):
@@ -85,6 +87,20 @@ def device_name(index: int = 0) -> str:
 def synchronize() -> None:
     if is_available():
         numba_cuda().synchronize()
+
+
+def device_array_type() -> type:
+    """The class of the device arrays ``empty`` and ``to_device`` make."""
+    global _array_type
+    if _array_type is None:
+        _array_type = type(numba_cuda().device_array(1, dtype=np.uint8))
+    return _array_type
+
+
+def synchronized_clock() -> float:
+    """``time.perf_counter()`` once the device has finished what was launched (profiling)."""
+    synchronize()
+    return time.perf_counter()
 
 
 def is_device_array(value) -> bool:

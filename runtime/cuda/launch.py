@@ -36,3 +36,26 @@ def load_cuda_kernel(source: str, function_name: str = "kernel"):
 def launch(kernel, grid, block, arguments) -> None:
     """``kernel[grid, block](*arguments)``: kept in one place so traces can show launches."""
     kernel[grid, block](*arguments)
+
+
+class Launch:
+    """A kernel with its launch configuration fixed at compile time: ``launch(*arguments)``.
+
+    What a compiled schedule calls. (The configuration is applied at each call, not
+    stored as ``kernel[grid, block]``: the simulator's kernels keep only their latest
+    configuration, and kernels are shared between graphs.)
+    """
+
+    __slots__ = ("kernel", "grid", "block", "__name__")
+
+    def __init__(self, kernel, grid, block, name: str = "kernel"):
+        self.kernel = kernel
+        self.grid = grid
+        self.block = block
+        self.__name__ = name
+
+    def __call__(self, *arguments) -> None:
+        self.kernel[self.grid, self.block](*arguments)
+
+    def __repr__(self) -> str:
+        return f"<launch {self.__name__}[{self.grid}, {self.block}]>"
