@@ -135,6 +135,13 @@ COMPOSITES = [
     ("setitem_mask", lambda a: _setitem(a, a > 0, 0.0), [(3, 4)], True, False),
     ("index_put_rows", lambda a: _setitem(a, _index([0, 2], a), 1.5), [(3, 4)], True, False),
     ("index_put_list_value", lambda a: _setitem(a, 1, [1.0, 2.0, 3.0]), [(2, 3)], True, False),
+    (
+        "index_put_cpu_tensor_value",  # copied onto the GPU, as PyTorch's copy_ does
+        lambda a: _setitem(a, 1, kiln.tensor([1.0, 2.0, 3.0])),
+        [(2, 3)],
+        True,
+        False,
+    ),
     ("nonzero", lambda a: kiln.nonzero(a > 0), [(3, 4)], False, False),
     ("nonzero_as_tuple", lambda a: kiln.nonzero(a > 0, as_tuple=True)[1], [(3, 4)], False, False),
     ("where_one_argument", lambda a: kiln.where(a > 0)[0], [(3, 4)], False, False),

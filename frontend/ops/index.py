@@ -305,7 +305,8 @@ def setitem(x: Tensor, index, value) -> None:
         raise TraceError("setitem under tracing needs static indices")
     pos = positions._data.reshape(-1)
     v = value if isinstance(value, Tensor) else constant(value, x.dtype, like=x)
-
+    if v._node is None and v.ndim and v.device != x.device and current_trace() is None:
+        v = v.to(x.device)  # x[i] = t copies t onto x's device, as PyTorch's copy_ does
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
     mask = np.zeros(x.numel(), dtype=bool)
     mask[pos] = True
