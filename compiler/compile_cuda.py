@@ -51,7 +51,7 @@ from .codegen.cuda import (
 from .ir import Graph, Node
 from .passes.fuse import FusedGraph, FusionGroup, fuse
 from .passes.pipeline import optimize
-from .primitives import PRIMITIVES
+from .primitives import PRIMITIVES, is_accumulating_reduction
 
 # grid limits on a GPU (y and z are 65535 in CUDA); the simulator gets a handful of blocks
 _GRID_LIMIT = MAX_BLOCKS if device.simulated() else 65535
@@ -208,58 +208,90 @@ def _gather_expand(array, shape, target):
     return out
 
 
+# How each movement primitive runs on the device: a function of (node, values) that
+# returns the result's device array. Each is that op's own index arithmetic (the CUDA
+# counterpart of its NumPy ``impl``), so this table is keyed by name.
+
+
+def _reshape(node: Node, values: dict):
+    source = values[node.inputs[0]]
+    return source.reshape(node.shape) if source.size else device.empty(node.shape, node.dtype)
+
+
+def _permute(node: Node, values: dict):
+    out = device.empty(node.shape, node.dtype)
+    strides = _contiguous_strides(node.inputs[0].shape)
+    axes = node.params["axes"]
+    _strided("gather", values[node.inputs[0]], out, 0, node.shape, [strides[a] for a in axes])
+    return out
+
+
+def _expand(node: Node, values: dict):
+    return _gather_expand(values[node.inputs[0]], node.inputs[0].shape, node.shape)
+
+
+def _slice(node: Node, values: dict):
+    out = device.empty(node.shape, node.dtype)
+    params = node.params
+    strides = _contiguous_strides(node.inputs[0].shape)
+    base = sum(a * s for a, s in zip(params["starts"], strides))
+    steps = [s * st for s, st in zip(strides, params["steps"])]
+    _strided("gather", values[node.inputs[0]], out, base, node.shape, steps)
+    return out
+
+
+def _pad(node: Node, values: dict):
+    out = device.empty(node.shape, node.dtype)
+    _fill(out, node.params["value"])
+    out_strides = _contiguous_strides(node.shape)
+    base = sum(lo * s for (lo, _), s in zip(node.params["pads"], out_strides))
+    _strided("scatter", values[node.inputs[0]], out, base, node.inputs[0].shape, out_strides)
+    return out
+
+
+def _concat(node: Node, values: dict):
+    out = device.empty(node.shape, node.dtype)
+    out_strides = _contiguous_strides(node.shape)
+    axis = node.params["axis"]
+    offset = 0
+    for part in node.inputs:
+        _strided("scatter", values[part], out, offset * out_strides[axis], part.shape, out_strides)
+        offset += part.shape[axis]
+    return out
+
+
+DEVICE_MOVEMENT = {
+    "reshape": _reshape,  # a view
+    "permute": _permute,  # strided gathers
+    "expand": _expand,
+    "slice": _slice,
+    "pad": _pad,  # fill + strided scatter
+    "concat": _concat,
+}
+
+
+def _movement_on_device(node: Node) -> bool:
+    """A movement node this backend runs on the device (a pad that crops does not)."""
+    if node.op not in DEVICE_MOVEMENT:
+        return False
+    return "pads" not in node.params or all(lo >= 0 and hi >= 0 for lo, hi in node.params["pads"])
+
+
 class MovementStep:
-    """``reshape`` (a view), ``permute``/``slice``/``expand`` (strided gather),
-    ``pad``/``concat`` (fill + strided scatter)."""
+    """One movement node on the device (``DEVICE_MOVEMENT``: a view, a strided gather, or
+    a fill and a strided scatter)."""
 
     def __init__(self, node: Node):
         self.node = node
         self.comment = f"{node.op} on the device"
 
     def run(self, values: dict) -> None:
-        node = self.node
-        op, params = node.op, node.params
-        source = values[node.inputs[0]]
-        if op == "reshape":
-            values[node] = (
-                source.reshape(node.shape) if source.size else device.empty(node.shape, node.dtype)
-            )
-            return
-        out = device.empty(node.shape, node.dtype)
-        values[node] = out
-        in_shape = node.inputs[0].shape
-        strides = _contiguous_strides(in_shape)
-        if op == "permute":
-            axes = params["axes"]
-            _strided("gather", source, out, 0, node.shape, [strides[a] for a in axes])
-        elif op == "expand":
-            values[node] = _gather_expand(source, in_shape, node.shape)
-        elif op == "slice":
-            base = sum(a * s for a, s in zip(params["starts"], strides))
-            steps = [s * st for s, st in zip(strides, params["steps"])]
-            _strided("gather", source, out, base, node.shape, steps)
-        elif op == "pad":
-            _fill(out, params["value"])
-            out_strides = _contiguous_strides(node.shape)
-            base = sum(lo * s for (lo, _), s in zip(params["pads"], out_strides))
-            _strided("scatter", source, out, base, in_shape, out_strides)
-        elif op == "concat":
-            out_strides = _contiguous_strides(node.shape)
-            offset = 0
-            for part in node.inputs:
-                _strided(
-                    "scatter",
-                    values[part],
-                    out,
-                    offset * out_strides[params["axis"]],
-                    part.shape,
-                    out_strides,
-                )
-                offset += part.shape[params["axis"]]
+        values[self.node] = DEVICE_MOVEMENT[self.node.op](self.node, values)
 
 
 class ReductionStep:
-    """``sum``/``max`` over any axes: move the reduced axes last, then a row kernel."""
+    """An accumulating reduction (``sum``, ``max``) over any axes: move the reduced axes
+    last, then a row kernel."""
 
     def __init__(self, node: Node):
         self.node = node
@@ -310,11 +342,11 @@ class HostStep:
         values[node] = device.to_device(np.asarray(result).astype(node.dtype, copy=False))
 
 
-_MOVEMENT = ("reshape", "permute", "expand", "slice", "pad", "concat")
-
-
 def _reduction_on_device(node: Node) -> bool:
-    return node.op == "sum" or (node.op == "max" and node.dtype in ("float32", "float64"))
+    """An accumulating reduction whose identity the dtype holds (max's -inf: floats only)."""
+    if not is_accumulating_reduction(node):
+        return False
+    return node.dtype in ("float32", "float64") or math.isfinite(PRIMITIVES[node.op].identity)
 
 
 # ----------------------------------------------------------------------------- lowering
@@ -393,13 +425,11 @@ def _lower_group(index: int, group: FusionGroup):
         kernel.extra["head"] = group.head
         return MatmulStep(kernel, comment)
     node = group.nodes[0]
-    if node.op in _MOVEMENT and not (
-        node.op == "pad" and any(lo < 0 or hi < 0 for lo, hi in node.params["pads"])
-    ):
+    if _movement_on_device(node):
         return MovementStep(node)
-    if node.op in ("sum", "max") and _reduction_on_device(node):
+    if _reduction_on_device(node):
         return ReductionStep(node)
-    if node.op == "matmul":  # a matmul fusion refused (unusual dtype): its own group
+    if PRIMITIVES[node.op].kind == "matmul":  # a matmul fusion refused (unusual dtype)
         graph_group = FusionGroup(
             "matmul", [node], node.shape, head=node, inputs=list(node.inputs), outputs=[node]
         )

@@ -1,9 +1,58 @@
-"""The op table: every primitive kiln knows, each defined exactly once.
+"""The op table: every primitive kiln knows, each defined exactly once, in one record.
 
-A primitive has a name, a kind (what the compiler may do with it), a shape/dtype rule, a
-NumPy reference implementation and, for elementwise primitives, a scalar expression that
-code generators paste into loop bodies. Everything a user calls that is not here
-(``sigmoid``, ``softmax``, ``mean``, losses, layers) is a composite over these.
+A primitive's record holds every fact about it that the compiler uses: a name, a kind
+(``elementwise``, ``reduction``, ``movement``, ``index``, ``matmul``, ``sort``, ``scan``,
+``source``), a shape/dtype rule, a NumPy reference implementation, per-backend scalar
+expressions, a set of properties, a reduction's identity and combine, and (attached by the
+frontend) its VJP rule. Everything a user calls that is not here (``sigmoid``,
+``softmax``, ``mean``, losses, layers) is a composite over these. Passes and back ends ask
+a record for a property (``has_property(node, "view")``), never for a list of names; a
+test that names one op (``permute(permute(x))`` in simplify) is a rewrite *pattern* on
+that op's parameters, not a property.
+
+Properties (``KNOWN_PROPERTIES``; ``_register`` refuses any other name):
+
+``commutative``
+    the inputs may be swapped (``add``, ``mul``, ``maximum``, ``minimum``, ``eq``, ``ne``):
+    CSE sorts their operands.
+``view``
+    the result may share the input's memory (``reshape``, ``permute``, ``expand``,
+    ``slice``): NumPy returns a view, the memory plan gives it no buffer of its own.
+``writable_view``
+    writes through the result reach the input (``reshape``, ``permute``, ``slice``; not
+    ``expand``, whose view is read-only). Every writable view is a view. The frontend uses
+    it to make an in-place update of a view change its base under tracing too.
+``loop_alias``
+    inside a fused loop kernel the result *is* its input read at the same loop index, so a
+    kernel reuses the input's variable (``expand``: a broadcast; ``reshape`` when it only
+    adds or drops leading ones, which fusion checks).
+``keeps_order``
+    the result holds the input's elements in the same row-major order; only the shape
+    changes (``reshape``): a view of a contiguous array is contiguous, and a fused kernel
+    may re-label it only when it adds or drops leading ones.
+``accumulating_reduction``
+    a reduction that folds its input into an accumulator starting at ``identity`` with the
+    binary elementwise primitive ``combine``, as ``acc = combine(item, acc)`` (``sum``: 0
+    and ``add``; ``max``: -inf and ``maximum``, NaN-propagating). Row, column and CUDA
+    kernels compute exactly these.
+``rounds``
+    (accumulating reductions) each combine step rounds (``sum``), so the order of
+    accumulation changes the result: CPU kernels accumulate long float32 reductions and
+    partial results in float64 (closer to NumPy's pairwise sum). ``max`` only selects.
+``writes_out``
+    the NumPy implementation takes ``out=``, an array to write the result into (``sum``,
+    ``max``, ``matmul``): a library call writes into a planned arena or pool buffer.
+``random``
+    draws random numbers from its seed input (``uniform``): never constant-folded.
+
+Scalar expressions (``exprs``) are ``str.format`` templates over the input variables
+(``"({0} + {1})"``; ``{dtype}`` is the result's dtype). Keys: ``"default"``, a backend
+(``"cpu"``, ``"cuda"``), or a backend or ``"default"`` qualified by the result dtype
+(``"cpu:float32"``, ``"default:bool"``); ``Primitive.expression(backend, dtype)`` picks
+the most specific, so a backend overrides the default and never undoes another backend's
+choice. Elementwise primitives all have a default. For a reduction, an entry reduces one
+whole contiguous 1-D row ``{0}`` (CPU ``max``: the vectorized ``row_max_<dtype>`` helper);
+a backend without one accumulates with ``combine``.
 
 Conventions that keep the table small and the IR explicit:
 
@@ -15,12 +64,17 @@ Conventions that keep the table small and the IR explicit:
 
 >>> PRIMITIVES["add"].impl(np.ones(2), np.ones(2))
 array([2., 2.])
+>>> exp = PRIMITIVES["exp"]
+>>> exp.expression("cpu", "float32"), exp.expression("cuda", "float32")
+('fast_exp({0})', 'math.exp({0})')
+>>> sorted(name for name, prim in PRIMITIVES.items() if "view" in prim.properties)
+['expand', 'permute', 'reshape', 'slice']
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,14 +97,28 @@ FLOAT_DTYPES = frozenset({"float16", "float32", "float64"})
 INT_DTYPES = frozenset({"int8", "int16", "int32", "int64", "uint8"})
 
 
+KNOWN_PROPERTIES = {
+    "commutative": "the inputs may be swapped",
+    "view": "the result may share the input's memory",
+    "writable_view": "writes through the result reach the input",
+    "loop_alias": "in a fused loop the result is its input read at the same index",
+    "keeps_order": "the result holds the input's elements in the same row-major order",
+    "accumulating_reduction": "folds the input from `identity` with `combine`",
+    "rounds": "each combine step rounds: the accumulation order changes the result",
+    "writes_out": "the NumPy implementation takes out=",
+    "random": "draws random numbers from its seed input",
+}
+
+
 @dataclass(frozen=True, eq=False)
 class Primitive:
-    """One operation of the IR.
+    """One operation of the IR (see the module docstring for the fields' vocabulary).
 
     ``shape_rule(shapes, dtypes, **params) -> (shape, dtype)`` raises ``ShapeError`` with a
     message naming the operation and the shapes/dtypes. ``impl(*arrays, **params)`` is the
-    NumPy reference. ``expr`` (elementwise only) is a ``str.format`` template over the
-    input names, e.g. ``"({0} + {1})"``.
+    NumPy reference. ``exprs`` maps ``"default"``/backend/``"backend:dtype"`` keys to scalar
+    expression templates (``expression`` picks one). ``identity`` and ``combine`` (the name
+    of a binary elementwise primitive) define an accumulating reduction.
 
     The rules that need tensor operations live in the frontend, which attaches them to the
     record at import (the compiler never imports the frontend): ``vjp(g, *inputs, **params)``
@@ -59,14 +127,58 @@ class Primitive:
     """
 
     name: str
-    kind: str  # elementwise | reduction | movement | index | matmul | source
+    kind: str  # elementwise | reduction | movement | index | matmul | sort | scan | source
     shape_rule: Callable
     impl: Callable
-    expr: str | None = None
+    exprs: Mapping[str, str] = field(default_factory=dict)
     differentiable: bool = True
     properties: frozenset = field(default_factory=frozenset)
+    identity: float | None = None
+    combine: str | None = None
     vjp: Callable | None = field(default=None, repr=False)
     vjp_reads_inputs: bool = False
+
+    @property
+    def expr(self) -> str | None:
+        """The default scalar expression (``None`` for non-elementwise primitives)."""
+        return self.exprs.get("default")
+
+    def has(self, prop: str) -> bool:
+        """Whether the primitive has property ``prop`` (a name from ``KNOWN_PROPERTIES``)."""
+        if prop not in KNOWN_PROPERTIES:
+            raise KeyError(
+                f"unknown primitive property {prop!r}; known: {sorted(KNOWN_PROPERTIES)}"
+            )
+        return prop in self.properties
+
+    def expression(self, backend: str, dtype: str) -> str | None:
+        """The scalar template for ``backend`` and result ``dtype``: the first entry of
+        ``exprs`` among ``backend:dtype``, ``backend``, ``default:dtype``, ``default``.
+
+        >>> PRIMITIVES["floor"].expression("cpu", "float64")
+        'np.floor({0})'
+        """
+        for key in (f"{backend}:{dtype}", backend, f"default:{dtype}", "default"):
+            if key in self.exprs:
+                return self.exprs[key]
+        return None
+
+    def identity_for(self, dtype: str):
+        """``identity`` as a scalar of ``dtype``; an infinite one becomes the dtype's
+        least/greatest value where the dtype has no infinity (ints, bool).
+
+        >>> PRIMITIVES["max"].identity_for("int8"), PRIMITIVES["sum"].identity_for("float32")
+        (np.int8(-128), np.float32(0.0))
+        """
+        if self.identity is None:
+            raise ValueError(f"{self.name} has no identity: it is not an accumulating reduction")
+        kind = np.dtype(dtype).kind
+        if math.isinf(self.identity) and kind in "biu":
+            if kind == "b":
+                return np.bool_(self.identity > 0)
+            info = np.iinfo(dtype)
+            return np.dtype(dtype).type(info.max if self.identity > 0 else info.min)
+        return np.dtype(dtype).type(self.identity)
 
     def def_vjp(self, rule: Callable, *, reads_inputs: bool) -> Callable:
         """Attach the VJP rule (once); returns ``rule`` so it can be used as a decorator."""
@@ -85,10 +197,61 @@ class Primitive:
 PRIMITIVES: dict[str, Primitive] = {}
 
 
-def _register(name, kind, shape_rule, impl, expr=None, differentiable=True, properties=()):
-    prim = Primitive(name, kind, shape_rule, impl, expr, differentiable, frozenset(properties))
+def _register(
+    name,
+    kind,
+    shape_rule,
+    impl,
+    exprs=None,
+    differentiable=True,
+    properties=(),
+    identity=None,
+    combine=None,
+):
+    unknown = set(properties) - set(KNOWN_PROPERTIES)
+    if unknown:
+        raise ValueError(f"{name}: unknown properties {sorted(unknown)} (see KNOWN_PROPERTIES)")
+    if isinstance(exprs, str):
+        exprs = {"default": exprs}
+    prim = Primitive(
+        name,
+        kind,
+        shape_rule,
+        impl,
+        dict(exprs or {}),
+        differentiable,
+        frozenset(properties),
+        identity,
+        combine,
+    )
     PRIMITIVES[name] = prim
     return prim
+
+
+def primitive_of(node) -> Primitive | None:
+    """The record of ``node``'s op (``None`` for graph inputs, which are no primitive)."""
+    return PRIMITIVES.get(node.op)
+
+
+def has_property(node, prop: str) -> bool:
+    """Whether ``node``'s primitive has ``prop``; False for graph inputs.
+
+    >>> from kiln.compiler.ir import Graph
+    >>> g = Graph(); x = g.add_input((2, 3), "float32")
+    >>> has_property(g.add_node("permute", [x], {"axes": (1, 0)}), "view")
+    True
+    """
+    prim = primitive_of(node)
+    if prim is None:
+        if prop not in KNOWN_PROPERTIES:
+            raise KeyError(f"unknown primitive property {prop!r}")
+        return False
+    return prim.has(prop)
+
+
+def is_accumulating_reduction(node) -> bool:
+    """Whether ``node`` is a reduction with an identity and a combine (``sum``, ``max``)."""
+    return has_property(node, "accumulating_reduction")
 
 
 def fmt_shape(shape) -> str:
@@ -347,12 +510,12 @@ def _pow(a, b):
         return np.power(a, b)
 
 
-def _sum(x, axes, keepdims):
-    return np.sum(x, axis=axes, keepdims=keepdims, dtype=x.dtype)
+def _sum(x, axes, keepdims, out=None):
+    return np.sum(x, axis=tuple(axes), keepdims=keepdims, dtype=x.dtype, out=out)
 
 
-def _max(x, axes, keepdims):
-    return np.max(x, axis=axes, keepdims=keepdims)
+def _max(x, axes, keepdims, out=None):
+    return np.max(x, axis=tuple(axes), keepdims=keepdims, out=out)
 
 
 def _argmax(x, axis, keepdims):
@@ -426,8 +589,16 @@ def _uniform(seed, shape, dtype):
 
 # ------------------------------------------------------------------------------ the table
 
+# Scalar expressions shared by several records.
+# NaN-propagating, like np.maximum: `|` (not `or`) keeps the select branch-free.
+_MAXIMUM = "({0} if ({0} > {1}) | ({0} != {0}) else {1})"
+_MINIMUM = "({0} if ({0} < {1}) | ({0} != {0}) else {1})"
+# float32 exp/log/tanh/erf on the CPU: the vectorizable versions in codegen/fastmath.py
+# (a libm call blocks LLVM's loop vectorizer); CUDA keeps math.*, its own fast libdevice.
+_FAST_CPU = ("exp", "log", "tanh", "erf")
+
 _UNARY = {
-    # name: (numpy impl, scalar expression, float_only)
+    # name: (numpy impl, default scalar expression, float_only)
     "neg": (np.negative, "(-{0})", False),
     "exp": (_safe(np.exp), "math.exp({0})", True),
     "log": (_safe(np.log), "math.log({0})", True),
@@ -435,11 +606,20 @@ _UNARY = {
     "sin": (np.sin, "math.sin({0})", True),
     "cos": (np.cos, "math.cos({0})", True),
     "tanh": (np.tanh, "math.tanh({0})", True),
+    "atan": (np.arctan, "math.atan({0})", True),
     "erf": (_np_erf, "math.erf({0})", True),
     "abs": (np.abs, "abs({0})", False),
     "sign": (np.sign, "np.sign({0})", False),
     "reciprocal": (_safe(np.reciprocal), "(1.0 / {0})", True),
     "floor": (np.floor, "math.floor({0})", True),
+}
+# Backend overrides of the defaults above.
+_UNARY_BACKEND_EXPRS = {
+    **{name: {"cpu:float32": f"fast_{name}({{0}})"} for name in _FAST_CPU},
+    # math.floor returns an int in Numba on the CPU (inf overflows); CUDA's is a float
+    "floor": {"cpu": "np.floor({0})"},
+    # np.sign has no CUDA implementation in Numba (nan stays nan, as in NumPy)
+    "sign": {"cuda": "({0} if {0} != {0} else (1 if {0} > 0 else (-1 if {0} < 0 else 0)))"},
 }
 for _name, (_impl, _expr, _float_only) in _UNARY.items():
     _register(
@@ -447,18 +627,19 @@ for _name, (_impl, _expr, _float_only) in _UNARY.items():
         "elementwise",
         _unary_rule(_name, _float_only),
         _impl,
-        _expr,
+        {"default": _expr, **_UNARY_BACKEND_EXPRS.get(_name, {})},
         differentiable=_name not in ("sign", "floor"),
     )
 
 _BINARY = {
+    # name: (numpy impl, default scalar expression, result dtype if not the inputs')
     "add": (np.add, "({0} + {1})", None),
     "sub": (np.subtract, "({0} - {1})", None),
     "mul": (np.multiply, "({0} * {1})", None),
     "div": (_safe_div, "({0} / {1})", None),
     "pow": (_pow, "({0} ** {1})", None),
-    "maximum": (np.maximum, "max({0}, {1})", None),
-    "minimum": (np.minimum, "min({0}, {1})", None),
+    "maximum": (np.maximum, _MAXIMUM, None),
+    "minimum": (np.minimum, _MINIMUM, None),
     "eq": (np.equal, "({0} == {1})", "bool"),
     "ne": (np.not_equal, "({0} != {1})", "bool"),
     "lt": (np.less, "({0} < {1})", "bool"),
@@ -480,25 +661,57 @@ for _name, (_impl, _expr, _out) in _BINARY.items():
     )
 
 _register("where", "elementwise", _where_rule, np.where, "({1} if {0} else {2})")
-_register("cast", "elementwise", _cast_rule, lambda x, dtype: x.astype(dtype), "{dtype}({0})")
+# code generators convert every non-bool result to its dtype (``np.float32(...)``), so a
+# cast is its input; a cast to bool is a test against zero
+_register(
+    "cast",
+    "elementwise",
+    _cast_rule,
+    lambda x, dtype: x.astype(dtype),
+    {"default": "{0}", "default:bool": "({0} != 0)"},
+)
 
-_register("sum", "reduction", _reduce_rule("sum"), _sum)
-_register("max", "reduction", _reduce_rule("max"), _max)
+_register(
+    "sum",
+    "reduction",
+    _reduce_rule("sum"),
+    _sum,
+    properties=("accumulating_reduction", "rounds", "writes_out"),
+    identity=0.0,
+    combine="add",
+)
+_register(
+    "max",
+    "reduction",
+    _reduce_rule("max"),
+    _max,
+    # A NaN-propagating max loop does not vectorize (it would need the nnan flag): CPU
+    # kernels reduce a whole row with the order-key helper in codegen/kernel_helpers.py.
+    {"cpu": "row_max_{dtype}({0})"},
+    properties=("accumulating_reduction", "writes_out"),
+    identity=-math.inf,
+    combine="maximum",
+)
 _register("argmax", "reduction", _argmax_rule, _argmax, differentiable=False)
 
-_VIEW = ("view", "writable_view")  # placeholder until the property vocabulary lands
+_VIEW = ("view", "writable_view")
 _register(
-    "reshape", "movement", _reshape_rule, lambda x, shape: np.reshape(x, shape), properties=_VIEW
+    "reshape",
+    "movement",
+    _reshape_rule,
+    lambda x, shape: np.reshape(x, shape),
+    properties=(*_VIEW, "loop_alias", "keeps_order"),
 )
 _register(
     "permute", "movement", _permute_rule, lambda x, axes: np.transpose(x, axes), properties=_VIEW
 )
+# np.broadcast_to's view is read-only: writes cannot go through it
 _register(
     "expand",
     "movement",
     _expand_rule,
     lambda x, shape: np.broadcast_to(x, shape),
-    properties=("view",),
+    properties=("view", "loop_alias"),
 )
 _register("slice", "movement", _slice_rule, _slice, properties=_VIEW)
 _register("pad", "movement", _pad_rule, _pad)
@@ -509,12 +722,14 @@ _register("take_grad", "index", _take_grad_rule, _take_grad)
 _register("gather", "index", _gather_rule, _gather)
 _register("scatter_add", "index", _scatter_add_rule, _scatter_add)
 
-_register("matmul", "matmul", _matmul_rule, np.matmul)
+_register("matmul", "matmul", _matmul_rule, np.matmul, properties=("writes_out",))
 _register("argsort", "sort", _argsort_rule, _argsort, differentiable=False)
 _register("cumsum", "scan", _cumsum_rule, _cumsum)
 
 _register("const", "source", _const_rule, lambda value: value, differentiable=False)
-_register("uniform", "source", _uniform_rule, _uniform, differentiable=False)
+_register(
+    "uniform", "source", _uniform_rule, _uniform, differentiable=False, properties=("random",)
+)
 
 
 def infer(name: str, shapes, dtypes, params) -> tuple[tuple, str]:

@@ -127,6 +127,7 @@ OPS = [
     Op("cos", kiln.cos, np.cos, ((3, 4),)),
     Op("tanh", kiln.tanh, np.tanh, ((3, 4),)),
     Op("erf", kiln.erf, np_erf, ((3, 4),)),
+    Op("atan", kiln.atan, np.arctan, ((3, 4),)),
     Op("abs", kiln.abs, np.abs, ((3, 4),), "nonzero"),
     Op("sign", kiln.sign, np.sign, ((3, 4),), grad=False),
     Op("reciprocal", kiln.reciprocal, np.reciprocal, ((3, 4),), "nonzero"),
@@ -355,6 +356,15 @@ OPS = [
     ),
     Op("lerp", lambda a, b: kiln.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a), ((3, 4), (3, 4))),
 ]
+
+
+def primitives_of(ops) -> set:
+    """The primitives the rows' traced graphs use (``input`` and ``const`` included)."""
+    found = set()
+    for op in ops:
+        tensors = [kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3)]
+        found |= {node.op for node in kiln.trace(op.fn, *tensors).nodes}
+    return found
 
 
 def make_inputs(op: Op, dtype=np.float64, seed=0):

@@ -490,8 +490,8 @@ def test_a_kernel_numba_cannot_compile_falls_back_to_numpy(monkeypatch):
 
     original = kernel_module.scalar_expression
 
-    def broken(node, args, constants):  # a code generation gap: an unknown function
-        text = original(node, args, constants)
+    def broken(node, args, constants, backend="cpu"):  # a code generation gap
+        text = original(node, args, constants, backend)
         return f"no_such_function({text})" if node.op == "sin" else text
 
     monkeypatch.setattr(kernel_module, "scalar_expression", broken)

@@ -25,7 +25,7 @@ import kiln  # noqa: E402
 import kiln.nn as nn  # noqa: E402
 import kiln.nn.functional as F  # noqa: E402
 from kiln.runtime import cuda as runtime_cuda  # noqa: E402
-from op_table import OPS, make_inputs, rows  # noqa: E402
+from op_table import OPS, make_inputs, primitives_of, rows  # noqa: E402
 
 if not kiln.cuda.is_available():
     pytest.skip("no CUDA GPU and the CUDA simulator is off", allow_module_level=True)
@@ -268,14 +268,7 @@ def test_op_table_jit_on_cuda_equals_cpu(op):
 def test_op_table_simulator_subset_reaches_every_primitive_of_the_table():
     """cuda_sim=False only trims rows whose primitives other rows already run on CUDA."""
 
-    def primitives(ops):
-        found = set()
-        for op in ops:
-            tensors = [kiln.from_numpy(a) for a in make_inputs(op, np.float32, seed=3)]
-            found |= {node.op for node in kiln.trace(op.fn, *tensors).nodes}
-        return found
-
-    assert primitives([op for op in OPS if op.cuda_sim]) == primitives(OPS)
+    assert primitives_of([op for op in OPS if op.cuda_sim]) == primitives_of(OPS)
 
 
 def _compare_jit(fn, arrays, expected_kinds):

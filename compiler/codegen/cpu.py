@@ -31,7 +31,11 @@ expressions and the module text in ``kernel_module.py``.
 
 Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
 ``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
-``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py``.
+``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py`` (the op
+table's ``cpu:float32`` expressions). Reductions come from the op table too: an
+accumulator starts at the record's ``identity`` and folds items with its ``combine``
+(``sum``), or a whole row goes through the record's CPU row expression (``max``:
+``kernel_helpers.row_max``, as a NaN-propagating max loop does not vectorize).
 """
 
 from __future__ import annotations
@@ -41,12 +45,15 @@ from dataclasses import dataclass
 
 from ..ir import Node
 from ..passes.fuse import FusionGroup, padded, row_form
+from ..primitives import PRIMITIVES, has_property, is_accumulating_reduction
 from .kernel_module import KernelModule as _Module
 from .kernel_module import array_inputs as _array_inputs
 from .kernel_module import (  # noqa: F401  (re-exported: codegen/cuda.py imports them here)
     describe_nodes,
+    identity_literal,
     is_scalar_const,
     literal,
+    row_reduction_template,
     scalar_expression,
 )
 
@@ -59,8 +66,22 @@ PARALLEL_THRESHOLD = 1 << 17
 SPLIT_ROWS = 4
 SPLIT_CHUNKS = 64
 # Row sums longer than this accumulate float32 in float64 (NumPy sums pairwise; a long
-# float32 running sum would drift far from it).
+# float32 running sum would drift far from it): reductions whose combine "rounds".
 LONG_ROW = 1 << 14
+
+
+def accumulator_dtype(node: Node, length: int) -> str:
+    """The dtype in which ``node`` (an accumulating reduction) accumulates ``length``
+    items: float64 for a long float32 reduction whose combine rounds (a sum)."""
+    if PRIMITIVES[node.op].has("rounds") and length > LONG_ROW and node.dtype == "float32":
+        return "float64"
+    return node.dtype
+
+
+def reads_whole_rows(node: Node) -> bool:
+    """Whether the CPU computes reduction ``node`` from whole rows with the op table's row
+    expression (``row_max``) instead of accumulating it element by element."""
+    return is_accumulating_reduction(node) and row_reduction_template(node) is not None
 
 
 @dataclass
@@ -214,9 +235,9 @@ class _RowPlan:
             if not is_scalar_const(source):
                 self.form[source] = row_form(source.shape, self.full_shape, self.split)
         for node in group.nodes:
-            if node.op in ("sum", "max"):
+            if is_accumulating_reduction(node):
                 self.form[node] = ("all", "one")
-            elif node.op == "reshape" and node.inputs[0] in members:
+            elif has_property(node, "keeps_order") and node.inputs[0] in members:
                 self.form[node] = self.form[node.inputs[0]]
             else:
                 self.form[node] = row_form(node.shape, self.full_shape, self.split)
@@ -226,28 +247,28 @@ class _RowPlan:
         for node in group.nodes:
             ready = max((self.available.get(i, 0) for i in node.inputs if i in members), default=0)
             self.stage[node] = ready
-            self.available[node] = ready + 1 if node.op in ("sum", "max") else ready
+            self.available[node] = ready + 1 if is_accumulating_reduction(node) else ready
         self.loop_nodes = [n for n in group.nodes if self.in_loop(n)]
         self.stages = 1 + max((self.stage[n] for n in self.loop_nodes), default=0)
         outputs = set(group.outputs)
         # row values used by a later stage: kept in the output array or in a scratch row
         self.kept: dict[Node, str] = {}
         for node in group.nodes:
-            if self.form[node] == ("all", "all") and node.op not in ("sum", "max"):
+            if self.form[node] == ("all", "all") and not is_accumulating_reduction(node):
                 later = any(
                     u in members and self.stage[u] > self.stage[node] for u in self._users(node)
                 )
                 if later and node not in outputs:
                     self.kept[node] = f"t{len(self.kept)}"
-        # a max reads a whole row through ``row_max``: an input row as it is, a computed
-        # row from a scratch row filled in the stage loop
-        self.max_rows: dict[Node, str] = {}
+        # a max reads a whole row through ``row_max`` (``reads_whole_rows``): an input row
+        # as it is, a computed row from a scratch row filled in the stage loop
+        self.whole_rows: dict[Node, str] = {}
         for node in group.nodes:
-            if node.op == "max":
+            if reads_whole_rows(node):
                 source = node.inputs[0]
                 if source not in members and self.form[source][1] == "all":
                     continue
-                self.max_rows[node] = f"t{len(self.kept) + len(self.max_rows)}"
+                self.whole_rows[node] = f"t{len(self.kept) + len(self.whole_rows)}"
 
         # a kept row can live in an output row that is only written after its last use
         # (softmax keeps exp(x - max) in the output row, then divides it in place)
@@ -261,7 +282,7 @@ class _RowPlan:
                     out not in self.kept_in_output.values()
                     and out.dtype == node.dtype
                     and self.form[out] == ("all", "all")
-                    and out.op not in ("sum", "max")
+                    and not is_accumulating_reduction(out)
                     and self.stage[out] == last_use
                     and _depends_on(out, node, members)
                 ):
@@ -273,7 +294,7 @@ class _RowPlan:
         rows = {
             name: node.dtype for node, name in self.kept.items() if node not in self.kept_in_output
         }
-        rows.update({name: node.dtype for node, name in self.max_rows.items()})
+        rows.update({name: node.dtype for node, name in self.whole_rows.items()})
         return rows
 
     def _users(self, node):
@@ -281,7 +302,7 @@ class _RowPlan:
 
     def in_loop(self, node: Node) -> bool:
         """Computed element by element in a stage loop (vs. once per row)."""
-        return node.op in ("sum", "max") or self.form[node][1] == "all"
+        return is_accumulating_reduction(node) or self.form[node][1] == "all"
 
 
 class _RowKernelWriter:
@@ -319,7 +340,7 @@ class _RowKernelWriter:
             and group.rows * group.row_length >= PARALLEL_THRESHOLD
             and plan.stages == 1
             and not plan.kept
-            and not plan.max_rows
+            and not plan.whole_rows
         )
 
     def load_row_inputs(self) -> None:
@@ -361,11 +382,16 @@ class _RowKernelWriter:
 
     def write_split(self) -> None:
         """Each row in ``SPLIT_CHUNKS`` pieces, one task each; partial results combined per
-        row afterwards (float32 sums combine float64 partials)."""
+        row afterwards (a reduction whose combine rounds, a float32 sum, combines float64
+        partials)."""
         plan, chunks = self.plan, SPLIT_CHUNKS
-        reductions = [n for n in self.group.nodes if n.op in ("sum", "max")]
+        reductions = [n for n in self.group.nodes if is_accumulating_reduction(n)]
+        accumulated = [n for n in reductions if not reads_whole_rows(n)]
+        partial_dtype = {
+            n: "float64" if PRIMITIVES[n.op].has("rounds") else n.dtype for n in reductions
+        }
         for node in reductions:
-            dtype = "float64" if node.op == "sum" else node.dtype
+            dtype = partial_dtype[node]
             self.emit(1, f"p{self.number[node]} = np.empty((rows, {chunks}), np.{dtype})")
         self.emit(1, f"for task in prange(rows * {chunks}):")
         self.emit(2, f"row = task // {chunks}")
@@ -382,30 +408,31 @@ class _RowKernelWriter:
         for node, slot in self.output_slot.items():
             if plan.form[node][1] == "all":
                 self.emit(2, f"q{slot} = r{slot}[row, start:stop]")
-        sums = [n for n in reductions if n.op == "sum"]
-        for node in sums:
-            self.emit(2, f"acc{self.number[node]} = np.float64(0)")
+        for node in accumulated:
+            start = identity_literal(node, partial_dtype[node])
+            self.emit(2, f"acc{self.number[node]} = {start}")
         self.emit(2, "for col in range(stop - start):")
         loop_start = len(self.module.body)
         self.stage, self.local = 0, {}
         for node in plan.loop_nodes:
-            if node.op == "sum":
-                self.emit(3, f"acc{self.number[node]} += {self.value(node.inputs[0])}")
-            elif node.op != "max" and node in self.output_slot:
+            if node in accumulated:
+                acc = f"acc{self.number[node]}"
+                update = self.module.combine(node, self.value(node.inputs[0]), acc)
+                self.emit(3, f"{acc} = {update}")
+            elif not is_accumulating_reduction(node) and node in self.output_slot:
                 self.value(node)
         if len(self.module.body) == loop_start:
             self.module.body.pop()
         for node in reductions:
             n = self.number[node]
-            if node.op == "sum":
+            if node in accumulated:
                 self.emit(2, f"p{n}[row, task % {chunks}] = acc{n}")
             else:
                 source = node.inputs[0]
-                row = f"a{self.arrays.index(source)}[{self.row_index(plan.form[source])}"
-                self.emit(
-                    2, f"p{n}[row, task % {chunks}] = row_max_{node.dtype}({row}, start:stop])"
-                )
-                self.module.helper_imports.add(f"row_max_{node.dtype}")
+                piece = f"a{self.arrays.index(source)}[{self.row_index(plan.form[source])}, "
+                piece += "start:stop]"
+                reduced = self.module.row_reduction(node, piece)
+                self.emit(2, f"p{n}[row, task % {chunks}] = {reduced}")
         self.split = False
         self.emit(1, "for row in range(rows):")
         self.names = dict(self.module.constants)
@@ -414,10 +441,14 @@ class _RowKernelWriter:
         for node in reductions:
             n = self.number[node]
             self.names[node] = f"v{n}"
-            if node.op == "sum":
-                self.emit(2, f"v{n} = np.{node.dtype}(np.sum(p{n}[row]))")
+            if node in accumulated:  # the partials, in order
+                total = f"total{n}"
+                self.emit(2, f"{total} = {identity_literal(node, partial_dtype[node])}")
+                self.emit(2, f"for part in range({chunks}):")
+                self.emit(3, f"{total} = {self.module.combine(node, f'p{n}[row, part]', total)}")
+                self.emit(2, f"v{n} = np.{node.dtype}({total})")
             else:
-                self.emit(2, f"v{n} = row_max_{node.dtype}(p{n}[row])")
+                self.emit(2, f"v{n} = {self.module.row_reduction(node, f'p{n}[row]')}")
             if node in self.output_slot:
                 self.emit(2, f"r{self.output_slot[node]}[row, 0] = v{n}")
         self.row_scalars(1)
@@ -438,27 +469,27 @@ class _RowKernelWriter:
         plan, group = self.plan, self.group
         self.stage = stage
         self.local = {}
-        reductions = [n for n in group.nodes if n.op in ("sum", "max") and plan.stage[n] == stage]
+        reductions = [
+            n for n in group.nodes if is_accumulating_reduction(n) and plan.stage[n] == stage
+        ]
         for node in reductions:
-            if node.op == "max":
+            if reads_whole_rows(node):
                 continue
-            accumulator = node.dtype
-            if node.op == "sum" and group.row_length > LONG_ROW and node.dtype == "float32":
-                accumulator = "float64"
-            start = "0" if node.op == "sum" else "-np.inf"
-            self.emit(2, f"acc{self.number[node]} = np.{accumulator}({start})")
+            accumulator = accumulator_dtype(node, group.row_length)
+            self.emit(2, f"acc{self.number[node]} = {identity_literal(node, accumulator)}")
         self.emit(2, "for col in range(cols):")
         loop_start = len(self.module.body)
         for node in plan.loop_nodes:
             if plan.stage[node] != stage:
                 continue
             acc = f"acc{self.number.get(node)}"
-            if node.op == "sum":
-                self.emit(3, f"{acc} += {self.value(node.inputs[0])}")
-            elif node in plan.max_rows:
-                self.emit(3, f"{plan.max_rows[node]}[col] = {self.value(node.inputs[0])}")
-            elif node.op == "max":
+            if node in plan.whole_rows:
+                self.emit(3, f"{plan.whole_rows[node]}[col] = {self.value(node.inputs[0])}")
+            elif reads_whole_rows(node):
                 continue  # reads an input row directly, after the loop
+            elif is_accumulating_reduction(node):
+                update = self.module.combine(node, self.value(node.inputs[0]), acc)
+                self.emit(3, f"{acc} = {update}")
             elif node in self.output_slot or node in plan.kept:
                 self.value(node)
         if len(self.module.body) == loop_start:
@@ -466,16 +497,14 @@ class _RowKernelWriter:
         for node in reductions:
             name = f"v{self.number[node]}"
             self.names[node] = name
-            if node.op == "max":
-                helper = f"row_max_{node.dtype}"
-                self.module.helper_imports.add(helper)
+            if reads_whole_rows(node):
                 source = node.inputs[0]
-                if node in plan.max_rows:
-                    row = plan.max_rows[node]
+                if node in plan.whole_rows:
+                    row = plan.whole_rows[node]
                 else:
                     k = self.arrays.index(source)
                     row = f"a{k}[{self.row_index(plan.form[source])}]"
-                self.emit(2, f"{name} = {helper}({row})")
+                self.emit(2, f"{name} = {self.module.row_reduction(node, row)}")
             else:
                 self.emit(2, f"{name} = np.{node.dtype}(acc{self.number[node]})")
             if node in self.output_slot:
@@ -487,7 +516,7 @@ class _RowKernelWriter:
         if node in self.local:
             return self.local[node]
         if node in self.names and (
-            node not in plan.stage or not plan.in_loop(node) or node.op in ("sum", "max")
+            node not in plan.stage or not plan.in_loop(node) or is_accumulating_reduction(node)
         ):
             return self.names[node]
         if node not in plan.stage:  # a graph input read along the row
@@ -527,7 +556,7 @@ def _depends_on(node: Node, ancestor: Node, members: set) -> bool:
         for source in current.inputs:
             if source is ancestor:
                 return True
-            if source in members and source not in seen and source.op not in ("sum", "max"):
+            if source in members and source not in seen and not is_accumulating_reduction(source):
                 seen.add(source)
                 stack.append(source)
     return False

@@ -11,7 +11,7 @@ vectorizes, and every row is read along memory), then finishes its columns (the
     for block in prange((cols + 127) // 128):
         start = block * 128
         stop = min(cols, start + 128)
-        acc2 = np.zeros(stop - start, np.float32)
+        acc2 = np.full(stop - start, np.float32(0.0), np.float32)
         for row in range(rows):
             s0 = a0[row, start:stop]
             s1 = a1[row, start:stop]
@@ -19,7 +19,7 @@ vectorizes, and every row is read along memory), then finishes its columns (the
                 x0 = s0[c]
                 x1 = s1[c]
                 v1 = np.float32((x0 * x1))
-                acc2[c] += v1
+                acc2[c] = (v1 + acc2[c])
         q0 = r0[0, start:stop]
         for c in range(stop - start):
             v2 = np.float32(acc2[c])
@@ -30,10 +30,18 @@ from __future__ import annotations
 
 from ..ir import Node
 from ..passes.fuse import FusionGroup, row_form
-from .cpu import LONG_ROW, ROW_FLAGS, KernelSource, _array_inputs, _Module, describe_nodes
+from ..primitives import is_accumulating_reduction
+from .cpu import (
+    ROW_FLAGS,
+    KernelSource,
+    _array_inputs,
+    _Module,
+    accumulator_dtype,
+    describe_nodes,
+)
+from .kernel_module import identity_literal
 
 COLUMN_BLOCK = 128  # columns per task: the accumulators stay in L1
-REDUCTIONS = ("sum", "max")
 
 
 class _ColumnKernelWriter:
@@ -50,7 +58,7 @@ class _ColumnKernelWriter:
             self.form[value] = row_form(value.shape, full, split)
         self.after: set[Node] = set()  # computed per column once the rows are summed
         for node in group.nodes:
-            if node.op in REDUCTIONS:
+            if is_accumulating_reduction(node):
                 self.form[node] = ("one", "all")
                 self.after.add(node)
             else:
@@ -76,14 +84,12 @@ class _ColumnKernelWriter:
         self.emit(1, f"for block in prange((cols + {block - 1}) // {block}):")
         self.emit(2, f"start = block * {block}")
         self.emit(2, f"stop = min(cols, start + {block})")
-        reductions = [n for n in group.nodes if n.op in REDUCTIONS]
+        reductions = [n for n in group.nodes if is_accumulating_reduction(n)]
         for node in reductions:
-            dtype = node.dtype
-            if node.op == "sum" and dtype == "float32" and group.rows > LONG_ROW:
-                dtype = "float64"  # long float32 sums drift from NumPy's pairwise sums
-            start = "zeros" if node.op == "sum" else "full"
-            fill = "" if node.op == "sum" else ", -np.inf"
-            self.emit(2, f"acc{self.number[node]} = np.{start}(stop - start{fill}, np.{dtype})")
+            # (long float32 sums drift from NumPy's pairwise sums: float64 accumulators)
+            dtype = accumulator_dtype(node, group.rows)
+            identity = identity_literal(node, dtype)
+            self.emit(2, f"acc{self.number[node]} = np.full(stop - start, {identity}, np.{dtype})")
         for k, array in enumerate(self.arrays):  # values that do not change down the rows
             form = self.form[array]
             if form == ("one", "all"):
@@ -110,11 +116,9 @@ class _ColumnKernelWriter:
         self.emit(3, "for c in range(stop - start):")
         self.local = {}
         for node in group.nodes:
-            if node.op == "sum":
-                self.emit(4, f"acc{self.number[node]}[c] += {self.value(node.inputs[0], 4)}")
-            elif node.op == "max":
+            if is_accumulating_reduction(node):
                 item, acc = self.value(node.inputs[0], 4), f"acc{self.number[node]}[c]"
-                self.emit(4, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) else {acc}")
+                self.emit(4, f"{acc} = {self.module.combine(node, item, acc)}")
             elif node in self.slot and node not in self.after and self.form[node][0] == "all":
                 self.emit(4, f"q{self.slot[node]}[c] = {self.value(node, 4)}")
         self.write_epilogue(reductions)

@@ -37,21 +37,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from ..ir import Node
 from ..passes.fuse import FusionGroup
+from ..primitives import is_accumulating_reduction
 from .cpu import (
     _fit_ndim,
     _RowPlan,
     coalesce,
     describe_nodes,
     is_scalar_const,
-    literal,
     scalar_expression,
 )
-from .fastmath import FAST_FUNCTIONS
-from .kernel_module import KernelModule
+from .kernel_module import KernelModule, identity_literal
 
 
 @dataclass
@@ -77,21 +74,14 @@ class CudaKernel:
 
 
 def cuda_expression(node: Node, args: list[str], constants: dict[Node, str]) -> str:
-    """``node``'s scalar expression for a CUDA kernel (the CPU one, minus CPU-only calls)."""
-    op, dtype = node.op, node.dtype
-    if op == "sign":
-        a = args[0]
-        return f"np.{dtype}({a} if {a} != {a} else (1 if {a} > 0 else (-1 if {a} < 0 else 0)))"
-    if op == "floor":
-        return f"np.{dtype}(math.floor({args[0]}))"
-    text = scalar_expression(node, args, constants)
-    for name, fast in FAST_FUNCTIONS.items():  # vectorizable CPU versions -> CUDA's libm
-        text = text.replace(fast + "(", f"math.{name}(")
-    return text
+    """``node``'s scalar expression for a CUDA kernel (the op table's ``cuda`` entries)."""
+    return scalar_expression(node, args, constants, "cuda")
 
 
 class _Source(KernelModule):
     """A CUDA kernel module: the CPU module's constants and body lines, CUDA's rendering."""
+
+    backend = "cuda"
 
     def __init__(self, description: str):
         super().__init__(description)
@@ -242,7 +232,7 @@ class _RowWriter:
 
     def write(self) -> CudaKernel:
         plan, source = self.plan, self.source
-        reductions = [n for n in self.group.nodes if n.op in ("sum", "max")]
+        reductions = [n for n in self.group.nodes if is_accumulating_reduction(n)]
         source.emit(1, "tid = cuda.threadIdx.x")
         for node in reductions:
             source.emit(
@@ -288,26 +278,21 @@ class _RowWriter:
         plan, source = self.plan, self.source
         self.local = {}
         reductions = [
-            n for n in self.group.nodes if n.op in ("sum", "max") and plan.stage[n] == stage
+            n for n in self.group.nodes if is_accumulating_reduction(n) and plan.stage[n] == stage
         ]
         stores = [
             n
             for n in plan.loop_nodes
-            if plan.stage[n] == stage and n in self.slot and n.op not in ("sum", "max")
+            if plan.stage[n] == stage and n in self.slot and not is_accumulating_reduction(n)
         ]
         if not reductions and not stores:
             return
         for node in reductions:
-            source.emit(2, f"acc{self.number[node]} = {_identity(node)}")
+            source.emit(2, f"acc{self.number[node]} = {identity_literal(node, node.dtype)}")
         source.emit(2, "for col in range(tid, cols, cuda.blockDim.x):")
         for node in reductions:
             acc, item = f"acc{self.number[node]}", self.value(node.inputs[0])
-            if node.op == "sum":
-                source.emit(3, f"{acc} += {item}")
-            else:
-                source.emit(
-                    3, f"{acc} = {item} if ({item} > {acc}) | ({item} != {item}) else {acc}"
-                )
+            source.emit(3, f"{acc} = {source.combine(node, item, acc)}")
         for node in stores:
             name = self.value(node)
             source.emit(3, f"out{self.slot[node]}[{self.index(plan.form[node])}] = {name}")
@@ -323,12 +308,9 @@ class _RowWriter:
         emit(2, f"step = {self.threads // 2}")
         emit(2, "while step > 0:")
         emit(3, "if tid < step:")
-        if node.op == "sum":
-            emit(4, f"{shared}[tid] = {shared}[tid] + {shared}[tid + step]")
-        else:
-            emit(4, f"a = {shared}[tid]")
-            emit(4, f"b = {shared}[tid + step]")
-            emit(4, f"{shared}[tid] = b if (b > a) | (b != b) else a")
+        emit(4, f"a = {shared}[tid]")
+        emit(4, f"b = {shared}[tid + step]")
+        emit(4, f"{shared}[tid] = {self.source.combine(node, 'b', 'a')}")
         emit(3, "cuda.syncthreads()")
         emit(3, "step //= 2")
         name = f"v{k}"
@@ -353,15 +335,6 @@ class _RowWriter:
             self.source.emit(3, f"{text} = {cuda_expression(node, args, self.source.constants)}")
         self.local[node] = text
         return text
-
-
-def _identity(node: Node) -> str:
-    """The start value of a reduction's accumulator (-inf, or the dtype's least value)."""
-    if node.op == "sum":
-        return f"np.{node.dtype}(0)"
-    if node.dtype in ("float32", "float64"):
-        return f"np.{node.dtype}(-np.inf)"
-    return literal(np.iinfo(node.dtype).min if node.dtype != "bool" else 0, node.dtype)
 
 
 def row_kernel(group: FusionGroup, threads: int) -> CudaKernel:

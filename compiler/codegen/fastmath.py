@@ -7,8 +7,9 @@ comparisons, selects and integer/float bit casts, all of which LLVM vectorizes, 
 float32 kernel that uses them runs as SIMD code.
 
 Each function is a Numba ``njit`` function of one float32 returning float32; a code
-generator imports them and pastes ``fast_tanh(x)`` where the op table says
-``math.tanh(x)`` (see ``FAST_FUNCTIONS``), for float32 kernels only:
+generator imports them where a kernel calls them: the op table's CPU float32 expressions
+(``PRIMITIVES["tanh"].exprs["cpu:float32"] == "fast_tanh({0})"``) name them, in place of
+the default ``math.tanh(x)`` (``FAST_FUNCTIONS`` lists them; CUDA keeps ``math.*``):
 
 >>> import numpy as np
 >>> float(fast_exp(np.float32(1.0)))
@@ -75,7 +76,8 @@ from llvmlite import ir as llvm_ir
 from numba import types
 from numba.extending import intrinsic
 
-# The name a code generator substitutes for each op's ``math.<name>`` call (float32 only).
+# Each op's fast function, as the op table's "cpu:float32" expressions call it (float32
+# only; tests/test_primitives.py checks that the two agree).
 FAST_FUNCTIONS = {"exp": "fast_exp", "log": "fast_log", "tanh": "fast_tanh", "erf": "fast_erf"}
 
 # Bounds on the error in float32 ulp against float64 (measured: module docstring).

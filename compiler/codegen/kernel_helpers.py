@@ -86,6 +86,9 @@ def _make_row_max(float_type):
 row_max_float32 = _make_row_max(np.float32)
 row_max_float64 = _make_row_max(np.float64)
 
+# The functions a generated kernel may call (op table expressions name them).
+HELPERS = ("row_max_float32", "row_max_float64")
+
 
 def row_max(row):
     """Maximum of a 1-D float32/float64 array; NaN if any element is NaN; -inf if empty."""

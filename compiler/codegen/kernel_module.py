@@ -1,10 +1,13 @@
 """Kernel source modules: scalar expressions from the op table, and the module text.
 
 Shared by the CPU and CUDA code generators: ``scalar_expression`` turns one IR node into a
-Numba expression over its operands' variable names (with the op table's ``expr`` template
-and a few overrides: NaN-propagating ``maximum``/``minimum``, ``x ** 2`` as ``x * x``, the
-vectorizable float32 ``fast_exp``/``fast_tanh``/...), and ``KernelModule`` collects a
-kernel's lines, inlined scalar constants and imports and renders the module file:
+Numba expression over its operands' variable names, from the op table's expression for the
+backend and the result dtype (``Primitive.expression``: the CPU's float32 ``fast_exp``,
+CUDA's ``sign``, ...), converted to the node's dtype; one strength reduction stays here, as
+it depends on an operand's value: ``x ** 2`` as ``x * x``. ``combine_expression`` and
+``row_reduction`` give a reduction's accumulator update and whole-row form.
+``KernelModule`` collects a kernel's lines, inlined scalar constants and imports and
+renders the module file:
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph(); x = g.add_input((2,), "float32")
@@ -23,9 +26,9 @@ import os
 import numpy as np
 
 from ..ir import Node
-from ..passes.fuse import ALIAS_OPS
-from ..primitives import PRIMITIVES
+from ..primitives import PRIMITIVES, has_property
 from .fastmath import FAST_FUNCTIONS
+from .kernel_helpers import HELPERS
 
 
 def is_scalar_const(node: Node) -> bool:
@@ -58,31 +61,54 @@ def _power_expression(base: str, exponent: float) -> str | None:
     return None if template is None else template.format(base)
 
 
-def scalar_expression(node: Node, args: list[str], constants: dict[Node, str]) -> str:
+def scalar_expression(
+    node: Node, args: list[str], constants: dict[Node, str], backend: str = "cpu"
+) -> str:
     """The expression that computes ``node`` from its operands' variable names."""
     op, dtype = node.op, node.dtype
-    floating = dtype in ("float32", "float64")
-    if op in ALIAS_OPS:
+    if has_property(node, "loop_alias"):
         return args[0]
-    if op == "cast":
-        return f"({args[0]} != 0)" if dtype == "bool" else f"np.{dtype}({args[0]})"
-    if op == "pow" and floating and node.inputs[1] in constants:
+    floating = dtype in ("float32", "float64")
+    if op == "pow" and floating and node.inputs[1] in constants:  # a pattern: x ** constant
         exponent = float(node.inputs[1].params["value"].reshape(()))
         text = _power_expression(args[0], exponent)
         if text is not None:
             return f"np.{dtype}({text})"
-    if op in ("maximum", "minimum") and floating:
-        # NaN-propagating, like np.maximum; `|` (not `or`) keeps the select branch-free.
-        compare = ">" if op == "maximum" else "<"
-        a, b = args
-        return f"({a} if ({a} {compare} {b}) | ({a} != {a}) else {b})"
-    template = PRIMITIVES[op].expr
-    if op == "floor":
-        template = "np.floor({0})"  # math.floor returns an int in Numba (inf overflows)
-    if dtype == "float32" and op in FAST_FUNCTIONS:
-        template = f"{FAST_FUNCTIONS[op]}({{0}})"
-    text = template.format(*args)
+    template = PRIMITIVES[op].expression(backend, dtype)
+    if template is None:
+        raise NotImplementedError(f"{op} has no scalar expression for {backend} ({dtype})")
+    text = template.format(*args, dtype=dtype)
     return text if dtype == "bool" else f"np.{dtype}({text})"
+
+
+def combine_expression(node: Node, item: str, accumulator: str, backend: str = "cpu") -> str:
+    """An accumulating reduction's update: its ``combine`` of ``item`` and ``accumulator``
+    (``(x + acc)`` for a sum), the value the accumulator takes."""
+    combine = PRIMITIVES[PRIMITIVES[node.op].combine]
+    return combine.expression(backend, node.dtype).format(item, accumulator)
+
+
+def identity_literal(node: Node, dtype: str) -> str:
+    """Kernel source for the start value of ``node``'s accumulator of ``dtype``
+    (``np.float32(0.0)``, ``np.float32(-np.inf)``: no string to parse inside a kernel).
+
+    >>> from kiln.compiler.ir import Graph
+    >>> g = Graph(); x = g.add_input((2, 3), "float32")
+    >>> identity_literal(g.add_node("max", [x], {"axes": (1,), "keepdims": False}), "float32")
+    'np.float32(-np.inf)'
+    """
+    value = PRIMITIVES[node.op].identity_for(dtype)
+    if dtype == "bool":
+        return repr(bool(value))
+    if math.isinf(value):
+        return f"np.{dtype}({'-' if value < 0 else ''}np.inf)"
+    return f"np.{dtype}({value.item()!r})"
+
+
+def row_reduction_template(node: Node, backend: str = "cpu") -> str | None:
+    """The backend's expression that reduces a whole row for ``node`` (``{0}`` the row), or
+    None: then kernels accumulate it with ``combine_expression``."""
+    return PRIMITIVES[node.op].expression(backend, node.dtype)
 
 
 @functools.cache
@@ -95,6 +121,8 @@ def _file_version(module_name: str) -> str:
 
 class KernelModule:
     """Collects a kernel module's lines, constants and imports."""
+
+    backend = "cpu"  # whose expressions ``Primitive.expression`` picks
 
     def __init__(self, group_text: str):
         self.group_text = group_text
@@ -112,11 +140,28 @@ class KernelModule:
         return self.constants[node]
 
     def expression(self, node: Node, args: list[str]) -> str:
-        text = scalar_expression(node, args, self.constants)
+        text = scalar_expression(node, args, self.constants, self.backend)
+        self._note_imports(text)
+        return text
+
+    def combine(self, node: Node, item: str, accumulator: str) -> str:
+        """``accumulator``'s next value after folding ``item`` into it."""
+        return combine_expression(node, item, accumulator, self.backend)
+
+    def row_reduction(self, node: Node, row: str) -> str:
+        """``node`` (a reduction with a whole-row expression) over the 1-D array ``row``."""
+        text = row_reduction_template(node, self.backend).format(row, dtype=node.dtype)
+        self._note_imports(text)
+        return text
+
+    def _note_imports(self, text: str) -> None:
+        """Import the helper functions that ``text`` calls."""
         for fast in FAST_FUNCTIONS.values():
             if fast + "(" in text:
                 self.fast_imports.add(fast)
-        return text
+        for helper in HELPERS:
+            if helper + "(" in text:
+                self.helper_imports.add(helper)
 
     def emit(self, indent: int, line: str) -> None:
         self.body.append("    " * indent + line)

@@ -32,8 +32,8 @@ from ...runtime.executor import Call, InputSpec, Literal, Schedule
 from ...runtime.kernel_cache import load_kernel
 from ..ir import Node
 from ..passes.fuse import FusedGraph, FusionGroup
-from ..passes.memory import VIEW_OPS, MemoryPlan
-from ..primitives import PRIMITIVES
+from ..passes.memory import MemoryPlan
+from ..primitives import PRIMITIVES, has_property
 from .cpu import KernelSource, loop_kernel, row_kernel
 from .cpu_column import column_kernel
 
@@ -47,14 +47,14 @@ class Lowered:
 def _numpy_function(node: Node):
     """The op's NumPy implementation with its params bound, returning ``node.dtype``.
 
-    Ops that make new arrays return them C-contiguous (kernels rely on it); view ops
+    Ops that make new arrays return them C-contiguous (kernels rely on it); ``view`` ops
     (reshape, permute, ...) return NumPy's view.
     """
     impl = PRIMITIVES[node.op].impl
     params = dict(node.params)
     dtype = np.dtype(node.dtype)
 
-    if node.op in VIEW_OPS:
+    if has_property(node, "view"):
 
         def run(*arrays):
             return np.asarray(impl(*arrays, **params)).astype(dtype, copy=False)
@@ -84,12 +84,11 @@ def _contiguous(array: np.ndarray) -> np.ndarray:
     return np.asarray(array, order="C")
 
 
-def _numpy_reduction(node: Node):
-    function = np.sum if node.op == "sum" else np.max
-    keywords = {"axis": tuple(node.params["axes"]), "keepdims": node.params["keepdims"]}
-    if node.op == "sum":
-        keywords["dtype"] = np.dtype(node.dtype)
-    return functools.partial(function, **keywords)
+def _writing_out(node: Node):
+    """The op's NumPy implementation (a ``writes_out`` op) with its params bound: called
+    with ``out=``, it writes the result into a planned buffer."""
+    impl = PRIMITIVES[node.op].impl
+    return functools.partial(impl, **node.params) if node.params else impl
 
 
 class _Lowering:
@@ -236,14 +235,10 @@ class _Lowering:
         where = self.plan.storage[node]
         arguments = [self.name(i) for i in node.inputs]
         comment = f"group {index}: {node.op}"
-        if node.op == "matmul":
-            self.calls.append(
-                Call(np.matmul, arguments, keywords={"out": self.name(node)}, comment=comment)
-            )
-        elif where.kind in ("arena", "pool"):  # a reduction NumPy writes into our buffer
+        if where.kind in ("arena", "pool"):  # (``writes_out``) NumPy writes into our buffer
             self.calls.append(
                 Call(
-                    _numpy_reduction(node),
+                    _writing_out(node),
                     arguments,
                     keywords={"out": self.name(node)},
                     comment=comment,
@@ -253,7 +248,11 @@ class _Lowering:
             self.calls.append(
                 Call(_numpy_function(node), arguments, result=self.name(node), comment=comment)
             )
-            if where.kind == "view" and node.op == "reshape" and node.inputs[0] in self.contiguous:
+            if (
+                where.kind == "view"
+                and has_property(node, "keeps_order")  # a contiguous array's reshape is too
+                and node.inputs[0] in self.contiguous
+            ):
                 self.contiguous.add(node)
 
     def run(self) -> Lowered:

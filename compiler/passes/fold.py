@@ -3,7 +3,8 @@
 The value is computed with the op table's NumPy implementation, the same code the reference
 interpreter runs, so folding never changes a result. Three things stay unfolded:
 
-* ``uniform``: random draws belong to run time (and to the seed the caller passes);
+* ``random`` primitives (``uniform``): random draws belong to run time (and to the seed
+  the caller passes);
 * results larger than ``MAX_FOLDED_ELEMENTS`` that are also larger than every operand, so
   that ``expand`` of a scalar to a big shape stays a cheap broadcast instead of becoming a
   megabyte constant baked into the graph;
@@ -30,15 +31,14 @@ import math
 import numpy as np
 
 from ..ir import Graph, Node
-from ..primitives import PRIMITIVES
+from ..primitives import PRIMITIVES, has_property
 
 MAX_FOLDED_ELEMENTS = 1 << 16
-NEVER_FOLDED = frozenset({"input", "const", "uniform"})
 
 
 def should_fold(node: Node) -> bool:
     """Whether ``node`` (operands already known to be constants) is worth folding."""
-    if node.op in NEVER_FOLDED or not node.inputs:
+    if node.op in ("input", "const") or has_property(node, "random") or not node.inputs:
         return False
     size = math.prod(node.shape)
     largest_operand = max(math.prod(i.shape) for i in node.inputs)

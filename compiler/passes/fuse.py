@@ -16,6 +16,10 @@ Four kinds of group come out of this pass:
 * ``library``: everything else (movement, index, other reductions, random numbers), run
   with NumPy, one node per group.
 
+Row and column groups reduce with the op table's *accumulating reductions* (``sum``,
+``max``: an identity and a combine); ``loop_alias`` movement (``expand``, a ``reshape``
+that only adds leading ones) joins loops as the value it re-labels.
+
 Legality: a group's values that leave it must cover the whole loop (or, in a row group,
 whole rows or one value per row), and merging two groups must not create a cycle among
 groups, checked with networkx on the group graph.
@@ -39,15 +43,12 @@ from dataclasses import dataclass, field
 import networkx as nx
 
 from ..ir import Graph, Node
-from ..primitives import PRIMITIVES
+from ..primitives import PRIMITIVES, has_property, is_accumulating_reduction
 
 # dtypes that generated kernels handle (Numba has no float16 arithmetic on CPU).
 KERNEL_DTYPES = frozenset(
     {"float32", "float64", "int8", "int16", "int32", "int64", "uint8", "bool"}
 )
-ROW_REDUCTIONS = ("sum", "max")
-# Movement ops that only re-label a broadcast value, so kernels treat them as identities.
-ALIAS_OPS = ("expand", "reshape")
 
 
 @dataclass(eq=False)
@@ -191,7 +192,7 @@ def is_trailing_reduction(node: Node) -> bool:
     axes = node.params.get("axes", ())
     ndim = len(node.inputs[0].shape)
     return (
-        node.op in ROW_REDUCTIONS
+        is_accumulating_reduction(node)
         and len(axes) > 0
         and tuple(axes) == tuple(range(ndim - len(axes), ndim))
     )
@@ -201,13 +202,14 @@ def is_leading_reduction(node: Node) -> bool:
     axes = node.params.get("axes", ())
     ndim = len(node.inputs[0].shape)
     return (
-        node.op in ROW_REDUCTIONS
+        is_accumulating_reduction(node)
         and 0 < len(axes) < ndim
         and tuple(axes) == tuple(range(len(axes)))
     )
 
 
 def reshape_only_adds_leading_ones(node: Node) -> bool:
+    """Whether a ``keeps_order`` node (a reshape) only adds or drops leading ones."""
     source = tuple(node.inputs[0].shape)
     target = tuple(node.shape)
     strip = lambda s: s[next((i for i, d in enumerate(s) if d != 1), len(s)) :]  # noqa: E731
@@ -291,14 +293,14 @@ class _Fuser:
             )
             if leaves and tuple(n.shape) != tuple(shape):
                 return False
-            if n.op == "reshape" and not reshape_only_adds_leading_ones(n):
+            if has_property(n, "keeps_order") and not reshape_only_adds_leading_ones(n):
                 return False
         return True
 
     def row_ok(self, nodes, full, split) -> bool:
         members = set(nodes)
         for n in nodes:
-            if n.op in ROW_REDUCTIONS:
+            if is_accumulating_reduction(n):
                 if (
                     tuple(n.inputs[0].shape) != tuple(full)
                     or tuple(n.params["axes"]) != tuple(range(split, len(full)))
@@ -310,9 +312,9 @@ class _Fuser:
                 form = row_form(n.shape, full, split)
                 if form is None:
                     return False
-                if n.op == "reshape":
+                if has_property(n, "keeps_order"):
                     source = n.inputs[0]
-                    if source in members and source.op in ROW_REDUCTIONS:
+                    if source in members and is_accumulating_reduction(source):
                         source_form = ("all", "one")
                     else:
                         source_form = row_form(source.shape, full, split)
@@ -329,9 +331,9 @@ class _Fuser:
                 # a reduction without keepdims is only per-row for a reshape that says so
                 if (
                     source in members
-                    and source.op in ROW_REDUCTIONS
+                    and is_accumulating_reduction(source)
                     and not source.params["keepdims"]
-                    and n.op != "reshape"
+                    and not has_property(n, "keeps_order")
                     and len(source.shape) > 0
                 ):
                     return False
@@ -343,10 +345,10 @@ class _Fuser:
         members = set(nodes)
         after: set[Node] = set()  # reductions and what is computed from them (nodes are
         for n in nodes:  # in topological order)
-            if n.op in ROW_REDUCTIONS or any(i in after for i in n.inputs):
+            if is_accumulating_reduction(n) or any(i in after for i in n.inputs):
                 after.add(n)
         for n in nodes:
-            if n.op in ROW_REDUCTIONS:
+            if is_accumulating_reduction(n):
                 if (
                     tuple(n.inputs[0].shape) != tuple(full)
                     or tuple(n.params["axes"]) != tuple(range(split))
@@ -356,7 +358,9 @@ class _Fuser:
                 form = ("one", "all")
             else:
                 form = row_form(n.shape, full, split)
-                if form is None or (n.op == "reshape" and not reshape_only_adds_leading_ones(n)):
+                if form is None or (
+                    has_property(n, "keeps_order") and not reshape_only_adds_leading_ones(n)
+                ):
                     return False
             after_reduction = any(i in after for i in n.inputs)
             if after_reduction and form[0] == "all":
@@ -430,8 +434,8 @@ class _Fuser:
             fusible = _kernel_dtypes_ok([node])
             if fusible and (
                 kind == "elementwise"
-                or node.op == "expand"
-                or (node.op == "reshape" and node.shape != node.inputs[0].shape)
+                # a re-labelling that changes nothing stays a (free) NumPy view
+                or (has_property(node, "loop_alias") and node.shape != node.inputs[0].shape)
             ):
                 group = self.part.add(FusionGroup("loop", [node], node.shape))
             elif fusible and kind == "reduction" and is_trailing_reduction(node):
@@ -499,10 +503,11 @@ class _Fuser:
 
 
 def _split_alias_groups(groups: list[FusionGroup]) -> list[FusionGroup]:
-    """Multi-node loop groups made only of aliases become one library group per node."""
+    """Loop groups made only of ``loop_alias`` nodes (nothing to compute) become one
+    library group (a NumPy view) per node."""
     out = []
     for group in groups:
-        if group.kind == "loop" and all(n.op in ALIAS_OPS for n in group.nodes):
+        if group.kind == "loop" and all(has_property(n, "loop_alias") for n in group.nodes):
             out.extend(FusionGroup("library", [n], n.shape) for n in group.nodes)
         else:
             out.append(group)

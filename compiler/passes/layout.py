@@ -11,6 +11,9 @@ element (measured: a 512x784 SGD update took ~430 us reading the transposed view
 when the matmul has no other user. Transposed *operands* are free: NumPy passes them to
 BLAS as transpose flags, and a transpose of a transpose is folded away.
 
+The pass names ``permute`` and ``matmul``: it rewrites that one pattern (an identity of
+matrix products), not a family of primitives that share a property.
+
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("grad"); x = g.add_input((4, 3), "float32"); d = g.add_input((4, 2), "float32")
 >>> xt = g.add_node("permute", [x], {"axes": (1, 0)})

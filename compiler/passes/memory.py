@@ -9,9 +9,10 @@ Each value gets a ``Storage``:
   always runs in place on the matmul's result);
 * ``pool``   a graph output: an array from an ``OutputPool``, never reused while the caller
   holds it;
-* ``view``   a NumPy view (reshape, permute, ...) of another value, which keeps that value's
-  block alive as long as the view is used;
-* ``fresh``  an array a NumPy op allocates itself (pad, gather, ...).
+* ``view``   a NumPy view (the op table's ``view`` ops: reshape, permute, ...) of another
+  value, which keeps that value's block alive as long as the view is used;
+* ``fresh``  an array a NumPy op allocates itself (pad, gather, ...); ops whose NumPy code
+  takes ``out=`` (``writes_out``: sum, max, matmul) get an arena block or a pool array.
 
 Outputs that would alias memory the executable reuses (a view of the arena or of a
 constant) are marked ``copy_out``. The plan also annotates the ``FusedGraph`` so the
@@ -36,10 +37,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..ir import Node
+from ..primitives import has_property
 from .fuse import FusedGraph, FusionGroup
-
-VIEW_OPS = ("reshape", "permute", "expand", "slice")
-OUT_REDUCTIONS = ("sum", "max")  # NumPy reductions that can write into a given buffer
 
 
 @dataclass
@@ -153,9 +152,9 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
     for group in fused.groups:
         if group.kind == "library":
             node = group.nodes[0]
-            if node.op in VIEW_OPS:
+            if has_property(node, "view"):
                 storage[node] = Storage("view", base=node.inputs[0])
-            elif node.op in OUT_REDUCTIONS or node.op == "matmul":
+            elif has_property(node, "writes_out"):
                 storage[node] = Storage("pool" if node in outputs else "arena")
             else:
                 storage[node] = Storage("fresh")

@@ -58,7 +58,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..ir import Graph, Node
-from ..primitives import FLOAT_DTYPES, infer
+from ..primitives import FLOAT_DTYPES, infer, is_accumulating_reduction
 
 
 def is_constant(node: Node, number: float) -> bool:
@@ -102,7 +102,9 @@ class _Builder:
 
 
 # A rule looks at one node (its operands already simplified) and returns an existing node
-# that replaces it, a new (op, inputs, params) to simplify further, or None.
+# that replaces it, a new (op, inputs, params) to simplify further, or None. Rules name the
+# ops they rewrite: each is a pattern over those ops' parameters (``x + 0``, the axes of
+# ``permute(permute(x))``), not a property shared by a family of primitives.
 
 
 def _arithmetic_identity(node: Node, build: _Builder):
@@ -150,7 +152,7 @@ def _power(node: Node, build: _Builder):
 
 
 def _empty_reduction(node: Node, build: _Builder):
-    if node.op in ("sum", "max") and not node.params["axes"]:
+    if is_accumulating_reduction(node) and not node.params["axes"]:
         return node.inputs[0]
     return None
 

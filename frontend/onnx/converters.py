@@ -21,6 +21,7 @@ _UNARY = {
     "sin": "Sin",
     "cos": "Cos",
     "tanh": "Tanh",
+    "atan": "Atan",
     "erf": "Erf",
     "abs": "Abs",
     "sign": "Sign",

@@ -192,6 +192,7 @@ sin = _unary(P["sin"], True)
 cos = _unary(P["cos"], True)
 tanh = _unary(P["tanh"], True)
 erf = _unary(P["erf"], True)
+atan = _unary(P["atan"], True)
 abs = _unary(P["abs"], False)  # noqa: A001
 sign = _unary(P["sign"], False)
 reciprocal = _unary(P["reciprocal"], True)
@@ -454,26 +455,6 @@ def hypot(a, b):
 
 def copysign(a, b):
     return where(lt(b, 0), neg(abs(a)), abs(a))
-
-
-def atan(x):
-    """arctan via a range-reduced series (composite; accurate to float32)."""
-    x = _to_float(x)
-    ax = abs(x)
-    inv = gt(ax, 1.0)
-    t = where(inv, reciprocal(ax), ax)
-    # reduce further: atan(t) = pi/6 + atan((t*sqrt3 - 1)/(t + sqrt3)) for t > 2 - sqrt3
-    big = gt(t, 2.0 - math.sqrt(3.0))
-    t2 = where(big, div(sub(mul(t, math.sqrt(3.0)), 1.0), add(t, math.sqrt(3.0))), t)
-    z = mul(t2, t2)
-    # Taylor series of atan to t**23; |t2| <= tan(pi/12) keeps the error below 1e-14.
-    poly = constant((-1) ** 11 / 23.0, z.dtype)
-    for k in range(10, -1, -1):
-        poly = add(mul(poly, z), (-1) ** k / (2 * k + 1))
-    series = mul(t2, poly)
-    r = where(big, add(series, math.pi / 6), series)
-    r = where(inv, sub(math.pi / 2, r), r)
-    return mul(sign(x), r)
 
 
 def atan2(y, x):
