@@ -351,16 +351,16 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=F
     return _finish(constant(perm, dt), requires_grad, device)
 
 
-def rand_like(x, *, dtype=None, **kw) -> Tensor:
-    return rand(x.shape, dtype=_like(x, dtype))
+def rand_like(x, *, dtype=None, device=None, **kw) -> Tensor:
+    return rand(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
-def randn_like(x, *, dtype=None, **kw) -> Tensor:
-    return randn(x.shape, dtype=_like(x, dtype))
+def randn_like(x, *, dtype=None, device=None, **kw) -> Tensor:
+    return randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
-def randint_like(x, low, high=None, *, dtype=None, **kw) -> Tensor:
-    return randint(low, high, x.shape, dtype=_like(x, dtype))
+def randint_like(x, low, high=None, *, dtype=None, device=None, **kw) -> Tensor:
+    return randint(low, high, x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
@@ -369,12 +369,15 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
         shape = (mean if isinstance(mean, Tensor) else std).shape
     else:
         shape = tuple(size)
-    return ops.add(ops.mul(randn(shape, generator=generator), std), mean)
+    on = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
+    noise = randn(shape, generator=generator, device=None if on is None else _dev(on))
+    return ops.add(ops.mul(noise, std), mean)
 
 
 def bernoulli(p: Tensor, *, generator=None) -> Tensor:
 
-    return ops.cast(ops.lt(rand(p.shape, generator=generator, dtype=p.dtype), p), p.dtype)
+    u = rand(p.shape, generator=generator, dtype=p.dtype, device=_dev(p))
+    return ops.cast(ops.lt(u, p), p.dtype)
 
 
 def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
@@ -385,7 +388,8 @@ def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator
     out = np.stack(
         [rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum()) for r in rows]
     )
-    return _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+    out = _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
+    return _finish(out, False, _dev(probs))
 
 
 def is_tensor(obj) -> bool:

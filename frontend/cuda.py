@@ -7,8 +7,9 @@ runs as a generated single-op CUDA kernel
 (``kiln.compiler.compile_cuda.run_primitive``), through the same code generator as the
 fused groups of a compiled graph, and autograd records it as usual, so ``backward()``
 runs on the GPU too. A 0-d CPU tensor mixes with CUDA tensors as a scalar (as in PyTorch:
-the constants of composites and VJP rules are such tensors); any other mix of devices is
-an error.
+the scalar constants of composites and VJP rules are such tensors); any other mix of
+devices is an error. A composite's index or mask array for a CUDA input is made on the
+GPU (``dispatch.constant(..., like=x)``, through the move registered by ``enable``).
 
 Without a GPU, Numba's CUDA simulator runs the same kernels: set
 ``NUMBA_ENABLE_CUDASIM=1`` before kiln (and Numba) are imported.
@@ -283,6 +284,12 @@ def copy_into(x: Tensor, new: Tensor) -> None:
         _runtime.copy(x._data, source)
 
 
+def _move_array(array: np.ndarray) -> Tensor:
+    """A NumPy array's copy on the GPU (``dispatch.constant(..., like=cuda_tensor)``)."""
+    return wrap(_runtime.to_device(array))
+
+
 def enable() -> None:
     """Route eager ops through ``device_bind`` (done when the first CUDA tensor is made)."""
     dispatch.register_device(device_bind)
+    dispatch.register_device_move("cuda", _move_array)

@@ -26,7 +26,14 @@ from .autograd.tape import record
 from .context import current, current_trace
 from .tensor import Tensor, _wrap
 
-__all__ = ["bind", "bind_name", "constant", "current_trace", "register_device"]
+__all__ = [
+    "bind",
+    "bind_name",
+    "constant",
+    "current_trace",
+    "register_device",
+    "register_device_move",
+]
 
 _EMPTY: dict = {}
 
@@ -35,10 +42,24 @@ _EMPTY: dict = {}
 _device_handlers: list = []
 
 
+# How a device takes a NumPy array: ``{device type: move(array) -> Tensor on the device}``,
+# for the constants a composite makes for one of its inputs (``constant(..., like=x)``).
+_device_moves: dict = {}
+
+
 def register_device(handler) -> None:
     """Route eager ops whose inputs live on a device through ``handler`` (kiln.cuda does)."""
     if handler not in _device_handlers:
         _device_handlers.append(handler)
+
+
+def register_device_move(device_type: str, move) -> None:
+    """Let ``constant(..., like=x)`` put its array on ``x``'s device ``device_type``.
+
+    ``move(array)`` returns a tensor on that device holding a copy of the NumPy ``array``;
+    kiln.cuda registers ``"cuda"``.
+    """
+    _device_moves[device_type] = move
 
 
 def bind(prim, inputs, params=_EMPTY) -> Tensor:
@@ -96,10 +117,24 @@ def _explain(prim, inputs, params, exc: Exception) -> Exception:
     )
 
 
-def constant(value, dtype) -> Tensor:
-    """A constant tensor of ``dtype``: eager data now, or a ``const`` node while tracing."""
+def constant(value, dtype, like: Tensor | None = None) -> Tensor:
+    """A constant tensor of ``dtype``: eager data now, or a ``const`` node while tracing.
+
+    ``like=x`` puts the constant on ``x``'s device, as a composite's index or mask for its
+    input ``x`` must be (a CUDA tensor mixes only with 0-d CPU tensors). A traced constant
+    has no device, and a CPU ``x`` changes nothing.
+
+    >>> constant([0, 2], kiln.int64, like=kiln.ones(3)).device
+    device(type='cpu')
+    """
     data = np.asarray(value, dtype=dtype.np)
     trace = current_trace()
     if trace is not None:
         return trace.constant(data)
-    return _wrap(data)
+    if like is None or type(like._data) is np.ndarray:  # the CPU path: no device to reach
+        return _wrap(data)
+    device_type = like.device.type
+    move = _device_moves.get(device_type)
+    if move is None:
+        raise RuntimeError(f"constant: no way to put an array on device {device_type!r}")
+    return move(data)

@@ -117,11 +117,6 @@ def _np_index_add(x, s):
     return out
 
 
-# Why eager CUDA fails on some composites today (known_bugs["cuda_eager"]): they build an
-# index or mask array with dispatch.constant, which always makes a CPU tensor, and a CUDA
-# tensor mixes only with 0-d CPU tensors. jit on CUDA is fine (a const node has no device).
-CPU_CONSTANT_ON_CUDA = "dispatch.constant makes a CPU array constant; a CUDA tensor refuses it"
-
 OPS = [
     # elementwise unary primitives
     Op("neg", lambda x: -x, np.negative, ((3, 4),)),
@@ -227,7 +222,6 @@ OPS = [
         lambda x: x.tril(),
         np.tril,
         ((4, 4),),
-        known_bugs={"cuda_eager": CPU_CONSTANT_ON_CUDA},
     ),
     # indexing
     Op(
@@ -260,7 +254,6 @@ OPS = [
         _np_scatter,
         ((3, 4), (3, 1)),
         int_inputs={1: (0, 4)},
-        known_bugs={"cuda_eager": CPU_CONSTANT_ON_CUDA},
     ),
     Op(
         "index_add",
@@ -299,7 +292,7 @@ OPS = [
         "nonzero",
         cuda_sim=False,
     ),
-    Op("diag", kiln.diag, np.diag, ((4,),), known_bugs={"cuda_eager": CPU_CONSTANT_ON_CUDA}),
+    Op("diag", kiln.diag, np.diag, ((4,),)),
     # linear algebra
     Op("matmul", lambda a, b: a @ b, np.matmul, ((3, 4), (4, 5)), rtol=1e-4),
     Op("matmul_batched", lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 2)), rtol=1e-4),

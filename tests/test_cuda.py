@@ -76,6 +76,149 @@ EAGER = [
 
 @pytest.mark.parametrize("name,fn,shapes,differentiable", EAGER, ids=[e[0] for e in EAGER])
 def test_eager_op_on_cuda_equals_cpu(name, fn, shapes, differentiable):
+    _assert_eager_cuda_equals_cpu(name, fn, shapes, differentiable)
+
+
+def _index(values, like):
+    """An int64 index tensor on ``like``'s device."""
+    return kiln.tensor(values, device=like.device)
+
+
+def _setitem(x, index, value):
+    x = x * 1.0  # in the autograd graph, so the update is differentiable
+    x[index] = value
+    return x
+
+
+# Composites that build an index or mask array for their input (dispatch.constant with
+# like=input): eager on CUDA must make it on the GPU. (name, function, input shapes,
+# differentiable, traceable: also compared under kiln.jit on CUDA; a string says why that
+# fails today, a strict xfail.)
+MULTI_INDEX_NEGATIVE_TRACED = (
+    "x[i, j] with traced index tensors does not wrap negative positions (_multi_take), "
+    "on the CPU too"
+)
+COMPOSITES = [
+    ("tril", lambda a: a.tril(), [(4, 5)], True, True),
+    ("triu_offset", lambda a: kiln.triu(a, 1), [(4, 4)], True, True),
+    ("diag_of_vector", lambda a: kiln.diag(a, 1), [(3,)], True, True),
+    ("diagonal", lambda a: kiln.diagonal(a, -1), [(4, 3)], True, True),
+    (
+        "scatter_value",
+        lambda a: a.scatter(1, _index([[0], [3], [1]], a), value=2.0),
+        [(3, 4)],
+        True,
+        True,
+    ),
+    ("index_fill", lambda a: a.index_fill(1, _index([0, 2], a), -1.0), [(3, 4)], True, False),
+    ("index_add", lambda a: a.index_add(0, _index([0, 2, 0], a), a[:3] * 2), [(4, 2)], True, True),
+    ("repeat_interleave", lambda a: kiln.repeat_interleave(a, 2, dim=1), [(2, 3)], True, True),
+    (
+        "where_list_condition",
+        lambda a: kiln.where([[True, False, True]], a, 0.0),
+        [(2, 3)],
+        True,
+        True,
+    ),
+    (
+        "multi_index_negative",
+        lambda a: a[_index([-1, 0], a), _index([1, -1], a)],
+        [(3, 4)],
+        True,
+        MULTI_INDEX_NEGATIVE_TRACED,
+    ),
+    ("multi_index_cpu_list", lambda a: a[[0, 2], _index([1, 3], a)], [(3, 4)], True, False),
+    ("mask_index", lambda a: a[a > 0], [(3, 4)], True, False),
+    ("mask_index_rows", lambda a: a[a[:, 0] > 0], [(5, 3)], True, False),
+    ("masked_select", lambda a: kiln.masked_select(a, a[0] > 0), [(3, 4)], True, False),
+    ("masked_fill_mask", lambda a: a.masked_fill(a > 0.5, -2.0), [(3, 4)], True, True),
+    ("setitem_mask", lambda a: _setitem(a, a > 0, 0.0), [(3, 4)], True, False),
+    ("index_put_rows", lambda a: _setitem(a, _index([0, 2], a), 1.5), [(3, 4)], True, False),
+    ("index_put_list_value", lambda a: _setitem(a, 1, [1.0, 2.0, 3.0]), [(2, 3)], True, False),
+    (
+        "index_put_cpu_tensor_value",  # copied onto the GPU, as PyTorch's copy_ does
+        lambda a: _setitem(a, 1, kiln.tensor([1.0, 2.0, 3.0])),
+        [(2, 3)],
+        True,
+        False,
+    ),
+    ("nonzero", lambda a: kiln.nonzero(a > 0), [(3, 4)], False, False),
+    ("nonzero_as_tuple", lambda a: kiln.nonzero(a > 0, as_tuple=True)[1], [(3, 4)], False, False),
+    ("where_one_argument", lambda a: kiln.where(a > 0)[0], [(3, 4)], False, False),
+    ("argsort_0d", lambda a: kiln.argsort(a.sum()), [(3,)], False, False),
+    (
+        "unique_counts",
+        lambda a: kiln.unique(kiln.round(a), return_counts=True)[1],
+        [(8,)],
+        False,
+        False,
+    ),
+    (
+        "searchsorted",
+        lambda a: kiln.searchsorted(kiln.sort(a[0]).values, a[1]),
+        [(2, 5)],
+        False,
+        False,
+    ),
+    ("max_pool2d", lambda a: F.max_pool2d(a, 3, 2, 1), [(1, 2, 5, 5)], True, True),
+    (
+        "max_pool2d_indices",
+        lambda a: F.max_pool2d(a, 2, return_indices=True)[1],
+        [(1, 2, 5, 5)],
+        False,
+        True,
+    ),
+    ("avg_pool2d", lambda a: F.avg_pool2d(a, 2), [(1, 2, 4, 6)], True, True),
+    (
+        "avg_pool2d_padding_excluded",
+        lambda a: F.avg_pool2d(a, 3, 2, 1, ceil_mode=True, count_include_pad=False),
+        [(2, 1, 5, 5)],
+        True,
+        True,
+    ),
+    ("adaptive_avg_pool2d", lambda a: F.adaptive_avg_pool2d(a, (2, 3)), [(1, 2, 5, 7)], True, True),
+    ("pad_value", lambda a: F.pad(a, (1, 2, 0, 1), value=3.0), [(2, 3)], True, True),
+    ("pad_reflect", lambda a: F.pad(a, (1, 1, 2, 0), mode="reflect"), [(1, 2, 3, 4)], True, True),
+    ("one_hot", lambda a: F.one_hot(a.argmax(1), 5), [(3, 4)], False, True),
+    (
+        "causal_attention",
+        lambda q, k: F.scaled_dot_product_attention(q, k, k, is_causal=True),
+        [(2, 3, 4), (2, 5, 4)],
+        True,
+        True,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "name,fn,shapes,differentiable,traceable", COMPOSITES, ids=[c[0] for c in COMPOSITES]
+)
+def test_composite_constants_live_on_the_inputs_device(name, fn, shapes, differentiable, traceable):
+    _assert_eager_cuda_equals_cpu(name, fn, shapes, differentiable)
+
+
+def _traceable(rows):
+    params = []
+    for name, fn, shapes, _, traceable in rows:
+        if traceable:
+            reason = traceable if isinstance(traceable, str) else None
+            marks = [pytest.mark.xfail(strict=True, reason=reason)] if reason else []
+            params.append(pytest.param(name, fn, shapes, id=name, marks=marks))
+    return params
+
+
+@pytest.mark.parametrize("name,fn,shapes", _traceable(COMPOSITES))
+def test_composite_constants_under_jit_on_cuda(name, fn, shapes):
+    rng = np.random.default_rng(len(name))
+    arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    expected = fn(*[kiln.tensor(a) for a in arrays])
+    got = kiln.jit(fn)(*[kiln.tensor(a, device="cuda") for a in arrays])
+    assert got.device.type == "cuda" and got.dtype == expected.dtype
+    np.testing.assert_allclose(_host(got), _host(expected), rtol=1e-5, atol=1e-6)
+
+
+def _assert_eager_cuda_equals_cpu(name, fn, shapes, differentiable):
+    """``fn`` on CUDA inputs equals ``fn`` on the same CPU inputs: values and gradients."""
     rng = np.random.default_rng(len(name))
     arrays = [rng.standard_normal(s).astype(np.float32) for s in shapes]
     cpu = [kiln.tensor(a, requires_grad=differentiable) for a in arrays]
@@ -225,6 +368,31 @@ def test_device_mismatch_is_a_clear_error():
         b * a
     with pytest.raises(TypeError, match="can't convert cuda:0 device type tensor to numpy"):
         a.numpy()
+    # composites make their own masks on the GPU, but a user's CPU mask is still refused
+    mask = kiln.tensor([True, False, True])
+    with pytest.raises(RuntimeError, match=message + ", cpu and cuda:0!"):
+        kiln.where(mask, a, 0.0)
+    with pytest.raises(RuntimeError, match=message):
+        a.masked_fill(mask, 2.0)
+    lower = kiln.ones(2, 3, device="cuda").tril()  # tril's own mask is no CPU tensor
+    with pytest.raises(RuntimeError, match=message + ", cuda:0 and cpu!"):
+        lower * kiln.ones(2, 3)
+
+
+def test_constant_like_a_tensor_lives_on_its_device():
+    on_gpu = kiln.dispatch.constant([[1, 0], [0, 1]], kiln.int64, like=kiln.ones(1, device="cuda"))
+    assert on_gpu.device.type == "cuda" and on_gpu.dtype == kiln.int64
+    assert on_gpu.tolist() == [[1, 0], [0, 1]]
+    scalar = kiln.dispatch.constant(2.5, kiln.float32, like=kiln.ones(1, device="cuda"))
+    assert scalar.device.type == "cuda" and scalar.shape == () and scalar.item() == 2.5
+    on_cpu = kiln.dispatch.constant([1, 2], kiln.int64, like=kiln.ones(1))
+    assert type(on_cpu._data) is np.ndarray and on_cpu.tolist() == [1, 2]
+    # under tracing a constant is a graph node, with no device of its own
+    graph = kiln.trace(
+        lambda x: x + kiln.dispatch.constant([1.0, 2.0], kiln.float32, like=x),
+        kiln.ones(2, device="cuda"),
+    )
+    assert [node.op for node in graph.nodes] == ["input", "const", "add"]
 
 
 def test_missing_gpu_is_a_clear_error(monkeypatch):

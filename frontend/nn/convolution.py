@@ -256,7 +256,7 @@ def max_pool2d(
     if not return_indices:
         return values
     positions = _window_positions(input.shape[2:], kernel, stride, padding, dilation, out)
-    table = ops.expand(ops.constant(positions, kiln.int64), windows.shape)
+    table = ops.expand(ops.constant(positions, kiln.int64, like=input), windows.shape)
     indices = ops.squeeze(ops.gather(table, 2, best), 2)
     return values, ops.squeeze(indices, 0) if unbatched else indices
 
@@ -305,7 +305,7 @@ def avg_pool2d(
         divisor = np.full(out, float(divisor_override))
     else:
         divisor = _avg_divisor(input.shape[2:], kernel, stride, padding, out, count_include_pad)
-    result = ops.div(total, ops.constant(divisor, total.dtype))
+    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
     return ops.squeeze(result, 0) if unbatched else result
 
 
@@ -345,8 +345,8 @@ def adaptive_avg_pool2d(input, output_size):
     ho = h if size[0] is None else size[0]
     wo = w if size[1] is None else size[1]
     dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
-    rows = ops.constant(_adaptive_matrix(h, ho), dtype)
-    cols = ops.constant(_adaptive_matrix(w, wo).T, dtype)
+    rows = ops.constant(_adaptive_matrix(h, ho), dtype, like=input)
+    cols = ops.constant(_adaptive_matrix(w, wo).T, dtype, like=input)
     out = ops.matmul(ops.matmul(rows, input), cols)
     return ops.squeeze(out, 0) if unbatched else out
 

@@ -13,6 +13,8 @@ rest (``linear``, ``embedding``, ``dropout``, ``pad``, ``one_hot``, ...).
 
 from __future__ import annotations
 
+import numpy as np
+
 import kiln
 from kiln import ops
 
@@ -152,7 +154,7 @@ def embedding(
 def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> None:
     """Scale the referenced rows whose norm exceeds ``max_norm`` down to it (in place)."""
     with kiln.no_grad():
-        rows = ops.arange(weight.shape[0])
+        rows = ops.constant(np.arange(weight.shape[0]), kiln.int64, like=weight)
         used = ops.any(ops.eq(ops.unsqueeze(rows, 1), ops.unsqueeze(flat_indices, 0)), 1)
         norms = ops.norm(weight.detach(), norm_type, 1)
         scale = ops.where(
@@ -186,7 +188,7 @@ def one_hot(tensor, num_classes: int = -1):
             raise RuntimeError("Class values must be non-negative.")
         if int(ops.amax(tensor)) >= num_classes:
             raise RuntimeError("Class values must be smaller than num_classes.")
-    classes = ops.arange(num_classes)
+    classes = ops.constant(np.arange(num_classes), kiln.int64, like=tensor)
     return ops.cast(ops.eq(ops.unsqueeze(ops.cast(tensor, kiln.int64), -1), classes), kiln.int64)
 
 
@@ -389,7 +391,7 @@ def scaled_dot_product_attention(
     scores = ops.mul(ops.matmul(query, ops.transpose(key, -2, -1)), scale)
     if is_causal:
         rows, cols = query.shape[-2], key.shape[-2]
-        causal = ops.tril(ops.ones(rows, cols, dtype=kiln.bool))
+        causal = ops.constant(np.tri(rows, cols, dtype=bool), kiln.bool, like=query)
         scores = ops.masked_fill(scores, ops.logical_not(causal), float("-inf"))
     if attn_mask is not None:
         if attn_mask.dtype is kiln.bool:

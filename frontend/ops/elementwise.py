@@ -356,8 +356,9 @@ def where(condition, x=None, y=None):
         from .index import nonzero
 
         return nonzero(condition, as_tuple=True)
-    if not isinstance(condition, Tensor):
-        condition = constant(condition, dtypes.bool_)
+    if not isinstance(condition, Tensor):  # on the device of the tensor among x and y
+        like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
+        condition = constant(condition, dtypes.bool_, like=like)
     elif condition.dtype is not dtypes.bool_:
         condition = cast(condition, dtypes.bool_)
     x, y, _ = promote_pair("where", x, y)

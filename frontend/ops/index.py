@@ -45,6 +45,15 @@ repeat_interleave scatter scatter_add take
 """.split()
 
 
+def host_data(x: Tensor) -> np.ndarray:
+    """An eager tensor's values as a NumPy array (a GPU tensor's are copied to the host).
+
+    For composites that read an index or mask to decide shapes (``x[mask]``, ``nonzero``).
+    """
+    data = x._data
+    return data if type(data) is np.ndarray else np.asarray(data)
+
+
 def _is_int(i) -> bool:
     return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, bool)
 
@@ -146,8 +155,8 @@ def _mask_index(x: Tensor, axis: int, mask: Tensor):
             f"match the shape of the indexed tensor {list(x.shape)}"
         )
     flat = reshape(x, tuple(x.shape[:axis]) + (-1,) + tuple(x.shape[axis + k :]))
-    positions = np.flatnonzero(mask._data.reshape(-1))
-    return bind(P["take"], (flat, constant(positions, dtypes.int64)), {"axis": axis}), k
+    positions = np.flatnonzero(host_data(mask).reshape(-1))
+    return bind(P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": axis}), k
 
 
 def _multi_take(x: Tensor, advanced) -> Tensor:
@@ -169,14 +178,19 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
     stride = 1
     for (a, idx), n in reversed(list(zip(advanced, sizes))):
         idx = cast(idx, dtypes.int64)
-        if idx._node is None and idx._data.size and (idx._data.min() < -n or idx._data.max() >= n):
-            raise IndexError(f"index out of range for dimension {a} with size {n}")
         if idx._node is None:
-            idx = (
-                constant(np.where(idx._data < 0, idx._data + n, idx._data), dtypes.int64)
-                if idx._data.size and idx._data.min() < 0
-                else idx
+            values = host_data(idx)
+            if values.size and (values.min() < -n or values.max() >= n):
+                raise IndexError(f"index out of range for dimension {a} with size {n}")
+            # wrap negative positions; a CPU index of a GPU tensor (allowed, as in PyTorch)
+            # moves to the GPU, where the other indices it is combined with live
+            cpu_index_of_gpu_tensor = (
+                x._node is None
+                and type(x._data) is not np.ndarray
+                and type(idx._data) is np.ndarray
             )
+            if (values.size and values.min() < 0) or cpu_index_of_gpu_tensor:
+                idx = constant(np.where(values < 0, values + n, values), dtypes.int64, like=x)
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
@@ -243,10 +257,11 @@ def masked_select(x: Tensor, mask: Tensor) -> Tensor:
 def nonzero(x: Tensor, *, as_tuple: bool = False):
     if x._node is not None or current_trace() is not None:
         raise TraceError("nonzero gives a data-dependent shape and cannot be traced")
-    idx = np.nonzero(x._data.reshape(x.shape) if x.ndim else x._data.reshape(1))
+    data = host_data(x)
+    idx = np.nonzero(data if x.ndim else data.reshape(1))
     if as_tuple:
-        return tuple(constant(i, dtypes.int64) for i in idx)
-    return constant(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), dtypes.int64)
+        return tuple(constant(i, dtypes.int64, like=x) for i in idx)
+    return constant(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), dtypes.int64, like=x)
 
 
 def argwhere(x: Tensor) -> Tensor:
@@ -258,6 +273,7 @@ def setitem(x: Tensor, index, value) -> None:
 
     plain = (
         x._node is None
+        and type(x._data) is np.ndarray  # on the CPU: a GPU array takes no NumPy index
         and current_trace() is None
         and not (
             is_grad_enabled()
@@ -281,20 +297,33 @@ def setitem(x: Tensor, index, value) -> None:
                 raise RuntimeError(f"setitem: {exc} (tensor {list(x.shape)})") from None
         x._version += 1
         return
-    positions = getitem(constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), index)
+    # which flat positions the index names, computed on the CPU
+    positions = getitem(
+        constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), _cpu_index(index)
+    )
     if positions._node is not None:
         raise TraceError("setitem under tracing needs static indices")
     pos = positions._data.reshape(-1)
-    v = value if isinstance(value, Tensor) else constant(value, x.dtype)
-
+    v = value if isinstance(value, Tensor) else constant(value, x.dtype, like=x)
+    if v._node is None and v.ndim and v.device != x.device and current_trace() is None:
+        v = v.to(x.device)  # x[i] = t copies t onto x's device, as PyTorch's copy_ does
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
     mask = np.zeros(x.numel(), dtype=bool)
     mask[pos] = True
     scattered = bind(
-        P["take_grad"], (v, constant(pos, dtypes.int64)), {"axis": 0, "size": x.numel()}
+        P["take_grad"], (v, constant(pos, dtypes.int64, like=x)), {"axis": 0, "size": x.numel()}
     )
-    new = where(constant(mask, dtypes.bool_), scattered, reshape(x, (-1,)))
+    new = where(constant(mask, dtypes.bool_, like=x), scattered, reshape(x, (-1,)))
     assign(x, reshape(new, x.shape), "setitem")
+
+
+def _cpu_index(index):
+    """``index`` with its eager GPU tensors copied to the CPU (to index a CPU array)."""
+    if isinstance(index, tuple):
+        return tuple(_cpu_index(i) for i in index)
+    if isinstance(index, Tensor) and index._node is None and type(index._data) is not np.ndarray:
+        return index.cpu()
+    return index
 
 
 def _numpy_index(index):
@@ -318,12 +347,12 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     d = normalize_dim("scatter", dim, x.ndim)
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
-        src = expand(constant(src, x.dtype), index.shape)
+        src = expand(constant(src, x.dtype, like=x), index.shape)
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
     hits = bind(
         P["scatter_add"],
-        (constant(np.ones(index.shape, x.dtype.np), x.dtype), index),
+        (constant(np.ones(index.shape, x.dtype.np), x.dtype, like=x), index),
         {"axis": d, "size": x.shape[d]},
     )
     values = bind(P["scatter_add"], (cast(src, x.dtype), index), {"axis": d, "size": x.shape[d]})
@@ -350,13 +379,13 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
 
 def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim("index_fill", dim, x.ndim)
-    idx = index._data if isinstance(index, Tensor) and index._node is None else np.asarray(index)
+    idx = host_data(index) if isinstance(index, Tensor) and index._node is None else index
     mask = np.zeros(x.shape[d], dtype=bool)
     mask[np.asarray(idx).reshape(-1)] = True
     shape = [1] * x.ndim
     shape[d] = x.shape[d]
     return where(
-        constant(mask.reshape(shape), dtypes.bool_),
+        constant(mask.reshape(shape), dtypes.bool_, like=x),
         value if isinstance(value, Tensor) else constant(value, x.dtype),
         x,
     )
@@ -366,6 +395,6 @@ def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = normalize_dim("repeat_interleave", dim, x.ndim)
-    reps = repeats._data if isinstance(repeats, Tensor) else repeats
+    reps = host_data(repeats) if isinstance(repeats, Tensor) else repeats
     positions = np.repeat(np.arange(x.shape[d]), reps)
-    return bind(P["take"], (x, constant(positions, dtypes.int64)), {"axis": d})
+    return bind(P["take"], (x, constant(positions, dtypes.int64, like=x)), {"axis": d})

@@ -86,14 +86,15 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
     mask = np.zeros(tuple(base.shape), dtype=bool)
     mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
 
-    return where(constant(mask, dtypes.bool_), pad_axes(cast(new, base.dtype), pads, 0), base)
+    mask = constant(mask, dtypes.bool_, like=base)
+    return where(mask, pad_axes(cast(new, base.dtype), pads, 0), base)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
 
     if name == "copy_":
         src = args[0]
-        src = src if isinstance(src, Tensor) else ops.constant(src, x.dtype)
+        src = src if isinstance(src, Tensor) else ops.constant(src, x.dtype, like=x)
 
         return assign(x, cast(expand(src, x.shape), x.dtype), name)
     if name in ("zero_", "fill_"):

@@ -375,4 +375,4 @@ def _triangle(x, diagonal, lower):
     mask = np.tri(rows, cols, diagonal, dtype=bool)
     if not lower:
         mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
-    return where(constant(mask, dtypes.bool_), x, constant(0, x.dtype))
+    return where(constant(mask, dtypes.bool_, like=x), x, constant(0, x.dtype))

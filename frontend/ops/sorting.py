@@ -23,7 +23,7 @@ from .dims import normalize_dim
 from .elementwise import abs as abs_
 from .elementwise import cast, eq, exp, log, lt, mul, remainder, sub, where
 from .elementwise import round as round_
-from .index import gather
+from .index import gather, host_data
 from .reduce import sum as sum_
 from .shape import reshape, slice_axis, squeeze_axes
 
@@ -39,13 +39,13 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     axis = normalize_dim("argsort", dim, x.ndim)
     if x.ndim == 0:
-        return constant(0, dtypes.int64)
+        return constant(0, dtypes.int64, like=x)
     return bind(P["argsort"], (x,), {"axis": axis, "descending": bool(descending)})
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64))
+        return values_indices(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending)
     return values_indices(gather(x, dim, idx), idx)
 
@@ -104,8 +104,8 @@ def cummax(x: Tensor, dim: int):
     if x._node is not None or current_trace() is not None:
         raise TraceError("cummax is eager-only in kiln")
     axis = normalize_dim("cummax", dim, x.ndim)
-    values = np.maximum.accumulate(x._data, axis=axis)
-    return values_indices(constant(values, x.dtype), None)
+    values = np.maximum.accumulate(host_data(x), axis=axis)
+    return values_indices(constant(values, x.dtype, like=x), None)
 
 
 def unique(
@@ -118,22 +118,22 @@ def unique(
     """Eager only: the output's shape depends on the data."""
     if x._node is not None or current_trace() is not None:
         raise TraceError("unique gives a data-dependent shape and cannot be traced")
-    values, inverse, counts = np.unique(x._data, return_inverse=True, return_counts=True)
-    out = [constant(values, x.dtype)]
+    values, inverse, counts = np.unique(host_data(x), return_inverse=True, return_counts=True)
+    out = [constant(values, x.dtype, like=x)]
     if return_inverse:
-        out.append(constant(inverse.reshape(x.shape), dtypes.int64))
+        out.append(constant(inverse.reshape(x.shape), dtypes.int64, like=x))
     if return_counts:
-        out.append(constant(counts, dtypes.int64))
+        out.append(constant(counts, dtypes.int64, like=x))
     return out[0] if len(out) == 1 else tuple(out)
 
 
 def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False):
     if sorted_sequence._node is not None or current_trace() is not None:
         raise TraceError("searchsorted is eager-only in kiln")
-    v = values._data if isinstance(values, Tensor) else np.asarray(values)
+    v = host_data(values) if isinstance(values, Tensor) else np.asarray(values)
     side = "right" if right else "left"
-    out = np.searchsorted(sorted_sequence._data, v, side=side)
-    return constant(out, dtypes.int64)
+    out = np.searchsorted(host_data(sorted_sequence), v, side=side)
+    return constant(out, dtypes.int64, like=sorted_sequence)
 
 
 def bucketize(values, boundaries: Tensor, *, right: bool = False):
@@ -148,8 +148,8 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argu
         eye = np.eye(n, k=offset, dtype=bool)
         idx = np.cumsum(eye.reshape(-1)).reshape(n, n) - 1
         idx = np.where(eye, idx, 0)
-        taken = bind(P["take"], (x, constant(idx, dtypes.int64)), {"axis": 0})
-        return mul(taken, constant(eye, x.dtype))
+        taken = bind(P["take"], (x, constant(idx, dtypes.int64, like=x)), {"axis": 0})
+        return mul(taken, constant(eye, x.dtype, like=x))
     return _diagonal(x, diagonal) if x.ndim == 2 else sum_(x)
 
 
@@ -164,7 +164,7 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
     if flat is None:
         raise RuntimeError("diagonal: only 2-D tensors are supported")
     positions = r * cols + (r + offset)
-    return bind(P["take"], (flat, constant(positions, dtypes.int64)), {"axis": 0})
+    return bind(P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": 0})
 
 
 def trace(x: Tensor) -> Tensor:
