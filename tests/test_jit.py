@@ -543,3 +543,12 @@ def test_compile_graph_chooses_the_back_end_by_device():
     (got,) = executable.run([runtime_cuda.to_device(np.arange(3, dtype=np.float32))])
     assert runtime_cuda.is_device_array(got)
     np.testing.assert_allclose(runtime_cuda.to_host(got), [0.0, 1.0, 4.0])
+
+
+def test_traced_multi_index_wraps_negative_positions_like_eager():
+    """``x[i, j]`` with index tensors traced as arguments: negatives count from the end."""
+    x = kiln.arange(12.0).reshape(3, 4)
+    i, j = kiln.tensor([-1, 0, 2, -3]), kiln.tensor([-1, -4, 1, 3])
+    expected = x.numpy()[i.numpy(), j.numpy()]
+    np.testing.assert_array_equal(x[i, j].numpy(), expected)
+    np.testing.assert_array_equal(kiln.jit(lambda x, i, j: x[i, j])(x, i, j).numpy(), expected)

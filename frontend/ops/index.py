@@ -24,7 +24,7 @@ from ..context import is_grad_enabled
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import add, cast, gt, mul, where
+from .elementwise import add, cast, gt, lt, mul, where
 from .inplace import assign
 from .shape import (
     broadcast_tensors,
@@ -191,6 +191,8 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
             )
             if (values.size and values.min() < 0) or cpu_index_of_gpu_tensor:
                 idx = constant(np.where(values < 0, values + n, values), dtypes.int64, like=x)
+        else:  # a traced index: its values are not known, wrap negatives in the graph
+            idx = where(lt(idx, 0), add(idx, n), idx)
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
