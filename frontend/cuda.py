@@ -272,7 +272,12 @@ def device_bind(prim, inputs, params):
                 else _mismatch("cpu", "cuda:0")
             )
         arrays.append(data)
-    return wrap(run_primitive(prim.name, arrays, params))
+    out = wrap(run_primitive(prim.name, arrays, params))
+    if "writable_view" in prim.properties:
+        # A device view is a copy here: an in-place update of ``out`` is written through to
+        # its base by kiln.ops.inplace.assign, as a NumPy view would be.
+        out._view_of = (inputs[0], prim.name, params)
+    return out
 
 
 def copy_into(x: Tensor, new: Tensor) -> None:

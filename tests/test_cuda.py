@@ -94,10 +94,6 @@ def _setitem(x, index, value):
 # like=input): eager on CUDA must make it on the GPU. (name, function, input shapes,
 # differentiable, traceable: also compared under kiln.jit on CUDA; a string says why that
 # fails today, a strict xfail.)
-MULTI_INDEX_NEGATIVE_TRACED = (
-    "x[i, j] with traced index tensors does not wrap negative positions (_multi_take), "
-    "on the CPU too"
-)
 COMPOSITES = [
     ("tril", lambda a: a.tril(), [(4, 5)], True, True),
     ("triu_offset", lambda a: kiln.triu(a, 1), [(4, 4)], True, True),
@@ -125,7 +121,7 @@ COMPOSITES = [
         lambda a: a[_index([-1, 0], a), _index([1, -1], a)],
         [(3, 4)],
         True,
-        MULTI_INDEX_NEGATIVE_TRACED,
+        True,
     ),
     ("multi_index_cpu_list", lambda a: a[[0, 2], _index([1, 3], a)], [(3, 4)], True, False),
     ("mask_index", lambda a: a[a > 0], [(3, 4)], True, False),
@@ -405,3 +401,31 @@ def test_missing_gpu_is_a_clear_error(monkeypatch):
 def test_shape_errors_name_the_op_on_cuda():
     with pytest.raises(kiln.ShapeError, match="matmul: inner dimensions differ"):
         kiln.ones(2, 3, device="cuda") @ kiln.ones(2, 3, device="cuda")
+
+
+# In-place updates through views: on CUDA a view is a copy, so the update must be written
+# through to its base (on the CPU NumPy's views do it). Each case runs on both devices.
+VIEW_UPDATES = {
+    "slice add_": lambda t: t[1:2].add_(1.0),
+    "row zero_": lambda t: t[0].zero_(),
+    "view then slice fill_": lambda t: t.view(6)[0:2].fill_(5.0),
+    "transpose row mul_": lambda t: t.t()[1].mul_(-2.0),
+    "column copy_": lambda t: t[:, 2].copy_(kiln.tensor([7.0, 8.0])),
+    "slice of a slice": lambda t: t[1][1:].sub_(10.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VIEW_UPDATES))
+def test_inplace_update_of_a_view_reaches_its_base_on_cuda(name):
+    update = VIEW_UPDATES[name]
+    cpu = kiln.arange(6.0).reshape(2, 3)
+    gpu = cpu.clone().to("cuda")
+    update(cpu)
+    update(gpu)
+    np.testing.assert_array_equal(_host(gpu), cpu.numpy())
+
+
+def test_inplace_update_of_a_strided_cuda_slice_is_a_clear_error():
+    t = kiln.arange(6.0).to("cuda")
+    with pytest.raises(NotImplementedError, match="strided slice"):
+        t[::2].add_(1.0)

@@ -77,6 +77,10 @@ def record(prim, inputs, params, out: Tensor) -> None:
         return
     out.grad_fn = BackwardNode(prim, params, inputs, out)
     out.requires_grad = True
+    if "writable_view" in prim.properties:
+        # An in-place update of this view must also rewrite its base's history
+        # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
+        out._view_of = (inputs[0], prim.name, params)
 
 
 # ------------------------------------------------------------------------------ the engine

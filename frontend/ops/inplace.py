@@ -11,11 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.compiler.errors import TraceError
+from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes, ops
 from ..context import current_trace, is_grad_enabled
 from ..creation import full
-from ..dispatch import constant
+from ..dispatch import bind, constant
 from ..tensor import Tensor
 from .elementwise import cast, where
 from .shape import expand, pad_axes, permute, reshape
@@ -55,8 +56,18 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
             from .. import cuda
 
             cuda.copy_into(x, new)
+            view_of = getattr(x, "_view_of", None)
+            if view_of is not None:  # a CUDA view is a copy: write the update through
+                base, view_op, params = view_of
+                # a host value (a fill constant) is on the device now, in x itself
+                through = new if type(new._data) is not np.ndarray else x.detach()
+                assign(base, _into_base(base, view_op, params, through), op)
         elif x._data.flags.writeable:
-            np.copyto(x._data, new._data)
+            np.copyto(x._data, new._data)  # a NumPy view: the base sees the values...
+            view_of = getattr(x, "_view_of", None)  # ...set on views autograd recorded
+            if view_of is not None and is_grad_enabled():  # ...and now its history too
+                base, view_op, params = view_of
+                assign(base, _into_base(base, view_op, params, new), op)
         else:  # a broadcast view: give x its own storage, as PyTorch would have
             x._data = np.array(new._data)
     x._version += 1
@@ -78,16 +89,21 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
         return permute(new, inverse)
     starts, stops, steps = params["starts"], params["stops"], params["steps"]
     if any(s != 1 for s in steps):
-        raise TraceError(
-            "an in-place update of a strided slice (x[::2].add_(...)) cannot be "
-            "traced; use kiln.where or index assignment (x[::2] = ...)"
+        tracing = current_trace() is not None
+        raise (TraceError if tracing else NotImplementedError)(
+            "an in-place update of a strided slice (x[::2].add_(...)) is not supported "
+            f"{'under kiln.jit' if tracing else 'on a CUDA tensor'}; use kiln.where or "
+            "index assignment (x[::2] = ...)"
         )
     pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
     mask = np.zeros(tuple(base.shape), dtype=bool)
     mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
 
     mask = constant(mask, dtypes.bool_, like=base)
-    return where(mask, pad_axes(cast(new, base.dtype), pads, 0), base)
+    # ``where`` reads the base through a fresh alias (a same-shape reshape): the base is
+    # about to change in place, and its old history must stay usable by backward.
+    alias = bind(P["reshape"], (base,), {"shape": tuple(base.shape)})
+    return where(mask, pad_axes(cast(new, base.dtype), pads, 0), alias)
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
@@ -104,6 +120,12 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
 
         return assign(x, expand(cast(fill, x.dtype), x.shape), name)
     fn = getattr(ops, name[:-1])
+    if x.requires_grad and is_grad_enabled():
+        # The update overwrites x, and its VJP rule may read x's old values (mul_, exp_):
+        # autograd gets a copy of them as the operand, as PyTorch saves what it needs.
+        operand = ops.clone(x)
+        args = tuple(operand if a is x else a for a in args)
+        return assign(x, fn(operand, *args, **kwargs), name)
     return assign(x, fn(x, *args, **kwargs), name)
 
 
