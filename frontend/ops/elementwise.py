@@ -247,11 +247,28 @@ def log10(x):
 
 
 def log1p(x):
-    return log(add(x, 1.0))
+    """``log(1 + x)``, exact for tiny ``x``: Goldberg's ``log(u) * x / (u - 1)``, u = 1 + x.
+
+    Each branch of a ``where`` only sees inputs where it is finite, so no gradient is NaN.
+    """
+    x = _to_float(x)
+    near = lt(abs(x), 0.5)
+    xs = where(near, x, 0.25)
+    us = add(xs, 1.0)
+    tiny = eq(us, 1.0)  # 1 + x rounded to 1: log1p(x) is x to working precision
+    corrected = where(tiny, xs, div(mul(log(us), xs), where(tiny, 1.0, sub(us, 1.0))))
+    return where(near, corrected, log(where(near, 1.0, add(x, 1.0))))
 
 
 def expm1(x):
-    return sub(exp(x), 1.0)
+    """``exp(x) - 1``, exact for tiny ``x``: Kahan's ``(u - 1) * x / log(u)``, u = exp(x)."""
+    x = _to_float(x)
+    near = lt(abs(x), 0.5)
+    xs = where(near, x, 0.25)
+    us = exp(xs)
+    tiny = eq(us, 1.0)
+    corrected = where(tiny, xs, div(mul(sub(us, 1.0), xs), where(tiny, 1.0, log(us))))
+    return where(near, corrected, sub(exp(where(near, 0.0, x)), 1.0))
 
 
 def exp2(x):
@@ -265,9 +282,11 @@ def tan(x):
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written so that large ``|x|`` never overflows."""
     x = _to_float(x)
-    e = exp(neg(abs(x)))
+    nonnegative = ge(x, 0.0)
+    # exp(-|x|), with -|x| spelled as a choice: abs has no slope at 0, sigmoid does (1/4)
+    e = exp(where(nonnegative, neg(x), x))
     pos = reciprocal(add(e, 1.0))
-    return where(ge(x, 0.0), pos, mul(e, pos))
+    return where(nonnegative, pos, mul(e, pos))
 
 
 def logsigmoid(x):
@@ -479,7 +498,19 @@ def cosh(x):
 
 
 def asinh(x):
-    return mul(sign(x), log(add(abs(x), sqrt(add(mul(x, x), 1.0)))))
+    """``sign(x) * log(|x| + sqrt(x^2 + 1))``: exact for tiny ``x``, slope 1 at 0, no overflow."""
+    x = _to_float(x)
+    negative = lt(x, 0.0)
+    ax = where(negative, neg(x), x)  # |x| with a slope at 0
+    big = gt(ax, 1e18)  # x^2 would overflow: asinh is log(2|x|) there
+    small = where(big, 1.0, ax)
+    square = mul(small, small)
+    # log(a + sqrt(a^2 + 1)) = log1p(a + a^2 / (1 + sqrt(a^2 + 1)))
+    moderate = log1p(add(small, div(square, add(sqrt(add(square, 1.0)), 1.0))))
+    large = add(log(where(big, ax, 1.0)), math.log(2.0))
+    magnitude = where(big, large, moderate)
+    signed = where(negative, neg(magnitude), magnitude)
+    return where(eq(x, 0.0), x, signed)  # keeps the sign of a zero
 
 
 def softplus(x, beta=1.0, threshold=20.0):
