@@ -16,10 +16,11 @@ torch = pytest.importorskip("torch")
 EDGES = [0.0, -0.0, 1e-10, -1e-10, 1e-5, -0.5, -1.0, -2.0, 1.0, 3.0, 40.0, -100.0, 1e30]
 EDGES += [float("inf"), float("-inf"), float("nan")]
 NAMES = ["sigmoid", "log1p", "expm1", "asinh", "tanh", "atan", "exp", "softplus", "logsigmoid"]
+NAMES += ["relu", "relu6", "hardtanh", "silu", "elu", "leaky_relu"]
 
 
 def _function(lib, name):
-    if name in ("softplus", "logsigmoid"):
+    if name in ("softplus", "logsigmoid", "relu6", "hardtanh", "gelu", "silu", "elu", "leaky_relu"):
         return getattr(lib.nn.functional, name)
     return getattr(lib, name)
 

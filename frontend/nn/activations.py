@@ -86,7 +86,15 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     """
     low = ops.constant(min_val, input.dtype)
     high = ops.constant(max_val, input.dtype)
-    out = ops.where(ops.le(input, min_val), low, ops.where(ops.ge(input, max_val), high, input))
+    inside = ops.logical_and(ops.gt(input, min_val), ops.lt(input, max_val))
+    # PyTorch: x < min -> min, x > max -> max, else x (the bounds themselves, -0.0 and NaN
+    # pass through, detached: the gradient is 1 strictly inside only)
+    edge = ops.where(
+        ops.lt(input, min_val),
+        low,
+        ops.where(ops.gt(input, max_val), high, input.detach()),
+    )
+    out = ops.where(inside, input, edge)
     return _maybe_inplace(input, out, inplace, "hardtanh_")
 
 
@@ -101,8 +109,9 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
 
 
 def _expm1_negative(x):
-    """``exp(min(x, 0)) - 1``: the negative branch of ELU-like functions, never overflowing."""
-    return ops.sub(ops.exp(ops.minimum(x, ops.constant(0, x.dtype))), 1.0)
+    """``expm1(x)`` where ``x <= 0`` or NaN (0 elsewhere): the negative branch of ELU-like
+    functions, never overflowing, exact near 0, slope 1 at 0 (``x`` itself is chosen there)."""
+    return ops.expm1(ops.where(ops.gt(x, 0), ops.constant(0, x.dtype), x))
 
 
 def elu(input, alpha: float = 1.0, inplace: bool = False):

@@ -295,11 +295,15 @@ def logsigmoid(x):
 
 
 def relu(x):
-    """``max(x, 0)`` with PyTorch's gradient (0 at exactly 0)."""
+    """``max(x, 0)`` as PyTorch computes it: ``x < 0 ? 0 : x`` (NaN and -0.0 pass through).
+
+    The gradient is PyTorch's too: 0 where ``x <= 0`` (a zero passes through detached),
+    else 1 (NaN included).
+    """
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Boolean inputs not supported for relu")
     zero = constant(0, x.dtype)
-    return where(gt(x, zero), x, zero)
+    return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
 
 
 def erfinv(x):
