@@ -272,8 +272,8 @@ class _RowPlan:
 
         # a kept row can live in an output row that is only written after its last use
         # (softmax keeps exp(x - max) in the output row, then divides it in place)
-        # (the output must depend on the kept row: then every read of it in that stage
-        # comes before the output's store, as reads are cached per column)
+        # (computing the output must read the kept row at that column: then every read of
+        # it in that stage comes before the output's store, as reads are cached per column)
         self.kept_in_output: dict[Node, Node] = {}
         for node in self.kept:
             last_use = max(self.stage[u] for u in self._users(node) if u in members)
@@ -284,7 +284,7 @@ class _RowPlan:
                     and self.form[out] == ("all", "all")
                     and not is_accumulating_reduction(out)
                     and self.stage[out] == last_use
-                    and _depends_on(out, node, members)
+                    and self.reads_at_column(out, node)
                 ):
                     self.kept_in_output[node] = out
                     break
@@ -299,6 +299,31 @@ class _RowPlan:
 
     def _users(self, node):
         return [n for n in self.group.nodes if node in n.inputs]
+
+    def reads_at_column(self, node: Node, row: Node) -> bool:
+        """Does computing ``node`` at a column (in its stage) read the value of ``row`` at
+        that column? The walk follows ``_RowKernelWriter.value``: it stops at per-row
+        values (variables) and at rows of an earlier stage, which are read back from their
+        own output or scratch row instead of being recomputed. (Softmax and log_softmax
+        of the same logits: the softmax output reads ``exp(x - max)`` back, never
+        ``x - max``, so ``x - max`` cannot live in the softmax output row.)"""
+        members = set(self.group.nodes)
+        stage = self.stage[node]
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            for source in current.inputs:
+                if source is row:
+                    return True
+                if source not in members or source in seen or not self.in_loop(source):
+                    continue
+                if is_accumulating_reduction(source):
+                    continue
+                if self.stage[source] < stage and self.form[source] == ("all", "all"):
+                    continue  # read back from its row, not recomputed
+                seen.add(source)
+                stack.append(source)
+        return False
 
     def in_loop(self, node: Node) -> bool:
         """Computed element by element in a stage loop (vs. once per row)."""
@@ -544,22 +569,6 @@ class _RowKernelWriter:
                 self.emit(3, f"{target} = {text}")
         self.local[node] = text
         return text
-
-
-def _depends_on(node: Node, ancestor: Node, members: set) -> bool:
-    """Does computing ``node`` at a column read ``ancestor`` at that column? (Directly or
-    through elementwise ``members``; a reduction's result is a per-row value, read from
-    a variable, so the walk stops there.)"""
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        for source in current.inputs:
-            if source is ancestor:
-                return True
-            if source in members and source not in seen and not is_accumulating_reduction(source):
-                seen.add(source)
-                stack.append(source)
-    return False
 
 
 def row_kernel(group: FusionGroup) -> KernelSource:
