@@ -4,7 +4,7 @@ The source is meant to be read. A loop kernel for ``relu(x + b)`` over ``f32[64,
 with ``b: f32[16]`` looks like this (sizes are arguments, so kernels are shared between
 graphs that differ only in sizes)::
 
-    @njit(parallel=True, fastmath={"arcp", "contract"}, cache=True)
+    @njit(parallel=True, fastmath={"contract"}, cache=True)
     def kernel(in0, in1, out0, n0, n1):
         a0 = in0.reshape((n0, n1))
         a1 = in1.reshape((1, n1))
@@ -29,8 +29,11 @@ scalars (the max, the sum, ``1/sqrt(var + eps)``) are plain local variables.
 Column kernels (reductions over the leading axes) are in ``cpu_column.py``; the scalar
 expressions and the module text in ``kernel_module.py``.
 
-Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
-``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
+Fast-math flags keep NaN, Inf and signed-zero semantics: only ``contract`` (FMA); row
+kernels add ``reassoc`` so reductions vectorize. Never ``nnan``/``ninf``/``nsz``, and not
+``arcp``/``afn`` either: under them LLVM turns ``1 / sqrt(x)`` into a reciprocal-sqrt
+estimate (NaN at 0 and inf) and ``x ** 1.5`` into ``x * sqrt(x)`` (NaN at -inf); the
+speed they gave is kept by hand (``kernel_module._power_expression``). float32 ``exp``,
 ``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py`` (the op
 table's ``cpu:float32`` expressions). Reductions come from the op table too: an
 accumulator starts at the record's ``identity`` and folds items with its ``combine``
@@ -57,8 +60,9 @@ from .kernel_module import (  # noqa: F401  (re-exported: codegen/cuda.py import
     scalar_expression,
 )
 
-LOOP_FLAGS = ("afn", "arcp", "contract")
-ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
+# (see the module docstring: which flags, and why not more; tests/test_edge_values.py)
+LOOP_FLAGS = ("contract",)
+ROW_FLAGS = ("contract", "reassoc")
 # Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
 # worker threads costs 8-40 microseconds (runtime/threads.py); measured crossover ~2^17.
 PARALLEL_THRESHOLD = 1 << 17
