@@ -609,7 +609,8 @@ _UNARY = {
     "atan": (np.arctan, "math.atan({0})", True),
     "erf": (_np_erf, "math.erf({0})", True),
     "abs": (np.abs, "abs({0})", False),
-    "sign": (np.sign, "np.sign({0})", False),
+    # (not np.sign: Numba's gives sign(-0.0) = -0.0 where NumPy gives 0.0; nan stays nan)
+    "sign": (np.sign, "({0} if {0} != {0} else (1 if {0} > 0 else (-1 if {0} < 0 else 0)))", False),
     "reciprocal": (_safe(np.reciprocal), "(1.0 / {0})", True),
     "floor": (np.floor, "math.floor({0})", True),
 }
@@ -618,8 +619,6 @@ _UNARY_BACKEND_EXPRS = {
     **{name: {"cpu:float32": f"fast_{name}({{0}})"} for name in _FAST_CPU},
     # math.floor returns an int in Numba on the CPU (inf overflows); CUDA's is a float
     "floor": {"cpu": "np.floor({0})"},
-    # np.sign has no CUDA implementation in Numba (nan stays nan, as in NumPy)
-    "sign": {"cuda": "({0} if {0} != {0} else (1 if {0} > 0 else (-1 if {0} < 0 else 0)))"},
 }
 for _name, (_impl, _expr, _float_only) in _UNARY.items():
     _register(

@@ -257,3 +257,19 @@ def test_independent_siblings_merge_but_dependent_ones_do_not():
         ["sum"],
         ["mul"],
     ]
+
+
+def test_softmax_and_log_softmax_of_the_same_logits_share_a_kernel_and_are_right():
+    # one row kernel with two outputs: x - max lives in the log_softmax output row, and
+    # exp(x - max) in the softmax row, each until its own output overwrites it (a row kept
+    # in an output that does not read it back was overwritten before its last use)
+    import kiln
+    import kiln.nn.functional as F
+
+    kiln.manual_seed(0)
+    z = kiln.randn(4, 10)
+    both = kiln.jit(lambda z: (F.softmax(z, -1), F.log_softmax(z, -1)))
+    soft, log_soft = both(z)
+    np.testing.assert_allclose(soft.numpy(), F.softmax(z, -1).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(log_soft.numpy(), F.log_softmax(z, -1).numpy(), rtol=1e-5, atol=1e-6)
+    assert len(both.inspect(z).kernels) == 1

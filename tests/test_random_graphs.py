@@ -7,6 +7,11 @@ permutes and expands, drawing operands from everything built so far (so values a
 between several users), and a few random outputs. Each graph is compiled and run, and its
 results must match the reference interpreter. Every stage must ``verify()``.
 
+Seeded random *programs* of user-level row ops (``random_program``: softmax, log_softmax,
+logsumexp, layer norm, row and column sums, ...) give row kernels several outputs that
+share reductions and intermediates; each runs eagerly, under ``kiln.jit`` and in the
+reference interpreter, and all three must agree.
+
 The example count is small because each new kernel costs Numba compile time.
 """
 
@@ -193,3 +198,128 @@ def test_random_graphs_with_threaded_kernels(graph, monkeypatch):
     arrays = _inputs(graph, 2)
     for got, want in zip(executable.run([a.copy() for a in arrays]), interpret(graph, arrays)):
         _compare(got, want)
+
+
+# ------------------------------------------------------ several outputs sharing rows
+#
+# The graphs above rarely give one row kernel several outputs that share work. These
+# programs do: user-level row ops (softmax, log_softmax, logsumexp, a layernorm-like
+# normalization, shifts by the row max, sums and means) and column sums over the same
+# values, reductions with several consumers, and outputs that are also intermediates of
+# other outputs. A program is a plain function of kiln tensors, so it runs eagerly, under
+# ``kiln.jit`` and (its traced graph) in the reference interpreter: all three must agree.
+# Seeded, so a failure names its program; kernels are cached on disk after the first run.
+
+FULL, PER_ROW, PER_COLUMN = "full", "row", "column"
+
+
+def _layer_norm(v):
+    centered = v - v.mean(-1, keepdim=True)
+    return centered * ((centered * centered).mean(-1, keepdim=True) + 1e-5).rsqrt()
+
+
+def _program_ops():
+    """name -> (arity, kind of the result or None for elementwise, function).
+
+    Ops with a result kind read full values (whole rows); elementwise ones read any kind
+    and give the broadcast kind of their operands."""
+    import kiln
+    import kiln.nn.functional as F
+
+    return {
+        "softmax": (1, FULL, lambda v: F.softmax(v, -1)),
+        "log_softmax": (1, FULL, lambda v: F.log_softmax(v, -1)),
+        "logsumexp": (1, PER_ROW, lambda v: v.logsumexp(-1, keepdim=True)),
+        "sum": (1, PER_ROW, lambda v: v.sum(-1, keepdim=True)),
+        "max": (1, PER_ROW, lambda v: v.amax(-1, keepdim=True)),
+        "mean": (1, PER_ROW, lambda v: v.mean(-1, keepdim=True)),
+        "shift": (1, FULL, lambda v: v - v.amax(-1, keepdim=True)),
+        "layer_norm": (1, FULL, _layer_norm),
+        "column_sum": (1, PER_COLUMN, lambda v: v.sum(0, keepdim=True)),
+        "column_mean": (1, PER_COLUMN, lambda v: v.mean(0, keepdim=True)),
+        "exp_tanh": (1, None, lambda v: v.tanh().exp()),
+        "log1p_abs": (1, None, lambda v: (v.abs() + 1.0).log()),
+        "neg": (1, None, lambda v: -v),
+        "add": (2, None, lambda a, b: a + b),
+        "sub": (2, None, lambda a, b: a - b),
+        "mul": (2, None, lambda a, b: a * b),
+        "safe_div": (2, None, lambda a, b: a / (b.abs() + 1.5)),
+        "maximum": (2, None, lambda a, b: kiln.maximum(a, b)),
+    }
+
+
+def _broadcast_kind(kinds) -> str:
+    return kinds[0] if len(set(kinds)) == 1 else FULL
+
+
+def random_program(seed: int):
+    """(a function of 1-2 full inputs returning 1-5 values, its input count, its text)."""
+    rng = np.random.default_rng(seed)
+    ops = _program_ops()
+    reducing = [name for name, (_, kind, _) in ops.items() if kind is not None]
+    steps = []  # (op name, operand indices); value k >= inputs is step k - inputs
+    kinds = [FULL] * (1 + int(rng.integers(0, 2)))
+    inputs = len(kinds)
+    for _ in range(int(rng.integers(3, 8))):
+        # mostly row ops, often on the previous step's operand: several reductions and
+        # row ops over the same rows (softmax and log_softmax of the same logits)
+        name = str(rng.choice(reducing if rng.random() < 0.6 else list(ops)))
+        arity, kind, _ = ops[name]
+        candidates = [k for k in range(len(kinds)) if kind is None or kinds[k] == FULL]
+        operands = []
+        for _ in range(arity):
+            if steps and rng.random() < 0.5 and steps[-1][1][0] in candidates:
+                operands.append(steps[-1][1][0])  # a sibling of the previous step
+            else:  # a recent value
+                operands.append(candidates[max(0, len(candidates) - int(rng.geometric(0.5)))])
+        steps.append((name, operands))
+        kinds.append(kind or _broadcast_kind([kinds[k] for k in operands]))
+    # every value nothing reads is an output, and so are some that are read (intermediates)
+    read = {k for _, operands in steps for k in operands}
+    computed = list(range(inputs, len(kinds)))
+    picked = [k for k in computed if k not in read]
+    picked += [k for k in computed if k in read and rng.random() < 0.3]
+    picked = picked[-5:]
+
+    def program(*xs):
+        values = list(xs)
+        for name, operands in steps:
+            values.append(ops[name][2](*(values[k] for k in operands)))
+        return tuple(values[k] for k in picked)
+
+    lines = [
+        f"%{inputs + k} = {name}({', '.join(f'%{o}' for o in operands)})"
+        for k, (name, operands) in enumerate(steps)
+    ]
+    program.__name__ = f"program_{seed}"
+    text = "; ".join(lines) + "; return " + ", ".join(f"%{k}" for k in picked)
+    return program, inputs, text
+
+
+# (2 rows: threaded single-stage row groups split each row across tasks)
+PROGRAM_SHAPES = [(4, 10), (3, 2, 7), (5, 33), (2, 50)]
+
+
+@pytest.mark.parametrize("seed", range(24))
+def test_programs_sharing_rows_match_eager_and_interpreter(seed, monkeypatch):
+    import kiln
+    import kiln.compiler.codegen.cpu as cpu
+
+    if seed % 2:  # the threaded kernels too (tiny shapes run the serial ones)
+        monkeypatch.setattr(cpu, "PARALLEL_THRESHOLD", 1)
+    program, inputs, text = random_program(seed)
+    rng = np.random.default_rng(1000 + seed)
+    shape = PROGRAM_SHAPES[seed // 2 % len(PROGRAM_SHAPES)]
+    arrays = [(rng.standard_normal(shape) * 2).astype(np.float32) for _ in range(inputs)]
+    tensors = [kiln.from_numpy(a.copy()) for a in arrays]
+    eager = [t.numpy() for t in program(*tensors)]
+    jitted = kiln.jit(program)
+    compiled = [t.numpy() for t in jitted(*tensors)]
+    reference = interpret(jitted.inspect(*tensors).traced, [a.copy() for a in arrays])
+    assert len(compiled) == len(eager) == len(reference)
+    for k, (got, want, ref) in enumerate(zip(compiled, eager, reference)):
+        try:
+            _compare(ref, want)
+            _compare(got, want)
+        except AssertionError as error:
+            raise AssertionError(f"output {k} of {text}:\n{error}") from None

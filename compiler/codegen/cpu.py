@@ -4,7 +4,7 @@ The source is meant to be read. A loop kernel for ``relu(x + b)`` over ``f32[64,
 with ``b: f32[16]`` looks like this (sizes are arguments, so kernels are shared between
 graphs that differ only in sizes)::
 
-    @njit(parallel=True, fastmath={"arcp", "contract"}, cache=True)
+    @njit(parallel=True, fastmath={"contract"}, cache=True)
     def kernel(in0, in1, out0, n0, n1):
         a0 = in0.reshape((n0, n1))
         a1 = in1.reshape((1, n1))
@@ -29,8 +29,11 @@ scalars (the max, the sum, ``1/sqrt(var + eps)``) are plain local variables.
 Column kernels (reductions over the leading axes) are in ``cpu_column.py``; the scalar
 expressions and the module text in ``kernel_module.py``.
 
-Fast-math flags keep NaN and Inf semantics (never ``nnan``/``ninf``): ``contract`` (FMA),
-``afn``, ``arcp``; row kernels add ``reassoc`` so reductions vectorize. float32 ``exp``,
+Fast-math flags keep NaN, Inf and signed-zero semantics: only ``contract`` (FMA); row
+kernels add ``reassoc`` so reductions vectorize. Never ``nnan``/``ninf``/``nsz``, and not
+``arcp``/``afn`` either: under them LLVM turns ``1 / sqrt(x)`` into a reciprocal-sqrt
+estimate (NaN at 0 and inf) and ``x ** 1.5`` into ``x * sqrt(x)`` (NaN at -inf); the
+speed they gave is kept by hand (``kernel_module._power_expression``). float32 ``exp``,
 ``log``, ``tanh``, ``erf`` use the vectorizable versions in ``fastmath.py`` (the op
 table's ``cpu:float32`` expressions). Reductions come from the op table too: an
 accumulator starts at the record's ``identity`` and folds items with its ``combine``
@@ -57,8 +60,9 @@ from .kernel_module import (  # noqa: F401  (re-exported: codegen/cuda.py import
     scalar_expression,
 )
 
-LOOP_FLAGS = ("afn", "arcp", "contract")
-ROW_FLAGS = ("afn", "arcp", "contract", "reassoc")
+# (see the module docstring: which flags, and why not more; tests/test_edge_values.py)
+LOOP_FLAGS = ("contract",)
+ROW_FLAGS = ("contract", "reassoc")
 # Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
 # worker threads costs 8-40 microseconds (runtime/threads.py); measured crossover ~2^17.
 PARALLEL_THRESHOLD = 1 << 17
@@ -272,8 +276,8 @@ class _RowPlan:
 
         # a kept row can live in an output row that is only written after its last use
         # (softmax keeps exp(x - max) in the output row, then divides it in place)
-        # (the output must depend on the kept row: then every read of it in that stage
-        # comes before the output's store, as reads are cached per column)
+        # (computing the output must read the kept row at that column: then every read of
+        # it in that stage comes before the output's store, as reads are cached per column)
         self.kept_in_output: dict[Node, Node] = {}
         for node in self.kept:
             last_use = max(self.stage[u] for u in self._users(node) if u in members)
@@ -284,7 +288,7 @@ class _RowPlan:
                     and self.form[out] == ("all", "all")
                     and not is_accumulating_reduction(out)
                     and self.stage[out] == last_use
-                    and _depends_on(out, node, members)
+                    and self.reads_at_column(out, node)
                 ):
                     self.kept_in_output[node] = out
                     break
@@ -299,6 +303,31 @@ class _RowPlan:
 
     def _users(self, node):
         return [n for n in self.group.nodes if node in n.inputs]
+
+    def reads_at_column(self, node: Node, row: Node) -> bool:
+        """Does computing ``node`` at a column (in its stage) read the value of ``row`` at
+        that column? The walk follows ``_RowKernelWriter.value``: it stops at per-row
+        values (variables) and at rows of an earlier stage, which are read back from their
+        own output or scratch row instead of being recomputed. (Softmax and log_softmax
+        of the same logits: the softmax output reads ``exp(x - max)`` back, never
+        ``x - max``, so ``x - max`` cannot live in the softmax output row.)"""
+        members = set(self.group.nodes)
+        stage = self.stage[node]
+        stack, seen = [node], set()
+        while stack:
+            current = stack.pop()
+            for source in current.inputs:
+                if source is row:
+                    return True
+                if source not in members or source in seen or not self.in_loop(source):
+                    continue
+                if is_accumulating_reduction(source):
+                    continue
+                if self.stage[source] < stage and self.form[source] == ("all", "all"):
+                    continue  # read back from its row, not recomputed
+                seen.add(source)
+                stack.append(source)
+        return False
 
     def in_loop(self, node: Node) -> bool:
         """Computed element by element in a stage loop (vs. once per row)."""
@@ -544,22 +573,6 @@ class _RowKernelWriter:
                 self.emit(3, f"{target} = {text}")
         self.local[node] = text
         return text
-
-
-def _depends_on(node: Node, ancestor: Node, members: set) -> bool:
-    """Does computing ``node`` at a column read ``ancestor`` at that column? (Directly or
-    through elementwise ``members``; a reduction's result is a per-row value, read from
-    a variable, so the walk stops there.)"""
-    stack, seen = [node], set()
-    while stack:
-        current = stack.pop()
-        for source in current.inputs:
-            if source is ancestor:
-                return True
-            if source in members and source not in seen and not is_accumulating_reduction(source):
-                seen.add(source)
-                stack.append(source)
-    return False
 
 
 def row_kernel(group: FusionGroup) -> KernelSource:

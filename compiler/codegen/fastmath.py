@@ -82,6 +82,9 @@ FAST_FUNCTIONS = {"exp": "fast_exp", "log": "fast_log", "tanh": "fast_tanh", "er
 
 # Bounds on the error in float32 ulp against float64 (measured: module docstring).
 MAX_ULP = {"exp": 1.5, "log": 1.0, "tanh": 1.5, "erf": 1.5}
+# In row kernels (``reassoc``, so that reductions vectorize) LLVM may regroup the
+# polynomials: fast_log reaches 1.42 ulp there on the test sweep.
+MAX_ULP_REASSOC = {**MAX_ULP, "log": 1.5}
 
 # Flags for these functions: fused multiply-add only. nnan/ninf would break special values.
 _FLAGS = {"contract"}

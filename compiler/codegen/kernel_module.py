@@ -45,20 +45,46 @@ def literal(value, dtype: str) -> str:
     return f"np.{dtype}({value!r})"
 
 
+# Largest |n| of the integer and half-integer (n + 0.5) powers written out by hand.
+MAX_POWER = 8
+
+
+def _integer_power(base: str, n: int) -> str:
+    """``base ** n`` (``n >= 1``) by repeated squaring: ``x**5`` is ``(x*x)*(x*x)*x``."""
+    if n == 1:
+        return base
+    half = _integer_power(base, n // 2)
+    square = f"({half} * {half})"
+    return f"({square} * {base})" if n % 2 else square
+
+
 def _power_expression(base: str, exponent: float) -> str | None:
-    """``x ** c`` for small constant ``c`` as multiplications / sqrt (what NumPy does too)."""
-    table = {
-        1.0: "{0}",
-        2.0: "({0} * {0})",
-        3.0: "({0} * {0} * {0})",
-        4.0: "(({0} * {0}) * ({0} * {0}))",
-        0.5: "math.sqrt({0})",
-        -1.0: "(1.0 / {0})",
-        -0.5: "(1.0 / math.sqrt({0}))",
-        -2.0: "(1.0 / ({0} * {0}))",
-    }
-    template = table.get(float(exponent))
-    return None if template is None else template.format(base)
+    """``x ** c`` for a constant integer or half-integer ``c`` (``|c| <= MAX_POWER``) as
+    multiplications and a sqrt, with ``np.power``'s special values; None for other ``c``
+    (a ``powf`` call, which does not vectorize).
+
+    Kernels are compiled without ``afn``, under which LLVM did this itself but lost the
+    special values: half-integer powers of -inf must be ``inf`` (or 0 for ``c < 0``), and
+    of -0.0 ``+0`` (or ``inf``), where ``sqrt`` gives NaN and -0.0.
+
+    >>> _power_expression("x", 3.0), _power_expression("x", 1.7)
+    ('((x * x) * x)', None)
+    """
+    if exponent == 0 or abs(exponent) > MAX_POWER:
+        return None
+    magnitude = abs(exponent)
+    if magnitude == int(magnitude):
+        power = _integer_power(base, int(magnitude))
+        return power if exponent > 0 else f"(1.0 / {power})"
+    if magnitude * 2 != int(magnitude * 2):
+        return None
+    root = f"math.sqrt({base})"
+    whole = int(magnitude)
+    # (adding +0.0 turns a -0.0 result into +0.0: a half-integer power is never negative)
+    power = f"({root} + 0.0)" if whole == 0 else f"({_integer_power(base, whole)} * {root} + 0.0)"
+    if exponent > 0:
+        return f"(math.inf if {base} == -math.inf else {power})"
+    return f"(0.0 if {base} == -math.inf else 1.0 / {power})"
 
 
 def scalar_expression(
