@@ -56,12 +56,12 @@ def _maybe_inplace(x, out, inplace: bool, name: str):
 
 
 def relu(input, inplace: bool = False):
-    """``max(x, 0)``; the gradient at 0 is 0, as in PyTorch.
+    """``max(x, 0)`` as ``kiln.relu`` computes it (NaN and -0.0 pass through, as PyTorch).
 
     >>> relu(kiln.tensor([-2.0, 3.0]))
     tensor([0., 3.])
     """
-    out = ops.where(ops.gt(input, 0), input, ops.constant(0, input.dtype))
+    out = ops.relu(input)
     return _maybe_inplace(input, out, inplace, "relu_")
 
 

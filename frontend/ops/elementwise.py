@@ -494,7 +494,9 @@ def atan2(y, x):
 
 
 def sinh(x):
-    return mul(sub(exp(x), exp(neg(x))), 0.5)
+    """``(e^x - e^-x) / 2`` through ``expm1``: exact for tiny ``x``, keeps the sign of a zero."""
+    x = _to_float(x)
+    return mul(sub(expm1(x), expm1(neg(x))), 0.5)
 
 
 def cosh(x):
