@@ -22,23 +22,17 @@ from contextvars import ContextVar
 class Context:
     """The dynamic state one thread runs under (immutable: changes install a new one)."""
 
-    __slots__ = ("grad_enabled", "top", "stack")  # slots: the cheapest attribute reads
+    __slots__ = ("grad_enabled", "top")  # slots: the cheapest attribute reads
 
-    def __init__(self, grad_enabled: bool, top, stack: tuple):
+    def __init__(self, grad_enabled: bool, top):
         self.grad_enabled = grad_enabled
         self.top = top  # the innermost interpreter, or None for eager (NumPy or a device)
-        self.stack = stack  # the interpreters pushed so far, innermost last (None: eager)
-
-    def _replace(self, **changes) -> Context:
-        values = {"grad_enabled": self.grad_enabled, "top": self.top, "stack": self.stack}
-        values.update(changes)
-        return Context(**values)
 
     def __repr__(self) -> str:
-        return f"Context(grad_enabled={self.grad_enabled}, stack={self.stack})"
+        return f"Context(grad_enabled={self.grad_enabled}, top={self.top!r})"
 
 
-_DEFAULT = Context(grad_enabled=True, top=None, stack=())
+_DEFAULT = Context(grad_enabled=True, top=None)
 _context: ContextVar[Context] = ContextVar("kiln_context", default=_DEFAULT)  # noqa: B039 - immutable
 
 current = _context.get  # the calling thread's Context (the hot path reads this once per op)
@@ -52,7 +46,7 @@ def set_grad_enabled(enabled: bool) -> None:
     """Set this thread's grad mode (the other threads keep theirs)."""
     ctx = _context.get()
     if ctx.grad_enabled != enabled:
-        _context.set(ctx._replace(grad_enabled=bool(enabled)))
+        _context.set(Context(bool(enabled), ctx.top))
 
 
 def current_trace():
@@ -60,16 +54,11 @@ def current_trace():
     return _context.get().top
 
 
-def interpreters() -> tuple:
-    """This thread's interpreter stack above the eager one, innermost last."""
-    return _context.get().stack
-
-
 class interpreting:  # noqa: N801 - used as a context manager
-    """Make ``interpreter`` the innermost one for the duration of the block (they nest).
+    """Make ``interpreter`` the innermost one for the duration of the block.
 
-    On exit the interpreter that was innermost on entry is restored; grad mode is left as
-    the block left it, exactly as before this change.
+    Blocks nest: each remembers the interpreter it covered and restores it on exit, so the
+    stack is the chain of enclosing blocks. Grad mode is left as the block left it.
     """
 
     __slots__ = ("interpreter", "_saved")
@@ -79,11 +68,10 @@ class interpreting:  # noqa: N801 - used as a context manager
 
     def __enter__(self):
         ctx = _context.get()
-        self._saved = (ctx.top, ctx.stack)
-        _context.set(ctx._replace(top=self.interpreter, stack=ctx.stack + (self.interpreter,)))
+        self._saved = ctx.top
+        _context.set(Context(ctx.grad_enabled, self.interpreter))
         return self.interpreter
 
     def __exit__(self, *exc):
-        top, stack = self._saved
-        _context.set(_context.get()._replace(top=top, stack=stack))
+        _context.set(Context(_context.get().grad_enabled, self._saved))
         return False

@@ -68,14 +68,14 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     top = ctx.top
     if top is not None:
         out = top.process(prim, inputs, params)
-    elif _device_handlers:
-        out = _eager(prim, inputs, params)
-    else:  # the common case, inlined: NumPy on CPU arrays
-        try:
-            data = prim.impl(*[x._data for x in inputs], **params)
-        except Exception as exc:
-            raise _explain(prim, inputs, params, exc) from None
-        out = _wrap(data)
+    else:  # eager: a device's kernel, else NumPy (inlined: the hot path)
+        out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
+        if out is NotImplemented:
+            try:
+                data = prim.impl(*[x._data for x in inputs], **params)
+            except Exception as exc:
+                raise _explain(prim, inputs, params, exc) from None
+            out = _wrap(data)
     if ctx.grad_enabled and prim.differentiable:
         for x in inputs:
             if x.requires_grad:
@@ -84,17 +84,13 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     return out
 
 
-def _eager(prim, inputs, params) -> Tensor:
-    """Run ``prim`` on concrete data: a device's kernel or the NumPy reference."""
+def _on_device(prim, inputs, params):
+    """``prim`` run by the first device handler that takes it, or ``NotImplemented``."""
     for handler in _device_handlers:
         out = handler(prim, inputs, params)
         if out is not NotImplemented:
             return out
-    try:
-        data = prim.impl(*[x._data for x in inputs], **params)
-    except Exception as exc:
-        raise _explain(prim, inputs, params, exc) from None
-    return _wrap(data)
+    return NotImplemented
 
 
 def bind_name(name: str, inputs, params=_EMPTY) -> Tensor:

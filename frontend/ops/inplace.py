@@ -44,32 +44,32 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
                 f"desired output type {x.dtype.name}"
             )
         new = cast(new, x.dtype)
+    # When x is a view of a base (``_view_of``, set by the tracer, by CUDA, and by autograd
+    # on the views it records), the update must reach the base too: its values where the
+    # view is a copy (traced, CUDA), its autograd history where NumPy shares the values.
+    view_of = getattr(x, "_view_of", None)
+    through = new  # the view's new value, as the base's update reads it
     trace = current_trace()
     if trace is not None:
         trace.assign(x, new)
-        view_of = getattr(x, "_view_of", None)
-        if view_of is not None:  # x is a view: the update reaches its base, as eagerly
-            base, view_op, params = view_of
-            assign(base, _into_base(base, view_op, params, new), op)
-    elif new._node is None:
-        if type(x._data) is not np.ndarray:  # a CUDA tensor: copy on the device
-            from .. import cuda
+    elif new._node is not None:
+        view_of = None
+    elif type(x._data) is not np.ndarray:  # a CUDA tensor: copy on the device
+        from .. import cuda
 
-            cuda.copy_into(x, new)
-            view_of = getattr(x, "_view_of", None)
-            if view_of is not None:  # a CUDA view is a copy: write the update through
-                base, view_op, params = view_of
-                # a host value (a fill constant) is on the device now, in x itself
-                through = new if type(new._data) is not np.ndarray else x.detach()
-                assign(base, _into_base(base, view_op, params, through), op)
-        elif x._data.flags.writeable:
-            np.copyto(x._data, new._data)  # a NumPy view: the base sees the values...
-            view_of = getattr(x, "_view_of", None)  # ...set on views autograd recorded
-            if view_of is not None and is_grad_enabled():  # ...and now its history too
-                base, view_op, params = view_of
-                assign(base, _into_base(base, view_op, params, new), op)
-        else:  # a broadcast view: give x its own storage, as PyTorch would have
-            x._data = np.array(new._data)
+        cuda.copy_into(x, new)
+        if type(new._data) is np.ndarray:
+            through = x.detach()  # a host value (a fill constant) is on the device now, in x
+    elif x._data.flags.writeable:
+        np.copyto(x._data, new._data)  # a NumPy view: the base already sees the values
+        if not is_grad_enabled():
+            view_of = None
+    else:  # a broadcast view: give x its own storage, as PyTorch would have
+        x._data = np.array(new._data)
+        view_of = None
+    if view_of is not None:
+        base, view_op, params = view_of
+        assign(base, _into_base(base, view_op, params, through), op)
     x._version += 1
     if new.grad_fn is not None:
         x.grad_fn = new.grad_fn
