@@ -174,42 +174,6 @@ def kaiming_normal_(
     return normal_(tensor, 0.0, std, generator)
 
 
-def _erfinv(y):
-    """Inverse error function on (-1, 1): Giles' approximation plus two Newton steps."""
-    w = ops.neg(ops.log(ops.mul(ops.sub(1.0, y), ops.add(1.0, y))))
-    small = ops.sub(w, 2.5)
-    p_small = 2.81022636e-08
-    for c in (
-        3.43273939e-07,
-        -3.5233877e-06,
-        -4.39150654e-06,
-        0.00021858087,
-        -0.00125372503,
-        -0.00417768164,
-        0.246640727,
-        1.50140941,
-    ):
-        p_small = ops.add(ops.mul(small, p_small), c)
-    large = ops.sub(ops.sqrt(w), 3.0)
-    p_large = -0.000200214257
-    for c in (
-        0.000100950558,
-        0.00134934322,
-        -0.00367342844,
-        0.00573950773,
-        -0.0076224613,
-        0.00943887047,
-        1.00167406,
-        2.83297682,
-    ):
-        p_large = ops.add(ops.mul(large, p_large), c)
-    x = ops.mul(ops.where(ops.lt(w, 5.0), p_small, p_large), y)
-    for _ in range(2):  # Newton on erf(x) - y; erf'(x) = 2/sqrt(pi) exp(-x^2)
-        slope = ops.mul(ops.exp(ops.neg(ops.mul(x, x))), 2.0 / math.sqrt(math.pi))
-        x = ops.sub(x, ops.div(ops.sub(ops.erf(x), y), slope))
-    return x
-
-
 def trunc_normal_(
     tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0, b: float = 2.0, generator=None
 ):
@@ -229,7 +193,7 @@ def trunc_normal_(
         y = ops.sub(ops.mul(ops.add(ops.mul(u, high - low), low), 2.0), 1.0)
         eps = 1e-12
         y = ops.clamp(y, -1.0 + eps, 1.0 - eps)
-        values = ops.add(ops.mul(_erfinv(y), std * math.sqrt(2.0)), mean)
+        values = ops.add(ops.mul(ops.erfinv(y), std * math.sqrt(2.0)), mean)
         return tensor.copy_(ops.clamp(values, a, b))
 
 
