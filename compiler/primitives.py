@@ -607,6 +607,10 @@ _UNARY = {
     "cos": (np.cos, "math.cos({0})", True),
     "tanh": (np.tanh, "math.tanh({0})", True),
     "atan": (np.arctan, "math.atan({0})", True),
+    "asin": (_safe(np.arcsin), "math.asin({0})", True),
+    "acos": (_safe(np.arccos), "math.acos({0})", True),
+    "atanh": (_safe(np.arctanh), "math.atanh({0})", True),
+    "acosh": (_safe(np.arccosh), "math.acosh({0})", True),
     "erf": (_np_erf, "math.erf({0})", True),
     "abs": (np.abs, "abs({0})", False),
     # (not np.sign: Numba's gives sign(-0.0) = -0.0 where NumPy gives 0.0; nan stays nan)
@@ -658,6 +662,88 @@ for _name, (_impl, _expr, _out) in _BINARY.items():
         if _name in ("add", "mul", "maximum", "minimum", "eq", "ne")
         else (),
     )
+
+
+# Bitwise operations of integer (and bool) tensors. Shifts follow PyTorch, not C: a shift
+# by a negative count or by the width or more gives 0 (left) or the sign fill (right).
+_BIT_WIDTH = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8}
+
+
+def _bitwise_rule(op, allow_bool=True):
+    def rule(shapes, dtypes):
+        dtype = _same_dtype(op, dtypes)
+        if dtype not in INT_DTYPES and not (allow_bool and dtype == "bool"):
+            raise ShapeError(f"{op}: expected integer{' or bool' * allow_bool} inputs, got {dtype}")
+        return broadcast_shapes(op, *shapes), dtype
+
+    return rule
+
+
+def _shift_limit(dtype, right):
+    """The largest count shifted as such; beyond it a shift saturates (PyTorch's rule)."""
+    width = _BIT_WIDTH[np.dtype(dtype).name]
+    return width - 1 if right and np.dtype(dtype).kind == "i" else width
+
+
+def _lshift(a, b):
+    limit = _shift_limit(a.dtype, False)
+    out_of_range = (b < 0) | (b >= limit)
+    shifted = np.left_shift(a, np.where(out_of_range, 0, b).astype(a.dtype))
+    return np.where(out_of_range, 0, shifted).astype(a.dtype)
+
+
+def _rshift(a, b):
+    limit = _shift_limit(a.dtype, True)
+    count = np.where((b < 0) | (b >= limit), limit, b).astype(a.dtype)
+    if np.dtype(a.dtype).kind == "u":
+        return np.where(count >= limit, 0, np.right_shift(a, np.minimum(count, limit - 1)))
+    return np.right_shift(a, count).astype(a.dtype)
+
+
+def _shift_exprs(right):
+    exprs = {}
+    for dtype in _BIT_WIDTH:
+        limit = _shift_limit(dtype, right)
+        if not right:
+            text = f"(({{0}} << {{1}}) if ({{1}} >= 0) & ({{1}} < {limit}) else 0)"
+        elif np.dtype(dtype).kind == "u":
+            text = f"(({{0}} >> {{1}}) if {{1}} < {limit} else 0)"
+        else:
+            text = f"({{0}} >> ({{1}} if ({{1}} >= 0) & ({{1}} < {limit}) else {limit}))"
+        exprs["default" if dtype == "int64" else f"default:{dtype}"] = text
+    return exprs
+
+
+for _name, (_impl, _expr) in {
+    "bitwise_and": (np.bitwise_and, "({0} & {1})"),
+    "bitwise_or": (np.bitwise_or, "({0} | {1})"),
+    "bitwise_xor": (np.bitwise_xor, "({0} ^ {1})"),
+}.items():
+    _register(
+        _name,
+        "elementwise",
+        _bitwise_rule(_name),
+        _impl,
+        _expr,
+        differentiable=False,
+        properties=("commutative",),
+    )
+_register(
+    "lshift",
+    "elementwise",
+    _bitwise_rule("lshift", False),
+    _lshift,
+    _shift_exprs(False),
+    differentiable=False,
+)
+_register(
+    "rshift",
+    "elementwise",
+    _bitwise_rule("rshift", False),
+    _rshift,
+    _shift_exprs(True),
+    differentiable=False,
+)
 
 _register("where", "elementwise", _where_rule, np.where, "({1} if {0} else {2})")
 # code generators convert every non-bool result to its dtype (``np.float32(...)``), so a

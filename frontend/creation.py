@@ -212,12 +212,16 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
 
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if int(steps) < 0:
+        raise RuntimeError(f"linspace: number of steps must be non-negative, got {steps}")
     data = np.linspace(float(start), float(end), int(steps))
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
 def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if int(steps) < 0:
+        raise RuntimeError(f"logspace: number of steps must be non-negative, got {steps}")
     data = np.logspace(float(start), float(end), int(steps), base=base)
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 

@@ -61,7 +61,7 @@ class Op:
     fn: object  # kiln callable over tensors
     ref: object  # NumPy callable over arrays
     shapes: tuple  # input shapes
-    domain: str = "any"  # any | positive | unit (for asin-like) | nonzero
+    domain: str = "any"  # any | positive | unit (inside (-1, 1)) | above_one | nonzero
     grad: bool = True
     int_inputs: dict = field(default_factory=dict)  # position -> (low, high) integer input
     rtol: float = 1e-5
@@ -117,6 +117,27 @@ def _np_index_add(x, s):
     return out
 
 
+def _np_cummin_indices(x):
+    """The last index reaching the running minimum (PyTorch's choice among ties)."""
+    out = np.zeros(x.shape, np.int64)
+    for j in range(x.shape[1]):
+        best = 0
+        for i in range(x.shape[0]):
+            if x[i, j] <= x[best, j]:
+                best = i
+            out[i, j] = best
+    return out
+
+
+def _np_special(name):
+    def ref(x):
+        from scipy import special
+
+        return getattr(special, name)(x)
+
+    return ref
+
+
 OPS = [
     # elementwise unary primitives
     Op("neg", lambda x: -x, np.negative, ((3, 4),)),
@@ -128,6 +149,10 @@ OPS = [
     Op("tanh", kiln.tanh, np.tanh, ((3, 4),)),
     Op("erf", kiln.erf, np_erf, ((3, 4),)),
     Op("atan", kiln.atan, np.arctan, ((3, 4),)),
+    Op("asin", kiln.asin, np.arcsin, ((3, 4),), "unit"),
+    Op("acos", kiln.acos, np.arccos, ((3, 4),), "unit"),
+    Op("atanh", kiln.atanh, np.arctanh, ((3, 4),), "unit"),
+    Op("acosh", kiln.acosh, np.arccosh, ((3, 4),), "above_one"),
     Op("abs", kiln.abs, np.abs, ((3, 4),), "nonzero"),
     Op("sign", kiln.sign, np.sign, ((3, 4),), grad=False),
     Op("reciprocal", kiln.reciprocal, np.reciprocal, ((3, 4),), "nonzero"),
@@ -145,6 +170,24 @@ OPS = [
     Op("eq", lambda a, b: a == b, np.equal, ((3, 4), (4,)), grad=False),
     Op("lt", lambda a, b: a < b, np.less, ((3, 4), (3, 4)), grad=False),
     Op("ge", lambda a, b: a >= b, np.greater_equal, ((3, 4), (3, 4)), grad=False),
+    Op(
+        "bitwise_and_or_xor",
+        lambda a, b: ((a & b) | (a ^ 5)) ^ ~b,
+        lambda a, b: ((a & b) | (a ^ 5)) ^ ~b,
+        ((3, 4), (4,)),
+        grad=False,
+        int_inputs={0: (-50, 50), 1: (-50, 50)},
+        onnx=False,  # BitwiseAnd/Or/Xor need opset 18; kiln exports opset 17
+    ),
+    Op(
+        "shifts",
+        lambda a, b: (a << b) + (a >> b),
+        lambda a, b: (a << b) + (a >> b),
+        ((3, 4), (3, 4)),
+        grad=False,
+        int_inputs={0: (-1000, 1000), 1: (0, 20)},
+        onnx=False,  # ONNX BitShift is for unsigned integers only
+    ),
     Op(
         "where",
         lambda a, b: kiln.where(a > 0, a, b),
@@ -293,6 +336,34 @@ OPS = [
         cuda_sim=False,
     ),
     Op("diag", kiln.diag, np.diag, ((4,),)),
+    Op(
+        "cummax",
+        lambda x: x.cummax(1).values,
+        lambda x: np.maximum.accumulate(x, 1),
+        ((3, 5),),
+        cuda_sim=False,
+    ),
+    Op(
+        "cummin_indices",
+        lambda x: kiln.cummin(x, 0).indices,
+        _np_cummin_indices,
+        ((5, 3),),
+        grad=False,
+        cuda_sim=False,
+    ),
+    Op(
+        "logcumsumexp",
+        lambda x: kiln.logcumsumexp(x * 30, 1),
+        lambda x: np.logaddexp.accumulate(x * 30, 1),
+        ((3, 5),),
+        cuda_sim=False,
+    ),
+    Op(
+        "diagonal_3d",
+        lambda x: x.diagonal(1, 2, 0),
+        lambda x: np.diagonal(x, 1, 2, 0),
+        ((3, 2, 4),),
+    ),
     # linear algebra
     Op("matmul", lambda a, b: a @ b, np.matmul, ((3, 4), (4, 5)), rtol=1e-4),
     Op("matmul_batched", lambda a, b: a @ b, np.matmul, ((2, 3, 4), (4, 2)), rtol=1e-4),
@@ -303,6 +374,13 @@ OPS = [
         np.matmul,
         ((3, 4), (4, 2)),
         rtol=1e-4,
+        cuda_sim=False,
+    ),
+    Op(
+        "einsum_trace_ellipsis",
+        lambda a, b: kiln.einsum("...ii,...j->...j", a, b),
+        lambda a, b: np.einsum("...ii,...j->...j", a, b),
+        ((2, 3, 3), (2, 4)),
         cuda_sim=False,
     ),
     # composites
@@ -354,6 +432,23 @@ OPS = [
         rtol=1e-5,
         cuda_sim=False,
     ),
+    Op("lgamma", kiln.lgamma, _np_special("gammaln"), ((3, 4),), "nonzero", cuda_sim=False),
+    Op("digamma", kiln.digamma, _np_special("psi"), ((3, 4),), "nonzero", cuda_sim=False),
+    Op(
+        "xlogy",
+        kiln.xlogy,
+        lambda a, b: a * np.log(b),
+        ((3, 4), (4,)),
+        "positive",
+        cuda_sim=False,
+    ),
+    Op(
+        "copysign",  # no gradient reaches b (PyTorch's is zeros): `+ 0 * b` makes it exist
+        lambda a, b: kiln.copysign(a, b) + 0 * b,
+        np.copysign,
+        ((3, 4), (3, 4)),
+        "nonzero",
+    ),
     Op("lerp", lambda a, b: kiln.lerp(a, b, 0.3), lambda a, b: a + 0.3 * (b - a), ((3, 4), (3, 4))),
 ]
 
@@ -378,6 +473,10 @@ def make_inputs(op: Op, dtype=np.float64, seed=0):
         x = rng.standard_normal(shape)
         if op.domain == "positive":
             x = np.abs(x) + 0.5
+        elif op.domain == "unit":
+            x = np.tanh(x) * 0.9
+        elif op.domain == "above_one":
+            x = np.abs(x) + 1.5
         elif op.domain == "nonzero":
             x = np.where(np.abs(x) < 0.3, 0.3 * np.sign(x) + 0.3 * (x == 0), x)
         arrays.append(x.astype(dtype))

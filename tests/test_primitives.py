@@ -271,17 +271,30 @@ _NAMESPACE = {
 
 def _inputs(name: str, dtype: str):
     """A few sample operands per primitive, in its domain."""
+    if name in _INTEGER_ONLY:
+        ints = np.array([3, 7, 12, 0, 5, 1, 100], dtype)
+        if np.dtype(dtype).kind == "i":
+            ints = ints * np.array([1, -1, 1, 1, -1, -1, 1], dtype)
+        counts = np.array([1, 2, 0, 5, 70, 7, 1] if dtype == "uint8" else [1, 2, 0, 5, 70, 63, -1])
+        return (ints, counts.astype(dtype) if "shift" in name else ints[::-1].copy())
     values = np.array([0.25, 0.5, 1.5, 2.0, -0.75, -3.0, 0.0], dtype=dtype)
     positive = np.abs(values) + np.array(0.5, dtype)
     other = np.array([0.5, -1.0, 1.5, 4.0, -0.75, 2.0, 3.0], dtype=dtype)
     if name in ("log", "sqrt", "reciprocal", "pow"):
         return (positive, other) if name == "pow" else (positive,)
+    if name in ("asin", "acos", "atanh"):
+        return (values / np.array(4, dtype),)
+    if name == "acosh":
+        return (positive + np.array(1, dtype),)
     if name == "where":
         return (values > 0, values, other)
     if name == "cast":
         return (values,)
     arity = len(_fields(PRIMITIVES[name].exprs["default"]))
     return (values, other)[:arity]
+
+
+_INTEGER_ONLY = ("bitwise_and", "bitwise_or", "bitwise_xor", "lshift", "rshift")
 
 
 def _cases():
@@ -296,8 +309,9 @@ def _cases():
 @pytest.mark.parametrize("name, backend, dtype", list(_cases()))
 def test_every_expression_computes_what_the_impl_computes(name, backend, dtype):
     prim = PRIMITIVES[name]
-    operand_dtype = dtype if dtype and name != "cast" else "float32"
-    result_dtype = dtype or "float32"
+    default = "int64" if name in _INTEGER_ONLY else "float32"
+    operand_dtype = dtype if dtype and name != "cast" else default
+    result_dtype = dtype or default
     arrays = _inputs(name, operand_dtype)
     params = {"dtype": result_dtype} if name == "cast" else {}
     expected = np.asarray(prim.impl(*arrays, **params))

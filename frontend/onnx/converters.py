@@ -6,7 +6,7 @@ twin has the same meaning map one to one (``exp`` -> ``Exp``); the others are sp
 below (``take_grad`` becomes a ``ScatterElements`` with ``reduction="add"`` into zeros).
 
 >>> sorted(CONVERTERS)[:4]
-['abs', 'add', 'argmax', 'argsort']
+['abs', 'acos', 'acosh', 'add']
 """
 
 from __future__ import annotations
@@ -22,6 +22,10 @@ _UNARY = {
     "cos": "Cos",
     "tanh": "Tanh",
     "atan": "Atan",
+    "asin": "Asin",
+    "acos": "Acos",
+    "atanh": "Atanh",
+    "acosh": "Acosh",
     "erf": "Erf",
     "abs": "Abs",
     "sign": "Sign",
@@ -246,9 +250,22 @@ def _const(ctx, node, inputs, out):
     ctx.initializer(np.asarray(node.params["value"]), out)
 
 
+def _logical(op_type, bool_op_type):
+    """``mul``/``maximum``/``minimum`` of bools are kiln's and/or: ONNX's Mul and Max take
+    no bools, so those become And/Or."""
+
+    def convert(ctx, node, inputs, out):
+        ctx.add(bool_op_type if node.dtype == "bool" else op_type, inputs, out)
+
+    return convert
+
+
 CONVERTERS = {name: _same_op(op) for name, op in {**_UNARY, **_BINARY}.items()}
 CONVERTERS.update(
     {
+        "mul": _logical("Mul", "And"),
+        "maximum": _logical("Max", "Or"),
+        "minimum": _logical("Min", "And"),
         "ne": _ne,
         "where": _where,
         "cast": _cast,
@@ -275,4 +292,10 @@ CONVERTERS.update(
 UNSUPPORTED = {
     "uniform": "ONNX's RandomUniform cannot reproduce kiln's counter-based generator; pass "
     "random tensors in as inputs, or export the model in eval mode",
+    **{
+        name: "ONNX has no bitwise operators at opset 17 (kiln's export opset)"
+        for name in ("bitwise_and", "bitwise_or", "bitwise_xor")
+    },
+    "lshift": "ONNX's BitShift takes unsigned integers only, and no count beyond the width",
+    "rshift": "ONNX's BitShift takes unsigned integers only: no arithmetic right shift",
 }

@@ -10,7 +10,7 @@ import numpy as np
 
 from .. import dtypes
 from ..tensor import Tensor
-from .elementwise import abs, add, eq, isnan, le, logical_and, logical_or, mul, sub
+from .elementwise import abs, add, eq, isfinite, isnan, le, logical_and, logical_or, mul, sub
 from .reduce import all
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
@@ -27,7 +27,10 @@ def isclose(
             f"isclose: expected both tensors to have the same dtype, but got "
             f"{a.dtype.name} and {b.dtype.name}"
         )
-    close = logical_or(eq(a, b), le(abs(sub(a, b)), add(mul(abs(b), rtol), atol)))
+    # infinities are close only to themselves (inf - inf is NaN, inf <= inf would hold)
+    finite = logical_and(isfinite(a), isfinite(b))
+    within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))
+    close = logical_or(eq(a, b), logical_and(finite, within))
     if equal_nan:
         close = logical_or(close, logical_and(isnan(a), isnan(b)))
     return close

@@ -19,13 +19,14 @@ from ..tensor import Tensor
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-abs absolute add addcdiv addcmul asinh atan atan2 bitwise_and bitwise_not bitwise_or
-bitwise_xor ceil clamp clamp_max clamp_min clip copysign cos cosh div divide eq erf erfinv exp
-exp2 expm1 floor floor_divide fmod frac ge greater greater_equal gt hypot isfinite isinf isnan
-le lerp less less_equal log log10 log1p log2 logical_and logical_not logical_or logical_xor
-logsigmoid lt maximum minimum mul multiply nan_to_num ne neg negative not_equal pow reciprocal
-relu remainder round rsqrt sigmoid sign sin sinh softplus sqrt square sub subtract tan tanh
-true_divide trunc where
+abs absolute acos acosh add addcdiv addcmul arccos arccosh arcsin arcsinh arctan arctanh asin
+asinh atan atan2 atanh bitwise_and bitwise_left_shift bitwise_not bitwise_or
+bitwise_right_shift bitwise_xor ceil clamp clamp_max clamp_min clip copysign cos cosh digamma
+div divide eq erf erfinv exp exp2 expm1 floor floor_divide fmod frac ge greater greater_equal
+gt hypot isfinite isinf isnan le lerp less less_equal lgamma log log10 log1p log2 logaddexp
+logical_and logical_not logical_or logical_xor logsigmoid lt maximum minimum mul multiply
+nan_to_num ne neg negative not_equal pow reciprocal relu remainder round rsqrt sigmoid sign
+signbit sin sinh softplus sqrt square sub subtract tan tanh true_divide trunc where xlogy
 """.split()
 
 
@@ -128,9 +129,14 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
+        if not dt.is_floating_point:
+            _check_integer_divisor(b)
         q = div(a, b)
         return cast(where(lt(q, 0), neg(floor(neg(q))), floor(q)), dt)
-    raise ValueError(f"div: rounding_mode must be None, 'floor' or 'trunc', got {rounding_mode!r}")
+    raise RuntimeError(
+        f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+        f"'{rounding_mode}'"
+    )
 
 
 true_divide = divide = div
@@ -140,9 +146,18 @@ def floor_divide(a, b):
     a, b, dt = promote_pair("floor_divide", a, b)
     if dt.is_floating_point:
         return floor(bind(P["div"], (a, b)))
+    _check_integer_divisor(b)
     fdt = dtypes.float64
     q = floor(bind(P["div"], (cast(a, fdt), cast(b, fdt))))
     return cast(q, dt)
+
+
+def _check_integer_divisor(b):
+    """PyTorch raises on an integer division by zero; kiln does too when it can see the
+    divisor (an eager tensor), rather than return a wrapped garbage value."""
+    data = b._data
+    if b._node is None and type(data) is np.ndarray and data.size and not np.all(data != 0):
+        raise RuntimeError("ZeroDivisionError")
 
 
 def remainder(a, b):
@@ -193,6 +208,10 @@ cos = _unary(P["cos"], True)
 tanh = _unary(P["tanh"], True)
 erf = _unary(P["erf"], True)
 atan = _unary(P["atan"], True)
+asin = _unary(P["asin"], True)
+acos = _unary(P["acos"], True)
+atanh = _unary(P["atanh"], True)
+acosh = _unary(P["acosh"], True)
 abs = _unary(P["abs"], False)  # noqa: A001
 sign = _unary(P["sign"], False)
 reciprocal = _unary(P["reciprocal"], True)
@@ -219,6 +238,7 @@ def round(x, decimals=0):  # noqa: A001
     diff = sub(y, f)
     half_even = eq(remainder(f, 2.0), 0.0)
     r = where(gt(diff, 0.5), add(f, 1.0), where(lt(diff, 0.5), f, where(half_even, f, add(f, 1.0))))
+    r = where(eq(r, 0.0), mul(y, 0.0), r)  # -0.4 rounds to -0.0, as in PyTorch
     return div(r, scale) if decimals else r
 
 
@@ -345,12 +365,25 @@ def erfinv(x):
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
+    """``x`` limited to ``[min, max]`` (``max`` wins when ``min > max``; NaN stays NaN).
+
+    A selection, not ``maximum``/``minimum``: at the boundary the gradient goes to ``x``
+    (PyTorch's rule), where a tie of ``maximum`` would split it.
+    """
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
-        x = maximum(x, min if isinstance(min, Tensor) else constant(min, _clamp_dtype(x, min)))
+        lo = min if isinstance(min, Tensor) else constant(min, _clamp_dtype(x, min))
+        lo_dt = dtypes.result_type(x, lo)
+        x, lo = cast(x, lo_dt), cast(lo, lo_dt)
+        below = lt(x, lo) if not lo_dt.is_floating_point else logical_or(lt(x, lo), isnan(lo))
+        x = where(below, lo, x)
     if max is not None:
-        x = minimum(x, max if isinstance(max, Tensor) else constant(max, _clamp_dtype(x, max)))
+        hi = max if isinstance(max, Tensor) else constant(max, _clamp_dtype(x, max))
+        hi_dt = dtypes.result_type(x, hi)
+        x, hi = cast(x, hi_dt), cast(hi, hi_dt)
+        above = gt(x, hi) if not hi_dt.is_floating_point else logical_or(gt(x, hi), isnan(hi))
+        x = where(above, hi, x)
     return x
 
 
@@ -408,35 +441,32 @@ def as_bool(v):
     return v if isinstance(v, Tensor) else constant(v, dtypes.bool_)
 
 
-def bitwise_and(a, b):
-    if _both_bool(a, b):
-        return logical_and(a, b)
-    raise TypeError("bitwise_and: kiln supports & on bool tensors only")
+def _bitwise(prim, name, allow_bool=True):
+    def op(a, b):
+        a, b, dt = promote_pair(name, a, b)
+        if dt.is_floating_point or (dt is dtypes.bool_ and not allow_bool):
+            raise NotImplementedError(f'"{name}" not implemented for {dt.name} tensors')
+        return bind(prim, (a, b))
+
+    op.__name__ = name
+    op.__doc__ = f"Elementwise ``{name}`` of integer or bool tensors."
+    return op
 
 
-def bitwise_or(a, b):
-    if _both_bool(a, b):
-        return logical_or(a, b)
-    raise TypeError("bitwise_or: kiln supports | on bool tensors only")
-
-
-def bitwise_xor(a, b):
-    if _both_bool(a, b):
-        return logical_xor(a, b)
-    raise TypeError("bitwise_xor: kiln supports ^ on bool tensors only")
+bitwise_and = _bitwise(P["bitwise_and"], "bitwise_and")
+bitwise_or = _bitwise(P["bitwise_or"], "bitwise_or")
+bitwise_xor = _bitwise(P["bitwise_xor"], "bitwise_xor")
+bitwise_left_shift = _bitwise(P["lshift"], "bitwise_left_shift", allow_bool=False)
+bitwise_right_shift = _bitwise(P["rshift"], "bitwise_right_shift", allow_bool=False)
 
 
 def bitwise_not(x):
+    """``~x``: two's complement ``-x - 1`` wraps exactly as the bit flip does."""
     if x.dtype is dtypes.bool_:
         return logical_not(x)
-    return sub(neg(x), 1)
-
-
-def _both_bool(a, b):
-    def is_bool(v):
-        return (isinstance(v, Tensor) and v.dtype is dtypes.bool_) or isinstance(v, bool)
-
-    return is_bool(a) and is_bool(b)
+    if x.dtype.is_floating_point:
+        raise NotImplementedError(f'"bitwise_not" not implemented for {x.dtype.name} tensors')
+    return sub(neg(x), constant(1, x.dtype))
 
 
 def isnan(x):
@@ -476,8 +506,18 @@ def hypot(a, b):
     return sqrt(add(mul(a, a), mul(b, b)))
 
 
+def signbit(x):
+    """Whether the sign bit is set: true for -0.0 too (``1 / -0.0`` is ``-inf``)."""
+    if not x.dtype.is_floating_point:
+        return lt(x, constant(0, x.dtype))
+    return logical_or(lt(x, 0.0), logical_and(eq(x, 0.0), lt(reciprocal(x), 0.0)))
+
+
 def copysign(a, b):
-    return where(lt(b, 0), neg(abs(a)), abs(a))
+    """``|a|`` with the sign bit of ``b`` (signed zeros included; a NaN ``b`` counts as +)."""
+    a = as_operand(a, _float_dtype_for(dtypes.result_type(a, b)))
+    b = as_operand(b, a.dtype)
+    return where(signbit(b), neg(abs(a)), abs(a))
 
 
 def atan2(y, x):
@@ -523,3 +563,95 @@ def softplus(x, beta=1.0, threshold=20.0):
     bx = mul(x, beta)
     soft = div(add(maximum(bx, 0.0), log1p(exp(neg(abs(bx))))), beta)
     return where(gt(bx, threshold), x, soft)
+
+
+arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
+
+
+def _sin_pi(x):
+    """``sin(pi * x)`` with ``x`` first reduced modulo 2 (exactly), so large ``x`` keeps
+    its digits and integers give an exact zero."""
+    return sin(mul(remainder(x, 2.0), math.pi))
+
+
+_STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680)
+_LGAMMA_SHIFT = 8
+
+
+def lgamma(x):
+    """``log|Gamma(x)|``: Stirling's series after shifting ``x`` up by 8, and the
+    reflection ``log(pi / |sin(pi x)|) - lgamma(1 - x)`` below 1/2 (inf at 0, -1, -2, ...)."""
+    x = _to_float(x)
+    reflect = lt(x, 0.5)
+    finite = isfinite(x)
+    z = where(reflect, sub(1.0, where(finite, x, 0.0)), where(finite, x, 1.0))
+    small = lt(z, 10.0)
+    y = where(small, add(z, float(_LGAMMA_SHIFT)), z)
+    zs = where(small, z, 1.0)
+    shift_product = zs
+    for k in range(1, _LGAMMA_SHIFT):
+        shift_product = mul(shift_product, add(zs, float(k)))
+    inv = reciprocal(y)
+    inv2 = mul(inv, inv)
+    series = constant(_STIRLING[-1], x.dtype)
+    for c in reversed(_STIRLING[:-1]):
+        series = add(mul(series, inv2), c)
+    stirling = add(
+        sub(mul(sub(y, 0.5), log(y)), y), add(0.5 * math.log(2 * math.pi), mul(series, inv))
+    )
+    value = where(small, sub(stirling, log(where(small, shift_product, 1.0))), stirling)
+    xr = where(logical_and(reflect, finite), x, 0.5)
+    pole = eq(xr, floor(xr))
+    s = abs(_sin_pi(where(pole, 0.5, xr)))
+    reflected = sub(log(div(math.pi, where(pole, 1.0, s))), value)
+    out = where(reflect, where(pole, math.inf, reflected), value)
+    return where(isinf(x), math.inf, where(isnan(x), x, out))
+
+
+_DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132)
+
+
+def digamma(x):
+    """``d/dx log Gamma(x)``: the asymptotic series after shifting ``x`` up by 8, and the
+    reflection ``psi(1 - x) - pi / tan(pi x)`` below 1/2 (PyTorch's -inf at 0, +inf at
+    -0.0, NaN at the negative integers and -inf)."""
+    x = _to_float(x)
+    reflect = lt(x, 0.5)
+    finite = isfinite(x)
+    z = where(reflect, sub(1.0, where(finite, x, 0.0)), where(finite, x, 1.0))
+    y = add(z, float(_LGAMMA_SHIFT))
+    inv = reciprocal(y)
+    inv2 = mul(inv, inv)
+    series = constant(_DIGAMMA_SERIES[-1], x.dtype)
+    for c in reversed(_DIGAMMA_SERIES[:-1]):
+        series = add(mul(series, inv2), c)
+    value = sub(log(y), add(mul(inv, 0.5), mul(series, inv2)))
+    for k in range(_LGAMMA_SHIFT):
+        value = sub(value, reciprocal(add(z, float(k))))
+    xf = where(finite, x, 0.5)
+    frac_part = sub(xf, floor(xf))  # tan has period pi: tan(pi x) = tan(pi frac(x))
+    integer = eq(frac_part, 0.0)
+    t = where(integer, 0.5, frac_part)
+    reflected = sub(value, div(mul(cos(mul(t, math.pi)), math.pi), sin(mul(t, math.pi))))
+    pole = logical_or(integer, logical_not(finite))
+    out = where(reflect, where(pole, math.nan, reflected), value)
+    out = where(eq(x, 0.0), where(signbit(x), math.inf, -math.inf), out)
+    return where(eq(x, math.inf), math.inf, where(isnan(x), x, out))
+
+
+def xlogy(x, y):
+    """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN)."""
+    x, y, dt = promote_pair("xlogy", x, y)
+    x, y = _to_float(x), _to_float(y)
+    zero = logical_and(eq(x, 0.0), logical_not(isnan(y)))
+    return where(zero, 0.0, mul(x, log(where(zero, 1.0, y))))
+
+
+def logaddexp(a, b):
+    """``log(exp(a) + exp(b))`` without overflow; equal infinities give themselves."""
+    a, b, _ = promote_pair("logaddexp", a, b)
+    a, b = _to_float(a), _to_float(b)
+    m = maximum(a, b)
+    same = eq(a, b)
+    gap = where(same, 0.0, neg(abs(sub(a, b))))
+    return add(m, log1p(exp(gap)))

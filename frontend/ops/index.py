@@ -24,7 +24,7 @@ from ..context import is_grad_enabled
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import add, cast, gt, lt, mul, where
+from .elementwise import add, cast, eq, gt, lt, mul, where
 from .inplace import assign
 from .shape import (
     broadcast_tensors,
@@ -214,12 +214,30 @@ def take(x: Tensor, index: Tensor) -> Tensor:
 
 def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
     d = normalize_dim("gather", dim, x.ndim)
-    if index.ndim != x.ndim:
+    if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(
             f"gather(): Index tensor must have the same number of dimensions as "
             f"input tensor ({index.ndim} vs {x.ndim})"
         )
+    if x.ndim == 0 or index.ndim == 0:  # 0-d and 1-element 1-d mix, as PyTorch allows
+        out = gather(reshape(x, (-1,)), 0, reshape(index, (-1,)))
+        return reshape(out, index.shape)
+    _check_index_extent("gather", x, d, index)
+    # PyTorch reads only the leading index.shape[a] entries of the other axes
+    for a, n in enumerate(index.shape):
+        if a != d:
+            x = slice_axis(x, a, 0, n)
     return bind(P["gather"], (x, cast(index, dtypes.int64)), {"axis": d})
+
+
+def _check_index_extent(op, x, d, index):
+    for a, n in enumerate(index.shape):
+        if a != d and n > x.shape[a]:
+            raise RuntimeError(
+                f"{op}(): Size does not match at dimension {a} expected index "
+                f"{list(index.shape)} to be no larger than self {list(x.shape)} apart from "
+                f"dimension {d}"
+            )
 
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
@@ -260,10 +278,15 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
     if x._node is not None or current_trace() is not None:
         raise TraceError("nonzero gives a data-dependent shape and cannot be traced")
     data = host_data(x)
-    idx = np.nonzero(data if x.ndim else data.reshape(1))
+    if x.ndim == 0:  # one "position" with no coordinates, present when the value is nonzero
+        count = int(bool(data))
+        if as_tuple:
+            return (constant(np.zeros(count, np.int64), dtypes.int64, like=x),)
+        return constant(np.zeros((count, 0), np.int64), dtypes.int64, like=x)
+    idx = np.nonzero(data)
     if as_tuple:
         return tuple(constant(i, dtypes.int64, like=x) for i in idx)
-    return constant(np.stack(idx, axis=1) if idx else np.zeros((0, 0)), dtypes.int64, like=x)
+    return constant(np.stack(idx, axis=1), dtypes.int64, like=x)
 
 
 def argwhere(x: Tensor) -> Tensor:
@@ -339,7 +362,8 @@ def _numpy_index(index):
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """``x`` with ``src`` (or ``value``) written at ``index`` along ``dim``.
 
-    Positions named twice get the sum of their sources (PyTorch leaves this undefined).
+    A position named twice along ``dim`` takes the last source that names it, as
+    PyTorch's CPU kernel does (its documentation leaves the order undefined).
     """
 
     if src is None:
@@ -350,8 +374,11 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
         src = expand(constant(src, x.dtype, like=x), index.shape)
+    _check_index_extent("scatter", x, d, index)
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
+    if reduce is None:
+        src = where(_last_writers(index, d), src, constant(0, x.dtype))
     hits = bind(
         P["scatter_add"],
         (constant(np.ones(index.shape, x.dtype.np), x.dtype, like=x), index),
@@ -365,6 +392,18 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
         return add(x, values)
 
     return where(gt(hits, 0), values, x)
+
+
+def _last_writers(index: Tensor, axis: int) -> Tensor:
+    """True where no later entry along ``axis`` of ``index`` names the same position."""
+    n = index.shape[axis]
+    later = constant(np.triu(np.ones((n, n), np.int32), 1), dtypes.int32, like=index)  # j > i
+    same = eq(unsqueeze(index, axis + 1), unsqueeze(index, axis))  # [.., i, j, ..]
+    shape = [1] * (index.ndim + 1)
+    shape[axis], shape[axis + 1] = n, n
+    overwritten = mul(cast(same, dtypes.int32), reshape(later, shape))
+    count = bind(P["sum"], (overwritten,), {"axes": (axis + 1,), "keepdims": False})
+    return eq(count, 0)
 
 
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:

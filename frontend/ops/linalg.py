@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import builtins
+
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from ..dispatch import bind
 from ..tensor import Tensor
 from .elementwise import add, mul, promote_pair
 from .reduce import sum as sum_
-from .shape import permute, reshape, squeeze_axes, unsqueeze
+from .shape import expand, permute, reshape, squeeze_axes, unsqueeze
+from .sorting import diagonal
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -80,41 +83,102 @@ def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     return add(mul(c, beta) if beta != 1 else c, prod)
 
 
+def _einsum_terms(equation: str, operands):
+    """The labels of each operand and of the output; ``...`` becomes labels ``(k,)`` that
+    line up from the right across operands (they broadcast)."""
+    lhs, arrow, rhs = equation.replace(" ", "").partition("->")
+    inputs = lhs.split(",")
+    if len(inputs) > len(operands):
+        raise RuntimeError("einsum(): fewer operands were provided than specified in the equation")
+    if len(inputs) < len(operands):
+        raise RuntimeError("einsum(): more operands were provided than specified in the equation")
+    ell = 0
+    parsed = []
+    for term, x in zip(inputs, operands):
+        if term.count("...") > 1 or "." in term.replace("...", ""):
+            raise RuntimeError(f"einsum(): invalid subscript {term!r} in the equation")
+        named = len(term.replace("...", ""))
+        if ("..." in term and named > x.ndim) or ("..." not in term and named != x.ndim):
+            raise RuntimeError(
+                f"einsum(): the number of subscripts in the equation ({named}) does not match "
+                f"the number of dimensions ({x.ndim}) for operand {len(parsed)}"
+                + ("" if "..." in term else " and no ellipsis was given")
+            )
+        parsed.append((term, x.ndim - named))
+        ell = builtins.max(ell, x.ndim - named if "..." in term else 0)
+    labels = []
+    for term, n in parsed:
+        head, dots, tail = term.partition("...")
+        labels.append(
+            list(head) + ([(ell - n + i,) for i in range(n)] if dots else []) + list(tail)
+        )
+    ellipsis = [(i,) for i in range(ell)]
+    if arrow:
+        head, dots, tail = rhs.partition("...")
+        out = list(head) + (ellipsis if dots else []) + list(tail)
+    else:
+        letters = [c for term in labels for c in term if isinstance(c, str)]
+        out = ellipsis + sorted(c for c in set(letters) if letters.count(c) == 1)
+    return labels, out
+
+
 def einsum(equation: str, *operands) -> Tensor:
-    """A small einsum: products and sums of the named axes, lowered to matmul when it can."""
+    """Products and sums of named axes: ``...`` broadcasts, a label repeated in one operand
+    takes its diagonal (``'ii->'`` is the trace), and two-operand contractions that reduce
+    over shared labels go through ``matmul``."""
 
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    lhs, _, rhs = equation.replace(" ", "").partition("->")
-    inputs = lhs.split(",")
-    if not _:
-        letters = sorted(set("".join(inputs)))
-        rhs = "".join(c for c in letters if "".join(inputs).count(c) == 1)
+    labels, out = _einsum_terms(equation, operands)
+    for c in out:
+        if isinstance(c, str) and (out.count(c) > 1 or not any(c in t for t in labels)):
+            raise RuntimeError(
+                f"einsum(): output subscript {c} appears more than once or not in the input"
+            )
+    sizes = {}
+    taken = []
+    for term, x in zip(labels, operands):
+        term = list(term)
+        while True:  # a repeated label: keep the diagonal (moved to the end)
+            repeated = next((c for c in term if term.count(c) > 1), None)
+            if repeated is None:
+                break
+            i = term.index(repeated)
+            j = term.index(repeated, i + 1)
+            if x.shape[i] != x.shape[j]:
+                raise RuntimeError(
+                    f"einsum(): subscript {repeated} is repeated for operand but the sizes "
+                    f"don't match, {x.shape[i]} != {x.shape[j]}"
+                )
+            x = diagonal(x, 0, i, j)
+            term = [c for k, c in enumerate(term) if k not in (i, j)] + [repeated]
+        for c, n in zip(term, x.shape):
+            if n != 1:
+                if sizes.setdefault(c, n) != n:
+                    raise RuntimeError(
+                        f"einsum(): operands do not broadcast with remapped shapes: subscript "
+                        f"{c if isinstance(c, str) else '...'} has sizes {sizes[c]} and {n}"
+                    )
+            else:
+                sizes.setdefault(c, 1)
+        taken.append((term, x))
     letters = []
-    for term in inputs:
+    for term, _ in taken:
         for c in term:
             if c not in letters:
                 letters.append(c)
-    sizes = {}
     aligned = []
-    for term, x in zip(inputs, operands):
-        if len(term) != x.ndim:
-            raise RuntimeError(
-                f"einsum(): the number of subscripts in the equation "
-                f"({len(term)}) does not match the number of dimensions "
-                f"({x.ndim}) for operand"
-            )
-        for c, n in zip(term, x.shape):
-            sizes.setdefault(c, n)
-        order = [term.index(c) for c in letters if c in term]
-        y = permute(x, order)
-        shape = [sizes[c] if c in term else 1 for c in letters]
-        aligned.append(reshape(y, shape))
+    for term, x in taken:
+        y = permute(x, [term.index(c) for c in letters if c in term])
+        aligned.append(reshape(y, [x.shape[term.index(c)] if c in term else 1 for c in letters]))
     prod = aligned[0]
     for y in aligned[1:]:
         prod = mul(prod, y)
-    reduce_axes = tuple(i for i, c in enumerate(letters) if c not in rhs)
+    reduce_axes = tuple(i for i, c in enumerate(letters) if c not in out)
     if reduce_axes:
         prod = sum_(prod, reduce_axes)
-    remaining = [c for c in letters if c in rhs]
-    return permute(prod, [remaining.index(c) for c in rhs]) if remaining else prod
+    remaining = [c for c in letters if c in out]
+    if remaining:
+        prod = permute(prod, [remaining.index(c) for c in out])
+    shape = [sizes[c] for c in out]
+    return prod if tuple(prod.shape) == tuple(shape) else expand(prod, shape)

@@ -71,6 +71,10 @@ _OPERATORS = {
     "__ror__": _reflected(ops.bitwise_or),
     "__xor__": ops.bitwise_xor,
     "__rxor__": _reflected(ops.bitwise_xor),
+    "__lshift__": ops.bitwise_left_shift,
+    "__rlshift__": _reflected(ops.bitwise_left_shift),
+    "__rshift__": ops.bitwise_right_shift,
+    "__rrshift__": _reflected(ops.bitwise_right_shift),
     "__eq__": ops.eq,
     "__ne__": ops.ne,
     "__lt__": ops.lt,
@@ -93,6 +97,9 @@ flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
 sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
 scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv
+asin acos atanh acosh asinh arcsin arccos arctan arcsinh arccosh arctanh exp2 lgamma digamma
+xlogy copysign signbit bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift
+bitwise_right_shift hypot atan2 logaddexp cummax cummin logcumsumexp
 """.split()
 
 

@@ -21,25 +21,23 @@ from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
 from .elementwise import (
+    bitwise_not,
     cast,
     div,
     eq,
     exp,
     log,
-    lt,
     maximum,
     minimum,
     mul,
     neg,
-    remainder,
     sqrt,
     sub,
     where,
 )
 from .elementwise import pow as pow_
-from .elementwise import round as round_
 from .index import gather
-from .shape import reshape, squeeze, squeeze_axes
+from .shape import pad_axes, permute, reshape, slice_axis, squeeze, squeeze_axes
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -91,15 +89,29 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return div(s, float(n)) if n else div(s, math.nan)
 
 
+def _check_nonempty(op, x, axes):
+    for a in axes:
+        if x.shape[a] == 0:
+            raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
+
+
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     axes = normalize_axes("amax", dim, x.ndim)
+    _check_nonempty("amax", x, axes)
     return bind(P["max"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+
+
+def _reverse_order(x):
+    """An order-reversing map that cannot overflow: ``-x`` for floats, ``~x`` for integers
+    (``-x`` of int32's least value is itself, and of a uint8 wraps)."""
+    return neg(x) if x.dtype.is_floating_point else bitwise_not(x)
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         return cast(amin(cast(x, dtypes.int64), dim, keepdim), dtypes.bool_)
-    return neg(amax(neg(x), dim, keepdim))
+    _check_nonempty("amin", x, normalize_axes("amin", dim, x.ndim))
+    return _reverse_order(amax(_reverse_order(x), dim, keepdim))
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -116,7 +128,7 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         x = cast(x, dtypes.int64)
-    return argmax(neg(x), dim, keepdim)
+    return argmax(_reverse_order(x), dim, keepdim)
 
 
 def _max_with_indices(x, dim, keepdim, pick):
@@ -216,6 +228,8 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
     axis = normalize_dim("softmax", -1 if dim is None else dim, x.ndim)
+    if x.ndim == 0:
+        return reshape(softmax(reshape(x, (1,)), 0), ())
     e = exp(sub(x, _stable_max(x, (axis,))))
     return div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
 
@@ -225,6 +239,8 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
     axis = normalize_dim("log_softmax", -1 if dim is None else dim, x.ndim)
+    if x.ndim == 0:
+        return reshape(log_softmax(reshape(x, (1,)), 0), ())
     shifted = sub(x, _stable_max(x, (axis,)))
     s = bind(P["sum"], (exp(shifted),), {"axes": (axis,), "keepdims": True})
     return sub(shifted, log(s))
@@ -252,24 +268,35 @@ def _empty_logical(x, dim, keepdim, value):
 
 
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
-    """Product as ``exp(sum(log|x|))`` with the sign and zeros tracked (composite)."""
-
+    """Product by pairwise halving (``log2 n`` multiplications): exact for integers (with
+    PyTorch's wrap-around), and ``mul``'s gradient is right where inputs are zero."""
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    out_dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
-    xf = cast(x, dtypes.float64)
+    elif not x.dtype.is_floating_point:
+        x = cast(x, dtypes.int64)
     axes = normalize_axes("prod", dim, x.ndim)
-    s = {"axes": axes, "keepdims": bool(keepdim)}
-    zero = bind(P["max"], (cast(eq(xf, 0.0), dtypes.float64),), s) if x.numel() else None
-    mag = exp(bind(P["sum"], (log(where(eq(xf, 0.0), 1.0, abs_(xf))),), s))
-    negs = bind(P["sum"], (cast(lt(xf, 0.0), dtypes.float64),), s)
-    signed = where(eq(remainder(negs, 2.0), 1.0), neg(mag), mag)
-    if zero is not None:
-        signed = where(eq(zero, 1.0), 0.0, signed)
-    if out_dtype.is_floating_point:
-        return cast(signed, out_dtype)
+    rest = [a for a in range(x.ndim) if a not in axes]
+    kept = tuple(x.shape[a] for a in rest)
+    flat = reshape(permute(x, rest + list(axes)), kept + (-1,))
+    out = multiply_halves(flat)
+    if keepdim:
+        return reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+    return out
 
-    return cast(round_(signed), out_dtype)
+
+def multiply_halves(x: Tensor) -> Tensor:
+    """The product over the last axis, multiplying its two halves until one row is left
+    (an odd length is padded with a 1; an empty axis gives 1)."""
+    last = x.ndim - 1
+    while x.shape[last] != 1:
+        n = x.shape[last]
+        if n % 2 or n == 0:
+            x = pad_axes(x, [(0, 0)] * last + [(0, 1)], 1)
+            n += 1
+            if n == 1:
+                break
+        x = mul(slice_axis(x, last, 0, n // 2), slice_axis(x, last, n // 2, n))
+    return squeeze_axes(x, (last,))
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:

@@ -313,9 +313,13 @@ def flip(x: Tensor, dims) -> Tensor:
     from .index import index_select
 
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
-    for dim in dims:
-        d = normalize_dim("flip", dim, x.ndim)
-        x = index_select(x, d, arange(x.shape[d] - 1, -1, -1))
+    axes = [normalize_dim("flip", dim, x.ndim) for dim in dims]
+    for d in axes:
+        if axes.count(d) > 1:
+            raise RuntimeError(f"dim {d} appears multiple times in the list of dims")
+    for d in axes:
+        if x.ndim and x.shape[d] > 1:
+            x = index_select(x, d, arange(x.shape[d] - 1, -1, -1))
     return x
 
 
@@ -346,10 +350,15 @@ def tile(x: Tensor, dims) -> Tensor:
 
 
 def roll(x: Tensor, shifts, dims=None) -> Tensor:
+    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
+    given = () if dims is None else (dims,) if isinstance(dims, int) else tuple(dims)
+    if len(shifts) != len(given) and not (dims is None and len(shifts) == 1):
+        raise RuntimeError(
+            f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(given)}"
+        )
     if dims is None:
         return reshape(roll(flatten(x), shifts, 0), x.shape)
-    shifts = (shifts,) if isinstance(shifts, int) else tuple(shifts)
-    dims = (dims,) if isinstance(dims, int) else tuple(dims)
+    dims = given
     for s, dim in zip(shifts, dims):
         d = normalize_dim("roll", dim, x.ndim)
         n = x.shape[d]

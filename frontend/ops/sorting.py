@@ -9,6 +9,7 @@ tensor([1., 2., 3.])
 
 from __future__ import annotations
 
+import math
 from collections import namedtuple
 
 import numpy as np
@@ -17,20 +18,20 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..creation import arange
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import abs as abs_
-from .elementwise import cast, eq, exp, log, lt, mul, remainder, sub, where
-from .elementwise import round as round_
+from .elementwise import cast, eq, isnan, logaddexp, maximum, mul, where
 from .index import gather, host_data
+from .reduce import _reverse_order
 from .reduce import sum as sum_
-from .shape import reshape, slice_axis, squeeze_axes
+from .shape import pad_axes, permute, reshape, slice_axis, squeeze_axes
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-argsort bucketize cummax cumprod cumsum diag diagonal kthvalue msort searchsorted sort topk
-trace unique
+argsort bucketize cummax cummin cumprod cumsum diag diagonal kthvalue logcumsumexp msort
+searchsorted sort topk trace unique
 """.split()
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -79,33 +80,91 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
+    if x.ndim == 0:
+        return reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     return bind(P["cumsum"], (x,), {"axis": axis})
 
 
-def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
-    """Cumulative product (eager and traced; gradients where no element is zero)."""
+def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
+    """The inclusive scan of ``combine`` along ``axis`` in ``log2 n`` whole-tensor steps
+    (Hillis-Steele): each step combines every element with the one ``shift`` before it."""
+    n = x.shape[axis]
+    shift = 1
+    while shift < n:
+        before = slice_axis(x, axis, 0, n - shift)
+        pads = [(0, 0)] * x.ndim
+        pads[axis] = (shift, 0)
+        x = combine(x, pad_axes(before, pads, identity))
+        shift *= 2
+    return x
 
+
+def _as_1d(fn, x, dim, *args):
+    """Run a scan of a 0-d tensor as one of shape (1,)."""
+    normalize_dim(fn.__name__, dim, 0)
+    out = fn(reshape(x, (1,)), 0, *args)
+    if isinstance(out, tuple):
+        return type(out)(*(reshape(o, ()) for o in out))
+    return reshape(out, ())
+
+
+def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
+    """Cumulative product as a scan of ``mul``: exact for integers, and the gradient is
+    right where elements are zero."""
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    out_dtype = x.dtype if x.dtype.is_floating_point else dtypes.int64
-    xf = cast(x, dtypes.float64)
-    zero_seen = cumsum(cast(eq(xf, 0.0), dtypes.float64), dim)
-    mag = exp(cumsum(log(where(eq(xf, 0.0), 1.0, abs_(xf))), dim))
-    negs = cumsum(cast(lt(xf, 0.0), dtypes.float64), dim)
-    signed = where(eq(remainder(negs, 2.0), 1.0), mul(mag, -1.0), mag)
-    out = where(eq(zero_seen, 0.0), signed, sub(signed, signed))
-    if out_dtype.is_floating_point:
-        return cast(out, out_dtype)
+    elif not x.dtype.is_floating_point:
+        x = cast(x, dtypes.int64)
+    if x.ndim == 0:
+        return _as_1d(cumprod, x, dim)
+    return scan(x, normalize_dim("cumprod", dim, x.ndim), mul, 1)
 
-    return cast(round_(out), out_dtype)
+
+def logcumsumexp(x: Tensor, dim: int) -> Tensor:
+    """``log(cumsum(exp(x)))`` as a scan of ``logaddexp``: no overflow, no underflow of
+    early terms far below the running maximum."""
+    if not x.dtype.is_floating_point:
+        x = cast(x, dtypes.get_default_dtype())
+    if x.ndim == 0:
+        return _as_1d(logcumsumexp, x, dim)
+    return scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
+
+
+def _cumulative_extreme(name, x, dim, key):
+    if x.ndim == 0:
+        return values_indices(x, constant(0, dtypes.int64, like=x))
+    axis = normalize_dim(name, dim, x.ndim)
+    k = key(x.detach() if x._node is None else x)
+    running = scan(k, axis, maximum, _lowest(k.dtype))
+    # PyTorch's index is the last one reaching the running extreme (>=), or the last NaN
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    positions = reshape(arange(x.shape[axis]), shape)
+    hits = where(eq(k, running), positions, constant(0, dtypes.int64))
+    if k.dtype.is_floating_point:
+        hits = where(isnan(k), positions, hits)
+    indices = scan(hits, axis, maximum, 0)
+    return values_indices(gather(x, axis, indices), indices)
+
+
+def _lowest(dtype):
+    return -math.inf if dtype.is_floating_point else int(np.iinfo(dtype.np).min)
 
 
 def cummax(x: Tensor, dim: int):
-    if x._node is not None or current_trace() is not None:
-        raise TraceError("cummax is eager-only in kiln")
-    axis = normalize_dim("cummax", dim, x.ndim)
-    values = np.maximum.accumulate(host_data(x), axis=axis)
-    return values_indices(constant(values, x.dtype, like=x), None)
+    """Running maximum and the index it comes from; the gradient goes to that element."""
+    if x.dtype is dtypes.bool_:
+        out = cummax(cast(x, dtypes.int64), dim)
+        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+    return _cumulative_extreme("cummax", x, dim, lambda v: v)
+
+
+def cummin(x: Tensor, dim: int):
+    """Running minimum (``cummax`` of an order-reversed key: ``-x``, or ``~x`` for ints)."""
+    if x.dtype is dtypes.bool_:
+        out = cummin(cast(x, dtypes.int64), dim)
+        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+    return _cumulative_extreme("cummin", x, dim, _reverse_order)
 
 
 def unique(
@@ -158,13 +217,21 @@ def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor
 
 
 def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    rows, cols = x.shape[dim1], x.shape[dim2]
-    r = np.arange(max(0, -offset), min(rows, cols - offset))
-    flat = reshape(x, (-1,)) if x.ndim == 2 else None
-    if flat is None:
-        raise RuntimeError("diagonal: only 2-D tensors are supported")
+    """The diagonal of the ``(dim1, dim2)`` planes, appended as the last axis (PyTorch)."""
+    if x.ndim < 2:
+        raise RuntimeError(f"diagonal(): input must be at least 2-D, got {x.ndim}-D")
+    d1, d2 = normalize_dim("diagonal", dim1, x.ndim), normalize_dim("diagonal", dim2, x.ndim)
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    rest = [a for a in range(x.ndim) if a not in (d1, d2)]
+    x = permute(x, rest + [d1, d2])
+    rows, cols = x.shape[-2:]
+    r = np.arange(max(0, -offset), max(min(rows, cols - offset), max(0, -offset)))
+    flat = reshape(x, tuple(x.shape[:-2]) + (rows * cols,))
     positions = r * cols + (r + offset)
-    return bind(P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": 0})
+    return bind(
+        P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": flat.ndim - 1}
+    )
 
 
 def trace(x: Tensor) -> Tensor:
