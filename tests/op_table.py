@@ -129,6 +129,24 @@ def _np_cummin_indices(x):
     return out
 
 
+def _np_scatter_amax(x, i, s):
+    out = x.copy()
+    for r in range(i.shape[0]):
+        for c in range(i.shape[1]):
+            out[r, i[r, c]] = max(out[r, i[r, c]], s[r, c])
+    return out
+
+
+def _np_scatter_prod_excluding_self(x, i, s):
+    out = x.copy()
+    seen = np.zeros(x.shape, bool)
+    for r in range(i.shape[0]):
+        for c in range(i.shape[1]):
+            out[i[r, c], c] = (out[i[r, c], c] if seen[i[r, c], c] else 1) * s[r, c]
+            seen[i[r, c], c] = True
+    return out
+
+
 def _np_special(name):
     def ref(x):
         from scipy import special
@@ -256,6 +274,25 @@ OPS = [
         ((2, 3), (2, 3)),
     ),
     Op("split", lambda x: x.split(2, 1)[1], lambda x: x[:, 2:4], ((3, 5),)),
+    Op(
+        "unfold_windows",
+        lambda x: x.unfold(1, 3, 2),
+        lambda x: np.lib.stride_tricks.sliding_window_view(x, 3, 1)[:, ::2],
+        ((2, 7),),
+    ),
+    Op(
+        "pixel_shuffle",
+        lambda x: kiln.pixel_shuffle(x, 2),
+        lambda x: x.reshape(1, 2, 2, 2, 3, 2).transpose(0, 1, 4, 2, 5, 3).reshape(1, 2, 6, 4),
+        ((1, 8, 3, 2),),
+        cuda_sim=False,
+    ),
+    Op(
+        "meshgrid",
+        lambda a, b: kiln.meshgrid(a, b, indexing="xy")[0] * kiln.meshgrid(a, b)[1].T,
+        lambda a, b: np.meshgrid(a, b)[0] * np.meshgrid(a, b, indexing="ij")[1].T,
+        ((3,), (4,)),
+    ),
     Op("chunk", lambda x: x.chunk(2, 0)[0], lambda x: x[:2], ((3, 4),)),
     Op("flip", lambda x: x.flip(1), lambda x: x[:, ::-1], ((3, 4),)),
     Op("repeat", lambda x: x.repeat(2, 3), lambda x: np.tile(x, (2, 3)), ((2, 2),)),
@@ -297,6 +334,44 @@ OPS = [
         _np_scatter,
         ((3, 4), (3, 1)),
         int_inputs={1: (0, 4)},
+    ),
+    Op(
+        "scatter_reduce_amax",
+        lambda x, i, s: x.scatter_reduce(1, i, s, "amax"),
+        _np_scatter_amax,
+        ((3, 4), (3, 5), (3, 5)),
+        int_inputs={1: (0, 4)},
+        cuda_sim=False,
+    ),
+    Op(
+        "scatter_reduce_prod",
+        lambda x, i, s: x.scatter_reduce(0, i, s, "prod", include_self=False),
+        _np_scatter_prod_excluding_self,
+        ((3, 4), (2, 4), (2, 4)),
+        int_inputs={1: (0, 3)},
+        cuda_sim=False,
+    ),
+    Op(
+        "take_along_dim",
+        lambda x, i: kiln.take_along_dim(x, i, 1),
+        lambda x, i: np.take_along_axis(x, i, 1),
+        ((3, 4), (3, 2)),
+        int_inputs={1: (0, 4)},
+    ),
+    Op(
+        "index_copy",
+        lambda x, s: x.index_copy(0, kiln.tensor([3, 1]), s),
+        lambda x, s: np.concatenate([x[:1], s[1:2], x[2:3], s[:1]]),
+        ((4, 2), (2, 2)),
+    ),
+    Op(
+        "masked_scatter",
+        lambda x, s: x.masked_scatter(x > 0, s),
+        lambda x, s: np.where(
+            x > 0, s.reshape(-1)[np.maximum(np.cumsum(x > 0) - 1, 0)].reshape(x.shape), x
+        ),
+        ((3, 4), (12,)),
+        cuda_sim=False,
     ),
     Op(
         "index_add",

@@ -45,7 +45,12 @@ __all__ = [
     "cosine_similarity",
     "pairwise_distance",
     "scaled_dot_product_attention",
+    "pixel_shuffle",
+    "pixel_unshuffle",
 ]
+
+pixel_shuffle = ops.pixel_shuffle
+pixel_unshuffle = ops.pixel_unshuffle
 
 
 # ------------------------------------------------------------------------------ linear
@@ -377,9 +382,19 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 
 def scaled_dot_product_attention(
-    query, key, value, attn_mask=None, dropout_p: float = 0.0, is_causal: bool = False, scale=None
+    query,
+    key,
+    value,
+    attn_mask=None,
+    dropout_p: float = 0.0,
+    is_causal: bool = False,
+    scale=None,
+    enable_gqa: bool = False,
 ):
     """``softmax(q @ k.T * scale + mask) @ v`` over the last two axes.
+
+    With ``enable_gqa``, ``key``/``value`` may have fewer heads (axis -3) than ``query``:
+    each is shared by ``query_heads // kv_heads`` consecutive query heads.
 
     >>> q = kiln.ones(1, 2, 4)
     >>> scaled_dot_product_attention(q, q, q).shape
@@ -388,6 +403,15 @@ def scaled_dot_product_attention(
     import math
 
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
+    if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
+        heads, kv_heads = query.shape[-3], key.shape[-3]
+        if heads % kv_heads or value.shape[-3] != kv_heads:
+            raise RuntimeError(
+                f"scaled_dot_product_attention: query heads ({heads}) must be a multiple of "
+                f"key/value heads ({kv_heads}, {value.shape[-3]}) with enable_gqa"
+            )
+        key = ops.repeat_interleave(key, heads // kv_heads, dim=-3)
+        value = ops.repeat_interleave(value, heads // kv_heads, dim=-3)
     scores = ops.mul(ops.matmul(query, ops.transpose(key, -2, -1)), scale)
     if is_causal:
         rows, cols = query.shape[-2], key.shape[-2]

@@ -655,3 +655,9 @@ def logaddexp(a, b):
     same = eq(a, b)
     gap = where(same, 0.0, neg(abs(sub(a, b))))
     return add(m, log1p(exp(gap)))
+
+
+def reverse_order(x):
+    """An order-reversing map that cannot overflow: ``-x`` for floats, ``~x`` for integers
+    (``-x`` of int32's least value is itself, and of a uint8 wraps)."""
+    return neg(x) if x.dtype.is_floating_point else bitwise_not(x)

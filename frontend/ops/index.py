@@ -11,6 +11,7 @@ tensor([3, 5])
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
@@ -24,11 +25,28 @@ from ..context import is_grad_enabled
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import add, cast, eq, gt, lt, mul, where
+from .elementwise import (
+    add,
+    cast,
+    div,
+    eq,
+    floor_divide,
+    gt,
+    isfinite,
+    lt,
+    maximum,
+    mul,
+    reverse_order,
+    sub,
+    where,
+)
 from .inplace import assign
 from .shape import (
     broadcast_tensors,
+    cat,
     expand,
+    movedim,
+    multiply_halves,
     pad_axes,
     permute,
     reshape,
@@ -40,8 +58,9 @@ from .shape import slice_axis as _slice
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-argwhere gather index_add index_fill index_select masked_fill masked_select nonzero
-repeat_interleave scatter scatter_add take
+argwhere gather index_add index_copy index_fill index_put index_select masked_fill
+masked_scatter masked_select nonzero repeat_interleave scatter scatter_add scatter_reduce take
+take_along_dim
 """.split()
 
 
@@ -333,12 +352,8 @@ def setitem(x: Tensor, index, value) -> None:
     if v._node is None and v.ndim and v.device != x.device and current_trace() is None:
         v = v.to(x.device)  # x[i] = t copies t onto x's device, as PyTorch's copy_ does
     v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
-    mask = np.zeros(x.numel(), dtype=bool)
-    mask[pos] = True
-    scattered = bind(
-        P["take_grad"], (v, constant(pos, dtypes.int64, like=x)), {"axis": 0, "size": x.numel()}
-    )
-    new = where(constant(mask, dtypes.bool_, like=x), scattered, reshape(x, (-1,)))
+    # a position named twice takes the last value, as NumPy's and PyTorch's assignment do
+    new = index_copy(reshape(x, (-1,)), 0, constant(pos, dtypes.int64, like=x), v)
     assign(x, reshape(new, x.shape), "setitem")
 
 
@@ -439,3 +454,194 @@ def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:
     reps = host_data(repeats) if isinstance(repeats, Tensor) else repeats
     positions = np.repeat(np.arange(x.shape[d]), reps)
     return bind(P["take"], (x, constant(positions, dtypes.int64, like=x)), {"axis": d})
+
+
+# ------------------------------------------------------------------- scatter_reduce & co
+
+
+def _one_hot_lines(index: Tensor, axis: int, size: int) -> Tensor:
+    """``(..., k, size)`` with the index's ``axis`` moved last: entry ``[.., j, p]`` says
+    whether the ``j``-th index of the line names position ``p``."""
+    idx = movedim(index, axis, -1)
+    positions = constant(np.arange(size), dtypes.int64, like=index)
+    return eq(unsqueeze(idx, -1), positions)
+
+
+def scatter_reduce(
+    x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
+) -> Tensor:
+    """``x`` with ``src`` reduced into the positions ``index`` names along ``dim``
+    (``sum``, ``prod``, ``mean``, ``amax``, ``amin``), as PyTorch's ``scatter_reduce``.
+
+    Each line compares its indices with every position (a one-hot of shape
+    ``(k, size)``) and reduces over the indices: exact, differentiable and traceable (the
+    gradient of ``amax``/``amin`` is shared evenly among ties, ``self`` included, as in
+    PyTorch), at ``k * size`` memory per line.
+    """
+    if reduce not in ("sum", "prod", "mean", "amax", "amin"):
+        raise RuntimeError(
+            f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
+        )
+    d = normalize_dim("scatter_reduce", dim, x.ndim)
+    if index.ndim != x.ndim or src.ndim != x.ndim:
+        raise RuntimeError(
+            f"scatter_reduce(): index {list(index.shape)} and src {list(src.shape)} must have "
+            f"as many dimensions as self {list(x.shape)}"
+        )
+    _check_index_extent("scatter_reduce", x, d, index)
+    if src.dtype is not x.dtype:
+        raise RuntimeError(
+            f"scatter_reduce(): Expected self.dtype to be equal to src.dtype, got "
+            f"{x.dtype.name} and {src.dtype.name}"
+        )
+    index = cast(index, dtypes.int64)
+    for ax, n in enumerate(index.shape):
+        src = slice_axis(src, ax, 0, n)
+    # the block of x that the index's lines cover (all of x along dim)
+    block = x
+    for ax, n in enumerate(index.shape):
+        if ax != d:
+            block = slice_axis(block, ax, 0, n)
+    size = x.shape[d]
+    hit = _one_hot_lines(index, d, size)  # (..., k, size)
+    vals = unsqueeze(movedim(src, d, -1), -1)  # (..., k, 1)
+    own = unsqueeze(movedim(block, d, -1), -2)  # (..., 1, size)
+    count = bind(P["sum"], (cast(hit, dtypes.int64),), {"axes": (hit.ndim - 2,), "keepdims": False})
+    zero = constant(0, x.dtype)
+    if reduce in ("sum", "mean"):
+        total = bind(
+            P["sum"], (where(hit, vals, zero),), {"axes": (hit.ndim - 2,), "keepdims": False}
+        )
+        line = movedim(block, d, -1)
+        if include_self:
+            total = add(total, line)
+        if reduce == "mean":
+            n = add(count, 1) if include_self else maximum(count, 1)
+            n = cast(n, x.dtype)
+            total = div(total, n) if x.dtype.is_floating_point else floor_divide(total, n)
+        result = where(gt(count, 0), total, line)
+    else:
+        key = reverse_order if reduce == "amin" else None
+        if reduce == "prod":
+            neutral = constant(1, x.dtype)
+        else:
+            neutral = constant(_lowest_value(x.dtype), x.dtype)
+        if reduce == "amin":
+            vals, own = reverse_order(vals), reverse_order(own)
+        candidates = where(hit, vals, neutral)  # (..., k, size)
+        if include_self:
+            candidates = cat([own, candidates], -2)
+        if reduce == "prod":
+            result = multiply_halves(movedim(candidates, -2, -1))
+        else:
+            result = bind(
+                P["max"], (candidates,), {"axes": (candidates.ndim - 2,), "keepdims": False}
+            )
+            if key is not None:
+                result = key(result)
+        line = movedim(block, d, -1)
+        if not include_self:
+            result = where(gt(count, 0), result, line)
+    result = movedim(result, -1, d)
+    if tuple(result.shape) == tuple(x.shape):
+        return result
+    pads = [(0, x.shape[a] - result.shape[a]) for a in range(x.ndim)]
+    inside = pad_axes(constant(np.ones(result.shape, bool), dtypes.bool_, like=x), pads, False)
+    return where(inside, pad_axes(result, pads, 0), x)
+
+
+def _lowest_value(dtype):
+    return -math.inf if dtype.is_floating_point else int(np.iinfo(dtype.np).min)
+
+
+def take_along_dim(x: Tensor, indices: Tensor, dim=None) -> Tensor:
+    if dim is None:
+        return take(x, reshape(indices, (-1,)))
+    d = normalize_dim("take_along_dim", dim, x.ndim)
+    if indices.ndim != x.ndim:
+        raise RuntimeError(
+            f"torch.take_along_dim(): input and indices should have the same number of "
+            f"dimensions, but got {x.ndim} dimensions for input, and {indices.ndim} "
+            f"dimensions for indices"
+        )
+    shape_x, shape_i = list(x.shape), list(indices.shape)
+    shape_x[d] = shape_i[d] = 1
+    common = broadcast_shapes("take_along_dim", shape_x, shape_i)
+    xs, ids = list(common), list(common)
+    xs[d], ids[d] = x.shape[d], indices.shape[d]
+    return gather(expand(x, xs), d, expand(indices, ids))
+
+
+def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
+    """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last
+    one wins where an index repeats)."""
+    d = normalize_dim("index_copy", dim, x.ndim)
+    if index._node is None and current_trace() is None and index.device != x.device:
+        index = index.to(x.device)  # a CPU index of a GPU tensor, as PyTorch allows
+    index = cast(reshape(index, (-1,)), dtypes.int64)
+    if source.ndim and source.shape[d] != index.shape[0]:
+        raise IndexError(
+            f"index_copy_(): Number of indices ({index.shape[0]}) should be equal to "
+            f"source.size(dim) ({source.shape[d]})"
+        )
+    keep = _last_writers(index, 0)
+    shape = [1] * x.ndim
+    shape[d] = index.shape[0]
+    keep = reshape(keep, shape)
+    source = cast(source, x.dtype)
+    params = {"axis": d, "size": x.shape[d]}
+    # an overwritten slice adds 0 forward but, as in PyTorch, still receives the gradient
+    frozen = source.detach()
+    if x.dtype.is_floating_point:
+        frozen = where(isfinite(frozen), frozen, source)
+        lost = sub(source, frozen)
+    else:
+        lost = constant(0, x.dtype)
+    values = bind(P["take_grad"], (where(keep, source, lost), index), params)
+    ones = constant(np.ones(index.shape[0], x.dtype.np), x.dtype, like=x)
+    hits = bind(P["take_grad"], (ones, index), {"axis": 0, "size": x.shape[d]})
+    hits = reshape(gt(hits, 0), [x.shape[i] if i == d else 1 for i in range(x.ndim)])
+    return where(hits, values, x)
+
+
+def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
+    """``x`` with ``x[indices]`` set to (or, with ``accumulate``, increased by) ``values``."""
+    flat_positions = getitem(
+        constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64, like=x), tuple(indices)
+    )
+    pos = reshape(flat_positions, (-1,))
+    v = values if isinstance(values, Tensor) else constant(values, x.dtype, like=x)
+    v = reshape(expand(cast(v, x.dtype), flat_positions.shape), (-1,))
+    flat = reshape(x, (-1,))
+    if accumulate:
+        added = bind(P["take_grad"], (v, pos), {"axis": 0, "size": x.numel()})
+        return reshape(add(flat, added), x.shape)
+    return reshape(index_copy(flat, 0, pos, v), x.shape)
+
+
+def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
+    """``x`` with the positions where ``mask`` holds filled, in order, from ``source``.
+
+    The ``k``-th true position reads ``source.flatten()[k]``: ``k`` is a running count of
+    the mask, so this traces too (no data-dependent shape).
+    """
+    if mask.dtype is not dtypes.bool_:
+        raise RuntimeError(
+            f"masked_scatter_ only supports boolean masks, but got {mask.dtype.name}"
+        )
+    x, mask = broadcast_tensors(x, mask)
+    flat_mask = reshape(mask, (-1,))
+    if flat_mask._node is None and current_trace() is None:
+        needed = int(np.count_nonzero(host_data(flat_mask)))
+        if needed > source.numel():
+            raise RuntimeError(
+                f"masked_scatter: expected source to have at least {needed} elements, "
+                f"got {source.numel()}"
+            )
+    order = sub(bind(P["cumsum"], (cast(flat_mask, dtypes.int64),), {"axis": 0}), 1)
+    order = where(flat_mask, order, constant(0, dtypes.int64))
+    src = reshape(cast(source, x.dtype), (-1,))
+    if src.shape[0] == 0:
+        return x
+    taken = bind(P["take"], (src, order), {"axis": 0})
+    return reshape(where(flat_mask, taken, reshape(x, (-1,))), x.shape)

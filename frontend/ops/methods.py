@@ -99,7 +99,8 @@ sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose all
 scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv
 asin acos atanh acosh asinh arcsin arccos arctan arcsinh arccosh arctanh exp2 lgamma digamma
 xlogy copysign signbit bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift
-bitwise_right_shift hypot atan2 logaddexp cummax cummin logcumsumexp
+bitwise_right_shift hypot atan2 logaddexp cummax cummin logcumsumexp scatter_reduce
+take_along_dim index_copy index_put masked_scatter pixel_shuffle pixel_unshuffle
 """.split()
 
 
@@ -153,8 +154,11 @@ def _type_as(self, other):
 
 
 def _index_put_(self, indices, values, accumulate=False):
-    ops.setitem(self, tuple(indices), values)
-    return self
+    return ops.assign(self, ops.index_put(self, indices, values, accumulate), "index_put_")
+
+
+def _unfold(self, dimension, size, step):
+    return ops.shape.unfold(self, dimension, size, step)
 
 
 def install() -> None:
@@ -219,6 +223,7 @@ def install() -> None:
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
     Tensor.index_put_ = _index_put_
+    Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
     Tensor.view_as = _view_as

@@ -21,7 +21,6 @@ from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
 from .elementwise import (
-    bitwise_not,
     cast,
     div,
     eq,
@@ -30,14 +29,14 @@ from .elementwise import (
     maximum,
     minimum,
     mul,
-    neg,
+    reverse_order,
     sqrt,
     sub,
     where,
 )
 from .elementwise import pow as pow_
 from .index import gather
-from .shape import pad_axes, permute, reshape, slice_axis, squeeze, squeeze_axes
+from .shape import multiply_halves, permute, reshape, squeeze, squeeze_axes
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -101,17 +100,11 @@ def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return bind(P["max"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
 
 
-def _reverse_order(x):
-    """An order-reversing map that cannot overflow: ``-x`` for floats, ``~x`` for integers
-    (``-x`` of int32's least value is itself, and of a uint8 wraps)."""
-    return neg(x) if x.dtype.is_floating_point else bitwise_not(x)
-
-
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         return cast(amin(cast(x, dtypes.int64), dim, keepdim), dtypes.bool_)
     _check_nonempty("amin", x, normalize_axes("amin", dim, x.ndim))
-    return _reverse_order(amax(_reverse_order(x), dim, keepdim))
+    return reverse_order(amax(reverse_order(x), dim, keepdim))
 
 
 def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
@@ -128,7 +121,7 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         x = cast(x, dtypes.int64)
-    return argmax(_reverse_order(x), dim, keepdim)
+    return argmax(reverse_order(x), dim, keepdim)
 
 
 def _max_with_indices(x, dim, keepdim, pick):
@@ -282,21 +275,6 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if keepdim:
         return reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
     return out
-
-
-def multiply_halves(x: Tensor) -> Tensor:
-    """The product over the last axis, multiplying its two halves until one row is left
-    (an odd length is padded with a 1; an empty axis gives 1)."""
-    last = x.ndim - 1
-    while x.shape[last] != 1:
-        n = x.shape[last]
-        if n % 2 or n == 0:
-            x = pad_axes(x, [(0, 0)] * last + [(0, 1)], 1)
-            n += 1
-            if n == 1:
-                break
-        x = mul(slice_axis(x, last, 0, n // 2), slice_axis(x, last, n // 2, n))
-    return squeeze_axes(x, (last,))
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:

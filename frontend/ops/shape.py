@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from kiln.compiler.errors import ShapeError
+from kiln.compiler.errors import ShapeError, TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 from kiln.compiler.primitives import broadcast_shapes
 
@@ -19,13 +19,14 @@ from ..creation import arange
 from ..dispatch import bind, constant
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import cast, where
+from .elementwise import cast, mul, where
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
 broadcast_tensors broadcast_to cat chunk concat concatenate expand expand_as flatten flip
-hstack moveaxis movedim narrow permute repeat reshape roll split squeeze stack swapaxes
-swapdims t tensor_split tile transpose tril triu unbind unflatten unsqueeze view vstack
+hstack meshgrid moveaxis movedim narrow permute pixel_shuffle pixel_unshuffle repeat reshape
+roll split squeeze stack swapaxes swapdims t tensor_split tile transpose tril triu unbind
+unflatten unsqueeze view vstack
 """.split()
 
 
@@ -54,9 +55,6 @@ def reshape(x: Tensor, *shape) -> Tensor:
     if shape == tuple(x.shape):
         return x
     return bind(P["reshape"], (x,), {"shape": shape})
-
-
-view = reshape
 
 
 def permute(x: Tensor, *dims) -> Tensor:
@@ -385,3 +383,124 @@ def _triangle(x, diagonal, lower):
     if not lower:
         mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
     return where(constant(mask, dtypes.bool_, like=x), x, constant(0, x.dtype))
+
+
+def multiply_halves(x: Tensor) -> Tensor:
+    """The product over the last axis, multiplying its two halves until one row is left
+    (an odd length is padded with a 1; an empty axis gives 1)."""
+    last = x.ndim - 1
+    while x.shape[last] != 1:
+        n = x.shape[last]
+        if n % 2 or n == 0:
+            x = pad_axes(x, [(0, 0)] * last + [(0, 1)], 1)
+            n += 1
+            if n == 1:
+                break
+        x = mul(slice_axis(x, last, 0, n // 2), slice_axis(x, last, n // 2, n))
+    return squeeze_axes(x, (last,))
+
+
+def view(x: Tensor, *shape) -> Tensor:
+    """``x.view(shape)``, or ``x.view(dtype)``: the same bytes read as another dtype (the
+    last axis scales by the ratio of the item sizes)."""
+    if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
+        return view_dtype(x, shape[0])
+    return reshape(x, *shape)
+
+
+def view_dtype(x: Tensor, dtype) -> Tensor:
+    """A bit cast. Eager only: the result shares no graph with ``x`` (no gradient)."""
+    from ..dispatch import current_trace  # noqa: PLC0415 - dispatch imports ops at load
+
+    dtype = dtypes.as_dtype(dtype)
+    if dtype is x.dtype:
+        return x
+    if x._node is not None or current_trace() is not None:
+        raise TraceError("view(dtype) reinterprets memory and cannot be traced")
+    old, new = x.dtype.np.itemsize, dtype.np.itemsize
+    if old != new and (x.ndim == 0 or (x.shape[-1] * old) % new):
+        raise RuntimeError(
+            f"self.size(-1) must be divisible by {new // old if new > old else 1} to view "
+            f"{x.dtype.name} as {dtype.name} (different element sizes), but got "
+            f"{x.shape[-1] if x.ndim else 'a 0-d tensor'}"
+        )
+    data = np.ascontiguousarray(np.asarray(x._data)).view(dtype.np)
+    return constant(data, dtype, like=x)
+
+
+def meshgrid(*tensors, indexing: str | None = None):
+    """Coordinate grids: with ``'ij'`` (PyTorch's default) axis ``k`` follows tensor ``k``;
+    ``'xy'`` swaps the first two."""
+    if len(tensors) == 1 and isinstance(tensors[0], (list, tuple)):
+        tensors = tuple(tensors[0])
+    indexing = "ij" if indexing is None else indexing
+    if indexing not in ("ij", "xy"):
+        raise RuntimeError(
+            f"torch.meshgrid: indexing must be one of 'xy' or 'ij', but received: {indexing}"
+        )
+    for t in tensors:
+        if t.ndim > 1:
+            raise RuntimeError(
+                f"torch.meshgrid: Expected 0D or 1D tensor in the tensor list but got: {t.ndim}D"
+            )
+    flat = [reshape(t, (-1,)) for t in tensors]
+    swap = indexing == "xy" and len(flat) >= 2
+    if swap:
+        flat[0], flat[1] = flat[1], flat[0]
+    shape = tuple(t.shape[0] for t in flat)
+    grids = []
+    for k, t in enumerate(flat):
+        view_shape = [1] * len(flat)
+        view_shape[k] = t.shape[0]
+        grids.append(expand(reshape(t, view_shape), shape))
+    if swap:
+        grids[0], grids[1] = grids[1], grids[0]
+    return tuple(grids)
+
+
+def unfold(x: Tensor, dimension: int, size: int, step: int) -> Tensor:
+    """``Tensor.unfold``: every window of ``size`` along ``dimension``, ``step`` apart, as a
+    new last axis (the windows replace ``dimension``)."""
+    d = normalize_dim("unfold", dimension, x.ndim)
+    n = x.shape[d] if x.ndim else 1
+    if size > n:
+        raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if step <= 0:
+        raise RuntimeError(f"step is {step} but must be > 0")
+    if x.ndim == 0:
+        return reshape(x, (1,))
+    count = (n - size) // step + 1
+    positions = np.arange(count)[:, None] * step + np.arange(size)[None, :]
+    windows = bind(P["take"], (x, constant(positions, dtypes.int64, like=x)), {"axis": d})
+    return movedim(windows, d + 1, -1)
+
+
+def pixel_shuffle(x: Tensor, upscale_factor: int) -> Tensor:
+    """``(*, C*r*r, H, W)`` -> ``(*, C, H*r, W*r)``."""
+    r = int(upscale_factor)
+    if x.ndim < 3 or x.shape[-3] % (r * r):
+        raise RuntimeError(
+            f"pixel_shuffle expects its input's 'channel' dimension to be divisible by the "
+            f"square of upscale_factor, but input.size(-3)={x.shape[-3] if x.ndim >= 3 else None}"
+            f" is not divisible by {r * r}"
+        )
+    *lead, c, h, w = x.shape
+    y = reshape(x, (*lead, c // (r * r), r, r, h, w))
+    n = len(lead)
+    y = permute(y, list(range(n)) + [n, n + 3, n + 1, n + 4, n + 2])
+    return reshape(y, (*lead, c // (r * r), h * r, w * r))
+
+
+def pixel_unshuffle(x: Tensor, downscale_factor: int) -> Tensor:
+    """``(*, C, H*r, W*r)`` -> ``(*, C*r*r, H, W)``."""
+    r = int(downscale_factor)
+    if x.ndim < 3 or x.shape[-2] % r or x.shape[-1] % r:
+        raise RuntimeError(
+            f"pixel_unshuffle expects height and width to be divisible by downscale_factor "
+            f"{r}, got input of size {list(x.shape)}"
+        )
+    *lead, c, h, w = x.shape
+    y = reshape(x, (*lead, c, h // r, r, w // r, r))
+    n = len(lead)
+    y = permute(y, list(range(n)) + [n, n + 2, n + 4, n + 1, n + 3])
+    return reshape(y, (*lead, c * r * r, h // r, w // r))

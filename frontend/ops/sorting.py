@@ -22,9 +22,8 @@ from ..creation import arange
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import cast, eq, isnan, logaddexp, maximum, mul, where
+from .elementwise import cast, eq, isnan, logaddexp, maximum, mul, reverse_order, where
 from .index import gather, host_data
-from .reduce import _reverse_order
 from .reduce import sum as sum_
 from .shape import pad_axes, permute, reshape, slice_axis, squeeze_axes
 
@@ -164,7 +163,7 @@ def cummin(x: Tensor, dim: int):
     if x.dtype is dtypes.bool_:
         out = cummin(cast(x, dtypes.int64), dim)
         return values_indices(cast(out.values, dtypes.bool_), out.indices)
-    return _cumulative_extreme("cummin", x, dim, _reverse_order)
+    return _cumulative_extreme("cummin", x, dim, reverse_order)
 
 
 def unique(
