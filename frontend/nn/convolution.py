@@ -30,6 +30,21 @@ __all__ = [
     "adaptive_avg_pool2d",
     "max_pool1d",
     "avg_pool1d",
+    "conv3d",
+    "conv_transpose1d",
+    "conv_transpose2d",
+    "conv_transpose3d",
+    "max_pool3d",
+    "avg_pool3d",
+    "max_unpool2d",
+    "fold",
+    "adaptive_avg_pool1d",
+    "adaptive_avg_pool3d",
+    "adaptive_max_pool1d",
+    "adaptive_max_pool2d",
+    "adaptive_max_pool3d",
+    "interpolate",
+    "upsample",
 ]
 
 
@@ -391,3 +406,604 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
         ceil_mode=ceil_mode,
         count_include_pad=count_include_pad,
     )
+
+
+# ------------------------------------------------------------------------------ N-d
+
+
+def _ntuple(value, n: int, name: str = "argument") -> tuple:
+    if isinstance(value, int):
+        return (value,) * n
+    value = tuple(value)
+    if len(value) == 1:
+        return value * n
+    if len(value) != n:
+        raise ValueError(f"{name} must be an int or a tuple of {n} ints, got {value}")
+    return value
+
+
+def _batched_nd(input, nd: int, name: str):
+    if input.ndim == nd + 2:
+        return input, False
+    if input.ndim == nd + 1:
+        return ops.unsqueeze(input, 0), True
+    raise RuntimeError(
+        f"Expected {nd + 1}D (unbatched) or {nd + 2}D (batched) input to {name}, but got "
+        f"input of size: {list(input.shape)}"
+    )
+
+
+def _windows_nd(x, kernel, stride, dilation, out_size):
+    """``(N, C, prod(kernel), *out)``: one strided slice of ``x`` per kernel offset."""
+    slices = []
+    for offset in np.ndindex(*kernel):
+        y = x
+        for axis, (i, s, d, o) in enumerate(zip(offset, stride, dilation, out_size)):
+            y = ops.slice_axis(y, 2 + axis, i * d, i * d + s * (o - 1) + 1, s)
+        slices.append(y)
+    return ops.stack(slices, 2)
+
+
+def _convnd(name, nd, input, weight, bias, stride, padding, dilation, groups):
+    input, unbatched = _batched_nd(input, nd, name)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{name}: expected a {nd + 2}-D weight, got size {list(weight.shape)}")
+    n, c = input.shape[:2]
+    out_channels, c_per_group = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    if c != c_per_group * groups or out_channels % groups:
+        raise RuntimeError(
+            f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {c_per_group * groups} channels, but got "
+            f"{c} channels instead"
+        )
+    stride, dilation = _ntuple(stride, nd, "stride"), _ntuple(dilation, nd, "dilation")
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads = [(0, 0)] * nd
+        elif padding == "same":
+            if any(s != 1 for s in stride):
+                raise RuntimeError("padding='same' is not supported for strided convolutions")
+            pads = _same_padding(kernel, dilation)
+        else:
+            raise ValueError(
+                f"Invalid padding string '{padding}', should be one of {{'valid', 'same'}}"
+            )
+    else:
+        pads = [(p, p) for p in _ntuple(padding, nd, "padding")]
+    if any(p for pair in pads for p in pair):
+        input = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0)
+    spatial = input.shape[2:]
+    effective = [d * (k - 1) + 1 for k, d in zip(kernel, dilation)]
+    if any(s < e for s, e in zip(spatial, effective)):
+        raise RuntimeError(
+            f"{name}: Calculated padded input size per channel: {tuple(spatial)}. Kernel "
+            f"size: {tuple(effective)}. Kernel size can't be greater than actual input size"
+        )
+    out = tuple((s - e) // st + 1 for s, e, st in zip(spatial, effective, stride))
+    k = math.prod(kernel)
+    columns = _windows_nd(input, kernel, stride, dilation, out)
+    columns = ops.reshape(columns, (n, groups, c_per_group * k, math.prod(out)))
+    w = ops.reshape(weight, (groups, out_channels // groups, c_per_group * k))
+    result = ops.reshape(ops.matmul(w, columns), (n, out_channels, *out))
+    if bias is not None:
+        result = ops.add(result, ops.reshape(bias, (1, out_channels) + (1,) * nd))
+    return ops.squeeze(result, 0) if unbatched else result
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
+    """3-D cross-correlation of ``(N, C, D, H, W)`` with ``(O, C/groups, kd, kh, kw)``.
+
+    >>> conv3d(kiln.ones(1, 1, 3, 3, 3), kiln.ones(1, 1, 2, 2, 2)).shape
+    kiln.Size([1, 1, 2, 2, 2])
+    """
+    return _convnd("conv3d", 3, input, weight, bias, stride, padding, dilation, groups)
+
+
+_CONV = {1: conv1d, 2: conv2d, 3: conv3d}
+
+
+def _conv_transpose(
+    nd, input, weight, bias, stride, padding, output_padding, groups, dilation, name
+):
+    """The gradient of a convolution with respect to its input, written as a convolution:
+    insert ``stride - 1`` zeros between inputs, pad by ``dilation * (k - 1) - padding``
+    (``output_padding`` more on the far side) and correlate with the flipped kernel whose
+    in/out channels are swapped per group."""
+    input, unbatched = _batched_nd(input, nd, name)
+    if weight.ndim != nd + 2:
+        raise RuntimeError(f"{name}: expected a {nd + 2}-D weight, got size {list(weight.shape)}")
+    c_in, c_out_per_group = weight.shape[:2]
+    kernel = tuple(weight.shape[2:])
+    if input.shape[1] != c_in or c_in % groups:
+        raise RuntimeError(
+            f"Given transposed=1, weight of size {list(weight.shape)}, expected "
+            f"input{list(input.shape)} to have {c_in} channels, but got {input.shape[1]} "
+            "channels instead"
+        )
+    stride = _ntuple(stride, nd, "stride")
+    padding = _ntuple(padding, nd, "padding")
+    output_padding = _ntuple(output_padding, nd, "output_padding")
+    dilation = _ntuple(dilation, nd, "dilation")
+    for op, s, d in zip(output_padding, stride, dilation):
+        if op >= max(s, d):
+            raise RuntimeError(
+                f"output padding must be smaller than either stride or dilation, but got "
+                f"output_padding={output_padding}, stride={stride}, dilation={dilation}"
+            )
+    x = input
+    for axis, s in enumerate(stride):
+        if s > 1:  # zero-insertion: (.., L) -> (.., L, s) -> (.., L*s) -> drop the tail
+            a = 2 + axis
+            length = x.shape[a]
+            y = ops.unsqueeze(x, a + 1)
+            pads = [(0, 0)] * y.ndim
+            pads[a + 1] = (0, s - 1)
+            y = ops.pad_axes(y, pads, 0.0)
+            shape = list(x.shape)
+            shape[a] = length * s
+            x = ops.slice_axis(ops.reshape(y, shape), a, 0, max((length - 1) * s + 1, 0))
+    flat_pads = []
+    for k, d, p, op in reversed(list(zip(kernel, dilation, padding, output_padding))):
+        edge = d * (k - 1) - p
+        flat_pads += [edge, edge + op]
+    x = _pad_constant_nd(x, flat_pads)
+    g = groups
+    w = ops.reshape(weight, (g, c_in // g, c_out_per_group, *kernel))
+    w = ops.transpose(w, 1, 2)
+    w = ops.reshape(w, (g * c_out_per_group, c_in // g, *kernel))
+    w = ops.flip(w, tuple(range(2, 2 + nd)))
+    out = _CONV[nd](x, w, bias, 1, 0, dilation, groups)
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def _pad_constant_nd(x, flat_pads):
+    """``F.pad`` with constant zeros (negative pads crop), without importing functional."""
+    pairs = [(0, 0)] * x.ndim
+    for k in range(len(flat_pads) // 2):
+        pairs[x.ndim - 1 - k] = (flat_pads[2 * k], flat_pads[2 * k + 1])
+    for axis, (left, right) in enumerate(pairs):
+        if left < 0 or right < 0:
+            n = x.shape[axis]
+            x = ops.slice_axis(x, axis, max(-left, 0), n - max(-right, 0))
+    positive = [(max(a, 0), max(b, 0)) for a, b in pairs]
+    if any(a or b for a, b in positive):
+        x = ops.pad_axes(x, positive, 0.0)
+    return x
+
+
+def conv_transpose1d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 1-D convolution; weight ``(in, out/groups, k)``.
+
+    >>> conv_transpose1d(kiln.ones(1, 1, 3), kiln.ones(1, 1, 2), stride=2).tolist()
+    [[[1.0, 1.0, 1.0, 1.0, 1.0, 1.0]]]
+    """
+    return _conv_transpose(
+        1,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        "conv_transpose1d",
+    )
+
+
+def conv_transpose2d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 2-D convolution; weight ``(in, out/groups, kh, kw)``."""
+    return _conv_transpose(
+        2,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        "conv_transpose2d",
+    )
+
+
+def conv_transpose3d(
+    input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
+):
+    """Transposed 3-D convolution; weight ``(in, out/groups, kd, kh, kw)``."""
+    return _conv_transpose(
+        3,
+        input,
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+        "conv_transpose3d",
+    )
+
+
+def _pool_geometry_nd(name, input, nd, kernel_size, stride, padding, dilation, ceil_mode):
+    kernel = _ntuple(kernel_size, nd, "kernel_size")
+    stride = kernel if stride is None or stride in ([], ()) else _ntuple(stride, nd, "stride")
+    padding, dilation = _ntuple(padding, nd, "padding"), _ntuple(dilation, nd, "dilation")
+    for p, k, d in zip(padding, kernel, dilation):
+        if p > ((k - 1) * d + 1) // 2:
+            raise RuntimeError(
+                f"pad should be at most half of effective kernel size, but got "
+                f"pad={p}, kernel_size={k} and dilation={d}"
+            )
+    spatial = input.shape[2:]
+    out = tuple(
+        _pool_size(s, k, st, p, d, ceil_mode)
+        for s, k, st, p, d in zip(spatial, kernel, stride, padding, dilation)
+    )
+    if any(o <= 0 for o in out):
+        raise RuntimeError(
+            f"{name}: Given input size: {tuple(input.shape[1:])}. Calculated output size: "
+            f"{(input.shape[1], *out)}. Output size is too small"
+        )
+    pads = []
+    for s, k, st, p, d, o in zip(spatial, kernel, stride, padding, dilation, out):
+        reach = (o - 1) * st + d * (k - 1) + 1
+        pads.append((p, max(reach - s - p, 0)))
+    return kernel, stride, padding, dilation, out, pads
+
+
+def max_pool3d(
+    input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
+):
+    """The maximum of each ``(kd, kh, kw)`` window of ``(N, C, D, H, W)``.
+
+    >>> max_pool3d(kiln.arange(8.0).reshape(1, 1, 2, 2, 2), 2).tolist()
+    [[[[[7.0]]]]]
+    """
+    input, unbatched = _batched_nd(input, 3, "max_pool3d")
+    kernel, stride, padding, dilation, out, pads = _pool_geometry_nd(
+        "max_pool3d", input, 3, kernel_size, stride, padding, dilation, ceil_mode
+    )
+    lowest = -math.inf if input.dtype.is_floating_point else int(np.iinfo(input.dtype.np).min)
+    padded = input
+    if any(p for pair in pads for p in pair):
+        padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, lowest)
+    windows = _windows_nd(padded, kernel, stride, dilation, out)
+    best = ops.argmax(windows, 2, keepdim=True)
+    values = ops.squeeze(ops.gather(windows, 2, best), 2)
+    if return_indices:
+        positions = _window_positions_nd(input.shape[2:], kernel, stride, padding, dilation, out)
+        table = ops.expand(ops.constant(positions, kiln.int64, like=input), windows.shape)
+        indices = ops.squeeze(ops.gather(table, 2, best), 2)
+        if unbatched:
+            values, indices = ops.squeeze(values, 0), ops.squeeze(indices, 0)
+        return values, indices
+    return ops.squeeze(values, 0) if unbatched else values
+
+
+def _window_positions_nd(size, kernel, stride, padding, dilation, out) -> np.ndarray:
+    """``(prod(kernel), *out)``: the flat input position each window element reads."""
+    table = np.zeros((math.prod(kernel), *out), np.int64)
+    grids = np.meshgrid(*[np.arange(o) for o in out], indexing="ij")
+    for k, offset in enumerate(np.ndindex(*kernel)):
+        flat = np.zeros(out, np.int64)
+        for axis, (i, s, p, d, n) in enumerate(zip(offset, stride, padding, dilation, size)):
+            flat = flat * n + grids[axis] * s - p + i * d
+        table[k] = flat
+    return table
+
+
+def avg_pool3d(
+    input,
+    kernel_size,
+    stride=None,
+    padding=0,
+    ceil_mode=False,
+    count_include_pad=True,
+    divisor_override=None,
+):
+    """The mean of each ``(kd, kh, kw)`` window (PyTorch's divisor rules)."""
+    input, unbatched = _batched_nd(input, 3, "avg_pool3d")
+    kernel, stride, padding, dilation, out, pads = _pool_geometry_nd(
+        "avg_pool3d", input, 3, kernel_size, stride, padding, 1, ceil_mode
+    )
+    padded = input
+    if any(p for pair in pads for p in pair):
+        padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0)
+    total = ops.sum(_windows_nd(padded, kernel, stride, dilation, out), 2)
+    if divisor_override:
+        divisor = np.full(out, float(divisor_override))
+    else:
+        counts = []
+        for axis in range(3):
+            start = np.arange(out[axis]) * stride[axis] - padding[axis]
+            end = np.minimum(start + kernel[axis], input.shape[2 + axis] + padding[axis])
+            inside = np.minimum(end, input.shape[2 + axis]) - np.maximum(start, 0)
+            counts.append(end - start if count_include_pad else inside)
+        divisor = np.einsum("i,j,k->ijk", *counts).astype(np.float64)
+    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    return ops.squeeze(result, 0) if unbatched else result
+
+
+def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """The inverse of ``max_pool2d(return_indices=True)``: each value goes back to its
+    position in a zero ``(N, C, H, W)``."""
+    input, unbatched = _batched(input, "max_unpool2d")
+    if unbatched:
+        indices = ops.unsqueeze(indices, 0)
+    kernel = _pair(kernel_size, "kernel_size")
+    stride = kernel if stride is None else _pair(stride, "stride")
+    padding = _pair(padding, "padding")
+    n, c, h, w = input.shape
+    if output_size is None:
+        size = tuple((d - 1) * s - 2 * p + k for d, s, p, k in zip((h, w), stride, padding, kernel))
+    else:
+        size = tuple(output_size)[-2:]
+    flat_values = ops.reshape(input, (n, c, h * w))
+    flat_indices = ops.reshape(indices, (n, c, h * w))
+    zeros = kiln.zeros(n, c, size[0] * size[1], dtype=input.dtype, device=input.device)
+    out = ops.reshape(ops.scatter(zeros, 2, flat_indices, flat_values), (n, c, *size))
+    return ops.squeeze(out, 0) if unbatched else out
+
+
+def fold(input, output_size, kernel_size, dilation=1, padding=0, stride=1):
+    """col2im, the adjoint of ``unfold``: ``(N, C*kh*kw, L)`` -> ``(N, C, H, W)``, summing
+    where windows overlap."""
+    unbatched = input.ndim == 2
+    if unbatched:
+        input = ops.unsqueeze(input, 0)
+    if input.ndim != 3:
+        raise RuntimeError(
+            f"Input Error: Only unbatched (2D) or batched (3D) input Tensors are supported "
+            f"(got {input.ndim}D)"
+        )
+    size, kernel = _pair(output_size), _pair(kernel_size)
+    dilation, padding, stride = _pair(dilation), _pair(padding), _pair(stride)
+    n, ckk, length = input.shape
+    k = kernel[0] * kernel[1]
+    if ckk % k:
+        raise RuntimeError(
+            f"Expected size of input's dimension 1 to be divisible by the product of "
+            f"kernel_size, but got input.size(1)={ckk} and kernel_size={kernel}"
+        )
+    c = ckk // k
+    padded = [s + 2 * p for s, p in zip(size, padding)]
+    out = [
+        (pd - d * (kk - 1) - 1) // st + 1 for pd, d, kk, st in zip(padded, dilation, kernel, stride)
+    ]
+    if out[0] * out[1] != length:
+        raise RuntimeError(
+            f"Given output_size={size}, kernel_size={kernel}, dilation={dilation}, "
+            f"padding={padding}, stride={stride}, expected size of input's dimension 2 to "
+            f"match the calculated number of sliding blocks {out[0]} * {out[1]} = "
+            f"{out[0] * out[1]}, but got input.size(2)={length}."
+        )
+    cols = ops.reshape(input, (n, c, kernel[0], kernel[1], out[0], out[1]))
+    total = None
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            piece = cols[:, :, i, j]
+            placed = _place_strided(piece, (i * dilation[0], j * dilation[1]), stride, padded)
+            total = placed if total is None else ops.add(total, placed)
+    total = ops.slice_axis(total, 2, padding[0], padding[0] + size[0])
+    total = ops.slice_axis(total, 3, padding[1], padding[1] + size[1])
+    return ops.squeeze(total, 0) if unbatched else total
+
+
+def _place_strided(piece, start, stride, size):
+    """A zero ``(N, C, *size)`` holding ``piece`` at ``start + stride * position``."""
+    x = piece
+    for axis in range(2):
+        a = 2 + axis
+        s, length = stride[axis], x.shape[a]
+        if s > 1:
+            y = ops.unsqueeze(x, a + 1)
+            pads = [(0, 0)] * y.ndim
+            pads[a + 1] = (0, s - 1)
+            shape = list(x.shape)
+            shape[a] = length * s
+            x = ops.reshape(ops.pad_axes(y, pads, 0.0), shape)
+            x = ops.slice_axis(x, a, 0, (length - 1) * s + 1)
+        pads = [(0, 0)] * x.ndim
+        pads[a] = (start[axis], size[axis] - start[axis] - x.shape[a])
+        x = ops.pad_axes(x, pads, 0.0)
+    return x
+
+
+# ------------------------------------------------------------------------------ adaptive
+
+
+def _adaptive_size(name, input, nd, output_size):
+    size = _ntuple(output_size, nd, "output_size") if output_size is not None else None
+    if size is None or len(size) != nd:
+        raise ValueError(f"{name}: output_size must have {nd} elements, got {output_size}")
+    return tuple(input.shape[2 + i] if s is None else s for i, s in enumerate(size))
+
+
+def _adaptive_avg(name, input, nd, output_size):
+    input, unbatched = _batched_nd(input, nd, name)
+    size = _adaptive_size(name, input, nd, output_size)
+    dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
+    x = ops.cast(input, dtype)
+    for axis, o in enumerate(size):
+        a = 2 + axis
+        matrix = ops.constant(_adaptive_matrix(x.shape[a], o).T, dtype, like=x)
+        x = ops.movedim(ops.matmul(ops.movedim(x, a, -1), matrix), -1, a)
+    return ops.squeeze(x, 0) if unbatched else x
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """Average pooling of ``(N, C, L)`` to ``output_size`` (PyTorch's bins)."""
+    return _adaptive_avg("adaptive_avg_pool1d", input, 1, output_size)
+
+
+def adaptive_avg_pool3d(input, output_size):
+    """Average pooling of ``(N, C, D, H, W)`` to ``output_size`` (PyTorch's bins)."""
+    return _adaptive_avg("adaptive_avg_pool3d", input, 3, output_size)
+
+
+def _adaptive_max(name, input, nd, output_size, return_indices):
+    """The maximum over each adaptive bin: one bin per output position, reduced axis by
+    axis (a box maximum is separable); indices come from comparing with the input."""
+    input, unbatched = _batched_nd(input, nd, name)
+    size = _adaptive_size(name, input, nd, output_size)
+    if any(input.shape[2 + i] == 0 for i in range(nd)):
+        raise RuntimeError(f"{name}: input of size {list(input.shape)} has an empty dimension")
+    x = input
+    for axis, o in enumerate(size):
+        a = 2 + axis
+        n = x.shape[a]
+        bins = []
+        for i in range(o):
+            start, end = (i * n) // o, -(-((i + 1) * n) // o)
+            bins.append(ops.amax(ops.slice_axis(x, a, start, end), a, keepdim=True))
+        x = ops.cat(bins, a)
+    values = ops.squeeze(x, 0) if unbatched else x
+    if not return_indices:
+        return values
+    indices = _adaptive_max_indices(input, size, x)
+    return values, ops.squeeze(indices, 0) if unbatched else indices
+
+
+def _adaptive_max_indices(input, size, values):
+    """The flat position of the first maximum in each bin, as PyTorch returns."""
+    nd = len(size)
+    spatial = input.shape[2:]
+    lead = tuple(input.shape[:2])
+    flat_in = ops.reshape(input, lead + (-1,))
+    positions = np.arange(math.prod(spatial)).reshape(spatial)
+    picks = []
+    for out_index in np.ndindex(*size):
+        box = tuple(
+            slice((i * n) // o, -(-((i + 1) * n) // o)) for i, n, o in zip(out_index, spatial, size)
+        )
+        members = positions[box].reshape(-1)
+        taken = ops.index_select(flat_in, 2, ops.constant(members, kiln.int64, like=input))
+        best = ops.argmax(taken, 2, keepdim=True)
+        table = ops.expand(ops.constant(members, kiln.int64, like=input), taken.shape)
+        picks.append(ops.gather(table, 2, best))
+    del nd, values
+    return ops.reshape(ops.cat(picks, 2), lead + tuple(size))
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, L)`` to ``output_size``."""
+    return _adaptive_max("adaptive_max_pool1d", input, 1, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, H, W)`` to ``output_size``."""
+    return _adaptive_max("adaptive_max_pool2d", input, 2, output_size, return_indices)
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """Max pooling of ``(N, C, D, H, W)`` to ``output_size``."""
+    return _adaptive_max("adaptive_max_pool3d", input, 3, output_size, return_indices)
+
+
+# ------------------------------------------------------------------------------ resize
+
+_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(
+    input,
+    size=None,
+    scale_factor=None,
+    mode="nearest",
+    align_corners=None,
+    recompute_scale_factor=None,
+    antialias=False,
+):
+    """Resize the spatial axes of ``(N, C, *spatial)``: ``nearest``, ``nearest-exact``,
+    ``linear``/``bilinear``/``trilinear`` (``align_corners``) and ``area``, with PyTorch's
+    source-index rules (a given ``scale_factor`` sets the scale unless recomputed).
+
+    Each axis is resized on its own (these modes are separable): ``nearest`` takes
+    indices, the linear modes multiply by an ``(out, in)`` interpolation matrix.
+
+    >>> interpolate(kiln.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
+    [[[1.0, 1.25, 1.75, 2.0]]]
+    """
+    nd = input.ndim - 2
+    if nd < 1:
+        raise ValueError(f"interpolate: expected a batched input of 3 to 5 dims, got {input.ndim}")
+    if mode in _INTERPOLATE_DIMS and _INTERPOLATE_DIMS[mode] != nd:
+        raise NotImplementedError(
+            f"Got {input.ndim}D input, but {mode} mode needs {_INTERPOLATE_DIMS[mode] + 2}D input"
+        )
+    if mode not in ("nearest", "nearest-exact", "area", *_INTERPOLATE_DIMS):
+        raise NotImplementedError(f"interpolate: mode {mode!r} is not supported by kiln")
+    if antialias:
+        raise NotImplementedError("interpolate: antialias=True is not supported by kiln")
+    if align_corners is not None and mode not in _INTERPOLATE_DIMS:
+        raise ValueError(
+            "align_corners option can only be set with the interpolating modes: "
+            "linear | bilinear | bicubic | trilinear"
+        )
+    align_corners = bool(align_corners)
+    spatial = tuple(input.shape[2:])
+    if (size is None) == (scale_factor is None):
+        raise ValueError("only one of size or scale_factor should be defined")
+    if size is not None:
+        out = _ntuple(size, nd, "size")
+        scales = [None] * nd
+    else:
+        factors = (
+            (float(scale_factor),) * nd
+            if isinstance(scale_factor, (int, float))
+            else tuple(map(float, scale_factor))
+        )
+        if len(factors) != nd:
+            raise ValueError(f"scale_factor must have {nd} elements, got {scale_factor}")
+        out = tuple(int(math.floor(s * f)) for s, f in zip(spatial, factors))
+        scales = [None if recompute_scale_factor else f for f in factors]
+    if mode == "area":
+        return _adaptive_avg("interpolate", input, nd, out)
+    x = input
+    for axis in range(nd):
+        a = 2 + axis
+        n, o = spatial[axis], out[axis]
+        if mode.startswith("nearest"):
+            index = _nearest_index(n, o, scales[axis], mode == "nearest-exact")
+            x = ops.index_select(x, a, ops.constant(index, kiln.int64, like=x))
+        else:
+            matrix = _linear_matrix(n, o, scales[axis], align_corners)
+            m = ops.constant(matrix.T, x.dtype, like=x)
+            x = ops.movedim(ops.matmul(ops.movedim(x, a, -1), m), -1, a)
+    return x
+
+
+def _scale(n, o, scale, align_corners):
+    if align_corners:
+        return (n - 1) / (o - 1) if o > 1 else 0.0
+    return 1.0 / scale if scale else n / o
+
+
+def _nearest_index(n, o, scale, exact) -> np.ndarray:
+    s = np.float32(_scale(n, o, scale, False))  # PyTorch computes the index in float
+    dst = np.arange(o, dtype=np.float32)
+    src = np.floor((dst + np.float32(0.5)) * s) if exact else np.floor(dst * s)
+    return np.minimum(src.astype(np.int64), n - 1)
+
+
+def _linear_matrix(n, o, scale, align_corners) -> np.ndarray:
+    s = _scale(n, o, scale, align_corners)
+    dst = np.arange(o, dtype=np.float64)
+    src = dst * s if align_corners else np.maximum((dst + 0.5) * s - 0.5, 0.0)
+    lo = np.minimum(np.floor(src).astype(np.int64), n - 1)
+    hi = np.minimum(lo + 1, n - 1)
+    frac = src - lo
+    matrix = np.zeros((o, n))
+    np.add.at(matrix, (np.arange(o), lo), 1.0 - frac)
+    np.add.at(matrix, (np.arange(o), hi), frac)
+    return matrix
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    return interpolate(input, size, scale_factor, mode, align_corners)
