@@ -393,7 +393,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
     if reduce is None:
-        src = where(_last_writers(index, d), src, constant(0, x.dtype))
+        src = where(_last_writers(index, d), src, _overwritten(cast(src, x.dtype)))
     hits = bind(
         P["scatter_add"],
         (constant(np.ones(index.shape, x.dtype.np), x.dtype, like=x), index),
@@ -407,6 +407,16 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
         return add(x, values)
 
     return where(gt(hits, 0), values, x)
+
+
+def _overwritten(source: Tensor) -> Tensor:
+    """What an overwritten source adds: 0 forward, yet (as in PyTorch's backward, which
+    gathers the gradient at every index) a slope of 1 to ``source``."""
+    if not source.dtype.is_floating_point:
+        return constant(0, source.dtype)
+    frozen = source.detach()
+    finite = isfinite(frozen)
+    return where(finite, sub(source, where(finite, frozen, 0.0)), 0.0)
 
 
 def _last_writers(index: Tensor, axis: int) -> Tensor:
@@ -590,14 +600,7 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     keep = reshape(keep, shape)
     source = cast(source, x.dtype)
     params = {"axis": d, "size": x.shape[d]}
-    # an overwritten slice adds 0 forward but, as in PyTorch, still receives the gradient
-    frozen = source.detach()
-    if x.dtype.is_floating_point:
-        frozen = where(isfinite(frozen), frozen, source)
-        lost = sub(source, frozen)
-    else:
-        lost = constant(0, x.dtype)
-    values = bind(P["take_grad"], (where(keep, source, lost), index), params)
+    values = bind(P["take_grad"], (where(keep, source, _overwritten(source)), index), params)
     ones = constant(np.ones(index.shape[0], x.dtype.np), x.dtype, like=x)
     hits = bind(P["take_grad"], (ones, index), {"axis": 0, "size": x.shape[d]})
     hits = reshape(gt(hits, 0), [x.shape[i] if i == d else 1 for i in range(x.ndim)])
