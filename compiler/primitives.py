@@ -664,6 +664,27 @@ for _name, (_impl, _expr, _out) in _BINARY.items():
     )
 
 
+def _float_binary_rule(op):
+    def rule(shapes, dtypes):
+        dtype = _same_dtype(op, dtypes)
+        if dtype not in FLOAT_DTYPES:
+            raise ShapeError(f"{op}: expected floating point inputs, got {dtype}")
+        return broadcast_shapes(op, *shapes), dtype
+
+    return rule
+
+
+# C's fmod (the sign of the dividend), exact: a composite through a quotient loses digits
+# once |a / b| passes 2^24 (float32) and turns fmod(x, inf) = x into NaN.
+# (Numba has no math.fmod on the CPU, np.fmod instead; CUDA has math.fmod, not np.fmod.)
+_register(
+    "fmod",
+    "elementwise",
+    _float_binary_rule("fmod"),
+    _safe(np.fmod),
+    {"default": "np.fmod({0}, {1})", "cuda": "math.fmod({0}, {1})"},
+)
+
 # Bitwise operations of integer (and bool) tensors. Shifts follow PyTorch, not C: a shift
 # by a negative count or by the width or more gives 0 (left) or the sign fill (right).
 _BIT_WIDTH = {"int8": 8, "int16": 16, "int32": 32, "int64": 64, "uint8": 8}

@@ -484,6 +484,13 @@ OPS = [
     ),
     Op("remainder", lambda a, b: a % b, np.mod, ((3, 4), (3, 4)), "nonzero", grad=False),
     Op(
+        "fmod",  # quotients kept within (2, 3): finite differences never straddle a jump
+        lambda a, b: kiln.fmod(5 + 0.2 * a.tanh(), 2 + 0.2 * b.tanh()),
+        lambda a, b: np.fmod(5 + 0.2 * np.tanh(a), 2 + 0.2 * np.tanh(b)),
+        ((3, 4), (3, 4)),
+        rtol=1e-4,
+    ),
+    Op(
         "floor_divide",
         lambda a, b: a // b,
         np.floor_divide,

@@ -179,6 +179,9 @@ _RULES = {
         g, a, b, lambda: ops.div(g, b), lambda: ops.neg(ops.div(ops.mul(g, a), ops.mul(b, b)))
     ),
     "pow": _pow,
+    "fmod": lambda g, a, b: _binary_grads(
+        g, a, b, lambda: g, lambda: ops.neg(ops.mul(g, ops.trunc(ops.div(a, b))))
+    ),
     "maximum": _maximum,
     "minimum": _minimum,
     "where": _where,
@@ -231,6 +234,7 @@ _READS_INPUTS = frozenset(
         "mul",
         "div",
         "pow",
+        "fmod",
         "maximum",
         "minimum",
         "where",

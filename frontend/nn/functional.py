@@ -348,9 +348,9 @@ def _norm(x, p, dim):
     """``||x||_p`` along ``dim`` (keepdim); for p=2 the gradient at 0 is 0, not NaN."""
     if p in (2, 2.0):
         squares = ops.sum(ops.mul(x, x), dim, keepdim=True)
-        positive = ops.gt(squares, 0)
-        root = ops.sqrt(ops.where(positive, squares, ops.constant(1, squares.dtype)))
-        return ops.where(positive, root, ops.constant(0, squares.dtype))
+        zero = ops.eq(squares, 0)  # (NaN is not zero: it stays NaN, as in PyTorch)
+        root = ops.sqrt(ops.where(zero, ops.constant(1, squares.dtype), squares))
+        return ops.where(zero, ops.constant(0, squares.dtype), root)
     return ops.norm(x, p, dim, keepdim=True)
 
 

@@ -250,6 +250,10 @@ def _const(ctx, node, inputs, out):
     ctx.initializer(np.asarray(node.params["value"]), out)
 
 
+def _fmod(ctx, node, inputs, out):
+    ctx.add("Mod", inputs, out, fmod=1)
+
+
 def _logical(op_type, bool_op_type):
     """``mul``/``maximum``/``minimum`` of bools are kiln's and/or: ONNX's Mul and Max take
     no bools, so those become And/Or."""
@@ -264,6 +268,7 @@ CONVERTERS = {name: _same_op(op) for name, op in {**_UNARY, **_BINARY}.items()}
 CONVERTERS.update(
     {
         "mul": _logical("Mul", "And"),
+        "fmod": _fmod,
         "maximum": _logical("Max", "Or"),
         "minimum": _logical("Min", "And"),
         "ne": _ne,

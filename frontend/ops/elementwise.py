@@ -143,9 +143,17 @@ true_divide = divide = div
 
 
 def floor_divide(a, b):
+    """``floor(a / b)``, computed as PyTorch does for floats: from ``fmod``, so the
+    quotient is the exact one rounded down (``7.5 // 2.5`` is 3, not 2)."""
     a, b, dt = promote_pair("floor_divide", a, b)
     if dt.is_floating_point:
-        return floor(bind(P["div"], (a, b)))
+        mod = bind(P["fmod"], (a, b))
+        q = div(sub(a, mod), b)
+        q = where(logical_and(ne(mod, 0.0), ne(lt(b, 0.0), lt(mod, 0.0))), sub(q, 1.0), q)
+        f = floor(q)
+        f = where(gt(sub(q, f), 0.5), add(f, 1.0), f)
+        f = where(eq(q, 0.0), copysign(constant(0.0, dt), div(a, b)), f)
+        return where(eq(b, 0.0), div(a, b), f)
     _check_integer_divisor(b)
     fdt = dtypes.float64
     q = floor(bind(P["div"], (cast(a, fdt), cast(b, fdt))))
@@ -163,12 +171,17 @@ def _check_integer_divisor(b):
 def remainder(a, b):
     """Python-style modulo (the sign of the divisor), as ``torch.remainder``."""
     a, b, dt = promote_pair("remainder", a, b)
+    if dt.is_floating_point:
+        mod = bind(P["fmod"], (a, b))
+        return where(logical_and(ne(mod, 0.0), ne(lt(b, 0.0), lt(mod, 0.0))), add(mod, b), mod)
     return sub(a, mul(floor_divide(a, b), b))
 
 
 def fmod(a, b):
     """C-style remainder (the sign of the dividend), as ``torch.fmod``."""
     a, b, dt = promote_pair("fmod", a, b)
+    if dt.is_floating_point:
+        return bind(P["fmod"], (a, b))
     return sub(a, mul(div(a, b, rounding_mode="trunc"), b))
 
 
@@ -199,7 +212,18 @@ def _unary(prim, float_only):
     return op
 
 
-neg = _unary(P["neg"], False)
+_neg = _unary(P["neg"], False)
+
+
+def neg(x):
+    if isinstance(x, Tensor) and x.dtype is dtypes.bool_:
+        raise RuntimeError(
+            "Negation, the `-` operator, on a bool tensor is not supported. If you are trying "
+            "to invert a mask, use the `~` or `logical_not()` operator instead."
+        )
+    return _neg(x)
+
+
 exp = _unary(P["exp"], True)
 log = _unary(P["log"], True)
 sqrt = _unary(P["sqrt"], True)
@@ -212,7 +236,15 @@ asin = _unary(P["asin"], True)
 acos = _unary(P["acos"], True)
 atanh = _unary(P["atanh"], True)
 acosh = _unary(P["acosh"], True)
-abs = _unary(P["abs"], False)  # noqa: A001
+_abs = _unary(P["abs"], False)
+
+
+def abs(x):  # noqa: A001
+    if isinstance(x, Tensor) and x.dtype is dtypes.bool_:
+        raise NotImplementedError("\"abs_cpu\" not implemented for 'Bool'")
+    return _abs(x)
+
+
 sign = _unary(P["sign"], False)
 reciprocal = _unary(P["reciprocal"], True)
 _floor = _unary(P["floor"], True)
@@ -373,13 +405,13 @@ def clamp(x, min=None, max=None):  # noqa: A002
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
     if min is not None:
-        lo = min if isinstance(min, Tensor) else constant(min, _clamp_dtype(x, min))
+        lo = min if isinstance(min, Tensor) else _bound(x, min)
         lo_dt = dtypes.result_type(x, lo)
         x, lo = cast(x, lo_dt), cast(lo, lo_dt)
         below = lt(x, lo) if not lo_dt.is_floating_point else logical_or(lt(x, lo), isnan(lo))
         x = where(below, lo, x)
     if max is not None:
-        hi = max if isinstance(max, Tensor) else constant(max, _clamp_dtype(x, max))
+        hi = max if isinstance(max, Tensor) else _bound(x, max)
         hi_dt = dtypes.result_type(x, hi)
         x, hi = cast(x, hi_dt), cast(hi, hi_dt)
         above = gt(x, hi) if not hi_dt.is_floating_point else logical_or(gt(x, hi), isnan(hi))
@@ -397,6 +429,15 @@ def clamp_max(x, max):  # noqa: A002
 
 def _clamp_dtype(x, bound):
     return dtypes.result_type(x, bound)
+
+
+def _bound(x, value):
+    """A Python bound as a tensor of the promoted dtype; an integer out of its range wraps
+    (``clamp(uint8, -1)`` bounds at 255), as PyTorch's conversion does."""
+    dt = _clamp_dtype(x, value)
+    if not dt.is_floating_point and dt is not dtypes.bool_:
+        value = np.array(int(value)).astype(dt.np)
+    return constant(value, dt)
 
 
 clip = clamp
@@ -503,7 +544,16 @@ def addcdiv(x, t1, t2, *, value=1):
 
 
 def hypot(a, b):
-    return sqrt(add(mul(a, a), mul(b, b)))
+    """``sqrt(a^2 + b^2)`` scaled by the larger magnitude (no overflow); an infinite side
+    gives inf even against NaN, as C's hypot."""
+    a, b, _ = promote_pair("hypot", a, b)
+    a, b = _to_float(abs(a)), _to_float(abs(b))
+    big, small = maximum(a, b), minimum(a, b)
+    safe = where(logical_or(eq(big, 0.0), isinf(big)), 1.0, big)
+    ratio = div(small, safe)
+    r = mul(safe, sqrt(add(mul(ratio, ratio), 1.0)))
+    r = where(eq(big, 0.0), 0.0, r)
+    return where(logical_or(isinf(a), isinf(b)), math.inf, r)
 
 
 def signbit(x):
@@ -521,16 +571,19 @@ def copysign(a, b):
 
 
 def atan2(y, x):
-    base = atan(div(y, x))
-    return where(
-        gt(x, 0),
-        base,
-        where(
-            lt(x, 0),
-            where(ge(y, 0), add(base, math.pi), sub(base, math.pi)),
-            mul(sign(y), math.pi / 2),
-        ),
-    )
+    """The angle of ``(x, y)`` in ``[-pi, pi]``, with C's special values: signed zeros pick
+    the side (``atan2(0, -0) = pi``), two infinities give odd multiples of ``pi/4``."""
+    y, x, _ = promote_pair("atan2", y, x)
+    y, x = _to_float(y), _to_float(x)
+    q = atan(div(y, x))
+    y_negative = signbit(y)
+    left = signbit(x)
+    r = where(left, where(y_negative, sub(q, math.pi), add(q, math.pi)), q)
+    both_zero = logical_and(eq(x, 0.0), eq(y, 0.0))
+    r = where(both_zero, where(left, copysign(constant(math.pi, r.dtype), y), y), r)
+    both_inf = logical_and(isinf(x), isinf(y))
+    corner = where(gt(x, 0.0), math.pi / 4, 3 * math.pi / 4)
+    return where(both_inf, where(y_negative, neg(corner), corner), r)
 
 
 def sinh(x):
@@ -568,12 +621,6 @@ def softplus(x, beta=1.0, threshold=20.0):
 arcsin, arccos, arctan, arcsinh, arccosh, arctanh = asin, acos, atan, asinh, acosh, atanh
 
 
-def _sin_pi(x):
-    """``sin(pi * x)`` with ``x`` first reduced modulo 2 (exactly), so large ``x`` keeps
-    its digits and integers give an exact zero."""
-    return sin(mul(remainder(x, 2.0), math.pi))
-
-
 _STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680)
 _LGAMMA_SHIFT = 8
 
@@ -601,8 +648,9 @@ def lgamma(x):
     )
     value = where(small, sub(stirling, log(where(small, shift_product, 1.0))), stirling)
     xr = where(logical_and(reflect, finite), x, 0.5)
-    pole = eq(xr, floor(xr))
-    s = abs(_sin_pi(where(pole, 0.5, xr)))
+    nearest = sub(xr, floor(add(xr, 0.5)))  # |sin(pi x)| = |sin(pi t)|, exact for tiny x
+    pole = eq(nearest, 0.0)
+    s = abs(sin(mul(where(pole, 0.5, nearest), math.pi)))
     reflected = sub(log(div(math.pi, where(pole, 1.0, s))), value)
     out = where(reflect, where(pole, math.inf, reflected), value)
     return where(isinf(x), math.inf, where(isnan(x), x, out))
@@ -629,9 +677,9 @@ def digamma(x):
     for k in range(_LGAMMA_SHIFT):
         value = sub(value, reciprocal(add(z, float(k))))
     xf = where(finite, x, 0.5)
-    frac_part = sub(xf, floor(xf))  # tan has period pi: tan(pi x) = tan(pi frac(x))
-    integer = eq(frac_part, 0.0)
-    t = where(integer, 0.5, frac_part)
+    nearest = sub(xf, floor(add(xf, 0.5)))  # in [-1/2, 1/2]: exact, even for tiny x
+    integer = eq(nearest, 0.0)
+    t = where(integer, 0.5, nearest)  # tan has period pi: tan(pi x) = tan(pi t)
     reflected = sub(value, div(mul(cos(mul(t, math.pi)), math.pi), sin(mul(t, math.pi))))
     pole = logical_or(integer, logical_not(finite))
     out = where(reflect, where(pole, math.nan, reflected), value)

@@ -88,7 +88,12 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     return div(s, float(n)) if n else div(s, math.nan)
 
 
-def _check_nonempty(op, x, axes):
+def _check_nonempty(op, x, axes, dim):
+    if x.numel() == 0 and (dim is None or dim == () or dim == []):
+        raise RuntimeError(
+            f"{op}(): Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
     for a in axes:
         if x.shape[a] == 0:
             raise IndexError(f"{op}(): Expected reduction dim {a} to have non-zero size.")
@@ -96,18 +101,26 @@ def _check_nonempty(op, x, axes):
 
 def amax(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     axes = normalize_axes("amax", dim, x.ndim)
-    _check_nonempty("amax", x, axes)
+    _check_nonempty("amax", x, axes, dim)
     return bind(P["max"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
 
 
 def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         return cast(amin(cast(x, dtypes.int64), dim, keepdim), dtypes.bool_)
-    _check_nonempty("amin", x, normalize_axes("amin", dim, x.ndim))
+    _check_nonempty("amin", x, normalize_axes("amin", dim, x.ndim), dim)
     return reverse_order(amax(reverse_order(x), dim, keepdim))
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+def argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Tensor:
+    if x.numel() == 0:
+        if dim is None:
+            raise IndexError(
+                f"{_name}(): Expected reduction dim to be specified for input.numel() == 0."
+            )
+        d = normalize_dim(_name, dim, x.ndim)
+        if x.ndim == 0 or x.shape[d] == 0:
+            raise IndexError(f"{_name}(): Expected reduction dim {d} to have non-zero size.")
     if dim is None:
         flat = reshape(x, (-1,))
         out = bind(P["argmax"], (flat,), {"axis": 0, "keepdims": False})
@@ -121,12 +134,13 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         x = cast(x, dtypes.int64)
-    return argmax(reverse_order(x), dim, keepdim)
+    return argmax(reverse_order(x), dim, keepdim, _name="argmin")
 
 
-def _max_with_indices(x, dim, keepdim, pick):
-
-    axis = normalize_dim("max", dim, x.ndim)
+def _max_with_indices(x, dim, keepdim, pick, name="max"):
+    axis = normalize_dim(name, dim, x.ndim)
+    if x.ndim and x.shape[axis] == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if x.ndim == 0:
         return values_indices(x, argmax(x, 0))
     idx = pick(x, axis, keepdim=True)
@@ -160,7 +174,7 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
         return amin(x)
-    return _max_with_indices(x, dim, keepdim, argmin)
+    return _max_with_indices(x, dim, keepdim, argmin, "min")
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
@@ -196,6 +210,10 @@ def _stable_max(x, axes):
     """The per-row max with infinite rows replaced by 0 (so ``x - m`` stays finite)."""
 
     with no_grad():  # the shift cancels mathematically; no gradient flows through it
+        if x.numel() == 0:
+            return full(
+                tuple(1 if a in axes else d for a, d in enumerate(x.shape)), 0.0, dtype=x.dtype
+            )
         m = amax(x.detach() if x._node is None else x, axes, keepdim=True)
         return where(eq_inf(m), 0.0, m)
 
@@ -223,7 +241,11 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     axis = normalize_dim("softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(softmax(reshape(x, (1,)), 0), ())
-    e = exp(sub(x, _stable_max(x, (axis,))))
+    if x.numel() == 0:
+        return x
+    with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
+        m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
+    e = exp(sub(x, m))
     return div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
 
 
@@ -234,21 +256,34 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     axis = normalize_dim("log_softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(log_softmax(reshape(x, (1,)), 0), ())
-    shifted = sub(x, _stable_max(x, (axis,)))
+    if x.numel() == 0:
+        return x
+    with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
+        m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
+    shifted = sub(x, m)
     s = bind(P["sum"], (exp(shifted),), {"axes": (axis,), "keepdims": True})
     return sub(shifted, log(s))
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     if x.numel() == 0:
-        return _empty_logical(x, dim, keepdim, True)
-    return amin(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+        out = _empty_logical(x, dim, keepdim, True)
+    else:
+        out = amin(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+    return _logical_dtype(out, x)
 
 
 def any(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
     if x.numel() == 0:
-        return _empty_logical(x, dim, keepdim, False)
-    return amax(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+        out = _empty_logical(x, dim, keepdim, False)
+    else:
+        out = amax(cast(x, dtypes.bool_), () if dim is None else dim, keepdim)
+    return _logical_dtype(out, x)
+
+
+def _logical_dtype(out, x):
+    """PyTorch's all/any of a uint8 tensor is uint8 (a legacy it keeps)."""
+    return cast(out, dtypes.uint8) if x.dtype is dtypes.uint8 else out
 
 
 def _empty_logical(x, dim, keepdim, value):
@@ -270,7 +305,8 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     axes = normalize_axes("prod", dim, x.ndim)
     rest = [a for a in range(x.ndim) if a not in axes]
     kept = tuple(x.shape[a] for a in rest)
-    flat = reshape(permute(x, rest + list(axes)), kept + (-1,))
+    count = math.prod(x.shape[a] for a in axes)
+    flat = reshape(permute(x, rest + list(axes)), kept + (count,))
     out = multiply_halves(flat)
     if keepdim:
         return reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))

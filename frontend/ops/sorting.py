@@ -22,7 +22,7 @@ from ..creation import arange
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import cast, eq, isnan, logaddexp, maximum, mul, reverse_order, where
+from .elementwise import add, cast, eq, isnan, logaddexp, maximum, mul, reverse_order, where
 from .index import gather, host_data
 from .reduce import sum as sum_
 from .shape import pad_axes, permute, reshape, slice_axis, squeeze_axes
@@ -80,8 +80,11 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
     if x.ndim == 0:
-        return reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
-    return bind(P["cumsum"], (x,), {"axis": axis})
+        out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
+    else:
+        out = bind(P["cumsum"], (x,), {"axis": axis})
+    # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that)
+    return add(out, 0.0) if out.dtype.is_floating_point else out
 
 
 def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
@@ -126,7 +129,8 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
         x = cast(x, dtypes.get_default_dtype())
     if x.ndim == 0:
         return _as_1d(logcumsumexp, x, dim)
-    return scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
+    out = scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
+    return add(out, 0.0)  # a lone -0.0 comes out +0.0: PyTorch folds it into -inf
 
 
 def _cumulative_extreme(name, x, dim, key):
