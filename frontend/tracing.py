@@ -66,7 +66,7 @@ class TracerTensor(Tensor):
         self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
         self._data = None
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
