@@ -587,29 +587,32 @@ class GuardRecorder:
         self.previous = None
 
     def __enter__(self):
-        self.previous = sys.getprofile()
-        sys.setprofile(self)
+        self.previous = sys.gettrace()
+        sys.settrace(self.on_call)
         return self
 
     def __exit__(self, *exc):
-        sys.setprofile(self.previous)
+        sys.settrace(self.previous)
         self.open.clear()
         return False
 
-    def __call__(self, frame, event, arg):
-        if event == "call":
-            info = _INFO.get(frame.f_code) or code_info(frame.f_code)
-            if info.paths:
-                self._enter(frame, info)
-        elif event == "return":
-            if self.open:
-                entries = self.open.pop(id(frame), None)
-                if entries:
-                    self._leave(frame, entries)
-        elif event == "c_call":
-            info = _INFO.get(frame.f_code)
-            if info is not None and info.user:
-                self._check_c_call(frame, arg)
+    def on_call(self, frame, event, arg):
+        """The thread's trace function: called for each new Python frame."""
+        if event != "call":
+            return None
+        info = _INFO.get(frame.f_code) or code_info(frame.f_code)
+        if not info.paths or not self._enter(frame, info):
+            return None
+        frame.f_trace_lines = False  # only the frame's "return" is wanted
+        return self.on_event
+
+    def on_event(self, frame, event, arg):
+        """The local trace function of a user frame whose reads are checked on return."""
+        if event == "return":
+            entries = self.open.pop(id(frame), None)
+            if entries:
+                self._leave(frame, entries)
+        return self.on_event
 
     # -------------------------------------------------------------- entry and exit
     def _enter(self, frame, info):
@@ -656,10 +659,14 @@ class GuardRecorder:
             guard = self._guard(key, root, steps, label)
             if guard is None:
                 continue
+            if info.user and steps:
+                self._refuse_random(frame, guard, line)
             if entries is not None:
                 entries.append((guard, guard.expected if guard.holds() else None, line))
         if entries:
             self.open[id(frame)] = entries
+            return True
+        return False
 
     def _guard(self, key, root, steps, label):
         """The guard of ``steps`` from ``root`` (recorded once); None if nothing to guard.
@@ -742,19 +749,28 @@ class GuardRecorder:
             return {}
         return dict(zip(fn.__code__.co_freevars, fn.__closure__))
 
-    def _check_c_call(self, frame, fn):
+    def _refuse_random(self, frame, guard, line):
+        """Refuse code that reads Python's or NumPy's random generators or the clock."""
+        exp = guard.expected
+        fn = exp.target() if isinstance(exp, Identical) else None
         owner = getattr(fn, "__self__", None)
-        if isinstance(owner, _RANDOM_OWNERS) or fn in _CLOCKS:
-            name = getattr(fn, "__qualname__", getattr(fn, "__name__", repr(fn)))
-            where = f'File "{frame.f_code.co_filename}", line {frame.f_lineno}'
-            what = "the clock" if fn in _CLOCKS else "a Python or NumPy random generator"
-            raise TraceError(
-                f"kiln.jit: {self.fn_name} calls {name}() ({what}) while it is traced.\n"
-                f"  {where}, in {frame.f_code.co_name}\n"
-                "Its one value would be baked into the compiled function and repeated on every "
-                "call. Use kiln's random functions (kiln.rand, kiln.randn, ...: compiled, fresh on "
-                "every call), or compute the value outside and pass it as an argument."
-            )
+        module = getattr(fn, "__module__", None) or ""
+        if not (
+            isinstance(owner, _RANDOM_OWNERS)
+            or fn in _CLOCKS
+            or (isinstance(fn, types.FunctionType) and module in ("random", "numpy.random"))
+            or (callable(fn) and module.startswith("numpy.random"))
+        ):
+            return
+        where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+        what = "the clock" if fn in _CLOCKS else "a Python or NumPy random generator"
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "
+            f"traced.\n  {where}\n"
+            "Its one value would be baked into the compiled function and repeated on every "
+            "call. Use kiln's random functions (kiln.rand, kiln.randn, ...: compiled, fresh on "
+            "every call), or compute the value outside and pass it as an argument."
+        )
 
     # -------------------------------------------------------------- result
     def guard_set(self) -> GuardSet:
