@@ -422,6 +422,22 @@ def test_discarded_models_are_freed():
             refs.append(weakref.ref(holder["model"]))
             jf(x3())
     holder.clear()
+
+    class Net(nn.Module):  # a jitted method: the module is an argument, keyed by its id
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        @kiln.jit
+        def forward(self, x):
+            return self.fc(x)
+
+    with kiln.no_grad():
+        for _ in range(5):
+            net = Net()
+            refs.append(weakref.ref(net))
+            net(x3())
+    del net
     gc.collect()
     assert all(r() is None for r in refs)
 
