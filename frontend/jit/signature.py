@@ -100,7 +100,6 @@ def argument_names(signature, count: int) -> list[str]:
     if cached is not None and cached[0] is signature:
         return cached[1]
     names = []
-    _NAMES[(id(signature), count)] = (signature, names)
     params = list(signature.parameters.values()) if signature else []
     for i in range(count):
         if i < len(params) and params[i].kind in (
@@ -110,6 +109,7 @@ def argument_names(signature, count: int) -> list[str]:
             names.append(params[i].name)
         else:
             names.append(f"args[{i}]")
+    _NAMES[(id(signature), count)] = (signature, names)  # stored whole: threads read it
     return names
 
 
