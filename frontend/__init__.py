@@ -40,7 +40,7 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
-from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
+from . import autograd, jit, linalg, special  # noqa: E402  (kiln.jit: a package, callable as the decorator)  # noqa: E402
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402

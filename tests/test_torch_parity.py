@@ -262,3 +262,45 @@ def test_conv_transpose_output_size_picks_the_output_padding():
     assert layer(kiln.randn(1, 2, 4, 4), output_size=(10, 10)).shape == (1, 2, 10, 10)
     with pytest.raises(ValueError, match="valid sizes"):
         layer(kiln.randn(1, 2, 4, 4), output_size=(12, 12))
+
+
+SPD = (lambda a: a @ a.T + 3 * np.eye(3))(RNG.standard_normal((3, 3)))
+
+LINALG = {
+    "inv": (lambda t, a: t.linalg.inv(a), (r(3, 3).astype(np.float64),)),
+    "det_batched": (lambda t, a: t.linalg.det(a), (r(2, 3, 3).astype(np.float64),)),
+    "slogdet": (lambda t, a: t.linalg.slogdet(a)[1], (r(3, 3).astype(np.float64),)),
+    "solve": (
+        lambda t, a, b: t.linalg.solve(a, b),
+        (r(3, 3).astype(np.float64), r(3, 2).astype(np.float64)),
+    ),
+    "solve_vector": (
+        lambda t, a, b: t.linalg.solve(a, b),
+        (r(3, 3).astype(np.float64), r(3).astype(np.float64)),
+    ),
+    "cholesky": (lambda t, a: t.linalg.cholesky(a), (SPD,)),
+    "eigh": (lambda t, a: t.linalg.eigh(a)[0] + (t.linalg.eigh(a)[1] ** 2).sum(0), (SPD,)),
+    "vector_norm_3": (lambda t, a: t.linalg.vector_norm(a, 3, dim=1), (r(3, 4),)),
+    "matrix_norm_inf": (lambda t, a: t.linalg.matrix_norm(a, float("inf")), (r(3, 4),)),
+    "special": (
+        lambda t, a: (
+            t.special.logit(t.sigmoid(a)) + t.special.erfc(a) + t.special.gammaln(a.abs() + 1)
+        ),
+        (r(5),),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LINALG))
+def test_linalg_and_special_match_torch(name):
+    fn, arrays = LINALG[name]
+    check(fn, *arrays)
+
+
+def test_linalg_refuses_what_it_cannot_do():
+    with pytest.raises(kiln.TraceError, match="linalg.inv"):
+        kiln.jit(lambda a: kiln.linalg.inv(a))(kiln.eye(2))
+    with pytest.raises(NotImplementedError, match="no gradient for qr"):
+        kiln.linalg.qr(kiln.eye(2, requires_grad=True))
+    with pytest.raises(RuntimeError, match="singular"):
+        kiln.linalg.inv(kiln.zeros(2, 2))

@@ -1,0 +1,289 @@
+"""``kiln.linalg``: norms as composites; the factorizations through NumPy's LAPACK.
+
+A factorization (``inv``, ``det``, ``solve``, ``cholesky``, ``eigh``) runs eagerly in NumPy;
+its gradient comes from its first-order expansion around the computed value,
+``out = F(x) + dF(x)[x - x.detach()]``: forward that is exactly ``F(x)`` (the added term
+is zero), backward it is PyTorch's formula. Second derivatives of these are not
+supported, and they cannot be traced (``kiln.jit`` raises: LAPACK has no kernel here).
+``qr`` and ``svd`` have no gradient yet: asking for one raises.
+
+>>> import kiln
+>>> kiln.linalg.det(kiln.tensor([[2.0, 0.0], [0.0, 3.0]])).item()
+6.0
+"""
+
+from __future__ import annotations
+
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from kiln.compiler.errors import TraceError
+
+from . import dtypes, ops
+from .dispatch import constant, current_trace
+from .tensor import Tensor
+
+__all__ = [
+    "norm",
+    "vector_norm",
+    "matrix_norm",
+    "det",
+    "slogdet",
+    "inv",
+    "solve",
+    "cholesky",
+    "eigh",
+    "eigvalsh",
+    "qr",
+    "svd",
+    "svdvals",
+]
+
+eigh_result = namedtuple("eigh_result", ["eigenvalues", "eigenvectors"])
+slogdet_result = namedtuple("slogdet_result", ["sign", "logabsdet"])
+qr_result = namedtuple("qr_result", ["Q", "R"])
+svd_result = namedtuple("svd_result", ["U", "S", "Vh"])
+
+
+def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+    if dtype is not None:
+        x = ops.cast(x, dtypes.as_dtype(dtype))
+    if not x.dtype.is_floating_point:
+        raise RuntimeError(
+            f"linalg.vector_norm: Expected a floating point tensor as input. Got {x.dtype.name}"
+        )
+    a = ops.abs(x)
+    if ord in (math.inf, "inf"):
+        return ops.amax(a, () if dim is None else dim, keepdim)
+    if ord in (-math.inf, "-inf"):
+        return ops.amin(a, () if dim is None else dim, keepdim)
+    if ord == 0:
+        return ops.sum(ops.cast(ops.ne(x, 0.0), x.dtype), dim, keepdim)
+    if ord == 1:
+        return ops.sum(a, dim, keepdim)
+    if ord == 2:
+        return ops.norm(x, 2, dim, keepdim)
+    return ops.pow(ops.sum(ops.pow(a, float(ord)), dim, keepdim), 1.0 / ord)
+
+
+def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
+    if x.ndim < 2:
+        raise RuntimeError(
+            f"linalg.matrix_norm: The input tensor A must have at least 2 dimensions, got {x.ndim}"
+        )
+    if ord == "fro":
+        return ops.norm(x, "fro", dim, keepdim)
+    rows, cols = dim
+    if ord in (1, -1):
+        sums = ops.sum(ops.abs(x), rows, keepdim=True)
+        out = ops.amax(sums, cols, keepdim=True) if ord == 1 else ops.amin(sums, cols, keepdim=True)
+    elif ord in (math.inf, -math.inf):
+        sums = ops.sum(ops.abs(x), cols, keepdim=True)
+        pick = ops.amax if ord > 0 else ops.amin
+        out = pick(sums, rows, keepdim=True)
+    elif ord == "nuc":
+        out = ops.sum(svdvals(x), -1)
+        return out
+    elif ord in (2, -2):
+        s = svdvals(x)
+        return ops.amax(s, -1) if ord == 2 else ops.amin(s, -1)
+    else:
+        raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+    return out if keepdim else ops.squeeze(out, tuple(sorted(d % x.ndim for d in dim)))
+
+
+def norm(x: Tensor, ord=None, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
+    if ord is None:
+        return vector_norm(x, 2, dim, keepdim, dtype=dtype)
+    if isinstance(ord, str) or (dim is not None and not isinstance(dim, int) and len(dim) == 2):
+        return matrix_norm(x, ord, (-2, -1) if dim is None else dim, keepdim)
+    if dim is None and x.ndim == 2:
+        return matrix_norm(x, ord, (-2, -1), keepdim)
+    return vector_norm(x, ord, dim, keepdim, dtype=dtype)
+
+
+# ----------------------------------------------------------------------------- LAPACK
+
+
+def _eager(name: str, *tensors) -> list:
+    for t in tensors:
+        if t._node is not None or current_trace() is not None:
+            raise TraceError(f"linalg.{name} runs in NumPy's LAPACK and cannot be traced")
+        if not t.dtype.is_floating_point:
+            raise RuntimeError(
+                f"linalg.{name}: Expected a floating point tensor as input. Got {t.dtype.name}"
+            )
+    return [np.asarray(t._data) for t in tensors]
+
+
+def _square(name, a):
+    if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(
+            f"linalg.{name}: A must be batches of square matrices, but they are "
+            f"{a.shape[-2] if a.ndim >= 2 else a.ndim} by {a.shape[-1] if a.ndim else 0} matrices"
+        )
+
+
+def _delta(x: Tensor) -> Tensor:
+    """``x - x.detach()``: zero, with slope 1 (the direction a linearization is fed)."""
+    return ops.sub(x, x.detach())
+
+
+def _const(value, like):
+    return constant(np.array(value, order="C"), like.dtype, like=like)
+
+
+def _mT(x):  # noqa: N802
+    return ops.transpose(x, -2, -1)
+
+
+def inv(a: Tensor) -> Tensor:
+    (arr,) = _eager("inv", a)
+    _square("inv", a)
+    try:
+        value = np.linalg.inv(arr)
+    except np.linalg.LinAlgError:
+        raise RuntimeError(
+            f"linalg.inv: the inversion of {list(a.shape)} could not be completed because "
+            "the input matrix is singular."
+        ) from None
+    c = _const(value, a)
+    if not a.requires_grad:
+        return c
+    return ops.sub(c, ops.matmul(ops.matmul(c, _delta(a)), c))
+
+
+def det(a: Tensor) -> Tensor:
+    (arr,) = _eager("det", a)
+    _square("det", a)
+    value = _const(np.linalg.det(arr), a)
+    if not a.requires_grad:
+        return value
+    # d det = det * tr(A^-1 dA); the adjugate form keeps it finite for singular A
+    adj = _const(_adjugate(arr), a)
+    return ops.add(value, ops.sum(ops.mul(_mT(adj), _delta(a)), (-2, -1)))
+
+
+def _adjugate(arr):
+    """``det(A) * inv(A)`` without dividing by det (finite at singular A), via the SVD."""
+    u, s, vh = np.linalg.svd(arr)
+    n = arr.shape[-1]
+    prods = (
+        np.stack([np.prod(np.delete(s, k, axis=-1), axis=-1) for k in range(n)], axis=-1)
+        if n
+        else s
+    )
+    sign = np.linalg.det(u) * np.linalg.det(vh)
+    adj = np.swapaxes(vh, -1, -2) @ (prods[..., :, None] * np.swapaxes(u, -1, -2))
+    return adj * sign[..., None, None]
+
+
+def slogdet(a: Tensor):
+    (arr,) = _eager("slogdet", a)
+    _square("slogdet", a)
+    sign, logabs = np.linalg.slogdet(arr)
+    s = _const(sign, a)
+    value = _const(logabs, a)
+    if a.requires_grad:
+        inverse = _const(np.linalg.pinv(arr), a)
+        value = ops.add(value, ops.sum(ops.mul(_mT(inverse), _delta(a)), (-2, -1)))
+    return slogdet_result(s, value)
+
+
+def solve(a: Tensor, b: Tensor, *, left: bool = True) -> Tensor:
+    if not left:
+        return _mT(solve(_mT(a), _mT(b)))
+    arr, brr = _eager("solve", a, b)
+    _square("solve", a)
+    vector = b.ndim == 1 or (b.ndim == a.ndim - 1 and b.shape == a.shape[:-1])
+    rhs = brr[..., None] if vector else brr
+    try:
+        value = np.linalg.solve(arr, rhs)
+    except np.linalg.LinAlgError:
+        raise RuntimeError(
+            "linalg.solve: The solver failed because the input matrix is singular."
+        ) from None
+    x = _const(value, a)
+    if a.requires_grad or b.requires_grad:
+        inverse = _const(np.linalg.inv(arr), a)
+        rhs_t = ops.unsqueeze(b, -1) if vector else b
+        change = ops.sub(_delta(rhs_t), ops.matmul(_delta(a), x))
+        x = ops.add(x, ops.matmul(inverse, change))
+    return ops.squeeze(x, -1) if vector else x
+
+
+def cholesky(a: Tensor, *, upper: bool = False) -> Tensor:
+    (arr,) = _eager("cholesky", a)
+    _square("cholesky", a)
+    try:
+        value = np.linalg.cholesky(arr)
+    except np.linalg.LinAlgError:
+        raise RuntimeError(
+            "linalg.cholesky: The factorization could not be completed because the input is "
+            "not positive-definite."
+        ) from None
+    low = _const(value, a)
+    if a.requires_grad:
+        # dL = L Phi(L^-1 dA_sym L^-T), Phi: the lower triangle with a halved diagonal
+        linv = _const(np.linalg.inv(value), a)
+        d = _delta(a)
+        d = ops.mul(ops.add(d, _mT(d)), 0.5)
+        inner = ops.matmul(ops.matmul(linv, d), _mT(linv))
+        n = a.shape[-1]
+        phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+        low = ops.add(low, ops.matmul(low, ops.mul(inner, _const(phi, a))))
+    return _mT(low) if upper else low
+
+
+def eigh(a: Tensor, UPLO: str = "L"):  # noqa: N803 - PyTorch's name
+    (arr,) = _eager("eigh", a)
+    _square("eigh", a)
+    w, v = np.linalg.eigh(arr, UPLO=UPLO)
+    values, vectors = _const(w, a), _const(v, a)
+    if a.requires_grad:
+        d = _delta(a)
+        d = ops.mul(ops.add(d, _mT(d)), 0.5)
+        inner = ops.matmul(ops.matmul(_mT(vectors), d), vectors)  # V^T dA V
+        diagonal = ops.diagonal(inner, 0, -2, -1)
+        values = ops.add(values, diagonal)
+        gaps = w[..., None, :] - w[..., :, None]  # [i, j] = w_j - w_i
+        with np.errstate(divide="ignore"):
+            f = np.where(np.eye(w.shape[-1], dtype=bool), 0.0, 1.0 / gaps)
+        vectors = ops.add(vectors, ops.matmul(vectors, ops.mul(inner, _const(f, a))))
+    return eigh_result(values, vectors)
+
+
+def eigvalsh(a: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
+    return eigh(a, UPLO).eigenvalues
+
+
+def _no_grad_yet(name, a):
+    if a.requires_grad:
+        raise NotImplementedError(
+            f"linalg.{name}: kiln has no gradient for {name} yet; call it on a detached tensor"
+        )
+
+
+def qr(a: Tensor, mode: str = "reduced"):
+    (arr,) = _eager("qr", a)
+    _no_grad_yet("qr", a)
+    q, r = np.linalg.qr(arr, mode=mode if mode != "r" else "r"), None
+    if mode == "r":
+        return qr_result(_const(np.zeros((0,)), a), _const(q, a))
+    q, r = q
+    return qr_result(_const(q, a), _const(r, a))
+
+
+def svd(a: Tensor, full_matrices: bool = True):
+    (arr,) = _eager("svd", a)
+    _no_grad_yet("svd", a)
+    u, s, vh = np.linalg.svd(arr, full_matrices=full_matrices)
+    return svd_result(_const(u, a), _const(s, a), _const(vh, a))
+
+
+def svdvals(a: Tensor) -> Tensor:
+    (arr,) = _eager("svdvals", a)
+    _no_grad_yet("svdvals", a)
+    return _const(np.linalg.svd(arr, compute_uv=False), a)
