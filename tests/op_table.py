@@ -408,7 +408,6 @@ OPS = [
         lambda x: np.cumprod(x, 0),
         ((3, 4),),
         "nonzero",
-        cuda_sim=False,
     ),
     Op("diag", kiln.diag, np.diag, ((4,),)),
     Op(
