@@ -304,3 +304,23 @@ def test_linalg_refuses_what_it_cannot_do():
         kiln.linalg.qr(kiln.eye(2, requires_grad=True))
     with pytest.raises(RuntimeError, match="singular"):
         kiln.linalg.inv(kiln.zeros(2, 2))
+
+
+GRID = (RNG.random((2, 3, 4, 2)) * 2.6 - 1.3).astype(np.float32)
+THETA = np.array([[[0.9, 0.2, 0.1], [-0.3, 1.1, -0.2]], [[1.2, 0, 0.3], [0.1, 0.8, 0]]], np.float32)
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+def test_grid_sample_matches_torch(mode, padding_mode, align_corners):
+    def fn(t, x, g):
+        return _functional(t).grid_sample(x, g, mode, padding_mode, align_corners)
+
+    # nearest: no gradient reaches the grid (PyTorch's is zeros), so only values there
+    check(fn, r(2, 3, 4, 5), GRID, grad=mode == "bilinear")
+
+
+@pytest.mark.parametrize("align_corners", [True, False])
+def test_affine_grid_matches_torch(align_corners):
+    check(lambda t, th: _functional(t).affine_grid(th, (2, 3, 4, 5), align_corners), THETA)

@@ -47,6 +47,8 @@ __all__ = [
     "scaled_dot_product_attention",
     "pixel_shuffle",
     "pixel_unshuffle",
+    "affine_grid",
+    "grid_sample",
 ]
 
 pixel_shuffle = ops.pixel_shuffle
@@ -426,3 +428,95 @@ def scaled_dot_product_attention(
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     return ops.matmul(weights, value)
+
+
+# ------------------------------------------------------------------------------ sampling
+
+
+def affine_grid(theta, size, align_corners=None):
+    """The sampling grid ``(N, H, W, 2)`` of the affine maps ``theta (N, 2, 3)`` over the
+    normalized output coordinates ``[-1, 1]`` (pixel centres unless ``align_corners``).
+
+    >>> affine_grid(kiln.tensor([[[1.0, 0, 0], [0, 1.0, 0]]]), (1, 1, 1, 2), True).tolist()
+    [[[[-1.0, 0.0], [1.0, 0.0]]]]
+    """
+    if len(size) != 4 or theta.ndim != 3 or tuple(theta.shape[1:]) != (2, 3):
+        raise ValueError(
+            f"affine_grid: expected theta (N, 2, 3) and a 4-D size, got theta of size "
+            f"{list(theta.shape)} and size {list(size)}"
+        )
+    n, _, h, w = size
+    if theta.shape[0] != n:
+        raise ValueError(f"affine_grid: theta has {theta.shape[0]} maps for a batch of {n}")
+
+    def line(k):
+        if align_corners:
+            return np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1)
+        return (np.arange(k) * 2.0 + 1.0) / k - 1.0
+
+    ys, xs = np.meshgrid(line(h), line(w), indexing="ij")
+    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3)
+    dtype = theta.dtype
+    grid = ops.matmul(ops.constant(base, dtype, like=theta), ops.transpose(theta, 1, 2))
+    return ops.reshape(grid, (n, h, w, 2))
+
+
+def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
+    """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
+    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros`` or
+    ``border`` padding. Differentiable in both ``input`` and ``grid`` (bilinear), and
+    traceable: the four neighbours are gathered from the flattened image.
+    """
+    if mode not in ("bilinear", "nearest"):
+        raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported by kiln")
+    if padding_mode not in ("zeros", "border"):
+        raise NotImplementedError(
+            f"grid_sample: padding_mode {padding_mode!r} is not supported by kiln"
+        )
+    if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(
+            f"grid_sample(): expected input (N, C, H, W) and grid (N, H_out, W_out, 2), got "
+            f"{list(input.shape)} and {list(grid.shape)}"
+        )
+    n, c, h, w = input.shape
+    _, ho, wo, _ = grid.shape
+
+    def unnormalize(coord, size):
+        if align_corners:
+            return ops.mul(ops.div(ops.add(coord, 1.0), 2.0), size - 1)  # PyTorch's rounding
+        return ops.div(ops.sub(ops.mul(ops.add(coord, 1.0), size), 1.0), 2.0)
+
+    x = unnormalize(grid[..., 0], w)  # (N, Ho, Wo)
+    y = unnormalize(grid[..., 1], h)
+    if padding_mode == "border":
+        x = ops.clamp(x, 0, w - 1)
+        y = ops.clamp(y, 0, h - 1)
+    flat = ops.reshape(input, (n, c, h * w))
+
+    def tap(yi, xi):
+        """The pixels at integer ``(yi, xi)``, 0 outside the image: (N, C, Ho, Wo)."""
+        inside = ops.logical_and(
+            ops.logical_and(ops.ge(xi, 0), ops.le(xi, w - 1)),
+            ops.logical_and(ops.ge(yi, 0), ops.le(yi, h - 1)),
+        )
+        xc = ops.clamp(xi, 0, w - 1)
+        yc = ops.clamp(yi, 0, h - 1)
+        index = ops.cast(ops.add(ops.mul(yc, w), xc), kiln.int64)  # (N, Ho, Wo)
+        index = ops.expand(ops.reshape(index, (n, 1, ho * wo)), (n, c, ho * wo))
+        values = ops.reshape(ops.gather(flat, 2, index), (n, c, ho, wo))
+        return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
+
+    if mode == "nearest":
+        return tap(ops.round(y).detach(), ops.round(x).detach())
+    x0, y0 = ops.floor(x).detach(), ops.floor(y).detach()
+    x1, y1 = ops.add(x0, 1.0), ops.add(y0, 1.0)
+    wx1, wy1 = ops.sub(x, x0), ops.sub(y, y0)
+    wx0, wy0 = ops.sub(1.0, wx1), ops.sub(1.0, wy1)
+
+    def weight(a, b):
+        return ops.unsqueeze(ops.mul(a, b), 1)
+
+    out = ops.mul(tap(y0, x0), weight(wy0, wx0))
+    out = ops.add(out, ops.mul(tap(y0, x1), weight(wy0, wx1)))
+    out = ops.add(out, ops.mul(tap(y1, x0), weight(wy1, wx0)))
+    return ops.add(out, ops.mul(tap(y1, x1), weight(wy1, wx1)))
