@@ -354,3 +354,230 @@ def test_docstring_examples():
     for module in (kiln.optim, kiln.optim.optimizer, kiln.optim.sgd, kiln.optim.adam, lr_scheduler):
         result = doctest.testmod(module)
         assert result.failed == 0, module.__name__
+
+
+# ------------------------------------------------------------------------ the other optimizers
+# Checked against torch.optim step by step (their single-tensor updates, foreach=False).
+
+MORE_OPTIMIZERS = [
+    ("RMSprop", dict(lr=0.01)),
+    (
+        "RMSprop",
+        dict(lr=0.01, alpha=0.9, centered=True, momentum=0.8, weight_decay=0.1, maximize=True),
+    ),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adagrad", dict(lr=0.1, lr_decay=0.05, weight_decay=0.1, initial_accumulator_value=0.2)),
+    ("Adadelta", dict()),
+    ("Adadelta", dict(lr=0.5, rho=0.8, weight_decay=0.1, maximize=True)),
+    ("Adamax", dict(lr=0.01)),
+    ("Adamax", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, maximize=True)),
+    ("NAdam", dict(lr=0.01)),
+    ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True, momentum_decay=0.01)),
+    ("RAdam", dict(lr=0.01)),  # rho_t stays under 5 for these steps: the unrectified branch
+    ("RAdam", dict(lr=0.01, betas=(0.8, 0.9), weight_decay=0.1, decoupled_weight_decay=True)),
+    ("SGD", dict(lr=0.1, momentum=0.9, dampening=0.2, weight_decay=0.05, maximize=True)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.3, maximize=True)),
+]
+MORE_IDS = [f"{name}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for name, kw in MORE_OPTIMIZERS]
+
+
+def _torch_run(torch, name, kw, p0, grads, opt=None):
+    tp = torch.tensor(p0, requires_grad=True)
+    topt = opt or getattr(torch.optim, name)([tp], foreach=False, **kw)
+    trajectory = []
+    for g in grads:
+        tp.grad = torch.tensor(g)
+        topt.step()
+        trajectory.append(tp.detach().numpy().copy())
+    return trajectory, topt
+
+
+@pytest.mark.parametrize("name, kw", MORE_OPTIMIZERS, ids=MORE_IDS)
+def test_more_optimizers_match_torch_step_by_step(name, kw):
+    torch = pytest.importorskip("torch")
+    p0, grads = _data(steps=10)
+    expected, _ = _torch_run(torch, name, kw, p0, grads)
+    p = kiln.tensor(p0, requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    for g, want in zip(grads, expected):
+        p.grad = kiln.tensor(g)
+        opt.step()
+        np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def test_radam_rectified_branch_matches_torch():
+    """Enough steps for rho_t to pass 5 with beta2 = 0.999 (the rectified update)."""
+    torch = pytest.importorskip("torch")
+    p0, grads = _data(steps=12)
+    expected, topt = _torch_run(torch, "RAdam", dict(lr=0.01, betas=(0.9, 0.99)), p0, grads)
+    p = kiln.tensor(p0, requires_grad=True)
+    opt = kiln.optim.RAdam([p], lr=0.01, betas=(0.9, 0.99))
+    for g in grads:
+        p.grad = kiln.tensor(g)
+        opt.step()
+    np.testing.assert_allclose(p.detach().numpy(), expected[-1], rtol=1e-6, atol=1e-6)
+    step = opt.state[p]["step"].item()
+    rho_inf = 2 / 0.01 - 1
+    assert rho_inf - 2 * step * 0.99**step / (1 - 0.99**step) > 5  # really rectified
+
+
+@pytest.mark.parametrize("name, kw", MORE_OPTIMIZERS, ids=MORE_IDS)
+def test_more_optimizers_state_dict_round_trip(name, kw, tmp_path):
+    p0, grads = _data(steps=6)
+    expected = _run_kiln(name, kw, p0, grads)
+    p = kiln.tensor(p0, requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    for g in grads[:3]:
+        p.grad = kiln.tensor(g)
+        opt.step()
+    kiln.save({"p": p, "opt": opt.state_dict()}, tmp_path / "ckpt.kiln")
+    saved = kiln.load(tmp_path / "ckpt.kiln")
+    q = kiln.tensor(saved["p"].detach().numpy(), requires_grad=True)
+    opt2 = getattr(kiln.optim, name)([q], **dict(kw, lr=123.0))
+    opt2.load_state_dict(saved["opt"])
+    assert opt2.param_groups[0]["lr"] == opt.param_groups[0]["lr"]
+    for g in grads[3:]:
+        q.grad = kiln.tensor(g)
+        opt2.step()
+    np.testing.assert_array_equal(q.detach().numpy(), expected)
+
+
+@pytest.mark.parametrize("name, kw", MORE_OPTIMIZERS, ids=MORE_IDS)
+def test_more_optimizers_continue_from_a_torch_state_dict(name, kw):
+    """A state dict written by torch.optim (its tensors converted) resumes in kiln."""
+    torch = pytest.importorskip("torch")
+    p0, grads = _data(steps=6)
+    done, topt = _torch_run(torch, name, kw, p0, grads[:3])
+    sd = topt.state_dict()
+    sd["state"] = {
+        k: {n: kiln.tensor(v.numpy()) if torch.is_tensor(v) else v for n, v in s.items()}
+        for k, s in sd["state"].items()
+    }
+    expected = list(_torch_continue(torch, topt, grads[3:]))
+    p = kiln.tensor(done[-1], requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    opt.load_state_dict(sd)
+    assert set(opt.state[p]) >= set(sd["state"][0])
+    for g, want in zip(grads[3:], expected):
+        p.grad = kiln.tensor(g)
+        opt.step()
+        np.testing.assert_allclose(p.detach().numpy(), want, rtol=1e-6, atol=1e-6)
+
+
+def _torch_continue(torch, topt, grads):
+    tp = topt.param_groups[0]["params"][0]
+    for g in grads:
+        tp.grad = torch.tensor(g)
+        topt.step()
+        yield tp.detach().numpy().copy()
+
+
+def test_more_optimizers_trace_inside_one_jitted_step():
+    """Every traceable optimizer's update in one compiled step: eager == compiled, one trace."""
+    rng = np.random.default_rng(3)
+    a = kiln.tensor(rng.standard_normal((6, 4)).astype(np.float32))
+    b = kiln.tensor(rng.standard_normal(6).astype(np.float32))
+    x0 = rng.standard_normal(4).astype(np.float32)
+    configs = [
+        ("RMSprop", dict(lr=0.01, alpha=0.9, centered=True, momentum=0.5)),
+        ("Adagrad", dict(lr=0.1, lr_decay=0.05)),
+        ("Adadelta", dict(lr=1.0, weight_decay=0.1)),
+        ("Adamax", dict(lr=0.01, weight_decay=0.1)),
+        ("NAdam", dict(lr=0.01, weight_decay=0.1, decoupled_weight_decay=True)),
+        ("RAdam", dict(lr=0.05, betas=(0.9, 0.9))),  # rectifies from step 6
+    ]
+
+    def run(compiled):
+        params = [kiln.tensor(x0, requires_grad=True) for _ in configs]
+        opts = [getattr(kiln.optim, n)([p], **kw) for p, (n, kw) in zip(params, configs)]
+
+        def step():
+            losses = []
+            for p, opt in zip(params, opts):
+                opt.zero_grad()
+                loss = ((a @ p - b) ** 2).sum()
+                loss.backward()
+                opt.step()
+                losses.append(loss)
+            return kiln.stack(losses).detach()
+
+        fn = kiln.jit(step) if compiled else step
+        losses = [fn().numpy().copy() for _ in range(8)]
+        return np.array(losses), [p.detach().numpy() for p in params], fn
+
+    eager, compiled = run(False), run(True)
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
+    for e, c in zip(eager[1], compiled[1]):
+        np.testing.assert_allclose(c, e, rtol=1e-5, atol=1e-6)
+    assert compiled[2].trace_count == 1
+    assert (eager[0][-1] < eager[0][0]).all()  # every optimizer made progress
+
+
+@pytest.mark.parametrize("line_search_fn", [None, "strong_wolfe"])
+def test_lbfgs_matches_torch(line_search_fn):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((8, 4)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    x0 = rng.standard_normal(4).astype(np.float32)
+    results = []
+    for lib in (torch, kiln):
+        x = lib.tensor(x0, requires_grad=True)
+        at, bt = lib.tensor(a), lib.tensor(b)
+        opt = lib.optim.LBFGS([x], max_iter=4, history_size=3, line_search_fn=line_search_fn)
+
+        def closure(opt=opt, x=x, at=at, bt=bt):
+            opt.zero_grad()
+            loss = ((at @ x - bt) ** 2).sum() + (x**4).sum() * 0.1
+            loss.backward()
+            return loss
+
+        first = float(opt.step(closure).detach())
+        results.append((first, x.detach().numpy().copy(), opt.state[x]["func_evals"]))
+    (t_loss, t_x, t_evals), (k_loss, k_x, k_evals) = results
+    assert k_loss == pytest.approx(t_loss, rel=1e-6)
+    assert k_evals == t_evals
+    np.testing.assert_allclose(k_x, t_x, rtol=1e-4, atol=1e-5)
+    assert not np.allclose(k_x, x0)
+
+
+def test_lbfgs_refuses_tracing_and_groups():
+    x = kiln.zeros(2, requires_grad=True)
+    opt = kiln.optim.LBFGS([x])
+
+    @kiln.jit
+    def step():
+        return opt.step(lambda: (x * x).sum())
+
+    with pytest.raises(RuntimeError, match="LBFGS.step.*cannot be traced"):
+        step()
+    with pytest.raises(ValueError, match="parameter groups"):
+        kiln.optim.LBFGS([{"params": [x]}, {"params": [kiln.zeros(1, requires_grad=True)]}])
+    with pytest.raises(RuntimeError, match="strong_wolfe"):
+        kiln.optim.LBFGS([x], line_search_fn="armijo")
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        (lambda a: kiln.optim.RMSprop([a], alpha=-1.0), "alpha"),
+        (lambda a: kiln.optim.Adagrad([a], lr_decay=-1.0), "lr_decay"),
+        (lambda a: kiln.optim.Adadelta([a], rho=1.5), "rho"),
+        (lambda a: kiln.optim.Adamax([a], betas=(0.9, 1.0)), "beta parameter at index 1"),
+        (lambda a: kiln.optim.NAdam([a], momentum_decay=-1.0), "momentum_decay"),
+        (lambda a: kiln.optim.RAdam([a], eps=-1.0), "epsilon"),
+    ],
+)
+def test_more_optimizers_refuse_bad_arguments(bad, message):
+    with pytest.raises(ValueError, match=message):
+        bad(kiln.tensor([1.0], requires_grad=True))
+
+
+def test_more_optimizer_docstrings():
+    import kiln.optim.adam_variants
+    import kiln.optim.adaptive
+    import kiln.optim.lbfgs
+
+    for module in (kiln.optim.adaptive, kiln.optim.adam_variants, kiln.optim.lbfgs):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__

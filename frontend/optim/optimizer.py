@@ -119,6 +119,18 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError
 
+    def _step_each(self, closure, lr_dtype=None):
+        """``step()`` for optimizers with a per-parameter ``_update(p, grad, group, lr)``."""
+        loss = self._closure_loss(closure)
+        self._guard_settings()
+        with kiln.no_grad():
+            for index, group in enumerate(self.param_groups):
+                lr = self._lr(index, lr_dtype)
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, p.grad, group, lr)
+        return loss
+
     def _closure_loss(self, closure):
         if closure is None:
             return None
@@ -225,6 +237,15 @@ def _load_value(existing, value, p: Tensor, name: str):
             existing.copy_(value)
             return existing
         return value.clone()
+
+
+def scalar_as(value, dtype):
+    """A Python float as is (a constant), a 0-d tensor cast to ``dtype``.
+
+    PyTorch passes step-dependent factors as Python doubles that its kernels round to the
+    parameter's dtype; kiln computes them as float64 tensors (traceable) and rounds the same.
+    """
+    return value.to(dtype) if isinstance(value, Tensor) else value
 
 
 def _freeze(value):
