@@ -581,3 +581,175 @@ def test_more_optimizer_docstrings():
     for module in (kiln.optim.adaptive, kiln.optim.adam_variants, kiln.optim.lbfgs):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+# ------------------------------------------------------------------------ every scheduler vs torch
+# Each row builds a scheduler from a module (torch.optim.lr_scheduler or kiln's) and an optimizer.
+
+SCHEDULER_FACTORIES = {
+    "StepLR": lambda m, o: m.StepLR(o, step_size=4, gamma=0.5),
+    "MultiStepLR": lambda m, o: m.MultiStepLR(o, milestones=[3, 7, 7, 20], gamma=0.3),
+    "ExponentialLR": lambda m, o: m.ExponentialLR(o, gamma=0.9),
+    "LambdaLR": lambda m, o: m.LambdaLR(o, lambda e: 1 / (1 + e)),
+    "MultiplicativeLR": lambda m, o: m.MultiplicativeLR(o, lambda e: 0.95 if e % 2 else 1.0),
+    "OneCycleLR": lambda m, o: m.OneCycleLR(o, max_lr=1.0, total_steps=31),
+    "OneCycleLR-3phase-linear": lambda m, o: m.OneCycleLR(
+        o, max_lr=[0.8], epochs=4, steps_per_epoch=8, three_phase=True, anneal_strategy="linear"
+    ),
+    "CyclicLR": lambda m, o: m.CyclicLR(o, base_lr=0.01, max_lr=0.1, step_size_up=4),
+    "CyclicLR-triangular2": lambda m, o: m.CyclicLR(
+        o, 0.01, 0.1, step_size_up=3, step_size_down=5, mode="triangular2"
+    ),
+    "CyclicLR-exp_range": lambda m, o: m.CyclicLR(
+        o, 0.01, 0.1, step_size_up=5, mode="exp_range", gamma=0.95
+    ),
+    "CosineAnnealingLR": lambda m, o: m.CosineAnnealingLR(o, T_max=7, eta_min=0.01),
+    "CosineAnnealingWarmRestarts": lambda m, o: m.CosineAnnealingWarmRestarts(
+        o, T_0=3, T_mult=2, eta_min=0.001
+    ),
+    "LinearLR": lambda m, o: m.LinearLR(o, start_factor=0.25, end_factor=0.9, total_iters=9),
+    "ConstantLR": lambda m, o: m.ConstantLR(o, factor=0.5, total_iters=6),
+    "PolynomialLR": lambda m, o: m.PolynomialLR(o, total_iters=20, power=2.0),
+    "SequentialLR": lambda m, o: m.SequentialLR(
+        o,
+        [m.LinearLR(o, start_factor=0.1, total_iters=5), m.CosineAnnealingLR(o, T_max=10)],
+        milestones=[5],
+    ),
+    "ChainedScheduler": lambda m, o: m.ChainedScheduler(
+        [m.ConstantLR(o, factor=0.5, total_iters=4), m.ExponentialLR(o, gamma=0.9)]
+    ),
+}
+_METRICS = [5.0, 4.0, 4.0, 3.9999, 4.0, 4.5, 3.0, 3.0, 3.0, 3.0, 2.0] * 3
+
+
+def _lr_sequence(module, optim_module, make, steps=30, optimizer="SGD"):
+    opt = _optimizer_for(optim_module, optimizer)
+    sched = make(module, opt)
+    lrs = [(sched.get_last_lr()[0], _momentum(opt))]
+    for _ in range(steps):
+        opt.step()
+        sched.step()
+        lrs.append((sched.get_last_lr()[0], _momentum(opt)))
+    return lrs
+
+
+def _optimizer_for(optim_module, name):
+    lib = kiln if optim_module is kiln.optim else __import__("torch")
+    p = lib.zeros(1, requires_grad=True)
+    if name == "SGD":
+        return optim_module.SGD([p], lr=0.5, momentum=0.9)
+    return optim_module.Adam([p], lr=0.5)
+
+
+def _momentum(opt):
+    group = opt.param_groups[0]
+    return group["betas"][0] if "betas" in group else group["momentum"]
+
+
+@pytest.mark.parametrize("name", list(SCHEDULER_FACTORIES))
+def test_every_scheduler_matches_torch_over_30_steps(name):
+    torch = pytest.importorskip("torch")
+    make = SCHEDULER_FACTORIES[name]
+    expected = _lr_sequence(torch.optim.lr_scheduler, torch.optim, make)
+    got = _lr_sequence(lr_scheduler, kiln.optim, make)
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-15)
+    assert len({lr for lr, _ in got}) > 1  # the schedule really changes the rate
+
+
+@pytest.mark.parametrize("name", ["OneCycleLR", "CyclicLR"])
+def test_cyclic_schedulers_cycle_adams_beta1_like_torch(name):
+    torch = pytest.importorskip("torch")
+    make = SCHEDULER_FACTORIES[name]
+    expected = _lr_sequence(torch.optim.lr_scheduler, torch.optim, make, optimizer="Adam")
+    got = _lr_sequence(lr_scheduler, kiln.optim, make, optimizer="Adam")
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    assert len({m for _, m in got}) > 2
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(patience=2, factor=0.5),
+        dict(mode="max", patience=1, threshold=0.1, threshold_mode="abs", cooldown=2),
+        dict(patience=0, min_lr=0.1, factor=0.3, threshold=0.01),
+    ],
+)
+def test_reduce_lr_on_plateau_matches_torch(kw):
+    torch = pytest.importorskip("torch")
+    sequences = []
+    for optim_module, module in (
+        (torch.optim, torch.optim.lr_scheduler),
+        (kiln.optim, lr_scheduler),
+    ):
+        opt = _optimizer_for(optim_module, "SGD")
+        sched = module.ReduceLROnPlateau(opt, **kw)
+        lrs = []
+        for metric in _METRICS:
+            opt.step()
+            sched.step(metric)
+            lrs.append(sched.get_last_lr()[0])
+        sequences.append(lrs)
+    assert sequences[1] == sequences[0]
+    assert len(set(sequences[0])) > 1
+
+
+@pytest.mark.parametrize("name", list(SCHEDULER_FACTORIES) + ["ReduceLROnPlateau"])
+def test_every_scheduler_state_dict_resumes(name):
+    """Save after 12 steps, load into a fresh optimizer and scheduler: the rest is identical."""
+    if name == "ReduceLROnPlateau":
+        make = lambda m, o: m.ReduceLROnPlateau(o, patience=1)  # noqa: E731
+    else:
+        make = SCHEDULER_FACTORIES[name]
+
+    def advance(opt, sched, steps, start):
+        out = []
+        for i in range(start, start + steps):
+            opt.step()
+            sched.step(_METRICS[i]) if name == "ReduceLROnPlateau" else sched.step()
+            out.append((opt.param_groups[0]["lr"], _momentum(opt)))
+        return out
+
+    opt = _optimizer_for(kiln.optim, "SGD")
+    sched = make(lr_scheduler, opt)
+    advance(opt, sched, 12, 0)
+    saved_sched, saved_opt = sched.state_dict(), opt.state_dict()
+    expected = advance(opt, sched, 12, 12)
+
+    opt2 = _optimizer_for(kiln.optim, "SGD")
+    sched2 = make(lr_scheduler, opt2)
+    opt2.load_state_dict(saved_opt)
+    sched2.load_state_dict(saved_sched)
+    assert "optimizer" not in saved_sched
+    assert advance(opt2, sched2, 12, 12) == expected
+
+
+def test_scheduler_arguments_are_checked():
+    opt = _optimizer_for(kiln.optim, "SGD")
+    adam_free = kiln.optim.Adagrad([kiln.zeros(1, requires_grad=True)])
+    with pytest.raises(ValueError, match="start_factor|Starting"):
+        lr_scheduler.LinearLR(opt, start_factor=0.0)
+    with pytest.raises(ValueError, match="total_steps"):
+        lr_scheduler.OneCycleLR(opt, max_lr=1.0)
+    with pytest.raises(ValueError, match="momentum or beta1"):
+        lr_scheduler.CyclicLR(adam_free, 0.1, 1.0)
+    with pytest.raises(ValueError, match="T_0"):
+        lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=0)
+    with pytest.raises(ValueError, match="one more"):
+        lr_scheduler.SequentialLR(opt, [lr_scheduler.StepLR(opt, 2)], milestones=[3])
+    with pytest.raises(ValueError, match="ReduceLROnPlateau"):
+        lr_scheduler.ChainedScheduler([lr_scheduler.ReduceLROnPlateau(opt)])
+    with pytest.raises(ValueError, match="Factor"):
+        lr_scheduler.ReduceLROnPlateau(opt, factor=1.5)
+    sched = lr_scheduler.OneCycleLR(opt, max_lr=1.0, total_steps=2)
+    sched.step()
+    sched.step()
+    with pytest.raises(ValueError, match="Tried to step 3 times"):
+        sched.step()
+
+
+def test_scheduler_docstrings():
+    import kiln.optim.lr_cycles
+
+    for module in (lr_scheduler, kiln.optim.lr_cycles):
+        result = doctest.testmod(module)
+        assert result.failed == 0 and result.attempted > 0, module.__name__
