@@ -11,6 +11,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
+from .dispatch import install_out_keyword as _install_out_keyword
 from .dtypes import (
     bool_ as bool,  # noqa: A001
 )
@@ -39,6 +40,7 @@ from .ops.methods import install as _install_methods
 from .tensor import Size, Tensor
 
 _install_methods()
+_install_out_keyword(globals())  # torch.add(a, b, out=c) and the other out= variants
 
 from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)

@@ -17,13 +17,16 @@ This is the hottest path of eager mode: keep it lean.
 
 from __future__ import annotations
 
+import functools
+import warnings
+
 import numpy as np
 
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
 from .autograd.tape import record
-from .context import current, current_trace
+from .context import current, current_trace, is_grad_enabled
 from .tensor import Tensor, _wrap
 
 __all__ = [
@@ -31,6 +34,7 @@ __all__ = [
     "bind_name",
     "constant",
     "current_trace",
+    "install_out_keyword",
     "register_device",
     "register_device_move",
 ]
@@ -134,3 +138,88 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     if move is None:
         raise RuntimeError(f"constant: no way to put an array on device {device_type!r}")
     return move(data)
+
+
+# ------------------------------------------------------------------------------ out=
+
+# The public functions PyTorch gives an ``out=`` keyword (checked against its out overloads);
+# ``install_out_keyword`` wraps them once in the ``kiln`` namespace, so no op handles it.
+OUT_OPS = """
+abs absolute add addcdiv addcmul addmm all amax amin any arange argmax argmin asinh atan atan2
+bernoulli bitwise_and bitwise_not bitwise_or bitwise_xor bmm bucketize cat ceil clamp clamp_max
+clamp_min clip concat concatenate copysign cos cosh cummax cumprod cumsum diag div divide dot
+empty eq erf erfinv exp exp2 expm1 eye floor floor_divide fmod frac full gather ge greater
+greater_equal gt hstack hypot index_add index_select kthvalue le lerp less less_equal linspace log
+log10 log1p log2 log_softmax logical_and logical_not logical_or logical_xor logspace logsumexp lt
+masked_select matmul max maximum mean min minimum mm msort mul multinomial multiply mv
+nan_to_num ne neg negative nonzero norm normal not_equal ones outer pow prod rand randint randn
+randperm reciprocal remainder round rsqrt scatter scatter_add searchsorted sigmoid sign sin sinh
+softmax sort sqrt square stack std std_mean sub subtract sum take tan tanh topk tril triu
+true_divide trunc var var_mean vstack where zeros
+""".split()
+
+
+def install_out_keyword(namespace: dict) -> None:
+    """Give each ``OUT_OPS`` function in ``namespace`` PyTorch's ``out=`` keyword."""
+    for name in OUT_OPS:
+        fn = namespace.get(name)
+        if fn is not None and not hasattr(fn, "_writes_out"):
+            namespace[name] = with_out(fn)
+
+
+def with_out(fn):
+    """``fn`` with an ``out=`` keyword: the result is written into ``out``, which is returned.
+
+    >>> out = kiln.empty(2)
+    >>> kiln.add(kiln.ones(2), 1, out=out) is out, out
+    (True, tensor([2., 2.]))
+    """
+
+    @functools.wraps(fn)
+    def op(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        return write_out(fn.__name__, fn(*args, **kwargs), out)
+
+    op._writes_out = True
+    return op
+
+
+def write_out(name: str, result, out):
+    """PyTorch's out= rules: same-kind casts only, resize (warning if ``out`` had elements),
+    no autograd through ``out``."""
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}(): argument 'out' must be a tuple of {len(result)} Tensors")
+        written = [write_out(name, r, o) for r, o in zip(result, out)]
+        return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if result.dtype._category > out.dtype._category:
+        raise RuntimeError(
+            f"{name}(): result type {result.dtype.name} can't be cast to the desired output "
+            f"type {out.dtype.name}"
+        )
+    shape = tuple(result.shape)
+    if tuple(out.shape) != shape:
+        if current_trace() is not None or type(out._data) is not np.ndarray:
+            raise RuntimeError(
+                f"{name}(): out= of shape {list(out.shape)} needs resizing to {list(shape)}, "
+                "which kiln supports only on eager CPU tensors"
+            )
+        if out.numel() != 0:
+            warnings.warn(
+                f"An output with one or more elements was resized since it had shape "
+                f"{list(out.shape)}, which does not match the required output shape "
+                f"{list(shape)}. This behavior is deprecated, and in a future PyTorch release "
+                "outputs will not be resized unless they have zero elements.",
+                UserWarning,
+                stacklevel=3,
+            )
+        out._data = np.empty(shape, dtype=out.dtype.np)
+    return out.copy_(result)
