@@ -40,7 +40,7 @@ from .ops.methods import install as _install_methods
 from .tensor import Size, Tensor
 
 _install_methods()
-_install_out_keyword(globals())  # torch.add(a, b, out=c) and the other out= variants
+_install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
 from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)

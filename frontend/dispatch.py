@@ -159,12 +159,18 @@ true_divide trunc var var_mean vstack where zeros
 """.split()
 
 
-def install_out_keyword(namespace: dict) -> None:
-    """Give each ``OUT_OPS`` function in ``namespace`` PyTorch's ``out=`` keyword."""
+def install_out_keyword(namespace: dict, *aliases: dict) -> None:
+    """Give each ``OUT_OPS`` function in ``namespace`` PyTorch's ``out=`` keyword; the
+    ``aliases`` namespaces (``kiln`` re-exporting ``kiln.ops``) get the same objects."""
     for name in OUT_OPS:
         fn = namespace.get(name)
-        if fn is not None and not hasattr(fn, "_writes_out"):
-            namespace[name] = with_out(fn)
+        if fn is None:
+            continue
+        if not hasattr(fn, "_writes_out"):
+            fn = namespace[name] = with_out(fn)
+        for alias in aliases:
+            if name in alias:
+                alias[name] = fn
 
 
 def with_out(fn):
