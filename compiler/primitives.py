@@ -501,6 +501,14 @@ def _safe(f):
 
 
 def _pow(a, b):
+    if b.ndim == 0 and a.dtype.kind == "f":
+        # NumPy's ``**`` fast paths (and PyTorch's): x * x and sqrt, 2-10x faster than
+        # np.power and bit for bit what it gives (it computes these two exactly so).
+        if b == 2:
+            return np.multiply(a, a)
+        if b == 0.5:
+            with np.errstate(invalid="ignore"):
+                return np.sqrt(a)
     with np.errstate(all="ignore"):
         if a.dtype.kind in "iu" and np.any(b < 0):
             # PyTorch's integer semantics: 1 and -1 stay (+-)1, other bases round to 0
