@@ -42,7 +42,8 @@ from .tensor import Size, Tensor
 _install_methods()
 _install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
-from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
+from . import autograd, jit, profiler  # noqa: E402  (kiln.jit: a package, also the decorator)
+from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402

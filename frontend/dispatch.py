@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import functools
 import warnings
+from time import perf_counter
 
 import numpy as np
 
@@ -40,6 +41,10 @@ __all__ = [
 ]
 
 _EMPTY: dict = {}
+
+# The active ``kiln.profiler`` profilers; while the list is empty (the usual case) ``bind``
+# pays one test of it. Each profiler has ``op_event(prim, inputs, start, end)``.
+PROFILERS: list = []
 
 # Eager handlers of non-CPU devices: ``handler(prim, inputs, params)`` returns a Tensor, or
 # ``NotImplemented`` when no input lives on its device. Registered once, process-wide.
@@ -73,6 +78,7 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     if top is not None:
         out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy (inlined: the hot path)
+        start = perf_counter() if PROFILERS else None
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
         if out is NotImplemented:
             try:
@@ -80,6 +86,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
+        if start is not None:
+            end = perf_counter()
+            for profiler in PROFILERS:
+                profiler.op_event(prim, inputs, start, end)
     if ctx.grad_enabled and prim.differentiable:
         for x in inputs:
             if x.requires_grad:
