@@ -42,7 +42,7 @@ from .tensor import Size, Tensor
 _install_methods()
 _install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
-from . import autograd, jit, profiler  # noqa: E402  (kiln.jit: a package, also the decorator)
+from . import autograd, functional, jit, profiler  # noqa: E402  (kiln.jit: also the decorator)
 from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
@@ -65,6 +65,10 @@ from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
 __version__ = "0.1.0"
+
+# torch.functional's functions are torch.* too (ops of the same name stay kiln's own)
+for _name in functional.__all__:
+    globals().setdefault(_name, getattr(functional, _name))
 
 
 def trace(fn_or_input, *args, **kwargs):

@@ -178,3 +178,52 @@ def test_docstrings():
     for module in (kiln.profiler, kiln.autograd.profiler):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+# ------------------------------------------------------------------------------ benchmark.Timer
+
+
+def test_timer_timeit_runs_the_statement_number_times():
+    from kiln.utils.benchmark import Timer
+
+    calls = [0]
+    m = Timer("calls[0] += 1", globals={"calls": calls}).timeit(50)
+    assert calls[0] == 51  # one warm-up run, then the timed block
+    assert m.number_per_run == 50 and len(m.times) == 1 and m.median > 0
+    assert m.times[0] == pytest.approx(m.raw_times[0] / 50)
+
+
+def test_timer_blocked_autorange_fills_min_run_time_with_blocks():
+    from kiln.utils.benchmark import Timer
+
+    blocks = []
+    timer = Timer("x * 2", globals={"x": kiln.ones(8)}, label="mul", sub_label="8")
+    m = timer.blocked_autorange(callback=lambda n, t: blocks.append((n, t)), min_run_time=0.05)
+    assert sum(m.raw_times) >= 0.05
+    assert len(blocks) == len(m.raw_times) and all(n == m.number_per_run for n, _ in blocks)
+    assert str(m.number_per_run).strip("0") == "1"  # a power of ten
+    assert m.title == "mul: 8" and m.label == "mul"
+    adaptive = timer.adaptive_autorange(threshold=0.5, max_run_time=0.5)
+    assert len(adaptive.times) >= 1 and adaptive.median > 0
+
+
+@pytest.mark.parametrize(
+    "raw", [[1.0, 1.1, 0.9, 1.0, 1.05], [1.0, 2.0, 1.0, 3.0, 1.0, 5.0], [2e-3]]
+)
+def test_measurement_statistics_and_repr_match_torch(raw):
+    torch = pytest.importorskip("torch")
+    from torch.utils.benchmark.utils.common import Measurement as TorchMeasurement
+    from torch.utils.benchmark.utils.common import TaskSpec as TorchTaskSpec
+
+    from kiln.utils.benchmark import Measurement, TaskSpec
+
+    raw = [t * 1e-3 for t in raw]
+    expected = TorchMeasurement(10, raw, TorchTaskSpec("x + y", "pass", label="add"))
+    got = Measurement(10, raw, TaskSpec("x + y", "pass", label="add"))
+    assert got.median == pytest.approx(expected.median)
+    assert got.mean == pytest.approx(expected.mean)
+    assert got.iqr == pytest.approx(expected.iqr)
+    assert got.has_warnings == expected.has_warnings
+    assert got.significant_figures == expected.significant_figures
+    assert repr(got).splitlines()[1:] == repr(expected).splitlines()[1:]
+    del torch
