@@ -753,3 +753,54 @@ def test_scheduler_docstrings():
     for module in (lr_scheduler, kiln.optim.lr_cycles):
         result = doctest.testmod(module)
         assert result.failed == 0 and result.attempted > 0, module.__name__
+
+
+@pytest.mark.parametrize(
+    "make_opt, make_sched",
+    [
+        (
+            lambda ps: kiln.optim.SGD(ps, lr=0.01, momentum=0.9, nesterov=True),
+            lambda o: lr_scheduler.CyclicLR(o, 0.001, 0.02, step_size_up=3),
+        ),
+        (
+            lambda ps: kiln.optim.AdamW(ps, lr=0.01),
+            lambda o: lr_scheduler.OneCycleLR(
+                o, max_lr=0.05, total_steps=12, base_momentum=0.3, max_momentum=0.7
+            ),
+        ),
+    ],
+    ids=["sgd-cyclic", "adamw-onecycle"],
+)
+def test_cycled_momentum_is_a_live_input_of_a_jitted_step(make_opt, make_sched):
+    """CyclicLR/OneCycleLR change momentum (beta1) every step: no retrace, eager values."""
+    rng = np.random.default_rng(0)
+    a = kiln.tensor(rng.standard_normal((6, 4)).astype(np.float32))
+    b = kiln.tensor(rng.standard_normal(6).astype(np.float32))
+    x0 = rng.standard_normal(4).astype(np.float32)
+
+    def run(compiled):
+        p = kiln.tensor(x0, requires_grad=True)
+        opt = make_opt([p])
+        sched = make_sched(opt)
+
+        def step():
+            opt.zero_grad()
+            loss = ((a @ p - b) ** 2).sum()
+            loss.backward()
+            opt.step()
+            return loss.detach()
+
+        fn = kiln.jit(step) if compiled else step
+        losses, momenta = [], []
+        for _ in range(10):
+            losses.append(fn().item())
+            sched.step()
+            group = opt.param_groups[0]
+            momenta.append(group["betas"][0] if "betas" in group else group["momentum"])
+        return np.array(losses), p.detach().numpy(), fn, momenta
+
+    eager, compiled = run(False), run(True)
+    np.testing.assert_allclose(compiled[0], eager[0], rtol=1e-5)
+    np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-5, atol=1e-6)
+    assert compiled[2].trace_count == 1
+    assert len(set(eager[3])) > 3  # the momentum really cycled

@@ -2,9 +2,9 @@
 ``CosineAnnealingWarmRestarts`` (re-exported by ``lr_scheduler``), with PyTorch's formulas.
 
 ``CyclicLR`` and ``OneCycleLR`` cycle the momentum (``betas[0]`` for Adam-like optimizers)
-against the rate by default. The momentum is a guarded setting of a compiled step, not a
-live input like ``lr``: with ``cycle_momentum=True`` a jitted step retraces when it changes
-(pass ``cycle_momentum=False`` to keep one trace).
+against the rate by default. ``SGD``, ``Adam`` and ``AdamW`` read a cycled momentum as a
+live input of a compiled step, like ``lr`` (no retrace); the other optimizers bake it in,
+so a jitted step with them retraces when it changes (``cycle_momentum=False`` avoids it).
 
 >>> import kiln
 >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=0.1)

@@ -6,8 +6,7 @@ and ``ChainedScheduler``, ``ReduceLROnPlateau``, and (from ``lr_cycles``) ``Cycl
 
 A scheduler writes ``group["lr"]``; optimizers read it as a live graph input, so a compiled
 training step sees the new rate on its next call without retracing. (``CyclicLR`` and
-``OneCycleLR`` also cycle the momentum, a guarded setting: a compiled step retraces when it
-changes.)
+``OneCycleLR`` also cycle the momentum: live too for SGD, Adam and AdamW; see lr_cycles.)
 
 >>> import kiln
 >>> w = kiln.zeros(1, requires_grad=True)
