@@ -86,6 +86,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
+            if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
+                out._vc = inputs[0]._vc  # one version counter per storage
         if start is not None:
             end = perf_counter()
             for profiler in PROFILERS:
