@@ -235,7 +235,7 @@ class LBFGS(Optimizer):
                 for i in range(num_old - 1, -1, -1):
                     al[i] = old_stps[i].dot(q) * ro[i]
                     q = q - old_dirs[i] * al[i]
-                d = r = q * h_diag
+                r = q * h_diag
                 for i in range(num_old):
                     be_i = old_dirs[i].dot(r) * ro[i]
                     r = r + old_stps[i] * (al[i] - be_i)
