@@ -147,7 +147,10 @@ def _analyze(code) -> CodeInfo:
         const = MISSING
         if chain is not None:
             emit(chain)
-    return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not nn)
+    # side effects are refused in the user's own code; an installed library's (a memo
+    # dict it fills while traced) only makes its guard retrace the next call once
+    library = "site-packages" in filename or "dist-packages" in filename
+    return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not (nn or library))
 
 
 def _hashable(value) -> bool:
