@@ -95,7 +95,7 @@ def _lazy(name):
 
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
-    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing"):
+    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing", "export"):
         return _lazy(name)
     if name in ("save", "load"):
         from . import serialization
