@@ -57,7 +57,9 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
+from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
+from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
