@@ -72,28 +72,28 @@ class ExportGraphSignature:
     input_specs: list[InputSpec]
     output_specs: list[OutputSpec] = field(default_factory=list)
 
-    def _targets(self, kind: str) -> list[str]:
-        return [s.target for s in self.input_specs if s.kind == kind]
+    def _targets(self, kind: str) -> tuple[str, ...]:
+        return tuple(s.target for s in self.input_specs if s.kind == kind)
 
     @property
-    def parameters(self) -> list[str]:
+    def parameters(self) -> tuple[str, ...]:
         return self._targets("parameter")
 
     @property
-    def buffers(self) -> list[str]:
+    def buffers(self) -> tuple[str, ...]:
         return self._targets("buffer")
 
     @property
-    def lifted_tensor_constants(self) -> list[str]:
+    def lifted_tensor_constants(self) -> tuple[str, ...]:
         return self._targets("constant_tensor")
 
     @property
-    def user_inputs(self) -> list[str]:
+    def user_inputs(self) -> tuple[str, ...]:
         return self._targets("user_input")
 
     @property
-    def user_outputs(self) -> list[str]:
-        return [s.target for s in self.output_specs]
+    def user_outputs(self) -> tuple[str, ...]:
+        return tuple(s.target for s in self.output_specs)
 
 
 # ------------------------------------------------------------------------------ pytrees

@@ -83,6 +83,11 @@ class ExportedModule(Module):
         return (owner._buffers, leaf)
 
     # -------------------------------------------------------------- calling
+    def __call__(self, *args, **kwargs):
+        if self._forward_hooks or self._forward_pre_hooks:
+            return super().__call__(*args, **kwargs)
+        return self.forward(*args, **kwargs)  # no hooks, no guards to record: the short path
+
     def forward(self, *args, **kwargs):
         if self._flat and not kwargs:
             values = args
@@ -115,7 +120,6 @@ class ExportedModule(Module):
     def _check(self, values) -> tuple:
         """Check the inputs against the signature; the sizes of the dynamic dimensions."""
         sizes: dict = {}
-        grad = is_grad_enabled()
         for k, path, ndim, dtype, static, dynamic in self._checks:
             value = values[k]
             if not isinstance(value, Tensor):
@@ -132,7 +136,7 @@ class ExportedModule(Module):
                     f"Expected input at {path} to have {ndim} dimensions, got {data.ndim} "
                     f"(shape {list(data.shape)})"
                 )
-            if grad and value.requires_grad:
+            if value.requires_grad and is_grad_enabled():
                 raise NotImplementedError(
                     f"{self.program.name}: an exported program runs inference only, but the "
                     f"input at {path} requires grad (detach it, or call under kiln.no_grad())"
