@@ -66,10 +66,14 @@ def test_exported_module_matches_torch_at_batch_sizes_of_its_range():
         with torch.no_grad():
             expected = reference(torch.from_numpy(x)).numpy()
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
-    # weights are named and ordered as torch.export's signature has them (named_parameters)
-    assert program.graph_signature.parameters == tuple(n for n, _ in reference.named_parameters())
-    assert program.graph_signature.buffers == tuple(n for n, _ in reference.named_buffers())
-    assert list(program.state_dict) == list(reference.state_dict())
+    # weights are named and ordered as torch.export has them: parameters, buffers, inputs
+    parameters = tuple(n for n, _ in reference.named_parameters())
+    buffers = tuple(n for n, _ in reference.named_buffers())
+    assert program.graph_signature.parameters == parameters
+    assert program.graph_signature.buffers == buffers
+    assert list(program.state_dict) == [*parameters, *buffers]
+    kinds = [spec.kind for spec in program.graph_signature.input_specs]
+    assert kinds == ["parameter"] * 6 + ["buffer", "user_input"]
     assert program.range_constraints == {"batch": (1, 32)}
     assert program.run_decompositions() is program
 

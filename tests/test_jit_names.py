@@ -23,15 +23,15 @@ def _copy_weights(source, target):
     target.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in source.state_dict().items()})
 
 
-def test_a_pytorch_training_script_with_compile_and_a_scheduler_runs_unchanged():
-    """The same script, run by torch eagerly and by kiln with the model and the optimizer
-    step compiled, gives the same parameters (the scheduler changes the learning rate
-    of the compiled step every epoch)."""
+def test_a_training_script_with_compile_and_a_scheduler_matches_eager():
+    """A PyTorch-style script with the model and the optimizer step compiled gives the
+    parameters of the same script run eagerly (the scheduler changes the learning rate
+    the compiled step reads every epoch)."""
 
-    def script(lib, model):
-        compiled = lib.compile(model) if lib is kiln else model
-        opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
-        sched = lib.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    def script(model, compile):
+        compiled = kiln.compile(model) if compile else model
+        opt = kiln.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        sched = kiln.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
 
         def step(x, y):
             opt.zero_grad()
@@ -40,36 +40,38 @@ def test_a_pytorch_training_script_with_compile_and_a_scheduler_runs_unchanged()
             opt.step()
             return loss
 
-        step = lib.compile(step) if lib is kiln else step
+        step = kiln.compile(step) if compile else step
         gen = np.random.default_rng(0)
         losses = []
         for _ in range(3):
             for _ in range(2):
-                x = lib.tensor(gen.standard_normal((5, 3)).astype(np.float32))
-                y = lib.tensor(gen.standard_normal((5, 1)).astype(np.float32))
+                x = kiln.tensor(gen.standard_normal((5, 3)).astype(np.float32))
+                y = kiln.tensor(gen.standard_normal((5, 1)).astype(np.float32))
                 losses.append(step(x, y).item())
             sched.step()
         return losses, compiled
 
-    model = _mlp(kiln)
-    reference = _mlp(torch)
-    _copy_weights(model, reference)
-    losses, compiled = script(kiln, model)
-    expected, _ = script(torch, reference)
-    np.testing.assert_allclose(losses, expected, rtol=1e-4)
+    model, reference = _mlp(kiln), _mlp(kiln)
+    reference.load_state_dict(model.state_dict())
+    losses, compiled = script(model, compile=True)
+    expected, _ = script(reference, compile=False)
+    np.testing.assert_allclose(losses, expected, rtol=1e-5)
+    assert losses[-1] < losses[0]
     for (name, p), (_, q) in zip(model.named_parameters(), reference.named_parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-4, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
     # torch's OptimizedModule: the module is _orig_mod; train()/eval() reach it
     assert list(compiled.state_dict()) == [f"_orig_mod.{k}" for k in model.state_dict()]
     assert compiled.eval() is compiled and not model.training and compiled._orig_mod is model
 
 
 def test_compile_arguments_are_checked_as_pytorch_checks_them():
-    for lib in (kiln, torch):
-        with pytest.raises(RuntimeError, match="Unrecognized mode"):
-            lib.compile(lambda x: x, mode="fastest")
-        with pytest.raises(RuntimeError, match="Either mode or options"):
-            lib.compile(lambda x: x, mode="default", options={})
+    # torch.compile's messages (calling torch.compile here would import dynamo: ~10 s)
+    with pytest.raises(RuntimeError, match="Unrecognized mode=fastest, should be one of"):
+        kiln.compile(lambda x: x, mode="fastest")
+    with pytest.raises(RuntimeError, match="Either mode or options can be specified, but both"):
+        kiln.compile(lambda x: x, mode="default", options={})
+    with pytest.raises(RuntimeError, match="Invalid backend"):
+        kiln.compile(lambda x: x, backend="tvm-ish")
     f = kiln.compile(mode="max-autotune")(lambda x: x * 3)
     np.testing.assert_allclose(f(kiln.ones(2)).numpy(), [3.0, 3.0])
     g = lambda x: x  # noqa: E731

@@ -375,15 +375,16 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
     else:
         symbolic = records[0]
 
-    state: OrderedDict = OrderedDict()
     counter = 0
-    for spec, tensor in zip(symbolic["inputs"], captured):
-        if spec[0] == "user_input":
-            continue
+    for spec in symbolic["inputs"]:
         if spec[1] is None:
             spec[1] = f"c_constant_{counter}"  # a tensor the function read from outside
             counter += 1
-        state[spec[1]] = np.array(tensor._data, copy=True)
+    _order_inputs(symbolic, captured, fn_or_module)
+    state: OrderedDict = OrderedDict()
+    for spec, tensor in zip(symbolic["inputs"], captured):
+        if spec[0] != "user_input":
+            state[spec[1]] = np.array(tensor._data, copy=True)
     return ExportedProgram(
         name=symbolic["graph"]["name"],
         graph_json=symbolic["graph"],
@@ -396,6 +397,26 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
         example_sizes=example,
         state=state,
     )
+
+
+def _order_inputs(symbolic: dict, captured: list, root) -> None:
+    """Put the graph inputs in ``torch.export``'s order: parameters, buffers (both in
+    ``state_dict()`` order), constants, then the user's inputs (in place)."""
+    order = {name: k for k, name in enumerate(root.state_dict())} if hasattr(root, "state_dict") else {}
+    kinds = ("parameter", "buffer", "constant_tensor", "user_input")
+    count = len(symbolic["inputs"])
+
+    def rank(k):
+        kind, name = symbolic["inputs"][k]
+        if kind == "user_input":
+            return (kinds.index(kind), k)
+        return (kinds.index(kind), order.get(name, count + k))
+
+    permutation = sorted(range(count), key=rank)
+    graph = symbolic["graph"]
+    graph["inputs"] = [graph["inputs"][k] for k in permutation]
+    symbolic["inputs"] = [symbolic["inputs"][k] for k in permutation]
+    captured[:] = [captured[k] for k in permutation]
 
 
 def _describe_place(record):
