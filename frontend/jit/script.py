@@ -17,7 +17,7 @@ with ``kiln.cond`` or ``kiln.where``.
 >>> import kiln, kiln.nn as nn
 >>> traced = kiln.jit.trace(nn.Linear(3, 2), kiln.ones(1, 3))
 >>> print(traced.code.splitlines()[0])
-graph Linear(%0: f32[1, 3], %1: f32[2, 3], %2: f32[2]) {
+graph Linear(%0: f32[1, 3], %1: f32[2, 3], %4: f32[2]) {
 >>> traced(kiln.ones(5, 3)).shape
 kiln.Size([5, 2])
 """
