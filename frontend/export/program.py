@@ -11,7 +11,7 @@ dimension. ``program.module()`` is a module that runs it compiled.
 >>> batch = Dim("batch", max=64)
 >>> program = export(model, (kiln.randn(3, 4),), dynamic_shapes=({0: batch},))
 >>> program.graph_signature.parameters
-['0.weight', '0.bias', '2.weight', '2.bias']
+('0.weight', '0.bias', '2.weight', '2.bias')
 >>> program.module()(kiln.randn(5, 4)).shape
 kiln.Size([5, 2])
 
