@@ -6,7 +6,7 @@ module needs nothing of the model's Python class. A call checks its inputs again
 exported signature (PyTorch's messages: ``Expected input at args[0].shape[0] to be <= 64,
 but got 100``), picks the compiled variant for the sizes of the dynamic dimensions, and
 runs it. Variants are made on first use from the symbolic graph (``ExportedProgram.
-instantiate``) and kept in a least-recently-used cache of ``cache_size`` entries; kernels
+instantiate``) and ``cache_size`` of them are kept (the oldest is dropped); kernels
 take their sizes as arguments, so a new size mostly reuses kernels from the disk cache.
 
 The per-call path is kept short for batch 1, where it is most of the time: no tree
@@ -29,6 +29,10 @@ from ..tensor import Tensor, _wrap
 from .program import ExportedProgram, decode_structure, flatten_call
 
 
+# how many kinds of inputs (shapes, dtypes) the module remembers as already checked
+ACCEPTED_KINDS = 64
+
+
 class ExportedModule(Module):
     """``ExportedProgram.module()``: call it like the exported function or module."""
 
@@ -38,7 +42,8 @@ class ExportedModule(Module):
         setter(self, "program", program)
         setter(self, "cache_size", max(1, int(cache_size)))
         setter(self, "compile_count", 0)
-        setter(self, "_variants", OrderedDict())
+        setter(self, "_variants", OrderedDict())  # sizes -> run function, oldest first
+        setter(self, "_accepted", {})  # kinds of inputs checked before -> run function
         setter(self, "_lock", threading.Lock())
         sources = []
         user = iter(k for k, spec in enumerate(program.in_spec) if spec[0] == "tensor")
@@ -64,6 +69,7 @@ class ExportedModule(Module):
         setter(self, "_flat", len(checks) == len(program.in_spec) and _flat(program))
         setter(self, "_out_structure", decode_structure(program.out_structure))
         setter(self, "_out_spec", [(kind, v) for kind, v, _ in program.out_spec])
+        setter(self, "_single_output", self._out_structure == "*" and self._out_spec[0][0] == "out")
 
     def _register(self, kind: str, name: str, array: np.ndarray):
         """Add one weight under its dotted name; return where a call reads it from."""
@@ -96,6 +102,19 @@ class ExportedModule(Module):
                     f"{self.program.name}: the exported program takes {len(self._checks)} "
                     f"positional tensors, got {len(values)}"
                 )
+            # inputs of a kind already checked (array type, shape, dtype, no grad) skip the
+            # checks: the common serving call costs one tuple and one lookup here
+            try:
+                kind = tuple([(type(v._data), v._data.shape, v._data.dtype, v.requires_grad) for v in args])
+            except AttributeError:
+                kind = None
+            run = self._accepted.get(kind)
+            if run is None:
+                run = self._run_function(self._check(values))
+                if not any(v.requires_grad for v in args):
+                    if len(self._accepted) >= ACCEPTED_KINDS:
+                        self._accepted.clear()
+                    self._accepted[kind] = run
         else:
             structure, leaves = flatten_call(args, kwargs)
             if structure != self._structure:
@@ -104,18 +123,17 @@ class ExportedModule(Module):
                     f"program was exported for {self._structure}"
                 )
             values = [v for _, v in leaves]
-        key = self._check(values)
-        executable = self._variants.get(key)
-        if executable is None:
-            executable = self._compile(key)
-        arrays = [
-            values[s]._data if type(s) is int else s[0][s[1]]._data for s in self._sources
-        ]
-        results = executable.run(arrays)
+            run = self._run_function(self._check(values))
+        results = run([values[s]._data if type(s) is int else s[0][s[1]]._data for s in self._sources])
+        if self._single_output:
+            return _wrap(results[0])
         out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
-        if self._out_structure == "*":
-            return out[0]
         return unflatten(self._out_structure, iter(out))
+
+    def _run_function(self, key: tuple):
+        """The run function of the variant compiled for the dynamic sizes ``key``."""
+        run = self._variants.get(key)
+        return run if run is not None else self._compile(key)
 
     def _check(self, values) -> tuple:
         """Check the inputs against the signature; the sizes of the dynamic dimensions."""
@@ -175,16 +193,16 @@ class ExportedModule(Module):
 
     def _compile(self, key: tuple):
         with self._lock:
-            executable = self._variants.get(key)
-            if executable is None:
+            run = self._variants.get(key)
+            if run is None:
                 executable = self.program.compile(dict(zip(self._dim_names, key)))
+                run = executable.program.run if executable.program is not None else executable.run
                 object.__setattr__(self, "compile_count", self.compile_count + 1)
-                self._variants[key] = executable
+                self._variants[key] = run
                 while len(self._variants) > self.cache_size:
-                    self._variants.popitem(last=False)  # the least recently used size
-            else:
-                self._variants.move_to_end(key)
-            return executable
+                    self._variants.popitem(last=False)  # the oldest compiled size
+                    self._accepted.clear()  # it may point to the dropped variant
+            return run
 
     def extra_repr(self) -> str:
         dims = self.program.describe_dims()
