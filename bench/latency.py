@@ -66,7 +66,9 @@ def torch_rows(model, x, calls):
     reference = torch.nn.Sequential(
         torch.nn.Linear(64, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10)
     ).eval()
-    reference.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
+    reference.load_state_dict(
+        {k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()}
+    )
     tx = torch.from_numpy(x.numpy())
     rows = []
     with torch.inference_mode():

@@ -71,7 +71,9 @@ class set_stance:  # noqa: N801  (PyTorch's name; a function, a context manager,
     ``with set_stance(...)`` and ``@set_stance(...)`` set it for a block or a function.
     """
 
-    def __init__(self, stance: str = "default", *, skip_guard_eval_unsafe=False, force_backend=None):
+    def __init__(
+        self, stance: str = "default", *, skip_guard_eval_unsafe=False, force_backend=None
+    ):
         global _stance
         if stance not in STANCES:
             raise ValueError(

@@ -62,7 +62,9 @@ def train(epochs: int, seed: int):
     images = kiln.tensor((digits.data / 16.0).astype(np.float32))
     labels = kiln.tensor(digits.target)
     generator = kiln.Generator().manual_seed(seed)
-    train_set, test_set = random_split(TensorDataset(images, labels), [0.8, 0.2], generator=generator)
+    train_set, test_set = random_split(
+        TensorDataset(images, labels), [0.8, 0.2], generator=generator
+    )
     loader = DataLoader(train_set, batch_size=64, shuffle=True, drop_last=True, generator=generator)
     x_test, y_test = next(iter(DataLoader(test_set, batch_size=len(test_set))))
     kiln.manual_seed(seed)

@@ -56,7 +56,9 @@ def _eager(model, x):
 def test_exported_module_matches_torch_at_batch_sizes_of_its_range():
     model = Net().eval()
     reference = TorchNet().eval()
-    reference.load_state_dict({k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()})
+    reference.load_state_dict(
+        {k: torch.from_numpy(v.numpy()) for k, v in model.state_dict().items()}
+    )
     batch = Dim("batch", min=1, max=32)
     program = kiln.export.export(model, (kiln.randn(4, 6),), dynamic_shapes={"x": {0: batch}})
     served = program.module()
@@ -79,7 +81,9 @@ def test_exported_module_matches_torch_at_batch_sizes_of_its_range():
 
 
 def test_out_of_range_wrong_dtype_and_wrong_static_size_raise():
-    program = kiln.export.export(Net().eval(), (kiln.randn(4, 6),), dynamic_shapes=({0: Dim("b", max=8)},))
+    program = kiln.export.export(
+        Net().eval(), (kiln.randn(4, 6),), dynamic_shapes=({0: Dim("b", max=8)},)
+    )
     served = program.module()
     with pytest.raises(RuntimeError, match=r"'b' to be <= 8, but got 9"):
         served(kiln.randn(9, 6))
@@ -94,7 +98,9 @@ def test_out_of_range_wrong_dtype_and_wrong_static_size_raise():
 def test_saved_program_runs_in_a_process_that_never_imported_the_model(tmp_path):
     model = Net().eval()
     path = tmp_path / "net.kiln"
-    program = kiln.export.export(model, (kiln.randn(4, 6),), dynamic_shapes=({0: Dim("batch", max=64)},))
+    program = kiln.export.export(
+        model, (kiln.randn(4, 6),), dynamic_shapes=({0: Dim("batch", max=64)},)
+    )
     kiln.export.save(program, path)
     with zipfile.ZipFile(path) as archive:  # JSON and .npy only: nothing to unpickle
         names = archive.namelist()
@@ -110,14 +116,20 @@ def test_saved_program_runs_in_a_process_that_never_imported_the_model(tmp_path)
         "print(sorted(n for n in sys.modules if n.startswith(('test_', 'tests', 'torch'))))\n"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
         env=dict(os.environ, PYTHONPATH=""),
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip() == "[]"  # neither this file nor torch was imported
     out = np.load(tmp_path / "out.npz")
     for n, x in inputs.items():
-        np.testing.assert_allclose(out[str(n)], _eager(model, kiln.from_numpy(x)), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(
+            out[str(n)], _eager(model, kiln.from_numpy(x)), rtol=1e-5, atol=1e-6
+        )
 
 
 def test_sizes_computed_from_the_batch_follow_it_and_the_cache_is_bounded():
@@ -138,7 +150,9 @@ def test_sizes_computed_from_the_batch_follow_it_and_the_cache_is_bounded():
         got, expected = served(x, y), f(x, y)
         assert set(got) == {"mean", "rows"}
         for key in got:
-            np.testing.assert_allclose(got[key].numpy(), expected[key].numpy(), rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(
+                got[key].numpy(), expected[key].numpy(), rtol=1e-5, atol=1e-6
+            )
     assert len(served._variants) == 2  # at most cache_size sizes kept compiled
     with pytest.raises(RuntimeError, match=r"y.shape\[0\] to be equal to 3 .*'batch'"):
         served(kiln.randn(3, 6), kiln.randn(4, 2))
@@ -208,8 +222,13 @@ def test_onnx_export_with_a_dynamic_batch_runs_at_other_sizes():
     model = Net().eval()
     buffer = io.BytesIO()
     proto = kiln.onnx.export(
-        model, (kiln.randn(4, 6),), buffer, input_names=["x"], output_names=["y"],
-        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}}, dynamo=False,
+        model,
+        (kiln.randn(4, 6),),
+        buffer,
+        input_names=["x"],
+        output_names=["y"],
+        dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+        dynamo=False,
     )
     assert proto.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "batch"
     session = ort.InferenceSession(buffer.getvalue())
@@ -218,6 +237,8 @@ def test_onnx_export_with_a_dynamic_batch_runs_at_other_sizes():
     np.testing.assert_allclose(got, _eager(model, kiln.from_numpy(x)), rtol=1e-4, atol=1e-5)
     with pytest.raises(ValueError, match="changes with the size"):
         kiln.onnx.export(
-            lambda x: x.reshape(x.shape[0], 3, 2).sum(1), (kiln.randn(4, 6),), None,
+            lambda x: x.reshape(x.shape[0], 3, 2).sum(1),
+            (kiln.randn(4, 6),),
+            None,
             dynamic_shapes=({0: Dim("n")},),
         )

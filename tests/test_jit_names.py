@@ -20,7 +20,9 @@ def _mlp(lib):
 
 
 def _copy_weights(source, target):
-    target.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in source.state_dict().items()})
+    target.load_state_dict(
+        {k: torch.from_numpy(v.numpy().copy()) for k, v in source.state_dict().items()}
+    )
 
 
 def test_a_training_script_with_compile_and_a_scheduler_matches_eager():
@@ -58,7 +60,9 @@ def test_a_training_script_with_compile_and_a_scheduler_matches_eager():
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
     assert losses[-1] < losses[0]
     for (name, p), (_, q) in zip(model.named_parameters(), reference.named_parameters()):
-        np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name)
+        np.testing.assert_allclose(
+            p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6, err_msg=name
+        )
     # torch's OptimizedModule: the module is _orig_mod; train()/eval() reach it
     assert list(compiled.state_dict()) == [f"_orig_mod.{k}" for k in model.state_dict()]
     assert compiled.eval() is compiled and not model.training and compiled._orig_mod is model
@@ -124,7 +128,9 @@ def test_fullgraph_false_runs_eagerly_where_tracing_fails_and_fullgraph_true_rai
 def test_script_of_data_dependent_control_flow_names_the_users_line():
     scripted = kiln.jit.script(_branchy)
     line = _branchy.__code__.co_firstlineno + 1
-    with pytest.raises(TraceError, match=rf"(?s)kiln.cond.*test_jit_names.py\", line {line}, in _branchy"):
+    with pytest.raises(
+        TraceError, match=rf"(?s)kiln.cond.*test_jit_names.py\", line {line}, in _branchy"
+    ):
         scripted(kiln.ones(2))
 
 
@@ -176,7 +182,9 @@ def test_jit_trace_save_load_runs_other_batch_sizes_like_torchscript():
     with torch.no_grad():
         expected = torch_loaded(torch.from_numpy(x)).numpy()
     np.testing.assert_allclose(loaded(kiln.from_numpy(x)).numpy(), expected, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(traced(kiln.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        traced(kiln.from_numpy(x)).detach().numpy(), expected, rtol=1e-5, atol=1e-6
+    )
     assert kiln.jit.ignore(_branchy) is _branchy and kiln.jit.unused(_branchy) is _branchy
 
 

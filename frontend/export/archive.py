@@ -40,7 +40,9 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
     ``extra_files`` (name -> str or bytes) are stored beside it, as in ``torch.export.save``.
     """
     if not isinstance(program, ExportedProgram):
-        raise TypeError(f"kiln.export.save: expected an ExportedProgram, got {type(program).__name__}")
+        raise TypeError(
+            f"kiln.export.save: expected an ExportedProgram, got {type(program).__name__}"
+        )
     target = f if hasattr(f, "write") else open(os.fspath(f), "wb")
     try:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:

@@ -145,9 +145,7 @@ def fit(trees: list, points: list[dict], check: tuple | None, where=None):
         if isinstance(first, dict):
             if any(not isinstance(v, dict) or v.keys() != first.keys() for v in values):
                 mismatch(path, "in structure")
-            return {
-                k: walk([v[k] for v in values], _item(checked, k), (*path, k)) for k in first
-            }
+            return {k: walk([v[k] for v in values], _item(checked, k), (*path, k)) for k in first}
         if isinstance(first, list):
             if any(not isinstance(v, list) or len(v) != len(first) for v in values):
                 mismatch(path, "in structure (a list changes length)")

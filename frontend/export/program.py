@@ -104,7 +104,10 @@ def flatten_call(args, kwargs, names=None) -> tuple[list, list]:
     names = names or [f"args[{i}]" for i in range(len(args))]
     structure = [
         [encode_structure(flatten(a, leaves, names[i])) for i, a in enumerate(args)],
-        [[k, encode_structure(flatten(kwargs[k], leaves, f"kwargs[{k!r}]"))] for k in sorted(kwargs)],
+        [
+            [k, encode_structure(flatten(kwargs[k], leaves, f"kwargs[{k!r}]"))]
+            for k in sorted(kwargs)
+        ],
     ]
     return structure, leaves
 
@@ -178,7 +181,9 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
         if spec is None:
             continue
         if not isinstance(value, Tensor):
-            raise ValueError(f"kiln.export: dynamic_shapes gives dimensions for {path}, not a tensor")
+            raise ValueError(
+                f"kiln.export: dynamic_shapes gives dimensions for {path}, not a tensor"
+            )
         axes = dict(spec) if isinstance(spec, dict) else dict(enumerate(spec))
         chosen = {}
         for axis, dim in axes.items():
@@ -232,7 +237,9 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
         if not isinstance(value, Tensor):
             continue
         if value.device.type != "cpu":
-            raise NotImplementedError(f"kiln.export: {path} is on {value.device}; export CPU tensors")
+            raise NotImplementedError(
+                f"kiln.export: {path} is on {value.device}; export CPU tensors"
+            )
         example = value.detach()
         if k in places:
             shape = list(value.shape)
@@ -289,9 +296,7 @@ def _refuse_effects(trace: TraceState) -> None:
     if trace.collectives:
         problems.append("it calls a collective (kiln.distributed)")
     if problems:
-        raise NotImplementedError(
-            "kiln.export: cannot export this program: " + "; ".join(problems)
-        )
+        raise NotImplementedError("kiln.export: cannot export this program: " + "; ".join(problems))
 
 
 def _substitute(tree, replaced):
@@ -316,9 +321,7 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
         if isinstance(args, list):
             args = tuple(args)
         else:
-            raise TypeError(
-                f"kiln.export.export: args must be a tuple, got {type(args).__name__}"
-            )
+            raise TypeError(f"kiln.export.export: args must be a tuple, got {type(args).__name__}")
     kwargs = dict(kwargs or {})
     structure, leaves = flatten_call(args, kwargs, _parameter_names(fn_or_module, len(args)))
     places = _dynamic_places(fn_or_module, args, kwargs, dynamic_shapes, leaves)
@@ -402,7 +405,9 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
 def _order_inputs(symbolic: dict, captured: list, root) -> None:
     """Put the graph inputs in ``torch.export``'s order: parameters, buffers (both in
     ``state_dict()`` order), constants, then the user's inputs (in place)."""
-    order = {name: k for k, name in enumerate(root.state_dict())} if hasattr(root, "state_dict") else {}
+    order = (
+        {name: k for k, name in enumerate(root.state_dict())} if hasattr(root, "state_dict") else {}
+    )
     kinds = ("parameter", "buffer", "constant_tensor", "user_input")
     count = len(symbolic["inputs"])
 
@@ -476,7 +481,9 @@ class ExportedProgram:
     @property
     def graph_signature(self) -> ExportGraphSignature:
         inputs = [InputSpec(kind, target) for kind, target in self.input_kinds]
-        outputs = [OutputSpec("user_output", path) for kind, _, path in self.out_spec if kind == "out"]
+        outputs = [
+            OutputSpec("user_output", path) for kind, _, path in self.out_spec if kind == "out"
+        ]
         return ExportGraphSignature(inputs, outputs)
 
     @property
@@ -526,7 +533,9 @@ class ExportedProgram:
 
     def __repr__(self) -> str:
         inputs = ", ".join(
-            f"{path}: {dtype}{shape}" for kind, path, *rest in self.in_spec if kind == "tensor"
+            f"{path}: {dtype}{shape}"
+            for kind, path, *rest in self.in_spec
+            if kind == "tensor"
             for shape, dtype in [rest]
         )
         return f"ExportedProgram({self.name}({inputs}), {len(self.state)} tensors)"

@@ -28,7 +28,6 @@ from ..nn.parameter import Parameter
 from ..tensor import Tensor, _wrap
 from .program import ExportedProgram, decode_structure, flatten_call
 
-
 # how many kinds of inputs (shapes, dtypes) the module remembers as already checked
 ACCEPTED_KINDS = 64
 
@@ -105,7 +104,9 @@ class ExportedModule(Module):
             # inputs of a kind already checked (array type, shape, dtype, no grad) skip the
             # checks: the common serving call costs one tuple and one lookup here
             try:
-                kind = tuple([(type(v._data), v._data.shape, v._data.dtype, v.requires_grad) for v in args])
+                kind = tuple(
+                    [(type(v._data), v._data.shape, v._data.dtype, v.requires_grad) for v in args]
+                )
             except AttributeError:
                 kind = None
             run = self._accepted.get(kind)
@@ -124,7 +125,9 @@ class ExportedModule(Module):
                 )
             values = [v for _, v in leaves]
             run = self._run_function(self._check(values))
-        results = run([values[s]._data if type(s) is int else s[0][s[1]]._data for s in self._sources])
+        results = run(
+            [values[s]._data if type(s) is int else s[0][s[1]]._data for s in self._sources]
+        )
         if self._single_output:
             return _wrap(results[0])
         out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
@@ -141,7 +144,9 @@ class ExportedModule(Module):
         for k, path, ndim, dtype, static, dynamic in self._checks:
             value = values[k]
             if not isinstance(value, Tensor):
-                raise TypeError(f"Expected input at {path} to be a tensor, got {type(value).__name__}")
+                raise TypeError(
+                    f"Expected input at {path} to be a tensor, got {type(value).__name__}"
+                )
             data = value._data
             if type(data) is not np.ndarray:
                 raise RuntimeError(f"Expected input at {path} to be on cpu, got {value.device}")

@@ -33,7 +33,9 @@ def cond(pred, true_fn, false_fn, operands=()):
                 f"{list(pred.shape)}"
             )
     elif not isinstance(pred, bool):
-        raise TypeError(f"cond: the predicate must be a bool or a tensor, got {type(pred).__name__}")
+        raise TypeError(
+            f"cond: the predicate must be a bool or a tensor, got {type(pred).__name__}"
+        )
     trace = current_trace()
     if trace is None or not isinstance(pred, Tensor):
         return true_fn(*operands) if bool(pred) else false_fn(*operands)

@@ -206,7 +206,9 @@ def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=No
         first = example_inputs[0]
         examples = (_as_tuple(first), {}, True)
     if isinstance(obj, Module):
-        return ScriptModule(obj, ScriptFunction(obj, examples, type(obj).__name__), type(obj).__name__)
+        return ScriptModule(
+            obj, ScriptFunction(obj, examples, type(obj).__name__), type(obj).__name__
+        )
     if not callable(obj):
         raise TypeError(f"kiln.jit.script: cannot script a {type(obj).__name__}")
     return ScriptFunction(obj, examples)
@@ -225,7 +227,9 @@ def save(m, f, _extra_files=None) -> None:
 def load(f, map_location=None, _extra_files=None) -> ScriptModule:
     """``torch.jit.load``: a ``ScriptModule`` that runs the saved program compiled."""
     if map_location not in (None, "cpu") and str(map_location) != "cpu":
-        raise NotImplementedError(f"kiln.jit.load: map_location={map_location!r}; kiln loads to cpu")
+        raise NotImplementedError(
+            f"kiln.jit.load: map_location={map_location!r}; kiln loads to cpu"
+        )
     program = load_program(f, extra_files=_extra_files)
     loaded = _LoadedFunction(program)
     module = ScriptModule(loaded.module, loaded, program.name)

@@ -312,7 +312,7 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
             resized[k] = _wrap(np.zeros(shape, dtype=np.asarray(args[k]._data).dtype))
         variants.append(_translate(fn_or_module, tuple(resized), input_names, output_names, opset))
     body = _body(base)
-    for variant, step in zip(variants, (1, 2)):
+    for variant in variants:
         if _body(variant) != body:
             raise ValueError(
                 f"kiln.onnx.export: the graph changes with the size of the dynamic axes "
@@ -322,7 +322,11 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
     named_outputs = {}
     for name, spec in axes.items():
         if name in outputs:
-            spec = {a: f"{name}_dynamic_axes_{a + 1}" for a in spec} if isinstance(spec, list) else spec
+            spec = (
+                {a: f"{name}_dynamic_axes_{a + 1}" for a in spec}
+                if isinstance(spec, list)
+                else spec
+            )
             named_outputs[outputs.index(name)] = {int(a): str(d) for a, d in spec.items()}
     for k, value in enumerate(base.graph.input):
         _name_dims(value, per_input.get(k, {}))
