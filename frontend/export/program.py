@@ -105,7 +105,7 @@ def flatten_call(args, kwargs, names=None) -> tuple[list, list]:
     structure = [
         [encode_structure(flatten(a, leaves, names[i])) for i, a in enumerate(args)],
         [
-            [k, encode_structure(flatten(kwargs[k], leaves, f"kwargs[{k!r}]"))]
+            [k, encode_structure(flatten(kwargs[k], leaves, k))]
             for k in sorted(kwargs)
         ],
     ]
