@@ -104,10 +104,7 @@ def flatten_call(args, kwargs, names=None) -> tuple[list, list]:
     names = names or [f"args[{i}]" for i in range(len(args))]
     structure = [
         [encode_structure(flatten(a, leaves, names[i])) for i, a in enumerate(args)],
-        [
-            [k, encode_structure(flatten(kwargs[k], leaves, k))]
-            for k in sorted(kwargs)
-        ],
+        [[k, encode_structure(flatten(kwargs[k], leaves, k))] for k in sorted(kwargs)],
     ]
     return structure, leaves
 
