@@ -172,6 +172,20 @@ def test_two_dynamic_dimensions_and_their_product():
     np.testing.assert_allclose(program.module()(x).numpy(), f(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_dim_auto_and_static_markers():
+    def f(x):
+        return x.sum(1)
+
+    program = kiln.export.export(
+        f, (kiln.randn(3, 4),), dynamic_shapes=({0: Dim.AUTO, 1: Dim.STATIC},)
+    )
+    assert program.range_constraints == {"s0": (0, None)}
+    x = kiln.randn(6, 4)
+    np.testing.assert_allclose(program.module()(x).numpy(), f(x).numpy(), rtol=1e-6)
+    with pytest.raises(RuntimeError, match=r"x.shape\[1\] to be equal to 4"):
+        program.module()(kiln.randn(6, 5))
+
+
 def test_what_cannot_stay_dynamic_is_refused():
     def halves(x):
         return x[: x.shape[0] // 2]  # not a polynomial in the batch

@@ -34,11 +34,27 @@ class ConstraintViolationError(RuntimeError):
     """A dynamic dimension cannot be kept dynamic (the traces at other sizes disagree)."""
 
 
+class _Marker:
+    """``Dim.AUTO``, ``Dim.DYNAMIC``, ``Dim.STATIC``."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return self.name
+
+
 class Dim:
     """A named dynamic dimension with an inclusive range, as in ``torch.export.Dim``.
 
-    One ``Dim`` used for several inputs says that their sizes are equal.
+    One ``Dim`` used for several inputs says that their sizes are equal. ``Dim.AUTO`` and
+    ``Dim.DYNAMIC`` in ``dynamic_shapes`` make a fresh unnamed dimension, ``Dim.STATIC``
+    keeps the example's size.
     """
+
+    AUTO = _Marker("Dim.AUTO")
+    DYNAMIC = _Marker("Dim.DYNAMIC")
+    STATIC = _Marker("Dim.STATIC")
 
     def __init__(self, name: str, *, min: int | None = None, max: int | None = None):  # noqa: A002
         if not isinstance(name, str) or not name.isidentifier():

@@ -173,7 +173,7 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
             _flatten_specs(spec, per_leaf, arg)
         for k in sorted(kwargs):
             _flatten_specs(None, per_leaf, kwargs[k])
-    places = {}
+    places, unnamed = {}, []
     for k, (spec, (path, value)) in enumerate(zip(per_leaf, leaves)):
         if spec is None:
             continue
@@ -184,8 +184,11 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
         axes = dict(spec) if isinstance(spec, dict) else dict(enumerate(spec))
         chosen = {}
         for axis, dim in axes.items():
-            if dim is None:
+            if dim is None or dim is Dim.STATIC:
                 continue
+            if dim is Dim.AUTO or dim is Dim.DYNAMIC:
+                dim = Dim(f"s{len(unnamed)}")  # one fresh dimension per place, as torch's
+                unnamed.append(dim)
             if not isinstance(dim, Dim):
                 raise TypeError(
                     f"kiln.export: dynamic_shapes for {path} axis {axis} must be a "
