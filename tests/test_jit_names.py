@@ -155,6 +155,10 @@ def test_stances_disable_and_reset():
 
     np.testing.assert_allclose(eager_only(kiln.ones(2)).numpy(), [2.0, 2.0])
     assert inner.trace_count == 0
+    # called from a compiled function, a disabled one is traced into it (no graph breaks)
+    outer = kiln.compile(lambda x: eager_only(x) * 3)
+    np.testing.assert_allclose(outer(kiln.ones(2)).numpy(), [6.0, 6.0])
+    assert outer.jitted.trace_count == 1
     inner(kiln.ones(2))
     assert inner.trace_count == 1
     kiln.compiler.reset()
