@@ -422,6 +422,22 @@ def test_discarded_models_are_freed():
             refs.append(weakref.ref(holder["model"]))
             jf(x3())
     holder.clear()
+
+    class Net(nn.Module):  # a jitted method: the module is an argument, keyed by its id
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        @kiln.jit
+        def forward(self, x):
+            return self.fc(x)
+
+    with kiln.no_grad():
+        for _ in range(5):
+            net = Net()
+            refs.append(weakref.ref(net))
+            net(x3())
+    del net
     gc.collect()
     assert all(r() is None for r in refs)
 
@@ -479,3 +495,20 @@ def test_random_user_actions_never_give_a_stale_result(actions):
                 m.layers.append(nn.Linear(3, 3))
         _check(jf, m, x)
     GAIN[0] = 1.0
+
+
+def test_views_and_their_base_share_one_version_counter():
+    import torch  # the reference (the test extra installs it)
+
+    for lib in (kiln, torch):
+        a = lib.ones(4, requires_grad=True) * 1
+        v = a[:2]
+        y = (v * v).sum()
+        a.add_(1)  # changes v's storage: what autograd saved of v is stale
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+            y.backward()
+        b = lib.ones(4, requires_grad=True) * 1
+        z = (b * b).sum()
+        b[1:3].mul_(2)  # through a view
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+            z.backward()

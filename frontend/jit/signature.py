@@ -60,20 +60,32 @@ def leaf_key(value):
         )
     if type(value) in DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
+    if by_identity(value):
+        return ("static-id", type(value).__name__, id(value))
+    return ("static", type(value).__name__, value)
+
+
+def by_identity(value) -> bool:
+    """Whether ``value`` enters the key by its id (unhashable, or hashed by identity, such
+    as a module): the key must not keep it alive, and the variant dies with it."""
     try:
         hash(value)
-        return ("static", type(value).__name__, value)
     except TypeError:
-        return ("static-id", type(value).__name__, id(value))
+        return True
+    return type(value).__hash__ is object.__hash__
 
 
 def hashable_static(value):
-    """A static argument as it enters the key: itself when hashable, else its identity."""
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return ("id", id(value))
+    """A static argument as it enters the key: itself when hashed by value, else its id."""
+    return ("id", id(value)) if by_identity(value) else value
+
+
+def identity_objects(args, kwargs, leaves, static_argnums, static_argnames) -> list:
+    """The objects of one call that its key holds by id (see ``by_identity``)."""
+    found = [v for _, v in leaves if not isinstance(v, Tensor) and by_identity(v)]
+    found += [a for i, a in enumerate(args) if i in static_argnums and by_identity(a)]
+    found += [v for k, v in kwargs.items() if k in static_argnames and by_identity(v)]
+    return found
 
 
 def argument_names(signature, count: int) -> list[str]:
