@@ -3,15 +3,16 @@
 The program's weights become the module's parameters and buffers under their
 ``state_dict`` names (``load_state_dict`` works, and a call reads them afresh), so the
 module needs nothing of the model's Python class. A call checks its inputs against the
-exported signature (PyTorch's messages: ``Expected input at args[0].shape[0] to be <= 64,
-but got 100``), picks the compiled variant for the sizes of the dynamic dimensions, and
+exported signature (messages in PyTorch's words: ``Expected input at x.shape[1] to be
+equal to 6, but got 5``), picks the compiled variant for the sizes of the dynamic dimensions, and
 runs it. Variants are made on first use from the symbolic graph (``ExportedProgram.
 instantiate``) and ``cache_size`` of them are kept (the oldest is dropped); kernels
 take their sizes as arguments, so a new size mostly reuses kernels from the disk cache.
 
 The per-call path is kept short for batch 1, where it is most of the time: no tree
-flattening when the inputs are plain tensors, one dictionary lookup for the variant, the
-arrays handed straight to the executable.
+flattening when the inputs are plain tensors, no checks for inputs of a kind (array type,
+shape, dtype) already checked, one dictionary lookup for the run function, the arrays
+handed straight to the executor.
 """
 
 from __future__ import annotations
