@@ -512,3 +512,33 @@ def test_views_and_their_base_share_one_version_counter():
         b[1:3].mul_(2)  # through a view
         with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
             z.backward()
+
+
+def test_numpy_array_changed_in_place_and_a_hook_closure():
+    table = np.ones(3, dtype=np.float32)
+
+    def f(x):
+        return x * kiln.tensor(table)  # baked in as a constant: guarded by value
+
+    jf = kiln.jit(f)
+    _check(jf, f, x3())
+    table *= 3
+    _check(jf, f, x3())
+
+    gain = [2.0]
+
+    def make_hook():
+        g = gain[0]
+
+        def hook(mod, args, out):
+            return out * g
+
+        return hook
+
+    m = nn.Linear(3, 3)
+    hook = make_hook()
+    m.register_forward_hook(hook)
+    jm = kiln.jit(m)
+    _check(jm, m, x3())
+    hook.__closure__[0].cell_contents = 5.0  # the hook's closure cell
+    _check(jm, m, x3())
