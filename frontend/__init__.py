@@ -60,7 +60,9 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
+from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
+from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
@@ -102,7 +104,7 @@ def _lazy(name):
 
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
-    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing"):
+    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing", "export"):
         return _lazy(name)
     if name in ("save", "load"):
         from . import serialization
