@@ -180,7 +180,7 @@ def _same(name, arrays, got, want):
 
 
 @settings(
-    max_examples=400,
+    max_examples=300,
     derandomize=True,
     deadline=None,
     database=None,

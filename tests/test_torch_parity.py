@@ -213,7 +213,6 @@ def test_matches_torch(name):
     "name",
     [
         "scatter_reduce_amax_True",
-        "cummax",
         "conv_transpose2d_groups",
         "interpolate_bilinear_corners",
         "masked_scatter",
