@@ -251,11 +251,12 @@ class Tensor:
         return self._retain
 
     def register_hook(self, hook):
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        hooks = self.__dict__.setdefault("_hooks", [])
-        hooks.append(hook)
-        return hook
+        """``hook(grad)`` runs on this tensor's gradient; a non-None result replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        from .autograd.tape import register_tensor_hook
+
+        return register_tensor_hook(self, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """``hook(tensor)`` runs after a backward pass has accumulated into ``self.grad``."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..context import current_trace
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
 from . import grad_mode
 
 _FREED = "freed"
@@ -41,6 +42,7 @@ class BackwardNode:
         "out_shape",
         "out_dtype",
         "retained",
+        "hooks",
         "__weakref__",
     )
 
@@ -55,6 +57,7 @@ class BackwardNode:
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
+        self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
 
     def name(self) -> str:
         return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
@@ -65,7 +68,77 @@ class BackwardNode:
 
     @property
     def next_functions(self):
-        return tuple(((AccumulateGrad(e) if isinstance(e, Tensor) else e), 0) for e in self.edges)
+        return next_functions(self.edges)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+def next_functions(edges) -> tuple:
+    """PyTorch's ``grad_fn.next_functions``: ``(node, output number)`` per input edge."""
+    out = []
+    for e in edges:
+        if isinstance(e, Tensor):
+            out.append((AccumulateGrad(e), 0))
+        elif isinstance(e, OutputSlot):
+            out.append((e.node, e.index))
+        else:
+            out.append((e, 0))
+    return tuple(out)
+
+
+class SlotGrads:
+    """The gradients arriving at the outputs of a multi-output node, one slot per output.
+
+    The engine sums what reaches a node with ``+``; adding two of these adds slot by slot,
+    so a node with several outputs receives one gradient per output (``None`` where no
+    gradient reached that output).
+    """
+
+    __slots__ = ("grads",)
+
+    def __init__(self, n: int, index: int, grad):
+        self.grads = [None] * n
+        self.grads[index] = grad
+
+    def __add__(self, other: SlotGrads) -> SlotGrads:
+        for i, g in enumerate(other.grads):
+            if g is not None:
+                mine = self.grads[i]
+                self.grads[i] = g if mine is None else mine + g
+        return self
+
+
+class OutputSlot:
+    """The ``grad_fn`` of output ``index`` of a multi-output node (a custom Function).
+
+    Each output needs a node of its own, for its hooks and ``retain_grad``; this one passes
+    its gradient on to the shared node, tagged with the output's number.
+    """
+
+    __slots__ = ("node", "index", "edges", "inputs", "retained", "hooks", "__weakref__")
+
+    def __init__(self, node, index: int):
+        self.node = node
+        self.index = index
+        self.edges = (node,)
+        self.inputs = (None,)
+        self.retained = None
+        self.hooks = None
+
+    def name(self) -> str:
+        return self.node.name()
+
+    def apply(self, g):
+        return (SlotGrads(self.node.n_outputs, self.index, g),)
+
+    @property
+    def next_functions(self):
+        return self.node.next_functions
+
+    def __getattr__(self, name):
+        # ``y.grad_fn.saved_tensors`` etc. read the shared node (PyTorch has one node).
+        return getattr(self.node, name)
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -81,6 +154,25 @@ def record(prim, inputs, params, out: Tensor) -> None:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
         out._view_of = (inputs[0], prim.name, params)
+
+
+def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
+    """``Tensor.register_hook``: a leaf keeps its hooks, a non-leaf's live on its node.
+
+    A leaf's hooks run once on its whole gradient; a non-leaf's run on the gradient that
+    reached its ``grad_fn``, before the node uses it (what its producer sees), as PyTorch's.
+    """
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if t.grad_fn is not None:
+        hooks = getattr(t.grad_fn, "hooks", None)
+        if hooks is None:
+            hooks = t.grad_fn.hooks = {}
+    else:
+        hooks = t.__dict__.setdefault("_hooks", {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
 
 
 # ------------------------------------------------------------------------------ the engine
@@ -137,6 +229,11 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
             g = node_grads.pop(node, None)
             if g is None:
                 continue
+            hooks = getattr(node, "hooks", None)
+            if hooks:
+                for hook in tuple(hooks.values()):
+                    new = hook(g)
+                    g = g if new is None else new
             if node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
             if getattr(node, "retained", None) is not None:
@@ -160,20 +257,22 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                             f"{v} instead ({node.name()})."
                         )
             grads = node.apply(g)
-            for edge, x, gx in zip(node.edges, node.inputs, grads):
+            for edge, gx in zip(node.edges, grads):
                 if gx is None or edge is None:
                     continue
-                hooks = x.__dict__.get("_hooks") if isinstance(edge, Tensor) else None
-                if hooks:
-                    for hook in hooks:
-                        new = hook(gx)
-                        gx = gx if new is None else new
                 if isinstance(edge, Tensor):
                     _accumulate(leaf_grads, edge, gx)
                 else:
                     _accumulate(node_grads, edge, gx)
             if not retain_graph:
                 node.inputs = None
+    for leaf, g in leaf_grads.items():
+        hooks = leaf.__dict__.get("_hooks")
+        if hooks and leaf.grad_fn is None:  # a leaf's hooks see its whole gradient, once
+            for hook in tuple(hooks.values()):
+                new = hook(g)
+                g = g if new is None else new
+            leaf_grads[leaf] = g
     return leaf_grads
 
 

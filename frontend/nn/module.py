@@ -18,35 +18,16 @@ compiled by ``kiln.jit`` that captured the parameters sees the loaded values.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
 
 import kiln
 from kiln import dtypes
 from kiln.tensor import Tensor
+from kiln.utils.hooks import RemovableHandle
 
 from .parameter import Buffer, Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
-
-
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
-
-    _ids = itertools.count()
-
-    def __init__(self, hooks: dict):
-        self.hooks = hooks
-        self.id = next(RemovableHandle._ids)
-
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.remove()
 
 
 def _addindent(text: str, spaces: int) -> str:
