@@ -30,6 +30,106 @@ from .parameter import Buffer, Parameter
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
 
+def _hook_kind(module, full: bool) -> None:
+    """A module takes either full or legacy backward hooks, never both (as PyTorch)."""
+    kind = module.__dict__.get("_is_full_backward_hook")
+    if kind is not None and kind != full and module.__dict__.get("_backward_hooks"):
+        raise RuntimeError(
+            "Cannot use both regular backward hooks and full backward hooks on a single "
+            "Module. Please use only one of them."
+        )
+    object.__setattr__(module, "_is_full_backward_hook", full)
+
+
+def _add_hook(module, table: str, hook, prepend: bool) -> RemovableHandle:
+    hooks = module.__dict__.get(table)
+    if hooks is None:  # a module unpickled from before backward hooks existed
+        hooks = OrderedDict()
+        object.__setattr__(module, table, hooks)
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+class _BackwardHookState:
+    """One call of a module with backward hooks: its inputs and outputs pass through
+    identity Functions whose backwards see ``grad_output`` and then ``grad_input``."""
+
+    def __init__(self, module):
+        self.module = module
+        self.n_inputs = 0
+        self.input_positions = ()
+        self.inputs_need_grad = False
+        self.grad_outputs = None
+
+    def wrap_inputs(self, args):
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(positions)
+        self.input_positions = positions
+        self.inputs_need_grad = any(args[i].requires_grad for i in positions)
+        if not self.inputs_need_grad:
+            return args
+        wrapped = _BackwardHookIn.apply(self, *(args[i] for i in positions))
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        args = list(args)
+        for i, w in zip(positions, wrapped):
+            args[i] = w
+        return tuple(args)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else out
+        if not isinstance(outs, tuple) or not all(isinstance(o, Tensor) for o in outs):
+            return out
+        if not any(o.requires_grad for o in outs):
+            return out
+        wrapped = _BackwardHookOut.apply(self, *outs)
+        return wrapped if single or isinstance(wrapped, tuple) else (wrapped,)
+
+    def on_grad_outputs(self, grads):
+        for hook in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, grads)
+            if result is not None:
+                grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        self.grad_outputs = grads
+        if not self.inputs_need_grad:  # no input gradient will come: report now
+            self.on_grad_inputs((None,) * max(self.n_inputs, 1))
+        return grads
+
+    def on_grad_inputs(self, grads):
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grads, self.grad_outputs)
+            if result is not None:
+                grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        return grads
+
+
+class _BackwardHookIn(kiln.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *inputs):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return inputs if len(inputs) > 1 else inputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.on_grad_inputs(grads))
+
+
+class _BackwardHookOut(kiln.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *outputs):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.on_grad_outputs(grads))
+
+
 def _addindent(text: str, spaces: int) -> str:
     lines = text.split("\n")
     if len(lines) == 1:
@@ -54,6 +154,8 @@ class Module:
         setter(self, "_modules", OrderedDict())
         setter(self, "_forward_hooks", OrderedDict())
         setter(self, "_forward_pre_hooks", OrderedDict())
+        setter(self, "_backward_hooks", OrderedDict())
+        setter(self, "_backward_pre_hooks", OrderedDict())
 
     # -------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):
@@ -73,11 +175,20 @@ class Module:
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
+        backward_hooks = self.__dict__.get("_backward_hooks") or self.__dict__.get(
+            "_backward_pre_hooks"
+        )
+        state = None
+        if backward_hooks and kiln.is_grad_enabled():
+            state = _BackwardHookState(self)
+            args = state.wrap_inputs(args)
         out = self.forward(*args, **kwargs)
         for hook in list(self._forward_hooks.values()):
             result = hook(self, args, out)
             if result is not None:
                 out = result
+        if state is not None:
+            out = state.wrap_outputs(out)
         return out
 
     def register_forward_hook(self, hook) -> RemovableHandle:
@@ -92,6 +203,24 @@ class Module:
         handle = RemovableHandle(self._forward_pre_hooks)
         self._forward_pre_hooks[handle.id] = hook
         return handle
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's
+        tensor inputs are computed; a non-None result replaces ``grad_input``."""
+        _hook_kind(self, full=True)
+        return _add_hook(self, "_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` before the module's backward; a non-None result
+        replaces ``grad_output``."""
+        return _add_hook(self, "_backward_pre_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """The legacy hook: kiln gives it the full hook's arguments (the gradients w.r.t. the
+        module's inputs and outputs), which is what the old hook was meant to report and
+        what PyTorch's gives for a module made of one operation."""
+        _hook_kind(self, full=False)
+        return _add_hook(self, "_backward_hooks", hook, False)
 
     # -------------------------------------------------------------- registration
     def _check_initialized(self, what: str) -> None:
