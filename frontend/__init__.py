@@ -58,6 +58,13 @@ from .compat import (  # noqa: E402
     use_deterministic_algorithms,
 )
 from .jit.function import trace as _trace_graph  # noqa: E402
+from .memory_format import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 

@@ -118,6 +118,11 @@ def from_numpy(array: np.ndarray) -> Tensor:
 def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(size)
+    if device is not None and _device_cls(device).type == "meta":
+        from . import meta  # (no storage to fill)
+
+        meta._enable()
+        return _finish(meta.empty(shape, dt), requires_grad)
     if current_trace() is not None:
         out = constant(np.full(shape, value, dtype=dt.np), dt)
     else:

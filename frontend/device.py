@@ -15,9 +15,9 @@ class device:  # noqa: N801 - PyTorch's name
         if ":" in spec:
             spec, idx = spec.split(":", 1)
             index = int(idx)
-        if spec not in ("cpu", "cuda"):
+        if spec not in ("cpu", "cuda", "meta"):
             raise RuntimeError(
-                f"Expected one of cpu, cuda device type at start of device string: {spec}"
+                f"Expected one of cpu, cuda, meta device type at start of device string: {spec}"
             )
         self.type = spec
         self.index = index

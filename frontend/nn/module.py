@@ -496,6 +496,11 @@ class Module:
 
         return self._apply(convert)
 
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Give every parameter and buffer fresh (uninitialised) storage on ``device``,
+        keeping the objects: how a model built on ``meta`` gets memory."""
+        return self._apply(lambda t: kiln.empty_like(t, device=device))
+
     def cuda(self, device=None) -> Module:
         return self._apply(lambda t: t.cuda(device))
 
