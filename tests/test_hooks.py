@@ -137,3 +137,62 @@ def test_backward_hook_under_jit_matches_eager():
     grads_hook.remove()
     kiln.jit(step)()
     np.testing.assert_allclose(x.grad.numpy(), eager, rtol=1e-6)
+
+
+def test_saved_tensors_hooks_match_torch():
+    def run(lib):
+        graph = lib.autograd.graph
+        x = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        packed = []
+
+        def pack(t):
+            packed.append(tuple(t.shape))
+            return t * 2  # the backward sees unpack(pack(t)): scaled back, or not
+
+        with graph.saved_tensors_hooks(pack, lambda t: t / 2):
+            y = (x * x).exp().sum()
+        y.backward()
+        results = [x.grad.numpy().copy(), len(packed)]
+        x.grad = None
+        with graph.saved_tensors_hooks(lambda t: t * 0, lambda t: t):
+            y = (x * x).sum()  # the saved values are zeroed: so is the gradient
+        y.backward()
+        results.append(x.grad.numpy().copy())
+        x.grad = None
+        with graph.save_on_cpu():
+            y = x.sin().sum()
+        y.backward()
+        results.append(x.grad.numpy().copy())
+        with graph.disable_saved_tensors_hooks("no hooks here"):
+            try:
+                with graph.saved_tensors_hooks(pack, pack):
+                    pass
+            except RuntimeError as e:
+                results.append(str(e))
+        return results
+
+    for a, b in zip(run(kiln), run(torch), strict=True):
+        if isinstance(a, np.ndarray):
+            np.testing.assert_allclose(a, b, rtol=1e-5)
+        else:
+            assert a == b
+
+
+def test_saved_tensors_hooks_on_a_custom_function():
+    class Square(kiln.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x * x
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return 2 * x * g
+
+    seen = []
+    x = kiln.tensor([3.0], requires_grad=True)
+    with kiln.autograd.graph.saved_tensors_hooks(lambda t: seen.append(t) or t + 1, lambda t: t):
+        y = Square.apply(x)
+    y.backward()
+    assert len(seen) == 1 and x.grad.tolist() == [8.0]

@@ -30,8 +30,8 @@ import functools
 
 from .. import creation
 from ..tensor import Tensor
-from . import grad_mode
-from .tape import OutputSlot, SlotGrads, next_functions
+from . import grad_mode, tape
+from .tape import OutputSlot, SlotGrads, current_saved_hooks, next_functions
 from .vjp import sum_to_shape
 
 __all__ = [
@@ -91,6 +91,7 @@ class BackwardCFunction(FunctionCtx):
         self.hooks = None
         self.versions = None  # the engine's check; saved tensors are checked on access
         self._saved_versions = ()
+        self._unpack = None  # saved_tensors_hooks' unpack hook when to_save was packed
         self._tensor_positions = ()
         self._input_meta = ()
         self._output_meta = ()
@@ -121,6 +122,8 @@ class BackwardCFunction(FunctionCtx):
                     f"modified by an inplace operation: {t.dtype.name}{list(t.shape)} is at "
                     f"version {t._version}; expected version {v} instead ({self.name()})."
                 )
+        if self._unpack is not None:
+            return tuple(None if t is None else self._unpack(t) for t in self.to_save)
         return tuple(self.to_save)
 
     saved_variables = saved_tensors
@@ -274,6 +277,11 @@ def _wrap_outputs(ctx: BackwardCFunction, output, differentiable: bool):
     ctx._output_meta = tuple((tuple(outs[i].shape), outs[i].dtype) for i in tensor_idx)
     ctx.n_outputs = len(tensor_idx)
     ctx._saved_versions = tuple(None if t is None else t._version for t in ctx.to_save)
+    hooks = current_saved_hooks() if tape.saved_hooks_active and differentiable else None
+    if hooks is not None:
+        pack, ctx._unpack = hooks
+        ctx.to_save = tape.pack_saved(pack, ctx.to_save)
+        ctx._saved_versions = ()
     if differentiable:
         for k, i in enumerate(tensor_idx):
             o = outs[i]

@@ -10,6 +10,8 @@ recorded themselves (higher-order gradients), and under tracing they become grap
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from ..context import current_trace
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
@@ -43,6 +45,7 @@ class BackwardNode:
         "out_dtype",
         "retained",
         "hooks",
+        "unpack",
         "__weakref__",
     )
 
@@ -58,13 +61,28 @@ class BackwardNode:
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
+        self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
 
     def name(self) -> str:
         return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
 
     def apply(self, g):
         """One gradient per input, from the primitive's VJP rule."""
+        if self.unpack is not None:
+            return self.prim.vjp(g, *self._unpacked(), **self.params)
         return self.prim.vjp(g, *self.inputs, **self.params)
+
+    def _unpacked(self) -> list:
+        """The saved inputs back from ``unpack``, marked as requiring grad where the
+        originals did (the VJP rules skip the gradients of inputs that do not)."""
+        out = []
+        for packed, edge in zip(self.inputs, self.edges):
+            x = self.unpack(packed)
+            if edge is not None and not x.requires_grad:
+                x = x.detach()
+                x.requires_grad = True
+            out.append(x)
+        return out
 
     @property
     def next_functions(self):
@@ -144,12 +162,40 @@ class OutputSlot:
         return f"<{self.name()}>"
 
 
+# ``kiln.autograd.graph.saved_tensors_hooks``: the innermost (pack, unpack) pair of this
+# thread, and a process-wide count of active blocks so that ``record`` (the hot path) reads
+# the ContextVar only while some thread uses them.
+_saved_hooks: ContextVar = ContextVar("kiln_saved_tensors_hooks", default=None)
+saved_hooks_active = 0
+
+
+def current_saved_hooks():
+    return _saved_hooks.get()
+
+
+def pack_saved(pack, tensors) -> tuple:
+    """``pack`` on each saved tensor, itself unrecorded and free of the hooks (its own
+    operations would otherwise be saved, and packed, without end)."""
+    token = _saved_hooks.set(None)
+    try:
+        with grad_mode.no_grad():
+            return tuple(None if t is None else pack(t) for t in tensors)
+    finally:
+        _saved_hooks.reset(token)
+
+
 def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
     if not out.dtype.is_floating_point:
         return
-    out.grad_fn = BackwardNode(prim, params, inputs, out)
+    node = out.grad_fn = BackwardNode(prim, params, inputs, out)
     out.requires_grad = True
+    if saved_hooks_active and prim.vjp_reads_inputs:
+        hooks = current_saved_hooks()
+        if hooks is not None:
+            pack, node.unpack = hooks
+            node.inputs = pack_saved(pack, inputs)
+            node.versions = None  # what is kept is the hook's, not the tensors
     if "writable_view" in prim.properties:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
