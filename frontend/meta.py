@@ -94,7 +94,7 @@ def empty(shape, dtype, requires_grad: bool = False) -> MetaTensor:
     t = MetaTensor.__new__(MetaTensor)
     t._data = np.broadcast_to(np.zeros((), dtype=dt.np), tuple(shape))
     t._node = None
-    t.requires_grad = requires_grad
+    t._requires_grad = requires_grad
     t._grad = None
     t.grad_fn = None
     t._retain = False

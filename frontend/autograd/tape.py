@@ -189,7 +189,7 @@ def record(prim, inputs, params, out: Tensor) -> None:
     if not out.dtype.is_floating_point:
         return
     node = out.grad_fn = BackwardNode(prim, params, inputs, out)
-    out.requires_grad = True
+    out._requires_grad = True
     if saved_hooks_active and prim.vjp_reads_inputs:
         hooks = current_saved_hooks()
         if hooks is not None:
