@@ -10,7 +10,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 
 from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dtypes import (
     bool_ as bool,  # noqa: A001
 )

@@ -101,3 +101,15 @@ def test_meta_module_to_empty_and_assign_load_match_torch():
     other.load_state_dict(state, assign=True)
     assert not any(p.is_meta for p in other.parameters())
     np.testing.assert_allclose(other(kiln.tensor(x)).detach().numpy(), expected, rtol=1e-6)
+
+
+def test_device_context_builds_a_model_on_meta_like_torch():
+    def run(lib):
+        with lib.device("meta"):
+            m = lib.nn.Sequential(lib.nn.Linear(4, 3), lib.nn.GRU(3, 2))
+            inside = lib.zeros(2).is_meta
+        flags = [p.is_meta for p in m.parameters()] + [inside, lib.zeros(2).is_meta]
+        m.to_empty(device="cpu")
+        return flags + [p.is_meta for p in m.parameters()] + [str(lib.get_default_device())]
+
+    assert run(kiln) == run(torch)
