@@ -196,3 +196,30 @@ def test_saved_tensors_hooks_on_a_custom_function():
         y = Square.apply(x)
     y.backward()
     assert len(seen) == 1 and x.grad.tolist() == [8.0]
+
+
+def test_forward_hook_options_match_torch():
+    def run(lib):
+        m = lib.nn.Linear(2, 2)
+        log = []
+
+        def pre(mod, args, kwargs):
+            log.append(("pre", sorted(kwargs)))
+            return (args[0] * 0,), kwargs
+
+        m.register_forward_pre_hook(pre, with_kwargs=True)
+        m.register_forward_hook(lambda mod, a, out: log.append("first"), prepend=True)
+        m.register_forward_hook(
+            lambda mod, a, k, out: log.append(("kw", out is None)),
+            with_kwargs=True,
+            always_call=True,
+        )
+        out = m(lib.ones(2))
+        log.append(np.allclose(out.detach().numpy(), m.bias.detach().numpy()))
+        try:
+            m(lib.ones(3))
+        except RuntimeError:
+            log.append("raised")
+        return log
+
+    assert run(kiln) == run(torch)

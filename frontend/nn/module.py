@@ -19,6 +19,7 @@ compiled by ``kiln.jit`` that captured the parameters sees the loaded values.
 from __future__ import annotations
 
 from collections import OrderedDict, namedtuple
+from types import MappingProxyType
 
 import kiln
 from kiln import dtypes
@@ -95,8 +96,27 @@ def _hook_kind(module, full: bool) -> None:
     object.__setattr__(module, "_is_full_backward_hook", full)
 
 
+class _WithKwargs:
+    """A forward hook registered with ``with_kwargs`` or ``always_call``."""
+
+    __slots__ = ("fn", "with_kwargs", "always_call")
+
+    def __init__(self, fn, with_kwargs: bool, always_call: bool):
+        self.fn = fn
+        self.with_kwargs = with_kwargs
+        self.always_call = always_call
+
+    def call(self, module, args, kwargs, out):
+        if self.with_kwargs:
+            return self.fn(module, args, kwargs, out)
+        return self.fn(module, args, out)
+
+
 def _add_hook(module, table: str, hook, prepend: bool) -> RemovableHandle:
-    hooks = getattr(module, table)
+    hooks = module.__dict__.get(table)
+    if hooks is None:  # a module pickled before this table existed
+        hooks = _Registry()
+        object.__setattr__(module, table, hooks)
     handle = RemovableHandle(hooks)
     hooks[handle.id] = hook
     if prepend:
@@ -193,6 +213,8 @@ class Module:
     ``__init__`` (after ``super().__init__()``) and define ``forward``."""
 
     training: bool
+    # read by ``__call__`` on modules unpickled from before backward hooks existed
+    _backward_hooks = _backward_pre_hooks = MappingProxyType({})
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -216,6 +238,16 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         for hook in list(self._forward_pre_hooks.values()):
+            if isinstance(hook, _WithKwargs):
+                result = hook.fn(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+                continue
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
@@ -223,27 +255,42 @@ class Module:
         if (self._backward_hooks or self._backward_pre_hooks) and kiln.is_grad_enabled():
             state = _BackwardHookState(self)
             args = state.wrap_inputs(args)
-        out = self.forward(*args, **kwargs)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            for hook in list(self._forward_hooks.values()):
+                if isinstance(hook, _WithKwargs) and hook.always_call:
+                    hook.call(self, args, kwargs, None)
+            raise
         for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
+            if isinstance(hook, _WithKwargs):
+                result = hook.call(self, args, kwargs, out)
+            else:
+                result = hook(self, args, out)
             if result is not None:
                 out = result
         if state is not None:
             out = state.wrap_outputs(out)
         return out
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output)`` after every forward; a non-None result replaces
-        the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call=False
+    ) -> RemovableHandle:
+        """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after every forward; a non-None result replaces the output.
+        ``always_call``: also called (with output ``None``) when forward raises."""
+        if with_kwargs or always_call:
+            hook = _WithKwargs(hook, with_kwargs, always_call)
+        return _add_hook(self, "_forward_hooks", hook, prepend)
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args)`` before every forward; a non-None result replaces args."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, args)`` before every forward; a non-None result replaces args
+        (with ``with_kwargs``: ``hook(module, args, kwargs)`` returns ``(args, kwargs)``)."""
+        if with_kwargs:
+            hook = _WithKwargs(hook, True, False)
+        return _add_hook(self, "_forward_pre_hooks", hook, prepend)
 
     def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
         """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's
