@@ -223,3 +223,24 @@ def test_forward_hook_options_match_torch():
         return log
 
     assert run(kiln) == run(torch)
+
+
+def test_grad_fn_saved_tensors_match_torch():
+    def run(lib):
+        a = lib.tensor([1.0, 2.0], requires_grad=True)
+        b = lib.tensor([3.0, 4.0], requires_grad=True)
+        y = a * b
+        out = [y.grad_fn._saved_self is a, y.grad_fn._saved_other is b]
+        out.append(a.sin().grad_fn._saved_self is a)
+        try:
+            out.append((a + b).grad_fn._saved_self)  # add keeps nothing
+        except AttributeError:
+            out.append("no attribute")
+        y.sum().backward()
+        try:
+            out.append(y.grad_fn._saved_self)
+        except RuntimeError as e:
+            out.append("freed" if "freed" in str(e) else str(e))
+        return out
+
+    assert run(kiln) == run(torch)

@@ -88,8 +88,28 @@ class BackwardNode:
     def next_functions(self):
         return next_functions(self.edges)
 
+    def __getattr__(self, name: str):
+        # PyTorch's ``grad_fn._saved_self`` / ``_saved_other``: the inputs the VJP rule keeps
+        # (only where it keeps them, as PyTorch saves only what its formula reads)
+        index = _SAVED_NAMES.get(name)
+        if index is None or not self.prim.vjp_reads_inputs or index >= len(self.edges):
+            raise AttributeError(f"'{self.name()}' object has no attribute '{name}'")
+        if self.inputs is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of "
+                "the graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time or "
+                "if you need to access saved tensors after calling backward."
+            )
+        x = self.inputs[index]
+        return x if self.unpack is None else self.unpack(x)
+
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+_SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
 
 
 def next_functions(edges) -> tuple:
