@@ -20,7 +20,7 @@ import numpy as np
 
 from . import dispatch, dtypes
 from .device import device as _device
-from .tensor import Tensor
+from .tensor import Tensor, _wrap
 
 __all__ = ["META", "MetaTensor", "empty", "meta_bind", "to_meta"]
 
@@ -91,14 +91,9 @@ def empty(shape, dtype, requires_grad: bool = False) -> MetaTensor:
     """A meta tensor of ``shape`` and ``dtype`` (no storage)."""
     dt = dtypes.as_dtype(dtype)
     _enable()
-    t = MetaTensor.__new__(MetaTensor)
-    t._data = np.broadcast_to(np.zeros((), dtype=dt.np), tuple(shape))
-    t._node = None
+    t = _wrap(np.broadcast_to(np.zeros((), dtype=dt.np), tuple(shape)))
+    t.__class__ = MetaTensor
     t._requires_grad = requires_grad
-    t._grad = None
-    t.grad_fn = None
-    t._retain = False
-    t._version = 0
     return t
 
 

@@ -210,3 +210,26 @@ def test_pack_and_pad_round_trip_matches_torch():
             assert a == b
     with pytest.raises(RuntimeError, match="sorted in decreasing order"):
         kiln.nn.utils.rnn.pack_padded_sequence(kiln.zeros(4, 3), [2, 4, 1])
+
+
+@pytest.mark.parametrize("dim", [0, 1, None])
+def test_weight_norm_matches_torch(dim):
+    torch.manual_seed(0)
+    t = torch.nn.Linear(4, 3)
+    k = kiln.nn.Linear(4, 3)
+    _copy_into(k, t)
+    with pytest.warns(FutureWarning):
+        torch.nn.utils.weight_norm(t, dim=dim)
+    kiln.nn.utils.weight_norm(k, dim=dim)
+    assert list(k.state_dict()) == list(t.state_dict())
+    for name, value in t.state_dict().items():
+        np.testing.assert_allclose(k.state_dict()[name].numpy(), value.numpy(), rtol=1e-6)
+    x = np.random.default_rng(3).standard_normal((2, 4)).astype(np.float32)
+    (k(kiln.tensor(x)) ** 2).sum().backward()
+    (t(torch.tensor(x)) ** 2).sum().backward()
+    np.testing.assert_allclose(k.weight_g.grad.numpy(), t.weight_g.grad.numpy(), atol=1e-5)
+    np.testing.assert_allclose(k.weight_v.grad.numpy(), t.weight_v.grad.numpy(), atol=1e-5)
+    kiln.nn.utils.remove_weight_norm(k)
+    torch.nn.utils.remove_weight_norm(t)
+    assert list(k.state_dict()) == list(t.state_dict())
+    np.testing.assert_allclose(k.weight.detach().numpy(), t.weight.detach().numpy(), rtol=1e-6)

@@ -10,7 +10,7 @@ use.
 
 __all__ = ["swap_tensors"]
 
-_SWAPPED = ("_data", "_node", "_requires_grad", "_grad", "grad_fn", "_retain", "_version")
+_SWAPPED = ("_data", "_node", "_requires_grad", "_grad", "grad_fn", "_retain", "_vc")
 
 
 def swap_tensors(t1, t2) -> None:
