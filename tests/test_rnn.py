@@ -154,3 +154,9 @@ def test_lstm_training_step_jit_matches_eager():
     np.testing.assert_allclose(compiled, eager, rtol=1e-5)
     for p, g in zip(params, grads):
         np.testing.assert_allclose(p.grad.numpy(), g, rtol=1e-4, atol=1e-6)
+
+
+def test_dropout_with_one_layer_warns_like_torch():
+    for lib in (kiln, torch):
+        with pytest.warns(UserWarning, match="num_layers greater than 1"):
+            lib.nn.LSTM(3, 4, dropout=0.2)

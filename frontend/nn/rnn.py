@@ -19,6 +19,7 @@ zero outputs.
 from __future__ import annotations
 
 import math
+import warnings
 
 import kiln
 from kiln import ops
@@ -86,6 +87,14 @@ class RNNBase(Module):
             raise ValueError(
                 "dropout should be a number in range [0, 1] representing the probability of "
                 "an element being zeroed"
+            )
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                "dropout option adds dropout after all but last recurrent layer, so non-zero "
+                f"dropout expects num_layers greater than 1, but got dropout={dropout} and "
+                f"num_layers={num_layers}",
+                UserWarning,
+                stacklevel=2,
             )
         if proj_size < 0:
             raise ValueError(
