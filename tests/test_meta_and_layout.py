@@ -50,26 +50,24 @@ def test_channels_last_conv_gives_the_same_values_and_gradients():
 
 def test_meta_tensors_have_shapes_and_no_data():
     def run(lib):
-        x = lib.empty(1000, 1000, device="meta")
-        y = (x @ x).sum(0)
-        w = lib.empty(3, 4, device="meta", requires_grad=True)
-        (w * 2).sum().backward()
+        x = lib.empty(2, 3, device="meta")
         return [
-            tuple(y.shape),
-            str(y.device),
-            y.is_meta,
+            str(x.device),
+            x.is_meta,
             lib.ones(2).is_meta,
-            tuple(w.grad.shape),
-            w.grad.is_meta,
-            repr(lib.empty(2, 3, device="meta")),
+            repr(x),
             x.to(lib.float64).dtype == lib.float64,
         ]
 
-    k, t = run(kiln), run(torch)
-    assert k[:6] == t[:6] and k[7] == t[7]
-    assert k[6] == t[6]
+    assert run(kiln) == run(torch)
+    # (torch's first meta operation costs seconds: kiln's side is checked alone)
     x = kiln.empty(1000, 1000, device="meta")
     assert x._data.strides == (0, 0)  # no storage behind a million elements
+    y = (x @ x).sum(0)
+    assert tuple(y.shape) == (1000,) and y.is_meta and str(y.device) == "meta"
+    w = kiln.empty(3, 4, device="meta", requires_grad=True)
+    (w * 2).sum().backward()
+    assert tuple(w.grad.shape) == (3, 4) and w.grad.is_meta
     with pytest.raises(NotImplementedError, match="no data"):
         kiln.ones(3).copy_(kiln.empty(3, device="meta"))
     with pytest.raises(RuntimeError, match="same device"):
@@ -103,13 +101,18 @@ def test_meta_module_to_empty_and_assign_load_match_torch():
     np.testing.assert_allclose(other(kiln.tensor(x)).detach().numpy(), expected, rtol=1e-6)
 
 
-def test_device_context_builds_a_model_on_meta_like_torch():
-    def run(lib):
-        with lib.device("meta"):
-            m = lib.nn.Sequential(lib.nn.Linear(4, 3), lib.nn.GRU(3, 2))
-            inside = lib.zeros(2).is_meta
-        flags = [p.is_meta for p in m.parameters()] + [inside, lib.zeros(2).is_meta]
-        m.to_empty(device="cpu")
-        return flags + [p.is_meta for p in m.parameters()] + [str(lib.get_default_device())]
-
-    assert run(kiln) == run(torch)
+def test_device_context_builds_a_model_on_meta():
+    # (what torch gives too; torch's first meta operation costs seconds, so not run here)
+    with kiln.device("meta"):
+        m = kiln.nn.Sequential(kiln.nn.Linear(4, 3), kiln.nn.GRU(3, 2))
+        assert kiln.zeros(2).is_meta and str(kiln.get_default_device()) == "meta"
+    assert all(p.is_meta for p in m.parameters())
+    assert not kiln.zeros(2).is_meta and str(kiln.get_default_device()) == "cpu"
+    m.to_empty(device="cpu")
+    assert not any(p.is_meta for p in m.parameters())
+    kiln.set_default_device("meta")
+    try:
+        assert kiln.ones(3).is_meta
+    finally:
+        kiln.set_default_device(None)
+    assert not kiln.ones(3).is_meta
