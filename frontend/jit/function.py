@@ -29,6 +29,7 @@ from kiln.compiler.compile import compile_graph
 
 from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
+from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
 from .autograd_bridge import build_backward
@@ -43,7 +44,14 @@ from .compiled import (
 from .config import config, log_decision
 from .dumps import dump_variant
 from .guards import GuardRecorder
-from .signature import DYNAMIC_SCALARS, diff_keys, flatten, make_key, substitute
+from .signature import (
+    DYNAMIC_SCALARS,
+    diff_keys,
+    flatten,
+    identity_objects,
+    make_key,
+    substitute,
+)
 
 
 class JitFunction:
@@ -111,7 +119,8 @@ class JitFunction:
             if compiled is not None:
                 return compiled
             self._explain_trace(key, leaves)
-            compiled = self.trace_and_compile(args, kwargs, leaves)
+            with record_function(f"kiln.jit compile {self.name}", kind="compile"):
+                compiled = self.trace_and_compile(args, kwargs, leaves)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
             self._evict()
@@ -201,7 +210,11 @@ class JitFunction:
         recorder = GuardRecorder(self.fn, self.name)
         with tracing(trace), recorder:
             result = self.fn(*new_args, **new_kwargs)
-        return self._finish(trace, result, fetchers, recorder.guard_set())
+        compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+        compiled.hold_keyed(
+            identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
+        )
+        return compiled
 
     def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
         outputs = collect_outputs(trace, result)
