@@ -61,6 +61,9 @@ from .jit.function import trace as _trace_graph  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
+from . import func  # noqa: E402  (after autograd: grad/vjp run the tape)
+from .func import vmap  # noqa: E402
+
 __version__ = "0.1.0"
 
 
