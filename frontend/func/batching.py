@@ -327,9 +327,8 @@ def _uniform(size, vals, dims, shape, dtype):
 def _renamed_size(rule):
     """``take_grad`` and ``scatter_add`` call a parameter ``size``, like the batch size."""
 
-    def batched(size, vals, dims, **params):
-        params = dict(params)
-        return rule(size, vals, dims, params.pop("axis"), params.pop("size"))
+    def batched(size, vals, dims, /, **params):
+        return rule(size, vals, dims, params["axis"], params["size"])
 
     return batched
 
