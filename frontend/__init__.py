@@ -62,6 +62,7 @@ from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
 from . import func  # noqa: E402  (after autograd: grad/vjp run the tape)
+from .autograd import forward_ad, functional  # noqa: E402, F401  (need kiln.func)
 from .func import vmap  # noqa: E402
 
 __version__ = "0.1.0"

@@ -1,4 +1,8 @@
-"""Autograd: the tape, the VJP table, ``backward``/``grad`` and grad mode."""
+"""Autograd: the tape, the VJP table, ``backward``/``grad`` and grad mode.
+
+``forward_ad`` and ``functional`` (built on ``kiln.func``, which needs this package) are
+imported by ``kiln`` itself once ``kiln.func`` exists.
+"""
 
 from .grad_mode import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .tape import backward, grad
