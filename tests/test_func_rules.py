@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from op_table import OPS, float_positions, make_inputs, primitives_of
 
 import kiln
 from kiln.compiler.primitives import PRIMITIVES
 from kiln.func import grad, jvp, vmap
 from kiln.func.pytree import flatten
+from op_table import OPS, float_positions, make_inputs, primitives_of
 
 B = 3
 

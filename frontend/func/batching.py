@@ -196,7 +196,9 @@ def _aligned(vals, dims, min_rank=0):
             x = to_front(x, d)
             k = x.ndim - 1
             if k < rank:
-                x = bind(P["reshape"], (x,), {"shape": (x.shape[0],) + (1,) * (rank - k) + x.shape[1:]})
+                x = bind(
+                    P["reshape"], (x,), {"shape": (x.shape[0],) + (1,) * (rank - k) + x.shape[1:]}
+                )
         out.append(x)
     return out
 

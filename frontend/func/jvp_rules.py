@@ -275,17 +275,13 @@ _RULES = {
     "cos": _elementwise(lambda x, out: ops.neg(ops.sin(x))),
     "tanh": _elementwise(lambda x, out: ops.sub(1.0, ops.mul(out, out))),
     "atan": _elementwise(lambda x, out: ops.reciprocal(ops.add(ops.mul(x, x), 1.0))),
-    "erf": _elementwise(
-        lambda x, out: ops.mul(ops.exp(ops.neg(ops.mul(x, x))), _TWO_OVER_SQRT_PI)
-    ),
+    "erf": _elementwise(lambda x, out: ops.mul(ops.exp(ops.neg(ops.mul(x, x))), _TWO_OVER_SQRT_PI)),
     "abs": _elementwise(lambda x, out: ops.sign(x)),
     "reciprocal": _elementwise(lambda x, out: ops.neg(ops.mul(out, out))),
     "add": _binary(None, lambda a, b, out: 1.0),
     "sub": _binary(None, lambda a, b, out: -1.0),
     "mul": _binary(lambda a, b, out: b, lambda a, b, out: a),
-    "div": _binary(
-        lambda a, b, out: ops.reciprocal(b), lambda a, b, out: ops.neg(ops.div(out, b))
-    ),
+    "div": _binary(lambda a, b, out: ops.reciprocal(b), lambda a, b, out: ops.neg(ops.div(out, b))),
     "pow": _binary(_pow_da, _pow_db),
     "maximum": _binary(*_MAX_WEIGHTS),
     "minimum": _binary(*_MIN_WEIGHTS),

@@ -60,9 +60,7 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
     kiln.Size([4, 2])
     """
     if randomness not in _RANDOMNESS:
-        raise ValueError(
-            f"vmap: randomness must be one of {_RANDOMNESS}, got {randomness!r}"
-        )
+        raise ValueError(f"vmap: randomness must be one of {_RANDOMNESS}, got {randomness!r}")
     if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
         raise ValueError(f"vmap: chunk_size must be a positive int or None, got {chunk_size!r}")
 
@@ -82,8 +80,10 @@ def _tree_dims(dims, tree, what):
     if len(dim_leaves) == len(leaves) and dim_spec == spec:
         return leaves, spec, dim_leaves
     # a prefix: each entry covers a whole sub-tree
-    if isinstance(dims, (tuple, list)) and isinstance(tree, (tuple, list)) and len(dims) == len(
-        tree
+    if (
+        isinstance(dims, (tuple, list))
+        and isinstance(tree, (tuple, list))
+        and len(dims) == len(tree)
     ):
         out = []
         for d, sub in zip(dims, tree):
@@ -103,7 +103,9 @@ def _vmap_call(func, in_dims, out_dims, randomness, args, kwargs):
             f"vmap: in_dims={in_dims!r} has {len(in_dims)} entries but the function got "
             f"{len(args)} positional arguments"
         )
-    leaves, spec, dims = _tree_dims(in_dims if isinstance(in_dims, tuple) else in_dims, args, "in_dims")
+    leaves, spec, dims = _tree_dims(
+        in_dims if isinstance(in_dims, tuple) else in_dims, args, "in_dims"
+    )
     size = None
     norm = []
     for x, d in zip(leaves, dims):
@@ -347,9 +349,12 @@ def vjp(func, *primals, has_aux=False):
                     f"{list(o.shape)}"
                 )
         with grad_mode.enable_grad():
-            grads = _differentiate(outputs, inputs, cts, create or is_grad_enabled() and any(
-                _carries_grad(c) for c in cts
-            ))
+            grads = _differentiate(
+                outputs,
+                inputs,
+                cts,
+                create or is_grad_enabled() and any(_carries_grad(c) for c in cts),
+            )
         return tuple(_regroup(grads, trees, False))
 
     shown = out if create else unflatten(out_spec, [o.detach() for o in outputs])
