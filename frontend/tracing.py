@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -152,6 +153,7 @@ class TraceState:
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
+        self.arg_inputs: list = []  # each argument's input node (an in-place op moves _node)
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
@@ -173,6 +175,7 @@ class TraceState:
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
         self.arg_leaves[id(t)] = len(self.args)
         self.args.append(t)
+        self.arg_inputs.append(node)
         return t
 
     def node_of(self, x: Tensor):
@@ -261,10 +264,11 @@ class TraceState:
         if leaf._node is not None:  # an argument: its caller-side grad is added on write-back
             return None
         present = leaf._grad is not None
+        ref = weakref.proxy(leaf)  # a compiled function must not keep the tensor alive
         self.add_guard(
             f"whether the gradient of a {leaf.dtype.name}{list(leaf.shape)} tensor "
             f"[{id(leaf):#x}] is set",
-            lambda: leaf._grad is not None,
+            lambda: ref._grad is not None,
             present,
         )
         if not present:
@@ -274,10 +278,19 @@ class TraceState:
         return TracerTensor(self, node)
 
     def mutations(self) -> list[tuple[Tensor, object]]:
+        """``(tensor, new value)`` of each captured tensor the trace updated in place."""
         return [
             (t, node)
             for key, (t, node) in self.current.items()
             if node is not self.captured[key][1]
+        ]
+
+    def argument_mutations(self) -> list[tuple[int, object]]:
+        """``(argument position, new value)`` of each argument updated in place."""
+        return [
+            (pos, t._node)
+            for pos, (t, node) in enumerate(zip(self.args, self.arg_inputs))
+            if t._node is not node
         ]
 
 
