@@ -11,6 +11,8 @@ tensor([[3.]])
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 from .. import ops
 from ..tensor import Tensor
 
@@ -91,13 +93,16 @@ def functional_call(
                 f"functional_call: the value for {name!r} must be a tensor, got "
                 f"{type(value).__name__}"
             )
+    # The swap writes the registries underneath the module's structure epoch (a registry's
+    # own __setitem__ bumps it): the structure is the same before and after the call, and a
+    # bump inside a jitted function would make every call retrace.
     saved = []
     try:
         for name, value in values.items():
             sub, table, leaf = slots[name]
             store = sub.__dict__[table]
             saved.append((store, leaf, store[leaf]))
-            store[leaf] = value
+            OrderedDict.__setitem__(store, leaf, value)
         if args is None:
             args = ()
         elif not isinstance(args, tuple):
@@ -105,7 +110,7 @@ def functional_call(
         return module(*args, **(kwargs or {}))
     finally:
         for store, leaf, old in reversed(saved):
-            store[leaf] = old
+            OrderedDict.__setitem__(store, leaf, old)
 
 
 def stack_module_state(models):
