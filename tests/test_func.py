@@ -393,9 +393,14 @@ def test_jit_of_vmap_of_grad_is_one_graph_of_batched_primitives():
 
 
 def test_vmap_of_jit_and_jit_of_jacobians():
-    f = kiln.jit(lambda a: kiln.sin(a) * a.sum())
-    x = K(arr(5, 3))
-    close(vmap(f)(x), kiln.stack([kiln.sin(r) * r.sum() for r in x]))
+    f = kiln.jit(lambda a, b: kiln.sin(a) * a.sum() + b)
+    b = K(arr(3))
+    for _ in range(2):
+        x = K(arr(5, 3))
+        close(vmap(f, in_dims=(0, None))(x, b), kiln.stack([kiln.sin(r) * r.sum() + b for r in x]))
+    # compiled once as jit(vmap(f)), one graph of batched primitives
+    (batched,) = f._batched_variants.values()
+    assert batched.trace_count == 1 and f.trace_count == 0
     v = K(arr(3))
     close(
         kiln.jit(hessian(lambda a: (kiln.sin(a) * a).sum()))(v),

@@ -16,8 +16,10 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import ops
 from ..dispatch import bind
-from ..tensor import Size
+from ..jit.function import jit
+from ..tensor import Size, Tensor
 from .levels import Level, LevelTensor
+from .pytree import flatten, unflatten
 
 
 class BatchTensor(LevelTensor):
@@ -132,6 +134,38 @@ class BatchTrace(Level):
         if "writable_view" in prim.properties:
             result._view_of = (inputs[0], prim.name, params)
         return result
+
+    def call_jitted(self, jitted, args, kwargs):
+        """``vmap(jit(f))``: compile ``jit(vmap(f))`` once per batching of the arguments and
+        run it on the unwrapped values, so the batched function is one compiled graph."""
+        if self.parent is not None or kwargs or jitted.static_argnums or jitted.static_argnames:
+            return jitted.fn(*args, **kwargs)  # under a trace inlining is one graph already
+        leaves, spec = flatten(args)
+        vals, dims = [], []
+        for x in leaves:
+            if type(x) is BatchTensor and x._trace is self:
+                vals.append(x._val)
+                dims.append(x._bdim)
+            elif isinstance(x, LevelTensor) or not isinstance(x, Tensor):
+                return jitted.fn(*args, **kwargs)
+            else:
+                vals.append(x)
+                dims.append(None)
+        if all(d is None for d in dims):
+            return jitted.fn(*args, **kwargs)
+        in_dims = unflatten(spec, dims)
+        variants = jitted.__dict__.setdefault("_batched_variants", {})
+        key = (spec, tuple(dims), self.randomness)
+        compiled = variants.get(key)
+        if compiled is None:
+            from .transforms import vmap  # noqa: PLC0415 - transforms imports this module
+
+            batched = vmap(jitted.fn, in_dims=in_dims, randomness=self.randomness)
+            compiled = variants[key] = jit(batched)
+        with self.below():
+            out = compiled(*unflatten(spec, vals))
+        out_leaves, out_spec = flatten(out)
+        return unflatten(out_spec, [BatchTensor(self, o, 0) for o in out_leaves])
 
     def _random(self, prim, vals, params):
         if self.randomness == "error":

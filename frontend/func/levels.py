@@ -54,6 +54,7 @@ class Level:
     """An interpreter of one transform; subclasses define ``process`` and ``assign``."""
 
     is_trace = False
+    call_jitted = None  # kiln.jit inlines a jitted function called on this level
 
     def __init__(self, parent):
         self.parent = parent
