@@ -348,6 +348,21 @@ def _scatter_add(size, vals, dims, axis, size_):
 
 
 def _matmul(size, vals, dims):
+    (a, b), (da, db) = vals, dims
+    if db is None and b.ndim == 2 and a.ndim == 3:
+        # a batch of matrices times one matrix: one GEMM over the rows of the whole batch
+        a = to_front(a, da)
+        n, k = a.shape[1], a.shape[2]
+        rows = bind(P["reshape"], (a,), {"shape": (size * n, k)})
+        out = bind(P["matmul"], (rows, b), {})
+        return bind(P["reshape"], (out,), {"shape": (size, n, b.shape[1])}), 0
+    if da is None and a.ndim == 2 and b.ndim == 3:
+        # one matrix times a batch of matrices: the batch's columns side by side
+        b = move_dim(b, db, 1)  # (k, batch, m)
+        k, m = b.shape[0], b.shape[2]
+        cols = bind(P["reshape"], (b,), {"shape": (k, size * m)})
+        out = bind(P["matmul"], (a, cols), {})
+        return bind(P["reshape"], (out,), {"shape": (a.shape[0], size, m)}), 1
     return bind(P["matmul"], _aligned(vals, dims, min_rank=2), {}), 0
 
 
