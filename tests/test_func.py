@@ -19,6 +19,8 @@ import kiln
 import kiln.autograd.forward_ad as fwAD
 from kiln import nn
 from kiln.autograd import functional as AF
+from kiln.compiler.primitives import Primitive
+from kiln.dispatch import bind
 from kiln.func import (
     functional_call,
     grad,
@@ -172,6 +174,20 @@ def test_vmap_errors_name_the_problem():
         vmap(lambda a: a + kiln.rand(2))(K(arr(3, 2)))
     with pytest.raises(ValueError, match="randomness"):
         vmap(lambda a: a, randomness="sometimes")
+
+
+def test_a_primitive_without_a_rule_and_impossible_updates_raise_naming_the_op():
+    bare = Primitive("bare_op", "elementwise", lambda s, d: (s[0], d[0]), np.negative)
+    with pytest.raises(NotImplementedError, match="bare_op has no batching rule"):
+        vmap(lambda a: bind(bare, (a,)))(K(arr(3, 2)))
+    with pytest.raises(NotImplementedError, match="bare_op has no JVP rule"):
+        jvp(lambda a: bind(bare, (a,)), (K(arr(2)),), (K(arr(2)),))
+    shared = K(arr(2))
+    with pytest.raises(RuntimeError, match="in-place update"):
+        vmap(lambda a: shared.add_(a))(K(arr(3, 2)))
+    w = K(arr(2)).requires_grad_()
+    with pytest.raises(RuntimeError, match="kiln.func.grad"):
+        vmap(lambda a: (w * a).sum().backward())(K(arr(3, 2)))
 
 
 def test_vmap_randomness_same_and_different():
