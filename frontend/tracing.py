@@ -66,7 +66,7 @@ class TracerTensor(Tensor):
         self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
         self._data = None
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
@@ -154,6 +154,9 @@ class TraceState:
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
         self.arg_inputs: list = []  # each argument's input node (an in-place op moves _node)
+        # id(base) -> [(view, prim, params)]: views the trace took, recomputed from their
+        # base when it is updated in place, so they see the update as eager views do
+        self.views: dict[int, list] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
@@ -228,6 +231,8 @@ class TraceState:
         out = TracerTensor(self, node)
         if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
+        if "view" in prim.properties:
+            self.views.setdefault(id(inputs[0]), []).append((out, prim, params))
         return out
 
     def constant(self, data: np.ndarray) -> TracerTensor:
@@ -241,6 +246,18 @@ class TraceState:
         else:
             self.node_of(x)  # capture the old value first
             self.current[id(x)] = (x, node)
+        self._refresh_views(x)
+
+    def _refresh_views(self, base: Tensor) -> None:
+        """Recompute the views taken of ``base`` (and theirs) from its new value."""
+        pending = [base]
+        while pending:
+            b = pending.pop()
+            for view, prim, params in self.views.get(id(b), ()):
+                view._node = self.graph.add_node(
+                    prim.name, [self.node_of(b)], params, user_source_line()
+                )
+                pending.append(view)
 
     def set_grad(self, leaf: Tensor, grad) -> None:
         """Record ``leaf.grad = grad`` (a write-back after every call)."""

@@ -310,6 +310,27 @@ def test_compiled_update_reaches_eager_views_and_bases():
     np.testing.assert_array_equal(base.numpy(), [0.0, 1.0, 1.0, 0.0])
 
 
+def test_a_view_taken_in_the_trace_sees_a_later_update_of_its_base():
+    def f(w):
+        v = w[:2]
+        t = w.t() if w.dim() == 2 else w.reshape(2, 2)
+        w.add_(1)
+        return v * 1, t * 1
+
+    def g(w):
+        v = w[1:3]
+        v.mul_(0)
+        return w + 0
+
+    for fn in (f, g):
+        eager, jitted = fn(kiln.arange(4.0)), kiln.jit(fn)(kiln.arange(4.0))
+        for a, b in zip(
+            eager if isinstance(eager, tuple) else (eager,),
+            jitted if isinstance(jitted, tuple) else (jitted,),
+        ):
+            _same(b, a)
+
+
 # ------------------------------------------------------------------------------ side effects
 
 

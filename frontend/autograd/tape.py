@@ -76,7 +76,7 @@ def record(prim, inputs, params, out: Tensor) -> None:
     if not out.dtype.is_floating_point:
         return
     out.grad_fn = BackwardNode(prim, params, inputs, out)
-    out.requires_grad = True
+    out._requires_grad = True
     if "writable_view" in prim.properties:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.

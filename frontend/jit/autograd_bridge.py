@@ -84,7 +84,7 @@ class CompiledBackward:
         leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
         for slot, k in enumerate(self.differentiable):
             t = out[leaf_index[k]]
-            t.requires_grad = True
+            t._requires_grad = True
             t.grad_fn = JitBackward(self, saved, sources, slot)
 
 

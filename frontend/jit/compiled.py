@@ -18,7 +18,7 @@ import numpy as np
 from kiln.compiler.compile import dump
 
 from .. import dtypes
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, meta_epoch
 from ..tracing import TraceState
 from .signature import DYNAMIC_SCALARS, flatten, unflatten
 
@@ -38,10 +38,21 @@ class Compiled:
     grad_writebacks: list = field(default_factory=list)  # (tensor or arg pos, output index)
     backward: object = None  # a CompiledBackward when outputs take part in eager autograd
     python_guards: object = None  # a GuardSet: the Python values the trace read
+    meta_epoch: int = -1  # the captured tensors' metadata matched at this tensor.meta_epoch()
+
+    def __post_init__(self):
+        # a freed captured tensor kills the variant for good (a discarded model)
+        self.dead = False
+        self.captured = [
+            (weakref.ref(t, self._freed), shape, dt, rg) for t, shape, dt, rg in self.captured
+        ]
+
+    def _freed(self, ref) -> None:
+        self.dead = True
 
     def is_dead(self) -> bool:
         """Whether a tensor this variant captured was freed (it can never run again)."""
-        return any(ref() is None for ref, *_ in self.captured)
+        return self.dead
 
     def failed_guard(self):
         """``(python guard or None, reason)`` of why this variant may not run now."""
@@ -53,19 +64,14 @@ class Compiled:
 
     def stale_reason(self) -> str | None:
         """Why this variant may not run now (a captured tensor or a guard changed), or None."""
-        for ref, shape, dt, rg in self.captured:
-            t = ref()
-            if t is None:
-                return "a captured tensor was freed"
-            if t._data is None:
-                return "a captured tensor has no data"
-            if t._data.shape != shape or t._data.dtype != dt:
-                return (
-                    f"a captured tensor changed from {dt.name}{list(shape)} to "
-                    f"{t._data.dtype.name}{list(t._data.shape)}"
-                )
-            if t.requires_grad != rg:
-                return f"a captured tensor's requires_grad changed to {t.requires_grad}"
+        if self.dead:
+            return "a captured tensor was freed"
+        epoch = meta_epoch()
+        if epoch != self.meta_epoch:
+            reason = self._captured_reason()
+            if reason is not None:
+                return reason
+            self.meta_epoch = epoch
         for description, getter, value in self.guards:
             try:
                 now = getter()
@@ -79,6 +85,22 @@ class Compiled:
             if failed is not None:
                 self.python_guards.last_failed = failed
                 return self.python_guards.reason(failed)
+        return None
+
+    def _captured_reason(self) -> str | None:
+        for ref, shape, dt, rg in self.captured:
+            t = ref()
+            if t is None:
+                return "a captured tensor was freed"
+            if t._data is None:
+                return "a captured tensor has no data"
+            if t._data.shape != shape or t._data.dtype != dt:
+                return (
+                    f"a captured tensor changed from {dt.name}{list(shape)} to "
+                    f"{t._data.dtype.name}{list(t._data.shape)}"
+                )
+            if t.requires_grad != rg:
+                return f"a captured tensor's requires_grad changed to {t.requires_grad}"
         return None
 
     def run(self, values):

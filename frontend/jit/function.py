@@ -24,7 +24,6 @@ import functools
 import inspect as _inspect
 import threading
 import warnings
-import weakref
 
 from kiln.compiler.compile import compile_graph
 
@@ -219,8 +218,7 @@ class JitFunction:
         if differentiable and not trace.grads and is_grad_enabled():
             backward = build_backward(trace, outputs.tensors, differentiable)
         captured = [
-            (weakref.ref(t), t._data.shape, t._data.dtype, t.requires_grad)
-            for t, _ in trace.captured.values()
+            (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
         ]
         if backward is not None:
             executable = backward.compile(graph, len(outputs.nodes), trace.device)
