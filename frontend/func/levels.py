@@ -40,7 +40,7 @@ class LevelTensor(Tensor):
         self._trace = trace
         self._data = None
         self._node = WRAPPED
-        self.requires_grad = False
+        self._requires_grad = False
         self._grad = None
         self.grad_fn = None
         self._retain = False

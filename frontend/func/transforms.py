@@ -207,7 +207,7 @@ def _fresh_input(x, what):
     top = current_trace()
     lift = getattr(top, "lift", None)
     fresh = lift(x) if lift is not None else x.detach()
-    fresh.requires_grad = True
+    fresh._requires_grad = True  # a new tensor nobody captured: no metadata epoch to bump
     return fresh
 
 
