@@ -140,6 +140,12 @@ def test_vmap_in_dims_out_dims_and_nesting_match_torch():
         ),
     )
     close(vmap(lambda v: kiln.ones(2))(K(b)), torch.ones(5, 2))
+    close(
+        vmap(lambda x, y: (x @ y, x.sum()), in_dims=(2, None), out_dims=(1, 0), chunk_size=2)(
+            K(a), K(c)
+        ),
+        tf.vmap(lambda x, y: (x @ y, x.sum()), in_dims=(2, None), out_dims=(1, 0))(T(a), T(c)),
+    )
 
 
 def test_vmap_takes_pytrees_and_kwargs():
@@ -456,6 +462,7 @@ def test_autograd_functional_matches_torch():
     close(AF.jvp(vec_k, K(x), K(v)), (vec_t(T(x)), jt @ T(v)))
     g = lambda a: (kiln.sin(a) * a).sum()  # noqa: E731
     gt = lambda a: (torch.sin(a) * a).sum()  # noqa: E731
+    close(AF.vjp(lambda a: (a * a).sum(), K(x)), (K(x).dot(K(x)), 2 * K(x)))  # v=None
     ht = TAF.hessian(gt, T(x))
     close(AF.hvp(g, K(x), K(v)), (gt(T(x)), ht @ T(v)))
     close(AF.vhp(g, K(x), K(v)), (gt(T(x)), T(v) @ ht))

@@ -11,6 +11,7 @@ tensor([[2., 0.],
 
 from __future__ import annotations
 
+from ..creation import ones_like
 from ..func import transforms
 from ..tensor import Tensor
 
@@ -43,7 +44,7 @@ def _default_v(v, outputs, what):
             f"{what}: the vector v can only be None if the input to the user-provided "
             "function is a single element Tensor"
         )
-    return tuple(o.new_ones(o.shape) if hasattr(o, "new_ones") else o * 0 + 1 for o in outputs)
+    return tuple(ones_like(o) for o in outputs)
 
 
 def jacobian(

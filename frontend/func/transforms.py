@@ -66,9 +66,38 @@ def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
 
     @functools.wraps(func)
     def batched(*args, **kwargs):
+        if chunk_size is not None:
+            return _chunked(func, in_dims, out_dims, randomness, chunk_size, args, kwargs)
         return _vmap_call(func, in_dims, out_dims, randomness, args, kwargs)
 
     return batched
+
+
+def _chunked(func, in_dims, out_dims, randomness, chunk_size, args, kwargs):
+    """vmap over at most ``chunk_size`` examples at a time (less memory), concatenated."""
+    leaves, spec, dims = _tree_dims(in_dims, args, "in_dims")
+    sizes = {x.shape[d] for x, d in zip(leaves, dims) if d is not None and isinstance(x, Tensor)}
+    size = sizes.pop() if len(sizes) == 1 else None
+    if size is None or size <= chunk_size:
+        return _vmap_call(func, in_dims, out_dims, randomness, args, kwargs)
+    parts = []
+    for start in range(0, size, chunk_size):
+        stop = min(start + chunk_size, size)
+        chunk = [
+            x if d is None else ops.slice_axis(x, d % x.ndim, start, stop)
+            for x, d in zip(leaves, dims)
+        ]
+        parts.append(
+            _vmap_call(func, in_dims, out_dims, randomness, unflatten(spec, chunk), kwargs)
+        )
+    out_leaves = [flatten(p)[0] for p in parts]
+    out_spec = flatten(parts[0])[1]
+    out_dim_leaves = _tree_dims(out_dims, parts[0], "out_dims")[2]
+    joined = []
+    for k, d in enumerate(out_dim_leaves):
+        pieces = [p[k] for p in out_leaves]
+        joined.append(pieces[0] if d is None else ops.cat(pieces, d))
+    return unflatten(out_spec, joined)
 
 
 def _tree_dims(dims, tree, what):
