@@ -4,7 +4,7 @@ A primitive's record holds every fact about it that the compiler uses: a name, a
 (``elementwise``, ``reduction``, ``movement``, ``index``, ``matmul``, ``sort``, ``scan``,
 ``source``), a shape/dtype rule, a NumPy reference implementation, per-backend scalar
 expressions, a set of properties, a reduction's identity and combine, and (attached by the
-frontend) its VJP rule. Everything a user calls that is not here (``sigmoid``,
+frontend) its VJP, JVP and batching rules. Everything a user calls that is not here (``sigmoid``,
 ``softmax``, ``mean``, losses, layers) is a composite over these. Passes and back ends ask
 a record for a property (``has_property(node, "view")``), never for a list of names; a
 test that names one op (``permute(permute(x))`` in simplify) is a rewrite *pattern* on
@@ -125,9 +125,9 @@ class Primitive:
     returns one gradient per input, and ``vjp_reads_inputs`` says whether it reads the
     inputs' values (then they must not change in place between forward and backward).
     ``jvp(primals, tangents, out, **params)`` returns the output's tangent (``None``: zero;
-    a ``None`` tangent in is a zero too) and ``batch(vals, dims, **params)`` returns
-    ``(out, out_dim)`` for inputs batched along ``dims`` (``None``: not batched): the rules
-    of ``kiln.func``'s forward mode and ``vmap``.
+    a ``None`` tangent in is a zero too) and ``batch(batch_size, vals, dims, **params)``
+    returns ``(out, out_dim)`` for inputs batched along ``dims`` (``None``: not batched):
+    the rules of ``kiln.func``'s forward mode and ``vmap``.
     """
 
     name: str
