@@ -200,7 +200,7 @@ def wrap(data) -> Tensor:
     t.grad = None
     t.grad_fn = None
     t._retain = False
-    t._version = 0
+    t._vc = [0]
     return t
 
 

@@ -54,7 +54,7 @@ class Tensor:
         "_grad",
         "grad_fn",
         "_retain",
-        "_version",
+        "_vc",
         "__weakref__",
         "__dict__",
     )
@@ -77,7 +77,7 @@ class Tensor:
         self._grad = None
         self.grad_fn = None
         self._retain = False
-        self._version = 0
+        self._vc = [0]
 
     # -------------------------------------------------------------- attributes
     @property
@@ -138,6 +138,16 @@ class Tensor:
     @property
     def is_leaf(self) -> bool:
         return self.grad_fn is None
+
+    @property
+    def _version(self) -> int:
+        """The in-place version counter, shared by a tensor and the views of its storage,
+        so autograd sees a change made through either (as PyTorch's ``_version``)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
 
     @property
     def requires_grad(self) -> bool:
@@ -360,7 +370,7 @@ def _wrap(data) -> Tensor:
     t._grad = None
     t.grad_fn = None
     t._retain = False
-    t._version = 0
+    t._vc = [0]
     return t
 
 

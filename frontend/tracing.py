@@ -70,7 +70,7 @@ class TracerTensor(Tensor):
         self._grad = None
         self.grad_fn = None
         self._retain = False
-        self._version = 0
+        self._vc = [0]
 
     @property
     def shape(self) -> Size:

@@ -479,3 +479,20 @@ def test_random_user_actions_never_give_a_stale_result(actions):
                 m.layers.append(nn.Linear(3, 3))
         _check(jf, m, x)
     GAIN[0] = 1.0
+
+
+def test_views_and_their_base_share_one_version_counter():
+    import torch  # the reference (the test extra installs it)
+
+    for lib in (kiln, torch):
+        a = lib.ones(4, requires_grad=True) * 1
+        v = a[:2]
+        y = (v * v).sum()
+        a.add_(1)  # changes v's storage: what autograd saved of v is stale
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+            y.backward()
+        b = lib.ones(4, requires_grad=True) * 1
+        z = (b * b).sum()
+        b[1:3].mul_(2)  # through a view
+        with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
+            z.backward()
