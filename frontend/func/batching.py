@@ -131,6 +131,8 @@ class BatchTrace(Level):
         if not mine and dim is None:
             return out
         result = BatchTensor(self, out, dim)
+        if "view" in prim.properties and isinstance(inputs[0], LevelTensor):
+            result._vc = inputs[0]._vc  # a view shares its base's version counter
         if "writable_view" in prim.properties:
             result._view_of = (inputs[0], prim.name, params)
         return result

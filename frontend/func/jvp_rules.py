@@ -113,6 +113,8 @@ class JVPTrace(Level):
                     )
                 tangent = prim.jvp(primals, tangents, out, **params)
         result = DualTensor(self, out, tangent)
+        if "view" in prim.properties and isinstance(inputs[0], LevelTensor):
+            result._vc = inputs[0]._vc  # a view shares its base's version counter
         if "writable_view" in prim.properties:
             result._view_of = (inputs[0], prim.name, params)
         return result

@@ -44,7 +44,7 @@ class LevelTensor(Tensor):
         self._grad = None
         self.grad_fn = None
         self._retain = False
-        self._version = 0
+        self._vc = [0]
 
     def contiguous(self, memory_format=None):
         return self
