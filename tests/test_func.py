@@ -270,6 +270,9 @@ def test_jacobians_and_hessian_match_torch_and_finite_differences():
     y = arr(3)
     close(jacrev(f_k, argnums=(0, 1))(K(x), K(y)), tjac(f_t, argnums=(0, 1))(T(x), T(y)))
     close(jacfwd(f_k, argnums=1)(K(x), K(y)), tjac(f_t, argnums=1)(T(x), T(y)))
+    for make in (jacrev, jacfwd):
+        jac, aux = make(lambda a: (vec_k(a), a * 3), has_aux=True)(K(x))
+        close((jac, aux), (jr, 3 * x))
     close(hessian(f_k)(K(x), K(y)), thess(f_t)(T(x), T(y)))
     m = arr(2, 3)
     close(

@@ -28,7 +28,6 @@ from ..dispatch import bind
 from ..tensor import Tensor
 from .batching import BatchTensor, BatchTrace, move_dim
 from .jvp_rules import DualTensor, JVPTrace
-from .levels import LevelTensor
 from .pytree import flatten, unflatten
 
 __all__ = [
@@ -432,14 +431,14 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
             primals_out.append(p)
             tangents_out.append(creation.zeros_like(p) if t is None else t)
         if has_aux:
-            aux = unflatten(*reversed(_unwrap_all(trace, aux)))
+            aux_leaves, aux_spec = flatten(aux)
+            aux = unflatten(aux_spec, [_primal_of(trace, a) for a in aux_leaves])
     result = (unflatten(spec, primals_out), unflatten(spec, tangents_out))
     return (*result, aux) if has_aux else result
 
 
-def _unwrap_all(trace, tree):
-    leaves, spec = flatten(tree)
-    return [trace.unwrap(x)[0] if isinstance(x, Tensor) else x for x in leaves], spec
+def _primal_of(trace, x):
+    return trace.unwrap(x)[0] if isinstance(x, Tensor) else x
 
 
 def make_dual_of(trace, primal, tangent, what):
@@ -584,7 +583,3 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
 def hessian(func, argnums=0):
     """The Hessian of a scalar ``func``: forward mode over reverse mode."""
     return jacfwd(jacrev(func, argnums), argnums)
-
-
-def _is_wrapper(x) -> bool:
-    return isinstance(x, LevelTensor)
