@@ -5,7 +5,7 @@ Candidates: kiln's Python loop of ``kiln.func.grad`` (one sample at a time), kil
 and ``jax.jit(jax.vmap(jax.grad))`` when JAX is importable. Every candidate's gradients are
 checked against kiln's loop before it is timed.
 
-    python bench/per_sample_grads.py [--repeat N]
+    python bench/per_sample_grads.py [--repeat N]   (N rounds, candidates interleaved)
 """
 
 from __future__ import annotations
@@ -34,16 +34,21 @@ class MLP(kiln.nn.Module):
         return self.fc3(kiln.tanh(self.fc2(kiln.tanh(self.fc1(x)))))
 
 
-def times_ms(fn, repeat):
-    """(median, best) of ``repeat`` timed calls after a warm-up call; on a shared machine
-    the best is the closer estimate of an undisturbed run."""
-    fn()  # warm up (and compile)
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times), min(times)
+def interleaved_ms(candidates, repeat):
+    """``{name: (median, best)}`` over ``repeat`` rounds that time every candidate once
+    (the slow loops every fifth round): on a shared machine the load then falls on all
+    candidates alike, and the best is the closer estimate of an undisturbed run."""
+    for fn in candidates.values():
+        fn()  # warm up (and compile)
+    times: dict = {name: [] for name in candidates}
+    for r in range(repeat):
+        for name, fn in candidates.items():
+            if "loop" in name and r % 5:
+                continue
+            start = time.perf_counter()
+            fn()
+            times[name].append((time.perf_counter() - start) * 1e3)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def kiln_candidates(model, x, y):
@@ -137,7 +142,7 @@ def jax_candidates(model, x, y):
     return {"jax.jit(jax.vmap(jax.grad))": run}
 
 
-def main(repeat: int = 10):
+def main(repeat: int = 20):
     kiln.manual_seed(0)
     model = MLP()
     rng = np.random.default_rng(0)
@@ -149,14 +154,14 @@ def main(repeat: int = 10):
         **jax_candidates(model, x, y),
     }
     reference = None
-    rows = []
     for name, fn in candidates.items():
         got = {k: np.asarray(v) for k, v in fn().items()}
         if reference is None:
             reference = got
         for k, want in reference.items():
             np.testing.assert_allclose(got[k], want, rtol=2e-4, atol=2e-6, err_msg=name)
-        rows.append((name, *times_ms(fn, repeat if "loop" not in name else max(repeat // 5, 1))))
+    measured = interleaved_ms(candidates, repeat)
+    rows = [(name, *measured[name]) for name in candidates]
     base = rows[0][1]
     print(f"per-sample gradients, MLP {IN}-{HIDDEN}-{HIDDEN}-{OUT}, batch {BATCH}, float32")
     print("| candidate | time (ms, median) | best (ms) | speedup vs kiln loop (median) |")
@@ -167,5 +172,5 @@ def main(repeat: int = 10):
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=20)
     main(parser.parse_args().repeat)
