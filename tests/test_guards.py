@@ -422,6 +422,22 @@ def test_discarded_models_are_freed():
             refs.append(weakref.ref(holder["model"]))
             jf(x3())
     holder.clear()
+
+    class Net(nn.Module):  # a jitted method: the module is an argument, keyed by its id
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(3, 3)
+
+        @kiln.jit
+        def forward(self, x):
+            return self.fc(x)
+
+    with kiln.no_grad():
+        for _ in range(5):
+            net = Net()
+            refs.append(weakref.ref(net))
+            net(x3())
+    del net
     gc.collect()
     assert all(r() is None for r in refs)
 
@@ -496,3 +512,33 @@ def test_views_and_their_base_share_one_version_counter():
         b[1:3].mul_(2)  # through a view
         with pytest.raises(RuntimeError, match="modified by an inplace operation|version"):
             z.backward()
+
+
+def test_numpy_array_changed_in_place_and_a_hook_closure():
+    table = np.ones(3, dtype=np.float32)
+
+    def f(x):
+        return x * kiln.tensor(table)  # baked in as a constant: guarded by value
+
+    jf = kiln.jit(f)
+    _check(jf, f, x3())
+    table *= 3
+    _check(jf, f, x3())
+
+    gain = [2.0]
+
+    def make_hook():
+        g = gain[0]
+
+        def hook(mod, args, out):
+            return out * g
+
+        return hook
+
+    m = nn.Linear(3, 3)
+    hook = make_hook()
+    m.register_forward_hook(hook)
+    jm = kiln.jit(m)
+    _check(jm, m, x3())
+    hook.__closure__[0].cell_contents = 5.0  # the hook's closure cell
+    _check(jm, m, x3())

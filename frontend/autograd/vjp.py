@@ -229,6 +229,7 @@ _READS_INPUTS = frozenset(
     }
 )
 
+
 # Rules that read only some of their inputs' values: those inputs' positions, or a function
 # of the inputs giving them (as PyTorch saves ``other`` for ``self * other`` only when
 # ``self`` requires grad, so an in-place change of the unread one is no error).

@@ -50,6 +50,17 @@ class Compiled:
     def _freed(self, ref) -> None:
         self.dead = True
 
+    def hold_keyed(self, objects) -> None:
+        """Tie this variant to the objects its cache key holds by id (a module passed as an
+        argument): held weakly, the variant dies with them, so a new object that reuses a
+        freed one's id never runs it."""
+        self.keyed = []
+        for obj in objects:
+            try:
+                self.keyed.append(weakref.ref(obj, self._freed))
+            except TypeError:
+                self.keyed.append(obj)  # cannot be held weakly: held, so its id stays unique
+
     def is_dead(self) -> bool:
         """Whether a tensor this variant captured was freed (it can never run again)."""
         return self.dead

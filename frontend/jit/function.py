@@ -43,7 +43,14 @@ from .compiled import (
 from .config import config, log_decision
 from .dumps import dump_variant
 from .guards import GuardRecorder
-from .signature import DYNAMIC_SCALARS, diff_keys, flatten, make_key, substitute
+from .signature import (
+    DYNAMIC_SCALARS,
+    diff_keys,
+    flatten,
+    identity_objects,
+    make_key,
+    substitute,
+)
 
 
 class JitFunction:
@@ -206,7 +213,11 @@ class JitFunction:
         recorder = GuardRecorder(self.fn, self.name)
         with tracing(trace), recorder:
             result = self.fn(*new_args, **new_kwargs)
-        return self._finish(trace, result, fetchers, recorder.guard_set())
+        compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+        compiled.hold_keyed(
+            identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
+        )
+        return compiled
 
     def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
         outputs = collect_outputs(trace, result)

@@ -147,7 +147,10 @@ def _analyze(code) -> CodeInfo:
         const = MISSING
         if chain is not None:
             emit(chain)
-    return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not nn)
+    # side effects are refused in the user's own code; an installed library's (a memo
+    # dict it fills while traced) only makes its guard retrace the next call once
+    library = "site-packages" in filename or "dist-packages" in filename
+    return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not (nn or library))
 
 
 def _hashable(value) -> bool:
@@ -365,11 +368,43 @@ class Items(Expect):
         return "changed"
 
 
+class ArrayValue(Expect):
+    """A NumPy array: the same object with the same contents (a trace bakes its values in
+    as a constant, so an in-place change must retrace); arrays above ``_ARRAY_LIMIT``
+    elements are compared by identity, shape and dtype only (see the module docstring)."""
+
+    __slots__ = ("ident", "copy")
+
+    def __init__(self, value):
+        self.ident = Identical(value)
+        self.copy = value.copy() if value.size <= _ARRAY_LIMIT else None
+
+    def matches(self, v) -> bool:
+        if not self.ident.matches(v):
+            return False
+        copy = self.copy
+        return copy is None or (
+            v.shape == copy.shape
+            and v.dtype == copy.dtype
+            and np.array_equal(v, copy, equal_nan=v.dtype.kind in "fc")
+        )
+
+    def describe(self, v) -> str:
+        if not self.ident.matches(v):
+            return self.ident.describe(v)
+        return "changed its values in place"
+
+
+_ARRAY_LIMIT = 1 << 16
+
+
 def expect(value, depth: int = 0) -> Expect:
     """The expectation a guard records for ``value`` (see the module docstring)."""
     t = type(value)
     if t in _SCALARS:
         return Same(value)
+    if t is np.ndarray:
+        return ArrayValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
     if t in (tuple, list, dict, OrderedDict, _Registry) and depth < 3 and len(value) <= 4096:
@@ -715,10 +750,7 @@ class GuardRecorder:
         guard = self.guards.get(full)
         if guard is not None:
             return guard
-        if isinstance(value, types.FunctionType):
-            self.functions.setdefault(value.__code__, value)
-        elif isinstance(value, types.MethodType) and isinstance(value.__func__, types.FunctionType):
-            self.functions.setdefault(value.__func__.__code__, value.__func__)
+        self._note_functions(value)
         exp = expect(value)
         if isinstance(exp, Identical):
             self.known.add(id(value))
@@ -729,6 +761,17 @@ class GuardRecorder:
         if not steps and label[1] is None:
             self.roots.append((label[0], value))
         return guard
+
+    def _note_functions(self, value, depth=0) -> None:
+        """Remember the functions a guarded value holds (itself, or in a list or dict such
+        as a module's hooks): their closure cells are guarded when they are called."""
+        if isinstance(value, types.MethodType):
+            value = value.__func__
+        if isinstance(value, types.FunctionType):
+            self.functions.setdefault(value.__code__, value)
+        elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
+            for item in value.values() if isinstance(value, dict) else value:
+                self._note_functions(item, depth + 1)
 
     def _leave(self, frame, entries):
         for guard, expected, line in entries:
