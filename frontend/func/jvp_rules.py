@@ -289,6 +289,7 @@ _RULES = {
     "mul": _binary(lambda a, b, out: b, lambda a, b, out: a),
     "div": _binary(lambda a, b, out: ops.reciprocal(b), lambda a, b, out: ops.neg(ops.div(out, b))),
     "pow": _binary(_pow_da, _pow_db),
+    "fmod": _binary(None, lambda a, b, out: ops.neg(ops.trunc(ops.div(a, b)))),
     "maximum": _binary(*_MAX_WEIGHTS),
     "minimum": _binary(*_MIN_WEIGHTS),
     "where": _where,
