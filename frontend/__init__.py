@@ -40,12 +40,7 @@ from .tensor import Size, Tensor
 
 _install_methods()
 
-from . import (  # noqa: E402  (kiln.jit: a package, callable as the decorator)
-    autograd,
-    func,  # noqa: E402  (after autograd: grad/vjp run the tape)
-    jit,
-)
-from .autograd import forward_ad, functional  # noqa: E402, F401  (need kiln.func)
+from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402
@@ -62,12 +57,16 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
-from .func import vmap  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
 __version__ = "0.1.0"
+
+# kiln.func runs the autograd tape (grad, vjp); forward_ad and functional are built on it
+from . import func  # noqa: E402
+from .autograd import forward_ad, functional  # noqa: E402, F401
+from .func import vmap  # noqa: E402
 
 
 def trace(fn_or_input, *args, **kwargs):
