@@ -46,6 +46,7 @@ in group order, with ``groups`` attached; it prints with the group boundaries:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -178,7 +179,20 @@ def padded(shape, ndim) -> tuple:
     return (1,) * (ndim - len(shape)) + tuple(shape)
 
 
+@functools.lru_cache(maxsize=4096)
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(padded(shape, len(target)), target))
+
+
 def broadcasts_to(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` (memoized: fusion asks it per node and
+    candidate merge)."""
+    try:
+        return _broadcasts_to(tuple(shape), tuple(target))
+    except TypeError:  # (unhashable dimensions)
+        pass
     if len(shape) > len(target):
         return False
     return all(s in (1, t) for s, t in zip(padded(shape, len(target)), target))
