@@ -295,7 +295,11 @@ class _VerifiedFunctionCache(FunctionCache):
 def _verify_numba_cache(module: types.ModuleType, folder: Path, key: str) -> None:
     """Give the module's cached Numba functions the verifying disk cache."""
     for value in vars(module).values():
-        if isinstance(value, CPUDispatcher) and isinstance(value._cache, FunctionCache):
+        if (
+            isinstance(value, CPUDispatcher)
+            and value.py_func.__globals__ is module.__dict__  # not an imported helper
+            and isinstance(value._cache, FunctionCache)
+        ):
             value._cache = _VerifiedFunctionCache(value.py_func, folder, key)
 
 

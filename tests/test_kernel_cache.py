@@ -153,3 +153,19 @@ def test_cache_command_info_and_clear(cache, capsys):
     assert "removed 3 files" in capsys.readouterr().out
     assert not list(cache.rglob("*.py")) and not list(cache.rglob("*.nb*"))
     assert load_kernel(SOURCE)(2.0) == 6.0  # and it fills again
+
+
+def test_imported_helpers_keep_numbas_own_cache(cache):
+    """Only the entry's own functions get the verified cache: a helper it imports (a
+    fast function) keeps Numba's format, which other processes read with stock Numba."""
+    from numba.core.caching import FunctionCache
+
+    from kiln.compiler.codegen import fastmath
+
+    source = SOURCE.replace(
+        "from numba import njit",
+        "from numba import njit\nfrom kiln.compiler.codegen.fastmath import fast_exp",
+    )
+    function = load_kernel(source)
+    assert type(function._cache).__name__ == "_VerifiedFunctionCache"
+    assert type(fastmath.fast_exp._cache) is FunctionCache
