@@ -180,8 +180,13 @@ class Primitive:
             return np.dtype(dtype).type(info.max if self.identity > 0 else info.min)
         return np.dtype(dtype).type(self.identity)
 
-    def def_vjp(self, rule: Callable, *, reads_inputs: bool) -> Callable:
-        """Attach the VJP rule (once); returns ``rule`` so it can be used as a decorator."""
+    def def_vjp(self, rule: Callable, *, reads_inputs: bool | tuple | Callable) -> Callable:
+        """Attach the VJP rule (once); returns ``rule`` so it can be used as a decorator.
+
+        ``reads_inputs``: whether the rule reads its inputs' values (then they must not
+        change in place before backward), the positions of the inputs it reads, or a
+        function of the inputs returning those positions.
+        """
         if not self.differentiable:
             raise ValueError(f"{self.name} is not differentiable: it takes no VJP rule")
         if self.vjp is not None:

@@ -157,7 +157,7 @@ class CudaTensor(Tensor):
 
 def _rebuild_on_cuda(array, requires_grad):
     out = wrap(_runtime.to_device(array))
-    out.requires_grad = requires_grad
+    out._requires_grad = requires_grad
     return out
 
 
@@ -196,11 +196,11 @@ def wrap(data) -> Tensor:
     t = CudaTensor.__new__(CudaTensor)
     t._data = data
     t._node = None
-    t.requires_grad = False
+    t._requires_grad = False
     t.grad = None
     t.grad_fn = None
     t._retain = False
-    t._version = 0
+    t._vc = [0]
     return t
 
 
@@ -234,7 +234,7 @@ def to_device(x: Tensor, dev) -> Tensor:
     enable()
     out = wrap(_runtime.to_device(x._data))
     # a leaf on the GPU (gradients do not flow back across the copy)
-    out.requires_grad = x.requires_grad
+    out._requires_grad = x.requires_grad
     return out
 
 

@@ -76,6 +76,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
+            if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
+                out._vc = inputs[0]._vc  # one version counter per storage
     if ctx.grad_enabled and prim.differentiable:
         for x in inputs:
             if x.requires_grad:

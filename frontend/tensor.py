@@ -37,15 +37,24 @@ class Size(tuple):
         return f"kiln.Size({list(self)})"
 
 
+# Bumped whenever user code changes a tensor's metadata (``.data =``, ``requires_grad``,
+# a device move): a compiled function re-checks its captured tensors only after it moved.
+_META_EPOCH = [0]
+
+
+def meta_epoch() -> int:
+    return _META_EPOCH[0]
+
+
 class Tensor:
     __slots__ = (
         "_data",
         "_node",
-        "requires_grad",
+        "_requires_grad",
         "_grad",
         "grad_fn",
         "_retain",
-        "_version",
+        "_vc",
         "__weakref__",
         "__dict__",
     )
@@ -64,11 +73,11 @@ class Tensor:
                 data = data.astype(dtypes.get_default_dtype().np)
         self._data = data
         self._node = None
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
-        self._version = 0
+        self._vc = [0]
 
     # -------------------------------------------------------------- attributes
     @property
@@ -131,6 +140,27 @@ class Tensor:
         return self.grad_fn is None
 
     @property
+    def _version(self) -> int:
+        """The in-place version counter, shared by a tensor and the views of its storage,
+        so autograd sees a change made through either (as PyTorch's ``_version``)."""
+        return self._vc[0]
+
+    @_version.setter
+    def _version(self, value: int) -> None:
+        self._vc[0] = value
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        # a compiled function checks its captured tensors' requires_grad only after this
+        # epoch moved (kiln.jit's guards): every change by user code bumps it
+        self._requires_grad = value
+        _META_EPOCH[0] += 1
+
+    @property
     def data(self) -> Tensor:
         """The same storage without autograd history (``p.data`` in PyTorch)."""
         return self.detach()
@@ -144,6 +174,7 @@ class Tensor:
             cuda.adopt(self, new)
         else:
             self._data = new
+        _META_EPOCH[0] += 1
 
     def is_floating_point(self) -> bool:
         return self.dtype.is_floating_point
@@ -335,11 +366,11 @@ def _wrap(data) -> Tensor:
     t = Tensor.__new__(Tensor)
     t._data = data
     t._node = None
-    t.requires_grad = False
+    t._requires_grad = False
     t._grad = None
     t.grad_fn = None
     t._retain = False
-    t._version = 0
+    t._vc = [0]
     return t
 
 

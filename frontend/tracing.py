@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import sys
+import weakref
 
 import numpy as np
 
@@ -65,11 +66,11 @@ class TracerTensor(Tensor):
         self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
         self._data = None
-        self.requires_grad = requires_grad
+        self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
-        self._version = 0
+        self._vc = [0]
 
     @property
     def shape(self) -> Size:
@@ -152,6 +153,10 @@ class TraceState:
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
+        self.arg_inputs: list = []  # each argument's input node (an in-place op moves _node)
+        # id(base) -> [(view, prim, params)]: views the trace took, recomputed from their
+        # base when it is updated in place, so they see the update as eager views do
+        self.views: dict[int, list] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
@@ -173,6 +178,7 @@ class TraceState:
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
         self.arg_leaves[id(t)] = len(self.args)
         self.args.append(t)
+        self.arg_inputs.append(node)
         return t
 
     def node_of(self, x: Tensor):
@@ -225,6 +231,8 @@ class TraceState:
         out = TracerTensor(self, node)
         if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
+        if "view" in prim.properties:
+            self.views.setdefault(id(inputs[0]), []).append((out, prim, params))
         return out
 
     def constant(self, data: np.ndarray) -> TracerTensor:
@@ -238,6 +246,18 @@ class TraceState:
         else:
             self.node_of(x)  # capture the old value first
             self.current[id(x)] = (x, node)
+        self._refresh_views(x)
+
+    def _refresh_views(self, base: Tensor) -> None:
+        """Recompute the views taken of ``base`` (and theirs) from its new value."""
+        pending = [base]
+        while pending:
+            b = pending.pop()
+            for view, prim, params in self.views.get(id(b), ()):
+                view._node = self.graph.add_node(
+                    prim.name, [self.node_of(b)], params, user_source_line()
+                )
+                pending.append(view)
 
     def set_grad(self, leaf: Tensor, grad) -> None:
         """Record ``leaf.grad = grad`` (a write-back after every call)."""
@@ -261,10 +281,11 @@ class TraceState:
         if leaf._node is not None:  # an argument: its caller-side grad is added on write-back
             return None
         present = leaf._grad is not None
+        ref = weakref.proxy(leaf)  # a compiled function must not keep the tensor alive
         self.add_guard(
             f"whether the gradient of a {leaf.dtype.name}{list(leaf.shape)} tensor "
             f"[{id(leaf):#x}] is set",
-            lambda: leaf._grad is not None,
+            lambda: ref._grad is not None,
             present,
         )
         if not present:
@@ -274,10 +295,19 @@ class TraceState:
         return TracerTensor(self, node)
 
     def mutations(self) -> list[tuple[Tensor, object]]:
+        """``(tensor, new value)`` of each captured tensor the trace updated in place."""
         return [
             (t, node)
             for key, (t, node) in self.current.items()
             if node is not self.captured[key][1]
+        ]
+
+    def argument_mutations(self) -> list[tuple[int, object]]:
+        """``(argument position, new value)`` of each argument updated in place."""
+        return [
+            (pos, t._node)
+            for pos, (t, node) in enumerate(zip(self.args, self.arg_inputs))
+            if t._node is not node
         ]
 
 

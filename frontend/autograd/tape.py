@@ -51,7 +51,16 @@ class BackwardNode:
         self.edges = tuple(
             x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
         )
-        self.versions = tuple(x._version for x in inputs) if prim.vjp_reads_inputs else None
+        reads = prim.vjp_reads_inputs
+        if callable(reads):
+            reads = reads(*inputs)
+        self.versions = (
+            None
+            if not reads
+            else tuple(
+                x._version if reads is True or i in reads else None for i, x in enumerate(inputs)
+            )
+        )
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
@@ -76,7 +85,7 @@ def record(prim, inputs, params, out: Tensor) -> None:
     if not out.dtype.is_floating_point:
         return
     out.grad_fn = BackwardNode(prim, params, inputs, out)
-    out.requires_grad = True
+    out._requires_grad = True
     if "writable_view" in prim.properties:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
@@ -152,7 +161,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                 )
             if getattr(node, "versions", None) is not None:
                 for x, v in zip(node.inputs, node.versions):
-                    if x._version != v:
+                    if v is not None and x._version != v:
                         raise RuntimeError(
                             f"one of the variables needed for gradient computation has been "
                             f"modified by an inplace operation: {x.dtype.name}"

@@ -218,14 +218,10 @@ _READS_INPUTS = frozenset(
         "erf",
         "abs",
         "reciprocal",
-        "mul",
-        "div",
         "pow",
         "maximum",
         "minimum",
-        "where",
         "max",
-        "matmul",
         "take",
         "gather",
         "take_grad",
@@ -233,8 +229,22 @@ _READS_INPUTS = frozenset(
     }
 )
 
+
+# Rules that read only some of their inputs' values: those inputs' positions, or a function
+# of the inputs giving them (as PyTorch saves ``other`` for ``self * other`` only when
+# ``self`` requires grad, so an in-place change of the unread one is no error).
+def _cross(a, b):
+    return (1,) * a.requires_grad + (0,) * b.requires_grad
+
+
+def _div_reads(a, b):
+    return (0, 1) if b.requires_grad else (1,)
+
+
+_READS_SOME = {"where": (0,), "mul": _cross, "matmul": _cross, "div": _div_reads}
+
 for _name, _rule in _RULES.items():
-    P[_name].def_vjp(_rule, reads_inputs=_name in _READS_INPUTS)
+    P[_name].def_vjp(_rule, reads_inputs=_READS_SOME.get(_name, _name in _READS_INPUTS))
 
 _missing = sorted(name for name, p in P.items() if p.differentiable and p.vjp is None)
 assert not _missing, f"primitives without a VJP rule: {_missing}"

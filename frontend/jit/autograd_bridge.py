@@ -15,6 +15,8 @@ tensor([1., 2., 3.])
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from kiln.compiler.compile import compile_graph
@@ -50,7 +52,7 @@ def build_backward(trace: TraceState, out_tensors, differentiable):
     for pos, t in sources:
         g = found.get(t)
         if g is not None:
-            kept_sources.append(pos if pos is not None else t)
+            kept_sources.append(pos if pos is not None else weakref.ref(t))
             grad_nodes.append(trace.node_of(g))
     return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents], differentiable)
 
@@ -78,11 +80,11 @@ class CompiledBackward:
     def attach(self, out, out_leaves, results, values):
         """Give each differentiable output a ``JitBackward`` over this call's saved values."""
         saved = results[self.n_outputs :]
-        sources = [values[s] if isinstance(s, int) else s for s in self.sources]
+        sources = [values[s] if isinstance(s, int) else s() for s in self.sources]
         leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
         for slot, k in enumerate(self.differentiable):
             t = out[leaf_index[k]]
-            t.requires_grad = True
+            t._requires_grad = True
             t.grad_fn = JitBackward(self, saved, sources, slot)
 
 

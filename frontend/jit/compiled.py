@@ -9,6 +9,8 @@ they mutated, gradients to ``.grad``, the rest rebuilt into the function's outpu
 
 from __future__ import annotations
 
+import sys
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +18,7 @@ import numpy as np
 from kiln.compiler.compile import dump
 
 from .. import dtypes
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, meta_epoch
 from ..tracing import TraceState
 from .signature import DYNAMIC_SCALARS, flatten, unflatten
 
@@ -28,17 +30,79 @@ class Compiled:
     executable: object
     graph: object
     fetchers: list  # one per graph input: a function (arg_values) -> ndarray
-    captured: list  # (tensor, shape, dtype, requires_grad) checked before each call
+    captured: list  # (weakref to tensor, shape, dtype, requires_grad) checked before each call
     guards: list
     out_structure: object
     out_leaves: list  # per output leaf: ("out", index) or ("const", python value)
     writebacks: list = field(default_factory=list)  # (tensor, output index)
     grad_writebacks: list = field(default_factory=list)  # (tensor or arg pos, output index)
     backward: object = None  # a CompiledBackward when outputs take part in eager autograd
+    python_guards: object = None  # a GuardSet: the Python values the trace read
+    meta_epoch: int = -1  # the captured tensors' metadata matched at this tensor.meta_epoch()
+
+    def __post_init__(self):
+        # a freed captured tensor kills the variant for good (a discarded model)
+        self.dead = False
+        self.captured = [
+            (weakref.ref(t, self._freed), shape, dt, rg) for t, shape, dt, rg in self.captured
+        ]
+
+    def _freed(self, ref) -> None:
+        self.dead = True
+
+    def hold_keyed(self, objects) -> None:
+        """Tie this variant to the objects its cache key holds by id (a module passed as an
+        argument): held weakly, the variant dies with them, so a new object that reuses a
+        freed one's id never runs it."""
+        self.keyed = []
+        for obj in objects:
+            try:
+                self.keyed.append(weakref.ref(obj, self._freed))
+            except TypeError:
+                self.keyed.append(obj)  # cannot be held weakly: held, so its id stays unique
+
+    def is_dead(self) -> bool:
+        """Whether a tensor this variant captured was freed (it can never run again)."""
+        return self.dead
+
+    def failed_guard(self):
+        """``(python guard or None, reason)`` of why this variant may not run now."""
+        reason = self.stale_reason()
+        guards = self.python_guards
+        if guards is not None and guards.last_failed is not None:
+            return guards.last_failed, reason
+        return None, reason
 
     def stale_reason(self) -> str | None:
         """Why this variant may not run now (a captured tensor or a guard changed), or None."""
-        for t, shape, dt, rg in self.captured:
+        if self.dead:
+            return "a captured tensor was freed"
+        epoch = meta_epoch()
+        if epoch != self.meta_epoch:
+            reason = self._captured_reason()
+            if reason is not None:
+                return reason
+            self.meta_epoch = epoch
+        for description, getter, value in self.guards:
+            try:
+                now = getter()
+            except ReferenceError:
+                return f"the object of {description} was freed"
+            if now != value:
+                return f"{description} changed from {value!r} to {now!r}"
+        if self.python_guards is not None:
+            self.python_guards.last_failed = None
+            failed = self.python_guards.failed()
+            if failed is not None:
+                self.python_guards.last_failed = failed
+                return self.python_guards.reason(failed)
+        return None
+
+    def _captured_reason(self) -> str | None:
+        for ref, shape, dt, rg in self.captured:
+            t = ref()
+            if t is None:
+                return "a captured tensor was freed"
             if t._data is None:
                 return "a captured tensor has no data"
             if t._data.shape != shape or t._data.dtype != dt:
@@ -48,33 +112,54 @@ class Compiled:
                 )
             if t.requires_grad != rg:
                 return f"a captured tensor's requires_grad changed to {t.requires_grad}"
-        for description, getter, value in self.guards:
-            if getter() != value:
-                return f"{description} changed from {value!r} to {getter()!r}"
         return None
 
     def run(self, values):
         """Run on the dynamic leaves ``values`` of a call; return the output tree."""
         arrays = [fetch(values) for fetch in self.fetchers]
         results = self.executable.run(arrays)
-        for t, k in self.writebacks:
-            t._data = results[k]
-            t._version += 1
+        for target, k in self.writebacks:
+            write_back(values[target] if isinstance(target, int) else target(), results[k])
         for target, k in self.grad_writebacks:
             if isinstance(target, int):  # an argument: accumulate, as eager backward would
                 leaf = values[target]
                 grad = wrap_result(results[k])
                 leaf.grad = grad if leaf.grad is None else leaf.grad + grad
             elif k is None:
-                target.grad = None
+                target().grad = None
             else:
-                target.grad = wrap_result(results[k])
+                target().grad = wrap_result(results[k])
         out = []
         for kind, v in self.out_leaves:
-            out.append(wrap_result(results[v]) if kind == "out" else v)
+            if kind == "out":
+                out.append(wrap_result(results[v]))
+            else:  # a Python value, or an argument the function returned (as itself)
+                out.append(values[v] if kind == "arg" else v)
         if self.backward is not None:
             self.backward.attach(out, self.out_leaves, results, values)
         return unflatten(self.out_structure, iter(out))
+
+
+def write_back(t: Tensor, new) -> None:
+    """Store a compiled in-place update into ``t`` as eager code would: into its storage.
+
+    When other arrays share ``t``'s memory (``t`` is a view, or an eager view of ``t``, or
+    ``t.numpy()``, is alive) the new values are copied into it, so they all see them;
+    otherwise the result array simply replaces the old one (no copy).
+    """
+    old = t._data
+    if (
+        type(old) is np.ndarray
+        and type(new) is np.ndarray
+        and old.shape == new.shape
+        and old.dtype == new.dtype
+        and (old.base is not None or sys.getrefcount(old) > 3)
+        and old.flags.writeable
+    ):
+        np.copyto(old, new)
+    else:
+        t._data = new
+    t._version += 1
 
 
 @dataclass
@@ -115,18 +200,26 @@ def collect_outputs(trace: TraceState, result) -> Outputs:
     values = [v for _, v in values]
     nodes, leaves = [], []
     for v in values:
-        if isinstance(v, Tensor):
+        pos = trace.arg_leaves.get(id(v))
+        if pos is not None and not v.requires_grad:
+            leaves.append(("arg", pos))  # returned as itself, as eagerly (w.add_(x) is w)
+        elif isinstance(v, Tensor):
             leaves.append(("out", len(nodes)))
             nodes.append(trace.node_of(v))
         else:
             leaves.append(("const", v))
     writebacks = []
     for t, node in trace.mutations():
-        writebacks.append((t, len(nodes)))
+        writebacks.append((weakref.ref(t), len(nodes)))
+        nodes.append(node)
+    for pos, node in trace.argument_mutations():
+        writebacks.append((pos, len(nodes)))
         nodes.append(node)
     grad_writebacks = []
     for leaf, g in trace.grads.values():
-        target = trace.arg_leaves.get(id(leaf), leaf)  # an argument: its position
+        target = trace.arg_leaves.get(id(leaf))  # an argument: its position
+        if target is None:
+            target = weakref.ref(leaf)
         if g is None:
             if not isinstance(target, int):
                 grad_writebacks.append((target, None))
@@ -194,15 +287,19 @@ def _fetch_scalar(pos, npdtype):
 
 
 def _fetch_captured(t):
+    ref = weakref.ref(t)
+
     def fetch(values):
-        return t._data
+        return ref()._data
 
     return fetch
 
 
 def _fetch_grad(leaf):
+    ref = weakref.ref(leaf)
+
     def fetch(values):
-        return leaf._grad._data
+        return ref()._grad._data
 
     return fetch
 

@@ -42,7 +42,15 @@ from .compiled import (
 )
 from .config import config, log_decision
 from .dumps import dump_variant
-from .signature import DYNAMIC_SCALARS, diff_keys, flatten, make_key, substitute
+from .guards import GuardRecorder
+from .signature import (
+    DYNAMIC_SCALARS,
+    diff_keys,
+    flatten,
+    identity_objects,
+    make_key,
+    substitute,
+)
 
 
 class JitFunction:
@@ -62,6 +70,9 @@ class JitFunction:
         self.cache: dict = {}
         self.trace_count = 0
         self._warned = False
+        self._order: list = []  # (key, variant), oldest first: the eviction order
+        self._changes: dict = {}  # guard name -> retraces it caused
+        self._last_reason = ""
         # held while one thread looks up, traces, compiles and stores a variant; reentrant
         # so that a function calling itself eagerly (escape_trace) behaves as before
         self._lock = threading.RLock()
@@ -109,29 +120,70 @@ class JitFunction:
             self._explain_trace(key, leaves)
             compiled = self.trace_and_compile(args, kwargs, leaves)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
-            count = sum(len(v) for v in self.cache.values())
-            if count > config.cache_size_limit and not self._warned:
-                self._warned = True
-                warnings.warn(
-                    f"kiln.jit: {self.name} has been compiled {count} times (limit "
-                    f"{config.cache_size_limit}); set KILN_LOG=recompiles to see why, and "
-                    "consider static_argnums or fixed shapes",
-                    stacklevel=3,
-                )
+            self._order.append((key, compiled))
+            self._evict()
             return compiled
 
-    def _explain_trace(self, key, leaves):
-        """Log why ``key`` is traced: a first call, a new key, or a stale variant."""
-        if not config.log_recompiles:
+    def _evict(self) -> None:
+        """Keep at most ``config.cache_size_limit`` variants: drop dead ones, then the oldest.
+
+        A variant is dead when a tensor or object it captured was freed (a discarded
+        model): nothing can make it valid again.
+        """
+        limit = max(1, config.cache_size_limit)
+        if len(self._order) <= limit:
             return
+        dead = [(k, c) for k, c in self._order if c.is_dead()]
+        victims = dead or self._order[: len(self._order) - limit]
+        if not dead and not self._warned:
+            self._warned = True
+            warnings.warn(
+                f"kiln.jit: {self.name} has been compiled {len(self._order)} times (limit "
+                f"{config.cache_size_limit}; the oldest variant is dropped); the last "
+                f"recompile was because {self._last_reason}. Set KILN_LOG=recompiles to see "
+                "every reason; pass values that change on every call as arguments",
+                stacklevel=4,
+            )
+        for key, compiled in victims[: max(1, len(self._order) - limit)]:
+            self._order.remove((key, compiled))
+            variants = [c for c in self.cache.get(key, ()) if c is not compiled]
+            if variants:
+                self.cache[key] = variants
+            else:
+                self.cache.pop(key, None)
+
+    def _explain_trace(self, key, leaves):
+        """Find (and, with ``KILN_LOG=recompiles``, log) why ``key`` is traced.
+
+        A Python value that changed on two retraces (a step counter read from a global)
+        would recompile on every call: warn once, naming it.
+        """
         variants = self.cache.get(key)
         if variants:
-            log_decision(f"retracing {self.name}: {variants[-1].stale_reason()}")
+            guard, reason = variants[-1].failed_guard()
+            reason = f"{reason}"
+            if guard is not None and guard.is_number():
+                name = variants[-1].python_guards.name(guard)
+                self._changes[name] = self._changes.get(name, 0) + 1
+                if self._changes[name] == 2:
+                    warnings.warn(
+                        f"kiln.jit: {self.name} was recompiled twice because {reason}; every "
+                        f"new value of {name} compiles it again. Pass it as an argument "
+                        "(a Python number argument is a graph input: changing it does not "
+                        "recompile) or keep it in a tensor",
+                        stacklevel=4,
+                    )
+            text = f"retracing {self.name}: {reason}"
         elif not self.cache:
-            log_decision(f"tracing {self.name} for the first time")
+            reason = "first call"
+            text = f"tracing {self.name} for the first time"
         else:
             previous = list(self.cache)[-1]
-            log_decision(f"retracing {self.name}: {diff_keys(previous, key, leaves)}")
+            reason = diff_keys(previous, key, leaves)
+            text = f"retracing {self.name}: {reason}"
+        self._last_reason = reason
+        if config.log_recompiles:
+            log_decision(text)
 
     # -------------------------------------------------------------- tracing
     def trace_and_compile(self, args, kwargs, leaves) -> Compiled:
@@ -153,11 +205,16 @@ class JitFunction:
         new_args, new_kwargs = substitute(
             args, kwargs, arg_map, self.static_argnums, self.static_argnames
         )
-        with tracing(trace):
+        recorder = GuardRecorder(self.fn, self.name)
+        with tracing(trace), recorder:
             result = self.fn(*new_args, **new_kwargs)
-        return self._finish(trace, result, fetchers)
+        compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+        compiled.hold_keyed(
+            identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
+        )
+        return compiled
 
-    def _finish(self, trace: TraceState, result, argument_fetchers) -> Compiled:
+    def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
         outputs = collect_outputs(trace, result)
         fetchers = input_fetchers(trace, argument_fetchers)
         graph = trace.graph
@@ -185,6 +242,7 @@ class JitFunction:
             outputs.writebacks,
             outputs.grad_writebacks,
             backward,
+            guards,
         )
 
     def _compile_graph(self, trace: TraceState, graph):

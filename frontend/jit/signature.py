@@ -16,6 +16,8 @@ mode is on. Two calls with equal keys run the same compiled variant.
 
 from __future__ import annotations
 
+import numpy as np
+
 from kiln.compiler.primitives import DTYPE_SHORT
 
 from ..autograd.grad_mode import is_grad_enabled
@@ -51,33 +53,52 @@ def unflatten(structure, leaves):
 def leaf_key(value):
     """What of one leaf the cache key holds (see the module docstring)."""
     if isinstance(value, Tensor):
+        data = value._data
         return (
             "tensor",
-            tuple(value.shape),
+            data.shape,
             value.dtype.name,
-            bool(value.requires_grad),
-            str(value.device),
+            bool(value._requires_grad),
+            "cpu" if type(data) is np.ndarray else str(value.device),
         )
     if type(value) in DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
+    if by_identity(value):
+        return ("static-id", type(value).__name__, id(value))
+    return ("static", type(value).__name__, value)
+
+
+def by_identity(value) -> bool:
+    """Whether ``value`` enters the key by its id (unhashable, or hashed by identity, such
+    as a module): the key must not keep it alive, and the variant dies with it."""
     try:
         hash(value)
-        return ("static", type(value).__name__, value)
     except TypeError:
-        return ("static-id", type(value).__name__, id(value))
+        return True
+    return type(value).__hash__ is object.__hash__
 
 
 def hashable_static(value):
-    """A static argument as it enters the key: itself when hashable, else its identity."""
-    try:
-        hash(value)
-        return value
-    except TypeError:
-        return ("id", id(value))
+    """A static argument as it enters the key: itself when hashed by value, else its id."""
+    return ("id", id(value)) if by_identity(value) else value
+
+
+def identity_objects(args, kwargs, leaves, static_argnums, static_argnames) -> list:
+    """The objects of one call that its key holds by id (see ``by_identity``)."""
+    found = [v for _, v in leaves if not isinstance(v, Tensor) and by_identity(v)]
+    found += [a for i, a in enumerate(args) if i in static_argnums and by_identity(a)]
+    found += [v for k, v in kwargs.items() if k in static_argnames and by_identity(v)]
+    return found
+
+
+_NAMES: dict = {}
 
 
 def argument_names(signature, count: int) -> list[str]:
     """Names for the first ``count`` positional arguments (``args[i]`` past the named ones)."""
+    cached = _NAMES.get((id(signature), count))  # hashing a Signature is slow: by id
+    if cached is not None and cached[0] is signature:
+        return cached[1]
     names = []
     params = list(signature.parameters.values()) if signature else []
     for i in range(count):
@@ -88,11 +109,17 @@ def argument_names(signature, count: int) -> list[str]:
             names.append(params[i].name)
         else:
             names.append(f"args[{i}]")
+    _NAMES[(id(signature), count)] = (signature, names)  # stored whole: threads read it
     return names
 
 
 def make_key(args, kwargs, static_argnums, static_argnames, signature):
     """``(key, leaves)`` of one call; ``leaves`` are the ``(path, value)`` of dynamic leaves."""
+    if not kwargs and not static_argnums:  # the common call: positional arguments only
+        names = argument_names(signature, len(args))
+        leaves = []
+        structure = ("args", tuple(flatten(a, leaves, names[i]) for i, a in enumerate(args)), ())
+        return (structure, (), tuple(leaf_key(v) for _, v in leaves), is_grad_enabled()), leaves
     leaves: list = []
     static = []
     dyn_args = []

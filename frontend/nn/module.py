@@ -29,6 +29,60 @@ from .parameter import Buffer, Parameter
 
 IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
 
+# The structure epoch: bumped by every change to any module's attributes, registries
+# (parameters, buffers, submodules) or hooks. A compiled function whose guards passed at
+# epoch E needs no module check while the epoch is still E: steady-state training changes
+# no module structure, so checking every module of a model costs one integer compare.
+_EPOCH = [0]
+
+
+def structure_epoch() -> int:
+    """The current structure epoch (see ``_EPOCH``)."""
+    return _EPOCH[0]
+
+
+def _bump() -> None:
+    _EPOCH[0] += 1
+
+
+class _Registry(OrderedDict):
+    """A module's registry (``_parameters``, ``_modules``, hooks...): every change bumps the
+    structure epoch, whoever makes it (``Module``, the containers, user code)."""
+
+    __slots__ = ()
+
+    def __setitem__(self, key, value):
+        _bump()
+        OrderedDict.__setitem__(self, key, value)
+
+    def __delitem__(self, key):
+        _bump()
+        OrderedDict.__delitem__(self, key)
+
+    def pop(self, *args):
+        _bump()
+        return OrderedDict.pop(self, *args)
+
+    def popitem(self, last=True):
+        _bump()
+        return OrderedDict.popitem(self, last)
+
+    def clear(self):
+        _bump()
+        OrderedDict.clear(self)
+
+    def update(self, *args, **kwargs):
+        _bump()
+        OrderedDict.update(self, *args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        _bump()
+        return OrderedDict.setdefault(self, key, default)
+
+    def move_to_end(self, key, last=True):
+        _bump()
+        OrderedDict.move_to_end(self, key, last)
+
 
 class RemovableHandle:
     """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
@@ -67,12 +121,12 @@ class Module:
             raise TypeError(f"{type(self).__name__}.__init__() got unexpected arguments")
         setter = object.__setattr__
         setter(self, "training", True)
-        setter(self, "_parameters", OrderedDict())
-        setter(self, "_buffers", OrderedDict())
+        setter(self, "_parameters", _Registry())
+        setter(self, "_buffers", _Registry())
         setter(self, "_non_persistent_buffers_set", set())
-        setter(self, "_modules", OrderedDict())
-        setter(self, "_forward_hooks", OrderedDict())
-        setter(self, "_forward_pre_hooks", OrderedDict())
+        setter(self, "_modules", _Registry())
+        setter(self, "_forward_hooks", _Registry())
+        setter(self, "_forward_pre_hooks", _Registry())
 
     # -------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):
@@ -81,13 +135,6 @@ class Module:
         )
 
     def __call__(self, *args, **kwargs):
-        if kiln.is_tracing():
-            # A trace bakes in training-dependent behaviour (dropout on, batch statistics):
-            # guard the flag so that switching train/eval retraces. The module's id keeps
-            # two modules of one class from sharing (and deduplicating) one guard.
-            kiln.tracing.guard(
-                f"{type(self).__name__}.training [module {id(self):#x}]", lambda: self.training
-            )
         for hook in list(self._forward_pre_hooks.values()):
             result = hook(self, args)
             if result is not None:
@@ -160,6 +207,7 @@ class Module:
     register_module = add_module
 
     def __setattr__(self, name: str, value) -> None:
+        _bump()
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             self._check_initialized("parameters")
@@ -213,6 +261,7 @@ class Module:
         raise AttributeError(f"'{type(self).__name__}' object has no attribute '{name}'")
 
     def __delattr__(self, name: str) -> None:
+        _bump()
         for table in ("_parameters", "_buffers", "_modules"):
             if name in self.__dict__[table]:
                 del self.__dict__[table][name]

@@ -20,6 +20,7 @@ Every optimizer in kiln is written so that the *same* ``step()`` runs eagerly an
 
 from __future__ import annotations
 
+import weakref
 from collections import defaultdict
 
 import kiln
@@ -128,12 +129,14 @@ class Optimizer:
     # -------------------------------------------------------------- helpers for step()
     def _lr(self, group_index: int, dtype=None):
         """The group's learning rate: a float eagerly, a live graph input under tracing."""
-        return tracing.live_scalar(lambda: self.param_groups[group_index]["lr"], dtype)
+        me = weakref.proxy(self)  # a compiled step must not keep the optimizer alive
+        return tracing.live_scalar(lambda: me.param_groups[group_index]["lr"], dtype)
 
     def _guard_settings(self) -> None:
         """Under tracing: retrace when anything but ``lr`` changes in the groups."""
         if kiln.is_tracing():
-            tracing.guard(f"{type(self).__name__}@{id(self):x} settings", self._settings)
+            me = weakref.proxy(self)
+            tracing.guard(f"{type(self).__name__}@{id(self):x} settings", lambda: me._settings())
 
     def _settings(self):
         return tuple(

@@ -1,0 +1,857 @@
+"""Guards: every Python value a trace read from outside its arguments, re-checked per call.
+
+A trace bakes in whatever Python values the function read: a global ``SCALE``, ``self.fc``,
+``cfg.shift``, a closure variable, ``dropout.p``. If one of them changes, the compiled
+function would silently compute what the code computed before. So while ``kiln.jit``
+traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setprofile``):
+
+- on each Python call into code that is not kiln's own (kiln's ``nn`` layers included, so
+  ``dropout.p`` and hooks are seen), the callee's bytecode (analysed once per code object)
+  says which *access paths* it can read: a global, a closure cell, or an argument, followed
+  by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``). Each
+  path is evaluated there, with ``getattr``'s lookup order but without running properties
+  or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
+  expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
+  functions and other objects by identity (held weakly); lists and dicts by length and by
+  their items;
+- when such a call returns, the paths are evaluated again: a value the traced code changed
+  (``self.calls += 1``, ``history.append(y)``, ``cfg["k"] = v``) is a Python side effect
+  that a compiled call would not repeat, so tracing stops with an error naming the line;
+- a call to Python's or NumPy's random generators or to the clock from the user's code is
+  refused the same way (its one value would be baked in).
+
+Guards on values stored in a module (its attributes, parameters, buffers, submodules and
+hooks) are covered by the structure epoch (``nn.module.structure_epoch``): every such
+change bumps it, so while it is unchanged one integer compare stands for all of them.
+
+What the recorder cannot see: values reached through a name computed at run time
+(``getattr(obj, name)``), through C code, or through a closure of a function that the trace
+did not reach through a global, an attribute or an argument; mutation of objects other
+than lists and dicts (sets, arrays) between calls; and side effects in kiln's own code.
+Module-level code, data the function gets as arguments and tensors are covered by the
+call's cache key and the captured-tensor checks instead.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dis
+import enum
+import inspect
+import os
+import random
+import sys
+import sysconfig
+import time
+import types
+import weakref
+from collections import OrderedDict
+
+import numpy as np
+
+from kiln.compiler.errors import TraceError
+
+from ..nn.module import Module, _Registry, structure_epoch
+from ..tensor import Tensor
+
+MISSING = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
+
+# ------------------------------------------------------------------------------ which code
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+_KILN = os.path.dirname(_HERE) + os.sep  # the kiln package (frontend/)
+_NN = os.path.join(os.path.dirname(_HERE), "nn") + os.sep
+_SKIPPED = tuple(
+    {
+        _KILN,
+        os.path.dirname(os.path.dirname(_HERE)) + os.sep + "compiler" + os.sep,
+        os.path.dirname(os.path.dirname(_HERE)) + os.sep + "runtime" + os.sep,
+        os.path.dirname(os.path.abspath(np.__file__)) + os.sep,
+        sysconfig.get_paths()["stdlib"] + os.sep,
+        sysconfig.get_paths()["platstdlib"] + os.sep,
+    }
+)
+
+
+class CodeInfo:
+    """What one code object can read: its access paths, and whether it is the user's."""
+
+    __slots__ = ("paths", "user")
+
+    def __init__(self, paths, user):
+        self.paths = paths  # (root kind, root name, steps, line)
+        self.user = user
+
+
+_SKIP = CodeInfo((), False)
+_INFO: dict = {}
+_ARG_FLAGS = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def code_info(code) -> CodeInfo:
+    info = _INFO.get(code)
+    if info is None:
+        info = _INFO[code] = _analyze(code)
+    return info
+
+
+def _analyze(code) -> CodeInfo:
+    filename = code.co_filename
+    nn = filename.startswith(_NN)
+    if not nn and (filename.startswith(_SKIPPED) or filename.startswith("<frozen")):
+        return _SKIP
+    nargs = code.co_argcount + code.co_kwonlyargcount
+    nargs += bin(code.co_flags & _ARG_FLAGS).count("1")
+    argnames = set(code.co_varnames[:nargs])
+    paths: dict = {}
+    chain = None
+    const = MISSING
+    line = code.co_firstlineno
+
+    def emit(path):
+        paths.setdefault(path, line)
+
+    for ins in dis.get_instructions(code):
+        if ins.positions is not None and ins.positions.lineno is not None:
+            line = ins.positions.lineno
+        op = ins.opname
+        if op == "LOAD_FAST" and ins.argval in argnames:
+            chain = ("arg", ins.argval, ())
+        elif op == "LOAD_GLOBAL" and not nn:  # kiln's own globals are not rebound
+            chain = ("global", ins.argval, ())
+        elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+            chain = ("cell", ins.argval, ())
+        elif op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None:
+            chain = (chain[0], chain[1], (*chain[2], ("attr", ins.argval)))
+        elif op == "LOAD_CONST" and chain is not None:
+            const = ins.argval
+            continue
+        elif op == "BINARY_SUBSCR" and chain is not None and _hashable(const):
+            chain = (chain[0], chain[1], (*chain[2], ("item", const)))
+        elif op == "COPY" and chain is not None:
+            continue
+        elif op == "STORE_ATTR" and chain is not None:
+            emit((chain[0], chain[1], (*chain[2], ("attr", ins.argval))))
+            chain = None
+        elif op == "STORE_SUBSCR" and chain is not None and _hashable(const):
+            emit((chain[0], chain[1], (*chain[2], ("item", const))))
+            chain = None
+        elif op == "STORE_GLOBAL":
+            emit(("global", ins.argval, ()))
+            chain = None
+        elif op == "STORE_DEREF":
+            emit(("cell", ins.argval, ()))
+            chain = None
+        else:
+            chain = None
+        const = MISSING
+        if chain is not None:
+            emit(chain)
+    # side effects are refused in the user's own code; an installed library's (a memo
+    # dict it fills while traced) only makes its guard retrace the next call once
+    library = "site-packages" in filename or "dist-packages" in filename
+    return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not (nn or library))
+
+
+def _hashable(value) -> bool:
+    if value is MISSING:
+        return False
+    try:
+        hash(value)
+    except TypeError:
+        return False
+    return True
+
+
+# ------------------------------------------------------------------------------ lookups
+
+
+def _class_attr(cls, name):
+    for klass in cls.__mro__:
+        d = klass.__dict__
+        if name in d:
+            return d[name]
+    return MISSING
+
+
+def step(obj, kind, key):
+    """``(value, source)`` of one path step, without running user properties.
+
+    ``source`` is ``"module"`` when the value lives in a module's instance dict or registries
+    (its changes bump the structure epoch), ``"class"`` when it was found on the object's
+    class, ``"final"`` when the path cannot continue past it (a tensor, a failed lookup),
+    else ``"plain"``.
+    """
+    if kind == "item":
+        if isinstance(obj, (Tensor, np.ndarray)):
+            return MISSING, "final"
+        try:
+            return obj[key], "module" if isinstance(obj, Module) else "plain"
+        except Exception:
+            return MISSING, "final"
+    if isinstance(obj, _BUILTINS):  # .values(), .append(...): the container's own guard
+        return MISSING, "stop"
+    if isinstance(obj, Tensor):
+        return MISSING, "final"
+    if isinstance(obj, types.ModuleType):
+        return obj.__dict__.get(key, MISSING), "plain"
+    if isinstance(obj, type):
+        value = _class_attr(obj, key)
+        return value, "final" if hasattr(type(value), "__get__") else "plain"
+    if kind == "own":  # the instance only: is the name shadowing its class's attribute?
+        return _own(obj, key)
+    cls_value = _class_attr(type(obj), key)
+    if cls_value is not MISSING and hasattr(type(cls_value), "__set__"):
+        if isinstance(cls_value, types.MemberDescriptorType):  # a __slots__ field
+            try:
+                return cls_value.__get__(obj, type(obj)), "plain"
+            except AttributeError:
+                return MISSING, "final"
+        return cls_value, "class"  # a property: its getter is traced (and guarded)
+    value, source = _own(obj, key)
+    if value is not MISSING:
+        return value, source
+    if cls_value is MISSING:
+        return MISSING, "final"
+    return cls_value, "class"
+
+
+_BUILTINS = (dict, list, tuple, set, frozenset, str, bytes, int, float, complex)
+
+
+def _via(obj, kind, key, source) -> str:
+    """How the generated check repeats one step (``generic``: by calling ``step``)."""
+    if kind == "attr" and isinstance(obj, types.ModuleType):
+        return "pymod"
+    if kind == "attr" and source == "plain" and key in getattr(obj, "__dict__", ()):
+        return "dict"
+    if kind == "item" and type(obj) in (dict, list, tuple, OrderedDict):
+        return "item"
+    if kind == "attr" and isinstance(obj, type):
+        return "class"
+    if kind == "own":
+        return "own"
+    return "generic"
+
+
+def _own(obj, key):
+    d = getattr(obj, "__dict__", None)
+    if d is None:
+        return MISSING, "plain"
+    module = isinstance(obj, Module)
+    if key in d:
+        return d[key], "module" if module else "plain"
+    if module:
+        for table in ("_parameters", "_buffers", "_modules"):
+            entries = d.get(table)
+            if entries is not None and key in entries:
+                return entries[key], "module"
+    return MISSING, "module" if module else "plain"
+
+
+def walk(root, steps):
+    """The value at the end of ``steps`` from ``root`` (``MISSING`` where one fails)."""
+    value = root
+    for kind, key in steps:
+        if value is MISSING:
+            return MISSING
+        value = step(value, kind, key)[0]
+    return value
+
+
+# ------------------------------------------------------------------------------ expectations
+
+_SCALARS = (bool, int, float, complex, str, bytes, type(None), range, slice)
+
+
+class Expect:
+    """What a guard expects of a value; ``matches(value)`` is the per-call check."""
+
+    __slots__ = ()
+
+
+class Same(Expect):
+    """Equal, of the same type (NaN equals NaN)."""
+
+    __slots__ = ("value", "type", "text")
+
+    def __init__(self, value):
+        self.value = value
+        self.type = type(value)
+        # a float also by its text, so that -0.0 is not 0.0 (NaN equals NaN)
+        self.text = repr(value) if self.type is float else None
+
+    def matches(self, v) -> bool:
+        if type(v) is not self.type:
+            return False
+        if self.text is None:
+            return v == self.value
+        return v == self.value and v != 0.0 or repr(v) == self.text
+
+    def describe(self, v) -> str:
+        return f"changed {self.value!r} -> {_short(v)}"
+
+
+class Identical(Expect):
+    """The same object (held weakly where it can be, so a cache never keeps it alive)."""
+
+    __slots__ = ("ref", "strong", "kind")
+
+    def __init__(self, value):
+        try:
+            self.ref = weakref.ref(value)
+            self.strong = None
+        except TypeError:
+            self.ref = None
+            self.strong = value
+        self.kind = type(value).__name__
+
+    def target(self):
+        return self.strong if self.ref is None else self.ref()
+
+    def matches(self, v) -> bool:
+        return v is (self.strong if self.ref is None else self.ref())
+
+    def describe(self, v) -> str:
+        if v is MISSING:
+            return "no longer exists"
+        if type(v).__name__ == self.kind:
+            article = "an" if self.kind[:1] in "AEIOU" else "a"
+            return f"is {article} new {self.kind}"
+        return f"is now {_short(v)} (was a {self.kind})"
+
+
+class Items(Expect):
+    """A list, tuple or dict: its type, its keys, and what each item is expected to be."""
+
+    __slots__ = ("type", "keys", "items")
+
+    def __init__(self, value, depth):
+        self.type = type(value)
+        if isinstance(value, dict):
+            self.keys = tuple(value)
+            self.items = tuple(expect(v, depth + 1) for v in value.values())
+        else:
+            self.keys = len(value)
+            self.items = tuple(expect(v, depth + 1) for v in value)
+
+    def matches(self, v) -> bool:
+        if type(v) is not self.type:
+            return False
+        if isinstance(v, dict):
+            if tuple(v) != self.keys:
+                return False
+            values = v.values()
+        else:
+            if len(v) != self.keys:
+                return False
+            values = v
+        for e, x in zip(self.items, values):
+            if not e.matches(x):
+                return False
+        return True
+
+    def describe(self, v) -> str:
+        if type(v) is not self.type:
+            return f"is now {_short(v)}"
+        if isinstance(v, dict):
+            if tuple(v) != self.keys:
+                return f"changed keys {list(self.keys)} -> {list(v)}"
+            pairs = zip(self.keys, self.items, v.values())
+        else:
+            if len(v) != self.keys:
+                return f"changed length {self.keys} -> {len(v)}"
+            pairs = zip(range(self.keys), self.items, v)
+        for k, e, x in pairs:
+            if not e.matches(x):
+                return f"[{k!r}] {e.describe(x)}"
+        return "changed"
+
+
+class ArrayValue(Expect):
+    """A NumPy array: the same object with the same contents (a trace bakes its values in
+    as a constant, so an in-place change must retrace); arrays above ``_ARRAY_LIMIT``
+    elements are compared by identity, shape and dtype only (see the module docstring)."""
+
+    __slots__ = ("ident", "copy")
+
+    def __init__(self, value):
+        self.ident = Identical(value)
+        self.copy = value.copy() if value.size <= _ARRAY_LIMIT else None
+
+    def matches(self, v) -> bool:
+        if not self.ident.matches(v):
+            return False
+        copy = self.copy
+        return copy is None or (
+            v.shape == copy.shape
+            and v.dtype == copy.dtype
+            and np.array_equal(v, copy, equal_nan=v.dtype.kind in "fc")
+        )
+
+    def describe(self, v) -> str:
+        if not self.ident.matches(v):
+            return self.ident.describe(v)
+        return "changed its values in place"
+
+
+_ARRAY_LIMIT = 1 << 16
+
+
+def expect(value, depth: int = 0) -> Expect:
+    """The expectation a guard records for ``value`` (see the module docstring)."""
+    t = type(value)
+    if t in _SCALARS:
+        return Same(value)
+    if t is np.ndarray:
+        return ArrayValue(value)
+    if isinstance(value, enum.Enum):
+        return Identical(value)
+    if t in (tuple, list, dict, OrderedDict, _Registry) and depth < 3 and len(value) <= 4096:
+        return Items(value, depth)
+    return Identical(value)
+
+
+def _short(v) -> str:
+    if v is MISSING:
+        return "<missing>"
+    if isinstance(v, _SCALARS):
+        text = repr(v)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return f"a {type(v).__name__}"
+
+
+# ------------------------------------------------------------------------------ guards
+
+
+class PathGuard:
+    """``root`` followed by ``steps`` must still match ``expected``."""
+
+    __slots__ = ("root", "steps", "expected", "covered", "label", "via")
+
+    def __init__(self, root, steps, expected, covered, label, via=None):
+        self.root = root  # a function returning the root value (None: the root is gone)
+        self.steps = steps
+        self.via = via or ("generic",) * len(steps)  # how each step is looked up (codegen)
+        self.expected = expected
+        self.covered = covered  # stored in modules only: the structure epoch covers it
+        self.label = label  # (root name, root object) for messages
+
+    def value(self):
+        root = self.root()
+        if root is None:
+            return None
+        return walk(root, self.steps)
+
+    def holds(self) -> bool:
+        root = self.root()
+        if root is None:  # a weakly held root was freed: nothing can reach it any more
+            return True
+        v = root
+        for kind, key in self.steps:
+            if v is MISSING:
+                break
+            v = step(v, kind, key)[0]
+        return self.expected.matches(v)
+
+    def reason(self, names) -> str:
+        text = self.expected.describe(self.value())
+        return f"{self.name(names)}{'' if text.startswith('[') else ' '}{text}"
+
+    def is_number(self) -> bool:
+        e = self.expected
+        return isinstance(e, Same) and e.type in (int, float, complex)
+
+    def name(self, names) -> str:
+        text, obj_id, kind = self.label
+        if obj_id is not None:
+            text = names.get(obj_id) or (text if text != "self" else f"<{kind}>")
+        elif not self.steps and self.root.__name__ == "global_root":
+            text = f"global {text}"
+        for kind, key in self.steps:
+            if kind == "item":
+                text += f"[{key!r}]"
+            elif kind == "own":
+                text += f".{key} (set on the instance)"
+            else:
+                text += f".{key}"
+        return text
+
+
+class GuardSet:
+    """The guards of one compiled variant and their per-call check."""
+
+    def __init__(self, guards, names):
+        self.free = [g for g in guards if not g.covered]
+        self.covered = [g for g in guards if g.covered]
+        self.names = names
+        self.epoch = structure_epoch()  # the covered guards held at this epoch
+        self.last_failed = None
+        self.check = None  # the free guards as one generated function (compile_check)
+
+    def name(self, guard) -> str:
+        return guard.name(self.names)
+
+    def __len__(self):
+        return len(self.free) + len(self.covered)
+
+    def failed(self):
+        """The first guard that no longer holds, or None (refreshes the epoch on success)."""
+        if self.check is None:
+            self.check = compile_check(self.free)
+        bad = self.check()
+        if bad >= 0:
+            return self.free[bad]
+        if bad == -2:  # a lookup raised: find the guard the slow way
+            for g in self.free:
+                if not g.holds():
+                    return g
+        epoch = structure_epoch()
+        if epoch != self.epoch:
+            for g in self.covered:
+                if not g.holds():
+                    return g
+            self.epoch = epoch
+        return None
+
+    def reason(self, guard) -> str:
+        return guard.reason(self.names)
+
+
+def _all_hold() -> int:
+    return -1
+
+
+def compile_check(guards):
+    """One Python function checking ``guards`` in order: the index of the first that fails,
+    -1 when all hold, -2 when a lookup raised (the caller then checks them one by one).
+
+    Straight-line code with each root, lookup and comparison inlined costs about a tenth
+    of calling ``PathGuard.holds`` per guard.
+    """
+    ns = {"M": MISSING, "B": builtins.__dict__, "step": step, "_class_attr": _class_attr}
+    ns["_own"] = _own
+    body = []
+    for i, g in enumerate(guards):
+        ns[f"r{i}"] = g.root
+        ns[f"e{i}"] = g.expected
+        root_kind = getattr(g.root, "kind", None)
+        if isinstance(g.root, weakref.ref):
+            lines = [f"v = r{i}()", "if v is not None:"]
+            pad = "    "
+        else:
+            if root_kind == "global":
+                ns[f"g{i}"] = g.root.dict
+                name = g.root.name
+                lines = [f"v = g{i}.get({name!r}, M)", f"if v is M: v = B.get({name!r}, M)"]
+            elif root_kind == "strong":
+                ns[f"s{i}"] = g.root.obj
+                lines = [f"v = s{i}"]
+            else:
+                lines = [f"v = r{i}()"]
+            lines.append("if True:")
+            pad = "    "
+        for j, ((kind, key), via) in enumerate(zip(g.steps, g.via)):
+            ns[f"k{i}_{j}"] = key
+            k = f"k{i}_{j}"
+            if via == "pymod":
+                lines.append(f"{pad}v = M if v is M else getattr(v, {k}, M)")
+            elif via == "dict":
+                lines.append(f"{pad}v = M if v is M else v.__dict__.get({k}, M)")
+            elif via == "item":
+                lines.append(f"{pad}v = M if v is M else v[{k}]")
+            elif via == "class":
+                lines.append(f"{pad}v = M if v is M else _class_attr(v, {k})")
+            elif via == "own":
+                lines.append(f"{pad}v = M if v is M else _own(v, {k})[0]")
+            else:
+                lines.append(f"{pad}v = M if v is M else step(v, {kind!r}, {k})[0]")
+        e = g.expected
+        if isinstance(e, Identical) and e.ref is not None:
+            ns[f"w{i}"] = e.ref
+            test = f"v is w{i}()"
+        elif isinstance(e, Identical):
+            ns[f"o{i}"] = e.strong
+            test = f"v is o{i}"
+        elif isinstance(e, Same) and e.text is None:
+            ns[f"t{i}"], ns[f"c{i}"] = e.type, e.value
+            test = f"type(v) is t{i} and v == c{i}"
+        else:
+            test = f"e{i}.matches(v)"
+        lines.append(f"{pad}if not ({test}): return {i}")
+        body += lines
+    if not body:
+        return _all_hold
+    source = "def check():\n    try:\n"
+    source += "".join(f"        {line}\n" for line in body)
+    source += "    except Exception:\n        return -2\n    return -1\n"
+    exec(compile(source, "<kiln.jit guards>", "exec"), ns)
+    return ns["check"]
+
+
+# ------------------------------------------------------------------------------ recording
+
+_RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
+_CLOCKS = {time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time}
+
+
+class GuardRecorder:
+    """The profile function of a thread while it traces (see the module docstring)."""
+
+    def __init__(self, fn, fn_name: str):
+        self.fn_name = fn_name
+        self.guards: dict = {}
+        self.names: dict = {}  # id(object) -> how the code named it ("model", "cfg")
+        self.roots: list = []  # named roots to name submodules from
+        self.open: dict = {}  # id(frame) -> [(guard, expectation at entry, line)]
+        self.functions: dict = {}  # code -> function, to find the closure cells of a frame
+        self.top_code = None
+        self.defaults: set = set()
+        # objects that existed before the trace: side effects on them are refused (an
+        # object the trace created, a dataclass being built, may change freely)
+        self.known: set = set()
+        owner = getattr(fn, "__self__", fn)
+        if isinstance(owner, Module):
+            self.roots.append((type(owner).__name__.lower(), owner))
+        fn = getattr(fn, "__func__", fn)
+        if isinstance(fn, types.FunctionType):
+            self.functions[fn.__code__] = fn
+            self.top_code = fn.__code__
+            self.defaults = {id(v) for v in (fn.__defaults__ or ())}
+            self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
+        self.previous = None
+
+    def __enter__(self):
+        self.previous = sys.gettrace()
+        sys.settrace(self.on_call)
+        return self
+
+    def __exit__(self, *exc):
+        sys.settrace(self.previous)
+        self.open.clear()
+        return False
+
+    def on_call(self, frame, event, arg):
+        """The thread's trace function: called for each new Python frame."""
+        if event != "call":
+            return None
+        info = _INFO.get(frame.f_code) or code_info(frame.f_code)
+        if not info.paths or not self._enter(frame, info):
+            return None
+        frame.f_trace_lines = False  # only the frame's "return" is wanted
+        return self.on_event
+
+    def on_event(self, frame, event, arg):
+        """The local trace function of a user frame whose reads are checked on return."""
+        if event == "return":
+            entries = self.open.pop(id(frame), None)
+            if entries:
+                self._leave(frame, entries)
+        return self.on_event
+
+    # -------------------------------------------------------------- entry and exit
+    def _enter(self, frame, info):
+        code = frame.f_code
+        local = frame.f_locals
+        cells = None
+        entries = [] if info.user else None
+        for kind, name, steps, line in info.paths:
+            if kind == "arg":
+                obj = local.get(name, MISSING)
+                if obj is MISSING or isinstance(obj, Tensor) or type(obj) in _SCALARS:
+                    continue
+                if not steps and not (code is self.top_code and id(obj) in self.defaults):
+                    continue
+                try:
+                    ref = weakref.ref(obj)
+                except TypeError:
+                    if not (code is self.top_code and id(obj) in self.defaults):
+                        continue  # a list built by the trace (or the call's own argument)
+
+                    ref = _strong(obj)
+                key = ("o", id(obj))
+                label = (name, id(obj), type(obj).__name__)
+                root = ref
+                if code is self.top_code:
+                    self.known.add(id(obj))
+                elif entries is not None and not (isinstance(obj, Module) or id(obj) in self.known):
+                    guard = self._guard(key, root, steps, label)
+                    continue
+            elif kind == "global":
+                g = frame.f_globals
+                key = ("g", id(g), name)
+                label = (name, None, None)
+                root = _global_root(g, name)
+            else:
+                if cells is None:
+                    cells = self._cells(frame)
+                cell = cells.get(name)
+                if cell is None:
+                    continue
+                key = ("c", id(cell))
+                label = (name, None, None)
+                root = _cell_root(cell)
+            guard = self._guard(key, root, steps, label)
+            if guard is None:
+                continue
+            if info.user and steps:
+                self._refuse_random(frame, guard, line)
+            if entries is not None:
+                entries.append((guard, guard.expected if guard.holds() else None, line))
+        if entries:
+            self.open[id(frame)] = entries
+            return True
+        return False
+
+    def _guard(self, key, root, steps, label):
+        """The guard of ``steps`` from ``root`` (recorded once); None if nothing to guard.
+
+        A step that finds its value on the object's class is split in two: the instance
+        must still not have its own value of that name, and the class must still hold the
+        value; the second is keyed by the class, so each class is checked once per call.
+        """
+        full = (key, steps)
+        guard = self.guards.get(full)
+        if guard is not None:
+            return guard
+        value = root()
+        if value is None:
+            return None
+        covered = isinstance(value, Module) and bool(steps)
+        via = []
+        for i, (kind, k) in enumerate(steps):
+            if value is MISSING:
+                steps = steps[:i]
+                break
+            obj = value
+            if isinstance(obj, Tensor):  # the tensor's own guards: the captured-tensor checks
+                steps = steps[:i]
+                break
+            value, source = step(obj, kind, k)
+            if source == "stop":
+                steps = steps[:i]
+                value = obj
+                break
+            if source == "class":
+                self._guard(key, root, (*steps[:i], ("own", k)), label)
+                cls = type(obj)
+                return self._guard(
+                    ("o", id(cls)),
+                    _strong(cls),
+                    (("attr", k), *steps[i + 1 :]),
+                    (cls.__name__, None, None),
+                )
+            covered = covered and source == "module"
+            via.append(_via(obj, kind, k, source))
+            if source == "final":
+                steps = steps[: i + 1]
+                break
+        full = (key, steps)
+        guard = self.guards.get(full)
+        if guard is not None:
+            return guard
+        self._note_functions(value)
+        exp = expect(value)
+        if isinstance(exp, Identical):
+            self.known.add(id(value))
+        if covered and isinstance(exp, Items) and exp.type is not _Registry:
+            covered = False  # a plain list or dict in a module can change without setattr
+        guard = PathGuard(root, steps, exp, covered, label, tuple(via[: len(steps)]))
+        self.guards[full] = guard
+        if not steps and label[1] is None:
+            self.roots.append((label[0], value))
+        return guard
+
+    def _note_functions(self, value, depth=0) -> None:
+        """Remember the functions a guarded value holds (itself, or in a list or dict such
+        as a module's hooks): their closure cells are guarded when they are called."""
+        if isinstance(value, types.MethodType):
+            value = value.__func__
+        if isinstance(value, types.FunctionType):
+            self.functions.setdefault(value.__code__, value)
+        elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
+            for item in value.values() if isinstance(value, dict) else value:
+                self._note_functions(item, depth + 1)
+
+    def _leave(self, frame, entries):
+        for guard, expected, line in entries:
+            if expected is None or guard.holds():
+                continue
+            where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+            raise TraceError(
+                f"kiln.jit: {self.fn_name} changed {guard.name(self.names)} while it was traced "
+                f"({guard.expected.describe(guard.value())}).\n  {where}\n"
+                "A Python side effect inside a jitted function runs once, when kiln traces it, "
+                "and never again on compiled calls. Move it out of the jitted function, or keep "
+                "the state in a tensor and update it in place (x.add_(1) is compiled)."
+            )
+
+    def _cells(self, frame) -> dict:
+        fn = self.functions.get(frame.f_code)
+        if fn is None or fn.__closure__ is None:
+            return {}
+        return dict(zip(fn.__code__.co_freevars, fn.__closure__))
+
+    def _refuse_random(self, frame, guard, line):
+        """Refuse code that reads Python's or NumPy's random generators or the clock."""
+        exp = guard.expected
+        fn = exp.target() if isinstance(exp, Identical) else None
+        owner = getattr(fn, "__self__", None)
+        module = getattr(fn, "__module__", None) or ""
+        if not (
+            isinstance(owner, _RANDOM_OWNERS)
+            or fn in _CLOCKS
+            or (isinstance(fn, types.FunctionType) and module in ("random", "numpy.random"))
+            or (callable(fn) and module.startswith("numpy.random"))
+        ):
+            return
+        where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+        what = "the clock" if fn in _CLOCKS else "a Python or NumPy random generator"
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "
+            f"traced.\n  {where}\n"
+            "Its one value would be baked into the compiled function and repeated on every "
+            "call. Use kiln's random functions (kiln.rand, kiln.randn, ...: compiled, fresh on "
+            "every call), or compute the value outside and pass it as an argument."
+        )
+
+    # -------------------------------------------------------------- result
+    def guard_set(self) -> GuardSet:
+        names = dict(self.names)
+        for name, value in self.roots:
+            names.setdefault(id(value), name)
+        for name, value in list(self.roots):
+            if isinstance(value, Module):
+                for sub_name, sub in value.named_modules():
+                    if sub_name:
+                        names.setdefault(id(sub), f"{name}.{sub_name}")
+        return GuardSet(list(self.guards.values()), names)
+
+
+def _strong(obj):
+    def root():
+        return obj
+
+    root.kind, root.obj = "strong", obj
+    return root
+
+
+def _global_root(g, name):
+    def global_root():
+        v = g.get(name, MISSING)
+        if v is MISSING:
+            v = builtins.__dict__.get(name, MISSING)
+        return v
+
+    global_root.kind, global_root.dict, global_root.name = "global", g, name
+    return global_root
+
+
+def _cell_root(cell):
+    def root():
+        try:
+            return cell.cell_contents
+        except ValueError:
+            return MISSING
+
+    return root
