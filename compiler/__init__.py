@@ -1,9 +1,14 @@
-"""kiln.compiler: the IR, the reference interpreter, tracing support, passes and codegen."""
+"""kiln.compiler: the IR, the reference interpreter, tracing support, passes and codegen.
+
+Also ``torch.compiler``'s switches (``stance.py``): ``disable``, ``set_stance``, ``reset``
+and ``explain``, so that ``import kiln as torch; torch.compiler.reset()`` works.
+"""
 
 from .errors import ShapeError, TraceError
 from .interpret import interpret
 from .ir import Graph, Node, from_json, load
 from .primitives import PRIMITIVES, Primitive
+from .stance import disable, explain, reset, set_stance
 
 __all__ = [
     "Graph",
@@ -12,7 +17,11 @@ __all__ = [
     "Primitive",
     "ShapeError",
     "TraceError",
+    "disable",
+    "explain",
     "from_json",
     "interpret",
     "load",
+    "reset",
+    "set_stance",
 ]

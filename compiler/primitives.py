@@ -505,8 +505,18 @@ def _safe(f):
     return g
 
 
-def _pow(a, b):
+def _pow(a, b, out=None):
+    if b.ndim == 0 and a.dtype.kind == "f":
+        # NumPy's ``**`` fast paths (and PyTorch's): x * x and sqrt, 2-10x faster than
+        # np.power and bit for bit what it gives (it computes these two exactly so).
+        with np.errstate(all="ignore"):
+            if b == 2:
+                return np.multiply(a, a, out=out)
+            if b == 0.5:
+                return np.sqrt(a, out=out)
     with np.errstate(all="ignore"):
+        if out is not None:
+            return np.power(a, b, out=out)
         if a.dtype.kind in "iu" and np.any(b < 0):
             # PyTorch's integer semantics: 1 and -1 stay (+-)1, other bases round to 0
             safe = np.power(a, np.abs(b))

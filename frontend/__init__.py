@@ -11,6 +11,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device
+from .dispatch import install_out_keyword as _install_out_keyword
 from .dtypes import (
     bool_ as bool,  # noqa: A001
 )
@@ -39,8 +40,10 @@ from .ops.methods import install as _install_methods
 from .tensor import Size, Tensor
 
 _install_methods()
+_install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
-from . import autograd, jit  # noqa: E402  (kiln.jit: a package, callable as the decorator)
+from . import autograd, functional, jit, profiler  # noqa: E402  (kiln.jit: also the decorator)
+from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
 from .compat import (  # noqa: E402
@@ -57,11 +60,17 @@ from .compat import (  # noqa: E402
     set_printoptions,
     use_deterministic_algorithms,
 )
+from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
+from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
 __version__ = "0.1.0"
+
+# torch.functional's functions are torch.* too (ops of the same name stay kiln's own)
+for _name in functional.__all__:
+    globals().setdefault(_name, getattr(functional, _name))
 
 
 def trace(fn_or_input, *args, **kwargs):
@@ -95,7 +104,7 @@ def _lazy(name):
 
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
-    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing"):
+    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing", "export"):
         return _lazy(name)
     if name in ("save", "load"):
         from . import serialization

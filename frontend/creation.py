@@ -24,12 +24,23 @@ from .dispatch import bind, constant, current_trace
 from .tensor import Tensor, _wrap
 
 
-def _size(size) -> tuple:
-    if len(size) == 1 and isinstance(size[0], (tuple, list)):
-        size = size[0]
-    elif len(size) == 1 and hasattr(size[0], "__iter__") and not isinstance(size[0], Tensor):
-        size = tuple(size[0])
-    out = tuple(int(s) for s in size)
+def _size(shape, size=None, op: str = "creation") -> tuple:
+    """PyTorch's size forms: varargs ``f(2, 3)``, one sequence ``f((2, 3))``, or ``size=``."""
+    if size is not None:
+        if shape:
+            raise TypeError(f"{op}() got multiple values for argument 'size'")
+        shape = (size,)
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    elif len(shape) == 1 and hasattr(shape[0], "__iter__") and not isinstance(shape[0], Tensor):
+        shape = tuple(shape[0])
+    for s in shape:
+        if isinstance(s, float) or isinstance(s, bool):
+            raise TypeError(
+                f"{op}(): argument 'size' must be tuple of ints, but found element of type "
+                f"{type(s).__name__}"
+            )
+    out = tuple(int(s) for s in shape)
     if any(s < 0 for s in out):
         raise RuntimeError(f"Trying to create tensor with negative dimension: {list(out)}")
     return out
@@ -115,9 +126,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
     return _wrap(array)
 
 
-def _filled(size, value, dtype, requires_grad, device) -> Tensor:
+def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    shape = _size(size)
     if current_trace() is not None:
         out = constant(np.full(shape, value, dtype=dt.np), dt)
     else:
@@ -125,19 +135,21 @@ def _filled(size, value, dtype, requires_grad, device) -> Tensor:
     return _finish(out, requires_grad, device)
 
 
-def zeros(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(size, 0, dtype, requires_grad, device)
+def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
+    """``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
+    return _filled(_size(shape, size, "zeros"), 0, dtype, requires_grad, device)
 
 
-def ones(*size, dtype=None, device=None, requires_grad=False, out=None) -> Tensor:
-    return _filled(size, 1, dtype, requires_grad, device)
+def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
+    return _filled(_size(shape, size, "ones"), 1, dtype, requires_grad, device)
 
 
-def empty(*size, dtype=None, device=None, requires_grad=False, **kwargs) -> Tensor:
-    return _filled(size, 0, dtype, requires_grad, device)
+def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
+    """Zeros in fact: kiln never hands out uninitialized memory."""
+    return _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
 
 
-def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> Tensor:
+def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     if dtype is None:
         dtype = (
             dtypes.scalar_dtype(fill_value)
@@ -146,13 +158,8 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False) -> T
         )
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
-    return _filled(
-        (tuple(size),) if not isinstance(size, int) else (size,),
-        fill_value,
-        dtype,
-        requires_grad,
-        device,
-    )
+    shape = _size((size,) if isinstance(size, int) else tuple(size), None, "full")
+    return _filled(shape, fill_value, dtype, requires_grad, device)
 
 
 def _like(x, dtype):
@@ -190,12 +197,18 @@ def _dev(x):
     return None if d.type == "cpu" else d
 
 
-def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=False):
+def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=False, **layout):
+    """``arange(end)``, ``arange(start, end)``, ``arange(start, end, step)`` (or keywords)."""
     if end is None:
         start, end = 0, start
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
-    if step == 0:
+    if values[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
+    if (values[1] - values[0]) * values[2] < 0:
+        raise RuntimeError(
+            f"arange: upper bound and lower bound inconsistent with step sign "
+            f"(start={values[0]}, end={values[1]}, step={values[2]})"
+        )
     if dtype is None:
         is_float = any(isinstance(v, float) for v in values)
         dt = dtypes.get_default_dtype() if is_float else dtypes.int64
@@ -210,19 +223,29 @@ def arange(start, end=None, step=1, *, dtype=None, device=None, requires_grad=Fa
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
-def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False):
+def _check_steps(op: str, steps) -> int:
+    if not isinstance(steps, int) or isinstance(steps, bool):
+        raise TypeError(f"{op}(): argument 'steps' must be int, not {type(steps).__name__}")
+    if steps < 0:
+        raise RuntimeError(f"{op}(): number of steps must be non-negative, got {steps}")
+    return steps
+
+
+def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, **layout):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    data = np.linspace(float(start), float(end), int(steps))
+    data = np.linspace(float(start), float(end), _check_steps("linspace", steps))
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
-def logspace(start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False):
+def logspace(
+    start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, **layout
+):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    data = np.logspace(float(start), float(end), int(steps), base=base)
+    data = np.logspace(float(start), float(end), _check_steps("logspace", steps), base=base)
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
-def eye(n, m=None, *, dtype=None, device=None, requires_grad=False):
+def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     return _finish(constant(np.eye(n, m, dtype=dt.np), dt), requires_grad, device)
 
@@ -309,16 +332,20 @@ def uniform_bits(shape, dtype, generator=None) -> Tensor:
     return bind(PRIMITIVES["uniform"], (seed_t,), {"shape": tuple(shape), "dtype": dtype.name})
 
 
-def rand(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+def rand(
+    *shape, size=None, generator=None, dtype=None, device=None, requires_grad=False, **layout
+) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    return _finish(uniform_bits(_size(size), dt, generator), requires_grad, device)
+    return _finish(uniform_bits(_size(shape, size, "rand"), dt, generator), requires_grad, device)
 
 
-def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+def randn(
+    *shape, size=None, generator=None, dtype=None, device=None, requires_grad=False, **layout
+) -> Tensor:
     """Standard normal numbers by Box-Muller on two uniform draws."""
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    shape = _size(size)
+    shape = _size(shape, size, "randn")
     u = uniform_bits((2,) + shape, dtypes.float64, generator)
     u1, u2 = ops.getitem(u, 0), ops.getitem(u, 1)
     r = ops.sqrt(ops.mul(ops.log(ops.sub(1.0, u1)), -2.0))
@@ -327,21 +354,51 @@ def randn(*size, generator=None, dtype=None, device=None, requires_grad=False, *
 
 
 def randint(
-    low, high=None, size=None, *, generator=None, dtype=None, device=None, requires_grad=False
+    *args,
+    low=None,
+    high=None,
+    size=None,
+    generator=None,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    **layout,
 ) -> Tensor:
+    """``randint(high, size)`` or ``randint(low, high, size)``: integers in ``[low, high)``.
 
+    >>> randint(10, (3,)).shape, randint(5, 7, size=(2,)).dtype
+    (kiln.Size([3]), kiln.int64)
+    """
+    low, high, size = _randint_bounds("randint", args, low, high, size, with_size=True)
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    u = uniform_bits(_size((size,), None, "randint"), dtypes.float64, generator)
+    r = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
+    return _finish(ops.cast(r, dt), requires_grad, device)
+
+
+def _randint_bounds(op, args, low, high, size, with_size):
+    """Sort PyTorch's overloads ``(high, size)`` / ``(low, high, size)`` into one triple."""
+    args = list(args)
+    if with_size and size is None and args:
+        size = args.pop()
+    given = [v for v in (low, high) if v is not None]
+    if len(args) + len(given) > 2 or (with_size and size is None):
+        raise TypeError(
+            f"{op}() received an invalid combination of arguments: expected (high, size) or "
+            f"(low, high, size), got {len(args)} positional values"
+        )
     if high is None:
-        low, high = 0, low
-    if size is None:
-        raise TypeError("randint() missing required argument 'size'")
+        high = args.pop() if args else None
+    if low is None:
+        low = args.pop() if args else 0
+    if high is None:
+        raise TypeError(f"{op}() missing required argument 'high'")
+    low, high = (v.item() if isinstance(v, Tensor) else v for v in (low, high))
     if high <= low:
         raise RuntimeError(
             f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
         )
-    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    u = uniform_bits(tuple(size), dtypes.float64, generator)
-    r = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
-    return _finish(ops.cast(r, dt), requires_grad, device)
+    return low, high, size
 
 
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False):
@@ -359,7 +416,9 @@ def randn_like(x, *, dtype=None, device=None, **kw) -> Tensor:
     return randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
-def randint_like(x, low, high=None, *, dtype=None, device=None, **kw) -> Tensor:
+def randint_like(x, *args, low=None, high=None, dtype=None, device=None, **kw) -> Tensor:
+    """``randint_like(x, high)`` or ``randint_like(x, low, high)``."""
+    low, high, _ = _randint_bounds("randint_like", args, low, high, None, with_size=False)
     return randint(low, high, x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
@@ -400,9 +459,10 @@ def numel(x: Tensor) -> int:
     return x.numel()
 
 
-def scalar_tensor(value, dtype=None) -> Tensor:
-    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.scalar_dtype(value)
-    return constant(value, dt)
+def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
+    """A 0-d tensor of the default dtype (PyTorch's, whatever the Python type of ``value``)."""
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    return _finish(constant(value, dt), requires_grad, device)
 
 
 __all__ = """

@@ -17,13 +17,17 @@ This is the hottest path of eager mode: keep it lean.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from time import perf_counter
+
 import numpy as np
 
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
 from .autograd.tape import record
-from .context import current, current_trace
+from .context import current, current_trace, is_grad_enabled
 from .tensor import Tensor, _wrap
 
 __all__ = [
@@ -31,11 +35,16 @@ __all__ = [
     "bind_name",
     "constant",
     "current_trace",
+    "install_out_keyword",
     "register_device",
     "register_device_move",
 ]
 
 _EMPTY: dict = {}
+
+# The active ``kiln.profiler`` profilers; while the list is empty (the usual case) ``bind``
+# pays one test of it. Each profiler has ``op_event(prim, inputs, start, end)``.
+PROFILERS: list = []
 
 # Eager handlers of non-CPU devices: ``handler(prim, inputs, params)`` returns a Tensor, or
 # ``NotImplemented`` when no input lives on its device. Registered once, process-wide.
@@ -69,6 +78,7 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     if top is not None:
         out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy (inlined: the hot path)
+        start = perf_counter() if PROFILERS else None
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
         if out is NotImplemented:
             try:
@@ -78,6 +88,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             out = _wrap(data)
             if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
                 out._vc = inputs[0]._vc  # one version counter per storage
+        if start is not None:
+            end = perf_counter()
+            for profiler in PROFILERS:
+                profiler.op_event(prim, inputs, start, end)
     if ctx.grad_enabled and prim.differentiable:
         for x in inputs:
             if x.requires_grad:
@@ -136,3 +150,94 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     if move is None:
         raise RuntimeError(f"constant: no way to put an array on device {device_type!r}")
     return move(data)
+
+
+# ------------------------------------------------------------------------------ out=
+
+# The public functions PyTorch gives an ``out=`` keyword (checked against its out overloads);
+# ``install_out_keyword`` wraps them once in the ``kiln`` namespace, so no op handles it.
+OUT_OPS = """
+abs absolute add addcdiv addcmul addmm all amax amin any arange argmax argmin asinh atan atan2
+bernoulli bitwise_and bitwise_not bitwise_or bitwise_xor bmm bucketize cat ceil clamp clamp_max
+clamp_min clip concat concatenate copysign cos cosh cummax cumprod cumsum diag div divide dot
+empty eq erf erfinv exp exp2 expm1 eye floor floor_divide fmod frac full gather ge greater
+greater_equal gt hstack hypot index_add index_select kthvalue le lerp less less_equal linspace log
+log10 log1p log2 log_softmax logical_and logical_not logical_or logical_xor logspace logsumexp lt
+masked_select matmul max maximum mean min minimum mm msort mul multinomial multiply mv
+nan_to_num ne neg negative nonzero norm normal not_equal ones outer pow prod rand randint randn
+randperm reciprocal remainder round rsqrt scatter scatter_add searchsorted sigmoid sign sin sinh
+softmax sort sqrt square stack std std_mean sub subtract sum take tan tanh topk tril triu
+true_divide trunc var var_mean vstack where zeros
+""".split()
+
+
+def install_out_keyword(namespace: dict, *aliases: dict) -> None:
+    """Give each ``OUT_OPS`` function in ``namespace`` PyTorch's ``out=`` keyword; the
+    ``aliases`` namespaces (``kiln`` re-exporting ``kiln.ops``) get the same objects."""
+    for name in OUT_OPS:
+        fn = namespace.get(name)
+        if fn is None:
+            continue
+        if not hasattr(fn, "_writes_out"):
+            fn = namespace[name] = with_out(fn)
+        for alias in aliases:
+            if name in alias:
+                alias[name] = fn
+
+
+def with_out(fn):
+    """``fn`` with an ``out=`` keyword: the result is written into ``out``, which is returned.
+
+    >>> out = kiln.empty(2)
+    >>> kiln.add(kiln.ones(2), 1, out=out) is out, out
+    (True, tensor([2., 2.]))
+    """
+
+    @functools.wraps(fn)
+    def op(*args, out=None, **kwargs):
+        if out is None:
+            return fn(*args, **kwargs)
+        return write_out(fn.__name__, fn(*args, **kwargs), out)
+
+    op._writes_out = True
+    return op
+
+
+def write_out(name: str, result, out):
+    """PyTorch's out= rules: same-kind casts only, resize (warning if ``out`` had elements),
+    no autograd through ``out``."""
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"{name}(): argument 'out' must be a tuple of {len(result)} Tensors")
+        written = [write_out(name, r, o) for r, o in zip(result, out)]
+        return type(result)(*written) if hasattr(result, "_fields") else tuple(written)
+    if not isinstance(out, Tensor):
+        raise TypeError(f"{name}(): argument 'out' must be Tensor, not {type(out).__name__}")
+    if is_grad_enabled() and (result.requires_grad or out.requires_grad):
+        raise RuntimeError(
+            f"{name}(): functions with out=... arguments don't support automatic "
+            "differentiation, but one of the arguments requires grad."
+        )
+    if result.dtype._category > out.dtype._category:
+        raise RuntimeError(
+            f"{name}(): result type {result.dtype.name} can't be cast to the desired output "
+            f"type {out.dtype.name}"
+        )
+    shape = tuple(result.shape)
+    if tuple(out.shape) != shape:
+        if current_trace() is not None or type(out._data) is not np.ndarray:
+            raise RuntimeError(
+                f"{name}(): out= of shape {list(out.shape)} needs resizing to {list(shape)}, "
+                "which kiln supports only on eager CPU tensors"
+            )
+        if out.numel() != 0:
+            warnings.warn(
+                f"An output with one or more elements was resized since it had shape "
+                f"{list(out.shape)}, which does not match the required output shape "
+                f"{list(shape)}. This behavior is deprecated, and in a future PyTorch release "
+                "outputs will not be resized unless they have zero elements.",
+                UserWarning,
+                stacklevel=3,
+            )
+        out._data = np.empty(shape, dtype=out.dtype.np)
+    return out.copy_(result)

@@ -96,13 +96,29 @@ class InputError(TypeError):
     """A compiled function was called with arrays of the wrong number, shape or dtype."""
 
 
+# The active ``kiln.profiler`` profilers. While there is one, a program runs its timed
+# copy and reports the clock read around each call (``kernel_events(schedule, clock)``);
+# otherwise the generated ``run`` pays one test of this list.
+PROFILERS: list = []
+
+
 class Program:
     """A ``Schedule`` made callable: ``program(list_of_arrays) -> list_of_arrays``."""
 
     def __init__(self, schedule: Schedule):
         self.schedule = schedule
-        self.source, self.run = self._build(timed=False)
         self._profiled = None
+        self.source, self.run = self._build(timed=False)
+
+    def _run_for_profilers(self, arrays):
+        """``run`` with a clock read around every call, reported to the profilers."""
+        if self._profiled is None:
+            self._profiled = self._build(timed=True)[1]
+        clock: list[float] = []
+        results = self._profiled(arrays, clock)
+        for profiler in PROFILERS:
+            profiler.kernel_events(self.schedule, clock)
+        return results
 
     def profile(self, arrays, repeats: int = 10) -> list[tuple[float, str]]:
         """Median seconds of each call over ``repeats`` runs, with the call's comment.
@@ -134,6 +150,8 @@ class Program:
             "_lock": threading.Lock(),
             "_check": self._check_input,
             "_clock": time.perf_counter,
+            "_profilers": PROFILERS,
+            "_run_for_profilers": self._run_for_profilers,
         }
         cuda = schedule.device == "cuda"
         if cuda:
@@ -146,6 +164,8 @@ class Program:
         namespace.update(schedule.statics)
         namespace.update(schedule.pools)
         lines = ["def run(args, _times=None):" if timed else "def run(args):"]
+        if not timed:
+            lines.append("    if _profilers: return _run_for_profilers(args)")
         count = len(schedule.inputs)
         lines.append(f"    if len(args) != {count}: _check(-1, args)")
         if count:

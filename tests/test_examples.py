@@ -88,6 +88,15 @@ def test_inspect_graph_script(tmp_path):
     assert (tmp_path / "00_traced.txt").exists()
 
 
+def test_deploy_script_serves_the_exported_model_from_a_second_process(tmp_path):
+    out = _run("examples/deploy.py", "--epochs", "1", "--out", str(tmp_path / "digits.kiln"))
+    match = re.search(r"agree with the trained model: (\d+)/(\d+)", out)
+    assert match and match.group(1) == match.group(2), out  # the same numbers, served
+    assert float(re.search(r"served test accuracy: ([\d.]+)%", out).group(1)) > 80
+    assert "server imported training code: none" in out
+    assert kiln.export.load(tmp_path / "digits.kiln").range_constraints == {"batch": (1, 512)}
+
+
 def test_full_demo_reaches_95_percent():
     out = _run("-m", "kiln", "demo", "--no-progress", timeout=600)
     assert _accuracy(out, "eager") >= 0.95 and _accuracy(out, "jit") >= 0.95

@@ -26,7 +26,12 @@ One concept a file:
 - ``compiled.py``: a compiled variant: input fetchers, run, write-backs, ``Inspection``;
 - ``function.py``: ``JitFunction`` (the cache and its lock, tracing), ``jit``, ``trace``;
 - ``autograd_bridge.py``: a jitted function's compiled backward under eager autograd;
-- ``dumps.py``: where ``KILN_DUMP`` writes each variant (the compiler's writer).
+- ``dumps.py``: where ``KILN_DUMP`` writes each variant (the compiler's writer);
+- ``script.py``: ``torch.jit``'s names: ``trace``, ``script``, ``ScriptModule``, ``save``,
+  ``load`` (through ``kiln.export``), ``ignore``, ``unused``;
+- ``torch_compile.py``: ``kiln.compile`` (``torch.compile``'s signature), custom back ends,
+  ``explain``;
+- ``control_flow.py``: ``kiln.cond``, a data-dependent branch a trace can hold.
 """
 
 from __future__ import annotations
@@ -36,9 +41,32 @@ import types
 
 from .compiled import Compiled, Inspection
 from .config import JitConfig, config
+from .control_flow import cond
 from .function import JitFunction, jit
+from .script import ScriptFunction, ScriptModule, ignore, load, save, script, trace, unused
+from .torch_compile import CompiledFunction, GraphModule, OptimizedModule, compile
 
-__all__ = ["Compiled", "Inspection", "JitConfig", "JitFunction", "config", "jit"]
+__all__ = [
+    "Compiled",
+    "CompiledFunction",
+    "GraphModule",
+    "Inspection",
+    "JitConfig",
+    "JitFunction",
+    "OptimizedModule",
+    "ScriptFunction",
+    "ScriptModule",
+    "compile",
+    "cond",
+    "config",
+    "ignore",
+    "jit",
+    "load",
+    "save",
+    "script",
+    "trace",
+    "unused",
+]
 
 
 class _CallableModule(types.ModuleType):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import logging
 import os
 
+from kiln.compiler import stance
+
 log = logging.getLogger("kiln.jit")
 
 
@@ -22,9 +24,19 @@ class JitConfig:
     def __init__(self):
         logs = os.environ.get("KILN_LOG", "")
         self.log_recompiles = "recompiles" in logs.split(",")
-        self.disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
+        self._disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
         self.dump_dir = os.environ.get("KILN_DUMP") or None
         self.cache_size_limit = 8
+
+    @property
+    def disable(self) -> bool:
+        """True to run jitted functions eagerly: set here or by ``KILN_DISABLE_JIT``, or,
+        for a while, by ``kiln.compiler.disable`` / ``set_stance("force_eager")``."""
+        return self._disable or stance.compile_disabled()
+
+    @disable.setter
+    def disable(self, value: bool) -> None:
+        self._disable = bool(value)
 
 
 config = JitConfig()

@@ -29,6 +29,7 @@ from kiln.compiler.compile import compile_graph
 
 from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
+from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
 from .autograd_bridge import build_backward
@@ -118,7 +119,8 @@ class JitFunction:
             if compiled is not None:
                 return compiled
             self._explain_trace(key, leaves)
-            compiled = self.trace_and_compile(args, kwargs, leaves)
+            with record_function(f"kiln.jit compile {self.name}", kind="compile"):
+                compiled = self.trace_and_compile(args, kwargs, leaves)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
             self._evict()

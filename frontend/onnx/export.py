@@ -5,6 +5,13 @@ the graph is translated by the table in ``converters.py``; the arguments become 
 model's inputs and the captured tensors (a module's parameters and buffers) its
 initializers. The model is checked with ``onnx.checker.check_model`` before it is saved.
 
+Dynamic axes (``dynamic_axes={"x": {0: "batch"}}``, or ``dynamic_shapes`` with
+``kiln.export.Dim`` as in the dynamo exporter) become named ``dim_param`` sizes of the
+inputs and outputs. kiln's graph holds concrete sizes, so the model is translated again at
+two other sizes of those axes; the three models must be the same but for those sizes (no
+``Reshape`` to a fixed batch, no constant of the batch's size), else the export raises
+``ValueError`` naming the axis, rather than write a model that is wrong at other sizes.
+
 >>> import io, kiln, kiln.nn as nn
 >>> model = nn.Linear(4, 2)
 >>> proto = kiln.onnx.export(model, (kiln.randn(3, 4),), io.BytesIO())  # or "linear.onnx"
@@ -18,7 +25,8 @@ import os
 
 import numpy as np
 
-from .capture import capture
+from ..tensor import Tensor, _wrap
+from .capture import _argument_names, _as_tuple, capture
 from .converters import CONVERTERS, UNSUPPORTED
 
 MIN_OPSET = 17
@@ -87,9 +95,22 @@ class _Context:
 
 
 def to_onnx(
-    fn_or_module, example_args, input_names=None, output_names=None, opset_version: int = MIN_OPSET
+    fn_or_module,
+    example_args,
+    input_names=None,
+    output_names=None,
+    opset_version: int = MIN_OPSET,
+    dynamic_axes=None,
 ):
     """Trace and translate; return the checked ``onnx.ModelProto`` (nothing is written)."""
+    if not dynamic_axes:
+        return _translate(fn_or_module, example_args, input_names, output_names, opset_version)
+    return _with_dynamic_axes(
+        fn_or_module, example_args, input_names, output_names, opset_version, dynamic_axes
+    )
+
+
+def _translate(fn_or_module, example_args, input_names, output_names, opset_version):
     onnx = _require_onnx()
     if opset_version < MIN_OPSET:
         raise ValueError(
@@ -146,25 +167,57 @@ def to_onnx(
 
 def export(
     fn_or_module,
-    example_args,
-    path,
+    example_args=(),
+    path=None,
     input_names=None,
     output_names=None,
-    opset_version: int = MIN_OPSET,
+    opset_version: int | None = None,
+    *,
+    dynamic_axes=None,
+    dynamic_shapes=None,
+    dynamo: bool = True,
+    export_params: bool = True,
+    verbose=None,
+    do_constant_folding: bool = True,
+    kwargs=None,
 ):
     """Export ``fn_or_module(*example_args)`` to ONNX at ``path`` (a file name or a binary
-    file object), like ``torch.onnx.export``; return the ``onnx.ModelProto``.
+    file object; ``None`` writes nothing), like ``torch.onnx.export``; return the
+    ``onnx.ModelProto``.
 
-    Shapes are those of the example arguments (the traced graph is static). A module is
+    Shapes are those of the example arguments, but for ``dynamic_axes`` (``{name: {axis:
+    "batch"}}`` or ``{name: [axis]}``, names as in ``input_names``/``output_names``) or
+    ``dynamic_shapes`` (one entry per argument, ``{axis: kiln.export.Dim}``). A module is
     exported in eval mode; its parameters and buffers become initializers named after
     ``named_parameters()``. A primitive without an ONNX translation (``uniform``) raises
     ``UnsupportedPrimitiveError`` naming it and the source line that created it.
+    ``dynamo`` (either exporter of PyTorch), ``verbose`` and ``do_constant_folding`` are
+    accepted: kiln has one exporter, which folds constants. ``export_params=False`` and
+    keyword arguments are not supported.
 
     >>> kiln.onnx.export(lambda x: x.relu() * 2, (kiln.randn(3),), "f.onnx",
-    ...                  input_names=["x"], output_names=["y"])  # doctest: +SKIP
+    ...                  input_names=["x"], output_names=["y"],
+    ...                  dynamic_axes={"x": {0: "n"}, "y": {0: "n"}})  # doctest: +SKIP
     """
-    model = to_onnx(fn_or_module, example_args, input_names, output_names, opset_version)
+    if not export_params:
+        raise NotImplementedError("kiln.onnx.export: export_params=False is not supported")
+    if kwargs:
+        raise NotImplementedError("kiln.onnx.export: keyword arguments (kwargs=) are not supported")
+    if dynamic_shapes is not None:
+        if dynamic_axes:
+            raise ValueError("kiln.onnx.export: give dynamic_axes or dynamic_shapes, not both")
+        dynamic_axes = _axes_from_shapes(fn_or_module, example_args, input_names, dynamic_shapes)
+    model = to_onnx(
+        fn_or_module,
+        example_args,
+        input_names,
+        output_names,
+        MIN_OPSET if opset_version is None else opset_version,
+        dynamic_axes,
+    )
     data = model.SerializeToString()
+    if path is None:
+        return model
     if hasattr(path, "write"):
         path.write(data)
     else:
@@ -198,3 +251,114 @@ def _check_supported(graph) -> None:
     raise UnsupportedPrimitiveError(
         f"kiln.onnx.export: primitive(s) {ops} cannot be exported to ONNX:\n" + "\n".join(lines)
     )
+
+
+# ------------------------------------------------------------------------------ dynamic axes
+def _axes_from_shapes(fn_or_module, example_args, input_names, dynamic_shapes) -> dict:
+    """``dynamic_shapes`` (one ``{axis: Dim}`` per argument) as ``dynamic_axes``."""
+    args = _as_tuple(example_args)
+    specs = list(dynamic_shapes.values()) if isinstance(dynamic_shapes, dict) else dynamic_shapes
+    if len(specs) != len(args):
+        raise ValueError(
+            f"kiln.onnx.export: dynamic_shapes has {len(specs)} entries for {len(args)} arguments"
+        )
+    names = _names(input_names, _argument_names(fn_or_module, len(args)), "input_names")
+    axes = {}
+    for name, spec in zip(names, specs):
+        if spec is None:
+            continue
+        items = spec.items() if isinstance(spec, dict) else enumerate(spec)
+        chosen = {int(axis): dim.__name__ for axis, dim in items if dim is not None}
+        if chosen:
+            axes[name] = chosen
+    return axes
+
+
+def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, opset, axes):
+    """Translate at the example's sizes and at two others; name the sizes that vary."""
+    args = _as_tuple(example_args)
+    base = _translate(fn_or_module, args, input_names, output_names, opset)
+    inputs = [i.name for i in base.graph.input]
+    outputs = [o.name for o in base.graph.output]
+    per_input: dict[int, dict[int, str]] = {}
+    for name, spec in axes.items():
+        if name in outputs:
+            continue
+        if name not in inputs:
+            raise ValueError(
+                f"kiln.onnx.export: dynamic_axes names {name!r}, which is neither an input "
+                f"({inputs}) nor an output ({outputs})"
+            )
+        spec = {a: f"{name}_dynamic_axes_{a + 1}" for a in spec} if isinstance(spec, list) else spec
+        per_input[inputs.index(name)] = {int(a): str(d) for a, d in spec.items()}
+    sizes: dict[str, int] = {}
+    for k, spec in per_input.items():
+        if not isinstance(args[k], Tensor):
+            raise ValueError(f"kiln.onnx.export: dynamic_axes for {inputs[k]}, not a tensor")
+        for axis, dim in spec.items():
+            size = args[k].shape[axis]
+            if sizes.setdefault(dim, size) != size:
+                raise ValueError(
+                    f"kiln.onnx.export: axis {dim!r} has sizes {sizes[dim]} and {size} in the "
+                    "example inputs"
+                )
+    variants = []
+    for step in (1, 2):
+        resized = list(args)
+        for k, spec in per_input.items():
+            shape = list(args[k].shape)
+            for axis, dim in spec.items():
+                shape[axis] = sizes[dim] + step
+            resized[k] = _wrap(np.zeros(shape, dtype=np.asarray(args[k]._data).dtype))
+        variants.append(_translate(fn_or_module, tuple(resized), input_names, output_names, opset))
+    body = _body(base)
+    for variant in variants:
+        if _body(variant) != body:
+            raise ValueError(
+                f"kiln.onnx.export: the graph changes with the size of the dynamic axes "
+                f"{sorted(sizes)} (a reshape or a constant holds the example's size), so it "
+                "cannot be exported with them dynamic; export with fixed shapes"
+            )
+    named_outputs = {}
+    for name, spec in axes.items():
+        if name in outputs:
+            spec = (
+                {a: f"{name}_dynamic_axes_{a + 1}" for a in spec}
+                if isinstance(spec, list)
+                else spec
+            )
+            named_outputs[outputs.index(name)] = {int(a): str(d) for a, d in spec.items()}
+    for k, value in enumerate(base.graph.input):
+        _name_dims(value, per_input.get(k, {}))
+    for k, value in enumerate(base.graph.output):
+        given = named_outputs.get(k, {})
+        dims = value.type.tensor_type.shape.dim
+        for axis, dim in enumerate(dims):
+            if axis in given:
+                continue
+            seen = [v.graph.output[k].type.tensor_type.shape.dim[axis].dim_value for v in variants]
+            if seen[0] != dim.dim_value:  # this size follows a dynamic axis: say which
+                match = [
+                    d for d, s in sizes.items() if [s + 1, s + 2] == seen and s == dim.dim_value
+                ]
+                given[axis] = match[0] if match else f"{value.name}_dim_{axis}"
+        _name_dims(value, given)
+    _require_onnx().checker.check_model(base, full_check=True)
+    return base
+
+
+def _body(model) -> tuple:
+    """The parts of a model that must not depend on the dynamic sizes."""
+    graph = model.graph
+    return (
+        tuple(n.SerializeToString() for n in graph.node),
+        tuple(i.SerializeToString() for i in graph.initializer),
+    )
+
+
+def _name_dims(value, names: dict) -> None:
+    dims = value.type.tensor_type.shape.dim
+    for axis, name in names.items():
+        if not -len(dims) <= axis < len(dims):
+            raise ValueError(f"kiln.onnx.export: {value.name} has no axis {axis}")
+        dims[axis].dim_param = name

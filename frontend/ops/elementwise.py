@@ -16,6 +16,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..dispatch import bind, constant
 from ..tensor import Tensor
+from .reuse import bind_into, reusable_operand
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
@@ -64,8 +65,12 @@ def promote_pair(op, a, b):
     return as_operand(a, dtype), as_operand(b, dtype), dtype
 
 
-def _binary(prim):
+def _binary(prim, reuses=False):
     def op(a, b):
+        if reuses:  # a large temporary operand lends its buffer (see ops/reuse.py)
+            donor = reusable_operand(a, b)
+            a, b, _ = promote_pair(prim.name, a, b)
+            return bind_into(prim, a, b, donor)
         a, b, _ = promote_pair(prim.name, a, b)
         return bind(prim, (a, b))
 
@@ -76,7 +81,7 @@ def _binary(prim):
 
 _add = _binary(P["add"])
 _sub = _binary(P["sub"])
-mul = _binary(P["mul"])
+mul = _binary(P["mul"], reuses=True)
 maximum = _binary(P["maximum"])
 minimum = _binary(P["minimum"])
 eq = _binary(P["eq"])
@@ -91,9 +96,11 @@ not_equal = ne
 
 
 def add(a, b, *, alpha=1):
+    donor = reusable_operand(a, b)
     if alpha != 1:
         b = mul(b, alpha)
-    return _add(a, b)
+    a, b, _ = promote_pair("add", a, b)
+    return bind_into(P["add"], a, b, donor)
 
 
 def _is_bool(v) -> bool:
@@ -101,6 +108,7 @@ def _is_bool(v) -> bool:
 
 
 def sub(a, b, *, alpha=1):
+    donor = reusable_operand(a, b)
     if _is_bool(a) or _is_bool(b):
         raise RuntimeError(
             "Subtraction, the `-` operator, with a bool tensor is not "
@@ -109,7 +117,8 @@ def sub(a, b, *, alpha=1):
         )
     if alpha != 1:
         b = mul(b, alpha)
-    return _sub(a, b)
+    a, b, _ = promote_pair("sub", a, b)
+    return bind_into(P["sub"], a, b, donor)
 
 
 subtract = sub
@@ -158,13 +167,14 @@ def fmod(a, b):
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
+    donor = reusable_operand(a, None)
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
         dt = dtypes.result_type(a, b)
         if dt is dtypes.bool_:
             dt = dtypes.int64
         if not dt.is_floating_point and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
-        return bind(P["pow"], (cast(a, dt), constant(b, dt)))
+        return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
     a, b, _ = promote_pair("pow", a, b)
     return bind(P["pow"], (a, b))
 

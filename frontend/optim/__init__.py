@@ -1,7 +1,8 @@
-"""``kiln.optim``: optimizers (``SGD``, ``Adam``, ``AdamW``) and ``lr_scheduler``.
+"""``kiln.optim``: the optimizers of ``torch.optim`` and ``lr_scheduler``.
 
 They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced inside a
-``kiln.jit`` training step (see ``optimizer.py`` for the rules that makes that work).
+``kiln.jit`` training step (see ``optimizer.py`` for the rules that makes that work); only
+``LBFGS``, whose line search branches on loss values, runs eagerly only.
 
 >>> import kiln
 >>> w = kiln.tensor([2.0], requires_grad=True)
@@ -12,7 +13,23 @@ They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced
 
 from . import lr_scheduler
 from .adam import Adam, AdamW
+from .adam_variants import Adamax, NAdam, RAdam
+from .adaptive import Adadelta, Adagrad, RMSprop
+from .lbfgs import LBFGS
 from .optimizer import Optimizer
 from .sgd import SGD
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "lr_scheduler"]
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "LBFGS",
+    "lr_scheduler",
+]

@@ -32,6 +32,8 @@ from .optimizer import Optimizer
 class Adam(Optimizer):
     """Adam (``decoupled_weight_decay=True`` makes it AdamW)."""
 
+    live_momentum = True  # a cyclic scheduler's momentum needs no retrace
+
     def __init__(
         self,
         params,
@@ -76,13 +78,14 @@ class Adam(Optimizer):
         with kiln.no_grad():
             for index, group in enumerate(self.param_groups):
                 lr = self._lr(index, kiln.float64)
+                beta1 = self._momentum(index, kiln.float64)
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, p.grad, group, lr)
+                        self._update(p, p.grad, group, lr, beta1)
         return loss
 
-    def _update(self, p, grad, group, lr) -> None:
-        beta1, beta2 = group["betas"]
+    def _update(self, p, grad, group, lr, beta1) -> None:
+        beta2 = group["betas"][1]
         weight_decay, eps = group["weight_decay"], group["eps"]
         step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
         m = self._state_tensor(p, "exp_avg", lambda: kiln.zeros_like(p))
@@ -148,8 +151,12 @@ class AdamW(Adam):
         )
 
 
-def _lerp(start, end, weight: float):
-    """PyTorch's lerp with a scalar weight (the two-sided formula keeps it accurate)."""
+def _lerp(start, end, weight):
+    """PyTorch's lerp with a scalar weight (the two-sided formula keeps it accurate); the
+    weight is a float or, for a live (cycled) beta, a 0-d tensor."""
+    if isinstance(weight, kiln.Tensor):
+        w = weight.to(start.dtype)
+        return kiln.where(w.abs() < 0.5, start + (end - start) * w, end - (end - start) * (1 - w))
     w = float(start.dtype.np.type(weight))  # the weight as the tensor's dtype rounds it
     if abs(w) < 0.5:
         return start + (end - start) * w

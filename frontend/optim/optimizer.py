@@ -43,6 +43,9 @@ class Optimizer:
     Subclasses implement ``step()``; ``state[p]`` is a dict of tensors for parameter ``p``.
     """
 
+    # whether step() reads the momentum through ``_momentum`` (live when cycled)
+    live_momentum = False
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
         self.state: defaultdict = defaultdict(dict)
@@ -120,6 +123,18 @@ class Optimizer:
     def step(self, closure=None):
         raise NotImplementedError
 
+    def _step_each(self, closure, lr_dtype=None):
+        """``step()`` for optimizers with a per-parameter ``_update(p, grad, group, lr)``."""
+        loss = self._closure_loss(closure)
+        self._guard_settings()
+        with kiln.no_grad():
+            for index, group in enumerate(self.param_groups):
+                lr = self._lr(index, lr_dtype)
+                for p in group["params"]:
+                    if p.grad is not None:
+                        self._update(p, p.grad, group, lr)
+        return loss
+
     def _closure_loss(self, closure):
         if closure is None:
             return None
@@ -132,6 +147,21 @@ class Optimizer:
         me = weakref.proxy(self)  # a compiled step must not keep the optimizer alive
         return tracing.live_scalar(lambda: me.param_groups[group_index]["lr"], dtype)
 
+    def _momentum(self, group_index: int, dtype=None):
+        """The group's momentum (``momentum``, or ``betas[0]`` where the optimizer has
+        betas): a float, or a live graph input under tracing when a cyclic scheduler
+        (``CyclicLR``, ``OneCycleLR``) changes it every step, so the step is not retraced."""
+        group = self.param_groups[group_index]
+        key = "betas" if "betas" in self.defaults else "momentum"
+
+        def read():
+            value = self.param_groups[group_index][key]
+            return value[0] if key == "betas" else value
+
+        if not _cycled(group):
+            return read()
+        return tracing.live_scalar(read, dtype)
+
     def _guard_settings(self) -> None:
         """Under tracing: retrace when anything but ``lr`` changes in the groups."""
         if kiln.is_tracing():
@@ -142,7 +172,7 @@ class Optimizer:
         return tuple(
             (len(g["params"]),)
             + tuple(
-                (k, _freeze(v))
+                (k, _freeze(_live_part(g, k, v) if self.live_momentum else v))
                 for k, v in sorted(g.items())
                 if k not in ("params", "lr", "initial_lr")
             )
@@ -228,6 +258,32 @@ def _load_value(existing, value, p: Tensor, name: str):
             existing.copy_(value)
             return existing
         return value.clone()
+
+
+def scalar_as(value, dtype):
+    """A Python float as is (a constant), a 0-d tensor cast to ``dtype``.
+
+    PyTorch passes step-dependent factors as Python doubles that its kernels round to the
+    parameter's dtype; kiln computes them as float64 tensors (traceable) and rounds the same.
+    """
+    return value.to(dtype) if isinstance(value, Tensor) else value
+
+
+def _cycled(group: dict) -> bool:
+    """Whether a cyclic scheduler drives this group's momentum (it adds these two keys)."""
+    return "base_momentum" in group and "max_momentum" in group
+
+
+def _live_part(group: dict, key: str, value):
+    """What of a setting a compiled step bakes in: all of it, except a cycled momentum, of
+    which only whether it is zero (the momentum itself is a live input)."""
+    if not _cycled(group):
+        return value
+    if key == "momentum":
+        return value != 0
+    if key == "betas":
+        return (None, *value[1:])
+    return value
 
 
 def _freeze(value):

@@ -29,6 +29,8 @@ from .optimizer import Optimizer, required
 
 
 class SGD(Optimizer):
+    live_momentum = True  # a cyclic scheduler's momentum needs no retrace
+
     def __init__(
         self,
         params,
@@ -68,17 +70,18 @@ class SGD(Optimizer):
         with kiln.no_grad():
             for index, group in enumerate(self.param_groups):
                 lr = self._lr(index)
+                momentum = self._momentum(index)
                 for p in group["params"]:
                     if p.grad is not None:
-                        self._update(p, p.grad, group, lr)
+                        self._update(p, p.grad, group, lr, momentum)
         return loss
 
-    def _update(self, p, grad, group, lr) -> None:
-        momentum, dampening = group["momentum"], group["dampening"]
+    def _update(self, p, grad, group, lr, momentum) -> None:
+        dampening = group["dampening"]
         g = -grad if group["maximize"] else grad
         if group["weight_decay"] != 0:
             g = g + p * group["weight_decay"]
-        if momentum != 0:
+        if group["momentum"] != 0:  # (a live momentum's zero-ness is guarded)
             buf = self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
             step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
             later = buf * momentum + g * (1 - dampening)

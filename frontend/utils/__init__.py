@@ -10,8 +10,8 @@ use.
 
 
 def __getattr__(name):
-    if name == "data":
+    if name in ("data", "benchmark"):
         import importlib
 
-        return importlib.import_module("kiln.utils.data")
+        return importlib.import_module(f"kiln.utils.{name}")
     raise AttributeError(f"module 'kiln.utils' has no attribute {name!r}")

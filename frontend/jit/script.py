@@ -1,0 +1,286 @@
+"""``torch.jit``'s names: ``trace``, ``script``, ``ScriptModule``, ``save``, ``load``, markers.
+
+kiln compiles by tracing, so ``script`` and ``trace`` both give a ``ScriptModule`` (or a
+``ScriptFunction``) that runs the function through ``kiln.jit``: compiled once per input
+signature, sharing the parameters of the module it came from. ``.graph`` is kiln's graph
+of the example inputs (``trace``) or of the last call (``script``), ``.code`` its text,
+``.save(path)`` writes an exported program (``kiln.export``) that ``kiln.jit.load`` runs
+in a process without the model's code. A saved program keeps the leading dimension of its
+inputs dynamic when the traces at other sizes agree (``kiln.export.Dim``), so a model
+traced at batch 1 serves any batch size, as a TorchScript file does; otherwise it keeps
+the example's shapes and says so when called with others.
+
+``script`` of a function whose Python control flow depends on a tensor's value raises,
+when first called, the ``TraceError`` that names the user's line: write such branches
+with ``kiln.cond`` or ``kiln.where``.
+
+>>> import kiln, kiln.nn as nn
+>>> traced = kiln.jit.trace(nn.Linear(3, 2), kiln.ones(1, 3))
+>>> print(traced.code.splitlines()[0])
+graph Linear(%0: f32[1, 3], %1: f32[2, 3], %4: f32[2]) {
+>>> traced(kiln.ones(5, 3)).shape
+kiln.Size([5, 2])
+"""
+
+from __future__ import annotations
+
+import functools
+
+from kiln.compiler.errors import ShapeError, TraceError
+
+from ..export.archive import load as load_program
+from ..export.archive import save as save_program
+from ..export.dynamic import ConstraintViolationError, Dim
+from ..export.program import ExportedProgram, export
+from ..nn.module import Module
+from ..tensor import Tensor
+from .function import JitFunction
+from .function import trace as trace_graph
+
+
+class ScriptFunction:
+    """A traced or scripted function: call it, read ``graph``/``code``, ``save`` it."""
+
+    def __init__(self, fn, example_inputs=None, name=None):
+        self._fn = fn
+        self._jitted = JitFunction(fn, name=name)
+        self._examples = example_inputs  # (args, kwargs) the graph and save() use
+        self._graph = None
+        if hasattr(fn, "__name__"):
+            functools.update_wrapper(self, fn, updated=())
+
+    def __call__(self, *args, **kwargs):
+        try:
+            result = self._jitted(*args, **kwargs)
+        except TraceError as exc:
+            raise TraceError(
+                f"kiln.jit: {self._jitted.name} cannot be compiled (kiln traces it; "
+                "data-dependent branches need kiln.cond or kiln.where):\n" + str(exc)
+            ) from None
+        if self._examples is None or self._examples[2]:
+            self._examples = (args, kwargs, True)  # script: the last call is the example
+            self._graph = None
+        return result
+
+    @property
+    def graph(self):
+        if self._graph is None:
+            args, kwargs, _ = self._need_examples("graph")
+            self._graph = trace_graph(self._fn, *args, **kwargs)
+        return self._graph
+
+    @property
+    def code(self) -> str:
+        return self.graph.format()
+
+    @property
+    def inlined_graph(self):
+        return self.graph
+
+    def _need_examples(self, what: str):
+        if self._examples is None:
+            raise RuntimeError(
+                f"kiln.jit: {self._jitted.name}.{what} needs example inputs: kiln traces "
+                "rather than parses Python, so call the scripted function once first (or "
+                "use kiln.jit.trace with example inputs)"
+            )
+        return self._examples
+
+    def export(self) -> ExportedProgram:
+        """The exported program of the example inputs (leading dimensions dynamic if they
+        can be)."""
+        args, kwargs, _ = self._need_examples("save")
+        return export_with_batch_dim(self._fn, args, kwargs)
+
+    def save(self, f, _extra_files=None) -> None:
+        save_program(self.export(), f, extra_files=_extra_files)
+
+
+class ScriptModule(Module):
+    """A module compiled by ``kiln.jit.trace``/``script``, or one loaded by ``kiln.jit.load``.
+
+    A traced module shares the parameters, buffers and submodules of the module it came
+    from (``state_dict()`` has the same keys); a loaded one owns the weights of its file.
+    """
+
+    def __init__(self, module: Module | None, function, name: str):
+        super().__init__()
+        if module is not None:
+            for table in ("_parameters", "_buffers", "_modules", "_non_persistent_buffers_set"):
+                object.__setattr__(self, table, getattr(module, table))
+            object.__setattr__(self, "training", module.training)
+        object.__setattr__(self, "_original", module)
+        object.__setattr__(self, "_function", function)
+        object.__setattr__(self, "original_name", name)
+
+    def __call__(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def forward(self, *args, **kwargs):
+        return self._function(*args, **kwargs)
+
+    def train(self, mode: bool = True) -> ScriptModule:
+        super().train(mode)
+        if self._original is not None:
+            self._original.train(mode)
+        return self
+
+    @property
+    def graph(self):
+        return self._function.graph
+
+    @property
+    def code(self) -> str:
+        return self._function.code
+
+    @property
+    def inlined_graph(self):
+        return self._function.graph
+
+    def save(self, f, _extra_files=None) -> None:
+        """Write the module as an exported program (``kiln.jit.load`` reads it)."""
+        self._function.save(f, _extra_files)
+
+    def _get_name(self) -> str:
+        return f"RecursiveScriptModule(original_name={self.original_name})"
+
+
+class _LoadedFunction:
+    """A loaded exported program as ``ScriptModule``'s function."""
+
+    def __init__(self, program: ExportedProgram):
+        self.program = program
+        self.module = program.module()
+
+    def __call__(self, *args, **kwargs):
+        return self.module(*args, **kwargs)
+
+    @property
+    def graph(self):
+        return self.program.graph
+
+    @property
+    def code(self) -> str:
+        return self.program.graph.format()
+
+    def save(self, f, _extra_files=None) -> None:
+        save_program(self.program, f, extra_files=_extra_files)
+
+
+def trace(
+    func,
+    example_inputs=None,
+    optimize=None,
+    check_trace: bool = True,
+    check_inputs=None,
+    check_tolerance: float = 1e-5,
+    strict: bool = True,
+    _force_outplace: bool = False,
+    _module_class=None,
+    _compilation_unit=None,
+    example_kwarg_inputs=None,
+    _store_inputs: bool = True,
+):
+    """``torch.jit.trace``: a ``ScriptModule`` for a module, a ``ScriptFunction`` for a
+    function, traced at ``example_inputs`` (a tensor or a tuple of them)."""
+    if example_inputs is None and example_kwarg_inputs is None:
+        raise ValueError("kiln.jit.trace: give example_inputs (a tensor or a tuple of tensors)")
+    args = _as_tuple(example_inputs)
+    kwargs = dict(example_kwarg_inputs or {})
+    if isinstance(func, Module):
+        function = ScriptFunction(func, (args, kwargs, False), name=type(func).__name__)
+        function.graph  # noqa: B018  (trace now, so errors point at trace time, as PyTorch's)
+        return ScriptModule(func, function, type(func).__name__)
+    function = ScriptFunction(func, (args, kwargs, False))
+    function.graph  # noqa: B018
+    return function
+
+
+def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=None):
+    """``torch.jit.script``: compile ``obj`` (a function or a module) by tracing it on its
+    first call; ``graph`` and ``save`` use the inputs of the last call."""
+    if isinstance(obj, (ScriptModule, ScriptFunction)):
+        return obj
+    examples = None
+    if example_inputs:
+        first = example_inputs[0]
+        examples = (_as_tuple(first), {}, True)
+    if isinstance(obj, Module):
+        return ScriptModule(
+            obj, ScriptFunction(obj, examples, type(obj).__name__), type(obj).__name__
+        )
+    if not callable(obj):
+        raise TypeError(f"kiln.jit.script: cannot script a {type(obj).__name__}")
+    return ScriptFunction(obj, examples)
+
+
+def save(m, f, _extra_files=None) -> None:
+    """``torch.jit.save``: ``m.save(f)``."""
+    if not isinstance(m, (ScriptModule, ScriptFunction)):
+        raise TypeError(
+            f"kiln.jit.save: expected a ScriptModule (from kiln.jit.trace or script), got "
+            f"{type(m).__name__}"
+        )
+    m.save(f, _extra_files)
+
+
+def load(f, map_location=None, _extra_files=None) -> ScriptModule:
+    """``torch.jit.load``: a ``ScriptModule`` that runs the saved program compiled."""
+    if map_location not in (None, "cpu") and str(map_location) != "cpu":
+        raise NotImplementedError(
+            f"kiln.jit.load: map_location={map_location!r}; kiln loads to cpu"
+        )
+    program = load_program(f, extra_files=_extra_files)
+    loaded = _LoadedFunction(program)
+    module = ScriptModule(loaded.module, loaded, program.name)
+    return module
+
+
+def ignore(drop=False, **kwargs):
+    """``torch.jit.ignore``: a marker; kiln traces the function like any other."""
+    if callable(drop):
+        return drop
+    return lambda fn: fn
+
+
+def unused(fn):
+    """``torch.jit.unused``: a marker; kiln traces the function like any other."""
+    return fn
+
+
+def export_with_batch_dim(fn, args, kwargs) -> ExportedProgram:
+    """Export with the leading dimension of the tensor arguments dynamic: one ``Dim``
+    shared by inputs of equal leading size, else static shapes."""
+    tensors = [a for a in args if isinstance(a, Tensor) and a.dim() > 0]
+    if tensors and len(tensors) == len(args) and not kwargs:
+        leading = {a.shape[0] for a in tensors}
+        if len(leading) == 1:
+            batch = Dim("batch")
+            try:
+                return export(fn, args, kwargs, dynamic_shapes=tuple({0: batch} for _ in args))
+            except (ConstraintViolationError, ShapeError, TraceError):
+                pass
+    return export(fn, args, kwargs)
+
+
+def _as_tuple(example_inputs) -> tuple:
+    if example_inputs is None:
+        return ()
+    if isinstance(example_inputs, Tensor):
+        return (example_inputs,)
+    if isinstance(example_inputs, list):
+        return tuple(example_inputs)
+    return tuple(example_inputs) if isinstance(example_inputs, tuple) else (example_inputs,)
+
+
+# the module's public names live in kiln.jit
+__all__ = [
+    "ScriptFunction",
+    "ScriptModule",
+    "ignore",
+    "load",
+    "save",
+    "script",
+    "trace",
+    "unused",
+]
