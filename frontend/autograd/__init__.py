@@ -1,7 +1,9 @@
 """Autograd: the tape, the VJP table, ``backward``/``grad``, grad mode and custom Functions.
 
 The dispatcher imports this package while ``kiln`` itself is still loading, so the parts
-written in kiln ops (custom Functions, gradcheck) load on first use.
+written in kiln ops (custom Functions, gradcheck) load on first use; ``forward_ad`` and
+``functional`` (built on ``kiln.func``, which needs this package) are imported by ``kiln``
+itself once ``kiln.func`` exists.
 """
 
 import importlib
