@@ -4,7 +4,7 @@ A primitive's record holds every fact about it that the compiler uses: a name, a
 (``elementwise``, ``reduction``, ``movement``, ``index``, ``matmul``, ``sort``, ``scan``,
 ``source``), a shape/dtype rule, a NumPy reference implementation, per-backend scalar
 expressions, a set of properties, a reduction's identity and combine, and (attached by the
-frontend) its VJP rule. Everything a user calls that is not here (``sigmoid``,
+frontend) its VJP, JVP and batching rules. Everything a user calls that is not here (``sigmoid``,
 ``softmax``, ``mean``, losses, layers) is a composite over these. Passes and back ends ask
 a record for a property (``has_property(node, "view")``), never for a list of names; a
 test that names one op (``permute(permute(x))`` in simplify) is a rewrite *pattern* on
@@ -124,6 +124,10 @@ class Primitive:
     record at import (the compiler never imports the frontend): ``vjp(g, *inputs, **params)``
     returns one gradient per input, and ``vjp_reads_inputs`` says whether it reads the
     inputs' values (then they must not change in place between forward and backward).
+    ``jvp(primals, tangents, out, **params)`` returns the output's tangent (``None``: zero;
+    a ``None`` tangent in is a zero too) and ``batch(batch_size, vals, dims, **params)``
+    returns ``(out, out_dim)`` for inputs batched along ``dims`` (``None``: not batched):
+    the rules of ``kiln.func``'s forward mode and ``vmap``.
     """
 
     name: str
@@ -137,6 +141,8 @@ class Primitive:
     combine: str | None = None
     vjp: Callable | None = field(default=None, repr=False)
     vjp_reads_inputs: bool = False
+    jvp: Callable | None = field(default=None, repr=False)
+    batch: Callable | None = field(default=None, repr=False)
 
     @property
     def expr(self) -> str | None:
@@ -194,6 +200,28 @@ class Primitive:
         object.__setattr__(self, "vjp", rule)
         object.__setattr__(self, "vjp_reads_inputs", reads_inputs)
         return rule
+
+    def def_jvp(self, rule: Callable) -> Callable:
+        """Attach the JVP rule (once; non-differentiable primitives get one that says zero)."""
+        if self.jvp is not None:
+            raise ValueError(f"{self.name} already has a JVP rule")
+        object.__setattr__(self, "jvp", rule)
+        return rule
+
+    def def_batch(self, rule: Callable) -> Callable:
+        """Attach the batching rule (once)."""
+        if self.batch is not None:
+            raise ValueError(f"{self.name} already has a batching rule")
+        object.__setattr__(self, "batch", rule)
+        return rule
+
+    @property
+    def has_jvp(self) -> bool:
+        return self.jvp is not None
+
+    @property
+    def has_batch(self) -> bool:
+        return self.batch is not None
 
     def __repr__(self) -> str:
         return f"<primitive {self.name}>"

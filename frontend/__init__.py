@@ -10,7 +10,7 @@ from kiln.compiler.errors import ShapeError, TraceError
 
 from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
-from .device import device
+from .device import device, get_default_device, set_default_device
 from .dispatch import install_out_keyword as _install_out_keyword
 from .dtypes import (
     bool_ as bool,  # noqa: A001
@@ -63,6 +63,13 @@ from .compat import (  # noqa: E402
 from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
 from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
+from .memory_format import (  # noqa: E402
+    channels_last,
+    channels_last_3d,
+    contiguous_format,
+    memory_format,
+    preserve_format,
+)
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
 
@@ -71,6 +78,12 @@ __version__ = "0.1.0"
 # torch.functional's functions are torch.* too (ops of the same name stay kiln's own)
 for _name in functional.__all__:
     globals().setdefault(_name, getattr(functional, _name))
+
+# kiln.func runs the autograd tape (grad, vjp); forward_ad and functional are built on it
+from . import func  # noqa: E402
+from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
+from .autograd import functional as _autograd_functional  # noqa: E402, F401
+from .func import vmap  # noqa: E402
 
 
 def trace(fn_or_input, *args, **kwargs):

@@ -1,4 +1,5 @@
-"""``python -m kiln demo`` (or ``kiln demo``): train an MLP on scikit-learn's 8x8 digits.
+"""``python -m kiln demo`` (or ``kiln demo``): train an MLP on scikit-learn's 8x8 digits;
+``python -m kiln cache --info`` / ``--clear``: show or empty the kernel cache.
 
 The same model (same initial weights) is trained twice on the same batches: first eagerly,
 then with the training step compiled by ``kiln.jit``. The demo prints the test accuracy and
@@ -21,6 +22,7 @@ import time
 import numpy as np
 
 import kiln
+from kiln.runtime import kernel_cache
 from kiln.utils.data import DataLoader, TensorDataset
 
 HIDDEN = 128
@@ -161,6 +163,26 @@ def demo(
     return results
 
 
+def cache_command(info: bool, clear: bool) -> int:
+    """Print what the kernel cache holds (``info``) and/or empty it (``clear``)."""
+    folder = kernel_cache.cache_dir()
+    if clear:
+        removed = kernel_cache.clear_cache(folder)
+        print(f"removed {removed} files from {folder}")
+    if info or not clear:
+        facts = kernel_cache.cache_info(folder)
+        print(f"kernel cache: {facts['folder']}")
+        print(
+            f"  {facts['entries']} kernels ({facts['stale']} built by other versions, "
+            f"{facts['damaged']} damaged), {facts['compiled_files']} Numba cache files, "
+            f"{facts['bytes'] / 1e6:.1f} MB"
+        )
+        versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items())
+        print(f"  this process builds with {versions}")
+        print("  (set KILN_CACHE_DIR to move it; damaged or stale entries are rebuilt on use)")
+    return 0
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="kiln", description="kiln command line")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -175,7 +197,12 @@ def main(argv=None) -> int:
     )
     run.add_argument("--batch-size", type=int, default=64)
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    cache = commands.add_parser("cache", help="show or clear the on-disk kernel cache")
+    cache.add_argument("--info", action="store_true", help="describe the cache (the default)")
+    cache.add_argument("--clear", action="store_true", help="delete every cached kernel")
     args = parser.parse_args(argv)
+    if args.command == "cache":
+        return cache_command(args.info, args.clear)
     if args.command == "demo":
         results = demo(
             args.epochs, args.seed, args.dump, args.batch_size, progress=not args.no_progress

@@ -19,6 +19,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES
 
 from . import dtypes, ops
+from .device import default_device as _default_device
 from .device import device as _device_cls
 from .dispatch import bind, constant, current_trace
 from .tensor import Tensor, _wrap
@@ -51,6 +52,8 @@ def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
         if not t.dtype.is_floating_point:
             raise RuntimeError("Only Tensors of floating point dtype can require gradients")
         t.requires_grad = True
+    if device is None:
+        device = _default_device()  # ``with kiln.device("meta"):``, set_default_device
     if device is not None and _device_cls(device).type != "cpu":
         t = t.to(device)
         if requires_grad:
@@ -128,6 +131,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if device is None:
+        device = _default_device()
+    if device is not None and _device_cls(device).type == "meta":
+        from . import meta  # (no storage to fill)
+
+        meta._enable()
+        return _finish(meta.empty(shape, dt), requires_grad)
     if current_trace() is not None:
         out = constant(np.full(shape, value, dtype=dt.np), dt)
     else:

@@ -7,6 +7,12 @@ A saved file is a zip archive holding
 * ``tensors/<k>.npy``: the data of tensor ``k`` in NumPy's ``.npy`` format, read back with
   ``np.load(allow_pickle=False)``.
 
+Saving to a path is atomic: the archive is written to a temporary file in the same folder,
+flushed to disk (``fsync``) and renamed over the target, so a crash, a kill or a full disk
+mid-write leaves the previous file at that path intact (PyTorch's ``torch.save`` does not).
+A damaged file makes ``kiln.load`` raise ``SerializationError`` naming the file and what is
+wrong with it (truncated archive, bad checksum, unreadable tensor data).
+
 Loading parses JSON and raw arrays only, so a crafted file can at worst fail to load; it
 cannot execute anything (unlike a pickle, which ``kiln.load`` refuses outright). A tensor
 saved twice in one object (shared weights) is stored once and comes back shared.
@@ -26,7 +32,9 @@ import io
 import json
 import math
 import os
+import tempfile
 import zipfile
+import zlib
 
 import numpy as np
 
@@ -55,18 +63,73 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
     seen: dict[int, int] = {}
     tree = _encode(obj, arrays, seen, "obj")
     manifest = {"format": FORMAT, "version": VERSION, "tree": tree}
-    own = isinstance(f, (str, os.PathLike))
-    target = open(f, "wb") if own else f
+    if isinstance(f, (str, os.PathLike)):
+        _save_atomically(manifest, arrays, os.fspath(f))
+    else:
+        _write_archive(f, manifest, arrays)
+
+
+def _write_archive(target, manifest: dict, arrays: list[np.ndarray]) -> None:
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
+        for k, array in enumerate(arrays):
+            buffer = io.BytesIO()
+            np.save(buffer, array, allow_pickle=False)
+            archive.writestr(f"tensors/{k}.npy", buffer.getvalue())
+
+
+def _save_atomically(manifest: dict, arrays: list[np.ndarray], path: str) -> None:
+    """Write the archive next to ``path``, fsync it, rename it over ``path`` (and fsync
+    the folder, so the rename itself survives a crash)."""
+    path = os.path.realpath(path)  # (a symlink's target is replaced, not the link)
+    folder = os.path.dirname(path)
+    handle, temporary = tempfile.mkstemp(
+        dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp"
+    )
     try:
-        with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
-            archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
-            for k, array in enumerate(arrays):
-                buffer = io.BytesIO()
-                np.save(buffer, array, allow_pickle=False)
-                archive.writestr(f"tensors/{k}.npy", buffer.getvalue())
+        with os.fdopen(handle, "wb") as target:
+            _write_archive(target, manifest, arrays)
+            target.flush()
+            os.fsync(target.fileno())
+        os.chmod(temporary, _file_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        try:
+            os.unlink(temporary)
+        except OSError:
+            pass
+        raise
+    try:
+        directory = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(directory)
+    except OSError:
+        pass
     finally:
-        if own:
-            target.close()
+        os.close(directory)
+
+
+def _file_mode(path: str) -> int:
+    """The mode the saved file gets: the old file's, else what ``open`` would give."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_umask()
+
+
+def _umask() -> int:
+    """The process's umask, read without changing it (``os.umask`` sets it, which races
+    with other threads creating files)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    return 0o022
 
 
 def _encode(obj, arrays, seen, path):
@@ -148,59 +211,80 @@ def load(
     own = isinstance(f, (str, os.PathLike))
     source = open(f, "rb") if own else f
     try:
-        head = source.read(4)
-        source.seek(-len(head), io.SEEK_CUR)
-        if head[:1] == b"\x80" or not head.startswith(b"PK"):
-            raise SerializationError(
-                f"kiln.load: {_name(f)} is not a kiln archive"
-                + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
-                + "; kiln never unpickles files, because loading a pickle can execute "
-                "arbitrary code. Save with kiln.save."
-            )
-        with zipfile.ZipFile(source) as archive:
-            names = set(archive.namelist())
-            if _MANIFEST not in names:
-                hint = (
-                    " (a torch.save file: convert it with torch, e.g. to .npz)"
-                    if any(n.endswith("data.pkl") for n in names)
-                    else ""
-                )
-                raise SerializationError(
-                    f"kiln.load: {_name(f)} has no {_MANIFEST}; it is not a kiln archive{hint}"
-                )
-            try:
-                manifest = json.loads(archive.read(_MANIFEST))
-            except ValueError as exc:
-                raise SerializationError(f"kiln.load: bad manifest in {_name(f)}: {exc}") from None
-            if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
-                raise SerializationError(f"kiln.load: {_name(f)} is not a kiln archive")
-            if manifest.get("version") != VERSION:
-                raise SerializationError(
-                    f"kiln.load: {_name(f)} has format version "
-                    f"{manifest.get('version')}; this kiln reads "
-                    f"{VERSION}"
-                )
-            loaded: dict[int, np.ndarray] = {}
-
-            def array(k):
-                if not isinstance(k, int) or f"tensors/{k}.npy" not in names:
-                    raise SerializationError(f"kiln.load: missing tensor data {k!r}")
-                if k not in loaded:
-                    with archive.open(f"tensors/{k}.npy") as member:
-                        try:
-                            loaded[k] = np.load(io.BytesIO(member.read()), allow_pickle=False)
-                        except ValueError as exc:  # object arrays need pickles: refused
-                            raise SerializationError(
-                                f"kiln.load: tensor data {k} in "
-                                f"{_name(f)} is not plain numbers: "
-                                f"{exc}"
-                            ) from None
-                return loaded[k]
-
-            return _decode(manifest["tree"], array, {})
+        return _load(source, f)
+    except SerializationError as exc:
+        name = _name(f)
+        if name in str(exc):
+            raise
+        raise SerializationError(
+            f"kiln.load: {name}: {str(exc).removeprefix('kiln.load: ')}"
+        ) from None
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as exc:
+        raise SerializationError(
+            f"kiln.load: {_name(f)} is damaged (truncated or overwritten?): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     finally:
         if own:
             source.close()
+
+
+def _load(source, f):
+    head = source.read(4)
+    source.seek(-len(head), io.SEEK_CUR)
+    if head[:1] == b"\x80" or not head.startswith(b"PK"):
+        raise SerializationError(
+            f"kiln.load: {_name(f)} is not a kiln archive"
+            + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
+            + (" (it is empty)" if not head else "")
+            + "; kiln never unpickles files, because loading a pickle can execute "
+            "arbitrary code. Save with kiln.save."
+        )
+    with zipfile.ZipFile(source) as archive:
+        names = set(archive.namelist())
+        if _MANIFEST not in names:
+            hint = (
+                " (a torch.save file: convert it with torch, e.g. to .npz)"
+                if any(n.endswith("data.pkl") for n in names)
+                else ""
+            )
+            raise SerializationError(
+                f"kiln.load: {_name(f)} has no {_MANIFEST}; it is not a kiln archive{hint}"
+            )
+        try:
+            manifest = json.loads(archive.read(_MANIFEST))
+        except ValueError as exc:
+            raise SerializationError(f"kiln.load: bad manifest in {_name(f)}: {exc}") from None
+        if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+            raise SerializationError(f"kiln.load: {_name(f)} is not a kiln archive")
+        if manifest.get("version") != VERSION:
+            raise SerializationError(
+                f"kiln.load: {_name(f)} has format version "
+                f"{manifest.get('version')}; this kiln reads "
+                f"{VERSION}"
+            )
+        loaded: dict[int, np.ndarray] = {}
+
+        def array(k):
+            if not isinstance(k, int) or f"tensors/{k}.npy" not in names:
+                raise SerializationError(f"kiln.load: missing tensor data {k!r}")
+            if k not in loaded:
+                with archive.open(f"tensors/{k}.npy") as member:
+                    data = member.read()
+                try:
+                    loaded[k] = np.load(io.BytesIO(data), allow_pickle=False)
+                except ValueError as exc:  # object arrays need pickles: refused
+                    raise SerializationError(
+                        f"kiln.load: tensor data {k} in {_name(f)} is not plain numbers "
+                        f"or is damaged: {exc}"
+                    ) from None
+                except EOFError:
+                    raise SerializationError(
+                        f"kiln.load: tensor data {k} in {_name(f)} is truncated"
+                    ) from None
+            return loaded[k]
+
+        return _decode(manifest["tree"], array, {})
 
 
 def _decode(node, array, tensors: dict):
@@ -242,4 +326,7 @@ def _decode(node, array, tensors: dict):
 
 
 def _name(f) -> str:
-    return repr(os.fspath(f)) if isinstance(f, (str, os.PathLike)) else "the file"
+    if isinstance(f, (str, os.PathLike)):
+        return repr(os.fspath(f))
+    name = getattr(f, "name", None)
+    return repr(name) if isinstance(name, str) else "the file"

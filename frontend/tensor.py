@@ -17,6 +17,7 @@ import weakref
 import numpy as np
 
 from . import dtypes, ops
+from . import memory_format as _mf
 from .context import current_trace
 from .device import CPU
 from .device import device as _device_cls
@@ -59,6 +60,7 @@ class Tensor:
         "__dict__",
     )
     __array_priority__ = 1000  # ndarray (op) Tensor defers to Tensor's reflected operator
+    is_meta = False  # kiln.meta.MetaTensor: a tensor without data
 
     # -------------------------------------------------------------- construction
     def __init__(self, data=None, *, requires_grad: bool = False):
@@ -66,6 +68,10 @@ class Tensor:
         if data is None:
             data = np.zeros((0,), dtype=dtypes.get_default_dtype().np)
         elif isinstance(data, Tensor):
+            if data.is_meta:  # Parameter(meta_tensor) is a meta Parameter
+                from .meta import meta_class
+
+                self.__class__ = meta_class(type(self))
             data = data._data
         else:
             data = np.asarray(data)
@@ -168,7 +174,11 @@ class Tensor:
     @data.setter
     def data(self, value: Tensor) -> None:
         new = value._data if isinstance(value, Tensor) else np.asarray(value)
-        if type(new) is not np.ndarray or type(self._data) is not np.ndarray:
+        if self.is_meta or getattr(value, "is_meta", False):
+            from .meta import adopt  # Module.to("meta"), Module.to_empty()
+
+            adopt(self, value)
+        elif type(new) is not np.ndarray or type(self._data) is not np.ndarray:
             from . import cuda  # moving between devices (Module.to("cuda"))
 
             cuda.adopt(self, new)
@@ -282,11 +292,12 @@ class Tensor:
         return self._retain
 
     def register_hook(self, hook):
-        if not self.requires_grad:
-            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
-        hooks = self.__dict__.setdefault("_hooks", [])
-        hooks.append(hook)
-        return hook
+        """``hook(grad)`` runs on this tensor's gradient; a non-None result replaces it.
+
+        Returns a handle whose ``remove()`` unregisters the hook."""
+        from .autograd.tape import register_tensor_hook
+
+        return register_tensor_hook(self, hook)
 
     def register_post_accumulate_grad_hook(self, hook):
         """``hook(tensor)`` runs after a backward pass has accumulated into ``self.grad``."""
@@ -309,6 +320,9 @@ class Tensor:
             elif isinstance(a, Tensor):
                 dtype, dev = a.dtype, a.device
         out = self
+        fmt = kwargs.get("memory_format")
+        if fmt is not None and fmt is not _mf.preserve_format and not out.is_contiguous(fmt):
+            out = _relaid(_ops().clone(out), fmt)
         if dev is not None:
             out = _ops().to_device(out, dev)
         if dtype is not None and dtype is not out.dtype:
@@ -345,13 +359,29 @@ class Tensor:
         return self.to("cuda" if device is None else device)
 
     def clone(self, memory_format=None):
-        return _ops().clone(self)
+        out = _ops().clone(self)
+        if memory_format is None or memory_format is _mf.preserve_format:
+            if self._node is None and type(self._data) is np.ndarray:
+                out._data = np.copy(self._data, order="K") if self.ndim else out._data
+            return out
+        return _relaid(out, memory_format)
 
     def contiguous(self, memory_format=None):
-        return self
+        if self.is_contiguous(memory_format):
+            return self
+        return _relaid(_ops().clone(self), memory_format)
 
     def is_contiguous(self, memory_format=None):
-        return True
+        """PyTorch's rule, from the NumPy array's strides (a traced value is contiguous)."""
+        return _mf.is_contiguous(self.shape, self.stride(), memory_format)
+
+    def stride(self, dim=None):
+        """Elements to skip per step along each axis (PyTorch's strides, not NumPy's bytes)."""
+        if self._node is None and type(self._data) is np.ndarray:
+            strides = _mf.element_strides(self._data)
+        else:
+            strides = _mf._dense_strides(self.shape, range(self.ndim))
+        return strides if dim is None else strides[dim]
 
     def copy_(self, src, non_blocking=False):
         return _ops().inplace(self, "copy_", src)
@@ -371,6 +401,13 @@ def _wrap(data) -> Tensor:
     t.grad_fn = None
     t._retain = False
     t._vc = [0]
+    return t
+
+
+def _relaid(t: Tensor, fmt) -> Tensor:
+    """``t`` (a fresh tensor) with its eager data laid out as memory format ``fmt``."""
+    if t._node is None and type(t._data) is np.ndarray:
+        t._data = _mf.relayout(t._data, fmt)
     return t
 
 

@@ -1,14 +1,30 @@
 """The kernel cache: generated kernel source -> a compiled, importable Numba function.
 
-Generated kernels are written as ``.py`` files into a cache folder and imported as
-modules, so that ``numba.njit(cache=True)`` can keep their machine code on disk and a new
-process skips compiling them (Numba cannot cache functions built with ``exec``). A
-kernel's file name is a hash of its source, so identical kernels are shared between graphs
-and processes; a file is written once and never rewritten (Numba checks the file's
-modification time to decide whether its disk cache is stale).
+Generated kernels are written as ``.py`` files into a cache folder and loaded from there,
+so that ``numba.njit(cache=True)`` can keep their machine code on disk and a new process
+skips compiling them (Numba caches only functions whose source file exists). A kernel's
+file name is a hash of its source, so identical kernels are shared between graphs and
+processes.
+
+Nothing on disk is trusted. Each entry is verified before use:
+
+- the ``.py`` file must be exactly its header line plus the source whose hash names it; the
+  header records the source's SHA-256 and what the entry was built with (kiln, Numba,
+  llvmlite, the CPU's name and features). The module is executed from the source in
+  memory, never from the file, and no ``.pyc`` is written.
+- Numba's own files for the entry (``__pycache__/<key>.*.nbi`` index and ``.nbc`` data)
+  are written with a SHA-256 of their payload after Numba's version header and checked on
+  every load (``_VerifiedCacheFile``): an index or machine-code file that was truncated or
+  changed is never unpickled, let alone linked.
+
+An entry that fails either check (or was built by other versions) is deleted and rebuilt,
+with a ``KernelCacheWarning`` naming the cache folder. Every write is atomic (a temporary
+file in the same folder, then a rename), so concurrent processes and a process killed
+mid-write never leave a partial file under an entry's name.
 
 The folder is ``kernels/`` in ``$KILN_CACHE_DIR``, else in ``$XDG_CACHE_HOME/kiln``, else in
 ``~/.cache/kiln`` (a folder under the temp dir if that one cannot be written).
+``python -m kiln cache --info`` describes it and ``--clear`` empties it.
 
 >>> source = "def kernel(x):\\n    return x + 1\\n"
 >>> load_kernel(source)(1)
@@ -17,16 +33,51 @@ The folder is ``kernels/`` in ``$KILN_CACHE_DIR``, else in ``$XDG_CACHE_HOME/kil
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import hashlib
-import importlib.util
+import importlib.metadata
+import json
 import os
+import pickle
 import sys
 import tempfile
 import threading
+import types
+import warnings
 from pathlib import Path
 
-_loaded: dict[str, object] = {}
+import llvmlite
+import llvmlite.binding
+import numba
+from numba.core.caching import FunctionCache, IndexDataCacheFile
+from numba.core.registry import CPUDispatcher
+
+__all__ = [
+    "KernelCacheWarning",
+    "cache_dir",
+    "cache_info",
+    "clear_cache",
+    "kernel_key",
+    "kernel_path",
+    "load_kernel",
+]
+
+# Part of every key: a change of the entry format leaves old entries unused (and
+# ``--clear`` removes them) instead of warning about each one.
+FORMAT = "kiln-kernel-2"
+HEADER_PREFIX = "# kiln kernel cache entry: "
+
+_loaded: dict[str, types.ModuleType] = {}
 _lock = threading.Lock()
+
+
+class KernelCacheWarning(RuntimeWarning):
+    """A kernel cache entry was damaged or stale and has been rebuilt."""
+
+
+class DamagedEntry(Exception):
+    """A cache file failed verification (raised and handled inside this module)."""
 
 
 def cache_dir() -> Path:
@@ -42,11 +93,34 @@ def cache_dir() -> Path:
 
 def kernel_key(source: str) -> str:
     """The name a kernel's source is stored under: a hash of the source text."""
-    return "k_" + hashlib.sha256(source.encode()).hexdigest()[:24]
+    return "k_" + hashlib.sha256((FORMAT + "\n" + source).encode()).hexdigest()[:24]
 
 
 def kernel_path(source: str) -> Path:
     return cache_dir() / f"{kernel_key(source)}.py"
+
+
+@functools.cache
+def build_versions() -> dict[str, str]:
+    """What an entry's machine code depends on besides its source."""
+    features = llvmlite.binding.get_host_cpu_features().flatten()
+    return {
+        "kiln": importlib.metadata.version("kiln"),
+        "numba": numba.__version__,
+        "llvmlite": llvmlite.__version__,
+        "python": "{}.{}".format(*sys.version_info[:2]),
+        "cpu": llvmlite.binding.get_host_cpu_name(),
+        "cpu_features": hashlib.sha256(features.encode()).hexdigest()[:16],
+    }
+
+
+def _header(source: str) -> str:
+    entry = {"sha256": hashlib.sha256(source.encode()).hexdigest(), **build_versions()}
+    return HEADER_PREFIX + json.dumps(entry, sort_keys=True) + "\n"
+
+
+def _entry_text(source: str) -> str:
+    return _header(source) + source
 
 
 def _writable(folder: Path) -> Path:
@@ -62,18 +136,176 @@ def _writable(folder: Path) -> Path:
     return fallback
 
 
-def _write_once(path: Path, source: str) -> None:
-    if path.exists():
-        return
-    # write-then-rename, so a concurrent process never imports a half-written file
-    handle, temporary = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    with os.fdopen(handle, "w") as f:
-        f.write(source)
-    os.replace(temporary, path)
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a
+    rename: readers see the old file or the whole new one, never part of one."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(handle, "wb") as f:
+            f.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+def _numba_files(folder: Path, key: str) -> list[Path]:
+    pycache = folder / "__pycache__"
+    if not pycache.is_dir():
+        return []
+    return [p for p in pycache.iterdir() if p.name.startswith(key + ".")]
+
+
+def _delete_entry(folder: Path, key: str, keep_source: bool = False) -> None:
+    paths = _numba_files(folder, key)
+    if not keep_source:
+        paths.append(folder / f"{key}.py")
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def _rebuilt_warning(folder: Path, key: str, problem: str) -> None:
+    warnings.warn(
+        f"kiln: kernel cache entry {key} in {folder}: {problem}; deleted and rebuilt",
+        KernelCacheWarning,
+        stacklevel=4,
+    )
+
+
+def _diagnose(found: bytes, expected: str) -> str:
+    """Why an entry's file is not ``expected`` (for the warning)."""
+    if not found:
+        return "was empty"
+    if expected.encode().startswith(found):
+        return "was truncated"
+    first, _, _ = found.partition(b"\n")
+    try:
+        entry = json.loads(first.decode()[len(HEADER_PREFIX) :])
+    except (UnicodeDecodeError, ValueError):
+        return "had no valid header (damaged)"
+    versions = build_versions()
+    stale = [f"{k} {entry.get(k)} (now {v})" for k, v in versions.items() if entry.get(k) != v]
+    if stale:
+        return "was built with " + ", ".join(stale)
+    return "did not match its content hash (damaged)"
+
+
+def _verified_source(folder: Path, key: str, source: str) -> Path:
+    """The entry's ``.py`` file, checked against ``source`` (and rewritten if it is not
+    exactly what this process would write, with its Numba files dropped)."""
+    path = folder / f"{key}.py"
+    expected = _entry_text(source)
+    try:
+        found = path.read_bytes()
+    except FileNotFoundError:
+        found = None
+    if found != expected.encode():
+        if found is not None:
+            _rebuilt_warning(folder, key, "kernel file " + _diagnose(found, expected))
+        _delete_entry(folder, key, keep_source=True)
+        atomic_write(path, expected.encode())
+    return path
+
+
+class _VerifiedCacheFile(IndexDataCacheFile):
+    """Numba's index and data files with a SHA-256 of their payload.
+
+    Numba writes a pickled version string and then the pickled payload; here the payload
+    is preceded by its hash, checked before it is unpickled. Numba's own writes already go
+    through a temporary file and a rename.
+    """
+
+    def _save_index(self, overloads):
+        payload = self._dump((self._source_stamp, overloads))
+        with self._open_for_write(self._index_path) as f:
+            pickle.dump(self._version, f, protocol=-1)
+            f.write(hashlib.sha256(payload).digest())
+            f.write(payload)
+
+    def _load_index(self):
+        try:
+            with open(self._index_path, "rb") as f:
+                data = f.read()
+        except FileNotFoundError:
+            return {}
+        try:
+            version_length = len(pickle.dumps(self._version, protocol=-1))
+            version = pickle.loads(data[:version_length])
+        except Exception as error:
+            name = os.path.basename(self._index_path)
+            raise DamagedEntry(f"{name}: unreadable header") from error
+        if version != self._version:
+            return {}  # another Numba's index: Numba rewrites it
+        payload = _checked(data[version_length:], self._index_path)
+        stamp, overloads = pickle.loads(payload)
+        return overloads if stamp == self._source_stamp else {}
+
+    def _save_data(self, name, data):
+        payload = self._dump(data)
+        with self._open_for_write(self._data_path(name)) as f:
+            f.write(hashlib.sha256(payload).digest())
+            f.write(payload)
+
+    def _load_data(self, name):
+        path = self._data_path(name)
+        with open(path, "rb") as f:
+            data = f.read()
+        return pickle.loads(_checked(data, path))
+
+
+def _checked(data: bytes, path) -> bytes:
+    digest, payload = data[:32], data[32:]
+    if len(digest) < 32 or hashlib.sha256(payload).digest() != digest:
+        raise DamagedEntry(f"{os.path.basename(path)} does not match its hash")
+    return payload
+
+
+class _VerifiedFunctionCache(FunctionCache):
+    """Numba's disk cache of one kernel function, through ``_VerifiedCacheFile``; a
+    damaged file is deleted (with the rest of the entry's Numba files) and the kernel
+    recompiled."""
+
+    def __init__(self, py_func, folder: Path, key: str):
+        super().__init__(py_func)
+        self._folder, self._key = folder, key
+        stock = self._cache_file
+        self._cache_file = _VerifiedCacheFile(
+            stock._cache_path, self._impl.filename_base, stock._source_stamp
+        )
+
+    def load_overload(self, sig, target_context):
+        try:
+            return super().load_overload(sig, target_context)
+        except Exception as error:  # a file that passed its hash but still fails: same
+            problem = str(error) if isinstance(error, DamagedEntry) else repr(error)
+            _rebuilt_warning(self._folder, self._key, "Numba's compiled code: " + problem)
+            _delete_entry(self._folder, self._key, keep_source=True)
+            return None
+
+    def save_overload(self, sig, data):
+        try:
+            super().save_overload(sig, data)
+        except DamagedEntry:  # (the index it adds to): start the entry's index afresh
+            _delete_entry(self._folder, self._key, keep_source=True)
+            super().save_overload(sig, data)
+
+
+def _verify_numba_cache(module: types.ModuleType, folder: Path, key: str) -> None:
+    """Give the module's cached Numba functions the verifying disk cache."""
+    for value in vars(module).values():
+        if (
+            isinstance(value, CPUDispatcher)
+            and value.py_func.__globals__ is module.__dict__  # not an imported helper
+            and isinstance(value._cache, FunctionCache)
+        ):
+            value._cache = _VerifiedFunctionCache(value.py_func, folder, key)
 
 
 def load_kernel(source: str, function_name: str = "kernel"):
-    """Write ``source`` to the cache folder (once), import it, return ``function_name``.
+    """Write ``source`` to the cache folder (once), verify and load it, return
+    ``function_name``.
 
     Within a process the same source always returns the same function object, so Numba
     compiles it once per argument types.
@@ -82,11 +314,78 @@ def load_kernel(source: str, function_name: str = "kernel"):
     with _lock:
         module = _loaded.get(key)
         if module is None:
-            path = _writable(cache_dir()) / f"{key}.py"
-            _write_once(path, source)
-            spec = importlib.util.spec_from_file_location(f"kiln_kernels.{key}", path)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[spec.name] = module
-            spec.loader.exec_module(module)
+            folder = _writable(cache_dir())
+            path = _verified_source(folder, key, source)
+            module = types.ModuleType(f"kiln_kernels.{key}")
+            module.__file__ = str(path)
+            sys.modules[module.__name__] = module
+            # line numbers as in the file (after its header), for tracebacks and Numba
+            code = compile("\n" + source, str(path), "exec")
+            exec(code, module.__dict__)
+            _verify_numba_cache(module, folder, key)
             _loaded[key] = module
     return getattr(module, function_name)
+
+
+def cache_info(folder: Path | None = None) -> dict:
+    """What the cache folder holds: entries, Numba files, bytes, and entries that are
+    stale (other versions) or damaged (a ``.py`` file whose header does not match it)."""
+    folder = Path(folder) if folder is not None else cache_dir()
+    info = {"folder": str(folder), "entries": 0, "compiled_files": 0, "bytes": 0}
+    info.update(stale=0, damaged=0, versions=build_versions())
+    if not folder.is_dir():
+        return info
+    for path in folder.iterdir():
+        if path.is_file():
+            info["bytes"] += path.stat().st_size
+        if path.suffix != ".py":
+            continue
+        info["entries"] += 1
+        problem = _check_file(path)
+        if problem == "stale":
+            info["stale"] += 1
+        elif problem:
+            info["damaged"] += 1
+    pycache = folder / "__pycache__"
+    if pycache.is_dir():
+        for path in pycache.iterdir():
+            info["compiled_files"] += 1
+            info["bytes"] += path.stat().st_size
+    return info
+
+
+def _check_file(path: Path) -> str | None:
+    """None for a sound entry file, "stale" for one built by other versions, else what
+    is wrong with it."""
+    data = path.read_bytes()
+    first, _, rest = data.partition(b"\n")
+    try:
+        entry = json.loads(first.decode()[len(HEADER_PREFIX) :])
+    except (UnicodeDecodeError, ValueError):
+        return "no header"
+    if not first.startswith(HEADER_PREFIX.encode()) or not isinstance(entry, dict):
+        return "no header"
+    if hashlib.sha256(rest).hexdigest() != entry.get("sha256"):
+        return "hash mismatch"
+    if any(entry.get(k) != v for k, v in build_versions().items()):
+        return "stale"
+    return None
+
+
+def clear_cache(folder: Path | None = None) -> int:
+    """Delete every file in the cache folder (entries and Numba's files); the count."""
+    folder = Path(folder) if folder is not None else cache_dir()
+    removed = 0
+    for sub in (folder / "__pycache__", folder):
+        if not sub.is_dir():
+            continue
+        for path in sub.iterdir():
+            if path.is_file():
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+    with contextlib.suppress(OSError):
+        (folder / "__pycache__").rmdir()
+    with _lock:
+        _loaded.clear()
+    return removed

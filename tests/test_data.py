@@ -276,3 +276,61 @@ def test_docstring_examples():
 
     for module in (kiln.utils, kiln.utils.data, collate, dataloader, dataset, sampler, worker):
         assert doctest.testmod(module).failed == 0, module.__name__
+
+
+def _load_in_thread(loader, seconds=30):
+    """Iterate ``loader`` in a thread; (batches, exception, elapsed), failing on a hang."""
+    import threading
+    import time
+
+    result = {"batches": [], "error": None}
+
+    def run():
+        try:
+            for batch in loader:
+                result["batches"].append(batch)
+        except BaseException as exc:
+            result["error"] = exc
+
+    start = time.monotonic()
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert not thread.is_alive(), f"the DataLoader hung for {seconds} s"
+    return result["batches"], result["error"], time.monotonic() - start
+
+
+class WithLambda(Squares):
+    def __getitem__(self, i):
+        sample = super().__getitem__(i)
+        if i == 3:
+            sample["transform"] = lambda v: v  # cannot be pickled
+        return sample
+
+
+def test_unpicklable_sample_raises_in_main_process_within_seconds():
+    collate = list  # keeps the lambda in the batch
+    loader = DataLoader(WithLambda(8), batch_size=2, num_workers=2, collate_fn=collate)
+    batches, error, seconds = _load_in_thread(loader)
+    assert len(batches) == 1 and [s["i"] for s in batches[0]] == [0, 1]
+    assert isinstance(error, Exception), error
+    message = str(error)
+    assert "DataLoader worker process 1" in message and "cannot be sent" in message
+    assert "lambda" in message
+    assert seconds < 10
+    assert not multiprocessing.active_children()
+
+
+def test_worker_error_whose_type_cannot_be_pickled_does_not_hang():
+    class Unpicklable(Exception):  # (a local class: pickled by reference, fails)
+        pass
+
+    class Failing(Squares):
+        def __getitem__(self, i):
+            raise Unpicklable(f"sample {i}")
+
+    loader = DataLoader(Failing(4), batch_size=2, num_workers=1)
+    batches, error, seconds = _load_in_thread(loader)
+    assert batches == [] and isinstance(error, RuntimeError)
+    assert "Caught Unpicklable in DataLoader worker process 0" in str(error)
+    assert seconds < 10

@@ -12,12 +12,19 @@ logsumexp, layer norm, row and column sums, ...) give row kernels several output
 share reductions and intermediates; each runs eagerly, under ``kiln.jit`` and in the
 reference interpreter, and all three must agree.
 
-The example count is small because each new kernel costs Numba compile time.
+Faults the fuzzer also injects (issue 17): inputs full of special values (inf, -inf,
+nan, -0.0, float32 denormals), detours through other dtypes inside a graph (float64,
+int32, bool masks through ``where``), and, in the programs, views and in-place updates
+(``clone().add_()``, writes into a column, transposes and reshapes there and back).
+
+The example count is small because each new kernel costs Numba compile time. Set
+``KILN_FUZZ_EXAMPLES=N`` for a long run: every fuzz test then runs N examples (seeds).
 """
 
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -31,6 +38,21 @@ from kiln.compiler.ir import Graph
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
 F32 = "float32"
+
+# Opt-in long runs: KILN_FUZZ_EXAMPLES=2000 pytest tests/test_random_graphs.py
+FUZZ_EXAMPLES = int(os.environ.get("KILN_FUZZ_EXAMPLES", "0"))
+
+
+def budget(default: int) -> int:
+    """The number of examples a fuzz test runs: its CI default, or the opt-in count."""
+    return FUZZ_EXAMPLES or default
+
+
+# Special values the fuzzer mixes into inputs (float32 denormals included).
+SPECIAL = np.array(
+    [np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-40, -3e-39, 1e-45, 1.0, -2.5, 3e38, -3e38],
+    dtype=np.float32,
+)
 UNARY = ["neg", "abs", "tanh", "sin", "exp_tanh", "sqrt_abs"]
 BINARY = ["add", "sub", "mul", "maximum", "minimum", "safe_div"]
 
@@ -51,6 +73,24 @@ def _binary(g, name, a, b):
     if name == "safe_div":  # a / (1.5 + |b|): well conditioned
         return g.add_node("div", [a, g.add_node("add", [_const(g, 1.5), g.add_node("abs", [b])])])
     return g.add_node(name, [a, b])
+
+
+def _dtype_detour(g, kind, x):
+    """float32 -> float64 arithmetic -> float32; a bounded int32 value; a bool mask."""
+    if kind == "float64":
+        wide = g.add_node("cast", [x], {"dtype": "float64"})
+        third = g.add_const(np.asarray(1 / 3, dtype=np.float64))
+        product = g.add_node("mul", [wide, third])
+        return g.add_node("cast", [g.add_node("add", [product, wide])], {"dtype": F32})
+    if kind == "int32":  # floor(4 tanh x) in [-4, 4]: defined for every input, nan aside
+        scaled = g.add_node("mul", [g.add_node("tanh", [x]), _const(g, 4.0)])
+        whole = g.add_node("cast", [g.add_node("floor", [scaled])], {"dtype": "int32"})
+        shifted = g.add_node("add", [whole, g.add_const(np.asarray(3, dtype=np.int32))])
+        back = g.add_node("cast", [shifted], {"dtype": F32})
+        # (nan casts to an unspecified integer: keep nan where x is nan)
+        return g.add_node("add", [back, g.add_node("mul", [x, _const(g, 0.0)])])
+    mask = g.add_node("gt", [x, _const(g, 0.5)])
+    return g.add_node("where", [mask, x, g.add_node("neg", [x])])
 
 
 def _broadcastable(a, b) -> bool:
@@ -75,9 +115,13 @@ def _variant(draw, shape):
 
 def _step(draw, g: Graph, values: list, counter):
     choice = draw(
-        st.sampled_from(["unary", "binary", "binary", "reduce", "matmul", "move", "scalar", "row"])
+        st.sampled_from(
+            ["unary", "binary", "binary", "reduce", "matmul", "move", "scalar", "row", "dtype"]
+        )
     )
     x = draw(st.sampled_from(values))
+    if choice == "dtype":  # a detour through another dtype, back to float32
+        return _dtype_detour(g, draw(st.sampled_from(["float64", "int32", "where"])), x)
     if choice == "row" and x.shape:  # a reduction broadcast back: softmax-like rows
         ndim = len(x.shape)
         axes = tuple(range(draw(st.integers(0, ndim - 1)), ndim))
@@ -151,7 +195,7 @@ def _compare(got, want):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * scale, equal_nan=True)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(30), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_graphs(), seed=st.integers(0, 3))
 def test_compiled_random_graph_matches_interpreter(graph, seed):
     executable = compile_graph(graph)
@@ -170,7 +214,7 @@ def test_compiled_random_graph_matches_interpreter(graph, seed):
         _compare(g_value, w_value)
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=budget(10), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_graphs())
 def test_random_graph_results_survive_later_calls(graph):
     executable = compile_graph(graph)
@@ -183,7 +227,7 @@ def test_random_graph_results_survive_later_calls(graph):
 
 
 @settings(
-    max_examples=8,
+    max_examples=budget(8),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
@@ -198,6 +242,40 @@ def test_random_graphs_with_threaded_kernels(graph, monkeypatch):
     arrays = _inputs(graph, 2)
     for got, want in zip(executable.run([a.copy() for a in arrays]), interpret(graph, arrays)):
         _compare(got, want)
+
+
+def _special_inputs(graph, seed):
+    """Inputs where about half the entries are special values."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for node in graph.inputs:
+        values = rng.standard_normal(node.shape).astype(np.float32)
+        special = rng.random(node.shape) < 0.5
+        values[special] = rng.choice(SPECIAL, size=int(special.sum()))
+        arrays.append(values)
+    return arrays
+
+
+def _compare_special(got, want):
+    """Same nan positions, same infinities, finite values close (no sign of zero: a sum
+    of -0.0 values may start from +0.0)."""
+    assert got.shape == want.shape and got.dtype == want.dtype
+    np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+    np.testing.assert_array_equal(np.isposinf(got), np.isposinf(want))
+    np.testing.assert_array_equal(np.isneginf(got), np.isneginf(want))
+    finite = np.isfinite(want)
+    scale = max(1.0, float(np.abs(want[finite]).max())) if finite.any() else 1.0
+    np.testing.assert_allclose(got[finite], want[finite], rtol=1e-4, atol=1e-5 * scale)
+
+
+@settings(max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(graph=random_graphs(), seed=st.integers(0, 3))
+def test_compiled_random_graph_matches_interpreter_on_special_values(graph, seed):
+    executable = compile_graph(graph)
+    arrays = _special_inputs(graph, seed)
+    want = interpret(graph, arrays)
+    for got, expected in zip(executable.run([a.copy() for a in arrays]), want):
+        _compare_special(got, expected)
 
 
 # ------------------------------------------------------ several outputs sharing rows
@@ -245,7 +323,23 @@ def _program_ops():
         "mul": (2, None, lambda a, b: a * b),
         "safe_div": (2, None, lambda a, b: a / (b.abs() + 1.5)),
         "maximum": (2, None, lambda a, b: kiln.maximum(a, b)),
+        # views and in-place updates
+        "add_": (2, None, lambda a, b: a.expand((a + b).shape).clone().add_(b)),
+        "mul_": (1, None, lambda v: v.clone().mul_(0.5).sub_(v)),
+        "write_column": (1, None, _write_column),
+        "transpose_back": (1, None, lambda v: (v.transpose(0, -1) * 2.0).transpose(0, -1)),
+        "flat_back": (1, None, lambda v: v.reshape(-1).reshape(v.shape) + 1.0),
+        # other dtypes inside
+        "float64": (1, None, lambda v: (v.double() * (1 / 3) + v.double()).float()),
+        "where": (2, None, lambda a, b: kiln.where(a > b, a, b * 0.5)),
     }
+
+
+def _write_column(v):
+    """An in-place write into a view (the first column of a copy)."""
+    out = v.clone()
+    out[..., 0] = out[..., 0] * 3.0 - 1.0
+    return out
 
 
 def _broadcast_kind(kinds) -> str:
@@ -300,7 +394,7 @@ def random_program(seed: int):
 PROGRAM_SHAPES = [(4, 10), (3, 2, 7), (5, 33), (2, 50)]
 
 
-@pytest.mark.parametrize("seed", range(24))
+@pytest.mark.parametrize("seed", range(budget(24)))
 def test_programs_sharing_rows_match_eager_and_interpreter(seed, monkeypatch):
     import kiln
     import kiln.compiler.codegen.cpu as cpu
@@ -323,3 +417,53 @@ def test_programs_sharing_rows_match_eager_and_interpreter(seed, monkeypatch):
             _compare(got, want)
         except AssertionError as error:
             raise AssertionError(f"output {k} of {text}:\n{error}") from None
+
+
+@pytest.mark.parametrize("seed", range(budget(5)))
+def test_programs_on_special_values_match_eager_and_interpreter(seed):
+    """The programs (row ops, views, in-place updates) on inputs full of inf, nan, -0.0
+    and denormals: compiled, eager and interpreted agree on every nan and inf."""
+    import kiln
+
+    program, inputs, text = random_program(500 + seed)
+    rng = np.random.default_rng(2000 + seed)
+    shape = PROGRAM_SHAPES[seed % len(PROGRAM_SHAPES)]
+    arrays = []
+    for _ in range(inputs):
+        values = (rng.standard_normal(shape) * 2).astype(np.float32)
+        special = rng.random(shape) < 0.2  # (not too many: a row with one nan is all nan)
+        values[special] = rng.choice(SPECIAL, size=int(special.sum()))
+        arrays.append(values)
+    tensors = [kiln.from_numpy(a.copy()) for a in arrays]
+    eager = [t.numpy() for t in program(*tensors)]
+    jitted = kiln.jit(program)
+    compiled = [t.numpy() for t in jitted(*tensors)]
+    reference = interpret(jitted.inspect(*tensors).traced, [a.copy() for a in arrays])
+    for k, (got, want, ref) in enumerate(zip(compiled, eager, reference)):
+        try:
+            _compare_special(ref, want)
+            _compare_special(got, want)
+        except AssertionError as error:
+            raise AssertionError(f"output {k} of {text}:\n{error}") from None
+
+
+# ------------------------------------------------------ what the fuzzer found (regressions)
+
+
+def test_found_setitem_with_a_basic_index_traces():
+    """``out[..., 0] = ...`` inside kiln.jit raised "setitem under tracing needs static
+    indices" (the position table became a graph constant); found by the programs above."""
+    import kiln
+
+    def f(v):
+        out = v.clone()
+        out[..., 0] = out[..., 0] * 3.0 - 1.0
+        out[1:, None, -1] = 7.0
+        return out
+
+    v = kiln.from_numpy(np.arange(12, dtype=np.float32).reshape(3, 4))
+    np.testing.assert_array_equal(kiln.jit(f)(v).numpy(), f(v).numpy())
+    expected = np.arange(12, dtype=np.float32).reshape(3, 4)
+    expected[..., 0] = expected[..., 0] * 3 - 1
+    expected[1:, None, -1] = 7
+    np.testing.assert_array_equal(f(v).numpy(), expected)

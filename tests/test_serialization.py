@@ -173,3 +173,115 @@ def test_docstring_example():
     import kiln.serialization
 
     assert doctest.testmod(kiln.serialization).failed == 0
+
+
+# ------------------------------------------------------------------ faults while saving
+
+_STATE = {"w": kiln.arange(4000, dtype=kiln.float32), "b": kiln.ones(3), "step": 7}
+
+
+def _assert_old_checkpoint(path):
+    loaded = kiln.load(path)
+    assert loaded["step"] == 7 and np.array_equal(loaded["w"].numpy(), np.arange(4000))
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary left over
+
+
+def test_failing_write_keeps_the_old_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "model.kiln"
+    kiln.save(_STATE, path)
+    calls = []
+
+    def disk_full(*args, **kwargs):  # the first tensor is written, the second fails
+        calls.append(1)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        return np.save(*args, **kwargs)
+
+    monkeypatch.setattr(kiln.serialization.np, "save", disk_full)
+    new = {"w": kiln.zeros(4000), "b": kiln.zeros(3), "step": 8}
+    with pytest.raises(OSError, match="No space left"):
+        kiln.save(new, path)
+    assert len(calls) == 2
+    _assert_old_checkpoint(path)
+
+
+def test_process_killed_mid_write_keeps_the_old_checkpoint(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.kiln"
+    kiln.save(_STATE, path)
+    script = f"""
+import sys, time
+import numpy as np
+import kiln
+import kiln.serialization as s
+
+real = np.save
+def stalls(buffer, array, **kw):  # the archive is half written when the kill comes
+    real(buffer, array, **kw)
+    if array.size == 3:
+        print("mid-write", flush=True)
+        time.sleep(60)
+s.np = type(sys)("np_shim"); s.np.__dict__.update(np.__dict__); s.np.save = stalls
+kiln.save({{"w": kiln.zeros(4000), "b": kiln.zeros(3), "step": 8}}, {str(path)!r})
+"""
+    child = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert child.stdout.readline().strip() == "mid-write"
+        temporaries = [p for p in tmp_path.iterdir() if p.name != path.name]
+        assert len(temporaries) == 1 and temporaries[0].stat().st_size > 16000
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
+    for temporary in temporaries:  # what a killed writer leaves: a temporary, never the file
+        temporary.unlink()
+    _assert_old_checkpoint(path)
+
+
+def test_saved_file_gets_the_usual_mode(tmp_path):
+    path = tmp_path / "m.kiln"
+    kiln.save(_STATE, path)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+    path.chmod(0o600)
+    kiln.save(_STATE, path)
+    assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _damage(path, how):
+    data = path.read_bytes()
+    if how == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif how == "empty":
+        path.write_bytes(b"")
+    elif how == "flipped tensor bytes":
+        start = data.index(b"\x93NUMPY") + 200  # inside the first tensor's numbers
+        path.write_bytes(
+            data[:start] + bytes(b ^ 0xFF for b in data[start : start + 8]) + data[start + 8 :]
+        )
+    else:  # the end of the archive (its directory) overwritten
+        path.write_bytes(data[:-30] + b"\x00" * 30)
+
+
+@pytest.mark.parametrize(
+    "how, message",
+    [
+        ("truncated", "damaged"),
+        ("empty", "is empty"),
+        ("flipped tensor bytes", "CRC"),
+        ("directory overwritten", "damaged"),
+    ],
+)
+def test_load_names_the_file_and_the_damage(tmp_path, how, message):
+    path = tmp_path / "model.kiln"
+    kiln.save(_STATE, path)
+    _damage(path, how)
+    with pytest.raises(SerializationError, match=message) as info:
+        kiln.load(path)
+    assert str(path) in str(info.value)
+    with open(path, "rb") as handle, pytest.raises(SerializationError) as info:
+        kiln.load(handle)
+    assert str(path) in str(info.value)

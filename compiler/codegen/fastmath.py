@@ -45,6 +45,24 @@ IEEE special values are exact: ``exp(inf) = inf``, ``exp(-inf) = 0``, ``log(0) =
 delete the selects that give the special values. ``fastmath={"contract"}`` (fused
 multiply-add) is safe; that is what these functions use themselves.
 
+Which LLVM fast-math flags keep special values (inf, nan, -0.0, subnormals) as NumPy has
+them; checked by ``tests/test_edge_values.py`` (every primitive, every op-table row):
+
+========  ========================================================================
+flag      on special values
+========  ========================================================================
+contract  safe: only rounding changes (an FMA may keep finite what ``a*b`` rounded
+          to inf first); used by every kernel
+reassoc   safe for nan/inf (any order of ``inf + -inf`` is nan); changes rounding
+          and may flip the sign of a zero sum; row kernels use it (reductions)
+nsz       unsafe: -0.0 may become +0.0 (``x * 0``, ``-(a - b)``)
+arcp      unsafe: ``1 / sqrt(x)`` becomes a reciprocal-sqrt estimate, NaN at 0 and inf
+afn       unsafe: ``x ** 1.5`` becomes ``x * sqrt(x)`` (NaN at -inf), ``pow`` loses its
+          special values
+nnan      unsafe: selects and comparisons that test for nan are deleted
+ninf      unsafe: the same for inf (``exp`` overflow, ``log(0)``)
+========  ========================================================================
+
 Speed (``python -m kiln.compiler.codegen.fastmath``): a ``prange`` loop over 2**24 float32,
 2-core AMD EPYC (AVX-512, FMA), Numba 0.68, best of 5 runs; typical of three runs on a
 machine shared with other jobs (spread about +-30%). "packed" counts SIMD float32

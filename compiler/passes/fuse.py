@@ -20,6 +20,15 @@ Row and column groups reduce with the op table's *accumulating reductions* (``su
 ``max``: an identity and a combine); ``loop_alias`` movement (``expand``, a ``reshape``
 that only adds leading ones) joins loops as the value it re-labels.
 
+Size: a group's *weight* (one per node; a float32 node whose kernel expression calls a
+``fastmath`` function, which Numba inlines at its IR level, counts ``FAST_CALL_WEIGHT``)
+stays at most ``MAX_KERNEL_WEIGHT``. Numba's compile time grows faster than linearly with
+a function's size (a 100-step ``tanh`` chain in one kernel ran into a ``RecursionError`` in
+its SSA pass), so a long chain becomes a sequence of kernels; in an unrolled loop those
+are identical, so they share one kernel (the source names values by position, not by
+graph node) and compile time stays about linear in the chain's length. Every merge costs
+time proportional to the (bounded) group size, so fusion itself is linear too.
+
 Legality: a group's values that leave it must cover the whole loop (or, in a row group,
 whole rows or one value per row), and merging two groups must not create a cycle among
 groups, checked with networkx on the group graph.
@@ -37,6 +46,7 @@ in group order, with ``groups`` attached; it prints with the group boundaries:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field
 
@@ -44,6 +54,11 @@ import networkx as nx
 
 from ..ir import Graph, Node
 from ..primitives import PRIMITIVES, has_property, is_accumulating_reduction
+
+# The most a group may weigh (see the module docstring), and what a node calling a fast
+# function (``fast_tanh``: ~40 statements after Numba inlines it) weighs.
+MAX_KERNEL_WEIGHT = 64
+FAST_CALL_WEIGHT = 16
 
 # dtypes that generated kernels handle (Numba has no float16 arithmetic on CPU).
 KERNEL_DTYPES = frozenset(
@@ -164,7 +179,20 @@ def padded(shape, ndim) -> tuple:
     return (1,) * (ndim - len(shape)) + tuple(shape)
 
 
+@functools.lru_cache(maxsize=4096)
+def _broadcasts_to(shape: tuple, target: tuple) -> bool:
+    if len(shape) > len(target):
+        return False
+    return all(s in (1, t) for s, t in zip(padded(shape, len(target)), target))
+
+
 def broadcasts_to(shape, target) -> bool:
+    """Whether ``shape`` broadcasts to ``target`` (memoized: fusion asks it per node and
+    candidate merge)."""
+    try:
+        return _broadcasts_to(tuple(shape), tuple(target))
+    except TypeError:  # (unhashable dimensions)
+        pass
     if len(shape) > len(target):
         return False
     return all(s in (1, t) for s, t in zip(padded(shape, len(target)), target))
@@ -265,6 +293,14 @@ class _Partition:
         return merged
 
 
+def node_weight(node: Node) -> int:
+    """What ``node`` adds to its group's size (``MAX_KERNEL_WEIGHT``)."""
+    if node.op in ("input", "const"):
+        return 0
+    expression = PRIMITIVES[node.op].expression("cpu", node.dtype)
+    return FAST_CALL_WEIGHT if expression and "fast_" in expression else 1
+
+
 def _kernel_dtypes_ok(nodes) -> bool:
     return all(
         n.dtype in KERNEL_DTYPES and all(i.dtype in KERNEL_DTYPES for i in n.inputs) for n in nodes
@@ -281,6 +317,12 @@ class _Fuser:
         self.graph = graph
         self.order = {n: k for k, n in enumerate(graph.nodes)}
         self.part = _Partition(graph)
+        self.weights: dict[FusionGroup, int] = {}
+
+    def weight(self, group: FusionGroup) -> int:
+        if group not in self.weights:
+            self.weights[group] = sum(node_weight(n) for n in group.nodes)
+        return self.weights[group]
 
     # -- legality of a candidate merged group --------------------------------------
     def loop_ok(self, nodes, shape, merged_members) -> bool:
@@ -383,6 +425,8 @@ class _Fuser:
         kinds = {producer.kind, consumer.kind}
         if "library" in kinds:
             return None
+        if self.weight(producer) + self.weight(consumer) > MAX_KERNEL_WEIGHT:
+            return None  # (checked first: it keeps every merge below cheap)
         nodes = _in_order(self.order, set(producer.nodes) | set(consumer.nodes))
         members = set(nodes)
         merged = None
@@ -423,6 +467,7 @@ class _Fuser:
                 merged = FusionGroup("matmul", nodes, head.shape, head=head)
         if merged is None or self.part.creates_cycle(producer, consumer):
             return None
+        self.weights[merged] = self.weight(producer) + self.weight(consumer)
         return self.part.merge(producer, consumer, merged)
 
     # -- the greedy walk ---------------------------------------------------------------
@@ -466,11 +511,15 @@ class _Fuser:
         """Merge groups of one kind and shape that read a common value and do not depend
         on each other (``sum(g, 0)`` and ``sum(g * x, 0)``): one pass over the memory."""
 
+        cache: dict[FusionGroup, set] = {}
+
         def reads(group):
-            members = set(group.nodes)
-            return {
-                i for n in group.nodes for i in n.inputs if i not in members and i.op != "const"
-            }
+            if group not in cache:
+                members = set(group.nodes)
+                cache[group] = {
+                    i for n in group.nodes for i in n.inputs if i not in members and i.op != "const"
+                }
+            return cache[group]
 
         buckets: dict[tuple, list[FusionGroup]] = {}
         for group in self.part.dag.nodes:
@@ -485,7 +534,11 @@ class _Fuser:
                 while j < len(siblings):
                     second = siblings[j]
                     merged = None
-                    if second is not None and reads(first) & reads(second):
+                    if (
+                        second is not None
+                        and self.weight(first) + self.weight(second) <= MAX_KERNEL_WEIGHT
+                        and not reads(first).isdisjoint(reads(second))
+                    ):
                         merged = self.try_merge(first, second)
                     if merged is not None:
                         siblings[i] = first = merged

@@ -10,8 +10,11 @@ recorded themselves (higher-order gradients), and under tracing they become grap
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from ..context import current_trace
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
 from . import grad_mode
 
 _FREED = "freed"
@@ -26,7 +29,7 @@ class AccumulateGrad:
         self.variable = variable
 
     def name(self) -> str:
-        return "AccumulateGrad"
+        return "torch::autograd::AccumulateGrad"  # PyTorch's name, which scripts compare
 
     next_functions = ()
 
@@ -41,6 +44,8 @@ class BackwardNode:
         "out_shape",
         "out_dtype",
         "retained",
+        "hooks",
+        "unpack",
         "__weakref__",
     )
 
@@ -64,32 +69,185 @@ class BackwardNode:
         self.out_shape = out.shape
         self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
+        self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
+        self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
 
     def name(self) -> str:
         return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
 
     def apply(self, g):
         """One gradient per input, from the primitive's VJP rule."""
+        if self.unpack is not None:
+            return self.prim.vjp(g, *self._unpacked(), **self.params)
         return self.prim.vjp(g, *self.inputs, **self.params)
+
+    def _unpacked(self) -> list:
+        """The saved inputs back from ``unpack``, marked as requiring grad where the
+        originals did (the VJP rules skip the gradients of inputs that do not)."""
+        out = []
+        for packed, edge in zip(self.inputs, self.edges):
+            x = self.unpack(packed)
+            if edge is not None and not x.requires_grad:
+                x = x.detach()
+                x.requires_grad = True
+            out.append(x)
+        return out
 
     @property
     def next_functions(self):
-        return tuple(((AccumulateGrad(e) if isinstance(e, Tensor) else e), 0) for e in self.edges)
+        return next_functions(self.edges)
+
+    def __getattr__(self, name: str):
+        # PyTorch's ``grad_fn._saved_self`` / ``_saved_other``: the inputs the VJP rule keeps
+        # (only where it keeps them, as PyTorch saves only what its formula reads)
+        index = _SAVED_NAMES.get(name)
+        if index is None or not self.prim.vjp_reads_inputs or index >= len(self.edges):
+            raise AttributeError(f"'{self.name()}' object has no attribute '{name}'")
+        if self.inputs is None:
+            raise RuntimeError(
+                "Trying to backward through the graph a second time (or directly access saved "
+                "tensors after they have already been freed). Saved intermediate values of "
+                "the graph are freed when you call .backward() or autograd.grad(). Specify "
+                "retain_graph=True if you need to backward through the graph a second time or "
+                "if you need to access saved tensors after calling backward."
+            )
+        x = self.inputs[index]
+        return x if self.unpack is None else self.unpack(x)
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+_SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
+
+
+def next_functions(edges) -> tuple:
+    """PyTorch's ``grad_fn.next_functions``: ``(node, output number)`` per input edge."""
+    out = []
+    for e in edges:
+        if isinstance(e, Tensor):
+            out.append((AccumulateGrad(e), 0))
+        elif isinstance(e, OutputSlot):
+            out.append((e.node, e.index))
+        else:
+            out.append((e, 0))
+    return tuple(out)
+
+
+class SlotGrads:
+    """The gradients arriving at the outputs of a multi-output node, one slot per output.
+
+    The engine sums what reaches a node with ``+``; adding two of these adds slot by slot,
+    so a node with several outputs receives one gradient per output (``None`` where no
+    gradient reached that output).
+    """
+
+    __slots__ = ("grads",)
+
+    def __init__(self, n: int, index: int, grad):
+        self.grads = [None] * n
+        self.grads[index] = grad
+
+    def __add__(self, other: SlotGrads) -> SlotGrads:
+        for i, g in enumerate(other.grads):
+            if g is not None:
+                mine = self.grads[i]
+                self.grads[i] = g if mine is None else mine + g
+        return self
+
+
+class OutputSlot:
+    """The ``grad_fn`` of output ``index`` of a multi-output node (a custom Function).
+
+    Each output needs a node of its own, for its hooks and ``retain_grad``; this one passes
+    its gradient on to the shared node, tagged with the output's number.
+    """
+
+    __slots__ = ("node", "index", "edges", "inputs", "retained", "hooks", "__weakref__")
+
+    def __init__(self, node, index: int):
+        self.node = node
+        self.index = index
+        self.edges = (node,)
+        self.inputs = (None,)
+        self.retained = None
+        self.hooks = None
+
+    def name(self) -> str:
+        return self.node.name()
+
+    def apply(self, g):
+        return (SlotGrads(self.node.n_outputs, self.index, g),)
+
+    @property
+    def next_functions(self):
+        return self.node.next_functions
+
+    def __getattr__(self, name):
+        # ``y.grad_fn.saved_tensors`` etc. read the shared node (PyTorch has one node).
+        return getattr(self.node, name)
+
+    def __repr__(self) -> str:
+        return f"<{self.name()}>"
+
+
+# ``kiln.autograd.graph.saved_tensors_hooks``: the innermost (pack, unpack) pair of this
+# thread, and a process-wide count of active blocks so that ``record`` (the hot path) reads
+# the ContextVar only while some thread uses them.
+_saved_hooks: ContextVar = ContextVar("kiln_saved_tensors_hooks", default=None)
+saved_hooks_active = 0
+
+
+def current_saved_hooks():
+    return _saved_hooks.get()
+
+
+def pack_saved(pack, tensors) -> tuple:
+    """``pack`` on each saved tensor, itself unrecorded and free of the hooks (its own
+    operations would otherwise be saved, and packed, without end)."""
+    token = _saved_hooks.set(None)
+    try:
+        with grad_mode.no_grad():
+            return tuple(None if t is None else pack(t) for t in tensors)
+    finally:
+        _saved_hooks.reset(token)
 
 
 def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
     if not out.dtype.is_floating_point:
         return
-    out.grad_fn = BackwardNode(prim, params, inputs, out)
+    node = out.grad_fn = BackwardNode(prim, params, inputs, out)
     out._requires_grad = True
+    if saved_hooks_active and prim.vjp_reads_inputs:
+        hooks = current_saved_hooks()
+        if hooks is not None:
+            pack, node.unpack = hooks
+            node.inputs = pack_saved(pack, inputs)
+            node.versions = None  # what is kept is the hook's, not the tensors
     if "writable_view" in prim.properties:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
         out._view_of = (inputs[0], prim.name, params)
+
+
+def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
+    """``Tensor.register_hook``: a leaf keeps its hooks, a non-leaf's live on its node.
+
+    A leaf's hooks run once on its whole gradient; a non-leaf's run on the gradient that
+    reached its ``grad_fn``, before the node uses it (what its producer sees), as PyTorch's.
+    """
+    if not t.requires_grad:
+        raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+    if t.grad_fn is not None:
+        hooks = getattr(t.grad_fn, "hooks", None)
+        if hooks is None:
+            hooks = t.grad_fn.hooks = {}
+    else:
+        hooks = t.__dict__.setdefault("_hooks", {})
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
 
 
 # ------------------------------------------------------------------------------ the engine
@@ -146,6 +304,11 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
             g = node_grads.pop(node, None)
             if g is None:
                 continue
+            hooks = getattr(node, "hooks", None)
+            if hooks:
+                for hook in tuple(hooks.values()):
+                    new = hook(g)
+                    g = g if new is None else new
             if node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
             if getattr(node, "retained", None) is not None:
@@ -169,20 +332,22 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                             f"{v} instead ({node.name()})."
                         )
             grads = node.apply(g)
-            for edge, x, gx in zip(node.edges, node.inputs, grads):
+            for edge, gx in zip(node.edges, grads):
                 if gx is None or edge is None:
                     continue
-                hooks = x.__dict__.get("_hooks") if isinstance(edge, Tensor) else None
-                if hooks:
-                    for hook in hooks:
-                        new = hook(gx)
-                        gx = gx if new is None else new
                 if isinstance(edge, Tensor):
                     _accumulate(leaf_grads, edge, gx)
                 else:
                     _accumulate(node_grads, edge, gx)
             if not retain_graph:
                 node.inputs = None
+    for leaf, g in leaf_grads.items():
+        hooks = leaf.__dict__.get("_hooks")
+        if hooks and leaf.grad_fn is None:  # a leaf's hooks see its whole gradient, once
+            for hook in tuple(hooks.values()):
+                new = hook(g)
+                g = g if new is None else new
+            leaf_grads[leaf] = g
     return leaf_grads
 
 

@@ -93,8 +93,13 @@ class JitFunction:
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
-        if config.disable or current_trace() is not None:
-            return self.fn(*args, **kwargs)  # inside another trace: inline
+        top = current_trace()
+        if config.disable or top is not None:
+            # a transform may compile the function transformed (vmap: batched), else inline
+            compile_under = getattr(top, "call_jitted", None)
+            if compile_under is not None and not config.disable:
+                return compile_under(self, args, kwargs)
+            return self.fn(*args, **kwargs)
         key, leaves = self._key(args, kwargs)
         compiled = self._find(key)
         if compiled is None:

@@ -18,12 +18,13 @@ compiled by ``kiln.jit`` that captured the parameters sees the loaded values.
 
 from __future__ import annotations
 
-import itertools
 from collections import OrderedDict, namedtuple
+from types import MappingProxyType
 
 import kiln
 from kiln import dtypes
 from kiln.tensor import Tensor
+from kiln.utils.hooks import RemovableHandle
 
 from .parameter import Buffer, Parameter
 
@@ -84,23 +85,120 @@ class _Registry(OrderedDict):
         OrderedDict.move_to_end(self, key, last)
 
 
-class RemovableHandle:
-    """Returned by ``register_forward_hook``; ``handle.remove()`` unregisters the hook."""
+def _hook_kind(module, full: bool) -> None:
+    """A module takes either full or legacy backward hooks, never both (as PyTorch)."""
+    kind = module.__dict__.get("_is_full_backward_hook")
+    if kind is not None and kind != full and module.__dict__.get("_backward_hooks"):
+        raise RuntimeError(
+            "Cannot use both regular backward hooks and full backward hooks on a single "
+            "Module. Please use only one of them."
+        )
+    object.__setattr__(module, "_is_full_backward_hook", full)
 
-    _ids = itertools.count()
 
-    def __init__(self, hooks: dict):
-        self.hooks = hooks
-        self.id = next(RemovableHandle._ids)
+class _WithKwargs:
+    """A forward hook registered with ``with_kwargs`` or ``always_call``."""
 
-    def remove(self) -> None:
-        self.hooks.pop(self.id, None)
+    __slots__ = ("fn", "with_kwargs", "always_call")
 
-    def __enter__(self):
-        return self
+    def __init__(self, fn, with_kwargs: bool, always_call: bool):
+        self.fn = fn
+        self.with_kwargs = with_kwargs
+        self.always_call = always_call
 
-    def __exit__(self, *exc):
-        self.remove()
+    def call(self, module, args, kwargs, out):
+        if self.with_kwargs:
+            return self.fn(module, args, kwargs, out)
+        return self.fn(module, args, out)
+
+
+def _add_hook(module, table: str, hook, prepend: bool) -> RemovableHandle:
+    hooks = module.__dict__.get(table)
+    if hooks is None:  # a module pickled before this table existed
+        hooks = _Registry()
+        object.__setattr__(module, table, hooks)
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+class _BackwardHookState:
+    """One call of a module with backward hooks: its inputs and outputs pass through
+    identity Functions whose backwards see ``grad_output`` and then ``grad_input``."""
+
+    def __init__(self, module):
+        self.module = module
+        self.n_inputs = 0
+        self.input_positions = ()
+        self.inputs_need_grad = False
+        self.grad_outputs = None
+
+    def wrap_inputs(self, args):
+        positions = [i for i, a in enumerate(args) if isinstance(a, Tensor)]
+        self.n_inputs = len(positions)
+        self.input_positions = positions
+        self.inputs_need_grad = any(args[i].requires_grad for i in positions)
+        if not self.inputs_need_grad:
+            return args
+        wrapped = _BackwardHookIn.apply(self, *(args[i] for i in positions))
+        wrapped = wrapped if isinstance(wrapped, tuple) else (wrapped,)
+        args = list(args)
+        for i, w in zip(positions, wrapped):
+            args[i] = w
+        return tuple(args)
+
+    def wrap_outputs(self, out):
+        single = isinstance(out, Tensor)
+        outs = (out,) if single else out
+        if not isinstance(outs, tuple) or not all(isinstance(o, Tensor) for o in outs):
+            return out
+        if not any(o.requires_grad for o in outs):
+            return out
+        wrapped = _BackwardHookOut.apply(self, *outs)
+        return wrapped if single or isinstance(wrapped, tuple) else (wrapped,)
+
+    def on_grad_outputs(self, grads):
+        for hook in list(self.module._backward_pre_hooks.values()):
+            result = hook(self.module, grads)
+            if result is not None:
+                grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        self.grad_outputs = grads
+        if not self.inputs_need_grad:  # no input gradient will come: report now
+            self.on_grad_inputs((None,) * max(self.n_inputs, 1))
+        return grads
+
+    def on_grad_inputs(self, grads):
+        for hook in list(self.module._backward_hooks.values()):
+            result = hook(self.module, grads, self.grad_outputs)
+            if result is not None:
+                grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
+        return grads
+
+
+class _BackwardHookIn(kiln.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *inputs):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return inputs if len(inputs) > 1 else inputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.on_grad_inputs(grads))
+
+
+class _BackwardHookOut(kiln.autograd.Function):
+    @staticmethod
+    def forward(ctx, state, *outputs):
+        ctx.state = state
+        ctx.set_materialize_grads(False)
+        return outputs if len(outputs) > 1 else outputs[0]
+
+    @staticmethod
+    def backward(ctx, *grads):
+        return (None, *ctx.state.on_grad_outputs(grads))
 
 
 def _addindent(text: str, spaces: int) -> str:
@@ -115,6 +213,8 @@ class Module:
     ``__init__`` (after ``super().__init__()``) and define ``forward``."""
 
     training: bool
+    # read by ``__call__`` on modules unpickled from before backward hooks existed
+    _backward_hooks = _backward_pre_hooks = MappingProxyType({})
 
     def __init__(self, *args, **kwargs):
         if args or kwargs:
@@ -127,6 +227,8 @@ class Module:
         setter(self, "_modules", _Registry())
         setter(self, "_forward_hooks", _Registry())
         setter(self, "_forward_pre_hooks", _Registry())
+        setter(self, "_backward_hooks", _Registry())
+        setter(self, "_backward_pre_hooks", _Registry())
 
     # -------------------------------------------------------------- calling
     def forward(self, *args, **kwargs):
@@ -136,28 +238,77 @@ class Module:
 
     def __call__(self, *args, **kwargs):
         for hook in list(self._forward_pre_hooks.values()):
+            if isinstance(hook, _WithKwargs):
+                result = hook.fn(self, args, kwargs)
+                if result is not None:
+                    if not (isinstance(result, tuple) and len(result) == 2):
+                        raise RuntimeError(
+                            "forward pre-hook must return None or a tuple of (new_args, "
+                            f"new_kwargs), but got {result}."
+                        )
+                    args, kwargs = result
+                continue
             result = hook(self, args)
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
-        out = self.forward(*args, **kwargs)
+        state = None
+        if (self._backward_hooks or self._backward_pre_hooks) and kiln.is_grad_enabled():
+            state = _BackwardHookState(self)
+            args = state.wrap_inputs(args)
+        try:
+            out = self.forward(*args, **kwargs)
+        except Exception:
+            for hook in list(self._forward_hooks.values()):
+                if isinstance(hook, _WithKwargs) and hook.always_call:
+                    hook.call(self, args, kwargs, None)
+            raise
         for hook in list(self._forward_hooks.values()):
-            result = hook(self, args, out)
+            if isinstance(hook, _WithKwargs):
+                result = hook.call(self, args, kwargs, out)
+            else:
+                result = hook(self, args, out)
             if result is not None:
                 out = result
+        if state is not None:
+            out = state.wrap_outputs(out)
         return out
 
-    def register_forward_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args, output)`` after every forward; a non-None result replaces
-        the output."""
-        handle = RemovableHandle(self._forward_hooks)
-        self._forward_hooks[handle.id] = hook
-        return handle
+    def register_forward_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False, always_call=False
+    ) -> RemovableHandle:
+        """``hook(module, args, output)`` (``hook(module, args, kwargs, output)`` with
+        ``with_kwargs``) after every forward; a non-None result replaces the output.
+        ``always_call``: also called (with output ``None``) when forward raises."""
+        if with_kwargs or always_call:
+            hook = _WithKwargs(hook, with_kwargs, always_call)
+        return _add_hook(self, "_forward_hooks", hook, prepend)
 
-    def register_forward_pre_hook(self, hook) -> RemovableHandle:
-        """``hook(module, args)`` before every forward; a non-None result replaces args."""
-        handle = RemovableHandle(self._forward_pre_hooks)
-        self._forward_pre_hooks[handle.id] = hook
-        return handle
+    def register_forward_pre_hook(
+        self, hook, *, prepend: bool = False, with_kwargs: bool = False
+    ) -> RemovableHandle:
+        """``hook(module, args)`` before every forward; a non-None result replaces args
+        (with ``with_kwargs``: ``hook(module, args, kwargs)`` returns ``(args, kwargs)``)."""
+        if with_kwargs:
+            hook = _WithKwargs(hook, True, False)
+        return _add_hook(self, "_forward_pre_hooks", hook, prepend)
+
+    def register_full_backward_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_input, grad_output)`` once the gradients w.r.t. the module's
+        tensor inputs are computed; a non-None result replaces ``grad_input``."""
+        _hook_kind(self, full=True)
+        return _add_hook(self, "_backward_hooks", hook, prepend)
+
+    def register_full_backward_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(module, grad_output)`` before the module's backward; a non-None result
+        replaces ``grad_output``."""
+        return _add_hook(self, "_backward_pre_hooks", hook, prepend)
+
+    def register_backward_hook(self, hook) -> RemovableHandle:
+        """The legacy hook: kiln gives it the full hook's arguments (the gradients w.r.t. the
+        module's inputs and outputs), which is what the old hook was meant to report and
+        what PyTorch's gives for a module made of one operation."""
+        _hook_kind(self, full=False)
+        return _add_hook(self, "_backward_hooks", hook, False)
 
     # -------------------------------------------------------------- registration
     def _check_initialized(self, what: str) -> None:
@@ -434,6 +585,11 @@ class Module:
             return t
 
         return self._apply(convert)
+
+    def to_empty(self, *, device, recurse: bool = True) -> Module:
+        """Give every parameter and buffer fresh (uninitialised) storage on ``device``,
+        keeping the objects: how a model built on ``meta`` gets memory."""
+        return self._apply(lambda t: kiln.empty_like(t, device=device))
 
     def cuda(self, device=None) -> Module:
         return self._apply(lambda t: t.cuda(device))

@@ -54,6 +54,10 @@ def to_device(x, device):
     dev = device_cls(device)
     if dev.type == "cpu":
         return x
+    if dev.type == "meta":
+        from .. import meta
+
+        return meta.to_meta(x)
     from .. import cuda
 
     return cuda.to_device(x, dev)

@@ -342,12 +342,19 @@ def setitem(x: Tensor, index, value) -> None:
         x._version += 1
         return
     # which flat positions the index names, computed on the CPU
-    positions = getitem(
-        constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), _cpu_index(index)
-    )
-    if positions._node is not None:
-        raise TraceError("setitem under tracing needs static indices")
-    pos = positions._data.reshape(-1)
+    parts = index if isinstance(index, tuple) else (index,)
+    if all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
+        # a basic index (NumPy's meaning is PyTorch's): plain NumPy, also while tracing,
+        # where a constant would be a graph node (``out[..., 0] = v`` under kiln.jit)
+        positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[index])
+    else:
+        traced = getitem(
+            constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), _cpu_index(index)
+        )
+        if traced._node is not None:
+            raise TraceError("setitem under tracing needs static indices")
+        positions = traced._data
+    pos = positions.reshape(-1)
     v = value if isinstance(value, Tensor) else constant(value, x.dtype, like=x)
     if v._node is None and v.ndim and v.device != x.device and current_trace() is None:
         v = v.to(x.device)  # x[i] = t copies t onto x's device, as PyTorch's copy_ does

@@ -54,6 +54,10 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         trace.assign(x, new)
     elif new._node is not None:
         view_of = None
+    elif x.is_meta or new.is_meta:  # no data to write (kiln.meta)
+        if not x.is_meta:
+            raise NotImplementedError(f"{op}: Cannot copy out of meta tensor; no data!")
+        view_of = None
     elif type(x._data) is not np.ndarray:  # a CUDA tensor: copy on the device
         from .. import cuda
 

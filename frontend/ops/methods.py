@@ -222,6 +222,18 @@ def install() -> None:
     ):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
+    # ``x += y`` updates x in place (PyTorch): without these, Python would rebind the name
+    # to a new tensor, and ``for p in model.parameters(): p -= lr * p.grad`` would train
+    # nothing.
+    for dunder, name in (
+        ("__iadd__", "add_"),
+        ("__isub__", "sub_"),
+        ("__imul__", "mul_"),
+        ("__itruediv__", "div_"),
+        ("__ipow__", "pow_"),
+        ("__imod__", "remainder_"),
+    ):
+        setattr(Tensor, dunder, getattr(Tensor, name))
     Tensor.index_put_ = _index_put_
     Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_

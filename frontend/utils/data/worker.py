@@ -8,7 +8,13 @@ is the same as with ``num_workers=0``.
 
 Tensors cross the process boundary as plain NumPy arrays (no autograd state is pickled).
 An exception in a worker comes back as its traceback text and is raised again in the main
-process with the same type; a worker that dies is reported with its pid. Workers stop when
+process with the same type; a worker that dies is reported with its pid.
+
+A worker pickles each batch itself before queueing it (``_serialize``), because
+``multiprocessing.Queue.put`` pickles in a background thread that can only print a failure:
+a sample that cannot be pickled (a lambda, an open file) would never arrive and the main
+process would wait forever (PyTorch's DataLoader does). Here the pickling error goes back
+as the worker's error and is raised in the main process. Workers stop when
 the iterator is exhausted, garbage-collected or fails.
 
 >>> import kiln
@@ -22,11 +28,13 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import pickle
 import queue
 import random
 import time
 import traceback
 from dataclasses import dataclass
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 
@@ -96,11 +104,12 @@ def unpack(obj):
 class _WorkerError:
     """An exception raised in a worker, carried back as text."""
 
-    def __init__(self, worker_id: int, exc: BaseException):
+    def __init__(self, worker_id: int, exc: BaseException, context: str = ""):
         self.exc_type = type(exc)
         self.message = (
             f"Caught {type(exc).__name__} in DataLoader worker process "
-            f"{worker_id}.\nOriginal Traceback (most recent call last):\n"
+            f"{worker_id}.{' ' + context + str(exc) if context else ''}\n"
+            "Original Traceback (most recent call last):\n"
             + "".join(traceback.format_exception(exc)[1:])
         )
 
@@ -110,6 +119,20 @@ class _WorkerError:
         except Exception:  # an exception type whose constructor wants other arguments
             error = RuntimeError(self.message)
         raise error
+
+
+def _serialize(worker_id: int, batch_number: int, batch) -> bytes:
+    """``batch`` pickled, or, if it cannot be, the pickled ``_WorkerError`` saying why.
+    An error whose exception type cannot be pickled (a local class) goes back as a
+    RuntimeError with the same message."""
+    try:
+        return bytes(ForkingPickler.dumps(batch))
+    except Exception as exc:
+        if isinstance(batch, _WorkerError):
+            batch.exc_type = RuntimeError
+            return bytes(ForkingPickler.dumps(batch))
+        context = f"Batch {batch_number} cannot be sent to the main process: "
+        return _serialize(worker_id, batch_number, _WorkerError(worker_id, exc, context))
 
 
 # ------------------------------------------------------------------------------ the worker
@@ -151,13 +174,13 @@ def _worker_loop(
                 break
             batch_number, index = task
             if init_error is not None:
-                result_queue.put((batch_number, init_error))
-                continue
-            try:
-                batch = pack(fetch(dataset, index, auto_collation, collate_fn))
-            except Exception as exc:
-                batch = _WorkerError(worker_id, exc)
-            result_queue.put((batch_number, batch))
+                batch = init_error
+            else:
+                try:
+                    batch = pack(fetch(dataset, index, auto_collation, collate_fn))
+                except Exception as exc:
+                    batch = _WorkerError(worker_id, exc)
+            result_queue.put((batch_number, _serialize(worker_id, batch_number, batch)))
     except KeyboardInterrupt:
         pass
     # Do not wait at exit for the main process to drain the result queue.
@@ -239,15 +262,25 @@ class MultiProcessIter:
             self._shutdown()
             raise StopIteration
         while self.received not in self.early:
-            number, batch = self._get()
-            self.early[number] = batch
-        batch = self.early.pop(self.received)
+            number, payload = self._get()
+            self.early[number] = payload
+        batch = self._deserialize(self.early.pop(self.received))
         self.received += 1
         if isinstance(batch, _WorkerError):
             self._shutdown()
             batch.reraise()
         self._send_next()
         return unpack(batch)
+
+    def _deserialize(self, payload: bytes):
+        try:
+            return pickle.loads(payload)
+        except Exception as exc:  # e.g. a class the main process cannot import
+            self._shutdown()
+            raise RuntimeError(
+                f"DataLoader: batch {self.received} from a worker cannot be unpickled in "
+                f"the main process: {type(exc).__name__}: {exc}"
+            ) from exc
 
     def _get(self):
         waited = 0.0

@@ -1,4 +1,4 @@
-"""``kiln.nn.utils``: gradient clipping and flat parameter vectors.
+"""Gradient clipping (``kiln.nn.utils.clip_grad_norm_`` and friends).
 
 Clipping is written with tensor ops and in-place updates of ``.grad``, so it also runs
 inside a ``kiln.jit`` training step (the clipped gradients are written back).
@@ -24,8 +24,6 @@ __all__ = [
     "clip_grad_value_",
     "get_total_norm",
     "clip_grads_with_norm_",
-    "parameters_to_vector",
-    "vector_to_parameters",
 ]
 
 
@@ -100,20 +98,3 @@ def clip_grad_value_(parameters, clip_value: float, foreach=None) -> None:
     with kiln.no_grad():
         for g in _grads(parameters):
             g.clamp_(-clip_value, clip_value)
-
-
-def parameters_to_vector(parameters):
-    """All parameters flattened and concatenated into one vector."""
-    return ops.cat([ops.reshape(p, (-1,)) for p in parameters])
-
-
-def vector_to_parameters(vec, parameters) -> None:
-    """Copy consecutive slices of ``vec`` into ``parameters`` (in place)."""
-    if not isinstance(vec, kiln.Tensor):
-        raise TypeError(f"expected torch.Tensor, but got: {type(vec).__name__}")
-    start = 0
-    with kiln.no_grad():
-        for p in parameters:
-            n = p.numel()
-            p.copy_(ops.reshape(ops.slice_axis(vec, 0, start, start + n), p.shape))
-            start += n

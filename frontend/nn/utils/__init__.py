@@ -1,0 +1,35 @@
+"""``kiln.nn.utils``: gradient clipping, flat parameter vectors, parametrizations, pruning
+and sequence packing (PyTorch's ``torch.nn.utils`` package).
+
+>>> import kiln
+>>> p = kiln.nn.Parameter(kiln.zeros(2))
+>>> p.grad = kiln.tensor([3.0, 4.0])
+>>> clip_grad_norm_([p], 1.0).item()
+5.0
+>>> [round(v, 4) for v in p.grad.tolist()]
+[0.6, 0.8]
+"""
+
+from . import parametrize, prune, rnn
+from .clip_grad import (
+    clip_grad_norm_,
+    clip_grad_value_,
+    clip_grads_with_norm_,
+    get_total_norm,
+)
+from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .weight_norm import remove_weight_norm, weight_norm
+
+__all__ = [
+    "clip_grad_norm_",
+    "clip_grad_value_",
+    "clip_grads_with_norm_",
+    "get_total_norm",
+    "parameters_to_vector",
+    "parametrize",
+    "prune",
+    "remove_weight_norm",
+    "rnn",
+    "vector_to_parameters",
+    "weight_norm",
+]

@@ -1,0 +1,246 @@
+"""``kiln.nn.utils.prune``: zero out parts of a parameter through a mask, as PyTorch does.
+
+Pruning ``weight`` renames the parameter to ``weight_orig``, adds a buffer ``weight_mask``
+and makes ``weight`` a plain attribute ``weight_orig * weight_mask``, recomputed by a
+forward pre-hook before every call (so gradients reach ``weight_orig`` only where the mask
+is one). ``remove`` makes the pruning permanent. Pruning a pruned tensor again prunes among
+the entries still unpruned, with ``amount`` relative to those.
+
+>>> import kiln
+>>> m = kiln.nn.Linear(4, 1)
+>>> with kiln.no_grad():
+...     _ = m.weight.copy_(kiln.tensor([[0.1, -3.0, 0.2, 4.0]]))
+>>> _ = l1_unstructured(m, "weight", amount=0.5)
+>>> m.weight.tolist()
+[[0.0, -3.0, 0.0, 4.0]]
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+import kiln
+
+from ..parameter import Parameter
+
+__all__ = [
+    "BasePruningMethod",
+    "CustomFromMask",
+    "Identity",
+    "L1Unstructured",
+    "RandomUnstructured",
+    "custom_from_mask",
+    "global_unstructured",
+    "identity",
+    "is_pruned",
+    "l1_unstructured",
+    "random_unstructured",
+    "remove",
+]
+
+
+def _count(amount, n: int) -> int:
+    """How many of ``n`` entries ``amount`` (a count or a fraction) prunes."""
+    if isinstance(amount, bool) or not isinstance(amount, numbers.Real):
+        raise TypeError(f"Invalid type for amount: {amount}. Must be int or float.")
+    if isinstance(amount, numbers.Integral):
+        if amount < 0:
+            raise ValueError(
+                f"amount={amount} should either be a float in the range [0, 1] "
+                "or a non-negative integer"
+            )
+        if amount > n:
+            raise ValueError(
+                f"amount={amount} should be smaller than the number of parameters to prune={n}"
+            )
+        return int(amount)
+    if not 0.0 <= amount <= 1.0:
+        raise ValueError(
+            f"amount={amount} should either be a float in the range [0, 1] "
+            "or a non-negative integer"
+        )
+    return round(amount * n)
+
+
+class BasePruningMethod:
+    """A way to choose a mask; subclasses define ``compute_mask(t, default_mask)``."""
+
+    PRUNING_TYPE = "unstructured"
+
+    def __call__(self, module, inputs):
+        setattr(module, self._tensor_name, self.apply_mask(module))
+
+    def compute_mask(self, t, default_mask):
+        raise NotImplementedError
+
+    def apply_mask(self, module):
+        orig = getattr(module, self._tensor_name + "_orig")
+        mask = getattr(module, self._tensor_name + "_mask")
+        return orig * mask.to(orig.dtype)
+
+    def prune(self, t, default_mask=None, importance_scores=None):
+        scores = t if importance_scores is None else importance_scores
+        mask = kiln.ones_like(t) if default_mask is None else default_mask
+        return t * self._combined_mask(scores, mask)
+
+    def _combined_mask(self, scores, old_mask):
+        """The new mask, chosen among the entries ``old_mask`` keeps (pruning again)."""
+        old = np.asarray(old_mask.detach().numpy()) != 0
+        if old.all():
+            return self.compute_mask(scores, old_mask)
+        kept = np.flatnonzero(old.reshape(-1))
+        sub_scores = kiln.tensor(np.asarray(scores.detach().numpy()).reshape(-1)[kept])
+        sub = np.asarray(self.compute_mask(sub_scores, kiln.ones_like(sub_scores)).numpy())
+        new = np.zeros(old.size, dtype=np.asarray(old_mask.numpy()).dtype)
+        new[kept] = sub
+        return kiln.tensor(new.reshape(old.shape))
+
+    @classmethod
+    def apply(cls, module, name, *args, importance_scores=None, **kwargs):
+        method = cls(*args, **kwargs)
+        method._tensor_name = name
+        previous = None
+        for key, hook in list(module._forward_pre_hooks.items()):
+            if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
+                previous = hook
+                del module._forward_pre_hooks[key]
+        orig = getattr(module, name)
+        if previous is None:
+            default_mask = kiln.ones_like(orig)
+            module.register_parameter(name + "_orig", orig)
+            del module._parameters[name]
+        else:
+            orig = getattr(module, name + "_orig")
+            default_mask = getattr(module, name + "_mask").detach().clone()
+        scores = orig if importance_scores is None else importance_scores
+        if tuple(scores.shape) != tuple(orig.shape):
+            raise ValueError(
+                f"importance_scores should have the same shape as parameter {name} of "
+                f"{module}: {list(scores.shape)} vs {list(orig.shape)}"
+            )
+        with kiln.no_grad():
+            mask = method._combined_mask(scores, default_mask)
+        module.register_buffer(name + "_mask", mask.to(orig.dtype))
+        setattr(module, name, method.apply_mask(module))
+        module.register_forward_pre_hook(method)
+        return method
+
+    def remove(self, module):
+        weight = self.apply_mask(module)
+        del module._parameters[self._tensor_name + "_orig"]
+        del module._buffers[self._tensor_name + "_mask"]
+        module.__dict__.pop(self._tensor_name, None)
+        module.register_parameter(self._tensor_name, Parameter(weight.detach()))
+
+
+class Identity(BasePruningMethod):
+    def compute_mask(self, t, default_mask):
+        return default_mask
+
+
+class RandomUnstructured(BasePruningMethod):
+    def __init__(self, amount):
+        self.amount = amount
+
+    def compute_mask(self, t, default_mask):
+        n = t.numel()
+        k = _count(self.amount, n)
+        mask = default_mask.detach().clone().reshape(-1)
+        if k:
+            prune_idx = kiln.topk(kiln.rand(n), k).indices
+            mask[prune_idx] = 0
+        return mask.reshape(t.shape)
+
+
+class L1Unstructured(BasePruningMethod):
+    def __init__(self, amount):
+        self.amount = amount
+
+    def compute_mask(self, t, default_mask):
+        n = t.numel()
+        k = _count(self.amount, n)
+        mask = default_mask.detach().clone().reshape(-1)
+        if k:
+            prune_idx = kiln.topk(kiln.abs(t.detach()).reshape(-1), k, largest=False).indices
+            mask[prune_idx] = 0
+        return mask.reshape(t.shape)
+
+
+class CustomFromMask(BasePruningMethod):
+    def __init__(self, mask):
+        self.mask = mask
+
+    def compute_mask(self, t, default_mask):
+        return default_mask * self.mask.to(default_mask.dtype)
+
+    def _combined_mask(self, scores, old_mask):
+        return self.compute_mask(scores, old_mask)
+
+
+def identity(module, name):
+    Identity.apply(module, name)
+    return module
+
+
+def random_unstructured(module, name, amount):
+    """Prune ``amount`` (a count or a fraction) of ``name``'s entries, chosen at random."""
+    RandomUnstructured.apply(module, name, amount)
+    return module
+
+
+def l1_unstructured(module, name, amount, importance_scores=None):
+    """Prune the ``amount`` entries of ``name`` with the smallest absolute values."""
+    L1Unstructured.apply(module, name, amount, importance_scores=importance_scores)
+    return module
+
+
+def custom_from_mask(module, name, mask):
+    CustomFromMask.apply(module, name, mask)
+    return module
+
+
+def global_unstructured(parameters, pruning_method, importance_scores=None, **kwargs):
+    """Prune across several parameters at once: the smallest scores over all of them."""
+    parameters = list(parameters)
+    importance_scores = importance_scores or {}
+    scores, masks = [], []
+    for module, name in parameters:
+        t = importance_scores.get((module, name), getattr(module, name))
+        scores.append(np.asarray(t.detach().numpy()).reshape(-1))
+        mask = getattr(module, name + "_mask", None)
+        masks.append(
+            np.ones(scores[-1].size) if mask is None else np.asarray(mask.numpy()).reshape(-1)
+        )
+    flat_scores = kiln.tensor(np.concatenate(scores))
+    flat_mask = kiln.tensor(np.concatenate(masks).astype(np.float32))
+    method = pruning_method(**kwargs)
+    method._tensor_name = "global"
+    with kiln.no_grad():
+        final = np.asarray(method._combined_mask(flat_scores, flat_mask).numpy())
+    start = 0
+    for (module, name), s in zip(parameters, scores):
+        piece = final[start : start + s.size].reshape(tuple(getattr(module, name).shape))
+        start += s.size
+        custom_from_mask(module, name, kiln.tensor(piece))
+
+
+def remove(module, name):
+    """Make the pruning of ``name`` permanent: a plain parameter holding the masked value."""
+    for key, hook in list(module._forward_pre_hooks.items()):
+        if isinstance(hook, BasePruningMethod) and hook._tensor_name == name:
+            hook.remove(module)
+            del module._forward_pre_hooks[key]
+            return module
+    raise ValueError(
+        f"Parameter '{name}' of module {module} has to be pruned before pruning can be removed"
+    )
+
+
+def is_pruned(module) -> bool:
+    for m in module.modules():
+        for hook in m._forward_pre_hooks.values():
+            if isinstance(hook, BasePruningMethod):
+                return True
+    return False
