@@ -198,8 +198,6 @@ COMPOSITES = {
     "sinh": (kiln.sinh, torch.sinh, ()),
     "cosh": (kiln.cosh, torch.cosh, ()),
     "tan": (kiln.tan, torch.tan, ()),
-    "softmax": (lambda x: F.softmax(x, -1), lambda x: torch.softmax(x, -1), ()),
-    "log_softmax": (lambda x: F.log_softmax(x, -1), lambda x: torch.log_softmax(x, -1), ()),
 }
 
 
@@ -282,15 +280,9 @@ def _under_torch(op, arrays):
 # eager at every one)
 TORCH_DIFFERS: dict[str, str] = {
     "sign": "sign(nan) is nan (NumPy); PyTorch gives 0",
-    "softmax": "a row with +inf: kiln gives 0 and 1s, PyTorch nan for the row",
-    "log_softmax": "a row with +inf: kiln gives -inf, PyTorch nan",
-    "prod": "a product with nan and 0 is 0 in kiln (silently wrong), nan in PyTorch",
     "sort_desc_idx": "nan's place in a descending sort (PyTorch: nan is the largest)",
     "topk": "nan's rank (PyTorch: nan is the largest value)",
     "diag": "nan off the diagonal next to an inf or nan entry, where PyTorch has 0",
-    "atan2": "+pi where PyTorch gives -pi (a -0.0 operand), -pi/2 where it gives nan",
-    "remainder": "nan where PyTorch gives inf or a finite value (inf operands)",
-    "floor_divide": "+-inf and -0.0 where PyTorch gives nan and -1 (inf, 0 operands)",
 }
 # rows whose function PyTorch cannot run as written (a kiln-only call in the row)
 NOT_TORCH: dict[str, str] = {}

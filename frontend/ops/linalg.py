@@ -161,7 +161,14 @@ def einsum(equation: str, *operands) -> Tensor:
                     )
             else:
                 sizes.setdefault(c, 1)
-        taken.append((term, x))
+        taken.append([term, x])
+    # a label only one operand has and the output lacks is summed there first, as PyTorch
+    # does (cheaper, and inf/nan meet the same additions as in PyTorch)
+    for k, (term, x) in enumerate(taken):
+        others = {c for j, (t, _) in enumerate(taken) if j != k for c in t}
+        alone = [i for i, c in enumerate(term) if c not in out and c not in others]
+        if alone:
+            taken[k] = [[c for i, c in enumerate(term) if i not in alone], sum_(x, tuple(alone))]
     letters = []
     for term, _ in taken:
         for c in term:
