@@ -68,6 +68,12 @@ def reusable_operand(a, b):
     Call it first thing in the op function that ``Tensor.__add__`` and friends call, with
     the operands as received: the reference counts it reads assume that call structure.
     """
+    # the common case first, cheaply: no operand is a large tensor
+    if not (
+        (type(a) is Tensor and a._data.nbytes >= _MIN_BYTES)
+        or (type(b) is Tensor and b._data.nbytes >= _MIN_BYTES)
+    ):
+        return None
     if current_trace() is not None:
         return None
     refs = _calibration()["refs"]
