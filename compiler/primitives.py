@@ -510,6 +510,13 @@ def _uniform_rule(shapes, dtypes, shape, dtype):
 _ERF_UFUNC = np.frompyfunc(math.erf, 1, 1)
 
 
+def _np_sign(x):
+    s = np.sign(x)
+    if s.dtype.kind == "f":
+        s = np.where(s != s, 0, s) + 0  # nan -> 0, and -0.0 + 0 = +0.0: PyTorch's sign
+    return s
+
+
 def _np_erf(x):
     x = np.asarray(x)
     try:  # SciPy is optional; use it when present (much faster).
@@ -656,8 +663,9 @@ _UNARY = {
     "acosh": (_safe(np.arccosh), "math.acosh({0})", True),
     "erf": (_np_erf, "math.erf({0})", True),
     "abs": (np.abs, "abs({0})", False),
-    # (not np.sign: Numba's gives sign(-0.0) = -0.0 where NumPy gives 0.0; nan stays nan)
-    "sign": (np.sign, "({0} if {0} != {0} else (1 if {0} > 0 else (-1 if {0} < 0 else 0)))", False),
+    # PyTorch's sign: (0 < x) - (x < 0), so sign(nan) = 0 and sign(-0.0) = +0.0
+    # (not np.sign in kernels: Numba's keeps -0.0, and NumPy's keeps nan)
+    "sign": (_np_sign, "(1 if {0} > 0 else (-1 if {0} < 0 else 0))", False),
     "reciprocal": (_safe(np.reciprocal), "(1.0 / {0})", True),
     "floor": (np.floor, "math.floor({0})", True),
 }

@@ -177,7 +177,7 @@ COMPOSITES = {
     "log": (kiln.log, torch.log, ()),
     "tanh": (kiln.tanh, torch.tanh, ()),
     "erf": (kiln.erf, torch.erf, ()),
-    "sign": (kiln.sign, torch.sign, (np.nan,)),
+    "sign": (kiln.sign, torch.sign, ()),
     "sigmoid": (kiln.sigmoid, torch.sigmoid, ()),
     "softplus": (F.softplus, torch.nn.functional.softplus, ()),
     "logsigmoid": (F.logsigmoid, torch.nn.functional.logsigmoid, ()),
@@ -279,10 +279,8 @@ def _under_torch(op, arrays):
 # (issue 17 found these; the ops are in frontend/ops, outside the compiler: jit follows
 # eager at every one)
 TORCH_DIFFERS: dict[str, str] = {
-    "sign": "sign(nan) is nan (NumPy); PyTorch gives 0",
     "sort_desc_idx": "nan's place in a descending sort (PyTorch: nan is the largest)",
     "topk": "nan's rank (PyTorch: nan is the largest value)",
-    "diag": "nan off the diagonal next to an inf or nan entry, where PyTorch has 0",
 }
 # rows whose function PyTorch cannot run as written (a kiln-only call in the row)
 NOT_TORCH: dict[str, str] = {}

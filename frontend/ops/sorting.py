@@ -211,7 +211,9 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argu
         idx = np.cumsum(eye.reshape(-1)).reshape(n, n) - 1
         idx = np.where(eye, idx, 0)
         taken = bind(P["take"], (x, constant(idx, dtypes.int64, like=x)), {"axis": 0})
-        return mul(taken, constant(eye, x.dtype, like=x))
+        # a select, not a product with the identity: inf * 0 would put nan off the diagonal
+        zero = constant(0, x.dtype, like=x)
+        return where(constant(eye, dtypes.bool_, like=x), taken, zero)
     return _diagonal(x, diagonal) if x.ndim == 2 else sum_(x)
 
 
