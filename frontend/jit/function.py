@@ -168,7 +168,6 @@ class JitFunction:
         variants = self.cache.get(key)
         if variants:
             guard, reason = variants[-1].failed_guard()
-            reason = f"{reason}"
             if guard is not None and guard.is_number():
                 name = variants[-1].python_guards.name(guard)
                 self._changes[name] = self._changes.get(name, 0) + 1

@@ -447,12 +447,7 @@ class PathGuard:
         root = self.root()
         if root is None:  # a weakly held root was freed: nothing can reach it any more
             return True
-        v = root
-        for kind, key in self.steps:
-            if v is MISSING:
-                break
-            v = step(v, kind, key)[0]
-        return self.expected.matches(v)
+        return self.expected.matches(walk(root, self.steps))
 
     def reason(self, names) -> str:
         text = self.expected.describe(self.value())
@@ -801,7 +796,7 @@ class GuardRecorder:
         if not (
             isinstance(owner, _RANDOM_OWNERS)
             or fn in _CLOCKS
-            or (isinstance(fn, types.FunctionType) and module in ("random", "numpy.random"))
+            or (isinstance(fn, types.FunctionType) and module == "random")
             or (callable(fn) and module.startswith("numpy.random"))
         ):
             return
