@@ -50,6 +50,13 @@ class Executable:
         self.kernels = list(kernels)
         self.device = device
         self.program = program
+        # per kernel, the native back end's kernel (None: Numba compiled it)
+        self.native_kernels: list = [None] * len(self.kernels)
+
+    @property
+    def kernel_ir(self) -> list[str | None]:
+        """Per kernel, the LLVM IR the native back end compiled (None: Numba did)."""
+        return [k.ir() if k is not None else None for k in self.native_kernels]
 
     def run(self, args: list[np.ndarray]) -> list[np.ndarray]:
         if self.program is None:
@@ -76,10 +83,11 @@ def compile_graph(
 ) -> Executable:
     """Optimize, fuse, plan memory and generate kernels for ``graph`` on ``device``.
 
-    ``device`` is ``"cpu"`` (Numba CPU kernels) or ``"cuda"`` (``compile_graph_cuda``:
+    ``device`` is ``"cpu"`` (native CPU kernels) or ``"cuda"`` (``compile_graph_cuda``:
     CUDA kernels, device arrays in and out). ``dump_dir`` (a folder, created if needed)
     receives each stage's text (``NN_pass.txt``) and DOT (``NN_pass.dot``) and the kernels
-    (``kernel_K.py``); ``interpret_only`` skips code generation and runs the reference
+    (``kernel_K.py``, and ``kernel_K.ll``: the LLVM IR of the native back end);
+    ``interpret_only`` skips code generation and runs the reference
     interpreter on host arrays.
     """
     if device not in ("cpu", "cuda"):
@@ -111,6 +119,7 @@ def compile_graph(
         executable = Executable(
             graph, optimized, stages, [k.source for k in lowered.kernels], device, program
         )
+        executable.native_kernels = [k.native for k in lowered.kernels]
     if dump_dir:
         dump(executable, dump_dir)
     return executable
@@ -129,6 +138,9 @@ def dump(executable, folder) -> Path:
         (folder / f"{k:02d}_{name}.dot").write_text(stage.to_dot())
     for k, source in enumerate(executable.kernels):
         (folder / f"kernel_{k}.py").write_text(source)
+    for k, text in enumerate(getattr(executable, "kernel_ir", ())):
+        if text:
+            (folder / f"kernel_{k}.ll").write_text(text)
     if executable.program is not None:
         (folder / "run.py").write_text(executable.program.source)
     return folder

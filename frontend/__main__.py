@@ -175,6 +175,7 @@ def cache_command(info: bool, clear: bool) -> int:
         print(
             f"  {facts['entries']} kernels ({facts['stale']} built by other versions, "
             f"{facts['damaged']} damaged), {facts['compiled_files']} Numba cache files, "
+            f"{facts['native']} native kernels, "
             f"{facts['bytes'] / 1e6:.1f} MB"
         )
         versions = ", ".join(f"{k} {v}" for k, v in facts["versions"].items())

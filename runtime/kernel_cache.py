@@ -47,12 +47,6 @@ import types
 import warnings
 from pathlib import Path
 
-import llvmlite
-import llvmlite.binding
-import numba
-from numba.core.caching import FunctionCache, IndexDataCacheFile
-from numba.core.registry import CPUDispatcher
-
 __all__ = [
     "KernelCacheWarning",
     "cache_dir",
@@ -103,11 +97,13 @@ def kernel_path(source: str) -> Path:
 @functools.cache
 def build_versions() -> dict[str, str]:
     """What an entry's machine code depends on besides its source."""
+    import llvmlite.binding
+
     features = llvmlite.binding.get_host_cpu_features().flatten()
     return {
         "kiln": importlib.metadata.version("kiln"),
-        "numba": numba.__version__,
-        "llvmlite": llvmlite.__version__,
+        "numba": importlib.metadata.version("numba"),  # (without importing Numba)
+        "llvmlite": importlib.metadata.version("llvmlite"),
         "python": "{}.{}".format(*sys.version_info[:2]),
         "cpu": llvmlite.binding.get_host_cpu_name(),
         "cpu_features": hashlib.sha256(features.encode()).hexdigest()[:16],
@@ -209,52 +205,6 @@ def _verified_source(folder: Path, key: str, source: str) -> Path:
     return path
 
 
-class _VerifiedCacheFile(IndexDataCacheFile):
-    """Numba's index and data files with a SHA-256 of their payload.
-
-    Numba writes a pickled version string and then the pickled payload; here the payload
-    is preceded by its hash, checked before it is unpickled. Numba's own writes already go
-    through a temporary file and a rename.
-    """
-
-    def _save_index(self, overloads):
-        payload = self._dump((self._source_stamp, overloads))
-        with self._open_for_write(self._index_path) as f:
-            pickle.dump(self._version, f, protocol=-1)
-            f.write(hashlib.sha256(payload).digest())
-            f.write(payload)
-
-    def _load_index(self):
-        try:
-            with open(self._index_path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            return {}
-        try:
-            version_length = len(pickle.dumps(self._version, protocol=-1))
-            version = pickle.loads(data[:version_length])
-        except Exception as error:
-            name = os.path.basename(self._index_path)
-            raise DamagedEntry(f"{name}: unreadable header") from error
-        if version != self._version:
-            return {}  # another Numba's index: Numba rewrites it
-        payload = _checked(data[version_length:], self._index_path)
-        stamp, overloads = pickle.loads(payload)
-        return overloads if stamp == self._source_stamp else {}
-
-    def _save_data(self, name, data):
-        payload = self._dump(data)
-        with self._open_for_write(self._data_path(name)) as f:
-            f.write(hashlib.sha256(payload).digest())
-            f.write(payload)
-
-    def _load_data(self, name):
-        path = self._data_path(name)
-        with open(path, "rb") as f:
-            data = f.read()
-        return pickle.loads(_checked(data, path))
-
-
 def _checked(data: bytes, path) -> bytes:
     digest, payload = data[:32], data[32:]
     if len(digest) < 32 or hashlib.sha256(payload).digest() != digest:
@@ -262,38 +212,93 @@ def _checked(data: bytes, path) -> bytes:
     return payload
 
 
-class _VerifiedFunctionCache(FunctionCache):
-    """Numba's disk cache of one kernel function, through ``_VerifiedCacheFile``; a
-    damaged file is deleted (with the rest of the entry's Numba files) and the kernel
-    recompiled."""
+@functools.cache
+def _numba_cache():
+    """Numba's disk cache with verified files: defined on first use, so that importing
+    kiln does not import Numba (the native back end does not need it)."""
+    from numba.core.caching import FunctionCache, IndexDataCacheFile
+    from numba.core.registry import CPUDispatcher
 
-    def __init__(self, py_func, folder: Path, key: str):
-        super().__init__(py_func)
-        self._folder, self._key = folder, key
-        stock = self._cache_file
-        self._cache_file = _VerifiedCacheFile(
-            stock._cache_path, self._impl.filename_base, stock._source_stamp
-        )
+    class _VerifiedCacheFile(IndexDataCacheFile):
+        """Numba's index and data files with a SHA-256 of their payload.
 
-    def load_overload(self, sig, target_context):
-        try:
-            return super().load_overload(sig, target_context)
-        except Exception as error:  # a file that passed its hash but still fails: same
-            problem = str(error) if isinstance(error, DamagedEntry) else repr(error)
-            _rebuilt_warning(self._folder, self._key, "Numba's compiled code: " + problem)
-            _delete_entry(self._folder, self._key, keep_source=True)
-            return None
+        Numba writes a pickled version string and then the pickled payload; here the payload
+        is preceded by its hash, checked before it is unpickled. Numba's own writes already go
+        through a temporary file and a rename.
+        """
 
-    def save_overload(self, sig, data):
-        try:
-            super().save_overload(sig, data)
-        except DamagedEntry:  # (the index it adds to): start the entry's index afresh
-            _delete_entry(self._folder, self._key, keep_source=True)
-            super().save_overload(sig, data)
+        def _save_index(self, overloads):
+            payload = self._dump((self._source_stamp, overloads))
+            with self._open_for_write(self._index_path) as f:
+                pickle.dump(self._version, f, protocol=-1)
+                f.write(hashlib.sha256(payload).digest())
+                f.write(payload)
+
+        def _load_index(self):
+            try:
+                with open(self._index_path, "rb") as f:
+                    data = f.read()
+            except FileNotFoundError:
+                return {}
+            try:
+                version_length = len(pickle.dumps(self._version, protocol=-1))
+                version = pickle.loads(data[:version_length])
+            except Exception as error:
+                name = os.path.basename(self._index_path)
+                raise DamagedEntry(f"{name}: unreadable header") from error
+            if version != self._version:
+                return {}  # another Numba's index: Numba rewrites it
+            payload = _checked(data[version_length:], self._index_path)
+            stamp, overloads = pickle.loads(payload)
+            return overloads if stamp == self._source_stamp else {}
+
+        def _save_data(self, name, data):
+            payload = self._dump(data)
+            with self._open_for_write(self._data_path(name)) as f:
+                f.write(hashlib.sha256(payload).digest())
+                f.write(payload)
+
+        def _load_data(self, name):
+            path = self._data_path(name)
+            with open(path, "rb") as f:
+                data = f.read()
+            return pickle.loads(_checked(data, path))
+
+    class _VerifiedFunctionCache(FunctionCache):
+        """Numba's disk cache of one kernel function, through ``_VerifiedCacheFile``; a
+        damaged file is deleted (with the rest of the entry's Numba files) and the kernel
+        recompiled."""
+
+        def __init__(self, py_func, folder: Path, key: str):
+            super().__init__(py_func)
+            self._folder, self._key = folder, key
+            stock = self._cache_file
+            self._cache_file = _VerifiedCacheFile(
+                stock._cache_path, self._impl.filename_base, stock._source_stamp
+            )
+
+        def load_overload(self, sig, target_context):
+            try:
+                return super().load_overload(sig, target_context)
+            except Exception as error:  # a file that passed its hash but still fails: same
+                problem = str(error) if isinstance(error, DamagedEntry) else repr(error)
+                _rebuilt_warning(self._folder, self._key, "Numba's compiled code: " + problem)
+                _delete_entry(self._folder, self._key, keep_source=True)
+                return None
+
+        def save_overload(self, sig, data):
+            try:
+                super().save_overload(sig, data)
+            except DamagedEntry:  # (the index it adds to): start the entry's index afresh
+                _delete_entry(self._folder, self._key, keep_source=True)
+                super().save_overload(sig, data)
+
+    return _VerifiedFunctionCache, FunctionCache, CPUDispatcher
 
 
 def _verify_numba_cache(module: types.ModuleType, folder: Path, key: str) -> None:
     """Give the module's cached Numba functions the verifying disk cache."""
+    _VerifiedFunctionCache, FunctionCache, CPUDispatcher = _numba_cache()
     for value in vars(module).values():
         if (
             isinstance(value, CPUDispatcher)
@@ -351,6 +356,13 @@ def cache_info(folder: Path | None = None) -> dict:
         for path in pycache.iterdir():
             info["compiled_files"] += 1
             info["bytes"] += path.stat().st_size
+    info["native"] = 0  # object files of the native back end (runtime/native.py)
+    native = folder / "native"
+    if native.is_dir():
+        for path in native.iterdir():
+            if path.suffix == ".o":
+                info["native"] += 1
+            info["bytes"] += path.stat().st_size
     return info
 
 
@@ -373,10 +385,11 @@ def _check_file(path: Path) -> str | None:
 
 
 def clear_cache(folder: Path | None = None) -> int:
-    """Delete every file in the cache folder (entries and Numba's files); the count."""
+    """Delete every file in the cache folder (entries, Numba's files, native object
+    files); the count."""
     folder = Path(folder) if folder is not None else cache_dir()
     removed = 0
-    for sub in (folder / "__pycache__", folder):
+    for sub in (folder / "__pycache__", folder / "native", folder):
         if not sub.is_dir():
             continue
         for path in sub.iterdir():
@@ -384,8 +397,9 @@ def clear_cache(folder: Path | None = None) -> int:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
                     removed += 1
-    with contextlib.suppress(OSError):
-        (folder / "__pycache__").rmdir()
+    for sub in ("__pycache__", "native"):
+        with contextlib.suppress(OSError):
+            (folder / sub).rmdir()
     with _lock:
         _loaded.clear()
     return removed

@@ -124,8 +124,10 @@ def test_damaged_numba_files_are_rebuilt(cache, fault):
     assert function(2.0) == 6.0 and function.stats.cache_hits
 
 
-def test_edited_kernel_of_a_compiled_graph(cache):
-    """End to end: a jitted function whose kernel file had a constant edited."""
+def test_edited_kernel_of_a_compiled_graph(cache, monkeypatch):
+    """End to end: a jitted function whose kernel file had a constant edited (Numba's
+    back end; tests/test_native.py has the native back end's faults)."""
+    monkeypatch.setenv("KILN_CPU_BACKEND", "numba")
 
     def f(x):
         return kiln.tanh(x * 0.75) + 0.25

@@ -102,6 +102,7 @@ class KernelSource:
     inputs: list[Node]
     outputs: list[Node]
     sizes: list[int]
+    native: object = None  # the native back end's kernel (``native.NativeKernelSource``)
 
     @property
     def function_name(self) -> str:

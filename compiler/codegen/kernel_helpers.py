@@ -87,7 +87,7 @@ row_max_float32 = _make_row_max(np.float32)
 row_max_float64 = _make_row_max(np.float64)
 
 # The functions a generated kernel may call (op table expressions name them).
-HELPERS = ("row_max_float32", "row_max_float64")
+from .helper_names import HELPERS  # noqa: E402,F401  (defined where Numba is not needed)
 
 
 def row_max(row):

@@ -27,8 +27,7 @@ import numpy as np
 
 from ..ir import Node
 from ..primitives import PRIMITIVES, has_property
-from .fastmath import FAST_FUNCTIONS
-from .kernel_helpers import HELPERS
+from .helper_names import FAST_FUNCTIONS, HELPERS
 
 
 def is_scalar_const(node: Node) -> bool:

@@ -19,14 +19,15 @@ pooled outputs, ``v*`` locals (views and arrays NumPy allocates).
 from __future__ import annotations
 
 import functools
+import logging
+import math
+import os
 import warnings
 from dataclasses import dataclass
 
-import numba
 import numpy as np
-from numba import types
-from numba.core.errors import NumbaError
 
+from ...runtime import native
 from ...runtime.buffers import Arena, OutputPool
 from ...runtime.executor import Call, InputSpec, Literal, Schedule
 from ...runtime.kernel_cache import load_kernel
@@ -34,8 +35,11 @@ from ..ir import Node
 from ..passes.fuse import FusedGraph, FusionGroup
 from ..passes.memory import MemoryPlan
 from ..primitives import PRIMITIVES, has_property
-from .cpu import KernelSource, loop_kernel, row_kernel
+from .cpu import PARALLEL_THRESHOLD, KernelSource, loop_kernel, row_kernel
 from .cpu_column import column_kernel
+from .native import Unsupported, describe
+
+_log = logging.getLogger("kiln.native")
 
 
 @dataclass
@@ -70,6 +74,8 @@ def _numpy_function(node: Node):
 
 def _signature(kernel: KernelSource, strided) -> tuple:
     """The Numba argument types the executor will call ``kernel`` with."""
+    import numba
+    from numba import types
 
     def array(node: Node, layout: str):
         return types.Array(numba.from_dtype(np.dtype(node.dtype)), len(node.shape), layout)
@@ -91,6 +97,35 @@ def _writing_out(node: Node):
     return functools.partial(impl, **node.params) if node.params else impl
 
 
+def backend() -> str:
+    """The CPU kernels' compiler: ``"native"`` (LLVM IR through llvmlite, the default) or
+    ``"numba"`` (``KILN_CPU_BACKEND=numba``)."""
+    return os.environ.get("KILN_CPU_BACKEND", "native")
+
+
+def _native_facts(kernel: KernelSource, strided):
+    """The native kernel's name and calling facts (``native.describe``), or None when its
+    source cannot even be parsed as the kernel language."""
+    # (a C-contiguous argument is only read through ``reshape``: its rank does not matter,
+    # and leaving it out shares one kernel between graphs that differ only in sizes)
+    signature = [
+        (n.dtype, len(n.shape), "A") if n in strided else (n.dtype, 0, "C") for n in kernel.inputs
+    ]
+    signature += [(n.dtype, 0, "C") for n in kernel.outputs]
+    try:
+        return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
+    except Unsupported as error:
+        _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
+        return None
+
+
+def _variant(native_kernel, kernel: KernelSource):
+    """Serial, or split across threads when the work is large."""
+    if math.prod(kernel.sizes) >= PARALLEL_THRESHOLD:
+        return native_kernel.parallel
+    return native_kernel.serial
+
+
 class _Lowering:
     def __init__(self, fused: FusedGraph, plan: MemoryPlan):
         self.fused = fused
@@ -102,6 +137,7 @@ class _Lowering:
         self.names: dict[Node, str] = {}
         self.calls: list[Call] = []
         self.kernels: list[KernelSource] = []
+        self.pending: list = []  # native kernels to compile: (call, facts, IR, kernel)
         self.contiguous: set[Node] = set()
         self.inputs = []
         for k, node in enumerate(fused.inputs):
@@ -155,9 +191,19 @@ class _Lowering:
     def kernel_call(
         self, kernel: KernelSource, comment: str, strided=frozenset(), nodes=None
     ) -> None:
-        """Call ``kernel``, compiled now; if Numba cannot compile it, run ``nodes`` (the
-        kernel's nodes) with NumPy instead, with a warning: a gap in code generation
-        costs speed, never a failure."""
+        """Call ``kernel``, compiled now: by the native back end (``native.py``), else
+        by Numba; if Numba cannot compile it either, run ``nodes`` (the kernel's nodes)
+        with NumPy instead, with a warning: a gap in code generation costs speed, never a
+        failure."""
+        arguments = [
+            self.name(n) if n in strided else self.kernel_argument(n) for n in kernel.inputs
+        ]
+        arguments += [self.name(n) for n in kernel.outputs]
+        arguments += [Literal(int(s)) for s in kernel.sizes]
+        if backend() == "native" and self.native_call(kernel, arguments, comment, strided):
+            return
+        from numba.core.errors import NumbaError  # (Numba loads only when it is needed)
+
         function = load_kernel(kernel.source, kernel.function_name)
         try:
             function.compile(_signature(kernel, strided))
@@ -170,13 +216,44 @@ class _Lowering:
             )
             self.numpy_fallback(nodes, kernel.outputs, comment)
             return
-        arguments = [
-            self.name(n) if n in strided else self.kernel_argument(n) for n in kernel.inputs
-        ]
-        arguments += [self.name(n) for n in kernel.outputs]
-        arguments += [Literal(int(s)) for s in kernel.sizes]
         self.calls.append(Call(function, arguments, comment=comment))
         self.kernels.append(kernel)
+
+    def native_call(self, kernel: KernelSource, arguments, comment: str, strided) -> bool:
+        """Call ``kernel`` compiled by the native back end: found in this process or the
+        disk cache, or compiled to IR now and to machine code at the end of lowering
+        (``run``: all of a graph's new kernels at once, in parallel). False when the
+        source is outside the native compiler's language."""
+        facts = _native_facts(kernel, strided)
+        if facts is None:
+            return False
+        call = Call(None, arguments, comment=comment)
+        found = native.find(facts.symbol, facts.arrays, facts.sizes, facts.parallel)
+        if found is not None:
+            call.function = _variant(found, kernel)
+        else:
+            try:
+                text = facts.ir()
+            except Unsupported as error:
+                _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
+                return False
+            self.pending.append((call, facts, text, kernel))
+        kernel.native = facts
+        self.calls.append(call)
+        self.kernels.append(kernel)
+        return True
+
+    def build_pending(self) -> None:
+        """Compile the new native kernels (several at once) and fill in their calls."""
+        unique = {}
+        for _, facts, text, _ in self.pending:
+            unique.setdefault(
+                facts.symbol, (facts.symbol, text, facts.arrays, facts.sizes, facts.parallel)
+            )
+        built = dict(zip(unique, native.build(unique.values())))
+        for call, facts, _, kernel in self.pending:
+            call.function = _variant(built[facts.symbol], kernel)
+        self.pending = []
 
     def numpy_fallback(self, nodes, outputs, comment: str) -> None:
         """Run ``nodes`` one by one with the op table's NumPy code; copy the group's
@@ -258,6 +335,8 @@ class _Lowering:
     def run(self) -> Lowered:
         for index, group in enumerate(self.fused.groups):
             self.lower_group(index, group)
+        if self.pending:
+            self.build_pending()
         outputs = []
         for node in self.fused.outputs:
             name = self.name(node)
