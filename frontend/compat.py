@@ -34,16 +34,22 @@ backends = types.SimpleNamespace(
 
 
 def set_num_threads(n: int) -> None:
-    """Set the number of threads kiln's parallel kernels use."""
-    import numba
+    """Set the number of threads kiln's parallel kernels use (the native back end's
+    pool, and Numba's where it compiled a kernel)."""
+    import sys
 
-    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    from .runtime import native
+
+    native.set_threads(n)
+    numba = sys.modules.get("numba")
+    if numba is not None:  # (not imported unless a kernel needed it)
+        numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
 
 
 def get_num_threads() -> int:
-    import numba
+    from .runtime import native
 
-    return numba.get_num_threads()
+    return native.get_threads()
 
 
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:

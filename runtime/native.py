@@ -211,8 +211,9 @@ def load_native(ir_text: str, symbol: str, arrays: int, sizes: int, chunked: boo
 
 
 class NativeKernel:
-    """A compiled kernel. ``serial(*arrays, *sizes)`` runs it on this thread;
-    ``parallel`` splits its ``prange`` loop across the pool (when it has one)."""
+    """A compiled kernel. ``function(*arrays, *sizes, chunk, chunks)`` is the C function;
+    ``serial(*arrays, *sizes)`` runs it whole on this thread; ``parallel`` splits its
+    ``prange`` loop across the pool (when it is ``chunked``)."""
 
     def __init__(self, function, symbol: str, chunked: bool):
         self.function = function
@@ -220,11 +221,13 @@ class NativeKernel:
         self.chunked = chunked
         function_ = function
 
+        function.__name__ = "kernel_serial"  # (called with chunk 0 of 1)
+
         def serial(*arguments):
             function_(*arguments, 0, 1)
 
         def parallel(*arguments):
-            _POOL.run(function_, arguments)
+            _POOL.run(function_, arguments)  # (the module's pool: a forked child has its own)
 
         # (named as the Numba variants they replace: profiles and tests read the names)
         serial.__name__, parallel.__name__ = "kernel_serial", "kernel"
@@ -290,6 +293,20 @@ class _Worker:
 
 
 _POOL = _Pool()
+
+
+def _after_fork_in_child() -> None:
+    """A forked child (a DataLoader worker) has none of the parent's threads: start a
+    new pool there, or the first parallel kernel would wait for workers forever."""
+    global _POOL, _lock
+    size = _POOL.size
+    _POOL = _Pool()
+    _POOL.size = size
+    _lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def set_threads(count: int) -> None:

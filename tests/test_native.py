@@ -244,3 +244,33 @@ def test_concurrent_processes_share_one_sound_cache(tmp_path):
     for path in entries:  # every entry verifies (no torn write under a final name)
         assert native._read_entry(path, path.stem) is not None
     assert not list((tmp_path / "kernels" / "native").glob("*.tmp"))
+
+
+def _child_runs(executable, x, queue):
+    queue.put(executable.run([x])[0].copy())
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+def test_parallel_kernels_run_in_a_forked_child(monkeypatch):
+    """A forked child (a DataLoader worker) has none of the parent's pool threads."""
+    import multiprocessing
+
+    monkeypatch.setenv("KILN_CPU_BACKEND", "native")
+    size = 1 << 18
+    x = np.linspace(-3, 3, size, dtype=F32)
+    graph = _build(lambda g, v: g.add_node("exp", [g.add_node("neg", [v])]), ((size,), F32))
+    executable = compile_graph(graph)
+    previous = native.get_threads()
+    native.set_threads(2)
+    try:
+        expected = executable.run([x])[0].copy()  # the parent's workers exist now
+        context = multiprocessing.get_context("fork")
+        queue = context.Queue()
+        child = context.Process(target=_child_runs, args=(executable, x, queue))
+        child.start()
+        result = queue.get(timeout=60)
+        child.join(timeout=60)
+    finally:
+        native.set_threads(previous)
+    assert child.exitcode == 0
+    _same(result, expected)

@@ -1094,7 +1094,7 @@ class NativeKernelSource:
     parallel: bool
 
     def ir(self) -> str:
-        return compile_source(self.source, self.function_name, self.signature, self.sizes).ir
+        return _compile(self).ir
 
 
 def describe(source: str, function_name: str, signature, sizes: int) -> NativeKernelSource:
@@ -1131,14 +1131,17 @@ def compile_source(source: str, function_name: str, signature, sizes: int) -> Na
     through its strides), in order; ``sizes`` integer parameters follow. Raises
     ``Unsupported`` for source outside the kernel language.
     """
-    facts = describe(source, function_name, signature, sizes)
-    tree = ast.parse(source)
+    return _compile(describe(source, function_name, signature, sizes))
+
+
+def _compile(facts: NativeKernelSource) -> NativeSource:
+    tree = ast.parse(facts.source)
     module = _SourceModule(tree, {})
-    definition = _definition(tree, function_name)
+    definition = _definition(tree, facts.function_name)
     llvm_module = ir.Module(name=facts.symbol)
     compiler = _FunctionCompiler(
         module, llvm_module, _flags_of(definition.decorator_list), definition
     )
-    compiler.build(facts.symbol, signature, sizes, facts.parallel)
-    text = f"; kiln kernel {function_name}\n" + str(llvm_module)
-    return NativeSource(text, facts.symbol, len(signature), sizes, facts.parallel)
+    compiler.build(facts.symbol, facts.signature, facts.sizes, facts.parallel)
+    text = f"; kiln kernel {facts.function_name}\n" + str(llvm_module)
+    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, facts.parallel)

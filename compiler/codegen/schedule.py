@@ -119,11 +119,19 @@ def _native_facts(kernel: KernelSource, strided):
         return None
 
 
-def _variant(native_kernel, kernel: KernelSource):
-    """Serial, or split across threads when the work is large."""
-    if math.prod(kernel.sizes) >= PARALLEL_THRESHOLD:
-        return native_kernel.parallel
-    return native_kernel.serial
+def _threaded(kernel: KernelSource) -> bool:
+    """Is the work large enough to split across threads?"""
+    return math.prod(kernel.sizes) >= PARALLEL_THRESHOLD
+
+
+def _bind(call: Call, native_kernel, kernel: KernelSource) -> None:
+    """Point ``call`` at the native kernel: its thread-pool runner for large work, else
+    the C function itself with the chunk arguments ``(0, 1)`` (no Python in between)."""
+    if _threaded(kernel) and native_kernel.chunked:
+        call.function = native_kernel.parallel
+    else:
+        call.function = native_kernel.function
+        call.arguments = [*call.arguments, Literal(0), Literal(1)]
 
 
 class _Lowering:
@@ -230,7 +238,7 @@ class _Lowering:
         call = Call(None, arguments, comment=comment)
         found = native.find(facts.symbol, facts.arrays, facts.sizes, facts.parallel)
         if found is not None:
-            call.function = _variant(found, kernel)
+            _bind(call, found, kernel)
         else:
             try:
                 text = facts.ir()
@@ -252,7 +260,7 @@ class _Lowering:
             )
         built = dict(zip(unique, native.build(unique.values())))
         for call, facts, _, kernel in self.pending:
-            call.function = _variant(built[facts.symbol], kernel)
+            _bind(call, built[facts.symbol], kernel)
         self.pending = []
 
     def numpy_fallback(self, nodes, outputs, comment: str) -> None:

@@ -31,7 +31,7 @@ time proportional to the (bounded) group size, so fusion itself is linear too.
 
 Legality: a group's values that leave it must cover the whole loop (or, in a row group,
 whole rows or one value per row), and merging two groups must not create a cycle among
-groups, checked with networkx on the group graph.
+groups (another path between them in the group graph).
 
 The result is a ``FusedGraph``: the same nodes (a valid ``Graph``, ``verify()`` holds), put
 in group order, with ``groups`` attached; it prints with the group boundaries:
@@ -49,8 +49,10 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import networkx as nx
+if TYPE_CHECKING:
+    import networkx as nx
 
 from ..ir import Graph, Node
 from ..primitives import PRIMITIVES, has_property, is_accumulating_reduction
@@ -247,6 +249,78 @@ def reshape_only_adds_leading_ones(node: Node) -> bool:
 # ------------------------------------------------------------------------ the partition
 
 
+class _Dag:
+    """The group graph during fusion: a directed graph with insertion-ordered nodes.
+
+    (What fusion needed of networkx.DiGraph, which costs a fifth of a second to import on
+    the first compile; ``group_graph`` still gives a networkx graph for checks.)
+    """
+
+    def __init__(self):
+        self.succ: dict = {}
+        self.pred: dict = {}
+
+    @property
+    def nodes(self):
+        return self.succ.keys()
+
+    def add_node(self, node) -> None:
+        if node not in self.succ:
+            self.succ[node] = {}
+            self.pred[node] = {}
+
+    def add_edge(self, tail, head) -> None:
+        self.add_node(tail)
+        self.add_node(head)
+        self.succ[tail][head] = None
+        self.pred[head][tail] = None
+
+    def remove_node(self, node) -> None:
+        for head in self.succ.pop(node):
+            del self.pred[head][node]
+        for tail in self.pred.pop(node):
+            del self.succ[tail][node]
+
+    def successors(self, node):
+        return iter(self.succ[node])
+
+    def predecessors(self, node):
+        return iter(self.pred[node])
+
+    def has_path(self, source, target) -> bool:
+        stack, seen = [source], {source}
+        while stack:
+            node = stack.pop()
+            if node is target:
+                return True
+            for head in self.succ[node]:
+                if head not in seen:
+                    seen.add(head)
+                    stack.append(head)
+        return False
+
+    def topological_order(self, key) -> list:
+        """Kahn's algorithm taking the ready node of smallest ``key`` first (networkx's
+        ``lexicographical_topological_sort``)."""
+        import heapq
+
+        number = {node: k for k, node in enumerate(self.succ)}
+        indegree = {node: len(tails) for node, tails in self.pred.items()}
+        ready = [(key(n), number[n], n) for n, d in indegree.items() if d == 0]
+        heapq.heapify(ready)
+        order = []
+        while ready:
+            _, _, node = heapq.heappop(ready)
+            order.append(node)
+            for head in self.succ[node]:
+                indegree[head] -= 1
+                if indegree[head] == 0:
+                    heapq.heappush(ready, (key(head), number[head], head))
+        if len(order) != len(self.succ):
+            raise AssertionError("fusion: the group graph has a cycle")
+        return order
+
+
 class _Partition:
     """Mutable state of the greedy merge: groups, node -> group, and the group graph."""
 
@@ -255,7 +329,7 @@ class _Partition:
         self.users = graph.users()
         self.graph_outputs = set(graph.outputs)
         self.group_of: dict[Node, FusionGroup] = {}
-        self.dag = nx.DiGraph()
+        self.dag = _Dag()
 
     def add(self, group: FusionGroup) -> FusionGroup:
         self.dag.add_node(group)
@@ -271,10 +345,10 @@ class _Partition:
     def creates_cycle(self, producer: FusionGroup, consumer: FusionGroup) -> bool:
         """Would merging the two create a cycle? Only if another path joins them."""
         for successor in self.dag.successors(producer):
-            if successor is not consumer and nx.has_path(self.dag, successor, consumer):
+            if successor is not consumer and self.dag.has_path(successor, consumer):
                 return True
         for successor in self.dag.successors(consumer):
-            if successor is not producer and nx.has_path(self.dag, successor, producer):
+            if successor is not producer and self.dag.has_path(successor, producer):
                 return True
         return False
 
@@ -549,7 +623,7 @@ class _Fuser:
         """Groups in a topological order of the group graph (ties: first node's order)."""
         groups = list(self.part.dag.nodes)
         first = {g: min(self.order[n] for n in g.nodes) for g in groups}
-        ordered = list(nx.lexicographical_topological_sort(self.part.dag, key=first.get))
+        ordered = self.part.dag.topological_order(first.get)
         for group in ordered:
             group.nodes = _in_order(self.order, group.nodes)
         return ordered
@@ -598,6 +672,8 @@ def fuse(graph: Graph, columns: bool = False) -> FusedGraph:
 
 def group_graph(fused: FusedGraph) -> nx.DiGraph:
     """The groups as a ``networkx.DiGraph`` (vertex = group index, edge = data flow)."""
+    import networkx as nx
+
     index = {node: k for k, group in enumerate(fused.groups) for node in group.nodes}
     dag = nx.DiGraph()
     dag.add_nodes_from(range(len(fused.groups)))

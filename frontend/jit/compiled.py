@@ -344,6 +344,12 @@ class Inspection:
         self.stages = list(exe.stages)
         self.kernels = list(exe.kernels)
 
+    @property
+    def kernel_ir(self) -> list:
+        """Per kernel, the LLVM IR the native CPU back end compiled it to (None where
+        Numba, or the CUDA back end, compiled it)."""
+        return list(getattr(self.executable, "kernel_ir", [None] * len(self.kernels)))
+
     def dump(self, folder):
         """Write every stage (text and DOT) and every kernel into ``folder``; return it."""
         return dump(self.executable, folder)
