@@ -5,9 +5,11 @@
 object file, links it into one in-process MCJIT engine and returns a callable:
 
 - **Disk cache.** The object file is stored under ``native/`` in the kernel cache folder
-  (``kernel_cache.cache_dir()``), named by a hash of the IR and of what the code depends on
-  (llvmlite's LLVM, the CPU's name and features: ``kernel_cache.build_versions()``). An
-  entry is a header line with the payload's SHA-256 followed by the object code; one that
+  (``kernel_cache.cache_dir()``), named by a hash of the kernel's symbol (itself a hash of
+  the kernel's source, signature and the compiler's version) and of what the machine code
+  depends on (llvmlite's LLVM, the CPU's name and features). An entry is a header line
+  with the payload's SHA-256 and whether the kernel runs in chunks, followed by the object
+  code; one that
   does not match (truncated, damaged, other versions) is deleted and rebuilt with a
   ``KernelCacheWarning``, never loaded. Writes are atomic (``kernel_cache.atomic_write``).
 - **Calls.** A kernel is a C function taking the NumPy arrays themselves (it reads their
@@ -30,7 +32,7 @@ import os
 import threading
 import warnings
 
-from .kernel_cache import KernelCacheWarning, _writable, atomic_write, build_versions, cache_dir
+from .kernel_cache import KernelCacheWarning, _writable, atomic_write, cache_dir
 
 __all__ = [
     "NativeKernel",
@@ -96,24 +98,37 @@ def _compile_object(ir_text: str) -> bytes:
     return machine.emit_object(module)
 
 
+@functools.cache
+def _versions() -> str:
+    """What a kernel's machine code depends on besides its symbol (which already hashes
+    its source and the compiler's version): LLVM's version and this CPU."""
+    import llvmlite
+    import llvmlite.binding as llvm
+
+    features = llvm.get_host_cpu_features().flatten()
+    return f"{_MAGIC.decode()}llvmlite {llvmlite.__version__} {llvm.get_host_cpu_name()} {features}"
+
+
 def _key(symbol: str) -> str:
-    versions = repr(sorted(build_versions().items()))
-    return hashlib.sha256((versions + "\n" + symbol).encode()).hexdigest()[:32]
+    return hashlib.sha256((_versions() + "\n" + symbol).encode()).hexdigest()[:32]
 
 
-def _read_entry(path, key: str) -> bytes | None:
-    """The object code of a cache entry, or None (missing; a bad one is deleted)."""
+def _read_entry(path, key: str) -> tuple[bytes, bool] | None:
+    """A cache entry's object code and whether the kernel is chunked, or None (missing;
+    a damaged one is deleted)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     header, _, payload = data.partition(b"\n")
     expected = _MAGIC + key.encode() + b" "
+    digest, _, chunked = header[len(expected) :].decode(errors="replace").partition(" ")
     if (
         header.startswith(expected)
-        and header[len(expected) :].decode(errors="replace") == hashlib.sha256(payload).hexdigest()
+        and digest == hashlib.sha256(payload).hexdigest()
+        and chunked in ("0", "1")
     ):
-        return payload
+        return payload, chunked == "1"
     warnings.warn(
         f"kiln: native kernel cache entry {path.name} in {path.parent} was damaged or "
         "truncated; deleted and rebuilt",
@@ -132,9 +147,10 @@ def object_path(symbol: str):
     return cache_dir() / "native" / f"{_key(symbol)}.o"
 
 
-def _store(symbol: str, payload: bytes) -> None:
+def _store(symbol: str, payload: bytes, chunked: bool) -> None:
     key = _key(symbol)
-    header = _MAGIC + key.encode() + b" " + hashlib.sha256(payload).hexdigest().encode()
+    digest = hashlib.sha256(payload).hexdigest()
+    header = _MAGIC + key.encode() + f" {digest} {int(chunked)}".encode()
     try:
         folder = _writable(cache_dir() / "native")
         atomic_write(folder / f"{key}.o", header + b"\n" + payload)
@@ -159,7 +175,7 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
     return kernel
 
 
-def find(symbol: str, arrays: int, sizes: int, chunked: bool):
+def find(symbol: str, arrays: int, sizes: int):
     """The kernel ``symbol`` if this process has it or the disk cache holds it (then it
     is linked now), else None: ``build`` it."""
     with _lock:
@@ -168,10 +184,11 @@ def find(symbol: str, arrays: int, sizes: int, chunked: bool):
             native_stats["memory"] += 1
             return kernel
         path = object_path(symbol)
-        payload = _read_entry(path, _key(symbol)) if path.exists() else None
-        if payload is None:
+        entry = _read_entry(path, _key(symbol)) if path.exists() else None
+        if entry is None:
             return None
         native_stats["disk"] += 1
+        payload, chunked = entry
         return _link(symbol, payload, arrays, sizes, chunked)
 
 
@@ -195,7 +212,7 @@ def build(kernels) -> list:
     result = []
     with _lock:
         for (symbol, _, arrays, sizes, chunked), payload in zip(kernels, payloads):
-            _store(symbol, payload)
+            _store(symbol, payload, chunked)
             result.append(_link(symbol, payload, arrays, sizes, chunked))
     native_stats["compiled"] += len(kernels)
     native_stats["seconds"] += time.perf_counter() - started
@@ -204,7 +221,7 @@ def build(kernels) -> list:
 
 def load_native(ir_text: str, symbol: str, arrays: int, sizes: int, chunked: bool):
     """The kernel ``symbol`` defined by ``ir_text`` (found, or built now)."""
-    kernel = find(symbol, arrays, sizes, chunked)
+    kernel = find(symbol, arrays, sizes)
     if kernel is None:
         [kernel] = build([(symbol, ir_text, arrays, sizes, chunked)])
     return kernel

@@ -1081,9 +1081,9 @@ def _compiler_version() -> str:
 @dataclass
 class NativeKernelSource:
     """What the runtime needs to find or build a kernel: its ``symbol`` (a hash of the
-    source, the signature and this compiler's version: the disk cache's name for it),
-    its argument counts, whether it is chunked, and its IR (``ir()``, generated when
-    needed: a kernel found in the cache is never compiled to IR again)."""
+    source, the signature and this compiler's version: the disk cache's name for it) and
+    its argument counts; ``compile()`` gives its IR (a kernel found in the cache is never
+    compiled again), ``ir()`` the IR text."""
 
     source: str
     function_name: str
@@ -1091,28 +1091,20 @@ class NativeKernelSource:
     sizes: int
     symbol: str
     arrays: int
-    parallel: bool
+
+    def compile(self) -> NativeSource:
+        return _compile(self)
 
     def ir(self) -> str:
         return _compile(self).ir
 
 
 def describe(source: str, function_name: str, signature, sizes: int) -> NativeKernelSource:
-    """The kernel's name and calling facts, without compiling it (cheap: a parse)."""
-    definition = _definition(ast.parse(source), function_name)
-    key = hashlib.sha256(
-        (
-            _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + source
-        ).encode()
-    ).hexdigest()[:24]
+    """The kernel's name and calling facts, without compiling or even parsing it."""
+    text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + source
+    key = hashlib.sha256(text.encode()).hexdigest()[:24]
     return NativeKernelSource(
-        source,
-        function_name,
-        tuple(signature),
-        sizes,
-        f"kiln_{key}",
-        len(signature),
-        _chunkable(definition),
+        source, function_name, tuple(signature), sizes, f"kiln_{key}", len(signature)
     )
 
 
@@ -1138,10 +1130,11 @@ def _compile(facts: NativeKernelSource) -> NativeSource:
     tree = ast.parse(facts.source)
     module = _SourceModule(tree, {})
     definition = _definition(tree, facts.function_name)
+    chunked = _chunkable(definition)
     llvm_module = ir.Module(name=facts.symbol)
     compiler = _FunctionCompiler(
         module, llvm_module, _flags_of(definition.decorator_list), definition
     )
-    compiler.build(facts.symbol, facts.signature, facts.sizes, facts.parallel)
+    compiler.build(facts.symbol, facts.signature, facts.sizes, chunked)
     text = f"; kiln kernel {facts.function_name}\n" + str(llvm_module)
-    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, facts.parallel)
+    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked)

@@ -145,7 +145,7 @@ class _Lowering:
         self.names: dict[Node, str] = {}
         self.calls: list[Call] = []
         self.kernels: list[KernelSource] = []
-        self.pending: list = []  # native kernels to compile: (call, facts, IR, kernel)
+        self.pending: list = []  # native kernels to compile: (call, NativeSource, kernel)
         self.contiguous: set[Node] = set()
         self.inputs = []
         for k, node in enumerate(fused.inputs):
@@ -236,16 +236,16 @@ class _Lowering:
         if facts is None:
             return False
         call = Call(None, arguments, comment=comment)
-        found = native.find(facts.symbol, facts.arrays, facts.sizes, facts.parallel)
+        found = native.find(facts.symbol, facts.arrays, facts.sizes)
         if found is not None:
             _bind(call, found, kernel)
         else:
             try:
-                text = facts.ir()
+                compiled = facts.compile()
             except Unsupported as error:
                 _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
                 return False
-            self.pending.append((call, facts, text, kernel))
+            self.pending.append((call, compiled, kernel))
         kernel.native = facts
         self.calls.append(call)
         self.kernels.append(kernel)
@@ -254,13 +254,14 @@ class _Lowering:
     def build_pending(self) -> None:
         """Compile the new native kernels (several at once) and fill in their calls."""
         unique = {}
-        for _, facts, text, _ in self.pending:
+        for _, compiled, _ in self.pending:
             unique.setdefault(
-                facts.symbol, (facts.symbol, text, facts.arrays, facts.sizes, facts.parallel)
+                compiled.symbol,
+                (compiled.symbol, compiled.ir, compiled.arrays, compiled.sizes, compiled.parallel),
             )
         built = dict(zip(unique, native.build(unique.values())))
-        for call, facts, _, kernel in self.pending:
-            _bind(call, built[facts.symbol], kernel)
+        for call, compiled, kernel in self.pending:
+            _bind(call, built[compiled.symbol], kernel)
         self.pending = []
 
     def numpy_fallback(self, nodes, outputs, comment: str) -> None:
