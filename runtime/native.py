@@ -170,7 +170,8 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
         raise RuntimeError(f"kiln: native kernel {symbol} did not link")
     argument_types = [ctypes.py_object] * arrays + [ctypes.c_int64] * (sizes + 2)
     function = ctypes.CFUNCTYPE(None, *argument_types)(address)
-    kernel = NativeKernel(function, symbol, chunked)
+    entry = engine.get_function_address(symbol + "_py")
+    kernel = NativeKernel(function, symbol, chunked, _builtin(entry, "kernel_serial"))
     _loaded[symbol] = kernel
     return kernel
 
@@ -227,13 +228,39 @@ def load_native(ir_text: str, symbol: str, arrays: int, sizes: int, chunked: boo
     return kernel
 
 
+class _MethodDef(ctypes.Structure):
+    _fields_ = [
+        ("ml_name", ctypes.c_char_p),
+        ("ml_meth", ctypes.c_void_p),
+        ("ml_flags", ctypes.c_int),
+        ("ml_doc", ctypes.c_char_p),
+    ]
+
+
+_METH_FASTCALL = 0x0080
+_new_builtin = ctypes.pythonapi.PyCFunction_NewEx
+_new_builtin.argtypes = [ctypes.POINTER(_MethodDef), ctypes.py_object, ctypes.py_object]
+_new_builtin.restype = ctypes.py_object
+_method_defs: list = []  # (CPython keeps a pointer to each for the function's lifetime)
+
+
+def _builtin(address: int, name: str):
+    """A builtin function object calling the ``METH_FASTCALL`` entry at ``address``."""
+    definition = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
+    _method_defs.append(definition)
+    return _new_builtin(ctypes.byref(definition), None, None)
+
+
 class NativeKernel:
-    """A compiled kernel. ``function(*arrays, *sizes, chunk, chunks)`` is the C function;
+    """A compiled kernel. ``function(*arrays, *sizes, chunk, chunks)`` is the C function
+    (through ``ctypes``, which releases the GIL); ``entry`` the same as a builtin;
     ``serial(*arrays, *sizes)`` runs it whole on this thread; ``parallel`` splits its
     ``prange`` loop across the pool (when it is ``chunked``)."""
 
-    def __init__(self, function, symbol: str, chunked: bool):
+    def __init__(self, function, symbol: str, chunked: bool, entry=None):
         self.function = function
+        # ``entry(*arrays, *sizes)``: the whole loop, called as a builtin (GIL held)
+        self.entry = entry
         self.symbol = symbol
         self.chunked = chunked
         function_ = function

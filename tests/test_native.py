@@ -141,6 +141,13 @@ def test_kernel_language_semantics():
     assert floor.tolist() == [3, -4, -4, 3, 0, -(2**63)]  # (the last wraps, as NumPy's)
     assert mod.tolist() == [1, 1, -1, -1, 0, 0]
     assert np.signbit(signed[1]) and signed[0] == 7.0
+    # the builtin entry the executor calls (GIL held) computes the same
+    again = [np.empty(6, np.int64), np.empty(6, np.int64), np.empty(6, F32)]
+    kernel.entry(a, b, *again, 6)
+    for first, second in zip((floor, mod, signed), again):
+        _same(first, second)
+    with pytest.raises(SystemError):  # a wrong argument count is refused, not run
+        kernel.entry(a, b, 6)
 
 
 def test_source_outside_the_language_falls_back_to_numba(monkeypatch):

@@ -126,12 +126,11 @@ def _threaded(kernel: KernelSource) -> bool:
 
 def _bind(call: Call, native_kernel, kernel: KernelSource) -> None:
     """Point ``call`` at the native kernel: its thread-pool runner for large work, else
-    the C function itself with the chunk arguments ``(0, 1)`` (no Python in between)."""
+    its builtin entry (no Python in between)."""
     if _threaded(kernel) and native_kernel.chunked:
         call.function = native_kernel.parallel
     else:
-        call.function = native_kernel.function
-        call.arguments = [*call.arguments, Literal(0), Literal(1)]
+        call.function = native_kernel.entry
 
 
 class _Lowering:
