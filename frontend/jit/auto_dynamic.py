@@ -159,7 +159,7 @@ OPS = {
 }
 
 
-def _plain(value):
+def plain(value):
     if isinstance(value, SymInt):
         return int.__int__(value)
     if isinstance(value, SymFloat):
@@ -178,17 +178,17 @@ def _make_symbolic(base):
 
     namespace["__new__"] = new
     for name in ("add", "sub", "mul", "floordiv", "truediv", "mod", "pow"):
-        namespace[f"__{name}__"] = _binary(name, OPS[name], _plain)
-        namespace[f"__r{name}__"] = _binary(name, OPS[name], _plain, reflected=True)
+        namespace[f"__{name}__"] = _binary(name, OPS[name], plain)
+        namespace[f"__r{name}__"] = _binary(name, OPS[name], plain, reflected=True)
     for name in ("eq", "ne", "lt", "le", "gt", "ge"):
-        namespace[f"__{name}__"] = _compare(name, OPS[name], _plain)
-    namespace["__neg__"] = lambda self: _sym(-_plain(self), ("neg", self._expr), self._log)
+        namespace[f"__{name}__"] = _compare(name, OPS[name], plain)
+    namespace["__neg__"] = lambda self: _sym(-plain(self), ("neg", self._expr), self._log)
     namespace["__pos__"] = lambda self: self
-    namespace["__abs__"] = lambda self: _sym(abs(_plain(self)), ("abs", self._expr), self._log)
-    namespace["__hash__"] = lambda self: hash(_plain(self))
+    namespace["__abs__"] = lambda self: _sym(abs(plain(self)), ("abs", self._expr), self._log)
+    namespace["__hash__"] = lambda self: hash(plain(self))
 
     def boolean(self):
-        result = bool(_plain(self))
+        result = bool(plain(self))
         self._log.record(("ne", self._expr, ("const", 0)), result)
         return result
 
@@ -201,7 +201,7 @@ def _make_symbolic(base):
         def method(self):
             value = convert(self)
             if not sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
-                self._log.record(("eq", self._expr, ("const", _plain(self))), True)
+                self._log.record(("eq", self._expr, ("const", plain(self))), True)
             return value
 
         return method
@@ -210,7 +210,7 @@ def _make_symbolic(base):
     namespace["__float__"] = exact(base.__float__)
     if base is int:
         namespace["__index__"] = exact(int.__index__)
-    namespace["__reduce__"] = lambda self: (base, (_plain(self),))  # pickles as a plain number
+    namespace["__reduce__"] = lambda self: (base, (plain(self),))  # pickles as a plain number
     return namespace
 
 

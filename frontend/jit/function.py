@@ -43,6 +43,7 @@ from .auto_dynamic import (
     SymLog,
     generalize,
     place_name,
+    plain,
     record_of,
     shape_places,
     symbolic_shape_hook,
@@ -310,8 +311,9 @@ class JitFunction:
             return False
         if not self.auto_dynamic:
             return True
-        family, size = self._family_for(key)
-        return family is None or (size not in family.variants and size in family.refused)
+        with self._lock:
+            family, size = self._family_for(key)
+            return family is None or (size not in family.variants and size in family.refused)
 
     def reset(self) -> None:
         """Forget every compiled variant and dynamic dimension."""
@@ -416,6 +418,8 @@ class JitFunction:
         compiled.hold_keyed(
             identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
         )
+        if shape_hook is not None:  # a size the function returned: a plain number
+            compiled.out_leaves = [(kind, plain(v)) for kind, v in compiled.out_leaves]
         compiled.dyn_json = compiled.dyn_record = None
         if self.auto_dynamic and not trace.collectives:
             compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
