@@ -384,7 +384,7 @@ class Family:
         template = self.template
         graph = from_json(substitute(self.symbolic, {SYMBOL: size}))
         graph.verify()
-        device = getattr(template.executable, "device", "cpu")
+        device = template.dyn_device
         backward = None
         if template.backward is None:
             executable = compile_graph(graph, device=device)

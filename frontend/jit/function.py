@@ -214,6 +214,7 @@ class JitFunction:
             return REFUSED
         if key not in self.cache or compiled not in self.cache[key]:
             self.specialize_count += 1
+            dump_variant(self.name, compiled.executable, compiled.backward)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
         old = family.evicted()
         if old is not None:
@@ -424,6 +425,7 @@ class JitFunction:
         if self.auto_dynamic and not trace.collectives:
             compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
             compiled.dyn_record = record_of(compiled, trace)
+            compiled.dyn_device = trace.device
         return compiled
 
     def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
