@@ -321,7 +321,11 @@ class Family:
         """Fit the graphs of ``records`` [(size, graph JSON)] (the template's last)."""
         (s0, g0), (s1, g1), (s2, g2) = records
         symbolic = fit(
-            [g0, g1], [{SYMBOL: s0}, {SYMBOL: s1}], (g2, {SYMBOL: s2}), where=_describe(g2)
+            [g0, g1],
+            [{SYMBOL: s0}, {SYMBOL: s1}],
+            (g2, {SYMBOL: s2}),
+            where=_describe(g2),
+            who="kiln.jit",
         )
         index = {id(n): i for i, n in enumerate(graph.nodes)}
         try:

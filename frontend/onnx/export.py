@@ -303,7 +303,8 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
                     f"kiln.onnx.export: axis {dim!r} has sizes {sizes[dim]} and {size} in the "
                     "example inputs"
                 )
-    names = {dim: f"d{k}" for k, dim in enumerate(sorted(sizes))}  # identifiers for fit
+    # the dimensions' names as fit's symbols (identifiers)
+    names = {dim: dim if dim.isidentifier() else f"d{k}" for k, dim in enumerate(sorted(sizes))}
     points, check = _sample_points(sizes, names)
     trees, models = [], []
     for point in [*points, *([check] if check else [])]:
@@ -321,7 +322,11 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
         trees.append(_body(model))
     try:
         symbolic = fit(
-            trees[: len(points)], points, (trees[-1], check) if check else None, where=_where
+            trees[: len(points)],
+            points,
+            (trees[-1], check) if check else None,
+            where=_where,
+            who="translations",
         )
     except ConstraintViolationError as exc:
         raise ValueError(
