@@ -74,6 +74,9 @@ class TracerTensor(Tensor):
 
     @property
     def shape(self) -> Size:
+        hook = self._trace.shape_hook  # kiln.jit's automatic dynamic shapes: SymInt sizes
+        if hook is not None:
+            return hook(self)
         return Size(self._node.shape)
 
     @property
@@ -142,6 +145,8 @@ class TraceState:
     """
 
     is_trace = True
+    # (tensor) -> Size: how the user's code reads a tracer's shape (jit/auto_dynamic.py)
+    shape_hook = None
 
     def __init__(self, name: str):
         self.graph = Graph(name)

@@ -84,7 +84,9 @@ def test_concurrent_calls_with_different_shapes_trace_each_shape_once():
 
     results = _run_together(work)
 
-    assert compiled.trace_count == len(sizes)
+    # three sizes are traced, the fourth is specialized from their dynamic dimension
+    assert compiled.trace_count + compiled.specialize_count == len(sizes)
+    assert compiled.trace_count == 3
     assert len(compiled.cache) == len(sizes)
     for got in results:
         for n, value in got:

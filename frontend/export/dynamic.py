@@ -131,12 +131,13 @@ def substitute(tree, sizes: dict):
     return tree
 
 
-def fit(trees: list, points: list[dict], check: tuple | None, where=None):
+def fit(trees: list, points: list[dict], check: tuple | None, where=None, who="kiln.export"):
     """One JSON tree in which the leaves that differ between ``trees`` are polynomials.
 
     ``trees[k]`` was traced at ``points[k]`` (dimension name -> size), the corners of a
     grid with two sizes per dimension; ``check`` is ``(tree, point)`` of one more trace the
-    fitted polynomials must reproduce. ``where(path)`` names a place for error messages.
+    fitted polynomials must reproduce. ``where(path)`` names a place for error messages,
+    ``who`` the caller (``kiln.jit`` and ``kiln.onnx.export`` fit too).
     """
     names = sorted(points[0])
     monomials = [
@@ -150,10 +151,15 @@ def fit(trees: list, points: list[dict], check: tuple | None, where=None):
     describe = where or (lambda path: "/".join(map(str, path)))
 
     def mismatch(path, what):
+        advice = (
+            "; the program cannot keep these dimensions dynamic. Mark them static, or avoid "
+            "Python decisions on sizes"
+            if who == "kiln.export"
+            else ""
+        )
         raise ConstraintViolationError(
-            f"kiln.export: the traces at sizes {points[0]} and {points[1]} differ {what} "
-            f"({describe(path)}); the program cannot keep these dimensions dynamic. Mark "
-            "them static, or avoid Python decisions on sizes"
+            f"{who}: the traces at sizes {points[0]} and {points[1]} differ {what} "
+            f"({describe(path)}){advice}"
         )
 
     def walk(values, checked, path):

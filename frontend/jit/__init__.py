@@ -72,8 +72,10 @@ __all__ = [
 class _CallableModule(types.ModuleType):
     """The class of the ``kiln.jit`` module: calling the module calls ``jit``."""
 
-    def __call__(self, fn=None, *, static_argnums=(), static_argnames=()):
-        return jit(fn, static_argnums=static_argnums, static_argnames=static_argnames)
+    def __call__(self, fn=None, *, static_argnums=(), static_argnames=(), dynamic=None):
+        return jit(
+            fn, static_argnums=static_argnums, static_argnames=static_argnames, dynamic=dynamic
+        )
 
 
 sys.modules[__name__].__class__ = _CallableModule

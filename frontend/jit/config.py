@@ -2,7 +2,9 @@
 
 ``KILN_DISABLE_JIT=1`` runs every jitted function eagerly; ``KILN_DUMP=<folder>`` writes
 each compiled function's graph after every pass and its kernels into
-``<folder>/<function name>/``; ``KILN_LOG=recompiles`` logs why a function was traced.
+``<folder>/<function name>/``; ``KILN_LOG=recompiles`` logs why a function was traced (and
+when a dimension was made dynamic); ``KILN_AUTOMATIC_DYNAMIC=0`` sets
+``automatic_dynamic_shapes`` off.
 
 >>> import kiln
 >>> kiln.jit.config.log_recompiles = True    # doctest: +SKIP
@@ -27,6 +29,12 @@ class JitConfig:
         self._disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
         self.dump_dir = os.environ.get("KILN_DUMP") or None
         self.cache_size_limit = 8
+        # a dimension traced at three sizes becomes dynamic (jit/auto_dynamic.py);
+        # KILN_AUTOMATIC_DYNAMIC=0 turns it off
+        self.automatic_dynamic_shapes = os.environ.get("KILN_AUTOMATIC_DYNAMIC", "1") not in (
+            "0",
+            "",
+        )
 
     @property
     def disable(self) -> bool:

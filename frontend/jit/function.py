@@ -13,6 +13,11 @@ Tensors read from closures and modules are captured inputs, checked on every cal
 (a module's ``training`` flag) are re-read on every call. A changed key or guard retraces,
 and ``KILN_LOG=recompiles`` logs why.
 
+Automatic dynamic shapes (``auto_dynamic.py``, on unless ``config.automatic_dynamic_shapes``
+is False or the function was made with ``dynamic=False``): once a function was traced for
+two sizes (2 or more) of one input dimension, the third size makes that dimension dynamic,
+and later sizes run variants specialized from the symbolic graph without tracing again.
+
 Thread safety: a cache hit takes no lock. A miss takes the function's lock, looks again
 (another thread may have compiled the variant meanwhile) and only then traces, so
 concurrent first calls trace once and ``trace_count`` counts real traces.
@@ -29,9 +34,21 @@ from kiln.compiler.compile import compile_graph
 
 from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
+from ..export.dynamic import ConstraintViolationError
 from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
+from .auto_dynamic import (
+    Family,
+    SymLog,
+    generalize,
+    place_name,
+    plain,
+    record_of,
+    shape_places,
+    symbolic_shape_hook,
+    tied_size,
+)
 from .autograd_bridge import build_backward
 from .compiled import (
     Compiled,
@@ -53,16 +70,20 @@ from .signature import (
     substitute,
 )
 
+REFUSED = object()  # a dynamic dimension covers the key, but not at this size
+
 
 class JitFunction:
     """A function compiled by ``kiln.jit``; call it like the original, from any thread.
 
     ``cache`` maps each cache key to its compiled variants; ``trace_count`` counts the
     traces made so far (concurrent first calls with one key make one); ``inspect(*args)``
-    compiles without running and returns the stages and kernels.
+    compiles without running and returns the stages and kernels. ``dynamic=False`` turns
+    automatic dynamic shapes off for this function; ``specialize_count`` counts the
+    variants specialized from a dynamic dimension's symbolic graph (no trace).
     """
 
-    def __init__(self, fn, static_argnums=(), static_argnames=(), name=None):
+    def __init__(self, fn, static_argnums=(), static_argnames=(), name=None, dynamic=None):
         self.fn = fn
         self.name = name or getattr(fn, "__name__", type(fn).__name__)
         self.static_argnums = tuple(static_argnums)
@@ -70,6 +91,10 @@ class JitFunction:
         # key -> [Compiled]; a list is replaced, never changed, so lock-free readers are safe
         self.cache: dict = {}
         self.trace_count = 0
+        self.specialize_count = 0
+        self.dynamic = dynamic
+        self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
+        self._kept_static: set = set()  # family keys whose dimension could not be dynamic
         self._warned = False
         self._order: list = []  # (key, variant), oldest first: the eviction order
         self._changes: dict = {}  # guard name -> retraces it caused
@@ -118,18 +143,186 @@ class JitFunction:
         return None
 
     def _compile(self, args, kwargs, leaves, key) -> Compiled:
-        """Trace and compile a variant for ``key``, unless another thread just did."""
+        """Trace and compile a variant for ``key``, unless another thread just did (or a
+        dynamic dimension's symbolic graph covers ``key``: then specialize it)."""
         with self._lock:
             compiled = self._find(key)
             if compiled is not None:
                 return compiled
+            transition = None
+            if self.auto_dynamic:
+                compiled = self._specialize(key, leaves)
+                if compiled is not None and compiled is not REFUSED:
+                    return compiled
+                if compiled is None:
+                    transition = self._transition(key)
             self._explain_trace(key, leaves)
             with record_function(f"kiln.jit compile {self.name}", kind="compile"):
-                compiled = self.trace_and_compile(args, kwargs, leaves)
+                if transition is None:
+                    compiled = self.trace_and_compile(args, kwargs, leaves)
+                else:
+                    compiled = self._trace_symbolic(args, kwargs, leaves)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
+            if transition is not None:
+                self._make_family(transition, key, leaves, compiled)
             self._evict()
             return compiled
+
+    # -------------------------------------------------------------- dynamic shapes
+    @property
+    def auto_dynamic(self) -> bool:
+        return self.dynamic is not False and config.automatic_dynamic_shapes
+
+    def _family_for(self, key):
+        """``(family, size)`` of a live dynamic dimension whose symbolic graph covers ``key``."""
+        for family in list(self._families):
+            if family.template.is_dead():
+                self._drop_family(family)
+                continue
+            size = tied_size(key, family.places)
+            if size is None or generalize(key, family.places) != family.key:
+                continue
+            if family.template.stale_reason() is None:  # its guards hold (train/eval mode)
+                return family, size
+        return None, None
+
+    def _specialize(self, key, leaves):
+        """The variant of a dynamic dimension's family for ``key``; else None (trace), or
+        ``REFUSED`` when a family covers ``key`` but a guard decides otherwise at its size
+        (trace, for this size only)."""
+        family, size = self._family_for(key)
+        if family is None:
+            return None
+        if size not in family.variants:
+            refused = family.failed_guard(size)
+            if refused is not None:
+                if size not in family.refused:
+                    log_decision(
+                        f"tracing {self.name} for {family.name} = {size}: the dynamic variant "
+                        f"does not hold there ({refused})"
+                    )
+                family.refused[size] = True
+                return REFUSED
+            log_decision(
+                f"specializing {self.name} for {family.name} = {size} from its dynamic "
+                "variant (no retrace)"
+            )
+        with record_function(f"kiln.jit specialize {self.name}", kind="compile"):
+            compiled = family.specialize(size)
+        if compiled is None:
+            return REFUSED
+        if key not in self.cache or compiled not in self.cache[key]:
+            self.specialize_count += 1
+            dump_variant(self.name, compiled.executable, compiled.backward)
+            self.cache[key] = [*self.cache.get(key, ()), compiled]
+        old = family.evicted()
+        if old is not None:
+            self._forget(old[1])
+        return compiled
+
+    def _forget(self, compiled) -> None:
+        for k, variants in list(self.cache.items()):
+            if compiled in variants:
+                rest = [c for c in variants if c is not compiled]
+                if rest:
+                    self.cache[k] = rest
+                else:
+                    del self.cache[k]
+
+    def _drop_family(self, family) -> None:
+        self._families.remove(family)
+        for compiled in family.variants.values():
+            self._forget(compiled)
+
+    def _transition(self, key):
+        """``(places, [(key, variant), (key, variant)])`` when ``key`` differs from two
+        variants traced before only in one size (of 2 or more) at ``places``, else None."""
+        found: dict = {}
+        for old, compiled in reversed(self._order):
+            if getattr(compiled, "dyn_json", None) is None:
+                continue
+            places = shape_places(old, key)
+            if not places or tied_size(key, places) is None:
+                continue
+            size = tied_size(old, places)
+            if size is None or generalize(key, places) in self._kept_static:
+                continue
+            if compiled.stale_reason() is not None:
+                continue
+            sizes = found.setdefault(places, {})
+            sizes.setdefault(size, (old, compiled))
+            if len(sizes) == 2:
+                return places, list(sizes.values())[::-1]  # the older first
+        return None
+
+    def _trace_symbolic(self, args, kwargs, leaves) -> Compiled:
+        """Trace with the user's size reads as ``SymInt`` (their comparisons are guards)."""
+        log = SymLog()
+        try:
+            compiled = self.trace_and_compile(args, kwargs, leaves, shape_hook=log)
+        except Exception:  # noqa: BLE001  (SymInt broke the code? trace as usual to see)
+            log.close()
+            compiled = self.trace_and_compile(args, kwargs, leaves)
+            compiled.sym_log = None
+            return compiled
+        log.close()
+        compiled.sym_log = log
+        return compiled
+
+    def _make_family(self, transition, key, leaves, compiled) -> None:
+        places, olds = transition
+        name = " and ".join(place_name(leaves, p) for p in places)
+        sizes = [tied_size(k, places) for k, _ in olds] + [tied_size(key, places)]
+        change = f"{name} changed {sizes[1]} -> {sizes[2]}"
+        reason = None
+        records = [c.dyn_record for _, c in olds] + [compiled.dyn_record]
+        if getattr(compiled, "sym_log", None) is None or compiled.dyn_json is None:
+            reason = "the trace with symbolic sizes failed"
+        elif records[0] != records[2] or records[1] != records[2]:
+            what = next(
+                k
+                for k in records[2]
+                if records[0][k] != records[2][k] or records[1][k] != records[2][k]
+            )
+            reason = f"the traces differ in their {what.replace('_', ' ')}"
+        else:
+            graphs = [(s, c.dyn_json) for s, (_, c) in zip(sizes, olds)]
+            graphs.append((sizes[2], compiled.dyn_json))
+            try:
+                family = Family.build(
+                    name, places, graphs, compiled, compiled.sym_log, compiled.graph
+                )
+            except ConstraintViolationError as exc:
+                reason = str(exc)
+        if reason is not None:
+            self._kept_static.add(generalize(key, places))
+            log_decision(f"{change}: kept static, every size is traced ({reason})")
+            return
+        family.key = generalize(key, places)
+        self._families.append(family)
+        log_decision(
+            f"{change}: made dynamic (traced at {', '.join(map(str, sizes))}; later sizes "
+            "are specialized from the symbolic graph without tracing)"
+        )
+
+    def would_trace(self, key) -> bool:
+        """Whether a call with ``key`` would trace (no variant, no dynamic family covers it)."""
+        if self._find(key) is not None:
+            return False
+        if not self.auto_dynamic:
+            return True
+        with self._lock:
+            family, size = self._family_for(key)
+            return family is None or (size not in family.variants and size in family.refused)
+
+    def reset(self) -> None:
+        """Forget every compiled variant and dynamic dimension."""
+        with self._lock:
+            self.cache = {}
+            self._order = []
+            self._families = []
+            self._kept_static = set()
 
     def _evict(self) -> None:
         """Keep at most ``config.cache_size_limit`` variants: drop dead ones, then the oldest.
@@ -192,10 +385,15 @@ class JitFunction:
             log_decision(text)
 
     # -------------------------------------------------------------- tracing
-    def trace_and_compile(self, args, kwargs, leaves) -> Compiled:
-        """Trace ``fn`` on tracers standing for the dynamic ``leaves``; compile the graph."""
+    def trace_and_compile(self, args, kwargs, leaves, shape_hook=None) -> Compiled:
+        """Trace ``fn`` on tracers standing for the dynamic ``leaves``; compile the graph.
+
+        ``shape_hook`` (a ``SymLog``): the user's code reads sizes as ``SymInt``.
+        """
         self.trace_count += 1
         trace = TraceState(self.name)
+        if shape_hook is not None:
+            trace.shape_hook = symbolic_shape_hook(shape_hook)
         trace.allows_collectives = True  # an all_reduce splits the compiled step in stages
         fetchers = []
         arg_map = {}
@@ -214,10 +412,20 @@ class JitFunction:
         recorder = GuardRecorder(self.fn, self.name)
         with tracing(trace), recorder:
             result = self.fn(*new_args, **new_kwargs)
+        if shape_hook is not None:
+            shape_hook.close()
+            trace.shape_hook = None
         compiled = self._finish(trace, result, fetchers, recorder.guard_set())
         compiled.hold_keyed(
             identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
         )
+        if shape_hook is not None:  # a size the function returned: a plain number
+            compiled.out_leaves = [(kind, plain(v)) for kind, v in compiled.out_leaves]
+        compiled.dyn_json = compiled.dyn_record = None
+        if self.auto_dynamic and not trace.collectives:
+            compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
+            compiled.dyn_record = record_of(compiled, trace)
+            compiled.dyn_device = trace.device
         return compiled
 
     def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
@@ -270,8 +478,10 @@ class JitFunction:
         return self.inspect(*args, **kwargs)
 
 
-def jit(fn=None, *, static_argnums=(), static_argnames=()):
+def jit(fn=None, *, static_argnums=(), static_argnames=(), dynamic=None):
     """Compile ``fn`` (a function or an ``nn.Module``); usable with or without arguments.
+
+    ``dynamic=False`` compiles every input shape on its own (no automatic dynamic shapes).
 
     >>> @jit(static_argnums=(1,))
     ... def power(x, n):
@@ -283,7 +493,7 @@ def jit(fn=None, *, static_argnums=(), static_argnames=()):
         static_argnames = (static_argnames,)
 
     def wrap(f):
-        return JitFunction(f, static_argnums, static_argnames)
+        return JitFunction(f, static_argnums, static_argnames, dynamic=dynamic)
 
     return wrap if fn is None else wrap(fn)
 

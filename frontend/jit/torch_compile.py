@@ -21,8 +21,11 @@ What each argument does in kiln:
   default) a function that cannot be traced (Python control flow on a tensor's value) runs
   eagerly for that input signature, with a warning, where PyTorch would break the graph;
   with ``fullgraph=True`` the trace error is raised.
-- ``dynamic``: accepted; ``kiln.jit`` compiles once per input shape (its own rules decide
-  when a dimension becomes symbolic).
+- ``dynamic``: ``None`` (PyTorch's default) and ``True`` use ``kiln.jit``'s automatic
+  dynamic shapes: a dimension traced at three sizes (of 2 or more) becomes dynamic, and
+  later sizes are specialized from its symbolic graph without tracing again (``True``
+  does not trace symbolically from the first call, as PyTorch's does); ``False`` compiles
+  every input shape on its own.
 - ``mode`` and ``options``: checked and accepted; kiln has one optimization level.
 - ``disable=True`` returns the function unchanged.
 
@@ -102,7 +105,7 @@ class CompiledFunction:
         self.fullgraph = fullgraph
         self.dynamic = dynamic
         self.backend = backend
-        self.jitted = JitFunction(fn)
+        self.jitted = JitFunction(fn, dynamic=dynamic)
         self._eager_keys: set = set()  # signatures that could not be traced (fullgraph=False)
         self._custom: dict = {}  # key -> CustomBackendVariant
         _compiled_functions.add(self)
@@ -146,10 +149,10 @@ class CompiledFunction:
     def _would_recompile(self, key) -> bool:
         if callable(self.backend):
             return bool(self._custom) and key not in self._custom
-        return bool(self.jitted.cache) and self.jitted._find(key) is None
+        return bool(self.jitted.cache) and self.jitted.would_trace(key)
 
     def reset(self) -> None:
-        self.jitted.cache = {}
+        self.jitted.reset()
         self._eager_keys = set()
         self._custom = {}
 

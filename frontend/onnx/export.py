@@ -25,6 +25,7 @@ import os
 
 import numpy as np
 
+from ..export.dynamic import ConstraintViolationError, Dim, fit, grid, sample_sizes
 from ..tensor import Tensor, _wrap
 from .capture import _argument_names, _as_tuple, capture
 from .converters import CONVERTERS, UNSUPPORTED
@@ -302,23 +303,43 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
                     f"kiln.onnx.export: axis {dim!r} has sizes {sizes[dim]} and {size} in the "
                     "example inputs"
                 )
-    variants = []
-    for step in (1, 2):
-        resized = list(args)
-        for k, spec in per_input.items():
-            shape = list(args[k].shape)
-            for axis, dim in spec.items():
-                shape[axis] = sizes[dim] + step
-            resized[k] = _wrap(np.zeros(shape, dtype=np.asarray(args[k]._data).dtype))
-        variants.append(_translate(fn_or_module, tuple(resized), input_names, output_names, opset))
-    body = _body(base)
-    for variant in variants:
-        if _body(variant) != body:
-            raise ValueError(
-                f"kiln.onnx.export: the graph changes with the size of the dynamic axes "
-                f"{sorted(sizes)} (a reshape or a constant holds the example's size), so it "
-                "cannot be exported with them dynamic; export with fixed shapes"
-            )
+    # the dimensions' names as fit's symbols (identifiers)
+    names = {dim: dim if dim.isidentifier() else f"d{k}" for k, dim in enumerate(sorted(sizes))}
+    points, check = _sample_points(sizes, names)
+    trees, models = [], []
+    for point in [*points, *([check] if check else [])]:
+        if all(point[names[d]] == sizes[d] for d in sizes):
+            model = base
+        else:
+            resized = list(args)
+            for k, spec in per_input.items():
+                shape = list(args[k].shape)
+                for axis, dim in spec.items():
+                    shape[axis] = point[names[dim]]
+                resized[k] = _wrap(np.zeros(shape, dtype=np.asarray(args[k]._data).dtype))
+            model = _translate(fn_or_module, tuple(resized), input_names, output_names, opset)
+        models.append(model)
+        trees.append(_body(model))
+    try:
+        symbolic = fit(
+            trees[: len(points)],
+            points,
+            (trees[-1], check) if check else None,
+            where=_where,
+            who="translations",
+        )
+    except ConstraintViolationError as exc:
+        raise ValueError(
+            f"kiln.onnx.export: the graph changes with the size of the dynamic axes "
+            f"{sorted(sizes)} in a way ONNX shapes cannot follow ({exc}), so it cannot be "
+            "exported with them dynamic; export with fixed shapes"
+        ) from None
+    template = models[0]
+    sources = {}  # dimension name -> (input name, axis) holding it
+    for k, spec in per_input.items():
+        for axis, dim in spec.items():
+            sources.setdefault(names[dim], (inputs[k], axis))
+    _compute_symbolic_constants(template, symbolic, sources)
     named_outputs = {}
     for name, spec in axes.items():
         if name in outputs:
@@ -328,32 +349,146 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
                 else spec
             )
             named_outputs[outputs.index(name)] = {int(a): str(d) for a, d in spec.items()}
-    for k, value in enumerate(base.graph.input):
+    for k, value in enumerate(template.graph.input):
         _name_dims(value, per_input.get(k, {}))
-    for k, value in enumerate(base.graph.output):
+    by_symbol = {v: d for d, v in names.items()}
+    for k, value in enumerate(template.graph.output):
         given = named_outputs.get(k, {})
         dims = value.type.tensor_type.shape.dim
-        for axis, dim in enumerate(dims):
+        for axis in range(len(dims)):
             if axis in given:
                 continue
-            seen = [v.graph.output[k].type.tensor_type.shape.dim[axis].dim_value for v in variants]
-            if seen[0] != dim.dim_value:  # this size follows a dynamic axis: say which
+            seen = [m.graph.output[k].type.tensor_type.shape.dim[axis].dim_value for m in models]
+            if len(set(seen)) > 1:  # this size follows a dynamic axis: say which
                 match = [
-                    d for d, s in sizes.items() if [s + 1, s + 2] == seen and s == dim.dim_value
+                    d
+                    for symbol, d in by_symbol.items()
+                    if seen == [p[symbol] for p in [*points, *([check] if check else [])]]
                 ]
                 given[axis] = match[0] if match else f"{value.name}_dim_{axis}"
         _name_dims(value, given)
-    _require_onnx().checker.check_model(base, full_check=True)
-    return base
+    _require_onnx().checker.check_model(template, full_check=True)
+    return template
 
 
-def _body(model) -> tuple:
-    """The parts of a model that must not depend on the dynamic sizes."""
+def _sample_points(sizes: dict, names: dict):
+    """Grid points (dimension symbol -> size) to translate at, and a check point: sizes of
+    2 or more (at 0 and 1 broadcasting may change the graph), the example's first."""
+    samples = {}
+    for dim, example in sizes.items():
+        start = example if example >= 2 else 2
+        samples[names[dim]] = sample_sizes(Dim(names[dim], min=2), start)
+    return grid(samples)
+
+
+def _where(path) -> str:
+    if len(path) >= 2 and path[0] in ("nodes", "initializers"):
+        return f"{path[0][:-1]} {path[1]}, {'/'.join(map(str, path[2:]))}"
+    return "/".join(map(str, path))
+
+
+def _body(model) -> dict:
+    """The parts of a model that must not depend on the dynamic sizes, as a JSON tree:
+    small integer and scalar constants by value (``fit`` makes the ones that follow a
+    size polynomials), everything else by its bytes."""
+    numpy_helper = _require_onnx().numpy_helper
     graph = model.graph
-    return (
-        tuple(n.SerializeToString() for n in graph.node),
-        tuple(i.SerializeToString() for i in graph.initializer),
-    )
+    initializers = []
+    for init in graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.size <= 64 and (array.dtype.kind in "iu" or array.ndim == 0):
+            values = array.reshape(-1).tolist()
+        else:
+            values = init.SerializeToString().hex()
+        initializers.append(
+            {"name": init.name, "type": init.data_type, "dims": list(init.dims), "values": values}
+        )
+    return {
+        "nodes": [n.SerializeToString().hex() for n in graph.node],
+        "initializers": initializers,
+    }
+
+
+def _compute_symbolic_constants(model, symbolic: dict, sources: dict) -> None:
+    """Replace each constant whose values follow a dynamic size (a ``Reshape``'s target
+    holding the batch, the count a mean divides by) by nodes computing it from the
+    inputs' shapes: ``Shape -> Gather`` per dimension, ``Mul``/``Add`` for a polynomial,
+    ``Concat`` with the fixed entries, then ``Cast`` and ``Reshape`` to the constant's
+    type and shape."""
+    onnx = _require_onnx()
+    helper, numpy_helper = onnx.helper, onnx.numpy_helper
+    graph = model.graph
+    computed, new_nodes = [], []
+    counter = [0]
+
+    def fresh(hint):
+        counter[0] += 1
+        return f"_dyn_{hint}_{counter[0]}"
+
+    def const(array, hint):
+        name = fresh(hint)
+        new_nodes.append(
+            helper.make_node(
+                "Constant", [], [name], name=name, value=numpy_helper.from_array(array, name)
+            )
+        )
+        return name
+
+    def node(op, inputs, **attrs):
+        name = fresh(op.lower())
+        new_nodes.append(helper.make_node(op, inputs, [name], name=name, **attrs))
+        return name
+
+    dims: dict = {}
+
+    def dim(symbol):
+        if symbol not in dims:
+            value, axis = sources[symbol]
+            shape = node("Shape", [value])
+            dims[symbol] = node("Gather", [shape, const(np.array([axis], np.int64), "axis")])
+        return dims[symbol]
+
+    def polynomial(terms):
+        total = None
+        for coefficient, symbols in terms:
+            term = None
+            for symbol in symbols:
+                term = dim(symbol) if term is None else node("Mul", [term, dim(symbol)])
+            if term is None:
+                term = const(np.array([coefficient], np.int64), "c")
+            elif coefficient != 1:
+                term = node("Mul", [term, const(np.array([coefficient], np.int64), "c")])
+            total = term if total is None else node("Add", [total, term])
+        return total if total is not None else const(np.array([0], np.int64), "c")
+
+    for init, spec in zip(list(graph.initializer), symbolic["initializers"]):
+        values = spec["values"]
+        if not isinstance(values, list) or not any(isinstance(v, dict) for v in values):
+            continue
+        if any(isinstance(d, dict) for d in spec["dims"]):
+            continue  # fit put the symbols in the values only when the dims are fixed
+        pieces, run = [], []
+        for v in values:
+            if isinstance(v, dict):
+                if run:
+                    pieces.append(const(np.array(run, np.int64), "c"))
+                    run = []
+                pieces.append(polynomial(v["__sym__"]))
+            else:
+                run.append(int(v))
+        if run:
+            pieces.append(const(np.array(run, np.int64), "c"))
+        flat = pieces[0] if len(pieces) == 1 else node("Concat", pieces, axis=0)
+        if init.data_type != onnx.TensorProto.INT64:
+            flat = node("Cast", [flat], to=init.data_type)
+        shape = const(np.array(list(init.dims), np.int64), "shape")
+        new_nodes.append(helper.make_node("Reshape", [flat, shape], [init.name], name=fresh("r")))
+        computed.append(init)
+    for init in computed:
+        graph.initializer.remove(init)
+    nodes = list(graph.node)
+    del graph.node[:]
+    graph.node.extend(new_nodes + nodes)
 
 
 def _name_dims(value, names: dict) -> None:

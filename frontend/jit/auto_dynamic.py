@@ -1,0 +1,477 @@
+"""Automatic dynamic shapes: a dimension that took three sizes is compiled once for all.
+
+As ``torch.compile`` does, a jitted function first compiles one variant per input shape.
+When a call misses the cache and its key differs from two earlier variants only in the
+size of one input dimension (several places tied to one size count as one dimension, such
+as the batch of ``x`` and ``y``), that dimension is made *dynamic*:
+
+- the function is traced once more at the new size (the third trace), with the sizes the
+  user's Python code reads (``x.shape[0]``, ``x.size(0)``, ``len(x)``) handed out as
+  ``SymInt``: integers that remember where they came from, so that every comparison
+  Python makes on them (``if n > 16``) is recorded as a guard;
+- the three graphs (as JSON) are fitted leaf by leaf, as ``kiln.export`` does
+  (``kiln.export.dynamic.fit``): every integer that follows the size (a node's shape, a
+  reshape's target, the ``3.0`` of a mean over the batch) becomes a polynomial in it. The
+  rest of the three traces (which tensors they read, what they write back, their outputs'
+  structure) must be identical;
+- the result is a ``Family``: a later call with the same key but for that size runs a
+  variant *specialized* from the symbolic graph, without running the Python code again.
+  Compiling a specialization mostly reuses kernels, which take their sizes as arguments.
+
+Never a wrong result: sizes 0 and 1 always get their own trace (as PyTorch's 0/1
+specialization: broadcasting makes their graphs differ); a size at which a recorded guard
+would decide otherwise gets its own trace; traces that disagree in structure (a Python
+branch on the size, a constant array as long as the batch, a non-polynomial size such as
+``n * n``) leave the dimension static (each size traced), with the reason logged under
+``KILN_LOG=recompiles``. What the fit cannot see: kiln's own code deciding on a size
+(only the user's reads are guarded), or a size used as an index (``range(n)``, slicing)
+whose effect is the same at the three traced sizes (CPython turns an ``int`` subclass
+into a plain ``int`` there without asking it; ``len(x)``, ``int(n)`` and ``float(n)`` in
+the user's code are guarded as "this size only").
+"""
+
+from __future__ import annotations
+
+import copy
+import operator
+import sys
+import weakref
+from collections import OrderedDict
+
+from kiln.compiler.compile import compile_graph
+from kiln.compiler.ir import from_json
+
+from ..export.dynamic import ConstraintViolationError, evaluate, fit, substitute
+from ..tensor import Size, Tensor
+from ..tracing import _KILN_DIRS
+
+SYMBOL = "s"  # the name of the dynamic dimension in a family's polynomials
+SPECIALIZATIONS = 64  # sizes a family keeps compiled (the least recently used is dropped)
+
+
+# ------------------------------------------------------------------------------ keys
+def shape_places(old, new):
+    """The ``(leaf index, axis)`` where two cache keys differ, or None when they differ in
+    anything but tensor sizes (structure, static values, dtypes, ranks, grad mode)."""
+    if old[0] != new[0] or old[1] != new[1] or old[3] != new[3] or len(old[2]) != len(new[2]):
+        return None
+    places = []
+    for k, (a, b) in enumerate(zip(old[2], new[2])):
+        if a == b:
+            continue
+        if a[0] != "tensor" or b[0] != "tensor" or a[2:] != b[2:] or len(a[1]) != len(b[1]):
+            return None
+        places += [(k, axis) for axis, (x, y) in enumerate(zip(a[1], b[1])) if x != y]
+    return tuple(places)
+
+
+def tied_size(key, places):
+    """The one size of ``places`` in ``key`` (None when they differ, or the size is 0/1)."""
+    sizes = {key[2][k][1][axis] for k, axis in places}
+    if len(sizes) != 1:
+        return None
+    size = sizes.pop()
+    return size if size >= 2 else None
+
+
+def generalize(key, places):
+    """``key`` with the sizes at ``places`` blanked: the key of a family."""
+    leaves = list(key[2])
+    for k, axis in places:
+        kind, shape, *rest = leaves[k]
+        shape = list(shape)
+        shape[axis] = -1
+        leaves[k] = (kind, tuple(shape), *rest)
+    return (key[0], key[1], tuple(leaves), key[3])
+
+
+def place_name(leaves, place) -> str:
+    k, axis = place
+    return f"{leaves[k][0]}.shape[{axis}]"
+
+
+# ------------------------------------------------------------------------------ SymInt
+class SymLog:
+    """The guards one trace recorded: ``(expression, outcome)``, open until ``close``."""
+
+    def __init__(self):
+        self.guards: list = []
+        self.open = True
+
+    def record(self, expr, outcome) -> None:
+        if self.open:
+            self.guards.append((expr, outcome))
+
+    def close(self) -> None:
+        self.open = False
+
+
+def _expr(value):
+    return value._expr if isinstance(value, (SymInt, SymFloat)) else ("const", value)
+
+
+def _sym(value, expr, log):
+    if type(value) is bool or not isinstance(value, (int, float)):
+        return value
+    if isinstance(value, int):
+        return SymInt(value, expr, log)
+    return SymFloat(value, expr, log)
+
+
+def _binary(name, fn, base, reflected=False):
+    def method(self, other):
+        if not isinstance(other, (int, float)):
+            return NotImplemented
+        result = fn(base(other), base(self)) if reflected else fn(base(self), base(other))
+        if result is NotImplemented:
+            return result
+        exprs = (_expr(other), self._expr) if reflected else (self._expr, _expr(other))
+        return _sym(result, (name, *exprs), self._log)
+
+    return method
+
+
+def _compare(name, fn, base):
+    def method(self, other):
+        if not isinstance(other, (int, float)):
+            return fn(base(self), other)
+        result = fn(base(self), base(other) if isinstance(other, (SymInt, SymFloat)) else other)
+        self._log.record((name, self._expr, _expr(other)), result)
+        return result
+
+    return method
+
+
+OPS = {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "floordiv": operator.floordiv,
+    "truediv": operator.truediv,
+    "mod": operator.mod,
+    "pow": operator.pow,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}
+
+
+def plain(value):
+    if isinstance(value, SymInt):
+        return int.__int__(value)
+    if isinstance(value, SymFloat):
+        return float.__float__(value)
+    return value
+
+
+def _make_symbolic(base):
+    namespace = {}
+
+    def new(cls, value, expr, log):
+        self = base.__new__(cls, value)
+        self._expr = expr
+        self._log = log
+        return self
+
+    namespace["__new__"] = new
+    for name in ("add", "sub", "mul", "floordiv", "truediv", "mod", "pow"):
+        namespace[f"__{name}__"] = _binary(name, OPS[name], plain)
+        namespace[f"__r{name}__"] = _binary(name, OPS[name], plain, reflected=True)
+    for name in ("eq", "ne", "lt", "le", "gt", "ge"):
+        namespace[f"__{name}__"] = _compare(name, OPS[name], plain)
+    namespace["__neg__"] = lambda self: _sym(-plain(self), ("neg", self._expr), self._log)
+    namespace["__pos__"] = lambda self: self
+    namespace["__abs__"] = lambda self: _sym(abs(plain(self)), ("abs", self._expr), self._log)
+    namespace["__hash__"] = lambda self: hash(plain(self))
+
+    def boolean(self):
+        result = bool(plain(self))
+        self._log.record(("ne", self._expr, ("const", 0)), result)
+        return result
+
+    namespace["__bool__"] = boolean
+
+    def exact(convert):
+        # int(n), float(n), range(n), len(x), lst[n] in the user's code: the value leaves
+        # what SymInt can follow, so it holds for this size only (kiln's own conversions,
+        # a reshape's target, are followed by the fit instead)
+        def method(self):
+            value = convert(self)
+            if not sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
+                self._log.record(("eq", self._expr, ("const", plain(self))), True)
+            return value
+
+        return method
+
+    namespace["__int__"] = exact(base.__int__)
+    namespace["__float__"] = exact(base.__float__)
+    if base is int:
+        namespace["__index__"] = exact(int.__index__)
+    namespace["__reduce__"] = lambda self: (base, (plain(self),))  # pickles as a plain number
+    return namespace
+
+
+SymInt = type("SymInt", (int,), _make_symbolic(int))
+SymInt.__doc__ = "An ``int`` read from a traced tensor's shape that records comparisons."
+SymFloat = type("SymFloat", (float,), _make_symbolic(float))
+SymFloat.__doc__ = "A ``float`` computed from a ``SymInt`` (``n / 2``)."
+
+
+def evaluate_expr(expr, leaf_value):
+    kind = expr[0]
+    if kind == "const":
+        return expr[1]
+    if kind == "leaf":
+        return leaf_value(expr[1], expr[2])
+    if kind == "neg":
+        return -evaluate_expr(expr[1], leaf_value)
+    if kind == "abs":
+        return abs(evaluate_expr(expr[1], leaf_value))
+    return OPS[kind](evaluate_expr(expr[1], leaf_value), evaluate_expr(expr[2], leaf_value))
+
+
+_LEN = Tensor.__len__.__code__
+_ACCESSORS = {Tensor.size.__code__, _LEN, Tensor.numel.__code__}
+
+
+def symbolic_shape_hook(log: SymLog):
+    """A ``TraceState.shape_hook``: the user's code reads ``SymInt`` sizes, kiln's plain ones."""
+
+    def hook(tensor):
+        shape = tensor._node.shape
+        frame = sys._getframe(2)
+        via_len = False
+        while frame is not None and frame.f_code in _ACCESSORS:
+            via_len = via_len or frame.f_code is _LEN
+            frame = frame.f_back
+        if frame is None or frame.f_code.co_filename.startswith(_KILN_DIRS):
+            return Size(shape)
+        node = tensor._node
+        if via_len and shape:
+            # len() turns the size into a plain int (CPython copies int subclasses), so
+            # whatever the code does with it holds for this size only
+            log.record(("eq", ("leaf", node, 0), ("const", shape[0])), True)
+        return Size(SymInt(v, ("leaf", node, a), log) for a, v in enumerate(shape))
+
+    return hook
+
+
+# ------------------------------------------------------------------------------ records
+def record_of(compiled, trace) -> dict:
+    """What of one trace must not change with the size (all but the graph), as data."""
+    captured = {id(node): id(t) for t, node in trace.captured.values()}
+    seeds = {id(node): id(g) for g, node in trace.seeds}
+    live = {id(node): getattr(f, "__code__", None) for f, node in trace.live_scalars}
+    grads = {id(node): id(leaf) for leaf, node in trace.grad_inputs}
+    inputs = []
+    for node in trace.graph.inputs:
+        i = id(node)
+        if i in captured:
+            inputs.append(("captured", captured[i]))
+        elif i in seeds:
+            inputs.append(("seed", seeds[i]))
+        elif i in live:
+            inputs.append(("live", live[i]))
+        elif i in grads:
+            inputs.append(("grad", grads[i]))
+        else:
+            inputs.append(("arg",))
+    backward = compiled.backward
+
+    def target(t):
+        return t if isinstance(t, int) else id(t())
+
+    return {
+        "inputs": inputs,
+        "out_structure": compiled.out_structure,
+        "out_leaves": [(kind, repr(v)) for kind, v in compiled.out_leaves],
+        "writebacks": [(target(t), k) for t, k in compiled.writebacks],
+        "grad_writebacks": [(target(t), k) for t, k in compiled.grad_writebacks],
+        "guards": [(d, repr(v)) for d, _, v in compiled.guards],
+        "backward": None
+        if backward is None
+        else (
+            [target(s) for s in backward.sources],
+            list(backward.differentiable),
+            len(backward.grad_nodes),
+            backward.n_outputs,
+        ),
+        "collectives": bool(trace.collectives),
+    }
+
+
+class Family:
+    """One dynamic dimension of a jitted function: a symbolic graph and its specializations."""
+
+    def __init__(self, name, places, symbolic, template, guards, backward_inputs):
+        self.name = name  # "x.shape[0]"
+        self.places = places
+        self.symbolic = symbolic  # graph JSON, polynomials in SYMBOL
+        self.template = template  # the Compiled of the third trace
+        self.guards = guards  # [(expression with leaves as (node index, axis)), outcome]
+        self.backward_inputs = backward_inputs  # input indices of the cotangents, or None
+        self.variants: OrderedDict = OrderedDict()  # size -> Compiled
+        self.refused: dict = {}  # size -> the guard that decides otherwise at it
+
+    @classmethod
+    def build(cls, name, places, records, template, log: SymLog, graph):
+        """Fit the graphs of ``records`` [(size, graph JSON)] (the template's last)."""
+        (s0, g0), (s1, g1), (s2, g2) = records
+        symbolic = fit(
+            [g0, g1],
+            [{SYMBOL: s0}, {SYMBOL: s1}],
+            (g2, {SYMBOL: s2}),
+            where=_describe(g2),
+            who="kiln.jit",
+        )
+        index = {id(n): i for i, n in enumerate(graph.nodes)}
+        try:
+            guards = [(_renumber(expr, index), outcome) for expr, outcome in log.guards]
+        except KeyError:
+            raise ConstraintViolationError(
+                "the Python code compared a size of a tensor outside the graph"
+            ) from None
+        backward_inputs = None
+        if template.backward is not None:
+            inputs = {id(n): i for i, n in enumerate(graph.inputs)}
+            backward_inputs = [inputs[id(n)] for n in template.backward.cotangent_nodes]
+        family = cls(name, places, symbolic, template, guards, backward_inputs)
+        for size in (s0, s1, s2):  # the guards were recorded at s2; they hold at all three
+            bad = family.failed_guard(size)
+            if bad is not None and size != s2:
+                raise ConstraintViolationError(
+                    f"the Python code decides differently at size {size}: {bad}"
+                )
+        return family
+
+    def failed_guard(self, size: int):
+        """The first recorded guard that ``size`` decides otherwise, in words, or None."""
+        nodes = self.symbolic["nodes"]
+        sizes = {SYMBOL: size}
+
+        def leaf(node, axis):
+            value = nodes[node]["shape"][axis]
+            return evaluate(value["__sym__"], sizes) if isinstance(value, dict) else value
+
+        for expr, outcome in self.guards:
+            try:
+                now = evaluate_expr(expr, leaf)
+            except (ArithmeticError, ValueError, TypeError):
+                return f"{_format(expr)} cannot be evaluated"
+            if now != outcome:
+                return f"{_format(expr)} is {now}, was {outcome}"
+        return None
+
+    def specialize(self, size: int):
+        """The variant for ``size`` (compiled now if new), or None when a guard refuses it."""
+        compiled = self.variants.get(size)
+        if compiled is not None:
+            self.variants.move_to_end(size)
+            return compiled
+        if size in self.refused or self.failed_guard(size) is not None:
+            self.refused[size] = True
+            return None
+        compiled = self._compile(size)
+        self.variants[size] = compiled
+        return compiled
+
+    def evicted(self):
+        """The oldest specialization when over the limit (the caller forgets it too)."""
+        if len(self.variants) > SPECIALIZATIONS:
+            return self.variants.popitem(last=False)
+        return None
+
+    def _compile(self, size: int):
+        template = self.template
+        graph = from_json(substitute(self.symbolic, {SYMBOL: size}))
+        graph.verify()
+        device = template.dyn_device
+        backward = None
+        if template.backward is None:
+            executable = compile_graph(graph, device=device)
+        else:
+            old = template.backward
+            backward = copy.copy(old)
+            outputs = list(graph.outputs)
+            graph.outputs = outputs[: old.n_outputs]
+            backward.grad_nodes = outputs[old.n_outputs :]
+            backward.cotangent_nodes = [graph.inputs[i] for i in self.backward_inputs]
+            backward.executable = None
+            executable = backward.compile(graph, old.n_outputs, device)
+        return respecialized(template, executable, graph, backward)
+
+
+def respecialized(template, executable, graph, backward):
+    """A copy of ``template`` (its fetchers, guards, write-backs) running ``executable``."""
+    new = copy.copy(template)
+    new.executable = executable
+    new.graph = graph
+    new.backward = backward
+    new.dead = False
+    new.captured = [
+        (weakref.ref(ref(), new._freed) if ref() is not None else ref, shape, dt, rg)
+        for ref, shape, dt, rg in template.captured
+    ]
+    new.dead = template.dead or any(ref() is None for ref, *_ in template.captured)
+    keyed = []
+    for obj in getattr(template, "keyed", ()):
+        if isinstance(obj, weakref.ref):
+            live = obj()
+            if live is None:
+                new.dead = True
+                continue
+            keyed.append(weakref.ref(live, new._freed))
+        else:
+            keyed.append(obj)
+    new.keyed = keyed
+    return new
+
+
+def _renumber(expr, index):
+    if expr[0] == "leaf":
+        return ("leaf", index[id(expr[1])], expr[2])
+    if expr[0] == "const":
+        return expr
+    return (expr[0], *(_renumber(e, index) for e in expr[1:]))
+
+
+def _format(expr) -> str:
+    kind = expr[0]
+    if kind == "const":
+        return repr(expr[1])
+    if kind == "leaf":
+        return f"%{expr[1]}.shape[{expr[2]}]"
+    if kind in ("neg", "abs"):
+        return f"{kind}({_format(expr[1])})"
+    symbols = {
+        "add": "+",
+        "sub": "-",
+        "mul": "*",
+        "floordiv": "//",
+        "truediv": "/",
+        "mod": "%",
+        "pow": "**",
+        "eq": "==",
+        "ne": "!=",
+        "lt": "<",
+        "le": "<=",
+        "gt": ">",
+        "ge": ">=",
+    }
+    return f"({_format(expr[1])} {symbols[kind]} {_format(expr[2])})"
+
+
+def _describe(record):
+    nodes = record["nodes"]
+
+    def describe(path):
+        if len(path) >= 2 and path[0] == "nodes" and isinstance(path[1], int):
+            node = nodes[path[1]]
+            source = f" at {node['source']}" if node.get("source") else ""
+            return f"node %{path[1]} {node['op']}{source}, {'/'.join(map(str, path[2:]))}"
+        return "/".join(map(str, path))
+
+    return describe

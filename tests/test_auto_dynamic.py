@@ -1,0 +1,232 @@
+"""Automatic dynamic shapes in ``kiln.jit``: a dimension traced at three sizes goes dynamic.
+
+Every test compares with eager kiln (and the training test with eager parameters after
+each step); the counters say how often Python was traced (``trace_count``) and how often a
+variant was specialized from a dynamic dimension's symbolic graph (``specialize_count``).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+import kiln
+import kiln.nn as nn
+import kiln.nn.functional as F
+from kiln.jit import config
+
+
+def _mlp(seed=0):
+    kiln.manual_seed(seed)
+    return nn.Sequential(nn.Linear(5, 7), nn.ReLU(), nn.Linear(7, 3))
+
+
+def _check(f, fn, x, **kw):
+    got = f(x)
+    want = fn(x)
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, **kw)
+
+
+def test_a_stream_of_batch_sizes_traces_three_times_then_specializes():
+    model = _mlp()
+
+    def fn(x):
+        return model(x).mean(0)  # the mean divides by the batch: a constant that follows it
+
+    f = kiln.jit(fn)
+    rng = np.random.default_rng(0)
+    with kiln.no_grad():
+        for size in (2, 3, 4, 5, 6, 9, 3, 2):
+            _check(f, fn, kiln.tensor(rng.standard_normal((size, 5)).astype(np.float32)))
+        assert f.trace_count == 3
+        assert f.specialize_count == 3  # 5, 6, 9; 3 and 2 kept their traced variants
+        # sizes 0 and 1 get their own trace (broadcasting makes their graphs differ)
+        _check(f, fn, kiln.randn(1, 5))
+        assert f.trace_count == 4
+        _check(f, fn, kiln.zeros(0, 5), equal_nan=True)
+        assert f.trace_count == 5
+        _check(f, fn, kiln.randn(17, 5))
+        assert f.trace_count == 5 and f.specialize_count == 4
+
+
+def test_the_recompile_log_names_the_dimension(caplog):
+    old = config.log_recompiles
+    config.log_recompiles = True
+    try:
+        f = kiln.jit(lambda x, y: (x * y[:, None]).sum(1))
+        with caplog.at_level(logging.INFO, logger="kiln.jit"):
+            for size in (32, 17, 9, 5):
+                f(kiln.ones(size, 3), kiln.ones(size))
+    finally:
+        config.log_recompiles = old
+    assert "x.shape[0] and y.shape[0] changed 17 -> 9: made dynamic" in caplog.text
+    assert "specializing <lambda> for x.shape[0] and y.shape[0] = 5" in caplog.text
+    assert f.trace_count == 3
+
+
+def test_a_python_branch_on_the_size_is_guarded():
+    def fn(x):
+        if x.shape[0] > 16:
+            return x * 2
+        return x * 3
+
+    f = kiln.jit(fn)
+    for size in (32, 17, 20):
+        _check(f, fn, kiln.randn(size, 3))
+    assert f.trace_count == 3
+    _check(f, fn, kiln.randn(40, 3))  # the branch holds: specialized
+    assert f.trace_count == 3 and f.specialize_count == 1
+    _check(f, fn, kiln.randn(8, 3))  # the guard n > 16 fails: traced for this size
+    assert f.trace_count == 4
+    _check(f, fn, kiln.randn(8, 3))
+    assert f.trace_count == 4
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        pytest.param(lambda x: x * (x.shape[0] // 2), id="floordiv"),
+        pytest.param(lambda x: x * 2 if len(x) % 2 == 0 else x * 3, id="len-parity"),
+        pytest.param(lambda x: x * 2 if x.size(0) % 2 == 0 else x * 3, id="size-parity"),
+        pytest.param(lambda x: x + kiln.arange(x.shape[0]).float()[:, None], id="arange"),
+        pytest.param(lambda x: sum(x[i] for i in range(x.shape[0])), id="unrolled"),
+        pytest.param(lambda x: x * float(x.shape[0]) ** 0.5, id="sqrt"),
+    ],
+)
+def test_sizes_used_in_ways_a_symbolic_graph_cannot_follow_stay_right(fn):
+    f = kiln.jit(fn)
+    for size in (32, 18, 20, 7, 9, 6, 33):
+        _check(f, fn, kiln.randn(size, 3))
+
+
+def test_a_python_branch_on_an_even_size_is_guarded():
+    def fn(x):
+        n = x.shape[0]
+        return x * 2 if n % 2 == 0 else x * 3
+
+    f = kiln.jit(fn)
+    for size in (32, 18, 20, 7, 9, 6, 33):
+        _check(f, fn, kiln.randn(size, 3))
+    assert f.specialize_count >= 1  # 6 comes from the dynamic variant (even, like 20)
+
+
+def test_flatten_with_the_batch_from_the_shape():
+    conv = nn.Conv2d(2, 3, 3)
+
+    def fn(x):
+        h = conv(x)
+        return h.view(h.size(0), -1).sum(1)
+
+    f = kiln.jit(fn)
+    with kiln.no_grad():
+        for size in (4, 3, 2, 6, 5):
+            _check(f, fn, kiln.randn(size, 2, 6, 6))
+    assert f.trace_count == 3 and f.specialize_count == 2
+
+
+def test_gradients_through_a_specialized_variant():
+    model = _mlp(1)
+    f = kiln.jit(lambda x: (model(x) ** 2).sum())
+    for size in (3, 4, 5, 7, 2):
+        x = kiln.randn(size, 5, requires_grad=True)
+        xe = x.detach().clone().requires_grad_(True)
+        model.zero_grad()
+        f(x).backward()
+        got = [p.grad.numpy().copy() for p in model.parameters()] + [x.grad.numpy()]
+        model.zero_grad()
+        (model(xe) ** 2).sum().backward()
+        want = [p.grad.numpy() for p in model.parameters()] + [xe.grad.numpy()]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    assert f.trace_count == 3 and f.specialize_count == 2
+
+
+def _step_for(model):
+    opt = kiln.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def test_a_training_step_whose_last_batches_are_smaller():
+    eager_model, jit_model = _mlp(2), _mlp(2)
+    eager, jitted = _step_for(eager_model), kiln.jit(_step_for(jit_model))
+    rng = np.random.default_rng(1)
+    for size in (8, 8, 5, 8, 3, 8, 6, 7, 8, 1):
+        x = rng.standard_normal((size, 5)).astype(np.float32)
+        y = rng.integers(0, 3, size)
+        a = eager(kiln.tensor(x), kiln.tensor(y)).item()
+        b = jitted(kiln.tensor(x), kiln.tensor(y)).item()
+        assert abs(a - b) < 1e-5
+        for p, q in zip(eager_model.parameters(), jit_model.parameters()):
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert jitted.trace_count == 4  # 8, 5, 3 (made dynamic), 1 (its own); 6 and 7 specialized
+    assert jitted.specialize_count == 2
+
+
+def test_train_and_eval_keep_separate_dynamic_variants():
+    model = nn.Sequential(nn.Linear(4, 6), nn.Dropout(0.5), nn.Linear(6, 2))
+    f = kiln.jit(lambda x: model(x))
+    model.eval()
+    with kiln.no_grad():
+        for size in (2, 3, 4, 5):
+            _check(f, model, kiln.randn(size, 4))
+        model.train()
+        for size in (6, 7):
+            kiln.manual_seed(3)
+            got = f(kiln.randn(size, 4)).numpy()
+            assert got.shape == (size, 2)
+        model.eval()
+        _check(f, model, kiln.randn(9, 4))
+    assert f.specialize_count >= 2
+
+
+def test_dynamic_false_and_the_config_switch():
+    sizes = (2, 3, 4, 5)
+    f = kiln.compile(lambda x: x * 2, dynamic=False)
+    for size in sizes:
+        _check(f, lambda x: x * 2, kiln.randn(size))
+    assert f.jitted.trace_count == len(sizes)
+    old = config.automatic_dynamic_shapes
+    config.automatic_dynamic_shapes = False
+    try:
+        g = kiln.jit(lambda x: x + 1)
+        for size in sizes:
+            _check(g, lambda x: x + 1, kiln.randn(size))
+        assert g.trace_count == len(sizes) and g.specialize_count == 0
+    finally:
+        config.automatic_dynamic_shapes = old
+    h = kiln.compile(lambda x: x - 1)
+    for size in sizes:
+        _check(h, lambda x: x - 1, kiln.randn(size))
+    assert h.jitted.trace_count == 3
+
+
+def test_a_specialized_size_is_no_recompile_for_the_stance():
+    f = kiln.compile(lambda x: x * 2)
+    for size in (2, 3, 4):
+        f(kiln.ones(size))
+    with kiln.compiler.set_stance("fail_on_recompile"):
+        np.testing.assert_allclose(f(kiln.ones(6)).numpy(), [2.0] * 6)
+        with pytest.raises(RuntimeError, match="fail_on_recompile"):
+            f(kiln.ones(1))  # size 1 is always traced on its own
+    kiln.compiler.reset()
+    assert f.jitted._families == []
+
+
+def test_independent_sizes_are_not_tied():
+    def fn(x, y):
+        return x.sum() + y.sum()
+
+    f = kiln.jit(fn)
+    for a, b in ((2, 3), (3, 5), (4, 4), (5, 2), (6, 7)):
+        got = f(kiln.ones(a), kiln.ones(b)).item()
+        assert got == a + b
