@@ -281,3 +281,21 @@ def test_parallel_kernels_run_in_a_forked_child(monkeypatch):
         native.set_threads(previous)
     assert child.exitcode == 0
     _same(result, expected)
+
+
+def test_graphs_differing_only_in_sizes_share_compiled_kernels(monkeypatch):
+    """The kernel docstring lists shapes (``expand {shape=(5,)}``); the compiled code does
+    not depend on them, so a new batch size finds the kernels it needs already built."""
+    monkeypatch.setenv("KILN_CPU_BACKEND", "native")
+
+    def body(g, v, b):
+        wide = g.add_node("expand", [b], {"shape": v.shape})
+        return g.add_node("tanh", [g.add_node("add", [v, wide])])
+
+    first = compile_graph(_build(body, ((5, 3), F32), ((3,), F32)))
+    second = compile_graph(_build(body, ((9, 3), F32), ((3,), F32)))
+    assert first.kernels != second.kernels  # the docstrings differ ...
+    symbols = [[k.symbol for k in e.native_kernels] for e in (first, second)]
+    assert symbols[0] == symbols[1]  # ... the compiled kernels do not
+    x, b = np.ones((9, 3), F32), np.arange(3, dtype=F32)
+    np.testing.assert_allclose(second.run([x, b])[0], np.tanh(x + b), rtol=2e-6)

@@ -1099,9 +1099,20 @@ class NativeKernelSource:
         return _compile(self).ir
 
 
+def _code(source: str) -> str:
+    """``source`` without its module docstring: the docstring lists the fused IR with
+    its shapes, which do not change the code (sizes are arguments), so graphs that differ
+    only in sizes share one compiled kernel."""
+    if source.startswith('"""'):
+        end = source.find('"""', 3)
+        if end != -1:
+            return source[end + 3 :]
+    return source
+
+
 def describe(source: str, function_name: str, signature, sizes: int) -> NativeKernelSource:
     """The kernel's name and calling facts, without compiling or even parsing it."""
-    text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + source
+    text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + _code(source)
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
     return NativeKernelSource(
         source, function_name, tuple(signature), sizes, f"kiln_{key}", len(signature)
