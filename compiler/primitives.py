@@ -646,6 +646,8 @@ _MINIMUM = "({0} if ({0} < {1}) | ({0} != {0}) else {1})"
 # float32 exp/log/tanh/erf on the CPU: the vectorizable versions in codegen/fastmath.py
 # (a libm call blocks LLVM's loop vectorizer); CUDA keeps math.*, its own fast libdevice.
 _FAST_CPU = ("exp", "log", "tanh", "erf")
+_FAST_CPU_64 = ("exp", "log", "tanh")  # (float64 erf keeps libm)
+_FAST_CPU_EXPRS = {name: {"cpu:float32": f"fast_{name}({{0}})"} for name in _FAST_CPU}
 
 _UNARY = {
     # name: (numpy impl, default scalar expression, float_only)
@@ -671,7 +673,11 @@ _UNARY = {
 }
 # Backend overrides of the defaults above.
 _UNARY_BACKEND_EXPRS = {
-    **{name: {"cpu:float32": f"fast_{name}({{0}})"} for name in _FAST_CPU},
+    **_FAST_CPU_EXPRS,
+    **{
+        name: {**_FAST_CPU_EXPRS[name], "cpu:float64": f"fast_{name}64({{0}})"}
+        for name in _FAST_CPU_64
+    },
     # math.floor returns an int in Numba on the CPU (inf overflows); CUDA's is a float
     "floor": {"cpu": "np.floor({0})"},
 }

@@ -241,8 +241,10 @@ def test_every_elementwise_primitive_has_a_default_expression():
 
 def test_a_backend_overrides_the_default_and_never_another_backend():
     assert PRIMITIVES["exp"].expression("cpu", "float32") == "fast_exp({0})"
-    assert PRIMITIVES["exp"].expression("cpu", "float64") == "math.exp({0})"
+    assert PRIMITIVES["exp"].expression("cpu", "float64") == "fast_exp64({0})"
+    assert PRIMITIVES["erf"].expression("cpu", "float64") == "math.erf({0})"
     assert PRIMITIVES["exp"].expression("cuda", "float32") == "math.exp({0})"
+    assert PRIMITIVES["exp"].expression("cuda", "float64") == "math.exp({0})"
     assert PRIMITIVES["floor"].expression("cpu", "float32") == "np.floor({0})"
     assert PRIMITIVES["floor"].expression("cuda", "float32") == "math.floor({0})"
     assert PRIMITIVES["cast"].expression("cuda", "bool") == "({0} != 0)"
@@ -251,20 +253,24 @@ def test_a_backend_overrides_the_default_and_never_another_backend():
 
 
 def test_fast_functions_agree_with_fastmath():
-    used = {}
+    used, used64 = {}, {}
     for name, prim in PRIMITIVES.items():
-        for template in prim.exprs.values():
+        for key, template in prim.exprs.items():
             for function in re.findall(r"\b(fast_\w+)\(", template):
-                used[name] = function
+                (used64 if key.endswith("float64") else used)[name] = function
     assert used == fastmath.FAST_FUNCTIONS
+    assert used64 == fastmath.FAST_FUNCTIONS_64
     for function in used.values():
         assert getattr(fastmath, function) in fastmath.FUNCTIONS.values()
+    for function in used64.values():
+        assert getattr(fastmath, function) in fastmath.FUNCTIONS_64.values()
 
 
 _NAMESPACE = {
     "math": math,
     "np": np,
     **{name: getattr(fastmath, name) for name in fastmath.FAST_FUNCTIONS.values()},
+    **{name: getattr(fastmath, name) for name in fastmath.FAST_FUNCTIONS_64.values()},
     **{name: getattr(kernel_helpers, name) for name in kernel_helpers.HELPERS},
 }
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from ..ir import Node
 from ..primitives import PRIMITIVES, has_property
-from .helper_names import FAST_FUNCTIONS, HELPERS
+from .helper_names import FAST_FUNCTIONS, FAST_FUNCTIONS_64, HELPERS
 
 
 def is_scalar_const(node: Node) -> bool:
@@ -181,7 +181,7 @@ class KernelModule:
 
     def _note_imports(self, text: str) -> None:
         """Import the helper functions that ``text`` calls."""
-        for fast in FAST_FUNCTIONS.values():
+        for fast in (*FAST_FUNCTIONS.values(), *FAST_FUNCTIONS_64.values()):
             if fast + "(" in text:
                 self.fast_imports.add(fast)
         for helper in HELPERS:

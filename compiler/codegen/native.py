@@ -765,6 +765,16 @@ class _FunctionCompiler:
                 raise Unsupported("float32_from_bits of a non-integer")
             low = self.cast(value, "int32" if _kind(value.dtype) == "i" else "uint32").value
             return Scalar(self.builder.bitcast(low, F32), "float32")
+        if name in ("float64_from_bits", "bits_from_float64") and len(arguments) == 1:
+            value = self.scalar(arguments[0])
+            if name == "bits_from_float64":
+                if value.dtype != "float64":
+                    raise Unsupported("bits_from_float64 of a non-float64")
+                return Scalar(self.builder.bitcast(value.value, I64), "int64")
+            if _kind(value.dtype) not in "iu":
+                raise Unsupported("float64_from_bits of a non-integer")
+            bits = self.cast(value, "int64" if _kind(value.dtype) == "i" else "uint64").value
+            return Scalar(self.builder.bitcast(bits, F64), "float64")
         if name in ("row_max_float32", "row_max_float64") and len(arguments) == 1:
             row = self.expression(arguments[0])
             if not isinstance(row, Array) or len(row.shape) != 1:
