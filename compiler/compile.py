@@ -23,13 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .codegen.schedule import lower
 from .interpret import interpret
 from .ir import Graph
-from .passes.fuse import fuse
-from .passes.layout import transpose_matmul_results
-from .passes.memory import describe, plan_memory
-from .passes.pipeline import optimize
 
 
 class Executable:
@@ -99,6 +94,14 @@ def compile_graph(
         if dump_dir:
             dump(executable, dump_dir)
         return executable
+    # (the pipeline is imported on the first compile, not with kiln: about a third of
+    # kiln's import time, which a script that never compiles should not pay)
+    from .codegen.schedule import lower
+    from .passes.fuse import fuse
+    from .passes.layout import transpose_matmul_results
+    from .passes.memory import describe, plan_memory
+    from .passes.pipeline import optimize
+
     optimized, stages = optimize(graph)
     stages = list(stages)
     if interpret_only:

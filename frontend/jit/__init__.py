@@ -43,7 +43,6 @@ from .compiled import Compiled, Inspection
 from .config import JitConfig, config
 from .control_flow import cond
 from .function import JitFunction, jit
-from .script import ScriptFunction, ScriptModule, ignore, load, save, script, trace, unused
 from .torch_compile import CompiledFunction, GraphModule, OptimizedModule, compile
 
 __all__ = [
@@ -67,6 +66,30 @@ __all__ = [
     "trace",
     "unused",
 ]
+
+
+# ``torch.jit``'s names live in ``script.py``, which needs kiln.export: loaded on first use
+_SCRIPT_NAMES = (
+    "ScriptFunction",
+    "ScriptModule",
+    "ignore",
+    "load",
+    "save",
+    "script",
+    "trace",
+    "unused",
+)
+
+
+def __getattr__(name):
+    if name in _SCRIPT_NAMES:
+        import importlib
+
+        module = importlib.import_module(f"{__name__}.script")
+        # (importing the submodule bound ``script`` to it: bind the functions instead)
+        globals().update({n: getattr(module, n) for n in _SCRIPT_NAMES})
+        return globals()[name]
+    raise AttributeError(f"module 'kiln.jit' has no attribute {name!r}")
 
 
 class _CallableModule(types.ModuleType):

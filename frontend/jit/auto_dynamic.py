@@ -41,9 +41,17 @@ from collections import OrderedDict
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.ir import from_json
 
-from ..export.dynamic import ConstraintViolationError, evaluate, fit, substitute
 from ..tensor import Size, Tensor
 from ..tracing import _KILN_DIRS
+
+
+def _dynamic():
+    """``kiln.export.dynamic`` (imported on first use: kiln.export is not loaded with
+    kiln)."""
+    from ..export import dynamic
+
+    return dynamic
+
 
 SYMBOL = "s"  # the name of the dynamic dimension in a family's polynomials
 SPECIALIZATIONS = 64  # sizes a family keeps compiled (the least recently used is dropped)
@@ -320,7 +328,7 @@ class Family:
     def build(cls, name, places, records, template, log: SymLog, graph):
         """Fit the graphs of ``records`` [(size, graph JSON)] (the template's last)."""
         (s0, g0), (s1, g1), (s2, g2) = records
-        symbolic = fit(
+        symbolic = _dynamic().fit(
             [g0, g1],
             [{SYMBOL: s0}, {SYMBOL: s1}],
             (g2, {SYMBOL: s2}),
@@ -331,7 +339,7 @@ class Family:
         try:
             guards = [(_renumber(expr, index), outcome) for expr, outcome in log.guards]
         except KeyError:
-            raise ConstraintViolationError(
+            raise _dynamic().ConstraintViolationError(
                 "the Python code compared a size of a tensor outside the graph"
             ) from None
         backward_inputs = None
@@ -342,7 +350,7 @@ class Family:
         for size in (s0, s1, s2):  # the guards were recorded at s2; they hold at all three
             bad = family.failed_guard(size)
             if bad is not None and size != s2:
-                raise ConstraintViolationError(
+                raise _dynamic().ConstraintViolationError(
                     f"the Python code decides differently at size {size}: {bad}"
                 )
         return family
@@ -354,7 +362,9 @@ class Family:
 
         def leaf(node, axis):
             value = nodes[node]["shape"][axis]
-            return evaluate(value["__sym__"], sizes) if isinstance(value, dict) else value
+            return (
+                _dynamic().evaluate(value["__sym__"], sizes) if isinstance(value, dict) else value
+            )
 
         for expr, outcome in self.guards:
             try:
@@ -386,7 +396,7 @@ class Family:
 
     def _compile(self, size: int):
         template = self.template
-        graph = from_json(substitute(self.symbolic, {SYMBOL: size}))
+        graph = from_json(_dynamic().substitute(self.symbolic, {SYMBOL: size}))
         graph.verify()
         device = template.dyn_device
         backward = None

@@ -34,13 +34,13 @@ from kiln.compiler.compile import compile_graph
 
 from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
-from ..export.dynamic import ConstraintViolationError
 from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
 from .auto_dynamic import (
     Family,
     SymLog,
+    _dynamic,
     generalize,
     place_name,
     plain,
@@ -293,7 +293,7 @@ class JitFunction:
                 family = Family.build(
                     name, places, graphs, compiled, compiled.sym_log, compiled.graph
                 )
-            except ConstraintViolationError as exc:
+            except _dynamic().ConstraintViolationError as exc:  # (evaluated only on error)
                 reason = str(exc)
         if reason is not None:
             self._kept_static.add(generalize(key, places))
