@@ -36,7 +36,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
-import importlib.metadata
 import json
 import os
 import pickle
@@ -97,6 +96,8 @@ def kernel_path(source: str) -> Path:
 @functools.cache
 def build_versions() -> dict[str, str]:
     """What an entry's machine code depends on besides its source."""
+    import importlib.metadata  # (its import costs ~0.1 s: only where Numba's cache needs it)
+
     import llvmlite.binding
 
     features = llvmlite.binding.get_host_cpu_features().flatten()
