@@ -95,7 +95,8 @@ logsumexp softmax log_softmax all any prod norm max min reshape view permute tra
 unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split chunk unbind
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
-sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
+sort argsort topk kthvalue median nanmedian msort cumsum cumprod unique diag diagonal trace
+isclose allclose equal
 scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv
 asin acos atanh acosh asinh arcsin arccos arctan arcsinh arccosh arctanh exp2 lgamma digamma
 xlogy copysign signbit bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift
