@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import dtypes, ops
 from ..tensor import Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
@@ -133,13 +133,32 @@ def _inplace(name):
 
 
 def _uniform_(self, a=0.0, b=1.0, *, generator=None):
-    r = ops.rand(self.shape, dtype=self.dtype, generator=generator)
+    r = ops.rand(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, b - a), a), "uniform_")
 
 
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
-    r = ops.randn(self.shape, dtype=self.dtype, generator=generator)
+    r = ops.randn(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, std), mean), "normal_")
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    """Fill with 1 (probability ``p``, a number or a tensor broadcast to ``self``) or 0."""
+    u = ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    p = ops.cast(p, dtypes.float64) if isinstance(p, Tensor) else float(p)
+    return ops.assign(self, ops.cast(ops.lt(u, p), self.dtype), "bernoulli_")
+
+
+def _exponential_(self, lambd=1.0, *, generator=None):
+    """Fill with draws of the exponential distribution of rate ``lambd``."""
+    u = ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    draw = ops.div(ops.neg(ops.log1p(ops.neg(u))), float(lambd))
+    return ops.assign(self, ops.cast(draw, self.dtype), "exponential_")
+
+
+def _device_of(t):
+    """``meta`` for a meta tensor (its random fill costs nothing); else the default."""
+    return "meta" if getattr(t, "is_meta", False) else None
 
 
 def _T(self):  # noqa: N802
@@ -239,6 +258,8 @@ def install() -> None:
     Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
+    Tensor.bernoulli_ = _bernoulli_
+    Tensor.exponential_ = _exponential_
     Tensor.view_as = _view_as
     Tensor.reshape_as = _view_as
     Tensor.type_as = _type_as
