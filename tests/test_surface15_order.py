@@ -217,3 +217,36 @@ def test_median_of_empty_is_nan_and_empty_dim_raises():
         kiln.median(kiln.zeros(2, 0), 1)
     with pytest.raises(IndexError):
         torch.median(torch.zeros(2, 0), 1)
+
+
+BATCH = np.array(
+    [[1.0, 3.0, 3.0], [2.0, NAN, 0.0], [5.0, 5.0, 5.0], [NAN, 1.0, NAN]], dtype=np.float32
+)
+TANGENTS = np.array(
+    [[1.0, 2.0, 4.0], [1.0, 2.0, 3.0], [1.0, 2.0, 4.0], [1.0, 2.0, 4.0]], dtype=np.float32
+)
+
+
+@pytest.mark.parametrize("name", ["max", "min", "median", "nanmedian", "amax", "amin"])
+def test_whole_tensor_reductions_under_vmap_of_grad(name):
+    expected = torch.func.vmap(torch.func.grad(getattr(torch, name)))(torch.tensor(BATCH))
+    got = kiln.func.vmap(kiln.func.grad(getattr(kiln, name)))(kiln.tensor(BATCH))
+    np.testing.assert_array_equal(got.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("name", ["max", "min", "median", "nanmedian", "amax", "amin"])
+@pytest.mark.parametrize("row", range(len(BATCH)))
+def test_whole_tensor_reductions_forward_mode(name, row):
+    """Ties share the tangent evenly (PyTorch's evenly_read_jvp). Where the result is NaN,
+    PyTorch's tangent is NaN (0/0) and kiln's the mean of the NaNs' tangents for median:
+    the one place the two differ, on a NaN output."""
+    primal, tangent = BATCH[row], TANGENTS[row]
+    _, expected = torch.func.jvp(
+        getattr(torch, name), (torch.tensor(primal),), (torch.tensor(tangent),)
+    )
+    _, got = kiln.func.jvp(getattr(kiln, name), (kiln.tensor(primal),), (kiln.tensor(tangent),))
+    if name == "median" and np.isnan(primal).any():
+        assert np.isnan(expected.item())
+        assert got.item() == pytest.approx(tangent[np.isnan(primal)].mean())
+        return
+    np.testing.assert_allclose(got.numpy(), expected.numpy(), rtol=1e-6)

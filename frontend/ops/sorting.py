@@ -105,7 +105,9 @@ def _median(name, x, dim, keepdim, skip_nan):
             return constant(math.nan, x.dtype, like=x)
         flat = reshape(x, (-1,))
         value = _median(name, flat.detach() if flat._node is None else flat, 0, False, skip_nan)
-        if x.dtype.is_floating_point and x.requires_grad:
+        # differentiated (reverse mode, or a traced/transformed tensor: forward mode too):
+        # the ties share the derivative, as PyTorch's evenly_distribute/evenly_read
+        if x.dtype.is_floating_point and (x.requires_grad or x._node is not None):
             from .reduce import evenly_distributed  # reduce imports this module
 
             return evenly_distributed(flat, value.values)
