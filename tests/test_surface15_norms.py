@@ -135,6 +135,8 @@ def test_spectral_norm_errors_like_torch():
 
 @pytest.mark.parametrize("name,make,shape", LAYERS, ids=[n for n, _, _ in LAYERS])
 def test_old_weight_norm_hook_matches_torch(name, make, shape):
+    with pytest.warns(FutureWarning, match="parametrizations.weight_norm"):
+        kiln.nn.utils.weight_norm(make(kiln))
     t, k = _pair(
         lambda: torch.nn.utils.weight_norm(make(torch)),
         lambda: kiln.nn.utils.weight_norm(make(kiln)),
