@@ -182,3 +182,31 @@ def test_spectral_norm_under_jit_updates_u_like_eager():
         x = RNG.standard_normal((2, 4)).astype(np.float32)
         _close(t(torch.tensor(x)), step(kiln.tensor(x)), rtol=1e-4, atol=1e-5)
         _close(t.parametrizations.weight[0]._u, k.parametrizations.weight[0]._u, 1e-4, 1e-5)
+
+
+def test_weight_norm_parametrization_loads_a_hook_form_checkpoint_like_torch():
+    with pytest.warns(FutureWarning):
+        old_t = torch.nn.utils.weight_norm(torch.nn.Linear(3, 2))
+    checkpoint = old_t.state_dict()
+    assert "weight_g" in checkpoint
+    new_t = torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 2))
+    new_k = kiln.nn.utils.parametrizations.weight_norm(kiln.nn.Linear(3, 2))
+    new_t.load_state_dict(checkpoint)
+    new_k.load_state_dict({k: kiln.tensor(_array(v)) for k, v in checkpoint.items()})
+    _close(new_t.weight, new_k.weight)
+    x = RNG.standard_normal((4, 3)).astype(np.float32)
+    _close(old_t(torch.tensor(x)), new_k(kiln.tensor(x)))
+    # nested: the hook sees the submodule's prefix
+    outer = kiln.nn.Sequential(kiln.nn.utils.parametrizations.weight_norm(kiln.nn.Linear(3, 2)))
+    outer.load_state_dict({"0." + k: kiln.tensor(_array(v)) for k, v in checkpoint.items()})
+    _close(old_t.weight, outer[0].weight)
+
+
+def test_load_state_dict_pre_hook_public_form():
+    seen = []
+    m = kiln.nn.Linear(2, 2)
+    m.register_load_state_dict_pre_hook(
+        lambda module, sd, prefix, *rest: seen.append((module, prefix))
+    )
+    m.load_state_dict(m.state_dict())
+    assert seen == [(m, "")]

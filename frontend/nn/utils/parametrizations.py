@@ -47,6 +47,15 @@ def weight_norm(module: Module, name: str = "weight", dim: int | None = 0) -> Mo
     ``dim=None`` takes the norm of the whole tensor.
     """
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+
+    def _weight_norm_compat_hook(state_dict, prefix, *_):
+        # a checkpoint of the hook form (name_g, name_v) loads into the parametrization
+        g_key, v_key = f"{prefix}{name}_g", f"{prefix}{name}_v"
+        if g_key in state_dict and v_key in state_dict:
+            state_dict[f"{prefix}parametrizations.{name}.original0"] = state_dict.pop(g_key)
+            state_dict[f"{prefix}parametrizations.{name}.original1"] = state_dict.pop(v_key)
+
+    module._register_load_state_dict_pre_hook(_weight_norm_compat_hook)
     return module
 
 
