@@ -174,3 +174,41 @@ def test_float32_svd_gradient_close_to_torch():
     (vt, gt), (vk, gk) = _both(loss, data, dtype="float32")
     np.testing.assert_allclose(vk, vt, rtol=1e-4)
     np.testing.assert_allclose(gk, gt, rtol=1e-3, atol=1e-4)
+
+
+TOP_LEVEL = [
+    ("svd", lambda lib, x: lib.svd(x)),
+    ("svd_full", lambda lib, x: lib.svd(x, some=False)),
+    ("svd_values_only", lambda lib, x: lib.svd(x, compute_uv=False)),
+    ("qr", lambda lib, x: lib.qr(x)),
+    ("det", lambda lib, x: lib.det(x[..., :3, :3])),
+    ("logdet", lambda lib, x: lib.logdet(x[..., :3, :3])),
+    ("slogdet", lambda lib, x: lib.slogdet(x[..., :3, :3])),
+    ("inverse", lambda lib, x: x[..., :3, :3].inverse()),
+    ("cholesky", lambda lib, x: lib.cholesky(x[..., :3, :3] @ x[..., :3, :3].mT + lib.eye(3))),
+]
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # torch.qr's deprecation
+@pytest.mark.parametrize("name,call", TOP_LEVEL, ids=[n for n, _ in TOP_LEVEL])
+def test_torch_namespace_spellings_match_torch(name, call):
+    data = _matrix(2, 4, 3)
+    expected = call(torch, torch.tensor(data))
+    got = call(kiln, kiln.tensor(data))
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    got = got if isinstance(got, tuple) else (got,)
+    for e, g in zip(expected, got, strict=True):
+        assert tuple(g.shape) == tuple(e.shape)
+        if name.startswith("svd"):  # singular vectors: up to sign
+            np.testing.assert_allclose(np.abs(g.numpy()), np.abs(e.numpy()), atol=1e-12)
+        else:
+            np.testing.assert_allclose(g.numpy(), e.numpy(), atol=1e-12)
+
+
+def test_torch_svd_gradient_through_v():
+    data = _matrix(5, 3)
+    w = _weights(3, 3)
+    loss = lambda lib, x: (lib.svd(x).V ** 2 * lib.tensor(w)).sum()  # noqa: E731
+    (vt, gt), (vk, gk) = _both(loss, data)
+    np.testing.assert_allclose(vk, vt, rtol=1e-10)
+    np.testing.assert_allclose(gk, gt, rtol=1e-7, atol=1e-9)
