@@ -285,3 +285,16 @@ def test_plain_calls_are_unchanged_and_record_backward():
     assert x.grad.tolist() == [3.0, 5.0]
     jitted = kiln.jit(lambda a: CLASSES[kiln]["Cube"].apply(a).sum())
     assert jitted(kiln.tensor([2.0, 3.0])).item() == 35.0
+
+
+def test_transform_rules_trace_under_jit():
+    cube, mul = CLASSES[kiln]["Cube"], CLASSES[kiln]["Mul"]
+    x = kiln.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
+    t = kiln.tensor(RNG.standard_normal((2, 3)).astype(np.float32))
+    eager = kiln.func.vmap(cube.apply, in_dims=1)(x)
+    jitted = kiln.jit(kiln.func.vmap(cube.apply, in_dims=1))(x)
+    np.testing.assert_allclose(jitted.numpy(), eager.numpy(), rtol=1e-6)
+    out, tangent = kiln.jit(lambda a, b: kiln.func.jvp(mul.apply, (a, a), (b, b)))(x, t)
+    np.testing.assert_allclose(tangent.numpy(), 2 * x.numpy() * t.numpy(), rtol=1e-6)
+    grads = kiln.jit(kiln.func.vmap(kiln.func.grad(lambda v: cube.apply(v).sum())))(x)
+    np.testing.assert_allclose(grads.numpy(), 3 * x.numpy() ** 2, rtol=1e-6)
