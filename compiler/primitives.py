@@ -619,8 +619,13 @@ def _argsort(x, axis, descending):
     if x.ndim == 0:
         return np.zeros((), dtype=np.int64)
     if descending:
-        # stable descending order that keeps NaN first, as PyTorch does
-        order = np.argsort(-x if x.dtype.kind != "b" else ~x, axis=axis, kind="stable")
+        # stable descending order with NaN first (PyTorch: NaN is the largest value); ``~x``
+        # reverses integers without the overflow of ``-x`` at the least value
+        key = -x if x.dtype.kind == "f" else ~x
+        order = np.argsort(key, axis=axis, kind="stable")  # NaN last, ties in input order
+        if x.dtype.kind == "f":
+            nan_first = np.argsort(~np.isnan(np.take_along_axis(x, order, axis)), axis, "stable")
+            order = np.take_along_axis(order, nan_first, axis)
     else:
         order = np.argsort(x, axis=axis, kind="stable")
     return order.astype(np.int64)

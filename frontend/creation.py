@@ -330,8 +330,11 @@ def set_rng_state(new_state: Tensor) -> None:
     default_generator.set_state(new_state)
 
 
-def uniform_bits(shape, dtype, generator=None) -> Tensor:
-    """Uniform [0, 1) numbers through the ``uniform`` primitive (traceable)."""
+def uniform_bits(shape, dtype, generator=None, device=None) -> Tensor:
+    """Uniform [0, 1) numbers through the ``uniform`` primitive (traceable); on the ``meta``
+    device a tensor without data, the generator untouched (what follows is shape rules)."""
+    if _on_meta(device):
+        return _meta_empty(shape, dtype)
     gen = generator or default_generator
 
     trace = current_trace()
@@ -342,11 +345,24 @@ def uniform_bits(shape, dtype, generator=None) -> Tensor:
     return bind(PRIMITIVES["uniform"], (seed_t,), {"shape": tuple(shape), "dtype": dtype.name})
 
 
+def _on_meta(device) -> bool:
+    if device is None:
+        device = _default_device()
+    return device is not None and _device_cls(device).type == "meta"
+
+
+def _meta_empty(shape, dtype) -> Tensor:
+    from . import meta
+
+    return meta.empty(tuple(shape), dtype)
+
+
 def rand(
     *shape, size=None, generator=None, dtype=None, device=None, requires_grad=False, **layout
 ) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    return _finish(uniform_bits(_size(shape, size, "rand"), dt, generator), requires_grad, device)
+    u = uniform_bits(_size(shape, size, "rand"), dt, generator, device)
+    return _finish(u, requires_grad, device)
 
 
 def randn(
@@ -356,7 +372,7 @@ def randn(
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(shape, size, "randn")
-    u = uniform_bits((2,) + shape, dtypes.float64, generator)
+    u = uniform_bits((2,) + shape, dtypes.float64, generator, device)
     u1, u2 = ops.getitem(u, 0), ops.getitem(u, 1)
     r = ops.sqrt(ops.mul(ops.log(ops.sub(1.0, u1)), -2.0))
     z = ops.cast(ops.mul(r, ops.cos(ops.mul(u2, 2.0 * math.pi))), dt)
@@ -381,7 +397,7 @@ def randint(
     """
     low, high, size = _randint_bounds("randint", args, low, high, size, with_size=True)
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
-    u = uniform_bits(_size((size,), None, "randint"), dtypes.float64, generator)
+    u = uniform_bits(_size((size,), None, "randint"), dtypes.float64, generator, device)
     r = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
     return _finish(ops.cast(r, dt), requires_grad, device)
 
@@ -414,6 +430,8 @@ def _randint_bounds(op, args, low, high, size, with_size):
 def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=False):
     gen = generator or default_generator
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.int64
+    if _on_meta(device):
+        return _finish(_meta_empty((int(n),), dt), requires_grad, device)
     perm = gen.numpy_generator().permutation(int(n)).astype(dt.np)
     return _finish(constant(perm, dt), requires_grad, device)
 
@@ -432,14 +450,14 @@ def randint_like(x, *args, low=None, high=None, dtype=None, device=None, **kw) -
     return randint(low, high, x.shape, dtype=_like(x, dtype), device=device or _dev(x))
 
 
-def normal(mean=0.0, std=1.0, size=None, *, generator=None, **kw) -> Tensor:
+def normal(mean=0.0, std=1.0, size=None, *, generator=None, device=None, **kw) -> Tensor:
 
     if size is None:
         shape = (mean if isinstance(mean, Tensor) else std).shape
     else:
         shape = tuple(size)
     on = mean if isinstance(mean, Tensor) else std if isinstance(std, Tensor) else None
-    noise = randn(shape, generator=generator, device=None if on is None else _dev(on))
+    noise = randn(shape, generator=generator, device=device if on is None else _dev(on))
     return ops.add(ops.mul(noise, std), mean)
 
 
@@ -450,6 +468,8 @@ def bernoulli(p: Tensor, *, generator=None) -> Tensor:
 
 
 def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
+    if _on_meta(_dev(probs)):
+        return _meta_empty(tuple(probs.shape[:-1]) + (num_samples,), dtypes.int64)
     gen = generator or default_generator
     p = np.asarray(probs._data, dtype=np.float64)
     rng = gen.numpy_generator()

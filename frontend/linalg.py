@@ -5,7 +5,7 @@ its gradient comes from its first-order expansion around the computed value,
 ``out = F(x) + dF(x)[x - x.detach()]``: forward that is exactly ``F(x)`` (the added term
 is zero), backward it is PyTorch's formula. Second derivatives of these are not
 supported, and they cannot be traced (``kiln.jit`` raises: LAPACK has no kernel here).
-``qr`` and ``svd`` have no gradient yet: asking for one raises.
+``qr``, ``svd`` and ``svdvals`` follow the same pattern with PyTorch's formulas.
 
 >>> import kiln
 >>> kiln.linalg.det(kiln.tensor([[2.0, 0.0], [0.0, 3.0]])).item()
@@ -259,31 +259,121 @@ def eigvalsh(a: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     return eigh(a, UPLO).eigenvalues
 
 
-def _no_grad_yet(name, a):
-    if a.requires_grad:
-        raise NotImplementedError(
-            f"linalg.{name}: kiln has no gradient for {name} yet; call it on a detached tensor"
-        )
-
-
 def qr(a: Tensor, mode: str = "reduced"):
+    """``A = QR``; the gradient is PyTorch's (``mode="reduced"``, or ``"complete"`` for a
+    matrix that is not tall), from the linearization
+    ``X = Q^T dA R^-1``, ``Q^T dQ = tril(X, -1) - tril(X, -1)^T``, ``dR = (X - Q^T dQ) R``."""
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(
+            f"qr received unrecognized mode '{mode}' but expected one of "
+            "'reduced' (default), 'r', or 'complete'"
+        )
     (arr,) = _eager("qr", a)
-    _no_grad_yet("qr", a)
-    q, r = np.linalg.qr(arr, mode=mode if mode != "r" else "r"), None
+    if a.ndim < 2:
+        raise RuntimeError(
+            f"linalg.qr: The input tensor A must have at least 2 dimensions, got {a.ndim}"
+        )
+    m, n = a.shape[-2:]
+    if a.requires_grad and mode == "r":
+        raise RuntimeError(
+            "The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
+            "Please use linalg.qr(A, mode='reduced') if you are going to differentiate "
+            "through linalg.qr."
+        )
+    if a.requires_grad and mode == "complete" and m > n:
+        raise RuntimeError(
+            "The QR decomposition is not differentiable when mode='complete' and nrows > ncols."
+        )
     if mode == "r":
-        return qr_result(_const(np.zeros((0,)), a), _const(q, a))
-    q, r = q
-    return qr_result(_const(q, a), _const(r, a))
+        return qr_result(_const(np.zeros((0,)), a), _const(np.linalg.qr(arr, mode="r"), a))
+    q, r = np.linalg.qr(arr, mode=mode)
+    Q, R = _const(q, a), _const(r, a)
+    if not a.requires_grad:
+        return qr_result(Q, R)
+    k = min(m, n)
+    d = _delta(a)
+    # the square part A[:, :k] = Q R[:, :k] decides dQ; R's other columns follow
+    r1 = r[..., :, :k]
+    r1_inv = _const(np.linalg.inv(r1), a)
+    d1 = ops.narrow(d, -1, 0, k)
+    x = ops.matmul(ops.matmul(_mT(Q), d1), r1_inv)
+    lower = ops.mul(x, _const(np.tril(np.ones((k, k)), -1), a))
+    omega = ops.sub(lower, _mT(lower))  # Q^T dQ, antisymmetric
+    dq = ops.matmul(Q, omega)
+    if m > k:  # the part of dA's columns outside span(Q)
+        dq = ops.add(dq, ops.matmul(ops.sub(d1, ops.matmul(Q, ops.matmul(_mT(Q), d1))), r1_inv))
+    dr1 = ops.matmul(ops.sub(x, omega), _const(r1, a))
+    if n > k:
+        r2 = _const(r[..., :, k:], a)
+        dr2 = ops.matmul(_mT(Q), ops.sub(ops.narrow(d, -1, k, n - k), ops.matmul(dq, r2)))
+        dr = ops.cat([dr1, dr2], -1)
+    else:
+        dr = dr1
+    return qr_result(ops.add(Q, dq), ops.add(R, dr))
+
+
+def _svd_linear(a: Tensor, u, s, v):
+    """The first-order change of a reduced SVD ``A = U diag(s) V^T`` in the direction
+    ``dA = a - a.detach()`` (PyTorch's ``linalg_svd_jvp``):
+    ``dP = U^T dA V``, ``ds = diag(dP)``, ``U^T dU = F o (dP S + S dP^T)``,
+    ``V^T dV = F o (S dP + dP^T S)`` with ``F_ij = 1 / (s_j^2 - s_i^2)`` off the diagonal,
+    plus the parts of ``dA`` outside the column spaces, ``(I - UU^T) dA V S^-1`` and
+    ``(I - VV^T) dA^T U S^-1``. Repeated singular values make ``F`` infinite, as in PyTorch.
+    """
+    m, n = a.shape[-2:]
+    k = s.shape[-1]
+    U, V, d = _const(u, a), _const(v, a), _delta(a)
+    s_row = _const(s[..., None, :], a)  # scales columns: M S
+    s_col = _const(s[..., :, None], a)  # scales rows: S M
+    dp = ops.matmul(ops.matmul(_mT(U), d), V)
+    ds = ops.diagonal(dp, 0, -2, -1)
+    gaps = s[..., None, :] ** 2 - s[..., :, None] ** 2
+    with np.errstate(divide="ignore"):
+        f = _const(np.where(np.eye(k, dtype=bool), 0.0, 1.0 / gaps), a)
+    dp_t = _mT(dp)
+    du = ops.matmul(U, ops.mul(f, ops.add(ops.mul(dp, s_row), ops.mul(s_col, dp_t))))
+    dv = ops.matmul(V, ops.mul(f, ops.add(ops.mul(s_col, dp), ops.mul(dp_t, s_row))))
+    if m > k:
+        dav = ops.matmul(d, V)
+        outside = ops.sub(dav, ops.matmul(U, ops.matmul(_mT(U), dav)))
+        du = ops.add(du, ops.div(outside, s_row))
+    if n > k:
+        dau = ops.matmul(_mT(d), U)
+        outside = ops.sub(dau, ops.matmul(V, ops.matmul(_mT(V), dau)))
+        dv = ops.add(dv, ops.div(outside, s_row))
+    return du, ds, dv
 
 
 def svd(a: Tensor, full_matrices: bool = True):
+    """``A = U diag(S) Vh``. The gradient is PyTorch's; with ``full_matrices=True`` the
+    columns of ``U`` (rows of ``Vh``) beyond ``min(m, n)`` are not unique and get none, as
+    PyTorch narrows their gradient away. Like PyTorch's, it is well defined only for
+    functions that do not depend on the signs of the singular vectors."""
     (arr,) = _eager("svd", a)
-    _no_grad_yet("svd", a)
+    if a.ndim < 2:
+        raise RuntimeError(
+            f"linalg.svd: The input tensor A must have at least 2 dimensions, got {a.ndim}"
+        )
     u, s, vh = np.linalg.svd(arr, full_matrices=full_matrices)
-    return svd_result(_const(u, a), _const(s, a), _const(vh, a))
+    U, S, Vh = _const(u, a), _const(s, a), _const(vh, a)
+    if not a.requires_grad:
+        return svd_result(U, S, Vh)
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    du, ds, dv = _svd_linear(a, u[..., :, :k], s, np.swapaxes(vh[..., :k, :], -1, -2))
+    dvh = _mT(dv)
+    if full_matrices and m > k:
+        du = ops.pad_axes(du, [(0, 0)] * (a.ndim - 1) + [(0, m - k)], 0.0)
+    if full_matrices and n > k:
+        dvh = ops.pad_axes(dvh, [(0, 0)] * (a.ndim - 2) + [(0, n - k), (0, 0)], 0.0)
+    return svd_result(ops.add(U, du), ops.add(S, ds), ops.add(Vh, dvh))
 
 
 def svdvals(a: Tensor) -> Tensor:
+    """The singular values; gradient ``U^T G V``'s diagonal back, ``U diag(g) V^T``."""
     (arr,) = _eager("svdvals", a)
-    _no_grad_yet("svdvals", a)
-    return _const(np.linalg.svd(arr, compute_uv=False), a)
+    if not a.requires_grad:
+        return _const(np.linalg.svd(arr, compute_uv=False), a)
+    u, s, vh = np.linalg.svd(arr, full_matrices=False)
+    dp = ops.matmul(ops.matmul(_mT(_const(u, a)), _delta(a)), _mT(_const(vh, a)))
+    return ops.add(_const(s, a), ops.diagonal(dp, 0, -2, -1))

@@ -278,10 +278,7 @@ def _under_torch(op, arrays):
 # real, as in COMPOSITES: when one is fixed, drop it here)
 # (issue 17 found these; the ops are in frontend/ops, outside the compiler: jit follows
 # eager at every one)
-TORCH_DIFFERS: dict[str, str] = {
-    "sort_desc_idx": "nan's place in a descending sort (PyTorch: nan is the largest)",
-    "topk": "nan's rank (PyTorch: nan is the largest value)",
-}
+TORCH_DIFFERS: dict[str, str] = {}
 # rows whose function PyTorch cannot run as written (a kiln-only call in the row)
 NOT_TORCH: dict[str, str] = {}
 

@@ -27,8 +27,10 @@ tensor([2., 6.])
 from __future__ import annotations
 
 import functools
+from collections import namedtuple
 
 from .. import creation
+from ..context import current_trace
 from ..tensor import Tensor
 from . import grad_mode, tape
 from .tape import OutputSlot, SlotGrads, current_saved_hooks, next_functions
@@ -231,8 +233,30 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
             "with forward mode AD."
         )
 
+    @staticmethod
+    def vmap(info, in_dims, *args):
+        raise NotImplementedError(
+            "To use autograd.Function with vmap, you must either override the vmap "
+            "staticmethod or set generate_vmap_rule=True."
+        )
+
     @classmethod
     def apply(cls, *args, **kwargs):
+        level = _owning_level(args)
+        if level is not None:
+            from ..func.batching import BatchTrace
+            from ..func.jvp_rules import JVPTrace
+
+            if isinstance(level, JVPTrace):
+                return _apply_forward_ad(cls, level, args, kwargs)
+            if isinstance(level, BatchTrace):
+                return _apply_vmap(cls, level, args, kwargs)
+        return cls._apply(args, kwargs)[0]
+
+    @classmethod
+    def _apply(cls, args, kwargs, compute=None):
+        """Run forward (or ``compute(ctx)``, which also sets the context up) and record one
+        node for its outputs; returns ``(outputs, ctx)``."""
         positions = tuple(i for i, a in enumerate(args) if isinstance(a, Tensor))
         inputs = tuple(args[i] for i in positions)
         recording = grad_mode.is_grad_enabled()
@@ -250,12 +274,176 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
         ctx._input_meta = tuple((tuple(x.shape), x.dtype) for x in inputs)
         custom_setup = cls.setup_context is not Function.setup_context
         with grad_mode.no_grad():
-            if custom_setup:
+            if compute is not None:
+                output = compute(ctx)
+            elif custom_setup:
                 output = cls.forward(*args, **kwargs)
                 cls.setup_context(ctx, args, output)
             else:
                 output = cls.forward(ctx, *args, **kwargs)
-        return _wrap_outputs(ctx, output, any(needs))
+        return _wrap_outputs(ctx, output, any(needs)), ctx
+
+
+# ------------------------------------------------------- under kiln.func's transforms
+
+VmapInfo = namedtuple("VmapInfo", ["batch_size", "randomness"])
+
+_FUNCTORCH_DOCS = (
+    "For more details, please see https://pytorch.org/docs/main/notes/extending.func.html"
+)
+
+
+def _owning_level(args):
+    """The innermost transform level (vmap, forward mode) that one of ``args`` belongs to,
+    or ``None``: then ``apply`` runs as it does eagerly or under ``kiln.jit``."""
+    from ..func.levels import Level, LevelTensor
+
+    owners = {id(a._trace) for a in args if isinstance(a, LevelTensor)}
+    level = current_trace()
+    while isinstance(level, Level):
+        if id(level) in owners:
+            return level
+        level = level.parent
+    return None
+
+
+def _has_setup_context(cls) -> bool:
+    return cls.setup_context is not Function.setup_context
+
+
+def _require_setup_context(cls) -> None:
+    if not _has_setup_context(cls):
+        raise RuntimeError(
+            "In order to use an autograd.Function with functorch transforms (vmap, grad, "
+            "jvp, jacrev, ...), it must override the setup_context staticmethod. " + _FUNCTORCH_DOCS
+        )
+
+
+def _apply_vmap(cls, level, args, kwargs):
+    """``apply`` on tensors of a ``vmap`` level: the user's ``vmap`` staticmethod, or (with
+    ``generate_vmap_rule = True``) ``forward`` itself run on the batched tensors. Either
+    way the outputs get the usual node, so a ``grad`` inside the ``vmap`` runs ``backward``
+    on batched gradients (its operations batch like any others)."""
+    _require_setup_context(cls)
+    custom_rule = cls.vmap is not Function.vmap
+    if not custom_rule and not cls.generate_vmap_rule:
+        raise RuntimeError(
+            f"You tried to vmap over {cls.__name__}, but it does not have vmap support. "
+            "Please override and implement the vmap staticmethod or set "
+            "generate_vmap_rule=True. " + _FUNCTORCH_DOCS
+        )
+    if not custom_rule:
+        return cls._apply(args, kwargs)[0]
+
+    def compute(ctx):
+        from ..func.batching import BatchTensor
+
+        values, in_dims = [], []
+        for a in args:
+            value, dim = level.unwrap(a) if isinstance(a, Tensor) else (a, None)
+            values.append(value)
+            in_dims.append(dim)
+        info = VmapInfo(level.size, level.randomness)
+        with level.below():
+            result = cls.vmap(info, tuple(in_dims), *values, **kwargs)
+        if not (isinstance(result, tuple) and len(result) == 2):
+            raise RuntimeError(
+                f"{cls.__name__}.vmap: expected the vmap staticmethod to return a tuple "
+                f"(output, out_dims), got {type(result).__name__}"
+            )
+        out, out_dims = result
+        single = not isinstance(out, tuple)
+        outs = (out,) if single else out
+        dims = (out_dims,) * len(outs) if not isinstance(out_dims, tuple) else out_dims
+        if len(dims) != len(outs):
+            raise RuntimeError(
+                f"{cls.__name__}.vmap: returned {len(outs)} outputs but {len(dims)} out_dims"
+            )
+        wrapped = []
+        for o, d in zip(outs, dims):
+            if not isinstance(o, Tensor):
+                wrapped.append(o)
+                continue
+            if d is not None and not -o.ndim <= d < o.ndim:
+                raise RuntimeError(
+                    f"{cls.__name__}.vmap: out_dim {d} is out of range for an output of shape "
+                    f"{list(o.shape)}"
+                )
+            if d is not None and o.shape[d] != level.size:
+                raise RuntimeError(
+                    f"{cls.__name__}.vmap: an output's dimension {d} has size {o.shape[d]}, "
+                    f"expected the batch size {level.size}"
+                )
+            wrapped.append(BatchTensor(level, o, None if d is None else d % o.ndim))
+        output = wrapped[0] if single else tuple(wrapped)
+        cls.setup_context(ctx, args, output)
+        return output
+
+    return cls._apply(args, kwargs, compute)[0]
+
+
+def _apply_forward_ad(cls, level, args, kwargs):
+    """``apply`` on dual tensors: ``forward`` on the primals, then the user's ``jvp`` on
+    the tangents (zeros for tensor inputs without one, ``None`` for other arguments), as
+    PyTorch's forward mode does; ``ctx.saved_tensors`` in ``jvp`` are those given to
+    ``ctx.save_for_forward``."""
+    from ..func.jvp_rules import DualTensor
+    from . import forward_ad
+
+    if not any(trace is level for trace, _ in forward_ad._levels.get()):
+        _require_setup_context(cls)  # kiln.func.jvp, as torch.func.jvp
+    if cls.jvp is Function.jvp:
+        raise NotImplementedError(
+            "You must implement the jvp function for custom autograd.Function to use it "
+            "with forward mode AD."
+        )
+    primals, tangents = [], []
+    with level.below():
+        for a in args:
+            if not isinstance(a, Tensor):
+                primals.append(a)
+                tangents.append(None)
+                continue
+            primal, tangent = level.unwrap(a)
+            primals.append(primal)
+            if tangent is None:
+                tangent = creation.zeros_like(primal)
+            tangents.append(tangent)
+        output, ctx = cls._apply(tuple(primals), kwargs)
+        saved = (ctx.inputs, ctx.to_save, ctx._saved_versions, ctx._unpack)
+        ctx.inputs = ()
+        ctx.to_save = tuple(getattr(ctx, "saved_for_forward", ()))
+        ctx._saved_versions, ctx._unpack = (), None
+        try:
+            out_tangents = cls.jvp(ctx, *tangents)
+        finally:
+            ctx.inputs, ctx.to_save, ctx._saved_versions, ctx._unpack = saved
+    single = not isinstance(output, tuple)
+    outs = (output,) if single else output
+    if not isinstance(out_tangents, tuple):
+        out_tangents = (out_tangents,)
+    if len(out_tangents) != len(outs):
+        raise RuntimeError(
+            f"function {cls.__name__}.jvp returned an incorrect number of tangents "
+            f"(expected {len(outs)}, got {len(out_tangents)})"
+        )
+    non_diff = {id(t) for t in ctx.non_differentiable}
+    wrapped = []
+    for o, t in zip(outs, out_tangents):
+        if not isinstance(o, Tensor):
+            wrapped.append(o)
+            continue
+        if id(o) in non_diff or not o.dtype.is_floating_point:
+            t = None
+        if t is not None and tuple(t.shape) != tuple(o.shape):
+            raise RuntimeError(
+                f"Function {cls.__name__} returned an invalid tangent: got shape "
+                f"{list(t.shape)} for an output of shape {list(o.shape)}"
+            )
+        if t is not None and t.dtype is not o.dtype:
+            t = t.to(o.dtype)
+        wrapped.append(DualTensor(level, o, t))
+    return wrapped[0] if single else tuple(wrapped)
 
 
 def _wrap_outputs(ctx: BackwardCFunction, output, differentiable: bool):

@@ -908,7 +908,7 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
 
 # ------------------------------------------------------------------------------ resize
 
-_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
 
 
 def interpolate(
@@ -921,11 +921,12 @@ def interpolate(
     antialias=False,
 ):
     """Resize the spatial axes of ``(N, C, *spatial)``: ``nearest``, ``nearest-exact``,
-    ``linear``/``bilinear``/``trilinear`` (``align_corners``) and ``area``, with PyTorch's
-    source-index rules (a given ``scale_factor`` sets the scale unless recomputed).
+    ``linear``/``bilinear``/``trilinear``/``bicubic`` (``align_corners``) and ``area``,
+    with PyTorch's source-index rules (a given ``scale_factor`` sets the scale unless
+    recomputed).
 
     Each axis is resized on its own (these modes are separable): ``nearest`` takes
-    indices, the linear modes multiply by an ``(out, in)`` interpolation matrix.
+    indices, the linear and cubic modes multiply by an ``(out, in)`` interpolation matrix.
 
     >>> interpolate(kiln.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
     [[[1.0, 1.25, 1.75, 2.0]]]
@@ -973,7 +974,8 @@ def interpolate(
             index = _nearest_index(n, o, scales[axis], mode == "nearest-exact")
             x = ops.index_select(x, a, ops.constant(index, kiln.int64, like=x))
         else:
-            matrix = _linear_matrix(n, o, scales[axis], align_corners)
+            make = _cubic_matrix if mode == "bicubic" else _linear_matrix
+            matrix = make(n, o, scales[axis], align_corners)
             m = ops.constant(matrix.T, x.dtype, like=x)
             x = ops.movedim(ops.matmul(ops.movedim(x, a, -1), m), -1, a)
     return x
@@ -1002,6 +1004,38 @@ def _linear_matrix(n, o, scale, align_corners) -> np.ndarray:
     matrix = np.zeros((o, n))
     np.add.at(matrix, (np.arange(o), lo), 1.0 - frac)
     np.add.at(matrix, (np.arange(o), hi), frac)
+    return matrix
+
+
+# PyTorch's cubic convolution kernel (Keys, a = -0.75, as OpenCV)
+_CUBIC_A = -0.75
+
+
+def _cubic_near(x):
+    """The kernel for ``|x| <= 1``."""
+    a = _CUBIC_A
+    return ((a + 2) * x - (a + 3)) * x * x + 1
+
+
+def _cubic_far(x):
+    """The kernel for ``1 < |x| < 2``."""
+    a = _CUBIC_A
+    return ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+
+
+def _cubic_matrix(n, o, scale, align_corners) -> np.ndarray:
+    """PyTorch's bicubic weights along one axis: the four taps around the source position
+    (not clamped below 0, unlike the linear modes), indices clamped to the edges."""
+    s = _scale(n, o, scale, align_corners)
+    dst = np.arange(o, dtype=np.float64)
+    src = dst * s if align_corners else (dst + 0.5) * s - 0.5
+    floor = np.floor(src)
+    t = src - floor
+    weights = np.stack([_cubic_far(t + 1), _cubic_near(t), _cubic_near(1 - t), _cubic_far(2 - t)])
+    matrix = np.zeros((o, n))
+    for k in range(4):
+        index = np.clip(floor.astype(np.int64) - 1 + k, 0, n - 1)
+        np.add.at(matrix, (np.arange(o), index), weights[k])
     return matrix
 
 

@@ -214,7 +214,8 @@ def _drop(input, p: float, mask_shape, inplace: bool, name: str):
         # kiln.rand is traceable: under kiln.jit the draw reads a fresh RNG input per call,
         # so jitted and eager runs agree under the same kiln.manual_seed.
         dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
-        keep = ops.ge(kiln.rand(mask_shape, dtype=dtype), p)
+        device = "meta" if input.is_meta else None
+        keep = ops.ge(kiln.rand(mask_shape, dtype=dtype, device=device), p)
         out = ops.mul(input, ops.mul(ops.cast(keep, dtype), 1.0 / (1.0 - p)))
     return ops.assign(input, out, name) if inplace else out
 

@@ -188,6 +188,8 @@ def trunc_normal_(
         return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
     low, high = cdf((a - mean) / std), cdf((b - mean) / std)
+    if tensor.is_meta:  # no values to draw
+        return tensor
     with kiln.no_grad():
         u = kiln.rand(tensor.shape, dtype=kiln.float64, generator=generator)
         y = ops.sub(ops.mul(ops.add(ops.mul(u, high - low), low), 2.0), 1.0)
@@ -205,6 +207,8 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
         raise ValueError("Only tensors with 2 or more dimensions are supported")
     rows = tensor.shape[0]
     cols = tensor.numel() // rows
+    if tensor.is_meta:  # no values to draw
+        return tensor
     with kiln.no_grad():
         flat = kiln.randn(rows, cols, dtype=kiln.float64, generator=generator).numpy()
         matrix = flat.T if rows < cols else flat

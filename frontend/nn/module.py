@@ -18,6 +18,7 @@ compiled by ``kiln.jit`` that captured the parameters sees the loaded values.
 
 from __future__ import annotations
 
+import functools
 from collections import OrderedDict, namedtuple
 from types import MappingProxyType
 
@@ -122,6 +123,24 @@ def _add_hook(module, table: str, hook, prepend: bool) -> RemovableHandle:
     if prepend:
         hooks.move_to_end(handle.id, last=False)
     return handle
+
+
+def _run_load_pre_hooks(root, state_dict, strict, errors):
+    """A copy of ``state_dict`` after every module's load-state-dict pre hooks (outermost
+    first, as PyTorch), or ``state_dict`` itself when no module has one."""
+    hooked = [
+        (prefix, module)
+        for prefix, module in root.named_modules()
+        if module.__dict__.get("_load_state_dict_pre_hooks")
+    ]
+    if not hooked:
+        return state_dict
+    state_dict = OrderedDict(state_dict)
+    for prefix, module in hooked:
+        base = prefix + "." if prefix else ""
+        for hook in list(module._load_state_dict_pre_hooks.values()):
+            hook(state_dict, base, {}, strict, [], [], errors)
+    return state_dict
 
 
 class _BackwardHookState:
@@ -632,6 +651,19 @@ class Module:
                 )
         return destination
 
+    def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
+        """``hook(state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` runs before ``load_state_dict`` reads this module's
+        keys and may rename or convert them (in a copy of the caller's dict)."""
+        if with_module:
+            hook = functools.partial(hook, self)
+        return _add_hook(self, "_load_state_dict_pre_hooks", hook, False)
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)``, as ``_register_load_state_dict_pre_hook``."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """Copy ``state_dict``'s values into the parameters and buffers, in place.
 
@@ -640,6 +672,8 @@ class Module:
         """
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
+        errors = []
+        state_dict = _run_load_pre_hooks(self, state_dict, strict, errors)
         own = OrderedDict()
         for prefix, module in self.named_modules():
             base = prefix + "." if prefix else ""
@@ -651,7 +685,6 @@ class Module:
                     own[base + name] = (module, name, buffer, "_buffers")
         missing = [key for key in own if key not in state_dict]
         unexpected = [key for key in state_dict if key not in own]
-        errors = []
         with kiln.no_grad():
             for key, (module, name, current, table) in own.items():
                 if key not in state_dict:

@@ -134,7 +134,8 @@ class RNNBase(Module):
                 if proj_size > 0:
                     shapes.append((f"weight_hr_l{layer}{suffix}", (proj_size, hidden_size)))
                 for name, shape in shapes:
-                    setattr(self, name, Parameter(kiln.empty(*shape, dtype=dtype)))
+                    empty = kiln.empty(*shape, dtype=dtype, device=device)
+                    setattr(self, name, Parameter(empty))
                 self._flat_weights_names.extend(name for name, _ in shapes)
                 self._all_weights.append([name for name, _ in shapes])
         self.reset_parameters()
@@ -356,11 +357,15 @@ class RNNCellBase(Module):
         self.input_size = input_size
         self.hidden_size = hidden_size
         self.bias = bias
-        self.weight_ih = Parameter(kiln.empty(num_chunks * hidden_size, input_size, dtype=dtype))
-        self.weight_hh = Parameter(kiln.empty(num_chunks * hidden_size, hidden_size, dtype=dtype))
+
+        def empty(*shape):
+            return Parameter(kiln.empty(*shape, dtype=dtype, device=device))
+
+        self.weight_ih = empty(num_chunks * hidden_size, input_size)
+        self.weight_hh = empty(num_chunks * hidden_size, hidden_size)
         if bias:
-            self.bias_ih = Parameter(kiln.empty(num_chunks * hidden_size, dtype=dtype))
-            self.bias_hh = Parameter(kiln.empty(num_chunks * hidden_size, dtype=dtype))
+            self.bias_ih = empty(num_chunks * hidden_size)
+            self.bias_hh = empty(num_chunks * hidden_size)
         else:
             self.bias_ih = None
             self.bias_hh = None

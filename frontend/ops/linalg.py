@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+from collections import namedtuple
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
@@ -15,7 +16,7 @@ from .sorting import diagonal
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-addmm bmm dot einsum matmul mm mv outer
+addmm bmm cholesky det dot einsum inverse logdet matmul mm mv outer qr slogdet svd
 """.split()
 
 
@@ -189,3 +190,70 @@ def einsum(equation: str, *operands) -> Tensor:
         prod = permute(prod, [remaining.index(c) for c in out])
     shape = [sizes[c] for c in out]
     return prod if tuple(prod.shape) == tuple(shape) else expand(prod, shape)
+
+
+# ------------------------------------------- torch.* spellings of kiln.linalg (LAPACK)
+# (kiln.linalg imports kiln.ops: these import it when called)
+
+svd_result = namedtuple("svd", ["U", "S", "V"])
+
+
+def svd(input: Tensor, some: bool = True, compute_uv: bool = True):  # noqa: A002
+    """``torch.svd``: ``(U, S, V)`` with ``V`` itself (not ``Vh``); ``some=False`` gives
+    the full ``U`` and ``V``; without ``compute_uv`` they are zero-filled, as PyTorch."""
+    from .. import creation, linalg
+
+    if not compute_uv:
+        m, n = input.shape[-2:]
+        batch = tuple(input.shape[:-2])
+        zeros_u = creation.zeros(batch + (m, m), dtype=input.dtype)
+        zeros_v = creation.zeros(batch + (n, n), dtype=input.dtype)
+        return svd_result(zeros_u, linalg.svdvals(input), zeros_v)
+    u, s, vh = linalg.svd(input, full_matrices=not some)
+    return svd_result(u, s, permute(vh, _swap_last(vh.ndim)))
+
+
+def _swap_last(ndim):
+    axes = list(range(ndim))
+    axes[-2], axes[-1] = axes[-1], axes[-2]
+    return axes
+
+
+def qr(input: Tensor, some: bool = True):  # noqa: A002
+    """``torch.qr``: ``some=False`` is ``linalg.qr(mode="complete")``."""
+    from .. import linalg
+
+    return linalg.qr(input, mode="reduced" if some else "complete")
+
+
+def det(input: Tensor) -> Tensor:  # noqa: A002
+    from .. import linalg
+
+    return linalg.det(input)
+
+
+def slogdet(input: Tensor):  # noqa: A002
+    from .. import linalg
+
+    return linalg.slogdet(input)
+
+
+def logdet(input: Tensor) -> Tensor:  # noqa: A002
+    """``log(det(A))``: NaN where the determinant is negative, -inf where it is 0."""
+    from .. import linalg
+    from .elementwise import lt, where
+
+    sign, logabs = linalg.slogdet(input)
+    return where(lt(sign, 0), float("nan"), logabs)
+
+
+def inverse(input: Tensor) -> Tensor:  # noqa: A002
+    from .. import linalg
+
+    return linalg.inv(input)
+
+
+def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
+    from .. import linalg
+
+    return linalg.cholesky(input, upper=upper)

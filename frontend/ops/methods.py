@@ -9,7 +9,7 @@ import numbers
 
 import numpy as np
 
-from .. import ops
+from .. import dtypes, ops
 from ..tensor import Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
@@ -95,12 +95,14 @@ logsumexp softmax log_softmax all any prod norm max min reshape view permute tra
 unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split chunk unbind
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
 gather scatter_add index_select take masked_fill masked_select nonzero argwhere
-sort argsort topk kthvalue cumsum cumprod unique diag diagonal trace isclose allclose equal
+sort argsort topk kthvalue median nanmedian msort cumsum cumprod unique diag diagonal trace
+isclose allclose equal
 scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv
 asin acos atanh acosh asinh arcsin arccos arctan arcsinh arccosh arctanh exp2 lgamma digamma
 xlogy copysign signbit bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift
 bitwise_right_shift hypot atan2 logaddexp cummax cummin logcumsumexp scatter_reduce
 take_along_dim index_copy index_put masked_scatter pixel_shuffle pixel_unshuffle
+svd qr det logdet slogdet inverse cholesky
 """.split()
 
 
@@ -132,13 +134,32 @@ def _inplace(name):
 
 
 def _uniform_(self, a=0.0, b=1.0, *, generator=None):
-    r = ops.rand(self.shape, dtype=self.dtype, generator=generator)
+    r = ops.rand(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, b - a), a), "uniform_")
 
 
 def _normal_(self, mean=0.0, std=1.0, *, generator=None):
-    r = ops.randn(self.shape, dtype=self.dtype, generator=generator)
+    r = ops.randn(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, std), mean), "normal_")
+
+
+def _bernoulli_(self, p=0.5, *, generator=None):
+    """Fill with 1 (probability ``p``, a number or a tensor broadcast to ``self``) or 0."""
+    u = ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    p = ops.cast(p, dtypes.float64) if isinstance(p, Tensor) else float(p)
+    return ops.assign(self, ops.cast(ops.lt(u, p), self.dtype), "bernoulli_")
+
+
+def _exponential_(self, lambd=1.0, *, generator=None):
+    """Fill with draws of the exponential distribution of rate ``lambd``."""
+    u = ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    draw = ops.div(ops.neg(ops.log1p(ops.neg(u))), float(lambd))
+    return ops.assign(self, ops.cast(draw, self.dtype), "exponential_")
+
+
+def _device_of(t):
+    """``meta`` for a meta tensor (its random fill costs nothing); else the default."""
+    return "meta" if getattr(t, "is_meta", False) else None
 
 
 def _T(self):  # noqa: N802
@@ -238,6 +259,8 @@ def install() -> None:
     Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
+    Tensor.bernoulli_ = _bernoulli_
+    Tensor.exponential_ = _exponential_
     Tensor.view_as = _view_as
     Tensor.reshape_as = _view_as
     Tensor.type_as = _type_as

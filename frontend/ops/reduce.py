@@ -25,6 +25,7 @@ from .elementwise import (
     div,
     eq,
     exp,
+    isnan,
     log,
     maximum,
     minimum,
@@ -160,7 +161,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "max(): Expected reduction dim to be specified for input.numel() "
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
-        return amax(x)
+        return evenly_distributed(x, amax(x)) if _wants_grad(x) else amax(x)
     return _max_with_indices(x, dim, keepdim, argmax)
 
 
@@ -173,8 +174,40 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "min(): Expected reduction dim to be specified for input.numel() "
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
-        return amin(x)
+        return evenly_distributed(x, amin(x)) if _wants_grad(x) else amin(x)
     return _max_with_indices(x, dim, keepdim, argmin, "min")
+
+
+def _wants_grad(x) -> bool:
+    return x.dtype.is_floating_point and x.requires_grad
+
+
+def evenly_distributed(x: Tensor, value: Tensor) -> Tensor:
+    """``value`` (a 0-d tensor equal to elements of ``x``) with PyTorch's
+    ``evenly_distribute_backward``: the gradient is shared evenly by the elements equal to
+    it, or by the NaNs when it is NaN. That is the gradient of ``max()``, ``min()`` and
+    ``median()`` of a whole tensor (``amax``'s own rule gives NaN everywhere then).
+    ``via_nan`` is NaN when any element is; it is picked only when ``value`` is NaN.
+
+    Written with reductions whose values are exact: the masked ``amax`` of elements that all
+    equal ``value`` is ``value``, where an average of them could round.
+    """
+    with no_grad():
+        v = value.detach() if value._node is None else value
+        nan_mask = isnan(x.detach() if x._node is None else x)
+        nan_count = bind(P["sum"], (cast(nan_mask, x.dtype),), _all_axes(x))
+        equal = eq(x.detach() if x._node is None else x, v)
+    # NaN exactly when some element is NaN, and then the NaNs share the gradient
+    via_nan = div(bind(P["sum"], (where(nan_mask, x, 0.0),), _all_axes(x)), maximum(nan_count, 1.0))
+    # a masked max (or min, when the value is -inf and so is the fill) of equal elements
+    via_max = amax(where(equal, x, -math.inf))
+    via_min = amin(where(equal, x, math.inf))
+    via_equal = where(eq(v, -math.inf), via_min, via_max)
+    return where(isnan(v), via_nan, via_equal)
+
+
+def _all_axes(x):
+    return {"axes": tuple(range(x.ndim)), "keepdims": False}
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):

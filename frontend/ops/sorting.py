@@ -22,15 +22,26 @@ from ..creation import arange
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
-from .elementwise import add, cast, eq, isnan, logaddexp, maximum, mul, reverse_order, where
+from .elementwise import (
+    add,
+    cast,
+    eq,
+    floor_divide,
+    isnan,
+    logaddexp,
+    maximum,
+    mul,
+    reverse_order,
+    where,
+)
 from .index import gather, host_data
 from .reduce import sum as sum_
 from .shape import pad_axes, permute, reshape, slice_axis, squeeze_axes
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-argsort bucketize cummax cummin cumprod cumsum diag diagonal kthvalue logcumsumexp msort
-searchsorted sort topk trace unique
+argsort bucketize cummax cummin cumprod cumsum diag diagonal kthvalue logcumsumexp median
+msort nanmedian searchsorted sort topk trace unique
 """.split()
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -67,6 +78,62 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not keepdim:
         values, idx = squeeze_axes(values, (axis,)), squeeze_axes(idx, (axis,))
     return values_indices(values, idx)
+
+
+def median(x: Tensor, dim=None, keepdim: bool = False):
+    """The lower median (the ``(n - 1) // 2``-th smallest); NaN if the row holds a NaN.
+
+    ``median(x)`` is a value whose gradient ties share evenly, as in PyTorch;
+    ``median(x, dim)`` gives ``(values, indices)`` (the index of the first NaN where there
+    is one) and its gradient goes to that index. Among equal values PyTorch's index comes
+    from a quickselect (unspecified); kiln's is the first of them in sorted order.
+
+    >>> median(tensor([3.0, 1.0, 2.0, 4.0]))
+    tensor(2.)
+    """
+    return _median("median", x, dim, keepdim, skip_nan=False)
+
+
+def nanmedian(x: Tensor, dim=None, keepdim: bool = False):
+    """``median`` of the values that are not NaN (NaN where a row holds only NaN)."""
+    return _median("nanmedian", x, dim, keepdim, skip_nan=True)
+
+
+def _median(name, x, dim, keepdim, skip_nan):
+    if dim is None:
+        if x.numel() == 0:
+            return constant(math.nan, x.dtype, like=x)
+        flat = reshape(x, (-1,))
+        value = _median(name, flat.detach() if flat._node is None else flat, 0, False, skip_nan)
+        # differentiated (reverse mode, or a traced/transformed tensor: forward mode too):
+        # the ties share the derivative, as PyTorch's evenly_distribute/evenly_read
+        if x.dtype.is_floating_point and (x.requires_grad or x._node is not None):
+            from .reduce import evenly_distributed  # reduce imports this module
+
+            return evenly_distributed(flat, value.values)
+        return value.values
+    axis = normalize_dim(name, dim, x.ndim)
+    if x.ndim == 0:
+        return values_indices(x, constant(0, dtypes.int64, like=x))
+    n = x.shape[axis]
+    if n == 0:
+        raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
+    order = argsort(x, axis)  # NaN last, in input order
+    if x.dtype.is_floating_point:
+        nans = sum_(isnan(x), axis, keepdim=True)
+        if skip_nan:  # the lower median of the numbers; the first NaN where all are NaN
+            position = where(eq(nans, n), 0, floor_divide(n - nans - 1, 2))
+        else:  # the first NaN (sorted after the numbers, in input order), or the median
+            position = where(eq(nans, 0), (n - 1) // 2, n - nans)
+    else:
+        shape = list(x.shape)
+        shape[axis] = 1
+        position = constant(np.full(shape, (n - 1) // 2), dtypes.int64, like=x)
+    indices = gather(order, axis, cast(position, dtypes.int64))
+    values = gather(x, axis, indices)
+    if not keepdim:
+        values, indices = squeeze_axes(values, (axis,)), squeeze_axes(indices, (axis,))
+    return values_indices(values, indices)
 
 
 def msort(x: Tensor) -> Tensor:

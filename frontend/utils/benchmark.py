@@ -23,7 +23,7 @@ import timeit
 
 import kiln
 
-__all__ = ["Timer", "Measurement", "TaskSpec", "select_unit"]
+__all__ = ["Compare", "Colorize", "Timer", "Measurement", "TaskSpec", "select_unit"]
 
 # the interquartile range, as a fraction of the median, above which a measurement warns
 _IQR_WARN_THRESHOLD = 0.1
@@ -108,6 +108,19 @@ class Measurement:
     @property
     def title(self) -> str:
         return self.task_spec.title
+
+    @property
+    def as_row_name(self) -> str:
+        return self.task_spec.sub_label or self.task_spec.stmt or "[Unknown]"
+
+    @staticmethod
+    def merge(measurements) -> list[Measurement]:
+        """One measurement per task: replicates' per-run times pooled (``number_per_run``
+        becomes 1; metadata is dropped, since it may differ between replicates)."""
+        groups: dict = {}
+        for m in measurements:
+            groups.setdefault(m.task_spec, []).extend(m.times)
+        return [Measurement(1, times, spec) for spec, times in groups.items()]
 
     @property
     def env(self) -> str:
@@ -293,3 +306,6 @@ class Timer:
             return Measurement(number, times, self._task_spec)
 
         return self._with_threads(run)
+
+
+from .compare import Colorize, Compare  # noqa: E402 - compare reads Measurement from here

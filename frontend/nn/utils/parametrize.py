@@ -66,14 +66,27 @@ class ParametrizationList(ModuleList):
             value = original
             if hasattr(first, "right_inverse"):
                 value = first.right_inverse(original)
-        if not isinstance(value, kiln.Tensor):
+        # a right_inverse may split the tensor in several (weight_norm: magnitude and
+        # direction), stored as original0, original1, ... as in PyTorch
+        self.is_tensor = isinstance(value, kiln.Tensor)
+        values = (value,) if self.is_tensor else tuple(value)
+        if not all(isinstance(v, kiln.Tensor) for v in values):
             raise ValueError(
-                "'right_inverse' must return a Tensor; multiple tensors are not supported"
+                "'right_inverse' must return a Tensor or a Sequence of tensors (list, tuple...). "
+                f"Got {type(value).__name__}"
             )
-        if isinstance(original, Parameter):
-            self.original = Parameter(value.detach(), original.requires_grad)
-        else:
-            self.register_buffer("original", value.detach())
+        self.ntensors = len(values)
+        for i, v in enumerate(values):
+            name = "original" if self.is_tensor else f"original{i}"
+            if isinstance(original, Parameter):
+                setattr(self, name, Parameter(v.detach(), original.requires_grad))
+            else:
+                self.register_buffer(name, v.detach())
+
+    def originals(self) -> tuple:
+        if self.is_tensor:
+            return (self.original,)
+        return tuple(getattr(self, f"original{i}") for i in range(self.ntensors))
 
     def right_inverse(self, value) -> None:
         """``module.weight = value``: store the ``original`` that gives ``value``."""
@@ -84,16 +97,23 @@ class ParametrizationList(ModuleList):
                         f"parametrization {type(module).__name__} does not implement right_inverse."
                     )
                 value = module.right_inverse(value)
-            if tuple(value.shape) != tuple(self.original.shape) and not self.unsafe:
-                raise RuntimeError(
-                    f"right_inverse returned a tensor of shape {list(value.shape)}; "
-                    f"expected {list(self.original.shape)}"
+            values = (value,) if self.is_tensor else tuple(value)
+            if len(values) != self.ntensors:
+                raise ValueError(
+                    f"'right_inverse' must return a sequence of tensors of length "
+                    f"{self.ntensors}. Got a sequence of length {len(values)}"
                 )
-            self.original.copy_(value)
+            for stored, v in zip(self.originals(), values):
+                if tuple(v.shape) != tuple(stored.shape) and not self.unsafe:
+                    raise RuntimeError(
+                        f"right_inverse returned a tensor of shape {list(v.shape)}; "
+                        f"expected {list(stored.shape)}"
+                    )
+                stored.copy_(v)
 
     def forward(self):
-        x = self.original
-        for module in self:
+        x = self[0](*self.originals())
+        for module in list(self)[1:]:
             x = module(x)
         return x
 
@@ -186,7 +206,12 @@ def remove_parametrizations(module: Module, tensor_name: str, leave_parametrized
     if not is_parametrized(module, tensor_name):
         raise ValueError(f"Module {module} does not have a parametrization on {tensor_name}")
     plist = module.parametrizations[tensor_name]
-    original = plist.original
+    original = plist.originals()[0]
+    if not plist.is_tensor and not leave_parametrized:
+        raise ValueError(
+            "Cannot leave unparametrized (`leave_parametrized=False`) a tensor that is "
+            "parametrized in terms of a sequence of tensors."
+        )
     with kiln.no_grad():
         value = plist() if leave_parametrized else original
     delattr(module.__class__, tensor_name)
@@ -207,9 +232,14 @@ def transfer_parametrizations_and_params(from_module, to_module, tensor_name=Non
     for name in names:
         plist = from_module.parametrizations[name]
         if not hasattr(to_module, name):
-            to_module.register_parameter(name, Parameter(kiln.zeros_like(plist.original)))
+            with kiln.no_grad():
+                value = plist()
+            to_module.register_parameter(name, Parameter(kiln.zeros_like(value)))
         for p in plist:
             register_parametrization(to_module, name, p, unsafe=True)
         with kiln.no_grad():
-            to_module.parametrizations[name].original.copy_(plist.original)
+            for target, source in zip(
+                to_module.parametrizations[name].originals(), plist.originals()
+            ):
+                target.copy_(source)
     return to_module

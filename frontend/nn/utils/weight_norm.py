@@ -3,12 +3,17 @@ hook-based form: ``weight`` becomes ``weight_g`` (magnitude) and ``weight_v`` (d
 and a forward pre-hook recomputes ``weight`` before each call.
 
 >>> import kiln
->>> m = weight_norm(kiln.nn.Linear(20, 40))
+>>> import warnings
+>>> with warnings.catch_warnings():
+...     warnings.simplefilter("ignore", FutureWarning)  # PyTorch's deprecation, kept
+...     m = weight_norm(kiln.nn.Linear(20, 40))
 >>> m.weight_g.shape, m.weight_v.shape
 (kiln.Size([40, 1]), kiln.Size([40, 20]))
 """
 
 from __future__ import annotations
+
+import warnings
 
 import kiln
 from kiln import ops
@@ -71,6 +76,12 @@ class WeightNorm:
 
 def weight_norm(module, name: str = "weight", dim: int = 0):
     """Split ``module.<name>`` into magnitude ``<name>_g`` and direction ``<name>_v``."""
+    warnings.warn(
+        "`kiln.nn.utils.weight_norm` is deprecated in favor of "
+        "`kiln.nn.utils.parametrizations.weight_norm`.",
+        FutureWarning,
+        stacklevel=2,
+    )
     WeightNorm.apply(module, name, dim)
     return module
 
