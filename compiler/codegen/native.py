@@ -278,6 +278,8 @@ class _FunctionCompiler:
         self.scope: dict[str, object] = {}
         self.chunk, self.chunks = function.args[-2], function.args[-1]
         self.chunked = chunked
+        # the loop that runs in chunks: the last statement (``_chunkable``)
+        self.chunk_loop = self.definition.body[-1] if chunked else None
         for k, (name, (dtype, ndim, layout)) in enumerate(zip(parameters, signature)):
             self.scope[name] = self.argument_array(function.args[k], dtype, ndim, layout)
         for k, name in enumerate(parameters[len(signature) :]):
@@ -413,7 +415,7 @@ class _FunctionCompiler:
         b = self.builder
         count = self.cast(self.scalar(call.args[0]), "int64").value
         start, stop = ir.Constant(I64, 0), count
-        if call.func.id == "prange" and self.chunked:
+        if call.func.id == "prange" and self.chunked and node is self.chunk_loop:
             start = b.sdiv(b.mul(count, self.chunk), self.chunks)
             stop = b.sdiv(b.mul(count, b.add(self.chunk, ir.Constant(I64, 1))), self.chunks)
         name = node.target.id
@@ -1074,11 +1076,7 @@ def _chunkable(definition: ast.FunctionDef) -> bool:
         for part in ast.walk(statement.value):
             if isinstance(part, ast.Attribute) and part.attr in ("empty", "full"):
                 return False  # a buffer shared by the iterations
-    return not any(
-        isinstance(part, ast.Call) and getattr(part.func, "id", None) == "prange"
-        for statement in body[-1].body
-        for part in ast.walk(statement)
-    )
+    return True  # (only this loop runs in chunks: a ``prange`` inside it is a ``range``)
 
 
 @functools.cache

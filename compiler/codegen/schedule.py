@@ -145,6 +145,7 @@ class _Lowering:
         self.calls: list[Call] = []
         self.kernels: list[KernelSource] = []
         self.pending: list = []  # native kernels to compile: (call, NativeSource, kernel)
+        self.compiled_ir: dict = {}  # symbol -> NativeSource, for the pending ones
         self.contiguous: set[Node] = set()
         self.inputs = []
         for k, node in enumerate(fused.inputs):
@@ -239,11 +240,14 @@ class _Lowering:
         if found is not None:
             _bind(call, found, kernel)
         else:
-            try:
-                compiled = facts.compile()
-            except Unsupported as error:
-                _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
-                return False
+            compiled = self.compiled_ir.get(facts.symbol)  # (a kernel used twice here)
+            if compiled is None:
+                try:
+                    compiled = facts.compile()
+                except Unsupported as error:
+                    _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
+                    return False
+                self.compiled_ir[facts.symbol] = compiled
             self.pending.append((call, compiled, kernel))
         kernel.native = facts
         self.calls.append(call)
