@@ -299,3 +299,19 @@ def test_graphs_differing_only_in_sizes_share_compiled_kernels(monkeypatch):
     assert symbols[0] == symbols[1]  # ... the compiled kernels do not
     x, b = np.ones((9, 3), F32), np.arange(3, dtype=F32)
     np.testing.assert_allclose(second.run([x, b])[0], np.tanh(x + b), rtol=2e-6)
+
+
+def test_a_kernel_llvm_refuses_falls_back_to_numba(tmp_path, monkeypatch):
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("KILN_CPU_BACKEND", "native")
+
+    def refuse(ir_text, interleave=True):
+        raise RuntimeError("LLVM ERROR: injected")
+
+    monkeypatch.setattr(native, "_compile_object", refuse)
+    x = np.linspace(-2, 2, 9, dtype=F32)
+    graph = _build(lambda g, v: g.add_node("sin", [g.add_node("add", [v, v])]), ((9,), F32))
+    with pytest.warns(RuntimeWarning, match="injected.*Numba compiles it"):
+        executable = compile_graph(graph)
+    np.testing.assert_allclose(executable.run([x])[0], np.sin(x + x), rtol=1e-6)
+    assert not _entries(tmp_path)  # nothing bad was cached

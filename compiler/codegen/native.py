@@ -144,6 +144,7 @@ class NativeSource:
     arrays: int
     sizes: int
     parallel: bool
+    reduces: bool = False  # compiled with ``reassoc`` (a row or column kernel's sums)
 
 
 # ------------------------------------------------------------------------------- types
@@ -1143,6 +1144,9 @@ def _python_entry(module: ir.Module, kernel: ir.Function, arrays: int, sizes: in
     NULL (Python raises SystemError)."""
     function_type = ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64])
     entry = ir.Function(module, function_type, kernel.name + "_py")
+    # (inlined into the entry, the whole loop would be optimized and emitted twice: about
+    # half of every kernel's compile time)
+    kernel.attributes.add("noinline")
     as_size = ir.Function(module, ir.FunctionType(I64, [OBJECT]), "PyLong_AsSsize_t")
     increment = ir.Function(module, ir.FunctionType(ir.VoidType(), [OBJECT]), "Py_IncRef")
     none = ir.GlobalVariable(module, I8, "_Py_NoneStruct")
@@ -1180,10 +1184,10 @@ def _compile(facts: NativeKernelSource) -> NativeSource:
     definition = _definition(tree, facts.function_name)
     chunked = _chunkable(definition)
     llvm_module = ir.Module(name=facts.symbol)
-    compiler = _FunctionCompiler(
-        module, llvm_module, _flags_of(definition.decorator_list), definition
-    )
+    flags = _flags_of(definition.decorator_list)
+    compiler = _FunctionCompiler(module, llvm_module, flags, definition)
     kernel = compiler.build(facts.symbol, facts.signature, facts.sizes, chunked)
     _python_entry(llvm_module, kernel, facts.arrays, facts.sizes)
     text = f"; kiln kernel {facts.function_name}\n" + str(llvm_module)
-    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked)
+    reduces = "reassoc" in flags
+    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces)

@@ -144,8 +144,9 @@ class _Lowering:
         self.names: dict[Node, str] = {}
         self.calls: list[Call] = []
         self.kernels: list[KernelSource] = []
-        self.pending: list = []  # native kernels to compile: (call, NativeSource, kernel)
-        self.compiled_ir: dict = {}  # symbol -> NativeSource, for the pending ones
+        # calls of kernels being compiled: (call, started, kernel, strided inputs)
+        self.pending: list = []
+        self.compiling: dict = {}  # symbol -> (NativeSource, Future of its object code)
         self.contiguous: set[Node] = set()
         self.inputs = []
         for k, node in enumerate(fused.inputs):
@@ -229,9 +230,9 @@ class _Lowering:
 
     def native_call(self, kernel: KernelSource, arguments, comment: str, strided) -> bool:
         """Call ``kernel`` compiled by the native back end: found in this process or the
-        disk cache, or compiled to IR now and to machine code at the end of lowering
-        (``run``: all of a graph's new kernels at once, in parallel). False when the
-        source is outside the native compiler's language."""
+        disk cache, or compiled to IR now and handed to LLVM's threads, linked at the end
+        of lowering (``build_pending``). False when the source is outside the native
+        compiler's language."""
         facts = _native_facts(kernel, strided)
         if facts is None:
             return False
@@ -240,32 +241,47 @@ class _Lowering:
         if found is not None:
             _bind(call, found, kernel)
         else:
-            compiled = self.compiled_ir.get(facts.symbol)  # (a kernel used twice here)
-            if compiled is None:
+            started = self.compiling.get(facts.symbol)  # (a kernel used twice here)
+            if started is None:
                 try:
                     compiled = facts.compile()
                 except Unsupported as error:
                     _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
                     return False
-                self.compiled_ir[facts.symbol] = compiled
-            self.pending.append((call, compiled, kernel))
+                # LLVM works on it on other threads while the next kernel's IR is written
+                started = (compiled, native.compile_later(compiled.ir, compiled.reduces))
+                self.compiling[facts.symbol] = started
+            self.pending.append((call, started, kernel, strided))
         kernel.native = facts
         self.calls.append(call)
         self.kernels.append(kernel)
         return True
 
     def build_pending(self) -> None:
-        """Compile the new native kernels (several at once) and fill in their calls."""
-        unique = {}
-        for _, compiled, _ in self.pending:
-            unique.setdefault(
-                compiled.symbol,
-                (compiled.symbol, compiled.ir, compiled.arrays, compiled.sizes, compiled.parallel),
-            )
-        built = dict(zip(unique, native.build(unique.values())))
-        for call, compiled, kernel in self.pending:
-            _bind(call, built[compiled.symbol], kernel)
+        """Link the new native kernels (compiling since ``native_call``) and fill in
+        their calls."""
+        symbols = list(self.compiling)
+        built = native.link_compiled(
+            (symbol, future, compiled.arrays, compiled.sizes, compiled.parallel)
+            for symbol, (compiled, future) in self.compiling.items()
+        )
+        kernels = dict(zip(symbols, built))
+        for call, (compiled, _), kernel, strided in self.pending:
+            native_kernel = kernels[compiled.symbol]
+            if isinstance(native_kernel, Exception):  # LLVM refused the IR: a bug of ours
+                warnings.warn(
+                    f"kiln: {call.comment}: the native back end failed "
+                    f"({type(native_kernel).__name__}: {native_kernel}); Numba compiles it",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
+                function = load_kernel(kernel.source, kernel.function_name)
+                function.compile(_signature(kernel, strided))
+                call.function = function
+                continue
+            _bind(call, native_kernel, kernel)
         self.pending = []
+        self.compiling = {}
 
     def numpy_fallback(self, nodes, outputs, comment: str) -> None:
         """Run ``nodes`` one by one with the op table's NumPy code; copy the group's
