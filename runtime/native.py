@@ -78,8 +78,8 @@ _local = threading.local()
 
 
 def _compile_object(ir_text: str, interleave: bool = True) -> bytes:
-    """Optimize and emit ``ir_text`` (any thread: each has its own LLVM context and
-    target machine; LLVM releases the GIL while it works). ``interleave``: let the loop
+    """Optimize and emit ``ir_text`` (on the compile thread, with its own LLVM context
+    and target machine; LLVM releases the GIL while it works). ``interleave``: let the loop
     vectorizer run several vector iterations at once (several accumulators: reductions
     that stay in cache gain ~15%; elementwise loops nothing, and their code is ~30%
     quicker to compile without it)."""
@@ -99,31 +99,8 @@ def _compile_object(ir_text: str, interleave: bool = True) -> bytes:
     options.loop_unrolling = False
     options.loop_interleaving = interleave
     builder = llvm.create_pass_builder(machine, options)
-    passes = builder.getModulePassManager()
-    # The two calls that take the time go around llvmlite's global lock, which
-    # serializes every LLVM call of the process: with its own context, module, target
-    # machine and pass builder, a thread shares nothing with the others, and LLVM
-    # compiles separate contexts concurrently (as its own ORC JIT does).
-    _unlocked(llvm, "LLVMPY_RunNewModulePassManager")(passes, module, builder)
-    from llvmlite.binding import ffi
-
-    with ffi.OutputString() as error:
-        buffer = _unlocked(llvm, "LLVMPY_TargetMachineEmitToMemory")(machine, module, 1, error)
-        if not buffer:
-            raise RuntimeError(f"kiln: LLVM could not emit a kernel: {error}")
-    try:
-        return ctypes.string_at(
-            ffi.lib.LLVMPY_GetBufferStart(buffer), ffi.lib.LLVMPY_GetBufferSize(buffer)
-        )
-    finally:
-        ffi.lib.LLVMPY_DisposeMemoryBuffer(buffer)
-
-
-def _unlocked(llvm, name: str):
-    """llvmlite's C function ``name`` without its global lock (the locked one where this
-    llvmlite has no such attribute)."""
-    wrapper = getattr(llvm.ffi.lib, name)
-    return getattr(wrapper, "_cfn", wrapper)
+    builder.getModulePassManager().run(module, builder)
+    return machine.emit_object(module)
 
 
 @functools.cache
@@ -231,7 +208,13 @@ def compile_later(ir_text: str, interleave: bool = True):
     if _compilers is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        _compilers = ThreadPoolExecutor(max(1, _POOL.size), thread_name_prefix="kiln-llvm")
+        # One thread: llvmlite serializes every LLVM call of the process behind one lock
+        # (bypassing it to compile two kernels at once cut the MLP step's cold compile
+        # from 0.95 to 0.4 s of LLVM time, but two test subprocesses then crashed once
+        # with a segfault inside a kernel, which could not be reproduced or explained: not
+        # a risk worth 0.4 s). The thread still overlaps LLVM with the IR generation in
+        # Python, which needs no LLVM lock.
+        _compilers = ThreadPoolExecutor(1, thread_name_prefix="kiln-llvm")
     return _compilers.submit(_compile_object, ir_text, interleave)
 
 
