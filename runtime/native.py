@@ -25,6 +25,7 @@ in about 50 ms (Numba's first compile in a process: 0.5 s or more).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import hashlib
@@ -46,6 +47,7 @@ __all__ = [
 
 _lock = threading.RLock()
 _loaded: dict[str, NativeKernel] = {}
+_payloads: list[bytes] = []  # the object files linked into the engine (see ``_link``)
 # what this process did, for tests and ``inspect``: compiled / read from disk / reused
 native_stats = {"compiled": 0, "disk": 0, "memory": 0, "seconds": 0.0}
 _MAGIC = b"kiln-native-1 "
@@ -63,29 +65,45 @@ def _machine(llvm):
     )
 
 
-@functools.cache
-def _engine():
-    """llvmlite's binding and the MCJIT engine every kernel is linked into."""
-    import llvmlite.binding as llvm
+_made: list = []  # [(llvmlite.binding, the engine)], once made
+_engine_lock = threading.Lock()
 
-    llvm.initialize_native_target()
-    llvm.initialize_native_asmprinter()
-    engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine(llvm))
-    return llvm, engine
+
+def _engine():
+    """llvmlite's binding and the MCJIT engine every kernel is linked into.
+
+    Made once, under a lock: the compile thread and the lowering thread may ask for it
+    at the same moment, and a second engine would be freed with the code of every kernel
+    linked into it (a later call then jumps into whatever took its memory: this happened,
+    as a segfault, when a graph had both cached and new kernels).
+    """
+    if _made:
+        return _made[0]
+    with _engine_lock:
+        if not _made:
+            import llvmlite.binding as llvm
+
+            _install_gate(llvm)
+            llvm.initialize_native_target()
+            llvm.initialize_native_asmprinter()
+            engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine(llvm))
+            _made.append((llvm, engine))
+    return _made[0]
 
 
 _local = threading.local()
 
 
 def _compile_object(ir_text: str, interleave: bool = True) -> bytes:
-    """Optimize and emit ``ir_text`` (on the compile thread, with its own LLVM context
-    and target machine; LLVM releases the GIL while it works). ``interleave``: let the loop
+    """Optimize and emit ``ir_text`` (on a compile thread, with its own LLVM context and
+    target machine; LLVM releases the GIL while it works). ``interleave``: let the loop
     vectorizer run several vector iterations at once (several accumulators: reductions
     that stay in cache gain ~15%; elementwise loops nothing, and their code is ~30%
     quicker to compile without it)."""
     llvm, _ = _engine()
     if not hasattr(_local, "machine"):
         _local.context, _local.machine = llvm.create_context(), _machine(llvm)
+        _local.compiler = True  # (a compile thread: see ``_Gate``)
     machine = _local.machine
     module = llvm.parse_assembly(ir_text, context=_local.context)
     module.triple = machine.triple
@@ -99,8 +117,85 @@ def _compile_object(ir_text: str, interleave: bool = True) -> bytes:
     options.loop_unrolling = False
     options.loop_interleaving = interleave
     builder = llvm.create_pass_builder(machine, options)
-    builder.getModulePassManager().run(module, builder)
-    return machine.emit_object(module)
+    passes = builder.getModulePassManager()
+    # The two calls that take the time run outside llvmlite's process-wide lock, so that
+    # two kernels compile at once: this thread has its own context, module, target machine
+    # and pass builder, and LLVM compiles separate contexts concurrently (as its ORC JIT
+    # does). ``_gate`` keeps them apart from every locked llvmlite call of other threads
+    # (linking into the engine, Numba), which then waits for them, and they for it.
+    from llvmlite.binding import ffi
+
+    run = _unlocked(ffi, "LLVMPY_RunNewModulePassManager")
+    emit = _unlocked(ffi, "LLVMPY_TargetMachineEmitToMemory")
+    with ffi.OutputString() as error:  # (its disposal is a locked call: outside the gate)
+        with _gate.shared():  # (nothing in here may take llvmlite's lock: it would wait)
+            run(passes, module, builder)
+            buffer = emit(machine, module, 1, error)
+        if not buffer:
+            raise RuntimeError(f"kiln: LLVM could not emit a kernel: {error}")
+    try:
+        return ctypes.string_at(
+            ffi.lib.LLVMPY_GetBufferStart(buffer), ffi.lib.LLVMPY_GetBufferSize(buffer)
+        )
+    finally:
+        ffi.lib.LLVMPY_DisposeMemoryBuffer(buffer)
+
+
+def _unlocked(ffi, name: str):
+    """llvmlite's C function ``name`` without its lock (``_gate`` stands in for it)."""
+    wrapper = getattr(ffi.lib, name)
+    return getattr(wrapper, "_cfn", wrapper)
+
+
+class _Gate:
+    """A readers-writer gate between the compile threads' unlocked LLVM calls (shared)
+    and the calls other threads make through llvmlite's lock (exclusive: llvmlite calls
+    ``exclusive`` and ``release`` when a thread takes and drops its lock, re-entrantly).
+    A compile thread's own locked calls only touch its own context, module and target
+    machine, like its unlocked ones, so they do not wait for the others."""
+
+    def __init__(self):
+        self.condition = threading.Condition()
+        self.readers = 0
+        self.writers = 0  # (llvmlite's lock is re-entrant: a depth)
+
+    def exclusive(self) -> None:
+        if getattr(_local, "compiler", False):
+            return
+        with self.condition:
+            while self.readers:
+                self.condition.wait()
+            self.writers += 1
+
+    def release(self) -> None:
+        if getattr(_local, "compiler", False):
+            return
+        with self.condition:
+            self.writers -= 1
+            self.condition.notify_all()
+
+    @contextlib.contextmanager
+    def shared(self):
+        with self.condition:
+            while self.writers:
+                self.condition.wait()
+            self.readers += 1
+        try:
+            yield
+        finally:
+            with self.condition:
+                self.readers -= 1
+                self.condition.notify_all()
+
+
+_gate = _Gate()
+_gate_installed: list = []
+
+
+def _install_gate(llvm) -> None:
+    if not _gate_installed:
+        llvm.ffi.register_lock_callback(_gate.exclusive, _gate.release)
+        _gate_installed.append(True)
 
 
 @functools.cache
@@ -169,6 +264,10 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
     if kernel is not None:
         return kernel
     llvm, engine = _engine()
+    # (MCJIT keeps the object file; whether llvmlite's refers to ``payload``'s bytes
+    # without copying them is not documented: keep them as long as the engine, a few
+    # kilobytes a kernel)
+    _payloads.append(payload)
     engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
     address = engine.get_function_address(symbol)
     if not address:
@@ -208,13 +307,7 @@ def compile_later(ir_text: str, interleave: bool = True):
     if _compilers is None:
         from concurrent.futures import ThreadPoolExecutor
 
-        # One thread: llvmlite serializes every LLVM call of the process behind one lock
-        # (bypassing it to compile two kernels at once cut the MLP step's cold compile
-        # from 0.95 to 0.4 s of LLVM time, but two test subprocesses then crashed once
-        # with a segfault inside a kernel, which could not be reproduced or explained: not
-        # a risk worth 0.4 s). The thread still overlaps LLVM with the IR generation in
-        # Python, which needs no LLVM lock.
-        _compilers = ThreadPoolExecutor(1, thread_name_prefix="kiln-llvm")
+        _compilers = ThreadPoolExecutor(max(1, _POOL.size), thread_name_prefix="kiln-llvm")
     return _compilers.submit(_compile_object, ir_text, interleave)
 
 

@@ -315,3 +315,39 @@ def test_a_kernel_llvm_refuses_falls_back_to_numba(tmp_path, monkeypatch):
         executable = compile_graph(graph)
     np.testing.assert_allclose(executable.run([x])[0], np.sin(x + x), rtol=1e-6)
     assert not _entries(tmp_path)  # nothing bad was cached
+
+
+_CACHED_THEN_NEW = """
+import numpy as np
+import kiln
+x = kiln.from_numpy(np.linspace(-1, 1, 32, dtype=np.float32).reshape(4, 8))
+w = kiln.from_numpy(np.linspace(-2, 2, 128, dtype=np.float32).reshape(8, 16))
+if {first}:
+    kiln.jit(lambda v: v.sum(-1))(kiln.tanh(x @ w))  # a row sum's kernel, into the cache
+else:
+    # a new kernel (the matmul's epilogue) compiles while the cached row sum is linked
+    f = kiln.jit(lambda a, b: (kiln.tanh(a @ b) + 1.0, (kiln.tanh(a @ b) + 1.0).sum(-1)))
+    h, s = (t.numpy() for t in f(x, w))
+    want = np.tanh(x.numpy() @ w.numpy()) + 1.0
+    assert np.allclose(h, want, rtol=1e-5) and np.allclose(s, want.sum(-1), rtol=1e-5)
+print("ok")
+"""
+
+
+def test_a_graph_with_cached_and_new_kernels_runs(tmp_path):
+    """Regression: the compile thread and the lowering thread both made the first LLVM
+    engine; the second one was freed with the cached kernel's code in it, and calling that
+    kernel then jumped into freed memory (a segfault, in every fresh process that linked
+    a cached kernel while compiling a new one)."""
+    for attempt in range(3):  # (a race: about one fresh process in two crashed)
+        env = dict(os.environ, KILN_CACHE_DIR=str(tmp_path / str(attempt)))
+        env["KILN_CPU_BACKEND"] = "native"
+        for first in (True, False):
+            done = subprocess.run(
+                [sys.executable, "-c", _CACHED_THEN_NEW.format(first=first)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+            )
+            assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
