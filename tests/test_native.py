@@ -351,3 +351,26 @@ def test_a_graph_with_cached_and_new_kernels_runs(tmp_path):
                 timeout=300,
             )
             assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_reductions_reassociate_but_the_math_around_them_does_not(monkeypatch):
+    """Row kernels let LLVM reassociate (``reassoc``) so sums vectorize; on the
+    elementwise math of the same kernel the flag let it turn ``0.5*v - v`` at v = -inf
+    into +inf instead of NaN. The program the fuzzer found (seed 533), run here always."""
+    from test_random_graphs import PROGRAM_SHAPES, SPECIAL, random_program
+
+    monkeypatch.setenv("KILN_CPU_BACKEND", "native")
+    program, inputs, _ = random_program(533)
+    rng = np.random.default_rng(2033)
+    arrays = []
+    for _ in range(inputs):
+        values = (rng.standard_normal(PROGRAM_SHAPES[33 % len(PROGRAM_SHAPES)]) * 2).astype(F32)
+        special = rng.random(values.shape) < 0.2
+        values[special] = rng.choice(SPECIAL, size=int(special.sum()))
+        arrays.append(values)
+    eager = [t.numpy() for t in program(*[kiln.from_numpy(a.copy()) for a in arrays])]
+    compiled = kiln.jit(program)(*[kiln.from_numpy(a.copy()) for a in arrays])
+    assert any(np.isneginf(a).any() for a in arrays)
+    for got, want in zip((t.numpy() for t in compiled), eager):
+        np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
+        np.testing.assert_array_equal(np.isinf(got), np.isinf(want))

@@ -28,7 +28,7 @@ import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from kiln.compiler.compile import compile_graph
@@ -271,6 +271,7 @@ def _compare_special(got, want):
 @settings(max_examples=budget(8), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(graph=random_graphs(), seed=st.integers(0, 3))
 def test_compiled_random_graph_matches_interpreter_on_special_values(graph, seed):
+    note(graph.format())  # (printed with a failing example)
     executable = compile_graph(graph)
     arrays = _special_inputs(graph, seed)
     want = interpret(graph, arrays)

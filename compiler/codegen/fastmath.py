@@ -62,8 +62,11 @@ flag      on special values
 ========  ========================================================================
 contract  safe: only rounding changes (an FMA may keep finite what ``a*b`` rounded
           to inf first); used by every kernel
-reassoc   safe for nan/inf (any order of ``inf + -inf`` is nan); changes rounding
-          and may flip the sign of a zero sum; row kernels use it (reductions)
+reassoc   safe on a sum (any order of ``inf + -inf`` is nan; rounding changes, a zero
+          sum may flip sign); unsafe on other math: LLVM factors ``0.5*v - v``
+          into ``-0.5*v``, +inf where it was nan. The native back end puts it on
+          reductions' accumulating adds only; Numba (per function) on whole row
+          kernels
 nsz       unsafe: -0.0 may become +0.0 (``x * 0``, ``-(a - b)``)
 arcp      unsafe: ``1 / sqrt(x)`` becomes a reciprocal-sqrt estimate, NaN at 0 and inf
 afn       unsafe: ``x ** 1.5`` becomes ``x * sqrt(x)`` (NaN at -inf), ``pow`` loses its

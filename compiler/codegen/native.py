@@ -257,6 +257,8 @@ class _FunctionCompiler:
         self.module = module
         self.llvm = llvm_module
         self.flags = tuple(flags)
+        self.element_flags = tuple(f for f in self.flags if f != "reassoc")
+        self.op_flags = self.element_flags  # (``statement`` picks per assignment)
         self.definition = definition
         self.frees: list[list[ir.Value]] = []  # per open scope: buffers to free at its end
 
@@ -376,30 +378,45 @@ class _FunctionCompiler:
             if len(node.targets) != 1:
                 raise Unsupported("chained assignment")
             target = node.targets[0]
-            if isinstance(target, ast.Name):
-                value = self.expression(node.value, allocation=target.id)
-                if isinstance(value, Scalar):
-                    self.assign_scalar(target.id, value)
-                elif isinstance(value, Array):
-                    self.scope[target.id] = value
-                else:
-                    raise Unsupported(f"assignment of {ast.unparse(node.value)}")
-                return
-            if isinstance(target, ast.Subscript):
-                array = self.expression(target.value)
-                if not isinstance(array, Array):
-                    raise Unsupported("store into a non-array")
-                value = self.scalar(node.value)
-                address = self.element(array, target.slice)
-                self.builder.store(self.to_memory(value, array.dtype), address)
-                return
-            raise Unsupported(f"assignment to {ast.unparse(target)}")
+            # ``reassoc`` only where a reduction accumulates (``acc3 = (x + acc3)``,
+            # ``acc2[c] = ...``, ``total4 = ...``), which is what lets LLVM vectorize it:
+            # on the elementwise math around it LLVM would also factor ``0.5*v - v`` into
+            # ``-0.5*v``, which is +inf, not NaN, at v = -inf
+            name = target.value if isinstance(target, ast.Subscript) else target
+            accumulates = isinstance(name, ast.Name) and name.id.startswith(("acc", "total"))
+            saved = self.op_flags
+            self.op_flags = self.flags if accumulates else self.element_flags
+            try:
+                self.assign(node, target)
+            finally:
+                self.op_flags = saved
+            return
         if isinstance(node, ast.For):
             self.loop(node)
             return
         if isinstance(node, ast.Pass):
             return
         raise Unsupported(f"statement {type(node).__name__}")
+
+    def assign(self, node: ast.Assign, target) -> None:
+        if isinstance(target, ast.Name):
+            value = self.expression(node.value, allocation=target.id)
+            if isinstance(value, Scalar):
+                self.assign_scalar(target.id, value)
+            elif isinstance(value, Array):
+                self.scope[target.id] = value
+            else:
+                raise Unsupported(f"assignment of {ast.unparse(node.value)}")
+            return
+        if isinstance(target, ast.Subscript):
+            array = self.expression(target.value)
+            if not isinstance(array, Array):
+                raise Unsupported("store into a non-array")
+            value = self.scalar(node.value)
+            address = self.element(array, target.slice)
+            self.builder.store(self.to_memory(value, array.dtype), address)
+            return
+        raise Unsupported(f"assignment to {ast.unparse(target)}")
 
     def loop(self, node: ast.For) -> None:
         if node.orelse or not isinstance(node.target, ast.Name):
@@ -559,7 +576,7 @@ class _FunctionCompiler:
             if _kind(dtype) != "f":
                 dtype = "float64"
             lv, rv = self.cast(left, dtype).value, self.cast(right, dtype).value
-            return Scalar(b.fdiv(lv, rv, flags=self.flags), dtype)
+            return Scalar(b.fdiv(lv, rv, flags=self.op_flags), dtype)
         dtype = _promote(left.dtype, right.dtype)
         lv, rv = self.cast(left, dtype).value, self.cast(right, dtype).value
         floating = _kind(dtype) == "f"
@@ -567,7 +584,7 @@ class _FunctionCompiler:
         if isinstance(op, (ast.Add, ast.Sub, ast.Mult)):
             if floating:
                 method = {ast.Add: b.fadd, ast.Sub: b.fsub, ast.Mult: b.fmul}[type(op)]
-                return Scalar(method(lv, rv, flags=self.flags), dtype)
+                return Scalar(method(lv, rv, flags=self.op_flags), dtype)
             method = {ast.Add: b.add, ast.Sub: b.sub, ast.Mult: b.mul}[type(op)]
             return Scalar(method(lv, rv), dtype)
         if isinstance(op, (ast.FloorDiv, ast.Mod)):
@@ -640,7 +657,7 @@ class _FunctionCompiler:
             dtype = _widen(operand.dtype) if _kind(operand.dtype) != "f" else operand.dtype
             value = self.cast(operand, dtype).value
             if _kind(dtype) == "f":
-                return Scalar(b.fneg(value, flags=self.flags), dtype)
+                return Scalar(b.fneg(value, flags=self.op_flags), dtype)
             return Scalar(b.neg(value), dtype)
         if isinstance(op, ast.Invert):
             if operand.dtype == "bool":
