@@ -54,6 +54,7 @@ with Numba instead, so a gap here costs compile time, never a wrong result.
 from __future__ import annotations
 
 import ast
+import contextlib
 import functools
 import hashlib
 import math
@@ -775,26 +776,19 @@ class _FunctionCompiler:
             op = ast.Gt() if name == "max" else ast.Lt()
             better = self.compare(op, right, left).value
             return Scalar(self.builder.select(better, right.value, left.value), dtype)
-        if name in ("float32_from_bits", "bits_from_float32") and len(arguments) == 1:
+        if name in _BIT_CASTS and len(arguments) == 1:
+            # float32_from_bits, bits_from_float32 and the float64 pair (``fastmath``)
             value = self.scalar(arguments[0])
-            if name == "bits_from_float32":
-                if value.dtype != "float32":
-                    raise Unsupported("bits_from_float32 of a non-float32")
-                return Scalar(self.builder.bitcast(value.value, I32), "int32")
+            floating, integer, to_float = _BIT_CASTS[name]
+            if not to_float:
+                if value.dtype != floating:
+                    raise Unsupported(f"{name} of a {value.dtype}")
+                return Scalar(self.builder.bitcast(value.value, _SCALAR[integer]), integer)
             if _kind(value.dtype) not in "iu":
-                raise Unsupported("float32_from_bits of a non-integer")
-            low = self.cast(value, "int32" if _kind(value.dtype) == "i" else "uint32").value
-            return Scalar(self.builder.bitcast(low, F32), "float32")
-        if name in ("float64_from_bits", "bits_from_float64") and len(arguments) == 1:
-            value = self.scalar(arguments[0])
-            if name == "bits_from_float64":
-                if value.dtype != "float64":
-                    raise Unsupported("bits_from_float64 of a non-float64")
-                return Scalar(self.builder.bitcast(value.value, I64), "int64")
-            if _kind(value.dtype) not in "iu":
-                raise Unsupported("float64_from_bits of a non-integer")
-            bits = self.cast(value, "int64" if _kind(value.dtype) == "i" else "uint64").value
-            return Scalar(self.builder.bitcast(bits, F64), "float64")
+                raise Unsupported(f"{name} of a non-integer")
+            unsigned = integer.replace("int", "uint")
+            bits = self.cast(value, integer if _kind(value.dtype) == "i" else unsigned).value
+            return Scalar(self.builder.bitcast(bits, _SCALAR[floating]), floating)
         if name in ("row_max_float32", "row_max_float64") and len(arguments) == 1:
             row = self.expression(arguments[0])
             if not isinstance(row, Array) or len(row.shape) != 1:
@@ -838,24 +832,13 @@ class _FunctionCompiler:
         nan_key = key(ir.Constant(floating, math.nan))
         best = self.allocas.alloca(integer)
         b.store(key(ir.Constant(floating, -math.inf)), best)
-        counter = self.allocas.alloca(I64)
-        b.store(ir.Constant(I64, 0), counter)
-        test = self.function.append_basic_block("rowmax.test")
-        body = self.function.append_basic_block("rowmax.body")
-        done = self.function.append_basic_block("rowmax.done")
-        b.branch(test)
-        b.position_at_end(test)
-        b.cbranch(b.icmp_signed("<", b.load(counter), row.shape[0]), body, done)
-        b.position_at_end(body)
-        k = b.load(counter)
-        value = b.load(b.gep(row.pointer, [b.mul(k, row.strides[0], flags=["nsw"])], inbounds=True))
-        is_nan = b.fcmp_unordered("uno", value, value)
-        item = b.select(is_nan, nan_key, key(value))
-        current = b.load(best)
-        b.store(b.select(b.icmp_signed(">", item, current), item, current), best)
-        b.store(b.add(k, ir.Constant(I64, 1), flags=["nsw"]), counter)
-        b.branch(test)
-        b.position_at_end(done)
+        with self.counted_loop(row.shape[0], "rowmax") as k:
+            offset = b.mul(k, row.strides[0], flags=["nsw"])
+            value = b.load(b.gep(row.pointer, [offset], inbounds=True))
+            is_nan = b.fcmp_unordered("uno", value, value)
+            item = b.select(is_nan, nan_key, key(value))
+            current = b.load(best)
+            b.store(b.select(b.icmp_signed(">", item, current), item, current), best)
         result = b.load(best)
         unkeyed = b.bitcast(
             b.xor(result, b.and_(b.ashr(result, ir.Constant(integer, width - 1)), magnitude)),
@@ -938,18 +921,24 @@ class _FunctionCompiler:
         return name in [a.arg for a in self.definition.args.args]
 
     def fill(self, pointer, count, value) -> None:
+        with self.counted_loop(count, "fill") as k:
+            self.builder.store(value, self.builder.gep(pointer, [k], inbounds=True))
+
+    @contextlib.contextmanager
+    def counted_loop(self, count, name: str):
+        """``for k in range(count)``: the body is what the ``with`` block emits."""
         b = self.builder
         counter = self.allocas.alloca(I64)
         b.store(ir.Constant(I64, 0), counter)
-        test = self.function.append_basic_block("fill.test")
-        body = self.function.append_basic_block("fill.body")
-        done = self.function.append_basic_block("fill.done")
+        test = self.function.append_basic_block(f"{name}.test")
+        body = self.function.append_basic_block(f"{name}.body")
+        done = self.function.append_basic_block(f"{name}.done")
         b.branch(test)
         b.position_at_end(test)
         b.cbranch(b.icmp_signed("<", b.load(counter), count), body, done)
         b.position_at_end(body)
         k = b.load(counter)
-        b.store(value, b.gep(pointer, [k], inbounds=True))
+        yield k
         b.store(b.add(k, ir.Constant(I64, 1), flags=["nsw"]), counter)
         b.branch(test)
         b.position_at_end(done)
@@ -1028,6 +1017,15 @@ class _FunctionCompiler:
         if dtype == "bool":
             return self.builder.icmp_unsigned("!=", value, ir.Constant(I8, 0))
         return value
+
+
+# fastmath's bit casts: name -> (float dtype, integer dtype, integer to float?)
+_BIT_CASTS = {
+    "float32_from_bits": ("float32", "int32", True),
+    "bits_from_float32": ("float32", "int32", False),
+    "float64_from_bits": ("float64", "int64", True),
+    "bits_from_float64": ("float64", "int64", False),
+}
 
 
 def _is_docstring(statement) -> bool:
