@@ -473,12 +473,16 @@ _POOL = _Pool()
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) has none of the parent's threads: start a
     new pool there, or the first parallel kernel would wait for workers forever."""
-    global _POOL, _lock, _compilers
+    global _POOL, _lock, _compilers, _engine_lock
     size = _POOL.size
     _POOL = _Pool()
     _POOL.size = size
     _lock = threading.RLock()
     _compilers = None
+    _engine_lock = threading.Lock()
+    # (a compile thread of the parent may have been inside the gate: the child has none)
+    _gate.condition = threading.Condition()
+    _gate.readers = _gate.writers = 0
 
 
 if hasattr(os, "register_at_fork"):
