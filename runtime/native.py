@@ -66,6 +66,7 @@ def _machine(llvm):
 
 
 _made: list = []  # [(llvmlite.binding, the engine)], once made
+_ndarray_cell = ctypes.c_void_p(0)  # holds id(numpy.ndarray): the symbol kiln_ndarray_type
 _engine_lock = threading.Lock()
 
 
@@ -84,6 +85,11 @@ def _engine():
             import llvmlite.binding as llvm
 
             _install_gate(llvm)
+            # the address kernels' Python entries compare an argument's type with
+            import numpy as np
+
+            _ndarray_cell.value = id(np.ndarray)
+            llvm.add_symbol("kiln_ndarray_type", ctypes.addressof(_ndarray_cell))
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine(llvm))

@@ -148,6 +148,17 @@ def test_kernel_language_semantics():
         _same(first, second)
     with pytest.raises(SystemError):  # a wrong argument count is refused, not run
         kernel.entry(a, b, 6)
+    # what the kernel cannot read is refused: a non-array, a non-contiguous array
+    with pytest.raises(TypeError, match="argument 1 is not a C-contiguous array"):
+        kernel.entry(a, 7, *again, 6)
+    with pytest.raises(TypeError, match="argument 0 is not a C-contiguous array"):
+        kernel.entry(np.repeat(a, 2)[::2], b, *again, 6)
+
+    class Subclass(np.ndarray):
+        pass
+
+    kernel.entry(a.view(Subclass), b, *again, 6)  # an ndarray subclass is an array
+    _same(again[0], floor)
 
 
 def test_source_outside_the_language_falls_back_to_numba(monkeypatch):

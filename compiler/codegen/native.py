@@ -99,8 +99,9 @@ _NUMPY_TYPES = {
     "uint64",
     "bool_",
 }
-# PyArrayObject: PyObject_HEAD (16 bytes), then data, nd, dimensions, strides
-_DATA_OFFSET, _STRIDES_OFFSET = 16, 40
+# PyArrayObject: PyObject_HEAD (16 bytes), then data, nd, dimensions, strides, base,
+# descr, flags
+_DATA_OFFSET, _STRIDES_OFFSET, _FLAGS_OFFSET = 16, 40, 64
 
 
 class Unsupported(Exception):
@@ -1150,13 +1151,18 @@ def _definition(tree: ast.Module, function_name: str) -> ast.FunctionDef:
     raise Unsupported(f"no function {function_name}")
 
 
-def _python_entry(module: ir.Module, kernel: ir.Function, arrays: int, sizes: int) -> None:
+def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int) -> None:
     """``<symbol>_py``: the kernel as a CPython ``METH_FASTCALL`` function,
     ``PyObject *f(PyObject *self, PyObject *const *args, Py_ssize_t nargs)``, running the
     whole loop (chunk 0 of 1) with the GIL held. ``runtime/native.py`` wraps it in a
     builtin function object, so the executor calls a kernel as cheaply as ``len`` (a
-    ``ctypes`` call costs about 1.5 microseconds more). A wrong argument count returns
-    NULL (Python raises SystemError)."""
+    ``ctypes`` call costs about 1.5 microseconds more).
+
+    It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
+    SystemError), an argument that is not a NumPy array (its type is not
+    ``kiln_ndarray_type``, a symbol ``runtime/native.py`` defines, nor a subtype) or a
+    C-layout one that is not C-contiguous (TypeError, naming the argument)."""
+    arrays = len(signature)
     function_type = ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64])
     entry = ir.Function(module, function_type, kernel.name + "_py")
     # (inlined into the entry, the whole loop would be optimized and emitted twice: about
@@ -1175,6 +1181,45 @@ def _python_entry(module: ir.Module, kernel: ir.Function, arrays: int, sizes: in
     b.ret(ir.Constant(OBJECT, None))
     b.position_at_end(call)
     values = [b.load(b.gep(args, [ir.Constant(I64, k)])) for k in range(arrays)]
+    ndarray = ir.GlobalVariable(module, OBJECT, "kiln_ndarray_type")
+    ndarray.linkage = "external"
+    is_subtype = ir.Function(module, ir.FunctionType(I32, [OBJECT, OBJECT]), "PyType_IsSubtype")
+    set_error = ir.Function(
+        module, ir.FunctionType(ir.VoidType(), [OBJECT, OBJECT]), "PyErr_SetString"
+    )
+    type_error = ir.GlobalVariable(module, OBJECT, "PyExc_TypeError")
+    type_error.linkage = "external"
+    array_type = b.load(ndarray)
+    for k, value in enumerate(values):
+        ob_type = b.load(b.bitcast(b.gep(value, [ir.Constant(I64, 8)]), OBJECT.as_pointer()))
+        exact = b.icmp_unsigned("==", ob_type, array_type)
+        subtype_check = entry.append_basic_block(f"subtype{k}")
+        is_array = entry.append_basic_block(f"array{k}")
+        refused = entry.append_basic_block(f"refused{k}")
+        b.cbranch(exact, is_array, subtype_check)
+        b.position_at_end(subtype_check)
+        sub = b.call(is_subtype, [ob_type, array_type])
+        b.cbranch(b.icmp_signed("!=", sub, ir.Constant(I32, 0)), is_array, refused)
+        b.position_at_end(refused)
+        text = f"kiln: native kernel {kernel.name}: argument {k} is not a C-contiguous array"
+        data = bytearray(text.encode() + b"\0")
+        message = ir.GlobalVariable(module, ir.ArrayType(I8, len(data)), f"message{k}")
+        message.global_constant = True
+        message.linkage = "private"
+        message.initializer = ir.Constant(ir.ArrayType(I8, len(data)), data)
+        b.call(set_error, [b.load(type_error), b.bitcast(message, OBJECT)])
+        b.ret(ir.Constant(OBJECT, None))
+        b.position_at_end(is_array)
+        if signature[k][2] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags
+            flags = b.load(
+                b.bitcast(b.gep(value, [ir.Constant(I64, _FLAGS_OFFSET)]), I32.as_pointer())
+            )
+            contiguous = b.icmp_unsigned(
+                "!=", b.and_(flags, ir.Constant(I32, 1)), ir.Constant(I32, 0)
+            )
+            next_block = entry.append_basic_block(f"checked{k}")
+            b.cbranch(contiguous, next_block, refused)
+            b.position_at_end(next_block)
     for k in range(sizes):
         values.append(b.call(as_size, [b.load(b.gep(args, [ir.Constant(I64, arrays + k)]))]))
     b.call(kernel, [*values, ir.Constant(I64, 0), ir.Constant(I64, 1)])
@@ -1202,7 +1247,7 @@ def _compile(facts: NativeKernelSource) -> NativeSource:
     flags = _flags_of(definition.decorator_list)
     compiler = _FunctionCompiler(module, llvm_module, flags, definition)
     kernel = compiler.build(facts.symbol, facts.signature, facts.sizes, chunked)
-    _python_entry(llvm_module, kernel, facts.arrays, facts.sizes)
+    _python_entry(llvm_module, kernel, facts.signature, facts.sizes)
     text = f"; kiln kernel {facts.function_name}\n" + str(llvm_module)
     reduces = "reassoc" in flags
     return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces)
