@@ -66,7 +66,9 @@ def _machine(llvm):
 
 
 _made: list = []  # [(llvmlite.binding, the engine)], once made
-_ndarray_cell = ctypes.c_void_p(0)  # holds id(numpy.ndarray): the symbol kiln_ndarray_type
+# cells holding the addresses of the Python objects kernels' entries use (the symbols
+# kiln_ndarray_type, kiln_py_none, kiln_py_type_error)
+_ndarray_cell, _none_cell, _type_error_cell = (ctypes.c_void_p(0) for _ in range(3))
 _engine_lock = threading.Lock()
 
 
@@ -85,11 +87,15 @@ def _engine():
             import llvmlite.binding as llvm
 
             _install_gate(llvm)
-            # the address kernels' Python entries compare an argument's type with
             import numpy as np
 
-            _ndarray_cell.value = id(np.ndarray)
-            llvm.add_symbol("kiln_ndarray_type", ctypes.addressof(_ndarray_cell))
+            for name, cell, value in (
+                ("kiln_ndarray_type", _ndarray_cell, np.ndarray),
+                ("kiln_py_none", _none_cell, None),
+                ("kiln_py_type_error", _type_error_cell, TypeError),
+            ):
+                cell.value = id(value)  # (objects that live as long as the process)
+                llvm.add_symbol(name, ctypes.addressof(cell))
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine(llvm))

@@ -148,7 +148,12 @@ def test_kernel_language_semantics():
         _same(first, second)
     with pytest.raises(SystemError):  # a wrong argument count is refused, not run
         kernel.entry(a, b, 6)
-    # what the kernel cannot read is refused: a non-array, a non-contiguous array
+    # what the kernel cannot read is refused: a non-array, a non-contiguous array (after
+    # Numba has set up its JIT: it registers CPython names such as PyExc_TypeError with
+    # another meaning, and an entry that used them crashed raising the error)
+    import numba
+
+    numba.njit(lambda v: v + 1)(1)
     with pytest.raises(TypeError, match="argument 1 is not a C-contiguous array"):
         kernel.entry(a, 7, *again, 6)
     with pytest.raises(TypeError, match="argument 0 is not a C-contiguous array"):

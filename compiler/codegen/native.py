@@ -1170,8 +1170,11 @@ def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int)
     kernel.attributes.add("noinline")
     as_size = ir.Function(module, ir.FunctionType(I64, [OBJECT]), "PyLong_AsSsize_t")
     increment = ir.Function(module, ir.FunctionType(ir.VoidType(), [OBJECT]), "Py_IncRef")
-    none = ir.GlobalVariable(module, I8, "_Py_NoneStruct")
-    none.linkage = "external"
+    # Python objects come through kiln's own symbols (cells holding their address,
+    # ``runtime/native.py``): Numba registers CPython names such as ``PyExc_TypeError``
+    # for its JIT with another meaning (the object, not the variable holding it)
+    none_cell = ir.GlobalVariable(module, OBJECT, "kiln_py_none")
+    none_cell.linkage = "external"
     _, args, nargs = entry.args
     b = ir.IRBuilder(entry.append_basic_block("entry"))
     call = entry.append_basic_block("call")
@@ -1187,7 +1190,7 @@ def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int)
     set_error = ir.Function(
         module, ir.FunctionType(ir.VoidType(), [OBJECT, OBJECT]), "PyErr_SetString"
     )
-    type_error = ir.GlobalVariable(module, OBJECT, "PyExc_TypeError")
+    type_error = ir.GlobalVariable(module, OBJECT, "kiln_py_type_error")
     type_error.linkage = "external"
     array_type = b.load(ndarray)
     for k, value in enumerate(values):
@@ -1223,6 +1226,7 @@ def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int)
     for k in range(sizes):
         values.append(b.call(as_size, [b.load(b.gep(args, [ir.Constant(I64, arrays + k)]))]))
     b.call(kernel, [*values, ir.Constant(I64, 0), ir.Constant(I64, 1)])
+    none = b.load(none_cell)
     b.call(increment, [none])
     b.ret(none)
 
