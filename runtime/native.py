@@ -1,4 +1,4 @@
-"""Native CPU kernels: LLVM IR -> machine code (llvmlite), cached on disk, called by ctypes.
+"""Native CPU kernels: LLVM IR -> machine code (llvmlite), cached on disk, called from Python.
 
 ``compiler/codegen/native.py`` writes each CPU kernel as LLVM IR; this module optimizes it
 (LLVM's ``O3`` pipeline, loop and SLP vectorizers on, for this machine's CPU), emits an
@@ -9,12 +9,12 @@ object file, links it into one in-process MCJIT engine and returns a callable:
   the kernel's source, signature and the compiler's version) and of what the machine code
   depends on (llvmlite's LLVM, the CPU's name and features). An entry is a header line
   with the payload's SHA-256 and whether the kernel runs in chunks, followed by the object
-  code; one that
-  does not match (truncated, damaged, other versions) is deleted and rebuilt with a
+  code; one that does not match (truncated, damaged) is deleted and rebuilt with a
   ``KernelCacheWarning``, never loaded. Writes are atomic (``kernel_cache.atomic_write``).
 - **Calls.** A kernel is a C function taking the NumPy arrays themselves (it reads their
-  data pointers), the sizes, and a chunk number and count. ``ctypes`` releases the GIL
-  during the call.
+  data pointers), the sizes, and a chunk number and count; the executor calls small work
+  through the kernel's ``METH_FASTCALL`` entry, wrapped as a builtin function
+  (``NativeKernel.entry``), and large work through ``ctypes``, which releases the GIL.
 - **Threads.** ``NativeKernel.parallel`` calls run the chunks of the kernel's ``prange``
   loop on a small pool of persistent threads (this thread runs chunk 0), each chunk a
   ``ctypes`` call without the GIL; ``set_threads`` sets their number (``torch.set_num_threads``).
@@ -37,12 +37,15 @@ from .kernel_cache import KernelCacheWarning, _writable, atomic_write, cache_dir
 
 __all__ = [
     "NativeKernel",
+    "build",
+    "compile_later",
+    "find",
+    "get_threads",
     "link_compiled",
     "load_native",
+    "native_stats",
     "object_path",
     "set_threads",
-    "get_threads",
-    "native_stats",
 ]
 
 _lock = threading.RLock()
@@ -86,7 +89,7 @@ def _engine():
         if not _made:
             import llvmlite.binding as llvm
 
-            _install_gate(llvm)
+            llvm.ffi.register_lock_callback(_gate.exclusive, _gate.release)
             import numpy as np
 
             for name, cell, value in (
@@ -201,13 +204,6 @@ class _Gate:
 
 
 _gate = _Gate()
-_gate_installed: list = []
-
-
-def _install_gate(llvm) -> None:
-    if not _gate_installed:
-        llvm.ffi.register_lock_callback(_gate.exclusive, _gate.release)
-        _gate_installed.append(True)
 
 
 @functools.cache
@@ -300,8 +296,8 @@ def find(symbol: str, arrays: int, sizes: int):
         if kernel is not None:
             native_stats["memory"] += 1
             return kernel
-        path = object_path(symbol)
-        entry = _read_entry(path, _key(symbol)) if path.exists() else None
+        key = _key(symbol)
+        entry = _read_entry(cache_dir() / "native" / f"{key}.o", key)
         if entry is None:
             return None
         native_stats["disk"] += 1
@@ -400,21 +396,18 @@ class NativeKernel:
     ``serial(*arrays, *sizes)`` runs it whole on this thread; ``parallel`` splits its
     ``prange`` loop across the pool (when it is ``chunked``)."""
 
-    def __init__(self, function, symbol: str, chunked: bool, entry=None):
+    def __init__(self, function, symbol: str, chunked: bool, entry):
         self.function = function
         # ``entry(*arrays, *sizes)``: the whole loop, called as a builtin (GIL held)
         self.entry = entry
         self.symbol = symbol
         self.chunked = chunked
-        function_ = function
-
-        function.__name__ = "kernel_serial"  # (called with chunk 0 of 1)
 
         def serial(*arguments):
-            function_(*arguments, 0, 1)
+            function(*arguments, 0, 1)
 
         def parallel(*arguments):
-            _POOL.run(function_, arguments)  # (the module's pool: a forked child has its own)
+            _POOL.run(function, arguments)  # (the module's pool: a forked child has its own)
 
         # (named as the Numba variants they replace: profiles and tests read the names)
         serial.__name__, parallel.__name__ = "kernel_serial", "kernel"

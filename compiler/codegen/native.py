@@ -282,7 +282,6 @@ class _FunctionCompiler:
         self.builder = self.setup
         self.scope: dict[str, object] = {}
         self.chunk, self.chunks = function.args[-2], function.args[-1]
-        self.chunked = chunked
         # the loop that runs in chunks: the last statement (``_chunkable``)
         self.chunk_loop = self.definition.body[-1] if chunked else None
         for k, (name, (dtype, ndim, layout)) in enumerate(zip(parameters, signature)):
@@ -435,7 +434,7 @@ class _FunctionCompiler:
         b = self.builder
         count = self.cast(self.scalar(call.args[0]), "int64").value
         start, stop = ir.Constant(I64, 0), count
-        if call.func.id == "prange" and self.chunked and node is self.chunk_loop:
+        if call.func.id == "prange" and node is self.chunk_loop:
             start = b.sdiv(b.mul(count, self.chunk), self.chunks)
             stop = b.sdiv(b.mul(count, b.add(self.chunk, ir.Constant(I64, 1))), self.chunks)
         name = node.target.id
@@ -1144,13 +1143,6 @@ def describe(source: str, function_name: str, signature, sizes: int) -> NativeKe
     )
 
 
-def _definition(tree: ast.Module, function_name: str) -> ast.FunctionDef:
-    for statement in tree.body:
-        if isinstance(statement, ast.FunctionDef) and statement.name == function_name:
-            return statement
-    raise Unsupported(f"no function {function_name}")
-
-
 def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int) -> None:
     """``<symbol>_py``: the kernel as a CPython ``METH_FASTCALL`` function,
     ``PyObject *f(PyObject *self, PyObject *const *args, Py_ssize_t nargs)``, running the
@@ -1245,7 +1237,9 @@ def compile_source(source: str, function_name: str, signature, sizes: int) -> Na
 def _compile(facts: NativeKernelSource) -> NativeSource:
     tree = ast.parse(facts.source)
     module = _SourceModule(tree, {})
-    definition = _definition(tree, facts.function_name)
+    definition = module.functions.get(facts.function_name)
+    if definition is None:
+        raise Unsupported(f"no function {facts.function_name}")
     chunked = _chunkable(definition)
     llvm_module = ir.Module(name=facts.symbol)
     flags = _flags_of(definition.decorator_list)

@@ -104,19 +104,22 @@ def backend() -> str:
 
 
 def _native_facts(kernel: KernelSource, strided):
-    """The native kernel's name and calling facts (``native.describe``), or None when its
-    source cannot even be parsed as the kernel language."""
+    """The native kernel's name and calling facts (``native.describe``: no parsing)."""
     # (a C-contiguous argument is only read through ``reshape``: its rank does not matter,
     # and leaving it out shares one kernel between graphs that differ only in sizes)
     signature = [
         (n.dtype, len(n.shape), "A") if n in strided else (n.dtype, 0, "C") for n in kernel.inputs
     ]
     signature += [(n.dtype, 0, "C") for n in kernel.outputs]
-    try:
-        return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
-    except Unsupported as error:
-        _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
-        return None
+    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
+
+
+def _numba_function(kernel: KernelSource, strided):
+    """The kernel compiled by Numba for the executor's argument types (raises
+    ``NumbaError`` where Numba cannot)."""
+    function = load_kernel(kernel.source, kernel.function_name)
+    function.compile(_signature(kernel, strided))
+    return function
 
 
 def _threaded(kernel: KernelSource) -> bool:
@@ -213,9 +216,8 @@ class _Lowering:
             return
         from numba.core.errors import NumbaError  # (Numba loads only when it is needed)
 
-        function = load_kernel(kernel.source, kernel.function_name)
         try:
-            function.compile(_signature(kernel, strided))
+            function = _numba_function(kernel, strided)
         except NumbaError as error:
             warnings.warn(
                 f"kiln: {comment} runs with NumPy: Numba could not compile its "
@@ -234,8 +236,6 @@ class _Lowering:
         of lowering (``build_pending``). False when the source is outside the native
         compiler's language."""
         facts = _native_facts(kernel, strided)
-        if facts is None:
-            return False
         call = Call(None, arguments, comment=comment)
         found = native.find(facts.symbol, facts.arrays, facts.sizes)
         if found is not None:
@@ -260,12 +260,11 @@ class _Lowering:
     def build_pending(self) -> None:
         """Link the new native kernels (compiling since ``native_call``) and fill in
         their calls."""
-        symbols = list(self.compiling)
         built = native.link_compiled(
             (symbol, future, compiled.arrays, compiled.sizes, compiled.parallel)
             for symbol, (compiled, future) in self.compiling.items()
         )
-        kernels = dict(zip(symbols, built))
+        kernels = dict(zip(self.compiling, built))
         for call, (compiled, _), kernel, strided in self.pending:
             native_kernel = kernels[compiled.symbol]
             if isinstance(native_kernel, Exception):  # LLVM refused the IR: a bug of ours
@@ -275,9 +274,7 @@ class _Lowering:
                     RuntimeWarning,
                     stacklevel=2,
                 )
-                function = load_kernel(kernel.source, kernel.function_name)
-                function.compile(_signature(kernel, strided))
-                call.function = function
+                call.function = _numba_function(kernel, strided)
                 continue
             _bind(call, native_kernel, kernel)
         self.pending = []

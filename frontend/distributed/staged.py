@@ -174,18 +174,18 @@ class StagedExecutable:
         self.executables = [
             compile_graph(s.graph, device=device) if s.outputs else None for s in self.stages_plan
         ]
-        self.stages, self.kernels, self.native_kernels = [], [], []
+        self.stages, self.kernels = [], []
         for k, exe in enumerate(self.executables):
             if exe is not None:
                 self.stages += [(f"stage{k}_{name}", g) for name, g in exe.stages]
                 self.kernels += exe.kernels
-                self.native_kernels += exe.native_kernels
         last = next((e for e in reversed(self.executables) if e is not None), None)
         self.optimized = last.optimized if last is not None else graph
 
     @property
     def kernel_ir(self) -> list:
-        return [k.ir() if k is not None else None for k in self.native_kernels]
+        """Per kernel (in ``kernels``' order), its LLVM IR or None."""
+        return [text for exe in self.executables if exe is not None for text in exe.kernel_ir]
 
     def run(self, arrays: list) -> list:
         env = dict(zip(self.traced.inputs, arrays))
