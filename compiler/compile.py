@@ -19,6 +19,7 @@ output. ``dump`` writes an executable's stages, kernels and run function into a 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +35,11 @@ class Executable:
     plan; ``kernels`` the generated kernel sources, in the order they run; ``program`` the
     runtime program (its ``source`` is the generated Python run function); ``device`` the
     back end (``"cpu"``: NumPy arrays in and out, ``"cuda"``: device arrays).
+
+    Tiered (``compile_graph(..., tiered=True)``), an executable may be returned while
+    LLVM still compiles its new kernels: until they are ready, a call the reference
+    interpreter can finish sooner than the compiler runs there (``tiers`` counts the calls
+    each tier ran). Reading ``program`` waits for the compiled tier.
     """
 
     def __init__(
@@ -44,9 +50,44 @@ class Executable:
         self.stages = stages
         self.kernels = list(kernels)
         self.device = device
-        self.program = program
+        self._program = program
+        self._lowered = None  # tiered: the lowering whose kernels are still compiling
+        self._interpret_seconds = 0.0
+        self._finishing = threading.Lock()
+        self.tiers = {"interpreter": 0, "compiled": 0}
         # per kernel, the native back end's kernel (None: Numba compiled it)
         self.native_kernels: list = [None] * len(self.kernels)
+
+    @property
+    def program(self):
+        """The runtime program (waiting for kernels still compiling)."""
+        if self._lowered is not None:
+            self._finish()
+        return self._program
+
+    @program.setter
+    def program(self, program) -> None:
+        self._program = program
+
+    def _finish(self) -> None:
+        with self._finishing:
+            lowered = self._lowered
+            if lowered is None:
+                return
+            from ..runtime.executor import Program
+
+            lowered.finish()
+            self._program = Program(lowered.schedule)
+            self._lowered = None
+
+    def wait(self) -> None:
+        """Wait for kernels still compiling: every later call runs compiled."""
+        if self._lowered is not None:
+            self._finish()
+
+    def compiling(self) -> bool:
+        """Whether kernels are still compiling (the next call may be interpreted)."""
+        return self._lowered is not None and self._lowered.compiling() > 0
 
     @property
     def kernel_ir(self) -> list[str | None]:
@@ -54,12 +95,50 @@ class Executable:
         return [k.ir() if k is not None else None for k in self.native_kernels]
 
     def run(self, args: list[np.ndarray]) -> list[np.ndarray]:
-        if self.program is None:
+        lowered = self._lowered
+        if lowered is not None:
+            compiling = lowered.compiling()
+            # LLVM's threads take about KERNEL_SECONDS a kernel; interpret while that is
+            # longer than the interpreter would take
+            if compiling * KERNEL_SECONDS / _compile_threads() > self._interpret_seconds:
+                self.tiers["interpreter"] += 1
+                return self._interpret(args)
+            self._finish()
+        if self._program is None:
             return interpret(self.optimized, args)
-        return self.program.run(args)
+        self.tiers["compiled"] += 1
+        return self._program.run(args)
+
+    def _interpret(self, args):
+        from ..runtime.executor import PROFILERS
+
+        if not PROFILERS:
+            return interpret(self.optimized, args)
+        clock: list[float] = []
+        results = interpret(self.optimized, args, clock)
+        schedule = _InterpretedSchedule(self.optimized)
+        for profiler in PROFILERS:
+            profiler.kernel_events(schedule, clock)
+        return results
 
     def __call__(self, *args):
         return self.run(list(args))
+
+
+class _InterpretedSchedule:
+    """What a profiler reads of a schedule (``name``, ``calls``), for a run of the
+    reference interpreter: one call per node."""
+
+    def __init__(self, graph: Graph):
+        from ..runtime.executor import Call
+        from .primitives import PRIMITIVES
+
+        self.name = f"{graph.name} (interpreted while kernels compile)"
+        self.calls = [
+            Call(PRIMITIVES[n.op].impl, [], comment=f"{n.op}, interpreted")
+            for n in graph.nodes
+            if n.op != "input"
+        ]
 
     def profile(self, args: list[np.ndarray], repeats: int = 10) -> str:
         """Median time of every call in the schedule, slowest first, as text.
@@ -67,14 +146,55 @@ class Executable:
         >>> print(executable.profile([np.ones(3, np.float32)]))  # doctest: +SKIP
              2.1 us  kernel_serial  group 0: loop kernel over [3]
         """
-        if self.program is None:
+        if self.program is None:  # (waits for kernels still compiling)
             return "(interpreted: no schedule to profile)"
         rows = sorted(self.program.profile(args, repeats), key=lambda row: -row[0])
         return "\n".join(f"{seconds * 1e6:10.1f} us  {what}" for seconds, what in rows)
 
 
+# seconds LLVM takes for one kernel on this project's machine (the MLP step's 11 kernels:
+# 0.33 s), and what the reference interpreter costs: ~1 ns an element an op, a matmul at
+# ~30 GFLOP/s, ~3 us an op (tiered executables compare the two, ``Executable.run``)
+KERNEL_SECONDS = 0.03
+_ELEMENT_SECONDS = 1e-9
+_FLOP_SECONDS = 3e-11
+_OP_SECONDS = 3e-6
+
+
+def _compile_threads() -> int:
+    from ..runtime.native import get_threads
+
+    return get_threads()
+
+
+def interpret_seconds(graph: Graph) -> float:
+    """A rough estimate of one run of ``graph`` through the reference interpreter."""
+    total = 0.0
+    for node in graph.nodes:
+        if node.op in ("input", "const"):
+            continue
+        total += _OP_SECONDS
+        elements = max([_numel(node.shape)] + [_numel(i.shape) for i in node.inputs])
+        if node.op == "matmul":
+            a, b = node.inputs
+            total += 2 * _numel(node.shape) * a.shape[-1] * _FLOP_SECONDS
+        total += elements * _ELEMENT_SECONDS
+    return total
+
+
+def _numel(shape) -> int:
+    count = 1
+    for size in shape:
+        count *= size
+    return count
+
+
 def compile_graph(
-    graph: Graph, device: str = "cpu", dump_dir=None, interpret_only: bool = False
+    graph: Graph,
+    device: str = "cpu",
+    dump_dir=None,
+    interpret_only: bool = False,
+    tiered: bool = False,
 ) -> Executable:
     """Optimize, fuse, plan memory and generate kernels for ``graph`` on ``device``.
 
@@ -83,7 +203,8 @@ def compile_graph(
     receives each stage's text (``NN_pass.txt``) and DOT (``NN_pass.dot``) and the kernels
     (``kernel_K.py``, and ``kernel_K.ll``: the LLVM IR of the native back end);
     ``interpret_only`` skips code generation and runs the reference
-    interpreter on host arrays.
+    interpreter on host arrays. ``tiered`` returns before LLVM has finished the new CPU
+    kernels (see ``Executable``).
     """
     if device not in ("cpu", "cuda"):
         raise ValueError(f"compile_graph: unknown device {device!r} (expected 'cpu' or 'cuda')")
@@ -115,14 +236,16 @@ def compile_graph(
         stages.append(("fuse", fused))
         plan = plan_memory(fused)
         stages.append(("memory", describe(plan, fused)))
-        lowered = lower(fused, plan)
-        from ..runtime.executor import Program
-
-        program = Program(lowered.schedule)
+        lowered = lower(fused, plan, wait=not tiered or bool(dump_dir))
         executable = Executable(
-            graph, optimized, stages, [k.source for k in lowered.kernels], device, program
+            graph, optimized, stages, [k.source for k in lowered.kernels], device
         )
         executable.native_kernels = [k.native for k in lowered.kernels]
+        executable._lowered = lowered
+        if lowered.waiting is None:
+            executable._finish()
+        else:
+            executable._interpret_seconds = interpret_seconds(optimized)
     if dump_dir:
         dump(executable, dump_dir)
     return executable

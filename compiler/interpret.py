@@ -11,6 +11,8 @@ their last use; an error names the failing node's IR line.
 
 from __future__ import annotations
 
+from time import perf_counter
+
 import numpy as np
 
 from .errors import ShapeError
@@ -32,8 +34,10 @@ def last_uses(graph: Graph) -> dict[Node, list[Node]]:
     return frees
 
 
-def interpret(graph: Graph, args) -> list[np.ndarray]:
-    """Run ``graph`` on NumPy arrays ``args`` (one per graph input)."""
+def interpret(graph: Graph, args, clock: list | None = None) -> list[np.ndarray]:
+    """Run ``graph`` on NumPy arrays ``args`` (one per graph input). ``clock``: a list
+    that receives ``perf_counter()`` before the first node and after each node run (for
+    profilers: ``Executable.run``)."""
     if len(args) != len(graph.inputs):
         raise TypeError(
             f"interpret: graph {graph.name} takes {len(graph.inputs)} inputs, got {len(args)}"
@@ -48,6 +52,8 @@ def interpret(graph: Graph, args) -> list[np.ndarray]:
             )
         env[node] = value
     frees = last_uses(graph)
+    if clock is not None:
+        clock.append(perf_counter())
     for node in graph.nodes:
         if node.op == "input":
             continue
@@ -61,4 +67,6 @@ def interpret(graph: Graph, args) -> list[np.ndarray]:
         env[node] = out
         for dead in frees.get(node, ()):
             del env[dead]
+        if clock is not None:
+            clock.append(perf_counter())
     return [env[n] for n in graph.outputs]

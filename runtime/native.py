@@ -308,38 +308,79 @@ def find(symbol: str, arrays: int, sizes: int):
 _compilers = None  # the threads that run LLVM (created on first use)
 
 
-def compile_later(ir_text: str, interleave: bool = True):
-    """Start compiling ``ir_text`` to an object file on LLVM's threads; a ``Future`` of
-    its bytes. (The caller goes on generating the next kernel's IR meanwhile.)"""
-    global _compilers
-    if _compilers is None:
-        from concurrent.futures import ThreadPoolExecutor
+class _Job:
+    """A kernel compiling on LLVM's threads: ``done()``, ``result()`` (its object code).
 
-        _compilers = ThreadPoolExecutor(max(1, _POOL.size), thread_name_prefix="kiln-llvm")
-    return _compilers.submit(_compile_object, ir_text, interleave)
+    The compile thread stores the object file in the disk cache as soon as it has it, so
+    a process that exits before it links the kernel (its first calls interpreted, see
+    ``compiler/compile.py``) still leaves it for the next. A job inherited by a forked
+    child (whose compile threads do not exist) is compiled again there."""
+
+    def __init__(self, ir_text: str, interleave: bool, symbol: str | None, chunked: bool):
+        self.ir_text, self.interleave = ir_text, interleave
+        self.symbol, self.chunked = symbol, chunked
+        self._start()
+
+    def _start(self) -> None:
+        global _compilers
+        if _compilers is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            _compilers = ThreadPoolExecutor(max(1, _POOL.size), thread_name_prefix="kiln-llvm")
+        self.pid = os.getpid()
+        self.future = _compilers.submit(self._compile)
+
+    def _compile(self) -> bytes:
+        payload = _compile_object(self.ir_text, self.interleave)
+        if self.symbol is not None:
+            _store(self.symbol, payload, self.chunked)
+        return payload
+
+    def _orphaned(self) -> bool:
+        return self.pid != os.getpid() and not self.future.done()
+
+    def done(self) -> bool:
+        if self._orphaned():
+            self._start()
+        return self.future.done()
+
+    def result(self) -> bytes:
+        if self._orphaned():
+            self._start()
+        return self.future.result()
+
+
+def compile_later(
+    ir_text: str, interleave: bool = True, symbol: str | None = None, chunked: bool = False
+) -> _Job:
+    """Start compiling ``ir_text`` to an object file on LLVM's threads (stored in the disk
+    cache under ``symbol`` when given); a ``_Job`` for its bytes. (The caller goes on
+    generating the next kernel's IR meanwhile.)"""
+    return _Job(ir_text, interleave, symbol, chunked)
 
 
 def link_compiled(kernels) -> list:
-    """Wait for ``kernels`` (``(symbol, future, arrays, sizes, chunked)`` each, the future
-    from ``compile_later``), store each in the disk cache and link it; the
-    ``NativeKernel``s, in order (or, for one LLVM refused, the exception)."""
+    """Wait for ``kernels`` (``(symbol, job, arrays, sizes, chunked)`` each, the job from
+    ``compile_later``, which stored it), and link them; the ``NativeKernel``s, in order
+    (or, for one LLVM refused, the exception)."""
     import time
 
     started = time.perf_counter()
     kernels = list(kernels)
     payloads = []
-    for _, future, _, _, _ in kernels:
+    for _, job, _, _, _ in kernels:
         try:
-            payloads.append(future.result())
+            payloads.append(job.result())
         except Exception as error:  # (a bug in the IR: the caller falls back to Numba)
             payloads.append(error)
     result = []
     with _lock:
-        for (symbol, _, arrays, sizes, chunked), payload in zip(kernels, payloads):
+        for (symbol, job, arrays, sizes, chunked), payload in zip(kernels, payloads):
             if isinstance(payload, Exception):
                 result.append(payload)
                 continue
-            _store(symbol, payload, chunked)
+            if job.symbol is None:
+                _store(symbol, payload, chunked)
             result.append(_link(symbol, payload, arrays, sizes, chunked))
     native_stats["compiled"] += len(kernels)
     native_stats["seconds"] += time.perf_counter() - started
@@ -350,7 +391,7 @@ def build(kernels) -> list:
     """Compile ``kernels`` (``(symbol, ir_text, arrays, sizes, chunked, interleave)``
     each), several at once, store and link them; the ``NativeKernel``s, in order."""
     built = link_compiled(
-        (symbol, compile_later(text, interleave), arrays, sizes, chunked)
+        (symbol, compile_later(text, interleave, symbol, chunked), arrays, sizes, chunked)
         for symbol, text, arrays, sizes, chunked, interleave in kernels
     )
     for kernel in built:

@@ -208,6 +208,7 @@ def _entries(folder):
     ["truncate", "flip", "garbage", "empty"],
 )
 def test_damaged_object_files_are_rebuilt(tmp_path, monkeypatch, fault):
+    monkeypatch.setattr(kiln.jit.config, "tiered", False)  # (each call waits for LLVM)
     monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
     monkeypatch.setenv("KILN_CPU_BACKEND", "native")
     monkeypatch.setattr(native, "_loaded", {})

@@ -1143,8 +1143,8 @@ def describe(source: str, function_name: str, signature, sizes: int) -> NativeKe
     )
 
 
-def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int) -> None:
-    """``<symbol>_py``: the kernel as a CPython ``METH_FASTCALL`` function,
+def _python_entry(symbol: str, signature, sizes: int) -> str:
+    """``<symbol>_py``, as IR text: the kernel as a CPython ``METH_FASTCALL`` function,
     ``PyObject *f(PyObject *self, PyObject *const *args, Py_ssize_t nargs)``, running the
     whole loop (chunk 0 of 1) with the GIL held. ``runtime/native.py`` wraps it in a
     builtin function object, so the executor calls a kernel as cheaply as ``len`` (a
@@ -1153,74 +1153,86 @@ def _python_entry(module: ir.Module, kernel: ir.Function, signature, sizes: int)
     It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
     SystemError), an argument that is not a NumPy array (its type is not
     ``kiln_ndarray_type``, a symbol ``runtime/native.py`` defines, nor a subtype) or a
-    C-layout one that is not C-contiguous (TypeError, naming the argument)."""
+    C-layout one that is not C-contiguous (TypeError, naming the argument).
+
+    Python objects come through kiln's own symbols (cells holding their address,
+    ``runtime/native.py``): Numba registers CPython names such as ``PyExc_TypeError`` for
+    its JIT with another meaning (the object, not the variable holding it). The text is
+    written directly (the same for every kernel of a signature but for the names):
+    building it with ``llvmlite.ir`` and printing it took about as long as the kernel.
+    """
     arrays = len(signature)
-    function_type = ir.FunctionType(OBJECT, [OBJECT, OBJECT.as_pointer(), I64])
-    entry = ir.Function(module, function_type, kernel.name + "_py")
-    # (inlined into the entry, the whole loop would be optimized and emitted twice: about
-    # half of every kernel's compile time)
-    kernel.attributes.add("noinline")
-    as_size = ir.Function(module, ir.FunctionType(I64, [OBJECT]), "PyLong_AsSsize_t")
-    increment = ir.Function(module, ir.FunctionType(ir.VoidType(), [OBJECT]), "Py_IncRef")
-    # Python objects come through kiln's own symbols (cells holding their address,
-    # ``runtime/native.py``): Numba registers CPython names such as ``PyExc_TypeError``
-    # for its JIT with another meaning (the object, not the variable holding it)
-    none_cell = ir.GlobalVariable(module, OBJECT, "kiln_py_none")
-    none_cell.linkage = "external"
-    _, args, nargs = entry.args
-    b = ir.IRBuilder(entry.append_basic_block("entry"))
-    call = entry.append_basic_block("call")
-    wrong = entry.append_basic_block("wrong")
-    b.cbranch(b.icmp_signed("==", nargs, ir.Constant(I64, arrays + sizes)), call, wrong)
-    b.position_at_end(wrong)
-    b.ret(ir.Constant(OBJECT, None))
-    b.position_at_end(call)
-    values = [b.load(b.gep(args, [ir.Constant(I64, k)])) for k in range(arrays)]
-    ndarray = ir.GlobalVariable(module, OBJECT, "kiln_ndarray_type")
-    ndarray.linkage = "external"
-    is_subtype = ir.Function(module, ir.FunctionType(I32, [OBJECT, OBJECT]), "PyType_IsSubtype")
-    set_error = ir.Function(
-        module, ir.FunctionType(ir.VoidType(), [OBJECT, OBJECT]), "PyErr_SetString"
-    )
-    type_error = ir.GlobalVariable(module, OBJECT, "kiln_py_type_error")
-    type_error.linkage = "external"
-    array_type = b.load(ndarray)
-    for k, value in enumerate(values):
-        ob_type = b.load(b.bitcast(b.gep(value, [ir.Constant(I64, 8)]), OBJECT.as_pointer()))
-        exact = b.icmp_unsigned("==", ob_type, array_type)
-        subtype_check = entry.append_basic_block(f"subtype{k}")
-        is_array = entry.append_basic_block(f"array{k}")
-        refused = entry.append_basic_block(f"refused{k}")
-        b.cbranch(exact, is_array, subtype_check)
-        b.position_at_end(subtype_check)
-        sub = b.call(is_subtype, [ob_type, array_type])
-        b.cbranch(b.icmp_signed("!=", sub, ir.Constant(I32, 0)), is_array, refused)
-        b.position_at_end(refused)
-        text = f"kiln: native kernel {kernel.name}: argument {k} is not a C-contiguous array"
-        data = bytearray(text.encode() + b"\0")
-        message = ir.GlobalVariable(module, ir.ArrayType(I8, len(data)), f"message{k}")
-        message.global_constant = True
-        message.linkage = "private"
-        message.initializer = ir.Constant(ir.ArrayType(I8, len(data)), data)
-        b.call(set_error, [b.load(type_error), b.bitcast(message, OBJECT)])
-        b.ret(ir.Constant(OBJECT, None))
-        b.position_at_end(is_array)
+    lines = [
+        f'define i8* @"{symbol}_py"(i8* %self, i8** %args, i64 %nargs)',
+        "{",
+        "entry:",
+        f"  %count = icmp eq i64 %nargs, {arrays + sizes}",
+        "  br i1 %count, label %call, label %wrong",
+        "wrong:",
+        "  ret i8* null",
+        "call:",
+        '  %ndarray = load i8*, i8** @"kiln_ndarray_type"',
+    ]
+    messages = []
+    for k in range(arrays):
+        text = f"kiln: native kernel {symbol}: argument {k} is not a C-contiguous array"
+        size = len(text) + 1
+        messages.append(f'@"kiln_message{k}" = private constant [{size} x i8] c"{text}\\00"')
+        lines += [
+            f"  %p{k} = getelementptr i8*, i8** %args, i64 {k}",
+            f"  %a{k} = load i8*, i8** %p{k}",
+            f"  %tp{k} = getelementptr i8, i8* %a{k}, i64 8",
+            f"  %tc{k} = bitcast i8* %tp{k} to i8**",
+            f"  %t{k} = load i8*, i8** %tc{k}",
+            f"  %exact{k} = icmp eq i8* %t{k}, %ndarray",
+            f"  br i1 %exact{k}, label %array{k}, label %subtype{k}",
+            f"subtype{k}:",
+            f'  %sub{k} = call i32 @"PyType_IsSubtype"(i8* %t{k}, i8* %ndarray)',
+            f"  %issub{k} = icmp ne i32 %sub{k}, 0",
+            f"  br i1 %issub{k}, label %array{k}, label %refused{k}",
+            f"refused{k}:",
+            f'  %error{k} = load i8*, i8** @"kiln_py_type_error"',
+            f'  %text{k} = bitcast [{size} x i8]* @"kiln_message{k}" to i8*',
+            f'  call void @"PyErr_SetString"(i8* %error{k}, i8* %text{k})',
+            "  ret i8* null",
+            f"array{k}:",
+        ]
         if signature[k][2] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags
-            flags = b.load(
-                b.bitcast(b.gep(value, [ir.Constant(I64, _FLAGS_OFFSET)]), I32.as_pointer())
-            )
-            contiguous = b.icmp_unsigned(
-                "!=", b.and_(flags, ir.Constant(I32, 1)), ir.Constant(I32, 0)
-            )
-            next_block = entry.append_basic_block(f"checked{k}")
-            b.cbranch(contiguous, next_block, refused)
-            b.position_at_end(next_block)
+            lines += [
+                f"  %fp{k} = getelementptr i8, i8* %a{k}, i64 {_FLAGS_OFFSET}",
+                f"  %fc{k} = bitcast i8* %fp{k} to i32*",
+                f"  %flags{k} = load i32, i32* %fc{k}",
+                f"  %cbit{k} = and i32 %flags{k}, 1",
+                f"  %contiguous{k} = icmp ne i32 %cbit{k}, 0",
+                f"  br i1 %contiguous{k}, label %checked{k}, label %refused{k}",
+                f"checked{k}:",
+            ]
+    values = [f"i8* %a{k}" for k in range(arrays)]
     for k in range(sizes):
-        values.append(b.call(as_size, [b.load(b.gep(args, [ir.Constant(I64, arrays + k)]))]))
-    b.call(kernel, [*values, ir.Constant(I64, 0), ir.Constant(I64, 1)])
-    none = b.load(none_cell)
-    b.call(increment, [none])
-    b.ret(none)
+        lines += [
+            f"  %sp{k} = getelementptr i8*, i8** %args, i64 {arrays + k}",
+            f"  %so{k} = load i8*, i8** %sp{k}",
+            f'  %size{k} = call i64 @"PyLong_AsSsize_t"(i8* %so{k})',
+        ]
+        values.append(f"i64 %size{k}")
+    values += ["i64 0", "i64 1"]
+    lines += [
+        f'  call void @"{symbol}"({", ".join(values)})',
+        '  %none = load i8*, i8** @"kiln_py_none"',
+        '  call void @"Py_IncRef"(i8* %none)',
+        "  ret i8* %none",
+        "}",
+        "",
+        'declare i64 @"PyLong_AsSsize_t"(i8*)',
+        'declare void @"Py_IncRef"(i8*)',
+        'declare i32 @"PyType_IsSubtype"(i8*, i8*)',
+        'declare void @"PyErr_SetString"(i8*, i8*)',
+        '@"kiln_py_none" = external global i8*',
+        '@"kiln_ndarray_type" = external global i8*',
+        '@"kiln_py_type_error" = external global i8*',
+        *messages,
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def compile_source(source: str, function_name: str, signature, sizes: int) -> NativeSource:
@@ -1245,7 +1257,14 @@ def _compile(facts: NativeKernelSource) -> NativeSource:
     flags = _flags_of(definition.decorator_list)
     compiler = _FunctionCompiler(module, llvm_module, flags, definition)
     kernel = compiler.build(facts.symbol, facts.signature, facts.sizes, chunked)
-    _python_entry(llvm_module, kernel, facts.signature, facts.sizes)
-    text = f"; kiln kernel {facts.function_name}\n" + str(llvm_module)
+    # (inlined into the entry, the whole loop would be optimized and emitted twice: about
+    # half of every kernel's compile time)
+    kernel.attributes.add("noinline")
+    text = (
+        f"; kiln kernel {facts.function_name}\n"
+        + str(llvm_module)
+        + "\n"
+        + _python_entry(facts.symbol, facts.signature, facts.sizes)
+    )
     reduces = "reassoc" in flags
     return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces)

@@ -44,8 +44,24 @@ _log = logging.getLogger("kiln.native")
 
 @dataclass
 class Lowered:
+    """A lowered graph. With ``lower(..., wait=False)`` its new native kernels may
+    still be compiling (``waiting``): ``finish()`` links them into the schedule's calls
+    (waiting for LLVM where it must); until then the schedule cannot run."""
+
     schedule: Schedule
     kernels: list[KernelSource]
+    waiting: object = None  # the _Lowering whose kernels are compiling
+
+    def compiling(self) -> int:
+        """How many kernels LLVM is still compiling (0: ``finish`` will not wait)."""
+        if self.waiting is None:
+            return 0
+        return sum(not job.done() for _, job in self.waiting.compiling.values())
+
+    def finish(self) -> None:
+        if self.waiting is not None:
+            self.waiting.build_pending()
+            self.waiting = None
 
 
 def _numpy_function(node: Node):
@@ -249,7 +265,10 @@ class _Lowering:
                     _log.debug("kiln: native back end: %s; Numba compiles this kernel", error)
                     return False
                 # LLVM works on it on other threads while the next kernel's IR is written
-                started = (compiled, native.compile_later(compiled.ir, compiled.reduces))
+                job = native.compile_later(
+                    compiled.ir, compiled.reduces, compiled.symbol, compiled.parallel
+                )
+                started = (compiled, job)
                 self.compiling[facts.symbol] = started
             self.pending.append((call, started, kernel, strided))
         kernel.native = facts
@@ -357,11 +376,9 @@ class _Lowering:
             ):
                 self.contiguous.add(node)
 
-    def run(self) -> Lowered:
+    def run(self, wait: bool = True) -> Lowered:
         for index, group in enumerate(self.fused.groups):
             self.lower_group(index, group)
-        if self.pending:
-            self.build_pending()
         outputs = []
         for node in self.fused.outputs:
             name = self.name(node)
@@ -380,9 +397,15 @@ class _Lowering:
         schedule = Schedule(
             self.inputs, self.calls, outputs, self.statics, self.pools, self.fused.name
         )
-        return Lowered(schedule, self.kernels)
+        lowered = Lowered(schedule, self.kernels, self if self.pending else None)
+        if wait:
+            lowered.finish()
+        return lowered
 
 
-def lower(fused: FusedGraph, plan: MemoryPlan) -> Lowered:
-    """Build the runtime schedule (and generate and load the kernels) for ``fused``."""
-    return _Lowering(fused, plan).run()
+def lower(fused: FusedGraph, plan: MemoryPlan, wait: bool = True) -> Lowered:
+    """Build the runtime schedule (and generate and load the kernels) for ``fused``.
+
+    ``wait=False`` returns while new kernels are still compiling on LLVM's threads: the
+    caller runs ``finish()`` before the schedule."""
+    return _Lowering(fused, plan).run(wait)

@@ -25,6 +25,7 @@ from kiln.compiler.partition import split_joint
 from ..autograd.grad_mode import is_grad_enabled
 from ..tracing import TracerTensor, TraceState, tracing
 from .compiled import wrap_result
+from .config import config
 
 
 def build_backward(trace: TraceState, out_tensors, differentiable):
@@ -73,9 +74,10 @@ class CompiledBackward:
         self.n_outputs = n_outputs
         graph.outputs = list(graph.outputs) + self.grad_nodes
         forward, backward, _ = split_joint(graph, n_outputs, self.cotangent_nodes)
-        self.executable = compile_graph(backward, device=device)
+        tiered = config.tiered
+        self.executable = compile_graph(backward, device=device, tiered=tiered)
         self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]
-        return compile_graph(forward, device=device)
+        return compile_graph(forward, device=device, tiered=tiered)
 
     def attach(self, out, out_leaves, results, values):
         """Give each differentiable output a ``JitBackward`` over this call's saved values."""

@@ -345,6 +345,12 @@ class Inspection:
         self.kernels = list(exe.kernels)
 
     @property
+    def tiers(self) -> dict:
+        """How many calls each tier ran: ``{"interpreter": n, "compiled": m}`` (a first
+        call runs through the reference interpreter while LLVM compiles, when sooner)."""
+        return dict(getattr(self.executable, "tiers", {"interpreter": 0, "compiled": 0}))
+
+    @property
     def kernel_ir(self) -> list:
         """Per kernel, the LLVM IR the native CPU back end compiled it to (None where
         Numba, or the CUDA back end, compiled it)."""

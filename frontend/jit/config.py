@@ -4,7 +4,8 @@
 each compiled function's graph after every pass and its kernels into
 ``<folder>/<function name>/``; ``KILN_LOG=recompiles`` logs why a function was traced (and
 when a dimension was made dynamic); ``KILN_AUTOMATIC_DYNAMIC=0`` sets
-``automatic_dynamic_shapes`` off.
+``automatic_dynamic_shapes`` off; ``KILN_TIERED=0`` sets ``tiered`` off (a call then waits
+for every new kernel instead of running through the reference interpreter meanwhile).
 
 >>> import kiln
 >>> kiln.jit.config.log_recompiles = True    # doctest: +SKIP
@@ -35,6 +36,9 @@ class JitConfig:
             "0",
             "",
         )
+        # a first call runs through the reference interpreter while LLVM compiles new
+        # kernels, when that is sooner (compiler/compile.py, ``Executable``)
+        self.tiered = os.environ.get("KILN_TIERED", "1") not in ("0", "")
 
     @property
     def disable(self) -> bool:

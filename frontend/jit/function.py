@@ -465,7 +465,7 @@ class JitFunction:
             from ..distributed.staged import StagedExecutable
 
             return StagedExecutable(graph, trace.collectives, trace.device)
-        return compile_graph(graph, device=trace.device)
+        return compile_graph(graph, device=trace.device, tiered=config.tiered)
 
     # -------------------------------------------------------------- inspection
     def inspect(self, *args, **kwargs) -> Inspection:
