@@ -1,8 +1,10 @@
-"""Automatic dynamic shapes in ``kiln.jit``: a dimension traced at three sizes goes dynamic.
+"""Automatic dynamic shapes in ``kiln.jit``: a dimension seen at a second size goes dynamic.
 
-Every test compares with eager kiln (and the training test with eager parameters after
-each step); the counters say how often Python was traced (``trace_count``) and how often a
-variant was specialized from a dynamic dimension's symbolic graph (``specialize_count``).
+Every test compares with eager kiln (and the training tests with eager parameters and the
+random number generator's state after each step); the counters say how often a call was
+traced (``trace_count``), how often the Python code was traced at a size no call had, for
+the fit only (``synthetic_trace_count``), and how often a variant was specialized from a
+dynamic dimension's symbolic graph (``specialize_count``).
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ def _check(f, fn, x, **kw):
     np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5, **kw)
 
 
-def test_a_stream_of_batch_sizes_traces_three_times_then_specializes():
+def test_a_stream_of_batch_sizes_traces_twice_then_specializes():
     model = _mlp()
 
     def fn(x):
@@ -40,15 +42,17 @@ def test_a_stream_of_batch_sizes_traces_three_times_then_specializes():
     with kiln.no_grad():
         for size in (2, 3, 4, 5, 6, 9, 3, 2):
             _check(f, fn, kiln.tensor(rng.standard_normal((size, 5)).astype(np.float32)))
-        assert f.trace_count == 3
-        assert f.specialize_count == 3  # 5, 6, 9; 3 and 2 kept their traced variants
+        # 2, then 3 made it dynamic (fitted with a synthetic trace at 4)
+        assert f.trace_count == 2 and f.synthetic_trace_count == 1
+        assert f.specialize_count == 4  # 4, 5, 6, 9; 3 and 2 kept their traced variants
         # sizes 0 and 1 get their own trace (broadcasting makes their graphs differ)
         _check(f, fn, kiln.randn(1, 5))
-        assert f.trace_count == 4
+        assert f.trace_count == 3
         _check(f, fn, kiln.zeros(0, 5), equal_nan=True)
-        assert f.trace_count == 5
+        assert f.trace_count == 4
         _check(f, fn, kiln.randn(17, 5))
-        assert f.trace_count == 5 and f.specialize_count == 4
+        assert f.trace_count == 4 and f.specialize_count == 5
+        assert f.synthetic_trace_count == 1
 
 
 def test_the_recompile_log_names_the_dimension(caplog):
@@ -61,9 +65,12 @@ def test_the_recompile_log_names_the_dimension(caplog):
                 f(kiln.ones(size, 3), kiln.ones(size))
     finally:
         config.log_recompiles = old
-    assert "x.shape[0] and y.shape[0] changed 17 -> 9: made dynamic" in caplog.text
+    assert (
+        "x.shape[0] and y.shape[0] changed 32 -> 17: made dynamic (fitted from the traces at "
+        "17, 18 (synthetic), 32;" in caplog.text
+    )
     assert "specializing <lambda> for x.shape[0] and y.shape[0] = 5" in caplog.text
-    assert f.trace_count == 3
+    assert f.trace_count == 2 and f.synthetic_trace_count == 1
 
 
 def test_a_python_branch_on_the_size_is_guarded():
@@ -75,13 +82,30 @@ def test_a_python_branch_on_the_size_is_guarded():
     f = kiln.jit(fn)
     for size in (32, 17, 20):
         _check(f, fn, kiln.randn(size, 3))
-    assert f.trace_count == 3
+    assert f.trace_count == 2 and f.specialize_count == 1
     _check(f, fn, kiln.randn(40, 3))  # the branch holds: specialized
-    assert f.trace_count == 3 and f.specialize_count == 1
+    assert f.trace_count == 2 and f.specialize_count == 2
     _check(f, fn, kiln.randn(8, 3))  # the guard n > 16 fails: traced for this size
-    assert f.trace_count == 4
+    assert f.trace_count == 3
     _check(f, fn, kiln.randn(8, 3))
-    assert f.trace_count == 4
+    assert f.trace_count == 3
+
+
+def test_a_second_size_across_a_python_branch_is_fitted_on_its_own_side():
+    def fn(x):
+        if x.shape[0] > 16:
+            return x * 2
+        return x * 3
+
+    f = kiln.jit(fn)
+    for size in (20, 16):  # 20 took the other branch: synthetic traces at 15 and 14
+        _check(f, fn, kiln.randn(size, 3))
+    assert f.trace_count == 2 and f.synthetic_trace_count == 2
+    for size in (12, 2, 15):
+        _check(f, fn, kiln.randn(size, 3))
+    assert f.trace_count == 2 and f.specialize_count == 3
+    _check(f, fn, kiln.randn(30, 3))  # n > 16 again: its own trace
+    assert f.trace_count == 3
 
 
 @pytest.mark.parametrize(
@@ -123,7 +147,7 @@ def test_flatten_with_the_batch_from_the_shape():
     with kiln.no_grad():
         for size in (4, 3, 2, 6, 5):
             _check(f, fn, kiln.randn(size, 2, 6, 6))
-    assert f.trace_count == 3 and f.specialize_count == 2
+    assert f.trace_count == 2 and f.specialize_count == 3  # 2, 6, 5
 
 
 def test_gradients_through_a_specialized_variant():
@@ -140,7 +164,7 @@ def test_gradients_through_a_specialized_variant():
         want = [p.grad.numpy() for p in model.parameters()] + [xe.grad.numpy()]
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
-    assert f.trace_count == 3 and f.specialize_count == 2
+    assert f.trace_count == 2 and f.specialize_count == 3  # 5, 7, 2
 
 
 def _step_for(model):
@@ -168,8 +192,9 @@ def test_a_training_step_whose_last_batches_are_smaller():
         assert abs(a - b) < 1e-5
         for p, q in zip(eager_model.parameters(), jit_model.parameters()):
             np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
-    assert jitted.trace_count == 4  # 8, 5, 3 (made dynamic), 1 (its own); 6 and 7 specialized
-    assert jitted.specialize_count == 2
+    assert jitted.trace_count == 3  # 8, 5 (made dynamic), 1 (its own)
+    assert jitted.specialize_count == 3  # 3, 6, 7
+    assert jitted.synthetic_trace_count == 1  # at 6, for the fit
 
 
 def test_train_and_eval_keep_separate_dynamic_variants():
@@ -207,7 +232,7 @@ def test_dynamic_false_and_the_config_switch():
     h = kiln.compile(lambda x: x - 1)
     for size in sizes:
         _check(h, lambda x: x - 1, kiln.randn(size))
-    assert h.jitted.trace_count == 3
+    assert h.jitted.trace_count == 2
 
 
 def test_a_specialized_size_is_no_recompile_for_the_stance():
