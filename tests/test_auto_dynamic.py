@@ -255,3 +255,126 @@ def test_independent_sizes_are_not_tied():
     for a, b in ((2, 3), (3, 5), (4, 4), (5, 2), (6, 7)):
         got = f(kiln.ones(a), kiln.ones(b)).item()
         assert got == a + b
+
+
+# ------------------------------------------------------------------ at most two traces
+@pytest.mark.parametrize("first", [1, 2, 7])
+def test_a_stream_of_batch_sizes_compiles_at_most_twice(first):
+    model = _mlp(4)
+
+    def fn(x):
+        return F.softmax(model(x), dim=1).sum(0) / x.shape[0]
+
+    f = kiln.jit(fn)
+    rng = np.random.default_rng(first)
+    with kiln.no_grad():
+        for size in range(first, 65):
+            _check(f, fn, kiln.tensor(rng.standard_normal((size, 5)).astype(np.float32)))
+    assert f.trace_count == 2  # the first size, and the second (made dynamic)
+    # the fit's third point: a synthetic trace (and a second one when the first size was
+    # 1, which is its own specialization and no point of the fit)
+    assert f.synthetic_trace_count == (2 if first == 1 else 1)
+    assert f.specialize_count == 64 - first - 1
+
+
+def _training_step(dropout):
+    """bench/training.py's kiln_mlp_step (smaller), with dropout when asked."""
+    kiln.manual_seed(0)
+    layers = [nn.Linear(12, 16), nn.ReLU()]
+    layers += [nn.Dropout(0.3)] if dropout else []
+    model = nn.Sequential(*layers, nn.Linear(16, 16), nn.ReLU(), nn.Linear(16, 4))
+    opt = kiln.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+    def step(x, y):
+        opt.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return model, step
+
+
+@pytest.mark.parametrize("dropout", [False, True], ids=["mlp", "dropout"])
+def test_training_epochs_whose_last_batch_is_smaller_compile_twice(dropout):
+    eager_model, eager = _training_step(dropout)
+    jit_model, step = _training_step(dropout)
+    jitted = kiln.jit(step)
+    rng = np.random.default_rng(5)
+    data = rng.standard_normal((75, 12)).astype(np.float32)
+    labels = rng.integers(0, 4, 75)
+    kiln.manual_seed(11)
+    for _ in range(3):  # three epochs of batches 16, 16, 16, 16, 11
+        for start in range(0, 75, 16):
+            x = kiln.tensor(data[start : start + 16])
+            y = kiln.tensor(labels[start : start + 16])
+            before = kiln.get_rng_state()
+            a = eager(x, y).item()
+            after_eager = kiln.get_rng_state()
+            kiln.set_rng_state(before)
+            b = jitted(x, y).item()
+            np.testing.assert_array_equal(kiln.get_rng_state().numpy(), after_eager.numpy())
+            assert abs(a - b) < 1e-5
+            for p, q in zip(eager_model.parameters(), jit_model.parameters()):
+                np.testing.assert_allclose(
+                    p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6
+                )
+    assert jitted.trace_count == 2  # 16, then 11 (made dynamic)
+    assert jitted.synthetic_trace_count == 1 and jitted.specialize_count == 0
+
+
+# ------------------------------------------------------------------ synthetic traces
+def test_a_synthetic_trace_leaves_no_trace_in_program_state(capsys):
+    w = kiln.ones(3)
+
+    def fn(x):
+        print("tracing", tuple(x.shape))  # runs once per trace, synthetic ones included
+        with kiln.escape_trace():
+            # drawn when traced: a real trace advances the generator, a synthetic one
+            # must not
+            kiln.rand(())
+        w.add_(1.0)  # an in-place update: written back by calls, never by a synthetic trace
+        return (x * w).sum(1)
+
+    f = kiln.jit(fn)
+    kiln.manual_seed(0)
+    start = int(kiln.get_rng_state().numpy()[1])
+    state = (np.random.get_state()[1].copy(), __import__("random").getstate())
+    for calls, size in enumerate((1, 2), 1):
+        x = kiln.ones(size, 3)
+        np.testing.assert_allclose(f(x).numpy(), [3.0 * (1 + calls)] * size)
+        np.testing.assert_allclose(w.numpy(), [1.0 + calls] * 3)
+    assert int(kiln.get_rng_state().numpy()[1]) == start + 2  # the two real traces' draws
+    np.testing.assert_array_equal(np.random.get_state()[1], state[0])
+    assert __import__("random").getstate() == state[1]
+    assert f.trace_count == 2 and f.synthetic_trace_count == 2
+    printed = capsys.readouterr().out.split("\n")
+    assert printed[:4] == ["tracing (1, 3)", "tracing (2, 3)", "tracing (3, 3)", "tracing (4, 3)"]
+    np.testing.assert_allclose(f(kiln.ones(5, 3)).numpy(), [12.0] * 5)
+    assert f.trace_count == 2 and f.specialize_count == 1
+    assert int(kiln.get_rng_state().numpy()[1]) == start + 2
+
+
+def test_a_synthetic_trace_that_raises_keeps_the_dimension_static(caplog):
+    def fn(x):
+        return x.reshape(4, -1).sum(0)  # 4 rows: the batch must be a multiple of 2
+
+    f = kiln.jit(fn)
+    old = config.log_recompiles
+    config.log_recompiles = True
+    try:
+        with caplog.at_level(logging.INFO, logger="kiln.jit"):
+            for size in (4, 2):  # the synthetic trace at 3 raises: no error here
+                _check(f, fn, kiln.randn(size, 2))
+    finally:
+        config.log_recompiles = old
+    assert "changed 4 -> 2: kept static" in caplog.text
+    assert "the synthetic trace at size 3 raised" in caplog.text
+    assert f.trace_count == 2 and f.synthetic_trace_count == 1
+    for size in (6, 8):
+        _check(f, fn, kiln.randn(size, 2))
+    assert f.trace_count == 4 and f.specialize_count == 0
+    with pytest.raises(RuntimeError):
+        f(kiln.randn(3, 2))  # a size the reshape refuses, as eagerly
+    with pytest.raises(RuntimeError):
+        fn(kiln.randn(3, 2))
