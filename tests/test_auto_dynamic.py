@@ -10,6 +10,7 @@ dynamic dimension's symbolic graph (``specialize_count``).
 from __future__ import annotations
 
 import logging
+import threading
 
 import numpy as np
 import pytest
@@ -327,32 +328,59 @@ def test_training_epochs_whose_last_batch_is_smaller_compile_twice(dropout):
 def test_a_synthetic_trace_leaves_no_trace_in_program_state(capsys):
     w = kiln.ones(3)
 
+    def draw_in_another_thread():
+        thread = threading.Thread(target=lambda: kiln.rand(()))
+        thread.start()
+        thread.join()
+
     def fn(x):
         print("tracing", tuple(x.shape))  # runs once per trace, synthetic ones included
         with kiln.escape_trace():
-            # drawn when traced: a real trace advances the generator, a synthetic one
-            # must not
+            # drawn when traced: a real trace advances the generator, a synthetic one must
+            # not, but another thread's draw meanwhile stands
             kiln.rand(())
+            draw_in_another_thread()
         w.add_(1.0)  # an in-place update: written back by calls, never by a synthetic trace
         return (x * w).sum(1)
 
     f = kiln.jit(fn)
     kiln.manual_seed(0)
     start = int(kiln.get_rng_state().numpy()[1])
-    state = (np.random.get_state()[1].copy(), __import__("random").getstate())
     for calls, size in enumerate((1, 2), 1):
         x = kiln.ones(size, 3)
         np.testing.assert_allclose(f(x).numpy(), [3.0 * (1 + calls)] * size)
         np.testing.assert_allclose(w.numpy(), [1.0 + calls] * 3)
-    assert int(kiln.get_rng_state().numpy()[1]) == start + 2  # the two real traces' draws
-    np.testing.assert_array_equal(np.random.get_state()[1], state[0])
-    assert __import__("random").getstate() == state[1]
     assert f.trace_count == 2 and f.synthetic_trace_count == 2
+    # two draws per real trace, one (the other thread's) per synthetic trace
+    assert int(kiln.get_rng_state().numpy()[1]) == start + 2 * 2 + 2
     printed = capsys.readouterr().out.split("\n")
     assert printed[:4] == ["tracing (1, 3)", "tracing (2, 3)", "tracing (3, 3)", "tracing (4, 3)"]
     np.testing.assert_allclose(f(kiln.ones(5, 3)).numpy(), [12.0] * 5)
     assert f.trace_count == 2 and f.specialize_count == 1
-    assert int(kiln.get_rng_state().numpy()[1]) == start + 2
+    assert int(kiln.get_rng_state().numpy()[1]) == start + 6
+
+
+def test_a_reseed_in_a_synthetic_trace_is_undone():
+    def fn(x):
+        with kiln.escape_trace():
+            # when traced only (unlike eagerly, every call): a real trace reseeds, a
+            # synthetic one's reseed is undone
+            kiln.manual_seed(100 + x.shape[0])
+        return x * 2
+
+    f = kiln.jit(fn)
+    _check(f, lambda x: x * 2, kiln.ones(2, 3))
+    f(kiln.ones(3, 3))  # traced (reseeds to 103) and made dynamic: synthetic at 4 (undone)
+    np.testing.assert_array_equal(kiln.get_rng_state().numpy(), [103, 0])
+    np.testing.assert_array_equal(
+        np.random.get_state()[1], np.random.RandomState(103).get_state()[1]
+    )
+    assert f.synthetic_trace_count == 1
+    kiln.manual_seed(7)
+    kiln.rand(4)
+    before = kiln.get_rng_state().numpy()
+    f(kiln.ones(5, 3))  # specialized: no trace, no reseed
+    np.testing.assert_array_equal(kiln.get_rng_state().numpy(), before)
 
 
 def test_a_synthetic_trace_that_raises_keeps_the_dimension_static(caplog):

@@ -16,8 +16,8 @@ own variants, but count as a change, as PyTorch's ``automatic_dynamic``):
   rest *synthetic traces*: the user's Python code traced once more on inputs of another
   size (the nearest unused sizes above the template's, else below, at which the guards
   the template recorded on its arguments' sizes decide alike). A synthetic trace holds no
-  data, compiles nothing and runs nothing: its write-backs are never applied, kiln's,
-  NumPy's and Python's random number generators are restored after it, and it is counted
+  data, compiles nothing and runs nothing: its write-backs are never applied, its random
+  draws leave kiln's generators as they were (``random_state_kept``), and it is counted
   in ``synthetic_trace_count``, not in ``trace_count`` (which counts the traces of real
   calls). The user's Python code does run once per synthetic trace, so its side effects
   (``print``) happen then, as in any trace;
@@ -48,9 +48,9 @@ only", which keeps the dimension static).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import operator
-import random
 import sys
 import weakref
 from collections import OrderedDict
@@ -299,25 +299,29 @@ class ShapeOnly:
         self.requires_grad = tensor.requires_grad
 
 
-def save_random_state():
-    """The random number generators' states a trace could advance: kiln's default
-    generator (every device draws from it), NumPy's and Python's global ones."""
-    from ..creation import default_generator
+@contextlib.contextmanager
+def random_state_kept():
+    """A block whose random draws (in this thread) leave the generators as they were.
 
-    return (
-        default_generator.key,
-        default_generator.counter,
-        np.random.get_state(),
-        random.getstate(),
-    )
+    kiln's generators (the default one, which every device draws from, and any other)
+    hand this thread's draws out of a scratch counter, so draws by other threads meanwhile
+    stand; a reseed in the block (``kiln.manual_seed``, which seeds NumPy's global
+    generator too) is undone after it. Python's and NumPy's generators need nothing more:
+    a trace refuses the user's code calling them.
+    """
+    from ..creation import default_generator, synthetic_draws
 
-
-def restore_random_state(saved) -> None:
-    from ..creation import default_generator
-
-    default_generator.key, default_generator.counter, numpy_state, python_state = saved
-    np.random.set_state(numpy_state)
-    random.setstate(python_state)
+    key, counter = default_generator.key, default_generator.counter
+    numpy_state = np.random.get_state()
+    synthetic_draws.counters = {}
+    try:
+        yield
+    finally:
+        synthetic_draws.counters = None
+        # other threads' draws only move the counter forward under the same key
+        if default_generator.key != key or default_generator.counter < counter:
+            default_generator.key, default_generator.counter = key, counter
+            np.random.set_state(numpy_state)
 
 
 SEARCH = 64  # sizes tried above and below the template's for a synthetic trace

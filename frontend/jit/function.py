@@ -47,9 +47,8 @@ from .auto_dynamic import (
     generalize,
     place_name,
     plain,
+    random_state_kept,
     record_of,
-    restore_random_state,
-    save_random_state,
     shape_places,
     symbolic_shape_hook,
     synthetic_sizes,
@@ -488,15 +487,14 @@ class JitFunction:
         """Trace ``fn`` with the dimension at ``places`` of size ``size`` (no data behind
         it) for the fit only: nothing is compiled, run, written back or counted as a
         call's trace, and the random number generators are as before. Returns what the fit
-        compares (``dyn_json``, ``dyn_record``); raises what the trace raised."""
+        compares (graph JSON, record); raises what the trace raised."""
         self.synthetic_trace_count += 1
         shapes = {}
         for k, axis in places:
             shape = list(shapes.get(k, leaves[k][1].shape))
             shape[axis] = size
             shapes[k] = tuple(shape)
-        saved = save_random_state()
-        try:
+        with random_state_kept():
             trace = TraceState(self.name)
             fetchers, _, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves, shapes)
             recorder = GuardRecorder(self.fn, self.name)
@@ -508,8 +506,6 @@ class JitFunction:
             if trace.collectives:
                 raise RuntimeError("the synthetic trace called a collective")
             return compiled.graph.to_json(), record_of(compiled, trace)
-        finally:
-            restore_random_state(saved)
 
     def _finish(
         self, trace: TraceState, result, argument_fetchers, guards, compile_graphs=True
