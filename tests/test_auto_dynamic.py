@@ -126,6 +126,26 @@ def test_sizes_used_in_ways_a_symbolic_graph_cannot_follow_stay_right(fn):
         _check(f, fn, kiln.randn(size, 3))
 
 
+def test_a_size_read_as_a_plain_int_keeps_the_dimension_static_without_synthetic_traces(
+    caplog,
+):
+    def fn(x):
+        return x * len(x)  # len() leaves SymInt: the graph holds for this size only
+
+    f = kiln.jit(fn)
+    old = config.log_recompiles
+    config.log_recompiles = True
+    try:
+        with caplog.at_level(logging.INFO, logger="kiln.jit"):
+            for size in (5, 6, 7):
+                _check(f, fn, kiln.randn(size, 3))
+    finally:
+        config.log_recompiles = old
+    assert "x.shape[0] changed 5 -> 6: kept static" in caplog.text
+    assert "no size near 6 decides alike ((x.shape[0] == 6) is False at 5, was True)" in caplog.text
+    assert f.trace_count == 3 and f.synthetic_trace_count == 0 and f.specialize_count == 0
+
+
 def test_a_python_branch_on_an_even_size_is_guarded():
     def fn(x):
         n = x.shape[0]

@@ -305,19 +305,20 @@ def random_state_kept():
 
     kiln's generators (the default one, which every device draws from, and any other)
     hand this thread's draws out of a scratch counter, so draws by other threads meanwhile
-    stand; a reseed in the block (``kiln.manual_seed``, which seeds NumPy's global
-    generator too) is undone after it. Python's and NumPy's generators need nothing more:
-    a trace refuses the user's code calling them.
+    stand; a reseed of the default generator in the block (``kiln.manual_seed``, which
+    seeds NumPy's global generator too) is undone after it. Python's and NumPy's
+    generators need nothing more: a trace refuses the user's code calling them.
     """
     from ..creation import default_generator, synthetic_draws
 
     key, counter = default_generator.key, default_generator.counter
     numpy_state = np.random.get_state()
-    synthetic_draws.counters = {}
+    outer = synthetic_draws.counters
+    synthetic_draws.counters = {} if outer is None else outer
     try:
         yield
     finally:
-        synthetic_draws.counters = None
+        synthetic_draws.counters = outer
         # other threads' draws only move the counter forward under the same key
         if default_generator.key != key or default_generator.counter < counter:
             default_generator.key, default_generator.counter = key, counter
@@ -334,7 +335,7 @@ class _Unknown(Exception):
 class Decisions:
     """The guards the template's trace recorded on its arguments' sizes, checked at
     another size of the dimension at ``places`` before tracing there: ``alike(size)``
-    tells whether every one decides as it did (``reason`` names the last that did not).
+    tells whether every one decides as it did (``reason`` names the first that did not).
     Guards on sizes inside the graph are known only after the fit, which checks them."""
 
     def __init__(self, template, places):
@@ -356,10 +357,12 @@ class Decisions:
             except _Unknown:
                 continue
             except (ArithmeticError, ValueError, TypeError):
-                self.reason = f"{_format_nodes(expr)} cannot be evaluated at {size}"
+                self.reason = self.reason or f"{_format_nodes(expr)} cannot be evaluated at {size}"
                 return False
             if now != outcome:
-                self.reason = f"{_format_nodes(expr)} is {now} at {size}, was {outcome}"
+                self.reason = (
+                    self.reason or f"{_format_nodes(expr)} is {now} at {size}, was {outcome}"
+                )
                 return False
         return True
 
