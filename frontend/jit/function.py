@@ -252,8 +252,8 @@ class JitFunction:
         places = old_size = None
         usable: dict = {}
         for old, compiled in reversed(self._order):
-            if compiled.is_dead():
-                continue
+            if compiled.is_dead() or getattr(compiled, "dyn_json", None) is None:
+                continue  # (no graph to fit: traced with collectives, or not dynamic)
             found = shape_places(old, key)
             if not found or (places is not None and found != places):
                 continue
@@ -264,11 +264,7 @@ class JitFunction:
                 continue
             if places is None:
                 places, old_size = found, size
-            if (
-                size >= 2
-                and getattr(compiled, "dyn_json", None) is not None
-                and compiled.stale_reason() is None
-            ):
+            if size >= 2 and compiled.stale_reason() is None:
                 usable.setdefault(size, (old, compiled))
         if places is None:
             return None
