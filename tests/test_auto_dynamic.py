@@ -325,23 +325,24 @@ def test_training_epochs_whose_last_batch_is_smaller_compile_twice(dropout):
     data = rng.standard_normal((75, 12)).astype(np.float32)
     labels = rng.integers(0, 4, 75)
     kiln.manual_seed(11)
-    for _ in range(3):  # three epochs of batches 16, 16, 16, 16, 11
-        for start in range(0, 75, 16):
-            x = kiln.tensor(data[start : start + 16])
-            y = kiln.tensor(labels[start : start + 16])
-            before = kiln.get_rng_state()
-            a = eager(x, y).item()
-            after_eager = kiln.get_rng_state()
-            kiln.set_rng_state(before)
-            b = jitted(x, y).item()
-            np.testing.assert_array_equal(kiln.get_rng_state().numpy(), after_eager.numpy())
-            assert abs(a - b) < 1e-5
-            for p, q in zip(eager_model.parameters(), jit_model.parameters()):
-                np.testing.assert_allclose(
-                    p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6
-                )
+    # three epochs of batches 16, 16, 16, 16, 11, then one of batches 13 (specialized)
+    batches = [(start, 16) for _ in range(3) for start in range(0, 75, 16)]
+    batches += [(start, 13) for start in range(0, 75, 13)]
+    for start, size in batches:
+        x = kiln.tensor(data[start : start + size])
+        y = kiln.tensor(labels[start : start + size])
+        before = kiln.get_rng_state()
+        a = eager(x, y).item()
+        after_eager = kiln.get_rng_state()
+        kiln.set_rng_state(before)
+        b = jitted(x, y).item()
+        np.testing.assert_array_equal(kiln.get_rng_state().numpy(), after_eager.numpy())
+        assert abs(a - b) < 1e-5
+        for p, q in zip(eager_model.parameters(), jit_model.parameters()):
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert jitted.trace_count == 2  # 16, then 11 (made dynamic)
-    assert jitted.synthetic_trace_count == 1 and jitted.specialize_count == 0
+    assert jitted.synthetic_trace_count == 1  # at 12
+    assert jitted.specialize_count == 2  # 13 and the last batch's 10
 
 
 # ------------------------------------------------------------------ synthetic traces
