@@ -13,6 +13,7 @@ True
 from __future__ import annotations
 
 import math
+import threading
 
 import numpy as np
 
@@ -294,7 +295,13 @@ class Generator:
         self.key, self.counter = int(key), int(counter)
 
     def next_seed(self) -> np.ndarray:
-        """The ``(key, counter)`` pair for one draw (advances the state)."""
+        """The ``(key, counter)`` pair for one draw (advances the state; not in a thread
+        that ``kiln.jit`` traces synthetically, see ``synthetic_draws``)."""
+        counters = synthetic_draws.counters
+        if counters is not None:
+            counter = counters.get(id(self), self.counter)
+            counters[id(self)] = counter + 1
+            return np.array([self.key, counter], dtype=np.uint64)
         seed = np.array([self.key, self.counter], dtype=np.uint64)
         self.counter += 1
         return seed
@@ -306,6 +313,17 @@ class Generator:
 
 
 default_generator = Generator().manual_seed(0x5EED)
+
+
+class _SyntheticDraws(threading.local):
+    """While ``kiln.jit`` traces a function only to fit a dynamic dimension (a synthetic
+    trace, jit/auto_dynamic.py), that thread's draws count here, ``{id(generator):
+    counter}``, and leave the generators' states (and other threads' draws) untouched."""
+
+    counters = None
+
+
+synthetic_draws = _SyntheticDraws()
 
 
 def manual_seed(seed: int) -> Generator:

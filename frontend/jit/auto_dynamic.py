@@ -1,42 +1,61 @@
-"""Automatic dynamic shapes: a dimension that took three sizes is compiled once for all.
+"""Automatic dynamic shapes: a dimension seen at two sizes is compiled once for all.
 
-As ``torch.compile`` does, a jitted function first compiles one variant per input shape.
-When a call misses the cache and its key differs from two earlier variants only in the
-size of one input dimension (several places tied to one size count as one dimension, such
-as the batch of ``x`` and ``y``), that dimension is made *dynamic*:
+As ``torch.compile`` does, a jitted function first compiles for the input shapes of its
+first call. When a later call misses the cache and its key differs from an earlier
+variant's only in the size of one input dimension (several places tied to one size count
+as one dimension, such as the batch of ``x`` and ``y``), and its size there is 2 or more,
+that dimension is made *dynamic* at once (the earlier size may be 0 or 1: those keep their
+own variants, but count as a change, as PyTorch's ``automatic_dynamic``):
 
-- the function is traced once more at the new size (the third trace), with the sizes the
-  user's Python code reads (``x.shape[0]``, ``x.size(0)``, ``len(x)``) handed out as
-  ``SymInt``: integers that remember where they came from, so that every comparison
-  Python makes on them (``if n > 16``) is recorded as a guard;
-- the three graphs (as JSON) are fitted leaf by leaf, as ``kiln.export`` does
+- this call's trace is the *template*: the sizes the user's Python code reads
+  (``x.shape[0]``, ``x.size(0)``, ``len(x)``) are handed out as ``SymInt``: integers that
+  remember where they came from, so that every comparison Python makes on them
+  (``if n > 16``) is recorded as a guard;
+- the fit needs three graphs at three sizes of 2 or more (two points and a check): the
+  template's, an earlier variant's when one exists at a size of 2 or more, and for the
+  rest *synthetic traces*: the user's Python code traced once more on inputs of another
+  size (the nearest unused sizes above the template's, else below, at which the guards
+  the template recorded on its arguments' sizes decide alike). A synthetic trace holds no
+  data, compiles nothing and runs nothing: its write-backs are never applied, its random
+  draws leave kiln's generators as they were (``random_state_kept``), and it is counted
+  in ``synthetic_trace_count``, not in ``trace_count`` (which counts the traces of real
+  calls). The user's Python code does run once per synthetic trace, so its side effects
+  (``print``) happen then, as in any trace;
+- the graphs (as JSON) are fitted leaf by leaf, as ``kiln.export`` does
   (``kiln.export.dynamic.fit``): every integer that follows the size (a node's shape, a
   reshape's target, the ``3.0`` of a mean over the batch) becomes a polynomial in it. The
-  rest of the three traces (which tensors they read, what they write back, their outputs'
+  rest of the traces (which tensors they read, what they write back, their outputs'
   structure) must be identical;
-- the result is a ``Family``: a later call with the same key but for that size runs a
+- the result is a ``Family``: a later call with the same key but for another size runs a
   variant *specialized* from the symbolic graph, without running the Python code again.
   Compiling a specialization mostly reuses kernels, which take their sizes as arguments.
+
+So a stream of batch sizes traces real calls at most twice (1, 2, 3, ...: at 1, and at 2,
+which makes the batch dynamic; 8, 8, 5: at 8 and at 5).
 
 Never a wrong result: sizes 0 and 1 always get their own trace (as PyTorch's 0/1
 specialization: broadcasting makes their graphs differ); a size at which a recorded guard
 would decide otherwise gets its own trace; traces that disagree in structure (a Python
 branch on the size, a constant array as long as the batch, a non-polynomial size such as
-``n * n``) leave the dimension static (each size traced), with the reason logged under
-``KILN_LOG=recompiles``. What the fit cannot see: kiln's own code deciding on a size
-(only the user's reads are guarded), or a size used as an index (``range(n)``, slicing)
-whose effect is the same at the three traced sizes (CPython turns an ``int`` subclass
-into a plain ``int`` there without asking it; ``len(x)``, ``int(n)`` and ``float(n)`` in
-the user's code are guarded as "this size only").
+``n * n``), or a synthetic trace that raises, leave the dimension static (each size
+traced), with the reason logged under ``KILN_LOG=recompiles``, never an error. What the
+fit cannot see: kiln's own code deciding on a size (only the user's reads are guarded),
+or a size used as an index (``range(n)``, slicing) whose effect is the same at the three
+traced sizes (CPython turns an ``int`` subclass into a plain ``int`` there without asking
+it; ``len(x)``, ``int(n)`` and ``float(n)`` in the user's code are guarded as "this size
+only", which keeps the dimension static).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import operator
 import sys
 import weakref
 from collections import OrderedDict
+
+import numpy as np
 
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.ir import from_json
@@ -73,13 +92,14 @@ def shape_places(old, new):
     return tuple(places)
 
 
-def tied_size(key, places):
-    """The one size of ``places`` in ``key`` (None when they differ, or the size is 0/1)."""
+def tied_size(key, places, minimum=2):
+    """The one size of ``places`` in ``key`` (None when they differ, or it is below
+    ``minimum``: sizes 0 and 1 are never a dynamic dimension's)."""
     sizes = {key[2][k][1][axis] for k, axis in places}
     if len(sizes) != 1:
         return None
     size = sizes.pop()
-    return size if size >= 2 else None
+    return size if size >= minimum else None
 
 
 def generalize(key, places):
@@ -267,6 +287,121 @@ def symbolic_shape_hook(log: SymLog):
     return hook
 
 
+# ------------------------------------------------------------------------------ synthetic traces
+class ShapeOnly:
+    """What a synthetic trace's argument is made from: a tensor's dtype, device and
+    ``requires_grad`` at another shape, with no data (a trace reads no values)."""
+
+    def __init__(self, tensor, shape):
+        self.shape = Size(shape)
+        self.dtype = tensor.dtype
+        self.device = tensor.device
+        self.requires_grad = tensor.requires_grad
+
+
+@contextlib.contextmanager
+def random_state_kept():
+    """A block whose random draws (in this thread) leave the generators as they were.
+
+    kiln's generators (the default one, which every device draws from, and any other)
+    hand this thread's draws out of a scratch counter, so draws by other threads meanwhile
+    stand; a reseed of the default generator in the block (``kiln.manual_seed``, which
+    seeds NumPy's global generator too) is undone after it. Python's and NumPy's
+    generators need nothing more: a trace refuses the user's code calling them.
+    """
+    from ..creation import default_generator, synthetic_draws
+
+    key, counter = default_generator.key, default_generator.counter
+    numpy_state = np.random.get_state()
+    outer = synthetic_draws.counters
+    synthetic_draws.counters = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        synthetic_draws.counters = outer
+        # other threads' draws only move the counter forward under the same key
+        if default_generator.key != key or default_generator.counter < counter:
+            default_generator.key, default_generator.counter = key, counter
+            np.random.set_state(numpy_state)
+
+
+SEARCH = 64  # sizes tried above and below the template's for a synthetic trace
+
+
+class _Unknown(Exception):
+    """A guard reads the size of a tensor inside the graph (known only after the fit)."""
+
+
+class Decisions:
+    """The guards the template's trace recorded on its arguments' sizes, checked at
+    another size of the dimension at ``places`` before tracing there: ``alike(size)``
+    tells whether every one decides as it did (``reason`` names the first that did not).
+    Guards on sizes inside the graph are known only after the fit, which checks them."""
+
+    def __init__(self, template, places):
+        self.arguments = template.dyn_arg_nodes
+        self.guards = template.sym_log.guards
+        self.places = places
+        self.reason = None
+
+    def alike(self, size: int) -> bool:
+        def leaf(node, axis):
+            k = self.arguments.get(id(node))
+            if k is None:
+                raise _Unknown
+            return size if (k, axis) in self.places else node.shape[axis]
+
+        for expr, outcome in self.guards:
+            try:
+                now = evaluate_expr(expr, leaf)
+            except _Unknown:
+                continue
+            except (ArithmeticError, ValueError, TypeError):
+                self.reason = self.reason or f"{_format_nodes(expr)} cannot be evaluated at {size}"
+                return False
+            if now != outcome:
+                self.reason = (
+                    self.reason or f"{_format_nodes(expr)} is {now} at {size}, was {outcome}"
+                )
+                return False
+        return True
+
+
+def synthetic_sizes(decisions: Decisions, size: int, used, count: int):
+    """``count`` sizes (2 or more, not in ``used``) to trace the function at synthetically:
+    the nearest above ``size`` (else below) at which ``decisions`` hold (a branch
+    ``if n > 16`` traced at 20 is traced again at 21 and 22; traced at 16, at 15 and 14).
+    None when fewer exist near it (``len(x)`` is "this size only")."""
+    if count <= 0:
+        return []
+    candidates = [*range(size + 1, size + 1 + SEARCH), *range(size - 1, max(1, size - SEARCH), -1)]
+    sizes = []
+    for candidate in candidates:
+        if candidate not in used and decisions.alike(candidate):
+            sizes.append(candidate)
+            if len(sizes) == count:
+                return sizes
+    return None
+
+
+def _format_nodes(expr) -> str:
+    """A guard in words, with the nodes of the trace named by their input names."""
+    if expr[0] == "leaf":
+        node = expr[1]
+        return f"{getattr(node, 'name', None) or '%?'}.shape[{expr[2]}]"
+    if expr[0] == "const":
+        return repr(expr[1])
+    return _format((expr[0], *(("const", _Raw(_format_nodes(e))) for e in expr[1:])))
+
+
+class _Raw:
+    def __init__(self, text):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 # ------------------------------------------------------------------------------ records
 def record_of(compiled, trace) -> dict:
     """What of one trace must not change with the size (all but the graph), as data."""
@@ -318,7 +453,7 @@ class Family:
         self.name = name  # "x.shape[0]"
         self.places = places
         self.symbolic = symbolic  # graph JSON, polynomials in SYMBOL
-        self.template = template  # the Compiled of the third trace
+        self.template = template  # the Compiled of the trace that made it dynamic
         self.guards = guards  # [(expression with leaves as (node index, axis)), outcome]
         self.backward_inputs = backward_inputs  # input indices of the cotangents, or None
         self.variants: OrderedDict = OrderedDict()  # size -> Compiled
@@ -347,7 +482,7 @@ class Family:
             inputs = {id(n): i for i, n in enumerate(graph.inputs)}
             backward_inputs = [inputs[id(n)] for n in template.backward.cotangent_nodes]
         family = cls(name, places, symbolic, template, guards, backward_inputs)
-        for size in (s0, s1, s2):  # the guards were recorded at s2; they hold at all three
+        for size in (s0, s1, s2):  # the guards were recorded at s2; they must hold at all
             bad = family.failed_guard(size)
             if bad is not None and size != s2:
                 raise _dynamic().ConstraintViolationError(

@@ -30,7 +30,7 @@ class JitConfig:
         self._disable = os.environ.get("KILN_DISABLE_JIT", "") not in ("", "0")
         self.dump_dir = os.environ.get("KILN_DUMP") or None
         self.cache_size_limit = 8
-        # a dimension traced at three sizes becomes dynamic (jit/auto_dynamic.py);
+        # a dimension seen at a second size (2 or more) becomes dynamic (jit/auto_dynamic.py);
         # KILN_AUTOMATIC_DYNAMIC=0 turns it off
         self.automatic_dynamic_shapes = os.environ.get("KILN_AUTOMATIC_DYNAMIC", "1") not in (
             "0",

@@ -14,9 +14,10 @@ Tensors read from closures and modules are captured inputs, checked on every cal
 and ``KILN_LOG=recompiles`` logs why.
 
 Automatic dynamic shapes (``auto_dynamic.py``, on unless ``config.automatic_dynamic_shapes``
-is False or the function was made with ``dynamic=False``): once a function was traced for
-two sizes (2 or more) of one input dimension, the third size makes that dimension dynamic,
-and later sizes run variants specialized from the symbolic graph without tracing again.
+is False or the function was made with ``dynamic=False``): the second size (2 or more) of
+one input dimension makes that dimension dynamic (the function's Python code is traced
+for it, and traced synthetically at sizes not seen yet for the fit), and later sizes run
+variants specialized from the symbolic graph without tracing again.
 
 Thread safety: a cache hit takes no lock. A miss takes the function's lock, looks again
 (another thread may have compiled the variant meanwhile) and only then traces, so
@@ -38,15 +39,19 @@ from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
 from .auto_dynamic import (
+    Decisions,
     Family,
+    ShapeOnly,
     SymLog,
     _dynamic,
     generalize,
     place_name,
     plain,
+    random_state_kept,
     record_of,
     shape_places,
     symbolic_shape_hook,
+    synthetic_sizes,
     tied_size,
 )
 from .autograd_bridge import build_backward
@@ -77,10 +82,12 @@ class JitFunction:
     """A function compiled by ``kiln.jit``; call it like the original, from any thread.
 
     ``cache`` maps each cache key to its compiled variants; ``trace_count`` counts the
-    traces made so far (concurrent first calls with one key make one); ``inspect(*args)``
-    compiles without running and returns the stages and kernels. ``dynamic=False`` turns
-    automatic dynamic shapes off for this function; ``specialize_count`` counts the
-    variants specialized from a dynamic dimension's symbolic graph (no trace).
+    traces of calls made so far (concurrent first calls with one key make one);
+    ``inspect(*args)`` compiles without running and returns the stages and kernels.
+    ``dynamic=False`` turns automatic dynamic shapes off for this function;
+    ``specialize_count`` counts the variants specialized from a dynamic dimension's
+    symbolic graph (no trace), ``synthetic_trace_count`` the traces at sizes no call had,
+    made only to fit a dynamic dimension (the Python code runs, nothing is compiled).
     """
 
     def __init__(self, fn, static_argnums=(), static_argnames=(), name=None, dynamic=None):
@@ -91,6 +98,7 @@ class JitFunction:
         # key -> [Compiled]; a list is replaced, never changed, so lock-free readers are safe
         self.cache: dict = {}
         self.trace_count = 0
+        self.synthetic_trace_count = 0
         self.specialize_count = 0
         self.dynamic = dynamic
         self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
@@ -165,7 +173,7 @@ class JitFunction:
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
             if transition is not None:
-                self._make_family(transition, key, leaves, compiled)
+                self._make_family(transition, key, args, kwargs, leaves, compiled)
             self._evict()
             return compiled
 
@@ -236,25 +244,31 @@ class JitFunction:
             self._forget(compiled)
 
     def _transition(self, key):
-        """``(places, [(key, variant), (key, variant)])`` when ``key`` differs from two
-        variants traced before only in one size (of 2 or more) at ``places``, else None."""
-        found: dict = {}
+        """``(places, [(key, variant)], old size)`` when ``key`` differs from a variant
+        traced before only in the size of one (tied) dimension at ``places``, and its size
+        there is 2 or more; else None. The list holds the earlier variants at sizes of 2 or
+        more that the fit can use (oldest first, at most two); an earlier size 0 or 1
+        counts as a change but is no point of the fit."""
+        places = old_size = None
+        usable: dict = {}
         for old, compiled in reversed(self._order):
-            if getattr(compiled, "dyn_json", None) is None:
+            if compiled.is_dead() or getattr(compiled, "dyn_json", None) is None:
+                continue  # (no graph to fit: traced with collectives, or not dynamic)
+            found = shape_places(old, key)
+            if not found or (places is not None and found != places):
                 continue
-            places = shape_places(old, key)
-            if not places or tied_size(key, places) is None:
+            size = tied_size(old, found, minimum=0)
+            if size is None or tied_size(key, found) is None:
                 continue
-            size = tied_size(old, places)
-            if size is None or generalize(key, places) in self._kept_static:
+            if generalize(key, found) in self._kept_static:
                 continue
-            if compiled.stale_reason() is not None:
-                continue
-            sizes = found.setdefault(places, {})
-            sizes.setdefault(size, (old, compiled))
-            if len(sizes) == 2:
-                return places, list(sizes.values())[::-1]  # the older first
-        return None
+            if places is None:
+                places, old_size = found, size
+            if size >= 2 and compiled.stale_reason() is None:
+                usable.setdefault(size, (old, compiled))
+        if places is None:
+            return None
+        return places, list(usable.values())[:2][::-1], old_size
 
     def _trace_symbolic(self, args, kwargs, leaves) -> Compiled:
         """Trace with the user's size reads as ``SymInt`` (their comparisons are guards)."""
@@ -270,40 +284,65 @@ class JitFunction:
         compiled.sym_log = log
         return compiled
 
-    def _make_family(self, transition, key, leaves, compiled) -> None:
-        places, olds = transition
+    def _make_family(self, transition, key, args, kwargs, leaves, compiled) -> None:
+        """Make the dimension at ``places`` dynamic from this call's trace (the template),
+        earlier traces at other sizes, and synthetic traces at sizes not seen yet; or keep
+        it static (logged) when they cannot be fitted."""
+        places, olds, old_size = transition
         name = " and ".join(place_name(leaves, p) for p in places)
-        sizes = [tied_size(k, places) for k, _ in olds] + [tied_size(key, places)]
-        change = f"{name} changed {sizes[1]} -> {sizes[2]}"
+        size = tied_size(key, places)
+        change = f"{name} changed {old_size} -> {size}"
+        points = [(tied_size(k, places), c.dyn_json, c.dyn_record) for k, c in olds]
+        synthetic: list = []
         reason = None
-        records = [c.dyn_record for _, c in olds] + [compiled.dyn_record]
         if getattr(compiled, "sym_log", None) is None or compiled.dyn_json is None:
             reason = "the trace with symbolic sizes failed"
-        elif records[0] != records[2] or records[1] != records[2]:
-            what = next(
-                k
-                for k in records[2]
-                if records[0][k] != records[2][k] or records[1][k] != records[2][k]
-            )
-            reason = f"the traces differ in their {what.replace('_', ' ')}"
         else:
-            graphs = [(s, c.dyn_json) for s, (_, c) in zip(sizes, olds)]
-            graphs.append((sizes[2], compiled.dyn_json))
+            # an earlier trace on the other side of a Python decision on the size (taken
+            # at the template's size) is no point of the fit: trace synthetically instead
+            decisions = Decisions(compiled, places)
+            points = [p for p in points if decisions.alike(p[0])]
+            used = {size, *(tied_size(k, places) for k, _ in olds)}
+            sizes = synthetic_sizes(decisions, size, used, 2 - len(points))
+            if sizes is None:
+                reason = f"no size near {size} decides alike ({decisions.reason})"
+            for extra in sizes or ():
+                try:
+                    graph, record = self._trace_synthetic(args, kwargs, leaves, places, extra)
+                except Exception as exc:  # noqa: BLE001  (the dimension stays static)
+                    reason = (
+                        f"the synthetic trace at size {extra} raised "
+                        f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                    )
+                    break
+                synthetic.append(extra)
+                points.append((extra, graph, record))
+        if reason is None:
+            template = compiled.dyn_record
+            differ = [k for k in template if any(r[k] != template[k] for _, _, r in points)]
+            if differ:
+                reason = f"the traces differ in their {differ[0].replace('_', ' ')}"
+        if reason is None:
+            graphs = [(s, g) for s, g, _ in points] + [(size, compiled.dyn_json)]
             try:
                 family = Family.build(
                     name, places, graphs, compiled, compiled.sym_log, compiled.graph
                 )
             except _dynamic().ConstraintViolationError as exc:  # (evaluated only on error)
                 reason = str(exc)
+        how = "traces at " + ", ".join(
+            f"{s} (synthetic)" if s in synthetic else str(s)
+            for s in sorted({size, *(p[0] for p in points)})
+        )
         if reason is not None:
             self._kept_static.add(generalize(key, places))
-            log_decision(f"{change}: kept static, every size is traced ({reason})")
+            log_decision(f"{change}: kept static, every size is traced ({how}; {reason})")
             return
         family.key = generalize(key, places)
         self._families.append(family)
         log_decision(
-            f"{change}: made dynamic (traced at {', '.join(map(str, sizes))}; later sizes "
-            "are specialized from the symbolic graph without tracing)"
+            f"{change}: made dynamic (fitted from the {how}; later sizes are specialized from "
+            "the symbolic graph without tracing)"
         )
 
     def would_trace(self, key) -> bool:
@@ -394,21 +433,7 @@ class JitFunction:
         trace = TraceState(self.name)
         if shape_hook is not None:
             trace.shape_hook = symbolic_shape_hook(shape_hook)
-        trace.allows_collectives = True  # an all_reduce splits the compiled step in stages
-        fetchers = []
-        arg_map = {}
-        for pos, (path, value) in enumerate(leaves):
-            if isinstance(value, Tensor):
-                arg_map[id(value)] = trace.add_argument(value, path)
-            elif type(value) in DYNAMIC_SCALARS:
-                node = trace.graph.add_input((), scalar_dtype(value).name, name=path)
-                arg_map[id(value)] = TracerTensor(trace, node)
-            else:
-                continue
-            fetchers.append(argument_fetcher(pos, value))
-        new_args, new_kwargs = substitute(
-            args, kwargs, arg_map, self.static_argnums, self.static_argnames
-        )
+        fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
         recorder = GuardRecorder(self.fn, self.name)
         with tracing(trace), recorder:
             result = self.fn(*new_args, **new_kwargs)
@@ -426,9 +451,64 @@ class JitFunction:
             compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
             compiled.dyn_record = record_of(compiled, trace)
             compiled.dyn_device = trace.device
+            compiled.dyn_arg_nodes = arg_nodes
         return compiled
 
-    def _finish(self, trace: TraceState, result, argument_fetchers, guards) -> Compiled:
+    def _arguments(self, trace, args, kwargs, leaves, shapes=None):
+        """Graph inputs for the dynamic ``leaves``: ``(fetchers, {id(input node): leaf
+        index}, args, kwargs)`` with tracers in place of the leaves. ``shapes`` (leaf
+        index -> shape) traces those tensors at another shape (a synthetic trace)."""
+        trace.allows_collectives = True  # an all_reduce splits the compiled step in stages
+        fetchers = []
+        arg_map = {}
+        arg_nodes = {}
+        for pos, (path, value) in enumerate(leaves):
+            if isinstance(value, Tensor):
+                shape = shapes.get(pos) if shapes else None
+                stand_in = value if shape is None else ShapeOnly(value, shape)
+                arg_map[id(value)] = tracer = trace.add_argument(stand_in, path)
+                arg_nodes[id(tracer._node)] = pos
+            elif type(value) in DYNAMIC_SCALARS:
+                node = trace.graph.add_input((), scalar_dtype(value).name, name=path)
+                arg_map[id(value)] = TracerTensor(trace, node)
+            else:
+                continue
+            fetchers.append(argument_fetcher(pos, value))
+        new_args, new_kwargs = substitute(
+            args, kwargs, arg_map, self.static_argnums, self.static_argnames
+        )
+        return fetchers, arg_nodes, new_args, new_kwargs
+
+    def _trace_synthetic(self, args, kwargs, leaves, places, size):
+        """Trace ``fn`` with the dimension at ``places`` of size ``size`` (no data behind
+        it) for the fit only: nothing is compiled, run, written back or counted as a
+        call's trace, and the random number generators are as before. Returns what the fit
+        compares (graph JSON, record); raises what the trace raised."""
+        self.synthetic_trace_count += 1
+        shapes = {}
+        for k, axis in places:
+            shape = list(shapes.get(k, leaves[k][1].shape))
+            shape[axis] = size
+            shapes[k] = tuple(shape)
+        with random_state_kept():
+            trace = TraceState(self.name)
+            fetchers, _, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves, shapes)
+            recorder = GuardRecorder(self.fn, self.name)
+            with tracing(trace), recorder:
+                result = self.fn(*new_args, **new_kwargs)
+            compiled = self._finish(
+                trace, result, fetchers, recorder.guard_set(), compile_graphs=False
+            )
+            if trace.collectives:
+                raise RuntimeError("the synthetic trace called a collective")
+            return compiled.graph.to_json(), record_of(compiled, trace)
+
+    def _finish(
+        self, trace: TraceState, result, argument_fetchers, guards, compile_graphs=True
+    ) -> Compiled:
+        """The ``Compiled`` of a finished trace. ``compile_graphs=False`` (a synthetic
+        trace) compiles nothing: the graph (with its backward's gradients as outputs, as
+        for compiling) is what the fit reads."""
         outputs = collect_outputs(trace, result)
         fetchers = input_fetchers(trace, argument_fetchers)
         graph = trace.graph
@@ -440,11 +520,17 @@ class JitFunction:
         captured = [
             (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
         ]
-        if backward is not None:
+        if not compile_graphs:
+            executable = None
+            if backward is not None:
+                backward.n_outputs = len(outputs.nodes)
+                graph.outputs = list(graph.outputs) + backward.grad_nodes
+        elif backward is not None:
             executable = backward.compile(graph, len(outputs.nodes), trace.device)
         else:
             executable = self._compile_graph(trace, graph)
-        dump_variant(self.name, executable, backward)
+        if compile_graphs:
+            dump_variant(self.name, executable, backward)
         return Compiled(
             executable,
             graph,

@@ -22,7 +22,7 @@ What each argument does in kiln:
   eagerly for that input signature, with a warning, where PyTorch would break the graph;
   with ``fullgraph=True`` the trace error is raised.
 - ``dynamic``: ``None`` (PyTorch's default) and ``True`` use ``kiln.jit``'s automatic
-  dynamic shapes: a dimension traced at three sizes (of 2 or more) becomes dynamic, and
+  dynamic shapes: a dimension seen at a second size (of 2 or more) becomes dynamic, and
   later sizes are specialized from its symbolic graph without tracing again (``True``
   does not trace symbolically from the first call, as PyTorch's does); ``False`` compiles
   every input shape on its own.
