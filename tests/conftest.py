@@ -6,6 +6,9 @@ import sys
 # anything imports numba.cuda. On a GPU machine the real device is used.
 if "NUMBA_ENABLE_CUDASIM" not in os.environ and shutil.which("nvidia-smi") is None:
     os.environ["NUMBA_ENABLE_CUDASIM"] = "1"
+# every pass's result is verified, so a broken pass is caught by name (a user's compile
+# verifies only the pipeline's result: compiler/passes/pipeline.py)
+os.environ.setdefault("KILN_VERIFY_PASSES", "1")
 
 import numpy as np
 import pytest
