@@ -157,19 +157,43 @@ def test_antialias_errors_match_torch(call, cls, match):
     _raises_like_torch(call, cls, match)
 
 
-def test_antialias_integer_input_raises():
-    with pytest.raises(NotImplementedError, match="antialias=True"):
-        KF.interpolate(
-            kiln.ones(1, 1, 4, 4, dtype=kiln.int64), size=2, mode="bilinear", antialias=True
-        )
-    with pytest.raises(NotImplementedError):
-        TF.interpolate(
-            torch.ones(1, 1, 4, 4, dtype=torch.int64), size=2, mode="bilinear", antialias=True
-        )
-    with pytest.raises(NotImplementedError, match="uint8"):
-        KF.interpolate(
-            kiln.ones(1, 1, 4, 4, dtype=kiln.uint8), size=2, mode="bilinear", antialias=True
-        )
+@pytest.mark.parametrize("antialias", [False, True])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic", "area"])
+@pytest.mark.parametrize("dtype", ["int64", "int32", "uint8", "bool"])
+def test_integer_input_raises_instead_of_truncating(antialias, mode, dtype):
+    # PyTorch raises NotImplementedError for every integer dtype here except uint8
+    # (bi)linear/bicubic, which it computes in fixed point; kiln's float interpolation
+    # matrix cast to an integer dtype used to return zeros
+    if antialias and mode == "area":
+        return
+    kx = kiln.ones(1, 3, 4, 4, dtype=getattr(kiln, dtype))
+    with pytest.raises(NotImplementedError, match=f"interpolate: mode {mode}.* of {dtype}"):
+        KF.interpolate(kx, size=2, mode=mode, antialias=antialias)
+    if dtype != "uint8" or mode == "area":
+        tx = torch.ones(1, 3, 4, 4, dtype=getattr(torch, dtype))
+        with pytest.raises(NotImplementedError):
+            TF.interpolate(tx, size=2, mode=mode, antialias=antialias)
+
+
+def test_integer_nearest_still_gathers():
+    x = np.arange(2 * 3 * 5 * 6).reshape(2, 3, 5, 6).astype(np.uint8)
+    out = KF.interpolate(kiln.tensor(x), size=(3, 4), mode="nearest")
+    expected = TF.interpolate(torch.tensor(x), size=(3, 4), mode="nearest")
+    np.testing.assert_array_equal(out.numpy(), expected.numpy())
+
+
+def test_antialias_output_width_one_is_the_separable_resize():
+    # PyTorch 2.13's one-call kernel gives every output row the same value when the output
+    # width is 1 and the input width is not (its result does not depend on the row); kiln
+    # keeps the separable definition, which is torch's own result resizing one axis at a
+    # time, and what it computes for every other width
+    x = RNG.standard_normal((1, 2, 7, 5))
+    for mode in ("bilinear", "bicubic"):
+        out = KF.interpolate(kiln.tensor(x), size=(3, 1), mode=mode, antialias=True)
+        rows = TF.interpolate(torch.tensor(x), size=(3, 5), mode=mode, antialias=True)
+        expected = TF.interpolate(rows, size=(3, 1), mode=mode, antialias=True)
+        np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+        assert not np.allclose(out.numpy()[0, 0, 0], out.numpy()[0, 0, 1])
 
 
 @pytest.mark.parametrize(

@@ -953,10 +953,14 @@ def interpolate(
         raise ValueError("Lanczos mode does not support align_corners=True")
     if mode == "lanczos" and not antialias:
         raise ValueError("Lanczos mode requires antialias=True")
-    if antialias and not input.dtype.is_floating_point:
+    if not input.dtype.is_floating_point and not mode.startswith("nearest"):
+        # PyTorch refuses these too, but for uint8 (bi)linear/bicubic, which it computes
+        # in fixed point: an integer interpolation matrix would silently truncate weights
+        what = f"{mode}{' with antialias=True' if antialias else ''}"
         raise NotImplementedError(
-            f"interpolate: antialias=True ({mode}) of {input.dtype.name} tensors is not "
-            "supported by kiln (PyTorch rounds uint8 in fixed point; cast to float)"
+            f"interpolate: mode {what} of {input.dtype.name} tensors is not supported by "
+            "kiln (PyTorch computes uint8 in fixed point, other integers not at all); cast "
+            "the input to a floating point dtype"
         )
     if align_corners is not None and mode not in _INTERPOLATE_DIMS:
         raise ValueError(
