@@ -112,6 +112,21 @@ def test_matrix_exp_jit_beyond_its_squarings_is_nan_not_wrong():
     assert np.isnan(out.numpy()).all()
 
 
+def test_matrix_exp_and_householder_gradcheck_gradgradcheck_vmap_jvp():
+    a = RNG.standard_normal((4, 4))
+    assert kiln.autograd.gradcheck(kiln.linalg.matrix_exp, (_k(a * 3, True),))
+    assert kiln.autograd.gradgradcheck(kiln.linalg.matrix_exp, (_k(a, True),))
+    h, tau = RNG.standard_normal((5, 3)), RNG.uniform(0.2, 1.8, 3)
+    assert kiln.autograd.gradcheck(kiln.linalg.householder_product, (_k(h, True), _k(tau, True)))
+    batch = RNG.standard_normal((3, 4, 4)) * 2
+    out = kiln.func.vmap(kiln.linalg.matrix_exp)(_k(batch))
+    np.testing.assert_allclose(out.numpy(), torch.linalg.matrix_exp(_t(batch)).numpy(), atol=1e-12)
+    v = RNG.standard_normal((4, 4))
+    _, tangent = kiln.func.jvp(kiln.linalg.matrix_exp, (_k(a),), (_k(v),))
+    expected = torch.func.jvp(torch.linalg.matrix_exp, (_t(a),), (_t(v),))[1]
+    np.testing.assert_allclose(tangent.numpy(), expected.numpy(), rtol=1e-10, atol=1e-12)
+
+
 # ------------------------------------------------------------------ householder_product
 
 
