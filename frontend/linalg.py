@@ -390,8 +390,10 @@ def svdvals(a: Tensor) -> Tensor:
 _EXPM_DEGREE = 18
 _EXPM_COEFFS = [1.0 / math.factorial(k) for k in range(_EXPM_DEGREE + 1)]
 _EXPM_THETA = {"float64": 1.0}  # float32, float16, bfloat16: 2.0
-# squarings a traced matrix_exp can do (its 1-norm up to theta * 2**40); beyond, NaN
-_EXPM_MAX_SQUARINGS = 40
+# squarings a traced matrix_exp can do: a 1-norm up to theta * 2**24 (1.6e7 in float64,
+# past where exp overflows unless A is nearly skew-symmetric); beyond, NaN. Each one is a
+# matmul the compiled function always runs, kept or not.
+_EXPM_MAX_SQUARINGS = 24
 
 
 def _expm_taylor(x: Tensor, eye: Tensor) -> Tensor:
@@ -421,7 +423,7 @@ def matrix_exp(a: Tensor) -> Tensor:
     Taylor polynomial, all matmuls, so autograd and ``kiln.jit`` differentiate and compile
     it. ``A`` is scaled by ``2**-s``, ``s`` the least power of two bringing its 1-norm
     under ``theta``, and the result squared ``s`` times. Eagerly ``s`` is read from the
-    values; while tracing it is computed in the graph and each of up to 40 squarings is
+    values; while tracing it is computed in the graph and each of up to 24 squarings is
     kept only where needed (a norm that would need more gives NaN, not a wrong matrix).
 
     >>> import kiln

@@ -351,3 +351,9 @@ def test_orthogonal_cayley_trains_eagerly():
     losses, w, _ = _train("cayley", False)
     assert losses[-1] < losses[0]
     _check_orthogonal(kiln.tensor(w), 1e-5)
+
+
+def test_orthogonal_cayley_under_jit_raises_a_trace_error():
+    # the Cayley map solves a linear system in LAPACK, which has no compiled kernel here
+    with pytest.raises(kiln.TraceError, match="linalg.solve"):
+        _train("cayley", True, steps=1)
