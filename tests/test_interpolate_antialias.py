@@ -183,17 +183,90 @@ def test_integer_nearest_still_gathers():
 
 
 def test_antialias_output_width_one_is_the_separable_resize():
-    # PyTorch 2.13's one-call kernel gives every output row the same value when the output
-    # width is 1 and the input width is not (its result does not depend on the row); kiln
-    # keeps the separable definition, which is torch's own result resizing one axis at a
-    # time, and what it computes for every other width
-    x = RNG.standard_normal((1, 2, 7, 5))
-    for mode in ("bilinear", "bicubic"):
-        out = KF.interpolate(kiln.tensor(x), size=(3, 1), mode=mode, antialias=True)
-        rows = TF.interpolate(torch.tensor(x), size=(3, 5), mode=mode, antialias=True)
-        expected = TF.interpolate(rows, size=(3, 1), mode=mode, antialias=True)
-        np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
-        assert not np.allclose(out.numpy()[0, 0, 0], out.numpy()[0, 0, 1])
+    # PyTorch 2.13's one-call kernel gives every output row the same (wrong) value when
+    # the output width is 1 and the height changes: a ramp of 13 rows resized to 8 comes
+    # out constant. kiln keeps the separable definition: torch's own result resizing one
+    # axis at a time (an axis whose size is kept is left alone), and what it computes for
+    # every other width
+    for width in (5, 1):
+        x = RNG.standard_normal((1, 2, 7, width))
+        for mode in ("bilinear", "bicubic", "lanczos"):
+            out = KF.interpolate(kiln.tensor(x), size=(3, 1), mode=mode, antialias=True)
+            if width == 1:  # resize the transposed image: its width is the one kept
+                expected = TF.interpolate(
+                    torch.tensor(x).mT, size=(1, 3), mode=mode, antialias=True
+                ).mT
+            else:
+                rows = TF.interpolate(torch.tensor(x), size=(3, width), mode=mode, antialias=True)
+                expected = TF.interpolate(rows, size=(3, 1), mode=mode, antialias=True)
+            np.testing.assert_allclose(out.numpy(), expected.numpy(), rtol=1e-12, atol=1e-12)
+            assert not np.allclose(out.numpy()[0, 0, 0], out.numpy()[0, 0, 1])
+
+
+@pytest.mark.parametrize(
+    "mode, nd",
+    [
+        ("nearest", 1),
+        ("nearest", 2),
+        ("nearest", 3),
+        ("nearest-exact", 2),
+        ("linear", 1),
+        ("bilinear", 2),
+        ("bicubic", 2),
+        ("trilinear", 3),
+    ],
+)
+def test_an_axis_whose_size_is_kept_follows_torch(mode, nd):
+    # a scale_factor that keeps an axis's size (9 * 1.07 -> 9): PyTorch leaves the axis
+    # as it is in the linear modes, 2-D nearest and every antialiased mode, and
+    # interpolates with the given scale in the others
+    x = RNG.standard_normal((2, 3) + (9,) * nd)
+    for factors in [(1.07,) * nd, (1.07,) + (2.0,) * (nd - 1), (2.0,) * (nd - 1) + (1.07,)]:
+        for align_corners in [None] if "nearest" in mode else [False, True]:
+            args = dict(scale_factor=factors, mode=mode, align_corners=align_corners)
+            out = KF.interpolate(kiln.tensor(x), **args).numpy()
+            expected = TF.interpolate(torch.tensor(x), **args).numpy()
+            np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+    if nd == 2 and mode in ("bilinear", "bicubic"):
+        args = dict(scale_factor=(1.07, 0.4), mode=mode, antialias=True)
+        out = KF.interpolate(kiln.tensor(x), **args).numpy()
+        expected = TF.interpolate(torch.tensor(x), **args).numpy()
+        np.testing.assert_allclose(out, expected, rtol=1e-12, atol=1e-12)
+
+
+def test_random_resizes_match_torch():
+    """Drawn modes, ranks, sizes, scale factors (recomputed or not), align_corners and
+    antialias, in float64; skips only torch's width-1 antialias case above."""
+    rng = np.random.default_rng(5)
+    modes = ["bilinear", "bicubic", "lanczos", "linear", "trilinear", "nearest"]
+    modes += ["nearest-exact", "area"]
+    checked = 0
+    for _ in range(300):
+        mode = str(rng.choice(modes))
+        nd = {"linear": 1, "trilinear": 3, "bilinear": 2, "bicubic": 2, "lanczos": 2}.get(
+            mode, int(rng.integers(1, 4))
+        )
+        aa = mode == "lanczos" or (mode in ("bilinear", "bicubic") and bool(rng.integers(0, 2)))
+        interpolating = mode in ("bilinear", "bicubic", "linear", "trilinear")
+        ac = bool(rng.integers(0, 2)) if interpolating else None
+        spatial = tuple(int(v) for v in rng.integers(1, 14, nd))
+        if rng.integers(0, 2):
+            kw = dict(size=tuple(int(v) for v in rng.integers(1, 20, nd)))
+        else:
+            factors = tuple(float(np.round(v, 3)) for v in rng.uniform(0.15, 3.0, nd))
+            if any(int(n * f) < 1 for n, f in zip(spatial, factors)):
+                continue
+            kw = dict(scale_factor=factors, recompute_scale_factor=bool(rng.integers(0, 2)))
+        x = rng.standard_normal((2, 2) + spatial)
+        args = dict(mode=mode, align_corners=ac, antialias=aa, **kw)
+        expected = TF.interpolate(torch.tensor(x), **args).numpy()
+        if aa and expected.shape[-1] == 1 and expected.shape[-2] != spatial[-2]:
+            continue
+        out = KF.interpolate(kiln.tensor(x), **args).numpy()
+        assert out.shape == expected.shape, args
+        np.testing.assert_allclose(out, expected, rtol=1e-10, atol=1e-10, err_msg=str(args))
+        checked += 1
+    assert checked > 200
 
 
 @pytest.mark.parametrize(

@@ -1001,10 +1001,18 @@ def interpolate(
             "Input and output sizes should be greater than 0, but got input "
             f"({shown_in}){' and' if nd == 1 else ''} output ({shown_out})"
         )
+    # PyTorch leaves an axis whose size does not change as it is, whatever scale_factor
+    # says, in these modes (not in bicubic without antialias, nearest-exact, or nearest
+    # of 1 or 3 spatial axes)
+    keeps = (
+        antialias or mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and nd == 2)
+    )
     x = input
     for axis in range(nd):
         a = 2 + axis
         n, o = spatial[axis], out[axis]
+        if keeps and n == o:
+            continue
         if mode.startswith("nearest"):
             index = _nearest_index(n, o, scales[axis], mode == "nearest-exact")
             x = ops.index_select(x, a, ops.constant(index, kiln.int64, like=x))
