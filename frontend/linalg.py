@@ -6,6 +6,8 @@ its gradient comes from its first-order expansion around the computed value,
 is zero), backward it is PyTorch's formula. Second derivatives of these are not
 supported, and they cannot be traced (``kiln.jit`` raises: LAPACK has no kernel here).
 ``qr``, ``svd`` and ``svdvals`` follow the same pattern with PyTorch's formulas.
+``matrix_exp`` and ``householder_product`` are composites of matmuls, so their gradients
+(of any order) come from autograd and ``kiln.jit`` compiles them.
 
 >>> import kiln
 >>> kiln.linalg.det(kiln.tensor([[2.0, 0.0], [0.0, 3.0]])).item()
@@ -39,6 +41,8 @@ __all__ = [
     "qr",
     "svd",
     "svdvals",
+    "matrix_exp",
+    "householder_product",
 ]
 
 eigh_result = namedtuple("eigh_result", ["eigenvalues", "eigenvectors"])
@@ -377,3 +381,152 @@ def svdvals(a: Tensor) -> Tensor:
     u, s, vh = np.linalg.svd(arr, full_matrices=False)
     dp = ops.matmul(ops.matmul(_mT(_const(u, a)), _delta(a)), _mT(_const(vh, a)))
     return ops.add(_const(s, a), ops.diagonal(dp, 0, -2, -1))
+
+
+# ----------------------------------------------------------------------------- composites
+
+# exp(X) ~ sum_k X^k / k! for ||X||_1 <= theta: the truncation error is below
+# theta^19 / 19! * e^theta, under the dtype's rounding (float64: 2e-17, float32: 3e-11)
+_EXPM_DEGREE = 18
+_EXPM_COEFFS = [1.0 / math.factorial(k) for k in range(_EXPM_DEGREE + 1)]
+_EXPM_THETA = {"float64": 1.0}  # float32, float16, bfloat16: 2.0
+# squarings a traced matrix_exp can do: a 1-norm up to theta * 2**24 (1.6e7 in float64,
+# past where exp overflows unless A is nearly skew-symmetric); beyond, NaN. Each one is a
+# matmul the compiled function always runs, kept or not.
+_EXPM_MAX_SQUARINGS = 24
+
+
+def _expm_taylor(x: Tensor, eye: Tensor) -> Tensor:
+    """The degree-18 Taylor polynomial, Paterson-Stockmeyer style: 7 matmuls."""
+    powers = [eye, x, ops.matmul(x, x)]
+    powers.append(ops.matmul(powers[2], x))
+    x4 = ops.matmul(powers[2], powers[2])
+
+    def block(j):
+        out = None
+        for i in range(4):
+            k = 4 * j + i
+            if k > _EXPM_DEGREE:
+                break
+            term = ops.mul(powers[i], _EXPM_COEFFS[k])
+            out = term if out is None else ops.add(out, term)
+        return out
+
+    p = block(_EXPM_DEGREE // 4)
+    for j in reversed(range(_EXPM_DEGREE // 4)):
+        p = ops.add(block(j), ops.matmul(x4, p))
+    return p
+
+
+def matrix_exp(a: Tensor) -> Tensor:
+    """``exp(A)`` of square matrices (batched): scaling and squaring around a degree-18
+    Taylor polynomial, all matmuls, so autograd and ``kiln.jit`` differentiate and compile
+    it. ``A`` is scaled by ``2**-s``, ``s`` the least power of two bringing its 1-norm
+    under ``theta``, and the result squared ``s`` times. Eagerly ``s`` is read from the
+    values; while tracing it is computed in the graph and each of up to 24 squarings is
+    kept only where needed (a norm that would need more gives NaN, not a wrong matrix).
+
+    >>> import kiln
+    >>> matrix_exp(kiln.zeros(2, 2)).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    if a.ndim < 2:
+        raise RuntimeError("linalg.matrix_exp: The input tensor A must have at least 2 dimensions.")
+    if a.shape[-1] != a.shape[-2]:
+        raise RuntimeError(
+            "linalg.matrix_exp: A must be batches of square matrices, but they are "
+            f"{a.shape[-2]} by {a.shape[-1]} matrices"
+        )
+    if not a.dtype.is_floating_point:
+        raise RuntimeError(
+            "linalg.matrix_exp: Expected a floating point or complex tensor as input. "
+            f"Got {a.dtype.name}"
+        )
+    n = a.shape[-1]
+    if a.numel() == 0:
+        return ops.mul(a, 1.0)
+    if n == 1:
+        return ops.exp(a)
+    theta = _EXPM_THETA.get(a.dtype.name, 2.0)
+    batch = tuple(a.shape[:-2])
+    norm = ops.amax(ops.sum(ops.abs(a.detach()), -2), -1)  # the 1-norm of each matrix
+    eager = current_trace() is None and norm._node is None
+    if eager:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            need = np.ceil(np.log2(np.asarray(norm._data, dtype=np.float64) / theta))
+        need = np.where(np.isfinite(need), np.maximum(need, 0.0), 0.0).astype(np.int64)
+        squarings = int(need.max())
+        scale = _const(np.ldexp(1.0, -need)[..., None, None], a)
+        steps = _const(need[..., None, None], a)
+        uniform = bool((need == squarings).all())
+    else:
+        need = ops.maximum(ops.ceil(ops.log2(ops.div(norm, theta))), 0.0)
+        need = ops.unsqueeze(ops.unsqueeze(need, -1), -1)
+        squarings = _EXPM_MAX_SQUARINGS
+        scale = ops.pow(2.0, ops.neg(need))
+        steps = need
+        uniform = False
+    eye = _const(np.eye(n), a)
+    p = _expm_taylor(ops.mul(a, scale), eye)
+    for i in range(squarings):
+        squared = ops.matmul(p, p)
+        p = squared if uniform else ops.where(ops.gt(steps, float(i)), squared, p)
+    if not eager:
+        p = ops.where(ops.gt(steps, float(squarings)), float("nan"), p)
+    if batch and tuple(p.shape) != tuple(a.shape):
+        p = ops.expand(p, a.shape)
+    return p
+
+
+def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803 - PyTorch's name
+    """The first ``n`` columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T`` with
+    ``v_i`` the ``i``-th column of ``A`` below the diagonal and a 1 on it (LAPACK's
+    ``orgqr``; ``A`` is ``(..., m, n)``, ``m >= n >= k``). A loop of rank-1 updates, so the
+    gradient to ``A`` and ``tau`` comes from autograd.
+
+    >>> import kiln
+    >>> householder_product(kiln.zeros(2, 2), kiln.zeros(2)).tolist()
+    [[1.0, 0.0], [0.0, 1.0]]
+    """
+    name = "torch.linalg.householder_product"
+    if A.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    m, n = A.shape[-2:]
+    if m < n:
+        raise RuntimeError(
+            f"{name}: input.shape[-2] must be greater than or equal to input.shape[-1]"
+        )
+    if tau.ndim != A.ndim - 1:
+        raise RuntimeError(
+            f"{name}: Expected tau to have one dimension less than input, but got tau.ndim "
+            f"equal to {tau.ndim} and input.ndim is equal to {A.ndim}"
+        )
+    k = tau.shape[-1]
+    if n < k:
+        raise RuntimeError(
+            f"{name}: input.shape[-1] must be greater than or equal to tau.shape[-1]"
+        )
+    if tuple(tau.shape[:-1]) != tuple(A.shape[:-2]):
+        raise RuntimeError(
+            f"{name}: Expected batch dimensions of tau to be equal to input.shape[:-2], but "
+            f"got {list(tau.shape[:-1])}"
+        )
+    if tau.dtype is not A.dtype:
+        raise RuntimeError(
+            f"{name}: tau dtype {tau.dtype.name} does not match input dtype {A.dtype.name}"
+        )
+    if not A.dtype.is_floating_point:
+        raise NotImplementedError(f"{name}: not implemented for {A.dtype.name} tensors")
+    eye = _const(np.eye(m, n), A)
+    q = ops.expand(eye, A.shape) if A.ndim > 2 else eye
+    if k == 0:
+        if not A.requires_grad:
+            return q
+        # the identity columns, still on the graph (a zero gradient, NaNs in A not spread)
+        return ops.add(q, ops.where(_const(np.zeros((m, n), dtype=bool), A), A, 0.0))
+    reflectors = ops.add(ops.tril(A, -1), eye)
+    for i in reversed(range(k)):
+        v = ops.narrow(reflectors, -1, i, 1)  # (..., m, 1)
+        t = ops.unsqueeze(ops.narrow(tau, -1, i, 1), -1)  # (..., 1, 1)
+        q = ops.sub(q, ops.mul(t, ops.matmul(v, ops.matmul(_mT(v), q))))
+    return q

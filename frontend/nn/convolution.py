@@ -908,7 +908,7 @@ def adaptive_max_pool3d(input, output_size, return_indices=False):
 
 # ------------------------------------------------------------------------------ resize
 
-_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+_INTERPOLATE_DIMS = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3, "lanczos": 2}
 
 
 def interpolate(
@@ -927,6 +927,10 @@ def interpolate(
 
     Each axis is resized on its own (these modes are separable): ``nearest`` takes
     indices, the linear and cubic modes multiply by an ``(out, in)`` interpolation matrix.
+    ``antialias=True`` (``bilinear``, ``bicubic`` and ``lanczos``, 4-D float input) uses
+    PyTorch's (PIL's) antialiased weights: when downsampling, the filter is widened by the
+    scale factor so every input contributes. The matrices are constants, so gradients and
+    ``kiln.jit`` come from the matmul.
 
     >>> interpolate(kiln.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
     [[[1.0, 1.25, 1.75, 2.0]]]
@@ -934,14 +938,30 @@ def interpolate(
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected a batched input of 3 to 5 dims, got {input.ndim}")
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and input.ndim == 4):
+        raise ValueError(
+            "Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and "
+            "requires a 4-D tensor as input"
+        )
     if mode in _INTERPOLATE_DIMS and _INTERPOLATE_DIMS[mode] != nd:
         raise NotImplementedError(
             f"Got {input.ndim}D input, but {mode} mode needs {_INTERPOLATE_DIMS[mode] + 2}D input"
         )
     if mode not in ("nearest", "nearest-exact", "area", *_INTERPOLATE_DIMS):
         raise NotImplementedError(f"interpolate: mode {mode!r} is not supported by kiln")
-    if antialias:
-        raise NotImplementedError("interpolate: antialias=True is not supported by kiln")
+    if mode == "lanczos" and align_corners:
+        raise ValueError("Lanczos mode does not support align_corners=True")
+    if mode == "lanczos" and not antialias:
+        raise ValueError("Lanczos mode requires antialias=True")
+    if not input.dtype.is_floating_point and not mode.startswith("nearest"):
+        # PyTorch refuses these too, but for uint8 (bi)linear/bicubic, which it computes
+        # in fixed point: an integer interpolation matrix would silently truncate weights
+        what = f"{mode}{' with antialias=True' if antialias else ''}"
+        raise NotImplementedError(
+            f"interpolate: mode {what} of {input.dtype.name} tensors is not supported by "
+            "kiln (PyTorch computes uint8 in fixed point, other integers not at all); cast "
+            "the input to a floating point dtype"
+        )
     if align_corners is not None and mode not in _INTERPOLATE_DIMS:
         raise ValueError(
             "align_corners option can only be set with the interpolating modes: "
@@ -965,19 +985,51 @@ def interpolate(
         out = tuple(int(math.floor(s * f)) for s, f in zip(spatial, factors))
         scales = [None if recompute_scale_factor else f for f in factors]
     if mode == "area":
+        if any(n == 0 for n in spatial):
+            empty = next(i for i, n in enumerate(spatial) if n == 0) + 2
+            raise RuntimeError(
+                f"adaptive_avg_pool{nd}d(): Expected input to have non-zero size for non-batch "
+                f"dimensions, but input has sizes {list(input.shape)} with dimension {empty} "
+                "being empty"
+            )
         return _adaptive_avg("interpolate", input, nd, out)
+    if any(n <= 0 for n in spatial) or any(o <= 0 for o in out):
+        names = "DHW"[3 - nd :]
+        shown_in = ", ".join(f"{c}: {n}" for c, n in zip(names, spatial))
+        shown_out = ", ".join(f"{c}: {o}" for c, o in zip(names, out))
+        raise RuntimeError(
+            "Input and output sizes should be greater than 0, but got input "
+            f"({shown_in}){' and' if nd == 1 else ''} output ({shown_out})"
+        )
+    # PyTorch leaves an axis whose size does not change as it is, whatever scale_factor
+    # says, in these modes (not in bicubic without antialias, nearest-exact, or nearest
+    # of 1 or 3 spatial axes)
+    keeps = (
+        antialias or mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and nd == 2)
+    )
     x = input
     for axis in range(nd):
         a = 2 + axis
         n, o = spatial[axis], out[axis]
+        if keeps and n == o:
+            continue
         if mode.startswith("nearest"):
             index = _nearest_index(n, o, scales[axis], mode == "nearest-exact")
             x = ops.index_select(x, a, ops.constant(index, kiln.int64, like=x))
         else:
-            make = _cubic_matrix if mode == "bicubic" else _linear_matrix
-            matrix = make(n, o, scales[axis], align_corners)
-            m = ops.constant(matrix.T, x.dtype, like=x)
-            x = ops.movedim(ops.matmul(ops.movedim(x, a, -1), m), -1, a)
+            if antialias:
+                matrix = _antialias_matrix(n, o, scales[axis], align_corners, mode, x.dtype)
+            else:
+                make = _cubic_matrix if mode == "bicubic" else _linear_matrix
+                matrix = make(n, o, scales[axis], align_corners)
+            # the last two axes multiply in place (no transposes around the matmul)
+            if a == x.ndim - 1:
+                x = ops.matmul(x, ops.constant(matrix.T, x.dtype, like=x))
+            elif a == x.ndim - 2:
+                x = ops.matmul(ops.constant(matrix, x.dtype, like=x), x)
+            else:
+                m = ops.constant(matrix.T, x.dtype, like=x)
+                x = ops.movedim(ops.matmul(ops.movedim(x, a, -1), m), -1, a)
     return x
 
 
@@ -1036,6 +1088,63 @@ def _cubic_matrix(n, o, scale, align_corners) -> np.ndarray:
     for k in range(4):
         index = np.clip(floor.astype(np.int64) - 1 + k, 0, n - 1)
         np.add.at(matrix, (np.arange(o), index), weights[k])
+    return matrix
+
+
+def _aa_linear(x):
+    x = np.abs(x)
+    return np.where(x < 1.0, 1.0 - x, 0.0).astype(x.dtype)
+
+
+def _aa_cubic(x):
+    """Keys' kernel with ``a = -0.5`` (PyTorch's antialiased bicubic, as PIL)."""
+    x = np.abs(x)
+    a = x.dtype.type(-0.5)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x < 1.0, near, np.where(x < 2.0, far, 0.0)).astype(x.dtype)
+
+
+def _aa_lanczos(x):
+    """Lanczos-3, ``sinc(x) sinc(x / 3)`` on ``[-3, 3)`` (PIL's, as PyTorch)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        px = np.pi * x.astype(np.float64)
+        sinc = np.where(x == 0, 1.0, np.sin(px) / px)
+        sinc3 = np.where(x == 0, 1.0, np.sin(px / 3) / (px / 3))
+    return np.where((x >= -3.0) & (x < 3.0), sinc * sinc3, 0.0).astype(x.dtype)
+
+
+def _antialias_matrix(n, o, scale, align_corners, mode, dtype) -> np.ndarray:
+    """PyTorch's ``_upsample_{bilinear,bicubic,lanczos}2d_aa`` weights along one axis (PIL's
+    resampling): output ``i`` averages the inputs within ``support`` of the center
+    ``scale * (i + 0.5)``, weighted by the filter stretched by ``scale`` when
+    downsampling, and normalized to sum to 1. Computed in the input's precision (float32
+    below float64), as PyTorch does, so the windows' integer bounds agree."""
+    real = np.float64 if dtype.itemsize >= 8 else np.float32
+    s = real(_scale(n, o, scale, align_corners))
+    taps, kernel = {
+        "bilinear": (2, _aa_linear),
+        "bicubic": (4, _aa_cubic),
+        "lanczos": (6, _aa_lanczos),
+    }[mode]
+    support = real(taps * 0.5) * s if s >= 1.0 else real(taps * 0.5)
+    invscale = real(1.0) / s if s >= 1.0 else real(1.0)
+    max_size = int(math.ceil(support)) * 2 + 1
+    half = real(0.5)
+    matrix = np.zeros((o, n), dtype=np.float64)
+    for i in range(o):
+        center = s * (real(i) + half)
+        lo = max(int(center - support + half), 0)
+        size = min(int(center + support + half), n) - lo
+        size = min(max(size, 0), max_size)
+        j = np.arange(size).astype(real)
+        w = kernel((j + real(lo) - center + half) * invscale)
+        total = real(0.0)
+        for value in w:  # summed in order, as the kernel does
+            total = real(total + value)
+        if total != 0.0:
+            w = w / total
+        matrix[i, lo : lo + size] = w
     return matrix
 
 

@@ -16,7 +16,7 @@ from .sorting import diagonal
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
-addmm bmm cholesky det dot einsum inverse logdet matmul mm mv outer qr slogdet svd
+addmm bmm cholesky det dot einsum inverse logdet matmul matrix_exp mm mv outer qr slogdet svd
 """.split()
 
 
@@ -245,6 +245,13 @@ def logdet(input: Tensor) -> Tensor:  # noqa: A002
 
     sign, logabs = linalg.slogdet(input)
     return where(lt(sign, 0), float("nan"), logabs)
+
+
+def matrix_exp(input: Tensor) -> Tensor:  # noqa: A002
+    """``torch.matrix_exp``: ``linalg.matrix_exp``."""
+    from .. import linalg
+
+    return linalg.matrix_exp(input)
 
 
 def inverse(input: Tensor) -> Tensor:  # noqa: A002

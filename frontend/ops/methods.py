@@ -102,7 +102,7 @@ asin acos atanh acosh asinh arcsin arccos arctan arcsinh arccosh arctanh exp2 lg
 xlogy copysign signbit bitwise_and bitwise_or bitwise_xor bitwise_not bitwise_left_shift
 bitwise_right_shift hypot atan2 logaddexp cummax cummin logcumsumexp scatter_reduce
 take_along_dim index_copy index_put masked_scatter pixel_shuffle pixel_unshuffle
-svd qr det logdet slogdet inverse cholesky
+svd qr det logdet slogdet inverse cholesky matrix_exp
 """.split()
 
 

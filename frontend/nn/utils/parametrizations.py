@@ -1,6 +1,6 @@
-"""``kiln.nn.utils.parametrizations``: ``weight_norm`` and ``spectral_norm`` as
-parametrizations (PyTorch's current forms; the hook-based ones are in ``weight_norm.py`` and
-``spectral_norm.py``).
+"""``kiln.nn.utils.parametrizations``: ``orthogonal``, and ``weight_norm`` and
+``spectral_norm`` as parametrizations (PyTorch's current forms; the hook-based ones are in
+``weight_norm.py`` and ``spectral_norm.py``).
 
 ``weight_norm`` stores ``parametrizations.weight.original0`` (the magnitude ``g``) and
 ``original1`` (the direction ``v``); ``spectral_norm`` stores ``original`` and keeps the
@@ -15,6 +15,10 @@ kiln.Size([2, 1])
 
 from __future__ import annotations
 
+from enum import Enum, auto
+
+import numpy as np
+
 import kiln
 from kiln import ops
 
@@ -24,7 +28,175 @@ from ..module import Module
 from . import parametrize
 from .weight_norm import norm_except_dim
 
-__all__ = ["spectral_norm", "weight_norm"]
+__all__ = ["orthogonal", "spectral_norm", "weight_norm"]
+
+
+def _numpy(t) -> np.ndarray:
+    return np.asarray(t.detach().numpy())
+
+
+def _is_orthogonal(q: np.ndarray) -> bool:
+    """``Q^T Q == I`` to ``10 n eps`` (PyTorch's test before keeping an assigned matrix)."""
+    n, k = q.shape[-2:]
+    eps = 10.0 * n * np.finfo(q.dtype).eps
+    return bool(np.allclose(np.swapaxes(q, -1, -2) @ q, np.eye(k), rtol=1e-5, atol=eps))
+
+
+def _make_orthogonal(a: np.ndarray) -> np.ndarray:
+    """The ``Q`` of ``A = QR`` with ``diag(R) >= 0`` (``A`` square or tall)."""
+    q, r = np.linalg.qr(a)
+    return q * np.sign(np.diagonal(r, axis1=-2, axis2=-1))[..., None, :]
+
+
+def _geqrf(a: np.ndarray):
+    """LAPACK's ``geqrf`` (``torch.geqrf``): the reflectors below the diagonal, ``R`` on
+    and above it, and ``tau``, matrix by matrix."""
+    batch = a.shape[:-2]
+    flat = a.reshape((-1,) + a.shape[-2:])
+    out = np.empty_like(flat)
+    taus = np.empty((flat.shape[0], min(a.shape[-2:])), dtype=a.dtype)
+    for i, m in enumerate(flat):
+        h, tau = np.linalg.qr(m, mode="raw")
+        out[i], taus[i] = h.T, tau
+    return out.reshape(a.shape), taus.reshape(batch + taus.shape[-1:])
+
+
+class _OrthMaps(Enum):
+    matrix_exp = auto()
+    cayley = auto()
+    householder = auto()
+
+
+class _Orthogonal(Module):
+    """PyTorch's ``_Orthogonal``: ``Q`` from the stored tensor by the matrix exponential or
+    the Cayley map of its skew-symmetric part, or by Householder reflectors; a wide matrix
+    is handled transposed. With ``use_trivialization`` the result is multiplied by the
+    buffer ``base``, set when a matrix is assigned (``right_inverse``)."""
+
+    def __init__(self, weight, orthogonal_map: _OrthMaps, *, use_trivialization=True) -> None:
+        super().__init__()
+        if weight.dtype.is_complex and orthogonal_map == _OrthMaps.householder:
+            raise ValueError("The householder parametrization does not support complex tensors.")
+        self.shape = weight.shape
+        self.orthogonal_map = orthogonal_map
+        if use_trivialization:
+            self.register_buffer("base", None)
+
+    def forward(self, X):
+        n, k = X.shape[-2], X.shape[-1]
+        transposed = n < k
+        if transposed:
+            X = X.mT
+            n, k = k, n
+        if self.orthogonal_map in (_OrthMaps.matrix_exp, _OrthMaps.cayley):
+            X = X.tril()
+            if n != k:  # embed into a square matrix
+                X = ops.pad_axes(X, [(0, 0)] * (X.ndim - 1) + [(0, n - k)], 0.0)
+            A = X - X.mT  # skew-symmetric
+            if self.orthogonal_map == _OrthMaps.matrix_exp:
+                Q = kiln.linalg.matrix_exp(A)
+            else:  # the Cayley retraction (I + A/2)(I - A/2)^{-1}
+                eye = kiln.eye(n, dtype=A.dtype)
+                Q = kiln.linalg.solve(eye - 0.5 * A, eye + 0.5 * A)
+            if n != k:
+                Q = Q[..., :k]
+        else:
+            A = X.tril(diagonal=-1)
+            tau = 2.0 / (1.0 + (A * A).sum(dim=-2))
+            Q = kiln.linalg.householder_product(A, tau)
+            # the diagonal of X holds the signs (1 or -1): truncated to integers, no gradient
+            signs = X.detach().diagonal(dim1=-2, dim2=-1).int().to(Q.dtype)
+            Q = Q * signs.unsqueeze(-2)
+        if hasattr(self, "base"):
+            Q = self.base @ Q
+        if transposed:
+            Q = Q.mT
+        return Q
+
+    def right_inverse(self, Q):
+        if tuple(Q.shape) != tuple(self.shape):
+            raise ValueError(
+                f"Expected a matrix or batch of matrices of shape {self.shape}. "
+                f"Got a tensor of shape {Q.shape}."
+            )
+        with kiln.no_grad():
+            q = _numpy(Q)
+            n, k = q.shape[-2:]
+            transpose = n < k
+            if transpose:
+                q = np.swapaxes(q, -1, -2)
+                n, k = k, n
+            if not hasattr(self, "base"):
+                if self.orthogonal_map in (_OrthMaps.cayley, _OrthMaps.matrix_exp):
+                    raise NotImplementedError(
+                        "It is not possible to assign to the matrix exponential "
+                        "or the Cayley parametrizations when use_trivialization=False."
+                    )
+                # the reflectors of Q's QR, the signs of diag(R) on the diagonal (flipped
+                # where LAPACK skipped a reflection, tau == 0), so householder() gives back Q
+                a, tau = _geqrf(q)
+                d = np.sign(np.diagonal(a, axis1=-2, axis2=-1)).copy()
+                d[tau == 0.0] *= -1
+                idx = np.arange(k)
+                a[..., idx, idx] = d
+                a = np.swapaxes(a, -1, -2) if transpose else a
+                return kiln.tensor(np.ascontiguousarray(a), dtype=Q.dtype)
+            if n == k:
+                q = q.copy() if _is_orthogonal(q) else _make_orthogonal(q)
+            else:  # complete Q to a full n x n orthogonal matrix
+                noise = _numpy(kiln.randn(*(q.shape[:-2] + (n, n - k)), dtype=Q.dtype))
+                q = _make_orthogonal(np.concatenate([q, noise], axis=-1))
+            self.base = kiln.tensor(np.ascontiguousarray(q), dtype=Q.dtype)
+            # -I: the Householder map of zeros with these signs is the identity
+            neg_id = np.zeros(tuple(Q.shape), dtype=q.dtype)
+            idx = np.arange(min(Q.shape[-2:]))
+            neg_id[..., idx, idx] = -1.0
+            return kiln.tensor(neg_id, dtype=Q.dtype)
+
+
+def orthogonal(
+    module: Module,
+    name: str = "weight",
+    orthogonal_map: str | None = None,
+    *,
+    use_trivialization: bool = True,
+) -> Module:
+    """Make ``module.<name>`` (a matrix or a batch of them) orthogonal: orthonormal columns
+    if it is tall, orthonormal rows if wide, as ``torch.nn.utils.parametrizations.orthogonal``.
+
+    ``orthogonal_map`` is ``"matrix_exp"``, ``"cayley"`` or ``"householder"``; the default
+    is ``"matrix_exp"`` for a square matrix and ``"householder"`` otherwise. With
+    ``use_trivialization=True`` (the dynamic trivialization) a buffer
+    ``parametrizations.<name>[0].base`` holds the current orthogonal point, and the initial
+    value is the original matrix if orthogonal, else the ``Q`` of its QR (a rectangular one
+    is first completed with random columns). ``"cayley"`` solves a linear system in LAPACK,
+    so it runs eagerly only (``kiln.jit`` raises); the other two compile.
+
+    >>> import kiln
+    >>> m = orthogonal(kiln.nn.Linear(3, 3))
+    >>> w = m.weight.detach()
+    >>> bool(kiln.allclose(w @ w.T, kiln.eye(3), atol=1e-5))
+    True
+    """
+    weight = getattr(module, name, None)
+    if not isinstance(weight, kiln.Tensor):
+        raise ValueError(f"Module '{module}' has no parameter or buffer with name '{name}'")
+    if weight.ndim < 2:
+        raise ValueError(
+            f"Expected a matrix or batch of matrices. Got a tensor of {weight.ndim} dimensions."
+        )
+    if orthogonal_map is None:
+        square = weight.shape[-2] == weight.shape[-1]
+        orthogonal_map = "matrix_exp" if square or weight.dtype.is_complex else "householder"
+    orth_enum = getattr(_OrthMaps, orthogonal_map, None)
+    if orth_enum is None:
+        raise ValueError(
+            'orthogonal_map has to be one of "matrix_exp", "cayley", "householder". '
+            f"Got: {orthogonal_map}"
+        )
+    orth = _Orthogonal(weight, orth_enum, use_trivialization=use_trivialization)
+    parametrize.register_parametrization(module, name, orth, unsafe=True)
+    return module
 
 
 class _WeightNorm(Module):

@@ -65,7 +65,10 @@ class ParametrizationList(ModuleList):
         with kiln.no_grad():
             value = original
             if hasattr(first, "right_inverse"):
-                value = first.right_inverse(original)
+                try:
+                    value = first.right_inverse(original)
+                except NotImplementedError:  # as PyTorch: the original is kept as it is
+                    pass
         # a right_inverse may split the tensor in several (weight_norm: magnitude and
         # direction), stored as original0, original1, ... as in PyTorch
         self.is_tensor = isinstance(value, kiln.Tensor)
