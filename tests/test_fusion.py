@@ -231,6 +231,18 @@ def test_transposed_matmul_results_are_computed_directly():
     assert len(executable.kernels) == 1
 
 
+def test_a_transposed_matmul_of_a_transposed_matmul():
+    # permute -> matmul -> permute -> matmul -> permute: both products are rewritten, and
+    # the second reads the first's rewritten result (it raised KeyError: the first matmul
+    # was looked up after the pass had dropped it)
+    def make(g, x, w, v):
+        inner = g.add_node("permute", [g.add_node("matmul", [x, w])], {"axes": (1, 0)})
+        return g.add_node("permute", [g.add_node("matmul", [inner, v])], {"axes": (1, 0)})
+
+    graph = build(make, ((4, 6), F32), ((6, 5), F32), ((4, 3), F32))
+    check_against_interpreter(graph, normal((4, 6), (6, 5), (4, 3)), rtol=1e-5)
+
+
 def test_sibling_reductions_share_one_column_group():
     def make(g, grad, xhat):
         dgamma = g.add_node(

@@ -58,7 +58,11 @@ def transpose_matmul_results(graph: Graph) -> Graph:
     mapping: dict[Node, Node] = {}
 
     def transposed(value: Node, source) -> Node:
-        if value.op == "permute" and swaps_last_two(value.params["axes"]):
+        if (
+            value.op == "permute"
+            and swaps_last_two(value.params["axes"])
+            and value.inputs[0] in mapping  # (not a matmul this pass rewrote itself)
+        ):
             return mapping[value.inputs[0]]  # (v^T)^T = v
         return new.add_node("permute", [mapping[value]], {"axes": _swap(len(value.shape))}, source)
 
