@@ -110,12 +110,16 @@ class Executable:
         return self._program.run(args)
 
     def _interpret(self, args):
+        """The interpreted tier: NumPy's floating-point warnings are silenced, as the
+        kernels it stands in for raise none."""
         from ..runtime.executor import PROFILERS
 
         if not PROFILERS:
-            return interpret(self.optimized, args)
+            with np.errstate(all="ignore"):
+                return interpret(self.optimized, args)
         clock: list[float] = []
-        results = interpret(self.optimized, args, clock)
+        with np.errstate(all="ignore"):
+            results = interpret(self.optimized, args, clock)
         schedule = _InterpretedSchedule(self.optimized)
         for profiler in PROFILERS:
             profiler.kernel_events(schedule, clock)

@@ -75,6 +75,18 @@ def test_a_first_call_runs_in_the_interpreter_while_llvm_compiles(tiered, held):
     np.testing.assert_allclose(third.numpy(), first.numpy(), rtol=1e-5, atol=1e-5)
 
 
+def test_the_interpreted_tier_warns_no_more_than_the_kernels(tiered, held):
+    import warnings
+
+    x = kiln.tensor(np.array([np.inf, 1.0, -1.0, 0.0], np.float32))
+    f = kiln.jit(lambda x: (x - x) / (x * 0.0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = f(x)
+    assert f.inspect(x).tiers["interpreter"] == 1
+    assert np.isnan(out.numpy()).all()
+
+
 def test_a_call_the_interpreter_would_take_longer_on_waits_for_the_compiler(tiered, held):
     # 2^22 elements through a dozen ops: far longer interpreted than one kernel compiles
     x = kiln.ones(1 << 22)
