@@ -129,6 +129,18 @@ class Executable:
         return self.run(list(args))
 
 
+    def profile(self, args: list[np.ndarray], repeats: int = 10) -> str:
+        """Median time of every call in the schedule, slowest first, as text.
+
+        >>> print(executable.profile([np.ones(3, np.float32)]))  # doctest: +SKIP
+             2.1 us  kernel_serial  group 0: loop kernel over [3]
+        """
+        if self.program is None:  # (waits for kernels still compiling)
+            return "(interpreted: no schedule to profile)"
+        rows = sorted(self.program.profile(args, repeats), key=lambda row: -row[0])
+        return "\n".join(f"{seconds * 1e6:10.1f} us  {what}" for seconds, what in rows)
+
+
 class _InterpretedSchedule:
     """What a profiler reads of a schedule (``name``, ``calls``), for a run of the
     reference interpreter: one call per node."""
@@ -143,18 +155,6 @@ class _InterpretedSchedule:
             for n in graph.nodes
             if n.op != "input"
         ]
-
-    def profile(self, args: list[np.ndarray], repeats: int = 10) -> str:
-        """Median time of every call in the schedule, slowest first, as text.
-
-        >>> print(executable.profile([np.ones(3, np.float32)]))  # doctest: +SKIP
-             2.1 us  kernel_serial  group 0: loop kernel over [3]
-        """
-        if self.program is None:  # (waits for kernels still compiling)
-            return "(interpreted: no schedule to profile)"
-        rows = sorted(self.program.profile(args, repeats), key=lambda row: -row[0])
-        return "\n".join(f"{seconds * 1e6:10.1f} us  {what}" for seconds, what in rows)
-
 
 # seconds LLVM takes for one kernel on this project's machine (the MLP step's 11 kernels:
 # 0.33 s), and what the reference interpreter costs: ~1 ns an element an op, a matmul at
