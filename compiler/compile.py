@@ -128,7 +128,6 @@ class Executable:
     def __call__(self, *args):
         return self.run(list(args))
 
-
     def profile(self, args: list[np.ndarray], repeats: int = 10) -> str:
         """Median time of every call in the schedule, slowest first, as text.
 
@@ -155,6 +154,7 @@ class _InterpretedSchedule:
             for n in graph.nodes
             if n.op != "input"
         ]
+
 
 # seconds LLVM takes for one kernel on this project's machine (the MLP step's 11 kernels:
 # 0.33 s), and what the reference interpreter costs: ~1 ns an element an op, a matmul at

@@ -9,6 +9,9 @@ if "NUMBA_ENABLE_CUDASIM" not in os.environ and shutil.which("nvidia-smi") is No
 # every pass's result is verified, so a broken pass is caught by name (a user's compile
 # verifies only the pipeline's result: compiler/passes/pipeline.py)
 os.environ.setdefault("KILN_VERIFY_PASSES", "1")
+# a jitted call runs its kernels, never the interpreted tier (which would make a test of
+# compiled code compare the interpreter with eager): tests/test_tiered.py turns it on
+os.environ.setdefault("KILN_TIERED", "0")
 
 import numpy as np
 import pytest

@@ -132,8 +132,14 @@ def _native_facts(kernel: KernelSource, strided):
 
 def _numba_function(kernel: KernelSource, strided):
     """The kernel compiled by Numba for the executor's argument types (raises
-    ``NumbaError`` where Numba cannot)."""
-    function = load_kernel(kernel.source, kernel.function_name)
+    ``NumbaError`` where Numba cannot).
+
+    Without ``reassoc``: Numba's flags are per function, and on the elementwise math
+    around a reduction LLVM used it to turn ``0.5*v - v`` at ``v = -inf`` into +inf
+    instead of NaN (the native back end puts it on the accumulating adds only). Numba's
+    reductions then do not vectorize: it is the fallback."""
+    source = kernel.source.replace('fastmath={"contract", "reassoc"}', 'fastmath={"contract"}')
+    function = load_kernel(source, kernel.function_name)
     function.compile(_signature(kernel, strided))
     return function
 
