@@ -5,7 +5,10 @@
     python bench/compile_latency.py --markdown out.md    # also write the table as Markdown
 
 Frameworks (``--only`` takes these names): ``kiln`` (``kiln.jit``, the native LLVM back
-end), ``kiln-numba`` (``kiln.jit`` with ``KILN_CPU_BACKEND=numba``, the old back end),
+end, tiered as by default: a call runs through the reference interpreter while LLVM
+compiles, when that is sooner), ``kiln-untiered`` (the same with ``KILN_TIERED=0``: the
+first call waits for every kernel), ``kiln-numba`` (``kiln.jit`` with
+``KILN_CPU_BACKEND=numba``, the old back end),
 ``jax`` (``jax.jit``) and ``torch`` (``torch.compile``, default inductor back end). One not
 importable is skipped with a note.
 
@@ -59,7 +62,12 @@ STEADY_CALLS = 20
 # name -> (module that must be importable, label in the table, extra environment)
 FRAMEWORKS = {
     "kiln": ("kiln", "kiln.jit (native)", {"KILN_CPU_BACKEND": "native"}),
-    "kiln-numba": ("kiln", "kiln.jit (numba)", {"KILN_CPU_BACKEND": "numba"}),
+    "kiln-untiered": (
+        "kiln",
+        "kiln.jit (untiered)",
+        {"KILN_CPU_BACKEND": "native", "KILN_TIERED": "0"},
+    ),
+    "kiln-numba": ("kiln", "kiln.jit (numba)", {"KILN_CPU_BACKEND": "numba", "KILN_TIERED": "0"}),
     "jax": ("jax", "jax.jit", {}),
     "torch": ("torch", "torch.compile", {}),
 }
@@ -305,7 +313,7 @@ def measure(frameworks, workloads, repeats: int) -> list[dict]:
 
 
 def _line(row: dict) -> str:
-    head = f"{row['workload']:<5} {FRAMEWORKS[row['framework']][1]:<18} {row['state']:<4}"
+    head = f"{row['workload']:<5} {FRAMEWORKS[row['framework']][1]:<20} {row['state']:<4}"
     if "failed" in row:
         return f"{head} FAILED: {row['failed']}"
     return (
