@@ -49,8 +49,10 @@ def _size(shape, size=None, op: str = "creation") -> tuple:
 
 def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
     if requires_grad:
-        if not t.dtype.is_floating_point:
-            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+        if not (t.dtype.is_floating_point or t.dtype.is_complex):
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
         t.requires_grad = True
     if device is None:
         device = _default_device()  # ``with kiln.device("meta"):``, set_default_device
@@ -66,6 +68,12 @@ def _infer_dtype(data) -> dtypes.dtype:
     if arr.dtype.kind == "f":
         return (
             dtypes.get_default_dtype()
+            if not isinstance(data, np.ndarray)
+            else dtypes.from_numpy_dtype(arr.dtype)
+        )
+    if arr.dtype.kind == "c":
+        return (
+            dtypes.get_default_complex_dtype()
             if not isinstance(data, np.ndarray)
             else dtypes.from_numpy_dtype(arr.dtype)
         )

@@ -215,7 +215,7 @@ def pack_saved(pack, tensors) -> tuple:
 
 def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
-    if not out.dtype.is_floating_point:
+    if not (out.dtype.is_floating_point or out.dtype.is_complex):
         return
     node = out.grad_fn = BackwardNode(prim, params, inputs, out)
     out._requires_grad = True

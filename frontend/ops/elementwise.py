@@ -126,7 +126,7 @@ subtract = sub
 
 
 def _float_dtype_for(dt):
-    return dt if dt.is_floating_point else dtypes.get_default_dtype()
+    return dt if dt.is_floating_point or dt.is_complex else dtypes.get_default_dtype()
 
 
 def div(a, b, *, rounding_mode=None):
@@ -213,7 +213,7 @@ def _unary(prim, float_only):
             raise TypeError(
                 f"{prim.name}(): argument 'input' must be Tensor, not {type(x).__name__}"
             )
-        if float_only and not x.dtype.is_floating_point:
+        if float_only and not (x.dtype.is_floating_point or x.dtype.is_complex):
             x = cast(x, dtypes.get_default_dtype())
         return bind(prim, (x,))
 
