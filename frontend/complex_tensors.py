@@ -57,8 +57,9 @@ __all__ = [
 _complex = complex  # the builtin, before ``complex`` below takes its name
 
 EAGER_ONLY = (
-    "complex tensors and kiln.fft run eagerly only: kiln.jit and tracing do not support "
-    "them (the compiled back ends have no complex type); call it outside the traced function"
+    "complex tensors and kiln.fft run eagerly only: kiln.jit, tracing and the kiln.func "
+    "transforms (vmap, jvp) do not support them (the compiled back ends have no complex "
+    "type); call it outside the traced or transformed function"
 )
 
 

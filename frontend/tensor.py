@@ -464,7 +464,12 @@ def _repr(t: Tensor) -> str:
         body = np.array2string(data, **opts)
     body = "tensor(" + body
     extras = []
-    default_dtypes = (dtypes.get_default_dtype().np, np.dtype("int64"), np.dtype("bool"))
+    default_dtypes = (
+        dtypes.get_default_dtype().np,
+        np.dtype("int64"),
+        np.dtype("bool"),
+        dtypes.get_default_complex_dtype().np,
+    )
     if data.dtype not in default_dtypes or (data.size == 0 and data.dtype.kind != "f"):
         extras.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:
