@@ -238,7 +238,7 @@ def complex(real: Tensor, imag: Tensor) -> Tensor:  # noqa: A001 - torch.complex
     """The complex tensor ``real + i imag`` (broadcast; float32 parts give complex64).
 
     >>> kiln.complex(kiln.tensor([1.0]), kiln.tensor([2.0]))
-    tensor([1.+2.j], dtype=kiln.complex64)
+    tensor([1.+2.j])
     """
     _check_tensor("complex", real)
     _check_tensor("complex", imag)
@@ -469,7 +469,7 @@ COMPLEX_OPS = frozenset(
 def _refuse_complex(name, fn):
     def op(*args, **kwargs):
         for a in args:
-            if isinstance(a, Tensor) and a._data.dtype.kind == "c":
+            if isinstance(a, Tensor) and a.dtype._category == 3:
                 raise NotImplementedError(
                     f"{name}: not supported for complex tensors in kiln (got {a.dtype.name}); "
                     f"complex tensors support: {', '.join(sorted(COMPLEX_OPS))}"

@@ -12,7 +12,7 @@ tracing every transform raises ``NotImplementedError``: the compiled back ends h
 complex type.
 
 >>> kiln.fft.fft(kiln.tensor([1.0, 0.0, 0.0, 0.0]))
-tensor([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j], dtype=kiln.complex64)
+tensor([1.+0.j, 1.+0.j, 1.+0.j, 1.+0.j])
 >>> kiln.fft.irfft(kiln.fft.rfft(kiln.tensor([1.0, 2.0, 3.0, 4.0])))
 tensor([1., 2., 3., 4.])
 """
@@ -251,7 +251,7 @@ def fft(input, n=None, dim=-1, norm=None):  # noqa: A002 - torch's argument name
     """The 1-d discrete Fourier transform along ``dim``, of length ``n`` (cut or zero-padded).
 
     >>> kiln.fft.fft(kiln.tensor([0.0, 1.0]))
-    tensor([ 1.+0.j, -1.+0.j], dtype=kiln.complex64)
+    tensor([ 1.+0.j, -1.+0.j])
     """
     return _fftn("fft", input, _one(n), dim, norm, True, False)
 
@@ -283,7 +283,7 @@ def rfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The transform of a real signal: the ``n // 2 + 1`` non-negative frequencies.
 
     >>> kiln.fft.rfft(kiln.tensor([1.0, 2.0, 3.0, 4.0]))
-    tensor([10.+0.j, -2.+2.j, -2.+0.j], dtype=kiln.complex64)
+    tensor([10.+0.j, -2.+2.j, -2.+0.j])
     """
     return _rfftn("rfft", input, _one(n), dim, norm, False)
 
@@ -348,7 +348,10 @@ def _freq(op, numpy_freq, n, d, dtype, device, requires_grad):
     if n < 0:
         raise RuntimeError(f"{op}: n must be non-negative, got {n}")
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    values = numpy_freq(n, d) if n else np.zeros(0)
+    if n:
+        values = numpy_freq(n, d)
+    else:  # PyTorch's formula at n = 0: no bins (fftfreq), one bin of 0 / 0 (rfftfreq)
+        values = np.full(0 if op == "fftfreq" else 1, np.nan)
     return tensor(values, dtype=dt, device=device, requires_grad=requires_grad)
 
 
