@@ -110,6 +110,8 @@ from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autog
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
 from .func import vmap  # noqa: E402
 
+_complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
+
 
 def trace(fn_or_input, *args, **kwargs):
     """Two meanings, told apart by the first argument.

@@ -519,6 +519,32 @@ def install() -> None:
         object.__setattr__(prim, "_complex_aware", True)
 
 
+def _with_complex_jvp(prim, rule):
+    """Forward mode refuses complex values: its rules (``cast`` to complex drops the tangent,
+    ``abs`` uses ``sign``) would answer wrongly, so say so instead."""
+    name = prim.name
+
+    def jvp(primals, tangents, out, **params):
+        if out.dtype.is_complex or any(
+            isinstance(p, Tensor) and p.dtype.is_complex for p in primals
+        ):
+            raise NotImplementedError(
+                f"forward-mode AD of {name}: complex values are not supported by kiln's "
+                "forward mode (kiln.func.jvp, kiln.autograd.forward_ad); use reverse mode"
+            )
+        return rule(primals, tangents, out, **params)
+
+    return jvp
+
+
+def install_jvp_guards() -> None:
+    """Wrap the JVP rules (attached by ``kiln.func``, after ``install``) once."""
+    for prim in PRIMITIVES.values():
+        if prim.jvp is not None and not getattr(prim, "_complex_jvp", False):
+            object.__setattr__(prim, "jvp", _with_complex_jvp(prim, prim.jvp))
+            object.__setattr__(prim, "_complex_jvp", True)
+
+
 def install_methods() -> None:
     """The complex methods and properties of ``Tensor``."""
     Tensor.real = property(real)

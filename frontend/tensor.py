@@ -335,7 +335,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
+            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
         return self.to(dtypes.as_dtype(dtype))
 
     def float(self):
