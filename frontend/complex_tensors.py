@@ -349,7 +349,32 @@ def _cast_vjp(g, x, dtype):
     return (ops.cast(real(g), x.dtype),)  # real -> complex: the real part flows back
 
 
-_SPECIAL = {"abs": _abs_vjp, "cast": _cast_vjp}
+def _pow_vjp(g, a, b):
+    # PyTorch's pow_backward_self / pow_backward_exponent, conjugated: d(a^b)/da = b a^(b-1),
+    # d(a^b)/db = a^b log(a), zero where b == 0 (for a) or a == 0 and Re(b) >= 0 (for b)
+    def grad_a():
+        slope = ops.mul(b, ops.pow(a, ops.sub(b, 1)))
+        return ops.where(ops.eq(b, 0), 0.0, ops.mul(g, conj(slope)))
+
+    def grad_b():
+        slope = ops.mul(ops.pow(a, b), ops.log(a))
+        at_zero = ops.logical_and(ops.eq(a, 0), ops.ge(real(b), 0))
+        return ops.where(at_zero, 0.0, ops.mul(g, conj(slope)))
+
+    return tuple(
+        _to_input(sum_to_shape(grad(), x.shape), x) if x.requires_grad else None
+        for x, grad in ((a, grad_a), (b, grad_b))
+    )
+
+
+def _to_input(grad, x):
+    """A gradient for input ``x``: a real input takes the real part."""
+    if grad.dtype.is_complex and not x.dtype.is_complex:
+        return real(grad)
+    return grad
+
+
+_SPECIAL = {"abs": _abs_vjp, "cast": _cast_vjp, "pow": _pow_vjp}
 
 
 def _with_complex_vjp(prim, rule):

@@ -156,6 +156,24 @@ _VALUE_CASES = {
     "view_as_real": lambda lib, z, w, r, m: lib.view_as_real(z),
     "view_as_complex": lambda lib, z, w, r, m: lib.view_as_complex(r.reshape(3, 2, 2)),
     "to_complex128": lambda lib, z, w, r, m: z.to(lib.complex128),
+    "pow_complex_exponent": lambda lib, z, w, r, m: z ** (1 + 1j),
+    "pow_negative": lambda lib, z, w, r, m: z**-2,
+    "pow_tensors": lambda lib, z, w, r, m: z**w,
+    "real_to_complex_power": lambda lib, z, w, r, m: lib.abs(r) ** 1j,
+    "isnan": lambda lib, z, w, r, m: lib.isnan(z / 0 * 0),
+    "masked_fill": lambda lib, z, w, r, m: z.masked_fill(lib.tensor(R > 0), 2j),
+    "roll_flip": lambda lib, z, w, r, m: lib.roll(z, 1, 0).flip(1),
+    "index_select_gather": lambda lib, z, w, r, m: (
+        z.index_select(1, lib.tensor([2, 0])) + z.gather(1, lib.tensor([[1, 0]] * 3))
+    ),
+    "split_chunk_narrow": lambda lib, z, w, r, m: lib.cat(
+        [*z.split(2, 1), z.chunk(3, 0)[0].reshape(2, 2), z.narrow(1, 1, 2)], 0
+    ),
+    "repeat_tile_movedim": lambda lib, z, w, r, m: z.repeat(2, 1).tile((1, 2)).movedim(0, 1),
+    "outer_mv_bmm": lambda lib, z, w, r, m: (
+        lib.outer(z[0], w[1]) @ (z.t() @ w)[:, :1] + lib.bmm(z[None], m[None])[0].sum()
+    ),
+    "einsum": lambda lib, z, w, r, m: lib.einsum("ij,jk->ik", z, m),
     "float_to_complex": lambda lib, z, w, r, m: r.to(lib.complex64),
 }
 
@@ -324,6 +342,19 @@ _GRAD_CASES = {
     ),
     "sgn": lambda lib, z, w, r: (z.sgn() * w).real.sum(),
     "to_complex128": lambda lib, z, w, r: (z.to(lib.complex128) * r).abs().sum(),
+    "pow": lambda lib, z, w, r: (z**3 + w**-1 + z**w).abs().sum(),
+    "pow_complex_exponent": lambda lib, z, w, r: (z ** (0.5 + 1j)).real.sum(),
+    "index_ops": lambda lib, z, w, r: (
+        (z.index_select(1, lib.tensor([2, 0, 2])).sum() * z.gather(1, lib.tensor([[1, 1]] * 3)))
+        .abs()
+        .sum()
+    ),
+    "masked_fill_roll": lambda lib, z, w, r: (
+        lib.roll(z.masked_fill(lib.tensor(R > 0), 2j), 1, 1).mul(w).imag.sum()
+    ),
+    "einsum_outer": lambda lib, z, w, r: (
+        (lib.einsum("ij,kj->ik", z, w) + lib.outer(z[:, 0], w[:, 1])).abs().sum()
+    ),
 }
 
 

@@ -200,7 +200,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
         dt = dtypes.result_type(a, b)
         if dt is dtypes.bool_:
             dt = dtypes.int64
-        if not dt.is_floating_point and b < 0:
+        if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
     a, b, _ = promote_pair("pow", a, b)
