@@ -342,6 +342,7 @@ _GRAD_CASES = {
     ),
     "sgn": lambda lib, z, w, r: (z.sgn() * w).real.sum(),
     "to_complex128": lambda lib, z, w, r: (z.to(lib.complex128) * r).abs().sum(),
+    "broadcast": lambda lib, z, w, r: ((z * w[0, 0] + r[0]) / (r[:, :1] + 1j)).abs().sum(),
     "pow": lambda lib, z, w, r: (z**3 + w**-1 + z**w).abs().sum(),
     "pow_complex_exponent": lambda lib, z, w, r: (z ** (0.5 + 1j)).real.sum(),
     "index_ops": lambda lib, z, w, r: (
