@@ -244,3 +244,16 @@ def test_eager_use_after_a_refused_trace_still_works():
         kiln.jit(lambda x: kiln.fft.fft(x).abs())(kiln.ones(4))
     got = kiln.fft.fft(kiln.tensor(X)).abs()
     np.testing.assert_allclose(_numpy(got), np.abs(np.fft.fft(X)), rtol=1e-5)
+
+
+def test_gradcheck_through_transforms():
+    x = kiln.tensor(X3[0], requires_grad=True)
+    assert kiln.autograd.gradcheck(lambda t: kiln.view_as_real(kiln.fft.rfft2(t)), (x,))
+    assert kiln.autograd.gradgradcheck(lambda t: kiln.fft.irfft(kiln.fft.fft(t * t)), (x,))
+
+
+def test_gradcheck_refuses_complex_outputs():
+    # its Jacobians are real: a complex output would go unchecked, so it says so
+    x = kiln.tensor(X3[0], requires_grad=True)
+    with pytest.raises(NotImplementedError, match="complex128"):
+        kiln.autograd.gradcheck(kiln.fft.fft, (x,))
