@@ -16,6 +16,10 @@ from .dtypes import (
     bool_ as bool,  # noqa: A001
 )
 from .dtypes import (
+    cdouble,
+    cfloat,
+    complex64,
+    complex128,
     double,
     dtype,
     float16,
@@ -43,9 +47,15 @@ _install_methods()
 _install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
 from . import autograd, functional, jit, linalg, profiler, special  # noqa: E402  (kiln.jit: also the decorator)
+from . import complex_tensors as _complex_tensors  # noqa: E402  (after the VJP rules: wraps them)
 from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
 from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules to the records)
+
+_complex_tensors.install()
+_complex_tensors.install_methods()
+_complex_tensors.install_refusals(_complex_tensors.method_names_to_guard(), vars(ops), globals())
+from . import fft  # noqa: E402
 from .compat import (  # noqa: E402
     BoolTensor,
     ByteTensor,
@@ -59,6 +69,21 @@ from .compat import (  # noqa: E402
     set_num_threads,
     set_printoptions,
     use_deterministic_algorithms,
+)
+from .complex_tensors import (  # noqa: E402
+    angle,
+    complex,  # noqa: A004 - torch.complex
+    conj,
+    conj_physical,
+    imag,
+    is_complex,
+    is_conj,
+    polar,
+    real,
+    resolve_conj,
+    sgn,
+    view_as_complex,
+    view_as_real,
 )
 from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
@@ -84,6 +109,8 @@ from . import func  # noqa: E402
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
 from .func import vmap  # noqa: E402
+
+_complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
 
 
 def trace(fn_or_input, *args, **kwargs):

@@ -50,8 +50,10 @@ def _size(shape, size=None, op: str = "creation") -> tuple:
 
 def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
     if requires_grad:
-        if not t.dtype.is_floating_point:
-            raise RuntimeError("Only Tensors of floating point dtype can require gradients")
+        if not (t.dtype.is_floating_point or t.dtype.is_complex):
+            raise RuntimeError(
+                "Only Tensors of floating point and complex dtype can require gradients"
+            )
         t.requires_grad = True
     if device is None:
         device = _default_device()  # ``with kiln.device("meta"):``, set_default_device
@@ -67,6 +69,12 @@ def _infer_dtype(data) -> dtypes.dtype:
     if arr.dtype.kind == "f":
         return (
             dtypes.get_default_dtype()
+            if not isinstance(data, np.ndarray)
+            else dtypes.from_numpy_dtype(arr.dtype)
+        )
+    if arr.dtype.kind == "c":
+        return (
+            dtypes.get_default_complex_dtype()
             if not isinstance(data, np.ndarray)
             else dtypes.from_numpy_dtype(arr.dtype)
         )
@@ -379,8 +387,17 @@ def rand(
     *shape, size=None, generator=None, dtype=None, device=None, requires_grad=False, **layout
 ) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if dt.is_complex:  # PyTorch: both parts uniform on [0, 1)
+        parts = rand((2, *_size(shape, size, "rand")), generator=generator, dtype=dt.to_real())
+        return _finish(_complex_of(parts), requires_grad, device)
     u = uniform_bits(_size(shape, size, "rand"), dt, generator, device)
     return _finish(u, requires_grad, device)
+
+
+def _complex_of(parts: Tensor) -> Tensor:
+    from .complex_tensors import complex as complex_of_parts
+
+    return complex_of_parts(ops.getitem(parts, 0), ops.getitem(parts, 1))
 
 
 def randn(
@@ -390,6 +407,9 @@ def randn(
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     shape = _size(shape, size, "randn")
+    if dt.is_complex:  # PyTorch: unit variance in all, so each part has variance 1/2
+        parts = ops.mul(randn((2, *shape), generator=generator, dtype=dt.to_real()), 0.5**0.5)
+        return _finish(_complex_of(parts), requires_grad, device)
     u = uniform_bits((2,) + shape, dtypes.float64, generator, device)
     u1, u2 = ops.getitem(u, 0), ops.getitem(u, 1)
     r = ops.sqrt(ops.mul(ops.log(ops.sub(1.0, u1)), -2.0))

@@ -18,13 +18,28 @@ class dtype:  # noqa: N801 - named like torch.dtype
         self.name = name
         self.np = np.dtype(name)
         self.is_floating_point = self.np.kind == "f"
-        self.is_signed = self.np.kind in "fi"
+        self.is_signed = self.np.kind in "fic"
         self.itemsize = self.np.itemsize
-        self._category = {"b": 0, "u": 1, "i": 1, "f": 2}[self.np.kind]
+        self._category = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[self.np.kind]
 
     @property
     def is_complex(self) -> bool:
-        return False
+        return self._category == 3
+
+    def to_real(self) -> dtype:
+        """The real dtype of a complex one's parts (``complex64.to_real()`` is float32);
+        other dtypes are their own."""
+        return _BY_NP[np.empty(0, self.np).real.dtype] if self._category == 3 else self
+
+    def to_complex(self) -> dtype:
+        """The complex dtype whose parts are this float dtype (float64 -> complex128)."""
+        if self._category == 3:
+            return self
+        if self is float64:
+            return complex128
+        if self is float32:
+            return complex64
+        raise TypeError(f"kiln has no complex dtype with {self.name} parts (no complex32)")
 
     def __repr__(self) -> str:
         return f"kiln.{self.name}"
@@ -43,8 +58,24 @@ int32 = int = dtype("int32")  # noqa: A001
 int64 = long = dtype("int64")
 bool_ = dtype("bool")
 uint64 = dtype("uint64")  # RNG seeds only
+# complex dtypes run eagerly only (NumPy); kiln.jit refuses them (see kiln.complex)
+complex64 = cfloat = dtype("complex64")
+complex128 = cdouble = dtype("complex128")
 
-ALL = (float16, float32, float64, int8, uint8, int16, int32, int64, bool_, uint64)
+ALL = (
+    float16,
+    float32,
+    float64,
+    int8,
+    uint8,
+    int16,
+    int32,
+    int64,
+    bool_,
+    uint64,
+    complex64,
+    complex128,
+)
 _BY_NAME = {d.name: d for d in ALL}
 _BY_NP = {d.np: d for d in ALL}
 
@@ -76,6 +107,8 @@ def as_dtype(d) -> dtype:
         return int64
     if d is builtins.bool:
         return bool_
+    if d is builtins.complex:
+        return get_default_complex_dtype()
     if isinstance(d, str) and d in _BY_NAME:
         return _BY_NAME[d]
     return from_numpy_dtype(d)
@@ -83,6 +116,12 @@ def as_dtype(d) -> dtype:
 
 def get_default_dtype() -> dtype:
     return _default_float
+
+
+def get_default_complex_dtype() -> dtype:
+    """The complex dtype of a Python complex scalar: complex64, complex128 under a float64
+    default (as PyTorch)."""
+    return complex128 if _default_float is float64 else complex64
 
 
 def set_default_dtype(d) -> None:
@@ -99,6 +138,8 @@ def scalar_dtype(value) -> dtype:
         return bool_
     if isinstance(value, (builtins_int, np.integer)):
         return int64
+    if isinstance(value, (complex, np.complexfloating)):
+        return get_default_complex_dtype()
     return _default_float
 
 
@@ -107,9 +148,12 @@ builtins_int = __import__("builtins").int
 
 def promote(a: dtype, b: dtype) -> dtype:
     """Two tensors' result type: the higher category wins outright (int64 + float32 is
-    float32, as in PyTorch); within one category, the wider type."""
+    float32, as in PyTorch); within one category, the wider type. Complex with float keeps
+    the wider precision (float64 + complex64 is complex128)."""
     if a is b:
         return a
+    if (a._category == 3 and b._category == 2) or (a._category == 2 and b._category == 3):
+        return _BY_NP[np.promote_types(a.np, b.np)]
     if a._category != b._category:
         return a if a._category > b._category else b
     return _BY_NP[np.promote_types(a.np, b.np)]
@@ -118,8 +162,10 @@ def promote(a: dtype, b: dtype) -> dtype:
 def result_type(*args) -> dtype:
     """PyTorch's promotion: dimensioned tensors > zero-dim tensors > Python scalars.
 
-    A lower-priority operand only matters when its category (bool < integer < float) is
-    higher than what the higher-priority operands have.
+    A lower-priority operand only matters when its category (bool < integer < float <
+    complex) is higher than what the higher-priority operands have; a complex one then keeps
+    a float operand's precision (float64 tensor + ``1j`` is complex128, float32 tensor + a
+    0-d complex128 tensor is complex64), as PyTorch's ``combine_categories``.
     """
     dim_dt = zero_dt = None
     scalar_cat = -1
@@ -134,17 +180,24 @@ def result_type(*args) -> dtype:
             scalar_cat = max(scalar_cat, 0)
         elif isinstance(a, (builtins_int, np.integer)):
             scalar_cat = max(scalar_cat, 1)
+        elif isinstance(a, (complex, np.complexfloating)):
+            scalar_cat = max(scalar_cat, 3)
         else:
             scalar_cat = max(scalar_cat, 2)
     result = dim_dt
     if zero_dt is not None:
-        if result is None:
-            result = zero_dt
-        elif zero_dt._category > result._category:
-            result = zero_dt
+        result = zero_dt if result is None else _combine_categories(result, zero_dt)
     if scalar_cat >= 0:
-        if result is None:
-            result = (bool_, int64, _default_float)[scalar_cat]
-        elif scalar_cat > result._category:
-            result = (bool_, int64, _default_float)[scalar_cat]
+        scalar_dt = (bool_, int64, _default_float, get_default_complex_dtype())[scalar_cat]
+        result = scalar_dt if result is None else _combine_categories(result, scalar_dt)
     return result
+
+
+def _combine_categories(higher: dtype, lower: dtype) -> dtype:
+    """``higher`` (the higher-priority operands' type) unless ``lower`` is of a higher
+    category; a complex ``lower`` over a float ``higher`` keeps ``higher``'s precision."""
+    if lower._category <= higher._category:
+        return higher
+    if lower._category == 3 and higher._category == 2:
+        return higher.to_complex()
+    return lower

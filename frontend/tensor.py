@@ -271,9 +271,9 @@ class Tensor:
             raise RuntimeError(
                 "requires_grad_(): you can only change requires_grad flags of leaf variables"
             )
-        if requires_grad and not self.dtype.is_floating_point:
+        if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
             raise RuntimeError(
-                f"requires_grad_(): only Tensors of floating point dtype can "
+                f"requires_grad_(): only Tensors of floating point and complex dtype can "
                 f"require gradients, got {self.dtype}"
             )
         self.requires_grad = requires_grad
@@ -326,12 +326,16 @@ class Tensor:
         if dev is not None:
             out = _ops().to_device(out, dev)
         if dtype is not None and dtype is not out.dtype:
+            if out.dtype.is_complex and not dtypes.as_dtype(dtype).is_complex:
+                from .complex_tensors import to_real_dtype  # keeps the real part, warns
+
+                return to_real_dtype(out, dtypes.as_dtype(dtype))
             out = _ops().cast(out, dtype)
         return out
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
+            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
         return self.to(dtypes.as_dtype(dtype))
 
     def float(self):
@@ -434,6 +438,19 @@ def _float_formatter(data: np.ndarray):
     return lambda v: fmt.format(v).rjust(width) if np.isfinite(v) else str(v).rjust(width)
 
 
+def _complex_formatter(data: np.ndarray):
+    """PyTorch's style for complex numbers: each part formatted as a float tensor's
+    (``1.+2.j``), the imaginary part with its sign."""
+    real = _float_formatter(data.real)
+    imag = _float_formatter(np.abs(data.imag))
+
+    def fmt(v):
+        sign = "-" if np.signbit(v.imag) and not np.isnan(v.imag) else "+"
+        return f"{real(v.real)}{sign}{imag(abs(v.imag)).strip()}j"
+
+    return fmt
+
+
 def _repr(t: Tensor) -> str:
     if t._node is not None:
         return f"Tracer({t._node.type_str})"
@@ -441,11 +458,18 @@ def _repr(t: Tensor) -> str:
     opts = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
     if data.dtype.kind == "f" and data.size:
         body = np.array2string(data, formatter={"float_kind": _float_formatter(data)}, **opts)
+    elif data.dtype.kind == "c" and data.size:
+        body = np.array2string(data, formatter={"complex_kind": _complex_formatter(data)}, **opts)
     else:
         body = np.array2string(data, **opts)
     body = "tensor(" + body
     extras = []
-    default_dtypes = (dtypes.get_default_dtype().np, np.dtype("int64"), np.dtype("bool"))
+    default_dtypes = (
+        dtypes.get_default_dtype().np,
+        np.dtype("int64"),
+        np.dtype("bool"),
+        dtypes.get_default_complex_dtype().np,
+    )
     if data.dtype not in default_dtypes or (data.size == 0 and data.dtype.kind != "f"):
         extras.append(f"dtype={t.dtype!r}")
     if t.grad_fn is not None:

@@ -178,6 +178,10 @@ class TraceState:
             self.device = dev
 
     def add_argument(self, value: Tensor, name: str) -> TracerTensor:
+        if value.dtype.is_complex:  # the compiled back ends have no complex type
+            from .complex_tensors import EAGER_ONLY
+
+            raise NotImplementedError(f"argument {name!r} is {value.dtype.name}: {EAGER_ONLY}")
         self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
         t = TracerTensor(self, node, requires_grad=value.requires_grad)

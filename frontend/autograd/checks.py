@@ -41,6 +41,18 @@ def _differentiable_outputs(outputs) -> list:
     ]
 
 
+def _refuse_complex(inputs, outputs) -> None:
+    """The Jacobians here are real: a complex input or output would be checked in part (its
+    real part) or not at all, so refuse it rather than pass."""
+    for kind, values in (("input", inputs), ("output", outputs)):
+        for i, t in enumerate(values):
+            if isinstance(t, Tensor) and t.dtype.is_complex:
+                raise NotImplementedError(
+                    f"gradcheck: {kind} #{i} is {t.dtype.name}; kiln's gradcheck checks real "
+                    "tensors only: check a real function of it (view_as_real, .abs(), .real)"
+                )
+
+
 def _numerical_jacobian(func, inputs, diff_idx, out_pos, eps) -> list:
     """``[J_i]`` per differentiable input ``i``: ``J_i[k, j] = d out_j / d in_{i,k}``."""
     # grad mode stays on: the function gradgradcheck checks runs a backward itself
@@ -136,6 +148,7 @@ def gradcheck(
                 stacklevel=2,
             )
     outputs = _as_tuple(func(*inputs))
+    _refuse_complex(inputs, outputs)
     out_pos = [
         p
         for p, o in enumerate(outputs)

@@ -215,7 +215,7 @@ def pack_saved(pack, tensors) -> tuple:
 
 def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
-    if not out.dtype.is_floating_point:
+    if not (out.dtype.is_floating_point or out.dtype.is_complex):
         return
     node = out.grad_fn = BackwardNode(prim, params, inputs, out)
     out._requires_grad = True
@@ -367,6 +367,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
+            if t.dtype.is_complex:
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs")
             if t.numel() != 1:
                 raise RuntimeError(
                     f"grad can be implicitly created only for scalar outputs "
@@ -436,6 +438,8 @@ def grad(
                 "element 0 of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
+            if t.dtype.is_complex:
+                raise RuntimeError("grad can be implicitly created only for real scalar outputs")
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = ones_like(t)

@@ -126,7 +126,7 @@ subtract = sub
 
 
 def _float_dtype_for(dt):
-    return dt if dt.is_floating_point else dtypes.get_default_dtype()
+    return dt if dt.is_floating_point or dt.is_complex else dtypes.get_default_dtype()
 
 
 def div(a, b, *, rounding_mode=None):
@@ -200,7 +200,7 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
         dt = dtypes.result_type(a, b)
         if dt is dtypes.bool_:
             dt = dtypes.int64
-        if not dt.is_floating_point and b < 0:
+        if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
     a, b, _ = promote_pair("pow", a, b)
@@ -213,7 +213,7 @@ def _unary(prim, float_only):
             raise TypeError(
                 f"{prim.name}(): argument 'input' must be Tensor, not {type(x).__name__}"
             )
-        if float_only and not x.dtype.is_floating_point:
+        if float_only and not (x.dtype.is_floating_point or x.dtype.is_complex):
             x = cast(x, dtypes.get_default_dtype())
         return bind(prim, (x,))
 

@@ -65,7 +65,7 @@ def _axis_alias(fn):
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    elif not x.dtype.is_floating_point:
+    elif not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = cast(x, dtypes.int64)
     axes = normalize_axes("sum", dim, x.ndim)
     return bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
@@ -78,7 +78,7 @@ def _count(x, axes) -> int:
 def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    if not x.dtype.is_floating_point:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either "
             f"a floating point or complex dtype. Got: {x.dtype.name}"
