@@ -159,9 +159,11 @@ class TraceState:
         self.guards: list[tuple[str, object, object]] = []  # (description, getter, value)
         self.arg_leaves: dict[int, int] = {}  # id(arg tracer) -> argument position
         self.arg_inputs: list = []  # each argument's input node (an in-place op moves _node)
-        # id(base) -> [(view, prim, params)]: views the trace took, recomputed from their
-        # base when it is updated in place, so they see the update as eager views do
-        self.views: dict[int, list] = {}
+        # id(base) -> (base, [(view, prim, params)]): views the trace took, recomputed from
+        # their base when it is updated in place, so they see the update as eager views
+        # do. The base is held, so that its id is not reused by another tensor during the
+        # trace (a freed temporary's views were replayed on the tensor that took its id).
+        self.views: dict[int, tuple] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
@@ -241,7 +243,11 @@ class TraceState:
         if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
         if "view" in prim.properties:
-            self.views.setdefault(id(inputs[0]), []).append((out, prim, params))
+            base = inputs[0]
+            entry = self.views.get(id(base))
+            if entry is None or entry[0] is not base:
+                entry = self.views[id(base)] = (base, [])
+            entry[1].append((out, prim, params))
         return out
 
     def constant(self, data: np.ndarray) -> TracerTensor:
@@ -262,7 +268,10 @@ class TraceState:
         pending = [base]
         while pending:
             b = pending.pop()
-            for view, prim, params in self.views.get(id(b), ()):
+            entry = self.views.get(id(b))
+            if entry is None or entry[0] is not b:
+                continue
+            for view, prim, params in entry[1]:
                 view._node = self.graph.add_node(
                     prim.name, [self.node_of(b)], params, user_source_line()
                 )

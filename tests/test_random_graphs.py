@@ -468,3 +468,33 @@ def test_found_setitem_with_a_basic_index_traces():
     expected[..., 0] = expected[..., 0] * 3 - 1
     expected[1:, None, -1] = 7
     np.testing.assert_array_equal(f(v).numpy(), expected)
+
+
+def test_views_of_a_freed_temporary_are_not_replayed_on_the_tensor_that_takes_its_id():
+    """The trace kept the views taken of each tensor under ``id(tensor)``; a freed
+    temporary's id, taken by a later tensor, made an assignment to that tensor replay the
+    temporary's views on it (``expand: cannot expand [12] to [2, 1]``, in the test above
+    after other tests had run). The trace now holds every tensor it took a view of until
+    it ends, so no later tensor of the trace can take its id."""
+    import gc
+    import weakref
+
+    import kiln
+    from kiln.tracing import TraceState, tracing
+
+    state = TraceState("views")
+    x = state.add_argument(kiln.zeros(3, 4), "x")
+    with tracing(state):
+        temporary = x * 2.0
+        temporary.expand(2, 3, 4)  # a view of it (one that does not hold its base)
+        held = weakref.ref(temporary)
+        del temporary
+        gc.collect()
+        assert held() is not None
+        later = x + 1.0
+        later[0, 0] = 5.0  # an assignment: refreshes the views of ``later`` only
+    replayed = [n for n in state.graph.nodes if n.op == "expand"]
+    assert len(replayed) == 1
+    del state, x, later
+    gc.collect()
+    assert held() is None  # (held by the trace only)
