@@ -57,8 +57,9 @@ from collections import OrderedDict
 
 import numpy as np
 
-from kiln.compiler.compile import compile_graph
+from kiln.compiler.compile import compile_graph, front_end
 from kiln.compiler.ir import from_json
+from kiln.compiler.specialize import Classes, Shared, Template, fused_json
 
 from ..tensor import Size, Tensor
 from ..tracing import _KILN_DIRS
@@ -74,6 +75,7 @@ def _dynamic():
 
 SYMBOL = "s"  # the name of the dynamic dimension in a family's polynomials
 SPECIALIZATIONS = 64  # sizes a family keeps compiled (the least recently used is dropped)
+SHARED_FITS = 3  # fits of the fused graphs a family tries (one more past each threshold)
 
 
 # ------------------------------------------------------------------------------ keys
@@ -458,6 +460,13 @@ class Family:
         self.backward_inputs = backward_inputs  # input indices of the cotangents, or None
         self.variants: OrderedDict = OrderedDict()  # size -> Compiled
         self.refused: dict = {}  # size -> the guard that decides otherwise at it
+        # the fused graphs fitted over sizes (kiln.compiler.specialize): one per range of
+        # sizes at which the compiler's size-dependent choices agree
+        self.shared: list[Shared] = []
+        self.shared_fits = 0
+        self.shared_refused = None  # why the fused graphs cannot be fitted (never again)
+        self.compiles = {"shared": 0, "full": 0}  # how the specializations were compiled
+        self._traced = None  # the symbolic graph as a Template (made on first use)
 
     @classmethod
     def build(cls, name, places, records, template, log: SymLog, graph):
@@ -529,24 +538,112 @@ class Family:
             return self.variants.popitem(last=False)
         return None
 
+    def _graph_at(self, size: int, checked: bool = True):
+        """The traced graph at ``size``, and a copy of the template's backward for it
+        (None without one) whose nodes are that graph's. ``checked``: every node's shape
+        rule runs (a graph to compile); else it is made from the fitted template alone
+        (what a specialization keeps to look at)."""
+        if checked:
+            graph = from_json(_dynamic().substitute(self.symbolic, {SYMBOL: size}))
+        else:
+            if self._traced is None:
+                self._traced = Template(self.symbolic)
+            graph = self._traced.instantiate(size)
+        old = self.template.backward
+        if old is None:
+            return graph, None
+        backward = copy.copy(old)
+        outputs = list(graph.outputs)
+        graph.outputs = outputs[: old.n_outputs]
+        backward.grad_nodes = outputs[old.n_outputs :]
+        backward.cotangent_nodes = [graph.inputs[i] for i in self.backward_inputs]
+        backward.executable = None
+        return graph, backward
+
     def _compile(self, size: int):
         template = self.template
-        graph = from_json(_dynamic().substitute(self.symbolic, {SYMBOL: size}))
-        graph.verify()
         device = template.dyn_device
-        backward = None
-        if template.backward is None:
-            executable = compile_graph(graph, device=device)
+        executables = self._shared_compile(size) if device == "cpu" else None
+        graph, backward = self._graph_at(size, checked=executables is None)
+        if executables is None:
+            self.compiles["full"] += 1
+            if backward is None:
+                executable = compile_graph(graph, device=device)
+            else:
+                executable = backward.compile(graph, template.backward.n_outputs, device)
         else:
-            old = template.backward
-            backward = copy.copy(old)
-            outputs = list(graph.outputs)
-            graph.outputs = outputs[: old.n_outputs]
-            backward.grad_nodes = outputs[old.n_outputs :]
-            backward.cotangent_nodes = [graph.inputs[i] for i in self.backward_inputs]
-            backward.executable = None
-            executable = backward.compile(graph, old.n_outputs, device)
+            # as ``CompiledBackward.compile`` leaves it, with the executables of the fit
+            self.compiles["shared"] += 1
+            executable = executables[0]
+            if backward is not None:
+                backward.n_outputs = template.backward.n_outputs
+                graph.outputs = list(graph.outputs) + backward.grad_nodes
+                backward.executable = executables[1]
+                backward.shapes = [(n.shape, n.dtype) for n in backward.cotangent_nodes]
         return respecialized(template, executable, graph, backward)
+
+    # ---------------------------------------------------------- one compile for all sizes
+    def _shared_compile(self, size: int):
+        """The executables at ``size`` made from fused graphs fitted over other sizes
+        (``[forward]``, or ``[forward, backward]``); None where the compiler's choices may
+        differ at ``size`` (then it compiles in full)."""
+        from .config import config, log_decision
+
+        tiered = config.tiered if self.template.backward is not None else False
+        for shared in self.shared:
+            if shared.covers(size):
+                return shared.compile(size, tiered)
+        if self.shared_refused is not None or self.shared_fits >= SHARED_FITS:
+            return None
+        self.shared_fits += 1
+        sizes = self._fit_sizes(size)
+        if sizes is None:
+            return None
+        try:
+            shared = self._fit_fused(sizes)
+        except _dynamic().ConstraintViolationError as error:
+            # (a fused graph holds a constant that follows the size, say): each size
+            # compiles in full, as before
+            self.shared_refused = str(error)
+            log_decision(f"{self.name}: each size compiles in full ({error})")
+            return None
+        self.shared.append(shared)
+        return shared.compile(size, tiered) if shared.covers(size) else None
+
+    def _fit_sizes(self, size: int):
+        """``size`` and the two nearest sizes (above, else below) the guards allow."""
+        sizes = [size]
+        for candidate in (*range(size + 1, size + SEARCH), *range(size - 1, 1, -1)):
+            if candidate not in self.refused and self.failed_guard(candidate) is None:
+                sizes.append(candidate)
+                if len(sizes) == 3:
+                    return sizes
+        return None
+
+    def _pieces(self, size: int) -> list:
+        """The graphs a full compile at ``size`` compiles: the traced graph, or the
+        forward and backward halves of the joint graph (as ``CompiledBackward.compile``)."""
+        graph, backward = self._graph_at(size)
+        if backward is None:
+            return [graph]
+        from kiln.compiler.partition import split_joint
+
+        graph.outputs = list(graph.outputs) + backward.grad_nodes
+        forward, backward_graph, _ = split_joint(
+            graph, self.template.backward.n_outputs, backward.cotangent_nodes
+        )
+        return [forward, backward_graph]
+
+    def _fit_fused(self, sizes) -> Shared:
+        """The fused graphs at ``sizes`` (the first two fitted, the third checked)."""
+        fused = [[fused_json(front_end(piece)[2]) for piece in self._pieces(s)] for s in sizes]
+        symbolic = _dynamic().fit(
+            fused[:2],
+            [{SYMBOL: sizes[0]}, {SYMBOL: sizes[1]}],
+            (fused[2], {SYMBOL: sizes[2]}),
+            who="kiln.jit",
+        )
+        return Shared(symbolic, Classes([self.symbolic, *symbolic]), sizes)
 
 
 def respecialized(template, executable, graph, backward):

@@ -1,0 +1,232 @@
+"""One compile per dynamic dimension: a new size reuses the fused graphs (kiln.compiler.specialize).
+
+Once a dimension of a jitted function is dynamic (tests/test_auto_dynamic.py), each new
+size is *specialized*: the passes and fusion ran once, at three sizes whose fused graphs
+were fitted, and only the memory plan, the lowering and the run function are made at the
+new size (``family.compiles["shared"]``); where a size-dependent choice of the passes
+would go the other way, the size compiles in full (``family.compiles["full"]``) or a new
+range is fitted. Every test compares with eager kiln.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kiln
+import kiln.nn as nn
+import kiln.nn.functional as F
+from kiln.compiler import specialize
+from kiln.compiler.codegen import cpu, native, schedule
+from kiln.compiler.passes import fold
+from kiln.jit import auto_dynamic
+
+
+def _family(f):
+    (family,) = f._families
+    return family
+
+
+def _code(executable) -> tuple:
+    """The kernels' code (their docstrings list the fused IR, with its sizes) and the
+    native back end's symbols."""
+    return tuple(native._code(k) for k in executable.kernels), tuple(
+        None if k is None else k.symbol for k in executable.native_kernels
+    )
+
+
+def _close(got, want):
+    np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _mlp(seed=0):
+    kiln.manual_seed(seed)
+    return nn.Sequential(nn.Linear(6, 9), nn.Tanh(), nn.Linear(9, 4))
+
+
+def test_every_specialized_size_of_a_forward_equals_eager_and_shares_its_kernels():
+    model = _mlp()
+    f = kiln.jit(model)
+    with kiln.no_grad():
+        for size in (5, 6, *range(7, 30, 3), 64):
+            x = kiln.randn(size, 6)
+            _close(f(x), model(x))
+        family = _family(f)
+        assert family.compiles == {"shared": 9, "full": 0}
+        assert len(family.shared) == 1
+        sources = {_code(c.executable) for c in family.variants.values()}
+        assert len(sources) == 1  # the same kernels at every size
+        assert len(next(iter(sources))[0]) > 0
+
+
+def test_a_training_step_with_dropout_specializes_without_recompiling():
+    def setup():
+        kiln.manual_seed(0)
+        model = nn.Sequential(nn.Linear(12, 16), nn.ReLU(), nn.Dropout(0.3), nn.Linear(16, 4))
+        opt = kiln.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+
+        def step(x, y):
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            return loss
+
+        return model, step
+
+    eager_model, eager = setup()
+    jit_model, step = setup()
+    jitted = kiln.jit(step)
+    rng = np.random.default_rng(3)
+    kiln.manual_seed(7)
+    for size in (16, 11, 9, 13, 7, 20, 2, 31):
+        x = kiln.tensor(rng.standard_normal((size, 12)).astype(np.float32))
+        y = kiln.tensor(rng.integers(0, 4, size))
+        before = kiln.get_rng_state()
+        a = eager(x, y).item()
+        after = kiln.get_rng_state()
+        kiln.set_rng_state(before)
+        b = jitted(x, y).item()
+        np.testing.assert_array_equal(kiln.get_rng_state().numpy(), after.numpy())
+        assert abs(a - b) < 1e-5
+        for p, q in zip(eager_model.parameters(), jit_model.parameters()):
+            np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
+    family = _family(jitted)
+    assert jitted.trace_count == 2
+    assert family.compiles == {"shared": 6, "full": 0}  # 9, 13, 7, 20, 2, 31
+
+
+def test_a_mean_over_the_batch_and_a_reshape_holding_it():
+    conv = nn.Conv2d(2, 3, 3)
+
+    def fn(x):
+        h = conv(x).relu()
+        flat = h.reshape(h.shape[0], -1)  # the batch is in the reshape's target
+        return flat.mean(0), (flat - flat.mean()).pow(2).sum(1)
+
+    f = kiln.jit(fn)
+    with kiln.no_grad():
+        for size in (4, 3, 2, 6, 5, 11, 17):
+            x = kiln.randn(size, 2, 6, 6)
+            for got, want in zip(f(x), fn(x)):
+                _close(got, want)
+    family = _family(f)
+    assert family.compiles["full"] == 0 and family.compiles["shared"] == 5  # 2, 6, 5, 11, 17
+
+
+def test_gradients_through_a_shared_specialization():
+    model = _mlp(1)
+    f = kiln.jit(lambda x: (model(x) ** 2).mean())
+    for size in (3, 4, 5, 7, 2, 12):
+        x = kiln.randn(size, 6, requires_grad=True)
+        xe = x.detach().clone().requires_grad_(True)
+        model.zero_grad()
+        f(x).backward()
+        got = [p.grad.numpy().copy() for p in model.parameters()] + [x.grad.numpy()]
+        model.zero_grad()
+        (model(xe) ** 2).mean().backward()
+        want = [p.grad.numpy() for p in model.parameters()] + [xe.grad.numpy()]
+        for g, w in zip(got, want):
+            np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
+    family = _family(f)
+    assert family.compiles == {"shared": 4, "full": 0}  # 5, 7, 2, 12
+    assert family.template.backward is not None
+    kernels = {_code(c.backward.executable) for c in family.variants.values()}
+    assert len(kernels) == 1  # the backward's kernels are shared too
+
+
+def _stream(f, fn, sizes):
+    with kiln.no_grad():
+        for size in sizes:
+            x = kiln.randn(size, 4)
+            _close(f(x), fn(x))
+
+
+def test_a_size_across_the_folding_threshold_is_fitted_again(monkeypatch):
+    # the passes fold results of at most MAX_FOLDED_ELEMENTS: lowered to 40, the values
+    # of 4 * size elements cross it between 10 and 11
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)
+    w = kiln.randn(4)
+
+    def fn(x):
+        return (x * w).exp().sum(1) + x.mean(0).sum()
+
+    f = kiln.jit(fn)
+    _stream(f, fn, (5, 6, 7, 8))
+    family = _family(f)
+    assert family.compiles == {"shared": 2, "full": 0} and len(family.shared) == 1
+    (first,) = family.shared
+    assert first.covers(9) and not first.covers(12)
+    _stream(f, fn, (12, 20, 9))
+    assert family.compiles == {"shared": 5, "full": 0}
+    assert len(family.shared) == 2  # 12 is past the threshold: fitted at 12, 13, 14
+    assert family.shared[1].covers(20) and not family.shared[1].covers(9)
+
+
+def test_past_the_last_fit_a_size_compiles_in_full(monkeypatch):
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)
+    monkeypatch.setattr(auto_dynamic, "SHARED_FITS", 1)
+    w = kiln.randn(4)
+
+    def fn(x):
+        return (x * w).tanh().sum(1)
+
+    f = kiln.jit(fn)
+    _stream(f, fn, (5, 6, 7, 12, 30, 8))
+    family = _family(f)
+    assert family.compiles == {"shared": 2, "full": 2}  # 7, 8 shared; 12, 30 in full
+
+
+def test_lowering_decides_threads_at_each_size(monkeypatch):
+    # the kernels' threads are lowering's choice, made again at each size: sizes on both
+    # sides of PARALLEL_THRESHOLD share one fit and stay right
+    monkeypatch.setattr(cpu, "PARALLEL_THRESHOLD", 64)
+    monkeypatch.setattr(schedule, "PARALLEL_THRESHOLD", 64)
+    w = kiln.randn(4)
+
+    def fn(x):
+        return ((x * w).exp() + 1).log().sum(1)
+
+    f = kiln.jit(fn)
+    _stream(f, fn, (5, 6, 7, 9, 40, 200, 3))
+    family = _family(f)
+    assert family.compiles == {"shared": 5, "full": 0} and len(family.shared) == 1
+    entries = {
+        size: [call.function for call in c.executable.program.schedule.calls]
+        for size, c in family.variants.items()
+    }
+    assert entries[7] != entries[200]  # serial at 7 rows, threaded at 200
+
+
+def test_a_fit_the_fused_graphs_refuse_compiles_each_size_in_full(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise auto_dynamic._dynamic().ConstraintViolationError("a constant follows the size")
+
+    model = _mlp(2)
+    f = kiln.jit(model)
+    monkeypatch.setattr(auto_dynamic.Family, "_fit_fused", refuse)
+    with kiln.no_grad():
+        for size in (5, 6, 7, 8, 9):
+            x = kiln.randn(size, 6)
+            _close(f(x), model(x))
+    family = _family(f)
+    assert family.compiles == {"shared": 0, "full": 3}
+    assert family.shared_fits == 1  # tried once, never again
+    assert "a constant follows the size" in family.shared_refused
+
+
+def test_classes_put_sizes_on_their_side_of_each_threshold(monkeypatch):
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 100)
+    graph = {
+        "nodes": [
+            {"op": "input", "params": {}, "shape": [{"__sym__": [[1, ["s"]]]}, 10]},
+            {"op": "input", "params": {}, "shape": [{"__sym__": [[1, ["s"]], [-1, []]]}]},
+            {"op": "input", "params": {}, "shape": [3, 5]},
+        ]
+    }
+    classes = specialize.Classes([graph])
+    assert classes.signature(3) == classes.signature(9)
+    assert classes.signature(9) != classes.signature(10)  # 10 * s reaches 100
+    assert classes.signature(3) != classes.signature(2)  # s - 1 reaches 1
+    with pytest.raises(ValueError, match="expected only 's'"):
+        specialize.Classes([{"nodes": [{"params": {}, "shape": [{"__sym__": [[1, ["t"]]]}]}]}])
