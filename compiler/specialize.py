@@ -198,7 +198,8 @@ def thresholds() -> tuple:
 class Classes:
     """Every size in fitted graphs that follows the dynamic one: each symbolic dimension,
     each value's element count, each group's rows and row length, each symbolic
-    parameter; ``signature(size)`` puts them on their side of every threshold."""
+    parameter; ``signature(size)`` puts them on their side of every threshold (the
+    parameters: of 0 and 1)."""
 
     def __init__(self, graphs: list[dict]):
         shapes = {}  # shape specs with a polynomial: their entries and product count
@@ -237,8 +238,10 @@ class Classes:
             shape = _shape_at(spec, size)
             values.extend(v for v, s in zip(shape, spec) if not isinstance(s, int))
             values.append(math.prod(shape))
-        values.extend(_evaluate(p, size) for p in self.params)
-        return tuple(tuple((v > t) - (v < t) for t in limits) for v in values)
+        classes = [tuple((v > t) - (v < t) for t in limits) for v in values]
+        # (a parameter, a reshape's target or a divisor, is no element count: 0 and 1)
+        classes += [(v > 0) - (v < 0) + (v > 1) for v in (_evaluate(p, size) for p in self.params)]
+        return tuple(classes)
 
 
 class Shared:

@@ -3,9 +3,11 @@
 Once a dimension of a jitted function is dynamic (tests/test_auto_dynamic.py), each new
 size is *specialized*: the passes and fusion ran once, at three sizes whose fused graphs
 were fitted, and only the memory plan, the lowering and the run function are made at the
-new size (``family.compiles["shared"]``); where a size-dependent choice of the passes
-would go the other way, the size compiles in full (``family.compiles["full"]``) or a new
-range is fitted. Every test compares with eager kiln.
+new size (``family.compiles["shared"]``). The three sizes are the template's (the trace
+that made the dimension dynamic) and the first two specializations, which compile in full
+(``family.compiles["full"]``); so does a size at which a size-dependent choice of the
+passes could go the other way, until three such sizes fit a new range. Every test
+compares with eager kiln.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ def test_every_specialized_size_of_a_forward_equals_eager_and_shares_its_kernels
             x = kiln.randn(size, 6)
             _close(f(x), model(x))
         family = _family(f)
-        assert family.compiles == {"shared": 9, "full": 0}
-        assert len(family.shared) == 1
+        assert family.compiles == {"shared": 7, "full": 2}  # 7 and 10 in full
+        assert len(family.shared) == 1 and family.shared[0].sizes == (6, 7, 10)
         sources = {_code(c.executable) for c in family.variants.values()}
-        assert len(sources) == 1  # the same kernels at every size
+        assert len(sources) == 1  # the same kernels at every size, fitted or not
         assert len(next(iter(sources))[0]) > 0
 
 
@@ -93,7 +95,7 @@ def test_a_training_step_with_dropout_specializes_without_recompiling():
             np.testing.assert_allclose(p.detach().numpy(), q.detach().numpy(), rtol=1e-5, atol=1e-6)
     family = _family(jitted)
     assert jitted.trace_count == 2
-    assert family.compiles == {"shared": 6, "full": 0}  # 9, 13, 7, 20, 2, 31
+    assert family.compiles == {"shared": 4, "full": 2}  # 9, 13 in full; 7, 20, 2, 31
 
 
 def test_a_mean_over_the_batch_and_a_reshape_holding_it():
@@ -111,7 +113,7 @@ def test_a_mean_over_the_batch_and_a_reshape_holding_it():
             for got, want in zip(f(x), fn(x)):
                 _close(got, want)
     family = _family(f)
-    assert family.compiles["full"] == 0 and family.compiles["shared"] == 5  # 2, 6, 5, 11, 17
+    assert family.compiles == {"shared": 3, "full": 2}  # 2, 6 in full; 5, 11, 17
 
 
 def test_gradients_through_a_shared_specialization():
@@ -129,7 +131,7 @@ def test_gradients_through_a_shared_specialization():
         for g, w in zip(got, want):
             np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)
     family = _family(f)
-    assert family.compiles == {"shared": 4, "full": 0}  # 5, 7, 2, 12
+    assert family.compiles == {"shared": 2, "full": 2}  # 5, 7 in full; 2, 12
     assert family.template.backward is not None
     kernels = {_code(c.backward.executable) for c in family.variants.values()}
     assert len(kernels) == 1  # the backward's kernels are shared too
@@ -142,7 +144,7 @@ def _stream(f, fn, sizes):
             _close(f(x), fn(x))
 
 
-def test_a_size_across_the_folding_threshold_is_fitted_again(monkeypatch):
+def test_a_size_across_the_folding_threshold_compiles_in_full(monkeypatch):
     # the passes fold results of at most MAX_FOLDED_ELEMENTS: lowered to 40, the values
     # of 4 * size elements cross it between 10 and 11
     monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)
@@ -154,27 +156,17 @@ def test_a_size_across_the_folding_threshold_is_fitted_again(monkeypatch):
     f = kiln.jit(fn)
     _stream(f, fn, (5, 6, 7, 8))
     family = _family(f)
-    assert family.compiles == {"shared": 2, "full": 0} and len(family.shared) == 1
+    assert family.compiles == {"shared": 0, "full": 2} and len(family.shared) == 1
     (first,) = family.shared
-    assert first.covers(9) and not first.covers(12)
-    _stream(f, fn, (12, 20, 9))
-    assert family.compiles == {"shared": 5, "full": 0}
-    assert len(family.shared) == 2  # 12 is past the threshold: fitted at 12, 13, 14
-    assert family.shared[1].covers(20) and not family.shared[1].covers(9)
-
-
-def test_past_the_last_fit_a_size_compiles_in_full(monkeypatch):
-    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)
-    monkeypatch.setattr(auto_dynamic, "SHARED_FITS", 1)
-    w = kiln.randn(4)
-
-    def fn(x):
-        return (x * w).tanh().sum(1)
-
-    f = kiln.jit(fn)
-    _stream(f, fn, (5, 6, 7, 12, 30, 8))
-    family = _family(f)
-    assert family.compiles == {"shared": 2, "full": 2}  # 7, 8 shared; 12, 30 in full
+    assert first.covers(9) and not first.covers(10) and not first.covers(12)
+    _stream(f, fn, (9, 12, 20, 13, 30, 10))
+    # 9 fitted; 12, 20 and 13 past the threshold in full (then fitted), 30 fitted; 10, at
+    # the threshold, in full
+    assert family.compiles == {"shared": 2, "full": 6}
+    assert len(family.shared) == 2 and family.shared[1].sizes == (12, 20, 13)
+    second = family.shared[1]
+    assert second.covers(39) and not second.covers(9) and not second.covers(40)
+    assert not second.covers(41)  # the mean's value of size elements passes 40 there
 
 
 def test_lowering_decides_threads_at_each_size(monkeypatch):
@@ -190,29 +182,30 @@ def test_lowering_decides_threads_at_each_size(monkeypatch):
     f = kiln.jit(fn)
     _stream(f, fn, (5, 6, 7, 9, 40, 200, 3))
     family = _family(f)
-    assert family.compiles == {"shared": 5, "full": 0} and len(family.shared) == 1
+    assert family.compiles == {"shared": 3, "full": 2} and len(family.shared) == 1
     entries = {
         size: [call.function for call in c.executable.program.schedule.calls]
         for size, c in family.variants.items()
     }
-    assert entries[7] != entries[200]  # serial at 7 rows, threaded at 200
+    assert entries[3] != entries[200]  # serial at 3 rows, threaded at 200 (both fitted)
 
 
-def test_a_fit_the_fused_graphs_refuse_compiles_each_size_in_full(monkeypatch):
-    def refuse(*args, **kwargs):
-        raise auto_dynamic._dynamic().ConstraintViolationError("a constant follows the size")
+def test_fused_graphs_that_do_not_fit_compile_each_size_in_full(monkeypatch):
+    # (as a fused graph holding a constant that follows the size would)
+    def with_a_scale(fused):
+        return {**specialize.fused_json(fused), "scale": 1 / fused.inputs[0].shape[0]}
 
+    monkeypatch.setattr(auto_dynamic, "fused_json", with_a_scale)
     model = _mlp(2)
     f = kiln.jit(model)
-    monkeypatch.setattr(auto_dynamic.Family, "_fit_fused", refuse)
     with kiln.no_grad():
-        for size in (5, 6, 7, 8, 9):
+        for size in (5, 6, 7, 8, 9, 10):
             x = kiln.randn(size, 6)
             _close(f(x), model(x))
     family = _family(f)
-    assert family.compiles == {"shared": 0, "full": 3}
-    assert family.shared_fits == 1  # tried once, never again
-    assert "a constant follows the size" in family.shared_refused
+    assert family.compiles == {"shared": 0, "full": 4}
+    assert not family.shared and not family.points
+    assert "not an integer" in family.shared_refused
 
 
 def test_classes_put_sizes_on_their_side_of_each_threshold(monkeypatch):

@@ -28,7 +28,15 @@ own variants, but count as a change, as PyTorch's ``automatic_dynamic``):
   structure) must be identical;
 - the result is a ``Family``: a later call with the same key but for another size runs a
   variant *specialized* from the symbolic graph, without running the Python code again.
-  Compiling a specialization mostly reuses kernels, which take their sizes as arguments.
+  The first specializations compile in full (passes, fusion, memory plan, lowering, run
+  function); their fused graphs, with the template's, are fitted as the traced graphs are
+  (``kiln.compiler.specialize``), and from the third on a specialization makes only what
+  depends on the size: the fused graph from that fit, the memory plan, the lowering (the
+  kernels are the same code at every size: found in the kernel caches) and the run
+  function (a few times cheaper than a full compile). A size at which one of the passes'
+  size-dependent choices could go the other way (a value crossing
+  ``fold.MAX_FOLDED_ELEMENTS``, or reaching 0 or 1) is outside that fit: it compiles in
+  full, and three such sizes make a fit of their own. ``Family.compiles`` counts both.
 
 So a stream of batch sizes traces real calls at most twice (1, 2, 3, ...: at 1, and at 2,
 which makes the batch dynamic; 8, 8, 5: at 8 and at 5).
@@ -57,7 +65,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from kiln.compiler.compile import compile_graph, front_end
+from kiln.compiler.compile import compile_graph
 from kiln.compiler.ir import from_json
 from kiln.compiler.specialize import Classes, Shared, Template, fused_json
 
@@ -75,7 +83,6 @@ def _dynamic():
 
 SYMBOL = "s"  # the name of the dynamic dimension in a family's polynomials
 SPECIALIZATIONS = 64  # sizes a family keeps compiled (the least recently used is dropped)
-SHARED_FITS = 3  # fits of the fused graphs a family tries (one more past each threshold)
 
 
 # ------------------------------------------------------------------------------ keys
@@ -463,8 +470,9 @@ class Family:
         # the fused graphs fitted over sizes (kiln.compiler.specialize): one per range of
         # sizes at which the compiler's size-dependent choices agree
         self.shared: list[Shared] = []
-        self.shared_fits = 0
+        self.points: dict = {}  # Classes signature -> [(size, fused graphs as JSON)]
         self.shared_refused = None  # why the fused graphs cannot be fitted (never again)
+        self._classes = None  # Classes of the symbolic graph (made on first use)
         self.compiles = {"shared": 0, "full": 0}  # how the specializations were compiled
         self._traced = None  # the symbolic graph as a Template (made on first use)
 
@@ -497,6 +505,10 @@ class Family:
                 raise _dynamic().ConstraintViolationError(
                     f"the Python code decides differently at size {size}: {bad}"
                 )
+        executables = [template.executable]
+        if template.backward is not None:
+            executables.append(template.backward.executable)
+        family.add_point(s2, executables)  # the template's compile: one point of the fit
         return family
 
     def failed_guard(self, size: int):
@@ -569,8 +581,10 @@ class Family:
             self.compiles["full"] += 1
             if backward is None:
                 executable = compile_graph(graph, device=device)
+                self.add_point(size, [executable])
             else:
                 executable = backward.compile(graph, template.backward.n_outputs, device)
+                self.add_point(size, [executable, backward.executable])
         else:
             # as ``CompiledBackward.compile`` leaves it, with the executables of the fit
             self.compiles["shared"] += 1
@@ -584,66 +598,58 @@ class Family:
 
     # ---------------------------------------------------------- one compile for all sizes
     def _shared_compile(self, size: int):
-        """The executables at ``size`` made from fused graphs fitted over other sizes
-        (``[forward]``, or ``[forward, backward]``); None where the compiler's choices may
-        differ at ``size`` (then it compiles in full)."""
-        from .config import config, log_decision
+        """The executables at ``size`` (``[forward]``, or ``[forward, backward]``) made
+        from fused graphs fitted over other sizes; None where none was fitted for a range
+        that holds ``size`` (then it compiles in full)."""
+        from .config import config
 
         tiered = config.tiered if self.template.backward is not None else False
         for shared in self.shared:
             if shared.covers(size):
                 return shared.compile(size, tiered)
-        if self.shared_refused is not None or self.shared_fits >= SHARED_FITS:
-            return None
-        self.shared_fits += 1
-        sizes = self._fit_sizes(size)
-        if sizes is None:
-            return None
+        return None
+
+    def add_point(self, size: int, executables) -> None:
+        """Keep the fused graphs of a full compile at ``size`` (the template's, or a
+        specialization's) as a point of a fit: three points whose sizes are on the same
+        sides of the passes' thresholds (``Classes``) are fitted into a ``Shared``."""
+        if self.shared_refused is not None or self.template.dyn_device != "cpu":
+            return
+        fused = []
+        for executable in executables:
+            stage = dict(getattr(executable, "stages", ())).get("fuse")
+            if stage is None:  # (not the CPU pipeline's executable)
+                return
+            fused.append(fused_json(stage))
+        if self._classes is None:
+            self._classes = Classes([self.symbolic])
+        points = self.points.setdefault(self._classes.signature(size), [])
+        points.append((size, fused))
+        if len(points) < 3:
+            return
+        (s0, f0), (s1, f1), (s2, f2) = points
         try:
-            shared = self._fit_fused(sizes)
+            symbolic = _dynamic().fit(
+                [f0, f1], [{SYMBOL: s0}, {SYMBOL: s1}], (f2, {SYMBOL: s2}), who="kiln.jit"
+            )
         except _dynamic().ConstraintViolationError as error:
             # (a fused graph holds a constant that follows the size, say): each size
             # compiles in full, as before
+            from .config import log_decision
+
             self.shared_refused = str(error)
-            log_decision(f"{self.name}: each size compiles in full ({error})")
-            return None
+            self.points = {}
+            log_decision(
+                f"{self.name} is dynamic, but each size compiles in full: the fused graphs "
+                f"differ ({error})"
+            )
+            return
+        shared = Shared(symbolic, Classes([self.symbolic, *symbolic]), (s0, s1, s2))
+        if shared.signature is None:  # a fused graph's size crosses a threshold among them
+            points.pop(0)
+            return
         self.shared.append(shared)
-        return shared.compile(size, tiered) if shared.covers(size) else None
-
-    def _fit_sizes(self, size: int):
-        """``size`` and the two nearest sizes (above, else below) the guards allow."""
-        sizes = [size]
-        for candidate in (*range(size + 1, size + SEARCH), *range(size - 1, 1, -1)):
-            if candidate not in self.refused and self.failed_guard(candidate) is None:
-                sizes.append(candidate)
-                if len(sizes) == 3:
-                    return sizes
-        return None
-
-    def _pieces(self, size: int) -> list:
-        """The graphs a full compile at ``size`` compiles: the traced graph, or the
-        forward and backward halves of the joint graph (as ``CompiledBackward.compile``)."""
-        graph, backward = self._graph_at(size)
-        if backward is None:
-            return [graph]
-        from kiln.compiler.partition import split_joint
-
-        graph.outputs = list(graph.outputs) + backward.grad_nodes
-        forward, backward_graph, _ = split_joint(
-            graph, self.template.backward.n_outputs, backward.cotangent_nodes
-        )
-        return [forward, backward_graph]
-
-    def _fit_fused(self, sizes) -> Shared:
-        """The fused graphs at ``sizes`` (the first two fitted, the third checked)."""
-        fused = [[fused_json(front_end(piece)[2]) for piece in self._pieces(s)] for s in sizes]
-        symbolic = _dynamic().fit(
-            fused[:2],
-            [{SYMBOL: sizes[0]}, {SYMBOL: sizes[1]}],
-            (fused[2], {SYMBOL: sizes[2]}),
-            who="kiln.jit",
-        )
-        return Shared(symbolic, Classes([self.symbolic, *symbolic]), sizes)
+        del points[:]
 
 
 def respecialized(template, executable, graph, backward):
