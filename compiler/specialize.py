@@ -198,8 +198,8 @@ def thresholds() -> tuple:
 class Classes:
     """Every size in fitted graphs that follows the dynamic one: each symbolic dimension,
     each value's element count, each group's rows and row length, each symbolic
-    parameter; ``signature(size)`` puts them on their side of every threshold (the
-    parameters: of 0 and 1)."""
+    parameter; ``signature(size)`` puts the element counts on their side of every
+    threshold, the dimensions and parameters on theirs of 0 and 1."""
 
     def __init__(self, graphs: list[dict]):
         shapes = {}  # shape specs with a polynomial: their entries and product count
@@ -233,15 +233,18 @@ class Classes:
         # (folding also compares a value's size with its operands': a constant larger
         # than the folding limit is one more threshold)
         limits += tuple(n for n in self.constant_sizes if n > limits[-1])
-        values = []
+        counts, small = [], []
         for spec in self.shapes:
             shape = _shape_at(spec, size)
-            values.extend(v for v, s in zip(shape, spec) if not isinstance(s, int))
-            values.append(math.prod(shape))
-        classes = [tuple((v > t) - (v < t) for t in limits) for v in values]
-        # (a parameter, a reshape's target or a divisor, is no element count: 0 and 1)
-        classes += [(v > 0) - (v < 0) + (v > 1) for v in (_evaluate(p, size) for p in self.params)]
-        return tuple(classes)
+            counts.append(math.prod(shape))
+            small.extend(v for v, s in zip(shape, spec) if not isinstance(s, int))
+        # (a dimension or a parameter, a reshape's target, a divisor, is no element count:
+        # it counts as negative, 0, 1 or more)
+        small.extend(_evaluate(p, size) for p in self.params)
+        return (
+            tuple(tuple((v > t) - (v < t) for t in limits) for v in counts),
+            tuple(min(max(v, -1), 2) for v in small),
+        )
 
 
 class Shared:

@@ -12,6 +12,8 @@ compares with eager kiln.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
@@ -21,7 +23,7 @@ import kiln.nn.functional as F
 from kiln.compiler import specialize
 from kiln.compiler.codegen import cpu, native, schedule
 from kiln.compiler.passes import fold
-from kiln.jit import auto_dynamic
+from kiln.jit import auto_dynamic, config
 
 
 def _family(f):
@@ -223,3 +225,18 @@ def test_classes_put_sizes_on_their_side_of_each_threshold(monkeypatch):
     assert classes.signature(3) != classes.signature(2)  # s - 1 reaches 1
     with pytest.raises(ValueError, match="expected only 's'"):
         specialize.Classes([{"nodes": [{"params": {}, "shape": [{"__sym__": [[1, ["t"]]]}]}]}])
+
+
+def test_the_recompile_log_says_when_the_compiles_are_fitted(caplog, monkeypatch):
+    monkeypatch.setattr(config, "log_recompiles", True)
+    model = _mlp(3)
+    f = kiln.jit(model)
+    with caplog.at_level(logging.INFO, logger="kiln.jit"), kiln.no_grad():
+        for size in (8, 5, 9, 12, 4):
+            x = kiln.randn(size, 6)
+            _close(f(x), model(x))
+    assert (
+        "args[0].shape[0]: the compiles at 5, 9 and 12 fitted; sizes in their range are "
+        "specialized without the passes and fusion" in caplog.text
+    )
+    assert _family(f).compiles == {"shared": 1, "full": 2}

@@ -473,6 +473,7 @@ class Family:
         self.points: dict = {}  # Classes signature -> [(size, fused graphs as JSON)]
         self.shared_refused = None  # why the fused graphs cannot be fitted (never again)
         self._classes = None  # Classes of the symbolic graph (made on first use)
+        self._first_point = None  # (size, executables) of the template, not yet in points
         self.compiles = {"shared": 0, "full": 0}  # how the specializations were compiled
         self._traced = None  # the symbolic graph as a Template (made on first use)
 
@@ -508,7 +509,7 @@ class Family:
         executables = [template.executable]
         if template.backward is not None:
             executables.append(template.backward.executable)
-        family.add_point(s2, executables)  # the template's compile: one point of the fit
+        family._first_point = (s2, executables)  # the template's compile: a point of a fit
         return family
 
     def failed_guard(self, size: int):
@@ -615,6 +616,11 @@ class Family:
         sides of the passes' thresholds (``Classes``) are fitted into a ``Shared``."""
         if self.shared_refused is not None or self.template.dyn_device != "cpu":
             return
+        if self._first_point is not None:  # (the template's, kept until a second comes)
+            first, self._first_point = self._first_point, None
+            self.add_point(*first)
+            if self.shared_refused is not None:
+                return
         fused = []
         for executable in executables:
             stage = dict(getattr(executable, "stages", ())).get("fuse")
@@ -650,6 +656,12 @@ class Family:
             return
         self.shared.append(shared)
         del points[:]
+        from .config import log_decision
+
+        log_decision(
+            f"{self.name}: the compiles at {s0}, {s1} and {s2} fitted; sizes in their range "
+            "are specialized without the passes and fusion"
+        )
 
 
 def respecialized(template, executable, graph, backward):
