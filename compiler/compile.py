@@ -5,7 +5,10 @@ chooses the back end (``device="cuda"``: ``compile_cuda.compile_graph_cuda``). E
 it returns an ``Executable`` whose ``program`` (``runtime/executor.Program``) runs the
 lowered schedule; it is called with one array per graph input and returns one array per
 output. ``dump`` writes an executable's stages, kernels and run function into a folder
-(``KILN_DUMP``).
+(``KILN_DUMP``). On the CPU it is two halves: ``front_end`` (passes, layout, fusion: what
+the kernels are) and ``compile_fused`` (memory plan, lowering, run function: what depends
+on the sizes), so that a dynamic dimension's sizes share the first
+(``kiln.compiler.specialize``).
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("f"); x = g.add_input((3,), "float32")

@@ -240,3 +240,24 @@ def test_the_recompile_log_says_when_the_compiles_are_fitted(caplog, monkeypatch
         "specialized without the passes and fusion" in caplog.text
     )
     assert _family(f).compiles == {"shared": 1, "full": 2}
+
+
+def test_ops_whose_sizes_follow_the_batch_in_other_ways():
+    norm = nn.LayerNorm(4)
+
+    def fn(x):
+        both = kiln.cat([x, x * 2], 0)  # 2 * size rows
+        gram = x.t() @ x  # the batch summed by the matmul
+        tail = x[1:] - x[:-1]  # size - 1 rows
+        weights = F.softmax(x, dim=0)
+        return both.sum(0), gram, norm(tail).sum(1), (weights * x).sum(0), both.view(-1, 8)
+
+    f = kiln.jit(fn)
+    with kiln.no_grad():
+        for size in (6, 5, 7, 9, 12, 30, 2, 3):
+            x = kiln.randn(size, 4)
+            for got, want in zip(f(x), fn(x)):
+                _close(got, want)
+    family = _family(f)
+    # 7, 9 in full; 12, 30, 3 fitted; 2 (a value of size - 1 = 1 row) in full
+    assert family.compiles == {"shared": 3, "full": 3}
