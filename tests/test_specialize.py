@@ -261,3 +261,48 @@ def test_ops_whose_sizes_follow_the_batch_in_other_ways():
     family = _family(f)
     # 7, 9 in full; 12, 30, 3 fitted; 2 (a value of size - 1 = 1 row) in full
     assert family.compiles == {"shared": 3, "full": 3}
+
+
+def test_a_fitted_fused_graph_is_the_one_a_full_compile_makes():
+    from kiln.compiler.compile import front_end
+
+    model = _mlp(4)
+    f = kiln.jit(lambda x, y: F.cross_entropy(model(x), y))
+    for size in (8, 5, 9, 12):
+        x, y = kiln.randn(size, 6, requires_grad=True), kiln.randint(0, 4, (size,))
+        f(x, y).backward()
+    family = _family(f)
+    (shared,) = family.shared
+    assert len(shared.templates) == 2  # the forward and the backward
+    for size in (3, 10, 17, 40):
+        graph, backward = family._graph_at(size)
+        graph.outputs = list(graph.outputs) + backward.grad_nodes
+        from kiln.compiler.partition import split_joint
+
+        pieces = split_joint(graph, family.template.backward.n_outputs, backward.cotangent_nodes)
+        for template, piece in zip(shared.templates, pieces[:2]):
+            want = specialize.fused_json(front_end(piece)[2])
+            assert specialize.fused_json(template.instantiate(size)) == want
+
+
+def test_fitted_sizes_on_two_sides_of_a_threshold_cover_no_size(monkeypatch):
+    from kiln.compiler.compile import front_end
+    from kiln.compiler.ir import Graph
+
+    def fused_at(n):
+        g = Graph("f")
+        x = g.add_input((n, 4), "float32")
+        g.outputs = [g.add_node("exp", [g.add_node("neg", [x])])]
+        return specialize.fused_json(front_end(g)[2])
+
+    symbolic = auto_dynamic._dynamic().fit(
+        [fused_at(9), fused_at(10)], [{"s": 9}, {"s": 10}], (fused_at(11), {"s": 11})
+    )
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)  # 4 * 10 elements: the threshold
+    shared = specialize.Shared([symbolic], specialize.Classes([symbolic]), (9, 10, 11))
+    assert shared.signature is None
+    assert not any(shared.covers(n) for n in (2, 9, 10, 11, 12, 100))
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 1000)
+    shared = specialize.Shared([symbolic], specialize.Classes([symbolic]), (9, 10, 11))
+    assert shared.covers(2) and shared.covers(249) and not shared.covers(250)
+    assert shared.compile(37)[0].run([np.ones((37, 4), np.float32)])[0].shape == (37, 4)
