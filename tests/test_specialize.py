@@ -306,3 +306,19 @@ def test_fitted_sizes_on_two_sides_of_a_threshold_cover_no_size(monkeypatch):
     shared = specialize.Shared([symbolic], specialize.Classes([symbolic]), (9, 10, 11))
     assert shared.covers(2) and shared.covers(249) and not shared.covers(250)
     assert shared.compile(37)[0].run([np.ones((37, 4), np.float32)])[0].shape == (37, 4)
+
+
+def test_a_size_compiled_again_after_an_eviction_is_no_second_point(monkeypatch):
+    monkeypatch.setattr(auto_dynamic, "SPECIALIZATIONS", 1)
+    monkeypatch.setattr(fold, "MAX_FOLDED_ELEMENTS", 40)  # sizes up to 9, and from 11
+    w = kiln.randn(4)
+
+    def fn(x):
+        return (x * w).sin().sum(1)
+
+    f = kiln.jit(fn)
+    _stream(f, fn, (8, 5, 12, 9, 12, 20, 13, 30))
+    family = _family(f)
+    # 12 (evicted by 9), 9, 12 again, 20 and 13 in full: fitted at 12, 20, 13; 30 fitted
+    assert family.compiles == {"shared": 1, "full": 5}
+    assert [s.sizes for s in family.shared] == [(12, 20, 13)]

@@ -621,15 +621,17 @@ class Family:
             self.add_point(*first)
             if self.shared_refused is not None:
                 return
+        if self._classes is None:
+            self._classes = Classes([self.symbolic])
+        points = self.points.setdefault(self._classes.signature(size), [])
+        if any(size == s for s, _ in points):  # (compiled again after an eviction)
+            return
         fused = []
         for executable in executables:
             stage = dict(getattr(executable, "stages", ())).get("fuse")
             if stage is None:  # (not the CPU pipeline's executable)
                 return
             fused.append(fused_json(stage))
-        if self._classes is None:
-            self._classes = Classes([self.symbolic])
-        points = self.points.setdefault(self._classes.signature(size), [])
         points.append((size, fused))
         if len(points) < 3:
             return
