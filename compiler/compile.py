@@ -5,7 +5,10 @@ chooses the back end (``device="cuda"``: ``compile_cuda.compile_graph_cuda``). E
 it returns an ``Executable`` whose ``program`` (``runtime/executor.Program``) runs the
 lowered schedule; it is called with one array per graph input and returns one array per
 output. ``dump`` writes an executable's stages, kernels and run function into a folder
-(``KILN_DUMP``).
+(``KILN_DUMP``). On the CPU it is two halves: ``front_end`` (passes, layout, fusion: what
+the kernels are) and ``compile_fused`` (memory plan, lowering, run function: what depends
+on the sizes), so that a dynamic dimension's sizes share the first
+(``kiln.compiler.specialize``).
 
 >>> from kiln.compiler.ir import Graph
 >>> g = Graph("f"); x = g.add_input((3,), "float32")
@@ -219,37 +222,63 @@ def compile_graph(
         if dump_dir:
             dump(executable, dump_dir)
         return executable
+    if interpret_only:
+        from .passes.pipeline import optimize
+
+        optimized, stages = optimize(graph)
+        executable = Executable(graph, optimized, list(stages), device=device)
+        if dump_dir:
+            dump(executable, dump_dir)
+        return executable
+    optimized, stages, fused = front_end(graph)
+    return compile_fused(graph, optimized, stages, fused, dump_dir=dump_dir, tiered=tiered)
+
+
+def front_end(graph: Graph):
+    """The size-deciding half of a CPU compile: ``(optimized, stages, fused)``.
+
+    The passes, the layout of matrix products and fusion, which decide what the kernels
+    are; ``compile_fused`` does the rest (memory plan, lowering, run function), so a
+    caller that already has a fused graph for other sizes of the same graph (a dynamic
+    dimension's specializations, ``kiln.compiler.specialize``) runs only that.
+    """
     # (the pipeline is imported on the first compile, not with kiln: about a third of
     # kiln's import time, which a script that never compiles should not pay)
-    from .codegen.schedule import lower
     from .passes.fuse import fuse
     from .passes.layout import transpose_matmul_results
-    from .passes.memory import describe, plan_memory
     from .passes.pipeline import optimize
 
     optimized, stages = optimize(graph)
     stages = list(stages)
-    if interpret_only:
-        executable = Executable(graph, optimized, stages, device=device)
+    laid_out = transpose_matmul_results(optimized).verify()
+    if laid_out is not optimized:
+        stages.append(("layout", laid_out))
+    fused = fuse(laid_out, columns=True)
+    fused.verify()
+    stages.append(("fuse", fused))
+    return optimized, stages, fused
+
+
+def compile_fused(
+    graph: Graph, optimized: Graph, stages, fused, dump_dir=None, tiered: bool = False
+) -> Executable:
+    """The CPU executable of ``fused`` (a ``FusedGraph`` of ``graph``, made by
+    ``front_end`` or instantiated for a size): memory plan, lowering (kernels found in
+    the caches or compiled), run function. ``stages`` gets the "memory" stage."""
+    from .codegen.schedule import lower
+    from .passes.memory import describe, plan_memory
+
+    stages = list(stages)
+    plan = plan_memory(fused)
+    stages.append(("memory", describe(plan, fused)))
+    lowered = lower(fused, plan, wait=not tiered or bool(dump_dir))
+    executable = Executable(graph, optimized, stages, [k.source for k in lowered.kernels], "cpu")
+    executable.native_kernels = [k.native for k in lowered.kernels]
+    executable._lowered = lowered
+    if lowered.waiting is None:
+        executable._finish()
     else:
-        laid_out = transpose_matmul_results(optimized).verify()
-        if laid_out is not optimized:
-            stages.append(("layout", laid_out))
-        fused = fuse(laid_out, columns=True)
-        fused.verify()
-        stages.append(("fuse", fused))
-        plan = plan_memory(fused)
-        stages.append(("memory", describe(plan, fused)))
-        lowered = lower(fused, plan, wait=not tiered or bool(dump_dir))
-        executable = Executable(
-            graph, optimized, stages, [k.source for k in lowered.kernels], device
-        )
-        executable.native_kernels = [k.native for k in lowered.kernels]
-        executable._lowered = lowered
-        if lowered.waiting is None:
-            executable._finish()
-        else:
-            executable._interpret_seconds = interpret_seconds(optimized)
+        executable._interpret_seconds = interpret_seconds(optimized)
     if dump_dir:
         dump(executable, dump_dir)
     return executable

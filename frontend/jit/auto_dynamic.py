@@ -28,7 +28,15 @@ own variants, but count as a change, as PyTorch's ``automatic_dynamic``):
   structure) must be identical;
 - the result is a ``Family``: a later call with the same key but for another size runs a
   variant *specialized* from the symbolic graph, without running the Python code again.
-  Compiling a specialization mostly reuses kernels, which take their sizes as arguments.
+  The first specializations compile in full (passes, fusion, memory plan, lowering, run
+  function); their fused graphs, with the template's, are fitted as the traced graphs are
+  (``kiln.compiler.specialize``), and from the third on a specialization makes only what
+  depends on the size: the fused graph from that fit, the memory plan, the lowering (the
+  kernels are the same code at every size: found in the kernel caches) and the run
+  function (a few times cheaper than a full compile). A size at which one of the passes'
+  size-dependent choices could go the other way (a value crossing
+  ``fold.MAX_FOLDED_ELEMENTS``, or reaching 0 or 1) is outside that fit: it compiles in
+  full, and three such sizes make a fit of their own. ``Family.compiles`` counts both.
 
 So a stream of batch sizes traces real calls at most twice (1, 2, 3, ...: at 1, and at 2,
 which makes the batch dynamic; 8, 8, 5: at 8 and at 5).
@@ -59,6 +67,7 @@ import numpy as np
 
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.ir import from_json
+from kiln.compiler.specialize import Classes, Shared, Template, fused_json
 
 from ..tensor import Size, Tensor
 from ..tracing import _KILN_DIRS
@@ -458,6 +467,15 @@ class Family:
         self.backward_inputs = backward_inputs  # input indices of the cotangents, or None
         self.variants: OrderedDict = OrderedDict()  # size -> Compiled
         self.refused: dict = {}  # size -> the guard that decides otherwise at it
+        # the fused graphs fitted over sizes (kiln.compiler.specialize): one per range of
+        # sizes at which the compiler's size-dependent choices agree
+        self.shared: list[Shared] = []
+        self.points: dict = {}  # Classes signature -> [(size, fused graphs as JSON)]
+        self.shared_refused = None  # why the fused graphs cannot be fitted (never again)
+        self._classes = None  # Classes of the symbolic graph (made on first use)
+        self._first_point = None  # (size, executables) of the template, not yet in points
+        self.compiles = {"shared": 0, "full": 0}  # how the specializations were compiled
+        self._traced = None  # the symbolic graph as a Template (made on first use)
 
     @classmethod
     def build(cls, name, places, records, template, log: SymLog, graph):
@@ -488,6 +506,10 @@ class Family:
                 raise _dynamic().ConstraintViolationError(
                     f"the Python code decides differently at size {size}: {bad}"
                 )
+        executables = [template.executable]
+        if template.backward is not None:
+            executables.append(template.backward.executable)
+        family._first_point = (s2, executables)  # the template's compile: a point of a fit
         return family
 
     def failed_guard(self, size: int):
@@ -529,24 +551,119 @@ class Family:
             return self.variants.popitem(last=False)
         return None
 
+    def _graph_at(self, size: int, checked: bool = True):
+        """The traced graph at ``size``, and a copy of the template's backward for it
+        (None without one) whose nodes are that graph's. ``checked``: every node's shape
+        rule runs (a graph to compile); else it is made from the fitted template alone
+        (what a specialization keeps to look at)."""
+        if checked:
+            graph = from_json(_dynamic().substitute(self.symbolic, {SYMBOL: size}))
+        else:
+            if self._traced is None:
+                self._traced = Template(self.symbolic)
+            graph = self._traced.instantiate(size)
+        old = self.template.backward
+        if old is None:
+            return graph, None
+        backward = copy.copy(old)
+        outputs = list(graph.outputs)
+        graph.outputs = outputs[: old.n_outputs]
+        backward.grad_nodes = outputs[old.n_outputs :]
+        backward.cotangent_nodes = [graph.inputs[i] for i in self.backward_inputs]
+        backward.executable = None
+        return graph, backward
+
     def _compile(self, size: int):
         template = self.template
-        graph = from_json(_dynamic().substitute(self.symbolic, {SYMBOL: size}))
-        graph.verify()
         device = template.dyn_device
-        backward = None
-        if template.backward is None:
-            executable = compile_graph(graph, device=device)
+        executables = self._shared_compile(size) if device == "cpu" else None
+        graph, backward = self._graph_at(size, checked=executables is None)
+        if executables is None:
+            self.compiles["full"] += 1
+            if backward is None:
+                executable = compile_graph(graph, device=device)
+                self.add_point(size, [executable])
+            else:
+                executable = backward.compile(graph, template.backward.n_outputs, device)
+                self.add_point(size, [executable, backward.executable])
         else:
-            old = template.backward
-            backward = copy.copy(old)
-            outputs = list(graph.outputs)
-            graph.outputs = outputs[: old.n_outputs]
-            backward.grad_nodes = outputs[old.n_outputs :]
-            backward.cotangent_nodes = [graph.inputs[i] for i in self.backward_inputs]
-            backward.executable = None
-            executable = backward.compile(graph, old.n_outputs, device)
+            # as ``CompiledBackward.compile`` leaves it, with the executables of the fit
+            self.compiles["shared"] += 1
+            executable = executables[0]
+            if backward is not None:
+                backward.n_outputs = template.backward.n_outputs
+                graph.outputs = list(graph.outputs) + backward.grad_nodes
+                backward.executable = executables[1]
+                backward.shapes = [(n.shape, n.dtype) for n in backward.cotangent_nodes]
         return respecialized(template, executable, graph, backward)
+
+    # ---------------------------------------------------------- one compile for all sizes
+    def _shared_compile(self, size: int):
+        """The executables at ``size`` (``[forward]``, or ``[forward, backward]``) made
+        from fused graphs fitted over other sizes; None where none was fitted for a range
+        that holds ``size`` (then it compiles in full)."""
+        from .config import config
+
+        tiered = config.tiered if self.template.backward is not None else False
+        for shared in self.shared:
+            if shared.covers(size):
+                return shared.compile(size, tiered)
+        return None
+
+    def add_point(self, size: int, executables) -> None:
+        """Keep the fused graphs of a full compile at ``size`` (the template's, or a
+        specialization's) as a point of a fit: three points whose sizes are on the same
+        sides of the passes' thresholds (``Classes``) are fitted into a ``Shared``."""
+        if self.shared_refused is not None or self.template.dyn_device != "cpu":
+            return
+        if self._first_point is not None:  # (the template's, kept until a second comes)
+            first, self._first_point = self._first_point, None
+            self.add_point(*first)
+            if self.shared_refused is not None:
+                return
+        if self._classes is None:
+            self._classes = Classes([self.symbolic])
+        points = self.points.setdefault(self._classes.signature(size), [])
+        if any(size == s for s, _ in points):  # (compiled again after an eviction)
+            return
+        fused = []
+        for executable in executables:
+            stage = dict(getattr(executable, "stages", ())).get("fuse")
+            if stage is None:  # (not the CPU pipeline's executable)
+                return
+            fused.append(fused_json(stage))
+        points.append((size, fused))
+        if len(points) < 3:
+            return
+        (s0, f0), (s1, f1), (s2, f2) = points
+        try:
+            symbolic = _dynamic().fit(
+                [f0, f1], [{SYMBOL: s0}, {SYMBOL: s1}], (f2, {SYMBOL: s2}), who="kiln.jit"
+            )
+        except _dynamic().ConstraintViolationError as error:
+            # (a fused graph holds a constant that follows the size, say): each size
+            # compiles in full, as before
+            from .config import log_decision
+
+            self.shared_refused = str(error)
+            self.points = {}
+            log_decision(
+                f"{self.name} is dynamic, but each size compiles in full: the fused graphs "
+                f"differ ({error})"
+            )
+            return
+        shared = Shared(symbolic, Classes([self.symbolic, *symbolic]), (s0, s1, s2))
+        if shared.signature is None:  # a fused graph's size crosses a threshold among them
+            points.pop(0)
+            return
+        self.shared.append(shared)
+        del points[:]
+        from .config import log_decision
+
+        log_decision(
+            f"{self.name}: the compiles at {s0}, {s1} and {s2} fitted; sizes in their range "
+            "are specialized without the passes and fusion"
+        )
 
 
 def respecialized(template, executable, graph, backward):
