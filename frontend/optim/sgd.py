@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import kiln
 
+from .fast import KILN, NUMPY, eager_arrays, is_float, store
 from .optimizer import Optimizer, required
 
 
@@ -77,20 +78,46 @@ class SGD(Optimizer):
         return loss
 
     def _update(self, p, grad, group, lr, momentum) -> None:
-        dampening = group["dampening"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"] != 0:
-            g = g + p * group["weight_decay"]
+        buf = step = None
         if group["momentum"] != 0:  # (a live momentum's zero-ness is guarded)
             buf = self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
             step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
-            later = buf * momentum + g * (1 - dampening)
-            buf.copy_(kiln.where(step == 0, g, later))
+        settings = (lr, momentum, group["dampening"], group["weight_decay"], group["nesterov"])
+        counts = () if step is None else (step,)
+        if is_float(lr) and is_float(momentum) and eager_arrays((p, grad, buf), counts):
+            # eagerly on CPU arrays: the same math in a few NumPy calls (optim/fast.py)
+            g = -grad._data if group["maximize"] else grad._data
+            if buf is None:
+                store(p, sgd_math(NUMPY, p._data, g, None, None, *settings)[0])
+                return
+            first = step._data == 0
+            new_p, new_buf = sgd_math(NUMPY, p._data, g, buf._data, first, *settings)
+            store(buf, new_buf)
+            store(step, step._data + 1)
+            store(p, new_p)
+            return
+        g = -grad if group["maximize"] else grad
+        first = None if step is None else step == 0
+        new_p, new_buf = sgd_math(KILN, p, g, buf, first, *settings)
+        if buf is not None:
+            buf.copy_(new_buf)
             step.add_(1)
-            g = g + buf * momentum if group["nesterov"] else buf
-        p.add_(g * -lr)
+        p.copy_(new_p)
 
     def _upgrade_state(self, p, st) -> None:
         # A PyTorch SGD state dict has a momentum buffer but no step count.
         if "momentum_buffer" in st and "step" not in st:
             st["step"] = kiln.tensor(1.0)
+
+
+def sgd_math(xp, p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov):
+    """One SGD update of parameter ``p`` with gradient ``g`` (``-grad`` to maximize) and
+    momentum buffer ``buf`` (``None`` without momentum; ``first``: whether this is its first
+    step): the new ``(p, buf)``, as kiln tensors or NumPy arrays (``xp``, optim/fast.py)."""
+    if weight_decay != 0:
+        g = g + p * weight_decay
+    if buf is not None:
+        later = buf * momentum + g * (1 - dampening)
+        buf = xp.where(first, g, later)
+        g = g + buf * momentum if nesterov else buf
+    return p + g * -lr, buf
