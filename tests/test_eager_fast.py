@@ -163,3 +163,87 @@ def test_profiler_sees_dispatched_optimizer_ops():
         opt.step()
     names = {e.key for e in prof.key_averages()}
     assert any("sqrt" in n for n in names), names
+
+
+# ------------------------------------------------------------------------------ bind
+
+
+def _special(shape, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = np.asarray((rng.standard_normal(shape) * 3).astype(dtype))
+    if x.dtype.kind == "f":
+        flat = x.reshape(-1)
+        flat[::7] = np.nan
+        flat[1::11] = -0.0
+        flat[2::13] = np.inf
+    return x
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64])
+@pytest.mark.parametrize(
+    "shapes",
+    [((256, 512), (256, 512), (256, 512)), ((256, 512), (), (256, 512)), ((1, 512), (256, 1), ())],
+)
+def test_where_is_np_where_bit_for_bit(dtype, shapes):
+    cs, xs, ys = shapes
+    rng = np.random.default_rng(1)
+    c = rng.random(cs) < 0.5
+    x, y = _special(xs, dtype, 2), _special(ys, dtype, 3)
+    for a, b in ((x, y), (y, x)):
+        got = kiln.where(kiln.from_numpy(c), kiln.from_numpy(a), kiln.from_numpy(b)).numpy()
+        want = np.where(c, a, b)
+        assert got.dtype == want.dtype and got.shape == want.shape
+        assert got.tobytes() == want.tobytes()
+
+
+def test_where_of_strided_and_mixed_inputs_still_right():
+    rng = np.random.default_rng(0)
+    x = _special((512, 256), np.float32, 4).T  # not C-contiguous
+    c = rng.random((256, 512)) < 0.5
+    got = kiln.where(kiln.from_numpy(c), kiln.from_numpy(x), 0.0).numpy()
+    assert got.tobytes() == np.where(c, x, np.float32(0)).tobytes()
+    # promotion: int32 and float64 operands give float64, as PyTorch
+    i = kiln.arange(20000, dtype=kiln.int32)
+    f = kiln.zeros(20000, dtype=kiln.float64)
+    out = kiln.where(i % 2 == 0, i, f)
+    assert out.dtype is kiln.float64
+    assert out[:4].tolist() == [0.0, 0.0, 2.0, 0.0]
+
+
+def test_relu_and_its_gradient_at_special_values():
+    torch = pytest.importorskip("torch")
+    x = _special((300, 100), np.float32, 5)
+    k = kiln.tensor(x, requires_grad=True)
+    t = torch.tensor(x, requires_grad=True)
+    ky, ty = kiln.relu(k), torch.relu(t)
+    assert ky.detach().numpy().tobytes() == ty.detach().numpy().tobytes()
+    ky.sum().backward()
+    ty.sum().backward()
+    np.testing.assert_array_equal(k.grad.numpy(), t.grad.numpy())
+
+
+def test_bind_keeps_promotion_signed_zero_nan_and_versions():
+    a = kiln.tensor([1.0, -0.0, float("nan")])
+    b = kiln.tensor([2, 0, 1], dtype=kiln.int64)
+    out = a + b
+    assert out.dtype is kiln.float32
+    np.testing.assert_array_equal(np.signbit(out.numpy()), [False, False, False])
+    assert np.isnan(out.numpy()[2])
+    assert np.signbit((a * 1).numpy()[1])  # -0.0 * 1 stays -0.0
+    view = a.view(3)
+    a.add_(1)
+    assert view._version == a._version == 1
+
+
+def test_bind_errors_name_the_op_shapes_and_dtypes():
+    with pytest.raises(RuntimeError, match=r"add.*\[2\].*\[3\]|size of tensor"):
+        kiln.ones(2) + kiln.ones(3)
+
+
+def test_autograd_error_on_a_saved_tensor_modified_in_place():
+    x = kiln.ones(3, requires_grad=True)
+    y = x * 2
+    z = y * y  # saves y
+    y.add_(1)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        z.sum().backward()

@@ -54,9 +54,7 @@ class _Kiln:
         return float(like.dtype.np.type(value))
 
 
-_SQRT, _POW, _MAXIMUM, _WHERE, _CAST = (
-    P[name].impl for name in ("sqrt", "pow", "maximum", "where", "cast")
-)
+_SQRT, _POW, _MAXIMUM, _CAST = (P[name].impl for name in ("sqrt", "pow", "maximum", "cast"))
 _F64 = np.dtype(np.float64)
 
 
@@ -65,7 +63,12 @@ class _NumPy:
 
     sqrt = staticmethod(_SQRT)
     maximum = staticmethod(_MAXIMUM)
-    where = staticmethod(_WHERE)
+
+    @staticmethod
+    def where(condition, x, y):
+        if condition.ndim == 0 and x.shape == y.shape and x.dtype == y.dtype:
+            return x if condition else y  # (the caller stores the values: no copy here)
+        return dispatch.eager_impl("where")(condition, x, y)
 
     @staticmethod
     def pow(a, b):
