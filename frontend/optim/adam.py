@@ -28,7 +28,7 @@ import numpy as np
 
 import kiln
 
-from .fast import KILN, NUMPY, eager_arrays, is_float, store
+from .fast import KILN, NUMPY, eager_arrays, is_float, memo, store
 from .optimizer import Optimizer
 
 _KILN_DTYPES = {np.dtype(np.float32): kiln.float32, np.dtype(np.float64): kiln.float64}
@@ -140,16 +140,28 @@ def adam_math(xp, p, g, m, v, v_max, step, lr, beta1, beta2, eps, weight_decay, 
             g = g + p * weight_decay
     m = _lerp(m, g, 1 - beta1, xp)
     v = v * beta2 + g * (1 - beta2) * g
+    dtype = _dtype_of(p, xp)
+    if xp is KILN:
+        neg_step_size, bias_correction2_sqrt = adam_scalars(xp, step, lr, beta1, beta2, dtype)
+    else:  # the same for every parameter at this step: computed once
+        neg_step_size, bias_correction2_sqrt = memo(
+            adam_scalars, xp, float(step), lr, beta1, beta2, dtype
+        )
+    if v_max is not None:
+        v_max = xp.maximum(v_max, v)
+    denom = xp.sqrt(v if v_max is None else v_max) / bias_correction2_sqrt + eps
+    return p + m * neg_step_size / denom, m, v, v_max
+
+
+def adam_scalars(xp, step, lr, beta1, beta2, dtype):
+    """``(-lr / bias_correction1, sqrt(bias_correction2))`` at step count ``step``, computed
+    in float64 (as PyTorch's Python floats) and cast to the parameters' ``dtype``."""
     t = xp.cast(step, kiln.float64)
     bias_correction1 = 1 - xp.pow(beta1, t)
     bias_correction2 = 1 - xp.pow(beta2, t)
     step_size = lr / bias_correction1
     bias_correction2_sqrt = xp.pow(bias_correction2, 0.5)
-    if v_max is not None:
-        v_max = xp.maximum(v_max, v)
-    dtype = _dtype_of(p, xp)
-    denom = xp.sqrt(v if v_max is None else v_max) / xp.cast(bias_correction2_sqrt, dtype) + eps
-    return p + m * xp.cast(-step_size, dtype) / denom, m, v, v_max
+    return xp.cast(-step_size, dtype), xp.cast(bias_correction2_sqrt, dtype)
 
 
 def _dtype_of(x, xp):

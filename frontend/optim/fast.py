@@ -30,7 +30,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dispatch
 from ..context import current
 
-__all__ = ["KILN", "NUMPY", "eager_arrays", "store"]
+__all__ = ["KILN", "NUMPY", "eager_arrays", "is_float", "memo", "store"]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -54,7 +54,7 @@ class _Kiln:
         return float(like.dtype.np.type(value))
 
 
-_SQRT, _POW, _MAXIMUM, _CAST = (P[name].impl for name in ("sqrt", "pow", "maximum", "cast"))
+_SQRT, _MAXIMUM, _CAST = (P[name].impl for name in ("sqrt", "maximum", "cast"))
 _F64 = np.dtype(np.float64)
 
 
@@ -72,8 +72,14 @@ class _NumPy:
 
     @staticmethod
     def pow(a, b):
-        # kiln.pow of a Python float and a float64 value: both operands float64 arrays
-        return _POW(np.asarray(a, _F64), np.asarray(b, _F64))
+        # kiln.pow of float64 values: the primitive's implementation (its fast paths for
+        # the exponents 2 and 0.5 included), less its errstate (the caller has one)
+        a, b = np.asarray(a, _F64), np.asarray(b, _F64)
+        if b == 2:
+            return np.multiply(a, a)
+        if b == 0.5:
+            return np.sqrt(a)
+        return np.power(a, b)
 
     @staticmethod
     def cast(x, dtype):
@@ -128,6 +134,21 @@ def _plain(t) -> bool:
 def is_float(value) -> bool:
     """A Python number (not a tensor): what the fast path takes for a hyper-parameter."""
     return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+_MEMO: dict = {}
+
+
+def memo(fn, *args):
+    """``fn(*args)``, remembered for the next calls with equal ``args`` (the scalars of an
+    update that every parameter of a step shares: pure functions of hashable arguments)."""
+    try:
+        return _MEMO[(fn, *args)]
+    except KeyError:
+        if len(_MEMO) > 256:
+            _MEMO.clear()
+        value = _MEMO[(fn, *args)] = fn(*args)
+        return value
 
 
 def store(t, value) -> None:
