@@ -140,8 +140,15 @@ def _where(condition, x, y):
         return np.where(condition, x, y)
     bits = _INT_OF_SIZE[dtype.itemsize]
     xb, yb = x.view(bits), y.view(bits)
-    mask = condition.view(np.int8).astype(bits)  # 0 or 1
-    np.negative(mask, out=mask)  # 0 or all ones
+    flags = condition.view(np.int8)  # 0 or 1
+    shape = np.broadcast_shapes(condition.shape, x.shape, y.shape)
+    if y.ndim == 0 and not yb:  # where(c, x, +0): x's bits under a mask, in two passes
+        mask = np.multiply(flags, -1, dtype=bits)  # all ones where condition, else 0
+        return np.bitwise_and(xb, mask, out=mask if mask.shape == shape else None).view(dtype)
+    if x.ndim == 0 and not xb:  # where(c, +0, y)
+        mask = np.subtract(flags, 1, dtype=bits)  # 0 where condition, else all ones
+        return np.bitwise_and(yb, mask, out=mask if mask.shape == shape else None).view(dtype)
+    mask = np.multiply(flags, -1, dtype=bits)
     out = np.bitwise_and(np.bitwise_xor(xb, yb), mask)  # (x ^ y) where condition, else 0
     out ^= yb  # x where condition, else y
     return out.view(dtype)

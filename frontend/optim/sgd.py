@@ -90,7 +90,8 @@ class SGD(Optimizer):
             # eagerly on CPU arrays: sgd_math's operations, written in place (optim/fast.py)
             g = -grad._data if group["maximize"] else grad._data
             first = step is not None and step._data == 0
-            _sgd_numpy(p._data, g, None if buf is None else buf._data, first, *settings)
+            scratch = self._scratch(p._data)
+            _sgd_numpy(p._data, g, None if buf is None else buf._data, first, *settings, scratch)
             for t in (buf, p):
                 if t is not None:
                     t._vc[0] += 1
@@ -124,18 +125,22 @@ def sgd_math(xp, p, g, buf, first, lr, momentum, dampening, weight_decay, nester
     return p + g * -lr, buf
 
 
-def _sgd_numpy(p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov):
+def _sgd_numpy(p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov, scratch):
     """``sgd_math`` on NumPy arrays, storing the new ``buf`` and ``p`` in place: the same
-    operations on the same operands, so the same bits (tests/test_eager_fast.py), without
-    a temporary and a copy per stored value (the parameters of an MLP are megabytes)."""
+    operations on the same operands, so the same bits (tests/test_eager_fast.py), with no
+    new array (``scratch``: an array like ``p`` for the products; fresh megabyte arrays
+    cost page faults in the middle of a training step)."""
     if weight_decay != 0:
-        g = g + p * weight_decay
+        g = np.add(g, np.multiply(p, weight_decay, out=scratch))  # a new g: not the grad's
     if buf is not None:
         if first:  # where(first, g, later): g
             np.copyto(buf, g)
         else:  # later = buf * momentum + g * (1 - dampening)
-            scaled = g * (1 - dampening)
+            np.multiply(g, 1 - dampening, out=scratch)
             np.multiply(buf, momentum, out=buf)
-            np.add(buf, scaled, out=buf)
-        g = g + buf * momentum if nesterov else buf
-    np.add(p, g * -lr, out=p)
+            np.add(buf, scratch, out=buf)
+        if nesterov:
+            g = np.add(g, np.multiply(buf, momentum, out=scratch))
+        else:
+            g = buf
+    np.add(p, np.multiply(g, -lr, out=scratch), out=p)
