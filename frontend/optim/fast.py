@@ -54,14 +54,14 @@ class _Kiln:
         return float(like.dtype.np.type(value))
 
 
-_SQRT, _MAXIMUM, _CAST = (P[name].impl for name in ("sqrt", "maximum", "cast"))
+_MAXIMUM, _CAST = (P[name].impl for name in ("maximum", "cast"))
 _F64 = np.dtype(np.float64)
 
 
 class _NumPy:
     """``xp`` for NumPy arrays: the primitives' implementations, called directly."""
 
-    sqrt = staticmethod(_SQRT)
+    sqrt = staticmethod(np.sqrt)  # the primitive's np.sqrt, less its errstate (see pow)
     maximum = staticmethod(_MAXIMUM)
 
     @staticmethod
