@@ -40,6 +40,9 @@ ROWS, COLS = 4096, 1024
 DEMO_STEPS = 20  # demo steps per timed call
 
 
+CLOCK = time.perf_counter  # --cpu: time.process_time (this process's CPU seconds)
+
+
 def measure(functions: dict, repeats: int, budget: float = 6.0) -> dict:
     """Median seconds of each of ``functions`` (two warm-up calls each, then rounds that
     call every function once, interleaved, so a change in the machine's load hits all)."""
@@ -50,9 +53,9 @@ def measure(functions: dict, repeats: int, budget: float = 6.0) -> dict:
     started = time.perf_counter()
     for _ in range(repeats):
         for name, function in functions.items():
-            t = time.perf_counter()
+            t = CLOCK()
             function()
-            times[name].append(time.perf_counter() - t)
+            times[name].append(CLOCK() - t)
         if time.perf_counter() - started > budget and len(times[name]) >= 5:
             break
     return {name: statistics.median(ts) for name, ts in times.items()}
@@ -224,7 +227,16 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("names", nargs="*", help=f"workloads: {', '.join(WORKLOADS)}")
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="time CPU seconds of this process (steadier on a shared machine; run with "
+        "OPENBLAS_NUM_THREADS=1 so that NumPy's matmul is one thread, as the rest)",
+    )
     args = parser.parse_args(argv)
+    if args.cpu:
+        global CLOCK
+        CLOCK = time.process_time
     names = args.names or list(WORKLOADS)
     print(f"{'workload':<10} {'numpy':>10} {'kiln':>10} {'torch':>10} {'kiln/base':>10}   what")
     for name in names:

@@ -78,7 +78,7 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     top = ctx.top
     if top is None and not PROFILERS and not _device_handlers:
         # eager on NumPy, no profiler: the hot path, inlined
-        impl = _EAGER_IMPLS.get(prim) or prim.impl
+        impl = _EAGER_IMPLS.get(prim.name) or prim.impl
         try:
             if len(inputs) == 2:
                 data = impl(inputs[0]._data, inputs[1]._data, **params)
@@ -104,7 +104,9 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
         if out is NotImplemented:
             try:
-                data = (_EAGER_IMPLS.get(prim) or prim.impl)(*[x._data for x in inputs], **params)
+                data = (_EAGER_IMPLS.get(prim.name) or prim.impl)(
+                    *[x._data for x in inputs], **params
+                )
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
@@ -158,13 +160,13 @@ _BOOL = np.dtype(bool)
 _SELECT_MIN = 1 << 14
 _INT_OF_SIZE = {4: np.dtype(np.int32), 8: np.dtype(np.int64)}
 # Eager implementations that replace a primitive's own (the same results, faster).
-_EAGER_IMPLS = {PRIMITIVES["where"]: _where}
+_EAGER_IMPLS = {"where": _where}  # (by primitive name)
 
 
 def eager_impl(name: str):
     """The NumPy function eager mode runs for primitive ``name``."""
     prim = PRIMITIVES[name]
-    return _EAGER_IMPLS.get(prim) or prim.impl
+    return _EAGER_IMPLS.get(prim.name) or prim.impl
 
 
 def _on_device(prim, inputs, params):
