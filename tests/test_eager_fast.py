@@ -247,3 +247,13 @@ def test_autograd_error_on_a_saved_tensor_modified_in_place():
     y.add_(1)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         z.sum().backward()
+
+
+def test_relu_without_autograd_gives_the_same_bits():
+    x = _special((300, 100), np.float32, 6)
+    with_grad = kiln.relu(kiln.tensor(x, requires_grad=True)).detach().numpy()
+    with kiln.no_grad():
+        no_grad = kiln.relu(kiln.tensor(x, requires_grad=True)).numpy()
+    plain = kiln.relu(kiln.tensor(x)).numpy()
+    assert with_grad.tobytes() == no_grad.tobytes() == plain.tobytes()
+    assert np.signbit(plain.reshape(-1)[1])  # -0.0 passes through, as in PyTorch

@@ -14,6 +14,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, constant
 from ..tensor import Tensor
 from .reuse import bind_into, reusable_operand
@@ -377,6 +378,8 @@ def relu(x):
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Boolean inputs not supported for relu")
     zero = constant(0, x.dtype)
+    if not (x.requires_grad and is_grad_enabled()) and current_trace() is None:
+        return where(lt(x, zero), zero, x)  # eagerly, without autograd: the same values
     return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
 
 
