@@ -257,3 +257,12 @@ def test_relu_without_autograd_gives_the_same_bits():
     plain = kiln.relu(kiln.tensor(x)).numpy()
     assert with_grad.tobytes() == no_grad.tobytes() == plain.tobytes()
     assert np.signbit(plain.reshape(-1)[1])  # -0.0 passes through, as in PyTorch
+
+
+@pytest.mark.parametrize("name, kw", [CONFIGS[1], CONFIGS[5]], ids=[IDS[1], IDS[5]])
+def test_a_gradient_of_another_shape_gets_the_dispatched_error(name, kw):
+    p = kiln.ones(3, 4, requires_grad=True)
+    opt = getattr(kiln.optim, name)([p], **kw)
+    p.grad = kiln.ones(2, 3, 4)
+    with pytest.raises(RuntimeError, match="shape|sizes"):
+        opt.step()

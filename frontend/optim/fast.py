@@ -99,21 +99,22 @@ NUMPY = _NumPy()
 def eager_arrays(tensors, counts=()) -> bool:
     """Whether a step may update ``tensors`` (a parameter, its gradient, its state; ``None``
     skipped) and its 0-d float32 step ``counts`` through their NumPy arrays: eagerly, with
-    no profiler, on plain writable CPU arrays, ``tensors`` all float32 or all float64, no
-    view written through to a base."""
+    no profiler, on plain writable CPU arrays, ``tensors`` all float32 or all float64 of
+    one shape, no view written through to a base."""
     if current().top is not None or dispatch.PROFILERS:
         return False
-    dtype = None
+    dtype = shape = None
     for t in tensors:
         if t is None:
             continue
         if not _plain(t):
             return False
+        data = t._data
         if dtype is None:
-            dtype = t._data.dtype
+            dtype, shape = data.dtype, data.shape
             if dtype not in _FLOATS:
                 return False
-        elif t._data.dtype != dtype:
+        elif data.dtype != dtype or data.shape != shape:  # (a mismatch: the ops' errors)
             return False
     for t in counts:
         if not _plain(t) or t._data.dtype != _FLOATS[0] or t._data.ndim:
