@@ -14,6 +14,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, constant
 from ..tensor import Tensor
 from .reuse import bind_into, reusable_operand
@@ -56,14 +57,26 @@ def _check_operand(op, value):
 
 def promote_pair(op, a, b):
     """Both operands as tensors of their PyTorch result dtype."""
-    if isinstance(a, Tensor) and isinstance(b, Tensor):
-        da, db = a.dtype, b.dtype
-        if da is db:
-            return a, b, da
+    if isinstance(a, Tensor):
+        if isinstance(b, Tensor):
+            da, db = a.dtype, b.dtype
+            if da is db:
+                return a, b, da
+        elif type(b) is float or type(b) is int:  # the common case first: a weak scalar
+            da = a.dtype  # of a category no higher than the tensor's takes its dtype
+            if da._category >= _SCALAR_CATEGORY[type(b)]:
+                return a, constant(b, da), da
+    elif (type(a) is float or type(a) is int) and isinstance(b, Tensor):
+        db = b.dtype
+        if db._category >= _SCALAR_CATEGORY[type(a)]:
+            return constant(a, db), b, db
     _check_operand(op, a)
     _check_operand(op, b)
     dtype = dtypes.result_type(a, b)
     return as_operand(a, dtype), as_operand(b, dtype), dtype
+
+
+_SCALAR_CATEGORY = {int: dtypes.int64._category, float: dtypes.float32._category}
 
 
 def _binary(prim, reuses=False):
@@ -365,6 +378,8 @@ def relu(x):
     if x.dtype is dtypes.bool_:
         raise RuntimeError("Boolean inputs not supported for relu")
     zero = constant(0, x.dtype)
+    if not (x.requires_grad and is_grad_enabled()) and current_trace() is None:
+        return where(lt(x, zero), zero, x)  # eagerly, without autograd: the same values
     return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
 
 

@@ -24,9 +24,14 @@ needs no Python branching on the step count when it is traced.
 
 from __future__ import annotations
 
+import numpy as np
+
 import kiln
 
+from .fast import KILN, NUMPY, eager_arrays, is_float, memo, store
 from .optimizer import Optimizer
+
+_KILN_DTYPES = {np.dtype(np.float32): kiln.float32, np.dtype(np.float64): kiln.float64}
 
 
 class Adam(Optimizer):
@@ -86,32 +91,81 @@ class Adam(Optimizer):
 
     def _update(self, p, grad, group, lr, beta1) -> None:
         beta2 = group["betas"][1]
-        weight_decay, eps = group["weight_decay"], group["eps"]
         step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
         m = self._state_tensor(p, "exp_avg", lambda: kiln.zeros_like(p))
         v = self._state_tensor(p, "exp_avg_sq", lambda: kiln.zeros_like(p))
-        g = -grad if group["maximize"] else grad
-
-        step.add_(1)
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                p.mul_(_as_dtype(1 - lr * weight_decay, p.dtype))
-            else:
-                g = g + p * weight_decay
-        m.copy_(_lerp(m, g, 1 - beta1))
-        v.copy_(v * beta2 + g * (1 - beta2) * g)
-
-        t = step.to(kiln.float64)
-        bias_correction1 = 1 - kiln.pow(beta1, t)
-        bias_correction2 = 1 - kiln.pow(beta2, t)
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = kiln.pow(bias_correction2, 0.5)
+        v_max = None
         if group["amsgrad"]:
             v_max = self._state_tensor(p, "max_exp_avg_sq", lambda: kiln.zeros_like(p))
-            v_max.copy_(kiln.maximum(v_max, v))
-            v = v_max
-        denom = v.sqrt() / bias_correction2_sqrt.to(p.dtype) + eps
-        p.add_(m * (-step_size).to(p.dtype) / denom)
+        settings = (
+            lr,
+            beta1,
+            beta2,
+            group["eps"],
+            group["weight_decay"],
+            group["decoupled_weight_decay"],
+        )
+        state = (m, v, v_max)
+        if is_float(lr) and is_float(beta1) and eager_arrays((p, grad, m, v, v_max), (step,)):
+            # eagerly on CPU arrays: the same math in a few NumPy calls (optim/fast.py)
+            step_value = step._data + 1
+            store(step, step_value)
+            g = -grad._data if group["maximize"] else grad._data
+            arrays = (None if x is None else x._data for x in state)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                new = adam_math(NUMPY, p._data, g, *arrays, step_value, *settings)
+            for t, value in zip((p, *state), new):
+                if t is not None:
+                    store(t, value)
+            return
+        step.add_(1)
+        g = -grad if group["maximize"] else grad
+        new = adam_math(KILN, p, g, *state, step, *settings)
+        for t, value in zip((p, *state), new):
+            if t is not None:
+                t.copy_(value)
+
+
+def adam_math(xp, p, g, m, v, v_max, step, lr, beta1, beta2, eps, weight_decay, decoupled):
+    """One Adam update of parameter ``p`` with gradient ``g`` (``-grad`` to maximize), first
+    and second moments ``m``, ``v``, running maximum ``v_max`` (``None`` without AMSGrad)
+    and ``step`` (the count after this step): the new ``(p, m, v, v_max)``.
+
+    The values are kiln tensors or NumPy arrays (``xp``: ``optim.fast.KILN`` or ``NUMPY``).
+    """
+    if weight_decay != 0:
+        if decoupled:
+            p = p * xp.cast(1 - lr * weight_decay, _dtype_of(p, xp))
+        else:
+            g = g + p * weight_decay
+    m = _lerp(m, g, 1 - beta1, xp)
+    v = v * beta2 + g * (1 - beta2) * g
+    dtype = _dtype_of(p, xp)
+    if xp is KILN:
+        neg_step_size, bias_correction2_sqrt = adam_scalars(xp, step, lr, beta1, beta2, dtype)
+    else:  # the same for every parameter at this step: computed once
+        neg_step_size, bias_correction2_sqrt = memo(
+            adam_scalars, xp, float(step), lr, beta1, beta2, dtype
+        )
+    if v_max is not None:
+        v_max = xp.maximum(v_max, v)
+    denom = xp.sqrt(v if v_max is None else v_max) / bias_correction2_sqrt + eps
+    return p + m * neg_step_size / denom, m, v, v_max
+
+
+def adam_scalars(xp, step, lr, beta1, beta2, dtype):
+    """``(-lr / bias_correction1, sqrt(bias_correction2))`` at step count ``step``, computed
+    in float64 (as PyTorch's Python floats) and cast to the parameters' ``dtype``."""
+    t = xp.cast(step, kiln.float64)
+    bias_correction1 = 1 - xp.pow(beta1, t)
+    bias_correction2 = 1 - xp.pow(beta2, t)
+    step_size = lr / bias_correction1
+    bias_correction2_sqrt = xp.pow(bias_correction2, 0.5)
+    return xp.cast(-step_size, dtype), xp.cast(bias_correction2_sqrt, dtype)
+
+
+def _dtype_of(x, xp):
+    return x.dtype if xp is KILN else _KILN_DTYPES[x.dtype]
 
 
 class AdamW(Adam):
@@ -151,18 +205,13 @@ class AdamW(Adam):
         )
 
 
-def _lerp(start, end, weight):
+def _lerp(start, end, weight, xp=KILN):
     """PyTorch's lerp with a scalar weight (the two-sided formula keeps it accurate); the
     weight is a float or, for a live (cycled) beta, a 0-d tensor."""
     if isinstance(weight, kiln.Tensor):
         w = weight.to(start.dtype)
         return kiln.where(w.abs() < 0.5, start + (end - start) * w, end - (end - start) * (1 - w))
-    w = float(start.dtype.np.type(weight))  # the weight as the tensor's dtype rounds it
+    w = xp.scalar(weight, start)  # the weight as the tensor's dtype rounds it
     if abs(w) < 0.5:
         return start + (end - start) * w
     return end - (end - start) * (1 - w)
-
-
-def _as_dtype(value, dtype):
-    """A Python float as is (it becomes a constant), a tensor cast to ``dtype``."""
-    return value.to(dtype) if isinstance(value, kiln.Tensor) else value

@@ -23,6 +23,8 @@ from __future__ import annotations
 import weakref
 from collections import defaultdict
 
+import numpy as np
+
 import kiln
 from kiln import tracing
 
@@ -188,6 +190,16 @@ class Optimizer:
                 value = make()
             st[name] = value
         return value
+
+    def _scratch(self, like):
+        """An uninitialized array of ``like``'s shape and dtype that the eager NumPy path
+        of ``step()`` may overwrite (one per shape and dtype, kept between steps)."""
+        scratch = self.__dict__.setdefault("_scratch_arrays", {})
+        key = (like.shape, like.dtype)
+        out = scratch.get(key)
+        if out is None:
+            out = scratch[key] = np.empty(like.shape, like.dtype)
+        return out
 
     # -------------------------------------------------------------- state dicts
     def state_dict(self) -> dict:

@@ -23,8 +23,11 @@ by a Python ``if``, so a compiled step behaves like the eager one on every call.
 
 from __future__ import annotations
 
+import numpy as np
+
 import kiln
 
+from .fast import KILN, eager_arrays, is_float, store
 from .optimizer import Optimizer, required
 
 
@@ -77,20 +80,67 @@ class SGD(Optimizer):
         return loss
 
     def _update(self, p, grad, group, lr, momentum) -> None:
-        dampening = group["dampening"]
-        g = -grad if group["maximize"] else grad
-        if group["weight_decay"] != 0:
-            g = g + p * group["weight_decay"]
+        buf = step = None
         if group["momentum"] != 0:  # (a live momentum's zero-ness is guarded)
             buf = self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
             step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
-            later = buf * momentum + g * (1 - dampening)
-            buf.copy_(kiln.where(step == 0, g, later))
+        settings = (lr, momentum, group["dampening"], group["weight_decay"], group["nesterov"])
+        counts = () if step is None else (step,)
+        if is_float(lr) and is_float(momentum) and eager_arrays((p, grad, buf), counts):
+            # eagerly on CPU arrays: sgd_math's operations, written in place (optim/fast.py)
+            g = -grad._data if group["maximize"] else grad._data
+            first = step is not None and step._data == 0
+            scratch = self._scratch(p._data)
+            _sgd_numpy(p._data, g, None if buf is None else buf._data, first, *settings, scratch)
+            for t in (buf, p):
+                if t is not None:
+                    t._vc[0] += 1
+            if step is not None:
+                store(step, step._data + 1)
+            return
+        g = -grad if group["maximize"] else grad
+        first = None if step is None else step == 0
+        new_p, new_buf = sgd_math(KILN, p, g, buf, first, *settings)
+        if buf is not None:
+            buf.copy_(new_buf)
             step.add_(1)
-            g = g + buf * momentum if group["nesterov"] else buf
-        p.add_(g * -lr)
+        p.copy_(new_p)
 
     def _upgrade_state(self, p, st) -> None:
         # A PyTorch SGD state dict has a momentum buffer but no step count.
         if "momentum_buffer" in st and "step" not in st:
             st["step"] = kiln.tensor(1.0)
+
+
+def sgd_math(xp, p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov):
+    """One SGD update of parameter ``p`` with gradient ``g`` (``-grad`` to maximize) and
+    momentum buffer ``buf`` (``None`` without momentum; ``first``: whether this is its first
+    step): the new ``(p, buf)``, as kiln tensors or NumPy arrays (``xp``, optim/fast.py)."""
+    if weight_decay != 0:
+        g = g + p * weight_decay
+    if buf is not None:
+        later = buf * momentum + g * (1 - dampening)
+        buf = xp.where(first, g, later)
+        g = g + buf * momentum if nesterov else buf
+    return p + g * -lr, buf
+
+
+def _sgd_numpy(p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov, scratch):
+    """``sgd_math`` on NumPy arrays, storing the new ``buf`` and ``p`` in place: the same
+    operations on the same operands, so the same bits (tests/test_eager_fast.py), with no
+    new array (``scratch``: an array like ``p`` for the products; fresh megabyte arrays
+    cost page faults in the middle of a training step)."""
+    if weight_decay != 0:
+        g = np.add(g, np.multiply(p, weight_decay, out=scratch))  # a new g: not the grad's
+    if buf is not None:
+        if first:  # where(first, g, later): g
+            np.copyto(buf, g)
+        else:  # later = buf * momentum + g * (1 - dampening)
+            np.multiply(g, 1 - dampening, out=scratch)
+            np.multiply(buf, momentum, out=buf)
+            np.add(buf, scratch, out=buf)
+        if nesterov:
+            g = np.add(g, np.multiply(buf, momentum, out=scratch))
+        else:
+            g = buf
+    np.add(p, np.multiply(g, -lr, out=scratch), out=p)
