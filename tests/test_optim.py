@@ -804,3 +804,25 @@ def test_cycled_momentum_is_a_live_input_of_a_jitted_step(make_opt, make_sched):
     np.testing.assert_allclose(compiled[1], eager[1], rtol=1e-5, atol=1e-6)
     assert compiled[2].trace_count == 1
     assert len(set(eager[3])) > 3  # the momentum really cycled
+
+
+def test_complex_parameters_sgd_as_torch_the_others_refuse():
+    """Adam on a complex parameter squared the complex gradient (PyTorch updates the real
+    and imaginary parts as two real parameters): a wrong answer, now refused; SGD's update
+    is linear in the gradient and matches PyTorch."""
+    import torch
+
+    z = np.array([1 + 2j, -0.5 + 0.25j, 3 - 1j], np.complex64)
+    results = []
+    for lib in (kiln, torch):
+        p = lib.nn.Parameter(lib.tensor(z))
+        opt = lib.optim.SGD([p], lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)
+        for _ in range(3):
+            opt.zero_grad()
+            (p.abs() ** 2).sum().backward()
+            opt.step()
+        results.append(p.detach().numpy())
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+    for cls in (kiln.optim.Adam, kiln.optim.AdamW, kiln.optim.RMSprop, kiln.optim.Adagrad):
+        with pytest.raises(NotImplementedError, match="complex parameters"):
+            cls([kiln.nn.Parameter(kiln.tensor(z))], lr=0.1)

@@ -74,6 +74,8 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
     # -------------------------------------------------------------- groups
+    _supports_complex = False  # (an update linear in the gradient: SGD)
+
     def add_param_group(self, param_group: dict) -> None:
         """Add a group of parameters (with optional per-group hyper-parameters)."""
         if not isinstance(param_group, dict):
@@ -96,6 +98,15 @@ class Optimizer:
                 )
             if not p.is_leaf:
                 raise ValueError("can't optimize a non-leaf Tensor")
+            if p.dtype.is_complex and not self._supports_complex:
+                # (their update squares or divides by the gradient: on complex values that
+                # is not PyTorch's rule, which updates the real and imaginary parts as
+                # two real parameters)
+                raise NotImplementedError(
+                    f"{type(self).__name__}: complex parameters are not supported by kiln "
+                    f"(got a {p.dtype.name} parameter of shape {list(p.shape)}); SGD "
+                    "supports them"
+                )
         group = dict(param_group, params=params)
         for name, default in self.defaults.items():
             if default is required and name not in group:

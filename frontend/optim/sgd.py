@@ -33,6 +33,7 @@ from .optimizer import Optimizer, required
 
 class SGD(Optimizer):
     live_momentum = True  # a cyclic scheduler's momentum needs no retrace
+    _supports_complex = True  # (its update is linear in the gradient)
 
     def __init__(
         self,
