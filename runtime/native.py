@@ -331,6 +331,7 @@ class _Job:
         self.future = _compilers.submit(self._compile)
 
     def _compile(self) -> bytes:
+        _lower_priority()
         payload = _compile_object(self.ir_text, self.interleave)
         if self.symbol is not None:
             _store(self.symbol, payload, self.chunked)
@@ -348,6 +349,24 @@ class _Job:
         if self._orphaned():
             self._start()
         return self.future.result()
+
+
+def _lower_priority() -> None:
+    """Give this compile thread a lower scheduling priority (once): LLVM then takes the
+    CPU time the rest of the process leaves, and a call interpreted meanwhile (its
+    OpenBLAS threads above all, which wait for each other) is not slowed by it."""
+    if getattr(_local, "niced", False):
+        return
+    _local.niced = True
+    nice = int(os.environ.get("KILN_COMPILE_NICE", "10"))
+    if nice and hasattr(os, "setpriority") and hasattr(threading, "get_native_id"):
+        try:  # (Linux: a thread's id names it to setpriority)
+            tid = threading.get_native_id()
+            os.setpriority(
+                os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + nice)
+            )
+        except OSError:
+            pass
 
 
 def compile_later(

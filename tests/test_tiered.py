@@ -222,3 +222,20 @@ def test_a_forked_child_compiles_the_kernels_its_parent_was_waiting_for(tiered, 
     assert os.WEXITSTATUS(status) == 0
     held.set()
     np.testing.assert_allclose(f(x, x).numpy(), expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not hasattr(os, "setpriority"), reason="per-thread priority is Linux's")
+def test_compile_threads_run_at_a_lower_priority():
+    """LLVM's threads are niced (KILN_COMPILE_NICE, 10 by default): an interpreted call's
+    OpenBLAS threads, which wait for each other, are not slowed by a compile."""
+    job = native.compile_later('define void @"kiln_probe_nice"() {\nentry:\n  ret void\n}\n')
+    job.result()
+
+    def probe():
+        native._lower_priority()  # (done once per compile thread, before its first job)
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    niced = native._compilers.submit(probe).result()
+    assert niced == min(19, base + int(os.environ.get("KILN_COMPILE_NICE", "10")))
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base
