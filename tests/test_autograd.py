@@ -180,3 +180,18 @@ def test_training_loop_memory_does_not_grow():
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(first, "filename"))
     tracemalloc.stop()
     assert grown < 1_000_000, f"memory grew by {grown} bytes over 10,000 steps"
+
+
+def test_a_contiguous_parameter_gets_a_contiguous_grad_as_in_torch():
+    """PyTorch's gradient layout contract: ``.grad`` has its parameter's strides. A
+    Linear's weight gradient is computed transposed, and kiln stored that view."""
+    import torch
+
+    strides = {}
+    for lib in (kiln, torch):
+        lib.manual_seed(0)
+        lin = lib.nn.Linear(4, 3)
+        lin(lib.randn(5, 4)).sum().backward()
+        lin(lib.randn(5, 4)).sum().backward()  # (accumulated: the layout stays)
+        strides[lib.__name__] = (lin.weight.grad.stride(), lin.weight.grad.is_contiguous())
+    assert strides["kiln"] == strides["torch"] == ((4, 1), True)

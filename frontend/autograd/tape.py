@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
+import numpy as np
+
 from ..context import current_trace
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
@@ -398,9 +400,30 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.to(leaf.dtype)
         trace = current_trace()
         previous = leaf.grad if trace is None else trace.current_grad(leaf)
+        if previous is None and trace is None and not create_graph:
+            g = _laid_out_like(g, leaf)
         set_leaf_grad(leaf, g if previous is None else previous + g)
         for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
             hook(leaf)
+
+
+def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:
+    """``g`` with ``leaf``'s memory layout, as PyTorch's gradient layout contract: a
+    contiguous parameter gets a contiguous ``.grad`` (a ``Linear``'s weight gradient is
+    computed transposed; an optimizer then read it with large strides, and
+    ``p.grad.stride()`` differed from PyTorch's)."""
+    data, like = g._data, leaf._data
+    if (
+        type(data) is np.ndarray
+        and type(like) is np.ndarray
+        and data.strides != like.strides
+        and data.shape == like.shape
+        and (like.flags.c_contiguous or like.flags.f_contiguous)
+    ):
+        laid_out = np.empty_like(like)
+        np.copyto(laid_out, data)
+        return Tensor(laid_out)
+    return g
 
 
 def set_leaf_grad(leaf: Tensor, grad: Tensor) -> None:
