@@ -195,3 +195,15 @@ def test_a_contiguous_parameter_gets_a_contiguous_grad_as_in_torch():
         lin(lib.randn(5, 4)).sum().backward()  # (accumulated: the layout stays)
         strides[lib.__name__] = (lin.weight.grad.stride(), lin.weight.grad.is_contiguous())
     assert strides["kiln"] == strides["torch"] == ((4, 1), True)
+
+
+def test_a_linear_weight_gradient_is_computed_as_torch_does_without_a_copy():
+    """``y = x @ W^T``: the weight's gradient is ``g^T @ x`` (the matmul rule computes it
+    transposed when its operand is a transposed view), contiguous as it is made."""
+    rng = np.random.default_rng(3)
+    x = kiln.tensor(rng.standard_normal((7, 5)).astype(np.float32))
+    w = kiln.tensor(rng.standard_normal((3, 5)).astype(np.float32), requires_grad=True)
+    g = rng.standard_normal((7, 3)).astype(np.float32)
+    (x @ w.t()).backward(kiln.tensor(g))
+    np.testing.assert_array_equal(w.grad.numpy(), g.T @ x.numpy())
+    assert w.grad.numpy().flags.c_contiguous

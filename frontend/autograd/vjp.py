@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import ops
@@ -142,14 +144,32 @@ def _concat(g, *xs, axis):
     return tuple(out)
 
 
-def _matmul(g, a, b):
-    return _binary_grads(
-        g,
-        a,
-        b,
-        lambda: ops.matmul(g, ops.transpose(b, -1, -2)),
-        lambda: ops.matmul(ops.transpose(a, -1, -2), g),
+def _transposed_view(x) -> bool:
+    """Whether eager ``x`` is a transposed view of a contiguous matrix (a ``Linear``'s
+    ``weight.t()``): its gradient is then computed transposed, so that it comes out
+    contiguous once the transpose's own rule turns it back (as PyTorch computes a
+    ``Linear``'s weight gradient, ``g^T @ x``; the values are the same products)."""
+    data = x._data
+    return (
+        type(data) is np.ndarray
+        and data.ndim == 2
+        and data.flags.f_contiguous
+        and not data.flags.c_contiguous
     )
+
+
+def _matmul(g, a, b):
+    def grad_a():
+        if _transposed_view(a):  # (b @ g^T)^T
+            return ops.transpose(ops.matmul(b, ops.transpose(g, -1, -2)), -1, -2)
+        return ops.matmul(g, ops.transpose(b, -1, -2))
+
+    def grad_b():
+        if _transposed_view(b):  # (g^T @ a)^T
+            return ops.transpose(ops.matmul(ops.transpose(g, -1, -2), a), -1, -2)
+        return ops.matmul(ops.transpose(a, -1, -2), g)
+
+    return _binary_grads(g, a, b, grad_a, grad_b)
 
 
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
