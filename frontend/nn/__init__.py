@@ -23,5 +23,6 @@ from .module import Module
 from .norm_layers import *  # noqa: F403
 from .parameter import Buffer, Parameter
 from .rnn import *  # noqa: F403
+from .transformer import *  # noqa: F403
 
 __all__ = ["Module", "Parameter", "Buffer", "functional", "init", "utils"]

@@ -35,6 +35,7 @@ __all__ = [
     "linear",
     "bilinear",
     "embedding",
+    "embedding_bag",
     "dropout",
     "dropout1d",
     "dropout2d",
@@ -170,6 +171,144 @@ def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> Non
             ops.constant(1, weight.dtype),
         )
         weight.mul_(ops.unsqueeze(scale, 1))
+
+
+def embedding_bag(
+    input,
+    weight,
+    offsets=None,
+    max_norm=None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights=None,
+    include_last_offset: bool = False,
+    padding_idx=None,
+):
+    """Sums, means or maxima of "bags" of ``weight``'s rows, without the
+    ``(bags, length, dim)`` intermediate: shape ``(bags, dim)``.
+
+    A 2-D ``input`` is one bag per row; a 1-D ``input`` is cut into bags at ``offsets``
+    (``offsets[0] == 0``; with ``include_last_offset`` the last offset ends the last bag).
+    Entries equal to ``padding_idx`` are left out (and not counted by ``"mean"``); an empty
+    bag gives zeros. ``per_sample_weights`` (``input``'s shape) scales each row, with
+    ``mode="sum"`` only. The bags' boundaries are read on the host: under ``kiln.jit`` the
+    indices and offsets must be constants.
+
+    >>> w = kiln.arange(6.0).reshape(3, 2)
+    >>> embedding_bag(kiln.tensor([0, 2, 1]), w, kiln.tensor([0, 2]), mode="sum").tolist()
+    [[4.0, 6.0], [2.0, 3.0]]
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, but got {mode!r}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}')."
+            )
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(
+                f"embedding_bag: per_sample_weights has shape {tuple(per_sample_weights.shape)}"
+                f" but input has shape {tuple(input.shape)}; they must be the same"
+            )
+    if weight.ndim != 2:
+        raise ValueError(
+            f"embedding_bag: weight has to be a 2D Tensor, but got a {weight.ndim}D Tensor"
+        )
+    num_embeddings = weight.shape[0]
+    if padding_idx is not None:
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise AssertionError("padding_idx must be within the number of embeddings")
+        padding_idx %= num_embeddings
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "if input is 2D, then offsets has to be None, as input is treated is a "
+                "mini-batch of fixed length sequences. However, found offsets of type "
+                f"{type(offsets).__name__}"
+            )
+        bags, length = input.shape
+        starts = np.arange(bags, dtype=np.int64) * length
+        ends = starts + length
+        input = ops.reshape(input, (-1,))
+        if per_sample_weights is not None:
+            per_sample_weights = ops.reshape(per_sample_weights, (-1,))
+    elif input.ndim == 1:
+        if offsets is None or offsets.ndim != 1:
+            raise ValueError(
+                "offsets has to be a 1D Tensor but got "
+                + ("None" if offsets is None else f"a {offsets.ndim}D Tensor")
+            )
+        if offsets.dtype.is_floating_point or offsets.dtype is kiln.bool:
+            raise RuntimeError(
+                f"embedding_bag: offsets must be an integer tensor, got {offsets.dtype}"
+            )
+        bounds = _host_ints(offsets, "offsets")
+        n = input.shape[0]
+        if len(bounds) and bounds[0] != 0:
+            raise RuntimeError(
+                "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to "
+                f"start from position 0. However, got {bounds[0]}"
+            )
+        if include_last_offset:
+            if len(bounds) == 0:
+                raise RuntimeError("embedding_bag: include_last_offset needs at least one offset")
+            starts, ends = bounds[:-1], np.minimum(bounds[1:], n)
+        else:
+            starts, ends = bounds, np.append(bounds[1:], n)
+        if np.any(np.diff(bounds) < 0) or (len(bounds) and bounds[-1] > n):
+            raise RuntimeError(
+                f"embedding_bag: offsets must be non-decreasing and at most the input's "
+                f"length {n}, got {bounds.tolist()}"
+            )
+    else:
+        raise ValueError(
+            f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}"
+        )
+    bags = len(starts)
+    seg = np.repeat(np.arange(bags, dtype=np.int64), np.maximum(ends - starts, 0))
+    positions = np.concatenate(
+        [np.arange(a, b, dtype=np.int64) for a, b in zip(starts, ends, strict=True)]
+        or [np.zeros(0, np.int64)]
+    )
+    if padding_idx is not None:
+        keep = _host_ints(input, "input")[positions] != padding_idx
+        seg, positions = seg[keep], positions[keep]
+    rows = embedding(
+        ops.index_select(input, 0, ops.constant(positions, kiln.int64, like=input)),
+        weight,
+        None,
+        max_norm,
+        norm_type,
+        scale_grad_by_freq,
+    )  # (entries, dim)
+    dim = weight.shape[1]
+    index = ops.constant(seg, kiln.int64, like=input)
+    zeros = ops.zeros((bags, dim), dtype=weight.dtype, device=weight.device)
+    if mode == "max":
+        spread = ops.expand(ops.unsqueeze(index, 1), (len(seg), dim))
+        return ops.scatter_reduce(zeros, 0, spread, rows, "amax", include_self=False)
+    if per_sample_weights is not None:
+        chosen = ops.index_select(
+            per_sample_weights, 0, ops.constant(positions, kiln.int64, like=input)
+        )
+        rows = ops.mul(rows, ops.unsqueeze(chosen, 1))
+    out = ops.index_add(zeros, 0, index, rows)
+    if mode == "mean":
+        counts = np.maximum(np.bincount(seg, minlength=bags), 1).astype(np.float64)
+        out = ops.div(out, ops.constant(counts[:, None], weight.dtype, like=weight))
+    return out
+
+
+def _host_ints(t, what: str) -> np.ndarray:
+    if kiln.is_tracing() and getattr(t, "_data", None) is None:
+        raise RuntimeError(
+            f"embedding_bag: {what} must be known when tracing (kiln.jit): pass it as a "
+            "constant, not an input of the jitted function"
+        )
+    return np.asarray(t.numpy(), dtype=np.int64).reshape(-1)
 
 
 def one_hot(tensor, num_classes: int = -1):
