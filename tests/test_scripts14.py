@@ -46,6 +46,31 @@ TOLERANCE = {
     "seq2seq_attention": (1e-3, 1e-4),
 }
 
+# Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
+# author does not own; the test requires them to differ (so that a fix is noticed and the
+# entry removed) and everything else to agree.
+KNOWN_DIFFERENCES = {
+    "checkpoint_resume": {
+        "SGD optimizer state keys": "kiln's SGD keeps a 'step' per parameter "
+        "(frontend/optim/sgd.py); PyTorch's SGD state holds momentum_buffer only",
+    },
+    "known_gaps": {
+        "Tensor.t_": "no Tensor.t_ (frontend/tensor.py)",
+        "Tensor.unsqueeze_": "no Tensor.unsqueeze_ (frontend/tensor.py)",
+        "Tensor.transpose_": "no Tensor.transpose_ (frontend/tensor.py)",
+        "torch.distributions.Categorical": "no kiln.distributions",
+        "torch.autocast": "no kiln.autocast",
+        "torch.amp.GradScaler": "no kiln.amp",
+        "torch.utils.checkpoint": "no kiln.utils.checkpoint",
+        "torch.fft.rfft": "no kiln.fft",
+        "torch.bincount": "no kiln.bincount (frontend/ops)",
+        "torch.diff": "no kiln.diff (frontend/ops)",
+        "torch.bfloat16": "no bfloat16 dtype (frontend/dtypes.py)",
+        "Tensor.data_ptr": "no Tensor.data_ptr (frontend/tensor.py)",
+        "SGD state keys": "kiln's SGD state has a 'step' entry (frontend/optim/sgd.py)",
+    },
+}
+
 _RUN_KILN = (
     "import runpy, sys; sys.path.insert(0, {shim!r}); import _kiln_as_torch; "
     "sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name='__main__')"
@@ -106,27 +131,32 @@ def _close(a: str, b: str, rtol: float, atol: float) -> bool:
     return abs(x - y) <= atol + rtol * abs(y)
 
 
-def compare(name: str, kiln_out: str, torch_out: str) -> list[str]:
+def compare(name: str, kiln_out: str, torch_out: str, known=()) -> list[str]:
+    """The disagreements, one line each; those of keys in ``known`` come first, as
+    ``"known <key>"`` (a missing known disagreement is reported as ``"agrees <key>"``)."""
     rtol, atol = TOLERANCE.get(name, DEFAULT_TOLERANCE)
     got, want = _lines(kiln_out), _lines(torch_out)
     problems = []
     if [k for _, k, _ in got] != [k for _, k, _ in want]:
-        problems.append(
-            f"printed keys differ:\n kiln:  {[k for _, k, _ in got]}\n torch: {[k for _, k, _ in want]}"
-        )
+        keys = [k for _, k, _ in got], [k for _, k, _ in want]
+        problems.append(f"printed keys differ:\n kiln:  {keys[0]}\n torch: {keys[1]}")
         return problems
     for (rng, key, a), (_, _, b) in zip(got, want, strict=True):
-        if len(a) != len(b):
-            problems.append(f"{key}: kiln {a} vs torch {b}")
-            continue
-        for ta, tb in zip(a, b, strict=True):
+        differs = len(a) != len(b)
+        for ta, tb in zip(a, b) if not differs else ():
             na, nb = bool(_NUMBER.match(ta)), bool(_NUMBER.match(tb))
-            if na != nb or (not na and ta != tb):
-                problems.append(f"{key}: kiln {a} vs torch {b}")
+            if (
+                na != nb
+                or (not na and ta != tb)
+                or (na and not rng and not _close(ta, tb, rtol, atol))
+            ):
+                differs = True
                 break
-            if na and not rng and not _close(ta, tb, rtol, atol):
-                problems.append(f"{key}: kiln {' '.join(a)} vs torch {' '.join(b)}")
-                break
+        if key in known:
+            if not differs:
+                problems.append(f"agrees {key}")
+        elif differs:
+            problems.append(f"{key}: kiln {' '.join(a)} vs torch {' '.join(b)}")
     return problems
 
 
@@ -138,6 +168,8 @@ def test_compare_catches_a_difference():
     assert compare("x", "rng w: 1 2\n", "rng w: 1\n")
     assert compare("x", "a: 1\n", "b: 1\n")
     assert compare("x", "d: kiln.float32\n", "d: torch.float32\n") == []
+    assert compare("x", "a: 1\nb: 2\n", "a: 1\nb: 3\n", known={"b"}) == []
+    assert compare("x", "a: 1\nb: 2\n", "a: 1\nb: 2\n", known={"b"}) == ["agrees b"]
 
 
 def test_the_shim_gives_kiln(tmp_path):
@@ -164,5 +196,60 @@ def test_script_agrees_with_torch(name, tmp_path):
     torch_out = _run(name, kiln=False, tmp_path=tmp_path)
     kiln_out = _run(name, kiln=True, tmp_path=tmp_path)
     assert _lines(torch_out), f"{name}.py printed nothing to compare"
-    problems = compare(name, kiln_out, torch_out)
+    known = KNOWN_DIFFERENCES.get(name, {})
+    problems = compare(name, kiln_out, torch_out, known)
+    fixed = [p.removeprefix("agrees ") for p in problems if p.startswith("agrees ")]
+    assert not fixed, f"{name}.py: now agrees with PyTorch, remove from KNOWN_DIFFERENCES: {fixed}"
     assert not problems, f"{name}.py: kiln and torch disagree:\n" + "\n".join(problems)
+
+
+# ------------------------------------------- kiln.save of whole objects (torch.save(model))
+
+
+class _Exploit:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_whole_module_save_needs_weights_only_false_to_load():
+    import io
+    import pickle
+
+    import kiln
+
+    model = kiln.nn.Sequential(kiln.nn.Linear(3, 2), kiln.nn.BatchNorm1d(2))
+    buffer = io.BytesIO()
+    kiln.save({"model": model, "epoch": 3}, buffer)
+    buffer.seek(0)
+    with pytest.raises(pickle.UnpicklingError, match=r"weights_only=False.*|Sequential"):
+        kiln.load(buffer)
+    buffer.seek(0)
+    loaded = kiln.load(buffer, weights_only=False)
+    assert loaded["epoch"] == 3 and type(loaded["model"]) is kiln.nn.Sequential
+    x = kiln.ones(4, 3)
+    model.eval(), loaded["model"].eval()
+    assert kiln.equal(loaded["model"](x), model(x))
+
+
+def test_pickled_object_in_a_kiln_archive_is_not_run_by_default(tmp_path):
+    import pickle
+
+    import kiln
+
+    marker = tmp_path / "ran"
+    kiln.save({"w": kiln.ones(2), "x": _Exploit(marker)}, tmp_path / "a.kiln")
+    with pytest.raises(pickle.UnpicklingError, match="_Exploit"):
+        kiln.load(tmp_path / "a.kiln")
+    assert not marker.exists()
+
+
+def test_unpicklable_object_names_the_path():
+    import io
+
+    import kiln
+
+    with pytest.raises(TypeError, match=r"obj\['f'\] of type function.*pickling it failed"):
+        kiln.save({"f": lambda: 0}, io.BytesIO())

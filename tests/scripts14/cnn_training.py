@@ -90,9 +90,8 @@ for Model, epochs in ((Net, 2), (BNNet, 2)):
     tag = "rng " if dropout else ""
     with torch.no_grad():
         net.eval()
-        print(
-            f"{Model.__name__} initial eval logits: {net(torch.from_numpy(images[:2]).to(device)).cpu().numpy().round(4).tolist()}"
-        )
+        logits = net(torch.from_numpy(images[:2]).to(device)).cpu().numpy().round(4)
+        print(f"{Model.__name__} initial eval logits: {logits.tolist()}")
     net.train()
     for epoch in range(epochs):
         running_loss = 0.0

@@ -116,7 +116,7 @@ def evaluate(dataloader):
     model.eval()
     total_acc, total_count = 0, 0
     with torch.no_grad():
-        for idx, (label, text, offsets) in enumerate(dataloader):
+        for label, text, offsets in dataloader:
             predicted_label = model(text, offsets)
             criterion(predicted_label, label)
             total_acc += (predicted_label.argmax(1) == label).sum().item()
@@ -133,7 +133,8 @@ for epoch in range(1, EPOCHS + 1):
     else:
         total_accu = accu_val
     print(
-        f"end of epoch {epoch} train accuracy {train_acc:8.3f} valid accuracy {accu_val:8.3f} lr {scheduler.get_last_lr()[0]:.4f}"
+        f"end of epoch {epoch} train accuracy {train_acc:8.3f} "
+        f"valid accuracy {accu_val:8.3f} lr {scheduler.get_last_lr()[0]:.4f}"
     )
 
 ag_news_label = {1: "World", 2: "Sports", 3: "Business", 4: "Sci/Tec"}
@@ -146,9 +147,8 @@ def predict(text, text_pipeline):
         return output.argmax(1).item() + 1
 
 
-print(
-    "This is a %s news" % ag_news_label[predict("the striker scored in the final", text_pipeline)]
-)
+ex_text_str = "the striker scored in the final"
+print(f"This is a {ag_news_label[predict(ex_text_str, text_pipeline)]} news")
 
 # the other modes, per_sample_weights, padding_idx, and nn.Embedding
 bag_sum = nn.EmbeddingBag(10, 3, mode="sum")

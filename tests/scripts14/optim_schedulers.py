@@ -59,7 +59,8 @@ for name, make in optimizers.items():
         linear_layer.weight[:, 2].item(),
     )
     print(
-        f"{name} result: y = {linear_layer.bias.item():.5f} + {w[0]:.5f} x + {w[1]:.5f} x^2 + {w[2]:.5f} x^3"
+        f"{name} result: y = {linear_layer.bias.item():.5f} + {w[0]:.5f} x "
+        f"+ {w[1]:.5f} x^2 + {w[2]:.5f} x^3"
     )
 
 # LBFGS with a closure

@@ -102,11 +102,11 @@ def train(category_tensor, line_tensor):
     return output, loss.item()
 
 
-for it in range(1, 61):
+for it in range(1, 41):
     category, line = pairs[(it * 7) % len(pairs)]
     category_tensor = torch.tensor([all_categories.index(category)], dtype=torch.long)
     output, loss = train(category_tensor, lineToTensor(line))
-    if it % 15 == 0:
+    if it % 10 == 0:
         guess, _ = categoryFromOutput(output)
         print(f"{it} loss {loss:.4f} {line} / {guess}")
 
@@ -149,7 +149,7 @@ for cell in (nn.LSTM, nn.GRU, nn.RNN):
     )
     deterministic_init(model, 1)
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    for step in range(30):
+    for step in range(20):
         optimizer.zero_grad()
         loss = F.cross_entropy(model(batch, lengths), targets)
         loss.backward()

@@ -136,7 +136,8 @@ for batch, i in enumerate(range(0, train_data.size(0) - 1, bptt)):
     torch.nn.utils.clip_grad_norm_(model.parameters(), 0.5)
     optimizer.step()
     print(
-        f"batch {batch} lr {scheduler.get_last_lr()[0]:.4f} loss {loss.item():.4f} ppl {math.exp(loss.item()):.3f}"
+        f"batch {batch} lr {scheduler.get_last_lr()[0]:.4f} loss {loss.item():.4f} "
+        f"ppl {math.exp(loss.item()):.3f}"
     )
 scheduler.step()
 model.train()
@@ -151,7 +152,7 @@ for i in range(0, 3 * bptt, bptt):
 # nn.MultiheadAttention on its own
 mha = nn.MultiheadAttention(embed_dim=8, num_heads=2, batch_first=True)
 with torch.no_grad():
-    for name, p in mha.named_parameters():
+    for p in mha.parameters():
         p.copy_(torch.from_numpy(rng.uniform(-0.3, 0.3, size=tuple(p.shape)).astype(np.float32)))
 q = torch.from_numpy(rng.standard_normal((2, 3, 8)).astype(np.float32))
 kv = torch.from_numpy(rng.standard_normal((2, 5, 8)).astype(np.float32))
