@@ -17,6 +17,7 @@ from . import functional, init, utils
 from .activation_layers import *  # noqa: F403
 from .containers import *  # noqa: F403
 from .conv_layers import *  # noqa: F403
+from .extra_layers import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .loss_layers import *  # noqa: F403
 from .module import Module

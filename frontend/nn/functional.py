@@ -22,6 +22,8 @@ from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
 from .convolution import __all__ as _convolution
+from .extra_functional import *  # noqa: F403
+from .extra_functional import __all__ as _extra
 from .losses import *  # noqa: F403
 from .losses import __all__ as _losses
 from .normalization import *  # noqa: F403
@@ -30,6 +32,7 @@ from .normalization import __all__ as _normalization
 __all__ = [
     *_activations,
     *_convolution,
+    *_extra,
     *_losses,
     *_normalization,
     "linear",
