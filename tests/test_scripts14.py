@@ -61,7 +61,6 @@ KNOWN_DIFFERENCES = {
         "torch.distributions.Categorical": "no kiln.distributions",
         "torch.autocast": "no kiln.autocast",
         "torch.amp.GradScaler": "no kiln.amp",
-        "torch.utils.checkpoint": "no kiln.utils.checkpoint",
         "torch.fft.rfft": "no kiln.fft",
         "torch.bincount": "no kiln.bincount (frontend/ops)",
         "torch.diff": "no kiln.diff (frontend/ops)",

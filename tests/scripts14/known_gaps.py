@@ -37,13 +37,6 @@ attempt(
     lambda: torch.autocast(device_type="cpu", dtype=torch.bfloat16).__class__.__name__,
 )
 attempt("torch.amp.GradScaler", lambda: torch.amp.GradScaler("cpu", enabled=False).is_enabled())
-# "Activation checkpointing" in memory recipes
-attempt(
-    "torch.utils.checkpoint",
-    lambda: torch.utils.checkpoint.checkpoint(
-        torch.sin, torch.ones(2), use_reentrant=False
-    ).tolist(),
-)
 # "A gentle introduction to torch.autograd": walking the graph
 attempt(
     "grad_fn.next_functions",
