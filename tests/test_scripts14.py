@@ -58,7 +58,6 @@ KNOWN_DIFFERENCES = {
         "Tensor.t_": "no Tensor.t_ (frontend/tensor.py)",
         "Tensor.unsqueeze_": "no Tensor.unsqueeze_ (frontend/tensor.py)",
         "Tensor.transpose_": "no Tensor.transpose_ (frontend/tensor.py)",
-        "torch.distributions.Categorical": "no kiln.distributions",
         "torch.autocast": "no kiln.autocast",
         "torch.amp.GradScaler": "no kiln.amp",
         "torch.fft.rfft": "no kiln.fft",

@@ -22,15 +22,6 @@ attempt("Tensor.t_", lambda: torch.arange(6.0).reshape(2, 3).t_().shape)
 # in-place shape methods
 attempt("Tensor.unsqueeze_", lambda: torch.zeros(2).unsqueeze_(0).shape)
 attempt("Tensor.transpose_", lambda: torch.zeros(2, 3).transpose_(0, 1).shape)
-# "Reinforcement Learning (PPO)" / REINFORCE examples: sampling actions
-attempt(
-    "torch.distributions.Categorical",
-    lambda: (
-        torch.distributions.Categorical(probs=torch.tensor([0.2, 0.8]))
-        .log_prob(torch.tensor(1))
-        .item()
-    ),
-)
 # "Automatic Mixed Precision" recipe on CPU
 attempt(
     "torch.autocast",
