@@ -592,27 +592,53 @@ def affine_grid(theta, size, align_corners=None):
     if theta.shape[0] != n:
         raise ValueError(f"affine_grid: theta has {theta.shape[0]} maps for a batch of {n}")
 
+    dtype = theta.dtype
+    real = np.dtype(dtype.np) if dtype.is_floating_point else np.dtype(np.float32)
+
     def line(k):
-        if align_corners:
-            return np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1)
-        return (np.arange(k) * 2.0 + 1.0) / k - 1.0
+        # PyTorch's arithmetic, in theta's precision, so that the points (which decide
+        # which pixels a bilinear sample mixes at exact pixel centres) agree bit for bit:
+        # linspace(-1, 1, k) from both ends, then * (k - 1) / k without align_corners
+        if k <= 1:
+            return np.zeros(max(k, 0), dtype=real)
+        step = np.float64(real.type(2.0) / real.type(k - 1))
+        i = np.arange(k, dtype=np.float64)
+        # each value rounded once from the exact start + step * i (PyTorch's fused
+        # multiply-add), counted from the nearer end
+        a = np.where(i < k // 2, -1.0 + step * i, 1.0 - step * (k - 1 - i)).astype(real)
+        if not align_corners:
+            a = ((a * real.type(k - 1)) / real.type(k)).astype(real)
+        return a
 
     ys, xs = np.meshgrid(line(h), line(w), indexing="ij")
     base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3)
-    dtype = theta.dtype
     grid = ops.matmul(ops.constant(base, dtype, like=theta), ops.transpose(theta, 1, 2))
     return ops.reshape(grid, (n, h, w, 2))
 
 
+def _reflect(coord, twice_low: int, twice_high: int):
+    """PyTorch's ``reflect_coordinates``: fold ``coord`` into ``[low, high]`` by mirroring."""
+    if twice_low == twice_high:
+        return ops.mul(coord, 0.0)
+    low = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    shifted = ops.abs(ops.sub(coord, low))
+    extra = ops.fmod(shifted, span)
+    flips = ops.floor(ops.div(shifted, span)).detach()
+    even = ops.eq(ops.remainder(flips, 2.0), 0.0)
+    return ops.where(even, ops.add(extra, low), ops.add(ops.sub(span, extra), low))
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
-    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros`` or
-    ``border`` padding. Differentiable in both ``input`` and ``grid`` (bilinear), and
-    traceable: the four neighbours are gathered from the flattened image.
+    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros``,
+    ``border`` or ``reflection`` padding. Differentiable in both ``input`` and ``grid``
+    (``nearest`` gives ``grid`` a zero gradient, as PyTorch), and traceable: the four
+    neighbours are gathered from the flattened image.
     """
     if mode not in ("bilinear", "nearest"):
         raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported by kiln")
-    if padding_mode not in ("zeros", "border"):
+    if padding_mode not in ("zeros", "border", "reflection"):
         raise NotImplementedError(
             f"grid_sample: padding_mode {padding_mode!r} is not supported by kiln"
         )
@@ -634,6 +660,15 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if padding_mode == "border":
         x = ops.clamp(x, 0, w - 1)
         y = ops.clamp(y, 0, h - 1)
+    elif padding_mode == "reflection":
+        if align_corners:
+            x = _reflect(x, 0, 2 * (w - 1))
+            y = _reflect(y, 0, 2 * (h - 1))
+        else:
+            x = _reflect(x, -1, 2 * w - 1)
+            y = _reflect(y, -1, 2 * h - 1)
+        x = ops.clamp(x, 0, w - 1)
+        y = ops.clamp(y, 0, h - 1)
     flat = ops.reshape(input, (n, c, h * w))
 
     def tap(yi, xi):
@@ -650,7 +685,12 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
 
     if mode == "nearest":
-        return tap(ops.round(y).detach(), ops.round(x).detach())
+        # zero, with a zero gradient: the output stays connected to ``grid``, as in PyTorch
+        def zero(t):
+            return ops.where(ops.isfinite(t), ops.mul(t, 0.0), ops.constant(0, t.dtype))
+
+        out = tap(ops.round(y).detach(), ops.round(x).detach())
+        return ops.add(out, ops.unsqueeze(ops.add(zero(x), zero(y)), 1))
     x0, y0 = ops.floor(x).detach(), ops.floor(y).detach()
     x1, y1 = ops.add(x0, 1.0), ops.add(y0, 1.0)
     wx1, wy1 = ops.sub(x, x0), ops.sub(y, y0)
