@@ -44,6 +44,10 @@ TOLERANCE = {
     "dcgan_step": (1e-3, 1e-4),
     "checkpoint_resume": (1e-3, 1e-4),
     "seq2seq_attention": (1e-3, 1e-4),
+    # RMSprop on the sin(x) fit amplifies the last-bit differences of a 2000-term sum
+    # (a different summation order) chaotically: in float64, with bit-identical RMSprop
+    # steps, kiln and PyTorch still drift apart by 1e-5 relative after 300 steps
+    "learning_with_examples": (5e-3, 1e-3),
 }
 
 # Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
