@@ -62,6 +62,12 @@ KNOWN_DIFFERENCES = {
         "grad_fn class": "kiln's graph nodes are all of class BackwardNode (name() and repr "
         "give SumBackward0 etc.); PyTorch has a class per op (frontend/autograd/tape.py)",
     },
+    "recipes_misc": {
+        "printed": "kiln.set_printoptions(precision=2) does not change how tensors print "
+        "(frontend/compat.py)",
+        "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
+        "TraceError (by design; PyTorch's TorchScript compiles the branch)",
+    },
     "known_gaps": {
         "Tensor.t_": "no Tensor.t_ (frontend/tensor.py)",
         "Tensor.unsqueeze_": "no Tensor.unsqueeze_ (frontend/tensor.py)",
