@@ -18,7 +18,7 @@ y = torch.sin(x)
 # tensors, gradients by hand
 a, b, c, d = (torch.tensor(v, device=device, dtype=dtype) for v in (0.3, -0.2, 0.1, 0.05))
 learning_rate = 1e-6
-for t in range(2000):
+for t in range(1000):
     y_pred = a + b * x + c * x**2 + d * x**3
     loss = (y_pred - y).pow(2).sum().item()
     if t % 500 == 99:
@@ -39,7 +39,7 @@ print(
 
 # autograd
 a, b, c, d = (torch.tensor(v, dtype=dtype, requires_grad=True) for v in (0.3, -0.2, 0.1, 0.05))
-for t in range(2000):
+for t in range(1000):
     y_pred = a + b * x + c * x**2 + d * x**3
     loss = (y_pred - y).pow(2).sum()
     if t % 500 == 99:
@@ -67,7 +67,7 @@ with torch.no_grad():
     model[0].weight.copy_(torch.tensor([[-0.2, 0.1, 0.05]]))
     model[0].bias.fill_(0.3)
 loss_fn = torch.nn.MSELoss(reduction="sum")
-for t in range(2000):
+for t in range(1000):
     y_pred = model(xx)
     loss = loss_fn(y_pred, y)
     if t % 500 == 99:
@@ -89,7 +89,7 @@ with torch.no_grad():
     model[0].weight.copy_(torch.tensor([[-0.2, 0.1, 0.05]]))
     model[0].bias.fill_(0.3)
 optimizer = torch.optim.RMSprop(model.parameters(), lr=1e-3)
-for t in range(2000):
+for t in range(1000):
     y_pred = model(xx)
     loss = loss_fn(y_pred, y)
     if t % 500 == 99:
@@ -121,7 +121,7 @@ class Polynomial3(torch.nn.Module):
 model = Polynomial3()
 criterion = torch.nn.MSELoss(reduction="sum")
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-6)
-for t in range(2000):
+for t in range(1000):
     y_pred = model(x)
     loss = criterion(y_pred, y)
     if t % 500 == 99:
@@ -158,10 +158,10 @@ random.seed(0)
 model = DynamicNet()
 criterion = torch.nn.MSELoss(reduction="sum")
 optimizer = torch.optim.SGD(model.parameters(), lr=1e-8, momentum=0.9)
-for t in range(3000):
+for t in range(1500):
     y_pred = model(x)
     loss = criterion(y_pred, y)
-    if t % 1000 == 999:
+    if t % 500 == 499:
         print("DynamicNet", t, round(loss.item(), 2))
     optimizer.zero_grad()
     loss.backward()
