@@ -17,6 +17,11 @@ Loading parses JSON and raw arrays only, so a crafted file can at worst fail to 
 cannot execute anything (unlike a pickle, which ``kiln.load`` refuses outright). A tensor
 saved twice in one object (shared weights) is stored once and comes back shared.
 
+Other objects (a whole ``nn.Module``, as in ``torch.save(model, path)``) are pickled into
+``pickles/<k>.pkl`` members; as in PyTorch, ``kiln.load`` unpickles them only when asked
+with ``weights_only=False`` (for files you trust), and otherwise raises
+``pickle.UnpicklingError`` naming the object's type.
+
 >>> import io, kiln
 >>> buffer = io.BytesIO()
 >>> kiln.save({"w": kiln.ones(2), "step": 3}, buffer)
@@ -32,6 +37,7 @@ import io
 import json
 import math
 import os
+import pickle
 import tempfile
 import zipfile
 import zlib
@@ -56,12 +62,14 @@ class SerializationError(ValueError):
 def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_serialization=True):
     """Write ``obj`` (tensors, arrays, numbers, strings and containers of them) to ``f``.
 
-    ``f`` is a path or a binary file object. The extra arguments of ``torch.save`` are
-    accepted for compatibility and ignored (nothing is pickled).
+    ``f`` is a path or a binary file object. Any other object in ``obj`` (a whole module,
+    say) is pickled, with ``pickle_module`` (default ``pickle``) and ``pickle_protocol``;
+    reading it back needs ``kiln.load(..., weights_only=False)``.
     """
-    arrays: list[np.ndarray] = []
+    arrays: list = []  # NumPy arrays, and the pickled objects' bytes
     seen: dict[int, int] = {}
-    tree = _encode(obj, arrays, seen, "obj")
+    pickler = (pickle_module or pickle, pickle_protocol)
+    tree = _encode(obj, arrays, seen, "obj", pickler)
     manifest = {"format": FORMAT, "version": VERSION, "tree": tree}
     if isinstance(f, (str, os.PathLike)):
         _save_atomically(manifest, arrays, os.fspath(f))
@@ -69,10 +77,13 @@ def save(obj, f, pickle_module=None, pickle_protocol=None, _use_new_zipfile_seri
         _write_archive(f, manifest, arrays)
 
 
-def _write_archive(target, manifest: dict, arrays: list[np.ndarray]) -> None:
+def _write_archive(target, manifest: dict, arrays: list) -> None:
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED) as archive:
         archive.writestr(_MANIFEST, json.dumps(manifest, indent=1, allow_nan=False))
         for k, array in enumerate(arrays):
+            if isinstance(array, bytes):
+                archive.writestr(f"pickles/{k}.pkl", array)
+                continue
             buffer = io.BytesIO()
             np.save(buffer, array, allow_pickle=False)
             archive.writestr(f"tensors/{k}.npy", buffer.getvalue())
@@ -132,7 +143,7 @@ def _umask() -> int:
     return 0o022
 
 
-def _encode(obj, arrays, seen, path):
+def _encode(obj, arrays, seen, path, pickler=None):
     if obj is None or isinstance(obj, (bool, str)):
         return obj
     if isinstance(obj, int):
@@ -152,7 +163,7 @@ def _encode(obj, arrays, seen, path):
     if isinstance(obj, np.ndarray):
         return {"$ndarray": _store(obj, arrays, seen, id(obj))}
     if isinstance(obj, np.generic):
-        return _encode(obj.item(), arrays, seen, path)
+        return _encode(obj.item(), arrays, seen, path, pickler)
     if isinstance(obj, dtypes.dtype):
         return {"$dtype": obj.name}
     if isinstance(obj, dict):
@@ -162,19 +173,37 @@ def _encode(obj, arrays, seen, path):
             else ("OrderedDict" if isinstance(obj, collections.OrderedDict) else "dict")
         )
         items = [
-            [_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]")]
+            [_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]", pickler)]
             for k, v in obj.items()
         ]
         return {"$" + kind: items}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
-        return {"$tuple": [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]}
+        return {
+            "$tuple": [_encode(v, arrays, seen, f"{path}[{i}]", pickler) for i, v in enumerate(obj)]
+        }
     if isinstance(obj, list):
-        return [_encode(v, arrays, seen, f"{path}[{i}]") for i, v in enumerate(obj)]
+        return [_encode(v, arrays, seen, f"{path}[{i}]", pickler) for i, v in enumerate(obj)]
+    if pickler is not None:
+        module, protocol = pickler
+        try:
+            data = module.dumps(obj, protocol=protocol)
+        except Exception as exc:
+            raise TypeError(
+                f"kiln.save: cannot save {path} of type {type(obj).__name__}: it is not a "
+                f"tensor, array, number, string or container of them, and pickling it "
+                f"failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        arrays.append(data)
+        return {"$pickle": len(arrays) - 1, "type": _qualname(type(obj))}
     raise TypeError(
         f"kiln.save: cannot save {path} of type {type(obj).__name__}; kiln saves "
         "tensors, NumPy arrays, numbers, strings, None, dtypes and dicts, lists and "
         "tuples of them (no pickled objects)"
     )
+
+
+def _qualname(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
 
 
 def _encode_key(key, path):
@@ -206,12 +235,14 @@ def load(
     """Read an object written by ``kiln.save`` from a path or binary file object.
 
     Only kiln archives are accepted: a pickle (``torch.save``'s format) is refused, since
-    unpickling can run arbitrary code. ``map_location`` is accepted and ignored (CPU).
+    unpickling can run arbitrary code. Objects that ``kiln.save`` pickled (a whole module)
+    are unpickled only with ``weights_only=False``; otherwise ``pickle.UnpicklingError``.
+    ``map_location`` is accepted and ignored (CPU).
     """
     own = isinstance(f, (str, os.PathLike))
     source = open(f, "rb") if own else f
     try:
-        return _load(source, f)
+        return _load(source, f, weights_only, pickle_module or pickle)
     except SerializationError as exc:
         name = _name(f)
         if name in str(exc):
@@ -229,7 +260,7 @@ def load(
             source.close()
 
 
-def _load(source, f):
+def _load(source, f, weights_only=True, pickle_module=pickle):
     head = source.read(4)
     source.seek(-len(head), io.SEEK_CUR)
     if head[:1] == b"\x80" or not head.startswith(b"PK"):
@@ -284,6 +315,19 @@ def _load(source, f):
                     ) from None
             return loaded[k]
 
+        def unpickle(k, type_name):
+            if weights_only:
+                raise pickle.UnpicklingError(
+                    f"kiln.load: weights only load failed: {_name(f)} holds a pickled "
+                    f"object of type {type_name} (a whole object saved with kiln.save); "
+                    "unpickling can execute arbitrary code, so kiln.load does it only "
+                    "with weights_only=False, for a file from a source you trust"
+                )
+            if not isinstance(k, int) or f"pickles/{k}.pkl" not in names:
+                raise SerializationError(f"kiln.load: missing pickled object {k!r}")
+            return pickle_module.loads(archive.read(f"pickles/{k}.pkl"))
+
+        array.unpickle = unpickle
         return _decode(manifest["tree"], array, {})
 
 
@@ -303,6 +347,8 @@ def _decode(node, array, tensors: dict):
             t.requires_grad = bool(node.get("requires_grad", False))
             tensors[k] = t
         return tensors[k]
+    if "$pickle" in node:
+        return array.unpickle(node["$pickle"], str(node.get("type", "?")))
     ((tag, value),) = node.items()
     if tag == "$ndarray":
         return array(value).copy()

@@ -17,11 +17,13 @@ from . import functional, init, utils
 from .activation_layers import *  # noqa: F403
 from .containers import *  # noqa: F403
 from .conv_layers import *  # noqa: F403
+from .extra_layers import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .loss_layers import *  # noqa: F403
 from .module import Module
 from .norm_layers import *  # noqa: F403
 from .parameter import Buffer, Parameter
 from .rnn import *  # noqa: F403
+from .transformer import *  # noqa: F403
 
 __all__ = ["Module", "Parameter", "Buffer", "functional", "init", "utils"]

@@ -22,6 +22,8 @@ from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
 from .convolution import __all__ as _convolution
+from .extra_functional import *  # noqa: F403
+from .extra_functional import __all__ as _extra
 from .losses import *  # noqa: F403
 from .losses import __all__ as _losses
 from .normalization import *  # noqa: F403
@@ -30,11 +32,13 @@ from .normalization import __all__ as _normalization
 __all__ = [
     *_activations,
     *_convolution,
+    *_extra,
     *_losses,
     *_normalization,
     "linear",
     "bilinear",
     "embedding",
+    "embedding_bag",
     "dropout",
     "dropout1d",
     "dropout2d",
@@ -170,6 +174,144 @@ def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> Non
             ops.constant(1, weight.dtype),
         )
         weight.mul_(ops.unsqueeze(scale, 1))
+
+
+def embedding_bag(
+    input,
+    weight,
+    offsets=None,
+    max_norm=None,
+    norm_type: float = 2,
+    scale_grad_by_freq: bool = False,
+    mode: str = "mean",
+    sparse: bool = False,
+    per_sample_weights=None,
+    include_last_offset: bool = False,
+    padding_idx=None,
+):
+    """Sums, means or maxima of "bags" of ``weight``'s rows, without the
+    ``(bags, length, dim)`` intermediate: shape ``(bags, dim)``.
+
+    A 2-D ``input`` is one bag per row; a 1-D ``input`` is cut into bags at ``offsets``
+    (``offsets[0] == 0``; with ``include_last_offset`` the last offset ends the last bag).
+    Entries equal to ``padding_idx`` are left out (and not counted by ``"mean"``); an empty
+    bag gives zeros. ``per_sample_weights`` (``input``'s shape) scales each row, with
+    ``mode="sum"`` only. The bags' boundaries are read on the host: under ``kiln.jit`` the
+    indices and offsets must be constants.
+
+    >>> w = kiln.arange(6.0).reshape(3, 2)
+    >>> embedding_bag(kiln.tensor([0, 2, 1]), w, kiln.tensor([0, 2]), mode="sum").tolist()
+    [[4.0, 6.0], [2.0, 3.0]]
+    """
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError(f"mode has to be one of sum, mean or max, but got {mode!r}")
+    if per_sample_weights is not None:
+        if mode != "sum":
+            raise NotImplementedError(
+                "embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                f"supported for mode='sum' (got mode='{mode}')."
+            )
+        if tuple(per_sample_weights.shape) != tuple(input.shape):
+            raise ValueError(
+                f"embedding_bag: per_sample_weights has shape {tuple(per_sample_weights.shape)}"
+                f" but input has shape {tuple(input.shape)}; they must be the same"
+            )
+    if weight.ndim != 2:
+        raise ValueError(
+            f"embedding_bag: weight has to be a 2D Tensor, but got a {weight.ndim}D Tensor"
+        )
+    num_embeddings = weight.shape[0]
+    if padding_idx is not None:
+        if not -num_embeddings <= padding_idx < num_embeddings:
+            raise AssertionError("padding_idx must be within the number of embeddings")
+        padding_idx %= num_embeddings
+    if input.ndim == 2:
+        if offsets is not None:
+            raise ValueError(
+                "if input is 2D, then offsets has to be None, as input is treated is a "
+                "mini-batch of fixed length sequences. However, found offsets of type "
+                f"{type(offsets).__name__}"
+            )
+        bags, length = input.shape
+        starts = np.arange(bags, dtype=np.int64) * length
+        ends = starts + length
+        input = ops.reshape(input, (-1,))
+        if per_sample_weights is not None:
+            per_sample_weights = ops.reshape(per_sample_weights, (-1,))
+    elif input.ndim == 1:
+        if offsets is None or offsets.ndim != 1:
+            raise ValueError(
+                "offsets has to be a 1D Tensor but got "
+                + ("None" if offsets is None else f"a {offsets.ndim}D Tensor")
+            )
+        if offsets.dtype.is_floating_point or offsets.dtype is kiln.bool:
+            raise RuntimeError(
+                f"embedding_bag: offsets must be an integer tensor, got {offsets.dtype}"
+            )
+        bounds = _host_ints(offsets, "offsets")
+        n = input.shape[0]
+        if len(bounds) and bounds[0] != 0:
+            raise RuntimeError(
+                "offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to "
+                f"start from position 0. However, got {bounds[0]}"
+            )
+        if include_last_offset:
+            if len(bounds) == 0:
+                raise RuntimeError("embedding_bag: include_last_offset needs at least one offset")
+            starts, ends = bounds[:-1], np.minimum(bounds[1:], n)
+        else:
+            starts, ends = bounds, np.append(bounds[1:], n)
+        if np.any(np.diff(bounds) < 0) or (len(bounds) and bounds[-1] > n):
+            raise RuntimeError(
+                f"embedding_bag: offsets must be non-decreasing and at most the input's "
+                f"length {n}, got {bounds.tolist()}"
+            )
+    else:
+        raise ValueError(
+            f"input has to be 1D or 2D Tensor, but got Tensor of dimension {input.ndim}"
+        )
+    bags = len(starts)
+    seg = np.repeat(np.arange(bags, dtype=np.int64), np.maximum(ends - starts, 0))
+    positions = np.concatenate(
+        [np.arange(a, b, dtype=np.int64) for a, b in zip(starts, ends, strict=True)]
+        or [np.zeros(0, np.int64)]
+    )
+    if padding_idx is not None:
+        keep = _host_ints(input, "input")[positions] != padding_idx
+        seg, positions = seg[keep], positions[keep]
+    rows = embedding(
+        ops.index_select(input, 0, ops.constant(positions, kiln.int64, like=input)),
+        weight,
+        None,
+        max_norm,
+        norm_type,
+        scale_grad_by_freq,
+    )  # (entries, dim)
+    dim = weight.shape[1]
+    index = ops.constant(seg, kiln.int64, like=input)
+    zeros = ops.zeros((bags, dim), dtype=weight.dtype, device=weight.device)
+    if mode == "max":
+        spread = ops.expand(ops.unsqueeze(index, 1), (len(seg), dim))
+        return ops.scatter_reduce(zeros, 0, spread, rows, "amax", include_self=False)
+    if per_sample_weights is not None:
+        chosen = ops.index_select(
+            per_sample_weights, 0, ops.constant(positions, kiln.int64, like=input)
+        )
+        rows = ops.mul(rows, ops.unsqueeze(chosen, 1))
+    out = ops.index_add(zeros, 0, index, rows)
+    if mode == "mean":
+        counts = np.maximum(np.bincount(seg, minlength=bags), 1).astype(np.float64)
+        out = ops.div(out, ops.constant(counts[:, None], weight.dtype, like=weight))
+    return out
+
+
+def _host_ints(t, what: str) -> np.ndarray:
+    if kiln.is_tracing() and getattr(t, "_data", None) is None:
+        raise RuntimeError(
+            f"embedding_bag: {what} must be known when tracing (kiln.jit): pass it as a "
+            "constant, not an input of the jitted function"
+        )
+    return np.asarray(t.numpy(), dtype=np.int64).reshape(-1)
 
 
 def one_hot(tensor, num_classes: int = -1):
@@ -450,27 +592,53 @@ def affine_grid(theta, size, align_corners=None):
     if theta.shape[0] != n:
         raise ValueError(f"affine_grid: theta has {theta.shape[0]} maps for a batch of {n}")
 
+    dtype = theta.dtype
+    real = np.dtype(dtype.np) if dtype.is_floating_point else np.dtype(np.float32)
+
     def line(k):
-        if align_corners:
-            return np.linspace(-1.0, 1.0, k) if k > 1 else np.zeros(1)
-        return (np.arange(k) * 2.0 + 1.0) / k - 1.0
+        # PyTorch's arithmetic, in theta's precision, so that the points (which decide
+        # which pixels a bilinear sample mixes at exact pixel centres) agree bit for bit:
+        # linspace(-1, 1, k) from both ends, then * (k - 1) / k without align_corners
+        if k <= 1:
+            return np.zeros(max(k, 0), dtype=real)
+        step = np.float64(real.type(2.0) / real.type(k - 1))
+        i = np.arange(k, dtype=np.float64)
+        # each value rounded once from the exact start + step * i (PyTorch's fused
+        # multiply-add), counted from the nearer end
+        a = np.where(i < k // 2, -1.0 + step * i, 1.0 - step * (k - 1 - i)).astype(real)
+        if not align_corners:
+            a = ((a * real.type(k - 1)) / real.type(k)).astype(real)
+        return a
 
     ys, xs = np.meshgrid(line(h), line(w), indexing="ij")
     base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3)
-    dtype = theta.dtype
     grid = ops.matmul(ops.constant(base, dtype, like=theta), ops.transpose(theta, 1, 2))
     return ops.reshape(grid, (n, h, w, 2))
 
 
+def _reflect(coord, twice_low: int, twice_high: int):
+    """PyTorch's ``reflect_coordinates``: fold ``coord`` into ``[low, high]`` by mirroring."""
+    if twice_low == twice_high:
+        return ops.mul(coord, 0.0)
+    low = twice_low / 2
+    span = (twice_high - twice_low) / 2
+    shifted = ops.abs(ops.sub(coord, low))
+    extra = ops.fmod(shifted, span)
+    flips = ops.floor(ops.div(shifted, span)).detach()
+    even = ops.eq(ops.remainder(flips, 2.0), 0.0)
+    return ops.where(even, ops.add(extra, low), ops.add(ops.sub(span, extra), low))
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
-    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros`` or
-    ``border`` padding. Differentiable in both ``input`` and ``grid`` (bilinear), and
-    traceable: the four neighbours are gathered from the flattened image.
+    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros``,
+    ``border`` or ``reflection`` padding. Differentiable in both ``input`` and ``grid``
+    (``nearest`` gives ``grid`` a zero gradient, as PyTorch), and traceable: the four
+    neighbours are gathered from the flattened image.
     """
     if mode not in ("bilinear", "nearest"):
         raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported by kiln")
-    if padding_mode not in ("zeros", "border"):
+    if padding_mode not in ("zeros", "border", "reflection"):
         raise NotImplementedError(
             f"grid_sample: padding_mode {padding_mode!r} is not supported by kiln"
         )
@@ -492,6 +660,15 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     if padding_mode == "border":
         x = ops.clamp(x, 0, w - 1)
         y = ops.clamp(y, 0, h - 1)
+    elif padding_mode == "reflection":
+        if align_corners:
+            x = _reflect(x, 0, 2 * (w - 1))
+            y = _reflect(y, 0, 2 * (h - 1))
+        else:
+            x = _reflect(x, -1, 2 * w - 1)
+            y = _reflect(y, -1, 2 * h - 1)
+        x = ops.clamp(x, 0, w - 1)
+        y = ops.clamp(y, 0, h - 1)
     flat = ops.reshape(input, (n, c, h * w))
 
     def tap(yi, xi):
@@ -508,7 +685,12 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
 
     if mode == "nearest":
-        return tap(ops.round(y).detach(), ops.round(x).detach())
+        # zero, with a zero gradient: the output stays connected to ``grid``, as in PyTorch
+        def zero(t):
+            return ops.where(ops.isfinite(t), ops.mul(t, 0.0), ops.constant(0, t.dtype))
+
+        out = tap(ops.round(y).detach(), ops.round(x).detach())
+        return ops.add(out, ops.unsqueeze(ops.add(zero(x), zero(y)), 1))
     x0, y0 = ops.floor(x).detach(), ops.floor(y).detach()
     x1, y1 = ops.add(x0, 1.0), ops.add(y0, 1.0)
     wx1, wy1 = ops.sub(x, x0), ops.sub(y, y0)

@@ -36,7 +36,7 @@ def swap_tensors(t1, t2) -> None:
 
 
 def __getattr__(name):
-    if name in ("data", "benchmark"):
+    if name in ("data", "benchmark", "checkpoint"):
         import importlib
 
         return importlib.import_module(f"kiln.utils.{name}")

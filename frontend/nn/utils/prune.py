@@ -30,12 +30,16 @@ __all__ = [
     "CustomFromMask",
     "Identity",
     "L1Unstructured",
+    "LnStructured",
+    "RandomStructured",
     "RandomUnstructured",
     "custom_from_mask",
     "global_unstructured",
     "identity",
     "is_pruned",
     "l1_unstructured",
+    "ln_structured",
+    "random_structured",
     "random_unstructured",
     "remove",
 ]
@@ -168,6 +172,84 @@ class L1Unstructured(BasePruningMethod):
         return mask.reshape(t.shape)
 
 
+class _Structured(BasePruningMethod):
+    """Prunes whole slices along ``dim`` (channels, rows): the mask is the same for every
+    entry of a slice."""
+
+    PRUNING_TYPE = "structured"
+
+    def _check_dim(self, t) -> None:
+        if t.ndim <= 1:
+            raise ValueError(
+                "Structured pruning can only be applied to multidimensional tensors. Found "
+                f"tensor of shape {tuple(t.shape)} with {t.ndim} dims"
+            )
+        if self.dim >= t.ndim or self.dim < -t.ndim:
+            raise IndexError(f"Invalid index {self.dim} for tensor of size {tuple(t.shape)}")
+
+    def _channel_scores(self, t):
+        raise NotImplementedError
+
+    def compute_mask(self, t, default_mask):
+        self._check_dim(t)
+        dim = self.dim % t.ndim
+        size = t.shape[dim]
+        k = _count(self.amount, size)
+        if k == 0:
+            return default_mask
+        keep = self._keep_channels(t, size, k)  # bool (size,)
+        shape = [1] * t.ndim
+        shape[dim] = size
+        channel = kiln.tensor(keep.reshape(shape), dtype=default_mask.dtype)
+        return default_mask * channel
+
+    def _combined_mask(self, scores, old_mask):
+        """Pruning again prunes among the slices the old mask keeps (any non-zero)."""
+        self._check_dim(scores)
+        dim = self.dim % scores.ndim
+        old = np.asarray(old_mask.detach().numpy()) != 0
+        other = tuple(a for a in range(old.ndim) if a != dim)
+        alive = old.any(axis=other) if other else old
+        if alive.all():
+            return self.compute_mask(scores, old_mask)
+        kept = np.flatnonzero(alive)
+        sub_scores = kiln.tensor(np.take(np.asarray(scores.detach().numpy()), kept, axis=dim))
+        sub = np.asarray(self.compute_mask(sub_scores, kiln.ones_like(sub_scores)).numpy())
+        new = np.zeros(old.shape, dtype=np.asarray(old_mask.numpy()).dtype)
+        index = [slice(None)] * old.ndim
+        index[dim] = kept
+        new[tuple(index)] = sub
+        return kiln.tensor(new * np.asarray(old_mask.numpy()))
+
+
+class RandomStructured(_Structured):
+    """Prunes ``amount`` slices along ``dim`` chosen at random."""
+
+    def __init__(self, amount, dim=-1):
+        self.amount, self.dim = amount, dim
+
+    def _keep_channels(self, t, size, k):
+        prob = kiln.rand(size)
+        threshold = kiln.kthvalue(prob, k).values
+        return np.asarray((prob > threshold).numpy())
+
+
+class LnStructured(_Structured):
+    """Prunes the ``amount`` slices along ``dim`` of smallest ``n``-norm."""
+
+    def __init__(self, amount, n, dim=-1):
+        self.amount, self.n, self.dim = amount, n, dim
+
+    def _keep_channels(self, t, size, k):
+        dim = self.dim % t.ndim
+        other = tuple(a for a in range(t.ndim) if a != dim)
+        norm = kiln.linalg.vector_norm(t.detach(), self.n, dim=other) if other else t.detach().abs()
+        top = kiln.topk(norm, size - k, largest=True).indices
+        keep = np.zeros(size, dtype=bool)
+        keep[np.asarray(top.numpy())] = True
+        return keep
+
+
 class CustomFromMask(BasePruningMethod):
     def __init__(self, mask):
         self.mask = mask
@@ -193,6 +275,19 @@ def random_unstructured(module, name, amount):
 def l1_unstructured(module, name, amount, importance_scores=None):
     """Prune the ``amount`` entries of ``name`` with the smallest absolute values."""
     L1Unstructured.apply(module, name, amount, importance_scores=importance_scores)
+    return module
+
+
+def random_structured(module, name, amount, dim):
+    """Prune ``amount`` random slices of ``module.name`` along ``dim``."""
+    RandomStructured.apply(module, name, amount, dim)
+    return module
+
+
+def ln_structured(module, name, amount, n, dim, importance_scores=None):
+    """Prune the ``amount`` slices of ``module.name`` along ``dim`` with the smallest
+    ``n``-norm (of ``importance_scores`` if given)."""
+    LnStructured.apply(module, name, amount, n, dim, importance_scores=importance_scores)
     return module
 
 

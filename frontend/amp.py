@@ -1,0 +1,206 @@
+"""``kiln.amp``: the automatic-mixed-precision surface of PyTorch's AMP recipe.
+
+``GradScaler`` is PyTorch's: it multiplies the loss by a scale, unscales the gradients
+before the step, skips steps whose gradients overflowed (inf/NaN) and adapts the scale.
+``autocast`` is accepted when disabled (``enabled=False``, as the recipe's ``use_amp``
+switch makes it); kiln does not change the dtypes of ops inside a region, so an enabled
+``autocast`` raises ``NotImplementedError`` rather than silently computing in float32.
+
+>>> import kiln
+>>> w = kiln.ones(2, requires_grad=True)
+>>> opt = kiln.optim.SGD([w], lr=0.1)
+>>> scaler = GradScaler("cpu", init_scale=4.0)
+>>> scaler.scale((w * 3).sum()).backward()
+>>> w.grad.tolist()
+[12.0, 12.0]
+>>> scaler.step(opt); scaler.update()
+>>> w.tolist()
+[0.699999988079071, 0.699999988079071]
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+
+import kiln
+
+__all__ = ["GradScaler", "autocast"]
+
+
+class autocast:  # noqa: N801 - PyTorch's name
+    """``with autocast(device_type, dtype, enabled=False):`` runs its body unchanged."""
+
+    def __init__(
+        self, device_type: str = "cuda", dtype=None, enabled: bool = True, cache_enabled=None
+    ):
+        if not isinstance(device_type, str):
+            raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
+        self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
+        if self._enabled:
+            raise NotImplementedError(
+                "kiln.autocast: mixed precision is not implemented (kiln computes every op in "
+                "its inputs' dtype); pass enabled=False, or convert the model and inputs "
+                "yourself (model.half(), x.half())"
+            )
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def __call__(self, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            with self:
+                return fn(*args, **kwargs)
+
+        return wrapper
+
+
+class GradScaler:
+    """Loss scaling with dynamic adjustment (PyTorch's ``torch.amp.GradScaler``)."""
+
+    def __init__(
+        self,
+        device: str = "cuda",
+        init_scale: float = 2.0**16,
+        growth_factor: float = 2.0,
+        backoff_factor: float = 0.5,
+        growth_interval: int = 2000,
+        enabled: bool = True,
+    ):
+        self._device = device
+        self._enabled = enabled
+        if enabled and device == "cuda" and not kiln.cuda.is_available():
+            warnings.warn(
+                "torch.cuda.amp.GradScaler is enabled, but CUDA is not available.  Disabling.",
+                stacklevel=2,
+            )
+            self._enabled = False
+        if self._enabled:
+            if growth_factor <= 1.0:
+                raise AssertionError("The growth factor must be > 1.0.")
+            if backoff_factor >= 1.0:
+                raise AssertionError("The backoff factor must be < 1.0.")
+        self._scale = float(init_scale)
+        self._growth_factor = growth_factor
+        self._backoff_factor = backoff_factor
+        self._growth_interval = growth_interval
+        self._growth_tracker = 0
+        self._per_optimizer: dict[int, dict] = {}
+
+    def is_enabled(self) -> bool:
+        return self._enabled
+
+    def get_scale(self) -> float:
+        return self._scale if self._enabled else 1.0
+
+    def get_growth_factor(self) -> float:
+        return self._growth_factor
+
+    def get_backoff_factor(self) -> float:
+        return self._backoff_factor
+
+    def get_growth_interval(self) -> int:
+        return self._growth_interval
+
+    def scale(self, outputs):
+        """``outputs`` (a tensor, or an iterable of them) times the current scale."""
+        if not self._enabled:
+            return outputs
+        if isinstance(outputs, kiln.Tensor):
+            return outputs * self._scale
+        if isinstance(outputs, (list, tuple)):
+            return type(outputs)(self.scale(o) for o in outputs)
+        raise ValueError("outputs must be a Tensor or an iterable of Tensors")
+
+    def _state(self, optimizer) -> dict:
+        return self._per_optimizer.setdefault(id(optimizer), {"stage": "ready", "found_inf": False})
+
+    def unscale_(self, optimizer) -> None:
+        """Divide ``optimizer``'s gradients by the scale (in place) and note any inf/NaN."""
+        if not self._enabled:
+            return
+        state = self._state(optimizer)
+        if state["stage"] == "unscaled":
+            raise RuntimeError(
+                "unscale_() has already been called on this optimizer since the last update()."
+            )
+        if state["stage"] == "stepped":
+            raise RuntimeError("unscale_() is being called after step().")
+        inv_scale = 1.0 / self._scale
+        found_inf = False
+        with kiln.no_grad():
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    p.grad.mul_(inv_scale)
+                    if not found_inf and not bool(kiln.isfinite(p.grad).all()):
+                        found_inf = True
+        state["found_inf"] = found_inf
+        state["stage"] = "unscaled"
+
+    def step(self, optimizer, *args, **kwargs):
+        """Unscale (unless done), then ``optimizer.step()`` unless a gradient overflowed."""
+        if not self._enabled:
+            return optimizer.step(*args, **kwargs)
+        if "closure" in kwargs:
+            raise RuntimeError("Closure use is not currently supported if GradScaler is enabled.")
+        state = self._state(optimizer)
+        if state["stage"] == "stepped":
+            raise RuntimeError("step() has already been called since the last update().")
+        if state["stage"] == "ready":
+            self.unscale_(optimizer)
+        result = None if state["found_inf"] else optimizer.step(*args, **kwargs)
+        state["stage"] = "stepped"
+        return result
+
+    def update(self, new_scale=None) -> None:
+        """Halve the scale after an overflow; double it after ``growth_interval`` clean
+        steps; or set it to ``new_scale``."""
+        if not self._enabled:
+            return
+        if new_scale is not None:
+            self._scale = float(
+                new_scale.item() if isinstance(new_scale, kiln.Tensor) else new_scale
+            )
+        else:
+            if not self._per_optimizer:
+                raise AssertionError("No inf checks were recorded prior to update.")
+            if any(s["found_inf"] for s in self._per_optimizer.values()):
+                self._scale *= self._backoff_factor
+                self._growth_tracker = 0
+            else:
+                self._growth_tracker += 1
+                if self._growth_tracker == self._growth_interval:
+                    self._scale *= self._growth_factor
+                    self._growth_tracker = 0
+        self._per_optimizer = {}
+
+    def state_dict(self) -> dict:
+        if not self._enabled:
+            return {}
+        return {
+            "scale": self._scale,
+            "growth_factor": self._growth_factor,
+            "backoff_factor": self._backoff_factor,
+            "growth_interval": self._growth_interval,
+            "_growth_tracker": self._growth_tracker,
+        }
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if not self._enabled:
+            return
+        if len(state_dict) == 0:
+            raise RuntimeError(
+                "The source state dict is empty, possibly because it was saved from a "
+                "disabled instance of GradScaler."
+            )
+        self._scale = float(state_dict["scale"])
+        self._growth_factor = state_dict["growth_factor"]
+        self._backoff_factor = state_dict["backoff_factor"]
+        self._growth_interval = state_dict["growth_interval"]
+        self._growth_tracker = state_dict["_growth_tracker"]

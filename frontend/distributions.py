@@ -1,0 +1,393 @@
+"""``kiln.distributions``: the probability distributions PyTorch tutorials sample from
+(``Categorical`` for a policy's actions, ``Normal``, ``Bernoulli``, ``Uniform``), with
+PyTorch's parameterisations, ``sample``/``rsample``, ``log_prob``, ``entropy`` and
+``kl_divergence``.
+
+Parameters are checked as PyTorch checks them by default (``validate_args``): a probability
+vector that is not a simplex, a non-positive scale, or a value outside the support raises
+``ValueError``.
+
+>>> import kiln
+>>> m = Categorical(probs=kiln.tensor([0.25, 0.75]))
+>>> round(m.log_prob(kiln.tensor(1)).item(), 4)
+-0.2877
+>>> round(Normal(0.0, 1.0).entropy().item(), 4)
+1.4189
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import kiln
+
+__all__ = [
+    "Distribution",
+    "Categorical",
+    "Normal",
+    "Bernoulli",
+    "Uniform",
+    "kl_divergence",
+]
+
+
+def _as_tensor(value, like=None):
+    if isinstance(value, kiln.Tensor):
+        return value
+    dtype = like.dtype if isinstance(like, kiln.Tensor) else kiln.get_default_dtype()
+    return kiln.tensor(float(value), dtype=dtype)
+
+
+def _broadcast_all(*values):
+    like = next((v for v in values if isinstance(v, kiln.Tensor)), None)
+    tensors = [_as_tensor(v, like) for v in values]
+    return kiln.broadcast_tensors(*tensors)
+
+
+def _shape(sample_shape) -> tuple:
+    if isinstance(sample_shape, numbers.Integral):
+        return (int(sample_shape),)
+    return tuple(sample_shape)
+
+
+class Distribution:
+    """The common interface: ``batch_shape``, ``event_shape``, ``sample``, ``log_prob``."""
+
+    has_rsample = False
+    _validate_args = True
+
+    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
+        self._batch_shape = kiln.Size(tuple(batch_shape))
+        self._event_shape = kiln.Size(tuple(event_shape))
+        if validate_args is not None:
+            self._validate_args = validate_args
+
+    @staticmethod
+    def set_default_validate_args(value: bool) -> None:
+        Distribution._validate_args = bool(value)
+
+    @property
+    def batch_shape(self):
+        return self._batch_shape
+
+    @property
+    def event_shape(self):
+        return self._event_shape
+
+    def _extended_shape(self, sample_shape=()) -> tuple:
+        return _shape(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape)
+
+    def sample(self, sample_shape=()):
+        with kiln.no_grad():
+            return self.rsample(sample_shape)
+
+    def rsample(self, sample_shape=()):
+        raise NotImplementedError(f"{type(self).__name__} has no rsample")
+
+    def sample_n(self, n: int):
+        return self.sample((n,))
+
+    @property
+    def stddev(self):
+        return self.variance.sqrt()
+
+    def perplexity(self):
+        return kiln.exp(self.entropy())
+
+    def _check(self, ok, name: str, value, constraint: str) -> None:
+        if self._validate_args and not bool(kiln.all(ok)):
+            raise ValueError(
+                f"Expected parameter {name} ({type(value).__name__} of shape "
+                f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
+                f"{constraint}, but found invalid values:\n{value}"
+            )
+
+    def _check_value(self, ok, value, support: str) -> None:
+        if self._validate_args and not bool(kiln.all(ok)):
+            raise ValueError(
+                f"Expected value argument ({type(value).__name__} of shape "
+                f"{tuple(value.shape)}) to be within the support ({support}) of the "
+                f"distribution {self!r}, but found invalid values:\n{value}"
+            )
+
+    def __repr__(self) -> str:
+        names = [n for n in self._param_names if n in self.__dict__]
+        args = ", ".join(
+            f"{n}: {self.__dict__[n] if self.__dict__[n].numel() == 1 else self.__dict__[n].size()}"
+            for n in names
+        )
+        return f"{type(self).__name__}({args})"
+
+    _param_names: tuple = ()
+
+
+class Categorical(Distribution):
+    """A choice among ``K`` categories with ``probs`` (normalized along the last axis) or
+    ``logits`` (unnormalized log probabilities)."""
+
+    _param_names = ("probs", "logits")
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if probs is not None:
+            if probs.ndim < 1:
+                raise ValueError("`probs` parameter must be at least one-dimensional.")
+            self._check(
+                kiln.isfinite(probs).all() & (probs >= 0).all(), "probs", probs, "Simplex()"
+            )
+            self.probs = probs / probs.sum(-1, keepdim=True)
+            eps = kiln.finfo(self.probs.dtype).eps
+            self.logits = kiln.log(self.probs.clamp(min=eps, max=1 - eps))
+        else:
+            if logits.ndim < 1:
+                raise ValueError("`logits` parameter must be at least one-dimensional.")
+            self._check(~kiln.isnan(logits), "logits", logits, "IndependentConstraint(Real(), 1)")
+            self.logits = logits - logits.logsumexp(dim=-1, keepdim=True)
+            self.probs = kiln.softmax(self.logits, -1)
+        self._num_events = self.probs.shape[-1]
+        super().__init__(self.probs.shape[:-1], (), validate_args)
+
+    @property
+    def param_shape(self):
+        return self.probs.shape
+
+    @property
+    def mean(self):
+        return kiln.full(self._extended_shape(), float("nan"), dtype=self.probs.dtype)
+
+    @property
+    def mode(self):
+        return self.probs.argmax(dim=-1)
+
+    @property
+    def variance(self):
+        return kiln.full(self._extended_shape(), float("nan"), dtype=self.probs.dtype)
+
+    def sample(self, sample_shape=()):
+        shape = _shape(sample_shape)
+        n = math.prod(shape)
+        flat = self.probs.detach().reshape(-1, self._num_events)
+        drawn = kiln.multinomial(flat, n, True).T  # (n, batch)
+        return drawn.reshape(shape + tuple(self._batch_shape))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            ok = (value >= 0) & (value < self._num_events) & (value == value.floor())
+            self._check_value(
+                ok, value, f"IntegerInterval(lower_bound=0, upper_bound={self._num_events - 1})"
+            )
+        value = value.long().unsqueeze(-1)
+        value, log_pmf = kiln.broadcast_tensors(value, self.logits)
+        value = value[..., :1]
+        return log_pmf.gather(-1, value).squeeze(-1)
+
+    def entropy(self):
+        min_real = kiln.finfo(self.logits.dtype).min
+        logits = kiln.clamp(self.logits, min=min_real)
+        return -(logits * self.probs).sum(-1)
+
+    def enumerate_support(self, expand: bool = True):
+        values = kiln.arange(self._num_events, dtype=kiln.int64)
+        values = values.view((-1,) + (1,) * len(self._batch_shape))
+        if expand:
+            values = values.expand((-1,) + tuple(self._batch_shape))
+        return values
+
+
+class Normal(Distribution):
+    """The Gaussian with mean ``loc`` and standard deviation ``scale``."""
+
+    has_rsample = True
+    _param_names = ("loc", "scale")
+
+    def __init__(self, loc, scale, validate_args=None):
+        self.loc, self.scale = _broadcast_all(loc, scale)
+        if validate_args is not None:
+            self._validate_args = validate_args
+        self._check(~kiln.isnan(self.loc), "loc", self.loc, "Real()")
+        self._check(self.scale > 0, "scale", self.scale, "GreaterThan(lower_bound=0.0)")
+        super().__init__(self.loc.shape, (), validate_args)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def stddev(self):
+        return self.scale
+
+    @property
+    def variance(self):
+        return self.scale.pow(2)
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        with kiln.no_grad():
+            return kiln.normal(self.loc.expand(shape), self.scale.expand(shape))
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        eps = kiln.randn(shape, dtype=self.loc.dtype)
+        return self.loc + eps * self.scale
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self.loc)
+        var = self.scale**2
+        log_scale = self.scale.log()
+        return -((value - self.loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
+
+    def cdf(self, value):
+        value = _as_tensor(value, self.loc)
+        return 0.5 * (1 + kiln.erf((value - self.loc) * self.scale.reciprocal() / math.sqrt(2)))
+
+    def icdf(self, value):
+        value = _as_tensor(value, self.loc)
+        return self.loc + self.scale * kiln.erfinv(2 * value - 1) * math.sqrt(2)
+
+    def entropy(self):
+        return 0.5 + 0.5 * math.log(2 * math.pi) + kiln.log(self.scale)
+
+
+def _probs_to_logits(probs):
+    eps = kiln.finfo(probs.dtype).eps
+    ps = probs.clamp(min=eps, max=1 - eps)
+    return kiln.log(ps) - kiln.log1p(-ps)
+
+
+class Bernoulli(Distribution):
+    """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
+
+    _param_names = ("probs", "logits")
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if validate_args is not None:
+            self._validate_args = validate_args
+        if probs is not None:
+            (self.probs,) = _broadcast_all(probs)
+            self._check(
+                (self.probs >= 0) & (self.probs <= 1),
+                "probs",
+                self.probs,
+                "Interval(lower_bound=0.0, upper_bound=1.0)",
+            )
+            self.logits = _probs_to_logits(self.probs)
+        else:
+            (self.logits,) = _broadcast_all(logits)
+            self.probs = kiln.sigmoid(self.logits)
+        super().__init__(self.probs.shape, (), validate_args)
+
+    @property
+    def mean(self):
+        return self.probs
+
+    @property
+    def mode(self):
+        mode = (self.probs >= 0.5).to(self.probs.dtype)
+        return mode.masked_fill(self.probs == 0.5, float("nan"))
+
+    @property
+    def variance(self):
+        return self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        with kiln.no_grad():
+            return kiln.bernoulli(self.probs.detach().expand(shape))
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self.probs)
+        if self._validate_args:
+            self._check_value((value == 0) | (value == 1), value, "Boolean()")
+        logits, value = kiln.broadcast_tensors(self.logits, value)
+        return -kiln.nn.functional.binary_cross_entropy_with_logits(logits, value, reduction="none")
+
+    def entropy(self):
+        return kiln.nn.functional.binary_cross_entropy_with_logits(
+            self.logits, self.probs, reduction="none"
+        )
+
+
+class Uniform(Distribution):
+    """Uniform on ``[low, high)``."""
+
+    has_rsample = True
+    _param_names = ("low", "high")
+
+    def __init__(self, low, high, validate_args=None):
+        self.low, self.high = _broadcast_all(low, high)
+        if validate_args is not None:
+            self._validate_args = validate_args
+        self._check(self.low < self.high, "low", self.low, "LessThan(upper_bound=high)")
+        super().__init__(self.low.shape, (), validate_args)
+
+    @property
+    def mean(self):
+        return (self.high + self.low) / 2
+
+    @property
+    def variance(self):
+        return (self.high - self.low).pow(2) / 12
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        rand = kiln.rand(shape, dtype=self.low.dtype)
+        return self.low + rand * (self.high - self.low)
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self.low)
+        if self._validate_args:
+            self._check_value(
+                (value >= self.low) & (value < self.high),
+                value,
+                "Interval(lower_bound=low, upper_bound=high)",
+            )
+        lb = self.low.le(value).type_as(self.low)
+        ub = self.high.gt(value).type_as(self.low)
+        return kiln.log(lb.mul(ub)) - kiln.log(self.high - self.low)
+
+    def cdf(self, value):
+        value = _as_tensor(value, self.low)
+        return ((value - self.low) / (self.high - self.low)).clamp(min=0, max=1)
+
+    def entropy(self):
+        return kiln.log(self.high - self.low)
+
+
+def kl_divergence(p: Distribution, q: Distribution):
+    """``KL(p || q)`` for two distributions of the same family (Normal, Categorical,
+    Bernoulli, Uniform)."""
+    if isinstance(p, Normal) and isinstance(q, Normal):
+        var_ratio = (p.scale / q.scale).pow(2)
+        t1 = ((p.loc - q.loc) / q.scale).pow(2)
+        return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
+    if isinstance(p, Categorical) and isinstance(q, Categorical):
+        t = p.probs * (p.logits - q.logits)
+        t = t.masked_fill(q.probs == 0, float("inf"))
+        t = t.masked_fill(p.probs == 0, 0.0)
+        return t.sum(-1)
+    if isinstance(p, Bernoulli) and isinstance(q, Bernoulli):
+        sp = kiln.nn.functional.softplus
+        t1 = p.probs * (sp(-q.logits) - sp(-p.logits))
+        t1 = t1.masked_fill(q.probs == 0, float("inf"))
+        t1 = t1.masked_fill(p.probs == 0, 0.0)
+        t2 = (1 - p.probs) * (sp(q.logits) - sp(p.logits))
+        t2 = t2.masked_fill(q.probs == 1, float("inf"))
+        t2 = t2.masked_fill(p.probs == 1, 0.0)
+        return t1 + t2
+    if isinstance(p, Uniform) and isinstance(q, Uniform):
+        result = ((q.high - q.low) / (p.high - p.low)).log()
+        outside = (q.low > p.low) | (q.high < p.high)
+        return result.masked_fill(outside, float("inf"))
+    raise NotImplementedError(
+        f"No KL(p || q) is implemented for p={type(p).__name__}, q={type(q).__name__}"
+    )

@@ -1,0 +1,522 @@
+"""More of ``torch.nn.functional``, as composites: ``glu``, ``hardshrink``, ``softshrink``,
+``prelu``, ``rrelu``, ``instance_norm``, ``rms_norm``, ``local_response_norm``,
+``dropout3d``, ``alpha_dropout``, ``feature_alpha_dropout``, ``gumbel_softmax``, ``pdist``
+and the margin / embedding / likelihood losses (``margin_ranking_loss``,
+``hinge_embedding_loss``, ``soft_margin_loss``, ``cosine_embedding_loss``,
+``triplet_margin_loss``, ``poisson_nll_loss``, ``gaussian_nll_loss``,
+``multilabel_soft_margin_loss``, ``multi_margin_loss``).
+
+Re-exported by ``kiln.nn.functional``.
+
+>>> import kiln
+>>> glu(kiln.tensor([1.0, 0.0])).tolist()
+[0.5]
+>>> softshrink(kiln.tensor([-1.0, 0.2, 2.0]), 0.5).tolist()
+[-0.5, 0.0, 1.5]
+"""
+
+from __future__ import annotations
+
+import math
+
+import kiln
+from kiln import ops
+
+from .activations import leaky_relu, logsigmoid, softmax, softplus
+from .losses import _check_reduction, _resolve, reduce_loss
+from .normalization import normalize_over
+
+__all__ = [
+    "glu",
+    "hardshrink",
+    "softshrink",
+    "prelu",
+    "rrelu",
+    "rrelu_",
+    "instance_norm",
+    "rms_norm",
+    "local_response_norm",
+    "dropout3d",
+    "alpha_dropout",
+    "feature_alpha_dropout",
+    "gumbel_softmax",
+    "pdist",
+    "margin_ranking_loss",
+    "hinge_embedding_loss",
+    "soft_margin_loss",
+    "cosine_embedding_loss",
+    "triplet_margin_loss",
+    "poisson_nll_loss",
+    "gaussian_nll_loss",
+    "multilabel_soft_margin_loss",
+    "multi_margin_loss",
+]
+
+
+# ------------------------------------------------------------------------- activations
+
+
+def glu(input, dim: int = -1):
+    """``a * sigmoid(b)`` where ``a, b`` are the halves of ``input`` along ``dim``."""
+    if input.ndim == 0:
+        raise RuntimeError("glu does not support scalars because halving size must be even")
+    size = input.shape[dim]
+    if size % 2:
+        raise RuntimeError(
+            f"Halving dimension must be even, but dimension {dim % input.ndim} is size {size}"
+        )
+    a, b = ops.chunk(input, 2, dim)
+    return ops.mul(a, ops.sigmoid(b))
+
+
+def hardshrink(input, lambd: float = 0.5):
+    """``x`` where ``|x| > lambd``, else 0."""
+    return ops.where(ops.gt(ops.abs(input), lambd), input, ops.zeros_like(input))
+
+
+def softshrink(input, lambd: float = 0.5):
+    """``x - lambd`` above ``lambd``, ``x + lambd`` below ``-lambd``, else 0."""
+    if lambd < 0:
+        raise RuntimeError(f"lambda must be greater or equal to 0, but found to be {float(lambd)}.")
+    zero = ops.zeros_like(input)
+    return ops.where(
+        ops.gt(input, lambd),
+        ops.sub(input, lambd),
+        ops.where(ops.lt(input, -lambd), ops.add(input, lambd), zero),
+    )
+
+
+def prelu(input, weight):
+    """``max(0, x) + weight * min(0, x)``; a ``weight`` of ``C`` values applies per channel
+    (axis 1)."""
+    if weight.numel() != 1:
+        if input.ndim < 2 or weight.numel() != input.shape[1]:
+            channels = input.shape[1] if input.ndim >= 2 else 1
+            raise RuntimeError(
+                f"Mismatch of parameter numbers and input channel size. Found parameter "
+                f"numbers = {weight.numel()} and channel size = {channels}."
+            )
+        weight = ops.reshape(weight, (1, input.shape[1]) + (1,) * (input.ndim - 2))
+    elif weight.ndim > input.ndim:
+        weight = ops.reshape(weight, ())
+    return ops.where(ops.gt(input, 0), input, ops.mul(weight, input))
+
+
+def rrelu(
+    input,
+    lower: float = 1.0 / 8,
+    upper: float = 1.0 / 3,
+    training: bool = False,
+    inplace: bool = False,
+):
+    """Leaky ReLU with a random slope ``U(lower, upper)`` per element in training, and
+    ``(lower + upper) / 2`` otherwise."""
+    if not training:
+        return leaky_relu(input, (lower + upper) / 2, inplace)
+    slope = ops.add(ops.mul(kiln.rand_like(input), upper - lower), lower)
+    out = ops.where(ops.ge(input, 0), input, ops.mul(input, slope))
+    if inplace:
+        with kiln.no_grad():
+            input.copy_(out)
+        return input
+    return out
+
+
+def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool = False):
+    return rrelu(input, lower, upper, training, inplace=True)
+
+
+# ----------------------------------------------------------------------- normalization
+
+
+def instance_norm(
+    input,
+    running_mean=None,
+    running_var=None,
+    weight=None,
+    bias=None,
+    use_input_stats: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+):
+    """Normalize each (sample, channel) over its spatial axes; with ``running_mean`` /
+    ``running_var``, update them (``use_input_stats``) or normalize by them."""
+    if input.ndim < 3:
+        raise ValueError(
+            f"instance_norm: expected an input (N, C, *spatial), got size {list(input.shape)}"
+        )
+    shape = (1, input.shape[1]) + (1,) * (input.ndim - 2)
+    axes = tuple(range(2, input.ndim))
+    if use_input_stats:
+        count = math.prod(input.shape[2:])
+        if count <= 1:
+            raise ValueError(
+                f"Expected more than 1 spatial element when training, got input size "
+                f"{input.shape!r}"
+            )
+        out, mean, var = normalize_over(input, axes, eps)
+        if running_mean is not None or running_var is not None:
+            with kiln.no_grad():
+                keep = 1.0 - momentum
+                if running_mean is not None:
+                    batch = ops.mean(ops.reshape(mean.detach(), input.shape[:2]), 0)
+                    running_mean.mul_(keep).add_(ops.mul(batch, momentum))
+                if running_var is not None:
+                    unbiased = ops.mul(var.detach(), count / (count - 1))
+                    batch = ops.mean(ops.reshape(unbiased, input.shape[:2]), 0)
+                    running_var.mul_(keep).add_(ops.mul(batch, momentum))
+    else:
+        if running_mean is None or running_var is None:
+            raise RuntimeError(
+                "Expected running_mean and running_var to be defined when use_input_stats is false"
+            )
+        out = ops.mul(
+            ops.sub(input, ops.reshape(running_mean, shape)),
+            ops.rsqrt(ops.add(ops.reshape(running_var, shape), eps)),
+        )
+    if weight is not None:
+        out = ops.mul(out, ops.reshape(weight, shape))
+    if bias is not None:
+        out = ops.add(out, ops.reshape(bias, shape))
+    return out
+
+
+def rms_norm(input, normalized_shape, weight=None, eps=None):
+    """``x / sqrt(mean(x**2) + eps) * weight`` over the last ``len(normalized_shape)``
+    axes; ``eps`` defaults to the dtype's machine epsilon, as in PyTorch."""
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    k = len(shape)
+    if k == 0 or input.ndim < k or tuple(input.shape[input.ndim - k :]) != shape:
+        raise RuntimeError(
+            f"Given normalized_shape={list(shape)}, expected input with shape "
+            f"[*, {', '.join(str(s) for s in shape)}], but got input of size"
+            f"{list(input.shape)}"
+        )
+    if eps is None:
+        eps = kiln.finfo(input.dtype).eps
+    axes = tuple(range(input.ndim - k, input.ndim))
+    out = ops.mul(
+        input, ops.rsqrt(ops.add(ops.mean(ops.mul(input, input), axes, keepdim=True), eps))
+    )
+    if weight is not None:
+        out = ops.mul(out, weight)
+    return out
+
+
+def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1.0):
+    """Divide each channel by ``(k + alpha * mean of squares over size neighbouring
+    channels) ** beta`` (AlexNet's normalization)."""
+    if input.ndim < 3:
+        raise ValueError(
+            f"Expected 3D or higher dimensionality input (got {input.ndim} dimensions)"
+        )
+    if input.numel() == 0:
+        return input
+    channels = input.shape[1]
+    sq = ops.mul(input, input)
+    front, back = size // 2, (size - 1) // 2
+    pad = [(0, 0)] * input.ndim
+    pad[1] = (front, back)
+    zeros_front = ops.zeros((input.shape[0], front) + tuple(input.shape[2:]), dtype=input.dtype)
+    zeros_back = ops.zeros((input.shape[0], back) + tuple(input.shape[2:]), dtype=input.dtype)
+    padded = ops.cat([zeros_front, sq, zeros_back], 1)
+    total = ops.narrow(padded, 1, 0, channels)
+    for shift in range(1, size):
+        total = ops.add(total, ops.narrow(padded, 1, shift, channels))
+    div = ops.pow(ops.add(ops.mul(ops.div(total, size), alpha), k), beta)
+    return ops.div(input, div)
+
+
+# ----------------------------------------------------------------------------- dropout
+
+
+def dropout3d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
+    """Zero whole channels of a ``(N, C, D, H, W)`` (or ``(C, D, H, W)``) input."""
+    from .functional import _channel_dropout
+
+    if input.ndim not in (4, 5):
+        raise RuntimeError(
+            f"dropout3d: Expected 4D or 5D input, but received a {input.ndim}D input"
+        )
+    return _channel_dropout(input, p, training, inplace, "dropout3d", 3)
+
+
+_SELU_ALPHA = 1.6732632423543772848170429916717
+_SELU_SCALE = 1.0507009873554804934193349852946
+
+
+def _alpha_drop(input, p, training, feature: bool):
+    if p < 0 or p > 1:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0:
+        return input
+    if p == 1:
+        return ops.mul(input, 0.0)
+    alpha_p = -_SELU_ALPHA * _SELU_SCALE
+    a = ((1 - p) * (1 + p * alpha_p**2)) ** -0.5
+    b = -a * alpha_p * p
+    shape = tuple(input.shape)
+    if feature:
+        shape = shape[:2] + (1,) * (input.ndim - 2)
+    keep = ops.cast(ops.ge(kiln.rand(shape, dtype=input.dtype), p), input.dtype)
+    dropped = ops.add(ops.mul(input, keep), ops.mul(ops.sub(1.0, keep), alpha_p))
+    return ops.add(ops.mul(dropped, a), b)
+
+
+def alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """Dropout that keeps SELU's self-normalizing mean and variance."""
+    out = _alpha_drop(input, p, training, feature=False)
+    if inplace and out is not input:
+        with kiln.no_grad():
+            input.copy_(out)
+        return input
+    return out
+
+
+def feature_alpha_dropout(input, p: float = 0.5, training: bool = False, inplace: bool = False):
+    """``alpha_dropout`` of whole channels."""
+    out = _alpha_drop(input, p, training, feature=True)
+    if inplace and out is not input:
+        with kiln.no_grad():
+            input.copy_(out)
+        return input
+    return out
+
+
+# ------------------------------------------------------------------------------- misc
+
+
+def gumbel_softmax(logits, tau: float = 1, hard: bool = False, eps: float = 1e-10, dim: int = -1):
+    """A sample of the Gumbel-softmax distribution (one-hot with ``hard``, with the soft
+    sample's gradient: the straight-through estimator)."""
+    u = kiln.rand_like(logits)
+    gumbels = ops.neg(ops.log(ops.neg(ops.log(u))))  # -log(Exp(1))
+    y_soft = softmax(ops.div(ops.add(logits, gumbels), tau), dim)
+    if not hard:
+        return y_soft
+    index = ops.argmax(y_soft, dim, keepdim=True)
+    y_hard = ops.scatter(ops.zeros_like(logits), dim, index, 1.0)
+    return ops.add(ops.sub(y_hard, y_soft.detach()), y_soft)
+
+
+def pdist(input, p: float = 2):
+    """The ``p``-norm distances between the rows of ``input (N, M)``, upper triangle,
+    row-major: ``N * (N - 1) / 2`` values."""
+    if input.ndim != 2:
+        raise RuntimeError(f"pdist only supports 2D tensors, got: {input.ndim}D")
+    n = input.shape[0]
+    rows, cols = [], []
+    for i in range(n):
+        for j in range(i + 1, n):
+            rows.append(i)
+            cols.append(j)
+    i = ops.constant(rows, kiln.int64, like=input)
+    j = ops.constant(cols, kiln.int64, like=input)
+    diff = ops.sub(ops.index_select(input, 0, i), ops.index_select(input, 0, j))
+    return kiln.linalg.vector_norm(diff, p, dim=1)
+
+
+# ------------------------------------------------------------------------------ losses
+
+
+def margin_ranking_loss(
+    input1, input2, target, margin: float = 0, size_average=None, reduce=None, reduction="mean"
+):
+    """``max(0, -target * (input1 - input2) + margin)``."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if not (input1.ndim == input2.ndim == target.ndim):
+        raise RuntimeError(
+            f"margin_ranking_loss : All input tensors should have same dimension but got "
+            f"sizes: input1: {tuple(input1.shape)}, input2: {tuple(input2.shape)}, target: "
+            f"{tuple(target.shape)} "
+        )
+    loss = ops.clamp_min(ops.add(ops.mul(ops.neg(target), ops.sub(input1, input2)), margin), 0)
+    return reduce_loss(loss, reduction)
+
+
+def hinge_embedding_loss(
+    input, target, margin: float = 1.0, size_average=None, reduce=None, reduction="mean"
+):
+    """``x`` where ``target == 1``, ``max(0, margin - x)`` where ``target == -1``."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    zeros = ops.zeros_like(input)
+    margin_clamp = ops.clamp_min(ops.sub(margin, input), 0)
+    output_margin = ops.where(ops.ne(target, 1), margin_clamp, zeros)
+    output_self = ops.where(ops.ne(target, -1), input, zeros)
+    return reduce_loss(ops.add(output_margin, output_self), reduction)
+
+
+def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """``log(1 + exp(-target * input))``."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    loss = softplus(ops.neg(ops.mul(target, input)))
+    return reduce_loss(loss, reduction)
+
+
+def cosine_embedding_loss(
+    input1, input2, target, margin: float = 0, size_average=None, reduce=None, reduction="mean"
+):
+    """``1 - cos(x1, x2)`` where ``target == 1``, ``max(0, cos(x1, x2) - margin)`` where
+    ``target == -1`` (cosine along the last axis, as PyTorch computes it)."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if input1.ndim not in (1, 2) or tuple(input1.shape) != tuple(input2.shape):
+        raise RuntimeError(
+            f"cosine_embedding_loss: expected 1D or 2D inputs of the same shape, got "
+            f"{tuple(input1.shape)} and {tuple(input2.shape)}"
+        )
+    eps = 1e-12
+    dim = input1.ndim - 1
+    prod_sum = ops.sum(ops.mul(input1, input2), dim)
+    mag1 = ops.add(ops.sum(ops.mul(input1, input1), dim), eps)
+    mag2 = ops.add(ops.sum(ops.mul(input2, input2), dim), eps)
+    cos = ops.div(prod_sum, ops.sqrt(ops.mul(mag1, mag2)))
+    zeros = ops.zeros_like(cos)
+    pos = ops.sub(1.0, cos)
+    neg = ops.clamp_min(ops.sub(cos, margin), 0)
+    loss = ops.add(
+        ops.where(ops.eq(target, 1), pos, zeros), ops.where(ops.eq(target, -1), neg, zeros)
+    )
+    return reduce_loss(loss, reduction)
+
+
+def _pairwise(x1, x2, p, eps):
+    return kiln.linalg.vector_norm(ops.add(ops.sub(x1, x2), eps), p, dim=-1)
+
+
+def triplet_margin_loss(
+    anchor,
+    positive,
+    negative,
+    margin: float = 1.0,
+    p: float = 2,
+    eps: float = 1e-6,
+    swap: bool = False,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with ``d`` the ``p``-norm distance."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(
+            f"TripletMarginLoss: expected margin to be greater than 0, got {margin} instead"
+        )
+    d_pos = _pairwise(anchor, positive, p, eps)
+    d_neg = _pairwise(anchor, negative, p, eps)
+    if swap:
+        d_neg = ops.minimum(d_neg, _pairwise(positive, negative, p, eps))
+    loss = ops.clamp_min(ops.add(ops.sub(d_pos, d_neg), margin), 0)
+    return reduce_loss(loss, reduction)
+
+
+def poisson_nll_loss(
+    input,
+    target,
+    log_input: bool = True,
+    full: bool = False,
+    size_average=None,
+    eps: float = 1e-8,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """The negative log likelihood of ``target ~ Poisson(input)`` (``exp(input)`` with
+    ``log_input``); ``full`` adds Stirling's term for targets above 1."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if log_input:
+        loss = ops.sub(ops.exp(input), ops.mul(target, input))
+    else:
+        loss = ops.sub(input, ops.mul(target, ops.log(ops.add(input, eps))))
+    if full:
+        safe = ops.where(ops.gt(target, 1), target, ops.ones_like(target))
+        stirling = ops.add(
+            ops.sub(ops.mul(safe, ops.log(safe)), safe),
+            ops.mul(ops.log(ops.mul(safe, 2 * math.pi)), 0.5),
+        )
+        loss = ops.add(loss, ops.where(ops.gt(target, 1), stirling, ops.zeros_like(stirling)))
+    return reduce_loss(loss, reduction)
+
+
+def gaussian_nll_loss(
+    input, target, var, full: bool = False, eps: float = 1e-6, reduction: str = "mean"
+):
+    """``0.5 * (log(max(var, eps)) + (input - target)**2 / max(var, eps))`` (+ the
+    constant with ``full``); ``var`` may have one fewer axis or a last axis of 1."""
+    _check_reduction(reduction)
+    if isinstance(var, (int, float)):
+        var = ops.full_like(input, float(var))
+    if tuple(var.shape) != tuple(input.shape):
+        if tuple(input.shape[:-1]) == tuple(var.shape):
+            var = ops.unsqueeze(var, -1)
+        elif tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1:
+            pass
+        else:
+            raise ValueError("var is of incorrect size")
+    if not kiln.is_tracing() and bool(ops.any(ops.lt(var, 0))):
+        raise ValueError("var has negative entry/entries")
+    with kiln.no_grad():  # as PyTorch: the clamp is not differentiated through
+        floor = ops.sub(ops.clamp_min(var, eps), var)
+    var = ops.add(var, floor)
+    diff = ops.sub(input, target)
+    loss = ops.mul(ops.add(ops.log(var), ops.div(ops.mul(diff, diff), var)), 0.5)
+    if full:
+        loss = ops.add(loss, 0.5 * math.log(2 * math.pi))
+    return reduce_loss(loss, reduction)
+
+
+def multilabel_soft_margin_loss(
+    input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
+):
+    """Binary cross entropy of each of ``C`` labels, averaged over the labels."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    loss = ops.neg(
+        ops.add(
+            ops.mul(target, logsigmoid(input)),
+            ops.mul(ops.sub(1.0, target), logsigmoid(ops.neg(input))),
+        )
+    )
+    if weight is not None:
+        loss = ops.mul(loss, weight)
+    loss = ops.div(ops.sum(loss, input.ndim - 1), input.shape[-1])
+    return reduce_loss(loss, reduction)
+
+
+def multi_margin_loss(
+    input,
+    target,
+    p: int = 1,
+    margin: float = 1.0,
+    weight=None,
+    size_average=None,
+    reduce=None,
+    reduction: str = "mean",
+):
+    """The multi-class hinge loss ``sum_{i != y} max(0, margin - x[y] + x[i])**p / C``."""
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if p not in (1, 2):
+        raise ValueError("only p == 1 and p == 2 supported")
+    x = input if input.ndim == 2 else ops.unsqueeze(input, 0)
+    y = target if target.ndim == 1 else ops.reshape(target, (1,))
+    classes = x.shape[1]
+    idx = ops.unsqueeze(ops.cast(y, kiln.int64), 1)
+    x_y = ops.gather(x, 1, idx)
+    z = ops.clamp_min(ops.add(ops.sub(x, x_y), margin), 0)
+    if p == 2:
+        z = ops.mul(z, z)
+    if weight is not None:
+        z = ops.mul(z, ops.unsqueeze(ops.index_select(weight, 0, ops.reshape(idx, (-1,))), 1))
+    not_target = ops.ne(
+        ops.unsqueeze(ops.constant(list(range(classes)), kiln.int64, like=x), 0), idx
+    )
+    z = ops.where(not_target, z, ops.zeros_like(z))
+    loss = ops.div(ops.sum(z, 1), classes)
+    if input.ndim == 1:
+        loss = ops.reshape(loss, ())
+    return reduce_loss(loss, reduction)
