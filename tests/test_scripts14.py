@@ -14,6 +14,7 @@ What a script prints, line by line:
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -74,7 +75,6 @@ KNOWN_DIFFERENCES = {
         "Tensor.transpose_": "no Tensor.transpose_ (frontend/tensor.py)",
         "torch.autocast": "kiln.autocast(enabled=True) raises NotImplementedError (no "
         "mixed precision; and no bfloat16 dtype)",
-        "torch.fft.rfft": "no kiln.fft",
         "torch.bincount": "no kiln.bincount (frontend/ops)",
         "torch.diff": "no kiln.diff (frontend/ops)",
         "torch.bfloat16": "no bfloat16 dtype (frontend/dtypes.py)",
@@ -83,38 +83,37 @@ KNOWN_DIFFERENCES = {
     },
 }
 
-_RUN_KILN = (
-    "import runpy, sys; sys.path.insert(0, {shim!r}); import _kiln_as_torch; "
-    "sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name='__main__')"
-)
-_RUN_TORCH = (
-    "import runpy, sys; sys.argv = [{script!r}]; runpy.run_path({script!r}, run_name='__main__')"
-)
 _NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|nan)$")
 
 
-def _run(name: str, kiln: bool, tmp_path) -> str:
-    script = str(SCRIPTS / f"{name}.py")
-    code = (_RUN_KILN if kiln else _RUN_TORCH).format(shim=str(SCRIPTS), script=script)
+def _run_all(kiln: bool, folder) -> dict:
+    """``{name: (ok, output)}`` of every script, run in one process per side
+    (``scripts14/_run_all.py``)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", KILN_TIERED="0")
     # tests/conftest.py turns on Numba's CUDA simulator for the CUDA tests; the scripts
     # pick ``"cuda" if torch.cuda.is_available()``, and must run where PyTorch (CPU) does
     if env.get("NUMBA_ENABLE_CUDASIM") == "1" and shutil.which("nvidia-smi") is None:
         del env["NUMBA_ENABLE_CUDASIM"]
-    env.setdefault("KILN_CACHE_DIR", str(tmp_path / "kernels"))
+    env.setdefault("KILN_CACHE_DIR", str(folder / "kernels"))
+    scripts = [str(SCRIPTS / f"{name}.py") for name in NAMES]
+    which = "kiln" if kiln else "torch"
     done = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=tmp_path,
+        [sys.executable, str(SCRIPTS / "_run_all.py"), which, *scripts],
+        cwd=folder,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         env=env,
     )
-    which = "kiln" if kiln else "torch"
-    assert done.returncode == 0, (
-        f"{name}.py under {which} failed:\n{done.stdout[-3000:]}\n{done.stderr[-5000:]}"
-    )
-    return done.stdout
+    assert done.returncode == 0, f"the {which} runner failed:\n{done.stderr[-5000:]}"
+    return {name: tuple(result) for name, result in json.loads(done.stdout).items()}
+
+
+@pytest.fixture(scope="module")
+def outputs(tmp_path_factory):
+    """What every script printed under torch and under kiln (each side run once)."""
+    folder = tmp_path_factory.mktemp("scripts14")
+    return _run_all(False, folder), _run_all(True, folder)
 
 
 def _lines(text: str) -> list[tuple[bool, str, list[str]]]:
@@ -208,9 +207,10 @@ def test_the_shim_gives_kiln(tmp_path):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_script_agrees_with_torch(name, tmp_path):
-    torch_out = _run(name, kiln=False, tmp_path=tmp_path)
-    kiln_out = _run(name, kiln=True, tmp_path=tmp_path)
+def test_script_agrees_with_torch(name, outputs):
+    (torch_ok, torch_out), (kiln_ok, kiln_out) = (side[name] for side in outputs)
+    assert torch_ok, f"{name}.py under torch failed:\n{torch_out[-5000:]}"
+    assert kiln_ok, f"{name}.py under kiln failed:\n{kiln_out[-5000:]}"
     assert _lines(torch_out), f"{name}.py printed nothing to compare"
     known = KNOWN_DIFFERENCES.get(name, {})
     problems = compare(name, kiln_out, torch_out, known)

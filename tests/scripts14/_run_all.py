@@ -1,0 +1,64 @@
+"""Run several tutorial scripts in this one process and print a JSON object
+``{name: [ok, output]}`` (``output``: what the script printed, or its traceback).
+
+    python _run_all.py torch|kiln SCRIPT...
+
+``kiln`` imports ``_kiln_as_torch`` first, so every ``torch`` import loads kiln. One
+process per side instead of two per script: importing torch costs seconds, and the test
+suite must stay short. Between scripts the process-wide settings a script may change
+(print options, default dtype, grad mode, distributions' argument checks, which
+torch.compile turns off, deterministic algorithms) are put back.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import runpy
+import sys
+import traceback
+
+
+def _reset(torch) -> None:
+    torch.set_grad_enabled(True)
+    torch.set_default_dtype(torch.float32)
+    with contextlib.suppress(Exception):
+        torch.set_printoptions(profile="default")
+    with contextlib.suppress(Exception):  # (importing torch._dynamo turns it off)
+        torch.distributions.Distribution.set_default_validate_args(True)
+    with contextlib.suppress(Exception):
+        torch.use_deterministic_algorithms(False)
+
+
+def main() -> int:
+    mode, scripts = sys.argv[1], sys.argv[2:]
+    here = os.path.dirname(os.path.abspath(__file__))
+    if mode == "kiln":
+        sys.path.insert(0, here)
+        import _kiln_as_torch  # noqa: F401  (installs the import hook)
+    import torch
+
+    results = {}
+    real_stdout = sys.stdout
+    for script in scripts:
+        name = os.path.splitext(os.path.basename(script))[0]
+        out = io.StringIO()
+        sys.argv = [script]
+        ok = True
+        try:
+            with contextlib.redirect_stdout(out):
+                runpy.run_path(script, run_name="__main__")
+        except BaseException:  # (a script's failure is its test's, not the runner's)
+            ok = False
+            out.write("\n" + traceback.format_exc())
+        finally:
+            _reset(torch)
+        results[name] = [ok, out.getvalue()]
+    real_stdout.write(json.dumps(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
