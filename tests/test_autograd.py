@@ -207,3 +207,16 @@ def test_a_linear_weight_gradient_is_computed_as_torch_does_without_a_copy():
     (x @ w.t()).backward(kiln.tensor(g))
     np.testing.assert_array_equal(w.grad.numpy(), g.T @ x.numpy())
     assert w.grad.numpy().flags.c_contiguous
+
+
+def test_a_relaid_gradient_keeps_its_dtype_and_values():
+    """The layout contract copies a strided gradient into its parameter's layout; that
+    copy once went through ``Tensor(...)`` and came back float32 (a float64 parameter got
+    a float32-rounded gradient). Here the gradient is a transposed view of a float64
+    product, so it is copied."""
+    rng = np.random.default_rng(4)
+    w = kiln.tensor(rng.standard_normal((3, 5)), requires_grad=True)
+    x = kiln.tensor(rng.standard_normal((5, 3)))
+    (w * x.t()).sum().backward()  # d/dw = x^T: a transposed view
+    assert w.grad.dtype == kiln.float64 and w.grad.numpy().flags.c_contiguous
+    np.testing.assert_array_equal(w.grad.numpy(), x.numpy().T)

@@ -15,7 +15,7 @@ from contextvars import ContextVar
 import numpy as np
 
 from ..context import current_trace
-from ..tensor import Tensor
+from ..tensor import Tensor, _wrap
 from ..utils.hooks import RemovableHandle
 from . import grad_mode
 
@@ -422,7 +422,7 @@ def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:
     ):
         laid_out = np.empty_like(like)
         np.copyto(laid_out, data)
-        return Tensor(laid_out)
+        return _wrap(laid_out)
     return g
 
 
