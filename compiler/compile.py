@@ -23,6 +23,7 @@ on the sizes), so that a dynamic dimension's sizes share the first
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +57,7 @@ class Executable:
         self._program = program
         self._lowered = None  # tiered: the lowering whose kernels are still compiling
         self._interpret_seconds = 0.0
+        self._compile_started = self._compile_expected = 0.0  # (tiered: when, how long)
         self._finishing = threading.Lock()
         self.tiers = {"interpreter": 0, "compiled": 0}
         # per kernel, the native back end's kernel (None: Numba compiled it)
@@ -100,10 +102,12 @@ class Executable:
     def run(self, args: list[np.ndarray]) -> list[np.ndarray]:
         lowered = self._lowered
         if lowered is not None:
-            compiling = lowered.compiling()
-            # LLVM's threads take about KERNEL_SECONDS a kernel; interpret while that is
-            # longer than the interpreter would take
-            if compiling * KERNEL_SECONDS / _compile_threads() > self._interpret_seconds:
+            # LLVM's threads take about KERNEL_SECONDS a kernel: interpret while what is
+            # left of that expected time is longer than the interpreter would take. Past
+            # the expected time a call waits (LLVM may be starved by the interpreted
+            # calls themselves: an interpreter tier that never ends is a slow program)
+            left = self._compile_expected - (time.perf_counter() - self._compile_started)
+            if left > self._interpret_seconds and lowered.compiling():
                 self.tiers["interpreter"] += 1
                 return self._interpret(args)
             self._finish()
@@ -279,6 +283,8 @@ def compile_fused(
         executable._finish()
     else:
         executable._interpret_seconds = interpret_seconds(optimized)
+        executable._compile_started = time.perf_counter()
+        executable._compile_expected = lowered.compiling() * KERNEL_SECONDS / _compile_threads()
     if dump_dir:
         dump(executable, dump_dir)
     return executable

@@ -104,6 +104,27 @@ def test_a_call_the_interpreter_would_take_longer_on_waits_for_the_compiler(tier
     np.testing.assert_allclose(out.numpy()[:5], fn(x).numpy()[:5], rtol=1e-5)
 
 
+def test_the_interpreted_tier_ends_when_the_compile_is_overdue(tiered, held):
+    """Interpreted calls may starve LLVM's threads (a small training step's OpenBLAS
+    threads spin between calls): past the compile's expected time a call waits for the
+    kernels instead of interpreting forever (the demo's step once ran interpreted for all
+    of its 220 steps)."""
+    import time
+
+    x = kiln.randn(8, 50)
+    f = kiln.jit(_chain)
+    f(x, x)
+    executable = f.inspect(x, x).executable
+    assert f.inspect(x, x).tiers == {"interpreter": 1, "compiled": 0}
+    executable._compile_expected = 0.0  # (as if the expected time had passed)
+    threading.Timer(0.3, held.set).start()
+    started = time.perf_counter()
+    out = f(x, x)
+    assert time.perf_counter() - started > 0.2  # it waited for LLVM
+    assert f.inspect(x, x).tiers == {"interpreter": 1, "compiled": 1}
+    np.testing.assert_allclose(out.numpy(), _chain(x, x).numpy(), rtol=1e-5, atol=1e-5)
+
+
 def test_untiered_calls_never_interpret(monkeypatch, tmp_path):
     monkeypatch.setattr(config, "tiered", False)
     monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
