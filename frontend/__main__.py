@@ -61,7 +61,8 @@ def accuracy(model, x, y) -> float:
 
 
 def train(model, loader, epochs: int, compiled: bool, seed: int, progress=True):
-    """Train ``model`` in place; return (step function, per-step seconds)."""
+    """Train ``model`` in place; return (step function, per-step seconds, how many steps
+    ran in the reference interpreter while the kernels compiled)."""
     from tqdm import tqdm
 
     F = kiln.nn.functional
@@ -85,25 +86,38 @@ def train(model, loader, epochs: int, compiled: bool, seed: int, progress=True):
         ncols=80,
     )
     seconds = []
+    executable = None  # (compiled: whose ``tiers`` say when the kernels took over)
+    interpreted = None
     for _ in range(epochs):
         for x, y in loader:
             start = time.perf_counter()
             loss = step(x, y)
             seconds.append(time.perf_counter() - start)
+            if compiled and executable is None:
+                executable = step.inspect(x, y).executable
+            if interpreted is None and executable is not None:
+                if getattr(executable, "tiers", {"compiled": 1}).get("compiled"):
+                    # the steps before ran in the reference interpreter while LLVM compiled
+                    interpreted = len(seconds) - 1
             if len(seconds) % 10 == 0:
                 bar.set_postfix(loss=f"{loss.item():.3f}")
             bar.update(1)
         sched.step()
     bar.close()
-    return step, seconds
+    return step, seconds, interpreted or 0
 
 
-def _speed(seconds) -> dict:
-    """Steps per second over all steps but the first (which traces and compiles), and the
-    median step time (robust when other processes share the CPU)."""
-    steady = np.asarray(seconds[1:])
+def _speed(seconds, interpreted: int = 0) -> dict:
+    """Steps per second over the steps after the first (which traces and compiles) and
+    after the ``interpreted`` ones (tiered: run by the reference interpreter while LLVM
+    compiled, the last of them waiting for it), and the median step time (robust when
+    other processes share the CPU)."""
+    skip = max(1, interpreted + 1)
+    steady = np.asarray(seconds[skip:] if len(seconds) > skip else seconds[1:])
     return dict(
         first_step_s=seconds[0],
+        interpreted_steps=interpreted,
+        until_compiled_s=float(sum(seconds[:skip])),
         steps=len(seconds),
         steps_per_s=len(steady) / steady.sum(),
         median_step_ms=1e3 * np.median(steady),
@@ -142,8 +156,10 @@ def demo(
             initial = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             model.load_state_dict(initial)
-        step, seconds = train(model, loader(), epochs, mode == "jit", seed, progress)
-        results[mode] = dict(accuracy=accuracy(model, x_test, y_test), step=step, **_speed(seconds))
+        step, seconds, interpreted = train(model, loader(), epochs, mode == "jit", seed, progress)
+        results[mode] = dict(
+            accuracy=accuracy(model, x_test, y_test), step=step, **_speed(seconds, interpreted)
+        )
 
     eager, jit = results["eager"], results["jit"]
     speedup = eager["median_step_ms"] / jit["median_step_ms"]
@@ -156,6 +172,12 @@ def demo(
             f"(median step {r['median_step_ms']:.2f} ms)"
         )
     print(f"jit first step (trace + compile): {jit['first_step_s']:.2f} s")
+    if jit["interpreted_steps"]:
+        print(
+            f"jit: the first {jit['interpreted_steps']} steps ran in the reference interpreter "
+            f"while LLVM compiled; compiled from step {jit['interpreted_steps'] + 1}, "
+            f"{jit['until_compiled_s']:.2f} s after the start (steps/s counts the steps after)"
+        )
     print(f"speedup of the compiled step (median step time): {speedup:.1f}x")
     print(f"graphs after every pass and the generated kernels of the step: {folder}")
     results["speedup"] = speedup
