@@ -22,6 +22,7 @@ on the sizes), so that a dynamic dimension's sizes share the first
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from pathlib import Path
@@ -66,8 +67,7 @@ class Executable:
     @property
     def program(self):
         """The runtime program (waiting for kernels still compiling)."""
-        if self._lowered is not None:
-            self._finish()
+        self.wait()
         return self._program
 
     @program.setter
@@ -185,19 +185,11 @@ def interpret_seconds(graph: Graph) -> float:
         if node.op in ("input", "const"):
             continue
         total += _OP_SECONDS
-        elements = max([_numel(node.shape)] + [_numel(i.shape) for i in node.inputs])
+        elements = max([math.prod(node.shape)] + [math.prod(i.shape) for i in node.inputs])
         if node.op == "matmul":
-            a, b = node.inputs
-            total += 2 * _numel(node.shape) * a.shape[-1] * _FLOP_SECONDS
+            total += 2 * math.prod(node.shape) * node.inputs[0].shape[-1] * _FLOP_SECONDS
         total += elements * _ELEMENT_SECONDS
     return total
-
-
-def _numel(shape) -> int:
-    count = 1
-    for size in shape:
-        count *= size
-    return count
 
 
 def compile_graph(

@@ -376,14 +376,15 @@ def compile_later(
     ir_text: str, interleave: bool = True, symbol: str | None = None, chunked: bool = False
 ) -> _Job:
     """Start compiling ``ir_text`` to an object file on LLVM's threads (stored in the disk
-    cache under ``symbol`` when given); a ``_Job`` for its bytes. (The caller goes on
+    cache under ``symbol`` by the compile thread; ``None``: not stored); a ``_Job`` for its
+    bytes. (The caller goes on
     generating the next kernel's IR meanwhile.)"""
     return _Job(ir_text, interleave, symbol, chunked)
 
 
 def link_compiled(kernels) -> list:
     """Wait for ``kernels`` (``(symbol, job, arrays, sizes, chunked)`` each, the job from
-    ``compile_later``, which stored it), and link them; the ``NativeKernel``s, in order
+    ``compile_later``, whose thread stored it), and link them; the ``NativeKernel``s, in order
     (or, for one LLVM refused, the exception)."""
     import time
 
@@ -397,12 +398,10 @@ def link_compiled(kernels) -> list:
             payloads.append(error)
     result = []
     with _lock:
-        for (symbol, job, arrays, sizes, chunked), payload in zip(kernels, payloads):
+        for (symbol, _, arrays, sizes, chunked), payload in zip(kernels, payloads):
             if isinstance(payload, Exception):
                 result.append(payload)
                 continue
-            if job.symbol is None:
-                _store(symbol, payload, chunked)
             result.append(_link(symbol, payload, arrays, sizes, chunked))
     native_stats["compiled"] += len(kernels)
     native_stats["seconds"] += time.perf_counter() - started
