@@ -25,7 +25,7 @@ from . import init
 from .layers import _DropoutNd
 from .loss_layers import _Loss
 from .module import Module
-from .norm_layers import _BatchNorm
+from .norm_layers import _BatchNorm, _NormBase
 from .parameter import Parameter
 
 __all__ = [
@@ -86,7 +86,7 @@ class BatchNorm3d(_BatchNorm):
             raise ValueError(f"expected 5D input (got {input.ndim}D input)")
 
 
-class _InstanceNorm(Module):
+class _InstanceNorm(_NormBase):
     _dims = 0  # spatial axes
 
     def __init__(
@@ -101,27 +101,9 @@ class _InstanceNorm(Module):
         *,
         bias: bool = True,
     ):
-        super().__init__()
-        self.num_features, self.eps, self.momentum = num_features, eps, momentum
-        self.affine, self.track_running_stats = affine, track_running_stats
-        kw = {"device": device, "dtype": dtype}
-        if affine:
-            self.weight = Parameter(kiln.ones(num_features, **kw))
-            if bias:
-                self.bias = Parameter(kiln.zeros(num_features, **kw))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
-        if track_running_stats:
-            self.register_buffer("running_mean", kiln.zeros(num_features, dtype=dtype))
-            self.register_buffer("running_var", kiln.ones(num_features, dtype=dtype))
-            self.register_buffer("num_batches_tracked", kiln.tensor(0, dtype=kiln.int64))
-        else:
-            self.register_buffer("running_mean", None)
-            self.register_buffer("running_var", None)
-            self.register_buffer("num_batches_tracked", None)
+        super().__init__(
+            num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias
+        )
 
     def forward(self, input):
         if input.ndim not in (self._dims + 1, self._dims + 2):
@@ -148,13 +130,6 @@ class _InstanceNorm(Module):
             self.eps,
         )
         return out.squeeze(0) if unbatched else out
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
-        )
 
 
 class InstanceNorm1d(_InstanceNorm):

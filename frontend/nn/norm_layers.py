@@ -66,7 +66,10 @@ class LayerNorm(Module):
         )
 
 
-class _BatchNorm(Module):
+class _NormBase(Module):
+    """The state batch and instance norms share: ``weight``/``bias`` (``affine``) and
+    the running statistics (``track_running_stats``), as PyTorch's ``_NormBase``."""
+
     def __init__(
         self,
         num_features: int,
@@ -115,6 +118,15 @@ class _BatchNorm(Module):
         if self.bias is not None:
             init.zeros_(self.bias)
 
+    def extra_repr(self) -> str:
+        return (
+            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+            f"affine={self.affine}, bias={self.bias is not None}, "
+            f"track_running_stats={self.track_running_stats}"
+        )
+
+
+class _BatchNorm(_NormBase):
     def _check_input_dim(self, input) -> None:
         raise NotImplementedError
 
@@ -138,13 +150,6 @@ class _BatchNorm(Module):
             use_batch_stats,
             momentum,
             self.eps,
-        )
-
-    def extra_repr(self) -> str:
-        return (
-            f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
-            f"affine={self.affine}, bias={self.bias is not None}, "
-            f"track_running_stats={self.track_running_stats}"
         )
 
 
