@@ -29,9 +29,14 @@ import contextlib
 import ctypes
 import functools
 import hashlib
+import logging
 import os
+import re
+import shutil
+import sys
 import threading
 import warnings
+from typing import NamedTuple
 
 from .kernel_cache import KernelCacheWarning, _writable, atomic_write, cache_dir
 
@@ -46,32 +51,34 @@ __all__ = [
     "native_stats",
     "object_path",
     "set_threads",
+    "wait_for_bundles",
 ]
 
+_log = logging.getLogger(__name__)
 _lock = threading.RLock()
 _loaded: dict[str, NativeKernel] = {}
 _payloads: list[bytes] = []  # the object files linked into the engine (see ``_link``)
 # what this process did, for tests and ``inspect``: compiled / read from disk / reused
-native_stats = {"compiled": 0, "disk": 0, "memory": 0, "seconds": 0.0}
-_MAGIC = b"kiln-native-1 "
+native_stats = {"compiled": 0, "disk": 0, "shared": 0, "memory": 0, "seconds": 0.0}
+_MAGIC = b"kiln-native-2 "
 
 
-def _machine(llvm):
+def _machine(llvm, shared: bool = False):
+    """The target machine for this CPU: for MCJIT (absolute addresses in the large code
+    model, as JITs use: MCJIT may place a kernel's sections far apart), or for a shared
+    library (``shared``: position-independent code, the small code model; ``_bundle``)."""
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
         opt=3,
-        reloc="default",
-        codemodel="jitdefault",
-        jit=True,
+        reloc="pic" if shared else "default",
+        codemodel="small" if shared else "jitdefault",
+        jit=not shared,
     )
 
 
 _made: list = []  # [(llvmlite.binding, the engine)], once made
-# cells holding the addresses of the Python objects kernels' entries use (the symbols
-# kiln_ndarray_type, kiln_py_none, kiln_py_type_error)
-_ndarray_cell, _none_cell, _type_error_cell = (ctypes.c_void_p(0) for _ in range(3))
 _engine_lock = threading.Lock()
 
 
@@ -90,15 +97,6 @@ def _engine():
             import llvmlite.binding as llvm
 
             llvm.ffi.register_lock_callback(_gate.exclusive, _gate.release)
-            import numpy as np
-
-            for name, cell, value in (
-                ("kiln_ndarray_type", _ndarray_cell, np.ndarray),
-                ("kiln_py_none", _none_cell, None),
-                ("kiln_py_type_error", _type_error_cell, TypeError),
-            ):
-                cell.value = id(value)  # (objects that live as long as the process)
-                llvm.add_symbol(name, ctypes.addressof(cell))
             llvm.initialize_native_target()
             llvm.initialize_native_asmprinter()
             engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _machine(llvm))
@@ -109,17 +107,20 @@ def _engine():
 _local = threading.local()
 
 
-def _compile_object(ir_text: str, interleave: bool = True) -> bytes:
+def _compile_object(ir_text: str, interleave: bool = True, shared: bool = False) -> bytes:
     """Optimize and emit ``ir_text`` (on a compile thread, with its own LLVM context and
-    target machine; LLVM releases the GIL while it works). ``interleave``: let the loop
+    target machines; LLVM releases the GIL while it works). ``interleave``: let the loop
     vectorizer run several vector iterations at once (several accumulators: reductions
     that stay in cache gain ~15%; elementwise loops nothing, and their code is ~30%
-    quicker to compile without it)."""
+    quicker to compile without it). ``shared``: position-independent code for a shared
+    library (``_bundle``), else for MCJIT."""
     llvm, _ = _engine()
-    if not hasattr(_local, "machine"):
-        _local.context, _local.machine = llvm.create_context(), _machine(llvm)
+    if not hasattr(_local, "machines"):
+        _local.context, _local.machines = llvm.create_context(), {}
         _local.compiler = True  # (a compile thread: see ``_Gate``)
-    machine = _local.machine
+    machine = _local.machines.get(shared)
+    if machine is None:
+        machine = _local.machines[shared] = _machine(llvm, shared)
     module = llvm.parse_assembly(ir_text, context=_local.context)
     module.triple = machine.triple
     module.data_layout = str(machine.target_data)
@@ -206,48 +207,110 @@ class _Gate:
 _gate = _Gate()
 
 
+def _host_identity() -> str | None:
+    """What names this machine's CPU and this llvmlite without loading LLVM: the CPU's
+    model and feature flags (``/proc/cpuinfo``) and llvmlite's library (version, size,
+    time). None where there is no ``/proc/cpuinfo``."""
+    import llvmlite
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as file:
+            lines = sorted({line.strip() for line in file if line.startswith(_CPU_FIELDS)})
+        library = os.stat(os.path.join(os.path.dirname(llvmlite.__file__), "binding"))
+    except OSError:
+        return None
+    if not lines:
+        return None
+    return "\n".join([llvmlite.__version__, str(library.st_mtime_ns), *lines])
+
+
+_CPU_FIELDS = ("model name", "flags", "Features", "CPU part", "CPU implementer", "isa")
+
+
 @functools.cache
 def _versions() -> str:
     """What a kernel's machine code depends on besides its symbol (which already hashes
-    its source and the compiler's version): LLVM's version and this CPU."""
+    its source and the compiler's version): LLVM's version and this CPU's name and
+    features as LLVM sees them.
+
+    Asking LLVM means loading llvmlite's binding (about 40 ms): the answer is kept in the
+    cache folder under a hash of ``_host_identity()``, so a process whose kernels are all
+    on disk (as shared libraries, ``_bundle``) never loads LLVM."""
+    identity = _host_identity()
+    memo = None
+    if identity is not None:
+        name = hashlib.sha256((_MAGIC.decode() + identity).encode()).hexdigest()[:32]
+        memo = cache_dir() / "native" / f"host-{name}.txt"
+        try:
+            text, _, digest = memo.read_text(encoding="utf-8").rpartition("\n")
+            if text.startswith(_MAGIC.decode()) and digest == _digest(text.encode()):
+                return text
+        except (OSError, ValueError):
+            pass
     import llvmlite
     import llvmlite.binding as llvm
 
     features = llvm.get_host_cpu_features().flatten()
-    return f"{_MAGIC.decode()}llvmlite {llvmlite.__version__} {llvm.get_host_cpu_name()} {features}"
+    text = f"{_MAGIC.decode()}llvmlite {llvmlite.__version__} {llvm.get_host_cpu_name()} {features}"
+    if memo is not None:
+        try:
+            folder = _writable(memo.parent)
+            atomic_write(folder / memo.name, f"{text}\n{_digest(text.encode())}".encode())
+        except OSError:  # (a read-only cache)
+            pass
+    return text
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _key(symbol: str) -> str:
     return hashlib.sha256((_versions() + "\n" + symbol).encode()).hexdigest()[:32]
 
 
-def _read_entry(path, key: str) -> tuple[bytes, bool] | None:
-    """A cache entry's object code and whether the kernel is chunked, or None (missing;
-    a damaged one is deleted)."""
+class _Entry(NamedTuple):
+    payload: bytes  # the object file
+    chunked: bool
+    shared: tuple[str, str] | None  # (file name, SHA-256) of a shared library with it
+
+
+def _read_entry(path, key: str) -> _Entry | None:
+    """A cache entry, or None (missing; a damaged one is deleted)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
     header, _, payload = data.partition(b"\n")
     expected = _MAGIC + key.encode() + b" "
-    digest, _, chunked = header[len(expected) :].decode(errors="replace").partition(" ")
+    fields = header[len(expected) :].decode(errors="replace").split(" ")
+    shared = None
+    if len(fields) == 3 and fields[2].count(":") == 1:
+        name, digest = fields.pop().split(":")
+        if _BUNDLE_NAME.fullmatch(name) and len(digest) == 64:
+            shared = (name, digest)
     if (
         header.startswith(expected)
-        and digest == hashlib.sha256(payload).hexdigest()
-        and chunked in ("0", "1")
+        and len(fields) == 2
+        and fields[0] == _digest(payload)
+        and fields[1] in ("0", "1")
     ):
-        return payload, chunked == "1"
+        return _Entry(payload, fields[1] == "1", shared)
+    _damaged(path)
+    return None
+
+
+def _damaged(path) -> None:
     warnings.warn(
         f"kiln: native kernel cache entry {path.name} in {path.parent} was damaged or "
         "truncated; deleted and rebuilt",
         KernelCacheWarning,
-        stacklevel=4,
+        stacklevel=5,
     )
     try:
         path.unlink()
     except FileNotFoundError:
         pass
-    return None
 
 
 def object_path(symbol: str):
@@ -255,10 +318,11 @@ def object_path(symbol: str):
     return cache_dir() / "native" / f"{_key(symbol)}.o"
 
 
-def _store(symbol: str, payload: bytes, chunked: bool) -> None:
+def _store(symbol: str, payload: bytes, chunked: bool, shared: tuple[str, str] | None = None):
     key = _key(symbol)
-    digest = hashlib.sha256(payload).hexdigest()
-    header = _MAGIC + key.encode() + f" {digest} {int(chunked)}".encode()
+    header = _MAGIC + key.encode() + f" {_digest(payload)} {int(chunked)}".encode()
+    if shared is not None:
+        header += f" {shared[0]}:{shared[1]}".encode()
     try:
         folder = _writable(cache_dir() / "native")
         atomic_write(folder / f"{key}.o", header + b"\n" + payload)
@@ -278,11 +342,15 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
     _payloads.append(payload)
     engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
     address = engine.get_function_address(symbol)
-    if not address:
+    entry = engine.get_function_address(symbol + "_py")
+    if not address or not entry:
         raise RuntimeError(f"kiln: native kernel {symbol} did not link")
+    return _kernel(symbol, address, entry, arrays, sizes, chunked)
+
+
+def _kernel(symbol: str, address: int, entry: int, arrays: int, sizes: int, chunked: bool):
     argument_types = [ctypes.py_object] * arrays + [ctypes.c_int64] * (sizes + 2)
     function = ctypes.CFUNCTYPE(None, *argument_types)(address)
-    entry = engine.get_function_address(symbol + "_py")
     kernel = NativeKernel(function, symbol, chunked, _builtin(entry, "kernel_serial"))
     _loaded[symbol] = kernel
     return kernel
@@ -290,7 +358,8 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
 
 def find(symbol: str, arrays: int, sizes: int):
     """The kernel ``symbol`` if this process has it or the disk cache holds it (then it
-    is linked now), else None: ``build`` it."""
+    is loaded now: from its shared library when there is a sound one, else its object
+    file is linked), else None: ``build`` it."""
     with _lock:
         kernel = _loaded.get(symbol)
         if kernel is not None:
@@ -301,8 +370,169 @@ def find(symbol: str, arrays: int, sizes: int):
         if entry is None:
             return None
         native_stats["disk"] += 1
-        payload, chunked = entry
-        return _link(symbol, payload, arrays, sizes, chunked)
+        if entry.shared is not None:
+            library = _open_bundle(*entry.shared)
+            if library is not None:
+                try:
+                    address = ctypes.cast(library[symbol], ctypes.c_void_p).value
+                    entry_address = ctypes.cast(library[symbol + "_py"], ctypes.c_void_p).value
+                except AttributeError:  # (not in it: a bundle of other kernels)
+                    pass
+                else:
+                    native_stats["shared"] += 1
+                    return _kernel(symbol, address, entry_address, arrays, sizes, entry.chunked)
+        return _link(symbol, entry.payload, arrays, sizes, entry.chunked)
+
+
+# ------------------------------------------------------------- shared-library bundles
+#
+# Linking an object file into MCJIT needs llvmlite's binding, and loading that costs a
+# process about 40 ms, a third of a warm first call. So the kernels a compile produced are
+# also linked, in the background, into one shared library (a "bundle", by the system's
+# ``ld``), named in each kernel's entry with its SHA-256: a later process loads the bundle
+# with ``dlopen`` (about 0.1 ms) once its bytes verify, and never loads LLVM. Without
+# ``ld``, with ``KILN_NATIVE_SHARED=0``, or when a bundle is missing, damaged or refused
+# by the loader, the object file is linked into MCJIT as before.
+
+_BUNDLE_NAME = re.compile(r"bundle-[0-9a-f]{32}\.so")
+_bundles: dict[str, object] = {}  # file name -> the loaded library, or None (unusable)
+_linker = None  # (queue, thread) of the thread that makes bundles (started on first use)
+_EXIT_WAIT_SECONDS = 2.0  # how long an exiting process waits for its bundles
+
+
+def _shared_enabled() -> bool:
+    return os.environ.get("KILN_NATIVE_SHARED", "1") != "0" and sys.platform == "linux"
+
+
+def _open_bundle(name: str, digest: str):
+    """The loaded bundle ``name`` if its bytes hash to ``digest``, else None (a damaged
+    one is deleted, with a warning; the caller links the object file instead)."""
+    if name in _bundles:
+        return _bundles[name]
+    library = None
+    if _shared_enabled():
+        path = cache_dir() / "native" / name
+        try:
+            descriptor = os.open(path, os.O_RDONLY)
+        except OSError:
+            descriptor = None
+        if descriptor is not None:
+            try:
+                with os.fdopen(os.dup(descriptor), "rb") as file:
+                    data = file.read()
+                if _digest(data) == digest:
+                    # (the file verified is the one loaded: the same open descriptor)
+                    library = ctypes.CDLL(f"/proc/self/fd/{descriptor}")
+                else:
+                    warnings.warn(
+                        f"kiln: native kernel library {name} in {path.parent} was damaged "
+                        "or truncated; deleted (its kernels link from their object files)",
+                        KernelCacheWarning,
+                        stacklevel=5,
+                    )
+                    with contextlib.suppress(OSError):
+                        path.unlink()
+            except OSError:  # (the loader refused it: no ``ld``-made file should be)
+                library = None
+            finally:
+                os.close(descriptor)
+    _bundles[name] = library
+    return library
+
+
+def _bundle_later(kernels) -> None:
+    """Make a bundle of ``kernels`` (``(symbol, job)`` each, the job from
+    ``compile_later``) in the background (``_bundle``)."""
+    global _linker
+    kernels = [k for k in kernels if k[0] is not None]
+    if not kernels or not _shared_enabled() or shutil.which("ld") is None:
+        return
+    if _linker is None:
+        import atexit
+        import queue
+
+        work = queue.Queue()
+        thread = threading.Thread(target=_bundle_loop, args=(work,), name="kiln-ld", daemon=True)
+        thread.start()
+        _linker = (work, thread)
+        atexit.register(_wait_for_bundles, work)
+    _linker[0].put(kernels)
+
+
+def _bundle_loop(work) -> None:
+    while True:
+        kernels = work.get()
+        try:
+            _bundle(kernels)
+        except Exception:  # (best effort: the object files still serve)
+            _log.debug("kiln: a kernel bundle failed", exc_info=True)
+        finally:
+            work.task_done()
+
+
+def _wait_for_bundles(work, seconds: float = _EXIT_WAIT_SECONDS) -> bool:
+    """(at exit) Give the bundles still being made a moment to be stored."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while work.unfinished_tasks and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return not work.unfinished_tasks
+
+
+def wait_for_bundles(timeout: float | None = None) -> bool:
+    """Wait until the kernel bundles this process started are stored (at most
+    ``timeout`` seconds); whether none is left. A process exits waiting at most
+    ``_EXIT_WAIT_SECONDS`` for them: one that exits sooner leaves the object files only,
+    which the next process links as before."""
+    if _linker is None:
+        return True
+    return _wait_for_bundles(_linker[0], float("inf") if timeout is None else timeout)
+
+
+def _bundle(kernels) -> str | None:
+    """(on the bundle thread) Compile ``kernels`` again as position-independent code,
+    link them into one shared library with ``ld``, store it (``bundle-<hash>.so``) and
+    name it with its SHA-256 in each kernel's entry; its file name, or None."""
+    import subprocess
+    import tempfile
+
+    objects = []
+    for symbol, job in kernels:
+        try:
+            job.result()  # (stored; and LLVM accepted its IR)
+        except Exception:  # (that kernel is Numba's)
+            continue
+        objects.append((symbol, _compile_object(job.ir_text, job.interleave, shared=True)))
+    if not objects:
+        return None
+    keys = sorted(_key(symbol) for symbol, _ in objects)
+    name = f"bundle-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:32]}.so"
+    folder = _writable(cache_dir() / "native")
+    with tempfile.TemporaryDirectory(dir=folder, prefix="ld-") as scratch:
+        paths = []
+        for number, (_, code) in enumerate(objects):
+            paths.append(os.path.join(scratch, f"{number}.o"))
+            with open(paths[-1], "wb") as file:
+                file.write(code)
+        output = os.path.join(scratch, "bundle.so")
+        done = subprocess.run(
+            ["ld", "-shared", "-z", "noexecstack", "-o", output, *paths],
+            capture_output=True,
+            timeout=120,
+        )
+        if done.returncode != 0:
+            _log.debug("kiln: ld refused a kernel bundle: %s", done.stderr[-2000:])
+            return None
+        with open(output, "rb") as file:
+            data = file.read()
+    atomic_write(folder / name, data)
+    shared = (name, _digest(data))
+    for symbol, _ in objects:
+        entry = _read_entry(object_path(symbol), _key(symbol))
+        if entry is not None:
+            _store(symbol, entry.payload, entry.chunked, shared)
+    return name
 
 
 _compilers = None  # the threads that run LLVM (created on first use)
@@ -405,6 +635,11 @@ def link_compiled(kernels) -> list:
             result.append(_link(symbol, payload, arrays, sizes, chunked))
     native_stats["compiled"] += len(kernels)
     native_stats["seconds"] += time.perf_counter() - started
+    _bundle_later(
+        (symbol, job)
+        for (symbol, job, _, _, _), kernel in zip(kernels, result)
+        if not isinstance(kernel, Exception)
+    )
     return result
 
 
@@ -449,7 +684,16 @@ def _builtin(address: int, name: str):
     """A builtin function object calling the ``METH_FASTCALL`` entry at ``address``."""
     definition = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
     _method_defs.append(definition)
-    return _new_builtin(ctypes.byref(definition), None, None)
+    return _new_builtin(ctypes.byref(definition), _entry_self(), None)
+
+
+@functools.cache
+def _entry_self() -> tuple:
+    """The ``self`` of every kernel's entry: the Python objects its code needs
+    (``compiler/codegen/native.py``, ``_python_entry``), read by position."""
+    import numpy as np
+
+    return (np.ndarray, None, TypeError)
 
 
 class NativeKernel:
@@ -540,12 +784,12 @@ _POOL = _Pool()
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) has none of the parent's threads: start a
     new pool there, or the first parallel kernel would wait for workers forever."""
-    global _POOL, _lock, _compilers, _engine_lock
+    global _POOL, _lock, _compilers, _engine_lock, _linker
     size = _POOL.size
     _POOL = _Pool()
     _POOL.size = size
     _lock = threading.RLock()
-    _compilers = None
+    _compilers = _linker = None  # (a bundle being made in the parent is the parent's)
     _engine_lock = threading.Lock()
     # (a compile thread of the parent may have been inside the gate: the child has none)
     _gate.condition = threading.Condition()

@@ -12,6 +12,10 @@ os.environ.setdefault("KILN_VERIFY_PASSES", "1")
 # a jitted call runs its kernels, never the interpreted tier (which would make a test of
 # compiled code compare the interpreter with eager): tests/test_tiered.py turns it on
 os.environ.setdefault("KILN_TIERED", "0")
+# no shared-library bundles of the kernels (runtime/native.py): each compile would build
+# its kernels a second time in the background, for processes after this one; the tests
+# of bundles (tests/test_native_shared.py) turn them on
+os.environ.setdefault("KILN_NATIVE_SHARED", "0")
 
 import numpy as np
 import pytest

@@ -59,9 +59,11 @@ import os
 from dataclasses import dataclass
 
 # Bump when the IR this module writes for the same source changes (part of the cache key).
-VERSION = "1"
+VERSION = "2"
 
 _DATA_OFFSET, _STRIDES_OFFSET, _FLAGS_OFFSET = 16, 40, 64
+# where a PyTupleObject's items start, in pointers (after ob_refcnt, ob_type, ob_size)
+_TUPLE_ITEMS = 3
 
 
 class Unsupported(Exception):
@@ -141,13 +143,15 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
     ``ctypes`` call costs about 1.5 microseconds more).
 
     It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
-    SystemError), an argument that is not a NumPy array (its type is not
-    ``kiln_ndarray_type``, a symbol ``runtime/native.py`` defines, nor a subtype) or a
-    C-layout one that is not C-contiguous (TypeError, naming the argument).
+    SystemError), an argument that is not a NumPy array (its type is not ``ndarray`` nor a
+    subtype) or a C-layout one that is not C-contiguous (TypeError, naming the argument).
 
-    Python objects come through kiln's own symbols (cells holding their address,
-    ``runtime/native.py``): Numba registers CPython names such as ``PyExc_TypeError`` for
-    its JIT with another meaning (the object, not the variable holding it). The text is
+    The Python objects it needs come in its ``self``, the tuple ``(numpy.ndarray, None,
+    TypeError)`` (``runtime/native.py``'s ``_ENTRY_SELF``, read at the items' offsets in a
+    ``PyTupleObject``), not through symbols: Numba registers CPython names such as
+    ``PyExc_TypeError`` for its JIT with another meaning (the object, not the variable
+    holding it), and a kernel loaded as a shared library (``runtime/native.py``) must
+    need nothing but CPython's C functions. The text is
     written directly (the same for every kernel of a signature but for the names):
     building it with ``llvmlite.ir`` and printing it took about as long as the kernel.
     """
@@ -161,7 +165,9 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
         "wrong:",
         "  ret i8* null",
         "call:",
-        '  %ndarray = load i8*, i8** @"kiln_ndarray_type"',
+        "  %items = bitcast i8* %self to i8**",
+        f"  %ndarray_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS}",
+        "  %ndarray = load i8*, i8** %ndarray_at",
     ]
     messages = []
     for k in range(arrays):
@@ -181,7 +187,8 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
             f"  %issub{k} = icmp ne i32 %sub{k}, 0",
             f"  br i1 %issub{k}, label %array{k}, label %refused{k}",
             f"refused{k}:",
-            f'  %error{k} = load i8*, i8** @"kiln_py_type_error"',
+            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 2}",
+            f"  %error{k} = load i8*, i8** %error_at{k}",
             f'  %text{k} = bitcast [{size} x i8]* @"kiln_message{k}" to i8*',
             f'  call void @"PyErr_SetString"(i8* %error{k}, i8* %text{k})',
             "  ret i8* null",
@@ -208,7 +215,8 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
     values += ["i64 0", "i64 1"]
     lines += [
         f'  call void @"{symbol}"({", ".join(values)})',
-        '  %none = load i8*, i8** @"kiln_py_none"',
+        f"  %none_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 1}",
+        "  %none = load i8*, i8** %none_at",
         '  call void @"Py_IncRef"(i8* %none)',
         "  ret i8* %none",
         "}",
@@ -217,9 +225,6 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
         'declare void @"Py_IncRef"(i8*)',
         'declare i32 @"PyType_IsSubtype"(i8*, i8*)',
         'declare void @"PyErr_SetString"(i8*, i8*)',
-        '@"kiln_py_none" = external global i8*',
-        '@"kiln_ndarray_type" = external global i8*',
-        '@"kiln_py_type_error" = external global i8*',
         *messages,
     ]
     return "\n".join(lines) + "\n"
