@@ -102,8 +102,9 @@ class Executable:
     def run(self, args: list[np.ndarray]) -> list[np.ndarray]:
         lowered = self._lowered
         if lowered is not None:
-            # LLVM's threads take about KERNEL_SECONDS a kernel: interpret while what is
-            # left of that expected time is longer than the interpreter would take. Past
+            # LLVM's threads take about KERNEL_SECONDS a kernel (or what this process
+            # measured): interpret while what is left of that expected time is longer
+            # than the interpreter would take (estimated; after a call, measured). Past
             # the expected time a call waits (LLVM may be starved by the interpreted
             # calls themselves: an interpreter tier that never ends is a slow program)
             left = self._compile_expected - (time.perf_counter() - self._compile_started)
@@ -121,9 +122,12 @@ class Executable:
         kernels it stands in for raise none."""
         from ..runtime.executor import PROFILERS
 
+        started = time.perf_counter()
         if not PROFILERS:
             with np.errstate(all="ignore"):
-                return interpret(self.optimized, args)
+                results = interpret(self.optimized, args)
+            self._interpret_seconds = time.perf_counter() - started  # (measured, from now)
+            return results
         clock: list[float] = []
         with np.errstate(all="ignore"):
             results = interpret(self.optimized, args, clock)
@@ -176,6 +180,13 @@ def _compile_threads() -> int:
     from ..runtime.native import get_threads
 
     return get_threads()
+
+
+def _kernel_seconds() -> float:
+    """LLVM's time for a kernel: as measured in this process, else ``KERNEL_SECONDS``."""
+    from ..runtime.native import kernel_seconds
+
+    return kernel_seconds(KERNEL_SECONDS)
 
 
 def interpret_seconds(graph: Graph) -> float:
@@ -276,7 +287,7 @@ def compile_fused(
     else:
         executable._interpret_seconds = interpret_seconds(optimized)
         executable._compile_started = time.perf_counter()
-        executable._compile_expected = lowered.compiling() * KERNEL_SECONDS / _compile_threads()
+        executable._compile_expected = lowered.compiling() * _kernel_seconds() / _compile_threads()
     if dump_dir:
         dump(executable, dump_dir)
     return executable

@@ -46,6 +46,7 @@ __all__ = [
     "compile_later",
     "find",
     "get_threads",
+    "kernel_seconds",
     "link_compiled",
     "load_native",
     "native_stats",
@@ -536,6 +537,20 @@ def _bundle(kernels) -> str | None:
 
 
 _compilers = None  # the threads that run LLVM (created on first use)
+_kernel_seconds: list[float] = []  # [a moving average of a kernel's compile time], once known
+
+
+def _measured_kernel(seconds: float) -> None:
+    if _kernel_seconds:
+        _kernel_seconds[0] += 0.25 * (seconds - _kernel_seconds[0])
+    else:
+        _kernel_seconds.append(seconds)
+
+
+def kernel_seconds(default: float) -> float:
+    """How long LLVM takes for a kernel in this process lately (wall time on its compile
+    thread, a moving average), or ``default`` before the first."""
+    return _kernel_seconds[0] if _kernel_seconds else default
 
 
 class _Job:
@@ -561,8 +576,12 @@ class _Job:
         self.future = _compilers.submit(self._compile)
 
     def _compile(self) -> bytes:
+        import time
+
         _lower_priority()
+        started = time.perf_counter()
         payload = _compile_object(self.ir_text, self.interleave)
+        _measured_kernel(time.perf_counter() - started)
         if self.symbol is not None:
             _store(self.symbol, payload, self.chunked)
         return payload

@@ -36,6 +36,10 @@ def held(monkeypatch, tmp_path):
     process: a forked child compiles at once)."""
     monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(native, "_loaded", {})  # (no kernel of an earlier test is found)
+    # LLVM is expected to take a minute a kernel (no measurement of an earlier test is
+    # believed): calls interpret while it is held, whatever a call measures
+    monkeypatch.setattr(native, "_kernel_seconds", [])
+    monkeypatch.setattr(compile_module, "KERNEL_SECONDS", 60.0)
     gate = threading.Event()
     parent = os.getpid()
     original = native._compile_object
@@ -87,8 +91,11 @@ def test_the_interpreted_tier_warns_no_more_than_the_kernels(tiered, held):
     assert np.isnan(out.numpy()).all()
 
 
-def test_a_call_the_interpreter_would_take_longer_on_waits_for_the_compiler(tiered, held):
+def test_a_call_the_interpreter_would_take_longer_on_waits_for_the_compiler(
+    tiered, held, monkeypatch
+):
     # 2^22 elements through a dozen ops: far longer interpreted than one kernel compiles
+    monkeypatch.setattr(compile_module, "KERNEL_SECONDS", 0.03)
     x = kiln.ones(1 << 22)
 
     def fn(x):
@@ -265,3 +272,24 @@ def test_compile_threads_priority_follows_kiln_compile_nice(monkeypatch, nice):
 
     before, after = native._compilers.submit(probe).result()
     assert after == min(19, before + int(nice))
+
+
+def test_the_tier_estimates_become_measurements(tiered, held):
+    """The interpreter's time is estimated until a call measures it; LLVM's time a kernel
+    is ``KERNEL_SECONDS`` until this process has compiled one."""
+    import time
+
+    from kiln.runtime import native
+
+    x = kiln.randn(8, 50)
+    f = kiln.jit(_chain)
+    started = time.perf_counter()
+    f(x, x)
+    elapsed = time.perf_counter() - started
+    executable = f.inspect(x, x).executable
+    estimate = compile_module.interpret_seconds(executable.optimized)
+    measured = executable._interpret_seconds
+    assert measured != estimate and 0 < measured < elapsed
+    held.set()
+    executable.wait()
+    assert native.kernel_seconds(-1.0) > 0  # (the compile threads measured theirs)
