@@ -763,11 +763,12 @@ def _cholesky_linear(a: Tensor, value: np.ndarray) -> Tensor:
     low = _const(value, a)
     if a.requires_grad:
         # dL = L Phi(L^-1 dA_sym L^-T), Phi: the lower triangle with a halved diagonal
-        linv = _const(np.linalg.inv(value), a)
+        n = a.shape[-1]
+        eye = np.broadcast_to(np.eye(n, dtype=value.dtype), value.shape)
+        linv = _const(_np_trisolve(value, eye, upper=False, unit=False), a)  # inf, not raise
         d = _delta(a)
         d = ops.mul(ops.add(d, _mT(d)), 0.5)
         inner = ops.matmul(ops.matmul(linv, d), _mT(linv))
-        n = a.shape[-1]
         phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
         low = ops.add(low, ops.matmul(low, ops.mul(inner, _const(phi, a))))
     return low
@@ -995,19 +996,23 @@ def _tolerance(name, s_max, atol, rtol, m, n, dtype):
     def value(t):
         return np.asarray(t._data if isinstance(t, Tensor) else t, dtype=np.float64)
 
+    def per_matrix(t):  # a tensor of tolerances has the batch's shape: add the axis of s
+        v = value(t)
+        return v[..., None] if v.ndim else v
+
     if rtol is None:
         only_atol = atol is not None and np.all(value(atol) > 0)
         rtol = 0.0 if only_atol else np.finfo(dtype).eps * max(m, n)
     atol = 0.0 if atol is None else atol
-    return np.maximum(value(atol), value(rtol) * s_max)
+    return np.maximum(per_matrix(atol), per_matrix(rtol) * s_max)
 
 
 def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
     """The Moore-Penrose pseudo-inverse: singular values at or under
     ``max(atol, rtol * s_max)`` count as zero (``rcond`` is the older name of ``rtol``).
-    The gradient is PyTorch's (for a locally constant rank):
-    ``dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P``; with ``hermitian``
-    the whole computation is a composite of ``eigh``, as in PyTorch."""
+    With ``hermitian`` it comes from ``eigh`` (the lower triangle read) and eigenvalue
+    magnitudes. The gradient is PyTorch's (for a locally constant rank, ``A`` taken whole):
+    ``dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P``."""
     if rcond is not None:
         if rtol is not None:
             raise RuntimeError("linalg.pinv: rcond and rtol cannot both be given")
@@ -1182,7 +1187,11 @@ def eigvals(A: Tensor) -> Tensor:  # noqa: N803
     w, v = np.linalg.eig(arr)
     values = constant(w, cdtype, like=A)
     vecs = constant(v, cdtype, like=A)
-    vinv = constant(np.linalg.inv(v), cdtype, like=A)
+    try:
+        vinv = np.linalg.inv(v)
+    except np.linalg.LinAlgError:  # a defective matrix: inf/nan gradients, as PyTorch
+        vinv = _lu_inverse(v)
+    vinv = constant(vinv, cdtype, like=A)
     d = ops.cast(_delta(A), cdtype)
     # diag(V^-1 dA V)_i = sum_j (V^-1)_ij (dA V)_ji
     return ops.add(values, ops.sum(ops.mul(vinv, _mT(ops.matmul(d, vecs))), -1))

@@ -472,6 +472,10 @@ def test_matrix_rank():
         )
         run(lambda lib, a: lib.linalg.matrix_rank(a, rtol=0.5), [np.diag([3.0, 2.0, 0.5])], dtype)
     run(lambda lib, a: lib.linalg.lstsq(a, a[..., :1], driver="gelsd").rank, [low_rank])
+    # tolerances given per matrix of the batch
+    a, tol = rand(3, 4, 4), np.array([0.1, 1.0, 3.0])
+    run(lambda lib, a, t: lib.linalg.matrix_rank(a, atol=t), [a, tol])
+    run(lambda lib, a, t: lib.linalg.pinv(a, rtol=t), [a, tol], rtol=1e-8, atol=1e-8)
 
 
 def test_info_and_linalg_error():
