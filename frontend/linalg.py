@@ -43,6 +43,30 @@ __all__ = [
     "svdvals",
     "matrix_exp",
     "householder_product",
+    # linalg16
+    "LinAlgError",
+    "cholesky_ex",
+    "cond",
+    "cross",
+    "diagonal",
+    "eigvals",
+    "inv_ex",
+    "lstsq",
+    "lu",
+    "lu_factor",
+    "lu_factor_ex",
+    "lu_solve",
+    "matmul",
+    "matrix_power",
+    "matrix_rank",
+    "multi_dot",
+    "pinv",
+    "solve_ex",
+    "solve_triangular",
+    "tensorinv",
+    "tensorsolve",
+    "vander",
+    "vecdot",
 ]
 
 eigh_result = namedtuple("eigh_result", ["eigenvalues", "eigenvectors"])
@@ -149,10 +173,8 @@ def inv(a: Tensor) -> Tensor:
     try:
         value = np.linalg.inv(arr)
     except np.linalg.LinAlgError:
-        raise RuntimeError(
-            f"linalg.inv: the inversion of {list(a.shape)} could not be completed because "
-            "the input matrix is singular."
-        ) from None
+        _raise_singular("linalg.inv", _np_lu(arr)[2])
+        raise LinAlgError("linalg.inv: the input matrix is singular.") from None
     c = _const(value, a)
     if not a.requires_grad:
         return c
@@ -206,8 +228,8 @@ def solve(a: Tensor, b: Tensor, *, left: bool = True) -> Tensor:
     try:
         value = np.linalg.solve(arr, rhs)
     except np.linalg.LinAlgError:
-        raise RuntimeError(
-            "linalg.solve: The solver failed because the input matrix is singular."
+        raise LinAlgError(
+            "torch.linalg.solve: The solver failed because the input matrix is singular."
         ) from None
     x = _const(value, a)
     if a.requires_grad or b.requires_grad:
@@ -221,23 +243,9 @@ def solve(a: Tensor, b: Tensor, *, left: bool = True) -> Tensor:
 def cholesky(a: Tensor, *, upper: bool = False) -> Tensor:
     (arr,) = _eager("cholesky", a)
     _square("cholesky", a)
-    try:
-        value = np.linalg.cholesky(arr)
-    except np.linalg.LinAlgError:
-        raise RuntimeError(
-            "linalg.cholesky: The factorization could not be completed because the input is "
-            "not positive-definite."
-        ) from None
-    low = _const(value, a)
-    if a.requires_grad:
-        # dL = L Phi(L^-1 dA_sym L^-T), Phi: the lower triangle with a halved diagonal
-        linv = _const(np.linalg.inv(value), a)
-        d = _delta(a)
-        d = ops.mul(ops.add(d, _mT(d)), 0.5)
-        inner = ops.matmul(ops.matmul(linv, d), _mT(linv))
-        n = a.shape[-1]
-        phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
-        low = ops.add(low, ops.matmul(low, ops.mul(inner, _const(phi, a))))
+    value, info = _np_cholesky(arr)
+    _raise_not_pd("linalg.cholesky", info)
+    low = _cholesky_linear(a, value)
     return _mT(low) if upper else low
 
 
@@ -530,3 +538,799 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803 - PyTor
         t = ops.unsqueeze(ops.narrow(tau, -1, i, 1), -1)  # (..., 1, 1)
         q = ops.sub(q, ops.mul(t, ops.matmul(v, ops.matmul(_mT(v), q))))
     return q
+
+
+# ----------------------------------------------------------------------------- linalg16
+# The rest of ``torch.linalg``: the ``_ex`` variants (an ``info`` per matrix instead of an
+# error), LU, triangular solves, least squares, the pseudo-inverse, eigenvalues, and the
+# composites (cross, vecdot, vander, multi_dot, matrix_power, cond, tensorinv/tensorsolve).
+
+
+class LinAlgError(RuntimeError):
+    """``torch.linalg.LinAlgError``: a factorization or solve met a singular or
+    non-positive-definite matrix (a ``RuntimeError``, as in PyTorch)."""
+
+
+linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
+linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
+linalg_solve_ex = namedtuple("linalg_solve_ex", ["result", "info"])
+linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
+linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+
+
+def _batch_prefix(info: np.ndarray, k: int) -> str:
+    if info.ndim == 0:
+        return ""
+    return f"(Batch element {k}): "
+
+
+def _first_failure(info: np.ndarray):
+    """The flat index and value of the first nonzero ``info`` (None when all are 0)."""
+    flat = info.reshape(-1)
+    bad = np.flatnonzero(flat)
+    if not bad.size:
+        return None
+    return int(bad[0]), int(flat[bad[0]])
+
+
+def _raise_singular(name: str, info: np.ndarray) -> None:
+    hit = _first_failure(info)
+    if hit is not None:
+        k, i = hit
+        raise LinAlgError(
+            f"{name}: {_batch_prefix(info, k)}The diagonal element {i} is zero, the inversion "
+            "could not be completed because the input matrix is singular."
+        )
+
+
+def _raise_not_pd(name: str, info: np.ndarray) -> None:
+    hit = _first_failure(info)
+    if hit is not None:
+        k, i = hit
+        raise LinAlgError(
+            f"{name}: {_batch_prefix(info, k)}The factorization could not be completed because "
+            f"the input is not positive-definite (the leading minor of order {i} is not "
+            "positive-definite)."
+        )
+
+
+def _np_lu(arr: np.ndarray):
+    """LAPACK's ``getrf`` on a batch: partial pivoting (the first largest magnitude), the
+    factors packed in one array, 1-based ``int32`` pivots, ``info`` the first zero pivot
+    (1-based; 0 when none)."""
+    *batch, m, n = arr.shape
+    k = min(m, n)
+    lu = np.array(arr, dtype=arr.dtype).reshape((-1, m, n))
+    count = lu.shape[0]
+    piv = np.zeros((count, k), dtype=np.int32)
+    info = np.zeros(count, dtype=np.int32)
+    rows = np.arange(count)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for j in range(k):
+            p = np.argmax(np.abs(lu[:, j:, j]), axis=1) + j
+            piv[:, j] = p + 1
+            top = lu[rows, j].copy()
+            lu[rows, j] = lu[rows, p]
+            lu[rows, p] = top
+            pivot = lu[:, j, j]
+            zero = pivot == 0
+            info = np.where(zero & (info == 0), j + 1, info).astype(np.int32)
+            scale = np.where(zero, 1.0, pivot).astype(arr.dtype)
+            lu[:, j + 1 :, j] /= scale[:, None]
+            lu[:, j + 1 :, j + 1 :] -= lu[:, j + 1 :, j : j + 1] * lu[:, j : j + 1, j + 1 :]
+    return (
+        lu.reshape((*batch, m, n)),
+        piv.reshape((*batch, k)),
+        info.reshape(tuple(batch)),
+    )
+
+
+def _np_permutation(piv: np.ndarray, m: int, dtype) -> np.ndarray:
+    """The ``(..., m, m)`` permutation ``P`` of ``A = P L U`` from 1-based ``getrf`` pivots."""
+    batch = piv.shape[:-1]
+    flat = piv.reshape((-1, piv.shape[-1])).astype(np.int64) - 1
+    perm = np.tile(np.arange(m), (flat.shape[0], 1))
+    rows = np.arange(flat.shape[0])
+    for j in range(flat.shape[1]):
+        p = flat[:, j]
+        top = perm[rows, j].copy()
+        perm[rows, j] = perm[rows, p]
+        perm[rows, p] = top
+    # row j of P^T A is row perm[j] of A: P[perm[j], j] = 1
+    eye = np.zeros((flat.shape[0], m, m), dtype=dtype)
+    eye[rows[:, None], perm, np.arange(m)[None, :]] = 1
+    return eye.reshape((*batch, m, m))
+
+
+def _np_trisolve(a: np.ndarray, b: np.ndarray, upper: bool, unit: bool) -> np.ndarray:
+    """``A X = B`` by substitution (``A`` triangular, batches broadcast); a zero on the
+    diagonal gives inf/nan, as LAPACK's ``trtrs`` does, never an error."""
+    n = a.shape[-1]
+    batch = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    a = np.broadcast_to(a, batch + a.shape[-2:])
+    x = np.array(np.broadcast_to(b, batch + b.shape[-2:]), dtype=np.result_type(a, b))
+    order = range(n - 1, -1, -1) if upper else range(n)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        for i in order:
+            if upper and i + 1 < n:
+                x[..., i, :] -= (a[..., i : i + 1, i + 1 :] @ x[..., i + 1 :, :])[..., 0, :]
+            elif not upper and i > 0:
+                x[..., i, :] -= (a[..., i : i + 1, :i] @ x[..., :i, :])[..., 0, :]
+            if not unit:
+                x[..., i, :] /= a[..., i, i][..., None]
+    return x
+
+
+def _np_lu_solve(lu: np.ndarray, piv: np.ndarray, b: np.ndarray) -> np.ndarray:
+    perm = _np_permutation(piv, lu.shape[-1], lu.dtype)
+    y = _np_trisolve(lu, np.swapaxes(perm, -1, -2) @ b, upper=False, unit=True)
+    return _np_trisolve(lu, y, upper=True, unit=False)
+
+
+def _np_cholesky(arr: np.ndarray):
+    """The lower Cholesky factor and ``potrf``'s ``info`` (the order of the first leading
+    minor that is not positive-definite; its diagonal keeps the failed pivot)."""
+    *batch, n, _ = arr.shape
+    info = np.zeros(tuple(batch), dtype=np.int32)
+    try:
+        return np.linalg.cholesky(arr), info
+    except np.linalg.LinAlgError:
+        pass
+    a = np.tril(np.array(arr)).reshape((-1, n, n))
+    flat = info.reshape(-1)
+    for b in range(a.shape[0]):
+        m = a[b]
+        for j in range(n):
+            d = m[j, j] - m[j, :j] @ m[j, :j]
+            if not d > 0:
+                m[j, j] = d
+                flat[b] = j + 1
+                break
+            m[j, j] = math.sqrt(d)
+            m[j + 1 :, j] = (m[j + 1 :, j] - m[j + 1 :, :j] @ m[j, :j]) / m[j, j]
+    return a.reshape(arr.shape), flat.reshape(tuple(batch))
+
+
+def _int_info(info: np.ndarray, like: Tensor) -> Tensor:
+    return constant(np.asarray(info, dtype=np.int32), dtypes.int32, like=like)
+
+
+def _broadcast_batch(name, a, b):
+    """``A`` and ``B`` (matrices) with their batch dimensions broadcast."""
+    try:
+        batch = tuple(np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2])))
+    except ValueError:
+        raise RuntimeError(
+            f"{name}: Incompatible shapes of A and B for the equation AX = B "
+            f"({list(a.shape)} and {list(b.shape)})"
+        ) from None
+    if tuple(a.shape[:-2]) != batch:
+        a = ops.expand(a, batch + tuple(a.shape[-2:]))
+    if tuple(b.shape[:-2]) != batch:
+        b = ops.expand(b, batch + tuple(b.shape[-2:]))
+    return a, b
+
+
+def _same_dtype(name, a, b, what=("A", "B")):
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"{name}: Expected {what[0]} and {what[1]} to have the same dtype, but found "
+            f"{what[0]} of type {a.dtype.name} and {what[1]} of type {b.dtype.name} instead."
+        )
+
+
+def inv_ex(A: Tensor, *, check_errors: bool = False):  # noqa: N803
+    """``(inverse, info)``: ``info > 0`` marks a singular matrix (the index of the zero
+    pivot of its LU), whose inverse holds inf/nan; ``check_errors`` raises instead."""
+    (arr,) = _eager("inv_ex", A)
+    _square("inv_ex", A)
+    _, _, info = _np_lu(arr)
+    if check_errors:
+        _raise_singular("linalg.inv_ex", info)
+    if info.any():
+        return linalg_inv_ex(_inv_linear(A, _lu_inverse(arr)), _int_info(info, A))
+    return linalg_inv_ex(_inv_linear(A, np.linalg.inv(arr)), _int_info(info, A))
+
+
+def _lu_inverse(arr):
+    lu, piv, _ = _np_lu(arr)
+    eye = np.broadcast_to(np.eye(arr.shape[-1], dtype=arr.dtype), arr.shape)
+    return _np_lu_solve(lu, piv, eye)
+
+
+def _inv_linear(a: Tensor, value: np.ndarray) -> Tensor:
+    c = _const(value, a)
+    if not a.requires_grad:
+        return c
+    return ops.sub(c, ops.matmul(ops.matmul(c, _delta(a)), c))
+
+
+def cholesky_ex(A: Tensor, *, upper: bool = False, check_errors: bool = False):  # noqa: N803
+    """``(L, info)``: ``info > 0`` is the order of the leading minor that is not
+    positive-definite (``L`` is then partial); ``check_errors`` raises instead."""
+    (arr,) = _eager("cholesky_ex", A)
+    _square("cholesky_ex", A)
+    value, info = _np_cholesky(arr)
+    if check_errors:
+        _raise_not_pd("linalg.cholesky_ex", info)
+    low = _cholesky_linear(A, value)
+    return linalg_cholesky_ex(_mT(low) if upper else low, _int_info(info, A))
+
+
+def _cholesky_linear(a: Tensor, value: np.ndarray) -> Tensor:
+    low = _const(value, a)
+    if a.requires_grad:
+        # dL = L Phi(L^-1 dA_sym L^-T), Phi: the lower triangle with a halved diagonal
+        n = a.shape[-1]
+        eye = np.broadcast_to(np.eye(n, dtype=value.dtype), value.shape)
+        linv = _const(_np_trisolve(value, eye, upper=False, unit=False), a)  # inf, not raise
+        d = _delta(a)
+        d = ops.mul(ops.add(d, _mT(d)), 0.5)
+        inner = ops.matmul(ops.matmul(linv, d), _mT(linv))
+        phi = np.tril(np.ones((n, n)), -1) + 0.5 * np.eye(n)
+        low = ops.add(low, ops.matmul(low, ops.mul(inner, _const(phi, a))))
+    return low
+
+
+def solve_ex(A: Tensor, B: Tensor, *, left: bool = True, check_errors: bool = False):  # noqa: N803
+    """``(result, info)`` of ``A X = B`` (``X A = B`` with ``left=False``): ``info > 0``
+    marks a singular ``A`` (its result holds inf/nan); ``check_errors`` raises instead."""
+    (arr,) = _eager("solve_ex", A)
+    _square("solve_ex", A)
+    _, _, info = _np_lu(arr)
+    if check_errors and info.any():
+        raise LinAlgError(
+            "torch.linalg.solve_ex: The solver failed because the input matrix is singular."
+        )
+    if not info.any():
+        return linalg_solve_ex(solve(A, B, left=left), _int_info(info, A))
+    if not left:
+        result = _mT(solve_ex(_mT(A), _mT(B)).result)
+        return linalg_solve_ex(result, _int_info(info, A))
+    (brr,) = _eager("solve_ex", B)
+    vector = B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+    rhs = brr[..., None] if vector else brr
+    lu, piv, _ = _np_lu(arr)
+    value = _np_lu_solve(lu, piv, rhs)
+    x = _const(value, A)
+    return linalg_solve_ex(ops.squeeze(x, -1) if vector else x, _int_info(info, A))
+
+
+def solve_triangular(
+    A: Tensor,  # noqa: N803
+    B: Tensor,  # noqa: N803
+    *,
+    upper: bool,
+    left: bool = True,
+    unitriangular: bool = False,
+) -> Tensor:
+    """``A X = B`` (``X A = B`` with ``left=False``) for triangular ``A``, batches
+    broadcast. Only ``A``'s triangle is read (not its diagonal with ``unitriangular``), and
+    only that part gets a gradient; a zero on the diagonal gives inf/nan, as PyTorch."""
+    name = "linalg.solve_triangular"
+    arr, brr = _eager("solve_triangular", A, B)
+    if A.ndim < 2 or A.shape[-1] != A.shape[-2]:
+        _square("solve_triangular", A)
+    if B.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor B must have at least 2 dimensions.")
+    _same_dtype(name, A, B)
+    n = A.shape[-1]
+    if (B.shape[-2] if left else B.shape[-1]) != n:
+        raise RuntimeError(
+            f"{name}: Incompatible shapes of A and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} ({A.shape[-2]}x{A.shape[-1]} and "
+            f"{B.shape[-2]}x{B.shape[-1]})"
+        )
+    if not left:
+        x = solve_triangular(_mT(A), _mT(B), upper=not upper, unitriangular=unitriangular)
+        return _mT(x)
+    tri = np.triu(arr) if upper else np.tril(arr)
+    value = _np_trisolve(tri, brr, upper, unitriangular)
+    x = _const(value, A)
+    if not (A.requires_grad or B.requires_grad):
+        return x
+    eye = np.broadcast_to(np.eye(n, dtype=arr.dtype), arr.shape)
+    tinv = _const(_np_trisolve(tri, eye, upper, unitriangular), A)
+    dt = _delta(A)
+    if upper:
+        dt = ops.triu(dt, 1 if unitriangular else 0)
+    else:
+        dt = ops.tril(dt, -1 if unitriangular else 0)
+    change = ops.sub(_delta(B), ops.matmul(dt, x))
+    return ops.add(x, ops.matmul(tinv, change))
+
+
+# --- LU
+
+
+def lu_factor_ex(A: Tensor, *, pivot: bool = True, check_errors: bool = False):  # noqa: N803
+    """``(LU, pivots, info)``: LAPACK's ``getrf`` (partial pivoting) of ``(..., m, n)``
+    matrices; ``pivots`` are 1-based ``int32``; ``info > 0`` is the first zero pivot."""
+    name = "linalg.lu_factor_ex"
+    (arr,) = _eager("lu_factor_ex", A)
+    if A.ndim < 2:
+        raise RuntimeError(
+            f"{name}: The input tensor A must have at least 2 dimensions, got {A.ndim}"
+        )
+    if not pivot:
+        raise RuntimeError(f"{name}: LU without pivoting is not implemented on the CPU")
+    lu, piv, info = _np_lu(arr)
+    if check_errors:
+        _raise_singular(name, info)
+    pivots = constant(piv, dtypes.int32, like=A)
+    return linalg_lu_factor_ex(_lu_linear(A, lu, piv), pivots, _int_info(info, A))
+
+
+def lu_factor(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """``(LU, pivots)``; a singular matrix raises (``lu_factor_ex`` reports it instead)."""
+    name = "torch.linalg.lu_factor"
+    if not pivot:
+        raise RuntimeError("linalg.lu_factor: LU without pivoting is not implemented on the CPU")
+    lu, pivots, info = lu_factor_ex(A)
+    hit = _first_failure(np.asarray(info._data))
+    if hit is not None:
+        k, i = hit
+        prefix = f"(Batch element {k}): " if A.ndim > 2 else ""
+        raise RuntimeError(
+            f"{name}: {prefix}U[{i},{i}] is zero and using it on lu_solve would result in a "
+            "division by zero. If you still want to perform the factorization, consider "
+            "calling linalg.lu(A, pivot) or linalg.lu_factor_ex(A, pivot)"
+        )
+    return linalg_lu_factor(lu, pivots)
+
+
+def _lu_linear(a: Tensor, lu: np.ndarray, piv: np.ndarray) -> Tensor:
+    """The packed factors with their first-order change (PyTorch's ``linalg_lu_jvp``).
+    With ``P^T A = L U`` and ``M = P^T dA``, on the square part ``X = L^-1 M U^-1``,
+    ``dL = L tril(X, -1)``, ``dU = triu(X) U``; a tall ``A``'s extra rows of ``L`` and a
+    wide ``A``'s extra columns of ``U`` follow from their defining products."""
+    value = _const(lu, a)
+    if not a.requires_grad:
+        return value
+    m, n = a.shape[-2:]
+    k = min(m, n)
+    perm = _np_permutation(piv, m, lu.dtype)
+    low = np.tril(lu[..., :, :k], -1) + np.eye(m, k, dtype=lu.dtype)
+    up = np.triu(lu[..., :k, :])
+    l1, u1 = low[..., :k, :], up[..., :, :k]
+    eye = np.broadcast_to(np.eye(k, dtype=lu.dtype), l1.shape)
+    l1_inv = _np_trisolve(l1, eye, upper=False, unit=True)
+    u1_inv = _np_trisolve(u1, eye, upper=True, unit=False)
+    mm = ops.matmul(_const(np.swapaxes(perm, -1, -2), a), _delta(a))  # P^T dA
+    m1 = ops.narrow(ops.narrow(mm, -2, 0, k), -1, 0, k)
+    x = ops.matmul(ops.matmul(_const(l1_inv, a), m1), _const(u1_inv, a))
+    dl1 = ops.matmul(_const(l1, a), ops.tril(x, -1))
+    du1 = ops.matmul(ops.triu(x), _const(u1, a))
+    d = ops.add(dl1, du1)  # the square block of dLU: strictly lower dL, upper dU
+    if m > k:  # L2 = M2 U^-1: dL2 = (dM2 - L2 dU) U^-1
+        m2 = ops.narrow(mm, -2, k, m - k)
+        l2 = _const(low[..., k:, :], a)
+        dl2 = ops.matmul(ops.sub(m2, ops.matmul(l2, du1)), _const(u1_inv, a))
+        d = ops.cat([d, dl2], -2)
+    if n > k:  # U2 = L^-1 M2: dU2 = L^-1 (dM2 - dL U2)
+        m2 = ops.narrow(mm, -1, k, n - k)
+        u2 = _const(up[..., :, k:], a)
+        du2 = ops.matmul(_const(l1_inv, a), ops.sub(m2, ops.matmul(dl1, u2)))
+        d = ops.cat([d, du2], -1)
+    return ops.add(value, d)
+
+
+def lu_unpack(
+    LU_data: Tensor,
+    LU_pivots: Tensor,
+    unpack_data: bool = True,  # noqa: N803
+    unpack_pivots: bool = True,
+):
+    """``(P, L, U)`` from ``lu_factor``'s packed factors (``torch.lu_unpack``); ``L`` and
+    ``U`` are triangles of ``LU_data``, differentiable; a part not unpacked is empty."""
+    from .ops import linalg16
+
+    return linalg16.lu_unpack(LU_data, LU_pivots, unpack_data, unpack_pivots)
+
+
+def lu(A: Tensor, *, pivot: bool = True):  # noqa: N803
+    """``(P, L, U)`` with ``A = P L U``; ``L`` unit lower ``(m, k)``, ``U`` upper ``(k, n)``."""
+    if not pivot:
+        raise RuntimeError("linalg.lu: LU without pivoting is not implemented on the CPU")
+    if A.ndim < 2:
+        raise RuntimeError(
+            f"linalg.lu: The input tensor A must have at least 2 dimensions, got {A.ndim}"
+        )
+    packed, pivots, _ = lu_factor_ex(A)
+    return linalg_lu(*lu_unpack(packed, pivots))
+
+
+def lu_solve(
+    LU: Tensor,
+    pivots: Tensor,
+    B: Tensor,
+    *,
+    left: bool = True,  # noqa: N803
+    adjoint: bool = False,
+) -> Tensor:
+    """``A X = B`` from ``A``'s ``lu_factor`` (``A^T X = B`` with ``adjoint``, ``X A = B``
+    with ``left=False``): two triangular solves, differentiable in ``LU`` and ``B``."""
+    name = "linalg.lu_solve"
+    if LU.ndim < 2 or LU.shape[-1] != LU.shape[-2]:
+        _square("lu_solve", LU)
+    if B.ndim < 2:
+        raise RuntimeError(f"{name}: The input tensor B must have at least 2 dimensions.")
+    n = LU.shape[-1]
+    if (B.shape[-2] if left else B.shape[-1]) != n:
+        raise RuntimeError(
+            f"{name}: Incompatible shapes of A and B for the equation "
+            f"{'AX = B' if left else 'XA = B'} ({n}x{n} and {B.shape[-2]}x{B.shape[-1]})"
+        )
+    if pivots.dtype is not dtypes.int32:
+        raise RuntimeError(
+            f"{name}: Expected pivots to be of type int32, but got {pivots.dtype.name}"
+        )
+    if tuple(pivots.shape) != tuple(LU.shape[:-1]):
+        raise RuntimeError(
+            f"{name}: Expected LU.shape[:-1] and pivots.shape to be the same, but got pivots "
+            f"with shape {list(pivots.shape)} instead"
+        )
+    _same_dtype(name, LU, B, ("LU", "B"))
+    if not left:  # X A = B  <=>  A^T X^T = B^T
+        return _mT(lu_solve(LU, pivots, _mT(B), adjoint=not adjoint))
+    perm = _const(_np_permutation(np.asarray(pivots._data), n, LU.dtype.np), LU)
+    if not adjoint:  # X = U^-1 L^-1 P^T B
+        y = ops.matmul(_mT(perm), B)
+        y = solve_triangular(LU, y, upper=False, unitriangular=True)
+        return solve_triangular(LU, y, upper=True)
+    # A^T = U^T L^T P^T: X = P L^-T U^-T B
+    y = solve_triangular(_mT(LU), B, upper=False)
+    y = solve_triangular(_mT(LU), y, upper=True, unitriangular=True)
+    return ops.matmul(perm, y)
+
+
+# --- least squares, pseudo-inverse, rank
+
+
+def _tolerance(name, s_max, atol, rtol, m, n, dtype):
+    """PyTorch's cutoff ``max(atol, rtol * s_max)``: without either, ``rtol`` is
+    ``eps * max(m, n)``; with only ``atol`` (positive), ``rtol`` is 0."""
+
+    def value(t):
+        return np.asarray(t._data if isinstance(t, Tensor) else t, dtype=np.float64)
+
+    def per_matrix(t):  # a tensor of tolerances has the batch's shape: add the axis of s
+        v = value(t)
+        return v[..., None] if v.ndim else v
+
+    if rtol is None:
+        only_atol = atol is not None and np.all(value(atol) > 0)
+        rtol = 0.0 if only_atol else np.finfo(dtype).eps * max(m, n)
+    atol = 0.0 if atol is None else atol
+    return np.maximum(per_matrix(atol), per_matrix(rtol) * s_max)
+
+
+def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
+    """The Moore-Penrose pseudo-inverse: singular values at or under
+    ``max(atol, rtol * s_max)`` count as zero (``rcond`` is the older name of ``rtol``).
+    With ``hermitian`` it comes from ``eigh`` (the lower triangle read) and eigenvalue
+    magnitudes. The gradient is PyTorch's (for a locally constant rank, ``A`` taken whole):
+    ``dP = -P dA P + P P^T dA^T (I - A P) + (I - P A) dA^T P^T P``."""
+    if rcond is not None:
+        if rtol is not None:
+            raise RuntimeError("linalg.pinv: rcond and rtol cannot both be given")
+        rtol = rcond
+    if A.ndim < 2 or not A.dtype.is_floating_point:
+        raise RuntimeError(
+            f"linalg.pinv({A.dtype.name}{list(A.shape)}): expected a tensor with 2 or more "
+            "dimensions of float, double, cfloat or cdouble types"
+        )
+    (arr,) = _eager("pinv", A)
+    m, n = A.shape[-2:]
+    if hermitian:
+        _square("pinv", A)
+        value = _np_pinv_hermitian(arr, atol, rtol)
+        return _pinv_linear(A, value)
+    value = _np_pinv(arr, atol, rtol)
+    return _pinv_linear(A, value)
+
+
+def _np_pinv_hermitian(arr, atol, rtol):
+    """The pseudo-inverse of symmetric matrices (lower triangles read) from ``eigh``:
+    eigenvalues of magnitude at or under the cutoff count as zero."""
+    n = arr.shape[-1]
+    if arr.size == 0:
+        return np.zeros(arr.shape, dtype=arr.dtype)
+    w, v = np.linalg.eigh(arr)
+    s_max = np.abs(w).max(-1, keepdims=True)
+    tol = _tolerance("pinv", s_max, atol, rtol, n, n, arr.dtype)
+    keep = np.abs(w) > tol
+    with np.errstate(divide="ignore"):
+        w_inv = np.where(keep, 1.0 / np.where(keep, w, 1.0), 0.0).astype(arr.dtype)
+    return (v * w_inv[..., None, :]) @ np.swapaxes(v, -1, -2)
+
+
+def _np_pinv(arr, atol, rtol):
+    m, n = arr.shape[-2:]
+    if arr.size == 0:
+        return np.zeros(arr.shape[:-2] + (n, m), dtype=arr.dtype)
+    u, s, vh = np.linalg.svd(arr, full_matrices=False)
+    tol = _tolerance("pinv", s[..., :1], atol, rtol, m, n, arr.dtype)
+    keep = s > tol
+    with np.errstate(divide="ignore"):
+        s_inv = np.where(keep, 1.0 / np.where(keep, s, 1.0), 0.0).astype(arr.dtype)
+    return np.swapaxes(vh, -1, -2) @ (s_inv[..., :, None] * np.swapaxes(u, -1, -2))
+
+
+def _pinv_linear(a: Tensor, value: np.ndarray) -> Tensor:
+    p = _const(value, a)
+    if not a.requires_grad:
+        return p
+    m, n = a.shape[-2:]
+    d = _delta(a)
+    a0 = _const(np.asarray(a.detach()._data), a)
+    d_t = _mT(d)
+    p_t = _mT(p)
+    left = ops.sub(_const(np.eye(m), a), ops.matmul(a0, p))  # I - A P  (m x m)
+    right = ops.sub(_const(np.eye(n), a), ops.matmul(p, a0))  # I - P A  (n x n)
+    change = ops.neg(ops.matmul(ops.matmul(p, d), p))
+    change = ops.add(change, ops.matmul(ops.matmul(ops.matmul(p, p_t), d_t), left))
+    change = ops.add(change, ops.matmul(ops.matmul(ops.matmul(right, d_t), p_t), p))
+    return ops.add(p, change)
+
+
+def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
+    """The number of singular values (eigenvalue magnitudes with ``hermitian``) above
+    ``max(atol, rtol * s_max)``, as ``int64``; ``tol`` is the older name of ``atol``."""
+    if tol is not None:
+        if atol is not None:
+            raise RuntimeError("linalg.matrix_rank: tol and atol cannot both be given")
+        atol, rtol = tol, (0.0 if rtol is None else rtol)
+    if A.ndim < 2 or not A.dtype.is_floating_point:
+        raise RuntimeError(
+            f"linalg.matrix_rank({A.dtype.name}{list(A.shape)}): expected a tensor with 2 or "
+            "more dimensions of float, double, cfloat or cdouble types"
+        )
+    (arr,) = _eager("matrix_rank", A.detach())
+    m, n = A.shape[-2:]
+    if hermitian:
+        _square("matrix_rank", A)
+        s = np.abs(np.linalg.eigvalsh(arr)) if arr.size else np.zeros(arr.shape[:-1])
+    else:
+        s = np.linalg.svd(arr, compute_uv=False) if arr.size else np.zeros(arr.shape[:-2] + (0,))
+    s_max = s.max(-1, keepdims=True) if s.shape[-1] else np.zeros(s.shape[:-1] + (1,))
+    tol = _tolerance("matrix_rank", s_max, atol, rtol, m, n, arr.dtype)
+    return constant((s > tol).sum(-1), dtypes.int64, like=A)
+
+
+_LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
+
+
+def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
+    """``min ||A X - B||_F``: ``(solution, residuals, rank, singular_values)`` as PyTorch
+    on the CPU (default driver ``gelsy``). Solved through the SVD with singular values at
+    or under ``rcond * s_max`` dropped (``rcond`` default ``eps * max(m, n)``): the
+    minimum-norm solution every driver but ``gels`` returns (``gelsy`` decides the rank
+    from a pivoted QR, which agrees except for values at the cutoff; ``gels`` assumes full
+    rank). ``rank`` comes with every driver but ``gels``, ``singular_values`` with
+    ``gelsd``/``gelss``, ``residuals`` (``||A X - B||^2`` per column) when ``m > n``, every
+    matrix has full rank and the driver is not ``gelsy``. The gradient of ``solution`` is
+    PyTorch's, through the pseudo-inverse."""
+    name = "torch.linalg.lstsq"
+    if driver is None:
+        driver = "gelsy"
+    if driver not in _LSTSQ_DRIVERS:
+        raise RuntimeError(
+            f"{name}: parameter `driver` should be one of (gels, gelsy, gelsd, gelss)"
+        )
+    if A.ndim < 2:
+        raise RuntimeError(f"{name}: input must have at least 2 dimensions.")
+    if B.ndim < 1:
+        raise RuntimeError(f"{name}: other must have at least 1 dimension.")
+    _same_dtype(name, A, B, ("input", "other"))
+    arr, brr = _eager("lstsq", A, B)
+    vector = B.ndim == A.ndim - 1
+    if vector:
+        B = ops.unsqueeze(B, -1)
+        brr = brr[..., None]
+    if A.shape[-2] != B.shape[-2]:
+        raise RuntimeError(f"{name}: input.size(-2) should match other.size(-2)")
+    A, B = _broadcast_batch(name, A, B)
+    arr, brr = np.asarray(A.detach()._data), np.asarray(B.detach()._data)
+    m, n = arr.shape[-2:]
+    eps_rcond = np.finfo(arr.dtype).eps * max(m, n)
+    rcond = eps_rcond if rcond is None or rcond < 0 else rcond
+    if driver == "gels":
+        rcond = 0.0
+    batch = arr.shape[:-2]
+    if arr.size:
+        s = np.linalg.svd(arr, compute_uv=False)
+    else:
+        s = np.zeros(batch + (min(m, n),), dtype=arr.dtype)
+    s_max = s[..., :1] if s.shape[-1] else np.zeros(batch + (1,), dtype=arr.dtype)
+    rank = (s > rcond * s_max).sum(-1) if s.shape[-1] else np.zeros(batch, dtype=np.int64)
+    p = _np_pinv(arr, None, rcond) if driver != "gels" else _np_pinv(arr, 0.0, 0.0)
+    value = p @ brr
+    x = _const(value, A)
+    if A.requires_grad or B.requires_grad:  # X = pinv(A) B, linearized in A and B
+        x = ops.matmul(_pinv_linear(A, p), _const(brr, A))
+        x = ops.add(x, ops.matmul(_const(p, A), _delta(B)))
+    empty = _const(np.zeros((0,)), A)
+    full_rank = driver == "gels" or bool(np.all(rank == n))
+    if m > n and driver != "gelsy" and full_rank:
+        residual = ops.sub(ops.matmul(A, x), B)
+        residuals = ops.sum(ops.mul(residual, residual), -2)
+    else:
+        residuals = empty
+    rank_t = (
+        constant(np.zeros((0,), dtype=np.int64), dtypes.int64, like=A)
+        if driver == "gels"
+        else constant(np.asarray(rank, dtype=np.int64), dtypes.int64, like=A)
+    )
+    sv = _const(s, A) if driver in ("gelsd", "gelss") else empty
+    if vector:
+        x = ops.squeeze(x, -1)
+    return linalg_lstsq(x, residuals, rank_t, sv)
+
+
+# --- eigenvalues, condition number
+
+
+def eigvals(A: Tensor) -> Tensor:  # noqa: N803
+    """The eigenvalues of general square matrices, always complex (``complex64`` from
+    ``float32``, ``complex128`` from ``float64``), in LAPACK's ``geev`` order. Gradient
+    (PyTorch's, eager): ``dw = diag(V^-1 dA V)`` for diagonalizable ``A``."""
+    (arr,) = _eager("eigvals", A)
+    _square("eigvals", A)
+    cdtype = dtypes.complex64 if A.dtype is dtypes.float32 else dtypes.complex128
+    if arr.size == 0:
+        return constant(np.zeros(arr.shape[:-1]), cdtype, like=A)
+    if not A.requires_grad:
+        return constant(np.linalg.eigvals(arr), cdtype, like=A)
+    w, v = np.linalg.eig(arr)
+    values = constant(w, cdtype, like=A)
+    vecs = constant(v, cdtype, like=A)
+    try:
+        vinv = np.linalg.inv(v)
+    except np.linalg.LinAlgError:  # a defective matrix: inf/nan gradients, as PyTorch
+        vinv = _lu_inverse(v)
+    vinv = constant(vinv, cdtype, like=A)
+    d = ops.cast(_delta(A), cdtype)
+    # diag(V^-1 dA V)_i = sum_j (V^-1)_ij (dA V)_ji
+    return ops.add(values, ops.sum(ops.mul(vinv, _mT(ops.matmul(d, vecs))), -1))
+
+
+_COND_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
+
+
+def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
+    """The condition number ``||A||_p ||A^-1||_p``: for ``p`` in ``None, 2, -2`` the ratio
+    of extreme singular values (any shape); else of square matrices, inf where ``A`` is
+    singular. A composite of ``svdvals``/``inv_ex`` and the norms, so differentiable."""
+    if p is not None and p not in _COND_ORDS:
+        raise RuntimeError(f"linalg.cond got an invalid norm type: {p}")
+    if A.ndim < 2:
+        raise RuntimeError(
+            f"linalg.cond: The input tensor A must have at least 2 dimensions, got {A.ndim}"
+        )
+    if not A.dtype.is_floating_point:
+        raise RuntimeError(
+            f"linalg.cond: Expected a floating point or complex tensor as input. Got {A.dtype.name}"
+        )
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        if s.shape[-1] == 0:
+            return ops.sum(s, -1)
+        big, small = ops.narrow(s, -1, 0, 1), ops.narrow(s, -1, s.shape[-1] - 1, 1)
+        ratio = ops.div(big, small) if p != -2 else ops.div(small, big)
+        return ops.squeeze(ratio, -1)
+    if A.shape[-1] != A.shape[-2]:
+        raise RuntimeError(
+            f"linalg.cond(ord={p}): A must be batches of square matrices, but they are "
+            f"{A.shape[-2]} by {A.shape[-1]} matrices"
+        )
+    if A.numel() == 0:
+        return ops.sum(ops.sum(A, -1), -1)
+    inverse, info = inv_ex(A)
+    value = ops.mul(matrix_norm(A, p), matrix_norm(inverse, p))
+    return ops.where(ops.gt(info, 0), math.inf, value)
+
+
+# --- composites: differentiable and traceable by construction
+
+
+def diagonal(A: Tensor, *, offset: int = 0, dim1: int = -2, dim2: int = -1) -> Tensor:  # noqa: N803
+    """``torch.linalg.diagonal``: ``torch.diagonal`` with the last two axes by default."""
+    return ops.diagonal(A, offset, dim1, dim2)
+
+
+def matmul(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
+    """``torch.linalg.matmul``: ``torch.matmul``."""
+    return ops.matmul(input, other)
+
+
+def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A002
+    """The cross product of 3-vectors along ``dim``, operands broadcast (same ndim)."""
+    from .ops import linalg16
+
+    return linalg16.linalg_cross(input, other, dim)
+
+
+def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
+    """``sum(conj(x) * y, dim)``, operands broadcast."""
+    if x.dtype is not y.dtype:
+        raise RuntimeError(
+            "linalg.vecdot: Expected x and y to have the same dtype, but found x of type "
+            f"{x.dtype.name} and y of type {y.dtype.name} instead"
+        )
+    if x.dtype.is_complex:
+        from .complex_tensors import conj
+
+        x = conj(x)
+    return ops.sum(ops.mul(x, y), dim)
+
+
+def vander(x: Tensor, *, N=None) -> Tensor:  # noqa: N803
+    """``[..., i, j] = x[..., i] ** j`` for ``j < N`` (default ``x.shape[-1]``): a
+    ``cumprod``, as PyTorch, so differentiable and traceable."""
+    if x.ndim < 1:
+        raise RuntimeError("linalg.vander: x must have at least one dimension.")
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError(
+            "linalg.vander supports floating point, complex, and integer tensors, but got Bool"
+        )
+    n = x.shape[-1] if N is None else N
+    if n <= 1:
+        raise RuntimeError("N must be greater than 1.")
+    ones = ops.expand(_like_scalar(1, x), tuple(x.shape) + (1,))
+    rest = ops.expand(ops.unsqueeze(x, -1), tuple(x.shape) + (n - 1,))
+    return ops.cumprod(ops.cat([ones, rest], -1), -1)
+
+
+def _like_scalar(value, x):
+    return constant(np.array(value), x.dtype, like=x)
+
+
+def multi_dot(tensors) -> Tensor:
+    """The product of a chain of matrices (the first may be 1-D, a row; the last 1-D, a
+    column), multiplied in the order of fewest flops."""
+    from .ops import linalg16
+
+    return linalg16.multi_dot(tensors)
+
+
+def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
+    """``A^n`` by repeated squaring; ``n < 0`` is ``inv(A)^-n``; ``n = 0`` the identity."""
+    from .ops import linalg16
+
+    return linalg16.matrix_power(A, n)
+
+
+def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
+    """The inverse of ``A`` seen as a map from its first ``ind`` axes to the others: shape
+    ``A.shape[ind:] + A.shape[:ind]``."""
+    if ind <= 0:
+        raise RuntimeError(f"Expected a strictly positive integer for 'ind', but got {ind}")
+    rows, cols = tuple(A.shape[:ind]), tuple(A.shape[ind:])
+    if math.prod(rows) != math.prod(cols):
+        raise RuntimeError(
+            "Expected self to satisfy the requirement prod(self.shape[ind:]) == "
+            f"prod(self.shape[:ind]), but got {math.prod(cols)} != {math.prod(rows)}"
+        )
+    size = math.prod(rows)
+    return ops.reshape(inv(ops.reshape(A, (size, size))), cols + rows)
+
+
+def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
+    """``X`` with ``tensordot(A, X, X.ndim) = B``: ``A``'s trailing axes (after moving
+    ``dims`` there) are ``X``'s shape."""
+    if dims is not None:
+        dims = [d % A.ndim for d in dims]
+        A = ops.movedim(A, dims, list(range(A.ndim - len(dims), A.ndim)))
+    result = tuple(A.shape[B.ndim :])
+    rows = B.numel()
+    cols = math.prod(result)
+    if rows != cols:
+        raise RuntimeError(
+            "Expected self to satisfy the requirement prod(self.shape[other.ndim:]) == "
+            f"prod(self.shape[:other.ndim]), but got {cols} != {math.prod(A.shape[: B.ndim])}"
+        )
+    x = solve(ops.reshape(A, (rows, cols)), ops.reshape(B, (rows,)))
+    return ops.reshape(x, result)

@@ -7,9 +7,10 @@ from collections import namedtuple
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
+from .. import dtypes
 from ..dispatch import bind
 from ..tensor import Tensor
-from .elementwise import add, mul, promote_pair
+from .elementwise import cast, mul, promote_pair
 from .reduce import sum as sum_
 from .shape import expand, permute, reshape, squeeze_axes, unsqueeze
 from .sorting import diagonal
@@ -73,15 +74,30 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
 
 
 def outer(a: Tensor, b: Tensor) -> Tensor:
+    for label, t in (("self", a), ("vec2", b)):
+        if isinstance(t, Tensor) and t.ndim != 1:
+            raise RuntimeError(f"outer: Expected 1-D argument {label}, but got {t.ndim}-D")
     return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
 def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
+    """``beta * c + alpha * a @ b`` (``c`` broadcast to the product); with ``beta == 0``
+    ``c`` is ignored, NaN and inf in it included, as in PyTorch."""
+    from .linalg16 import _scaled_sum
 
+    for label, t in (("mat1", a), ("mat2", b)):
+        if t.ndim != 2:
+            raise RuntimeError(f"{label} must be a matrix, got {t.ndim}-D tensor")
+    if a.shape[1] != b.shape[0]:
+        raise RuntimeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({a.shape[0]}x{a.shape[1]} and "
+            f"{b.shape[0]}x{b.shape[1]})"
+        )
     prod = matmul(a, b)
-    if alpha != 1:
-        prod = mul(prod, alpha)
-    return add(mul(c, beta) if beta != 1 else c, prod)
+    dtype = dtypes.result_type(c, prod)
+    if prod.dtype is not dtype:
+        prod = cast(prod, dtype)
+    return _scaled_sum("addmm", c, prod, beta, alpha, strict=False)
 
 
 def _einsum_terms(equation: str, operands):

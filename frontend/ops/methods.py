@@ -272,6 +272,14 @@ def install() -> None:
     Tensor.new_empty = _new_factory(ops.empty)
     Tensor.new_full = _new_full
     Tensor.new_tensor = _new_tensor
+    # linalg16: the linear-algebra methods and their in-place forms (kiln.ops.linalg16)
+    for name in (
+        "addmm addbmm baddbmm addmv addr ger inner vdot kron cross dist matrix_power "
+        "pinverse cholesky_solve cholesky_inverse lu lu_solve triangular_solve"
+    ).split():
+        setattr(Tensor, name, _method(getattr(ops, name)))
+    for name in ("addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_"):
+        setattr(Tensor, name, _inplace(name))
 
 
 def _iter0d():
