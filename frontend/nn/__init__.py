@@ -18,6 +18,7 @@ from .activation_layers import *  # noqa: F403
 from .containers import *  # noqa: F403
 from .conv_layers import *  # noqa: F403
 from .extra_layers import *  # noqa: F403
+from .extra_modules import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .lazy import *  # noqa: F403
 from .loss_layers import *  # noqa: F403
