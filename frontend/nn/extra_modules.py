@@ -20,6 +20,7 @@ import numpy as np
 
 import kiln
 from kiln import ops
+from kiln.autograd.function import Function
 from kiln.tracing import is_tracing
 
 from . import extra_functional as EF
@@ -324,7 +325,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
                 )
         # every row through every cluster, kept where its target falls (no data-dependent
         # shapes, so kiln.jit traces it); the gradients equal PyTorch's row selection
-        output = ops.zeros_like(ops.select(input, 1, 0))
+        output = ops.zeros_like(input[:, 0])
         head_index = target
         for i in range(self.n_clusters):
             low, high = self.cutoffs[i], self.cutoffs[i + 1]
@@ -380,9 +381,60 @@ def _cross_map_window(channels: int, size: int) -> np.ndarray:
     return window
 
 
+def _cross_map_backward_window(channels: int, size: int) -> np.ndarray:
+    """``(C, C)``: the channels whose ratios PyTorch's backward sums into each channel's
+    gradient (a centered window of ``size``, offset by ``size - (size - 1) // 2``)."""
+    inverse_pre_pad = int(size - (size - 1) / 2)
+    window = np.zeros((channels, channels))
+    for c in range(channels):
+        low, high = c - inverse_pre_pad, c + size - 1 - inverse_pre_pad
+        window[c, max(low, 0) : min(high, channels - 1) + 1] = 1
+    return window
+
+
+def _over_channels(x, matrix):
+    """``sum_j matrix[c, j] * x[:, j]`` for every channel ``c`` of ``(N, C, H, W)``."""
+    moved = ops.movedim(x, 1, -1)
+    summed = ops.matmul(moved, ops.constant(matrix.T, x.dtype, like=x))
+    return ops.movedim(summed, -1, 1)
+
+
+class _CrossMapLRN(Function):
+    """PyTorch's forward, and its hand-written backward (a symmetric window, which is not
+    exactly the derivative of the forward's running sum: kiln returns what PyTorch
+    returns), both in kiln ops so they trace."""
+
+    @staticmethod
+    def forward(ctx, input, size, alpha, beta, k):
+        channels = input.shape[1]
+        summed = _over_channels(ops.mul(input, input), _cross_map_window(channels, size))
+        scale = ops.add(ops.mul(summed, alpha / size), k)
+        output = ops.mul(ops.pow(scale, -beta), input)
+        ctx.save_for_backward(input, output, scale)
+        ctx.options = (size, alpha, beta)
+        return output
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        input, output, scale = ctx.saved_tensors
+        size, alpha, beta = ctx.options
+        if size < 2:
+            raise RuntimeError(
+                "CrossMapLRN2d: PyTorch's backward fails for size=1 (start (1) + length "
+                "exceeds the dimension size); kiln refuses it as well"
+            )
+        ratio = ops.div(ops.mul(grad_output, output), scale)
+        window = _cross_map_backward_window(input.shape[1], size)
+        accumulated = _over_channels(ratio, window)
+        grad = ops.mul(ops.pow(scale, -beta), grad_output)
+        correction = ops.mul(ops.mul(input, accumulated), 2 * alpha * beta / size)
+        return ops.sub(grad, correction), None, None, None, None
+
+
 class CrossMapLRN2d(Module):
     """Local response normalization across channels of ``(N, C, H, W)`` (Lua Torch's
-    ``SpatialCrossMapLRN``): ``x * (k + alpha / size * sum of nearby x**2) ** -beta``."""
+    ``SpatialCrossMapLRN``): ``x * (k + alpha / size * sum of nearby x**2) ** -beta``,
+    with PyTorch's running-sum window and its hand-written gradient."""
 
     def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
         super().__init__()
@@ -391,11 +443,7 @@ class CrossMapLRN2d(Module):
     def forward(self, input):
         if input.ndim != 4:
             raise ValueError(f"CrossMapLRN2d: Expected input to be 4D, got {input.ndim}D instead.")
-        window = _cross_map_window(input.shape[1], self.size)
-        squares = ops.movedim(ops.mul(input, input), 1, -1)
-        summed = ops.matmul(squares, ops.constant(window.T, input.dtype, like=input))
-        scale = ops.add(ops.mul(ops.movedim(summed, -1, 1), self.alpha / self.size), self.k)
-        return ops.mul(ops.pow(scale, -self.beta), input)
+        return _CrossMapLRN.apply(input, self.size, self.alpha, self.beta, self.k)
 
     def extra_repr(self) -> str:
         return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
@@ -436,6 +484,7 @@ class SyncBatchNorm(_BatchNorm):
             raise ValueError(f"expected at least 2D input (got {input.ndim}D input)")
 
     def forward(self, input):
+        self._check_input_dim(input)
         if input.shape[1] == 0:
             raise ValueError("SyncBatchNorm number of input channels should be non-zero")
         return super().forward(input)
@@ -476,13 +525,9 @@ class DataParallel(Module):
 
     def __init__(self, module, device_ids=None, output_device=None, dim: int = 0):
         super().__init__()
+        # PyTorch without CUDA devices ignores device_ids and output_device the same way
         self.module = module
         self.device_ids = []
-        self.dim = dim
-        if device_ids:
-            raise RuntimeError(
-                "DataParallel: kiln runs on the CPU only, device_ids must be None or empty"
-            )
 
     def forward(self, *inputs, **kwargs):
         return self.module(*inputs, **kwargs)

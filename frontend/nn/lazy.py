@@ -68,6 +68,9 @@ class LazyModuleMixin:
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self._register_lazy_hooks()
+
+    def _register_lazy_hooks(self) -> None:
         self._load_hook = self._register_load_state_dict_pre_hook(self._lazy_load_hook)
         self._initialize_hook = self.register_forward_pre_hook(
             self._infer_parameters, with_kwargs=True
@@ -138,8 +141,9 @@ class _ShapeOf:
 class LazyLinear(LazyModuleMixin, Linear):
     """``Linear`` whose ``in_features`` is the last size of its first input.
 
-    >>> LazyLinear(3)(kiln.ones(2, 5)).weight.shape
-    kiln.Size([3, 5])
+    >>> layer = LazyLinear(3)
+    >>> layer(kiln.ones(2, 5)).shape, layer.weight.shape
+    (kiln.Size([2, 3]), kiln.Size([3, 5]))
     """
 
     cls_to_become = Linear
@@ -170,6 +174,7 @@ class LazyLinear(LazyModuleMixin, Linear):
 
 class _LazyConvMixin(LazyModuleMixin):
     def _lazy_init(self, out_channels, bias, device, dtype) -> None:
+        self._register_lazy_hooks()
         self.weight = UninitializedParameter(device=device, dtype=dtype)
         self.out_channels = out_channels
         if bias:
