@@ -173,6 +173,15 @@ def test_pools_under_jit_equal_eager():
 
     np.testing.assert_allclose(kiln.jit(f)(x).numpy(), f(x).numpy(), rtol=1e-12)
 
+    # kiln's RNG draws the offsets under kiln.jit as eagerly (11 -> 5 windows: alpha 9/4)
+    y = kiln.tensor(RNG.standard_normal((4, 5, 11, 11)))
+    pool = kiln.jit(lambda a: KF.fractional_max_pool2d(a, 2, (5, 4)))
+    kiln.manual_seed(1)
+    compiled = pool(y)
+    kiln.manual_seed(1)
+    np.testing.assert_array_equal(compiled.numpy(), KF.fractional_max_pool2d(y, 2, (5, 4)).numpy())
+    assert not np.array_equal(pool(y).numpy(), compiled.numpy())  # a new draw each call
+
 
 # ------------------------------------------------------------------------------ CTC
 
