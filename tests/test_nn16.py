@@ -432,6 +432,8 @@ LAZY = [
     ("LazyConvTranspose2d", (4, 3, 2), (2, 2, 4, 4)),
     ("LazyConvTranspose3d", (2, 2), (1, 2, 3, 3, 3)),
     ("LazyBatchNorm1d", (), (4, 3)),
+    ("LazyBatchNorm1d", (1e-3, None, False, False), (4, 3, 5)),
+    ("LazyBatchNorm2d", (1e-5, 0.1, True, False), (4, 3, 2, 2)),
     ("LazyBatchNorm2d", (), (4, 3, 2, 2)),
     ("LazyBatchNorm3d", (), (2, 3, 2, 2, 2)),
     ("LazyInstanceNorm1d", (), (2, 3, 5)),
@@ -444,10 +446,10 @@ LAZY = [
 def test_lazy_module_materializes_as_torch(name, args, shape):
     t_module, k_module = getattr(tnn, name)(*args), getattr(knn, name)(*args)
     assert repr(k_module) == repr(t_module)
-    assert k_module.has_uninitialized_params() and t_module.has_uninitialized_params()
+    assert k_module.has_uninitialized_params() == t_module.has_uninitialized_params()
     assert list(k_module.state_dict()) == list(t_module.state_dict())
     assert [type(v).__name__ for v in k_module.state_dict().values()] == [
-        type(v).__name__.replace("Tensor", "Tensor") for v in t_module.state_dict().values()
+        type(v).__name__ for v in t_module.state_dict().values()
     ]
     x = RNG.standard_normal(shape).astype(np.float32)
     t_module(torch.tensor(x))
@@ -467,6 +469,7 @@ def test_lazy_state_dict_both_ways_and_errors():
     )
     assert not k_lazy.has_uninitialized_params()
     assert tuple(k_lazy.weight.shape) == (3, 5)
+    assert repr(k_lazy) == "LazyLinear(in_features=0, out_features=3, bias=True)"  # as torch
     x = RNG.standard_normal((2, 5)).astype(np.float32)
     _close(k_lazy(kiln.tensor(x)), t_linear(torch.tensor(x)), 1e-6)
     assert type(k_lazy) is knn.Linear
@@ -520,3 +523,16 @@ def test_lazy_under_jit_equals_eager():
     eager_net.load_state_dict(jit_net.state_dict())
     _close(first, eager_net(x), 1e-5)
     _close(compiled(x), eager_net(x), 1e-5)
+
+
+def test_ctc_loss_errors_as_torch():
+    lp = RNG.standard_normal((5, 2, 4))
+    targets = np.array([[1, 2], [1, 1]])
+    for lib, F in ((torch, TF), (kiln, KF)):
+        log_probs = lib.tensor(lp).log_softmax(2)
+        with pytest.raises(RuntimeError):  # an input length above T
+            F.ctc_loss(log_probs, lib.tensor(targets), (6, 5), (2, 2))
+        with pytest.raises(RuntimeError):  # a target length above the padded length
+            F.ctc_loss(log_probs, lib.tensor(targets), (5, 5), (3, 2))
+        with pytest.raises(RuntimeError):  # the wrong number of input lengths
+            F.ctc_loss(log_probs, lib.tensor(targets), (5,), (2, 2))
