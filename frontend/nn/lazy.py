@@ -25,6 +25,7 @@ from __future__ import annotations
 import itertools
 
 import kiln
+from kiln.tracing import is_tracing
 
 from .conv_layers import (
     Conv1d,
@@ -40,7 +41,6 @@ from .norm_layers import BatchNorm1d, BatchNorm2d
 from .parameter import UninitializedBuffer, UninitializedParameter, is_lazy
 
 __all__ = [
-    "LazyModuleMixin",
     "LazyLinear",
     "LazyConv1d",
     "LazyConv2d",
@@ -100,9 +100,10 @@ class LazyModuleMixin:
 
     def _infer_parameters(self, module, args, kwargs=None):
         kwargs = kwargs if kwargs else {}
+        if is_tracing():  # the inputs are traced: initialization may read their shapes
+            args = [_ShapeOf(a) if isinstance(a, kiln.Tensor) else a for a in args]
         with kiln.escape_trace():  # new state, created once, outside any traced graph
-            shapes_only = [_ShapeOf(a) if isinstance(a, kiln.Tensor) else a for a in args]
-            module.initialize_parameters(*shapes_only, **kwargs)
+            module.initialize_parameters(*args, **kwargs)
         if module.has_uninitialized_params():
             raise RuntimeError(f"module {self._get_name()} has not been fully initialized")
         module._initialize_hook.remove()
