@@ -18,12 +18,23 @@ from .activation_layers import *  # noqa: F403
 from .containers import *  # noqa: F403
 from .conv_layers import *  # noqa: F403
 from .extra_layers import *  # noqa: F403
+from .extra_modules import *  # noqa: F403
 from .layers import *  # noqa: F403
+from .lazy import *  # noqa: F403
 from .loss_layers import *  # noqa: F403
 from .module import Module
 from .norm_layers import *  # noqa: F403
-from .parameter import Buffer, Parameter
+from .parameter import Buffer, Parameter, UninitializedBuffer, UninitializedParameter
 from .rnn import *  # noqa: F403
 from .transformer import *  # noqa: F403
 
-__all__ = ["Module", "Parameter", "Buffer", "functional", "init", "utils"]
+__all__ = [
+    "Module",
+    "Parameter",
+    "Buffer",
+    "UninitializedParameter",
+    "UninitializedBuffer",
+    "functional",
+    "init",
+    "utils",
+]

@@ -18,11 +18,13 @@ Re-exported by ``kiln.nn.functional``.
 from __future__ import annotations
 
 import math
+import warnings
 
 import kiln
 from kiln import ops
 
-from .activations import leaky_relu, logsigmoid, softmax, softplus
+from .activations import celu, elu, hardtanh, leaky_relu, logsigmoid, selu, softmax, softplus
+from .activations import threshold as _threshold
 from .losses import _check_reduction, _resolve, reduce_loss
 from .normalization import normalize_over
 
@@ -50,6 +52,19 @@ __all__ = [
     "gaussian_nll_loss",
     "multilabel_soft_margin_loss",
     "multi_margin_loss",
+    "multilabel_margin_loss",
+    "triplet_margin_with_distance_loss",
+    "celu_",
+    "elu_",
+    "selu_",
+    "hardtanh_",
+    "leaky_relu_",
+    "threshold_",
+    "upsample_nearest",
+    "upsample_bilinear",
+    "channel_shuffle",
+    "native_channel_shuffle",
+    "multi_head_attention_forward",
 ]
 
 
@@ -520,3 +535,267 @@ def multi_margin_loss(
     if input.ndim == 1:
         loss = ops.reshape(loss, ())
     return reduce_loss(loss, reduction)
+
+
+def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
+    """``sum over targets j and non-targets i of max(0, 1 - (x[j] - x[i])) / C``; each row
+    of ``target`` lists class indices, ended by the first ``-1``.
+
+    >>> x = kiln.tensor([[0.1, 0.2, 0.4, 0.8]])
+    >>> round(multilabel_margin_loss(x, kiln.tensor([[3, 0, -1, 1]])).item(), 4)
+    0.85
+    """
+    reduction = _resolve(size_average, reduce, reduction)
+    _check_reduction(reduction)
+    if input.ndim > 2 or tuple(target.shape) != tuple(input.shape):
+        raise RuntimeError(
+            f"multilabel_margin_loss: inconsistent target size: {list(target.shape)} for "
+            f"input of size: {list(input.shape)}"
+        )
+    if target.dtype != kiln.int64:
+        raise RuntimeError(
+            f"multilabel_margin_loss: expected target of dtype int64, got {target.dtype}"
+        )
+    unbatched = input.ndim < 2
+    x = ops.reshape(input, (1, -1)) if unbatched else input
+    t = ops.reshape(target, (1, -1)) if unbatched else target
+    classes = x.shape[1]
+    # the targets are the prefix before the first -1
+    valid = ops.eq(ops.cumsum(ops.cast(ops.eq(t, -1), kiln.int64), 1), 0)  # (N, K)
+    labels = ops.clamp_min(t, 0)
+    every = ops.constant(list(range(classes)), kiln.int64, like=x)
+    hits = ops.logical_and(ops.eq(ops.unsqueeze(labels, 2), every), ops.unsqueeze(valid, 2))
+    is_target = ops.any(hits, 1)  # (N, C)
+    picked = ops.gather(x, 1, labels)  # (N, K): x[j] for each listed target
+    margins = ops.clamp_min(
+        ops.add(ops.sub(1.0, ops.unsqueeze(picked, 2)), ops.unsqueeze(x, 1)), 0
+    )  # (N, K, C)
+    keep = ops.logical_and(ops.unsqueeze(valid, 2), ops.unsqueeze(ops.logical_not(is_target), 1))
+    zeros = ops.zeros_like(margins)
+    loss = ops.div(ops.sum(ops.where(keep, margins, zeros), (1, 2)), classes)
+    if unbatched and reduction == "none":
+        return ops.reshape(loss, ()) if input.ndim == 1 else ops.reshape(loss, (1,))
+    return reduce_loss(loss, reduction)
+
+
+def triplet_margin_with_distance_loss(
+    anchor,
+    positive,
+    negative,
+    *,
+    distance_function=None,
+    margin: float = 1.0,
+    swap: bool = False,
+    reduction: str = "mean",
+):
+    """``max(d(a, p) - d(a, n) + margin, 0)`` with any distance ``d`` (default
+    ``pairwise_distance``); ``swap`` uses ``min(d(a, n), d(p, n))``."""
+    from .functional import pairwise_distance
+
+    _check_reduction(reduction)
+    if margin <= 0:
+        raise ValueError(
+            f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got "
+            f"{margin} instead"
+        )
+    a_dim, p_dim, n_dim = anchor.ndim, positive.ndim, negative.ndim
+    if not a_dim == p_dim == n_dim:
+        raise RuntimeError(
+            "The anchor, positive, and negative tensors are expected to have the same number "
+            f"of dimensions, but got: anchor {a_dim}D, positive {p_dim}D, and negative "
+            f"{n_dim}D inputs"
+        )
+    distance = distance_function if distance_function is not None else pairwise_distance
+    d_pos = distance(anchor, positive)
+    d_neg = distance(anchor, negative)
+    if swap:
+        d_neg = ops.minimum(d_neg, distance(positive, negative))
+    loss = ops.clamp_min(ops.sub(ops.add(d_pos, margin), d_neg), 0)
+    return reduce_loss(loss, reduction)
+
+
+# ------------------------------------------------------------ in-place and deprecated
+
+
+def celu_(input, alpha: float = 1.0):
+    """``celu`` into ``input`` (returns ``input``)."""
+    return celu(input, alpha, inplace=True)
+
+
+def elu_(input, alpha: float = 1.0):
+    """``elu`` into ``input`` (returns ``input``)."""
+    return elu(input, alpha, inplace=True)
+
+
+def selu_(input):
+    """``selu`` into ``input`` (returns ``input``)."""
+    return selu(input, inplace=True)
+
+
+def hardtanh_(input, min_val: float = -1.0, max_val: float = 1.0):
+    """``hardtanh`` into ``input`` (returns ``input``)."""
+    return hardtanh(input, min_val, max_val, inplace=True)
+
+
+def leaky_relu_(input, negative_slope: float = 0.01):
+    """``leaky_relu`` into ``input`` (returns ``input``)."""
+    return leaky_relu(input, negative_slope, inplace=True)
+
+
+def threshold_(input, threshold: float, value: float):
+    """``threshold`` into ``input`` (returns ``input``)."""
+    return _threshold(input, threshold, value, inplace=True)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(..., mode='nearest')`` (warns, as PyTorch)."""
+    from .convolution import interpolate
+
+    warnings.warn(
+        "`nn.functional.upsample_nearest` is deprecated. Use `nn.functional.interpolate` instead.",
+        stacklevel=2,
+    )
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    """Deprecated: ``interpolate(..., mode='bilinear', align_corners=True)``."""
+    from .convolution import interpolate
+
+    warnings.warn(
+        "`nn.functional.upsample_bilinear` is deprecated. Use `nn.functional.interpolate` instead.",
+        stacklevel=2,
+    )
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
+
+
+def channel_shuffle(input, groups: int):
+    """Split the channels ``(N, C, *)`` into ``groups`` and interleave them (ShuffleNet).
+
+    >>> channel_shuffle(kiln.arange(4.0).reshape(1, 4, 1), 2).flatten().tolist()
+    [0.0, 2.0, 1.0, 3.0]
+    """
+    if input.ndim < 3:
+        raise RuntimeError(
+            f"channel_shuffle expects input to have at least 3 dimensions, but got input "
+            f"with sizes {list(input.shape)}"
+        )
+    if groups <= 0:
+        raise RuntimeError(
+            f"Number of groups to divide channels in must be positive. Value of groups:{groups}"
+        )
+    n, c = input.shape[0], input.shape[1]
+    if c % groups:
+        raise RuntimeError(
+            f"Number of channels must be divisible by groups. Got {c} channels and {groups} groups."
+        )
+    rest = tuple(input.shape[2:])
+    x = ops.reshape(input, (n, groups, c // groups) + rest)
+    return ops.reshape(ops.transpose(x, 1, 2), (n, c) + rest)
+
+
+native_channel_shuffle = channel_shuffle
+
+
+# ---------------------------------------------------------------- multi-head attention
+
+
+def multi_head_attention_forward(
+    query,
+    key,
+    value,
+    embed_dim_to_check: int,
+    num_heads: int,
+    in_proj_weight,
+    in_proj_bias,
+    bias_k,
+    bias_v,
+    add_zero_attn: bool,
+    dropout_p: float,
+    out_proj_weight,
+    out_proj_bias,
+    training: bool = True,
+    key_padding_mask=None,
+    need_weights: bool = True,
+    attn_mask=None,
+    use_separate_proj_weight: bool = False,
+    q_proj_weight=None,
+    k_proj_weight=None,
+    v_proj_weight=None,
+    static_k=None,
+    static_v=None,
+    average_attn_weights: bool = True,
+    is_causal: bool = False,
+):
+    """``nn.MultiheadAttention``'s computation with its weights passed in (PyTorch's
+    signature); inputs ``(L, N, E)`` or unbatched ``(L, E)``. Returns ``(output, weights)``.
+    """
+    from types import SimpleNamespace
+
+    from .functional import linear
+    from .transformer import MultiheadAttention
+
+    if static_k is not None or static_v is not None:
+        raise NotImplementedError(
+            "multi_head_attention_forward: static_k / static_v are not supported by kiln"
+        )
+    if is_causal and attn_mask is None:
+        raise RuntimeError(
+            "Need attn_mask if specifying the is_causal hint. You may use the Transformer "
+            "module method `generate_square_subsequent_mask` to create this mask."
+        )
+    if query.ndim not in (2, 3):
+        raise AssertionError(
+            f"query should be unbatched 2D or batched 3D tensor but received {query.ndim}-D "
+            "query tensor"
+        )
+    if embed_dim_to_check != query.shape[-1]:
+        raise AssertionError(
+            f"was expecting embedding dimension of {embed_dim_to_check}, but got {query.shape[-1]}"
+        )
+    head_dim = embed_dim_to_check // num_heads
+    if head_dim * num_heads != embed_dim_to_check:
+        raise AssertionError(
+            f"embed_dim {embed_dim_to_check} not divisible by num_heads {num_heads}"
+        )
+    if use_separate_proj_weight and (
+        q_proj_weight is None or k_proj_weight is None or v_proj_weight is None
+    ):
+        raise AssertionError(
+            "use_separate_proj_weight is True but q_proj_weight, k_proj_weight or "
+            "v_proj_weight is None"
+        )
+    if not use_separate_proj_weight and in_proj_weight is None:
+        raise AssertionError("use_separate_proj_weight is False but in_proj_weight is None")
+    state = SimpleNamespace(
+        embed_dim=embed_dim_to_check,
+        num_heads=num_heads,
+        head_dim=head_dim,
+        in_proj_weight=in_proj_weight,
+        in_proj_bias=in_proj_bias,
+        _qkv_same_embed_dim=not use_separate_proj_weight,
+        q_proj_weight=q_proj_weight,
+        k_proj_weight=k_proj_weight,
+        v_proj_weight=v_proj_weight,
+        bias_k=bias_k,
+        bias_v=bias_v,
+        add_zero_attn=add_zero_attn,
+        dropout=dropout_p,
+        training=training,
+        out_proj=lambda x: linear(x, out_proj_weight, out_proj_bias),
+    )
+    batched = query.ndim == 3
+    if not batched:
+        query, key, value = (ops.unsqueeze(t, 1) for t in (query, key, value))
+        if key_padding_mask is not None:
+            key_padding_mask = ops.unsqueeze(key_padding_mask, 0)
+        if attn_mask is not None and attn_mask.ndim == 3:
+            pass  # (num_heads, L, S) is already (N * num_heads, L, S) with N = 1
+    out, weights = MultiheadAttention._attend(
+        state, query, key, value, key_padding_mask, need_weights, attn_mask, average_attn_weights
+    )
+    if not batched:
+        out = ops.squeeze(out, 1)
+        if weights is not None:
+            weights = ops.squeeze(weights, 0)
+    return out, weights

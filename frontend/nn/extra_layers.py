@@ -17,7 +17,6 @@ from __future__ import annotations
 import collections
 
 import kiln
-from kiln import ops
 
 from . import extra_functional as EF
 from . import functional as F
@@ -376,15 +375,7 @@ class ChannelShuffle(Module):
         self.groups = groups
 
     def forward(self, input):
-        n, c = input.shape[0], input.shape[1]
-        if c % self.groups:
-            raise RuntimeError(
-                f"Number of channels must be divisible by groups. Got {c} channels and "
-                f"{self.groups} groups."
-            )
-        rest = tuple(input.shape[2:])
-        x = ops.reshape(input, (n, self.groups, c // self.groups) + rest)
-        return ops.reshape(ops.transpose(x, 1, 2), (n, c) + rest)
+        return EF.channel_shuffle(input, self.groups)
 
     def extra_repr(self) -> str:
         return f"groups={self.groups}"

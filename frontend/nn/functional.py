@@ -22,8 +22,11 @@ from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
 from .convolution import __all__ as _convolution
+from .ctc import ctc_loss
 from .extra_functional import *  # noqa: F403
 from .extra_functional import __all__ as _extra
+from .extra_pooling import *  # noqa: F403
+from .extra_pooling import __all__ as _extra_pooling
 from .losses import *  # noqa: F403
 from .losses import __all__ as _losses
 from .normalization import *  # noqa: F403
@@ -33,6 +36,8 @@ __all__ = [
     *_activations,
     *_convolution,
     *_extra,
+    *_extra_pooling,
+    "ctc_loss",
     *_losses,
     *_normalization,
     "linear",
