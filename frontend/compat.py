@@ -59,15 +59,10 @@ def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None
 def set_printoptions(
     precision=None, threshold=None, edgeitems=None, linewidth=None, profile=None, sci_mode=None
 ) -> None:
-    import numpy as np
+    """Set how tensors print, as ``torch.set_printoptions`` (see ``kiln.printing``)."""
+    from .printing import set_printoptions as _set
 
-    np.set_printoptions(
-        **{
-            k: v
-            for k, v in dict(threshold=threshold, edgeitems=edgeitems, linewidth=linewidth).items()
-            if v is not None
-        }
-    )
+    _set(precision, threshold, edgeitems, linewidth, profile, sci_mode)
 
 
 def _legacy(dtype):

@@ -145,12 +145,6 @@ class CudaTensor(Tensor):
             return wrap(copy)
         return super().clone()
 
-    def __repr__(self) -> str:
-        host = _wrap(self._host())
-        host.requires_grad, host.grad_fn = self.requires_grad, self.grad_fn
-        text = Tensor.__repr__(host)
-        return text[:-1] + ", device='cuda:0')"
-
     def __reduce_ex__(self, protocol):
         return (_rebuild_on_cuda, (self._host(), self.requires_grad))
 

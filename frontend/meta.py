@@ -76,16 +76,6 @@ class MetaTensor(Tensor):
             )
         return self if dtype is None or dtype is self.dtype else meta_cast(self, dtype)
 
-    def __repr__(self) -> str:
-        extras = f", device='meta', size={tuple(self.shape)}"
-        if self.dtype is not dtypes.get_default_dtype():
-            extras += f", dtype={self.dtype!r}"
-        if self.grad_fn is not None:
-            extras += f", grad_fn=<{self.grad_fn.name()}>"
-        elif self.requires_grad:
-            extras += ", requires_grad=True"
-        return f"tensor(...{extras})"
-
 
 def empty(shape, dtype, requires_grad: bool = False) -> MetaTensor:
     """A meta tensor of ``shape`` and ``dtype`` (no storage)."""

@@ -16,7 +16,7 @@ import weakref
 
 import numpy as np
 
-from . import dtypes, ops
+from . import dtypes, ops, printing
 from . import memory_format as _mf
 from .context import current_trace
 from .device import CPU
@@ -243,9 +243,12 @@ class Tensor:
         return complex(self.item())
 
     def __format__(self, spec):
-        if self.ndim == 0:
-            return format(self.item(), spec)
-        return format(repr(self), spec)
+        # PyTorch's: a plain 0-d tensor formats as its number; any other tensor accepts only
+        # the empty spec (its str), as ``object.__format__``
+        cls = type(self)
+        if self.ndim == 0 and not self.is_meta and cls.__dict__.get("_cpu_class", cls) is Tensor:
+            return format(self.detach().item(), spec)
+        return object.__format__(self, spec)
 
     def __repr__(self) -> str:
         return _repr(self)
@@ -420,64 +423,7 @@ def _ops():
     return ops
 
 
-def _float_formatter(data: np.ndarray):
-    """PyTorch's style: ``1.`` for whole numbers, 4 decimals, or scientific when needed."""
-    finite = data[np.isfinite(data)]
-    if finite.size == 0:
-        return lambda v: f"{v}"
-    big = np.abs(finite).max()
-    nonzero = np.abs(finite[finite != 0])
-    small = nonzero.min() if nonzero.size else 1.0
-    if np.all(finite == np.round(finite)) and big < 1e8:
-        fmt = "{:.0f}."
-    elif big >= 1e8 or small < 1e-4 or (big / small > 1e5 if small else False):
-        fmt = "{:.4e}"
-    else:
-        fmt = "{:.4f}"
-    width = max(len(fmt.format(v)) for v in data.reshape(-1))
-    return lambda v: fmt.format(v).rjust(width) if np.isfinite(v) else str(v).rjust(width)
-
-
-def _complex_formatter(data: np.ndarray):
-    """PyTorch's style for complex numbers: each part formatted as a float tensor's
-    (``1.+2.j``), the imaginary part with its sign."""
-    real = _float_formatter(data.real)
-    imag = _float_formatter(np.abs(data.imag))
-
-    def fmt(v):
-        sign = "-" if np.signbit(v.imag) and not np.isnan(v.imag) else "+"
-        return f"{real(v.real)}{sign}{imag(abs(v.imag)).strip()}j"
-
-    return fmt
-
-
 def _repr(t: Tensor) -> str:
     if t._node is not None:
         return f"Tracer({t._node.type_str})"
-    data = np.asarray(t._data)
-    opts = dict(separator=", ", prefix="tensor(", threshold=1000, edgeitems=3)
-    if data.dtype.kind == "f" and data.size:
-        body = np.array2string(data, formatter={"float_kind": _float_formatter(data)}, **opts)
-    elif data.dtype.kind == "c" and data.size:
-        body = np.array2string(data, formatter={"complex_kind": _complex_formatter(data)}, **opts)
-    else:
-        body = np.array2string(data, **opts)
-    body = "tensor(" + body
-    extras = []
-    default_dtypes = (
-        dtypes.get_default_dtype().np,
-        np.dtype("int64"),
-        np.dtype("bool"),
-        dtypes.get_default_complex_dtype().np,
-    )
-    if data.dtype not in default_dtypes or (data.size == 0 and data.dtype.kind != "f"):
-        extras.append(f"dtype={t.dtype!r}")
-    if t.grad_fn is not None:
-        extras.append(f"grad_fn=<{t.grad_fn.name()}>")
-    elif t.requires_grad:
-        extras.append("requires_grad=True")
-    if data.size == 0:
-        body = "tensor([]"
-        if data.ndim > 1:
-            extras.insert(0, f"size={tuple(data.shape)}")
-    return body + "".join(", " + e for e in extras) + ")"
+    return printing.tensor_repr(t)

@@ -64,8 +64,6 @@ KNOWN_DIFFERENCES = {
         "give SumBackward0 etc.); PyTorch has a class per op (frontend/autograd/tape.py)",
     },
     "recipes_misc": {
-        "printed": "kiln.set_printoptions(precision=2) does not change how tensors print "
-        "(frontend/compat.py)",
         "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
     },
