@@ -45,6 +45,11 @@ FORWARD = [
     ("narrow_copy_neg", lambda m, x: x.narrow_copy(-1, -3, 2), [A234]),
     ("tensor_split_int", lambda m, x: m.tensor_split(x, 3, 2), [A345]),
     ("tensor_split_idx", lambda m, x: x.tensor_split([1, 4], 1), [A345]),
+    ("tensor_split_past_end", lambda m, x: m.tensor_split(x, [1, 10], 1), [A345]),
+    ("tensor_split_backwards", lambda m, x: m.tensor_split(x, [3, 1], -1), [A345]),
+    ("tensor_split_negative", lambda m, x: m.tensor_split(x, [-2], 0), [A345]),
+    ("tensor_split_tensor", lambda m, x: m.tensor_split(x, m.tensor([1, 3]), 2), [A345]),
+    ("tensor_split_0d_tensor", lambda m, x: m.tensor_split(x, m.tensor(2), 2), [A345]),
     ("hsplit", lambda m, x: m.hsplit(x, 2), [A345]),
     ("hsplit_1d", lambda m, x: m.hsplit(x, [2, 5]), [A6]),
     ("vsplit", lambda m, x: x.vsplit([1]), [A345]),
@@ -303,6 +308,21 @@ def test_inplace_metadata_on_a_leaf_and_views():
         np.testing.assert_array_equal(base.numpy(), [[1, 1, 1], [0, 0, 0]])
 
 
+def test_inplace_metadata_of_a_view_keeps_the_base_history():
+    """A view whose shape changed in place still rewrites its base's history when written."""
+    grads = {}
+    for m in (kiln, torch):
+        x = _to(m, A23).requires_grad_(True)
+        y = x * 1.0
+        row = y[1]
+        row.unsqueeze_(0)
+        row.mul_(_to(m, np.array([[2.0, 3.0, 4.0]])))
+        (y * y).sum().backward()
+        grads[m] = (y.detach().numpy().copy(), x.grad.numpy())
+    np.testing.assert_allclose(grads[kiln][0], grads[torch][0])
+    np.testing.assert_allclose(grads[kiln][1], grads[torch][1])
+
+
 def test_inplace_metadata_refuses_saved_tensor():
     """The version counter moves, so a backward that saved the old tensor refuses."""
     for m in (kiln, torch):
@@ -391,7 +411,7 @@ def test_new_and_new_empty_strided():
     for m in (kiln, torch):
         x = m.zeros(2, dtype=m.float64)
         assert x.new().shape == (0,) and x.new().dtype == m.float64
-        assert x.new(2, 3).shape == (2, 3)
+        assert x.new(2, 3).shape == (2, 3) and x.new(m.Size([4])).shape == (4,)
         np.testing.assert_array_equal(x.new([1, 2]).numpy(), [1.0, 2.0])
         y = x.new_empty_strided((2, 3), (1, 2))
         assert y.stride() == (1, 2) and y.dtype == m.float64
@@ -472,6 +492,8 @@ ERRORS = [
     (lambda m: m.zeros(2, 3).squeeze_(5), IndexError, "Dimension out of range"),
     (lambda m: m.zeros(4).as_strided((2, 2), (2, 1), 3), RuntimeError, "out of bounds"),
     (lambda m: m.split_with_sizes(m.zeros(4), [1, 2]), RuntimeError, "sum exactly to 4"),
+    (lambda m: m.tensor_split(m.zeros(4), 0), RuntimeError, "larger than 0"),
+    (lambda m: m.tensor_split(m.zeros(4), m.tensor([1.0])), RuntimeError, "dtype of long"),
     (lambda m: m.empty_permuted((2, 3), (0, 0)), RuntimeError, "Duplicate dim"),
     (lambda m: m.range(3), TypeError, "end"),
 ]
@@ -545,6 +567,10 @@ def test_frombuffer_and_dlpack_share_memory():
     np.testing.assert_array_equal(back.numpy(), [2.0, 4.0, 6.0])
     a = np.arange(3.0)
     assert kiln.from_dlpack(a).data_ptr() == a.ctypes.data
+    shared = torch.from_dlpack(kiln.to_dlpack(k))
+    assert shared.data_ptr() == k.data_ptr()
+    with pytest.raises(TypeError, match="capsule"):
+        kiln.from_dlpack(torch.utils.dlpack.to_dlpack(t))
     with pytest.raises(RuntimeError, match="require gradient"):
         kiln.zeros(2, requires_grad=True).__dlpack__()
 
@@ -558,6 +584,8 @@ def test_random_fills_ranges_and_moments():
     assert kiln.zeros(1000, dtype=kiln.float32).random_().numpy().max() <= 2**24
     assert set(np.unique(kiln.zeros(100, dtype=kiln.bool).random_().numpy())) == {False, True}
     assert np.unique(kiln.zeros(100, dtype=kiln.int64).random_(5, 7).numpy()).tolist() == [5, 6]
+    assert kiln.zeros(1000, dtype=kiln.int64).random_().numpy().min() >= 0  # no overflow
+    assert set(np.unique(kiln.zeros(500, dtype=kiln.uint8).random_().numpy())) <= set(range(256))
     g = x.geometric_(0.25).numpy()
     assert g.min() >= 1 and abs(g.mean() - 4.0) < 0.15 and np.all(g == np.round(g))
     c = x.cauchy_(1.0, 2.0).numpy()

@@ -11,7 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, ops
-from ..tensor import Tensor
+from ..tensor import Size, Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
 
@@ -417,7 +417,7 @@ def _new(self, *args, dtype=None, device=None, requires_grad=False):
             raise TypeError(f"expected {dt.name} (got {args[0].dtype.name}) in x.new(tensor)")
         return args[0].detach()
     if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
-        len(args) == 1 and type(args[0]).__name__ == "Size"
+        len(args) == 1 and isinstance(args[0], Size)
     ):
         return ops.empty(*args, dtype=dt, requires_grad=requires_grad)
     if len(args) == 1:
@@ -492,7 +492,10 @@ def _random_(self, *args, generator=None, **kwargs):
     low, high = _random_bounds(self, low, high)
     u = _uniform(self, generator)
     draw = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
-    draw = ops.minimum(draw, float(high - 1))  # (float64 rounding near 2**63)
+    cap = float(high - 1)
+    if int(cap) > high - 1:  # float64 rounds ranges past 2**53 up: stay below ``high``
+        cap = float(np.nextafter(cap, -np.inf))
+    draw = ops.minimum(draw, cap)
     return ops.assign(self, ops.cast(draw, self.dtype), "random_")
 
 

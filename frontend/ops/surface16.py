@@ -53,7 +53,7 @@ __all__ = """
 as_strided column_stack combinations diag_embed diagflat diagonal_scatter
 dsplit dstack fliplr flipud hsplit index_reduce is_inference is_nonzero is_same_size is_signed
 narrow_copy put ravel rot90 row_stack select select_scatter slice_scatter split_with_sizes
-sum_to_size tril_indices triu_indices unsafe_chunk unsafe_split vsplit
+sum_to_size to_dlpack tril_indices triu_indices unsafe_chunk unsafe_split vsplit
 """.split()
 
 
@@ -200,7 +200,7 @@ def _scatter_shape_check(src: Tensor, slice_shape) -> None:
         )
 
 
-def _merge(op: str, x: Tensor, placed: Tensor, mask: np.ndarray) -> Tensor:
+def _merge(x: Tensor, placed: Tensor, mask: np.ndarray) -> Tensor:
     """``x`` with the positions ``mask`` marks taken from ``placed`` (both of x's shape)."""
     return where(constant(mask, dtypes.bool_, like=x), cast(placed, x.dtype), x)
 
@@ -229,7 +229,7 @@ def diagonal_scatter(
     placed = permute(placed, inverse)
     plane = np.eye(rows, cols, k=offset, dtype=bool).reshape((rows, cols) + (1,) * (x.ndim - 2))
     mask = np.broadcast_to(np.moveaxis(plane, (0, 1), (d1, d2)), tuple(x.shape))
-    return _merge("diagonal_scatter", x, placed, mask)
+    return _merge(x, placed, mask)
 
 
 def select_scatter(x: Tensor, src: Tensor, dim: int, index: int) -> Tensor:
@@ -273,7 +273,7 @@ def slice_scatter(
     shape = [1] * x.ndim
     shape[d] = n
     mask = np.broadcast_to(mask_line.reshape(shape), tuple(x.shape))
-    return _merge("slice_scatter", x, placed, mask)
+    return _merge(x, placed, mask)
 
 
 def rot90(x: Tensor, k: int = 1, dims=(0, 1)) -> Tensor:
@@ -571,6 +571,10 @@ def _strided_array(x: Tensor, size, stride, offset) -> np.ndarray:
     data = x._data
     root = _root(data)
     flat = root.reshape(-1) if root.flags.c_contiguous else root.ravel(order="K")
+    if root.size and not np.may_share_memory(flat, root):
+        raise NotImplementedError(
+            "as_strided: the tensor's storage is not one dense block (kiln cannot view it)"
+        )
     flat = flat.view(data.dtype) if flat.dtype != data.dtype else flat
     itemsize = data.itemsize
     return np.lib.stride_tricks.as_strided(
@@ -600,3 +604,9 @@ def as_strided_(x: Tensor, size, stride, storage_offset=None) -> Tensor:
         )
     x._data = as_strided(x.detach(), size, stride, storage_offset)._data
     return x
+
+
+def to_dlpack(tensor: Tensor):
+    """A DLPack capsule over ``tensor``'s memory (NumPy's), for another framework's
+    ``from_dlpack`` (``torch.from_dlpack(kiln.to_dlpack(x))`` shares the memory)."""
+    return tensor.__dlpack__()
