@@ -234,9 +234,10 @@ def test_writes_through_views_reach_the_base(name, call):
     np.testing.assert_array_equal(results[kiln], results[torch])
 
 
-@pytest.mark.parametrize("name", ["narrow_copy", "rot90", "diag_embed", "fill"])
+@pytest.mark.parametrize("name", ["narrow_copy", "rot90", "diag_embed", "fill", "ravel_t"])
 def test_copies_do_not_share_storage(name):
     calls = {
+        "ravel_t": lambda m, x: m.ravel(x.t()),  # not contiguous: a copy
         "narrow_copy": lambda m, x: m.narrow_copy(x, 0, 0, 1),
         "rot90": lambda m, x: m.rot90(x, 4),
         "diag_embed": lambda m, x: m.diag_embed(x),
