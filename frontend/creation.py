@@ -23,7 +23,7 @@ from kiln.compiler.primitives import PRIMITIVES
 from . import dtypes, ops
 from .device import default_device as _default_device
 from .device import device as _device_cls
-from .dispatch import bind, constant, current_trace
+from .dispatch import bind, constant, current_trace, with_out
 from .tensor import Tensor, _wrap
 
 
@@ -539,8 +539,9 @@ def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False, *
     """Deprecated in PyTorch (it warns): like ``arange`` but ``end`` is included, and the
     default dtype is the default float dtype whatever the arguments.
 
-    >>> import warnings; warnings.simplefilter("ignore")
-    >>> range(0, 3)
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     range(0, 3)
     tensor([0., 1., 2., 3.])
     """
     import warnings
@@ -550,7 +551,7 @@ def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False, *
         "behavior is inconsistent with Python's range builtin. Instead, use torch.arange, "
         "which produces values in [start, end).",
         UserWarning,
-        stacklevel=2,
+        stacklevel=3,  # the caller of the out= wrapper
     )
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if values[2] == 0:
@@ -768,6 +769,8 @@ def kaiser_window(
         ),
     )
 
+
+range = with_out(range)  # noqa: A001 - (torch.range takes out=)
 
 __all__ = """
 Generator arange as_tensor asarray bernoulli default_generator empty empty_like eye from_numpy

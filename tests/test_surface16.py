@@ -809,3 +809,26 @@ def test_tril_triu_indices_match_torch():
         for name in ("tril_indices", "triu_indices"):
             _compare(getattr(kiln, name)(row, col, offset), getattr(torch, name)(row, col, offset))
     _compare(kiln.tril_indices(3, 3, dtype=kiln.int32), torch.tril_indices(3, 3, dtype=torch.int32))
+
+
+OUT_ROWS = [
+    ("narrow_copy", lambda m, out: m.narrow_copy(m.arange(6.0), 0, 1, 3, out=out)),
+    ("column_stack", lambda m, out: m.column_stack([m.ones(2), m.zeros(2)], out=out)),
+    ("dstack", lambda m, out: m.dstack([m.ones(2), m.zeros(2)], out=out)),
+    ("slice_scatter", lambda m, out: m.slice_scatter(m.zeros(4), m.ones(2), 0, 0, 4, 2, out=out)),
+    ("hardshrink", lambda m, out: m.hardshrink(m.arange(3.0) - 1, out=out)),
+    ("threshold", lambda m, out: m.threshold(m.arange(3.0), 1.0, -1.0, out=out)),
+    ("range", lambda m, out: m.range(0, 3, out=out)),
+]
+
+
+@pytest.mark.parametrize("name, call", OUT_ROWS, ids=[r[0] for r in OUT_ROWS])
+def test_out_keyword_matches_torch(name, call):
+    results = {}
+    for m in (kiln, torch):
+        out = m.empty(0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # (torch.range is deprecated)
+            assert call(m, out) is out
+        results[m] = out
+    _compare(results[kiln], results[torch], rtol=1e-6, atol=1e-6)

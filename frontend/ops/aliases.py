@@ -32,7 +32,7 @@ from ..compat import (  # noqa: F401 - re-exported (__all__)
     set_num_interop_threads,
     set_warn_always,
 )
-from ..dispatch import constant
+from ..dispatch import constant, with_out
 from ..tensor import Tensor
 from .elementwise import cast, sub, where
 from .shape import expand
@@ -441,3 +441,8 @@ def can_cast(from_, to) -> bool:
     """PyTorch's rule: no cast to a lower category (complex -> float -> integer -> bool)."""
     source, target = dtypes.as_dtype(from_), dtypes.as_dtype(to)
     return source._category <= target._category
+
+
+# PyTorch's ``out=`` keyword on the functions whose torch.* binding takes it
+for _name in ("hardshrink", "threshold"):
+    globals()[_name] = with_out(globals()[_name])

@@ -24,7 +24,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..context import current_trace, is_grad_enabled
-from ..dispatch import bind, constant
+from ..dispatch import bind, constant, with_out
 from ..tensor import Tensor, _wrap
 from .dims import normalize_dim
 from .elementwise import add, cast, lt, where
@@ -610,3 +610,8 @@ def to_dlpack(tensor: Tensor):
     """A DLPack capsule over ``tensor``'s memory (NumPy's), for another framework's
     ``from_dlpack`` (``torch.from_dlpack(kiln.to_dlpack(x))`` shares the memory)."""
     return tensor.__dlpack__()
+
+
+# PyTorch's ``out=`` keyword on the functions whose torch.* binding takes it
+for _name in "column_stack dstack index_reduce narrow_copy row_stack slice_scatter".split():
+    globals()[_name] = with_out(globals()[_name])
