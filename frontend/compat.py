@@ -7,17 +7,39 @@ They exist so that a script written for PyTorch runs with ``import kiln as torch
 
 from __future__ import annotations
 
+import contextvars
 import types
+import warnings
 
 from . import dtypes
 from .autograd.grad_mode import no_grad
 
+_INFERENCE = contextvars.ContextVar("kiln_inference_mode", default=False)
+
 
 class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
-    """Same as ``no_grad`` in kiln."""
+    """``no_grad`` that ``is_inference_mode_enabled()`` reports (kiln has no inference
+    tensors: what is made inside is an ordinary tensor)."""
 
     def __init__(self, mode: bool = True):
         self.mode = not mode
+        self.inference = bool(mode)
+
+    def __enter__(self):
+        self._token = _INFERENCE.set(self.inference)
+        return super().__enter__()
+
+    def __exit__(self, *exc):
+        _INFERENCE.reset(self._token)
+        return super().__exit__(*exc)
+
+    def clone(self):
+        return type(self)(self.inference)
+
+
+def is_inference_mode_enabled() -> bool:
+    """Whether the calling thread is inside ``inference_mode()``."""
+    return _INFERENCE.get()
 
 
 backends = types.SimpleNamespace(
@@ -52,8 +74,90 @@ def get_num_threads() -> int:
     return native.get_threads()
 
 
+_FLAGS = {
+    "deterministic": False,
+    "deterministic_warn_only": False,
+    "matmul_precision": "highest",
+    "interop_threads": 1,
+    "anomaly": False,
+    "anomaly_check_nan": True,
+    "warn_always": False,
+}
+
+
 def use_deterministic_algorithms(mode: bool, *, warn_only: bool = False) -> None:
-    """kiln's kernels are deterministic already (no atomics)."""
+    """kiln's kernels are deterministic already (no atomics); the flag is kept so that
+    ``are_deterministic_algorithms_enabled()`` reports it."""
+    _FLAGS["deterministic"] = bool(mode)
+    _FLAGS["deterministic_warn_only"] = bool(warn_only)
+
+
+def are_deterministic_algorithms_enabled() -> bool:
+    return _FLAGS["deterministic"]
+
+
+def is_deterministic_algorithms_warn_only_enabled() -> bool:
+    return _FLAGS["deterministic_warn_only"]
+
+
+def set_float32_matmul_precision(precision: str) -> None:
+    """PyTorch's TF32 switch. kiln's float32 matmuls are always full precision
+    ("highest"); the setting is kept so that the getter reports it."""
+    if precision not in ("highest", "high", "medium"):
+        warnings.warn(
+            f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+            "setFloat32MatmulPrecision call has no effect.",
+            UserWarning,
+            stacklevel=2,
+        )
+        return
+    _FLAGS["matmul_precision"] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _FLAGS["matmul_precision"]
+
+
+def set_num_interop_threads(n: int) -> None:
+    """kiln runs no inter-op thread pool (one op at a time); the number is kept."""
+    if int(n) <= 0:
+        raise RuntimeError("set_num_interop_threads expects a positive integer")
+    _FLAGS["interop_threads"] = int(n)
+
+
+def get_num_interop_threads() -> int:
+    return _FLAGS["interop_threads"]
+
+
+def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
+    """Record the anomaly-detection mode. kiln's autograd does not check for it yet (no
+    NaN checks, no forward traces): turning it on warns once that nothing is checked."""
+    if enabled and not _FLAGS["anomaly"]:
+        warnings.warn(
+            "kiln: anomaly detection is recorded but not performed (backward passes are not "
+            "checked for NaN and keep no forward traces)",
+            UserWarning,
+            stacklevel=2,
+        )
+    _FLAGS["anomaly"] = bool(enabled)
+    _FLAGS["anomaly_check_nan"] = bool(check_nan)
+
+
+def is_anomaly_enabled() -> bool:
+    return _FLAGS["anomaly"]
+
+
+def is_anomaly_check_nan_enabled() -> bool:
+    return _FLAGS["anomaly_check_nan"]
+
+
+def set_warn_always(b: bool) -> None:
+    """PyTorch warns some warnings only once unless this is set; kept for the getter."""
+    _FLAGS["warn_always"] = bool(b)
+
+
+def is_warn_always_enabled() -> bool:
+    return _FLAGS["warn_always"]
 
 
 def set_printoptions(

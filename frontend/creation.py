@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import threading
+from builtins import range as builtins_range
 
 import numpy as np
 
@@ -22,7 +23,7 @@ from kiln.compiler.primitives import PRIMITIVES
 from . import dtypes, ops
 from .device import default_device as _default_device
 from .device import device as _device_cls
-from .dispatch import bind, constant, current_trace
+from .dispatch import bind, constant, current_trace, with_out
 from .tensor import Tensor, _wrap
 
 
@@ -533,9 +534,249 @@ def scalar_tensor(value, *, dtype=None, device=None, requires_grad=False, **layo
     return _finish(constant(value, dt), requires_grad, device)
 
 
+# ------------------------------------------------------------------ surface16 additions
+def range(start, end, step=1, *, dtype=None, device=None, requires_grad=False, **layout):  # noqa: A001
+    """Deprecated in PyTorch (it warns): like ``arange`` but ``end`` is included, and the
+    default dtype is the default float dtype whatever the arguments.
+
+    >>> import warnings
+    >>> with warnings.catch_warnings(record=True):
+    ...     range(0, 3)
+    tensor([0., 1., 2., 3.])
+    """
+    import warnings
+
+    warnings.warn(
+        "torch.range is deprecated and will be removed in a future release because its "
+        "behavior is inconsistent with Python's range builtin. Instead, use torch.arange, "
+        "which produces values in [start, end).",
+        UserWarning,
+        stacklevel=3,  # the caller of the out= wrapper
+    )
+    values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
+    if values[2] == 0:
+        raise RuntimeError("step must be nonzero")
+    if (values[1] - values[0]) * values[2] < 0:
+        raise RuntimeError("upper bound and lower bound inconsistent with step sign")
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    n = math.floor((values[1] - values[0]) / values[2]) + 1
+    if dt.is_floating_point:
+        data = values[0] + np.arange(n, dtype=np.float64) * values[2]
+    else:
+        data = values[0] + np.arange(n, dtype=np.int64) * int(values[2])
+    return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False, **layout):
+    """A tensor of shape ``size`` whose elements lie ``stride`` apart in a fresh storage
+    (zeros: kiln never hands out uninitialized memory); ``stride()`` reports ``stride``."""
+    size = _size((tuple(size),), None, "empty_strided")
+    stride = tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape: {len(size)} != {len(stride)}")
+    if any(s < 0 for s in stride):
+        raise RuntimeError(f"empty_strided: negative strides are not supported, got {list(stride)}")
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if current_trace() is not None or (device is not None and _device_cls(device).type != "cpu"):
+        return zeros(size, dtype=dt, device=device, requires_grad=requires_grad)
+    length = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if math.prod(size) else 0
+    storage = np.zeros(length, dtype=dt.np)
+    data = np.lib.stride_tricks.as_strided(
+        storage, shape=size, strides=tuple(s * dt.np.itemsize for s in stride)
+    )
+    return _finish(_wrap(data), requires_grad, device)
+
+
+def empty_permuted(size, physical_layout, *, dtype=None, device=None, requires_grad=False, **kw):
+    """A tensor of shape ``size`` stored with its dims in the order ``physical_layout``
+    (outermost first): ``empty_permuted((2, 3, 4), (0, 2, 1))`` has strides ``(12, 1, 3)``."""
+    size = _size((tuple(size),), None, "empty_permuted")
+    layout = tuple(int(d) for d in physical_layout)
+    if len(layout) != len(size):
+        raise RuntimeError(
+            "Number of dimensions in size does not match the length of the physical_layout"
+        )
+    if sorted(layout) != list(builtins_range(len(size))):
+        raise RuntimeError(
+            "Duplicate dim not allowed"
+            if len(set(layout)) != len(layout)
+            else f"Dimension out of range in physical_layout {list(layout)}"
+        )
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    physical = np.zeros(tuple(size[d] for d in layout), dtype=dt.np)
+    inverse = [layout.index(d) for d in builtins_range(len(size))]
+    if current_trace() is not None:
+        return zeros(size, dtype=dt, requires_grad=requires_grad)
+    return _finish(_wrap(np.transpose(physical, inverse)), requires_grad, device)
+
+
+def frombuffer(buffer, *, dtype, count=-1, offset=0, requires_grad=False):
+    """A 1-D tensor over the bytes of ``buffer`` (an object of the buffer protocol), sharing
+    its memory: writes to either show in the other, as in PyTorch."""
+    dt = dtypes.as_dtype(dtype)
+    view = memoryview(buffer)
+    length = view.nbytes
+    if length == 0 or count == 0:
+        raise ValueError(f"both buffer length ({length}) and count ({count}) must not be 0")
+    if offset < 0 or offset >= length:
+        raise ValueError(
+            f"offset ({offset} bytes) must be non-negative and no greater than buffer length "
+            f"({length} bytes) minus 1"
+        )
+    itemsize = dt.np.itemsize
+    if count < 0 and (length - offset) % itemsize:
+        raise ValueError(
+            f"buffer length ({length - offset} bytes) after offset ({offset} bytes) must be a "
+            f"multiple of element size ({itemsize})"
+        )
+    if count > 0 and count * itemsize > length - offset:
+        raise ValueError(
+            f"requested buffer length ({count} * {itemsize} bytes) after offset ({offset} "
+            f"bytes) must not be greater than actual buffer length ({length} bytes)"
+        )
+    data = np.frombuffer(view, dtype=dt.np, count=count, offset=offset)
+    if not data.flags.writeable:
+        import warnings
+
+        warnings.warn(
+            "The given buffer is not writable: kiln's tensor over it is read-only, and an "
+            "in-place update gives the tensor its own copy.",
+            UserWarning,
+            stacklevel=2,
+        )
+    return _finish(_wrap(data), requires_grad)
+
+
+def from_dlpack(ext_tensor):
+    """A tensor sharing the memory of any object of the DLPack protocol (a NumPy array, a
+    PyTorch CPU tensor, ...), through NumPy's ``from_dlpack``."""
+    if isinstance(ext_tensor, Tensor):
+        return ext_tensor.detach()
+    if not hasattr(ext_tensor, "__dlpack__"):
+        raise TypeError(
+            "from_dlpack: expected an object with __dlpack__ (a NumPy array or another "
+            f"framework's tensor), got {type(ext_tensor).__name__}; a bare DLPack capsule is "
+            "not accepted (NumPy cannot read one)"
+        )
+    return _wrap(np.from_dlpack(ext_tensor))
+
+
+def _window(op, window_length, periodic, dtype, requires_grad, device, values):
+    dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    if not dt.is_floating_point:
+        raise RuntimeError(f"{op} expects floating point dtypes, got: {dt.name}")
+    if window_length < 0:
+        raise RuntimeError(
+            f"{op} requires non-negative window_length, got window_length={window_length}"
+        )
+    if window_length == 0:
+        data = np.zeros(0)
+    elif window_length == 1:
+        data = np.ones(1)
+    else:
+        n = window_length + 1 if periodic else window_length
+        data = values(np.arange(n, dtype=np.float64), n)[:window_length]
+    return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def hann_window(
+    window_length, periodic=True, *, dtype=None, device=None, requires_grad=False, **layout
+):
+    """``0.5 - 0.5 cos(2 pi n / (N - 1))``; ``periodic`` drops the last of ``N + 1`` points."""
+    return hamming_window(
+        window_length,
+        periodic,
+        0.5,
+        0.5,
+        dtype=dtype,
+        device=device,
+        requires_grad=requires_grad,
+        _op="hann_window",
+    )
+
+
+def hamming_window(
+    window_length,
+    periodic=True,
+    alpha=0.54,
+    beta=0.46,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    _op="hamming_window",
+    **layout,
+):
+    """``alpha - beta cos(2 pi n / (N - 1))``."""
+    return _window(
+        _op,
+        window_length,
+        periodic,
+        dtype,
+        requires_grad,
+        device,
+        lambda n, m: alpha - beta * np.cos(2 * np.pi * n / (m - 1)),
+    )
+
+
+def blackman_window(
+    window_length, periodic=True, *, dtype=None, device=None, requires_grad=False, **layout
+):
+    """``0.42 - 0.5 cos(2 pi n / (N - 1)) + 0.08 cos(4 pi n / (N - 1))``."""
+
+    def values(n, m):
+        return 0.42 - 0.5 * np.cos(2 * np.pi * n / (m - 1)) + 0.08 * np.cos(4 * np.pi * n / (m - 1))
+
+    return _window("blackman_window", window_length, periodic, dtype, requires_grad, device, values)
+
+
+def bartlett_window(
+    window_length, periodic=True, *, dtype=None, device=None, requires_grad=False, **layout
+):
+    """The triangle ``1 - |2 n / (N - 1) - 1|``."""
+    return _window(
+        "bartlett_window",
+        window_length,
+        periodic,
+        dtype,
+        requires_grad,
+        device,
+        lambda n, m: 1 - np.abs(2 * n / (m - 1) - 1),
+    )
+
+
+def kaiser_window(
+    window_length,
+    periodic=True,
+    beta=12.0,
+    *,
+    dtype=None,
+    device=None,
+    requires_grad=False,
+    **layout,
+):
+    """``I0(beta sqrt(1 - (2 n / (N - 1) - 1)^2)) / I0(beta)`` (``I0``: the modified Bessel
+    function of order 0)."""
+    return _window(
+        "kaiser_window",
+        window_length,
+        periodic,
+        dtype,
+        requires_grad,
+        device,
+        lambda n, m: (
+            np.i0(beta * np.sqrt(np.clip(1 - (2 * n / (m - 1) - 1) ** 2, 0, None))) / np.i0(beta)
+        ),
+    )
+
+
+range = with_out(range)  # noqa: A001 - (torch.range takes out=)
+
 __all__ = """
 Generator arange as_tensor asarray bernoulli default_generator empty empty_like eye from_numpy
 full full_like get_rng_state initial_seed is_tensor linspace logspace manual_seed multinomial
 normal numel ones ones_like rand rand_like randint randint_like randn randn_like randperm
 scalar_tensor seed set_rng_state tensor zeros zeros_like
+bartlett_window blackman_window empty_permuted empty_strided from_dlpack frombuffer
+hamming_window hann_window kaiser_window range
 """.split()

@@ -68,15 +68,11 @@ KNOWN_DIFFERENCES = {
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
     },
     "known_gaps": {
-        "Tensor.t_": "no Tensor.t_ (frontend/tensor.py)",
-        "Tensor.unsqueeze_": "no Tensor.unsqueeze_ (frontend/tensor.py)",
-        "Tensor.transpose_": "no Tensor.transpose_ (frontend/tensor.py)",
         "torch.autocast": "kiln.autocast(enabled=True) raises NotImplementedError (no "
         "mixed precision; and no bfloat16 dtype)",
         "torch.bincount": "no kiln.bincount (frontend/ops)",
         "torch.diff": "no kiln.diff (frontend/ops)",
         "torch.bfloat16": "no bfloat16 dtype (frontend/dtypes.py)",
-        "Tensor.data_ptr": "no Tensor.data_ptr (frontend/tensor.py)",
         "SGD state keys": "kiln's SGD state has a 'step' entry (frontend/optim/sgd.py)",
     },
 }

@@ -11,8 +11,20 @@ from ..creation import *  # noqa: F403 - creation functions are ops too (arange 
 from ..device import device as device_cls
 from ..dispatch import constant, current_trace
 from ..tensor import _wrap
-from . import compare, elementwise, index, linalg, linalg16, reduce, shape, sorting
+from . import (
+    aliases,
+    compare,
+    elementwise,
+    index,
+    linalg,
+    linalg16,
+    reduce,
+    shape,
+    sorting,
+    surface16,
+)
 from . import inplace as _inplace_module
+from .aliases import *  # noqa: F403
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import abs, add, cast, pow, round  # noqa: F401, A004
@@ -27,8 +39,10 @@ from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
 from .shape import pad_axes, slice_axis  # noqa: F401
 from .sorting import *  # noqa: F403
+from .surface16 import *  # noqa: F403
 
 _PUBLIC_MODULES = (
+    aliases,
     creation,
     compare,
     elementwise,
@@ -39,6 +53,7 @@ _PUBLIC_MODULES = (
     reduce,
     shape,
     sorting,
+    surface16,
 )
 __all__ = ["clone"] + [name for module in _PUBLIC_MODULES for name in module.__all__]
 

@@ -5,12 +5,13 @@ Kept in one table so that the method surface is easy to read and to extend.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 import numpy as np
 
 from .. import dtypes, ops
-from ..tensor import Tensor
+from ..tensor import Size, Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
 
@@ -280,6 +281,320 @@ def install() -> None:
         setattr(Tensor, name, _method(getattr(ops, name)))
     for name in ("addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_"):
         setattr(Tensor, name, _inplace(name))
+    _install_surface16()  # surface16
+
+
+# surface16 ------------------------------------------------------------------------------
+# Tensor methods of kiln.ops.surface16 and friends; the in-place metadata changes (``t_``,
+# ``unsqueeze_``, ...), ``resize_``, the storage questions (``data_ptr``, ``storage_offset``)
+# and the random fills. One block, so that it merges as one piece.
+_SURFACE16_METHODS = """
+ravel select swapdims moveaxis narrow_copy tensor_split hsplit vsplit dsplit split_with_sizes
+unsafe_split unsafe_chunk diag_embed diagflat diagonal_scatter select_scatter slice_scatter
+rot90 fliplr flipud put index_reduce sum_to_size as_strided is_same_size is_nonzero is_signed
+""".split()
+
+
+def _where_method(self, condition, other):
+    """``x.where(condition, y)`` is ``kiln.where(condition, x, y)``."""
+    return ops.where(condition, self, other)
+
+
+def _assigning(name, fn):
+    def method(self, *args, **kwargs):
+        return ops.assign(self, fn(self, *args, **kwargs), name)
+
+    method.__name__ = name
+    return method
+
+
+def _metadata_inplace(name, fn):
+    """``x.t_()``, ``x.unsqueeze_(0)``, ...: the same Tensor object takes the view's shape.
+
+    Autograd sees it as PyTorch does: the tensor's history gains the view op (a leaf that
+    requires grad refuses, with grad mode on), and its version counter moves, so a backward
+    pass that saved the old tensor refuses to use it."""
+
+    def method(self, *args):
+        from ..context import current_trace, is_grad_enabled
+
+        if self.requires_grad and self.grad_fn is None and is_grad_enabled():
+            raise RuntimeError(
+                f"{name}: a leaf Variable that requires grad is being used in an in-place "
+                "operation."
+            )
+        traced = self._node is not None or current_trace() is not None
+        if traced and not hasattr(self, "_trace"):
+            from kiln.compiler.errors import TraceError
+
+            raise TraceError(
+                f"{name}: changing the shape, in place, of a tensor from outside the traced "
+                f"function cannot be traced; use the out-of-place {name[:-1]}"
+            )
+        alias = _alias(self)  # the tensor as it was: the view op's input
+        view = fn(alias, *args)
+        if view is alias:  # nothing to change (``t_()`` of a 1-D tensor)
+            self._version += 1
+            return self
+        if traced:
+            self._node = view._node
+            self._view_of = view._view_of
+        else:
+            self._data = view._data
+            if "_view_of" in view.__dict__:
+                self._view_of = view._view_of  # an in-place update still reaches the base
+            else:
+                self.__dict__.pop("_view_of", None)
+        if view.grad_fn is not None:
+            self.grad_fn = view.grad_fn
+            self._requires_grad = True
+        self._version += 1
+        return self
+
+    method.__name__ = name
+    return method
+
+
+def _alias(t):
+    """A second Tensor object for ``t``'s current value, storage and history."""
+    if hasattr(t, "_trace"):  # a tracer tensor
+        alias = type(t)(t._trace, t._node, t._requires_grad)
+        alias._view_of = t._view_of
+    else:
+        alias = Tensor.__new__(type(t))
+        alias.__dict__.update(t.__dict__)
+        alias._data, alias._node = t._data, None
+        alias._requires_grad, alias._grad, alias._retain = t._requires_grad, None, False
+    alias.grad_fn = t.grad_fn
+    alias._vc = t._vc  # one storage, one version counter
+    return alias
+
+
+def _resize_(self, *sizes, memory_format=None):
+    """Give ``x`` the shape ``sizes`` over its storage, from its first element on, as
+    PyTorch does: a smaller size keeps the storage (a view of it), a larger one moves to a
+    new storage holding the old elements first (the rest zeros; PyTorch's are
+    uninitialized)."""
+    from ..context import current_trace
+    from ..creation import _size
+    from .surface16 import _root, _storage_offset
+
+    if self.requires_grad:
+        raise RuntimeError("cannot resize variables that require grad")
+    if self._node is not None or current_trace() is not None:
+        from kiln.compiler.errors import TraceError
+
+        raise TraceError("resize_: a tensor's storage cannot be resized under kiln.jit")
+    size = _size(sizes, None, "resize_")
+    if size == tuple(self.shape):
+        return self
+    if type(self._data) is not np.ndarray:
+        raise NotImplementedError(f"resize_: not supported on a {self.device} tensor")
+    n = math.prod(size)
+    root = _root(self._data)
+    flat = np.ravel(root, order="K")
+    if not np.may_share_memory(flat, root):
+        raise NotImplementedError("resize_: the tensor's storage is not laid out in one block")
+    offset = _storage_offset(self)
+    if offset + n > flat.size:
+        grown = np.zeros(offset + n, dtype=flat.dtype)
+        grown[: flat.size] = flat
+        flat = grown
+    self._data = flat[offset : offset + n].reshape(size)
+    return self
+
+
+def _resize_as_(self, other, memory_format=None):
+    return _resize_(self, tuple(other.shape))
+
+
+def _as_strided_(self, size, stride, storage_offset=None):
+    from .surface16 import as_strided_
+
+    return as_strided_(self, size, stride, storage_offset)
+
+
+def _new(self, *args, dtype=None, device=None, requires_grad=False):
+    """The legacy constructor ``x.new(...)``: ``x.new()`` an empty tensor, ``x.new(2, 3)``
+    one of that size (zeros), ``x.new([1, 2])`` one holding the data; ``x``'s dtype."""
+    dt = dtype or self.dtype
+    if not args:
+        return ops.empty((0,), dtype=dt, requires_grad=requires_grad)
+    if len(args) == 1 and isinstance(args[0], Tensor):
+        if args[0].dtype is not dt:
+            raise TypeError(f"expected {dt.name} (got {args[0].dtype.name}) in x.new(tensor)")
+        return args[0].detach()
+    if all(isinstance(a, int) and not isinstance(a, bool) for a in args) or (
+        len(args) == 1 and isinstance(args[0], Size)
+    ):
+        return ops.empty(*args, dtype=dt, requires_grad=requires_grad)
+    if len(args) == 1:
+        return ops.tensor(args[0], dtype=dt, requires_grad=requires_grad)
+    raise TypeError(f"new(): invalid arguments {args!r}")
+
+
+def _new_empty_strided(
+    self, size, stride, *, dtype=None, device=None, requires_grad=False, **layout
+):
+    return ops.empty_strided(
+        size, stride, dtype=dtype or self.dtype, device=device, requires_grad=requires_grad
+    )
+
+
+def _data_ptr(self) -> int:
+    """The address of the first element (NumPy's buffer address; 0 for an empty tensor):
+    equal for a tensor and a view that starts where it starts."""
+    if self._node is not None or type(self._data) is not np.ndarray:
+        raise RuntimeError(
+            f"data_ptr: a {'traced' if self._node is not None else 'device'} "
+            "tensor has no host address"
+        )
+    if self._data.size == 0:
+        return 0
+    return self._data.__array_interface__["data"][0]
+
+
+def _storage_offset_method(self) -> int:
+    from .surface16 import _storage_offset
+
+    return _storage_offset(self)
+
+
+def _dim_order(self, *, ambiguity_check=False):
+    """The dims from outermost to innermost in memory (``(0, 1, ..., n-1)`` when
+    contiguous)."""
+    strides = self.stride()
+    return tuple(sorted(range(self.ndim), key=lambda d: -strides[d]))
+
+
+def _get_device(self) -> int:
+    device = self.device
+    return -1 if device.type == "cpu" else (device.index or 0)
+
+
+def _random_bounds(self, low, high):
+    if high is None and low is not None and not isinstance(low, Tensor):
+        low, high = 0, low  # random_(to)
+    if low is None:
+        low = 0
+    if high is None:  # [0, the largest integer the dtype holds exactly]
+        dt = self.dtype
+        if dt.is_floating_point:
+            high = 2 ** {2: 11, 4: 24, 8: 53}[dt.itemsize] + 1
+        elif dt is dtypes.bool_:
+            high = 2
+        else:
+            high = int(np.iinfo(dt.np).max) + (1 if dt.itemsize < 8 else 0)
+    if high <= low:
+        raise RuntimeError(
+            f"random_ expects 'from' to be less than 'to', but got from={low} >= to={high}"
+        )
+    return low, high
+
+
+def _random_(self, *args, generator=None, **kwargs):
+    """``random_()``, ``random_(to)`` or ``random_(from, to)``: integers in ``[from, to)``
+    (by default every integer the dtype holds exactly, from 0)."""
+    low, high = (list(args) + [None, None])[:2]
+    low, high = kwargs.get("from", low), kwargs.get("to", high)
+    low, high = _random_bounds(self, low, high)
+    u = _uniform(self, generator)
+    draw = ops.floor(ops.add(ops.mul(u, float(high - low)), float(low)))
+    cap = float(high - 1)
+    if int(cap) > high - 1:  # float64 rounds ranges past 2**53 up: stay below ``high``
+        cap = float(np.nextafter(cap, -np.inf))
+    draw = ops.minimum(draw, cap)
+    return ops.assign(self, ops.cast(draw, self.dtype), "random_")
+
+
+def _uniform(self, generator):
+    return ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+
+
+def _cauchy_(self, median=0.0, sigma=1.0, *, generator=None):
+    """Draws of the Cauchy distribution: ``median + sigma * tan(pi * (u - 1/2))``."""
+    u = _uniform(self, generator)
+    draw = ops.add(ops.mul(ops.tan(ops.mul(ops.sub(u, 0.5), math.pi)), float(sigma)), median)
+    return ops.assign(self, ops.cast(draw, self.dtype), "cauchy_")
+
+
+def _log_normal_(self, mean=1.0, std=2.0, *, generator=None):
+    """``exp`` of normal draws of mean ``mean`` and standard deviation ``std``."""
+    z = ops.randn(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    draw = ops.exp(ops.add(ops.mul(z, float(std)), float(mean)))
+    return ops.assign(self, ops.cast(draw, self.dtype), "log_normal_")
+
+
+def _geometric_(self, p, *, generator=None):
+    """The number of Bernoulli(``p``) trials up to the first success (1, 2, ...)."""
+    if not 0 < p < 1:
+        raise RuntimeError(f"geometric_ expects p to be in (0, 1), but got p={p}")
+    u = ops.sub(1.0, _uniform(self, generator))  # (0, 1]
+    draw = ops.add(ops.floor(ops.div(ops.log(u), math.log1p(-p))), 1.0)
+    return ops.assign(self, ops.cast(draw, self.dtype), "geometric_")
+
+
+def _bernoulli_method(self, p=None, *, generator=None):
+    """``x.bernoulli()``: 1 with probability ``x`` (each element); ``x.bernoulli(p)``: with
+    probability ``p``, in ``x``'s shape and dtype."""
+    if p is None:
+        return ops.bernoulli(self, generator=generator)
+    u = ops.rand(self.shape, dtype=dtypes.float64, generator=generator, device=_device_of(self))
+    return ops.cast(ops.lt(u, float(p)), self.dtype)
+
+
+def _multinomial_method(self, num_samples, replacement=False, *, generator=None):
+    return ops.multinomial(self, num_samples, replacement, generator=generator)
+
+
+def _dlpack(self, *args, **kwargs):
+    if self.requires_grad:
+        raise RuntimeError("Can't export tensors that require gradient, use tensor.detach()")
+    return np.asarray(self._data).__dlpack__(*args, **kwargs)
+
+
+def _dlpack_device(self):
+    return np.asarray(self._data).__dlpack_device__()
+
+
+def _install_surface16() -> None:
+    for name in _SURFACE16_METHODS:
+        setattr(Tensor, name, _method(getattr(ops, name)))
+    Tensor.swapaxes = Tensor.swapdims  # (kiln's swapaxes already; the same function)
+    Tensor.where = _where_method
+    Tensor.put_ = _assigning("put_", ops.put)
+    Tensor.index_reduce_ = _assigning("index_reduce_", ops.index_reduce)
+    Tensor.masked_scatter_ = _assigning("masked_scatter_", ops.masked_scatter)
+    Tensor.t_ = _metadata_inplace("t_", ops.t)
+    Tensor.transpose_ = _metadata_inplace("transpose_", ops.transpose)
+    Tensor.swapdims_ = _metadata_inplace("swapdims_", ops.transpose)
+    Tensor.swapaxes_ = _metadata_inplace("swapaxes_", ops.transpose)
+    Tensor.unsqueeze_ = _metadata_inplace("unsqueeze_", ops.unsqueeze)
+    Tensor.squeeze_ = _metadata_inplace("squeeze_", ops.squeeze)
+    Tensor.resize_ = _resize_
+    Tensor.resize_as_ = _resize_as_
+    Tensor.as_strided_ = _as_strided_
+    Tensor.new = _new
+    Tensor.new_empty_strided = _new_empty_strided
+    Tensor.is_inference = lambda self: False  # kiln has no inference tensors
+    Tensor.is_cpu = property(lambda self: self.device.type == "cpu")
+    Tensor.get_device = _get_device
+    Tensor.data_ptr = _data_ptr
+    Tensor.storage_offset = _storage_offset_method
+    Tensor.nbytes = property(lambda self: self.numel() * self.dtype.itemsize)
+    Tensor.itemsize = property(lambda self: self.dtype.itemsize)
+    Tensor.dim_order = _dim_order
+    Tensor.random_ = _random_
+    Tensor.cauchy_ = _cauchy_
+    Tensor.log_normal_ = _log_normal_
+    Tensor.geometric_ = _geometric_
+    Tensor.bernoulli = _bernoulli_method
+    Tensor.multinomial = _multinomial_method
+    Tensor.__dlpack__ = _dlpack
+    Tensor.__dlpack_device__ = _dlpack_device
+
+
+# ------------------------------------------------------------------------------ surface16 end
 
 
 def _iter0d():

@@ -290,16 +290,41 @@ def chunk(x: Tensor, chunks: int, dim: int = 0):
     return split(x, max(size, 1), d)
 
 
-def tensor_split(x: Tensor, sections, dim: int = 0):
+def tensor_split(x: Tensor, indices_or_sections, dim: int = 0):
+    """``sections`` near-equal pieces (the first ``size % sections`` one longer), or the
+    pieces between ``indices`` read as Python slices (``x[:i0]``, ``x[i0:i1]``, ...: a
+    negative index counts from the end, one past the end clamps): views of ``x``."""
+    sections = indices_or_sections
+    if isinstance(sections, Tensor):
+        if sections.dtype is not dtypes.int64:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to have dtype of long, but "
+                f"got {sections.dtype.name}"
+            )
+        if sections.ndim > 1:
+            raise RuntimeError(
+                "tensor_split expected tensor_indices_or_sections to be a zero-dimensional or "
+                f"one-dimensional tensor, but got a tensor with {sections.ndim} dims"
+            )
+        sections = sections.item() if sections.ndim == 0 else [int(i) for i in sections.tolist()]
+    if x.ndim == 0:
+        raise RuntimeError(
+            "tensor_split expected at least a 1-dimensional tensor, but got a tensor with 0 dims"
+        )
     d = normalize_dim("tensor_split", dim, x.ndim)
     n = x.shape[d]
     if isinstance(sections, int):
+        if sections <= 0:
+            raise RuntimeError(f"number of sections must be larger than 0, got {sections}")
         q, r = divmod(n, sections)
         sizes = [q + 1] * r + [q] * (sections - r)
-    else:
-        bounds = [0] + list(sections) + [n]
-        sizes = [max(b - a, 0) for a, b in zip(bounds[:-1], bounds[1:])]
-    return split(x, sizes, d)
+        return split(x, sizes, d)
+    bounds = [None, *(int(i) for i in sections), None]
+    pieces = []
+    for a, b in zip(bounds[:-1], bounds[1:]):
+        start, stop, _ = slice(a, b).indices(n)
+        pieces.append(slice_axis(x, d, start, max(start, stop)))
+    return tuple(pieces)
 
 
 def unbind(x: Tensor, dim: int = 0):
