@@ -11,7 +11,7 @@ from ..creation import *  # noqa: F403 - creation functions are ops too (arange 
 from ..device import device as device_cls
 from ..dispatch import constant, current_trace
 from ..tensor import _wrap
-from . import compare, elementwise, index, linalg, reduce, shape, sorting
+from . import compare, elementwise, index, linalg, math16, reduce, shape, sorting
 from . import inplace as _inplace_module
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
@@ -21,6 +21,7 @@ from .index import getitem, setitem  # noqa: F401
 from .inplace import *  # noqa: F403
 from .inplace import assign, inplace  # noqa: F401
 from .linalg import *  # noqa: F403
+from .math16 import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
@@ -34,6 +35,7 @@ _PUBLIC_MODULES = (
     index,
     _inplace_module,
     linalg,
+    math16,
     reduce,
     shape,
     sorting,
