@@ -297,7 +297,7 @@ def heaviside(input, values):  # noqa: A002
 def _check_integral(op, a, b):
     a, b, dt = ops.elementwise.promote_pair(op, a, b)
     if dt.is_floating_point or dt.is_complex or dt is dtypes.bool_:
-        raise NotImplementedError(f'"{op}_cpu" not implemented for \'{_torch_name(dt)}\'')
+        raise NotImplementedError(f"\"{op}_cpu\" not implemented for '{_torch_name(dt)}'")
     return a, b, dt
 
 
@@ -407,7 +407,8 @@ _I1_B = (
 
 def _bessel_scaled(x, a, b, odd):
     """``exp(-|x|) I_n(x)`` (n = 0, or 1 when ``odd``) in float64."""
-    ax = ops.abs(x) if not odd else ops.where(ops.lt(x, 0.0), ops.neg(x), x)
+    # |x| spelled as a choice (abs has no slope at 0, I1 has); + 0.0 turns -0.0 into +0.0
+    ax = ops.add(ops.where(ops.lt(x, 0.0), ops.neg(x), x), 0.0)
     near = ops.le(ax, 8.0)
     xn = _safe(near, ax, 0.0)
     lo = _chbevl(ops.sub(ops.mul(xn, 0.5), 2.0), a)
@@ -441,7 +442,11 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
         raise TypeError("isin(): expected at least one of elements and test_elements a Tensor")
     like = elements if isinstance(elements, Tensor) else test_elements
     dt = dtypes.result_type(elements, test_elements)
-    e = ops.cast(elements, dt) if isinstance(elements, Tensor) else constant(elements, dt, like=like)
+    e = (
+        ops.cast(elements, dt)
+        if isinstance(elements, Tensor)
+        else constant(elements, dt, like=like)
+    )
     t = ops.cast(test_elements, dt) if isinstance(test_elements, Tensor) else None
     if t is None:
         t = constant(test_elements, dt, like=like)
@@ -489,11 +494,20 @@ def frexp(input):  # noqa: A002
     ax = ops.abs(_safe(special, 1.0, x64)).detach()
     e = ops.add(ops.floor(ops.div(ops.log(ax), math.log(2.0))), 1.0)
     for _ in range(2):  # log's rounding can leave e off by one
-        m = ops.mul(ax, _exp2_exact(ops.neg(e)))
-        e = ops.where(ops.ge(m, 1.0), ops.add(e, 1.0), ops.where(ops.lt(m, 0.5), ops.sub(e, 1.0), e))
+        m = _scale2(ax, ops.neg(e))
+        e = ops.where(
+            ops.ge(m, 1.0), ops.add(e, 1.0), ops.where(ops.lt(m, 0.5), ops.sub(e, 1.0), e)
+        )
     e = ops.where(special, 0.0, e)
-    mantissa = ops.mul(x64, _exp2_exact(ops.neg(e)))
+    mantissa = _scale2(x64, ops.neg(e))
     return frexp_result(ops.cast(mantissa, x.dtype), ops.cast(e, dtypes.int32))
+
+
+def _scale2(x, k):
+    """``x * 2 ** k`` for integer-valued float64 ``k``, exact while the result is: two
+    steps, so that neither power overflows (``k`` up to 2046)."""
+    half = ops.floor(ops.mul(k, 0.5))
+    return ops.mul(ops.mul(x, ops.pow(2.0, half)), ops.pow(2.0, ops.sub(k, half)))
 
 
 def _exp2_exact(k):
@@ -525,13 +539,16 @@ def nextafter(input, other):  # noqa: A002
     away = ops.eq(ops.lt(a64, b64), ops.gt(a64, 0.0))  # moving away from zero
     power_of_two = ops.eq(ops.abs(m), 0.5)
     step_e = ops.where(
-        ops.logical_and(ops.logical_not(away), power_of_two), ops.sub(e, digits + 1), ops.sub(e, digits)
+        ops.logical_and(ops.logical_not(away), power_of_two),
+        ops.sub(e, digits + 1),
+        ops.sub(e, digits),
     )
     step = _exp2_exact(ops.maximum(step_e, float(tiny_exp)))
     r = ops.add(a64, ops.where(ops.lt(a64, b64), step, ops.neg(step)))
-    tiny = float(info.smallest_subnormal)
-    r = ops.where(ops.eq(a64, 0.0), ops.where(ops.lt(a64, b64), tiny, -tiny), r)
-    r = ops.where(ops.isinf(a64), ops.where(ops.gt(a64, 0.0), float(info.max), float(-info.max)), r)
+    tiny = constant(float(info.smallest_subnormal), F64, like=a64)
+    big = constant(float(info.max), F64, like=a64)
+    r = ops.where(ops.eq(a64, 0.0), ops.where(ops.lt(a64, b64), tiny, ops.neg(tiny)), r)
+    r = ops.where(ops.isinf(a64), ops.where(ops.gt(a64, 0.0), big, ops.neg(big)), r)
     r = ops.where(ops.eq(a64, b64), b64, r)
     r = ops.where(ops.logical_or(ops.isnan(a64), ops.isnan(b64)), math.nan, r)
     return ops.cast(r, dt)
@@ -539,8 +556,9 @@ def nextafter(input, other):  # noqa: A002
 
 def logaddexp2(input, other):  # noqa: A002
     """``log2(2**a + 2**b)`` without overflow."""
-    a, b, _ = ops.elementwise.promote_pair("logaddexp2", input, other)
-    a, b = _to_float(a), _to_float(b)
+    a, b, dt = ops.elementwise.promote_pair("logaddexp2", input, other)
+    if not dt.is_floating_point:
+        raise NotImplementedError(f"\"logaddexp2_cpu\" not implemented for '{_torch_name(dt)}'")
     ln2 = math.log(2.0)
     return ops.div(ops.logaddexp(ops.mul(a, ln2), ops.mul(b, ln2)), ln2)
 
@@ -594,7 +612,9 @@ def _trigamma64(x):
     ixx = ops.reciprocal(ops.mul(z, z))
     tail = ops.mul(ixx, ops.sub(1.0 / 6, ops.mul(ixx, ops.sub(1.0 / 30, ops.mul(ixx, 1.0 / 42)))))
     res = ops.add(res, ops.div(ops.add(ops.add(1.0, ops.div(0.5, z)), tail), z))
-    return ops.where(reflect, ops.neg(ops.add(res, refl)), res)
+    res = ops.where(reflect, ops.neg(ops.add(res, refl)), res)
+    pole = ops.logical_and(ops.le(x, 0.0), ops.eq(x, ops.floor(x)))
+    return ops.where(pole, math.inf, res)
 
 
 # Euler-Maclaurin coefficients of Cephes' zeta.c
@@ -614,7 +634,7 @@ def _zeta64(x, q, terms=10):
     w = ops.add(q, float(terms))  # the next point: the tail starts here
     b = ops.pow(w, ops.neg(x))
     s = ops.add(s, ops.div(ops.mul(b, w), ops.sub(x, 1.0)))
-    s = ops.sub(s, ops.mul(b, 0.5))
+    s = ops.add(s, ops.mul(b, 0.5))  # the term at w itself is not in the direct sum
     a = constant(1.0, F64, like=x)
     k = 0.0
     for coeff in _ZETA_A:
@@ -645,10 +665,9 @@ def zeta64(x, q):
     qs = _safe(skip, 1.0, q)
     s = _zeta64(xs, qs, terms)
     s = ops.where(ops.le(ops.add(qs, float(terms)), 9.0), math.nan, s)  # traced, q < -1
+    s = ops.where(ops.logical_or(ops.isnan(x), ops.isnan(q)), math.nan, s)
     s = ops.where(bad_q, math.inf, ops.where(bad_x, math.nan, s))
-    s = ops.where(x_one, math.inf, ops.where(x_low, math.nan, s))
-    # a convergent series far past double range: q^-x alone is the value
-    return ops.where(ops.logical_or(ops.isnan(x), ops.isnan(q)), math.nan, s)
+    return ops.where(x_one, math.inf, ops.where(x_low, math.nan, s))
 
 
 def polygamma(n, input):  # noqa: A002
@@ -724,7 +743,9 @@ aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 def aminmax(input, *, dim=None, keepdim=False):  # noqa: A002
     x = _tensor_arg("aminmax", input)
-    if x.numel() == 0 and (dim is None or x.ndim == 0 or x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0):
+    if x.numel() == 0 and (
+        dim is None or x.ndim == 0 or x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0
+    ):
         raise RuntimeError(
             "aminmax(): cannot compute aminmax over an empty dimension as the operation has "
             "no identity."
@@ -775,14 +796,16 @@ def _largest(dt):
 
 
 def arange_like(n, like):
-    return ops.arange(n, dtype=dtypes.int64, device="meta" if getattr(like, "is_meta", False) else None)
+    return ops.arange(
+        n, dtype=dtypes.int64, device="meta" if getattr(like, "is_meta", False) else None
+    )
 
 
 def _bin_positions(x, lo, hi, bins, dt):
     """Bin index of each value for ``bins`` equal bins over ``[lo, hi]`` (the last bin
     closed), and whether the value falls inside; PyTorch's arithmetic, then corrected
     against the bin edges as linspace computes them."""
-    edges = ops.linspace(lo, hi, bins + 1, dtype=dt)
+    edges = constant(_linspace_like_torch(lo, hi, bins + 1, dt.np), dt, like=x)
     pos = ops.floor(ops.div(ops.mul(ops.sub(x, lo), float(bins)), hi - lo))
     inside = ops.logical_and(ops.ge(x, lo), ops.le(x, hi))
     pos = ops.cast(ops.clamp(ops.where(inside, pos, 0.0), 0.0, float(bins - 1)), dtypes.int64)
@@ -792,6 +815,18 @@ def _bin_positions(x, lo, hi, bins, dt):
     up = ops.logical_and(ops.ge(x, right), ops.lt(pos, bins - 1))
     pos = ops.where(up, ops.add(pos, 1), pos)
     return pos, inside, edges
+
+
+def _linspace_like_torch(start, end, steps, npdtype):
+    """PyTorch's CPU linspace in the dtype: from the start for the first half, from the
+    end for the second (so both ends are exact)."""
+    start, end = npdtype.type(start), npdtype.type(end)
+    step = (end - start) / npdtype.type(steps - 1) if steps > 1 else npdtype.type(0)
+    i = np.arange(steps)
+    half = steps // 2
+    lo = start + step * i[:half].astype(npdtype)
+    hi = end - step * (steps - 1 - i[half:]).astype(npdtype)
+    return np.concatenate([lo, hi]).astype(npdtype)
 
 
 def _host_range(x):
@@ -804,9 +839,7 @@ def _host_range(x):
         return 0.0, 0.0
     finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
     if finite.size != data.size:
-        raise RuntimeError(
-            f"range of [{data.min()}, {data.max()}] is not finite"
-        )
+        raise RuntimeError(f"range of [{data.min()}, {data.max()}] is not finite")
     return float(data.min()), float(data.max())
 
 
@@ -852,7 +885,9 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
                 f"{bins.dtype.name}"
             )
         if bins.ndim != 1 or bins.shape[0] < 1:
-            raise RuntimeError("torch.histogramdd: bins tensor should have one dimension and at least 1 element")
+            raise RuntimeError(
+                "torch.histogramdd: bins tensor should have one dimension and at least 1 element"
+            )
         edges = bins.detach()
         n = edges.shape[0] - 1
         ge_ = ops.ge(ops.unsqueeze(flat, -1), edges)
@@ -869,7 +904,8 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
             lo, hi = _host_range(x)
         if lo > hi:
             raise RuntimeError(
-                f"torch.histogramdd: min should not exceed max, but got min {lo} max {hi} for dimension 0"
+                f"torch.histogramdd: min should not exceed max, but got min {lo} max {hi} "
+                "for dimension 0"
             )
         if lo == hi:
             lo, hi = lo - 0.5, hi + 0.5
@@ -883,7 +919,11 @@ def histogram(input, bins=100, *, range=None, weight=None, density=False):  # no
                 f"with shape {list(x.shape)} and weight with shape {list(weight.shape)}"
             )
         w = ops.mul(w, ops.reshape(ops.cast(weight.detach(), x.dtype), (-1,)))
-    hist = ops.scatter_add(ops.zeros((builtins.max(n, 0),), dtype=x.dtype), 0, pos, w) if n else ops.zeros((0,), dtype=x.dtype)
+    hist = (
+        ops.scatter_add(ops.zeros((builtins.max(n, 0),), dtype=x.dtype), 0, pos, w)
+        if n
+        else ops.zeros((0,), dtype=x.dtype)
+    )
     if density and n:
         widths = ops.sub(edges[1:], edges[:-1])
         hist = ops.div(ops.div(hist, ops.sum(hist)), widths)
@@ -915,8 +955,6 @@ def bincount(input, weights=None, minlength=0):  # noqa: A002
         ones = ops.ones((x.shape[0],), dtype=dtypes.int64)
         return ops.scatter_add(ops.zeros((length,), dtype=dtypes.int64), 0, index, ones)
     wdt = weights.dtype if weights.dtype.is_floating_point else F64
-    if weights.dtype is dtypes.float16 or weights.dtype is dtypes.bfloat16:
-        wdt = weights.dtype
     w = ops.cast(weights, wdt)
     return ops.scatter_add(ops.zeros((length,), dtype=wdt), 0, index, w)
 
@@ -954,9 +992,7 @@ def _diff_part(extra, x, d):
         shape[d] = 1
         return ops.full(tuple(shape), extra, dtype=x.dtype)
     if extra.ndim != x.ndim:
-        raise RuntimeError(
-            "diff expects prepend or append to be the same dimension as input"
-        )
+        raise RuntimeError("diff expects prepend or append to be the same dimension as input")
     return extra
 
 
@@ -1051,7 +1087,9 @@ def _torch_lerp(a, b, w):
     """PyTorch's lerp: ``a + w (b - a)`` for ``|w| < 1/2``, else ``b - (b - a)(1 - w)``."""
     delta = ops.sub(b, a)
     small = ops.lt(ops.abs(w), 0.5)
-    return ops.where(small, ops.add(a, ops.mul(w, delta)), ops.sub(b, ops.mul(delta, ops.sub(1.0, w))))
+    return ops.where(
+        small, ops.add(a, ops.mul(w, delta)), ops.sub(b, ops.mul(delta, ops.sub(1.0, w)))
+    )
 
 
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):  # noqa: A002
@@ -1070,7 +1108,11 @@ def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", ou
 def _out(result, out, op):
     if out is None:
         return result
-    return ops.assign(out, result, op) if tuple(out.shape) == tuple(result.shape) else _resize(out, result)
+    return (
+        ops.assign(out, result, op)
+        if tuple(out.shape) == tuple(result.shape)
+        else _resize(out, result)
+    )
 
 
 def _resize(out, result):
@@ -1084,7 +1126,10 @@ def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
     integer frequency weights and float observation weights (PyTorch's formula)."""
     x = _tensor_arg("cov", input)
     if x.ndim > 2:
-        raise RuntimeError(f"cov(): expected input to have two or fewer dimensions but got an input with {x.ndim} dimensions")
+        raise RuntimeError(
+            "cov(): expected input to have two or fewer dimensions but got an input with "
+            f"{x.ndim} dimensions"
+        )
     if x.ndim < 2:
         x = ops.reshape(x, (1, -1))
     n_obs = x.shape[1]
@@ -1092,25 +1137,10 @@ def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
         x = ops.cast(x, dtypes.get_default_dtype())
     w = None
     if fweights is not None:
-        if fweights.ndim > 1:
-            raise RuntimeError(f"cov(): expected fweights to have one or fewer dimensions but got fweights with {fweights.ndim} dimensions")
-        if fweights.dtype.is_floating_point or fweights.dtype.is_complex:
-            raise RuntimeError(f"cov(): expected fweights to have integral dtype but got fweights with {_torch_name(fweights.dtype)} dtype")
-        if fweights.numel() != n_obs:
-            raise RuntimeError(f"cov(): expected fweights to have the same numel as there are observations in the input but got {fweights.numel()} != {n_obs}")
-        if not _traced(fweights) and fweights.numel() and np.asarray(fweights._data).min() < 0:
-            raise RuntimeError("cov(): fweights cannot be negative")
-        w = fweights
+        w = _check_cov_weights("fweights", fweights, n_obs)
     if aweights is not None:
-        if aweights.ndim > 1:
-            raise RuntimeError(f"cov(): expected aweights to have one or fewer dimensions but got aweights with {aweights.ndim} dimensions")
-        if not aweights.dtype.is_floating_point:
-            raise RuntimeError(f"cov(): expected aweights to have floating point dtype but got aweights with {_torch_name(aweights.dtype)} dtype")
-        if aweights.numel() != n_obs:
-            raise RuntimeError(f"cov(): expected aweights to have the same numel as there are observations in the input but got {aweights.numel()} != {n_obs}")
-        if not _traced(aweights) and aweights.numel() and np.asarray(aweights._data).min() < 0:
-            raise RuntimeError("cov(): aweights cannot be negative")
-        w = aweights if w is None else ops.mul(w, aweights)
+        aw = _check_cov_weights("aweights", aweights, n_obs)
+        w = aw if w is None else ops.mul(w, aw)
     if w is not None:
         w = ops.reshape(w, (-1,))
         if not w.dtype.is_floating_point:
@@ -1122,7 +1152,9 @@ def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
         avg = ops.mean(x, 1)
     if w is not None and correction != 0:
         if aweights is not None:
-            norm = ops.sub(w_sum, ops.div(ops.mul(ops.sum(ops.mul(w, aweights)), correction), w_sum))
+            norm = ops.sub(
+                w_sum, ops.div(ops.mul(ops.sum(ops.mul(w, aweights)), correction), w_sum)
+            )
         else:
             norm = ops.sub(w_sum, correction)
     elif w is not None:
@@ -1143,6 +1175,30 @@ def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
     return ops.squeeze(c) if c.shape == (1, 1) else c
 
 
+def _check_cov_weights(name, w, n_obs):
+    """PyTorch's checks of ``cov``'s ``fweights`` (integral) and ``aweights`` (floating)."""
+    if w.ndim > 1:
+        raise RuntimeError(
+            f"cov(): expected {name} to have one or fewer dimensions but got {name} with "
+            f"{w.ndim} dimensions"
+        )
+    integral = name == "fweights"
+    if (w.dtype.is_floating_point or w.dtype.is_complex) == integral:
+        kind = "integral" if integral else "floating point"
+        raise RuntimeError(
+            f"cov(): expected {name} to have {kind} dtype but got {name} with "
+            f"{_torch_name(w.dtype)} dtype"
+        )
+    if w.numel() != n_obs:
+        raise RuntimeError(
+            f"cov(): expected {name} to have the same numel as there are observations in the "
+            f"input but got {w.numel()} != {n_obs}"
+        )
+    if not _traced(w) and w.numel() and np.asarray(w._data).min() < 0:
+        raise RuntimeError(f"cov(): {name} cannot be negative")
+    return w
+
+
 def corrcoef(input):  # noqa: A002
     """Pearson correlation coefficients of the rows, clipped to [-1, 1]."""
     c = cov(input)
@@ -1160,9 +1216,11 @@ def renorm(input, p, dim, maxnorm):  # noqa: A002
     ``maxnorm`` (PyTorch's factor ``maxnorm / (norm + 1e-7)``)."""
     x = _tensor_arg("renorm", input)
     if not (x.dtype.is_floating_point or x.dtype.is_complex):
-        raise RuntimeError(f"renorm: expected a floating point or complex input, got {x.dtype.name}")
+        raise RuntimeError(
+            f"renorm: expected a floating point or complex input, got {x.dtype.name}"
+        )
     if p <= 0:
-        raise RuntimeError(f"renorm: non-positive-norm not supported")
+        raise RuntimeError("renorm: non-positive-norm not supported")
     if maxnorm < 0:
         raise RuntimeError(f"renorm: expected maxnorm to be >= 0 but got {maxnorm}")
     if x.ndim <= 1:
