@@ -8,8 +8,8 @@ Moshier, BSD licence), the ones PyTorch and SciPy use; accuracy is documented pe
 >>> import kiln
 >>> kiln.special.expit(kiln.tensor([0.0])).tolist()
 [0.5]
->>> round(kiln.special.ndtr(kiln.tensor([1.0], dtype=kiln.float64)).item(), 6)
-0.841345
+>>> kiln.special.ndtr(kiln.tensor([0.0, -float("inf")])).tolist()
+[0.5, 0.0]
 """
 
 from __future__ import annotations

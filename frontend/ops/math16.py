@@ -29,7 +29,7 @@ from .dims import normalize_axes, normalize_dim
 
 __all__ = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isin isneginf
-isposinf isreal frexp ldexp nextafter logaddexp2 fix positive sgn polygamma mvlgamma
+isposinf isreal frexp ldexp nextafter logaddexp2 fix positive polygamma mvlgamma
 arctan2 nansum nanmean count_nonzero aminmax mode histc histogram bincount diff quantile
 nanquantile cov corrcoef renorm
 """.split()
@@ -577,16 +577,6 @@ def positive(input):  # noqa: A002
     if x.dtype is dtypes.bool_:
         raise RuntimeError("The `+` operator, on a bool tensor is not supported.")
     return x
-
-
-def sgn(input):  # noqa: A002
-    """``x / |x|`` for complex tensors; ``sign`` for real ones."""
-    x = _tensor_arg("sgn", input)
-    if x.dtype.is_complex:
-        a = ops.abs(x)
-        zero = ops.eq(a, 0.0)
-        return ops.where(zero, ops.mul(x, 0.0), ops.div(x, ops.where(zero, 1.0, a)))
-    return ops.sign(x)
 
 
 def arctan2(input, other):  # noqa: A002
@@ -1260,13 +1250,26 @@ def float_power_(x, exponent):
     return ops.inplace(x, "float_power_", exponent)
 
 
-def polygamma_(x, n):
-    """In place ``x.polygamma(n)`` (the method's argument order)."""
+def _custom_inplace(x, name, fn):
+    """``x`` updated to ``fn(x)`` with ``ops.inplace``'s rules (leaf check, version bump,
+    the old values saved for autograd), for functions ``ops.inplace`` cannot look up."""
     from .inplace import assign, check_leaf
 
-    check_leaf(x, "polygamma_")
+    check_leaf(x, name)
     operand = ops.clone(x) if x.requires_grad else x
-    return assign(x, polygamma(n, operand), "polygamma_")
+    return assign(x, fn(operand), name)
+
+
+def polygamma_(x, n):
+    """In place ``x.polygamma(n)`` (the method's argument order)."""
+    return _custom_inplace(x, "polygamma_", lambda v: polygamma(n, v))
+
+
+def sgn_(x):
+    """In place ``sgn`` (``sign`` of a real tensor)."""
+    from ..complex_tensors import sgn
+
+    return _custom_inplace(x, "sgn_", sgn)
 
 
 def mvlgamma_(x, p):
@@ -1304,6 +1307,6 @@ bitwise_right_shift_ bitwise_xor_ ceil_ copysign_ cosh_ cumsum_ deg2rad_ digamma
 erfc_ erfinv_ exp2_ expm1_ fix_ floor_divide_ fmod_ frac_ gcd_ ge_ greater_ greater_equal_
 gt_ heaviside_ hypot_ i0_ lcm_ ldexp_ le_ less_ less_equal_ lgamma_ log10_ log1p_ log2_
 logical_and_ logical_or_ logical_xor_ logit_ lt_ multiply_ nan_to_num_ ne_ negative_
-nextafter_ not_equal_ rad2deg_ rsqrt_ sgn_ sinc_ sinh_ subtract_ tan_ true_divide_ trunc_
+nextafter_ not_equal_ rad2deg_ rsqrt_ sinc_ sinh_ subtract_ tan_ true_divide_ trunc_
 xlogy_
 """.split()

@@ -187,7 +187,7 @@ _MATH16_METHODS = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isneginf isposinf
 isreal frexp ldexp nextafter logaddexp2 fix positive nansum nanmean count_nonzero aminmax
 mode histc histogram bincount diff quantile nanquantile cov corrcoef renorm arctan2 greater
-less greater_equal less_equal not_equal sgn
+less greater_equal less_equal not_equal
 """.split()
 
 
@@ -196,7 +196,7 @@ def _polygamma_method(self, n):
 
 
 def _install_math16() -> None:
-    from .math16 import INPLACE_METHODS, float_power_, mvlgamma_, polygamma_, renorm_
+    from .math16 import INPLACE_METHODS, float_power_, mvlgamma_, polygamma_, renorm_, sgn_
 
     for name in _MATH16_METHODS:
         setattr(Tensor, name, _method(getattr(ops, name)))
@@ -208,6 +208,7 @@ def _install_math16() -> None:
     Tensor.polygamma_ = polygamma_
     Tensor.mvlgamma_ = mvlgamma_
     Tensor.renorm_ = renorm_
+    Tensor.sgn_ = sgn_
 
 
 # end math16
