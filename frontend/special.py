@@ -278,16 +278,24 @@ def _igamma(a, x, upper):
     return ops.where(ops.logical_or(ops.lt(a, 0.0), ops.lt(x, 0.0)), math.nan, r)
 
 
+def _igamma_args(op, input, other):  # noqa: A002
+    _m._binary_tensors(f"special_{op}", input, other)
+    dt = dtypes.result_type(input, other)
+    if not dt.is_floating_point:
+        raise NotImplementedError(f"\"igamma_cpu\" not implemented for '{_m._torch_name(dt)}'")
+    return _promote_float(op, input, other)
+
+
 def gammainc(input, other):  # noqa: A002
     """Regularized lower incomplete gamma ``P(a, x)``: power series below ``x = a + 1``,
     Legendre's continued fraction above. Accuracy: the ``x^a e^-x / Gamma(a)`` factor goes
     through ``lgamma``, so the relative error grows with ``a`` (~1e-12 at a = 1, ~1e-9 at
     a = 300); ``gammaincc`` from ``1 - P`` for small ``x`` keeps ~1e-12 absolute."""
-    a, x, out = _promote_float("gammainc", input, other)
+    a, x, out = _igamma_args("gammainc", input, other)
     return ops.cast(_igamma(a, x, False), out)
 
 
 def gammaincc(input, other):  # noqa: A002
     """Regularized upper incomplete gamma ``Q(a, x) = 1 - P(a, x)``."""
-    a, x, out = _promote_float("gammaincc", input, other)
+    a, x, out = _igamma_args("gammaincc", input, other)
     return ops.cast(_igamma(a, x, True), out)

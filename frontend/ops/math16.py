@@ -113,9 +113,19 @@ def _traced(*xs) -> bool:
 # ----------------------------------------------------------------------------- elementwise
 
 
+def _binary_tensors(op, input, other):  # noqa: A002
+    """PyTorch's binary ops without a Scalar overload take two tensors."""
+    for pos, (name, v) in enumerate((("input", input), ("other", other)), 1):
+        if not isinstance(v, Tensor):
+            raise TypeError(
+                f"{op}(): argument '{name}' (position {pos}) must be Tensor, not {type(v).__name__}"
+            )
+
+
 def fmax(input, other):  # noqa: A002
     """The larger of two values, ignoring a NaN (NaN only where both are). PyTorch's
     gradient rule: ties and a NaN ``other`` send the gradient to ``input``."""
+    _binary_tensors("fmax", input, other)
     a, b, dt = ops.elementwise.promote_pair("fmax", input, other)
     if not dt.is_floating_point:
         return ops.maximum(a, b)
@@ -124,6 +134,7 @@ def fmax(input, other):  # noqa: A002
 
 def fmin(input, other):  # noqa: A002
     """The smaller of two values, ignoring a NaN (NaN only where both are)."""
+    _binary_tensors("fmin", input, other)
     a, b, dt = ops.elementwise.promote_pair("fmin", input, other)
     if not dt.is_floating_point:
         return ops.minimum(a, b)
@@ -754,7 +765,8 @@ mode_result = namedtuple("mode", ["values", "indices"])
 def mode(input, dim=-1, keepdim=False):  # noqa: A002
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
     index of its last occurrence, as PyTorch's CPU kernel. Pairwise counting: memory grows
-    with the square of the reduced length."""
+    with the square of the reduced length. With NaNs in a slice PyTorch's index comes from
+    an inconsistent sort order; kiln's is the last occurrence there too."""
     x = _tensor_arg("mode", input)
     d = normalize_dim("mode", dim, x.ndim)
     if x.ndim == 0:
@@ -764,13 +776,17 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
     xm = ops.movedim(x, d, -1)
     v = xm.detach()
     n = v.shape[-1]
+    # NaN != NaN: each NaN counts once, as PyTorch's run lengths over its sort see them
     same = ops.eq(ops.unsqueeze(v, -1), ops.unsqueeze(v, -2))
     counts = ops.sum(ops.cast(same, dtypes.int64), -1)
     best = ops.eq(counts, ops.amax(counts, -1, True))
     big = _largest(v.dtype)
     value = ops.amin(ops.where(best, v, constant(big, v.dtype, like=v)), -1, True)
     pos = arange_like(n, v)
-    idx = ops.amax(ops.where(ops.eq(v, value), pos, constant(-1, dtypes.int64, like=v)), -1, True)
+    match = ops.eq(v, value)
+    if v.dtype.is_floating_point:
+        match = ops.logical_or(match, ops.logical_and(ops.isnan(v), ops.isnan(value)))
+    idx = ops.amax(ops.where(match, pos, constant(-1, dtypes.int64, like=v)), -1, True)
     values = ops.gather(xm, -1, idx)
     if keepdim:
         return mode_result(ops.movedim(values, -1, d), ops.movedim(idx, -1, d))
@@ -826,7 +842,7 @@ def _host_range(x):
         raise TraceError("histc/histogram without an explicit range read the data: eager only")
     data = np.asarray(x._data)
     if data.size == 0:
-        return 0.0, 0.0
+        return 0.0, 1.0  # PyTorch's range for no data
     finite = data[np.isfinite(data)] if data.dtype.kind == "f" else data
     if finite.size != data.size:
         raise RuntimeError(f"range of [{data.min()}, {data.max()}] is not finite")
@@ -1159,7 +1175,7 @@ def cov(input, *, correction=1, fweights=None, aweights=None):  # noqa: A002
     xw = ops.mul(xc, w) if w is not None else xc
     xt = ops.transpose(xw, 0, 1)
     if xt.dtype.is_complex:
-        xt = ops.conj(xt)
+        xt = xt.conj()
     c = ops.matmul(xc, xt)
     c = ops.div(c, norm)
     return ops.squeeze(c) if c.shape == (1, 1) else c
