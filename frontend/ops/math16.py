@@ -465,7 +465,9 @@ def isin(elements, test_elements, *, assume_unique=False, invert=False):
     e = e.detach()
     if t.shape[0] == 0:
         hit = ops.zeros(tuple(e.shape), dtype=dtypes.bool_)
-    else:
+    elif not _traced(e, t) and type(e._data) is np.ndarray and type(t._data) is np.ndarray:
+        hit = constant(np.isin(e._data, t._data), dtypes.bool_, like=e)  # O(n log n)
+    else:  # traced: pairwise comparison (memory n * m)
         hit = ops.any(ops.eq(ops.unsqueeze(e, -1), t), -1)
     return ops.logical_not(hit) if invert else hit
 
@@ -764,9 +766,9 @@ mode_result = namedtuple("mode", ["values", "indices"])
 
 def mode(input, dim=-1, keepdim=False):  # noqa: A002
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
-    index of its last occurrence, as PyTorch's CPU kernel. Pairwise counting: memory grows
-    with the square of the reduced length. With NaNs in a slice PyTorch's index comes from
-    an inconsistent sort order; kiln's is the last occurrence there too."""
+    index of its last occurrence. PyTorch's index is one of the occurrences, picked by an
+    unstable sort (the last one for short rows); values always agree. Short rows count
+    pairwise (traceable); eagerly, rows over 256 values are counted by sorting on the host."""
     x = _tensor_arg("mode", input)
     d = normalize_dim("mode", dim, x.ndim)
     if x.ndim == 0:
@@ -777,20 +779,36 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
     v = xm.detach()
     n = v.shape[-1]
     # NaN != NaN: each NaN counts once, as PyTorch's run lengths over its sort see them
-    same = ops.eq(ops.unsqueeze(v, -1), ops.unsqueeze(v, -2))
-    counts = ops.sum(ops.cast(same, dtypes.int64), -1)
-    best = ops.eq(counts, ops.amax(counts, -1, True))
-    big = _largest(v.dtype)
-    value = ops.amin(ops.where(best, v, constant(big, v.dtype, like=v)), -1, True)
-    pos = arange_like(n, v)
-    match = ops.eq(v, value)
-    if v.dtype.is_floating_point:
-        match = ops.logical_or(match, ops.logical_and(ops.isnan(v), ops.isnan(value)))
-    idx = ops.amax(ops.where(match, pos, constant(-1, dtypes.int64, like=v)), -1, True)
+    if n > 256 and not _traced(v) and type(v._data) is np.ndarray:
+        idx = constant(_mode_index_host(v._data), dtypes.int64, like=v)
+    else:
+        same = ops.eq(ops.unsqueeze(v, -1), ops.unsqueeze(v, -2))
+        counts = ops.sum(ops.cast(same, dtypes.int64), -1)
+        best = ops.eq(counts, ops.amax(counts, -1, True))
+        big = _largest(v.dtype)
+        value = ops.amin(ops.where(best, v, constant(big, v.dtype, like=v)), -1, True)
+        pos = arange_like(n, v)
+        match = ops.eq(v, value)
+        if v.dtype.is_floating_point:
+            match = ops.logical_or(match, ops.logical_and(ops.isnan(v), ops.isnan(value)))
+        idx = ops.amax(ops.where(match, pos, constant(-1, dtypes.int64, like=v)), -1, True)
     values = ops.gather(xm, -1, idx)
     if keepdim:
         return mode_result(ops.movedim(values, -1, d), ops.movedim(idx, -1, d))
     return mode_result(ops.squeeze(values, -1), ops.squeeze(idx, -1))
+
+
+def _mode_index_host(data):
+    """``mode``'s index (last occurrence of the smallest most frequent value) per row of the
+    last axis, by sorting: for long rows, where pairwise counting would not fit."""
+    rows = data.reshape(-1, data.shape[-1])
+    out = np.empty((rows.shape[0], 1), dtype=np.int64)
+    for r, row in enumerate(rows):
+        values, counts = np.unique(row, return_counts=True)  # NaNs: each once (equal_nan)
+        best = values[np.argmax(counts)]  # the first of the sorted maxima: the smallest
+        hits = np.nonzero(row == best)[0] if best == best else np.nonzero(row != row)[0]
+        out[r, 0] = hits[-1]
+    return out.reshape(data.shape[:-1] + (1,))
 
 
 def _largest(dt):
