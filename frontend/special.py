@@ -212,11 +212,16 @@ def _igam_prefactor(a, x):
     return ops.exp(ops.sub(ops.sub(ops.mul(a, ops.log(x)), x), ops.lgamma(a)))
 
 
+_TRACED_TERMS = 100  # under kiln.jit: enough for a up to _TRACED_MAX_A to double precision
+_TRACED_MAX_A = 130.0
+
+
 def _igam_terms(a, x) -> int:
-    """Series/continued-fraction steps: enough for double precision up to the data's
-    largest ``a`` (eagerly), else a fixed 250 (good to ~1e-13 for a up to ~500)."""
+    """Series/continued-fraction steps: near ``x = a`` both need about ``8.6 sqrt(a)`` for
+    double precision. Eagerly the count follows the data's largest ``a``; traced it is
+    fixed, and larger ``a`` give NaN rather than a truncated value."""
     if _m._traced(a, x):
-        return 250
+        return _TRACED_TERMS
     av = np.asarray(a._data)
     av = av[np.isfinite(av)] if av.size else av
     amax = float(av.max()) if av.size else 1.0
@@ -268,6 +273,8 @@ def _igamma(a, x, upper):
         r = ops.where(use_series, ops.sub(1.0, p), q)
     else:
         r = ops.where(use_series, p, ops.sub(1.0, q))
+    if n == _TRACED_TERMS and _m._traced(a, x):
+        r = ops.where(ops.logical_and(ops.gt(a, _TRACED_MAX_A), ops.isfinite(a)), math.nan, r)
     # special values, in Cephes' order (a NaN passes the checks before it)
     lower_val, upper_val = (0.0, 1.0) if not upper else (1.0, 0.0)
     r = ops.where(ops.logical_or(ops.isnan(a), ops.isnan(x)), math.nan, r)
@@ -290,7 +297,8 @@ def gammainc(input, other):  # noqa: A002
     """Regularized lower incomplete gamma ``P(a, x)``: power series below ``x = a + 1``,
     Legendre's continued fraction above. Accuracy: the ``x^a e^-x / Gamma(a)`` factor goes
     through ``lgamma``, so the relative error grows with ``a`` (~1e-12 at a = 1, ~1e-9 at
-    a = 300); ``gammaincc`` from ``1 - P`` for small ``x`` keeps ~1e-12 absolute."""
+    a = 300); ``gammaincc`` from ``1 - P`` for small ``x`` keeps ~1e-12 absolute. Under
+    ``kiln.jit`` the iteration count is fixed (100): ``a`` above 130 gives NaN there."""
     a, x, out = _igamma_args("gammainc", input, other)
     return ops.cast(_igamma(a, x, False), out)
 
