@@ -21,6 +21,7 @@ import numpy as np
 
 from . import dtypes, ops
 from .dispatch import constant
+from .tensor import Tensor
 from .ops import math16 as _m
 from .ops.math16 import _in64, _poly, _promote_float, _safe
 
@@ -307,3 +308,265 @@ def gammaincc(input, other):  # noqa: A002
     """Regularized upper incomplete gamma ``Q(a, x) = 1 - P(a, x)``."""
     a, x, out = _igamma_args("gammaincc", input, other)
     return ops.cast(_igamma(a, x, True), out)
+
+
+# ----------------------------------------------------------------------------- polynomials
+
+
+def _poly_args(op, input, n):  # noqa: A002
+    """``(x, n, out dtype, N)``: float64 ``x``, ``n`` truncated to integers (as PyTorch's
+    cast), and the largest degree ``N`` the recurrence must reach."""
+    if not isinstance(input, Tensor) and not isinstance(n, Tensor):
+        raise TypeError(f"{op}(): expected a Tensor for input or n")
+    like = input if isinstance(input, Tensor) else n
+    dt = dtypes.result_type(input, n)
+    out = dt if dt.is_floating_point else dtypes.get_default_dtype()
+    x = ops.cast(input, dtypes.float64) if isinstance(input, Tensor) else None
+    if x is None:
+        x = constant(float(input), dtypes.float64, like=like)
+    if isinstance(n, Tensor):
+        nf = ops.trunc(ops.cast(n.detach(), dtypes.float64))
+        if _m._traced(n):
+            from kiln.compiler.errors import TraceError
+
+            raise TraceError(
+                f"{op}: the recurrence runs to n's largest value, which a traced n hides; "
+                "pass n as a Python int under kiln.jit"
+            )
+        data = np.asarray(nf._data)
+        finite = data[np.isfinite(data)]
+        top = int(finite.max()) if finite.size else 0
+    else:
+        top = int(n)
+        nf = constant(float(top), dtypes.float64, like=like)
+    if top > 1_000_000:
+        raise RuntimeError(f"{op}: n = {top} is too large for kiln's unrolled recurrence")
+    x, nf = ops.broadcast_tensors(x.detach(), nf)
+    return x, nf, out, builtins.max(top, 1)
+
+
+def _recurrence(x, nf, top, p0, p1, step):
+    """``P_n(x)`` per element from ``P_0 = p0``, ``P_1 = p1`` and
+    ``P_{k+1} = step(k, x, P_{k-1}, P_k)``, read off where ``k == n``."""
+    result = ops.where(ops.eq(nf, 0.0), p0, p1)
+    p, q = p0, p1
+    for k in range(1, top):
+        p, q = q, step(float(k), x, p, q)
+        result = ops.where(ops.eq(nf, float(k + 1)), q, result)
+    return result
+
+
+def _odd(nf):
+    return ops.ne(ops.remainder(nf, 2.0), 0.0)
+
+
+def _finish(r, x, nf, out, unit=None, trig=None):
+    """PyTorch's branch order: ``n < 0`` gives 0, then the values at ``|x| = 1``, then a
+    closed form for large ``n`` inside (-1, 1), then the recurrence ``r``."""
+    if trig is not None:
+        threshold, closed = trig
+        use = ops.logical_and(ops.gt(nf, threshold), ops.lt(ops.abs(x), 1.0))
+        r = ops.where(use, closed(_safe(use, x, 0.5), nf), r)
+    if unit is not None:
+        r = ops.where(ops.eq(ops.abs(x), 1.0), unit(x, nf), r)
+    r = ops.where(ops.lt(nf, 0.0), 0.0, r)
+    return ops.cast(r, out)
+
+
+def _sign_unit(x, nf, value_pos, value_neg_even, value_neg_odd):
+    return ops.where(ops.gt(x, 0.0), value_pos, ops.where(_odd(nf), value_neg_odd, value_neg_even))
+
+
+def chebyshev_polynomial_t(input, n):  # noqa: A002
+    """Chebyshev polynomial of the first kind ``T_n(x)`` (``cos(n acos x)`` for n > 6
+    inside (-1, 1), as PyTorch)."""
+    x, nf, out, top = _poly_args("chebyshev_polynomial_t", input, n)
+    one = ops.ones_like(x)
+    r = _recurrence(x, nf, top, one, x, lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), p))
+
+    def unit(x, nf):
+        return _sign_unit(x, nf, 1.0, 1.0, -1.0)
+
+    def closed(x, nf):
+        return ops.cos(ops.mul(nf, ops.acos(x)))
+
+    return _finish(r, x, nf, out, unit, (6.0, closed))
+
+
+def chebyshev_polynomial_u(input, n):  # noqa: A002
+    """Chebyshev polynomial of the second kind ``U_n(x)``."""
+    x, nf, out, top = _poly_args("chebyshev_polynomial_u", input, n)
+    one = ops.ones_like(x)
+    r = _recurrence(
+        x, nf, top, one, ops.add(x, x), lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), p)
+    )
+
+    def unit(x, nf):
+        n1 = ops.add(nf, 1.0)
+        return _sign_unit(x, nf, n1, n1, ops.neg(n1))
+
+    def closed(x, nf):
+        t = ops.acos(x)
+        s = ops.sin(t)
+        zero = ops.eq(s, 0.0)
+        n1 = ops.add(nf, 1.0)
+        return ops.where(
+            zero,
+            ops.mul(ops.mul(n1, ops.cos(ops.mul(n1, t))), x),
+            ops.div(ops.sin(ops.mul(n1, t)), _safe(zero, 1.0, s)),
+        )
+
+    return _finish(r, x, nf, out, unit, (8.0, closed))
+
+
+def chebyshev_polynomial_v(input, n):  # noqa: A002
+    """Chebyshev polynomial of the third kind ``V_n(x)``."""
+    x, nf, out, top = _poly_args("chebyshev_polynomial_v", input, n)
+    one = ops.ones_like(x)
+    r = _recurrence(
+        x,
+        nf,
+        top,
+        one,
+        ops.sub(ops.add(x, x), 1.0),
+        lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), p),
+    )
+
+    def unit(x, nf):
+        m = ops.add(ops.add(nf, nf), 1.0)
+        return _sign_unit(x, nf, 1.0, m, ops.neg(m))
+
+    def closed(x, nf):
+        t = ops.acos(x)
+        c = ops.cos(ops.mul(t, 0.5))
+        return ops.div(ops.cos(ops.mul(ops.add(nf, 0.5), t)), c)
+
+    return _finish(r, x, nf, out, unit, (8.0, closed))
+
+
+def chebyshev_polynomial_w(input, n):  # noqa: A002
+    """Chebyshev polynomial of the fourth kind ``W_n(x)``."""
+    x, nf, out, top = _poly_args("chebyshev_polynomial_w", input, n)
+    one = ops.ones_like(x)
+    r = _recurrence(
+        x,
+        nf,
+        top,
+        one,
+        ops.add(ops.add(x, x), 1.0),
+        lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), p),
+    )
+
+    def unit(x, nf):
+        m = ops.add(ops.add(nf, nf), 1.0)
+        return _sign_unit(x, nf, m, 1.0, -1.0)
+
+    def closed(x, nf):
+        t = ops.acos(x)
+        s = ops.sin(ops.mul(t, 0.5))
+        return ops.div(ops.sin(ops.mul(ops.add(nf, 0.5), t)), s)
+
+    return _finish(r, x, nf, out, unit, (8.0, closed))
+
+
+def hermite_polynomial_h(input, n):  # noqa: A002
+    """Physicists' Hermite polynomial ``H_n(x)`` (``H_{k+1} = 2x H_k - 2k H_{k-1}``)."""
+    x, nf, out, top = _poly_args("hermite_polynomial_h", input, n)
+    r = _recurrence(
+        x, nf, top, ops.ones_like(x), ops.add(x, x),
+        lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), ops.mul(p, 2.0 * k)),
+    )  # fmt: skip
+    return _finish(r, x, nf, out)
+
+
+def hermite_polynomial_he(input, n):  # noqa: A002
+    """Probabilists' Hermite polynomial ``He_n(x)`` (``He_{k+1} = x He_k - k He_{k-1}``)."""
+    x, nf, out, top = _poly_args("hermite_polynomial_he", input, n)
+    r = _recurrence(
+        x, nf, top, ops.ones_like(x), x, lambda k, x, p, q: ops.sub(ops.mul(x, q), ops.mul(p, k))
+    )
+    return _finish(r, x, nf, out)
+
+
+def laguerre_polynomial_l(input, n):  # noqa: A002
+    """Laguerre polynomial ``L_n(x)`` (1 at x = 0)."""
+    x, nf, out, top = _poly_args("laguerre_polynomial_l", input, n)
+
+    def step(k, x, p, q):
+        return ops.div(ops.sub(ops.mul(ops.sub(2.0 * k + 1.0, x), q), ops.mul(p, k)), k + 1.0)
+
+    r = _recurrence(x, nf, top, ops.ones_like(x), ops.sub(1.0, x), step)
+    r = ops.where(ops.eq(x, 0.0), 1.0, r)
+    return _finish(r, x, nf, out)
+
+
+def legendre_polynomial_p(input, n):  # noqa: A002
+    """Legendre polynomial ``P_n(x)``."""
+    x, nf, out, top = _poly_args("legendre_polynomial_p", input, n)
+
+    def step(k, x, p, q):
+        return ops.div(ops.sub(ops.mul(ops.mul(x, q), 2.0 * k + 1.0), ops.mul(p, k)), k + 1.0)
+
+    r = _recurrence(x, nf, top, ops.ones_like(x), x, step)
+
+    def unit(x, nf):
+        return _sign_unit(x, nf, 1.0, 1.0, -1.0)
+
+    return _finish(r, x, nf, out, unit)
+
+
+def _shifted(fn):
+    def shifted(input, n):  # noqa: A002
+        x = input
+        if isinstance(x, Tensor):
+            x = ops.sub(ops.mul(ops.cast(x, dtypes.float64), 2.0), 1.0)
+            out = dtypes.result_type(input, n)
+            out = out if out.is_floating_point else dtypes.get_default_dtype()
+            return ops.cast(fn(x, n), out)
+        return fn(2.0 * float(x) - 1.0, n)
+
+    shifted.__name__ = "shifted_" + fn.__name__
+    shifted.__doc__ = f"``{fn.__name__}(2x - 1, n)``."
+    return shifted
+
+
+shifted_chebyshev_polynomial_t = _shifted(chebyshev_polynomial_t)
+shifted_chebyshev_polynomial_u = _shifted(chebyshev_polynomial_u)
+shifted_chebyshev_polynomial_v = _shifted(chebyshev_polynomial_v)
+shifted_chebyshev_polynomial_w = _shifted(chebyshev_polynomial_w)
+
+
+def spherical_bessel_j0(input):  # noqa: A002
+    """``sin(x) / x`` (1 at 0)."""
+    x, out = _in64("spherical_bessel_j0", input)
+    zero = ops.eq(x, 0.0)
+    xs = _safe(zero, 1.0, x)
+    r = ops.where(zero, 1.0, ops.div(ops.sin(xs), xs))
+    return ops.cast(ops.where(ops.isinf(x), 0.0, r), out)
+
+
+modified_bessel_i0 = i0
+
+
+def modified_bessel_i1(input):  # noqa: A002
+    """``I1(x)`` (as ``i1``)."""
+    return i1(input)
+
+
+__all__ += [
+    "chebyshev_polynomial_t",
+    "chebyshev_polynomial_u",
+    "chebyshev_polynomial_v",
+    "chebyshev_polynomial_w",
+    "shifted_chebyshev_polynomial_t",
+    "shifted_chebyshev_polynomial_u",
+    "shifted_chebyshev_polynomial_v",
+    "shifted_chebyshev_polynomial_w",
+    "hermite_polynomial_h",
+    "hermite_polynomial_he",
+    "laguerre_polynomial_l",
+    "legendre_polynomial_p",
+    "spherical_bessel_j0",
+    "modified_bessel_i0",
+    "modified_bessel_i1",
+]

@@ -828,3 +828,34 @@ def test_gammainc_under_jit_fixed_iterations():
     want = torch.special.gammainc(torch.tensor(a.numpy()), torch.tensor(x.numpy())).numpy()
     np.testing.assert_allclose(got[:4], want[:4], rtol=5e-9)
     assert np.isnan(got[4])  # a above 130: NaN under jit rather than a truncated series
+
+
+POLYS = """chebyshev_polynomial_t chebyshev_polynomial_u chebyshev_polynomial_v
+chebyshev_polynomial_w shifted_chebyshev_polynomial_t shifted_chebyshev_polynomial_u
+shifted_chebyshev_polynomial_v shifted_chebyshev_polynomial_w hermite_polynomial_h
+hermite_polynomial_he laguerre_polynomial_l legendre_polynomial_p""".split()
+PX = [-2.5, -1.0, -0.999, -0.7, -0.3, 0.0, 0.2, 0.5, 0.9, 1.0, 1.5, 3.0, NAN, INF]
+PN = [-1, 0, 1, 2, 3, 5, 7, 8, 9, 12, 20]
+
+
+@pytest.mark.parametrize("name", POLYS)
+def test_orthogonal_polynomials(name):
+    kf, tf = getattr(kiln.special, name), getattr(torch.special, name)
+    for dtype in ("float64", "float32"):
+        kx, tx = _both([[v] for v in PX], dtype)
+        kn, tn = _both([float(n) + 0.5 for n in PN], dtype)  # n truncates, as PyTorch's cast
+        rtol, atol = (1e-10, 1e-9) if dtype == "float64" else (2e-4, 1e-5)  # torch's cosf
+        _close(kf(kx, kn), tf(tx, tn), rtol, atol=atol)
+    kx, tx = _both([v for v in PX if v == v])  # (torch's scalar-n kernel misreads NaN lanes)
+    _close(kf(kx, 4), tf(tx, 4), 1e-10, atol=1e-12)
+    kn, tn = _both(PN, "int64")
+    _close(kf(0.3, kn), tf(0.3, tn), 2e-4, atol=1e-5)  # float32 output: torch computes in it
+    with pytest.raises(kiln.compiler.errors.TraceError):
+        kiln.jit(lambda n: kf(kiln.tensor([0.5]), n))(kn)
+    np.testing.assert_allclose(kiln.jit(lambda x: kf(x, 5))(kx).numpy(), kf(kx, 5).numpy())
+
+
+def test_spherical_and_modified_bessel_aliases():
+    kx, tx = _both(EDGE)
+    for name in ("spherical_bessel_j0", "modified_bessel_i0", "modified_bessel_i1"):
+        _close(getattr(kiln.special, name)(kx), getattr(torch.special, name)(tx), 1e-13)

@@ -658,7 +658,7 @@ def zeta64(x, q):
     if not _traced(x, q):  # enough direct terms that q + terms > 9 for negative q too
         qmin = np.nanmin(np.asarray(q._data)) if q.numel() else 0.0
         if np.isfinite(qmin) and qmin < 0:
-            terms = builtins.min(10 + int(math.ceil(-qmin)), 100_000)
+            terms = builtins.min(10 + int(math.ceil(-qmin)), 2000)  # beyond: NaN below
     bad_q = ops.logical_and(ops.le(q, 0.0), ops.eq(q, ops.floor(q)))
     bad_x = ops.logical_and(ops.lt(q, 0.0), ops.ne(x, ops.floor(x)))
     x_one = ops.eq(x, 1.0)
