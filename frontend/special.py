@@ -21,9 +21,9 @@ import numpy as np
 
 from . import dtypes, ops
 from .dispatch import constant
-from .tensor import Tensor
 from .ops import math16 as _m
 from .ops.math16 import _in64, _poly, _promote_float, _safe
+from .tensor import Tensor
 
 __all__ = [
     "digamma",
