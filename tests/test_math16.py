@@ -629,7 +629,7 @@ def test_under_jit_equals_eager(name, fn):
 
 def test_jit_gradient_matches_eager():
     def loss(x):
-        return (kiln.special.erfcx(x) + kiln.special.i1(x) + kiln.fmin(x, x.exp() - 1.5)).sum()
+        return (kiln.special.i1e(x) + kiln.fmin(x, x.exp() - 1.5)).sum()
 
     x = kiln.tensor([0.3, -1.2, 0.7, 2.1], dtype=kiln.float64, requires_grad=True)
     loss(x).backward()
