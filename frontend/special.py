@@ -469,6 +469,12 @@ def chebyshev_polynomial_w(input, n):  # noqa: A002
     return _finish(r, x, nf, out, unit, (8.0, closed))
 
 
+def _hermite_limit(r, nf, out):
+    """PyTorch gives NaN above degree 128 (float32), 512 (float64), 1024 (others)."""
+    limit = {"float32": 128.0, "float64": 512.0}.get(out.name, 1024.0)
+    return ops.where(ops.gt(nf, limit), math.nan, r)
+
+
 def hermite_polynomial_h(input, n):  # noqa: A002
     """Physicists' Hermite polynomial ``H_n(x)`` (``H_{k+1} = 2x H_k - 2k H_{k-1}``)."""
     x, nf, out, top = _poly_args("hermite_polynomial_h", input, n)
@@ -476,6 +482,7 @@ def hermite_polynomial_h(input, n):  # noqa: A002
         x, nf, top, ops.ones_like(x), ops.add(x, x),
         lambda k, x, p, q: ops.sub(ops.mul(ops.add(x, x), q), ops.mul(p, 2.0 * k)),
     )  # fmt: skip
+    r = _hermite_limit(r, nf, out)
     return _finish(r, x, nf, out)
 
 
@@ -485,6 +492,7 @@ def hermite_polynomial_he(input, n):  # noqa: A002
     r = _recurrence(
         x, nf, top, ops.ones_like(x), x, lambda k, x, p, q: ops.sub(ops.mul(x, q), ops.mul(p, k))
     )
+    r = _hermite_limit(r, nf, out)
     return _finish(r, x, nf, out)
 
 

@@ -935,3 +935,10 @@ def test_airy_ai_against_mpmath():
     _close(
         kiln.special.airy_ai(kiln.tensor(special)), torch.special.airy_ai(torch.tensor(special)), 0
     )
+
+
+def test_hermite_degree_limit():
+    for name in ("hermite_polynomial_h", "hermite_polynomial_he"):
+        kx, tx = _both([0.1] * 4)
+        kn, tn = _both([127.0, 128.0, 512.0, 513.0])
+        _close(getattr(kiln.special, name)(kx, kn), getattr(torch.special, name)(tx, tn), 1e-12)
