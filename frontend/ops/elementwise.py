@@ -607,7 +607,8 @@ def atan2(y, x):
     both_zero = logical_and(eq(x, 0.0), eq(y, 0.0))
     r = where(both_zero, where(left, copysign(constant(math.pi, r.dtype), y), y), r)
     both_inf = logical_and(isinf(x), isinf(y))
-    corner = where(gt(x, 0.0), math.pi / 4, 3 * math.pi / 4)
+    quarter = constant(math.pi / 4, r.dtype)  # (two Python floats would make a float32)
+    corner = where(gt(x, 0.0), quarter, mul(quarter, 3.0))
     return where(both_inf, where(y_negative, neg(corner), corner), r)
 
 
