@@ -37,45 +37,54 @@ class AccumulateGrad:
 
 
 class BackwardNode:
+    """One recorded op. Each node is of a subclass named as PyTorch names the op's node
+    (``type(y.grad_fn).__name__ == 'MulBackward0'``, ``name()`` the same): ``node_class``
+    makes one class per name, once."""
+
     __slots__ = (
         "prim",
         "params",
         "inputs",
         "edges",
         "versions",
-        "out_shape",
-        "out_dtype",
         "retained",
         "hooks",
         "unpack",
         "__weakref__",
     )
 
-    def __init__(self, prim, params, inputs, out):
+    def __init__(self, prim, params, inputs, out=None):
         self.prim = prim
         self.params = params
         self.inputs = inputs
         self.edges = tuple(
-            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
+            [
+                x.grad_fn if x.grad_fn is not None else (x if x._requires_grad else None)
+                for x in inputs
+            ]
         )
         reads = prim.vjp_reads_inputs
-        if callable(reads):
-            reads = reads(*inputs)
-        self.versions = (
-            None
-            if not reads
-            else tuple(
-                x._version if reads is True or i in reads else None for i, x in enumerate(inputs)
+        if reads:
+            if callable(reads):
+                reads = reads(*inputs)
+            self.versions = (
+                None
+                if not reads
+                else tuple(
+                    [
+                        x._version if reads is True or i in reads else None
+                        for i, x in enumerate(inputs)
+                    ]
+                )
             )
-        )
-        self.out_shape = out.shape
-        self.out_dtype = out.dtype
+        else:
+            self.versions = None
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
         self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
 
     def name(self) -> str:
-        return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
+        return type(self).__name__
 
     def apply(self, g):
         """One gradient per input, from the primitive's VJP rule."""
@@ -118,6 +127,83 @@ class BackwardNode:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+_NODE_CLASSES: dict = {}
+
+
+def node_class(name: str) -> type:
+    """The ``BackwardNode`` subclass called ``name`` (made on first use, then reused)."""
+    cls = _NODE_CLASSES.get(name)
+    if cls is None:
+        cls = _NODE_CLASSES[name] = type(
+            name, (BackwardNode,), {"__slots__": (), "__module__": __name__}
+        )
+    return cls
+
+
+def default_node_name(prim_name: str) -> str:
+    """``sum`` -> ``SumBackward0``, ``scatter_add`` -> ``ScatterAddBackward0``."""
+    return "".join(p.capitalize() for p in prim_name.split("_")) + "Backward0"
+
+
+def _pow_name(inputs, params) -> str:
+    base, exponent = inputs
+    if not exponent._requires_grad:
+        return "PowBackward0" if not exponent.ndim else "PowBackward1"
+    if not base._requires_grad and not base.ndim:
+        return "PowBackward2"  # a number to a tensor's power
+    return "PowBackward1"
+
+
+def _sum_name(inputs, params) -> str:
+    whole = not params["keepdims"] and len(params["axes"]) == inputs[0].ndim
+    return "SumBackward0" if whole else "SumBackward1"  # sum() / sum(dim)
+
+
+def _matmul_name(inputs, params) -> str:
+    ndim = inputs[0].ndim
+    if ndim == 2 and inputs[1].ndim == 2:
+        return "MmBackward0"
+    if ndim == 3 and inputs[1].ndim == 3:
+        return "BmmBackward0"
+    return "MatmulBackward0"
+
+
+# PyTorch's node names where a primitive's own differs (its ops' names), fixed or chosen
+# from the inputs and params; composites rename their result's node (``rename``).
+_TORCH_NAMES = {
+    "cast": "ToCopyBackward0",
+    "reshape": "ViewBackward0",
+    "concat": "CatBackward0",
+    "pad": "ConstantPadNdBackward0",
+    "max": "AmaxBackward0",
+    "take": "IndexBackward0",
+}
+_NAME_PICKERS = {"pow": _pow_name, "sum": _sum_name, "matmul": _matmul_name}
+_CLASS_OF_PRIM: dict = {}  # primitive -> its node class, where fixed
+
+
+def _node_class_for(prim, inputs, params) -> type:
+    cls = _CLASS_OF_PRIM.get(prim)
+    if cls is not None:
+        return cls
+    pick = _NAME_PICKERS.get(prim.name)
+    if pick is not None:
+        return node_class(pick(inputs, params))
+    name = _TORCH_NAMES.get(prim.name) or default_node_name(prim.name)
+    cls = _CLASS_OF_PRIM[prim] = node_class(name)
+    return cls
+
+
+def rename(t: Tensor, name: str) -> Tensor:
+    """Give ``t``'s node PyTorch's name ``name`` (a composite's result: ``mean`` ends in a
+    ``div``, PyTorch has a ``MeanBackward0``); returns ``t``. Only a node recorded by
+    ``record`` is renamed."""
+    node = t.grad_fn
+    if isinstance(node, BackwardNode):
+        node.__class__ = node_class(name)
+    return t
 
 
 _SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
@@ -219,7 +305,7 @@ def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
     if not (out.dtype.is_floating_point or out.dtype.is_complex):
         return
-    node = out.grad_fn = BackwardNode(prim, params, inputs, out)
+    node = out.grad_fn = _node_class_for(prim, inputs, params)(prim, params, inputs)
     out._requires_grad = True
     if saved_hooks_active and prim.vjp_reads_inputs:
         hooks = current_saved_hooks()

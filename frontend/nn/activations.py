@@ -16,6 +16,8 @@ import warnings
 
 import kiln
 from kiln import ops
+from kiln.autograd import fused
+from kiln.ops.dims import normalize_dim
 
 __all__ = [
     "relu",
@@ -250,6 +252,10 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
+    if dtype is None and isinstance(input, kiln.Tensor) and input.ndim:
+        out = fused.log_softmax(input, normalize_dim("log_softmax", dim, input.ndim))
+        if out is not None:  # eagerly on NumPy: one node (LogSoftmaxBackward0), as PyTorch
+            return out
     return ops.log_softmax(input, dim, dtype=dtype)
 
 
