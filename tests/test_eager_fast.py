@@ -442,3 +442,37 @@ def test_fused_relu_in_place_and_hooks():
     (y * kiln.tensor([1.0, 2.0, 3.0])).sum().backward()
     assert x.grad.tolist() == [0.0, 2.0, 3.0]
     assert seen[0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_fused_backward_runs_on_the_arrays(monkeypatch):
+    """The fast backward rules do not fall back to dispatched selects."""
+    from kiln import dispatch
+
+    selects = []
+    where = dispatch.eager_impl("where")
+    monkeypatch.setitem(dispatch._EAGER_IMPLS, "where", lambda *a: selects.append(1) or where(*a))
+    x = kiln.tensor(_special((300, 100), np.float32, 9), requires_grad=True)
+    target = kiln.tensor(np.arange(300) % 100)
+    loss = kiln.nn.functional.cross_entropy(kiln.relu(x), target)
+    selects.clear()
+    loss.backward()
+    assert selects == [] and x.grad is not None
+
+
+def test_an_input_the_rule_does_not_read_is_not_kept_alive():
+    import gc
+    import weakref
+
+    x = kiln.ones(4, 3, requires_grad=True)
+    w = kiln.ones(3, 2, requires_grad=True)
+    m = x @ w  # read by nothing below: add's rule needs its shape only
+    alive = weakref.ref(m)
+    y = kiln.relu(m + 1)
+    del m
+    gc.collect()
+    assert alive() is None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((4, 3), 2.0, np.float32))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 4.0, np.float32))
+    kept = x * w[:, 0]  # mul reads the other operand: both kept
+    assert kept.grad_fn._saved_self is x

@@ -50,12 +50,13 @@ _MAX, _SUM, _SUB, _EXP, _LOG, _DIV, _MUL, _NEG, _GATHER, _SCATTER_ADD = (
 class FusedOp:
     """A recorded op that is no primitive (``BackwardNode`` reads these attributes)."""
 
-    __slots__ = ("name", "vjp", "vjp_reads_inputs", "properties", "differentiable")
+    __slots__ = ("name", "vjp", "vjp_reads_inputs", "keep_inputs", "properties", "differentiable")
 
-    def __init__(self, name, vjp):
+    def __init__(self, name, vjp, keep_inputs=False):
         self.name = name
         self.vjp = vjp
-        self.vjp_reads_inputs = False  # the node keeps its own arrays, not the inputs
+        self.vjp_reads_inputs = False  # the node keeps its own arrays: no version checks
+        self.keep_inputs = keep_inputs  # the input itself, for a recorded backward
         self.properties = frozenset()
         self.differentiable = True
 
@@ -79,16 +80,16 @@ def _plain_float(t) -> bool:
     return type(data) is np.ndarray and data.dtype in _FLOATS
 
 
-def _fast_grad(g: Tensor, like: np.ndarray, linear: bool = True) -> bool:
-    """Whether a backward rule may compute on ``g``'s array: a plain array of ``like``'s
-    dtype and shape, eager, and nothing to record: with ``create_graph`` a rule's result
+def _fast_grad(g: Tensor, shape: tuple, dtype, linear: bool = True) -> bool:
+    """Whether a backward rule may compute on ``g``'s array: a plain array of ``shape``
+    and ``dtype``, eager, and nothing to record: with ``create_graph`` a rule's result
     is recorded when ``g`` requires grad, or always where the rule reads the op's input
     (not ``linear``: a function of ``g`` alone, with constant coefficients)."""
     data = g._data
     return (
         type(data) is np.ndarray
-        and data.dtype == like.dtype
-        and data.shape == like.shape
+        and data.dtype == dtype
+        and data.shape == shape
         and not ((g._requires_grad or not linear) and current().grad_enabled)
         and _fast_context()
     )
@@ -116,7 +117,7 @@ def _record(op: FusedOp, inputs, params, data) -> Tensor:
 
 def _relu_vjp(g, x, nonpositive):
     """0 where ``x <= 0`` (a zero included), else ``g`` (NaN included): PyTorch's rule."""
-    if _fast_grad(g, nonpositive):
+    if _fast_grad(g, nonpositive.shape, x.dtype.np):
         return (_wrap(_select_zero(nonpositive, g._data)),)
     mask = dispatch.constant(nonpositive, dtypes.bool_, like=g)
     return (ops.where(mask, 0.0, g),)
@@ -153,7 +154,7 @@ def _log_softmax_vjp(g, x, axis, shifted, e, s, version):
     """The composite's backward (``shifted - log(sum(exp(shifted)))``, ``shifted = x - m``
     with ``m`` constant): ``g + exp(shifted) * (sum(-g) / s)``, in the composite's order."""
     axes = (axis,)
-    if _fast_grad(g, e, linear=False):
+    if _fast_grad(g, e.shape, e.dtype, linear=False):
         gd = g._data
         gs = _DIV(_SUM(_NEG(gd), axes=axes, keepdims=True), s)
         return (_wrap(np.add(gd, _MUL(np.broadcast_to(gs, e.shape), e))),)
@@ -167,7 +168,7 @@ def _log_softmax_vjp(g, x, axis, shifted, e, s, version):
     return (ops.add(g, ops.mul(ops.expand(gs, tuple(x.shape)), ex)),)
 
 
-_LOG_SOFTMAX = FusedOp("log_softmax", _log_softmax_vjp)
+_LOG_SOFTMAX = FusedOp("log_softmax", _log_softmax_vjp, keep_inputs=True)
 
 
 def log_softmax(x: Tensor, axis: int):
@@ -194,7 +195,7 @@ def _nll_loss_vjp(g, logp, index, weight, total, reduction, n_classes):
     """The composite's backward: ``-g * w`` (``/ sum(w)`` for 'mean'), scattered to the
     targets' classes of a zero gradient."""
     n = weight.shape[0]
-    if _fast_grad(g, np.empty(() if reduction != "none" else (n,), weight.dtype)):
+    if _fast_grad(g, () if reduction != "none" else (n,), weight.dtype):
         gd = g._data
         if reduction == "mean":
             gd = _DIV(gd, total)

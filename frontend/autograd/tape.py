@@ -79,6 +79,19 @@ class BackwardNode:
             )
         else:
             self.versions = None
+        if reads is not True and not getattr(prim, "keep_inputs", False):
+            # an input whose values the rule never reads is not kept alive (PyTorch frees
+            # it too): only its shape, dtype and requires_grad
+            self.inputs = tuple(
+                [
+                    InputMeta(x)
+                    if x.grad_fn is not None
+                    and type(x._data) is np.ndarray
+                    and not (reads and i in reads)
+                    else x
+                    for i, x in enumerate(inputs)
+                ]
+            )
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
         self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
@@ -127,6 +140,35 @@ class BackwardNode:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+class InputMeta:
+    """What a backward rule may read of an input whose values it does not read."""
+
+    __slots__ = ("shape", "dtype", "_requires_grad", "_data", "transposed")
+
+    def __init__(self, x: Tensor):
+        data = x._data
+        self.shape = data.shape
+        self.dtype = x.dtype
+        self._requires_grad = x._requires_grad
+        self._data = None
+        # a transposed view of a contiguous matrix (a Linear's weight.t()): the matmul
+        # rule computes its gradient transposed (vjp._transposed_view)
+        self.transposed = (
+            len(self.shape) == 2 and data.flags.f_contiguous and not data.flags.c_contiguous
+        )
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"InputMeta(shape={list(self.shape)}, dtype={self.dtype})"
 
 
 _NODE_CLASSES: dict = {}
