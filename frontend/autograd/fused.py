@@ -34,7 +34,7 @@ _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 _INT_OF_SIZE = {4: np.dtype(np.int32), 8: np.dtype(np.int64)}
 _INT8 = np.dtype(np.int8)
 _I64 = np.dtype(np.int64)
-_SELECT_MIN = 1 << 12  # below this many elements np.where is as fast as the bitwise select
+_SELECT_MIN = 1 << 12  # below this many elements np.where is faster than the bitwise select
 
 
 def _impl(name):
@@ -50,13 +50,12 @@ _MAX, _SUM, _SUB, _EXP, _LOG, _DIV, _MUL, _NEG, _GATHER, _SCATTER_ADD = (
 class FusedOp:
     """A recorded op that is no primitive (``BackwardNode`` reads these attributes)."""
 
-    __slots__ = ("name", "vjp", "vjp_reads_inputs", "keep_inputs", "properties", "differentiable")
+    __slots__ = ("name", "vjp", "vjp_reads_inputs", "properties", "differentiable", "__weakref__")
 
-    def __init__(self, name, vjp, keep_inputs=False):
+    def __init__(self, name, vjp):
         self.name = name
         self.vjp = vjp
         self.vjp_reads_inputs = False  # the node keeps its own arrays: no version checks
-        self.keep_inputs = keep_inputs  # the input itself, for a recorded backward
         self.properties = frozenset()
         self.differentiable = True
 
@@ -168,7 +167,8 @@ def _log_softmax_vjp(g, x, axis, shifted, e, s, version):
     return (ops.add(g, ops.mul(ops.expand(gs, tuple(x.shape)), ex)),)
 
 
-_LOG_SOFTMAX = FusedOp("log_softmax", _log_softmax_vjp, keep_inputs=True)
+_LOG_SOFTMAX = FusedOp("log_softmax", _log_softmax_vjp)
+tape._KEEPS_INPUTS.add(_LOG_SOFTMAX)  # its recorded backward (create_graph) recomputes from x
 
 
 def log_softmax(x: Tensor, axis: int):

@@ -56,13 +56,14 @@ class BackwardNode:
     def __init__(self, prim, params, inputs, out=None):
         self.prim = prim
         self.params = params
-        self.inputs = inputs
-        self.edges = tuple(
-            [
-                x.grad_fn if x.grad_fn is not None else (x if x._requires_grad else None)
-                for x in inputs
-            ]
-        )
+        self.retained = None  # weakref to the output tensor when it called retain_grad()
+        self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
+        self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
+        edges = []
+        for x in inputs:
+            fn = x.grad_fn
+            edges.append(fn if fn is not None else (x if x._requires_grad else None))
+        self.edges = tuple(edges)
         reads = prim.vjp_reads_inputs
         if reads:
             if callable(reads):
@@ -79,22 +80,19 @@ class BackwardNode:
             )
         else:
             self.versions = None
-        if reads is not True and not getattr(prim, "keep_inputs", False):
-            # an input whose values the rule never reads is not kept alive (PyTorch frees
-            # it too): only its shape, dtype and requires_grad
-            self.inputs = tuple(
-                [
-                    InputMeta(x)
-                    if x.grad_fn is not None
-                    and type(x._data) is np.ndarray
-                    and not (reads and i in reads)
-                    else x
-                    for i, x in enumerate(inputs)
-                ]
-            )
-        self.retained = None  # weakref to the output tensor when it called retain_grad()
-        self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
-        self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
+        self.inputs = inputs
+        if reads is True or prim in _KEEPS_INPUTS:
+            return
+        # an intermediate input whose values the rule never reads is not kept alive
+        # (PyTorch frees it too): only its shape, dtype and requires_grad
+        kept = None
+        for i, x in enumerate(inputs):
+            if x.grad_fn is not None and type(x._data) is np.ndarray and not (reads and i in reads):
+                if kept is None:
+                    kept = list(inputs)
+                kept[i] = InputMeta(x)
+        if kept is not None:
+            self.inputs = tuple(kept)
 
     def name(self) -> str:
         return type(self).__name__
@@ -170,6 +168,10 @@ class InputMeta:
     def __repr__(self) -> str:
         return f"InputMeta(shape={list(self.shape)}, dtype={self.dtype})"
 
+
+# Recorded ops that keep their inputs though their rules read none of them (a fused op
+# whose recorded backward recomputes from the input: kiln.autograd.fused).
+_KEEPS_INPUTS: set = set()
 
 _NODE_CLASSES: dict = {}
 
