@@ -333,3 +333,15 @@ def test_rename_gives_a_composite_its_torch_name():
     y.backward()
     np.testing.assert_allclose(x.grad.numpy(), [1 / 3] * 3, rtol=1e-7)
     assert tape.rename(x, "MeanBackward0") is x and x.grad_fn is None  # a leaf: unchanged
+
+
+def test_leaf_grads_do_not_share_memory_with_each_other_or_the_callers_gradient():
+    def run(lib):
+        a = lib.ones(3, requires_grad=True)
+        b = lib.ones(3, requires_grad=True)
+        g = lib.ones(3)
+        (a + b).backward(g)
+        b.grad.mul_(5)  # as clip_grad_norm_ or a user would, in place
+        return a.grad.tolist(), b.grad.tolist(), g.tolist()
+
+    assert run(kiln) == run(torch) == ([1.0] * 3, [5.0] * 3, [1.0] * 3)

@@ -521,6 +521,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if inputs is None
         else {id(t) for t in ([inputs] if isinstance(inputs, Tensor) else inputs)}
     )
+    trace = current_trace()
+    # arrays a new .grad must not share: the caller's gradients, and each .grad stored
+    # here (add's rule hands one gradient to both operands), as PyTorch's AccumulateGrad
+    # copies a gradient that is referenced elsewhere
+    taken = None if create_graph or trace is not None else {id(g._data) for g in grads}
     for leaf, g in leaf_grads.items():
         if only is not None and id(leaf) not in only:
             continue
@@ -528,13 +533,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.detach()
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
-        trace = current_trace()
-        previous = leaf.grad if trace is None else trace.current_grad(leaf)
-        if previous is None and trace is None and not create_graph:
-            g = _laid_out_like(g, leaf)
-        set_leaf_grad(leaf, g if previous is None else previous + g)
-        for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
-            hook(leaf)
+        if trace is None:
+            previous = leaf._grad
+            if previous is None and taken is not None:
+                g = _laid_out_like(g, leaf)
+                if id(g._data) in taken and type(g._data) is np.ndarray:
+                    g = _wrap(np.array(g._data, copy=True, order="K"))
+                taken.add(id(g._data))
+            leaf._grad = g if previous is None else previous + g
+        else:
+            previous = trace.current_grad(leaf)
+            trace.set_grad(leaf, g if previous is None else previous + g)
+        hooks = leaf.__dict__.get("_post_accumulate_hooks")
+        if hooks:
+            for hook in hooks:
+                hook(leaf)
 
 
 def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:
