@@ -156,7 +156,7 @@ def _log_softmax_vjp(g, x, axis, shifted, e, s, version):
     if _fast_grad(g, e.shape, e.dtype, linear=False):
         gd = g._data
         gs = _DIV(_SUM(_NEG(gd), axes=axes, keepdims=True), s)
-        return (_wrap(np.add(gd, _MUL(np.broadcast_to(gs, e.shape), e))),)
+        return (_wrap(np.add(gd, _MUL(gs, e))),)  # (gs broadcast: expand's values)
     # recorded (create_graph) or traced: the same formula in kiln ops, from x itself so
     # that a higher-order gradient reaches it
     _check_version(x, version, "LogSoftmaxBackward0")
@@ -199,9 +199,7 @@ def _nll_loss_vjp(g, logp, index, weight, total, reduction, n_classes):
         gd = g._data
         if reduction == "mean":
             gd = _DIV(gd, total)
-        if reduction != "none":
-            gd = np.broadcast_to(np.reshape(gd, (1,)), (n,))
-        picked = _MUL(_NEG(gd), weight).reshape(n, 1)
+        picked = _MUL(_NEG(gd), weight).reshape(n, 1)  # (a 0-d gd broadcast: expand's)
         return (_wrap(_SCATTER_ADD(picked, index, axis=1, size=n_classes)),)
     if reduction == "mean":
         g = ops.div(g, dispatch.constant(total, g.dtype, like=g))
