@@ -59,10 +59,6 @@ KNOWN_DIFFERENCES = {
         "SGD optimizer state keys": "kiln's SGD keeps a 'step' per parameter "
         "(frontend/optim/sgd.py); PyTorch's SGD state holds momentum_buffer only",
     },
-    "hooks_and_graph": {
-        "grad_fn class": "kiln's graph nodes are all of class BackwardNode (name() and repr "
-        "give SumBackward0 etc.); PyTorch has a class per op (frontend/autograd/tape.py)",
-    },
     "recipes_misc": {
         "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
