@@ -340,12 +340,12 @@ GRAPH = {
     "maximum": (lambda m, a, b: m.maximum(a, b), True),
     "mean": (lambda m, a, b: a.mean(), False),
     "sigmoid": (lambda m, a, b: m.sigmoid(a), False),
-    "relu": (lambda m, a, b: m.relu(a), False),
-    "matmul": (lambda m, a, b: a @ b.T, False),
-    "reshape": (lambda m, a, b: a.reshape(3, 2), False),
+    "relu": (lambda m, a, b: m.relu(a), True),
+    "matmul": (lambda m, a, b: a @ b.T, True),
+    "reshape": (lambda m, a, b: a.reshape(3, 2), True),
     "softmax": (lambda m, a, b: a.softmax(1), False),
-    "sum_dim": (lambda m, a, b: a.sum(1), False),
-    "cat": (lambda m, a, b: m.cat([a, b]), False),
+    "sum_dim": (lambda m, a, b: a.sum(1), True),
+    "cat": (lambda m, a, b: m.cat([a, b]), True),
 }
 
 

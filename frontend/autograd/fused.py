@@ -64,12 +64,13 @@ class FusedOp:
 
 
 def _fast_context() -> bool:
-    """Eager on NumPy, nothing watching the ops one by one."""
+    """Eager, nothing watching the ops one by one. (Whether the inputs are NumPy arrays
+    is each op's check: a registered device, such as ``meta`` once a meta tensor was made,
+    does not concern CPU tensors.)"""
     return (
         ENABLED
         and current().top is None
         and not dispatch.PROFILERS
-        and not dispatch._device_handlers
         and not tape.saved_hooks_active
     )
 
