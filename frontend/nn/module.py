@@ -29,7 +29,9 @@ from kiln.utils.hooks import RemovableHandle
 
 from .parameter import Buffer, Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# PyTorch's name (``print(model.load_state_dict(sd, strict=False))`` shows it)
+_IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys = _IncompatibleKeys
 
 # The structure epoch: bumped by every change to any module's attributes, registries
 # (parameters, buffers, submodules) or hooks. A compiled function whose guards passed at
@@ -255,7 +257,26 @@ class Module:
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's forward (with its hooks) in place with ``kiln.compile``
+        (the arguments are ``kiln.compile``'s); unlike ``kiln.compile(module)``, the
+        module keeps its type and its ``state_dict`` keys. As PyTorch's ``Module.compile``."""
+        from ..jit.torch_compile import compile as compile_
+
+        object.__setattr__(self, "_compiled_call_impl", compile_(self, *args, **kwargs))
+
     def __call__(self, *args, **kwargs):
+        compiled = self.__dict__.get("_compiled_call_impl")
+        if compiled is not None and not self.__dict__.get("_in_compiled_call", False):
+            # the compiled function calls this module again: that call runs eagerly
+            object.__setattr__(self, "_in_compiled_call", True)
+            try:
+                return compiled(*args, **kwargs)
+            finally:
+                object.__setattr__(self, "_in_compiled_call", False)
+        return self._call_impl(*args, **kwargs)
+
+    def _call_impl(self, *args, **kwargs):
         for hook in list(self._forward_pre_hooks.values()):
             if isinstance(hook, _WithKwargs):
                 result = hook.fn(self, args, kwargs)
@@ -582,8 +603,10 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """``to(dtype)``, ``to(device)``, ``to(tensor)``: floating point parameters and
-        buffers take the dtype; everything moves to the device."""
+        buffers take the dtype; everything moves to the device. ``memory_format=``
+        (``channels_last``...) applies to the 4-D and 5-D ones, as in PyTorch."""
         dtype, device = kwargs.get("dtype"), kwargs.get("device")
+        memory_format = kwargs.get("memory_format")
         for arg in args:
             if isinstance(arg, dtypes.dtype):
                 dtype = arg
@@ -601,6 +624,8 @@ class Module:
                 t = t.to(device)
             if dtype is not None and t.dtype.is_floating_point:
                 t = t.to(dtype)
+            if memory_format is not None and t.dim() in (4, 5):
+                t = t.to(memory_format=memory_format)
             return t
 
         return self._apply(convert)
