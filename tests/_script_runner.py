@@ -37,10 +37,16 @@ def script_names(folder: Path) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.py") if not p.name.startswith("_"))
 
 
-def run_all(kiln: bool, folder, scripts_dir: Path, names, timeout: float = 900) -> dict:
+def run_all(
+    kiln: bool, folder, scripts_dir: Path, names, timeout: float = 900, threads=None
+) -> dict:
     """``{name: (ok, output)}`` of every script, run in one process per side
-    (``scripts14/_run_all.py``), with ``folder`` as the working directory."""
+    (``scripts14/_run_all.py``), with ``folder`` as the working directory. ``threads``:
+    the OpenMP thread count of that process (PyTorch's small ops run many times slower
+    with a thread per core on a busy machine)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", KILN_TIERED="0")
+    if threads is not None:
+        env["OMP_NUM_THREADS"] = str(threads)
     # tests/conftest.py turns on Numba's CUDA simulator for the CUDA tests; the scripts
     # pick ``"cuda" if torch.cuda.is_available()``, and must run where PyTorch (CPU) does
     if env.get("NUMBA_ENABLE_CUDASIM") == "1" and shutil.which("nvidia-smi") is None:

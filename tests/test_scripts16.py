@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from _script_runner import DEFAULT_TOLERANCE, check_script, run_all, script_names
 
@@ -115,7 +116,7 @@ KNOWN_FAILURES: dict[str, tuple[str, str]] = {
 def outputs(tmp_path_factory):
     """What every script printed under torch and under kiln (each side run once)."""
     folder = tmp_path_factory.mktemp("scripts16")
-    return run_all(False, folder, SCRIPTS, NAMES), run_all(True, folder, SCRIPTS, NAMES)
+    return tuple(run_all(kiln, folder, SCRIPTS, NAMES, threads=1) for kiln in (False, True))
 
 
 def test_the_tables_name_real_scripts():
@@ -139,3 +140,100 @@ def test_script_agrees_with_torch(name, outputs):
         KNOWN_DIFFERENCES.get(name, {}),
         TOLERANCE.get(name, DEFAULT_TOLERANCE),
     )
+
+
+# ------------------------------------------- the fixes these scripts led to, one by one
+
+
+def test_module_compile_keeps_the_module_and_runs_its_hooks_every_call():
+    import copy
+
+    import torch
+
+    import kiln
+
+    def run(lib):
+        model = lib.nn.Sequential(lib.nn.Linear(3, 4), lib.nn.Tanh(), lib.nn.Linear(4, 2))
+        with lib.no_grad():
+            for i, p in enumerate(model.parameters()):
+                p.copy_(lib.linspace(-0.5, 0.5, p.numel()).reshape(p.shape) * (i + 1))
+        calls = []
+        model.register_forward_hook(lambda mod, args, out: calls.append(out.shape[0]))
+        assert model.compile() is None
+        x = lib.linspace(-1, 1, 12).reshape(4, 3)
+        opt = lib.optim.SGD(model.parameters(), lr=0.1)
+        losses = []
+        for _ in range(3):
+            opt.zero_grad()
+            loss = model(x).pow(2).sum()
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+        twin = copy.deepcopy(model)
+        return type(model).__name__, sorted(model.state_dict()), calls, losses, twin(x)
+
+    got, want = run(kiln), run(torch)
+    assert got[:3] == want[:3]
+    np.testing.assert_allclose(got[3], want[3], rtol=1e-5)
+    np.testing.assert_allclose(got[4].detach().numpy(), want[4].detach().numpy(), rtol=1e-5)
+
+
+def test_jacrev_of_a_dict_of_parameters_matches_torch():
+    import torch
+
+    import kiln
+
+    w = np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3)
+    x = np.array([0.5, -1.0, 2.0], dtype=np.float32)
+
+    def run(lib):
+        params = {"w": lib.tensor(w), "b": lib.tensor([0.1, -0.2])}
+
+        def f(p, x):
+            return (x @ p["w"].T + p["b"]).tanh()
+
+        return lib.func.jacrev(f)(params, lib.tensor(x))
+
+    got, want = run(kiln), run(torch)
+    assert sorted(got) == sorted(want)
+    for k in want:
+        np.testing.assert_allclose(got[k].numpy(), want[k].numpy(), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("shape,groups", [((4, 2, 3), 2), ((3, 2, 3, 3), 1), ((2, 3, 3, 3, 2), 1)])
+def test_init_dirac_matches_torch(shape, groups):
+    import torch
+
+    import kiln
+
+    got, want = kiln.empty(*shape), torch.empty(*shape)
+    kiln.nn.init.dirac_(got, groups=groups)
+    torch.nn.init.dirac_(want, groups=groups)
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_init_dirac_and_sparse_reject_what_torch_rejects():
+    import kiln
+
+    with pytest.raises(ValueError, match="3, 4, or 5 dimensions"):
+        kiln.nn.init.dirac_(kiln.empty(3, 3))
+    with pytest.raises(ValueError, match="divisible by groups"):
+        kiln.nn.init.dirac_(kiln.empty(3, 2, 3), groups=2)
+    with pytest.raises(ValueError, match="2 dimensions"):
+        kiln.nn.init.sparse_(kiln.empty(3, 3, 3), 0.5)
+    s = kiln.nn.init.sparse_(kiln.empty(10, 4), sparsity=0.25)
+    assert (s == 0).sum(0).tolist() == [3, 3, 3, 3]  # ceil(0.25 * 10) per column
+
+
+def test_module_to_memory_format_and_incompatible_keys_repr_match_torch():
+    import torch
+
+    import kiln
+
+    def run(lib):
+        model = lib.nn.Sequential(lib.nn.Conv2d(3, 4, 3), lib.nn.Flatten(), lib.nn.Linear(4, 2))
+        model.to(memory_format=lib.channels_last)
+        keys = lib.nn.Linear(2, 2).load_state_dict({"weight": lib.zeros(2, 2)}, strict=False)
+        return model[0].weight.stride(), model[2].weight.stride(), repr(keys)
+
+    assert run(kiln) == run(torch)

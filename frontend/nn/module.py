@@ -258,22 +258,30 @@ class Module:
         )
 
     def compile(self, *args, **kwargs) -> None:
-        """Compile this module's forward (with its hooks) in place with ``kiln.compile``
-        (the arguments are ``kiln.compile``'s); unlike ``kiln.compile(module)``, the
-        module keeps its type and its ``state_dict`` keys. As PyTorch's ``Module.compile``."""
+        """Compile this module's ``forward`` in place with ``kiln.compile`` (the arguments
+        are ``kiln.compile``'s); unlike ``kiln.compile(module)`` the module keeps its type
+        and its ``state_dict`` keys. As PyTorch's ``Module.compile``: the module's own
+        hooks still run on every call (here eagerly, around the compiled forward)."""
         from ..jit.torch_compile import compile as compile_
 
-        object.__setattr__(self, "_compiled_call_impl", compile_(self, *args, **kwargs))
+        compiled = compile_(_Forward(self), *args, **kwargs)
+        object.__setattr__(self, "_compiled_call_impl", compiled)
+        object.__setattr__(self, "_compile_arguments", (args, kwargs))
+
+    def __getstate__(self):
+        # a compiled forward holds locks and kernels: a copy (deepcopy, pickle) compiles
+        # its own again
+        state = dict(self.__dict__)
+        state.pop("_compiled_call_impl", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_compile_arguments" in state:
+            args, kwargs = state["_compile_arguments"]
+            self.compile(*args, **kwargs)
 
     def __call__(self, *args, **kwargs):
-        compiled = self.__dict__.get("_compiled_call_impl")
-        if compiled is not None and not self.__dict__.get("_in_compiled_call", False):
-            # the compiled function calls this module again: that call runs eagerly
-            object.__setattr__(self, "_in_compiled_call", True)
-            try:
-                return compiled(*args, **kwargs)
-            finally:
-                object.__setattr__(self, "_in_compiled_call", False)
         return self._call_impl(*args, **kwargs)
 
     def _call_impl(self, *args, **kwargs):
@@ -296,7 +304,11 @@ class Module:
             state = _BackwardHookState(self)
             args = state.wrap_inputs(args)
         try:
-            out = self.forward(*args, **kwargs)
+            compiled = self.__dict__.get("_compiled_call_impl")
+            if compiled is not None:
+                out = compiled(*args, **kwargs)
+            else:
+                out = self.forward(*args, **kwargs)
         except Exception:
             for hook in list(self._forward_hooks.values()):
                 if isinstance(hook, _WithKwargs) and hook.always_call:
@@ -796,3 +808,15 @@ def _check_name(name, what: str) -> None:
 
 def _type_name(value) -> str:
     return kiln.typename(value)
+
+
+class _Forward(Module):
+    """``module.forward`` as a module of its own (no hooks): what ``Module.compile``
+    compiles, with ``module``'s parameters and buffers as its own."""
+
+    def __init__(self, module: Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module.forward(*args, **kwargs)
