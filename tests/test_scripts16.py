@@ -1,10 +1,11 @@
 """More PyTorch tutorial and recipe scripts (tests/scripts16/*.py), on topics
 tests/scripts14 does not cover: torch.func (per-sample gradients, ensembling, neural
-tangent kernels), FGSM, char-RNN and word-language-model sampling, DQN, knowledge distillation, nn.Transformer
-translation, torch.compile and torch.export, the saving / loading recipes, views and
-strides, autograd.functional and double backward, channels_last and reproducibility,
-benchmark / profiler / TensorBoard, weight init, training-loop tricks, dtypes and
-printing, indexing ops, custom datasets.
+tangent kernels), FGSM, char-RNN and word-language-model sampling, DQN, knowledge
+distillation, a VAE with torch.distributions, nn.Transformer translation, torch.compile
+and torch.export, the saving / loading recipes, views and strides, autograd.functional
+and double backward, channels_last and reproducibility, benchmark / profiler /
+TensorBoard, weight init, training-loop tricks, dtypes and printing, indexing ops,
+custom datasets.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).
@@ -238,3 +239,55 @@ def test_module_to_memory_format_and_incompatible_keys_repr_match_torch():
         return model[0].weight.stride(), model[2].weight.stride(), repr(keys)
 
     assert run(kiln) == run(torch)
+
+
+def test_multivariate_normal_independent_one_hot_match_torch():
+    import torch
+
+    import kiln
+
+    a = np.array([[[2.0, 0.3], [0.3, 1.0]], [[1.0, -0.2], [-0.2, 0.5]]])
+    loc = np.array([[0.5, -1.0], [0.0, 2.0]])
+    value = np.array([[[0.1, 0.2], [1.0, 1.5]], [[-0.3, 0.0], [0.2, 2.2]], [[0, 0], [1, 1]]])
+
+    def run(lib):
+        D = lib.distributions
+        t = lambda x: lib.tensor(np.asarray(x), dtype=lib.float64)  # noqa: E731
+        out = {}
+        for kw in ("covariance_matrix", "precision_matrix", "scale_tril"):
+            m = a if kw != "scale_tril" else np.linalg.cholesky(a)
+            mvn = D.MultivariateNormal(t(loc), **{kw: t(m)})
+            out[kw] = (mvn.log_prob(t(value)), mvn.entropy(), mvn.variance, mvn.scale_tril)
+        mvn = D.MultivariateNormal(t(loc[0]), covariance_matrix=t(a))  # loc broadcast
+        out["shapes"] = (tuple(mvn.batch_shape), tuple(mvn.event_shape))
+        out["rsample"] = tuple(mvn.rsample((3,)).shape)
+        base = D.Normal(t(loc), t(np.abs(loc) + 0.5))
+        ind = D.Independent(base, 1)
+        other = D.Independent(D.Normal(t(loc * 0), t(np.ones_like(loc))), 1)
+        out["ind"] = (ind.log_prob(t(value)), ind.entropy(), D.kl_divergence(ind, other))
+        out["ind shapes"] = (tuple(ind.batch_shape), tuple(ind.event_shape))
+        oh = D.OneHotCategorical(logits=t([[1.0, 2.0, 0.5], [0.0, 0.0, 0.0]]))
+        onehots = t([[0, 1, 0], [1, 0, 0]])
+        out["onehot"] = (oh.log_prob(onehots), oh.entropy(), oh.mode, oh.variance)
+        out["onehot sample"] = tuple(oh.sample((4,)).shape)
+        return out
+
+    got, want = run(kiln), run(torch)
+    for key in want:
+        if key in ("shapes", "rsample", "ind shapes", "onehot sample"):
+            assert got[key] == want[key], key
+            continue
+        for g, w in zip(got[key], want[key], strict=True):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-10, atol=1e-12, err_msg=key)
+
+
+def test_distribution_constructors_reject_what_torch_rejects():
+    import kiln
+
+    D = kiln.distributions
+    with pytest.raises(ValueError, match="Exactly one of"):
+        D.MultivariateNormal(kiln.zeros(2))
+    with pytest.raises(ValueError, match="at least one-dimensional"):
+        D.MultivariateNormal(kiln.tensor(0.0), covariance_matrix=kiln.eye(1))
+    with pytest.raises(ValueError, match="reinterpreted_batch_ndims"):
+        D.Independent(D.Normal(kiln.zeros(3), kiln.ones(3)), 2)
