@@ -1,5 +1,6 @@
 """``kiln.distributions``: the probability distributions PyTorch tutorials sample from
-(``Categorical`` for a policy's actions, ``Normal``, ``Bernoulli``, ``Uniform``), with
+(``Categorical`` for a policy's actions, ``Normal``, ``Bernoulli``, ``Uniform``,
+``OneHotCategorical``, ``MultivariateNormal``, and ``Independent`` around any), with
 PyTorch's parameterisations, ``sample``/``rsample``, ``log_prob``, ``entropy`` and
 ``kl_divergence``.
 
@@ -28,6 +29,9 @@ __all__ = [
     "Normal",
     "Bernoulli",
     "Uniform",
+    "Independent",
+    "MultivariateNormal",
+    "OneHotCategorical",
     "kl_divergence",
 ]
 
@@ -363,6 +367,221 @@ class Uniform(Distribution):
         return kiln.log(self.high - self.low)
 
 
+class Independent(Distribution):
+    """``base_distribution`` with its rightmost ``reinterpreted_batch_ndims`` batch
+    dimensions read as event dimensions: ``log_prob`` and ``entropy`` sum over them (a
+    diagonal Gaussian as one multivariate event)."""
+
+    def __init__(self, base_distribution, reinterpreted_batch_ndims: int, validate_args=None):
+        n = int(reinterpreted_batch_ndims)
+        shape = tuple(base_distribution.batch_shape) + tuple(base_distribution.event_shape)
+        event_dim = n + len(base_distribution.event_shape)
+        if n > len(base_distribution.batch_shape):
+            raise ValueError(
+                "Expected reinterpreted_batch_ndims <= len(base_distribution.batch_shape), "
+                f"actual {n} vs {len(base_distribution.batch_shape)}"
+            )
+        self.base_dist = base_distribution
+        self.reinterpreted_batch_ndims = n
+        self.has_rsample = base_distribution.has_rsample
+        cut = len(shape) - event_dim
+        super().__init__(shape[:cut], shape[cut:], validate_args)
+
+    def _sum_rightmost(self, value):
+        n = self.reinterpreted_batch_ndims
+        return value.sum(tuple(range(-n, 0))) if n > 0 else value
+
+    @property
+    def mean(self):
+        return self.base_dist.mean
+
+    @property
+    def mode(self):
+        return self.base_dist.mode
+
+    @property
+    def variance(self):
+        return self.base_dist.variance
+
+    def sample(self, sample_shape=()):
+        return self.base_dist.sample(sample_shape)
+
+    def rsample(self, sample_shape=()):
+        return self.base_dist.rsample(sample_shape)
+
+    def log_prob(self, value):
+        return self._sum_rightmost(self.base_dist.log_prob(value))
+
+    def entropy(self):
+        return self._sum_rightmost(self.base_dist.entropy())
+
+    def __repr__(self) -> str:
+        return f"Independent({self.base_dist!r}, {self.reinterpreted_batch_ndims})"
+
+
+class OneHotCategorical(Distribution):
+    """``Categorical`` whose samples are one-hot vectors of length ``K`` (the event)."""
+
+    _param_names = ("probs", "logits")
+
+    def __init__(self, probs=None, logits=None, validate_args=None):
+        self._categorical = Categorical(probs, logits, validate_args)
+        batch = self._categorical.batch_shape
+        event = self._categorical.probs.shape[-1:]
+        super().__init__(batch, event, validate_args)
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def mean(self):
+        return self._categorical.probs
+
+    @property
+    def mode(self):
+        probs = self._categorical.probs
+        return kiln.nn.functional.one_hot(probs.argmax(-1), probs.shape[-1]).to(probs.dtype)
+
+    @property
+    def variance(self):
+        return self._categorical.probs * (1 - self._categorical.probs)
+
+    def sample(self, sample_shape=()):
+        probs = self._categorical.probs
+        indices = self._categorical.sample(sample_shape)
+        return kiln.nn.functional.one_hot(indices, probs.shape[-1]).to(probs.dtype)
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self._categorical.probs)
+        if self._validate_args:
+            ok = ((value == 0) | (value == 1)).all(-1) & (value.sum(-1) == 1)
+            self._check_value(ok, value, "OneHot()")
+        return self._categorical.log_prob(value.argmax(-1))
+
+    def entropy(self):
+        return self._categorical.entropy()
+
+    def __repr__(self) -> str:
+        return f"OneHotCategorical(probs: {self.probs.size()})"
+
+
+class MultivariateNormal(Distribution):
+    """The Gaussian on ``R^k`` with mean ``loc`` and one of ``covariance_matrix``,
+    ``precision_matrix`` or ``scale_tril`` (the lower Cholesky factor of the covariance);
+    batched over the leading dimensions of both."""
+
+    has_rsample = True
+    _param_names = ("loc", "covariance_matrix", "precision_matrix", "scale_tril")
+
+    def __init__(
+        self,
+        loc,
+        covariance_matrix=None,
+        precision_matrix=None,
+        scale_tril=None,
+        validate_args=None,
+    ):
+        if loc.dim() < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
+                "specified."
+            )
+        matrix = given[0]
+        if matrix.dim() < 2:
+            name = (
+                "scale_tril"
+                if scale_tril is not None
+                else "covariance_matrix"
+                if covariance_matrix is not None
+                else "precision_matrix"
+            )
+            raise ValueError(
+                f"{name} matrix must be at least two-dimensional, with optional leading "
+                "batch dimensions"
+            )
+        if validate_args is not None:
+            self._validate_args = validate_args
+        batch = kiln.broadcast_shapes(tuple(matrix.shape[:-2]), tuple(loc.shape[:-1]))
+        k = loc.shape[-1]
+        if tuple(matrix.shape[-2:]) != (k, k):
+            raise ValueError(
+                f"MultivariateNormal: loc of shape {tuple(loc.shape)} needs a {k}x{k} "
+                f"matrix, got shape {tuple(matrix.shape)}"
+            )
+        self.loc = loc.expand(batch + (k,))
+        if scale_tril is not None:
+            self._unbroadcasted_scale_tril = scale_tril
+        elif covariance_matrix is not None:
+            self._unbroadcasted_scale_tril = kiln.linalg.cholesky(covariance_matrix)
+        else:
+            self._unbroadcasted_scale_tril = kiln.linalg.cholesky(kiln.linalg.inv(precision_matrix))
+        super().__init__(batch, (k,), validate_args)
+
+    @property
+    def scale_tril(self):
+        return self._unbroadcasted_scale_tril.expand(
+            tuple(self._batch_shape) + tuple(self._event_shape) * 2
+        )
+
+    @property
+    def covariance_matrix(self):
+        L = self._unbroadcasted_scale_tril
+        return (L @ L.transpose(-1, -2)).expand(
+            tuple(self._batch_shape) + tuple(self._event_shape) * 2
+        )
+
+    @property
+    def precision_matrix(self):
+        return kiln.linalg.inv(self.covariance_matrix)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        L = self._unbroadcasted_scale_tril
+        return L.pow(2).sum(-1).expand(tuple(self._batch_shape) + tuple(self._event_shape))
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        eps = kiln.randn(shape, dtype=self.loc.dtype)
+        return self.loc + (self._unbroadcasted_scale_tril @ eps.unsqueeze(-1)).squeeze(-1)
+
+    def _half_log_det(self):
+        L = self._unbroadcasted_scale_tril
+        return L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+
+    def log_prob(self, value):
+        diff = _as_tensor(value, self.loc) - self.loc
+        L = self._unbroadcasted_scale_tril
+        L = L.expand(tuple(diff.shape[:-1]) + tuple(L.shape[-2:]))
+        solved = kiln.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)
+        maha = solved.pow(2).sum(-1)
+        k = self._event_shape[0]
+        return -0.5 * (k * math.log(2 * math.pi) + maha) - self._half_log_det()
+
+    def entropy(self):
+        k = self._event_shape[0]
+        H = 0.5 * k * (1.0 + math.log(2 * math.pi)) + self._half_log_det()
+        return H.expand(tuple(self._batch_shape))
+
+    def __repr__(self) -> str:
+        return f"MultivariateNormal(loc: {self.loc.size()})"
+
+
 def kl_divergence(p: Distribution, q: Distribution):
     """``KL(p || q)`` for two distributions of the same family (Normal, Categorical,
     Bernoulli, Uniform)."""
@@ -388,6 +607,12 @@ def kl_divergence(p: Distribution, q: Distribution):
         result = ((q.high - q.low) / (p.high - p.low)).log()
         outside = (q.low > p.low) | (q.high < p.high)
         return result.masked_fill(outside, float("inf"))
+    if isinstance(p, Independent) and isinstance(q, Independent):
+        if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
+            raise NotImplementedError
+        return p._sum_rightmost(kl_divergence(p.base_dist, q.base_dist))
+    if isinstance(p, OneHotCategorical) and isinstance(q, OneHotCategorical):
+        return kl_divergence(p._categorical, q._categorical)
     raise NotImplementedError(
         f"No KL(p || q) is implemented for p={type(p).__name__}, q={type(q).__name__}"
     )

@@ -14,16 +14,14 @@ What a script prints, line by line:
 
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _script_runner import DEFAULT_TOLERANCE, check_script, lines, run_all
+from _script_runner import compare as _compare
 
 pytest.importorskip("torch")
 
@@ -34,7 +32,6 @@ NAMES = sorted(p.stem for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"
 
 # (rtol, atol) per script; default below. Training runs of many float32 steps drift apart
 # by accumulated rounding, so they get a looser bound than a single forward pass.
-DEFAULT_TOLERANCE = (1e-4, 1e-5)
 TOLERANCE = {
     "optim_schedulers": (1e-3, 1e-4),
     "quickstart_training": (1e-3, 1e-4),
@@ -71,30 +68,10 @@ KNOWN_DIFFERENCES = {
     },
 }
 
-_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^[-+]?(inf|nan)$")
-
 
 def _run_all(kiln: bool, folder) -> dict:
-    """``{name: (ok, output)}`` of every script, run in one process per side
-    (``scripts14/_run_all.py``)."""
-    env = dict(os.environ, PYTHONWARNINGS="ignore", KILN_TIERED="0")
-    # tests/conftest.py turns on Numba's CUDA simulator for the CUDA tests; the scripts
-    # pick ``"cuda" if torch.cuda.is_available()``, and must run where PyTorch (CPU) does
-    if env.get("NUMBA_ENABLE_CUDASIM") == "1" and shutil.which("nvidia-smi") is None:
-        del env["NUMBA_ENABLE_CUDASIM"]
-    env.setdefault("KILN_CACHE_DIR", str(folder / "kernels"))
-    scripts = [str(SCRIPTS / f"{name}.py") for name in NAMES]
-    which = "kiln" if kiln else "torch"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPTS / "_run_all.py"), which, *scripts],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        timeout=900,
-        env=env,
-    )
-    assert done.returncode == 0, f"the {which} runner failed:\n{done.stderr[-5000:]}"
-    return {name: tuple(result) for name, result in json.loads(done.stdout).items()}
+    """``{name: (ok, output)}`` of every script, run in one process per side."""
+    return run_all(kiln, folder, SCRIPTS, NAMES)
 
 
 @pytest.fixture(scope="module")
@@ -104,61 +81,12 @@ def outputs(tmp_path_factory):
     return _run_all(False, folder), _run_all(True, folder)
 
 
-def _lines(text: str) -> list[tuple[bool, str, list[str]]]:
-    out = []
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        rng = line.startswith("rng ")
-        if rng:
-            line = line[4:]
-        # kiln names its dtypes and Size ``kiln.float32``, ``kiln.Size``: the same words
-        line = re.sub(r"\bkiln\.", "torch.", line)
-        key, colon, rest = line.partition(":")
-        if not colon:  # a line of values only (``print(epoch, loss)``)
-            key, rest = "", line
-        tokens = re.findall(r"[^\s\[\](),=]+", rest)
-        out.append((rng, key, tokens))
-    return out
-
-
-def _close(a: str, b: str, rtol: float, atol: float) -> bool:
-    x, y = float(a), float(b)
-    if math.isnan(x) or math.isnan(y):
-        return math.isnan(x) and math.isnan(y)
-    if math.isinf(x) or math.isinf(y):
-        return x == y
-    return abs(x - y) <= atol + rtol * abs(y)
+_lines = lines
 
 
 def compare(name: str, kiln_out: str, torch_out: str, known=()) -> list[str]:
-    """The disagreements, one line each; those of keys in ``known`` come first, as
-    ``"known <key>"`` (a missing known disagreement is reported as ``"agrees <key>"``)."""
-    rtol, atol = TOLERANCE.get(name, DEFAULT_TOLERANCE)
-    got, want = _lines(kiln_out), _lines(torch_out)
-    problems = []
-    if [k for _, k, _ in got] != [k for _, k, _ in want]:
-        keys = [k for _, k, _ in got], [k for _, k, _ in want]
-        problems.append(f"printed keys differ:\n kiln:  {keys[0]}\n torch: {keys[1]}")
-        return problems
-    for (rng, key, a), (_, _, b) in zip(got, want, strict=True):
-        differs = len(a) != len(b)
-        for ta, tb in zip(a, b) if not differs else ():
-            na, nb = bool(_NUMBER.match(ta)), bool(_NUMBER.match(tb))
-            if (
-                na != nb
-                or (not na and ta != tb)
-                or (na and not rng and not _close(ta, tb, rtol, atol))
-            ):
-                differs = True
-                break
-        if key in known:
-            if not differs:
-                problems.append(f"agrees {key}")
-        elif differs:
-            problems.append(f"{key}: kiln {' '.join(a)} vs torch {' '.join(b)}")
-    return problems
+    """The disagreements, one line each (see ``_script_runner.compare``)."""
+    return _compare(kiln_out, torch_out, known, TOLERANCE.get(name, DEFAULT_TOLERANCE))
 
 
 def test_compare_catches_a_difference():
@@ -196,15 +124,12 @@ def test_the_shim_gives_kiln(tmp_path):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_script_agrees_with_torch(name, outputs):
-    (torch_ok, torch_out), (kiln_ok, kiln_out) = (side[name] for side in outputs)
-    assert torch_ok, f"{name}.py under torch failed:\n{torch_out[-5000:]}"
-    assert kiln_ok, f"{name}.py under kiln failed:\n{kiln_out[-5000:]}"
-    assert _lines(torch_out), f"{name}.py printed nothing to compare"
-    known = KNOWN_DIFFERENCES.get(name, {})
-    problems = compare(name, kiln_out, torch_out, known)
-    fixed = [p.removeprefix("agrees ") for p in problems if p.startswith("agrees ")]
-    assert not fixed, f"{name}.py: now agrees with PyTorch, remove from KNOWN_DIFFERENCES: {fixed}"
-    assert not problems, f"{name}.py: kiln and torch disagree:\n" + "\n".join(problems)
+    check_script(
+        name,
+        outputs,
+        KNOWN_DIFFERENCES.get(name, {}),
+        TOLERANCE.get(name, DEFAULT_TOLERANCE),
+    )
 
 
 # ------------------------------------------- kiln.save of whole objects (torch.save(model))

@@ -50,9 +50,9 @@ def test_scalars_histogram_text(tmp_path):
 def test_add_scalars_writes_one_run_per_curve(tmp_path):
     with SummaryWriter(log_dir=str(tmp_path)) as writer:
         writer.add_scalars("acc", {"train": 0.9, "val": kiln.tensor(0.8)}, 3)
-    runs = sorted(p.name for p in (tmp_path / "acc").iterdir() if p.is_dir())
-    assert runs == ["train", "val"]  # tensorboardX's layout: <log_dir>/<main_tag>/<curve>
-    value = read_back(tmp_path / "acc" / "val").Scalars("acc")[0].value
+    runs = sorted(p.name for p in tmp_path.iterdir() if p.is_dir())
+    assert runs == ["acc_train", "acc_val"]  # PyTorch's layout: <log_dir>/<main_tag>_<curve>
+    value = read_back(tmp_path / "acc_val").Scalars("acc")[0].value
     assert value == pytest.approx(0.8)
 
 

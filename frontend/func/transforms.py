@@ -527,8 +527,17 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None):
             n = o.numel()
             per_input = []
             for x, g in zip(inputs, grads):
-                piece = ops.slice_axis(g, 0, start, start + n) if len(outputs) > 1 else g
-                per_input.append(ops.reshape(piece, (*o.shape, *x.shape)))
+                # an input may be a pytree (a dict of parameters): one Jacobian per leaf
+                x_leaves, x_spec = flatten(x)
+                g_leaves, _ = flatten(g)
+                pieces = [
+                    ops.reshape(
+                        ops.slice_axis(gl, 0, start, start + n) if len(outputs) > 1 else gl,
+                        (*o.shape, *xl.shape),
+                    )
+                    for xl, gl in zip(x_leaves, g_leaves, strict=True)
+                ]
+                per_input.append(unflatten(x_spec, pieces))
             start += n
             jac.append(per_input[0] if single else tuple(per_input))
         jac = unflatten(out_spec, jac)

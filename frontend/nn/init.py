@@ -32,6 +32,8 @@ __all__ = [
     "kaiming_normal_",
     "trunc_normal_",
     "orthogonal_",
+    "dirac_",
+    "sparse_",
     "calculate_fan_in_and_fan_out",
 ]
 
@@ -219,7 +221,48 @@ def orthogonal_(tensor, gain: float = 1.0, generator=None):
         return tensor.copy_(ops.mul(kiln.tensor(q.reshape(tensor.shape)), gain))
 
 
+def dirac_(tensor, groups: int = 1):
+    """The Dirac delta of a 3-, 4- or 5-D convolution weight: a convolution with it keeps
+    its input's channels (the first ``min(out_channels // groups, in_channels)`` of each
+    group)."""
+    import numpy as np
+
+    if tensor.ndim not in (3, 4, 5):
+        raise ValueError("Only tensors with 3, 4, or 5 dimensions are supported")
+    sizes = tuple(tensor.shape)
+    if sizes[0] % groups != 0:
+        raise ValueError("dim 0 must be divisible by groups")
+    out_chans_per_grp = sizes[0] // groups
+    min_dim = min(out_chans_per_grp, sizes[1])
+    weight = np.zeros(sizes, dtype=np.float64)
+    centre = tuple(s // 2 for s in sizes[2:])
+    for g in range(groups):
+        for d in range(min_dim):
+            weight[(g * out_chans_per_grp + d, d, *centre)] = 1
+    if tensor.is_meta:
+        return tensor
+    with kiln.no_grad():
+        return tensor.copy_(kiln.tensor(weight, dtype=tensor.dtype))
+
+
+def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
+    """A 2-D tensor drawn from ``N(0, std)`` with ``ceil(sparsity * rows)`` zeros in every
+    column (rows picked at random), as in Martens (2010)."""
+    if tensor.ndim != 2:
+        raise ValueError("Only tensors with 2 dimensions are supported")
+    rows, cols = tensor.shape
+    num_zeros = int(math.ceil(sparsity * rows))
+    with kiln.no_grad():
+        tensor.normal_(0, std, generator=generator)
+        for col_idx in range(cols):
+            row_indices = kiln.randperm(rows)
+            zero_indices = row_indices[:num_zeros]
+            tensor[zero_indices, col_idx] = 0
+    return tensor
+
+
 # PyTorch's deprecated aliases without the underscore
 uniform, normal, constant = uniform_, normal_, constant_
 xavier_uniform, xavier_normal = xavier_uniform_, xavier_normal_
 kaiming_uniform, kaiming_normal = kaiming_uniform_, kaiming_normal_
+dirac, sparse = dirac_, sparse_

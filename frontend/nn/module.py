@@ -29,7 +29,9 @@ from kiln.utils.hooks import RemovableHandle
 
 from .parameter import Buffer, Parameter
 
-IncompatibleKeys = namedtuple("IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+# PyTorch's name (``print(model.load_state_dict(sd, strict=False))`` shows it)
+_IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+IncompatibleKeys = _IncompatibleKeys
 
 # The structure epoch: bumped by every change to any module's attributes, registries
 # (parameters, buffers, submodules) or hooks. A compiled function whose guards passed at
@@ -255,7 +257,34 @@ class Module:
             f'Module [{type(self).__name__}] is missing the required "forward" function'
         )
 
+    def compile(self, *args, **kwargs) -> None:
+        """Compile this module's ``forward`` in place with ``kiln.compile`` (the arguments
+        are ``kiln.compile``'s); unlike ``kiln.compile(module)`` the module keeps its type
+        and its ``state_dict`` keys. As PyTorch's ``Module.compile``: the module's own
+        hooks still run on every call (here eagerly, around the compiled forward)."""
+        from ..jit.torch_compile import compile as compile_
+
+        compiled = compile_(_Forward(self), *args, **kwargs)
+        object.__setattr__(self, "_compiled_call_impl", compiled)
+        object.__setattr__(self, "_compile_arguments", (args, kwargs))
+
+    def __getstate__(self):
+        # a compiled forward holds locks and kernels: a copy (deepcopy, pickle) compiles
+        # its own again
+        state = dict(self.__dict__)
+        state.pop("_compiled_call_impl", None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        if "_compile_arguments" in state:
+            args, kwargs = state["_compile_arguments"]
+            self.compile(*args, **kwargs)
+
     def __call__(self, *args, **kwargs):
+        return self._call_impl(*args, **kwargs)
+
+    def _call_impl(self, *args, **kwargs):
         for hook in list(self._forward_pre_hooks.values()):
             if isinstance(hook, _WithKwargs):
                 result = hook.fn(self, args, kwargs)
@@ -275,7 +304,11 @@ class Module:
             state = _BackwardHookState(self)
             args = state.wrap_inputs(args)
         try:
-            out = self.forward(*args, **kwargs)
+            compiled = self.__dict__.get("_compiled_call_impl")
+            if compiled is not None:
+                out = compiled(*args, **kwargs)
+            else:
+                out = self.forward(*args, **kwargs)
         except Exception:
             for hook in list(self._forward_hooks.values()):
                 if isinstance(hook, _WithKwargs) and hook.always_call:
@@ -582,8 +615,10 @@ class Module:
 
     def to(self, *args, **kwargs) -> Module:
         """``to(dtype)``, ``to(device)``, ``to(tensor)``: floating point parameters and
-        buffers take the dtype; everything moves to the device."""
+        buffers take the dtype; everything moves to the device. ``memory_format=``
+        (``channels_last``...) applies to the 4-D and 5-D ones, as in PyTorch."""
         dtype, device = kwargs.get("dtype"), kwargs.get("device")
+        memory_format = kwargs.get("memory_format")
         for arg in args:
             if isinstance(arg, dtypes.dtype):
                 dtype = arg
@@ -601,6 +636,8 @@ class Module:
                 t = t.to(device)
             if dtype is not None and t.dtype.is_floating_point:
                 t = t.to(dtype)
+            if memory_format is not None and t.dim() in (4, 5):
+                t = t.to(memory_format=memory_format)
             return t
 
         return self._apply(convert)
@@ -771,3 +808,15 @@ def _check_name(name, what: str) -> None:
 
 def _type_name(value) -> str:
     return kiln.typename(value)
+
+
+class _Forward(Module):
+    """``module.forward`` as a module of its own (no hooks): what ``Module.compile``
+    compiles, with ``module``'s parameters and buffers as its own."""
+
+    def __init__(self, module: Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, *args, **kwargs):
+        return self.module.forward(*args, **kwargs)

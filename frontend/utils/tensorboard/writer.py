@@ -58,6 +58,12 @@ class SummaryWriter:
             filename_suffix=filename_suffix,
         )
         self.log_dir = self._writer.logdir
+        self._writer_options = {
+            "max_queue": max_queue,
+            "flush_secs": flush_secs,
+            "filename_suffix": filename_suffix,
+        }
+        self._all_writers: dict = {}  # add_scalars' per-curve writers
 
     def get_logdir(self) -> str:
         return self.log_dir
@@ -77,8 +83,16 @@ class SummaryWriter:
 
     def add_scalars(self, main_tag, tag_scalar_dict, global_step=None, walltime=None):
         """Log several curves on one chart: ``{"train": 0.3, "val": 0.4}``."""
-        values = {k: float(np.asarray(_plain(v))) for k, v in tag_scalar_dict.items()}
-        self._writer.add_scalars(main_tag, values, global_step, walltime)
+        # as PyTorch: one writer per curve, in ``<log_dir>/<main_tag>_<tag>``
+        tbx = _tensorboardx()
+        for tag, value in tag_scalar_dict.items():
+            logdir = self.log_dir + "/" + main_tag.replace("/", "_") + "_" + tag
+            writer = self._all_writers.get(logdir)
+            if writer is None:
+                writer = self._all_writers[logdir] = tbx.SummaryWriter(
+                    logdir=logdir, **self._writer_options
+                )
+            writer.add_scalar(main_tag, float(np.asarray(_plain(value))), global_step, walltime)
 
     def add_histogram(
         self, tag, values, global_step=None, bins="tensorflow", walltime=None, max_bins=None
@@ -112,9 +126,14 @@ class SummaryWriter:
     # -------------------------------------------------------------- lifetime
     def flush(self):
         self._writer.flush()
+        for writer in self._all_writers.values():
+            writer.flush()
 
     def close(self):
         self._writer.close()
+        for writer in self._all_writers.values():
+            writer.close()
+        self._all_writers.clear()
 
     def __enter__(self):
         return self
