@@ -68,10 +68,7 @@ def _fast_context() -> bool:
     is each op's check: a registered device, such as ``meta`` once a meta tensor was made,
     does not concern CPU tensors.)"""
     return (
-        ENABLED
-        and current().top is None
-        and not dispatch.PROFILERS
-        and not tape.saved_hooks_active
+        ENABLED and current().top is None and not dispatch.PROFILERS and not tape.saved_hooks_active
     )
 
 
