@@ -63,9 +63,21 @@ class Tensor:
     is_meta = False  # kiln.meta.MetaTensor: a tensor without data
 
     # -------------------------------------------------------------- construction
-    def __init__(self, data=None, *, requires_grad: bool = False):
-        # ``Tensor(np_array)`` / ``Tensor([1, 2])`` for compatibility; prefer ``kiln.tensor``.
-        if data is None:
+    def __init__(self, *args, requires_grad: bool = False):
+        # PyTorch's legacy constructor (prefer ``kiln.tensor``): ``Tensor()`` is empty,
+        # ``Tensor(2, 3)`` and ``Tensor(kiln.Size([2, 3]))`` are of those sizes (zeros where
+        # PyTorch leaves memory uninitialized), ``Tensor(sequence or array)`` holds the
+        # data in the default float dtype, and ``Tensor(tensor)`` shares the tensor's data.
+        data = args[0] if len(args) == 1 else None
+        if len(args) > 1 or _is_size(data):
+            sizes = tuple(data) if isinstance(data, Size) else args
+            if not all(_is_size(n) for n in sizes) or any(int(n) < 0 for n in sizes):
+                raise TypeError(
+                    f"new(): argument 'size' must be a tuple of non-negative ints, got "
+                    f"{tuple(type(n).__name__ for n in sizes)}"
+                )
+            data = np.zeros(tuple(int(n) for n in sizes), dtypes.get_default_dtype().np)
+        elif data is None:
             data = np.zeros((0,), dtype=dtypes.get_default_dtype().np)
         elif isinstance(data, Tensor):
             if data.is_meta:  # Parameter(meta_tensor) is a meta Parameter
@@ -74,8 +86,10 @@ class Tensor:
                 self.__class__ = meta_class(type(self))
             data = data._data
         else:
+            if isinstance(data, (builtins.float, builtins.complex, builtins.bool, np.generic)):
+                raise TypeError(f"new(): data must be a sequence (got {type(data).__name__})")
             data = np.asarray(data)
-            if data.dtype.kind == "f" and data.dtype != dtypes.get_default_dtype().np:
+            if data.dtype.kind in "biuf" and data.dtype != dtypes.get_default_dtype().np:
                 data = data.astype(dtypes.get_default_dtype().np)
         self._data = data
         self._node = None
@@ -421,6 +435,13 @@ def _relaid(t: Tensor, fmt) -> Tensor:
 def _ops():
 
     return ops
+
+
+def _is_size(value) -> bool:
+    """A size in ``Tensor(2, 3)`` or a ``Size`` (not a bool, which is data)."""
+    return isinstance(value, Size) or (
+        isinstance(value, (builtins.int, np.integer)) and not isinstance(value, builtins.bool)
+    )
 
 
 def _repr(t: Tensor) -> str:

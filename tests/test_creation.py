@@ -230,3 +230,36 @@ def test_out_under_jit_writes_back():
     result = step(kiln.tensor([1.0, 2.0, 3.0]), kiln.tensor([2.0, 2.0, 2.0]))
     assert out.tolist() == [2.0, 4.0, 6.0]
     assert result.tolist() == [3.0, 5.0, 7.0]
+
+
+def test_the_legacy_tensor_constructor_is_pytorchs():
+    """``torch.Tensor(...)``: sizes, or data in the default float dtype (a tutorial's
+    ``loss = torch.Tensor([0]); loss += l`` needs a float tensor)."""
+    torch = pytest.importorskip("torch")
+    data_cases = [
+        lambda m: m.Tensor(),
+        lambda m: m.Tensor([0]),
+        lambda m: m.Tensor([[1, 2], [3, 4]]),
+        lambda m: m.Tensor([True, False]),
+        lambda m: m.Tensor(np.array([1, 2], dtype=np.int64)),
+        lambda m: m.Tensor(np.array([1.5], dtype=np.float64)),
+        lambda m: m.Tensor(()),
+        lambda m: m.Tensor((2, 3)),  # a tuple is data; a Size is sizes
+        lambda m: m.Tensor(m.tensor([1, 2])),  # a tensor is shared as it is
+    ]
+    size_cases = [
+        lambda m: m.Tensor(2, 3),
+        lambda m: m.Tensor(4),
+        lambda m: m.Tensor(m.Size([2, 1])),
+    ]
+    for case in data_cases + size_cases:
+        k, t = case(kiln), case(torch)
+        assert tuple(k.shape) == tuple(t.shape)
+        assert k.dtype.name == str(t.dtype).removeprefix("torch.")
+        if case in data_cases:
+            np.testing.assert_array_equal(k.numpy(), t.numpy())
+    for bad in (2.5, True):
+        with pytest.raises(TypeError):
+            torch.Tensor(bad)
+        with pytest.raises(TypeError, match="data must be a sequence"):
+            kiln.Tensor(bad)

@@ -82,36 +82,15 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "known_gaps": {
         "untyped_storage": "no Tensor.untyped_storage (frontend/tensor.py)",
         "storage": "no Tensor.storage (frontend/tensor.py)",
-        "are_deterministic_algorithms_enabled": "no kiln.are_deterministic_algorithms_enabled "
-        "(frontend/compat.py)",
-        "Tensor.unsqueeze_": "no Tensor.unsqueeze_ (frontend/tensor.py)",
-        "torch.bincount": "no kiln.bincount (frontend/ops)",
-        "bincount weights": "no kiln.bincount (frontend/ops)",
-        "bincount confusion": "no kiln.bincount (frontend/ops)",
-        "torch.histc": "no kiln.histc (frontend/ops)",
-        "torch.count_nonzero": "no kiln.count_nonzero (frontend/ops)",
-        "storage_offset": "no Tensor.storage_offset (frontend/tensor.py)",
-        "narrow storage_offset": "no Tensor.storage_offset (frontend/tensor.py)",
-        "split storage_offset": "no Tensor.storage_offset (frontend/tensor.py)",
         "torch._dynamo.reset": "no kiln._dynamo namespace (kiln.compiler.reset() exists; "
         "frontend/__init__.py)",
-        "as_strided": "no Tensor.as_strided (frontend/tensor.py)",
         "torch.compiler.is_compiling": "no kiln.compiler.is_compiling (compiler/__init__.py)",
-        "torch.mode": "no kiln.mode (frontend/ops)",
-        "torch.isin": "no kiln.isin (frontend/ops)",
-        "nbytes / itemsize": "no Tensor.nbytes / Tensor.itemsize (frontend/tensor.py)",
     },
 }
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "char_rnn_generation": (
-        "AttributeError: 'Tensor' object has no attribute 'unsqueeze_'",
-        "the tutorial's train() calls target_line_tensor.unsqueeze_(-1); kiln has no "
-        "Tensor.unsqueeze_ (frontend/tensor.py)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module")

@@ -73,8 +73,10 @@ def _fast_context() -> bool:
 
 
 def _plain_float(t) -> bool:
+    """A float tensor on the CPU (a meta tensor's data is a NumPy stand-in without
+    values; a CUDA tensor's is a device array)."""
     data = t._data
-    return type(data) is np.ndarray and data.dtype in _FLOATS
+    return type(data) is np.ndarray and data.dtype in _FLOATS and not t.is_meta
 
 
 def _fast_grad(g: Tensor, shape: tuple, dtype, linear: bool = True) -> bool:
@@ -224,6 +226,7 @@ def nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str):
     if (
         data.ndim != 2
         or type(t) is not np.ndarray
+        or target.is_meta
         or t.dtype.kind not in "iu"
         or t.shape != data.shape[:1]
         or t.size == 0
