@@ -23,6 +23,7 @@ from kiln.compiler.compile import compile_graph
 from kiln.compiler.partition import split_joint
 
 from ..autograd.grad_mode import is_grad_enabled
+from ..memory_errors import allocating
 from ..tracing import TracerTensor, TraceState, tracing
 from .compiled import wrap_result
 from .config import config
@@ -122,5 +123,6 @@ class JitBackward:
             )
         cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
         cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
-        grads = self.owner.executable.run(list(self.saved) + cotangents)
+        with allocating():
+            grads = self.owner.executable.run(list(self.saved) + cotangents)
         return [wrap_result(a) for a in grads]
