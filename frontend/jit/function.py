@@ -55,7 +55,7 @@ from .auto_dynamic import (
     synthetic_sizes,
     tied_size,
 )
-from .autograd_bridge import build_backward
+from .autograd_bridge import FailedBackward, build_backward_or_failure
 from .compiled import (
     Compiled,
     Inspection,
@@ -461,7 +461,11 @@ class JitFunction:
         if shape_hook is not None:  # a size the function returned: a plain number
             compiled.out_leaves = [(kind, plain(v)) for kind, v in compiled.out_leaves]
         compiled.dyn_json = compiled.dyn_record = None
-        if self.auto_dynamic and not trace.collectives:
+        if (
+            self.auto_dynamic
+            and not trace.collectives
+            and not isinstance(compiled.backward, FailedBackward)
+        ):
             compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
             compiled.dyn_record = record_of(compiled, trace)
             compiled.dyn_device = trace.device
@@ -528,9 +532,13 @@ class JitFunction:
         graph = trace.graph
         graph.outputs = outputs.nodes
         differentiable = outputs.differentiable()
-        backward = None
+        backward = failed = None
         if differentiable and not trace.grads and is_grad_enabled():
-            backward = build_backward(trace, outputs.tensors, differentiable)
+            backward = build_backward_or_failure(trace, outputs.tensors, differentiable)
+            if isinstance(backward, FailedBackward):  # raised again at backward time
+                if not compile_graphs:  # (a synthetic trace: nothing to fit across it)
+                    raise backward.error
+                failed, backward = backward, None
         captured = [
             (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
         ]
@@ -557,7 +565,7 @@ class JitFunction:
             outputs.leaves,
             outputs.writebacks,
             outputs.grad_writebacks,
-            backward,
+            backward if failed is None else failed,
             guards,
         )
 
