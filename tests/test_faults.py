@@ -972,3 +972,38 @@ def test_grad_enabled_and_no_grad_calls_of_one_compiled_function():
     with kiln.no_grad():
         assert not g(x).requires_grad
     assert_close(a, b)
+
+
+def test_python_state_read_by_compiled_function_changed_between_calls_as_torch():
+    def run(lib, compile_):
+        state = {"scale": 2.0, "W": lib.ones(3), "neg": False}
+
+        def f(x):
+            y = x * state["scale"] + state["W"]
+            return -y if state["neg"] else y
+
+        c = compile_(f)
+        x = lib.arange(3.0)
+        seen = [c(x).tolist()]
+        state["scale"] = 3.0
+        seen.append(c(x).tolist())
+        state["W"] = lib.full((3,), 5.0)
+        seen.append(c(x).tolist())
+        state["neg"] = True
+        seen.append(c(x).tolist())
+        state["W"].add_(1)
+        seen.append(c(x).tolist())
+        return seen
+
+    expected = run(torch, lambda f: torch.compile(f, backend="eager"))
+    assert (
+        run(kiln, kiln.compile)
+        == expected
+        == [
+            [1.0, 3.0, 5.0],
+            [1.0, 4.0, 7.0],
+            [5.0, 8.0, 11.0],
+            [-5.0, -8.0, -11.0],
+            [-6.0, -9.0, -12.0],
+        ]
+    )
