@@ -140,6 +140,8 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 
 def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
+    from .memory_errors import filled  # (PyTorch's RuntimeError when memory runs out)
+
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     if device is None:
         device = _default_device()
@@ -149,9 +151,9 @@ def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
         meta._enable()
         return _finish(meta.empty(shape, dt), requires_grad)
     if current_trace() is not None:
-        out = constant(np.full(shape, value, dtype=dt.np), dt)
+        out = constant(filled(shape, value, dt.np), dt)
     else:
-        out = _wrap(np.full(shape, value, dtype=dt.np))
+        out = _wrap(filled(shape, value, dt.np))
     return _finish(out, requires_grad, device)
 
 

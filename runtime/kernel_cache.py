@@ -128,7 +128,15 @@ def _writable(folder: Path) -> Path:
             return folder
     except OSError:
         pass
+    return _fallback_folder(folder)
+
+
+def _fallback_folder(folder: Path) -> Path:
+    """The folder under the temp dir that stands in for ``folder`` (``kernels`` or
+    ``kernels/native``) when it cannot be used."""
     fallback = Path(tempfile.gettempdir()) / f"kiln-{os.getuid()}" / "kernels"
+    if folder.name == "native":
+        fallback = fallback / "native"
     fallback.mkdir(parents=True, exist_ok=True)
     return fallback
 
@@ -198,6 +206,8 @@ def _verified_source(folder: Path, key: str, source: str) -> Path:
         found = path.read_bytes()
     except FileNotFoundError:
         found = None
+    except OSError as error:  # not a file (a folder, a loop of links), or unreadable
+        raise DamagedEntry(f"{path.name} cannot be read: {error}") from error
     if found != expected.encode():
         if found is not None:
             _rebuilt_warning(folder, key, "kernel file " + _diagnose(found, expected))
@@ -289,10 +299,13 @@ def _numba_cache():
 
         def save_overload(self, sig, data):
             try:
-                super().save_overload(sig, data)
-            except DamagedEntry:  # (the index it adds to): start the entry's index afresh
-                _delete_entry(self._folder, self._key, keep_source=True)
-                super().save_overload(sig, data)
+                try:
+                    super().save_overload(sig, data)
+                except DamagedEntry:  # (the index it adds to): start the entry's index afresh
+                    _delete_entry(self._folder, self._key, keep_source=True)
+                    super().save_overload(sig, data)
+            except OSError as error:  # a full disk, a folder deleted meanwhile: not kept
+                _unsaved_warning(self._folder, error)
 
     return _VerifiedFunctionCache, FunctionCache, CPUDispatcher
 
@@ -309,6 +322,41 @@ def _verify_numba_cache(module: types.ModuleType, folder: Path, key: str) -> Non
             value._cache = _VerifiedFunctionCache(value.py_func, folder, key)
 
 
+_warned_folders: set = set()
+
+
+def _unsaved_warning(folder: Path, error: OSError) -> None:
+    """Warn once per folder that kernels cannot be kept there (they still run)."""
+    if str(folder) in _warned_folders:
+        return
+    _warned_folders.add(str(folder))
+    warnings.warn(
+        f"kiln: the kernel cache folder {folder} cannot be used ({error}); kernels are "
+        "compiled as usual but may not be kept for later processes",
+        KernelCacheWarning,
+        stacklevel=5,
+    )
+
+
+def _entry_file(source: str, key: str) -> tuple[Path, Path]:
+    """``(folder, path)`` of the entry's verified ``.py`` file: in the cache folder, else
+    (a folder that cannot be written, a full disk, an entry that is not a file) in a fresh
+    folder under the temp dir, with a ``KernelCacheWarning``."""
+    folder = _writable(cache_dir())
+    try:
+        return folder, _verified_source(folder, key, source)
+    except (OSError, DamagedEntry) as error:
+        _unsaved_warning(folder, error)
+    try:
+        folder = _fallback_folder(folder)
+        return folder, _verified_source(folder, key, source)
+    except (OSError, DamagedEntry):
+        folder = Path(tempfile.mkdtemp(prefix="kiln-kernels-"))
+        path = folder / f"{key}.py"
+        path.write_text(_entry_text(source))  # (Numba's cache needs the file to exist)
+        return folder, path
+
+
 def load_kernel(source: str, function_name: str = "kernel"):
     """Write ``source`` to the cache folder (once), verify and load it, return
     ``function_name``.
@@ -320,8 +368,7 @@ def load_kernel(source: str, function_name: str = "kernel"):
     with _lock:
         module = _loaded.get(key)
         if module is None:
-            folder = _writable(cache_dir())
-            path = _verified_source(folder, key, source)
+            folder, path = _entry_file(source, key)
             module = types.ModuleType(f"kiln_kernels.{key}")
             module.__file__ = str(path)
             sys.modules[module.__name__] = module

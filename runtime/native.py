@@ -280,7 +280,7 @@ def _read_entry(path, key: str) -> _Entry | None:
     """A cache entry, or None (missing; a damaged one is deleted)."""
     try:
         data = path.read_bytes()
-    except FileNotFoundError:
+    except OSError:  # missing, or not a file (a folder, a loop of links): built again
         return None
     header, _, payload = data.partition(b"\n")
     expected = _MAGIC + key.encode() + b" "
@@ -800,23 +800,60 @@ class _Worker:
 _POOL = _Pool()
 
 
+def _llvm_lock():
+    """llvmlite's lock (its ``_LLVMLock``), if llvmlite's binding is loaded."""
+    ffi = sys.modules.get("llvmlite.binding.ffi")
+    return getattr(getattr(ffi, "lib", None), "_lock", None)
+
+
+_held_at_fork = []  # llvmlite's lock, taken by ``_before_fork``
+
+
+def _before_fork() -> None:
+    """Take llvmlite's lock (which waits for the compile threads to leave the gate) and the
+    gate's own lock across ``fork``: the child's copies of them are then held by its only
+    thread, not by a thread it does not have. Without this, a child that disposes of an
+    llvmlite object (a collection right after ``fork``) waited forever."""
+    lock = _llvm_lock()
+    if lock is not None:
+        lock.__enter__()
+    _held_at_fork.append(lock)
+    _gate.condition.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _gate.condition.release()
+    lock = _held_at_fork.pop()
+    if lock is not None:
+        lock.__exit__(None, None, None)
+
+
 def _after_fork_in_child() -> None:
     """A forked child (a DataLoader worker) has none of the parent's threads: start a
     new pool there, or the first parallel kernel would wait for workers forever."""
     global _POOL, _lock, _compilers, _engine_lock, _linker
+    # (no compile thread is inside the gate, and its locks are this thread's: ``_before_fork``)
+    _gate.condition.release()
+    _gate.condition = threading.Condition()
+    _gate.readers = 0
+    lock = _held_at_fork.pop() if _held_at_fork else None
+    if lock is not None:
+        lock.__exit__(None, None, None)
+    _gate.writers = 0
     size = _POOL.size
     _POOL = _Pool()
     _POOL.size = size
     _lock = threading.RLock()
     _compilers = _linker = None  # (a bundle being made in the parent is the parent's)
     _engine_lock = threading.Lock()
-    # (a compile thread of the parent may have been inside the gate: the child has none)
-    _gate.condition = threading.Condition()
-    _gate.readers = _gate.writers = 0
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+    os.register_at_fork(
+        before=_before_fork,
+        after_in_parent=_after_fork_in_parent,
+        after_in_child=_after_fork_in_child,
+    )
 
 
 def set_threads(count: int) -> None:

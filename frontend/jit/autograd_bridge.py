@@ -15,6 +15,7 @@ tensor([1., 2., 3.])
 
 from __future__ import annotations
 
+import copy
 import weakref
 
 import numpy as np
@@ -23,6 +24,7 @@ from kiln.compiler.compile import compile_graph
 from kiln.compiler.partition import split_joint
 
 from ..autograd.grad_mode import is_grad_enabled
+from ..memory_errors import allocating
 from ..tracing import TracerTensor, TraceState, tracing
 from .compiled import wrap_result
 from .config import config
@@ -122,5 +124,74 @@ class JitBackward:
             )
         cotangents = [np.zeros(shape, dtype=dt) for shape, dt in self.owner.shapes]
         cotangents[self.slot] = np.asarray(g._data, dtype=self.owner.shapes[self.slot][1])
-        grads = self.owner.executable.run(list(self.saved) + cotangents)
+        with allocating():
+            grads = self.owner.executable.run(list(self.saved) + cotangents)
         return [wrap_result(a) for a in grads]
+
+
+class FailedBackward:
+    """The backward of a jitted function whose backward raised while it was traced (a
+    custom ``autograd.Function`` whose ``backward`` raises): the forward runs compiled and
+    its outputs' ``grad_fn`` raises that error again when backward reaches them, where
+    PyTorch raises it.
+    """
+
+    def __init__(self, error: Exception, sources, differentiable):
+        self.error = error
+        self.sources = sources
+        self.differentiable = differentiable
+        self.executable = None
+
+    def attach(self, out, out_leaves, results, values) -> None:
+        sources = [values[s] if isinstance(s, int) else s() for s in self.sources]
+        leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
+        for k in self.differentiable:
+            t = out[leaf_index[k]]
+            t._requires_grad = True
+            t.grad_fn = RaisingBackward(self.error, sources)
+
+
+class RaisingBackward:
+    """A ``grad_fn`` that raises the error its backward raised when it was traced."""
+
+    versions = None
+    retained = None
+
+    def __init__(self, error: Exception, sources):
+        self.error = error
+        self.inputs = sources
+        self.edges = tuple(
+            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None)
+            for x in sources
+        )
+
+    def name(self) -> str:
+        return "CompiledFunctionBackward"
+
+    @property
+    def next_functions(self):
+        return tuple((e, 0) for e in self.edges)
+
+    def apply(self, g):
+        error = copy.copy(self.error)  # (raising the one object again would grow its traceback)
+        raise error.with_traceback(self.error.__traceback__)
+
+
+def build_backward_or_failure(trace: TraceState, out_tensors, differentiable):
+    """``build_backward``; when the backward's code raises, the trace as it was before
+    (the forward graph alone) and a ``FailedBackward`` that raises it at backward time."""
+    graph = trace.graph
+    sizes = (len(graph.inputs), len(graph.nodes), len(trace.seeds), len(trace.live_scalars))
+    grad_inputs = len(trace.grad_inputs)
+    captured, current = dict(trace.captured), dict(trace.current)
+    try:
+        return build_backward(trace, out_tensors, differentiable)
+    except Exception as error:  # noqa: BLE001 - raised again at backward time
+        del graph.inputs[sizes[0] :], graph.nodes[sizes[1] :]
+        del trace.seeds[sizes[2] :], trace.live_scalars[sizes[3] :]
+        del trace.grad_inputs[grad_inputs:]
+        trace.captured, trace.current = captured, current
+        sources = [(pos, t) for t, pos in ((t, trace.arg_leaves[id(t)]) for t in trace.args)]
+        sources = [pos for pos, t in sources if t.requires_grad]
+        sources += [weakref.ref(t) for t, _ in captured.values() if t.requires_grad]
+        return FailedBackward(error, sources, differentiable)

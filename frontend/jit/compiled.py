@@ -18,6 +18,7 @@ import numpy as np
 from kiln.compiler.compile import dump
 
 from .. import dtypes
+from ..memory_errors import allocating
 from ..tensor import Tensor, _wrap, meta_epoch
 from ..tracing import TraceState
 from .signature import DYNAMIC_SCALARS, flatten, unflatten
@@ -117,7 +118,8 @@ class Compiled:
     def run(self, values):
         """Run on the dynamic leaves ``values`` of a call; return the output tree."""
         arrays = [fetch(values) for fetch in self.fetchers]
-        results = self.executable.run(arrays)
+        with allocating():  # (PyTorch's RuntimeError, before any state is written)
+            results = self.executable.run(arrays)
         for target, k in self.writebacks:
             write_back(values[target] if isinstance(target, int) else target(), results[k])
         for target, k in self.grad_writebacks:

@@ -35,6 +35,7 @@ from kiln.compiler.compile import compile_graph
 
 from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
+from ..memory_errors import allocating
 from ..profiler import record_function
 from ..tensor import Tensor
 from ..tracing import TracerTensor, TraceState, tracing
@@ -54,7 +55,7 @@ from .auto_dynamic import (
     synthetic_sizes,
     tied_size,
 )
-from .autograd_bridge import build_backward
+from .autograd_bridge import FailedBackward, build_backward_or_failure
 from .compiled import (
     Compiled,
     Inspection,
@@ -274,7 +275,9 @@ class JitFunction:
         """Trace with the user's size reads as ``SymInt`` (their comparisons are guards)."""
         log = SymLog()
         try:
-            compiled = self.trace_and_compile(args, kwargs, leaves, shape_hook=log)
+            compiled = self.trace_and_compile(
+                args, kwargs, leaves, shape_hook=log, draw_on_error=False
+            )
         except Exception:  # noqa: BLE001  (SymInt broke the code? trace as usual to see)
             log.close()
             compiled = self.trace_and_compile(args, kwargs, leaves)
@@ -424,30 +427,45 @@ class JitFunction:
             log_decision(text)
 
     # -------------------------------------------------------------- tracing
-    def trace_and_compile(self, args, kwargs, leaves, shape_hook=None) -> Compiled:
+    def trace_and_compile(
+        self, args, kwargs, leaves, shape_hook=None, draw_on_error=True
+    ) -> Compiled:
         """Trace ``fn`` on tracers standing for the dynamic ``leaves``; compile the graph.
 
         ``shape_hook`` (a ``SymLog``): the user's code reads sizes as ``SymInt``.
+        ``draw_on_error``: when the user's code raises, the random generators advance by
+        the draws made before the error, as the eager call's would have (PyTorch's
+        compiled functions run the code before an exception eagerly).
         """
         self.trace_count += 1
         trace = TraceState(self.name)
-        if shape_hook is not None:
-            trace.shape_hook = symbolic_shape_hook(shape_hook)
-        fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
-        recorder = GuardRecorder(self.fn, self.name)
-        with tracing(trace), recorder:
-            result = self.fn(*new_args, **new_kwargs)
-        if shape_hook is not None:
-            shape_hook.close()
-            trace.shape_hook = None
-        compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+        try:
+            if shape_hook is not None:
+                trace.shape_hook = symbolic_shape_hook(shape_hook)
+            fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
+            recorder = GuardRecorder(self.fn, self.name)
+            with tracing(trace), recorder:
+                result = self.fn(*new_args, **new_kwargs)
+            if shape_hook is not None:
+                shape_hook.close()
+                trace.shape_hook = None
+            compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+        except BaseException:
+            if draw_on_error:
+                for generator, _ in trace.seeds:
+                    generator.next_seed()
+            raise
         compiled.hold_keyed(
             identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
         )
         if shape_hook is not None:  # a size the function returned: a plain number
             compiled.out_leaves = [(kind, plain(v)) for kind, v in compiled.out_leaves]
         compiled.dyn_json = compiled.dyn_record = None
-        if self.auto_dynamic and not trace.collectives:
+        if (
+            self.auto_dynamic
+            and not trace.collectives
+            and not isinstance(compiled.backward, FailedBackward)
+        ):
             compiled.dyn_json = compiled.graph.to_json()  # what a dynamic dimension fits
             compiled.dyn_record = record_of(compiled, trace)
             compiled.dyn_device = trace.device
@@ -514,9 +532,13 @@ class JitFunction:
         graph = trace.graph
         graph.outputs = outputs.nodes
         differentiable = outputs.differentiable()
-        backward = None
+        backward = failed = None
         if differentiable and not trace.grads and is_grad_enabled():
-            backward = build_backward(trace, outputs.tensors, differentiable)
+            backward = build_backward_or_failure(trace, outputs.tensors, differentiable)
+            if isinstance(backward, FailedBackward):  # raised again at backward time
+                if not compile_graphs:  # (a synthetic trace: nothing to fit across it)
+                    raise backward.error
+                failed, backward = backward, None
         captured = [
             (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
         ]
@@ -526,9 +548,11 @@ class JitFunction:
                 backward.n_outputs = len(outputs.nodes)
                 graph.outputs = list(graph.outputs) + backward.grad_nodes
         elif backward is not None:
-            executable = backward.compile(graph, len(outputs.nodes), trace.device)
+            with allocating():  # (the arena of intermediates: PyTorch's RuntimeError)
+                executable = backward.compile(graph, len(outputs.nodes), trace.device)
         else:
-            executable = self._compile_graph(trace, graph)
+            with allocating():
+                executable = self._compile_graph(trace, graph)
         if compile_graphs:
             dump_variant(self.name, executable, backward)
         return Compiled(
@@ -541,7 +565,7 @@ class JitFunction:
             outputs.leaves,
             outputs.writebacks,
             outputs.grad_writebacks,
-            backward,
+            backward if failed is None else failed,
             guards,
         )
 

@@ -2,8 +2,9 @@
 
 The key covers the argument tree: tensors by shape, dtype, device and ``requires_grad``;
 Python ``int``/``float`` by type (they become 0-d graph inputs); every other leaf
-(``bool``, strings, ``None``, modules) and static arguments by value; and whether grad
-mode is on. Two calls with equal keys run the same compiled variant.
+(``bool``, strings, ``None``, modules) and static arguments by value; and the modes a
+trace reads (``modes()``: grad mode, the default dtype and device). Two calls with equal
+keys run the same compiled variant.
 
 >>> leaves = []
 >>> flatten({"x": [1.0, "a"]}, leaves, "args")
@@ -20,11 +21,25 @@ import numpy as np
 
 from kiln.compiler.primitives import DTYPE_SHORT
 
+from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled
+from ..device import _default as _default_device
 from ..tensor import Tensor
 
 # Python numbers that become 0-d graph inputs: a new value does not retrace
 DYNAMIC_SCALARS = (int, float)
+
+
+def modes() -> tuple:
+    """What a trace depends on besides its arguments: whether grad mode is on, the default
+    dtype (``kiln.ones(3)`` in the function) and the default device."""
+    return (is_grad_enabled(), dtypes._default_float, _default_device.get())
+
+
+def describe_modes(old, new) -> str:
+    names = ("grad mode", "the default dtype", "the default device")
+    changes = [f"{n} changed from {a} to {b}" for n, a, b in zip(names, old, new) if a != b]
+    return "; ".join(changes)
 
 
 def flatten(tree, leaves: list, path: str):
@@ -119,7 +134,7 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
         names = argument_names(signature, len(args))
         leaves = []
         structure = ("args", tuple(flatten(a, leaves, names[i]) for i, a in enumerate(args)), ())
-        return (structure, (), tuple(leaf_key(v) for _, v in leaves), is_grad_enabled()), leaves
+        return (structure, (), tuple(leaf_key(v) for _, v in leaves), modes()), leaves
     leaves: list = []
     static = []
     dyn_args = []
@@ -145,7 +160,7 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
         structure,
         tuple(static),
         tuple(leaf_key(v) for _, v in leaves),
-        is_grad_enabled(),
+        modes(),
     )
     return key, leaves
 
@@ -192,4 +207,6 @@ def diff_keys(old, new, leaves) -> str:
     for (path, _), a, b in zip(leaves, old[2], new[2]):
         if a != b:
             changes.append(f"argument {path!r}: {describe(a)} -> {describe(b)}")
+    if old[3] != new[3]:
+        changes.append(describe_modes(old[3], new[3]))
     return "; ".join(changes) or "new signature"
