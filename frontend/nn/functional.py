@@ -430,10 +430,37 @@ def pad(input, pad, mode: str = "constant", value=None):
         return _pad_constant(input, pairs, 0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if len(pad) not in (2, 4, 6) or input.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2):
+        raise NotImplementedError(
+            f"pad: padding size {len(pad)} is not supported for {input.ndim}D input tensor "
+            f"in mode '{mode}' (PyTorch pads the last 1, 2 or 3 dimensions of a 2D/3D, "
+            f"3D/4D or 4D/5D input)"
+        )
+    padded = range(input.ndim - len(pad) // 2, input.ndim)
+    out_sizes = [input.shape[a] + pairs[a][0] + pairs[a][1] for a in padded]
+    if mode != "circular" and all(size < 1 for size in out_sizes):
+        raise RuntimeError(
+            f"pad: input of size {list(input.shape)} is too small for {mode} padding "
+            f"{list(pad)}: calculated output sizes {out_sizes}"
+        )
     for axis, (left, right) in enumerate(pairs):
         if left or right:
             input = _pad_axis(input, axis, left, right, mode)
     return input
+
+
+def _crop_axis(x, axis: int, left: int, right: int):
+    """Drop ``-left`` leading and ``-right`` trailing entries where a pad is negative."""
+    n = x.shape[axis]
+    start, stop = max(-left, 0), n - max(-right, 0)
+    if stop < start:
+        raise RuntimeError(
+            f"pad: negative padding ({left}, {right}) at dimension {axis} leaves a negative "
+            f"size for input of size {n}"
+        )
+    if start == 0 and stop == n:
+        return x
+    return ops.slice_axis(x, axis, start, stop)
 
 
 def _pad_constant(input, pairs, value):
@@ -457,6 +484,18 @@ def _pad_axis(x, axis: int, left: int, right: int, mode: str):
         )
     if mode == "circular" and (left > n or right > n):
         raise RuntimeError("Padding value causes wrapping around more than once.")
+    if n + left + right < 0 or (mode != "circular" and n == 0):
+        raise RuntimeError(
+            f"pad: padding ({left}, {right}) at dimension {axis} is invalid for input of "
+            f"size {list(x.shape)} in mode '{mode}'"
+        )
+    if left < 0 or right < 0:
+        if mode == "circular":  # PyTorch crops first, then wraps the cropped part
+            cropped = _crop_axis(x, axis, min(left, 0), min(right, 0))
+            return _pad_axis(cropped, axis, max(left, 0), max(right, 0), mode)
+        # output[i] = input[map(i - left)]: pad the positive sides, then crop
+        padded = _pad_axis(x, axis, max(left, 0), max(right, 0), mode)
+        return _crop_axis(padded, axis, min(left, 0), min(right, 0))
     parts = []
     if left:
         if mode == "reflect":
@@ -552,6 +591,13 @@ def scaled_dot_product_attention(
     """
     import math
 
+    if is_causal and attn_mask is not None and attn_mask.requires_grad:
+        # PyTorch applies both, except on its path for a mask that requires grad
+        raise RuntimeError(
+            "scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            f"is_causal=True (got an attn_mask of shape {list(attn_mask.shape)} that "
+            "requires grad)"
+        )
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, kv_heads = query.shape[-3], key.shape[-3]

@@ -390,12 +390,21 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
     if src is None:
         src = value
-    if reduce not in (None, "add"):
-        raise RuntimeError(f"scatter: reduce={reduce!r} is not supported (None or 'add')")
+    if reduce not in (None, "add", "multiply"):
+        raise RuntimeError(
+            f"scatter(): reduce argument must be either add or multiply, got {reduce!r}"
+        )
     d = normalize_dim("scatter", dim, x.ndim)
+    if isinstance(src, Tensor) and src.dtype is not x.dtype:
+        raise RuntimeError(
+            f"scatter(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
+            f"and {src.dtype.name}"
+        )
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
         src = expand(constant(src, x.dtype, like=x), index.shape)
+    if reduce == "multiply":
+        return scatter_reduce(x, d, index, src, "prod")
     _check_index_extent("scatter", x, d, index)
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)

@@ -202,6 +202,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 
 def _cumulative_extreme(name, x, dim, key):
     if x.ndim == 0:
+        normalize_dim(name, dim, 0)
         return values_indices(x, constant(0, dtypes.int64, like=x))
     axis = normalize_dim(name, dim, x.ndim)
     k = key(x.detach() if x._node is None else x)

@@ -1,0 +1,255 @@
+"""Gaps found by running another framework's op-test calls with kiln in place of torch:
+non-constant ``F.pad`` with negative pads, ``scaled_dot_product_attention`` with both
+``is_causal`` and a mask, ``scatter(reduce="multiply")`` and its dtype/reduce checks,
+``cummax``/``cummin`` of 0-d tensors with a bad ``dim``.
+
+Each case runs once with ``lib = torch`` and once with ``lib = kiln`` on the same data and
+compares values, gradients (where PyTorch has them) and exception classes.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+import kiln
+
+RNG = np.random.default_rng(1616)
+
+
+def _both(fn, *arrays, grad=False):
+    """``fn(lib, *tensors)`` for torch and kiln; returns outputs and input gradients."""
+    out = {}
+    for lib in (torch, kiln):
+        ts = [lib.tensor(a.copy(), requires_grad=grad) for a in arrays]
+        y = fn(lib, *ts)
+        grads = None
+        if grad:
+            y.sum().backward()
+            grads = [t.grad.detach().numpy() for t in ts]
+        out[lib.__name__] = (y.detach().numpy(), grads)
+    return out["torch"], out["kiln"]
+
+
+def _raises_same(fn, *arrays):
+    errs = []
+    for lib in (torch, kiln):
+        ts = [lib.tensor(a.copy()) for a in arrays]
+        with pytest.raises(Exception) as info:
+            fn(lib, *ts)
+        errs.append(info.type)
+    assert errs[1] is errs[0] or issubclass(errs[1], errs[0]), errs
+    return errs
+
+
+# ------------------------------------------------------------------------- F.pad modes
+
+PAD_CASES = [
+    ((1, 1, 5, 5), (0, 2, 3, 2)),
+    ((3, 3, 3, 3), (-1, 2, 2, -1)),
+    ((1, 1, 5, 5), (3, -3, 0, -3)),
+    ((1, 1, 5, 5), (3, -5, 1, -5)),
+    ((1, 1, 5, 5), (0, 0, 0, -5)),
+    ((1, 1, 5, 5), (-2, -2, 1, 0)),
+    ((2, 6), (-3, 4)),
+    ((1, 1, 5, 5, 5), (1, -2, -3, 4, 1, -1)),
+]
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+@pytest.mark.parametrize("shape,pad", PAD_CASES)
+def test_pad_negative_reflect_replicate(mode, shape, pad):
+    if mode == "reflect" and any(p >= s for p, s in zip(pad[::2], shape[::-1])):
+        pytest.skip("reflect needs pads smaller than the input")  # invalid for torch too
+    x = RNG.standard_normal(shape).astype(np.float32)
+    (ty, tg), (ky, kg) = _both(
+        lambda lib, t: lib.nn.functional.pad(t, pad, mode=mode), x, grad=True
+    )
+    assert ky.shape == ty.shape
+    np.testing.assert_allclose(ky, ty, rtol=1e-6)
+    np.testing.assert_allclose(kg[0], tg[0], rtol=1e-6)
+
+
+def test_pad_negative_sweep_matches_torch():
+    """Every pair of (left, right) in [-5, 5] on a 5x6 input, both modes, two axes."""
+    x = RNG.standard_normal((2, 5, 6)).astype(np.float32)
+    for mode in ("reflect", "replicate"):
+        for pad in itertools.product(range(-5, 6), range(-5, 6), (-2, 0, 3), (-1, 1)):
+            try:
+                want = torch.nn.functional.pad(torch.tensor(x), pad, mode=mode).numpy()
+            except RuntimeError:
+                with pytest.raises(RuntimeError):
+                    kiln.nn.functional.pad(kiln.tensor(x), pad, mode=mode)
+                continue
+            got = kiln.nn.functional.pad(kiln.tensor(x), pad, mode=mode).numpy()
+            assert got.shape == want.shape, (mode, pad)
+            np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "pad", [(-2, 1, 0, 0), (2, -1, 1, 1), (-1, -1, 0, 0), (1, -3, 0, 0), (0, -2, 1, 1)]
+)
+def test_pad_negative_circular(pad):
+    # PyTorch crops the negative sides first, then wraps what is left
+    x = RNG.standard_normal((1, 2, 5, 5)).astype(np.float32)
+    (ty, tg), (ky, kg) = _both(
+        lambda lib, t: lib.nn.functional.pad(t, pad, mode="circular"), x, grad=True
+    )
+    assert ky.shape == ty.shape
+    np.testing.assert_array_equal(ky, ty)
+    np.testing.assert_array_equal(kg[0], tg[0])
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate"])
+@pytest.mark.parametrize("shape,pad", [((2, 3, 6), (-6, 0)), ((2, 3, 6, 5), (0, -5, -6, 0))])
+def test_pad_all_sizes_empty_raises(mode, shape, pad):
+    x = np.zeros(shape, np.float32)
+    _raises_same(lambda lib, t: lib.nn.functional.pad(t, pad, mode=mode), x)
+
+
+@pytest.mark.parametrize("mode", ["reflect", "replicate", "circular"])
+@pytest.mark.parametrize(
+    "shape,pad",
+    [
+        ((2, 3, 4, 5), (1, 1)),
+        ((4, 5), (1, 1, 1, 1)),
+        ((5,), (1, 1)),
+        ((2, 3, 4, 5, 6, 7), (1, 1, 1, 1, 1, 1)),
+    ],
+)
+def test_pad_unsupported_rank_raises(mode, shape, pad):
+    _raises_same(
+        lambda lib, t: lib.nn.functional.pad(t, pad, mode=mode), np.zeros(shape, np.float32)
+    )
+
+
+def test_pad_one_empty_size_is_fine():
+    x = RNG.standard_normal((1, 1, 5, 5)).astype(np.float32)
+    for mode in ("reflect", "replicate"):
+        (ty, _), (ky, _) = _both(
+            lambda lib, t, mode=mode: lib.nn.functional.pad(t, (0, 0, 0, -5), mode=mode), x
+        )
+        assert ky.shape == ty.shape == (1, 1, 0, 5)
+
+
+# -------------------------------------------------------------------------- attention
+
+
+def test_sdpa_causal_with_mask_requiring_grad_raises_runtime_error():
+    q = RNG.standard_normal((2, 3, 4, 8)).astype(np.float32)
+    m = np.zeros((2, 3, 4, 4), np.float32)
+    errs = []
+    for lib in (torch, kiln):
+        a = lib.tensor(q, requires_grad=True)
+        with pytest.raises(RuntimeError) as info:
+            lib.nn.functional.scaled_dot_product_attention(
+                a, a, a, attn_mask=lib.tensor(m, requires_grad=True), is_causal=True
+            )
+        errs.append(info.type)
+    assert errs[0] is errs[1]
+
+
+def test_sdpa_causal_with_mask_without_grad_applies_both():
+    q, k, v = (RNG.standard_normal((2, 3, 5, 8)).astype(np.float32) for _ in range(3))
+    m = RNG.standard_normal((2, 3, 5, 5)).astype(np.float32)
+    outs, grads = [], []
+    for lib in (torch, kiln):
+        a, b, c = (lib.tensor(t, requires_grad=True) for t in (q, k, v))
+        y = lib.nn.functional.scaled_dot_product_attention(
+            a, b, c, attn_mask=lib.tensor(m), is_causal=True
+        )
+        y.sum().backward()
+        outs.append(y.detach().numpy())
+        grads.append([t.grad.numpy() for t in (a, b, c)])
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-5, atol=1e-6)
+    for g_k, g_t in zip(grads[1], grads[0]):
+        np.testing.assert_allclose(g_k, g_t, rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- scatter
+
+INDEX = np.array([[0, 1, 0], [2, 2, 1]], np.int64)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_scatter_multiply_tensor_src(dim):
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    src = RNG.standard_normal((2, 3)).astype(np.float32)
+    idx = INDEX if dim == 0 else np.minimum(INDEX, 3)
+    outs = []
+    for lib in (torch, kiln):
+        outs.append(
+            lib.tensor(x).scatter(dim, lib.tensor(idx), lib.tensor(src), reduce="multiply").numpy()
+        )
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-6)
+
+
+@pytest.mark.parametrize("value", [2.5, float("inf"), float("nan")])
+def test_scatter_multiply_scalar_value(value):
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    outs = [
+        lib.tensor(x).scatter(1, lib.tensor(INDEX), value, reduce="multiply").numpy()
+        for lib in (torch, kiln)
+    ]
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_scatter_multiply_int():
+    x = np.arange(12, dtype=np.int32).reshape(3, 4)
+    outs = [
+        lib.tensor(x).scatter(1, lib.tensor(INDEX), 3, reduce="multiply").numpy()
+        for lib in (torch, kiln)
+    ]
+    assert outs[1].dtype == outs[0].dtype
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_scatter_src_dtype_mismatch_raises():
+    x = np.ones((3, 4), np.float32)
+    _raises_same(
+        lambda lib, t: t.half().scatter(1, lib.tensor(INDEX), lib.ones(2, 3)),
+        x,
+    )
+
+
+def test_scatter_bad_reduce_raises():
+    x = np.ones((3, 4), np.float32)
+    _raises_same(
+        lambda lib, t: t.scatter(1, lib.tensor(INDEX), lib.ones(2, 3), reduce="max"),
+        x,
+    )
+
+
+def test_scatter_plain_and_add_unchanged():
+    x = RNG.standard_normal((3, 4)).astype(np.float32)
+    src = RNG.standard_normal((2, 3)).astype(np.float32)
+    for reduce in (None, "add"):
+        outs = []
+        for lib in (torch, kiln):
+            kw = {} if reduce is None else {"reduce": reduce}
+            outs.append(lib.tensor(x).scatter(1, lib.tensor(INDEX), lib.tensor(src), **kw).numpy())
+        np.testing.assert_allclose(outs[1], outs[0], rtol=1e-6)
+
+
+# -------------------------------------------------------------------- cummax / cummin
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dim", [1, -2, 5])
+def test_cumulative_extreme_scalar_bad_dim(name, dim):
+    _raises_same(lambda lib, t: getattr(lib, name)(t, dim), np.array(3.0, np.float32))
+
+
+@pytest.mark.parametrize("name", ["cummax", "cummin"])
+@pytest.mark.parametrize("dim", [0, -1])
+def test_cumulative_extreme_scalar(name, dim):
+    x = np.array(-1.5, np.float32)
+    (ty, tg), (ky, kg) = _both(lambda lib, t: getattr(lib, name)(t, dim).values, x, grad=True)
+    assert ky.shape == ty.shape == ()
+    np.testing.assert_array_equal(ky, ty)
+    np.testing.assert_array_equal(kg[0], tg[0])
+    idx = [getattr(lib, name)(lib.tensor(x), dim).indices for lib in (torch, kiln)]
+    assert int(idx[1]) == int(idx[0]) == 0
