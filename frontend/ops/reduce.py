@@ -62,13 +62,30 @@ def _axis_alias(fn):
     return wrapper
 
 
+def _widened(x: Tensor):
+    """``x`` in float32 when it is float16: PyTorch accumulates float16 reductions (sum,
+    mean, var, softmax, norms) in float32 and rounds once, where a float16 accumulator
+    would round at every step (a sum of 24 values can be 2% off)."""
+    return cast(x, dtypes.float32) if x.dtype is dtypes.float16 else x
+
+
+def _rounded(out: Tensor, like: Tensor) -> Tensor:
+    return cast(out, like.dtype) if out.dtype is not like.dtype else out
+
+
+def _sum(x: Tensor, axes, keepdims: bool) -> Tensor:
+    """The sum primitive, accumulated as PyTorch does (float32 for float16 input)."""
+    out = bind(P["sum"], (_widened(x),), {"axes": axes, "keepdims": bool(keepdims)})
+    return _rounded(out, x)
+
+
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = cast(x, dtypes.int64)
     axes = normalize_axes("sum", dim, x.ndim)
-    return bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+    return _sum(x, axes, keepdim)
 
 
 def _count(x, axes) -> int:
@@ -85,8 +102,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
-    s = bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
-    return div(s, float(n)) if n else div(s, math.nan)
+    s = bind(P["sum"], (_widened(x),), {"axes": axes, "keepdims": bool(keepdim)})
+    return _rounded(div(s, float(n)) if n else div(s, math.nan), x)
 
 
 def _check_nonempty(op, x, axes, dim):
@@ -219,6 +236,10 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
         correction = 1 if unbiased is None or unbiased else 0
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"var(): input dtype should be floating point, got {x.dtype.name}")
+    return _rounded(_var(_widened(x), dim, keepdim, correction), x)
+
+
+def _var(x: Tensor, dim, keepdim: bool, correction):
     axes = normalize_axes("var", dim, x.ndim)
     n = _count(x, axes)
     centered = sub(x, mean(x, axes, keepdim=True))
@@ -228,6 +249,9 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if x.dtype is dtypes.float16:  # the square root too is taken before rounding
+        wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
+        return _rounded(wide, x)
     return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
@@ -260,7 +284,7 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
     axes = normalize_axes("logsumexp", dim, x.ndim)
     m = _stable_max(x, axes)
-    s = bind(P["sum"], (exp(sub(x, m)),), {"axes": axes, "keepdims": True})
+    s = _sum(exp(sub(x, m)), axes, True)
     out = log(s) + m
     if not keepdim:
         out = squeeze_axes(out, axes)
@@ -276,6 +300,8 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         return reshape(softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
+    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+        return _rounded(softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     e = exp(sub(x, m))
@@ -291,6 +317,8 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         return reshape(log_softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
+    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+        return _rounded(log_softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     shifted = sub(x, m)
@@ -347,7 +375,8 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
-
+    if x.dtype is dtypes.float16 and p not in (math.inf, "inf"):  # float32 accumulation
+        return _rounded(norm(_widened(x), p, dim, keepdim), x)
     if p in ("fro", 2, 2.0, None):
         squares = sum(mul(x, x), dim, keepdim)
         zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch
