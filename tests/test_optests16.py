@@ -295,3 +295,44 @@ def test_float16_reductions_gradient(name):
     np.testing.assert_allclose(
         kg[0].astype(np.float32), tg[0].astype(np.float32), rtol=4e-3, atol=2e-3
     )
+
+
+HALF_WINDOWED = {
+    "avg_pool2d": lambda lib, t: lib.nn.functional.avg_pool2d(t, 3, padding=1),
+    "avg_pool2d_ceil": lambda lib, t: lib.nn.functional.avg_pool2d(
+        t, (3, 2), stride=2, padding=1, ceil_mode=True, count_include_pad=False
+    ),
+    "avg_pool1d": lambda lib, t: lib.nn.functional.avg_pool1d(t[0], 3),
+    "adaptive_avg_pool2d": lambda lib, t: lib.nn.functional.adaptive_avg_pool2d(t, (4, 5)),
+    "adaptive_avg_pool1d": lambda lib, t: lib.nn.functional.adaptive_avg_pool1d(t[0], 7),
+    "einsum_matmul": lambda lib, t: lib.einsum("ncij,ncjk->ncik", t[..., :7], t[..., :7, :]),
+    "einsum_sum": lambda lib, t: lib.einsum("ncij->nj", t),
+    "einsum_outer": lambda lib, t: lib.einsum("i,j->ij", t[0, 0, 0], t[1, 1, 1]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HALF_WINDOWED))
+def test_float16_pools_and_einsum_round_once(name):
+    x = np.random.default_rng(2).uniform(-2, 2, (2, 3, 11, 28)).astype(np.float16)
+    fn = HALF_WINDOWED[name]
+    outs = []
+    for lib in (torch, kiln):
+        y = fn(lib, lib.tensor(x))
+        assert str(y.dtype).endswith("float16")
+        outs.append(y.numpy())
+    assert outs[1].shape == outs[0].shape
+    if name == "einsum_matmul":  # the order of float32 accumulation may differ by 1 ulp
+        np.testing.assert_allclose(outs[1], outs[0], rtol=1e-3, atol=0)
+        assert (outs[1] != outs[0]).mean() < 0.01
+    else:
+        np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_float16_avg_pool2d_gradient():
+    x = np.random.default_rng(3).uniform(-2, 2, (2, 3, 7, 9)).astype(np.float16)
+    (ty, tg), (ky, kg) = _both(
+        lambda lib, t: lib.nn.functional.avg_pool2d(t, 3, stride=2, padding=1), x, grad=True
+    )
+    np.testing.assert_array_equal(ky, ty)
+    assert kg[0].dtype == np.float16
+    np.testing.assert_allclose(kg[0].astype(np.float32), tg[0].astype(np.float32), rtol=2e-3)

@@ -146,6 +146,10 @@ def einsum(equation: str, *operands) -> Tensor:
 
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if operands and all(isinstance(x, Tensor) and x.dtype is dtypes.float16 for x in operands):
+        # PyTorch contracts float16 with float32 accumulation (bmm) and rounds once
+        wide = einsum(equation, *(cast(x, dtypes.float32) for x in operands))
+        return cast(wide, dtypes.float16)
     labels, out = _einsum_terms(equation, operands)
     for c in out:
         if isinstance(c, str) and (out.count(c) > 1 or not any(c in t for t in labels)):
