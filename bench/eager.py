@@ -10,6 +10,11 @@ training step (``python -m kiln demo``: MLP 64-128-10 with dropout, cross entrop
 batch 64) in steps per second, and one 4x4 add (the dispatch cost of one op). Each time is
 the median of several runs; the ratio is kiln's time over NumPy's (or torch's, for the demo,
 which has no NumPy version), so lower is better and 1.20 is the goal.
+
+On a shared machine, compare with ``OPENBLAS_NUM_THREADS=1 python bench/eager.py --cpu``:
+with OpenBLAS's default threads, its idle workers spin after each matrix product and take
+the cores from the Python code between products (kiln's step has more of it than the
+hand-written NumPy step), so the MLP and demo ratios then measure the machine's load.
 """
 
 from __future__ import annotations

@@ -174,12 +174,12 @@ def test_training_loop_memory_does_not_grow():
     gc.collect()
     tracemalloc.start()
     first = tracemalloc.take_snapshot()
-    for _ in range(10_000):
+    for _ in range(2_000):  # (~10 kB of noise; a leak of 100 bytes a step would show)
         step()
     gc.collect()
     grown = sum(s.size_diff for s in tracemalloc.take_snapshot().compare_to(first, "filename"))
     tracemalloc.stop()
-    assert grown < 1_000_000, f"memory grew by {grown} bytes over 10,000 steps"
+    assert grown < 200_000, f"memory grew by {grown} bytes over 2,000 steps"
 
 
 def test_a_contiguous_parameter_gets_a_contiguous_grad_as_in_torch():

@@ -266,3 +266,213 @@ def test_a_gradient_of_another_shape_gets_the_dispatched_error(name, kw):
     p.grad = kiln.ones(2, 3, 4)
     with pytest.raises(RuntimeError, match="shape|sizes"):
         opt.step()
+
+
+# ------------------------------------------- fused eager ops (kiln/autograd/fused.py)
+# relu, log_softmax, nll_loss and cross_entropy run eagerly as a few NumPy calls and one
+# backward node each; with the fast path off they run their composites (what kiln.jit
+# traces): the values and the gradients must be the same bits.
+
+
+@pytest.fixture
+def composite(monkeypatch):
+    from kiln.autograd import fused
+
+    def run(fast: bool, fn, *arrays, grad=None):
+        monkeypatch.setattr(fused, "ENABLED", fast)
+        try:
+            xs = [kiln.tensor(a, requires_grad=a.dtype.kind == "f") for a in arrays]
+            y = fn(*xs)
+            y.backward(None if grad is None else kiln.tensor(grad))
+            grads = [x.grad.numpy().copy() for x in xs if x.requires_grad]
+            return y.detach().numpy().copy(), grads, y.grad_fn.name()
+        finally:
+            monkeypatch.setattr(fused, "ENABLED", True)
+
+    return run
+
+
+def _bits(a, b):
+    assert a.dtype == b.dtype and a.shape == b.shape
+    assert a.tobytes() == b.tobytes(), np.argwhere(a.view(np.uint8) != b.view(np.uint8))[:5]
+
+
+FUSED_SHAPES = [(7,), (300, 100), (3, 4, 5)]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", FUSED_SHAPES, ids=str)
+def test_fused_relu_is_the_composite_bit_for_bit(composite, dtype, shape):
+    x = _special(shape, dtype, 7)
+    g = _special(shape, dtype, 8)  # NaN, inf and -0.0 gradients too
+    fast, slow = composite(True, kiln.relu, x, grad=g), composite(False, kiln.relu, x, grad=g)
+    _bits(fast[0], slow[0])
+    _bits(fast[1][0], slow[1][0])
+    assert fast[2] == "ReluBackward0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(5, 10), (256, 10), (3, 4, 5)], ids=str)
+def test_fused_log_softmax_is_the_composite_bit_for_bit(composite, dtype, shape):
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal(shape) * 5).astype(dtype)
+    x.flat[1] = -np.inf
+    g = rng.standard_normal(shape).astype(dtype)
+    for dim in range(-len(shape), len(shape)):
+
+        def f(t, dim=dim):
+            return kiln.nn.functional.log_softmax(t, dim)
+
+        fast, slow = composite(True, f, x, grad=g), composite(False, f, x, grad=g)
+        _bits(fast[0], slow[0])
+        _bits(fast[1][0], slow[1][0])
+        assert fast[2] == "LogSoftmaxBackward0"
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("ignore_index", [-100, 2])
+@pytest.mark.parametrize("loss", ["cross_entropy", "nll_loss"])
+def test_fused_losses_are_the_composites_bit_for_bit(
+    composite, dtype, reduction, ignore_index, loss
+):
+    rng = np.random.default_rng(4)
+    x = (rng.standard_normal((64, 5)) * 4).astype(dtype)
+    target = rng.integers(0, 5, 64)
+    g = rng.standard_normal(64).astype(dtype) if reduction == "none" else None
+
+    def f(a, t):
+        return getattr(kiln.nn.functional, loss)(
+            a, t, ignore_index=ignore_index, reduction=reduction
+        )
+
+    fast, slow = composite(True, f, x, target, grad=g), composite(False, f, x, target, grad=g)
+    _bits(fast[0], slow[0])
+    _bits(fast[1][0], slow[1][0])
+    assert fast[2] == "NllLossBackward0"
+
+
+def test_fused_losses_match_torch_and_jit():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(5)
+    x = (rng.standard_normal((32, 7)) * 3).astype(np.float32)
+    target = rng.integers(0, 7, 32)
+
+    def step(lib, a, t):
+        h = lib.nn.functional.relu(a * 2 - 1)
+        return lib.nn.functional.cross_entropy(h, t)
+
+    k = kiln.tensor(x, requires_grad=True)
+    loss = step(kiln, k, kiln.tensor(target))
+    loss.backward()
+    tx = torch.tensor(x, requires_grad=True)
+    t_loss = step(torch, tx, torch.tensor(target))
+    t_loss.backward()
+    np.testing.assert_allclose(loss.item(), t_loss.item(), rtol=1e-6)
+    np.testing.assert_allclose(k.grad.numpy(), tx.grad.numpy(), rtol=1e-5, atol=1e-7)
+    assert loss.grad_fn.name() == t_loss.grad_fn.name() == "NllLossBackward0"
+    assert [f.name() for f, _ in loss.grad_fn.next_functions] == ["LogSoftmaxBackward0"]
+
+    w = kiln.tensor(x, requires_grad=True)
+    t = kiln.tensor(target)
+
+    def jitted():
+        out = step(kiln, w, t)
+        out.backward()
+        return out
+
+    j_loss = kiln.jit(jitted)()
+    np.testing.assert_allclose(j_loss.item(), loss.item(), rtol=1e-6)
+    np.testing.assert_allclose(w.grad.numpy(), k.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+SECOND_ORDER = {
+    "relu": lambda lib, a, t: (lib.relu(a) * a * a).sum(),
+    "log_softmax": lambda lib, a, t: (lib.nn.functional.log_softmax(a, 1) * a).sum(),
+    "nll_loss": lambda lib, a, t: lib.nn.functional.nll_loss(a * a, t),
+    "cross_entropy": lambda lib, a, t: lib.nn.functional.cross_entropy(lib.relu(a) * a, t),
+}
+
+
+@pytest.mark.parametrize("name", SECOND_ORDER)
+def test_fused_ops_second_order_gradients_match_torch(name):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((4, 5))
+    target = np.array([0, 3, 1, 4])
+
+    def grads(lib):
+        a = lib.tensor(x, requires_grad=True)
+        loss = SECOND_ORDER[name](lib, a, lib.tensor(target))
+        (g,) = lib.autograd.grad(loss, a, create_graph=True)
+        (gg,) = lib.autograd.grad((g * g).sum(), a)
+        return g.detach().numpy(), gg.numpy()
+
+    for mine, theirs in zip(grads(kiln), grads(torch)):
+        np.testing.assert_allclose(mine, theirs, rtol=1e-12, atol=1e-14)
+
+
+def test_fused_ops_fall_back_where_they_must():
+    from kiln.autograd import graph
+
+    x = kiln.tensor([[-1.0, 2.0], [3.0, -4.0]], requires_grad=True)
+    with graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+        assert kiln.relu(x).grad_fn.name() == "WhereBackward0"  # the composite
+    with kiln.profiler.profile() as prof:
+        kiln.relu(x)
+    assert kiln.relu(x).grad_fn.name() == "ReluBackward0"
+    assert prof is not None
+    with pytest.raises(IndexError, match="Target 5 is out of bounds"):
+        kiln.nn.functional.cross_entropy(x, kiln.tensor([0, 5]))
+    with pytest.raises(ValueError, match="batch_size"):
+        kiln.nn.functional.nll_loss(x, kiln.tensor([0, 1, 1]))
+    loss = kiln.nn.functional.nll_loss(kiln.nn.functional.log_softmax(x, 1), kiln.tensor([1, 1]))
+    y = kiln.nn.functional.log_softmax(x * 1, 1)
+    loss.backward()
+    np.testing.assert_allclose(x.grad.numpy().sum(1), [0.0, 0.0], atol=1e-6)
+    assert y.grad_fn.name() == "LogSoftmaxBackward0"
+
+
+def test_fused_relu_in_place_and_hooks():
+    x = kiln.tensor([-1.0, 0.5, 2.0], requires_grad=True)
+    h = x * 1
+    seen = []
+    y = kiln.nn.functional.relu(h, inplace=True)
+    y.register_hook(lambda g: seen.append(g.numpy().copy()))
+    (y * kiln.tensor([1.0, 2.0, 3.0])).sum().backward()
+    assert x.grad.tolist() == [0.0, 2.0, 3.0]
+    assert seen[0].tolist() == [1.0, 2.0, 3.0]
+
+
+def test_fused_backward_runs_on_the_arrays(monkeypatch):
+    """The fast backward rules do not fall back to dispatched selects."""
+    from kiln import dispatch
+
+    selects = []
+    where = dispatch.eager_impl("where")
+    monkeypatch.setitem(dispatch._EAGER_IMPLS, "where", lambda *a: selects.append(1) or where(*a))
+    x = kiln.tensor(_special((300, 100), np.float32, 9), requires_grad=True)
+    target = kiln.tensor(np.arange(300) % 100)
+    loss = kiln.nn.functional.cross_entropy(kiln.relu(x), target)
+    selects.clear()
+    loss.backward()
+    assert selects == [] and x.grad is not None
+
+
+def test_an_input_the_rule_does_not_read_is_not_kept_alive():
+    import gc
+    import weakref
+
+    x = kiln.ones(4, 3, requires_grad=True)
+    w = kiln.ones(3, 2, requires_grad=True)
+    m = x @ w  # read by nothing below: add's rule needs its shape only
+    alive = weakref.ref(m)
+    y = kiln.relu(m + 1)
+    del m
+    gc.collect()
+    assert alive() is None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad.numpy(), np.full((4, 3), 2.0, np.float32))
+    np.testing.assert_array_equal(w.grad.numpy(), np.full((3, 2), 4.0, np.float32))
+    kept = x * w[:, 0]  # mul reads the other operand: both kept
+    assert kept.grad_fn._saved_self is x

@@ -59,10 +59,6 @@ KNOWN_DIFFERENCES = {
         "SGD optimizer state keys": "kiln's SGD keeps a 'step' per parameter "
         "(frontend/optim/sgd.py); PyTorch's SGD state holds momentum_buffer only",
     },
-    "hooks_and_graph": {
-        "grad_fn class": "kiln's graph nodes are all of class BackwardNode (name() and repr "
-        "give SumBackward0 etc.); PyTorch has a class per op (frontend/autograd/tape.py)",
-    },
     "recipes_misc": {
         "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
@@ -70,8 +66,6 @@ KNOWN_DIFFERENCES = {
     "known_gaps": {
         "torch.autocast": "kiln.autocast(enabled=True) raises NotImplementedError (no "
         "mixed precision; and no bfloat16 dtype)",
-        "torch.bincount": "no kiln.bincount (frontend/ops)",
-        "torch.diff": "no kiln.diff (frontend/ops)",
         "torch.bfloat16": "no bfloat16 dtype (frontend/dtypes.py)",
         "SGD state keys": "kiln's SGD state has a 'step' entry (frontend/optim/sgd.py)",
     },

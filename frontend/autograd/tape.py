@@ -37,45 +37,65 @@ class AccumulateGrad:
 
 
 class BackwardNode:
+    """One recorded op. Each node is of a subclass named as PyTorch names the op's node
+    (``type(y.grad_fn).__name__ == 'MulBackward0'``, ``name()`` the same): ``node_class``
+    makes one class per name, once."""
+
     __slots__ = (
         "prim",
         "params",
         "inputs",
         "edges",
         "versions",
-        "out_shape",
-        "out_dtype",
         "retained",
         "hooks",
         "unpack",
         "__weakref__",
     )
 
-    def __init__(self, prim, params, inputs, out):
+    def __init__(self, prim, params, inputs, out=None):
         self.prim = prim
         self.params = params
-        self.inputs = inputs
-        self.edges = tuple(
-            x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None) for x in inputs
-        )
-        reads = prim.vjp_reads_inputs
-        if callable(reads):
-            reads = reads(*inputs)
-        self.versions = (
-            None
-            if not reads
-            else tuple(
-                x._version if reads is True or i in reads else None for i, x in enumerate(inputs)
-            )
-        )
-        self.out_shape = out.shape
-        self.out_dtype = out.dtype
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
         self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
+        edges = []
+        for x in inputs:
+            fn = x.grad_fn
+            edges.append(fn if fn is not None else (x if x._requires_grad else None))
+        self.edges = tuple(edges)
+        reads = prim.vjp_reads_inputs
+        if reads:
+            if callable(reads):
+                reads = reads(*inputs)
+            self.versions = (
+                None
+                if not reads
+                else tuple(
+                    [
+                        x._version if reads is True or i in reads else None
+                        for i, x in enumerate(inputs)
+                    ]
+                )
+            )
+        else:
+            self.versions = None
+        self.inputs = inputs
+        if reads is True or prim in _KEEPS_INPUTS:
+            return
+        # an intermediate input whose values the rule never reads is not kept alive
+        # (PyTorch frees it too): only its shape, dtype and requires_grad
+        kept = None
+        for i, x in enumerate(inputs):
+            if x.grad_fn is not None and type(x._data) is np.ndarray and not (reads and i in reads):
+                if kept is None:
+                    kept = list(inputs)
+                kept[i] = InputMeta(x)
+        if kept is not None:
+            self.inputs = tuple(kept)
 
     def name(self) -> str:
-        return "".join(p.capitalize() for p in self.prim.name.split("_")) + "Backward0"
+        return type(self).__name__
 
     def apply(self, g):
         """One gradient per input, from the primitive's VJP rule."""
@@ -118,6 +138,116 @@ class BackwardNode:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+class InputMeta:
+    """What a backward rule may read of an input whose values it does not read."""
+
+    __slots__ = ("shape", "dtype", "_requires_grad", "_data", "transposed")
+
+    def __init__(self, x: Tensor):
+        data = x._data
+        self.shape = data.shape
+        self.dtype = x.dtype
+        self._requires_grad = x._requires_grad
+        self._data = None
+        # a transposed view of a contiguous matrix (a Linear's weight.t()): the matmul
+        # rule computes its gradient transposed (vjp._transposed_view)
+        self.transposed = (
+            len(self.shape) == 2 and data.flags.f_contiguous and not data.flags.c_contiguous
+        )
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def __repr__(self) -> str:
+        return f"InputMeta(shape={list(self.shape)}, dtype={self.dtype})"
+
+
+# Recorded ops that keep their inputs though their rules read none of them (a fused op
+# whose recorded backward recomputes from the input: kiln.autograd.fused).
+_KEEPS_INPUTS: set = set()
+
+_NODE_CLASSES: dict = {}
+
+
+def node_class(name: str) -> type:
+    """The ``BackwardNode`` subclass called ``name`` (made on first use, then reused)."""
+    cls = _NODE_CLASSES.get(name)
+    if cls is None:
+        cls = _NODE_CLASSES[name] = type(
+            name, (BackwardNode,), {"__slots__": (), "__module__": __name__}
+        )
+    return cls
+
+
+def default_node_name(prim_name: str) -> str:
+    """``sum`` -> ``SumBackward0``, ``scatter_add`` -> ``ScatterAddBackward0``."""
+    return "".join(p.capitalize() for p in prim_name.split("_")) + "Backward0"
+
+
+def _pow_name(inputs, params) -> str:
+    base, exponent = inputs
+    if not exponent._requires_grad:
+        return "PowBackward0" if not exponent.ndim else "PowBackward1"
+    if not base._requires_grad and not base.ndim:
+        return "PowBackward2"  # a number to a tensor's power
+    return "PowBackward1"
+
+
+def _sum_name(inputs, params) -> str:
+    whole = not params["keepdims"] and len(params["axes"]) == inputs[0].ndim
+    return "SumBackward0" if whole else "SumBackward1"  # sum() / sum(dim)
+
+
+def _matmul_name(inputs, params) -> str:
+    ndim = inputs[0].ndim
+    if ndim == 2 and inputs[1].ndim == 2:
+        return "MmBackward0"
+    if ndim == 3 and inputs[1].ndim == 3:
+        return "BmmBackward0"
+    return "MatmulBackward0"
+
+
+# PyTorch's node names where a primitive's own differs (its ops' names), fixed or chosen
+# from the inputs and params; composites rename their result's node (``rename``).
+_TORCH_NAMES = {
+    "cast": "ToCopyBackward0",
+    "reshape": "ViewBackward0",
+    "concat": "CatBackward0",
+    "pad": "ConstantPadNdBackward0",
+    "max": "AmaxBackward0",
+    "take": "IndexBackward0",
+}
+_NAME_PICKERS = {"pow": _pow_name, "sum": _sum_name, "matmul": _matmul_name}
+_CLASS_OF_PRIM: dict = {}  # primitive -> its node class, where fixed
+
+
+def _node_class_for(prim, inputs, params) -> type:
+    cls = _CLASS_OF_PRIM.get(prim)
+    if cls is not None:
+        return cls
+    pick = _NAME_PICKERS.get(prim.name)
+    if pick is not None:
+        return node_class(pick(inputs, params))
+    name = _TORCH_NAMES.get(prim.name) or default_node_name(prim.name)
+    cls = _CLASS_OF_PRIM[prim] = node_class(name)
+    return cls
+
+
+def rename(t: Tensor, name: str) -> Tensor:
+    """Give ``t``'s node PyTorch's name ``name`` (a composite's result: ``mean`` ends in a
+    ``div``, PyTorch has a ``MeanBackward0``); returns ``t``. Only a node recorded by
+    ``record`` is renamed."""
+    node = t.grad_fn
+    if isinstance(node, BackwardNode):
+        node.__class__ = node_class(name)
+    return t
 
 
 _SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
@@ -219,7 +349,7 @@ def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
     if not (out.dtype.is_floating_point or out.dtype.is_complex):
         return
-    node = out.grad_fn = BackwardNode(prim, params, inputs, out)
+    node = out.grad_fn = _node_class_for(prim, inputs, params)(prim, params, inputs)
     out._requires_grad = True
     if saved_hooks_active and prim.vjp_reads_inputs:
         hooks = current_saved_hooks()
@@ -391,6 +521,11 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if inputs is None
         else {id(t) for t in ([inputs] if isinstance(inputs, Tensor) else inputs)}
     )
+    trace = current_trace()
+    # arrays a new .grad must not share: the caller's gradients, and each .grad stored
+    # here (add's rule hands one gradient to both operands), as PyTorch's AccumulateGrad
+    # copies a gradient that is referenced elsewhere
+    taken = None if create_graph or trace is not None else {id(g._data) for g in grads}
     for leaf, g in leaf_grads.items():
         if only is not None and id(leaf) not in only:
             continue
@@ -398,13 +533,21 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.detach()
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
-        trace = current_trace()
-        previous = leaf.grad if trace is None else trace.current_grad(leaf)
-        if previous is None and trace is None and not create_graph:
-            g = _laid_out_like(g, leaf)
-        set_leaf_grad(leaf, g if previous is None else previous + g)
-        for hook in leaf.__dict__.get("_post_accumulate_hooks", ()):
-            hook(leaf)
+        if trace is None:
+            previous = leaf._grad
+            if previous is None and taken is not None:
+                g = _laid_out_like(g, leaf)
+                if id(g._data) in taken and type(g._data) is np.ndarray:
+                    g = _wrap(np.array(g._data, copy=True, order="K"))
+                taken.add(id(g._data))
+            leaf._grad = g if previous is None else previous + g
+        else:
+            previous = trace.current_grad(leaf)
+            trace.set_grad(leaf, g if previous is None else previous + g)
+        hooks = leaf.__dict__.get("_post_accumulate_hooks")
+        if hooks:
+            for hook in hooks:
+                hook(leaf)
 
 
 def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:

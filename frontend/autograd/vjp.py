@@ -19,30 +19,36 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import ops
 from ..dispatch import bind
 
+_SUM, _RESHAPE, _PERMUTE, _MATMUL = (P[name] for name in ("sum", "reshape", "permute", "matmul"))
+
+
+def _shape(x) -> tuple:
+    data = x._data
+    return data.shape if type(data) is np.ndarray else tuple(x.shape)
+
 
 def sum_to_shape(g, shape):
     """Sum ``g`` over the axes broadcasting added, so it has ``shape`` (the one helper)."""
     shape = tuple(shape)
-    if tuple(g.shape) == shape:
+    have = _shape(g)
+    if have == shape:
         return g
-    lead = g.ndim - len(shape)
+    lead = len(have) - len(shape)
     axes = tuple(range(lead)) + tuple(
-        lead + i for i, d in enumerate(shape) if d == 1 and g.shape[lead + i] != 1
+        lead + i for i, d in enumerate(shape) if d == 1 and have[lead + i] != 1
     )
     if axes:
-        g = bind(P["sum"], (g,), {"axes": axes, "keepdims": True})
-    if lead:
-        g = ops.reshape(g, shape)
-    elif tuple(g.shape) != shape:
-        g = ops.reshape(g, shape)
+        g = bind(_SUM, (g,), {"axes": axes, "keepdims": True})
+    if _shape(g) != shape:
+        g = bind(_RESHAPE, (g,), {"shape": shape})
     return g
 
 
 def _binary_grads(g, a, b, ga, gb):
     """Unbroadcast the gradients; ``ga``/``gb`` are thunks, run only for inputs that need one."""
     return (
-        sum_to_shape(ga(), a.shape) if a.requires_grad else None,
-        sum_to_shape(gb(), b.shape) if b.requires_grad else None,
+        sum_to_shape(ga(), _shape(a)) if a._requires_grad else None,
+        sum_to_shape(gb(), _shape(b)) if b._requires_grad else None,
     )
 
 
@@ -111,7 +117,7 @@ def _permute(g, x, axes):
     inverse = [0] * len(axes)
     for i, a in enumerate(axes):
         inverse[a] = i
-    return (ops.permute(g, inverse),)
+    return (bind(_PERMUTE, (g,), {"axes": tuple(inverse)}),)
 
 
 def _slice(g, x, starts, stops, steps):
@@ -150,6 +156,8 @@ def _transposed_view(x) -> bool:
     contiguous once the transpose's own rule turns it back (as PyTorch computes a
     ``Linear``'s weight gradient, ``g^T @ x``; the values are the same products)."""
     data = x._data
+    if data is None:
+        return getattr(x, "transposed", False)  # (tape.InputMeta; a tracer: False)
     return (
         type(data) is np.ndarray
         and data.ndim == 2
@@ -158,16 +166,35 @@ def _transposed_view(x) -> bool:
     )
 
 
+def _mT(x):
+    """``x`` with its last two axes swapped (the ``permute`` primitive)."""
+    n = x.ndim
+    return bind(_PERMUTE, (x,), {"axes": (*range(n - 2), n - 1, n - 2)})
+
+
+def _mm(x, y):
+    return bind(_MATMUL, (x, y))
+
+
 def _matmul(g, a, b):
+    if g.dtype is not a.dtype or g.dtype is not b.dtype:  # (ops.matmul promotes)
+        return _binary_grads(
+            g,
+            a,
+            b,
+            lambda: ops.matmul(g, ops.transpose(b, -1, -2)),
+            lambda: ops.matmul(ops.transpose(a, -1, -2), g),
+        )
+
     def grad_a():
         if _transposed_view(a):  # (b @ g^T)^T
-            return ops.transpose(ops.matmul(b, ops.transpose(g, -1, -2)), -1, -2)
-        return ops.matmul(g, ops.transpose(b, -1, -2))
+            return _mT(_mm(b, _mT(g)))
+        return _mm(g, _mT(b))
 
     def grad_b():
         if _transposed_view(b):  # (g^T @ a)^T
-            return ops.transpose(ops.matmul(ops.transpose(g, -1, -2), a), -1, -2)
-        return ops.matmul(ops.transpose(a, -1, -2), g)
+            return _mT(_mm(_mT(g), a))
+        return _mm(_mT(a), g)
 
     return _binary_grads(g, a, b, grad_a, grad_b)
 
@@ -208,7 +235,7 @@ _RULES = {
     "cast": _cast,
     "sum": _sum,
     "max": _max,
-    "reshape": lambda g, x, shape: (ops.reshape(g, x.shape),),
+    "reshape": lambda g, x, shape: (bind(_RESHAPE, (g,), {"shape": _shape(x)}),),
     "permute": _permute,
     "expand": lambda g, x, shape: (sum_to_shape(g, x.shape),),
     "slice": _slice,

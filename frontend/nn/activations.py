@@ -16,6 +16,8 @@ import warnings
 
 import kiln
 from kiln import ops
+from kiln.autograd import fused, tape
+from kiln.ops.dims import normalize_dim
 
 __all__ = [
     "relu",
@@ -49,10 +51,35 @@ def _float(x):
 
 
 def _maybe_inplace(x, out, inplace: bool, name: str):
-    """``inplace=True`` stores the result into ``x`` (PyTorch's ``F.relu(x, inplace=True)``)."""
+    """``inplace=True`` stores the result into ``x`` (PyTorch's ``F.relu(x, inplace=True)``);
+    otherwise the result's node gets PyTorch's name (``EluBackward0``)."""
     if not inplace:
-        return out
+        return _named(x, out, _NODE_NAMES.get(name))
     return ops.assign(x, out, name)
+
+
+# PyTorch's node of each activation (``type(F.elu(x).grad_fn).__name__``); kiln's composites
+# end in a ``where`` or ``mul`` node, renamed (the same rule, PyTorch's name)
+_NODE_NAMES = {
+    "hardtanh_": "HardtanhBackward0",
+    "leaky_relu_": "LeakyReluBackward0",
+    "elu_": "EluBackward0",
+    "selu_": "EluBackward0",
+    "celu_": "CeluBackward0",
+    "silu_": "SiluBackward0",
+    "mish_": "MishBackward0",
+    "hardsigmoid_": "HardsigmoidBackward0",
+    "hardswish_": "HardswishBackward0",
+    "threshold_": "ThresholdBackward0",
+}
+
+
+def _named(x, out, name):
+    """``out`` with its node renamed ``name``: only a node the composite recorded (not one
+    it returned unchanged: ``x``'s own)."""
+    if name is not None and out is not x and out.grad_fn is not getattr(x, "grad_fn", None):
+        tape.rename(out, name)
+    return out
 
 
 def relu(input, inplace: bool = False):
@@ -146,12 +173,13 @@ def gelu(input, approximate: str = "none"):
     x = _float(input)
     if approximate == "none":
         cdf = ops.mul(ops.add(ops.erf(ops.mul(x, 1.0 / math.sqrt(2.0))), 1.0), 0.5)
-        return ops.mul(x, cdf)
+        return _named(input, ops.mul(x, cdf), "GeluBackward0")
     if approximate == "tanh":
         inner = ops.mul(
             ops.add(x, ops.mul(ops.mul(ops.mul(x, x), x), 0.044715)), math.sqrt(2.0 / math.pi)
         )
-        return ops.mul(ops.mul(x, 0.5), ops.add(ops.tanh(inner), 1.0))
+        out = ops.mul(ops.mul(x, 0.5), ops.add(ops.tanh(inner), 1.0))
+        return _named(input, out, "GeluBackward0")
     raise RuntimeError("approximate argument must be either none or tanh.")
 
 
@@ -161,7 +189,7 @@ def sigmoid(input):
     >>> sigmoid(kiln.tensor([0.0])).tolist()
     [0.5]
     """
-    return ops.sigmoid(input)
+    return _named(input, ops.sigmoid(input), "SigmoidBackward0")
 
 
 def tanh(input):
@@ -183,7 +211,7 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     >>> softplus(kiln.tensor([30.0]))
     tensor([30.])
     """
-    return ops.softplus(_float(input), beta, threshold)
+    return _named(input, ops.softplus(_float(input), beta, threshold), "SoftplusBackward0")
 
 
 def mish(input, inplace: bool = False):
@@ -207,7 +235,7 @@ def hardswish(input, inplace: bool = False):
 
 def logsigmoid(input):
     """``log(sigmoid(x))``, stable for large ``|x|``."""
-    return ops.logsigmoid(input)
+    return _named(input, ops.logsigmoid(input), "LogSigmoidBackward0")
 
 
 def tanhshrink(input):
@@ -239,7 +267,7 @@ def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """
     if dim is None:
         dim = _softmax_dim("softmax", input.ndim, _stacklevel)
-    return ops.softmax(input, dim, dtype=dtype)
+    return _named(input, ops.softmax(input, dim, dtype=dtype), "SoftmaxBackward0")
 
 
 def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
@@ -250,10 +278,14 @@ def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """
     if dim is None:
         dim = _softmax_dim("log_softmax", input.ndim, _stacklevel)
+    if dtype is None and isinstance(input, kiln.Tensor) and input.ndim:
+        out = fused.log_softmax(input, normalize_dim("log_softmax", dim, input.ndim))
+        if out is not None:  # eagerly on NumPy: one node (LogSoftmaxBackward0), as PyTorch
+            return out
     return ops.log_softmax(input, dim, dtype=dtype)
 
 
 def softmin(input, dim=None, _stacklevel: int = 3, dtype=None):
     if dim is None:
         dim = _softmax_dim("softmin", input.ndim, _stacklevel)
-    return ops.softmax(ops.neg(input), dim, dtype=dtype)
+    return _named(input, ops.softmax(ops.neg(input), dim, dtype=dtype), "SoftmaxBackward0")

@@ -15,6 +15,7 @@ import warnings
 
 import kiln
 from kiln import ops
+from kiln.autograd import fused
 
 __all__ = [
     "mse_loss",
@@ -211,6 +212,10 @@ def nll_loss(
     if tuple(target.shape) != expected:
         raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
     n_classes = input.shape[1]
+    if weight is None and not unbatched:
+        loss = fused.nll_loss(input, target, ignore_index, reduction)  # (eagerly on NumPy)
+        if loss is not None:
+            return loss
     _check_targets(target, n_classes, ignore_index)
     target = ops.cast(target, kiln.int64)
     keep = ops.ne(target, ignore_index)
@@ -254,6 +259,12 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
+    if weight is None and label_smoothing == 0.0 and not target.dtype.is_floating_point:
+        # eagerly on NumPy: two nodes (LogSoftmaxBackward0, NllLossBackward0), as PyTorch
+        logp = fused.log_softmax(input, 1) if input.ndim == 2 else None
+        loss = None if logp is None else fused.nll_loss(logp, target, ignore_index, reduction)
+        if loss is not None:
+            return loss
     logp = ops.log_softmax(input, class_dim)
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:

@@ -18,6 +18,7 @@ from . import (
     index,
     linalg,
     linalg16,
+    math16,
     reduce,
     shape,
     sorting,
@@ -34,6 +35,7 @@ from .inplace import *  # noqa: F403
 from .inplace import assign, inplace  # noqa: F401
 from .linalg import *  # noqa: F403
 from .linalg16 import *  # noqa: F403
+from .math16 import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
@@ -50,6 +52,7 @@ _PUBLIC_MODULES = (
     _inplace_module,
     linalg,
     linalg16,
+    math16,
     reduce,
     shape,
     sorting,

@@ -183,6 +183,38 @@ def _unfold(self, dimension, size, step):
     return ops.shape.unfold(self, dimension, size, step)
 
 
+# math16: the elementwise, special-function and statistics methods (ops/math16.py).
+_MATH16_METHODS = """
+fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isneginf isposinf
+isreal frexp ldexp nextafter logaddexp2 fix positive nansum nanmean count_nonzero aminmax
+mode histc histogram bincount diff quantile nanquantile cov corrcoef renorm arctan2 greater
+less greater_equal less_equal not_equal
+""".split()
+
+
+def _polygamma_method(self, n):
+    return ops.polygamma(n, self)
+
+
+def _install_math16() -> None:
+    from .math16 import INPLACE_METHODS, float_power_, mvlgamma_, polygamma_, renorm_, sgn_
+
+    for name in _MATH16_METHODS:
+        setattr(Tensor, name, _method(getattr(ops, name)))
+    for name in INPLACE_METHODS:
+        setattr(Tensor, name, _inplace(name))
+    Tensor.polygamma = _polygamma_method
+    Tensor.mvlgamma = _method(ops.mvlgamma)
+    Tensor.float_power_ = float_power_
+    Tensor.polygamma_ = polygamma_
+    Tensor.mvlgamma_ = mvlgamma_
+    Tensor.renorm_ = renorm_
+    Tensor.sgn_ = sgn_
+
+
+# end math16
+
+
 def install() -> None:
     for name, fn in _OPERATORS.items():
         binary = name.startswith("__") and name not in (
@@ -282,6 +314,7 @@ def install() -> None:
     for name in ("addmm_", "addbmm_", "baddbmm_", "addmv_", "addr_"):
         setattr(Tensor, name, _inplace(name))
     _install_surface16()  # surface16
+    _install_math16()  # math16
 
 
 # surface16 ------------------------------------------------------------------------------

@@ -1,0 +1,256 @@
+"""Eager fused ops: composites run eagerly as a few NumPy calls and one backward node.
+
+``relu``, ``log_softmax`` and ``nll_loss`` are composites of several primitives (so that
+``kiln.jit`` and the transforms see ordinary primitives). Eagerly on NumPy each primitive
+is a dispatched op, a backward node and a fresh array; here, in the common eager case, the
+same primitives' implementations run on the arrays directly, in the composite's order, and
+one node per op (PyTorch's: ``ReluBackward0``, ``LogSoftmaxBackward0``,
+``NllLossBackward0``) keeps what its backward reads. The values and gradients are the
+composite's, bit for bit (tests/test_eager_fast.py runs both).
+
+The fast path is taken only eagerly on plain CPU arrays of float32/float64, with no trace
+or transform, no profiler, no device handler and no ``saved_tensors_hooks``; anything else
+runs the composite. The backward rules fall back to kiln ops (recorded, for higher-order
+gradients; traced, if a backward is traced) when the gradient itself requires grad.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from kiln.compiler.primitives import PRIMITIVES as P
+
+from .. import dispatch, dtypes, ops
+from ..context import current
+from ..tensor import Tensor, _wrap
+from . import tape
+
+__all__ = ["ENABLED", "log_softmax", "nll_loss", "relu"]
+
+# Tests switch this off to compare the fast paths with the composites they replace.
+ENABLED = True
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+_INT_OF_SIZE = {4: np.dtype(np.int32), 8: np.dtype(np.int64)}
+_INT8 = np.dtype(np.int8)
+_I64 = np.dtype(np.int64)
+_SELECT_MIN = 1 << 12  # below this many elements np.where is faster than the bitwise select
+
+
+def _impl(name):
+    return dispatch.eager_impl(name)
+
+
+_MAX, _SUM, _SUB, _EXP, _LOG, _DIV, _MUL, _NEG, _GATHER, _SCATTER_ADD = (
+    _impl(n)
+    for n in ("max", "sum", "sub", "exp", "log", "div", "mul", "neg", "gather", "scatter_add")
+)
+
+
+class FusedOp:
+    """A recorded op that is no primitive (``BackwardNode`` reads these attributes)."""
+
+    __slots__ = ("name", "vjp", "vjp_reads_inputs", "properties", "differentiable", "__weakref__")
+
+    def __init__(self, name, vjp):
+        self.name = name
+        self.vjp = vjp
+        self.vjp_reads_inputs = False  # the node keeps its own arrays: no version checks
+        self.properties = frozenset()
+        self.differentiable = True
+
+    def __repr__(self) -> str:
+        return f"<fused op {self.name}>"
+
+
+def _fast_context() -> bool:
+    """Eager on NumPy, nothing watching the ops one by one."""
+    return (
+        ENABLED
+        and current().top is None
+        and not dispatch.PROFILERS
+        and not dispatch._device_handlers
+        and not tape.saved_hooks_active
+    )
+
+
+def _plain_float(t) -> bool:
+    data = t._data
+    return type(data) is np.ndarray and data.dtype in _FLOATS
+
+
+def _fast_grad(g: Tensor, shape: tuple, dtype, linear: bool = True) -> bool:
+    """Whether a backward rule may compute on ``g``'s array: a plain array of ``shape``
+    and ``dtype``, eager, and nothing to record: with ``create_graph`` a rule's result
+    is recorded when ``g`` requires grad, or always where the rule reads the op's input
+    (not ``linear``: a function of ``g`` alone, with constant coefficients)."""
+    data = g._data
+    return (
+        type(data) is np.ndarray
+        and data.dtype == dtype
+        and data.shape == shape
+        and not ((g._requires_grad or not linear) and current().grad_enabled)
+        and _fast_context()
+    )
+
+
+def _select_zero(zero_where: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """``where(zero_where, +0.0, x)``, bit for bit (``dispatch._where``'s select: the
+    mask's bits and ``x``'s, with no branch per element)."""
+    if x.ndim == 0 or x.size < _SELECT_MIN:
+        return np.where(zero_where, x.dtype.type(0), x)
+    bits = _INT_OF_SIZE[x.dtype.itemsize]
+    mask = np.subtract(zero_where.view(_INT8), 1, dtype=bits)  # 0 where zero_where, else ~0
+    return np.bitwise_and(x.view(bits), mask, out=mask).view(x.dtype)
+
+
+def _record(op: FusedOp, inputs, params, data) -> Tensor:
+    out = _wrap(data)
+    if current().grad_enabled and any(x._requires_grad for x in inputs):
+        tape.record(op, inputs, params, out)
+    return out
+
+
+# ------------------------------------------------------------------------------ relu
+
+
+def _relu_vjp(g, x, nonpositive):
+    """0 where ``x <= 0`` (a zero included), else ``g`` (NaN included): PyTorch's rule."""
+    if _fast_grad(g, nonpositive.shape, x.dtype.np):
+        return (_wrap(_select_zero(nonpositive, g._data)),)
+    mask = dispatch.constant(nonpositive, dtypes.bool_, like=g)
+    return (ops.where(mask, 0.0, g),)
+
+
+_RELU = FusedOp("relu", _relu_vjp)
+
+
+def relu(x: Tensor):
+    """``kiln.relu``'s values (``x < 0 ? 0 : x``: NaN and -0.0 pass through) and
+    gradient, or ``None`` where the composite must run."""
+    if not (_plain_float(x) and _fast_context()):
+        return None
+    data = x._data
+    out = _select_zero(np.less(data, 0), data)
+    if not (current().grad_enabled and x._requires_grad):
+        return _wrap(out)
+    return _record(_RELU, (x,), {"nonpositive": np.less_equal(data, 0)}, out)
+
+
+# ------------------------------------------------------------------------------ log_softmax
+
+
+def _check_version(x: Tensor, version: int, name: str) -> None:
+    if x._version != version:
+        raise RuntimeError(
+            f"one of the variables needed for gradient computation has been modified by an "
+            f"inplace operation: {x.dtype.name}{list(x.shape)} is at version {x._version}; "
+            f"expected version {version} instead ({name})."
+        )
+
+
+def _log_softmax_vjp(g, x, axis, shifted, e, s, version):
+    """The composite's backward (``shifted - log(sum(exp(shifted)))``, ``shifted = x - m``
+    with ``m`` constant): ``g + exp(shifted) * (sum(-g) / s)``, in the composite's order."""
+    axes = (axis,)
+    if _fast_grad(g, e.shape, e.dtype, linear=False):
+        gd = g._data
+        gs = _DIV(_SUM(_NEG(gd), axes=axes, keepdims=True), s)
+        return (_wrap(np.add(gd, _MUL(gs, e))),)  # (gs broadcast: expand's values)
+    # recorded (create_graph) or traced: the same formula in kiln ops, from x itself so
+    # that a higher-order gradient reaches it
+    _check_version(x, version, "LogSoftmaxBackward0")
+    m = dispatch.constant(_MAX(x._data, axes=axes, keepdims=True), x.dtype, like=x)
+    ex = ops.exp(ops.sub(x, m))
+    sx = dispatch.bind(P["sum"], (ex,), {"axes": axes, "keepdims": True})
+    gs = ops.div(dispatch.bind(P["sum"], (ops.neg(g),), {"axes": axes, "keepdims": True}), sx)
+    return (ops.add(g, ops.mul(ops.expand(gs, tuple(x.shape)), ex)),)
+
+
+_LOG_SOFTMAX = FusedOp("log_softmax", _log_softmax_vjp)
+tape._KEEPS_INPUTS.add(_LOG_SOFTMAX)  # its recorded backward (create_graph) recomputes from x
+
+
+def log_softmax(x: Tensor, axis: int):
+    """``kiln.log_softmax(x, axis)`` for a non-empty float ``x`` of at least one axis
+    (``axis`` normalized), or ``None`` where the composite must run."""
+    if not (_plain_float(x) and _fast_context()):
+        return None
+    data = x._data
+    if data.ndim == 0 or data.size == 0:
+        return None
+    axes = (axis,)
+    shifted = _SUB(data, _MAX(data, axes=axes, keepdims=True))
+    e = _EXP(shifted)
+    s = _SUM(e, axes=axes, keepdims=True)
+    out = _SUB(shifted, _LOG(s))
+    params = {"axis": axis, "shifted": shifted, "e": e, "s": s, "version": x._version}
+    return _record(_LOG_SOFTMAX, (x,), params, out)
+
+
+# ------------------------------------------------------------------------------ nll_loss
+
+
+def _nll_loss_vjp(g, logp, index, weight, total, reduction, n_classes):
+    """The composite's backward: ``-g * w`` (``/ sum(w)`` for 'mean'), scattered to the
+    targets' classes of a zero gradient."""
+    n = weight.shape[0]
+    if _fast_grad(g, () if reduction != "none" else (n,), weight.dtype):
+        gd = g._data
+        if reduction == "mean":
+            gd = _DIV(gd, total)
+        picked = _MUL(_NEG(gd), weight).reshape(n, 1)  # (a 0-d gd broadcast: expand's)
+        return (_wrap(_SCATTER_ADD(picked, index, axis=1, size=n_classes)),)
+    if reduction == "mean":
+        g = ops.div(g, dispatch.constant(total, g.dtype, like=g))
+    if reduction != "none":
+        g = ops.expand(ops.reshape(g, (1,)), (n,))
+    picked = ops.mul(ops.neg(g), dispatch.constant(weight, g.dtype, like=g))
+    index = dispatch.constant(index, dtypes.int64, like=g)
+    scattered = dispatch.bind(
+        P["scatter_add"], (ops.reshape(picked, (n, 1)), index), {"axis": 1, "size": n_classes}
+    )
+    return (scattered,)
+
+
+_NLL_LOSS = FusedOp("nll_loss", _nll_loss_vjp)
+
+
+def nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str):
+    """``F.nll_loss`` without class weights of a 2-D ``logp`` and 1-D integer ``target``
+    whose classes are all in range, or ``None`` where the composite must run (it also
+    raises the errors)."""
+    if not (_plain_float(logp) and _fast_context()):
+        return None
+    data, t = logp._data, target._data
+    if (
+        data.ndim != 2
+        or type(t) is not np.ndarray
+        or t.dtype.kind not in "iu"
+        or t.shape != data.shape[:1]
+        or t.size == 0
+        or data.shape[1] == 0
+    ):
+        return None
+    n, n_classes = data.shape
+    if t.min() < 0 or t.max() >= n_classes:
+        return None  # (ignore_index out of range, or an error: the composite's)
+    t = t.astype(_I64, copy=False)
+    keep = np.not_equal(t, ignore_index)
+    index = np.where(keep, t, 0).reshape(n, 1)
+    weight = keep.astype(data.dtype)
+    loss = _NEG(_MUL(_GATHER(data, index, axis=1).reshape(n), weight))
+    total = None
+    if reduction == "sum":
+        loss = _SUM(loss, axes=(0,), keepdims=False)
+    elif reduction == "mean":
+        total = np.asarray(_SUM(weight, axes=(0,), keepdims=False))
+        loss = _DIV(_SUM(loss, axes=(0,), keepdims=False), total)
+    params = {
+        "index": index,
+        "weight": weight,
+        "total": total,
+        "reduction": reduction,
+        "n_classes": n_classes,
+    }
+    return _record(_NLL_LOSS, (logp,), params, loss)
