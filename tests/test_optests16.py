@@ -336,3 +336,98 @@ def test_float16_avg_pool2d_gradient():
     np.testing.assert_array_equal(ky, ty)
     assert kg[0].dtype == np.float16
     np.testing.assert_allclose(kg[0].astype(np.float32), tg[0].astype(np.float32), rtol=2e-3)
+
+
+# ------------------------------------------------------- bad input: PyTorch's exceptions
+
+INDEX_OPS = {
+    "gather": lambda lib, x, i: x.gather(0, i),
+    "scatter_value": lambda lib, x, i: x.scatter(0, i, 1.0),
+    "scatter_src": lambda lib, x, i: x.scatter(0, i, lib.ones(1, 2)),
+    "scatter_add": lambda lib, x, i: x.scatter_add(0, i, lib.ones(1, 2)),
+    "scatter_reduce": lambda lib, x, i: x.scatter_reduce(0, i, lib.ones(1, 2), "sum"),
+    "index_select": lambda lib, x, i: x.index_select(0, i[0]),
+    "index_add": lambda lib, x, i: x.index_add(0, i[0, :1], lib.ones(1, 2)),
+    "index_copy": lambda lib, x, i: x.index_copy(0, i[0, :1], lib.ones(1, 2)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_OPS))
+@pytest.mark.parametrize("bad", [-1, 3, -4])
+def test_out_of_range_index_raises_like_torch(name, bad):
+    """NumPy would wrap -1 to the last row: a silently wrong result."""
+    errs = []
+    for lib in (torch, kiln):
+        x, i = lib.zeros(3, 2), lib.tensor([[bad, 0]])
+        with pytest.raises(Exception) as info:
+            INDEX_OPS[name](lib, x, i)
+        errs.append(info.type)
+    assert errs[1] is errs[0], errs
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_OPS))
+def test_in_range_index_still_matches(name):
+    outs = []
+    for lib in (torch, kiln):
+        x, i = lib.arange(6.0).reshape(3, 2), lib.tensor([[2, 0]])
+        outs.append(INDEX_OPS[name](lib, x, i).numpy())
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+def test_index_fill_negative_index_wraps_like_torch():
+    outs = [lib.zeros(3, 2).index_fill(0, lib.tensor([-1]), 2.0).numpy() for lib in (torch, kiln)]
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+@pytest.mark.parametrize("sizes", [(-1, 2), (2, -1), (1, -3, 1)])
+def test_repeat_negative_raises(sizes):
+    _raises_same(lambda lib, t: t.repeat(*sizes), np.arange(3))
+
+
+def test_repeat_zero_is_empty():
+    outs = [lib.tensor([[1, 2]]).repeat(0, 3).numpy() for lib in (torch, kiln)]
+    assert outs[1].shape == outs[0].shape == (0, 6)
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [("float32", "int64"), ("float32", "float64"), ("int32", "int64"), ("float16", "float32")],
+)
+@pytest.mark.parametrize("op", ["matmul", "mm", "bmm", "dot", "mv"])
+def test_matmul_mixed_dtypes_raise(op, a, b):
+    shapes = {"mm": ((2, 3), (3, 2)), "bmm": ((1, 2, 3), (1, 3, 2)), "dot": ((3,), (3,))}
+    sa, sb = shapes.get(op, ((2, 3), (3,)) if op == "mv" else ((2, 3), (3, 2)))
+    errs = []
+    for lib in (torch, kiln):
+        x = lib.ones(*sa, dtype=getattr(lib, a))
+        y = lib.ones(*sb, dtype=getattr(lib, b))
+        with pytest.raises(RuntimeError) as info:
+            getattr(lib, op)(x, y)
+        errs.append(info.type)
+    assert errs[0] is errs[1]
+
+
+def test_matmul_bool_raises_and_int_works():
+    _raises_same(lambda lib, a: a @ a, np.ones((2, 2), bool))
+    outs = [(lib.tensor([[1, 2]]) @ lib.tensor([[3], [4]])).numpy() for lib in (torch, kiln)]
+    assert outs[1].dtype == outs[0].dtype
+    np.testing.assert_array_equal(outs[1], outs[0])
+
+
+@pytest.mark.parametrize("dtype", ["int64", "int32", "bool"])
+def test_norm_of_integer_raises(dtype):
+    _raises_same(lambda lib, t: t.norm(), np.array([3, 4]).astype(dtype))
+
+
+@pytest.mark.parametrize("op", ["argmax", "argmin"])
+def test_argmax_argmin_bool_raise(op):
+    _raises_same(lambda lib, t: getattr(t, op)(), np.array([False, True]))
+    _raises_same(lambda lib, t: getattr(t, op)(0), np.array([False, True]))
+
+
+@pytest.mark.parametrize("op", ["max", "min"])
+def test_max_min_of_bool_with_dim_still_work(op):
+    x = np.array([[False, True, True], [False, False, True]])
+    outs = [getattr(lib.tensor(x), op)(1) for lib in (torch, kiln)]
+    np.testing.assert_array_equal(outs[1].values.numpy(), outs[0].values.numpy())
+    np.testing.assert_array_equal(outs[1].indices.numpy(), outs[0].indices.numpy())

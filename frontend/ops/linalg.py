@@ -30,6 +30,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"matmul: both arguments to matmul need to be at least 1D, but they "
             f"are {a.ndim}D and {b.ndim}D"
         )
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"matmul: expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
+            f"{b.dtype.name} (shapes {list(a.shape)} and {list(b.shape)})"
+        )
+    if a.dtype is dtypes.bool_:
+        raise NotImplementedError("matmul: \"addmm_impl_cpu_\" not implemented for 'Bool'")
     a, b, dt = promote_pair("matmul", a, b)
     squeeze = []
     if a.ndim == 1:

@@ -130,7 +130,18 @@ def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return reverse_order(amax(reverse_order(x), dim, keepdim))
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Tensor:
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _refuse_bool("argmax", x)
+    return _argmax(x, dim, keepdim)
+
+
+def _refuse_bool(op, x):
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input (cast it to an integer dtype)")
+
+
+def _argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Tensor:
+    """``argmax`` of any dtype, bool included (``max(x, dim)`` of bools needs it)."""
     if x.numel() == 0:
         if dim is None:
             raise IndexError(
@@ -150,9 +161,14 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Ten
 
 
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _refuse_bool("argmin", x)
+    return _argmin(x, dim, keepdim)
+
+
+def _argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         x = cast(x, dtypes.int64)
-    return argmax(reverse_order(x), dim, keepdim, _name="argmin")
+    return _argmax(reverse_order(x), dim, keepdim, _name="argmin")
 
 
 def _max_with_indices(x, dim, keepdim, pick, name="max"):
@@ -160,7 +176,7 @@ def _max_with_indices(x, dim, keepdim, pick, name="max"):
     if x.ndim and x.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if x.ndim == 0:
-        return values_indices(x, argmax(x, 0))
+        return values_indices(x, _argmax(x, 0))
     idx = pick(x, axis, keepdim=True)
     values = gather(x, axis, idx)
     if not keepdim:
@@ -179,7 +195,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
         return evenly_distributed(x, amax(x)) if _wants_grad(x) else amax(x)
-    return _max_with_indices(x, dim, keepdim, argmax)
+    return _max_with_indices(x, dim, keepdim, _argmax)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
@@ -192,7 +208,7 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
         return evenly_distributed(x, amin(x)) if _wants_grad(x) else amin(x)
-    return _max_with_indices(x, dim, keepdim, argmin, "min")
+    return _max_with_indices(x, dim, keepdim, _argmin, "min")
 
 
 def _wants_grad(x) -> bool:
@@ -375,6 +391,10 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        raise RuntimeError(
+            f"norm(): Expected a floating point or complex tensor as input. Got {x.dtype.name}"
+        )
     if x.dtype is dtypes.float16 and p not in (math.inf, "inf"):  # float32 accumulation
         return _rounded(norm(_widened(x), p, dim, keepdim), x)
     if p in ("fro", 2, 2.0, None):

@@ -353,6 +353,11 @@ def repeat(x: Tensor, *sizes) -> Tensor:
             "repeat: number of dimensions of repeat dims can not be smaller "
             "than number of dimensions of tensor"
         )
+    if any(int(r) < 0 for r in sizes):
+        raise RuntimeError(
+            f"repeat: Trying to create tensor with negative dimension: repeats {list(sizes)} "
+            f"of a tensor of size {list(x.shape)}"
+        )
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # (r0, d0, r1, d1, ...) -> expand -> reshape
     inter = []
