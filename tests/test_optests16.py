@@ -431,3 +431,23 @@ def test_max_min_of_bool_with_dim_still_work(op):
     outs = [getattr(lib.tensor(x), op)(1) for lib in (torch, kiln)]
     np.testing.assert_array_equal(outs[1].values.numpy(), outs[0].values.numpy())
     np.testing.assert_array_equal(outs[1].indices.numpy(), outs[0].indices.numpy())
+
+
+@pytest.mark.parametrize("op", ["softmax", "log_softmax", "softmin"])
+def test_softmax_of_integers_raises_not_implemented(op):
+    _raises_same(lambda lib, t: getattr(lib.nn.functional, op)(t, 0), np.array([1, 2]))
+    outs = [
+        getattr(lib.nn.functional, op)(lib.tensor([1, 2]), 0, dtype=lib.float32).numpy()
+        for lib in (torch, kiln)
+    ]
+    np.testing.assert_allclose(outs[1], outs[0], rtol=1e-6)
+
+
+def test_pad_value_with_non_constant_mode_raises_runtime_error():
+    x = np.ones((1, 2, 3), np.float32)
+    _raises_same(lambda lib, t: lib.nn.functional.pad(t, (1, 1), mode="reflect", value=1.0), x)
+    outs = [
+        lib.nn.functional.pad(lib.tensor(x), (1, 1), mode="reflect", value=0.0).numpy()
+        for lib in (torch, kiln)
+    ]
+    np.testing.assert_array_equal(outs[1], outs[0])

@@ -422,7 +422,7 @@ def pad(input, pad, mode: str = "constant", value=None):
     if len(pad) // 2 > input.ndim:
         raise RuntimeError("Padding length too large")
     if mode != "constant" and value not in (None, 0, 0.0):
-        raise NotImplementedError(f'Padding mode "{mode}" doesn\'t take in value argument.')
+        raise RuntimeError(f'pad: Padding mode "{mode}" doesn\'t take in value argument.')
     pairs = [(0, 0)] * input.ndim
     for k in range(len(pad) // 2):
         pairs[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])

@@ -307,10 +307,19 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     return out
 
 
+def _refuse_integral(op, x):
+    """PyTorch's softmax kernels exist for floating dtypes only (pass ``dtype=``)."""
+    if not x.dtype.is_floating_point:
+        raise NotImplementedError(
+            f'{op}: "{op}_lastdim_kernel_impl" not implemented for {x.dtype.name} input of '
+            f"size {list(x.shape)} (pass dtype= or cast to a floating dtype)"
+        )
+
+
 def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    _refuse_integral("softmax", x)
     axis = normalize_dim("softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(softmax(reshape(x, (1,)), 0), ())
@@ -327,7 +336,7 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
 def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    _refuse_integral("log_softmax", x)
     axis = normalize_dim("log_softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(log_softmax(reshape(x, (1,)), 0), ())
