@@ -29,7 +29,11 @@ def _both(fn, *arrays, grad=False):
         grads = None
         if grad:
             y.sum().backward()
-            grads = [t.grad.detach().numpy() for t in ts]
+            # PyTorch leaves .grad None where its backward gives an undefined (zero) grad
+            grads = [
+                np.zeros(t.shape, a.dtype) if t.grad is None else t.grad.detach().numpy()
+                for t, a in zip(ts, arrays)
+            ]
         out[lib.__name__] = (y.detach().numpy(), grads)
     return out["torch"], out["kiln"]
 
@@ -451,3 +455,59 @@ def test_pad_value_with_non_constant_mode_raises_runtime_error():
         for lib in (torch, kiln)
     ]
     np.testing.assert_array_equal(outs[1], outs[0])
+
+
+ERROR_CASES = {
+    "narrow_past_end": lambda lib, t: t.narrow(1, 2, 5),
+    "narrow_start_out_of_range": lambda lib, t: t.narrow(1, -5, 1),
+    "cat_empty_list": lambda lib, t: lib.cat([]),
+    "flip_repeated_dims_varargs": lambda lib, t: t.flip(0, 0),
+    "tril_1d": lambda lib, t: t[0].tril(),
+    "triu_1d": lambda lib, t: t[0].triu(),
+    "diag_0d": lambda lib, t: t[0, 0].diag(),
+    "diag_3d": lambda lib, t: t[None].diag(),
+    "isclose_negative_rtol": lambda lib, t: lib.isclose(t, t, rtol=-1.0),
+    "isclose_negative_atol": lambda lib, t: lib.isclose(t, t, atol=-1.0),
+    "logcumsumexp_int": lambda lib, t: t.long().logcumsumexp(0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ERROR_CASES))
+def test_bad_input_raises_like_torch(name):
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    _raises_same(ERROR_CASES[name], x)
+
+
+VALUE_CASES = {
+    "flip_varargs": lambda lib, t: t.flip(0, 1),
+    "flip_dims_kw": lambda lib, t: lib.flip(t, dims=(1,)),
+    "narrow_negative_start": lambda lib, t: t.narrow(1, -3, 2),
+    "norm_p0": lambda lib, t: t.norm(p=0),
+    "norm_p0_dim": lambda lib, t: t.norm(p=0, dim=1),
+    "norm_neg_inf": lambda lib, t: t.norm(p=-float("inf"), dim=0),
+    "norm_nuc": lambda lib, t: t.norm(p="nuc"),
+    "norm_p3": lambda lib, t: t.norm(p=3, dim=1, keepdim=True),
+}
+
+
+@pytest.mark.parametrize("name", sorted(VALUE_CASES))
+def test_values_and_gradients_match_torch(name):
+    x = np.random.default_rng(5).standard_normal((3, 4))
+    x[0, 1] = 0.0
+    (ty, tg), (ky, kg) = _both(VALUE_CASES[name], x, grad=True)
+    assert ky.shape == ty.shape
+    np.testing.assert_allclose(ky, ty, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(kg[0], tg[0], rtol=1e-6, atol=1e-9)
+
+
+def test_unique_with_dim_and_nans():
+    rows = np.array([[1, 2], [1, 2], [0, 1]])
+    nans = np.array([3.0, np.nan, 1.0, np.nan, 3.0], np.float32)
+    for data, kw in ((rows, {"dim": 0}), (rows.T.copy(), {"dim": 1}), (nans, {})):
+        outs = []
+        for lib in (torch, kiln):
+            res = lib.unique(lib.tensor(data), return_inverse=True, return_counts=True, **kw)
+            outs.append([r.numpy() for r in res])
+        for k, t in zip(outs[1], outs[0]):
+            assert k.shape == t.shape and k.dtype == t.dtype
+            np.testing.assert_array_equal(k, t)

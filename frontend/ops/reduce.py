@@ -21,10 +21,12 @@ from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
 from .elementwise import (
+    add,
     cast,
     div,
     eq,
     exp,
+    isfinite,
     isnan,
     log,
     maximum,
@@ -404,8 +406,17 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         raise RuntimeError(
             f"norm(): Expected a floating point or complex tensor as input. Got {x.dtype.name}"
         )
-    if x.dtype is dtypes.float16 and p not in (math.inf, "inf"):  # float32 accumulation
-        return _rounded(norm(_widened(x), p, dim, keepdim), x)
+    if p == "nuc":
+        from .. import linalg
+
+        return linalg.matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
+    if x.dtype is dtypes.float16 and p not in (math.inf, "inf", -math.inf, "-inf"):
+        return _rounded(norm(_widened(x), p, dim, keepdim), x)  # float32 accumulation
+    if p in (-math.inf, "-inf"):
+        return amin(abs_(x), () if dim is None else dim, keepdim)
+    if p == 0:  # the count of nonzero elements, with PyTorch's zero (not absent) gradient
+        zero_slope = mul(where(isfinite(x), x, 0.0), 0.0)
+        return sum(add(where(eq(x, 0.0), 0.0, 1.0), zero_slope), dim, keepdim)
     if p in ("fro", 2, 2.0, None):
         squares = sum(mul(x, x), dim, keepdim)
         zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch
