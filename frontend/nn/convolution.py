@@ -955,6 +955,13 @@ def interpolate(
     >>> interpolate(kiln.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
     [[[1.0, 1.25, 1.75, 2.0]]]
     """
+    if input.dtype is kiln.float16 and mode in ("bilinear", "area") and not antialias:
+        # PyTorch's CPU kernels for these compute float16 in float32 and round once
+        wide = interpolate(
+            ops.cast(input, kiln.float32), size, scale_factor, mode, align_corners,
+            recompute_scale_factor, antialias,
+        )  # fmt: skip
+        return ops.cast(wide, kiln.float16)
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected a batched input of 3 to 5 dims, got {input.ndim}")
