@@ -527,3 +527,39 @@ def test_float16_interpolate_rounds_once(mode, align):
         outs.append(y.numpy().astype(np.float32))
     np.testing.assert_allclose(outs[1], outs[0], rtol=1e-3, atol=1e-3)
     assert (outs[1] != outs[0]).mean() < 0.02
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_bicubic(dtype, padding_mode, align_corners):
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 3, 5, 6)).astype(dtype)
+    g = rng.uniform(-1.3, 1.3, (2, 3, 4, 2)).astype(dtype)  # some points outside
+    outs = []
+    for lib in (torch, kiln):
+        xt = lib.tensor(x, requires_grad=True)
+        gt = lib.tensor(g, requires_grad=True)
+        y = lib.nn.functional.grid_sample(
+            xt, gt, mode="bicubic", padding_mode=padding_mode, align_corners=align_corners
+        )
+        w = lib.tensor(np.cos(np.arange(y.numel())).reshape(y.shape).astype(dtype))
+        (y * w).sum().backward()
+        outs.append((y.detach().numpy(), xt.grad.numpy(), gt.grad.numpy()))
+    tol = 1e-12 if dtype == "float64" else 2e-5
+    for k, t in zip(outs[1], outs[0]):
+        assert k.shape == t.shape
+        np.testing.assert_allclose(k, t, rtol=tol, atol=tol)
+
+
+def test_grid_sample_bicubic_jit_matches_eager():
+    rng = np.random.default_rng(8)
+    x = kiln.tensor(rng.standard_normal((1, 2, 4, 5)).astype(np.float32))
+    g = kiln.tensor(rng.uniform(-1.1, 1.1, (1, 3, 3, 2)).astype(np.float32))
+
+    def f(a, b):
+        return kiln.nn.functional.grid_sample(
+            a, b, mode="bicubic", padding_mode="border", align_corners=False
+        )
+
+    np.testing.assert_allclose(kiln.jit(f)(x, g).numpy(), f(x, g).numpy(), rtol=1e-6, atol=1e-6)
