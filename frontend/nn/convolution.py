@@ -292,6 +292,21 @@ def _window_positions(size, kernel, stride, padding, dilation, out) -> np.ndarra
     return flat.reshape(kernel[0] * kernel[1], out[0], out[1])
 
 
+def _float16_in_float32(fn):
+    """Run ``fn`` on a float16 input in float32 and round the result once, as PyTorch's
+    CPU kernels accumulate float16 windows (a float16 running sum drifts)."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(input, *args, **kwargs):
+        if isinstance(input, kiln.Tensor) and input.dtype is kiln.float16:
+            return ops.cast(fn(ops.cast(input, kiln.float32), *args, **kwargs), kiln.float16)
+        return fn(input, *args, **kwargs)
+
+    return wrapper
+
+
+@_float16_in_float32
 def avg_pool2d(
     input,
     kernel_size,
@@ -346,6 +361,7 @@ def _adaptive_matrix(size: int, out: int) -> np.ndarray:
     return matrix
 
 
+@_float16_in_float32
 def adaptive_avg_pool2d(input, output_size):
     """Average pooling to a fixed output size (any input size), as ``A @ x @ B.T``.
 
@@ -698,6 +714,7 @@ def _window_positions_nd(size, kernel, stride, padding, dilation, out) -> np.nda
     return table
 
 
+@_float16_in_float32
 def avg_pool3d(
     input,
     kernel_size,
@@ -826,6 +843,9 @@ def _adaptive_size(name, input, nd, output_size):
 
 
 def _adaptive_avg(name, input, nd, output_size):
+    if isinstance(input, kiln.Tensor) and input.dtype is kiln.float16:  # float32 accumulation
+        wide = _adaptive_avg(name, ops.cast(input, kiln.float32), nd, output_size)
+        return ops.cast(wide, kiln.float16)
     input, unbatched = _batched_nd(input, nd, name)
     size = _adaptive_size(name, input, nd, output_size)
     dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
@@ -935,6 +955,13 @@ def interpolate(
     >>> interpolate(kiln.tensor([[[1.0, 2.0]]]), scale_factor=2, mode="linear").tolist()
     [[[1.0, 1.25, 1.75, 2.0]]]
     """
+    if input.dtype is kiln.float16 and mode in ("bilinear", "area") and not antialias:
+        # PyTorch's CPU kernels for these compute float16 in float32 and round once
+        wide = interpolate(
+            ops.cast(input, kiln.float32), size, scale_factor, mode, align_corners,
+            recompute_scale_factor, antialias,
+        )  # fmt: skip
+        return ops.cast(wide, kiln.float16)
     nd = input.ndim - 2
     if nd < 1:
         raise ValueError(f"interpolate: expected a batched input of 3 to 5 dims, got {input.ndim}")

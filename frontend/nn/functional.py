@@ -422,7 +422,7 @@ def pad(input, pad, mode: str = "constant", value=None):
     if len(pad) // 2 > input.ndim:
         raise RuntimeError("Padding length too large")
     if mode != "constant" and value not in (None, 0, 0.0):
-        raise NotImplementedError(f'Padding mode "{mode}" doesn\'t take in value argument.')
+        raise RuntimeError(f'pad: Padding mode "{mode}" doesn\'t take in value argument.')
     pairs = [(0, 0)] * input.ndim
     for k in range(len(pad) // 2):
         pairs[input.ndim - 1 - k] = (pad[2 * k], pad[2 * k + 1])
@@ -430,10 +430,37 @@ def pad(input, pad, mode: str = "constant", value=None):
         return _pad_constant(input, pairs, 0.0 if value is None else value)
     if mode not in ("reflect", "replicate", "circular"):
         raise NotImplementedError(f"Unrecognised padding mode {mode}")
+    if len(pad) not in (2, 4, 6) or input.ndim not in (len(pad) // 2 + 1, len(pad) // 2 + 2):
+        raise NotImplementedError(
+            f"pad: padding size {len(pad)} is not supported for {input.ndim}D input tensor "
+            f"in mode '{mode}' (PyTorch pads the last 1, 2 or 3 dimensions of a 2D/3D, "
+            f"3D/4D or 4D/5D input)"
+        )
+    padded = range(input.ndim - len(pad) // 2, input.ndim)
+    out_sizes = [input.shape[a] + pairs[a][0] + pairs[a][1] for a in padded]
+    if mode != "circular" and all(size < 1 for size in out_sizes):
+        raise RuntimeError(
+            f"pad: input of size {list(input.shape)} is too small for {mode} padding "
+            f"{list(pad)}: calculated output sizes {out_sizes}"
+        )
     for axis, (left, right) in enumerate(pairs):
         if left or right:
             input = _pad_axis(input, axis, left, right, mode)
     return input
+
+
+def _crop_axis(x, axis: int, left: int, right: int):
+    """Drop ``-left`` leading and ``-right`` trailing entries where a pad is negative."""
+    n = x.shape[axis]
+    start, stop = max(-left, 0), n - max(-right, 0)
+    if stop < start:
+        raise RuntimeError(
+            f"pad: negative padding ({left}, {right}) at dimension {axis} leaves a negative "
+            f"size for input of size {n}"
+        )
+    if start == 0 and stop == n:
+        return x
+    return ops.slice_axis(x, axis, start, stop)
 
 
 def _pad_constant(input, pairs, value):
@@ -457,6 +484,18 @@ def _pad_axis(x, axis: int, left: int, right: int, mode: str):
         )
     if mode == "circular" and (left > n or right > n):
         raise RuntimeError("Padding value causes wrapping around more than once.")
+    if n + left + right < 0 or (mode != "circular" and n == 0):
+        raise RuntimeError(
+            f"pad: padding ({left}, {right}) at dimension {axis} is invalid for input of "
+            f"size {list(x.shape)} in mode '{mode}'"
+        )
+    if left < 0 or right < 0:
+        if mode == "circular":  # PyTorch crops first, then wraps the cropped part
+            cropped = _crop_axis(x, axis, min(left, 0), min(right, 0))
+            return _pad_axis(cropped, axis, max(left, 0), max(right, 0), mode)
+        # output[i] = input[map(i - left)]: pad the positive sides, then crop
+        padded = _pad_axis(x, axis, max(left, 0), max(right, 0), mode)
+        return _crop_axis(padded, axis, min(left, 0), min(right, 0))
     parts = []
     if left:
         if mode == "reflect":
@@ -552,6 +591,13 @@ def scaled_dot_product_attention(
     """
     import math
 
+    if is_causal and attn_mask is not None and attn_mask.requires_grad:
+        # PyTorch applies both, except on its path for a mask that requires grad
+        raise RuntimeError(
+            "scaled_dot_product_attention: Explicit attn_mask should not be set when "
+            f"is_causal=True (got an attn_mask of shape {list(attn_mask.shape)} that "
+            "requires grad)"
+        )
     scale = 1.0 / math.sqrt(query.shape[-1]) if scale is None else scale
     if enable_gqa and query.ndim >= 3 and key.shape[-3] != query.shape[-3]:
         heads, kv_heads = query.shape[-3], key.shape[-3]
@@ -634,14 +680,83 @@ def _reflect(coord, twice_low: int, twice_high: int):
     return ops.where(even, ops.add(extra, low), ops.add(ops.sub(span, extra), low))
 
 
+def _grid_tap(input, ho, wo):
+    """``tap(yi, xi)``: the pixels of ``input`` at integer ``(yi, xi)`` (N, Ho, Wo), 0
+    outside the image: (N, C, Ho, Wo)."""
+    n, c, h, w = input.shape
+    flat = ops.reshape(input, (n, c, h * w))
+
+    def tap(yi, xi):
+        inside = ops.logical_and(
+            ops.logical_and(ops.ge(xi, 0), ops.le(xi, w - 1)),
+            ops.logical_and(ops.ge(yi, 0), ops.le(yi, h - 1)),
+        )
+        xc = ops.clamp(xi, 0, w - 1)
+        yc = ops.clamp(yi, 0, h - 1)
+        index = ops.cast(ops.add(ops.mul(yc, w), xc), kiln.int64)  # (N, Ho, Wo)
+        index = ops.expand(ops.reshape(index, (n, 1, ho * wo)), (n, c, ho * wo))
+        values = ops.reshape(ops.gather(flat, 2, index), (n, c, ho, wo))
+        return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
+
+    return tap
+
+
+def _cubic_coefficients(t):
+    """PyTorch's ``get_cubic_upsample_coefficients`` (Keys' kernel, ``A = -0.75``) of the
+    fractional offset ``t``: the weights of the taps at -1, 0, +1, +2."""
+    a = -0.75
+
+    def near(v):  # |v| <= 1
+        return ops.add(ops.mul(ops.mul(ops.sub(ops.mul(v, a + 2), a + 3), v), v), 1.0)
+
+    def far(v):  # 1 < |v| < 2
+        inner = ops.add(ops.mul(ops.sub(ops.mul(v, a), 5 * a), v), 8 * a)
+        return ops.sub(ops.mul(inner, v), 4 * a)
+
+    rest = ops.sub(1.0, t)
+    return [far(ops.add(t, 1.0)), near(t), near(rest), far(ops.add(rest, 1.0))]
+
+
+def _grid_sample_bicubic(input, x, y, padding_mode, align_corners):
+    """Bicubic sampling at the unnormalized ``(x, y)``: 4x4 taps around ``floor``, each
+    tap's integer position padded (``border`` clamps, ``reflection`` mirrors) and read as
+    0 outside, combined row by row as PyTorch's ``cubic_interp1d`` does."""
+    n, c, h, w = input.shape
+    _, ho, wo = x.shape
+    tap = _grid_tap(input, ho, wo)
+
+    def bound(coord, size):
+        if padding_mode == "border":
+            return ops.clamp(coord, 0, size - 1)
+        if padding_mode == "reflection":
+            twice = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+            return ops.clamp(_reflect(coord, *twice), 0, size - 1)
+        return coord
+
+    x0, y0 = ops.floor(x).detach(), ops.floor(y).detach()
+    cx = [ops.unsqueeze(k, 1) for k in _cubic_coefficients(ops.sub(x, x0))]
+    cy = [ops.unsqueeze(k, 1) for k in _cubic_coefficients(ops.sub(y, y0))]
+    xs = [bound(ops.add(x0, float(j - 1)), w).detach() for j in range(4)]
+    out = None
+    for i in range(4):
+        yi = bound(ops.add(y0, float(i - 1)), h).detach()
+        row = None
+        for j in range(4):
+            term = ops.mul(tap(yi, xs[j]), cx[j])
+            row = term if row is None else ops.add(row, term)
+        term = ops.mul(row, cy[i])
+        out = term if out is None else ops.add(out, term)
+    return out
+
+
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
-    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear`` or ``nearest``, with ``zeros``,
-    ``border`` or ``reflection`` padding. Differentiable in both ``input`` and ``grid``
+    (``x`` then ``y``, in ``[-1, 1]``): ``bilinear``, ``nearest`` or ``bicubic``, with
+    ``zeros``, ``border`` or ``reflection`` padding. Differentiable in both ``input`` and ``grid``
     (``nearest`` gives ``grid`` a zero gradient, as PyTorch), and traceable: the four
     neighbours are gathered from the flattened image.
     """
-    if mode not in ("bilinear", "nearest"):
+    if mode not in ("bilinear", "nearest", "bicubic"):
         raise NotImplementedError(f"grid_sample: mode {mode!r} is not supported by kiln")
     if padding_mode not in ("zeros", "border", "reflection"):
         raise NotImplementedError(
@@ -662,6 +777,8 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
 
     x = unnormalize(grid[..., 0], w)  # (N, Ho, Wo)
     y = unnormalize(grid[..., 1], h)
+    if mode == "bicubic":
+        return _grid_sample_bicubic(input, x, y, padding_mode, align_corners)
     if padding_mode == "border":
         x = ops.clamp(x, 0, w - 1)
         y = ops.clamp(y, 0, h - 1)
@@ -674,21 +791,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
             y = _reflect(y, -1, 2 * h - 1)
         x = ops.clamp(x, 0, w - 1)
         y = ops.clamp(y, 0, h - 1)
-    flat = ops.reshape(input, (n, c, h * w))
-
-    def tap(yi, xi):
-        """The pixels at integer ``(yi, xi)``, 0 outside the image: (N, C, Ho, Wo)."""
-        inside = ops.logical_and(
-            ops.logical_and(ops.ge(xi, 0), ops.le(xi, w - 1)),
-            ops.logical_and(ops.ge(yi, 0), ops.le(yi, h - 1)),
-        )
-        xc = ops.clamp(xi, 0, w - 1)
-        yc = ops.clamp(yi, 0, h - 1)
-        index = ops.cast(ops.add(ops.mul(yc, w), xc), kiln.int64)  # (N, Ho, Wo)
-        index = ops.expand(ops.reshape(index, (n, 1, ho * wo)), (n, c, ho * wo))
-        values = ops.reshape(ops.gather(flat, 2, index), (n, c, ho, wo))
-        return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
-
+    tap = _grid_tap(input, ho, wo)
     if mode == "nearest":
         # zero, with a zero gradient: the output stays connected to ``grid``, as in PyTorch
         def zero(t):

@@ -27,6 +27,11 @@ def isclose(
             f"isclose: expected both tensors to have the same dtype, but got "
             f"{a.dtype.name} and {b.dtype.name}"
         )
+    for name, tol in (("rtol", rtol), ("atol", atol)):
+        if tol < 0:
+            raise RuntimeError(
+                f"isclose: {name} must be greater than or equal to zero, but got {tol}"
+            )
     # infinities are close only to themselves (inf - inf is NaN, inf <= inf would hold)
     finite = logical_and(isfinite(a), isfinite(b))
     within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))

@@ -73,6 +73,21 @@ def host_data(x: Tensor) -> np.ndarray:
     return data if type(data) is np.ndarray else np.asarray(data)
 
 
+def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError):
+    """Eager CPU index values must lie in ``[0, size)``: PyTorch raises where NumPy would
+    wrap a negative index into a silently wrong position (a traced or GPU index is not
+    read back)."""
+    if index._node is not None or current_trace() is not None:
+        return
+    values = index._data
+    if type(values) is not np.ndarray or not values.size:
+        return
+    lo, hi = values.min(), values.max()
+    if lo < 0 or hi >= size:
+        bad = int(lo if lo < 0 else hi)
+        raise exc(f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}")
+
+
 def _is_int(i) -> bool:
     return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, bool)
 
@@ -224,6 +239,7 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dim("index_select", dim, x.ndim)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
+    _check_index_values("index_select", index, d, x.shape[d] if x.ndim else 1, IndexError)
     return bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
 
 
@@ -242,6 +258,7 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
         out = gather(reshape(x, (-1,)), 0, reshape(index, (-1,)))
         return reshape(out, index.shape)
     _check_index_extent("gather", x, d, index)
+    _check_index_values("gather", index, d, x.shape[d])
     # PyTorch reads only the leading index.shape[a] entries of the other axes
     for a, n in enumerate(index.shape):
         if a != d:
@@ -261,6 +278,7 @@ def _check_index_extent(op, x, d, index):
 
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
+    _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
     if tuple(index.shape) != tuple(src.shape):
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
@@ -390,13 +408,23 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
     if src is None:
         src = value
-    if reduce not in (None, "add"):
-        raise RuntimeError(f"scatter: reduce={reduce!r} is not supported (None or 'add')")
+    if reduce not in (None, "add", "multiply"):
+        raise RuntimeError(
+            f"scatter(): reduce argument must be either add or multiply, got {reduce!r}"
+        )
     d = normalize_dim("scatter", dim, x.ndim)
+    if isinstance(src, Tensor) and src.dtype is not x.dtype:
+        raise RuntimeError(
+            f"scatter(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
+            f"and {src.dtype.name}"
+        )
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
         src = expand(constant(src, x.dtype, like=x), index.shape)
+    if reduce == "multiply":
+        return scatter_reduce(x, d, index, src, "prod")
     _check_index_extent("scatter", x, d, index)
+    _check_index_values("scatter", index, d, x.shape[d])
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
     if reduce is None:
@@ -440,6 +468,7 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
 
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
+    _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
     if alpha != 1:
         source = mul(source, alpha)
     added = bind(
@@ -506,6 +535,7 @@ def scatter_reduce(
             f"as many dimensions as self {list(x.shape)}"
         )
     _check_index_extent("scatter_reduce", x, d, index)
+    _check_index_values("scatter_reduce", index, d, x.shape[d])
     if src.dtype is not x.dtype:
         raise RuntimeError(
             f"scatter_reduce(): Expected self.dtype to be equal to src.dtype, got "
@@ -593,6 +623,7 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last
     one wins where an index repeats)."""
     d = normalize_dim("index_copy", dim, x.ndim)
+    _check_index_values("index_copy_", index, d, x.shape[d] if x.ndim else 1, IndexError)
     if index._node is None and current_trace() is None and index.device != x.device:
         index = index.to(x.device)  # a CPU index of a GPU tensor, as PyTorch allows
     index = cast(reshape(index, (-1,)), dtypes.int64)

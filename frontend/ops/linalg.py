@@ -30,6 +30,13 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
             f"matmul: both arguments to matmul need to be at least 1D, but they "
             f"are {a.ndim}D and {b.ndim}D"
         )
+    if a.dtype is not b.dtype:
+        raise RuntimeError(
+            f"matmul: expected m1 and m2 to have the same dtype, but got: {a.dtype.name} != "
+            f"{b.dtype.name} (shapes {list(a.shape)} and {list(b.shape)})"
+        )
+    if a.dtype is dtypes.bool_:
+        raise NotImplementedError("matmul: \"addmm_impl_cpu_\" not implemented for 'Bool'")
     a, b, dt = promote_pair("matmul", a, b)
     squeeze = []
     if a.ndim == 1:
@@ -146,6 +153,10 @@ def einsum(equation: str, *operands) -> Tensor:
 
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if operands and all(isinstance(x, Tensor) and x.dtype is dtypes.float16 for x in operands):
+        # PyTorch contracts float16 with float32 accumulation (bmm) and rounds once
+        wide = einsum(equation, *(cast(x, dtypes.float32) for x in operands))
+        return cast(wide, dtypes.float16)
     labels, out = _einsum_terms(equation, operands)
     for c in out:
         if isinstance(c, str) and (out.count(c) > 1 or not any(c in t for t in labels)):

@@ -21,10 +21,12 @@ from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
 from .elementwise import (
+    add,
     cast,
     div,
     eq,
     exp,
+    isfinite,
     isnan,
     log,
     maximum,
@@ -62,13 +64,30 @@ def _axis_alias(fn):
     return wrapper
 
 
+def _widened(x: Tensor):
+    """``x`` in float32 when it is float16: PyTorch accumulates float16 reductions (sum,
+    mean, var, softmax, norms) in float32 and rounds once, where a float16 accumulator
+    would round at every step (a sum of 24 values can be 2% off)."""
+    return cast(x, dtypes.float32) if x.dtype is dtypes.float16 else x
+
+
+def _rounded(out: Tensor, like: Tensor) -> Tensor:
+    return cast(out, like.dtype) if out.dtype is not like.dtype else out
+
+
+def _sum(x: Tensor, axes, keepdims: bool) -> Tensor:
+    """The sum primitive, accumulated as PyTorch does (float32 for float16 input)."""
+    out = bind(P["sum"], (_widened(x),), {"axes": axes, "keepdims": bool(keepdims)})
+    return _rounded(out, x)
+
+
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not (x.dtype.is_floating_point or x.dtype.is_complex):
         x = cast(x, dtypes.int64)
     axes = normalize_axes("sum", dim, x.ndim)
-    return bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
+    return _sum(x, axes, keepdim)
 
 
 def _count(x, axes) -> int:
@@ -85,8 +104,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
         )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
-    s = bind(P["sum"], (x,), {"axes": axes, "keepdims": bool(keepdim)})
-    return div(s, float(n)) if n else div(s, math.nan)
+    s = bind(P["sum"], (_widened(x),), {"axes": axes, "keepdims": bool(keepdim)})
+    return _rounded(div(s, float(n)) if n else div(s, math.nan), x)
 
 
 def _check_nonempty(op, x, axes, dim):
@@ -113,7 +132,18 @@ def amin(x: Tensor, dim=(), keepdim: bool = False) -> Tensor:
     return reverse_order(amax(reverse_order(x), dim, keepdim))
 
 
-def argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Tensor:
+def argmax(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _refuse_bool("argmax", x)
+    return _argmax(x, dim, keepdim)
+
+
+def _refuse_bool(op, x):
+    if x.dtype is dtypes.bool_:
+        raise RuntimeError(f"{op}(): does not support bool input (cast it to an integer dtype)")
+
+
+def _argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Tensor:
+    """``argmax`` of any dtype, bool included (``max(x, dim)`` of bools needs it)."""
     if x.numel() == 0:
         if dim is None:
             raise IndexError(
@@ -133,9 +163,14 @@ def argmax(x: Tensor, dim=None, keepdim: bool = False, *, _name="argmax") -> Ten
 
 
 def argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
+    _refuse_bool("argmin", x)
+    return _argmin(x, dim, keepdim)
+
+
+def _argmin(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:
     if x.dtype is dtypes.bool_:
         x = cast(x, dtypes.int64)
-    return argmax(reverse_order(x), dim, keepdim, _name="argmin")
+    return _argmax(reverse_order(x), dim, keepdim, _name="argmin")
 
 
 def _max_with_indices(x, dim, keepdim, pick, name="max"):
@@ -143,7 +178,7 @@ def _max_with_indices(x, dim, keepdim, pick, name="max"):
     if x.ndim and x.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if x.ndim == 0:
-        return values_indices(x, argmax(x, 0))
+        return values_indices(x, _argmax(x, 0))
     idx = pick(x, axis, keepdim=True)
     values = gather(x, axis, idx)
     if not keepdim:
@@ -162,7 +197,7 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
         return evenly_distributed(x, amax(x)) if _wants_grad(x) else amax(x)
-    return _max_with_indices(x, dim, keepdim, argmax)
+    return _max_with_indices(x, dim, keepdim, _argmax)
 
 
 def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
@@ -175,7 +210,7 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
         return evenly_distributed(x, amin(x)) if _wants_grad(x) else amin(x)
-    return _max_with_indices(x, dim, keepdim, argmin, "min")
+    return _max_with_indices(x, dim, keepdim, _argmin, "min")
 
 
 def _wants_grad(x) -> bool:
@@ -219,6 +254,10 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
         correction = 1 if unbiased is None or unbiased else 0
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"var(): input dtype should be floating point, got {x.dtype.name}")
+    return _rounded(_var(_widened(x), dim, keepdim, correction), x)
+
+
+def _var(x: Tensor, dim, keepdim: bool, correction):
     axes = normalize_axes("var", dim, x.ndim)
     n = _count(x, axes)
     centered = sub(x, mean(x, axes, keepdim=True))
@@ -228,6 +267,9 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if x.dtype is dtypes.float16:  # the square root too is taken before rounding
+        wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
+        return _rounded(wide, x)
     return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
 
 
@@ -260,22 +302,33 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
     axes = normalize_axes("logsumexp", dim, x.ndim)
     m = _stable_max(x, axes)
-    s = bind(P["sum"], (exp(sub(x, m)),), {"axes": axes, "keepdims": True})
+    s = _sum(exp(sub(x, m)), axes, True)
     out = log(s) + m
     if not keepdim:
         out = squeeze_axes(out, axes)
     return out
 
 
+def _refuse_integral(op, x):
+    """PyTorch's softmax kernels exist for floating dtypes only (pass ``dtype=``)."""
+    if not x.dtype.is_floating_point:
+        raise NotImplementedError(
+            f'{op}: "{op}_lastdim_kernel_impl" not implemented for {x.dtype.name} input of '
+            f"size {list(x.shape)} (pass dtype= or cast to a floating dtype)"
+        )
+
+
 def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    _refuse_integral("softmax", x)
     axis = normalize_dim("softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
+    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+        return _rounded(softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     e = exp(sub(x, m))
@@ -285,12 +338,14 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
 def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    x = x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
+    _refuse_integral("log_softmax", x)
     axis = normalize_dim("log_softmax", -1 if dim is None else dim, x.ndim)
     if x.ndim == 0:
         return reshape(log_softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
+    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+        return _rounded(log_softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     shifted = sub(x, m)
@@ -347,7 +402,21 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        raise RuntimeError(
+            f"norm(): Expected a floating point or complex tensor as input. Got {x.dtype.name}"
+        )
+    if p == "nuc":
+        from .. import linalg
 
+        return linalg.matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
+    if x.dtype is dtypes.float16 and p not in (math.inf, "inf", -math.inf, "-inf"):
+        return _rounded(norm(_widened(x), p, dim, keepdim), x)  # float32 accumulation
+    if p in (-math.inf, "-inf"):
+        return amin(abs_(x), () if dim is None else dim, keepdim)
+    if p == 0:  # the count of nonzero elements, with PyTorch's zero (not absent) gradient
+        zero_slope = mul(where(isfinite(x), x, 0.0), 0.0)
+        return sum(add(where(eq(x, 0.0), 0.0, 1.0), zero_slope), dim, keepdim)
     if p in ("fro", 2, 2.0, None):
         squares = sum(mul(x, x), dim, keepdim)
         zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch

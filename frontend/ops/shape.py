@@ -195,10 +195,15 @@ def slice_axis(x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Te
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     d = normalize_dim("narrow", dim, x.ndim)
-    start = start + x.shape[d] if start < 0 else start
-    if start < 0 or start + length > x.shape[d]:
+    n = x.shape[d]
+    if not -n <= start <= n:
         raise IndexError(
-            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({x.shape[d]})"
+            f"narrow: start out of range (expected to be in range of [{-n}, {n}], but got {start})"
+        )
+    start = start + n if start < 0 else start
+    if length < 0 or start + length > n:
+        raise RuntimeError(
+            f"narrow: start ({start}) + length ({length}) exceeds dimension size ({n})."
         )
     return slice_axis(x, d, start, start + length)
 
@@ -212,7 +217,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
 
     tensors = list(tensors)
     if not tensors:
-        raise RuntimeError("cat(): expected a non-empty list of Tensors")
+        raise ValueError("cat(): expected a non-empty list of Tensors")
     # PyTorch skips legacy empty 1-D tensors
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
 
@@ -332,9 +337,18 @@ def unbind(x: Tensor, dim: int = 0):
     return tuple(squeeze_axes(p, (d,)) for p in split(x, 1, d))
 
 
-def flip(x: Tensor, dims) -> Tensor:
+def flip(x: Tensor, *dims, **kwargs) -> Tensor:
+    """``flip(x, dims)``, ``flip(x, 0, 1)`` (the method's varargs) or ``flip(x, dims=...)``."""
     from .index import index_select
 
+    if "dims" in kwargs:
+        if dims:
+            raise TypeError("flip() got multiple values for argument 'dims'")
+        dims = (kwargs.pop("dims"),)
+    if kwargs:
+        raise TypeError(f"flip() got an unexpected keyword argument {next(iter(kwargs))!r}")
+    if len(dims) == 1 and not isinstance(dims[0], int):
+        dims = dims[0]
     dims = (dims,) if isinstance(dims, int) else tuple(dims)
     axes = [normalize_dim("flip", dim, x.ndim) for dim in dims]
     for d in axes:
@@ -352,6 +366,11 @@ def repeat(x: Tensor, *sizes) -> Tensor:
         raise RuntimeError(
             "repeat: number of dimensions of repeat dims can not be smaller "
             "than number of dimensions of tensor"
+        )
+    if any(int(r) < 0 for r in sizes):
+        raise RuntimeError(
+            f"repeat: Trying to create tensor with negative dimension: repeats {list(sizes)} "
+            f"of a tensor of size {list(x.shape)}"
         )
     x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # (r0, d0, r1, d1, ...) -> expand -> reshape
@@ -402,7 +421,11 @@ def triu(x: Tensor, diagonal: int = 0) -> Tensor:
 
 
 def _triangle(x, diagonal, lower):
-
+    if x.ndim < 2:
+        raise RuntimeError(
+            f"{'tril' if lower else 'triu'}: input tensor must have at least 2 dimensions, "
+            f"got size {list(x.shape)}"
+        )
     rows, cols = x.shape[-2:]
     mask = np.tri(rows, cols, diagonal, dtype=bool)
     if not lower:

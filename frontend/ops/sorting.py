@@ -146,6 +146,8 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
+    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
+        return cast(cumsum(cast(x, dtypes.float32), axis), dtypes.float16)
     if x.ndim == 0:
         out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     else:
@@ -184,6 +186,8 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
+    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
+        return cast(cumprod(cast(x, dtypes.float32), dim), dtypes.float16)
     if x.ndim == 0:
         return _as_1d(cumprod, x, dim)
     return scan(x, normalize_dim("cumprod", dim, x.ndim), mul, 1)
@@ -192,8 +196,13 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
 def logcumsumexp(x: Tensor, dim: int) -> Tensor:
     """``log(cumsum(exp(x)))`` as a scan of ``logaddexp``: no overflow, no underflow of
     early terms far below the running maximum."""
-    if not x.dtype.is_floating_point:
-        x = cast(x, dtypes.get_default_dtype())
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        raise NotImplementedError(
+            f'logcumsumexp: "logcumsumexp_out_cpu" not implemented for {x.dtype.name} input '
+            f"of size {list(x.shape)}"
+        )
+    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
+        return cast(logcumsumexp(cast(x, dtypes.float32), dim), dtypes.float16)
     if x.ndim == 0:
         return _as_1d(logcumsumexp, x, dim)
     out = scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
@@ -202,6 +211,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 
 def _cumulative_extreme(name, x, dim, key):
     if x.ndim == 0:
+        normalize_dim(name, dim, 0)
         return values_indices(x, constant(0, dtypes.int64, like=x))
     axis = normalize_dim(name, dim, x.ndim)
     k = key(x.detach() if x._node is None else x)
@@ -247,10 +257,27 @@ def unique(
     """Eager only: the output's shape depends on the data."""
     if x._node is not None or current_trace() is not None:
         raise TraceError("unique gives a data-dependent shape and cannot be traced")
-    values, inverse, counts = np.unique(host_data(x), return_inverse=True, return_counts=True)
+    data = host_data(x)
+    if dim is None:
+        # PyTorch keeps every NaN apart (NaN != NaN)
+        values, inverse, counts = np.unique(
+            data, return_inverse=True, return_counts=True, equal_nan=False
+        )
+        inverse = inverse.reshape(x.shape)
+    else:
+        axis = normalize_dim("unique", dim, x.ndim)
+        if data.shape[axis] == 0:
+            values = data
+            inverse = np.zeros(0, np.int64)
+            counts = np.zeros(0, np.int64)
+        else:
+            values, inverse, counts = np.unique(
+                data, return_inverse=True, return_counts=True, axis=axis, equal_nan=False
+            )
+            inverse = inverse.reshape(-1)
     out = [constant(values, x.dtype, like=x)]
     if return_inverse:
-        out.append(constant(inverse.reshape(x.shape), dtypes.int64, like=x))
+        out.append(constant(inverse, dtypes.int64, like=x))
     if return_counts:
         out.append(constant(counts, dtypes.int64, like=x))
     return out[0] if len(out) == 1 else tuple(out)
@@ -281,7 +308,9 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argu
         # a select, not a product with the identity: inf * 0 would put nan off the diagonal
         zero = constant(0, x.dtype, like=x)
         return where(constant(eye, dtypes.bool_, like=x), taken, zero)
-    return _diagonal(x, diagonal) if x.ndim == 2 else sum_(x)
+    if x.ndim != 2:
+        raise RuntimeError(f"diag(): Supports 1D or 2D tensors. Got {x.ndim}D")
+    return _diagonal(x, diagonal)
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
