@@ -693,7 +693,6 @@ for _name, (_impl, _expr, _float_only) in _UNARY.items():
         _unary_rule(_name, _float_only),
         _impl,
         {"default": _expr, **_UNARY_BACKEND_EXPRS.get(_name, {})},
-        differentiable=_name not in ("sign", "floor"),
     )
 
 _BINARY = {

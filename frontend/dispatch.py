@@ -183,7 +183,16 @@ def bind_name(name: str, inputs, params=_EMPTY) -> Tensor:
 
 
 def _explain(prim, inputs, params, exc: Exception) -> Exception:
-    """Turn a NumPy failure into kiln's error: the op, the shapes and the dtypes."""
+    """Turn a NumPy failure into kiln's error: the op, the shapes and the dtypes (an
+    allocation failure into PyTorch's ``RuntimeError``, ``kiln.memory_errors``)."""
+    if isinstance(exc, MemoryError) or (
+        isinstance(exc, ValueError) and "array is too big" in str(exc)
+    ):
+        from .memory_errors import out_of_memory
+
+        error = out_of_memory(getattr(exc, "_total_size", None), exc)
+        error.args = (f"{prim.name}: {error.args[0]}",)
+        return error
     try:
         prim.shape_rule([tuple(x.shape) for x in inputs], [x.dtype.name for x in inputs], **params)
     except ShapeError as clear:

@@ -220,3 +220,42 @@ def test_a_relaid_gradient_keeps_its_dtype_and_values():
     (w * x.t()).sum().backward()  # d/dw = x^T: a transposed view
     assert w.grad.dtype == kiln.float64 and w.grad.numpy().flags.c_contiguous
     np.testing.assert_array_equal(w.grad.numpy(), x.numpy().T)
+
+
+@pytest.mark.parametrize("name", ["sign", "floor", "ceil", "trunc", "round", "frac"])
+def test_piecewise_constant_ops_have_pytorchs_zero_gradients(name):
+    """PyTorch's sign/floor/ceil/trunc/round results require grad and give a zero
+    gradient (kiln's did not require grad: ``backward`` raised)."""
+    import torch
+
+    grads = []
+    for lib in (kiln, torch):
+        x = lib.tensor([1.5, -2.0, 0.0, -0.5, 3.25], requires_grad=True)
+        y = getattr(lib, name)(x)
+        assert y.requires_grad
+        (y * lib.tensor([1.0, 2.0, 3.0, 4.0, 5.0])).sum().backward()
+        grads.append(x.grad.numpy())
+    np.testing.assert_array_equal(grads[0], grads[1])
+
+    def f(v):
+        return (getattr(kiln, name)(v) * v).sum()
+
+    results = []
+    for run in (f, kiln.jit(f)):  # eager, then the compiled backward
+        x = kiln.tensor([1.5, -2.0, 0.0, -0.5, 3.25], requires_grad=True)
+        run(x).backward()
+        results.append(x.grad.numpy())
+    np.testing.assert_array_equal(results[0], results[1])
+
+
+def test_copysign_gives_its_sign_argument_a_zero_gradient_as_torch():
+    import torch
+
+    grads = []
+    for lib in (kiln, torch):
+        a = lib.tensor([1.0, -2.0, 3.0], requires_grad=True)
+        b = lib.tensor([-1.0, float("inf"), float("nan")], requires_grad=True)
+        lib.copysign(a, b).sum().backward()
+        grads.append((a.grad.numpy(), b.grad.numpy()))
+    for k, t in zip(*grads):
+        np.testing.assert_array_equal(k, t)

@@ -549,11 +549,6 @@ def test_gigantic_allocation_raises_runtime_error_as_torch(shape):
     assert_close(kiln.ones(2).sum(), 2.0)  # still usable
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an eager op's result allocation raises NumPy's MemoryError: frontend/dispatch.py "
-    "(bind's eager path) needs `with kiln.memory_errors.allocating():` as the factories have",
-)
 @pytest.mark.parametrize(
     "make", [lambda lib: lib.ones(2**20, 1) + lib.ones(1, 2**20), lambda lib: lib.randn(2**40)]
 )

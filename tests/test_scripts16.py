@@ -60,11 +60,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "get/set_rng_state": "kiln.get_rng_state() is an int64 tensor; PyTorch's is uint8 "
         "(frontend/compat.py)",
     },
-    "indexing_ops": {
-        "unique dim": "torch.unique(t, dim=0) returns the flattened unique values "
-        "([0, 1, 2, 5]) instead of the unique rows ([[0, 5], [1, 2]]): a silent wrong "
-        "result (frontend/ops)",
-    },
     "tensor_views_strides": {
         "unfold": "Tensor.unfold's result reports contiguous strides (3, 1); PyTorch's view "
         "has (step, 1) = (2, 1) (frontend/tensor.py)",
@@ -73,11 +68,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "view of non-contiguous": "Tensor.view of a transposed tensor succeeds (a silent "
         "copy, not a view); PyTorch raises 'view size is not compatible with input "
         "tensor's size and stride' (frontend/tensor.py)",
-    },
-    "dtypes_and_printing": {
-        "float32 model on float64 input": "a float32 nn.Linear on a float64 input runs "
-        "(promoting); PyTorch raises 'mat1 and mat2 must have the same dtype' (F.linear / "
-        "matmul in frontend/nn/functional.py, frontend/ops)",
     },
     "known_gaps": {
         "untyped_storage": "no Tensor.untyped_storage (frontend/tensor.py)",

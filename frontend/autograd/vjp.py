@@ -202,6 +202,10 @@ def _matmul(g, a, b):
 _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)
 
 _RULES = {
+    # piecewise constant: a zero gradient (PyTorch's SignBackward0 / FloorBackward0, so
+    # that ``x.floor().sum().backward()`` works and ``x.grad`` is zeros, never NaN)
+    "sign": lambda g, x: (ops.zeros_like(g),),
+    "floor": lambda g, x: (ops.zeros_like(g),),
     "neg": lambda g, x: (ops.neg(g),),
     "exp": lambda g, x: (ops.mul(g, ops.exp(x)),),
     "log": lambda g, x: (ops.div(g, x),),

@@ -279,6 +279,8 @@ _RULES = {
     "atan": _elementwise(lambda x, out: ops.reciprocal(ops.add(ops.mul(x, x), 1.0))),
     "erf": _elementwise(lambda x, out: ops.mul(ops.exp(ops.neg(ops.mul(x, x))), _TWO_OVER_SQRT_PI)),
     "abs": _elementwise(lambda x, out: ops.sign(x)),
+    "sign": _zero_tangent,  # (piecewise constant)
+    "floor": _zero_tangent,
     "asin": _elementwise(lambda x, out: ops.rsqrt(ops.sub(1.0, ops.mul(x, x)))),
     "acos": _elementwise(lambda x, out: ops.neg(ops.rsqrt(ops.sub(1.0, ops.mul(x, x))))),
     "atanh": _elementwise(lambda x, out: ops.reciprocal(ops.sub(1.0, ops.mul(x, x)))),

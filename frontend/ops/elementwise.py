@@ -596,7 +596,10 @@ def copysign(a, b):
     """``|a|`` with the sign bit of ``b`` (signed zeros included; a NaN ``b`` counts as +)."""
     a = as_operand(a, _float_dtype_for(dtypes.result_type(a, b)))
     b = as_operand(b, a.dtype)
-    return where(signbit(b), neg(abs(a)), abs(a))
+    out = where(signbit(b), neg(abs(a)), abs(a))
+    if b.requires_grad:  # PyTorch's gradient for ``b``: zeros (never selected: no NaN)
+        out = where(constant(False, dtypes.bool_), b, out)
+    return out
 
 
 def atan2(y, x):
