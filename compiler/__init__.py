@@ -8,7 +8,7 @@ from .errors import ShapeError, TraceError
 from .interpret import interpret
 from .ir import Graph, Node, from_json, load
 from .primitives import PRIMITIVES, Primitive
-from .stance import disable, explain, reset, set_stance
+from .stance import disable, explain, is_compiling, is_dynamo_compiling, reset, set_stance
 
 __all__ = [
     "Graph",
@@ -21,6 +21,8 @@ __all__ = [
     "explain",
     "from_json",
     "interpret",
+    "is_compiling",
+    "is_dynamo_compiling",
     "load",
     "reset",
     "set_stance",

@@ -133,3 +133,21 @@ def explain(fn, *args, **kwargs):
     if args or kwargs:
         return _explainer[0](fn, args, kwargs)
     return lambda *a, **k: _explainer[0](fn, a, k)
+
+
+_tracing_probe = [lambda: False]  # [the frontend's ``is_tracing``], set at its import
+
+
+def set_tracing_probe(probe) -> None:
+    """Register ``probe()``: whether this thread's code runs under a kiln trace."""
+    _tracing_probe[0] = probe
+
+
+def is_compiling() -> bool:
+    """Whether the code calling this is being traced for compilation (``kiln.jit``,
+    ``kiln.compile``, ``kiln.export``), as ``torch.compiler.is_compiling``: a function can
+    leave out what must not be traced (a print, a Python-side counter)."""
+    return bool(_tracing_probe[0]())
+
+
+is_dynamo_compiling = is_compiling  # (PyTorch's other name for it)

@@ -145,7 +145,17 @@ def _lazy(name):
 
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
-    if name in ("nn", "optim", "utils", "cuda", "onnx", "distributed", "testing", "export"):
+    if name in (
+        "nn",
+        "optim",
+        "utils",
+        "cuda",
+        "onnx",
+        "distributed",
+        "testing",
+        "export",
+        "_dynamo",
+    ):
         return _lazy(name)
     if name in ("save", "load"):
         from . import serialization

@@ -221,3 +221,25 @@ def test_kiln_jit_stays_the_decorator():
         np.testing.assert_allclose(f(kiln.ones(2)).numpy(), [2.0, 2.0])
         np.testing.assert_allclose(g(kiln.ones(2), 3).numpy(), [3.0, 3.0])
     assert isinstance(f, kiln.jit.JitFunction) and callable(kiln.jit.trace)
+
+
+def test_is_compiling_and_dynamo_reset_as_torch():
+    """``torch.compiler.is_compiling()`` is True only while the function is traced;
+    ``torch._dynamo.reset()`` forgets compiled variants (the torch.compile tutorial)."""
+    import kiln
+
+    seen = []
+
+    @kiln.jit
+    def f(x):
+        if kiln.compiler.is_compiling():
+            return x * 2
+        return x * 3
+
+    assert not kiln.compiler.is_compiling() and not kiln.compiler.is_dynamo_compiling()
+    assert f(kiln.ones(2)).tolist() == [2.0, 2.0]  # the traced branch
+    g = kiln.compile(lambda x: x + 1)
+    g(kiln.ones(2))
+    kiln._dynamo.reset()
+    assert g(kiln.ones(2)).tolist() == [2.0, 2.0]
+    assert not seen

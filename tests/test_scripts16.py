@@ -72,9 +72,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "known_gaps": {
         "untyped_storage": "no Tensor.untyped_storage (frontend/tensor.py)",
         "storage": "no Tensor.storage (frontend/tensor.py)",
-        "torch._dynamo.reset": "no kiln._dynamo namespace (kiln.compiler.reset() exists; "
-        "frontend/__init__.py)",
-        "torch.compiler.is_compiling": "no kiln.compiler.is_compiling (compiler/__init__.py)",
     },
 }
 

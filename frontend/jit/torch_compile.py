@@ -48,7 +48,7 @@ from ..autograd.grad_mode import is_grad_enabled, no_grad
 from ..context import current_trace
 from ..nn.module import Module
 from ..tensor import Tensor, _wrap
-from ..tracing import TraceState, tracing
+from ..tracing import TraceState, is_tracing, tracing
 from .function import JitFunction
 from .function import trace as trace_graph
 from .signature import DYNAMIC_SCALARS, flatten, substitute, unflatten
@@ -348,3 +348,4 @@ def _reset_all() -> None:
 
 stance.on_reset(_reset_all)
 stance.set_explainer(explain)
+stance.set_tracing_probe(is_tracing)
