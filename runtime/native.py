@@ -505,21 +505,21 @@ def _bundle(kernels) -> str | None:
     import subprocess
     import tempfile
 
-    objects = []
+    objects = []  # (symbol, its job, its position-independent object code)
     for symbol, job in kernels:
         try:
-            job.result()  # (stored; and LLVM accepted its IR)
+            job.result()  # (LLVM accepted its IR)
         except Exception:  # (that kernel is Numba's)
             continue
-        objects.append((symbol, _compile_object(job.ir_text, job.interleave, shared=True)))
+        objects.append((symbol, job, _compile_object(job.ir_text, job.interleave, shared=True)))
     if not objects:
         return None
-    keys = sorted(_key(symbol) for symbol, _ in objects)
+    keys = sorted(_key(symbol) for symbol, _, _ in objects)
     name = f"bundle-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:32]}.so"
     folder = _writable(cache_dir() / "native")
     with tempfile.TemporaryDirectory(dir=folder, prefix="ld-") as scratch:
         paths = []
-        for number, (_, code) in enumerate(objects):
+        for number, (_, _, code) in enumerate(objects):
             paths.append(os.path.join(scratch, f"{number}.o"))
             with open(paths[-1], "wb") as file:
                 file.write(code)
@@ -536,10 +536,8 @@ def _bundle(kernels) -> str | None:
             data = file.read()
     atomic_write(folder / name, data)
     shared = (name, _digest(data))
-    for symbol, _ in objects:
-        entry = _read_entry(object_path(symbol), _key(symbol))
-        if entry is not None:
-            _store(symbol, entry.payload, entry.chunked, shared)
+    for symbol, job, _ in objects:  # (the entries again, with the bundle named)
+        _store(symbol, job.result(), job.chunked, shared)
     return name
 
 
