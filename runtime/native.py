@@ -382,7 +382,49 @@ def find(symbol: str, arrays: int, sizes: int):
                 else:
                     native_stats["shared"] += 1
                     return _kernel(symbol, address, entry_address, arrays, sizes, entry.chunked)
-        return _link(symbol, entry.payload, arrays, sizes, entry.chunked)
+        kernel = _link(symbol, entry.payload, arrays, sizes, entry.chunked)
+        if _shared_enabled():
+            _unbundled[symbol] = entry
+        return kernel
+
+
+def bundle_found(kernels) -> None:
+    """Make a bundle of the kernels among ``kernels`` (``(symbol, make_ir)`` each,
+    ``make_ir()`` giving ``(ir_text, interleave)`` as for ``compile_later``) that ``find``
+    linked from their object files for want of a bundle: the process that compiled them
+    exited before it had made theirs (or it was damaged). In the background, as for new
+    kernels; the IR is written on the bundle thread."""
+    stored = []
+    with _lock:
+        for symbol, make_ir in kernels:
+            entry = _unbundled.pop(symbol, None)  # (a kernel may be called twice)
+            if entry is not None:
+                stored.append((symbol, _Stored(make_ir, entry)))
+    if stored:
+        _bundle_later(stored)
+
+
+class _Stored:
+    """A kernel ``find`` linked from its object file, as ``_bundle`` takes a ``_Job``: its
+    IR is made on demand (on the bundle thread)."""
+
+    def __init__(self, make_ir, entry: _Entry):
+        self._make_ir, self._payload, self.chunked = make_ir, entry.payload, entry.chunked
+
+    def result(self) -> bytes:
+        return self._payload
+
+    @functools.cached_property
+    def _ir(self) -> tuple[str, bool]:
+        return self._make_ir()
+
+    @property
+    def ir_text(self) -> str:
+        return self._ir[0]
+
+    @property
+    def interleave(self) -> bool:
+        return self._ir[1]
 
 
 # ------------------------------------------------------------- shared-library bundles
@@ -397,6 +439,7 @@ def find(symbol: str, arrays: int, sizes: int):
 
 _BUNDLE_NAME = re.compile(r"bundle-[0-9a-f]{32}\.so")
 _bundles: dict[str, object] = {}  # file name -> the loaded library, or None (unusable)
+_unbundled: dict[str, _Entry] = {}  # symbol -> its entry, linked by ``find`` without a bundle
 _linker = None  # (queue, thread) of the thread that makes bundles (started on first use)
 _EXIT_WAIT_SECONDS = 2.0  # how long an exiting process waits for its bundles
 
@@ -517,6 +560,7 @@ def _bundle(kernels) -> str | None:
     keys = sorted(_key(symbol) for symbol, _, _ in objects)
     name = f"bundle-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:32]}.so"
     folder = _writable(cache_dir() / "native")
+    _sweep_scratch(folder)
     with tempfile.TemporaryDirectory(dir=folder, prefix="ld-") as scratch:
         paths = []
         for number, (_, _, code) in enumerate(objects):
@@ -539,6 +583,22 @@ def _bundle(kernels) -> str | None:
     for symbol, job, _ in objects:  # (the entries again, with the bundle named)
         _store(symbol, job.result(), job.chunked, shared)
     return name
+
+
+_SCRATCH_SECONDS = 600.0  # an ``ld-*`` folder older than this was left by a dead process
+
+
+def _sweep_scratch(folder) -> None:
+    """Delete the scratch folders of bundles that were never finished (their process
+    exited meanwhile: its bundle thread is a daemon) once they are ``_SCRATCH_SECONDS``
+    old; a younger one may be another process's, at work."""
+    import time
+
+    now = time.time()
+    for scratch in folder.glob("ld-*"):
+        with contextlib.suppress(OSError):
+            if now - scratch.stat().st_mtime > _SCRATCH_SECONDS:
+                shutil.rmtree(scratch, ignore_errors=True)
 
 
 _compilers = None  # the threads that run LLVM (created on first use)

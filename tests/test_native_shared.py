@@ -32,6 +32,7 @@ def cache(tmp_path, monkeypatch):
     monkeypatch.setattr(kiln.jit.config, "tiered", False)
     monkeypatch.setattr(native, "_loaded", {})
     monkeypatch.setattr(native, "_bundles", {})
+    monkeypatch.setattr(native, "_unbundled", {})
     return tmp_path / "kernels" / "native"
 
 
@@ -97,9 +98,17 @@ def test_a_damaged_bundle_is_deleted_and_the_object_files_serve(cache, fault):
     with pytest.warns(KernelCacheWarning, match="library .* damaged or truncated"):
         again = [t.numpy() for t in kiln.jit(_kernels)(x, y)]
     assert native.native_stats["shared"] == shared  # none came from the damaged library
-    assert not bundle.exists()
     for a, b in zip(expected, again):
         _same(a, b)
+    # the kernels linked from their object files are bundled again, soundly
+    _wait_for_bundles()
+    assert bundle.exists()
+    native._loaded.clear()
+    native._bundles.clear()
+    shared = native.native_stats["shared"]
+    for a, b in zip(expected, [t.numpy() for t in kiln.jit(_kernels)(x, y)]):
+        _same(a, b)
+    assert native.native_stats["shared"] > shared
 
 
 def test_a_missing_bundle_or_no_ld_leaves_the_object_files(cache, monkeypatch):
@@ -115,11 +124,21 @@ def test_a_missing_bundle_or_no_ld_leaves_the_object_files(cache, monkeypatch):
     monkeypatch.setattr(kiln.jit.config, "tiered", False)
     native._loaded.clear()
     native._bundles.clear()
-    shared = native.native_stats["shared"]
+    shared, disk = native.native_stats["shared"], native.native_stats["disk"]
     again = [t.numpy() for t in kiln.jit(_kernels)(x, y)]
     assert native.native_stats["shared"] == shared
     for a, b in zip(expected, again):
         _same(a, b)
+    # a process that finds object files without a bundle (the one that compiled them
+    # exited before its bundle was made) makes it: the next process loads no LLVM
+    _wait_for_bundles()
+    assert len(list(cache.glob("bundle-*.so"))) == 1
+    native._loaded.clear()
+    native._bundles.clear()
+    shared, disk = native.native_stats["shared"], native.native_stats["disk"]
+    for a, b in zip(expected, [t.numpy() for t in kiln.jit(_kernels)(x, y)]):
+        _same(a, b)
+    assert native.native_stats["shared"] - shared == native.native_stats["disk"] - disk > 0
 
 
 def test_a_damaged_host_record_is_made_again(cache):
@@ -184,3 +203,20 @@ def test_a_warm_process_runs_a_training_step_without_loading_llvm(tmp_path):
     assert cold_disk == 0 and cold_llvm == "True"
     assert disk > 0 and shared == disk and llvm == "False"
     assert warm_losses == cold_losses  # bit for bit
+
+
+def test_scratch_folders_of_dead_processes_are_swept(cache):
+    # a process that exits while its bundle is linked leaves its ``ld-*`` folder behind
+    cache.mkdir(parents=True, exist_ok=True)
+    old, young = cache / "ld-old", cache / "ld-young"
+    for folder in (old, young):
+        folder.mkdir()
+        (folder / "0.o").write_bytes(b"x")
+    hour_ago = os.path.getmtime(old) - 3600
+    os.utime(old, (hour_ago, hour_ago))
+    x, y = _arrays()
+    kiln.jit(_kernels)(x, y)
+    _wait_for_bundles()
+    assert list(cache.glob("bundle-*.so"))
+    assert not old.exists()
+    assert young.exists()  # (it may be another process's, at work)

@@ -130,6 +130,13 @@ def _native_facts(kernel: KernelSource, strided):
     return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
 
 
+def _ir_of(facts) -> tuple[str, bool]:
+    """(for ``native.bundle_found``) A found kernel's IR and interleave flag, as
+    ``native_call`` hands a new one to ``compile_later``."""
+    compiled = facts.compile()
+    return compiled.ir, compiled.reduces
+
+
 def _numba_function(kernel: KernelSource, strided):
     """The kernel compiled by Numba for the executor's argument types (raises
     ``NumbaError`` where Numba cannot).
@@ -172,6 +179,7 @@ class _Lowering:
         # calls of kernels being compiled: (call, started, kernel, strided inputs)
         self.pending: list = []
         self.compiling: dict = {}  # symbol -> (NativeSource, Future of its object code)
+        self.found: list = []  # (symbol, its IR on demand) of native kernels found
         self.contiguous: set[Node] = set()
         self.inputs = []
         for k, node in enumerate(fused.inputs):
@@ -262,6 +270,7 @@ class _Lowering:
         found = native.find(facts.symbol, facts.arrays, facts.sizes)
         if found is not None:
             _bind(call, found, kernel)
+            self.found.append((facts.symbol, functools.partial(_ir_of, facts)))
         else:
             started = self.compiling.get(facts.symbol)  # (a kernel used twice here)
             if started is None:
@@ -385,6 +394,8 @@ class _Lowering:
     def run(self, wait: bool = True) -> Lowered:
         for index, group in enumerate(self.fused.groups):
             self.lower_group(index, group)
+        if self.found:
+            native.bundle_found(self.found)
         outputs = []
         for node in self.fused.outputs:
             name = self.name(node)
