@@ -132,8 +132,16 @@ def identity_literal(node: Node, dtype: str) -> str:
 
 def row_reduction_template(node: Node, backend: str = "cpu") -> str | None:
     """The backend's expression that reduces a whole row for ``node`` (``{0}`` the row), or
-    None: then kernels accumulate it with ``combine_expression``."""
-    return PRIMITIVES[node.op].expression(backend, node.dtype)
+    None: then kernels accumulate it with ``combine_expression``. (The CPU's row helpers
+    exist for floating-point rows, whose NaN a plain loop cannot keep without giving up
+    vectorization: an integer or bool max, ``any``, accumulates.)"""
+    template = PRIMITIVES[node.op].expression(backend, node.dtype)
+    if template is not None and backend == "cpu" and template.startswith("row_"):
+        from .helper_names import HELPERS
+
+        if template.partition("(")[0] not in HELPERS:
+            return None
+    return template
 
 
 @functools.cache
