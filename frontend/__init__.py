@@ -155,6 +155,8 @@ def __getattr__(name):
         "testing",
         "export",
         "_dynamo",
+        "hub",
+        "version",
     ):
         return _lazy(name)
     if name in ("save", "load"):

@@ -575,3 +575,31 @@ def test_max_reductions_of_integers_and_bools_compile(dtype):
         expected = function(x)
         assert compiled.dtype == expected.dtype
         np.testing.assert_array_equal(compiled.numpy(), expected.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64", "uint8"])
+def test_compiled_integer_power_is_pytorchs(dtype):
+    """Integer ``**`` in a kernel: by squaring with wraparound; a negative exponent gives
+    1 for base 1, +-1 for base -1 by parity, 0 otherwise (a kernel gave INT_MIN for
+    0 ** -1: Numba's power divided by zero)."""
+    import kiln
+
+    rng = np.random.default_rng(1)
+    low = 0 if dtype == "uint8" else -6
+    base = rng.integers(low, 7, 300).astype(dtype)
+    exponent = rng.integers(low, 9, 300).astype(dtype)
+    if dtype != "uint8":
+        base[:7] = [-1, -1, 1, 0, 0, 2, 5]
+        exponent[:7] = [-3, -2, -5, -1, 0, 62, -1]
+        wrapped = int(np.array(2, dtype) ** np.array(62, dtype))  # 2**62, wrapped
+        expected_head = [-1, 1, 1, 0, 1, wrapped, 0]
+    compiled = kiln.jit(lambda a, b: a**b)(kiln.from_numpy(base), kiln.from_numpy(exponent))
+    eager = kiln.from_numpy(base) ** kiln.from_numpy(exponent)
+    assert compiled.dtype == eager.dtype
+    np.testing.assert_array_equal(compiled.numpy(), eager.numpy())
+    if dtype != "uint8":
+        np.testing.assert_array_equal(compiled.numpy()[:7], expected_head)
+    torch = pytest.importorskip("torch")
+    np.testing.assert_array_equal(
+        compiled.numpy(), (torch.from_numpy(base) ** torch.from_numpy(exponent)).numpy()
+    )

@@ -535,7 +535,7 @@ class _FunctionCompiler:
             return self.integer_floor_mod(op, lv, rv, dtype, signed)
         if isinstance(op, ast.Pow):
             if not floating:
-                raise Unsupported("integer power")
+                return self.integer_power(lv, rv, dtype, signed)
             return Scalar(self.intrinsic("llvm.pow", dtype, [lv, rv]), dtype)
         if isinstance(op, (ast.LShift, ast.RShift)):
             if floating:
@@ -544,6 +544,36 @@ class _FunctionCompiler:
                 return Scalar(b.shl(lv, rv), dtype)
             return Scalar(b.ashr(lv, rv) if signed else b.lshr(lv, rv), dtype)
         raise Unsupported(f"operator {type(op).__name__}")
+
+    def integer_power(self, lv, rv, dtype: str, signed: bool) -> Scalar:
+        """``lv ** rv`` of integers as PyTorch computes it: by squaring, wrapping around
+        the type's width; a negative exponent gives 1 for base 1, +-1 for base -1 (by the
+        exponent's parity) and 0 for any other base (NumPy raises; Numba's ``**``
+        divided by zero)."""
+        b = self.builder
+        kind = lv.type
+        one, zero = ir.Constant(kind, 1), ir.Constant(kind, 0)
+        result, base, exponent = (self.allocas.alloca(kind) for _ in range(3))
+        b.store(one, result)
+        b.store(lv, base)
+        b.store(rv, exponent)
+        with self.counted_loop(ir.Constant(I64, kind.width), "ipow"):
+            e, x, r = b.load(exponent), b.load(base), b.load(result)
+            odd = b.trunc(e, ir.IntType(1))
+            b.store(b.select(odd, b.mul(r, x), r), result)
+            b.store(b.mul(x, x), base)
+            b.store(b.lshr(e, one), exponent)
+        power = b.load(result)
+        if not signed:
+            return Scalar(power, dtype)
+        minus_one = ir.Constant(kind, -1)
+        odd = b.trunc(rv, ir.IntType(1))
+        negative = b.select(
+            b.icmp_signed("==", lv, one),
+            one,
+            b.select(b.icmp_signed("==", lv, minus_one), b.select(odd, minus_one, one), zero),
+        )
+        return Scalar(b.select(b.icmp_signed("<", rv, zero), negative, power), dtype)
 
     def integer_floor_mod(self, op, lv, rv, dtype: str, signed: bool) -> Scalar:
         b = self.builder
