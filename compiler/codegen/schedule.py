@@ -81,8 +81,10 @@ def _numpy_function(node: Node):
     else:
 
         def run(*arrays):
-            # (np.ascontiguousarray would turn 0-d results into 1-d ones)
-            return np.asarray(impl(*arrays, **params), dtype=dtype, order="C")
+            # (np.ascontiguousarray would turn 0-d results into 1-d ones; NumPy's
+            # floating-point warnings are silenced: kernels and PyTorch raise none)
+            with np.errstate(all="ignore"):
+                return np.asarray(impl(*arrays, **params), dtype=dtype, order="C")
 
     run.__name__ = f"numpy_{node.op}"
     return run
