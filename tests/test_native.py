@@ -402,3 +402,34 @@ def test_reductions_reassociate_but_the_math_around_them_does_not(monkeypatch, b
     for got, want in zip((t.numpy() for t in compiled), eager):
         np.testing.assert_array_equal(np.isnan(got), np.isnan(want))
         np.testing.assert_array_equal(np.isinf(got), np.isinf(want))
+
+
+def test_helper_module_read_lazily_is_the_whole_parse():
+    """``fastmath.py`` is read one top-level statement at a time, its functions parsed
+    on first use: the same names, constants and function trees as parsing all of it."""
+    import ast
+
+    from kiln.compiler.codegen import native_llvm
+
+    with open(os.path.join(native_llvm._HERE, "fastmath.py")) as file:
+        source = file.read()
+    lazy = native_llvm._SourceModule.lazily(source)
+    assert native_llvm._top_level(source) is not None  # (not the fallback)
+    full = native_llvm._SourceModule(ast.parse(source), {})
+    assert list(lazy.names) == list(full.names)
+    functions = 0
+    for name, value in full.names.items():
+        other = lazy.names[name]
+        if isinstance(value, native_llvm.InlineFunction):
+            assert ast.dump(other.definition) == ast.dump(value.definition), name
+            functions += 1
+        elif isinstance(value, np.generic) and np.isnan(value):
+            assert np.isnan(other) and type(other) is type(value), name
+        else:
+            assert other == value and type(other) is type(value), name
+    assert functions >= 7
+    # where lines that start in the first column are not statements, the whole is parsed
+    tricky = 'X = """\nnot code(\n"""\n\n\ndef f(x):\n    return x\n'
+    assert native_llvm._top_level(tricky) is None
+    module = native_llvm._SourceModule.lazily(tricky)
+    assert isinstance(module.names["f"], native_llvm.InlineFunction)

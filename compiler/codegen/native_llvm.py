@@ -82,12 +82,18 @@ class Variable:
     dtype: str
 
 
-@dataclass
 class InlineFunction:
-    """A Python function (a ``fastmath`` function) pasted into the kernel at each call."""
+    """A Python function (a ``fastmath`` function) pasted into the kernel at each call:
+    its ``definition`` given, or parsed from ``source`` on first use."""
 
-    definition: ast.FunctionDef
-    module: _SourceModule
+    def __init__(self, definition: ast.FunctionDef | None, module, source: str = ""):
+        self._definition, self.module, self._source = definition, module, source
+
+    @property
+    def definition(self) -> ast.FunctionDef:
+        if self._definition is None:
+            [self._definition] = ast.parse(self._source).body
+        return self._definition
 
 
 # ------------------------------------------------------------------------------- types
@@ -123,7 +129,37 @@ class _SourceModule:
     def __init__(self, tree: ast.Module, base_names: dict):
         self.functions: dict[str, ast.FunctionDef] = {}
         self.names: dict[str, object] = dict(base_names)
-        for statement in tree.body:
+        self.read(tree.body)
+
+    @classmethod
+    def lazily(cls, source: str) -> _SourceModule:
+        """The module of ``source`` with each function parsed on its first call: a
+        kernel calls a few of ``fastmath.py``'s functions, and parsing all of it was a
+        sixth of a cold compile's time. Falls back to parsing the whole source when its
+        top-level statements cannot be told apart line by line (``_top_level``)."""
+        chunks = _top_level(source)
+        if chunks is None:
+            return cls(ast.parse(source), {})
+        module = cls(ast.Module(body=[], type_ignores=[]), {})
+        for chunk in chunks:
+            lines = [line.strip() for line in chunk.splitlines()]
+            decorators = [line for line in lines if line.startswith("@")]
+            head = next((line for line in lines if not line.startswith(("@", "#"))), "")
+            if head.startswith("def "):
+                name = head[4:].partition("(")[0].strip()
+                if "@intrinsic" in decorators:
+                    module.names[name] = ("builtin", name)
+                else:
+                    module.names[name] = InlineFunction(None, module, chunk)
+                continue
+            try:
+                module.read(ast.parse(chunk).body)
+            except SyntaxError:  # (a split inside a statement: read all of it)
+                return cls(ast.parse(source), {})
+        return module
+
+    def read(self, statements: list) -> None:
+        for statement in statements:
             if isinstance(statement, ast.FunctionDef) and any(
                 getattr(d, "id", None) == "intrinsic" for d in statement.decorator_list
             ):
@@ -183,7 +219,37 @@ def _helper_module(name: str) -> _SourceModule:
     """``fastmath.py`` (or another codegen module) read as source, without importing it
     (it imports Numba)."""
     with open(os.path.join(_HERE, name + ".py")) as f:
-        return _SourceModule(ast.parse(f.read()), {})
+        return _SourceModule.lazily(f.read())
+
+
+_QUOTES = ('"""', "'''")
+
+
+def _top_level(source: str) -> list[str] | None:
+    """``source``'s top-level statements (a function with its decorators and the
+    comments after it), told apart by lines that start in the first column; None where
+    that cannot be trusted (a string spanning lines outside a function). Each chunk is
+    parsed on its own later: a wrong split would not parse."""
+    lines = source.splitlines(keepends=True)
+    start = 0
+    if source.startswith(_QUOTES):  # the module docstring
+        end = source.find(source[:3], 3)
+        if end == -1:
+            return None
+        start = source.count("\n", 0, end) + 1
+    chunks: list[list[str]] = []
+    for line in lines[start:]:
+        opens = line[:1] not in ("", " ", "\t", "\n", "\r", "#", ")", "]", "}")
+        if opens and not (chunks and all(x.startswith("@") for x in chunks[-1])):
+            chunks.append([line])
+        elif chunks:
+            chunks[-1].append(line)
+        elif line.strip() and not line.startswith("#"):
+            return None
+    texts = ["".join(chunk) for chunk in chunks]
+    if any(text.count(q) % 2 for text in texts for q in _QUOTES):
+        return None
+    return texts
 
 
 def _imported(module: str | None, name: str):
