@@ -17,6 +17,7 @@ from .adam_variants import Adamax, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
+from .others import ASGD, Rprop, SparseAdam
 from .sgd import SGD
 
 __all__ = [
@@ -31,5 +32,8 @@ __all__ = [
     "Adagrad",
     "Adadelta",
     "LBFGS",
+    "Rprop",
+    "ASGD",
+    "SparseAdam",
     "lr_scheduler",
 ]
