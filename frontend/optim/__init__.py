@@ -11,7 +11,7 @@ They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced
 1.9
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
@@ -36,4 +36,5 @@ __all__ = [
     "ASGD",
     "SparseAdam",
     "lr_scheduler",
+    "swa_utils",
 ]
