@@ -607,3 +607,78 @@ def test_swa_utils_equal_torchs():
         assert list(km) == list(tm)
         for key in tm:
             np.testing.assert_allclose(km[key], tm[key], rtol=1e-5, atol=1e-6, err_msg=key)
+
+
+@pytest.mark.parametrize(
+    "name, groups",
+    [
+        ("SGD", [dict(momentum=0.9, nesterov=True), dict(lr=0.05, weight_decay=0.1)]),
+        ("Adam", [dict(amsgrad=True), dict(lr=0.05, betas=(0.5, 0.9), maximize=True)]),
+        ("RMSprop", [dict(centered=True), dict(momentum=0.3, alpha=0.9)]),
+    ],
+)
+def test_groups_with_their_own_options_equal_torch(name, groups):
+    tm, km = _same_model("float64")
+    topt = getattr(torch.optim, name)(
+        [dict(groups[0], params=list(tm[0].parameters()))]
+        + [dict(groups[1], params=list(tm[2].parameters()))],
+        lr=0.01,
+    )
+    kopt = getattr(kiln.optim, name)(
+        [dict(groups[0], params=list(km[0].parameters()))]
+        + [dict(groups[1], params=list(km[2].parameters()))],
+        lr=0.01,
+    )
+    assert repr(kopt) == repr(topt)
+    for x, y in _batches(20, "float64"):
+        for lib, m, opt in ((torch, tm, topt), (kiln, km, kopt)):
+            opt.zero_grad()
+            lib.nn.functional.mse_loss(m(lib.tensor(x)), lib.tensor(y)).backward()
+            opt.step()
+    for tp, kp in zip(tm.parameters(), km.parameters()):
+        np.testing.assert_allclose(_np(kp), _np(tp), rtol=1e-10, atol=1e-12)
+
+
+def test_a_user_defined_optimizer_gets_hooks_and_the_scheduler_protocol():
+    class Halve(kiln.optim.Optimizer):
+        def __init__(self, params, lr=0.5):
+            super().__init__(params, dict(lr=lr))
+
+        def step(self, closure=None):
+            with kiln.no_grad():
+                for group in self.param_groups:
+                    for p in group["params"]:
+                        if p.grad is not None:
+                            p.sub_(p.grad * group["lr"])
+
+    w = kiln.tensor([2.0], requires_grad=True)
+    opt = Halve([w])
+    seen = []
+    opt.register_step_post_hook(lambda o, a, k: seen.append(w.item()))
+    sched = kiln.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+    w.grad = kiln.tensor([1.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt.step()
+        sched.step()  # after optimizer.step(): no warning
+    assert seen == [1.5] and opt.param_groups[0]["lr"] == 0.25
+    assert repr(opt) == "Halve (\nParameter Group 0\n    initial_lr: 0.5\n    lr: 0.25\n)"
+
+
+def test_lbfgs_state_is_torchs():
+    keys = []
+    for lib in (torch, kiln):
+        x = lib.tensor([3.0, -1.0], requires_grad=True)
+        opt = lib.optim.LBFGS([x], line_search_fn="strong_wolfe", max_iter=5)
+
+        def closure(opt=opt, x=x):
+            opt.zero_grad()
+            loss = ((x - 1) ** 4).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        opt.step(closure)
+        state = opt.state_dict()["state"][0]
+        keys.append([(k, type(v).__name__) for k, v in state.items()])
+    assert keys[0] == keys[1]

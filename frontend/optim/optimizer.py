@@ -128,12 +128,12 @@ class Optimizer:
 
     def __repr__(self) -> str:
         # PyTorch's layout, keys sorted; a 0-d tensor (a tensor ``lr``) prints as its value
-        lines = [f"{type(self).__name__} ("]
+        text = f"{type(self).__name__} ("
         for i, group in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
+            text += f"\nParameter Group {i}\n"
             for key in sorted(k for k in group if k != "params"):
-                lines.append(f"    {key}: {group[key]}")
-        return "\n".join(lines) + "\n)"
+                text += f"    {key}: {group[key]}\n"
+        return text + ")"
 
     # -------------------------------------------------------------- hooks
     def register_step_pre_hook(self, hook) -> RemovableHandle:
