@@ -682,3 +682,20 @@ def test_lbfgs_state_is_torchs():
         state = opt.state_dict()["state"][0]
         keys.append([(k, type(v).__name__) for k, v in state.items()])
     assert keys[0] == keys[1]
+
+
+def test_a_scheduler_writes_a_tensor_lr_in_place_as_torchs():
+    out = []
+    for lib in (torch, kiln):
+        p = lib.ones(2, requires_grad=True)
+        lr = lib.tensor(0.1)
+        opt = lib.optim.SGD([p], lr=lr)
+        sched = lib.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+        for _ in range(3):
+            p.grad = lib.ones(2)
+            opt.step()
+            sched.step()
+        assert opt.param_groups[0]["lr"] is lr
+        assert sched.get_last_lr()[0] is not lr  # a copy, as torch's
+        out.append([float(lr), float(sched.base_lrs[0]), *_np(p).tolist()])
+    assert out[1] == pytest.approx(out[0])

@@ -29,7 +29,7 @@ from collections import Counter
 
 from .lr_cycles import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from .optimizer import Optimizer
-from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, warn_get_lr
+from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, set_lr, warn_get_lr
 
 
 class LambdaLR(LRScheduler):
@@ -380,7 +380,7 @@ class SequentialLR(_Combinator):
         self.optimizer = optimizer
         # undo the steps the members took when they were built, then start the first one
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
+            set_lr(group, group["initial_lr"])
         self.recursive_undo()
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
@@ -511,7 +511,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                set_lr(group, new_lr)
 
     @property
     def in_cooldown(self) -> bool:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import warnings
 
+from ..autograd import no_grad
+from ..tensor import Tensor
 from .optimizer import Optimizer
 
 EPOCH_DEPRECATION_WARNING = (
@@ -35,7 +37,7 @@ class LRScheduler:
         self.optimizer = optimizer
         if last_epoch == -1:
             for group in optimizer.param_groups:
-                group.setdefault("initial_lr", group["lr"])
+                group.setdefault("initial_lr", _copy(group["lr"]))
         else:
             for i, group in enumerate(optimizer.param_groups):
                 if "initial_lr" not in group:
@@ -90,7 +92,7 @@ class LRScheduler:
         finally:
             self._get_lr_called_within_step = False
         for group, lr in zip(self.optimizer.param_groups, values):
-            group["lr"] = lr
+            set_lr(group, lr)
         self._last_lr = self._group_lrs()
 
     def state_dict(self) -> dict:
@@ -101,7 +103,22 @@ class LRScheduler:
         self.__dict__.update(state_dict)
 
     def _group_lrs(self) -> list[float]:
-        return [group["lr"] for group in self.optimizer.param_groups]
+        return [_copy(group["lr"]) for group in self.optimizer.param_groups]
+
+
+def set_lr(group: dict, value, key: str = "lr") -> None:
+    """``group[key] = value``, written into the tensor when the rate is a tensor (as
+    PyTorch's schedulers do: a tensor ``lr`` stays the same tensor)."""
+    current = group.get(key)
+    if isinstance(current, Tensor):
+        with no_grad():
+            current.fill_(float(value))
+    else:
+        group[key] = value
+
+
+def _copy(value):
+    return value.clone() if isinstance(value, Tensor) else value
 
 
 def warn_get_lr(scheduler) -> None:
