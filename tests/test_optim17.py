@@ -68,6 +68,9 @@ CONFIGS = [
     ("Rprop", dict(lr=0.05, etas=(0.3, 1.5), step_sizes=(1e-4, 0.2), maximize=True)),
     ("ASGD", dict(lr=0.05)),
     ("ASGD", dict(lr=0.05, t0=5, lambd=0.01, weight_decay=0.1)),
+    ("Adafactor", dict()),
+    ("Adafactor", dict(lr=0.05, beta2_decay=-0.5, eps=(1e-20, 1e-2), d=1.5, weight_decay=0.1)),
+    ("Adafactor", dict(lr=0.05, maximize=True)),
 ]
 IDS = [f"{n}-{'-'.join(f'{k}={v}' for k, v in kw.items())}" for n, kw in CONFIGS]
 NAMES = sorted({n for n, _ in CONFIGS} | {"SparseAdam", "LBFGS"})

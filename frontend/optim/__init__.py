@@ -17,7 +17,7 @@ from .adam_variants import Adamax, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
-from .others import ASGD, Rprop, SparseAdam
+from .others import ASGD, Adafactor, Rprop, SparseAdam
 from .sgd import SGD
 
 __all__ = [
@@ -35,6 +35,7 @@ __all__ = [
     "Rprop",
     "ASGD",
     "SparseAdam",
+    "Adafactor",
     "lr_scheduler",
     "swa_utils",
 ]

@@ -1,4 +1,4 @@
-"""``Rprop``, ``ASGD`` and ``SparseAdam``, following PyTorch's single-tensor updates.
+"""``Rprop``, ``ASGD``, ``SparseAdam`` and ``Adafactor``, following PyTorch's single-tensor updates.
 
 As everywhere in ``kiln.optim``, the step count and the per-parameter scalars PyTorch keeps
 in 0-d float32 tensors (ASGD's ``eta`` and ``mu``) are 0-d float32 tensors updated in place,
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import kiln
 
-from .optimizer import Optimizer
+from .optimizer import Optimizer, scalar_as
 
 
 def _check_lr(lr, strict: bool = False) -> None:
@@ -166,8 +166,99 @@ class SparseAdam(Optimizer):
         return loss
 
 
+class Adafactor(Optimizer):
+    """Adafactor (Shazeer & Stern) as ``torch.optim.Adafactor``: the second moment of a
+    matrix gradient kept as row and column factors, a relative step size
+    ``min(lr, 1 / sqrt(t))`` scaled by the parameter's RMS, and update clipping ``d``.
+
+    PyTorch reads the norms with ``.item()`` and does the scalar arithmetic in Python
+    doubles; here they are 0-d float64 tensors (traceable), rounded to the parameter's dtype
+    where PyTorch's kernels round them.
+    """
+
+    def __init__(
+        self,
+        params,
+        lr=1e-2,
+        beta2_decay=-0.8,
+        eps=(None, 1e-3),
+        d=1.0,
+        weight_decay=0.0,
+        *,
+        foreach=None,
+        maximize=False,
+    ):
+        if isinstance(lr, kiln.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
+        if not 0.0 <= lr:
+            raise ValueError(f"Learning rate should be >= 0 but is: {lr}")
+        if not 0.0 >= beta2_decay:
+            raise ValueError(f"beta2_decay should be <= 0 but is: {beta2_decay}")
+        if eps[0] is not None and not 0.0 <= eps[0]:
+            raise ValueError(f"epsilon1 should be >= 0 but is: {eps[0]}")
+        if not 0.0 <= eps[1]:
+            raise ValueError(f"epsilon2 should be >= 0 but is: {eps[1]}")
+        if not 1.0 <= d:
+            raise ValueError(f"Clipping threshold d should be >= 1 but is: {d}")
+        if not 0.0 <= weight_decay:
+            raise ValueError(f"weight_decay should be >= 0 but is: {weight_decay}")
+        defaults = dict(
+            lr=lr,
+            beta2_decay=beta2_decay,
+            eps=eps,
+            d=d,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+        )
+        super().__init__(params, defaults)
+
+    def step(self, closure=None):
+        """Apply one update to every parameter that has a gradient."""
+        return self._step_each(closure, kiln.float64)
+
+    def _update(self, p, grad, group, lr) -> None:
+        eps1, eps2 = group["eps"]
+        if eps1 is None:
+            eps1 = kiln.finfo(p.dtype).eps
+        f64 = kiln.float64
+        step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
+        if grad.dim() > 1:
+            row_shape, col_shape = list(grad.shape), list(grad.shape)
+            row_shape[-1] = 1
+            col_shape[-2] = 1
+            row_var = self._state_tensor(p, "row_var", lambda: kiln.zeros(row_shape, dtype=p.dtype))
+            col_var = self._state_tensor(p, "col_var", lambda: kiln.zeros(col_shape, dtype=p.dtype))
+        else:
+            variance = self._state_tensor(p, "variance", lambda: kiln.zeros_like(p))
+        g = -grad if group["maximize"] else grad
+        step.add_(1)
+        t = step.to(f64)
+        one_minus_beta2 = kiln.pow(t, group["beta2_decay"])
+        rho = kiln.minimum(kiln.ones_like(t) * lr, 1 / kiln.sqrt(t))
+        rms = p.norm(2).to(f64) / (p.numel() ** 0.5)
+        alpha = kiln.maximum(rms, kiln.full_like(rms, eps2)) * rho
+        if group["weight_decay"] != 0:
+            p.mul_(scalar_as(1 - lr * group["weight_decay"], p.dtype))
+        weight = one_minus_beta2.to(p.dtype)
+        if grad.dim() > 1:
+            row_mean = kiln.norm(g, dim=-1, keepdim=True).square() / g.shape[-1]
+            row_var.copy_(kiln.lerp(row_var, row_mean, weight))
+            col_mean = kiln.norm(g, dim=-2, keepdim=True).square() / g.shape[-2]
+            col_var.copy_(kiln.lerp(col_var, col_mean, weight))
+            estimate = row_var @ col_var
+            estimate = estimate / row_var.mean(dim=-2, keepdim=True).clamp(min=eps1)
+        else:
+            variance.copy_(kiln.lerp(variance, g * g, weight))
+            estimate = variance
+        update = estimate.clamp(min=eps1 * eps1).rsqrt() * g
+        update_rms = update.norm(2).to(f64) / ((update.numel() ** 0.5) * group["d"])
+        denom = kiln.maximum(update_rms, kiln.ones_like(update_rms))
+        p.add_(update * (-alpha / denom).to(p.dtype))
+
+
 def _value(x):
     return x.item() if isinstance(x, kiln.Tensor) else x
 
 
-__all__ = ["Rprop", "ASGD", "SparseAdam"]
+__all__ = ["Rprop", "ASGD", "SparseAdam", "Adafactor"]
