@@ -702,3 +702,20 @@ def test_a_scheduler_writes_a_tensor_lr_in_place_as_torchs():
         assert sched.get_last_lr()[0] is not lr  # a copy, as torch's
         out.append([float(lr), float(sched.base_lrs[0]), *_np(p).tolist()])
     assert out[1] == pytest.approx(out[0])
+
+
+def test_a_user_scheduler_subclassing_the_old_name_runs_as_torchs():
+    lrs = []
+    for lib in (torch, kiln):
+
+        class Halving(lib.optim.lr_scheduler._LRScheduler):
+            def get_lr(self):
+                return [group["lr"] * 0.5 for group in self.optimizer.param_groups]
+
+        opt = lib.optim.SGD([lib.ones(1, requires_grad=True)], lr=1.0)
+        sched = Halving(opt)
+        for _ in range(3):
+            opt.step()
+            sched.step()
+        lrs.append((sched.get_last_lr(), sched.last_epoch, list(sched.state_dict())))
+    assert lrs[1] == lrs[0]

@@ -29,7 +29,7 @@ from collections import Counter
 
 from .lr_cycles import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from .optimizer import Optimizer
-from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, set_lr, warn_get_lr
+from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _LRScheduler, set_lr, warn_get_lr
 
 
 class LambdaLR(LRScheduler):
@@ -543,6 +543,7 @@ class ReduceLROnPlateau(LRScheduler):
 
 __all__ = [
     "LRScheduler",
+    "_LRScheduler",
     "LambdaLR",
     "MultiplicativeLR",
     "StepLR",

@@ -106,6 +106,10 @@ class LRScheduler:
         return [_copy(group["lr"]) for group in self.optimizer.param_groups]
 
 
+class _LRScheduler(LRScheduler):
+    """The old name of ``LRScheduler`` (older scripts subclass it)."""
+
+
 def set_lr(group: dict, value, key: str = "lr") -> None:
     """``group[key] = value``, written into the tensor when the rate is a tensor (as
     PyTorch's schedulers do: a tensor ``lr`` stays the same tensor)."""
