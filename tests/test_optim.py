@@ -149,7 +149,9 @@ def test_sgd_first_step_takes_the_gradient_as_buffer():
     assert p.item() == -1.0
     opt.step()  # buf = 0.5 * 2 + 0.5 * 2 = 2
     assert p.item() == -3.0
-    assert opt.state[p]["step"].item() == 2.0
+    # the step count is kiln's own (PyTorch's SGD state holds the momentum buffer only)
+    assert list(opt.state[p]) == ["momentum_buffer"]
+    assert opt._hidden_state[p]["step"].item() == 2.0
 
 
 def test_zero_grad_and_parameters_without_grad():
@@ -182,7 +184,6 @@ def test_param_groups_have_their_own_hyper_parameters():
     "bad, message",
     [
         (lambda a: kiln.optim.SGD([], lr=0.1), "empty parameter list"),
-        (lambda a: kiln.optim.SGD([a, a], lr=0.1), "duplicate"),
         (lambda a: kiln.optim.SGD([{"params": [a]}, {"params": [a]}]), "more than one"),
         (lambda a: kiln.optim.SGD([a * 2], lr=0.1), "non-leaf"),
         (lambda a: kiln.optim.SGD([a], lr=-1.0), "learning rate"),

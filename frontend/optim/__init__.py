@@ -11,12 +11,13 @@ They mirror ``torch.optim`` and are written so that ``opt.step()`` can be traced
 1.9
 """
 
-from . import lr_scheduler
+from . import lr_scheduler, swa_utils
 from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .lbfgs import LBFGS
 from .optimizer import Optimizer
+from .others import ASGD, Adafactor, Rprop, SparseAdam
 from .sgd import SGD
 
 __all__ = [
@@ -31,5 +32,10 @@ __all__ = [
     "Adagrad",
     "Adadelta",
     "LBFGS",
+    "Rprop",
+    "ASGD",
+    "SparseAdam",
+    "Adafactor",
     "lr_scheduler",
+    "swa_utils",
 ]

@@ -22,6 +22,8 @@ from .optimizer import Optimizer, scalar_as
 
 
 def _check_adam_like(lr, betas, eps, weight_decay) -> None:
+    if isinstance(lr, kiln.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
     if not 0.0 <= lr:
         raise ValueError(f"Invalid learning rate: {lr}")
     if not 0.0 <= eps:
@@ -70,7 +72,7 @@ class Adamax(_AdamLike):
         lr=2e-3,
         betas=(0.9, 0.999),
         eps=1e-8,
-        weight_decay=0.0,
+        weight_decay=0,
         foreach=None,
         *,
         maximize=False,
@@ -79,7 +81,14 @@ class Adamax(_AdamLike):
     ):
         _check_adam_like(lr, betas, eps, weight_decay)
         defaults = dict(
-            lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay, maximize=maximize
+            lr=lr,
+            betas=tuple(betas),
+            eps=eps,
+            weight_decay=weight_decay,
+            foreach=foreach,
+            maximize=maximize,
+            differentiable=differentiable,
+            capturable=capturable,
         )
         super().__init__(params, defaults)
 
@@ -101,7 +110,7 @@ class NAdam(_AdamLike):
         lr=2e-3,
         betas=(0.9, 0.999),
         eps=1e-8,
-        weight_decay=0.0,
+        weight_decay=0,
         momentum_decay=4e-3,
         decoupled_weight_decay=False,
         *,
@@ -121,12 +130,16 @@ class NAdam(_AdamLike):
             momentum_decay=momentum_decay,
             decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            differentiable=differentiable,
         )
         super().__init__(params, defaults)
 
     def _update(self, p, grad, group, lr) -> None:
         beta1, beta2 = group["betas"]
         decay = group["momentum_decay"]
+        self._state_tensor(p, "step", lambda: kiln.tensor(0.0))  # (PyTorch's key order)
         mu_product = self._state_tensor(p, "mu_product", lambda: kiln.tensor(1.0))
         t, g, m, v = self._begin(p, grad, group, lr)
         bias_correction2 = 1 - kiln.pow(beta2, t)
@@ -153,7 +166,7 @@ class RAdam(_AdamLike):
         lr=1e-3,
         betas=(0.9, 0.999),
         eps=1e-8,
-        weight_decay=0.0,
+        weight_decay=0,
         decoupled_weight_decay=False,
         *,
         foreach=None,
@@ -167,8 +180,11 @@ class RAdam(_AdamLike):
             betas=tuple(betas),
             eps=eps,
             weight_decay=weight_decay,
-            decoupled_weight_decay=decoupled_weight_decay,
             maximize=maximize,
+            foreach=foreach,
+            capturable=capturable,
+            decoupled_weight_decay=decoupled_weight_decay,
+            differentiable=differentiable,
         )
         super().__init__(params, defaults)
 

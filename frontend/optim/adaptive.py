@@ -22,6 +22,9 @@ from .optimizer import Optimizer, scalar_as
 
 
 def _check(**values) -> None:
+    lr = values.get("learning rate", (None,))[0]
+    if isinstance(lr, kiln.Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
     for name, (value, low) in values.items():
         if not value >= low:
             raise ValueError(f"Invalid {name} value: {value}")
@@ -43,8 +46,8 @@ class RMSprop(Optimizer):
         lr=1e-2,
         alpha=0.99,
         eps=1e-8,
-        weight_decay=0.0,
-        momentum=0.0,
+        weight_decay=0,
+        momentum=0,
         centered=False,
         capturable=False,
         foreach=None,
@@ -62,12 +65,15 @@ class RMSprop(Optimizer):
         )
         defaults = dict(
             lr=lr,
+            momentum=momentum,
             alpha=alpha,
             eps=eps,
-            weight_decay=weight_decay,
-            momentum=momentum,
             centered=centered,
+            weight_decay=weight_decay,
+            capturable=capturable,
+            foreach=foreach,
             maximize=maximize,
+            differentiable=differentiable,
         )
         super().__init__(params, defaults)
 
@@ -79,6 +85,8 @@ class RMSprop(Optimizer):
         alpha, eps, momentum = group["alpha"], group["eps"], group["momentum"]
         step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
         square_avg = self._state_tensor(p, "square_avg", lambda: kiln.zeros_like(p))
+        if momentum > 0:  # (created here: PyTorch's order of the state's keys)
+            self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
         g = -grad if group["maximize"] else grad
         step.add_(1)
         if group["weight_decay"] != 0:
@@ -110,9 +118,9 @@ class Adagrad(Optimizer):
         self,
         params,
         lr=1e-2,
-        lr_decay=0.0,
-        weight_decay=0.0,
-        initial_accumulator_value=0.0,
+        lr_decay=0,
+        weight_decay=0,
+        initial_accumulator_value=0,
         eps=1e-10,
         foreach=None,
         *,
@@ -132,10 +140,13 @@ class Adagrad(Optimizer):
         defaults = dict(
             lr=lr,
             lr_decay=lr_decay,
+            eps=eps,
             weight_decay=weight_decay,
             initial_accumulator_value=initial_accumulator_value,
-            eps=eps,
+            foreach=foreach,
             maximize=maximize,
+            differentiable=differentiable,
+            fused=fused,
         )
         super().__init__(params, defaults)
         for group in self.param_groups:
@@ -173,7 +184,7 @@ class Adadelta(Optimizer):
         lr=1.0,
         rho=0.9,
         eps=1e-6,
-        weight_decay=0.0,
+        weight_decay=0,
         foreach=None,
         *,
         capturable=False,
@@ -189,7 +200,16 @@ class Adadelta(Optimizer):
         )
         if not 0.0 <= rho <= 1.0:
             raise ValueError(f"Invalid rho value: {rho}")
-        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        defaults = dict(
+            lr=lr,
+            rho=rho,
+            eps=eps,
+            weight_decay=weight_decay,
+            maximize=maximize,
+            capturable=capturable,
+            foreach=foreach,
+            differentiable=differentiable,
+        )
         super().__init__(params, defaults)
 
     def step(self, closure=None):

@@ -10,7 +10,7 @@ so a jitted step with them retraces when it changes (``cycle_momentum=False`` av
 >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=0.1)
 >>> sched = kiln.optim.lr_scheduler.CyclicLR(
 ...     opt, base_lr=0.0, max_lr=1.0, step_size_up=2, cycle_momentum=False)
->>> [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(4)]
+>>> [(opt.step(), sched.step(), sched.get_last_lr()[0])[2] for _ in range(4)]
 [0.5, 1.0, 0.5, 0.0]
 """
 
@@ -20,7 +20,14 @@ import math
 import types
 
 from .optimizer import Optimizer
-from .scheduler import LRScheduler, check_cycles_momentum, per_group, set_momentum
+from .scheduler import (
+    LRScheduler,
+    check_cycles_momentum,
+    per_group,
+    set_lr,
+    set_momentum,
+    warn_get_lr,
+)
 
 
 class CyclicLR(LRScheduler):
@@ -48,7 +55,7 @@ class CyclicLR(LRScheduler):
         base_lrs = per_group("base_lr", optimizer, base_lr)
         if last_epoch == -1:
             for lr, group in zip(base_lrs, optimizer.param_groups):
-                group["lr"] = lr
+                set_lr(group, lr)
         self.max_lrs = per_group("max_lr", optimizer, max_lr)
         step_size_up = float(step_size_up)
         step_size_down = float(step_size_down) if step_size_down is not None else step_size_up
@@ -95,6 +102,7 @@ class CyclicLR(LRScheduler):
         return self.gamma**x
 
     def get_lr(self):
+        warn_get_lr(self)
         cycle = math.floor(1 + self.last_epoch / self.total_size)
         x = 1.0 + self.last_epoch / self.total_size - cycle
         if x <= self.step_ratio:
@@ -222,6 +230,7 @@ class OneCycleLR(LRScheduler):
         return (end - start) * pct + start
 
     def get_lr(self):
+        warn_get_lr(self)
         step = self.last_epoch
         if step > self.total_steps:
             raise ValueError(
@@ -262,7 +271,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
     >>> sched = kiln.optim.lr_scheduler.CosineAnnealingWarmRestarts(opt, T_0=2)
-    >>> [round((sched.step(), sched.get_last_lr()[0])[1], 6) for _ in range(4)]
+    >>> [round((opt.step(), sched.step(), sched.get_last_lr()[0])[2], 6) for _ in range(4)]
     [0.5, 1.0, 0.5, 1.0]
     """
 
@@ -290,6 +299,7 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         return [
             self.eta_min
             + (base - self.eta_min) * (1 + math.cos(math.pi * self.T_cur / self.T_i)) / 2
@@ -297,8 +307,9 @@ class CosineAnnealingWarmRestarts(LRScheduler):
         ]
 
     def step(self, epoch=None) -> None:
-        """Advance one epoch, or jump to ``epoch`` (which may be fractional: mid-epoch)."""
-        self._step_count += 1
+        """Advance one epoch, or jump to ``epoch`` (which may be fractional: mid-epoch).
+
+        (As PyTorch's, it neither counts steps in ``_step_count`` nor warns.)"""
         if epoch is None and self.last_epoch < 0:
             epoch = 0
         if epoch is None:
@@ -320,6 +331,11 @@ class CosineAnnealingWarmRestarts(LRScheduler):
             self.T_i = self.T_0
             self.T_cur = epoch
         self.last_epoch = math.floor(epoch)
-        for group, lr in zip(self.optimizer.param_groups, self.get_lr()):
-            group["lr"] = lr
+        self._get_lr_called_within_step = True
+        try:
+            values = self.get_lr()
+        finally:
+            self._get_lr_called_within_step = False
+        for group, lr in zip(self.optimizer.param_groups, values):
+            set_lr(group, lr)
         self._last_lr = self._group_lrs()

@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 import types
+import warnings
 from bisect import bisect_right
 from collections import Counter
 
 from .lr_cycles import CosineAnnealingWarmRestarts, CyclicLR, OneCycleLR
 from .optimizer import Optimizer
-from .scheduler import LRScheduler
+from .scheduler import EPOCH_DEPRECATION_WARNING, LRScheduler, _LRScheduler, set_lr, warn_get_lr
 
 
 class LambdaLR(LRScheduler):
@@ -37,7 +38,7 @@ class LambdaLR(LRScheduler):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=0.1)
     >>> sched = kiln.optim.lr_scheduler.LambdaLR(opt, lambda epoch: 0.5 ** epoch)
-    >>> sched.step(); sched.get_last_lr()
+    >>> opt.step(); sched.step(); sched.get_last_lr()
     [0.05]
     """
 
@@ -54,6 +55,7 @@ class LambdaLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         return [
             base_lr * fn(self.last_epoch) for fn, base_lr in zip(self.lr_lambdas, self.base_lrs)
         ]
@@ -82,7 +84,7 @@ class MultiplicativeLR(LambdaLR):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
     >>> sched = kiln.optim.lr_scheduler.MultiplicativeLR(opt, lambda epoch: 0.5)
-    >>> sched.step(); sched.step(); sched.get_last_lr()
+    >>> opt.step(); sched.step(); sched.step(); sched.get_last_lr()
     [0.25]
     """
 
@@ -94,6 +96,7 @@ class MultiplicativeLR(LambdaLR):
         super().__init__(optimizer, lr_lambda, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self._is_initial:
             return self._group_lrs()
         return [lr * fn(self.last_epoch) for fn, lr in zip(self.lr_lambdas, self._group_lrs())]
@@ -108,6 +111,7 @@ class StepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self.last_epoch == 0 or self.last_epoch % self.step_size != 0:
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
@@ -122,7 +126,7 @@ class MultiStepLR(LRScheduler):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
     >>> sched = kiln.optim.lr_scheduler.MultiStepLR(opt, milestones=[1, 3], gamma=0.1)
-    >>> [(sched.step(), round(sched.get_last_lr()[0], 6))[1] for _ in range(4)]
+    >>> [(opt.step(), sched.step(), round(sched.get_last_lr()[0], 6))[2] for _ in range(4)]
     [0.1, 0.1, 0.01, 0.01]
     """
 
@@ -132,6 +136,7 @@ class MultiStepLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self.last_epoch not in self.milestones:
             return self._group_lrs()
         factor = self.gamma ** self.milestones[self.last_epoch]
@@ -157,6 +162,7 @@ class ConstantLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self.last_epoch == 0:
             return [lr * self.factor for lr in self._group_lrs()]
         if self.last_epoch != self.total_iters:
@@ -174,7 +180,7 @@ class LinearLR(LRScheduler):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
     >>> sched = kiln.optim.lr_scheduler.LinearLR(opt, start_factor=0.5, total_iters=2)
-    >>> [(sched.step(), sched.get_last_lr()[0])[1] for _ in range(3)]
+    >>> [(opt.step(), sched.step(), sched.get_last_lr()[0])[2] for _ in range(3)]
     [0.75, 1.0, 1.0]
     """
 
@@ -199,6 +205,7 @@ class LinearLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self.last_epoch == 0:
             return [lr * self.start_factor for lr in self._group_lrs()]
         if self._is_initial or self.last_epoch > self.total_iters:
@@ -226,6 +233,7 @@ class PolynomialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self._is_initial or self.last_epoch > self.total_iters:
             return self._group_lrs()
         factor = (
@@ -247,6 +255,7 @@ class ExponentialLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         if self._is_initial:
             return self._group_lrs()
         return [lr * self.gamma for lr in self._group_lrs()]
@@ -261,7 +270,7 @@ class CosineAnnealingLR(LRScheduler):
     >>> import kiln
     >>> opt = kiln.optim.SGD([kiln.zeros(1, requires_grad=True)], lr=1.0)
     >>> sched = kiln.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=2)
-    >>> [(sched.step(), round(sched.get_last_lr()[0], 6))[1] for _ in range(2)]
+    >>> [(opt.step(), sched.step(), round(sched.get_last_lr()[0], 6))[2] for _ in range(2)]
     [0.5, 0.0]
     """
 
@@ -277,6 +286,7 @@ class CosineAnnealingLR(LRScheduler):
         super().__init__(optimizer, last_epoch)
 
     def get_lr(self):
+        warn_get_lr(self)
         epoch, t_max, eta_min = self.last_epoch, self.T_max, self.eta_min
         if self._is_initial:
             return self._group_lrs()
@@ -350,7 +360,8 @@ class SequentialLR(_Combinator):
     >>> warmup = sched.LinearLR(opt, start_factor=0.5, total_iters=2)
     >>> decay = sched.ExponentialLR(opt, gamma=0.5)
     >>> seq = sched.SequentialLR(opt, [warmup, decay], milestones=[2])
-    >>> [seq.get_last_lr()[0]] + [(seq.step(), seq.get_last_lr()[0])[1] for _ in range(4)]
+    >>> [seq.get_last_lr()[0]] + [
+    ...     (opt.step(), seq.step(), seq.get_last_lr()[0])[2] for _ in range(4)]
     [0.5, 0.75, 1.0, 0.5, 0.25]
     """
 
@@ -369,12 +380,20 @@ class SequentialLR(_Combinator):
         self.optimizer = optimizer
         # undo the steps the members took when they were built, then start the first one
         for group in optimizer.param_groups:
-            group["lr"] = group["initial_lr"]
-        for scheduler in self._schedulers:
-            scheduler.last_epoch -= 1
+            set_lr(group, group["initial_lr"])
+        self.recursive_undo()
         first = self._schedulers[bisect_right(self._milestones, 0)]
         first._initial_step()
         self._last_lr = first.get_last_lr()
+
+    def recursive_undo(self, sched=None) -> None:
+        """Undo the initial step of every member (nested combinators too)."""
+        scheds = self if sched is None else sched
+        if hasattr(scheds, "_schedulers"):
+            for s in scheds._schedulers:
+                self.recursive_undo(s)
+        elif hasattr(scheds, "last_epoch"):
+            scheds.last_epoch -= 1
 
     def step(self) -> None:
         self.last_epoch += 1
@@ -461,7 +480,11 @@ class ReduceLROnPlateau(LRScheduler):
 
     def step(self, metrics, epoch=None) -> None:
         current = float(metrics)
-        self.last_epoch = self.last_epoch + 1 if epoch is None else epoch
+        if epoch is None:
+            epoch = self.last_epoch + 1
+        else:
+            warnings.warn(EPOCH_DEPRECATION_WARNING, UserWarning, stacklevel=2)
+        self.last_epoch = epoch
         if self._is_better(current, self.best):
             self.best = current
             self.num_bad_epochs = 0
@@ -488,7 +511,7 @@ class ReduceLROnPlateau(LRScheduler):
             old_lr = float(group["lr"])
             new_lr = max(old_lr * self.factor, min_lr)
             if old_lr - new_lr > self.eps:
-                group["lr"] = new_lr
+                set_lr(group, new_lr)
 
     @property
     def in_cooldown(self) -> bool:
@@ -520,6 +543,7 @@ class ReduceLROnPlateau(LRScheduler):
 
 __all__ = [
     "LRScheduler",
+    "_LRScheduler",
     "LambdaLR",
     "MultiplicativeLR",
     "StepLR",

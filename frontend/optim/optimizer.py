@@ -20,8 +20,11 @@ Every optimizer in kiln is written so that the *same* ``step()`` runs eagerly an
 
 from __future__ import annotations
 
+import functools
+import warnings
 import weakref
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
+from itertools import chain
 
 import numpy as np
 
@@ -29,6 +32,25 @@ import kiln
 from kiln import tracing
 
 from ..tensor import Tensor
+from ..utils.hooks import RemovableHandle
+
+# hooks every optimizer runs around ``step()`` (``register_optimizer_step_pre_hook``)
+_global_optimizer_pre_hooks: OrderedDict = OrderedDict()
+_global_optimizer_post_hooks: OrderedDict = OrderedDict()
+
+
+def register_optimizer_step_pre_hook(hook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run before every optimizer's step."""
+    handle = RemovableHandle(_global_optimizer_pre_hooks)
+    _global_optimizer_pre_hooks[handle.id] = hook
+    return handle
+
+
+def register_optimizer_step_post_hook(hook) -> RemovableHandle:
+    """Register ``hook(optimizer, args, kwargs)`` to run after every optimizer's step."""
+    handle = RemovableHandle(_global_optimizer_post_hooks)
+    _global_optimizer_post_hooks[handle.id] = hook
+    return handle
 
 
 class _RequiredParameter:
@@ -48,30 +70,100 @@ class Optimizer:
     # whether step() reads the momentum through ``_momentum`` (live when cycled)
     live_momentum = False
 
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "step" in cls.__dict__ and not getattr(cls.__dict__["step"], "_hooked", False):
+            cls.step = _hooked_step(cls.__dict__["step"])
+
     def __init__(self, params, defaults: dict):
         self.defaults = dict(defaults)
+        self._optimizer_step_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_step_post_hooks: OrderedDict = OrderedDict()
+        self._optimizer_state_dict_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_state_dict_post_hooks: OrderedDict = OrderedDict()
+        self._optimizer_load_state_dict_pre_hooks: OrderedDict = OrderedDict()
+        self._optimizer_load_state_dict_post_hooks: OrderedDict = OrderedDict()
         self.state: defaultdict = defaultdict(dict)
+        # kiln's own per-parameter tensors that PyTorch's state lacks (SGD's step count)
+        self._hidden_state: defaultdict = defaultdict(dict)
         self.param_groups: list[dict] = []
         if isinstance(params, Tensor):
             raise TypeError(
                 "params argument given to the optimizer should be an iterable of "
                 f"Tensors or dicts, but got {kiln.typename(params)}"
             )
+        _check_flags(type(self).__name__, self.defaults)
         param_groups = list(params)
         if not param_groups:
             raise ValueError("optimizer got an empty parameter list")
         if not isinstance(param_groups[0], dict):
             param_groups = [{"params": param_groups}]
-        for group in param_groups:
-            self.add_param_group(group)
+        self._building = True  # (the warnings' stack level: the constructor's caller)
+        try:
+            for group in param_groups:
+                self.add_param_group(dict(group))
+        finally:
+            del self._building
+
+    def __getstate__(self) -> dict:
+        return {
+            "defaults": self.defaults,
+            "state": self.state,
+            "param_groups": self.param_groups,
+            "_hidden_state": self._hidden_state,
+        }
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        for name in (
+            "_optimizer_step_pre_hooks",
+            "_optimizer_step_post_hooks",
+            "_optimizer_state_dict_pre_hooks",
+            "_optimizer_state_dict_post_hooks",
+            "_optimizer_load_state_dict_pre_hooks",
+            "_optimizer_load_state_dict_post_hooks",
+        ):
+            self.__dict__.setdefault(name, OrderedDict())
+        self.__dict__.setdefault("_hidden_state", defaultdict(dict))
 
     def __repr__(self) -> str:
-        lines = [f"{type(self).__name__} ("]
+        # PyTorch's layout, keys sorted; a 0-d tensor (a tensor ``lr``) prints as its value
+        text = f"{type(self).__name__} ("
         for i, group in enumerate(self.param_groups):
-            lines.append(f"Parameter Group {i}")
+            text += f"\nParameter Group {i}\n"
             for key in sorted(k for k in group if k != "params"):
-                lines.append(f"    {key}: {group[key]}")
-        return "\n".join(lines) + "\n)"
+                text += f"    {key}: {group[key]}\n"
+        return text + ")"
+
+    # -------------------------------------------------------------- hooks
+    def register_step_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` before each ``step()``; it may return new
+        ``(args, kwargs)``. (Under ``kiln.jit`` hooks run when the step is traced.)"""
+        handle = RemovableHandle(self._optimizer_step_pre_hooks)
+        self._optimizer_step_pre_hooks[handle.id] = hook
+        return handle
+
+    def register_step_post_hook(self, hook) -> RemovableHandle:
+        """``hook(optimizer, args, kwargs)`` after each ``step()``."""
+        handle = RemovableHandle(self._optimizer_step_post_hooks)
+        self._optimizer_step_post_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` before ``state_dict()`` builds its result."""
+        return _register(self._optimizer_state_dict_pre_hooks, hook, prepend)
+
+    def register_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` after ``state_dict()``; may return a new one."""
+        return _register(self._optimizer_state_dict_post_hooks, hook, prepend)
+
+    def register_load_state_dict_pre_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer, state_dict)`` before loading; may return the dict to load."""
+        return _register(self._optimizer_load_state_dict_pre_hooks, hook, prepend)
+
+    def register_load_state_dict_post_hook(self, hook, prepend: bool = False) -> RemovableHandle:
+        """``hook(optimizer)`` after ``load_state_dict()``."""
+        return _register(self._optimizer_load_state_dict_post_hooks, hook, prepend)
 
     # -------------------------------------------------------------- groups
     _supports_complex = False  # (an update linear in the gradient: SGD)
@@ -79,24 +171,35 @@ class Optimizer:
     def add_param_group(self, param_group: dict) -> None:
         """Add a group of parameters (with optional per-group hyper-parameters)."""
         if not isinstance(param_group, dict):
-            raise TypeError(f"param_group must be a dict, but got {type(param_group).__name__}")
+            raise TypeError(f"param_group must be a dict, but got {type(param_group)}")
         params = param_group["params"]
         if isinstance(params, Tensor):
             params = [params]
         elif isinstance(params, set):
             raise TypeError(
-                "optimizer parameters need to be organized in ordered collections, "
-                "but the ordering of tensors in sets will change between runs. "
-                "Please use a list instead."
+                "optimizer parameters need to be organized in ordered collections, but "
+                "the ordering of tensors in sets will change between runs. Please use a list "
+                "instead."
             )
-        params = list(params)
+        else:
+            params = list(params)
+        names = [p[0] for p in params if isinstance(p, tuple)]
+        params = [p[1] if isinstance(p, tuple) else p for p in params]
+        param_group["params"] = params
+        if names:
+            if len(names) != len(params):
+                raise ValueError(
+                    "all optimizer params should be with/without names. Some param names "
+                    "are missing"
+                )
+            param_group["param_names"] = names
         for p in params:
             if not isinstance(p, Tensor):
                 raise TypeError(
-                    f"optimizer can only optimize Tensors, but one of the params is "
+                    "optimizer can only optimize Tensors, but one of the params is "
                     f"{kiln.typename(p)}"
                 )
-            if not p.is_leaf:
+            if not p.is_leaf and not getattr(p, "retains_grad", False):
                 raise ValueError("can't optimize a non-leaf Tensor")
             if p.dtype.is_complex and not self._supports_complex:
                 # (their update squares or divides by the gradient: on complex values that
@@ -107,20 +210,33 @@ class Optimizer:
                     f"(got a {p.dtype.name} parameter of shape {list(p.shape)}); SGD "
                     "supports them"
                 )
-        group = dict(param_group, params=params)
         for name, default in self.defaults.items():
-            if default is required and name not in group:
+            if default is required and name not in param_group:
                 raise ValueError(
-                    f"parameter group didn't specify a value of required "
-                    f"optimization parameter {name}"
+                    f"parameter group didn't specify a value of required optimization "
+                    f"parameter {name}"
                 )
-            group.setdefault(name, default)
-        seen = {id(p) for g in self.param_groups for p in g["params"]}
+            param_group.setdefault(name, default)
+        _check_group(type(self).__name__, param_group)
         if len({id(p) for p in params}) != len(params):
-            raise ValueError("optimizer contains a parameter group with duplicate parameters")
+            warnings.warn(
+                "optimizer contains a parameter group with duplicate parameters; "
+                "in future, this will cause an error; "
+                "see github.com/pytorch/pytorch/issues/40967 for more information",
+                stacklevel=4 if self.__dict__.get("_building") else 2,
+            )
+        seen = set()
+        for group in self.param_groups:
+            seen.update(id(p) for p in group["params"])
+            if ("param_names" in param_group) != ("param_names" in group):
+                which = "with names" if "param_names" in param_group else "without names"
+                raise ValueError(
+                    "all optimizer param groups should be with/without names. "
+                    f"cannot add param group {which} to the optimizer"
+                )
         if any(id(p) in seen for p in params):
             raise ValueError("some parameters appear in more than one parameter group")
-        self.param_groups.append(group)
+        self.param_groups.append(param_group)
 
     # -------------------------------------------------------------- gradients
     def zero_grad(self, set_to_none: bool = True) -> None:
@@ -158,7 +274,7 @@ class Optimizer:
     def _lr(self, group_index: int, dtype=None):
         """The group's learning rate: a float eagerly, a live graph input under tracing."""
         me = weakref.proxy(self)  # a compiled step must not keep the optimizer alive
-        return tracing.live_scalar(lambda: me.param_groups[group_index]["lr"], dtype)
+        return tracing.live_scalar(lambda: _number(me.param_groups[group_index]["lr"]), dtype)
 
     def _momentum(self, group_index: int, dtype=None):
         """The group's momentum (``momentum``, or ``betas[0]`` where the optimizer has
@@ -176,7 +292,17 @@ class Optimizer:
         return tracing.live_scalar(read, dtype)
 
     def _guard_settings(self) -> None:
-        """Under tracing: retrace when anything but ``lr`` changes in the groups."""
+        """Under tracing: retrace when anything but ``lr`` changes in the groups.
+
+        Also PyTorch's refusal of ``capturable=True`` for CPU parameters."""
+        for group in self.param_groups:
+            if group.get("capturable") and any(
+                getattr(p.device, "type", "cpu") == "cpu" for p in group["params"]
+            ):
+                raise AssertionError(
+                    "If capturable=True, params and state_steps must be on supported "
+                    "devices: ['cuda', 'xpu', 'hpu', 'privateuseone', 'xla']."
+                )
         if kiln.is_tracing():
             me = weakref.proxy(self)
             tracing.guard(f"{type(self).__name__}@{id(self):x} settings", lambda: me._settings())
@@ -192,9 +318,10 @@ class Optimizer:
             for g in self.param_groups
         )
 
-    def _state_tensor(self, p: Tensor, name: str, make):
-        """``state[p][name]``, created eagerly by ``make()`` the first time it is asked for."""
-        st = self.state[p]
+    def _state_tensor(self, p: Tensor, name: str, make, hidden: bool = False):
+        """``state[p][name]``, created eagerly by ``make()`` the first time it is asked for
+        (``hidden``: kept out of ``state``, for kiln's own tensors PyTorch has not)."""
+        st = self._hidden_state[p] if hidden else self.state[p]
         value = st.get(name)
         if value is None:
             with tracing.escape_trace(), kiln.no_grad():
@@ -214,43 +341,54 @@ class Optimizer:
 
     # -------------------------------------------------------------- state dicts
     def state_dict(self) -> dict:
-        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``."""
-        index = {}
+        """``{"state": {index: {...}}, "param_groups": [{..., "params": [indices]}]}``, as
+        PyTorch's: parameters numbered in group order, state values the live tensors."""
+        for hook in self._optimizer_state_dict_pre_hooks.values():
+            hook(self)
+        mapping: dict[int, int] = {}
+        start = 0
         groups = []
         for group in self.param_groups:
             packed = {k: v for k, v in group.items() if k != "params"}
-            packed["params"] = []
-            for p in group["params"]:
-                index.setdefault(id(p), len(index))
-                packed["params"].append(index[id(p)])
+            for i, p in enumerate(group["params"], start):
+                mapping.setdefault(id(p), i)
+            packed["params"] = [mapping[id(p)] for p in group["params"]]
+            start += len(packed["params"])
             groups.append(packed)
-        state = {}
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p in self.state and self.state[p]:
-                    state[index[id(p)]] = dict(self.state[p])
-        return {"state": state, "param_groups": groups}
+        state = {(mapping[id(k)] if isinstance(k, Tensor) else k): v for k, v in self.state.items()}
+        out = {"state": state, "param_groups": groups}
+        for hook in self._optimizer_state_dict_post_hooks.values():
+            result = hook(self, out)
+            if result is not None:
+                out = result
+        return out
 
     def load_state_dict(self, state_dict: dict) -> None:
-        """Load a ``state_dict()``; existing state tensors are updated in place.
+        """Load a ``state_dict()`` (kiln's or PyTorch's, with tensors converted to kiln's);
+        existing state tensors are updated in place.
 
         Updating in place (rather than replacing tensors and group dicts) keeps a compiled
         training step, which captured those tensors, reading the loaded values.
         """
+        state_dict = dict(state_dict)
+        for hook in self._optimizer_load_state_dict_pre_hooks.values():
+            result = hook(self, state_dict)
+            if result is not None:
+                state_dict = result
         groups = state_dict["param_groups"]
         if len(groups) != len(self.param_groups):
             raise ValueError("loaded state dict has a different number of parameter groups")
         for mine, saved in zip(self.param_groups, groups):
             if len(mine["params"]) != len(saved["params"]):
                 raise ValueError(
-                    "loaded state dict contains a parameter group that doesn't "
-                    "match the size of optimizer's group"
+                    "loaded state dict contains a parameter group that doesn't match the size "
+                    "of optimizer's group"
                 )
         by_index = {}
         for mine, saved in zip(self.param_groups, groups):
             for p, k in zip(mine["params"], saved["params"]):
                 by_index[k] = p
-            mine.update({k: v for k, v in saved.items() if k != "params"})
+            mine.update({k: v for k, v in saved.items() if k not in ("params", "param_names")})
         for key, values in state_dict["state"].items():
             p = by_index.get(int(key))
             if p is None:
@@ -259,9 +397,83 @@ class Optimizer:
             for name, value in values.items():
                 st[name] = _load_value(st.get(name), value, p, name)
             self._upgrade_state(p, st)
+        for hook in self._optimizer_load_state_dict_post_hooks.values():
+            hook(self)
 
     def _upgrade_state(self, p: Tensor, st: dict) -> None:
-        """Hook for subclasses: fill state entries a foreign (PyTorch) state dict lacks."""
+        """Hook for subclasses: fill kiln's hidden state from a loaded one."""
+
+
+def _hooked_step(step):
+    """``step`` running the step pre/post hooks around it (once, however it is nested) and
+    noting that the optimizer stepped (``LRScheduler`` warns otherwise)."""
+
+    @functools.wraps(step)
+    def wrapper(self, *args, **kwargs):
+        if self.__dict__.get("_in_step"):
+            return step(self, *args, **kwargs)
+        for hook in chain(
+            _global_optimizer_pre_hooks.values(), self._optimizer_step_pre_hooks.values()
+        ):
+            result = hook(self, args, kwargs)
+            if result is not None:
+                if isinstance(result, tuple) and len(result) == 2:
+                    args, kwargs = result
+                else:
+                    raise RuntimeError(
+                        f"{step} must return None or a tuple of (new_args, new_kwargs), "
+                        f"but got {result}."
+                    )
+        self._in_step = True
+        try:
+            out = step(self, *args, **kwargs)
+        finally:
+            self._in_step = False
+        self._opt_called = True
+        for hook in chain(
+            self._optimizer_step_post_hooks.values(), _global_optimizer_post_hooks.values()
+        ):
+            hook(self, args, kwargs)
+        return out
+
+    wrapper._hooked = True
+    return wrapper
+
+
+def _register(hooks: OrderedDict, hook, prepend: bool) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    if prepend:
+        hooks.move_to_end(handle.id, last=False)
+    return handle
+
+
+def _check_flags(name: str, defaults: dict) -> None:
+    """PyTorch's implementation switches: ``foreach`` and ``fused`` choose how PyTorch
+    loops over the tensors (kiln's step is one; they are kept and ignored);
+    ``differentiable=True`` asks for a step autograd can go through, which kiln's is not."""
+    if defaults.get("fused") and defaults.get("differentiable"):
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if defaults.get("fused") and defaults.get("foreach"):
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+    if defaults.get("differentiable"):
+        raise NotImplementedError(
+            f"{name}(differentiable=True) is not supported by kiln: its optimizer steps run "
+            "under no_grad, so autograd cannot differentiate through them"
+        )
+
+
+def _check_group(name: str, group: dict) -> None:
+    lr = group.get("lr")
+    if isinstance(lr, Tensor) and lr.numel() != 1:
+        raise ValueError("Tensor lr must be 1-element")
+    if group.get("differentiable"):
+        _check_flags(name, group)
+
+
+def _number(value):
+    """A hyper-parameter as a Python number (a 1-element tensor ``lr`` as its value)."""
+    return value.item() if isinstance(value, Tensor) else value
 
 
 def _load_value(existing, value, p: Tensor, name: str):

@@ -39,9 +39,9 @@ class SGD(Optimizer):
         self,
         params,
         lr=1e-3,
-        momentum=0.0,
-        dampening=0.0,
-        weight_decay=0.0,
+        momentum=0,
+        dampening=0,
+        weight_decay=0,
         nesterov=False,
         *,
         maximize=False,
@@ -49,6 +49,8 @@ class SGD(Optimizer):
         differentiable=False,
         fused=None,
     ):
+        if isinstance(lr, kiln.Tensor) and lr.numel() != 1:
+            raise ValueError("Tensor lr must be 1-element")
         if lr is not required and lr < 0.0:
             raise ValueError(f"Invalid learning rate: {lr}")
         if momentum < 0.0:
@@ -64,6 +66,9 @@ class SGD(Optimizer):
             weight_decay=weight_decay,
             nesterov=nesterov,
             maximize=maximize,
+            foreach=foreach,
+            differentiable=differentiable,
+            fused=fused,
         )
         super().__init__(params, defaults)
 
@@ -84,7 +89,8 @@ class SGD(Optimizer):
         buf = step = None
         if group["momentum"] != 0:  # (a live momentum's zero-ness is guarded)
             buf = self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
-            step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0))
+            # (PyTorch's state has the buffer only; the step count is kiln's own)
+            step = self._state_tensor(p, "step", lambda: kiln.tensor(0.0), hidden=True)
         settings = (lr, momentum, group["dampening"], group["weight_decay"], group["nesterov"])
         counts = () if step is None else (step,)
         if is_float(lr) and is_float(momentum) and eager_arrays((p, grad, buf), counts):
@@ -108,9 +114,11 @@ class SGD(Optimizer):
         p.copy_(new_p)
 
     def _upgrade_state(self, p, st) -> None:
-        # A PyTorch SGD state dict has a momentum buffer but no step count.
-        if "momentum_buffer" in st and "step" not in st:
-            st["step"] = kiln.tensor(1.0)
+        # A loaded momentum buffer has been through at least one step.
+        if st.get("momentum_buffer") is not None:
+            step = self._state_tensor(p, "step", lambda: kiln.tensor(1.0), hidden=True)
+            with kiln.no_grad():
+                step.fill_(max(float(step), 1.0))
 
 
 def sgd_math(xp, p, g, buf, first, lr, momentum, dampening, weight_decay, nesterov):
