@@ -14,7 +14,9 @@ A damaged file makes ``kiln.load`` raise ``SerializationError`` naming the file 
 wrong with it (truncated archive, bad checksum, unreadable tensor data).
 
 Loading parses JSON and raw arrays only, so a crafted file can at worst fail to load; it
-cannot execute anything (unlike a pickle, which ``kiln.load`` refuses outright). A tensor
+cannot execute anything (a bare pickle is refused outright). Files written by PyTorch's
+``torch.save`` are read too (``torch_format.py``), as PyTorch's ``weights_only=True``
+reads them: their pickle may name only tensors, parameters, dtypes and plain containers. A tensor
 saved twice in one object (shared weights) is stored once and comes back shared.
 
 Other objects (a whole ``nn.Module``, as in ``torch.save(model, path)``) are pickled into
@@ -44,7 +46,7 @@ import zlib
 
 import numpy as np
 
-from . import dtypes
+from . import dtypes, torch_format
 from .tensor import Tensor, _wrap
 
 FORMAT = "kiln.save"
@@ -234,9 +236,11 @@ def load(
 ):
     """Read an object written by ``kiln.save`` from a path or binary file object.
 
-    Only kiln archives are accepted: a pickle (``torch.save``'s format) is refused, since
-    unpickling can run arbitrary code. Objects that ``kiln.save`` pickled (a whole module)
-    are unpickled only with ``weights_only=False``; otherwise ``pickle.UnpicklingError``.
+    kiln archives and ``torch.save`` files (their pickle restricted to tensors,
+    parameters, dtypes and containers: ``torch_format.py``) are read; a bare pickle is
+    refused, since unpickling can run arbitrary code. Objects that ``kiln.save`` pickled
+    (a whole module) are unpickled only with ``weights_only=False``; otherwise
+    ``pickle.UnpicklingError``.
     ``map_location`` is accepted and ignored (CPU).
     """
     own = isinstance(f, (str, os.PathLike))
@@ -273,6 +277,8 @@ def _load(source, f, weights_only=True, pickle_module=pickle):
         )
     with zipfile.ZipFile(source) as archive:
         names = set(archive.namelist())
+        if _MANIFEST not in names and torch_format.is_torch_archive(names) is not None:
+            return torch_format.load_archive(archive, _name(f), weights_only)
         if _MANIFEST not in names:
             hint = (
                 " (a torch.save file: convert it with torch, e.g. to .npz)"
