@@ -230,7 +230,15 @@ class Graph:
         for n in self.nodes:
             params = {}
             for k, v in n.params.items():
-                if isinstance(v, np.ndarray):
+                if isinstance(v, np.ndarray) and _uniform(v):
+                    # (one value, as ``zeros``/``full`` make: its shape may then follow
+                    # a dynamic dimension, as a recurrent layer's initial state does)
+                    params[k] = {
+                        "__fill__": v.flat[0].item(),
+                        "dtype": v.dtype.name,
+                        "shape": list(v.shape),
+                    }
+                elif isinstance(v, np.ndarray):
                     params[k] = {
                         "__array__": v.tolist(),
                         "dtype": v.dtype.name,
@@ -270,7 +278,16 @@ def _encode(v):
     return v
 
 
+def _uniform(v: np.ndarray) -> bool:
+    """Whether array ``v`` (of more than one element) holds one value, bit for bit."""
+    if v.size < 2 or v.dtype.kind not in "biuf":
+        return False
+    return v.tobytes() == np.full(v.shape, v.flat[0], v.dtype).tobytes()
+
+
 def _decode(v):
+    if isinstance(v, dict) and "__fill__" in v:
+        return np.full(v["shape"], v["__fill__"], dtype=v["dtype"])
     if isinstance(v, dict) and "__tuple__" in v:
         return tuple(_decode(x) for x in v["__tuple__"])
     if isinstance(v, dict) and "__array__" in v:

@@ -26,7 +26,8 @@ import numpy as np
 
 from .program import ExportedProgram
 
-FORMAT_VERSION = 1
+# 2: a constant of one value is stored as its value and shape (``__fill__``, ir.py)
+FORMAT_VERSION = 2
 _ROOT = "kiln_export"
 
 
