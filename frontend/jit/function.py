@@ -102,6 +102,9 @@ class JitFunction:
         self.synthetic_trace_count = 0
         self.specialize_count = 0
         self.dynamic = dynamic
+        # torch.jit.trace: the Python values the trace read are constants of its graph, as
+        # PyTorch documents ("frozen"): no Python guard is kept (tensors stay live)
+        self.freeze_python = False
         self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
         self._kept_static: set = set()  # family keys whose dimension could not be dynamic
         self._warned = False
@@ -450,6 +453,8 @@ class JitFunction:
                 shape_hook.close()
                 trace.shape_hook = None
             compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+            if self.freeze_python:
+                compiled.python_guards = None
         except BaseException:
             if draw_on_error:
                 for generator, _ in trace.seeds:
@@ -533,7 +538,7 @@ class JitFunction:
         graph.outputs = outputs.nodes
         differentiable = outputs.differentiable()
         backward = failed = None
-        if differentiable and not trace.grads and is_grad_enabled():
+        if differentiable and not trace.grads:
             backward = build_backward_or_failure(trace, outputs.tensors, differentiable)
             if isinstance(backward, FailedBackward):  # raised again at backward time
                 if not compile_graphs:  # (a synthetic trace: nothing to fit across it)

@@ -37,6 +37,7 @@ from __future__ import annotations
 import builtins
 import dis
 import enum
+import functools
 import inspect
 import os
 import random
@@ -182,6 +183,8 @@ def step(obj, kind, key):
     class, ``"final"`` when the path cannot continue past it (a tensor, a failed lookup),
     else ``"plain"``.
     """
+    if kind == "getattr":  # an attribute of a function or partial the compiled call holds
+        return getattr(obj, key, MISSING), "final"
     if kind == "item":
         if isinstance(obj, (Tensor, np.ndarray)):
             return MISSING, "final"
@@ -398,6 +401,24 @@ class ArrayValue(Expect):
 _ARRAY_LIMIT = 1 << 16
 
 
+class SetValue(Expect):
+    """A set: the same type with equal members (a copy taken when the trace read it)."""
+
+    __slots__ = ("type", "copy")
+
+    def __init__(self, value):
+        self.type = type(value)
+        self.copy = frozenset(value)
+
+    def matches(self, v) -> bool:
+        return type(v) is self.type and len(v) == len(self.copy) and v == self.copy
+
+    def describe(self, v) -> str:
+        if type(v) is not self.type:
+            return f"is now {_short(v)}"
+        return f"changed its members ({len(self.copy)} -> {len(v)} items)"
+
+
 def expect(value, depth: int = 0) -> Expect:
     """The expectation a guard records for ``value`` (see the module docstring)."""
     t = type(value)
@@ -405,6 +426,8 @@ def expect(value, depth: int = 0) -> Expect:
         return Same(value)
     if t is np.ndarray:
         return ArrayValue(value)
+    if t in (set, frozenset) and len(value) <= 4096:
+        return SetValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
     if t in (tuple, list, dict, OrderedDict, _Registry) and depth < 3 and len(value) <= 4096:
@@ -587,7 +610,13 @@ def compile_check(guards):
 # ------------------------------------------------------------------------------ recording
 
 _RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
-_CLOCKS = {time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time}
+_CLOCKS = (time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time)
+
+
+def _is_clock(fn) -> bool:
+    """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
+    ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
+    return any(fn is clock for clock in _CLOCKS)
 
 
 class GuardRecorder:
@@ -602,19 +631,48 @@ class GuardRecorder:
         self.functions: dict = {}  # code -> function, to find the closure cells of a frame
         self.top_code = None
         self.defaults: set = set()
+        self.with_defaults: set = set()  # code objects whose function's defaults are guarded
         # objects that existed before the trace: side effects on them are refused (an
         # object the trace created, a dataclass being built, may change freely)
         self.known: set = set()
         owner = getattr(fn, "__self__", fn)
         if isinstance(owner, Module):
             self.roots.append((type(owner).__name__.lower(), owner))
-        fn = getattr(fn, "__func__", fn)
+        fn = self._guard_callable(fn, fn_name)
         if isinstance(fn, types.FunctionType):
             self.functions[fn.__code__] = fn
             self.top_code = fn.__code__
             self.defaults = {id(v) for v in (fn.__defaults__ or ())}
             self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
         self.previous = None
+
+    def _guard_callable(self, fn, name):
+        """Guard what the compiled callable itself holds, which its code reads without a
+        name the bytecode shows: a ``functools.partial``'s function, arguments and
+        keywords, and a function's code object and default values (``f.__defaults__ =
+        (5.0,)``, ``f.__code__ = g.__code__`` retrace, as torch.compile recompiles).
+        Returns the plain function whose code is the trace's top frame (or ``fn``)."""
+        depth = 0
+        while isinstance(fn, functools.partial) and depth < 8:
+            depth += 1
+            for attr in ("func", "args", "keywords"):
+                self._own_guard(fn, attr, f"{name} (functools.partial)")
+            self.known.update((id(fn.args), id(fn.keywords)))
+            fn = fn.func
+        fn = getattr(fn, "__func__", fn)
+        if isinstance(fn, types.FunctionType):
+            for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+                self._own_guard(fn, attr, name)
+        return fn
+
+    def _own_guard(self, obj, attr, label):
+        """Guard ``obj.<attr>`` (read with ``getattr``; ``obj`` is held strongly, as the
+        compiled function holds it)."""
+        value = getattr(obj, attr)
+        self._note_functions(value)
+        steps = (("getattr", attr),)
+        guard = PathGuard(_strong(obj), steps, expect(value), False, (label, None, None), ("pymod",))
+        self.guards[(("fn", id(obj)), steps)] = guard
 
     def __enter__(self):
         self.previous = sys.gettrace()
@@ -650,6 +708,14 @@ class GuardRecorder:
         local = frame.f_locals
         cells = None
         entries = [] if info.user else None
+        fn = self.functions.get(code)
+        if fn is not None and code is not self.top_code and code not in self.with_defaults:
+            # a method or helper reached through a guarded value: its default values
+            # (``A.forward.__defaults__ = (4.0,)`` retraces, as torch.compile recompiles)
+            self.with_defaults.add(code)
+            for attr in ("__defaults__", "__kwdefaults__"):
+                if getattr(fn, attr) is not None:
+                    self._own_guard(fn, attr, fn.__qualname__)
         for kind, name, steps, line in info.paths:
             if kind == "arg":
                 obj = local.get(name, MISSING)
@@ -795,13 +861,13 @@ class GuardRecorder:
         module = getattr(fn, "__module__", None) or ""
         if not (
             isinstance(owner, _RANDOM_OWNERS)
-            or fn in _CLOCKS
+            or _is_clock(fn)
             or (isinstance(fn, types.FunctionType) and module == "random")
             or (callable(fn) and module.startswith("numpy.random"))
         ):
             return
         where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
-        what = "the clock" if fn in _CLOCKS else "a Python or NumPy random generator"
+        what = "the clock" if _is_clock(fn) else "a Python or NumPy random generator"
         raise TraceError(
             f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "
             f"traced.\n  {where}\n"
