@@ -284,7 +284,11 @@ class TraceState:
     def traced_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it: set in the trace, or the leaf's own."""
         entry = self.grads.get(id(leaf))
-        return entry[1] if entry is not None else leaf._grad
+        if entry is not None:
+            return entry[1]
+        # read from outside the trace: the gradient present at each call (a graph input),
+        # guarded on whether there is one (a read ``w.grad`` is never baked in)
+        return self.current_grad(leaf)
 
     def current_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it at this point.

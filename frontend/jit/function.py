@@ -32,8 +32,8 @@ import threading
 import warnings
 
 from kiln.compiler.compile import compile_graph
+from kiln.compiler.errors import TraceError
 
-from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
 from ..memory_errors import allocating
 from ..profiler import record_function
@@ -69,6 +69,7 @@ from .dumps import dump_variant
 from .guards import GuardRecorder
 from .signature import (
     DYNAMIC_SCALARS,
+    aliasing,
     diff_keys,
     flatten,
     identity_objects,
@@ -77,6 +78,74 @@ from .signature import (
 )
 
 REFUSED = object()  # a dynamic dimension covers the key, but not at this size
+
+
+class Specialize(TraceError):
+    """A Python number argument was used as a Python value (an index, a dim, a dict key,
+    ``int()``, ``f"{a}"``, ``if a > 0``): the function is traced again with that argument's
+    value in the cache key (a new value retraces), as torch.compile specializes it."""
+
+    def __init__(self, path: str, what: str):
+        super().__init__(f"argument {path!r} is used as a Python {what}")
+        self.path = path
+
+
+class ScalarTracer(TracerTensor):
+    """The graph input standing for a Python ``int``/``float`` argument: arithmetic on it is
+    traced; reading its value as a Python value raises ``Specialize``."""
+
+    __slots__ = ("_leaf_path",)
+
+    def _specialize(self, what):
+        raise Specialize(self._leaf_path, what)
+
+    def __bool__(self):
+        self._specialize("truth value")
+
+    def __index__(self):
+        self._specialize("index")
+
+    def __int__(self):
+        self._specialize("int")
+
+    def __float__(self):
+        self._specialize("float")
+
+    def __complex__(self):
+        self._specialize("complex")
+
+    def __hash__(self):
+        self._specialize("hashable value")
+
+    def __format__(self, spec):
+        self._specialize("string")
+
+    def __str__(self):
+        self._specialize("string")
+
+    def __iter__(self):
+        self._specialize("iterable")
+
+    def __len__(self):
+        self._specialize("sized value")
+
+    def item(self):
+        self._specialize("number (item())")
+
+    def tolist(self):
+        self._specialize("number (tolist())")
+
+    def __round__(self, ndigits=None):
+        self._specialize("number (round())")
+
+    def __floor__(self):
+        self._specialize("number (math.floor)")
+
+    def __ceil__(self):
+        self._specialize("number (math.ceil)")
+
+    def __trunc__(self):
+        self._specialize("number (math.trunc)")
 
 
 class JitFunction:
@@ -107,6 +176,9 @@ class JitFunction:
         self.freeze_python = False
         self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
         self._kept_static: set = set()  # family keys whose dimension could not be dynamic
+        # paths of Python number arguments the code used as Python values: in the key by
+        # value (a new value retraces), traced as constants (see ``Specialize``)
+        self._specialized: frozenset = frozenset()
         self._warned = False
         self._order: list = []  # (key, variant), oldest first: the eviction order
         self._changes: dict = {}  # guard name -> retraces it caused
@@ -126,7 +198,19 @@ class JitFunction:
         return functools.partial(self.__call__, obj)
 
     def _key(self, args, kwargs):
-        return make_key(args, kwargs, self.static_argnums, self.static_argnames, self._signature)
+        key, leaves = make_key(
+            args, kwargs, self.static_argnums, self.static_argnames, self._signature
+        )
+        extra = aliasing(leaves)
+        if self._specialized:
+            extra += tuple(
+                (f"{path} (a Python number used as a Python value)", (type(v).__name__, repr(v)))
+                for path, v in leaves
+                if path in self._specialized and type(v) in DYNAMIC_SCALARS
+            )
+        if extra:  # with the static arguments: a new value is a new key, as theirs
+            key = (key[0], key[1] + extra, key[2], key[3])
+        return key, leaves
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
@@ -169,11 +253,19 @@ class JitFunction:
                 if compiled is None:
                     transition = self._transition(key)
             self._explain_trace(key, leaves)
-            with record_function(f"kiln.jit compile {self.name}", kind="compile"):
-                if transition is None:
-                    compiled = self.trace_and_compile(args, kwargs, leaves)
-                else:
-                    compiled = self._trace_symbolic(args, kwargs, leaves)
+            try:
+                with record_function(f"kiln.jit compile {self.name}", kind="compile"):
+                    if transition is None:
+                        compiled = self.trace_and_compile(args, kwargs, leaves)
+                    else:
+                        compiled = self._trace_symbolic(args, kwargs, leaves)
+            except Specialize as exc:
+                if exc.path in self._specialized:
+                    raise
+                self._specialized = self._specialized | {exc.path}
+                log_decision(f"retracing {self.name}: {exc}; its value is now in the cache key")
+                key, leaves = self._key(args, kwargs)
+                return self._compile(args, kwargs, leaves, key)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
             if transition is not None:
@@ -455,6 +547,8 @@ class JitFunction:
             compiled = self._finish(trace, result, fetchers, recorder.guard_set())
             if self.freeze_python:
                 compiled.python_guards = None
+        except Specialize:
+            raise  # traced again at once: the draws are made again
         except BaseException:
             if draw_on_error:
                 for generator, _ in trace.seeds:
@@ -491,9 +585,10 @@ class JitFunction:
                 stand_in = value if shape is None else ShapeOnly(value, shape)
                 arg_map[id(value)] = tracer = trace.add_argument(stand_in, path)
                 arg_nodes[id(tracer._node)] = pos
-            elif type(value) in DYNAMIC_SCALARS:
+            elif type(value) in DYNAMIC_SCALARS and path not in self._specialized:
                 node = trace.graph.add_input((), scalar_dtype(value).name, name=path)
-                arg_map[id(value)] = TracerTensor(trace, node)
+                arg_map[id(value)] = tracer = ScalarTracer(trace, node)
+                tracer._leaf_path = path
             else:
                 continue
             fetchers.append(argument_fetcher(pos, value))

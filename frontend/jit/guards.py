@@ -13,12 +13,16 @@ traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setp
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
   functions and other objects by identity (held weakly); lists and dicts by length and by
-  their items;
+  their items; sets by their members;
+- the compiled callable itself: a function's ``__code__``, ``__defaults__`` and
+  ``__kwdefaults__`` (and those of each helper or method the trace reached through a
+  guarded value), a ``functools.partial``'s function, arguments and keywords;
 - when such a call returns, the paths are evaluated again: a value the traced code changed
   (``self.calls += 1``, ``history.append(y)``, ``cfg["k"] = v``) is a Python side effect
   that a compiled call would not repeat, so tracing stops with an error naming the line;
 - a call to Python's or NumPy's random generators or to the clock from the user's code is
-  refused the same way (its one value would be baked in).
+  refused the same way (its one value would be baked in), and so is seeding kiln's
+  generators (``kiln.manual_seed``: a compiled call would not seed again).
 
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
 hooks) are covered by the structure epoch (``nn.module.structure_epoch``): every such
@@ -27,7 +31,8 @@ change bumps it, so while it is unchanged one integer compare stands for all of 
 What the recorder cannot see: values reached through a name computed at run time
 (``getattr(obj, name)``), through C code, or through a closure of a function that the trace
 did not reach through a global, an attribute or an argument; mutation of objects other
-than lists and dicts (sets, arrays) between calls; and side effects in kiln's own code.
+than lists, dicts, sets and small NumPy arrays between calls; globals read by kiln's own
+code (``F.relu = ...`` replaced under ``nn.ReLU``); and side effects in kiln's own code.
 Module-level code, data the function gets as arguments and tensors are covered by the
 call's cache key and the captured-tensor checks instead.
 """
@@ -613,6 +618,24 @@ _RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
 _CLOCKS = (time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time)
 
 
+def _is_seeder(fn, owner) -> bool:
+    """Whether ``fn`` sets kiln's random state (``kiln.manual_seed``, ``g.manual_seed``)."""
+    from .. import creation, cuda
+
+    if isinstance(owner, creation.Generator):
+        return getattr(fn, "__name__", "") in ("manual_seed", "seed", "set_state")
+    return any(
+        fn is f
+        for f in (
+            creation.manual_seed,
+            creation.seed,
+            creation.set_rng_state,
+            cuda.manual_seed,
+            cuda.manual_seed_all,
+        )
+    )
+
+
 def _is_clock(fn) -> bool:
     """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
     ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
@@ -671,7 +694,9 @@ class GuardRecorder:
         value = getattr(obj, attr)
         self._note_functions(value)
         steps = (("getattr", attr),)
-        guard = PathGuard(_strong(obj), steps, expect(value), False, (label, None, None), ("pymod",))
+        guard = PathGuard(
+            _strong(obj), steps, expect(value), False, (label, None, None), ("pymod",)
+        )
         self.guards[(("fn", id(obj)), steps)] = guard
 
     def __enter__(self):
@@ -828,6 +853,12 @@ class GuardRecorder:
         as a module's hooks): their closure cells are guarded when they are called."""
         if isinstance(value, types.MethodType):
             value = value.__func__
+        own = getattr(value, "__dict__", None)
+        wrapped = own.get("__wrapped__") if type(own) is dict else None
+        if wrapped is not None and depth < 3:
+            # a compiled (kiln.compile, kiln.jit) or functools.wraps-decorated function:
+            # the function it runs, whose closure cells are then guarded when it is called
+            self._note_functions(wrapped, depth + 1)
         if isinstance(value, types.FunctionType):
             self.functions.setdefault(value.__code__, value)
         elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
@@ -859,14 +890,25 @@ class GuardRecorder:
         fn = exp.target() if isinstance(exp, Identical) else None
         owner = getattr(fn, "__self__", None)
         module = getattr(fn, "__module__", None) or ""
+        seeds = _is_seeder(fn, owner)
         if not (
-            isinstance(owner, _RANDOM_OWNERS)
+            seeds
+            or isinstance(owner, _RANDOM_OWNERS)
             or _is_clock(fn)
             or (isinstance(fn, types.FunctionType) and module == "random")
             or (callable(fn) and module.startswith("numpy.random"))
         ):
             return
         where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+        if seeds:
+            raise TraceError(
+                f"kiln.jit: {self.fn_name} calls {guard.name(self.names)} (it sets kiln's "
+                f"random state) while it is traced.\n  {where}\n"
+                "Seeding runs once, when kiln traces the function, and not on compiled calls, "
+                "whose random numbers would then differ from the eager function's. Seed "
+                "outside the compiled function (kiln.compile runs a function that seeds "
+                "eagerly, as torch.compile breaks the graph there)."
+            )
         what = "the clock" if _is_clock(fn) else "a Python or NumPy random generator"
         raise TraceError(
             f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "

@@ -22,8 +22,8 @@ import numpy as np
 from kiln.compiler.primitives import DTYPE_SHORT
 
 from .. import dtypes
-from ..compat import _FLAGS
 from ..autograd.grad_mode import is_grad_enabled
+from ..compat import _FLAGS
 from ..device import _default as _default_device
 from ..tensor import Tensor
 
@@ -194,6 +194,31 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
         modes(),
     )
     return key, leaves
+
+
+def aliasing(leaves) -> tuple:
+    """Which tensor arguments share memory (the same tensor twice, views of one base):
+    ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
+    naming for each tensor leaf the first leaf with its storage. A function that updates
+    one argument in place and reads another computes differently when they alias
+    (torch.compile guards on it too)."""
+    seen: dict = {}
+    pattern = []
+    shared = False
+    for i, (_, v) in enumerate(leaves):
+        if not isinstance(v, Tensor):
+            continue
+        data = v._data
+        if data is None:
+            root = id(v)
+        else:
+            while getattr(data, "base", None) is not None:
+                data = data.base
+            root = id(data)
+        first = seen.setdefault(root, i)
+        shared = shared or first != i
+        pattern.append(first)
+    return (("aliasing of the tensor arguments", tuple(pattern)),) if shared else ()
 
 
 def substitute(args, kwargs, arg_map, static_argnums=(), static_argnames=()):

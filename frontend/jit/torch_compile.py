@@ -146,6 +146,12 @@ class CompiledFunction:
             )
             return self._orig_fn(*args, **kwargs)
 
+    def __get__(self, obj, objtype=None):
+        """``@torch.compile`` on a method: bound to the instance, as a function is."""
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
+
     def _would_recompile(self, key) -> bool:
         if callable(self.backend):
             return bool(self._custom) and key not in self._custom
