@@ -333,6 +333,30 @@ def dataclass_argument_mutated(T, compile):
     return c(_x(T), cfg), f(_x(T), cfg)
 
 
+@probe()
+def python_float_decides_a_branch(T, compile):
+    def f(x, a):
+        if a > 0:
+            return x * a
+        return x - a
+
+    c = compile(f)
+    c(_x(T), 1.0)
+    return [c(_x(T), -2.0), c(_x(T), 3.0)], [f(_x(T), -2.0), f(_x(T), 3.0)]
+
+
+@probe()
+def python_int_counts_a_loop(T, compile):
+    def f(x, n):
+        for _ in range(n * 2 - 1):
+            x = x * 2
+        return x
+
+    c = compile(f)
+    c(_x(T), 1)
+    return c(_x(T), 3), f(_x(T), 3)
+
+
 # ------------------------------------------------------------------------------ globals
 
 
@@ -568,3 +592,79 @@ def test_jit_script_module_keeps_its_own_attributes_as_pytorch():
     _close(s(x), m(x))
     s.train()
     assert s.training and not m.training
+
+
+# ------------------------------------------------------------------------------ side effects
+
+
+def _counting(T):
+    n = 0
+
+    def f(x):
+        nonlocal n
+        n += 1
+        return x * n
+
+    return f
+
+
+def test_a_refused_side_effect_is_undone_and_the_call_runs_eagerly():
+    """``nonlocal n; n += 1``: kiln refuses the side effect, puts ``n`` back, and
+    kiln.compile runs the call eagerly, so the count is what torch.compile's is."""
+    results = []
+    for T, compile_ in ((kiln, kiln.compile), (torch, torch_compile)):
+        if T is torch:
+            torch._dynamo.reset()
+        c = compile_(_counting(T))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            results.append([_np(c(_x(T))) for _ in range(3)])
+    _close(results[0], results[1])
+    _close(results[0], [_np(_x(kiln)) * k for k in (1, 2, 3)])
+
+
+def test_print_inside_compile_prints_on_every_call_as_torch(capsys):
+    def make(T):
+        def f(x):
+            print("value", x.sum().tolist() if False else "step")
+            return x + 1
+
+        return f
+
+    c = kiln.compile(make(kiln))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for _ in range(3):
+            _close(c(_x(kiln)), _x(kiln) + 1)
+    assert capsys.readouterr().out.count("value step") == 3
+    j = kiln.jit(make(kiln))  # kiln.jit: printed once, when traced (as jax.jit)
+    for _ in range(3):
+        j(_x(kiln))
+    assert capsys.readouterr().out.count("value step") == 1
+
+
+def test_printing_a_traced_tensor_under_compile_prints_values():
+    def f(x):
+        print(f"x = {x}")
+        return x * 2
+
+    c = kiln.compile(f)
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        out = c(_x(kiln))
+    _close(out, _x(kiln) * 2)
+    with pytest.raises(TraceError, match="printing or formatting"):
+        kiln.compile(f, fullgraph=True)(_x(kiln))
+
+
+def test_a_print_only_in_a_branch_not_taken_does_not_retrace():
+    def f(x, verbose=False):
+        if verbose:
+            print("never")
+        return x + 1
+
+    c = kiln.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for _ in range(3):
+            c(_x(kiln))
+    assert c.jitted.trace_count == 1

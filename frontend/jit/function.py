@@ -26,8 +26,11 @@ concurrent first calls trace once and ``trace_count`` counts real traces.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import functools
 import inspect as _inspect
+import sys
 import threading
 import warnings
 
@@ -38,7 +41,7 @@ from ..dispatch import current_trace
 from ..memory_errors import allocating
 from ..profiler import record_function
 from ..tensor import Tensor
-from ..tracing import TracerTensor, TraceState, tracing
+from ..tracing import _KILN_DIRS, TracerTensor, TraceState, tracing
 from .auto_dynamic import (
     Decisions,
     Family,
@@ -80,14 +83,84 @@ from .signature import (
 REFUSED = object()  # a dynamic dimension covers the key, but not at this size
 
 
+_REAL_PRINT = builtins.print
+_print_lock = threading.Lock()
+_print_users = 0
+
+
+def _print_in_trace(*args, **kwargs):
+    """``builtins.print`` while a kiln.compile trace runs (see ``_print_breaks``)."""
+    trace = current_trace()
+    if trace is not None and getattr(trace, "graph_breaks", False):
+        caller = sys._getframe(1).f_code.co_filename
+        if not caller.startswith(_KILN_DIRS):
+            raise TraceError(
+                "print() is called while kiln.compile traces the function; a print in the "
+                "compiled function would run once, when it is traced, and never again.\n  "
+                f'File "{caller}", line {sys._getframe(1).f_lineno}\n  kiln.compile runs '
+                "these calls eagerly (as torch.compile breaks the graph at print); kiln.jit "
+                "prints once, at trace time"
+            )
+    return _REAL_PRINT(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _print_breaks(on: bool):
+    """While a kiln.compile trace runs, ``print`` stops it when the traced code calls it
+    (other threads' prints go through unchanged: the check is per thread)."""
+    global _print_users
+    if not on:
+        yield
+        return
+    with _print_lock:
+        _print_users += 1
+        if _print_users == 1:
+            builtins.print = _print_in_trace
+    try:
+        yield
+    finally:
+        with _print_lock:
+            _print_users -= 1
+            if _print_users == 0 and builtins.print is _print_in_trace:
+                builtins.print = _REAL_PRINT
+
+
 class Specialize(TraceError):
     """A Python number argument was used as a Python value (an index, a dim, a dict key,
     ``int()``, ``f"{a}"``, ``if a > 0``): the function is traced again with that argument's
     value in the cache key (a new value retraces), as torch.compile specializes it."""
 
-    def __init__(self, path: str, what: str):
-        super().__init__(f"argument {path!r} is used as a Python {what}")
-        self.path = path
+    def __init__(self, paths, what: str):
+        if isinstance(paths, str):
+            paths = (paths,)
+        names = " and ".join(repr(p) for p in paths)
+        super().__init__(f"argument {names} is used as a Python {what}")
+        self.paths = frozenset(paths)
+
+
+def _scalar_only(trace, tracer, what) -> None:
+    """``TraceState.on_concrete``: raise ``Specialize`` when the value ``tracer`` needs (a
+    comparison ``a > 0`` of Python number arguments, ``int(a * 2)``) depends on Python
+    number arguments and constants only, not on any tensor."""
+    scalars = trace.scalar_inputs
+    if not scalars:
+        return
+    found = set()
+    seen = set()
+    stack = [tracer._node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op == "input":
+            path = scalars.get(id(node))
+            if path is None:
+                return  # a tensor's value: refused as before (TraceError)
+            found.add(path)
+        stack.extend(node.inputs)
+    if found:
+        raise Specialize(sorted(found), what.split(" (")[0])
 
 
 class ScalarTracer(TracerTensor):
@@ -174,6 +247,9 @@ class JitFunction:
         # torch.jit.trace: the Python values the trace read are constants of its graph, as
         # PyTorch documents ("frozen"): no Python guard is kept (tensors stay live)
         self.freeze_python = False
+        # kiln.compile: print() in the traced code stops the trace (the call runs eagerly,
+        # printing each time, as torch.compile breaks the graph at print)
+        self.graph_breaks = False
         self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
         self._kept_static: set = set()  # family keys whose dimension could not be dynamic
         # paths of Python number arguments the code used as Python values: in the key by
@@ -260,9 +336,9 @@ class JitFunction:
                     else:
                         compiled = self._trace_symbolic(args, kwargs, leaves)
             except Specialize as exc:
-                if exc.path in self._specialized:
+                if exc.paths <= self._specialized:
                     raise
-                self._specialized = self._specialized | {exc.path}
+                self._specialized = self._specialized | exc.paths
                 log_decision(f"retracing {self.name}: {exc}; its value is now in the cache key")
                 key, leaves = self._key(args, kwargs)
                 return self._compile(args, kwargs, leaves, key)
@@ -534,12 +610,15 @@ class JitFunction:
         """
         self.trace_count += 1
         trace = TraceState(self.name)
+        trace.graph_breaks = self.graph_breaks
+        trace.scalar_inputs = {}
+        trace.on_concrete = functools.partial(_scalar_only, trace)
         try:
             if shape_hook is not None:
                 trace.shape_hook = symbolic_shape_hook(shape_hook)
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
             recorder = GuardRecorder(self.fn, self.name)
-            with tracing(trace), recorder:
+            with tracing(trace), recorder, _print_breaks(self.graph_breaks):
                 result = self.fn(*new_args, **new_kwargs)
             if shape_hook is not None:
                 shape_hook.close()
@@ -589,6 +668,8 @@ class JitFunction:
                 node = trace.graph.add_input((), scalar_dtype(value).name, name=path)
                 arg_map[id(value)] = tracer = ScalarTracer(trace, node)
                 tracer._leaf_path = path
+                if hasattr(trace, "scalar_inputs"):
+                    trace.scalar_inputs[id(node)] = path
             else:
                 continue
             fetchers.append(argument_fetcher(pos, value))

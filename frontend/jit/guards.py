@@ -60,6 +60,7 @@ from kiln.compiler.errors import TraceError
 from ..nn.module import Module, _Registry, structure_epoch
 from ..tensor import Tensor
 
+_REAL_PRINT = builtins.print
 MISSING = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 # ------------------------------------------------------------------------------ which code
@@ -618,22 +619,24 @@ _RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
 _CLOCKS = (time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time)
 
 
-def _is_seeder(fn, owner) -> bool:
-    """Whether ``fn`` sets kiln's random state (``kiln.manual_seed``, ``g.manual_seed``)."""
-    from .. import creation, cuda
+_SEEDERS: set = set()  # code objects of kiln's functions that set its random state
 
-    if isinstance(owner, creation.Generator):
-        return getattr(fn, "__name__", "") in ("manual_seed", "seed", "set_state")
-    return any(
-        fn is f
-        for f in (
+
+def _seeders() -> set:
+    if not _SEEDERS:
+        from .. import creation, cuda
+
+        for fn in (
             creation.manual_seed,
             creation.seed,
             creation.set_rng_state,
+            creation.Generator.manual_seed,
+            creation.Generator.seed,
+            creation.Generator.set_state,
             cuda.manual_seed,
-            cuda.manual_seed_all,
-        )
-    )
+        ):
+            _SEEDERS.add(fn.__code__)
+    return _SEEDERS
 
 
 def _is_clock(fn) -> bool:
@@ -668,6 +671,7 @@ class GuardRecorder:
             self.defaults = {id(v) for v in (fn.__defaults__ or ())}
             self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
         self.previous = None
+        self.seeders = _seeders()
 
     def _guard_callable(self, fn, name):
         """Guard what the compiled callable itself holds, which its code reads without a
@@ -713,6 +717,8 @@ class GuardRecorder:
         """The thread's trace function: called for each new Python frame."""
         if event != "call":
             return None
+        if frame.f_code in self.seeders:
+            self._refuse_seeding(frame)
         info = _INFO.get(frame.f_code) or code_info(frame.f_code)
         if not info.paths or not self._enter(frame, info):
             return None
@@ -837,6 +843,8 @@ class GuardRecorder:
         if guard is not None:
             return guard
         self._note_functions(value)
+        if value is builtins.print and value is not _REAL_PRINT:
+            value = _REAL_PRINT  # (kiln.compile's print while it traces: see function.py)
         exp = expect(value)
         if isinstance(exp, Identical):
             self.known.add(id(value))
@@ -870,9 +878,13 @@ class GuardRecorder:
             if expected is None or guard.holds():
                 continue
             where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+            now = guard.expected.describe(guard.value())
+            for other, was, _ in entries:  # undo what can be undone: kiln.compile then runs
+                if was is not None and not other.holds():  # the call eagerly, from the
+                    _restore(other)  # state the caller left (``n += 1`` counted once)
             raise TraceError(
                 f"kiln.jit: {self.fn_name} changed {guard.name(self.names)} while it was traced "
-                f"({guard.expected.describe(guard.value())}).\n  {where}\n"
+                f"({now}).\n  {where}\n"
                 "A Python side effect inside a jitted function runs once, when kiln traces it, "
                 "and never again on compiled calls. Move it out of the jitted function, or keep "
                 "the state in a tensor and update it in place (x.add_(1) is compiled)."
@@ -884,31 +896,41 @@ class GuardRecorder:
             return {}
         return dict(zip(fn.__code__.co_freevars, fn.__closure__))
 
+    def _refuse_seeding(self, frame):
+        """Refuse seeding kiln's generators from the user's code while it is traced (not
+        inside ``kiln.escape_trace()``, whose code runs when traced only, on purpose)."""
+        from ..context import current_trace
+
+        caller = frame.f_back
+        if current_trace() is None or caller is None:
+            return
+        filename = caller.f_code.co_filename
+        if filename.startswith(_SKIPPED) and not filename.startswith(_NN):
+            return  # (kiln's own code)
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} calls {frame.f_code.co_qualname} (it sets kiln's "
+            f'random state) while it is traced.\n  File "{filename}", line '
+            f"{caller.f_lineno}, in {caller.f_code.co_name}\n"
+            "Seeding runs once, when kiln traces the function, and not on compiled calls, "
+            "whose random numbers would then differ from the eager function's. Seed outside "
+            "the compiled function (kiln.compile runs a function that seeds eagerly, as "
+            "torch.compile breaks the graph there)."
+        )
+
     def _refuse_random(self, frame, guard, line):
         """Refuse code that reads Python's or NumPy's random generators or the clock."""
         exp = guard.expected
         fn = exp.target() if isinstance(exp, Identical) else None
         owner = getattr(fn, "__self__", None)
         module = getattr(fn, "__module__", None) or ""
-        seeds = _is_seeder(fn, owner)
         if not (
-            seeds
-            or isinstance(owner, _RANDOM_OWNERS)
+            isinstance(owner, _RANDOM_OWNERS)
             or _is_clock(fn)
             or (isinstance(fn, types.FunctionType) and module == "random")
             or (callable(fn) and module.startswith("numpy.random"))
         ):
             return
         where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
-        if seeds:
-            raise TraceError(
-                f"kiln.jit: {self.fn_name} calls {guard.name(self.names)} (it sets kiln's "
-                f"random state) while it is traced.\n  {where}\n"
-                "Seeding runs once, when kiln traces the function, and not on compiled calls, "
-                "whose random numbers would then differ from the eager function's. Seed "
-                "outside the compiled function (kiln.compile runs a function that seeds "
-                "eagerly, as torch.compile breaks the graph there)."
-            )
         what = "the clock" if _is_clock(fn) else "a Python or NumPy random generator"
         raise TraceError(
             f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "
@@ -957,4 +979,64 @@ def _cell_root(cell):
         except ValueError:
             return MISSING
 
+    root.kind, root.cell = "cell", cell
     return root
+
+
+def _expected_value(exp):
+    """The value ``exp`` was recorded from, when it can be rebuilt; else MISSING."""
+    if isinstance(exp, Same):
+        return exp.value
+    if isinstance(exp, Identical):
+        target = exp.target()
+        return MISSING if target is None and exp.ref is not None else target
+    return MISSING
+
+
+def _restore(guard) -> None:
+    """Put back the value ``guard`` expects, where the traced code changed it (a refused
+    side effect): a global, a closure cell, an attribute or an item set to a recorded
+    value, or a list, dict or set given back its recorded items. Best effort: a value
+    that cannot be rebuilt stays as the trace left it."""
+    exp = guard.expected
+    try:
+        root = guard.root()
+        if root is None:
+            return
+        if isinstance(exp, (Items, SetValue)):
+            target = walk(root, guard.steps)
+            if isinstance(exp, SetValue) and isinstance(target, (set,)):
+                target.clear()
+                target.update(exp.copy)
+                return
+            if not isinstance(exp, Items) or type(target) is not exp.type:
+                return
+            values = [_expected_value(e) for e in exp.items]
+            if any(v is MISSING for v in values):
+                return
+            if isinstance(target, list):
+                target[:] = values
+            elif isinstance(target, dict) and exp.type in (dict, OrderedDict):
+                target.clear()
+                target.update(zip(exp.keys, values))
+            return
+        value = _expected_value(exp)
+        if value is MISSING:
+            return
+        if not guard.steps:
+            kind = getattr(guard.root, "kind", None)
+            if kind == "global":
+                guard.root.dict[guard.root.name] = value
+            elif kind == "cell":
+                guard.root.cell.cell_contents = value
+            return
+        parent = walk(root, guard.steps[:-1])
+        kind, key = guard.steps[-1]
+        if parent is MISSING:
+            return
+        if kind == "attr":
+            setattr(parent, key, value)
+        elif kind == "item":
+            parent[key] = value
+    except Exception:  # noqa: BLE001  (best effort, on the way to the TraceError)
+        return

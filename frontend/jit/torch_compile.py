@@ -106,6 +106,7 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.backend = backend
         self.jitted = JitFunction(fn, dynamic=dynamic)
+        self.jitted.graph_breaks = True  # print() / print(tensor): run eagerly, as torch
         self._eager_keys: set = set()  # signatures that could not be traced (fullgraph=False)
         self._custom: dict = {}  # key -> CustomBackendVariant
         _compiled_functions.add(self)
