@@ -188,6 +188,8 @@ class ScalarTracer(TracerTensor):
         self._specialize("complex")
 
     def __hash__(self):
+        if sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
+            return id(self)  # (kiln's own tables of tensors)
         self._specialize("hashable value")
 
     def __format__(self, spec):
