@@ -357,6 +357,95 @@ def python_int_counts_a_loop(T, compile):
     return c(_x(T), 3), f(_x(T), 3)
 
 
+class _Obj:
+    """A plain object without weak references (as ``types.SimpleNamespace``)."""
+
+    __slots__ = ("k", "ks", "d")
+
+    def __init__(self, k=2.0, ks=None, d=None):
+        self.k = k
+        self.ks = ks if ks is not None else [2.0]
+        self.d = d if d is not None else {"a": [1.0]}
+
+
+@probe()
+def object_in_list_argument_mutated(T, compile):
+    o = _Obj()
+
+    def f(x, xs):
+        return x * xs[0].k
+
+    c = compile(f)
+    c(_x(T), [o])
+    o.k = 5.0
+    return c(_x(T), [o]), f(_x(T), [o])
+
+
+@probe()
+def object_in_dict_argument_mutated(T, compile):
+    o = _Obj()
+
+    def f(x, d):
+        return x * d["cfg"].k
+
+    c = compile(f)
+    c(_x(T), {"cfg": o})
+    o.k = 5.0
+    return c(_x(T), {"cfg": o}), f(_x(T), {"cfg": o})
+
+
+@probe()
+def list_inside_object_argument_mutated(T, compile):
+    o = _Obj()
+
+    def f(x, cfg):
+        for k in cfg.ks:
+            x = x * k
+        return x * cfg.d["a"][0]
+
+    c = compile(f)
+    c(_x(T), o)
+    o.ks.append(3.0)
+    o.d["a"][0] = 4.0
+    return c(_x(T), o), f(_x(T), o)
+
+
+@probe()
+def module_argument_attribute(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k = 2.0
+
+        def forward(self, x):
+            return x * self.k
+
+    m = A()
+
+    def f(x, mod):
+        return mod(x)
+
+    c = compile(f)
+    c(_x(T), m)
+    m.k = 6.0
+    return c(_x(T), m), f(_x(T), m)
+
+
+def test_static_list_argument_mutated_in_place():
+    def f(x, ws):
+        for w in ws:
+            x = x * w
+        return x
+
+    jf = kiln.jit(f, static_argnums=(1,))
+    ws = [2.0]
+    jf(_x(kiln), ws)
+    ws.append(3.0)
+    _close(jf(_x(kiln), ws), f(_x(kiln), ws))
+    ws[0] = 5.0
+    _close(jf(_x(kiln), ws), f(_x(kiln), ws))
+
+
 # ------------------------------------------------------------------------------ globals
 
 

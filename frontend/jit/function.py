@@ -620,6 +620,7 @@ class JitFunction:
                 trace.shape_hook = symbolic_shape_hook(shape_hook)
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
             recorder = GuardRecorder(self.fn, self.name)
+            recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             with tracing(trace), recorder, _print_breaks(self.graph_breaks):
                 result = self.fn(*new_args, **new_kwargs)
             if shape_hook is not None:
@@ -651,6 +652,11 @@ class JitFunction:
             compiled.dyn_device = trace.device
             compiled.dyn_arg_nodes = arg_nodes
         return compiled
+
+    def _arg_objects(self, args, kwargs, leaves) -> dict:
+        """The call's arguments its key holds by identity, by id (``GuardRecorder``)."""
+        objects = identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
+        return {id(o): o for o in objects}
 
     def _arguments(self, trace, args, kwargs, leaves, shapes=None):
         """Graph inputs for the dynamic ``leaves``: ``(fetchers, {id(input node): leaf
@@ -695,6 +701,7 @@ class JitFunction:
             trace = TraceState(self.name)
             fetchers, _, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves, shapes)
             recorder = GuardRecorder(self.fn, self.name)
+            recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             with tracing(trace), recorder:
                 result = self.fn(*new_args, **new_kwargs)
             compiled = self._finish(

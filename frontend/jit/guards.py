@@ -672,6 +672,9 @@ class GuardRecorder:
             self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
         self.previous = None
         self.seeders = _seeders()
+        # id -> object: the call's arguments that its cache key holds by identity (set by
+        # kiln.jit): guards may start from them, as they are the same on every hit
+        self.arg_objects: dict = {}
 
     def _guard_callable(self, fn, name):
         """Guard what the compiled callable itself holds, which its code reads without a
@@ -752,15 +755,26 @@ class GuardRecorder:
                 obj = local.get(name, MISSING)
                 if obj is MISSING or isinstance(obj, Tensor) or type(obj) in _SCALARS:
                     continue
-                if not steps and not (code is self.top_code and id(obj) in self.defaults):
-                    continue
+                if id(obj) not in self.arg_objects and self.arg_objects:
+                    # a list, tuple or dict of the call's arguments, rebuilt around the
+                    # tracers: guard from the first object of the call the path reaches
+                    # (``xs[0].k``: from ``xs[0]``, which the cache key holds by identity)
+                    found = self._arg_object(obj, steps)
+                    if found is not None:
+                        obj, steps, name = found[0], found[1], f"{name}{found[2]}"
+                arg_object = id(obj) in self.arg_objects
+                default = code is self.top_code and id(obj) in self.defaults
+                if not steps and not default:
+                    # the argument itself: the key holds it by identity; a list, dict or set
+                    # passed as a static argument is guarded by its contents
+                    if not (arg_object and type(expect(obj)) is not Identical):
+                        continue
                 try:
                     ref = weakref.ref(obj)
                 except TypeError:
-                    if not (code is self.top_code and id(obj) in self.defaults):
-                        continue  # a list built by the trace (or the call's own argument)
-
-                    ref = _strong(obj)
+                    if not (default or arg_object):
+                        continue  # a list built by the trace
+                    ref = _strong(obj)  # (the cache key holds it too)
                 key = ("o", id(obj))
                 label = (name, id(obj), type(obj).__name__)
                 root = ref
@@ -794,6 +808,22 @@ class GuardRecorder:
             self.open[id(frame)] = entries
             return True
         return False
+
+    def _arg_object(self, obj, steps):
+        """``(object, remaining steps, consumed steps as text)``: the first object of the
+        call (``arg_objects``) that ``steps`` reach from ``obj``; else None."""
+        value = obj
+        text = ""
+        for i, (kind, key) in enumerate(steps):
+            if not isinstance(value, (list, tuple, dict)):
+                return None
+            value = step(value, kind, key)[0]
+            text += f"[{key!r}]" if kind == "item" else f".{key}"
+            if value is MISSING or isinstance(value, Tensor):
+                return None
+            if id(value) in self.arg_objects:
+                return value, steps[i + 1 :], text
+        return None
 
     def _guard(self, key, root, steps, label):
         """The guard of ``steps`` from ``root`` (recorded once); None if nothing to guard.
