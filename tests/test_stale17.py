@@ -446,6 +446,44 @@ def test_static_list_argument_mutated_in_place():
     _close(jf(_x(kiln), ws), f(_x(kiln), ws))
 
 
+@probe()
+def getattr_hasattr_with_constant_names(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scale = 2.0
+
+        def forward(self, x):
+            y = x * getattr(self, "scale") * getattr(self, "extra", 1.0)  # noqa: B009
+            return y + 1 if hasattr(self, "shift") else y
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.scale = 4.0
+    out = [c(_x(T))]
+    m.extra = 3.0
+    out.append(c(_x(T)))
+    m.shift = True
+    out.append(c(_x(T)))
+    return out, [_x(T) * 4.0, _x(T) * 12.0, _x(T) * 12.0 + 1]
+
+
+@probe()
+def class_attribute_through_type_of_self(T, compile):
+    class A(T.nn.Module):
+        K = 2.0
+
+        def forward(self, x):
+            return x * type(self).K + self.__class__.K
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    A.K = 3.0
+    return c(_x(T)), m(_x(T))
+
+
 # ------------------------------------------------------------------------------ globals
 
 

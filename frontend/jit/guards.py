@@ -118,11 +118,18 @@ def _analyze(code) -> CodeInfo:
     def emit(path):
         paths.setdefault(path, line)
 
-    for ins in dis.get_instructions(code):
+    instructions = list(dis.get_instructions(code))
+    resume = _builtin_reads(instructions, argnames, nn)  # getattr(o, "k"), type(o).k
+    for index, ins in enumerate(instructions):
         if ins.positions is not None and ins.positions.lineno is not None:
             line = ins.positions.lineno
         op = ins.opname
-        if op == "LOAD_FAST" and ins.argval in argnames:
+        if index in resume:  # the value of getattr(o, "k") / type(o): a path goes on
+            chain = resume[index]
+            emit(chain)
+        if op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None and ins.argval == "__class__":
+            chain = (chain[0], chain[1], (*chain[2], ("type", None)))
+        elif op == "LOAD_FAST" and ins.argval in argnames:
             chain = ("arg", ins.argval, ())
         elif op == "LOAD_GLOBAL" and not nn:  # kiln's own globals are not rebound
             chain = ("global", ins.argval, ())
@@ -160,6 +167,54 @@ def _analyze(code) -> CodeInfo:
     return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not (nn or library))
 
 
+_CALLS = ("PRECALL", "CALL")
+
+
+def _builtin_reads(instructions, argnames, nn) -> dict:
+    """The reads through ``getattr(o, "k")``, ``getattr(o, "k", default)``,
+    ``hasattr(o, "k")`` and ``type(o)`` (``o`` a path): ``{index of the instruction after
+    the call: path of its value}``, the path going on from there (``type(self).K``)."""
+    found: dict = {}
+    n = len(instructions)
+    for i, ins in enumerate(instructions):
+        if ins.opname != "LOAD_GLOBAL" or ins.argval not in ("getattr", "hasattr", "type"):
+            continue
+        j = i + 1
+        if j >= n:
+            continue
+        first = instructions[j]
+        if first.opname == "LOAD_FAST" and first.argval in argnames:
+            chain = ("arg", first.argval, ())
+        elif first.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+            chain = ("cell", first.argval, ())
+        elif first.opname == "LOAD_GLOBAL" and not nn:
+            chain = ("global", first.argval, ())
+        else:
+            continue
+        j += 1
+        while j < n and instructions[j].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            chain = (chain[0], chain[1], (*chain[2], ("attr", instructions[j].argval)))
+            j += 1
+        if ins.argval == "type":
+            step_ = ("type", None)
+        else:
+            if j >= n or instructions[j].opname != "LOAD_CONST":
+                continue
+            name = instructions[j].argval
+            if not isinstance(name, str):
+                continue
+            j += 1
+            if ins.argval == "getattr" and j < n and instructions[j].opname == "LOAD_CONST":
+                j += 1  # (a constant default)
+            step_ = ("attr", name)
+        while j < n and instructions[j].opname in _CALLS:
+            j += 1
+        if j == i + 1 or instructions[j - 1].opname not in _CALLS:
+            continue
+        found[j] = (chain[0], chain[1], (*chain[2], step_))
+    return found
+
+
 def _hashable(value) -> bool:
     if value is MISSING:
         return False
@@ -191,6 +246,8 @@ def step(obj, kind, key):
     """
     if kind == "getattr":  # an attribute of a function or partial the compiled call holds
         return getattr(obj, key, MISSING), "final"
+    if kind == "type":  # type(obj), obj.__class__
+        return type(obj), "plain"
     if kind == "item":
         if isinstance(obj, (Tensor, np.ndarray)):
             return MISSING, "final"
@@ -497,6 +554,8 @@ class PathGuard:
                 text += f"[{key!r}]"
             elif kind == "own":
                 text += f".{key} (set on the instance)"
+            elif kind == "type":
+                text = f"type({text})"
             else:
                 text += f".{key}"
         return text
