@@ -795,3 +795,24 @@ def test_a_print_only_in_a_branch_not_taken_does_not_retrace():
         for _ in range(3):
             c(_x(kiln))
     assert c.jitted.trace_count == 1
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_overlapping_views_updated_in_place_run_eagerly(which):
+    def f(a, b):
+        (a, b)[which].add_(1)
+        return a * 2 + b
+
+    c = kiln.compile(f)
+    c(kiln.zeros(2), kiln.zeros(2))
+    base, ref = kiln.zeros(3), kiln.zeros(3)
+    with pytest.warns(UserWarning, match="sharing memory"):
+        out = c(base[0:2], base[1:3])
+    _close(out, f(ref[0:2], ref[1:3]))
+    _close(base, ref)
+    with pytest.raises(TraceError, match="sharing memory"):
+        kiln.jit(f)(base[0:2], base[1:3])
+    same = kiln.zeros(2)  # the same tensor twice is traced as one: compiled
+    same_ref = kiln.zeros(2)
+    _close(c(same, same), f(same_ref, same_ref))
+    _close(same, same_ref)

@@ -125,6 +125,34 @@ def _print_breaks(on: bool):
                 builtins.print = _REAL_PRINT
 
 
+def _refuse_overlapping_updates(name, leaves, compiled) -> None:
+    """Two different tensor arguments that overlap in memory (views of one base), one of
+    them updated in place: the trace treats them as separate tensors, so the other would
+    not see the update as eagerly. Refused (kiln.compile runs such a call eagerly)."""
+    found = aliasing(leaves)
+    if not found:
+        return
+    pattern = found[0][1]
+    tensors = [(p, v) for p, v in leaves if isinstance(v, Tensor)]
+    updated = {pos for pos, _ in compiled.writebacks if type(pos) is int}
+    for k, first in enumerate(pattern):
+        if first == k:
+            continue
+        group = [m for m, f in enumerate(pattern) if f == first]
+        if not updated.intersection(group):
+            continue
+        objects = {id(tensors[m][1]) for m in group}
+        if len(objects) > 1:
+            names = " and ".join(repr(tensors[m][0]) for m in group)
+            raise TraceError(
+                f"kiln.jit: {name} updates one of the arguments {names} in place, and they are "
+                "different tensors sharing memory (views of one tensor): the compiled function "
+                "would not show the update through the other as eager PyTorch does. Pass "
+                "tensors that do not overlap, or call the function without kiln.jit "
+                "(kiln.compile runs such calls eagerly)."
+            )
+
+
 class Specialize(TraceError):
     """A Python number argument was used as a Python value (an index, a dim, a dict key,
     ``int()``, ``f"{a}"``, ``if a > 0``): the function is traced again with that argument's
@@ -629,6 +657,7 @@ class JitFunction:
             compiled = self._finish(trace, result, fetchers, recorder.guard_set())
             if self.freeze_python:
                 compiled.python_guards = None
+            _refuse_overlapping_updates(self.name, leaves, compiled)
         except Specialize:
             raise  # traced again at once: the draws are made again
         except BaseException:

@@ -197,27 +197,40 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
 
 
 def aliasing(leaves) -> tuple:
-    """Which tensor arguments share memory (the same tensor twice, views of one base):
-    ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
-    naming for each tensor leaf the first leaf with its storage. A function that updates
-    one argument in place and reads another computes differently when they alias
+    """Which tensor arguments share memory (the same tensor twice, overlapping views of one
+    base): ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
+    naming for each tensor leaf the first leaf it overlaps. A function that updates one
+    argument in place and reads another computes differently when they alias
     (torch.compile guards on it too)."""
-    seen: dict = {}
+    groups: dict = {}  # id(the array owning the memory) -> [(tensor index, array)]
     pattern = []
     shared = False
-    for i, (_, v) in enumerate(leaves):
+    k = 0
+    for _, v in leaves:
         if not isinstance(v, Tensor):
             continue
-        data = v._data
-        if data is None:
-            root = id(v)
+        data = root = v._data
+        while getattr(root, "base", None) is not None:
+            root = root.base
+        first = k
+        same = groups.get(id(root))
+        if same is None:
+            groups[id(root)] = [(k, data)]
         else:
-            while getattr(data, "base", None) is not None:
-                data = data.base
-            root = id(data)
-        first = seen.setdefault(root, i)
-        shared = shared or first != i
+            for m, other in same:
+                if other is data or (
+                    type(data) is np.ndarray
+                    and type(other) is np.ndarray
+                    and data.size
+                    and other.size
+                    and np.may_share_memory(data, other)
+                ):
+                    first = pattern[m]
+                    shared = True
+                    break
+            same.append((k, data))
         pattern.append(first)
+        k += 1
     return (("aliasing of the tensor arguments", tuple(pattern)),) if shared else ()
 
 
