@@ -87,6 +87,9 @@ class TracerTensor(Tensor):
         return TracerTensor(self._trace, self._node)
 
     def _concrete(self, what: str, advice: str):
+        hook = self._trace.on_concrete  # kiln.jit: a value of Python number arguments only
+        if hook is not None:  # is traced again with them as constants (jit/function.py)
+            hook(self, what)
         raise TraceError(
             f"{what} needs the value of a traced tensor, which is not known while kiln.jit "
             f"traces the function.\n  {_full_user_location()}\n  tensor: {self._node.type_str}"
@@ -134,6 +137,27 @@ class TracerTensor(Tensor):
     def __repr__(self) -> str:
         return f"Tracer({self._node.type_str})"
 
+    def _printed(self, depth: int) -> None:
+        """``print(x)`` / ``f"{x}"`` in the user's code while ``kiln.compile`` traces: the
+        value is not known (printing ``Tracer(...)`` once would be a stale print), so the
+        trace stops and kiln.compile runs the call eagerly, as torch.compile breaks the
+        graph there; kiln.jit's traces print the tracer (``graph_breaks`` is off)."""
+        if getattr(self._trace, "graph_breaks", False):
+            caller = sys._getframe(depth).f_code.co_filename
+            if not caller.startswith(_KILN_DIRS):
+                self._concrete(
+                    "printing or formatting a tensor",
+                    "return the tensor and print it outside the compiled function",
+                )
+
+    def __str__(self) -> str:
+        self._printed(2)
+        return self.__repr__()
+
+    def __format__(self, spec) -> str:
+        self._printed(2)
+        return object.__format__(self, spec)
+
 
 class TraceState:
     """The graph being built and everything the jit needs to run it later.
@@ -145,6 +169,11 @@ class TraceState:
     """
 
     is_trace = True
+    # kiln.compile's traces (torch.compile's semantics): printing a traced tensor or
+    # calling print() stops the trace, and the call runs eagerly (jit/function.py)
+    graph_breaks = False
+    # (tracer, what) -> None, called before a tracer's value is refused (jit/function.py)
+    on_concrete = None
     # (tensor) -> Size: how the user's code reads a tracer's shape (jit/auto_dynamic.py)
     shape_hook = None
 
@@ -284,7 +313,11 @@ class TraceState:
     def traced_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it: set in the trace, or the leaf's own."""
         entry = self.grads.get(id(leaf))
-        return entry[1] if entry is not None else leaf._grad
+        if entry is not None:
+            return entry[1]
+        # read from outside the trace: the gradient present at each call (a graph input),
+        # guarded on whether there is one (a read ``w.grad`` is never baked in)
+        return self.current_grad(leaf)
 
     def current_grad(self, leaf: Tensor):
         """``leaf.grad`` as the traced program sees it at this point.

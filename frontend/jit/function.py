@@ -26,19 +26,22 @@ concurrent first calls trace once and ``trace_count`` counts real traces.
 
 from __future__ import annotations
 
+import builtins
+import contextlib
 import functools
 import inspect as _inspect
+import sys
 import threading
 import warnings
 
 from kiln.compiler.compile import compile_graph
+from kiln.compiler.errors import TraceError
 
-from ..autograd.grad_mode import is_grad_enabled
 from ..dispatch import current_trace
 from ..memory_errors import allocating
 from ..profiler import record_function
 from ..tensor import Tensor
-from ..tracing import TracerTensor, TraceState, tracing
+from ..tracing import _KILN_DIRS, TracerTensor, TraceState, tracing
 from .auto_dynamic import (
     Decisions,
     Family,
@@ -69,6 +72,7 @@ from .dumps import dump_variant
 from .guards import GuardRecorder
 from .signature import (
     DYNAMIC_SCALARS,
+    aliasing,
     diff_keys,
     flatten,
     identity_objects,
@@ -77,6 +81,174 @@ from .signature import (
 )
 
 REFUSED = object()  # a dynamic dimension covers the key, but not at this size
+
+
+_REAL_PRINT = builtins.print
+_print_lock = threading.Lock()
+_print_users = 0
+
+
+def _print_in_trace(*args, **kwargs):
+    """``builtins.print`` while a kiln.compile trace runs (see ``_print_breaks``)."""
+    trace = current_trace()
+    if trace is not None and getattr(trace, "graph_breaks", False):
+        caller = sys._getframe(1).f_code.co_filename
+        if not caller.startswith(_KILN_DIRS):
+            raise TraceError(
+                "print() is called while kiln.compile traces the function; a print in the "
+                "compiled function would run once, when it is traced, and never again.\n  "
+                f'File "{caller}", line {sys._getframe(1).f_lineno}\n  kiln.compile runs '
+                "these calls eagerly (as torch.compile breaks the graph at print); kiln.jit "
+                "prints once, at trace time"
+            )
+    return _REAL_PRINT(*args, **kwargs)
+
+
+@contextlib.contextmanager
+def _print_breaks(on: bool):
+    """While a kiln.compile trace runs, ``print`` stops it when the traced code calls it
+    (other threads' prints go through unchanged: the check is per thread)."""
+    global _print_users
+    if not on:
+        yield
+        return
+    with _print_lock:
+        _print_users += 1
+        if _print_users == 1:
+            builtins.print = _print_in_trace
+    try:
+        yield
+    finally:
+        with _print_lock:
+            _print_users -= 1
+            if _print_users == 0 and builtins.print is _print_in_trace:
+                builtins.print = _REAL_PRINT
+
+
+def _refuse_overlapping_updates(name, leaves, compiled) -> None:
+    """Two different tensor arguments that overlap in memory (views of one base), one of
+    them updated in place: the trace treats them as separate tensors, so the other would
+    not see the update as eagerly. Refused (kiln.compile runs such a call eagerly)."""
+    found = aliasing(leaves)
+    if not found:
+        return
+    pattern = found[0][1]
+    tensors = [(p, v) for p, v in leaves if isinstance(v, Tensor)]
+    updated = {pos for pos, _ in compiled.writebacks if type(pos) is int}
+    for k, first in enumerate(pattern):
+        if first == k:
+            continue
+        group = [m for m, f in enumerate(pattern) if f == first]
+        if not updated.intersection(group):
+            continue
+        objects = {id(tensors[m][1]) for m in group}
+        if len(objects) > 1:
+            names = " and ".join(repr(tensors[m][0]) for m in group)
+            raise TraceError(
+                f"kiln.jit: {name} updates one of the arguments {names} in place, and they are "
+                "different tensors sharing memory (views of one tensor): the compiled function "
+                "would not show the update through the other as eager PyTorch does. Pass "
+                "tensors that do not overlap, or call the function without kiln.jit "
+                "(kiln.compile runs such calls eagerly)."
+            )
+
+
+class Specialize(TraceError):
+    """A Python number argument was used as a Python value (an index, a dim, a dict key,
+    ``int()``, ``f"{a}"``, ``if a > 0``): the function is traced again with that argument's
+    value in the cache key (a new value retraces), as torch.compile specializes it."""
+
+    def __init__(self, paths, what: str):
+        if isinstance(paths, str):
+            paths = (paths,)
+        names = " and ".join(repr(p) for p in paths)
+        super().__init__(f"argument {names} is used as a Python {what}")
+        self.paths = frozenset(paths)
+
+
+def _scalar_only(trace, tracer, what) -> None:
+    """``TraceState.on_concrete``: raise ``Specialize`` when the value ``tracer`` needs (a
+    comparison ``a > 0`` of Python number arguments, ``int(a * 2)``) depends on Python
+    number arguments and constants only, not on any tensor."""
+    scalars = trace.scalar_inputs
+    if not scalars:
+        return
+    found = set()
+    seen = set()
+    stack = [tracer._node]
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if node.op == "input":
+            path = scalars.get(id(node))
+            if path is None:
+                return  # a tensor's value: refused as before (TraceError)
+            found.add(path)
+        stack.extend(node.inputs)
+    if found:
+        raise Specialize(sorted(found), what.split(" (")[0])
+
+
+class ScalarTracer(TracerTensor):
+    """The graph input standing for a Python ``int``/``float`` argument: arithmetic on it is
+    traced; reading its value as a Python value raises ``Specialize``."""
+
+    __slots__ = ("_leaf_path",)
+
+    def _specialize(self, what):
+        raise Specialize(self._leaf_path, what)
+
+    def __bool__(self):
+        self._specialize("truth value")
+
+    def __index__(self):
+        self._specialize("index")
+
+    def __int__(self):
+        self._specialize("int")
+
+    def __float__(self):
+        self._specialize("float")
+
+    def __complex__(self):
+        self._specialize("complex")
+
+    def __hash__(self):
+        if sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
+            return id(self)  # (kiln's own tables of tensors)
+        self._specialize("hashable value")
+
+    def __format__(self, spec):
+        self._specialize("string")
+
+    def __str__(self):
+        self._specialize("string")
+
+    def __iter__(self):
+        self._specialize("iterable")
+
+    def __len__(self):
+        self._specialize("sized value")
+
+    def item(self):
+        self._specialize("number (item())")
+
+    def tolist(self):
+        self._specialize("number (tolist())")
+
+    def __round__(self, ndigits=None):
+        self._specialize("number (round())")
+
+    def __floor__(self):
+        self._specialize("number (math.floor)")
+
+    def __ceil__(self):
+        self._specialize("number (math.ceil)")
+
+    def __trunc__(self):
+        self._specialize("number (math.trunc)")
 
 
 class JitFunction:
@@ -102,8 +274,17 @@ class JitFunction:
         self.synthetic_trace_count = 0
         self.specialize_count = 0
         self.dynamic = dynamic
+        # torch.jit.trace: the Python values the trace read are constants of its graph, as
+        # PyTorch documents ("frozen"): no Python guard is kept (tensors stay live)
+        self.freeze_python = False
+        # kiln.compile: print() in the traced code stops the trace (the call runs eagerly,
+        # printing each time, as torch.compile breaks the graph at print)
+        self.graph_breaks = False
         self._families: list[Family] = []  # dynamic dimensions (auto_dynamic.py)
         self._kept_static: set = set()  # family keys whose dimension could not be dynamic
+        # paths of Python number arguments the code used as Python values: in the key by
+        # value (a new value retraces), traced as constants (see ``Specialize``)
+        self._specialized: frozenset = frozenset()
         self._warned = False
         self._order: list = []  # (key, variant), oldest first: the eviction order
         self._changes: dict = {}  # guard name -> retraces it caused
@@ -123,7 +304,19 @@ class JitFunction:
         return functools.partial(self.__call__, obj)
 
     def _key(self, args, kwargs):
-        return make_key(args, kwargs, self.static_argnums, self.static_argnames, self._signature)
+        key, leaves = make_key(
+            args, kwargs, self.static_argnums, self.static_argnames, self._signature
+        )
+        extra = aliasing(leaves)
+        if self._specialized:
+            extra += tuple(
+                (f"{path} (a Python number used as a Python value)", (type(v).__name__, repr(v)))
+                for path, v in leaves
+                if path in self._specialized and type(v) in DYNAMIC_SCALARS
+            )
+        if extra:  # with the static arguments: a new value is a new key, as theirs
+            key = (key[0], key[1] + extra, key[2], key[3])
+        return key, leaves
 
     # -------------------------------------------------------------- calling
     def __call__(self, *args, **kwargs):
@@ -166,11 +359,19 @@ class JitFunction:
                 if compiled is None:
                     transition = self._transition(key)
             self._explain_trace(key, leaves)
-            with record_function(f"kiln.jit compile {self.name}", kind="compile"):
-                if transition is None:
-                    compiled = self.trace_and_compile(args, kwargs, leaves)
-                else:
-                    compiled = self._trace_symbolic(args, kwargs, leaves)
+            try:
+                with record_function(f"kiln.jit compile {self.name}", kind="compile"):
+                    if transition is None:
+                        compiled = self.trace_and_compile(args, kwargs, leaves)
+                    else:
+                        compiled = self._trace_symbolic(args, kwargs, leaves)
+            except Specialize as exc:
+                if exc.paths <= self._specialized:
+                    raise
+                self._specialized = self._specialized | exc.paths
+                log_decision(f"retracing {self.name}: {exc}; its value is now in the cache key")
+                key, leaves = self._key(args, kwargs)
+                return self._compile(args, kwargs, leaves, key)
             self.cache[key] = [*self.cache.get(key, ()), compiled]
             self._order.append((key, compiled))
             if transition is not None:
@@ -439,17 +640,26 @@ class JitFunction:
         """
         self.trace_count += 1
         trace = TraceState(self.name)
+        trace.graph_breaks = self.graph_breaks
+        trace.scalar_inputs = {}
+        trace.on_concrete = functools.partial(_scalar_only, trace)
         try:
             if shape_hook is not None:
                 trace.shape_hook = symbolic_shape_hook(shape_hook)
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
             recorder = GuardRecorder(self.fn, self.name)
-            with tracing(trace), recorder:
+            recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
+            with tracing(trace), recorder, _print_breaks(self.graph_breaks):
                 result = self.fn(*new_args, **new_kwargs)
             if shape_hook is not None:
                 shape_hook.close()
                 trace.shape_hook = None
             compiled = self._finish(trace, result, fetchers, recorder.guard_set())
+            if self.freeze_python:
+                compiled.python_guards = None
+            _refuse_overlapping_updates(self.name, leaves, compiled)
+        except Specialize:
+            raise  # traced again at once: the draws are made again
         except BaseException:
             if draw_on_error:
                 for generator, _ in trace.seeds:
@@ -472,6 +682,11 @@ class JitFunction:
             compiled.dyn_arg_nodes = arg_nodes
         return compiled
 
+    def _arg_objects(self, args, kwargs, leaves) -> dict:
+        """The call's arguments its key holds by identity, by id (``GuardRecorder``)."""
+        objects = identity_objects(args, kwargs, leaves, self.static_argnums, self.static_argnames)
+        return {id(o): o for o in objects}
+
     def _arguments(self, trace, args, kwargs, leaves, shapes=None):
         """Graph inputs for the dynamic ``leaves``: ``(fetchers, {id(input node): leaf
         index}, args, kwargs)`` with tracers in place of the leaves. ``shapes`` (leaf
@@ -486,9 +701,12 @@ class JitFunction:
                 stand_in = value if shape is None else ShapeOnly(value, shape)
                 arg_map[id(value)] = tracer = trace.add_argument(stand_in, path)
                 arg_nodes[id(tracer._node)] = pos
-            elif type(value) in DYNAMIC_SCALARS:
+            elif type(value) in DYNAMIC_SCALARS and path not in self._specialized:
                 node = trace.graph.add_input((), scalar_dtype(value).name, name=path)
-                arg_map[id(value)] = TracerTensor(trace, node)
+                arg_map[id(value)] = tracer = ScalarTracer(trace, node)
+                tracer._leaf_path = path
+                if hasattr(trace, "scalar_inputs"):
+                    trace.scalar_inputs[id(node)] = path
             else:
                 continue
             fetchers.append(argument_fetcher(pos, value))
@@ -512,6 +730,7 @@ class JitFunction:
             trace = TraceState(self.name)
             fetchers, _, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves, shapes)
             recorder = GuardRecorder(self.fn, self.name)
+            recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             with tracing(trace), recorder:
                 result = self.fn(*new_args, **new_kwargs)
             compiled = self._finish(
@@ -533,7 +752,7 @@ class JitFunction:
         graph.outputs = outputs.nodes
         differentiable = outputs.differentiable()
         backward = failed = None
-        if differentiable and not trace.grads and is_grad_enabled():
+        if differentiable and not trace.grads:
             backward = build_backward_or_failure(trace, outputs.tensors, differentiable)
             if isinstance(backward, FailedBackward):  # raised again at backward time
                 if not compile_graphs:  # (a synthetic trace: nothing to fit across it)

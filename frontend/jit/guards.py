@@ -13,12 +13,16 @@ traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setp
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
   functions and other objects by identity (held weakly); lists and dicts by length and by
-  their items;
+  their items; sets by their members;
+- the compiled callable itself: a function's ``__code__``, ``__defaults__`` and
+  ``__kwdefaults__`` (and those of each helper or method the trace reached through a
+  guarded value), a ``functools.partial``'s function, arguments and keywords;
 - when such a call returns, the paths are evaluated again: a value the traced code changed
   (``self.calls += 1``, ``history.append(y)``, ``cfg["k"] = v``) is a Python side effect
   that a compiled call would not repeat, so tracing stops with an error naming the line;
 - a call to Python's or NumPy's random generators or to the clock from the user's code is
-  refused the same way (its one value would be baked in).
+  refused the same way (its one value would be baked in), and so is seeding kiln's
+  generators (``kiln.manual_seed``: a compiled call would not seed again).
 
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
 hooks) are covered by the structure epoch (``nn.module.structure_epoch``): every such
@@ -27,7 +31,8 @@ change bumps it, so while it is unchanged one integer compare stands for all of 
 What the recorder cannot see: values reached through a name computed at run time
 (``getattr(obj, name)``), through C code, or through a closure of a function that the trace
 did not reach through a global, an attribute or an argument; mutation of objects other
-than lists and dicts (sets, arrays) between calls; and side effects in kiln's own code.
+than lists, dicts, sets and small NumPy arrays between calls; globals read by kiln's own
+code (``F.relu = ...`` replaced under ``nn.ReLU``); and side effects in kiln's own code.
 Module-level code, data the function gets as arguments and tensors are covered by the
 call's cache key and the captured-tensor checks instead.
 """
@@ -37,6 +42,7 @@ from __future__ import annotations
 import builtins
 import dis
 import enum
+import functools
 import inspect
 import os
 import random
@@ -54,6 +60,7 @@ from kiln.compiler.errors import TraceError
 from ..nn.module import Module, _Registry, structure_epoch
 from ..tensor import Tensor
 
+_REAL_PRINT = builtins.print
 MISSING = type("Missing", (), {"__repr__": lambda self: "<missing>"})()
 
 # ------------------------------------------------------------------------------ which code
@@ -111,11 +118,18 @@ def _analyze(code) -> CodeInfo:
     def emit(path):
         paths.setdefault(path, line)
 
-    for ins in dis.get_instructions(code):
+    instructions = list(dis.get_instructions(code))
+    resume = _builtin_reads(instructions, argnames, nn)  # getattr(o, "k"), type(o).k
+    for index, ins in enumerate(instructions):
         if ins.positions is not None and ins.positions.lineno is not None:
             line = ins.positions.lineno
         op = ins.opname
-        if op == "LOAD_FAST" and ins.argval in argnames:
+        if index in resume:  # the value of getattr(o, "k") / type(o): a path goes on
+            chain = resume[index]
+            emit(chain)
+        if op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None and ins.argval == "__class__":
+            chain = (chain[0], chain[1], (*chain[2], ("type", None)))
+        elif op == "LOAD_FAST" and ins.argval in argnames:
             chain = ("arg", ins.argval, ())
         elif op == "LOAD_GLOBAL" and not nn:  # kiln's own globals are not rebound
             chain = ("global", ins.argval, ())
@@ -153,6 +167,54 @@ def _analyze(code) -> CodeInfo:
     return CodeInfo(tuple((*p, ln) for p, ln in paths.items()), not (nn or library))
 
 
+_CALLS = ("PRECALL", "CALL")
+
+
+def _builtin_reads(instructions, argnames, nn) -> dict:
+    """The reads through ``getattr(o, "k")``, ``getattr(o, "k", default)``,
+    ``hasattr(o, "k")`` and ``type(o)`` (``o`` a path): ``{index of the instruction after
+    the call: path of its value}``, the path going on from there (``type(self).K``)."""
+    found: dict = {}
+    n = len(instructions)
+    for i, ins in enumerate(instructions):
+        if ins.opname != "LOAD_GLOBAL" or ins.argval not in ("getattr", "hasattr", "type"):
+            continue
+        j = i + 1
+        if j >= n:
+            continue
+        first = instructions[j]
+        if first.opname == "LOAD_FAST" and first.argval in argnames:
+            chain = ("arg", first.argval, ())
+        elif first.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+            chain = ("cell", first.argval, ())
+        elif first.opname == "LOAD_GLOBAL" and not nn:
+            chain = ("global", first.argval, ())
+        else:
+            continue
+        j += 1
+        while j < n and instructions[j].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+            chain = (chain[0], chain[1], (*chain[2], ("attr", instructions[j].argval)))
+            j += 1
+        if ins.argval == "type":
+            step_ = ("type", None)
+        else:
+            if j >= n or instructions[j].opname != "LOAD_CONST":
+                continue
+            name = instructions[j].argval
+            if not isinstance(name, str):
+                continue
+            j += 1
+            if ins.argval == "getattr" and j < n and instructions[j].opname == "LOAD_CONST":
+                j += 1  # (a constant default)
+            step_ = ("attr", name)
+        while j < n and instructions[j].opname in _CALLS:
+            j += 1
+        if j == i + 1 or instructions[j - 1].opname not in _CALLS:
+            continue
+        found[j] = (chain[0], chain[1], (*chain[2], step_))
+    return found
+
+
 def _hashable(value) -> bool:
     if value is MISSING:
         return False
@@ -182,6 +244,10 @@ def step(obj, kind, key):
     class, ``"final"`` when the path cannot continue past it (a tensor, a failed lookup),
     else ``"plain"``.
     """
+    if kind == "getattr":  # an attribute of a function or partial the compiled call holds
+        return getattr(obj, key, MISSING), "final"
+    if kind == "type":  # type(obj), obj.__class__
+        return type(obj), "plain"
     if kind == "item":
         if isinstance(obj, (Tensor, np.ndarray)):
             return MISSING, "final"
@@ -398,6 +464,24 @@ class ArrayValue(Expect):
 _ARRAY_LIMIT = 1 << 16
 
 
+class SetValue(Expect):
+    """A set: the same type with equal members (a copy taken when the trace read it)."""
+
+    __slots__ = ("type", "copy")
+
+    def __init__(self, value):
+        self.type = type(value)
+        self.copy = frozenset(value)
+
+    def matches(self, v) -> bool:
+        return type(v) is self.type and len(v) == len(self.copy) and v == self.copy
+
+    def describe(self, v) -> str:
+        if type(v) is not self.type:
+            return f"is now {_short(v)}"
+        return f"changed its members ({len(self.copy)} -> {len(v)} items)"
+
+
 def expect(value, depth: int = 0) -> Expect:
     """The expectation a guard records for ``value`` (see the module docstring)."""
     t = type(value)
@@ -405,6 +489,8 @@ def expect(value, depth: int = 0) -> Expect:
         return Same(value)
     if t is np.ndarray:
         return ArrayValue(value)
+    if t in (set, frozenset) and len(value) <= 4096:
+        return SetValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
     if t in (tuple, list, dict, OrderedDict, _Registry) and depth < 3 and len(value) <= 4096:
@@ -468,6 +554,8 @@ class PathGuard:
                 text += f"[{key!r}]"
             elif kind == "own":
                 text += f".{key} (set on the instance)"
+            elif kind == "type":
+                text = f"type({text})"
             else:
                 text += f".{key}"
         return text
@@ -587,7 +675,33 @@ def compile_check(guards):
 # ------------------------------------------------------------------------------ recording
 
 _RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
-_CLOCKS = {time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time}
+_CLOCKS = (time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time)
+
+
+_SEEDERS: set = set()  # code objects of kiln's functions that set its random state
+
+
+def _seeders() -> set:
+    if not _SEEDERS:
+        from .. import creation, cuda
+
+        for fn in (
+            creation.manual_seed,
+            creation.seed,
+            creation.set_rng_state,
+            creation.Generator.manual_seed,
+            creation.Generator.seed,
+            creation.Generator.set_state,
+            cuda.manual_seed,
+        ):
+            _SEEDERS.add(fn.__code__)
+    return _SEEDERS
+
+
+def _is_clock(fn) -> bool:
+    """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
+    ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
+    return any(fn is clock for clock in _CLOCKS)
 
 
 class GuardRecorder:
@@ -602,19 +716,54 @@ class GuardRecorder:
         self.functions: dict = {}  # code -> function, to find the closure cells of a frame
         self.top_code = None
         self.defaults: set = set()
+        self.with_defaults: set = set()  # code objects whose function's defaults are guarded
         # objects that existed before the trace: side effects on them are refused (an
         # object the trace created, a dataclass being built, may change freely)
         self.known: set = set()
         owner = getattr(fn, "__self__", fn)
         if isinstance(owner, Module):
             self.roots.append((type(owner).__name__.lower(), owner))
-        fn = getattr(fn, "__func__", fn)
+        fn = self._guard_callable(fn, fn_name)
         if isinstance(fn, types.FunctionType):
             self.functions[fn.__code__] = fn
             self.top_code = fn.__code__
             self.defaults = {id(v) for v in (fn.__defaults__ or ())}
             self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
         self.previous = None
+        self.seeders = _seeders()
+        # id -> object: the call's arguments that its cache key holds by identity (set by
+        # kiln.jit): guards may start from them, as they are the same on every hit
+        self.arg_objects: dict = {}
+
+    def _guard_callable(self, fn, name):
+        """Guard what the compiled callable itself holds, which its code reads without a
+        name the bytecode shows: a ``functools.partial``'s function, arguments and
+        keywords, and a function's code object and default values (``f.__defaults__ =
+        (5.0,)``, ``f.__code__ = g.__code__`` retrace, as torch.compile recompiles).
+        Returns the plain function whose code is the trace's top frame (or ``fn``)."""
+        depth = 0
+        while isinstance(fn, functools.partial) and depth < 8:
+            depth += 1
+            for attr in ("func", "args", "keywords"):
+                self._own_guard(fn, attr, f"{name} (functools.partial)")
+            self.known.update((id(fn.args), id(fn.keywords)))
+            fn = fn.func
+        fn = getattr(fn, "__func__", fn)
+        if isinstance(fn, types.FunctionType):
+            for attr in ("__code__", "__defaults__", "__kwdefaults__"):
+                self._own_guard(fn, attr, name)
+        return fn
+
+    def _own_guard(self, obj, attr, label):
+        """Guard ``obj.<attr>`` (read with ``getattr``; ``obj`` is held strongly, as the
+        compiled function holds it)."""
+        value = getattr(obj, attr)
+        self._note_functions(value)
+        steps = (("getattr", attr),)
+        guard = PathGuard(
+            _strong(obj), steps, expect(value), False, (label, None, None), ("pymod",)
+        )
+        self.guards[(("fn", id(obj)), steps)] = guard
 
     def __enter__(self):
         self.previous = sys.gettrace()
@@ -630,6 +779,8 @@ class GuardRecorder:
         """The thread's trace function: called for each new Python frame."""
         if event != "call":
             return None
+        if frame.f_code in self.seeders:
+            self._refuse_seeding(frame)
         info = _INFO.get(frame.f_code) or code_info(frame.f_code)
         if not info.paths or not self._enter(frame, info):
             return None
@@ -650,20 +801,39 @@ class GuardRecorder:
         local = frame.f_locals
         cells = None
         entries = [] if info.user else None
+        fn = self.functions.get(code)
+        if fn is not None and code is not self.top_code and code not in self.with_defaults:
+            # a method or helper reached through a guarded value: its default values
+            # (``A.forward.__defaults__ = (4.0,)`` retraces, as torch.compile recompiles)
+            self.with_defaults.add(code)
+            for attr in ("__defaults__", "__kwdefaults__"):
+                if getattr(fn, attr) is not None:
+                    self._own_guard(fn, attr, fn.__qualname__)
         for kind, name, steps, line in info.paths:
             if kind == "arg":
                 obj = local.get(name, MISSING)
                 if obj is MISSING or isinstance(obj, Tensor) or type(obj) in _SCALARS:
                     continue
-                if not steps and not (code is self.top_code and id(obj) in self.defaults):
-                    continue
+                if id(obj) not in self.arg_objects and self.arg_objects:
+                    # a list, tuple or dict of the call's arguments, rebuilt around the
+                    # tracers: guard from the first object of the call the path reaches
+                    # (``xs[0].k``: from ``xs[0]``, which the cache key holds by identity)
+                    found = self._arg_object(obj, steps)
+                    if found is not None:
+                        obj, steps, name = found[0], found[1], f"{name}{found[2]}"
+                arg_object = id(obj) in self.arg_objects
+                default = code is self.top_code and id(obj) in self.defaults
+                if not steps and not default:
+                    # the argument itself: the key holds it by identity; a list, dict or set
+                    # passed as a static argument is guarded by its contents
+                    if not (arg_object and type(expect(obj)) is not Identical):
+                        continue
                 try:
                     ref = weakref.ref(obj)
                 except TypeError:
-                    if not (code is self.top_code and id(obj) in self.defaults):
-                        continue  # a list built by the trace (or the call's own argument)
-
-                    ref = _strong(obj)
+                    if not (default or arg_object):
+                        continue  # a list built by the trace
+                    ref = _strong(obj)  # (the cache key holds it too)
                 key = ("o", id(obj))
                 label = (name, id(obj), type(obj).__name__)
                 root = ref
@@ -697,6 +867,22 @@ class GuardRecorder:
             self.open[id(frame)] = entries
             return True
         return False
+
+    def _arg_object(self, obj, steps):
+        """``(object, remaining steps, consumed steps as text)``: the first object of the
+        call (``arg_objects``) that ``steps`` reach from ``obj``; else None."""
+        value = obj
+        text = ""
+        for i, (kind, key) in enumerate(steps):
+            if not isinstance(value, (list, tuple, dict)):
+                return None
+            value = step(value, kind, key)[0]
+            text += f"[{key!r}]" if kind == "item" else f".{key}"
+            if value is MISSING or isinstance(value, Tensor):
+                return None
+            if id(value) in self.arg_objects:
+                return value, steps[i + 1 :], text
+        return None
 
     def _guard(self, key, root, steps, label):
         """The guard of ``steps`` from ``root`` (recorded once); None if nothing to guard.
@@ -746,6 +932,8 @@ class GuardRecorder:
         if guard is not None:
             return guard
         self._note_functions(value)
+        if value is builtins.print and value is not _REAL_PRINT:
+            value = _REAL_PRINT  # (kiln.compile's print while it traces: see function.py)
         exp = expect(value)
         if isinstance(exp, Identical):
             self.known.add(id(value))
@@ -762,6 +950,12 @@ class GuardRecorder:
         as a module's hooks): their closure cells are guarded when they are called."""
         if isinstance(value, types.MethodType):
             value = value.__func__
+        own = getattr(value, "__dict__", None)
+        wrapped = own.get("__wrapped__") if type(own) is dict else None
+        if wrapped is not None and depth < 3:
+            # a compiled (kiln.compile, kiln.jit) or functools.wraps-decorated function:
+            # the function it runs, whose closure cells are then guarded when it is called
+            self._note_functions(wrapped, depth + 1)
         if isinstance(value, types.FunctionType):
             self.functions.setdefault(value.__code__, value)
         elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
@@ -773,9 +967,13 @@ class GuardRecorder:
             if expected is None or guard.holds():
                 continue
             where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
+            now = guard.expected.describe(guard.value())
+            for other, was, _ in entries:  # undo what can be undone: kiln.compile then runs
+                if was is not None and not other.holds():  # the call eagerly, from the
+                    _restore(other)  # state the caller left (``n += 1`` counted once)
             raise TraceError(
                 f"kiln.jit: {self.fn_name} changed {guard.name(self.names)} while it was traced "
-                f"({guard.expected.describe(guard.value())}).\n  {where}\n"
+                f"({now}).\n  {where}\n"
                 "A Python side effect inside a jitted function runs once, when kiln traces it, "
                 "and never again on compiled calls. Move it out of the jitted function, or keep "
                 "the state in a tensor and update it in place (x.add_(1) is compiled)."
@@ -787,6 +985,27 @@ class GuardRecorder:
             return {}
         return dict(zip(fn.__code__.co_freevars, fn.__closure__))
 
+    def _refuse_seeding(self, frame):
+        """Refuse seeding kiln's generators from the user's code while it is traced (not
+        inside ``kiln.escape_trace()``, whose code runs when traced only, on purpose)."""
+        from ..context import current_trace
+
+        caller = frame.f_back
+        if current_trace() is None or caller is None:
+            return
+        filename = caller.f_code.co_filename
+        if filename.startswith(_SKIPPED) and not filename.startswith(_NN):
+            return  # (kiln's own code)
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} calls {frame.f_code.co_qualname} (it sets kiln's "
+            f'random state) while it is traced.\n  File "{filename}", line '
+            f"{caller.f_lineno}, in {caller.f_code.co_name}\n"
+            "Seeding runs once, when kiln traces the function, and not on compiled calls, "
+            "whose random numbers would then differ from the eager function's. Seed outside "
+            "the compiled function (kiln.compile runs a function that seeds eagerly, as "
+            "torch.compile breaks the graph there)."
+        )
+
     def _refuse_random(self, frame, guard, line):
         """Refuse code that reads Python's or NumPy's random generators or the clock."""
         exp = guard.expected
@@ -795,13 +1014,13 @@ class GuardRecorder:
         module = getattr(fn, "__module__", None) or ""
         if not (
             isinstance(owner, _RANDOM_OWNERS)
-            or fn in _CLOCKS
+            or _is_clock(fn)
             or (isinstance(fn, types.FunctionType) and module == "random")
             or (callable(fn) and module.startswith("numpy.random"))
         ):
             return
         where = f'File "{frame.f_code.co_filename}", line {line}, in {frame.f_code.co_name}'
-        what = "the clock" if fn in _CLOCKS else "a Python or NumPy random generator"
+        what = "the clock" if _is_clock(fn) else "a Python or NumPy random generator"
         raise TraceError(
             f"kiln.jit: {self.fn_name} uses {guard.name(self.names)} ({what}) while it is "
             f"traced.\n  {where}\n"
@@ -849,4 +1068,64 @@ def _cell_root(cell):
         except ValueError:
             return MISSING
 
+    root.kind, root.cell = "cell", cell
     return root
+
+
+def _expected_value(exp):
+    """The value ``exp`` was recorded from, when it can be rebuilt; else MISSING."""
+    if isinstance(exp, Same):
+        return exp.value
+    if isinstance(exp, Identical):
+        target = exp.target()
+        return MISSING if target is None and exp.ref is not None else target
+    return MISSING
+
+
+def _restore(guard) -> None:
+    """Put back the value ``guard`` expects, where the traced code changed it (a refused
+    side effect): a global, a closure cell, an attribute or an item set to a recorded
+    value, or a list, dict or set given back its recorded items. Best effort: a value
+    that cannot be rebuilt stays as the trace left it."""
+    exp = guard.expected
+    try:
+        root = guard.root()
+        if root is None:
+            return
+        if isinstance(exp, (Items, SetValue)):
+            target = walk(root, guard.steps)
+            if isinstance(exp, SetValue) and isinstance(target, (set,)):
+                target.clear()
+                target.update(exp.copy)
+                return
+            if not isinstance(exp, Items) or type(target) is not exp.type:
+                return
+            values = [_expected_value(e) for e in exp.items]
+            if any(v is MISSING for v in values):
+                return
+            if isinstance(target, list):
+                target[:] = values
+            elif isinstance(target, dict) and exp.type in (dict, OrderedDict):
+                target.clear()
+                target.update(zip(exp.keys, values))
+            return
+        value = _expected_value(exp)
+        if value is MISSING:
+            return
+        if not guard.steps:
+            kind = getattr(guard.root, "kind", None)
+            if kind == "global":
+                guard.root.dict[guard.root.name] = value
+            elif kind == "cell":
+                guard.root.cell.cell_contents = value
+            return
+        parent = walk(root, guard.steps[:-1])
+        kind, key = guard.steps[-1]
+        if parent is MISSING:
+            return
+        if kind == "attr":
+            setattr(parent, key, value)
+        elif kind == "item":
+            parent[key] = value
+    except Exception:  # noqa: BLE001  (best effort, on the way to the TraceError)
+        return

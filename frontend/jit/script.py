@@ -41,9 +41,10 @@ from .function import trace as trace_graph
 class ScriptFunction:
     """A traced or scripted function: call it, read ``graph``/``code``, ``save`` it."""
 
-    def __init__(self, fn, example_inputs=None, name=None):
+    def __init__(self, fn, example_inputs=None, name=None, frozen=False):
         self._fn = fn
         self._jitted = JitFunction(fn, name=name)
+        self._jitted.freeze_python = frozen  # traced: Python values are the graph's constants
         self._examples = example_inputs  # (args, kwargs) the graph and save() use
         self._graph = None
         if hasattr(fn, "__name__"):
@@ -61,6 +62,18 @@ class ScriptFunction:
             self._examples = (args, kwargs, True)  # script: the last call is the example
             self._graph = None
         return result
+
+    def compile_now(self) -> None:
+        """Trace and compile at the example inputs now (``torch.jit.trace``: the Python
+        values read now are the graph's constants, whatever they are at the first call)."""
+        args, kwargs, _ = self._examples
+        try:
+            self._jitted.inspect(*args, **kwargs)
+        except TraceError as exc:
+            raise TraceError(
+                f"kiln.jit: {self._jitted.name} cannot be compiled (kiln traces it; "
+                "data-dependent branches need kiln.cond or kiln.where):\n" + str(exc)
+            ) from None
 
     @property
     def graph(self):
@@ -118,6 +131,25 @@ class ScriptModule(Module):
 
     def forward(self, *args, **kwargs):
         return self._function(*args, **kwargs)
+
+    def __getattr__(self, name: str):
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            original = self.__dict__.get("_original")
+            if original is None or name.startswith("__"):
+                raise
+            return getattr(original, name)  # ``scripted.k``: the compiled copy's attribute
+
+    def __setattr__(self, name: str, value) -> None:
+        original = self.__dict__.get("_original")
+        if original is None or name.startswith("_"):
+            super().__setattr__(name, value)
+            return
+        # ``scripted.k = 5.0``: the module the compiled function runs reads it (guarded)
+        setattr(original, name, value)
+        if name == "training":
+            object.__setattr__(self, name, value)
 
     def train(self, mode: bool = True) -> ScriptModule:
         super().train(mode)
@@ -188,11 +220,14 @@ def trace(
     args = _as_tuple(example_inputs)
     kwargs = dict(example_kwarg_inputs or {})
     if isinstance(func, Module):
-        function = ScriptFunction(func, (args, kwargs, False), name=type(func).__name__)
-        function.graph  # noqa: B018  (trace now, so errors point at trace time, as PyTorch's)
+        func = _compiled_copy(func)
+        function = ScriptFunction(
+            func, (args, kwargs, False), name=type(func).__name__, frozen=True
+        )
+        function.compile_now()  # (trace now: errors point at trace time, as PyTorch's)
         return ScriptModule(func, function, type(func).__name__)
-    function = ScriptFunction(func, (args, kwargs, False))
-    function.graph  # noqa: B018
+    function = ScriptFunction(func, (args, kwargs, False), frozen=True)
+    function.compile_now()
     return function
 
 
@@ -206,12 +241,42 @@ def script(obj, optimize=None, _frames_up: int = 0, _rcb=None, example_inputs=No
         first = example_inputs[0]
         examples = (_as_tuple(first), {}, True)
     if isinstance(obj, Module):
+        obj = _compiled_copy(obj)
         return ScriptModule(
             obj, ScriptFunction(obj, examples, type(obj).__name__), type(obj).__name__
         )
     if not callable(obj):
         raise TypeError(f"kiln.jit.script: cannot script a {type(obj).__name__}")
     return ScriptFunction(obj, examples)
+
+
+def _compiled_copy(module: Module) -> Module:
+    """The module tree as ``torch.jit.trace``/``script`` keep it: each module copied, with
+    its own attributes, mode, registries and submodules, sharing the parameters and buffers
+    (so training the original, or loading a state dict into it, is seen; replacing one of
+    its attributes, parameters or submodules, or ``original.eval()``, is not: PyTorch's
+    ScriptModule holds its own copy of the module's structure)."""
+    memo: dict = {}
+
+    def copy(m):
+        done = memo.get(id(m))
+        if done is not None:
+            return done
+        new = type(m).__new__(type(m))
+        memo[id(m)] = new
+        state = {}
+        for name, value in m.__dict__.items():
+            if name == "_compiled_call_impl":
+                continue
+            if name == "_modules":
+                value = type(value)((k, None if v is None else copy(v)) for k, v in value.items())
+            elif isinstance(value, (dict, set, list)):
+                value = type(value)(value)
+            state[name] = value
+        new.__dict__.update(state)
+        return new
+
+    return copy(module)
 
 
 def save(m, f, _extra_files=None) -> None:

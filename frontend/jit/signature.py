@@ -23,6 +23,7 @@ from kiln.compiler.primitives import DTYPE_SHORT
 
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled
+from ..compat import _FLAGS
 from ..device import _default as _default_device
 from ..tensor import Tensor
 
@@ -32,24 +33,51 @@ DYNAMIC_SCALARS = (int, float)
 
 def modes() -> tuple:
     """What a trace depends on besides its arguments: whether grad mode is on, the default
-    dtype (``kiln.ones(3)`` in the function) and the default device."""
-    return (is_grad_enabled(), dtypes._default_float, _default_device.get())
+    dtype (``kiln.ones(3)`` in the function), the default device, and the global switches
+    torch.compile's global-state guard holds that a function may read
+    (``use_deterministic_algorithms`` with ``warn_only``, ``set_float32_matmul_precision``)."""
+    return (
+        is_grad_enabled(),
+        dtypes._default_float,
+        _default_device.get(),
+        _FLAGS["deterministic"],
+        _FLAGS["deterministic_warn_only"],
+        _FLAGS["matmul_precision"],
+    )
 
 
 def describe_modes(old, new) -> str:
-    names = ("grad mode", "the default dtype", "the default device")
+    names = (
+        "grad mode",
+        "the default dtype",
+        "the default device",
+        "use_deterministic_algorithms",
+        "use_deterministic_algorithms' warn_only",
+        "the float32 matmul precision",
+    )
     changes = [f"{n} changed from {a} to {b}" for n, a, b in zip(names, old, new) if a != b]
     return "; ".join(changes)
 
 
 def flatten(tree, leaves: list, path: str):
-    """Flatten ``tree`` into ``leaves`` [(path, value)] and return its hashable structure."""
-    if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
+    """Flatten ``tree`` into ``leaves`` [(path, value)] and return its hashable structure.
+
+    A dict's keys are kept in their order (the function may iterate over them: ``{"a": x,
+    "b": y}`` and ``{"b": y, "a": x}`` are different keys, as torch.compile's guards on dict
+    keys); a named tuple is a node whose kind is its class (``d.a`` reads a field).
+    """
+    if isinstance(tree, (list, tuple)):
+        if hasattr(tree, "_fields"):
+            if type(tree).__new__ is tuple.__new__ or not hasattr(type(tree), "_make"):
+                leaves.append((path, tree))  # (not a collections.namedtuple: a leaf)
+                return "*"
+            fields = type(tree)._fields
+            kids = tuple(flatten(v, leaves, f"{path}.{f}") for f, v in zip(fields, tree))
+            return (type(tree), kids)
         kids = tuple(flatten(v, leaves, f"{path}[{i}]") for i, v in enumerate(tree))
         return (type(tree).__name__, kids)
     if isinstance(tree, dict):
-        keys = sorted(tree, key=repr)
-        return ("dict", tuple((k, flatten(tree[k], leaves, f"{path}[{k!r}]")) for k in keys))
+        return ("dict", tuple((k, flatten(v, leaves, f"{path}[{k!r}]")) for k, v in tree.items()))
     leaves.append((path, tree))
     return "*"
 
@@ -62,6 +90,8 @@ def unflatten(structure, leaves):
     if kind == "dict":
         return {k: unflatten(s, leaves) for k, s in kids}
     items = [unflatten(s, leaves) for s in kids]
+    if isinstance(kind, type):  # a named tuple
+        return kind._make(items)
     return tuple(items) if kind == "tuple" else items
 
 
@@ -154,7 +184,8 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
     structure = (
         "args",
         tuple(flatten(a, leaves, names[i]) for i, a in enumerate(dyn_args)),
-        tuple((k, flatten(v, leaves, k)) for k, v in sorted(dyn_kwargs.items())),
+        # in the call's order: ``**kwargs`` iterates over them in it
+        tuple((k, flatten(v, leaves, k)) for k, v in dyn_kwargs.items()),
     )
     key = (
         structure,
@@ -165,12 +196,53 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
     return key, leaves
 
 
+def aliasing(leaves) -> tuple:
+    """Which tensor arguments share memory (the same tensor twice, overlapping views of one
+    base): ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
+    naming for each tensor leaf the first leaf it overlaps. A function that updates one
+    argument in place and reads another computes differently when they alias
+    (torch.compile guards on it too)."""
+    groups: dict = {}  # id(the array owning the memory) -> [(tensor index, array)]
+    pattern = []
+    shared = False
+    k = 0
+    for _, v in leaves:
+        if not isinstance(v, Tensor):
+            continue
+        data = root = v._data
+        while getattr(root, "base", None) is not None:
+            root = root.base
+        first = k
+        same = groups.get(id(root))
+        if same is None:
+            groups[id(root)] = [(k, data)]
+        else:
+            for m, other in same:
+                if other is data or (
+                    type(data) is np.ndarray
+                    and type(other) is np.ndarray
+                    and data.size
+                    and other.size
+                    and np.may_share_memory(data, other)
+                ):
+                    first = pattern[m]
+                    shared = True
+                    break
+            same.append((k, data))
+        pattern.append(first)
+        k += 1
+    return (("aliasing of the tensor arguments", tuple(pattern)),) if shared else ()
+
+
 def substitute(args, kwargs, arg_map, static_argnums=(), static_argnames=()):
     """``args``/``kwargs`` with each dynamic leaf replaced by ``arg_map[id(leaf)]`` (a tracer)."""
 
     def sub(tree):
         if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
             return type(tree)(sub(v) for v in tree)
+        if isinstance(tree, tuple) and hasattr(type(tree), "_make"):
+            if type(tree).__new__ is not tuple.__new__:
+                return type(tree)._make(sub(v) for v in tree)
         if isinstance(tree, dict):
             return {k: sub(v) for k, v in tree.items()}
         if isinstance(tree, Tensor) or type(tree) in DYNAMIC_SCALARS:

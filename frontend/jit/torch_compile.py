@@ -106,6 +106,7 @@ class CompiledFunction:
         self.dynamic = dynamic
         self.backend = backend
         self.jitted = JitFunction(fn, dynamic=dynamic)
+        self.jitted.graph_breaks = True  # print() / print(tensor): run eagerly, as torch
         self._eager_keys: set = set()  # signatures that could not be traced (fullgraph=False)
         self._custom: dict = {}  # key -> CustomBackendVariant
         _compiled_functions.add(self)
@@ -145,6 +146,12 @@ class CompiledFunction:
                 stacklevel=2,
             )
             return self._orig_fn(*args, **kwargs)
+
+    def __get__(self, obj, objtype=None):
+        """``@torch.compile`` on a method: bound to the instance, as a function is."""
+        if obj is None:
+            return self
+        return functools.partial(self.__call__, obj)
 
     def _would_recompile(self, key) -> bool:
         if callable(self.backend):
