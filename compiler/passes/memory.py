@@ -15,7 +15,8 @@ Each value gets a ``Storage``:
   takes ``out=`` (``writes_out``: sum, max, matmul) get an arena block or a pool array.
 
 Outputs that would alias memory the executable reuses (a view of the arena or of a
-constant) are marked ``copy_out``. The plan also annotates the ``FusedGraph`` so the
+constant) are marked ``copy_out``; a view of an input is returned as one (it aliases
+the caller's tensor, as the eager view would). The plan also annotates the ``FusedGraph`` so the
 "memory" stage prints each value's home:
 
 >>> from kiln.compiler.ir import Graph
@@ -211,7 +212,8 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
     plan = MemoryPlan(storage, allocator.sizes)
     for node in fused.outputs:
         base = root(storage, node)
-        if storage[node].kind == "view" and storage[base].kind in ("arena", "const", "input"):
+        # (a view of an input stays one: it aliases the caller's tensor, as in eager code)
+        if storage[node].kind == "view" and storage[base].kind in ("arena", "const"):
             plan.copy_out.add(node)
         elif storage[node].kind == "const":
             plan.copy_out.add(node)

@@ -81,15 +81,36 @@ class CompiledBackward:
         self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]
         return compile_graph(forward, device=device, tiered=tiered)
 
-    def attach(self, out, out_leaves, results, values):
-        """Give each differentiable output a ``JitBackward`` over this call's saved values."""
+    def attach(self, out, out_leaves, results, values, tensors=()):
+        """Give each differentiable output a ``JitBackward`` over this call's saved values.
+
+        ``tensors`` are the call's input tensors: a saved value that is one of their arrays
+        (or a view of it) is checked, as eager autograd checks its saved tensors, not to
+        have changed in place before backward reads it (PyTorch's RuntimeError); and a
+        differentiable output that is a view of an input's memory gets its own copy (its
+        autograd history is the compiled backward's, not the input's view's)."""
         saved = results[self.n_outputs :]
         sources = [values[s] if isinstance(s, int) else s() for s in self.sources]
+        watched = _aliased(saved, tensors)
         leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
         for slot, k in enumerate(self.differentiable):
             t = out[leaf_index[k]]
+            if t._data.base is not None and _aliased([t._data], tensors):
+                t._data = np.array(t._data)
             t._requires_grad = True
-            t.grad_fn = JitBackward(self, saved, sources, slot)
+            t.grad_fn = JitBackward(self, saved, sources, slot, watched)
+
+
+def _root(array):
+    while isinstance(array, np.ndarray) and array.base is not None:
+        array = array.base
+    return array
+
+
+def _aliased(arrays, tensors) -> list:
+    """The tensors among ``tensors`` whose memory one of ``arrays`` is (or views)."""
+    roots = {id(_root(a)) for a in arrays if isinstance(a, np.ndarray)}
+    return [t for t in tensors if id(_root(t._data)) in roots]
 
 
 class JitBackward:
@@ -98,15 +119,19 @@ class JitBackward:
     versions = None
     retained = None
 
-    def __init__(self, owner: CompiledBackward, saved, sources, slot):
+    def __init__(self, owner: CompiledBackward, saved, sources, slot, watched=()):
         self.owner = owner
         self.saved = saved
-        self.inputs = sources
         self.slot = slot
         self.edges = tuple(
             x.grad_fn if x.grad_fn is not None else (x if x.requires_grad else None)
             for x in sources
         )
+        # (the tape checks the versions of ``inputs`` before ``apply``: the input tensors
+        # whose memory the saved values are)
+        self.inputs = list(sources) + list(watched)
+        if watched:
+            self.versions = (None,) * len(sources) + tuple(t._version for t in watched)
 
     def name(self) -> str:
         return "CompiledFunctionBackward"
@@ -142,7 +167,7 @@ class FailedBackward:
         self.differentiable = differentiable
         self.executable = None
 
-    def attach(self, out, out_leaves, results, values) -> None:
+    def attach(self, out, out_leaves, results, values, tensors=()) -> None:
         sources = [values[s] if isinstance(s, int) else s() for s in self.sources]
         leaf_index = {v: i for i, (kind, v) in enumerate(out_leaves) if kind == "out"}
         for k in self.differentiable:

@@ -138,7 +138,8 @@ class Compiled:
             else:  # a Python value, or an argument the function returned (as itself)
                 out.append(values[v] if kind == "arg" else v)
         if self.backward is not None:
-            self.backward.attach(out, self.out_leaves, results, values)
+            tensors = [fetch.tensor(values) for fetch in self.fetchers if hasattr(fetch, "tensor")]
+            self.backward.attach(out, self.out_leaves, results, values, tensors)
         return unflatten(self.out_structure, iter(out))
 
 
@@ -278,6 +279,7 @@ def _fetch_tensor(pos):
     def fetch(values):
         return values[pos]._data
 
+    fetch.tensor = lambda values: values[pos]  # (the tensor itself: autograd_bridge)
     return fetch
 
 
@@ -294,6 +296,7 @@ def _fetch_captured(t):
     def fetch(values):
         return ref()._data
 
+    fetch.tensor = lambda values: ref()
     return fetch
 
 
