@@ -155,6 +155,7 @@ def __getattr__(name):
         "testing",
         "export",
         "_dynamo",
+        "random",
     ):
         return _lazy(name)
     if name in ("save", "load"):

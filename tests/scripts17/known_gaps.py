@@ -38,3 +38,5 @@ attempt("numpy force", lambda: torch.ones(2, requires_grad=True).numpy(force=Tru
 attempt(
     "finfo bfloat16", lambda: (torch.finfo(torch.bfloat16).eps, torch.finfo(torch.bfloat16).max)
 )
+# reproducibility_generators: where a generator draws
+attempt("Generator.device", lambda: torch.Generator().device.type)
