@@ -26,7 +26,10 @@ SCRIPTS = Path(__file__).resolve().parent / "scripts17"
 NAMES = script_names(SCRIPTS)
 
 # (rtol, atol) per script; training runs of many float32 steps drift apart by rounding
-TOLERANCE: dict[str, tuple[float, float]] = {}
+TOLERANCE: dict[str, tuple[float, float]] = {
+    "blitz_neural_networks": (1e-3, 1e-4),
+    "compile_training_loop": (1e-3, 1e-4),
+}
 
 # Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
 # author does not own; the test requires them to differ (so that a fix is noticed and the
@@ -51,6 +54,14 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "raises 'one of the variables needed for gradient computation has been modified "
         "by an inplace operation' (frontend/autograd/*)",
     },
+    "blitz_neural_networks": {
+        "grad_fn": "mse_loss is a composite whose last node is DivBackward0; PyTorch's "
+        "loss.grad_fn is MseLossBackward0 (frontend/nn/losses.py)",
+        "grad_fn next": "F.linear's graph ends in SumBackward0 / AddBackward0, not "
+        "PyTorch's single AddmmBackward0 node (frontend/nn/functional.py)",
+        "grad_fn next next": "follows from the two above: PyTorch reaches fc3.bias's "
+        "AccumulateGrad (frontend/nn/losses.py, frontend/nn/functional.py)",
+    },
     "numpy_bridge": {
         "negative strides": "kiln.from_numpy of an array with negative strides copies "
         "silently (the result no longer shares memory); PyTorch raises ValueError "
@@ -65,6 +76,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "(frontend/ops/linalg.py)",
         "numpy force": "no Tensor.numpy(force=True) (frontend/tensor.py)",
         "finfo bfloat16": "no kiln.bfloat16 dtype (frontend/dtypes.py)",
+        "Generator.device": "kiln.Generator has no .device (frontend/creation.py)",
     },
 }
 
