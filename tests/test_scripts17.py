@@ -62,6 +62,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "grad_fn next next": "follows from the two above: PyTorch reaches fc3.bias's "
         "AccumulateGrad (frontend/nn/losses.py, frontend/nn/functional.py)",
     },
+    "complex_numbers": {
+        "conj": "Tensor.conj() materializes the conjugate: is_conj() is False; PyTorch's "
+        "conj() is a lazy view with the conjugate bit set (frontend/complex_tensors.py)",
+    },
     "numpy_bridge": {
         "negative strides": "kiln.from_numpy of an array with negative strides copies "
         "silently (the result no longer shares memory); PyTorch raises ValueError "
@@ -77,6 +81,12 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "numpy force": "no Tensor.numpy(force=True) (frontend/tensor.py)",
         "finfo bfloat16": "no kiln.bfloat16 dtype (frontend/dtypes.py)",
         "Generator.device": "kiln.Generator has no .device (frontend/creation.py)",
+        "complex linalg.solve": "linalg.solve refuses complex matrices (frontend/linalg.py)",
+        "complex linalg.det": "linalg.det refuses complex matrices (frontend/linalg.py)",
+        "complex equal": "kiln.equal raises NotImplementedError for complex tensors "
+        "(frontend/complex_tensors.py)",
+        "isreal": "kiln.isreal of a complex tensor raises AttributeError: kiln.ops has no "
+        "imag (frontend/ops/math16.py)",
     },
 }
 
@@ -215,3 +225,38 @@ def test_global_module_hooks_and_state_dict_hooks_match_torch():
     for g, w in zip(got[1:4], want[1:4], strict=True):
         np.testing.assert_allclose(g, w, rtol=1e-5)
     assert got[4:] == want[4:]
+
+
+def test_complex_tensors_save_and_load():
+    import io
+
+    import kiln
+
+    z = kiln.complex(kiln.tensor([1.0, 2.0]), kiln.tensor([3.0, -4.0]))
+    buffer = io.BytesIO()
+    kiln.save({"z": z, "zd": z.to(kiln.cdouble)}, buffer)
+    buffer.seek(0)
+    back = kiln.load(buffer)
+    assert back["z"].dtype == kiln.complex64 and back["zd"].dtype == kiln.complex128
+    np.testing.assert_array_equal(back["z"].numpy(), z.numpy())
+    np.testing.assert_array_equal(back["zd"].numpy(), z.numpy().astype(np.complex128))
+
+
+def test_random_module_and_math_constants_match_torch():
+    import math
+
+    import torch
+
+    import kiln
+
+    assert (kiln.pi, kiln.e) == (torch.pi, torch.e) == (math.pi, math.e)
+    assert kiln.inf == torch.inf and math.isnan(kiln.nan)
+    kiln.manual_seed(3)
+    with kiln.random.fork_rng():
+        inside = kiln.rand(4)
+    outside = kiln.rand(4)
+    assert kiln.equal(inside, outside)  # the fork gave the block the same stream
+    with kiln.random.fork_rng(enabled=False):
+        kiln.rand(1)
+    assert not kiln.equal(kiln.rand(4), outside)
+    assert kiln.random.initial_seed() == 3

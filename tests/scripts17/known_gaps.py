@@ -40,3 +40,13 @@ attempt(
 )
 # reproducibility_generators: where a generator draws
 attempt("Generator.device", lambda: torch.Generator().device.type)
+# complex_numbers: linear algebra on complex matrices
+ca = torch.tensor([[1.0 + 1j, 2.0], [0.5j, 3.0 - 1j]], dtype=torch.cfloat)
+cb = torch.tensor([1.0 + 0j, 1j], dtype=torch.cfloat)
+attempt(
+    "complex linalg.solve",
+    lambda: torch.allclose(ca @ torch.linalg.solve(ca, cb), cb, atol=1e-5),
+)
+attempt("complex linalg.det", lambda: torch.linalg.det(ca).imag.item())
+attempt("complex equal", lambda: torch.equal(ca, ca.clone()))
+attempt("isreal", lambda: torch.isreal(torch.tensor([1 + 0j, 1 + 1j])).tolist())
