@@ -260,3 +260,52 @@ def test_random_module_and_math_constants_match_torch():
         kiln.rand(1)
     assert not kiln.equal(kiln.rand(4), outside)
     assert kiln.random.initial_seed() == 3
+
+
+def test_fusion_skip_init_and_container_ops_match_torch():
+    import torch
+
+    import kiln
+
+    def run(lib):
+        nn = lib.nn
+        from importlib import import_module
+
+        fusion = import_module(lib.__name__ + ".nn.utils.fusion")
+        conv, bn = nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3)
+        lin, bn1 = nn.Linear(3, 3), nn.BatchNorm1d(3)
+        with lib.no_grad():
+            for i, p in enumerate([*conv.parameters(), *bn.parameters(), *lin.parameters()]):
+                p.copy_(lib.sin(lib.arange(p.numel(), dtype=lib.float32) + i).reshape(p.shape))
+            bn.running_mean.copy_(lib.tensor([0.1, -0.2, 0.3]))
+            bn.running_var.copy_(lib.tensor([1.5, 0.5, 2.0]))
+            bn1.running_var.copy_(lib.tensor([0.25, 4.0, 1.0]))
+        for m in (conv, bn, lin, bn1):
+            m.eval()
+        fc = fusion.fuse_conv_bn_eval(conv, bn)
+        fl = fusion.fuse_linear_bn_eval(lin, bn1)
+        x = lib.linspace(-1, 1, 50).reshape(1, 2, 5, 5)
+        skipped = nn.utils.skip_init(nn.Linear, 4, 2)
+        seq = nn.Sequential(nn.Linear(2, 2), nn.ReLU(), nn.Tanh())
+        popped = type(seq.pop(1)).__name__
+        seq += nn.Sequential(nn.Sigmoid())
+        doubled = seq * 2
+        enc, dec = nn.Embedding(4, 2), nn.Linear(2, 4)
+        dec.weight = enc.weight
+        return (
+            fc(x).detach().numpy(),
+            fl(x[0, 0, :, :3]).detach().numpy(),
+            (fc.bias.requires_grad, fl.bias.requires_grad, type(fc.weight).__name__),
+            (tuple(skipped.weight.shape), skipped.weight.device.type),
+            (popped, [type(m).__name__ for m in seq], len(doubled), doubled[0] is doubled[3]),
+            list(nn.ModuleDict({"e": enc, "d": dec}).state_dict()),
+        )
+
+    got, want = run(kiln), run(torch)
+    np.testing.assert_allclose(got[0], want[0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(got[1], want[1], rtol=1e-5, atol=1e-6)
+    assert got[2:] == want[2:]
+    with pytest.raises(RuntimeError, match="'device' arg"):
+        kiln.nn.utils.skip_init(kiln.nn.ReLU)
+    with pytest.raises(ValueError, match="Non-positive"):
+        kiln.nn.Sequential(kiln.nn.ReLU()) * 0

@@ -469,7 +469,7 @@ class Module:
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             self._check_initialized("parameters")
-            self._forget(name)
+            self._forget(name, keep="_parameters")  # (a replaced entry keeps its place)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -480,7 +480,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             self._check_initialized("module")
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self._modules[name] = value
         elif self.__dict__.get("_modules") is not None and name in self._modules:
             if value is not None:
@@ -491,7 +491,7 @@ class Module:
             self._modules[name] = None
         elif isinstance(value, Buffer):
             self._check_initialized("buffer")
-            self._forget(name)
+            self._forget(name, keep="_buffers")
             self.register_buffer(name, value, value.persistent)
         elif self.__dict__.get("_buffers") is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -503,10 +503,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        """Drop ``name`` from the instance dict and the registries other than ``keep`` (as
+        PyTorch: re-assigning a parameter, buffer or submodule keeps its position)."""
         self.__dict__.pop(name, None)
         for table in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[table].pop(name, None)
+            if table != keep:
+                self.__dict__[table].pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name: str):
