@@ -92,7 +92,15 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {
+    "distributions_docs": (
+        "cannot import name 'Beta'",
+        "kiln.distributions has Categorical, Normal, Bernoulli, Uniform, Independent, "
+        "OneHotCategorical and MultivariateNormal only: no Beta, Gamma, Dirichlet, "
+        "Exponential, Laplace, LogNormal, Poisson, TransformedDistribution, "
+        "distributions.transforms or distributions.constraints (frontend/distributions.py)",
+    ),
+}
 
 
 @pytest.fixture(scope="module")
