@@ -92,15 +92,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "distributions_docs": (
-        "cannot import name 'Beta'",
-        "kiln.distributions has Categorical, Normal, Bernoulli, Uniform, Independent, "
-        "OneHotCategorical and MultivariateNormal only: no Beta, Gamma, Dirichlet, "
-        "Exponential, Laplace, LogNormal, Poisson, TransformedDistribution, "
-        "distributions.transforms or distributions.constraints (frontend/distributions.py)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module")
@@ -317,3 +309,56 @@ def test_fusion_skip_init_and_container_ops_match_torch():
         kiln.nn.utils.skip_init(kiln.nn.ReLU)
     with pytest.raises(ValueError, match="Non-positive"):
         kiln.nn.Sequential(kiln.nn.ReLU()) * 0
+
+
+def test_new_distributions_match_torch():
+    import torch
+
+    import kiln
+
+    def run(lib):
+        D = lib.distributions
+        t = lambda *v: lib.tensor(list(v), dtype=lib.float64)  # noqa: E731
+        value = t(0.2, 0.5, 0.9)
+        out = {}
+        dists = {
+            "exp": D.Exponential(t(0.5, 1.0, 3.0)),
+            "laplace": D.Laplace(t(0.0, 0.5, 1.0), t(1.0, 2.0, 0.5)),
+            "gamma": D.Gamma(t(2.0, 0.5, 3.0), t(1.0, 2.0, 0.5)),
+            "beta": D.Beta(t(2.0, 0.5, 1.0), t(3.0, 0.5, 1.0)),
+            "lognormal": D.LogNormal(t(0.0, 0.5, -0.5), t(1.0, 0.3, 0.8)),
+        }
+        for name, d in dists.items():
+            out[name] = [d.log_prob(value), d.mean, d.variance, d.entropy()]
+            out[name + " expand"] = tuple(d.expand((4, 3)).sample((2,)).shape)
+        for name in ("exp", "laplace"):
+            out[name + " cdf"] = [dists[name].cdf(value), dists[name].icdf(value)]
+        out["poisson"] = [D.Poisson(t(4.0, 0.5)).log_prob(t(2.0, 0.0))]
+        dd = D.Dirichlet(t(0.5, 1.0, 2.0))
+        out["dirichlet"] = [dd.log_prob(t(0.2, 0.3, 0.5)), dd.mean, dd.variance, dd.entropy()]
+        out["dirichlet sample"] = tuple(dd.sample((5,)).shape)
+        T = D.transforms
+        logistic = D.TransformedDistribution(
+            D.Uniform(t(0.0), t(1.0)),
+            [T.SigmoidTransform().inv, T.AffineTransform(loc=t(1.0), scale=t(2.0))],
+        )
+        out["logistic"] = [logistic.log_prob(t(0.5, -3.0))]
+        out["kl"] = [
+            D.kl_divergence(dists["beta"], D.Beta(t(1.0, 1.0, 2.0), t(2.0, 1.0, 0.5))),
+            D.kl_divergence(dists["gamma"], D.Gamma(t(3.0, 1.0, 1.0), t(2.0, 1.0, 1.0))),
+            D.kl_divergence(dists["exp"], D.Exponential(t(1.0, 1.0, 1.0))),
+        ]
+        out["supports"] = [repr(d.support) for d in dists.values()]
+        return out
+
+    got, want = run(kiln), run(torch)
+    for key in want:
+        if key.endswith(("expand", "sample")) or key == "supports":
+            assert got[key] == want[key], key
+            continue
+        for g, w in zip(got[key], want[key], strict=True):
+            np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-9, atol=1e-10, err_msg=key)
+    with pytest.raises(NotImplementedError, match="reparameterized"):
+        kiln.distributions.Gamma(kiln.ones(2, requires_grad=True), kiln.ones(2)).rsample()
+    with pytest.raises(ValueError, match="rate"):
+        kiln.distributions.Exponential(kiln.tensor([-1.0]))
