@@ -6,7 +6,10 @@ custom pruning methods, the meta device and load_state_dict(assign=True), module
 (with kwargs, global, state_dict), state_dict / warmstarting, scaled_dot_product_attention,
 F.one_hot / embedding / pad, activation checkpointing, gradient accumulation with clipping
 and composed LR schedules, the Tensor docs' indexing and sorting examples, the NumPy
-bridge, dtype / device idioms, ...
+bridge, dtype / device idioms, the 60-minute blitz, the loss-function docs, torch.compile
+in a training loop, packed sequences, reproducibility, the benchmark Timer, complex
+numbers, torch.linalg / torch.fft, torch.distributions, the nn.Module / container API, and
+the recurrent and Transformer layer docs.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).
