@@ -64,8 +64,12 @@ from .compat import (  # noqa: E402
     IntTensor,
     LongTensor,
     backends,
+    e,
     get_num_threads,
+    inf,
     inference_mode,
+    nan,
+    pi,
     set_num_threads,
     set_printoptions,
     use_deterministic_algorithms,
@@ -157,6 +161,7 @@ def __getattr__(name):
         "_dynamo",
         "hub",
         "version",
+        "random",
     ):
         return _lazy(name)
     if name in ("save", "load"):

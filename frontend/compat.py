@@ -8,11 +8,19 @@ They exist so that a script written for PyTorch runs with ``import kiln as torch
 from __future__ import annotations
 
 import contextvars
+import math
 import types
 import warnings
 
 from . import dtypes
 from .autograd.grad_mode import no_grad
+
+# the math constants torch exposes (``torch.pi``, ``torch.e``, ``torch.inf``,
+# ``torch.nan``): plain Python floats, as in PyTorch
+pi = math.pi
+e = math.e
+inf = math.inf
+nan = math.nan
 
 _INFERENCE = contextvars.ContextVar("kiln_inference_mode", default=False)
 

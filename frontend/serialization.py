@@ -220,7 +220,7 @@ def _encode_key(key, path):
 
 
 def _store(array: np.ndarray, arrays: list, seen: dict, key: int) -> int:
-    if array.dtype.kind not in "biuf":
+    if array.dtype.kind not in "biufc":
         raise TypeError(f"kiln.save: arrays of dtype {array.dtype} cannot be saved")
     if key not in seen:
         seen[key] = len(arrays)

@@ -16,7 +16,7 @@ tensor([[1., 2.],
 from . import batching as _batching  # noqa: F401  (attaches the batching rules)
 from . import jvp_rules as _jvp_rules  # noqa: F401  (attaches the JVP rules)
 from .module_state import functional_call, stack_module_state
-from .transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, vjp, vmap
+from .transforms import grad, grad_and_value, hessian, jacfwd, jacrev, jvp, linearize, vjp, vmap
 
 __all__ = [
     "functional_call",
@@ -26,6 +26,7 @@ __all__ = [
     "jacfwd",
     "jacrev",
     "jvp",
+    "linearize",
     "stack_module_state",
     "vjp",
     "vmap",

@@ -592,3 +592,43 @@ def jacfwd(func, argnums=0, has_aux=False, *, randomness="error"):
 def hessian(func, argnums=0):
     """The Hessian of a scalar ``func``: forward mode over reverse mode."""
     return jacfwd(jacrev(func, argnums), argnums)
+
+
+def linearize(func, *primals):
+    """``(func(*primals), jvp_fn)`` where ``jvp_fn(*tangents)`` is the Jacobian-vector
+    product of ``func`` at ``primals`` (torch.func.linearize).
+
+    PyTorch traces ``func`` once and replays the linearized graph; here ``jvp_fn`` runs a
+    forward-mode pass of ``func`` at the saved primals each call, so ``func`` must be pure
+    (no randomness or side effects), as torch.func requires anyway.
+
+    >>> out, jvp_fn = linearize(kiln.sin, kiln.tensor([0.0]))
+    >>> jvp_fn(kiln.tensor([2.0]))
+    tensor([2.])
+    """
+    p_leaves, p_spec = flatten(tuple(primals))
+    for p in p_leaves:
+        if not isinstance(p, Tensor):
+            raise RuntimeError(f"linearize: expected primals to be tensors, got {type(p).__name__}")
+    saved = tuple(unflatten(p_spec, [p.detach() for p in p_leaves]))
+    out = func(*saved)
+
+    def jvp_fn(*tangents):
+        t_leaves, t_spec = flatten(tuple(tangents))
+        if t_spec != p_spec:
+            raise RuntimeError(
+                "linearize: Expected the tangents to have the same python structure as the primals"
+            )
+        for p, t in zip(p_leaves, t_leaves):
+            if not isinstance(t, Tensor):
+                raise RuntimeError(
+                    f"linearize: expected tangents to be tensors, got {type(t).__name__}"
+                )
+            if tuple(t.shape) != tuple(p.shape) or t.dtype != p.dtype:
+                raise RuntimeError(
+                    "linearize: mismatch in the tangent's shape or dtype: expected "
+                    f"{p.dtype} {list(p.shape)}, got {t.dtype} {list(t.shape)}"
+                )
+        return jvp(func, saved, tuple(tangents))[1]
+
+    return out, jvp_fn

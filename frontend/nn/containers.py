@@ -75,6 +75,38 @@ class Sequential(Module):
             )
         return Sequential(*self, *other)
 
+    def __iadd__(self, other):
+        if not isinstance(other, Sequential):
+            raise ValueError(
+                "add operator supports only objects of Sequential class, but "
+                f"{type(other)} is given."
+            )
+        for module in list(other):
+            self.append(module)
+        return self
+
+    def __mul__(self, other):
+        if not isinstance(other, int) or isinstance(other, bool):
+            raise TypeError(f"unsupported operand type(s) for *: {type(self)} and {type(other)}")
+        if other <= 0:
+            raise ValueError(f"Non-positive multiplication factor {other} for {type(self)}")
+        return Sequential(*(list(self) * other))  # the same module objects, repeated
+
+    __rmul__ = __mul__
+
+    def __imul__(self, other):
+        repeated = self * other
+        self._modules.clear()
+        for i, module in enumerate(repeated):
+            self._modules[str(i)] = module
+        return self
+
+    def pop(self, key) -> Module:
+        """Remove and return the module at index ``key`` (renumbering the rest)."""
+        module = self[key]
+        del self[key]
+        return module
+
     def append(self, module: Module) -> Sequential:
         self.add_module(str(len(self)), module)
         return self
@@ -136,6 +168,12 @@ class ModuleList(Module):
 
     def __add__(self, other):
         return ModuleList([*self, *other])
+
+    def pop(self, key) -> Module:
+        """Remove and return the module at index ``key`` (renumbering the rest)."""
+        module = self[key]
+        del self[key]
+        return module
 
     def append(self, module: Module) -> ModuleList:
         self.add_module(str(len(self)), module)

@@ -127,6 +127,55 @@ def _add_hook(module, table: str, hook, prepend: bool) -> RemovableHandle:
     return handle
 
 
+# hooks every module runs (torch.nn.modules.module.register_module_forward_hook and
+# friends), before the module's own, as PyTorch
+_global_forward_pre_hooks = _Registry()
+_global_forward_hooks = _Registry()
+_global_backward_pre_hooks = _Registry()
+_global_backward_hooks = _Registry()
+
+
+def _add_global_hook(hooks, hook) -> RemovableHandle:
+    handle = RemovableHandle(hooks)
+    hooks[handle.id] = hook
+    return handle
+
+
+def register_module_forward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, args)`` before the forward of every module (before the module's
+    own pre-hooks); a non-None result replaces args."""
+    return _add_global_hook(_global_forward_pre_hooks, hook)
+
+
+def register_module_forward_hook(
+    hook, *, with_kwargs: bool = False, always_call: bool = False
+) -> RemovableHandle:
+    """``hook(module, args, output)`` after the forward of every module (before the
+    module's own hooks); a non-None result replaces the output."""
+    if with_kwargs or always_call:
+        hook = _WithKwargs(hook, with_kwargs, always_call)
+    return _add_global_hook(_global_forward_hooks, hook)
+
+
+def register_module_full_backward_pre_hook(hook) -> RemovableHandle:
+    """``hook(module, grad_output)`` before the backward of every module."""
+    return _add_global_hook(_global_backward_pre_hooks, hook)
+
+
+def register_module_full_backward_hook(hook) -> RemovableHandle:
+    """``hook(module, grad_input, grad_output)`` after the backward of every module."""
+    return _add_global_hook(_global_backward_hooks, hook)
+
+
+def _post_order(module, seen=None):
+    seen = set() if seen is None else seen
+    for child in module._modules.values():
+        if child is not None and id(child) not in seen:
+            seen.add(id(child))
+            yield from _post_order(child, seen)
+    yield module
+
+
 def _run_load_pre_hooks(root, state_dict, strict, errors):
     """A copy of ``state_dict`` after every module's load-state-dict pre hooks (outermost
     first, as PyTorch), or ``state_dict`` itself when no module has one."""
@@ -181,7 +230,8 @@ class _BackwardHookState:
         return wrapped if single or isinstance(wrapped, tuple) else (wrapped,)
 
     def on_grad_outputs(self, grads):
-        for hook in list(self.module._backward_pre_hooks.values()):
+        hooks = [*_global_backward_pre_hooks.values(), *self.module._backward_pre_hooks.values()]
+        for hook in hooks:
             result = hook(self.module, grads)
             if result is not None:
                 grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
@@ -191,7 +241,7 @@ class _BackwardHookState:
         return grads
 
     def on_grad_inputs(self, grads):
-        for hook in list(self.module._backward_hooks.values()):
+        for hook in [*_global_backward_hooks.values(), *self.module._backward_hooks.values()]:
             result = hook(self.module, grads, self.grad_outputs)
             if result is not None:
                 grads = tuple(result) if isinstance(result, (tuple, list)) else (result,)
@@ -285,7 +335,7 @@ class Module:
         return self._call_impl(*args, **kwargs)
 
     def _call_impl(self, *args, **kwargs):
-        for hook in list(self._forward_pre_hooks.values()):
+        for hook in [*_global_forward_pre_hooks.values(), *self._forward_pre_hooks.values()]:
             if isinstance(hook, _WithKwargs):
                 result = hook.fn(self, args, kwargs)
                 if result is not None:
@@ -300,7 +350,12 @@ class Module:
             if result is not None:
                 args = result if isinstance(result, tuple) else (result,)
         state = None
-        if (self._backward_hooks or self._backward_pre_hooks) and kiln.is_grad_enabled():
+        if (
+            self._backward_hooks
+            or self._backward_pre_hooks
+            or _global_backward_hooks
+            or _global_backward_pre_hooks
+        ) and kiln.is_grad_enabled():
             state = _BackwardHookState(self)
             args = state.wrap_inputs(args)
         try:
@@ -310,11 +365,11 @@ class Module:
             else:
                 out = self.forward(*args, **kwargs)
         except Exception:
-            for hook in list(self._forward_hooks.values()):
+            for hook in [*_global_forward_hooks.values(), *self._forward_hooks.values()]:
                 if isinstance(hook, _WithKwargs) and hook.always_call:
                     hook.call(self, args, kwargs, None)
             raise
-        for hook in list(self._forward_hooks.values()):
+        for hook in [*_global_forward_hooks.values(), *self._forward_hooks.values()]:
             if isinstance(hook, _WithKwargs):
                 result = hook.call(self, args, kwargs, out)
             else:
@@ -414,7 +469,7 @@ class Module:
         params = self.__dict__.get("_parameters")
         if isinstance(value, Parameter):
             self._check_initialized("parameters")
-            self._forget(name)
+            self._forget(name, keep="_parameters")  # (a replaced entry keeps its place)
             self.register_parameter(name, value)
         elif params is not None and name in params:
             if value is not None:
@@ -425,7 +480,7 @@ class Module:
             params[name] = None
         elif isinstance(value, Module):
             self._check_initialized("module")
-            self._forget(name)
+            self._forget(name, keep="_modules")
             self._modules[name] = value
         elif self.__dict__.get("_modules") is not None and name in self._modules:
             if value is not None:
@@ -436,7 +491,7 @@ class Module:
             self._modules[name] = None
         elif isinstance(value, Buffer):
             self._check_initialized("buffer")
-            self._forget(name)
+            self._forget(name, keep="_buffers")
             self.register_buffer(name, value, value.persistent)
         elif self.__dict__.get("_buffers") is not None and name in self._buffers:
             if value is not None and not isinstance(value, Tensor):
@@ -448,10 +503,13 @@ class Module:
         else:
             object.__setattr__(self, name, value)
 
-    def _forget(self, name: str) -> None:
+    def _forget(self, name: str, keep: str | None = None) -> None:
+        """Drop ``name`` from the instance dict and the registries other than ``keep`` (as
+        PyTorch: re-assigning a parameter, buffer or submodule keeps its position)."""
         self.__dict__.pop(name, None)
         for table in ("_parameters", "_buffers", "_modules"):
-            self.__dict__[table].pop(name, None)
+            if table != keep:
+                self.__dict__[table].pop(name, None)
         self._non_persistent_buffers_set.discard(name)
 
     def __getattr__(self, name: str):
@@ -675,6 +733,8 @@ class Module:
             keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
             destination = OrderedDict()
+        for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
+            hook(self, prefix, keep_vars)
         for name, param in self._parameters.items():
             if param is not None:
                 destination[prefix + name] = param if keep_vars else param.detach()
@@ -686,7 +746,40 @@ class Module:
                 module.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
+        for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
+            result = hook(self, destination, prefix, {"version": getattr(self, "_version", 1)})
+            if result is not None:
+                if getattr(hook, "_kiln_public", False):
+                    raise RuntimeError("state_dict post-hook must return None")
+                destination = result
         return destination
+
+    def register_state_dict_pre_hook(self, hook) -> RemovableHandle:
+        """``hook(module, prefix, keep_vars)`` before ``state_dict`` collects this module's
+        entries."""
+        return _add_hook(self, "_state_dict_pre_hooks", hook, False)
+
+    def register_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """``hook(module, state_dict, prefix, local_metadata)`` after ``state_dict`` has
+        collected this module's entries; it may change ``state_dict`` in place and must
+        return None."""
+
+        def public(*args):
+            return hook(*args)
+
+        public._kiln_public = True
+        return _add_hook(self, "_state_dict_hooks", public, False)
+
+    def _register_state_dict_hook(self, hook) -> RemovableHandle:
+        """As ``register_state_dict_post_hook``, but a non-None result replaces the
+        state dict (PyTorch's private form)."""
+        return _add_hook(self, "_state_dict_hooks", hook, False)
+
+    def register_load_state_dict_post_hook(self, hook) -> RemovableHandle:
+        """``hook(module, incompatible_keys)`` after ``load_state_dict`` has loaded this
+        module; it may edit ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in
+        place before ``strict`` checks them."""
+        return _add_hook(self, "_load_state_dict_post_hooks", hook, False)
 
     def _register_load_state_dict_pre_hook(self, hook, with_module: bool = False):
         """``hook(state_dict, prefix, local_metadata, strict, missing_keys,
@@ -750,6 +843,15 @@ class Module:
                     getattr(module, table)[name] = new
                 else:
                     current.copy_(value)
+        keys = IncompatibleKeys(missing, unexpected)
+        for module in _post_order(self):  # children before their parent, as PyTorch
+            for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
+                if hook(module, keys) is not None:
+                    raise RuntimeError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are "
+                        "not expected to return new values, if incompatible_keys need to be "
+                        "modified, it should be done inplace."
+                    )
         if strict:
             if unexpected:
                 errors.insert(

@@ -10,7 +10,7 @@ and sequence packing (PyTorch's ``torch.nn.utils`` package).
 [0.6, 0.8]
 """
 
-from . import parametrizations, parametrize, prune, rnn
+from . import fusion, parametrizations, parametrize, prune, rnn
 from .clip_grad import (
     clip_grad_norm_,
     clip_grad_value_,
@@ -18,6 +18,7 @@ from .clip_grad import (
     get_total_norm,
 )
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .init import skip_init
 from .spectral_norm import remove_spectral_norm, spectral_norm
 from .weight_norm import remove_weight_norm, weight_norm
 
@@ -25,6 +26,7 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "clip_grads_with_norm_",
+    "fusion",
     "get_total_norm",
     "parameters_to_vector",
     "parametrizations",
@@ -32,6 +34,7 @@ __all__ = [
     "prune",
     "remove_spectral_norm",
     "remove_weight_norm",
+    "skip_init",
     "rnn",
     "spectral_norm",
     "vector_to_parameters",

@@ -31,6 +31,7 @@ __all__ = [
     "Identity",
     "L1Unstructured",
     "LnStructured",
+    "PruningContainer",
     "RandomStructured",
     "RandomUnstructured",
     "custom_from_mask",
@@ -127,6 +128,11 @@ class BasePruningMethod:
         with kiln.no_grad():
             mask = method._combined_mask(scores, default_mask)
         module.register_buffer(name + "_mask", mask.to(orig.dtype))
+        if previous is not None:  # PyTorch keeps the history in a PruningContainer
+            if not isinstance(previous, PruningContainer):
+                previous = PruningContainer(previous)
+            previous.add_pruning_method(method)
+            method = previous
         setattr(module, name, method.apply_mask(module))
         module.register_forward_pre_hook(method)
         return method
@@ -137,6 +143,46 @@ class BasePruningMethod:
         del module._buffers[self._tensor_name + "_mask"]
         module.__dict__.pop(self._tensor_name, None)
         module.register_parameter(self._tensor_name, Parameter(weight.detach()))
+
+
+class PruningContainer(BasePruningMethod):
+    """The pruning methods applied in turn to one tensor (``module.<name>``), oldest first;
+    the hook a tensor pruned more than once holds, as in PyTorch."""
+
+    def __init__(self, *args):
+        self._pruning_methods: tuple = ()
+        if len(args) == 1 and not isinstance(args[0], BasePruningMethod):
+            args = tuple(args[0])
+        for method in args:
+            self.add_pruning_method(method)
+
+    def add_pruning_method(self, method):
+        if not isinstance(method, BasePruningMethod) and method is not None:
+            raise TypeError(f"{type(method)} is not a BasePruningMethod subclass")
+        if method is not None:
+            if self._pruning_methods and self._tensor_name != method._tensor_name:
+                raise ValueError(
+                    "Can only add pruning methods acting on the parameter named "
+                    f"'{self._tensor_name}' to PruningContainer {self}. "
+                    f"Found '{method._tensor_name}'"
+                )
+            self._tensor_name = method._tensor_name
+            self._pruning_methods += (method,)
+
+    def __len__(self):
+        return len(self._pruning_methods)
+
+    def __iter__(self):
+        return iter(self._pruning_methods)
+
+    def __getitem__(self, idx):
+        return self._pruning_methods[idx]
+
+    def compute_mask(self, t, default_mask):
+        return self._pruning_methods[-1]._combined_mask(t, default_mask)
+
+    def _combined_mask(self, scores, old_mask):
+        return self.compute_mask(scores, old_mask)
 
 
 class Identity(BasePruningMethod):
