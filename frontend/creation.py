@@ -275,6 +275,9 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
 # ------------------------------------------------------------------------------ randomness
 
 
+_STATE_BYTES = 16  # Generator.get_state(): two uint64s
+
+
 class Generator:
     """A counter-based random state: ``manual_seed`` sets the key, each draw bumps the counter.
 
@@ -299,10 +302,28 @@ class Generator:
         return self.key
 
     def get_state(self) -> Tensor:
-        return _wrap(np.array([self.key, self.counter], dtype=np.uint64).view(np.int64))
+        """A uint8 tensor (PyTorch's ByteTensor) of 16 bytes: the key and the counter, each
+        a little-endian uint64 (PyTorch's CPU state is 5056 bytes of Mersenne Twister)."""
+        state = np.array([self.key, self.counter], dtype="<u8")
+        return _wrap(state.view(np.uint8).copy())
 
     def set_state(self, state_tensor: Tensor) -> None:
-        key, counter = np.asarray(state_tensor._data).view(np.uint64)
+        if not isinstance(state_tensor, Tensor):
+            raise TypeError(
+                f"expected a torch.ByteTensor, but got {type(state_tensor).__name__}"
+            )
+        data = np.asarray(state_tensor._data)
+        if data.dtype != np.uint8:
+            raise TypeError(
+                f"RNG state must be a torch.ByteTensor (got {state_tensor.dtype}; "
+                "get_rng_state() gives one)"
+            )
+        if data.size != _STATE_BYTES:
+            raise RuntimeError(
+                f"Expected a kiln generator state of size {_STATE_BYTES} but found the input "
+                f"RNG state size to be {data.size}"
+            )
+        key, counter = np.ascontiguousarray(data.reshape(-1)).view("<u8")
         self.key, self.counter = int(key), int(counter)
 
     def next_seed(self) -> np.ndarray:
