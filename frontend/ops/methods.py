@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, ops
+from ..autograd.tape import rename
 from ..tensor import Size, Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
@@ -36,6 +37,16 @@ def _reflected(fn):
     return op
 
 
+def _rsub(self, other):
+    """``number - tensor``: PyTorch's ``RsubBackward1`` node (one edge, to the tensor)."""
+    if not isinstance(other, _OPERAND_TYPES):
+        return NotImplemented
+    out = ops.sub(other, self)
+    if not isinstance(other, Tensor) and out.grad_fn is not None:
+        rename(out, "RsubBackward1", self)
+    return out
+
+
 def _method(fn):
     def method(self, *args, **kwargs):
         return fn(self, *args, **kwargs)
@@ -49,7 +60,7 @@ _OPERATORS = {
     "__add__": ops.add,
     "__radd__": _reflected(ops.add),
     "__sub__": ops.sub,
-    "__rsub__": _reflected(ops.sub),
+    "__rsub__": lambda self, other: _rsub(self, other),
     "__mul__": ops.mul,
     "__rmul__": _reflected(ops.mul),
     "__truediv__": ops.div,
