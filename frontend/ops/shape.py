@@ -457,7 +457,52 @@ def view(x: Tensor, *shape) -> Tensor:
     last axis scales by the ratio of the item sizes)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
         return view_dtype(x, shape[0])
-    return reshape(x, *shape)
+    new = infer_shape(_shape_arg(shape), x.numel())
+    if type(x._data) is np.ndarray and x._node is None and not x.is_meta:
+        if view_strides(tuple(x.shape), x.stride(), new) is None:
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride (at least "
+                f"one dimension spans across two contiguous subspaces): input of size "
+                f"{list(x.shape)} and stride {list(x.stride())}, view of size {list(new)}. "
+                "Use .reshape(...) instead."
+            )
+    return reshape(x, new)
+
+
+def view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple):
+    """The strides of ``new_shape`` viewing a tensor of ``old_shape``/``old_strides``
+    without a copy, or ``None`` where none exists (PyTorch's ``computeStride``)."""
+    if not old_shape or math.prod(old_shape) == 0:
+        return tuple(_dense(new_shape))
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk = old_strides[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[d]
+        if d == 0 or (old_shape[d - 1] != 1 and old_strides[d - 1] != tensor_numel * chunk):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                chunk = old_strides[d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
+
+
+def _dense(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return reversed(strides)
 
 
 def view_dtype(x: Tensor, dtype) -> Tensor:
