@@ -21,6 +21,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES
 
 from . import dtypes, ops
+from . import memory_format as _mf
 from .device import default_device as _default_device
 from .device import device as _device_cls
 from .dispatch import bind, constant, current_trace, with_out
@@ -167,8 +168,11 @@ def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layo
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
-    """Zeros in fact: kiln never hands out uninitialized memory."""
-    return _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    """Zeros in fact: kiln never hands out uninitialized memory. ``memory_format=`` lays
+    it out (``channels_last``: NHWC memory, as PyTorch)."""
+    out = _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    fmt = layout.get("memory_format")
+    return out if fmt is None else _mf.lay_out(out, fmt)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
@@ -188,30 +192,38 @@ def _like(x, dtype):
     return x.dtype if dtype is None else dtype
 
 
+def _laid_like(out, x, kw):
+    """A ``*_like`` result in ``memory_format`` (default ``preserve_format``: ``x``'s)."""
+    return _mf.lay_out(out, kw.get("memory_format", _mf.preserve_format), like=x)
+
+
 def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return zeros(
+    out = zeros(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
+    return _laid_like(out, x, kw)
 
 
 def ones_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return ones(
+    out = ones(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
+    return _laid_like(out, x, kw)
 
 
 def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad, **kw)
 
 
 def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
-    return full(
+    out = full(
         x.shape,
         fill_value,
         dtype=_like(x, dtype),
         requires_grad=requires_grad,
         device=device or _dev(x),
     )
+    return _laid_like(out, x, kw)
 
 
 def _dev(x):
@@ -309,9 +321,7 @@ class Generator:
 
     def set_state(self, state_tensor: Tensor) -> None:
         if not isinstance(state_tensor, Tensor):
-            raise TypeError(
-                f"expected a torch.ByteTensor, but got {type(state_tensor).__name__}"
-            )
+            raise TypeError(f"expected a torch.ByteTensor, but got {type(state_tensor).__name__}")
         data = np.asarray(state_tensor._data)
         if data.dtype != np.uint8:
             raise TypeError(
@@ -499,11 +509,11 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=F
 
 
 def rand_like(x, *, dtype=None, device=None, **kw) -> Tensor:
-    return rand(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    return _laid_like(rand(x.shape, dtype=_like(x, dtype), device=device or _dev(x)), x, kw)
 
 
 def randn_like(x, *, dtype=None, device=None, **kw) -> Tensor:
-    return randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    return _laid_like(randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x)), x, kw)
 
 
 def randint_like(x, *args, low=None, high=None, dtype=None, device=None, **kw) -> Tensor:

@@ -133,6 +133,8 @@ def _exprs():
         ).sum(),
         "chain": lambda L, x, w, b, i: ((x * b).relu() + 1).sum(),
         "reciprocal": lambda L, x, w, b, i: x.reciprocal(),
+        "diagonal": lambda L, x, w, b, i: x.diagonal(),
+        "unfold": lambda L, x, w, b, i: x.unfold(1, 2, 1),
         "float_of_float": lambda L, x, w, b, i: x.float(),
         "sigmoid_module": lambda L, x, w, b, i: L.nn.Sigmoid()(x),
     }
@@ -147,7 +149,7 @@ _KNOWN = {
     "square": "elementwise.py: square is mul(x, x), torch shows PowBackward0",
     "clamp": "elementwise.py: clamp is where(where(...)), torch shows ClampBackward1",
     "cumsum": "sorting.py: cumsum ends in an add, torch shows CumsumBackward0",
-    "diagonal": "sorting.py: diagonal is a take, torch shows DiagonalBackward0",
+    "torch_diagonal": "sorting.py: kiln.diagonal is a take, torch shows DiagonalBackward0",
     "mv": "linalg.py: mv is view(mm), torch shows MvBackward0",
     "dot": "linalg.py: dot is view(mm), torch shows DotBackward0",
     "bmm_by_matmul": "torch's matmul folds 3-D @ 3-D through views (UnsafeViewBackward0)",
@@ -162,7 +164,7 @@ def _known_exprs():
         "square": lambda L, x, w, b, i: x.square(),
         "clamp": lambda L, x, w, b, i: x.clamp(-0.5, 0.5),
         "cumsum": lambda L, x, w, b, i: x.cumsum(0),
-        "diagonal": lambda L, x, w, b, i: x.diagonal(),
+        "torch_diagonal": lambda L, x, w, b, i: L.diagonal(x),
         "mv": lambda L, x, w, b, i: x @ b,
         "dot": lambda L, x, w, b, i: b @ b,
         "bmm_by_matmul": lambda L, x, w, b, i: x.reshape(2, 2, 4) @ x.reshape(2, 4, 2),
@@ -553,3 +555,272 @@ def test_set_rng_state_refuses_what_torch_refuses(kind):
         torch.set_rng_state(bad(torch))
     with pytest.raises(type(t.value)):
         kiln.set_rng_state(bad(kiln))
+
+
+# ------------------------------------------------------------------ views and strides
+
+_VIEWS = {
+    "unfold": lambda x: x.reshape(-1).unfold(0, 3, 3),
+    "unfold_2d": lambda x: x.unfold(1, 2, 2),
+    "diagonal": lambda x: x.diagonal(),
+    "diagonal_offset": lambda x: x.diagonal(1),
+    "diagonal_negative_offset": lambda x: x.diagonal(-1),
+    "diagonal_3d": lambda x: x.reshape(2, 3, 3).diagonal(0, 1, 2),
+    "narrow": lambda x: x.narrow(1, 1, 2),
+    "select": lambda x: x.select(1, 2),
+    "getitem": lambda x: x[1],
+    "getitem_step": lambda x: x[:, ::2],
+    "as_strided": lambda x: x.as_strided((3, 2), (1, 3), 1),
+    "t": lambda x: x.t(),
+    "T": lambda x: x.T,
+    "transpose": lambda x: x.transpose(0, 1),
+    "permute": lambda x: x.reshape(2, 3, 3).permute(2, 0, 1),
+    "movedim": lambda x: x.reshape(2, 3, 3).movedim(0, -1),
+    "unbind": lambda x: x.unbind(1)[2],
+    "split": lambda x: x.split(2, 1)[1],
+    "chunk": lambda x: x.chunk(3, 0)[1],
+    "view": lambda x: x.view(2, 9),
+    "view_of_transpose": lambda x: x.t().view(6, 3),
+    "view_as": lambda x: x.view_as(x.new_zeros(9, 2)),
+    "reshape": lambda x: x.reshape(9, 2),
+    "unsqueeze": lambda x: x.unsqueeze(1),
+    "squeeze": lambda x: x.unsqueeze(0).squeeze(0),
+    "unfold_of_diagonal": lambda x: x.reshape(2, 9).t().diagonal().unfold(0, 1, 1),
+    "detach": lambda x: x.detach(),
+    "contiguous": lambda x: x.contiguous(),
+}
+
+
+def _view_facts(lib, view):
+    x = lib.arange(18.0).reshape(3, 6).clone()
+    y = view(x)
+    facts = {
+        "shape": tuple(y.shape),
+        "stride": tuple(y.stride()),
+        "storage_offset": y.storage_offset(),
+        "contiguous": y.is_contiguous(),
+        "ptr_offset": (y.data_ptr() - x.data_ptr()) // 4,
+        "same_storage": y.untyped_storage().data_ptr() == x.untyped_storage().data_ptr(),
+        "values": y.tolist(),
+    }
+    y.mul_(-1)  # a write through the view shows in the base (no element is seen twice)
+    facts["base_after_write"] = x.tolist()
+    x.add_(100)  # and a write into the base shows in the view
+    facts["view_after_base_write"] = y.tolist()
+    return facts
+
+
+@pytest.mark.parametrize("name", sorted(_VIEWS))
+def test_views_share_memory_and_strides_as_torch(name):
+    assert _view_facts(kiln, _VIEWS[name]) == _view_facts(torch, _VIEWS[name])
+
+
+_NOT_VIEWABLE = {
+    "transpose_flat": lambda x: x.t().view(18),
+    "transpose_merge": lambda x: x.t().view(3, 6),
+    "narrowed_columns": lambda x: x[:, 1:5].view(12),
+    "step_rows": lambda x: x[::2, ::2].view(6),
+    "permuted_3d": lambda x: x.reshape(2, 3, 3).permute(1, 0, 2).view(2, 9),
+    "expanded": lambda x: x[:1].expand(3, 6).view(18),
+    "view_as_of_transpose": lambda x: x.t().view_as(x),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_NOT_VIEWABLE))
+def test_view_that_needs_a_copy_raises_as_torch(name):
+    with pytest.raises(RuntimeError, match="view size is not compatible") as t:
+        _NOT_VIEWABLE[name](torch.arange(18.0).reshape(3, 6))
+    assert "Use .reshape(...) instead" in str(t.value)
+    with pytest.raises(RuntimeError, match=r"view size is not compatible.*\.reshape\(\.\.\.\)"):
+        _NOT_VIEWABLE[name](kiln.arange(18.0).reshape(3, 6))
+
+
+def test_view_strides_agree_with_torch_over_many_layouts():
+    bad = []
+    for perm in [(0, 1, 2), (0, 2, 1), (1, 0, 2), (1, 2, 0), (2, 0, 1), (2, 1, 0)]:
+        for sl in [slice(None), slice(0, 1), slice(None, None, 2)]:
+            for new in [(24,), (6, 4), (2, 12), (4, 6), (2, 3, 4), (4, 3, 2), (2, 1, 3, 4), (-1,)]:
+                res = []
+                for lib in (torch, kiln):
+                    x = lib.arange(24.0).reshape(2, 3, 4).clone().permute(*perm)[sl]
+                    shape = new if x.numel() == 24 or new == (-1,) else (x.numel(),)
+                    try:
+                        y = x.view(*shape)
+                        res.append((tuple(y.stride()), y.data_ptr() == x.data_ptr()))
+                    except RuntimeError:
+                        res.append("error")
+                    r = x.reshape(*shape)
+                    res.append((tuple(r.stride()), r.data_ptr() == x.data_ptr()))
+                if res[:2] != res[2:]:
+                    bad.append((perm, sl, new, res))
+    assert not bad
+
+
+def test_strided_views_keep_autograd_and_their_node_names():
+    got = []
+    for lib in (torch, kiln):
+        x = lib.arange(6.0).reshape(2, 3).clone().requires_grad_(True)
+        y = x + 0
+        u = y.unfold(1, 2, 1)
+        d = y.diagonal()
+        ((u * lib.arange(8.0).reshape(2, 2, 2)).sum() + (d * 3).sum()).backward()
+        got.append((x.grad.tolist(), u.stride(), d.stride(), u.grad_fn.name(), d.grad_fn.name()))
+    assert got[0] == got[1]
+
+
+def test_inplace_write_into_a_recorded_strided_view_raises_before_writing():
+    x = kiln.arange(6.0).reshape(2, 3).clone().requires_grad_(True)
+    y = x + 0
+    d = y.diagonal()
+    with pytest.raises(RuntimeError, match="strided view"):
+        d.mul_(2)
+    assert y.tolist() == [[0.0, 1.0, 2.0], [3.0, 4.0, 5.0]]
+    with kiln.no_grad():
+        d.mul_(2)  # untracked: through to y's memory, as PyTorch
+    assert y.tolist() == [[0.0, 1.0, 2.0], [3.0, 8.0, 5.0]]
+
+
+def test_write_into_an_expanded_tensor_raises_as_torch():
+    for lib in (torch, kiln):
+        with pytest.raises(RuntimeError, match="single memory location"):
+            lib.zeros(3).expand(2, 3).add_(1)
+    f = kiln.jit(lambda x: x[0:1].expand(3, 3).add_(1))
+    with pytest.raises(RuntimeError, match="single memory location"):
+        f(kiln.zeros(3, 3))
+
+
+_JIT_VIEWS = {
+    "slice": lambda x: x[1:3],
+    "slice_columns": lambda x: x[:, 1:4],
+    "select": lambda x: x[1],
+    "select_column": lambda x: x[:, 2],
+    "narrow": lambda x: x.narrow(1, 2, 3),
+    "view": lambda x: x.view(36),
+    "t": lambda x: x.t(),
+    "permute": lambda x: x.permute(1, 0),
+    "unsqueeze": lambda x: x.unsqueeze(0),
+    "split": lambda x: x.split(2)[1],
+    "chunk": lambda x: x.chunk(3, 1)[2],
+    "unbind": lambda x: x.unbind(0)[3],
+    "select_then_slice": lambda x: x[2][1:4],
+}
+
+
+def _write_through(lib, view):
+    def f(x):
+        x = x * 1
+        v = view(x)
+        v.mul_(3)
+        v.add_(1)
+        return x * 2
+
+    return f
+
+
+@pytest.mark.parametrize("name", sorted(_JIT_VIEWS))
+def test_inplace_writes_through_views_under_jit_match_eager_and_torch(name):
+    xv = np.arange(36.0, dtype=np.float32).reshape(6, 6)
+    want = _write_through(torch, _JIT_VIEWS[name])(torch.tensor(xv)).numpy()
+    eager = _write_through(kiln, _JIT_VIEWS[name])(kiln.tensor(xv)).numpy()
+    jitted = kiln.jit(_write_through(kiln, _JIT_VIEWS[name]))(kiln.tensor(xv)).numpy()
+    np.testing.assert_array_equal(eager, want)
+    np.testing.assert_array_equal(jitted, want)
+
+
+@pytest.mark.parametrize("view", ["diagonal", "unfold"])
+def test_inplace_write_through_strided_view_under_jit_raises_not_differs(view):
+    def f(x):
+        x = x * 1
+        v = x.diagonal() if view == "diagonal" else x.unfold(0, 2, 2)
+        v.add_(1)
+        return x
+
+    xv = np.arange(36.0, dtype=np.float32).reshape(6, 6)
+    np.testing.assert_array_equal(f(kiln.tensor(xv)).numpy(), f(torch.tensor(xv)).numpy())
+    with pytest.raises(RuntimeError, match="strided view"):
+        kiln.jit(f)(kiln.tensor(xv))
+
+
+def test_storages_as_torch():
+    for lib in (torch, kiln):
+        t = lib.arange(16.0).reshape(4, 4).clone()
+        b = t.view(2, 8)
+        us = t.untyped_storage()
+        assert us.data_ptr() == b.untyped_storage().data_ptr() == t[1:].untyped_storage().data_ptr()
+        assert (us.size(), us.nbytes(), len(us), us.element_size()) == (64, 64, 64, 1)
+        with pytest.warns(UserWarning) if lib is kiln else _nothing():
+            s = t.storage()
+        assert (s.size(), len(s), s[5], s.dtype == lib.float32) == (16, 16, 5.0, True)
+        assert s.data_ptr() == b.storage().data_ptr()
+        s[3] = 99.0
+        assert t[0, 3].item() == 99.0
+        assert t[2:].storage().tolist()[:3] == [0.0, 1.0, 2.0]
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def test_contiguous_returns_self_when_contiguous():
+    for lib in (torch, kiln):
+        x = lib.ones(2, 3, 4, 5)
+        assert x.contiguous() is x
+        y = x.contiguous(memory_format=lib.channels_last)
+        assert y is not x and y.contiguous(memory_format=lib.channels_last) is y
+        assert y.is_contiguous(memory_format=lib.channels_last) and not y.is_contiguous()
+        c = x.clone(memory_format=lib.channels_last)
+        assert c.stride() == (60, 1, 15, 3)
+
+
+_LAYOUTS = {
+    "empty channels_last": lambda L, x: L.empty(2, 3, 4, 5, memory_format=L.channels_last),
+    "empty channels_last_3d": lambda L, x: L.empty(2, 3, 4, 5, 6, memory_format=L.channels_last_3d),
+    "empty_like channels_last": lambda L, x: L.empty_like(x, memory_format=L.channels_last),
+    "empty_like keeps channels_last": lambda L, x: L.empty_like(
+        x.to(memory_format=L.channels_last)
+    ),
+    "zeros_like channels_last": lambda L, x: L.zeros_like(x, memory_format=L.channels_last),
+    "zeros_like keeps": lambda L, x: L.zeros_like(x.contiguous(memory_format=L.channels_last)),
+    "ones_like keeps": lambda L, x: L.ones_like(x.contiguous(memory_format=L.channels_last)),
+    "full_like keeps": lambda L, x: L.full_like(x.contiguous(memory_format=L.channels_last), 2),
+    "rand_like keeps": lambda L, x: L.rand_like(x.contiguous(memory_format=L.channels_last)),
+    "zeros_like of transpose": lambda L, x: L.zeros_like(x.reshape(6, 20).t()),
+    "empty_like of step slice": lambda L, x: L.empty_like(x.reshape(6, 20)[:, ::2]),
+    "empty_like of transposed slice": lambda L, x: L.empty_like(x.reshape(6, 20).t()[::2]),
+    "ones_like of permuted size-1 dims": lambda L, x: L.ones_like(
+        x.reshape(6, 20, 1, 1).permute(0, 2, 3, 1)
+    ),
+    "empty_like contiguous_format": lambda L, x: L.empty_like(
+        x.reshape(6, 20).t(), memory_format=L.contiguous_format
+    ),
+    "zeros_like other dtype": lambda L, x: L.zeros_like(x.reshape(6, 20).t(), dtype=L.float64),
+    "clone channels_last": lambda L, x: x.clone(memory_format=L.channels_last),
+    "clone keeps channels_last": lambda L, x: x.contiguous(memory_format=L.channels_last).clone(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_LAYOUTS))
+def test_memory_formats_of_new_tensors_as_torch(name):
+    got = []
+    for lib in (torch, kiln):
+        x = lib.arange(120.0).reshape(2, 3, 4, 5)
+        y = _LAYOUTS[name](lib, x)
+        cl = lib.channels_last
+        facts = [tuple(y.stride()), y.is_contiguous()]
+        if y.ndim == 4:
+            facts.append(y.is_contiguous(memory_format=cl))
+        if "empty" not in name and "rand" not in name:
+            facts.append(y.tolist())
+        got.append(facts)
+    assert got[1] == got[0]
+
+
+def test_channels_last_on_wrong_rank_raises_as_torch():
+    with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last"):
+        torch.empty(2, 3, 4, memory_format=torch.channels_last)
+    with pytest.raises(RuntimeError, match="required rank 4 tensor to use channels_last"):
+        kiln.empty(2, 3, 4, memory_format=kiln.channels_last)
