@@ -65,7 +65,7 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         )
     if trace is not None:
         node = x._node
-        if node is not None and node.op == "expand" and x.numel() > math.prod(node.inputs[0].shape):
+        if getattr(node, "op", None) == "expand" and x.numel() > math.prod(node.inputs[0].shape):
             raise RuntimeError(
                 f"{op}: unsupported operation: more than one element of the written-to tensor "
                 "refers to a single memory location (an expanded tensor). Please clone() the "
