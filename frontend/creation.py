@@ -21,6 +21,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES
 
 from . import dtypes, ops
+from . import memory_format as _mf
 from .device import default_device as _default_device
 from .device import device as _device_cls
 from .dispatch import bind, constant, current_trace, with_out
@@ -167,8 +168,11 @@ def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layo
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
-    """Zeros in fact: kiln never hands out uninitialized memory."""
-    return _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    """Zeros in fact: kiln never hands out uninitialized memory. ``memory_format=`` lays
+    it out (``channels_last``: NHWC memory, as PyTorch)."""
+    out = _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    fmt = layout.get("memory_format")
+    return out if fmt is None else _mf.lay_out(out, fmt)
 
 
 def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
@@ -188,30 +192,38 @@ def _like(x, dtype):
     return x.dtype if dtype is None else dtype
 
 
+def _laid_like(out, x, kw):
+    """A ``*_like`` result in ``memory_format`` (default ``preserve_format``: ``x``'s)."""
+    return _mf.lay_out(out, kw.get("memory_format", _mf.preserve_format), like=x)
+
+
 def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return zeros(
+    out = zeros(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
+    return _laid_like(out, x, kw)
 
 
 def ones_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return ones(
+    out = ones(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
+    return _laid_like(out, x, kw)
 
 
 def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
-    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad)
+    return zeros_like(x, dtype=dtype, device=device, requires_grad=requires_grad, **kw)
 
 
 def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
-    return full(
+    out = full(
         x.shape,
         fill_value,
         dtype=_like(x, dtype),
         requires_grad=requires_grad,
         device=device or _dev(x),
     )
+    return _laid_like(out, x, kw)
 
 
 def _dev(x):
@@ -275,6 +287,9 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
 # ------------------------------------------------------------------------------ randomness
 
 
+_STATE_BYTES = 16  # Generator.get_state(): two uint64s
+
+
 class Generator:
     """A counter-based random state: ``manual_seed`` sets the key, each draw bumps the counter.
 
@@ -299,10 +314,26 @@ class Generator:
         return self.key
 
     def get_state(self) -> Tensor:
-        return _wrap(np.array([self.key, self.counter], dtype=np.uint64).view(np.int64))
+        """A uint8 tensor (PyTorch's ByteTensor) of 16 bytes: the key and the counter, each
+        a little-endian uint64 (PyTorch's CPU state is 5056 bytes of Mersenne Twister)."""
+        state = np.array([self.key, self.counter], dtype="<u8")
+        return _wrap(state.view(np.uint8).copy())
 
     def set_state(self, state_tensor: Tensor) -> None:
-        key, counter = np.asarray(state_tensor._data).view(np.uint64)
+        if not isinstance(state_tensor, Tensor):
+            raise TypeError(f"expected a torch.ByteTensor, but got {type(state_tensor).__name__}")
+        data = np.asarray(state_tensor._data)
+        if data.dtype != np.uint8:
+            raise TypeError(
+                f"RNG state must be a torch.ByteTensor (got {state_tensor.dtype}; "
+                "get_rng_state() gives one)"
+            )
+        if data.size != _STATE_BYTES:
+            raise RuntimeError(
+                f"Expected a kiln generator state of size {_STATE_BYTES} but found the input "
+                f"RNG state size to be {data.size}"
+            )
+        key, counter = np.ascontiguousarray(data.reshape(-1)).view("<u8")
         self.key, self.counter = int(key), int(counter)
 
     def next_seed(self) -> np.ndarray:
@@ -478,11 +509,11 @@ def randperm(n: int, *, generator=None, dtype=None, device=None, requires_grad=F
 
 
 def rand_like(x, *, dtype=None, device=None, **kw) -> Tensor:
-    return rand(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    return _laid_like(rand(x.shape, dtype=_like(x, dtype), device=device or _dev(x)), x, kw)
 
 
 def randn_like(x, *, dtype=None, device=None, **kw) -> Tensor:
-    return randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    return _laid_like(randn(x.shape, dtype=_like(x, dtype), device=device or _dev(x)), x, kw)
 
 
 def randint_like(x, *args, low=None, high=None, dtype=None, device=None, **kw) -> Tensor:

@@ -85,3 +85,47 @@ def relayout(data: np.ndarray, fmt) -> np.ndarray:
         )
     inverse = np.argsort(order)
     return np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+
+
+def _is_dense(data: np.ndarray) -> bool:
+    """PyTorch's ``is_non_overlapping_and_dense``: the elements fill a block, once each."""
+    strides = element_strides(data)
+    order = sorted(range(data.ndim), key=lambda a: -strides[a])
+    expected = _dense_strides(data.shape, order)
+    return all(d == 1 or s == e for d, s, e in zip(data.shape, strides, expected))
+
+
+def lay_out(t, fmt, like=None):
+    """``t`` (a fresh tensor, eager values) laid out as ``fmt``; with ``preserve_format``
+    (the default of ``empty_like`` and the other ``*_like``), as ``like`` is: the same
+    strides where ``like`` is dense, else channels_last where ``like`` is, else contiguous
+    (PyTorch's rule). A traced or device tensor is returned as it is."""
+    data = t._data
+    if type(data) is not np.ndarray or t._node is not None or getattr(t, "is_meta", False):
+        return t
+    if fmt is None or fmt is contiguous_format:
+        return t if data.flags.c_contiguous else _set(t, relayout(data, contiguous_format))
+    if fmt is preserve_format:
+        if like is None or type(like._data) is not np.ndarray or like._node is not None:
+            return t
+        src = like._data
+        if src.ndim != data.ndim or src.strides == data.strides or not data.size:
+            return t
+        if _is_dense(src):  # PyTorch keeps such a tensor's strides exactly
+            buffer = np.empty(max(data.size, 1), dtype=data.dtype)
+            laid = np.lib.stride_tricks.as_strided(
+                buffer, data.shape, tuple(s * data.itemsize for s in element_strides(src))
+            )
+            np.copyto(laid, data)
+            return _set(t, laid)
+        # else dense strides in the order of ``like``'s (PyTorch's infer_dense_strides)
+        strides = element_strides(src)
+        order = sorted(range(data.ndim), key=lambda a: -strides[a])
+        inverse = np.argsort(order)
+        return _set(t, np.ascontiguousarray(data.transpose(order)).transpose(inverse))
+    return _set(t, relayout(data, fmt))
+
+
+def _set(t, data):
+    t._data = data
+    return t

@@ -182,8 +182,12 @@ class Tensor:
 
     @property
     def data(self) -> Tensor:
-        """The same storage without autograd history (``p.data`` in PyTorch)."""
-        return self.detach()
+        """The same storage without autograd history (``p.data`` in PyTorch), with a
+        version counter of its own: an in-place change through it is hidden from autograd
+        (``detach()`` shares the counter)."""
+        out = self.detach()
+        out._vc = [0]
+        return out
 
     @data.setter
     def data(self, value: Tensor) -> None:
@@ -276,7 +280,9 @@ class Tensor:
         )
 
     def detach(self) -> Tensor:
-        return _wrap(self._data)
+        out = _wrap(self._data)
+        out._vc = self._vc  # one storage, one version counter (PyTorch's detach)
+        return out
 
     def detach_(self) -> Tensor:
         self.grad_fn = None
@@ -380,7 +386,7 @@ class Tensor:
         return self.to("cuda" if device is None else device)
 
     def clone(self, memory_format=None):
-        out = _ops().clone(self)
+        out = _cloned(self)
         if memory_format is None or memory_format is _mf.preserve_format:
             if self._node is None and type(self._data) is np.ndarray:
                 out._data = np.copy(self._data, order="K") if self.ndim else out._data
@@ -390,7 +396,7 @@ class Tensor:
     def contiguous(self, memory_format=None):
         if self.is_contiguous(memory_format):
             return self
-        return _relaid(_ops().clone(self), memory_format)
+        return _relaid(_cloned(self), memory_format)
 
     def is_contiguous(self, memory_format=None):
         """PyTorch's rule, from the NumPy array's strides (a traced value is contiguous)."""
@@ -430,6 +436,16 @@ def _relaid(t: Tensor, fmt) -> Tensor:
     if t._node is None and type(t._data) is np.ndarray:
         t._data = _mf.relayout(t._data, fmt)
     return t
+
+
+def _cloned(t: Tensor) -> Tensor:
+    """``clone`` with PyTorch's node (``CloneBackward0``, one edge to ``t``)."""
+    out = _ops().clone(t)
+    if out.grad_fn is not None:
+        from .autograd.tape import rename
+
+        rename(out, "CloneBackward0", t)
+    return out
 
 
 def _ops():

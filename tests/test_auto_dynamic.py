@@ -366,19 +366,19 @@ def test_a_synthetic_trace_leaves_no_trace_in_program_state(capsys):
 
     f = kiln.jit(fn)
     kiln.manual_seed(0)
-    start = int(kiln.get_rng_state().numpy()[1])
+    start = int(kiln.get_rng_state().numpy().view(np.uint64)[1])
     for calls, size in enumerate((1, 2), 1):
         x = kiln.ones(size, 3)
         np.testing.assert_allclose(f(x).numpy(), [3.0 * (1 + calls)] * size)
         np.testing.assert_allclose(w.numpy(), [1.0 + calls] * 3)
     assert f.trace_count == 2 and f.synthetic_trace_count == 2
     # two draws per real trace, one (the other thread's) per synthetic trace
-    assert int(kiln.get_rng_state().numpy()[1]) == start + 2 * 2 + 2
+    assert int(kiln.get_rng_state().numpy().view(np.uint64)[1]) == start + 2 * 2 + 2
     printed = capsys.readouterr().out.split("\n")
     assert printed[:4] == ["tracing (1, 3)", "tracing (2, 3)", "tracing (3, 3)", "tracing (4, 3)"]
     np.testing.assert_allclose(f(kiln.ones(5, 3)).numpy(), [12.0] * 5)
     assert f.trace_count == 2 and f.specialize_count == 1
-    assert int(kiln.get_rng_state().numpy()[1]) == start + 6
+    assert int(kiln.get_rng_state().numpy().view(np.uint64)[1]) == start + 6
 
 
 def test_a_reseed_in_a_synthetic_trace_is_undone():
@@ -392,7 +392,7 @@ def test_a_reseed_in_a_synthetic_trace_is_undone():
     f = kiln.jit(fn)
     _check(f, lambda x: x * 2, kiln.ones(2, 3))
     f(kiln.ones(3, 3))  # traced (reseeds to 103) and made dynamic: synthetic at 4 (undone)
-    np.testing.assert_array_equal(kiln.get_rng_state().numpy(), [103, 0])
+    np.testing.assert_array_equal(kiln.get_rng_state().numpy().view(np.uint64), [103, 0])
     np.testing.assert_array_equal(
         np.random.get_state()[1], np.random.RandomState(103).get_state()[1]
     )

@@ -251,12 +251,6 @@ def test_autograd_function_backward_raising_compiled_raises_at_backward():
     assert_close(x.grad, np.full(3, 2.0))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frontend/autograd/tape.py frees the whole graph before running it: after a "
-    "custom backward raises, torch retries the same backward (its saved tensors are "
-    "not freed yet), kiln says the graph was already freed",
-)
 def test_autograd_function_backward_retry_raises_the_same_error():
     x = kiln.ones(3, requires_grad=True)
     y = Doubler.apply(x, "backward").sum()
@@ -480,11 +474,6 @@ def test_inplace_modification_of_saved_tensor_as_torch():
     assert "version 1; expected version 0" in tm and "version 1; expected version 0" in km
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="frontend/autograd: exp's backward saves its input, not its result as torch "
-    "does, so changing the input in place after exp raises where torch succeeds",
-)
 def test_inplace_modification_of_input_of_exp_is_allowed_as_torch():
     (tc, _), (kc, km) = both(
         lambda lib: (lambda b: (b.exp(), b.mul_(2))[0].sum().backward())(

@@ -45,34 +45,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "and 'fused' entries and hold dampening / weight_decay as floats (0.0, PyTorch: 0) "
         "(frontend/optim/sgd.py)",
     },
-    "autograd_functional_double_backward": {
-        "jacobian create_graph": "autograd.functional.jacobian(create_graph=True) of an "
-        "input that does not require grad returns a result without requires_grad "
-        "(frontend/autograd/functional.py)",
-        "strict": "autograd.functional.jacobian(strict=True) does not raise for an output "
-        "independent of the input (frontend/autograd/functional.py)",
-    },
-    "channels_last_reproducibility": {
-        "empty channels_last": "kiln.empty(..., memory_format=channels_last) ignores the "
-        "memory format (frontend/creation.py)",
-        "empty_like keeps format": "kiln.empty_like does not keep channels_last "
-        "(frontend/creation.py)",
-        "get/set_rng_state": "kiln.get_rng_state() is an int64 tensor; PyTorch's is uint8 "
-        "(frontend/compat.py)",
-    },
-    "tensor_views_strides": {
-        "unfold": "Tensor.unfold's result reports contiguous strides (3, 1); PyTorch's view "
-        "has (step, 1) = (2, 1) (frontend/tensor.py)",
-        "diagonal": "Tensor.diagonal's result reports stride (1,); PyTorch's view of a 3x3 "
-        "has (4,) (frontend/tensor.py)",
-        "view of non-contiguous": "Tensor.view of a transposed tensor succeeds (a silent "
-        "copy, not a view); PyTorch raises 'view size is not compatible with input "
-        "tensor's size and stride' (frontend/tensor.py)",
-    },
-    "known_gaps": {
-        "untyped_storage": "no Tensor.untyped_storage (frontend/tensor.py)",
-        "storage": "no Tensor.storage (frontend/tensor.py)",
-    },
 }
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test

@@ -134,7 +134,10 @@ def relu(x: Tensor):
     out = _select_zero(np.less(data, 0), data)
     if not (current().grad_enabled and x._requires_grad):
         return _wrap(out)
-    return _record(_RELU, (x,), {"nonpositive": np.less_equal(data, 0)}, out)
+    out = _record(_RELU, (x,), {"nonpositive": np.less_equal(data, 0)}, out)
+    if out.grad_fn is not None:
+        tape.save_result(out.grad_fn, out)  # PyTorch saves relu's result: not to be changed
+    return out
 
 
 # ------------------------------------------------------------------------------ log_softmax
@@ -185,7 +188,10 @@ def log_softmax(x: Tensor, axis: int):
     s = _SUM(e, axes=axes, keepdims=True)
     out = _SUB(shifted, _LOG(s))
     params = {"axis": axis, "shifted": shifted, "e": e, "s": s, "version": x._version}
-    return _record(_LOG_SOFTMAX, (x,), params, out)
+    out = _record(_LOG_SOFTMAX, (x,), params, out)
+    if out.grad_fn is not None:
+        tape.save_result(out.grad_fn, out)  # PyTorch saves the result: not to be changed
+    return out
 
 
 # ------------------------------------------------------------------------------ nll_loss

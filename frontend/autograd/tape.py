@@ -50,12 +50,17 @@ class BackwardNode:
         "retained",
         "hooks",
         "unpack",
+        "shown",
+        "result",
+        "result_version",
         "__weakref__",
     )
 
     def __init__(self, prim, params, inputs, out=None):
         self.prim = prim
         self.params = params
+        self.shown = None  # the edges next_functions shows, where not self.edges (rename)
+        self.result = None  # the output, where the rule reads it (exp: PyTorch saves result)
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
         self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
@@ -99,6 +104,17 @@ class BackwardNode:
 
     def apply(self, g):
         """One gradient per input, from the primitive's VJP rule."""
+        rule = _RESULT_RULES.get(self.prim.name) if self.result is not None else None
+        if rule is not None:
+            y = self.result if self.unpack is None else self.unpack(self.result)
+            if grad_mode.is_grad_enabled():
+                # create_graph: the result as the output it was, with this node as its
+                # grad_fn, so that a higher-order gradient flows through it (as PyTorch's
+                # saved output); made now, to keep no cycle output -> node -> output
+                y = y.detach()
+                y.grad_fn = self
+                y._requires_grad = True
+            return rule(g, y)
         if self.unpack is not None:
             return self.prim.vjp(g, *self._unpacked(), **self.params)
         return self.prim.vjp(g, *self.inputs, **self.params)
@@ -117,11 +133,20 @@ class BackwardNode:
 
     @property
     def next_functions(self):
+        if self.shown is not None:
+            return next_functions(self.shown)
+        shown = _SHOWN_INPUTS.get(self.prim.name)
+        if shown is not None:
+            picked = shown(self)
+            if picked is not None:
+                return next_functions([self.edges[i] for i in picked])
         return next_functions(self.edges)
 
     def __getattr__(self, name: str):
         # PyTorch's ``grad_fn._saved_self`` / ``_saved_other``: the inputs the VJP rule keeps
         # (only where it keeps them, as PyTorch saves only what its formula reads)
+        if name == "_saved_result" and self.result is not None:
+            return self.result if self.unpack is None else self.unpack(self.result)
         index = _SAVED_NAMES.get(name)
         if index is None or not self.prim.vjp_reads_inputs or index >= len(self.edges):
             raise AttributeError(f"'{self.name()}' object has no attribute '{name}'")
@@ -240,14 +265,49 @@ def _node_class_for(prim, inputs, params) -> type:
     return cls
 
 
-def rename(t: Tensor, name: str) -> Tensor:
+def rename(t: Tensor, name: str, *inputs) -> Tensor:
     """Give ``t``'s node PyTorch's name ``name`` (a composite's result: ``mean`` ends in a
     ``div``, PyTorch has a ``MeanBackward0``); returns ``t``. Only a node recorded by
-    ``record`` is renamed."""
+    ``record`` is renamed, and not one the composite returned unchanged (an input's own).
+
+    ``inputs``: the composite's differentiable tensor arguments (``None`` for an optional
+    one not given), as PyTorch's one node has them; ``next_functions`` then shows their
+    edges (the composite's inner nodes stay, and compute the gradient, but a graph printed
+    from ``grad_fn`` reads as PyTorch's).
+    """
     node = t.grad_fn
-    if isinstance(node, BackwardNode):
-        node.__class__ = node_class(name)
+    if not isinstance(node, BackwardNode):
+        return t
+    if inputs:
+        inputs = [x for x in inputs if x is None or isinstance(x, Tensor)]
+        for x in inputs:
+            if x is t or (x is not None and x.grad_fn is node):
+                return t  # a no-op composite handed back its input
+        node.shown = tuple(
+            None
+            if x is None
+            else x.grad_fn
+            if x.grad_fn is not None
+            else (x if x._requires_grad else None)
+            for x in inputs
+        )
+    node.__class__ = node_class(name)
     return t
+
+
+def _pow_shown(node):
+    name = type(node).__name__
+    return (0,) if name == "PowBackward0" else (1,) if name == "PowBackward2" else None
+
+
+# The inputs next_functions shows where PyTorch's node has fewer edges than the primitive
+# has inputs (a condition, an index, a number's power: not differentiable arguments there)
+_SHOWN_INPUTS = {
+    "where": lambda node: (1, 2),
+    "take": lambda node: (0,),
+    "gather": lambda node: (0,),
+    "pow": _pow_shown,
+}
 
 
 _SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
@@ -351,7 +411,9 @@ def record(prim, inputs, params, out: Tensor) -> None:
         return
     node = out.grad_fn = _node_class_for(prim, inputs, params)(prim, params, inputs)
     out._requires_grad = True
-    if saved_hooks_active and prim.vjp_reads_inputs:
+    if prim.name in _RESULT_RULES and out.dtype.is_floating_point:
+        save_result(node, out)  # the result is saved (and packed), not the inputs
+    elif saved_hooks_active and prim.vjp_reads_inputs:
         hooks = current_saved_hooks()
         if hooks is not None:
             pack, node.unpack = hooks
@@ -361,6 +423,33 @@ def record(prim, inputs, params, out: Tensor) -> None:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
         out._view_of = (inputs[0], prim.name, params)
+
+
+# Primitives whose gradient PyTorch computes from the result, which it saves (not the
+# input): ``exp(x)`` may have ``x`` changed in place before backward, but not its result.
+_RESULT_RULES = {
+    "exp": lambda g, y: (g * y,),
+    "tanh": lambda g, y: (g * (1.0 - y * y),),
+    "sqrt": lambda g, y: (g / (y * 2.0),),
+    "reciprocal": lambda g, y: (-(g * (y * y)),),
+}
+
+
+def save_result(node: BackwardNode, out: Tensor) -> None:
+    """Keep ``out``'s values for the rule (an alias: one storage, one version counter; not
+    ``out`` itself, whose ``grad_fn`` is this node), with saved_tensors_hooks' packing.
+    Backward raises if ``out`` was changed in place meanwhile, as PyTorch's. (A fused node
+    whose rule keeps arrays of its own calls this too, for that check alone.)"""
+    alias = out.detach()
+    alias._vc = out._vc
+    node.result_version = out._version
+    node.versions = None  # the input is not read (it may change in place, as in PyTorch)
+    hooks = current_saved_hooks() if saved_hooks_active else None
+    if hooks is not None:
+        alias = pack_saved(hooks[0], (alias,))[0]
+        node.unpack = hooks[1]
+        node.result_version = None
+    node.result = alias
 
 
 def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
@@ -406,6 +495,24 @@ def _topological(roots) -> list:
                     stack.append((e, False))
     order.reverse()
     return order
+
+
+def _saves(node) -> bool:
+    """Whether ``node`` keeps values for its rule (PyTorch's saved variables), freed once
+    it ran without ``retain_graph``. A node that keeps none (a ``sum``, a view, an ``add``)
+    may run again, as in PyTorch: after a backward that raised part way, a retry reaches
+    the same node and error again (only the nodes already run were freed)."""
+    if not isinstance(node, BackwardNode):
+        return True  # a custom Function's node, an output slot
+    prim = node.prim
+    return (
+        node.versions is not None
+        or node.result is not None
+        or node.unpack is not None
+        or prim.vjp_reads_inputs is True
+        or prim in _KEEPS_INPUTS
+        or type(prim).__name__ == "FusedOp"  # keeps arrays of its own
+    )
 
 
 def _accumulate(store: dict, key, grad):
@@ -454,6 +561,15 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                     "Specify retain_graph=True if you need to backward through the graph a "
                     "second time."
                 )
+            if getattr(node, "result", None) is not None and node.result_version is not None:
+                y = node.result
+                if y._version != node.result_version:
+                    raise RuntimeError(
+                        f"one of the variables needed for gradient computation has been "
+                        f"modified by an inplace operation: {y.dtype.name}{list(y.shape)}, "
+                        f"which is output 0 of {node.name()}, is at version {y._version}; "
+                        f"expected version {node.result_version} instead."
+                    )
             if getattr(node, "versions", None) is not None:
                 for x, v in zip(node.inputs, node.versions):
                     if v is not None and x._version != v:
@@ -471,8 +587,10 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                     _accumulate(leaf_grads, edge, gx)
                 else:
                     _accumulate(node_grads, edge, gx)
-            if not retain_graph:
+            if not retain_graph and _saves(node):
                 node.inputs = None
+                if isinstance(node, BackwardNode):  # its saved result too
+                    node.result = None
     for leaf, g in leaf_grads.items():
         hooks = leaf.__dict__.get("_hooks")
         if hooks and leaf.grad_fn is None:  # a leaf's hooks see its whole gradient, once

@@ -268,12 +268,9 @@ _RULES = {
 # modified in place between forward and backward.
 _READS_INPUTS = frozenset(
     {
-        "exp",
         "log",
-        "sqrt",
         "sin",
         "cos",
-        "tanh",
         "atan",
         "asin",
         "acos",
@@ -281,7 +278,6 @@ _READS_INPUTS = frozenset(
         "acosh",
         "erf",
         "abs",
-        "reciprocal",
         "pow",
         "fmod",
         "maximum",
@@ -306,7 +302,18 @@ def _div_reads(a, b):
     return (0, 1) if b.requires_grad else (1,)
 
 
-_READS_SOME = {"where": (0,), "mul": _cross, "matmul": _cross, "div": _div_reads}
+def _complex_reads(x):
+    # real dtypes: the tape saves the result instead (tape._RESULT_RULES), as PyTorch
+    return True if x.dtype.is_complex else ()
+
+
+_READS_SOME = {
+    "where": (0,),
+    "mul": _cross,
+    "matmul": _cross,
+    "div": _div_reads,
+    **dict.fromkeys(("exp", "sqrt", "tanh", "reciprocal"), _complex_reads),
+}
 
 for _name, _rule in _RULES.items():
     P[_name].def_vjp(_rule, reads_inputs=_READS_SOME.get(_name, _name in _READS_INPUTS))

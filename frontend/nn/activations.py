@@ -78,7 +78,7 @@ def _named(x, out, name):
     """``out`` with its node renamed ``name``: only a node the composite recorded (not one
     it returned unchanged: ``x``'s own)."""
     if name is not None and out is not x and out.grad_fn is not getattr(x, "grad_fn", None):
-        tape.rename(out, name)
+        tape.rename(out, name, x)
     return out
 
 

@@ -13,10 +13,13 @@ rest (``linear``, ``embedding``, ``dropout``, ``pad``, ``one_hot``, ...).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 import kiln
 from kiln import ops
+from kiln.autograd.tape import rename
 
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
@@ -64,6 +67,33 @@ pixel_shuffle = ops.pixel_shuffle
 pixel_unshuffle = ops.pixel_unshuffle
 
 
+def _one_node(fn, name: str, *params):
+    """``fn`` whose result's ``grad_fn`` reads as PyTorch's one node ``name``, with edges
+    to the tensor arguments ``params`` (``(position, keyword)`` pairs), as a printed graph
+    shows them: kiln composes these ops of several nodes."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        inputs = [args[i] if i < len(args) else kwargs.get(k) for i, k in params]
+        values = out[0] if isinstance(out, tuple) else out
+        if isinstance(values, kiln.Tensor) and values.grad_fn is not None:
+            rename(values, name, *inputs)
+        return out
+
+    return wrapper
+
+
+_IN, _W, _B = (0, "input"), (1, "weight"), (2, "bias")
+conv1d = _one_node(conv1d, "ConvolutionBackward0", _IN, _W, _B)  # noqa: F405
+conv2d = _one_node(conv2d, "ConvolutionBackward0", _IN, _W, _B)  # noqa: F405
+conv3d = _one_node(conv3d, "ConvolutionBackward0", _IN, _W, _B)  # noqa: F405
+max_pool2d = _one_node(max_pool2d, "MaxPool2DWithIndicesBackward0", _IN)  # noqa: F405
+avg_pool2d = _one_node(avg_pool2d, "AvgPool2DBackward0", _IN)  # noqa: F405
+layer_norm = _one_node(layer_norm, "NativeLayerNormBackward0", _IN, (2, "weight"), (3, "bias"))  # noqa: F405
+batch_norm = _one_node(batch_norm, "NativeBatchNormBackward0", _IN, (3, "weight"), (4, "bias"))  # noqa: F405
+
+
 # ------------------------------------------------------------------------------ linear
 
 
@@ -80,8 +110,11 @@ def linear(input, weight, bias=None):
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{cols} and "
             f"{weight.shape[1]}x{weight.shape[0]})"
         )
-    out = ops.matmul(input, ops.t(weight))
-    return out if bias is None else ops.add(out, bias)
+    wt = ops.t(weight)
+    out = ops.matmul(input, wt)
+    if bias is None or input.ndim != 2:
+        return out if bias is None else ops.add(out, bias)
+    return rename(ops.add(out, bias), "AddmmBackward0", bias, input, wt)
 
 
 def bilinear(input1, input2, weight, bias=None):
@@ -164,7 +197,8 @@ def embedding(
         out = ops.add(frozen, ops.div(ops.sub(out, frozen), counts))
     if padding_idx is not None:
         out = ops.where(ops.unsqueeze(ops.eq(flat, padding_idx), 1), out.detach(), out)
-    return ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
+    out = ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
+    return rename(out, "EmbeddingBackward0", weight)
 
 
 def _renorm_rows(weight, flat_indices, max_norm: float, norm_type: float) -> None:

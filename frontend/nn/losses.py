@@ -16,6 +16,7 @@ import warnings
 import kiln
 from kiln import ops
 from kiln.autograd import fused
+from kiln.autograd.tape import rename
 
 __all__ = [
     "mse_loss",
@@ -100,9 +101,9 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     """
     reduction = _resolve(size_average, reduce, reduction)
     _check_reduction(reduction)
-    input, target = _broadcast_pair(input, target)
-    diff = ops.sub(input, target)
-    return reduce_loss(_weighted(ops.mul(diff, diff), weight), reduction)
+    diff = ops.sub(*_broadcast_pair(input, target))
+    loss = reduce_loss(_weighted(ops.mul(diff, diff), weight), reduction)
+    return rename(loss, "MseLossBackward0", input, target)
 
 
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
@@ -345,7 +346,8 @@ def binary_cross_entropy(
     log_x = ops.maximum(ops.log(input), ops.constant(-100.0, input.dtype))
     log_1mx = ops.maximum(ops.log(ops.sub(1.0, input)), ops.constant(-100.0, input.dtype))
     loss = ops.neg(ops.add(ops.mul(target, log_x), ops.mul(ops.sub(1.0, target), log_1mx)))
-    return reduce_loss(_weighted(loss, weight), reduction)
+    loss = reduce_loss(_weighted(loss, weight), reduction)
+    return rename(loss, "BinaryCrossEntropyBackward0", input, target)
 
 
 def binary_cross_entropy_with_logits(
@@ -374,7 +376,8 @@ def binary_cross_entropy_with_logits(
     else:
         coefficient = ops.add(ops.mul(ops.sub(pos_weight, 1.0), target), 1.0)
     loss = ops.sub(ops.mul(ops.sub(1.0, target), input), ops.mul(log_sig, coefficient))
-    return reduce_loss(_weighted(loss, weight), reduction)
+    loss = reduce_loss(_weighted(loss, weight), reduction)
+    return rename(loss, "BinaryCrossEntropyWithLogitsBackward0", input, target)
 
 
 def kl_div(

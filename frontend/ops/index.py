@@ -21,6 +21,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from kiln.compiler.primitives import broadcast_shapes
 
 from .. import dtypes
+from ..autograd.tape import rename
 from ..context import is_grad_enabled
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
@@ -146,7 +147,7 @@ def getitem(x: Tensor, index) -> Tensor:
             if not -n <= i < n:
                 raise IndexError(f"index {i} is out of bounds for dimension {axis} with size {n}")
             i %= n
-            x = squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,))
+            x = rename(squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,)), "SelectBackward0", x)
         elif isinstance(item, slice):
             step = 1 if item.step is None else int(item.step)
             if step <= 0:

@@ -8,6 +8,8 @@ trace captured from outside is recorded as mutated so the compiled function writ
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from kiln.compiler.errors import TraceError
@@ -50,7 +52,25 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
     view_of = getattr(x, "_view_of", None)
     through = new  # the view's new value, as the base's update reads it
     trace = current_trace()
+    if (
+        view_of is not None
+        and view_of[1] == "as_strided"
+        and (trace is not None or is_grad_enabled() or type(x._data) is not np.ndarray)
+    ):
+        where = "under kiln.jit" if trace is not None else "where autograd recorded it"
+        raise RuntimeError(
+            f"{op}: an in-place update of a strided view (Tensor.unfold, diagonal or "
+            f"as_strided) {where} is not supported: kiln cannot write it back to the base "
+            "tensor; compute the new tensor out of place (or under kiln.no_grad, eagerly)"
+        )
     if trace is not None:
+        node = x._node
+        if getattr(node, "op", None) == "expand" and x.numel() > math.prod(node.inputs[0].shape):
+            raise RuntimeError(
+                f"{op}: unsupported operation: more than one element of the written-to tensor "
+                "refers to a single memory location (an expanded tensor). Please clone() the "
+                "tensor before performing the operation."
+            )
         trace.assign(x, new)
     elif new._node is not None:
         view_of = None
@@ -68,7 +88,13 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         np.copyto(x._data, new._data)  # a NumPy view: the base already sees the values
         if not is_grad_enabled():
             view_of = None
-    else:  # a broadcast view: give x its own storage, as PyTorch would have
+    elif any(s == 0 and n > 1 for s, n in zip(x._data.strides, x._data.shape)):
+        raise RuntimeError(
+            f"{op}: unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location (an expanded tensor). Please clone() the "
+            "tensor before performing the operation."
+        )
+    else:  # read-only memory (a NumPy array that is not writable): x gets its own copy
         x._data = np.array(new._data)
         view_of = None
     if view_of is not None:

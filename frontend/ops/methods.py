@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, ops
+from ..autograd.tape import rename
 from ..tensor import Size, Tensor
 
 _OPERAND_TYPES = (Tensor, numbers.Number, np.ndarray, np.generic)
@@ -36,6 +37,16 @@ def _reflected(fn):
     return op
 
 
+def _rsub(self, other):
+    """``number - tensor``: PyTorch's ``RsubBackward1`` node (one edge, to the tensor)."""
+    if not isinstance(other, _OPERAND_TYPES):
+        return NotImplemented
+    out = ops.sub(other, self)
+    if not isinstance(other, Tensor) and out.grad_fn is not None:
+        rename(out, "RsubBackward1", self)
+    return out
+
+
 def _method(fn):
     def method(self, *args, **kwargs):
         return fn(self, *args, **kwargs)
@@ -49,7 +60,7 @@ _OPERATORS = {
     "__add__": ops.add,
     "__radd__": _reflected(ops.add),
     "__sub__": ops.sub,
-    "__rsub__": _reflected(ops.sub),
+    "__rsub__": lambda self, other: _rsub(self, other),
     "__mul__": ops.mul,
     "__rmul__": _reflected(ops.mul),
     "__truediv__": ops.div,
@@ -108,6 +119,22 @@ svd qr det logdet slogdet inverse cholesky matrix_exp
 
 
 def _view_as(self, other):
+    return ops.view(self, tuple(other.shape))
+
+
+def _untyped_storage(self):
+    from ..storage import untyped_storage
+
+    return untyped_storage(self)
+
+
+def _typed_storage(self):
+    from ..storage import typed_storage
+
+    return typed_storage(self)
+
+
+def _reshape_as(self, other):
     return ops.reshape(self, other.shape)
 
 
@@ -179,8 +206,52 @@ def _index_put_(self, indices, values, accumulate=False):
     return ops.assign(self, ops.index_put(self, indices, values, accumulate), "index_put_")
 
 
+def _strided_result(x: Tensor, out: Tensor, size, stride, offset: int, name: str) -> Tensor:
+    """``out`` (a composite's result: its values and its graph) made a view of ``x``'s
+    storage, eagerly, as PyTorch's: ``size``/``stride`` elements from ``offset`` elements
+    past ``x``'s first. A write through it reaches ``x``; where autograd recorded it, an
+    in-place update of it raises (kiln cannot write the history back), as ``as_strided``."""
+    from ..context import current_trace
+    from .surface16 import _storage_offset, _strided_array, _StridedCopy
+
+    if out.grad_fn is not None:
+        rename(out, name, x)
+    eager = type(x._data) is np.ndarray and x._node is None and not x.is_meta
+    if not eager or current_trace() is not None:
+        # traced, or on a device: a copy, which an in-place update would not write back
+        out._view_of = (x, "as_strided", _StridedCopy())
+        return out
+    out._data = _strided_array(x, size, stride, _storage_offset(x) + offset)
+    out._vc = x._vc
+    if out.grad_fn is not None:
+        out._view_of = (x, "as_strided", _StridedCopy())
+    return out
+
+
 def _unfold(self, dimension, size, step):
-    return ops.shape.unfold(self, dimension, size, step)
+    """``Tensor.unfold``: every window as a view of ``self`` (strides ``step * s, s``)."""
+    out = ops.shape.unfold(self, dimension, size, step)
+    if self.ndim == 0:
+        return out
+    d = dimension % self.ndim
+    strides = self.stride()
+    shape = list(out.shape)
+    new_strides = list(strides)
+    new_strides[d] = strides[d] * step
+    return _strided_result(self, out, shape, new_strides + [strides[d]], 0, "UnfoldBackward0")
+
+
+def _diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
+    """``Tensor.diagonal``: a view of ``self`` (stride ``s1 + s2``), as PyTorch's."""
+    out = ops.diagonal(self, offset, dim1, dim2)
+    d1, d2 = dim1 % self.ndim, dim2 % self.ndim
+    strides = self.stride()
+    rest = [a for a in range(self.ndim) if a not in (d1, d2)]
+    start = offset * strides[d2] if offset >= 0 else -offset * strides[d1]
+    if out.shape[-1] == 0:
+        start = 0
+    stride = [strides[a] for a in rest] + [strides[d1] + strides[d2]]
+    return _strided_result(self, out, list(out.shape), stride, start, "DiagonalBackward0")
 
 
 # math16: the elementwise, special-function and statistics methods (ops/math16.py).
@@ -295,7 +366,10 @@ def install() -> None:
     Tensor.bernoulli_ = _bernoulli_
     Tensor.exponential_ = _exponential_
     Tensor.view_as = _view_as
-    Tensor.reshape_as = _view_as
+    Tensor.reshape_as = _reshape_as
+    Tensor.untyped_storage = _untyped_storage
+    Tensor.storage = _typed_storage
+    Tensor.diagonal = _diagonal
     Tensor.type_as = _type_as
     Tensor.T = property(_T)
     Tensor.mT = property(_mT)

@@ -15,6 +15,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..autograd.grad_mode import no_grad
+from ..autograd.tape import rename
 from ..creation import full
 from ..dispatch import bind
 from ..tensor import Tensor
@@ -105,7 +106,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
     s = bind(P["sum"], (_widened(x),), {"axes": axes, "keepdims": bool(keepdim)})
-    return _rounded(div(s, float(n)) if n else div(s, math.nan), x)
+    out = _rounded(div(s, float(n)) if n else div(s, math.nan), x)
+    return rename(out, "MeanBackward0" if dim is None else "MeanBackward1", x)
 
 
 def _check_nonempty(op, x, axes, dim):
@@ -183,7 +185,7 @@ def _max_with_indices(x, dim, keepdim, pick, name="max"):
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze(values, axis), squeeze(idx, axis)
-    return values_indices(values, idx)
+    return values_indices(rename(values, name.capitalize() + "Backward0", x), idx)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
@@ -196,7 +198,8 @@ def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "max(): Expected reduction dim to be specified for input.numel() "
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
-        return evenly_distributed(x, amax(x)) if _wants_grad(x) else amax(x)
+        out = evenly_distributed(x, amax(x)) if _wants_grad(x) else amax(x)
+        return rename(out, "MaxBackward1", x)
     return _max_with_indices(x, dim, keepdim, _argmax)
 
 
@@ -209,7 +212,8 @@ def min(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001
                 "min(): Expected reduction dim to be specified for input.numel() "
                 "== 0. Specify the reduction dim with the 'dim' argument."
             )
-        return evenly_distributed(x, amin(x)) if _wants_grad(x) else amin(x)
+        out = evenly_distributed(x, amin(x)) if _wants_grad(x) else amin(x)
+        return rename(out, "MinBackward1", x)
     return _max_with_indices(x, dim, keepdim, _argmin, "min")
 
 
@@ -254,7 +258,7 @@ def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
         correction = 1 if unbiased is None or unbiased else 0
     if not x.dtype.is_floating_point:
         raise RuntimeError(f"var(): input dtype should be floating point, got {x.dtype.name}")
-    return _rounded(_var(_widened(x), dim, keepdim, correction), x)
+    return rename(_rounded(_var(_widened(x), dim, keepdim, correction), x), "VarBackward0", x)
 
 
 def _var(x: Tensor, dim, keepdim: bool, correction):
@@ -270,7 +274,7 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     if x.dtype is dtypes.float16:  # the square root too is taken before rounding
         wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
         return _rounded(wide, x)
-    return sqrt(var(x, dim, unbiased, keepdim, correction=correction))
+    return rename(sqrt(var(x, dim, unbiased, keepdim, correction=correction)), "StdBackward0", x)
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
@@ -306,7 +310,7 @@ def logsumexp(x: Tensor, dim, keepdim: bool = False) -> Tensor:
     out = log(s) + m
     if not keepdim:
         out = squeeze_axes(out, axes)
-    return out
+    return rename(out, "LogsumexpBackward0", x)
 
 
 def _refuse_integral(op, x):
@@ -332,7 +336,8 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     e = exp(sub(x, m))
-    return div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
+    out = div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
+    return rename(out, "SoftmaxBackward0", x)
 
 
 def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
@@ -350,7 +355,7 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     shifted = sub(x, m)
     s = bind(P["sum"], (exp(shifted),), {"axes": (axis,), "keepdims": True})
-    return sub(shifted, log(s))
+    return rename(sub(shifted, log(s)), "LogSoftmaxBackward0", x)
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
@@ -397,8 +402,8 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     flat = reshape(permute(x, rest + list(axes)), kept + (count,))
     out = multiply_halves(flat)
     if keepdim:
-        return reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
-    return out
+        out = reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
+    return rename(out, "ProdBackward0" if dim is None else "ProdBackward1", x)
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:
@@ -420,7 +425,8 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
     if p in ("fro", 2, 2.0, None):
         squares = sum(mul(x, x), dim, keepdim)
         zero = eq(squares, 0.0)  # the gradient at a zero vector is 0, as in PyTorch
-        return where(zero, 0.0, sqrt(where(zero, 1.0, squares)))
+        out = where(zero, 0.0, sqrt(where(zero, 1.0, squares)))
+        return rename(out, "LinalgVectorNormBackward0", x)
     if p in (math.inf, "inf"):
         return amax(abs_(x), () if dim is None else dim, keepdim)
     if p == 1:

@@ -15,6 +15,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from kiln.compiler.primitives import broadcast_shapes
 
 from .. import dtypes
+from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import bind, constant
 from ..tensor import Tensor
@@ -79,7 +80,7 @@ def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
     axes = list(range(x.ndim))
     a, b = normalize_dim("transpose", dim0, x.ndim), normalize_dim("transpose", dim1, x.ndim)
     axes[a], axes[b] = axes[b], axes[a]
-    return permute(x, axes)
+    return rename(permute(x, axes), "TransposeBackward0", x)
 
 
 swapaxes = swapdims = transpose
@@ -88,7 +89,7 @@ swapaxes = swapdims = transpose
 def t(x: Tensor) -> Tensor:
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
-    return transpose(x, 0, 1) if x.ndim == 2 else x
+    return rename(transpose(x, 0, 1), "TBackward0", x) if x.ndim == 2 else x
 
 
 def movedim(x: Tensor, source, destination) -> Tensor:
@@ -109,7 +110,7 @@ def unsqueeze(x: Tensor, dim: int) -> Tensor:
     d = normalize_dim("unsqueeze", dim, x.ndim + 1)
     shape = list(x.shape)
     shape.insert(d, 1)
-    return bind(P["reshape"], (x,), {"shape": tuple(shape)})
+    return rename(bind(P["reshape"], (x,), {"shape": tuple(shape)}), "UnsqueezeBackward0", x)
 
 
 def squeeze(x: Tensor, dim=None) -> Tensor:
@@ -119,7 +120,9 @@ def squeeze(x: Tensor, dim=None) -> Tensor:
         dims = (dim,) if isinstance(dim, int) else tuple(dim)
         axes = tuple(normalize_dim("squeeze", d, x.ndim) for d in dims)
         axes = tuple(a for a in axes if x.ndim and x.shape[a] == 1)
-    return squeeze_axes(x, axes)
+    kind = 0 if dim is None else 1 if isinstance(dim, int) else 2
+    out = squeeze_axes(x, axes) if axes else bind(P["reshape"], (x,), {"shape": tuple(x.shape)})
+    return rename(out, f"SqueezeBackward{kind}", x)
 
 
 def squeeze_axes(x: Tensor, axes) -> Tensor:
@@ -252,7 +255,7 @@ def stack(tensors, dim: int = 0) -> Tensor:
                 f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}"
             )
     d = normalize_dim("stack", dim, len(shape) + 1)
-    return cat([unsqueeze(t, d) for t in tensors], d)
+    return rename(cat([unsqueeze(t, d) for t in tensors], d), "StackBackward0", *tensors)
 
 
 def hstack(tensors):
@@ -282,7 +285,7 @@ def split(x: Tensor, split_size_or_sections, dim: int = 0):
             )
     out, start = [], 0
     for s in sizes:
-        out.append(slice_axis(x, d, start, start + s))
+        out.append(rename(slice_axis(x, d, start, start + s), "SplitBackward0", x))
         start += s
     return tuple(out)
 
@@ -334,13 +337,14 @@ def tensor_split(x: Tensor, indices_or_sections, dim: int = 0):
 
 def unbind(x: Tensor, dim: int = 0):
     d = normalize_dim("unbind", dim, x.ndim)
-    return tuple(squeeze_axes(p, (d,)) for p in split(x, 1, d))
+    return tuple(rename(squeeze_axes(p, (d,)), "UnbindBackward0", x) for p in split(x, 1, d))
 
 
 def flip(x: Tensor, *dims, **kwargs) -> Tensor:
     """``flip(x, dims)``, ``flip(x, 0, 1)`` (the method's varargs) or ``flip(x, dims=...)``."""
     from .index import index_select
 
+    x0 = x
     if "dims" in kwargs:
         if dims:
             raise TypeError("flip() got multiple values for argument 'dims'")
@@ -357,7 +361,7 @@ def flip(x: Tensor, *dims, **kwargs) -> Tensor:
     for d in axes:
         if x.ndim and x.shape[d] > 1:
             x = index_select(x, d, arange(x.shape[d] - 1, -1, -1))
-    return x
+    return rename(x, "FlipBackward0", x0)
 
 
 def repeat(x: Tensor, *sizes) -> Tensor:
@@ -372,7 +376,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
             f"repeat: Trying to create tensor with negative dimension: repeats {list(sizes)} "
             f"of a tensor of size {list(x.shape)}"
         )
-    x = reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
+    x0, x = x, reshape(x, (1,) * (len(sizes) - x.ndim) + tuple(x.shape))
     # (r0, d0, r1, d1, ...) -> expand -> reshape
     inter = []
     for d in x.shape:
@@ -382,7 +386,7 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     for r, d in zip(sizes, x.shape):
         target += [r, d]
     y = expand(y, target)
-    return reshape(y, [r * d for r, d in zip(sizes, x.shape)])
+    return rename(reshape(y, [r * d for r, d in zip(sizes, x.shape)]), "RepeatBackward0", x0)
 
 
 def tile(x: Tensor, dims) -> Tensor:
@@ -453,7 +457,52 @@ def view(x: Tensor, *shape) -> Tensor:
     last axis scales by the ratio of the item sizes)."""
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
         return view_dtype(x, shape[0])
-    return reshape(x, *shape)
+    new = infer_shape(_shape_arg(shape), x.numel())
+    if type(x._data) is np.ndarray and x._node is None and not x.is_meta:
+        if view_strides(tuple(x.shape), x.stride(), new) is None:
+            raise RuntimeError(
+                f"view size is not compatible with input tensor's size and stride (at least "
+                f"one dimension spans across two contiguous subspaces): input of size "
+                f"{list(x.shape)} and stride {list(x.stride())}, view of size {list(new)}. "
+                "Use .reshape(...) instead."
+            )
+    return reshape(x, new)
+
+
+def view_strides(old_shape: tuple, old_strides: tuple, new_shape: tuple):
+    """The strides of ``new_shape`` viewing a tensor of ``old_shape``/``old_strides``
+    without a copy, or ``None`` where none exists (PyTorch's ``computeStride``)."""
+    if not old_shape or math.prod(old_shape) == 0:
+        return tuple(_dense(new_shape))
+    new_strides = [0] * len(new_shape)
+    view_d = len(new_shape) - 1
+    chunk = old_strides[-1]
+    tensor_numel = 1
+    view_numel = 1
+    for d in range(len(old_shape) - 1, -1, -1):
+        tensor_numel *= old_shape[d]
+        if d == 0 or (old_shape[d - 1] != 1 and old_strides[d - 1] != tensor_numel * chunk):
+            while view_d >= 0 and (view_numel < tensor_numel or new_shape[view_d] == 1):
+                new_strides[view_d] = view_numel * chunk
+                view_numel *= new_shape[view_d]
+                view_d -= 1
+            if view_numel != tensor_numel:
+                return None
+            if d > 0:
+                chunk = old_strides[d - 1]
+                tensor_numel = 1
+                view_numel = 1
+    if view_d != -1:
+        return None
+    return tuple(new_strides)
+
+
+def _dense(shape):
+    strides, step = [], 1
+    for n in reversed(shape):
+        strides.append(step)
+        step *= max(n, 1)
+    return reversed(strides)
 
 
 def view_dtype(x: Tensor, dtype) -> Tensor:

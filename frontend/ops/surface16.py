@@ -477,10 +477,15 @@ class _StridedCopy(dict):
 
 
 def _root(array: np.ndarray) -> np.ndarray:
-    """The ndarray at the bottom of ``array``'s chain of bases (its storage)."""
-    while isinstance(array.base, np.ndarray):
-        array = array.base
-    return array
+    """The ndarray at the bottom of ``array``'s chain of bases (its storage); through the
+    wrapper NumPy's ``as_strided`` puts between a strided view and its base."""
+    while True:
+        base = array.base
+        if not isinstance(base, np.ndarray):
+            base = getattr(base, "base", None)  # np.lib.stride_tricks.DummyArray
+            if not isinstance(base, np.ndarray):
+                return array
+        array = base
 
 
 def _storage_offset(x: Tensor) -> int:
