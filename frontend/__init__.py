@@ -13,9 +13,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device, get_default_device, set_default_device
 from .dispatch import install_out_keyword as _install_out_keyword
 from .dtypes import (
-    bool_ as bool,  # noqa: A001
-)
-from .dtypes import (
+    bfloat16,
     cdouble,
     cfloat,
     complex64,
@@ -35,6 +33,9 @@ from .dtypes import (
     set_default_dtype,
     short,
     uint8,
+)
+from .dtypes import (
+    bool_ as bool,  # noqa: A001
 )
 from .dtypes import float as float  # noqa: A001, PLC0414
 from .dtypes import int as int  # noqa: A001, PLC0414

@@ -110,7 +110,9 @@ def tensor(
         return _finish(out, requires_grad, device)
     data = _nested_tensors(data)
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
-    return _finish(constant(np.array(data, dtype=dt.np), dt), requires_grad, device)
+    # (bfloat16: through float32, as PyTorch rounds a double to bfloat16; ``constant`` ends it)
+    array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    return _finish(constant(array, dt), requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -150,6 +152,8 @@ def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
 
         meta._enable()
         return _finish(meta.empty(shape, dt), requires_grad)
+    if dt is dtypes.bfloat16 and not isinstance(value, (bool, np.bool_)):
+        value = np.float32(value)  # a double rounds to bfloat16 through float32 (as PyTorch)
     if current_trace() is not None:
         out = constant(filled(shape, value, dt.np), dt)
     else:

@@ -26,12 +26,14 @@ import numpy as np
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
+from . import dtypes
 from .autograd.tape import record
 from .context import current, current_trace, is_grad_enabled
 from .tensor import Tensor, _wrap
 
 __all__ = [
     "bind",
+    "computes_in_float32",
     "eager_impl",
     "bind_name",
     "constant",
@@ -81,11 +83,23 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         impl = _EAGER_IMPLS.get(prim.name) or prim.impl
         try:
             if len(inputs) == 2:
-                data = impl(inputs[0]._data, inputs[1]._data, **params)
+                a, b = inputs[0]._data, inputs[1]._data
+                if a.dtype.kind == "V" or b.dtype.kind == "V":
+                    data = _in_float32(impl, prim, (a, b), params)
+                else:
+                    data = impl(a, b, **params)
             elif len(inputs) == 1:
-                data = impl(inputs[0]._data, **params)
+                a = inputs[0]._data
+                if a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16":
+                    data = _in_float32(impl, prim, (a,), params)
+                else:
+                    data = impl(a, **params)
             else:
-                data = impl(*[x._data for x in inputs], **params)
+                arrays = [x._data for x in inputs]
+                if any(a.dtype.kind == "V" for a in arrays):
+                    data = _in_float32(impl, prim, arrays, params)
+                else:
+                    data = impl(*arrays, **params)
         except Exception as exc:
             raise _explain(prim, inputs, params, exc) from None
         if type(data) is not np.ndarray:
@@ -98,15 +112,26 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
             out._vc = inputs[0]._vc  # one version counter per storage
     elif top is not None:
+        if type(top) is _TraceState() and _has_bfloat16(prim, inputs, params):
+            raise NotImplementedError(
+                f"kiln.jit: {prim.name} on bfloat16 is not compiled (kiln's kernels have no "
+                "bfloat16 type); run it eagerly, or compute in float32 inside the compiled "
+                "function (x.float())"
+            )
         out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy; with a profiler
         start = perf_counter() if PROFILERS else None
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
         if out is NotImplemented:
             try:
-                data = (_EAGER_IMPLS.get(prim.name) or prim.impl)(
-                    *[x._data for x in inputs], **params
-                )
+                impl = _EAGER_IMPLS.get(prim.name) or prim.impl
+                arrays = [x._data for x in inputs]
+                if any(a.dtype.kind == "V" for a in arrays) or (
+                    prim is _CAST and params["dtype"] == "bfloat16"
+                ):
+                    data = _in_float32(impl, prim, arrays, params)
+                else:
+                    data = impl(*arrays, **params)
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
@@ -125,6 +150,100 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
 
 
 _new = Tensor.__new__
+_CAST = PRIMITIVES["cast"]
+_F32 = np.dtype(np.float32)
+
+
+def _in_float32(impl, prim, arrays, params):
+    """An op on bfloat16 data as PyTorch's CPU kernels compute it: in float32, rounded to
+    bfloat16 once at the end (a sum or a matmul accumulates in float32, not in bfloat16).
+    Every conversion to bfloat16 goes through float32, as ``c10::BFloat16`` does (a float64
+    exactly between two bfloat16 values after its rounding to float32 rounds to even)."""
+    bf16 = dtypes.bfloat16.np
+    if prim is _CAST:
+        x = arrays[0]
+        target = params["dtype"]
+        if x.dtype.kind in "fV" and x.dtype != _F32 or target == "bfloat16":
+            x = x.astype(_F32)
+        return x.astype(bf16 if target == "bfloat16" else target)
+    had = False
+    wide = []
+    for a in arrays:
+        if a.dtype == bf16:
+            had = True
+            a = a.astype(_F32)
+        wide.append(a)
+    data = np.asarray(impl(*wide, **params))
+    if had and data.dtype == _F32:
+        data = data.astype(bf16)
+    return data
+
+
+def computes_in_float32(fn=None, *, round_scalars=False):
+    """Decorate a composite op so that on bfloat16 tensors it runs in float32 and rounds
+    its floating results to bfloat16 once, as PyTorch's CPU kernels do (``sigmoid`` of a
+    bfloat16 tensor is one rounding of the float32 sigmoid, not one per step of kiln's
+    composite). Other dtypes run ``fn`` unchanged. ``round_scalars``: a Python number
+    operand is first rounded to bfloat16, as PyTorch does where the scalar takes the
+    tensor's dtype (``remainder``, ``atan2``; ``mul`` and ``div`` keep it in float32).
+
+    >>> f = computes_in_float32(lambda x: x * 3 / 7)
+    >>> f(kiln.tensor([1.0], dtype=kiln.bfloat16))
+    tensor([0.4277], dtype=kiln.bfloat16)
+    """
+    if fn is None:
+        return functools.partial(computes_in_float32, round_scalars=round_scalars)
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        for a in args:
+            if isinstance(a, Tensor) and a.dtype is _BF16:
+                break
+        else:
+            return fn(*args, **kwargs)
+        from .ops.elementwise import cast
+
+        wide = [
+            cast(a, dtypes.float32) if isinstance(a, Tensor) and a.dtype is _BF16 else a
+            for a in args
+        ]
+        if round_scalars:
+            wide = [_bf16_scalar(a) for a in wide]
+        out = fn(*wide, **kwargs)
+        if isinstance(out, Tensor):
+            return cast(out, _BF16) if out.dtype is dtypes.float32 else out
+        if isinstance(out, tuple):
+            parts = [
+                cast(o, _BF16) if isinstance(o, Tensor) and o.dtype is dtypes.float32 else o
+                for o in out
+            ]
+            return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
+        return out
+
+    op.__wrapped__ = fn
+    return op
+
+
+_BF16 = dtypes.bfloat16
+
+
+def _bf16_scalar(value):
+    if type(value) is float or type(value) is int:
+        return float(np.float32(value).astype(_BF16.np))
+    return value
+
+
+def _has_bfloat16(prim, inputs, params) -> bool:
+    return (prim is _CAST and params.get("dtype") == "bfloat16") or any(
+        x.dtype is dtypes.bfloat16 for x in inputs
+    )
+
+
+@functools.cache
+def _TraceState():  # noqa: N802
+    from .tracing import TraceState
+
+    return TraceState
 
 
 def _where(condition, x, y):
@@ -217,7 +336,10 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     >>> constant([0, 2], kiln.int64, like=kiln.ones(3)).device
     device(type='cpu')
     """
-    data = np.asarray(value, dtype=dtype.np)
+    if dtype is dtypes.bfloat16:  # through float32, as c10::BFloat16 rounds a double
+        data = np.asarray(value, dtype=_F32).astype(dtype.np)
+    else:
+        data = np.asarray(value, dtype=dtype.np)
     trace = current_trace()
     if trace is not None:
         return trace.constant(data)

@@ -16,7 +16,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..autograd import fused
 from ..context import current_trace, is_grad_enabled
-from ..dispatch import bind, constant
+from ..dispatch import bind, computes_in_float32, constant
 from ..tensor import Tensor
 from .reuse import bind_into, reusable_operand
 
@@ -80,8 +80,38 @@ def promote_pair(op, a, b):
 _SCALAR_CATEGORY = {int: dtypes.int64._category, float: dtypes.float32._category}
 
 
+def _opmath_scalar(prim, a, b):
+    """PyTorch's CPU ``mul`` and ``div`` compute a bfloat16 (and float16) tensor with a scalar
+    operand (a Python number, or a 0-d tensor that does not win promotion) in float32, the
+    scalar held at float32 precision, and round once: ``bf16 * 1.3`` multiplies by 1.3f, not
+    by bfloat16(1.3). (Its ``add``/``sub`` round the scalar to the tensor's dtype first, as
+    kiln's promotion does.) The result, or None when this is not such a case. (kiln does
+    this for bfloat16 only, so far: float16 keeps multiplying by float16(1.3).)"""
+    if isinstance(a, Tensor) and a.dtype is _BF16:
+        t, s = a, b
+    elif isinstance(b, Tensor) and b.dtype is _BF16:
+        t, s = b, a
+    else:
+        return None
+    dt = t.dtype
+    if isinstance(s, Tensor):
+        if s.dtype is dt:
+            return None
+        if s.ndim or not (s.dtype._category <= 2 and dtypes.result_type(t, s) is dt):
+            return None
+    elif type(s) is not float and type(s) is not int:
+        return None
+    f32 = dtypes.float32
+    a, b = as_operand(a, f32), as_operand(b, f32)
+    return cast(bind(prim, (a, b)), dt)
+
+
 def _binary(prim, reuses=False):
     def op(a, b):
+        if prim is _MUL:
+            low = _opmath_scalar(prim, a, b)
+            if low is not None:
+                return low
         if reuses:  # a large temporary operand lends its buffer (see ops/reuse.py)
             donor = reusable_operand(a, b)
             a, b, _ = promote_pair(prim.name, a, b)
@@ -94,6 +124,8 @@ def _binary(prim, reuses=False):
     return op
 
 
+_MUL = P["mul"]
+_BF16 = dtypes.bfloat16
 _add = _binary(P["add"])
 _sub = _binary(P["sub"])
 mul = _binary(P["mul"], reuses=True)
@@ -145,6 +177,10 @@ def _float_dtype_for(dt):
 
 def div(a, b, *, rounding_mode=None):
     """True division (integers give floats), or floor/trunc division with ``rounding_mode``."""
+    if rounding_mode is None:
+        low = _opmath_scalar(P["div"], a, b)
+        if low is not None:
+            return low
     a, b, dt = promote_pair("div", a, b)
     if rounding_mode is None:
         fdt = _float_dtype_for(dt)
@@ -165,6 +201,7 @@ def div(a, b, *, rounding_mode=None):
 true_divide = divide = div
 
 
+@computes_in_float32
 def floor_divide(a, b):
     """``floor(a / b)``, computed as PyTorch does for floats: from ``fmod``, so the
     quotient is the exact one rounded down (``7.5 // 2.5`` is 3, not 2)."""
@@ -191,6 +228,7 @@ def _check_integer_divisor(b):
         raise RuntimeError("ZeroDivisionError")
 
 
+@computes_in_float32(round_scalars=True)
 def remainder(a, b):
     """Python-style modulo (the sign of the divisor), as ``torch.remainder``."""
     a, b, dt = promote_pair("remainder", a, b)
@@ -302,6 +340,7 @@ def trunc(x):
     return where(lt(x, 0), ceil(x), floor(x)) if x.dtype.is_floating_point else x
 
 
+@computes_in_float32
 def frac(x):
     return sub(x, trunc(x))
 
@@ -310,18 +349,22 @@ def square(x):
     return mul(x, x)
 
 
+@computes_in_float32
 def rsqrt(x):
     return reciprocal(sqrt(x))
 
 
+@computes_in_float32
 def log2(x):
     return mul(log(x), 1.0 / math.log(2.0))
 
 
+@computes_in_float32
 def log10(x):
     return mul(log(x), 1.0 / math.log(10.0))
 
 
+@computes_in_float32
 def log1p(x):
     """``log(1 + x)``, exact for tiny ``x``: Goldberg's ``log(u) * x / (u - 1)``, u = 1 + x.
 
@@ -336,6 +379,7 @@ def log1p(x):
     return where(near, corrected, log(where(near, 1.0, add(x, 1.0))))
 
 
+@computes_in_float32
 def expm1(x):
     """``exp(x) - 1``, exact for tiny ``x``: Kahan's ``(u - 1) * x / log(u)``, u = exp(x)."""
     x = _to_float(x)
@@ -347,14 +391,17 @@ def expm1(x):
     return where(near, corrected, sub(exp(where(near, 0.0, x)), 1.0))
 
 
+@computes_in_float32
 def exp2(x):
     return exp(mul(x, math.log(2.0)))
 
 
+@computes_in_float32
 def tan(x):
     return div(sin(x), cos(x))
 
 
+@computes_in_float32
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written so that large ``|x|`` never overflows."""
     x = _to_float(x)
@@ -365,6 +412,7 @@ def sigmoid(x):
     return where(nonnegative, pos, mul(e, pos))
 
 
+@computes_in_float32
 def logsigmoid(x):
     x = _to_float(x)
     return sub(minimum(x, 0.0), log1p(exp(neg(abs(x)))))
@@ -387,6 +435,7 @@ def relu(x):
     return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
 
 
+@computes_in_float32
 def erfinv(x):
     """Inverse error function: Giles' single-precision approximation + two Newton steps."""
     x = _to_float(x)
@@ -560,18 +609,22 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return where(eq(x, -math.inf), neginf, x)
 
 
+@computes_in_float32
 def lerp(start, end, weight):
     return add(start, mul(weight, sub(end, start)))
 
 
+@computes_in_float32
 def addcmul(x, t1, t2, *, value=1):
     return add(x, mul(mul(t1, t2), value))
 
 
+@computes_in_float32
 def addcdiv(x, t1, t2, *, value=1):
     return add(x, mul(div(t1, t2), value))
 
 
+@computes_in_float32(round_scalars=True)
 def hypot(a, b):
     """``sqrt(a^2 + b^2)`` scaled by the larger magnitude (no overflow); an infinite side
     gives inf even against NaN, as C's hypot."""
@@ -602,6 +655,7 @@ def copysign(a, b):
     return out
 
 
+@computes_in_float32(round_scalars=True)
 def atan2(y, x):
     """The angle of ``(x, y)`` in ``[-pi, pi]``, with C's special values: signed zeros pick
     the side (``atan2(0, -0) = pi``), two infinities give odd multiples of ``pi/4``."""
@@ -619,16 +673,19 @@ def atan2(y, x):
     return where(both_inf, where(y_negative, neg(corner), corner), r)
 
 
+@computes_in_float32
 def sinh(x):
     """``(e^x - e^-x) / 2`` through ``expm1``: exact for tiny ``x``, keeps the sign of a zero."""
     x = _to_float(x)
     return mul(sub(expm1(x), expm1(neg(x))), 0.5)
 
 
+@computes_in_float32
 def cosh(x):
     return mul(add(exp(x), exp(neg(x))), 0.5)
 
 
+@computes_in_float32
 def asinh(x):
     """``sign(x) * log(|x| + sqrt(x^2 + 1))``: exact for tiny ``x``, slope 1 at 0, no overflow."""
     x = _to_float(x)
@@ -645,6 +702,7 @@ def asinh(x):
     return where(eq(x, 0.0), x, signed)  # keeps the sign of a zero
 
 
+@computes_in_float32
 def softplus(x, beta=1.0, threshold=20.0):
     bx = mul(x, beta)
     soft = div(add(maximum(bx, 0.0), log1p(exp(neg(abs(bx))))), beta)
@@ -658,6 +716,7 @@ _STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680)
 _LGAMMA_SHIFT = 8
 
 
+@computes_in_float32
 def lgamma(x):
     """``log|Gamma(x)|``: Stirling's series after shifting ``x`` up by 8, and the
     reflection ``log(pi / |sin(pi x)|) - lgamma(1 - x)`` below 1/2 (inf at 0, -1, -2, ...)."""
@@ -692,6 +751,7 @@ def lgamma(x):
 _DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132)
 
 
+@computes_in_float32
 def digamma(x):
     """``d/dx log Gamma(x)``: the asymptotic series after shifting ``x`` up by 8, and the
     reflection ``psi(1 - x) - pi / tan(pi x)`` below 1/2 (PyTorch's -inf at 0, +inf at
@@ -720,6 +780,7 @@ def digamma(x):
     return where(eq(x, math.inf), math.inf, where(isnan(x), x, out))
 
 
+@computes_in_float32(round_scalars=True)
 def xlogy(x, y):
     """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN)."""
     x, y, dt = promote_pair("xlogy", x, y)
@@ -728,6 +789,7 @@ def xlogy(x, y):
     return where(zero, 0.0, mul(x, log(where(zero, 1.0, y))))
 
 
+@computes_in_float32(round_scalars=True)
 def logaddexp(a, b):
     """``log(exp(a) + exp(b))`` without overflow; equal infinities give themselves."""
     a, b, _ = promote_pair("logaddexp", a, b)
