@@ -106,8 +106,13 @@ for _name in functional.__all__:
     globals().setdefault(_name, getattr(functional, _name))
 
 # kiln.func runs the autograd tape (grad, vjp); forward_ad and functional are built on it
-from . import amp, distributions, func  # noqa: E402
-from .amp import autocast  # noqa: E402
+from . import (  # noqa: E402
+    amp,
+    cpu,  # noqa: E402
+    distributions,
+    func,
+)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
 from .func import vmap  # noqa: E402

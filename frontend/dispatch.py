@@ -18,6 +18,7 @@ This is the hottest path of eager mode: keep it lean.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from time import perf_counter
 
@@ -76,6 +77,8 @@ def register_device_move(device_type: str, move) -> None:
 
 def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
+    if AUTOCAST[0] and prim is _MATMUL:  # an enabled kiln.autocast region in some thread
+        inputs = _autocast_inputs(inputs, "lower")
     ctx = current()
     top = ctx.top
     if top is None and not PROFILERS and not _device_handlers:
@@ -112,7 +115,9 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
             out._vc = inputs[0]._vc  # one version counter per storage
     elif top is not None:
-        if type(top) is _TraceState() and _has_bfloat16(prim, inputs, params):
+        if prim is _MATMUL:
+            _guard_autocast()
+        if isinstance(top, _TraceState()) and _has_bfloat16(prim, inputs, params):
             raise NotImplementedError(
                 f"kiln.jit: {prim.name} on bfloat16 is not compiled (kiln's kernels have no "
                 "bfloat16 type); run it eagerly, or compute in float32 inside the compiled "
@@ -151,6 +156,7 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
 
 _new = Tensor.__new__
 _CAST = PRIMITIVES["cast"]
+_MATMUL = PRIMITIVES["matmul"]
 _F32 = np.dtype(np.float32)
 
 
@@ -350,6 +356,102 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     if move is None:
         raise RuntimeError(f"constant: no way to put an array on device {device_type!r}")
     return move(data)
+
+
+# ------------------------------------------------------------------------------ autocast
+
+# How many enabled ``kiln.autocast`` regions are open, over all threads: while 0 (the usual
+# case) ``bind`` pays one test of it. Each thread's own regions are in ``_AMP``.
+AUTOCAST = [0]
+_AMP = threading.local()
+_AMP_DEFAULT_DTYPE = {"cpu": "bfloat16", "cuda": "float16"}
+
+
+def autocast_state(device_type: str):
+    """``(enabled, dtype)`` of this thread's innermost autocast region for ``device_type``."""
+    regions = getattr(_AMP, "regions", None)
+    if regions is None:
+        regions = _AMP.regions = {}
+    state = regions.get(device_type)
+    if state is None:
+        name = _AMP_DEFAULT_DTYPE.get(device_type, "float16")
+        state = regions[device_type] = (False, dtypes.as_dtype(name))
+    return state
+
+
+def set_autocast_state(device_type: str, enabled: bool, dtype) -> tuple:
+    """Set this thread's autocast state for ``device_type``; returns the previous one."""
+    previous = autocast_state(device_type)
+    _AMP.regions[device_type] = (bool(enabled), dtype)
+    AUTOCAST[0] += bool(enabled) - previous[0]
+    return previous
+
+
+def _amp_key() -> tuple:
+    regions = getattr(_AMP, "regions", None) or {}
+    suspended = getattr(_AMP, "suspended", 0)
+    return (suspended, *sorted((k, v[0], v[1].name) for k, v in regions.items() if v[0]))
+
+
+def _guard_autocast() -> None:
+    """A trace reads the autocast state where it matters: retrace when it changes."""
+    trace = current_trace()
+    if trace is not None and hasattr(trace, "add_guard"):
+        trace.add_guard("kiln.autocast state", _amp_key, _amp_key())
+
+
+def _autocast_inputs(inputs, policy: str):
+    """``inputs`` as an autocast region casts them for an op of ``policy``: "lower" (matmul,
+    linear, conv: floating tensors other than float64 to the region's dtype) or "fp32"
+    (losses: float16/bfloat16 tensors to float32). Unchanged outside a region, or inside an
+    op that autocast already handled (its inner ops see no autocast, as PyTorch's)."""
+    if getattr(_AMP, "suspended", 0):
+        return inputs
+    out = []
+    from .ops.elementwise import cast
+
+    for x in inputs:
+        if isinstance(x, Tensor) and x.dtype._category == 2 and x.dtype is not dtypes.float64:
+            enabled, target = autocast_state(_device_type(x))
+            if enabled:
+                if policy == "fp32":
+                    target = dtypes.float32
+                if x.dtype is not target:
+                    x = cast(x, target)
+        out.append(x)
+    return type(inputs)(out) if isinstance(inputs, tuple) else out
+
+
+def _device_type(x) -> str:
+    try:
+        return x.device.type
+    except Exception:  # a tracer without a device
+        return "cpu"
+
+
+def autocast_op(policy: str):
+    """Decorate a public op that PyTorch's autocast lists: ``"lower"`` (runs in the region's
+    lower-precision dtype: linear, conv) or ``"fp32"`` (runs in float32: the losses). Its
+    tensor arguments are cast on entry, and its inner ops see no autocast."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def op(*args, **kwargs):
+            if current_trace() is not None:
+                _guard_autocast()
+            if not AUTOCAST[0] or getattr(_AMP, "suspended", 0):
+                return fn(*args, **kwargs)
+            args = _autocast_inputs(args, policy)
+            kwargs = dict(zip(kwargs, _autocast_inputs(list(kwargs.values()), policy)))
+            _AMP.suspended = getattr(_AMP, "suspended", 0) + 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _AMP.suspended -= 1
+
+        return op
+
+    return decorate
 
 
 # ------------------------------------------------------------------------------ out=

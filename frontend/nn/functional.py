@@ -18,6 +18,7 @@ import numpy as np
 import kiln
 from kiln import ops
 
+from ..dispatch import autocast_op
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -67,6 +68,7 @@ pixel_unshuffle = ops.pixel_unshuffle
 # ------------------------------------------------------------------------------ linear
 
 
+@autocast_op("lower")
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over the last axis of ``input``.
 

@@ -17,6 +17,8 @@ import kiln
 from kiln import ops
 from kiln.autograd import fused
 
+from ..dispatch import autocast_op
+
 __all__ = [
     "mse_loss",
     "l1_loss",
@@ -92,6 +94,7 @@ def _weighted(loss, weight):
     return loss if weight is None else ops.mul(loss, weight)
 
 
+@autocast_op("fp32")
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean squared error ``(input - target) ** 2``, reduced.
 
@@ -105,6 +108,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     return reduce_loss(_weighted(ops.mul(diff, diff), weight), reduction)
 
 
+@autocast_op("fp32")
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean absolute error ``|input - target|``, reduced.
 
@@ -117,6 +121,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     return reduce_loss(_weighted(ops.abs(ops.sub(input, target)), weight), reduction)
 
 
+@autocast_op("fp32")
 def smooth_l1_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0
 ):
@@ -140,6 +145,7 @@ def smooth_l1_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
     """``0.5 d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``.
 
@@ -179,6 +185,7 @@ def _check_targets(target, n_classes: int, ignore_index: int) -> None:
         raise IndexError(f"Target {int(bad[0])} is out of bounds.")
 
 
+@autocast_op("fp32")
 def nll_loss(
     input,
     target,
@@ -239,6 +246,7 @@ def _torch_type_name(dtype) -> str:
     )
 
 
+@autocast_op("fp32")
 def cross_entropy(
     input,
     target,
@@ -322,6 +330,7 @@ def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothin
     return ops.div(ops.sum(loss), float(loss.numel()) if loss.numel() else float("nan"))
 
 
+@autocast_op("fp32")
 def binary_cross_entropy(
     input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
 ):
@@ -348,6 +357,7 @@ def binary_cross_entropy(
     return reduce_loss(_weighted(loss, weight), reduction)
 
 
+@autocast_op("fp32")
 def binary_cross_entropy_with_logits(
     input,
     target,
