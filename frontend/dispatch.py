@@ -87,19 +87,21 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         try:
             if len(inputs) == 2:
                 a, b = inputs[0]._data, inputs[1]._data
-                if a.dtype.kind == "V" or b.dtype.kind == "V":
+                if _BF16_ON[0] and (a.dtype.kind == "V" or b.dtype.kind == "V"):
                     data = _in_float32(impl, prim, (a, b), params)
                 else:
                     data = impl(a, b, **params)
             elif len(inputs) == 1:
                 a = inputs[0]._data
-                if a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16":
+                if _BF16_ON[0] and (
+                    a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16"
+                ):
                     data = _in_float32(impl, prim, (a,), params)
                 else:
                     data = impl(a, **params)
             else:
                 arrays = [x._data for x in inputs]
-                if any(a.dtype.kind == "V" for a in arrays):
+                if _BF16_ON[0] and any(a.dtype.kind == "V" for a in arrays):
                     data = _in_float32(impl, prim, arrays, params)
                 else:
                     data = impl(*arrays, **params)
@@ -155,6 +157,7 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
 
 
 _new = Tensor.__new__
+_BF16_ON = dtypes.BFLOAT16_ON
 _CAST = PRIMITIVES["cast"]
 _MATMUL = PRIMITIVES["matmul"]
 _F32 = np.dtype(np.float32)
@@ -202,6 +205,8 @@ def computes_in_float32(fn=None, *, round_scalars=False):
 
     @functools.wraps(fn)
     def op(*args, **kwargs):
+        if not _BF16_ON[0]:
+            return fn(*args, **kwargs)
         for a in args:
             if isinstance(a, Tensor) and a.dtype is _BF16:
                 break

@@ -106,6 +106,11 @@ class _ByNp(dict):
 _BY_NP = _ByNp({d.np: d for d in ALL if d is not bfloat16})
 
 
+# Whether ml_dtypes is loaded, so that bfloat16 data may exist: until then the eager hot
+# paths skip their bfloat16 tests (one list read).
+BFLOAT16_ON = [False]
+
+
 def _load_bfloat16():
     """bfloat16's NumPy dtype (``ml_dtypes.bfloat16``), importing ml_dtypes once."""
     try:
@@ -115,6 +120,7 @@ def _load_bfloat16():
             "kiln.bfloat16 needs the ml_dtypes package (pip install ml_dtypes)"
         ) from None
     npd = np.dtype(ml_dtypes.bfloat16)
+    BFLOAT16_ON[0] = True
     bfloat16.np = npd
     _BY_NP[npd] = bfloat16
     return npd

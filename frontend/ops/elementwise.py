@@ -40,6 +40,8 @@ def cast(x: Tensor, dtype) -> Tensor:
     dtype = dtypes.as_dtype(dtype)
     if x.dtype is dtype:
         return x
+    if dtype is _BF16 and not _BF16_ON[0]:
+        dtypes._load_bfloat16()
     return bind(_CAST, (x,), {"dtype": dtype.name})
 
 
@@ -87,6 +89,8 @@ def _opmath_scalar(prim, a, b):
     by bfloat16(1.3). (Its ``add``/``sub`` round the scalar to the tensor's dtype first, as
     kiln's promotion does.) The result, or None when this is not such a case. (kiln does
     this for bfloat16 only, so far: float16 keeps multiplying by float16(1.3).)"""
+    if not _BF16_ON[0]:  # no bfloat16 tensor exists yet
+        return None
     if isinstance(a, Tensor) and a.dtype is _BF16:
         t, s = a, b
     elif isinstance(b, Tensor) and b.dtype is _BF16:
@@ -126,6 +130,7 @@ def _binary(prim, reuses=False):
 
 _MUL = P["mul"]
 _BF16 = dtypes.bfloat16
+_BF16_ON = dtypes.BFLOAT16_ON
 _add = _binary(P["add"])
 _sub = _binary(P["sub"])
 mul = _binary(P["mul"], reuses=True)
