@@ -337,6 +337,19 @@ def _explain(prim, inputs, params, exc: Exception) -> Exception:
     )
 
 
+def _wrapped_int(value: int, dtype) -> np.ndarray:
+    """A Python int as an integer dtype, wrapping modulo 2**bits as PyTorch converts a
+    scalar operand (``uint8_tensor + 300`` adds 44); beyond 64 bits an OverflowError, as
+    PyTorch's."""
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(f"Python int {value} too big to convert to {dtype.name}")
+    bits = 8 * dtype.itemsize
+    v = value & ((1 << bits) - 1)
+    if dtype.is_signed and v >= 1 << (bits - 1):
+        v -= 1 << bits
+    return np.asarray(v, dtype=dtype.np)
+
+
 def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     """A constant tensor of ``dtype``: eager data now, or a ``const`` node while tracing.
 
@@ -349,6 +362,8 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     """
     if dtype is dtypes.bfloat16:  # through float32, as c10::BFloat16 rounds a double
         data = np.asarray(value, dtype=_F32).astype(dtype.np)
+    elif dtype._category == 1 and type(value) is int:
+        data = _wrapped_int(value, dtype)
     else:
         data = np.asarray(value, dtype=dtype.np)
     trace = current_trace()

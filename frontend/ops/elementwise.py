@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -195,6 +196,12 @@ def div(a, b, *, rounding_mode=None):
     if rounding_mode == "trunc":
         if not dt.is_floating_point:
             _check_integer_divisor(b)
+            if dt is dtypes.int64:  # exact: the floor quotient, one up where it rounded down
+                q = _int_floor_div(a, b, dt)
+                r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+                zero = constant(0, dt)
+                up = logical_and(ne(r, zero), ne(lt(a, zero), lt(b, zero)))
+                return where(up, bind(P["add"], (q, constant(1, dt))), q)
         q = div(a, b)
         return cast(where(lt(q, 0), neg(floor(neg(q))), floor(q)), dt)
     raise RuntimeError(
@@ -220,9 +227,28 @@ def floor_divide(a, b):
         f = where(eq(q, 0.0), copysign(constant(0.0, dt), div(a, b)), f)
         return where(eq(b, 0.0), div(a, b), f)
     _check_integer_divisor(b)
+    return _int_floor_div(a, b, dt)
+
+
+def _int_floor_div(a, b, dt):
+    """Exact floor division of integer tensors: a float64 quotient (exact below 2**53),
+    for int64 refined with the remainder in integer arithmetic so that ``(2**62 + 1) // 3``
+    is exact rather than the float64 quotient's nearest."""
     fdt = dtypes.float64
-    q = floor(bind(P["div"], (cast(a, fdt), cast(b, fdt))))
-    return cast(q, dt)
+    q = cast(floor(bind(P["div"], (cast(a, fdt), cast(b, fdt)))), dt)
+    if dt is not dtypes.int64:
+        return q
+    r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+    q = bind(P["add"], (q, cast(floor(bind(P["div"], (cast(r, fdt), cast(b, fdt)))), dt)))
+    r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+    zero = constant(0, dt)
+    one = constant(1, dt)
+    # the remainder takes the divisor's sign and is smaller than it
+    low = logical_and(ne(r, zero), ne(lt(r, zero), lt(b, zero)))
+    q = where(low, bind(P["sub"], (q, one)), q)
+    r = where(low, bind(P["add"], (r, b)), r)
+    high = logical_and(ne(r, zero), logical_and(ge(abs(r), abs(b)), eq(lt(r, zero), lt(b, zero))))
+    return where(high, bind(P["add"], (q, one)), q)
 
 
 def _check_integer_divisor(b):
@@ -540,9 +566,37 @@ def where(condition, x=None, y=None):
         like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
         condition = constant(condition, dtypes.bool_, like=like)
     elif condition.dtype is not dtypes.bool_:
+        if condition.dtype is not dtypes.uint8:
+            raise RuntimeError(
+                "where expected condition to be a boolean tensor, but got a tensor with dtype "
+                + _TORCH_NAME.get(condition.dtype.name, condition.dtype.name)
+            )
+        warnings.warn(
+            "where received a uint8 condition tensor. This behavior is deprecated and will be "
+            "removed in a future version of PyTorch. Use a boolean condition instead.",
+            UserWarning,
+            stacklevel=2,
+        )
         condition = cast(condition, dtypes.bool_)
     x, y, _ = promote_pair("where", x, y)
     return bind(P["where"], (condition, x, y))
+
+
+# PyTorch's ScalarType names, as its error messages print them
+_TORCH_NAME = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
 
 
 def logical_not(x):
@@ -647,7 +701,15 @@ def signbit(x):
     """Whether the sign bit is set: true for -0.0 too (``1 / -0.0`` is ``-inf``)."""
     if not x.dtype.is_floating_point:
         return lt(x, constant(0, x.dtype))
+    if type(x._data) is np.ndarray and current_trace() is None:  # eager: NaN's sign bit too
+        return _bool_result(x)
     return logical_or(lt(x, 0.0), logical_and(eq(x, 0.0), lt(reciprocal(x), 0.0)))
+
+
+def _bool_result(x):
+    from ..tensor import _wrap
+
+    return _wrap(np.signbit(x._data))
 
 
 def copysign(a, b):
