@@ -186,33 +186,10 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, **la
         fill_value = fill_value.item()
     shape = _size((size,) if isinstance(size, int) else tuple(size), None, "full")
     dt = dtypes.as_dtype(dtype)
-    _check_fits(fill_value, dt)
+    dtypes.check_fits(fill_value, dt)
     if dt._category == 1 and isinstance(fill_value, int) and not isinstance(fill_value, bool):
         fill_value = int(_wrapped_int(fill_value, dt))  # -1 into uint8 is 255
     return _filled(shape, fill_value, dtype, requires_grad, device)
-
-
-_C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int"}
-
-
-def _check_fits(value, dt) -> None:
-    """PyTorch's ``checked_convert`` of a fill value to an integer dtype: out of range is a
-    RuntimeError (``full((2,), 300, dtype=uint8)``, ``fill_(300)``), except that a negative
-    value wraps into an unsigned type of its width (``full((2,), -1, dtype=uint8)`` is 255);
-    ops with a scalar operand wrap instead (``uint8_tensor + 300``), as PyTorch's."""
-    if dt._category != 1 or isinstance(value, (bool, np.bool_)):
-        return
-    if not isinstance(value, (int, float, np.integer, np.floating)):
-        return
-    info = np.iinfo(dt.np)
-    v = value if isinstance(value, (int, np.integer)) else float(value)
-    if dt.name == "uint8":
-        bad = v > info.max or (v < 0 and -v > info.max)
-    else:
-        bad = not (info.min <= v <= info.max)
-    if bad or v != v:
-        name = _C_TYPE.get(dt.name, "int64_t")
-        raise RuntimeError(f"value cannot be converted to type {name} without overflow")
 
 
 def _like(x, dtype):

@@ -214,6 +214,11 @@ def computes_in_float32(fn=None, *, round_scalars=False):
             return fn(*args, **kwargs)
         from .ops.elementwise import cast
 
+        # the result type: float32 compute rounds back only to a bfloat16 result
+        # (``remainder(bfloat16, float16)`` is float32, as promotion says)
+        numeric = [a for a in args if isinstance(a, (Tensor, int, float))]
+        if numeric and dtypes.result_type(*numeric) is not _BF16:
+            return fn(*args, **kwargs)
         wide = [
             cast(a, dtypes.float32) if isinstance(a, Tensor) and a.dtype is _BF16 else a
             for a in args

@@ -6,6 +6,8 @@ kiln.float32
 
 from __future__ import annotations
 
+import builtins as _builtins
+
 import numpy as np
 
 
@@ -260,3 +262,26 @@ def _combine_categories(higher: dtype, lower: dtype) -> dtype:
     if lower._category == 3 and higher._category == 2:
         return higher.to_complex()
     return lower
+
+
+_C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int"}
+
+
+def check_fits(value, dt) -> None:
+    """PyTorch's ``checked_convert`` of a fill value to an integer dtype: out of range is a
+    RuntimeError (``full((2,), 300, dtype=uint8)``, ``fill_(300)``), except that a negative
+    value wraps into an unsigned type of its width (``full((2,), -1, dtype=uint8)`` is 255);
+    ops with a scalar operand wrap instead (``uint8_tensor + 300``), as PyTorch's."""
+    if dt._category != 1 or isinstance(value, (_builtins.bool, np.bool_)):
+        return
+    if not isinstance(value, (_builtins.int, _builtins.float, np.integer, np.floating)):
+        return
+    info = np.iinfo(dt.np)
+    v = value if isinstance(value, (_builtins.int, np.integer)) else _builtins.float(value)
+    if dt.name == "uint8":
+        bad = v > info.max or (v < 0 and -v > info.max)
+    else:
+        bad = not (info.min <= v <= info.max)
+    if bad or v != v:
+        name = _C_TYPE.get(dt.name, "int64_t")
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")

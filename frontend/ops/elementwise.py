@@ -84,17 +84,15 @@ _SCALAR_CATEGORY = {int: dtypes.int64._category, float: dtypes.float32._category
 
 
 def _opmath_scalar(prim, a, b):
-    """PyTorch's CPU ``mul`` and ``div`` compute a bfloat16 (and float16) tensor with a scalar
+    """PyTorch's CPU ``mul`` and ``div`` compute a float16/bfloat16 tensor with a scalar
     operand (a Python number, or a 0-d tensor that does not win promotion) in float32, the
     scalar held at float32 precision, and round once: ``bf16 * 1.3`` multiplies by 1.3f, not
-    by bfloat16(1.3). (Its ``add``/``sub`` round the scalar to the tensor's dtype first, as
-    kiln's promotion does.) The result, or None when this is not such a case. (kiln does
-    this for bfloat16 only, so far: float16 keeps multiplying by float16(1.3).)"""
-    if not _BF16_ON[0]:  # no bfloat16 tensor exists yet
-        return None
-    if isinstance(a, Tensor) and a.dtype is _BF16:
+    by bfloat16(1.3), and ``float16 * 1e10`` of 0 is 0, not NaN. (Its ``add``/``sub`` round
+    the scalar to the tensor's dtype first, as kiln's promotion does.) The result (its
+    ``grad_fn`` named as PyTorch's), or None when this is not such a case."""
+    if isinstance(a, Tensor) and a.dtype in _LOW:
         t, s = a, b
-    elif isinstance(b, Tensor) and b.dtype is _BF16:
+    elif isinstance(b, Tensor) and b.dtype in _LOW:
         t, s = b, a
     else:
         return None
@@ -107,8 +105,12 @@ def _opmath_scalar(prim, a, b):
     elif type(s) is not float and type(s) is not int:
         return None
     f32 = dtypes.float32
-    a, b = as_operand(a, f32), as_operand(b, f32)
-    return cast(bind(prim, (a, b)), dt)
+    out = cast(bind(prim, (as_operand(a, f32), as_operand(b, f32))), dt)
+    if out.grad_fn is not None:
+        from ..autograd.tape import node_class
+
+        out.grad_fn.__class__ = node_class("MulBackward0" if prim is _MUL else "DivBackward0")
+    return out
 
 
 def _binary(prim, reuses=False):
@@ -132,6 +134,7 @@ def _binary(prim, reuses=False):
 _MUL = P["mul"]
 _BF16 = dtypes.bfloat16
 _BF16_ON = dtypes.BFLOAT16_ON
+_LOW = (dtypes.bfloat16, dtypes.float16)
 _add = _binary(P["add"])
 _sub = _binary(P["sub"])
 mul = _binary(P["mul"], reuses=True)
@@ -187,6 +190,12 @@ def div(a, b, *, rounding_mode=None):
         low = _opmath_scalar(P["div"], a, b)
         if low is not None:
             return low
+    if rounding_mode is None and not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        # an integer scalar divides as a float (int8 / 300 is 5 / 300.0, not 5 / 44)
+        _check_operand("div", a)
+        _check_operand("div", b)
+        fdt = _float_dtype_for(dtypes.result_type(a, b))
+        return bind(P["div"], (as_operand(a, fdt), as_operand(b, fdt)))
     a, b, dt = promote_pair("div", a, b)
     if rounding_mode is None:
         fdt = _float_dtype_for(dt)
@@ -195,7 +204,7 @@ def div(a, b, *, rounding_mode=None):
         return floor_divide(a, b)
     if rounding_mode == "trunc":
         if not dt.is_floating_point:
-            _check_integer_divisor(b)
+            _check_integer_divisor(b, a)
             if dt is dtypes.int64:  # exact: the floor quotient, one up where it rounded down
                 q = _int_floor_div(a, b, dt)
                 r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
@@ -218,6 +227,7 @@ def floor_divide(a, b):
     """``floor(a / b)``, computed as PyTorch does for floats: from ``fmod``, so the
     quotient is the exact one rounded down (``7.5 // 2.5`` is 3, not 2)."""
     a, b, dt = promote_pair("floor_divide", a, b)
+    _not_bool("div_floor_cpu", dt)
     if dt.is_floating_point:
         mod = bind(P["fmod"], (a, b))
         q = div(sub(a, mod), b)
@@ -226,7 +236,7 @@ def floor_divide(a, b):
         f = where(gt(sub(q, f), 0.5), add(f, 1.0), f)
         f = where(eq(q, 0.0), copysign(constant(0.0, dt), div(a, b)), f)
         return where(eq(b, 0.0), div(a, b), f)
-    _check_integer_divisor(b)
+    _check_integer_divisor(b, a)
     return _int_floor_div(a, b, dt)
 
 
@@ -251,9 +261,16 @@ def _int_floor_div(a, b, dt):
     return where(high, bind(P["add"], (q, one)), q)
 
 
-def _check_integer_divisor(b):
+def _not_bool(kernel: str, dt) -> None:
+    if dt is dtypes.bool_:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")  # PyTorch's
+
+
+def _check_integer_divisor(b, a=None):
     """PyTorch raises on an integer division by zero; kiln does too when it can see the
     divisor (an eager tensor), rather than return a wrapped garbage value."""
+    if a is not None and 0 in np.broadcast_shapes(tuple(a.shape), tuple(b.shape)):
+        return  # nothing is divided
     data = b._data
     if b._node is None and type(data) is np.ndarray and data.size and not np.all(data != 0):
         raise RuntimeError("ZeroDivisionError")
@@ -263,6 +280,7 @@ def _check_integer_divisor(b):
 def remainder(a, b):
     """Python-style modulo (the sign of the divisor), as ``torch.remainder``."""
     a, b, dt = promote_pair("remainder", a, b)
+    _not_bool("remainder_cpu", dt)
     if dt.is_floating_point:
         mod = bind(P["fmod"], (a, b))
         return where(logical_and(ne(mod, 0.0), ne(lt(b, 0.0), lt(mod, 0.0))), add(mod, b), mod)
@@ -281,12 +299,28 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     donor = reusable_operand(a, None)
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
         dt = dtypes.result_type(a, b)
-        if dt is dtypes.bool_:
-            dt = dtypes.int64
+        if dt is dtypes.bool_:  # bool ** True is the tensor, bool ** False all True
+            return cast(
+                bind_into(P["pow"], cast(a, dtypes.int64), constant(b, dtypes.int64), donor), dt
+            )
         if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
-    a, b, _ = promote_pair("pow", a, b)
+    if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and type(b) is bool:
+        return logical_or(a, not b)  # bool ** True is the tensor, bool ** False all True
+    a, b, dt = promote_pair("pow", a, b)
+    _not_bool("pow", dt)
+    if dt._category == 1 and dt.is_signed:
+        # a tensor of negative integer exponents: PyTorch gives 1 ** -n = 1,
+        # (-1) ** -n = +-1 and 0 for any other base (no error, unlike a scalar exponent)
+        zero, one = constant(0, dt), constant(1, dt)
+        neg = lt(b, zero)
+        power = bind(P["pow"], (a, where(neg, zero, b)))
+        odd = ne(bind(P["bitwise_and"], (b, one)), zero)
+        minus_one = where(odd, constant(-1, dt), one)
+        special = where(eq(a, one), one, where(eq(a, constant(-1, dt)), minus_one, zero))
+        return where(neg, special, power)
     return bind(P["pow"], (a, b))
 
 
@@ -578,6 +612,9 @@ def where(condition, x=None, y=None):
             stacklevel=2,
         )
         condition = cast(condition, dtypes.bool_)
+    for v in (x, y):  # an int scalar must fit the result (PyTorch's checked conversion)
+        if type(v) is int:
+            dtypes.check_fits(v, dtypes.result_type(x, y))
     x, y, _ = promote_pair("where", x, y)
     return bind(P["where"], (condition, x, y))
 
