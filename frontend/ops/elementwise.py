@@ -257,7 +257,8 @@ def _int_floor_div(a, b, dt):
     low = logical_and(ne(r, zero), ne(lt(r, zero), lt(b, zero)))
     q = where(low, bind(P["sub"], (q, one)), q)
     r = where(low, bind(P["add"], (r, b)), r)
-    high = logical_and(ne(r, zero), logical_and(ge(abs(r), abs(b)), eq(lt(r, zero), lt(b, zero))))
+    # (|r| >= |b| with the same sign, without abs(): abs(INT64_MIN) overflows)
+    high = logical_or(logical_and(gt(b, zero), ge(r, b)), logical_and(lt(b, zero), le(r, b)))
     return where(high, bind(P["add"], (q, one)), q)
 
 
