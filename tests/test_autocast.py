@@ -153,3 +153,22 @@ def test_jit_inside_autocast_is_a_clear_error_or_eager_dtypes():
         with pytest.raises(NotImplementedError, match="bfloat16"):
             f(a)
     assert f(a).dtype is kiln.float32
+
+
+def test_jit_inside_float16_autocast_has_eager_dtypes_and_values():
+    @kiln.jit
+    def f(a, w, b):
+        y = F.linear(a, w, b)
+        return y, F.mse_loss(y, kiln.zeros(4, 3)), y.relu() + a[:, :3]
+
+    a, w, b = kiln.randn(4, 8), kiln.randn(3, 8), kiln.randn(3)
+    assert [t.dtype for t in f(a, w, b)] == [kiln.float32] * 3
+    with kiln.autocast("cpu", dtype=kiln.float16):
+        eager = (F.linear(a, w, b),)
+        eager += (F.mse_loss(eager[0], kiln.zeros(4, 3)), eager[0].relu() + a[:, :3])
+        compiled = f(a, w, b)  # the guard on the autocast state retraces
+    assert [t.dtype for t in compiled] == [t.dtype for t in eager]
+    assert [t.dtype for t in eager] == [kiln.float16, kiln.float32, kiln.float32]
+    for c, e in zip(compiled, eager):
+        np.testing.assert_allclose(c.float().numpy(), e.float().numpy(), rtol=1e-3, atol=1e-3)
+    assert [t.dtype for t in f(a, w, b)] == [kiln.float32] * 3  # and back outside
