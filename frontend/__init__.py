@@ -13,9 +13,7 @@ from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from .device import device, get_default_device, set_default_device
 from .dispatch import install_out_keyword as _install_out_keyword
 from .dtypes import (
-    bool_ as bool,  # noqa: A001
-)
-from .dtypes import (
+    bfloat16,
     cdouble,
     cfloat,
     complex64,
@@ -35,6 +33,9 @@ from .dtypes import (
     set_default_dtype,
     short,
     uint8,
+)
+from .dtypes import (
+    bool_ as bool,  # noqa: A001
 )
 from .dtypes import float as float  # noqa: A001, PLC0414
 from .dtypes import int as int  # noqa: A001, PLC0414
@@ -109,8 +110,13 @@ for _name in functional.__all__:
     globals().setdefault(_name, getattr(functional, _name))
 
 # kiln.func runs the autograd tape (grad, vjp); forward_ad and functional are built on it
-from . import amp, distributions, func  # noqa: E402
-from .amp import autocast  # noqa: E402
+from . import (  # noqa: E402
+    amp,
+    cpu,  # noqa: E402
+    distributions,
+    func,
+)
+from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
 from .func import vmap  # noqa: E402

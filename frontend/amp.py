@@ -2,9 +2,7 @@
 
 ``GradScaler`` is PyTorch's: it multiplies the loss by a scale, unscales the gradients
 before the step, skips steps whose gradients overflowed (inf/NaN) and adapts the scale.
-``autocast`` is accepted when disabled (``enabled=False``, as the recipe's ``use_amp``
-switch makes it); kiln does not change the dtypes of ops inside a region, so an enabled
-``autocast`` raises ``NotImplementedError`` rather than silently computing in float32.
+``autocast`` is PyTorch's autocast on the CPU (bfloat16 or float16; see its docstring).
 
 >>> import kiln
 >>> w = kiln.ones(2, requires_grad=True)
@@ -25,29 +23,74 @@ import warnings
 
 import kiln
 
-__all__ = ["GradScaler", "autocast"]
+from . import dispatch
+
+__all__ = [
+    "GradScaler",
+    "autocast",
+    "custom_bwd",
+    "custom_fwd",
+    "get_autocast_dtype",
+    "is_autocast_available",
+    "is_autocast_enabled",
+]
 
 
 class autocast:  # noqa: N801 - PyTorch's name
-    """``with autocast(device_type, dtype, enabled=False):`` runs its body unchanged."""
+    """``with autocast("cpu", dtype=kiln.bfloat16):`` runs PyTorch's autocast op lists in
+    mixed precision: matmul, mm, bmm, ``@``, linear and conv cast their floating inputs
+    (float64 excepted) to the region's dtype; the losses (mse, l1, smooth_l1, huber,
+    cross_entropy, nll, binary_cross_entropy[_with_logits]) run in float32; every other op
+    follows type promotion. Regions nest (the innermost wins; ``enabled=False`` turns autocast
+    off inside), are per thread, and work as decorators. On the CPU the dtype is bfloat16
+    (the default) or float16, as PyTorch's; ``"cuda"`` without CUDA warns and disables.
+    Under ``kiln.jit`` the same casts are traced (and the trace is guarded on the autocast
+    state); a bfloat16 region there raises kiln.jit's bfloat16 NotImplementedError.
+
+    >>> a = kiln.ones(2, 3)
+    >>> with autocast("cpu"):
+    ...     (a @ a.T).dtype, (a + a).dtype
+    (kiln.bfloat16, kiln.float32)
+    """
 
     def __init__(
         self, device_type: str = "cuda", dtype=None, enabled: bool = True, cache_enabled=None
     ):
         if not isinstance(device_type, str):
             raise ValueError(f"Expected `device_type` of type `str`, got: `{type(device_type)}`")
-        self.device_type, self.fast_dtype, self._enabled = device_type, dtype, bool(enabled)
-        if self._enabled:
-            raise NotImplementedError(
-                "kiln.autocast: mixed precision is not implemented (kiln computes every op in "
-                "its inputs' dtype); pass enabled=False, or convert the model and inputs "
-                "yourself (model.half(), x.half())"
+        if device_type not in ("cpu", "cuda"):
+            raise RuntimeError(
+                f"User specified an unsupported autocast device_type '{device_type}'"
             )
+        self.device = self.device_type = device_type
+        if dtype is None:
+            dtype = dispatch.autocast_state(device_type)[1]
+        self.fast_dtype = kiln.dtypes.as_dtype(dtype)
+        self._enabled = bool(enabled)
+        if self._enabled and device_type == "cuda" and not kiln.cuda.is_available():
+            warnings.warn(
+                "User provided device_type of 'cuda', but CUDA is not available. Disabling",
+                stacklevel=2,
+            )
+            self._enabled = False
+        if self._enabled and device_type == "cpu" and self.fast_dtype not in _CPU_DTYPES:
+            warnings.warn(
+                "In CPU autocast, but the target dtype is not supported. Disabling autocast.\n"
+                "CPU Autocast only supports dtypes of torch.bfloat16, torch.float16 currently.",
+                stacklevel=2,
+            )
+            self._enabled = False
+        self._previous = []
 
     def __enter__(self):
+        self._previous.append(
+            dispatch.set_autocast_state(self.device_type, self._enabled, self.fast_dtype)
+        )
         return self
 
     def __exit__(self, *exc):
+        enabled, dtype = self._previous.pop()
+        dispatch.set_autocast_state(self.device_type, enabled, dtype)
         return False
 
     def __call__(self, fn):
@@ -57,6 +100,49 @@ class autocast:  # noqa: N801 - PyTorch's name
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+_CPU_DTYPES = (kiln.dtypes.bfloat16, kiln.dtypes.float16)
+
+
+def is_autocast_available(device_type: str) -> bool:
+    return device_type in ("cpu", "cuda")
+
+
+def is_autocast_enabled(device_type: str | None = None) -> bool:
+    """Whether this thread is in an enabled autocast region for ``device_type`` (PyTorch's
+    ``torch.is_autocast_enabled``; without an argument: CUDA's, as PyTorch)."""
+    return dispatch.autocast_state(device_type or "cuda")[0]
+
+
+def get_autocast_dtype(device_type: str):
+    return dispatch.autocast_state(device_type)[1]
+
+
+def custom_fwd(fwd=None, *, device_type="cuda", cast_inputs=None):
+    """PyTorch's ``torch.amp.custom_fwd``: with ``cast_inputs``, run ``fwd`` with autocast
+    off and its floating tensor arguments cast to ``cast_inputs``."""
+    if fwd is None:
+        return functools.partial(custom_fwd, device_type=device_type, cast_inputs=cast_inputs)
+
+    @functools.wraps(fwd)
+    def wrapper(*args, **kwargs):
+        if cast_inputs is None or not is_autocast_enabled(device_type):
+            return fwd(*args, **kwargs)
+
+        def conv(v):
+            if isinstance(v, kiln.Tensor) and v.is_floating_point():
+                return v.to(cast_inputs)
+            return v
+
+        with autocast(device_type, enabled=False):
+            return fwd(*[conv(a) for a in args], **{k: conv(v) for k, v in kwargs.items()})
+
+    return wrapper
+
+
+def custom_bwd(bwd=None, *, device_type="cuda"):
+    return bwd if bwd is not None else (lambda f: f)
 
 
 class GradScaler:

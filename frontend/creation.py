@@ -24,7 +24,7 @@ from . import dtypes, ops
 from . import memory_format as _mf
 from .device import default_device as _default_device
 from .device import device as _device_cls
-from .dispatch import bind, constant, current_trace, with_out
+from .dispatch import _wrapped_int, bind, constant, current_trace, with_out
 from .tensor import Tensor, _wrap
 
 
@@ -111,7 +111,9 @@ def tensor(
         return _finish(out, requires_grad, device)
     data = _nested_tensors(data)
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
-    return _finish(constant(np.array(data, dtype=dt.np), dt), requires_grad, device)
+    # (bfloat16: through float32, as PyTorch rounds a double to bfloat16; ``constant`` ends it)
+    array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    return _finish(constant(array, dt), requires_grad, device)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -151,6 +153,8 @@ def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
 
         meta._enable()
         return _finish(meta.empty(shape, dt), requires_grad)
+    if dt is dtypes.bfloat16 and not isinstance(value, (bool, np.bool_)):
+        value = np.float32(value)  # a double rounds to bfloat16 through float32 (as PyTorch)
     if current_trace() is not None:
         out = constant(filled(shape, value, dt.np), dt)
     else:
@@ -185,6 +189,10 @@ def full(size, fill_value, *, dtype=None, device=None, requires_grad=False, **la
     if isinstance(fill_value, Tensor):
         fill_value = fill_value.item()
     shape = _size((size,) if isinstance(size, int) else tuple(size), None, "full")
+    dt = dtypes.as_dtype(dtype)
+    dtypes.check_fits(fill_value, dt)
+    if dt._category == 1 and isinstance(fill_value, int) and not isinstance(fill_value, bool):
+        fill_value = int(_wrapped_int(fill_value, dt))  # -1 into uint8 is 255
     return _filled(shape, fill_value, dtype, requires_grad, device)
 
 
@@ -265,8 +273,14 @@ def _check_steps(op: str, steps) -> int:
     return steps
 
 
+def _no_bool(op: str, dt) -> None:
+    if dt is dtypes.bool_:
+        raise NotImplementedError(f"\"{op}_cpu\" not implemented for 'Bool'")  # PyTorch's
+
+
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, **layout):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    _no_bool("linspace", dt)
     data = np.linspace(float(start), float(end), _check_steps("linspace", steps))
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
@@ -275,6 +289,7 @@ def logspace(
     start, end, steps, base=10.0, *, dtype=None, device=None, requires_grad=False, **layout
 ):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    _no_bool("logspace", dt)
     data = np.logspace(float(start), float(end), _check_steps("logspace", steps), base=base)
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 

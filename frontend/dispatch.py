@@ -18,6 +18,7 @@ This is the hottest path of eager mode: keep it lean.
 from __future__ import annotations
 
 import functools
+import threading
 import warnings
 from time import perf_counter
 
@@ -26,12 +27,14 @@ import numpy as np
 from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import PRIMITIVES
 
+from . import dtypes
 from .autograd.tape import record
 from .context import current, current_trace, is_grad_enabled
 from .tensor import Tensor, _wrap
 
 __all__ = [
     "bind",
+    "computes_in_float32",
     "eager_impl",
     "bind_name",
     "constant",
@@ -74,6 +77,8 @@ def register_device_move(device_type: str, move) -> None:
 
 def bind(prim, inputs, params=_EMPTY) -> Tensor:
     """Apply primitive ``prim`` to ``inputs`` (tensors of one device)."""
+    if AUTOCAST[0] and prim is _MATMUL:  # an enabled kiln.autocast region in some thread
+        inputs = _autocast_inputs(inputs, "lower")
     ctx = current()
     top = ctx.top
     if top is None and not PROFILERS and not _device_handlers:
@@ -81,11 +86,25 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         impl = _EAGER_IMPLS.get(prim.name) or prim.impl
         try:
             if len(inputs) == 2:
-                data = impl(inputs[0]._data, inputs[1]._data, **params)
+                a, b = inputs[0]._data, inputs[1]._data
+                if _BF16_ON[0] and (a.dtype.kind == "V" or b.dtype.kind == "V"):
+                    data = _in_float32(impl, prim, (a, b), params)
+                else:
+                    data = impl(a, b, **params)
             elif len(inputs) == 1:
-                data = impl(inputs[0]._data, **params)
+                a = inputs[0]._data
+                if _BF16_ON[0] and (
+                    a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16"
+                ):
+                    data = _in_float32(impl, prim, (a,), params)
+                else:
+                    data = impl(a, **params)
             else:
-                data = impl(*[x._data for x in inputs], **params)
+                arrays = [x._data for x in inputs]
+                if _BF16_ON[0] and any(a.dtype.kind == "V" for a in arrays):
+                    data = _in_float32(impl, prim, arrays, params)
+                else:
+                    data = impl(*arrays, **params)
         except Exception as exc:
             raise _explain(prim, inputs, params, exc) from None
         if type(data) is not np.ndarray:
@@ -98,15 +117,28 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
             out._vc = inputs[0]._vc  # one version counter per storage
     elif top is not None:
+        if prim is _MATMUL:
+            _guard_autocast()
+        if isinstance(top, _TraceState()) and _has_bfloat16(prim, inputs, params):
+            raise NotImplementedError(
+                f"kiln.jit: {prim.name} on bfloat16 is not compiled (kiln's kernels have no "
+                "bfloat16 type); run it eagerly, or compute in float32 inside the compiled "
+                "function (x.float())"
+            )
         out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy; with a profiler
         start = perf_counter() if PROFILERS else None
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
         if out is NotImplemented:
             try:
-                data = (_EAGER_IMPLS.get(prim.name) or prim.impl)(
-                    *[x._data for x in inputs], **params
-                )
+                impl = _EAGER_IMPLS.get(prim.name) or prim.impl
+                arrays = [x._data for x in inputs]
+                if any(a.dtype.kind == "V" for a in arrays) or (
+                    prim is _CAST and params["dtype"] == "bfloat16"
+                ):
+                    data = _in_float32(impl, prim, arrays, params)
+                else:
+                    data = impl(*arrays, **params)
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
@@ -125,6 +157,109 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
 
 
 _new = Tensor.__new__
+_BF16_ON = dtypes.BFLOAT16_ON
+_CAST = PRIMITIVES["cast"]
+_MATMUL = PRIMITIVES["matmul"]
+_F32 = np.dtype(np.float32)
+
+
+def _in_float32(impl, prim, arrays, params):
+    """An op on bfloat16 data as PyTorch's CPU kernels compute it: in float32, rounded to
+    bfloat16 once at the end (a sum or a matmul accumulates in float32, not in bfloat16).
+    Every conversion to bfloat16 goes through float32, as ``c10::BFloat16`` does (a float64
+    exactly between two bfloat16 values after its rounding to float32 rounds to even)."""
+    bf16 = dtypes.bfloat16.np
+    if prim is _CAST:
+        x = arrays[0]
+        target = params["dtype"]
+        if x.dtype.kind in "fV" and x.dtype != _F32 or target == "bfloat16":
+            x = x.astype(_F32)
+        return x.astype(bf16 if target == "bfloat16" else target)
+    had = False
+    wide = []
+    for a in arrays:
+        if a.dtype == bf16:
+            had = True
+            a = a.astype(_F32)
+        wide.append(a)
+    data = np.asarray(impl(*wide, **params))
+    if had and data.dtype == _F32:
+        data = data.astype(bf16)
+    return data
+
+
+def computes_in_float32(fn=None, *, round_scalars=False):
+    """Decorate a composite op so that on bfloat16 tensors it runs in float32 and rounds
+    its floating results to bfloat16 once, as PyTorch's CPU kernels do (``sigmoid`` of a
+    bfloat16 tensor is one rounding of the float32 sigmoid, not one per step of kiln's
+    composite). Other dtypes run ``fn`` unchanged. ``round_scalars``: a Python number
+    operand is first rounded to bfloat16, as PyTorch does where the scalar takes the
+    tensor's dtype (``remainder``, ``atan2``; ``mul`` and ``div`` keep it in float32).
+
+    >>> f = computes_in_float32(lambda x: x * 3 / 7)
+    >>> f(kiln.tensor([1.0], dtype=kiln.bfloat16))
+    tensor([0.4277], dtype=kiln.bfloat16)
+    """
+    if fn is None:
+        return functools.partial(computes_in_float32, round_scalars=round_scalars)
+
+    @functools.wraps(fn)
+    def op(*args, **kwargs):
+        if not _BF16_ON[0]:
+            return fn(*args, **kwargs)
+        for a in args:
+            if isinstance(a, Tensor) and a.dtype is _BF16:
+                break
+        else:
+            return fn(*args, **kwargs)
+        from .ops.elementwise import cast
+
+        # the result type: float32 compute rounds back only to a bfloat16 result
+        # (``remainder(bfloat16, float16)`` is float32, as promotion says)
+        numeric = [a for a in args if isinstance(a, (Tensor, int, float))]
+        if numeric and dtypes.result_type(*numeric) is not _BF16:
+            return fn(*args, **kwargs)
+        wide = [
+            cast(a, dtypes.float32) if isinstance(a, Tensor) and a.dtype is _BF16 else a
+            for a in args
+        ]
+        if round_scalars:
+            wide = [_bf16_scalar(a) for a in wide]
+        out = fn(*wide, **kwargs)
+        if isinstance(out, Tensor):
+            return cast(out, _BF16) if out.dtype is dtypes.float32 else out
+        if isinstance(out, tuple):
+            parts = [
+                cast(o, _BF16) if isinstance(o, Tensor) and o.dtype is dtypes.float32 else o
+                for o in out
+            ]
+            return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
+        return out
+
+    op.__wrapped__ = fn
+    return op
+
+
+_BF16 = dtypes.bfloat16
+
+
+def _bf16_scalar(value):
+    if type(value) is float or type(value) is int:
+        return float(np.float32(value).astype(_BF16.np))
+    return value
+
+
+def _has_bfloat16(prim, inputs, params) -> bool:
+    return (prim is _CAST and params.get("dtype") == "bfloat16") or any(
+        x.dtype is dtypes.bfloat16 for x in inputs
+    )
+
+
+@functools.cache
+def _TraceState():  # noqa: N802
+    from .tracing import TraceState
+
+    return TraceState
 
 
 def _where(condition, x, y):
@@ -207,6 +342,19 @@ def _explain(prim, inputs, params, exc: Exception) -> Exception:
     )
 
 
+def _wrapped_int(value: int, dtype) -> np.ndarray:
+    """A Python int as an integer dtype, wrapping modulo 2**bits as PyTorch converts a
+    scalar operand (``uint8_tensor + 300`` adds 44); beyond 64 bits an OverflowError, as
+    PyTorch's."""
+    if not -(2**63) <= value < 2**64:
+        raise OverflowError(f"Python int {value} too big to convert to {dtype.name}")
+    bits = 8 * dtype.itemsize
+    v = value & ((1 << bits) - 1)
+    if dtype.is_signed and v >= 1 << (bits - 1):
+        v -= 1 << bits
+    return np.asarray(v, dtype=dtype.np)
+
+
 def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     """A constant tensor of ``dtype``: eager data now, or a ``const`` node while tracing.
 
@@ -217,7 +365,12 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     >>> constant([0, 2], kiln.int64, like=kiln.ones(3)).device
     device(type='cpu')
     """
-    data = np.asarray(value, dtype=dtype.np)
+    if dtype is dtypes.bfloat16:  # through float32, as c10::BFloat16 rounds a double
+        data = np.asarray(value, dtype=_F32).astype(dtype.np)
+    elif dtype._category == 1 and type(value) is int:
+        data = _wrapped_int(value, dtype)
+    else:
+        data = np.asarray(value, dtype=dtype.np)
     trace = current_trace()
     if trace is not None:
         return trace.constant(data)
@@ -228,6 +381,102 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     if move is None:
         raise RuntimeError(f"constant: no way to put an array on device {device_type!r}")
     return move(data)
+
+
+# ------------------------------------------------------------------------------ autocast
+
+# How many enabled ``kiln.autocast`` regions are open, over all threads: while 0 (the usual
+# case) ``bind`` pays one test of it. Each thread's own regions are in ``_AMP``.
+AUTOCAST = [0]
+_AMP = threading.local()
+_AMP_DEFAULT_DTYPE = {"cpu": "bfloat16", "cuda": "float16"}
+
+
+def autocast_state(device_type: str):
+    """``(enabled, dtype)`` of this thread's innermost autocast region for ``device_type``."""
+    regions = getattr(_AMP, "regions", None)
+    if regions is None:
+        regions = _AMP.regions = {}
+    state = regions.get(device_type)
+    if state is None:
+        name = _AMP_DEFAULT_DTYPE.get(device_type, "float16")
+        state = regions[device_type] = (False, dtypes.as_dtype(name))
+    return state
+
+
+def set_autocast_state(device_type: str, enabled: bool, dtype) -> tuple:
+    """Set this thread's autocast state for ``device_type``; returns the previous one."""
+    previous = autocast_state(device_type)
+    _AMP.regions[device_type] = (bool(enabled), dtype)
+    AUTOCAST[0] += bool(enabled) - previous[0]
+    return previous
+
+
+def _amp_key() -> tuple:
+    regions = getattr(_AMP, "regions", None) or {}
+    suspended = getattr(_AMP, "suspended", 0)
+    return (suspended, *sorted((k, v[0], v[1].name) for k, v in regions.items() if v[0]))
+
+
+def _guard_autocast() -> None:
+    """A trace reads the autocast state where it matters: retrace when it changes."""
+    trace = current_trace()
+    if trace is not None and hasattr(trace, "add_guard"):
+        trace.add_guard("kiln.autocast state", _amp_key, _amp_key())
+
+
+def _autocast_inputs(inputs, policy: str):
+    """``inputs`` as an autocast region casts them for an op of ``policy``: "lower" (matmul,
+    linear, conv: floating tensors other than float64 to the region's dtype) or "fp32"
+    (losses: float16/bfloat16 tensors to float32). Unchanged outside a region, or inside an
+    op that autocast already handled (its inner ops see no autocast, as PyTorch's)."""
+    if getattr(_AMP, "suspended", 0):
+        return inputs
+    out = []
+    from .ops.elementwise import cast
+
+    for x in inputs:
+        if isinstance(x, Tensor) and x.dtype._category == 2 and x.dtype is not dtypes.float64:
+            enabled, target = autocast_state(_device_type(x))
+            if enabled:
+                if policy == "fp32":
+                    target = dtypes.float32
+                if x.dtype is not target:
+                    x = cast(x, target)
+        out.append(x)
+    return type(inputs)(out) if isinstance(inputs, tuple) else out
+
+
+def _device_type(x) -> str:
+    try:
+        return x.device.type
+    except Exception:  # a tracer without a device
+        return "cpu"
+
+
+def autocast_op(policy: str):
+    """Decorate a public op that PyTorch's autocast lists: ``"lower"`` (runs in the region's
+    lower-precision dtype: linear, conv) or ``"fp32"`` (runs in float32: the losses). Its
+    tensor arguments are cast on entry, and its inner ops see no autocast."""
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def op(*args, **kwargs):
+            if current_trace() is not None:
+                _guard_autocast()
+            if not AUTOCAST[0] or getattr(_AMP, "suspended", 0):
+                return fn(*args, **kwargs)
+            args = _autocast_inputs(args, policy)
+            kwargs = dict(zip(kwargs, _autocast_inputs(list(kwargs.values()), policy)))
+            _AMP.suspended = getattr(_AMP, "suspended", 0) + 1
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                _AMP.suspended -= 1
+
+        return op
+
+    return decorate
 
 
 # ------------------------------------------------------------------------------ out=

@@ -6,6 +6,8 @@ kiln.float32
 
 from __future__ import annotations
 
+import builtins as _builtins
+
 import numpy as np
 
 
@@ -16,11 +18,22 @@ class dtype:  # noqa: N801 - named like torch.dtype
 
     def __init__(self, name: str):
         self.name = name
+        if name == "bfloat16":  # NumPy's dtype comes from ml_dtypes, imported on first use
+            self.is_floating_point = self.is_signed = True
+            self.itemsize, self._category = 2, 2
+            return
         self.np = np.dtype(name)
         self.is_floating_point = self.np.kind == "f"
         self.is_signed = self.np.kind in "fic"
         self.itemsize = self.np.itemsize
         self._category = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}[self.np.kind]
+
+    def __getattr__(self, attr):
+        # only reached for the unset ``np`` slot of bfloat16: import ml_dtypes now (it costs
+        # import time that ``import kiln`` need not pay)
+        if attr == "np" and self.name == "bfloat16":
+            return _load_bfloat16()
+        raise AttributeError(attr)
 
     @property
     def is_complex(self) -> bool:
@@ -51,6 +64,7 @@ class dtype:  # noqa: N801 - named like torch.dtype
 float16 = half = dtype("float16")
 float32 = float = dtype("float32")  # noqa: A001 - torch.float is float32
 float64 = double = dtype("float64")
+bfloat16 = dtype("bfloat16")  # NumPy dtype from ml_dtypes; computed in float32 (as PyTorch)
 int8 = dtype("int8")
 uint8 = dtype("uint8")
 int16 = short = dtype("int16")
@@ -66,6 +80,7 @@ ALL = (
     float16,
     float32,
     float64,
+    bfloat16,
     int8,
     uint8,
     int16,
@@ -77,7 +92,46 @@ ALL = (
     complex128,
 )
 _BY_NAME = {d.name: d for d in ALL}
-_BY_NP = {d.np: d for d in ALL}
+
+
+class _ByNp(dict):
+    """NumPy dtype -> kiln dtype; bfloat16's entry appears when ml_dtypes is imported."""
+
+    def __missing__(self, key):
+        if getattr(key, "name", None) == "bfloat16":
+            _load_bfloat16()
+            if key in self:
+                return self[key]
+        raise KeyError(key)
+
+
+_BY_NP = _ByNp({d.np: d for d in ALL if d is not bfloat16})
+
+
+# Whether ml_dtypes is loaded, so that bfloat16 data may exist: until then the eager hot
+# paths skip their bfloat16 tests (one list read).
+BFLOAT16_ON = [False]
+
+
+def _load_bfloat16():
+    """bfloat16's NumPy dtype (``ml_dtypes.bfloat16``), importing ml_dtypes once."""
+    try:
+        import ml_dtypes
+    except ImportError:  # pragma: no cover - a core dependency
+        raise RuntimeError(
+            "kiln.bfloat16 needs the ml_dtypes package (pip install ml_dtypes)"
+        ) from None
+    npd = np.dtype(ml_dtypes.bfloat16)
+    BFLOAT16_ON[0] = True
+    bfloat16.np = npd
+    _BY_NP[npd] = bfloat16
+    return npd
+
+
+def is_bfloat16(npdtype) -> bool:
+    """Whether a NumPy dtype is ml_dtypes' bfloat16 (without importing ml_dtypes)."""
+    return npdtype.kind == "V" and npdtype.name == "bfloat16"
+
 
 _default_float = float32
 
@@ -152,6 +206,13 @@ def promote(a: dtype, b: dtype) -> dtype:
     the wider precision (float64 + complex64 is complex128)."""
     if a is b:
         return a
+    if a is bfloat16 or b is bfloat16:  # as PyTorch: bfloat16 with float16 is float32
+        other = b if a is bfloat16 else a
+        if other._category < 2:
+            return bfloat16
+        if other is float16:
+            return float32
+        return promote(float32, other)
     if (a._category == 3 and b._category == 2) or (a._category == 2 and b._category == 3):
         return _BY_NP[np.promote_types(a.np, b.np)]
     if a._category != b._category:
@@ -201,3 +262,26 @@ def _combine_categories(higher: dtype, lower: dtype) -> dtype:
     if lower._category == 3 and higher._category == 2:
         return higher.to_complex()
     return lower
+
+
+_C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int"}
+
+
+def check_fits(value, dt) -> None:
+    """PyTorch's ``checked_convert`` of a fill value to an integer dtype: out of range is a
+    RuntimeError (``full((2,), 300, dtype=uint8)``, ``fill_(300)``), except that a negative
+    value wraps into an unsigned type of its width (``full((2,), -1, dtype=uint8)`` is 255);
+    ops with a scalar operand wrap instead (``uint8_tensor + 300``), as PyTorch's."""
+    if dt._category != 1 or isinstance(value, (_builtins.bool, np.bool_)):
+        return
+    if not isinstance(value, (_builtins.int, _builtins.float, np.integer, np.floating)):
+        return
+    info = np.iinfo(dt.np)
+    v = value if isinstance(value, (_builtins.int, np.integer)) else _builtins.float(value)
+    if dt.name == "uint8":
+        bad = v > info.max or (v < 0 and -v > info.max)
+    else:
+        bad = not (info.min <= v <= info.max)
+    if bad or v != v:
+        name = _C_TYPE.get(dt.name, "int64_t")
+        raise RuntimeError(f"value cannot be converted to type {name} without overflow")

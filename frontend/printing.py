@@ -374,6 +374,8 @@ def tensor_repr(t) -> str:
     else:
         host = getattr(t, "_host", None)  # a CUDA tensor's values, copied to the host
         data = np.asarray(t._data if host is None else host())
+        if dtype is dtypes.bfloat16:  # shown as the float32 values they are (as PyTorch)
+            data = data.astype(np.float32)
         if data.size == 0:
             # the shape when it is not (0,), as NumPy; the dtype always but the default
             if data.ndim != 1:

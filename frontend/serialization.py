@@ -158,6 +158,11 @@ def _encode(obj, arrays, seen, path, pickler=None):
                 f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
                 "concrete tensors outside the jitted function"
             )
+        if obj._data.dtype.kind == "V":  # bfloat16: stored as its uint16 bits
+            return {
+                "$bfloat16": _store(obj._data.view(np.uint16), arrays, seen, id(obj)),
+                "requires_grad": bool(obj.requires_grad),
+            }
         return {
             "$tensor": _store(obj._data, arrays, seen, id(obj)),
             "requires_grad": bool(obj.requires_grad),
@@ -350,6 +355,16 @@ def _decode(node, array, tensors: dict):
             t = _wrap(array(k))
             if t._data.dtype not in dtypes._BY_NP:
                 raise SerializationError(f"kiln.load: unsupported dtype {t._data.dtype}")
+            t.requires_grad = bool(node.get("requires_grad", False))
+            tensors[k] = t
+        return tensors[k]
+    if "$bfloat16" in node:
+        k = node["$bfloat16"]
+        if k not in tensors:
+            bits = array(k)
+            if bits.dtype != np.uint16:
+                raise SerializationError(f"kiln.load: bfloat16 tensor {k} is not 16-bit")
+            t = _wrap(bits.view(dtypes.bfloat16.np))
             t.requires_grad = bool(node.get("requires_grad", False))
             tensors[k] = t
         return tensors[k]

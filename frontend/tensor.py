@@ -222,10 +222,14 @@ class Tensor:
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."
             )
+        if self._data.dtype.kind == "V":
+            raise TypeError("Got unsupported ScalarType BFloat16")  # PyTorch's
         return self._data
 
     def __array__(self, dtype=None, copy=None):
         arr = self._data
+        if arr.dtype.kind == "V":
+            raise TypeError("Got unsupported ScalarType BFloat16")  # PyTorch's
         return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
@@ -358,7 +362,7 @@ class Tensor:
 
     def type(self, dtype=None):
         if dtype is None:
-            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
+            return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble', 'bfloat16': 'BFloat16'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
         return self.to(dtypes.as_dtype(dtype))
 
     def float(self):
@@ -369,6 +373,9 @@ class Tensor:
 
     def half(self):
         return self.to(dtypes.float16)
+
+    def bfloat16(self):
+        return self.to(dtypes.bfloat16)
 
     def long(self):
         return self.to(dtypes.int64)

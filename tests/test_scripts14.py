@@ -61,9 +61,6 @@ KNOWN_DIFFERENCES = {
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
     },
     "known_gaps": {
-        "torch.autocast": "kiln.autocast(enabled=True) raises NotImplementedError (no "
-        "mixed precision; and no bfloat16 dtype)",
-        "torch.bfloat16": "no bfloat16 dtype (frontend/dtypes.py)",
         "SGD state keys": "kiln's SGD state has a 'step' entry (frontend/optim/sgd.py)",
     },
 }

@@ -11,6 +11,7 @@ and bounded (``max_examples``), so it is an ordinary CI test.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -103,7 +104,7 @@ def _values(draw, shape, dtype):
     n = math.prod(shape)
     if dtype == "bool":
         return np.array(draw(st.lists(st.booleans(), min_size=n, max_size=n)), bool).reshape(shape)
-    if dtype in INTS:
+    if np.dtype(dtype).kind in "iu":
         info = np.iinfo(dtype)
         special = st.sampled_from(
             sorted(
@@ -203,3 +204,107 @@ def test_every_op_of_the_table_runs_in_both(name):
     arrays = [np.ones((2, 3), allowed[0])] * arity
     extra = [1] if "dim" in call.__code__.co_varnames[: call.__code__.co_argcount] else []
     assert not isinstance(_outcome(torch, call, arrays, extra), Exception)
+
+
+# ------------------------------------------------------------------ dtypes and scalars
+
+# Every dtype PyTorch's CPU promotion meets, and Python scalars as second operands (bool,
+# int, float; out-of-range ints wrap into small integer dtypes, as PyTorch's).
+ALL_DTYPES = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16")
+ALL_DTYPES += ("float32", "float64")
+SCALARS = [True, False, 0, 1, -1, 2, 3, 7, 300, -129, 2**40, 0.5, -0.0, 2.5, 1.3, 1e10]
+SCALARS += [math.inf, -math.inf, math.nan]
+
+# name, call; each runs on (tensor, tensor-or-scalar)
+PROMOTING = [
+    ("add", lambda lib, a, b: lib.add(a, b)),
+    ("sub", lambda lib, a, b: lib.sub(a, b)),
+    ("mul", lambda lib, a, b: lib.mul(a, b)),
+    ("div", lambda lib, a, b: lib.div(a, b)),
+    ("floor_divide", lambda lib, a, b: lib.floor_divide(a, b)),
+    ("remainder", lambda lib, a, b: lib.remainder(a, b)),
+    ("pow", lambda lib, a, b: lib.pow(a, b)),
+    ("eq", lambda lib, a, b: lib.eq(a, b)),
+    ("lt", lambda lib, a, b: lib.lt(a, b)),
+    ("maximum", lambda lib, a, b: lib.maximum(a, b if isinstance(b, lib.Tensor) else a)),
+    ("bitwise_and", lambda lib, a, b: lib.bitwise_and(a, b)),
+    ("bitwise_or", lambda lib, a, b: lib.bitwise_or(a, b)),
+    ("where", lambda lib, a, b: lib.where(a > 0, a, b)),
+    ("rsub", lambda lib, a, b: b - a),
+    ("rmul", lambda lib, a, b: b * a),
+]
+
+
+def _make(lib, array, dtype):
+    if dtype == "bfloat16":
+        return lib.tensor(array.astype(np.float32)).to(lib.bfloat16)
+    return lib.tensor(array)
+
+
+def _values_any(draw, shape, dtype):
+    return _values(draw, shape, "float32" if dtype in ("float16", "bfloat16") else dtype)
+
+
+@st.composite
+def promotion_cases(draw):
+    name, call = draw(st.sampled_from(PROMOTING))
+    shape = draw(st.sampled_from([(), (3,), (2, 3), (0,)]))
+    dtype = draw(st.sampled_from(ALL_DTYPES))
+    if draw(st.booleans()):
+        other = ("scalar", draw(st.sampled_from(SCALARS)))
+    else:
+        other_dtype = draw(st.sampled_from(ALL_DTYPES))
+        other_shape = draw(st.sampled_from([shape, (), (1,)]))
+        other = (other_dtype, _values_any(draw, other_shape, other_dtype))
+    first = _values_any(draw, shape, dtype)
+    if dtype in ("float16",):
+        first = first.astype(np.float16)
+    return name, call, (dtype, first), other
+
+
+def _outcome_any(lib, call, first, other):
+    dtype, array = first
+    a = _make(lib, array, dtype)
+    if other[0] == "scalar":
+        b = other[1]
+    else:
+        b = _make(lib, other[1] if other[0] != "float16" else other[1].astype(np.float16), other[0])
+    try:
+        out = call(lib, a, b)
+    except Exception as exc:  # noqa: BLE001 - the exception's class is the outcome
+        return exc
+    d = str(out.dtype).split(".")[-1]
+    values = out.detach().float().numpy() if d == "bfloat16" else out.detach().numpy()
+    return [(d, tuple(out.shape), values)]
+
+
+@settings(
+    max_examples=400,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+@given(promotion_cases())
+def test_dtypes_and_scalars_agree_with_torch(case):
+    """Result dtypes exactly PyTorch's over all ten dtypes and Python scalar operands;
+    values exact for integers and bool, within one ulp of float16/bfloat16 results."""
+    name, call, first, other = case
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        want = _outcome_any(torch, call, first, other)
+        got = _outcome_any(kiln, call, first, other)
+    shown = f"{name} on {first[0]}{list(first[1].shape)} and {other[0]}: {first[1]}, {other[1]}"
+    if isinstance(want, Exception):
+        assert isinstance(got, Exception), f"{shown}: torch raised {want!r}, kiln returned {got}"
+        assert isinstance(got, _builtin_class(want)), f"{shown}: kiln {got!r}, torch {want!r}"
+        return
+    if isinstance(got, Exception):
+        raise AssertionError(f"{shown}: kiln raised {got!r}, torch returned {want}") from got
+    (gd, gs, gv), (wd, ws, wv) = got[0], want[0]
+    assert (gd, gs) == (wd, ws), f"{shown}: kiln {gd}{list(gs)}, torch {wd}{list(ws)}"
+    if wv.dtype.kind == "f":
+        tol = {"bfloat16": 2**-7, "float16": 2**-10, "float32": 2e-6}.get(wd, 1e-12)
+        np.testing.assert_allclose(gv, wv, rtol=tol, atol=0, equal_nan=True, err_msg=shown)
+    else:
+        np.testing.assert_array_equal(gv, wv, err_msg=shown)

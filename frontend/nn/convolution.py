@@ -21,6 +21,8 @@ import numpy as np
 import kiln
 from kiln import ops
 
+from ..dispatch import autocast_op
+
 __all__ = [
     "conv1d",
     "conv2d",
@@ -90,6 +92,7 @@ def _same_padding(kernel, dilation):
     return pads
 
 
+@autocast_op("lower")
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """2-D cross-correlation of ``input (N, C, H, W)`` with ``weight (O, C/groups, kh, kw)``.
 
@@ -153,6 +156,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
     return ops.squeeze(out, 0) if unbatched else out
 
 
+@autocast_op("lower")
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """1-D convolution of ``(N, C, L)`` with ``(O, C/groups, k)``, as a ``conv2d`` of height 1.
 
@@ -507,6 +511,7 @@ def _convnd(name, nd, input, weight, bias, stride, padding, dilation, groups):
     return ops.squeeze(result, 0) if unbatched else result
 
 
+@autocast_op("lower")
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: int = 1):
     """3-D cross-correlation of ``(N, C, D, H, W)`` with ``(O, C/groups, kd, kh, kw)``.
 

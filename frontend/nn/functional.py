@@ -21,6 +21,7 @@ import kiln
 from kiln import ops
 from kiln.autograd.tape import rename
 
+from ..dispatch import autocast_op
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -97,6 +98,7 @@ batch_norm = _one_node(batch_norm, "NativeBatchNormBackward0", _IN, (3, "weight"
 # ------------------------------------------------------------------------------ linear
 
 
+@autocast_op("lower")
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over the last axis of ``input``.
 

@@ -18,6 +18,8 @@ from kiln import ops
 from kiln.autograd import fused
 from kiln.autograd.tape import rename
 
+from ..dispatch import autocast_op
+
 __all__ = [
     "mse_loss",
     "l1_loss",
@@ -93,6 +95,7 @@ def _weighted(loss, weight):
     return loss if weight is None else ops.mul(loss, weight)
 
 
+@autocast_op("fp32")
 def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean squared error ``(input - target) ** 2``, reduced.
 
@@ -106,6 +109,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction: str = "me
     return rename(loss, "MseLossBackward0", input, target)
 
 
+@autocast_op("fp32")
 def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mean", weight=None):
     """Mean absolute error ``|input - target|``, reduced.
 
@@ -118,6 +122,7 @@ def l1_loss(input, target, size_average=None, reduce=None, reduction: str = "mea
     return reduce_loss(_weighted(ops.abs(ops.sub(input, target)), weight), reduction)
 
 
+@autocast_op("fp32")
 def smooth_l1_loss(
     input, target, size_average=None, reduce=None, reduction: str = "mean", beta: float = 1.0
 ):
@@ -141,6 +146,7 @@ def smooth_l1_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weight=None):
     """``0.5 d**2`` where ``|d| < delta``, else ``delta * (|d| - 0.5 delta)``.
 
@@ -180,6 +186,7 @@ def _check_targets(target, n_classes: int, ignore_index: int) -> None:
         raise IndexError(f"Target {int(bad[0])} is out of bounds.")
 
 
+@autocast_op("fp32")
 def nll_loss(
     input,
     target,
@@ -240,6 +247,7 @@ def _torch_type_name(dtype) -> str:
     )
 
 
+@autocast_op("fp32")
 def cross_entropy(
     input,
     target,
@@ -323,6 +331,7 @@ def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothin
     return ops.div(ops.sum(loss), float(loss.numel()) if loss.numel() else float("nan"))
 
 
+@autocast_op("fp32")
 def binary_cross_entropy(
     input, target, weight=None, size_average=None, reduce=None, reduction: str = "mean"
 ):
@@ -350,6 +359,7 @@ def binary_cross_entropy(
     return rename(loss, "BinaryCrossEntropyBackward0", input, target)
 
 
+@autocast_op("fp32")
 def binary_cross_entropy_with_logits(
     input,
     target,

@@ -68,7 +68,7 @@ class finfo:  # noqa: N801 - PyTorch's name
         self.min = float(info.min)
         self.tiny = float(info.tiny)
         self.smallest_normal = float(info.tiny)
-        self.resolution = float(info.resolution)
+        self.resolution = 10.0**-info.precision  # PyTorch's: 0.01 for bfloat16, not 0.01001
         self.dtype = d.name
 
 

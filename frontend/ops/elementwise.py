@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -16,7 +17,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..autograd import fused
 from ..context import current_trace, is_grad_enabled
-from ..dispatch import bind, constant
+from ..dispatch import bind, computes_in_float32, constant
 from ..tensor import Tensor
 from .reuse import bind_into, reusable_operand
 
@@ -40,6 +41,8 @@ def cast(x: Tensor, dtype) -> Tensor:
     dtype = dtypes.as_dtype(dtype)
     if x.dtype is dtype:
         return x
+    if dtype is _BF16 and not _BF16_ON[0]:
+        dtypes._load_bfloat16()
     return bind(_CAST, (x,), {"dtype": dtype.name})
 
 
@@ -80,8 +83,42 @@ def promote_pair(op, a, b):
 _SCALAR_CATEGORY = {int: dtypes.int64._category, float: dtypes.float32._category}
 
 
+def _opmath_scalar(prim, a, b):
+    """PyTorch's CPU ``mul`` and ``div`` compute a float16/bfloat16 tensor with a scalar
+    operand (a Python number, or a 0-d tensor that does not win promotion) in float32, the
+    scalar held at float32 precision, and round once: ``bf16 * 1.3`` multiplies by 1.3f, not
+    by bfloat16(1.3), and ``float16 * 1e10`` of 0 is 0, not NaN. (Its ``add``/``sub`` round
+    the scalar to the tensor's dtype first, as kiln's promotion does.) The result (its
+    ``grad_fn`` named as PyTorch's), or None when this is not such a case."""
+    if isinstance(a, Tensor) and a.dtype in _LOW:
+        t, s = a, b
+    elif isinstance(b, Tensor) and b.dtype in _LOW:
+        t, s = b, a
+    else:
+        return None
+    dt = t.dtype
+    if isinstance(s, Tensor):
+        if s.dtype is dt:
+            return None
+        if s.ndim or not (s.dtype._category <= 2 and dtypes.result_type(t, s) is dt):
+            return None
+    elif type(s) is not float and type(s) is not int:
+        return None
+    f32 = dtypes.float32
+    out = cast(bind(prim, (as_operand(a, f32), as_operand(b, f32))), dt)
+    if out.grad_fn is not None:
+        from ..autograd.tape import node_class
+
+        out.grad_fn.__class__ = node_class("MulBackward0" if prim is _MUL else "DivBackward0")
+    return out
+
+
 def _binary(prim, reuses=False):
     def op(a, b):
+        if prim is _MUL:
+            low = _opmath_scalar(prim, a, b)
+            if low is not None:
+                return low
         if reuses:  # a large temporary operand lends its buffer (see ops/reuse.py)
             donor = reusable_operand(a, b)
             a, b, _ = promote_pair(prim.name, a, b)
@@ -94,6 +131,10 @@ def _binary(prim, reuses=False):
     return op
 
 
+_MUL = P["mul"]
+_BF16 = dtypes.bfloat16
+_BF16_ON = dtypes.BFLOAT16_ON
+_LOW = (dtypes.bfloat16, dtypes.float16)
 _add = _binary(P["add"])
 _sub = _binary(P["sub"])
 mul = _binary(P["mul"], reuses=True)
@@ -145,6 +186,16 @@ def _float_dtype_for(dt):
 
 def div(a, b, *, rounding_mode=None):
     """True division (integers give floats), or floor/trunc division with ``rounding_mode``."""
+    if rounding_mode is None:
+        low = _opmath_scalar(P["div"], a, b)
+        if low is not None:
+            return low
+    if rounding_mode is None and not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+        # an integer scalar divides as a float (int8 / 300 is 5 / 300.0, not 5 / 44)
+        _check_operand("div", a)
+        _check_operand("div", b)
+        fdt = _float_dtype_for(dtypes.result_type(a, b))
+        return bind(P["div"], (as_operand(a, fdt), as_operand(b, fdt)))
     a, b, dt = promote_pair("div", a, b)
     if rounding_mode is None:
         fdt = _float_dtype_for(dt)
@@ -153,7 +204,13 @@ def div(a, b, *, rounding_mode=None):
         return floor_divide(a, b)
     if rounding_mode == "trunc":
         if not dt.is_floating_point:
-            _check_integer_divisor(b)
+            _check_integer_divisor(b, a)
+            if dt is dtypes.int64:  # exact: the floor quotient, one up where it rounded down
+                q = _int_floor_div(a, b, dt)
+                r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+                zero = constant(0, dt)
+                up = logical_and(ne(r, zero), ne(lt(a, zero), lt(b, zero)))
+                return where(up, bind(P["add"], (q, constant(1, dt))), q)
         q = div(a, b)
         return cast(where(lt(q, 0), neg(floor(neg(q))), floor(q)), dt)
     raise RuntimeError(
@@ -165,10 +222,12 @@ def div(a, b, *, rounding_mode=None):
 true_divide = divide = div
 
 
+@computes_in_float32
 def floor_divide(a, b):
     """``floor(a / b)``, computed as PyTorch does for floats: from ``fmod``, so the
     quotient is the exact one rounded down (``7.5 // 2.5`` is 3, not 2)."""
     a, b, dt = promote_pair("floor_divide", a, b)
+    _not_bool("div_floor_cpu", dt)
     if dt.is_floating_point:
         mod = bind(P["fmod"], (a, b))
         q = div(sub(a, mod), b)
@@ -177,23 +236,52 @@ def floor_divide(a, b):
         f = where(gt(sub(q, f), 0.5), add(f, 1.0), f)
         f = where(eq(q, 0.0), copysign(constant(0.0, dt), div(a, b)), f)
         return where(eq(b, 0.0), div(a, b), f)
-    _check_integer_divisor(b)
+    _check_integer_divisor(b, a)
+    return _int_floor_div(a, b, dt)
+
+
+def _int_floor_div(a, b, dt):
+    """Exact floor division of integer tensors: a float64 quotient (exact below 2**53),
+    for int64 refined with the remainder in integer arithmetic so that ``(2**62 + 1) // 3``
+    is exact rather than the float64 quotient's nearest."""
     fdt = dtypes.float64
-    q = floor(bind(P["div"], (cast(a, fdt), cast(b, fdt))))
-    return cast(q, dt)
+    q = cast(floor(bind(P["div"], (cast(a, fdt), cast(b, fdt)))), dt)
+    if dt is not dtypes.int64:
+        return q
+    r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+    q = bind(P["add"], (q, cast(floor(bind(P["div"], (cast(r, fdt), cast(b, fdt)))), dt)))
+    r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+    zero = constant(0, dt)
+    one = constant(1, dt)
+    # the remainder takes the divisor's sign and is smaller than it
+    low = logical_and(ne(r, zero), ne(lt(r, zero), lt(b, zero)))
+    q = where(low, bind(P["sub"], (q, one)), q)
+    r = where(low, bind(P["add"], (r, b)), r)
+    # (|r| >= |b| with the same sign, without abs(): abs(INT64_MIN) overflows)
+    high = logical_or(logical_and(gt(b, zero), ge(r, b)), logical_and(lt(b, zero), le(r, b)))
+    return where(high, bind(P["add"], (q, one)), q)
 
 
-def _check_integer_divisor(b):
+def _not_bool(kernel: str, dt) -> None:
+    if dt is dtypes.bool_:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")  # PyTorch's
+
+
+def _check_integer_divisor(b, a=None):
     """PyTorch raises on an integer division by zero; kiln does too when it can see the
     divisor (an eager tensor), rather than return a wrapped garbage value."""
+    if a is not None and 0 in np.broadcast_shapes(tuple(a.shape), tuple(b.shape)):
+        return  # nothing is divided
     data = b._data
     if b._node is None and type(data) is np.ndarray and data.size and not np.all(data != 0):
         raise RuntimeError("ZeroDivisionError")
 
 
+@computes_in_float32(round_scalars=True)
 def remainder(a, b):
     """Python-style modulo (the sign of the divisor), as ``torch.remainder``."""
     a, b, dt = promote_pair("remainder", a, b)
+    _not_bool("remainder_cpu", dt)
     if dt.is_floating_point:
         mod = bind(P["fmod"], (a, b))
         return where(logical_and(ne(mod, 0.0), ne(lt(b, 0.0), lt(mod, 0.0))), add(mod, b), mod)
@@ -212,12 +300,28 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
     donor = reusable_operand(a, None)
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
         dt = dtypes.result_type(a, b)
-        if dt is dtypes.bool_:
-            dt = dtypes.int64
+        if dt is dtypes.bool_:  # bool ** True is the tensor, bool ** False all True
+            return cast(
+                bind_into(P["pow"], cast(a, dtypes.int64), constant(b, dtypes.int64), donor), dt
+            )
         if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
+        dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
-    a, b, _ = promote_pair("pow", a, b)
+    if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and type(b) is bool:
+        return logical_or(a, not b)  # bool ** True is the tensor, bool ** False all True
+    a, b, dt = promote_pair("pow", a, b)
+    _not_bool("pow", dt)
+    if dt._category == 1 and dt.is_signed:
+        # a tensor of negative integer exponents: PyTorch gives 1 ** -n = 1,
+        # (-1) ** -n = +-1 and 0 for any other base (no error, unlike a scalar exponent)
+        zero, one = constant(0, dt), constant(1, dt)
+        neg = lt(b, zero)
+        power = bind(P["pow"], (a, where(neg, zero, b)))
+        odd = ne(bind(P["bitwise_and"], (b, one)), zero)
+        minus_one = where(odd, constant(-1, dt), one)
+        special = where(eq(a, one), one, where(eq(a, constant(-1, dt)), minus_one, zero))
+        return where(neg, special, power)
     return bind(P["pow"], (a, b))
 
 
@@ -302,6 +406,7 @@ def trunc(x):
     return where(lt(x, 0), ceil(x), floor(x)) if x.dtype.is_floating_point else x
 
 
+@computes_in_float32
 def frac(x):
     return sub(x, trunc(x))
 
@@ -310,18 +415,22 @@ def square(x):
     return mul(x, x)
 
 
+@computes_in_float32
 def rsqrt(x):
     return reciprocal(sqrt(x))
 
 
+@computes_in_float32
 def log2(x):
     return mul(log(x), 1.0 / math.log(2.0))
 
 
+@computes_in_float32
 def log10(x):
     return mul(log(x), 1.0 / math.log(10.0))
 
 
+@computes_in_float32
 def log1p(x):
     """``log(1 + x)``, exact for tiny ``x``: Goldberg's ``log(u) * x / (u - 1)``, u = 1 + x.
 
@@ -336,6 +445,7 @@ def log1p(x):
     return where(near, corrected, log(where(near, 1.0, add(x, 1.0))))
 
 
+@computes_in_float32
 def expm1(x):
     """``exp(x) - 1``, exact for tiny ``x``: Kahan's ``(u - 1) * x / log(u)``, u = exp(x)."""
     x = _to_float(x)
@@ -347,14 +457,17 @@ def expm1(x):
     return where(near, corrected, sub(exp(where(near, 0.0, x)), 1.0))
 
 
+@computes_in_float32
 def exp2(x):
     return exp(mul(x, math.log(2.0)))
 
 
+@computes_in_float32
 def tan(x):
     return div(sin(x), cos(x))
 
 
+@computes_in_float32
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written so that large ``|x|`` never overflows."""
     x = _to_float(x)
@@ -365,6 +478,7 @@ def sigmoid(x):
     return where(nonnegative, pos, mul(e, pos))
 
 
+@computes_in_float32
 def logsigmoid(x):
     x = _to_float(x)
     return sub(minimum(x, 0.0), log1p(exp(neg(abs(x)))))
@@ -387,6 +501,7 @@ def relu(x):
     return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
 
 
+@computes_in_float32
 def erfinv(x):
     """Inverse error function: Giles' single-precision approximation + two Newton steps."""
     x = _to_float(x)
@@ -486,9 +601,40 @@ def where(condition, x=None, y=None):
         like = x if isinstance(x, Tensor) else y if isinstance(y, Tensor) else None
         condition = constant(condition, dtypes.bool_, like=like)
     elif condition.dtype is not dtypes.bool_:
+        if condition.dtype is not dtypes.uint8:
+            raise RuntimeError(
+                "where expected condition to be a boolean tensor, but got a tensor with dtype "
+                + _TORCH_NAME.get(condition.dtype.name, condition.dtype.name)
+            )
+        warnings.warn(
+            "where received a uint8 condition tensor. This behavior is deprecated and will be "
+            "removed in a future version of PyTorch. Use a boolean condition instead.",
+            UserWarning,
+            stacklevel=2,
+        )
         condition = cast(condition, dtypes.bool_)
+    for v in (x, y):  # an int scalar must fit the result (PyTorch's checked conversion)
+        if type(v) is int:
+            dtypes.check_fits(v, dtypes.result_type(x, y))
     x, y, _ = promote_pair("where", x, y)
     return bind(P["where"], (condition, x, y))
+
+
+# PyTorch's ScalarType names, as its error messages print them
+_TORCH_NAME = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
 
 
 def logical_not(x):
@@ -560,18 +706,22 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return where(eq(x, -math.inf), neginf, x)
 
 
+@computes_in_float32
 def lerp(start, end, weight):
     return add(start, mul(weight, sub(end, start)))
 
 
+@computes_in_float32
 def addcmul(x, t1, t2, *, value=1):
     return add(x, mul(mul(t1, t2), value))
 
 
+@computes_in_float32
 def addcdiv(x, t1, t2, *, value=1):
     return add(x, mul(div(t1, t2), value))
 
 
+@computes_in_float32(round_scalars=True)
 def hypot(a, b):
     """``sqrt(a^2 + b^2)`` scaled by the larger magnitude (no overflow); an infinite side
     gives inf even against NaN, as C's hypot."""
@@ -589,7 +739,15 @@ def signbit(x):
     """Whether the sign bit is set: true for -0.0 too (``1 / -0.0`` is ``-inf``)."""
     if not x.dtype.is_floating_point:
         return lt(x, constant(0, x.dtype))
+    if type(x._data) is np.ndarray and current_trace() is None:  # eager: NaN's sign bit too
+        return _bool_result(x)
     return logical_or(lt(x, 0.0), logical_and(eq(x, 0.0), lt(reciprocal(x), 0.0)))
+
+
+def _bool_result(x):
+    from ..tensor import _wrap
+
+    return _wrap(np.signbit(x._data))
 
 
 def copysign(a, b):
@@ -602,6 +760,7 @@ def copysign(a, b):
     return out
 
 
+@computes_in_float32(round_scalars=True)
 def atan2(y, x):
     """The angle of ``(x, y)`` in ``[-pi, pi]``, with C's special values: signed zeros pick
     the side (``atan2(0, -0) = pi``), two infinities give odd multiples of ``pi/4``."""
@@ -619,16 +778,19 @@ def atan2(y, x):
     return where(both_inf, where(y_negative, neg(corner), corner), r)
 
 
+@computes_in_float32
 def sinh(x):
     """``(e^x - e^-x) / 2`` through ``expm1``: exact for tiny ``x``, keeps the sign of a zero."""
     x = _to_float(x)
     return mul(sub(expm1(x), expm1(neg(x))), 0.5)
 
 
+@computes_in_float32
 def cosh(x):
     return mul(add(exp(x), exp(neg(x))), 0.5)
 
 
+@computes_in_float32
 def asinh(x):
     """``sign(x) * log(|x| + sqrt(x^2 + 1))``: exact for tiny ``x``, slope 1 at 0, no overflow."""
     x = _to_float(x)
@@ -645,6 +807,7 @@ def asinh(x):
     return where(eq(x, 0.0), x, signed)  # keeps the sign of a zero
 
 
+@computes_in_float32
 def softplus(x, beta=1.0, threshold=20.0):
     bx = mul(x, beta)
     soft = div(add(maximum(bx, 0.0), log1p(exp(neg(abs(bx))))), beta)
@@ -658,6 +821,7 @@ _STIRLING = (1 / 12, -1 / 360, 1 / 1260, -1 / 1680)
 _LGAMMA_SHIFT = 8
 
 
+@computes_in_float32
 def lgamma(x):
     """``log|Gamma(x)|``: Stirling's series after shifting ``x`` up by 8, and the
     reflection ``log(pi / |sin(pi x)|) - lgamma(1 - x)`` below 1/2 (inf at 0, -1, -2, ...)."""
@@ -692,6 +856,7 @@ def lgamma(x):
 _DIGAMMA_SERIES = (1 / 12, -1 / 120, 1 / 252, -1 / 240, 1 / 132)
 
 
+@computes_in_float32
 def digamma(x):
     """``d/dx log Gamma(x)``: the asymptotic series after shifting ``x`` up by 8, and the
     reflection ``psi(1 - x) - pi / tan(pi x)`` below 1/2 (PyTorch's -inf at 0, +inf at
@@ -720,6 +885,7 @@ def digamma(x):
     return where(eq(x, math.inf), math.inf, where(isnan(x), x, out))
 
 
+@computes_in_float32(round_scalars=True)
 def xlogy(x, y):
     """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN)."""
     x, y, dt = promote_pair("xlogy", x, y)
@@ -728,6 +894,7 @@ def xlogy(x, y):
     return where(zero, 0.0, mul(x, log(where(zero, 1.0, y))))
 
 
+@computes_in_float32(round_scalars=True)
 def logaddexp(a, b):
     """``log(exp(a) + exp(b))`` without overflow; equal infinities give themselves."""
     a, b, _ = promote_pair("logaddexp", a, b)
