@@ -138,15 +138,9 @@ def get_num_interop_threads() -> int:
 
 
 def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
-    """Record the anomaly-detection mode. kiln's autograd does not check for it yet (no
-    NaN checks, no forward traces): turning it on warns once that nothing is checked."""
-    if enabled and not _FLAGS["anomaly"]:
-        warnings.warn(
-            "kiln: anomaly detection is recorded but not performed (backward passes are not "
-            "checked for NaN and keep no forward traces)",
-            UserWarning,
-            stacklevel=2,
-        )
+    """Turn anomaly detection on or off: with ``check_nan``, a backward function that
+    returns NaN raises PyTorch's RuntimeError naming it (``autograd.detect_anomaly``;
+    kiln keeps no forward tracebacks for it)."""
     _FLAGS["anomaly"] = bool(enabled)
     _FLAGS["anomaly_check_nan"] = bool(check_nan)
 

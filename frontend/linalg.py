@@ -531,7 +531,8 @@ def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803 - PyTor
         if not A.requires_grad:
             return q
         # the identity columns, still on the graph (a zero gradient, NaNs in A not spread)
-        return ops.add(q, ops.where(_const(np.zeros((m, n), dtype=bool), A), A, 0.0))
+        never = constant(np.zeros((m, n), dtype=bool), dtypes.bool_, like=A)
+        return ops.add(q, ops.where(never, A, 0.0))
     reflectors = ops.add(ops.tril(A, -1), eye)
     for i in reversed(range(k)):
         v = ops.narrow(reflectors, -1, i, 1)  # (..., m, 1)

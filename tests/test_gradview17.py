@@ -741,7 +741,10 @@ def test_inplace_write_through_strided_view_under_jit_raises_not_differs(view):
         kiln.jit(f)(kiln.tensor(xv))
 
 
-def test_storages_as_torch():
+def test_storages_as_torch(monkeypatch):
+    from kiln import storage as storage_module
+
+    monkeypatch.setattr(storage_module, "_WARNED", [False])  # (torch warns once a process)
     for lib in (torch, kiln):
         t = lib.arange(16.0).reshape(4, 4).clone()
         b = t.view(2, 8)

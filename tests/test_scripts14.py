@@ -52,16 +52,9 @@ TOLERANCE = {
 # author does not own; the test requires them to differ (so that a fix is noticed and the
 # entry removed) and everything else to agree.
 KNOWN_DIFFERENCES = {
-    "checkpoint_resume": {
-        "SGD optimizer state keys": "kiln's SGD keeps a 'step' per parameter "
-        "(frontend/optim/sgd.py); PyTorch's SGD state holds momentum_buffer only",
-    },
     "recipes_misc": {
         "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
         "TraceError (by design; PyTorch's TorchScript compiles the branch)",
-    },
-    "known_gaps": {
-        "SGD state keys": "kiln's SGD state has a 'step' entry (frontend/optim/sgd.py)",
     },
 }
 

@@ -38,14 +38,7 @@ TOLERANCE = {
 # Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
 # author does not own; the test requires them to differ (so that a fix is noticed and the
 # entry removed) and everything else to agree.
-KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "saving_loading_recipes": {
-        "param_groups \t [{'lr'": "kiln's SGD param_groups lack PyTorch's 'foreach', "
-        "'differentiable' "
-        "and 'fused' entries and hold dampening / weight_decay as floats (0.0, PyTorch: 0) "
-        "(frontend/optim/sgd.py)",
-    },
-}
+KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {}
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.

@@ -57,14 +57,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "raises 'one of the variables needed for gradient computation has been modified "
         "by an inplace operation' (frontend/autograd/*)",
     },
-    "blitz_neural_networks": {
-        "grad_fn": "mse_loss is a composite whose last node is DivBackward0; PyTorch's "
-        "loss.grad_fn is MseLossBackward0 (frontend/nn/losses.py)",
-        "grad_fn next": "F.linear's graph ends in SumBackward0 / AddBackward0, not "
-        "PyTorch's single AddmmBackward0 node (frontend/nn/functional.py)",
-        "grad_fn next next": "follows from the two above: PyTorch reaches fc3.bias's "
-        "AccumulateGrad (frontend/nn/losses.py, frontend/nn/functional.py)",
-    },
     "complex_numbers": {
         "conj": "Tensor.conj() materializes the conjugate: is_conj() is False; PyTorch's "
         "conj() is a lazy view with the conjugate bit set (frontend/complex_tensors.py)",
@@ -82,7 +74,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "einsum sublist": "einsum's sublist format einsum(x, [0], y, [1], [0, 1]) "
         "(frontend/ops/linalg.py)",
         "numpy force": "no Tensor.numpy(force=True) (frontend/tensor.py)",
-        "finfo bfloat16": "no kiln.bfloat16 dtype (frontend/dtypes.py)",
         "Generator.device": "kiln.Generator has no .device (frontend/creation.py)",
         "complex linalg.solve": "linalg.solve refuses complex matrices (frontend/linalg.py)",
         "complex linalg.det": "linalg.det refuses complex matrices (frontend/linalg.py)",

@@ -18,6 +18,9 @@ _LAZY = {
     "gradcheck": ("checks", "gradcheck"),
     "gradgradcheck": ("checks", "gradgradcheck"),
     "graph": ("graph", None),
+    "detect_anomaly": ("anomaly_mode", "detect_anomaly"),
+    "set_detect_anomaly": ("anomaly_mode", "set_detect_anomaly"),
+    "anomaly_mode": ("anomaly_mode", None),
 }
 
 

@@ -515,6 +515,14 @@ def _saves(node) -> bool:
     )
 
 
+def _check_nan(node, grads) -> None:
+    """Anomaly detection: PyTorch's error for a backward function that made NaN."""
+    for k, gx in enumerate(grads):
+        data = getattr(gx, "_data", None)
+        if isinstance(data, np.ndarray) and data.dtype.kind in "fc" and np.isnan(data).any():
+            raise RuntimeError(f"Function '{node.name()}' returned nan values in its {k}th output.")
+
+
 def _accumulate(store: dict, key, grad):
     prev = store.get(key)
     store[key] = grad if prev is None else prev + grad
@@ -538,6 +546,9 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
         for t in targets:
             if t.grad_fn is not None:
                 target_nodes[t.grad_fn] = t
+    from ..compat import _FLAGS  # (anomaly detection: ``kiln.autograd.detect_anomaly``)
+
+    check_nan = _FLAGS["anomaly"] and _FLAGS["anomaly_check_nan"]
     with grad_mode.set_grad_enabled(create_graph):
         for node in _topological([t.grad_fn for t in roots]):
             g = node_grads.pop(node, None)
@@ -580,6 +591,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                             f"{v} instead ({node.name()})."
                         )
             grads = node.apply(g)
+            if check_nan:
+                _check_nan(node, grads)
             for edge, gx in zip(node.edges, grads):
                 if gx is None or edge is None:
                     continue

@@ -678,24 +678,30 @@ _RANDOM_OWNERS = (random.Random, np.random.RandomState, np.random.Generator)
 _CLOCKS = (time.time, time.perf_counter, time.monotonic, time.time_ns, time.process_time)
 
 
-_SEEDERS: set = set()  # code objects of kiln's functions that set its random state
+_SEEDERS: dict = {}  # kiln.cuda loaded? -> code objects of kiln's functions that seed
+_SEEDER_NAMES = frozenset({"manual_seed", "seed", "set_rng_state", "set_state"})
 
 
 def _seeders() -> set:
-    if not _SEEDERS:
-        from .. import creation, cuda
+    # (``kiln.cuda`` loads Numba: its seeder is counted once something loaded it, which a
+    # traced function calling it does first; a warm process never loads LLVM for this)
+    cuda = sys.modules.get("kiln.cuda")
+    found = _SEEDERS.get(cuda is not None)
+    if found is None:
+        from .. import creation
 
-        for fn in (
+        functions = [
             creation.manual_seed,
             creation.seed,
             creation.set_rng_state,
             creation.Generator.manual_seed,
             creation.Generator.seed,
             creation.Generator.set_state,
-            cuda.manual_seed,
-        ):
-            _SEEDERS.add(fn.__code__)
-    return _SEEDERS
+        ]
+        if cuda is not None:
+            functions.append(cuda.manual_seed)
+        found = _SEEDERS[cuda is not None] = {fn.__code__ for fn in functions}
+    return found
 
 
 def _is_clock(fn) -> bool:
@@ -730,7 +736,6 @@ class GuardRecorder:
             self.defaults = {id(v) for v in (fn.__defaults__ or ())}
             self.defaults |= {id(v) for v in (fn.__kwdefaults__ or {}).values()}
         self.previous = None
-        self.seeders = _seeders()
         # id -> object: the call's arguments that its cache key holds by identity (set by
         # kiln.jit): guards may start from them, as they are the same on every hit
         self.arg_objects: dict = {}
@@ -779,7 +784,8 @@ class GuardRecorder:
         """The thread's trace function: called for each new Python frame."""
         if event != "call":
             return None
-        if frame.f_code in self.seeders:
+        code = frame.f_code
+        if code.co_name in _SEEDER_NAMES and code in _seeders():
             self._refuse_seeding(frame)
         info = _INFO.get(frame.f_code) or code_info(frame.f_code)
         if not info.paths or not self._enter(frame, info):

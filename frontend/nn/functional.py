@@ -21,7 +21,7 @@ import kiln
 from kiln import ops
 from kiln.autograd.tape import rename
 
-from ..dispatch import autocast_op
+from ..dispatch import autocast_op, current_trace
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -657,7 +657,18 @@ def scaled_dot_product_attention(
     weights = ops.softmax(scores, -1)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
-    return ops.matmul(weights, value)
+    out = ops.matmul(weights, value)
+    # PyTorch's result is laid out as the query is: a query made by transposing heads and
+    # sequence (``x.view(b, t, h, d).transpose(1, 2)``) gives a result whose
+    # ``.transpose(1, 2).view(b, t, h * d)`` is allowed (eagerly; traced values have no
+    # strides)
+    if current_trace() is None and query.ndim == out.ndim and query.ndim > 1:
+        strides = query.stride()
+        order = sorted(range(query.ndim), key=lambda k: -strides[k])
+        if order != list(range(query.ndim)):
+            inverse = [order.index(k) for k in range(query.ndim)]
+            out = ops.permute(ops.permute(out, order).contiguous(), inverse)
+    return out
 
 
 # ------------------------------------------------------------------------------ sampling
