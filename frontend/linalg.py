@@ -88,12 +88,36 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord in (-math.inf, "-inf"):
         return ops.amin(a, () if dim is None else dim, keepdim)
     if ord == 0:
-        return ops.sum(ops.cast(ops.ne(x, 0.0), x.dtype), dim, keepdim)
+        count = ops.sum(ops.cast(ops.ne(x, 0.0), x.dtype), dim, keepdim)
+        # differentiable with a zero gradient, as PyTorch's (a select, so inf/nan give 0 too)
+        zero = ops.where(ops.zeros(x.shape, dtype=dtypes.bool_), x, 0.0)
+        return ops.add(count, ops.sum(zero, dim, keepdim))
     if ord == 1:
         return ops.sum(a, dim, keepdim)
     if ord == 2:
         return ops.norm(x, 2, dim, keepdim)
-    return ops.pow(ops.sum(ops.pow(a, float(ord)), dim, keepdim), 1.0 / ord)
+    # PyTorch's subgradient: 0 where an element (p < 1) or the whole norm is 0 (double where,
+    # so no inf * 0 = nan reaches the gradient); a zero element with p < 0 makes |0|^p = inf
+    p = float(ord)
+    is0 = ops.eq(a, 0.0)
+    safe = ops.where(is0, 1.0, a)
+    powed = ops.where(is0, math.inf if p < 0 else 0.0, ops.pow(safe, p))
+    total = ops.sum(powed, dim, keepdim)
+    t0 = ops.eq(total, 0.0)
+    return ops.where(t0, 0.0, ops.pow(ops.where(t0, 1.0, total), 1.0 / p))
+
+
+def _amax0(t: Tensor, dim: int, keepdim: bool = True) -> Tensor:
+    """amax of non-negative values along ``dim``; 0 over an empty dim (PyTorch's matrix norms
+    of an empty matrix are 0 for the max-based orders)."""
+    if t.shape[dim] == 0:
+        shape = list(t.shape)
+        if keepdim:
+            shape[dim] = 1
+        else:
+            del shape[dim]
+        return ops.zeros(tuple(shape), dtype=t.dtype)
+    return ops.amax(t, dim, keepdim)
 
 
 def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
@@ -106,17 +130,24 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Te
     rows, cols = dim
     if ord in (1, -1):
         sums = ops.sum(ops.abs(x), rows, keepdim=True)
-        out = ops.amax(sums, cols, keepdim=True) if ord == 1 else ops.amin(sums, cols, keepdim=True)
+        out = _amax0(sums, cols) if ord == 1 else ops.amin(sums, cols, keepdim=True)
     elif ord in (math.inf, -math.inf):
         sums = ops.sum(ops.abs(x), cols, keepdim=True)
-        pick = ops.amax if ord > 0 else ops.amin
-        out = pick(sums, rows, keepdim=True)
-    elif ord == "nuc":
-        out = ops.sum(svdvals(x), -1)
+        out = _amax0(sums, rows) if ord > 0 else ops.amin(sums, rows, keepdim=True)
+    elif ord in ("nuc", 2, -2):
+        r, c = rows % x.ndim, cols % x.ndim
+        if r == c:
+            raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({r}, {c})")
+        rest = [a for a in range(x.ndim) if a not in (r, c)]
+        s = svdvals(ops.permute(x, rest + [r, c]))  # the (dim[0], dim[1]) planes, last
+        if ord == "nuc":
+            out = ops.sum(s, -1)
+        else:
+            out = _amax0(s, -1, False) if ord == 2 else ops.amin(s, -1)
+        if keepdim:
+            for a in sorted((r, c)):
+                out = ops.unsqueeze(out, a)
         return out
-    elif ord in (2, -2):
-        s = svdvals(x)
-        return ops.amax(s, -1) if ord == 2 else ops.amin(s, -1)
     else:
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     return out if keepdim else ops.squeeze(out, tuple(sorted(d % x.ndim for d in dim)))

@@ -992,6 +992,8 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):  # noqa: A002
     if n < 0:
         raise RuntimeError(f"order must be non-negative but got {n}")
     d = normalize_dim("diff", dim, x.ndim)
+    if n == 0:
+        return x  # PyTorch: the input itself, prepend/append ignored
     parts = []
     if prepend is not None:
         parts.append(_diff_part(prepend, x, d))

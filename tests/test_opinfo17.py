@@ -1,0 +1,123 @@
+"""Regressions found by running PyTorch's OpInfo samples against kiln (compared with torch)."""
+
+import math
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+
+def k(t, requires_grad=False):
+    out = kiln.tensor(t.detach().numpy().copy())
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def close(kout, tout, **kw):
+    assert tuple(kout.shape) == tuple(tout.shape)
+    assert str(kout.dtype).replace("kiln.", "") == str(tout.dtype).replace("torch.", "")
+    torch.testing.assert_close(
+        torch.from_numpy(np.array(kout.detach().numpy())), tout.detach(), equal_nan=True, **kw
+    )
+
+
+def grads(kfn, tfn, *tensors):
+    """Input gradients of sum(out * cotangent) from kiln and torch, compared."""
+    tin = [t.detach().clone().requires_grad_(True) for t in tensors]
+    tout = tfn(*tin)
+    ct = torch.randn(tout.shape, dtype=tout.dtype, generator=torch.Generator().manual_seed(0))
+    tg = torch.autograd.grad((tout * ct).sum(), tin)
+    kin = [k(t, True) for t in tensors]
+    kout = kfn(*kin)
+    close(kout, tout)
+    (kout * k(ct)).sum().backward()
+    for a, b in zip(kin, tg):
+        close(a.grad, b)
+
+
+# ----------------------------------------------------------------------------- searchsorted
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+@pytest.mark.parametrize("out_int32", [False, True])
+def test_searchsorted_batched_sorter_side_out_int32(side, out_int32):
+    g = torch.Generator().manual_seed(1)
+    seq = torch.randn(3, 2, 6, generator=g)
+    sorter = torch.argsort(seq, dim=-1)
+    vals = torch.randn(3, 2, 4, generator=g)
+    want = torch.searchsorted(seq, vals, side=side, sorter=sorter, out_int32=out_int32)
+    got = kiln.searchsorted(k(seq), k(vals), side=side, sorter=k(sorter), out_int32=out_int32)
+    close(got, want)
+    s1 = torch.sort(seq[0, 0]).values
+    close(kiln.searchsorted(k(s1), 0.25), torch.searchsorted(s1, 0.25))
+    close(
+        kiln.searchsorted(k(seq), k(torch.zeros(3, 2, 0))),
+        torch.searchsorted(seq, torch.zeros(3, 2, 0)),
+    )
+
+
+def test_searchsorted_errors_and_bucketize():
+    seq = torch.tensor([[1.0, 3.0], [2.0, 4.0]])
+    with pytest.raises(RuntimeError, match="opposites"):
+        kiln.searchsorted(k(seq), k(seq), right=True, side="left")
+    with pytest.raises(RuntimeError, match="boundaries tensor"):
+        kiln.searchsorted(k(seq), k(torch.ones(3)))
+    b = torch.tensor([1.0, 3.0, 5.0])
+    x = torch.tensor([[0.0, 3.0], [5.0, 6.0]])
+    for right in (False, True):
+        close(
+            kiln.bucketize(k(x), k(b), right=right, out_int32=True),
+            torch.bucketize(x, b, right=right, out_int32=True),
+        )
+
+
+# ----------------------------------------------------------------------------- diff / norms
+
+
+def test_diff_n0_ignores_prepend_append():
+    x = torch.arange(6.0).reshape(2, 3)
+    want = torch.diff(x, n=0, dim=0, prepend=torch.ones(1, 3), append=torch.ones(2, 3))
+    close(
+        kiln.diff(k(x), n=0, dim=0, prepend=k(torch.ones(1, 3)), append=k(torch.ones(2, 3))), want
+    )
+
+
+@pytest.mark.parametrize("ord", ["nuc", 2, -2])
+@pytest.mark.parametrize("dim", [(-2, -1), (-1, 0), (2, 0)])
+@pytest.mark.parametrize("keepdim", [False, True])
+def test_matrix_norm_svd_orders_honour_dim_and_keepdim(ord, dim, keepdim):
+    x = torch.randn(3, 4, 5, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
+    want = torch.linalg.matrix_norm(x, ord, dim, keepdim)
+    close(kiln.linalg.matrix_norm(k(x), ord, dim, keepdim), want)
+    close(kiln.linalg.norm(k(x), ord, dim, keepdim), torch.linalg.norm(x, ord, dim, keepdim))
+
+
+@pytest.mark.parametrize("ord", [math.inf, 1, 2, "nuc"])
+@pytest.mark.parametrize("shape", [(0, 0), (5, 0), (0, 5)])
+def test_matrix_norm_of_empty_is_zero(ord, shape):
+    x = torch.zeros(shape)
+    for keepdim in (False, True):
+        close(
+            kiln.linalg.norm(k(x), ord, keepdim=keepdim), torch.linalg.norm(x, ord, keepdim=keepdim)
+        )
+
+
+def test_vector_norm_ord0_requires_grad_with_zero_gradient():
+    x = torch.tensor([0.0, 1.0, -2.0, math.inf], dtype=torch.float64)
+    kx = k(x, True)
+    out = kiln.linalg.vector_norm(kx, 0)
+    close(out, torch.linalg.vector_norm(x, 0))
+    assert out.requires_grad  # as torch's; its backward gives no gradient
+    out.backward()
+    assert kx.grad is None or not np.any(kx.grad.numpy())
+
+
+@pytest.mark.parametrize("p", [0.5, 3.5, -0.5, -1, -2])
+def test_vector_norm_subgradients_at_zero(p):
+    for vals in ([0.0] * 5, [0.0, 1.0, -2.0, 0.0, 3.0], [1.0, -2.0, 0.5, 4.0, 3.0]):
+        x = torch.tensor(vals, dtype=torch.float64)
+        grads(lambda a: kiln.linalg.vector_norm(a, p), lambda a: torch.linalg.vector_norm(a, p), x)
