@@ -30,13 +30,14 @@ def grads(kfn, tfn, *tensors):
     tin = [t.detach().clone().requires_grad_(True) for t in tensors]
     tout = tfn(*tin)
     ct = torch.randn(tout.shape, dtype=tout.dtype, generator=torch.Generator().manual_seed(0))
-    tg = torch.autograd.grad((tout * ct).sum(), tin)
+    tg = torch.autograd.grad((tout * ct).sum(), tin, allow_unused=True)
+    tg = [torch.zeros_like(t) if g is None else g for t, g in zip(tin, tg)]
     kin = [k(t, True) for t in tensors]
     kout = kfn(*kin)
     close(kout, tout)
     (kout * k(ct)).sum().backward()
     for a, b in zip(kin, tg):
-        close(a.grad, b)
+        close(kiln.zeros_like(a) if a.grad is None else a.grad, b)
 
 
 # ----------------------------------------------------------------------------- searchsorted
@@ -121,3 +122,61 @@ def test_vector_norm_subgradients_at_zero(p):
     for vals in ([0.0] * 5, [0.0, 1.0, -2.0, 0.0, 3.0], [1.0, -2.0, 0.5, 4.0, 3.0]):
         x = torch.tensor(vals, dtype=torch.float64)
         grads(lambda a: kiln.linalg.vector_norm(a, p), lambda a: torch.linalg.vector_norm(a, p), x)
+
+
+# ----------------------------------------------------------------------------- gradients
+
+
+@pytest.mark.parametrize("name", ["i0", "i0e", "i1", "i1e"])
+def test_bessel_gradient_at_zero(name):
+    x = torch.tensor([0.0, 1.0, -2.0, 0.0, 9.5], dtype=torch.float64)
+    grads(getattr(kiln.special, name), getattr(torch.special, name), x)
+
+
+@pytest.mark.parametrize("interpolation", ["linear", "midpoint", "lower", "higher", "nearest"])
+def test_quantile_gradient_wrt_q(interpolation):
+    g = torch.Generator().manual_seed(3)
+    x = torch.randn(4, 7, dtype=torch.float64, generator=g)
+    q = torch.tensor([0.1, 0.5, 0.77], dtype=torch.float64)
+    for fn in ("quantile", "nanquantile"):
+        grads(
+            lambda a, b, fn=fn: getattr(kiln, fn)(a, b, dim=1, interpolation=interpolation),
+            lambda a, b, fn=fn: getattr(torch, fn)(a, b, dim=1, interpolation=interpolation),
+            x,
+            q,
+        )
+
+
+def test_nextafter_gradient_passes_through_input():
+    a = torch.tensor([0.0, 1.0, -3.5], dtype=torch.float64)
+    b = torch.tensor([2.0, 0.0, 1.0], dtype=torch.float64)
+    grads(kiln.nextafter, torch.nextafter, a, b)
+
+
+# ----------------------------------------------------------------------------- dtypes, overloads
+
+
+@pytest.mark.parametrize("fn", ["var", "std", "var_mean", "std_mean"])
+@pytest.mark.parametrize("unbiased", [False, True])
+def test_var_std_positional_unbiased_overload(fn, unbiased):
+    x = torch.randn(5, 5, generator=torch.Generator().manual_seed(4))
+    want = getattr(torch, fn)(x, unbiased)
+    got = getattr(kiln, fn)(k(x), unbiased)
+    if isinstance(want, tuple):
+        for a, b in zip(got, want):
+            close(a, b)
+    else:
+        close(got, want)
+        close(getattr(k(x), fn)(unbiased), getattr(x, fn)(unbiased))
+
+
+def test_bilinear_keeps_integer_dtype():
+    g = torch.Generator().manual_seed(5)
+    x1 = torch.randint(-5, 5, (3, 4), dtype=torch.int32, generator=g)
+    x2 = torch.randint(-5, 5, (3, 3), dtype=torch.int32, generator=g)
+    w = torch.randint(-5, 5, (2, 4, 3), dtype=torch.int32, generator=g)
+    b = torch.randint(-5, 5, (2,), dtype=torch.int32, generator=g)
+    close(
+        kiln.nn.functional.bilinear(k(x1), k(x2), k(w), k(b)),
+        torch.nn.functional.bilinear(x1, x2, w, b),
+    )
