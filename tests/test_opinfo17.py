@@ -180,3 +180,40 @@ def test_bilinear_keeps_integer_dtype():
         kiln.nn.functional.bilinear(k(x1), k(x2), k(w), k(b)),
         torch.nn.functional.bilinear(x1, x2, w, b),
     )
+
+
+# ----------------------------------------------------------------------------- 0-d / empty indexing
+
+
+def test_zero_d_indexing_ops():
+    x = torch.tensor(5.0)
+    i1 = torch.tensor([0])
+    i0 = torch.tensor(0)
+    src = torch.tensor(2.0)
+    kx, ki1, ki0, ks = k(x), k(i1), k(i0), k(src)
+    close(kiln.index_select(kx, 0, ki1), torch.index_select(x, 0, i1))
+    close(kiln.index_add(kx, 0, ki1, ks, alpha=-1), torch.index_add(x, 0, i1, src, alpha=-1))
+    close(kiln.index_fill(kx, -1, ki1, 3.0), torch.index_fill(x, -1, i1, 3.0))
+    close(kiln.index_copy(kx, 0, ki1, ks), torch.index_copy(x, 0, i1, src))
+    close(kiln.scatter(kx, 0, ki0, ks), torch.scatter(x, 0, i0, src))
+    close(kiln.scatter_add(kx, 0, ki0, ks), torch.scatter_add(x, 0, i0, src))
+    for red in ("sum", "prod", "mean", "amax", "amin"):
+        for inc in (False, True):
+            want = torch.scatter_reduce(x, 0, i0, src, red, include_self=inc)
+            close(kiln.scatter_reduce(kx, 0, ki0, ks, red, include_self=inc), want)
+    for a, b in zip(kiln.topk(kx, 1), torch.topk(x, 1)):
+        close(a, b)
+    for a, b in zip(kiln.kthvalue(kx, 1), torch.kthvalue(x, 1)):
+        close(a, b)
+    with pytest.raises(IndexError):
+        kiln.index_select(kx, 1, ki1)
+
+
+def test_take_along_dim_negative_indices_and_empty_gather():
+    x = torch.arange(10.0).reshape(2, 5)
+    idx = torch.tensor([[-5, -1, 2], [4, -2, 0]])
+    close(kiln.take_along_dim(k(x), k(idx), 1), torch.take_along_dim(x, idx, 1))
+    with pytest.raises(RuntimeError):
+        kiln.take_along_dim(k(x), k(torch.tensor([[-6], [0]])), 1)
+    e = torch.zeros(2, 0, dtype=torch.int64)
+    close(kiln.gather(k(torch.arange(5.0)), 0, k(e)), torch.gather(torch.arange(5.0), 0, e))

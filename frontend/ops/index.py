@@ -11,6 +11,7 @@ tensor([3, 5])
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -73,7 +74,7 @@ def host_data(x: Tensor) -> np.ndarray:
     return data if type(data) is np.ndarray else np.asarray(data)
 
 
-def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError):
+def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, lo=0):
     """Eager CPU index values must lie in ``[0, size)``: PyTorch raises where NumPy would
     wrap a negative index into a silently wrong position (a traced or GPU index is not
     read back)."""
@@ -82,9 +83,9 @@ def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError):
     values = index._data
     if type(values) is not np.ndarray or not values.size:
         return
-    lo, hi = values.min(), values.max()
-    if lo < 0 or hi >= size:
-        bad = int(lo if lo < 0 else hi)
+    least, hi = values.min(), values.max()
+    if least < lo or hi >= size:
+        bad = int(least if least < lo else hi)
         raise exc(f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}")
 
 
@@ -235,6 +236,31 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
     return bind(P["take"], (xp, linear), {"axis": dest})
 
 
+def _zero_d(fn):
+    """PyTorch's 0-d case of a ``(x, dim, ...)`` indexing op: a 0-d ``x`` (with 0-d index
+    and source tensors) is handled as its 1-element 1-d view, and the result is 0-d."""
+
+    @functools.wraps(fn)
+    def op(x, dim, *args, **kwargs):
+        if not isinstance(x, Tensor) or x.ndim != 0:
+            return fn(x, dim, *args, **kwargs)
+        normalize_dim(fn.__name__, dim, 0)  # 0 or -1
+
+        def lift(a):
+            return reshape(a, (1,)) if isinstance(a, Tensor) and a.ndim == 0 else a
+
+        out = fn(
+            reshape(x, (1,)),
+            0,
+            *[lift(a) for a in args],
+            **{key: lift(v) for key, v in kwargs.items()},
+        )
+        return reshape(out, ()) if out.numel() == 1 else out
+
+    return op
+
+
+@_zero_d
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dim("index_select", dim, x.ndim)
     if index.ndim > 1:
@@ -249,6 +275,8 @@ def take(x: Tensor, index: Tensor) -> Tensor:
 
 def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
     d = normalize_dim("gather", dim, x.ndim)
+    if index.numel() == 0 and index.ndim != x.ndim:  # PyTorch skips the checks: empty result
+        return reshape(slice_axis(reshape(x, (-1,)), 0, 0, 0), tuple(index.shape))
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(
             f"gather(): Index tensor must have the same number of dimensions as "
@@ -276,6 +304,7 @@ def _check_index_extent(op, x, d, index):
             )
 
 
+@_zero_d
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
     _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
@@ -399,6 +428,7 @@ def _numpy_index(index):
     return index
 
 
+@_zero_d
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """``x`` with ``src`` (or ``value``) written at ``index`` along ``dim``.
 
@@ -466,6 +496,7 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
     return eq(count, 0)
 
 
+@_zero_d
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
     _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
@@ -479,6 +510,7 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
     return add(x, added)
 
 
+@_zero_d
 def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim("index_fill", dim, x.ndim)
     idx = host_data(index) if isinstance(index, Tensor) and index._node is None else index
@@ -513,6 +545,7 @@ def _one_hot_lines(index: Tensor, axis: int, size: int) -> Tensor:
     return eq(unsqueeze(idx, -1), positions)
 
 
+@_zero_d
 def scatter_reduce(
     x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
 ) -> Tensor:
@@ -616,9 +649,15 @@ def take_along_dim(x: Tensor, indices: Tensor, dim=None) -> Tensor:
     common = broadcast_shapes("take_along_dim", shape_x, shape_i)
     xs, ids = list(common), list(common)
     xs[d], ids[d] = x.shape[d], indices.shape[d]
+    if x.shape[d]:  # negative indices count from the end (PyTorch)
+        _check_index_values("take_along_dim", indices, d, x.shape[d], lo=-x.shape[d])
+        traced = indices._node is not None or current_trace() is not None
+        if traced or type(indices._data) is not np.ndarray or (indices._data < 0).any():
+            indices = where(lt(indices, 0), add(indices, x.shape[d]), indices)
     return gather(expand(x, xs), d, expand(indices, ids))
 
 
+@_zero_d
 def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last
     one wins where an index repeats)."""

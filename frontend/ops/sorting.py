@@ -64,6 +64,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     axis = normalize_dim("topk", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
+    if x.ndim == 0 and k in (0, 1):  # PyTorch: the element and index 0 (even for k=0)
+        return values_indices(x, constant(0, dtypes.int64, like=x))
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
     idx = slice_axis(argsort(x, axis, descending=largest), axis, 0, k)
@@ -73,6 +75,11 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
 
     axis = normalize_dim("kthvalue", dim, x.ndim)
+    n = x.shape[axis] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise IndexError(f"kthvalue(): selected number k out of range for dimension {dim}")
+    if x.ndim == 0:
+        return values_indices(x, constant(0, dtypes.int64, like=x))
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
     values = gather(x, axis, idx)
     if not keepdim:
