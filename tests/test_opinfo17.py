@@ -217,3 +217,51 @@ def test_take_along_dim_negative_indices_and_empty_gather():
         kiln.take_along_dim(k(x), k(torch.tensor([[-6], [0]])), 1)
     e = torch.zeros(2, 0, dtype=torch.int64)
     close(kiln.gather(k(torch.arange(5.0)), 0, k(e)), torch.gather(torch.arange(5.0), 0, e))
+
+
+# ----------------------------------------------------------------------------- integer dtypes
+
+
+@pytest.mark.parametrize(
+    "eq,shapes",
+    [
+        ("i->", [(3,)]),
+        ("ij->i", [(2, 3)]),
+        ("ij->ij", [(2, 3)]),
+        ("ii->", [(3, 3)]),
+        ("ii->i", [(3, 3)]),
+        ("ij,jk->ik", [(2, 3), (3, 4)]),
+        ("ij,jk->", [(2, 3), (3, 4)]),
+        ("ij,kl->ik", [(2, 3), (3, 4)]),
+        ("i,i->", [(3,), (3,)]),
+        ("...j,jk", [(2, 3), (3, 4)]),
+    ],
+)
+def test_einsum_integer_result_dtype(eq, shapes):
+    g = torch.Generator().manual_seed(6)
+    ops_ = [torch.randint(-4, 4, s, dtype=torch.int32, generator=g) for s in shapes]
+    close(kiln.einsum(eq, *[k(o) for o in ops_]), torch.einsum(eq, *ops_))
+
+
+def test_sum_to_size_empty_size_is_full_sum():
+    for dt in (torch.int32, torch.uint8, torch.float32):
+        x = torch.tensor(3, dtype=dt)
+        close(k(x).sum_to_size([]), x.sum_to_size([]))
+        y = torch.ones(2, 3, dtype=dt)
+        close(k(y).sum_to_size(1, 3), y.sum_to_size(1, 3))
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+@pytest.mark.parametrize("count_include_pad", [False, True])
+def test_avg_pool_int64_truncates_and_keeps_dtype(dims, count_include_pad):
+    g = torch.Generator().manual_seed(7)
+    x = torch.randint(-50, 50, (2, 3) + (7,) * dims, dtype=torch.int64, generator=g)
+    name = f"avg_pool{dims}d"
+    kw = dict(kernel_size=3, stride=2, padding=1, count_include_pad=count_include_pad)
+    want = getattr(torch.nn.functional, name)(x, **kw)
+    close(getattr(kiln.nn.functional, name)(k(x), **kw), want)
+    if dims > 1:
+        with pytest.raises(RuntimeError, match="divisor"):
+            getattr(kiln.nn.functional, name)(k(x.double()), 2, divisor_override=0)
+    with pytest.raises(NotImplementedError):
+        getattr(kiln.nn.functional, name)(k(x.int()), 2)

@@ -322,6 +322,7 @@ def avg_pool2d(
     [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
     input, unbatched = _batched(input, "avg_pool2d")
+    _avg_check("avg_pool2d", input, divisor_override)
     kernel, stride, padding, dilation, out, pads = _pool_geometry(
         "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
     )
@@ -331,12 +332,29 @@ def avg_pool2d(
         else input
     )
     total = ops.sum(_windows(padded, kernel, stride, dilation, out), 2)
-    if divisor_override:
+    if divisor_override is not None:
         divisor = np.full(out, float(divisor_override))
     else:
         divisor = _avg_divisor(input.shape[2:], kernel, stride, padding, out, count_include_pad)
-    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    result = _avg_divide(total, divisor)
     return ops.squeeze(result, 0) if unbatched else result
+
+
+def _avg_check(name, input, divisor_override):
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"{name}(): divisor must be not zero")
+    dt = input.dtype
+    if not (dt.is_floating_point or dt is kiln.int64):
+        raise NotImplementedError(f"\"{name}\" not implemented for '{dt.name}'")
+
+
+def _avg_divide(total, divisor):
+    """``total / divisor``; an int64 pool divides as PyTorch's CPU kernel (truncating,
+    int64 result)."""
+    if total.dtype.is_floating_point:
+        return ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    d = ops.constant(divisor.astype(np.int64), kiln.int64, like=total)
+    return ops.div(total, d, rounding_mode="trunc")
 
 
 def _avg_divisor(size, kernel, stride, padding, out, count_include_pad) -> np.ndarray:
@@ -726,6 +744,7 @@ def avg_pool3d(
 ):
     """The mean of each ``(kd, kh, kw)`` window (PyTorch's divisor rules)."""
     input, unbatched = _batched_nd(input, 3, "avg_pool3d")
+    _avg_check("avg_pool3d", input, divisor_override)
     kernel, stride, padding, dilation, out, pads = _pool_geometry_nd(
         "avg_pool3d", input, 3, kernel_size, stride, padding, 1, ceil_mode
     )
@@ -733,7 +752,7 @@ def avg_pool3d(
     if any(p for pair in pads for p in pair):
         padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0)
     total = ops.sum(_windows_nd(padded, kernel, stride, dilation, out), 2)
-    if divisor_override:
+    if divisor_override is not None:
         divisor = np.full(out, float(divisor_override))
     else:
         counts = []
@@ -743,7 +762,7 @@ def avg_pool3d(
             inside = np.minimum(end, input.shape[2 + axis]) - np.maximum(start, 0)
             counts.append(end - start if count_include_pad else inside)
         divisor = np.einsum("i,j,k->ijk", *counts).astype(np.float64)
-    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    result = _avg_divide(total, divisor)
     return ops.squeeze(result, 0) if unbatched else result
 
 

@@ -431,6 +431,8 @@ def sum_to_size(x: Tensor, *size) -> Tensor:
     lead = x.ndim - len(size)
     if lead < 0 or any(s != 1 and s != n for s, n in zip(size, x.shape[lead:])):
         raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(x.shape)}}}.")
+    if not size:  # ATen's sum_to: an empty size is the full sum (int widening to int64)
+        return sum_(x)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(size) if s == 1 and x.shape[lead + i] != 1
     )
