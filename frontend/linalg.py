@@ -633,7 +633,7 @@ def _np_lu(arr: np.ndarray):
     (1-based; 0 when none)."""
     *batch, m, n = arr.shape
     k = min(m, n)
-    lu = np.array(arr, dtype=arr.dtype).reshape((-1, m, n))
+    lu = np.array(arr, dtype=arr.dtype).reshape((int(np.prod(batch, dtype=np.int64)), m, n))
     count = lu.shape[0]
     piv = np.zeros((count, k), dtype=np.int32)
     info = np.zeros(count, dtype=np.int32)
@@ -661,7 +661,8 @@ def _np_lu(arr: np.ndarray):
 def _np_permutation(piv: np.ndarray, m: int, dtype) -> np.ndarray:
     """The ``(..., m, m)`` permutation ``P`` of ``A = P L U`` from 1-based ``getrf`` pivots."""
     batch = piv.shape[:-1]
-    flat = piv.reshape((-1, piv.shape[-1])).astype(np.int64) - 1
+    count = int(np.prod(batch, dtype=np.int64))
+    flat = piv.reshape((count, piv.shape[-1])).astype(np.int64) - 1
     perm = np.tile(np.arange(m), (flat.shape[0], 1))
     rows = np.arange(flat.shape[0])
     for j in range(flat.shape[1]):
@@ -709,7 +710,7 @@ def _np_cholesky(arr: np.ndarray):
         return np.linalg.cholesky(arr), info
     except np.linalg.LinAlgError:
         pass
-    a = np.tril(np.array(arr)).reshape((-1, n, n))
+    a = np.tril(np.array(arr)).reshape((int(np.prod(batch, dtype=np.int64)), n, n))
     flat = info.reshape(-1)
     for b in range(a.shape[0]):
         m = a[b]
@@ -1301,8 +1302,8 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
 def vander(x: Tensor, *, N=None) -> Tensor:  # noqa: N803
     """``[..., i, j] = x[..., i] ** j`` for ``j < N`` (default ``x.shape[-1]``): a
     ``cumprod``, as PyTorch, so differentiable and traceable."""
-    if x.ndim < 1:
-        raise RuntimeError("linalg.vander: x must have at least one dimension.")
+    if x.ndim == 0:  # PyTorch: a 0-d x is one point
+        x = ops.reshape(x, (1,))
     if x.dtype is dtypes.bool_:
         raise RuntimeError(
             "linalg.vander supports floating point, complex, and integer tensors, but got Bool"

@@ -265,3 +265,48 @@ def test_avg_pool_int64_truncates_and_keeps_dtype(dims, count_include_pad):
             getattr(kiln.nn.functional, name)(k(x.double()), 2, divisor_override=0)
     with pytest.raises(NotImplementedError):
         getattr(kiln.nn.functional, name)(k(x.int()), 2)
+
+
+# ----------------------------------------------------------------------------- empty / edge shapes
+
+
+@pytest.mark.parametrize("shape", [(0, 0), (2, 0, 0), (0, 3, 3)])
+def test_lapack_ops_on_empty_batches(shape):
+    a = torch.randn(shape, dtype=torch.float64)
+    b = torch.randn(shape[:-1] + (2,), dtype=torch.float64)
+    r = kiln.linalg.solve_ex(k(a), k(b))
+    t = torch.linalg.solve_ex(a, b)
+    close(r.result, t.result)
+    close(r.info, t.info)
+    close(kiln.linalg.inv_ex(k(a)).inverse, torch.linalg.inv_ex(a).inverse)
+    lu, piv = torch.linalg.lu_factor(a)
+    close(kiln.linalg.lu_solve(k(lu), k(piv), k(b)), torch.linalg.lu_solve(lu, piv, b))
+    klu, kpiv = kiln.linalg.lu_factor(k(a))
+    close(klu, lu)
+    close(kpiv, piv)
+
+
+def test_slice_scatter_step_on_leading_dim():
+    g = torch.Generator().manual_seed(8)
+    x = torch.zeros(20, 4, 3)
+    for dim, start, end, step in ((0, 10, 20, 2), (0, None, None, 4), (1, 0, 4, 3)):
+        sl = [slice(None)] * 3
+        sl[dim] = slice(start, end, step)
+        src = torch.randn(x[tuple(sl)].shape, generator=g)
+        want = torch.slice_scatter(x, src, dim, start, end, step)
+        close(kiln.slice_scatter(k(x), k(src), dim, start, end, step), want)
+
+
+def test_vander_group_norm_repeat_interleave_edges():
+    x = torch.tensor(2.0)
+    close(kiln.linalg.vander(k(x), N=3), torch.linalg.vander(x, N=3))
+    e = torch.zeros(0, 4, 3)
+    close(kiln.nn.functional.group_norm(k(e), 2), torch.nn.functional.group_norm(e, 2))
+    with pytest.raises(RuntimeError, match="at least 2 dimensions"):
+        kiln.nn.functional.group_norm(k(torch.ones(3)), 1)
+    y = torch.arange(4.0).reshape(4, 1)
+    r = torch.tensor([1, 2, 0, 3])
+    want = torch.repeat_interleave(y, r, dim=0, output_size=6)
+    close(kiln.repeat_interleave(k(y), k(r), dim=0, output_size=6), want)
+    with pytest.raises(RuntimeError, match="size"):
+        kiln.repeat_interleave(k(y), k(r), dim=0, output_size=5)

@@ -525,12 +525,17 @@ def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     )
 
 
-def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:
+def repeat_interleave(x: Tensor, repeats, dim=None, *, output_size=None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = normalize_dim("repeat_interleave", dim, x.ndim)
     reps = host_data(repeats) if isinstance(repeats, Tensor) else repeats
     positions = np.repeat(np.arange(x.shape[d]), reps)
+    if output_size is not None and output_size != len(positions):
+        raise RuntimeError(
+            f"repeat_interleave: allocated size {output_size} does not match required size "
+            f"{len(positions)}"
+        )
     return bind(P["take"], (x, constant(positions, dtypes.int64, like=x)), {"axis": d})
 
 

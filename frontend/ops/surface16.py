@@ -261,7 +261,9 @@ def slice_scatter(
     m, first = len(positions), positions.start
     placed = cast(src, x.dtype)
     if step > 1:  # each value followed by step - 1 fillers: src at every step-th place
-        spaced = pad_axes(unsqueeze(placed, d + 1), [(0, 0)] * (d + 1) + [(0, step - 1)])
+        gaps = [(0, 0)] * (x.ndim + 1)
+        gaps[d + 1] = (0, step - 1)
+        spaced = pad_axes(unsqueeze(placed, d + 1), gaps)
         merged = list(placed.shape)
         merged[d] = m * step
         placed = slice_axis(reshape(spaced, merged), d, 0, (m - 1) * step + 1)
