@@ -310,3 +310,60 @@ def test_vander_group_norm_repeat_interleave_edges():
     close(kiln.repeat_interleave(k(y), k(r), dim=0, output_size=6), want)
     with pytest.raises(RuntimeError, match="size"):
         kiln.repeat_interleave(k(y), k(r), dim=0, output_size=5)
+
+
+# ----------------------------------------------------------------------------- errors, new names
+
+
+def test_movedim_rejects_mismatched_or_repeated_dims():
+    x = k(torch.zeros(2, 3, 4, 5, 6))
+    with pytest.raises(RuntimeError, match="same number of dims"):
+        kiln.movedim(x, [3, -3], [1, 0, -1])  # was: silently truncated
+    with pytest.raises(RuntimeError, match="repeated dim in `destination`"):
+        kiln.movedim(x, [1, 0, 2], [0, 4, -5])
+    with pytest.raises(RuntimeError, match="repeated dim in `source`"):
+        kiln.movedim(x, [1, -4], [0, 2])
+    t = torch.zeros(2, 3, 4, 5, 6)
+    close(kiln.movedim(x, [3, -3], [1, 0]), torch.movedim(t, [3, -3], [1, 0]))
+
+
+def test_huber_loss_rejects_non_positive_delta():
+    a, b = k(torch.zeros(3)), k(torch.ones(3))
+    for delta in (0, -1.0):
+        with pytest.raises(RuntimeError, match="non-positive values for delta"):
+            kiln.nn.functional.huber_loss(a, b, delta=delta)
+
+
+@pytest.mark.parametrize(
+    "name,args",
+    [
+        ("expand_copy", ((2, 3, 4),)),
+        ("diagonal_copy", (0, 1, 2)),
+        ("permute_copy", ((2, 0, 1),)),
+        ("squeeze_copy", ()),
+        ("unsqueeze_copy", (1,)),
+        ("transpose_copy", (0, 2)),
+        ("view_copy", ((12,),)),
+        ("unbind_copy", (2,)),
+        ("split_with_sizes_copy", ([1, 3], 2)),
+        ("unfold_copy", (2, 2, 1)),
+        ("alias_copy", ()),
+    ],
+)
+def test_copy_variants(name, args):
+    x = torch.randn(1, 3, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(9))
+    want = getattr(torch, name)(x, *args)
+    got = getattr(kiln, name)(k(x), *args)
+    if isinstance(want, (tuple, list)):
+        for a, b in zip(got, want):
+            close(a, b)
+    else:
+        close(got, want)
+        grads(lambda a: getattr(kiln, name)(a, *args), lambda a: getattr(torch, name)(a, *args), x)
+
+
+def test_igamma_igammac():
+    a = torch.tensor([0.5, 1.0, 3.0, 7.5], dtype=torch.float64)
+    x = torch.tensor([0.2, 1.0, 2.5, 9.0], dtype=torch.float64)
+    close(kiln.igamma(k(a), k(x)), torch.igamma(a, x))
+    close(kiln.igammac(k(a), k(x)), torch.igammac(a, x))

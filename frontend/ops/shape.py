@@ -94,8 +94,17 @@ def t(x: Tensor) -> Tensor:
 def movedim(x: Tensor, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
-    src = [normalize_dim("movedim", s, x.ndim) for s in src]
-    dst = [normalize_dim("movedim", d, x.ndim) for d in dst]
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
+            f"the same number of dims as destination ({dst} dims)"
+        )
+    src_n = [normalize_dim("movedim", s, x.ndim) for s in src]
+    dst_n = [normalize_dim("movedim", d, x.ndim) for d in dst]
+    for what, given, dims in (("source", src, src_n), ("destination", dst, dst_n)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{what}` ({given})")
+    src, dst = src_n, dst_n
     order = [i for i in range(x.ndim) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
