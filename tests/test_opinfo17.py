@@ -367,3 +367,11 @@ def test_igamma_igammac():
     x = torch.tensor([0.2, 1.0, 2.5, 9.0], dtype=torch.float64)
     close(kiln.igamma(k(a), k(x)), torch.igamma(a, x))
     close(kiln.igammac(k(a), k(x)), torch.igammac(a, x))
+
+
+def test_local_response_norm_integer_input_truncates_mean_as_pytorch():
+    x = torch.randint(-9, 9, (2, 6, 3, 2), generator=torch.Generator().manual_seed(10))
+    for size in (2, 3):
+        want = torch.nn.functional.local_response_norm(x, size, alpha=0.01, beta=0.5, k=1.25)
+        got = kiln.nn.functional.local_response_norm(k(x), size, alpha=0.01, beta=0.5, k=1.25)
+        close(got, want)

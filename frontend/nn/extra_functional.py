@@ -238,7 +238,11 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     total = ops.narrow(padded, 1, 0, channels)
     for shift in range(1, size):
         total = ops.add(total, ops.narrow(padded, 1, shift, channels))
-    div = ops.pow(ops.add(ops.mul(ops.div(total, size), alpha), k), beta)
+    if input.dtype.is_floating_point:
+        mean = ops.div(total, size)
+    else:  # PyTorch averages through avg_pool, which truncates an integer mean
+        mean = ops.div(total, size, rounding_mode="trunc")
+    div = ops.pow(ops.add(ops.mul(mean, alpha), k), beta)
     return ops.div(input, div)
 
 
