@@ -375,3 +375,16 @@ def test_local_response_norm_integer_input_truncates_mean_as_pytorch():
         want = torch.nn.functional.local_response_norm(x, size, alpha=0.01, beta=0.5, k=1.25)
         got = kiln.nn.functional.local_response_norm(k(x), size, alpha=0.01, beta=0.5, k=1.25)
         close(got, want)
+
+
+@pytest.mark.parametrize(
+    "name", ["max_pool1d", "avg_pool1d", "max_pool2d", "avg_pool2d", "max_pool3d", "avg_pool3d"]
+)
+def test_pool_argument_errors_are_runtime_errors(name):
+    nd = int(name[-2])
+    x = k(torch.ones((1, 2) + (6,) * nd))
+    fn = getattr(kiln.nn.functional, name)
+    with pytest.raises(RuntimeError, match="pad must be non-negative"):
+        fn(x, 2, 2, -1)
+    with pytest.raises(RuntimeError, match="stride"):
+        fn(x, 1, 0)

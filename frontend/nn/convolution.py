@@ -216,10 +216,25 @@ def _pool_size(size, kernel, stride, pad, dilation, ceil_mode) -> int:
     return out
 
 
+def _check_pool_args(kernel, stride, padding, dilation):
+    """PyTorch's argument checks (RuntimeError) before any size arithmetic."""
+    if any(k <= 0 for k in kernel):
+        raise RuntimeError(
+            f"kernel size should be greater than zero, but got kernel: {list(kernel)}"
+        )
+    if any(st <= 0 for st in stride):
+        raise RuntimeError(f"stride must be greater than zero, but got {min(stride)}")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("pad must be non-negative")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+
+
 def _pool_geometry(name, input, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _pair(stride)
     padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    _check_pool_args(kernel, stride, padding, dilation)
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
             raise RuntimeError(
@@ -668,6 +683,7 @@ def _pool_geometry_nd(name, input, nd, kernel_size, stride, padding, dilation, c
     kernel = _ntuple(kernel_size, nd, "kernel_size")
     stride = kernel if stride is None or stride in ([], ()) else _ntuple(stride, nd, "stride")
     padding, dilation = _ntuple(padding, nd, "padding"), _ntuple(dilation, nd, "dilation")
+    _check_pool_args(kernel, stride, padding, dilation)
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
             raise RuntimeError(
