@@ -388,3 +388,15 @@ def test_pool_argument_errors_are_runtime_errors(name):
         fn(x, 2, 2, -1)
     with pytest.raises(RuntimeError, match="stride"):
         fn(x, 1, 0)
+
+
+@pytest.mark.parametrize("reduce", ["amax", "amin"])
+@pytest.mark.parametrize("include_self", [False, True])
+def test_scatter_reduce_bool_amax_amin(reduce, include_self):
+    g = torch.Generator().manual_seed(11)
+    x = torch.randint(0, 2, (6, 4), generator=g).bool()
+    src = torch.randint(0, 2, (5, 4), generator=g).bool()
+    idx = torch.randint(0, 6, (5, 4), generator=g)
+    want = torch.scatter_reduce(x, 0, idx, src, reduce, include_self=include_self)
+    got = kiln.scatter_reduce(k(x), 0, k(idx), k(src), reduce, include_self=include_self)
+    close(got, want)

@@ -567,6 +567,13 @@ def scatter_reduce(
             f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
         )
     d = normalize_dim("scatter_reduce", dim, x.ndim)
+    if x.dtype is dtypes.bool_ and reduce in ("amax", "amin") and src.dtype is dtypes.bool_:
+        # bool max/min are or/and: reduce as uint8 (whose lowest value exists) and back
+        u8 = scatter_reduce(
+            cast(x, dtypes.uint8), d, index, cast(src, dtypes.uint8), reduce,
+            include_self=include_self,
+        )  # fmt: skip
+        return cast(u8, dtypes.bool_)
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise RuntimeError(
             f"scatter_reduce(): index {list(index.shape)} and src {list(src.shape)} must have "
