@@ -400,3 +400,22 @@ def test_scatter_reduce_bool_amax_amin(reduce, include_self):
     want = torch.scatter_reduce(x, 0, idx, src, reduce, include_self=include_self)
     got = kiln.scatter_reduce(k(x), 0, k(idx), k(src), reduce, include_self=include_self)
     close(got, want)
+
+
+def test_uint8_index_add_negative_alpha_and_cosine_embedding_target():
+    x = torch.tensor([[3, 200], [0, 7]], dtype=torch.uint8)
+    s = torch.tensor([[5, 9]], dtype=torch.uint8)
+    i = torch.tensor([1])
+    for alpha in (-1, -3, 2):
+        close(
+            kiln.index_add(k(x), 0, k(i), k(s), alpha=alpha),
+            torch.index_add(x, 0, i, s, alpha=alpha),
+        )
+    g = torch.Generator().manual_seed(12)
+    a = torch.randint(0, 5, (5, 5), dtype=torch.uint8, generator=g)
+    b = torch.randint(0, 5, (5, 5), dtype=torch.uint8, generator=g)
+    t = torch.tensor([1, 255, 1, 0, 1], dtype=torch.uint8)  # 255 is uint8's -1
+    for red in ("none", "mean", "sum"):
+        want = torch.nn.functional.cosine_embedding_loss(a, b, t, margin=0.1, reduction=red)
+        got = kiln.nn.functional.cosine_embedding_loss(k(a), k(b), k(t), margin=0.1, reduction=red)
+        close(got, want)

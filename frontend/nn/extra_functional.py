@@ -396,8 +396,10 @@ def cosine_embedding_loss(
     zeros = ops.zeros_like(cos)
     pos = ops.sub(1.0, cos)
     neg = ops.clamp_min(ops.sub(cos, margin), 0)
+    # PyTorch compares target with -1 in target's dtype: 255 for a uint8 target
+    minus_one = 255 if target.dtype is kiln.uint8 else -1
     loss = ops.add(
-        ops.where(ops.eq(target, 1), pos, zeros), ops.where(ops.eq(target, -1), neg, zeros)
+        ops.where(ops.eq(target, 1), pos, zeros), ops.where(ops.eq(target, minus_one), neg, zeros)
     )
     return reduce_loss(loss, reduction)
 

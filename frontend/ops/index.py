@@ -500,6 +500,8 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
     _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
+    if x.dtype is dtypes.uint8 and isinstance(alpha, numbers.Integral):
+        alpha = int(alpha) % 256  # the same product modulo 2**8 (PyTorch wraps)
     if alpha != 1:
         source = mul(source, alpha)
     added = bind(
