@@ -419,3 +419,33 @@ def test_uint8_index_add_negative_alpha_and_cosine_embedding_target():
         want = torch.nn.functional.cosine_embedding_loss(a, b, t, margin=0.1, reduction=red)
         got = kiln.nn.functional.cosine_embedding_loss(k(a), k(b), k(t), margin=0.1, reduction=red)
         close(got, want)
+
+
+def test_shape_and_scatter_error_classes():
+    x = k(torch.ones(3, 5, 3))
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        kiln.scatter(x, 0, k(torch.zeros(2, 2, dtype=torch.int64)), k(torch.ones(2, 5)))
+    with pytest.raises(RuntimeError, match="same number of dimensions"):
+        kiln.scatter_add(x, 0, k(torch.zeros(2, 2, dtype=torch.int64)), k(torch.ones(2, 5)))
+    with pytest.raises(RuntimeError, match="src.dtype"):
+        kiln.scatter_add(
+            k(torch.ones(3, 5, dtype=torch.float64)),
+            0,
+            k(torch.zeros(2, 2, dtype=torch.int64)),
+            k(torch.ones(2, 5)),
+        )
+    with pytest.raises(RuntimeError, match="out of range"):
+        kiln.kthvalue(k(torch.ones(2, 2)), 3, 0)
+    with pytest.raises(RuntimeError, match="0-dim"):
+        kiln.narrow(k(torch.tensor(1.0)), 0, 0, 1)
+    with pytest.raises(TypeError, match="element 1"):
+        kiln.cat([k(torch.ones(2)), None])
+    for fn in (kiln.hstack, kiln.vstack):
+        with pytest.raises(RuntimeError, match="non-empty TensorList"):
+            fn([])
+    # a 0-d index/src counts as 1-d, as in PyTorch
+    t = torch.zeros(3)
+    close(
+        kiln.scatter(k(t), 0, k(torch.tensor(1)), k(torch.tensor(2.0))),
+        torch.scatter(t, 0, torch.tensor(1), torch.tensor(2.0)),
+    )

@@ -304,9 +304,36 @@ def _check_index_extent(op, x, d, index):
             )
 
 
+def _lift_0d(x, index, src):
+    """A 0-d index/src beside a 1-d self is its 1-element 1-d view (PyTorch)."""
+    if x.ndim == 1:
+        if index.ndim == 0:
+            index = reshape(index, (1,))
+        if isinstance(src, Tensor) and src.ndim == 0:
+            src = reshape(src, (1,))
+    return index, src
+
+
+def _check_scatter_ranks(op, x, index, src):
+    """PyTorch's checks (a 0-d tensor counts as 1-d): equal ranks, equal dtypes."""
+    rank = max(x.ndim, 1)
+    if max(index.ndim, 1) != rank or (isinstance(src, Tensor) and max(src.ndim, 1) != rank):
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as self tensor "
+            f"({index.ndim} vs {x.ndim})"
+        )
+    if isinstance(src, Tensor) and src.dtype is not x.dtype:
+        raise RuntimeError(
+            f"{op}(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
+            f"and {src.dtype.name}"
+        )
+
+
 @_zero_d
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
+    _check_scatter_ranks("scatter_add", x, index, src)
+    index, src = _lift_0d(x, index, src)
     _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
     if tuple(index.shape) != tuple(src.shape):
         for ax, n in enumerate(index.shape):
@@ -448,6 +475,8 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
             f"scatter(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
             f"and {src.dtype.name}"
         )
+    _check_scatter_ranks("scatter", x, index, src)
+    index, src = _lift_0d(x, index, src)
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
         src = expand(constant(src, x.dtype, like=x), index.shape)

@@ -77,7 +77,7 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     axis = normalize_dim("kthvalue", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
     if not 1 <= k <= n:
-        raise IndexError(f"kthvalue(): selected number k out of range for dimension {dim}")
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
     if x.ndim == 0:
         return values_indices(x, constant(0, dtypes.int64, like=x))
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
