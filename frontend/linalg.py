@@ -88,12 +88,36 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     if ord in (-math.inf, "-inf"):
         return ops.amin(a, () if dim is None else dim, keepdim)
     if ord == 0:
-        return ops.sum(ops.cast(ops.ne(x, 0.0), x.dtype), dim, keepdim)
+        count = ops.sum(ops.cast(ops.ne(x, 0.0), x.dtype), dim, keepdim)
+        # differentiable with a zero gradient, as PyTorch's (a select, so inf/nan give 0 too)
+        zero = ops.where(ops.zeros(x.shape, dtype=dtypes.bool_), x, 0.0)
+        return ops.add(count, ops.sum(zero, dim, keepdim))
     if ord == 1:
         return ops.sum(a, dim, keepdim)
     if ord == 2:
         return ops.norm(x, 2, dim, keepdim)
-    return ops.pow(ops.sum(ops.pow(a, float(ord)), dim, keepdim), 1.0 / ord)
+    # PyTorch's subgradient: 0 where an element (p < 1) or the whole norm is 0 (double where,
+    # so no inf * 0 = nan reaches the gradient); a zero element with p < 0 makes |0|^p = inf
+    p = float(ord)
+    is0 = ops.eq(a, 0.0)
+    safe = ops.where(is0, 1.0, a)
+    powed = ops.where(is0, math.inf if p < 0 else 0.0, ops.pow(safe, p))
+    total = ops.sum(powed, dim, keepdim)
+    t0 = ops.eq(total, 0.0)
+    return ops.where(t0, 0.0, ops.pow(ops.where(t0, 1.0, total), 1.0 / p))
+
+
+def _amax0(t: Tensor, dim: int, keepdim: bool = True) -> Tensor:
+    """amax of non-negative values along ``dim``; 0 over an empty dim (PyTorch's matrix norms
+    of an empty matrix are 0 for the max-based orders)."""
+    if t.shape[dim] == 0:
+        shape = list(t.shape)
+        if keepdim:
+            shape[dim] = 1
+        else:
+            del shape[dim]
+        return ops.zeros(tuple(shape), dtype=t.dtype)
+    return ops.amax(t, dim, keepdim)
 
 
 def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Tensor:  # noqa: A002
@@ -106,17 +130,24 @@ def matrix_norm(x: Tensor, ord="fro", dim=(-2, -1), keepdim: bool = False) -> Te
     rows, cols = dim
     if ord in (1, -1):
         sums = ops.sum(ops.abs(x), rows, keepdim=True)
-        out = ops.amax(sums, cols, keepdim=True) if ord == 1 else ops.amin(sums, cols, keepdim=True)
+        out = _amax0(sums, cols) if ord == 1 else ops.amin(sums, cols, keepdim=True)
     elif ord in (math.inf, -math.inf):
         sums = ops.sum(ops.abs(x), cols, keepdim=True)
-        pick = ops.amax if ord > 0 else ops.amin
-        out = pick(sums, rows, keepdim=True)
-    elif ord == "nuc":
-        out = ops.sum(svdvals(x), -1)
+        out = _amax0(sums, rows) if ord > 0 else ops.amin(sums, rows, keepdim=True)
+    elif ord in ("nuc", 2, -2):
+        r, c = rows % x.ndim, cols % x.ndim
+        if r == c:
+            raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({r}, {c})")
+        rest = [a for a in range(x.ndim) if a not in (r, c)]
+        s = svdvals(ops.permute(x, rest + [r, c]))  # the (dim[0], dim[1]) planes, last
+        if ord == "nuc":
+            out = ops.sum(s, -1)
+        else:
+            out = _amax0(s, -1, False) if ord == 2 else ops.amin(s, -1)
+        if keepdim:
+            for a in sorted((r, c)):
+                out = ops.unsqueeze(out, a)
         return out
-    elif ord in (2, -2):
-        s = svdvals(x)
-        return ops.amax(s, -1) if ord == 2 else ops.amin(s, -1)
     else:
         raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
     return out if keepdim else ops.squeeze(out, tuple(sorted(d % x.ndim for d in dim)))
@@ -603,7 +634,7 @@ def _np_lu(arr: np.ndarray):
     (1-based; 0 when none)."""
     *batch, m, n = arr.shape
     k = min(m, n)
-    lu = np.array(arr, dtype=arr.dtype).reshape((-1, m, n))
+    lu = np.array(arr, dtype=arr.dtype).reshape((int(np.prod(batch, dtype=np.int64)), m, n))
     count = lu.shape[0]
     piv = np.zeros((count, k), dtype=np.int32)
     info = np.zeros(count, dtype=np.int32)
@@ -631,7 +662,8 @@ def _np_lu(arr: np.ndarray):
 def _np_permutation(piv: np.ndarray, m: int, dtype) -> np.ndarray:
     """The ``(..., m, m)`` permutation ``P`` of ``A = P L U`` from 1-based ``getrf`` pivots."""
     batch = piv.shape[:-1]
-    flat = piv.reshape((-1, piv.shape[-1])).astype(np.int64) - 1
+    count = int(np.prod(batch, dtype=np.int64))
+    flat = piv.reshape((count, piv.shape[-1])).astype(np.int64) - 1
     perm = np.tile(np.arange(m), (flat.shape[0], 1))
     rows = np.arange(flat.shape[0])
     for j in range(flat.shape[1]):
@@ -679,7 +711,7 @@ def _np_cholesky(arr: np.ndarray):
         return np.linalg.cholesky(arr), info
     except np.linalg.LinAlgError:
         pass
-    a = np.tril(np.array(arr)).reshape((-1, n, n))
+    a = np.tril(np.array(arr)).reshape((int(np.prod(batch, dtype=np.int64)), n, n))
     flat = info.reshape(-1)
     for b in range(a.shape[0]):
         m = a[b]
@@ -1271,8 +1303,8 @@ def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
 def vander(x: Tensor, *, N=None) -> Tensor:  # noqa: N803
     """``[..., i, j] = x[..., i] ** j`` for ``j < N`` (default ``x.shape[-1]``): a
     ``cumprod``, as PyTorch, so differentiable and traceable."""
-    if x.ndim < 1:
-        raise RuntimeError("linalg.vander: x must have at least one dimension.")
+    if x.ndim == 0:  # PyTorch: a 0-d x is one point
+        x = ops.reshape(x, (1,))
     if x.dtype is dtypes.bool_:
         raise RuntimeError(
             "linalg.vander supports floating point, complex, and integer tensors, but got Bool"

@@ -220,10 +220,25 @@ def _pool_size(size, kernel, stride, pad, dilation, ceil_mode) -> int:
     return out
 
 
+def _check_pool_args(kernel, stride, padding, dilation):
+    """PyTorch's argument checks (RuntimeError) before any size arithmetic."""
+    if any(k <= 0 for k in kernel):
+        raise RuntimeError(
+            f"kernel size should be greater than zero, but got kernel: {list(kernel)}"
+        )
+    if any(st <= 0 for st in stride):
+        raise RuntimeError(f"stride must be greater than zero, but got {min(stride)}")
+    if any(p < 0 for p in padding):
+        raise RuntimeError("pad must be non-negative")
+    if any(d <= 0 for d in dilation):
+        raise RuntimeError(f"dilation should be greater than zero, but got {list(dilation)}")
+
+
 def _pool_geometry(name, input, kernel_size, stride, padding, dilation, ceil_mode):
     kernel = _pair(kernel_size, "kernel_size")
     stride = kernel if stride is None or stride == [] or stride == () else _pair(stride)
     padding, dilation = _pair(padding, "padding"), _pair(dilation, "dilation")
+    _check_pool_args(kernel, stride, padding, dilation)
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
             raise RuntimeError(
@@ -326,6 +341,7 @@ def avg_pool2d(
     [[[[2.5, 4.5], [10.5, 12.5]]]]
     """
     input, unbatched = _batched(input, "avg_pool2d")
+    _avg_check("avg_pool2d", input, divisor_override)
     kernel, stride, padding, dilation, out, pads = _pool_geometry(
         "avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode
     )
@@ -335,12 +351,29 @@ def avg_pool2d(
         else input
     )
     total = ops.sum(_windows(padded, kernel, stride, dilation, out), 2)
-    if divisor_override:
+    if divisor_override is not None:
         divisor = np.full(out, float(divisor_override))
     else:
         divisor = _avg_divisor(input.shape[2:], kernel, stride, padding, out, count_include_pad)
-    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    result = _avg_divide(total, divisor)
     return ops.squeeze(result, 0) if unbatched else result
+
+
+def _avg_check(name, input, divisor_override):
+    if divisor_override is not None and divisor_override == 0:
+        raise RuntimeError(f"{name}(): divisor must be not zero")
+    dt = input.dtype
+    if not (dt.is_floating_point or dt is kiln.int64):
+        raise NotImplementedError(f"\"{name}\" not implemented for '{dt.name}'")
+
+
+def _avg_divide(total, divisor):
+    """``total / divisor``; an int64 pool divides as PyTorch's CPU kernel (truncating,
+    int64 result)."""
+    if total.dtype.is_floating_point:
+        return ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    d = ops.constant(divisor.astype(np.int64), kiln.int64, like=total)
+    return ops.div(total, d, rounding_mode="trunc")
 
 
 def _avg_divisor(size, kernel, stride, padding, out, count_include_pad) -> np.ndarray:
@@ -655,6 +688,7 @@ def _pool_geometry_nd(name, input, nd, kernel_size, stride, padding, dilation, c
     kernel = _ntuple(kernel_size, nd, "kernel_size")
     stride = kernel if stride is None or stride in ([], ()) else _ntuple(stride, nd, "stride")
     padding, dilation = _ntuple(padding, nd, "padding"), _ntuple(dilation, nd, "dilation")
+    _check_pool_args(kernel, stride, padding, dilation)
     for p, k, d in zip(padding, kernel, dilation):
         if p > ((k - 1) * d + 1) // 2:
             raise RuntimeError(
@@ -731,6 +765,7 @@ def avg_pool3d(
 ):
     """The mean of each ``(kd, kh, kw)`` window (PyTorch's divisor rules)."""
     input, unbatched = _batched_nd(input, 3, "avg_pool3d")
+    _avg_check("avg_pool3d", input, divisor_override)
     kernel, stride, padding, dilation, out, pads = _pool_geometry_nd(
         "avg_pool3d", input, 3, kernel_size, stride, padding, 1, ceil_mode
     )
@@ -738,7 +773,7 @@ def avg_pool3d(
     if any(p for pair in pads for p in pair):
         padded = ops.pad_axes(input, [(0, 0), (0, 0)] + pads, 0.0)
     total = ops.sum(_windows_nd(padded, kernel, stride, dilation, out), 2)
-    if divisor_override:
+    if divisor_override is not None:
         divisor = np.full(out, float(divisor_override))
     else:
         counts = []
@@ -748,7 +783,7 @@ def avg_pool3d(
             inside = np.minimum(end, input.shape[2 + axis]) - np.maximum(start, 0)
             counts.append(end - start if count_include_pad else inside)
         divisor = np.einsum("i,j,k->ijk", *counts).astype(np.float64)
-    result = ops.div(total, ops.constant(divisor, total.dtype, like=total))
+    result = _avg_divide(total, divisor)
     return ops.squeeze(result, 0) if unbatched else result
 
 

@@ -238,7 +238,11 @@ def local_response_norm(input, size: int, alpha: float = 1e-4, beta: float = 0.7
     total = ops.narrow(padded, 1, 0, channels)
     for shift in range(1, size):
         total = ops.add(total, ops.narrow(padded, 1, shift, channels))
-    div = ops.pow(ops.add(ops.mul(ops.div(total, size), alpha), k), beta)
+    if input.dtype.is_floating_point:
+        mean = ops.div(total, size)
+    else:  # PyTorch averages through avg_pool, which truncates an integer mean
+        mean = ops.div(total, size, rounding_mode="trunc")
+    div = ops.pow(ops.add(ops.mul(mean, alpha), k), beta)
     return ops.div(input, div)
 
 
@@ -392,8 +396,10 @@ def cosine_embedding_loss(
     zeros = ops.zeros_like(cos)
     pos = ops.sub(1.0, cos)
     neg = ops.clamp_min(ops.sub(cos, margin), 0)
+    # PyTorch compares target with -1 in target's dtype: 255 for a uint8 target
+    minus_one = 255 if target.dtype is kiln.uint8 else -1
     loss = ops.add(
-        ops.where(ops.eq(target, 1), pos, zeros), ops.where(ops.eq(target, -1), neg, zeros)
+        ops.where(ops.eq(target, 1), pos, zeros), ops.where(ops.eq(target, minus_one), neg, zeros)
     )
     return reduce_loss(loss, reduction)
 

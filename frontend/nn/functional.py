@@ -140,7 +140,8 @@ def bilinear(input1, input2, weight, bias=None):
     x1 = ops.reshape(input1, (-1, 1, 1, input1.shape[-1]))  # (B, 1, 1, I1)
     x2 = ops.reshape(input2, (-1, 1, input2.shape[-1]))  # (B, 1, I2)
     left = ops.squeeze(ops.matmul(x1, ops.unsqueeze(weight, 0)), 2)  # (B, O, I2)
-    out = ops.sum(ops.mul(left, x2), -1)
+    prod = ops.mul(left, x2)
+    out = ops.sum(prod, -1, dtype=prod.dtype)  # an int32 bilinear stays int32 (PyTorch)
     if bias is not None:
         out = ops.add(out, bias)
     return ops.reshape(out, lead + (weight.shape[0],))

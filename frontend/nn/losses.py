@@ -154,6 +154,8 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     tensor(4.)
     """
     _check_reduction(reduction)
+    if delta <= 0:
+        raise RuntimeError("huber_loss does not support non-positive values for delta.")
     input, target = _broadcast_pair(input, target)
     d = ops.abs(ops.sub(input, target))
     loss = ops.where(

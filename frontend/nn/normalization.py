@@ -12,6 +12,8 @@ compiled training step keeps the buffers current too.
 
 from __future__ import annotations
 
+import numpy as np
+
 import kiln
 from kiln import ops
 
@@ -128,6 +130,10 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
     >>> group_norm(kiln.ones(2, 4, 3), 2).shape
     kiln.Size([2, 4, 3])
     """
+    if input.ndim < 2:
+        raise RuntimeError(
+            f"Expected at least 2 dimensions for input tensor but received {input.ndim}"
+        )
     n, c = input.shape[0], input.shape[1]
     if c % num_groups:
         raise RuntimeError(
@@ -135,7 +141,8 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
             f"num_groups, but got input of shape {list(input.shape)} and "
             f"num_groups={num_groups}"
         )
-    grouped = ops.reshape(input, (n, num_groups, -1))
+    per_group = (c // num_groups) * int(np.prod(input.shape[2:], dtype=np.int64))
+    grouped = ops.reshape(input, (n, num_groups, per_group))  # explicit: n may be 0
     out, _, _ = normalize_over(grouped, (2,), eps)
     out = ops.reshape(out, input.shape)
     shape = _channel_shape(input)

@@ -50,6 +50,9 @@ are_deterministic_algorithms_enabled get_float32_matmul_precision get_num_intero
 is_anomaly_check_nan_enabled is_anomaly_enabled is_deterministic_algorithms_warn_only_enabled
 is_inference_mode_enabled is_warn_always_enabled set_anomaly_enabled
 set_float32_matmul_precision set_num_interop_threads set_warn_always
+alias_copy as_strided_copy diagonal_copy expand_copy permute_copy split_with_sizes_copy
+squeeze_copy t_copy transpose_copy unbind_copy unfold_copy unsqueeze_copy view_copy
+igamma igammac
 """.split()
 
 
@@ -446,3 +449,52 @@ def can_cast(from_, to) -> bool:
 # PyTorch's ``out=`` keyword on the functions whose torch.* binding takes it
 for _name in ("hardshrink", "threshold"):
     globals()[_name] = with_out(globals()[_name])
+
+
+# ------------------------------------------------------------------ *_copy variants
+def _copy_variant(view: str):
+    """``torch.<view>_copy``: the view op's result as a new tensor (not sharing memory);
+    the gradient is the view's."""
+
+    def fn(input, *args, **kwargs):  # noqa: A002
+        out = getattr(input, view)(*args, **kwargs)
+        if isinstance(out, (tuple, list)):
+            return type(out)(o.clone() for o in out)
+        return out.clone()
+
+    fn.__name__ = fn.__qualname__ = view + "_copy"
+    fn.__doc__ = f"``{view}`` returning a copy, not a view (PyTorch's ``{view}_copy``)."
+    return fn
+
+
+def alias_copy(input):  # noqa: A002
+    """A copy of ``input`` (PyTorch's ``alias_copy``)."""
+    return input.clone()
+
+
+as_strided_copy = _copy_variant("as_strided")
+diagonal_copy = _copy_variant("diagonal")
+expand_copy = _copy_variant("expand")
+permute_copy = _copy_variant("permute")
+split_with_sizes_copy = _copy_variant("split_with_sizes")
+squeeze_copy = _copy_variant("squeeze")
+t_copy = _copy_variant("t")
+transpose_copy = _copy_variant("transpose")
+unbind_copy = _copy_variant("unbind")
+unfold_copy = _copy_variant("unfold")
+unsqueeze_copy = _copy_variant("unsqueeze")
+view_copy = _copy_variant("view")
+
+
+def igamma(input, other):  # noqa: A002
+    """The regularized lower incomplete gamma function (``torch.special.gammainc``)."""
+    from .. import special
+
+    return special.gammainc(input, other)
+
+
+def igammac(input, other):  # noqa: A002
+    """The regularized upper incomplete gamma function (``torch.special.gammaincc``)."""
+    from .. import special
+
+    return special.gammaincc(input, other)

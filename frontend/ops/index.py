@@ -11,6 +11,7 @@ tensor([3, 5])
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 
@@ -74,7 +75,7 @@ def host_data(x: Tensor) -> np.ndarray:
     return data if type(data) is np.ndarray else np.asarray(data)
 
 
-def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError):
+def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, lo=0):
     """Eager CPU index values must lie in ``[0, size)``: PyTorch raises where NumPy would
     wrap a negative index into a silently wrong position (a traced or GPU index is not
     read back)."""
@@ -83,9 +84,9 @@ def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError):
     values = index._data
     if type(values) is not np.ndarray or not values.size:
         return
-    lo, hi = values.min(), values.max()
-    if lo < 0 or hi >= size:
-        bad = int(lo if lo < 0 else hi)
+    least, hi = values.min(), values.max()
+    if least < lo or hi >= size:
+        bad = int(least if least < lo else hi)
         raise exc(f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}")
 
 
@@ -236,6 +237,31 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
     return bind(P["take"], (xp, linear), {"axis": dest})
 
 
+def _zero_d(fn):
+    """PyTorch's 0-d case of a ``(x, dim, ...)`` indexing op: a 0-d ``x`` (with 0-d index
+    and source tensors) is handled as its 1-element 1-d view, and the result is 0-d."""
+
+    @functools.wraps(fn)
+    def op(x, dim, *args, **kwargs):
+        if not isinstance(x, Tensor) or x.ndim != 0:
+            return fn(x, dim, *args, **kwargs)
+        normalize_dim(fn.__name__, dim, 0)  # 0 or -1
+
+        def lift(a):
+            return reshape(a, (1,)) if isinstance(a, Tensor) and a.ndim == 0 else a
+
+        out = fn(
+            reshape(x, (1,)),
+            0,
+            *[lift(a) for a in args],
+            **{key: lift(v) for key, v in kwargs.items()},
+        )
+        return reshape(out, ()) if out.numel() == 1 else out
+
+    return op
+
+
+@_zero_d
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dim("index_select", dim, x.ndim)
     if index.ndim > 1:
@@ -250,6 +276,8 @@ def take(x: Tensor, index: Tensor) -> Tensor:
 
 def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
     d = normalize_dim("gather", dim, x.ndim)
+    if index.numel() == 0 and index.ndim != x.ndim:  # PyTorch skips the checks: empty result
+        return reshape(slice_axis(reshape(x, (-1,)), 0, 0, 0), tuple(index.shape))
     if index.ndim != x.ndim and not (index.ndim <= 1 and x.ndim <= 1):
         raise RuntimeError(
             f"gather(): Index tensor must have the same number of dimensions as "
@@ -277,8 +305,36 @@ def _check_index_extent(op, x, d, index):
             )
 
 
+def _lift_0d(x, index, src):
+    """A 0-d index/src beside a 1-d self is its 1-element 1-d view (PyTorch)."""
+    if x.ndim == 1:
+        if index.ndim == 0:
+            index = reshape(index, (1,))
+        if isinstance(src, Tensor) and src.ndim == 0:
+            src = reshape(src, (1,))
+    return index, src
+
+
+def _check_scatter_ranks(op, x, index, src):
+    """PyTorch's checks (a 0-d tensor counts as 1-d): equal ranks, equal dtypes."""
+    rank = max(x.ndim, 1)
+    if max(index.ndim, 1) != rank or (isinstance(src, Tensor) and max(src.ndim, 1) != rank):
+        raise RuntimeError(
+            f"{op}(): Index tensor must have the same number of dimensions as self tensor "
+            f"({index.ndim} vs {x.ndim})"
+        )
+    if isinstance(src, Tensor) and src.dtype is not x.dtype:
+        raise RuntimeError(
+            f"{op}(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
+            f"and {src.dtype.name}"
+        )
+
+
+@_zero_d
 def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
+    _check_scatter_ranks("scatter_add", x, index, src)
+    index, src = _lift_0d(x, index, src)
     _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
     if tuple(index.shape) != tuple(src.shape):
         for ax, n in enumerate(index.shape):
@@ -400,6 +456,7 @@ def _numpy_index(index):
     return index
 
 
+@_zero_d
 def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=None) -> Tensor:
     """``x`` with ``src`` (or ``value``) written at ``index`` along ``dim``.
 
@@ -419,6 +476,8 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
             f"scatter(): Expected self.dtype to be equal to src.dtype, got {x.dtype.name} "
             f"and {src.dtype.name}"
         )
+    _check_scatter_ranks("scatter", x, index, src)
+    index, src = _lift_0d(x, index, src)
     index = cast(index, dtypes.int64)
     if not isinstance(src, Tensor):
         src = expand(constant(src, x.dtype, like=x), index.shape)
@@ -467,9 +526,12 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
     return eq(count, 0)
 
 
+@_zero_d
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
     _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
+    if x.dtype is dtypes.uint8 and isinstance(alpha, numbers.Integral):
+        alpha = int(alpha) % 256  # the same product modulo 2**8 (PyTorch wraps)
     if alpha != 1:
         source = mul(source, alpha)
     added = bind(
@@ -480,6 +542,7 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
     return add(x, added)
 
 
+@_zero_d
 def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim("index_fill", dim, x.ndim)
     idx = host_data(index) if isinstance(index, Tensor) and index._node is None else index
@@ -494,12 +557,17 @@ def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     )
 
 
-def repeat_interleave(x: Tensor, repeats, dim=None) -> Tensor:
+def repeat_interleave(x: Tensor, repeats, dim=None, *, output_size=None) -> Tensor:
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = normalize_dim("repeat_interleave", dim, x.ndim)
     reps = host_data(repeats) if isinstance(repeats, Tensor) else repeats
     positions = np.repeat(np.arange(x.shape[d]), reps)
+    if output_size is not None and output_size != len(positions):
+        raise RuntimeError(
+            f"repeat_interleave: allocated size {output_size} does not match required size "
+            f"{len(positions)}"
+        )
     return bind(P["take"], (x, constant(positions, dtypes.int64, like=x)), {"axis": d})
 
 
@@ -514,6 +582,7 @@ def _one_hot_lines(index: Tensor, axis: int, size: int) -> Tensor:
     return eq(unsqueeze(idx, -1), positions)
 
 
+@_zero_d
 def scatter_reduce(
     x: Tensor, dim: int, index: Tensor, src: Tensor, reduce: str, *, include_self: bool = True
 ) -> Tensor:
@@ -530,6 +599,13 @@ def scatter_reduce(
             f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}"
         )
     d = normalize_dim("scatter_reduce", dim, x.ndim)
+    if x.dtype is dtypes.bool_ and reduce in ("amax", "amin") and src.dtype is dtypes.bool_:
+        # bool max/min are or/and: reduce as uint8 (whose lowest value exists) and back
+        u8 = scatter_reduce(
+            cast(x, dtypes.uint8), d, index, cast(src, dtypes.uint8), reduce,
+            include_self=include_self,
+        )  # fmt: skip
+        return cast(u8, dtypes.bool_)
     if index.ndim != x.ndim or src.ndim != x.ndim:
         raise RuntimeError(
             f"scatter_reduce(): index {list(index.shape)} and src {list(src.shape)} must have "
@@ -617,9 +693,15 @@ def take_along_dim(x: Tensor, indices: Tensor, dim=None) -> Tensor:
     common = broadcast_shapes("take_along_dim", shape_x, shape_i)
     xs, ids = list(common), list(common)
     xs[d], ids[d] = x.shape[d], indices.shape[d]
+    if x.shape[d]:  # negative indices count from the end (PyTorch)
+        _check_index_values("take_along_dim", indices, d, x.shape[d], lo=-x.shape[d])
+        traced = indices._node is not None or current_trace() is not None
+        if traced or type(indices._data) is not np.ndarray or (indices._data < 0).any():
+            indices = where(lt(indices, 0), add(indices, x.shape[d]), indices)
     return gather(expand(x, xs), d, expand(indices, ids))
 
 
+@_zero_d
 def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last
     one wins where an index repeats)."""

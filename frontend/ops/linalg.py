@@ -157,6 +157,25 @@ def einsum(equation: str, *operands) -> Tensor:
         # PyTorch contracts float16 with float32 accumulation (bmm) and rounds once
         wide = einsum(equation, *(cast(x, dtypes.float32) for x in operands))
         return cast(wide, dtypes.float16)
+    result = _einsum(equation, operands)
+    if operands and all(isinstance(x, Tensor) for x in operands):
+        dt = dtypes.result_type(*operands)
+        if not (dt.is_floating_point or dt.is_complex):
+            # PyTorch: a label summed within one operand goes through sum (int64); pure
+            # contractions go through bmm and keep the operands' integer dtype
+            labels, out = _einsum_terms(equation, operands)
+            alone = any(
+                c not in out and all(c not in t for j, t in enumerate(labels) if j != i)
+                for i, term in enumerate(labels)
+                for c in term
+            )
+            dt = dtypes.int64 if alone else dt
+            if result.dtype is not dt:
+                result = cast(result, dt)
+    return result
+
+
+def _einsum(equation, operands):
     labels, out = _einsum_terms(equation, operands)
     for c in out:
         if isinstance(c, str) and (out.count(c) > 1 or not any(c in t for t in labels)):

@@ -419,7 +419,8 @@ _I1_B = (
 def _bessel_scaled(x, a, b, odd):
     """``exp(-|x|) I_n(x)`` (n = 0, or 1 when ``odd``) in float64."""
     # |x| spelled as a choice (abs has no slope at 0, I1 has); + 0.0 turns -0.0 into +0.0
-    ax = ops.add(ops.where(ops.lt(x, 0.0), ops.neg(x), x), 0.0)
+    # (I0 is even: there abs, whose zero slope at 0 gives PyTorch's i0'(0) = i0e'(0) = 0)
+    ax = ops.add(ops.where(ops.lt(x, 0.0), ops.neg(x), x), 0.0) if odd else ops.abs(x)
     near = ops.le(ax, 8.0)
     xn = _safe(near, ax, 0.0)
     lo = _chbevl(ops.sub(ops.mul(xn, 0.5), 2.0), a)
@@ -540,7 +541,7 @@ def ldexp(input, other):  # noqa: A002
 
 
 def nextafter(input, other):  # noqa: A002
-    """The next representable value after ``input`` towards ``other`` (no gradient)."""
+    """The next representable value after ``input`` towards ``other``."""
     a, b, dt = ops.elementwise.promote_pair("nextafter", input, other)
     if not dt.is_floating_point:
         raise NotImplementedError(f"\"nextafter_cpu\" not implemented for '{_torch_name(dt)}'")
@@ -564,7 +565,11 @@ def nextafter(input, other):  # noqa: A002
     r = ops.where(ops.isinf(a64), ops.where(ops.gt(a64, 0.0), big, ops.neg(big)), r)
     r = ops.where(ops.eq(a64, b64), b64, r)
     r = ops.where(ops.logical_or(ops.isnan(a64), ops.isnan(b64)), math.nan, r)
-    return ops.cast(r, dt)
+    r = ops.cast(r, dt)
+    if a.requires_grad:  # PyTorch's gradient: 1 for input (finite ones here), 0 for other
+        ad = a.detach()
+        r = ops.add(r, ops.where(ops.isfinite(ad), ops.sub(a, ad), 0.0))
+    return r
 
 
 def logaddexp2(input, other):  # noqa: A002
@@ -992,6 +997,8 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):  # noqa: A002
     if n < 0:
         raise RuntimeError(f"order must be non-negative but got {n}")
     d = normalize_dim("diff", dim, x.ndim)
+    if n == 0:
+        return x  # PyTorch: the input itself, prepend/append ignored
     parts = []
     if prepend is not None:
         parts.append(_diff_part(prepend, x, d))
@@ -1044,7 +1051,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):  # noqa: A
         if q.dtype is not x.dtype:
             raise RuntimeError(f"{op}() q tensor must be same dtype as the input tensor")
         scalar_q = q.ndim == 0
-        qt = ops.reshape(q.detach(), (-1,))
+        qt = ops.reshape(q, (-1,))  # q gets PyTorch's gradient through the linear weights
         if not _traced(q):
             qd = np.asarray(q._data)
             if qd.size and not (np.all(qd >= 0) and np.all(qd <= 1)):
@@ -1087,8 +1094,8 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):  # noqa: A
         ranks = ops.ceil(ranks)
     elif interpolation == "nearest":
         ranks = ops.round(ranks)
-    ranks = ranks.detach()
-    below = ops.cast(ranks, dtypes.int64)  # (nq, *lead)
+    rd = ranks.detach()
+    below = ops.cast(rd, dtypes.int64)  # (nq, *lead)
     srt_b = ops.expand(ops.unsqueeze(srt, 0), (nq,) + lead + (n,))
     v_below = ops.squeeze(ops.gather(srt_b, -1, ops.unsqueeze(below, -1)), -1)
     if interpolation in ("linear", "midpoint"):
@@ -1097,7 +1104,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):  # noqa: A
             if interpolation == "midpoint"
             else ops.sub(ranks, ops.cast(below, x.dtype))
         )
-        above = ops.cast(ops.ceil(ranks), dtypes.int64)
+        above = ops.cast(ops.ceil(rd), dtypes.int64)
         v_above = ops.squeeze(ops.gather(srt_b, -1, ops.unsqueeze(above, -1)), -1)
         result = _torch_lerp(v_below, v_above, weights)
     else:

@@ -250,6 +250,10 @@ def _all_axes(x):
 
 
 def var(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if isinstance(dim, bool):  # torch.var(x, unbiased): the overload with no dim
+        if unbiased is not None:
+            raise TypeError("var() received an invalid combination of arguments: (dim=bool, ...)")
+        dim, unbiased = None, dim
     if isinstance(unbiased, bool) or unbiased is None:
         pass
     else:  # var(x, dim, keepdim) positional style of older code: unbiased is a dim
@@ -271,6 +275,8 @@ def _var(x: Tensor, dim, keepdim: bool, correction):
 
 
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
+    if isinstance(dim, bool):  # torch.std(x, unbiased): the overload with no dim
+        dim, unbiased = None, dim
     if x.dtype is dtypes.float16:  # the square root too is taken before rounding
         wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
         return _rounded(wide, x)
@@ -278,10 +284,14 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # var_mean(x, unbiased)
+        dim, unbiased = None, dim
     return var(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 
 def std_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):
+    if isinstance(dim, bool):  # std_mean(x, unbiased)
+        dim, unbiased = None, dim
     return std(x, dim, unbiased, keepdim, correction=correction), mean(x, dim, keepdim)
 
 

@@ -95,8 +95,17 @@ def t(x: Tensor) -> Tensor:
 def movedim(x: Tensor, source, destination) -> Tensor:
     src = [source] if isinstance(source, int) else list(source)
     dst = [destination] if isinstance(destination, int) else list(destination)
-    src = [normalize_dim("movedim", s, x.ndim) for s in src]
-    dst = [normalize_dim("movedim", d, x.ndim) for d in dst]
+    if len(src) != len(dst):
+        raise RuntimeError(
+            f"movedim: Invalid source or destination dims: source ({src} dims) should contain "
+            f"the same number of dims as destination ({dst} dims)"
+        )
+    src_n = [normalize_dim("movedim", s, x.ndim) for s in src]
+    dst_n = [normalize_dim("movedim", d, x.ndim) for d in dst]
+    for what, given, dims in (("source", src, src_n), ("destination", dst, dst_n)):
+        if len(set(dims)) != len(dims):
+            raise RuntimeError(f"movedim: repeated dim in `{what}` ({given})")
+    src, dst = src_n, dst_n
     order = [i for i in range(x.ndim) if i not in src]
     for d, s in sorted(zip(dst, src)):
         order.insert(d, s)
@@ -197,6 +206,8 @@ def slice_axis(x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Te
 
 
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
+    if x.ndim == 0:
+        raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
     d = normalize_dim("narrow", dim, x.ndim)
     n = x.shape[d]
     if not -n <= start <= n:
@@ -221,6 +232,11 @@ def cat(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
+    for i, t in enumerate(tensors):
+        if not isinstance(t, Tensor):
+            raise TypeError(
+                f"expected Tensor as element {i} in argument 0, but got {type(t).__name__}"
+            )
     # PyTorch skips legacy empty 1-D tensors
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
 
@@ -258,12 +274,20 @@ def stack(tensors, dim: int = 0) -> Tensor:
     return rename(cat([unsqueeze(t, d) for t in tensors], d), "StackBackward0", *tensors)
 
 
-def hstack(tensors):
+def _nonempty(name, tensors):
     tensors = list(tensors)
+    if not tensors:
+        raise RuntimeError(f"{name} expects a non-empty TensorList")
+    return tensors
+
+
+def hstack(tensors):
+    tensors = _nonempty("hstack", tensors)
     return cat(tensors, 0 if tensors[0].ndim == 1 else 1)
 
 
 def vstack(tensors):
+    tensors = _nonempty("vstack", tensors)
     return cat([t if t.ndim >= 2 else reshape(t, (1, -1)) for t in tensors], 0)
 
 

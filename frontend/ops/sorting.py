@@ -64,6 +64,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     axis = normalize_dim("topk", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
+    if x.ndim == 0 and k in (0, 1):  # PyTorch: the element and index 0 (even for k=0)
+        return values_indices(x, constant(0, dtypes.int64, like=x))
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
     idx = slice_axis(argsort(x, axis, descending=largest), axis, 0, k)
@@ -73,6 +75,11 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
 
     axis = normalize_dim("kthvalue", dim, x.ndim)
+    n = x.shape[axis] if x.ndim else 1
+    if not 1 <= k <= n:
+        raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
+    if x.ndim == 0:
+        return values_indices(x, constant(0, dtypes.int64, like=x))
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
     values = gather(x, axis, idx)
     if not keepdim:
@@ -283,17 +290,68 @@ def unique(
     return out[0] if len(out) == 1 else tuple(out)
 
 
-def searchsorted(sorted_sequence: Tensor, values, *, right: bool = False):
+def searchsorted(
+    sorted_sequence: Tensor,
+    values,
+    *,
+    out_int32: bool = False,
+    right: bool = False,
+    side=None,
+    sorter=None,
+):
+    """torch.searchsorted: 1-D or batched (leading dims shared) boundaries, side/sorter."""
     if sorted_sequence._node is not None or current_trace() is not None:
         raise TraceError("searchsorted is eager-only in kiln")
-    v = host_data(values) if isinstance(values, Tensor) else np.asarray(values)
-    side = "right" if right else "left"
-    out = np.searchsorted(host_data(sorted_sequence), v, side=side)
-    return constant(out, dtypes.int64, like=sorted_sequence)
+    if side is not None:
+        if side not in ("left", "right"):
+            raise RuntimeError(
+                f"torch.searchsorted(): side can only be 'left' or 'right' but got {side}"
+            )
+        if right and side == "left":
+            raise RuntimeError(
+                "torch.searchsorted(): side and right can't be set to opposites, got side of "
+                "left while right was True"
+            )
+        right = side == "right"
+    seq = host_data(sorted_sequence)
+    scalar = not isinstance(values, Tensor)
+    v = np.asarray(values) if scalar else host_data(values)
+    if sorter is not None:
+        srt = host_data(sorter) if isinstance(sorter, Tensor) else np.asarray(sorter)
+        if srt.shape != seq.shape:
+            raise RuntimeError(
+                "torch.searchsorted(): boundary and sorter must have the same size, but got "
+                f"boundary tensor {list(seq.shape)} and got sorter tensor {list(srt.shape)}"
+            )
+        seq = np.take_along_axis(seq, srt.astype(np.int64), axis=-1)
+    if seq.ndim == 0:
+        raise RuntimeError(
+            "torch.searchsorted(): boundaries tensor should have positive dimension, but got 0 "
+            "dimension"
+        )
+    how = "right" if right else "left"
+    if seq.ndim == 1:
+        res = np.searchsorted(seq, v, side=how)
+    else:
+        if scalar or v.ndim != seq.ndim or v.shape[:-1] != seq.shape[:-1]:
+            raise RuntimeError(
+                "torch.searchsorted(): boundaries tensor should be 1 dimension or the first N-1 "
+                "dimensions of boundaries tensor and input value tensor must match, but we got "
+                f"boundaries tensor {list(seq.shape)} and input value tensor {list(v.shape)}"
+            )
+        res = np.zeros(v.shape, np.int64)
+        for i in np.ndindex(*seq.shape[:-1]):
+            res[i] = np.searchsorted(seq[i], v[i], side=how)
+    res = np.asarray(res)
+    return constant(res, dtypes.int32 if out_int32 else dtypes.int64, like=sorted_sequence)
 
 
-def bucketize(values, boundaries: Tensor, *, right: bool = False):
-    return searchsorted(boundaries, values, right=right)
+def bucketize(values, boundaries: Tensor, *, out_int32: bool = False, right: bool = False):
+    if boundaries.ndim != 1:
+        raise RuntimeError(
+            f"bucketize(): boundaries tensor must be 1 dimension, but got dim({boundaries.ndim})"
+        )
+    return searchsorted(boundaries, values, out_int32=out_int32, right=right)
 
 
 def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argument name

@@ -261,7 +261,9 @@ def slice_scatter(
     m, first = len(positions), positions.start
     placed = cast(src, x.dtype)
     if step > 1:  # each value followed by step - 1 fillers: src at every step-th place
-        spaced = pad_axes(unsqueeze(placed, d + 1), [(0, 0)] * (d + 1) + [(0, step - 1)])
+        gaps = [(0, 0)] * (x.ndim + 1)
+        gaps[d + 1] = (0, step - 1)
+        spaced = pad_axes(unsqueeze(placed, d + 1), gaps)
         merged = list(placed.shape)
         merged[d] = m * step
         placed = slice_axis(reshape(spaced, merged), d, 0, (m - 1) * step + 1)
@@ -431,6 +433,8 @@ def sum_to_size(x: Tensor, *size) -> Tensor:
     lead = x.ndim - len(size)
     if lead < 0 or any(s != 1 and s != n for s, n in zip(size, x.shape[lead:])):
         raise RuntimeError(f"size {{{list(size)}}} is not expandable to size {{{list(x.shape)}}}.")
+    if not size:  # ATen's sum_to: an empty size is the full sum (int widening to int64)
+        return sum_(x)
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(size) if s == 1 and x.shape[lead + i] != 1
     )
