@@ -6,7 +6,20 @@
 tensor([6.])
 """
 
+import warnings as _warnings
+
 from kiln.compiler.errors import ShapeError, TraceError
+
+# NumPy's floating-point warnings from kiln's own calls (inf - inf, 0 / 0, an overflowing
+# cast): PyTorch computes the same IEEE results silently. Only warnings raised in kiln's
+# modules are ignored (a user's own NumPy code still warns); a filter the user adds after
+# importing kiln (``warnings.simplefilter("error")``) takes precedence.
+_warnings.filterwarnings(
+    "ignore",
+    message=r"(invalid value|divide by zero|overflow|underflow) encountered",
+    category=RuntimeWarning,
+    module=r"kiln(\.|$)",
+)
 
 from . import dtypes, ops
 from .autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled

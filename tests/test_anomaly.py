@@ -43,11 +43,33 @@ def test_set_detect_anomaly_as_a_function_and_a_context():
 
 
 def test_detect_anomaly_as_a_decorator():
-    @kiln.autograd.detect_anomaly()
-    def run():
-        return _nan_backward(kiln)
+    with pytest.warns(UserWarning, match="Anomaly Detection has been enabled"):
 
-    with pytest.warns(UserWarning):
-        with pytest.raises(RuntimeError, match="returned nan values"):
-            run()
+        @kiln.autograd.detect_anomaly()
+        def run():
+            return _nan_backward(kiln)
+
+    with pytest.raises(RuntimeError, match="returned nan values"):
+        run()
     assert not kiln.is_anomaly_enabled()
+
+
+def test_eager_ops_do_not_warn_where_torch_does_not():
+    """NumPy's floating-point warnings from kiln's own calls are silenced (PyTorch gives
+    the same IEEE results without warnings); a user's NumPy code still warns. (In a
+    script: pytest drops filters made while it imports a test module.)"""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, kiln\n"
+        "x = kiln.tensor([float('inf'), 0.0])\n"
+        "r = [x - x, x * 0, x / x, kiln.tensor([1e18]).half(), kiln.tensor([1e300]) * 1e300]\n"
+        "print(r[0].isnan().tolist())\n"
+        "np.array([np.inf]) - np.array([np.inf])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True, False]"
+    warned = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
+    assert len(warned) == 1 and "<string>:5" in warned[0], done.stderr

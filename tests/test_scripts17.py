@@ -67,10 +67,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "(frontend/creation.py)",
     },
     "known_gaps": {
-        "searchsorted 2-D": "searchsorted with an N-d sorted_sequence raises ValueError "
-        "(frontend/ops/sorting.py)",
-        "searchsorted 2-D right": "as above (frontend/ops/sorting.py)",
-        "searchsorted side/sorter": "no side= / sorter= arguments (frontend/ops/sorting.py)",
         "einsum sublist": "einsum's sublist format einsum(x, [0], y, [1], [0, 1]) "
         "(frontend/ops/linalg.py)",
         "numpy force": "no Tensor.numpy(force=True) (frontend/tensor.py)",
