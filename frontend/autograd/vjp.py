@@ -283,10 +283,6 @@ _READS_INPUTS = frozenset(
         "maximum",
         "minimum",
         "max",
-        "take",
-        "gather",
-        "take_grad",
-        "scatter_add",
     }
 )
 
@@ -312,6 +308,9 @@ _READS_SOME = {
     "mul": _cross,
     "matmul": _cross,
     "div": _div_reads,
+    # (the index only: the data's gradient needs its shape, not its values, as PyTorch's
+    # IndexBackward0 saves the indices alone; ``x[i] += 1`` after ``x[i]`` is no error)
+    **dict.fromkeys(("take", "gather", "take_grad", "scatter_add"), (1,)),
     **dict.fromkeys(("exp", "sqrt", "tanh", "reciprocal"), _complex_reads),
 }
 

@@ -77,13 +77,20 @@ class Compiled:
     def stale_reason(self) -> str | None:
         """Why this variant may not run now (a captured tensor or a guard changed), or None."""
         if self.dead:
-            return "a captured tensor was freed"
+            # (a replaced submodule frees the tensors it held: name the replacement)
+            try:
+                return self._guard_reason() or "a captured tensor was freed"
+            except Exception:
+                return "a captured tensor was freed"
         epoch = meta_epoch()
         if epoch != self.meta_epoch:
             reason = self._captured_reason()
             if reason is not None:
                 return reason
             self.meta_epoch = epoch
+        return self._guard_reason()
+
+    def _guard_reason(self) -> str | None:
         for description, getter, value in self.guards:
             try:
                 now = getter()

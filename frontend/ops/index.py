@@ -416,26 +416,45 @@ def setitem(x: Tensor, index, value) -> None:
                 raise RuntimeError(f"setitem: {exc} (tensor {list(x.shape)})") from None
         x._version += 1
         return
-    # which flat positions the index names, computed on the CPU
     parts = index if isinstance(index, tuple) else (index,)
+    mask = parts[0] if len(parts) == 1 else None
+    if (
+        isinstance(mask, Tensor)
+        and mask.dtype is dtypes.bool_
+        and 0 < mask.ndim <= x.ndim
+        and tuple(mask.shape) == tuple(x.shape[: mask.ndim])
+        and (not isinstance(value, Tensor) or value.ndim == 0)
+    ):
+        # ``x[mask] = v`` with one value: a ``where`` (also under tracing, where the
+        # positions a mask names are not known)
+        v = value if isinstance(value, Tensor) else constant(value, x.dtype, like=x)
+        if v._node is None and v.device != x.device and current_trace() is None:
+            v = v.to(x.device)
+        wide = reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - mask.ndim))
+        assign(x, where(wide, cast(v, x.dtype), x), "setitem")
+        return
+    # which flat positions the index names: computed on the CPU, or traced (an index
+    # tensor that is a graph value, ``x[i] = v`` under kiln.jit)
     if all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
         # a basic index (NumPy's meaning is PyTorch's): plain NumPy, also while tracing,
         # where a constant would be a graph node (``out[..., 0] = v`` under kiln.jit)
         positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[index])
+        shape, pos = positions.shape, constant(positions.reshape(-1), dtypes.int64, like=x)
     else:
         traced = getitem(
             constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64), _cpu_index(index)
         )
+        shape = tuple(traced.shape)
         if traced._node is not None:
-            raise TraceError("setitem under tracing needs static indices")
-        positions = traced._data
-    pos = positions.reshape(-1)
+            pos = reshape(traced, (-1,))
+        else:
+            pos = constant(traced._data.reshape(-1), dtypes.int64, like=x)
     v = value if isinstance(value, Tensor) else constant(value, x.dtype, like=x)
     if v._node is None and v.ndim and v.device != x.device and current_trace() is None:
         v = v.to(x.device)  # x[i] = t copies t onto x's device, as PyTorch's copy_ does
-    v = reshape(expand(cast(v, x.dtype), positions.shape), (-1,))
+    v = reshape(expand(cast(v, x.dtype), shape), (-1,))
     # a position named twice takes the last value, as NumPy's and PyTorch's assignment do
-    new = index_copy(reshape(x, (-1,)), 0, constant(pos, dtypes.int64, like=x), v)
+    new = index_copy(reshape(x, (-1,)), 0, pos, v)
     assign(x, reshape(new, x.shape), "setitem")
 
 
@@ -559,16 +578,23 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
 @_zero_d
 def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     d = normalize_dim("index_fill", dim, x.ndim)
-    idx = host_data(index) if isinstance(index, Tensor) and index._node is None else index
-    mask = np.zeros(x.shape[d], dtype=bool)
-    mask[np.asarray(idx).reshape(-1)] = True
     shape = [1] * x.ndim
     shape[d] = x.shape[d]
-    return where(
-        constant(mask.reshape(shape), dtypes.bool_, like=x),
-        value if isinstance(value, Tensor) else constant(value, x.dtype),
-        x,
-    )
+    if isinstance(index, Tensor) and index._node is not None:
+        # a traced index: the positions it names, as a mask made in the graph
+        n = x.shape[d]
+        flat = reshape(cast(index, dtypes.int64), (1, -1))
+        flat = where(lt(flat, 0), add(flat, n), flat)
+        rows = constant(np.arange(n).reshape(n, 1), dtypes.int64)
+        hits = cast(eq(rows, flat), dtypes.int8)
+        named = bind(P["max"], (hits,), {"axes": (1,), "keepdims": False})
+        mask = reshape(gt(named, 0), tuple(shape))
+    else:
+        idx = host_data(index) if isinstance(index, Tensor) else index
+        named = np.zeros(x.shape[d], dtype=bool)
+        named[np.asarray(idx).reshape(-1)] = True
+        mask = constant(named.reshape(shape), dtypes.bool_, like=x)
+    return where(mask, value if isinstance(value, Tensor) else constant(value, x.dtype), x)
 
 
 def repeat_interleave(x: Tensor, repeats, dim=None, *, output_size=None) -> Tensor:
