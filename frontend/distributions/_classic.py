@@ -19,7 +19,6 @@ vector that is not a simplex, a non-positive scale, or a value outside the suppo
 from __future__ import annotations
 
 import math
-import numbers
 
 import kiln
 
@@ -32,103 +31,24 @@ __all__ = [
     "Independent",
     "MultivariateNormal",
     "OneHotCategorical",
-    "kl_divergence",
 ]
 
 
-def _as_tensor(value, like=None):
-    if isinstance(value, kiln.Tensor):
-        return value
-    dtype = like.dtype if isinstance(like, kiln.Tensor) else kiln.get_default_dtype()
-    return kiln.tensor(float(value), dtype=dtype)
-
-
-def _broadcast_all(*values):
-    like = next((v for v in values if isinstance(v, kiln.Tensor)), None)
-    tensors = [_as_tensor(v, like) for v in values]
-    return kiln.broadcast_tensors(*tensors)
-
-
-def _shape(sample_shape) -> tuple:
-    if isinstance(sample_shape, numbers.Integral):
-        return (int(sample_shape),)
-    return tuple(sample_shape)
-
-
-class Distribution:
-    """The common interface: ``batch_shape``, ``event_shape``, ``sample``, ``log_prob``."""
-
-    has_rsample = False
-    _validate_args = True
-
-    def __init__(self, batch_shape=(), event_shape=(), validate_args=None):
-        self._batch_shape = kiln.Size(tuple(batch_shape))
-        self._event_shape = kiln.Size(tuple(event_shape))
-        if validate_args is not None:
-            self._validate_args = validate_args
-
-    @staticmethod
-    def set_default_validate_args(value: bool) -> None:
-        Distribution._validate_args = bool(value)
-
-    @property
-    def batch_shape(self):
-        return self._batch_shape
-
-    @property
-    def event_shape(self):
-        return self._event_shape
-
-    def _extended_shape(self, sample_shape=()) -> tuple:
-        return _shape(sample_shape) + tuple(self._batch_shape) + tuple(self._event_shape)
-
-    def sample(self, sample_shape=()):
-        with kiln.no_grad():
-            return self.rsample(sample_shape)
-
-    def rsample(self, sample_shape=()):
-        raise NotImplementedError(f"{type(self).__name__} has no rsample")
-
-    def sample_n(self, n: int):
-        return self.sample((n,))
-
-    @property
-    def stddev(self):
-        return self.variance.sqrt()
-
-    def perplexity(self):
-        return kiln.exp(self.entropy())
-
-    def _check(self, ok, name: str, value, constraint: str) -> None:
-        if self._validate_args and not bool(kiln.all(ok)):
-            raise ValueError(
-                f"Expected parameter {name} ({type(value).__name__} of shape "
-                f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
-                f"{constraint}, but found invalid values:\n{value}"
-            )
-
-    def _check_value(self, ok, value, support: str) -> None:
-        if self._validate_args and not bool(kiln.all(ok)):
-            raise ValueError(
-                f"Expected value argument ({type(value).__name__} of shape "
-                f"{tuple(value.shape)}) to be within the support ({support}) of the "
-                f"distribution {self!r}, but found invalid values:\n{value}"
-            )
-
-    def __repr__(self) -> str:
-        names = [n for n in self._param_names if n in self.__dict__]
-        args = ", ".join(
-            f"{n}: {self.__dict__[n] if self.__dict__[n].numel() == 1 else self.__dict__[n].size()}"
-            for n in names
-        )
-        return f"{type(self).__name__}({args})"
-
-    _param_names: tuple = ()
+from . import constraints
+from .distribution import Distribution, _as_tensor, _broadcast_all, _shape
 
 
 class Categorical(Distribution):
     """A choice among ``K`` categories with ``probs`` (normalized along the last axis) or
     ``logits`` (unnormalized log probabilities)."""
+
+    _checks_own_args = True
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    has_enumerate_support = True
+
+    @constraints.dependent_property(is_discrete=True, event_dim=0)
+    def support(self):
+        return constraints.integer_interval(0, self._num_events - 1)
 
     _param_names = ("probs", "logits")
 
@@ -205,6 +125,10 @@ class Categorical(Distribution):
 class Normal(Distribution):
     """The Gaussian with mean ``loc`` and standard deviation ``scale``."""
 
+    _checks_own_args = True
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+
     has_rsample = True
     _param_names = ("loc", "scale")
 
@@ -269,6 +193,11 @@ def _probs_to_logits(probs):
 class Bernoulli(Distribution):
     """1 with probability ``probs`` (or ``sigmoid(logits)``), else 0."""
 
+    _checks_own_args = True
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.boolean
+    has_enumerate_support = True
+
     _param_names = ("probs", "logits")
 
     def __init__(self, probs=None, logits=None, validate_args=None):
@@ -324,6 +253,16 @@ class Bernoulli(Distribution):
 class Uniform(Distribution):
     """Uniform on ``[low, high)``."""
 
+    _checks_own_args = True
+    arg_constraints = {
+        "low": constraints.dependent(is_discrete=False, event_dim=0),
+        "high": constraints.dependent(is_discrete=False, event_dim=0),
+    }
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        return constraints.interval(self.low, self.high)
+
     has_rsample = True
     _param_names = ("low", "high")
 
@@ -371,6 +310,8 @@ class Independent(Distribution):
     """``base_distribution`` with its rightmost ``reinterpreted_batch_ndims`` batch
     dimensions read as event dimensions: ``log_prob`` and ``entropy`` sum over them (a
     diagonal Gaussian as one multivariate event)."""
+
+    arg_constraints: dict = {}
 
     def __init__(self, base_distribution, reinterpreted_batch_ndims: int, validate_args=None):
         n = int(reinterpreted_batch_ndims)
@@ -421,6 +362,11 @@ class Independent(Distribution):
 
 class OneHotCategorical(Distribution):
     """``Categorical`` whose samples are one-hot vectors of length ``K`` (the event)."""
+
+    _checks_own_args = True
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.one_hot
+    has_enumerate_support = True
 
     _param_names = ("probs", "logits")
 
@@ -474,6 +420,15 @@ class MultivariateNormal(Distribution):
     """The Gaussian on ``R^k`` with mean ``loc`` and one of ``covariance_matrix``,
     ``precision_matrix`` or ``scale_tril`` (the lower Cholesky factor of the covariance);
     batched over the leading dimensions of both."""
+
+    _checks_own_args = True
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "covariance_matrix": constraints.positive_definite,
+        "precision_matrix": constraints.positive_definite,
+        "scale_tril": constraints.lower_cholesky,
+    }
+    support = constraints.real_vector
 
     has_rsample = True
     _param_names = ("loc", "covariance_matrix", "precision_matrix", "scale_tril")
@@ -582,37 +537,53 @@ class MultivariateNormal(Distribution):
         return f"MultivariateNormal(loc: {self.loc.size()})"
 
 
-def kl_divergence(p: Distribution, q: Distribution):
-    """``KL(p || q)`` for two distributions of the same family (Normal, Categorical,
-    Bernoulli, Uniform)."""
-    if isinstance(p, Normal) and isinstance(q, Normal):
-        var_ratio = (p.scale / q.scale).pow(2)
-        t1 = ((p.loc - q.loc) / q.scale).pow(2)
-        return 0.5 * (var_ratio + t1 - 1 - var_ratio.log())
-    if isinstance(p, Categorical) and isinstance(q, Categorical):
-        t = p.probs * (p.logits - q.logits)
-        t = t.masked_fill(q.probs == 0, float("inf"))
-        t = t.masked_fill(p.probs == 0, 0.0)
-        return t.sum(-1)
-    if isinstance(p, Bernoulli) and isinstance(q, Bernoulli):
-        sp = kiln.nn.functional.softplus
-        t1 = p.probs * (sp(-q.logits) - sp(-p.logits))
-        t1 = t1.masked_fill(q.probs == 0, float("inf"))
-        t1 = t1.masked_fill(p.probs == 0, 0.0)
-        t2 = (1 - p.probs) * (sp(q.logits) - sp(p.logits))
-        t2 = t2.masked_fill(q.probs == 1, float("inf"))
-        t2 = t2.masked_fill(p.probs == 1, 0.0)
-        return t1 + t2
-    if isinstance(p, Uniform) and isinstance(q, Uniform):
-        result = ((q.high - q.low) / (p.high - p.low)).log()
-        outside = (q.low > p.low) | (q.high < p.high)
-        return result.masked_fill(outside, float("inf"))
-    if isinstance(p, Independent) and isinstance(q, Independent):
-        if p.reinterpreted_batch_ndims != q.reinterpreted_batch_ndims:
-            raise NotImplementedError
-        return p._sum_rightmost(kl_divergence(p.base_dist, q.base_dist))
-    if isinstance(p, OneHotCategorical) and isinstance(q, OneHotCategorical):
-        return kl_divergence(p._categorical, q._categorical)
-    raise NotImplementedError(
-        f"No KL(p || q) is implemented for p={type(p).__name__}, q={type(q).__name__}"
-    )
+def _independent_support(self):
+    result = self.base_dist.support
+    if self.reinterpreted_batch_ndims:
+        result = constraints.independent(result, self.reinterpreted_batch_ndims)
+    return result
+
+
+def _independent_expand(self, batch_shape, _instance=None):
+    batch_shape = _shape(batch_shape)
+    new = self.__new__(type(self)) if _instance is None else _instance
+    n = self.reinterpreted_batch_ndims
+    event = tuple(self._event_shape)
+    base_event = len(self.base_dist.event_shape)
+    new.base_dist = self.base_dist.expand(batch_shape + event[: len(event) - base_event])
+    new.reinterpreted_batch_ndims = n
+    new.has_rsample = self.has_rsample
+    Distribution.__init__(new, batch_shape, event, validate_args=False)
+    new._validate_args = self._validate_args
+    return new
+
+
+Independent.support = constraints.dependent_property(_independent_support)
+Independent.expand = _independent_expand
+Independent.has_enumerate_support = property(lambda self: self.base_dist.has_enumerate_support)
+
+
+def _onehot_expand(self, batch_shape, _instance=None):
+    batch_shape = _shape(batch_shape)
+    new = self.__new__(type(self)) if _instance is None else _instance
+    new._categorical = self._categorical.expand(batch_shape)
+    Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+    new._validate_args = self._validate_args
+    return new
+
+
+OneHotCategorical.expand = _onehot_expand
+
+
+def _uniform_icdf(self, value):
+    value = _as_tensor(value, self.low)
+    return value * (self.high - self.low) + self.low
+
+
+def _uniform_mode(self):
+    return kiln.full_like(self.high, float("nan"))
+
+
+Uniform.icdf = _uniform_icdf
+Uniform.mode = property(_uniform_mode)
+Uniform.stddev = property(lambda self: (self.high - self.low) / 12**0.5)

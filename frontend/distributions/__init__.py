@@ -1,0 +1,114 @@
+"""``kiln.distributions``: ``torch.distributions`` on kiln tensors.
+
+The families (``Normal``, ``Categorical``, ``Bernoulli``, ``Uniform``, ``Independent``,
+``OneHotCategorical``, ``MultivariateNormal``, ``Exponential``, ``Gamma``, ``Chi2``,
+``Beta``, ``Dirichlet``, ``Laplace``, ``Poisson``, ``Binomial``, ``Geometric``,
+``StudentT``, ``Cauchy``, ``Gumbel``, ``HalfNormal``, ``HalfCauchy``, ``LogNormal``,
+``LogisticNormal``, ``MixtureSameFamily``, ``TransformedDistribution``) with PyTorch's
+parameterisations, ``sample``/``rsample``, ``log_prob``, ``entropy``, ``cdf``/``icdf``,
+moments, ``expand`` and ``arg_constraints``/``support``; ``constraints``, ``transforms``,
+``kl_divergence`` and ``register_kl``.
+
+Parameters are checked as PyTorch checks them by default (``validate_args``): a probability
+vector that is not a simplex, a non-positive scale, or a value outside the support raises
+``ValueError``.
+
+>>> import kiln
+>>> m = Categorical(probs=kiln.tensor([0.25, 0.75]))
+>>> round(m.log_prob(kiln.tensor(1)).item(), 4)
+-0.2877
+>>> round(Normal(0.0, 1.0).entropy().item(), 4)
+1.4189
+"""
+
+from . import constraints, transforms
+from ._classic import (
+    Bernoulli,
+    Categorical,
+    Independent,
+    MultivariateNormal,
+    Normal,
+    OneHotCategorical,
+    Uniform,
+)
+from .distribution import Distribution
+from .families import (
+    Beta,
+    Binomial,
+    Cauchy,
+    Chi2,
+    Dirichlet,
+    Exponential,
+    Gamma,
+    Geometric,
+    Laplace,
+    MixtureSameFamily,
+    Poisson,
+    StudentT,
+)
+from .kl import kl_divergence, register_kl
+from .transformed import (
+    Gumbel,
+    HalfCauchy,
+    HalfNormal,
+    LogisticNormal,
+    LogNormal,
+    TransformedDistribution,
+)
+from .transforms import (
+    AbsTransform,
+    AffineTransform,
+    ComposeTransform,
+    ExpTransform,
+    IndependentTransform,
+    PowerTransform,
+    SigmoidTransform,
+    SoftmaxTransform,
+    StickBreakingTransform,
+    TanhTransform,
+    Transform,
+)
+
+__all__ = [
+    "AbsTransform",
+    "AffineTransform",
+    "Bernoulli",
+    "Beta",
+    "Binomial",
+    "Categorical",
+    "Cauchy",
+    "Chi2",
+    "ComposeTransform",
+    "Dirichlet",
+    "Distribution",
+    "ExpTransform",
+    "Exponential",
+    "Gamma",
+    "Geometric",
+    "Gumbel",
+    "HalfCauchy",
+    "HalfNormal",
+    "Independent",
+    "IndependentTransform",
+    "Laplace",
+    "LogNormal",
+    "LogisticNormal",
+    "MixtureSameFamily",
+    "MultivariateNormal",
+    "Normal",
+    "OneHotCategorical",
+    "Poisson",
+    "PowerTransform",
+    "SigmoidTransform",
+    "SoftmaxTransform",
+    "StickBreakingTransform",
+    "StudentT",
+    "TanhTransform",
+    "Transform",
+    "TransformedDistribution",
+    "Uniform",
+    "constraints",
+    "kl_divergence",
+    "register_kl",
+    "transforms",
+]

@@ -1,0 +1,638 @@
+"""kiln.distributions against torch.distributions (float64): values and gradients of
+log_prob, entropy, cdf, icdf, moments and kl_divergence; batch/event/sample shapes;
+expand; constraints and transforms; argument errors; sampling moments."""
+
+import math
+
+import numpy as np
+import pytest
+
+import kiln
+import kiln.distributions as KD
+
+torch = pytest.importorskip("torch")
+TD = torch.distributions
+
+RNG = np.random.default_rng(17)
+
+
+def _pos(*shape, lo=0.5, hi=3.0):
+    return RNG.uniform(lo, hi, size=shape)
+
+
+def _real(*shape):
+    return RNG.normal(size=shape)
+
+
+def _prob(*shape):
+    return RNG.uniform(0.1, 0.9, size=shape)
+
+
+# name -> (params as numpy, value sampler taking the torch distribution, differentiable
+# params, attributes to compare)
+SPECS = {
+    "Exponential": (lambda: {"rate": _pos(3, 2)}, ["rate"]),
+    "Gamma": (lambda: {"concentration": _pos(3, 2), "rate": _pos(3, 2)}, None),
+    "Chi2": (lambda: {"df": _pos(4, lo=1.0, hi=5.0)}, None),
+    "Beta": (lambda: {"concentration1": _pos(2, 3), "concentration0": _pos(2, 3)}, None),
+    "Dirichlet": (lambda: {"concentration": _pos(2, 4)}, None),
+    "Laplace": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
+    "LogNormal": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
+    "Poisson": (lambda: {"rate": _pos(2, 3)}, None),
+    "Binomial": (lambda: {"total_count": np.full((2, 3), 7.0), "probs": _prob(2, 3)}, ["probs"]),
+    "BinomialLogits": (lambda: {"total_count": np.full((3,), 5.0), "logits": _real(3)}, ["logits"]),
+    "Geometric": (lambda: {"probs": _prob(4)}, None),
+    "GeometricLogits": (lambda: {"logits": _real(4)}, None),
+    "StudentT": (lambda: {"df": _pos(4, lo=0.5, hi=6.0), "loc": _real(4), "scale": _pos(4)}, None),
+    "Cauchy": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
+    "Gumbel": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
+    "HalfNormal": (lambda: {"scale": _pos(2, 2)}, None),
+    "HalfCauchy": (lambda: {"scale": _pos(2, 2)}, None),
+    "LogisticNormal": (lambda: {"loc": _real(2, 3), "scale": _pos(2, 3)}, None),
+    "Normal": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
+    "Uniform": (lambda: {"low": _real(3) - 2, "high": _real(3) + 2}, None),
+    "Bernoulli": (lambda: {"probs": _prob(3)}, None),
+    "Categorical": (lambda: {"logits": _real(2, 4)}, None),
+}
+
+
+def _cls(name):
+    return name.replace("Logits", "")
+
+
+def _make(name, params, grad=True):
+    diff = SPECS[name][1] or list(params)
+    k_params, t_params = {}, {}
+    for key, value in params.items():
+        g = grad and key in diff
+        k_params[key] = kiln.tensor(value, dtype=kiln.float64, requires_grad=g)
+        t_params[key] = torch.tensor(value, dtype=torch.float64, requires_grad=g)
+    return (
+        getattr(KD, _cls(name))(**k_params),
+        getattr(TD, _cls(name))(**t_params),
+        k_params,
+        t_params,
+    )
+
+
+def _np(x):
+    return np.asarray(x.detach().numpy()) if hasattr(x, "detach") else np.asarray(x)
+
+
+def _close(k, t, rtol=1e-7, atol=1e-9):
+    np.testing.assert_allclose(_np(k), _np(t), rtol=rtol, atol=atol, equal_nan=True)
+
+
+def _values(td):
+    torch.manual_seed(0)
+    return td.sample((5,))
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_values_and_gradients_match_torch(name):
+    params = SPECS[name][0]()
+    kd, td, kp, tp = _make(name, params)
+    assert tuple(kd.batch_shape) == tuple(td.batch_shape)
+    assert tuple(kd.event_shape) == tuple(td.event_shape)
+    value_t = _values(td)
+    value_k = kiln.tensor(value_t.numpy(), dtype=kiln.float64)
+    outputs = [("log_prob", kd.log_prob(value_k), td.log_prob(value_t))]
+    for attr in ("mean", "variance", "stddev", "mode"):
+        try:
+            t_out = getattr(td, attr)
+        except NotImplementedError:
+            continue
+        outputs.append((attr, getattr(kd, attr), t_out))
+    for meth, arg in (("entropy", None), ("cdf", "value"), ("icdf", "prob")):
+        t_fn = getattr(td, meth)
+        if arg == "prob":
+            p = RNG.uniform(0.05, 0.95, size=tuple(td.batch_shape))
+            t_arg, k_arg = torch.tensor(p), kiln.tensor(p, dtype=kiln.float64)
+        else:
+            t_arg, k_arg = value_t, value_k
+        try:
+            t_out = t_fn() if arg is None else t_fn(t_arg)
+        except NotImplementedError:
+            continue
+        k_fn = getattr(kd, meth)
+        outputs.append((meth, k_fn() if arg is None else k_fn(k_arg), t_out))
+    for label, k_out, t_out in outputs:
+        assert tuple(k_out.shape) == tuple(t_out.shape), label
+        _close(k_out, t_out)
+        if not t_out.requires_grad:
+            continue
+        finite = torch.isfinite(t_out)
+        if not bool(finite.any()):
+            continue
+        w = RNG.normal(size=tuple(t_out.shape)) * finite.numpy()
+        try:
+            t_grads = torch.autograd.grad(
+                (torch.where(finite, t_out, 0) * torch.tensor(w)).sum(),
+                [tp[k] for k in tp if tp[k].requires_grad],
+                allow_unused=True,
+                retain_graph=True,
+            )
+        except NotImplementedError:  # torch: no derivative of igamma in its first argument
+            continue
+        k_keys = [k for k in kp if kp[k].requires_grad]
+        mask = kiln.tensor(finite.numpy())
+        k_loss = (kiln.where(mask, k_out, kiln.zeros_like(k_out)) * kiln.tensor(w)).sum()
+        k_grads = kiln.autograd.grad(
+            k_loss, [kp[k] for k in k_keys], allow_unused=True, retain_graph=True
+        )
+        for key, kg, tg in zip(k_keys, k_grads, t_grads, strict=True):
+            if tg is None:
+                assert kg is None or np.allclose(_np(kg), 0), (label, key)
+                continue
+            _close(kg, tg, rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", list(SPECS))
+def test_sample_shapes_and_expand(name):
+    params = SPECS[name][0]()
+    kd, td, _, _ = _make(name, params, grad=False)
+    for sample_shape in ((), (5,), (2, 3)):
+        s = kd.sample(sample_shape)
+        assert tuple(s.shape) == tuple(td.sample(sample_shape).shape)
+        assert s.dtype == kiln.float64 or (name == "Categorical" and s.dtype == kiln.int64)
+        if kd.has_rsample:
+            assert tuple(kd.rsample(sample_shape).shape) == tuple(s.shape)
+    assert kd.has_rsample == td.has_rsample
+    new_batch = (2,) + tuple(td.batch_shape)
+    ke, te = kd.expand(new_batch), td.expand(new_batch)
+    assert tuple(ke.batch_shape) == tuple(te.batch_shape)
+    assert tuple(ke.event_shape) == tuple(te.event_shape)
+    assert tuple(ke.sample((3,)).shape) == tuple(te.sample((3,)).shape)
+    v = te.sample()
+    _close(ke.log_prob(kiln.tensor(v.numpy())), te.log_prob(v))
+
+
+MOMENT_CASES = [
+    ("Exponential", {"rate": [0.5, 2.0]}),
+    ("Gamma", {"concentration": [0.3, 2.5], "rate": [1.0, 3.0]}),
+    ("Chi2", {"df": [1.0, 4.0]}),
+    ("Beta", {"concentration1": [0.5, 3.0], "concentration0": [2.0, 1.5]}),
+    ("Dirichlet", {"concentration": [[0.5, 1.0, 2.0]]}),
+    ("Laplace", {"loc": [0.0, 1.0], "scale": [1.0, 0.5]}),
+    ("LogNormal", {"loc": [0.0, 0.3], "scale": [0.5, 0.25]}),
+    ("Poisson", {"rate": [0.7, 6.0]}),
+    ("Binomial", {"total_count": [10.0, 3.0], "probs": [0.3, 0.8]}),
+    ("Geometric", {"probs": [0.3, 0.8]}),
+    ("StudentT", {"df": [5.0, 9.0], "loc": [0.0, 1.0], "scale": [1.0, 2.0]}),
+    ("Gumbel", {"loc": [0.0, 1.0], "scale": [1.0, 2.0]}),
+    ("HalfNormal", {"scale": [1.0, 2.0]}),
+    ("LogisticNormal", {"loc": [[0.0, 0.5]], "scale": [[1.0, 0.5]]}),
+]
+
+
+@pytest.mark.parametrize(("name", "params"), MOMENT_CASES)
+def test_sample_moments(name, params):
+    kiln.manual_seed(1234)
+    params = {k: np.array(v) for k, v in params.items()}
+    kd, td, _, _ = _make(name, params, grad=False)
+    n = 40000
+    s = _np(kd.sample((n,)))
+    tmean = _np(td.mean) if name != "LogisticNormal" else _np(td.sample((200000,)).mean(0))
+    tvar = _np(td.variance) if name != "LogisticNormal" else _np(td.sample((200000,)).var(0))
+    se = np.sqrt(tvar / n)
+    assert np.all(np.abs(s.mean(0) - tmean) < 6 * se + 1e-3), (s.mean(0), tmean)
+    assert np.allclose(s.var(0), tvar, rtol=0.08, atol=2e-3), (s.var(0), tvar)
+    assert np.all(_np(td.support.check(torch.tensor(s))))
+
+
+def test_cauchy_halfcauchy_sample_quantiles():
+    kiln.manual_seed(5)
+    for kd, td in (
+        (KD.Cauchy(kiln.tensor(1.0), kiln.tensor(2.0)), TD.Cauchy(1.0, 2.0)),
+        (KD.HalfCauchy(kiln.tensor(2.0)), TD.HalfCauchy(2.0)),
+    ):
+        s = _np(kd.sample((40000,)))
+        for q in (0.25, 0.5, 0.75):
+            assert abs(np.quantile(s, q) - td.icdf(torch.tensor(q)).item()) < 0.1
+
+
+def test_gamma_rsample_implicit_gradient():
+    # d E[x] / d concentration = 1 / rate; d E[x] / d rate = -concentration / rate^2
+    kiln.manual_seed(7)
+    a = kiln.tensor([0.4, 2.0, 7.0], dtype=kiln.float64, requires_grad=True)
+    b = kiln.tensor([1.0, 2.0, 0.5], dtype=kiln.float64, requires_grad=True)
+    n = 20000
+    x = KD.Gamma(a, b).rsample((n,))
+    x.sum().backward()
+    np.testing.assert_allclose(_np(a.grad) / n, 1 / _np(b), rtol=0.05)
+    np.testing.assert_allclose(_np(b.grad) / n, -_np(a) / _np(b) ** 2, rtol=0.05)
+    # per-sample: x = F^-1(u; a), so F(x; a) stays put along the gradient direction
+    a2 = kiln.tensor([1.5], dtype=kiln.float64, requires_grad=True)
+    x = KD.Gamma(a2, 1.0).rsample((50,))
+    (g,) = kiln.autograd.grad(x.sum(), [a2])
+    xs = _np(x).ravel()
+    from scipy import special
+
+    h = 1e-6
+    dx_da = -(special.gammainc(1.5 + h, xs) - special.gammainc(1.5 - h, xs)) / (2 * h)
+    dx_da /= np.exp(0.5 * np.log(xs) - xs - math.lgamma(1.5))
+    np.testing.assert_allclose(_np(g)[0], dx_da.sum(), rtol=1e-5)
+
+
+def test_beta_dirichlet_rsample_gradient_in_expectation():
+    kiln.manual_seed(11)
+    c1 = kiln.tensor(2.0, dtype=kiln.float64, requires_grad=True)
+    c0 = kiln.tensor(3.0, dtype=kiln.float64, requires_grad=True)
+    n = 40000
+    KD.Beta(c1, c0).rsample((n,)).sum().backward()
+    # E[x] = c1 / (c1 + c0)
+    np.testing.assert_allclose(c1.grad.item() / n, 3.0 / 25.0, rtol=0.05)
+    np.testing.assert_allclose(c0.grad.item() / n, -2.0 / 25.0, rtol=0.05)
+    c = kiln.tensor([1.0, 2.0, 3.0], dtype=kiln.float64, requires_grad=True)
+    (KD.Dirichlet(c).rsample((n,))[..., 0]).sum().backward()
+    np.testing.assert_allclose(_np(c.grad) / n, [5 / 36, -1 / 36, -1 / 36], rtol=0.08, atol=3e-3)
+
+
+def test_reparameterized_rsample_gradients_flow():
+    for make in (
+        lambda p: KD.Exponential(p),
+        lambda p: KD.Laplace(p, p),
+        lambda p: KD.LogNormal(p, p),
+        lambda p: KD.StudentT(p + 2, p, p),
+        lambda p: KD.Cauchy(p, p),
+        lambda p: KD.Gumbel(p, p),
+        lambda p: KD.HalfNormal(p),
+        lambda p: KD.Chi2(p),
+    ):
+        p = kiln.tensor([1.0, 2.0], dtype=kiln.float64, requires_grad=True)
+        make(p).rsample((4,)).sum().backward()
+        assert p.grad is not None and np.all(np.isfinite(_np(p.grad)))
+
+
+KL_CASES = [
+    ("Normal", "Normal"),
+    ("Categorical", "Categorical"),
+    ("Bernoulli", "Bernoulli"),
+    ("Beta", "Beta"),
+    ("Gamma", "Gamma"),
+    ("Exponential", "Exponential"),
+    ("Dirichlet", "Dirichlet"),
+    ("Laplace", "Laplace"),
+    ("Poisson", "Poisson"),
+    ("Geometric", "Geometric"),
+    ("Binomial", "Binomial"),
+    ("LogNormal", "LogNormal"),
+]
+
+
+@pytest.mark.parametrize(("p_name", "q_name"), KL_CASES)
+def test_kl_divergence_matches_torch(p_name, q_name):
+    state = RNG.bit_generator.state
+    kp_, tp_, kpp, tpp = _make(p_name, SPECS[p_name][0]())
+    kq_, tq_, kqp, tqp = _make(q_name, SPECS[q_name][0]())
+    del state
+    k_kl = KD.kl_divergence(kp_, kq_)
+    t_kl = TD.kl_divergence(tp_, tq_)
+    _close(k_kl, t_kl)
+    k_leaves = [v for v in list(kpp.values()) + list(kqp.values()) if v.requires_grad]
+    t_leaves = [v for v in list(tpp.values()) + list(tqp.values()) if v.requires_grad]
+    w = RNG.normal(size=tuple(t_kl.shape))
+    tg = torch.autograd.grad((t_kl * torch.tensor(w)).sum(), t_leaves, allow_unused=True)
+    kg = kiln.autograd.grad((k_kl * kiln.tensor(w)).sum(), k_leaves, allow_unused=True)
+    for a, b in zip(kg, tg, strict=True):
+        if b is None:
+            continue
+        _close(a, b, rtol=1e-6, atol=1e-8)
+
+
+def test_kl_uniform_mvn_independent():
+    lo, hi = _real(3) - 2, _real(3) + 2
+    k = KD.kl_divergence(
+        KD.Uniform(kiln.tensor(lo), kiln.tensor(hi)),
+        KD.Uniform(kiln.tensor(lo - 1), kiln.tensor(hi + 0.5)),
+    )
+    t = TD.kl_divergence(
+        TD.Uniform(torch.tensor(lo), torch.tensor(hi)),
+        TD.Uniform(torch.tensor(lo - 1), torch.tensor(hi + 0.5)),
+    )
+    _close(k, t)
+    a = RNG.normal(size=(2, 3, 3))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(3)
+    b = RNG.normal(size=(3, 3))
+    cov2 = b @ b.T + np.eye(3)
+    loc, loc2 = _real(2, 3), _real(3)
+    k = KD.kl_divergence(
+        KD.MultivariateNormal(kiln.tensor(loc), covariance_matrix=kiln.tensor(cov)),
+        KD.MultivariateNormal(kiln.tensor(loc2), covariance_matrix=kiln.tensor(cov2)),
+    )
+    t = TD.kl_divergence(
+        TD.MultivariateNormal(torch.tensor(loc), covariance_matrix=torch.tensor(cov)),
+        TD.MultivariateNormal(torch.tensor(loc2), covariance_matrix=torch.tensor(cov2)),
+    )
+    _close(k, t)
+    s1, s2 = _pos(2, 3), _pos(2, 3)
+    k = KD.kl_divergence(
+        KD.Independent(KD.Gamma(kiln.tensor(s1), kiln.tensor(s2)), 1),
+        KD.Independent(KD.Gamma(kiln.tensor(s2), kiln.tensor(s1)), 1),
+    )
+    t = TD.kl_divergence(
+        TD.Independent(TD.Gamma(torch.tensor(s1), torch.tensor(s2)), 1),
+        TD.Independent(TD.Gamma(torch.tensor(s2), torch.tensor(s1)), 1),
+    )
+    assert tuple(k.shape) == (2,)
+    _close(k, t)
+    with pytest.raises(NotImplementedError):
+        KD.kl_divergence(KD.Normal(0.0, 1.0), KD.Gamma(1.0, 1.0))
+
+
+def test_register_kl_most_specific_wins():
+    class MyNormal(KD.Normal):
+        pass
+
+    @KD.register_kl(MyNormal, KD.Normal)
+    def _kl(p, q):
+        return kiln.tensor(123.0)
+
+    assert KD.kl_divergence(MyNormal(0.0, 1.0), KD.Normal(0.0, 2.0)).item() == 123.0
+    ref = KD.kl_divergence(KD.Normal(0.0, 1.0), KD.Normal(0.0, 2.0)).item()
+    assert ref == pytest.approx(TD.kl_divergence(TD.Normal(0.0, 1.0), TD.Normal(0.0, 2.0)).item())
+    with pytest.raises(TypeError):
+        KD.register_kl(int, KD.Normal)
+
+
+def test_mixture_same_family():
+    logits = _real(2, 3)
+    loc, scale = _real(2, 3, 4), _pos(2, 3, 4)
+    kmix = KD.MixtureSameFamily(
+        KD.Categorical(logits=kiln.tensor(logits, requires_grad=True)),
+        KD.Independent(KD.Normal(kiln.tensor(loc, requires_grad=True), kiln.tensor(scale)), 1),
+    )
+    tlogits = torch.tensor(logits, requires_grad=True)
+    tloc = torch.tensor(loc, requires_grad=True)
+    tmix = TD.MixtureSameFamily(
+        TD.Categorical(logits=tlogits),
+        TD.Independent(TD.Normal(tloc, torch.tensor(scale)), 1),
+    )
+    assert tuple(kmix.batch_shape) == (2,) and tuple(kmix.event_shape) == (4,)
+    v = tmix.sample((5,))
+    k_lp, t_lp = kmix.log_prob(kiln.tensor(v.numpy())), tmix.log_prob(v)
+    _close(k_lp, t_lp)
+    _close(kmix.mean, tmix.mean)
+    _close(kmix.variance, tmix.variance)
+    assert tuple(kmix.sample((7,)).shape) == (7, 2, 4)
+    t_lp.sum().backward()
+    kl_leaf = kmix.mixture_distribution.logits
+    del kl_leaf
+    # scalar components with cdf
+    kmix1 = KD.MixtureSameFamily(
+        KD.Categorical(probs=kiln.tensor([0.2, 0.8])),
+        KD.Normal(kiln.tensor([-1.0, 2.0]), kiln.tensor([0.5, 1.0])),
+    )
+    tmix1 = TD.MixtureSameFamily(
+        TD.Categorical(probs=torch.tensor([0.2, 0.8])),
+        TD.Normal(torch.tensor([-1.0, 2.0]), torch.tensor([0.5, 1.0])),
+    )
+    x = torch.linspace(-3, 4, 9)
+    _close(kmix1.cdf(kiln.tensor(x.numpy())), tmix1.cdf(x), rtol=1e-5)
+    kiln.manual_seed(3)
+    s = _np(kmix1.sample((40000,)))
+    assert abs(s.mean() - tmix1.mean.item()) < 0.05
+    with pytest.raises(ValueError):
+        KD.MixtureSameFamily(KD.Normal(0.0, 1.0), KD.Normal(kiln.zeros(2), kiln.ones(2)))
+    with pytest.raises(ValueError):
+        KD.MixtureSameFamily(
+            KD.Categorical(probs=kiln.ones(3) / 3), KD.Normal(kiln.zeros(2), kiln.ones(2))
+        )
+
+
+def test_mixture_log_prob_gradient():
+    logits, loc = _real(3), _real(3)
+    kl, kloc = kiln.tensor(logits, requires_grad=True), kiln.tensor(loc, requires_grad=True)
+    tl, tloc = torch.tensor(logits, requires_grad=True), torch.tensor(loc, requires_grad=True)
+    x = _real(6)
+    k = KD.MixtureSameFamily(KD.Categorical(logits=kl), KD.Normal(kloc, 1.0)).log_prob(
+        kiln.tensor(x)
+    )
+    t = TD.MixtureSameFamily(TD.Categorical(logits=tl), TD.Normal(tloc, 1.0)).log_prob(
+        torch.tensor(x)
+    )
+    _close(k, t)
+    k.sum().backward()
+    t.sum().backward()
+    _close(kl.grad, tl.grad)
+    _close(kloc.grad, tloc.grad)
+
+
+TRANSFORMS = [
+    ("ExpTransform", (), lambda: _real(3, 2)),
+    ("SigmoidTransform", (), lambda: _real(3, 2)),
+    ("TanhTransform", (), lambda: _real(3, 2)),
+    ("AffineTransform", (1.5, -2.0), lambda: _real(3, 2)),
+    ("AffineTransform", "tensor", lambda: _real(3, 2)),
+    ("SoftmaxTransform", (), lambda: _real(3, 4)),
+    ("StickBreakingTransform", (), lambda: _real(3, 4)),
+    ("PowerTransform", (2.5,), lambda: _pos(3, 2)),
+    ("AbsTransform", (), lambda: _real(3, 2)),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "make_x"), TRANSFORMS)
+def test_transforms_match_torch(name, args, make_x):
+    if args == "tensor":
+        loc, scale = _real(2), _real(2)
+        kt = KD.transforms.AffineTransform(kiln.tensor(loc), kiln.tensor(scale))
+        tt = TD.transforms.AffineTransform(torch.tensor(loc), torch.tensor(scale))
+        args = ()
+    else:
+        kt = getattr(KD.transforms, name)(*args)
+        tt = getattr(TD.transforms, name)(
+            *[torch.tensor(a) if name == "PowerTransform" else a for a in args]
+        )
+    x = make_x()
+    kx = kiln.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    ky, ty = kt(kx), tt(tx)
+    _close(ky, ty)
+    if name not in ("SoftmaxTransform", "AbsTransform"):
+        _close(kt.inv(kiln.tensor(ty.detach().numpy())), tt.inv(ty.detach()), rtol=1e-6)
+        kj, tj = kt.log_abs_det_jacobian(kx, ky), tt.log_abs_det_jacobian(tx, ty)
+        _close(kj, tj, rtol=1e-6)
+        if tj.requires_grad:
+            kj.sum().backward()
+            tj.sum().backward()
+            _close(kx.grad, tx.grad, rtol=1e-6)
+    assert kt.domain.event_dim == tt.domain.event_dim
+    assert kt.codomain.event_dim == tt.codomain.event_dim
+    assert kt.bijective == tt.bijective
+
+
+def test_compose_transform_and_transformed_distribution():
+    loc, scale = _real(3), _pos(3)
+    kt = [KD.transforms.AffineTransform(0.5, 2.0), KD.transforms.SigmoidTransform()]
+    tt = [TD.transforms.AffineTransform(0.5, 2.0), TD.transforms.SigmoidTransform()]
+    kloc = kiln.tensor(loc, requires_grad=True)
+    tloc = torch.tensor(loc, requires_grad=True)
+    kd = KD.TransformedDistribution(KD.Normal(kloc, kiln.tensor(scale)), kt)
+    td = TD.TransformedDistribution(TD.Normal(tloc, torch.tensor(scale)), tt)
+    v = td.sample((4,))
+    k, t = kd.log_prob(kiln.tensor(v.numpy())), td.log_prob(v)
+    _close(k, t, rtol=1e-6)
+    k.sum().backward()
+    t.sum().backward()
+    _close(kloc.grad, tloc.grad, rtol=1e-6)
+    _close(kd.cdf(kiln.tensor(v.numpy())), td.cdf(v))
+    p = torch.tensor([0.2, 0.5, 0.9], dtype=torch.float64)
+    _close(kd.icdf(kiln.tensor(p.numpy())), td.icdf(p))
+    # decreasing transforms: cdf is monotonized
+    kd2 = KD.TransformedDistribution(KD.Normal(0.0, 1.0), KD.transforms.AffineTransform(1.0, -2.0))
+    td2 = TD.TransformedDistribution(TD.Normal(0.0, 1.0), TD.transforms.AffineTransform(1.0, -2.0))
+    x = torch.tensor([-1.0, 0.0, 2.0])
+    _close(kd2.cdf(kiln.tensor(x.numpy())), td2.cdf(x), rtol=1e-6)
+    comp = KD.transforms.ComposeTransform(kt)
+    tcomp = TD.transforms.ComposeTransform(tt)
+    xx = _real(3)
+    _close(comp(kiln.tensor(xx)), tcomp(torch.tensor(xx)))
+    _close(
+        comp.log_abs_det_jacobian(kiln.tensor(xx), comp(kiln.tensor(xx))),
+        tcomp.log_abs_det_jacobian(torch.tensor(xx), tcomp(torch.tensor(xx))),
+    )
+    _close(comp.inv(comp(kiln.tensor(xx))), xx)
+    # tanh with cache inverts exactly even where tanh rounds to 1
+    tanh = KD.transforms.TanhTransform(cache_size=1)
+    big = kiln.tensor([30.0])
+    assert tanh.inv(tanh(big)) is big
+    # event dims: a SoftmaxTransform / StickBreaking make a vector event
+    kd3 = KD.TransformedDistribution(
+        KD.Normal(kiln.zeros(3, 4), kiln.ones(3, 4)), KD.transforms.StickBreakingTransform()
+    )
+    assert tuple(kd3.batch_shape) == (3,) and tuple(kd3.event_shape) == (5,)
+    assert tuple(kd3.sample((2,)).shape) == (2, 3, 5)
+
+
+def test_constraints_match_torch():
+    C, TC = KD.constraints, TD.constraints
+    x = np.array([-1.0, 0.0, 0.5, 1.0, 2.0, float("nan")])
+    cases = [
+        (C.real, TC.real),
+        (C.positive, TC.positive),
+        (C.nonnegative, TC.nonnegative),
+        (C.unit_interval, TC.unit_interval),
+        (C.boolean, TC.boolean),
+        (C.nonnegative_integer, TC.nonnegative_integer),
+        (C.positive_integer, TC.positive_integer),
+        (C.interval(-0.5, 1.0), TC.interval(-0.5, 1.0)),
+        (C.half_open_interval(-0.5, 1.0), TC.half_open_interval(-0.5, 1.0)),
+        (C.greater_than(0.5), TC.greater_than(0.5)),
+        (C.greater_than_eq(0.5), TC.greater_than_eq(0.5)),
+        (C.less_than(0.5), TC.less_than(0.5)),
+        (C.integer_interval(0, 1), TC.integer_interval(0, 1)),
+    ]
+    for kc, tc in cases:
+        np.testing.assert_array_equal(
+            _np(kc.check(kiln.tensor(x))), tc.check(torch.tensor(x)).numpy()
+        )
+        assert kc.is_discrete == tc.is_discrete and kc.event_dim == tc.event_dim
+        assert repr(kc) == repr(tc)
+    m = np.array([[0.2, 0.8], [0.5, 0.6], [-0.1, 1.1]])
+    for kc, tc in (
+        (C.simplex, TC.simplex),
+        (C.real_vector, TC.real_vector),
+        (C.independent(C.positive, 1), TC.independent(TC.positive, 1)),
+        (C.one_hot, TC.one_hot),
+    ):
+        np.testing.assert_array_equal(
+            _np(kc.check(kiln.tensor(m))), tc.check(torch.tensor(m)).numpy()
+        )
+        assert kc.event_dim == tc.event_dim
+    a = RNG.normal(size=(2, 3, 3))
+    mats = np.stack([a[0] @ a[0].T + np.eye(3), np.tril(a[1])])
+    for kc, tc in (
+        (C.lower_triangular, TC.lower_triangular),
+        (C.lower_cholesky, TC.lower_cholesky),
+        (C.positive_definite, TC.positive_definite),
+        (C.symmetric, TC.symmetric),
+    ):
+        np.testing.assert_array_equal(
+            _np(kc.check(kiln.tensor(mats))), tc.check(torch.tensor(mats)).numpy()
+        )
+    assert C.is_dependent(C.dependent) and not C.is_dependent(C.real)
+    assert C.is_dependent(KD.Uniform.support)
+    u = KD.Uniform(kiln.tensor(0.0), kiln.tensor(2.0))
+    assert bool(u.support.check(kiln.tensor(1.0)))
+    assert KD.Gamma.arg_constraints["rate"] is C.positive
+    assert KD.Beta.support is C.unit_interval
+
+
+def test_import_forms():
+    import kiln.distributions.constraints as c1
+    from kiln.distributions import constraints, kl_divergence, register_kl, transforms
+
+    assert c1 is constraints
+    assert callable(kl_divergence) and callable(register_kl)
+    assert transforms.ExpTransform is KD.ExpTransform
+
+
+ERROR_CASES = [
+    lambda: KD.Exponential(kiln.tensor([-1.0])),
+    lambda: KD.Gamma(kiln.tensor([1.0]), kiln.tensor([0.0])),
+    lambda: KD.Gamma(kiln.tensor([-1.0]), kiln.tensor([1.0])),
+    lambda: KD.Beta(kiln.tensor([0.0]), kiln.tensor([1.0])),
+    lambda: KD.Dirichlet(kiln.tensor([1.0, -2.0])),
+    lambda: KD.Dirichlet(kiln.tensor(1.0)),
+    lambda: KD.Laplace(kiln.tensor([0.0]), kiln.tensor([-1.0])),
+    lambda: KD.Poisson(kiln.tensor([-0.5])),
+    lambda: KD.Binomial(kiln.tensor([2.5]), probs=kiln.tensor([0.5])),
+    lambda: KD.Binomial(5, probs=kiln.tensor([1.5])),
+    lambda: KD.Binomial(5),
+    lambda: KD.Binomial(5, probs=kiln.tensor([0.5]), logits=kiln.tensor([0.0])),
+    lambda: KD.Geometric(kiln.tensor([0.0])),
+    lambda: KD.StudentT(kiln.tensor([0.0])),
+    lambda: KD.Cauchy(kiln.tensor([0.0]), kiln.tensor([0.0])),
+    lambda: KD.Gumbel(kiln.tensor([0.0]), kiln.tensor([-1.0])),
+    lambda: KD.HalfNormal(kiln.tensor([-1.0])),
+    lambda: KD.HalfCauchy(kiln.tensor([0.0])),
+    lambda: KD.LogNormal(kiln.tensor([0.0]), kiln.tensor([-1.0])),
+    lambda: KD.Chi2(kiln.tensor([-1.0])),
+    lambda: KD.Gamma(kiln.tensor([1.0]), kiln.tensor([1.0])).log_prob(kiln.tensor([-1.0])),
+    lambda: KD.Beta(kiln.tensor([1.0]), kiln.tensor([1.0])).log_prob(kiln.tensor([1.5])),
+    lambda: KD.Poisson(kiln.tensor([1.0])).log_prob(kiln.tensor([0.5])),
+    lambda: KD.Binomial(3, probs=kiln.tensor([0.5])).log_prob(kiln.tensor([4.0])),
+    lambda: KD.Dirichlet(kiln.tensor([1.0, 1.0])).log_prob(kiln.tensor([0.5, 0.6])),
+    lambda: KD.Exponential(kiln.tensor([1.0])).log_prob(kiln.tensor([-1.0])),
+    lambda: KD.HalfNormal(kiln.tensor([1.0])).log_prob(kiln.tensor([-1.0])),
+    lambda: KD.Gamma(kiln.ones(3), kiln.ones(3)).log_prob(kiln.ones(2)),
+]
+
+
+@pytest.mark.parametrize("i", range(len(ERROR_CASES)))
+def test_validate_args_errors(i):
+    with pytest.raises(ValueError):
+        ERROR_CASES[i]()
+
+
+def test_validate_args_false_allows_bad_values():
+    d = KD.Gamma(kiln.tensor([-1.0]), kiln.tensor([1.0]), validate_args=False)
+    assert tuple(d.batch_shape) == (1,)
+    e = KD.Exponential(kiln.tensor([1.0]), validate_args=False)
+    _close(
+        e.log_prob(kiln.tensor([-1.0])),
+        TD.Exponential(torch.tensor([1.0]), validate_args=False).log_prob(torch.tensor([-1.0])),
+    )
+
+
+def test_binomial_enumerate_support_and_entropy():
+    kd = KD.Binomial(4, probs=kiln.tensor([0.2, 0.7], dtype=kiln.float64))
+    td = TD.Binomial(4, probs=torch.tensor([0.2, 0.7], dtype=torch.float64))
+    _close(kd.enumerate_support(), td.enumerate_support())
+    _close(kd.entropy(), td.entropy())
+    kd2 = KD.Binomial(kiln.tensor([3.0, 4.0]), probs=kiln.tensor([0.2, 0.7]))
+    with pytest.raises(NotImplementedError):
+        kd2.entropy()
+
+
+def test_scalar_parameters_and_float32():
+    d = KD.Gamma(2.0, 3.0)
+    assert tuple(d.batch_shape) == () and d.sample().dtype == kiln.float32
+    assert tuple(d.sample((3,)).shape) == (3,)
+    b = KD.Beta(2.0, 3.0)
+    assert tuple(b.batch_shape) == ()
+    _close(b.log_prob(kiln.tensor(0.3)), TD.Beta(2.0, 3.0).log_prob(torch.tensor(0.3)), rtol=1e-5)
+    s = KD.StudentT(3.0)
+    _close(s.entropy(), TD.StudentT(3.0).entropy(), rtol=1e-5)
+    ln = KD.LogNormal(0.0, 1.0)
+    assert ln.rsample((2, 2)).dtype == kiln.float32
