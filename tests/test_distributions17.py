@@ -49,6 +49,16 @@ SPECS = {
     "HalfNormal": (lambda: {"scale": _pos(2, 2)}, None),
     "HalfCauchy": (lambda: {"scale": _pos(2, 2)}, None),
     "LogisticNormal": (lambda: {"loc": _real(2, 3), "scale": _pos(2, 3)}, None),
+    "Weibull": (lambda: {"scale": _pos(3), "concentration": _pos(3)}, None),
+    "Pareto": (lambda: {"scale": _pos(3), "alpha": _pos(3, lo=2.5, hi=4.0)}, None),
+    "NegativeBinomial": (
+        lambda: {"total_count": _pos(3, lo=1.0, hi=5.0), "probs": _prob(3)},
+        None,
+    ),
+    "NegativeBinomialLogits": (
+        lambda: {"total_count": _pos(3, lo=1.0, hi=5.0), "logits": _real(3)},
+        None,
+    ),
     "Normal": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
     "Uniform": (lambda: {"low": _real(3) - 2, "high": _real(3) + 2}, None),
     "Bernoulli": (lambda: {"probs": _prob(3)}, None),
@@ -182,6 +192,9 @@ MOMENT_CASES = [
     ("Gumbel", {"loc": [0.0, 1.0], "scale": [1.0, 2.0]}),
     ("HalfNormal", {"scale": [1.0, 2.0]}),
     ("LogisticNormal", {"loc": [[0.0, 0.5]], "scale": [[1.0, 0.5]]}),
+    ("Weibull", {"scale": [1.0, 2.0], "concentration": [0.8, 3.0]}),
+    ("Pareto", {"scale": [1.0, 2.0], "alpha": [5.0, 9.0]}),
+    ("NegativeBinomial", {"total_count": [3.0, 10.0], "probs": [0.3, 0.6]}),
 ]
 
 
@@ -636,3 +649,81 @@ def test_scalar_parameters_and_float32():
     _close(s.entropy(), TD.StudentT(3.0).entropy(), rtol=1e-5)
     ln = KD.LogNormal(0.0, 1.0)
     assert ln.rsample((2, 2)).dtype == kiln.float32
+
+
+def test_multinomial_matches_torch():
+    logits = _real(2, 4)
+    kl = kiln.tensor(logits, requires_grad=True)
+    tl = torch.tensor(logits, requires_grad=True)
+    kd, td = KD.Multinomial(6, logits=kl), TD.Multinomial(6, logits=tl)
+    assert tuple(kd.batch_shape) == (2,) and tuple(kd.event_shape) == (4,)
+    v = td.sample((5,))
+    k, t = kd.log_prob(kiln.tensor(v.numpy())), td.log_prob(v)
+    _close(k, t)
+    k.sum().backward()
+    t.sum().backward()
+    _close(kl.grad, tl.grad)
+    _close(kd.mean, td.mean)
+    _close(kd.variance, td.variance)
+    _close(kd.entropy(), td.entropy())
+    kiln.manual_seed(2)
+    s = _np(kd.sample((20000,)))
+    assert s.shape == (20000, 2, 4) and np.all(s.sum(-1) == 6)
+    np.testing.assert_allclose(s.mean(0), _np(td.mean), atol=0.06)
+    assert tuple(kd.expand((3, 2)).sample().shape) == (3, 2, 4)
+    with pytest.raises(ValueError):
+        kd.log_prob(kiln.tensor([[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]]))
+
+
+def test_biject_to_and_transform_to_match_torch():
+    C, TC = KD.constraints, TD.constraints
+    x = _real(3, 4)
+    for kc, tc in (
+        (C.real, TC.real),
+        (C.positive, TC.positive),
+        (C.greater_than(1.5), TC.greater_than(1.5)),
+        (C.less_than(-1.0), TC.less_than(-1.0)),
+        (C.unit_interval, TC.unit_interval),
+        (C.interval(-2.0, 3.0), TC.interval(-2.0, 3.0)),
+        (C.simplex, TC.simplex),
+        (C.independent(C.positive, 1), TC.independent(TC.positive, 1)),
+    ):
+        for kreg, treg in ((KD.biject_to, TD.biject_to), (KD.transform_to, TD.transform_to)):
+            kt, tt = kreg(kc), treg(tc)
+            ky, ty = kt(kiln.tensor(x)), tt(torch.tensor(x))
+            _close(ky, ty)
+            assert bool(kc.check(ky).all())
+            if kt.bijective:
+                _close(
+                    kt.log_abs_det_jacobian(kiln.tensor(x), ky),
+                    tt.log_abs_det_jacobian(torch.tensor(x), ty),
+                )
+    with pytest.raises(NotImplementedError):
+        KD.biject_to(C.boolean)
+
+
+def test_expand_of_the_original_families():
+    a = RNG.normal(size=(3, 3))
+    cov = a @ a.T + np.eye(3)
+    loc = _real(3)
+    kd = KD.MultivariateNormal(kiln.tensor(loc), covariance_matrix=kiln.tensor(cov))
+    td = TD.MultivariateNormal(torch.tensor(loc), covariance_matrix=torch.tensor(cov))
+    ke, te = kd.expand((4,)), td.expand((4,))
+    assert tuple(ke.batch_shape) == (4,) and tuple(ke.event_shape) == (3,)
+    v = te.sample((2,))
+    _close(ke.log_prob(kiln.tensor(v.numpy())), te.log_prob(v))
+    assert tuple(ke.sample((2,)).shape) == (2, 4, 3)
+    p = _prob(2, 3)
+    p = p / p.sum(-1, keepdims=True)
+    ko = KD.OneHotCategorical(probs=kiln.tensor(p)).expand((5, 2))
+    to = TD.OneHotCategorical(probs=torch.tensor(p)).expand((5, 2))
+    assert tuple(ko.sample().shape) == tuple(to.sample().shape) == (5, 2, 3)
+    _close(ko.entropy(), to.entropy())
+    ki = KD.Independent(KD.Normal(kiln.tensor(_real(2, 3)), 1.0), 1).expand((4, 2))
+    assert tuple(ki.batch_shape) == (4, 2) and tuple(ki.event_shape) == (3,)
+    assert tuple(ki.log_prob(kiln.zeros(3)).shape) == (4, 2)
+    assert ki.support.event_dim == 1
+    with pytest.raises(ValueError):
+        KD.Normal(kiln.zeros(3), 1.0).log_prob(kiln.tensor([float("nan"), 0.0, 0.0]))
+    with pytest.raises(ValueError):
+        KD.Normal(kiln.zeros(3), 1.0).log_prob(kiln.zeros(2))

@@ -21,7 +21,7 @@ vector that is not a simplex, a non-positive scale, or a value outside the suppo
 1.4189
 """
 
-from . import constraints, transforms
+from . import constraint_registry, constraints, transforms
 from ._classic import (
     Bernoulli,
     Categorical,
@@ -31,6 +31,7 @@ from ._classic import (
     OneHotCategorical,
     Uniform,
 )
+from .constraint_registry import biject_to, transform_to
 from .distribution import Distribution
 from .families import (
     Beta,
@@ -43,6 +44,8 @@ from .families import (
     Geometric,
     Laplace,
     MixtureSameFamily,
+    Multinomial,
+    NegativeBinomial,
     Poisson,
     StudentT,
 )
@@ -53,7 +56,9 @@ from .transformed import (
     HalfNormal,
     LogisticNormal,
     LogNormal,
+    Pareto,
     TransformedDistribution,
+    Weibull,
 )
 from .transforms import (
     AbsTransform,
@@ -94,9 +99,12 @@ __all__ = [
     "LogNormal",
     "LogisticNormal",
     "MixtureSameFamily",
+    "Multinomial",
+    "NegativeBinomial",
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
+    "Pareto",
     "Poisson",
     "PowerTransform",
     "SigmoidTransform",
@@ -107,8 +115,12 @@ __all__ = [
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "Weibull",
+    "biject_to",
+    "constraint_registry",
     "constraints",
     "kl_divergence",
     "register_kl",
+    "transform_to",
     "transforms",
 ]

@@ -168,6 +168,8 @@ class Normal(Distribution):
 
     def log_prob(self, value):
         value = _as_tensor(value, self.loc)
+        if self._validate_args:
+            self._validate_sample(value)
         var = self.scale**2
         log_scale = self.scale.log()
         return -((value - self.loc) ** 2) / (2 * var) - log_scale - math.log(math.sqrt(2 * math.pi))
@@ -520,7 +522,10 @@ class MultivariateNormal(Distribution):
         return L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
 
     def log_prob(self, value):
-        diff = _as_tensor(value, self.loc) - self.loc
+        value = _as_tensor(value, self.loc)
+        if self._validate_args:
+            self._validate_sample(value)
+        diff = value - self.loc
         L = self._unbroadcasted_scale_tril
         L = L.expand(tuple(diff.shape[:-1]) + tuple(L.shape[-2:]))
         solved = kiln.linalg.solve_triangular(L, diff.unsqueeze(-1), upper=False).squeeze(-1)

@@ -790,3 +790,147 @@ class MixtureSameFamily(Distribution):
             f"MixtureSameFamily(\n  {self.mixture_distribution!r},\n  "
             f"{self.component_distribution!r})"
         )
+
+
+class Multinomial(Distribution):
+    """Counts of ``total_count`` draws from a ``Categorical(probs or logits)``."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+
+    def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
+        if not isinstance(total_count, numbers.Integral):
+            raise NotImplementedError("inhomogeneous total_count is not supported")
+        self.total_count = int(total_count)
+        self._categorical = Categorical(probs=probs, logits=logits, validate_args=validate_args)
+        self._binomial = Binomial(total_count=total_count, probs=self._categorical.probs)
+        batch_shape = self._categorical.batch_shape
+        event_shape = self._categorical.param_shape[-1:]
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = _shape(batch_shape)
+        new = self.__new__(type(self)) if _instance is None else _instance
+        new.total_count = self.total_count
+        new._categorical = self._categorical.expand(batch_shape)
+        new._binomial = Binomial(self.total_count, probs=new._categorical.probs)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @constraints.dependent_property(is_discrete=True, event_dim=1)
+    def support(self):
+        return constraints.multinomial(self.total_count)
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+    @property
+    def mean(self):
+        return self.probs * self.total_count
+
+    @property
+    def variance(self):
+        return self.total_count * self.probs * (1 - self.probs)
+
+    def sample(self, sample_shape=()):
+        shape = _shape(sample_shape)
+        samples = self._categorical.sample((self.total_count,) + shape)  # [n, S, B]
+        k = self._categorical.param_shape[-1]
+        one_hot = kiln.nn.functional.one_hot(samples, k).to(self.probs.dtype)
+        return one_hot.sum(0)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        logits, value = kiln.broadcast_tensors(self.logits, value)
+        log_factorial_n = math.lgamma(self.total_count + 1)
+        log_factorial_xs = kiln.lgamma(value + 1).sum(-1)
+        logits = kiln.where((value == 0) & (logits == -math.inf), kiln.zeros_like(logits), logits)
+        log_powers = (logits * value).sum(-1)
+        return log_factorial_n - log_factorial_xs + log_powers
+
+    def entropy(self):
+        n = kiln.tensor(float(self.total_count), dtype=self.probs.dtype)
+        cat_entropy = self._categorical.entropy()
+        term1 = n * cat_entropy - kiln.lgamma(n + 1)
+        support = self._binomial.enumerate_support(expand=False)[1:]
+        binomial_probs = kiln.exp(self._binomial.log_prob(support))
+        weights = kiln.lgamma(support + 1)
+        term2 = (binomial_probs * weights).sum([0, -1])
+        return term1 + term2
+
+
+class NegativeBinomial(Distribution):
+    """Successes before ``total_count`` failures, each trial succeeding with ``probs``."""
+
+    arg_constraints = {
+        "total_count": constraints.greater_than_eq(0),
+        "probs": constraints.half_open_interval(0.0, 1.0),
+        "logits": constraints.real,
+    }
+    support = constraints.nonnegative_integer
+
+    def __init__(self, total_count, probs=None, logits=None, validate_args=None):
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            self.total_count, self.probs = broadcast_all(total_count, probs)
+            self.total_count = self.total_count.type_as(self.probs)
+        else:
+            self.total_count, self.logits = broadcast_all(total_count, logits)
+            self.total_count = self.total_count.type_as(self.logits)
+        param = self.probs if probs is not None else self.logits
+        super().__init__(param.shape, (), validate_args)
+        if probs is not None:
+            self.logits = probs_to_logits(self.probs, is_binary=True)
+        else:
+            self.probs = logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def mean(self):
+        return self.total_count * kiln.exp(self.logits)
+
+    @property
+    def mode(self):
+        return ((self.total_count - 1) * self.logits.exp()).floor().clamp(min=0.0)
+
+    @property
+    def variance(self):
+        return self.mean / kiln.sigmoid(-self.logits)
+
+    def sample(self, sample_shape=()):
+        with kiln.no_grad():
+            rate = Gamma(
+                concentration=self.total_count,
+                rate=kiln.exp(-self.logits),
+                validate_args=False,
+            ).sample(sample_shape)
+            return Poisson(rate, validate_args=False).sample()
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        log_unnormalized_prob = self.total_count * kiln.nn.functional.logsigmoid(
+            -self.logits
+        ) + value * kiln.nn.functional.logsigmoid(self.logits)
+        log_normalization = (
+            -kiln.lgamma(self.total_count + value)
+            + kiln.lgamma(1.0 + value)
+            + kiln.lgamma(self.total_count)
+        )
+        log_normalization = kiln.where(
+            self.total_count + value == 0.0, kiln.zeros_like(log_normalization), log_normalization
+        )
+        return log_unnormalized_prob - log_normalization
+
+
+__all__ += ["Multinomial", "NegativeBinomial"]
