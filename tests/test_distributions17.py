@@ -727,3 +727,24 @@ def test_expand_of_the_original_families():
         KD.Normal(kiln.zeros(3), 1.0).log_prob(kiln.tensor([float("nan"), 0.0, 0.0]))
     with pytest.raises(ValueError):
         KD.Normal(kiln.zeros(3), 1.0).log_prob(kiln.zeros(2))
+
+
+def test_under_jit_log_prob_entropy_kl_equal_eager():
+    def f(a, x):
+        return (
+            KD.Gamma(a, 2.0).log_prob(x)
+            + KD.Beta(a, a + 1).entropy()
+            + KD.StudentT(a + 1, 0.0, a).log_prob(x)
+            + KD.kl_divergence(KD.Laplace(a, a), KD.Laplace(a, 2 * a))
+            + KD.Normal(a, 1.0).log_prob(x)
+        )
+
+    a = kiln.tensor([0.5, 2.0, 3.0], dtype=kiln.float64)
+    x = kiln.tensor([0.2, 1.0, 4.0], dtype=kiln.float64)
+    _close(kiln.jit(f)(a, x), f(a, x), rtol=1e-6)
+
+    def draw(a):
+        return KD.Gamma(a, 1.0).rsample((3,))
+
+    with pytest.raises(RuntimeError, match="cannot run under kiln.jit"):
+        kiln.jit(draw)(a)

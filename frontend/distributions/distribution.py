@@ -49,6 +49,15 @@ def _sum_rightmost(value, dim: int):
     return value.reshape(tuple(value.shape[: value.dim() - dim]) + (-1,)).sum(-1)
 
 
+def _host_draw(name: str) -> None:
+    """The draws made with NumPy on the host (gamma, Poisson, binomial) cannot be traced."""
+    if kiln.is_tracing():
+        raise RuntimeError(
+            f"{name} draws its samples with NumPy on the host and cannot run under kiln.jit; "
+            "sample outside the compiled function and pass the samples in"
+        )
+
+
 def _tiny(dtype):
     return kiln.finfo(dtype).tiny
 
@@ -78,7 +87,11 @@ def logits_to_probs(logits, is_binary: bool = False):
 class Distribution:
     """The common interface of ``torch.distributions.Distribution``: ``batch_shape``,
     ``event_shape``, ``sample``/``rsample``, ``log_prob``, ``arg_constraints``/``support``
-    checked when ``validate_args`` (PyTorch's default: on)."""
+    checked when ``validate_args`` (PyTorch's default: on).
+
+    Under ``kiln.jit`` the checks that need tensor values (constraints, supports) are
+    skipped, as a trace cannot branch on data; shapes are still checked. Validate eagerly.
+    """
 
     has_rsample = False
     has_enumerate_support = False
@@ -94,7 +107,7 @@ class Distribution:
         self._event_shape = kiln.Size(tuple(event_shape))
         if validate_args is not None:
             self._validate_args = validate_args
-        if self._validate_args and not self._checks_own_args:
+        if self._validate_args and not self._checks_own_args and not kiln.is_tracing():
             try:
                 arg_constraints = self.arg_constraints
             except NotImplementedError:
@@ -223,8 +236,8 @@ class Distribution:
                     f"vs {expected_shape}."
                 )
         support = self.support
-        if support is None or constraints.is_dependent(support):
-            return
+        if support is None or constraints.is_dependent(support) or kiln.is_tracing():
+            return  # under kiln.jit the values are unknown: only shapes are checked
         valid = support.check(value)
         if not bool(valid.all()):
             raise ValueError(
@@ -235,7 +248,7 @@ class Distribution:
 
     # The original kiln families' checks (kept: their messages name the constraint).
     def _check(self, ok, name: str, value, constraint: str) -> None:
-        if self._validate_args and not bool(kiln.all(ok)):
+        if self._validate_args and not kiln.is_tracing() and not bool(kiln.all(ok)):
             raise ValueError(
                 f"Expected parameter {name} ({type(value).__name__} of shape "
                 f"{tuple(value.shape)}) of distribution {self!r} to satisfy the constraint "
@@ -243,7 +256,7 @@ class Distribution:
             )
 
     def _check_value(self, ok, value, support: str) -> None:
-        if self._validate_args and not bool(kiln.all(ok)):
+        if self._validate_args and not kiln.is_tracing() and not bool(kiln.all(ok)):
             raise ValueError(
                 f"Expected value argument ({type(value).__name__} of shape "
                 f"{tuple(value.shape)}) to be within the support ({support}) of the "

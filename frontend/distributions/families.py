@@ -27,6 +27,7 @@ from ._classic import Categorical
 from .distribution import (
     Distribution,
     _as_tensor,
+    _host_draw,
     _shape,
     broadcast_all,
     logits_to_probs,
@@ -56,6 +57,7 @@ def _to_numpy(t):
 def _standard_gamma(alpha):
     """``Gamma(alpha, 1)`` draws of ``alpha``'s shape with implicit-reparameterization
     gradients to ``alpha``."""
+    _host_draw("Gamma/Beta/Dirichlet/Chi2/StudentT")
     a = _to_numpy(alpha)
     rng = kiln.default_generator.numpy_generator()
     x = rng.standard_gamma(a) if a.size else np.zeros(a.shape)
@@ -390,6 +392,7 @@ class Poisson(Distribution):
 
     def sample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
+        _host_draw("Poisson")
         rate = np.broadcast_to(_to_numpy(self.rate), shape)
         rng = kiln.default_generator.numpy_generator()
         return kiln.tensor(rng.poisson(rate).astype(np.float64), dtype=self.rate.dtype)
@@ -450,6 +453,7 @@ class Binomial(Distribution):
 
     def sample(self, sample_shape=()):
         shape = self._extended_shape(sample_shape)
+        _host_draw("Binomial")
         n = np.broadcast_to(_to_numpy(self.total_count), shape).astype(np.int64)
         p = np.broadcast_to(_to_numpy(self.probs), shape)
         rng = kiln.default_generator.numpy_generator()
@@ -507,7 +511,7 @@ class Geometric(Distribution):
             self.__dict__.get("probs", self.__dict__.get("logits")).shape, (), validate_args
         )
         if probs is not None:
-            if self._validate_args and not bool((self.probs > 0).all()):
+            if self._validate_args and not kiln.is_tracing() and not bool((self.probs > 0).all()):
                 raise ValueError(
                     f"Expected parameter probs ({type(probs_or_logits).__name__} of shape "
                     f"{tuple(self.probs.shape)}) of distribution {self!r} to be positive but "
