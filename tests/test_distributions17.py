@@ -59,6 +59,19 @@ SPECS = {
         lambda: {"total_count": _pos(3, lo=1.0, hi=5.0), "logits": _real(3)},
         None,
     ),
+    "InverseGamma": (lambda: {"concentration": _pos(3, lo=0.5, hi=4.0), "rate": _pos(3)}, None),
+    "Kumaraswamy": (lambda: {"concentration1": _pos(3), "concentration0": _pos(3)}, None),
+    "FisherSnedecor": (
+        lambda: {"df1": _pos(4, lo=1.0, hi=8.0), "df2": _pos(4, lo=1.0, hi=8.0)},
+        None,
+    ),
+    "RelaxedBernoulli": (lambda: {"temperature": np.array(0.7), "probs": _prob(3)}, None),
+    "RelaxedBernoulliLogits": (lambda: {"temperature": np.array(1.3), "logits": _real(3)}, None),
+    "RelaxedOneHotCategorical": (
+        lambda: {"temperature": np.array(0.7), "logits": _real(2, 4)},
+        None,
+    ),
+    "ExpRelaxedCategorical": (lambda: {"temperature": np.array(0.5), "logits": _real(2, 4)}, None),
     "Normal": (lambda: {"loc": _real(3), "scale": _pos(3)}, None),
     "Uniform": (lambda: {"low": _real(3) - 2, "high": _real(3) + 2}, None),
     "Bernoulli": (lambda: {"probs": _prob(3)}, None),
@@ -77,9 +90,14 @@ def _make(name, params, grad=True):
         g = grad and key in diff
         k_params[key] = kiln.tensor(value, dtype=kiln.float64, requires_grad=g)
         t_params[key] = torch.tensor(value, dtype=torch.float64, requires_grad=g)
+    if name == "ExpRelaxedCategorical":  # not exported at the top level, as in torch
+        k_cls = KD.transformed.ExpRelaxedCategorical
+        t_cls = TD.relaxed_categorical.ExpRelaxedCategorical
+    else:
+        k_cls, t_cls = getattr(KD, _cls(name)), getattr(TD, _cls(name))
     return (
-        getattr(KD, _cls(name))(**k_params),
-        getattr(TD, _cls(name))(**t_params),
+        k_cls(**k_params),
+        t_cls(**t_params),
         k_params,
         t_params,
     )
@@ -195,6 +213,9 @@ MOMENT_CASES = [
     ("Weibull", {"scale": [1.0, 2.0], "concentration": [0.8, 3.0]}),
     ("Pareto", {"scale": [1.0, 2.0], "alpha": [5.0, 9.0]}),
     ("NegativeBinomial", {"total_count": [3.0, 10.0], "probs": [0.3, 0.6]}),
+    ("InverseGamma", {"concentration": [5.0, 8.0], "rate": [1.0, 2.0]}),
+    ("Kumaraswamy", {"concentration1": [0.5, 2.0], "concentration0": [1.5, 3.0]}),
+    ("FisherSnedecor", {"df1": [5.0, 10.0], "df2": [12.0, 20.0]}),
 ]
 
 
@@ -748,3 +769,21 @@ def test_under_jit_log_prob_entropy_kl_equal_eager():
 
     with pytest.raises(RuntimeError, match="cannot run under kiln.jit"):
         kiln.jit(draw)(a)
+
+
+def test_relaxed_samples_lie_in_support_and_flow_gradients():
+    kiln.manual_seed(4)
+    logits = kiln.tensor([[0.1, 1.0, -0.5]], dtype=kiln.float64, requires_grad=True)
+    t = kiln.tensor(0.3, dtype=kiln.float64)
+    s = KD.RelaxedOneHotCategorical(t, logits=logits).rsample((20000,))
+    assert tuple(s.shape) == (20000, 1, 3)
+    np.testing.assert_allclose(_np(s.sum(-1)), 1.0, rtol=1e-9)
+    # argmax of a Gumbel-softmax sample is a Categorical(logits) draw
+    counts = np.bincount(_np(s.argmax(-1)).ravel(), minlength=3) / 20000
+    np.testing.assert_allclose(counts, _np(kiln.softmax(logits, -1)).ravel(), atol=0.02)
+    s[..., 1].sum().backward()
+    assert logits.grad is not None and np.all(np.isfinite(_np(logits.grad)))
+    p = kiln.tensor([0.2, 0.9], dtype=kiln.float64)
+    b = _np(KD.RelaxedBernoulli(kiln.tensor(0.05, dtype=kiln.float64), probs=p).sample((20000,)))
+    assert np.all((b >= 0) & (b <= 1))
+    np.testing.assert_allclose((b > 0.5).mean(0), [0.2, 0.9], atol=0.02)

@@ -938,3 +938,58 @@ class NegativeBinomial(Distribution):
 
 
 __all__ += ["Multinomial", "NegativeBinomial"]
+
+
+class FisherSnedecor(Distribution):
+    """The F distribution with ``df1`` and ``df2`` degrees of freedom."""
+
+    arg_constraints = {"df1": constraints.positive, "df2": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, df1, df2, validate_args=None):
+        self.df1, self.df2 = broadcast_all(df1, df2)
+        self._gamma1 = Gamma(self.df1 * 0.5, self.df1, validate_args=False)
+        self._gamma2 = Gamma(self.df2 * 0.5, self.df2, validate_args=False)
+        super().__init__(self.df1.shape, (), validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = super().expand(batch_shape, _instance)
+        new._gamma1 = self._gamma1.expand(_shape(batch_shape))
+        new._gamma2 = self._gamma2.expand(_shape(batch_shape))
+        return new
+
+    @property
+    def mean(self):
+        df2 = kiln.where(self.df2 > 2, self.df2, kiln.full_like(self.df2, math.nan))
+        return df2 / (df2 - 2)
+
+    @property
+    def mode(self):
+        mode = (self.df1 - 2) / self.df1 * self.df2 / (self.df2 + 2)
+        return kiln.where(self.df1 > 2, mode, kiln.full_like(mode, math.nan))
+
+    @property
+    def variance(self):
+        df2 = kiln.where(self.df2 > 4, self.df2, kiln.full_like(self.df2, math.nan))
+        return 2 * df2.pow(2) * (self.df1 + df2 - 2) / (self.df1 * (df2 - 2).pow(2) * (df2 - 4))
+
+    def rsample(self, sample_shape=()):
+        tiny = kiln.finfo(self.df1.dtype).tiny
+        X1 = self._gamma1.rsample(sample_shape)
+        X2 = self._gamma2.rsample(sample_shape).clamp(min=tiny)
+        return (X1 / X2).clamp(min=tiny)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        ct1 = self.df1 * 0.5
+        ct2 = self.df2 * 0.5
+        ct3 = self.df1 / self.df2
+        t1 = (ct1 + ct2).lgamma() - ct1.lgamma() - ct2.lgamma()
+        t2 = ct1 * ct3.log() + (ct1 - 1) * kiln.log(value)
+        t3 = (ct1 + ct2) * kiln.log1p(ct3 * value)
+        return t1 + t2 - t3
+
+
+__all__ += ["FisherSnedecor"]

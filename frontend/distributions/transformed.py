@@ -17,6 +17,7 @@ from .transforms import (
     ComposeTransform,
     ExpTransform,
     PowerTransform,
+    SigmoidTransform,
     StickBreakingTransform,
     Transform,
 )
@@ -440,3 +441,265 @@ class Pareto(TransformedDistribution):
 
 
 __all__ += ["Pareto", "Weibull"]
+
+
+class InverseGamma(TransformedDistribution):
+    """``1 / Gamma(concentration, rate)``."""
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.positive
+    has_rsample = True
+
+    def __init__(self, concentration, rate, validate_args=None):
+        from .families import Gamma
+
+        base_dist = Gamma(concentration, rate, validate_args=validate_args)
+        neg_one = -kiln.ones((), dtype=base_dist.rate.dtype)
+        super().__init__(base_dist, PowerTransform(neg_one), validate_args=validate_args)
+
+    @property
+    def concentration(self):
+        return self.base_dist.concentration
+
+    @property
+    def rate(self):
+        return self.base_dist.rate
+
+    @property
+    def mean(self):
+        result = self.rate / (self.concentration - 1)
+        return kiln.where(self.concentration > 1, result, kiln.full_like(result, math.inf))
+
+    @property
+    def mode(self):
+        return self.rate / (self.concentration + 1)
+
+    @property
+    def variance(self):
+        result = self.rate.square() / ((self.concentration - 1).square() * (self.concentration - 2))
+        return kiln.where(self.concentration > 2, result, kiln.full_like(result, math.inf))
+
+    def entropy(self):
+        return (
+            self.concentration
+            + self.rate.log()
+            + self.concentration.lgamma()
+            - (1 + self.concentration) * self.concentration.digamma()
+        )
+
+
+def _kumaraswamy_moments(a, b, n):
+    arg1 = 1 + n / a
+    log_value = kiln.lgamma(arg1) + kiln.lgamma(b) - kiln.lgamma(arg1 + b)
+    return b * kiln.exp(log_value)
+
+
+class Kumaraswamy(TransformedDistribution):
+    """``(1 - (1 - U) ** (1 / concentration0)) ** (1 / concentration1)`` on ``[0, 1]``."""
+
+    arg_constraints = {
+        "concentration1": constraints.positive,
+        "concentration0": constraints.positive,
+    }
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, concentration1, concentration0, validate_args=None):
+        self.concentration1, self.concentration0 = broadcast_all(concentration1, concentration0)
+        base_dist = Uniform(
+            kiln.full_like(self.concentration0, 0),
+            kiln.full_like(self.concentration0, 1),
+            validate_args=validate_args,
+        )
+        transforms = [
+            PowerTransform(exponent=self.concentration0.reciprocal()),
+            AffineTransform(loc=1.0, scale=-1.0),
+            PowerTransform(exponent=self.concentration1.reciprocal()),
+        ]
+        super().__init__(base_dist, transforms, validate_args=validate_args)
+
+    @property
+    def mean(self):
+        return _kumaraswamy_moments(self.concentration1, self.concentration0, 1)
+
+    @property
+    def mode(self):
+        c1, c0 = self.concentration1, self.concentration0
+        log_mode = c0.reciprocal() * (-c0).log1p() - (-c0 * c1).log1p()
+        bad = (c0 < 1) | (c1 < 1)
+        return kiln.where(bad, kiln.full_like(log_mode, math.nan), log_mode).exp()
+
+    @property
+    def variance(self):
+        return _kumaraswamy_moments(self.concentration1, self.concentration0, 2) - kiln.pow(
+            self.mean, 2
+        )
+
+    def entropy(self):
+        t1 = 1 - self.concentration1.reciprocal()
+        t0 = 1 - self.concentration0.reciprocal()
+        H0 = kiln.digamma(self.concentration0 + 1) + _EULER_GAMMA
+        return t0 + t1 * H0 - kiln.log(self.concentration1) - kiln.log(self.concentration0)
+
+
+class LogitRelaxedBernoulli(Distribution):
+    """The logit of a ``RelaxedBernoulli`` sample (a logistic variable of scale
+    ``1 / temperature``)."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        from .distribution import logits_to_probs, probs_to_logits
+
+        self.temperature = temperature
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+            param = self.probs
+        else:
+            (self.logits,) = broadcast_all(logits)
+            param = self.logits
+        super().__init__(param.shape, (), validate_args)
+        if probs is not None:
+            self.logits = probs_to_logits(self.probs, is_binary=True)
+        else:
+            self.probs = logits_to_probs(self.logits, is_binary=True)
+
+    def rsample(self, sample_shape=()):
+        from .distribution import clamp_probs
+
+        shape = self._extended_shape(sample_shape)
+        probs = clamp_probs(self.probs.expand(shape))
+        uniforms = clamp_probs(kiln.rand(shape, dtype=probs.dtype))
+        return (
+            uniforms.log() - (-uniforms).log1p() + probs.log() - (-probs).log1p()
+        ) / self.temperature
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        logits, value = broadcast_all(self.logits, value)
+        diff = logits - value * self.temperature
+        return self.temperature.log() + diff - 2 * diff.exp().log1p()
+
+
+class RelaxedBernoulli(TransformedDistribution):
+    """The binary Concrete / Gumbel-sigmoid relaxation of ``Bernoulli`` at
+    ``temperature``."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    has_rsample = True
+
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        base_dist = LogitRelaxedBernoulli(temperature, probs, logits)
+        super().__init__(base_dist, SigmoidTransform(), validate_args=validate_args)
+
+    @property
+    def temperature(self):
+        return self.base_dist.temperature
+
+    @property
+    def logits(self):
+        return self.base_dist.logits
+
+    @property
+    def probs(self):
+        return self.base_dist.probs
+
+
+class ExpRelaxedCategorical(Distribution):
+    """The log of a ``RelaxedOneHotCategorical`` sample."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        from ._classic import Categorical
+
+        self._categorical = Categorical(probs, logits)
+        self.temperature = temperature
+        batch_shape = self._categorical.batch_shape
+        event_shape = self._categorical.param_shape[-1:]
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = _shape(batch_shape)
+        new = self.__new__(type(self)) if _instance is None else _instance
+        new.temperature = self.temperature
+        new._categorical = self._categorical.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    def rsample(self, sample_shape=()):
+        from .distribution import clamp_probs
+
+        shape = self._extended_shape(sample_shape)
+        uniforms = clamp_probs(kiln.rand(shape, dtype=self.logits.dtype))
+        gumbels = -((-(uniforms.log())).log())
+        scores = (self.logits + gumbels) / self.temperature
+        return scores - scores.logsumexp(dim=-1, keepdim=True)
+
+    def log_prob(self, value):
+        K = self._categorical._num_events
+        if self._validate_args:
+            self._validate_sample(value)
+        logits, value = broadcast_all(self.logits, value)
+        log_scale = kiln.full_like(
+            self.temperature, float(K)
+        ).lgamma() - self.temperature.log().mul(-(K - 1))
+        score = logits - value.mul(self.temperature)
+        score = (score - score.logsumexp(dim=-1, keepdim=True)).sum(-1)
+        return score + log_scale
+
+
+class RelaxedOneHotCategorical(TransformedDistribution):
+    """The Concrete / Gumbel-softmax relaxation of ``OneHotCategorical`` at
+    ``temperature``."""
+
+    arg_constraints = {"probs": constraints.simplex, "logits": constraints.real_vector}
+    support = constraints.simplex
+    has_rsample = True
+
+    def __init__(self, temperature, probs=None, logits=None, validate_args=None):
+        base_dist = ExpRelaxedCategorical(temperature, probs, logits, validate_args=validate_args)
+        super().__init__(base_dist, ExpTransform(), validate_args=validate_args)
+
+    @property
+    def temperature(self):
+        return self.base_dist.temperature
+
+    @property
+    def logits(self):
+        return self.base_dist.logits
+
+    @property
+    def probs(self):
+        return self.base_dist.probs
+
+
+__all__ += [
+    "ExpRelaxedCategorical",
+    "InverseGamma",
+    "Kumaraswamy",
+    "LogitRelaxedBernoulli",
+    "RelaxedBernoulli",
+    "RelaxedOneHotCategorical",
+]
