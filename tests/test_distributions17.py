@@ -31,8 +31,8 @@ def _prob(*shape):
 # name -> (params as numpy, value sampler taking the torch distribution, differentiable
 # params, attributes to compare)
 SPECS = {
-    "Exponential": (lambda: {"rate": _pos(3, 2)}, ["rate"]),
-    "Gamma": (lambda: {"concentration": _pos(3, 2), "rate": _pos(3, 2)}, None),
+    "Exponential": (lambda: {"rate": _pos(3)}, ["rate"]),
+    "Gamma": (lambda: {"concentration": _pos(2, 3), "rate": _pos(2, 3)}, None),
     "Chi2": (lambda: {"df": _pos(4, lo=1.0, hi=5.0)}, None),
     "Beta": (lambda: {"concentration1": _pos(2, 3), "concentration0": _pos(2, 3)}, None),
     "Dirichlet": (lambda: {"concentration": _pos(2, 4)}, None),
@@ -311,6 +311,18 @@ KL_CASES = [
     ("Geometric", "Geometric"),
     ("Binomial", "Binomial"),
     ("LogNormal", "LogNormal"),
+    ("Gumbel", "Gumbel"),
+    ("HalfNormal", "HalfNormal"),
+    ("Cauchy", "Cauchy"),
+    ("Pareto", "Pareto"),
+    ("Exponential", "Gamma"),
+    ("Gamma", "Exponential"),
+    ("Uniform", "Normal"),
+    ("Laplace", "Normal"),
+    ("Normal", "Gumbel"),
+    ("Exponential", "Normal"),
+    ("Gamma", "Normal"),
+    ("Bernoulli", "Poisson"),
 ]
 
 
@@ -369,6 +381,18 @@ def test_kl_uniform_mvn_independent():
         TD.Independent(TD.Gamma(torch.tensor(s2), torch.tensor(s1)), 1),
     )
     assert tuple(k.shape) == (2,)
+    _close(k, t)
+    c1, c0 = _pos(3), _pos(3)
+    low, high = np.array([-0.5, 0.0, 0.2]), np.array([1.5, 1.0, 1.0])
+    k = KD.kl_divergence(
+        KD.Beta(kiln.tensor(c1), kiln.tensor(c0)),
+        KD.Uniform(kiln.tensor(low), kiln.tensor(high)),
+    )
+    t = TD.kl_divergence(
+        TD.Beta(torch.tensor(c1), torch.tensor(c0)),
+        TD.Uniform(torch.tensor(low), torch.tensor(high)),
+    )
+    assert math.isinf(k[2].item())
     _close(k, t)
     with pytest.raises(NotImplementedError):
         KD.kl_divergence(KD.Normal(0.0, 1.0), KD.Gamma(1.0, 1.0))
