@@ -811,3 +811,66 @@ def test_relaxed_samples_lie_in_support_and_flow_gradients():
     b = _np(KD.RelaxedBernoulli(kiln.tensor(0.05, dtype=kiln.float64), probs=p).sample((20000,)))
     assert np.all((b >= 0) & (b <= 1))
     np.testing.assert_allclose((b > 0.5).mean(0), [0.2, 0.9], atol=0.02)
+
+
+def test_submodules_and_utils_as_torch():
+    import importlib
+
+    for mod in (
+        "normal",
+        "categorical",
+        "bernoulli",
+        "gamma",
+        "beta",
+        "dirichlet",
+        "transformed_distribution",
+        "mixture_same_family",
+        "relaxed_categorical",
+        "studentT",
+        "kl",
+        "distribution",
+        "utils",
+    ):
+        k_mod = importlib.import_module(f"kiln.distributions.{mod}")
+        t_mod = importlib.import_module(f"torch.distributions.{mod}")
+        for name in getattr(t_mod, "__all__", []):
+            assert hasattr(k_mod, name), (mod, name)
+    from torch.distributions import utils as tu
+
+    from kiln.distributions.utils import (
+        broadcast_all,
+        lazy_property,
+        logits_to_probs,
+        probs_to_logits,
+        tril_matrix_to_vec,
+        vec_to_tril_matrix,
+    )
+
+    p = _prob(3)
+    _close(probs_to_logits(kiln.tensor(p)), tu.probs_to_logits(torch.tensor(p)))
+    _close(
+        probs_to_logits(kiln.tensor(p), is_binary=True),
+        tu.probs_to_logits(torch.tensor(p), is_binary=True),
+    )
+    x = _real(2, 3)
+    _close(logits_to_probs(kiln.tensor(x)), tu.logits_to_probs(torch.tensor(x)))
+    a, b = broadcast_all(kiln.zeros(2, 1), 3.0)
+    assert tuple(a.shape) == tuple(b.shape) == (2, 1)
+    with pytest.raises(ValueError):
+        broadcast_all(kiln.zeros(2), "x")
+    v = np.arange(12.0).reshape(2, 6)
+    _close(vec_to_tril_matrix(kiln.tensor(v)), tu.vec_to_tril_matrix(torch.tensor(v)))
+    m = np.arange(18.0).reshape(2, 3, 3)
+    for d in (0, -1):
+        _close(tril_matrix_to_vec(kiln.tensor(m), d), tu.tril_matrix_to_vec(torch.tensor(m), d))
+
+    class Thing:
+        calls = 0
+
+        @lazy_property
+        def value(self):
+            Thing.calls += 1
+            return 5
+
+    t = Thing()
+    assert t.value == 5 and t.value == 5 and Thing.calls == 1
