@@ -486,6 +486,9 @@ TRANSFORMS = [
     ("StickBreakingTransform", (), lambda: _real(3, 4)),
     ("PowerTransform", (2.5,), lambda: _pos(3, 2)),
     ("AbsTransform", (), lambda: _real(3, 2)),
+    ("SoftplusTransform", (), lambda: _real(3, 2)),
+    ("LowerCholeskyTransform", (), lambda: _real(2, 3, 3)),
+    ("ReshapeTransform", ((2, 3), (6,)), lambda: _real(4, 2, 3)),
 ]
 
 
@@ -506,7 +509,7 @@ def test_transforms_match_torch(name, args, make_x):
     tx = torch.tensor(x, requires_grad=True)
     ky, ty = kt(kx), tt(tx)
     _close(ky, ty)
-    if name not in ("SoftmaxTransform", "AbsTransform"):
+    if name not in ("SoftmaxTransform", "AbsTransform", "LowerCholeskyTransform"):
         _close(kt.inv(kiln.tensor(ty.detach().numpy())), tt.inv(ty.detach()), rtol=1e-6)
         kj, tj = kt.log_abs_det_jacobian(kx, ky), tt.log_abs_det_jacobian(tx, ty)
         _close(kj, tj, rtol=1e-6)
@@ -517,6 +520,7 @@ def test_transforms_match_torch(name, args, make_x):
     assert kt.domain.event_dim == tt.domain.event_dim
     assert kt.codomain.event_dim == tt.codomain.event_dim
     assert kt.bijective == tt.bijective
+    assert tuple(kt.forward_shape(x.shape)) == tuple(tt.forward_shape(torch.Size(x.shape)))
 
 
 def test_compose_transform_and_transformed_distribution():
@@ -874,3 +878,20 @@ def test_submodules_and_utils_as_torch():
 
     t = Thing()
     assert t.value == 5 and t.value == 5 and Thing.calls == 1
+
+
+def test_cumulative_distribution_transform_and_lower_cholesky_registry():
+    kt = KD.transforms.CumulativeDistributionTransform(KD.Normal(0.5, 2.0))
+    tt = TD.transforms.CumulativeDistributionTransform(TD.Normal(0.5, 2.0))
+    x = _real(4)
+    _close(kt(kiln.tensor(x)), tt(torch.tensor(x)), rtol=1e-6)
+    y = tt(torch.tensor(x))
+    _close(kt.inv(kiln.tensor(y.numpy())), tt.inv(y), rtol=1e-6)
+    _close(
+        kt.log_abs_det_jacobian(kiln.tensor(x), kiln.tensor(y.numpy())),
+        tt.log_abs_det_jacobian(torch.tensor(x), y),
+    )
+    m = _real(3, 3)
+    L = KD.transform_to(KD.constraints.lower_cholesky)(kiln.tensor(m))
+    _close(L, TD.transform_to(TD.constraints.lower_cholesky)(torch.tensor(m)))
+    assert bool(KD.constraints.lower_cholesky.check(L))

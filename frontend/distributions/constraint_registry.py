@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numbers
 
-import kiln
-
 from . import constraints, transforms
 
 __all__ = ["ConstraintRegistry", "biject_to", "transform_to"]
@@ -116,4 +114,8 @@ def _transform_to_simplex(constraint):
     return transforms.SoftmaxTransform()
 
 
-del kiln
+@transform_to.register(constraints.lower_cholesky)
+def _transform_to_lower_cholesky(constraint):
+    from .transforms import LowerCholeskyTransform
+
+    return LowerCholeskyTransform()
