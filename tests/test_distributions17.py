@@ -895,3 +895,39 @@ def test_cumulative_distribution_transform_and_lower_cholesky_registry():
     L = KD.transform_to(KD.constraints.lower_cholesky)(kiln.tensor(m))
     _close(L, TD.transform_to(TD.constraints.lower_cholesky)(torch.tensor(m)))
     assert bool(KD.constraints.lower_cholesky.check(L))
+
+
+def test_enumerate_support_matches_torch():
+    p = _prob(2, 3)
+    for k, t in (
+        (KD.Bernoulli(kiln.tensor(p)), TD.Bernoulli(torch.tensor(p))),
+        (
+            KD.Categorical(kiln.tensor(p)),
+            TD.Categorical(torch.tensor(p)),
+        ),
+        (KD.OneHotCategorical(kiln.tensor(p)), TD.OneHotCategorical(torch.tensor(p))),
+        (KD.Binomial(3, kiln.tensor(p)), TD.Binomial(3, torch.tensor(p))),
+    ):
+        assert k.has_enumerate_support == t.has_enumerate_support
+        for expand in (True, False):
+            _close(k.enumerate_support(expand), t.enumerate_support(expand))
+            assert tuple(k.enumerate_support(expand).shape) == tuple(
+                t.enumerate_support(expand).shape
+            )
+
+
+@pytest.mark.parametrize("family", ["Normal", "Laplace", "Cauchy", "Gumbel", "StudentT"])
+def test_location_scale_rsample_pathwise_gradients(family):
+    # x = loc + scale * eps: dx/dloc = 1 and dx/dscale = (x - loc) / scale per sample
+    kiln.manual_seed(9)
+    loc = kiln.tensor([0.5, -1.0], dtype=kiln.float64, requires_grad=True)
+    scale = kiln.tensor([2.0, 0.5], dtype=kiln.float64, requires_grad=True)
+    if family == "StudentT":
+        d = KD.StudentT(kiln.tensor([4.0, 7.0], dtype=kiln.float64), loc, scale)
+    else:
+        d = getattr(KD, family)(loc, scale)
+    x = d.rsample((50,))
+    x.sum().backward()
+    np.testing.assert_allclose(_np(loc.grad), [50.0, 50.0])
+    expected = ((_np(x) - _np(loc)) / _np(scale)).sum(0)
+    np.testing.assert_allclose(_np(scale.grad), expected, rtol=1e-9, atol=1e-9)

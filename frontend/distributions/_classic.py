@@ -592,3 +592,24 @@ def _uniform_mode(self):
 Uniform.icdf = _uniform_icdf
 Uniform.mode = property(_uniform_mode)
 Uniform.stddev = property(lambda self: (self.high - self.low) / 12**0.5)
+
+
+def _bernoulli_enumerate_support(self, expand=True):
+    values = kiln.arange(2, dtype=self.probs.dtype)
+    values = values.view((-1,) + (1,) * len(self._batch_shape))
+    if expand:
+        values = values.expand((-1,) + tuple(self._batch_shape))
+    return values
+
+
+def _onehot_enumerate_support(self, expand=True):
+    n = self.event_shape[0]
+    values = kiln.eye(n, dtype=self.probs.dtype)
+    values = values.view((n,) + (1,) * len(self.batch_shape) + (n,))
+    if expand:
+        values = values.expand((n,) + tuple(self.batch_shape) + (n,))
+    return values
+
+
+Bernoulli.enumerate_support = _bernoulli_enumerate_support
+OneHotCategorical.enumerate_support = _onehot_enumerate_support
