@@ -38,6 +38,7 @@ from .families import (
     Binomial,
     Cauchy,
     Chi2,
+    ContinuousBernoulli,
     Dirichlet,
     Exponential,
     FisherSnedecor,
@@ -49,6 +50,7 @@ from .families import (
     NegativeBinomial,
     Poisson,
     StudentT,
+    VonMises,
 )
 from .kl import kl_divergence, register_kl
 from .transformed import (
@@ -93,6 +95,7 @@ __all__ = [
     "Cauchy",
     "Chi2",
     "ComposeTransform",
+    "ContinuousBernoulli",
     "CumulativeDistributionTransform",
     "Dirichlet",
     "Distribution",
@@ -133,6 +136,7 @@ __all__ = [
     "Transform",
     "TransformedDistribution",
     "Uniform",
+    "VonMises",
     "Weibull",
     "biject_to",
     "constraint_registry",

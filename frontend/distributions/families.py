@@ -993,3 +993,171 @@ class FisherSnedecor(Distribution):
 
 
 __all__ += ["FisherSnedecor"]
+
+
+class ContinuousBernoulli(Distribution):
+    """The continuous Bernoulli on ``[0, 1]`` (Loaiza-Ganem & Cunningham 2019), with
+    PyTorch's Taylor expansions inside ``lims`` around ``probs = 0.5``."""
+
+    arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
+    support = constraints.unit_interval
+    _mean_carrier_measure = 0
+    has_rsample = True
+
+    def __init__(self, probs=None, logits=None, lims=(0.499, 0.501), validate_args=None):
+        from .distribution import clamp_probs
+
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            (probs,) = broadcast_all(probs)
+            self.probs = probs
+            param = probs
+        else:
+            (self.logits,) = broadcast_all(logits)
+            param = self.logits
+        self._lims = lims
+        super().__init__(param.shape, (), validate_args)
+        if probs is not None:
+            self.probs = clamp_probs(self.probs)
+            self.logits = probs_to_logits(self.probs, is_binary=True)
+        else:
+            self.probs = clamp_probs(logits_to_probs(self.logits, is_binary=True))
+
+    def _outside_unstable_region(self):
+        return (self.probs <= self._lims[0]) | (self.probs > self._lims[1])
+
+    def _cut_probs(self):
+        return kiln.where(
+            self._outside_unstable_region(),
+            self.probs,
+            self._lims[0] * kiln.ones_like(self.probs),
+        )
+
+    def _cont_bern_log_norm(self):
+        cut_probs = self._cut_probs()
+        below = kiln.where(cut_probs <= 0.5, cut_probs, kiln.zeros_like(cut_probs))
+        above = kiln.where(cut_probs >= 0.5, cut_probs, kiln.ones_like(cut_probs))
+        log_norm = kiln.log(kiln.abs(kiln.log1p(-cut_probs) - kiln.log(cut_probs))) - kiln.where(
+            cut_probs <= 0.5, kiln.log1p(-2.0 * below), kiln.log(2.0 * above - 1.0)
+        )
+        x = (self.probs - 0.5).pow(2)
+        taylor = math.log(2.0) + (4.0 / 3.0 + 104.0 / 45.0 * x) * x
+        return kiln.where(self._outside_unstable_region(), log_norm, taylor)
+
+    @property
+    def mean(self):
+        cut_probs = self._cut_probs()
+        mus = cut_probs / (2.0 * cut_probs - 1.0) + 1.0 / (
+            kiln.log1p(-cut_probs) - kiln.log(cut_probs)
+        )
+        x = self.probs - 0.5
+        taylor = 0.5 + (1.0 / 3.0 + 16.0 / 45.0 * x.pow(2)) * x
+        return kiln.where(self._outside_unstable_region(), mus, taylor)
+
+    @property
+    def stddev(self):
+        return self.variance.sqrt()
+
+    @property
+    def variance(self):
+        cut_probs = self._cut_probs()
+        vars_ = cut_probs * (cut_probs - 1.0) / (1.0 - 2.0 * cut_probs).pow(2) + 1.0 / (
+            kiln.log1p(-cut_probs) - kiln.log(cut_probs)
+        ).pow(2)
+        x = (self.probs - 0.5).pow(2)
+        taylor = 1.0 / 12.0 - (1.0 / 15.0 - 128.0 / 945.0 * x) * x
+        return kiln.where(self._outside_unstable_region(), vars_, taylor)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        u = kiln.rand(shape, dtype=self.probs.dtype)
+        return self.icdf(u)
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self.probs)
+        if self._validate_args:
+            self._validate_sample(value)
+        logits, value = kiln.broadcast_tensors(self.logits, value)
+        return (
+            -kiln.nn.functional.binary_cross_entropy_with_logits(logits, value, reduction="none")
+            + self._cont_bern_log_norm()
+        )
+
+    def cdf(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        cut_probs = self._cut_probs()
+        cdfs = (cut_probs.pow(value) * (1.0 - cut_probs).pow(1.0 - value) + cut_probs - 1.0) / (
+            2.0 * cut_probs - 1.0
+        )
+        unbounded = kiln.where(self._outside_unstable_region(), cdfs, value)
+        return kiln.where(
+            value <= 0.0,
+            kiln.zeros_like(value),
+            kiln.where(value >= 1.0, kiln.ones_like(value), unbounded),
+        )
+
+    def icdf(self, value):
+        cut_probs = self._cut_probs()
+        return kiln.where(
+            self._outside_unstable_region(),
+            (kiln.log1p(-cut_probs + value * (2.0 * cut_probs - 1.0)) - kiln.log1p(-cut_probs))
+            / (kiln.log(cut_probs) - kiln.log1p(-cut_probs)),
+            value,
+        )
+
+    def entropy(self):
+        log_probs0 = kiln.log1p(-self.probs)
+        log_probs1 = kiln.log(self.probs)
+        return self.mean * (log_probs0 - log_probs1) - self._cont_bern_log_norm() - log_probs0
+
+
+def _log_i(x, order):
+    """``log I_order(x)`` for ``x > 0`` through the exponentially scaled Bessel functions."""
+    scaled = kiln.special.i0e(x) if order == 0 else kiln.special.i1e(x)
+    return scaled.log() + x
+
+
+class VonMises(Distribution):
+    """The circular normal: ``exp(concentration cos(x - loc)) / (2 pi I0(concentration))``;
+    samples are drawn on the host (NumPy) as PyTorch has no ``rsample`` for it."""
+
+    arg_constraints = {"loc": constraints.real, "concentration": constraints.positive}
+    support = constraints.real
+    has_rsample = False
+
+    def __init__(self, loc, concentration, validate_args=None):
+        self.loc, self.concentration = broadcast_all(loc, concentration)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        log_prob = self.concentration * kiln.cos(value - self.loc)
+        return log_prob - math.log(2 * math.pi) - _log_i(self.concentration, 0)
+
+    def sample(self, sample_shape=()):
+        _host_draw("VonMises")
+        shape = self._extended_shape(sample_shape)
+        loc = np.broadcast_to(_to_numpy(self.loc), shape)
+        kappa = np.broadcast_to(_to_numpy(self.concentration), shape)
+        rng = kiln.default_generator.numpy_generator()
+        x = rng.vonmises(0.0, kappa) + loc
+        x = (x + np.pi) % (2 * np.pi) - np.pi  # torch: (x + pi) % (2 pi) - pi
+        return kiln.tensor(x, dtype=self.loc.dtype)
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return 1 - (_log_i(self.concentration, 1) - _log_i(self.concentration, 0)).exp()
+
+
+__all__ += ["ContinuousBernoulli", "VonMises"]
