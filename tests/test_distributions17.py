@@ -949,3 +949,71 @@ def test_location_scale_rsample_pathwise_gradients(family):
     np.testing.assert_allclose(_np(loc.grad), [50.0, 50.0])
     expected = ((_np(x) - _np(loc)) / _np(scale)).sum(0)
     np.testing.assert_allclose(_np(scale.grad), expected, rtol=1e-9, atol=1e-9)
+
+
+def test_cat_and_stack_transforms_match_torch():
+    x = _real(2, 5)
+    kc = KD.transforms.CatTransform(
+        [KD.transforms.ExpTransform(), KD.transforms.AffineTransform(1.0, 3.0)],
+        dim=1,
+        lengths=[2, 3],
+    )
+    tc = TD.transforms.CatTransform(
+        [TD.transforms.ExpTransform(), TD.transforms.AffineTransform(1.0, 3.0)],
+        dim=1,
+        lengths=[2, 3],
+    )
+    ky, ty = kc(kiln.tensor(x)), tc(torch.tensor(x))
+    _close(ky, ty)
+    _close(kc.inv(ky), x)
+    _close(
+        kc.log_abs_det_jacobian(kiln.tensor(x), ky), tc.log_abs_det_jacobian(torch.tensor(x), ty)
+    )
+    x = _real(2, 3)
+    ks = KD.transforms.StackTransform(
+        [KD.transforms.ExpTransform(), KD.transforms.SigmoidTransform()], dim=0
+    )
+    ts = TD.transforms.StackTransform(
+        [TD.transforms.ExpTransform(), TD.transforms.SigmoidTransform()], dim=0
+    )
+    ky, ty = ks(kiln.tensor(x)), ts(torch.tensor(x))
+    _close(ky, ty)
+    _close(ks.inv(ky), x)
+    _close(
+        ks.log_abs_det_jacobian(kiln.tensor(x), ky), ts.log_abs_det_jacobian(torch.tensor(x), ty)
+    )
+    np.testing.assert_array_equal(_np(ks.codomain.check(ky)), ts.codomain.check(ty).numpy())
+
+
+def test_one_hot_straight_through_and_exponential_family():
+    kiln.manual_seed(0)
+    logits = kiln.tensor([[0.2, -1.0, 0.5]], dtype=kiln.float64, requires_grad=True)
+    d = KD.OneHotCategoricalStraightThrough(logits=logits)
+    s = d.rsample((4,))
+    assert tuple(s.shape) == (4, 1, 3) and bool(((s == 0) | (s == 1)).all())
+    (s * kiln.tensor([1.0, 2.0, 3.0], dtype=kiln.float64)).sum().backward()
+    tl = torch.tensor([[0.2, -1.0, 0.5]], dtype=torch.float64, requires_grad=True)
+    tp = torch.softmax(tl, -1)
+    (4 * (tp * torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)).sum()).backward()
+    _close(logits.grad, tl.grad)
+
+    class MyExponential(KD.ExponentialFamily):
+        arg_constraints = {"rate": KD.constraints.positive}
+
+        def __init__(self, rate):
+            self.rate = rate
+            super().__init__(rate.shape)
+
+        @property
+        def _natural_params(self):
+            return (-self.rate,)
+
+        def _log_normalizer(self, x):
+            return -kiln.log(-x)
+
+        @property
+        def _mean_carrier_measure(self):
+            return 0
+
+    rate = _pos(3)
+    _close(MyExponential(kiln.tensor(rate)).entropy(), TD.Exponential(torch.tensor(rate)).entropy())

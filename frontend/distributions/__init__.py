@@ -29,10 +29,11 @@ from ._classic import (
     MultivariateNormal,
     Normal,
     OneHotCategorical,
+    OneHotCategoricalStraightThrough,
     Uniform,
 )
 from .constraint_registry import biject_to, transform_to
-from .distribution import Distribution
+from .distribution import Distribution, ExponentialFamily
 from .families import (
     Beta,
     Binomial,
@@ -70,6 +71,7 @@ from .transformed import (
 from .transforms import (
     AbsTransform,
     AffineTransform,
+    CatTransform,
     ComposeTransform,
     CumulativeDistributionTransform,
     ExpTransform,
@@ -80,9 +82,11 @@ from .transforms import (
     SigmoidTransform,
     SoftmaxTransform,
     SoftplusTransform,
+    StackTransform,
     StickBreakingTransform,
     TanhTransform,
     Transform,
+    identity_transform,
 )
 
 __all__ = [
@@ -91,6 +95,7 @@ __all__ = [
     "Bernoulli",
     "Beta",
     "Binomial",
+    "CatTransform",
     "Categorical",
     "Cauchy",
     "Chi2",
@@ -100,6 +105,7 @@ __all__ = [
     "Dirichlet",
     "Distribution",
     "ExpTransform",
+    "ExponentialFamily",
     "Exponential",
     "FisherSnedecor",
     "Gamma",
@@ -121,6 +127,7 @@ __all__ = [
     "MultivariateNormal",
     "Normal",
     "OneHotCategorical",
+    "OneHotCategoricalStraightThrough",
     "Pareto",
     "Poisson",
     "PowerTransform",
@@ -130,6 +137,7 @@ __all__ = [
     "SigmoidTransform",
     "SoftmaxTransform",
     "SoftplusTransform",
+    "StackTransform",
     "StickBreakingTransform",
     "StudentT",
     "TanhTransform",
@@ -141,6 +149,7 @@ __all__ = [
     "biject_to",
     "constraint_registry",
     "constraints",
+    "identity_transform",
     "kl_divergence",
     "register_kl",
     "transform_to",

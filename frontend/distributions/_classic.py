@@ -613,3 +613,15 @@ def _onehot_enumerate_support(self, expand=True):
 
 Bernoulli.enumerate_support = _bernoulli_enumerate_support
 OneHotCategorical.enumerate_support = _onehot_enumerate_support
+
+
+class OneHotCategoricalStraightThrough(OneHotCategorical):
+    """``OneHotCategorical`` whose ``rsample`` passes gradients straight through:
+    ``sample + probs - probs.detach()`` (Bengio et al. 2013)."""
+
+    has_rsample = True
+
+    def rsample(self, sample_shape=()):
+        samples = self.sample(sample_shape)
+        probs = self._categorical.probs
+        return samples + (probs - probs.detach())

@@ -276,3 +276,30 @@ class Distribution:
 
 
 _LOG_SQRT_2PI = math.log(math.sqrt(2 * math.pi))
+
+
+class ExponentialFamily(Distribution):
+    """Base of the exponential families ``p(x) = h(x) exp(<t(x), theta> - F(theta))``: a
+    subclass defines ``_natural_params``, ``_log_normalizer(*natural_params)`` and
+    ``_mean_carrier_measure``; ``entropy`` follows by the Bregman divergence, as PyTorch."""
+
+    @property
+    def _natural_params(self):
+        raise NotImplementedError
+
+    def _log_normalizer(self, *natural_params):
+        raise NotImplementedError
+
+    @property
+    def _mean_carrier_measure(self):
+        raise NotImplementedError
+
+    def entropy(self):
+        result = -self._mean_carrier_measure
+        nparams = [p.detach().requires_grad_() for p in self._natural_params]
+        lg_normal = self._log_normalizer(*nparams)
+        gradients = kiln.autograd.grad(lg_normal.sum(), nparams, create_graph=True)
+        result = result + lg_normal
+        for np_, g in zip(nparams, gradients, strict=True):
+            result = result - _sum_rightmost(np_ * g, len(self.event_shape))
+        return result

@@ -763,3 +763,143 @@ __all__ += [
     "ReshapeTransform",
     "SoftplusTransform",
 ]
+
+
+class CatTransform(Transform):
+    """``tseq[i]`` applied to the ``lengths[i]`` slice along ``dim`` (as ``torch.cat``)."""
+
+    def __init__(self, tseq, dim=0, lengths=None, cache_size=0):
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        if lengths is None:
+            lengths = [1] * len(self.transforms)
+        self.lengths = list(lengths)
+        if len(self.lengths) != len(self.transforms):
+            raise ValueError("CatTransform: one length per transform")
+        self.dim = dim
+
+    @property
+    def event_dim(self):
+        return max(t.event_dim for t in self.transforms)
+
+    @property
+    def length(self):
+        return sum(self.lengths)
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return CatTransform(self.transforms, self.dim, self.lengths, cache_size)
+
+    def _pieces(self, x, fn):
+        if not (-x.dim() <= self.dim < x.dim()):
+            raise ValueError(f"CatTransform: dim {self.dim} out of range for {x.dim()}-d input")
+        if x.size(self.dim) != self.length:
+            raise ValueError(
+                f"CatTransform: size {x.size(self.dim)} along dim {self.dim} != {self.length}"
+            )
+        out, start = [], 0
+        for trans, length in zip(self.transforms, self.lengths, strict=True):
+            out.append(fn(trans, x.narrow(self.dim, start, length)))
+            start += length
+        return out
+
+    def _call(self, x):
+        return kiln.cat(self._pieces(x, lambda t, v: t(v)), dim=self.dim)
+
+    def _inverse(self, y):
+        return kiln.cat(self._pieces(y, lambda t, v: t.inv(v)), dim=self.dim)
+
+    def log_abs_det_jacobian(self, x, y):
+        logdetjacs, start = [], 0
+        for trans, length in zip(self.transforms, self.lengths, strict=True):
+            xslice = x.narrow(self.dim, start, length)
+            yslice = y.narrow(self.dim, start, length)
+            logdetjac = trans.log_abs_det_jacobian(xslice, yslice)
+            if trans.event_dim < self.event_dim:
+                logdetjac = _sum_rightmost(logdetjac, self.event_dim - trans.event_dim)
+            logdetjacs.append(logdetjac)
+            start += length
+        dim = self.dim
+        if dim >= 0:
+            dim = dim - x.dim()
+        dim = dim + self.event_dim
+        if dim < 0:
+            return kiln.cat(logdetjacs, dim=dim)
+        result = logdetjacs[0]
+        for t in logdetjacs[1:]:
+            result = result + t
+        return result
+
+    @property
+    def bijective(self):
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.cat([t.domain for t in self.transforms], self.dim, self.lengths)
+
+    @property
+    def codomain(self):
+        return constraints.cat([t.codomain for t in self.transforms], self.dim, self.lengths)
+
+
+class StackTransform(Transform):
+    """``tseq[i]`` applied to slice ``i`` along ``dim`` (as ``torch.stack``)."""
+
+    def __init__(self, tseq, dim=0, cache_size=0):
+        if cache_size:
+            tseq = [t.with_cache(cache_size) for t in tseq]
+        super().__init__(cache_size=cache_size)
+        self.transforms = list(tseq)
+        self.dim = dim
+
+    def with_cache(self, cache_size=1):
+        if self._cache_size == cache_size:
+            return self
+        return StackTransform(self.transforms, self.dim, cache_size)
+
+    def _slice(self, z):
+        if z.size(self.dim) != len(self.transforms):
+            raise ValueError(
+                f"StackTransform: size {z.size(self.dim)} along dim {self.dim} != "
+                f"{len(self.transforms)} transforms"
+            )
+        return [z.select(self.dim, i) for i in range(z.size(self.dim))]
+
+    def _call(self, x):
+        return kiln.stack(
+            [t(v) for v, t in zip(self._slice(x), self.transforms, strict=True)], dim=self.dim
+        )
+
+    def _inverse(self, y):
+        return kiln.stack(
+            [t.inv(v) for v, t in zip(self._slice(y), self.transforms, strict=True)],
+            dim=self.dim,
+        )
+
+    def log_abs_det_jacobian(self, x, y):
+        return kiln.stack(
+            [
+                t.log_abs_det_jacobian(xi, yi)
+                for xi, yi, t in zip(self._slice(x), self._slice(y), self.transforms, strict=True)
+            ],
+            dim=self.dim,
+        )
+
+    @property
+    def bijective(self):
+        return all(t.bijective for t in self.transforms)
+
+    @property
+    def domain(self):
+        return constraints.stack([t.domain for t in self.transforms], self.dim)
+
+    @property
+    def codomain(self):
+        return constraints.stack([t.codomain for t in self.transforms], self.dim)
+
+
+__all__ += ["CatTransform", "StackTransform"]
