@@ -1017,3 +1017,37 @@ def test_one_hot_straight_through_and_exponential_family():
 
     rate = _pos(3)
     _close(MyExponential(kiln.tensor(rate)).entropy(), TD.Exponential(torch.tensor(rate)).entropy())
+
+
+def test_lowrank_multivariate_normal_matches_torch():
+    loc, W, D = _real(2, 4), _real(2, 4, 2), _pos(4)
+    kl_ = kiln.tensor(loc, requires_grad=True)
+    kW = kiln.tensor(W, requires_grad=True)
+    kD = kiln.tensor(D, requires_grad=True)
+    tl_ = torch.tensor(loc, requires_grad=True)
+    tW = torch.tensor(W, requires_grad=True)
+    tD = torch.tensor(D, requires_grad=True)
+    kd = KD.LowRankMultivariateNormal(kl_, kW, kD)
+    td = TD.LowRankMultivariateNormal(tl_, tW, tD)
+    assert tuple(kd.batch_shape) == (2,) and tuple(kd.event_shape) == (4,)
+    v = td.sample((3,))
+    k_lp, t_lp = kd.log_prob(kiln.tensor(v.numpy())), td.log_prob(v)
+    _close(k_lp, t_lp)
+    for attr in ("variance", "covariance_matrix", "precision_matrix", "scale_tril", "mean"):
+        _close(getattr(kd, attr), getattr(td, attr), rtol=1e-6)
+    _close(kd.entropy(), td.entropy())
+    (k_lp.sum() + kd.entropy().sum()).backward()
+    (t_lp.sum() + td.entropy().sum()).backward()
+    for a, b in ((kl_, tl_), (kW, tW), (kD, tD)):
+        _close(a.grad, b.grad, rtol=1e-6)
+    kiln.manual_seed(8)
+    s = _np(kd.sample((40000,)))
+    assert s.shape == (40000, 2, 4)
+    np.testing.assert_allclose(
+        np.cov(s[:, 0].T), td.covariance_matrix[0].detach().numpy(), atol=0.15
+    )
+    assert tuple(kd.expand((3, 2)).rsample((5,)).shape) == (5, 3, 2, 4)
+    with pytest.raises(ValueError):
+        KD.LowRankMultivariateNormal(kiln.zeros(4), kiln.zeros(3, 2), kiln.ones(4))
+    with pytest.raises(ValueError):
+        KD.LowRankMultivariateNormal(kiln.zeros(4), kiln.zeros(4, 2), -kiln.ones(4))

@@ -625,3 +625,153 @@ class OneHotCategoricalStraightThrough(OneHotCategorical):
         samples = self.sample(sample_shape)
         probs = self._categorical.probs
         return samples + (probs - probs.detach())
+
+
+def _batch_mahalanobis(L, x):
+    """``|L^-1 x|^2`` over broadcast batches (``L`` lower triangular)."""
+    n = x.shape[-1]
+    batch = tuple(kiln.broadcast_shapes(tuple(L.shape[:-2]), tuple(x.shape[:-1])))
+    Lb = L.expand(batch + (n, n))
+    xb = x.expand(batch + (n,))
+    solved = kiln.linalg.solve_triangular(Lb, xb.unsqueeze(-1), upper=False).squeeze(-1)
+    return solved.pow(2).sum(-1)
+
+
+def _add_identity(K):
+    return K + kiln.eye(K.shape[-1], dtype=K.dtype)
+
+
+class LowRankMultivariateNormal(Distribution):
+    """The Gaussian on ``R^k`` with covariance ``cov_factor @ cov_factor.T +
+    diag(cov_diag)`` (``cov_factor`` is ``k x m``), evaluated through the ``m x m``
+    capacitance matrix (Woodbury), as PyTorch."""
+
+    arg_constraints = {
+        "loc": constraints.real_vector,
+        "cov_factor": constraints.independent(constraints.real, 2),
+        "cov_diag": constraints.independent(constraints.positive, 1),
+    }
+    support = constraints.real_vector
+    has_rsample = True
+
+    def __init__(self, loc, cov_factor, cov_diag, validate_args=None):
+        if loc.dim() < 1:
+            raise ValueError("loc must be at least one-dimensional.")
+        event_shape = tuple(loc.shape[-1:])
+        if cov_factor.dim() < 2:
+            raise ValueError(
+                "cov_factor must be at least two-dimensional, with optional leading batch "
+                "dimensions"
+            )
+        if tuple(cov_factor.shape[-2:-1]) != event_shape:
+            raise ValueError(
+                f"cov_factor must be a batch of matrices with shape {event_shape[0]} x m"
+            )
+        if tuple(cov_diag.shape[-1:]) != event_shape:
+            raise ValueError(f"cov_diag must be a batch of vectors with shape {event_shape}")
+        loc_ = loc.unsqueeze(-1)
+        cov_diag_ = cov_diag.unsqueeze(-1)
+        try:
+            loc_, self.cov_factor, cov_diag_ = kiln.broadcast_tensors(loc_, cov_factor, cov_diag_)
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"Incompatible batch shapes: loc {tuple(loc.shape)}, cov_factor "
+                f"{tuple(cov_factor.shape)}, cov_diag {tuple(cov_diag.shape)}"
+            ) from e
+        self.loc = loc_[..., 0]
+        self.cov_diag = cov_diag_[..., 0]
+        batch_shape = tuple(self.loc.shape[:-1])
+        self._unbroadcasted_cov_factor = cov_factor
+        self._unbroadcasted_cov_diag = cov_diag
+        W, D = cov_factor, cov_diag
+        Wt_Dinv = W.transpose(-1, -2) / D.unsqueeze(-2)
+        self._capacitance_tril = kiln.linalg.cholesky(_add_identity(Wt_Dinv @ W))
+        super().__init__(batch_shape, event_shape, validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = _shape(batch_shape)
+        new = self.__new__(type(self)) if _instance is None else _instance
+        loc_shape = batch_shape + tuple(self.event_shape)
+        new.loc = self.loc.expand(loc_shape)
+        new.cov_diag = self.cov_diag.expand(loc_shape)
+        new.cov_factor = self.cov_factor.expand(loc_shape + tuple(self.cov_factor.shape[-1:]))
+        new._unbroadcasted_cov_factor = self._unbroadcasted_cov_factor
+        new._unbroadcasted_cov_diag = self._unbroadcasted_cov_diag
+        new._capacitance_tril = self._capacitance_tril
+        Distribution.__init__(new, batch_shape, self.event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    @property
+    def mean(self):
+        return self.loc
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        return (
+            self._unbroadcasted_cov_factor.pow(2).sum(-1) + self._unbroadcasted_cov_diag
+        ).expand(tuple(self._batch_shape) + tuple(self._event_shape))
+
+    @property
+    def scale_tril(self):
+        D_sqrt = self._unbroadcasted_cov_diag.sqrt().unsqueeze(-1)
+        Dinvsqrt_W = self._unbroadcasted_cov_factor / D_sqrt
+        K = _add_identity(Dinvsqrt_W @ Dinvsqrt_W.transpose(-1, -2))
+        scale_tril = D_sqrt * kiln.linalg.cholesky(K)
+        return scale_tril.expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
+
+    @property
+    def covariance_matrix(self):
+        W = self._unbroadcasted_cov_factor
+        cov = W @ W.transpose(-1, -2) + kiln.diag_embed(self._unbroadcasted_cov_diag)
+        return cov.expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
+
+    @property
+    def precision_matrix(self):
+        W = self._unbroadcasted_cov_factor
+        D = self._unbroadcasted_cov_diag
+        Wt_Dinv = W.transpose(-1, -2) / D.unsqueeze(-2)
+        A = kiln.linalg.solve_triangular(self._capacitance_tril, Wt_Dinv, upper=False)
+        prec = kiln.diag_embed(D.reciprocal()) - A.transpose(-1, -2) @ A
+        return prec.expand(tuple(self._batch_shape) + tuple(self._event_shape) * 2)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        W = self._unbroadcasted_cov_factor
+        eps_W = kiln.randn(shape[:-1] + tuple(W.shape[-1:]), dtype=self.loc.dtype)
+        eps_D = kiln.randn(shape, dtype=self.loc.dtype)
+        return (
+            self.loc
+            + (W @ eps_W.unsqueeze(-1)).squeeze(-1)
+            + self._unbroadcasted_cov_diag.sqrt() * eps_D
+        )
+
+    def _logdet(self):
+        return 2 * self._capacitance_tril.diagonal(dim1=-2, dim2=-1).log().sum(
+            -1
+        ) + self._unbroadcasted_cov_diag.log().sum(-1)
+
+    def log_prob(self, value):
+        value = _as_tensor(value, self.loc)
+        if self._validate_args:
+            self._validate_sample(value)
+        diff = value - self.loc
+        W = self._unbroadcasted_cov_factor
+        D = self._unbroadcasted_cov_diag
+        Wt_Dinv = W.transpose(-1, -2) / D.unsqueeze(-2)
+        Wt_Dinv_x = (Wt_Dinv @ diff.unsqueeze(-1)).squeeze(-1)
+        M = (diff.pow(2) / D).sum(-1) - _batch_mahalanobis(self._capacitance_tril, Wt_Dinv_x)
+        k = self._event_shape[0]
+        return -0.5 * (k * math.log(2 * math.pi) + self._logdet() + M)
+
+    def entropy(self):
+        k = self._event_shape[0]
+        H = 0.5 * (k * (1.0 + math.log(2 * math.pi)) + self._logdet())
+        return H.expand(tuple(self._batch_shape))
+
+    def __repr__(self) -> str:
+        return f"LowRankMultivariateNormal(loc: {self.loc.size()})"
