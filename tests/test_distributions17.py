@@ -90,7 +90,7 @@ def _cls(name):
 
 
 def _make(name, params, grad=True):
-    diff = SPECS[name][1] or list(params)
+    diff = SPECS.get(name, (None, None))[1] or list(params)
     k_params, t_params = {}, {}
     for key, value in params.items():
         g = grad and key in diff
@@ -228,6 +228,10 @@ MOMENT_CASES = [
     ("FisherSnedecor", {"df1": [5.0, 10.0], "df2": [12.0, 20.0]}),
     ("ContinuousBernoulli", {"probs": [0.2, 0.5, 0.9]}),
     ("VonMises", {"loc": [0.0, 1.0], "concentration": [2.0, 10.0]}),
+    (
+        "GeneralizedPareto",
+        {"loc": [0.0, 1.0, -1.0], "scale": [1.0, 2.0, 0.5], "concentration": [-0.5, 0.0, 0.2]},
+    ),
 ]
 
 
@@ -1051,3 +1055,36 @@ def test_lowrank_multivariate_normal_matches_torch():
         KD.LowRankMultivariateNormal(kiln.zeros(4), kiln.zeros(3, 2), kiln.ones(4))
     with pytest.raises(ValueError):
         KD.LowRankMultivariateNormal(kiln.zeros(4), kiln.zeros(4, 2), -kiln.ones(4))
+
+
+def test_generalized_pareto_matches_torch_float32():
+    # torch's GeneralizedPareto.log_prob compares with a float32 zero, so it only runs in
+    # float32 there: compare in float32
+    loc, scale = _real(4), _pos(4)
+    conc = np.array([-0.3, 0.0, 0.2, 0.6])
+    kp = [kiln.tensor(a, dtype=kiln.float32, requires_grad=True) for a in (loc, scale, conc)]
+    tp = [torch.tensor(a, dtype=torch.float32, requires_grad=True) for a in (loc, scale, conc)]
+    kd, td = KD.GeneralizedPareto(*kp), TD.GeneralizedPareto(*tp)
+    torch.manual_seed(0)
+    v = td.sample((5,))
+    kv = kiln.tensor(v.numpy())
+    u = torch.tensor(RNG.uniform(0.05, 0.95, size=(4,)), dtype=torch.float32)
+    pairs = [
+        (kd.log_prob(kv), td.log_prob(v)),
+        (kd.cdf(kv), td.cdf(v)),
+        (kd.icdf(kiln.tensor(u.numpy())), td.icdf(u)),
+        (kd.entropy(), td.entropy()),
+        (kd.mean, td.mean),
+        (kd.variance, td.variance),
+    ]
+    for k, t in pairs:
+        _close(k, t, rtol=2e-5, atol=1e-6)
+    k_tot = sum(k.nan_to_num().sum() for k, _ in pairs)
+    t_tot = sum(t.nan_to_num().sum() for _, t in pairs)
+    k_tot.backward()
+    t_tot.backward()
+    for a, b in zip(kp, tp, strict=True):
+        _close(a.grad, b.grad, rtol=1e-4, atol=1e-4)
+    assert tuple(kd.expand((2, 4)).sample((3,)).shape) == (3, 2, 4)
+    with pytest.raises(ValueError):
+        kd.log_prob(kiln.tensor([loc[0] - 1.0] * 4))

@@ -1,8 +1,8 @@
-"""``kiln.distributions``: the probability distributions PyTorch tutorials sample from
+"""The first families of ``kiln.distributions``: the ones PyTorch tutorials sample from
 (``Categorical`` for a policy's actions, ``Normal``, ``Bernoulli``, ``Uniform``,
-``OneHotCategorical``, ``MultivariateNormal``, and ``Independent`` around any), with
-PyTorch's parameterisations, ``sample``/``rsample``, ``log_prob``, ``entropy`` and
-``kl_divergence``.
+``OneHotCategorical``, ``MultivariateNormal``, ``LowRankMultivariateNormal``, and
+``Independent`` around any), with PyTorch's parameterisations, ``sample``/``rsample``,
+``log_prob`` and ``entropy`` (their KL divergences live in ``kl.py``).
 
 Parameters are checked as PyTorch checks them by default (``validate_args``): a probability
 vector that is not a simplex, a non-positive scale, or a value outside the support raises

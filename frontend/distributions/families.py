@@ -1161,3 +1161,98 @@ class VonMises(Distribution):
 
 
 __all__ += ["ContinuousBernoulli", "VonMises"]
+
+
+class GeneralizedPareto(Distribution):
+    """The generalized Pareto with ``loc``, ``scale`` and ``concentration`` (Exponential at
+    concentration 0, Pareto above, bounded support below), as PyTorch / TFP."""
+
+    arg_constraints = {
+        "loc": constraints.real,
+        "scale": constraints.positive,
+        "concentration": constraints.real,
+    }
+    has_rsample = True
+
+    def __init__(self, loc, scale, concentration, validate_args=None):
+        self.loc, self.scale, self.concentration = broadcast_all(loc, scale, concentration)
+        super().__init__(self.loc.shape, (), validate_args)
+
+    def rsample(self, sample_shape=()):
+        shape = self._extended_shape(sample_shape)
+        u = kiln.rand(shape, dtype=self.loc.dtype)
+        return self.icdf(u)
+
+    def _eq_zero(self):
+        return kiln.isclose(self.concentration, kiln.zeros_like(self.concentration))
+
+    def _safe_conc(self, eq_zero):
+        return kiln.where(eq_zero, kiln.ones_like(self.concentration), self.concentration)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        eq_zero = self._eq_zero()
+        safe_conc = self._safe_conc(eq_zero)
+        y = 1 / safe_conc + kiln.ones_like(z)
+        where_nonzero = kiln.where(y == 0, y, y * kiln.log1p(safe_conc * z))
+        return -self.scale.log() - kiln.where(eq_zero, z, where_nonzero)
+
+    def log_survival_function(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        z = (value - self.loc) / self.scale
+        eq_zero = self._eq_zero()
+        safe_conc = self._safe_conc(eq_zero)
+        where_nonzero = -kiln.log1p(safe_conc * z) / safe_conc
+        return kiln.where(eq_zero, -z, where_nonzero)
+
+    def log_cdf(self, value):
+        return kiln.log1p(-kiln.exp(self.log_survival_function(value)))
+
+    def cdf(self, value):
+        return kiln.exp(self.log_cdf(value))
+
+    def icdf(self, value):
+        eq_zero = self._eq_zero()
+        safe_conc = self._safe_conc(eq_zero)
+        logu = kiln.log1p(-value)
+        where_nonzero = self.loc + self.scale / safe_conc * kiln.expm1(-safe_conc * logu)
+        where_zero = self.loc - self.scale * logu
+        return kiln.where(eq_zero, where_zero, where_nonzero)
+
+    @property
+    def mean(self):
+        valid = self.concentration < 1
+        safe_conc = kiln.where(valid, self.concentration, kiln.full_like(self.concentration, 0.5))
+        result = self.loc + self.scale / (1 - safe_conc)
+        return kiln.where(valid, result, kiln.full_like(result, math.nan))
+
+    @property
+    def variance(self):
+        valid = self.concentration < 0.5
+        safe_conc = kiln.where(valid, self.concentration, kiln.full_like(self.concentration, 0.25))
+        result = self.scale**2 / ((1 - safe_conc) ** 2 * (1 - 2 * safe_conc))
+        return kiln.where(valid, result, kiln.full_like(result, math.nan))
+
+    def entropy(self):
+        ans = kiln.log(self.scale) + self.concentration + 1
+        return ans.expand(tuple(self._batch_shape))
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @constraints.dependent_property(is_discrete=False, event_dim=0)
+    def support(self):
+        lower = self.loc
+        upper = kiln.where(
+            self.concentration < 0,
+            lower - self.scale / self.concentration,
+            kiln.full_like(lower, math.inf),
+        )
+        return constraints.interval(lower, upper)
+
+
+__all__ += ["GeneralizedPareto"]
