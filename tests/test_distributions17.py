@@ -1088,3 +1088,32 @@ def test_generalized_pareto_matches_torch_float32():
     assert tuple(kd.expand((2, 4)).sample((3,)).shape) == (3, 2, 4)
     with pytest.raises(ValueError):
         kd.log_prob(kiln.tensor([loc[0] - 1.0] * 4))
+
+
+def test_corr_cholesky_and_positive_definite_transforms_match_torch():
+    x = _real(2, 6)
+    kx = kiln.tensor(x, requires_grad=True)
+    tx = torch.tensor(x, requires_grad=True)
+    kt, tt = KD.transforms.CorrCholeskyTransform(), TD.transforms.CorrCholeskyTransform()
+    ky, ty = kt(kx), tt(tx)
+    _close(ky, ty)
+    assert bool(KD.constraints.corr_cholesky.check(ky).all())
+    _close(kt.inv(kiln.tensor(ty.detach().numpy())), tt.inv(ty.detach()), rtol=1e-6)
+    kj, tj = kt.log_abs_det_jacobian(kx, ky), tt.log_abs_det_jacobian(tx, ty)
+    _close(kj, tj)
+    kj.sum().backward()
+    tj.sum().backward()
+    _close(kx.grad, tx.grad, rtol=1e-6)
+    assert tuple(kt.forward_shape((2, 6))) == (2, 4, 4)
+    assert tuple(kt.inverse_shape((2, 4, 4))) == (2, 6)
+    m = _real(2, 3, 3)
+    kp, tp = KD.transforms.PositiveDefiniteTransform(), TD.transforms.PositiveDefiniteTransform()
+    _close(kp(kiln.tensor(m)), tp(torch.tensor(m)))
+    _close(kp.inv(kp(kiln.tensor(m))), tp.inv(tp(torch.tensor(m))), rtol=1e-6)
+    assert isinstance(
+        KD.biject_to(KD.constraints.corr_cholesky), KD.transforms.CorrCholeskyTransform
+    )
+    assert isinstance(
+        KD.transform_to(KD.constraints.positive_definite),
+        KD.transforms.PositiveDefiniteTransform,
+    )

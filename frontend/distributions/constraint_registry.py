@@ -119,3 +119,18 @@ def _transform_to_lower_cholesky(constraint):
     from .transforms import LowerCholeskyTransform
 
     return LowerCholeskyTransform()
+
+
+@biject_to.register(constraints.corr_cholesky)
+@transform_to.register(constraints.corr_cholesky)
+def _transform_to_corr_cholesky(constraint):
+    from .transforms import CorrCholeskyTransform
+
+    return CorrCholeskyTransform()
+
+
+@transform_to.register(constraints.positive_definite)
+def _transform_to_positive_definite(constraint):
+    from .transforms import PositiveDefiniteTransform
+
+    return PositiveDefiniteTransform()
