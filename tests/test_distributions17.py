@@ -1117,3 +1117,28 @@ def test_corr_cholesky_and_positive_definite_transforms_match_torch():
         KD.transform_to(KD.constraints.positive_definite),
         KD.transforms.PositiveDefiniteTransform,
     )
+
+
+def test_lkj_cholesky_matches_torch():
+    conc = np.array([0.5, 1.0, 3.0])
+    kc = kiln.tensor(conc, requires_grad=True)
+    tc = torch.tensor(conc, requires_grad=True)
+    kd, td = KD.LKJCholesky(4, kc), TD.LKJCholesky(4, tc)
+    assert tuple(kd.batch_shape) == (3,) and tuple(kd.event_shape) == (4, 4)
+    torch.manual_seed(0)
+    v = td.sample((2,))
+    k, t = kd.log_prob(kiln.tensor(v.numpy())), td.log_prob(v)
+    _close(k, t)
+    k.sum().backward()
+    t.sum().backward()
+    _close(kc.grad, tc.grad)
+    kiln.manual_seed(6)
+    s = kd.sample((4000,))
+    assert tuple(s.shape) == (4000, 3, 4, 4)
+    assert bool(KD.constraints.corr_cholesky.check(s).all())
+    # the off-diagonal correlation has variance 1 / (2 eta + dim - 1) under LKJ(eta)
+    corr = _np(s @ s.transpose(-1, -2))[..., 0, 1]
+    np.testing.assert_allclose(corr.var(0), 1 / (2 * conc + 3), rtol=0.1)
+    assert tuple(kd.expand((2, 3)).sample().shape) == (2, 3, 4, 4)
+    with pytest.raises(ValueError):
+        KD.LKJCholesky(1)

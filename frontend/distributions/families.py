@@ -1256,3 +1256,70 @@ class GeneralizedPareto(Distribution):
 
 
 __all__ += ["GeneralizedPareto"]
+
+
+class LKJCholesky(Distribution):
+    """The LKJ distribution over Cholesky factors of ``dim x dim`` correlation matrices,
+    ``p(L) ~ prod_i L_ii^(dim - i + 2 (concentration - 1))``; sampled by the onion method."""
+
+    arg_constraints = {"concentration": constraints.positive}
+    support = constraints.corr_cholesky
+
+    def __init__(self, dim, concentration=1.0, validate_args=None):
+        if dim < 2:
+            raise ValueError(
+                f"Expected dim to be an integer greater than or equal to 2. Found dim={dim}."
+            )
+        self.dim = dim
+        (self.concentration,) = broadcast_all(concentration)
+        batch_shape = tuple(self.concentration.shape)
+        event_shape = (dim, dim)
+        marginal_conc = self.concentration + 0.5 * (self.dim - 2)
+        offset = kiln.arange(self.dim - 1, dtype=self.concentration.dtype)
+        offset = kiln.cat([kiln.zeros(1, dtype=offset.dtype), offset])
+        beta_conc1 = offset + 0.5
+        beta_conc0 = marginal_conc.unsqueeze(-1) - 0.5 * offset
+        self._beta = Beta(beta_conc1, beta_conc0)
+        super().__init__(batch_shape, event_shape, validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = _shape(batch_shape)
+        new = self.__new__(type(self)) if _instance is None else _instance
+        new.dim = self.dim
+        new.concentration = self.concentration.expand(batch_shape)
+        new._beta = self._beta.expand(batch_shape + (self.dim,))
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def sample(self, sample_shape=()):
+        with kiln.no_grad():
+            y = self._beta.sample(sample_shape).unsqueeze(-1)
+            u_normal = kiln.randn(self._extended_shape(sample_shape), dtype=y.dtype).tril(-1)
+            norm = u_normal.norm(dim=-1, keepdim=True)
+            first_row = kiln.arange(self.dim).reshape(-1, 1) == 0
+            u_hypersphere = kiln.where(
+                first_row, kiln.zeros_like(u_normal), u_normal / kiln.where(first_row, 1.0, norm)
+            )
+            w = kiln.sqrt(y) * u_hypersphere
+            tiny = kiln.finfo(w.dtype).tiny
+            diag_elems = kiln.clamp(1 - kiln.sum(w**2, dim=-1), min=tiny).sqrt()
+            return w + kiln.diag_embed(diag_elems)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        diag_elems = value.diagonal(dim1=-1, dim2=-2)[..., 1:]
+        order = kiln.arange(2, self.dim + 1, dtype=self.concentration.dtype)
+        order = 2 * (self.concentration - 1).unsqueeze(-1) + self.dim - order
+        unnormalized_log_pdf = kiln.sum(order * diag_elems.log(), dim=-1)
+        dm1 = self.dim - 1
+        alpha = self.concentration + 0.5 * dm1
+        denominator = kiln.lgamma(alpha) * dm1
+        numerator = kiln.mvlgamma(alpha - 0.5, dm1)
+        pi_constant = 0.5 * dm1 * math.log(math.pi)
+        normalize_term = pi_constant + numerator - denominator
+        return unnormalized_log_pdf - normalize_term
+
+
+__all__ += ["LKJCholesky"]
