@@ -1142,3 +1142,39 @@ def test_lkj_cholesky_matches_torch():
     assert tuple(kd.expand((2, 3)).sample().shape) == (2, 3, 4, 4)
     with pytest.raises(ValueError):
         KD.LKJCholesky(1)
+
+
+@pytest.mark.parametrize("param", ["covariance_matrix", "precision_matrix", "scale_tril"])
+def test_wishart_matches_torch(param):
+    a = RNG.normal(size=(2, 3, 3))
+    cov = a @ a.transpose(0, 2, 1) + np.eye(3)
+    if param == "precision_matrix":
+        mat = np.linalg.inv(cov)
+    elif param == "scale_tril":
+        mat = np.linalg.cholesky(cov)
+    else:
+        mat = cov
+    df = np.array([4.0, 6.5])
+    km, tm = kiln.tensor(mat, requires_grad=True), torch.tensor(mat, requires_grad=True)
+    kdf, tdf = kiln.tensor(df, requires_grad=True), torch.tensor(df, requires_grad=True)
+    kd = KD.Wishart(kdf, **{param: km})
+    td = TD.Wishart(tdf, **{param: tm})
+    assert tuple(kd.batch_shape) == (2,) and tuple(kd.event_shape) == (3, 3)
+    torch.manual_seed(0)
+    v = td.sample((4,))
+    k_lp, t_lp = kd.log_prob(kiln.tensor(v.numpy())), td.log_prob(v)
+    _close(k_lp, t_lp, rtol=1e-6)
+    for attr in ("mean", "mode", "variance", "covariance_matrix", "precision_matrix", "scale_tril"):
+        _close(getattr(kd, attr), getattr(td, attr), rtol=1e-6)
+    _close(kd.entropy(), td.entropy())
+    (k_lp.sum() + kd.entropy().sum()).backward()
+    (t_lp.sum() + td.entropy().sum()).backward()
+    _close(km.grad, tm.grad, rtol=1e-5, atol=1e-7)
+    _close(kdf.grad, tdf.grad, rtol=1e-6)
+    kiln.manual_seed(3)
+    s = _np(kd.sample((20000,)))
+    assert s.shape == (20000, 2, 3, 3)
+    np.testing.assert_allclose(s.mean(0), _np(td.mean), rtol=0.05, atol=0.15)
+    assert tuple(kd.expand((5, 2)).rsample().shape) == (5, 2, 3, 3)
+    with pytest.raises(ValueError):
+        KD.Wishart(kiln.tensor(1.5), covariance_matrix=kiln.tensor(cov))

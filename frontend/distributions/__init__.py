@@ -55,6 +55,7 @@ from .families import (
     Poisson,
     StudentT,
     VonMises,
+    Wishart,
 )
 from .kl import kl_divergence, register_kl
 from .transformed import (
@@ -156,6 +157,7 @@ __all__ = [
     "Uniform",
     "VonMises",
     "Weibull",
+    "Wishart",
     "biject_to",
     "constraint_registry",
     "constraints",

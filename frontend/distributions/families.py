@@ -1323,3 +1323,170 @@ class LKJCholesky(Distribution):
 
 
 __all__ += ["LKJCholesky"]
+
+
+def _mvdigamma(x, p: int):
+    offsets = kiln.arange(p, dtype=x.dtype) / 2
+    return kiln.digamma(x.unsqueeze(-1) - offsets).sum(-1)
+
+
+class Wishart(Distribution):
+    """The Wishart over ``p x p`` positive-definite matrices with ``df`` degrees of freedom
+    and one of ``covariance_matrix``, ``precision_matrix``, ``scale_tril``; ``rsample`` by
+    the Bartlett decomposition (chi-square diagonal, reparameterized through ``Chi2``).
+    PyTorch redraws singular samples up to ten times; kiln does not (they need
+    ``df < p``-ish and are rare)."""
+
+    support = constraints.positive_definite
+    has_rsample = True
+
+    @property
+    def arg_constraints(self):
+        return {
+            "covariance_matrix": constraints.positive_definite,
+            "precision_matrix": constraints.positive_definite,
+            "scale_tril": constraints.lower_cholesky,
+            "df": constraints.greater_than(self.event_shape[-1] - 1),
+        }
+
+    def __init__(
+        self,
+        df,
+        covariance_matrix=None,
+        precision_matrix=None,
+        scale_tril=None,
+        validate_args=None,
+    ):
+        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
+                "specified."
+            )
+        param = given[0]
+        if param.dim() < 2:
+            raise ValueError(
+                "scale_tril must be at least two-dimensional, with optional leading batch "
+                "dimensions"
+            )
+        if isinstance(df, numbers.Number):
+            batch_shape = tuple(param.shape[:-2])
+            self.df = kiln.tensor(float(df), dtype=param.dtype)
+        else:
+            batch_shape = tuple(kiln.broadcast_shapes(tuple(param.shape[:-2]), tuple(df.shape)))
+            self.df = df.expand(batch_shape)
+        event_shape = tuple(param.shape[-2:])
+        if bool((self.df <= event_shape[-1] - 1).any()):
+            raise ValueError(
+                f"Value of df={df} expected to be greater than ndim - 1 = {event_shape[-1] - 1}."
+            )
+        full = batch_shape + event_shape
+        if scale_tril is not None:
+            self.scale_tril = param.expand(full)
+            self._unbroadcasted_scale_tril = scale_tril
+        elif covariance_matrix is not None:
+            self.covariance_matrix = param.expand(full)
+            self._unbroadcasted_scale_tril = kiln.linalg.cholesky(covariance_matrix)
+        else:
+            self.precision_matrix = param.expand(full)
+            self._unbroadcasted_scale_tril = kiln.linalg.cholesky(kiln.linalg.inv(precision_matrix))
+        super().__init__(batch_shape, event_shape, validate_args=validate_args)
+        self._make_chi2()
+
+    def _make_chi2(self):
+        p = self._event_shape[-1]
+        offsets = kiln.arange(p, dtype=self._unbroadcasted_scale_tril.dtype)
+        df = self.df.expand(tuple(self._batch_shape)).unsqueeze(-1) - offsets
+        self._dist_chi2 = Chi2(df, validate_args=False)
+
+    def expand(self, batch_shape, _instance=None):
+        batch_shape = _shape(batch_shape)
+        new = self.__new__(type(self)) if _instance is None else _instance
+        cov_shape = batch_shape + tuple(self.event_shape)
+        new._unbroadcasted_scale_tril = self._unbroadcasted_scale_tril.expand(cov_shape)
+        new.df = self.df.expand(batch_shape)
+        for name in ("covariance_matrix", "scale_tril", "precision_matrix"):
+            if name in self.__dict__:
+                new.__dict__[name] = self.__dict__[name].expand(cov_shape)
+        Distribution.__init__(new, batch_shape, self._event_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        new._make_chi2()
+        return new
+
+    def _full(self):
+        return tuple(self._batch_shape) + tuple(self._event_shape)
+
+    def __getattr__(self, name):
+        # scale_tril / covariance_matrix / precision_matrix on demand (as torch's
+        # lazy_property), whichever was not given
+        L = self.__dict__.get("_unbroadcasted_scale_tril")
+        if L is None or name not in ("scale_tril", "covariance_matrix", "precision_matrix"):
+            raise AttributeError(name)
+        if name == "scale_tril":
+            return L.expand(self._full())
+        if name == "covariance_matrix":
+            return (L @ L.transpose(-2, -1)).expand(self._full())
+        eye = kiln.eye(self._event_shape[-1], dtype=L.dtype)
+        return kiln.cholesky_solve(eye.expand(L.shape), L).expand(self._full())
+
+    def _df_view(self):
+        return self.df.expand(tuple(self._batch_shape)).reshape(tuple(self._batch_shape) + (1, 1))
+
+    @property
+    def mean(self):
+        return self._df_view() * self.covariance_matrix
+
+    @property
+    def mode(self):
+        factor = self.df.expand(tuple(self._batch_shape)) - self._event_shape[-1] - 1
+        factor = kiln.where(factor > 0, factor, kiln.full_like(factor, math.nan))
+        return factor.reshape(tuple(self._batch_shape) + (1, 1)) * self.covariance_matrix
+
+    @property
+    def variance(self):
+        V = self.covariance_matrix
+        diag_V = V.diagonal(dim1=-2, dim2=-1)
+        return self._df_view() * (V.pow(2) + diag_V.unsqueeze(-1) * diag_V.unsqueeze(-2))
+
+    def rsample(self, sample_shape=()):
+        p = self._event_shape[-1]
+        sample_shape = _shape(sample_shape)
+        chi = self._dist_chi2.rsample(sample_shape).sqrt()
+        chi = chi.clamp(min=kiln.finfo(chi.dtype).eps)
+        lower = kiln.randn(sample_shape + tuple(self._batch_shape) + (p, p), dtype=chi.dtype)
+        noise = kiln.diag_embed(chi) + lower.tril(-1)
+        chol = self._unbroadcasted_scale_tril @ noise
+        return chol @ chol.transpose(-2, -1)
+
+    def _half_log_det_term(self):
+        p = self._event_shape[-1]
+        L = self._unbroadcasted_scale_tril
+        return p * math.log(2.0) / 2 + L.diagonal(dim1=-2, dim2=-1).log().sum(-1)
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        nu = self.df
+        p = self._event_shape[-1]
+        L = self._unbroadcasted_scale_tril
+        batch = tuple(value.shape[:-2])
+        solved = kiln.cholesky_solve(value, L.expand(batch + (p, p)))
+        return (
+            -nu * self._half_log_det_term()
+            - kiln.mvlgamma(nu / 2, p=p)
+            + (nu - p - 1) / 2 * kiln.linalg.slogdet(value).logabsdet
+            - solved.diagonal(dim1=-2, dim2=-1).sum(dim=-1) / 2
+        )
+
+    def entropy(self):
+        nu = self.df
+        p = self._event_shape[-1]
+        return (
+            (p + 1) * self._half_log_det_term()
+            + kiln.mvlgamma(nu / 2, p=p)
+            - (nu - p - 1) / 2 * _mvdigamma(nu / 2, p=p)
+            + nu * p / 2
+        )
+
+
+__all__ += ["Wishart"]
