@@ -1193,11 +1193,7 @@ def test_mixture_support_with_dependent_component_support():
     np.testing.assert_array_equal(
         _np(kmix.support.check(kiln.tensor(x))), tmix.support.check(torch.tensor(x)).numpy()
     )
-    assert (
-        repr(kmix.support)
-        == repr(tmix.support).replace("_MixtureSameFamilyConstraint", "MixtureSameFamilyConstraint")
-        or True
-    )
+    assert kmix.support.event_dim == tmix.support.event_dim
     with pytest.raises(ValueError):
         kmix.log_prob(kiln.tensor(x))
     kmix.expand((3, 2))
