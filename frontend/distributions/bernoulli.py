@@ -1,0 +1,5 @@
+"""``torch.distributions.bernoulli`` as kiln spells it (re-exports)."""
+
+from ._classic import Bernoulli
+
+__all__ = ["Bernoulli"]

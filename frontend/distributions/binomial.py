@@ -1,0 +1,5 @@
+"""``torch.distributions.binomial`` as kiln spells it (re-exports)."""
+
+from .families import Binomial
+
+__all__ = ["Binomial"]

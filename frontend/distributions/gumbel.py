@@ -1,0 +1,5 @@
+"""``torch.distributions.gumbel`` as kiln spells it (re-exports)."""
+
+from .transformed import Gumbel
+
+__all__ = ["Gumbel"]

@@ -1,0 +1,5 @@
+"""``torch.distributions.laplace`` as kiln spells it (re-exports)."""
+
+from .families import Laplace
+
+__all__ = ["Laplace"]

@@ -1,0 +1,5 @@
+"""``torch.distributions.logistic_normal`` as kiln spells it (re-exports)."""
+
+from .transformed import LogisticNormal
+
+__all__ = ["LogisticNormal"]

@@ -1,0 +1,5 @@
+"""``torch.distributions.multinomial`` as kiln spells it (re-exports)."""
+
+from .families import Multinomial
+
+__all__ = ["Multinomial"]

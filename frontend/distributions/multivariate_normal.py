@@ -1,0 +1,5 @@
+"""``torch.distributions.multivariate_normal`` as kiln spells it (re-exports)."""
+
+from ._classic import MultivariateNormal
+
+__all__ = ["MultivariateNormal"]

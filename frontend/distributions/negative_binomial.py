@@ -1,0 +1,5 @@
+"""``torch.distributions.negative_binomial`` as kiln spells it (re-exports)."""
+
+from .families import NegativeBinomial
+
+__all__ = ["NegativeBinomial"]

@@ -1,0 +1,5 @@
+"""``torch.distributions.one_hot_categorical`` as kiln spells it (re-exports)."""
+
+from ._classic import OneHotCategorical, OneHotCategoricalStraightThrough
+
+__all__ = ["OneHotCategorical", "OneHotCategoricalStraightThrough"]

@@ -1,0 +1,5 @@
+"""``torch.distributions.weibull`` as kiln spells it (re-exports)."""
+
+from .transformed import Weibull
+
+__all__ = ["Weibull"]
