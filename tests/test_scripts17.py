@@ -348,7 +348,9 @@ def test_new_distributions_match_torch():
             continue
         for g, w in zip(got[key], want[key], strict=True):
             np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-9, atol=1e-10, err_msg=key)
-    with pytest.raises(NotImplementedError, match="reparameterized"):
-        kiln.distributions.Gamma(kiln.ones(2, requires_grad=True), kiln.ones(2)).rsample()
+    concentration = kiln.ones(2, requires_grad=True)  # (implicit reparameterization)
+    draw = kiln.distributions.Gamma(concentration, kiln.ones(2)).rsample()
+    draw.sum().backward()
+    assert concentration.grad is not None and concentration.grad.shape == (2,)
     with pytest.raises(ValueError, match="rate"):
         kiln.distributions.Exponential(kiln.tensor([-1.0]))
