@@ -126,7 +126,6 @@ for _name in functional.__all__:
 from . import (  # noqa: E402
     amp,
     cpu,  # noqa: E402
-    distributions,
     func,
 )
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
@@ -181,6 +180,7 @@ def __getattr__(name):
         "hub",
         "version",
         "random",
+        "distributions",
     ):
         return _lazy(name)
     if name in ("save", "load"):
