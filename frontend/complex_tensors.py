@@ -211,6 +211,11 @@ def angle(x: Tensor) -> Tensor:
     _check_tensor("angle", x)
     if not (x.dtype.is_complex or x.dtype.is_floating_point):
         x = ops.cast(x, dtypes.get_default_dtype())
+    if not x.dtype.is_complex and (current_trace() is not None or x._node is not None):
+        # a real tensor's angle traced (no complex primitive in compiled graphs): pi where
+        # negative, NaN where NaN, else 0, with PyTorch's zero gradient
+        steps = ops.mul(ops.cast(ops.lt(x, 0), x.dtype), np.pi)
+        return ops.where(ops.isnan(x), ops.mul(x, 0.0), steps)
     return apply(_ANGLE, (x,))
 
 

@@ -89,3 +89,26 @@ def test_traced_index_assignment_gradients(function):
     expected = gradient(torch, torch.tensor(x), torch.tensor(index)).numpy()
     compiled = kiln.jit(lambda a, i: gradient(kiln, a, i))(kiln.tensor(x), kiln.tensor(index))
     np.testing.assert_allclose(compiled.numpy(), expected, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64", "int64"])
+def test_angle_of_a_real_tensor_compiles(dtype):
+    values = [-0.0, 0.0, -1.0, 2.0, float("nan"), float("-inf"), float("inf")]
+    if dtype == "int64":
+        values = [-3, 0, 5]
+    x = np.array(values, dtype=dtype)
+    expected = torch.angle(torch.tensor(x)).numpy()
+    compiled = kiln.jit(kiln.angle)(kiln.tensor(x))
+    assert str(compiled.dtype).removeprefix("kiln.") == str(expected.dtype)
+    np.testing.assert_array_equal(compiled.numpy(), expected)
+    if dtype != "int64":
+        leaf = torch.tensor(x, requires_grad=True)
+        torch.angle(leaf).sum().backward()
+
+        def gradient(a):
+            a = a.detach().requires_grad_()
+            return kiln.autograd.grad(kiln.angle(a).sum(), a)[0]
+
+        np.testing.assert_array_equal(
+            kiln.jit(gradient)(kiln.tensor(x)).numpy(), leaf.grad.numpy()
+        )
