@@ -109,6 +109,4 @@ def test_angle_of_a_real_tensor_compiles(dtype):
             a = a.detach().requires_grad_()
             return kiln.autograd.grad(kiln.angle(a).sum(), a)[0]
 
-        np.testing.assert_array_equal(
-            kiln.jit(gradient)(kiln.tensor(x)).numpy(), leaf.grad.numpy()
-        )
+        np.testing.assert_array_equal(kiln.jit(gradient)(kiln.tensor(x)).numpy(), leaf.grad.numpy())
