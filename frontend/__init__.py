@@ -70,6 +70,10 @@ _complex_tensors.install()
 _complex_tensors.install_methods()
 _complex_tensors.install_refusals(_complex_tensors.method_names_to_guard(), vars(ops), globals())
 from . import fft  # noqa: E402
+from .spectral import istft, stft  # noqa: E402
+
+Tensor.stft = stft  # (x.stft(n_fft, ...), as PyTorch's method)
+Tensor.istft = istft
 from .compat import (  # noqa: E402
     BoolTensor,
     ByteTensor,
