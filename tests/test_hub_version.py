@@ -73,3 +73,13 @@ def test_hub_dir(tmp_path, monkeypatch):
     assert kiln.hub.get_dir() == str(tmp_path / "hub")
     kiln.hub.set_dir(tmp_path / "elsewhere")
     assert kiln.hub.get_dir() == str(tmp_path / "elsewhere")
+
+
+def test_utils_dlpack_round_trips_with_torch():
+    torch = pytest.importorskip("torch")
+    t = kiln.arange(4.0)
+    shared = torch.utils.dlpack.from_dlpack(kiln.utils.dlpack.to_dlpack(t))
+    shared[0] = 9.0  # (one memory)
+    assert t[0].item() == 9.0
+    back = kiln.utils.dlpack.from_dlpack(torch.ones(2))
+    assert isinstance(back, kiln.Tensor) and back.tolist() == [1.0, 1.0]

@@ -36,7 +36,7 @@ def swap_tensors(t1, t2) -> None:
 
 
 def __getattr__(name):
-    if name in ("data", "benchmark", "checkpoint"):
+    if name in ("data", "benchmark", "checkpoint", "dlpack", "hooks", "tensorboard"):
         import importlib
 
         return importlib.import_module(f"kiln.utils.{name}")
