@@ -148,10 +148,6 @@ _KNOWN = {
     "rsqrt": "elementwise.py: rsqrt is reciprocal(sqrt(x)), not renamed RsqrtBackward0",
     "square": "elementwise.py: square is mul(x, x), torch shows PowBackward0",
     "clamp": "elementwise.py: clamp is where(where(...)), torch shows ClampBackward1",
-    "cumsum": "sorting.py: cumsum ends in an add, torch shows CumsumBackward0",
-    "torch_diagonal": "sorting.py: kiln.diagonal is a take, torch shows DiagonalBackward0",
-    "mv": "linalg.py: mv is view(mm), torch shows MvBackward0",
-    "dot": "linalg.py: dot is view(mm), torch shows DotBackward0",
     "bmm_by_matmul": "torch's matmul folds 3-D @ 3-D through views (UnsafeViewBackward0)",
     "linear_3d": "torch's linear of 3-D input is view(addmm(view)); kiln's is add(matmul)",
 }

@@ -8,6 +8,7 @@ from collections import namedtuple
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..autograd.tape import rename
 from ..dispatch import bind
 from ..tensor import Tensor
 from .elementwise import cast, mul, promote_pair
@@ -38,6 +39,7 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     if a.dtype is dtypes.bool_:
         raise NotImplementedError("matmul: \"addmm_impl_cpu_\" not implemented for 'Bool'")
     a, b, dt = promote_pair("matmul", a, b)
+    given = (a, b)
     squeeze = []
     if a.ndim == 1:
         a = unsqueeze(a, 0)
@@ -48,6 +50,8 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     out = bind(P["matmul"], (a, b))
     if squeeze:
         out = squeeze_axes(out, tuple(out.ndim + s for s in squeeze))
+        if a.ndim == 2 and b.ndim == 2 and squeeze != [-2]:  # PyTorch's dot / mv node
+            out = rename(out, "DotBackward0" if len(squeeze) == 2 else "MvBackward0", *given)
     return out
 
 

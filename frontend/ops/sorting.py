@@ -18,6 +18,7 @@ from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import bind, constant, current_trace
 from ..tensor import Tensor
@@ -160,7 +161,8 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     else:
         out = bind(P["cumsum"], (x,), {"axis": axis})
     # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that)
-    return add(out, 0.0) if out.dtype.is_floating_point else out
+    out = add(out, 0.0) if out.dtype.is_floating_point else out
+    return rename(out, "CumsumBackward0", x)
 
 
 def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
@@ -372,7 +374,7 @@ def diag(x: Tensor, diagonal: int = 0) -> Tensor:  # noqa: F811 - PyTorch's argu
 
 
 def diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
-    return _diagonal(x, offset, dim1, dim2)
+    return rename(_diagonal(x, offset, dim1, dim2), "DiagonalBackward0", x)
 
 
 def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tensor:
