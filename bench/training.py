@@ -139,6 +139,17 @@ def register(benchmark):
             candidates["torch.compile"] = lambda: t_compiled(tx, ty)
         except ImportError:
             pass
+        try:
+            import jax
+            import jax.numpy as jnp
+            from compile_latency import jax_mlp_step
+
+            jx, jy = jnp.asarray(x), jnp.asarray(y)
+            j_step = jax_mlp_step(jax, jnp)
+            # (block: jax dispatches asynchronously; the others return finished work)
+            candidates["jax.jit"] = lambda: j_step(jx, jy).block_until_ready()
+        except ImportError:
+            pass
         return candidates
 
     numpy_step = numpy_mlp_step()
