@@ -1,0 +1,83 @@
+"""Regression tests for op gaps found by PyTorch's OpInfo database (each against torch)."""
+
+import numpy as np
+import pytest
+import torch
+
+import kiln
+
+
+def _same(k, t, **tol):
+    """kiln tensor ``k`` equals torch tensor ``t``: dtype, shape and values."""
+    assert str(k.dtype).split(".")[-1] == str(t.dtype).split(".")[-1], (k.dtype, t.dtype)
+    assert tuple(k.shape) == tuple(t.shape)
+    np.testing.assert_allclose(k.numpy(), t.numpy(), equal_nan=True, **tol)
+
+
+# 1. erfinv at the ends of its domain
+
+
+def test_erfinv_ends_are_infinite():
+    for dt in ("float32", "float64"):
+        vals = [1.0, -1.0, 0.5, -0.3, 0.0, 1.5]
+        _same(
+            kiln.erfinv(kiln.tensor(vals, dtype=dt)),
+            torch.erfinv(torch.tensor(vals, dtype=getattr(torch, dt))),
+            rtol=1e-6,
+        )
+
+
+def test_erfinv_gradient_at_ends():
+    kx = kiln.tensor([0.5, 1.0, -1.0], requires_grad=True)
+    tx = torch.tensor([0.5, 1.0, -1.0], requires_grad=True)
+    kiln.erfinv(kx).sum().backward()
+    torch.erfinv(tx).sum().backward()
+    _same(kx.grad, tx.grad, rtol=1e-5)
+
+
+# 2. unary float ops of integer and bool tensors compute in float32
+
+_FLOAT_UNARY = """cosh sinh exp log sqrt tanh sigmoid erf erfc erfinv cos sin tan exp2 expm1 log2
+log10 log1p rsqrt atan asin acos asinh acosh atanh reciprocal lgamma digamma""".split()
+
+
+@pytest.mark.parametrize("op", _FLOAT_UNARY)
+@pytest.mark.parametrize("dt", ["uint8", "int8", "bool", "int32", "int64"])
+def test_float_unary_of_integers(op, dt):
+    vals = [True, False, True] if dt == "bool" else [5, 0, 1, 2]
+    if dt in ("int8", "int32", "int64"):
+        vals = vals + [-3, -1]
+    k = getattr(kiln, op)(kiln.tensor(vals, dtype=getattr(kiln, dt)))
+    t = getattr(torch, op)(torch.tensor(vals, dtype=getattr(torch, dt)))
+    _same(k, t, rtol=1e-5, atol=1e-6)
+
+
+# 3. square, sign, sgn, nan_to_num and isclose of bool and integer tensors
+
+
+def test_square_of_bool_is_int64():
+    _same(kiln.square(kiln.tensor([True, False])), torch.square(torch.tensor([True, False])))
+    _same(kiln.tensor([True, False]).square(), torch.tensor([True, False]).square())
+
+
+@pytest.mark.parametrize("op", ["sign", "sgn"])
+def test_sign_of_bool(op):
+    _same(
+        getattr(kiln, op)(kiln.tensor([True, False])),
+        getattr(torch, op)(torch.tensor([True, False])),
+    )
+
+
+@pytest.mark.parametrize("dt", ["int64", "uint8", "int8", "bool"])
+def test_nan_to_num_of_integers_is_a_copy(dt):
+    vals = [1, 0, 1] if dt == "bool" else [1, 2, 0]
+    k = kiln.tensor(vals, dtype=getattr(kiln, dt))
+    out = kiln.nan_to_num(k, nan=3.0, posinf=1.0)
+    _same(out, torch.nan_to_num(torch.tensor(vals, dtype=getattr(torch, dt)), nan=3.0, posinf=1.0))
+
+
+@pytest.mark.parametrize("atol", [1e-8, 1.0])
+def test_isclose_of_bool(atol):
+    a, b = [True, False, True, False], [True, True, False, False]
+    k = kiln.isclose(kiln.tensor(a), kiln.tensor(b), atol=atol)
+    _same(k, torch.isclose(torch.tensor(a), torch.tensor(b), atol=atol))
