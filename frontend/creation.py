@@ -112,8 +112,35 @@ def tensor(
     data = _nested_tensors(data)
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
     # (bfloat16: through float32, as PyTorch rounds a double to bfloat16; ``constant`` ends it)
-    array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    if dt.is_floating_point or dt.is_complex or dt is dtypes.bool_:
+        array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    else:
+        array = _integer_array(data, dt)
     return _finish(constant(array, dt), requires_grad, device)
+
+
+def _integer_array(data, dt) -> np.ndarray:
+    """``data`` as an array of the integer dtype ``dt``, with PyTorch's overflow rule: a
+    value outside ``dt``'s range is an error, except that a negative integer down to
+    ``-max`` wraps into an unsigned dtype (``tensor(-1, dtype=uint8)`` is 255); a float is
+    truncated, and must lie in the range."""
+    if isinstance(data, np.ndarray):
+        return np.array(data, dtype=dt.np)
+    arr = np.asarray(data)
+    info = np.iinfo(dt.np)
+    if arr.dtype.kind == "O" or (arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1):
+        raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
+    if arr.size and arr.dtype.kind in "iuf":
+        lo = -int(info.max) if arr.dtype.kind in "iu" and info.min == 0 else int(info.min)
+        with np.errstate(invalid="ignore"):
+            fits = np.logical_and(arr >= lo, arr <= int(info.max))
+        if not fits.all():
+            bad = arr[~fits].flat[0]
+            raise RuntimeError(
+                f"tensor(): value {bad} cannot be converted to type {dt.name} without overflow"
+            )
+    with np.errstate(invalid="ignore", over="ignore"):
+        return arr.astype(dt.np)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

@@ -81,3 +81,46 @@ def test_isclose_of_bool(atol):
     a, b = [True, False, True, False], [True, True, False, False]
     k = kiln.isclose(kiln.tensor(a), kiln.tensor(b), atol=atol)
     _same(k, torch.isclose(torch.tensor(a), torch.tensor(b), atol=atol))
+
+
+# 4. uint8 tensors with negative Python ints wrap as PyTorch's
+
+
+def _both(fn):
+    """``fn(kiln)`` and ``fn(torch)``: both results, or both exception classes."""
+    out = []
+    for m in (kiln, torch):
+        try:
+            out.append(fn(m))
+        except Exception as e:  # noqa: BLE001 - the class is compared below
+            out.append(type(e))
+    return out
+
+
+@pytest.mark.parametrize(
+    "fn",
+    [
+        lambda m: m.add(m.tensor([0, 5, 250], dtype=m.uint8), 1, alpha=-3),
+        lambda m: m.full_like(m.tensor([0, 5], dtype=m.uint8), -9),
+        lambda m: m.scalar_tensor(-5, dtype=m.uint8),
+        lambda m: m.eq(m.tensor([0, 255], dtype=m.uint8), -1),
+        lambda m: m.lt(m.tensor([0, 255], dtype=m.uint8), -1),
+        lambda m: m.tensor(-5, dtype=m.uint8),
+        lambda m: m.tensor([[-1, 2], [-255, 4]], dtype=m.uint8),
+        lambda m: m.as_tensor([-1], dtype=m.uint8),
+        lambda m: m.tensor([1.7, -2.9], dtype=m.int8),
+        lambda m: m.tensor([-256], dtype=m.uint8),
+        lambda m: m.tensor([300], dtype=m.uint8),
+        lambda m: m.tensor([-0.5], dtype=m.uint8),
+        lambda m: m.tensor([200], dtype=m.int8),
+        lambda m: m.tensor([2**31], dtype=m.int32),
+        lambda m: m.tensor([float("nan")], dtype=m.int64),
+        lambda m: m.tensor([2**63], dtype=m.int64),
+    ],
+)
+def test_negative_ints_into_unsigned(fn):
+    k, t = _both(fn)
+    if isinstance(t, type):
+        assert k is t
+    else:
+        _same(k, t)
