@@ -124,3 +124,65 @@ def test_negative_ints_into_unsigned(fn):
         assert k is t
     else:
         _same(k, t)
+
+
+# 5. linspace, logspace and arange with integer dtypes
+
+
+def _cmp_or_raise(fn, exact=True):
+    k, t = _both(fn)
+    if isinstance(t, type) or isinstance(k, type):
+        assert k is t, (k, t)
+        return
+    if exact:
+        assert k.dtype.name == str(t.dtype).split(".")[-1]
+        assert np.array_equal(k.numpy(), t.numpy()), (k, t)
+    else:
+        _same(k, t, rtol=1e-6)
+
+
+_STARTS = [0, 1, -3, 2.5, -7.2, -0.5, -100]
+_ENDS = [0, 5, -4, 7.7, 7, 100, -20.5]
+
+
+@pytest.mark.parametrize("dt", ["int64", "int32", "uint8", "int8", "int16"])
+def test_integer_linspace(dt):
+    for s in _STARTS:
+        for e in _ENDS:
+            for n in (0, 1, 2, 3, 4, 7, 13, 100):
+                _cmp_or_raise(lambda m, s=s, e=e, n=n: m.linspace(s, e, n, dtype=getattr(m, dt)))
+
+
+@pytest.mark.parametrize("dt", ["int64", "int32", "uint8"])
+def test_integer_logspace(dt):
+    assert kiln.logspace(0, 1.2, 2, dtype=kiln.int64).tolist() == [1, 10]
+    for s in (0, 1, -3, 2.5, 0.3):
+        for e in (0, 1.2, 2, -4, 3.7):
+            for n in (0, 1, 2, 3, 5):
+                for b in (10, 2, 3.5):
+                    _cmp_or_raise(
+                        lambda m, s=s, e=e, n=n, b=b: m.logspace(
+                            s, e, n, base=b, dtype=getattr(m, dt)
+                        )
+                    )
+
+
+@pytest.mark.parametrize("dt", [None, "int64", "int32", "uint8", "float32"])
+@pytest.mark.parametrize(
+    "args",
+    [
+        (0.0, -8.000001, -4.0),
+        (0, 3, 0.5),
+        (0.5, 5.7, 1.5),
+        (-1.5, 3, 1),
+        (0, float("inf"), 1),
+        (0, float("nan"), 1),
+        (0, 10**19, 1),
+        (0, 3, 0),
+        (5, 0.5, 1),
+        (10, 0, -3),
+        (1, 2.5, 0.5),
+    ],
+)
+def test_arange_sizes_and_errors(args, dt):
+    _cmp_or_raise(lambda m: m.arange(*args, dtype=None if dt is None else getattr(m, dt)))
