@@ -186,3 +186,37 @@ def test_integer_logspace(dt):
 )
 def test_arange_sizes_and_errors(args, dt):
     _cmp_or_raise(lambda m: m.arange(*args, dtype=None if dt is None else getattr(m, dt)))
+
+
+# 6. out= of the wrong dtype
+
+_X = [[1.0, 5.0], [3.0, 2.0]]
+_OUT_CASES = {
+    "gather": lambda m, o: m.gather(m.tensor(_X), 0, m.tensor([[0, 1], [1, 0]]), out=o),
+    "index_select": lambda m, o: m.index_select(m.tensor(_X), 0, m.tensor([0]), out=o),
+    "take": lambda m, o: m.take(m.tensor(_X), m.tensor([0, 3]), out=o),
+    "masked_select": lambda m, o: m.masked_select(m.tensor(_X), m.tensor(_X) > 2, out=o),
+    "mm": lambda m, o: m.mm(m.tensor(_X), m.tensor(_X), out=o),
+    "matmul": lambda m, o: m.matmul(m.tensor(_X), m.tensor(_X), out=o),
+    "tril": lambda m, o: m.tril(m.tensor(_X), out=o),
+    "softmax": lambda m, o: m.softmax(m.tensor(_X), 0, out=o),
+    "amax": lambda m, o: m.amax(m.tensor(_X), 0, out=o),
+    "where": lambda m, o: m.where(m.tensor(_X) > 2, m.tensor(_X), m.tensor(0.0), out=o),
+    "clamp": lambda m, o: m.clamp(m.tensor(_X), 0, 1, out=o),
+    "round": lambda m, o: m.round(m.tensor(_X), out=o),
+    "nan_to_num": lambda m, o: m.nan_to_num(m.tensor(_X), out=o),
+    "outer": lambda m, o: m.outer(m.tensor([1.0, 2.0]), m.tensor([1.0, 2.0]), out=o),
+    "add": lambda m, o: m.add(m.tensor(_X), 1, out=o),
+    "exp": lambda m, o: m.exp(m.tensor(_X), out=o),
+    "sum": lambda m, o: m.sum(m.tensor(_X), 0, out=o),
+    "cumsum": lambda m, o: m.cumsum(m.tensor(_X), 0, out=o),
+    "linspace": lambda m, o: m.linspace(0, 3, 4, out=o),
+    "arange": lambda m, o: m.arange(0, 4.5, out=o),
+    "full": lambda m, o: m.full((2,), 1.5, out=o),
+}
+
+
+@pytest.mark.parametrize("dt", ["float32", "float64", "float16", "int64"])
+@pytest.mark.parametrize("op", sorted(_OUT_CASES))
+def test_out_dtype_rule(op, dt):
+    _cmp_or_raise(lambda m: _OUT_CASES[op](m, m.empty(0, dtype=getattr(m, dt))), exact=False)
