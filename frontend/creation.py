@@ -166,6 +166,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     dtypes.from_numpy_dtype(array.dtype)
+    if any(st < 0 for st in array.strides):  # (a copy would not share memory, as promised)
+        raise ValueError(
+            "from_numpy(): at least one stride in the given numpy array is negative "
+            f"(strides {array.strides}), and tensors with negative strides are not "
+            "supported. (You can probably work around this by making a copy of your array "
+            "with array.copy().)"
+        )
     return _wrap(array)
 
 
@@ -407,6 +414,7 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
+        self.device = _device_cls(device)  # PyTorch's ``Generator().device``: device('cpu')
         self.key = int(np.random.SeedSequence().entropy % (2**63))
         self.counter = 0
 

@@ -220,3 +220,51 @@ _OUT_CASES = {
 @pytest.mark.parametrize("op", sorted(_OUT_CASES))
 def test_out_dtype_rule(op, dt):
     _cmp_or_raise(lambda m: _OUT_CASES[op](m, m.empty(0, dtype=getattr(m, dt))), exact=False)
+
+
+# 7. Tensor methods and small API gaps
+
+
+@pytest.mark.parametrize("method", ["short", "byte", "char", "cfloat", "cdouble"])
+def test_conversion_methods(method):
+    vals = [1.5, -1.5, 0.0, 7.9]
+    _same(getattr(kiln.tensor(vals), method)(), getattr(torch.tensor(vals), method)())
+
+
+def test_rdiv():
+    _same(kiln.tensor([4, 8]).__rdiv__(2), torch.tensor([4, 8]).__rdiv__(2))
+    _same(kiln.tensor([4.0]).__rdiv__(3.0), torch.tensor([4.0]).__rdiv__(3.0))
+
+
+def test_resize_as_():
+    k = kiln.tensor([1.0, 2.0, 3.0]).resize_as_(kiln.zeros(2, 2))
+    assert tuple(k.shape) == tuple(
+        torch.tensor([1.0, 2.0, 3.0]).resize_as_(torch.zeros(2, 2)).shape
+    )
+
+
+def test_numpy_force():
+    k = kiln.tensor([1.0, 2.0], requires_grad=True)
+    t = torch.tensor([1.0, 2.0], requires_grad=True)
+    np.testing.assert_array_equal(k.numpy(force=True), t.numpy(force=True))
+    with pytest.raises(RuntimeError):
+        k.numpy()
+    with pytest.raises(RuntimeError):
+        t.numpy()
+
+
+def test_generator_device():
+    assert str(kiln.Generator().device) == str(torch.Generator().device) == "cpu"
+    assert kiln.Generator().device.type == "cpu"
+
+
+def test_from_numpy_negative_strides():
+    a = np.arange(4.0)[::-1]
+    with pytest.raises(ValueError):
+        torch.from_numpy(a)
+    with pytest.raises(ValueError, match="negative"):
+        kiln.from_numpy(a)
+    shared = np.arange(6.0)[::2]  # positive strides still share memory
+    k = kiln.from_numpy(shared)
+    shared[0] = 9.0
+    assert k[0].item() == 9.0
