@@ -268,3 +268,47 @@ def test_from_numpy_negative_strides():
     k = kiln.from_numpy(shared)
     shared[0] = 9.0
     assert k[0].item() == 9.0
+
+
+# 8. an in-place overwrite ends the autograd history
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda m, y: y.zero_(),
+        lambda m, y: y.fill_(2.0),
+        lambda m, y: y.fill_(m.tensor(2.0)),
+        lambda m, y: y.copy_(m.ones(2)),
+        lambda m, y: y[0:1].zero_(),
+    ],
+)
+def test_overwrite_passes_zero_gradient(write):
+    grads = []
+    for m in (kiln, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        y = x.clone() * 2
+        write(m, y)
+        assert y.requires_grad
+        (y * 3).sum().backward()
+        grads.append(x.grad)
+    _same(*grads)
+
+
+def test_copy_from_a_leaf_that_requires_grad():
+    out = []
+    for m in (kiln, torch):
+        x = m.tensor([1.0, 2.0], requires_grad=True)
+        w = m.tensor([5.0, 6.0], requires_grad=True)
+        y = x.clone().copy_(w)
+        (y * 3).sum().backward()
+        z = m.zeros(2)
+        v = m.tensor([1.0, 2.0], requires_grad=True)
+        z.copy_(v)
+        (z * z).sum().backward()
+        out.append((x.grad, w.grad, v.grad, type(y.grad_fn).__name__))
+    (kx, kw, kv, kn), (tx, tw, tv, tn) = out
+    _same(kx, tx)
+    _same(kw, tw)
+    _same(kv, tv)
+    assert kn == tn == "CopyBackwards"
