@@ -312,3 +312,23 @@ def test_copy_from_a_leaf_that_requires_grad():
     _same(kw, tw)
     _same(kv, tv)
     assert kn == tn == "CopyBackwards"
+
+
+# 9. unravel_index exact in int64 (no float64 rounding)
+
+
+@pytest.mark.parametrize(
+    "idx, shape",
+    [
+        (2**63 - 2, (1, 2**63 - 1)),
+        ([2**63 - 2, 2**62 + 1], (2**63 - 1,)),
+        ([2**63 - 2], (3, 2**61, 1)),
+        ([-(2**63), -3], (7, 2**60)),
+    ],
+)
+def test_unravel_index_large(idx, shape):
+    k = kiln.unravel_index(kiln.tensor(idx), shape)
+    t = torch.unravel_index(torch.tensor(idx), shape)
+    assert [a.tolist() for a in k] == [b.tolist() for b in t]
+    traced = kiln.jit(lambda x: kiln.unravel_index(x, shape))(kiln.tensor(idx))
+    assert [a.tolist() for a in traced] == [b.tolist() for b in t]
