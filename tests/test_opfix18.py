@@ -27,6 +27,13 @@ def test_erfinv_ends_are_infinite():
         )
 
 
+def test_erfinv_float16_rounds_once():
+    vals = [1.0, -1.0, 0.5, 0.9, -0.25, 0.999]
+    k = kiln.erfinv(kiln.tensor(vals, dtype=kiln.float16))
+    t = torch.erfinv(torch.tensor(vals, dtype=torch.float16))
+    _same(k, t, rtol=0)
+
+
 def test_erfinv_gradient_at_ends():
     kx = kiln.tensor([0.5, 1.0, -1.0], requires_grad=True)
     tx = torch.tensor([0.5, 1.0, -1.0], requires_grad=True)

@@ -515,6 +515,8 @@ def relu(x):
 @computes_in_float32
 def erfinv(x):
     """Inverse error function: Giles' single-precision approximation + two Newton steps."""
+    if isinstance(x, Tensor) and x.dtype is dtypes.float16:  # PyTorch: in float32, one rounding
+        return cast(erfinv(cast(x, dtypes.float32)), dtypes.float16)
     x = _to_float(x)
     # erfinv(+-1) is +-inf with an infinite slope, as PyTorch: ``x / (1 - x^2)`` there; the
     # approximation sees 0 instead (its polynomial and Newton steps give NaN at the ends)
