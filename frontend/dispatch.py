@@ -571,7 +571,9 @@ def write_out(name: str, result, out):
             f"{out.dtype.name} instead"
         )
     if result.dtype._category > out.dtype._category:
-        raise RuntimeError(
+        # (PyTorch's cat family raises TypeError here, other ops RuntimeError)
+        cat_family = name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack")
+        raise (TypeError if cat_family else RuntimeError)(
             f"{name}(): result type {result.dtype.name} can't be cast to the desired output "
             f"type {out.dtype.name}"
         )

@@ -220,6 +220,9 @@ _OUT_CASES = {
     "linspace": lambda m, o: m.linspace(0, 3, 4, out=o),
     "arange": lambda m, o: m.arange(0, 4.5, out=o),
     "full": lambda m, o: m.full((2,), 1.5, out=o),
+    "cat": lambda m, o: m.cat([m.tensor(_X), m.tensor(_X)], out=o),
+    "stack": lambda m, o: m.stack([m.tensor(_X), m.tensor(_X)], out=o),
+    "vstack": lambda m, o: m.vstack([m.tensor(_X), m.tensor(_X)], out=o),
 }
 
 
