@@ -112,8 +112,35 @@ def tensor(
     data = _nested_tensors(data)
     dt = dtypes.as_dtype(dtype) if dtype is not None else _infer_dtype(data)
     # (bfloat16: through float32, as PyTorch rounds a double to bfloat16; ``constant`` ends it)
-    array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    if dt.is_floating_point or dt.is_complex or dt is dtypes.bool_:
+        array = np.array(data, dtype=np.float32 if dt is dtypes.bfloat16 else dt.np)
+    else:
+        array = _integer_array(data, dt)
     return _finish(constant(array, dt), requires_grad, device)
+
+
+def _integer_array(data, dt, *, check_arrays=False) -> np.ndarray:
+    """``data`` as an array of the integer dtype ``dt``, with PyTorch's overflow rule: a
+    value outside ``dt``'s range is an error, except that a negative integer down to
+    ``-max`` wraps into an unsigned dtype (``tensor(-1, dtype=uint8)`` is 255); a float is
+    truncated, and must lie in the range."""
+    if isinstance(data, np.ndarray) and not check_arrays:
+        return np.array(data, dtype=dt.np)
+    arr = np.asarray(data)
+    info = np.iinfo(dt.np)
+    if arr.dtype.kind == "O" or (arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1):
+        raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
+    if arr.size and arr.dtype.kind in "iuf":
+        lo = -int(info.max) if arr.dtype.kind in "iu" and info.min == 0 else int(info.min)
+        with np.errstate(invalid="ignore"):
+            fits = np.logical_and(arr >= lo, arr <= int(info.max))
+        if not fits.all():
+            bad = arr[~fits].flat[0]
+            raise RuntimeError(
+                f"tensor(): value {bad} cannot be converted to type {dt.name} without overflow"
+            )
+    with np.errstate(invalid="ignore", over="ignore"):
+        return arr.astype(dt.np)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:
@@ -139,6 +166,13 @@ def from_numpy(array: np.ndarray) -> Tensor:
     if not isinstance(array, np.ndarray):
         raise TypeError(f"expected np.ndarray (got {type(array).__name__})")
     dtypes.from_numpy_dtype(array.dtype)
+    if any(st < 0 for st in array.strides):  # (a copy would not share memory, as promised)
+        raise ValueError(
+            "from_numpy(): at least one stride in the given numpy array is negative "
+            f"(strides {array.strides}), and tensors with negative strides are not "
+            "supported. (You can probably work around this by making a copy of your array "
+            "with array.copy().)"
+        )
     return _wrap(array)
 
 
@@ -246,6 +280,20 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     values = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if values[2] == 0:
         raise RuntimeError("arange: step must be nonzero")
+    for v in values[:2]:
+        if isinstance(v, float) and not math.isfinite(v):
+            raise RuntimeError(f"arange: unsupported range: {values[0]} -> {values[1]}")
+    for v in values:
+        if isinstance(v, int) and not -(2**63) <= v < 2**63:
+            raise RuntimeError(
+                f"arange: value {v} cannot be converted to type int64 without overflow"
+            )
+    if dtype is not None and dtypes.as_dtype(dtype) is dtypes.int64:
+        # PyTorch: an int64 arange truncates its bounds and step first, and counts with them
+        # (other integer dtypes count with the given values, then step by truncated ones)
+        values = [int(v) for v in values]
+        if values[2] == 0:
+            raise ValueError(f"arange: step must be nonzero (step {step} truncated to 0)")
     if (values[1] - values[0]) * values[2] < 0:
         raise RuntimeError(
             f"arange: upper bound and lower bound inconsistent with step sign "
@@ -257,11 +305,11 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     else:
         dt = dtypes.as_dtype(dtype)
     n = max(math.ceil((values[1] - values[0]) / values[2]), 0)
-    data = (
-        (values[0] + np.arange(n, dtype=np.float64) * values[2])
-        if dt.is_floating_point
-        else np.arange(values[0], values[1], values[2])
-    )
+    if dt.is_floating_point:
+        data = values[0] + np.arange(n, dtype=np.float64) * values[2]
+    else:
+        first, step_i = int(values[0]), int(values[2])
+        data = first + np.arange(n, dtype=np.int64) * step_i
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
@@ -281,8 +329,53 @@ def _no_bool(op: str, dt) -> None:
 def linspace(start, end, steps, *, dtype=None, device=None, requires_grad=False, **layout):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     _no_bool("linspace", dt)
-    data = np.linspace(float(start), float(end), _check_steps("linspace", steps))
+    steps = _check_steps("linspace", steps)
+    if dt.is_floating_point or dt.is_complex:
+        data = np.linspace(float(start), float(end), steps)
+    else:
+        data = _halfway_ramp(start, end, steps, dt)
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
+
+
+def _halfway_ramp(start, end, steps, dt) -> np.ndarray:
+    """PyTorch's integer ``linspace``/``logspace`` exponents: ``start`` and ``end`` first
+    truncated to the integer dtype, a float64 step, the first half counted up from
+    ``start`` and the rest down from ``end`` (float64 values, truncated by the caller)."""
+    if steps == 0:
+        return np.zeros(0)
+    lo = _integer_array(_item(start), dt).astype(np.float64)
+    if steps == 1:
+        return np.array([lo])
+    hi = _integer_array(_item(end), dt).astype(np.float64)
+    step = (hi - lo) / (steps - 1)
+    idx = np.arange(steps, dtype=np.float64)
+    up = idx < steps // 2
+    # PyTorch's kernel is compiled with fused multiply-adds: ``start + step * i`` rounds once
+    # (``linspace(-3, 7, 7)[3]`` is 1, from 1.9999999999999998, not 2)
+    return _fma(np.where(up, step, -step), np.where(up, idx, steps - idx - 1), np.where(up, lo, hi))
+
+
+def _fma(a, b, c):
+    """``a * b + c`` rounded once (float64 arrays): the product's rounding error kept exactly
+    (Dekker's two-product) and added back with the sum's (Knuth's two-sum)."""
+
+    def split(x):
+        t = x * 134217729.0  # 2**27 + 1
+        hi = t - (t - x)
+        return hi, x - hi
+
+    p = a * b
+    ah, al = split(a)
+    bh, bl = split(b)
+    e = ((ah * bh - p) + ah * bl + al * bh) + al * bl
+    s = p + c
+    z = s - p
+    t = (p - (s - z)) + (c - z)
+    return s + (t + e)
+
+
+def _item(v):
+    return v.item() if isinstance(v, Tensor) else v
 
 
 def logspace(
@@ -290,7 +383,16 @@ def logspace(
 ):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     _no_bool("logspace", dt)
-    data = np.logspace(float(start), float(end), _check_steps("logspace", steps), base=base)
+    steps = _check_steps("logspace", steps)
+    if dt.is_floating_point or dt.is_complex:
+        data = np.logspace(float(start), float(end), steps, base=base)
+    else:  # exponents as PyTorch's integer linspace computes them, powers in float64; one
+        # step is ``base ** start`` checked to fit the dtype (PyTorch fills a scalar), more
+        # are cast unchecked as PyTorch's kernel casts them
+        exps = _halfway_ramp(start, end, steps, dt) if steps != 1 else np.array([_item(start)])
+        with np.errstate(invalid="ignore", over="ignore"):
+            data = np.power(float(base), np.asarray(exps, np.float64))
+        data = _integer_array(data, dt, check_arrays=steps == 1)
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
@@ -312,6 +414,7 @@ class Generator:
     """
 
     def __init__(self, device="cpu"):
+        self.device = _device_cls(device)  # PyTorch's ``Generator().device``: device('cpu')
         self.key = int(np.random.SeedSequence().entropy % (2**63))
         self.counter = 0
 

@@ -520,14 +520,34 @@ def with_out(fn):
     (True, tensor([2., 2.]))
     """
 
+    name = fn.__name__
+
     @functools.wraps(fn)
     def op(*args, out=None, **kwargs):
         if out is None:
             return fn(*args, **kwargs)
-        return write_out(fn.__name__, fn(*args, **kwargs), out)
+        if name in _OUT_GIVES_DTYPE and isinstance(out, Tensor) and kwargs.get("dtype") is None:
+            kwargs["dtype"] = out.dtype  # PyTorch: a factory or sum computes in out's dtype
+        return write_out(name, fn(*args, **kwargs), out)
 
     op._writes_out = True
     return op
+
+
+# Ops whose ``out=`` names the dtype to compute in (factories, sums and products).
+_OUT_GIVES_DTYPE = frozenset(
+    "arange cumprod cumsum empty eye full linspace logspace ones prod sum zeros".split()
+)
+
+# Ops whose ``out=`` must have the result's dtype exactly (PyTorch raises "Expected out
+# tensor to have dtype ..."), where others allow a same-kind cast.
+_OUT_EXACT_DTYPE = frozenset(
+    """
+addmm amax amin bmm clamp clamp_max clamp_min clip diag dot gather index_add index_select
+log_softmax masked_select matmul mm msort mv nan_to_num norm round scatter scatter_add
+sign softmax take tril triu trunc where
+""".split()
+)
 
 
 def write_out(name: str, result, out):
@@ -545,8 +565,15 @@ def write_out(name: str, result, out):
             f"{name}(): functions with out=... arguments don't support automatic "
             "differentiation, but one of the arguments requires grad."
         )
-    if result.dtype._category > out.dtype._category:
+    if name in _OUT_EXACT_DTYPE and result.dtype is not out.dtype:
         raise RuntimeError(
+            f"{name}(): Expected out tensor to have dtype {result.dtype.name}, but got "
+            f"{out.dtype.name} instead"
+        )
+    if result.dtype._category > out.dtype._category:
+        # (PyTorch's cat family raises TypeError here, other ops RuntimeError)
+        cat_family = name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack")
+        raise (TypeError if cat_family else RuntimeError)(
             f"{name}(): result type {result.dtype.name} can't be cast to the desired output "
             f"type {out.dtype.name}"
         )

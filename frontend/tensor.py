@@ -216,7 +216,14 @@ class Tensor:
         return id(self)
 
     # -------------------------------------------------------------- conversion
-    def numpy(self) -> np.ndarray:
+    def numpy(self, *, force: bool = False) -> np.ndarray:
+        if force:  # PyTorch: detached, on the CPU, conjugation resolved
+            t = self.detach()
+            if t.device.type != "cpu":
+                t = t.to("cpu")
+            if getattr(t, "is_conj", None) is not None and t.is_conj():
+                t = t.resolve_conj()
+            return t.numpy()
         if self.requires_grad:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
@@ -385,6 +392,21 @@ class Tensor:
 
     def bool(self):
         return self.to(dtypes.bool_)
+
+    def short(self):
+        return self.to(dtypes.int16)
+
+    def byte(self):
+        return self.to(dtypes.uint8)
+
+    def char(self):
+        return self.to(dtypes.int8)
+
+    def cfloat(self):
+        return self.to(dtypes.complex64)
+
+    def cdouble(self):
+        return self.to(dtypes.complex128)
 
     def cpu(self):
         return self.to("cpu")

@@ -32,6 +32,11 @@ def isclose(
             raise RuntimeError(
                 f"isclose: {name} must be greater than or equal to zero, but got {tol}"
             )
+    if a.dtype is dtypes.bool_:  # PyTorch measures a bool tensor's error in the default dtype
+        eq_ab = eq(a, b)
+        a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
+        within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))
+        return logical_or(eq_ab, within)
     # infinities are close only to themselves (inf - inf is NaN, inf <= inf would hold)
     finite = logical_and(isfinite(a), isfinite(b))
     within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))

@@ -373,7 +373,16 @@ def abs(x):  # noqa: A001
     return _abs(x)
 
 
-sign = _unary(P["sign"], False)
+_sign = _unary(P["sign"], False)
+
+
+def sign(x):
+    """-1, 0 or 1 by the sign of each element; a bool tensor's sign is itself (PyTorch's)."""
+    if isinstance(x, Tensor) and x.dtype is dtypes.bool_:
+        return x.clone()
+    return _sign(x)
+
+
 reciprocal = _unary(P["reciprocal"], True)
 _floor = _unary(P["floor"], True)
 negative = neg
@@ -412,6 +421,8 @@ def frac(x):
 
 
 def square(x):
+    if isinstance(x, Tensor) and x.dtype is dtypes.bool_:  # PyTorch: pow(bool, 2) is int64
+        x = cast(x, dtypes.int64)
     return mul(x, x)
 
 
@@ -504,7 +515,14 @@ def relu(x):
 @computes_in_float32
 def erfinv(x):
     """Inverse error function: Giles' single-precision approximation + two Newton steps."""
+    if isinstance(x, Tensor) and x.dtype is dtypes.float16:  # PyTorch: in float32, one rounding
+        return cast(erfinv(cast(x, dtypes.float32)), dtypes.float16)
     x = _to_float(x)
+    # erfinv(+-1) is +-inf with an infinite slope, as PyTorch: ``x / (1 - x^2)`` there; the
+    # approximation sees 0 instead (its polynomial and Newton steps give NaN at the ends)
+    end = eq(abs(x), 1.0)
+    edge = div(x, sub(1.0, mul(x, x)))
+    x = where(end, 0.0, x)
     w = neg(log(mul(sub(1.0, x), add(1.0, x))))
     small = lt(w, 5.0)
     ws = sub(w, 2.5)
@@ -537,7 +555,7 @@ def erfinv(x):
     two_over_sqrt_pi = 2.0 / math.sqrt(math.pi)
     for _ in range(2):  # Newton: y -= (erf(y) - x) / erf'(y)
         y = sub(y, div(sub(erf(y), x), mul(exp(neg(mul(y, y))), two_over_sqrt_pi)))
-    return y
+    return where(end, edge, y)
 
 
 def clamp(x, min=None, max=None):  # noqa: A002
@@ -698,6 +716,8 @@ def isfinite(x):
 
 
 def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        return x.clone()  # no NaN or infinity to replace: a copy, as PyTorch
     info = __import__("numpy").finfo(x.dtype.np)
     posinf = info.max if posinf is None else posinf
     neginf = info.min if neginf is None else neginf
@@ -787,6 +807,7 @@ def sinh(x):
 
 @computes_in_float32
 def cosh(x):
+    x = _to_float(x)  # (an unsigned or bool tensor cannot be negated)
     return mul(add(exp(x), exp(neg(x))), 0.5)
 
 

@@ -142,13 +142,16 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
         src = args[0]
         src = src if isinstance(src, Tensor) else ops.constant(src, x.dtype, like=x)
 
-        return assign(x, cast(expand(src, x.shape), x.dtype), name)
+        new = _replacing(x, cast(expand(src, x.shape), x.dtype), "CopyBackwards")
+        return assign(x, new, name)
     if name in ("zero_", "fill_"):
         value = 0 if name == "zero_" else args[0]
 
         fill = value if isinstance(value, Tensor) else full((), value, dtype=x.dtype)
-
-        return assign(x, expand(cast(fill, x.dtype), x.shape), name)
+        node = "ZeroBackward0" if name == "zero_" else "FillBackward2"
+        if isinstance(value, Tensor):
+            node = "FillBackward3"
+        return assign(x, _replacing(x, expand(cast(fill, x.dtype), x.shape), node), name)
     fn = getattr(ops, name[:-1])
     if x.requires_grad and is_grad_enabled():
         # The update overwrites x, and its VJP rule may read x's old values (mul_, exp_):
@@ -157,6 +160,24 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
         args = tuple(operand if a is x else a for a in args)
         return assign(x, fn(operand, *args, **kwargs), name)
     return assign(x, fn(x, *args, **kwargs), name)
+
+
+def _replacing(x: Tensor, new: Tensor, node: str) -> Tensor:
+    """``new``, which overwrites all of ``x``: where ``x`` has autograd history and ``new``
+    has none, the history must end here (PyTorch's ``x.clone().zero_()`` passes a zero
+    gradient back), so ``new`` becomes a selection that never picks ``x`` (its backward
+    gives ``x`` zeros), its node named as PyTorch's. So too where ``new`` is a leaf that
+    requires grad (``x.copy_(w)``): ``x`` gets a node that passes the gradient to ``w``."""
+    if not is_grad_enabled() or new.grad_fn is not None:
+        return new
+    if not (x.requires_grad or new.requires_grad):
+        return new
+    out = where(constant(False, dtypes.bool_, like=x), ops.clone(x), new)
+    if out.grad_fn is not None:
+        from ..autograd.tape import node_class
+
+        out.grad_fn.__class__ = node_class(node)
+    return out
 
 
 def _namespace_inplace(name: str):

@@ -65,6 +65,7 @@ _OPERATORS = {
     "__rmul__": _reflected(ops.mul),
     "__truediv__": ops.div,
     "__rtruediv__": _reflected(ops.div),
+    "__rdiv__": _reflected(ops.div),
     "__floordiv__": ops.floor_divide,
     "__rfloordiv__": _reflected(ops.floor_divide),
     "__mod__": ops.remainder,
