@@ -61,16 +61,9 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "conj": "Tensor.conj() materializes the conjugate: is_conj() is False; PyTorch's "
         "conj() is a lazy view with the conjugate bit set (frontend/complex_tensors.py)",
     },
-    "numpy_bridge": {
-        "negative strides": "kiln.from_numpy of an array with negative strides copies "
-        "silently (the result no longer shares memory); PyTorch raises ValueError "
-        "(frontend/creation.py)",
-    },
     "known_gaps": {
         "einsum sublist": "einsum's sublist format einsum(x, [0], y, [1], [0, 1]) "
         "(frontend/ops/linalg.py)",
-        "numpy force": "no Tensor.numpy(force=True) (frontend/tensor.py)",
-        "Generator.device": "kiln.Generator has no .device (frontend/creation.py)",
         "complex linalg.solve": "linalg.solve refuses complex matrices (frontend/linalg.py)",
         "complex linalg.det": "linalg.det refuses complex matrices (frontend/linalg.py)",
         "complex equal": "kiln.equal raises NotImplementedError for complex tensors "
