@@ -60,18 +60,12 @@ def test_the_tables_name_real_scripts():
 
 @pytest.mark.parametrize("name", NAMES)
 def test_script_agrees_with_torch(name, outputs):
-    if name in KNOWN_FAILURES:
-        message, why = KNOWN_FAILURES[name]
-        (torch_ok, torch_out), (kiln_ok, kiln_out) = (side[name] for side in outputs)
-        assert torch_ok, f"{name}.py under torch failed:\n{torch_out[-5000:]}"
-        assert not kiln_ok, f"{name}.py now runs under kiln ({why}): remove from KNOWN_FAILURES"
-        assert message in kiln_out, f"{name}.py fails differently:\n{kiln_out[-5000:]}"
-        return
     check_script(
         name,
         outputs,
         KNOWN_DIFFERENCES.get(name, {}),
         TOLERANCE.get(name, DEFAULT_TOLERANCE),
+        KNOWN_FAILURES.get(name),
     )
 
 
