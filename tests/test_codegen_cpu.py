@@ -13,6 +13,7 @@ import math
 import numpy as np
 import pytest
 
+from kiln.compiler.codegen.cpu import PARALLEL_THRESHOLD
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.interpret import interpret
 from kiln.compiler.ir import Graph
@@ -193,8 +194,8 @@ def test_large_array_uses_the_parallel_kernel():
         lambda g, a, b: g.add_node(
             "sqrt", [g.add_node("add", [g.add_node("mul", [a, a]), g.add_node("mul", [b, b])])]
         ),
-        ((1 << 18,), F32),
-        ((1 << 18,), F32),
+        ((2 * PARALLEL_THRESHOLD,), F32),
+        ((2 * PARALLEL_THRESHOLD,), F32),
     )
     executable = check_against_interpreter(graph)
     assert "_f0(in0, in1, o" in executable.program.source
@@ -321,7 +322,7 @@ def test_long_rows_sum_in_float64():
     assert abs(float(got) - float(np.sum(x, dtype=np.float64))) < 1e-3
 
 
-@pytest.mark.parametrize("shape", [(1 << 18,), (2, 1 << 17)])
+@pytest.mark.parametrize("shape", [(2 * PARALLEL_THRESHOLD,), (2, PARALLEL_THRESHOLD)])
 def test_few_long_rows_are_split_across_threads(shape):
     axis = len(shape) - 1
 

@@ -188,8 +188,10 @@ def test_source_outside_the_language_falls_back_to_numba(monkeypatch, tmp_path):
 
 
 def test_large_loops_split_across_threads_give_the_serial_result(monkeypatch):
+    from kiln.compiler.codegen.cpu import PARALLEL_THRESHOLD
+
     monkeypatch.setenv("KILN_CPU_BACKEND", "native")
-    size = 1 << 18
+    size = 2 * PARALLEL_THRESHOLD
     rng = np.random.default_rng(1)
     x = rng.standard_normal(size).astype(F32)
     graph = _build(lambda g, v: g.add_node("tanh", [g.add_node("mul", [v, v])]), ((size,), F32))

@@ -63,9 +63,14 @@ from .kernel_module import (  # noqa: F401  (re-exported: codegen/cuda.py import
 # (see the module docstring: which flags, and why not more; tests/test_edge_values.py)
 LOOP_FLAGS = ("contract",)
 ROW_FLAGS = ("contract", "reassoc")
-# Below this many elements a kernel runs single-threaded (``kernel_serial``): waking the
-# worker threads costs 8-40 microseconds (runtime/threads.py); measured crossover ~2^17.
-PARALLEL_THRESHOLD = 1 << 17
+# Below this many elements a kernel runs single-threaded (``kernel_serial``). The native
+# back end's pool is Python threads handing the GIL around its ctypes calls: a threaded
+# call costs ~50-70 microseconds more than a serial one, and measured on this project's
+# 2-core machine (2026-12-02) the serial kernel was faster up to 2^18 elements (an
+# elementwise x * 2 + y: 53 vs 120 us at 2^17, 67-88 vs 99-116 us at 2^18), even at
+# 2^19, and slower from 2^20 (244-281 vs 184-235 us); row reductions alike. (With Numba's
+# OpenMP layer, the crossover was ~2^17.)
+PARALLEL_THRESHOLD = 1 << 19
 # Row groups with fewer rows than this (and enough work) split each row across threads.
 SPLIT_ROWS = 4
 SPLIT_CHUNKS = 64
