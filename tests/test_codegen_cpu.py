@@ -9,6 +9,7 @@ are never overwritten by a later call while held, the dump folder, the kernel ca
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -604,3 +605,25 @@ def test_compiled_integer_power_is_pytorchs(dtype):
     np.testing.assert_array_equal(
         compiled.numpy(), (torch.from_numpy(base) ** torch.from_numpy(exponent)).numpy()
     )
+
+
+def test_an_epilogue_in_place_reads_its_input_through_the_output():
+    """The memory plan writes the epilogue's output over the matmul's result; the kernel
+    reads that input through the output's array (one pointer: LLVM vectorizes the loop
+    instead of checking for overlap and running it scalar) and computes the same values."""
+
+    def make(g, x, w, m):
+        product = g.add_node("matmul", [x, w])
+        return g.add_node("where", [m, const(g, 0.0), product])
+
+    x, w = normal((64, 32), (32, 128))
+    mask = np.random.default_rng(3).random((64, 128)) > 0.5
+    graph = build(make, ((64, 32), F32), ((32, 128), F32), ((64, 128), "bool"))
+    executable = check_against_interpreter(graph, [x, w, mask])
+    memory = dict(executable.stages)["memory"]
+    assert any("in place of" in note for note in memory.notes.values())
+    [epilogue] = [k for k in executable.kernels if "where" in k]
+    setup = epilogue.split("def kernel_serial")[1].split("for ")[0]
+    assert re.search(r"\ba\d+ = out0\.reshape", setup), setup
+    expected = np.where(mask, np.float32(0), x @ w)
+    np.testing.assert_allclose(executable.run([x, w, mask])[0], expected, rtol=1e-5, atol=1e-5)

@@ -338,7 +338,8 @@ class _Lowering:
         comment = f"group {index}: {group.describe()}"
         if group.kind == "loop":
             strided = self.strided(group)
-            self.kernel_call(loop_kernel(group, strided=strided), comment, strided, group.nodes)
+            kernel = loop_kernel(group, strided=strided, in_place=self.in_place(group))
+            self.kernel_call(kernel, comment, strided, group.nodes)
         elif group.kind == "row":
             self.kernel_call(row_kernel(group), comment, nodes=group.nodes)
         elif group.kind == "column":
@@ -364,10 +365,20 @@ class _Lowering:
             epilogue = [n for n in group.nodes if n is not head]
             if epilogue:
                 strided = self.strided(group)
-                kernel = loop_kernel(group, epilogue, strided)
+                kernel = loop_kernel(group, epilogue, strided, self.in_place(group))
                 self.kernel_call(kernel, f"group {index}: epilogue", strided, epilogue)
         else:
             self.lower_library(index, group.nodes[0])
+
+    def in_place(self, group: FusionGroup) -> dict:
+        """The group's outputs the memory plan writes over one of its inputs: output ->
+        that input (``loop_kernel`` reads it through the output's array)."""
+        found = {}
+        for out in group.outputs:
+            where = self.plan.storage.get(out)
+            if where is not None and where.in_place_of is not None:
+                found[out] = where.in_place_of
+        return found
 
     def lower_library(self, index: int, node: Node) -> None:
         where = self.plan.storage[node]
