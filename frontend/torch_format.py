@@ -151,15 +151,11 @@ class _Storage:
 
 
 def _numpy_dtype(name: str):
-    if name == "bfloat16":
+    if name == "bfloat16":  # (ml_dtypes' type, loaded with kiln.bfloat16 on first use)
         import kiln
 
-        return kiln.bfloat16.np if hasattr(kiln, "bfloat16") else _no_bfloat16()
+        return kiln.bfloat16.np
     return np.dtype(name)
-
-
-def _no_bfloat16():
-    raise TypeError("kiln.load: this file holds bfloat16 tensors, which this kiln lacks")
 
 
 def _tensor(storage, offset, size, stride, dtype_name=None):
@@ -211,11 +207,9 @@ def _rebuild_parameter(data, requires_grad, hooks=None, *rest):
 
 
 def _rebuild_from_type_v2(function, kind, arguments, state):
-    result = function(*arguments)
-    if kind is not None and kind is not _Tensor and state:
-        for key, value in state.items() if isinstance(state, dict) else ():
-            setattr(result, key, value)
-    return result
+    # (``kind`` can only be ``_Tensor``: ``_allowed`` resolves no other tensor type; Python
+    # attributes a tensor carried, ``state``, are not restored)
+    return function(*arguments)
 
 
 class _Tensor:

@@ -136,11 +136,9 @@ def row_reduction_template(node: Node, backend: str = "cpu") -> str | None:
     exist for floating-point rows, whose NaN a plain loop cannot keep without giving up
     vectorization: an integer or bool max, ``any``, accumulates.)"""
     template = PRIMITIVES[node.op].expression(backend, node.dtype)
-    if template is not None and backend == "cpu" and template.startswith("row_"):
-        from .helper_names import HELPERS
-
-        if template.partition("(")[0] not in HELPERS:
-            return None
+    helper = (template or "").partition("(")[0]
+    if backend == "cpu" and helper.startswith("row_") and helper not in HELPERS:
+        return None
     return template
 
 

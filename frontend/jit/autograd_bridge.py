@@ -101,16 +101,12 @@ class CompiledBackward:
             t.grad_fn = JitBackward(self, saved, sources, slot, watched)
 
 
-def _root(array):
-    while isinstance(array, np.ndarray) and array.base is not None:
-        array = array.base
-    return array
-
-
 def _aliased(arrays, tensors) -> list:
     """The tensors among ``tensors`` whose memory one of ``arrays`` is (or views)."""
+    from ..ops.surface16 import _root  # (through NumPy's as_strided wrapper too)
+
     roots = {id(_root(a)) for a in arrays if isinstance(a, np.ndarray)}
-    return [t for t in tensors if id(_root(t._data)) in roots]
+    return [t for t in tensors if isinstance(t._data, np.ndarray) and id(_root(t._data)) in roots]
 
 
 class JitBackward:

@@ -47,6 +47,8 @@ class Compiled:
         self.captured = [
             (weakref.ref(t, self._freed), shape, dt, rg) for t, shape, dt, rg in self.captured
         ]
+        # (the fetchers of input tensors: the compiled backward checks the ones it saved)
+        self.tensor_fetchers = [f.tensor for f in self.fetchers if hasattr(f, "tensor")]
 
     def _freed(self, ref) -> None:
         self.dead = True
@@ -145,7 +147,7 @@ class Compiled:
             else:  # a Python value, or an argument the function returned (as itself)
                 out.append(values[v] if kind == "arg" else v)
         if self.backward is not None:
-            tensors = [fetch.tensor(values) for fetch in self.fetchers if hasattr(fetch, "tensor")]
+            tensors = [tensor(values) for tensor in self.tensor_fetchers]
             self.backward.attach(out, self.out_leaves, results, values, tensors)
         return unflatten(self.out_structure, iter(out))
 
