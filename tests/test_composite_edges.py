@@ -19,6 +19,11 @@ NAMES = ["sigmoid", "log1p", "expm1", "asinh", "tanh", "atan", "exp", "softplus"
 NAMES += ["relu", "relu6", "hardtanh", "silu", "elu", "leaky_relu"]
 
 
+# elu's gradient at a NaN input is PyTorch's scalar formula's (x <= 0 is false: 1) on an
+# AVX-512 machine and NaN on AVX2 ones (torch 2.13's vectorized kernels differ): not compared.
+TORCH_VARIES = {"elu"}
+
+
 def _function(lib, name):
     if name in ("softplus", "logsigmoid", "relu6", "hardtanh", "gelu", "silu", "elu", "leaky_relu"):
         return getattr(lib.nn.functional, name)
@@ -42,5 +47,10 @@ def test_composite_matches_pytorch_at_the_edges(name):
     zero = want == 0
     np.testing.assert_array_equal(np.signbit(got[zero]), np.signbit(want[zero]))
     finite = np.isfinite(want_grad) & (np.abs(want_grad) > 1e-30)  # torch rounds tiny to 0
+    if name in TORCH_VARIES:
+        finite &= ~np.isnan(np.array(values))
     np.testing.assert_allclose(got_grad[finite], want_grad[finite], rtol=2e-5, atol=0)
-    np.testing.assert_array_equal(np.isnan(got_grad), np.isnan(want_grad))
+    nan_grad = np.isnan(got_grad), np.isnan(want_grad)
+    if name in TORCH_VARIES:  # (kiln's gradient there is nan)
+        nan_grad = [g[np.array(values) == np.array(values)] for g in nan_grad]
+    np.testing.assert_array_equal(*nan_grad)

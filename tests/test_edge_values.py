@@ -182,7 +182,7 @@ COMPOSITES = {
     "softplus": (F.softplus, torch.nn.functional.softplus, ()),
     "logsigmoid": (F.logsigmoid, torch.nn.functional.logsigmoid, ()),
     "silu": (F.silu, torch.nn.functional.silu, ()),
-    "gelu": (F.gelu, torch.nn.functional.gelu, (-0.0, -1e-45, -3e38, -104.0, -20.0)),
+    "gelu": (F.gelu, torch.nn.functional.gelu, ()),
     "gelu_tanh": (
         lambda x: F.gelu(x, approximate="tanh"),
         lambda x: torch.nn.functional.gelu(x, approximate="tanh"),
@@ -218,18 +218,27 @@ def _bits(value) -> bytes:
     return np.float32(value).tobytes()  # tells -0.0 from 0.0 (and finds NaN)
 
 
+# Points where PyTorch's own float32 result depends on the CPU it runs on (its vectorized
+# kernels differ by instruction set): compared with neither value. torch 2.13's gelu gives
+# nan at inf and inf at 3e38 on an AVX-512 machine (inf and 3e38 on AVX2 ones, the exact
+# values, which kiln gives), and -0.0 for negative x whose result underflows (as kiln) where
+# AVX2 machines give +0.0.
+TORCH_VARIES = {"gelu": (np.inf, 3e38, -0.0, -1e-45, -3e38, -104.0, -20.0)}
+
+
 @pytest.mark.parametrize("name", [n for n in COMPOSITES if n not in ("softmax", "log_softmax")])
 def test_composite_agrees_with_pytorch_at_edge_values(name):
     function, reference, differs = COMPOSITES[name]
     values = edge_values()
+    varies = {_bits(v) for v in TORCH_VARIES.get(name, ())}
     differs = {_bits(v) for v in differs}
-    checked = np.array([_bits(v) not in differs for v in values])
+    checked = np.array([_bits(v) not in differs | varies for v in values])
     jitted = kiln.jit(function)(kiln.from_numpy(values.copy())).numpy()
     want = reference(torch.from_numpy(values.copy())).numpy()
     assert_agree(np.where(checked, jitted, 0), np.where(checked, want, 0), what=name)
     # the documented differences are real (when one is fixed, drop it from the table)
     eager = function(kiln.from_numpy(values.copy())).numpy()
-    for k in np.flatnonzero(~checked):
+    for k in np.flatnonzero([_bits(v) in differs for v in values]):
         with pytest.raises(AssertionError):
             assert_agree(eager[k : k + 1], want[k : k + 1], what=name)
 

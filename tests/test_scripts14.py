@@ -33,7 +33,11 @@ NAMES = sorted(p.stem for p in SCRIPTS.glob("*.py") if not p.name.startswith("_"
 # (rtol, atol) per script; default below. Training runs of many float32 steps drift apart
 # by accumulated rounding, so they get a looser bound than a single forward pass.
 TOLERANCE = {
-    "optim_schedulers": (1e-3, 1e-4),
+    # Adadelta at lr=1.0 on the same fit: its x^2 coefficient is 0 up to the noise of the
+    # run and the loss drifts by 0.2% between PyTorch on an AVX2 and an AVX-512 machine
+    # (MKL's float32 sqrt on AVX-512 is not correctly rounded: 636 of 100,000 random
+    # values differ from the exact result, which kiln and NumPy give)
+    "optim_schedulers": (5e-3, 1e-2),
     "quickstart_training": (1e-3, 1e-4),
     "cnn_training": (1e-3, 1e-4),
     "rnn_name_classification": (1e-3, 1e-4),
@@ -44,8 +48,9 @@ TOLERANCE = {
     "seq2seq_attention": (1e-3, 1e-4),
     # RMSprop on the sin(x) fit amplifies the last-bit differences of a 2000-term sum
     # (a different summation order) chaotically: in float64, with bit-identical RMSprop
-    # steps, kiln and PyTorch still drift apart by 1e-5 relative after 300 steps
-    "learning_with_examples": (5e-3, 1e-3),
+    # steps, kiln and PyTorch still drift apart by 1e-5 relative after 300 steps; in float32
+    # on an AVX-512 machine (PyTorch's linspace and sqrt rounding differently) by 0.9%
+    "learning_with_examples": (2e-2, 1e-3),
 }
 
 # Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
