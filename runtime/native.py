@@ -25,6 +25,7 @@ in about 50 ms (Numba's first compile in a process: 0.5 s or more).
 
 from __future__ import annotations
 
+import _thread
 import contextlib
 import ctypes
 import functools
@@ -832,9 +833,16 @@ class _Pool:
 
 
 class _Worker:
+    """One pool thread. It waits on raw locks (``_thread`` locks, released by the other
+    thread): a ``threading.Semaphore`` is Python code around a ``Condition`` that makes a
+    new lock per wait, ~5 us more per handoff (a 2^17-element kernel on two threads:
+    28 us against 34)."""
+
     def __init__(self):
-        self.start = threading.Semaphore(0)
-        self.done = threading.Semaphore(0)
+        self.start = _thread.allocate_lock()
+        self.start.acquire()
+        self.done = _thread.allocate_lock()
+        self.done.acquire()
         self.task = None
         self.error = None
         thread = threading.Thread(target=self.loop, name="kiln-kernel-worker", daemon=True)
