@@ -61,15 +61,80 @@ def test_a_saved_captured_tensor_changed_in_place_raises():
         out.backward()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a differentiable view of an input that a compiled function returns is a copy "
-    "(its history is the compiled backward's): an in-place change through it does not "
-    "reach the input, as it does in PyTorch",
-)
-def test_in_place_through_a_differentiable_returned_view_reaches_the_input():
-    a = kiln.ones(3, requires_grad=True)
-    b = a * 1
-    view = kiln.jit(lambda x: x[0:2])(b)
-    view.mul_(3)
-    np.testing.assert_array_equal(b.detach().numpy(), [3.0, 3.0, 1.0])
+DIFFERENTIABLE_VIEWS = [
+    lambda x: x[0:1],
+    lambda x: x.t(),
+    lambda x: x.t()[1],
+    lambda x: x.reshape(-1)[::2],
+    lambda x: x[:, 1:],
+    lambda x: x.view(3, 2)[1:, :1],
+]
+
+
+@pytest.mark.parametrize("wrap", [kiln.jit, kiln.compile])
+@pytest.mark.parametrize("function", DIFFERENTIABLE_VIEWS)
+def test_in_place_through_a_differentiable_returned_view_reaches_the_input(wrap, function):
+    """The view is the input's (PyTorch's torch.compile regenerates it eagerly): writes
+    through it change the input and its gradient, as the same code in PyTorch."""
+    torch = pytest.importorskip("torch")
+    got = []
+    for lib, compiled in ((kiln, wrap(function)), (torch, function)):
+        a = lib.arange(6.0).reshape(2, 3).requires_grad_()
+        b = a * 1
+        view = compiled(b)
+        assert view.requires_grad
+        view.mul_(3)
+        (b * lib.arange(6.0).reshape(2, 3) ** 2).sum().backward()
+        got.append((b.detach().numpy().copy(), a.grad.numpy().copy()))
+    np.testing.assert_array_equal(got[0][0], got[1][0])
+    np.testing.assert_array_equal(got[0][1], got[1][1])
+
+
+def test_a_returned_view_of_a_computed_value_is_still_its_own():
+    """Only views of an argument are replayed: a view of a value the function computed
+    has the compiled backward's history."""
+    a = kiln.arange(6.0).requires_grad_()
+    out = kiln.jit(lambda x: (x * 2)[1:4])(a)
+    assert out.grad_fn.name() == "CompiledFunctionBackward"
+    out.sum().backward()
+    np.testing.assert_array_equal(a.grad.numpy(), [0, 2, 2, 2, 0, 0])
+
+
+STRIDED_UPDATES = [
+    lambda e: e[::2].mul_(3),
+    lambda e: e[1::3].add_(1),
+    lambda e: e[1:5:2].mul_(-2),
+    lambda e: e.view(2, 3)[:, ::2].add_(1),
+    lambda e: e.view(2, 3)[::1, 1::2].mul_(5),
+    lambda e: e[5:6:2].mul_(7),
+    lambda e: e[6:6:2].mul_(7),  # empty
+]
+
+
+@pytest.mark.parametrize("wrap", [None, kiln.jit, kiln.compile])
+@pytest.mark.parametrize("update", STRIDED_UPDATES)
+def test_in_place_update_of_a_strided_slice_with_autograd(wrap, update):
+    """``x[::2].mul_(3)`` where autograd records it (eagerly it raised NotImplementedError
+    naming a CUDA tensor; under kiln.jit a TraceError): values and gradients as PyTorch's."""
+    torch = pytest.importorskip("torch")
+
+    def step(lib):
+        def f(x):
+            e = x * 1
+            update(e)
+            return (e * lib.arange(6.0) ** 2).sum(), e
+
+        return f
+
+    results = []
+    for lib in (kiln, torch):
+        f = step(lib)
+        if lib is kiln and wrap is not None:
+            f = wrap(f)
+        a = lib.arange(6.0).requires_grad_()
+        loss, e = f(a)
+        loss.backward()
+        results.append((loss.item(), e.detach().numpy().copy(), a.grad.numpy().copy()))
+    assert results[0][0] == results[1][0]
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+    np.testing.assert_array_equal(results[0][2], results[1][2])

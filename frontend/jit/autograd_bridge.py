@@ -57,7 +57,56 @@ def build_backward(trace: TraceState, out_tensors, differentiable):
         if g is not None:
             kept_sources.append(pos if pos is not None else weakref.ref(t))
             grad_nodes.append(trace.node_of(g))
-    return CompiledBackward(kept_sources, grad_nodes, [c._node for c in cotangents], differentiable)
+    backward = CompiledBackward(
+        kept_sources, grad_nodes, [c._node for c in cotangents], differentiable
+    )
+    arguments = {id(trace.node_of(t)): trace.arg_leaves[id(t)] for t in trace.args}
+    for k in differentiable:
+        recipe = _view_recipe(trace.node_of(out_tensors[k]), arguments)
+        if recipe is not None:
+            backward.views[k] = recipe
+    return backward
+
+
+# The writable views a compiled output may be of an argument, replayed eagerly (``_replay``)
+_REPLAYABLE = {"reshape": ("shape",), "permute": ("axes",), "slice": ("starts", "stops", "steps")}
+
+
+def _view_recipe(node, arguments):
+    """``(argument position, steps)`` when ``node`` is a chain of writable views
+    (reshape, permute, slice) of an argument's input node, with concrete parameters
+    (``steps``: ``(op, params)`` from the argument out); else ``None``."""
+    steps = []
+    while id(node) not in arguments:
+        keys = _REPLAYABLE.get(node.op)
+        if keys is None or len(node.inputs) != 1:
+            return None
+        params = {key: node.params.get(key) for key in keys}
+        if not all(_concrete(value) for value in params.values()):
+            return None  # (a symbolic size: the copy below stays)
+        steps.append((node.op, params))
+        node = node.inputs[0]
+    return (arguments[id(node)], steps[::-1]) if steps else None
+
+
+def _concrete(value) -> bool:
+    if isinstance(value, (tuple, list)):
+        return all(_concrete(v) for v in value)
+    return value is None or type(value) is int
+
+
+def _replay(tensor, steps):
+    """The eager view of ``tensor`` that ``steps`` (``_view_recipe``) describe: autograd
+    records it as a view, so an in-place change through it reaches ``tensor``."""
+    for op, params in steps:
+        if op == "reshape":
+            tensor = tensor.view(params["shape"])
+        elif op == "permute":
+            tensor = tensor.permute(*params["axes"])
+        else:
+            triples = zip(params["starts"], params["stops"], params["steps"])
+            tensor = tensor[tuple(slice(a, b, c) for a, b, c in triples)]
+    return tensor
 
 
 class CompiledBackward:
@@ -70,6 +119,9 @@ class CompiledBackward:
         self.differentiable = differentiable  # indices into the graph's outputs
         self.executable = None
         self.n_outputs = 0
+        # output index -> ``_view_recipe``: a differentiable output that is a writable view
+        # of an argument is that view, made eagerly (PyTorch's torch.compile does the same)
+        self.views: dict[int, tuple] = {}
 
     def compile(self, graph, n_outputs, device):
         """Split the joint ``graph``; compile both halves, return the forward executable."""
@@ -87,8 +139,10 @@ class CompiledBackward:
         ``tensors`` are the call's input tensors: a saved value that is one of their arrays
         (or a view of it) is checked, as eager autograd checks its saved tensors, not to
         have changed in place before backward reads it (PyTorch's RuntimeError); and a
-        differentiable output that is a view of an input's memory gets its own copy (its
-        autograd history is the compiled backward's, not the input's view's)."""
+        differentiable output that is a view of an input's memory is that view made
+        eagerly where the graph says how (reshape, permute and slice of an argument: an
+        in-place change through it reaches the argument, as in PyTorch), else a copy of
+        its own (its autograd history is the compiled backward's)."""
         saved = results[self.n_outputs :]
         sources = [values[s] if isinstance(s, int) else s() for s in self.sources]
         watched = _aliased(saved, tensors)
@@ -96,6 +150,12 @@ class CompiledBackward:
         for slot, k in enumerate(self.differentiable):
             t = out[leaf_index[k]]
             if t._data.base is not None and _aliased([t._data], tensors):
+                view = self.views.get(k)
+                if view is not None:
+                    view = _replay(values[view[0]], view[1])
+                    if view.shape == t.shape and view._data.dtype == t._data.dtype:
+                        out[leaf_index[k]] = view
+                        continue
                 t._data = np.array(t._data)
             t._requires_grad = True
             t.grad_fn = JitBackward(self, saved, sources, slot, watched)

@@ -12,7 +12,6 @@ import math
 
 import numpy as np
 
-from kiln.compiler.errors import TraceError
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes, ops
@@ -118,22 +117,38 @@ def _into_base(base: Tensor, view_op: str, params: dict, new: Tensor) -> Tensor:
             inverse[a] = i
         return permute(new, inverse)
     starts, stops, steps = params["starts"], params["stops"], params["steps"]
-    if any(s != 1 for s in steps):
-        tracing = current_trace() is not None
-        raise (TraceError if tracing else NotImplementedError)(
-            "an in-place update of a strided slice (x[::2].add_(...)) is not supported "
-            f"{'under kiln.jit' if tracing else 'on a CUDA tensor'}; use kiln.where or "
-            "index assignment (x[::2] = ...)"
-        )
+    counts = [len(range(a, b, c)) for a, b, c in zip(starts, stops, steps)]
+    # the region the view spans: from its first element to its last, along each dim
+    stops = [a + (m - 1) * c + 1 if m else a for a, m, c in zip(starts, counts, steps)]
+    new = cast(new, base.dtype)
+    if any(c != 1 for c in steps) and all(counts):
+        new = _spread(new, steps)
     pads = [(a, n - b) for a, b, n in zip(starts, stops, base.shape)]
     mask = np.zeros(tuple(base.shape), dtype=bool)
-    mask[tuple(slice(a, b) for a, b in zip(starts, stops))] = True
+    mask[tuple(slice(a, b, c) for a, b, c in zip(starts, stops, steps))] = True
 
     mask = constant(mask, dtypes.bool_, like=base)
     # ``where`` reads the base through a fresh alias (a same-shape reshape): the base is
     # about to change in place, and its old history must stay usable by backward.
     alias = bind(P["reshape"], (base,), {"shape": tuple(base.shape)})
-    return where(mask, pad_axes(cast(new, base.dtype), pads, 0), alias)
+    return where(mask, pad_axes(new, pads, 0), alias)
+
+
+def _spread(new: Tensor, steps) -> Tensor:
+    """``new`` with ``step - 1`` zeros after each element along every dim of a strided
+    slice (none after the last): the values of a view ``x[::step]`` laid out over the
+    region of ``x`` the view spans, through differentiable reshapes and pads."""
+    for d, step in enumerate(steps):
+        if step == 1:
+            continue
+        shape = list(new.shape)
+        wide = reshape(new, (*shape[: d + 1], 1, *shape[d + 1 :]))
+        gaps = [(0, 0)] * (d + 1) + [(0, step - 1)] + [(0, 0)] * (len(shape) - d - 1)
+        wide = reshape(pad_axes(wide, gaps, 0), (*shape[:d], shape[d] * step, *shape[d + 1 :]))
+        keep = [slice(None)] * len(shape)
+        keep[d] = slice(0, (shape[d] - 1) * step + 1)
+        new = wide[tuple(keep)]
+    return new
 
 
 def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
