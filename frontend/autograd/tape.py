@@ -452,6 +452,20 @@ def save_result(node: BackwardNode, out: Tensor) -> None:
     node.result = alias
 
 
+def keep_result(out: Tensor) -> None:
+    """A composite's renamed node keeps ``out`` as PyTorch's node saves its result
+    (``sigmoid``): ``_saved_result``, and backward raises if ``out`` changed in place. The
+    composite's inner nodes still compute the gradient. Not under saved_tensors_hooks (the
+    node's inputs may be unpacked ones)."""
+    node = out.grad_fn
+    if isinstance(node, BackwardNode) and node.result is None and node.unpack is None:
+        if not (saved_hooks_active and current_saved_hooks() is not None):
+            alias = out.detach()
+            alias._vc = out._vc
+            node.result_version = out._version
+            node.result = alias
+
+
 def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
     """``Tensor.register_hook``: a leaf keeps its hooks, a non-leaf's live on its node.
 
