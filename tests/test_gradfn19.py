@@ -617,3 +617,27 @@ def _requires_grad_outcome(lib, case):
 )
 def test_requires_grad_and_detach_rules_match_torch(case):
     assert _requires_grad_outcome(kiln, case) == _requires_grad_outcome(torch, case)
+
+
+def test_accumulate_grad_is_one_node_per_leaf():
+    for lib in (torch, kiln):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        y = x * 2 + x.exp()
+        first = (x * 3).grad_fn.next_functions[0][0]
+        seen = {id(n) for n, _ in y.grad_fn.next_functions[0][0].next_functions if n is not None}
+        seen |= {id(n) for n, _ in y.grad_fn.next_functions[1][0].next_functions}
+        assert seen == {id(first)} and first.variable is x, lib.__name__
+
+
+def test_a_walked_leaf_still_pickles_and_copies():
+    import copy
+    import pickle
+
+    for lib in (torch, kiln):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        node = (x * 2).grad_fn.next_functions[0][0]
+        assert pickle.loads(pickle.dumps(x)).tolist() == [1.0, 2.0]
+        node.metadata["tag"] = 1
+        y = copy.deepcopy(x)
+        y.sum().backward()
+        assert y.grad.tolist() == [1.0, 1.0] and x.grad is None, lib.__name__

@@ -23,6 +23,7 @@ all computed; ``increment_version`` marks a tensor as changed in place.
 from __future__ import annotations
 
 import itertools
+import weakref
 from contextvars import ContextVar
 
 from ..utils.hooks import RemovableHandle
@@ -153,8 +154,7 @@ class _NodeState:
 
 
 def _owner(node):
-    """Where a node's state lives: a multi-output node's slot uses the shared node, and a
-    leaf's ``AccumulateGrad`` (made anew by each ``next_functions``) the leaf tensor."""
+    """Where a node's state lives: a multi-output node's slot uses the shared node."""
     from . import tape
 
     if isinstance(node, tape.OutputSlot):
@@ -167,14 +167,30 @@ def _state(node) -> _NodeState:
 
     node = _owner(node)
     if isinstance(node, tape.AccumulateGrad):
-        found = node.variable.__dict__.get("_accumulate_state")
-        if found is None:
-            found = node.variable.__dict__["_accumulate_state"] = _NodeState()
-        return found
+        node = accumulate_node(node.variable)  # the leaf's one node, held by the leaf
+        node.variable.__dict__["_accumulate_node"] = node
     found = getattr(node, "_node_state", None)
     if found is None:
         found = node._node_state = _NodeState()
     return found
+
+
+# leaf id -> its AccumulateGrad while anything holds that (checked: ids are reused)
+_ACCUMULATE_NODES: weakref.WeakValueDictionary = weakref.WeakValueDictionary()
+
+
+def accumulate_node(leaf):
+    """The leaf's ``AccumulateGrad``: one object while anything holds it, as PyTorch's
+    (a graph walker that remembers the nodes it saw meets a shared leaf once). A node
+    with metadata or hooks is held by its leaf (``_accumulate_node``)."""
+    from . import tape
+
+    node = leaf.__dict__.get("_accumulate_node")
+    if node is None:
+        node = _ACCUMULATE_NODES.get(id(leaf))
+        if node is None or node.variable is not leaf:
+            node = _ACCUMULATE_NODES[id(leaf)] = tape.AccumulateGrad(leaf)
+    return node
 
 
 def _add_hook(node, hooks: dict, fn) -> RemovableHandle:
@@ -269,7 +285,7 @@ def run_node(node, g):
 
 def accumulate_pre(leaf, g):
     """A leaf's ``AccumulateGrad`` pre-hooks, on its gradient before it is accumulated."""
-    state = leaf.__dict__.get("_accumulate_state")
+    state = getattr(leaf.__dict__.get("_accumulate_node"), "_node_state", None)
     if state is None:
         return g
     for fn in tuple(state.pre.values()):
@@ -281,7 +297,7 @@ def accumulate_pre(leaf, g):
 
 def accumulate_post(leaf, g) -> None:
     """A leaf's ``AccumulateGrad`` hooks, after its gradient was accumulated."""
-    state = leaf.__dict__.get("_accumulate_state")
+    state = getattr(leaf.__dict__.get("_accumulate_node"), "_node_state", None)
     if state is not None:
         for fn in tuple(state.post.values()):
             fn((), (g,))

@@ -18,7 +18,7 @@ from ..context import current_trace
 from ..tensor import Tensor, _wrap
 from ..utils.hooks import RemovableHandle
 from . import grad_mode
-from .graph import Node
+from .graph import Node, accumulate_node
 
 _FREED = "freed"
 
@@ -26,7 +26,7 @@ _FREED = "freed"
 class AccumulateGrad(Node):
     """The edge to a leaf tensor: gradients arriving here accumulate into ``leaf.grad``."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "__weakref__")
 
     def __init__(self, variable: Tensor):
         self.variable = variable
@@ -306,7 +306,7 @@ def next_functions(edges) -> tuple:
     out = []
     for e in edges:
         if isinstance(e, Tensor):
-            out.append((AccumulateGrad(e), 0))
+            out.append((accumulate_node(e), 0))
         elif isinstance(e, OutputSlot):
             out.append((e.node, e.index))
         else:
