@@ -438,9 +438,13 @@ _FREED = (
 
 def _input(i):
     def get(node):
+        from . import tape
+
         if node.inputs is None:
             raise RuntimeError(_FREED)
         x = node.inputs[i]
+        if isinstance(x, tape.InputMeta):  # an input whose values the node does not keep
+            raise AttributeError(f"'{node.name()}' object keeps no input {i}")
         return x if node.unpack is None else node.unpack(x)
 
     return get
