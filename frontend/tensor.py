@@ -47,6 +47,12 @@ def meta_epoch() -> int:
     return _META_EPOCH[0]
 
 
+_NON_LEAF_REQUIRES_GRAD = (
+    "you can only change requires_grad flags of leaf variables. If you want to use a computed "
+    "variable in a subgraph that doesn't require differentiation use var_no_grad = var.detach()."
+)
+
+
 class Tensor:
     __slots__ = (
         "_data",
@@ -175,6 +181,12 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
+        if self.grad_fn is not None and not value:  # PyTorch's error (kiln kept the graph)
+            raise RuntimeError(_NON_LEAF_REQUIRES_GRAD)
+        if value and not (self.dtype.is_floating_point or self.dtype.is_complex):
+            raise RuntimeError(
+                "only Tensors of floating point and complex dtype can require gradients"
+            )
         # a compiled function checks its captured tensors' requires_grad only after this
         # epoch moved (kiln.jit's guards): every change by user code bumps it
         self._requires_grad = value
@@ -296,15 +308,17 @@ class Tensor:
         return out
 
     def detach_(self) -> Tensor:
+        if "_view_of" in self.__dict__:  # PyTorch's error: the base's history holds the view
+            raise RuntimeError("Can't detach views in-place. Use detach() instead.")
         self.grad_fn = None
         self.requires_grad = False
         return self
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
         if not self.is_leaf:
-            raise RuntimeError(
-                "requires_grad_(): you can only change requires_grad flags of leaf variables"
-            )
+            if requires_grad:
+                return self  # it requires grad already (PyTorch's no-op)
+            raise RuntimeError(_NON_LEAF_REQUIRES_GRAD)
         if requires_grad and not (self.dtype.is_floating_point or self.dtype.is_complex):
             raise RuntimeError(
                 f"requires_grad_(): only Tensors of floating point and complex dtype can "

@@ -144,10 +144,6 @@ def _exprs():
 # (elementwise.py, linalg.py, sorting.py), or torch's own graph has inner nodes (matmul's
 # folding, linear of a 3-D input) that kiln's one node does not reproduce.
 _KNOWN = {
-    "sigmoid": "elementwise.py: sigmoid is a where/exp composite, not renamed",
-    "rsqrt": "elementwise.py: rsqrt is reciprocal(sqrt(x)), not renamed RsqrtBackward0",
-    "square": "elementwise.py: square is mul(x, x), torch shows PowBackward0",
-    "clamp": "elementwise.py: clamp is where(where(...)), torch shows ClampBackward1",
     "bmm_by_matmul": "torch's matmul folds 3-D @ 3-D through views (UnsafeViewBackward0)",
     "linear_3d": "torch's linear of 3-D input is view(addmm(view)); kiln's is add(matmul)",
 }
@@ -383,10 +379,7 @@ for _fn in list(globals().values()):
     ):
         _VERSION_CASES[_fn.__name__[1:]] = _fn
 
-_VERSION_KNOWN = {
-    "sigmoid_output_changed": "elementwise.py: sigmoid is a composite that saves no result",
-    "expm1_output_changed": "elementwise.py: expm1 is a composite that saves no result",
-}
+_VERSION_KNOWN = {}
 
 
 @pytest.mark.parametrize(

@@ -52,10 +52,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "frontend/compat.py would mark them)",
         "inference tensor in autograd": "an inference tensor may later require grad and "
         "take part in autograd; PyTorch raises RuntimeError (frontend/autograd/*)",
-        "in-place check": "modifying sigmoid's output in place before backward raises "
-        "nothing (kiln's gradient is still right, it does not reuse the output); PyTorch "
-        "raises 'one of the variables needed for gradient computation has been modified "
-        "by an inplace operation' (frontend/autograd/*)",
     },
     "complex_numbers": {
         "conj": "Tensor.conj() materializes the conjugate: is_conj() is False; PyTorch's "

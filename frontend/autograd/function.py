@@ -33,6 +33,7 @@ from .. import creation
 from ..context import current_trace
 from ..tensor import Tensor
 from . import grad_mode, tape
+from .graph import Node
 from .tape import OutputSlot, SlotGrads, current_saved_hooks, next_functions
 from .vjp import sum_to_shape
 
@@ -77,7 +78,7 @@ class FunctionCtx:
         self.materialize_grads = bool(value)
 
 
-class BackwardCFunction(FunctionCtx):
+class BackwardCFunction(FunctionCtx, Node):
     """The node of one ``Function.apply`` call: it is both ``ctx`` and ``grad_fn``."""
 
     def __init__(self, cls, inputs, edges, needs_input_grad):
@@ -474,8 +475,8 @@ def _wrap_outputs(ctx: BackwardCFunction, output, differentiable: bool):
         for k, i in enumerate(tensor_idx):
             o = outs[i]
             if id(o) in non_diff or not o.dtype.is_floating_point:
-                o.requires_grad = False
                 o.grad_fn = None
+                o.requires_grad = False
                 continue
             o.grad_fn = ctx if len(tensor_idx) == 1 else OutputSlot(ctx, k)
             o.requires_grad = True
@@ -496,7 +497,7 @@ class NestedIOFunction(Function):
     """PyTorch's legacy nested-input Function base (kept for imports; use ``Function``)."""
 
 
-class _DelayedError:
+class _DelayedError(Node):
     """The node behind a ``once_differentiable`` backward's outputs under ``create_graph``:
     differentiating them again is an error, raised only if it happens."""
 

@@ -18,14 +18,15 @@ from ..context import current_trace
 from ..tensor import Tensor, _wrap
 from ..utils.hooks import RemovableHandle
 from . import grad_mode
+from .graph import Node, accumulate_node
 
 _FREED = "freed"
 
 
-class AccumulateGrad:
+class AccumulateGrad(Node):
     """The edge to a leaf tensor: gradients arriving here accumulate into ``leaf.grad``."""
 
-    __slots__ = ("variable",)
+    __slots__ = ("variable", "__weakref__")
 
     def __init__(self, variable: Tensor):
         self.variable = variable
@@ -36,7 +37,7 @@ class AccumulateGrad:
     next_functions = ()
 
 
-class BackwardNode:
+class BackwardNode(Node):
     """One recorded op. Each node is of a subclass named as PyTorch names the op's node
     (``type(y.grad_fn).__name__ == 'MulBackward0'``, ``name()`` the same): ``node_class``
     makes one class per name, once."""
@@ -143,23 +144,13 @@ class BackwardNode:
         return next_functions(self.edges)
 
     def __getattr__(self, name: str):
-        # PyTorch's ``grad_fn._saved_self`` / ``_saved_other``: the inputs the VJP rule keeps
-        # (only where it keeps them, as PyTorch saves only what its formula reads)
-        if name == "_saved_result" and self.result is not None:
-            return self.result if self.unpack is None else self.unpack(self.result)
-        index = _SAVED_NAMES.get(name)
-        if index is None or not self.prim.vjp_reads_inputs or index >= len(self.edges):
-            raise AttributeError(f"'{self.name()}' object has no attribute '{name}'")
-        if self.inputs is None:
-            raise RuntimeError(
-                "Trying to backward through the graph a second time (or directly access saved "
-                "tensors after they have already been freed). Saved intermediate values of "
-                "the graph are freed when you call .backward() or autograd.grad(). Specify "
-                "retain_graph=True if you need to backward through the graph a second time or "
-                "if you need to access saved tensors after calling backward."
-            )
-        x = self.inputs[index]
-        return x if self.unpack is None else self.unpack(x)
+        # PyTorch's ``grad_fn._saved_self``, ``_saved_result``, ``_saved_dim``...: what the
+        # node keeps, under PyTorch's names (kiln.autograd.graph.saved_attribute)
+        if name.startswith("_saved_"):
+            from .graph import saved_attribute
+
+            return saved_attribute(self, name)
+        raise AttributeError(f"'{self.name()}' object has no attribute '{name}'")
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
@@ -310,15 +301,12 @@ _SHOWN_INPUTS = {
 }
 
 
-_SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
-
-
 def next_functions(edges) -> tuple:
     """PyTorch's ``grad_fn.next_functions``: ``(node, output number)`` per input edge."""
     out = []
     for e in edges:
         if isinstance(e, Tensor):
-            out.append((AccumulateGrad(e), 0))
+            out.append((accumulate_node(e), 0))
         elif isinstance(e, OutputSlot):
             out.append((e.node, e.index))
         else:
@@ -348,7 +336,7 @@ class SlotGrads:
         return self
 
 
-class OutputSlot:
+class OutputSlot(Node):
     """The ``grad_fn`` of output ``index`` of a multi-output node (a custom Function).
 
     Each output needs a node of its own, for its hooks and ``retain_grad``; this one passes
@@ -388,6 +376,7 @@ class OutputSlot:
 # the ContextVar only while some thread uses them.
 _saved_hooks: ContextVar = ContextVar("kiln_saved_tensors_hooks", default=None)
 saved_hooks_active = 0
+node_hooks_used = False  # set once a Node hook is registered (kiln.autograd.graph)
 
 
 def current_saved_hooks():
@@ -450,6 +439,20 @@ def save_result(node: BackwardNode, out: Tensor) -> None:
         node.unpack = hooks[1]
         node.result_version = None
     node.result = alias
+
+
+def keep_result(out: Tensor) -> None:
+    """A composite's renamed node keeps ``out`` as PyTorch's node saves its result
+    (``sigmoid``): ``_saved_result``, and backward raises if ``out`` changed in place. The
+    composite's inner nodes still compute the gradient. Not under saved_tensors_hooks (the
+    node's inputs may be unpacked ones)."""
+    node = out.grad_fn
+    if isinstance(node, BackwardNode) and node.result is None and node.unpack is None:
+        if not (saved_hooks_active and current_saved_hooks() is not None):
+            alias = out.detach()
+            alias._vc = out._vc
+            node.result_version = out._version
+            node.result = alias
 
 
 def register_tensor_hook(t: Tensor, hook) -> RemovableHandle:
@@ -549,8 +552,14 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
     from ..compat import _FLAGS  # (anomaly detection: ``kiln.autograd.detect_anomaly``)
 
     check_nan = _FLAGS["anomaly"] and _FLAGS["anomaly_check_nan"]
+    order = _topological([t.grad_fn for t in roots])
+    run = None
+    if node_hooks_used:  # kiln.autograd.graph: node hooks, register_multi_grad_hook
+        from . import graph
+
+        run = graph.begin_run(order, roots)
     with grad_mode.set_grad_enabled(create_graph):
-        for node in _topological([t.grad_fn for t in roots]):
+        for node in order:
             g = node_grads.pop(node, None)
             if g is None:
                 continue
@@ -590,7 +599,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                             f"{list(x.shape)} is at version {x._version}; expected version "
                             f"{v} instead ({node.name()})."
                         )
-            grads = node.apply(g)
+            grads = node.apply(g) if run is None else graph.run_node(node, g)
             if check_nan:
                 _check_nan(node, grads)
             for edge, gx in zip(node.edges, grads):
@@ -611,6 +620,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                 new = hook(g)
                 g = g if new is None else new
             leaf_grads[leaf] = g
+    if run is not None:
+        graph.end_run(run)
     return leaf_grads
 
 
@@ -664,6 +675,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             g = g.detach()
         if g.dtype is not leaf.dtype:
             g = g.to(leaf.dtype)
+        if node_hooks_used:  # the leaf's AccumulateGrad pre-hooks (kiln.autograd.graph)
+            from . import graph
+
+            g = graph.accumulate_pre(leaf, g)
         if trace is None:
             previous = leaf._grad
             if previous is None and taken is not None:
@@ -679,6 +694,10 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         if hooks:
             for hook in hooks:
                 hook(leaf)
+        if node_hooks_used:
+            from . import graph
+
+            graph.accumulate_post(leaf, g)
 
 
 def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:

@@ -6,6 +6,7 @@ tensor([1.5000, 2.5000])
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import warnings
@@ -16,6 +17,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..autograd import fused
+from ..autograd.tape import keep_result, rename
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, computes_in_float32, constant
 from ..tensor import Tensor
@@ -423,12 +425,29 @@ def frac(x):
 def square(x):
     if isinstance(x, Tensor) and x.dtype is dtypes.bool_:  # PyTorch: pow(bool, 2) is int64
         x = cast(x, dtypes.int64)
-    return mul(x, x)
+    return _node_named(mul(x, x), "PowBackward0", x)  # PyTorch's square is pow(x, 2)
+
+
+def rsqrt(x):
+    return _node_named(_rsqrt(x), "RsqrtBackward0", x, keeps_result=True)
 
 
 @computes_in_float32
-def rsqrt(x):
+def _rsqrt(x):
     return reciprocal(sqrt(x))
+
+
+def _node_named(out, name, x, keeps_result=False):
+    """``out``, a composite's result, with PyTorch's node name and ``x`` as its one edge
+    (``tape.rename``); ``keeps_result``: its node keeps the result, as PyTorch's saves it
+    (``_saved_result``; changing ``out`` in place then makes backward raise, as PyTorch's).
+    The composite's inner nodes still compute the gradient."""
+    if out.grad_fn is None or out is x:
+        return out
+    rename(out, name, x)
+    if keeps_result and type(out.grad_fn).__name__ == name:
+        keep_result(out)
+    return out
 
 
 @computes_in_float32
@@ -456,8 +475,12 @@ def log1p(x):
     return where(near, corrected, log(where(near, 1.0, add(x, 1.0))))
 
 
-@computes_in_float32
 def expm1(x):
+    return _node_named(_expm1(x), "Expm1Backward0", x, keeps_result=True)
+
+
+@computes_in_float32
+def _expm1(x):
     """``exp(x) - 1``, exact for tiny ``x``: Kahan's ``(u - 1) * x / log(u)``, u = exp(x)."""
     x = _to_float(x)
     near = lt(abs(x), 0.5)
@@ -478,9 +501,13 @@ def tan(x):
     return div(sin(x), cos(x))
 
 
-@computes_in_float32
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written so that large ``|x|`` never overflows."""
+    return _node_named(_sigmoid(x), "SigmoidBackward0", x, keeps_result=True)
+
+
+@computes_in_float32
+def _sigmoid(x):
     x = _to_float(x)
     nonnegative = ge(x, 0.0)
     # exp(-|x|), with -|x| spelled as a choice: abs has no slope at 0, sigmoid does (1/4)
@@ -566,27 +593,46 @@ def clamp(x, min=None, max=None):  # noqa: A002
     """
     if min is None and max is None:
         raise RuntimeError("clamp: at least one of 'min' or 'max' must not be None")
+    x0, nans = x, []
     if min is not None:
         lo = min if isinstance(min, Tensor) else _bound(x, min)
         lo_dt = dtypes.result_type(x, lo)
         x, lo = cast(x, lo_dt), cast(lo, lo_dt)
         below = lt(x, lo) if not lo_dt.is_floating_point else logical_or(lt(x, lo), isnan(lo))
+        nans += [x, lo] if lo_dt.is_floating_point else []
         x = where(below, lo, x)
     if max is not None:
         hi = max if isinstance(max, Tensor) else _bound(x, max)
         hi_dt = dtypes.result_type(x, hi)
         x, hi = cast(x, hi_dt), cast(hi, hi_dt)
         above = gt(x, hi) if not hi_dt.is_floating_point else logical_or(gt(x, hi), isnan(hi))
+        nans += ([] if nans else [x]) + [hi] if hi_dt.is_floating_point else []
         x = where(above, hi, x)
-    return x
+    if x.grad_fn is None or x is x0:
+        return x
+    # PyTorch's rule sends no gradient through a NaN (of x or of a bound): the same values,
+    # detached there
+    nans = nans[:1] + [t for t in nans[1:] if t.requires_grad]
+    nan = functools.reduce(logical_or, [isnan(t) for t in nans])
+    x = where(nan, x.detach(), x)
+    tensors = [t if isinstance(t, Tensor) else None for t in (min, max)]
+    if tensors == [None, None]:
+        return rename(x, "ClampBackward1", x0)
+    return rename(x, "ClampBackward0", x0, *tensors)
 
 
 def clamp_min(x, min):  # noqa: A002
-    return clamp(x, min=min)
+    out = clamp(x, min=min)
+    if isinstance(min, Tensor):
+        return rename(out, "ClampMinBackward1", x, min) if out is not x else out
+    return rename(out, "ClampMinBackward0", x) if out is not x else out
 
 
 def clamp_max(x, max):  # noqa: A002
-    return clamp(x, max=max)
+    out = clamp(x, max=max)
+    if isinstance(max, Tensor):
+        return rename(out, "ClampMaxBackward1", x, max) if out is not x else out
+    return rename(out, "ClampMaxBackward0", x) if out is not x else out
 
 
 def _clamp_dtype(x, bound):
