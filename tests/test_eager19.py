@@ -335,3 +335,127 @@ def test_ndim_of_tensors_parameters_tracers_and_meta_tensors():
     lazy = kiln.nn.LazyLinear(3)
     with pytest.raises(RuntimeError, match="uninitialized"):
         lazy.weight.ndim  # noqa: B018
+
+
+# ------------------------------------------------------------------------------ linear
+
+
+def _linear_run(monkeypatch, fast, x, w, b, g, *, x_grad=True, w_grad=True, transpose_x=False):
+    monkeypatch.setattr(fused, "ENABLED", fast)
+    try:
+        xt = kiln.tensor(x.T.copy() if transpose_x else x, requires_grad=x_grad)
+        wt = kiln.tensor(w, requires_grad=w_grad)
+        bt = kiln.tensor(b, requires_grad=True)
+        inp = xt.t() if transpose_x else xt * 1.0  # an intermediate (or transposed) input
+        y = kiln.nn.functional.linear(inp, wt, bt)
+        names = [None if fn is None else type(fn).__name__ for fn, _ in y.grad_fn.next_functions]
+        y.backward(kiln.tensor(g))
+        grads = [None if t.grad is None else t.grad.numpy().copy() for t in (xt, wt, bt)]
+        return y.detach().numpy().copy(), grads, y.grad_fn.name(), names
+    finally:
+        monkeypatch.setattr(fused, "ENABLED", True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(
+    "n, k, m", [(4, 3, 5), (256, 64, 128), (0, 3, 2), (3, 4, 1), (5, 1, 3)], ids=str
+)
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")  # (NaN and inf in the gradient)
+@pytest.mark.parametrize("transpose_x", [False, True], ids=["x", "x.t()"])
+@pytest.mark.parametrize("w_grad", [True, False], ids=["w", "frozen w"])
+def test_fused_linear_is_the_composite_bit_for_bit(
+    monkeypatch, dtype, n, k, m, transpose_x, w_grad
+):
+    rng = np.random.default_rng(n + k + m)
+    x = rng.standard_normal((n, k)).astype(dtype)
+    w = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal(m).astype(dtype)
+    g = _special((n, m), dtype, 4) if n else np.zeros((0, m), dtype)
+    kw = dict(transpose_x=transpose_x, w_grad=w_grad)
+    fast = _linear_run(monkeypatch, True, x, w, b, g, **kw)
+    slow = _linear_run(monkeypatch, False, x, w, b, g, **kw)
+    _bits(fast[0], slow[0])
+    for a, c in zip(fast[1], slow[1]):
+        assert (a is None) == (c is None)
+        if a is not None:
+            _bits(a, c)
+    assert fast[2] == slow[2] == "AddmmBackward0"
+    assert fast[3] == slow[3]
+
+
+def test_fused_linear_matches_torch_and_its_nodes():
+    rng = np.random.default_rng(5)
+    x, w, b = (rng.standard_normal(s).astype(np.float32) for s in ((6, 4), (3, 4), (3,)))
+    ks = [kiln.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ky, ty = kiln.nn.functional.linear(*ks), torch.nn.functional.linear(*ts)
+    assert ky.grad_fn.name() == ty.grad_fn.name()
+    kn = [type(f).__name__ for f, _ in ky.grad_fn.next_functions]
+    tn = [type(f).__name__ for f, _ in ty.grad_fn.next_functions]
+    assert kn == tn
+    t_node = ky.grad_fn.next_functions[2][0]
+    assert t_node.name() == "TBackward0"
+    assert t_node.next_functions[0][0].variable is ks[1]
+    (ky * ky).sum().backward()
+    (ty * ty).sum().backward()
+    for k, t in zip(ks, ts):
+        np.testing.assert_allclose(k.grad.numpy(), t.grad.numpy(), rtol=1e-5, atol=1e-6)
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        ky.sum().backward()
+
+
+def test_fused_linear_second_order_and_in_place_errors(monkeypatch):
+    rng = np.random.default_rng(6)
+    x, w, b = (rng.standard_normal(s) for s in ((5, 4), (3, 4), (3,)))
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(fused, "ENABLED", fast)
+        ks = [kiln.tensor(a, requires_grad=True) for a in (x, w, b)]
+        y = kiln.nn.functional.linear(*ks)
+        (gx,) = kiln.autograd.grad((y * y).sum(), ks[0], create_graph=True)
+        (gw2,) = kiln.autograd.grad((gx * gx).sum(), ks[1])
+        results.append((gx.detach().numpy().copy(), gw2.numpy().copy()))
+    monkeypatch.setattr(fused, "ENABLED", True)
+    for a, c in zip(*results):
+        _bits(a, c)
+    ts = [torch.tensor(a, requires_grad=True) for a in (x, w, b)]
+    ty = torch.nn.functional.linear(*ts)
+    (tgx,) = torch.autograd.grad((ty * ty).sum(), ts[0], create_graph=True)
+    (tgw2,) = torch.autograd.grad((tgx * tgx).sum(), ts[1])
+    np.testing.assert_allclose(results[0][1], tgw2.numpy(), rtol=1e-10)
+    # a weight changed in place between forward and backward: PyTorch's error
+    ks = [kiln.tensor(a, requires_grad=True) for a in (x, w, b)]
+    y = kiln.nn.functional.linear(*ks)
+    with kiln.no_grad():
+        ks[1].mul_(2)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        y.sum().backward()
+    leaf = kiln.tensor(x, requires_grad=True)
+    with pytest.raises(RuntimeError, match="leaf"):
+        leaf.add_(1)
+
+
+def test_fused_linear_falls_back_where_it_must():
+    w, b = kiln.ones(3, 4, requires_grad=True), kiln.ones(3, requires_grad=True)
+    for x, name in (
+        (kiln.ones(4, requires_grad=True), "AddBackward0"),  # 1-D input
+        (kiln.ones(2, 5, 4, requires_grad=True), "AddBackward0"),  # 3-D input
+    ):
+        y = kiln.nn.functional.linear(x, w, b)
+        assert y.grad_fn.name() == name
+        y.sum().backward()
+    assert kiln.nn.functional.linear(kiln.ones(2, 4), w).grad_fn.name() == "MmBackward0"
+    half = kiln.nn.functional.linear(kiln.ones(2, 4).half(), w.half(), b.half())
+    assert half.dtype is kiln.float16
+    with pytest.raises(RuntimeError, match="cannot be multiplied"):
+        kiln.nn.functional.linear(kiln.ones(2, 5), w, b)
+    with kiln.no_grad():
+        y = kiln.nn.functional.linear(kiln.ones(2, 4), w, b)
+    assert y.grad_fn is None and not y.requires_grad
+    with kiln.profiler.profile() as prof:
+        kiln.nn.functional.linear(kiln.ones(2, 4), w, b)
+    assert any("matmul" in e.name for e in prof.events())
+    traced = kiln.jit(lambda x: kiln.nn.functional.linear(x, w, b))(kiln.ones(2, 4))
+    _bits(
+        traced.detach().numpy(), kiln.nn.functional.linear(kiln.ones(2, 4), w, b).detach().numpy()
+    )

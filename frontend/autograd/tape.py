@@ -133,6 +133,8 @@ class BackwardNode:
 
     @property
     def next_functions(self):
+        if self.shown is None and self.prim.name in _LAZY_SHOWN:
+            self.shown = _LAZY_SHOWN[self.prim.name](self)
         if self.shown is not None:
             return next_functions(self.shown)
         shown = _SHOWN_INPUTS.get(self.prim.name)
@@ -310,6 +312,10 @@ _SHOWN_INPUTS = {
     "pow": _pow_shown,
 }
 
+
+# The edges next_functions shows for a fused op's node (kiln.autograd.fused), made when
+# first asked for: ``{op name: fn(node) -> edges}``.
+_LAZY_SHOWN: dict = {}
 
 _SAVED_NAMES = {"_saved_self": 0, "_saved_other": 1}
 
