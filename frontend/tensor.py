@@ -136,6 +136,11 @@ class Tensor:
 
     @property
     def ndim(self) -> int:
+        # (the hot case without building a Size: an array whose shape ``shape`` reports)
+        if type(self).shape is _ARRAY_SHAPE:
+            data = self._data
+            if type(data) is np.ndarray:
+                return data.ndim
         return len(self.shape)
 
     def dim(self) -> int:
@@ -457,6 +462,9 @@ class Tensor:
         return _ops().inplace(self, "copy_", src)
 
     # the many math/shape methods are attached by kiln.ops.methods
+
+
+_ARRAY_SHAPE = Tensor.shape  # (``ndim`` reads the array where a subclass keeps ``shape``)
 
 
 def _wrap(data) -> Tensor:

@@ -104,6 +104,24 @@ def _select_zero(zero_where: np.ndarray, x: np.ndarray) -> np.ndarray:
     return np.bitwise_and(x.view(bits), mask, out=mask).view(x.dtype)
 
 
+def _maximum_is_relu() -> bool:
+    """Whether ``np.maximum(0, x)`` is ``where(x < 0, +0, x)`` bit for bit on this NumPy:
+    NaN and -0.0 kept, in its vectorized loops and its scalar tails (``maximum(-0.0, 0)``
+    is either zero by IEEE 754, and NumPy's SIMD loops return their second operand there,
+    which is ``x`` in this order). Checked once, on special values at several lengths."""
+    specials = [np.nan, -np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 1e-45, -1e-45, 2.5]
+    for dtype in _FLOATS:
+        zero = dtype.type(0)
+        for n in (1, 7, 16, 33, 4099):
+            x = np.resize(np.array(specials, dtype=dtype), n + 1)[1:]  # (an unaligned start)
+            if np.maximum(zero, x).tobytes() != np.where(np.less(x, 0), zero, x).tobytes():
+                return False
+    return True
+
+
+_RELU_BY_MAXIMUM = _maximum_is_relu()
+
+
 def _record(op: FusedOp, inputs, params, data) -> Tensor:
     out = _wrap(data)
     if current().grad_enabled and any(x._requires_grad for x in inputs):
@@ -131,7 +149,10 @@ def relu(x: Tensor):
     if not (_plain_float(x) and _fast_context()):
         return None
     data = x._data
-    out = _select_zero(np.less(data, 0), data)
+    if _RELU_BY_MAXIMUM and data.ndim:  # one pass (the select's bits: checked at import)
+        out = np.maximum(data.dtype.type(0), data)
+    else:
+        out = _select_zero(np.less(data, 0), data)
     if not (current().grad_enabled and x._requires_grad):
         return _wrap(out)
     out = _record(_RELU, (x,), {"nonpositive": np.less_equal(data, 0)}, out)
@@ -261,3 +282,91 @@ def nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str):
         "n_classes": n_classes,
     }
     return _record(_NLL_LOSS, (logp,), params, loss)
+
+
+# ------------------------------------------------------------------------------ linear
+
+_MATMUL = _impl("matmul")
+
+
+def _transposed(data: np.ndarray) -> bool:
+    """``vjp._transposed_view`` of an array (which way the matmul rule computes)."""
+    return data.ndim == 2 and data.flags.f_contiguous and not data.flags.c_contiguous
+
+
+def _linear_vjp(g, x, w, b, versions):
+    """The composite's backward (``AddmmBackward0`` -> ``MmBackward0`` -> ``TBackward0``):
+    the same NumPy calls on the same operands, or the same rules in kiln ops where the
+    gradient is recorded (``create_graph``) or traced."""
+    if w._requires_grad:  # (the matmul rule reads x for w's gradient, w for x's)
+        _check_version(x, versions[0], "AddmmBackward0")
+    if x._requires_grad:
+        _check_version(w, versions[1], "AddmmBackward0")
+    n, m = x._data.shape[0], w._data.shape[0]
+    if _fast_grad(g, (n, m), x._data.dtype, linear=False):
+        gd, xd, wtd = g._data, x._data, w._data.T
+        gx = gw = gb = None
+        if x._requires_grad:
+            gx = _MATMUL(wtd, gd.T).T if _transposed(xd) else _MATMUL(gd, wtd.T)
+        if w._requires_grad:
+            gw = _MATMUL(gd.T, xd) if _transposed(wtd) else _MATMUL(xd.T, gd).T
+        if b._requires_grad:
+            gb = _SUM(gd, axes=(0,), keepdims=True).reshape(m)
+        return tuple(None if a is None else _wrap(a) for a in (gx, gw, gb))
+    from . import vjp
+
+    wt = ops.t(w)
+    gx, gwt = P["matmul"].vjp(g, x, wt)
+    gw = None if gwt is None else P["permute"].vjp(gwt, wt, axes=(1, 0))[0]
+    gb = vjp.sum_to_shape(g, tuple(b.shape)) if b._requires_grad else None
+    return gx, gw, gb
+
+
+_LINEAR = FusedOp("addmm", _linear_vjp)
+tape._KEEPS_INPUTS.add(_LINEAR)  # its rule reads x and w (and recomputes from them)
+
+
+def _linear_shown(node) -> tuple:
+    """PyTorch's ``AddmmBackward0.next_functions``: bias, input, and a ``TBackward0`` of
+    the weight (made when asked for: it is not run, the fused node computes its part)."""
+    x_edge, w_edge, b_edge = node.edges
+    t_node = None
+    if w_edge is not None:
+        t_node = tape.node_class("TBackward0").__new__(tape.node_class("TBackward0"))
+        t_node.prim, t_node.params, t_node.inputs = P["permute"], {"axes": (1, 0)}, None
+        t_node.edges, t_node.versions, t_node.shown = (w_edge,), None, None
+        t_node.retained = t_node.hooks = t_node.unpack = t_node.result = None
+    return (b_edge, x_edge, t_node)
+
+
+tape._LAZY_SHOWN["addmm"] = _linear_shown
+
+
+def linear(x: Tensor, w: Tensor, b: Tensor):
+    """``F.linear(x, w, b)`` of a 2-D ``x``, 2-D ``w`` and 1-D ``b`` of one float dtype,
+    as the composite computes it (``x @ w.t()``, then ``+ b``, here into the product's
+    fresh array) with one ``AddmmBackward0`` node; ``None`` where the composite must run
+    (it also raises the errors)."""
+    if not (
+        b is not None
+        and _plain_float(x)
+        and _plain_float(w)
+        and _plain_float(b)
+        and _fast_context()
+    ):
+        return None
+    xd, wd, bd = x._data, w._data, b._data
+    if (
+        xd.ndim != 2
+        or wd.ndim != 2
+        or bd.ndim != 1
+        or not (xd.dtype == wd.dtype == bd.dtype)
+        or xd.shape[1] != wd.shape[1]
+        or bd.shape[0] != wd.shape[0]
+    ):
+        return None
+    out = _MATMUL(xd, wd.T)
+    np.add(out, bd, out=out)  # (the sum's bits: a new array or this one)
+    if not (current().grad_enabled and (x._requires_grad or w._requires_grad or b._requires_grad)):
+        return _wrap(out)
+    return _record(_LINEAR, (x, w, b), {"versions": (x._version, w._version)}, out)

@@ -134,6 +134,8 @@ class BackwardNode(Node):
 
     @property
     def next_functions(self):
+        if self.shown is None and self.prim.name in _LAZY_SHOWN:
+            self.shown = _LAZY_SHOWN[self.prim.name](self)
         if self.shown is not None:
             return next_functions(self.shown)
         shown = _SHOWN_INPUTS.get(self.prim.name)
@@ -270,19 +272,20 @@ def rename(t: Tensor, name: str, *inputs) -> Tensor:
     if not isinstance(node, BackwardNode):
         return t
     if inputs:
-        inputs = [x for x in inputs if x is None or isinstance(x, Tensor)]
+        shown = []
         for x in inputs:
-            if x is t or (x is not None and x.grad_fn is node):
-                return t  # a no-op composite handed back its input
-        node.shown = tuple(
-            None
-            if x is None
-            else x.grad_fn
-            if x.grad_fn is not None
-            else (x if x._requires_grad else None)
-            for x in inputs
-        )
-    node.__class__ = node_class(name)
+            if x is None:
+                shown.append(None)
+            elif isinstance(x, Tensor):
+                if x is t:
+                    return t  # a no-op composite handed back its input
+                fn = x.grad_fn
+                if fn is node:
+                    return t
+                shown.append(fn if fn is not None else (x if x._requires_grad else None))
+        node.shown = tuple(shown)
+    cls = _NODE_CLASSES.get(name)
+    node.__class__ = cls if cls is not None else node_class(name)
     return t
 
 
@@ -299,6 +302,11 @@ _SHOWN_INPUTS = {
     "gather": lambda node: (0,),
     "pow": _pow_shown,
 }
+
+
+# The edges next_functions shows for a fused op's node (kiln.autograd.fused), made when
+# first asked for: ``{op name: fn(node) -> edges}``.
+_LAZY_SHOWN: dict = {}
 
 
 def next_functions(edges) -> tuple:
@@ -396,11 +404,12 @@ def pack_saved(pack, tensors) -> tuple:
 
 def record(prim, inputs, params, out: Tensor) -> None:
     """Called by the dispatcher for every differentiable op with an input requiring grad."""
-    if not (out.dtype.is_floating_point or out.dtype.is_complex):
+    dtype = out.dtype
+    if dtype._category < 2:  # (neither floating nor complex: no gradient)
         return
     node = out.grad_fn = _node_class_for(prim, inputs, params)(prim, params, inputs)
     out._requires_grad = True
-    if prim.name in _RESULT_RULES and out.dtype.is_floating_point:
+    if dtype._category == 2 and prim.name in _RESULT_RULES:
         save_result(node, out)  # the result is saved (and packed), not the inputs
     elif saved_hooks_active and prim.vjp_reads_inputs:
         hooks = current_saved_hooks()
@@ -526,6 +535,18 @@ def _check_nan(node, grads) -> None:
             raise RuntimeError(f"Function '{node.name()}' returned nan values in its {k}th output.")
 
 
+_COMPAT: dict = {}
+
+
+def _anomaly_flags() -> dict:
+    """``kiln.compat``'s flags (anomaly detection), imported on the first backward."""
+    if not _COMPAT:
+        from ..compat import _FLAGS as flags
+
+        _COMPAT["flags"] = flags
+    return _COMPAT["flags"]
+
+
 def _accumulate(store: dict, key, grad):
     prev = store.get(key)
     store[key] = grad if prev is None else prev + grad
@@ -549,9 +570,8 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
         for t in targets:
             if t.grad_fn is not None:
                 target_nodes[t.grad_fn] = t
-    from ..compat import _FLAGS  # (anomaly detection: ``kiln.autograd.detect_anomaly``)
-
-    check_nan = _FLAGS["anomaly"] and _FLAGS["anomaly_check_nan"]
+    flags = _anomaly_flags()
+    check_nan = flags["anomaly"] and flags["anomaly_check_nan"]
     order = _topological([t.grad_fn for t in roots])
     run = None
     if node_hooks_used:  # kiln.autograd.graph: node hooks, register_multi_grad_hook
@@ -568,7 +588,7 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                 for hook in tuple(hooks.values()):
                     new = hook(g)
                     g = g if new is None else new
-            if node in target_nodes:
+            if target_nodes and node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
             if getattr(node, "retained", None) is not None:
                 kept = node.retained()
@@ -605,10 +625,9 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
             for edge, gx in zip(node.edges, grads):
                 if gx is None or edge is None:
                     continue
-                if isinstance(edge, Tensor):
-                    _accumulate(leaf_grads, edge, gx)
-                else:
-                    _accumulate(node_grads, edge, gx)
+                store = leaf_grads if isinstance(edge, Tensor) else node_grads
+                prev = store.get(edge)
+                store[edge] = gx if prev is None else prev + gx
             if not retain_graph and _saves(node):
                 node.inputs = None
                 if isinstance(node, BackwardNode):  # its saved result too
@@ -627,8 +646,6 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """``loss.backward()``: accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
-    from ..creation import ones_like
-
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
     if grad_tensors is None:
         grad_tensors = [None] * len(tensors)
@@ -649,7 +666,7 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                     f"(got a tensor of shape {list(t.shape)}); pass "
                     f"gradient=... to backward()"
                 )
-            g = ones_like(t)
+            g = _ones_like(t)
         elif tuple(g.shape) != tuple(t.shape):
             raise RuntimeError(
                 f"backward: gradient has shape {list(g.shape)} but the output "
@@ -698,6 +715,17 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             from . import graph
 
             graph.accumulate_post(leaf, g)
+
+
+def _ones_like(t: Tensor) -> Tensor:
+    """``ones_like(t)``; for an eager CPU tensor (the usual loss) without the factory's
+    device, memory-format and meta checks (one element: no layout to keep)."""
+    data = t._data
+    if type(data) is np.ndarray and not t.is_meta and data.size == 1 and current_trace() is None:
+        return _wrap(np.ones(data.shape, data.dtype))
+    from ..creation import ones_like
+
+    return ones_like(t)
 
 
 def _laid_out_like(g: Tensor, leaf: Tensor) -> Tensor:

@@ -30,7 +30,16 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dispatch
 from ..context import current
 
-__all__ = ["KILN", "NUMPY", "eager_arrays", "is_float", "memo", "store"]
+__all__ = [
+    "KILN",
+    "NUMPY",
+    "eager_arrays",
+    "eager_context",
+    "is_float",
+    "memo",
+    "plain_arrays",
+    "store",
+]
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -118,6 +127,33 @@ def eager_arrays(tensors, counts=()) -> bool:
             return False
     for t in counts:
         if not _plain(t) or t._data.dtype != _FLOATS[0] or t._data.ndim:
+            return False
+    return True
+
+
+def eager_context() -> bool:
+    """Whether a step runs eagerly with no profiler (``eager_arrays``' first condition,
+    checked once per step by the optimizers' per-group loops)."""
+    return current().top is None and not dispatch.PROFILERS
+
+
+def plain_arrays(p, grad, state=None, count=None) -> bool:
+    """``eager_arrays((p, grad, state), (count,))`` once ``eager_context()`` holds, for
+    the usual case of one state tensor (or ``None``) and one step count (or ``None``)."""
+    data = p._data
+    dtype, shape = data.dtype, data.shape
+    if dtype not in _FLOATS or not _plain(p) or not _plain(grad):
+        return False
+    other = grad._data
+    if other.dtype != dtype or other.shape != shape:
+        return False
+    if state is not None:
+        other = state._data
+        if not _plain(state) or other.dtype != dtype or other.shape != shape:
+            return False
+    if count is not None:
+        other = count._data
+        if not _plain(count) or other.dtype != _FLOATS[0] or other.ndim:
             return False
     return True
 

@@ -27,7 +27,7 @@ import numpy as np
 
 import kiln
 
-from .fast import KILN, eager_arrays, is_float, store
+from .fast import KILN, eager_arrays, eager_context, is_float, plain_arrays, store
 from .optimizer import Optimizer, required
 
 
@@ -80,10 +80,44 @@ class SGD(Optimizer):
             for index, group in enumerate(self.param_groups):
                 lr = self._lr(index)
                 momentum = self._momentum(index)
+                if is_float(lr) and is_float(momentum) and eager_context():
+                    self._eager_group(group, lr, momentum)
+                    continue
                 for p in group["params"]:
                     if p.grad is not None:
                         self._update(p, p.grad, group, lr, momentum)
         return loss
+
+    def _eager_group(self, group, lr, momentum) -> None:
+        """``_update`` of each parameter of ``group``, eagerly with float settings: the
+        fast path's checks and state look-ups once per parameter, in one loop (a step's
+        Python time per parameter: 25 us before, on 4-element parameters)."""
+        settings = (lr, momentum, group["dampening"], group["weight_decay"], group["nesterov"])
+        maximize = group["maximize"]
+        with_momentum = group["momentum"] != 0
+        state, hidden = self.state, self._hidden_state
+        for p in group["params"]:
+            grad = p._grad  # (no trace: the attribute ``p.grad`` reads)
+            if grad is None:
+                continue
+            buf = step = None
+            if with_momentum:
+                buf = state[p].get("momentum_buffer")
+                step = hidden[p].get("step")
+                if buf is None or step is None:
+                    self._update(p, grad, group, lr, momentum)  # (creates the state)
+                    continue
+            if not plain_arrays(p, grad, buf, step):
+                self._update(p, grad, group, lr, momentum)
+                continue
+            g = -grad._data if maximize else grad._data
+            first = step is not None and step._data == 0
+            scratch = self._scratch(p._data)
+            _sgd_numpy(p._data, g, None if buf is None else buf._data, first, *settings, scratch)
+            p._vc[0] += 1
+            if buf is not None:
+                buf._vc[0] += 1
+                store(step, step._data + 1)
 
     def _update(self, p, grad, group, lr, momentum) -> None:
         buf = step = None
