@@ -45,7 +45,7 @@ class autocast:  # noqa: N801 - PyTorch's name
     off inside), are per thread, and work as decorators. On the CPU the dtype is bfloat16
     (the default) or float16, as PyTorch's; ``"cuda"`` without CUDA warns and disables.
     Under ``kiln.jit`` the same casts are traced (and the trace is guarded on the autocast
-    state); a bfloat16 region there raises kiln.jit's bfloat16 NotImplementedError.
+    state); bfloat16 compiles as float32 with a rounding cast where eager mode rounds.
 
     >>> a = kiln.ones(2, 3)
     >>> with autocast("cpu"):

@@ -607,6 +607,7 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     return d if keepdim else ops.squeeze(d, -1)
 
 
+@autocast_op("lower")
 def scaled_dot_product_attention(
     query,
     key,
@@ -797,6 +798,7 @@ def _grid_sample_bicubic(input, x, y, padding_mode, align_corners):
     return out
 
 
+@autocast_op("fp32")
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
     (``x`` then ``y``, in ``[-1, 1]``): ``bilinear``, ``nearest`` or ``bicubic``, with

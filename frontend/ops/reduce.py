@@ -17,7 +17,7 @@ from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.tape import rename
 from ..creation import full
-from ..dispatch import bind
+from ..dispatch import autocast_op, bind
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
@@ -398,6 +398,7 @@ def _empty_logical(x, dim, keepdim, value):
     return full(shape, value, dtype=dtypes.bool_)
 
 
+@autocast_op("fp32")
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product by pairwise halving (``log2 n`` multiplications): exact for integers (with
     PyTorch's wrap-around), and ``mul``'s gradient is right where inputs are zero."""

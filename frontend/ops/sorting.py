@@ -20,7 +20,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
-from ..dispatch import bind, constant, current_trace
+from ..dispatch import autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -395,6 +395,7 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
     )
 
 
+@autocast_op("fp32")
 def trace(x: Tensor) -> Tensor:
 
     return sum_(_diagonal(x))
