@@ -235,6 +235,9 @@ def computes_in_float32(fn=None, *, round_scalars=False):
     if fn is None:
         return functools.partial(computes_in_float32, round_scalars=round_scalars)
 
+    names = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    inplace_at = names.index("inplace") if "inplace" in names else None
+
     @functools.wraps(fn)
     def op(*args, **kwargs):
         for a in args:
@@ -244,6 +247,15 @@ def computes_in_float32(fn=None, *, round_scalars=False):
         else:
             return fn(*args, **kwargs)
         from .ops.elementwise import cast
+
+        if inplace_at is not None and (
+            kwargs.get("inplace") or len(args) > inplace_at and args[inplace_at]
+        ):  # ``F.silu(x, inplace=True)``: the float32 result is stored into ``x`` itself
+            from .ops.inplace import assign
+
+            kwargs["inplace"] = False
+            out = op(*args[:inplace_at], *args[inplace_at + 1 :], **kwargs)
+            return assign(args[0], out, fn.__name__ + "_")
 
         # the result type: float32 compute rounds back only to a bfloat16 (float16) result
         # (``remainder(bfloat16, float16)`` is float32, as promotion says)

@@ -23,7 +23,7 @@ import warnings
 import kiln
 from kiln import ops
 
-from ..dispatch import autocast_op
+from ..dispatch import autocast_op, computes_in_float32
 from .activations import celu, elu, hardtanh, leaky_relu, logsigmoid, selu, softmax, softplus
 from .activations import threshold as _threshold
 from .losses import _check_reduction, _resolve, reduce_loss
@@ -198,6 +198,7 @@ def instance_norm(
     return out
 
 
+@computes_in_float32
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """``x / sqrt(mean(x**2) + eps) * weight`` over the last ``len(normalized_shape)``
     axes; ``eps`` defaults to the dtype's machine epsilon, as in PyTorch."""

@@ -21,7 +21,7 @@ import kiln
 from kiln import ops
 from kiln.autograd.tape import rename
 
-from ..dispatch import autocast_op, current_trace
+from ..dispatch import autocast_op, computes_in_float32, current_trace
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -99,6 +99,7 @@ batch_norm = _one_node(batch_norm, "NativeBatchNormBackward0", _IN, (3, "weight"
 
 
 @autocast_op("lower")
+@computes_in_float32
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over the last axis of ``input``.
 
@@ -608,6 +609,7 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
 
 
 @autocast_op("lower")
+@computes_in_float32
 def scaled_dot_product_attention(
     query,
     key,

@@ -9,7 +9,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..autograd.tape import rename
-from ..dispatch import autocast_op, autocast_pending, bind
+from ..dispatch import autocast_op, autocast_pending, bind, computes_in_float32
 from ..tensor import Tensor
 from .elementwise import cast, mul, promote_pair
 from .reduce import sum as sum_
@@ -98,6 +98,7 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
 
 
 @autocast_op("lower")
+@computes_in_float32
 def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * c + alpha * a @ b`` (``c`` broadcast to the product); with ``beta == 0``
     ``c`` is ignored, NaN and inf in it included, as in PyTorch."""
@@ -167,10 +168,13 @@ def einsum(equation: str, *operands) -> Tensor:
     if _contracts_a_pair(equation, operands):
         # PyTorch contracts two operands with bmm, which autocast runs in lower precision
         return _einsum_pair(equation, *operands)
-    if operands and all(isinstance(x, Tensor) and x.dtype is dtypes.float16 for x in operands):
-        # PyTorch contracts float16 with float32 accumulation (bmm) and rounds once
+    low = operands[0].dtype if operands and isinstance(operands[0], Tensor) else None
+    if low in (dtypes.float16, dtypes.bfloat16) and all(
+        isinstance(x, Tensor) and x.dtype is low for x in operands
+    ):
+        # PyTorch contracts 16-bit floats with float32 accumulation (bmm) and rounds once
         wide = einsum(equation, *(cast(x, dtypes.float32) for x in operands))
-        return cast(wide, dtypes.float16)
+        return cast(wide, low)
     result = _einsum(equation, operands)
     if operands and all(isinstance(x, Tensor) for x in operands):
         dt = dtypes.result_type(*operands)

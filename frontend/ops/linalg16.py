@@ -23,7 +23,7 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import autocast_op, constant, with_out
+from ..dispatch import autocast_op, computes_in_float32, constant, with_out
 from ..tensor import Tensor
 from .elementwise import add, cast, div, mul, sub, where
 from .linalg import dot, matmul, outer
@@ -142,6 +142,7 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
 
 
 @autocast_op("lower")
+@computes_in_float32
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * batch1 @ batch2`` (batched; ``input`` broadcast)."""
     for label, t in (("batch1", batch1), ("batch2", batch2)):
@@ -158,6 +159,7 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
 
 
 @autocast_op("native")
+@computes_in_float32
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * mat @ vec``."""
     if mat.ndim != 2 or vec.ndim != 1 or input.ndim > 1:

@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import dtypes, ops
 from ..context import current_trace
-from ..dispatch import autocast_op, constant
+from ..dispatch import autocast_op, computes_in_float32, constant
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 
@@ -266,6 +266,7 @@ def _erfcx64(x):
     return ops.where(ops.isnan(x), x, ops.where(small, direct, big))
 
 
+@computes_in_float32
 def sinc(input):  # noqa: A002
     """``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0)."""
     x = _tensor_arg("sinc", input)
