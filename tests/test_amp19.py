@@ -522,6 +522,9 @@ def _autocast_cases():
             "grid_sample": lambda lib, T: f(lib).grid_sample(
                 T("x2"), T("q")[:1, :3, :3, :2], align_corners=False
             ),
+            "rfft": lambda lib, T: lib.fft.rfft(T("v")).abs(),
+            "fft2": lambda lib, T: lib.fft.fft2(T("sq")).real,
+            "irfft": lambda lib, T: lib.fft.irfft(T("v")),
             # the promote list
             "cat_with_float32": lambda lib, T: lib.cat([T("m"), T("m").float()]),
             "stack_with_float32": lambda lib, T: lib.stack([T("m"), T("m").float()]),
