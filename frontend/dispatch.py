@@ -541,6 +541,19 @@ def _autocast_promote(inputs):
     return type(inputs)(out) if isinstance(inputs, tuple) else out
 
 
+def _refuse_float64_with_lower(name: str, values) -> None:
+    """Autocast leaves float64 uncast: PyTorch's lower-precision kernels then meet float64
+    and bfloat16/float16 operands and raise (``linear`` with a float64 bias) rather than
+    promote; kiln's composites would promote silently."""
+    floats = {v.dtype for v in values if isinstance(v, Tensor) and v.dtype._category == 2}
+    if dtypes.float64 in floats and floats & set(_LOW):
+        low = next(d for d in _LOW if d in floats)
+        raise RuntimeError(
+            f"{name}: expected operands of one dtype, but got float64 and {low.name} (autocast "
+            f"casts float32 operands to {low.name} and leaves float64 ones as they are)"
+        )
+
+
 def _device_type(x) -> str:
     try:
         return x.device.type
@@ -565,6 +578,8 @@ def autocast_op(policy: str):
                 return fn(*args, **kwargs)
             args = _autocast_inputs(args, policy)
             kwargs = dict(zip(kwargs, _autocast_inputs(list(kwargs.values()), policy)))
+            if policy == "lower":
+                _refuse_float64_with_lower(fn.__name__, (*args, *kwargs.values()))
             _AMP.suspended = getattr(_AMP, "suspended", 0) + 1
             try:
                 return fn(*args, **kwargs)

@@ -482,6 +482,13 @@ def _autocast_cases():
             "einsum_contract": lambda lib, T: lib.einsum("ij,jk->ik", T("m"), T("n")),
             "tensordot": lambda lib, T: lib.tensordot(T("m"), T("n"), dims=1),
             "chain_matmul": lambda lib, T: lib.linalg.multi_dot([T("m"), T("n"), T("n").T]),
+            # a float64 operand is not cast: torch's kernels refuse the mix
+            "linear_bias64": lambda lib, T: f(lib).linear(T("m"), T("wl"), T("bl").double()),
+            "addmm_input64": lambda lib, T: lib.addmm(T("c").double(), T("m"), T("n")),
+            "conv_transpose_bias64": lambda lib, T: f(lib).conv_transpose1d(
+                T("x1"), T("w1"), T("w1")[0, :, 0].double()
+            ),
+            "mm_both64": lambda lib, T: lib.mm(T("m").double(), T("n").double()),
             # on neither list, kernels of their own: the inputs' dtype
             "mv": lambda lib, T: lib.mv(T("m"), T("v")),
             "dot": lambda lib, T: lib.dot(T("v"), T("v")),
