@@ -266,6 +266,15 @@ def _per_op_cases():
         ("addmm", lambda lib, d: lib.addmm(t(lib, a[:, :7], d), t(lib, a, d), t(lib, m, d))),
         ("baddbmm", lambda lib, d: lib.baddbmm(t(lib, d3, d), t(lib, b3, d), t(lib, c3, d))),
         ("addmv", lambda lib, d: lib.addmv(t(lib, a[:, 0], d), t(lib, a, d), t(lib, v, d))),
+        ("addbmm", lambda lib, d: lib.addbmm(t(lib, d3[0], d), t(lib, b3, d), t(lib, c3, d))),
+        (
+            "addbmm_scaled",
+            lambda lib, d: lib.addbmm(
+                t(lib, c3[0, 0], d), t(lib, b3, d), t(lib, c3, d), beta=0.5, alpha=2
+            ),
+        ),  # noqa: E501
+        ("xlogy", lambda lib, d: lib.xlogy(t(lib, p, d), t(lib, b, d))),
+        ("xlogy_scalar", lambda lib, d: lib.xlogy(t(lib, a, d), 2.7)),
         ("gelu", lambda lib, d: fn(lib).gelu(t(lib, a, d))),
         ("silu", lambda lib, d: fn(lib).silu(t(lib, a, d))),
         ("mish", lambda lib, d: fn(lib).mish(t(lib, a, d))),

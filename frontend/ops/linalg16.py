@@ -26,7 +26,7 @@ from .. import dtypes
 from ..dispatch import autocast_op, computes_in_float32, constant, with_out
 from ..tensor import Tensor
 from .elementwise import add, cast, div, mul, sub, where
-from .linalg import dot, matmul, outer
+from .linalg import addmm, dot, matmul, outer
 from .reduce import sum as sum_
 from .shape import cat, expand, narrow, permute, reshape, roll, squeeze_axes, unsqueeze
 from .sorting import cumprod, cumsum
@@ -136,6 +136,12 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
         )
     _same_dtypes("addbmm", ("input", input), ("batch1", batch1), ("batch2", batch2))
     p = batch2.shape[2]
+    if b and input.dtype in (dtypes.float16, dtypes.bfloat16):
+        # PyTorch adds one batch at a time (an addmm each, rounded to 16 bits each time)
+        out = addmm(input, batch1[0], batch2[0], beta=beta, alpha=alpha)
+        for i in range(1, b):
+            out = addmm(out, batch1[i], batch2[i], alpha=alpha)
+        return out
     left = reshape(permute(batch1, (1, 0, 2)), (n, b * m))
     prod = matmul(left, reshape(batch2, (b * m, p)))
     return _scaled_sum("addbmm", input, prod, beta, alpha, strict=False)
