@@ -37,15 +37,25 @@ __all__ = [
 
 
 class autocast:  # noqa: N801 - PyTorch's name
-    """``with autocast("cpu", dtype=kiln.bfloat16):`` runs PyTorch's autocast op lists in
-    mixed precision: matmul, mm, bmm, ``@``, linear and conv cast their floating inputs
-    (float64 excepted) to the region's dtype; the losses (mse, l1, smooth_l1, huber,
-    cross_entropy, nll, binary_cross_entropy[_with_logits]) run in float32; every other op
-    follows type promotion. Regions nest (the innermost wins; ``enabled=False`` turns autocast
-    off inside), are per thread, and work as decorators. On the CPU the dtype is bfloat16
-    (the default) or float16, as PyTorch's; ``"cuda"`` without CUDA warns and disables.
-    Under ``kiln.jit`` the same casts are traced (and the trace is guarded on the autocast
-    state); a bfloat16 region there raises kiln.jit's bfloat16 NotImplementedError.
+    """``with autocast("cpu", dtype=kiln.bfloat16):`` runs PyTorch's CPU autocast op lists
+    in mixed precision (``@autocast_op`` in kiln.dispatch marks each op):
+
+    * lower precision (floating inputs, float64 excepted, cast to the region's dtype):
+      matmul, ``@``, mm, bmm, addmm, baddbmm, addbmm, linear, conv1d/2d/3d,
+      conv_transpose1d/2d/3d, prelu, linalg.vecdot, scaled_dot_product_attention, and
+      what PyTorch decomposes into bmm (a contracting einsum, tensordot, multi_dot);
+    * float32 (16-bit inputs cast up): the losses, prod, trace, cdist, quantile, the
+      linalg decompositions and solvers, the 3-d pools, grid_sample;
+    * promote (to float32 when any input is float32): cat, stack, index_copy;
+    * on neither list: type promotion as usual; mv, dot, vdot, addmv, outer and 1-D inner
+      run in their inputs' dtype (kernels of their own in PyTorch).
+
+    Regions nest (the innermost wins; ``enabled=False`` turns autocast off inside), are per
+    thread, and work as decorators; ``cache_enabled`` is accepted (PyTorch's cast cache
+    changes no result). On the CPU the dtype is bfloat16 (the default) or float16, as
+    PyTorch's; ``"cuda"`` without CUDA warns and disables. Under ``kiln.jit`` the same
+    casts are traced (and the trace is guarded on the autocast state); 16-bit values compile
+    as float32 with a rounding cast where eager mode rounds.
 
     >>> a = kiln.ones(2, 3)
     >>> with autocast("cpu"):

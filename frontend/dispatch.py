@@ -87,21 +87,27 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         try:
             if len(inputs) == 2:
                 a, b = inputs[0]._data, inputs[1]._data
-                if _BF16_ON[0] and (a.dtype.kind == "V" or b.dtype.kind == "V"):
+                if (_BF16_ON[0] and (a.dtype.kind == "V" or b.dtype.kind == "V")) or (
+                    a.dtype is _F16 or b.dtype is _F16
+                ):
                     data = _in_float32(impl, prim, (a, b), params)
                 else:
                     data = impl(a, b, **params)
             elif len(inputs) == 1:
                 a = inputs[0]._data
-                if _BF16_ON[0] and (
-                    a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16"
+                if (
+                    _BF16_ON[0]
+                    and (a.dtype.kind == "V" or prim is _CAST and params["dtype"] == "bfloat16")
+                    or a.dtype is _F16
+                    or prim is _CAST
+                    and params["dtype"] == "float16"
                 ):
                     data = _in_float32(impl, prim, (a,), params)
                 else:
                     data = impl(a, **params)
             else:
                 arrays = [x._data for x in inputs]
-                if _BF16_ON[0] and any(a.dtype.kind == "V" for a in arrays):
+                if any(a.dtype.kind == "V" or a.dtype is _F16 for a in arrays):
                     data = _in_float32(impl, prim, arrays, params)
                 else:
                     data = impl(*arrays, **params)
@@ -119,13 +125,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     elif top is not None:
         if prim is _MATMUL:
             _guard_autocast()
-        if isinstance(top, _TraceState()) and _has_bfloat16(prim, inputs, params):
-            raise NotImplementedError(
-                f"kiln.jit: {prim.name} on bfloat16 is not compiled (kiln's kernels have no "
-                "bfloat16 type); run it eagerly, or compute in float32 inside the compiled "
-                "function (x.float())"
-            )
-        out = top.process(prim, inputs, params)
+        if isinstance(top, _TraceState()) and _has_low_float(prim, inputs, params):
+            out = _traced_in_float32(top, prim, inputs, params)
+        else:
+            out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy; with a profiler
         start = perf_counter() if PROFILERS else None
         out = _on_device(prim, inputs, params) if _device_handlers else NotImplemented
@@ -133,8 +136,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             try:
                 impl = _EAGER_IMPLS.get(prim.name) or prim.impl
                 arrays = [x._data for x in inputs]
-                if any(a.dtype.kind == "V" for a in arrays) or (
-                    prim is _CAST and params["dtype"] == "bfloat16"
+                if any(a.dtype.kind == "V" or a.dtype is _F16 for a in arrays) or (
+                    prim is _CAST and params["dtype"] in _LOW_NAMES
                 ):
                     data = _in_float32(impl, prim, arrays, params)
                 else:
@@ -161,40 +164,69 @@ _BF16_ON = dtypes.BFLOAT16_ON
 _CAST = PRIMITIVES["cast"]
 _MATMUL = PRIMITIVES["matmul"]
 _F32 = np.dtype(np.float32)
+_F16 = np.dtype(np.float16)
+_LOW_NAMES = ("bfloat16", "float16")
 
 
 def _in_float32(impl, prim, arrays, params):
-    """An op on bfloat16 data as PyTorch's CPU kernels compute it: in float32, rounded to
-    bfloat16 once at the end (a sum or a matmul accumulates in float32, not in bfloat16).
-    Every conversion to bfloat16 goes through float32, as ``c10::BFloat16`` does (a float64
-    exactly between two bfloat16 values after its rounding to float32 rounds to even)."""
-    bf16 = dtypes.bfloat16.np
+    """An op on bfloat16 or float16 data as PyTorch's CPU kernels compute it: in float32,
+    rounded to the 16-bit type once at the end (a sum or a matmul accumulates in float32,
+    and ``exp``, ``atan2`` or ``sigmoid`` round the float32 result once). Every conversion
+    to a 16-bit float goes through float32, as ``c10::BFloat16`` and ``c10::Half`` do (a
+    float64 exactly between two 16-bit values after its rounding to float32 rounds to even).
+    Views (reshape, slice, ...) move no values: they stay views of the 16-bit data."""
     if prim is _CAST:
         x = arrays[0]
         target = params["dtype"]
         if x.dtype.kind in "fV" and x.dtype != _F32 or target == "bfloat16":
             x = x.astype(_F32)
-        return x.astype(bf16 if target == "bfloat16" else target)
-    had = False
+        return x.astype(dtypes.bfloat16.np if target == "bfloat16" else target)
+    if "view" in prim.properties:
+        return impl(*arrays, **params)
+    low = None
     wide = []
     for a in arrays:
-        if a.dtype == bf16:
-            had = True
+        if a.dtype.kind == "V" or a.dtype is _F16:
+            low = a.dtype if low is None or low == a.dtype else _F32
             a = a.astype(_F32)
         wide.append(a)
     data = np.asarray(impl(*wide, **params))
-    if had and data.dtype == _F32:
-        data = data.astype(bf16)
+    if low is not None and low is not _F32 and data.dtype == _F32:
+        data = data.astype(low)
     return data
 
 
+def _traced_in_float32(trace, prim, inputs, params):
+    """``_in_float32`` as graph nodes, for kiln.jit: bfloat16 (float16) inputs are cast to
+    float32, the op runs in float32 and a float32 result is cast back, so the compiled graph
+    rounds exactly where eager mode rounds (jit equals eager bit for bit where float32 jit
+    equals float32 eager). The kernels have no 16-bit arithmetic: only the ``cast`` nodes
+    see bfloat16 and float16 (they run with NumPy, between the fused float32 kernels)."""
+    f32 = {"dtype": "float32"}
+    if prim is _CAST:
+        x = inputs[0]
+        # to a 16-bit float through float32 (as c10 rounds), from one through float32
+        if (params["dtype"] in _LOW_NAMES) != (x.dtype in _LOW) and x.dtype.name != "float32":
+            x = trace.process(_CAST, [x], f32)
+        return trace.process(_CAST, [x], params)
+    if "view" in prim.properties:  # moves values without changing them: no rounding
+        return trace.process(prim, inputs, params)
+    lows = {x.dtype for x in inputs if x.dtype in _LOW}
+    wide = [trace.process(_CAST, [x], f32) if x.dtype in _LOW else x for x in inputs]
+    out = trace.process(prim, wide, params)
+    if out.dtype is dtypes.float32 and len(lows) == 1:
+        out = trace.process(_CAST, [out], {"dtype": lows.pop().name})
+    return out
+
+
 def computes_in_float32(fn=None, *, round_scalars=False):
-    """Decorate a composite op so that on bfloat16 tensors it runs in float32 and rounds
-    its floating results to bfloat16 once, as PyTorch's CPU kernels do (``sigmoid`` of a
-    bfloat16 tensor is one rounding of the float32 sigmoid, not one per step of kiln's
-    composite). Other dtypes run ``fn`` unchanged. ``round_scalars``: a Python number
-    operand is first rounded to bfloat16, as PyTorch does where the scalar takes the
-    tensor's dtype (``remainder``, ``atan2``; ``mul`` and ``div`` keep it in float32).
+    """Decorate a composite op so that on bfloat16 (float16) tensors it runs in float32 and
+    rounds its floating results to bfloat16 (float16) once, as PyTorch's CPU kernels do
+    (``sigmoid`` of a bfloat16 tensor is one rounding of the float32 sigmoid, not one per
+    step of kiln's composite). Other dtypes run ``fn`` unchanged. ``round_scalars``: a
+    Python number operand is first rounded to the tensor's dtype, as PyTorch does where the
+    scalar takes the tensor's dtype (``remainder``, ``atan2``; ``mul`` and ``div`` keep it
+    in float32).
 
     >>> f = computes_in_float32(lambda x: x * 3 / 7)
     >>> f(kiln.tensor([1.0], dtype=kiln.bfloat16))
@@ -203,34 +235,44 @@ def computes_in_float32(fn=None, *, round_scalars=False):
     if fn is None:
         return functools.partial(computes_in_float32, round_scalars=round_scalars)
 
+    names = fn.__code__.co_varnames[: fn.__code__.co_argcount]
+    inplace_at = names.index("inplace") if "inplace" in names else None
+
     @functools.wraps(fn)
     def op(*args, **kwargs):
-        if not _BF16_ON[0]:
-            return fn(*args, **kwargs)
         for a in args:
-            if isinstance(a, Tensor) and a.dtype is _BF16:
+            if isinstance(a, Tensor) and (a.dtype is _BF16 or a.dtype is _HALF):
+                low = a.dtype
                 break
         else:
             return fn(*args, **kwargs)
         from .ops.elementwise import cast
 
-        # the result type: float32 compute rounds back only to a bfloat16 result
+        if inplace_at is not None and (
+            kwargs.get("inplace") or len(args) > inplace_at and args[inplace_at]
+        ):  # ``F.silu(x, inplace=True)``: the float32 result is stored into ``x`` itself
+            from .ops.inplace import assign
+
+            kwargs["inplace"] = False
+            out = op(*args[:inplace_at], *args[inplace_at + 1 :], **kwargs)
+            return assign(args[0], out, fn.__name__ + "_")
+
+        # the result type: float32 compute rounds back only to a bfloat16 (float16) result
         # (``remainder(bfloat16, float16)`` is float32, as promotion says)
         numeric = [a for a in args if isinstance(a, (Tensor, int, float))]
-        if numeric and dtypes.result_type(*numeric) is not _BF16:
+        if numeric and dtypes.result_type(*numeric) is not low:
             return fn(*args, **kwargs)
         wide = [
-            cast(a, dtypes.float32) if isinstance(a, Tensor) and a.dtype is _BF16 else a
-            for a in args
+            cast(a, dtypes.float32) if isinstance(a, Tensor) and a.dtype is low else a for a in args
         ]
         if round_scalars:
-            wide = [_bf16_scalar(a) for a in wide]
+            wide = [_low_scalar(a, low) for a in wide]
         out = fn(*wide, **kwargs)
         if isinstance(out, Tensor):
-            return cast(out, _BF16) if out.dtype is dtypes.float32 else out
+            return cast(out, low) if out.dtype is dtypes.float32 else out
         if isinstance(out, tuple):
             parts = [
-                cast(o, _BF16) if isinstance(o, Tensor) and o.dtype is dtypes.float32 else o
+                cast(o, low) if isinstance(o, Tensor) and o.dtype is dtypes.float32 else o
                 for o in out
             ]
             return type(out)(*parts) if hasattr(out, "_fields") else tuple(parts)
@@ -241,17 +283,23 @@ def computes_in_float32(fn=None, *, round_scalars=False):
 
 
 _BF16 = dtypes.bfloat16
+_HALF = dtypes.float16
 
 
-def _bf16_scalar(value):
+def _low_scalar(value, low):
     if type(value) is float or type(value) is int:
-        return float(np.float32(value).astype(_BF16.np))
+        return float(np.float32(value).astype(low.np))
     return value
 
 
-def _has_bfloat16(prim, inputs, params) -> bool:
-    return (prim is _CAST and params.get("dtype") == "bfloat16") or any(
-        x.dtype is dtypes.bfloat16 for x in inputs
+_LOW = (dtypes.bfloat16, dtypes.float16)
+_F64 = dtypes.float64
+
+
+def _has_low_float(prim, inputs, params) -> bool:
+    """Whether an op reads or makes bfloat16 or float16 values (computed in float32)."""
+    return (prim is _CAST and params.get("dtype") in _LOW_NAMES) or any(
+        x.dtype in _LOW for x in inputs
     )
 
 
@@ -440,6 +488,12 @@ def set_autocast_state(device_type: str, enabled: bool, dtype) -> tuple:
     return previous
 
 
+def autocast_pending() -> bool:
+    """Whether an op called now may meet an enabled autocast region (not inside an op
+    that autocast already handled)."""
+    return bool(AUTOCAST[0]) and not getattr(_AMP, "suspended", 0)
+
+
 def _amp_key() -> tuple:
     regions = getattr(_AMP, "regions", None) or {}
     suspended = getattr(_AMP, "suspended", 0)
@@ -455,11 +509,16 @@ def _guard_autocast() -> None:
 
 def _autocast_inputs(inputs, policy: str):
     """``inputs`` as an autocast region casts them for an op of ``policy``: "lower" (matmul,
-    linear, conv: floating tensors other than float64 to the region's dtype) or "fp32"
-    (losses: float16/bfloat16 tensors to float32). Unchanged outside a region, or inside an
-    op that autocast already handled (its inner ops see no autocast, as PyTorch's)."""
-    if getattr(_AMP, "suspended", 0):
+    linear, conv: floating tensors other than float64 to the region's dtype), "fp32"
+    (losses, linalg: float16/bfloat16 tensors to float32), "promote" (cat, stack: every
+    floating tensor, in lists too, to their widest type) or "native" (ops on neither of
+    PyTorch's lists that have their own kernel, ``mv``, ``dot``: no casts). Unchanged outside
+    a region, or inside an op that autocast already handled (its inner ops see no autocast,
+    as PyTorch's)."""
+    if getattr(_AMP, "suspended", 0) or policy == "native":
         return inputs
+    if policy == "promote":
+        return _autocast_promote(inputs)
     out = []
     from .ops.elementwise import cast
 
@@ -475,6 +534,54 @@ def _autocast_inputs(inputs, policy: str):
     return type(inputs)(out) if isinstance(inputs, tuple) else out
 
 
+def _autocast_promote(inputs):
+    """PyTorch's autocast "promote" policy: the floating tensors among ``inputs`` (and in
+    list arguments) cast to float32 where one is float32, else kept in the region's dtype;
+    a 16-bit float other than the region's is PyTorch's RuntimeError."""
+    from .ops.elementwise import cast
+
+    tensors = []
+    for x in inputs:
+        for t in x if isinstance(x, (list, tuple)) else (x,):
+            if isinstance(t, Tensor) and t.dtype._category == 2:
+                tensors.append(t)
+    enabled = [t for t in tensors if autocast_state(_device_type(t))[0]]
+    if not enabled:
+        return inputs
+    region = autocast_state(_device_type(enabled[0]))[1]
+    widest = region  # PyTorch's ``prioritize``: float64 tensors are neither counted nor cast
+    for t in tensors:
+        if t.dtype is dtypes.float64:
+            continue
+        if t.dtype is dtypes.float32 or widest is dtypes.float32:
+            widest = dtypes.float32
+        elif t.dtype is not region:
+            raise RuntimeError("Unexpected floating ScalarType in at::autocast::prioritize")
+
+    def to_widest(x):
+        if isinstance(x, Tensor) and x.dtype._category == 2 and x.dtype not in (widest, _F64):
+            return cast(x, widest)
+        if isinstance(x, (list, tuple)) and any(isinstance(t, Tensor) for t in x):
+            return type(x)(to_widest(t) for t in x)
+        return x
+
+    out = [to_widest(x) for x in inputs]
+    return type(inputs)(out) if isinstance(inputs, tuple) else out
+
+
+def _refuse_float64_with_lower(name: str, values) -> None:
+    """Autocast leaves float64 uncast: PyTorch's lower-precision kernels then meet float64
+    and bfloat16/float16 operands and raise (``linear`` with a float64 bias) rather than
+    promote; kiln's composites would promote silently."""
+    floats = {v.dtype for v in values if isinstance(v, Tensor) and v.dtype._category == 2}
+    if dtypes.float64 in floats and floats & set(_LOW):
+        low = next(d for d in _LOW if d in floats)
+        raise RuntimeError(
+            f"{name}: expected operands of one dtype, but got float64 and {low.name} (autocast "
+            f"casts float32 operands to {low.name} and leaves float64 ones as they are)"
+        )
+
+
 def _device_type(x) -> str:
     try:
         return x.device.type
@@ -484,8 +591,11 @@ def _device_type(x) -> str:
 
 def autocast_op(policy: str):
     """Decorate a public op that PyTorch's autocast lists: ``"lower"`` (runs in the region's
-    lower-precision dtype: linear, conv) or ``"fp32"`` (runs in float32: the losses). Its
-    tensor arguments are cast on entry, and its inner ops see no autocast."""
+    lower-precision dtype: linear, conv), ``"fp32"`` (runs in float32: the losses, linalg),
+    ``"promote"`` (cat, stack: to the widest floating type), or ``"native"`` (on neither
+    list, with a kernel of its own in PyTorch: ``mv`` and ``dot`` run in their inputs'
+    dtype, where kiln's composite would meet autocast in its inner matmul). Its tensor
+    arguments are cast on entry, and its inner ops see no autocast."""
 
     def decorate(fn):
         @functools.wraps(fn)
@@ -496,6 +606,8 @@ def autocast_op(policy: str):
                 return fn(*args, **kwargs)
             args = _autocast_inputs(args, policy)
             kwargs = dict(zip(kwargs, _autocast_inputs(list(kwargs.values()), policy)))
+            if policy == "lower":
+                _refuse_float64_with_lower(fn.__name__, (*args, *kwargs.values()))
             _AMP.suspended = getattr(_AMP, "suspended", 0) + 1
             try:
                 return fn(*args, **kwargs)

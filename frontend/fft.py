@@ -23,6 +23,7 @@ import numpy as np
 
 from . import dtypes, ops
 from .complex_tensors import EagerOp, apply, conj, real, refuse_traced
+from .dispatch import autocast_op
 from .tensor import Tensor
 
 __all__ = [
@@ -247,6 +248,7 @@ def _one(n):
     return None if n is None else (n,)
 
 
+@autocast_op("fp32")
 def fft(input, n=None, dim=-1, norm=None):  # noqa: A002 - torch's argument names
     """The 1-d discrete Fourier transform along ``dim``, of length ``n`` (cut or zero-padded).
 
@@ -256,29 +258,35 @@ def fft(input, n=None, dim=-1, norm=None):  # noqa: A002 - torch's argument name
     return _fftn("fft", input, _one(n), dim, norm, True, False)
 
 
+@autocast_op("fp32")
 def ifft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The 1-d inverse discrete Fourier transform along ``dim``."""
     return _fftn("ifft", input, _one(n), dim, norm, False, False)
 
 
+@autocast_op("fp32")
 def fft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
     """The 2-d transform over ``dim`` (the last two dimensions)."""
     return _fftn("fft2", input, s, dim, norm, True, True)
 
 
+@autocast_op("fp32")
 def ifft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
     return _fftn("ifft2", input, s, dim, norm, False, True)
 
 
+@autocast_op("fp32")
 def fftn(input, s=None, dim=None, norm=None):  # noqa: A002
     """The N-d transform over ``dim`` (all dimensions, or the last ``len(s)``)."""
     return _fftn("fftn", input, s, dim, norm, True, True)
 
 
+@autocast_op("fp32")
 def ifftn(input, s=None, dim=None, norm=None):  # noqa: A002
     return _fftn("ifftn", input, s, dim, norm, False, True)
 
 
+@autocast_op("fp32")
 def rfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The transform of a real signal: the ``n // 2 + 1`` non-negative frequencies.
 
@@ -288,27 +296,33 @@ def rfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     return _rfftn("rfft", input, _one(n), dim, norm, False)
 
 
+@autocast_op("fp32")
 def irfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The inverse of ``rfft``: a real signal of length ``n`` (default ``2 * (bins - 1)``)."""
     return _irfftn("irfft", input, _one(n), dim, norm, False)
 
 
+@autocast_op("fp32")
 def rfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
     return _rfftn("rfft2", input, s, dim, norm, True)
 
 
+@autocast_op("fp32")
 def irfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
     return _irfftn("irfft2", input, s, dim, norm, True)
 
 
+@autocast_op("fp32")
 def rfftn(input, s=None, dim=None, norm=None):  # noqa: A002
     return _rfftn("rfftn", input, s, dim, norm, True)
 
 
+@autocast_op("fp32")
 def irfftn(input, s=None, dim=None, norm=None):  # noqa: A002
     return _irfftn("irfftn", input, s, dim, norm, True)
 
 
+@autocast_op("fp32")
 def hfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The transform of a Hermitian-symmetric signal given by its first half: a real
     spectrum of length ``n`` (``irfft`` of the conjugate, with the forward scaling)."""
@@ -317,6 +331,7 @@ def hfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     return _irfftn("hfft", conj(_to_complex(x)), _one(n), dim, _DUAL[norm], False)
 
 
+@autocast_op("fp32")
 def ihfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The inverse of ``hfft``: the first half of a real signal's Hermitian spectrum."""
     norm = _check_norm(norm)

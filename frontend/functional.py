@@ -25,6 +25,7 @@ from kiln.compiler.errors import ShapeError
 from kiln.compiler.primitives import broadcast_shapes as _broadcast_shapes
 
 from . import dtypes, ops
+from .dispatch import autocast_op
 from .ops import broadcast_tensors, einsum, norm, split, unique
 from .tensor import Size, Tensor, _wrap
 
@@ -163,6 +164,7 @@ def cartesian_prod(*tensors) -> Tensor:
     return ops.stack(columns, 1)
 
 
+@autocast_op("fp32")
 def cdist(x1: Tensor, x2: Tensor, p: float = 2.0, compute_mode=None) -> Tensor:
     """The p-norm distance between each row of ``x1`` (``[..., P, M]``) and of ``x2``
     (``[..., R, M]``): ``[..., P, R]``. Computed from the differences, so rows at zero

@@ -24,7 +24,7 @@ import numpy as np
 from kiln.compiler.errors import TraceError
 
 from . import dtypes, ops
-from .dispatch import constant, current_trace
+from .dispatch import autocast_op, constant, current_trace
 from .tensor import Tensor
 
 __all__ = [
@@ -198,6 +198,7 @@ def _mT(x):  # noqa: N802
     return ops.transpose(x, -2, -1)
 
 
+@autocast_op("fp32")
 def inv(a: Tensor) -> Tensor:
     (arr,) = _eager("inv", a)
     _square("inv", a)
@@ -249,6 +250,7 @@ def slogdet(a: Tensor):
     return slogdet_result(s, value)
 
 
+@autocast_op("fp32")
 def solve(a: Tensor, b: Tensor, *, left: bool = True) -> Tensor:
     if not left:
         return _mT(solve(_mT(a), _mT(b)))
@@ -271,6 +273,7 @@ def solve(a: Tensor, b: Tensor, *, left: bool = True) -> Tensor:
     return ops.squeeze(x, -1) if vector else x
 
 
+@autocast_op("fp32")
 def cholesky(a: Tensor, *, upper: bool = False) -> Tensor:
     (arr,) = _eager("cholesky", a)
     _square("cholesky", a)
@@ -280,6 +283,7 @@ def cholesky(a: Tensor, *, upper: bool = False) -> Tensor:
     return _mT(low) if upper else low
 
 
+@autocast_op("fp32")
 def eigh(a: Tensor, UPLO: str = "L"):  # noqa: N803 - PyTorch's name
     (arr,) = _eager("eigh", a)
     _square("eigh", a)
@@ -298,10 +302,12 @@ def eigh(a: Tensor, UPLO: str = "L"):  # noqa: N803 - PyTorch's name
     return eigh_result(values, vectors)
 
 
+@autocast_op("fp32")
 def eigvalsh(a: Tensor, UPLO: str = "L") -> Tensor:  # noqa: N803
     return eigh(a, UPLO).eigenvalues
 
 
+@autocast_op("fp32")
 def qr(a: Tensor, mode: str = "reduced"):
     """``A = QR``; the gradient is PyTorch's (``mode="reduced"``, or ``"complete"`` for a
     matrix that is not tall), from the linearization
@@ -387,6 +393,7 @@ def _svd_linear(a: Tensor, u, s, v):
     return du, ds, dv
 
 
+@autocast_op("fp32")
 def svd(a: Tensor, full_matrices: bool = True):
     """``A = U diag(S) Vh``. The gradient is PyTorch's; with ``full_matrices=True`` the
     columns of ``U`` (rows of ``Vh``) beyond ``min(m, n)`` are not unique and get none, as
@@ -412,6 +419,7 @@ def svd(a: Tensor, full_matrices: bool = True):
     return svd_result(ops.add(U, du), ops.add(S, ds), ops.add(Vh, dvh))
 
 
+@autocast_op("fp32")
 def svdvals(a: Tensor) -> Tensor:
     """The singular values; gradient ``U^T G V``'s diagonal back, ``U diag(g) V^T``."""
     (arr,) = _eager("svdvals", a)
@@ -517,6 +525,7 @@ def matrix_exp(a: Tensor) -> Tensor:
     return p
 
 
+@autocast_op("fp32")
 def householder_product(A: Tensor, tau: Tensor) -> Tensor:  # noqa: N803 - PyTorch's name
     """The first ``n`` columns of ``H_1 ... H_k``, ``H_i = I - tau_i v_i v_i^T`` with
     ``v_i`` the ``i``-th column of ``A`` below the diagonal and a 1 on it (LAPACK's
@@ -1040,6 +1049,7 @@ def _tolerance(name, s_max, atol, rtol, m, n, dtype):
     return np.maximum(per_matrix(atol), per_matrix(rtol) * s_max)
 
 
+@autocast_op("fp32")
 def pinv(A: Tensor, rcond=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
     """The Moore-Penrose pseudo-inverse: singular values at or under
     ``max(atol, rtol * s_max)`` count as zero (``rcond`` is the older name of ``rtol``).
@@ -1109,6 +1119,7 @@ def _pinv_linear(a: Tensor, value: np.ndarray) -> Tensor:
     return ops.add(p, change)
 
 
+@autocast_op("fp32")
 def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol=None) -> Tensor:  # noqa: N803
     """The number of singular values (eigenvalue magnitudes with ``hermitian``) above
     ``max(atol, rtol * s_max)``, as ``int64``; ``tol`` is the older name of ``atol``."""
@@ -1136,6 +1147,7 @@ def matrix_rank(A: Tensor, tol=None, hermitian: bool = False, *, atol=None, rtol
 _LSTSQ_DRIVERS = ("gels", "gelsy", "gelsd", "gelss")
 
 
+@autocast_op("fp32")
 def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
     """``min ||A X - B||_F``: ``(solution, residuals, rank, singular_values)`` as PyTorch
     on the CPU (default driver ``gelsy``). Solved through the SVD with singular values at
@@ -1206,6 +1218,7 @@ def lstsq(A: Tensor, B: Tensor, rcond=None, *, driver=None):  # noqa: N803
 # --- eigenvalues, condition number
 
 
+@autocast_op("fp32")
 def eigvals(A: Tensor) -> Tensor:  # noqa: N803
     """The eigenvalues of general square matrices, always complex (``complex64`` from
     ``float32``, ``complex128`` from ``float64``), in LAPACK's ``geev`` order. Gradient
@@ -1233,6 +1246,7 @@ def eigvals(A: Tensor) -> Tensor:  # noqa: N803
 _COND_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
 
 
+@autocast_op("fp32")
 def cond(A: Tensor, p=None) -> Tensor:  # noqa: N803
     """The condition number ``||A||_p ||A^-1||_p``: for ``p`` in ``None, 2, -2`` the ratio
     of extreme singular values (any shape); else of square matrices, inf where ``A`` is
@@ -1286,6 +1300,7 @@ def cross(input: Tensor, other: Tensor, *, dim: int = -1) -> Tensor:  # noqa: A0
     return linalg16.linalg_cross(input, other, dim)
 
 
+@autocast_op("lower")
 def vecdot(x: Tensor, y: Tensor, *, dim: int = -1) -> Tensor:
     """``sum(conj(x) * y, dim)``, operands broadcast."""
     if x.dtype is not y.dtype:
@@ -1336,6 +1351,7 @@ def matrix_power(A: Tensor, n: int) -> Tensor:  # noqa: N803
     return linalg16.matrix_power(A, n)
 
 
+@autocast_op("fp32")
 def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     """The inverse of ``A`` seen as a map from its first ``ind`` axes to the others: shape
     ``A.shape[ind:] + A.shape[:ind]``."""
@@ -1351,6 +1367,7 @@ def tensorinv(A: Tensor, ind: int = 2) -> Tensor:  # noqa: N803
     return ops.reshape(inv(ops.reshape(A, (size, size))), cols + rows)
 
 
+@autocast_op("fp32")
 def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
     """``X`` with ``tensordot(A, X, X.ndim) = B``: ``A``'s trailing axes (after moving
     ``dims`` there) are ``X``'s shape."""

@@ -17,6 +17,7 @@ import warnings
 import kiln
 from kiln import ops
 from kiln.autograd import fused, tape
+from kiln.dispatch import computes_in_float32
 from kiln.ops.dims import normalize_dim
 
 __all__ = [
@@ -164,6 +165,7 @@ def celu(input, alpha: float = 1.0, inplace: bool = False):
     return _maybe_inplace(input, out, inplace, "celu_")
 
 
+@computes_in_float32
 def gelu(input, approximate: str = "none"):
     """``x * Phi(x)`` (``approximate='none'``, through ``erf``) or its ``tanh`` approximation.
 
@@ -196,6 +198,7 @@ def tanh(input):
     return ops.tanh(input)
 
 
+@computes_in_float32
 def silu(input, inplace: bool = False):
     """``x * sigmoid(x)`` (also called swish).
 
@@ -214,6 +217,7 @@ def softplus(input, beta: float = 1.0, threshold: float = 20.0):
     return _named(input, ops.softplus(_float(input), beta, threshold), "SoftplusBackward0")
 
 
+@computes_in_float32
 def mish(input, inplace: bool = False):
     """``x * tanh(softplus(x))``."""
     return _maybe_inplace(input, ops.mul(input, ops.tanh(softplus(input))), inplace, "mish_")
@@ -228,6 +232,7 @@ def hardsigmoid(input, inplace: bool = False):
     return _maybe_inplace(input, out, inplace, "hardsigmoid_")
 
 
+@computes_in_float32
 def hardswish(input, inplace: bool = False):
     out = ops.mul(input, ops.div(hardtanh(ops.add(input, 3.0), 0.0, 6.0), 6.0))
     return _maybe_inplace(input, out, inplace, "hardswish_")

@@ -626,6 +626,7 @@ def _pad_constant_nd(x, flat_pads):
     return x
 
 
+@autocast_op("lower")
 def conv_transpose1d(
     input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
@@ -648,6 +649,7 @@ def conv_transpose1d(
     )
 
 
+@autocast_op("lower")
 def conv_transpose2d(
     input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
@@ -666,6 +668,7 @@ def conv_transpose2d(
     )
 
 
+@autocast_op("lower")
 def conv_transpose3d(
     input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1
 ):
@@ -712,6 +715,7 @@ def _pool_geometry_nd(name, input, nd, kernel_size, stride, padding, dilation, c
     return kernel, stride, padding, dilation, out, pads
 
 
+@autocast_op("fp32")
 def max_pool3d(
     input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False
 ):
@@ -753,6 +757,7 @@ def _window_positions_nd(size, kernel, stride, padding, dilation, out) -> np.nda
     return table
 
 
+@autocast_op("fp32")
 @_float16_in_float32
 def avg_pool3d(
     input,
@@ -902,6 +907,7 @@ def adaptive_avg_pool1d(input, output_size):
     return _adaptive_avg("adaptive_avg_pool1d", input, 1, output_size)
 
 
+@autocast_op("fp32")
 def adaptive_avg_pool3d(input, output_size):
     """Average pooling of ``(N, C, D, H, W)`` to ``output_size`` (PyTorch's bins)."""
     return _adaptive_avg("adaptive_avg_pool3d", input, 3, output_size)
@@ -961,6 +967,7 @@ def adaptive_max_pool2d(input, output_size, return_indices=False):
     return _adaptive_max("adaptive_max_pool2d", input, 2, output_size, return_indices)
 
 
+@autocast_op("fp32")
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """Max pooling of ``(N, C, D, H, W)`` to ``output_size``."""
     return _adaptive_max("adaptive_max_pool3d", input, 3, output_size, return_indices)

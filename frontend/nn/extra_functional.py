@@ -23,6 +23,7 @@ import warnings
 import kiln
 from kiln import ops
 
+from ..dispatch import autocast_op, computes_in_float32
 from .activations import celu, elu, hardtanh, leaky_relu, logsigmoid, selu, softmax, softplus
 from .activations import threshold as _threshold
 from .losses import _check_reduction, _resolve, reduce_loss
@@ -101,6 +102,7 @@ def softshrink(input, lambd: float = 0.5):
     )
 
 
+@autocast_op("lower")
 def prelu(input, weight):
     """``max(0, x) + weight * min(0, x)``; a ``weight`` of ``C`` values applies per channel
     (axis 1)."""
@@ -196,6 +198,7 @@ def instance_norm(
     return out
 
 
+@computes_in_float32
 def rms_norm(input, normalized_shape, weight=None, eps=None):
     """``x / sqrt(mean(x**2) + eps) * weight`` over the last ``len(normalized_shape)``
     axes; ``eps`` defaults to the dtype's machine epsilon, as in PyTorch."""
@@ -338,6 +341,7 @@ def pdist(input, p: float = 2):
 # ------------------------------------------------------------------------------ losses
 
 
+@autocast_op("fp32")
 def margin_ranking_loss(
     input1, input2, target, margin: float = 0, size_average=None, reduce=None, reduction="mean"
 ):
@@ -354,6 +358,7 @@ def margin_ranking_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def hinge_embedding_loss(
     input, target, margin: float = 1.0, size_average=None, reduce=None, reduction="mean"
 ):
@@ -367,6 +372,7 @@ def hinge_embedding_loss(
     return reduce_loss(ops.add(output_margin, output_self), reduction)
 
 
+@autocast_op("fp32")
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``log(1 + exp(-target * input))``."""
     reduction = _resolve(size_average, reduce, reduction)
@@ -375,6 +381,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def cosine_embedding_loss(
     input1, input2, target, margin: float = 0, size_average=None, reduce=None, reduction="mean"
 ):
@@ -408,6 +415,7 @@ def _pairwise(x1, x2, p, eps):
     return kiln.linalg.vector_norm(ops.add(ops.sub(x1, x2), eps), p, dim=-1)
 
 
+@autocast_op("fp32")
 def triplet_margin_loss(
     anchor,
     positive,
@@ -435,6 +443,7 @@ def triplet_margin_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def poisson_nll_loss(
     input,
     target,
@@ -508,6 +517,7 @@ def multilabel_soft_margin_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def multi_margin_loss(
     input,
     target,
@@ -543,6 +553,7 @@ def multi_margin_loss(
     return reduce_loss(loss, reduction)
 
 
+@autocast_op("fp32")
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``sum over targets j and non-targets i of max(0, 1 - (x[j] - x[i])) / C``; each row
     of ``target`` lists class indices, ended by the first ``-1``.

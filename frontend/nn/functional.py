@@ -22,7 +22,7 @@ from kiln import ops
 from kiln.autograd import fused
 from kiln.autograd.tape import rename
 
-from ..dispatch import autocast_op, current_trace
+from ..dispatch import autocast_op, computes_in_float32, current_trace
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -100,6 +100,7 @@ batch_norm = _one_node(batch_norm, "NativeBatchNormBackward0", _IN, (3, "weight"
 
 
 @autocast_op("lower")
+@computes_in_float32
 def linear(input, weight, bias=None):
     """``input @ weight.T + bias`` over the last axis of ``input``.
 
@@ -611,6 +612,8 @@ def pairwise_distance(x1, x2, p: float = 2.0, eps: float = 1e-6, keepdim: bool =
     return d if keepdim else ops.squeeze(d, -1)
 
 
+@autocast_op("lower")
+@computes_in_float32
 def scaled_dot_product_attention(
     query,
     key,
@@ -801,6 +804,7 @@ def _grid_sample_bicubic(input, x, y, padding_mode, align_corners):
     return out
 
 
+@autocast_op("fp32")
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """Sample ``input (N, C, H, W)`` at the normalized points ``grid (N, Ho, Wo, 2)``
     (``x`` then ``y``, in ``[-1, 1]``): ``bilinear``, ``nearest`` or ``bicubic``, with

@@ -392,6 +392,7 @@ def binary_cross_entropy_with_logits(
     return rename(loss, "BinaryCrossEntropyWithLogitsBackward0", input, target)
 
 
+@autocast_op("fp32")
 def kl_div(
     input, target, size_average=None, reduce=None, reduction: str = "mean", log_target: bool = False
 ):

@@ -16,6 +16,7 @@ import numpy as np
 
 import kiln
 from kiln import ops
+from kiln.dispatch import computes_in_float32
 
 __all__ = ["layer_norm", "batch_norm", "group_norm"]
 
@@ -33,6 +34,7 @@ def normalize_over(input, axes, eps: float):
     return ops.mul(centered, ops.rsqrt(ops.add(var, eps))), mean, var
 
 
+@computes_in_float32
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the last ``len(normalized_shape)`` axes, then scale and shift.
 
@@ -124,6 +126,7 @@ def _update_running(running_mean, running_var, mean, var, count, momentum):
         running_var.mul_(keep).add_(ops.mul(unbiased, momentum))
 
 
+@computes_in_float32
 def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5):
     """Normalize groups of channels of ``(N, C, ...)`` per sample.
 

@@ -971,9 +971,9 @@ def digamma(x):
     return where(eq(x, math.inf), math.inf, where(isnan(x), x, out))
 
 
-@computes_in_float32(round_scalars=True)
 def xlogy(x, y):
-    """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN)."""
+    """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN). (Not computed in float32
+    on 16-bit floats: PyTorch's kernel rounds ``log(y)`` to the 16-bit type first.)"""
     x, y, dt = promote_pair("xlogy", x, y)
     x, y = _to_float(x), _to_float(y)
     zero = logical_and(eq(x, 0.0), logical_not(isnan(y)))

@@ -24,7 +24,7 @@ from kiln.compiler.primitives import broadcast_shapes
 from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
-from ..dispatch import bind, constant, current_trace
+from ..dispatch import autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -741,6 +741,7 @@ def take_along_dim(x: Tensor, indices: Tensor, dim=None) -> Tensor:
     return gather(expand(x, xs), d, expand(indices, ids))
 
 
+@autocast_op("promote")
 @_zero_d
 def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last

@@ -9,7 +9,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
 from ..autograd.tape import rename
-from ..dispatch import bind
+from ..dispatch import autocast_op, autocast_pending, bind, computes_in_float32
 from ..tensor import Tensor
 from .elementwise import cast, mul, promote_pair
 from .reduce import sum as sum_
@@ -22,6 +22,7 @@ addmm bmm cholesky det dot einsum inverse logdet matmul matrix_exp mm mv outer q
 """.split()
 
 
+@autocast_op("lower")
 def matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with NumPy/PyTorch semantics for 1-D, 2-D and batched operands."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
@@ -55,12 +56,14 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     return out
 
 
+@autocast_op("lower")
 def mm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 2 or b.ndim != 2:
         raise RuntimeError(f"mm: expected 2-D tensors, got {a.ndim}D and {b.ndim}D")
     return matmul(a, b)
 
 
+@autocast_op("lower")
 def bmm(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 3 or b.ndim != 3:
         raise RuntimeError(f"bmm: expected 3-D tensors, got {a.ndim}D and {b.ndim}D")
@@ -69,10 +72,12 @@ def bmm(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@autocast_op("native")
 def mv(a: Tensor, v: Tensor) -> Tensor:
     return matmul(a, v)
 
 
+@autocast_op("native")
 def dot(a: Tensor, b: Tensor) -> Tensor:
     if a.ndim != 1 or b.ndim != 1:
         raise RuntimeError("dot: 1D tensors expected")
@@ -84,6 +89,7 @@ def dot(a: Tensor, b: Tensor) -> Tensor:
     return matmul(a, b)
 
 
+@autocast_op("native")
 def outer(a: Tensor, b: Tensor) -> Tensor:
     for label, t in (("self", a), ("vec2", b)):
         if isinstance(t, Tensor) and t.ndim != 1:
@@ -91,6 +97,8 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
+@autocast_op("lower")
+@computes_in_float32
 def addmm(c: Tensor, a: Tensor, b: Tensor, *, beta=1, alpha=1) -> Tensor:
     """``beta * c + alpha * a @ b`` (``c`` broadcast to the product); with ``beta == 0``
     ``c`` is ignored, NaN and inf in it included, as in PyTorch."""
@@ -157,10 +165,16 @@ def einsum(equation: str, *operands) -> Tensor:
 
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
-    if operands and all(isinstance(x, Tensor) and x.dtype is dtypes.float16 for x in operands):
-        # PyTorch contracts float16 with float32 accumulation (bmm) and rounds once
+    if _contracts_a_pair(equation, operands):
+        # PyTorch contracts two operands with bmm, which autocast runs in lower precision
+        return _einsum_pair(equation, *operands)
+    low = operands[0].dtype if operands and isinstance(operands[0], Tensor) else None
+    if low in (dtypes.float16, dtypes.bfloat16) and all(
+        isinstance(x, Tensor) and x.dtype is low for x in operands
+    ):
+        # PyTorch contracts 16-bit floats with float32 accumulation (bmm) and rounds once
         wide = einsum(equation, *(cast(x, dtypes.float32) for x in operands))
-        return cast(wide, dtypes.float16)
+        return cast(wide, low)
     result = _einsum(equation, operands)
     if operands and all(isinstance(x, Tensor) for x in operands):
         dt = dtypes.result_type(*operands)
@@ -177,6 +191,24 @@ def einsum(equation: str, *operands) -> Tensor:
             if result.dtype is not dt:
                 result = cast(result, dt)
     return result
+
+
+def _contracts_a_pair(equation, operands) -> bool:
+    """Whether an enabled autocast region meets a two-operand einsum that sums a shared
+    label (PyTorch's bmm). (Three or more operands: kiln casts nothing; see tests/test_amp19)"""
+    if (
+        not autocast_pending()
+        or len(operands) != 2
+        or not all(isinstance(x, Tensor) for x in operands)
+    ):
+        return False
+    labels, out = _einsum_terms(equation, operands)
+    return any(c in labels[1] and c not in out for c in labels[0])
+
+
+@autocast_op("lower")
+def _einsum_pair(equation, a, b):
+    return einsum(equation, a, b)
 
 
 def _einsum(equation, operands):
@@ -248,6 +280,7 @@ def _einsum(equation, operands):
 svd_result = namedtuple("svd", ["U", "S", "V"])
 
 
+@autocast_op("fp32")
 def svd(input: Tensor, some: bool = True, compute_uv: bool = True):  # noqa: A002
     """``torch.svd``: ``(U, S, V)`` with ``V`` itself (not ``Vh``); ``some=False`` gives
     the full ``U`` and ``V``; without ``compute_uv`` they are zero-filled, as PyTorch."""
@@ -269,6 +302,7 @@ def _swap_last(ndim):
     return axes
 
 
+@autocast_op("fp32")
 def qr(input: Tensor, some: bool = True):  # noqa: A002
     """``torch.qr``: ``some=False`` is ``linalg.qr(mode="complete")``."""
     from .. import linalg
@@ -304,12 +338,14 @@ def matrix_exp(input: Tensor) -> Tensor:  # noqa: A002
     return linalg.matrix_exp(input)
 
 
+@autocast_op("fp32")
 def inverse(input: Tensor) -> Tensor:  # noqa: A002
     from .. import linalg
 
     return linalg.inv(input)
 
 
+@autocast_op("fp32")
 def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     from .. import linalg
 

@@ -23,10 +23,10 @@ from collections import namedtuple
 import numpy as np
 
 from .. import dtypes
-from ..dispatch import constant, with_out
+from ..dispatch import autocast_op, computes_in_float32, constant, with_out
 from ..tensor import Tensor
 from .elementwise import add, cast, div, mul, sub, where
-from .linalg import matmul, outer
+from .linalg import addmm, dot, matmul, outer
 from .reduce import sum as sum_
 from .shape import cat, expand, narrow, permute, reshape, roll, squeeze_axes, unsqueeze
 from .sorting import cumprod, cumsum
@@ -117,6 +117,7 @@ def _scaled_sum(name, x: Tensor, prod: Tensor, beta, alpha, strict: bool = True)
     return out if out.dtype is dtype else cast(out, dtype)
 
 
+@autocast_op("lower")
 def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * sum_b batch1[b] @ batch2[b]``: one matmul over the
     concatenated batch."""
@@ -135,11 +136,19 @@ def addbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) ->
         )
     _same_dtypes("addbmm", ("input", input), ("batch1", batch1), ("batch2", batch2))
     p = batch2.shape[2]
+    if b and input.dtype in (dtypes.float16, dtypes.bfloat16):
+        # PyTorch adds one batch at a time (an addmm each, rounded to 16 bits each time)
+        out = addmm(input, batch1[0], batch2[0], beta=beta, alpha=alpha)
+        for i in range(1, b):
+            out = addmm(out, batch1[i], batch2[i], alpha=alpha)
+        return out
     left = reshape(permute(batch1, (1, 0, 2)), (n, b * m))
     prod = matmul(left, reshape(batch2, (b * m, p)))
     return _scaled_sum("addbmm", input, prod, beta, alpha, strict=False)
 
 
+@autocast_op("lower")
+@computes_in_float32
 def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * batch1 @ batch2`` (batched; ``input`` broadcast)."""
     for label, t in (("batch1", batch1), ("batch2", batch2)):
@@ -155,6 +164,8 @@ def baddbmm(input: Tensor, batch1: Tensor, batch2: Tensor, *, beta=1, alpha=1) -
     return _scaled_sum("baddbmm", input, matmul(batch1, batch2), beta, alpha, strict=False)
 
 
+@autocast_op("native")
+@computes_in_float32
 def addmv(input: Tensor, mat: Tensor, vec: Tensor, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``beta * input + alpha * mat @ vec``."""
     if mat.ndim != 2 or vec.ndim != 1 or input.ndim > 1:
@@ -210,12 +221,15 @@ def inner(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
         )
     if input.dtype is not other.dtype:
         raise RuntimeError("inner(): both inputs should have same dtype")
+    if input.ndim == 1 and other.ndim == 1:  # PyTorch's dot (not autocast's bmm)
+        return dot(input, other)
     k = input.shape[-1]
     a = reshape(input, (-1, k))
     b = reshape(other, (-1, k))
     return reshape(matmul(a, _mT(b)), tuple(input.shape[:-1]) + tuple(other.shape[:-1]))
 
 
+@autocast_op("native")
 def vdot(input: Tensor, other: Tensor) -> Tensor:  # noqa: A002
     """``sum(conj(input) * other)`` of two 1-D tensors of one dtype."""
     if input.ndim != 1 or other.ndim != 1:
@@ -421,6 +435,7 @@ def multi_dot(tensors) -> Tensor:
     return squeeze_axes(out, tuple(squeeze)) if squeeze else out
 
 
+@autocast_op("fp32")
 def pinverse(input: Tensor, rcond: float = 1e-15) -> Tensor:  # noqa: A002
     """``torch.pinverse``: ``linalg.pinv`` with ``rtol=rcond``."""
     return _linalg().pinv(input, rtol=rcond)
@@ -479,6 +494,7 @@ def _chol_apply(b: Tensor, factor: Tensor, upper: bool) -> Tensor:
     return linalg.solve_triangular(_mT(f), y, upper=True)
 
 
+@autocast_op("fp32")
 def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     """``A X = B`` with ``A = L L^T`` given its Cholesky factor ``input2`` (``U^T U`` when
     ``upper``); batches broadcast."""
@@ -492,6 +508,7 @@ def cholesky_solve(input: Tensor, input2: Tensor, upper: bool = False) -> Tensor
     return _chol_linear(x, factor, upper, inverse, b)
 
 
+@autocast_op("fp32")
 def cholesky_inverse(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     """``(L L^T)^-1`` (``(U^T U)^-1`` when ``upper``) from a Cholesky factor."""
     if input.ndim < 2:

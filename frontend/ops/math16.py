@@ -23,7 +23,7 @@ import numpy as np
 
 from .. import dtypes, ops
 from ..context import current_trace
-from ..dispatch import constant
+from ..dispatch import autocast_op, computes_in_float32, constant
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 
@@ -266,6 +266,7 @@ def _erfcx64(x):
     return ops.where(ops.isnan(x), x, ops.where(small, direct, big))
 
 
+@computes_in_float32
 def sinc(input):  # noqa: A002
     """``sin(pi x) / (pi x)``, 1 at 0 (where its gradient is 0)."""
     x = _tensor_arg("sinc", input)
@@ -1123,6 +1124,7 @@ def _torch_lerp(a, b, w):
     )
 
 
+@autocast_op("fp32")
 def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):  # noqa: A002
     """The ``q``-th quantiles (a number or a 1-D tensor, prepended as a dimension) along
     ``dim`` (the flattened input by default); any NaN in a slice gives NaN."""
@@ -1130,6 +1132,7 @@ def quantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=N
     return _out(r, out, "quantile")
 
 
+@autocast_op("fp32")
 def nanquantile(input, q, dim=None, keepdim=False, *, interpolation="linear", out=None):  # noqa: A002
     """``quantile`` ignoring NaN values (all-NaN slices give NaN)."""
     r = _quantile("nanquantile", input, q, dim, keepdim, interpolation, True)

@@ -17,7 +17,7 @@ from .. import dtypes
 from ..autograd.grad_mode import no_grad
 from ..autograd.tape import rename
 from ..creation import full
-from ..dispatch import bind
+from ..dispatch import autocast_op, bind
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
@@ -66,10 +66,13 @@ def _axis_alias(fn):
 
 
 def _widened(x: Tensor):
-    """``x`` in float32 when it is float16: PyTorch accumulates float16 reductions (sum,
-    mean, var, softmax, norms) in float32 and rounds once, where a float16 accumulator
+    """``x`` in float32 when it is float16 or bfloat16: PyTorch accumulates their reductions
+    (sum, mean, var, softmax, norms) in float32 and rounds once, where a 16-bit accumulator
     would round at every step (a sum of 24 values can be 2% off)."""
-    return cast(x, dtypes.float32) if x.dtype is dtypes.float16 else x
+    return cast(x, dtypes.float32) if x.dtype in _LOW16 else x
+
+
+_LOW16 = (dtypes.float16, dtypes.bfloat16)
 
 
 def _rounded(out: Tensor, like: Tensor) -> Tensor:
@@ -277,7 +280,7 @@ def _var(x: Tensor, dim, keepdim: bool, correction):
 def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction=None):
     if isinstance(dim, bool):  # torch.std(x, unbiased): the overload with no dim
         dim, unbiased = None, dim
-    if x.dtype is dtypes.float16:  # the square root too is taken before rounding
+    if x.dtype in _LOW16:  # the square root too is taken before rounding
         wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
         return _rounded(wide, x)
     return rename(sqrt(var(x, dim, unbiased, keepdim, correction=correction)), "StdBackward0", x)
@@ -341,7 +344,7 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         return reshape(softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
-    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+    if x.dtype in _LOW16:  # PyTorch computes the whole row in float32
         return _rounded(softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
@@ -359,7 +362,7 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         return reshape(log_softmax(reshape(x, (1,)), 0), ())
     if x.numel() == 0:
         return x
-    if x.dtype is dtypes.float16:  # PyTorch computes the whole row in float32
+    if x.dtype in _LOW16:  # PyTorch computes the whole row in float32
         return _rounded(log_softmax(_widened(x), axis), x)
     with no_grad():  # an infinite maximum makes the row NaN, as in PyTorch
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
@@ -398,6 +401,7 @@ def _empty_logical(x, dim, keepdim, value):
     return full(shape, value, dtype=dtypes.bool_)
 
 
+@autocast_op("fp32")
 def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     """Product by pairwise halving (``log2 n`` multiplications): exact for integers (with
     PyTorch's wrap-around), and ``mul``'s gradient is right where inputs are zero."""
@@ -425,7 +429,7 @@ def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Ten
         from .. import linalg
 
         return linalg.matrix_norm(x, "nuc", dim=(-2, -1) if dim is None else dim, keepdim=keepdim)
-    if x.dtype is dtypes.float16 and p not in (math.inf, "inf", -math.inf, "-inf"):
+    if x.dtype in _LOW16 and p not in (math.inf, "inf", -math.inf, "-inf"):
         return _rounded(norm(_widened(x), p, dim, keepdim), x)  # float32 accumulation
     if p in (-math.inf, "-inf"):
         return amin(abs_(x), () if dim is None else dim, keepdim)

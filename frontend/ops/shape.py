@@ -17,7 +17,7 @@ from kiln.compiler.primitives import broadcast_shapes
 from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
-from ..dispatch import bind, constant
+from ..dispatch import autocast_op, bind, constant
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import cast, mul, where
@@ -227,6 +227,7 @@ def pad_axes(x: Tensor, pads, value=0.0) -> Tensor:
     return bind(P["pad"], (x,), {"pads": tuple(tuple(p) for p in pads), "value": value})
 
 
+@autocast_op("promote")
 def cat(tensors, dim: int = 0) -> Tensor:
 
     tensors = list(tensors)
@@ -259,6 +260,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
 concat = concatenate = cat
 
 
+@autocast_op("promote")
 def stack(tensors, dim: int = 0) -> Tensor:
     tensors = list(tensors)
     if not tensors:

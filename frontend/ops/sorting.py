@@ -20,7 +20,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
-from ..dispatch import bind, constant, current_trace
+from ..dispatch import autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -154,8 +154,8 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
-    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
-        return cast(cumsum(cast(x, dtypes.float32), axis), dtypes.float16)
+    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
+        return cast(cumsum(cast(x, dtypes.float32), axis), x.dtype)
     if x.ndim == 0:
         out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     else:
@@ -195,8 +195,8 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
-    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
-        return cast(cumprod(cast(x, dtypes.float32), dim), dtypes.float16)
+    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
+        return cast(cumprod(cast(x, dtypes.float32), dim), x.dtype)
     if x.ndim == 0:
         return _as_1d(cumprod, x, dim)
     return scan(x, normalize_dim("cumprod", dim, x.ndim), mul, 1)
@@ -210,8 +210,8 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
             f'logcumsumexp: "logcumsumexp_out_cpu" not implemented for {x.dtype.name} input '
             f"of size {list(x.shape)}"
         )
-    if x.dtype is dtypes.float16:  # PyTorch accumulates in float32 and rounds once
-        return cast(logcumsumexp(cast(x, dtypes.float32), dim), dtypes.float16)
+    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
+        return cast(logcumsumexp(cast(x, dtypes.float32), dim), x.dtype)
     if x.ndim == 0:
         return _as_1d(logcumsumexp, x, dim)
     out = scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
@@ -395,6 +395,7 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
     )
 
 
+@autocast_op("fp32")
 def trace(x: Tensor) -> Tensor:
 
     return sum_(_diagonal(x))
