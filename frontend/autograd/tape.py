@@ -715,12 +715,37 @@ def grad(
     grad_outputs=None,
     retain_graph=None,
     create_graph=False,
-    allow_unused=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
     materialize_grads=False,
 ):
-    """d(outputs)/d(inputs), returned instead of accumulated (``torch.autograd.grad``)."""
+    """d(outputs)/d(inputs), returned instead of accumulated (``torch.autograd.grad``).
+    ``only_inputs`` is PyTorch's deprecated no-op; ``is_grads_batched``: the first
+    dimension of every ``grad_outputs`` entry is a batch of vectors, one VJP each."""
     from ..creation import ones_like, zeros_like
 
+    if is_grads_batched:
+        from ..ops.shape import stack
+
+        outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+        n = gos[0].shape[0]
+        rows = [
+            grad(
+                outs,
+                inputs,
+                [g[i] for g in gos],
+                retain_graph=True if i < n - 1 else retain_graph,
+                create_graph=create_graph,
+                allow_unused=allow_unused,
+                materialize_grads=materialize_grads,
+            )
+            for i in range(n)
+        ]
+        return tuple(
+            None if col[0] is None else stack(list(col)) for col in zip(*rows, strict=True)
+        )
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

@@ -1,0 +1,348 @@
+"""Regression tests of the fixes that the scripts of tests/scripts19 led to, each compared
+with PyTorch: autograd.grad's ``only_inputs`` / ``is_grads_batched`` (WGAN-GP),
+ChainDataset / StackDataset and ``IterableDataset + IterableDataset``, torch.outer's type
+promotion (rotary embeddings), torch.accelerator (the quickstart), weights-only loading
+with ``torch.serialization.add_safe_globals`` / ``safe_globals``, torch.gradient,
+torch.nn.attention.sdpa_kernel, and the fusion helpers exported from torch.nn.utils."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import pickle
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+
+def _np(t):
+    return t.detach().numpy()
+
+
+# ------------------------------------------------------------------------ autograd.grad
+
+
+def test_grad_accepts_only_inputs_like_torch():
+    def run(lib):
+        x = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        y = (x.sin() * x).sum()
+        (g,) = lib.autograd.grad(
+            outputs=y,
+            inputs=x,
+            grad_outputs=lib.ones_like(y),
+            create_graph=True,
+            retain_graph=True,
+            only_inputs=True,
+        )
+        (gg,) = lib.autograd.grad(g.sum(), x)
+        return g, gg
+
+    for a, b in zip(run(kiln), run(torch), strict=True):
+        np.testing.assert_allclose(_np(a), _np(b), rtol=1e-6)
+
+
+def test_grad_positional_arguments_follow_torch_order():
+    # (outputs, inputs, grad_outputs, retain_graph, create_graph, only_inputs, allow_unused)
+    def run(lib):
+        x = lib.tensor([1.0, 2.0], requires_grad=True)
+        unused = lib.tensor([3.0], requires_grad=True)
+        return lib.autograd.grad((x**2).sum(), (x, unused), None, None, False, True, True)
+
+    got, want = run(kiln), run(torch)
+    np.testing.assert_allclose(_np(got[0]), _np(want[0]))
+    assert got[1] is None and want[1] is None
+
+
+def test_grad_is_grads_batched_matches_torch():
+    a = np.array([[1.0, 2.0, 0.5], [0.0, -1.0, 3.0]], dtype=np.float32)
+
+    def run(lib, create_graph):
+        x = lib.tensor([0.3, -0.7, 1.1], requires_grad=True)
+        w = lib.tensor(a)
+        y = w @ x.exp()  # two outputs
+        (jac,) = lib.autograd.grad(
+            y, x, lib.eye(2), is_grads_batched=True, create_graph=create_graph
+        )
+        return x, jac
+
+    for create_graph in (False, True):
+        (kx, kj), (tx, tj) = run(kiln, create_graph), run(torch, create_graph)
+        np.testing.assert_allclose(_np(kj), _np(tj), rtol=1e-6)
+        assert tuple(kj.shape) == (2, 3)
+        assert kj.requires_grad == tj.requires_grad == create_graph
+    kj.sum().backward()
+    tj.sum().backward()
+    np.testing.assert_allclose(_np(kx.grad), _np(tx.grad), rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def _stream(lib, start, end):
+    class Stream(lib.utils.data.IterableDataset):
+        def __iter__(self):
+            return iter(range(start, end))
+
+        def __len__(self):
+            return end - start
+
+    return Stream()
+
+
+def test_chain_dataset_and_iterable_addition_match_torch():
+    def run(lib):
+        data = lib.utils.data
+        chain = data.ChainDataset([_stream(lib, 0, 3), _stream(lib, 10, 12)])
+        added = _stream(lib, 5, 7) + _stream(lib, 1, 2)
+        batches = [b.tolist() for b in data.DataLoader(chain, batch_size=2)]
+        return list(chain), len(chain), type(added).__name__, list(added), batches
+
+    assert run(kiln) == run(torch)
+    bad = kiln.utils.data.ChainDataset([kiln.utils.data.TensorDataset(kiln.ones(2))])
+    with pytest.raises(AssertionError, match="IterableDataset"):
+        list(bad)
+
+
+def test_stack_dataset_matches_torch():
+    def run(lib):
+        data = lib.utils.data
+        a, b = lib.arange(4.0), lib.arange(4) * 10
+        as_tuple = data.StackDataset(a, b)
+        as_dict = data.StackDataset(x=a, y=b)
+        batch = next(iter(data.DataLoader(as_dict, batch_size=3)))
+        return (
+            len(as_tuple),
+            [t.tolist() for t in as_tuple[2]],
+            {k: v.tolist() for k, v in as_dict[1].items()},
+            {k: v.tolist() for k, v in batch.items()},
+        )
+
+    assert run(kiln) == run(torch)
+    for lib in (kiln, torch):
+        with pytest.raises(ValueError):
+            lib.utils.data.StackDataset(lib.ones(2), lib.ones(3))
+        with pytest.raises(ValueError):
+            lib.utils.data.StackDataset(lib.ones(2), y=lib.ones(2))
+
+
+# ---------------------------------------------------------------------------- outer
+
+
+@pytest.mark.parametrize(
+    "a, b",
+    [
+        (np.arange(4), np.array([0.5, 1.5], dtype=np.float32)),
+        (np.array([1.0, 2.0], dtype=np.float64), np.array([3.0], dtype=np.float32)),
+        (np.array([True, False]), np.array([2, 3])),
+        (np.array([2, 3], dtype=np.int32), np.array([4, 5], dtype=np.int64)),
+    ],
+)
+def test_outer_promotes_like_torch(a, b):
+    got = kiln.outer(kiln.tensor(a), kiln.tensor(b))
+    want = torch.outer(torch.tensor(a), torch.tensor(b))
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_outer_gradient_matches_torch():
+    def run(lib):
+        x = lib.tensor([1.0, -2.0], requires_grad=True)
+        y = lib.tensor([0.5, 3.0, 4.0], requires_grad=True)
+        (lib.outer(x, y) * lib.arange(6.0).reshape(2, 3)).sum().backward()
+        return x.grad, y.grad
+
+    for g, w in zip(run(kiln), run(torch), strict=True):
+        np.testing.assert_allclose(_np(g), _np(w))
+    with pytest.raises(RuntimeError, match="1-D"):
+        kiln.outer(kiln.ones(2, 2), kiln.ones(2))
+
+
+# ---------------------------------------------------------------------- accelerator
+
+
+def test_accelerator_api_follows_kiln_cuda():
+    acc = kiln.accelerator
+    assert acc.is_available() == kiln.cuda.is_available()
+    if not acc.is_available():
+        assert acc.current_accelerator() is None and acc.device_count() == 0
+        with pytest.raises(RuntimeError, match="no accelerator"):
+            acc.current_device_index()
+        acc.synchronize()  # a no-op, as on a CPU-only PyTorch
+        with acc.device_index(None):
+            pass
+    else:
+        assert acc.current_accelerator().type == "cuda"
+        assert acc.device_count() == kiln.cuda.device_count()
+    device = acc.current_accelerator().type if acc.is_available() else "cpu"
+    assert kiln.ones(2, device=device).device.type == device
+
+
+# ---------------------------------------------------------------- weights-only loading
+
+
+@dataclasses.dataclass
+class _Config:
+    lr: float
+    name: str
+
+
+class _Other:
+    pass
+
+
+def _saved(lib, obj):
+    buffer = io.BytesIO()
+    lib.save(obj, buffer)
+    buffer.seek(0)
+    return buffer
+
+
+@pytest.fixture
+def clean_safe_globals():
+    kiln.serialization.clear_safe_globals()
+    torch.serialization.clear_safe_globals()
+    yield
+    kiln.serialization.clear_safe_globals()
+    torch.serialization.clear_safe_globals()
+
+
+def test_weights_only_load_with_safe_globals_matches_torch(clean_safe_globals):
+    def run(lib):
+        results = []
+        ckpt = {"cfg": _Config(0.5, "a"), "w": lib.arange(3.0)}
+        try:
+            lib.load(_saved(lib, ckpt), weights_only=True)
+            results.append("loaded")
+        except pickle.UnpicklingError:
+            results.append("refused")
+        with lib.serialization.safe_globals([_Config]):
+            back = lib.load(_saved(lib, ckpt), weights_only=True)
+            results.append((back["cfg"], back["w"].tolist()))
+            results.append(_Config in lib.serialization.get_safe_globals())
+        results.append(_Config in lib.serialization.get_safe_globals())
+        lib.serialization.add_safe_globals([_Config])
+        results.append(lib.load(_saved(lib, ckpt))["cfg"])
+        try:  # an allowlisted class holding one that is not
+            lib.load(_saved(lib, {"cfg": _Config(0.1, _Other())}), weights_only=True)
+            results.append("loaded")
+        except pickle.UnpicklingError:
+            results.append("refused")
+        return results
+
+    assert run(kiln) == run(torch)
+
+
+def test_safe_globals_do_not_allow_arbitrary_callables(clean_safe_globals):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    kiln.serialization.add_safe_globals([_Config])
+    with pytest.raises(pickle.UnpicklingError, match="print"):
+        kiln.load(_saved(kiln, {"x": Evil()}), weights_only=True)
+
+
+# -------------------------------------------------------------------------- gradient
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},
+        {"spacing": 2.0},
+        {"dim": 1},
+        {"dim": -1, "edge_order": 2},
+        {"spacing": [0.5, 3.0]},
+        {"spacing": (2.0,), "dim": (1,)},
+        {"dim": [1, 0], "spacing": [1.0, 4.0]},
+    ],
+)
+def test_gradient_matches_torch(kwargs):
+    a = np.array([[1.0, 2.0, 4.0, 8.0, 3.0], [2.0, 5.0, 9.0, 3.0, -1.0], [0, 1, 0, 1, 0]])
+    got = kiln.gradient(kiln.tensor(a, dtype=kiln.float32), **kwargs)
+    want = torch.gradient(torch.tensor(a, dtype=torch.float32), **kwargs)
+    assert len(got) == len(want)
+    for g, w in zip(got, want, strict=True):
+        assert g.dtype == kiln.float32
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+
+
+def test_gradient_coordinates_integers_and_autograd_match_torch():
+    x = [-2.0, -1.0, 1.0, 4.0, 4.5]
+    v = [4.0, 1.0, 1.0, 16.0, 3.0]
+    for edge_order in (1, 2):
+        (g,) = kiln.gradient(kiln.tensor(v), spacing=(kiln.tensor(x),), edge_order=edge_order)
+        (w,) = torch.gradient(torch.tensor(v), spacing=(torch.tensor(x),), edge_order=edge_order)
+        np.testing.assert_allclose(g.numpy(), w.numpy(), rtol=1e-6)
+    (gi,) = kiln.gradient(kiln.tensor([1, 4, 9, 16]))
+    (wi,) = torch.gradient(torch.tensor([1, 4, 9, 16]))
+    assert gi.dtype == kiln.float32 and wi.dtype == torch.float32
+    np.testing.assert_array_equal(gi.numpy(), wi.numpy())
+
+    def run(lib):
+        t = lib.tensor([1.0, 4.0, 2.0, 16.0, 5.0], requires_grad=True)
+        (d,) = lib.gradient(t, edge_order=2, spacing=0.5)
+        (d * lib.arange(5.0)).sum().backward()
+        return t.grad
+
+    np.testing.assert_allclose(_np(run(kiln)), _np(run(torch)), rtol=1e-6)
+
+
+def test_gradient_errors_like_torch():
+    for lib in (kiln, torch):
+        with pytest.raises(RuntimeError, match="edge_order"):
+            lib.gradient(lib.ones(2), edge_order=2)
+        with pytest.raises(RuntimeError, match="spacing"):
+            lib.gradient(lib.ones(3, 3), spacing=[1.0, 2.0, 3.0])
+
+
+# -------------------------------------------------------------------------- sdpa_kernel
+
+
+def test_sdpa_kernel_matches_torch_on_cpu():
+    q = np.sin(np.arange(48, dtype=np.float32)).reshape(1, 2, 4, 6)
+
+    def run(lib):
+        from importlib import import_module
+
+        attention = import_module(lib.__name__ + ".nn.attention")
+        F = lib.nn.functional
+        x = lib.tensor(q)
+        plain = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+        with attention.sdpa_kernel(attention.SDPBackend.MATH):
+            math_out = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+        with attention.sdpa_kernel(
+            [attention.SDPBackend.FLASH_ATTENTION, attention.SDPBackend.MATH]
+        ):
+            listed = F.scaled_dot_product_attention(x, x, x, is_causal=True)
+        raised = False
+        with attention.sdpa_kernel(attention.SDPBackend.CUDNN_ATTENTION):  # entering is fine
+            try:
+                F.scaled_dot_product_attention(x, x, x)
+            except RuntimeError:
+                raised = True
+        after = F.scaled_dot_product_attention(x, x, x, is_causal=True)  # the setting is undone
+        return plain, math_out, listed, after, raised
+
+    got, want = run(kiln), run(torch)
+    assert got[-1] is True and want[-1] is True
+    for g, w in zip(got[:-1], want[:-1], strict=True):
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ fusion
+
+
+def test_fusion_helpers_are_exported_from_nn_utils_like_torch():
+    for name in (
+        "fuse_conv_bn_eval",
+        "fuse_conv_bn_weights",
+        "fuse_linear_bn_eval",
+        "fuse_linear_bn_weights",
+    ):
+        assert hasattr(torch.nn.utils, name)
+        assert getattr(kiln.nn.utils, name) is getattr(kiln.nn.utils.fusion, name)
