@@ -346,3 +346,68 @@ def test_fusion_helpers_are_exported_from_nn_utils_like_torch():
     ):
         assert hasattr(torch.nn.utils, name)
         assert getattr(kiln.nn.utils, name) is getattr(kiln.nn.utils.fusion, name)
+
+
+# ------------------------------------------------- older namespaces and loader options
+
+
+def test_cuda_amp_namespace_passes_through_like_torch_on_cpu():
+    import warnings
+
+    warnings.simplefilter("ignore")
+    for lib in (kiln, torch):
+        if lib.cuda.is_available():  # (kiln under tests/conftest.py's CUDA simulator)
+            continue
+        with lib.cuda.amp.autocast():
+            assert (lib.ones(2, 2) @ lib.ones(2, 2)).dtype == lib.float32
+        assert lib.cuda.amp.GradScaler().is_enabled() is False
+        assert lib.cuda.amp.GradScaler(enabled=False).get_scale() == 1.0
+    with kiln.cuda.amp.autocast(enabled=False):
+        assert not kiln.is_autocast_enabled("cuda")
+
+
+def test_persistent_workers_accepted_like_torch():
+    def run(lib):
+        data = lib.utils.data
+        loader = data.DataLoader(
+            data.TensorDataset(lib.arange(7.0)),
+            batch_size=3,
+            num_workers=2,
+            persistent_workers=True,
+        )
+        return [[b[0].tolist() for b in loader] for _ in range(2)], loader.persistent_workers
+
+    assert run(kiln) == run(torch)
+    for lib in (kiln, torch):
+        with pytest.raises(ValueError, match="persistent_workers"):
+            lib.utils.data.DataLoader(lib.arange(3), num_workers=0, persistent_workers=True)
+
+
+def test_distributed_sampler_import_paths_match_torch():
+    import torch.utils.data.distributed as td
+
+    import kiln.utils.data.distributed as kd
+
+    assert kiln.utils.data.DistributedSampler is kd.DistributedSampler
+    assert kiln.utils.data.DistributedSampler is kiln.distributed.DistributedSampler
+    for kwargs in ({"shuffle": False}, {"shuffle": False, "drop_last": True}):
+        for rank in range(3):
+            got = list(kd.DistributedSampler(range(8), num_replicas=3, rank=rank, **kwargs))
+            want = list(td.DistributedSampler(range(8), num_replicas=3, rank=rank, **kwargs))
+            assert got == want
+    with pytest.raises(AttributeError):
+        kiln.utils.data.NoSuchSampler  # noqa: B018
+
+
+def test_stateless_functional_call_matches_torch():
+    w = np.array([[0.5, -1.0], [2.0, 0.25]], dtype=np.float32)
+
+    def run(lib):
+        m = lib.nn.Linear(2, 2)
+        params = {"weight": lib.tensor(w), "bias": lib.tensor([0.1, 0.2])}
+        out = lib.nn.utils.stateless.functional_call(m, params, (lib.ones(1, 2),))
+        return out, m.weight.shape
+
+    (ko, ks), (to, ts) = run(kiln), run(torch)
+    np.testing.assert_allclose(_np(ko), _np(to), rtol=1e-6)
+    assert tuple(ks) == tuple(ts)

@@ -10,7 +10,7 @@ and sequence packing (PyTorch's ``torch.nn.utils`` package).
 [0.6, 0.8]
 """
 
-from . import fusion, parametrizations, parametrize, prune, rnn
+from . import fusion, parametrizations, parametrize, prune, rnn, stateless
 from .clip_grad import (
     clip_grad_norm_,
     clip_grad_value_,
@@ -46,6 +46,7 @@ __all__ = [
     "remove_weight_norm",
     "skip_init",
     "rnn",
+    "stateless",
     "spectral_norm",
     "vector_to_parameters",
     "weight_norm",

@@ -50,3 +50,13 @@ __all__ = [
     "get_worker_info",
     "random_split",
 ]
+
+
+def __getattr__(name):
+    # ``torch.utils.data.DistributedSampler``: loaded on first use (kiln.distributed
+    # imports this package's samplers)
+    if name == "DistributedSampler":
+        from .distributed import DistributedSampler
+
+        return DistributedSampler
+    raise AttributeError(f"module 'kiln.utils.data' has no attribute {name!r}")
