@@ -411,3 +411,102 @@ def test_stateless_functional_call_matches_torch():
     (ko, ks), (to, ts) = run(kiln), run(torch)
     np.testing.assert_allclose(_np(ko), _np(to), rtol=1e-6)
     assert tuple(ks) == tuple(ts)
+
+
+# ----------------------------------------------------------------------- Node hooks
+
+
+def _node_hook_run(lib):
+    log = []
+    a = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+    b = a * 3
+    c = b.sin()
+    loss = (c * a).sum()
+    b.register_hook(lambda g: log.append(("tensor", g.tolist())))
+    h_pre = b.grad_fn.register_prehook(
+        lambda go: (log.append(("pre", len(go), go[0].tolist())), (go[0] * 0.5,))[1]
+    )
+    h_post = b.grad_fn.register_hook(
+        lambda gi, go: log.append(
+            ("post", [None if g is None else g.tolist() for g in gi], go[0].tolist())
+        )
+    )
+    loss.backward(retain_graph=True)
+    first = a.grad.clone()
+    h_pre.remove()
+    h_post.remove()
+    a.grad = None
+    clip = c.grad_fn.register_hook(lambda gi, go: tuple(g.clamp(-1, 1) for g in gi))
+    loss.backward(retain_graph=True)
+    clip.remove()
+    second = a.grad.clone()
+    a.grad = None
+    loss.backward()
+    return log, first, second, a.grad, type(h_pre).__name__
+
+
+def test_node_prehooks_and_hooks_match_torch():
+    got, want = _node_hook_run(kiln), _node_hook_run(torch)
+    assert [e[0] for e in got[0]] == [e[0] for e in want[0]]
+    assert [e[0] for e in got[0][:3]] == ["tensor", "pre", "post"]
+    assert got[0][1][1] == want[0][1][1] == 1
+    assert got[0][2][1][1] is None and want[0][2][1][1] is None
+    np.testing.assert_allclose(got[0][2][1][0], want[0][2][1][0], rtol=1e-5)
+    np.testing.assert_allclose(got[0][2][2], want[0][2][2], rtol=1e-5)
+    for g, w in zip(got[1:4], want[1:4], strict=True):
+        np.testing.assert_allclose(_np(g), _np(w), rtol=1e-5)
+    assert got[4] == want[4] == "RemovableHandle"
+
+
+def test_node_hooks_of_multi_output_custom_function_match_torch():
+    def run(lib):
+        class Two(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2, x * 3
+
+            @staticmethod
+            def backward(ctx, g1, g2):
+                return g1 * 2 + g2 * 3
+
+        seen = []
+        x = lib.ones(2, requires_grad=True)
+        o1, o2 = Two.apply(x)
+        o1.grad_fn.register_prehook(
+            lambda go: seen.append([None if t is None else t.tolist() for t in go])
+        )
+        o1.grad_fn.register_hook(lambda gi, go: (gi[0] * 10,))
+        (o1.sum() + o2.sum() * 2).backward()
+        return seen, x.grad.tolist()
+
+    assert run(kiln) == run(torch)
+
+
+# ------------------------------------------------------------------ trace handler
+
+
+def test_tensorboard_trace_handler_writes_traces_like_torch(tmp_path):
+    import json
+
+    def run(lib, folder, **kwargs):
+        prof_mod = lib.profiler
+        with prof_mod.profile(
+            activities=[prof_mod.ProfilerActivity.CPU],
+            schedule=prof_mod.schedule(wait=0, warmup=1, active=1, repeat=2),
+            on_trace_ready=prof_mod.tensorboard_trace_handler(str(folder), **kwargs),
+        ) as prof:
+            for _ in range(4):
+                with prof_mod.record_function("step"):
+                    lib.ones(3).sum()
+                prof.step()
+        return sorted(p.name for p in folder.iterdir())
+
+    for kwargs, suffix in (({"worker_name": "w"}, ".pt.trace.json"), ({"use_gzip": True}, ".gz")):
+        k, t = tmp_path / f"k{suffix}", tmp_path / f"t{suffix}"
+        got, want = run(kiln, k, **kwargs), run(torch, t, **kwargs)
+        assert len(got) == len(want) == 2
+        assert all(n.endswith(suffix) for n in got + want)
+        if "worker_name" in kwargs:
+            assert all(n.startswith("w.") for n in got)
+            trace = json.loads((k / got[0]).read_text())
+            assert any(e["name"] == "step" for e in trace["traceEvents"])

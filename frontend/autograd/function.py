@@ -33,7 +33,14 @@ from .. import creation
 from ..context import current_trace
 from ..tensor import Tensor
 from . import grad_mode, tape
-from .tape import OutputSlot, SlotGrads, current_saved_hooks, next_functions
+from .tape import (
+    OutputSlot,
+    SlotGrads,
+    current_saved_hooks,
+    next_functions,
+    register_node_hook,
+    register_node_prehook,
+)
 from .vjp import sum_to_shape
 
 __all__ = [
@@ -91,6 +98,7 @@ class BackwardCFunction(FunctionCtx):
         self.materialize_grads = True
         self.retained = None
         self.hooks = None
+        self.fn_hooks = None  # grad_fn.register_prehook / register_hook (autograd/tape.py)
         self.versions = None  # the engine's check; saved tensors are checked on access
         self._saved_versions = ()
         self._unpack = None  # saved_tensors_hooks' unpack hook when to_save was packed
@@ -182,6 +190,10 @@ def _expandable(shape, to) -> bool:
     if len(shape) > len(to):
         return False
     return all(s == 1 or s == t for s, t in zip(reversed(shape), reversed(to)))
+
+
+BackwardCFunction.register_hook = register_node_hook
+BackwardCFunction.register_prehook = register_node_prehook
 
 
 class _FunctionMeta(type):

@@ -53,6 +53,7 @@ class BackwardNode:
         "shown",
         "result",
         "result_version",
+        "fn_hooks",
         "__weakref__",
     )
 
@@ -64,6 +65,7 @@ class BackwardNode:
         self.retained = None  # weakref to the output tensor when it called retain_grad()
         self.hooks = None  # the output tensor's register_hook hooks (a non-leaf's)
         self.unpack = None  # saved_tensors_hooks' unpack hook when the inputs were packed
+        self.fn_hooks = None  # (pre-hooks, hooks) of register_prehook / register_hook
         edges = []
         for x in inputs:
             fn = x.grad_fn
@@ -163,6 +165,53 @@ class BackwardNode:
 
     def __repr__(self) -> str:
         return f"<{self.name()}>"
+
+
+def register_node_prehook(node, fn) -> RemovableHandle:
+    """``grad_fn.register_prehook(fn)``: ``fn(grad_outputs)`` before the node runs; a
+    returned tuple replaces the gradients of its outputs."""
+    return _node_hooks(node, 0, fn)
+
+
+def register_node_hook(node, fn) -> RemovableHandle:
+    """``grad_fn.register_hook(fn)``: ``fn(grad_inputs, grad_outputs)`` after the node
+    ran; a returned tuple replaces the gradients it passes on to its inputs."""
+    return _node_hooks(node, 1, fn)
+
+
+def _node_hooks(node, which: int, fn) -> RemovableHandle:
+    if getattr(node, "fn_hooks", None) is None:
+        node.fn_hooks = ({}, {})
+    table = node.fn_hooks[which]
+    handle = RemovableHandle(table)
+    table[handle.id] = fn
+    return handle
+
+
+BackwardNode.register_prehook = register_node_prehook
+BackwardNode.register_hook = register_node_hook
+
+
+def _run_node_hooks(node, g, grads=None):
+    """The node's pre-hooks on its output gradient ``g`` (``grads is None``), or its
+    hooks on the gradients ``grads`` it computed for its inputs; what they return."""
+    multi = isinstance(g, SlotGrads)
+    outs = tuple(g.grads) if multi else (g,)
+    if grads is None:
+        for hook in tuple(node.fn_hooks[0].values()):
+            new = hook(outs)
+            if new is not None:
+                outs = tuple(new)
+        if multi:
+            g.grads = list(outs)
+            return g
+        return outs[0]
+    ins = tuple(None if e is None else gx for e, gx in zip(node.edges, grads))
+    for hook in tuple(node.fn_hooks[1].values()):
+        new = hook(ins, outs)
+        if new is not None:
+            ins = tuple(new)
+    return ins
 
 
 class InputMeta:
@@ -590,7 +639,12 @@ def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targ
                             f"{list(x.shape)} is at version {x._version}; expected version "
                             f"{v} instead ({node.name()})."
                         )
+            fn_hooks = None if isinstance(node, OutputSlot) else getattr(node, "fn_hooks", None)
+            if fn_hooks and fn_hooks[0]:
+                g = _run_node_hooks(node, g)
             grads = node.apply(g)
+            if fn_hooks and fn_hooks[1]:
+                grads = _run_node_hooks(node, g, grads)
             if check_nan:
                 _check_nan(node, grads)
             for edge, gx in zip(node.edges, grads):

@@ -35,9 +35,7 @@ attempt(
 )
 # sparse tensors (the GCN example, "torch.sparse" docs)
 attempt("to_sparse", lambda: torch.eye(3).to_sparse()._nnz())
-# "Understanding hooks": hooks on autograd graph nodes
-y = torch.ones(2, requires_grad=True) * 2
-attempt("Node.register_hook", lambda: type(y.grad_fn.register_hook(lambda gi, go: None)).__name__)
+# "Understanding hooks": one hook over the gradients of several tensors
 attempt(
     "register_multi_grad_hook",
     lambda: (
@@ -48,8 +46,6 @@ attempt(
         ).__name__
     ),
 )
-# profiler recipe: on_trace_ready=torch.profiler.tensorboard_trace_handler(dir)
-attempt("tensorboard_trace_handler", lambda: callable(torch.profiler.tensorboard_trace_handler))
 # torch.signal.windows (the window functions of audio tutorials)
 attempt(
     "signal.windows.gaussian", lambda: torch.signal.windows.gaussian(5).numpy().round(4).tolist()
