@@ -187,6 +187,7 @@ def __getattr__(name):
         "distributions",
         "accelerator",
         "serialization",
+        "library",
     ):
         return _lazy(name)
     if name in ("save", "load"):

@@ -510,3 +510,110 @@ def test_tensorboard_trace_handler_writes_traces_like_torch(tmp_path):
             assert all(n.startswith("w.") for n in got)
             trace = json.loads((k / got[0]).read_text())
             assert any(e["name"] == "step" for e in trace["traceEvents"])
+
+
+# ------------------------------------------------------------------- custom operators
+
+
+def _annotated(lib, fn, **types):
+    """``fn`` with real annotations (PyTorch infers the operator's schema from them; this
+    module's ``from __future__ import annotations`` would leave strings)."""
+    fn.__annotations__ = {k: (lib.Tensor if v == "T" else v) for k, v in types.items()}
+    return fn
+
+
+def _define_ops(lib, tag):
+    def window(x, lo, hi):
+        return lib.from_numpy(np.ascontiguousarray(x.detach().numpy()[..., lo:hi]))
+
+    window = lib.library.custom_op(f"s19{tag}::window", mutates_args=())(
+        _annotated(lib, window, x="T", lo=int, hi=int, **{"return": "T"})
+    )
+
+    @window.register_fake
+    def _(x, lo, hi):
+        return x.new_empty(*x.shape[:-1], hi - lo)
+
+    def setup_context(ctx, inputs, output):
+        x, lo, hi = inputs
+        ctx.shape, ctx.lo, ctx.hi = x.shape, lo, hi
+
+    def backward(ctx, g):
+        out = g.new_zeros(ctx.shape)
+        out[..., ctx.lo : ctx.hi] = g * 2  # a deliberately different rule, seen in grads
+        return out, None, None
+
+    window.register_autograd(backward, setup_context=setup_context)
+    return window
+
+
+def test_custom_op_autograd_and_torch_ops_match_torch():
+    x0 = np.arange(12, dtype=np.float32).reshape(3, 4)
+
+    def run(lib, tag):
+        window = _define_ops(lib, tag)
+        x = lib.tensor(x0, requires_grad=True)
+        y = window(x, 1, 3)
+        (y * lib.tensor([1.0, -1.0])).sum().backward()
+        via_ops = getattr(lib.ops, f"s19{tag}").window(x, 0, 2)
+        return y, x.grad, via_ops, y.requires_grad
+
+    got, want = run(kiln, "a"), run(torch, "a")
+    for g, w in zip(got[:3], want[:3], strict=True):
+        np.testing.assert_array_equal(_np(g), _np(w))
+    assert got[3] is want[3] is True
+
+
+def test_custom_op_without_autograd_and_mutating_op_match_torch():
+    def run(lib, tag):
+        def plain(x):
+            return x * 2
+
+        def fill_sin(x, out):
+            np.sin(x.numpy(), out=out.numpy())
+
+        plain = lib.library.custom_op(f"s19{tag}::plain", mutates_args=())(
+            _annotated(lib, plain, x="T", **{"return": "T"})
+        )
+        fill_sin = lib.library.custom_op(
+            f"s19{tag}::fill_sin", mutates_args={"out"}, device_types="cpu"
+        )(_annotated(lib, fill_sin, x="T", out="T", **{"return": None}))
+
+        y = plain(lib.ones(2))
+        out = lib.zeros(3)
+        returned = fill_sin(lib.tensor([0.0, 1.0, 2.0]), out)
+        return y.tolist(), y.requires_grad, out.tolist(), returned
+
+    assert run(kiln, "b") == run(torch, "b")
+    with pytest.raises(ValueError):
+        kiln.library.custom_op("no_namespace", mutates_args=())(lambda x: x)
+
+
+def test_opcheck_passes_and_fails_like_torch():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for lib, tag in ((kiln, "c"), (torch, "c")):
+        window = _define_ops(lib, tag)
+        result = lib.library.opcheck(window, (lib.tensor(x, requires_grad=True), 1, 3))
+        assert all(v == "SUCCESS" for v in result.values())
+    for lib, tag in ((kiln, "d"), (torch, "d")):
+        lying = _define_ops(lib, tag)
+
+        @lying.register_fake
+        def _(x, lo, hi):  # one column too many
+            return x.new_empty(*x.shape[:-1], hi - lo + 1)
+
+        with pytest.raises(Exception, match="(?i)fake|mismatch|shape"):
+            lib.library.opcheck(lying, (lib.tensor(x), 1, 3))
+
+
+def test_opcheck_compares_strides_like_torch():
+    x = np.arange(12, dtype=np.float32).reshape(3, 4)
+    for lib, tag in ((kiln, "e"), (torch, "e")):
+        transposed = _define_ops(lib, tag)
+
+        @transposed.register_fake
+        def _(x, lo, hi):  # the right shape, but column-major
+            return x.new_empty(hi - lo, x.shape[0]).t()
+
+        with pytest.raises(Exception, match="(?i)stride"):
+            lib.library.opcheck(transposed, (lib.tensor(x), 1, 3))
