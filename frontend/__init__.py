@@ -188,6 +188,7 @@ def __getattr__(name):
         "accelerator",
         "serialization",
         "library",
+        "signal",
     ):
         return _lazy(name)
     if name in ("save", "load"):

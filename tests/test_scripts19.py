@@ -62,7 +62,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "to_sparse": "no sparse tensors (to_sparse, sparse_coo_tensor, torch.sparse)",
         "register_multi_grad_hook": "no torch.autograd.graph.register_multi_grad_hook "
         "(frontend/autograd/graph.py)",
-        "signal.windows.gaussian": "no torch.signal.windows (torch.hann_window etc. exist)",
     },
 }
 

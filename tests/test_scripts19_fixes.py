@@ -617,3 +617,51 @@ def test_opcheck_compares_strides_like_torch():
 
         with pytest.raises(Exception, match="(?i)stride"):
             lib.library.opcheck(transposed, (lib.tensor(x), 1, 3))
+
+
+# ---------------------------------------------------------------- signal.windows
+
+
+@pytest.mark.parametrize(
+    "name, kwargs",
+    [
+        ("bartlett", {}),
+        ("blackman", {}),
+        ("cosine", {}),
+        ("exponential", {"tau": 2.0}),
+        ("gaussian", {"std": 2.5}),
+        ("general_cosine", {"a": [0.46, 0.23, 0.31]}),
+        ("general_hamming", {"alpha": 0.6}),
+        ("hamming", {}),
+        ("hann", {}),
+        ("kaiser", {"beta": 3.0}),
+        ("nuttall", {}),
+    ],
+)
+def test_signal_windows_match_torch(name, kwargs):
+    for M in (0, 1, 2, 5, 8):
+        for sym in (True, False):
+            for dtype in ("float32", "float64"):
+                got = getattr(kiln.signal.windows, name)(
+                    M, sym=sym, dtype=getattr(kiln, dtype), **kwargs
+                )
+                want = getattr(torch.signal.windows, name)(
+                    M, sym=sym, dtype=getattr(torch, dtype), **kwargs
+                )
+                assert got.dtype == getattr(kiln, dtype)
+                np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6, atol=1e-7)
+
+
+def test_signal_window_exponential_center_and_errors_match_torch():
+    for M in (1, 4, 7):
+        got = kiln.signal.windows.exponential(M, center=1.0, tau=2.0, sym=False)
+        want = torch.signal.windows.exponential(M, center=1.0, tau=2.0, sym=False)
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-6)
+    for lib in (kiln, torch):
+        w = lib.signal.windows
+        with pytest.raises(ValueError):
+            w.exponential(4, center=1.0)  # a center only for periodic windows
+        with pytest.raises(ValueError):
+            w.gaussian(4, std=0.0)
+        with pytest.raises(ValueError):
+            w.hann(-1)

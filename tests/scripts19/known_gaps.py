@@ -46,7 +46,3 @@ attempt(
         ).__name__
     ),
 )
-# torch.signal.windows (the window functions of audio tutorials)
-attempt(
-    "signal.windows.gaussian", lambda: torch.signal.windows.gaussian(5).numpy().round(4).tolist()
-)

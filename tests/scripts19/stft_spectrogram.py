@@ -2,7 +2,7 @@
 # torchaudio): a synthetic chirp, torch.hann_window, torch.stft(return_complex=True) with
 # center / reflect padding, power spectrogram with .abs().pow(2), a mel filterbank built
 # by hand (torch.linspace, torch.clamp, torch.min of slopes), log-mel with clamp(min=1e-10),
-# torch.istft round trip, and other windows.
+# torch.istft round trip, and other windows (also torch.signal.windows).
 import math
 
 import torch
@@ -52,4 +52,15 @@ print("istft round trip:", torch.allclose(recon, waveform, atol=1e-5))
 print("hamming:", torch.hamming_window(8).numpy().round(6).tolist())
 print("periodic=False hann:", torch.hann_window(5, periodic=False).tolist())
 print("blackman:", torch.blackman_window(6).numpy().round(6).tolist())
+print(
+    "signal.windows.gaussian:", torch.signal.windows.gaussian(7, std=1.5).numpy().round(6).tolist()
+)
+print(
+    "signal.windows.kaiser periodic:",
+    torch.signal.windows.kaiser(6, beta=8.0, sym=False).numpy().round(6).tolist(),
+)
+print(
+    "signal.windows.hann equals hann_window:",
+    torch.allclose(torch.signal.windows.hann(64, sym=False), window),
+)
 print("rfft peak:", torch.fft.rfft(waveform[:128]).abs().argmax().item())
