@@ -60,8 +60,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "fx symbolic_trace": "no torch.fx (kiln traces with its own tracer: kiln.jit)",
         "nested_tensor": "no torch.nested",
         "to_sparse": "no sparse tensors (to_sparse, sparse_coo_tensor, torch.sparse)",
-        "register_multi_grad_hook": "no torch.autograd.graph.register_multi_grad_hook "
-        "(frontend/autograd/graph.py)",
     },
 }
 

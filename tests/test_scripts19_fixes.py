@@ -665,3 +665,31 @@ def test_signal_window_exponential_center_and_errors_match_torch():
             w.gaussian(4, std=0.0)
         with pytest.raises(ValueError):
             w.hann(-1)
+
+
+# ---------------------------------------------------------- register_multi_grad_hook
+
+
+def test_register_multi_grad_hook_matches_torch():
+    def run(lib):
+        log = []
+        a = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        b = lib.tensor([0.5, -1.0, 2.0], requires_grad=True)
+        c, d = a * b, a * b
+        h = lib.autograd.graph.register_multi_grad_hook(
+            (a, b, c, d), lambda gs: log.append([None if g is None else g.tolist() for g in gs])
+        )
+        c.sum().backward(retain_graph=True)
+        (c * 2 + d).sum().backward(retain_graph=True)
+        h2 = lib.autograd.graph.register_multi_grad_hook(
+            (a, b), lambda g: log.append(("any", g.tolist())), mode="any"
+        )
+        (c.sum() * 3).backward(retain_graph=True)
+        h.remove()
+        h2.remove()
+        c.sum().backward()
+        return log, a.grad.tolist()
+
+    assert run(kiln) == run(torch)
+    with pytest.raises(ValueError, match="mode"):
+        kiln.autograd.graph.register_multi_grad_hook((kiln.ones(1),), print, mode="some")

@@ -22,7 +22,12 @@ from . import tape
 
 _disabled: ContextVar = ContextVar("kiln_saved_tensors_hooks_disabled", default=None)
 
-__all__ = ["disable_saved_tensors_hooks", "save_on_cpu", "saved_tensors_hooks"]
+__all__ = [
+    "disable_saved_tensors_hooks",
+    "register_multi_grad_hook",
+    "save_on_cpu",
+    "saved_tensors_hooks",
+]
 
 
 class saved_tensors_hooks:  # noqa: N801 - PyTorch's name
@@ -78,3 +83,58 @@ class disable_saved_tensors_hooks:  # noqa: N801
         _disabled.reset(self._disabled)
         tape._saved_hooks.reset(self._token)
         return False
+
+
+class _MultiHandle:
+    """What ``register_multi_grad_hook`` returns: ``remove()`` removes the hook from
+    every tensor."""
+
+    def __init__(self, handles):
+        self.handles = tuple(handles)
+
+    def remove(self) -> None:
+        for handle in self.handles:
+            handle.remove()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+
+
+def register_multi_grad_hook(tensors, fn, *, mode: str = "all"):
+    """One hook over the gradients of several tensors. ``mode="all"``: once per backward
+    pass that reaches any of them, ``fn(grads)`` with one gradient per tensor (``None``
+    for those the pass did not reach), when the pass has computed them. ``mode="any"``:
+    ``fn(grad)`` with the first of them computed in each pass."""
+    if mode not in ("all", "any"):
+        raise ValueError(f"Expects mode to be one of ('all', 'any') but got {mode}")
+    tensors = tuple(tensors)
+    state = {"pass": None, "grads": None}
+
+    def current_pass():
+        return id(tape._pass_callbacks[-1]) if tape._pass_callbacks else None
+
+    def hook_for(index):
+        def hook(grad):
+            if mode == "any":
+                if state["pass"] != current_pass():
+                    state["pass"] = current_pass()
+                    fn(grad)
+                return None
+            if state["pass"] != current_pass():
+                state["pass"] = current_pass()
+                state["grads"] = [None] * len(tensors)
+                grads = state["grads"]
+
+                def finish():
+                    fn(grads)
+
+                tape.queue_callback(finish)
+            state["grads"][index] = grad
+            return None
+
+        return hook
+
+    return _MultiHandle(t.register_hook(hook_for(i)) for i, t in enumerate(tensors))

@@ -577,12 +577,36 @@ def _accumulate(store: dict, key, grad):
     store[key] = grad if prev is None else prev + grad
 
 
+# callbacks queued (``queue_callback``) by hooks during the running backward pass, one
+# list per pass (a hook may run a backward of its own), called when that pass ends
+_pass_callbacks: list = []
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` when the backward pass that is running now ends."""
+    if not _pass_callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running")
+    _pass_callbacks[-1].append(callback)
+
+
 def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None) -> dict:
     """Propagate ``root_grads`` from ``roots``; return ``{leaf or node: grad}``.
 
     With ``targets`` (``autograd.grad``), grads for those tensors are returned instead of
     being accumulated into ``.grad``.
     """
+    _pass_callbacks.append([])
+    try:
+        found = _run_backward(roots, root_grads, retain_graph, create_graph, targets)
+        callbacks = _pass_callbacks[-1]
+    finally:
+        _pass_callbacks.pop()
+    for callback in callbacks:
+        callback()
+    return found
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dict:
     node_grads: dict = {}
     leaf_grads: dict = {}
     for t, g in zip(roots, root_grads):

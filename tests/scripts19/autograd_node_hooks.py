@@ -2,7 +2,8 @@
 # hook and retain_grad on an intermediate, Node pre-hooks (grad_fn.register_prehook) and
 # Node hooks (grad_fn.register_hook) seeing grad_outputs / grad_inputs, the order in which
 # they run, hooks returning a replacement gradient, RemovableHandle.remove(), hooks on a
-# custom Function's node, and gradient clipping written as a Node hook.
+# custom Function's node, gradient clipping written as a Node hook, and
+# torch.autograd.graph.register_multi_grad_hook in its "all" and "any" modes.
 import torch
 
 log = []
@@ -95,3 +96,26 @@ lin.register_full_backward_hook(
 inp = torch.tensor([[1.0, 2.0, 3.0]], requires_grad=True)
 lin(inp).pow(2).sum().backward()
 print("module hooks:", seen)
+
+# one hook over several tensors' gradients (the docs' register_multi_grad_hook example)
+p = torch.tensor([1.0, 2.0], requires_grad=True)
+q = torch.tensor([3.0, -1.0], requires_grad=True)
+r = p * q
+s = p * q
+
+
+def on_all(grads):
+    print("multi all:", [None if g is None else g.tolist() for g in grads])
+
+
+multi = torch.autograd.graph.register_multi_grad_hook((p, q, r, s), on_all)
+r.sum().backward(retain_graph=True)
+(r * 2 + s).sum().backward(retain_graph=True)
+first = torch.autograd.graph.register_multi_grad_hook(
+    (p, q), lambda g: print("multi any:", g.tolist()), mode="any"
+)
+(r.sum() * 3).backward(retain_graph=True)
+multi.remove()
+first.remove()
+r.sum().backward()
+print("after removal:", p.grad.tolist(), type(multi).__name__)

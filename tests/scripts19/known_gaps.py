@@ -35,14 +35,3 @@ attempt(
 )
 # sparse tensors (the GCN example, "torch.sparse" docs)
 attempt("to_sparse", lambda: torch.eye(3).to_sparse()._nnz())
-# "Understanding hooks": one hook over the gradients of several tensors
-attempt(
-    "register_multi_grad_hook",
-    lambda: (
-        type(
-            torch.autograd.graph.register_multi_grad_hook(
-                (torch.ones(2, requires_grad=True),), lambda grads: None
-            )
-        ).__name__
-    ),
-)
