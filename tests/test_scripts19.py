@@ -15,7 +15,8 @@ training, beam search / nucleus filtering, SimCLR / CLIP losses, detection box u
 STFT / mel features, the torch.accelerator quickstart, the SDPA tutorial's sdpa_kernel,
 weights_only loading with safe globals, torch.gradient, the older torch.cuda.amp
 namespace, DistributedSampler with persistent workers, autograd Node hooks and the
-profiler's tensorboard_trace_handler.
+profiler's tensorboard_trace_handler, torch.library custom operators, torch.signal.windows,
+register_multi_grad_hook, and compile with mark_dynamic / set_submodule.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).

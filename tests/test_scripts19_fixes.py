@@ -693,3 +693,40 @@ def test_register_multi_grad_hook_matches_torch():
     assert run(kiln) == run(torch)
     with pytest.raises(ValueError, match="mode"):
         kiln.autograd.graph.register_multi_grad_hook((kiln.ones(1),), print, mode="some")
+
+
+# ------------------------------------------------------- set_submodule, mark_dynamic
+
+
+def test_set_submodule_matches_torch():
+    def run(lib):
+        nn = lib.nn
+        m = nn.Sequential(nn.Sequential(nn.ReLU(), nn.Linear(2, 2)))
+        m.set_submodule("0.1", nn.Tanh())
+        m.set_submodule("0.2", nn.Sigmoid())  # a new name, strict=False
+        out = [[type(x).__name__ for x in m.modules()]]
+        for args in [("", nn.ReLU()), ("0.5", nn.ReLU(), True), ("0.0", 3), ("9.1", nn.ReLU())]:
+            try:
+                m.set_submodule(*args)
+                out.append("ok")
+            except (ValueError, AttributeError) as e:
+                out.append(type(e).__name__)
+        return out, m(lib.ones(1, 2)).tolist()
+
+    assert run(kiln) == run(torch)
+
+
+def test_mark_dynamic_is_accepted_and_compile_still_agrees():
+    def f(x):
+        return (x * 2).sum(0)
+
+    for lib in (kiln, torch):
+        x = lib.arange(6.0).reshape(2, 3)
+        lib._dynamo.mark_dynamic(x, 0)
+        lib._dynamo.maybe_mark_dynamic(x, 1)
+        lib._dynamo.mark_static(x, 1)
+    compiled = kiln.compile(f)
+    for rows in (2, 5):
+        x = kiln.arange(rows * 3.0).reshape(rows, 3)
+        kiln._dynamo.mark_dynamic(x, 0)
+        np.testing.assert_array_equal(compiled(x).numpy(), f(x).numpy())
