@@ -185,6 +185,10 @@ def __getattr__(name):
         "version",
         "random",
         "distributions",
+        "accelerator",
+        "serialization",
+        "library",
+        "signal",
     ):
         return _lazy(name)
     if name in ("save", "load"):

@@ -292,3 +292,24 @@ def enable() -> None:
     """Route eager ops through ``device_bind`` (done when the first CUDA tensor is made)."""
     dispatch.register_device(device_bind)
     dispatch.register_device_move("cuda", _move_array)
+
+
+class _CudaAmp:
+    """``torch.cuda.amp``: the deprecated spellings ``torch.cuda.amp.autocast(...)`` and
+    ``torch.cuda.amp.GradScaler(...)`` of ``torch.amp``'s, still common in AMP code."""
+
+    @staticmethod
+    def autocast(enabled: bool = True, dtype=None, cache_enabled: bool = True):
+        from . import amp as _amp
+
+        kwargs = {} if dtype is None else {"dtype": dtype}
+        return _amp.autocast("cuda", enabled=enabled, cache_enabled=cache_enabled, **kwargs)
+
+    @staticmethod
+    def GradScaler(*args, **kwargs):  # noqa: N802 - PyTorch's name
+        from . import amp as _amp
+
+        return _amp.GradScaler("cuda", *args, **kwargs)
+
+
+amp = _CudaAmp()

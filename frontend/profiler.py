@@ -39,6 +39,7 @@ from kiln.runtime import executor
 from . import dispatch
 
 __all__ = [
+    "tensorboard_trace_handler",
     "ProfilerAction",
     "ProfilerActivity",
     "profile",
@@ -433,3 +434,26 @@ class record_function:  # noqa: N801 - PyTorch's name
                 return fn(*args, **kwargs)
 
         return wrapper
+
+
+def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip: bool = False):
+    """``on_trace_ready=tensorboard_trace_handler(dir)``: each finished profiling cycle
+    writes ``<dir>/<worker>.<time in ns>.pt.trace.json`` (``.gz`` with ``use_gzip``), a
+    Chrome trace as ``export_chrome_trace`` writes, where TensorBoard's profiler plugin
+    looks for them; ``worker_name`` defaults to ``<hostname>_<pid>``."""
+    import gzip
+    import shutil
+    import socket
+    import time
+
+    def handler_fn(prof) -> None:
+        os.makedirs(dir_name, exist_ok=True)
+        worker = worker_name or f"{socket.gethostname()}_{os.getpid()}"
+        path = os.path.join(dir_name, f"{worker}.{time.time_ns()}.pt.trace.json")
+        prof.export_chrome_trace(path)
+        if use_gzip:
+            with open(path, "rb") as src, gzip.open(path + ".gz", "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            os.remove(path)
+
+    return handler_fn

@@ -327,6 +327,10 @@ def _load(source, f, weights_only=True, pickle_module=pickle):
             return loaded[k]
 
         def unpickle(k, type_name):
+            if weights_only and _SAFE_GLOBALS:
+                if not isinstance(k, int) or f"pickles/{k}.pkl" not in names:
+                    raise SerializationError(f"kiln.load: missing pickled object {k!r}")
+                return _SafeUnpickler(io.BytesIO(archive.read(f"pickles/{k}.pkl"))).load()
             if weights_only:
                 raise pickle.UnpicklingError(
                     f"kiln.load: weights only load failed: {_name(f)} holds a pickled "
@@ -340,6 +344,70 @@ def _load(source, f, weights_only=True, pickle_module=pickle):
 
         array.unpickle = unpickle
         return _decode(manifest["tree"], array, {})
+
+
+# ``add_safe_globals``: the classes and functions a weights-only load may unpickle
+_SAFE_GLOBALS: list = []
+
+
+def add_safe_globals(safe_globals) -> None:
+    """Let ``kiln.load(weights_only=True)`` unpickle objects of these classes (PyTorch's
+    allowlist for a checkpoint that holds, e.g., a config dataclass)."""
+    _SAFE_GLOBALS.extend(g[0] if isinstance(g, tuple) else g for g in safe_globals)
+
+
+def get_safe_globals() -> list:
+    return list(_SAFE_GLOBALS)
+
+
+def clear_safe_globals() -> None:
+    _SAFE_GLOBALS.clear()
+
+
+class safe_globals:  # noqa: N801 - PyTorch's name
+    """``with safe_globals([...]):`` the allowlist extended inside the block only."""
+
+    def __init__(self, safe_globals):
+        self.added = list(safe_globals)
+
+    def __enter__(self):
+        self.saved = list(_SAFE_GLOBALS)
+        add_safe_globals(self.added)
+
+    def __exit__(self, *exc):
+        _SAFE_GLOBALS[:] = self.saved
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Unpickles only the allowlisted globals, plain containers, tensors and arrays."""
+
+    _BASE = {
+        ("builtins", "object"),
+        ("builtins", "set"),
+        ("builtins", "frozenset"),
+        ("builtins", "complex"),
+        ("builtins", "slice"),
+        ("builtins", "range"),
+        ("collections", "OrderedDict"),
+        ("copyreg", "_reconstructor"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("kiln.tensor", "Tensor"),
+        ("kiln.nn.parameter", "Parameter"),
+        ("kiln.nn.parameter", "_rebuild_parameter"),
+    }
+
+    def find_class(self, module, name):
+        obj = super().find_class(module, name)
+        if (module, name) in self._BASE or any(obj is g for g in _SAFE_GLOBALS):
+            return obj
+        raise pickle.UnpicklingError(
+            f"kiln.load: weights only load failed: unsupported global {module}.{name}; "
+            f"allow it with kiln.serialization.add_safe_globals([{name}]) if you trust "
+            "the file"
+        )
 
 
 def _decode(node, array, tensors: dict):

@@ -250,7 +250,8 @@ def run_node(node, g):
     any node hook was registered)."""
     from . import tape
 
-    state = getattr(node, "_node_state", None)
+    # (a multi-output node's slots pass their gradient on to it: its hooks run there)
+    state = None if isinstance(node, tape.OutputSlot) else getattr(node, "_node_state", None)
     if state is None or not (state.pre or state.post):
         return node.apply(g)
     slots = isinstance(g, tape.SlotGrads)

@@ -552,12 +552,36 @@ def _accumulate(store: dict, key, grad):
     store[key] = grad if prev is None else prev + grad
 
 
+# callbacks queued (``queue_callback``) by hooks during the running backward pass, one
+# list per pass (a hook may run a backward of its own), called when that pass ends
+_pass_callbacks: list = []
+
+
+def queue_callback(callback) -> None:
+    """Run ``callback()`` when the backward pass that is running now ends."""
+    if not _pass_callbacks:
+        raise RuntimeError("queue_callback: no backward pass is running")
+    _pass_callbacks[-1].append(callback)
+
+
 def run_backward(roots, root_grads, retain_graph: bool, create_graph: bool, targets=None) -> dict:
     """Propagate ``root_grads`` from ``roots``; return ``{leaf or node: grad}``.
 
     With ``targets`` (``autograd.grad``), grads for those tensors are returned instead of
     being accumulated into ``.grad``.
     """
+    _pass_callbacks.append([])
+    try:
+        found = _run_backward(roots, root_grads, retain_graph, create_graph, targets)
+        callbacks = _pass_callbacks[-1]
+    finally:
+        _pass_callbacks.pop()
+    for callback in callbacks:
+        callback()
+    return found
+
+
+def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dict:
     node_grads: dict = {}
     leaf_grads: dict = {}
     for t, g in zip(roots, root_grads):
@@ -762,12 +786,37 @@ def grad(
     grad_outputs=None,
     retain_graph=None,
     create_graph=False,
-    allow_unused=False,
+    only_inputs=True,
+    allow_unused=None,
+    is_grads_batched=False,
     materialize_grads=False,
 ):
-    """d(outputs)/d(inputs), returned instead of accumulated (``torch.autograd.grad``)."""
+    """d(outputs)/d(inputs), returned instead of accumulated (``torch.autograd.grad``).
+    ``only_inputs`` is PyTorch's deprecated no-op; ``is_grads_batched``: the first
+    dimension of every ``grad_outputs`` entry is a batch of vectors, one VJP each."""
     from ..creation import ones_like, zeros_like
 
+    if is_grads_batched:
+        from ..ops.shape import stack
+
+        outs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
+        gos = [grad_outputs] if isinstance(grad_outputs, Tensor) else list(grad_outputs)
+        n = gos[0].shape[0]
+        rows = [
+            grad(
+                outs,
+                inputs,
+                [g[i] for g in gos],
+                retain_graph=True if i < n - 1 else retain_graph,
+                create_graph=create_graph,
+                allow_unused=allow_unused,
+                materialize_grads=materialize_grads,
+            )
+            for i in range(n)
+        ]
+        return tuple(
+            None if col[0] is None else stack(list(col)) for col in zip(*rows, strict=True)
+        )
     outputs = [outputs] if isinstance(outputs, Tensor) else list(outputs)
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)

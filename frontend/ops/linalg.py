@@ -94,7 +94,8 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     for label, t in (("self", a), ("vec2", b)):
         if isinstance(t, Tensor) and t.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {label}, but got {t.ndim}-D")
-    return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
+    # an elementwise product, so the dtypes promote (PyTorch: outer(int64, float32) is float32)
+    return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
 @autocast_op("lower")

@@ -31,7 +31,7 @@ __all__ = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isin isneginf
 isposinf isreal frexp ldexp nextafter logaddexp2 fix positive polygamma mvlgamma
 arctan2 nansum nanmean count_nonzero aminmax mode histc histogram bincount diff quantile
-nanquantile cov corrcoef renorm
+nanquantile cov corrcoef renorm gradient
 """.split()
 
 F64 = dtypes.float64
@@ -1016,6 +1016,61 @@ def diff(input, n=1, dim=-1, prepend=None, append=None):  # noqa: A002
         lo = ops.narrow(x, d, 0, size - 1)
         x = ops.logical_xor(hi, lo) if x.dtype is dtypes.bool_ else ops.sub(hi, lo)
     return x
+
+
+def gradient(input, *, spacing=1, dim=None, edge_order=1):  # noqa: A002
+    """``torch.gradient``: central differences inside, one-sided (``edge_order`` 1 or 2)
+    at the edges, along each of ``dim`` (all by default); ``spacing`` a number, one number
+    per dimension, or one coordinate tensor per dimension. A tuple, one tensor per dim."""
+    x = _tensor_arg("gradient", input)
+    dims = list(range(x.ndim)) if dim is None else [dim] if isinstance(dim, int) else list(dim)
+    dims = [normalize_dim("gradient", d, x.ndim) for d in dims]
+    if edge_order not in (1, 2):
+        raise RuntimeError(
+            f"torch.gradient only supports edge_order=1 and edge_order=2, got {edge_order}"
+        )
+    steps = list(spacing) if isinstance(spacing, (list, tuple)) else [spacing] * len(dims)
+    if len(steps) != len(dims):
+        raise RuntimeError(
+            f"torch.gradient expected spacing to be unspecified, a scalar or it's spacing and "
+            f"dim arguments to have the same length, but got a spacing argument of length "
+            f"{len(steps)} and a dim argument of length {len(dims)}."
+        )
+    if not (x.dtype.is_floating_point or x.dtype.is_complex):
+        x = ops.cast(x, dtypes.get_default_dtype())
+    out = []
+    for d, h in zip(dims, steps, strict=True):
+        size = x.shape[d]
+        if size < edge_order + 1:
+            raise RuntimeError(
+                "torch.gradient expected each dimension size to be at least edge_order+1"
+            )
+
+        def at(start, length=1, d=d):
+            return ops.narrow(x, d, start, length)
+
+        if isinstance(h, Tensor):  # coordinates: NumPy's non-uniform formulas
+            if x.requires_grad or h.requires_grad:
+                raise NotImplementedError("kiln.gradient: coordinate spacing is not differentiable")
+            g = np.gradient(np.asarray(x._data), np.asarray(h._data), axis=d, edge_order=edge_order)
+            out.append(ops.tensor(np.ascontiguousarray(g).astype(np.asarray(x._data).dtype)))
+            continue
+        inner = ops.div(ops.sub(at(2, size - 2), at(0, size - 2)), 2 * h)
+        if edge_order == 1:
+            first = ops.div(ops.sub(at(1), at(0)), h)
+            last = ops.div(ops.sub(at(size - 1), at(size - 2)), h)
+        else:
+            first = ops.div(
+                ops.add(ops.sub(ops.mul(at(1), 4.0), ops.mul(at(0), 3.0)), ops.neg(at(2))), 2 * h
+            )
+            last = ops.div(
+                ops.sub(
+                    ops.add(ops.mul(at(size - 1), 3.0), at(size - 3)), ops.mul(at(size - 2), 4.0)
+                ),
+                2 * h,
+            )
+        out.append(ops.cat([first, inner, last], d))
+    return tuple(out)
 
 
 def _diff_part(extra, x, d):

@@ -10,7 +10,7 @@ and sequence packing (PyTorch's ``torch.nn.utils`` package).
 [0.6, 0.8]
 """
 
-from . import fusion, parametrizations, parametrize, prune, rnn
+from . import fusion, parametrizations, parametrize, prune, rnn, stateless
 from .clip_grad import (
     clip_grad_norm_,
     clip_grad_value_,
@@ -18,6 +18,12 @@ from .clip_grad import (
     get_total_norm,
 )
 from .convert_parameters import parameters_to_vector, vector_to_parameters
+from .fusion import (
+    fuse_conv_bn_eval,
+    fuse_conv_bn_weights,
+    fuse_linear_bn_eval,
+    fuse_linear_bn_weights,
+)
 from .init import skip_init
 from .spectral_norm import remove_spectral_norm, spectral_norm
 from .weight_norm import remove_weight_norm, weight_norm
@@ -26,6 +32,10 @@ __all__ = [
     "clip_grad_norm_",
     "clip_grad_value_",
     "clip_grads_with_norm_",
+    "fuse_conv_bn_eval",
+    "fuse_conv_bn_weights",
+    "fuse_linear_bn_eval",
+    "fuse_linear_bn_weights",
     "fusion",
     "get_total_norm",
     "parameters_to_vector",
@@ -36,6 +46,7 @@ __all__ = [
     "remove_weight_norm",
     "skip_init",
     "rnn",
+    "stateless",
     "spectral_norm",
     "vector_to_parameters",
     "weight_norm",

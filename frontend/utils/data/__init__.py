@@ -10,9 +10,11 @@
 from .collate import default_collate, default_convert
 from .dataloader import DataLoader
 from .dataset import (
+    ChainDataset,
     ConcatDataset,
     Dataset,
     IterableDataset,
+    StackDataset,
     Subset,
     TensorDataset,
     random_split,
@@ -29,6 +31,7 @@ from .worker import WorkerInfo, get_worker_info
 
 __all__ = [
     "BatchSampler",
+    "ChainDataset",
     "ConcatDataset",
     "DataLoader",
     "Dataset",
@@ -36,6 +39,7 @@ __all__ = [
     "RandomSampler",
     "Sampler",
     "SequentialSampler",
+    "StackDataset",
     "Subset",
     "SubsetRandomSampler",
     "TensorDataset",
@@ -46,3 +50,13 @@ __all__ = [
     "get_worker_info",
     "random_split",
 ]
+
+
+def __getattr__(name):
+    # ``torch.utils.data.DistributedSampler``: loaded on first use (kiln.distributed
+    # imports this package's samplers)
+    if name == "DistributedSampler":
+        from .distributed import DistributedSampler
+
+        return DistributedSampler
+    raise AttributeError(f"module 'kiln.utils.data' has no attribute {name!r}")

@@ -57,10 +57,10 @@ class DataLoader:
                 "prefetch_factor option could only be specified in "
                 "multiprocessing. Let num_workers > 0 to enable multiprocessing."
             )
-        if persistent_workers:
-            raise NotImplementedError(
-                "kiln's DataLoader does not keep workers between epochs (persistent_workers=True)"
-            )
+        if persistent_workers and num_workers == 0:
+            raise ValueError("persistent_workers option needs num_workers > 0")
+        # accepted: kiln starts the workers afresh each epoch (the batches are the same)
+        self.persistent_workers = persistent_workers
         self.dataset = dataset
         self.num_workers = num_workers
         self.prefetch_factor = 2 if prefetch_factor is None and num_workers > 0 else prefetch_factor
