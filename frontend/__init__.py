@@ -185,6 +185,8 @@ def __getattr__(name):
         "version",
         "random",
         "distributions",
+        "masked",
+        "signal",
     ):
         return _lazy(name)
     if name in ("save", "load"):

@@ -1,0 +1,168 @@
+"""Regressions found by running PyTorch's OpInfo samples against kiln (compared with torch)."""
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+
+def k(t, requires_grad=False):
+    out = kiln.tensor(t.detach().numpy().copy())
+    if requires_grad:
+        out.requires_grad_(True)
+    return out
+
+
+def close(kout, tout, **kw):
+    assert tuple(kout.shape) == tuple(tout.shape)
+    assert str(kout.dtype).replace("kiln.", "") == str(tout.dtype).replace("torch.", "")
+    torch.testing.assert_close(
+        torch.from_numpy(np.array(kout.detach().numpy())), tout.detach(), equal_nan=True, **kw
+    )
+
+
+def grads(kfn, tfn, *tensors):
+    """Forward values and input gradients of sum(out * cotangent), kiln against torch."""
+    tin = [t.detach().clone().requires_grad_(True) for t in tensors]
+    tout = tfn(*tin)
+    ct = torch.randn(tout.shape, dtype=tout.dtype, generator=torch.Generator().manual_seed(0))
+    tg = torch.autograd.grad((tout * ct).sum(), tin, allow_unused=True)
+    tg = [torch.zeros_like(t) if g is None else g for t, g in zip(tin, tg)]
+    kin = [k(t, True) for t in tensors]
+    kout = kfn(*kin)
+    close(kout, tout)
+    kg = kiln.autograd.grad((kout * k(ct)).sum(), kin, allow_unused=True)
+    for a, g, b in zip(kin, kg, tg):
+        close(kiln.zeros_like(a) if g is None else g, b)
+
+
+def rand(*shape, dtype=torch.float64, seed=0):
+    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+
+
+def rand_mask(*shape, seed=1):
+    m = torch.rand(*shape, generator=torch.Generator().manual_seed(seed)) > 0.4
+    m[0] = False  # one fully masked-out slice along the first dim
+    return m
+
+
+# ----------------------------------------------------------------------------- torch.masked
+
+MASKED_REDUCTIONS = [
+    ("sum", {}),
+    ("prod", {}),
+    ("amax", {}),
+    ("amin", {}),
+    ("mean", {}),
+    ("logsumexp", {}),
+    ("var", {}),
+    ("std", {"unbiased": False}),
+    ("norm", {"ord": 3.0}),
+]
+
+
+@pytest.mark.parametrize("name,kw", MASKED_REDUCTIONS)
+@pytest.mark.parametrize("dim", [1, (0, 2), None])
+def test_masked_reductions_match_torch(name, kw, dim):
+    x = rand(3, 4, 5)
+    mask = rand_mask(3, 4, 5)
+    tfn = getattr(torch.masked, name)
+    kfn = getattr(kiln.masked, name)
+    tout = tfn(x, dim=dim, keepdim=True, mask=mask, **kw)
+    kout = kfn(k(x), dim=dim, keepdim=True, mask=k(mask), **kw)
+    close(kout, tout)
+    if name in ("amax", "amin"):
+        return  # ties at the identity: torch's subgradient split is its own
+    grads(
+        lambda t: kfn(t, dim=dim, mask=k(mask), **kw),
+        lambda t: tfn(t, dim=dim, mask=mask, **kw),
+        x,
+    )
+
+
+@pytest.mark.parametrize("name", ["softmax", "log_softmax", "softmin", "cumsum", "cumprod"])
+def test_masked_normalizations_match_torch(name):
+    x = rand(4, 6)
+    mask = rand_mask(4, 6)
+    mask[1] = True
+    tfn = getattr(torch.masked, name)
+    kfn = getattr(kiln.masked, name)
+    close(kfn(k(x), 1, mask=k(mask)), tfn(x, 1, mask=mask))
+    if name != "log_softmax":  # -inf rows: torch's gradient there is nan
+        grads(lambda t: kfn(t, 1, mask=k(mask)), lambda t: tfn(t, 1, mask=mask), x)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool, torch.float32])
+def test_masked_integer_dtypes_and_broadcast_mask(dtype):
+    x = (torch.arange(24).reshape(2, 3, 4) % 7).to(dtype)
+    mask = torch.tensor([True, False, True, True])  # broadcast over the last dim
+    for name in ("sum", "prod", "amax", "amin", "argmax", "argmin"):
+        if dtype == torch.bool and name in ("amax", "amin", "argmax", "argmin"):
+            continue
+        tfn, kfn = getattr(torch.masked, name), getattr(kiln.masked, name)
+        close(kfn(k(x), 2, mask=k(mask)), tfn(x, 2, mask=mask))
+    if dtype != torch.bool:
+        close(kiln.masked.median(k(x), 2, mask=k(mask)), torch.masked.median(x, 2, mask=mask))
+    close(kiln.masked.sum(k(x), mask=None), torch.masked.sum(x, mask=None))
+
+
+def test_masked_logaddexp_normalize_and_errors():
+    a, b = rand(3, 4), rand(3, 4, seed=2)
+    ma, mb = rand_mask(3, 4), rand_mask(3, 4, seed=3)
+    close(
+        kiln.masked.logaddexp(k(a), k(b), input_mask=k(ma), other_mask=k(mb)),
+        torch.masked.logaddexp(a, b, input_mask=ma, other_mask=mb),
+    )
+    close(
+        kiln.masked.normalize(k(a), 2.0, 1, mask=k(ma)),
+        torch.masked.normalize(a, 2.0, 1, mask=ma),
+    )
+    with pytest.raises(ValueError, match="mean"):
+        kiln.masked.mean(kiln.tensor([1, 2]))
+    with pytest.raises(IndexError):
+        kiln.masked.sum(k(a), 2)
+    with pytest.raises(ValueError, match="median"):
+        kiln.masked.median(kiln.tensor([[1, 2]]), 1, mask=kiln.tensor([[False, False]]))
+
+
+# ----------------------------------------------------------------------------- signal.windows
+
+WINDOWS = [
+    ("bartlett", {}),
+    ("blackman", {}),
+    ("cosine", {}),
+    ("exponential", {"tau": 0.7}),
+    ("gaussian", {"std": 1.5}),
+    ("general_cosine", {"a": [0.46, 0.23, 0.31]}),
+    ("general_hamming", {"alpha": 0.6}),
+    ("hamming", {}),
+    ("hann", {}),
+    ("kaiser", {"beta": 5.0}),
+    ("nuttall", {}),
+]
+
+
+@pytest.mark.parametrize("name,kw", WINDOWS)
+@pytest.mark.parametrize("M", [0, 1, 2, 7, 12])
+@pytest.mark.parametrize("sym", [True, False])
+@pytest.mark.parametrize("dtype", [None, torch.float64])
+def test_signal_windows_match_torch(name, kw, M, sym, dtype):
+    tfn = getattr(torch.signal.windows, name)
+    kfn = getattr(kiln.signal.windows, name)
+    kd = None if dtype is None else kiln.float64
+    close(kfn(M, sym=sym, dtype=kd, **kw), tfn(M, sym=sym, dtype=dtype, **kw))
+
+
+def test_signal_windows_errors_and_requires_grad():
+    w = kiln.signal.windows.hann(4, requires_grad=True)
+    assert w.requires_grad and w.is_leaf
+    with pytest.raises(ValueError, match="non-negative"):
+        kiln.signal.windows.hann(-1)
+    with pytest.raises(ValueError, match="float32 or float64"):
+        kiln.signal.windows.cosine(3, dtype=kiln.int64)
+    with pytest.raises(ValueError, match="strided"):
+        kiln.signal.windows.hann(3, layout=torch.sparse_coo)
+    with pytest.raises(ValueError, match="Center"):
+        kiln.signal.windows.exponential(3, center=1.0)
