@@ -166,3 +166,72 @@ def test_signal_windows_errors_and_requires_grad():
         kiln.signal.windows.hann(3, layout=torch.sparse_coo)
     with pytest.raises(ValueError, match="Center"):
         kiln.signal.windows.exponential(3, center=1.0)
+
+
+# ----------------------------------------------------------------------------- nn.functional
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+def test_linear_cross_entropy_matches_torch(reduction):
+    x, w, b = rand(6, 4), rand(5, 4, seed=1), rand(5, seed=2)
+    target = torch.tensor([0, 4, 2, -100, 1, 3])
+    cw = torch.rand(5, dtype=torch.float64, generator=torch.Generator().manual_seed(3))
+
+    def tfn(x, w, b):
+        return torch.nn.functional.linear_cross_entropy(
+            x, w, target, linear_bias=b, weight=cw, reduction=reduction
+        )
+
+    def kfn(x, w, b):
+        return kiln.nn.functional.linear_cross_entropy(
+            x, w, k(target), linear_bias=b, weight=k(cw), reduction=reduction
+        )
+
+    grads(kfn, tfn, x, w, b)
+
+
+def test_linear_cross_entropy_k_dim_probabilities_and_errors():
+    F = torch.nn.functional
+    x, w = rand(3, 4), rand(5, 2, 4, seed=1)  # K-dimensional: logits (3, 5, 2)
+    target = torch.tensor([[0, 4], [2, 2], [1, 3]])
+    grads(
+        lambda x, w: kiln.nn.functional.linear_cross_entropy(x, w, k(target), label_smoothing=0.1),
+        lambda x, w: F.linear_cross_entropy(x, w, target, label_smoothing=0.1),
+        x,
+        w,
+    )
+    probs = torch.softmax(rand(3, 5, seed=4), 1)
+    w2 = rand(5, 4, seed=5)
+    close(
+        kiln.nn.functional.linear_cross_entropy(k(x), k(w2), k(probs)),
+        F.linear_cross_entropy(x, w2, probs),
+    )
+    with pytest.raises(RuntimeError, match="in_features"):
+        kiln.nn.functional.linear_cross_entropy(k(x), k(rand(5, 3)), k(target[:, 0]))
+    with pytest.raises(RuntimeError, match="probabilities"):
+        kiln.nn.functional.linear_cross_entropy(k(x), k(w2), k(probs), ignore_index=1)
+
+
+# ----------------------------------------------------------------------------- tensor surface
+
+
+@pytest.mark.parametrize("method", ["float", "double", "long", "int", "bool", "byte", "half"])
+def test_conversion_methods_take_memory_format(method):
+    x = rand(2, 3, 4, 5, dtype=torch.float32)
+    want = getattr(x, method)(memory_format=torch.channels_last)
+    got = getattr(k(x), method)(memory_format=kiln.channels_last)
+    close(got, want)
+    assert got.stride() == want.stride()
+    close(getattr(k(x), method)(memory_format=kiln.contiguous_format), getattr(x, method)())
+
+
+@pytest.mark.parametrize("size", [0, 2, 5, 9])
+@pytest.mark.parametrize("fill_value", [-1, 7])
+def test_nonzero_static_pads_and_truncates(size, fill_value):
+    x = torch.tensor([[0.0, 1.5, 0.0], [2.0, 0.0, -1.0], [0.0, 0.0, 3.0]])
+    for inp in (x, x[0, 1], x[0, 0], x.to(torch.bool)):
+        close(
+            kiln.nonzero_static(k(inp), size=size, fill_value=fill_value),
+            torch.nonzero_static(inp, size=size, fill_value=fill_value),
+        )
+    close(k(x).nonzero_static(size=size), x.nonzero_static(size=size))
