@@ -235,3 +235,31 @@ def test_nonzero_static_pads_and_truncates(size, fill_value):
             torch.nonzero_static(inp, size=size, fill_value=fill_value),
         )
     close(k(x).nonzero_static(size=size), x.nonzero_static(size=size))
+
+
+# ----------------------------------------------------------------------------- linalg.eig
+
+
+def test_linalg_eig_values_vectors_and_gradient():
+    a = rand(2, 4, 4)
+    c = rand(2, 4, 4, seed=1)
+    c2 = rand(2, 4, seed=2)
+    tl, tv = torch.linalg.eig(a)
+    kl, kv = kiln.linalg.eig(k(a))
+    close(kl, tl)
+    close(kv, tv)
+
+    def loss(lib, mod, x):
+        values, vectors = mod.linalg.eig(x)
+        ck, c2k = (c, c2) if lib == "torch" else (k(c), k(c2))
+        return (vectors.abs() * ck).sum() + (values.real * c2k).sum() + (values.imag * c2k).sum()
+
+    ta = a.clone().requires_grad_(True)
+    (tg,) = torch.autograd.grad(loss("torch", torch, ta), ta)
+    ka = k(a, True)
+    (kg,) = kiln.autograd.grad(loss("kiln", kiln, ka), [ka])
+    close(kg, tg)
+    empty = kiln.linalg.eig(kiln.zeros(3, 0, 0))
+    assert tuple(empty.eigenvalues.shape) == (3, 0) and empty.eigenvectors.dtype == kiln.complex64
+    with pytest.raises(RuntimeError, match="square"):
+        kiln.linalg.eig(kiln.zeros(2, 3))
