@@ -263,3 +263,96 @@ def test_linalg_eig_values_vectors_and_gradient():
     assert tuple(empty.eigenvalues.shape) == (3, 0) and empty.eigenvectors.dtype == kiln.complex64
     with pytest.raises(RuntimeError, match="square"):
         kiln.linalg.eig(kiln.zeros(2, 3))
+
+
+# ----------------------------------------------------------------------------- histogramdd
+
+
+@pytest.mark.parametrize("density", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_histogramdd_int_and_tensor_bins(density, weighted):
+    pts = rand(4, 6, 3, dtype=torch.float32)
+    w = torch.rand(4, 6, generator=torch.Generator().manual_seed(5)) if weighted else None
+    kw = k(w) if weighted else None
+    for bins in ([2, 3, 4], 3):
+        want = torch.histogramdd(pts, bins, weight=w, density=density)
+        got = kiln.histogramdd(k(pts), bins, weight=kw, density=density)
+        close(got.hist, want.hist)
+        for a, b in zip(got.bin_edges, want.bin_edges):
+            close(a, b)
+    edges = [
+        torch.tensor([-2.0, 0.0, 0.5, 2.0]),
+        torch.tensor([-1.0, 1.0]),
+        torch.tensor([0.0, 3.0]),
+    ]
+    want = torch.histogramdd(pts, edges, weight=w, density=density)
+    got = kiln.histogramdd(k(pts), [k(e) for e in edges], weight=kw, density=density)
+    close(got.hist, want.hist)
+    rng = [-1.0, 1.0, 0.0, 2.0, -3.0, 0.0]
+    close(
+        kiln.histogramdd(k(pts), [2, 2, 2], range=rng).hist,
+        torch.histogramdd(pts, [2, 2, 2], range=rng).hist,
+    )
+
+
+def test_histogramdd_empty_and_errors():
+    empty = torch.zeros(0, 2)
+    want = torch.histogramdd(empty, [2, 3])
+    got = kiln.histogramdd(k(empty), [2, 3])
+    close(got.hist, want.hist)
+    for a, b in zip(got.bin_edges, want.bin_edges):
+        close(a, b)
+    with pytest.raises(RuntimeError, match="innermost dimension"):
+        kiln.histogramdd(kiln.zeros(5, 6), [1, 1, 1, 1, 1])
+
+
+# ----------------------------------------------------------------------------- gradient
+
+
+@pytest.mark.parametrize("edge_order", [1, 2])
+def test_gradient_uniform_and_coordinate_spacing(edge_order):
+    x = rand(4, 5, 6)
+    kx = k(x)
+    for kw in ({}, {"spacing": 2.0}, {"spacing": [2.0, 0.5], "dim": [0, -1]}, {"dim": 1}):
+        want = torch.gradient(x, edge_order=edge_order, **kw)
+        got = kiln.gradient(kx, edge_order=edge_order, **kw)
+        assert len(got) == len(want)
+        for a, b in zip(got, want):
+            close(a, b)
+    coords = [
+        torch.tensor([0.0, 0.5, 1.5, 3.0], dtype=torch.float64),
+        torch.cumsum(rand(6).abs() + 0.1, 0),
+    ]
+    want = torch.gradient(x, spacing=coords, dim=[0, 2], edge_order=edge_order)
+    got = kiln.gradient(kx, spacing=[k(c) for c in coords], dim=[0, 2], edge_order=edge_order)
+    for a, b in zip(got, want):
+        close(a, b)
+    # differentiable: the gradient of a weighted sum of both partial derivatives
+    grads(
+        lambda t: (
+            kiln.gradient(t, spacing=[k(c) for c in coords], dim=[0, 2], edge_order=edge_order)[0]
+            + kiln.gradient(t, edge_order=edge_order, dim=2)[0]
+        ),
+        lambda t: (
+            torch.gradient(t, spacing=coords, dim=[0, 2], edge_order=edge_order)[0]
+            + torch.gradient(t, edge_order=edge_order, dim=2)[0]
+        ),
+        x,
+    )
+
+
+def test_gradient_integer_input_jit_and_errors():
+    x = torch.tensor([[1, 4, 9, 16], [2, 3, 5, 7], [0, 0, 1, 1]])
+    for a, b in zip(kiln.gradient(k(x)), torch.gradient(x)):
+        close(a, b)
+    f = kiln.jit(lambda t: kiln.gradient(t, spacing=0.5, edge_order=2)[1])
+    xf = rand(3, 5)
+    close(f(k(xf)), torch.gradient(xf, spacing=0.5, edge_order=2)[1])
+    with pytest.raises(RuntimeError, match="edge_order"):
+        kiln.gradient(k(xf), edge_order=3)
+    with pytest.raises(RuntimeError, match="at least edge_order"):
+        kiln.gradient(kiln.zeros(3, 1))
+    with pytest.raises(RuntimeError, match="multiple times"):
+        kiln.gradient(k(xf), dim=[1, 1])
+    with pytest.raises(RuntimeError, match="same length"):
+        kiln.gradient(k(xf), spacing=[0.1], dim=[1, 0])
