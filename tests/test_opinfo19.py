@@ -356,3 +356,32 @@ def test_gradient_integer_input_jit_and_errors():
         kiln.gradient(k(xf), dim=[1, 1])
     with pytest.raises(RuntimeError, match="same length"):
         kiln.gradient(k(xf), spacing=[0.1], dim=[1, 0])
+
+
+# ----------------------------------------------------------------------------- grid_sample 3-D
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest"])
+@pytest.mark.parametrize("padding_mode", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("align_corners", [False, True])
+def test_grid_sample_volumes(mode, padding_mode, align_corners):
+    vol = rand(2, 3, 4, 5, 6)
+    grid = rand(2, 3, 2, 4, 3, seed=1) * 0.8  # some points outside [-1, 1]
+    F = torch.nn.functional
+    kw = dict(mode=mode, padding_mode=padding_mode, align_corners=align_corners)
+    grads(
+        lambda v, g: kiln.nn.functional.grid_sample(v, g, **kw),
+        lambda v, g: F.grid_sample(v, g, **kw),
+        vol,
+        grid,
+    )
+
+
+def test_grid_sample_volume_jit_and_errors():
+    vol, grid = rand(1, 2, 3, 4, 5), rand(1, 2, 2, 2, 3, seed=1)
+    f = kiln.jit(lambda v, g: kiln.nn.functional.grid_sample(v, g, align_corners=False))
+    close(f(k(vol), k(grid)), torch.nn.functional.grid_sample(vol, grid, align_corners=False))
+    with pytest.raises(RuntimeError, match="bicubic"):
+        kiln.nn.functional.grid_sample(k(vol), k(grid), mode="bicubic")
+    with pytest.raises(RuntimeError, match="grid"):
+        kiln.nn.functional.grid_sample(k(vol), k(grid[..., :2]))

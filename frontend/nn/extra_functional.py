@@ -876,3 +876,73 @@ def linear_cross_entropy(
         ignore_index=ignore_index,
         label_smoothing=label_smoothing,
     )
+
+
+def _grid_sample_3d(input, grid, mode, padding_mode, align_corners):
+    """``grid_sample`` of a volume ``input (N, C, D, H, W)`` at ``grid (N, Do, Ho, Wo, 3)``
+    (``x``, ``y``, ``z`` in ``[-1, 1]``): trilinear (``mode="bilinear"``) or nearest, with
+    the 2-D version's padding modes; gathers the eight neighbours from the flattened volume,
+    so it is differentiable in ``input`` and ``grid`` and traces."""
+    from .functional import _reflect
+
+    if mode == "bicubic":
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    if grid.ndim != 5 or grid.shape[-1] != 3 or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(
+            "grid_sample(): expected input (N, C, D, H, W) and grid (N, D_out, H_out, W_out, 3), "
+            f"got {list(input.shape)} and {list(grid.shape)}"
+        )
+    n, c, d, h, w = input.shape
+    _, do, ho, wo, _ = grid.shape
+
+    def unnormalize(coord, size):
+        if align_corners:
+            return ops.mul(ops.div(ops.add(coord, 1.0), 2.0), size - 1)
+        return ops.div(ops.sub(ops.mul(ops.add(coord, 1.0), size), 1.0), 2.0)
+
+    def pad(coord, size):
+        if padding_mode == "reflection":
+            twice = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+            coord = _reflect(coord, *twice)
+        if padding_mode in ("border", "reflection"):
+            coord = ops.clamp(coord, 0, size - 1)
+        return coord
+
+    x = pad(unnormalize(grid[..., 0], w), w)  # (N, Do, Ho, Wo)
+    y = pad(unnormalize(grid[..., 1], h), h)
+    z = pad(unnormalize(grid[..., 2], d), d)
+    flat = ops.reshape(input, (n, c, d * h * w))
+    m = do * ho * wo
+
+    def tap(zi, yi, xi):
+        inside = ops.logical_and(
+            ops.logical_and(
+                ops.logical_and(ops.ge(xi, 0), ops.le(xi, w - 1)),
+                ops.logical_and(ops.ge(yi, 0), ops.le(yi, h - 1)),
+            ),
+            ops.logical_and(ops.ge(zi, 0), ops.le(zi, d - 1)),
+        )
+        xc, yc, zc = ops.clamp(xi, 0, w - 1), ops.clamp(yi, 0, h - 1), ops.clamp(zi, 0, d - 1)
+        index = ops.add(ops.mul(ops.add(ops.mul(zc, h), yc), w), xc)
+        index = ops.cast(index, kiln.int64)
+        index = ops.expand(ops.reshape(index, (n, 1, m)), (n, c, m))
+        values = ops.reshape(ops.gather(flat, 2, index), (n, c, do, ho, wo))
+        return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
+
+    if mode == "nearest":
+
+        def zero(t):  # zero with a zero gradient: the output stays connected to ``grid``
+            return ops.where(ops.isfinite(t), ops.mul(t, 0.0), ops.constant(0, t.dtype))
+
+        out = tap(ops.round(z).detach(), ops.round(y).detach(), ops.round(x).detach())
+        return ops.add(out, ops.unsqueeze(ops.add(ops.add(zero(x), zero(y)), zero(z)), 1))
+    x0, y0, z0 = ops.floor(x).detach(), ops.floor(y).detach(), ops.floor(z).detach()
+    wx1, wy1, wz1 = ops.sub(x, x0), ops.sub(y, y0), ops.sub(z, z0)
+    out = None
+    for zi, fz in ((z0, ops.sub(1.0, wz1)), (ops.add(z0, 1.0), wz1)):
+        for yi, fy in ((y0, ops.sub(1.0, wy1)), (ops.add(y0, 1.0), wy1)):
+            for xi, fx in ((x0, ops.sub(1.0, wx1)), (ops.add(x0, 1.0), wx1)):
+                weight = ops.unsqueeze(ops.mul(ops.mul(fz, fy), fx), 1)
+                term = ops.mul(tap(zi, yi, xi), weight)
+                out = term if out is None else ops.add(out, term)
+    return out

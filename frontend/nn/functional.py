@@ -810,6 +810,10 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         raise NotImplementedError(
             f"grid_sample: padding_mode {padding_mode!r} is not supported by kiln"
         )
+    if input.ndim == 5:  # volumes: trilinear / nearest
+        from .extra_functional import _grid_sample_3d
+
+        return _grid_sample_3d(input, grid, mode, padding_mode, align_corners)
     if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
         raise RuntimeError(
             f"grid_sample(): expected input (N, C, H, W) and grid (N, H_out, W_out, 2), got "
