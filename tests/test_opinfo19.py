@@ -385,3 +385,36 @@ def test_grid_sample_volume_jit_and_errors():
         kiln.nn.functional.grid_sample(k(vol), k(grid), mode="bicubic")
     with pytest.raises(RuntimeError, match="grid"):
         kiln.nn.functional.grid_sample(k(vol), k(grid[..., :2]))
+
+
+# ----------------------------------------------------------------------------- uint8 interpolate
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+@pytest.mark.parametrize("align_corners", [False, True])
+@pytest.mark.parametrize("size", [(13, 13), (40, 31), (27, 9), (5, 60)])
+def test_interpolate_uint8_fixed_point_matches_torch(mode, align_corners, size):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (2, 3, 27, 19), dtype=torch.uint8, generator=g)
+    F = torch.nn.functional
+    want = F.interpolate(x, size=size, mode=mode, align_corners=align_corners)
+    got = kiln.nn.functional.interpolate(k(x), size=size, mode=mode, align_corners=align_corners)
+    close(got, want, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_interpolate_uint8_antialias_and_scale_factor(mode):
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (1, 4, 30, 24), dtype=torch.uint8, generator=g)
+    F = torch.nn.functional
+    for kw in (
+        {"size": (11, 7), "antialias": True},
+        {"size": (45, 50), "antialias": True},
+        {"scale_factor": 1.7},
+        {"scale_factor": (0.6, 1.3), "recompute_scale_factor": True},
+    ):
+        want = F.interpolate(x, mode=mode, **kw)
+        got = kiln.nn.functional.interpolate(k(x), mode=mode, **kw)
+        close(got, want, rtol=0, atol=0)
+    with pytest.raises(NotImplementedError):
+        kiln.nn.functional.interpolate(k(x).to(kiln.int64), size=(3, 3), mode=mode)

@@ -946,3 +946,43 @@ def _grid_sample_3d(input, grid, mode, padding_mode, align_corners):
                 term = ops.mul(tap(zi, yi, xi), weight)
                 out = term if out is None else ops.add(out, term)
     return out
+
+
+def _interpolate_uint8(input, spatial, out, scales, align_corners, mode, antialias):
+    """``interpolate`` of uint8 images, bilinear or bicubic, as PyTorch's CPU kernel computes
+    them: separable passes, the last axis first, each in fixed point (the axis's weights
+    rounded to int16 at the finest precision, up to 22 bits, that keeps twice the largest
+    below 2**15; the sum rounded half up and clamped to 0..255 back into uint8)."""
+    import numpy as np
+
+    from .convolution import _antialias_matrix, _cubic_matrix, _linear_matrix
+
+    if input._node is not None or kiln.context.current_trace() is not None:
+        raise NotImplementedError(
+            f"interpolate: uint8 {mode} runs eagerly in kiln; cast the input to a floating "
+            "point dtype to trace it"
+        )
+    x = np.asarray(input._data)
+    nd = len(spatial)
+    for axis in reversed(range(nd)):
+        n, o = spatial[axis], out[axis]
+        if n == o:
+            continue
+        if antialias:
+            weights = _antialias_matrix(n, o, scales[axis], align_corners, mode, kiln.float64)
+        elif mode == "bicubic":
+            weights = _cubic_matrix(n, o, scales[axis], align_corners)
+        else:
+            weights = _linear_matrix(n, o, scales[axis], align_corners)
+        weights = np.asarray(weights, dtype=np.float64)
+        top = weights.max()
+        precision = 0
+        while precision < 22 and int(0.5 + top * (1 << (precision + 1))) < (1 << 15):
+            precision += 1
+        scaled = weights * (1 << precision)
+        fixed = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5))
+        fixed = fixed.astype(np.int64)
+        moved = np.moveaxis(x, 2 + axis, -1).astype(np.int64)
+        acc = (1 << (precision - 1)) + moved @ fixed.T
+        x = np.moveaxis(np.clip(acc >> precision, 0, 255).astype(np.uint8), -1, 2 + axis)
+    return ops.constant(np.ascontiguousarray(x), kiln.uint8, like=input)
