@@ -418,3 +418,37 @@ def test_interpolate_uint8_antialias_and_scale_factor(mode):
         close(got, want, rtol=0, atol=0)
     with pytest.raises(NotImplementedError):
         kiln.nn.functional.interpolate(k(x).to(kiln.int64), size=(3, 3), mode=mode)
+
+
+# ----------------------------------------------------------------------------- geqrf / ormqr
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 5), (2, 4, 4)])
+def test_geqrf_matches_lapack_and_rebuilds_q(shape):
+    a = rand(*shape)
+    want = torch.geqrf(a)
+    got = kiln.geqrf(k(a))
+    close(got.a, want.a)
+    close(got.tau, want.tau)
+    m, n = shape[-2:]
+    if m >= n:
+        close(
+            kiln.linalg.householder_product(got.a, got.tau),
+            torch.linalg.householder_product(want.a, want.tau),
+        )
+
+
+@pytest.mark.parametrize("left", [True, False])
+@pytest.mark.parametrize("transpose", [False, True])
+def test_ormqr_values_and_gradients(left, transpose):
+    a, tau = torch.geqrf(rand(2, 5, 3))
+    other = rand(2, 5, 4, seed=2) if left else rand(2, 4, 5, seed=2)
+    grads(
+        lambda x, t, c: kiln.ormqr(x, t, c, left=left, transpose=transpose),
+        lambda x, t, c: torch.ormqr(x, t, c, left=left, transpose=transpose),
+        a,
+        tau,
+        other,
+    )
+    with pytest.raises(RuntimeError, match="other"):
+        kiln.ormqr(k(a), k(tau), k(rand(2, 3, 4)), left=True)
