@@ -452,3 +452,19 @@ def test_ormqr_values_and_gradients(left, transpose):
     )
     with pytest.raises(RuntimeError, match="other"):
         kiln.ormqr(k(a), k(tau), k(rand(2, 3, 4)), left=True)
+
+
+# ----------------------------------------------------------------------------- fft.hfftn family
+
+
+@pytest.mark.parametrize("name", ["hfft2", "hfftn", "ihfft2", "ihfftn"])
+@pytest.mark.parametrize("norm", [None, "ortho", "forward"])
+def test_hermitian_fft_nd_matches_torch(name, norm):
+    x = rand(3, 4, 6)
+    tfn, kfn = getattr(torch.fft, name), getattr(kiln.fft, name)
+    for kw in ({}, {"s": (3, 8), "dim": (0, 2)}):
+        close(kfn(k(x), norm=norm, **kw), tfn(x, norm=norm, **kw))
+    if name.startswith("hfft"):
+        z = torch.complex(rand(3, 4, 6, seed=1), rand(3, 4, 6, seed=2))
+        close(kfn(k(z), norm=norm), tfn(z, norm=norm))
+        grads(lambda t: kfn(t, norm=norm), lambda t: tfn(t, norm=norm), x)
