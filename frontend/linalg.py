@@ -43,6 +43,9 @@ __all__ = [
     "svdvals",
     "matrix_exp",
     "householder_product",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     # linalg16
     "LinAlgError",
     "cholesky_ex",
@@ -1415,3 +1418,6 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
         )
     x = solve(ops.reshape(A, (rows, cols)), ops.reshape(B, (rows,)))
     return ops.reshape(x, result)
+
+
+from .linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: E402 - LAPACK's sytrf/sytrs

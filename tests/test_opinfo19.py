@@ -468,3 +468,50 @@ def test_hermitian_fft_nd_matches_torch(name, norm):
         z = torch.complex(rand(3, 4, 6, seed=1), rand(3, 4, 6, seed=2))
         close(kfn(k(z), norm=norm), tfn(z, norm=norm))
         grads(lambda t: kfn(t, norm=norm), lambda t: tfn(t, norm=norm), x)
+
+
+# ----------------------------------------------------------------------------- linalg.ldl_*
+
+
+def _symmetric(n, seed, dtype=torch.float64):
+    a = rand(n, n, dtype=dtype, seed=seed)
+    return a + a.mT
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_ldl_factor_matches_lapack_pivots_and_solve(seed):
+    n = 1 + seed % 7
+    a = _symmetric(n, seed)
+    if seed % 3 == 0:
+        a[0, 0] = 0.01  # forces 2x2 pivots
+    want = torch.linalg.ldl_factor(a)
+    got = kiln.linalg.ldl_factor(k(a))
+    close(got.LD, want.LD)
+    close(got.pivots, want.pivots)
+    b = rand(n, 3, seed=seed + 100)
+    close(
+        kiln.linalg.ldl_solve(got.LD, got.pivots, k(b)),
+        torch.linalg.ldl_solve(want.LD, want.pivots, b),
+    )
+
+
+def test_ldl_factor_batched_float32_ex_and_errors():
+    a = torch.stack([_symmetric(5, s, torch.float32) for s in range(3)])
+    want = torch.linalg.ldl_factor_ex(a)
+    got = kiln.linalg.ldl_factor_ex(k(a))
+    close(got.LD, want.LD)
+    close(got.pivots, want.pivots)
+    close(got.info, want.info)
+    b = rand(3, 5, 2, dtype=torch.float32, seed=9)
+    close(
+        kiln.linalg.ldl_solve(got.LD, got.pivots, k(b)),
+        torch.linalg.ldl_solve(want.LD, want.pivots, b),
+    )
+    zero = kiln.linalg.ldl_factor_ex(kiln.zeros(3, 3))
+    assert zero.info.item() == 1
+    with pytest.raises(RuntimeError):
+        kiln.linalg.ldl_factor(kiln.zeros(3, 3))
+    with pytest.raises(RuntimeError, match="square"):
+        kiln.linalg.ldl_factor(kiln.zeros(2, 3))
+    with pytest.raises(RuntimeError, match="pivots"):
+        kiln.linalg.ldl_solve(got.LD, got.pivots.to(kiln.int64), k(b))
