@@ -515,3 +515,20 @@ def test_ldl_factor_batched_float32_ex_and_errors():
         kiln.linalg.ldl_factor(kiln.zeros(2, 3))
     with pytest.raises(RuntimeError, match="pivots"):
         kiln.linalg.ldl_solve(got.LD, got.pivots.to(kiln.int64), k(b))
+
+
+# ----------------------------------------------------------------------------- error classes
+
+
+def test_trace_and_prelu_refuse_what_torch_refuses():
+    # both used to return a number: trace summed a batch's diagonals into one, prelu
+    # flattened a 2-D weight into per-channel slopes
+    with pytest.raises(RuntimeError, match="expected a matrix"):
+        kiln.trace(kiln.ones(2, 2, 2))
+    with pytest.raises(RuntimeError, match="expected a matrix"):
+        kiln.ones(3).trace()
+    with pytest.raises(RuntimeError, match="1D"):
+        kiln.nn.functional.prelu(kiln.ones(2, 8, 3), kiln.ones(2, 4))
+    x, w = rand(2, 4, 3), rand(4, seed=1)
+    grads(kiln.nn.functional.prelu, torch.nn.functional.prelu, x, w)
+    close(kiln.trace(k(x[0, :3])), torch.trace(x[0, :3]))

@@ -105,6 +105,10 @@ def softshrink(input, lambd: float = 0.5):
 def prelu(input, weight):
     """``max(0, x) + weight * min(0, x)``; a ``weight`` of ``C`` values applies per channel
     (axis 1)."""
+    if weight.ndim > 1:
+        raise RuntimeError(
+            f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}"
+        )
     if weight.numel() != 1:
         if input.ndim < 2 or weight.numel() != input.shape[1]:
             channels = input.shape[1] if input.ndim >= 2 else 1
