@@ -39,7 +39,7 @@ def grads(kfn, tfn, *tensors):
 
 
 def rand(*shape, dtype=torch.float64, seed=0):
-    return torch.randn(*shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+    return torch.randn(shape, dtype=dtype, generator=torch.Generator().manual_seed(seed))
 
 
 def rand_mask(*shape, seed=1):
@@ -532,3 +532,36 @@ def test_trace_and_prelu_refuse_what_torch_refuses():
     x, w = rand(2, 4, 3), rand(4, seed=1)
     grads(kiln.nn.functional.prelu, torch.nn.functional.prelu, x, w)
     close(kiln.trace(k(x[0, :3])), torch.trace(x[0, :3]))
+
+
+# ----------------------------------------------------------------------------- as_strided_scatter
+
+
+@pytest.mark.parametrize(
+    "shape,size,stride,offset",
+    [
+        ((3, 3), (2, 2), (1, 2), 1),
+        ((3, 3), (2, 2), (2, 1), 0),
+        ((16,), (2, 2, 2, 2), (8, 4, 2, 1), 0),
+        ((1,), (), (), 0),
+    ],
+)
+def test_as_strided_scatter_values_and_gradients(shape, size, stride, offset):
+    x, src = rand(*shape), rand(*size, seed=1)
+    want = torch.as_strided_scatter(x, src, size, stride, offset)
+    kx, ks = k(x, True), k(src, True)
+    got = kiln.as_strided_scatter(kx, ks, size, stride, offset)
+    close(got, want)
+    ct = rand(*shape, seed=2)
+    gx, gs = kiln.autograd.grad((got * k(ct)).sum(), [kx, ks])
+    # src's gradient is torch's; input's is the cotangent with the overwritten positions
+    # zeroed (torch's own input gradient here is wrong: it zeroes other positions)
+    tsrc = src.clone().requires_grad_(True)
+    (ts,) = torch.autograd.grad(
+        (torch.as_strided_scatter(x, tsrc, size, stride, offset) * ct).sum(), tsrc
+    )
+    close(gs, ts)
+    written = torch.as_strided_scatter(torch.zeros(shape), torch.ones(size), size, stride, offset)
+    close(gx, torch.where(written.bool(), 0.0, ct))
+    with pytest.raises(RuntimeError, match="src"):
+        kiln.as_strided_scatter(kx, kiln.zeros(5, 5, 5), size, stride, offset)
