@@ -565,3 +565,60 @@ def test_as_strided_scatter_values_and_gradients(shape, size, stride, offset):
     close(gx, torch.where(written.bool(), 0.0, ct))
     with pytest.raises(RuntimeError, match="src"):
         kiln.as_strided_scatter(kx, kiln.zeros(5, 5, 5), size, stride, offset)
+
+
+# ----------------------------------------------------------------------------- small fixes
+
+
+def test_tensordot_broadcasts_contracted_size_one_dims():
+    a, b = rand(1, 1, 3), rand(2, 4, 2, seed=1)
+    for dims in (([0, 1], [2, 0]), ([0], [2]), ([1], [0])):
+        grads(
+            lambda x, y, dims=dims: kiln.tensordot(x, y, dims=dims),
+            lambda x, y, dims=dims: torch.tensordot(x, y, dims=dims),
+            a,
+            b,
+        )
+    with pytest.raises(RuntimeError, match="contracted dimensions"):
+        kiln.tensordot(k(rand(2, 3)), k(rand(3, 3)), dims=([0], [0]))
+
+
+@pytest.mark.parametrize("beta,alpha", [(1, 1), (3, 2), (0, 1), (1, 0), (False, True)])
+def test_outer_and_addr_of_bool(beta, alpha):
+    v1 = torch.tensor([True, False, True])
+    v2 = torch.tensor([False, True, True, False])
+    inp = torch.tensor([[True, False, False, False]] * 3)
+    close(kiln.outer(k(v1), k(v2)), torch.outer(v1, v2))
+    for i in (inp, inp[0], torch.tensor(True)):
+        close(
+            kiln.addr(k(i), k(v1), k(v2), beta=beta, alpha=alpha),
+            torch.addr(i, v1, v2, beta=beta, alpha=alpha),
+        )
+
+
+def test_zero_dim_and_empty_inputs_of_losses_and_norms():
+    F = torch.nn.functional
+    x = torch.tensor(0.7, dtype=torch.float64)
+    for p in (1, 2):
+        grads(
+            lambda t, p=p: kiln.nn.functional.multi_margin_loss(t, kiln.tensor(0), p=p),
+            lambda t, p=p: F.multi_margin_loss(t, torch.tensor(0), p=p),
+            x,
+        )
+    e = torch.zeros(0)
+    close(
+        kiln.nn.functional.batch_norm(k(e), k(e), k(e), training=True),
+        F.batch_norm(e, e, e, training=True),
+    )
+
+
+def test_error_classes_of_eye_embedding_hardtanh():
+    with pytest.raises(RuntimeError, match="n must be greater or equal to 0"):
+        kiln.eye(-1)
+    with pytest.raises(RuntimeError, match="m must be greater or equal to 0"):
+        kiln.eye(3, -7)
+    with pytest.raises(RuntimeError, match="2-D"):
+        kiln.nn.functional.embedding(kiln.tensor([[0, 1]]), kiln.tensor(1.0))
+    with pytest.raises(ValueError, match="min_val"):
+        kiln.nn.functional.hardtanh(kiln.ones(1), 0.5, -0.5)
+    close(kiln.eye(0, 3), torch.eye(0, 3))

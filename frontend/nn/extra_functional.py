@@ -528,7 +528,7 @@ def multi_margin_loss(
     _check_reduction(reduction)
     if p not in (1, 2):
         raise ValueError("only p == 1 and p == 2 supported")
-    x = input if input.ndim == 2 else ops.unsqueeze(input, 0)
+    x = input if input.ndim == 2 else ops.reshape(input, (1, -1))  # 0-d: one class
     y = target if target.ndim == 1 else ops.reshape(target, (1,))
     classes = x.shape[1]
     idx = ops.unsqueeze(ops.cast(y, kiln.int64), 1)
@@ -543,7 +543,7 @@ def multi_margin_loss(
     )
     z = ops.where(not_target, z, ops.zeros_like(z))
     loss = ops.div(ops.sum(z, 1), classes)
-    if input.ndim == 1:
+    if input.ndim < 2:
         loss = ops.reshape(loss, ())
     return reduce_loss(loss, reduction)
 

@@ -180,6 +180,8 @@ def embedding(
     >>> embedding(kiln.tensor([2, 0]), kiln.arange(6.0).reshape(3, 2)).tolist()
     [[4.0, 5.0], [0.0, 1.0]]
     """
+    if weight.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D, got a {weight.ndim}-D weight")
     num_embeddings = weight.shape[0]
     if padding_idx is not None:
         if not -num_embeddings <= padding_idx < num_embeddings:

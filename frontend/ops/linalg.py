@@ -89,6 +89,8 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     for label, t in (("self", a), ("vec2", b)):
         if isinstance(t, Tensor) and t.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {label}, but got {t.ndim}-D")
+    if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and b.dtype is dtypes.bool_:
+        return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))  # logical and, as PyTorch
     return matmul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
