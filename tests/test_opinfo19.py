@@ -622,3 +622,13 @@ def test_error_classes_of_eye_embedding_hardtanh():
     with pytest.raises(ValueError, match="min_val"):
         kiln.nn.functional.hardtanh(kiln.ones(1), 0.5, -0.5)
     close(kiln.eye(0, 3), torch.eye(0, 3))
+
+
+def test_resolve_neg_and_resize_as_functions():
+    x = rand(2, 3)
+    kx = k(x)
+    assert kiln.resolve_neg(kx) is kx and kiln.is_neg(kx) is torch.is_neg(x)
+    t = rand(3, 2, seed=1)
+    got = kiln.resize_as_(kx.clone(), k(t))
+    want = torch.resize_as_(x.clone(), t)
+    close(got, want)
