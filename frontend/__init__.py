@@ -188,6 +188,7 @@ def __getattr__(name):
         "accelerator",
         "serialization",
         "library",
+        "masked",
         "signal",
     ):
         return _lazy(name)

@@ -398,6 +398,9 @@ def logspace(
 
 def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
+    for label, v in (("n", n), ("m", m)):
+        if v is not None and v < 0:
+            raise RuntimeError(f"{label} must be greater or equal to 0, got {v}")
     return _finish(constant(np.eye(n, m, dtype=dt.np), dt), requires_grad, device)
 
 

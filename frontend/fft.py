@@ -33,11 +33,15 @@ __all__ = [
     "fftn",
     "fftshift",
     "hfft",
+    "hfft2",
+    "hfftn",
     "ifft",
     "ifft2",
     "ifftn",
     "ifftshift",
     "ihfft",
+    "ihfft2",
+    "ihfftn",
     "irfft",
     "irfft2",
     "irfftn",
@@ -336,6 +340,31 @@ def ihfft(input, n=None, dim=-1, norm=None):  # noqa: A002
     """The inverse of ``hfft``: the first half of a real signal's Hermitian spectrum."""
     norm = _check_norm(norm)
     return conj(_rfftn("ihfft", input, _one(n), dim, _DUAL[norm], False))
+
+
+def hfftn(input, s=None, dim=None, norm=None):  # noqa: A002
+    """The N-d ``hfft``: the last of ``dim`` holds the Hermitian half (``irfftn`` of the
+    conjugate, with the forward scaling)."""
+    norm = _check_norm(norm)
+    x = _input("hfftn", input)
+    return _irfftn("hfftn", conj(_to_complex(x)), s, dim, _DUAL[norm], True)
+
+
+def hfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
+    norm = _check_norm(norm)
+    x = _input("hfft2", input)
+    return _irfftn("hfft2", conj(_to_complex(x)), s, dim, _DUAL[norm], True)
+
+
+def ihfftn(input, s=None, dim=None, norm=None):  # noqa: A002
+    """The inverse of ``hfftn``: the Hermitian half of a real signal's N-d spectrum."""
+    norm = _check_norm(norm)
+    return conj(_rfftn("ihfftn", input, s, dim, _DUAL[norm], True))
+
+
+def ihfft2(input, s=None, dim=(-2, -1), norm=None):  # noqa: A002
+    norm = _check_norm(norm)
+    return conj(_rfftn("ihfft2", input, s, dim, _DUAL[norm], True))
 
 
 # ------------------------------------------------------------------------------ helpers

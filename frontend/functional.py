@@ -210,6 +210,12 @@ def tensordot(a: Tensor, b: Tensor, dims=2, out=None) -> Tensor:
     axes_a = [d % a.ndim for d in axes_a]
     axes_b = [d % b.ndim for d in axes_b]
     for i, j in zip(axes_a, axes_b):
+        if a.shape[i] != b.shape[j] and 1 in (a.shape[i], b.shape[j]):
+            # PyTorch broadcasts a contracted dimension of size 1 against the other's
+            if a.shape[i] == 1:
+                a = ops.expand(a, tuple(b.shape[j] if d == i else n for d, n in enumerate(a.shape)))
+            else:
+                b = ops.expand(b, tuple(a.shape[i] if d == j else n for d, n in enumerate(b.shape)))
         if a.shape[i] != b.shape[j]:
             raise RuntimeError(
                 f"contracted dimensions need to match, but first has size {a.shape[i]} in dim "

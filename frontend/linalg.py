@@ -43,12 +43,16 @@ __all__ = [
     "svdvals",
     "matrix_exp",
     "householder_product",
+    "ldl_factor",
+    "ldl_factor_ex",
+    "ldl_solve",
     # linalg16
     "LinAlgError",
     "cholesky_ex",
     "cond",
     "cross",
     "diagonal",
+    "eig",
     "eigvals",
     "inv_ex",
     "lstsq",
@@ -1243,6 +1247,53 @@ def eigvals(A: Tensor) -> Tensor:  # noqa: N803
     return ops.add(values, ops.sum(ops.mul(vinv, _mT(ops.matmul(d, vecs))), -1))
 
 
+eig_result = namedtuple("eig_result", ["eigenvalues", "eigenvectors"])
+
+
+def eig(A: Tensor):  # noqa: N803
+    """Eigenvalues and unit-norm eigenvectors of general square matrices, always complex
+    (``complex64`` from ``float32``, ``complex128`` from ``float64``), as LAPACK's ``geev``
+    gives them (PyTorch's order and phases). Gradient (PyTorch's, eager, for losses that do
+    not depend on the eigenvectors' phases): with ``dP = V^-1 dA V``, ``dL = diag(dP)`` and
+    ``dV = V (dP / (L_j - L_i))`` off the diagonal, less its component along ``V``.
+
+    >>> import kiln
+    >>> kiln.linalg.eig(kiln.tensor([[2.0, 0.0], [0.0, 3.0]])).eigenvalues.tolist()
+    [(2+0j), (3+0j)]
+    """
+    (arr,) = _eager("eig", A)
+    _square("eig", A)
+    cdtype = dtypes.complex64 if A.dtype is dtypes.float32 else dtypes.complex128
+    if arr.size == 0:
+        return eig_result(
+            constant(np.zeros(arr.shape[:-1]), cdtype, like=A),
+            constant(np.zeros(arr.shape), cdtype, like=A),
+        )
+    w, v = np.linalg.eig(arr)
+    values, vecs = constant(w, cdtype, like=A), constant(v, cdtype, like=A)
+    if not A.requires_grad:
+        return eig_result(values, vecs)
+    try:
+        vinv = np.linalg.inv(v)
+    except np.linalg.LinAlgError:  # a defective matrix: inf/nan gradients, as PyTorch
+        vinv = _lu_inverse(v)
+    vinv = constant(vinv, cdtype, like=A)
+    dav = ops.matmul(ops.cast(_delta(A), cdtype), vecs)
+    dp = ops.matmul(vinv, dav)  # V^-1 dA V
+    w = w.astype(np.complex128)
+    gaps = w[..., None, :] - w[..., :, None]  # [i, j] = L_j - L_i
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.where(np.eye(w.shape[-1], dtype=bool), 0.0, 1.0 / gaps)
+    dv = ops.matmul(vecs, ops.mul(dp, constant(f, cdtype, like=A)))
+    from .complex_tensors import conj, real
+
+    # keep each column at unit norm: remove Re(v^H dv) v
+    along = ops.sum(ops.mul(conj(vecs), dv), -2, keepdim=True)
+    dv = ops.sub(dv, ops.mul(vecs, ops.cast(real(along), cdtype)))
+    values = ops.add(values, ops.sum(ops.mul(vinv, _mT(dav)), -1))  # diag(V^-1 dA V)
+    return eig_result(values, ops.add(vecs, dv))
+
+
 _COND_ORDS = ("fro", "nuc", math.inf, -math.inf, 1, -1, 2, -2)
 
 
@@ -1384,3 +1435,6 @@ def tensorsolve(A: Tensor, B: Tensor, dims=None) -> Tensor:  # noqa: N803
         )
     x = solve(ops.reshape(A, (rows, cols)), ops.reshape(B, (rows,)))
     return ops.reshape(x, result)
+
+
+from .linalg_ldl import ldl_factor, ldl_factor_ex, ldl_solve  # noqa: E402 - LAPACK's sytrf/sytrs

@@ -112,6 +112,8 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
     >>> hardtanh(kiln.tensor([-3.0, 0.5])).tolist()
     [-1.0, 0.5]
     """
+    if min_val > max_val:
+        raise ValueError("min_val cannot be greater than max_val")
     low = ops.constant(min_val, input.dtype)
     high = ops.constant(max_val, input.dtype)
     inside = ops.logical_and(ops.gt(input, min_val), ops.lt(input, max_val))

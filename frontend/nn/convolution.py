@@ -1027,7 +1027,8 @@ def interpolate(
         raise ValueError("Lanczos mode does not support align_corners=True")
     if mode == "lanczos" and not antialias:
         raise ValueError("Lanczos mode requires antialias=True")
-    if not input.dtype.is_floating_point and not mode.startswith("nearest"):
+    fixed_point = input.dtype is kiln.uint8 and mode in ("bilinear", "bicubic") and nd == 2
+    if not input.dtype.is_floating_point and not mode.startswith("nearest") and not fixed_point:
         # PyTorch refuses these too, but for uint8 (bi)linear/bicubic, which it computes
         # in fixed point: an integer interpolation matrix would silently truncate weights
         what = f"{mode}{' with antialias=True' if antialias else ''}"
@@ -1081,6 +1082,10 @@ def interpolate(
     keeps = (
         antialias or mode in ("linear", "bilinear", "trilinear") or (mode == "nearest" and nd == 2)
     )
+    if fixed_point:  # PyTorch's uint8 kernels round after each axis, in fixed point
+        from .extra_functional import _interpolate_uint8
+
+        return _interpolate_uint8(input, spatial, out, scales, align_corners, mode, antialias)
     x = input
     for axis in range(nd):
         a = 2 + axis

@@ -66,6 +66,7 @@ __all__ = [
     "channel_shuffle",
     "native_channel_shuffle",
     "multi_head_attention_forward",
+    "linear_cross_entropy",
 ]
 
 
@@ -106,6 +107,10 @@ def softshrink(input, lambd: float = 0.5):
 def prelu(input, weight):
     """``max(0, x) + weight * min(0, x)``; a ``weight`` of ``C`` values applies per channel
     (axis 1)."""
+    if weight.ndim > 1:
+        raise RuntimeError(
+            f"prelu: Expected `weight` to be a scalar or 1D tensor, but got: ndim = {weight.ndim}"
+        )
     if weight.numel() != 1:
         if input.ndim < 2 or weight.numel() != input.shape[1]:
             channels = input.shape[1] if input.ndim >= 2 else 1
@@ -533,7 +538,7 @@ def multi_margin_loss(
     _check_reduction(reduction)
     if p not in (1, 2):
         raise ValueError("only p == 1 and p == 2 supported")
-    x = input if input.ndim == 2 else ops.unsqueeze(input, 0)
+    x = input if input.ndim == 2 else ops.reshape(input, (1, -1))  # 0-d: one class
     y = target if target.ndim == 1 else ops.reshape(target, (1,))
     classes = x.shape[1]
     idx = ops.unsqueeze(ops.cast(y, kiln.int64), 1)
@@ -548,7 +553,7 @@ def multi_margin_loss(
     )
     z = ops.where(not_target, z, ops.zeros_like(z))
     loss = ops.div(ops.sum(z, 1), classes)
-    if input.ndim == 1:
+    if input.ndim < 2:
         loss = ops.reshape(loss, ())
     return reduce_loss(loss, reduction)
 
@@ -816,3 +821,183 @@ def multi_head_attention_forward(
         if weights is not None:
             weights = ops.squeeze(weights, 0)
     return out, weights
+
+
+def linear_cross_entropy(
+    input,
+    linear_weight,
+    target,
+    *,
+    linear_bias=None,
+    weight=None,
+    reduction="mean",
+    ignore_index=None,
+    label_smoothing=0.0,
+    options=None,
+):
+    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` (PyTorch 2.13's
+    fused loss). ``linear_weight`` of shape ``(C, d1, ..., dK, in_features)`` gives a
+    K-dimensional loss. ``options`` (PyTorch's chunking of the batch) changes only memory use
+    there; kiln computes the reference composite and ignores it.
+
+    >>> import kiln
+    >>> x, w = kiln.ones(2, 3), kiln.zeros(4, 3)
+    >>> round(linear_cross_entropy(x, w, kiln.tensor([0, 1])).item(), 4)
+    1.3863
+    """
+    from .losses import cross_entropy
+
+    if input.dim() < 1 or input.dim() > 2:
+        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
+    if linear_weight.dim() < 2:
+        raise RuntimeError(
+            f"expected linear_weight with dimensionality at least 2, got {linear_weight.dim()}"
+        )
+    batch = tuple(input.shape[:-1])
+    in_features = input.shape[-1]
+    if in_features != linear_weight.shape[-1]:
+        raise RuntimeError(
+            "expected equal input and linear_weight last dimensions (in_features), "
+            f"got {input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
+        )
+    num_classes = linear_weight.shape[0]
+    out_features = tuple(linear_weight.shape[1:-1])
+    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
+        raise RuntimeError(
+            f"expected linear_bias shape {(num_classes, *out_features)}, "
+            f"got {tuple(linear_bias.shape)}"
+        )
+    if out_features and not batch:
+        raise RuntimeError(
+            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} "
+            f"requires batched input, (N, {in_features}), got unbatched input with shape "
+            f"{tuple(input.shape)}"
+        )
+    logits_shape = (*batch, num_classes, *out_features)
+    if tuple(target.shape) == logits_shape and ignore_index is not None:
+        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
+    ignore_index = -100 if ignore_index is None else ignore_index
+    if out_features:
+        rows = math.prod(out_features, start=num_classes)
+        linear_weight = linear_weight.reshape(rows, in_features)
+        if linear_bias is not None:
+            linear_bias = linear_bias.reshape(rows)
+    logits = kiln.nn.functional.linear(input, linear_weight, linear_bias).reshape(logits_shape)
+    return cross_entropy(
+        logits,
+        target,
+        weight=weight,
+        reduction=reduction,
+        ignore_index=ignore_index,
+        label_smoothing=label_smoothing,
+    )
+
+
+def _grid_sample_3d(input, grid, mode, padding_mode, align_corners):
+    """``grid_sample`` of a volume ``input (N, C, D, H, W)`` at ``grid (N, Do, Ho, Wo, 3)``
+    (``x``, ``y``, ``z`` in ``[-1, 1]``): trilinear (``mode="bilinear"``) or nearest, with
+    the 2-D version's padding modes; gathers the eight neighbours from the flattened volume,
+    so it is differentiable in ``input`` and ``grid`` and traces."""
+    from .functional import _reflect
+
+    if mode == "bicubic":
+        raise RuntimeError("grid_sampler(): bicubic interpolation only supports 4D input")
+    if grid.ndim != 5 or grid.shape[-1] != 3 or grid.shape[0] != input.shape[0]:
+        raise RuntimeError(
+            "grid_sample(): expected input (N, C, D, H, W) and grid (N, D_out, H_out, W_out, 3), "
+            f"got {list(input.shape)} and {list(grid.shape)}"
+        )
+    n, c, d, h, w = input.shape
+    _, do, ho, wo, _ = grid.shape
+
+    def unnormalize(coord, size):
+        if align_corners:
+            return ops.mul(ops.div(ops.add(coord, 1.0), 2.0), size - 1)
+        return ops.div(ops.sub(ops.mul(ops.add(coord, 1.0), size), 1.0), 2.0)
+
+    def pad(coord, size):
+        if padding_mode == "reflection":
+            twice = (0, 2 * (size - 1)) if align_corners else (-1, 2 * size - 1)
+            coord = _reflect(coord, *twice)
+        if padding_mode in ("border", "reflection"):
+            coord = ops.clamp(coord, 0, size - 1)
+        return coord
+
+    x = pad(unnormalize(grid[..., 0], w), w)  # (N, Do, Ho, Wo)
+    y = pad(unnormalize(grid[..., 1], h), h)
+    z = pad(unnormalize(grid[..., 2], d), d)
+    flat = ops.reshape(input, (n, c, d * h * w))
+    m = do * ho * wo
+
+    def tap(zi, yi, xi):
+        inside = ops.logical_and(
+            ops.logical_and(
+                ops.logical_and(ops.ge(xi, 0), ops.le(xi, w - 1)),
+                ops.logical_and(ops.ge(yi, 0), ops.le(yi, h - 1)),
+            ),
+            ops.logical_and(ops.ge(zi, 0), ops.le(zi, d - 1)),
+        )
+        xc, yc, zc = ops.clamp(xi, 0, w - 1), ops.clamp(yi, 0, h - 1), ops.clamp(zi, 0, d - 1)
+        index = ops.add(ops.mul(ops.add(ops.mul(zc, h), yc), w), xc)
+        index = ops.cast(index, kiln.int64)
+        index = ops.expand(ops.reshape(index, (n, 1, m)), (n, c, m))
+        values = ops.reshape(ops.gather(flat, 2, index), (n, c, do, ho, wo))
+        return ops.where(ops.unsqueeze(inside, 1), values, ops.constant(0, input.dtype))
+
+    if mode == "nearest":
+
+        def zero(t):  # zero with a zero gradient: the output stays connected to ``grid``
+            return ops.where(ops.isfinite(t), ops.mul(t, 0.0), ops.constant(0, t.dtype))
+
+        out = tap(ops.round(z).detach(), ops.round(y).detach(), ops.round(x).detach())
+        return ops.add(out, ops.unsqueeze(ops.add(ops.add(zero(x), zero(y)), zero(z)), 1))
+    x0, y0, z0 = ops.floor(x).detach(), ops.floor(y).detach(), ops.floor(z).detach()
+    wx1, wy1, wz1 = ops.sub(x, x0), ops.sub(y, y0), ops.sub(z, z0)
+    out = None
+    for zi, fz in ((z0, ops.sub(1.0, wz1)), (ops.add(z0, 1.0), wz1)):
+        for yi, fy in ((y0, ops.sub(1.0, wy1)), (ops.add(y0, 1.0), wy1)):
+            for xi, fx in ((x0, ops.sub(1.0, wx1)), (ops.add(x0, 1.0), wx1)):
+                weight = ops.unsqueeze(ops.mul(ops.mul(fz, fy), fx), 1)
+                term = ops.mul(tap(zi, yi, xi), weight)
+                out = term if out is None else ops.add(out, term)
+    return out
+
+
+def _interpolate_uint8(input, spatial, out, scales, align_corners, mode, antialias):
+    """``interpolate`` of uint8 images, bilinear or bicubic, as PyTorch's CPU kernel computes
+    them: separable passes, the last axis first, each in fixed point (the axis's weights
+    rounded to int16 at the finest precision, up to 22 bits, that keeps twice the largest
+    below 2**15; the sum rounded half up and clamped to 0..255 back into uint8)."""
+    import numpy as np
+
+    from .convolution import _antialias_matrix, _cubic_matrix, _linear_matrix
+
+    if input._node is not None or kiln.context.current_trace() is not None:
+        raise NotImplementedError(
+            f"interpolate: uint8 {mode} runs eagerly in kiln; cast the input to a floating "
+            "point dtype to trace it"
+        )
+    x = np.asarray(input._data)
+    nd = len(spatial)
+    for axis in reversed(range(nd)):
+        n, o = spatial[axis], out[axis]
+        if n == o:
+            continue
+        if antialias:
+            weights = _antialias_matrix(n, o, scales[axis], align_corners, mode, kiln.float64)
+        elif mode == "bicubic":
+            weights = _cubic_matrix(n, o, scales[axis], align_corners)
+        else:
+            weights = _linear_matrix(n, o, scales[axis], align_corners)
+        weights = np.asarray(weights, dtype=np.float64)
+        top = weights.max()
+        precision = 0
+        while precision < 22 and int(0.5 + top * (1 << (precision + 1))) < (1 << 15):
+            precision += 1
+        scaled = weights * (1 << precision)
+        fixed = np.where(scaled < 0, np.trunc(scaled - 0.5), np.trunc(scaled + 0.5))
+        fixed = fixed.astype(np.int64)
+        moved = np.moveaxis(x, 2 + axis, -1).astype(np.int64)
+        acc = (1 << (precision - 1)) + moved @ fixed.T
+        x = np.moveaxis(np.clip(acc >> precision, 0, 255).astype(np.uint8), -1, 2 + axis)
+    return ops.constant(np.ascontiguousarray(x), kiln.uint8, like=input)

@@ -185,6 +185,8 @@ def embedding(
     >>> embedding(kiln.tensor([2, 0]), kiln.arange(6.0).reshape(3, 2)).tolist()
     [[4.0, 5.0], [0.0, 1.0]]
     """
+    if weight.ndim != 2:
+        raise RuntimeError(f"'weight' must be 2-D, got a {weight.ndim}-D weight")
     num_embeddings = weight.shape[0]
     if padding_idx is not None:
         if not -num_embeddings <= padding_idx < num_embeddings:
@@ -821,6 +823,10 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
         raise NotImplementedError(
             f"grid_sample: padding_mode {padding_mode!r} is not supported by kiln"
         )
+    if input.ndim == 5:  # volumes: trilinear / nearest
+        from .extra_functional import _grid_sample_3d
+
+        return _grid_sample_3d(input, grid, mode, padding_mode, align_corners)
     if input.ndim != 4 or grid.ndim != 4 or grid.shape[-1] != 2 or grid.shape[0] != input.shape[0]:
         raise RuntimeError(
             f"grid_sample(): expected input (N, C, H, W) and grid (N, H_out, W_out, 2), got "

@@ -83,6 +83,8 @@ def batch_norm(
     >>> rm.tolist()
     [0.20000000298023224, 0.4000000059604645]
     """
+    if input.ndim < 2 and input.numel() == 0:
+        return ops.mul(input, 1.0)  # PyTorch returns the empty input's copy
     if input.ndim < 2:
         raise ValueError(
             f"batch_norm: expected an input with a channel axis (N, C, ...), got "

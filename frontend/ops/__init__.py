@@ -19,6 +19,7 @@ from . import (
     linalg,
     linalg16,
     math16,
+    numeric,
     reduce,
     shape,
     sorting,
@@ -36,6 +37,7 @@ from .inplace import assign, inplace  # noqa: F401
 from .linalg import *  # noqa: F403
 from .linalg16 import *  # noqa: F403
 from .math16 import *  # noqa: F403
+from .numeric import *  # noqa: F403
 from .reduce import *  # noqa: F403
 from .reduce import all, any, max, min, sum  # noqa: F401, A004
 from .shape import *  # noqa: F403
@@ -53,6 +55,7 @@ _PUBLIC_MODULES = (
     linalg,
     linalg16,
     math16,
+    numeric,
     reduce,
     shape,
     sorting,

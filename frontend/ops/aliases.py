@@ -45,7 +45,7 @@ cosine_embedding_loss detach detach_ dropout dropout_ embedding feature_alpha_dr
 feature_alpha_dropout_ fill group_norm hardshrink hinge_embedding_loss instance_norm kl_div
 layer_norm margin_ranking_loss max_pool1d max_pool2d max_pool3d poisson_nll_loss prelu
 promote_types result_type rms_norm rrelu rrelu_ rsub selu selu_ threshold threshold_
-triplet_margin_loss
+triplet_margin_loss resolve_neg is_neg resize_as_
 are_deterministic_algorithms_enabled get_float32_matmul_precision get_num_interop_threads
 is_anomaly_check_nan_enabled is_anomaly_enabled is_deterministic_algorithms_warn_only_enabled
 is_inference_mode_enabled is_warn_always_enabled set_anomaly_enabled
@@ -407,6 +407,21 @@ def detach(input: Tensor) -> Tensor:  # noqa: A002
 
 def detach_(input: Tensor) -> Tensor:  # noqa: A002
     return input.detach_()
+
+
+def resolve_neg(input: Tensor) -> Tensor:  # noqa: A002
+    """The input itself: kiln has no lazy negation bit to materialize."""
+    return input
+
+
+def is_neg(input: Tensor) -> bool:  # noqa: A002
+    """Always False (kiln has no lazy negation bit)."""
+    return False
+
+
+def resize_as_(input: Tensor, the_template: Tensor, *, memory_format=None) -> Tensor:  # noqa: A002
+    """``input.resize_as_(the_template)``."""
+    return input.resize_as_(the_template, memory_format=memory_format)
 
 
 def rsub(input, other, *, alpha=1):  # noqa: A002

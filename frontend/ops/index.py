@@ -62,7 +62,7 @@ from .shape import slice_axis as _slice
 __all__ = """
 argwhere gather index_add index_copy index_fill index_put index_select masked_fill
 masked_scatter masked_select nonzero repeat_interleave scatter scatter_add scatter_reduce take
-take_along_dim
+take_along_dim nonzero_static
 """.split()
 
 
@@ -381,6 +381,17 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
     if as_tuple:
         return tuple(constant(i, dtypes.int64, like=x) for i in idx)
     return constant(np.stack(idx, axis=1), dtypes.int64, like=x)
+
+
+def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
+    """``nonzero`` with a fixed number of rows: the first ``size`` coordinates, padded with
+    ``fill_value`` rows when there are fewer (PyTorch's shape-static ``nonzero``)."""
+    if size < 0:
+        raise RuntimeError(f"nonzero_static: 'size' must be a non-negative integer, got {size}")
+    found = host_data(nonzero(input))[:size]
+    out = np.full((size, input.ndim), fill_value, np.int64)
+    out[: found.shape[0]] = found
+    return constant(out, dtypes.int64, like=input)
 
 
 def argwhere(x: Tensor) -> Tensor:

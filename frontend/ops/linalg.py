@@ -19,6 +19,7 @@ from .sorting import diagonal
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
 __all__ = """
 addmm bmm cholesky det dot einsum inverse logdet matmul matrix_exp mm mv outer qr slogdet svd
+geqrf ormqr
 """.split()
 
 
@@ -94,7 +95,8 @@ def outer(a: Tensor, b: Tensor) -> Tensor:
     for label, t in (("self", a), ("vec2", b)):
         if isinstance(t, Tensor) and t.ndim != 1:
             raise RuntimeError(f"outer: Expected 1-D argument {label}, but got {t.ndim}-D")
-    # an elementwise product, so the dtypes promote (PyTorch: outer(int64, float32) is float32)
+    # an elementwise product: the dtypes promote (outer(int64, float32) is float32) and
+    # two bool vectors give their logical and, as PyTorch's
     return mul(reshape(a, (-1, 1)), reshape(b, (1, -1)))
 
 
@@ -351,3 +353,90 @@ def cholesky(input: Tensor, upper: bool = False) -> Tensor:  # noqa: A002
     from .. import linalg
 
     return linalg.cholesky(input, upper=upper)
+
+
+geqrf_result = namedtuple("geqrf", ["a", "tau"])
+
+
+def geqrf(input: Tensor):  # noqa: A002
+    """LAPACK's ``geqrf`` (through NumPy): ``R`` on and above the diagonal of ``a``, the
+    Householder vectors of ``Q`` below it, and their scales ``tau`` (``householder_product``
+    and ``ormqr`` take them). Eager, no gradient (as PyTorch)."""
+    import numpy as np
+
+    from ..dispatch import constant
+
+    if input.ndim < 2:
+        raise RuntimeError(
+            f"torch.geqrf: input must have at least 2 dimensions, got {input.ndim} dimensions"
+        )
+    if not input.dtype.is_floating_point:
+        raise RuntimeError(f"geqrf: expected a floating point tensor, got {input.dtype.name}")
+    arr = np.asarray(input.detach().numpy())
+    m, n = arr.shape[-2:]
+    batch = arr.shape[:-2]
+    a = np.empty_like(arr)
+    tau = np.empty(batch + (builtins.min(m, n),), dtype=arr.dtype)
+    for i in np.ndindex(*batch):
+        if m and n:
+            h, t = np.linalg.qr(arr[i], mode="raw")  # h is a^T (LAPACK's column-major)
+            a[i], tau[i] = h.T, t
+    return geqrf_result(
+        constant(a, input.dtype, like=input), constant(tau, input.dtype, like=input)
+    )
+
+
+def ormqr(input: Tensor, tau: Tensor, other: Tensor, left: bool = True, transpose: bool = False):  # noqa: A002
+    """``Q @ other`` (or ``Q^T @ other``, ``other @ Q``, ``other @ Q^T``) for the ``Q`` of a
+    ``geqrf`` result, applying its Householder reflectors ``H_i = I - tau_i v_i v_i^T`` one
+    at a time (LAPACK's ``ormqr``). Differentiable in all three tensors."""
+    from .elementwise import add, sub
+    from .shape import narrow
+
+    name = "torch.ormqr"
+    if input.ndim < 2 or other.ndim < 2:
+        raise RuntimeError(f"{name}: input and other must have at least 2 dimensions.")
+    if tau.ndim != input.ndim - 1:
+        raise RuntimeError(
+            f"{name}: Expected tau to have one dimension less than input, but got tau.ndim "
+            f"equal to {tau.ndim} and input.ndim is equal to {input.ndim}"
+        )
+    side = other.shape[-2] if left else other.shape[-1]
+    if input.shape[-2] != side:
+        raise RuntimeError(
+            f"{name}: Expected other.shape[{-2 if left else -1}] to be equal to "
+            f"input.shape[-2], but got {side} and {input.shape[-2]}"
+        )
+    k = tau.shape[-1]
+    if k > input.shape[-1] or k > input.shape[-2]:
+        raise RuntimeError(f"{name}: tau.shape[-1] must be at most min(input.shape[-2:]).")
+    if input.dtype is not other.dtype or tau.dtype is not input.dtype:
+        raise RuntimeError(
+            f"{name}: Expected input, tau and other to have the same dtype, but got "
+            f"{input.dtype.name}, {tau.dtype.name} and {other.dtype.name}"
+        )
+    from .. import creation
+    from .shape import tril
+
+    m = input.shape[-2]
+    eye = creation.eye(m, input.shape[-1], dtype=input.dtype)
+    reflectors = add(tril(input, -1), eye)
+    # Q = H_1 ... H_k: Q C applies H_k first; Q^T C applies H_1 first; C Q applies H_1 first
+    order = list(range(k))
+    if left != transpose:
+        order.reverse()
+    out = other
+    for i in order:
+        v = narrow(reflectors, -1, i, 1)  # (..., m, 1)
+        t = unsqueeze(narrow(tau, -1, i, 1), -1)  # (..., 1, 1)
+        if left:
+            out = sub(out, mul(t, matmul(v, matmul(_mT(v), out))))
+        else:
+            out = sub(out, mul(t, matmul(matmul(out, v), _mT(v))))
+    return out
+
+
+def _mT(x):  # noqa: N802
+    from .shape import transpose
+
+    return transpose(x, -2, -1)

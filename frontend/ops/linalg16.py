@@ -195,6 +195,12 @@ def addr(input: Tensor, vec1: Tensor, vec2: Tensor, *, beta=1, alpha=1) -> Tenso
         if t.ndim != 1:
             raise RuntimeError(f"addr: Expected 1-D argument {label}, but got {t.ndim}-D")
     prod = outer(vec1, vec2)
+    if prod.dtype is dtypes.bool_ and input.dtype is dtypes.bool_:
+        # PyTorch: (beta and input) or (alpha and outer), any nonzero scalar counting as True
+        from .elementwise import logical_and, logical_or
+
+        out = prod if alpha else logical_and(prod, False)
+        return logical_or(out, input) if beta else out
     dtype = dtypes.result_type(input, prod)
     if prod.dtype is not dtype:
         prod = cast(prod, dtype)

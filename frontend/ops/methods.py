@@ -107,7 +107,7 @@ divide negative absolute sinh cosh atan sum mean amax amin argmax argmin var std
 logsumexp softmax log_softmax all any prod norm max min reshape view permute transpose t
 unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split chunk unbind
 flip repeat tile roll tril triu movedim swapaxes matmul mm bmm mv dot outer
-gather scatter_add index_select take masked_fill masked_select nonzero argwhere
+gather scatter_add index_select take masked_fill masked_select nonzero argwhere nonzero_static
 sort argsort topk kthvalue median nanmedian msort cumsum cumprod unique diag diagonal trace
 isclose allclose equal
 scatter index_add index_fill repeat_interleave softplus clamp_min clamp_max erfinv

@@ -397,5 +397,6 @@ def _diagonal(x: Tensor, offset: int = 0, dim1: int = 0, dim2: int = 1) -> Tenso
 
 @autocast_op("fp32")
 def trace(x: Tensor) -> Tensor:
-
+    if x.ndim != 2:  # the diagonal of a batch would be summed into one number
+        raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     return sum_(_diagonal(x))

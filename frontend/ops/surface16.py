@@ -50,7 +50,7 @@ from .shape import (
 from .sorting import diagonal
 
 __all__ = """
-as_strided column_stack combinations diag_embed diagflat diagonal_scatter
+as_strided as_strided_scatter column_stack combinations diag_embed diagflat diagonal_scatter
 dsplit dstack fliplr flipud hsplit index_reduce is_inference is_nonzero is_same_size is_signed
 narrow_copy put ravel rot90 row_stack select select_scatter slice_scatter split_with_sizes
 sum_to_size to_dlpack tril_indices triu_indices unsafe_chunk unsafe_split vsplit
@@ -574,6 +574,37 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
         out._vc = x._vc
     out._view_of = (x, "as_strided", _StridedCopy())
     return out
+
+
+def as_strided_scatter(input: Tensor, src: Tensor, size, stride, storage_offset=None) -> Tensor:  # noqa: A002
+    """A copy of ``input`` (read as contiguous) whose elements at ``offset + sum(i_k *
+    stride_k)`` are replaced by ``src`` (shape ``size``): the out-of-place inverse of
+    ``as_strided``, differentiable in both tensors."""
+    size = tuple(int(s) for s in size)
+    stride = tuple(int(s) for s in stride)
+    if len(size) != len(stride):
+        raise RuntimeError(f"mismatch in length of strides and shape: {len(size)} != {len(stride)}")
+    if tuple(src.shape) != size:
+        raise RuntimeError(
+            f"as_strided_scatter: expected src to have a size equal to the slice of self. src "
+            f"size = {list(src.shape)}, slice size = {list(size)}"
+        )
+    offset = 0 if storage_offset is None else int(storage_offset)
+    grid = np.full(size, offset, dtype=np.int64)
+    for axis, (n, s) in enumerate(zip(size, stride)):
+        shape = [1] * len(size)
+        shape[axis] = n
+        grid = grid + (np.arange(n) * s).reshape(shape)
+    if grid.size and (grid.min() < 0 or grid.max() >= input.numel()):
+        raise RuntimeError(
+            f"as_strided_scatter: sizes {list(size)}, strides {list(stride)} and offset {offset} "
+            f"reach outside the input's {input.numel()} elements"
+        )
+    flat = reshape(input, (-1,))
+    if grid.size:
+        index = constant(grid.reshape(-1), dtypes.int64, like=input)
+        flat = index_put(flat, (index,), reshape(cast(src, input.dtype), (-1,)))
+    return reshape(flat, tuple(input.shape))
 
 
 def _strided_array(x: Tensor, size, stride, offset) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""``kiln.signal``: PyTorch's ``torch.signal`` (its window functions)."""
+"""``kiln.signal``: PyTorch's ``torch.signal`` (window functions in ``kiln.signal.windows``)."""
 
 from . import windows
 

@@ -1,12 +1,21 @@
-"""``kiln.signal.windows``: the window functions of ``torch.signal.windows`` (SciPy's
-definitions). ``sym=False`` gives the periodic window (the symmetric one of length ``M + 1``
-without its last point), for spectral analysis."""
+"""``kiln.signal.windows``: PyTorch's ``torch.signal.windows`` window functions.
+
+Each returns a 1-D tensor of length ``M`` (float32 by default, float32 or float64 allowed),
+built with the same formula as PyTorch: a ``linspace`` of sample positions through an
+elementwise kiln function, so ``requires_grad=True`` gives a leaf tensor as there.
+``sym=False`` gives the periodic window (for spectral analysis).
+
+>>> import kiln
+>>> kiln.signal.windows.hann(5).tolist()
+[0.0, 0.5, 1.0, 0.5, 0.0]
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
-import numpy as np
+import kiln
 
 __all__ = [
     "bartlett",
@@ -23,110 +32,174 @@ __all__ = [
 ]
 
 
-def _make(name, M, sym, formula, dtype, device, requires_grad, one=1.0):
-    import kiln
-
-    if not isinstance(M, int) or isinstance(M, bool):
-        raise TypeError(f"{name}: M must be an int, got {type(M).__name__}")
+def _checks(name, M, dtype, layout):
     if M < 0:
         raise ValueError(f"{name} requires non-negative window length, got M={M}")
-    dtype = kiln.get_default_dtype() if dtype is None else dtype
-    if not dtype.is_floating_point:
+    # kiln has only strided tensors; a layout object of another library names itself
+    if layout is not None and not str(layout).endswith("strided"):
+        raise ValueError(f"{name} is implemented for strided tensors only, got: {layout}")
+    if dtype not in (kiln.float32, kiln.float64):
         raise ValueError(f"{name} expects float32 or float64 dtypes, got: {dtype}")
+
+
+def _start(name, M, dtype, layout):
+    """Checks the arguments; returns the dtype and, for M of 0 or 1, the finished window."""
+    dtype = kiln.get_default_dtype() if dtype is None else dtype
+    _checks(name, M, dtype, layout)
     if M == 0:
-        values = np.zeros(0)
-    elif M == 1:
-        values = np.full(1, one)
-    else:
-        n = M if sym else M + 1
-        values = formula(np.arange(n, dtype=np.float64), n)[:M]
-    return kiln.tensor(values, dtype=dtype, device=device, requires_grad=requires_grad)
+        return dtype, kiln.empty((0,), dtype=dtype)
+    return dtype, None
 
 
-def _cosine_sum(a):
-    def formula(k, n):
-        return sum((-1) ** i * c * np.cos(2 * math.pi * i * k / (n - 1)) for i, c in enumerate(a))
+def _finish(window, requires_grad):
+    window = window.detach()
+    return window.requires_grad_(True) if requires_grad else window
 
-    return formula
+
+def _linspace(start, end, M, dtype):
+    return kiln.linspace(start, end, steps=M, dtype=dtype)
+
+
+def exponential(
+    M,
+    *,
+    center=None,
+    tau=1.0,
+    sym=True,
+    dtype=None,
+    layout=None,
+    device=None,
+    requires_grad=False,
+):
+    """exp(-|n - center| / tau)."""
+    dtype = kiln.get_default_dtype() if dtype is None else dtype
+    _checks("exponential", M, dtype, layout)
+    if tau <= 0:
+        raise ValueError(f"Tau must be positive, got: {tau} instead.")
+    if sym and center is not None:
+        raise ValueError("Center must be None for symmetric windows")
+    if M == 0:
+        return _finish(kiln.empty((0,), dtype=dtype), requires_grad)
+    if center is None:
+        center = (M if not sym and M > 1 else M - 1) / 2.0
+    c = 1 / tau
+    k = _linspace(-center * c, (-center + (M - 1)) * c, M, dtype)
+    return _finish(kiln.exp(-kiln.abs(k)), requires_grad)
+
+
+def cosine(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
+    """sin(pi (n + 0.5) / M)."""
+    dtype, done = _start("cosine", M, dtype, layout)
+    if done is not None:
+        return _finish(done, requires_grad)
+    c = math.pi / (M + 1 if not sym and M > 1 else M)
+    k = _linspace(0.5 * c, (0.5 + (M - 1)) * c, M, dtype)
+    return _finish(kiln.sin(k), requires_grad)
+
+
+def gaussian(M, *, std=1.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
+    """exp(-(n - (M - 1) / 2)^2 / (2 std^2))."""
+    dtype = kiln.get_default_dtype() if dtype is None else dtype
+    _checks("gaussian", M, dtype, layout)
+    if std <= 0:
+        raise ValueError(f"Standard deviation must be positive, got: {std} instead.")
+    if M == 0:
+        return _finish(kiln.empty((0,), dtype=dtype), requires_grad)
+    start = -(M if not sym and M > 1 else M - 1) / 2.0
+    c = 1 / (std * math.sqrt(2))
+    k = _linspace(start * c, (start + (M - 1)) * c, M, dtype)
+    return _finish(kiln.exp(-(k**2)), requires_grad)
+
+
+def kaiser(M, *, beta=12.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
+    """I0(beta sqrt(1 - (2n / (M - 1) - 1)^2)) / I0(beta)."""
+    dtype = kiln.get_default_dtype() if dtype is None else dtype
+    _checks("kaiser", M, dtype, layout)
+    if beta < 0:
+        raise ValueError(f"beta must be non-negative, got: {beta} instead.")
+    if M == 0:
+        return _finish(kiln.empty((0,), dtype=dtype), requires_grad)
+    if M == 1:
+        return _finish(kiln.ones((1,), dtype=dtype), requires_grad)
+    b = kiln.tensor(beta, dtype=dtype)
+    c = 2.0 * b / (M if not sym else M - 1)
+    end = kiln.minimum(b, -b + (M - 1) * c)
+    k = _linspace(-float(beta), float(end), M, dtype)
+    return _finish(kiln.i0(kiln.sqrt(b * b - k**2)) / kiln.i0(b), requires_grad)
+
+
+def bartlett(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
+    """The triangular window 1 - |2n / (M - 1) - 1|."""
+    dtype, done = _start("bartlett", M, dtype, layout)
+    if done is not None:
+        return _finish(done, requires_grad)
+    if M == 1:
+        return _finish(kiln.ones((1,), dtype=dtype), requires_grad)
+    c = 2 / (M if not sym else M - 1)
+    k = _linspace(-1, -1 + (M - 1) * c, M, dtype)
+    return _finish(1 - kiln.abs(k), requires_grad)
 
 
 def general_cosine(M, *, a, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    a = list(a)
+    """sum_i (-1)^i a_i cos(2 pi i n / (M - 1))."""
+    dtype, done = _start("general_cosine", M, dtype, layout)
+    if done is not None:
+        return _finish(done, requires_grad)
+    if M == 1:
+        return _finish(kiln.ones((1,), dtype=dtype), requires_grad)
+    if not isinstance(a, Iterable):
+        raise TypeError("Coefficients must be a list/tuple")
     if not a:
-        raise ValueError("general_cosine: coefficients a must be a non-empty iterable")
-    return _make("general_cosine", M, sym, _cosine_sum(a), dtype, device, requires_grad)
+        raise ValueError("Coefficients cannot be empty")
+    c = 2 * math.pi / (M if not sym else M - 1)
+    k = _linspace(0, (M - 1) * c, M, dtype)
+    a_i = kiln.tensor([(-1) ** i * w for i, w in enumerate(a)], dtype=dtype)
+    i = kiln.arange(a_i.shape[0], dtype=dtype)
+    return _finish((a_i.unsqueeze(-1) * kiln.cos(i.unsqueeze(-1) * k)).sum(0), requires_grad)
 
 
 def general_hamming(
     M, *, alpha=0.54, sym=True, dtype=None, layout=None, device=None, requires_grad=False
 ):
-    return _make(
-        "general_hamming", M, sym, _cosine_sum([alpha, 1.0 - alpha]), dtype, device, requires_grad
+    """alpha - (1 - alpha) cos(2 pi n / (M - 1))."""
+    return general_cosine(
+        M,
+        a=[alpha, 1.0 - alpha],
+        sym=sym,
+        dtype=dtype,
+        layout=layout,
+        requires_grad=requires_grad,
     )
 
 
 def hamming(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return _make("hamming", M, sym, _cosine_sum([0.54, 0.46]), dtype, device, requires_grad)
+    """The Hamming window (general_hamming with alpha 0.54)."""
+    return general_hamming(M, sym=sym, dtype=dtype, layout=layout, requires_grad=requires_grad)
 
 
 def hann(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return _make("hann", M, sym, _cosine_sum([0.5, 0.5]), dtype, device, requires_grad)
+    """The Hann window (general_hamming with alpha 0.5)."""
+    return general_hamming(
+        M, alpha=0.5, sym=sym, dtype=dtype, layout=layout, requires_grad=requires_grad
+    )
 
 
 def blackman(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    return _make("blackman", M, sym, _cosine_sum([0.42, 0.5, 0.08]), dtype, device, requires_grad)
+    """The Blackman window (general_cosine with a = [0.42, 0.5, 0.08])."""
+    dtype = kiln.get_default_dtype() if dtype is None else dtype
+    _checks("blackman", M, dtype, layout)
+    return general_cosine(
+        M, a=[0.42, 0.5, 0.08], sym=sym, dtype=dtype, layout=layout, requires_grad=requires_grad
+    )
 
 
 def nuttall(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    a = [0.3635819, 0.4891775, 0.1365995, 0.0106411]
-    return _make("nuttall", M, sym, _cosine_sum(a), dtype, device, requires_grad)
-
-
-def bartlett(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    def formula(k, n):
-        return 1.0 - np.abs(2.0 * k / (n - 1) - 1.0)
-
-    return _make("bartlett", M, sym, formula, dtype, device, requires_grad)
-
-
-def cosine(M, *, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    def formula(k, n):
-        return np.sin(math.pi * (k + 0.5) / n)
-
-    return _make("cosine", M, sym, formula, dtype, device, requires_grad)
-
-
-def gaussian(M, *, std=1.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    if std <= 0:
-        raise ValueError(f"gaussian: Standard deviation must be positive, got: {std} instead.")
-
-    def formula(k, n):
-        return np.exp(-((k - (n - 1) / 2.0) ** 2) / (2 * std**2))
-
-    return _make("gaussian", M, sym, formula, dtype, device, requires_grad)
-
-
-def exponential(
-    M, *, center=None, tau=1.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False
-):
-    if tau <= 0:
-        raise ValueError(f"exponential: Tau must be positive, got: {tau} instead.")
-    if sym and center is not None:
-        raise ValueError("exponential: Center must be None for symmetric windows")
-
-    def formula(k, n):
-        c = (n - 1) / 2.0 if center is None else center
-        return np.exp(-np.abs(k - c) / tau)
-
-    one = 1.0 if center is None else math.exp(-abs(center) / tau)  # M == 1: at distance center
-    return _make("exponential", M, sym, formula, dtype, device, requires_grad, one=one)
-
-
-def kaiser(M, *, beta=12.0, sym=True, dtype=None, layout=None, device=None, requires_grad=False):
-    if beta < 0:
-        raise ValueError(f"kaiser: beta must be non-negative, got: {beta} instead.")
-
-    def formula(k, n):
-        return np.kaiser(n, beta)
-
-    return _make("kaiser", M, sym, formula, dtype, device, requires_grad)
+    """The minimum 4-term Blackman-Harris window of Nuttall."""
+    return general_cosine(
+        M,
+        a=[0.3635819, 0.4891775, 0.1365995, 0.0106411],
+        sym=sym,
+        dtype=dtype,
+        layout=layout,
+        requires_grad=requires_grad,
+    )
