@@ -19,6 +19,7 @@ import pytest
 
 import kiln
 import kiln.nn as knn
+from kiln.compiler.errors import TraceError
 from kiln.jit import config
 
 torch = pytest.importorskip("torch")
@@ -1232,6 +1233,149 @@ def slice_of_the_input_non_contiguous(T, compile):
     return c(y[:, ::2]), f(y[:, ::2])
 
 
+@probe()
+def module_property_over_a_field(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self._scale = 2.0
+
+        @property
+        def scale(self):
+            return self._scale * 2
+
+        def forward(self, x):
+            return x * self.scale
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m._scale = 5.0
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def object_getattr_hook_reads_a_dict(T, compile):
+    class Cfg:
+        def __init__(self):
+            self._d = {"k": 2.0}
+
+        def __getattr__(self, name):
+            return self.__dict__["_d"][name]
+
+    cfg = Cfg()
+
+    def f(x):
+        return x * cfg.k
+
+    c = compile(f)
+    c(_x(T))
+    cfg._d["k"] = 5.0
+    return c(_x(T)), f(_x(T))
+
+
+@probe(torch_too=False)  # (torch.compile(backend='eager') is stale here)
+def hook_reads_a_global_flag(T, compile):
+    lin = T.nn.Linear(3, 2)
+    lin.register_forward_hook(lambda mod, inp, out: out * 10 if _FLAGS["double"] else out)
+    c = compile(lin)
+    c(_x(T))
+    _FLAGS["double"] = False
+    try:
+        return c(_x(T)), lin(_x(T))
+    finally:
+        _FLAGS["double"] = True
+
+
+@probe()
+def module_list_item_deleted(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.layers = T.nn.ModuleList([T.nn.Linear(3, 3) for _ in range(3)])
+
+        def forward(self, x):
+            return x * len(self.layers) + self.layers[-1](x)
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    del m.layers[2]
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def optional_parameter_registered_later(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_parameter("extra", None)
+
+        def forward(self, x):
+            return x if self.extra is None else x * self.extra
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.extra = T.nn.Parameter(T.full((3,), 3.0))
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def buffer_set_to_none(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("mask", T.ones(3))
+
+        def forward(self, x):
+            return x if self.mask is None else x * self.mask * 2
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.mask = None
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def instance_class_swapped(T, compile):
+    class A(T.nn.Module):
+        def forward(self, x):
+            return x * 2
+
+    class B(A):
+        def forward(self, x):
+            return x - 5
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.__class__ = B
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def plain_object_class_swapped(T, compile):
+    class A:
+        def run(self, x):
+            return x * 2
+
+    class B:
+        def run(self, x):
+            return x - 5
+
+    a = A()
+
+    def f(x):
+        return a.run(x)
+
+    c = compile(f)
+    c(_x(T))
+    a.__class__ = B
+    return c(_x(T)), f(_x(T))
+
+
 # ------------------------------------------------------------------------------ tests
 
 
@@ -1264,3 +1408,59 @@ def test_retrace_reason_names_a_monkeypatched_kiln_function(caplog, monkeypatch)
         out = jf(kiln.ones(3))
     np.testing.assert_allclose(out.numpy(), 3.0)
     assert "relu" in caplog.text and "retracing" in caplog.text
+
+
+def test_arguments_over_one_buffer_alias():
+    """Two arrays made by ``np.frombuffer`` over one ``bytearray`` share memory through two
+    memoryviews: an in-place update of one shows through the other. kiln.compile runs the
+    call eagerly, kiln.jit refuses it (it compiled the update as if they did not overlap)."""
+
+    def f(a, b):
+        a.add_(1)
+        return b * 2
+
+    def pair():
+        buf = bytearray(np.arange(4, dtype=np.float32).tobytes())
+        return [kiln.from_numpy(np.frombuffer(buf, dtype=np.float32)) for _ in range(2)]
+
+    c = kiln.compile(f)
+    a, _ = pair()
+    c(a, a.clone())
+    with pytest.warns(UserWarning, match="sharing memory"):
+        compiled = c(*pair())
+    _close(compiled, f(*pair()))
+    j = kiln.jit(f)
+    j(a, a.clone())
+    with pytest.raises(TraceError, match="sharing memory"):
+        j(*pair())
+
+
+def test_retrace_reasons_name_super_computed_names_and_tensor_layout(caplog, monkeypatch):
+    monkeypatch.setattr(config, "log_recompiles", True)
+
+    class Base(knn.Module):
+        def forward(self, x):
+            return x * 2
+
+    class Child(Base):
+        def forward(self, x):
+            return super().forward(x) + 1
+
+    box = _Box(k=2.0)
+    name = "k"
+    with caplog.at_level("INFO", logger="kiln.jit"):
+        jm = kiln.jit(Child())
+        jm(kiln.ones(3))
+        Base.forward = lambda self, x: x * 5
+        np.testing.assert_allclose(jm(kiln.ones(3)).numpy(), 6.0)
+        jf = kiln.jit(lambda x: x * getattr(box, name))
+        jf(kiln.ones(3))
+        box.k = 3.0
+        np.testing.assert_allclose(jf(kiln.ones(3)).numpy(), 3.0)
+        jg = kiln.jit(lambda x: x * x.stride(0))
+        t = kiln.ones(2, 3)
+        jg(t)
+        np.testing.assert_allclose(jg(t.t()).numpy(), 1.0)
+    assert "super(__class__).forward is a new function" in caplog.text
+    assert "box.__dict__['k'] changed 2.0 -> 3.0" in caplog.text
+    assert "strides (1, 3)" in caplog.text

@@ -3,12 +3,15 @@
 A trace bakes in whatever Python values the function read: a global ``SCALE``, ``self.fc``,
 ``cfg.shift``, a closure variable, ``dropout.p``. If one of them changes, the compiled
 function would silently compute what the code computed before. So while ``kiln.jit``
-traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setprofile``):
+traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settrace``):
 
 - on each Python call into code that is not kiln's own (kiln's ``nn`` layers included, so
   ``dropout.p`` and hooks are seen), the callee's bytecode (analysed once per code object)
   says which *access paths* it can read: a global, a closure cell, or an argument, followed
-  by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``). Each
+  by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``),
+  ``getattr``/``hasattr``/``vars``/``type`` with constant names, ``super().m``; a name
+  computed at run time (``getattr(self, f"fc{i}")``) reads the object's whole instance
+  dict and its classes' (all guarded). Each
   path is evaluated there, with ``getattr``'s lookup order but without running properties
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
@@ -25,16 +28,20 @@ traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setp
   generators (``kiln.manual_seed``: a compiled call would not seed again).
 
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
-hooks) are covered by the structure epoch (``nn.module.structure_epoch``): every such
-change bumps it, so while it is unchanged one integer compare stands for all of them.
+hooks, and the registries of every module of a traced root module) are covered by the
+structure epoch (``nn.module.structure_epoch``): every such change bumps it, so while it is
+unchanged one integer compare stands for all of them. So are the globals that kiln's ``nn``
+code reads (``F.relu`` under ``nn.ReLU``, a function or flag of a ``kiln.nn`` module): such
+a module becomes a ``_Watched`` module whose ``setattr`` bumps the epoch.
 
-What the recorder cannot see: values reached through a name computed at run time
-(``getattr(obj, name)``), through C code, or through a closure of a function that the trace
-did not reach through a global, an attribute or an argument; mutation of objects other
-than lists, dicts, sets and small NumPy arrays between calls; globals read by kiln's own
-code (``F.relu = ...`` replaced under ``nn.ReLU``); and side effects in kiln's own code.
-Module-level code, data the function gets as arguments and tensors are covered by the
-call's cache key and the captured-tensor checks instead.
+What the recorder cannot see: values reached through C code or through a closure of a
+function that the trace did not reach through a global, an attribute or an argument; a
+computed name (``getattr(type(o), name)``) on something other than an instance; mutation
+of objects other than lists, dicts, sets and small NumPy arrays between calls; a kiln.nn
+global rebound without ``setattr`` (``vars(F)["relu"] = f``) and kiln's ops and other
+modules; and side effects in kiln's own code. Module-level code, data the function gets
+as arguments and tensors (with their strides and attributes) are covered by the call's
+cache key and the captured-tensor checks instead.
 """
 
 from __future__ import annotations
@@ -338,8 +345,8 @@ def step(obj, kind, key):
     """
     if kind == "getattr":  # an attribute of a function or partial the compiled call holds
         return getattr(obj, key, MISSING), "final"
-    if kind == "type":  # type(obj), obj.__class__
-        return type(obj), "plain"
+    if kind == "type":  # type(obj), obj.__class__ (a module's: set through its setattr)
+        return type(obj), _source(obj)
     if kind == "classes":  # what a computed getattr(obj, name) may find on its classes
         return _user_class_dicts(type(obj)), "plain"
     if kind == "super":  # super(obj, ...).key: the first class after obj that has it
@@ -1061,6 +1068,8 @@ class GuardRecorder:
                 break
             if source == "class":
                 self._guard(key, root, (*steps[:i], ("own", k)), label)
+                # ... and the object must still be of that class (``m.__class__ = B``)
+                self._guard(key, root, (*steps[:i], ("type", None)), label)
                 cls = type(obj)
                 return self._guard(
                     ("o", id(cls)),

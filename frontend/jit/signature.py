@@ -204,6 +204,23 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
     return key, leaves
 
 
+def memory_owner(data):
+    """The object that owns ``data``'s memory: down its ``.base`` chain, through NumPy's
+    ``as_strided`` wrapper and the ``memoryview`` of an array over a buffer
+    (``np.frombuffer(b)`` twice over one ``bytearray``: two memoryviews, one owner).
+
+    Not ``surface16._root``, which stops at the last ndarray (it needs the array's address)
+    and so gives two arrays over one buffer two roots."""
+    owner = data
+    while True:
+        base = getattr(owner, "base", None)
+        if base is None and type(owner) is memoryview:
+            base = owner.obj
+        if base is None:
+            return owner
+        owner = base
+
+
 def aliasing(leaves) -> tuple:
     """Which tensor arguments share memory (the same tensor twice, overlapping views of one
     base): ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
@@ -217,9 +234,8 @@ def aliasing(leaves) -> tuple:
     for _, v in leaves:
         if not isinstance(v, Tensor):
             continue
-        data = root = v._data
-        while getattr(root, "base", None) is not None:
-            root = root.base
+        data = v._data
+        root = memory_owner(data)
         first = k
         same = groups.get(id(root))
         if same is None:
