@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import os
 import warnings
 
 import numpy as np
@@ -1373,6 +1374,38 @@ def plain_object_class_swapped(T, compile):
     c = compile(f)
     c(_x(T))
     a.__class__ = B
+    return c(_x(T)), f(_x(T))
+
+
+@probe(torch_too=False)
+def environment_variable_read_with_get(T, compile):
+    def f(x):
+        return x * float(os.environ.get("KILN_STALE19_SCALE", "1"))
+
+    old = os.environ.get("KILN_STALE19_SCALE")
+    try:
+        os.environ["KILN_STALE19_SCALE"] = "2"
+        c = compile(f)
+        c(_x(T))
+        os.environ["KILN_STALE19_SCALE"] = "5"
+        return c(_x(T)), f(_x(T))
+    finally:
+        if old is None:
+            os.environ.pop("KILN_STALE19_SCALE", None)
+        else:
+            os.environ["KILN_STALE19_SCALE"] = old
+
+
+@probe()
+def dict_get_with_a_default(T, compile):
+    cfg = {"k": 2.0}
+
+    def f(x):
+        return x * cfg.get("k", 1.0) + cfg.get("b", 0.0)
+
+    c = compile(f)
+    c(_x(T))
+    cfg["b"] = 3.0
     return c(_x(T)), f(_x(T))
 
 

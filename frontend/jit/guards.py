@@ -9,7 +9,8 @@ traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settra
   ``dropout.p`` and hooks are seen), the callee's bytecode (analysed once per code object)
   says which *access paths* it can read: a global, a closure cell, or an argument, followed
   by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``),
-  ``getattr``/``hasattr``/``vars``/``type`` with constant names, ``super().m``; a name
+  ``getattr``/``hasattr``/``vars``/``type`` with constant names, ``super().m``,
+  ``m.get("k")`` of a mapping (``os.environ.get("DEBUG")``); a name
   computed at run time (``getattr(self, f"fc{i}")``) reads the object's whole instance
   dict and its classes' (all guarded). Each
   path is evaluated there, with ``getattr``'s lookup order but without running properties
@@ -145,6 +146,18 @@ def _analyze(code) -> CodeInfo:
         op = ins.opname
         for path in extra.get(index, ()):
             emit(path)
+        if (
+            op in ("LOAD_ATTR", "LOAD_METHOD")
+            and ins.argval == "get"
+            and chain is not None
+            and not nn
+            and chain != (pending or (None,))[0]
+        ):
+            # m.get("k") of a mapping that is not a dict (os.environ.get("DEBUG")): the
+            # item too (a dict's get is guarded by the whole dict below)
+            found = _dict_get(instructions, index)
+            if found is not None:
+                emit((*chain[:2], (*chain[2], ("item", found[0]))))
         if pending is not None and op != "LOAD_CONST":
             if op in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "get" and chain == pending[0]:
                 found = _dict_get(instructions, index)
@@ -357,7 +370,7 @@ def step(obj, kind, key):
                 return klass.__dict__[key], "plain"
         return MISSING, "final"
     if kind == "item":
-        if isinstance(obj, (Tensor, np.ndarray)):
+        if isinstance(obj, (Tensor, np.ndarray, types.ModuleType, types.FunctionType)):
             return MISSING, "final"
         try:
             return obj[key], "module" if isinstance(obj, Module) else "plain"
