@@ -61,12 +61,14 @@ _INPUT_STRIDES = "_kiln_input_strides"
 
 def _as_argument(tracer, value) -> None:
     """Give ``tracer`` what of the argument ``value`` the cache key holds besides shape
-    and dtype: the attributes set on it (``x.scale = 4.0``) and, when not contiguous, its
+    and dtype: the attributes set on it (``x.scale = 4.0``; not ``_``-named ones, kiln's
+    own) and, when not contiguous, its
     strides (so ``x.is_contiguous()`` and ``x.stride()`` answer as eagerly)."""
     from .memory_format import element_strides
 
-    if value.__dict__:
-        tracer.__dict__.update(value.__dict__)
+    for name, attr in value.__dict__.items():
+        if name[:1] != "_":  # (not kiln's own: a leaf's ``_hooks`` run on the real tensor)
+            tracer.__dict__[name] = attr
     data = value._data
     if type(data) is np.ndarray and not data.flags.c_contiguous:
         tracer.__dict__[_INPUT_STRIDES] = element_strides(data)

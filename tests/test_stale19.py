@@ -1409,6 +1409,134 @@ def dict_get_with_a_default(T, compile):
     return c(_x(T)), f(_x(T))
 
 
+@probe(torch_too=False)
+def dynamic_shape_decides_a_branch(T, compile):
+    def f(x):
+        return x * 2 if x.shape[0] > 3 else x - 1
+
+    c = kiln.compile(f, dynamic=True) if T is kiln else compile(f)
+    c(T.ones(2))
+    c(T.ones(3))
+    return c(T.ones(5)), f(T.ones(5))
+
+
+@probe()
+def automatic_dynamic_size_parity(T, compile):
+    def f(x):
+        return x.sum() * 2 if x.shape[0] % 2 == 0 else x.sum() - 1
+
+    c = compile(f)
+    outs, want = [], []
+    for n in (2, 3, 4, 7, 8, 9):
+        y = T.arange(float(n))
+        outs.append(c(y))
+        want.append(f(y))
+    return outs, want
+
+
+class _Slotted:
+    __slots__ = ("k",)
+
+    def __init__(self, k):
+        self.k = k
+
+
+@probe()
+def slotted_object_argument_mutated(T, compile):
+    def f(x, o):
+        return x * o.k
+
+    o = _Slotted(2.0)
+    c = compile(f)
+    c(_x(T), o)
+    o.k = 5.0
+    return c(_x(T), o), f(_x(T), o)
+
+
+@probe()
+def list_of_floats_on_a_module_appended(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.scales = [2.0]
+
+        def forward(self, x):
+            for k in self.scales:
+                x = x * k
+            return x
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.scales.append(3.0)
+    return c(_x(T)), m(_x(T))
+
+
+@probe(torch_too=False)
+def generator_argument_reseeded(T, compile):
+    def f(x, g):
+        return x + T.rand(3, generator=g)
+
+    g = T.Generator().manual_seed(0)
+    c = compile(f)
+    c(_x(T), g)
+    g.manual_seed(7)
+    a = c(_x(T), g)
+    g.manual_seed(7)
+    return a, f(_x(T), g)
+
+
+@probe()
+def vars_get_in_a_module(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k = 2.0
+
+        def forward(self, x):
+            return x * vars(self).get("k", 1.0)
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.k = 4.0
+    return c(_x(T)), m(_x(T))
+
+
+@probe()
+def hasattr_with_a_computed_name(T, compile):
+    box = _Box()
+    flag = "use_" + "bias"
+
+    def f(x):
+        return x + 1 if hasattr(box, flag) else x - 1
+
+    c = compile(f)
+    c(_x(T))
+    setattr(box, flag, True)
+    return c(_x(T)), f(_x(T))
+
+
+@probe()
+def helper_reads_an_attribute_named_by_its_argument(T, compile):
+    class A(T.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.alpha = 2.0
+
+        def coef(self, name):
+            return getattr(self, name)
+
+        def forward(self, x):
+            return x * self.coef("alpha")
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    m.alpha = 6.0
+    return c(_x(T)), m(_x(T))
+
+
 # ------------------------------------------------------------------------------ tests
 
 
@@ -1497,3 +1625,22 @@ def test_retrace_reasons_name_super_computed_names_and_tensor_layout(caplog, mon
     assert "super(__class__).forward is a new function" in caplog.text
     assert "box.__dict__['k'] changed 2.0 -> 3.0" in caplog.text
     assert "strides (1, 3)" in caplog.text
+
+
+@pytest.mark.parametrize("how", list(COMPILERS))
+def test_a_hook_on_an_input_runs_once(how):
+    """A leaf's hooks live in its ``__dict__`` (``_hooks``): they are not attributes the
+    trace reads, and are not copied onto its tracer (the compiled backward would run them
+    once more)."""
+
+    def f(x):
+        return (x * 3).sum()
+
+    grads = []
+    for fn in (COMPILERS[how](f), f):
+        x = kiln.ones(3, requires_grad=True)
+        x.register_hook(lambda g: g * 2)
+        x.name = "w"  # (an attribute of the user's: in the key, seen by the trace)
+        fn(x).backward()
+        grads.append(x.grad)
+    _close(grads[0], grads[1])

@@ -102,7 +102,9 @@ def leaf_key(value):
     if isinstance(value, Tensor):
         data = value._data
         cpu = type(data) is np.ndarray
-        attrs = value.__dict__  # ``t.scale = 4.0``: a trace reads them as constants
+        # ``t.scale = 4.0``: a trace reads them as constants (``_hooks`` and other
+        # ``_``-named attributes are kiln's own, not the trace's)
+        attrs = value.__dict__
         return (
             "tensor",
             data.shape,
@@ -112,7 +114,9 @@ def leaf_key(value):
             # a non-contiguous input's strides (``x.stride()``, ``x.is_contiguous()`` in the
             # trace read them); None when contiguous
             None if not cpu or data.flags.c_contiguous else element_strides(data),
-            tuple((k, hashable_static(v)) for k, v in attrs.items()) if attrs else (),
+            tuple((k, hashable_static(v)) for k, v in attrs.items() if k[:1] != "_")
+            if attrs
+            else (),
         )
     if type(value) in DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
