@@ -693,6 +693,8 @@ class PathGuard:
             text = names.get(obj_id) or (text if text != "self" else f"<{kind}>")
         elif not self.steps and self.root.__name__ == "global_root":
             text = f"global {text}"
+        elif text == "__class__" and getattr(self.root, "kind", None) == "cell":
+            text = getattr(self.root(), "__name__", text)  # (super().m: the class's name)
         for kind, key in self.steps:
             if kind == "item":
                 text += f"[{key!r}]"
