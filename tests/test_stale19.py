@@ -1537,6 +1537,39 @@ def helper_reads_an_attribute_named_by_its_argument(T, compile):
     return c(_x(T)), m(_x(T))
 
 
+@probe(torch_too=False)
+def optimizer_param_group_added_between_steps(T, compile):
+    def run(compiled):
+        T.manual_seed(0)
+        a, b = T.nn.Linear(3, 1), T.nn.Linear(3, 1)
+        opt = T.optim.SGD(a.parameters(), lr=0.1)
+
+        def step(x):
+            opt.zero_grad()
+            loss = a(x).sum() + b(x).sum()
+            loss.backward()
+            opt.step()
+            return loss
+
+        fn = compile(step) if compiled else step
+        fn(_x(T))
+        opt.add_param_group({"params": list(b.parameters()), "lr": 0.5})
+        fn(_x(T))
+        return [a.weight, b.weight, b.bias]
+
+    return run(True), run(False)
+
+
+@probe()
+def state_dict_loaded_between_calls(T, compile):
+    lin = T.nn.Linear(3, 2)
+    c = compile(lin)
+    c(_x(T))
+    other = T.nn.Linear(3, 2)
+    lin.load_state_dict(other.state_dict())
+    return c(_x(T)), other(_x(T))
+
+
 # ------------------------------------------------------------------------------ tests
 
 
