@@ -1570,6 +1570,22 @@ def state_dict_loaded_between_calls(T, compile):
     return c(_x(T)), other(_x(T))
 
 
+@probe()
+def computed_name_on_the_type_of_self(T, compile):
+    class Base(T.nn.Module):
+        k = 2.0
+
+    class A(Base):
+        def forward(self, x, name="k"):
+            return x * getattr(type(self), name)
+
+    m = A()
+    c = compile(m)
+    c(_x(T))
+    Base.k = 5.0
+    return c(_x(T)), m(_x(T))
+
+
 # ------------------------------------------------------------------------------ tests
 
 
@@ -1677,3 +1693,25 @@ def test_a_hook_on_an_input_runs_once(how):
         fn(x).backward()
         grads.append(x.grad)
     _close(grads[0], grads[1])
+
+
+def test_guards_on_class_dicts_hold_while_nothing_changes():
+    """``vars(cls)`` and a computed name on ``type(self)`` are guarded by the class's own
+    dict; the per-call check must read that dict (not the ``__dict__`` descriptor of the
+    class's class), or every call would retrace."""
+
+    class Base(knn.Module):
+        k = 2.0
+
+    class A(Base):
+        def forward(self, x, name="k"):
+            return x * getattr(type(self), name) + vars(Base)["k"]
+
+    m = A()
+    c = kiln.jit(m)
+    for _ in range(3):
+        c(kiln.ones(3))
+    assert c.trace_count == 1
+    Base.k = 5.0
+    _close(c(kiln.ones(3)), m(kiln.ones(3)))
+    assert c.trace_count == 2

@@ -37,7 +37,7 @@ a module becomes a ``_Watched`` module whose ``setattr`` bumps the epoch.
 
 What the recorder cannot see: values reached through C code or through a closure of a
 function that the trace did not reach through a global, an attribute or an argument; a
-computed name (``getattr(type(o), name)``) on something other than an instance; mutation
+computed name on an object the bytecode does not name (``getattr(o.f(), name)``); mutation
 of objects other than lists, dicts, sets and small NumPy arrays between calls; a kiln.nn
 global rebound without ``setattr`` (``vars(F)["relu"] = f``) and kiln's ops and other
 modules; and side effects in kiln's own code. Module-level code, data the function gets
@@ -240,6 +240,29 @@ def _super_read(instructions, i, found) -> None:
     found[j + 1] = (*root, (("super", instructions[j].argval),))
 
 
+def _type_of(instructions, j, argnames, chain):
+    """``type(<path>)`` from ``j`` (the instruction after ``type`` is loaded): its path and
+    the index after the call; else ``chain`` and ``j`` unchanged."""
+    n = len(instructions)
+    inner = instructions[j] if j < n else None
+    if inner is not None and inner.opname == "LOAD_FAST" and inner.argval in argnames:
+        sub = ("arg", inner.argval, ())
+    elif inner is not None and inner.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+        sub = ("cell", inner.argval, ())
+    else:
+        return chain, j
+    k = j + 1
+    while k < n and instructions[k].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        sub = (sub[0], sub[1], (*sub[2], ("attr", instructions[k].argval)))
+        k += 1
+    start = k
+    while k < n and instructions[k].opname in _CALLS:
+        k += 1
+    if k == start:
+        return chain, j
+    return (sub[0], sub[1], (*sub[2], ("type", None))), k
+
+
 def _dict_get(instructions, index):
     """``(key, index after the call)`` of ``<dict>.get(<constant key>[, <constant>])``
     whose ``get`` is loaded at ``index``; else None."""
@@ -293,6 +316,8 @@ def _builtin_reads(instructions, argnames, nn, extra) -> dict:
         while j < n and instructions[j].opname in ("LOAD_ATTR", "LOAD_METHOD"):
             chain = (chain[0], chain[1], (*chain[2], ("attr", instructions[j].argval)))
             j += 1
+        if chain == ("global", "type", ()) and ins.argval != "type":  # getattr(type(o), ...)
+            chain, j = _type_of(instructions, j, argnames, chain)
         if ins.argval == "type":
             step_ = ("type", None)
         elif ins.argval == "vars":
@@ -361,7 +386,7 @@ def step(obj, kind, key):
     if kind == "type":  # type(obj), obj.__class__ (a module's: set through its setattr)
         return type(obj), _source(obj)
     if kind == "classes":  # what a computed getattr(obj, name) may find on its classes
-        return _user_class_dicts(type(obj)), "plain"
+        return _user_class_dicts(obj if isinstance(obj, type) else type(obj)), "plain"
     if kind == "super":  # super(obj, ...).key: the first class after obj that has it
         if not isinstance(obj, type):
             return MISSING, "final"
@@ -427,6 +452,8 @@ def _source(obj) -> str:
 
 def _via(obj, kind, key, source) -> str:
     """How the generated check repeats one step (``generic``: by calling ``step``)."""
+    if key == "__dict__":  # (a class's own, not the ``__dict__`` descriptor of its class)
+        return "generic"
     if kind == "attr" and isinstance(obj, types.ModuleType):
         return "pymod"
     if kind == "attr" and source == "plain" and key in getattr(obj, "__dict__", ()):
