@@ -56,6 +56,24 @@ def _full_user_location() -> str:
     return "<unknown>"
 
 
+_INPUT_STRIDES = "_kiln_input_strides"
+
+
+def _as_argument(tracer, value) -> None:
+    """Give ``tracer`` what of the argument ``value`` the cache key holds besides shape
+    and dtype: the attributes set on it (``x.scale = 4.0``; not ``_``-named ones, kiln's
+    own) and, when not contiguous, its
+    strides (so ``x.is_contiguous()`` and ``x.stride()`` answer as eagerly)."""
+    from .memory_format import element_strides
+
+    for name, attr in value.__dict__.items():
+        if name[:1] != "_":  # (not kiln's own: a leaf's ``_hooks`` run on the real tensor)
+            tracer.__dict__[name] = attr
+    data = value._data
+    if type(data) is np.ndarray and not data.flags.c_contiguous:
+        tracer.__dict__[_INPUT_STRIDES] = element_strides(data)
+
+
 class TracerTensor(Tensor):
     """A tensor whose value is a node of the graph being traced."""
 
@@ -85,6 +103,14 @@ class TracerTensor(Tensor):
 
     def detach(self) -> Tensor:
         return TracerTensor(self._trace, self._node)
+
+    def stride(self, dim=None):
+        """An argument's strides are its input's (which are in the cache key); any other
+        traced value is dense."""
+        strides = self.__dict__.get(_INPUT_STRIDES)
+        if strides is None:
+            return super().stride(dim)
+        return strides if dim is None else strides[dim]
 
     def _concrete(self, what: str, advice: str):
         hook = self._trace.on_concrete  # kiln.jit: a value of Python number arguments only
@@ -216,6 +242,8 @@ class TraceState:
         self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
+        if isinstance(value, Tensor):  # (not a synthetic trace's ShapeOnly)
+            _as_argument(t, value)
         self.arg_leaves[id(t)] = len(self.args)
         self.args.append(t)
         self.arg_inputs.append(node)

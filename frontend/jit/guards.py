@@ -3,12 +3,16 @@
 A trace bakes in whatever Python values the function read: a global ``SCALE``, ``self.fc``,
 ``cfg.shift``, a closure variable, ``dropout.p``. If one of them changes, the compiled
 function would silently compute what the code computed before. So while ``kiln.jit``
-traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setprofile``):
+traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settrace``):
 
 - on each Python call into code that is not kiln's own (kiln's ``nn`` layers included, so
   ``dropout.p`` and hooks are seen), the callee's bytecode (analysed once per code object)
   says which *access paths* it can read: a global, a closure cell, or an argument, followed
-  by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``). Each
+  by attribute loads and constant subscripts (``cfg["shift"]``, ``self.layers[0]``),
+  ``getattr``/``hasattr``/``vars``/``type`` with constant names, ``super().m``,
+  ``m.get("k")`` of a mapping (``os.environ.get("DEBUG")``); a name
+  computed at run time (``getattr(self, f"fc{i}")``) reads the object's whole instance
+  dict and its classes' (all guarded). Each
   path is evaluated there, with ``getattr``'s lookup order but without running properties
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
@@ -25,16 +29,20 @@ traces, a ``GuardRecorder`` is the tracing thread's profile function (``sys.setp
   generators (``kiln.manual_seed``: a compiled call would not seed again).
 
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
-hooks) are covered by the structure epoch (``nn.module.structure_epoch``): every such
-change bumps it, so while it is unchanged one integer compare stands for all of them.
+hooks, and the registries of every module of a traced root module) are covered by the
+structure epoch (``nn.module.structure_epoch``): every such change bumps it, so while it is
+unchanged one integer compare stands for all of them. So are the globals that kiln's ``nn``
+code reads (``F.relu`` under ``nn.ReLU``, a function or flag of a ``kiln.nn`` module): such
+a module becomes a ``_Watched`` module whose ``setattr`` bumps the epoch.
 
-What the recorder cannot see: values reached through a name computed at run time
-(``getattr(obj, name)``), through C code, or through a closure of a function that the trace
-did not reach through a global, an attribute or an argument; mutation of objects other
-than lists, dicts, sets and small NumPy arrays between calls; globals read by kiln's own
-code (``F.relu = ...`` replaced under ``nn.ReLU``); and side effects in kiln's own code.
-Module-level code, data the function gets as arguments and tensors are covered by the
-call's cache key and the captured-tensor checks instead.
+What the recorder cannot see: values reached through C code or through a closure of a
+function that the trace did not reach through a global, an attribute or an argument; a
+computed name on an object the bytecode does not name (``getattr(o.f(), name)``); mutation
+of objects other than lists, dicts, sets and small NumPy arrays between calls; a kiln.nn
+global rebound without ``setattr`` (``vars(F)["relu"] = f``) and kiln's ops and other
+modules; and side effects in kiln's own code. Module-level code, data the function gets
+as arguments and tensors (with their strides and attributes) are covered by the call's
+cache key and the captured-tensor checks instead.
 """
 
 from __future__ import annotations
@@ -57,7 +65,7 @@ import numpy as np
 
 from kiln.compiler.errors import TraceError
 
-from ..nn.module import Module, _Registry, structure_epoch
+from ..nn.module import Module, _bump, _Registry, structure_epoch
 from ..tensor import Tensor
 
 _REAL_PRINT = builtins.print
@@ -118,21 +126,59 @@ def _analyze(code) -> CodeInfo:
     def emit(path):
         paths.setdefault(path, line)
 
+    # ``o.__dict__`` (``vars(o)``) is read whole only if no key follows: it is held back
+    # one instruction (``o.__dict__["k"]``, ``o.__dict__.get("k")`` read the one key)
+    pending = None
+
+    def note(path):
+        nonlocal pending
+        if path[2][-1:] == (_DICT_STEP,):
+            pending = (path, line)
+        else:
+            emit(path)
+
     instructions = list(dis.get_instructions(code))
-    resume = _builtin_reads(instructions, argnames, nn)  # getattr(o, "k"), type(o).k
+    extra: dict = {}  # index -> paths read there that do not go on (getattr(o, name))
+    resume = _builtin_reads(instructions, argnames, nn, extra)  # getattr(o, "k"), type(o).k
     for index, ins in enumerate(instructions):
         if ins.positions is not None and ins.positions.lineno is not None:
             line = ins.positions.lineno
         op = ins.opname
+        for path in extra.get(index, ()):
+            emit(path)
+        if (
+            op in ("LOAD_ATTR", "LOAD_METHOD")
+            and ins.argval == "get"
+            and chain is not None
+            and not nn
+            and chain != (pending or (None,))[0]
+        ):
+            # m.get("k") of a mapping that is not a dict (os.environ.get("DEBUG")): the
+            # item too (a dict's get is guarded by the whole dict below)
+            found = _dict_get(instructions, index)
+            if found is not None:
+                emit((*chain[:2], (*chain[2], ("item", found[0]))))
+        if pending is not None and op != "LOAD_CONST":
+            if op in ("LOAD_ATTR", "LOAD_METHOD") and ins.argval == "get" and chain == pending[0]:
+                found = _dict_get(instructions, index)
+                if found is not None:
+                    resume[found[1]] = (*chain[:2], (*chain[2], ("item", found[0])))
+                    chain, pending, const = None, None, MISSING
+                    continue
+            elif op == "BINARY_SUBSCR" and chain == pending[0] and _hashable(const):
+                pending = None
+            if pending is not None:
+                paths.setdefault(*pending)
+                pending = None
         if index in resume:  # the value of getattr(o, "k") / type(o): a path goes on
             chain = resume[index]
-            emit(chain)
+            note(chain)
         if op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None and ins.argval == "__class__":
             chain = (chain[0], chain[1], (*chain[2], ("type", None)))
         elif op == "LOAD_FAST" and ins.argval in argnames:
             chain = ("arg", ins.argval, ())
-        elif op == "LOAD_GLOBAL" and not nn:  # kiln's own globals are not rebound
-            chain = ("global", ins.argval, ())
+        elif op == "LOAD_GLOBAL":  # (kiln's own: only its modules, functions and flags)
+            chain = ("kiln global" if nn else "global", ins.argval, ())
         elif op in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
             chain = ("cell", ins.argval, ())
         elif op in ("LOAD_ATTR", "LOAD_METHOD") and chain is not None:
@@ -160,7 +206,9 @@ def _analyze(code) -> CodeInfo:
             chain = None
         const = MISSING
         if chain is not None:
-            emit(chain)
+            note(chain)
+    if pending is not None:
+        paths.setdefault(*pending)
     # side effects are refused in the user's own code; an installed library's (a memo
     # dict it fills while traced) only makes its guard retrace the next call once
     library = "site-packages" in filename or "dist-packages" in filename
@@ -170,14 +218,87 @@ def _analyze(code) -> CodeInfo:
 _CALLS = ("PRECALL", "CALL")
 
 
-def _builtin_reads(instructions, argnames, nn) -> dict:
+def _super_read(instructions, i, found) -> None:
+    """``super().name`` / ``super(C, self).name`` loaded at ``i``: the path of ``name``
+    looked up past the class (``("super", name)`` from the ``__class__`` cell or from
+    ``C``), so that replacing the parent's method retraces."""
+    n = len(instructions)
+    j = i + 1
+    root = ("cell", "__class__")
+    if j < n and instructions[j].opname in ("LOAD_GLOBAL", "LOAD_DEREF"):
+        first = instructions[j]
+        root = ("global" if first.opname == "LOAD_GLOBAL" else "cell", first.argval)
+        j += 1
+        if j >= n or instructions[j].opname not in ("LOAD_FAST", "LOAD_DEREF"):
+            return
+        j += 1
+    start = j
+    while j < n and instructions[j].opname in _CALLS:
+        j += 1
+    if j == start or j >= n or instructions[j].opname not in ("LOAD_ATTR", "LOAD_METHOD"):
+        return
+    found[j + 1] = (*root, (("super", instructions[j].argval),))
+
+
+def _type_of(instructions, j, argnames, chain):
+    """``type(<path>)`` from ``j`` (the instruction after ``type`` is loaded): its path and
+    the index after the call; else ``chain`` and ``j`` unchanged."""
+    n = len(instructions)
+    inner = instructions[j] if j < n else None
+    if inner is not None and inner.opname == "LOAD_FAST" and inner.argval in argnames:
+        sub = ("arg", inner.argval, ())
+    elif inner is not None and inner.opname in ("LOAD_DEREF", "LOAD_CLASSDEREF"):
+        sub = ("cell", inner.argval, ())
+    else:
+        return chain, j
+    k = j + 1
+    while k < n and instructions[k].opname in ("LOAD_ATTR", "LOAD_METHOD"):
+        sub = (sub[0], sub[1], (*sub[2], ("attr", instructions[k].argval)))
+        k += 1
+    start = k
+    while k < n and instructions[k].opname in _CALLS:
+        k += 1
+    if k == start:
+        return chain, j
+    return (sub[0], sub[1], (*sub[2], ("type", None))), k
+
+
+def _dict_get(instructions, index):
+    """``(key, index after the call)`` of ``<dict>.get(<constant key>[, <constant>])``
+    whose ``get`` is loaded at ``index``; else None."""
+    j = index + 1
+    n = len(instructions)
+    if j >= n or instructions[j].opname != "LOAD_CONST" or not _hashable(instructions[j].argval):
+        return None
+    key = instructions[j].argval
+    j += 1
+    if j < n and instructions[j].opname == "LOAD_CONST":
+        j += 1  # (a constant default)
+    start = j
+    while j < n and instructions[j].opname in _CALLS:
+        j += 1
+    return (key, j) if j > start else None
+
+
+def _builtin_reads(instructions, argnames, nn, extra) -> dict:
     """The reads through ``getattr(o, "k")``, ``getattr(o, "k", default)``,
-    ``hasattr(o, "k")`` and ``type(o)`` (``o`` a path): ``{index of the instruction after
-    the call: path of its value}``, the path going on from there (``type(self).K``)."""
+    ``hasattr(o, "k")``, ``type(o)`` and ``vars(o)`` (``o`` a path): ``{index of the
+    instruction after the call: path of its value}``, the path going on from there
+    (``type(self).K``, ``vars(o)["k"]``).
+
+    A name computed at run time (``getattr(self, "conv" + str(i))``, ``getattr(o, name)``
+    in a loop) cannot be known from the bytecode: in the user's code the read is then
+    recorded in ``extra`` as a read of the object's whole instance dict
+    (``o.__dict__``, guarded by its keys and values), so that setting any attribute of
+    ``o`` retraces."""
     found: dict = {}
     n = len(instructions)
     for i, ins in enumerate(instructions):
-        if ins.opname != "LOAD_GLOBAL" or ins.argval not in ("getattr", "hasattr", "type"):
+        if ins.opname != "LOAD_GLOBAL" or ins.argval not in _BUILTIN_READS:
+            continue
+        if ins.argval == "super":
+            if not nn:
+                _super_read(instructions, i, found)
             continue
         j = i + 1
         if j >= n:
@@ -195,13 +316,19 @@ def _builtin_reads(instructions, argnames, nn) -> dict:
         while j < n and instructions[j].opname in ("LOAD_ATTR", "LOAD_METHOD"):
             chain = (chain[0], chain[1], (*chain[2], ("attr", instructions[j].argval)))
             j += 1
+        if chain == ("global", "type", ()) and ins.argval != "type":  # getattr(type(o), ...)
+            chain, j = _type_of(instructions, j, argnames, chain)
         if ins.argval == "type":
             step_ = ("type", None)
+        elif ins.argval == "vars":
+            step_ = ("attr", "__dict__")
         else:
-            if j >= n or instructions[j].opname != "LOAD_CONST":
-                continue
-            name = instructions[j].argval
-            if not isinstance(name, str):
+            name = instructions[j].argval if j < n else None
+            if j >= n or instructions[j].opname != "LOAD_CONST" or not isinstance(name, str):
+                if not nn:  # a computed name: the whole instance dict and its classes'
+                    extra.setdefault(i, []).extend(
+                        (*chain[:2], (*chain[2], s)) for s in (_DICT_STEP, _CLASSES_STEP)
+                    )
                 continue
             j += 1
             if ins.argval == "getattr" and j < n and instructions[j].opname == "LOAD_CONST":
@@ -210,9 +337,19 @@ def _builtin_reads(instructions, argnames, nn) -> dict:
         while j < n and instructions[j].opname in _CALLS:
             j += 1
         if j == i + 1 or instructions[j - 1].opname not in _CALLS:
+            if step_[0] == "attr" and not nn:  # getattr(o, "k", <expression>) or a name
+                # computed from a constant (getattr(o, "k" + s)): both, to be sure
+                extra.setdefault(i, []).extend(
+                    (*chain[:2], (*chain[2], s)) for s in (step_, _DICT_STEP, _CLASSES_STEP)
+                )
             continue
         found[j] = (chain[0], chain[1], (*chain[2], step_))
     return found
+
+
+_BUILTIN_READS = ("getattr", "hasattr", "type", "vars", "super")
+_DICT_STEP = ("attr", "__dict__")
+_CLASSES_STEP = ("classes", None)  # the dicts of the user's classes in type(o).__mro__
 
 
 def _hashable(value) -> bool:
@@ -246,10 +383,19 @@ def step(obj, kind, key):
     """
     if kind == "getattr":  # an attribute of a function or partial the compiled call holds
         return getattr(obj, key, MISSING), "final"
-    if kind == "type":  # type(obj), obj.__class__
-        return type(obj), "plain"
+    if kind == "type":  # type(obj), obj.__class__ (a module's: set through its setattr)
+        return type(obj), _source(obj)
+    if kind == "classes":  # what a computed getattr(obj, name) may find on its classes
+        return _user_class_dicts(obj if isinstance(obj, type) else type(obj)), "plain"
+    if kind == "super":  # super(obj, ...).key: the first class after obj that has it
+        if not isinstance(obj, type):
+            return MISSING, "final"
+        for klass in obj.__mro__[1:]:
+            if key in klass.__dict__:
+                return klass.__dict__[key], "plain"
+        return MISSING, "final"
     if kind == "item":
-        if isinstance(obj, (Tensor, np.ndarray)):
+        if isinstance(obj, (Tensor, np.ndarray, types.ModuleType, types.FunctionType)):
             return MISSING, "final"
         try:
             return obj[key], "module" if isinstance(obj, Module) else "plain"
@@ -259,6 +405,11 @@ def step(obj, kind, key):
         return MISSING, "stop"
     if isinstance(obj, Tensor):
         return MISSING, "final"
+    if key == "__dict__":  # vars(o), o.__dict__: the instance dict (a class's mappingproxy)
+        try:  # (a module's: its setattr bumps the structure epoch)
+            return object.__getattribute__(obj, "__dict__"), _source(obj)
+        except AttributeError:
+            return MISSING, "final"
     if isinstance(obj, types.ModuleType):
         return obj.__dict__.get(key, MISSING), "plain"
     if isinstance(obj, type):
@@ -285,8 +436,24 @@ def step(obj, kind, key):
 _BUILTINS = (dict, list, tuple, set, frozenset, str, bytes, int, float, complex)
 
 
+def _user_class_dicts(cls) -> tuple:
+    """The ``__dict__`` of each class in ``cls.__mro__`` but kiln's and Python's own
+    (``Module``'s hundred methods are not patched, and would cost every call a check)."""
+    return tuple(
+        k.__dict__
+        for k in cls.__mro__
+        if not (k.__module__ or "").startswith(("kiln.", "builtins"))
+    )
+
+
+def _source(obj) -> str:
+    return "module" if isinstance(obj, Module) else "plain"
+
+
 def _via(obj, kind, key, source) -> str:
     """How the generated check repeats one step (``generic``: by calling ``step``)."""
+    if key == "__dict__":  # (a class's own, not the ``__dict__`` descriptor of its class)
+        return "generic"
     if kind == "attr" and isinstance(obj, types.ModuleType):
         return "pymod"
     if kind == "attr" and source == "plain" and key in getattr(obj, "__dict__", ()):
@@ -387,6 +554,10 @@ class Identical(Expect):
         return f"is now {_short(v)} (was a {self.kind})"
 
 
+_MAPPINGS = (dict, types.MappingProxyType)  # (a class's vars())
+_CONTAINERS = (tuple, list, dict, OrderedDict, _Registry, types.MappingProxyType)
+
+
 class Items(Expect):
     """A list, tuple or dict: its type, its keys, and what each item is expected to be."""
 
@@ -394,7 +565,7 @@ class Items(Expect):
 
     def __init__(self, value, depth):
         self.type = type(value)
-        if isinstance(value, dict):
+        if isinstance(value, _MAPPINGS):
             self.keys = tuple(value)
             self.items = tuple(expect(v, depth + 1) for v in value.values())
         else:
@@ -404,7 +575,7 @@ class Items(Expect):
     def matches(self, v) -> bool:
         if type(v) is not self.type:
             return False
-        if isinstance(v, dict):
+        if isinstance(v, _MAPPINGS):
             if tuple(v) != self.keys:
                 return False
             values = v.values()
@@ -420,7 +591,7 @@ class Items(Expect):
     def describe(self, v) -> str:
         if type(v) is not self.type:
             return f"is now {_short(v)}"
-        if isinstance(v, dict):
+        if isinstance(v, _MAPPINGS):
             if tuple(v) != self.keys:
                 return f"changed keys {list(self.keys)} -> {list(v)}"
             pairs = zip(self.keys, self.items, v.values())
@@ -493,7 +664,7 @@ def expect(value, depth: int = 0) -> Expect:
         return SetValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
-    if t in (tuple, list, dict, OrderedDict, _Registry) and depth < 3 and len(value) <= 4096:
+    if t in _CONTAINERS and depth < 3 and len(value) <= 4096:
         return Items(value, depth)
     return Identical(value)
 
@@ -549,6 +720,8 @@ class PathGuard:
             text = names.get(obj_id) or (text if text != "self" else f"<{kind}>")
         elif not self.steps and self.root.__name__ == "global_root":
             text = f"global {text}"
+        elif text == "__class__" and getattr(self.root, "kind", None) == "cell":
+            text = getattr(self.root(), "__name__", text)  # (super().m: the class's name)
         for kind, key in self.steps:
             if kind == "item":
                 text += f"[{key!r}]"
@@ -556,6 +729,10 @@ class PathGuard:
                 text += f".{key} (set on the instance)"
             elif kind == "type":
                 text = f"type({text})"
+            elif kind == "classes":
+                text = f"the classes of {text}"
+            elif kind == "super":
+                text = f"super({text}).{key}"
             else:
                 text += f".{key}"
         return text
@@ -848,8 +1025,15 @@ class GuardRecorder:
                 elif entries is not None and not (isinstance(obj, Module) or id(obj) in self.known):
                     guard = self._guard(key, root, steps, label)
                     continue
-            elif kind == "global":
+            elif kind == "global" or kind == "kiln global":
                 g = frame.f_globals
+                if kind == "kiln global":
+                    value = g.get(name, MISSING)
+                    if not _kiln_global(value):
+                        continue
+                    watched = _watch(sys.modules.get(g.get("__name__")), g)
+                    if watched and isinstance(value, types.ModuleType):
+                        _watch(value, value.__dict__)
                 key = ("g", id(g), name)
                 label = (name, None, None)
                 root = _global_root(g, name)
@@ -905,6 +1089,9 @@ class GuardRecorder:
         if value is None:
             return None
         covered = isinstance(value, Module) and bool(steps)
+        # a global of one of kiln's nn modules, which setattr on the module announces
+        watched = getattr(root, "kind", None) == "global" and type(_owner(root.dict)) is _Watched
+        covered = covered or watched
         via = []
         for i, (kind, k) in enumerate(steps):
             if value is MISSING:
@@ -915,12 +1102,16 @@ class GuardRecorder:
                 steps = steps[:i]
                 break
             value, source = step(obj, kind, k)
+            if kind == "item" and i and steps[i - 1] == _DICT_STEP and covered:
+                source = "module"  # module.__dict__["k"]: changed by setattr only
             if source == "stop":
                 steps = steps[:i]
                 value = obj
                 break
             if source == "class":
                 self._guard(key, root, (*steps[:i], ("own", k)), label)
+                # ... and the object must still be of that class (``m.__class__ = B``)
+                self._guard(key, root, (*steps[:i], ("type", None)), label)
                 cls = type(obj)
                 return self._guard(
                     ("o", id(cls)),
@@ -928,7 +1119,7 @@ class GuardRecorder:
                     (("attr", k), *steps[i + 1 :]),
                     (cls.__name__, None, None),
                 )
-            covered = covered and source == "module"
+            covered = covered and (source == "module" or type(obj) is _Watched)
             via.append(_via(obj, kind, k, source))
             if source == "final":
                 steps = steps[: i + 1]
@@ -937,14 +1128,17 @@ class GuardRecorder:
         guard = self.guards.get(full)
         if guard is not None:
             return guard
-        self._note_functions(value)
+        if not watched:  # (kiln's own functions: their defaults and cells are not patched)
+            self._note_functions(value)
         if value is builtins.print and value is not _REAL_PRINT:
             value = _REAL_PRINT  # (kiln.compile's print while it traces: see function.py)
         exp = expect(value)
         if isinstance(exp, Identical):
             self.known.add(id(value))
         if covered and isinstance(exp, Items) and exp.type is not _Registry:
-            covered = False  # a plain list or dict in a module can change without setattr
+            # a plain list or dict in a module can change without setattr; the module's
+            # own ``__dict__`` (``self.__dict__.get(k)``) changes with setattr only
+            covered = steps[-1:] == (_DICT_STEP,)
         guard = PathGuard(root, steps, exp, covered, label, tuple(via[: len(steps)]))
         self.guards[full] = guard
         if not steps and label[1] is None:
@@ -1045,7 +1239,71 @@ class GuardRecorder:
                 for sub_name, sub in value.named_modules():
                     if sub_name:
                         names.setdefault(id(sub), f"{name}.{sub_name}")
+                    self._registries(sub, f"{name}.{sub_name}" if sub_name else name)
         return GuardSet(list(self.guards.values()), names)
+
+    def _registries(self, module, name) -> None:
+        """Guard the names and entries of ``module``'s parameters, buffers and submodules
+        (kiln's ``named_parameters()``, ``state_dict()``, ``children()`` iterate them
+        through a local the bytecode cannot follow): covered by the structure epoch, so
+        free on calls while no module changes."""
+        for table in ("_parameters", "_buffers", "_modules"):
+            steps = (("attr", table),)
+            if (("o", id(module)), steps) in self.guards:
+                continue
+            value = module.__dict__.get(table)
+            if value is None:
+                continue
+            label = (name, None, None)
+            guard = PathGuard(weakref.ref(module), steps, expect(value), True, label)
+            self.guards[(("o", id(module)), steps)] = guard
+
+
+class _Watched(types.ModuleType):
+    """One of kiln's ``nn`` modules whose globals a trace read: setting or deleting one
+    of its attributes (``kiln.nn.functional.relu = f``, ``monkeypatch.setattr``) bumps the
+    structure epoch, so the guards on them cost nothing on calls while none changes."""
+
+    def __setattr__(self, name, value):
+        _bump()
+        super().__setattr__(name, value)
+
+    def __delattr__(self, name):
+        _bump()
+        super().__delattr__(name)
+
+
+def _owner(g):
+    """The module whose globals dict is ``g`` (None if none is)."""
+    module = sys.modules.get(g.get("__name__"))
+    return module if module is not None and module.__dict__ is g else None
+
+
+def _watch(module, g) -> bool:
+    """Make ``module`` (a ``kiln.nn`` module whose dict is ``g``) announce its changes;
+    False where it cannot."""
+    if module is None or module.__dict__ is not g:
+        return False
+    if type(module) is types.ModuleType and module.__name__.startswith(_KILN_NN):
+        module.__class__ = _Watched
+    return type(module) is _Watched
+
+
+def _kiln_global(value) -> bool:
+    """Whether a global that kiln's ``nn`` code reads is guarded: a module of
+    ``kiln.nn`` (``F.relu``), a function defined there or a flag, which a user may replace
+    (``kiln.nn.functional.relu = ...``); not kiln's ops, NumPy, classes or builtins, which
+    are not patched in practice and would only add checks to every call."""
+    if type(value) in (bool, int, float, str):
+        return True
+    if isinstance(value, types.ModuleType):
+        return value.__name__.startswith(_KILN_NN)
+    if isinstance(value, types.FunctionType):
+        return (value.__module__ or "").startswith(_KILN_NN)
+    return False
+
+
+_KILN_NN = "kiln.nn"
 
 
 def _strong(obj):

@@ -1,6 +1,7 @@
 """The cache key of a call: its argument tree flattened into leaves, each leaf described.
 
-The key covers the argument tree: tensors by shape, dtype, device and ``requires_grad``;
+The key covers the argument tree: tensors by shape, dtype, device and ``requires_grad``
+(and a non-contiguous one by its strides, one with attributes set on it by those);
 Python ``int``/``float`` by type (they become 0-d graph inputs); every other leaf
 (``bool``, strings, ``None``, modules) and static arguments by value; and the modes a
 trace reads (``modes()``: grad mode, the default dtype and device). Two calls with equal
@@ -25,6 +26,7 @@ from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled
 from ..compat import _FLAGS
 from ..device import _default as _default_device
+from ..memory_format import element_strides
 from ..tensor import Tensor
 
 # Python numbers that become 0-d graph inputs: a new value does not retrace
@@ -99,12 +101,22 @@ def leaf_key(value):
     """What of one leaf the cache key holds (see the module docstring)."""
     if isinstance(value, Tensor):
         data = value._data
+        cpu = type(data) is np.ndarray
+        # ``t.scale = 4.0``: a trace reads them as constants (``_hooks`` and other
+        # ``_``-named attributes are kiln's own, not the trace's)
+        attrs = value.__dict__
         return (
             "tensor",
             data.shape,
             value.dtype.name,
             bool(value._requires_grad),
-            "cpu" if type(data) is np.ndarray else str(value.device),
+            "cpu" if cpu else str(value.device),
+            # a non-contiguous input's strides (``x.stride()``, ``x.is_contiguous()`` in the
+            # trace read them); None when contiguous
+            None if not cpu or data.flags.c_contiguous else element_strides(data),
+            tuple((k, hashable_static(v)) for k, v in attrs.items() if k[:1] != "_")
+            if attrs
+            else (),
         )
     if type(value) in DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
@@ -196,6 +208,23 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
     return key, leaves
 
 
+def memory_owner(data):
+    """The object that owns ``data``'s memory: down its ``.base`` chain, through NumPy's
+    ``as_strided`` wrapper and the ``memoryview`` of an array over a buffer
+    (``np.frombuffer(b)`` twice over one ``bytearray``: two memoryviews, one owner).
+
+    Not ``surface16._root``, which stops at the last ndarray (it needs the array's address)
+    and so gives two arrays over one buffer two roots."""
+    owner = data
+    while True:
+        base = getattr(owner, "base", None)
+        if base is None and type(owner) is memoryview:
+            base = owner.obj
+        if base is None:
+            return owner
+        owner = base
+
+
 def aliasing(leaves) -> tuple:
     """Which tensor arguments share memory (the same tensor twice, overlapping views of one
     base): ``()`` when none do, else ``(("aliasing of the tensor arguments", (i, j, ...)),)``
@@ -209,9 +238,8 @@ def aliasing(leaves) -> tuple:
     for _, v in leaves:
         if not isinstance(v, Tensor):
             continue
-        data = root = v._data
-        while getattr(root, "base", None) is not None:
-            root = root.base
+        data = v._data
+        root = memory_owner(data)
         first = k
         same = groups.get(id(root))
         if same is None:
@@ -258,7 +286,9 @@ def describe(key) -> str:
     """One leaf key as a reader says it: ``tensor f32[3], requires_grad``, ``Python int``."""
     if key[0] == "tensor":
         grad = ", requires_grad" if key[3] else ""
-        return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}"
+        strides = "" if key[5] is None else f", strides {key[5]}"
+        attrs = "".join(f", .{k}={v!r}" for k, v in key[6])
+        return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}{strides}{attrs}"
     if key[0] == "scalar":
         return f"Python {key[1]}"
     return f"{key[1]} {key[2]!r}"
