@@ -276,7 +276,16 @@ def compile_fused(
     from .passes.memory import describe, plan_memory
 
     stages = list(stages)
-    plan = plan_memory(fused)
+    # (``graph.donated``, set by kiln.jit: output index -> the input index it updates)
+    # (the passes copy the graph; its inputs stay in order, as the caller passes them)
+    donated = getattr(graph, "donated", None)
+    types = [(n.shape, n.dtype) for n in fused.inputs]
+    if donated and types != [(n.shape, n.dtype) for n in graph.inputs]:
+        donated = None
+    fresh = getattr(graph, "fresh_outputs", None)
+    if fresh is not None and len(graph.outputs) != len(fused.outputs):
+        fresh = None
+    plan = plan_memory(fused, donated, fresh)
     stages.append(("memory", describe(plan, fused)))
     lowered = lower(fused, plan, wait=not tiered or bool(dump_dir))
     executable = Executable(graph, optimized, stages, [k.source for k in lowered.kernels], "cpu")

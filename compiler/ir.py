@@ -322,3 +322,23 @@ def load(path) -> Graph:
     """Read a graph written by ``Graph.save``."""
     with open(path) as f:
         return from_json(json.load(f))
+
+
+def fresh_outputs(graph: Graph) -> set:
+    """The indices of ``graph``'s outputs that its code computes: not an input nor a view
+    of one (the op table's ``view`` ops), so eagerly a new tensor. After the passes such an
+    output may be an input's own array (``x * 1``, ``x.clone()`` and ``x + 0`` simplify to
+    ``x``; a gradient that is an input): the memory plan copies it then (``plan_memory``'s
+    ``fresh``), or a later in-place update of that input (by the caller, or by the
+    function's own write-back) would change it too. Set on a traced graph as
+    ``graph.fresh_outputs`` before compiling."""
+    from .primitives import has_property
+
+    inputs = {id(n) for n in graph.inputs}
+    fresh = set()
+    for k, node in enumerate(graph.outputs):
+        while id(node) not in inputs and has_property(node, "view"):
+            node = node.inputs[0]
+        if id(node) not in inputs:
+            fresh.add(k)
+    return fresh

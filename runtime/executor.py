@@ -84,12 +84,52 @@ class Schedule:
     # back to the host
     output_inputs: list | None = None
     arena: object = None  # what the statics are views of (kept alive with the program)
+    # pooled output -> input: the output is written into that input's array when it may be
+    # (``_donatable``), else into a pool array holding a copy of it (the memory plan's
+    # ``donated``: an in-place update of an argument or captured tensor)
+    donated: dict = field(default_factory=dict)
 
 
 def _render(argument) -> str:
     if isinstance(argument, Literal):
         return repr(argument.value)
     return argument
+
+
+def _owner(array):
+    """The object that owns ``array``'s memory: its base chain's end (through NumPy's
+    ``as_strided`` wrapper, whose ``base`` holds the array)."""
+    while True:
+        base = array.base
+        if base is None:
+            return array
+        if not isinstance(base, np.ndarray):
+            inner = getattr(base, "base", None)
+            if not isinstance(inner, np.ndarray):
+                return base
+            base = inner
+        array = base
+
+
+def _owner_counts(arrays) -> dict:
+    """How many of ``arrays`` share each memory owner (by ``id``)."""
+    counts: dict = {}
+    for a in arrays:
+        if type(a) is np.ndarray:
+            key = id(_owner(a))
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def _donatable(array, owners) -> bool:
+    """Whether a kernel may write over ``array`` (a donated input): writable, and no other
+    input shares its memory (else a later read of that input would see the new values)."""
+    return array.flags.writeable and owners.get(id(_owner(array))) == 1
+
+
+def _copy_of(array, out):
+    np.copyto(out, array)
+    return out
 
 
 class InputError(TypeError):
@@ -189,8 +229,21 @@ class Program:
                 f"{spec.name}.flags.c_contiguous): {spec.name} = _check({k}, {spec.name})"
             )
         lines.append("    with _lock:")
+        if schedule.donated:
+            names = ", ".join(spec.name for spec in schedule.inputs)
+            lines.append(f"        _owners = _owner_counts(({names},))")
+            namespace["_owner_counts"] = _owner_counts
+            namespace["_donatable"] = _donatable
+            namespace["_copy_of"] = _copy_of
         for name in schedule.pools:
-            lines.append(f"        {name} = {name}_pool.take()")
+            donor = schedule.donated.get(name)
+            if donor is None:
+                lines.append(f"        {name} = {name}_pool.take()")
+            else:
+                lines.append(
+                    f"        {name} = {donor} if _donatable({donor}, _owners) else "
+                    f"_copy_of({donor}, {name}_pool.take())"
+                )
         if timed:
             lines.append("        _times.append(_clock())")
         for k, call in enumerate(schedule.calls):

@@ -175,6 +175,7 @@ class _Lowering:
         self.arena = Arena(plan.block_sizes)
         self.statics: dict[str, object] = {}
         self.pools: dict[str, OutputPool] = {}
+        self.donated: dict[str, str] = {}  # pooled output -> the input whose array it takes
         self.names: dict[Node, str] = {}
         self.calls: list[Call] = []
         self.kernels: list[KernelSource] = []
@@ -203,6 +204,8 @@ class _Lowering:
         elif where.kind == "pool":
             name = f"o{number}"
             self.pools[name] = OutputPool(node.shape, node.dtype)
+            if where.donated is not None:
+                self.donated[name] = self.name(where.donated)
         else:
             name = f"v{number}"
         self.names[node] = name
@@ -427,6 +430,7 @@ class _Lowering:
         schedule = Schedule(
             self.inputs, self.calls, outputs, self.statics, self.pools, self.fused.name
         )
+        schedule.donated = self.donated
         lowered = Lowered(schedule, self.kernels, self if self.pending else None)
         if wait:
             lowered.finish()

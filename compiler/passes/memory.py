@@ -8,7 +8,10 @@ Each value gets a ``Storage``:
   whose output has the shape and dtype of an input that dies there (a matmul's epilogue
   always runs in place on the matmul's result);
 * ``pool``   a graph output: an array from an ``OutputPool``, never reused while the caller
-  holds it;
+  holds it; or, for the new value of an input the function updates in place (an
+  optimizer's parameter, ``donated``), that input's own array, written in place by the
+  loop kernel that reads the input for the last time (as eager code updates it), when the
+  caller's array may be written (``runtime/executor.py`` checks, else copies it first);
 * ``view``   a NumPy view (the op table's ``view`` ops: reshape, permute, ...) of another
   value, which keeps that value's block alive as long as the view is used;
 * ``fresh``  an array a NumPy op allocates itself (pad, gather, ...); ops whose NumPy code
@@ -48,6 +51,7 @@ class Storage:
     block: int | None = None  # arena block
     base: Node | None = None  # for views: the value viewed
     in_place_of: Node | None = None  # arena/pool value that overwrites this input's memory
+    donated: Node | None = None  # pool: the graph input whose array this output is
 
 
 @dataclass
@@ -140,8 +144,38 @@ def _in_place_candidate(group: FusionGroup, value: Node, storage, last, index, t
     return None
 
 
-def plan_memory(fused: FusedGraph) -> MemoryPlan:
-    """Assign a ``Storage`` to every value that crosses a group (see the module doc)."""
+def _donation(group: FusionGroup, value: Node, source, storage, last, index, outputs) -> bool:
+    """Whether the pool output ``value`` may be written over its donor input ``source``:
+    a loop kernel (or a matmul's epilogue) that reads ``source`` directly, once, for the
+    last time, of the same shape and dtype; an output returned once."""
+    if group.kind not in ("loop", "matmul") or value is group.head or source is None:
+        return False
+    roots = [root(storage, s) for s in group.inputs if s in storage]
+    return (
+        source in group.inputs
+        and storage.get(source) is not None
+        and storage[source].kind == "input"
+        and last.get(source) == index
+        and roots.count(source) == 1
+        and source.shape == value.shape
+        and source.dtype == value.dtype
+        and outputs.count(value) == 1
+    )
+
+
+def plan_memory(fused: FusedGraph, donated: dict | None = None, fresh=None) -> MemoryPlan:
+    """Assign a ``Storage`` to every value that crosses a group (see the module doc).
+
+    ``donated`` maps an output's index to the input index whose array may hold it (the
+    input's new value: ``kiln.jit``'s in-place updates of its arguments and captured
+    tensors). ``fresh``: the output indices that must not share an input's memory (the
+    function computed them; the passes may have reduced one to an input or its view):
+    those are copied out."""
+    donors = {}
+    if donated and len(fused.inputs) > max(donated.values(), default=-1):
+        for k, j in donated.items():
+            if k < len(fused.outputs):
+                donors[fused.outputs[k]] = fused.inputs[j]
     outputs = set(fused.outputs)
     storage: dict[Node, Storage] = {}
     for node in fused.inputs:
@@ -190,7 +224,15 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
                 placed.add(target)
             placed.add(head)
         for value in materialized(group):
-            if value in placed or storage[value].kind != "arena":
+            if value in placed:
+                continue
+            source = donors.get(value)
+            if storage[value].kind == "pool" and source not in taken:
+                if _donation(group, value, source, storage, last, index, fused.outputs):
+                    taken.add(source)
+                    storage[value].donated = storage[value].in_place_of = source
+                continue
+            if storage[value].kind != "arena":
                 continue
             # BLAS never writes over its own operands (only the epilogue runs in place)
             source = (
@@ -210,6 +252,10 @@ def plan_memory(fused: FusedGraph) -> MemoryPlan:
                 allocator.release(block)
                 del owner[block]
     plan = MemoryPlan(storage, allocator.sizes)
+    for k in fresh or ():
+        node = fused.outputs[k]
+        if storage[root(storage, node)].kind == "input":
+            plan.copy_out.add(node)
     for node in fused.outputs:
         base = root(storage, node)
         # (a view of an input stays one: it aliases the caller's tensor, as in eager code)
@@ -234,7 +280,9 @@ def describe(plan: MemoryPlan, fused: FusedGraph) -> FusedGraph:
             text = f"arena block {where.block}"
         if where.kind == "view":
             text = f"view of %{numbers[where.base]}"
-        if where.in_place_of is not None:
+        if where.donated is not None:
+            text += f", in the array of input %{numbers[where.donated]}"
+        elif where.in_place_of is not None:
             text += f", in place of %{numbers[where.in_place_of]}"
         if node in plan.copy_out:
             text += ", copied out"

@@ -66,7 +66,7 @@ from collections import OrderedDict
 import numpy as np
 
 from kiln.compiler.compile import compile_graph
-from kiln.compiler.ir import from_json
+from kiln.compiler.ir import fresh_outputs, from_json
 from kiln.compiler.specialize import Classes, Shared, Template, fused_json
 
 from ..tensor import Size, Tensor
@@ -578,6 +578,7 @@ class Family:
         device = template.dyn_device
         executables = self._shared_compile(size) if device == "cpu" else None
         graph, backward = self._graph_at(size, checked=executables is None)
+        graph.fresh_outputs = fresh_outputs(graph)
         if executables is None:
             self.compiles["full"] += 1
             if backward is None:

@@ -128,6 +128,9 @@ class CompiledBackward:
         self.n_outputs = n_outputs
         graph.outputs = list(graph.outputs) + self.grad_nodes
         forward, backward, _ = split_joint(graph, n_outputs, self.cotangent_nodes)
+        fresh = getattr(graph, "fresh_outputs", None)
+        if fresh is not None:  # (the forward returns the outputs first: ``_fresh_outputs``)
+            forward.fresh_outputs = {k for k in fresh if k < n_outputs}
         tiered = config.tiered
         self.executable = compile_graph(backward, device=device, tiered=tiered)
         self.shapes = [(n.shape, n.dtype) for n in self.cotangent_nodes]

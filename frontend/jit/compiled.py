@@ -160,6 +160,9 @@ def write_back(t: Tensor, new) -> None:
     otherwise the result array simply replaces the old one (no copy).
     """
     old = t._data
+    if old is new:  # (the kernel updated the tensor's own array: a donated input)
+        t._version += 1
+        return
     if (
         type(old) is np.ndarray
         and type(new) is np.ndarray

@@ -36,6 +36,7 @@ import warnings
 
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
+from kiln.compiler.ir import fresh_outputs
 
 from ..dispatch import current_trace
 from ..memory_errors import allocating
@@ -750,6 +751,8 @@ class JitFunction:
         fetchers = input_fetchers(trace, argument_fetchers)
         graph = trace.graph
         graph.outputs = outputs.nodes
+        graph.donated = _donations(trace, outputs.writebacks)
+        graph.fresh_outputs = fresh_outputs(graph)
         differentiable = outputs.differentiable()
         backward = failed = None
         if differentiable and not trace.grads:
@@ -805,6 +808,27 @@ class JitFunction:
 
     def lower(self, *args, **kwargs):
         return self.inspect(*args, **kwargs)
+
+
+def _donations(trace: TraceState, writebacks) -> dict:
+    """``{output index: input index}``: the graph outputs that are the new values of
+    tensors the function updated in place (arguments, captured tensors: an optimizer's
+    parameters), and the graph inputs holding those tensors' arrays. The memory plan
+    writes such an output into that array where it safely can (``plan_memory``), as the
+    eager in-place update does, instead of into a new one."""
+    index = {id(node): j for j, node in enumerate(trace.graph.inputs)}
+    captured = {id(t): node for t, node in trace.captured.values()}
+    found = {}
+    for target, k in writebacks:
+        if isinstance(target, int):
+            node = trace.arg_inputs[target] if target < len(trace.arg_inputs) else None
+        else:
+            t = target()
+            node = captured.get(id(t)) if t is not None else None
+        j = index.get(id(node)) if node is not None else None
+        if j is not None:
+            found[k] = j
+    return found
 
 
 def jit(fn=None, *, static_argnums=(), static_argnames=(), dynamic=None):
