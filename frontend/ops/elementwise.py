@@ -797,7 +797,23 @@ def atan2(y, x):
     both_inf = logical_and(isinf(x), isinf(y))
     quarter = constant(math.pi / 4, r.dtype)  # (two Python floats would make a float32)
     corner = where(gt(x, 0.0), quarter, mul(quarter, 3.0))
-    return where(both_inf, where(y_negative, neg(corner), corner), r)
+    r = where(both_inf, where(y_negative, neg(corner), corner), r)
+    if y.requires_grad or x.requires_grad or y._node is not None or x._node is not None:
+        r = sub(r.detach(), _atan2_slope(y, x))
+    return r
+
+
+def _atan2_slope(y, x):
+    """+0.0 in value, with PyTorch's gradient of atan2: ``x / (x^2 + y^2)`` for ``y``,
+    ``-y / (x^2 + y^2)`` for ``x``, 0 at the origin. Through ``atan(y / x)`` alone it is NaN
+    where ``x`` is 0; ``atan(y / x)`` where ``|y| <= |x|``, else ``-atan(x / y)`` (equal to
+    atan2 up to a constant in each region) have the right slope everywhere else."""
+    steep = gt(abs(y), abs(x))
+    origin = logical_and(eq(x, 0.0), eq(y, 0.0))
+    flat = atan(div(y, where(logical_or(steep, origin), 1.0, x)))
+    surrogate = where(steep, neg(atan(div(x, where(steep, y, 1.0)))), flat)
+    surrogate = where(origin, 0.0, surrogate)
+    return sub(surrogate.detach(), surrogate)  # r - (+0.0) keeps a -0.0 of r
 
 
 @computes_in_float32
