@@ -1091,3 +1091,24 @@ def test_gradients_at_ties_and_zeros_agree_with_torch(case):
             assert w is None or not np.any(w), f"{shown}: kiln None, torch {w}"
             continue
         np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-9, equal_nan=True, err_msg=shown)
+
+
+def test_atan2_values_with_gradients_enabled_at_special_values():
+    """atan2 with requires_grad (its gradient surrogate runs) keeps PyTorch's values, -0.0
+    and the corners of two infinities included; finite gradients match PyTorch's."""
+    inf, nan = math.inf, math.nan
+    y = [inf, -inf, inf, 1.0, nan, 0.0, -0.0, inf, 2.0, -1.0, 0.0, 3.0]
+    x = [inf, inf, -inf, inf, 1.0, -0.0, -0.0, 0.0, nan, -0.0, 0.0, -2.0]
+
+    def run(lib):
+        ty = lib.tensor(y, dtype=lib.float64, requires_grad=True)
+        tx = lib.tensor(x, dtype=lib.float64, requires_grad=True)
+        out = lib.atan2(ty, tx)
+        return out.detach().numpy(), [g.numpy() for g in lib.autograd.grad(out.sum(), (ty, tx))]
+
+    (got, got_grads), (want, want_grads) = run(kiln), run(torch)
+    np.testing.assert_array_equal(got, want)
+    assert np.array_equal(np.signbit(got), np.signbit(want))
+    finite = np.isfinite(y) & np.isfinite(x)
+    for g, w in zip(got_grads, want_grads):
+        np.testing.assert_allclose(g[finite], w[finite], rtol=1e-12, atol=0)

@@ -812,7 +812,8 @@ def _atan2_slope(y, x):
     origin = logical_and(eq(x, 0.0), eq(y, 0.0))
     flat = atan(div(y, where(logical_or(steep, origin), 1.0, x)))
     surrogate = where(steep, neg(atan(div(x, where(steep, y, 1.0)))), flat)
-    surrogate = where(origin, 0.0, surrogate)
+    # (two infinities make atan(inf / inf) NaN: the value must stay r's corner)
+    surrogate = where(logical_or(origin, isnan(surrogate)), 0.0, surrogate)
     return sub(surrogate.detach(), surrogate)  # r - (+0.0) keeps a -0.0 of r
 
 
