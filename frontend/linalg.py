@@ -108,7 +108,8 @@ def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None
     powed = ops.where(is0, math.inf if p < 0 else 0.0, ops.pow(safe, p))
     total = ops.sum(powed, dim, keepdim)
     t0 = ops.eq(total, 0.0)
-    return ops.where(t0, 0.0, ops.pow(ops.where(t0, 1.0, total), 1.0 / p))
+    # a zero sum with p < 0 (every element infinite) is 0 ** (1/p) = inf
+    return ops.where(t0, 0.0 if p > 0 else math.inf, ops.pow(ops.where(t0, 1.0, total), 1.0 / p))
 
 
 def _amax0(t: Tensor, dim: int, keepdim: bool = True) -> Tensor:

@@ -37,6 +37,13 @@ def isclose(
         a, b = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
         within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))
         return logical_or(eq_ab, within)
+    if not (a.dtype.is_floating_point or a.dtype.is_complex):
+        # integers: equality without tolerances, else the error in the default dtype, as
+        # PyTorch's (a - b would wrap: 0 and INT64_MIN were "close")
+        if rtol == 0 and atol == 0:
+            return eq(a, b)
+        fa, fb = a.to(dtypes.get_default_dtype()), b.to(dtypes.get_default_dtype())
+        return logical_or(eq(a, b), le(abs(sub(fa, fb)), add(mul(abs(fb), rtol), atol)))
     # infinities are close only to themselves (inf - inf is NaN, inf <= inf would hold)
     finite = logical_and(isfinite(a), isfinite(b))
     within = le(abs(sub(a, b)), add(mul(abs(b), rtol), atol))

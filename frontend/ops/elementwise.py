@@ -192,27 +192,27 @@ def div(a, b, *, rounding_mode=None):
         low = _opmath_scalar(P["div"], a, b)
         if low is not None:
             return low
-    if rounding_mode is None and not (isinstance(a, Tensor) and isinstance(b, Tensor)):
-        # an integer scalar divides as a float (int8 / 300 is 5 / 300.0, not 5 / 44)
+    if rounding_mode is None:
+        # each operand goes straight to the float dtype, as in PyTorch: an integer scalar
+        # divides as a float (int8 / 300 is 5 / 300.0, not 5 / 44), and so does a 0-d
+        # tensor (a uint8 tensor / tensor(-1, dtype=int32) divides by -1.0, not by 255)
         _check_operand("div", a)
         _check_operand("div", b)
         fdt = _float_dtype_for(dtypes.result_type(a, b))
         return bind(P["div"], (as_operand(a, fdt), as_operand(b, fdt)))
     a, b, dt = promote_pair("div", a, b)
-    if rounding_mode is None:
-        fdt = _float_dtype_for(dt)
-        return bind(P["div"], (cast(a, fdt), cast(b, fdt)))
     if rounding_mode == "floor":
         return floor_divide(a, b)
     if rounding_mode == "trunc":
         if not dt.is_floating_point:
             _check_integer_divisor(b, a)
-            if dt is dtypes.int64:  # exact: the floor quotient, one up where it rounded down
-                q = _int_floor_div(a, b, dt)
-                r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
-                zero = constant(0, dt)
-                up = logical_and(ne(r, zero), ne(lt(a, zero), lt(b, zero)))
-                return where(up, bind(P["add"], (q, constant(1, dt))), q)
+            # exact: the floor quotient, one up where it rounded down (a float32 quotient
+            # would round int32 2147483647 / 4 to 536870912)
+            q = _int_floor_div(a, b, dt)
+            r = bind(P["sub"], (a, bind(P["mul"], (q, b))))
+            zero = constant(0, dt)
+            up = logical_and(ne(r, zero), ne(lt(a, zero), lt(b, zero)))
+            return where(up, bind(P["add"], (q, constant(1, dt))), q)
         q = div(a, b)
         return cast(where(lt(q, 0), neg(floor(neg(q))), floor(q)), dt)
     raise RuntimeError(
@@ -309,6 +309,8 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
         if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
         dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
+        if b == -0.5 and dt.is_floating_point:  # PyTorch's rsqrt: (-inf) ** -0.5 is NaN
+            return rsqrt(cast(a, dt))
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
     if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and type(b) is bool:
         return logical_or(a, not b)  # bool ** True is the tensor, bool ** False all True
@@ -841,7 +843,24 @@ def atan2(y, x):
     both_inf = logical_and(isinf(x), isinf(y))
     quarter = constant(math.pi / 4, r.dtype)  # (two Python floats would make a float32)
     corner = where(gt(x, 0.0), quarter, mul(quarter, 3.0))
-    return where(both_inf, where(y_negative, neg(corner), corner), r)
+    r = where(both_inf, where(y_negative, neg(corner), corner), r)
+    if y.requires_grad or x.requires_grad or y._node is not None or x._node is not None:
+        r = sub(r.detach(), _atan2_slope(y, x))
+    return r
+
+
+def _atan2_slope(y, x):
+    """+0.0 in value, with PyTorch's gradient of atan2: ``x / (x^2 + y^2)`` for ``y``,
+    ``-y / (x^2 + y^2)`` for ``x``, 0 at the origin. Through ``atan(y / x)`` alone it is NaN
+    where ``x`` is 0; ``atan(y / x)`` where ``|y| <= |x|``, else ``-atan(x / y)`` (equal to
+    atan2 up to a constant in each region) have the right slope everywhere else."""
+    steep = gt(abs(y), abs(x))
+    origin = logical_and(eq(x, 0.0), eq(y, 0.0))
+    flat = atan(div(y, where(logical_or(steep, origin), 1.0, x)))
+    surrogate = where(steep, neg(atan(div(x, where(steep, y, 1.0)))), flat)
+    # (two infinities make atan(inf / inf) NaN: the value must stay r's corner)
+    surrogate = where(logical_or(origin, isnan(surrogate)), 0.0, surrogate)
+    return sub(surrogate.detach(), surrogate)  # r - (+0.0) keeps a -0.0 of r
 
 
 def _half_exp_squared(ax, big):

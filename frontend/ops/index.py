@@ -38,6 +38,7 @@ from .elementwise import (
     lt,
     maximum,
     mul,
+    neg,
     reverse_order,
     sub,
     where,
@@ -266,7 +267,12 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     d = normalize_dim("index_select", dim, x.ndim)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
-    _check_index_values("index_select", index, d, x.shape[d] if x.ndim else 1, IndexError)
+    size = x.shape[d] if x.ndim else 1
+    if size == 0 and index.numel():
+        raise RuntimeError("index_select(): self indexing axis dim should be positive")
+    # PyTorch's class: RuntimeError from its fast path along dim 1, else IndexError
+    exc = RuntimeError if d == 1 else IndexError
+    _check_index_values("index_select", index, d, size, exc)
     return bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
 
 
@@ -339,15 +345,26 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     if tuple(index.shape) != tuple(src.shape):
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
-    scattered = bind(
-        P["scatter_add"],
-        (cast(src, x.dtype), cast(index, dtypes.int64)),
-        {"axis": d, "size": x.shape[d]},
-    )
-    pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
-    if any(hi for _, hi in pads):
-        scattered = pad_axes(scattered, pads, 0)
-    return add(x, scattered)
+
+    def scatter(source):
+        scattered = bind(
+            P["scatter_add"],
+            (source, cast(index, dtypes.int64)),
+            {"axis": d, "size": x.shape[d]},
+        )
+        pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
+        return pad_axes(scattered, pads, 0) if any(hi for _, hi in pads) else scattered
+
+    return _add_scattered(x, cast(src, x.dtype), scatter)
+
+
+def _add_scattered(x: Tensor, source: Tensor, scatter) -> Tensor:
+    """``x + scatter(source)`` for a scatter-sum that is +0.0 where nothing lands. In floats
+    that would turn an untouched -0.0 of ``x`` into +0.0 (PyTorch keeps it); ``x -
+    scatter(-source)`` is the same sum and leaves every untouched element as it is."""
+    if not x.dtype.is_floating_point:
+        return add(x, scatter(source))
+    return sub(x, scatter(neg(source)))
 
 
 def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
@@ -357,6 +374,10 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         raise RuntimeError(
             f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype.name}"
         )
+    if not isinstance(value, Tensor):
+        dtypes.check_fits(value, x.dtype)  # NaN, inf or 300 into int8: PyTorch's RuntimeError
+        if x.dtype is dtypes.uint8 and isinstance(value, float) and value < 0:
+            raise RuntimeError("value cannot be converted to type uint8_t without overflow")
     return where(
         mask, cast(value, x.dtype) if isinstance(value, Tensor) else constant(value, x.dtype), x
     )
@@ -578,12 +599,10 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
         alpha = int(alpha) % 256  # the same product modulo 2**8 (PyTorch wraps)
     if alpha != 1:
         source = mul(source, alpha)
-    added = bind(
-        P["take_grad"],
-        (cast(source, x.dtype), cast(index, dtypes.int64)),
-        {"axis": d, "size": x.shape[d]},
-    )
-    return add(x, added)
+    index = cast(index, dtypes.int64)
+    params = {"axis": d, "size": x.shape[d]}
+    scatter = lambda src: bind(P["take_grad"], (src, index), params)  # noqa: E731
+    return _add_scattered(x, cast(source, x.dtype), scatter)
 
 
 @_zero_d
@@ -790,8 +809,9 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     v = reshape(expand(cast(v, x.dtype), flat_positions.shape), (-1,))
     flat = reshape(x, (-1,))
     if accumulate:
-        added = bind(P["take_grad"], (v, pos), {"axis": 0, "size": x.numel()})
-        return reshape(add(flat, added), x.shape)
+        params = {"axis": 0, "size": x.numel()}
+        added = _add_scattered(flat, v, lambda source: bind(P["take_grad"], (source, pos), params))
+        return reshape(added, x.shape)
     return reshape(index_copy(flat, 0, pos, v), x.shape)
 
 

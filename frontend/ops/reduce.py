@@ -283,7 +283,11 @@ def std(x: Tensor, dim=None, unbiased=None, keepdim: bool = False, *, correction
     if x.dtype in _LOW16:  # the square root too is taken before rounding
         wide = std(_widened(x), dim, unbiased, keepdim, correction=correction)
         return _rounded(wide, x)
-    return rename(sqrt(var(x, dim, unbiased, keepdim, correction=correction)), "StdBackward0", x)
+    v = var(x, dim, unbiased, keepdim, correction=correction)
+    # PyTorch's gradient is 0 where the deviation is 0 (sqrt's slope there is inf, and inf
+    # times var's zero slope would be NaN): the zeros pass through, not through sqrt
+    zero = eq(v, 0.0)
+    return rename(where(zero, v, sqrt(where(zero, 1.0, v))), "StdBackward0", x)
 
 
 def var_mean(x, dim=None, unbiased=None, keepdim=False, *, correction=None):

@@ -77,6 +77,8 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
 
     axis = normalize_dim("kthvalue", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
+    if n == 0:
+        raise IndexError(f"kthvalue(): Expected reduction dim {axis} to have non-zero size.")
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
     if x.ndim == 0:
@@ -109,8 +111,9 @@ def nanmedian(x: Tensor, dim=None, keepdim: bool = False):
 
 def _median(name, x, dim, keepdim, skip_nan):
     if dim is None:
-        if x.numel() == 0:
-            return constant(math.nan, x.dtype, like=x)
+        if x.numel() == 0:  # NaN; in an integer dtype NaN converted as C does, as PyTorch's
+            with np.errstate(invalid="ignore"):
+                return constant(np.array(math.nan).astype(x.dtype.np), x.dtype, like=x)
         flat = reshape(x, (-1,))
         value = _median(name, flat.detach() if flat._node is None else flat, 0, False, skip_nan)
         # differentiated (reverse mode, or a traced/transformed tensor: forward mode too):
@@ -160,8 +163,9 @@ def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     else:
         out = bind(P["cumsum"], (x,), {"axis": axis})
-    # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that)
-    out = add(out, 0.0) if out.dtype.is_floating_point else out
+    # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that);
+    # a 0-d input it copies (-0.0 stays)
+    out = add(out, 0.0) if out.dtype.is_floating_point and x.ndim else out
     return rename(out, "CumsumBackward0", x)
 
 
@@ -212,8 +216,9 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
         )
     if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
         return cast(logcumsumexp(cast(x, dtypes.float32), dim), x.dtype)
-    if x.ndim == 0:
-        return _as_1d(logcumsumexp, x, dim)
+    if x.ndim == 0:  # PyTorch copies a 0-d input (-0.0 stays)
+        normalize_dim("logcumsumexp", dim, 0)
+        return mul(x, 1.0)
     out = scan(x, normalize_dim("logcumsumexp", dim, x.ndim), logaddexp, -math.inf)
     return add(out, 0.0)  # a lone -0.0 comes out +0.0: PyTorch folds it into -inf
 
@@ -275,6 +280,16 @@ def unique(
         inverse = inverse.reshape(x.shape)
     else:
         axis = normalize_dim("unique", dim, x.ndim)
+        zero_sized = [a for a, n in enumerate(x.shape) if n == 0]
+        if len(zero_sized) > 1:
+            raise RuntimeError(
+                "Number of zero sized dimensions is more than one, so unique cannot be applied "
+            )
+        if zero_sized and zero_sized != [axis]:
+            raise RuntimeError(
+                "There are 0 sized dimensions, and they aren't selected, so unique cannot be "
+                "applied"
+            )
         if data.shape[axis] == 0:
             values = data
             inverse = np.zeros(0, np.int64)
