@@ -627,3 +627,24 @@ def test_an_epilogue_in_place_reads_its_input_through_the_output():
     assert re.search(r"\ba\d+ = out0\.reshape", setup), setup
     expected = np.where(mask, np.float32(0), x @ w)
     np.testing.assert_allclose(executable.run([x, w, mask])[0], expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "dtype,helper", [("float32", True), ("float64", True), ("int32", False), ("bool", False)]
+)
+def test_a_float_row_max_reads_the_row_with_the_vectorized_helper(dtype, helper):
+    """A NaN-propagating max written as a select loop does not vectorize (a row softmax
+    ran 2x slower); float rows call ``row_max_<dtype>``, integer and bool rows, which
+    have no helper, accumulate. (The helper name was compared before its ``{dtype}``
+    was filled in, so float rows accumulated too.)"""
+    g = Graph()
+    x = g.add_input((8, 16), dtype)
+    m = g.add_node("max", [x], {"axes": (1,), "keepdims": True})
+    g.outputs = [m]
+    source = "\n".join(compile_graph(g).kernels)
+    assert (f"row_max_{dtype}(" in source) == helper
+    data = np.random.default_rng(0).standard_normal((8, 16))
+    data = (data > 0) if dtype == "bool" else (data * 10).astype(dtype)
+    if dtype.startswith("float"):
+        data[3, 5] = np.nan
+    np.testing.assert_array_equal(compile_graph(g).run([data])[0], interpret(g, [data])[0])

@@ -136,7 +136,7 @@ def row_reduction_template(node: Node, backend: str = "cpu") -> str | None:
     exist for floating-point rows, whose NaN a plain loop cannot keep without giving up
     vectorization: an integer or bool max, ``any``, accumulates.)"""
     template = PRIMITIVES[node.op].expression(backend, node.dtype)
-    helper = (template or "").partition("(")[0]
+    helper = (template or "").partition("(")[0].replace("{dtype}", node.dtype)
     if backend == "cpu" and helper.startswith("row_") and helper not in HELPERS:
         return None
     return template
