@@ -49,13 +49,6 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 # author does not own or could not fix in this round; the test requires them to differ (so
 # that a fix is noticed and the entry removed) and everything else to agree.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "wgan_gp": {
-        "d grad is None": "double backward through LeakyReLU: PyTorch's leaky_relu_backward "
-        "is itself differentiable in its input (a zero gradient), so the hidden layers' "
-        "biases get a zero .grad from the gradient penalty; kiln's VJP of LeakyReLU uses a "
-        "constant mask, so those biases are not in the penalty's graph and keep .grad None "
-        "(frontend/autograd VJP rules of relu-like ops)",
-    },
     "known_gaps": {
         "quantize_dynamic": "no torch.ao.quantization (no quantized dtypes or modules)",
         "fx symbolic_trace": "no torch.fx (kiln traces with its own tracer: kiln.jit)",

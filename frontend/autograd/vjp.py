@@ -18,6 +18,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import ops
 from ..dispatch import bind
+from ..tensor import Tensor
 
 _SUM, _RESHAPE, _PERMUTE, _MATMUL = (P[name] for name in ("sum", "reshape", "permute", "matmul"))
 
@@ -85,9 +86,37 @@ def _minimum(g, a, b):
 
 
 def _where(g, c, a, b):
-    return (None,) + _binary_grads(
-        g, a, b, lambda: ops.where(c, g, 0.0), lambda: ops.where(c, 0.0, g)
-    )
+    grads = _binary_grads(g, a, b, lambda: ops.where(c, g, 0.0), lambda: ops.where(c, 0.0, g))
+    x = getattr(c, "__dict__", {}).get("_zero_link")  # (``zero_linked``)
+    if x is not None:
+        grads = tuple(linked(gi, x) for gi in grads)
+    return (None,) + grads
+
+
+def zero_linked(condition, x):
+    """Mark ``condition`` (a comparison of ``x``) as a piecewise activation's mask: under
+    ``create_graph`` the gradients of the ``where`` that selects with it stay connected to
+    ``x`` with a zero derivative, as PyTorch's ``threshold_backward(grad, self)`` (relu,
+    leaky_relu, hardtanh) is: a double backward (a WGAN-GP gradient penalty) then gives
+    the parameters before ``x`` a zero gradient where kiln gave ``None`` (an optimizer
+    skips a ``None``: Adam's moments and weight decay then differ)."""
+    if x.requires_grad:
+        condition.__dict__["_zero_link"] = x
+    return condition
+
+
+def linked(gi, x):
+    """``gi``, connected to ``x`` with a zero derivative when a graph is being recorded."""
+    from ..autograd.grad_mode import is_grad_enabled
+
+    if gi is None or not isinstance(x, Tensor) or not is_grad_enabled():
+        return gi
+    if not x.requires_grad or gi.shape != x.shape:
+        return gi
+    from .. import dtypes
+    from ..dispatch import constant
+
+    return ops.where(constant(np.True_, dtypes.bool_, like=gi), gi, x)
 
 
 def _cast(g, x, dtype):

@@ -17,6 +17,7 @@ import warnings
 import kiln
 from kiln import ops
 from kiln.autograd import fused, tape
+from kiln.autograd.vjp import zero_linked
 from kiln.dispatch import computes_in_float32
 from kiln.ops.dims import normalize_dim
 
@@ -124,7 +125,7 @@ def hardtanh(input, min_val: float = -1.0, max_val: float = 1.0, inplace: bool =
         low,
         ops.where(ops.gt(input, max_val), high, input.detach()),
     )
-    out = ops.where(inside, input, edge)
+    out = ops.where(zero_linked(inside, input), input, edge)
     return _maybe_inplace(input, out, inplace, "hardtanh_")
 
 
@@ -134,7 +135,8 @@ def leaky_relu(input, negative_slope: float = 0.01, inplace: bool = False):
     >>> leaky_relu(kiln.tensor([-1.0, 2.0]), 0.5).tolist()
     [-0.5, 2.0]
     """
-    out = ops.where(ops.gt(input, 0), input, ops.mul(input, negative_slope))
+    positive = zero_linked(ops.gt(input, 0), input)  # (PyTorch's backward reads input)
+    out = ops.where(positive, input, ops.mul(input, negative_slope))
     return _maybe_inplace(input, out, inplace, "leaky_relu_")
 
 

@@ -538,7 +538,9 @@ def relu(x):
     zero = constant(0, x.dtype)
     if not (x.requires_grad and is_grad_enabled()) and current_trace() is None:
         return where(lt(x, zero), zero, x)  # eagerly, without autograd: the same values
-    return where(le(x, zero), where(lt(x, zero), zero, x.detach()), x)
+    from ..autograd.vjp import zero_linked
+
+    return where(zero_linked(le(x, zero), x), where(lt(x, zero), zero, x.detach()), x)
 
 
 @computes_in_float32
