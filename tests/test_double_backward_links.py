@@ -1,8 +1,9 @@
 """A gradient penalty (WGAN-GP) differentiates a gradient: PyTorch's backward of relu-like
 activations reads their input, so the parameters before the activation get a *zero*
 gradient from the penalty, not ``None`` (which an optimizer skips: Adam's moments and
-weight decay then differ). kiln's masks of leaky_relu and hardtanh/relu6 are linked to the
-input with a zero derivative under ``create_graph`` (``vjp.zero_linked``)."""
+weight decay then differ). kiln's masks of relu, leaky_relu and hardtanh/relu6 are linked
+to the input (relu's eager fused node: to its output) with a zero derivative under
+``create_graph`` (``vjp.zero_linked``, ``vjp.linked``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ import kiln
 torch = pytest.importorskip("torch")
 
 ACTIVATIONS = {
+    "relu": lambda lib: lib.relu,
+    "ReLU": lambda lib: lib.nn.ReLU(),
     "leaky_relu": lambda lib: lambda t: lib.nn.functional.leaky_relu(t, 0.2),
     "LeakyReLU": lambda lib: lib.nn.LeakyReLU(0.2),
     "hardtanh": lambda lib: lib.nn.functional.hardtanh,
@@ -54,3 +57,16 @@ def test_the_link_does_not_change_first_order_gradients_or_values():
     assert g.requires_grad  # connected to x (with a zero derivative)
     (gg,) = kiln.autograd.grad(g.sum(), x)
     np.testing.assert_array_equal(gg.numpy(), [0.0, 0.0, 0.0, 0.0])
+
+
+def test_the_composite_relu_links_too():
+    """Under a profiler kiln.relu runs its composite (not the fused eager node)."""
+    rng = np.random.default_rng(3)
+    weights = [rng.standard_normal(s).astype(np.float32) for s in [(4, 3), (4,), (1, 4), (1,)]]
+    want = _penalty_grads(torch, ACTIVATIONS["relu"], weights)
+    with kiln.profiler.profile():
+        got = _penalty_grads(kiln, ACTIVATIONS["relu"], weights)
+    assert [g is None for g in got] == [w is None for w in want]
+    for g, w in zip(got, want):
+        if w is not None:
+            np.testing.assert_allclose(g, w, rtol=1e-5, atol=1e-6)

@@ -16,6 +16,8 @@ gradients; traced, if a backward is traced) when the gradient itself requires gr
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from kiln.compiler.primitives import PRIMITIVES as P
@@ -24,6 +26,7 @@ from .. import dispatch, dtypes, ops
 from ..context import current
 from ..tensor import Tensor, _wrap
 from . import tape
+from .vjp import linked
 
 __all__ = ["ENABLED", "log_softmax", "nll_loss", "relu"]
 
@@ -132,12 +135,18 @@ def _record(op: FusedOp, inputs, params, data) -> Tensor:
 # ------------------------------------------------------------------------------ relu
 
 
-def _relu_vjp(g, x, nonpositive):
-    """0 where ``x <= 0`` (a zero included), else ``g`` (NaN included): PyTorch's rule."""
+def _relu_vjp(g, x, nonpositive, output=None):
+    """0 where ``x <= 0`` (a zero included), else ``g`` (NaN included): PyTorch's rule.
+    Under ``create_graph`` the gradient stays connected, with a zero derivative, to the
+    relu's output (``output``: a weak reference), as PyTorch's ``threshold_backward(grad,
+    result)``: a gradient penalty then gives the parameters before the relu a zero
+    gradient, not ``None``."""
     if _fast_grad(g, nonpositive.shape, x.dtype.np):
         return (_wrap(_select_zero(nonpositive, g._data)),)
     mask = dispatch.constant(nonpositive, dtypes.bool_, like=g)
-    return (ops.where(mask, 0.0, g),)
+    grad = ops.where(mask, 0.0, g)
+    out = output() if output is not None else None
+    return (grad if out is None else linked(grad, out),)
 
 
 _RELU = FusedOp("relu", _relu_vjp)
@@ -155,9 +164,11 @@ def relu(x: Tensor):
         out = _select_zero(np.less(data, 0), data)
     if not (current().grad_enabled and x._requires_grad):
         return _wrap(out)
-    out = _record(_RELU, (x,), {"nonpositive": np.less_equal(data, 0)}, out)
+    params = {"nonpositive": np.less_equal(data, 0)}
+    out = _record(_RELU, (x,), params, out)
     if out.grad_fn is not None:
         tape.save_result(out.grad_fn, out)  # PyTorch saves relu's result: not to be changed
+        params["output"] = weakref.ref(out)  # (``_relu_vjp``: double backward's link)
     return out
 
 
