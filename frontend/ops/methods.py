@@ -47,6 +47,17 @@ def _rsub(self, other):
     return out
 
 
+def _rdiv(self, other):
+    """``number / tensor`` as PyTorch computes it: ``reciprocal(tensor) * number`` (its
+    ``__rtruediv__``: two roundings, ``MulBackward0`` over ``ReciprocalBackward0``); an
+    array or a tensor divides."""
+    if not isinstance(other, _OPERAND_TYPES):
+        return NotImplemented
+    if isinstance(other, (Tensor, np.ndarray)):
+        return ops.div(other, self)
+    return ops.mul(ops.reciprocal(self), other)
+
+
 def _method(fn):
     def method(self, *args, **kwargs):
         return fn(self, *args, **kwargs)
@@ -64,8 +75,8 @@ _OPERATORS = {
     "__mul__": ops.mul,
     "__rmul__": _reflected(ops.mul),
     "__truediv__": ops.div,
-    "__rtruediv__": _reflected(ops.div),
-    "__rdiv__": _reflected(ops.div),
+    "__rtruediv__": _rdiv,
+    "__rdiv__": _rdiv,
     "__floordiv__": ops.floor_divide,
     "__rfloordiv__": _reflected(ops.floor_divide),
     "__mod__": ops.remainder,

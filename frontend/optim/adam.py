@@ -165,7 +165,7 @@ def adam_scalars(xp, step, lr, beta1, beta2, dtype):
     t = xp.cast(step, kiln.float64)
     bias_correction1 = 1 - xp.pow(beta1, t)
     bias_correction2 = 1 - xp.pow(beta2, t)
-    step_size = lr / bias_correction1
+    step_size = xp.div(lr, bias_correction1)  # (PyTorch: Python floats: a true division)
     bias_correction2_sqrt = xp.pow(bias_correction2, 0.5)
     return xp.cast(-step_size, dtype), xp.cast(bias_correction2_sqrt, dtype)
 

@@ -97,7 +97,7 @@ class Adamax(_AdamLike):
         t, g, m, exp_inf = self._begin(p, grad, group, lr)
         m.copy_(_lerp(m, g, 1 - beta1))
         exp_inf.copy_(kiln.maximum(exp_inf * beta2, g.abs() + group["eps"]))
-        clr = lr / (1 - kiln.pow(beta1, t))
+        clr = kiln.div(lr, 1 - kiln.pow(beta1, t))  # (PyTorch's Python floats)
         p.add_(m * scalar_as(-clr, p.dtype) / exp_inf)
 
 

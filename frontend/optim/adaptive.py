@@ -169,7 +169,7 @@ class Adagrad(Optimizer):
         step.add_(1)
         if group["weight_decay"] != 0:
             g = g + p * group["weight_decay"]
-        clr = lr / ((step.to(kiln.float64) - 1) * group["lr_decay"] + 1)
+        clr = kiln.div(lr, (step.to(kiln.float64) - 1) * group["lr_decay"] + 1)
         state_sum.copy_(state_sum + g * g)
         std = state_sum.sqrt() + group["eps"]
         p.add_(g * scalar_as(-clr, p.dtype) / std)

@@ -49,6 +49,9 @@ class _Kiln:
 
     sqrt = staticmethod(kiln.sqrt)
     pow = staticmethod(kiln.pow)
+    # ``number / tensor`` is ``reciprocal(tensor) * number`` (PyTorch's ``__rtruediv__``);
+    # the optimizers' float64 stand-ins for PyTorch's Python floats divide
+    div = staticmethod(kiln.div)
     maximum = staticmethod(kiln.maximum)
     where = staticmethod(kiln.where)
 
@@ -71,6 +74,7 @@ class _NumPy:
     """``xp`` for NumPy arrays: the primitives' implementations, called directly."""
 
     sqrt = staticmethod(np.sqrt)  # the primitive's np.sqrt, less its errstate (see pow)
+    div = staticmethod(np.true_divide)
     maximum = staticmethod(_MAXIMUM)
 
     @staticmethod

@@ -134,8 +134,9 @@ class ASGD(Optimizer):
         averaged = ax + (p - ax) * mu.to(p.dtype)
         ax.copy_(kiln.where(mu != 1, averaged, p))
         t = step.to(kiln.float64)
-        eta.copy_((lr / (1 + lambd * lr * t) ** alpha).to(kiln.float32))
-        mu.copy_((1 / kiln.maximum(t - t0, kiln.ones_like(t))).to(kiln.float32))
+        # (PyTorch computes these in Python floats: true divisions)
+        eta.copy_(kiln.div(lr, (1 + lambd * lr * t) ** alpha).to(kiln.float32))
+        mu.copy_(kiln.div(1, kiln.maximum(t - t0, kiln.ones_like(t))).to(kiln.float32))
 
 
 class SparseAdam(Optimizer):
@@ -235,7 +236,7 @@ class Adafactor(Optimizer):
         step.add_(1)
         t = step.to(f64)
         one_minus_beta2 = kiln.pow(t, group["beta2_decay"])
-        rho = kiln.minimum(kiln.ones_like(t) * lr, 1 / kiln.sqrt(t))
+        rho = kiln.minimum(kiln.ones_like(t) * lr, kiln.div(1, kiln.sqrt(t)))
         rms = p.norm(2).to(f64) / (p.numel() ** 0.5)
         alpha = kiln.maximum(rms, kiln.full_like(rms, eps2)) * rho
         if group["weight_decay"] != 0:
