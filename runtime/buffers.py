@@ -78,3 +78,21 @@ class OutputPool:
             self.slots.pop(0)
             self.slots.append(array)
         return array
+
+
+def memory_owner(data):
+    """The object that owns ``data``'s memory: down its ``.base`` chain, through NumPy's
+    ``as_strided`` wrapper and the ``memoryview`` of an array over a buffer
+    (``np.frombuffer(b)`` twice over one ``bytearray``: two memoryviews, one owner). Two
+    arrays share memory only if they have the same owner (by identity).
+
+    Not ``kiln.ops.surface16._root``, which stops at the last ndarray (it needs the
+    array's address) and so gives two arrays over one buffer two roots."""
+    owner = data
+    while True:
+        base = getattr(owner, "base", None)
+        if base is None and type(owner) is memoryview:
+            base = owner.obj
+        if base is None:
+            return owner
+        owner = base

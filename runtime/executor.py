@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .buffers import memory_owner
+
 
 @dataclass
 class InputSpec:
@@ -96,27 +98,12 @@ def _render(argument) -> str:
     return argument
 
 
-def _owner(array):
-    """The object that owns ``array``'s memory: its base chain's end (through NumPy's
-    ``as_strided`` wrapper, whose ``base`` holds the array)."""
-    while True:
-        base = array.base
-        if base is None:
-            return array
-        if not isinstance(base, np.ndarray):
-            inner = getattr(base, "base", None)
-            if not isinstance(inner, np.ndarray):
-                return base
-            base = inner
-        array = base
-
-
 def _owner_counts(arrays) -> dict:
     """How many of ``arrays`` share each memory owner (by ``id``)."""
     counts: dict = {}
     for a in arrays:
         if type(a) is np.ndarray:
-            key = id(_owner(a))
+            key = id(memory_owner(a))
             counts[key] = counts.get(key, 0) + 1
     return counts
 
@@ -124,7 +111,7 @@ def _owner_counts(arrays) -> dict:
 def _donatable(array, owners) -> bool:
     """Whether a kernel may write over ``array`` (a donated input): writable, and no other
     input shares its memory (else a later read of that input would see the new values)."""
-    return array.flags.writeable and owners.get(id(_owner(array))) == 1
+    return array.flags.writeable and owners.get(id(memory_owner(array))) == 1
 
 
 def _copy_of(array, out):

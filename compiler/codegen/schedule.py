@@ -428,9 +428,14 @@ class _Lowering:
                 name = copy
             outputs.append(name)
         schedule = Schedule(
-            self.inputs, self.calls, outputs, self.statics, self.pools, self.fused.name
+            self.inputs,
+            self.calls,
+            outputs,
+            self.statics,
+            self.pools,
+            self.fused.name,
+            donated=self.donated,
         )
-        schedule.donated = self.donated
         lowered = Lowered(schedule, self.kernels, self if self.pending else None)
         if wait:
             lowered.finish()

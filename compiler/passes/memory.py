@@ -119,46 +119,56 @@ def _last_uses(fused: FusedGraph, storage: dict[Node, Storage]) -> dict[Node, in
     return last
 
 
-def _in_place_candidate(group: FusionGroup, value: Node, storage, last, index, taken):
-    """An input of ``group`` that dies here and whose block ``value`` can overwrite.
-
-    Only loop kernels (and matmul epilogues) read every input at the index they write, so
-    only they may overwrite an input; and not one that the group also reads through a
-    view (which would read other elements).
-    """
+def _reads_at_the_index(group: FusionGroup, storage) -> list | None:
+    """The roots of ``group``'s inputs (``_overwritable``'s ``roots``), or ``None`` for a
+    group that may not overwrite an input: only loop kernels (and matmul epilogues) read
+    every input at the index they write."""
     if group.kind not in ("loop", "matmul"):
         return None
-    roots = [root(storage, s) for s in group.inputs if s in storage]
+    return [root(storage, s) for s in group.inputs if s in storage]
+
+
+def _overwritable(value: Node, source: Node, roots, last, index) -> bool:
+    """Whether ``value`` may be written over ``source``: an input that dies in this group
+    (``index``), read once and not through a view (which would read other elements), of
+    ``value``'s shape and dtype."""
+    return (
+        last.get(source) == index
+        and roots.count(source) == 1
+        and source.shape == value.shape
+        and source.dtype == value.dtype
+    )
+
+
+def _in_place_candidate(group: FusionGroup, value: Node, storage, last, index, taken):
+    """An input of ``group`` that dies here and whose arena block ``value`` can overwrite."""
+    roots = _reads_at_the_index(group, storage)
+    if roots is None:
+        return None
     for source in group.inputs:
         where = storage.get(source)
         if (
             where is not None
             and where.kind == "arena"
             and source not in taken
-            and last.get(source) == index
-            and source.shape == value.shape
-            and source.dtype == value.dtype
-            and roots.count(source) == 1
+            and _overwritable(value, source, roots, last, index)
         ):
             return source
     return None
 
 
 def _donation(group: FusionGroup, value: Node, source, storage, last, index, outputs) -> bool:
-    """Whether the pool output ``value`` may be written over its donor input ``source``:
-    a loop kernel (or a matmul's epilogue) that reads ``source`` directly, once, for the
-    last time, of the same shape and dtype; an output returned once."""
-    if group.kind not in ("loop", "matmul") or value is group.head or source is None:
+    """Whether the pool output ``value`` may be written over its donor input ``source``
+    (``_overwritable``, read directly by a group that is not BLAS), an output returned
+    once."""
+    roots = _reads_at_the_index(group, storage)
+    if roots is None or value is group.head or source is None:
         return False
-    roots = [root(storage, s) for s in group.inputs if s in storage]
     return (
         source in group.inputs
         and storage.get(source) is not None
         and storage[source].kind == "input"
-        and last.get(source) == index
-        and roots.count(source) == 1
-        and source.shape == value.shape
-        and source.dtype == value.dtype
+        and _overwritable(value, source, roots, last, index)
         and outputs.count(value) == 1
     )
 

@@ -16,9 +16,10 @@ import numpy as np
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
-from .. import ops
-from ..dispatch import bind
+from .. import dtypes, ops
+from ..dispatch import bind, constant
 from ..tensor import Tensor
+from .grad_mode import is_grad_enabled
 
 _SUM, _RESHAPE, _PERMUTE, _MATMUL = (P[name] for name in ("sum", "reshape", "permute", "matmul"))
 
@@ -107,15 +108,10 @@ def zero_linked(condition, x):
 
 def linked(gi, x):
     """``gi``, connected to ``x`` with a zero derivative when a graph is being recorded."""
-    from ..autograd.grad_mode import is_grad_enabled
-
     if gi is None or not isinstance(x, Tensor) or not is_grad_enabled():
         return gi
     if not x.requires_grad or gi.shape != x.shape:
         return gi
-    from .. import dtypes
-    from ..dispatch import constant
-
     return ops.where(constant(np.True_, dtypes.bool_, like=gi), gi, x)
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 import numpy as np
 
 from kiln.compiler.primitives import DTYPE_SHORT
+from kiln.runtime.buffers import memory_owner
 
 from .. import dtypes
 from ..autograd.grad_mode import is_grad_enabled
@@ -206,23 +207,6 @@ def make_key(args, kwargs, static_argnums, static_argnames, signature):
         modes(),
     )
     return key, leaves
-
-
-def memory_owner(data):
-    """The object that owns ``data``'s memory: down its ``.base`` chain, through NumPy's
-    ``as_strided`` wrapper and the ``memoryview`` of an array over a buffer
-    (``np.frombuffer(b)`` twice over one ``bytearray``: two memoryviews, one owner).
-
-    Not ``surface16._root``, which stops at the last ndarray (it needs the array's address)
-    and so gives two arrays over one buffer two roots."""
-    owner = data
-    while True:
-        base = getattr(owner, "base", None)
-        if base is None and type(owner) is memoryview:
-            base = owner.obj
-        if base is None:
-            return owner
-        owner = base
 
 
 def aliasing(leaves) -> tuple:
