@@ -18,6 +18,7 @@ other ranks never hang in a collective waiting for it.
 from __future__ import annotations
 
 import sys
+import time
 import traceback
 
 import numpy as np
@@ -112,6 +113,9 @@ def _abort_on_uncaught_exception(exc_type, exc, tb):
     traceback.print_exception(exc_type, exc, tb)
     sys.stderr.flush()
     if _group.comm is not None:
+        # mpiexec forwards each rank's stderr through its own proxy; Abort kills the job at
+        # once, and under load the traceback above was lost in that pipe (seen in the suite).
+        time.sleep(0.25)
         _group.comm.Abort(1)
 
 
