@@ -190,8 +190,13 @@ def __getattr__(name):
         "library",
         "masked",
         "signal",
+        "sparse",
     ):
         return _lazy(name)
+    if name in ("sparse_coo_tensor", "sparse_coo", "strided", "layout", "spmm"):
+        from . import sparse
+
+        return getattr(sparse, name)
     if name in ("save", "load"):
         from . import serialization
 

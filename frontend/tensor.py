@@ -461,6 +461,26 @@ class Tensor:
     def copy_(self, src, non_blocking=False):
         return _ops().inplace(self, "copy_", src)
 
+    # -------------------------------------------------------------- layout (kiln.sparse)
+    is_sparse = False  # kiln.sparse.SparseTensor: a COO tensor
+
+    @property
+    def layout(self):
+        from .sparse import strided
+
+        return strided
+
+    def to_sparse(self, *args, **kwargs):
+        from .sparse import to_sparse
+
+        return to_sparse(self, *args, **kwargs)
+
+    def to_sparse_coo(self):
+        return self.to_sparse()
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        return self if dtype is None else self.to(dtype)
+
     # the many math/shape methods are attached by kiln.ops.methods
 
 
