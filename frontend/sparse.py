@@ -498,8 +498,9 @@ def sparse_coo_tensor(
             f", nnz from values: {values.shape[0]}"
         )
     sparse_dim = idx.shape[0]
-    if idx.size and idx.min() < 0:
-        raise RuntimeError(f"found negative index {idx.min()} for a sparse dim")
+    if idx.size and idx.min() < 0:  # (PyTorch checks only with check_invariants=True)
+        d = int(np.nonzero(idx.min(axis=1) < 0)[0][0])
+        raise RuntimeError(f"found negative index {idx[d].min()} for dim {d}")
     if size is None:
         highest = idx.max(axis=1) + 1 if idx.shape[1] else np.zeros(sparse_dim, np.int64)
         size = tuple(int(n) for n in highest) + tuple(values.shape[1:])
