@@ -397,3 +397,93 @@ def test_jit_uses_a_sparse_constant_and_refuses_a_sparse_argument():
 
     with pytest.raises((NotImplementedError, kiln.TraceError), match="sparse"):
         exp_of(kiln.ones(3, 3))
+
+
+# ------------------------------------------------------------------ embeddings and optimizers
+def _embedding_run(lib, optimizer, options, dtype, steps=3, padding_idx=3):
+    e = lib.nn.Embedding(6, 3, sparse=True, padding_idx=padding_idx, dtype=getattr(lib, dtype))
+    with lib.no_grad():
+        e.weight.copy_(lib.tensor(np.sin(np.arange(18.0)).reshape(6, 3)))
+    opt = getattr(lib.optim, optimizer)(e.parameters(), lr=0.1, **options)
+    for step in range(steps):
+        opt.zero_grad()
+        idx = lib.tensor([[1, 3], [1, 0]]) if step != 1 else lib.tensor([[2, 3, 5]])
+        (e(idx) ** 2).sum().backward()
+        opt.step()
+    return e, opt
+
+
+def test_embedding_sparse_gradient_layout_and_accumulation():
+    grads = []
+    for lib in (torch, kiln):
+        e, _ = _embedding_run(lib, "SGD", {}, "float64", steps=0, padding_idx=3)
+        (e(lib.tensor([[1, 3], [1, 0]])) ** 2).sum().backward()
+        first = e.weight.grad
+        e(lib.tensor([2])).sum().backward()  # accumulated: the entries of both
+        grads.append((first, e.weight.grad))
+    (t1, t2), (k1, k2) = grads
+    _same_sparse(k1, t1)
+    _same_sparse(k2, t2)
+    assert _kiln_repr(k1) == repr(t1)
+
+
+OPTIMIZERS = [
+    ("SGD", {}),
+    ("SGD", {"momentum": 0.9}),
+    ("SGD", {"momentum": 0.9, "nesterov": True, "dampening": 0.0}),
+    ("SGD", {"maximize": True}),
+    ("SparseAdam", {}),
+    ("SparseAdam", {"maximize": True, "betas": (0.8, 0.9)}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(("optimizer", "options"), OPTIMIZERS)
+def test_optimizers_take_sparse_gradients_as_torch(optimizer, options, dtype):
+    (te, topt), (ke, kopt) = (_embedding_run(m, optimizer, options, dtype) for m in (torch, kiln))
+    # (PyTorch adds a scaled sparse gradient with one FMA per entry: the last bit may differ)
+    tol = 1e-15 if dtype == "float64" else 1e-6
+    np.testing.assert_allclose(_np(ke.weight), _np(te.weight), rtol=tol, atol=tol)
+    for key, value in topt.state[te.weight].items():
+        got = kopt.state[ke.weight][key]
+        if isinstance(value, torch.Tensor):
+            assert got.is_sparse == value.is_sparse, key
+            np.testing.assert_allclose(_np(got.to_dense()), _np(value.to_dense()), rtol=tol)
+        else:
+            assert got == value
+
+
+def test_sparse_gradient_refusals_match_torch():
+    for lib in (torch, kiln):
+        with pytest.raises(RuntimeError, match=r"add\(sparse, dense\) is not supported"):
+            _embedding_run(lib, "SGD", {"weight_decay": 0.1}, "float64")
+        with pytest.raises(RuntimeError, match="does not support sparse gradients"):
+            _embedding_run(lib, "Adam", {}, "float64")
+        e = lib.nn.Embedding(4, 2, sparse=True, scale_grad_by_freq=True)
+        with pytest.raises(RuntimeError, match="scale_grad_by_freq not supported with sparse"):
+            e(lib.tensor([1, 1])).sum().backward()
+    e = kiln.nn.Embedding(4, 2, sparse=True)
+
+    @kiln.jit
+    def step(idx):
+        e(idx).sum().backward()
+
+    with pytest.raises(NotImplementedError, match="sparse gradient"):
+        step(kiln.tensor([1, 2]))
+
+
+def test_module_functions_take_sparse_operands():
+    t, k = _pair("duplicates")
+    d = _dense((3, 3), 6)
+    for fn in (
+        lambda m, s, x: m.add(x, s),
+        lambda m, s, x: m.sub(x, s, alpha=2),
+        lambda m, s, x: m.sum(s),
+    ):
+        np.testing.assert_allclose(
+            _np(fn(kiln, k, kiln.tensor(d))), _np(fn(torch, t, torch.tensor(d))), rtol=1e-12
+        )
+    _same_sparse(kiln.add(k, k), torch.add(t, t), structure=False)
+    _same_sparse(kiln.sum(k, 1), torch.sum(t, 1))
+    p = kiln.nn.Parameter(kiln.tensor(d))
+    np.testing.assert_allclose(_np(p + k), _np(torch.tensor(d) + t), rtol=1e-12)

@@ -207,6 +207,10 @@ def embedding(
         out = ops.add(frozen, ops.div(ops.sub(out, frozen), counts))
     if padding_idx is not None:
         out = ops.where(ops.unsqueeze(ops.eq(flat, padding_idx), 1), out.detach(), out)
+    if sparse and weight.requires_grad and kiln.is_grad_enabled():  # a COO gradient
+        from ..sparse import sparse_embedding
+
+        out = sparse_embedding(weight, flat, padding_idx, scale_grad_by_freq)
     out = ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
     return rename(out, "EmbeddingBackward0", weight)
 

@@ -154,6 +154,10 @@ not_equal = ne
 
 
 def add(a, b, *, alpha=1):
+    if getattr(b, "is_sparse", False) or getattr(a, "is_sparse", False):  # kiln.sparse
+        from ..sparse import add as sparse_add
+
+        return sparse_add(a, b, alpha=alpha)
     donor = reusable_operand(a, b)
     if alpha != 1:
         b = mul(b, alpha)
@@ -166,6 +170,10 @@ def _is_bool(v) -> bool:
 
 
 def sub(a, b, *, alpha=1):
+    if getattr(b, "is_sparse", False) or getattr(a, "is_sparse", False):  # kiln.sparse
+        from ..sparse import add as sparse_add
+
+        return sparse_add(a, b, alpha=-alpha, op="sub")
     donor = reusable_operand(a, b)
     if _is_bool(a) or _is_bool(b):
         raise RuntimeError(
