@@ -419,18 +419,36 @@ _ENABLED: list = []
 
 
 # ---------------------------------------------------------------------- construction
+class _NoValues(np.ndarray):
+    """A sparse tensor's ``_data``: its shape and dtype, no values. Zero-strided and
+    read-only (one element: NaN where a float can say so); NumPy's ufuncs and functions
+    refuse it, so a dense code path that reads a tensor's array directly raises instead of
+    computing with the placeholder."""
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        raise _unsupported(getattr(ufunc, "__name__", "ufunc"))
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise _unsupported(getattr(func, "__name__", "function"))
+
+    def _refused(self, *args, **kwargs):
+        raise _unsupported("reading the values")
+
+    tolist = item = copy = astype = tobytes = __getitem__ = __iter__ = _refused
+    __float__ = __int__ = __bool__ = __index__ = _refused
+
+
 def _placeholder(shape, dtype) -> np.ndarray:
-    """What a sparse tensor holds as ``_data``: its shape and dtype, no values (NaN where a
-    float can say so), zero-strided: it costs one element."""
     dt = dtype.np
     fill = np.nan if dt.kind in "fc" else 0
-    return np.broadcast_to(np.array(fill, dtype=dt), tuple(shape))
+    return np.broadcast_to(np.array(fill, dtype=dt), tuple(shape)).view(_NoValues)
 
 
 def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
     _enable()
     held = values.dtype if values.dtype is not dtypes.bfloat16 else dtypes.float32
-    t = _wrap(_placeholder(shape, held))
+    t = _wrap(np.zeros(0))
+    t._data = _placeholder(shape, held)
     t.__class__ = SparseTensor
     t._sp_indices = indices
     t._sp_values = values

@@ -487,3 +487,40 @@ def test_module_functions_take_sparse_operands():
     _same_sparse(kiln.sum(k, 1), torch.sum(t, 1))
     p = kiln.nn.Parameter(kiln.tensor(d))
     np.testing.assert_allclose(_np(p + k), _np(torch.tensor(d) + t), rtol=1e-12)
+
+
+def test_paths_that_read_a_tensors_array_refuse_a_sparse_one(tmp_path):
+    _, k = _pair("sorted")
+    other = kiln.sparse_coo_tensor([[0, 1, 2], [1, 2, 0]], [7.0, 8.0, 9.5], (3, 4))
+    with pytest.raises(AssertionError):  # (NaN placeholders must not compare equal)
+        kiln.testing.assert_close(k, other, equal_nan=True)
+    kiln.testing.assert_close(k, k.clone() * 1.0)
+    with pytest.raises(NotImplementedError, match="sparse"):
+        kiln.save({"adjacency": k}, tmp_path / "a.pt")
+    with pytest.raises(NotImplementedError, match="sparse_coo"):
+        np.exp(k._data)  # a dense fast path handed the placeholder array
+    for fn in (kiln.relu, kiln.clone, lambda s: kiln.where(kiln.ones(3, 4) > 0, s, 0.0)):
+        with pytest.raises((NotImplementedError, RuntimeError)):
+            fn(k)
+
+
+def test_jit_training_step_through_a_sparse_adjacency_matches_eager():
+    _, k = _pair("duplicates")
+    adj = k.coalesce()  # (float64: the compiled kernels round as NumPy up to 1e-12)
+    x = kiln.tensor(_dense((3, 4), 7))
+
+    def loss_of(w):
+        return kiln.sparse.mm(adj, x @ w).tanh().pow(2).sum()
+
+    w_eager = kiln.tensor(_dense((4, 2), 8), requires_grad=True)
+    w_jit = w_eager.detach().clone().requires_grad_()
+    loss_of(w_eager).backward()
+
+    @kiln.jit
+    def step(w):
+        loss = loss_of(w)
+        loss.backward()
+        return loss
+
+    np.testing.assert_allclose(_np(step(w_jit)), _np(loss_of(w_eager)), rtol=1e-12)
+    np.testing.assert_allclose(_np(w_jit.grad), _np(w_eager.grad), rtol=1e-10, atol=1e-12)
