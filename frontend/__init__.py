@@ -193,10 +193,11 @@ def __getattr__(name):
         "sparse",
     ):
         return _lazy(name)
-    if name in ("sparse_coo_tensor", "sparse_coo", "strided", "layout", "spmm"):
+    if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):
         from . import sparse
 
-        return getattr(sparse, name)
+        if name in sparse.__all__:
+            return getattr(sparse, name)
     if name in ("save", "load"):
         from . import serialization
 

@@ -31,6 +31,10 @@ from .tensor import Tensor, _wrap
 
 __all__ = [
     "SparseTensor",
+    "sparse_bsc",
+    "sparse_bsr",
+    "sparse_csc",
+    "sparse_csr",
     "addmm",
     "layout",
     "log_softmax",
@@ -61,10 +65,18 @@ class layout:  # noqa: N801  (torch.layout)
 
 strided = layout("strided")
 sparse_coo = layout("sparse_coo")
+# PyTorch's compressed layouts: named (``layout == torch.sparse_csr`` reads), not supported
+sparse_csr = layout("sparse_csr")
+sparse_csc = layout("sparse_csc")
+sparse_bsr = layout("sparse_bsr")
+sparse_bsc = layout("sparse_bsc")
+_LAYOUTS = {
+    x.name: x for x in (strided, sparse_coo, sparse_csr, sparse_csc, sparse_bsr, sparse_bsc)
+}
 
 
 def _layout_named(name: str) -> layout:
-    return {"strided": strided, "sparse_coo": sparse_coo}[name]
+    return _LAYOUTS[name]
 
 
 def _kiln():
@@ -137,7 +149,9 @@ class SparseTensor(Tensor):
     def to_sparse(self, *args, layout=None, **kwargs) -> SparseTensor:
         sparse_dim = args[0] if args else kwargs.get("sparse_dim")
         if layout not in (None, sparse_coo) or kwargs.get("blocksize") is not None:
-            raise _unsupported("to_sparse", f" (to layout {layout})")
+            raise NotImplementedError(
+                f"to_sparse: layout {layout} is not supported by kiln (only kiln.sparse_coo)"
+            )
         if sparse_dim is not None and sparse_dim != self.sparse_dim():
             raise RuntimeError(
                 "to_sparse: conversion from Sparse to Sparse with sparse_dim argument "
@@ -311,7 +325,7 @@ class SparseTensor(Tensor):
         return matmul(self, other)
 
     def mm(self, other):
-        return matmul(self, other, op="mm")
+        return matmul(self, other, op="mm")  # (Tensor.mm: torch.mm's dense gradient)
 
     def t(self):
         if self.sparse_dim() > 2 or self.dense_dim() > 0:
@@ -545,6 +559,7 @@ def sparse_coo_tensor(
         if values.requires_grad and not values.is_leaf:
             raise RuntimeError("sparse_coo_tensor: requires_grad=True on non-leaf values")
         values = values.detach().requires_grad_(True)
+        values.__dict__["_sparse_leaf_values"] = True  # (see _refuse_dense_gradient)
     out = _make(idx, values, size, builtins.bool(is_coalesced) or idx.shape[1] <= 1)
     out._sp_leaf = requires_grad
     if values.requires_grad and not requires_grad:  # PyTorch's node of the construction
@@ -563,7 +578,9 @@ def to_sparse(x: Tensor, sparse_dim=None, *, layout=None, blocksize=None, dense_
     """``Tensor.to_sparse``: the nonzero entries of a dense tensor (whole slices of its last
     ``ndim - sparse_dim`` dims), coalesced."""
     if layout not in (None, sparse_coo) or blocksize is not None:
-        raise _unsupported("to_sparse", f" (layout {layout}: only kiln.sparse_coo is supported)")
+        raise NotImplementedError(
+            f"to_sparse: layout {layout} is not supported by kiln (only kiln.sparse_coo)"
+        )
     if x._node is not None:
         raise RuntimeError("to_sparse: the nonzero pattern of a traced tensor is not known")
     if sparse_dim is None:
@@ -786,10 +803,16 @@ def _sparse_times_sparse(a: SparseTensor, b: SparseTensor, op: str) -> SparseTen
     return coalesce(_make(indices, values, (a.shape[0], b.shape[1]), coalesced=False))
 
 
-def matmul(a, b, op="matmul"):
-    """``sparse @ dense`` (dense), ``dense @ sparse`` (dense), ``sparse @ sparse`` (sparse)."""
+def matmul(a, b, op="matmul", masked_grad=False):
+    """``sparse @ dense`` (dense), ``dense @ sparse`` (dense), ``sparse @ sparse`` (sparse).
+
+    ``masked_grad``: the product is ``torch.sparse.mm`` / ``addmm``, whose gradient of a
+    sparse leaf stays on its pattern (kiln's only kind of sparse gradient)."""
     if isinstance(a, SparseTensor) and isinstance(b, SparseTensor):
         return _sparse_times_sparse(a, b, op)
+    if not masked_grad:
+        _refuse_dense_gradient(a, op)
+        _refuse_dense_gradient(b, op)
     if isinstance(a, SparseTensor):
         return _sparse_times_dense(a, b, op)
     if a.ndim != 2:
@@ -797,10 +820,39 @@ def matmul(a, b, op="matmul"):
     return _sparse_times_dense(b.t(), a.t(), op).t()
 
 
+def _from_a_sparse_leaf(values: Tensor) -> bool:
+    """Whether ``values`` are (computed from) the values of a sparse leaf that requires
+    grad: a walk of their autograd graph (small: the ops since the leaf)."""
+    if values.__dict__.get("_sparse_leaf_values"):
+        return True
+    seen, stack = set(), [values.grad_fn]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        leaf = getattr(node, "variable", None)
+        if leaf is not None and leaf.__dict__.get("_sparse_leaf_values"):
+            return True
+        stack.extend(n for n, _ in getattr(node, "next_functions", ()))
+    return False
+
+
+def _refuse_dense_gradient(x, op: str) -> None:
+    if isinstance(x, SparseTensor) and x.requires_grad and _kiln().is_grad_enabled():
+        if _from_a_sparse_leaf(x._sp_values):
+            raise NotImplementedError(
+                f"{op}: PyTorch gives a sparse matrix that requires grad a dense gradient "
+                f"through {op} (grad @ other.T at every entry, off its pattern too); kiln keeps "
+                "a sparse tensor's gradient on its pattern: use torch.sparse.mm or "
+                "torch.sparse.addmm (that gradient in PyTorch too), or multiply its to_dense()"
+            )
+
+
 def mm(mat1, mat2) -> Tensor:
     """``torch.sparse.mm``: a sparse matrix times a dense (or sparse) one. A sparse
     operand that requires grad gets a sparse gradient on its own pattern."""
-    return matmul(mat1, mat2, op="mm")
+    return matmul(mat1, mat2, op="mm", masked_grad=True)
 
 
 def spmm(mat1, mat2) -> Tensor:
@@ -809,7 +861,7 @@ def spmm(mat1, mat2) -> Tensor:
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1) -> Tensor:  # noqa: A002
     """``torch.sparse.addmm``: ``beta * input + alpha * (mat1 @ mat2)``."""
-    product = matmul(mat1, mat2, op="addmm")
+    product = matmul(mat1, mat2, op="addmm", masked_grad=True)
     if alpha != 1:
         product = product * alpha
     if beta == 0:

@@ -524,3 +524,35 @@ def test_jit_training_step_through_a_sparse_adjacency_matches_eager():
 
     np.testing.assert_allclose(_np(step(w_jit)), _np(loss_of(w_eager)), rtol=1e-12)
     np.testing.assert_allclose(_np(w_jit.grad), _np(w_eager.grad), rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("op", ["mm", "@", "spmm", "matvec", "dense@sparse", "addmm"])
+def test_products_whose_torch_gradient_of_a_sparse_leaf_is_dense_raise(op):
+    t, k, td, kd = _matrices()
+    t, k = _pair("duplicates", requires_grad=True)
+    PRODUCTS[op](torch, t, td).sum().backward()
+    assert t.grad.layout is torch.strided  # PyTorch: a dense gradient, off the pattern too
+    with pytest.raises(NotImplementedError, match="sparse.mm"):
+        PRODUCTS[op](kiln, k, kd)
+    with kiln.no_grad():  # no gradient asked: the product itself
+        np.testing.assert_allclose(
+            _np(PRODUCTS[op](kiln, k, kd)), _np(PRODUCTS[op](torch, t, td)), rtol=1e-12
+        )
+
+
+def test_module_level_shape_functions_and_layout_names():
+    t, k = _pair("duplicates")
+    _same_sparse(kiln.t(k), torch.t(t))
+    _same_sparse(kiln.transpose(k, 0, 1), torch.transpose(t, 0, 1))
+    idx = [2, 0, 2]
+    _same_sparse(
+        kiln.index_select(k, 1, kiln.tensor(idx)),
+        torch.index_select(t, 1, torch.tensor(idx)),
+        structure=False,
+    )
+    for name in ("strided", "sparse_coo", "sparse_csr", "sparse_csc", "sparse_bsr", "sparse_bsc"):
+        assert repr(getattr(kiln, name)) == repr(getattr(torch, name)).replace("torch.", "kiln.")
+    with pytest.raises(NotImplementedError, match="sparse_csr"):
+        kiln.eye(2).to_sparse(layout=kiln.sparse_csr)
+    with pytest.raises(AttributeError, match="module 'kiln' has no attribute 'sparse_nope'"):
+        kiln.sparse_nope  # noqa: B018
