@@ -27,7 +27,7 @@ import numpy as np
 
 from . import dispatch, dtypes, printing
 from .context import current_trace
-from .tensor import Tensor, _wrap
+from .tensor import SPARSE_SEEN, Tensor, _wrap
 
 __all__ = [
     "SparseTensor",
@@ -272,6 +272,17 @@ class SparseTensor(Tensor):
     def is_contiguous(self, memory_format=None) -> bool:
         return False
 
+    def __del__(self):
+        try:
+            _released()
+        except Exception:  # noqa: S110  (interpreter shutdown: the module is gone)
+            pass
+
+    def __reduce_ex__(self, protocol):
+        # copy, deepcopy and pickle rebuild through _make (which counts live tensors)
+        state = (self._sp_indices, self._sp_values, tuple(self.shape), self._sp_coalesced)
+        return (_rebuild, (*state, self._sp_leaf))
+
     def __repr__(self) -> str:
         return _repr(self)
 
@@ -422,14 +433,27 @@ def _refuse_primitives(prim, inputs, params):
 
 
 def _enable() -> None:
-    """Registered with the first sparse tensor (a registered handler takes eager ops off
-    ``bind``'s fastest path, so a program without sparse tensors does not pay for it)."""
+    """Count one more live sparse tensor; the first registers the handler (a registered
+    handler takes eager ops off ``bind``'s fastest path: a program pays for it only while
+    it holds a sparse tensor)."""
+    _LIVE[0] += 1
     if not _ENABLED:
         dispatch.register_device(_refuse_primitives)
         _ENABLED.append(True)
 
 
-_ENABLED: list = []
+def _released() -> None:
+    """A sparse tensor died (``SparseTensor.__del__``); after the last, no operand can be
+    sparse: the handler goes and the ops' tests of ``SPARSE_SEEN`` skip again."""
+    _LIVE[0] -= 1
+    if _LIVE[0] == 0 and _ENABLED:
+        _ENABLED.clear()
+        if _refuse_primitives in dispatch._device_handlers:
+            dispatch._device_handlers.remove(_refuse_primitives)
+
+
+_ENABLED = SPARSE_SEEN
+_LIVE = [0]  # sparse tensors alive (each made by _make, each counted down by __del__)
 
 
 # ---------------------------------------------------------------------- construction
@@ -459,16 +483,22 @@ def _placeholder(shape, dtype) -> np.ndarray:
 
 
 def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
-    _enable()
     held = values.dtype if values.dtype is not dtypes.bfloat16 else dtypes.float32
     t = _wrap(np.zeros(0))
     t._data = _placeholder(shape, held)
+    _enable()
     t.__class__ = SparseTensor
     t._sp_indices = indices
     t._sp_values = values
     t._sp_coalesced = builtins.bool(coalesced)
     t._sp_leaf = False  # (sparse_coo_tensor(..., requires_grad=True) makes a leaf)
     return t
+
+
+def _rebuild(indices, values, shape, coalesced, leaf) -> SparseTensor:
+    out = _make(indices, values, shape, coalesced)
+    out._sp_leaf = leaf
+    return out
 
 
 def _with_values(s: SparseTensor, values: Tensor, coalesced=None) -> SparseTensor:

@@ -484,6 +484,10 @@ class Tensor:
     # the many math/shape methods are attached by kiln.ops.methods
 
 
+# Non-empty once kiln.sparse made its first sparse tensor: until then no operand is sparse,
+# and the hottest ops skip their test of it
+SPARSE_SEEN: list = []
+
 _ARRAY_SHAPE = Tensor.shape  # (``ndim`` reads the array where a subclass keeps ``shape``)
 
 

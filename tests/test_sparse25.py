@@ -556,3 +556,22 @@ def test_module_level_shape_functions_and_layout_names():
         kiln.eye(2).to_sparse(layout=kiln.sparse_csr)
     with pytest.raises(AttributeError, match="module 'kiln' has no attribute 'sparse_nope'"):
         kiln.sparse_nope  # noqa: B018
+
+
+def test_copies_and_pickles_are_sparse_and_the_refusal_leaves_with_the_last_one():
+    import copy
+    import gc
+    import pickle
+
+    from kiln import dispatch
+    from kiln import sparse as sparse_module
+
+    t, k = _pair("duplicates")
+    for copied in (copy.copy(k), copy.deepcopy(k), pickle.loads(pickle.dumps(k))):
+        _same_sparse(copied, t)
+    assert sparse_module._refuse_primitives in dispatch._device_handlers
+    del k, copied
+    gc.collect()
+    assert sparse_module._LIVE[0] == 0, sparse_module._LIVE  # (no other test holds one)
+    assert sparse_module._refuse_primitives not in dispatch._device_handlers
+    assert not sparse_module.SPARSE_SEEN  # (add / sub skip their sparse test again)

@@ -20,7 +20,7 @@ from ..autograd import fused
 from ..autograd.tape import keep_result, rename
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, computes_in_float32, constant
-from ..tensor import Tensor
+from ..tensor import SPARSE_SEEN, Tensor
 from .reuse import bind_into, reusable_operand
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
@@ -154,7 +154,7 @@ not_equal = ne
 
 
 def add(a, b, *, alpha=1):
-    if getattr(b, "is_sparse", False) or getattr(a, "is_sparse", False):  # kiln.sparse
+    if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
         from ..sparse import add as sparse_add
 
         return sparse_add(a, b, alpha=alpha)
@@ -170,7 +170,7 @@ def _is_bool(v) -> bool:
 
 
 def sub(a, b, *, alpha=1):
-    if getattr(b, "is_sparse", False) or getattr(a, "is_sparse", False):  # kiln.sparse
+    if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
         from ..sparse import add as sparse_add
 
         return sparse_add(a, b, alpha=-alpha, op="sub")
