@@ -575,3 +575,21 @@ def test_copies_and_pickles_are_sparse_and_the_refusal_leaves_with_the_last_one(
     assert sparse_module._LIVE[0] == 0, sparse_module._LIVE  # (no other test holds one)
     assert sparse_module._refuse_primitives not in dispatch._device_handlers
     assert not sparse_module.SPARSE_SEEN  # (add / sub skip their sparse test again)
+
+
+@pytest.mark.parametrize(("mode", "weighted"), [("sum", False), ("sum", True), ("mean", False)])
+def test_embedding_bag_sparse_gradient_matches_torch(mode, weighted):
+    grads = []
+    for lib in (torch, kiln):
+        bag = lib.nn.EmbeddingBag(6, 3, mode=mode, sparse=True, padding_idx=4, dtype=lib.float64)
+        with lib.no_grad():
+            bag.weight.copy_(lib.tensor(np.sin(np.arange(18.0)).reshape(6, 3)))
+        weights = lib.tensor(np.arange(1.0, 8.0)) if weighted else None
+        out = bag(lib.tensor([1, 2, 4, 1, 0, 5, 3]), lib.tensor([0, 3, 5]), weights)
+        (out**2).sum().backward()
+        grads.append(bag.weight.grad)
+    _same_sparse(grads[1], grads[0])
+    for lib in (torch, kiln):
+        bag = lib.nn.EmbeddingBag(6, 3, mode="max", sparse=True)
+        with pytest.raises(ValueError, match="max mode does not support sparse weights"):
+            bag(lib.tensor([1, 2]), lib.tensor([0]))
