@@ -272,6 +272,17 @@ class SparseTensor(Tensor):
     def is_contiguous(self, memory_format=None) -> bool:
         return False
 
+    def zero_(self) -> SparseTensor:
+        """No entries left (``optimizer.zero_grad(set_to_none=False)`` of a sparse grad)."""
+        if self.requires_grad and self.is_leaf and _kiln().is_grad_enabled():
+            raise RuntimeError(
+                "a leaf Variable that requires grad is being used in an in-place operation."
+            )
+        self._sp_indices = np.zeros((self.sparse_dim(), 0), np.int64)
+        self._sp_values = self._sp_values.detach().new_zeros((0, *self.shape[self.sparse_dim() :]))
+        self._sp_coalesced = True
+        return self
+
     def __del__(self):
         try:
             _released()

@@ -453,6 +453,19 @@ def test_optimizers_take_sparse_gradients_as_torch(optimizer, options, dtype):
             assert got == value
 
 
+def test_zero_grad_without_none_empties_a_sparse_gradient():
+    results = []
+    for lib in (torch, kiln):
+        e, opt = _embedding_run(lib, "SGD", {"momentum": 0.5}, "float64", steps=2)
+        opt.zero_grad(set_to_none=False)
+        grad = e.weight.grad
+        assert grad.is_sparse and grad._nnz() == 0 and grad.is_coalesced()
+        (e(lib.tensor([4, 4])) ** 2).sum().backward()
+        opt.step()
+        results.append(e.weight.grad)
+    _same_sparse(results[1], results[0])
+
+
 def test_sparse_gradient_refusals_match_torch():
     for lib in (torch, kiln):
         with pytest.raises(RuntimeError, match=r"add\(sparse, dense\) is not supported"):
