@@ -363,7 +363,7 @@ def test_sparse_data_is_never_read_as_dense():
         with pytest.raises((RuntimeError, TypeError)):
             fn()
     # a dense op handed a sparse operand (a primitive would read its placeholder data)
-    for fn in (lambda: kiln.ones(3, 4).float().mul(k), lambda: kiln.where(k > 0, k, k)):
+    for fn in (lambda: kiln.maximum(kiln.ones(3, 4), k), lambda: kiln.where(k > 0, k, k)):
         with pytest.raises(NotImplementedError, match="sparse_coo"):
             fn()
 
@@ -500,6 +500,9 @@ def test_module_functions_take_sparse_operands():
     _same_sparse(kiln.sum(k, 1), torch.sum(t, 1))
     p = kiln.nn.Parameter(kiln.tensor(d))
     np.testing.assert_allclose(_np(p + k), _np(torch.tensor(d) + t), rtol=1e-12)
+    tp = torch.nn.Parameter(torch.tensor(d))
+    _same_sparse(p * k, tp * t, structure=False)
+    _same_sparse(kiln.mul(k, 3.0), torch.mul(t, 3.0))
 
 
 def test_paths_that_read_a_tensors_array_refuse_a_sparse_one(tmp_path):

@@ -118,6 +118,10 @@ def _opmath_scalar(prim, a, b):
 def _binary(prim, reuses=False):
     def op(a, b):
         if prim is _MUL:
+            if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
+                from ..sparse import mul as sparse_mul  # (Parameter * sparse, torch.mul)
+
+                return sparse_mul(a, b) if getattr(a, "is_sparse", False) else sparse_mul(b, a)
             low = _opmath_scalar(prim, a, b)
             if low is not None:
                 return low
