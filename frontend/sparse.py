@@ -608,6 +608,15 @@ def sparse_coo_tensor(
     return out
 
 
+def empty_sparse(shape, dtype, layout_) -> SparseTensor:
+    """``zeros(shape, layout=kiln.sparse_coo)``, ``zeros_like(sparse)``: no entries."""
+    if layout_ is not sparse_coo:
+        raise NotImplementedError(f"layout {layout_} is not supported by kiln (only sparse_coo)")
+    dt = dtypes.get_default_dtype() if dtype is None else dtypes.as_dtype(dtype)
+    values = _kiln().zeros((0,), dtype=dt)
+    return _make(np.zeros((len(shape), 0), np.int64), values, tuple(shape), coalesced=True)
+
+
 def _linear(indices: np.ndarray, sparse_shape) -> np.ndarray:
     """Each entry's row-major position among the sparse dims (the coalesced order)."""
     if indices.shape[0] == 0:

@@ -609,3 +609,23 @@ def test_embedding_bag_sparse_gradient_matches_torch(mode, weighted):
         bag = lib.nn.EmbeddingBag(6, 3, mode="max", sparse=True)
         with pytest.raises(ValueError, match="max mode does not support sparse weights"):
             bag(lib.tensor([1, 2]), lib.tensor([0]))
+
+
+def test_factories_with_a_sparse_layout_as_torch():
+    t, k = _pair("dense_dim")
+    for fn in (
+        lambda m, s: m.zeros_like(s),
+        lambda m, s: m.empty_like(s),
+        lambda m, s: m.zeros(2, 3, layout=m.sparse_coo),
+        lambda m, s: m.zeros_like(m.eye(2), layout=m.sparse_coo),
+    ):
+        want, got = fn(torch, t), fn(kiln, k)
+        assert got.is_sparse and got._nnz() == want._nnz() == 0
+        assert tuple(got.shape) == tuple(want.shape) and got.is_coalesced()
+    with pytest.raises(RuntimeError, match="not implemented for sparse layout"):
+        kiln.ones(2, layout=kiln.sparse_coo)
+    for fn in (lambda m, s: m.ones_like(s), lambda m, s: m.full_like(s, 2.0)):
+        with pytest.raises(NotImplementedError):
+            fn(torch, t)
+        with pytest.raises(NotImplementedError, match="sparse"):
+            fn(kiln, k)
