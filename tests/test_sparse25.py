@@ -359,7 +359,7 @@ def test_errors_torch_raises_too():
 
 def test_sparse_data_is_never_read_as_dense():
     _, k = _pair("sorted")
-    for fn in (lambda: k.tolist(), lambda: np.asarray(k), lambda: k[0], lambda: k.copy_(k)):
+    for fn in (lambda: k.tolist(), lambda: np.asarray(k), lambda: k[0:1], lambda: k.copy_(k)):
         with pytest.raises((RuntimeError, TypeError)):
             fn()
     # a dense op handed a sparse operand (a primitive would read its placeholder data)
@@ -629,3 +629,35 @@ def test_factories_with_a_sparse_layout_as_torch():
             fn(torch, t)
         with pytest.raises(NotImplementedError, match="sparse"):
             fn(kiln, k)
+
+
+SELECTIONS = {
+    "row": lambda s, v, h, u: s[1],
+    "select_dim1": lambda s, v, h, u: s.select(1, 1),
+    "vector_entry": lambda s, v, h, u: v[2],
+    "vector_missing": lambda s, v, h, u: v[1],
+    "dense_dim_row": lambda s, v, h, u: h[1],
+    "dense_dim_select": lambda s, v, h, u: h.select(1, 2),
+    "two_ints": lambda s, v, h, u: s[0, 1],
+    "uncoalesced_row": lambda s, v, h, u: u[1],
+    "negative": lambda s, v, h, u: u[-1],
+}
+
+
+@pytest.mark.parametrize("name", SELECTIONS)
+def test_integer_indexing_and_select_match_torch(name):
+    results = []
+    for m in (torch, kiln):
+        x = m.tensor([[0.0, 1.0, 0.0], [2.0, 0.0, 3.0]])
+        s, h = x.to_sparse(), x.to_sparse(1)
+        v = m.tensor([1.0, 0.0, 2.0]).to_sparse()
+        u = m.sparse_coo_tensor([[1, 0, 1], [2, 0, 2]], [1.0, 2.0, 3.0], (2, 3))
+        results.append(SELECTIONS[name](s, v, h, u))
+    want, got = results
+    assert got.is_sparse == want.is_sparse
+    assert _kiln_repr(got) == repr(want)
+    t, k = _pair("duplicates")
+    with pytest.raises(NotImplementedError):
+        t[[0, 1]]
+    with pytest.raises(NotImplementedError, match="only integers"):
+        k[[0, 1]]

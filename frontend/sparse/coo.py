@@ -330,6 +330,12 @@ class SparseTensor(Tensor):
             raise _unsupported("sum", " (keepdim=True)")
         return sum(self, dim, dtype=dtype)
 
+    def select(self, dim: int, index: int):
+        return select(self, dim, index)
+
+    def __getitem__(self, key):
+        return getitem(self, key)
+
     def index_select(self, dim: int, index: Tensor):
         return index_select(self, dim, index)
 
@@ -525,10 +531,12 @@ from .ops import (  # noqa: E402
     add,
     coalesce,
     div,
+    getitem,
     index_select,
     log_softmax,
     matmul,
     mul,
+    select,
     softmax,
     sum,  # noqa: A004
     to_dense,

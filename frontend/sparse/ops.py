@@ -226,6 +226,44 @@ def index_select(s: SparseTensor, dim: int, index: Tensor) -> SparseTensor:
     return _make(indices.reshape(s.sparse_dim(), -1), values, shape, coalesced=False)
 
 
+def select(s: SparseTensor, dim: int, index: int):
+    """``s.select(dim, index)`` and ``s[index]``: along a sparse dim, the entries there
+    (sparse, or dense once no sparse dim is left: their sum, zeros where none); along a
+    dense dim, a slice of every value."""
+    if not -s.ndim <= dim < max(s.ndim, 1):
+        raise IndexError(f"select(): dimension {dim} out of range for a {s.ndim}-D tensor")
+    d = dim % s.ndim
+    size = s.shape[d]
+    if not -size <= index < size:
+        raise IndexError(
+            f"select(): index {index} out of range for tensor of size {list(s.shape)} at "
+            f"dimension {d}"
+        )
+    index %= size
+    shape = [n for k, n in enumerate(s.shape) if k != d]
+    if d >= s.sparse_dim():
+        values = s._sp_values.select(d - s.sparse_dim() + 1, index)
+        return _make(s._sp_indices, values, shape, s._sp_coalesced)
+    keep = np.nonzero(s._sp_indices[d] == index)[0].astype(np.int64)
+    values = s._sp_values.index_select(0, _wrap(keep))
+    if s.sparse_dim() == 1:  # no sparse dim left: the (summed) entries, dense
+        return _scatter_add(1, np.zeros(len(keep), np.int64), values)[0]
+    indices = np.delete(s._sp_indices[:, keep], d, axis=0)
+    return _make(indices, values, shape, coalesced=s._sp_coalesced and d == 0)
+
+
+def getitem(s: SparseTensor, key):
+    """``s[i]`` and ``s[i, j, ...]`` with integers (PyTorch's sparse indexing); other keys
+    raise, as PyTorch's."""
+    keys = key if isinstance(key, tuple) else (key,)
+    if not all(isinstance(k, (int, np.integer)) and not isinstance(k, bool) for k in keys):
+        raise _unsupported("index", f" (key {key!r}: only integers index a sparse tensor)")
+    out = s
+    for k in keys:
+        out = out.select(0, int(k))
+    return out
+
+
 # ---------------------------------------------------------------------- arithmetic
 def _check_same_shape(op, a, b):
     if tuple(a.shape) != tuple(b.shape):
