@@ -9,8 +9,15 @@ The indices are data (NumPy) the operations read eagerly.
 
 What PyTorch has no sparse kernel for raises ``NotImplementedError`` (a ``RuntimeError``)
 naming the op and the layout: a sparse tensor is never densified behind the user's back.
-Its ``_data`` is a placeholder (shape and dtype, NaN values) that no op may read: a device
-handler of ``kiln.dispatch`` refuses every primitive that gets a sparse input.
+Its ``_data`` is a placeholder (shape and dtype, no values) whose NumPy ufuncs and
+functions raise, and while any sparse tensor is alive a device handler of ``kiln.dispatch``
+refuses every primitive that gets a sparse input. ``kiln.jit`` takes a sparse tensor used
+through ``kiln.sparse.mm`` / ``to_dense`` as a constant (its indices and values) and
+refuses one as an argument. ``nn.Embedding(sparse=True)`` gives a COO gradient, which
+``optim.SGD`` and ``optim.SparseAdam`` take.
+
+Files: ``coo.py`` (the tensor, layouts, refusals, repr), ``ops.py`` (construction and the
+operations), ``embedding.py`` (the sparse embedding gradient).
 
 >>> import kiln
 >>> s = kiln.sparse_coo_tensor([[0, 1, 1], [2, 0, 2]], [3.0, 4.0, 5.0], (2, 3))
