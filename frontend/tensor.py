@@ -478,6 +478,17 @@ class Tensor:
     def to_sparse_coo(self):
         return self.to_sparse()
 
+    is_sparse_csr = False  # (kiln has no compressed layouts)
+
+    def to_sparse_csr(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_csr: kiln has no sparse_csr layout (use to_sparse)")
+
+    def to_sparse_csc(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_csc: kiln has no sparse_csc layout (use to_sparse)")
+
+    def to_sparse_bsr(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_bsr: kiln has no sparse_bsr layout (use to_sparse)")
+
     def to_dense(self, dtype=None, *, masked_grad=None):
         return self if dtype is None else self.to(dtype)
 

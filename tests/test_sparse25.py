@@ -570,6 +570,10 @@ def test_module_level_shape_functions_and_layout_names():
         assert repr(getattr(kiln, name)) == repr(getattr(torch, name)).replace("torch.", "kiln.")
     with pytest.raises(NotImplementedError, match="sparse_csr"):
         kiln.eye(2).to_sparse(layout=kiln.sparse_csr)
+    assert not kiln.eye(2).is_sparse_csr and not kiln.eye(2).to_sparse().is_sparse_csr
+    for method in ("to_sparse_csr", "to_sparse_csc", "to_sparse_bsr"):
+        with pytest.raises(NotImplementedError, match=method):
+            getattr(kiln.eye(2), method)()
     with pytest.raises(AttributeError, match="module 'kiln' has no attribute 'sparse_nope'"):
         kiln.sparse_nope  # noqa: B018
 
