@@ -190,8 +190,14 @@ def __getattr__(name):
         "library",
         "masked",
         "signal",
+        "sparse",
     ):
         return _lazy(name)
+    if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):
+        from . import sparse
+
+        if name in sparse.__all__:
+            return getattr(sparse, name)
     if name in ("save", "load"):
         from . import serialization
 

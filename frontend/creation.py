@@ -198,16 +198,22 @@ def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
 
 def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     """``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
+    if _sparse_layout(layout):  # kiln.sparse: no entries
+        return _sparse().empty_sparse(_size(shape, size, "zeros"), dtype, layout["layout"])
     return _filled(_size(shape, size, "zeros"), 0, dtype, requires_grad, device)
 
 
 def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
+    if _sparse_layout(layout):
+        raise RuntimeError("full(...) is not implemented for sparse layout")
     return _filled(_size(shape, size, "ones"), 1, dtype, requires_grad, device)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     """Zeros in fact: kiln never hands out uninitialized memory. ``memory_format=`` lays
     it out (``channels_last``: NHWC memory, as PyTorch)."""
+    if _sparse_layout(layout):
+        return _sparse().empty_sparse(_size(shape, size, "empty"), dtype, layout["layout"])
     out = _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
     fmt = layout.get("memory_format")
     return out if fmt is None else _mf.lay_out(out, fmt)
@@ -239,7 +245,21 @@ def _laid_like(out, x, kw):
     return _mf.lay_out(out, kw.get("memory_format", _mf.preserve_format), like=x)
 
 
+def _sparse_layout(kw) -> bool:
+    """A factory asked for a sparse layout (``layout=kiln.sparse_coo``; kiln.sparse)."""
+    layout = kw.get("layout")
+    return layout is not None and repr(layout) not in ("kiln.strided", "torch.strided")
+
+
+def _sparse():
+    from . import sparse
+
+    return sparse
+
+
 def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    if getattr(x, "is_sparse", False) or _sparse_layout(kw):  # no entries (PyTorch's)
+        return _sparse().empty_sparse(x.shape, _like(x, dtype), kw.get("layout", x.layout))
     out = zeros(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
@@ -247,6 +267,8 @@ def zeros_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tens
 
 
 def ones_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tensor:
+    if getattr(x, "is_sparse", False) or _sparse_layout(kw):
+        raise NotImplementedError("ones_like: a sparse layout has no fill (kiln.sparse)")
     out = ones(
         x.shape, dtype=_like(x, dtype), requires_grad=requires_grad, device=device or _dev(x)
     )
@@ -258,6 +280,8 @@ def empty_like(x, *, dtype=None, device=None, requires_grad=False, **kw) -> Tens
 
 
 def full_like(x, fill_value, *, dtype=None, device=None, requires_grad=False, **kw):
+    if getattr(x, "is_sparse", False) or _sparse_layout(kw):
+        raise NotImplementedError("full_like: a sparse layout has no fill (kiln.sparse)")
     out = full(
         x.shape,
         fill_value,

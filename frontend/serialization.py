@@ -153,6 +153,11 @@ def _encode(obj, arrays, seen, path, pickler=None):
     if isinstance(obj, float):
         return obj if math.isfinite(obj) else {"$float": repr(obj)}
     if isinstance(obj, Tensor):
+        if obj.is_sparse:  # (its _data is a placeholder, kiln.sparse)
+            raise NotImplementedError(
+                f"kiln.save: {path} is a sparse (kiln.sparse_coo) tensor, which kiln cannot "
+                "save yet; save its coalesce().indices(), values() and shape instead"
+            )
         if obj._data is None:
             raise TypeError(
                 f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "

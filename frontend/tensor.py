@@ -461,8 +461,43 @@ class Tensor:
     def copy_(self, src, non_blocking=False):
         return _ops().inplace(self, "copy_", src)
 
+    # -------------------------------------------------------------- layout (kiln.sparse)
+    is_sparse = False  # kiln.sparse.SparseTensor: a COO tensor
+
+    @property
+    def layout(self):
+        from .sparse import strided
+
+        return strided
+
+    def to_sparse(self, *args, **kwargs):
+        from .sparse import to_sparse
+
+        return to_sparse(self, *args, **kwargs)
+
+    def to_sparse_coo(self):
+        return self.to_sparse()
+
+    is_sparse_csr = False  # (kiln has no compressed layouts)
+
+    def to_sparse_csr(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_csr: kiln has no sparse_csr layout (use to_sparse)")
+
+    def to_sparse_csc(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_csc: kiln has no sparse_csc layout (use to_sparse)")
+
+    def to_sparse_bsr(self, *args, **kwargs):
+        raise NotImplementedError("to_sparse_bsr: kiln has no sparse_bsr layout (use to_sparse)")
+
+    def to_dense(self, dtype=None, *, masked_grad=None):
+        return self if dtype is None else self.to(dtype)
+
     # the many math/shape methods are attached by kiln.ops.methods
 
+
+# Non-empty once kiln.sparse made its first sparse tensor: until then no operand is sparse,
+# and the hottest ops skip their test of it
+SPARSE_SEEN: list = []
 
 _ARRAY_SHAPE = Tensor.shape  # (``ndim`` reads the array where a subclass keeps ``shape``)
 

@@ -41,6 +41,24 @@ def assert_close(
                 a, e, rtol=rtol, atol=atol, equal_nan=equal_nan, check_dtype=check_dtype, msg=msg
             )
         return
+    if getattr(actual, "is_sparse", False) or getattr(expected, "is_sparse", False):
+        if not (getattr(actual, "is_sparse", False) and getattr(expected, "is_sparse", False)):
+            raise AssertionError(msg or "The values for attribute 'layout' do not match")
+        # as PyTorch: the coalesced indices equal, the values close (kiln.sparse)
+        actual, expected = actual.coalesce(), expected.coalesce()
+        if tuple(actual.shape) != tuple(expected.shape):
+            raise AssertionError(msg or f"sizes differ: {actual.shape} != {expected.shape}")
+        assert_close(actual._indices(), expected._indices(), msg=msg)
+        assert_close(
+            actual._values(),
+            expected._values(),
+            rtol=rtol,
+            atol=atol,
+            equal_nan=equal_nan,
+            check_dtype=check_dtype,
+            msg=msg,
+        )
+        return
     a, e = _to_numpy(actual), _to_numpy(expected)
     if a.shape != e.shape:
         raise AssertionError(

@@ -228,6 +228,12 @@ class TraceState:
 
     # -------------------------------------------------------------- graph inputs
     def _note_device(self, value: Tensor) -> None:
+        if getattr(value, "is_sparse", False):  # (its _data is a placeholder: no values)
+            raise TraceError(
+                "kiln.jit: a sparse tensor cannot be an argument or a captured tensor of a "
+                "compiled function; pass its indices and values (dense), or use it through "
+                "kiln.sparse.mm / to_dense inside the function"
+            )
         dev = value.device.type
         if dev != "cpu":
             if self.device not in ("cpu", dev):

@@ -53,19 +53,12 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "quantize_dynamic": "no torch.ao.quantization (no quantized dtypes or modules)",
         "fx symbolic_trace": "no torch.fx (kiln traces with its own tracer: kiln.jit)",
         "nested_tensor": "no torch.nested",
-        "to_sparse": "no sparse tensors (to_sparse, sparse_coo_tensor, torch.sparse)",
     },
 }
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "gcn_sparse": (
-        "sparse_coo_tensor",
-        "kiln has no sparse tensors (torch.sparse_coo_tensor, torch.sparse.mm / sum, "
-        "coalesce, _nnz)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module")

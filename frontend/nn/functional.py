@@ -207,6 +207,10 @@ def embedding(
         out = ops.add(frozen, ops.div(ops.sub(out, frozen), counts))
     if padding_idx is not None:
         out = ops.where(ops.unsqueeze(ops.eq(flat, padding_idx), 1), out.detach(), out)
+    if sparse and weight.requires_grad and kiln.is_grad_enabled():  # a COO gradient
+        from ..sparse import sparse_embedding
+
+        out = sparse_embedding(weight, flat, padding_idx, scale_grad_by_freq)
     out = ops.reshape(out, tuple(input.shape) + (weight.shape[1],))
     return rename(out, "EmbeddingBackward0", weight)
 
@@ -328,6 +332,8 @@ def embedding_bag(
     if padding_idx is not None:
         keep = _host_ints(input, "input")[positions] != padding_idx
         seg, positions = seg[keep], positions[keep]
+    if sparse and mode == "max":  # (PyTorch's check)
+        raise ValueError("max mode does not support sparse weights")
     rows = embedding(
         ops.index_select(input, 0, ops.constant(positions, kiln.int64, like=input)),
         weight,
@@ -335,6 +341,7 @@ def embedding_bag(
         max_norm,
         norm_type,
         scale_grad_by_freq,
+        sparse,  # (a COO gradient: one entry per index of the bags, as PyTorch's)
     )  # (entries, dim)
     dim = weight.shape[1]
     index = ops.constant(seg, kiln.int64, like=input)

@@ -20,7 +20,7 @@ from ..autograd import fused
 from ..autograd.tape import keep_result, rename
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, computes_in_float32, constant
-from ..tensor import Tensor
+from ..tensor import SPARSE_SEEN, Tensor
 from .reuse import bind_into, reusable_operand
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
@@ -118,6 +118,10 @@ def _opmath_scalar(prim, a, b):
 def _binary(prim, reuses=False):
     def op(a, b):
         if prim is _MUL:
+            if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
+                from ..sparse import mul as sparse_mul  # (Parameter * sparse, torch.mul)
+
+                return sparse_mul(a, b) if getattr(a, "is_sparse", False) else sparse_mul(b, a)
             low = _opmath_scalar(prim, a, b)
             if low is not None:
                 return low
@@ -154,6 +158,10 @@ not_equal = ne
 
 
 def add(a, b, *, alpha=1):
+    if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
+        from ..sparse import add as sparse_add
+
+        return sparse_add(a, b, alpha=alpha)
     donor = reusable_operand(a, b)
     if alpha != 1:
         b = mul(b, alpha)
@@ -166,6 +174,10 @@ def _is_bool(v) -> bool:
 
 
 def sub(a, b, *, alpha=1):
+    if SPARSE_SEEN and (getattr(a, "is_sparse", False) or getattr(b, "is_sparse", False)):
+        from ..sparse import add as sparse_add
+
+        return sparse_add(a, b, alpha=-alpha, op="sub")
     donor = reusable_operand(a, b)
     if _is_bool(a) or _is_bool(b):
         raise RuntimeError(

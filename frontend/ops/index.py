@@ -264,6 +264,8 @@ def _zero_d(fn):
 
 @_zero_d
 def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    if x.is_sparse:  # kiln.sparse
+        return x.index_select(dim, index)
     d = normalize_dim("index_select", dim, x.ndim)
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")

@@ -28,6 +28,10 @@ def matmul(a: Tensor, b: Tensor) -> Tensor:
     """``a @ b`` with NumPy/PyTorch semantics for 1-D, 2-D and batched operands."""
     if not isinstance(a, Tensor) or not isinstance(b, Tensor):
         raise TypeError("matmul: both arguments must be tensors")
+    if a.is_sparse or b.is_sparse:  # a COO operand (kiln.sparse)
+        from ..sparse import matmul as sparse_matmul
+
+        return sparse_matmul(a, b)
     if a.ndim == 0 or b.ndim == 0:
         raise RuntimeError(
             f"matmul: both arguments to matmul need to be at least 1D, but they "

@@ -86,6 +86,8 @@ def _sum(x: Tensor, axes, keepdims: bool) -> Tensor:
 
 
 def sum(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A001
+    if x.is_sparse:  # kiln.sparse: torch.sum(coo) is torch.sparse.sum
+        return x.sum(dim, keepdim, dtype=dtype)
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not (x.dtype.is_floating_point or x.dtype.is_complex):

@@ -75,6 +75,8 @@ def permute(x: Tensor, *dims) -> Tensor:
 
 
 def transpose(x: Tensor, dim0: int, dim1: int) -> Tensor:
+    if x.is_sparse:  # kiln.sparse
+        return x.transpose(dim0, dim1)
     if x.ndim < 2 and dim0 in (0, -1) and dim1 in (0, -1):
         return x
     axes = list(range(x.ndim))
@@ -87,6 +89,8 @@ swapaxes = swapdims = transpose
 
 
 def t(x: Tensor) -> Tensor:
+    if x.is_sparse:  # kiln.sparse
+        return x.t()
     if x.ndim > 2:
         raise RuntimeError(f"t() expects a tensor with <= 2 dimensions, but self is {x.ndim}D")
     return rename(transpose(x, 0, 1), "TBackward0", x) if x.ndim == 2 else x

@@ -31,6 +31,7 @@ import numpy as np
 import kiln
 from kiln import tracing
 
+from ..sparse import _ENABLED as _SPARSE_SEEN
 from ..tensor import Tensor
 from ..utils.hooks import RemovableHandle
 
@@ -69,6 +70,8 @@ class Optimizer:
 
     # whether step() reads the momentum through ``_momentum`` (live when cycled)
     live_momentum = False
+    # whether step() takes sparse (COO) gradients (SGD, SparseAdam); others raise
+    takes_sparse_gradients = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -404,6 +407,21 @@ class Optimizer:
         """Hook for subclasses: fill kiln's hidden state from a loaded one."""
 
 
+def _refuse_sparse_gradients(optimizer) -> None:
+    """PyTorch's error of an optimizer without a sparse-gradient path (kiln.sparse)."""
+    name = type(optimizer).__name__
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if p.grad is not None and p.grad.is_sparse:
+                hint = ", please consider SparseAdam instead" if name == "Adam" else ""
+                if name == "Adagrad":  # (PyTorch's Adagrad has one; kiln's not)
+                    raise NotImplementedError(
+                        "Adagrad: sparse gradients are not supported by kiln (layout "
+                        "kiln.sparse_coo); use SGD or SparseAdam"
+                    )
+                raise RuntimeError(f"{name} does not support sparse gradients{hint}")
+
+
 def _hooked_step(step):
     """``step`` running the step pre/post hooks around it (once, however it is nested) and
     noting that the optimizer stepped (``LRScheduler`` warns otherwise)."""
@@ -424,6 +442,8 @@ def _hooked_step(step):
                         f"{step} must return None or a tuple of (new_args, new_kwargs), "
                         f"but got {result}."
                     )
+        if _SPARSE_SEEN and not self.takes_sparse_gradients:  # (only once one exists)
+            _refuse_sparse_gradients(self)
         self._in_step = True
         try:
             out = step(self, *args, **kwargs)

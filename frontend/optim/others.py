@@ -140,8 +140,11 @@ class ASGD(Optimizer):
 
 
 class SparseAdam(Optimizer):
-    """Adam for sparse gradients. kiln has no sparse tensors, so, as PyTorch does for a
-    dense gradient, ``step()`` raises; use ``Adam``."""
+    """Adam for sparse (COO) gradients (``nn.Embedding(sparse=True)``), as PyTorch's: the
+    moments and the parameter change only at the rows the coalesced gradient holds. A dense
+    gradient raises, as in PyTorch."""
+
+    takes_sparse_gradients = True
 
     def __init__(self, params, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, maximize=False):
         _check_lr(lr, strict=True)
@@ -155,16 +158,58 @@ class SparseAdam(Optimizer):
         super().__init__(params, defaults)
 
     def step(self, closure=None):
-        """Raises as PyTorch's does for dense gradients (kiln's only kind)."""
         loss = self._closure_loss(closure)
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    raise RuntimeError(
-                        "SparseAdam does not support dense gradients, please consider Adam "
-                        "instead (kiln has no sparse tensors)"
-                    )
+        with kiln.no_grad():
+            for group in self.param_groups:
+                for p in group["params"]:
+                    if p.grad is None:
+                        continue
+                    if not p.grad.is_sparse:
+                        raise RuntimeError(
+                            "SparseAdam does not support dense gradients, please consider "
+                            "Adam instead"
+                        )
+                    state = self.state[p]
+                    if len(state) == 0:
+                        state["step"] = 0
+                        state["exp_avg"] = kiln.zeros_like(p)
+                        state["exp_avg_sq"] = kiln.zeros_like(p)
+                    state["step"] += 1
+                    self._sparse_step(p, state, group)
         return loss
+
+    @staticmethod
+    def _sparse_step(p, state, group) -> None:
+        """PyTorch's ``sparse_adam`` on the rows of the coalesced gradient (each written
+        with ``index_add``: a row appears once)."""
+        import math
+
+        from ..sparse import _linear, _wrap
+
+        grad = -p.grad if group["maximize"] else p.grad
+        grad = grad.coalesce()
+        values = grad._values()
+        if values.numel() == 0:
+            return
+        beta1, beta2 = group["betas"]
+        rows_shape = (-1, *p.shape[grad.sparse_dim() :])
+        rows = _wrap(_linear(grad._indices()._data, p.shape[: grad.sparse_dim()]))
+
+        def add_at(t, update):
+            t.copy_(t.reshape(rows_shape).index_add(0, rows, update).reshape(p.shape))
+
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        old_avg = exp_avg.reshape(rows_shape).index_select(0, rows)
+        avg_update = (values - old_avg) * (1 - beta1)
+        add_at(exp_avg, avg_update)
+        old_sq = exp_avg_sq.reshape(rows_shape).index_select(0, rows)
+        sq_update = (values.pow(2) - old_sq) * (1 - beta2)
+        add_at(exp_avg_sq, sq_update)
+        numer = avg_update + old_avg
+        denom = (sq_update + old_sq).sqrt() + group["eps"]
+        step = state["step"]
+        step_size = group["lr"] * math.sqrt(1 - beta2**step) / (1 - beta1**step)
+        add_at(p, -step_size * (numer / denom))
 
 
 class Adafactor(Optimizer):

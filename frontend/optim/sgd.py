@@ -34,6 +34,7 @@ from .optimizer import Optimizer, required
 class SGD(Optimizer):
     live_momentum = True  # a cyclic scheduler's momentum needs no retrace
     _supports_complex = True  # (its update is linear in the gradient)
+    takes_sparse_gradients = True  # (nn.Embedding(sparse=True): _sparse_update)
 
     def __init__(
         self,
@@ -120,6 +121,8 @@ class SGD(Optimizer):
                 store(step, step._data + 1)
 
     def _update(self, p, grad, group, lr, momentum) -> None:
+        if grad.is_sparse:  # nn.Embedding(sparse=True)
+            return self._sparse_update(p, grad, group, lr, momentum)
         buf = step = None
         if group["momentum"] != 0:  # (a live momentum's zero-ness is guarded)
             buf = self._state_tensor(p, "momentum_buffer", lambda: kiln.zeros_like(p))
@@ -146,6 +149,24 @@ class SGD(Optimizer):
             buf.copy_(new_buf)
             step.add_(1)
         p.copy_(new_p)
+
+    def _sparse_update(self, p, grad, group, lr, momentum) -> None:
+        """PyTorch's update with a sparse (COO) gradient: the momentum buffer is a sparse
+        clone of the first gradient, then ``buf * momentum + g * (1 - dampening)``; weight
+        decay raises, as PyTorch's ``add(sparse, dense)``."""
+        g = -grad if group["maximize"] else grad
+        if group["weight_decay"] != 0:
+            g = g + p * group["weight_decay"]
+        if group["momentum"] != 0:
+            state = self.state[p]
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = g.clone().detach()
+            else:
+                buf = buf * momentum + g * (1 - group["dampening"])
+            state["momentum_buffer"] = buf
+            g = g + buf * momentum if group["nesterov"] else buf
+        p.copy_(kiln.add(p, g, alpha=-lr))  # (PyTorch's add_ of a sparse gradient)
 
     def _upgrade_state(self, p, st) -> None:
         # A loaded momentum buffer has been through at least one step.
