@@ -190,6 +190,7 @@ def __getattr__(name):
         "library",
         "masked",
         "signal",
+        "fx",
     ):
         return _lazy(name)
     if name in ("save", "load"):

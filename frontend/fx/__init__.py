@@ -1,0 +1,43 @@
+"""``kiln.fx``: PyTorch's ``torch.fx`` for kiln programs: symbolic tracing of a module
+into a Python-level graph (``symbolic_trace``, ``Tracer``, ``Proxy``), the graph itself
+(``Graph``, ``Node``), a module that runs the graph's generated code (``GraphModule``),
+and graph interpreters (``Interpreter``, ``Transformer``, ``passes.shape_prop.ShapeProp``).
+
+kiln.fx is separate from ``kiln.jit``'s tracer: fx records the calls a user wrote
+(``call_module`` for layers, ``call_function`` for ``kiln.*`` functions and operators,
+``call_method`` for tensor methods) so that a program can rewrite them; kiln.jit records
+primitives to compile. A ``GraphModule`` is an ordinary module, so ``kiln.jit`` and
+``kiln.compile`` compile it.
+
+>>> import kiln
+>>> gm = kiln.fx.symbolic_trace(kiln.nn.Sequential(kiln.nn.Linear(2, 2)))
+>>> [n.op for n in gm.graph.nodes]
+['placeholder', 'call_module', 'output']
+"""
+
+from . import node, passes, proxy
+from .graph import Graph, PythonCode
+from .graph_module import GraphModule
+from .interpreter import Interpreter, Transformer
+from .node import Node, has_side_effect, map_arg
+from .proxy import Proxy, TraceError
+from .tracer import Tracer, symbolic_trace, wrap
+
+__all__ = [
+    "Graph",
+    "GraphModule",
+    "Interpreter",
+    "Node",
+    "Proxy",
+    "PythonCode",
+    "TraceError",
+    "Tracer",
+    "Transformer",
+    "has_side_effect",
+    "map_arg",
+    "node",
+    "passes",
+    "proxy",
+    "symbolic_trace",
+    "wrap",
+]
