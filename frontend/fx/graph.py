@@ -199,6 +199,8 @@ class Graph:
         return self.create_node("get_attr", qualified_name, type_expr=type_expr)
 
     def call_module(self, module_name: str, args=None, kwargs=None, type_expr=None) -> Node:
+        if self.owning_module is not None:
+            self.owning_module.get_submodule(module_name)  # AttributeError when there is none
         return self.create_node("call_module", module_name, args, kwargs, type_expr=type_expr)
 
     def call_method(self, method_name: str, args=None, kwargs=None, type_expr=None) -> Node:
@@ -420,6 +422,7 @@ def _generate_python(graph: Graph, root_module: str) -> PythonCode:
 
     free_vars: list[str] = []
     body: list[str] = []
+    wrapped: dict[str, None] = {}  # wrap()ped functions stay leaves when the code is retraced
     for node in nodes:
         name = node.name
         if node.op == "placeholder":
@@ -446,6 +449,8 @@ def _generate_python(graph: Graph, root_module: str) -> PythonCode:
                 line = f"{name} = {_format_target(rep(node.args[0]), node.args[1])}"
             else:
                 line = f"{name} = {add_global(target)}({fmt_args(node.args, node.kwargs)})"
+                if node.meta.get("is_wrapped"):
+                    wrapped.setdefault(add_global(target))
         elif node.op == "call_module":
             module = _format_target(root_module, node.target)
             line = f"{name} = {module}({fmt_args(node.args, node.kwargs)})"
@@ -465,4 +470,5 @@ def _generate_python(graph: Graph, root_module: str) -> PythonCode:
     code = "".join(body).lstrip("\n")
     code = "\n".join("    " + line for line in code.split("\n"))
     prologue = f"def forward({', '.join([root_module, *free_vars])}):"
-    return PythonCode(f"\n\n\n{prologue}\n{code}", globals_)
+    wrap_lines = "\n".join(f'kiln.fx.wrap("{name}")' for name in wrapped)
+    return PythonCode(f"\n{wrap_lines}\n\n{prologue}\n{code}", globals_)

@@ -86,21 +86,41 @@ def _find_proxy(args, kwargs) -> Proxy | None:
     return found
 
 
-def _recording(fn: Callable, wrapped: bool = False) -> Callable:
-    """``fn`` that records a call_function node when given a proxy."""
+class _Recording:
+    """``fn`` that records a call_function node when given a proxy. It compares equal to
+    (and hashes as) ``fn``, so ``node.target == kiln.relu`` holds while kiln.relu is
+    replaced (in a Transformer's overrides, for instance)."""
 
-    @functools.wraps(fn)
-    def record(*args, **kwargs):
+    def __init__(self, fn: Callable, wrapped: bool = False):
+        functools.update_wrapper(self, fn)
+        self._fx_original = fn
+        self._wrapped = wrapped
+
+    def __call__(self, *args, **kwargs):
         proxy = _find_proxy(args, kwargs)
         if proxy is None:
-            return fn(*args, **kwargs)
-        result = proxy.tracer.create_proxy("call_function", fn, args, kwargs)
-        if wrapped:
+            return self._fx_original(*args, **kwargs)
+        result = proxy.tracer.create_proxy("call_function", self._fx_original, args, kwargs)
+        if self._wrapped:
             result.node.meta["is_wrapped"] = True
         return result
 
-    record._fx_original = fn
-    return record
+    def __get__(self, obj, objtype=None):
+        return self if obj is None else types.MethodType(self, obj)
+
+    def __eq__(self, other):
+        if isinstance(other, _Recording):
+            other = other._fx_original
+        return self._fx_original == other
+
+    def __hash__(self) -> int:
+        return hash(self._fx_original)
+
+    def __repr__(self) -> str:
+        return repr(self._fx_original)
+
+
+_recording = _Recording
 
 
 class _Patcher:
