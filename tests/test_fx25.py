@@ -18,8 +18,8 @@ import kiln.fx
 from kiln.fx.passes.shape_prop import ShapeProp
 
 torch = pytest.importorskip("torch")
-import torch.fx  # noqa: E402
-from torch.fx.passes.shape_prop import ShapeProp as TorchShapeProp  # noqa: E402
+pytest.importorskip("torch.fx")
+TorchShapeProp = pytest.importorskip("torch.fx.passes.shape_prop").ShapeProp
 
 BOTH = [kiln, torch]
 
@@ -393,7 +393,8 @@ def test_getting_started_relu_after_each_linear():
             if node.op == "call_module" and isinstance(modules[node.target], ns.nn.Linear):
                 with gm.graph.inserting_after(node):
                     relu = gm.graph.call_function(ns.relu, args=(node,))
-                node.replace_all_uses_with(relu, delete_user_cb=lambda user: user is not relu)
+                node.replace_all_uses_with(relu)
+                relu.args = (node,)  # (replace_all_uses_with rewired the relu too)
         gm.graph.lint()
         gm.recompile()
         return gm
@@ -700,3 +701,106 @@ def test_graph_module_trains():
     gm(x).sum().backward()  # the traced module shares the parameters
     for p, grad in zip(k.parameters(), expected):
         np.testing.assert_allclose(p.grad.numpy(), grad, rtol=1e-6, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------- rewriting
+def test_replace_pattern_docs_example():
+    def make(ns):
+        class M(ns.nn.Module):
+            def forward(self, x, w1, w2):
+                m1 = ns.cat([w1, w2]).sum()
+                m2 = ns.cat([w1, w2]).sum()
+                return x + ns.max(m1) + ns.max(m2)
+
+        def pattern(w1, w2):
+            return ns.cat([w1, w2]).sum()
+
+        def replacement(w1, w2):
+            return ns.stack([w1, w2])
+
+        return M(), pattern, replacement
+
+    results = []
+    for ns in BOTH:
+        model, pattern, replacement = make(ns)
+        gm = ns.fx.symbolic_trace(model)
+        matches = ns.fx.replace_pattern(gm, pattern, replacement)
+        anchors = [m.anchor.name for m in matches]
+        mapped = [sorted(pn.name for pn in m.nodes_map) for m in matches]
+        results.append((anchors, mapped, node_rows(gm), text(gm.code), gm))
+    assert results[0][:4] == results[1][:4]
+    x, w1, w2 = torch.randn(3), torch.randn(3), torch.randn(3)
+    assert_close(results[0][4](*map(to_kiln, (x, w1, w2))), results[1][4](x, w1, w2))
+
+
+def test_replace_pattern_leaves_shared_values_and_matches_order():
+    def f(ns):
+        def fn(x):
+            a = ns.relu(x) * 2  # matches
+            b = ns.relu(x + 1)
+            c = b * 2  # b is used again below: no match
+            return a + c + b
+
+        return fn
+
+    def pattern(ns):
+        return lambda v: ns.relu(v) * 2
+
+    def replacement(ns):
+        return lambda v: ns.sigmoid(v) - 1
+
+    results = []
+    for ns in BOTH:
+        gm = ns.fx.symbolic_trace(f(ns))
+        matches = ns.fx.replace_pattern(gm, pattern(ns), replacement(ns))
+        results.append(([m.anchor.name for m in matches], text(gm.code), gm))
+    assert results[0][:2] == results[1][:2]
+    x = torch.randn(6)
+    assert_close(results[0][2](to_kiln(x)), results[1][2](x), rtol=1e-6, atol=1e-7)
+
+
+def test_decomposition_with_graph_appending_proxies():
+    # the torch.fx docs' "Proxy/Retracing" flow: rebuild a graph, decomposing some calls by
+    # running Python on proxies that append to the new graph
+    def decompose(ns, model, rules):
+        graph = ns.fx.Tracer().trace(model)
+        new_graph = ns.fx.Graph()
+        env = {}
+        tracer = ns.fx.proxy.GraphAppendingTracer(new_graph)
+        for node in graph.nodes:
+            if node.op == "call_function" and node.target in rules:
+                proxy_args = [
+                    ns.fx.Proxy(env[a.name], tracer) if isinstance(a, type(node)) else a
+                    for a in node.args
+                ]
+                env[node.name] = rules[node.target](*proxy_args).node
+            else:
+                env[node.name] = new_graph.node_copy(node, lambda a: env[a.name])
+        return ns.fx.GraphModule(model, new_graph)
+
+    def make(ns):
+        class M(ns.nn.Module):
+            def forward(self, x):
+                return ns.relu(x) + ns.sigmoid(x)
+
+        return M()
+
+    rules_torch = {
+        torch.relu: lambda x: (x > 0) * x,
+        torch.sigmoid: lambda x: 1 / (1 + torch.exp(-x)),
+    }
+    rules_kiln = {kiln.relu: lambda x: (x > 0) * x, kiln.sigmoid: lambda x: 1 / (1 + kiln.exp(-x))}
+    t = decompose(torch, make(torch), rules_torch)
+    with pytest.raises(TypeError, match="exp.*Proxy"):
+        decompose(kiln, make(kiln), rules_kiln)  # kiln.exp(proxy) outside recording
+    with pytest.raises(kiln.fx.TraceError, match="record_kiln_functions"):
+        kiln.relu(kiln.fx.Proxy(kiln.fx.Graph().placeholder("x")))
+    with kiln.fx.record_kiln_functions():
+        k = decompose(kiln, make(kiln), rules_kiln)
+    assert node_rows(k) == node_rows(t)
+    assert text(k.code) == torch_code(t)
+    x = torch.randn(7)
+    assert_close(k(to_kiln(x)), t(x), rtol=1e-6, atol=1e-7)
+    assert_close(
+        k(to_kiln(x)), kiln.relu(to_kiln(x)) + kiln.sigmoid(to_kiln(x)), rtol=1e-6, atol=1e-7
+    )

@@ -15,13 +15,14 @@ primitives to compile. A ``GraphModule`` is an ordinary module, so ``kiln.jit`` 
 ['placeholder', 'call_module', 'output']
 """
 
-from . import node, passes, proxy
+from . import node, passes, proxy, subgraph_rewriter
 from .graph import Graph, PythonCode
 from .graph_module import GraphModule
 from .interpreter import Interpreter, Transformer
 from .node import Node, has_side_effect, map_arg
 from .proxy import Proxy, TraceError
-from .tracer import Tracer, symbolic_trace, wrap
+from .subgraph_rewriter import replace_pattern
+from .tracer import Tracer, record_kiln_functions, symbolic_trace, wrap
 
 __all__ = [
     "Graph",
@@ -38,6 +39,9 @@ __all__ = [
     "node",
     "passes",
     "proxy",
+    "record_kiln_functions",
+    "replace_pattern",
+    "subgraph_rewriter",
     "symbolic_trace",
     "wrap",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 from .graph import Graph
 from .node import Node, map_aggregate, map_arg
 from .proxy import Proxy
-from .tracer import Tracer, _kiln_functions_record_proxies
+from .tracer import Tracer, record_kiln_functions
 
 
 class Interpreter:
@@ -174,7 +174,7 @@ class Transformer(Interpreter):
         """The transformed ``GraphModule``."""
         from .graph_module import GraphModule
 
-        with _kiln_functions_record_proxies():
+        with record_kiln_functions():
             result = super().run(enable_io_processing=False)
         if result is not None:
             self.new_graph.output(map_aggregate(result, self.tracer.create_arg))

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dis
 import inspect
 import operator
+import sys
 from bisect import bisect_left
 
 from .graph import MAGIC_METHODS, REFLECTABLE_MAGIC_METHODS
@@ -40,6 +41,19 @@ class Proxy:
     def __getattr__(self, k: str) -> Attribute:
         if k.startswith("__") and k.endswith("__"):
             raise AttributeError(k)  # copy, pickle and NumPy probe these: not tensor attributes
+        from .tracer import _depth
+
+        if not _depth[0]:
+            # kiln's own code reading a proxy's attribute: a kiln function got a proxy while
+            # kiln functions are not recording (kiln has no __torch_function__)
+            caller = sys._getframe(1).f_globals.get("__name__", "")
+            if caller.startswith("kiln.") and not caller.startswith("kiln.fx"):
+                raise TraceError(
+                    f"kiln.fx: a kiln function ({caller}) received the proxy {self.node.name} "
+                    "while kiln functions are not recording: kiln records kiln.* calls on "
+                    "proxies inside Tracer.trace, Transformer.transform and "
+                    "`with kiln.fx.record_kiln_functions():`"
+                )
         return Attribute(self, k)
 
     def __call__(self, *args, **kwargs) -> Proxy:
@@ -75,9 +89,10 @@ class Proxy:
 
     def __array__(self, *args, **kwargs):
         raise TraceError(
-            f"kiln.fx: the proxy {self.node.name} reached a kiln function outside symbolic "
-            "tracing; kiln records kiln.* functions on proxies only inside Tracer.trace and "
-            "Transformer.transform"
+            f"kiln.fx: the proxy {self.node.name} has no value: it reached NumPy (a kiln "
+            "function called on it while kiln functions are not recording: they record "
+            "inside Tracer.trace, Transformer.transform and "
+            "`with kiln.fx.record_kiln_functions():`)"
         )
 
     def keys(self):
@@ -135,3 +150,12 @@ for _name in MAGIC_METHODS:
 for _name in REFLECTABLE_MAGIC_METHODS:
     if _name != "getitem" and hasattr(operator, _name):
         _define_reflected(_name)
+
+
+def __getattr__(name: str):
+    # torch.fx.proxy.GraphAppendingTracer (defined with the other tracers)
+    if name == "GraphAppendingTracer":
+        from .tracer import GraphAppendingTracer
+
+        return GraphAppendingTracer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -162,8 +162,20 @@ _depth = [0]
 
 
 @contextlib.contextmanager
-def _kiln_functions_record_proxies():
-    """While active, ``kiln.relu(proxy)`` and its kin record nodes (re-entrant)."""
+def record_kiln_functions():
+    """``with kiln.fx.record_kiln_functions():`` kiln functions called on proxies record
+    nodes (kiln's stand-in for ``__torch_function__``; symbolic tracing and
+    ``Transformer.transform`` turn it on themselves). Re-entrant.
+
+    >>> import kiln
+    >>> from kiln.fx import Graph, Proxy
+    >>> g = Graph()
+    >>> x = Proxy(g.placeholder("x"))
+    >>> with record_kiln_functions():
+    ...     y = kiln.sigmoid(x)
+    >>> y.node.target is kiln.sigmoid
+    True
+    """
     import importlib
 
     if _depth[0]:
@@ -274,6 +286,11 @@ class Tracer:
                     return self.create_node("get_attr", name, (), {})
             raise NameError("parameter is not a member of this module")
         if isinstance(a, kiln.Tensor):
+            if self.root is None:
+                raise NotImplementedError(
+                    f"kiln.fx: a tensor argument ({tuple(a.shape)}, {a.dtype}) of a node "
+                    "appended to a graph without a root module"
+                )
             qualname = self.tensor_attrs.get(id(a))
             if qualname is None:
                 i = 0
@@ -427,7 +444,7 @@ class Tracer:
         autowrap_ids = dict(self._autowrap_ids)
         autowrap_ids.update((key, fn) for key, (_, fn) in _public_functions().items())
         patcher = _Patcher()
-        with _kiln_functions_record_proxies():
+        with record_kiln_functions():
             try:
                 fn, args = self.create_args_for_root(fn, isinstance(root, Module), concrete_args)
                 patcher.setattr(Module, "__getattr__", module_getattr)
@@ -446,11 +463,13 @@ class Tracer:
 
 
 class GraphAppendingTracer(Tracer):
-    """A tracer that appends to an existing graph (``Proxy(node)`` without a tracer)."""
+    """A tracer that appends to an existing graph (``Proxy(node)`` without a tracer);
+    tensor constants go to the graph's owning module, if it has one."""
 
     def __init__(self, graph: Graph):
         super().__init__()
         self.graph = graph
+        self.root = graph.owning_module
         self.tensor_attrs = {}
 
 
@@ -495,4 +514,4 @@ def symbolic_trace(root, concrete_args: dict | None = None):
     return GraphModule(tracer.root, graph, name)
 
 
-__all__ = ["Tracer", "symbolic_trace", "wrap", "TraceError", "Attribute"]
+__all__ = ["Attribute", "TraceError", "Tracer", "record_kiln_functions", "symbolic_trace", "wrap"]
