@@ -252,21 +252,29 @@ def test_trace_a_function_and_names_like_torch():
     assert_close(kgm(to_kiln(x), to_kiln(y)), tgm(x, y), rtol=1e-5, atol=1e-6)
 
 
-def test_functional_calls_record_the_function():
-    # torch's F.relu passes inplace=False to __torch_function__; kiln records the call as
-    # written: the same op, name, target and positional arguments
-    def f(ns):
-        return lambda x: ns.nn.functional.relu(x) + ns.nn.functional.gelu(x)
+def test_functional_calls_record_as_torch_does():
+    # torch.nn.functional's Python functions pass every non-tensor parameter by keyword
+    # (F.relu(x) is recorded as relu(x, inplace = False)); kiln records them the same way
+    def make(ns):
+        F = ns.nn.functional
 
-    kgm, tgm = kiln.fx.symbolic_trace(f(kiln)), torch.fx.symbolic_trace(f(torch))
-    k_rows = [(n.op, n.name, text(str(n.target)), n.args) for n in kgm.graph.nodes]
-    t_rows = [(n.op, n.name, str(n.target), n.args) for n in tgm.graph.nodes]
-    assert [r[:2] for r in k_rows] == [r[:2] for r in t_rows]
-    assert [n.target for n in kgm.graph.nodes][1:3] == [
-        kiln.nn.functional.relu,
-        kiln.nn.functional.gelu,
-    ]
-    assert [len(n.args) for n in kgm.graph.nodes] == [len(n.args) for n in tgm.graph.nodes]
+        def fn(x, target):
+            a = F.max_pool2d(F.relu(x), 2)
+            b = F.dropout(F.adaptive_avg_pool2d(a, 1).flatten(1), 0.1, training=False)
+            c = F.layer_norm(F.leaky_relu(b, 0.2), (3,))
+            d = F.softmax(c, dim=-1) + F.log_softmax(c, -1)
+            return F.cross_entropy(d, target, label_smoothing=0.1), F.pad(x, (1, 1))
+
+        return fn
+
+    kgm, tgm = kiln.fx.symbolic_trace(make(kiln)), torch.fx.symbolic_trace(make(torch))
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)
+    x, target = torch.randn(2, 3, 4, 4), torch.tensor([0, 2])
+    assert_close(kgm(to_kiln(x), to_kiln(target)), tgm(x, target), rtol=1e-5, atol=1e-6)
+    assert_close(
+        kgm(to_kiln(x), to_kiln(target)), make(kiln)(to_kiln(x), to_kiln(target)), rtol=0, atol=0
+    )
 
 
 def test_wrapped_function_is_one_node():

@@ -23,6 +23,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from .functional_calls import normalized_call
 from .graph import Graph
 from .node import Node
 from .proxy import Attribute, Proxy, TraceError
@@ -91,15 +92,18 @@ class _Recording:
     (and hashes as) ``fn``, so ``node.target == kiln.relu`` holds while kiln.relu is
     replaced (in a Transformer's overrides, for instance)."""
 
-    def __init__(self, fn: Callable, wrapped: bool = False):
+    def __init__(self, fn: Callable, wrapped: bool = False, functional_name: str | None = None):
         functools.update_wrapper(self, fn)
         self._fx_original = fn
         self._wrapped = wrapped
+        self._functional_name = functional_name  # kiln.nn.functional.<name>
 
     def __call__(self, *args, **kwargs):
         proxy = _find_proxy(args, kwargs)
         if proxy is None:
             return self._fx_original(*args, **kwargs)
+        if self._functional_name is not None:
+            args, kwargs = normalized_call(self._functional_name, self._fx_original, args, kwargs)
         result = proxy.tracer.create_proxy("call_function", self._fx_original, args, kwargs)
         if self._wrapped:
             result.node.meta["is_wrapped"] = True
@@ -192,7 +196,8 @@ def record_kiln_functions():
             module = importlib.import_module(module_name)
             for name, value in list(vars(module).items()):
                 if id(value) in table and table[id(value)][1] is value:
-                    patcher.setattr(module, name, _recording(value))
+                    functional = name if module_name == "kiln.nn.functional" else None
+                    patcher.setattr(module, name, _recording(value, functional_name=functional))
         _depth[0] = 1
         yield
     finally:
