@@ -812,3 +812,45 @@ def test_decomposition_with_graph_appending_proxies():
     assert_close(
         k(to_kiln(x)), kiln.relu(to_kiln(x)) + kiln.sigmoid(to_kiln(x)), rtol=1e-6, atol=1e-7
     )
+
+
+def test_tensor_attributes_and_constants_like_torch():
+    def make(ns):
+        class M(ns.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.scale = ns.tensor([2.0, 3.0])  # a plain tensor attribute
+                self.lin = ns.nn.Linear(2, 2)
+
+            def forward(self, x):
+                return self.lin(x) * self.scale + ns.tensor([1.0, -1.0]) + ns.ones(2)
+
+        return M()
+
+    k, t = twins(make)
+    kgm, tgm = kiln.fx.symbolic_trace(k), torch.fx.symbolic_trace(t)
+    assert node_rows(kgm) == node_rows(tgm)
+    assert list(kgm.state_dict()) == list(tgm.state_dict())
+    assert [name for name, _ in kgm.named_buffers()] == [name for name, _ in tgm.named_buffers()]
+    x = torch.randn(3, 2)
+    assert_close(kgm(to_kiln(x)), tgm(x))
+    assert_close(kgm(to_kiln(x)), k(to_kiln(x)), rtol=0, atol=0)
+
+
+def test_pickle_and_save_round_trip():
+    import io
+    import pickle
+
+    k, _ = twins(make_mixed)
+    gm = kiln.fx.symbolic_trace(k)
+    x = kiln.randn(3, 4)
+    loaded = pickle.loads(pickle.dumps(gm))
+    assert loaded.code == gm.code and type(loaded) is not type(gm)
+    assert loaded.graph.owning_module is loaded and gm.graph.owning_module is gm
+    assert_close(loaded(x), gm(x), rtol=0, atol=0)
+    buffer = io.BytesIO()
+    kiln.save(gm, buffer)
+    buffer.seek(0)
+    again = kiln.load(buffer, weights_only=False)
+    assert again.linear.weight is not gm.linear.weight
+    assert_close(again(x), gm(x), rtol=0, atol=0)

@@ -231,6 +231,10 @@ class Graph:
             val_map[node] = self.node_copy(node, lambda n: val_map[n])
         return None
 
+    def __getstate__(self):
+        # a pickled graph leaves its module behind (GraphModule pickles both and rejoins them)
+        return {**self.__dict__, "owning_module": None}
+
     def __deepcopy__(self, memo=None) -> Graph:
         """A copy of every node (names and meta kept) in a new graph."""
         graph = Graph(tracer_cls=self._tracer_cls)

@@ -204,6 +204,20 @@ class GraphModule(nn.Module):
         )
         return result
 
+    def __reduce__(self):
+        # the class is made per instance: pickle the module's state and the graph, and
+        # build a fresh GraphModule (with its generated code) when loading
+        state = {k: v for k, v in self.__dict__.items() if k not in ("_graph", "_code")}
+        return _rebuild, (state, self.graph, type(self).__name__)
+
     def __copy__(self):
         result = GraphModule(self, self.graph, type(self).__name__)
         return result
+
+
+def _rebuild(state: dict, graph: Graph, class_name: str) -> GraphModule:
+    holder = nn.Module()
+    holder.__dict__.update(state)
+    module = GraphModule(holder, graph, class_name)
+    module.__dict__.update({k: v for k, v in state.items() if k not in module.__dict__})
+    return module

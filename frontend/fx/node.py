@@ -216,6 +216,15 @@ class Node:
             return False
         return False
 
+    @property
+    def stack_trace(self) -> str | None:
+        """Where the node was recorded, when a tracer stored it (``meta['stack_trace']``)."""
+        return self.meta.get("stack_trace")
+
+    @stack_trace.setter
+    def stack_trace(self, trace: str | None) -> None:
+        self.meta["stack_trace"] = trace
+
     # ---------------------------------------------------------------- printing
     def __repr__(self) -> str:
         return self.name
@@ -245,8 +254,39 @@ class Node:
             f"(args = {_format_arg(self.args)}, kwargs = {_format_arg(self.kwargs)})"
         )
 
+    def __getstate__(self):
+        # kiln's public functions are wrappers whose __qualname__ names the function they
+        # wrap, so pickle cannot find them by reference: store their public name instead
+        state = dict(self.__dict__)
+        if self.op == "call_function":
+            from .tracer import public_name
+
+            name = public_name(self.target)
+            if name is not None:
+                state["target"] = _PublicFunction(name)
+        return state
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state.get("target"), _PublicFunction):
+            state["target"] = state["target"].resolve()
+        self.__dict__.update(state)
+
     # nodes are dictionary keys and set members by identity
     __hash__ = object.__hash__
+
+
+class _PublicFunction:
+    """A pickled reference to a kiln function by its public name (``kiln.nn.functional.relu``)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def resolve(self):
+        import importlib
+
+        module_name, _, attr = self.name.rpartition(".")
+        value = getattr(importlib.import_module(module_name), attr)
+        return getattr(value, "_fx_original", value)  # (unpickled while a trace runs)
 
 
 _SIDE_EFFECTS: set = {operator.setitem, builtins.print}
