@@ -854,3 +854,35 @@ def test_pickle_and_save_round_trip():
     again = kiln.load(buffer, weights_only=False)
     assert again.linear.weight is not gm.linear.weight
     assert_close(again(x), gm(x), rtol=0, atol=0)
+
+
+def test_insertion_points_and_editing_while_iterating_like_torch():
+    results = []
+    for ns in BOTH:
+        g = ns.fx.Graph()
+        x = g.placeholder("x")
+        a = g.call_function(operator.neg, (x,))
+        g.output(a)
+        with g.inserting_after(x):  # each goes right after x: reverse order, as torch
+            g.call_function(operator.abs, (x,))
+            g.call_function(operator.pos, (x,))
+        order = [n.name for n in g.nodes]
+        seen = []
+        for n in g.nodes:  # nodes inserted after the current one are visited
+            seen.append(n.name)
+            if n.name == "x":
+                with g.inserting_after(n):
+                    g.call_function(operator.invert, (n,))
+            if n.name == "abs_1":  # erasing the next node: the loop goes on past it
+                following = n.next
+                following.replace_all_uses_with(x)
+                g.erase_node(following)
+        g.lint()
+        g2 = ns.fx.Graph()
+        p = g2.placeholder("p")
+        g2.call_function(operator.neg, (p,))
+        g2.inserting_after(p)  # without `with`: the call itself moves the point
+        g2.call_function(operator.abs, (p,))
+        results.append((order, seen, [n.name for n in g.nodes], [n.name for n in g2.nodes]))
+    assert results[0] == results[1]
+    assert results[0][1] == ["x", "invert", "pos", "abs_1", "output"]

@@ -16,7 +16,6 @@ graph():
 from __future__ import annotations
 
 import builtins
-import contextlib
 import keyword
 import re
 from collections.abc import Callable
@@ -118,6 +117,18 @@ class PythonCode:
     globals: dict[str, Any]
 
 
+class _InsertPoint:
+    def __init__(self, graph: Graph, insert: Callable[[Node], None]):
+        self.graph = graph
+        self.previous, graph._insert = graph._insert, insert
+
+    def __enter__(self) -> None:
+        pass
+
+    def __exit__(self, *exc) -> None:
+        self.graph._insert = self.previous
+
+
 class _NodeList:
     def __init__(self, graph: Graph, reverse: bool = False):
         self._graph = graph
@@ -127,13 +138,15 @@ class _NodeList:
         return self._graph._len
 
     def __iter__(self):
+        # as torch.fx: the next node is read after the loop body ran, so nodes inserted
+        # after the current one are visited and erased ones skipped
         root = self._graph._root
-        node = root._prev if self._reverse else root._next
+        step = "_prev" if self._reverse else "_next"
+        node = getattr(root, step)
         while node is not root:
-            following = node._prev if self._reverse else node._next
             if not node._erased:
                 yield node
-            node = following
+            node = getattr(node, step)
 
     def __reversed__(self):
         return iter(_NodeList(self._graph, not self._reverse))
@@ -244,27 +257,20 @@ class Graph:
             graph.output(result, output.type).meta = dict(output.meta)
         return graph
 
-    @contextlib.contextmanager
-    def _inserting(self, insert):
-        previous, self._insert = self._insert, insert
-        try:
-            yield
-        finally:
-            self._insert = previous
-
-    def inserting_before(self, n: Node | None = None):
+    def inserting_before(self, n: Node | None = None) -> _InsertPoint:
         """``with graph.inserting_before(n):`` new nodes go just before ``n`` (the start
-        of the graph for ``None``)."""
+        of the graph for ``None``). As in torch.fx, the call itself moves the insertion
+        point; leaving the ``with`` block moves it back."""
         if n is None:
             return self.inserting_after(self._root)
-        return self._inserting(n.prepend)
+        return _InsertPoint(self, n.prepend)
 
-    def inserting_after(self, n: Node | None = None):
-        """``with graph.inserting_after(n):`` new nodes go just after ``n`` (the end for
-        ``None``)."""
+    def inserting_after(self, n: Node | None = None) -> _InsertPoint:
+        """``with graph.inserting_after(n):`` each new node goes just after ``n`` (so
+        several come out in reverse order, as in torch.fx); the end for ``None``."""
         if n is None:
             return self.inserting_before(self._root)
-        return self._inserting(n.append)
+        return _InsertPoint(self, n.append)
 
     def erase_node(self, to_erase: Node) -> None:
         """Remove a node that nothing uses any more."""

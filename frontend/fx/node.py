@@ -132,9 +132,10 @@ class Node:
         self._next.prepend(x)
 
     def _remove_from_list(self) -> None:
+        # the node keeps its own links, so that a loop over graph.nodes standing on it
+        # (it was just erased or moved) goes on to the node that followed it
         p, n = self._prev, self._next
         p._next, n._prev = n, p
-        self._prev = self._next = self
 
     # ---------------------------------------------------------------- arguments
     @property
