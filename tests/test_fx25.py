@@ -886,3 +886,29 @@ def test_insertion_points_and_editing_while_iterating_like_torch():
         results.append((order, seen, [n.name for n in g.nodes], [n.name for n in g2.nodes]))
     assert results[0] == results[1]
     assert results[0][1] == ["x", "invert", "pos", "abs_1", "output"]
+
+
+def test_variadic_and_keyword_only_parameters_like_torch():
+    def make(ns):
+        class M(ns.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.lin = ns.nn.Linear(2, 2)
+
+            def forward(self, x, *rest, scale=2.0, **extra):
+                return self.lin(x) * scale + rest[0] + extra["bias"]
+
+        return M()
+
+    def f(a, *, b):
+        return a - b
+
+    k, t = twins(make)
+    kgm, tgm = kiln.fx.symbolic_trace(k), torch.fx.symbolic_trace(t)
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)
+    assert kiln.fx.symbolic_trace(f).code == torch.fx.symbolic_trace(f).code
+    x, r, bias = torch.randn(3, 2), torch.randn(2), torch.randn(2)
+    got = kgm(to_kiln(x), 3.0, to_kiln(r), bias=to_kiln(bias))
+    assert_close(got, tgm(x, 3.0, r, bias=bias))
+    assert_close(got, k(to_kiln(x), to_kiln(r), scale=3.0, bias=to_kiln(bias)), rtol=0, atol=0)

@@ -371,14 +371,13 @@ class Tracer:
 
     # ------------------------------------------------------------------ tracing
     def create_args_for_root(self, root_fn: Callable, is_module: bool, concrete_args=None):
+        """Placeholders for ``root_fn``'s parameters: ``(function to call, its arguments)``.
+        Keyword-only parameters, ``*args`` and ``**kwargs`` become positional placeholders
+        (``*args`` is one proxy, indexed as ``args[0]``), as torch.fx does."""
         fn = inspect.unwrap(root_fn)
         code = fn.__code__
-        if code.co_flags & (inspect.CO_VARARGS | inspect.CO_VARKEYWORDS):
-            raise NotImplementedError(
-                f"kiln.fx: tracing {fn.__qualname__}: *args and **kwargs in the traced "
-                "signature are not supported"
-            )
-        names = list(code.co_varnames[: code.co_argcount + code.co_kwonlyargcount])
+        n_named = code.co_argcount + code.co_kwonlyargcount
+        names = list(code.co_varnames[:n_named])
         signature = inspect.signature(fn)
         if is_module:
             names = names[1:]
@@ -389,14 +388,16 @@ class Tracer:
                     "concrete arguments"
                 )
             concrete_args = dict(zip(names, concrete_args))
-        args, kwargs = [self.root] if is_module else [], {}
-        for i, name in enumerate(names):
-            value = self._proxy_placeholder(name, concrete_args, signature)
-            if i < code.co_argcount - is_module:
-                args.append(value)
-            else:
-                kwargs[name] = value
-        return functools.partial(root_fn, *args, **kwargs) if kwargs else root_fn, args
+        args = [self.root] if is_module else []
+        args.extend(self._proxy_placeholder(name, concrete_args, signature) for name in names)
+        star_names = iter(code.co_varnames[n_named:])
+        if code.co_flags & inspect.CO_VARARGS:
+            args.append(self.create_proxy("placeholder", "*" + next(star_names), (), {}))
+        if code.co_flags & inspect.CO_VARKEYWORDS:
+            args.append(self.create_proxy("placeholder", "**" + next(star_names), (), {}))
+        if code.co_kwonlyargcount or code.co_flags & _VARIADIC:
+            root_fn = _all_positional(fn, len(args))
+        return root_fn, args
 
     def _proxy_placeholder(self, name: str, concrete_args, signature):
         param = signature.parameters[name]
@@ -476,6 +477,21 @@ class GraphAppendingTracer(Tracer):
         self.graph = graph
         self.root = graph.owning_module
         self.tensor_attrs = {}
+
+
+_VARIADIC = inspect.CO_VARARGS | inspect.CO_VARKEYWORDS
+
+
+def _all_positional(fn: types.FunctionType, n_args: int) -> types.FunctionType:
+    """``fn`` whose keyword-only, ``*args`` and ``**kwargs`` parameters are plain
+    positional ones (so each can receive one proxy)."""
+    code = fn.__code__.replace(
+        co_argcount=n_args,
+        co_posonlyargcount=0,
+        co_kwonlyargcount=0,
+        co_flags=fn.__code__.co_flags & ~_VARIADIC,
+    )
+    return types.FunctionType(code, fn.__globals__, fn.__name__, None, fn.__closure__)
 
 
 def _tensor_attributes(module, prefix: str = ""):
