@@ -912,3 +912,26 @@ def test_variadic_and_keyword_only_parameters_like_torch():
     got = kgm(to_kiln(x), 3.0, to_kiln(r), bias=to_kiln(bias))
     assert_close(got, tgm(x, 3.0, r, bias=bias))
     assert_close(got, k(to_kiln(x), to_kiln(r), scale=3.0, bias=to_kiln(bias)), rtol=0, atol=0)
+
+
+def test_tracing_leaves_kiln_as_it_was():
+    def state():
+        return (
+            kiln.add,
+            kiln.nn.functional.relu,
+            kiln.linalg.norm,
+            kiln.nn.Module.__call__,
+            kiln.nn.Module.__getattr__,
+            my_scale,
+        )
+
+    before = state()
+
+    def branch(x):
+        return x if x.sum() > 0 else -x
+
+    with pytest.raises(kiln.fx.TraceError):
+        kiln.fx.symbolic_trace(branch)  # a trace that fails half-way
+    kiln.fx.symbolic_trace(make_mixed(kiln))
+    assert all(a is b for a, b in zip(before, state()))
+    assert kiln.add(kiln.ones(2), 1).tolist() == [2.0, 2.0]

@@ -163,6 +163,7 @@ class _Patcher:
 
 
 _depth = [0]
+_wrappers: dict[tuple[str, str], _Recording] = {}  # made once, reused by every trace
 
 
 @contextlib.contextmanager
@@ -189,20 +190,28 @@ def record_kiln_functions():
         finally:
             _depth[0] -= 1
         return
-    patcher = _Patcher()
     table = _public_functions()
+    undo: list[tuple[dict, dict]] = []
     try:
         for module_name in _PUBLIC_MODULES:
-            module = importlib.import_module(module_name)
-            for name, value in list(vars(module).items()):
+            namespace = vars(importlib.import_module(module_name))
+            replacements = {}
+            for name, value in namespace.items():
                 if id(value) in table and table[id(value)][1] is value:
-                    functional = name if module_name == "kiln.nn.functional" else None
-                    patcher.setattr(module, name, _recording(value, functional_name=functional))
+                    wrapper = _wrappers.get((module_name, name))
+                    if wrapper is None or wrapper._fx_original is not value:
+                        functional = name if module_name == "kiln.nn.functional" else None
+                        wrapper = _recording(value, functional_name=functional)
+                        _wrappers[(module_name, name)] = wrapper
+                    replacements[name] = wrapper
+            undo.append((namespace, {name: namespace[name] for name in replacements}))
+            namespace.update(replacements)
         _depth[0] = 1
         yield
     finally:
         _depth[0] = 0
-        patcher.undo()
+        for namespace, originals in reversed(undo):
+            namespace.update(originals)
 
 
 # functions registered by ``wrap``: (globals of the module that called wrap, name)
