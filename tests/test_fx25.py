@@ -935,3 +935,22 @@ def test_tracing_leaves_kiln_as_it_was():
     kiln.fx.symbolic_trace(make_mixed(kiln))
     assert all(a is b for a, b in zip(before, state()))
     assert kiln.add(kiln.ones(2), 1).tolist() == [2.0, 2.0]
+
+
+def test_dtype_device_and_method_arguments_like_torch():
+    def make(ns):
+        def fn(x):
+            a = x.to(ns.float64)
+            b = ns.zeros_like(x, dtype=ns.float16).to(device=ns.device("cpu"))
+            c = ns.nn.functional.interpolate(x[None, None], scale_factor=2.0, mode="nearest")
+            return a, b, c, x.new_zeros((2, 3)), x.float(), x.permute(*[1, 0])
+
+        return fn
+
+    kgm, tgm = kiln.fx.symbolic_trace(make(kiln)), torch.fx.symbolic_trace(make(torch))
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)
+    x = torch.randn(3, 3)
+    k_out, t_out = kgm(to_kiln(x)), tgm(x)
+    assert [text(str(o.dtype)) for o in k_out] == [str(o.dtype) for o in t_out]
+    assert_close(k_out, t_out)

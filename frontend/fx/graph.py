@@ -30,7 +30,7 @@ _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 # names a generated forward cannot shadow: keywords, builtins, and its own globals
 _ILLEGAL_NAMES: dict[str, object] = {k: object() for k in keyword.kwlist}
 _ILLEGAL_NAMES.update(builtins.__dict__)
-_ILLEGAL_NAMES.update({k: object() for k in ("inf", "nan", "NoneType", "kiln", "torch")})
+_ILLEGAL_NAMES.update({k: object() for k in ("inf", "nan", "NoneType", "device", "kiln", "torch")})
 
 # operator functions printed as Python operators in the generated code
 REFLECTABLE_MAGIC_METHODS = {
@@ -375,6 +375,14 @@ def _format_target(base: str, target: str) -> str:
     return out
 
 
+def _device(type: str, index: int | None = None):  # noqa: A002 - torch.device's names
+    """``device(type='cpu')`` as the generated code spells a device (kiln.device takes
+    the string only)."""
+    import kiln
+
+    return kiln.device(type if index is None else f"{type}:{index}")
+
+
 def _generate_python(graph: Graph, root_module: str) -> PythonCode:
     import kiln
 
@@ -386,6 +394,7 @@ def _generate_python(graph: Graph, root_module: str) -> PythonCode:
         namespace.create_name(node.name, node)
     globals_: dict[str, Any] = {"kiln": kiln, "inf": float("inf"), "nan": float("nan")}
     globals_["NoneType"] = type(None)
+    globals_["device"] = _device
 
     def add_global(obj) -> str:
         public = public_name(obj)
@@ -410,8 +419,10 @@ def _generate_python(graph: Graph, root_module: str) -> PythonCode:
             return "{" + ", ".join(f"{k!r}: {rep(v)}" for k, v in arg.items()) + "}"
         if isinstance(arg, slice):
             return f"slice({rep(arg.start)}, {rep(arg.stop)}, {rep(arg.step)})"
-        if isinstance(arg, (kiln.dtype, kiln.device)):
-            return add_global(arg) if not isinstance(arg, kiln.dtype) else f"kiln.{arg.name}"
+        if isinstance(arg, kiln.dtype):
+            return str(arg)  # kiln.float32
+        if isinstance(arg, kiln.device):
+            return repr(arg)  # device(type='cpu'), with ``device`` among the globals
         if isinstance(arg, type) or callable(arg) and not isinstance(arg, (int, float)):
             return add_global(arg)
         return repr(arg)
