@@ -954,3 +954,27 @@ def test_dtype_device_and_method_arguments_like_torch():
     k_out, t_out = kgm(to_kiln(x)), tgm(x)
     assert [text(str(o.dtype)) for o in k_out] == [str(o.dtype) for o in t_out]
     assert_close(k_out, t_out)
+
+
+def test_retracing_a_graph_module_like_torch():
+    # the generated code re-registers its wrap()ped functions, so a retrace keeps them
+    k, t = twins(make_mixed)
+    kgm = kiln.fx.symbolic_trace(kiln.fx.symbolic_trace(k))
+    tgm = torch.fx.symbolic_trace(torch.fx.symbolic_trace(t))
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)
+    x = kiln.randn(3, 4)
+    assert_close(kgm(x), k(x), rtol=0, atol=0)
+
+
+def test_erased_node_name_stays_taken_like_torch():
+    results = []
+    for ns in BOTH:
+        g = ns.fx.Graph()
+        x = g.placeholder("x")
+        a = g.call_function(operator.add, (x, 1))
+        g.erase_node(a)
+        b = g.call_function(operator.add, (x, 2))
+        g.output(b)
+        results.append(([n.name for n in g.nodes], a.args, [u.name for u in x.users]))
+    assert results[0] == results[1] == (["x", "add_1", "output"], (None, 1), ["add_1"])

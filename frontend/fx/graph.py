@@ -105,9 +105,6 @@ class Namespace:
             self._objects.append(obj)
         return candidate
 
-    def forget(self, name: str) -> None:
-        self._used_names.discard(name)
-
 
 @dataclass
 class PythonCode:
@@ -286,8 +283,11 @@ class Graph:
         to_erase._remove_from_list()
         to_erase._erased = True
         self._len -= 1
-        to_erase._update_args_kwargs((), {})
-        self._graph_namespace.forget(to_erase.name)
+        # keep the args' shape (a pass may still read them) but drop the node references,
+        # so the nodes it read lose it from their users; its name stays taken, as in torch
+        to_erase._update_args_kwargs(
+            map_arg(to_erase._args, lambda n: None), map_arg(to_erase._kwargs, lambda n: None)
+        )
 
     def eliminate_dead_code(self) -> bool:
         """Erase the nodes without users and without side effects; True if any went."""
