@@ -686,17 +686,16 @@ def test_shape_prop_matches_torch():
 
 
 # ---------------------------------------------------------------------------- compiling
-def test_jit_and_compile_of_a_graph_module():
-    k, _ = twins(make_block)
+@pytest.mark.parametrize("make", [make_block, make_mixed, make_convnet])
+def test_jit_and_compile_of_a_graph_module(make):
+    k, _ = twins(make)
     k.eval()
-    gm = kiln.fx.symbolic_trace(k)
-    x = kiln.randn(2, 3, 6, 6)
+    gm = fuse(kiln, k) if make is make_convnet else kiln.fx.symbolic_trace(k)
+    x = kiln.randn(3, 4) if make is make_mixed else kiln.randn(2, 3 - (make is make_convnet), 6, 6)
     eager = gm(x)
-    jitted = kiln.jit(gm)
-    assert_close(jitted(x), eager, rtol=1e-5, atol=1e-6)
-    compiled = kiln.compile(gm)
-    assert_close(compiled(x), eager, rtol=1e-5, atol=1e-6)
-    assert_close(eager, k(x), rtol=0, atol=0)
+    assert_close(eager, k(x), rtol=1e-5, atol=1e-6)
+    assert_close(kiln.jit(gm)(x), eager, rtol=1e-5, atol=1e-6)
+    assert_close(kiln.compile(gm)(x), eager, rtol=1e-5, atol=1e-6)
 
 
 def test_graph_module_trains():
