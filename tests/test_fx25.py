@@ -8,6 +8,7 @@ profiling Interpreter, a Transformer, shape propagation, and compiling a GraphMo
 from __future__ import annotations
 
 import copy
+import math
 import operator
 
 import numpy as np
@@ -977,3 +978,36 @@ def test_erased_node_name_stays_taken_like_torch():
         g.output(b)
         results.append(([n.name for n in g.nodes], a.args, [u.name for u in x.users]))
     assert results[0] == results[1] == (["x", "add_1", "output"], (None, 1), ["add_1"])
+
+
+def make_attention(ns):
+    """Self-attention as the transformer tutorials write it: shape unpacking, chunk,
+    math.sqrt of a traced size."""
+
+    class Attention(ns.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.qkv = ns.nn.Linear(8, 24)
+            self.out = ns.nn.Linear(8, 8)
+
+        def forward(self, x):
+            batch, time, channels = x.shape
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            att = (q @ k.transpose(-2, -1)) / math.sqrt(k.size(-1))
+            att = ns.softmax(att, dim=-1)
+            return self.out((att @ v).reshape(batch, time, channels))
+
+    return Attention()
+
+
+def test_attention_with_math_sqrt_like_torch():
+    k, t = twins(make_attention)
+    kgm, tgm = kiln.fx.symbolic_trace(k), torch.fx.symbolic_trace(t)
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)  # math.sqrt is a wrapped call_function
+    assert [n.target for n in kgm.graph.nodes if n.name == "sqrt"] == [math.sqrt]
+    x = torch.randn(2, 5, 8)
+    assert_close(kgm(to_kiln(x)), tgm(x), rtol=1e-5, atol=1e-6)
+    again = kiln.fx.symbolic_trace(kgm)  # the retrace keeps math.sqrt a leaf
+    assert again.code == kgm.code
+    assert math.sqrt(4.0) == 2.0

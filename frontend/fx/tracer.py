@@ -154,7 +154,10 @@ class _Patcher:
         """Wrap the kiln (and ``math``) functions that ``fn_globals`` imported by name."""
         for name, value in list(fn_globals.items()):
             if not name.startswith("_") and id(value) in ids and ids[id(value)] is value:
-                self.setitem(fn_globals, name, _recording(value))
+                # a math function is marked wrapped (its generated code re-wraps it, as
+                # torch.fx's); a kiln function prints by its public name instead
+                wrapped = public_name(value) is None
+                self.setitem(fn_globals, name, _recording(value, wrapped=wrapped))
 
     def undo(self) -> None:
         while self._undo:
@@ -251,6 +254,7 @@ class Tracer:
         self, autowrap_modules=(math,), autowrap_functions=(), param_shapes_constant=False
     ):
         self._autowrap_ids: dict[int, Callable] = {}
+        self._autowrap_modules = tuple(autowrap_modules)
         for module in autowrap_modules:
             for name, value in vars(module).items():
                 if not name.startswith("_") and callable(value):
@@ -469,6 +473,8 @@ class Tracer:
                     if original is not None:
                         patcher.setitem(globals_, name, _recording(original, wrapped=True))
                 patcher.autowrap(fn_globals, autowrap_ids)
+                for module in self._autowrap_modules:  # math.sqrt(proxy) is a node too
+                    patcher.autowrap(vars(module), autowrap_ids)
                 result = fn(*args)
                 self.create_node("output", "output", (self.create_arg(result),), {})
             finally:
