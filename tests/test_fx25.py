@@ -8,6 +8,7 @@ profiling Interpreter, a Transformer, shape propagation, and compiling a GraphMo
 from __future__ import annotations
 
 import copy
+import importlib
 import math
 import operator
 
@@ -1011,3 +1012,53 @@ def test_attention_with_math_sqrt_like_torch():
     again = kiln.fx.symbolic_trace(kgm)  # the retrace keeps math.sqrt a leaf
     assert again.code == kgm.code
     assert math.sqrt(4.0) == 2.0
+
+
+def test_docs_hand_written_shape_prop():
+    # the torch.fx docs' "Interpreter pattern" example, on both libraries
+    def shapes(ns, gm, *args):
+        from_graph = importlib.import_module(ns.__name__ + ".fx.graph")
+        from_node = importlib.import_module(ns.__name__ + ".fx.node")
+        assert from_node.Target is not None and from_node.Argument is not None
+        modules = dict(gm.named_modules())
+        env = {}
+        args_iter = iter(args)
+
+        def load_arg(a):
+            return from_graph.map_arg(a, lambda n: env[n.name])
+
+        def fetch_attr(target):
+            attr = gm
+            for atom in target.split("."):
+                attr = getattr(attr, atom)
+            return attr
+
+        for node in gm.graph.nodes:
+            if node.op == "placeholder":
+                result = next(args_iter)
+            elif node.op == "get_attr":
+                result = fetch_attr(node.target)
+            elif node.op == "call_function":
+                result = node.target(*load_arg(node.args), **load_arg(node.kwargs))
+            elif node.op == "call_method":
+                self_obj, *rest = load_arg(node.args)
+                result = getattr(self_obj, node.target)(*rest, **load_arg(node.kwargs))
+            elif node.op == "call_module":
+                result = modules[node.target](*load_arg(node.args), **load_arg(node.kwargs))
+            else:
+                continue
+            if isinstance(result, ns.Tensor):
+                node.shape = result.shape
+                node.dtype = result.dtype
+            env[node.name] = result
+        return [
+            (n.name, tuple(n.shape), text(str(n.dtype)))
+            for n in gm.graph.nodes
+            if hasattr(n, "shape")
+        ]
+
+    k, t = twins(make_attention)
+    x = torch.randn(2, 3, 8)
+    got = shapes(kiln, kiln.fx.symbolic_trace(k), to_kiln(x))
+    assert got == shapes(torch, torch.fx.symbolic_trace(t), x)
+    assert ("out", (2, 3, 8), "torch.float32") in got

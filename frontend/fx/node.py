@@ -18,6 +18,10 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+# the type names torch.fx's annotations use (``from torch.fx.node import Argument, Target``)
+Target = Callable[..., Any] | str
+Argument = Any  # a node, a constant, or a tuple / list / dict / slice of them
+
 OPS = ("placeholder", "get_attr", "call_function", "call_method", "call_module", "output")
 
 
