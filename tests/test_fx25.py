@@ -1062,3 +1062,39 @@ def test_docs_hand_written_shape_prop():
     got = shapes(kiln, kiln.fx.symbolic_trace(k), to_kiln(x))
     assert got == shapes(torch, torch.fx.symbolic_trace(t), x)
     assert ("out", (2, 3, 8), "torch.float32") in got
+
+
+def test_other_threads_run_modules_while_a_trace_runs():
+    import threading
+
+    model = kiln.nn.Sequential(kiln.nn.Linear(3, 3), kiln.nn.ReLU())
+    x = kiln.randn(2, 3)
+    expected = model(x).detach().numpy()
+    results, errors = [], []
+    started, release = threading.Event(), threading.Event()
+
+    def worker():
+        started.wait()
+        try:
+            results.append(model(x).detach().numpy())  # while the main thread is inside a trace
+        except Exception as e:  # pragma: no cover - the failure this test guards against
+            errors.append(e)
+        release.set()
+
+    class Pausing(kiln.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.inner = kiln.nn.Linear(3, 3)
+
+        def forward(self, x):
+            started.set()
+            assert release.wait(10)
+            return self.inner(x)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    gm = kiln.fx.symbolic_trace(Pausing())
+    thread.join()
+    assert not errors and len(results) == 1
+    np.testing.assert_array_equal(results[0], expected)
+    assert [n.op for n in gm.graph.nodes] == ["placeholder", "call_module", "output"]

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import inspect
 import math
+import threading
 import types
 from collections.abc import Callable
 from typing import Any
@@ -449,10 +450,19 @@ class Tracer:
         original_getattr = Module.__getattr__
         original_call = Module.__call__
 
+        # the module patches are process-wide: other threads keep running modules as usual
+        tracing_thread = threading.get_ident()
+
         def module_getattr(mod, attr):
-            return tracer.getattr(attr, original_getattr(mod, attr), parameter_proxy_cache)
+            value = original_getattr(mod, attr)
+            if threading.get_ident() != tracing_thread:
+                return value
+            return tracer.getattr(attr, value, parameter_proxy_cache)
 
         def module_call(mod, *args, **kwargs):
+            if threading.get_ident() != tracing_thread:
+                return original_call(mod, *args, **kwargs)
+
             def forward(*args, **kwargs):
                 return original_call(mod, *args, **kwargs)
 
