@@ -1098,3 +1098,30 @@ def test_other_threads_run_modules_while_a_trace_runs():
     assert not errors and len(results) == 1
     np.testing.assert_array_equal(results[0], expected)
     assert [n.op for n in gm.graph.nodes] == ["placeholder", "call_module", "output"]
+
+
+def test_traces_in_several_threads():
+    import threading
+
+    relu_before = kiln.relu
+    rows, errors = [], []
+
+    def work():
+        try:
+            for _ in range(10):
+                gm = kiln.fx.symbolic_trace(lambda x: kiln.relu(x) + kiln.sigmoid(x))
+                rows.append([n.op for n in gm.graph.nodes])
+        except Exception as e:  # pragma: no cover - what the lock prevents
+            errors.append(e)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors and len(rows) == 40
+    assert all(
+        r == ["placeholder", "call_function", "call_function", "call_function", "output"]
+        for r in rows
+    )
+    assert kiln.relu is relu_before

@@ -17,6 +17,7 @@ from __future__ import annotations
 import builtins
 import contextlib
 import functools
+import importlib
 import inspect
 import math
 import threading
@@ -41,8 +42,6 @@ def _public_functions() -> dict[int, tuple[str, Callable]]:
     """id(function) -> (the name kiln exports it under, the function)."""
     global _public
     if _public is None:
-        import importlib
-
         table: dict[int, tuple[str, Callable]] = {}
         for module_name in _PUBLIC_MODULES:
             module = importlib.import_module(module_name)
@@ -167,6 +166,7 @@ class _Patcher:
 
 
 _depth = [0]
+_patch_lock = threading.RLock()
 _wrappers: dict[tuple[str, str], _Recording] = {}  # made once, reused by every trace
 
 
@@ -185,15 +185,20 @@ def record_kiln_functions():
     >>> y.node.target is kiln.sigmoid
     True
     """
-    import importlib
+    with _patch_lock:  # traces of other threads wait: the patches are process-wide
+        if _depth[0]:
+            _depth[0] += 1
+            try:
+                yield
+            finally:
+                _depth[0] -= 1
+        else:
+            with _patched_kiln_functions():
+                yield
 
-    if _depth[0]:
-        _depth[0] += 1
-        try:
-            yield
-        finally:
-            _depth[0] -= 1
-        return
+
+@contextlib.contextmanager
+def _patched_kiln_functions():
     table = _public_functions()
     undo: list[tuple[dict, dict]] = []
     try:
