@@ -1125,3 +1125,22 @@ def test_traces_in_several_threads():
         for r in rows
     )
     assert kiln.relu is relu_before
+
+
+def test_real_tensor_methods_given_a_proxy_raise():
+    # torch records these through __torch_function__; kiln raises rather than guess
+    constant = kiln.ones(3)
+
+    def method(x):
+        return constant.mul(x)
+
+    def index(x):
+        return constant[x.argmax()]
+
+    with pytest.raises(TypeError, match="mul.*Proxy"):
+        kiln.fx.symbolic_trace(method)
+    with pytest.raises(kiln.fx.TraceError, match="constant\\[proxy\\]"):
+        kiln.fx.symbolic_trace(index)
+    gm = kiln.fx.symbolic_trace(lambda x: constant * x)  # an operator is recorded
+    x = kiln.randn(3)
+    assert_close(gm(x), constant * x, rtol=0, atol=0)

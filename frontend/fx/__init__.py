@@ -9,6 +9,20 @@ kiln.fx is separate from ``kiln.jit``'s tracer: fx records the calls a user wrot
 primitives to compile. A ``GraphModule`` is an ordinary module, so ``kiln.jit`` and
 ``kiln.compile`` compile it.
 
+Where kiln differs from torch.fx:
+
+- kiln has no ``__torch_function__``: ``kiln.relu(proxy)`` records a node while kiln's
+  functions are swapped for recording wrappers, which ``symbolic_trace``/``Tracer.trace``
+  and ``Transformer.transform`` do themselves; elsewhere (a ``GraphAppendingTracer`` flow)
+  wrap the code in ``with kiln.fx.record_kiln_functions():``. Otherwise the call raises
+  (``TraceError`` or ``TypeError``), never records something wrong.
+- a method or index of a real tensor given a proxy (``constant.mul(proxy)``,
+  ``constant[proxy]``) raises ``TypeError`` or ``TraceError`` (torch records it);
+  operators (``constant * proxy``) and tensors held by the module (parameters, buffers,
+  attributes: ``get_attr`` nodes) are recorded.
+- targets print under kiln's names: ``kiln.add``, ``kiln.nn.functional.conv2d`` where
+  torch prints ``torch.add``, ``torch.conv2d`` (its ``F.conv2d`` is ``torch.conv2d``).
+
 >>> import kiln
 >>> gm = kiln.fx.symbolic_trace(kiln.nn.Sequential(kiln.nn.Linear(2, 2)))
 >>> [n.op for n in gm.graph.nodes]
