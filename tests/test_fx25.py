@@ -924,6 +924,8 @@ def test_tracing_leaves_kiln_as_it_was():
             kiln.nn.Module.__call__,
             kiln.nn.Module.__getattr__,
             my_scale,
+            vars(kiln.Tensor)["mul"],
+            vars(kiln.Tensor)["__getitem__"],
         )
 
     before = state()
@@ -1127,20 +1129,18 @@ def test_traces_in_several_threads():
     assert kiln.relu is relu_before
 
 
-def test_real_tensor_methods_given_a_proxy_raise():
-    # torch records these through __torch_function__; kiln raises rather than guess
-    constant = kiln.ones(3)
+def test_real_tensor_methods_given_a_proxy_like_torch():
+    # a method or index of a real tensor given a proxy is a call_method on a constant
+    def make(ns):
+        constant = ns.ones(3)
 
-    def method(x):
-        return constant.mul(x)
+        def fn(x):
+            return constant.mul(x) + constant[x.argmax()] + constant.add(1)
 
-    def index(x):
-        return constant[x.argmax()]
+        return fn
 
-    with pytest.raises(TypeError, match="mul.*Proxy"):
-        kiln.fx.symbolic_trace(method)
-    with pytest.raises(kiln.fx.TraceError, match="constant\\[proxy\\]"):
-        kiln.fx.symbolic_trace(index)
-    gm = kiln.fx.symbolic_trace(lambda x: constant * x)  # an operator is recorded
-    x = kiln.randn(3)
-    assert_close(gm(x), constant * x, rtol=0, atol=0)
+    kgm, tgm = kiln.fx.symbolic_trace(make(kiln)), torch.fx.symbolic_trace(make(torch))
+    assert node_rows(kgm) == node_rows(tgm)
+    assert text(kgm.code) == torch_code(tgm)
+    x = torch.tensor([0.5, 2.0, 1.0])
+    assert_close(kgm(to_kiln(x)), tgm(x), rtol=0, atol=0)

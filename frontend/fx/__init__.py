@@ -16,10 +16,8 @@ Where kiln differs from torch.fx:
   and ``Transformer.transform`` do themselves; elsewhere (a ``GraphAppendingTracer`` flow)
   wrap the code in ``with kiln.fx.record_kiln_functions():``. Otherwise the call raises
   (``TraceError`` or ``TypeError``), never records something wrong.
-- a method or index of a real tensor given a proxy (``constant.mul(proxy)``,
-  ``constant[proxy]``) raises ``TypeError`` or ``TraceError`` (torch records it);
-  operators (``constant * proxy``) and tensors held by the module (parameters, buffers,
-  attributes: ``get_attr`` nodes) are recorded.
+- the same holds for the methods of real tensors given a proxy (``constant.mul(proxy)``,
+  ``constant[proxy]``: ``call_method`` on a ``_tensor_constant``, as torch records it).
 - targets print under kiln's names: ``kiln.add``, ``kiln.nn.functional.conv2d`` where
   torch prints ``torch.add``, ``torch.conv2d`` (its ``F.conv2d`` is ``torch.conv2d``).
 

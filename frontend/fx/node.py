@@ -214,7 +214,8 @@ class Node:
         if self.op in ("placeholder", "output"):
             return True
         if self.op == "call_method":
-            return self.target.endswith("_") and not self.target.endswith("__")
+            in_place = self.target.endswith("_") and not self.target.endswith("__")
+            return in_place or self.target == "__setitem__"
         if self.op == "call_function":
             return self.target in _SIDE_EFFECTS or getattr(self.target, "_fx_side_effect", False)
         if self.op == "call_module":

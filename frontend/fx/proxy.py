@@ -90,10 +90,8 @@ class Proxy:
     def __array__(self, *args, **kwargs):
         raise TraceError(
             f"kiln.fx: the proxy {self.node.name} has no value, but kiln code tried to make "
-            "an array of it: a real tensor's method or index given a proxy "
-            "(constant[proxy], constant.mul(proxy)) is not recorded, and kiln.* functions "
-            "record proxies only inside Tracer.trace, Transformer.transform and "
-            "`with kiln.fx.record_kiln_functions():`"
+            "an array of it: kiln.* functions and tensor methods record proxies only inside "
+            "Tracer.trace, Transformer.transform and `with kiln.fx.record_kiln_functions():`"
         )
 
     def keys(self):

@@ -215,12 +215,71 @@ def _patched_kiln_functions():
                     replacements[name] = wrapper
             undo.append((namespace, {name: namespace[name] for name in replacements}))
             namespace.update(replacements)
+        methods = _tensor_method_wrappers()
+        originals = {name: vars(_tensor_class())[name] for name in methods}
+        for name, wrapper in methods.items():
+            setattr(_tensor_class(), name, wrapper)
+        undo.append((None, originals))
         _depth[0] = 1
         yield
     finally:
         _depth[0] = 0
         for namespace, originals in reversed(undo):
-            namespace.update(originals)
+            if namespace is None:
+                for name, value in originals.items():
+                    setattr(_tensor_class(), name, value)
+            else:
+                namespace.update(originals)
+
+
+def _tensor_class():
+    import kiln
+
+    return kiln.Tensor
+
+
+class _MethodRecording:
+    """A Tensor method that records ``call_method`` when a real tensor's method is given a
+    proxy (``constant.mul(proxy)``, ``constant[proxy]``), as torch.fx records it; read
+    from the class it is the method itself."""
+
+    def __init__(self, name: str, fn: Callable):
+        self._name = name
+        self._fx_original = fn
+
+    def __get__(self, obj, objtype=None):
+        fn = self._fx_original
+        if obj is None:
+            return fn
+        name = self._name
+
+        def method(*args, **kwargs):
+            proxy = _find_proxy(args, kwargs)
+            if proxy is None:
+                return fn(obj, *args, **kwargs)
+            return proxy.tracer.create_proxy("call_method", name, (obj, *args), kwargs)
+
+        return method
+
+
+_method_wrappers: dict[str, _MethodRecording] = {}
+
+
+def _tensor_method_wrappers() -> dict[str, _MethodRecording]:
+    """A wrapper for each public method of ``kiln.Tensor`` (and ``__getitem__``)."""
+    for name, value in list(vars(_tensor_class()).items()):
+        if name.startswith("_") and name not in ("__getitem__", "__setitem__"):
+            continue
+        if not isinstance(value, types.FunctionType):
+            continue
+        wrapper = _method_wrappers.get(name)
+        if wrapper is None or wrapper._fx_original is not value:
+            _method_wrappers[name] = _MethodRecording(name, value)
+    return {
+        name: w
+        for name, w in _method_wrappers.items()
+        if vars(_tensor_class()).get(name) is w._fx_original
+    }
 
 
 # functions registered by ``wrap``: (globals of the module that called wrap, name)
