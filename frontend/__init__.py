@@ -173,6 +173,7 @@ def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
     if name in (
         "nn",
+        "fx",
         "optim",
         "utils",
         "cuda",

@@ -51,7 +51,6 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "known_gaps": {
         "quantize_dynamic": "no torch.ao.quantization (no quantized dtypes or modules)",
-        "fx symbolic_trace": "no torch.fx (kiln traces with its own tracer: kiln.jit)",
         "nested_tensor": "no torch.nested",
     },
 }
