@@ -29,7 +29,15 @@ class device:  # noqa: N801 - PyTorch's name
 
     __slots__ = ("type", "index", "_tokens")
 
-    def __init__(self, spec, index=None):
+    def __init__(self, spec=None, index=None, *, type=None):  # noqa: A002 - PyTorch's name
+        if type is not None:  # ``kiln.device(type="cpu", index=0)``, as repr prints it
+            if spec is not None:
+                raise TypeError("device() received both a device string and type=")
+            spec = type
+        if spec is None:
+            raise TypeError("device() missing required argument 'type' (pos 1)")
+        if isinstance(spec, int) and not isinstance(spec, bool):
+            spec, index = "cuda", spec  # (PyTorch: a bare ordinal names an accelerator)
         if isinstance(spec, device):
             spec, index = spec.type, spec.index if index is None else index
         spec = str(spec)

@@ -116,3 +116,18 @@ def test_device_context_builds_a_model_on_meta():
     finally:
         kiln.set_default_device(None)
     assert not kiln.ones(3).is_meta
+
+
+def test_device_takes_type_and_index_keywords_as_its_repr_prints_them():
+    torch = pytest.importorskip("torch")
+    for args, kwargs in [
+        ((), {"type": "cpu"}),
+        ((), {"type": "cuda", "index": 1}),
+        (("cuda",), {"index": 0}),
+        (("meta",), {}),
+    ]:
+        got, want = kiln.device(*args, **kwargs), torch.device(*args, **kwargs)
+        assert repr(got) == repr(want)
+        assert eval(repr(got), {"device": kiln.device}) == got
+    with pytest.raises(TypeError):
+        kiln.device()
