@@ -25,6 +25,7 @@ from .. import dtypes, ops
 from ..context import current_trace
 from ..dispatch import autocast_op, computes_in_float32, constant
 from ..tensor import Tensor
+from . import tie_order
 from .dims import normalize_axes, normalize_dim
 
 __all__ = """
@@ -772,9 +773,10 @@ mode_result = namedtuple("mode", ["values", "indices"])
 
 def mode(input, dim=-1, keepdim=False):  # noqa: A002
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
-    index of its last occurrence. PyTorch's index is one of the occurrences, picked by an
-    unstable sort (the last one for short rows); values always agree. Short rows count
-    pairwise (traceable); eagerly, rows over 256 values are counted by sorting on the host."""
+    index of one occurrence: PyTorch's CPU kernel picks the last of its run after an
+    unstable sort (``std::sort``), which kiln reruns eagerly on rows over 16 values without
+    NaN (``tie_order``); rows up to 16 (insertion sort: the last occurrence) count pairwise,
+    which is traceable (traced, longer rows give the last occurrence too)."""
     x = _tensor_arg("mode", input)
     d = normalize_dim("mode", dim, x.ndim)
     if x.ndim == 0:
@@ -785,7 +787,7 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
     v = xm.detach()
     n = v.shape[-1]
     # NaN != NaN: each NaN counts once, as PyTorch's run lengths over its sort see them
-    if n > 256 and not _traced(v) and type(v._data) is np.ndarray:
+    if n > 16 and not _traced(v) and type(v._data) is np.ndarray:
         idx = constant(_mode_index_host(v._data), dtypes.int64, like=v)
     else:
         same = ops.eq(ops.unsqueeze(v, -1), ops.unsqueeze(v, -2))
@@ -810,6 +812,10 @@ def _mode_index_host(data):
     rows = data.reshape(-1, data.shape[-1])
     out = np.empty((rows.shape[0], 1), dtype=np.int64)
     for r, row in enumerate(rows):
+        if row.dtype.kind != "f" or not np.isnan(row).any():
+            # which occurrence: the one PyTorch's introsort leaves last of its run
+            out[r, 0] = tie_order.mode_index(row.tolist())
+            continue
         values, counts = np.unique(row, return_counts=True)  # NaNs: each once (equal_nan)
         best = values[np.argmax(counts)]  # the first of the sorted maxima: the smallest
         hits = np.nonzero(row == best)[0] if best == best else np.nonzero(row != row)[0]
@@ -1129,7 +1135,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):  # noqa: A
                 out_shape = tuple(s for i, s in enumerate(x.shape) if i != d)
     if x.numel() == 0:
         raise RuntimeError(f"{op}() input tensor must be non-empty")
-    srt = ops.sort(xs, -1).values
+    srt = ops.sort(xs, -1, stable=True).values
     n = srt.shape[-1]
     lead = tuple(srt.shape[:-1])
     nan_mask = ops.isnan(srt.detach())
