@@ -113,3 +113,42 @@ def test_traced_topk_and_sort_stay_sorted_and_values_agree_with_eager():
     eager = f(x)
     for a, b in zip(jitted, eager):
         np.testing.assert_array_equal(_np(a), _np(b))
+
+
+# ----------------------------------------------------------------------------- hash_tensor
+
+
+@pytest.mark.parametrize(
+    "dtype", [np.float32, np.float64, np.float16, np.int64, np.int32, np.uint8, np.bool_]
+)
+@pytest.mark.parametrize(
+    "dim,keepdim", [(None, False), (1, False), (1, True), ((0, 2), False), ((0, 2), True)]
+)
+def test_hash_tensor_matches_pytorch(dtype, dim, keepdim):
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((3, 4, 5)) * 50).astype(dtype)
+    if np.dtype(dtype).kind == "f":
+        x.flat[:3] = [np.nan, -0.0, np.inf]
+    kwargs = {} if dim is None else {"dim": dim, "keepdim": keepdim}
+    want = torch.hash_tensor(torch.from_numpy(x), **kwargs)
+    got = kiln.hash_tensor(kiln.tensor(x), **kwargs)
+    assert got.dtype == kiln.uint64 and str(want.dtype) == "torch.uint64"
+    np.testing.assert_array_equal(_np(got), want.numpy())
+    np.testing.assert_array_equal(_np(kiln.tensor(x).hash_tensor(**kwargs)), want.numpy())
+
+
+def test_hash_tensor_errors_as_pytorch():
+    for args, kwargs in (((), {}), ((1,), {})):
+        with pytest.raises((RuntimeError, IndexError)) as got:
+            kiln.hash_tensor(kiln.zeros(2, 0), *args, **kwargs)
+        with pytest.raises(got.type):
+            torch.hash_tensor(torch.zeros(2, 0), *args, **kwargs)
+    with pytest.raises(RuntimeError, match="mode"):
+        kiln.hash_tensor(kiln.ones(2), mode=1)
+    empty_rows = kiln.hash_tensor(kiln.zeros(2, 0), 0)
+    assert tuple(empty_rows.shape) == tuple(torch.hash_tensor(torch.zeros(2, 0), 0).shape)
+
+
+def test_chalf_raises_a_clear_error():
+    with pytest.raises(TypeError, match="complex32"):
+        kiln.ones(2).chalf()

@@ -32,7 +32,7 @@ __all__ = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isin isneginf
 isposinf isreal frexp ldexp nextafter logaddexp2 fix positive polygamma mvlgamma
 arctan2 nansum nanmean count_nonzero aminmax mode histc histogram bincount diff quantile
-nanquantile cov corrcoef renorm gradient
+nanquantile cov corrcoef renorm gradient hash_tensor
 """.split()
 
 F64 = dtypes.float64
@@ -1415,3 +1415,36 @@ logical_and_ logical_or_ logical_xor_ logit_ lt_ multiply_ nan_to_num_ ne_ negat
 nextafter_ not_equal_ rad2deg_ rsqrt_ sinc_ sinh_ subtract_ tan_ true_divide_ trunc_
 xlogy_
 """.split()
+
+
+def hash_tensor(input, dim=None, *, keepdim=False, mode=0):  # noqa: A002
+    """An XOR of the elements' bits over ``dim`` (all dimensions by default), as uint64:
+    each element first widened to float64 (floating dtypes) or int64 (the others, bool
+    too), as PyTorch's ``hash_tensor`` (``mode=0``, its only mode). Eager only.
+
+    >>> hash_tensor(kiln.tensor([1, 2, 3])).item()
+    0
+    """
+    x = _tensor_arg("hash_tensor", input)
+    if mode != 0:
+        raise RuntimeError(f"Unknown hash_tensor mode: {mode}")
+    if x.dtype.is_complex:
+        raise NotImplementedError(f'"xor_sum_cpu" not implemented for {x.dtype.name}')
+    if _traced(x):
+        from kiln.compiler.errors import TraceError
+
+        raise TraceError("hash_tensor reads the values' bits (uint64): eager only in kiln")
+    axes = normalize_axes("hash_tensor", dim, x.ndim)
+    if dim is None and x.numel() == 0:
+        raise RuntimeError(
+            "hash_tensor: Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
+    for a in axes:
+        if x.shape[a] == 0:
+            raise IndexError(f"hash_tensor: Expected reduction dim {a} to have non-zero size.")
+    data = np.asarray(x.detach().numpy())
+    wide = data.astype(np.float64 if x.dtype.is_floating_point else np.int64)
+    bits = wide.view(np.uint64)
+    out = np.bitwise_xor.reduce(bits, axis=axes, keepdims=bool(keepdim)) if axes else bits
+    return constant(np.asarray(out, dtype=np.uint64), dtypes.uint64, like=x)

@@ -12,8 +12,8 @@ number), so that an index kiln returns is the one PyTorch returns.
 They run in Python, one row at a time, and only where the answer depends on them (a row
 with equal values where it matters); NumPy's stable order serves every other row.
 
->>> kthvalue_index([2, 1, 2, 1], 2)
-1
+>>> kthvalue_index([2, 1, 2, 1], 2)  # torch.kthvalue(torch.tensor([2, 1, 2, 1]), 2).indices
+3
 """
 
 from __future__ import annotations
