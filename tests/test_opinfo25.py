@@ -152,3 +152,21 @@ def test_hash_tensor_errors_as_pytorch():
 def test_chalf_raises_a_clear_error():
     with pytest.raises(TypeError, match="complex32"):
         kiln.ones(2).chalf()
+
+
+# ----------------------------------------------------------------------------- as_strided
+
+
+@pytest.mark.parametrize("offset", [None, 0, 3, 10])
+def test_as_strided_of_a_partial_view_reads_the_storage_with_gradient(offset):
+    base = np.random.default_rng(8).standard_normal(20)
+    tx = torch.tensor(base)[5:15].requires_grad_(True)
+    kx = kiln.tensor(base)[5:15].requires_grad_(True)
+    kwargs = {} if offset is None else {"storage_offset": offset}
+    want = torch.as_strided(tx, (2, 2), (1, 2), **kwargs)
+    got = kiln.as_strided(kx, (2, 2), (1, 2), **kwargs)
+    np.testing.assert_array_equal(_np(got), _np(want))
+    ct = np.arange(4.0).reshape(2, 2) + 1
+    (tg,) = torch.autograd.grad(want, tx, torch.tensor(ct))
+    (kg,) = kiln.autograd.grad(got, kx, kiln.tensor(ct))
+    np.testing.assert_array_equal(_np(kg), _np(tg))

@@ -524,7 +524,8 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
 
     Eagerly it is a true view (NumPy ``as_strided`` over the storage: writes go through).
     When autograd records it or ``kiln.jit`` traces it, the values come from ``take`` on
-    ``x`` (so the gradient is exact) and every element read must belong to ``x``; writing
+    ``x`` (so the gradient is exact); storage elements outside ``x`` (``x`` a view) are
+    read as constants eagerly, while a trace must read ``x``'s own elements only; writing
     into such a result raises instead of losing the write.
     """
     size = tuple(int(s) for s in size)
@@ -561,13 +562,22 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
         shape[axis] = n
         grid = grid + (np.arange(n) * s).reshape(shape)
     picks = where_in_x[grid.reshape(-1)] if numel else grid.reshape(-1)
+    flat = reshape(x, (-1,))
+    if (picks < 0).any() and not traced:
+        # eager autograd over a view: the storage elements outside x are constants (their
+        # gradient belongs to no input), as PyTorch's as_strided of a partial view
+        outside = picks < 0
+        storage = _strided_array(x, (length,), (1,), 0)
+        extra = constant(storage[grid.reshape(-1)[outside]], x.dtype, like=x)
+        flat = cat([flat, extra])
+        picks = picks.copy()
+        picks[outside] = x.numel() + np.arange(int(outside.sum()))
     if (picks < 0).any():
         raise RuntimeError(
             f"as_strided: sizes {list(size)}, strides {list(stride)} and offset {offset} read "
             f"storage elements outside the input of shape {list(x.shape)}; autograd and "
             "kiln.jit can only differentiate reads of the input's own elements"
         )
-    flat = reshape(x, (-1,))
     out = reshape(bind(P["take"], (flat, constant(picks, dtypes.int64, like=x)), {"axis": 0}), size)
     if not traced:
         out._data = _strided_array(x, size, stride, offset)  # the same values, shared
