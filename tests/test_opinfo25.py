@@ -170,3 +170,95 @@ def test_as_strided_of_a_partial_view_reads_the_storage_with_gradient(offset):
     (tg,) = torch.autograd.grad(want, tx, torch.tensor(ct))
     (kg,) = kiln.autograd.grad(got, kx, kiln.tensor(ct))
     np.testing.assert_array_equal(_np(kg), _np(tg))
+
+
+# ----------------------------------------------------------------------------- error classes
+
+
+def _same_error(call_kiln, call_torch):
+    """Both raise, and kiln's exception is of PyTorch's class."""
+    with pytest.raises(Exception) as want:
+        call_torch()
+    with pytest.raises(Exception) as got:
+        call_kiln()
+    assert isinstance(got.value, want.type), (got.value, want.value)
+
+
+def _both(fn, *arrays, **kwargs):
+    def k():
+        return fn(kiln, kiln.nn.functional, *[kiln.tensor(a) for a in arrays], **kwargs)
+
+    def t():
+        return fn(torch, torch.nn.functional, *[torch.tensor(a) for a in arrays], **kwargs)
+
+    return k, t
+
+
+@pytest.mark.parametrize(
+    "name,shape,size",
+    [
+        ("adaptive_avg_pool2d", (2, 2), [2, 2]),
+        ("adaptive_max_pool2d", (2, 2), [2, 2]),
+        ("adaptive_avg_pool3d", (2, 2, 2), [2, 2, 2]),
+        ("adaptive_max_pool3d", (2, 2, 2), [2, 2, 2]),
+        ("adaptive_avg_pool1d", (1, 2, 3), []),
+        ("adaptive_max_pool1d", (1, 2, 3), []),
+        ("adaptive_avg_pool2d", (1, 2, 3, 4), []),
+        ("adaptive_max_pool3d", (1, 2, 3, 4), []),
+        ("adaptive_avg_pool1d", (1, 1, 1), [-1]),
+        ("adaptive_max_pool1d", (1, 1, 1), [-1]),
+        ("adaptive_avg_pool2d", (1, 1, 1, 1), [-1, 0]),
+        ("adaptive_max_pool2d", (1, 1, 1, 1), [-1, 0]),
+        ("adaptive_avg_pool3d", (1, 1, 1, 1, 1), [-1, 0, 2]),
+    ],
+)
+def test_adaptive_pool_bad_sizes_raise_pytorchs_class(name, shape, size):
+    x = np.ones(shape, dtype=np.float32)
+    _same_error(*_both(lambda m, F, t: getattr(F, name)(t, size), x))
+
+
+def test_adaptive_pool_good_sizes_still_agree():
+    x = np.random.default_rng(9).standard_normal((2, 3, 7, 5)).astype(np.float32)
+    for size in (3, [3, 2], (None, 4)):
+        k, t = _both(lambda m, F, a, s=size: F.adaptive_avg_pool2d(a, s), x)
+        np.testing.assert_allclose(_np(k()), _np(t()), rtol=1e-5, atol=1e-6)
+        k, t = _both(lambda m, F, a, s=size: F.adaptive_max_pool2d(a, s), x)
+        np.testing.assert_array_equal(_np(k()), _np(t()))
+
+
+@pytest.mark.parametrize("nd", [1, 2, 3])
+def test_conv_bias_of_another_dtype_and_negative_padding_raise(nd):
+    name = f"conv{nd}d"
+    x = np.ones((1, 1) + (4,) * nd, dtype=np.int64)
+    w = np.ones((1, 1) + (2,) * nd, dtype=np.int64)
+    b = np.ones(1, dtype=np.float64)
+    _same_error(*_both(lambda m, F, *a: getattr(F, name)(*a), x, w, b))
+    xf, wf = x.astype(np.float32), w.astype(np.float32)
+    _same_error(*_both(lambda m, F, *a: getattr(F, name)(*a), xf, wf, b))
+    xd, wd = x.astype(np.float64), w.astype(np.float64)
+    _same_error(*_both(lambda m, F, *a: getattr(F, name)(*a, padding=[-1]), xd, wd, b))
+    k, t = _both(lambda m, F, *a: getattr(F, name)(*a, padding=1), xd, wd, b)
+    np.testing.assert_array_equal(_np(k()), _np(t()))
+
+
+@pytest.mark.parametrize(
+    "name,shape",
+    [
+        ("max_pool1d", (0, 10)),
+        ("max_pool1d", (1, 10, 0)),
+        ("max_pool2d", (0, 2, 10)),
+        ("max_pool3d", (0, 1, 2, 10)),
+        ("max_pool3d", (2, 0, 1, 2, 10)),
+    ],
+)
+def test_max_pool_empty_non_batch_dims_raise(name, shape):
+    x = np.ones(shape, dtype=np.float32)
+    _same_error(*_both(lambda m, F, t: getattr(F, name)(t, 1), x))
+
+
+@pytest.mark.parametrize("name", ["max_pool1d", "max_pool2d", "max_pool3d"])
+def test_max_pool_empty_batch_still_allowed(name):
+    nd = int(name[-2])
+    x = np.ones((0, 2) + (4,) * nd, dtype=np.float32)
+    k, t = _both(lambda m, F, a: getattr(F, name)(a, 2), x)
+    assert tuple(k().shape) == tuple(t().shape)
