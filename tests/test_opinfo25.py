@@ -262,3 +262,54 @@ def test_max_pool_empty_batch_still_allowed(name):
     x = np.ones((0, 2) + (4,) * nd, dtype=np.float32)
     k, t = _both(lambda m, F, a: getattr(F, name)(a, 2), x)
     assert tuple(k().shape) == tuple(t().shape)
+
+
+def test_multi_margin_loss_refusals_and_values():
+    x = np.random.default_rng(10).standard_normal((5, 4)).astype(np.float64)
+    y = np.array([0, 1, 2, 3, 0])
+    for weight in (np.ones(()), np.ones((5, 4))):
+        _same_error(*_both(lambda m, F, a, b, w: F.multi_margin_loss(a, b, weight=w), x, y, weight))
+    _same_error(*_both(lambda m, F, a, b: F.multi_margin_loss(a, b), x, y.astype(np.float32)))
+    _same_error(*_both(lambda m, F, a, b: F.multi_margin_loss(a, b), x, y.astype(np.int32)))
+    w = np.array([1.0, 2.0, 0.5, 1.5])
+    tx, kx = torch.tensor(x, requires_grad=True), kiln.tensor(x, requires_grad=True)
+    want = torch.nn.functional.multi_margin_loss(tx, torch.tensor(y), p=2, weight=torch.tensor(w))
+    got = kiln.nn.functional.multi_margin_loss(kx, kiln.tensor(y), p=2, weight=kiln.tensor(w))
+    np.testing.assert_allclose(_np(got), _np(want))
+    np.testing.assert_allclose(
+        _np(kiln.autograd.grad(got, kx)[0]), _np(torch.autograd.grad(want, tx)[0])
+    )
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda m, F, t: m.narrow_copy(t, 3, 0, 0),
+        lambda m, F, t: m.narrow_copy(t, -4, 0, 0),
+        lambda m, F, t: m.narrow_copy(t, 1, 6, 0),
+        lambda m, F, t: m.narrow_copy(t, 1, -6, 0),
+        lambda m, F, t: m.narrow_copy(t, 1, 2, 9),
+        lambda m, F, t: m.narrow(t, 0, m.tensor(False), 1),
+        lambda m, F, t: m.narrow(t, 0, m.tensor([1]), 1),
+        lambda m, F, t: m.hsplit(t, "abc"),
+        lambda m, F, t: m.vsplit(t, 2.0),
+        lambda m, F, t: m.dsplit(t, [1, 2.5]),
+        lambda m, F, t: t.masked_fill(m.tensor(True), 1j),
+        lambda m, F, t: m.aminmax(t[:, :0], dim=1),
+    ],
+)
+def test_refusals_raise_pytorchs_class(call):
+    x = np.arange(60.0, dtype=np.float32).reshape(3, 5, 4)
+    _same_error(*_both(call, x))
+
+
+def test_narrow_with_a_tensor_start_and_splits_still_work():
+    x = np.arange(60.0, dtype=np.float32).reshape(3, 5, 4)
+    for call in (
+        lambda m, F, t: m.narrow(t, 1, m.tensor(2), 3),
+        lambda m, F, t: m.narrow_copy(t, 1, -3, 2),
+        lambda m, F, t: m.hsplit(t, [1, 3])[1],
+        lambda m, F, t: m.vsplit(t, 3)[2],
+    ):
+        k, t = _both(call, x)
+        np.testing.assert_array_equal(_np(k()), _np(t()))

@@ -753,6 +753,9 @@ aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 def aminmax(input, *, dim=None, keepdim=False):  # noqa: A002
     x = _tensor_arg("aminmax", input)
+    if dim is not None and x.ndim and x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0:
+        d = normalize_dim("aminmax", dim, x.ndim)
+        raise IndexError(f"aminmax: Expected reduction dim {d} to have non-zero size.")
     if x.numel() == 0 and (
         dim is None or x.ndim == 0 or x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0
     ):

@@ -84,8 +84,16 @@ def narrow_copy(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 
     if x.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if dim >= x.ndim:  # (PyTorch's narrow_copy: a RuntimeError here; IndexError below -ndim)
+        raise RuntimeError(
+            f"narrow_copy: dim {dim} out of range for a tensor of {x.ndim} dimensions"
+        )
     d = normalize_dim("narrow_copy", dim, x.ndim)
     n = x.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(
+            f"start out of range (expected to be in range of [{-n}, {n}], but got {start})"
+        )
     begin = start + n if start < 0 else start
     if begin < 0 or length < 0 or begin + length > n:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
@@ -112,6 +120,13 @@ def _split_along(op: str, x: Tensor, sections, dim: int, min_dims: int):
         raise RuntimeError(
             f"torch.{op} requires a tensor with at least {min_dims} dimension, but got a "
             f"tensor with {x.ndim} dimensions!"
+        )
+    if isinstance(sections, (str, bytes, float, bool)) or (
+        isinstance(sections, (list, tuple)) and not all(isinstance(i, int) for i in sections)
+    ):
+        raise TypeError(
+            f"{op}() received an invalid combination of arguments: sections must be an int "
+            f"or a tuple of ints, got {type(sections).__name__} {sections!r}"
         )
     if isinstance(sections, int):
         size = x.shape[dim]
