@@ -313,3 +313,44 @@ def test_narrow_with_a_tensor_start_and_splits_still_work():
     ):
         k, t = _both(call, x)
         np.testing.assert_array_equal(_np(k()), _np(t()))
+
+
+# ----------------------------------------------------------------------------- out= overlap
+
+
+def _out_cases(m):
+    y = m.tensor(np.arange(24.0, dtype=np.float32).reshape(4, 6))
+    x = m.zeros(0)
+    idx = m.tensor([0, 1])
+    flat = m.tensor(np.arange(6.0, dtype=np.float32))
+    mask = m.tensor(np.array([True, False] * 3))
+    expanded = m.zeros(1, 6).expand(2, 6)
+    return [
+        lambda: m.cat((x, y), dim=0, out=x),
+        lambda: m.cat((x, y), dim=0, out=y),
+        lambda: m.cat((y, y), out=m.zeros(1, 6).expand(8, 6)),
+        lambda: m.index_select(y, 1, idx, out=expanded),
+        lambda: m.masked_select(flat, mask, out=flat),
+        lambda: m.masked_select(flat, mask, out=m.zeros(1).expand(3)),
+        lambda: m.take(flat, idx, out=flat),
+        lambda: m.gather(flat, 0, idx, out=flat),
+        lambda: m.add(flat, 1, out=m.zeros(1).expand(6)),
+        lambda: m.cat(y),
+    ]
+
+
+@pytest.mark.parametrize("case", range(10))
+def test_out_overlapping_inputs_or_itself_raises_as_pytorch(case):
+    _same_error(lambda: _out_cases(kiln)[case](), lambda: _out_cases(torch)[case]())
+
+
+def test_out_apart_from_inputs_still_written():
+    for m in (kiln, torch):
+        y = m.tensor(np.arange(12.0).reshape(2, 6))
+        out = m.zeros(4, 6)
+        got = m.cat((y, y), out=out)
+        assert got is out
+        np.testing.assert_array_equal(out.numpy(), np.concatenate([y.numpy()] * 2))
+        flat = m.tensor(np.arange(6.0))
+        same = m.add(flat, 1, out=flat)  # elementwise ops may write into an input
+        np.testing.assert_array_equal(same.numpy(), np.arange(6.0) + 1)

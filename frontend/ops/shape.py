@@ -238,6 +238,8 @@ def pad_axes(x: Tensor, pads, value=0.0) -> Tensor:
 @autocast_op("promote")
 def cat(tensors, dim: int = 0) -> Tensor:
 
+    if isinstance(tensors, Tensor):  # (it was iterated: a 2-D tensor's rows, concatenated)
+        raise TypeError("cat(): argument 'tensors' must be a tuple of Tensors, not Tensor")
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")
