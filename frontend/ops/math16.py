@@ -814,8 +814,11 @@ def _mode_index_host(data):
     last axis, by sorting: for long rows, where pairwise counting would not fit."""
     rows = data.reshape(-1, data.shape[-1])
     out = np.empty((rows.shape[0], 1), dtype=np.int64)
+    from .sorting import INTROSORT_LIMIT
+
+    emulate = data.size <= INTROSORT_LIMIT  # (Python's introsort: seconds past it)
     for r, row in enumerate(rows):
-        if row.dtype.kind != "f" or not np.isnan(row).any():
+        if emulate and (row.dtype.kind != "f" or not np.isnan(row).any()):
             # which occurrence: the one PyTorch's introsort leaves last of its run
             out[r, 0] = tie_order.mode_index(row.tolist())
             continue

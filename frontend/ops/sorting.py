@@ -70,10 +70,10 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     return values_indices(gather(x, dim, idx), idx)
 
 
-# the most elements (of rows where equal values make a difference) that sort, topk and
-# kthvalue order as PyTorch's CPU kernels do, in Python (about a second): past it, NumPy's
-# stable order, in milliseconds
-_INTROSORT_LIMIT = 1 << 18
+# the most elements (of rows where equal values make a difference) that sort, topk,
+# kthvalue and mode order as PyTorch's CPU kernels do, in Python (up to about 0.3 s):
+# past it, NumPy's stable order (mode: the last occurrence), in milliseconds
+INTROSORT_LIMIT = 1 << 16
 
 
 def _host_rows(x: Tensor, axis: int):
@@ -86,10 +86,33 @@ def _host_rows(x: Tensor, axis: int):
     return np.moveaxis(x._data, axis, -1)
 
 
-def _tied_rows(ranks: np.ndarray) -> np.ndarray:
-    """Which rows (last axis) hold some value twice."""
-    ordered = np.sort(ranks, axis=-1)
-    return (ordered[..., 1:] == ordered[..., :-1]).any(axis=-1)
+def _ascending(rows: np.ndarray):
+    """NumPy's stable ascending order of each row (NaN last: PyTorch's orderings put NaN
+    above every number) and where neighbours in it are equal (-0.0 and 0.0, NaN and NaN
+    too): ``touches[..., i]`` says the i-th sorted element has an equal neighbour."""
+    data = rows.astype(np.int8) if rows.dtype.kind == "b" else rows
+    order = np.argsort(data, axis=-1, kind="stable")
+    ordered = np.take_along_axis(data, order, axis=-1)
+    same = ordered[..., 1:] == ordered[..., :-1]
+    if data.dtype.kind == "f":
+        nan = np.isnan(ordered)
+        same |= nan[..., 1:] & nan[..., :-1]
+    touches = np.zeros(ordered.shape, dtype=bool)
+    touches[..., 1:] |= same
+    touches[..., :-1] |= same
+    return order, touches
+
+
+def _rerun(tied: np.ndarray, rows: np.ndarray, out: np.ndarray, pick) -> bool:
+    """Fill the tied rows of ``out`` (rows, last axis) with ``pick(ranks of the row)``;
+    False, leaving ``out`` alone, where that is more Python work than INTROSORT_LIMIT."""
+    n = rows.shape[-1]
+    if int(tied.sum()) * n > INTROSORT_LIMIT:
+        return False
+    flat_rows, flat_out = rows.reshape(-1, n), out.reshape(-1, out.shape[-1])
+    for r in np.flatnonzero(tied.reshape(-1)):
+        flat_out[r] = pick(tie_order.ranks(flat_rows[r]).tolist())
+    return True
 
 
 def _unstable_order(x: Tensor, axis: int, descending: bool):
@@ -99,16 +122,12 @@ def _unstable_order(x: Tensor, axis: int, descending: bool):
     n = rows.shape[-1]
     if x.ndim == 1 and not descending and x.dtype.np.kind in "iu" and n >= 32768:
         return None  # PyTorch sorts these with a (stable) radix sort
-    ranks = tie_order.ranks(rows)
-    tied = _tied_rows(ranks)
-    if not tied.any() or int(tied.sum()) * n > _INTROSORT_LIMIT:
+    order, touches = _ascending(rows)
+    tied = touches.any(axis=-1)
+    if descending:  # (untied rows: no equal values, any descending order is the order)
+        order = np.ascontiguousarray(order[..., ::-1])
+    if not _rerun(tied, rows, order, lambda r: tie_order.sort_indices(r, descending)):
         return None
-    order = np.argsort(ranks, axis=-1, kind="stable")
-    if descending:  # the stable descending order: NaN first, equal values in input order
-        order = np.argsort(-ranks, axis=-1, kind="stable")
-    flat_ranks, flat_order = ranks.reshape(-1, n), order.reshape(-1, n)
-    for r in np.flatnonzero(tied.reshape(-1)):
-        flat_order[r] = tie_order.sort_indices(flat_ranks[r].tolist(), descending)
     return constant(np.moveaxis(order, -1, axis), dtypes.int64, like=x)
 
 
@@ -133,24 +152,17 @@ def _topk_host(x: Tensor, axis: int, k: int, largest: bool, in_order: bool):
     if rows is None or k == 0:
         return None
     n = rows.shape[-1]
-    ranks = tie_order.ranks(rows)
-    keys = -ranks if largest else ranks
-    order = np.argsort(keys, axis=-1, kind="stable")
-    ordered = np.take_along_axis(keys, order, axis=-1)
-    # a tie matters where one of the first k sorted values equals a neighbour
-    same = ordered[..., 1:] == ordered[..., :-1]
-    touches = np.zeros(ordered.shape, dtype=bool)
-    touches[..., 1:] |= same
-    touches[..., :-1] |= same
-    tied = touches[..., :k].any(axis=-1)
-    picks = order[..., :k].copy()
+    order, touches = _ascending(rows)
+    if largest:
+        picks = np.ascontiguousarray(order[..., ::-1][..., :k])
+        tied = touches[..., n - k :].any(axis=-1)
+    else:
+        picks = order[..., :k].copy()
+        tied = touches[..., :k].any(axis=-1)
     if not in_order and n < 64 * k:  # PyTorch's unsorted topk: the order nth_element leaves
         tied = np.ones(tied.shape, dtype=bool)
-    if int(tied.sum()) * n > _INTROSORT_LIMIT:
+    if not _rerun(tied, rows, picks, lambda r: tie_order.topk_indices(r, k, largest, in_order)):
         return None
-    flat_ranks, flat_picks = ranks.reshape(-1, n), picks.reshape(-1, k)
-    for r in np.flatnonzero(tied.reshape(-1)):
-        flat_picks[r] = tie_order.topk_indices(flat_ranks[r].tolist(), k, largest, in_order)
     return constant(np.moveaxis(picks, -1, axis), dtypes.int64, like=x)
 
 
@@ -179,17 +191,11 @@ def _kthvalue_host(x: Tensor, axis: int, k: int):
     rows = _host_rows(x, axis)
     if rows is None:
         return None
-    ranks = tie_order.ranks(rows)
-    order = np.argsort(ranks, axis=-1, kind="stable")
+    order, touches = _ascending(rows)
     pick = order[..., k - 1 : k].copy()
-    kth = np.take_along_axis(ranks, pick, axis=-1)
-    tied = (ranks == kth).sum(axis=-1) > 1
-    n = rows.shape[-1]
-    if int(tied.sum()) * n > _INTROSORT_LIMIT:
+    tied = touches[..., k - 1]
+    if not _rerun(tied, rows, pick, lambda r: tie_order.kthvalue_index(r, k)):
         return None
-    flat_ranks, flat_pick = ranks.reshape(-1, n), pick.reshape(-1, 1)
-    for r in np.flatnonzero(tied.reshape(-1)):
-        flat_pick[r, 0] = tie_order.kthvalue_index(flat_ranks[r].tolist(), k)
     return constant(np.moveaxis(pick, -1, axis), dtypes.int64, like=x)
 
 
