@@ -46,6 +46,7 @@ from .dtypes import (
     set_default_dtype,
     short,
     uint8,
+    uint64,
 )
 from .dtypes import (
     bool_ as bool,  # noqa: A001

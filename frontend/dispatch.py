@@ -668,6 +668,8 @@ def with_out(fn):
             return fn(*args, **kwargs)
         if name in _OUT_GIVES_DTYPE and isinstance(out, Tensor) and kwargs.get("dtype") is None:
             kwargs["dtype"] = out.dtype  # PyTorch: a factory or sum computes in out's dtype
+        if name in _OUT_APART_FROM_INPUTS:
+            _check_out_apart(name, args, out)
         return write_out(name, fn(*args, **kwargs), out)
 
     op._writes_out = True
@@ -688,6 +690,38 @@ log_softmax masked_select matmul mm msort mv nan_to_num norm round scatter scatt
 sign softmax take tril triu trunc where
 """.split()
 )
+
+
+# Ops whose out= may share no memory with an input (PyTorch's assert_no_overlap)
+_OUT_APART_FROM_INPUTS = frozenset(
+    "cat concat concatenate gather index_select kthvalue masked_select take".split()
+)
+
+
+def _tensors(values):
+    for v in values:
+        if isinstance(v, Tensor):
+            yield v
+        elif isinstance(v, (list, tuple)):
+            yield from _tensors(v)
+
+
+def _overlap(a: Tensor, b: Tensor) -> bool:
+    if a is b:  # (an empty tensor too)
+        return True
+    x, y = a._data, b._data
+    return type(x) is np.ndarray and type(y) is np.ndarray and np.may_share_memory(x, y)
+
+
+def _check_out_apart(name, args, out):
+    outs = list(_tensors([out]))
+    for a in _tensors(args):
+        if any(_overlap(a, o) for o in outs):
+            raise RuntimeError(
+                f"{name}(): unsupported operation: some elements of the input tensor and the "
+                "written-to tensor refer to a single memory location. Please clone() the "
+                "tensor before performing the operation."
+            )
 
 
 def write_out(name: str, result, out):
@@ -718,6 +752,15 @@ def write_out(name: str, result, out):
             f"type {out.dtype.name}"
         )
     shape = tuple(result.shape)
+    data = out._data
+    if type(data) is np.ndarray and any(
+        s == 0 and n > 1 for s, n in zip(data.strides, data.shape)
+    ):  # an expanded out: one memory location for several elements (PyTorch refuses)
+        raise RuntimeError(
+            f"{name}(): unsupported operation: more than one element of the written-to tensor "
+            "refers to a single memory location. Please clone() the tensor before performing "
+            "the operation."
+        )
     if tuple(out.shape) != shape:
         if current_trace() is not None or type(out._data) is not np.ndarray:
             raise RuntimeError(

@@ -71,7 +71,7 @@ int16 = short = dtype("int16")
 int32 = int = dtype("int32")  # noqa: A001
 int64 = long = dtype("int64")
 bool_ = dtype("bool")
-uint64 = dtype("uint64")  # RNG seeds only
+uint64 = dtype("uint64")  # RNG seeds and hash_tensor results (few ops: as PyTorch)
 # complex dtypes run eagerly only (NumPy); kiln.jit refuses them (see kiln.complex)
 complex64 = cfloat = dtype("complex64")
 complex128 = cdouble = dtype("complex128")

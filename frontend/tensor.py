@@ -427,6 +427,12 @@ class Tensor:
     def cdouble(self, memory_format=None):
         return self.to(dtypes.complex128, memory_format=memory_format)
 
+    def chalf(self, memory_format=None):
+        raise TypeError(
+            f"chalf: kiln has no complex32 (complex half) dtype to convert {self.dtype.name} "
+            "to; cfloat() gives complex64"
+        )
+
     def cpu(self):
         return self.to("cpu")
 

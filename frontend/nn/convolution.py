@@ -73,6 +73,18 @@ def _batched(input, name: str):
     )
 
 
+def _check_conv_args(input, bias, padding):
+    """PyTorch's refusals: a bias of another dtype than the input, a negative padding."""
+    if bias is not None and bias.dtype is not input.dtype:
+        raise RuntimeError(
+            f"Input type ({input.dtype.name}) and bias type ({bias.dtype.name}) should be the same"
+        )
+    if not isinstance(padding, str):
+        values = (padding,) if isinstance(padding, int) else tuple(padding)
+        if any(p < 0 for p in values):
+            raise RuntimeError("negative padding is not supported")
+
+
 def _windows(x, kernel, stride, dilation, out_size):
     """``(N, C, kh*kw, Ho, Wo)``: one strided slice of ``x`` per kernel offset."""
     (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
@@ -109,6 +121,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups: in
         )
     n, c, h, w = input.shape
     out_channels, c_per_group, kh, kw = weight.shape
+    _check_conv_args(input, bias, padding)
     if c != c_per_group * groups:
         raise RuntimeError(
             f"Given groups={groups}, weight of size {list(weight.shape)}, "
@@ -272,6 +285,7 @@ def max_pool2d(
     >>> max_pool2d(kiln.arange(16.0).reshape(1, 1, 4, 4), 2).tolist()
     [[[[5.0, 7.0], [13.0, 15.0]]]]
     """
+    _nonempty_pool_input("max_pool2d", input, 2)
     input, unbatched = _batched(input, "max_pool2d")
     kernel, stride, padding, dilation, out, pads = _pool_geometry(
         "max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode
@@ -405,6 +419,7 @@ def adaptive_avg_pool2d(input, output_size):
     >>> adaptive_avg_pool2d(kiln.arange(16.0).reshape(1, 1, 4, 4), 1).tolist()
     [[[[7.5]]]]
     """
+    _check_adaptive_size("adaptive_avg_pool2d", input, 2, output_size)
     input, unbatched = _batched(input, "adaptive_avg_pool2d")
     h, w = input.shape[2], input.shape[3]
     size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
@@ -475,6 +490,18 @@ def _ntuple(value, n: int, name: str = "argument") -> tuple:
     return value
 
 
+def _nonempty_pool_input(name, input, nd):
+    """PyTorch's max pools take an empty batch only: an unbatched input, or a batched
+    one's channel or spatial dimension, of size 0 is refused."""
+    shape = tuple(input.shape)
+    inner = shape if len(shape) == nd + 1 else shape[1:]
+    if len(shape) in (nd + 1, nd + 2) and 0 in inner:
+        raise RuntimeError(
+            f"{name}: Expected {nd + 1}D or {nd + 2}D (batch mode) tensor with optional 0 dim "
+            f"batch size for input, but got: {list(shape)}"
+        )
+
+
 def _batched_nd(input, nd: int, name: str):
     if input.ndim == nd + 2:
         return input, False
@@ -504,6 +531,7 @@ def _convnd(name, nd, input, weight, bias, stride, padding, dilation, groups):
     n, c = input.shape[:2]
     out_channels, c_per_group = weight.shape[:2]
     kernel = tuple(weight.shape[2:])
+    _check_conv_args(input, bias, padding)
     if c != c_per_group * groups or out_channels % groups:
         raise RuntimeError(
             f"Given groups={groups}, weight of size {list(weight.shape)}, expected "
@@ -724,6 +752,7 @@ def max_pool3d(
     >>> max_pool3d(kiln.arange(8.0).reshape(1, 1, 2, 2, 2), 2).tolist()
     [[[[[7.0]]]]]
     """
+    _nonempty_pool_input("max_pool3d", input, 3)
     input, unbatched = _batched_nd(input, 3, "max_pool3d")
     kernel, stride, padding, dilation, out, pads = _pool_geometry_nd(
         "max_pool3d", input, 3, kernel_size, stride, padding, dilation, ceil_mode
@@ -880,6 +909,27 @@ def _place_strided(piece, start, stride, size):
 # ------------------------------------------------------------------------------ adaptive
 
 
+def _check_adaptive_size(name, input, nd, output_size):
+    """PyTorch's refusals of an output size: a list as long as the input's dimensions
+    (ValueError, from F's ``_list_with_default``), of the wrong length, or negative."""
+    if not isinstance(output_size, (list, tuple)):
+        if isinstance(output_size, int) and output_size < 0:
+            raise RuntimeError(
+                f"{name}: elements of output_size must be greater than or equal to 0 but "
+                f"received {output_size}"
+            )
+        return
+    if nd > 1 and isinstance(input, kiln.Tensor) and input.ndim <= len(output_size):
+        raise ValueError(f"Input dimension should be at least {len(output_size) + 1}")
+    if len(output_size) not in ((1, nd) if nd == 1 else (nd,)):
+        raise RuntimeError(f"{name}: output_size must be {nd}, got {len(output_size)}")
+    if any(s is not None and s < 0 for s in output_size):
+        raise RuntimeError(
+            f"{name}: elements of output_size must be greater than or equal to 0 but "
+            f"received {list(output_size)}"
+        )
+
+
 def _adaptive_size(name, input, nd, output_size):
     size = _ntuple(output_size, nd, "output_size") if output_size is not None else None
     if size is None or len(size) != nd:
@@ -891,6 +941,7 @@ def _adaptive_avg(name, input, nd, output_size):
     if isinstance(input, kiln.Tensor) and input.dtype is kiln.float16:  # float32 accumulation
         wide = _adaptive_avg(name, ops.cast(input, kiln.float32), nd, output_size)
         return ops.cast(wide, kiln.float16)
+    _check_adaptive_size(name, input, nd, output_size)
     input, unbatched = _batched_nd(input, nd, name)
     size = _adaptive_size(name, input, nd, output_size)
     dtype = input.dtype if input.dtype.is_floating_point else kiln.get_default_dtype()
@@ -916,6 +967,7 @@ def adaptive_avg_pool3d(input, output_size):
 def _adaptive_max(name, input, nd, output_size, return_indices):
     """The maximum over each adaptive bin: one bin per output position, reduced axis by
     axis (a box maximum is separable); indices come from comparing with the input."""
+    _check_adaptive_size(name, input, nd, output_size)
     input, unbatched = _batched_nd(input, nd, name)
     size = _adaptive_size(name, input, nd, output_size)
     if any(input.shape[2 + i] == 0 for i in range(nd)):

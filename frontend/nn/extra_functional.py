@@ -538,6 +538,12 @@ def multi_margin_loss(
     _check_reduction(reduction)
     if p not in (1, 2):
         raise ValueError("only p == 1 and p == 2 supported")
+    if weight is not None and weight.ndim != 1:
+        raise ValueError("weight must be one-dimensional")
+    if target.dtype is not kiln.int64:  # (a float target was truncated silently)
+        raise RuntimeError(
+            f"multi_margin_loss: expected scalar type Long but found {target.dtype.name}"
+        )
     x = input if input.ndim == 2 else ops.reshape(input, (1, -1))  # 0-d: one class
     y = target if target.ndim == 1 else ops.reshape(target, (1,))
     classes = x.shape[1]

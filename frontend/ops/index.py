@@ -377,6 +377,11 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
             f"masked_fill only supports boolean masks, but got mask with dtype {mask.dtype.name}"
         )
     if not isinstance(value, Tensor):
+        if isinstance(value, complex) and not x.dtype.is_complex:
+            raise RuntimeError(
+                f"masked_fill: value {value} cannot be converted to type {x.dtype.name} "
+                "without overflow"
+            )
         dtypes.check_fits(value, x.dtype)  # NaN, inf or 300 into int8: PyTorch's RuntimeError
         if x.dtype is dtypes.uint8 and isinstance(value, float) and value < 0:
             raise RuntimeError("value cannot be converted to type uint8_t without overflow")

@@ -25,13 +25,14 @@ from .. import dtypes, ops
 from ..context import current_trace
 from ..dispatch import autocast_op, computes_in_float32, constant
 from ..tensor import Tensor
+from . import tie_order
 from .dims import normalize_axes, normalize_dim
 
 __all__ = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isin isneginf
 isposinf isreal frexp ldexp nextafter logaddexp2 fix positive polygamma mvlgamma
 arctan2 nansum nanmean count_nonzero aminmax mode histc histogram bincount diff quantile
-nanquantile cov corrcoef renorm gradient
+nanquantile cov corrcoef renorm gradient hash_tensor
 """.split()
 
 F64 = dtypes.float64
@@ -752,6 +753,9 @@ aminmax_result = namedtuple("aminmax", ["min", "max"])
 
 def aminmax(input, *, dim=None, keepdim=False):  # noqa: A002
     x = _tensor_arg("aminmax", input)
+    if dim is not None and x.ndim and x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0:
+        d = normalize_dim("aminmax", dim, x.ndim)
+        raise IndexError(f"aminmax: Expected reduction dim {d} to have non-zero size.")
     if x.numel() == 0 and (
         dim is None or x.ndim == 0 or x.shape[normalize_dim("aminmax", dim, x.ndim)] == 0
     ):
@@ -772,9 +776,10 @@ mode_result = namedtuple("mode", ["values", "indices"])
 
 def mode(input, dim=-1, keepdim=False):  # noqa: A002
     """The most frequent value along ``dim`` (the smallest of equally frequent ones) and the
-    index of its last occurrence. PyTorch's index is one of the occurrences, picked by an
-    unstable sort (the last one for short rows); values always agree. Short rows count
-    pairwise (traceable); eagerly, rows over 256 values are counted by sorting on the host."""
+    index of one occurrence: PyTorch's CPU kernel picks the last of its run after an
+    unstable sort (``std::sort``), which kiln reruns eagerly on rows over 16 values without
+    NaN (``tie_order``); rows up to 16 (insertion sort: the last occurrence) count pairwise,
+    which is traceable (traced, longer rows give the last occurrence too)."""
     x = _tensor_arg("mode", input)
     d = normalize_dim("mode", dim, x.ndim)
     if x.ndim == 0:
@@ -785,7 +790,7 @@ def mode(input, dim=-1, keepdim=False):  # noqa: A002
     v = xm.detach()
     n = v.shape[-1]
     # NaN != NaN: each NaN counts once, as PyTorch's run lengths over its sort see them
-    if n > 256 and not _traced(v) and type(v._data) is np.ndarray:
+    if n > 16 and not _traced(v) and type(v._data) is np.ndarray:
         idx = constant(_mode_index_host(v._data), dtypes.int64, like=v)
     else:
         same = ops.eq(ops.unsqueeze(v, -1), ops.unsqueeze(v, -2))
@@ -809,7 +814,14 @@ def _mode_index_host(data):
     last axis, by sorting: for long rows, where pairwise counting would not fit."""
     rows = data.reshape(-1, data.shape[-1])
     out = np.empty((rows.shape[0], 1), dtype=np.int64)
+    from .sorting import INTROSORT_LIMIT
+
+    emulate = data.size <= INTROSORT_LIMIT  # (Python's introsort: seconds past it)
     for r, row in enumerate(rows):
+        if emulate and (row.dtype.kind != "f" or not np.isnan(row).any()):
+            # which occurrence: the one PyTorch's introsort leaves last of its run
+            out[r, 0] = tie_order.mode_index(row.tolist())
+            continue
         values, counts = np.unique(row, return_counts=True)  # NaNs: each once (equal_nan)
         best = values[np.argmax(counts)]  # the first of the sorted maxima: the smallest
         hits = np.nonzero(row == best)[0] if best == best else np.nonzero(row != row)[0]
@@ -1129,7 +1141,7 @@ def _quantile(op, input, q, dim, keepdim, interpolation, ignore_nan):  # noqa: A
                 out_shape = tuple(s for i, s in enumerate(x.shape) if i != d)
     if x.numel() == 0:
         raise RuntimeError(f"{op}() input tensor must be non-empty")
-    srt = ops.sort(xs, -1).values
+    srt = ops.sort(xs, -1, stable=True).values
     n = srt.shape[-1]
     lead = tuple(srt.shape[:-1])
     nan_mask = ops.isnan(srt.detach())
@@ -1409,3 +1421,36 @@ logical_and_ logical_or_ logical_xor_ logit_ lt_ multiply_ nan_to_num_ ne_ negat
 nextafter_ not_equal_ rad2deg_ rsqrt_ sinc_ sinh_ subtract_ tan_ true_divide_ trunc_
 xlogy_
 """.split()
+
+
+def hash_tensor(input, dim=None, *, keepdim=False, mode=0):  # noqa: A002
+    """An XOR of the elements' bits over ``dim`` (all dimensions by default), as uint64:
+    each element first widened to float64 (floating dtypes) or int64 (the others, bool
+    too), as PyTorch's ``hash_tensor`` (``mode=0``, its only mode). Eager only.
+
+    >>> hash_tensor(kiln.tensor([1, 2, 3])).item()
+    0
+    """
+    x = _tensor_arg("hash_tensor", input)
+    if mode != 0:
+        raise RuntimeError(f"Unknown hash_tensor mode: {mode}")
+    if x.dtype.is_complex:
+        raise NotImplementedError(f'"xor_sum_cpu" not implemented for {x.dtype.name}')
+    if _traced(x):
+        from kiln.compiler.errors import TraceError
+
+        raise TraceError("hash_tensor reads the values' bits (uint64): eager only in kiln")
+    axes = normalize_axes("hash_tensor", dim, x.ndim)
+    if dim is None and x.numel() == 0:
+        raise RuntimeError(
+            "hash_tensor: Expected reduction dim to be specified for input.numel() == 0. "
+            "Specify the reduction dim with the 'dim' argument."
+        )
+    for a in axes:
+        if x.shape[a] == 0:
+            raise IndexError(f"hash_tensor: Expected reduction dim {a} to have non-zero size.")
+    data = np.asarray(x.detach().numpy())
+    wide = data.astype(np.float64 if x.dtype.is_floating_point else np.int64)
+    bits = wide.view(np.uint64)
+    out = np.bitwise_xor.reduce(bits, axis=axes, keepdims=bool(keepdim)) if axes else bits
+    return constant(np.asarray(out, dtype=np.uint64), dtypes.uint64, like=x)

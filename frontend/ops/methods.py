@@ -271,7 +271,7 @@ _MATH16_METHODS = """
 fmax fmin logit float_power erfc sinc deg2rad rad2deg heaviside gcd lcm i0 isneginf isposinf
 isreal frexp ldexp nextafter logaddexp2 fix positive nansum nanmean count_nonzero aminmax
 mode histc histogram bincount diff quantile nanquantile cov corrcoef renorm arctan2 greater
-less greater_equal less_equal not_equal
+less greater_equal less_equal not_equal hash_tensor
 """.split()
 
 

@@ -212,6 +212,14 @@ def slice_axis(x: Tensor, axis: int, start: int, stop: int, step: int = 1) -> Te
 def narrow(x: Tensor, dim: int, start: int, length: int) -> Tensor:
     if x.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if isinstance(start, Tensor):  # PyTorch: a 0-d integer tensor (bool is not)
+        if (
+            start.ndim
+            or start.dtype.is_floating_point
+            or start.dtype.name in ("bool", "complex64", "complex128")
+        ):
+            raise RuntimeError("start must be an 0-dim integral Tensor.")
+        start = int(start.item())
     d = normalize_dim("narrow", dim, x.ndim)
     n = x.shape[d]
     if not -n <= start <= n:
@@ -234,6 +242,8 @@ def pad_axes(x: Tensor, pads, value=0.0) -> Tensor:
 @autocast_op("promote")
 def cat(tensors, dim: int = 0) -> Tensor:
 
+    if isinstance(tensors, Tensor):  # (it was iterated: a 2-D tensor's rows, concatenated)
+        raise TypeError("cat(): argument 'tensors' must be a tuple of Tensors, not Tensor")
     tensors = list(tensors)
     if not tensors:
         raise ValueError("cat(): expected a non-empty list of Tensors")

@@ -22,6 +22,7 @@ from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
+from . import tie_order
 from .dims import normalize_dim
 from .elementwise import (
     add,
@@ -49,17 +50,85 @@ values_indices = namedtuple("values_indices", ["values", "indices"])
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
+    """The permutation that sorts ``x`` along ``dim``. With ``stable`` equal elements keep
+    their order; without, an eager CPU tensor's equal elements come in the order PyTorch's
+    CPU sort (introsort) leaves them (see ``tie_order``); traced, the stable order."""
     axis = normalize_dim("argsort", dim, x.ndim)
     if x.ndim == 0:
         return constant(0, dtypes.int64, like=x)
+    if not stable:
+        order = _unstable_order(x, axis, bool(descending))
+        if order is not None:
+            return order
     return bind(P["argsort"], (x,), {"axis": axis, "descending": bool(descending)})
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     if x.ndim == 0:
         return values_indices(x, constant(0, dtypes.int64, like=x))
-    idx = argsort(x, dim, descending)
+    idx = argsort(x, dim, descending, stable)
     return values_indices(gather(x, dim, idx), idx)
+
+
+# the most elements (of rows where equal values make a difference) that sort, topk,
+# kthvalue and mode order as PyTorch's CPU kernels do, in Python (up to about 0.3 s):
+# past it, NumPy's stable order (mode: the last occurrence), in milliseconds
+INTROSORT_LIMIT = 1 << 16
+
+
+def _host_rows(x: Tensor, axis: int):
+    """An eager CPU tensor's values with ``axis`` last (for PyTorch's tie order); None
+    when traced or on another device."""
+    if x._node is not None or current_trace() is not None or type(x._data) is not np.ndarray:
+        return None
+    if x.dtype.is_complex or x.numel() == 0:
+        return None
+    return np.moveaxis(x._data, axis, -1)
+
+
+def _ascending(rows: np.ndarray):
+    """NumPy's stable ascending order of each row (NaN last: PyTorch's orderings put NaN
+    above every number) and where neighbours in it are equal (-0.0 and 0.0, NaN and NaN
+    too): ``touches[..., i]`` says the i-th sorted element has an equal neighbour."""
+    data = rows.astype(np.int8) if rows.dtype.kind == "b" else rows
+    order = np.argsort(data, axis=-1, kind="stable")
+    ordered = np.take_along_axis(data, order, axis=-1)
+    same = ordered[..., 1:] == ordered[..., :-1]
+    if data.dtype.kind == "f":
+        nan = np.isnan(ordered)
+        same |= nan[..., 1:] & nan[..., :-1]
+    touches = np.zeros(ordered.shape, dtype=bool)
+    touches[..., 1:] |= same
+    touches[..., :-1] |= same
+    return order, touches
+
+
+def _rerun(tied: np.ndarray, rows: np.ndarray, out: np.ndarray, pick) -> bool:
+    """Fill the tied rows of ``out`` (rows, last axis) with ``pick(ranks of the row)``;
+    False, leaving ``out`` alone, where that is more Python work than INTROSORT_LIMIT."""
+    n = rows.shape[-1]
+    if int(tied.sum()) * n > INTROSORT_LIMIT:
+        return False
+    flat_rows, flat_out = rows.reshape(-1, n), out.reshape(-1, out.shape[-1])
+    for r in np.flatnonzero(tied.reshape(-1)):
+        flat_out[r] = pick(tie_order.ranks(flat_rows[r]).tolist())
+    return True
+
+
+def _unstable_order(x: Tensor, axis: int, descending: bool):
+    rows = _host_rows(x, axis)
+    if rows is None or rows.shape[-1] < 2:
+        return None
+    n = rows.shape[-1]
+    if x.ndim == 1 and not descending and x.dtype.np.kind in "iu" and n >= 32768:
+        return None  # PyTorch sorts these with a (stable) radix sort
+    order, touches = _ascending(rows)
+    tied = touches.any(axis=-1)
+    if descending:  # (untied rows: no equal values, any descending order is the order)
+        order = np.ascontiguousarray(order[..., ::-1])
+    if not _rerun(tied, rows, order, lambda r: tie_order.sort_indices(r, descending)):
+        return None
+    return constant(np.moveaxis(order, -1, axis), dtypes.int64, like=x)
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
@@ -69,8 +138,32 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
         return values_indices(x, constant(0, dtypes.int64, like=x))
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
-    idx = slice_axis(argsort(x, axis, descending=largest), axis, 0, k)
+    idx = _topk_host(x, axis, k, bool(largest), bool(sorted))
+    if idx is None:
+        idx = slice_axis(argsort(x, axis, descending=largest, stable=True), axis, 0, k)
     return values_indices(gather(x, axis, idx), idx)
+
+
+def _topk_host(x: Tensor, axis: int, k: int, largest: bool, in_order: bool):
+    """topk's indices as PyTorch's CPU kernel picks them among equal values (eager CPU
+    tensors; None otherwise): rows whose chosen values are all distinct and unequal to the
+    rest take NumPy's order, the others rerun PyTorch's selection (``tie_order``)."""
+    rows = _host_rows(x, axis)
+    if rows is None or k == 0:
+        return None
+    n = rows.shape[-1]
+    order, touches = _ascending(rows)
+    if largest:
+        picks = np.ascontiguousarray(order[..., ::-1][..., :k])
+        tied = touches[..., n - k :].any(axis=-1)
+    else:
+        picks = order[..., :k].copy()
+        tied = touches[..., :k].any(axis=-1)
+    if not in_order and n < 64 * k:  # PyTorch's unsorted topk: the order nth_element leaves
+        tied = np.ones(tied.shape, dtype=bool)
+    if not _rerun(tied, rows, picks, lambda r: tie_order.topk_indices(r, k, largest, in_order)):
+        return None
+    return constant(np.moveaxis(picks, -1, axis), dtypes.int64, like=x)
 
 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
@@ -83,11 +176,27 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
     if x.ndim == 0:
         return values_indices(x, constant(0, dtypes.int64, like=x))
-    idx = slice_axis(argsort(x, axis), axis, k - 1, k)
+    idx = _kthvalue_host(x, axis, k)
+    if idx is None:
+        idx = slice_axis(argsort(x, axis, stable=True), axis, k - 1, k)
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze_axes(values, (axis,)), squeeze_axes(idx, (axis,))
     return values_indices(values, idx)
+
+
+def _kthvalue_host(x: Tensor, axis: int, k: int):
+    """kthvalue's index (keepdim) as PyTorch's quickselect picks it among equal values, for
+    eager CPU tensors (None otherwise); rows whose k-th value is unique need no select."""
+    rows = _host_rows(x, axis)
+    if rows is None:
+        return None
+    order, touches = _ascending(rows)
+    pick = order[..., k - 1 : k].copy()
+    tied = touches[..., k - 1]
+    if not _rerun(tied, rows, pick, lambda r: tie_order.kthvalue_index(r, k)):
+        return None
+    return constant(np.moveaxis(pick, -1, axis), dtypes.int64, like=x)
 
 
 def median(x: Tensor, dim=None, keepdim: bool = False):
@@ -129,7 +238,7 @@ def _median(name, x, dim, keepdim, skip_nan):
     n = x.shape[axis]
     if n == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
-    order = argsort(x, axis)  # NaN last, in input order
+    order = argsort(x, axis, stable=True)  # NaN last, in input order
     if x.dtype.is_floating_point:
         nans = sum_(isnan(x), axis, keepdim=True)
         if skip_nan:  # the lower median of the numbers; the first NaN where all are NaN
@@ -148,7 +257,7 @@ def _median(name, x, dim, keepdim, skip_nan):
 
 
 def msort(x: Tensor) -> Tensor:
-    return sort(x, 0).values
+    return sort(x, 0, stable=True).values  # (equal values: any order)
 
 
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:

@@ -84,8 +84,16 @@ def narrow_copy(x: Tensor, dim: int, start: int, length: int) -> Tensor:
 
     if x.ndim == 0:
         raise RuntimeError("narrow() cannot be applied to a 0-dim tensor.")
+    if dim >= x.ndim:  # (PyTorch's narrow_copy: a RuntimeError here; IndexError below -ndim)
+        raise RuntimeError(
+            f"narrow_copy: dim {dim} out of range for a tensor of {x.ndim} dimensions"
+        )
     d = normalize_dim("narrow_copy", dim, x.ndim)
     n = x.shape[d]
+    if not -n <= start <= n:
+        raise IndexError(
+            f"start out of range (expected to be in range of [{-n}, {n}], but got {start})"
+        )
     begin = start + n if start < 0 else start
     if begin < 0 or length < 0 or begin + length > n:
         raise RuntimeError(f"start ({start}) + length ({length}) exceeds dimension size ({n}).")
@@ -112,6 +120,13 @@ def _split_along(op: str, x: Tensor, sections, dim: int, min_dims: int):
         raise RuntimeError(
             f"torch.{op} requires a tensor with at least {min_dims} dimension, but got a "
             f"tensor with {x.ndim} dimensions!"
+        )
+    if isinstance(sections, (str, bytes, float, bool)) or (
+        isinstance(sections, (list, tuple)) and not all(isinstance(i, int) for i in sections)
+    ):
+        raise TypeError(
+            f"{op}() received an invalid combination of arguments: sections must be an int "
+            f"or a tuple of ints, got {type(sections).__name__} {sections!r}"
         )
     if isinstance(sections, int):
         size = x.shape[dim]
@@ -524,7 +539,8 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
 
     Eagerly it is a true view (NumPy ``as_strided`` over the storage: writes go through).
     When autograd records it or ``kiln.jit`` traces it, the values come from ``take`` on
-    ``x`` (so the gradient is exact) and every element read must belong to ``x``; writing
+    ``x`` (so the gradient is exact); storage elements outside ``x`` (``x`` a view) are
+    read as constants eagerly, while a trace must read ``x``'s own elements only; writing
     into such a result raises instead of losing the write.
     """
     size = tuple(int(s) for s in size)
@@ -561,13 +577,22 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
         shape[axis] = n
         grid = grid + (np.arange(n) * s).reshape(shape)
     picks = where_in_x[grid.reshape(-1)] if numel else grid.reshape(-1)
+    flat = reshape(x, (-1,))
+    if (picks < 0).any() and not traced:
+        # eager autograd over a view: the storage elements outside x are constants (their
+        # gradient belongs to no input), as PyTorch's as_strided of a partial view
+        outside = picks < 0
+        storage = _strided_array(x, (length,), (1,), 0)
+        extra = constant(storage[grid.reshape(-1)[outside]], x.dtype, like=x)
+        flat = cat([flat, extra])
+        picks = picks.copy()
+        picks[outside] = x.numel() + np.arange(int(outside.sum()))
     if (picks < 0).any():
         raise RuntimeError(
             f"as_strided: sizes {list(size)}, strides {list(stride)} and offset {offset} read "
             f"storage elements outside the input of shape {list(x.shape)}; autograd and "
             "kiln.jit can only differentiate reads of the input's own elements"
         )
-    flat = reshape(x, (-1,))
     out = reshape(bind(P["take"], (flat, constant(picks, dtypes.int64, like=x)), {"axis": 0}), size)
     if not traced:
         out._data = _strided_array(x, size, stride, offset)  # the same values, shared
