@@ -158,3 +158,29 @@ def test_out_of_range_index_on_a_late_compiled_call_raises_as_torch(name, bad):
         assert "out of" in got_message and "range" in got_message or "bounds" in got_message
     assert_clean_state()
     assert_close(g(x, good), expected)
+
+
+@pytest.mark.parametrize(
+    "rows, cols", [([0], [3]), ([0], [-4]), ([4], [0]), ([-5], [0]), ([-1], [-3]), ([1, 2], [2, -1])]
+)
+def test_two_traced_index_tensors_out_of_range_raise_as_torch(rows, cols):
+    """``x[i, j]`` combines both into one position: each must be checked on its own (a
+    column past the end once read the next row's first element)."""
+
+    def f(lib, x, i, j):
+        y = x * 1
+        y[i, j] = -1.0
+        return x[i, j] * 2, y
+
+    torch_class, torch_value = outcome(
+        lambda: f(torch, torch.arange(12.0).reshape(4, 3), torch.tensor(rows), torch.tensor(cols))
+    )
+    g = kiln.jit(lambda x, i, j: f(kiln, x, i, j))
+    x = kiln.arange(12.0).reshape(4, 3)
+    _warm(g, x, kiln.tensor([1]), kiln.tensor([2]), calls=10)
+    got_class, got_value = outcome(lambda: g(x, kiln.tensor(rows), kiln.tensor(cols)))
+    assert got_class == torch_class, got_value
+    if torch_class == "ok":
+        for a, b in zip(got_value, torch_value):
+            assert_close(a, b.numpy())
+    assert_clean_state()

@@ -246,7 +246,9 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
             if (values.size and values.min() < 0) or cpu_index_of_gpu_tensor:
                 idx = constant(np.where(values < 0, values + n, values), dtypes.int64, like=x)
         else:  # a traced index: its values are not known, wrap negatives in the graph
-            idx = where(lt(idx, 0), add(idx, n), idx)
+            # (as positions taken from 0..n-1: one outside [-n, n) raises when it runs, where
+            # the combined position would land silently in another row)
+            idx = bind(P["take"], (constant(np.arange(n), dtypes.int64), idx), {"axis": 0})
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
