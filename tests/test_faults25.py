@@ -184,3 +184,44 @@ def test_two_traced_index_tensors_out_of_range_raise_as_torch(rows, cols):
         for a, b in zip(got_value, torch_value):
             assert_close(a, b.numpy())
     assert_clean_state()
+
+
+INTEGER_DIVISIONS = {
+    "floor_divide": lambda lib, a, b: a // b,
+    "remainder": lambda lib, a, b: a % b,
+    "fmod": lambda lib, a, b: lib.fmod(a, b),
+    "div_trunc": lambda lib, a, b: lib.div(a, b, rounding_mode="trunc"),
+    "div_floor": lambda lib, a, b: lib.div(a, b, rounding_mode="floor"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(INTEGER_DIVISIONS))
+def test_integer_division_by_a_zero_known_at_trace_time_raises_as_torch(name):
+    op = INTEGER_DIVISIONS[name]
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        op(torch, torch.tensor([4, 5]), 0)
+    zero = kiln.tensor([0, 2])  # captured: a constant of the trace
+    for divisor in (0, zero):
+        g = kiln.jit(lambda a, d=divisor: op(kiln, a, d) + 1)
+        with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+            g(kiln.tensor([4, 5]))
+        assert_clean_state()
+    g = kiln.jit(lambda a: op(kiln, a, 3) + 1)
+    a = kiln.tensor([-7, 5, 9])
+    assert g(a).tolist() == (op(torch, torch.tensor([-7, 5, 9]), 3) + 1).tolist()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a traced integer divisor's zero is not seen: the compiled kernel (and the "
+    "interpreter tier's NumPy) divide to 0 where eager kiln and PyTorch raise "
+    "RuntimeError('ZeroDivisionError'); needs a run-time check node in compiler/ (not "
+    "this battery's files)",
+)
+@pytest.mark.parametrize("name", ["floor_divide", "remainder"])
+def test_integer_division_by_a_traced_zero_raises_as_torch(name):
+    op = INTEGER_DIVISIONS[name]
+    g = kiln.jit(lambda a, b: op(kiln, a, b) + 1)
+    _warm(g, kiln.tensor([4, 5]), kiln.tensor([2, 2]), calls=5)
+    with pytest.raises(RuntimeError, match="ZeroDivisionError"):
+        g(kiln.tensor([4, 5]), kiln.tensor([0, 2]))
