@@ -55,7 +55,9 @@ def outcome(fn):
     try:
         value = fn()
     except Exception as error:  # noqa: BLE001 - the class is compared
-        return type(error).__name__, str(error)
+        # (the builtin class a user catches: kiln's ShapeError is a RuntimeError)
+        builtin = next(c for c in type(error).__mro__ if c.__module__ == "builtins")
+        return builtin.__name__, str(error)
     return "ok", value
 
 
@@ -225,3 +227,129 @@ def test_integer_division_by_a_traced_zero_raises_as_torch(name):
     _warm(g, kiln.tensor([4, 5]), kiln.tensor([2, 2]), calls=5)
     with pytest.raises(RuntimeError, match="ZeroDivisionError"):
         g(kiln.tensor([4, 5]), kiln.tensor([0, 2]))
+
+
+# ------------------------------------------------- exceptions inside compiled training
+
+
+def _regression(lib):
+    lib.manual_seed(0)
+    model = lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 1))
+    with lib.no_grad():
+        for k, p in enumerate(model.parameters()):
+            p.copy_(lib.linspace(-1, 1, p.numel()).reshape(p.shape) * (0.5 + k / 10))
+    x = lib.linspace(-1, 1, 16).reshape(4, 4)
+    y = lib.linspace(0, 1, 4).reshape(4, 1)
+    return model, x, y
+
+
+def _adam_steps(lib, compile_, failures):
+    """Adam steps of a compiled training step that raises where ``failures`` say: the
+    losses or errors, then the parameters and Adam's step count after each call."""
+    model, x, y = _regression(lib)
+    opt = lib.optim.Adam(model.parameters(), lr=0.01)
+
+    def step(x, y, fail):
+        opt.zero_grad()
+        out = model(x)
+        if fail == "forward":
+            out = out @ lib.ones(3, 3)  # a shape error in the forward
+        loss = ((out - y) ** 2).mean()
+        loss.backward()
+        if fail == "after backward":
+            raise ValueError("after backward")
+        opt.step()
+        if fail == "after step":
+            raise ValueError("after step")
+        return loss
+
+    compiled = compile_(step)
+    seen = []
+    for fail in failures:
+        kind, value = outcome(lambda: float(compiled(x, y, fail)))
+        seen.append(round(value, 5) if kind == "ok" else kind)
+        seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
+        state = opt.state.get(model[0].weight, {})
+        seen.append(float(state["step"]) if "step" in state else None)
+    return seen
+
+
+def test_compiled_training_step_raising_in_the_forward_changes_nothing():
+    failures = ["", "", "forward", "", "forward", ""]
+    expected = _adam_steps(torch, lambda f: f, failures)
+    assert expected[6] == "RuntimeError"
+    assert _adam_steps(kiln, kiln.jit, failures) == expected
+    assert_clean_state()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an exception raised while tracing drops the tensor side effects made before it "
+    "(gradients written by backward, opt.step's parameter and state updates): kiln.jit "
+    "advances only the RNG (frontend/jit/function.py trace_and_compile), where "
+    "torch.compile runs the code before the raise as eager code would (a graph break); "
+    "the training then continues from other parameters than PyTorch's",
+)
+def test_compiled_training_step_raising_after_optimizer_step_keeps_the_step_as_torch():
+    failures = ["", "after step", "", ""]
+    expected = _adam_steps(torch, lambda f: torch.compile(f, backend="eager"), failures)
+    assert expected == _adam_steps(torch, lambda f: f, failures)
+    assert _adam_steps(kiln, kiln.jit, failures) == expected
+
+
+def test_exception_under_autocast_and_anomaly_mode_restores_both():
+    lin = nn.Linear(4, 4)
+
+    def f(x):
+        y = lin(x)
+        if x.shape[0] == 3:
+            raise ValueError("inside autocast")
+        return y.float().sum()
+
+    g = kiln.compile(f)
+    for _ in range(2):  # the first call traces, the second runs a cached variant
+        with kiln.autocast("cpu", dtype=kiln.bfloat16):
+            assert g(kiln.ones(2, 4)).dtype is kiln.float32
+            with pytest.raises(ValueError, match="inside autocast"):
+                g(kiln.ones(3, 4))
+            assert kiln.is_autocast_enabled("cpu")
+        assert_clean_state()
+    with pytest.warns(UserWarning, match="Anomaly Detection"):
+        anomaly = kiln.autograd.detect_anomaly()
+    with anomaly, pytest.raises(ValueError):
+        g(kiln.ones(3, 4))
+    assert_clean_state()
+    assert_close(g(kiln.ones(2, 4)), f(kiln.ones(2, 4)))
+    with kiln.autocast("cpu", dtype=kiln.bfloat16):
+        x = kiln.ones(2, 4)
+        assert_close(g(x), f(x), tol=1e-2)
+
+
+def test_module_state_and_hook_lists_after_a_failing_compiled_call():
+    model = nn.Sequential(nn.Linear(3, 4), nn.Dropout(0.5), nn.Linear(4, 2))
+    calls = []
+    model[0].register_forward_hook(lambda m, i, o: calls.append("hook"))
+
+    def failing(module, inputs):
+        if inputs[0].shape[0] == 5:
+            raise RuntimeError("pre-hook refused a batch of 5")
+
+    model[2].register_forward_pre_hook(failing)
+    hooks = [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model]
+    c = kiln.compile(model)
+    model.eval()
+    x = kiln.randn(2, 3)
+    expected = model(x)
+    assert_close(c(x), expected)
+    with pytest.raises(RuntimeError, match="pre-hook refused"):
+        c(kiln.randn(5, 3))
+    assert not model.training and not any(m.training for m in model)
+    assert [(len(m._forward_hooks), len(m._forward_pre_hooks)) for m in model] == hooks
+    assert_clean_state()
+    calls.clear()
+    assert_close(c(x), expected)
+    assert calls == ["hook"]  # the hook runs once a call (not twice, not dropped)
+    model.train()
+    with pytest.raises(RuntimeError, match="pre-hook refused"):
+        c(kiln.randn(5, 3))
+    assert model.training and all(m.training for m in model)
