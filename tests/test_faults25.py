@@ -353,3 +353,209 @@ def test_module_state_and_hook_lists_after_a_failing_compiled_call():
     with pytest.raises(RuntimeError, match="pre-hook refused"):
         c(kiln.randn(5, 3))
     assert model.training and all(m.training for m in model)
+
+
+# ------------------------------------------------- numerical faults in training
+
+
+def _nan_at_step(lib, compile_, bad_step=2, steps=4):
+    """SGD on a model whose input turns NaN at ``bad_step``, under detect_anomaly: the
+    error each step gave and the parameters after it."""
+    model, x, y = _regression(lib)
+    opt = lib.optim.SGD(model.parameters(), lr=0.1)
+    forward = compile_(model)
+    seen = []
+    for step in range(steps):
+        inputs = x.sqrt() if step == bad_step else x.abs()  # sqrt of negatives: NaN
+        opt.zero_grad()
+        kind, message = outcome(lambda: ((forward(inputs) - y) ** 2).mean().backward())
+        if kind == "ok":
+            opt.step()
+        seen.append((kind, message))
+        seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
+    return seen
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "compiled"])
+def test_nan_mid_training_under_detect_anomaly_as_torch(compiled):
+    """NaN in the forward makes a backward function return NaN: detect_anomaly raises
+    RuntimeError naming it; the step is skipped, training goes on afterwards."""
+    with pytest.warns(UserWarning, match="Anomaly Detection"):
+        with torch.autograd.detect_anomaly():
+            expected = _nan_at_step(torch, lambda m: m)
+    compile_ = kiln.compile if compiled else (lambda m: m)
+    with pytest.warns(UserWarning, match="Anomaly Detection"):
+        with kiln.autograd.detect_anomaly():
+            got = _nan_at_step(kiln, compile_)
+    assert_clean_state()
+    assert [s for s in got if not isinstance(s[0], str)] == [
+        s for s in expected if not isinstance(s[0], str)
+    ]
+    kinds = [s for s in got if isinstance(s[0], str)]
+    assert [k for k, _ in kinds] == ["ok", "ok", "RuntimeError", "ok"]
+    message = kinds[2][1]
+    assert "returned nan values in its" in message
+    # (the first node to return NaN is the loss's, eager in both cases)
+    assert message == expected[4][1]
+
+
+def test_set_detect_anomaly_off_lets_nan_through_and_clip_grad_norm_refuses_it():
+    def run(lib):
+        model, x, y = _regression(lib)
+        with lib.autograd.set_detect_anomaly(False):
+            ((model(x.sqrt()) - y) ** 2).mean().backward()
+        before = [p.grad.clone() for p in model.parameters()]
+        kind, message = outcome(
+            lambda: lib.nn.utils.clip_grad_norm_(model.parameters(), 1.0, error_if_nonfinite=True)
+        )
+        unchanged = all(
+            bool(((a == p.grad) | (a.isnan() & p.grad.isnan())).all())
+            for a, p in zip(before, model.parameters())
+        )
+        return kind, message, unchanged
+
+    expected = run(torch)
+    assert run(kiln) == expected
+    assert expected[0] == "RuntimeError" and expected[2]
+
+
+def test_grad_scaler_skips_steps_with_inf_in_a_compiled_model_as_torch():
+    def run(lib, compile_):
+        model, x, y = _regression(lib)
+        opt = lib.optim.SGD(model.parameters(), lr=0.05)
+        scaler = lib.amp.GradScaler("cpu", init_scale=2.0**10, growth_interval=2)
+        forward = compile_(model)
+        seen = []
+        for step in range(6):
+            inputs = x * (float("inf") if step in (1, 2) else 1.0)
+            opt.zero_grad()
+            scaler.scale(((forward(inputs) - y) ** 2).mean()).backward()
+            scaler.step(opt)
+            scaler.update()
+            seen.append(scaler.get_scale())
+            seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
+        return seen
+
+    expected = run(torch, lambda m: m)
+    assert run(kiln, kiln.compile) == expected
+    assert expected[2] == expected[0] / 2  # (the step with inf halved the scale)
+
+
+
+def test_nan_inside_a_compiled_graph_under_detect_anomaly_names_the_compiled_backward():
+    """torch.compile (backend aot_eager or inductor) names the node of a compiled graph
+    'CompiledFunctionBackward' in this error; kiln's compiled backward is that node."""
+    g = kiln.jit(lambda x: x.sqrt().mul(0.0).sum() * 2)
+    x = kiln.tensor([0.0, 1.0], requires_grad=True)
+    g(x).backward()  # anomaly mode off: NaN flows
+    assert x.grad.isnan().any()
+    x.grad = None
+    with pytest.warns(UserWarning), kiln.autograd.detect_anomaly():
+        with pytest.raises(RuntimeError) as info:
+            g(x).backward()
+    assert str(info.value) == (
+        "Function 'CompiledFunctionBackward' returned nan values in its 0th output."
+    )
+    assert x.grad is None
+    assert_clean_state()
+    y = kiln.tensor([4.0, 1.0], requires_grad=True)
+    g(y).backward()
+    assert_close(y.grad, [0.0, 0.0])
+
+
+# ------------------------------------------------- optimizer closures, data loading
+
+
+@pytest.mark.parametrize("fail_at", [1, 3])
+def test_lbfgs_closure_raising_on_a_later_evaluation_as_torch(fail_at):
+    """LBFGS evaluates its closure several times a step; one raising mid-step leaves the
+    parameters and the optimizer's state as PyTorch's, and the next step goes on alike."""
+
+    def run(lib, compile_):
+        model, x, y = _regression(lib)
+        opt = lib.optim.LBFGS(model.parameters(), lr=0.5, max_iter=5)
+        forward = compile_(model)
+        calls = {"n": 0, "fail": True}
+
+        def closure():
+            calls["n"] += 1
+            opt.zero_grad()
+            loss = ((forward(x) - y) ** 2).mean()
+            loss.backward()
+            if calls["fail"] and calls["n"] == fail_at + 1:
+                raise ArithmeticError("closure failed")
+            return loss
+
+        seen = [outcome(lambda: opt.step(closure))[0]]
+        seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
+        state = opt.state[opt._params[0]]
+        seen.append((state.get("func_evals"), state.get("n_iter")))
+        calls["fail"] = False
+        kind, value = outcome(lambda: float(opt.step(closure)))
+        # (PyTorch's LBFGS is not resumable after a closure failed mid-step: TypeError)
+        seen.append(round(value, 4) if kind == "ok" else kind)
+        seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
+        return seen
+
+    expected = run(torch, lambda m: m)
+    assert expected[0] == "ArithmeticError"
+    assert run(kiln, lambda m: m) == expected
+    assert run(kiln, kiln.compile) == expected
+
+
+class FlakyItems(kiln.utils.data.Dataset):
+    """Item 5 raises on its first read only (a file that was not there yet)."""
+
+    def __init__(self, exception=IndexError):
+        self.failed = False
+        self.exception = exception
+
+    def __len__(self):
+        return 8
+
+    def __getitem__(self, i):
+        if i == 5 and not self.failed:
+            self.failed = True
+            raise self.exception(f"item {i} not ready")
+        return kiln.full((2,), float(i))
+
+
+def test_dataloader_iterated_again_after_an_item_failed():
+    data = FlakyItems()
+    loader = kiln.utils.data.DataLoader(data, batch_size=2)
+    batches = []
+    with pytest.raises(IndexError, match="item 5 not ready"):
+        for batch in loader:
+            batches.append(batch[:, 0].tolist())
+    assert batches == [[0.0, 1.0], [2.0, 3.0]]
+    again = [batch[:, 0].tolist() for batch in loader]  # a fresh epoch works
+    assert again == [[0.0, 1.0], [2.0, 3.0], [4.0, 5.0], [6.0, 7.0]]
+
+
+def test_keyboard_interrupt_from_a_dataset_in_a_compiled_training_loop():
+    model, _, _ = _regression(kiln)
+    opt = kiln.optim.SGD(model.parameters(), lr=0.1)
+    step_fn = kiln.compile(model)
+    loader = kiln.utils.data.DataLoader(FlakyItems(KeyboardInterrupt), batch_size=2)
+
+    def train():
+        for batch in loader:
+            opt.zero_grad()
+            step_fn(batch.repeat(1, 2)).sum().backward()
+            opt.step()
+
+    with pytest.raises(KeyboardInterrupt):
+        train()
+    after_interrupt = [p.detach().clone() for p in model.parameters()]
+    assert_clean_state()
+    train()  # the user resumes: a full epoch
+    eager, _, _ = _regression(kiln)
+    eager_opt = kiln.optim.SGD(eager.parameters(), lr=0.1)
+    pairs = [(0, 1), (2, 3)] + [(i, i + 1) for i in range(0, 8, 2)]  # (interrupted at 4, 5)
+    for batch in [kiln.stack([kiln.full((2,), float(i)), kiln.full((2,), float(j))]) for i, j in pairs]:
+        eager_opt.zero_grad()
+        eager(batch.repeat(1, 2)).sum().backward()
+        eager_opt.step()
+    for p, q in zip(model.parameters(), eager.parameters()):
+        assert_close(p, q)
+    assert any(not kiln.equal(a, p) for a, p in zip(after_interrupt, model.parameters()))
