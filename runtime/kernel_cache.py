@@ -65,6 +65,17 @@ _loaded: dict[str, types.ModuleType] = {}
 _lock = threading.Lock()
 
 
+def _new_lock_in_child() -> None:
+    """A forked child whose parent had a thread loading a kernel: that thread is not
+    there, its copy of ``_lock`` would stay held."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
+
+
 class KernelCacheWarning(RuntimeWarning):
     """A kernel cache entry was damaged or stale and has been rebuilt."""
 

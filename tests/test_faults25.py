@@ -21,7 +21,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import warnings
 
 import numpy as np
 import pytest
@@ -163,7 +162,8 @@ def test_out_of_range_index_on_a_late_compiled_call_raises_as_torch(name, bad):
 
 
 @pytest.mark.parametrize(
-    "rows, cols", [([0], [3]), ([0], [-4]), ([4], [0]), ([-5], [0]), ([-1], [-3]), ([1, 2], [2, -1])]
+    "rows, cols",
+    [([0], [3]), ([0], [-4]), ([4], [0]), ([-5], [0]), ([-1], [-3]), ([1, 2], [2, -1])],
 )
 def test_two_traced_index_tensors_out_of_range_raise_as_torch(rows, cols):
     """``x[i, j]`` combines both into one position: each must be checked on its own (a
@@ -266,7 +266,7 @@ def _adam_steps(lib, compile_, failures):
     compiled = compile_(step)
     seen = []
     for fail in failures:
-        kind, value = outcome(lambda: float(compiled(x, y, fail)))
+        kind, value = outcome(lambda fail=fail: float(compiled(x, y, fail)))
         seen.append(round(value, 5) if kind == "ok" else kind)
         seen.append([round(float(p.detach().sum()), 4) for p in model.parameters()])
         state = opt.state.get(model[0].weight, {})
@@ -368,7 +368,7 @@ def _nan_at_step(lib, compile_, bad_step=2, steps=4):
     for step in range(steps):
         inputs = x.sqrt() if step == bad_step else x.abs()  # sqrt of negatives: NaN
         opt.zero_grad()
-        kind, message = outcome(lambda: ((forward(inputs) - y) ** 2).mean().backward())
+        kind, message = outcome(lambda i=inputs: ((forward(i) - y) ** 2).mean().backward())
         if kind == "ok":
             opt.step()
         seen.append((kind, message))
@@ -439,7 +439,6 @@ def test_grad_scaler_skips_steps_with_inf_in_a_compiled_model_as_torch():
     expected = run(torch, lambda m: m)
     assert run(kiln, kiln.compile) == expected
     assert expected[2] == expected[0] / 2  # (the step with inf halved the scale)
-
 
 
 def test_nan_inside_a_compiled_graph_under_detect_anomaly_names_the_compiled_backward():
@@ -552,10 +551,230 @@ def test_keyboard_interrupt_from_a_dataset_in_a_compiled_training_loop():
     eager, _, _ = _regression(kiln)
     eager_opt = kiln.optim.SGD(eager.parameters(), lr=0.1)
     pairs = [(0, 1), (2, 3)] + [(i, i + 1) for i in range(0, 8, 2)]  # (interrupted at 4, 5)
-    for batch in [kiln.stack([kiln.full((2,), float(i)), kiln.full((2,), float(j))]) for i, j in pairs]:
+    for batch in [
+        kiln.stack([kiln.full((2,), float(i)), kiln.full((2,), float(j))]) for i, j in pairs
+    ]:
         eager_opt.zero_grad()
         eager(batch.repeat(1, 2)).sum().backward()
         eager_opt.step()
     for p, q in zip(model.parameters(), eager.parameters()):
         assert_close(p, q)
     assert any(not kiln.equal(a, p) for a, p in zip(after_interrupt, model.parameters()))
+
+
+# ------------------------------------------------- KeyboardInterrupt from another thread
+
+
+def test_interrupt_main_during_compiled_training_steps_leaves_a_working_function():
+    """``_thread.interrupt_main`` from a timer lands wherever the main thread is (tracing,
+    compiling, a compiled forward or backward, the tape): afterwards the same compiled
+    function gives eager's gradients and nothing is half-installed."""
+    kiln.manual_seed(0)
+    w = kiln.randn(64, 64, requires_grad=True)
+
+    def loss(x):
+        for _ in range(4):
+            x = (x @ w * 0.1).tanh()
+        return x.sum()
+
+    x = kiln.randn(64, 64)
+    loss(x).backward()
+    expected = w.grad.clone()
+    interrupted = 0
+    for delay in (0.0005, 0.003, 0.02):
+        w.grad = None
+        g = kiln.jit(loss)
+        timer = threading.Timer(delay, _thread.interrupt_main)
+        timer.start()
+        try:
+            for _ in range(2000):
+                g(x).backward()
+                w.grad = None
+        except KeyboardInterrupt:
+            interrupted += 1
+        finally:
+            timer.join()
+        w.grad = None
+        assert_clean_state()
+        for _ in range(2):
+            g(x).backward()
+            assert_close(w.grad, expected, tol=1e-4)
+            w.grad = None
+    assert interrupted == 3
+
+
+# ------------------------------------------------- threads and fork
+
+
+def _join_all(threads, seconds=120):
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds)
+    assert not any(t.is_alive() for t in threads), "deadlock"
+
+
+def test_retraces_racing_in_four_threads_with_grad_mode_per_thread_and_thread_count_changes():
+    """Four threads call one compiled function with new shapes (retraces race), two of
+    them under no_grad, while another thread changes kiln.set_num_threads: each result is
+    eager's, with the grad mode of the thread that asked."""
+    w = kiln.randn(3, 3, requires_grad=True)
+    f = kiln.jit(lambda x: ((x @ w).sin() * 2).sum(0) + x.mean())
+    inputs = {k: [kiln.randn(n, 3) for n in (2 + k, 6 + k, 2000 + k)] for k in range(4)}
+    errors = []
+    stop = threading.Event()
+    previous = kiln.get_num_threads()
+    barrier = threading.Barrier(4)
+
+    def caller(k):
+        try:
+            barrier.wait()
+            for _ in range(3):
+                for x in inputs[k]:
+                    if k % 2:
+                        with kiln.no_grad():
+                            out = f(x)
+                        assert not out.requires_grad
+                    else:
+                        out = f(x)
+                        assert out.requires_grad
+                    assert kiln.is_grad_enabled()
+                    with kiln.no_grad():
+                        want = ((x @ w).sin() * 2).sum(0) + x.mean()
+                    assert_close(out, want, tol=1e-4)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+
+    def changer():
+        n = 0
+        while not stop.is_set():
+            kiln.set_num_threads(n % 3 + 1)
+            n += 1
+            stop.wait(0.001)
+
+    turner = threading.Thread(target=changer)
+    turner.start()
+    try:
+        _join_all([threading.Thread(target=caller, args=(k,)) for k in range(4)])
+    finally:
+        stop.set()
+        turner.join()
+        kiln.set_num_threads(previous)
+    assert not errors, errors
+    assert_clean_state()
+
+
+FORK_DURING_CALLS = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    import numpy as np
+    import kiln
+
+    kiln.set_num_threads(2)
+    f = kiln.jit(lambda x: (x * 1.5).tanh().sum(0) + 1)
+    big = kiln.randn(1 << 14, 64)  # (large: parallel chunks on the native pool)
+    expected = f(big).numpy()
+    stop = threading.Event()
+
+    def busy():  # another thread keeps the pool and the compiler busy at fork time
+        n = 0
+        while not stop.is_set():
+            f(big)
+            kiln.jit(lambda x, n=n: x * n + 1)(kiln.ones(3))
+            n += 1
+
+    thread = threading.Thread(target=busy)
+    thread.start()
+    children = []
+    for _ in range(3):
+        pid = os.fork()
+        if pid == 0:  # the child: compiled calls, old and new, must work
+            signal.alarm(60)  # (a hung child ends itself: SIGALRM's default action)
+            try:
+                ok = np.allclose(f(big).numpy(), expected, rtol=1e-5, atol=1e-5)
+                g = kiln.jit(lambda x: x.cos() * 2)
+                ok = ok and np.allclose(g(kiln.zeros(5)).numpy(), 2.0)
+                os._exit(0 if ok else 3)
+            except BaseException:
+                os._exit(4)
+        children.append(pid)
+    stop.set()
+    thread.join()
+    codes = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+    print(codes)
+    """
+)
+
+
+FORK_WITH_LOCKS_HELD = textwrap.dedent(
+    """
+    import gc, os, signal, threading, time
+    import numpy as np
+    import kiln
+    from kiln.runtime import kernel_cache
+
+    f = kiln.jit(lambda x: (x * 1.5).tanh() + 1)
+    x = kiln.ones(4)
+    f(x)
+    # another thread inside a compiled call (the generated run function's lock), inside
+    # a trace of f (its lock) and loading a kernel (the kernel cache's lock) at fork
+    runs = [o for o in gc.get_objects() if type(o).__name__ == "function"
+            and o.__name__ == "run" and "_lock" in o.__globals__ and "_check" in o.__globals__]
+    assert runs
+    locks = [r.__globals__["_lock"] for r in runs] + [f._lock, kernel_cache._lock]
+    held, release = threading.Event(), threading.Event()
+
+    def holder():
+        for lock in locks:
+            lock.acquire()
+        held.set()
+        release.wait()
+        for lock in locks:
+            lock.release()
+
+    thread = threading.Thread(target=holder)
+    thread.start()
+    held.wait()
+    pid = os.fork()
+    if pid == 0:
+        signal.alarm(60)  # (a hung child ends itself: SIGALRM's default action)
+        ok = np.allclose(f(x).numpy(), np.tanh(1.5) + 1)  # the compiled variant
+        ok = ok and np.allclose(f(kiln.ones(7)).numpy(), np.tanh(1.5) + 1)  # a new trace
+        ok = ok and kernel_cache.load_kernel("def kernel(x):\\n    return x + 1\\n")(1) == 2
+        os._exit(0 if ok else 3)
+    for _ in range(300):
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        os.waitpid(pid, 0)
+        status = None
+    release.set()
+    thread.join()
+    print("hung" if status is None else os.waitstatus_to_exitcode(status))
+    """
+)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX-only")
+@pytest.mark.parametrize("scenario", ["busy thread", "locks held"])
+def test_fork_while_another_thread_runs_compiled_calls(tmp_path, scenario):
+    """A child forked while another thread was inside kiln (a compiled call, a trace, a
+    kernel being compiled or loaded) inherits that thread's locks held, without the
+    thread: it once waited forever for the executable's compile (compiler/compile.py) and
+    for a compiled function's run lock (runtime/executor.py)."""
+    script = FORK_DURING_CALLS if scenario == "busy thread" else FORK_WITH_LOCKS_HELD
+    env = {**os.environ, "KILN_CACHE_DIR": str(tmp_path)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    expected = "[0, 0, 0]" if scenario == "busy thread" else "0"
+    assert done.stdout.strip().splitlines()[-1] == expected, done.stdout + done.stderr[-2000:]
