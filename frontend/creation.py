@@ -305,11 +305,14 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     else:
         dt = dtypes.as_dtype(dtype)
     n = max(math.ceil((values[1] - values[0]) / values[2]), 0)
-    if dt.is_floating_point:
-        data = values[0] + np.arange(n, dtype=np.float64) * values[2]
-    else:
-        first, step_i = int(values[0]), int(values[2])
-        data = first + np.arange(n, dtype=np.int64) * step_i
+    from .memory_errors import allocating  # (PyTorch's RuntimeError for a huge range)
+
+    with allocating((n,), np.float64):
+        if dt.is_floating_point:
+            data = values[0] + np.arange(n, dtype=np.float64) * values[2]
+        else:
+            first, step_i = int(values[0]), int(values[2])
+            data = first + np.arange(n, dtype=np.int64) * step_i
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 

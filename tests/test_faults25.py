@@ -778,3 +778,51 @@ def test_fork_while_another_thread_runs_compiled_calls(tmp_path, scenario):
     assert done.returncode == 0, done.stderr[-3000:]
     expected = "[0, 0, 0]" if scenario == "busy thread" else "0"
     assert done.stdout.strip().splitlines()[-1] == expected, done.stdout + done.stderr[-2000:]
+
+
+# ------------------------------------------------- memory faults
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.ones(1).expand(2**40).contiguous(),
+        lambda lib: lib.ones(1).expand(2**40).clone(),
+        lambda lib: lib.arange(0, 2**62),
+        lambda lib: lib.ones(2).repeat(2**62),
+    ],
+    ids=["contiguous", "clone", "arange", "repeat"],
+)
+def test_huge_results_of_views_and_ranges_raise_runtime_error_as_torch(make):
+    with pytest.raises(RuntimeError):
+        make(torch)
+    with pytest.raises(RuntimeError) as info:
+        make(kiln)
+    assert "allocate" in str(info.value) or "overflow" in str(info.value)
+    assert_close(kiln.ones(3).sum(), 3.0)
+
+
+def test_memory_error_inside_an_eager_op_and_inside_backward(monkeypatch):
+    """NumPy's MemoryError from an op's kernel becomes PyTorch's RuntimeError naming the
+    op; the graph built before stays usable: backward fails the same way, then (memory
+    back) the retained graph gives the right gradient."""
+    from kiln import dispatch
+
+    def no_memory(*args, **kwargs):
+        raise MemoryError("Unable to allocate 2.00 GiB for an array")
+
+    x = kiln.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    monkeypatch.setitem(dispatch._EAGER_IMPLS, "exp", no_memory)
+    with pytest.raises(RuntimeError, match="exp: DefaultCPUAllocator: can't allocate memory"):
+        x.exp()
+    monkeypatch.undo()
+    y = (x.exp() * x).sum()
+    monkeypatch.setitem(dispatch._EAGER_IMPLS, "mul", no_memory)
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        y.backward(retain_graph=True)
+    assert x.grad is None and kiln.is_grad_enabled()
+    monkeypatch.undo()
+    y.backward()
+    tx = torch.tensor([0.5, 1.0, 2.0], requires_grad=True)
+    (tx.exp() * tx).sum().backward()
+    assert_close(x.grad, tx.grad.numpy())
