@@ -826,3 +826,59 @@ def test_memory_error_inside_an_eager_op_and_inside_backward(monkeypatch):
     tx = torch.tensor([0.5, 1.0, 2.0], requires_grad=True)
     (tx.exp() * tx).sum().backward()
     assert_close(x.grad, tx.grad.numpy())
+
+
+# ------------------------------------------------- the kernel cache on a full disk
+
+
+DISK_FULL = textwrap.dedent(
+    """
+    import errno, os, pathlib, tempfile, warnings
+    import numpy as np
+    import kiln
+    from kiln.runtime import kernel_cache, native
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    # the whole disk is full: every file kiln writes (the cache folder, the fallback
+    # folder under the temp dir, a scratch folder) fails
+    kernel_cache.atomic_write = native.atomic_write = full
+    pathlib.Path.write_text = pathlib.Path.write_bytes = full
+    tempfile.mkstemp = full
+    a = np.arange(6.0, dtype=np.float32)
+    results = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for k in range(4):
+            f = kiln.jit(lambda x, k=k: (x * (k + 1.5)).sin() + k)
+            for _ in range(2):
+                got = f(kiln.arange(6.0)).numpy()
+                results.append(bool(np.allclose(got, np.sin(a * (k + 1.5)) + k, rtol=1e-5)))
+    print(results, len([w for w in caught if "kiln" in str(w.message)]))
+    """
+)
+
+
+@pytest.mark.parametrize("backend", ["native", "numba"])
+def test_kernels_compile_in_memory_when_the_whole_disk_is_full(tmp_path, backend):
+    """No file can be written anywhere: kernels still compile and run (Numba's: without
+    its disk cache, once the temp dir fails too), with at most one warning."""
+    env = {
+        **os.environ,
+        "KILN_CACHE_DIR": str(tmp_path),
+        "KILN_CPU_BACKEND": backend,
+        "KILN_TIERED": "0",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", DISK_FULL],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    results, warned = done.stdout.strip().splitlines()[-1].rsplit("] ", 1)
+    assert results == "[" + ", ".join(["True"] * 8)
+    assert int(warned) <= 1
