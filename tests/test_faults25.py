@@ -882,3 +882,84 @@ def test_kernels_compile_in_memory_when_the_whole_disk_is_full(tmp_path, backend
     results, warned = done.stdout.strip().splitlines()[-1].rsplit("] ", 1)
     assert results == "[" + ", ".join(["True"] * 8)
     assert int(warned) <= 1
+
+
+# ------------------------------------------------- faults on later calls of compiled code
+
+
+def _calls(lib, compiled, eager, make_input, n=6):
+    """Each call's rounded sum or exception class (and, for a result, eager's too)."""
+    seen = []
+    for i in range(n):
+        kind, value = outcome(lambda i=i: compiled(make_input(i)))
+        if kind == "ok":
+            assert_close(value, eager(make_input(i)))
+            seen.append("ok")
+        else:
+            seen.append(kind)
+    return seen
+
+
+def test_data_dependent_raise_on_the_fourth_call_as_torch_compile():
+    def f(lib, x):
+        y = x * 2
+        if (y < 0).any():
+            raise ValueError("negative input")
+        return y.sqrt()
+
+    def make(lib):
+        return lambda i: lib.ones(3) * (-1 if i == 3 else 1) * (i + 1)
+
+    expected = _calls(
+        torch, torch_compile(lambda x: f(torch, x)), lambda x: f(torch, x), make(torch)
+    )
+    assert expected == ["ok", "ok", "ok", "ValueError", "ok", "ok"]
+    assert _calls(kiln, kiln.compile(lambda x: f(kiln, x)), lambda x: f(kiln, x), make(kiln)) == (
+        expected
+    )
+    assert_clean_state()
+
+
+@pytest.mark.parametrize("fault", ["hook raises", "hook raises SIGINT"])
+def test_forward_hook_faulting_on_a_later_call_of_a_compiled_module_as_torch(fault):
+    import signal
+
+    def run(lib, compile_):
+        lin = lib.nn.Linear(2, 2)
+        state = {"call": 0}
+
+        def hook(module, inputs, output):
+            state["call"] += 1
+            if state["call"] == 4:
+                if fault == "hook raises":
+                    raise RuntimeError("hook says no")
+                signal.raise_signal(signal.SIGINT)
+            return output * 2
+
+        lin.register_forward_hook(hook)
+        compiled = compile_(lin)
+        seen = []
+        for _ in range(6):
+            try:
+                seen.append(outcome(lambda: compiled(lib.ones(1, 2)))[0])
+            except KeyboardInterrupt:
+                seen.append("KeyboardInterrupt")
+        x = lib.ones(1, 2)
+        assert_close(compiled(x), lin(x))
+        return seen, state["call"]
+
+    expected = run(torch, torch_compile)
+    assert expected[0][3] in ("RuntimeError", "KeyboardInterrupt")
+    assert run(kiln, kiln.compile) == expected
+    assert_clean_state()
+
+
+def test_nan_float_index_under_trace_raises_index_error_as_eager_torch():
+    with pytest.raises(IndexError, match="tensors used as indices must be long"):
+        torch.ones(4)[torch.tensor([0.0, float("nan")])]
+    g = kiln.jit(lambda x, i: x[i] * 2)
+    _warm(g, kiln.ones(4), kiln.tensor([0, 1]), calls=5)
+    with pytest.raises(IndexError, match="tensors used as indices must be long"):
+        g(kiln.ones(4), kiln.tensor([0.0, float("nan")]))
+    assert_clean_state()
+    assert_close(g(kiln.ones(4), kiln.tensor([3])), [2.0])
