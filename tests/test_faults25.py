@@ -963,3 +963,51 @@ def test_nan_float_index_under_trace_raises_index_error_as_eager_torch():
         g(kiln.ones(4), kiln.tensor([0.0, float("nan")]))
     assert_clean_state()
     assert_close(g(kiln.ones(4), kiln.tensor([3])), [2.0])
+
+
+MODE_CONTEXTS = {
+    "no_grad": lambda lib: lib.no_grad(),
+    "inference_mode": lambda lib: lib.inference_mode(),
+    "autocast": lambda lib: lib.autocast("cpu"),
+    "set_detect_anomaly": lambda lib: lib.autograd.set_detect_anomaly(True),
+    "set_grad_enabled": lambda lib: lib.set_grad_enabled(False),
+}
+
+
+@pytest.mark.parametrize("context", sorted(MODE_CONTEXTS))
+def test_modes_entered_inside_a_compiled_function_are_left_on_exception_as_torch(context):
+    """The function enters a mode and raises inside it, called under no_grad, plainly and
+    under inference_mode: every mode is as PyTorch's eager code leaves it, each time."""
+
+    def states(lib, g):
+        def state():
+            return (
+                lib.is_grad_enabled(),
+                lib.is_inference_mode_enabled(),
+                lib.is_autocast_enabled("cpu"),
+                lib.is_anomaly_enabled(),
+            )
+
+        seen = []
+        for outer in (lib.no_grad, lambda: lib.set_grad_enabled(True), lib.inference_mode):
+            with outer():
+                for _ in range(2):
+                    seen.append(outcome(lambda: g(lib.ones(3)))[0])
+                    seen.append(state())
+            seen.append(state())
+        return seen
+
+    def make(lib):
+        def f(x):
+            with MODE_CONTEXTS[context](lib):
+                y = x * 2
+                if x.shape[0] == 3:
+                    raise ValueError("inside the mode")
+            return y
+
+        return f
+
+    expected = states(torch, make(torch))
+    assert expected[0] == "ValueError"
+    assert states(kiln, kiln.compile(make(kiln))) == expected
+    assert_clean_state()
