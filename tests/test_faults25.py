@@ -1011,3 +1011,64 @@ def test_modes_entered_inside_a_compiled_function_are_left_on_exception_as_torch
     assert expected[0] == "ValueError"
     assert states(kiln, kiln.compile(make(kiln))) == expected
     assert_clean_state()
+
+
+RACING_COMPILES = textwrap.dedent(
+    """
+    import threading, warnings
+    import numpy as np
+    import kiln
+
+    results, errors = {}, []
+    barrier = threading.Barrier(4)
+
+    def work(k):
+        try:
+            barrier.wait()
+            f = kiln.jit(lambda x: (x * (k + 0.5)).cos() - k)
+            expected = np.cos(np.arange(5.0) * (k + 0.5)) - k
+            results[k] = bool(np.allclose(f(kiln.arange(5.0)).numpy(), expected, rtol=1e-5))
+        except BaseException as error:
+            errors.append(repr(error))
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    warned = [str(w.message) for w in caught if "kiln" in str(w.message)]
+    print(sorted(results.items()), errors, warned)
+    """
+)
+
+
+def test_two_processes_of_four_threads_compile_into_a_missing_cache_folder(tmp_path):
+    """The cache folder does not exist yet: eight threads in two processes create it
+    and compile the same Numba kernels into it at once; all correct, no warning, and
+    every entry is sound afterwards."""
+    from kiln.runtime import kernel_cache
+
+    folder = tmp_path / "not" / "yet"
+    env = {**os.environ, "KILN_CACHE_DIR": str(folder), "KILN_CPU_BACKEND": "numba"}
+    env["KILN_TIERED"] = "0"
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", RACING_COMPILES],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=REPO,
+        )
+        for _ in range(2)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+        assert out.strip().splitlines()[-1] == (
+            "[(0, True), (1, True), (2, True), (3, True)] [] []"
+        ), out + err[-2000:]
+    info = kernel_cache.cache_info(folder / "kernels")
+    assert info["entries"] >= 4 and info["damaged"] == 0 and info["stale"] == 0
