@@ -191,6 +191,9 @@ class Program:
     def _build(self, timed: bool):
         schedule = self.schedule
         namespace: dict = {
+            # (kiln's module: its filter silences NumPy's floating-point warnings from the
+            # run function's calls, ``invalid value encountered in matmul``, as eagerly)
+            "__name__": __name__,
             "ndarray": np.ndarray,
             "_lock": threading.Lock(),
             "_check": self._check_input,

@@ -1072,3 +1072,38 @@ def test_two_processes_of_four_threads_compile_into_a_missing_cache_folder(tmp_p
         ), out + err[-2000:]
     info = kernel_cache.cache_info(folder / "kernels")
     assert info["entries"] >= 4 and info["damaged"] == 0 and info["stale"] == 0
+
+
+def test_compiled_calls_on_inf_and_nan_do_not_warn_where_torch_does_not():
+    """PyTorch computes inf - inf and 0 * inf silently; kiln silences NumPy's warnings
+    from its own modules, which once missed the executor's generated run function
+    (``<kiln executor ...>: RuntimeWarning: invalid value encountered in matmul`` in a
+    GradScaler step with inf gradients). (In a script: pytest drops import-time filters.)"""
+    script = textwrap.dedent(
+        """
+        import numpy as np
+        import kiln
+
+        lin = kiln.nn.Linear(3, 3)
+        f = kiln.jit(lambda x: (lin(x) @ lin.weight).sum() + (x - x).mean())
+        x = kiln.full((2, 3), float("inf"))
+        for _ in range(3):
+            out = f(x)
+            (f(x * -1)).item()
+        print(bool(out.isnan()))
+        np.array([np.inf]) - np.array([np.inf])  # the user's own NumPy code still warns
+        """
+    )
+    for tiered in ("0", "1"):
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "KILN_TIERED": tiered},
+            cwd=REPO,
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        assert done.stdout.strip() == "True"
+        warned = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
+        assert len(warned) == 1 and "<string>:12" in warned[0], done.stderr
