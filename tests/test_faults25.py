@@ -1107,3 +1107,36 @@ def test_compiled_calls_on_inf_and_nan_do_not_warn_where_torch_does_not():
         assert done.stdout.strip() == "True"
         warned = [line for line in done.stderr.splitlines() if "RuntimeWarning" in line]
         assert len(warned) == 1 and "<string>:12" in warned[0], done.stderr
+
+
+def test_memory_error_inside_a_compiled_backward(monkeypatch):
+    """The compiled backward's output pool cannot allocate: PyTorch's RuntimeError, no
+    gradient written; the retained graph's backward then works, and so do new calls."""
+    from kiln.runtime import buffers
+
+    monkeypatch.setattr(kiln.jit.config, "tiered", False)  # (the compiled tier's pools)
+    w = kiln.randn(8, 8, requires_grad=True)
+    f = kiln.jit(lambda x: ((x @ w).tanh() * 2).sum())
+    x = kiln.randn(4, 8)
+    tw = torch.tensor(w.detach().numpy(), requires_grad=True)
+    ((torch.tensor(x.numpy()) @ tw).tanh() * 2).sum().backward()
+    f(x).backward()
+    assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
+    w.grad = None
+    out = f(x)
+    original = buffers.OutputPool.take
+
+    def take(self):
+        raise MemoryError("Unable to allocate 8.00 EiB for an array")
+
+    monkeypatch.setattr(buffers.OutputPool, "take", take)
+    with pytest.raises(RuntimeError, match="can't allocate memory"):
+        out.backward(retain_graph=True)
+    assert w.grad is None
+    assert_clean_state()
+    monkeypatch.setattr(buffers.OutputPool, "take", original)
+    out.backward()
+    assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
+    w.grad = None
+    f(x).backward()
+    assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
