@@ -1140,3 +1140,22 @@ def test_memory_error_inside_a_compiled_backward(monkeypatch):
     w.grad = None
     f(x).backward()
     assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="under kiln.jit an out-of-range index is caught by the primitives' NumPy code "
+    "(compiler/primitives.py _gather, _scatter_add via np.add.at), which raise IndexError "
+    "where PyTorch (and eager kiln) raise RuntimeError for gather and scatter: a user's "
+    "`except RuntimeError` misses it in compiled code only",
+)
+@pytest.mark.parametrize("name", ["gather", "scatter"])
+def test_out_of_range_gather_and_scatter_under_trace_raise_runtime_error_as_torch(name):
+    torch_class, _ = outcome(lambda: _index_case(name, torch, [0, 4]))
+    eager_class, _ = outcome(lambda: _index_case(name, kiln, [0, 4]))
+    assert torch_class == eager_class == "RuntimeError"
+    g = kiln.jit(lambda x, i: INDEX_OPS[name](kiln, x, i))
+    x = kiln.arange(12.0).reshape(4, 3)
+    _warm(g, x, kiln.tensor([0, 2]), calls=3)
+    with pytest.raises(RuntimeError):
+        g(x, kiln.tensor([0, 4]))
