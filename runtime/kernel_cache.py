@@ -353,7 +353,8 @@ def _unsaved_warning(folder: Path, error: OSError) -> None:
 def _entry_file(source: str, key: str) -> tuple[Path, Path]:
     """``(folder, path)`` of the entry's verified ``.py`` file: in the cache folder, else
     (a folder that cannot be written, a full disk, an entry that is not a file) in a fresh
-    folder under the temp dir, with a ``KernelCacheWarning``."""
+    folder under the temp dir, with a ``KernelCacheWarning``; ``(None, None)`` where no file
+    can be written at all."""
     folder = cache_dir()
     try:
         folder = _writable(folder)
@@ -361,7 +362,8 @@ def _entry_file(source: str, key: str) -> tuple[Path, Path]:
             return folder, _verified_source(folder, key, source)
         except (OSError, DamagedEntry) as error:
             _unsaved_warning(folder, error)
-        return _fallback_folder(folder), _verified_source(_fallback_folder(folder), key, source)
+        fallback = _fallback_folder(folder)
+        return fallback, _verified_source(fallback, key, source)
     except (OSError, DamagedEntry):
         pass
     scratch = None
