@@ -1159,3 +1159,45 @@ def test_out_of_range_gather_and_scatter_under_trace_raise_runtime_error_as_torc
     _warm(g, x, kiln.tensor([0, 2]), calls=3)
     with pytest.raises(RuntimeError):
         g(x, kiln.tensor([0, 4]))
+
+
+def test_custom_function_backward_faults_under_anomaly_mode_as_torch():
+    """A custom Function's backward raising passes through anomaly mode unchanged; one
+    returning NaN is named by its class, as PyTorch's 'GBackward'."""
+
+    def run(lib):
+        class Raising(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, grad):
+                raise ArithmeticError("bad backward")
+
+        class G(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, grad):
+                return grad * float("nan")
+
+        x = lib.ones(3, requires_grad=True)
+        seen = []
+        for anomaly in (False, True):
+            with lib.autograd.set_detect_anomaly(anomaly):
+                seen.append(outcome(lambda: Raising.apply(x).sum().backward()))
+                seen.append(outcome(lambda: G.apply(x).sum().backward()))
+                seen.append(lib.is_anomaly_enabled())
+        seen.append((x.grad.isnan().all().item(), lib.is_anomaly_enabled()))
+        return seen
+
+    expected = run(torch)
+    assert expected[4] == (
+        "RuntimeError",
+        "Function 'GBackward' returned nan values in its 0th output.",
+    )
+    assert run(kiln) == expected
+    assert_clean_state()
