@@ -404,7 +404,11 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
     for label, v in (("n", n), ("m", m)):
         if v is not None and v < 0:
             raise RuntimeError(f"{label} must be greater or equal to 0, got {v}")
-    return _finish(constant(np.eye(n, m, dtype=dt.np), dt), requires_grad, device)
+    from .memory_errors import allocating  # (PyTorch's RuntimeError when memory runs out)
+
+    with allocating((n, n if m is None else m), dt.np):
+        data = np.eye(n, m, dtype=dt.np)
+    return _finish(constant(data, dt), requires_grad, device)
 
 
 # ------------------------------------------------------------------------------ randomness

@@ -790,8 +790,10 @@ def test_fork_while_another_thread_runs_compiled_calls(tmp_path, scenario):
         lambda lib: lib.ones(1).expand(2**40).clone(),
         lambda lib: lib.arange(0, 2**62),
         lambda lib: lib.ones(2).repeat(2**62),
+        lambda lib: lib.eye(2**20),
+        lambda lib: lib.ones(1, 1).expand(2**20, 2**20).tril(),
     ],
-    ids=["contiguous", "clone", "arange", "repeat"],
+    ids=["contiguous", "clone", "arange", "repeat", "eye", "tril"],
 )
 def test_huge_results_of_views_and_ranges_raise_runtime_error_as_torch(make):
     with pytest.raises(RuntimeError):
