@@ -23,6 +23,7 @@ on the sizes), so that a dynamic dimension's sizes share the first
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ class Executable:
         self._interpret_seconds = 0.0
         self._compile_started = self._compile_expected = 0.0  # (tiered: when, how long)
         self._finishing = threading.Lock()
+        self._finishing_pid = os.getpid()
         self.tiers = {"interpreter": 0, "compiled": 0}
         # per kernel, the native back end's kernel (None: Numba compiled it)
         self.native_kernels: list = [None] * len(self.kernels)
@@ -75,6 +77,10 @@ class Executable:
         self._program = program
 
     def _finish(self) -> None:
+        if self._finishing_pid != os.getpid():
+            # a forked child: the parent's thread that held the lock (waiting for LLVM) is
+            # not there; its compile jobs start again in the child (runtime/native.py)
+            self._finishing, self._finishing_pid = threading.Lock(), os.getpid()
         with self._finishing:
             lowered = self._lowered
             if lowered is None:

@@ -329,11 +329,14 @@ def arange(start=0, end=None, step=1, *, dtype=None, device=None, requires_grad=
     else:
         dt = dtypes.as_dtype(dtype)
     n = max(math.ceil((values[1] - values[0]) / values[2]), 0)
-    if dt.is_floating_point:
-        data = values[0] + np.arange(n, dtype=np.float64) * values[2]
-    else:
-        first, step_i = int(values[0]), int(values[2])
-        data = first + np.arange(n, dtype=np.int64) * step_i
+    from .memory_errors import allocating  # (PyTorch's RuntimeError for a huge range)
+
+    with allocating((n,), np.float64):
+        if dt.is_floating_point:
+            data = values[0] + np.arange(n, dtype=np.float64) * values[2]
+        else:
+            first, step_i = int(values[0]), int(values[2])
+            data = first + np.arange(n, dtype=np.int64) * step_i
     return _finish(constant(data.astype(dt.np), dt), requires_grad, device)
 
 
@@ -425,7 +428,11 @@ def eye(n, m=None, *, dtype=None, device=None, requires_grad=False, **layout):
     for label, v in (("n", n), ("m", m)):
         if v is not None and v < 0:
             raise RuntimeError(f"{label} must be greater or equal to 0, got {v}")
-    return _finish(constant(np.eye(n, m, dtype=dt.np), dt), requires_grad, device)
+    from .memory_errors import allocating  # (PyTorch's RuntimeError when memory runs out)
+
+    with allocating((n, n if m is None else m), dt.np):
+        data = np.eye(n, m, dtype=dt.np)
+    return _finish(constant(data, dt), requires_grad, device)
 
 
 # ------------------------------------------------------------------------------ randomness

@@ -397,7 +397,8 @@ def _explain(prim, inputs, params, exc: Exception) -> Exception:
     """Turn a NumPy failure into kiln's error: the op, the shapes and the dtypes (an
     allocation failure into PyTorch's ``RuntimeError``, ``kiln.memory_errors``)."""
     if isinstance(exc, MemoryError) or (
-        isinstance(exc, ValueError) and "array is too big" in str(exc)
+        isinstance(exc, ValueError)
+        and ("array is too big" in str(exc) or "iterator is too large" in str(exc))
     ):
         from .memory_errors import out_of_memory
 

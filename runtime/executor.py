@@ -34,8 +34,10 @@ is kept in ``Program.source`` for debugging.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -129,6 +131,22 @@ class InputError(TypeError):
 PROFILERS: list = []
 
 
+# The generated run functions. A forked child (a DataLoader worker) gets a new lock in
+# each one's namespace: a call that another thread of the parent was making at ``fork``
+# left the child's copy of its lock held by a thread the child does not have (the child's
+# first call of that function waited forever).
+_runs: weakref.WeakSet = weakref.WeakSet()
+
+
+def _new_locks_in_child() -> None:
+    for run in list(_runs):
+        run.__globals__["_lock"] = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_in_child)
+
+
 class Program:
     """A ``Schedule`` made callable: ``program(list_of_arrays) -> list_of_arrays``."""
 
@@ -173,6 +191,9 @@ class Program:
     def _build(self, timed: bool):
         schedule = self.schedule
         namespace: dict = {
+            # (kiln's module: its filter silences NumPy's floating-point warnings from the
+            # run function's calls, ``invalid value encountered in matmul``, as eagerly)
+            "__name__": __name__,
             "ndarray": np.ndarray,
             "_lock": threading.Lock(),
             "_check": self._check_input,
@@ -253,6 +274,7 @@ class Program:
             namespace[f"{name}_pool"] = pool
             namespace.pop(name, None)
         exec(compile(source, f"<kiln executor {schedule.name}>", "exec"), namespace)
+        _runs.add(namespace["run"])
         return source, namespace["run"]
 
     def _cuda_outputs(self, lines: list[str]) -> list[str]:

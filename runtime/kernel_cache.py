@@ -39,6 +39,7 @@ import hashlib
 import json
 import os
 import pickle
+import shutil
 import sys
 import tempfile
 import threading
@@ -63,6 +64,17 @@ HEADER_PREFIX = "# kiln kernel cache entry: "
 
 _loaded: dict[str, types.ModuleType] = {}
 _lock = threading.Lock()
+
+
+def _new_lock_in_child() -> None:
+    """A forked child whose parent had a thread loading a kernel: that thread is not
+    there, its copy of ``_lock`` would stay held."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock_in_child)
 
 
 class KernelCacheWarning(RuntimeWarning):
@@ -341,20 +353,30 @@ def _unsaved_warning(folder: Path, error: OSError) -> None:
 def _entry_file(source: str, key: str) -> tuple[Path, Path]:
     """``(folder, path)`` of the entry's verified ``.py`` file: in the cache folder, else
     (a folder that cannot be written, a full disk, an entry that is not a file) in a fresh
-    folder under the temp dir, with a ``KernelCacheWarning``."""
-    folder = _writable(cache_dir())
+    folder under the temp dir, with a ``KernelCacheWarning``; ``(None, None)`` where no file
+    can be written at all."""
+    folder = cache_dir()
     try:
-        return folder, _verified_source(folder, key, source)
-    except (OSError, DamagedEntry) as error:
-        _unsaved_warning(folder, error)
-    try:
-        folder = _fallback_folder(folder)
-        return folder, _verified_source(folder, key, source)
+        folder = _writable(folder)
+        try:
+            return folder, _verified_source(folder, key, source)
+        except (OSError, DamagedEntry) as error:
+            _unsaved_warning(folder, error)
+        fallback = _fallback_folder(folder)
+        return fallback, _verified_source(fallback, key, source)
     except (OSError, DamagedEntry):
-        folder = Path(tempfile.mkdtemp(prefix="kiln-kernels-"))
-        path = folder / f"{key}.py"
+        pass
+    scratch = None
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix="kiln-kernels-"))
+        path = scratch / f"{key}.py"
         path.write_text(_entry_text(source))  # (Numba's cache needs the file to exist)
-        return folder, path
+        return scratch, path
+    except OSError as error:  # nothing can be written (a full disk): ``load_kernel``
+        _unsaved_warning(folder, error)  # compiles the kernel without Numba's disk cache
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return None, None
 
 
 def load_kernel(source: str, function_name: str = "kernel"):
@@ -370,12 +392,15 @@ def load_kernel(source: str, function_name: str = "kernel"):
         if module is None:
             folder, path = _entry_file(source, key)
             module = types.ModuleType(f"kiln_kernels.{key}")
-            module.__file__ = str(path)
+            module.__file__ = str(path) if path is not None else f"<kiln kernel {key}>"
             sys.modules[module.__name__] = module
+            # (no file could be written: Numba's disk cache, which needs one, is left off)
+            text = source if path is not None else source.replace("cache=True", "cache=False")
             # line numbers as in the file (after its header), for tracebacks and Numba
-            code = compile("\n" + source, str(path), "exec")
+            code = compile("\n" + text, module.__file__, "exec")
             exec(code, module.__dict__)
-            _verify_numba_cache(module, folder, key)
+            if path is not None:
+                _verify_numba_cache(module, folder, key)
             _loaded[key] = module
     return getattr(module, function_name)
 

@@ -30,9 +30,11 @@ import builtins
 import contextlib
 import functools
 import inspect as _inspect
+import os
 import sys
 import threading
 import warnings
+import weakref
 
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
@@ -86,6 +88,18 @@ REFUSED = object()  # a dynamic dimension covers the key, but not at this size
 
 _REAL_PRINT = builtins.print
 _print_lock = threading.Lock()
+# Jitted functions: a forked child renews their locks (a thread of the parent tracing one
+# at ``fork`` is not in the child, where its copy of the lock would stay held).
+_jitted: weakref.WeakSet = weakref.WeakSet()
+
+
+def _new_locks_in_child() -> None:
+    for jitted in list(_jitted):
+        jitted._lock = threading.RLock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_locks_in_child)
 _print_users = 0
 
 
@@ -293,6 +307,7 @@ class JitFunction:
         # held while one thread looks up, traces, compiles and stores a variant; reentrant
         # so that a function calling itself eagerly (escape_trace) behaves as before
         self._lock = threading.RLock()
+        _jitted.add(self)
         try:
             self._signature = _inspect.signature(fn)
         except (TypeError, ValueError):

@@ -68,7 +68,10 @@ def clone(x):
     """A copy that stays in the autograd graph."""
 
     if current_trace() is None and not x.requires_grad:
-        return _wrap(x._data.copy())
+        from ..memory_errors import allocating  # (PyTorch's RuntimeError, not MemoryError)
+
+        with allocating(x.shape, x._data.dtype):
+            return _wrap(x._data.copy())
     return add(x, constant(0, x.dtype))
 
 

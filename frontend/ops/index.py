@@ -76,19 +76,36 @@ def host_data(x: Tensor) -> np.ndarray:
     return data if type(data) is np.ndarray else np.asarray(data)
 
 
+def _in_range_by_construction(node) -> bool:
+    """Whether a traced index is positions that ``argmax``/``argsort`` made (``max(dim)``,
+    ``sort`` and ``topk`` gather at them), moved or cast at most: never negative."""
+    while node is not None and node.op in ("reshape", "expand", "slice", "permute", "cast"):
+        node = node.inputs[0]
+    return node is not None and node.op in ("argmax", "argsort")
+
+
 def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, lo=0):
-    """Eager CPU index values must lie in ``[0, size)``: PyTorch raises where NumPy would
-    wrap a negative index into a silently wrong position (a traced or GPU index is not
-    read back)."""
-    if index._node is not None or current_trace() is not None:
-        return
-    values = index._data
+    """The index, checked: eager CPU index values must lie in ``[0, size)``: PyTorch raises
+    where NumPy would wrap a negative index into a silently wrong position (a GPU index is
+    not read back). A traced index (or one captured by a trace) is read only when the
+    compiled function runs: its negative values become ``size``, which the primitive's
+    own bounds check then rejects there, instead of wrapping them."""
+    node = index._node
+    if node is not None and node.op == "const":  # (a trace's constant: known now)
+        values = np.asarray(node.params["value"])
+    elif node is not None or current_trace() is not None:
+        if lo == 0 and not _in_range_by_construction(node):
+            index = where(lt(index, 0), constant(size, index.dtype), index)
+        return index
+    else:
+        values = index._data
     if type(values) is not np.ndarray or not values.size:
-        return
+        return index
     least, hi = values.min(), values.max()
     if least < lo or hi >= size:
         bad = int(least if least < lo else hi)
         raise exc(f"{op}(): index {bad} is out of bounds for dimension {d} with size {size}")
+    return index
 
 
 def _is_int(i) -> bool:
@@ -229,7 +246,9 @@ def _multi_take(x: Tensor, advanced) -> Tensor:
             if (values.size and values.min() < 0) or cpu_index_of_gpu_tensor:
                 idx = constant(np.where(values < 0, values + n, values), dtypes.int64, like=x)
         else:  # a traced index: its values are not known, wrap negatives in the graph
-            idx = where(lt(idx, 0), add(idx, n), idx)
+            # (as positions taken from 0..n-1: one outside [-n, n) raises when it runs, where
+            # the combined position would land silently in another row)
+            idx = bind(P["take"], (constant(np.arange(n), dtypes.int64), idx), {"axis": 0})
         term = mul(idx, stride) if stride != 1 else idx
         linear = term if linear is None else add(linear, term)
         stride *= n
@@ -274,7 +293,7 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
         raise RuntimeError("index_select(): self indexing axis dim should be positive")
     # PyTorch's class: RuntimeError from its fast path along dim 1, else IndexError
     exc = RuntimeError if d == 1 else IndexError
-    _check_index_values("index_select", index, d, size, exc)
+    index = _check_index_values("index_select", index, d, size, exc)
     return bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
 
 
@@ -295,7 +314,7 @@ def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
         out = gather(reshape(x, (-1,)), 0, reshape(index, (-1,)))
         return reshape(out, index.shape)
     _check_index_extent("gather", x, d, index)
-    _check_index_values("gather", index, d, x.shape[d])
+    index = _check_index_values("gather", index, d, x.shape[d])
     # PyTorch reads only the leading index.shape[a] entries of the other axes
     for a, n in enumerate(index.shape):
         if a != d:
@@ -343,7 +362,7 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
     d = normalize_dim("scatter_add", dim, x.ndim)
     _check_scatter_ranks("scatter_add", x, index, src)
     index, src = _lift_0d(x, index, src)
-    _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
+    index = _check_index_values("scatter_add", index, d, x.shape[d] if x.ndim else 1)
     if tuple(index.shape) != tuple(src.shape):
         for ax, n in enumerate(index.shape):
             src = _slice(src, ax, 0, n)
@@ -542,7 +561,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     if reduce == "multiply":
         return scatter_reduce(x, d, index, src, "prod")
     _check_index_extent("scatter", x, d, index)
-    _check_index_values("scatter", index, d, x.shape[d])
+    index = _check_index_values("scatter", index, d, x.shape[d])
     for ax, n in enumerate(index.shape):
         src = slice_axis(src, ax, 0, n)
     if reduce is None:
@@ -601,7 +620,7 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
 @_zero_d
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
-    _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
+    index = _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
     if x.dtype is dtypes.uint8 and isinstance(alpha, numbers.Integral):
         alpha = int(alpha) % 256  # the same product modulo 2**8 (PyTorch wraps)
     if alpha != 1:
@@ -621,7 +640,10 @@ def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
         # a traced index: the positions it names, as a mask made in the graph
         n = x.shape[d]
         flat = reshape(cast(index, dtypes.int64), (1, -1))
-        flat = where(lt(flat, 0), add(flat, n), flat)
+        # (taken from 0..n-1: negatives wrap, and one outside [-n, n) raises when it runs,
+        # as PyTorch's, rather than name no position)
+        positions = constant(np.arange(n), dtypes.int64)
+        flat = bind(P["take"], (positions, flat), {"axis": 0})
         rows = constant(np.arange(n).reshape(n, 1), dtypes.int64)
         hits = cast(eq(rows, flat), dtypes.int8)
         named = bind(P["max"], (hits,), {"axes": (1,), "keepdims": False})
@@ -689,7 +711,7 @@ def scatter_reduce(
             f"as many dimensions as self {list(x.shape)}"
         )
     _check_index_extent("scatter_reduce", x, d, index)
-    _check_index_values("scatter_reduce", index, d, x.shape[d])
+    index = _check_index_values("scatter_reduce", index, d, x.shape[d])
     if src.dtype is not x.dtype:
         raise RuntimeError(
             f"scatter_reduce(): Expected self.dtype to be equal to src.dtype, got "
@@ -784,7 +806,7 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     """``x`` with the slices ``index`` of ``dim`` replaced by those of ``source`` (the last
     one wins where an index repeats)."""
     d = normalize_dim("index_copy", dim, x.ndim)
-    _check_index_values("index_copy_", index, d, x.shape[d] if x.ndim else 1, IndexError)
+    index = _check_index_values("index_copy_", index, d, x.shape[d] if x.ndim else 1, IndexError)
     if index._node is None and current_trace() is None and index.device != x.device:
         index = index.to(x.device)  # a CPU index of a GPU tensor, as PyTorch allows
     index = cast(reshape(index, (-1,)), dtypes.int64)

@@ -471,9 +471,12 @@ def _triangle(x, diagonal, lower):
             f"got size {list(x.shape)}"
         )
     rows, cols = x.shape[-2:]
-    mask = np.tri(rows, cols, diagonal, dtype=bool)
-    if not lower:
-        mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
+    from ..memory_errors import allocating  # (PyTorch's RuntimeError when memory runs out)
+
+    with allocating((rows, cols), bool):
+        mask = np.tri(rows, cols, diagonal, dtype=bool)
+        if not lower:
+            mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
     return where(constant(mask, dtypes.bool_, like=x), x, constant(0, x.dtype))
 
 
