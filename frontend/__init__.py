@@ -60,7 +60,7 @@ from .tensor import Size, Tensor
 _install_methods()
 _install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
-from . import autograd, functional, jit, linalg, profiler, special  # noqa: E402  (kiln.jit: also the decorator)
+from . import autograd, functional, jit, linalg, profiler, return_types, special  # noqa: E402  (kiln.jit: also the decorator)
 from . import complex_tensors as _complex_tensors  # noqa: E402  (after the VJP rules: wraps them)
 from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)

@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-from collections import namedtuple
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
@@ -18,6 +17,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tape import rename
 from ..creation import full
 from ..dispatch import autocast_op, bind
+from ..return_types import return_type
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
 from .elementwise import abs as abs_
@@ -48,7 +48,7 @@ all amax amin any argmax argmin log_softmax logsumexp max mean min norm prod sof
 std_mean sum var var_mean
 """.split()
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
+values_indices = return_type  # (``values_indices("max")(values, indices)``)
 
 
 def _axis_alias(fn):
@@ -183,12 +183,12 @@ def _max_with_indices(x, dim, keepdim, pick, name="max"):
     if x.ndim and x.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if x.ndim == 0:
-        return values_indices(x, _argmax(x, 0))
+        return values_indices(name)(x, _argmax(x, 0))
     idx = pick(x, axis, keepdim=True)
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze(values, axis), squeeze(idx, axis)
-    return values_indices(rename(values, name.capitalize() + "Backward0", x), idx)
+    return values_indices(name)(rename(values, name.capitalize() + "Backward0", x), idx)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001

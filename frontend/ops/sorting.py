@@ -10,7 +10,6 @@ tensor([1., 2., 3.])
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import autocast_op, bind, constant, current_trace
+from ..return_types import return_type
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -45,7 +45,7 @@ argsort bucketize cummax cummin cumprod cumsum diag diagonal kthvalue logcumsume
 msort nanmedian searchsorted sort topk trace unique
 """.split()
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
+values_indices = return_type  # (``values_indices("sort")(values, indices)``)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -57,20 +57,20 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("sort")(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending)
-    return values_indices(gather(x, dim, idx), idx)
+    return values_indices("sort")(gather(x, dim, idx), idx)
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
     axis = normalize_dim("topk", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
     if x.ndim == 0 and k in (0, 1):  # PyTorch: the element and index 0 (even for k=0)
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("topk")(x, constant(0, dtypes.int64, like=x))
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
     idx = slice_axis(argsort(x, axis, descending=largest), axis, 0, k)
-    return values_indices(gather(x, axis, idx), idx)
+    return values_indices("topk")(gather(x, axis, idx), idx)
 
 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
@@ -82,12 +82,12 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("kthvalue")(x, constant(0, dtypes.int64, like=x))
     idx = slice_axis(argsort(x, axis), axis, k - 1, k)
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze_axes(values, (axis,)), squeeze_axes(idx, (axis,))
-    return values_indices(values, idx)
+    return values_indices("kthvalue")(values, idx)
 
 
 def median(x: Tensor, dim=None, keepdim: bool = False):
@@ -125,7 +125,7 @@ def _median(name, x, dim, keepdim, skip_nan):
         return value.values
     axis = normalize_dim(name, dim, x.ndim)
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices(name)(x, constant(0, dtypes.int64, like=x))
     n = x.shape[axis]
     if n == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
@@ -144,7 +144,7 @@ def _median(name, x, dim, keepdim, skip_nan):
     values = gather(x, axis, indices)
     if not keepdim:
         values, indices = squeeze_axes(values, (axis,)), squeeze_axes(indices, (axis,))
-    return values_indices(values, indices)
+    return values_indices(name)(values, indices)
 
 
 def msort(x: Tensor) -> Tensor:
@@ -226,7 +226,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 def _cumulative_extreme(name, x, dim, key):
     if x.ndim == 0:
         normalize_dim(name, dim, 0)
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices(name)(x, constant(0, dtypes.int64, like=x))
     axis = normalize_dim(name, dim, x.ndim)
     k = key(x.detach() if x._node is None else x)
     running = scan(k, axis, maximum, _lowest(k.dtype))
@@ -238,7 +238,7 @@ def _cumulative_extreme(name, x, dim, key):
     if k.dtype.is_floating_point:
         hits = where(isnan(k), positions, hits)
     indices = scan(hits, axis, maximum, 0)
-    return values_indices(gather(x, axis, indices), indices)
+    return values_indices(name)(gather(x, axis, indices), indices)
 
 
 def _lowest(dtype):
@@ -249,7 +249,7 @@ def cummax(x: Tensor, dim: int):
     """Running maximum and the index it comes from; the gradient goes to that element."""
     if x.dtype is dtypes.bool_:
         out = cummax(cast(x, dtypes.int64), dim)
-        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+        return values_indices("cummax")(cast(out.values, dtypes.bool_), out.indices)
     return _cumulative_extreme("cummax", x, dim, lambda v: v)
 
 
@@ -257,7 +257,7 @@ def cummin(x: Tensor, dim: int):
     """Running minimum (``cummax`` of an order-reversed key: ``-x``, or ``~x`` for ints)."""
     if x.dtype is dtypes.bool_:
         out = cummin(cast(x, dtypes.int64), dim)
-        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+        return values_indices("cummin")(cast(out.values, dtypes.bool_), out.indices)
     return _cumulative_extreme("cummin", x, dim, reverse_order)
 
 
