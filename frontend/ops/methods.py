@@ -240,6 +240,25 @@ def _strided_result(x: Tensor, out: Tensor, size, stride, offset: int, name: str
     return out
 
 
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """``Tensor.fill_diagonal_``: the main diagonal (of a 2-D tensor, or of an n-D one of
+    equal sizes) set to ``fill_value`` in place; with ``wrap``, a tall matrix's diagonal
+    starts again after every ``columns + 1`` rows (PyTorch's flat stride)."""
+    shape = tuple(self.shape)
+    if len(shape) < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    mask = np.zeros(shape, dtype=bool)
+    if len(shape) == 2:
+        rows, cols = shape
+        end = rows * cols if wrap else min(rows, cols) * cols
+        mask.reshape(-1)[:end : cols + 1] = True
+    else:
+        mask[(np.arange(shape[0]),) * len(shape)] = True
+    return self.masked_fill_(ops.tensor(mask), fill_value)
+
+
 def _unfold(self, dimension, size, step):
     """``Tensor.unfold``: every window as a view of ``self`` (strides ``step * s, s``)."""
     out = ops.shape.unfold(self, dimension, size, step)
@@ -373,6 +392,7 @@ def install() -> None:
         setattr(Tensor, dunder, getattr(Tensor, name))
     Tensor.index_put_ = _index_put_
     Tensor.unfold = _unfold
+    Tensor.fill_diagonal_ = _fill_diagonal_
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
     Tensor.bernoulli_ = _bernoulli_
