@@ -253,7 +253,7 @@ def _fill_diagonal_(self, fill_value, wrap=False):
     if len(shape) == 2:
         rows, cols = shape
         end = rows * cols if wrap else min(rows, cols) * cols
-        mask.reshape(-1)[:end : cols + 1] = True
+        mask.reshape(-1)[: end : cols + 1] = True
     else:
         mask[(np.arange(shape[0]),) * len(shape)] = True
     return self.masked_fill_(ops.tensor(mask), fill_value)

@@ -51,7 +51,10 @@ def gelu_like(x):
     return 0.5 * x * (1 + torch.tanh(0.79788456 * (x + 0.044715 * x**3)))
 
 
-print("decorator with args:", torch.allclose(gelu_like(x), nn.functional.gelu(x, approximate="tanh"), atol=1e-5))
+print(
+    "decorator with args:",
+    torch.allclose(gelu_like(x), nn.functional.gelu(x, approximate="tanh"), atol=1e-5),
+)
 model = nn.Sequential(nn.Linear(10, 8), nn.ReLU(), nn.Linear(8, 1))
 with torch.no_grad():
     for prm in model.parameters():

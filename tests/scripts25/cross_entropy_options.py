@@ -12,7 +12,9 @@ rng = np.random.default_rng(0)
 logits = torch.from_numpy(rng.standard_normal((6, 4)).astype(np.float32)).requires_grad_()
 target = torch.tensor([0, 3, 1, -100, 2, 3])
 print("one_hot:", F.one_hot(torch.tensor([0, 2, 1]), num_classes=4))
-print("one_hot infer:", F.one_hot(torch.tensor([[1], [3]])).shape, F.one_hot(torch.tensor([1])).dtype)
+print(
+    "one_hot infer:", F.one_hot(torch.tensor([[1], [3]])).shape, F.one_hot(torch.tensor([1])).dtype
+)
 loss = F.cross_entropy(logits, target)
 print("ignore_index default:", loss)
 loss.backward()
@@ -37,7 +39,11 @@ seg_t = torch.from_numpy(rng.integers(0, 3, (2, 4, 4)))
 seg_t[0, 0, 0] = 255
 print("segmentation:", F.cross_entropy(seg, seg_t, ignore_index=255))
 print("segmentation none:", F.cross_entropy(seg, seg_t, ignore_index=255, reduction="none").shape)
-print("nll:", F.nll_loss(F.log_softmax(logits, 1), t), F.nll_loss(F.log_softmax(logits, 1), t, weight=w))
+print(
+    "nll:",
+    F.nll_loss(F.log_softmax(logits, 1), t),
+    F.nll_loss(F.log_softmax(logits, 1), t, weight=w),
+)
 crit = nn.CrossEntropyLoss(weight=w, label_smoothing=0.05, reduction="sum")
 out = crit(logits, t)
 out.backward()

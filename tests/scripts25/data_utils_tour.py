@@ -29,7 +29,11 @@ g = torch.Generator().manual_seed(42)
 train, val = random_split(ds, [8, 2], generator=g)
 print("split lens:", len(train), len(val), type(train).__name__)
 print("rng split idx:", sorted(train.indices), sorted(val.indices))
-print("disjoint:", set(train.indices).isdisjoint(val.indices), len(set(train.indices) | set(val.indices)))
+print(
+    "disjoint:",
+    set(train.indices).isdisjoint(val.indices),
+    len(set(train.indices) | set(val.indices)),
+)
 parts = random_split(range(10), [0.5, 0.3, 0.2], generator=torch.Generator().manual_seed(0))
 print("fraction lens:", [len(p) for p in parts])
 sub = Subset(ds, [0, 2, 4])
@@ -37,7 +41,9 @@ print("subset:", len(sub), sub[1][1].item(), [int(sub[i][1]) for i in range(len(
 cat = ConcatDataset([sub, Subset(ds, [9])])
 print("concat:", len(cat), cat[3][1].item(), cat.cumulative_sizes)
 print("sequential:", list(SequentialSampler(ds)))
-print("batch sampler:", list(BatchSampler(SequentialSampler(range(7)), batch_size=3, drop_last=False)))
+print(
+    "batch sampler:", list(BatchSampler(SequentialSampler(range(7)), batch_size=3, drop_last=False))
+)
 print("batch sampler drop_last:", list(BatchSampler(range(7), batch_size=3, drop_last=True)))
 rs = RandomSampler(ds, generator=torch.Generator().manual_seed(1))
 print("rng random sampler:", list(rs))
@@ -78,7 +84,9 @@ col = default_collate(pts)
 print("namedtuple:", type(col).__name__, col.pos.tolist(), col.tag.tolist())
 print("tuples:", default_collate([(1, 2.0), (3, 4.0)]))
 print("numpy:", default_collate([np.array([1.0, 2.0]), np.array([3.0, 4.0])]))
-print("nested:", default_collate([{"a": (torch.tensor(1), [1, 2])}, {"a": (torch.tensor(2), [3, 4])}]))
+print(
+    "nested:", default_collate([{"a": (torch.tensor(1), [1, 2])}, {"a": (torch.tensor(2), [3, 4])}])
+)
 
 
 def pad_collate(samples):

@@ -29,17 +29,29 @@ scaled = vectors.clone() * 3
 emb_norm = nn.Embedding.from_pretrained(scaled, max_norm=1.0)
 looked = emb_norm(torch.tensor([1, 2]))
 print("max_norm norms:", looked.norm(dim=1))
-print("weight renormalized in place:", emb_norm.weight[1].norm().item() <= 1.0 + 1e-5, round(emb_norm.weight[3].norm().item(), 4))
+print(
+    "weight renormalized in place:",
+    emb_norm.weight[1].norm().item() <= 1.0 + 1e-5,
+    round(emb_norm.weight[3].norm().item(), 4),
+)
 bag = nn.EmbeddingBag.from_pretrained(vectors, mode="mean")
 flat = torch.tensor([1, 2, 4, 3, 4, 6])
 offsets = torch.tensor([0, 3])
 print("bag mean:", bag(flat, offsets))
 print("bag 2-d:", bag(ids))
 bag_sum = nn.EmbeddingBag.from_pretrained(vectors, mode="sum")
-print("bag sum weighted:", bag_sum(flat, offsets, per_sample_weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 1.0, 0.1])))
+print(
+    "bag sum weighted:",
+    bag_sum(flat, offsets, per_sample_weights=torch.tensor([1.0, 0.5, 2.0, 1.0, 1.0, 0.1])),
+)
 bag_max = nn.EmbeddingBag.from_pretrained(vectors, mode="max")
 print("bag max:", bag_max(flat, offsets))
-print("bag include_last_offset:", nn.EmbeddingBag.from_pretrained(vectors, mode="sum", include_last_offset=True)(flat, torch.tensor([0, 2, 6])))
+print(
+    "bag include_last_offset:",
+    nn.EmbeddingBag.from_pretrained(vectors, mode="sum", include_last_offset=True)(
+        flat, torch.tensor([0, 2, 6])
+    ),
+)
 print("F.embedding:", F.embedding(torch.tensor([2, 5]), vectors))
 print("F.embedding padding_idx:", F.embedding(torch.tensor([0, 5]), vectors, padding_idx=0).shape)
 sims = F.cosine_similarity(vectors[2].unsqueeze(0), vectors[1:], dim=1)

@@ -15,7 +15,9 @@ centers = rng.standard_normal((C, 6)).astype(np.float32) * 2
 y_np = rng.integers(0, C, 200)
 x_np = centers[y_np] + rng.standard_normal((200, 6)).astype(np.float32)
 ds = TensorDataset(torch.from_numpy(x_np), torch.from_numpy(y_np))
-model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, C))
+model = nn.Sequential(
+    nn.Linear(6, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, C)
+)
 with torch.no_grad():
     for prm in model.parameters():
         prm.copy_(torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3))

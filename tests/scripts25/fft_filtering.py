@@ -12,7 +12,9 @@ rng = np.random.default_rng(0)
 fs, n = 100.0, 200
 t = torch.arange(n, dtype=torch.float64) / fs
 clean = torch.sin(2 * math.pi * 5 * t) + 0.5 * torch.sin(2 * math.pi * 12 * t)
-signal = clean + 0.8 * torch.sin(2 * math.pi * 40 * t) + 0.05 * torch.from_numpy(rng.standard_normal(n))
+signal = (
+    clean + 0.8 * torch.sin(2 * math.pi * 40 * t) + 0.05 * torch.from_numpy(rng.standard_normal(n))
+)
 spec = torch.fft.rfft(signal)
 freqs = torch.fft.rfftfreq(n, d=1 / fs)
 print("bins:", spec.shape, spec.dtype, freqs[:4], freqs[-1].item())
@@ -22,7 +24,12 @@ print("dominant Hz:", sorted(freqs[top].tolist()))
 filtered_spec = spec.clone()
 filtered_spec[freqs > 20] = 0
 filtered = torch.fft.irfft(filtered_spec, n=n)
-print("low-pass error:", round((filtered - clean).abs().max().item(), 3), filtered.dtype, filtered.shape)
+print(
+    "low-pass error:",
+    round((filtered - clean).abs().max().item(), 3),
+    filtered.dtype,
+    filtered.shape,
+)
 z = torch.fft.fft(signal)
 print("fft round trip:", torch.allclose(torch.fft.ifft(z).real, signal), z[1])
 print("hermitian:", torch.allclose(z[1], z[-1].conj()))
@@ -46,5 +53,10 @@ fft_conv = torch.fft.irfft(torch.fft.rfft(x, m) * torch.fft.rfft(k, m), m)
 direct = F.conv1d(x.view(1, 1, -1), k.flip(0).view(1, 1, -1), padding=2).view(-1)
 print("fft conv == conv1d:", torch.allclose(fft_conv, direct), fft_conv[:3])
 xr = torch.randn(8, dtype=torch.float32)
-print("float32 fft dtype:", torch.fft.fft(xr).dtype, torch.fft.rfft(xr).dtype, torch.fft.hfft(torch.fft.rfft(xr)).dtype)
+print(
+    "float32 fft dtype:",
+    torch.fft.fft(xr).dtype,
+    torch.fft.rfft(xr).dtype,
+    torch.fft.hfft(torch.fft.rfft(xr)).dtype,
+)
 print("norm forward:", torch.fft.rfft(torch.ones(4), norm="forward"))

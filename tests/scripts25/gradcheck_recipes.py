@@ -81,12 +81,20 @@ print("linear:", gradcheck(LinearFunction.apply, inp, eps=1e-6, atol=1e-4))
 print("linear no bias:", gradcheck(LinearFunction.apply, inp[:2]))
 print("mul constant:", gradcheck(MulConstant.apply, (x, 2.5)))
 print("gradgrad cube:", gradgradcheck(MyCube.apply, (x,)))
-print("tuple output:", gradcheck(lambda a, b: (a * b, a + b.sin()), (x, x.detach().clone().requires_grad_())))
+print(
+    "tuple output:",
+    gradcheck(lambda a, b: (a * b, a + b.sin()), (x, x.detach().clone().requires_grad_())),
+)
 a = torch.randn(2, 3, 5, dtype=torch.double, requires_grad=True)
 print("softmax:", gradcheck(lambda t: F.log_softmax(t, dim=-1), (a,)))
-print("conv1d:", gradcheck(F.conv1d, (a, torch.randn(4, 3, 2, dtype=torch.double, requires_grad=True))))
+print(
+    "conv1d:",
+    gradcheck(F.conv1d, (a, torch.randn(4, 3, 2, dtype=torch.double, requires_grad=True))),
+)
 print("gradgrad tanh:", gradgradcheck(torch.tanh, (a,)))
-print("gradgrad matmul:", gradgradcheck(torch.matmul, (inp[0], inp[1].t().detach().requires_grad_())))
+print(
+    "gradgrad matmul:", gradgradcheck(torch.matmul, (inp[0], inp[1].t().detach().requires_grad_()))
+)
 print("mse:", gradcheck(F.mse_loss, (x, torch.zeros(4, dtype=torch.double))))
 print("layer_norm:", gradcheck(lambda t: F.layer_norm(t, (5,)), (a,)))
 print("partial inputs:", gradcheck(lambda t, c: t * c, (x, torch.randn(4, dtype=torch.double))))

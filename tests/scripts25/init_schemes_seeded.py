@@ -7,8 +7,15 @@ import math
 import torch
 from torch import nn
 
-print("gains:", [round(nn.init.calculate_gain(n), 6) for n in ("linear", "sigmoid", "tanh", "relu", "selu")])
-print("leaky gain:", round(nn.init.calculate_gain("leaky_relu", 0.2), 6), nn.init.calculate_gain("conv2d"))
+print(
+    "gains:",
+    [round(nn.init.calculate_gain(n), 6) for n in ("linear", "sigmoid", "tanh", "relu", "selu")],
+)
+print(
+    "leaky gain:",
+    round(nn.init.calculate_gain("leaky_relu", 0.2), 6),
+    nn.init.calculate_gain("conv2d"),
+)
 w = torch.empty(6, 4, 3, 3)
 print("fans:", nn.init._calculate_fan_in_and_fan_out(w))
 print("constant:", nn.init.constant_(torch.empty(2, 2), 0.3))
@@ -20,12 +27,18 @@ print("dirac groups:", nn.init.dirac_(torch.empty(4, 2, 3), groups=2).sum().item
 torch.manual_seed(0)
 big = torch.empty(400, 500)
 nn.init.uniform_(big, -0.5, 0.5)
-print("uniform range:", big.min().item() >= -0.5, big.max().item() <= 0.5, round(big.mean().item(), 1))
+print(
+    "uniform range:", big.min().item() >= -0.5, big.max().item() <= 0.5, round(big.mean().item(), 1)
+)
 nn.init.normal_(big, mean=1.0, std=0.1)
 print("normal stats:", round(big.mean().item(), 2), round(big.std().item(), 2))
 nn.init.xavier_uniform_(big)
 bound = math.sqrt(6 / (400 + 500))
-print("xavier bound:", big.abs().max().item() <= bound, round(big.std().item() / (bound / math.sqrt(3)), 1))
+print(
+    "xavier bound:",
+    big.abs().max().item() <= bound,
+    round(big.std().item() / (bound / math.sqrt(3)), 1),
+)
 nn.init.xavier_normal_(big, gain=2.0)
 print("xavier normal std:", round(big.std().item() / (2 * math.sqrt(2 / 900)), 1))
 nn.init.kaiming_uniform_(big, a=math.sqrt(5))

@@ -9,14 +9,23 @@ import torch.nn.functional as F
 rng = np.random.default_rng(0)
 C, per = 3, 20
 centers = torch.tensor([[0.0, 0.0], [3.0, 3.0], [0.0, 4.0]])
-train_x = (centers.repeat_interleave(per, 0) + torch.from_numpy(rng.standard_normal((C * per, 2)).astype(np.float32)))
+train_x = centers.repeat_interleave(per, 0) + torch.from_numpy(
+    rng.standard_normal((C * per, 2)).astype(np.float32)
+)
 train_y = torch.arange(C).repeat_interleave(per)
 test_x = torch.tensor([[0.2, -0.1], [2.8, 3.3], [0.1, 3.5], [1.5, 2.0]])
 d = torch.cdist(test_x, train_x)
 print("cdist:", d.shape, d[0, :4])
 manual = ((test_x[:, None, :] - train_x[None, :, :]) ** 2).sum(-1).sqrt()
 print("matches formula:", torch.allclose(d, manual, atol=1e-5))
-print("p=1:", torch.allclose(torch.cdist(test_x, train_x, p=1), (test_x[:, None] - train_x[None]).abs().sum(-1), atol=1e-5))
+print(
+    "p=1:",
+    torch.allclose(
+        torch.cdist(test_x, train_x, p=1),
+        (test_x[:, None] - train_x[None]).abs().sum(-1),
+        atol=1e-5,
+    ),
+)
 print("p=inf:", torch.cdist(test_x, train_x, p=float("inf"))[0, :3])
 k = 5
 dist, idx = d.topk(k, largest=False)

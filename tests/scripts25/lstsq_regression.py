@@ -37,7 +37,9 @@ print("cholesky solve:", chol)
 print("all agree:", torch.allclose(coef, qr_coef) and torch.allclose(coef, chol))
 multi = torch.linalg.lstsq(A, torch.stack([y, 2 * y], 1)).solution
 print("multi rhs:", multi)
-batched = torch.linalg.lstsq(A.expand(3, n, 2), torch.stack([y, y + 1, y - 1]).unsqueeze(-1)).solution
+batched = torch.linalg.lstsq(
+    A.expand(3, n, 2), torch.stack([y, y + 1, y - 1]).unsqueeze(-1)
+).solution
 print("batched:", batched.squeeze(-1))
 w = torch.zeros(2, dtype=torch.float64, requires_grad=True)
 opt = torch.optim.SGD([w], lr=0.1)

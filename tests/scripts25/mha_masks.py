@@ -13,7 +13,9 @@ E, H, L, S, N = 8, 2, 4, 5, 2
 def fill(module):
     with torch.no_grad():
         for prm in module.parameters():
-            prm.copy_(torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3))
+            prm.copy_(
+                torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3)
+            )
 
 
 mha = nn.MultiheadAttention(E, H, batch_first=True)

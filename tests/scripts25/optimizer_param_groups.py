@@ -14,8 +14,10 @@ Y = torch.from_numpy(rng.standard_normal((32, 1)).astype(np.float32))
 def make():
     model = nn.Sequential(nn.Linear(4, 8), nn.LayerNorm(8), nn.Tanh(), nn.Linear(8, 1))
     with torch.no_grad():
-        for i, prm in enumerate(model.parameters()):
-            prm.copy_(torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3))
+        for _i, prm in enumerate(model.parameters()):
+            prm.copy_(
+                torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3)
+            )
     return model
 
 
@@ -25,7 +27,12 @@ opt = torch.optim.SGD(
     lr=1e-2,
     momentum=0.9,
 )
-print("groups:", len(opt.param_groups), [g["lr"] for g in opt.param_groups], opt.param_groups[1]["momentum"])
+print(
+    "groups:",
+    len(opt.param_groups),
+    [g["lr"] for g in opt.param_groups],
+    opt.param_groups[1]["momentum"],
+)
 print("group keys:", sorted(opt.param_groups[0].keys()))
 opt.add_param_group({"params": model[1].parameters(), "lr": 0.05, "momentum": 0.0})
 print("after add:", [g["lr"] for g in opt.param_groups], [g["momentum"] for g in opt.param_groups])
@@ -40,7 +47,9 @@ for step in range(6):
     opt.step()
     print("step", step, round(loss.item(), 5), [g["lr"] for g in opt.param_groups])
 sd = opt.state_dict()
-print("state_dict keys:", sorted(sd.keys()), "params ids:", [g["params"] for g in sd["param_groups"]])
+print(
+    "state_dict keys:", sorted(sd.keys()), "params ids:", [g["params"] for g in sd["param_groups"]]
+)
 print("state entries:", sorted(sd["state"].keys()), sorted(sd["state"][0].keys()))
 print("momentum buffer:", sd["state"][0]["momentum_buffer"].shape)
 opt.zero_grad(set_to_none=True)
@@ -51,14 +60,14 @@ model.zero_grad()
 # no weight decay on biases and LayerNorm, AdamW
 model = make()
 decay, no_decay = [], []
-for name, prm in model.named_parameters():
+for _name, prm in model.named_parameters():
     (no_decay if prm.ndim == 1 else decay).append(prm)
 opt = torch.optim.AdamW(
     [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-2
 )
 print("decay sizes:", len(decay), len(no_decay), [g["weight_decay"] for g in opt.param_groups])
 print("defaults:", opt.defaults["betas"], opt.defaults["eps"], opt.defaults["amsgrad"])
-for step in range(5):
+for _step in range(5):
     opt.zero_grad()
     loss = loss_fn(model(X), Y)
     loss.backward()
@@ -70,7 +79,11 @@ opt2 = torch.optim.AdamW(
     [{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-2
 )
 opt2.load_state_dict(saved)
-print("loaded:", opt2.state_dict()["state"][0]["exp_avg"].sum().item() == saved["state"][0]["exp_avg"].sum().item())
+print(
+    "loaded:",
+    opt2.state_dict()["state"][0]["exp_avg"].sum().item()
+    == saved["state"][0]["exp_avg"].sum().item(),
+)
 print("loaded step:", opt2.state_dict()["state"][0]["step"])
 print(opt2)
 # freezing: a param with requires_grad False keeps its value

@@ -30,7 +30,12 @@ print("load:", fresh.load_state_dict(sd))
 fresh.eval()
 model.eval()
 print("same output:", torch.equal(fresh(x), model(x)))
-ckpt = {"epoch": 5, "model_state_dict": model.state_dict(), "optimizer_state_dict": opt.state_dict(), "loss": 0.25}
+ckpt = {
+    "epoch": 5,
+    "model_state_dict": model.state_dict(),
+    "optimizer_state_dict": opt.state_dict(),
+    "loss": 0.25,
+}
 with tempfile.TemporaryDirectory() as d:
     path = os.path.join(d, "ckpt.pt")
     torch.save(ckpt, path)
@@ -39,7 +44,10 @@ print("ckpt:", loaded["epoch"], loaded["loss"], sorted(loaded["optimizer_state_d
 opt2 = torch.optim.Adam(fresh.parameters(), lr=1e-3)
 opt2.load_state_dict(loaded["optimizer_state_dict"])
 print("opt state:", opt2.state_dict()["state"][0]["step"], opt2.param_groups[0]["lr"])
-print("exp_avg equal:", torch.equal(opt2.state_dict()["state"][2]["exp_avg"], opt.state_dict()["state"][2]["exp_avg"]))
+print(
+    "exp_avg equal:",
+    torch.equal(opt2.state_dict()["state"][2]["exp_avg"], opt.state_dict()["state"][2]["exp_avg"]),
+)
 tensors = {
     "f64": torch.tensor([1.5, 2.5], dtype=torch.float64),
     "i32": torch.arange(3, dtype=torch.int32),

@@ -23,14 +23,20 @@ print("repr:", repr(torch.Size([3])), str(torch.Size([2, 1])))
 print("zeros(size):", torch.zeros(s[:2]).shape, torch.ones(torch.Size([2, 2])).sum().item())
 print("new_zeros:", x.new_zeros(x.shape[:-1]).shape, x.new_ones((1,) + x.shape[1:]).shape)
 print("view -1:", x.view(-1, 4).shape, x.view(x.size(0), -1).shape, x.reshape(*s[:1], -1).shape)
-print("expand:", torch.ones(1, 4).expand(torch.Size([3, 4])).shape, torch.ones(1, 4).expand(3, -1).shape)
+print(
+    "expand:",
+    torch.ones(1, 4).expand(torch.Size([3, 4])).shape,
+    torch.ones(1, 4).expand(3, -1).shape,
+)
 print("count/index:", torch.Size([2, 3, 2]).count(2), torch.Size([2, 3, 2]).index(3))
 print("max:", max(s), min(s), sum(s))
 print("compare:", torch.Size([2, 3]) < (2, 4), s != (1,))
 print("from tensor dims:", torch.Size([torch.tensor(3).item(), 4]))
 print("int() of dims:", [int(v) for v in s], all(type(v) is int for v in s))
 y = torch.randn(5, 1, 3)
-print("squeeze shapes:", y.squeeze().shape, y.squeeze(1).shape, y.unsqueeze(0).shape, y[:, None].shape)
+print(
+    "squeeze shapes:", y.squeeze().shape, y.squeeze(1).shape, y.unsqueeze(0).shape, y[:, None].shape
+)
 print("broadcast_shapes:", torch.broadcast_shapes((5, 1, 3), (4, 1), (1,)))
 print("permute shape:", y.permute(2, 0, 1).shape, y.transpose(0, 2).shape, y.mT.shape)
 print("flatten:", x.flatten(1).shape, x.flatten().shape, x.unflatten(2, (2, 2)).shape)

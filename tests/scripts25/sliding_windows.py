@@ -16,10 +16,20 @@ print("cumsum MA:", ma_cumsum[:5])
 windows = series.unfold(0, w, 1)
 print("unfold windows:", windows.shape, windows[0].tolist() == series[:4].tolist())
 print("unfold MA:", torch.allclose(windows.mean(1), ma_cumsum, atol=1e-5))
-print("step 3:", series.unfold(0, 5, 3).shape, series.unfold(0, 5, 3)[:, 0].tolist() == series[[0, 3, 6, 9, 12, 15]].tolist())
-print("avg_pool1d:", torch.allclose(F.avg_pool1d(series.view(1, 1, -1), w, stride=1).view(-1), ma_cumsum, atol=1e-5))
+print(
+    "step 3:",
+    series.unfold(0, 5, 3).shape,
+    series.unfold(0, 5, 3)[:, 0].tolist() == series[[0, 3, 6, 9, 12, 15]].tolist(),
+)
+print(
+    "avg_pool1d:",
+    torch.allclose(F.avg_pool1d(series.view(1, 1, -1), w, stride=1).view(-1), ma_cumsum, atol=1e-5),
+)
 box = torch.full((1, 1, w), 1.0 / w)
-print("conv1d box:", torch.allclose(F.conv1d(series.view(1, 1, -1), box).view(-1), ma_cumsum, atol=1e-5))
+print(
+    "conv1d box:",
+    torch.allclose(F.conv1d(series.view(1, 1, -1), box).view(-1), ma_cumsum, atol=1e-5),
+)
 print("rolling max:", windows.max(1).values[:5])
 print("rolling min/std:", windows.min(1).values[:3], windows.std(1)[:3])
 alpha = 0.3

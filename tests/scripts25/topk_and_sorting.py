@@ -30,7 +30,10 @@ print("topk:", v, i)
 print("topk namedtuple:", torch.topk(output[0], 2))
 print("smallest:", torch.topk(output[0], 3, largest=False).indices.tolist())
 v_unsorted = torch.topk(output[1], 4, sorted=False).values
-print("unsorted same set:", sorted(v_unsorted.tolist()) == sorted(torch.topk(output[1], 4).values.tolist()))
+print(
+    "unsorted same set:",
+    sorted(v_unsorted.tolist()) == sorted(torch.topk(output[1], 4).values.tolist()),
+)
 print("topk dim 0:", output.topk(2, dim=0).indices[:, :4].tolist())
 vals = torch.tensor([3, 1, 2, 1, 3, 1])
 s = torch.sort(vals, stable=True)
@@ -52,10 +55,22 @@ token_idx = flat_idx % vocab
 print("beam step:", top_scores, beam_idx.tolist(), token_idx.tolist())
 print("divmod:", (flat_idx // vocab).tolist(), torch.remainder(flat_idx, vocab).tolist())
 ties = torch.tensor([1.0, 2.0, 2.0, 0.5])
-print("ties:", ties.argmax().item(), ties.topk(2).indices.tolist(), torch.sort(ties, descending=True, stable=True).indices.tolist())
-print("unique sorted:", torch.unique(vals), torch.unique(vals, return_counts=True, return_inverse=True))
+print(
+    "ties:",
+    ties.argmax().item(),
+    ties.topk(2).indices.tolist(),
+    torch.sort(ties, descending=True, stable=True).indices.tolist(),
+)
+print(
+    "unique sorted:",
+    torch.unique(vals),
+    torch.unique(vals, return_counts=True, return_inverse=True),
+)
 print("unique_consecutive:", torch.unique_consecutive(torch.tensor([1, 1, 2, 2, 3, 1])))
-print("searchsorted:", torch.searchsorted(torch.tensor([1, 3, 5, 7]), torch.tensor([3, 6, 9])).tolist())
+print(
+    "searchsorted:",
+    torch.searchsorted(torch.tensor([1, 3, 5, 7]), torch.tensor([3, 6, 9])).tolist(),
+)
 scores = torch.tensor([0.9, 0.1, 0.8, 0.4], requires_grad=True)
 top = scores.topk(2).values.sum()
 top.backward()

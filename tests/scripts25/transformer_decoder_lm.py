@@ -16,10 +16,16 @@ def fill(module, scale=0.2):
             if "norm" in name and name.endswith("weight"):
                 prm.fill_(1.0)
             else:
-                prm.copy_(torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * scale))
+                prm.copy_(
+                    torch.from_numpy(
+                        rng.standard_normal(tuple(prm.shape)).astype(np.float32) * scale
+                    )
+                )
 
 
-layer = nn.TransformerDecoderLayer(d_model=E, nhead=H, dim_feedforward=32, dropout=0.0, batch_first=True)
+layer = nn.TransformerDecoderLayer(
+    d_model=E, nhead=H, dim_feedforward=32, dropout=0.0, batch_first=True
+)
 decoder = nn.TransformerDecoder(layer, num_layers=2, norm=nn.LayerNorm(E))
 fill(decoder)
 print(decoder.layers[0].self_attn.embed_dim, len(decoder.layers), type(decoder.norm).__name__)
@@ -32,12 +38,16 @@ out_causal = decoder(tgt, memory, tgt_mask=tgt_mask, tgt_is_causal=True)
 print("tgt_is_causal same:", torch.allclose(out, out_causal, atol=1e-5))
 tgt_pad = torch.tensor([[False] * T, [False, False, False, True, True]])
 mem_pad = torch.tensor([[False] * S, [False] * 4 + [True] * 2])
-out = decoder(tgt, memory, tgt_mask=tgt_mask, tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=mem_pad)
+out = decoder(
+    tgt, memory, tgt_mask=tgt_mask, tgt_key_padding_mask=tgt_pad, memory_key_padding_mask=mem_pad
+)
 print("padded:", out[1, 2, :4])
 prefix = decoder(tgt[:, :3], memory, tgt_mask=nn.Transformer.generate_square_subsequent_mask(3))
 full = decoder(tgt, memory, tgt_mask=tgt_mask)
 print("causal prefix independent:", torch.allclose(prefix, full[:, :3], atol=1e-5))
-pre = nn.TransformerDecoderLayer(E, H, 32, dropout=0.0, batch_first=True, norm_first=True, activation="gelu")
+pre = nn.TransformerDecoderLayer(
+    E, H, 32, dropout=0.0, batch_first=True, norm_first=True, activation="gelu"
+)
 fill(pre)
 print("norm_first:", pre(tgt, memory)[0, 1, :4])
 
@@ -48,8 +58,13 @@ class Seq2Seq(nn.Module):
         self.src_emb = nn.Embedding(V, E)
         self.tgt_emb = nn.Embedding(V, E)
         self.transformer = nn.Transformer(
-            d_model=E, nhead=H, num_encoder_layers=1, num_decoder_layers=1,
-            dim_feedforward=32, dropout=0.0, batch_first=True,
+            d_model=E,
+            nhead=H,
+            num_encoder_layers=1,
+            num_decoder_layers=1,
+            dim_feedforward=32,
+            dropout=0.0,
+            batch_first=True,
         )
         self.out = nn.Linear(E, V)
 
