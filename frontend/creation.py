@@ -66,7 +66,38 @@ def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
     return t
 
 
+_PLAIN_SCALARS = frozenset((float, int, bool, complex))
+
+
+def _numpy_leaves(data, found: list, plain: set) -> None:
+    """The dtypes of the NumPy scalars and arrays among the leaves of the nested lists
+    ``data`` (into ``found``), and the Python scalar types beside them (into ``plain``)."""
+    kinds = set(map(type, data))
+    if kinds <= _PLAIN_SCALARS:  # (the common case: one C-level pass per row)
+        plain |= kinds
+        return
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            _numpy_leaves(d, found, plain)
+        elif isinstance(d, (np.generic, np.ndarray)):
+            found.append(dtypes.from_numpy_dtype(d.dtype))
+        else:
+            plain.add(type(d))
+
+
 def _infer_dtype(data) -> dtypes.dtype:
+    # PyTorch keeps a NumPy scalar's dtype (``tensor(np.float64(1))`` is float64, also in
+    # a list, promoted with the Python numbers' default dtypes there)
+    if isinstance(data, np.generic):
+        return dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, (list, tuple)) and data:
+        found, plain = [], set()
+        _numpy_leaves(data, found, plain)
+        if found:
+            result = found[0]
+            for dt in found[1:] + [dtypes.scalar_dtype(k()) for k in plain if k in _PLAIN_SCALARS]:
+                result = dtypes.promote(result, dt)
+            return result
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
         return (
