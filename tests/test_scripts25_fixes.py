@@ -1,0 +1,284 @@
+"""Regression tests of the kiln fixes that the tests/scripts25 scripts needed, each
+compared with PyTorch: ``torch.Size`` slices and sums, the RNN repr, the loss nodes' names
+(``NllLossBackward0``, ``DivBackward1``), ``gradcheck`` of a transposed input, the
+``torch.return_types`` named tuples, ``load_state_dict``'s result, ``fill_diagonal_``,
+``isclose`` / ``allclose`` of complex tensors, and the dtype of ``tensor(numpy scalar)``.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+import kiln
+import kiln.nn.functional as KF
+
+torch = pytest.importorskip("torch")
+TF = torch.nn.functional
+
+
+def _same_words(kiln_text: str, torch_text: str) -> None:
+    assert kiln_text.replace("kiln.", "torch.") == torch_text
+
+
+# ------------------------------------------------------------------------------ Size
+
+
+@pytest.mark.parametrize(
+    "expr",
+    ["s[1:]", "s[::-1]", "s[:0]", "s + (5,)", "(1,) + s", "s * 2", "2 * s", "s[0]", "s[-1]"],
+)
+def test_size_slices_sums_and_repeats_are_sizes(expr):
+    got = eval(expr, {"s": kiln.Size([2, 3, 4])})
+    want = eval(expr, {"s": torch.Size([2, 3, 4])})
+    assert type(got).__name__ == type(want).__name__
+    _same_words(repr(got), repr(want))
+
+
+def test_size_plus_list_is_refused_as_by_a_tuple():
+    with pytest.raises(TypeError):
+        kiln.Size([1]) + [2]
+    with pytest.raises(TypeError):
+        torch.Size([1]) + [2]
+
+
+# ------------------------------------------------------------------------------ RNN repr
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"nonlinearity": "relu"}, {"num_layers": 2, "bias": False}])
+def test_rnn_repr_is_pytorchs(kwargs):
+    assert repr(kiln.nn.RNN(3, 5, **kwargs)) == repr(torch.nn.RNN(3, 5, **kwargs))
+    cell = {"nonlinearity": kwargs["nonlinearity"]} if "nonlinearity" in kwargs else {}
+    assert repr(kiln.nn.RNNCell(3, 5, **cell)) == repr(torch.nn.RNNCell(3, 5, **cell))
+
+
+# ------------------------------------------------------------------------------ loss nodes
+
+
+def _pair(array, requires_grad=False):
+    k = kiln.tensor(array, requires_grad=requires_grad)
+    t = torch.tensor(array, requires_grad=requires_grad)
+    return k, t
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("targets", [[0, 3, 1, -100, 2], [0, 3, 1, 1, 2], [4, 4, 4, 4, 4]])
+def test_nll_and_cross_entropy_nodes_values_and_grads(reduction, weighted, targets):
+    rng = np.random.default_rng(len(targets) + weighted)
+    logits = rng.standard_normal((5, 5)).astype(np.float32)
+    weight = rng.random(5).astype(np.float32) + 0.5 if weighted else None
+    for name in ("nll_loss", "cross_entropy"):
+        xk, xt = _pair(logits, requires_grad=True)
+        kw_k = {"weight": kiln.tensor(weight)} if weighted else {}
+        kw_t = {"weight": torch.tensor(weight)} if weighted else {}
+        inputs_k = KF.log_softmax(xk, 1) if name == "nll_loss" else xk
+        inputs_t = TF.log_softmax(xt, 1) if name == "nll_loss" else xt
+        lk = getattr(KF, name)(inputs_k, kiln.tensor(targets), reduction=reduction, **kw_k)
+        lt = getattr(TF, name)(inputs_t, torch.tensor(targets), reduction=reduction, **kw_t)
+        assert type(lk.grad_fn).__name__ == type(lt.grad_fn).__name__, (name, lt.grad_fn)
+        np.testing.assert_allclose(lk.detach().numpy(), lt.detach().numpy(), rtol=1e-5)
+        lk.sum().backward()
+        lt.sum().backward()
+        np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_unbatched_nll_node_edges_to_its_input():
+    xk, xt = _pair(np.array([[-1.0, -2.0, -0.5]], dtype=np.float32), requires_grad=True)
+    lk = KF.nll_loss(xk[0], kiln.tensor(2), weight=kiln.tensor([1.0, 2.0, 3.0]))
+    lt = TF.nll_loss(xt[0], torch.tensor(2), weight=torch.tensor([1.0, 2.0, 3.0]))
+    assert type(lk.grad_fn).__name__ == type(lt.grad_fn).__name__ == "NllLossBackward0"
+    names = [type(f).__name__ for f, _ in lk.grad_fn.next_functions]
+    assert names == [type(f).__name__ for f, _ in lt.grad_fn.next_functions]
+    assert lk.item() == pytest.approx(lt.item())
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_cross_entropy_probability_targets(reduction, smoothing):
+    rng = np.random.default_rng(7)
+    logits = rng.standard_normal((4, 3)).astype(np.float32)
+    probs = rng.random((4, 3)).astype(np.float32)
+    probs /= probs.sum(1, keepdims=True)
+    xk, xt = _pair(logits, requires_grad=True)
+    lk = KF.cross_entropy(xk, kiln.tensor(probs), reduction=reduction, label_smoothing=smoothing)
+    lt = TF.cross_entropy(xt, torch.tensor(probs), reduction=reduction, label_smoothing=smoothing)
+    assert type(lk.grad_fn).__name__ == type(lt.grad_fn).__name__
+    chain_k = [type(f).__name__ for f, _ in lk.grad_fn.next_functions]
+    assert chain_k == [type(f).__name__ for f, _ in lt.grad_fn.next_functions]
+    np.testing.assert_allclose(lk.detach().numpy(), lt.detach().numpy(), rtol=1e-5)
+    lk.sum().backward()
+    lt.sum().backward()
+    np.testing.assert_allclose(xk.grad.numpy(), xt.grad.numpy(), rtol=1e-5, atol=1e-7)
+
+
+# ------------------------------------------------------------------------------ gradcheck
+
+
+def test_gradcheck_of_transposed_inputs():
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((3, 2))
+    b = rng.standard_normal((3, 2))
+    for lib in (kiln, torch):
+        x = lib.tensor(a, requires_grad=True)
+        y = lib.tensor(b).t().detach().requires_grad_()
+        assert not y.is_contiguous()
+        assert lib.autograd.gradcheck(lib.matmul, (x, y))
+        assert lib.autograd.gradgradcheck(lib.matmul, (x, y))
+        assert lib.autograd.gradcheck(lib.sin, (y,))
+
+
+def test_gradcheck_still_finds_a_wrong_gradient_of_a_transposed_input():
+    class Wrong(kiln.autograd.Function):
+        @staticmethod
+        def forward(ctx, x):
+            ctx.save_for_backward(x)
+            return x**2
+
+        @staticmethod
+        def backward(ctx, g):
+            (x,) = ctx.saved_tensors
+            return g * x  # (2 * x is right)
+
+    y = kiln.tensor(np.arange(6.0).reshape(2, 3)).t().detach().requires_grad_()
+    assert not kiln.autograd.gradcheck(Wrong.apply, (y,), raise_exception=False)
+
+
+# ------------------------------------------------------------------------------ return_types
+
+
+@pytest.mark.parametrize(
+    "expr",
+    [
+        "x.max(0)",
+        "x.min(1, keepdim=True)",
+        "lib.sort(x[0])",
+        "x.topk(2)",
+        "x.kthvalue(2, 1)",
+        "x.median(0)",
+        "x.nanmedian(1)",
+        "x.mode(1)",
+        "x.cummax(1)",
+        "x.cummin(0)",
+        "lib.aminmax(x)",
+        "lib.frexp(x)",
+        "lib.histogram(x.flatten(), bins=2)",
+    ],
+)
+def test_return_types_print_as_pytorchs(expr):
+    data = [[3.0, 1.0, 2.0], [0.5, 4.0, 4.0]]
+    got = eval(expr, {"lib": kiln, "x": kiln.tensor(data)})
+    want = eval(expr, {"lib": torch, "x": torch.tensor(data)})
+    assert type(got).__name__ == type(want).__name__
+    _same_words(repr(got), repr(want))
+    assert isinstance(got, tuple) and len(got) == len(want)
+
+
+def test_return_types_pickle_and_namespace():
+    out = kiln.tensor([1.0, 5.0]).max(0)
+    back = pickle.loads(pickle.dumps(out))
+    assert type(back) is type(out) is kiln.return_types.max
+    assert back.indices.item() == 1
+    values, indices = kiln.tensor([[2.0, 1.0]]).sort()
+    assert indices.tolist() == [[1, 0]]
+
+
+# ------------------------------------------------------------------------------ load_state_dict
+
+
+def test_load_state_dict_result_prints_as_pytorchs():
+    for lib in (kiln, torch):
+        model = lib.nn.Linear(2, 2)
+        matched = model.load_state_dict(model.state_dict())
+        assert repr(matched) == str(matched) == "<All keys matched successfully>"
+        partial = model.load_state_dict({"weight": lib.zeros(2, 2)}, strict=False)
+        assert partial.missing_keys == ["bias"] and partial.unexpected_keys == []
+        assert "missing_keys=['bias']" in repr(partial)
+
+
+# ------------------------------------------------------------------------------ fill_diagonal_
+
+
+@pytest.mark.parametrize(
+    "shape,wrap",
+    [((3, 3), False), ((7, 3), True), ((7, 3), False), ((3, 5), True), ((2, 2, 2), False)],
+)
+def test_fill_diagonal(shape, wrap):
+    k, t = kiln.zeros(shape), torch.zeros(shape)
+    assert k.fill_diagonal_(2.5, wrap=wrap) is k
+    t.fill_diagonal_(2.5, wrap=wrap)
+    np.testing.assert_array_equal(k.numpy(), t.numpy())
+    ki, ti = kiln.ones(shape, dtype=kiln.int64), torch.ones(shape, dtype=torch.int64)
+    np.testing.assert_array_equal(ki.fill_diagonal_(-3).numpy(), ti.fill_diagonal_(-3).numpy())
+
+
+def test_fill_diagonal_errors_and_grad():
+    for lib in (kiln, torch):
+        with pytest.raises(RuntimeError):
+            lib.zeros(3).fill_diagonal_(1.0)
+        with pytest.raises(RuntimeError):
+            lib.zeros(2, 3, 2).fill_diagonal_(1.0)
+    xk, xt = _pair(np.arange(9.0, dtype=np.float32).reshape(3, 3), requires_grad=True)
+    yk, yt = xk * 1, xt * 1
+    yk.fill_diagonal_(0.0)
+    yt.fill_diagonal_(0.0)
+    (yk * yk).sum().backward()
+    (yt * yt).sum().backward()
+    np.testing.assert_array_equal(xk.grad.numpy(), xt.grad.numpy())
+
+
+# ------------------------------------------------------------------------------ complex close
+
+
+def test_isclose_allclose_equal_of_complex():
+    a = [1 + 2j, complex("inf"), complex("nan"), 3j, 1e-9j]
+    b = [1 + 2.00001j, complex("inf"), complex("nan"), 3.1j, 0j]
+    for equal_nan in (False, True):
+        got = kiln.isclose(kiln.tensor(a), kiln.tensor(b), equal_nan=equal_nan)
+        want = torch.isclose(torch.tensor(a), torch.tensor(b), equal_nan=equal_nan)
+        assert got.tolist() == want.tolist()
+    assert kiln.allclose(kiln.tensor(a[:1]), kiln.tensor(b[:1]))
+    assert not kiln.allclose(kiln.tensor(a[3:4]), kiln.tensor(b[3:4]))
+    assert kiln.equal(kiln.tensor(a[:2]), kiln.tensor(a[:2]))
+    assert not kiln.tensor(a[:1]).equal(kiln.tensor(b[:1]))
+
+
+# ------------------------------------------------------------------------------ numpy scalars
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        np.float64(1.5),
+        np.float32(1.5),
+        np.float16(1.5),
+        np.int32(3),
+        np.int8(-3),
+        np.uint8(3),
+        np.bool_(True),
+        np.complex64(1j),
+        [np.float64(1.0)],
+        [np.float64(1.0), 2.0],
+        [np.int32(1), 5],
+        [np.int32(1), 2.5],
+        [np.float16(1.0), 1.0],
+        [[np.int16(1)], [2]],
+        [True, np.int8(3)],
+        [np.array([1.0, 2.0]), np.array([3.0, 4.0])],
+        [np.array([1.0, 2.0], dtype=np.float32), [3.0, 4.0]],
+        [1.0, 2.0],
+        [1, 2],
+    ],
+)
+def test_tensor_of_numpy_scalars_keeps_their_dtype(value):
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # (PyTorch: a list of arrays is slow)
+        want = torch.tensor(value)
+    got = kiln.tensor(value)
+    assert got.dtype.name == str(want.dtype).removeprefix("torch.")
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+    assert kiln.as_tensor(value).dtype is got.dtype
