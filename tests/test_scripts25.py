@@ -45,6 +45,10 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "storage come back as two tensors that do not share memory",
         "shared storage": "(the same: a write through one loaded view is not seen by the other)",
     },
+    "tensor_attributes_docs": {
+        "device eq": "kiln's device('cuda:0') == device('cuda') is True (frontend/device.py "
+        "compares index 0 and None as equal); PyTorch's is False",
+    },
     "autograd_docs_page": {
         "first": "kiln's pow rule ends in a where (0 where the exponent is 0), so a "
         "create_graph gradient of x**3 prints grad_fn=<WhereBackward0>; PyTorch's rule for "

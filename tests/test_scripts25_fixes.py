@@ -282,3 +282,18 @@ def test_tensor_of_numpy_scalars_keeps_their_dtype(value):
     assert got.dtype.name == str(want.dtype).removeprefix("torch.")
     np.testing.assert_array_equal(got.numpy(), want.numpy())
     assert kiln.as_tensor(value).dtype is got.dtype
+
+
+# ------------------------------------------------------------------------------ small ones
+
+
+def test_layout_and_mean_error_name_the_dtypes_as_pytorch():
+    for lib in (kiln, torch):
+        assert lib.zeros(2).layout is lib.strided
+        assert repr(lib.strided) == "torch.strided"
+    for dt in ("int32", "int64", "uint8", "bool", "int16"):
+        with pytest.raises(RuntimeError) as got:
+            kiln.zeros(2, dtype=getattr(kiln, dt)).mean()
+        with pytest.raises(RuntimeError) as want:
+            torch.zeros(2, dtype=getattr(torch, dt)).mean()
+        assert str(got.value) == str(want.value)

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, ops
+from .. import memory_format as _mf
 from ..autograd.tape import rename
 from ..tensor import Size, Tensor
 
@@ -393,6 +394,7 @@ def install() -> None:
     Tensor.index_put_ = _index_put_
     Tensor.unfold = _unfold
     Tensor.fill_diagonal_ = _fill_diagonal_
+    Tensor.layout = property(lambda self: _mf.strided)
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
     Tensor.bernoulli_ = _bernoulli_

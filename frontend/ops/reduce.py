@@ -20,8 +20,8 @@ from ..dispatch import autocast_op, bind
 from ..return_types import return_type
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
-from .elementwise import abs as abs_
 from .elementwise import (
+    _TORCH_NAME,
     add,
     cast,
     div,
@@ -38,6 +38,7 @@ from .elementwise import (
     sub,
     where,
 )
+from .elementwise import abs as abs_
 from .elementwise import pow as pow_
 from .index import gather
 from .shape import multiply_halves, permute, reshape, squeeze, squeeze_axes
@@ -104,7 +105,7 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if not (x.dtype.is_floating_point or x.dtype.is_complex):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either "
-            f"a floating point or complex dtype. Got: {x.dtype.name}"
+            f"a floating point or complex dtype. Got: {_TORCH_NAME[x.dtype.name]}"
         )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
