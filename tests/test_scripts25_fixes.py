@@ -297,3 +297,54 @@ def test_layout_and_mean_error_name_the_dtypes_as_pytorch():
         with pytest.raises(RuntimeError) as want:
             torch.zeros(2, dtype=getattr(torch, dt)).mean()
         assert str(got.value) == str(want.value)
+
+
+# ------------------------------------------------------------------------------ node names
+
+_NODE_EXPRESSIONS = {
+    "masked_fill": "z.masked_fill(m, 0.0)",
+    "masked_fill tensor": "z.masked_fill(m, lib.tensor(0.0))",
+    "index_fill": "z.index_fill(0, i, 0.0)",
+    "scatter src": "z.scatter(0, i, z[:2])",
+    "scatter value": "z.scatter(0, i, 0.0)",
+    "scatter_add": "z.scatter_add(0, i, z[:2])",
+    "index_add": "z.index_add(0, i, z[:2])",
+    "index_copy": "z.index_copy(0, i, z[:2])",
+    "index_put": "z.index_put((i,), lib.tensor(1.0))",
+    "masked_scatter": "z.masked_scatter(m, z)",
+    "index_select": "z.index_select(0, i)",
+    "take": "z.take(i)",
+    "sort": "z.sort()[0]",
+    "topk": "z.topk(2)[0]",
+    "roll": "z.roll(1)",
+    "roll dims": "z.view(1, 3).roll(1, 1)",
+    "smooth_l1": "lib.nn.functional.smooth_l1_loss(z, z.detach() * 2)",
+    "masked_fill_": "(z * 1).masked_fill_(m, 0.0)",
+    "index_add_": "(z * 1).index_add_(0, i, z[:2])",
+    "setitem basic": "setitem(z * 1, 0, 5.0)",
+    "setitem slice": "setitem(z * 1, slice(1, None), z[:2])",
+    "setitem mask": "setitem(z * 1, m, 0.0)",
+    "setitem index": "setitem(z * 1, i, 0.0)",
+}
+
+
+def _setitem(x, index, value):
+    x[index] = value
+    return x
+
+
+@pytest.mark.parametrize("name", list(_NODE_EXPRESSIONS))
+def test_node_names_values_and_grads_as_pytorch(name):
+    results = []
+    for lib in (kiln, torch):
+        z = lib.tensor([1.0, 2.0, 3.0], requires_grad=True)
+        scope = {"lib": lib, "z": z, "setitem": _setitem}
+        scope["i"] = lib.tensor([0, 2])
+        scope["m"] = lib.tensor([True, False, True])
+        out = eval(_NODE_EXPRESSIONS[name], scope)
+        (out * lib.arange(1.0, out.numel() + 1).view(out.shape)).sum().backward()
+        results.append((type(out.grad_fn).__name__, out.detach().numpy(), z.grad.numpy()))
+    (kn, kv, kg), (tn, tv, tg) = results
+    assert kn == tn
+    np.testing.assert_allclose(kv, tv, rtol=1e-6)
+    np.testing.assert_allclose(kg, tg, rtol=1e-6)

@@ -136,14 +136,15 @@ def smooth_l1_loss(
     _check_reduction(reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    given = (input, target)  # (PyTorch's one SmoothL1LossBackward0 node has edges to them)
     input, target = _broadcast_pair(input, target)
     d = ops.abs(ops.sub(input, target))
     if beta == 0.0:
-        return reduce_loss(d, reduction)
+        return rename(reduce_loss(d, reduction), "SmoothL1LossBackward0", *given)
     loss = ops.where(
         ops.lt(d, beta), ops.div(ops.mul(ops.mul(d, d), 0.5), beta), ops.sub(d, 0.5 * beta)
     )
-    return reduce_loss(loss, reduction)
+    return rename(reduce_loss(loss, reduction), "SmoothL1LossBackward0", *given)
 
 
 @autocast_op("fp32")

@@ -59,7 +59,7 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
     if x.ndim == 0:
         return values_indices("sort")(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending)
-    return values_indices("sort")(gather(x, dim, idx), idx)
+    return values_indices("sort")(rename(gather(x, dim, idx), "SortBackward0", x), idx)
 
 
 def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = True):  # noqa: A002
@@ -70,7 +70,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
     idx = slice_axis(argsort(x, axis, descending=largest), axis, 0, k)
-    return values_indices("topk")(gather(x, axis, idx), idx)
+    return values_indices("topk")(rename(gather(x, axis, idx), "TopkBackward0", x), idx)
 
 
 def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
