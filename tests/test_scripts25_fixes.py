@@ -348,3 +348,28 @@ def test_node_names_values_and_grads_as_pytorch(name):
     assert kn == tn
     np.testing.assert_allclose(kv, tv, rtol=1e-6)
     np.testing.assert_allclose(kg, tg, rtol=1e-6)
+
+
+def test_custom_function_nodes_are_named_per_function():
+    names = []
+    for lib in (kiln, torch):
+
+        class Double(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return g * 2
+
+        class Triple(Double):
+            pass
+
+        x = lib.ones(2, requires_grad=True)
+        y, z = Double.apply(x), Triple.apply(x)
+        (y + z).sum().backward()
+        assert type(y.grad_fn) is Double._backward_cls
+        names.append((type(y.grad_fn).__name__, type(z.grad_fn).__name__, repr(y).split("=")[-1]))
+        assert x.grad.tolist() == [4.0, 4.0]
+    assert names[0] == names[1] == ("DoubleBackward", "TripleBackward", "<DoubleBackward>)")
