@@ -373,3 +373,28 @@ def test_custom_function_nodes_are_named_per_function():
         names.append((type(y.grad_fn).__name__, type(z.grad_fn).__name__, repr(y).split("=")[-1]))
         assert x.grad.tolist() == [4.0, 4.0]
     assert names[0] == names[1] == ("DoubleBackward", "TripleBackward", "<DoubleBackward>)")
+
+
+# ------------------------------------------------------------------------------ lowrank
+
+
+@pytest.mark.parametrize("shape", [(30, 5), (5, 30)])
+def test_svd_and_pca_lowrank_converge_to_pytorchs_values(shape):
+    rng = np.random.default_rng(1)
+    m, n = shape
+    a = rng.standard_normal((m, 3)) @ np.diag([5.0, 3.0, 1.0]) @ rng.standard_normal((3, n))
+    kiln.manual_seed(0)
+    torch.manual_seed(0)
+    for q in (2, 3):
+        uk, sk, vk = kiln.svd_lowrank(kiln.tensor(a), q=q, niter=3)
+        ut, st, vt = torch.svd_lowrank(torch.tensor(a), q=q, niter=3)
+        assert tuple(uk.shape) == tuple(ut.shape) and tuple(vk.shape) == tuple(vt.shape)
+        np.testing.assert_allclose(sk.numpy(), st.numpy(), rtol=1e-8)
+        # the vectors agree up to sign: |U_k^T U_t| is the identity
+        align = np.abs(uk.numpy().T @ ut.numpy())
+        np.testing.assert_allclose(align, np.eye(q), atol=1e-6)
+        pk = kiln.pca_lowrank(kiln.tensor(a), q=q)
+        pt = torch.pca_lowrank(torch.tensor(a), q=q)
+        np.testing.assert_allclose(pk[1].numpy(), pt[1].numpy(), rtol=1e-6)
+    with pytest.raises(ValueError):
+        kiln.pca_lowrank(kiln.tensor(a), q=min(m, n) + 1)

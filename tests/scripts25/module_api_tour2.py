@@ -50,7 +50,7 @@ print("train(False):", net.training, net.second[1].training, net.first.training)
 net.train()
 print("train():", all(m.training for m in net.modules()))
 try:
-    net.missing
+    net.missing  # noqa: B018
 except AttributeError as e:
     print("getattr error:", e)
 try:
