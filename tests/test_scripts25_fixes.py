@@ -398,3 +398,51 @@ def test_svd_and_pca_lowrank_converge_to_pytorchs_values(shape):
         np.testing.assert_allclose(pk[1].numpy(), pt[1].numpy(), rtol=1e-6)
     with pytest.raises(ValueError):
         kiln.pca_lowrank(kiln.tensor(a), q=min(m, n) + 1)
+
+
+# ------------------------------------------------------------------------------ methods
+
+
+def test_apply_map_triu_tril_in_place_as_pytorch():
+    for lib in (kiln, torch):
+        a = lib.tensor([1.0, 2.0])
+        assert a.apply_(lambda v: v * 3) is a and a.tolist() == [3.0, 6.0]
+        b = lib.tensor([1, 2])
+        assert b.apply_(lambda v: v * 3.7).tolist() == [3, 7] and b.dtype == lib.int64
+        c = lib.tensor([[1.0, 2.0], [3.0, 4.0]])
+        assert c.map_(lib.tensor([10.0, 20.0]), lambda x, y: x * y).tolist() == [
+            [10.0, 40.0],
+            [30.0, 80.0],
+        ]
+        with pytest.raises(RuntimeError, match="requires grad"):
+            lib.ones(2, requires_grad=True).apply_(lambda v: v)
+    for name in ("triu_", "tril_"):
+        for diagonal in (-1, 0, 1):
+            k, t = kiln.ones(3, 4), torch.ones(3, 4)
+            assert getattr(k, name)(diagonal) is k
+            getattr(t, name)(diagonal)
+            np.testing.assert_array_equal(k.numpy(), t.numpy())
+
+
+# ------------------------------------------------------------------------------ module reprs
+
+_REPRS = [
+    "nn.ConvTranspose1d(2, 3, 4, output_padding=1, stride=2)",
+    "nn.ConvTranspose2d(2, 3, 3, stride=2, padding=1, output_padding=(1, 0), groups=1)",
+    "nn.Conv2d(2, 2, 3, padding=1, padding_mode='reflect')",
+    "nn.MaxUnpool2d(2)",
+    "nn.MaxUnpool2d((2, 3), stride=1, padding=(1, 0))",
+    "nn.MaxUnpool1d(2)",
+    "nn.MaxUnpool3d(2, stride=1)",
+    "nn.PixelShuffle(2)",
+    "nn.PixelUnshuffle(3)",
+    "nn.Fold((3, 3), 2)",
+    "nn.Unfold(2, stride=2)",
+    "nn.RNN(3, 5, nonlinearity='relu', batch_first=True)",
+    "nn.RNNCell(3, 5, nonlinearity='relu')",
+]
+
+
+@pytest.mark.parametrize("expr", _REPRS)
+def test_module_reprs_as_pytorch(expr):
+    assert repr(eval(expr, {"nn": kiln.nn})) == repr(eval(expr, {"nn": torch.nn}))
