@@ -49,6 +49,9 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "device eq": "kiln's device('cuda:0') == device('cuda') is True (frontend/device.py "
         "compares index 0 and None as equal); PyTorch's is False",
     },
+    "tensor_math_zoo": {
+        "is_conj": "kiln conjugates eagerly (no lazy conjugate bit): conj().is_conj() is False",
+    },
     "autograd_docs_page": {
         "first": "kiln's pow rule ends in a where (0 where the exponent is 0), so a "
         "create_graph gradient of x**3 prints grad_fn=<WhereBackward0>; PyTorch's rule for "

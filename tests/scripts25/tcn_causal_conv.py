@@ -45,7 +45,7 @@ net = nn.Sequential(
     nn.Conv1d(4, 1, 1),
 )
 with torch.no_grad():
-    for name, prm in net.named_parameters():
+    for _name, prm in net.named_parameters():
         prm.copy_(torch.from_numpy(rng.standard_normal(tuple(prm.shape)).astype(np.float32) * 0.3))
 print("param names:", [n for n, _ in net.named_parameters()][:4])
 rf = 1 + sum(2 * (3 - 1) * d for d in (1, 2, 4))
