@@ -446,3 +446,40 @@ _REPRS = [
 @pytest.mark.parametrize("expr", _REPRS)
 def test_module_reprs_as_pytorch(expr):
     assert repr(eval(expr, {"nn": kiln.nn})) == repr(eval(expr, {"nn": torch.nn}))
+
+
+# ------------------------------------------------------------------------------ scans
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "logcumsumexp"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_scans_accumulate_as_pytorchs_cpu_kernels(name, dtype):
+    """float32 scans accumulate in float64 (half / bfloat16 in float32): a float32 cumsum
+    of 1e5 times 0.1 ends at 10000.0, not 9998.56."""
+    n = 20000 if name != "cumprod" else 3000
+    rng = np.random.default_rng(0)
+    base = {"cumsum": np.full(n, 0.1), "cumprod": 1 + rng.random(n) * 2e-3}
+    base["logcumsumexp"] = rng.standard_normal(n)
+    values = base[name]
+    k = getattr(kiln.tensor(values, dtype=getattr(kiln, dtype)), name)(0)
+    t = getattr(torch.tensor(values, dtype=getattr(torch, dtype)), name)(0)
+    want = t.float().numpy() if dtype == "bfloat16" else t.numpy()
+    got = k.float().numpy() if dtype == "bfloat16" else k.numpy()
+    if dtype == "float32":  # (the fix: the same float64 accumulation, bit for bit)
+        np.testing.assert_array_equal(got, want)
+    else:  # (a log-depth scan: the last bit may differ from PyTorch's sequential loop)
+        ulp = {"float64": 1e-12, "float16": 2e-3, "bfloat16": 1.6e-2}[dtype]
+        np.testing.assert_allclose(got, want, rtol=ulp, atol=0)
+
+
+@pytest.mark.parametrize("name", ["cumsum", "cumprod", "logcumsumexp"])
+def test_scan_nodes_and_gradients(name):
+    grads, names = [], []
+    for lib in (kiln, torch):
+        x = lib.tensor([[1.0, -2.0, 3.0], [0.5, 0.0, 2.0]], requires_grad=True)
+        y = getattr(x, name)(1)
+        (y * lib.tensor([1.0, 2.0, 3.0])).sum().backward()
+        grads.append(x.grad.numpy())
+        names.append(type(y.grad_fn).__name__)
+    assert names[0] == names[1]
+    np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)

@@ -151,22 +151,43 @@ def msort(x: Tensor) -> Tensor:
     return sort(x, 0).values
 
 
+# PyTorch's CPU scans (cumsum, cumprod, logcumsumexp) accumulate in ``acc_type``: half
+# and bfloat16 in float32, float32 in float64 (complex64 in complex128), each output
+# rounded once. A float32 running sum of 1e5 terms of 0.1 is 10000.0 there, 9998.56 in
+# float32 arithmetic.
+_ACCUMULATOR = {
+    "float16": "float32",
+    "bfloat16": "float32",
+    "float32": "float64",
+    "complex64": "complex128",
+}
+
+
+def _accumulator(x: Tensor):
+    wide = _ACCUMULATOR.get(x.dtype.name)
+    return None if wide is None else dtypes.as_dtype(wide)
+
+
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    elif not x.dtype.is_floating_point:
+    elif not x.dtype.is_floating_point and not x.dtype.is_complex:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(cumsum(cast(x, dtypes.float32), axis), x.dtype)
+    wide = _accumulator(x)
+    if wide is not None:
+        return rename(cast(_cumsum(cast(x, wide), axis), x.dtype), "CumsumBackward0", x)
+    return rename(_cumsum(x, axis), "CumsumBackward0", x)
+
+
+def _cumsum(x: Tensor, axis: int) -> Tensor:
     if x.ndim == 0:
         out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     else:
         out = bind(P["cumsum"], (x,), {"axis": axis})
     # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that);
     # a 0-d input it copies (-0.0 stays)
-    out = add(out, 0.0) if out.dtype.is_floating_point and x.ndim else out
-    return rename(out, "CumsumBackward0", x)
+    return add(out, 0.0) if out.dtype.is_floating_point and x.ndim else out
 
 
 def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
@@ -199,8 +220,12 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(cumprod(cast(x, dtypes.float32), dim), x.dtype)
+    wide = _accumulator(x)  # (PyTorch's acc_type: see cumsum)
+    out = _cumprod(x, dim) if wide is None else cast(_cumprod(cast(x, wide), dim), x.dtype)
+    return rename(out, "CumprodBackward0", x)
+
+
+def _cumprod(x: Tensor, dim: int) -> Tensor:
     if x.ndim == 0:
         return _as_1d(cumprod, x, dim)
     return scan(x, normalize_dim("cumprod", dim, x.ndim), mul, 1)
@@ -214,8 +239,15 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
             f'logcumsumexp: "logcumsumexp_out_cpu" not implemented for {x.dtype.name} input '
             f"of size {list(x.shape)}"
         )
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(logcumsumexp(cast(x, dtypes.float32), dim), x.dtype)
+    wide = _accumulator(x)  # (PyTorch's acc_type: see cumsum)
+    if wide is not None and x.ndim:
+        out = cast(_logcumsumexp(cast(x, wide), dim), x.dtype)
+    else:
+        out = _logcumsumexp(x, dim)
+    return rename(out, "LogcumsumexpBackward0", x)
+
+
+def _logcumsumexp(x: Tensor, dim: int) -> Tensor:
     if x.ndim == 0:  # PyTorch copies a 0-d input (-0.0 stays)
         normalize_dim("logcumsumexp", dim, 0)
         return mul(x, 1.0)
