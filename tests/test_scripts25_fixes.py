@@ -483,3 +483,42 @@ def test_scan_nodes_and_gradients(name):
         names.append(type(y.grad_fn).__name__)
     assert names[0] == names[1]
     np.testing.assert_allclose(grads[0], grads[1], rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ more reprs
+
+_MORE_REPRS = [
+    "lib.finfo(lib.float32)",
+    "lib.finfo(lib.float16)",
+    "lib.finfo(lib.bfloat16)",
+    "lib.finfo(lib.float64)",
+    "lib.iinfo(lib.int8)",
+    "lib.iinfo(lib.int64)",
+    "lib.iinfo(lib.uint8)",
+    "lib.linalg.slogdet(lib.eye(2) * 2)",
+    "lib.linalg.qr(lib.eye(2))",
+    "lib.linalg.eigh(lib.eye(2))",
+    "lib.linalg.svd(lib.eye(2))",
+    "lib.linalg.lstsq(lib.eye(2), lib.ones(2, 1))",
+    "lib.linalg.inv_ex(lib.eye(2))",
+    "lib.linalg.cholesky_ex(lib.eye(2))",
+    "lib.linalg.lu_factor(lib.eye(2))",
+    "lib.linalg.eig(lib.eye(2))",
+    "D.Categorical(probs=lib.tensor([0.2, 0.8]))",
+    "D.Categorical(logits=lib.zeros(2, 3))",
+    "D.Bernoulli(probs=lib.tensor([0.3]))",
+    "D.Bernoulli(logits=lib.tensor(0.5))",
+    "D.Binomial(5, lib.tensor([0.3]))",
+    "D.MultivariateNormal(lib.zeros(2), lib.eye(2))",
+    "D.MultivariateNormal(lib.zeros(2), scale_tril=lib.eye(2))",
+    "D.Beta(lib.tensor([2.0]), lib.tensor([3.0]))",
+    "D.OneHotCategorical(lib.ones(3))",
+    "D.Normal(lib.zeros(2), 1.0)",
+]
+
+
+@pytest.mark.parametrize("expr", _MORE_REPRS)
+def test_info_linalg_results_and_distributions_print_as_pytorch(expr):
+    got = eval(expr, {"lib": kiln, "D": kiln.distributions})
+    want = eval(expr, {"lib": torch, "D": torch.distributions})
+    _same_words(repr(got), repr(want))
