@@ -522,3 +522,43 @@ def test_info_linalg_results_and_distributions_print_as_pytorch(expr):
     got = eval(expr, {"lib": kiln, "D": kiln.distributions})
     want = eval(expr, {"lib": torch, "D": torch.distributions})
     _same_words(repr(got), repr(want))
+
+
+# ------------------------------------------------------------------------------ legacy indexes
+
+_LEGACY_INDEXES = [
+    "[[0, 1], [1, 0]]",
+    "[[1], slice(None), [2]]",
+    "[0, None]",
+    "[slice(1, None)]",
+    "[[0, 1]]",
+    "[0, 1]",
+    "lib.tensor([1, 0], dtype=lib.uint8)",
+    "(slice(None), lib.tensor([1, 0, 1], dtype=lib.uint8))",
+]
+
+
+@pytest.mark.parametrize("index", _LEGACY_INDEXES)
+def test_legacy_indexes_read_as_pytorch(index):
+    """A list holding sequences / slices / None is a tuple of indices, a uint8 tensor a
+    mask (deprecated in PyTorch, still its meaning): kiln read both differently, silently."""
+    import warnings
+
+    results = []
+    for lib in (kiln, torch):
+        x = lib.arange(24).view(2, 3, 4)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            idx = eval(index, {"lib": lib})
+            got = x[idx]
+            y = x.clone()
+            try:
+                y[idx] = -1  # (a uint8 mask with one value: PyTorch's masked_fill_ refuses it)
+                written = y.numpy()
+            except RuntimeError as exc:
+                written = str(exc)
+            z = x.clone()
+            z[idx] = lib.full(tuple(got.shape), -2)
+        results.append((got.numpy(), written, z.numpy()))
+    for k, t in zip(*results):
+        np.testing.assert_array_equal(k, t)

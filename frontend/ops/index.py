@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -135,8 +136,44 @@ def _expand_index(x: Tensor, index) -> list:
     return index
 
 
+def _pytorch_index(index):
+    """PyTorch's legacy readings of an index, deprecated there but still in effect: a list
+    holding a sequence, tensor, slice, None or Ellipsis is a tuple of indices
+    (``x[[[0, 1], [1, 0]]]`` is ``x[[0, 1], [1, 0]]``), and a uint8 tensor is a mask."""
+    if (
+        type(index) is list
+        and len(index) < 32
+        and any(
+            isinstance(i, (list, tuple, Tensor, np.ndarray, slice)) or i is None or i is Ellipsis
+            for i in index
+        )
+    ):
+        warnings.warn(
+            "Using a non-tuple sequence for multidimensional indexing is deprecated; use "
+            "x[tuple(seq)] instead of x[seq] (PyTorch still reads it as a tuple)",
+            UserWarning,
+            stacklevel=3,
+        )
+        index = tuple(index)
+    if isinstance(index, tuple):
+        return tuple(_byte_mask(i) for i in index)
+    return _byte_mask(index)
+
+
+def _byte_mask(i):
+    if isinstance(i, Tensor) and i.dtype is dtypes.uint8:
+        warnings.warn(
+            "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+            "instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return cast(i, dtypes.bool_)
+    return i
+
+
 def getitem(x: Tensor, index) -> Tensor:
-    index = _expand_index(x, index)
+    index = _expand_index(x, _pytorch_index(index))
     axis = 0
     advanced = []  # (axis in the result so far, index tensor)
     for item in index:
@@ -424,6 +461,14 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if (not isinstance(value, Tensor) or value.ndim == 0) and any(
+        isinstance(p, Tensor) and p.dtype is dtypes.uint8 for p in parts
+    ):  # (PyTorch's path for one value is masked_fill_, which refuses a uint8 mask)
+        raise RuntimeError(
+            "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char"
+        )
+    index = _pytorch_index(index)
 
     plain = (
         x._node is None
