@@ -562,3 +562,24 @@ def test_legacy_indexes_read_as_pytorch(index):
         results.append((got.numpy(), written, z.numpy()))
     for k, t in zip(*results):
         np.testing.assert_array_equal(k, t)
+
+
+# ------------------------------------------------------------------------------ random API
+
+
+def test_bernoulli_with_p_poisson_and_multinomial_errors():
+    for lib in (kiln, torch):
+        x = lib.full((4,), 0.5, dtype=lib.float64)
+        assert lib.bernoulli(x, 1.0).tolist() == [1.0] * 4
+        assert lib.bernoulli(x, p=0.0).dtype == lib.float64
+        drawn = lib.poisson(lib.tensor([0.0, 0.0, 3.0, 1e4]))
+        assert drawn[:2].tolist() == [0.0, 0.0] and drawn.dtype == lib.float32
+        assert 9000 < drawn[3].item() < 11000
+        with pytest.raises(RuntimeError, match="without replacement"):
+            lib.multinomial(lib.ones(3), 5)
+        # (too few nonzero probabilities: no error; the zero ones fill up, distinct)
+        drawn = lib.multinomial(lib.tensor([0.0, 1.0, 0.0, 0.0]), 3).tolist()
+        assert drawn[0] == 1 and len(set(drawn)) == 3 and set(drawn) <= {0, 1, 2, 3}
+    g1, g2 = kiln.Generator().manual_seed(5), kiln.Generator().manual_seed(5)
+    rates = kiln.full((50,), 2.5)
+    assert kiln.equal(kiln.poisson(rates, g1), kiln.poisson(rates, g2))  # (seeded: repeatable)
