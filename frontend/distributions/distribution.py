@@ -269,7 +269,7 @@ class Distribution:
         # ``arg_constraints`` held in the instance
         given = self.__dict__.get("_given")
         if given is not None:
-            values = [(n, getattr(self, n)) for n in given]
+            values = [(n, getattr(self, n, None)) for n in given]  # (None: not set yet)
         else:
             names = self._param_names or tuple(self.arg_constraints)
             values = [(n, self.__dict__[n]) for n in names if n in self.__dict__]
