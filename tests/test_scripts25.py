@@ -12,7 +12,13 @@ data-dependent ``if``); ``torch.compile``'s options; ``lstsq`` regression; FFT f
 ``cdist`` k-NN; bucketize / histograms; sliding windows; the autograd docs page;
 normalization layers' running statistics; state-dict surgery; the tensor creation ops;
 weight tying; the Bi-LSTM CRF tutorial; LR warmup schedules; ``nn.utils`` vectors and
-clipping; class-imbalance sampling.
+clipping; class-imbalance sampling; printing edge cases and other objects (finfo, optimizers,
+distributions, linalg results); the Module API; composed distributions; activations and pads;
+the optimizer zoo; advanced autograd.Function; PCA / lowrank SVD; Gaussian processes;
+k-means; iterable datasets; image tensor ops; message-passing GNNs; a TCN; tables of
+torch / torch.special math, layers and losses, process state and Python protocols,
+accumulation numerics, indexing semantics and the random API; and torch.compile keeping
+eager semantics.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).

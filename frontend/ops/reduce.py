@@ -105,7 +105,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if not (x.dtype.is_floating_point or x.dtype.is_complex):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either "
-            f"a floating point or complex dtype. Got: {_TORCH_NAME[x.dtype.name]}"
+            f"a floating point or complex dtype. Got: {_TORCH_NAME[x.dtype.name]} "
+            f"({x.dtype.name})"
         )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
