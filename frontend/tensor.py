@@ -288,10 +288,9 @@ class Tensor:
         return self._data.tolist()
 
     def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
-            )
+        if self._data.size != 1:  # (PyTorch's words)
+            how = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {how} is ambiguous")
         return builtins.bool(self._data.reshape(()))
 
     def __float__(self) -> float:

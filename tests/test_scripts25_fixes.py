@@ -583,3 +583,13 @@ def test_bernoulli_with_p_poisson_and_multinomial_errors():
     g1, g2 = kiln.Generator().manual_seed(5), kiln.Generator().manual_seed(5)
     rates = kiln.full((50,), 2.5)
     assert kiln.equal(kiln.poisson(rates, g1), kiln.poisson(rates, g2))  # (seeded: repeatable)
+
+
+def test_bool_of_a_tensor_errors_as_pytorch():
+    for values in ([], [1.0, 2.0], [[1, 2], [3, 4]]):
+        with pytest.raises(RuntimeError) as got:
+            bool(kiln.tensor(values))
+        with pytest.raises(RuntimeError) as want:
+            bool(torch.tensor(values))
+        assert str(got.value) == str(want.value)
+    assert bool(kiln.tensor([[2.0]])) and not bool(kiln.tensor(0))
