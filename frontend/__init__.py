@@ -61,7 +61,7 @@ from .tensor import Size, Tensor
 _install_methods()
 _install_out_keyword(vars(ops), globals())  # torch.add(a, b, out=c) and the other out= ops
 
-from . import autograd, functional, jit, linalg, profiler, special  # noqa: E402  (kiln.jit: also the decorator)
+from . import autograd, functional, jit, linalg, profiler, return_types, special  # noqa: E402  (kiln.jit: also the decorator)
 from . import complex_tensors as _complex_tensors  # noqa: E402  (after the VJP rules: wraps them)
 from .autograd import profiler as _autograd_profiler  # noqa: E402, F401  (kiln.autograd.profiler)
 from .autograd import tape as _tape  # noqa: E402, F401  (registers the recorder)
@@ -111,12 +111,15 @@ from .complex_tensors import (  # noqa: E402
 from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
 from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
+from .lowrank import pca_lowrank, svd_lowrank  # noqa: E402
 from .memory_format import (  # noqa: E402
     channels_last,
     channels_last_3d,
     contiguous_format,
+    layout,
     memory_format,
     preserve_format,
+    strided,
 )
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402

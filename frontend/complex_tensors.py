@@ -491,7 +491,7 @@ COMPLEX_OPS = frozenset(
     true_divide multiply subtract divide negative absolute sum mean reshape view permute
     transpose t unsqueeze squeeze flatten unflatten expand expand_as broadcast_to narrow split
     chunk unbind flip repeat tile roll movedim swapaxes matmul mm bmm mv outer index_select
-    take gather masked_fill where
+    take gather masked_fill where isclose allclose equal
     """.split()
 )
 

@@ -66,7 +66,38 @@ def _finish(t: Tensor, requires_grad: bool, device=None) -> Tensor:
     return t
 
 
+_PLAIN_SCALARS = frozenset((float, int, bool, complex))
+
+
+def _numpy_leaves(data, found: list, plain: set) -> None:
+    """The dtypes of the NumPy scalars and arrays among the leaves of the nested lists
+    ``data`` (into ``found``), and the Python scalar types beside them (into ``plain``)."""
+    kinds = set(map(type, data))
+    if kinds <= _PLAIN_SCALARS:  # (the common case: one C-level pass per row)
+        plain |= kinds
+        return
+    for d in data:
+        if isinstance(d, (list, tuple)):
+            _numpy_leaves(d, found, plain)
+        elif isinstance(d, (np.generic, np.ndarray)):
+            found.append(dtypes.from_numpy_dtype(d.dtype))
+        else:
+            plain.add(type(d))
+
+
 def _infer_dtype(data) -> dtypes.dtype:
+    # PyTorch keeps a NumPy scalar's dtype (``tensor(np.float64(1))`` is float64, also in
+    # a list, promoted with the Python numbers' default dtypes there)
+    if isinstance(data, np.generic):
+        return dtypes.from_numpy_dtype(data.dtype)
+    if isinstance(data, (list, tuple)) and data:
+        found, plain = [], set()
+        _numpy_leaves(data, found, plain)
+        if found:
+            result = found[0]
+            for dt in found[1:] + [dtypes.scalar_dtype(k()) for k in plain if k in _PLAIN_SCALARS]:
+                result = dtypes.promote(result, dt)
+            return result
     arr = np.asarray(data)
     if arr.dtype.kind == "f":
         return (
@@ -685,10 +716,19 @@ def normal(mean=0.0, std=1.0, size=None, *, generator=None, device=None, **kw) -
     return ops.add(ops.mul(noise, std), mean)
 
 
-def bernoulli(p: Tensor, *, generator=None) -> Tensor:
+def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:  # noqa: A002
+    """0 / 1 draws with the probabilities ``input``; ``bernoulli(input, p)`` (a number)
+    draws with that one probability in ``input``'s shape and dtype."""
+    u = rand(input.shape, generator=generator, dtype=input.dtype, device=_dev(input))
+    return ops.cast(ops.lt(u, input if p is None else p), input.dtype)
 
-    u = rand(p.shape, generator=generator, dtype=p.dtype, device=_dev(p))
-    return ops.cast(ops.lt(u, p), p.dtype)
+
+def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002 - PyTorch's name
+    """Draws of the Poisson distribution with the rates ``input`` (same shape and dtype)."""
+    gen = generator or default_generator
+    rates = np.asarray(input.detach().cpu()._data, dtype=np.float64)
+    draws = gen.numpy_generator().poisson(rates).astype(input.dtype.np)
+    return _finish(constant(draws, input.dtype), False, _dev(input))
 
 
 def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
@@ -696,11 +736,22 @@ def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator
         return _meta_empty(tuple(probs.shape[:-1]) + (num_samples,), dtypes.int64)
     gen = generator or default_generator
     p = np.asarray(probs._data, dtype=np.float64)
+    if not replacement and num_samples > p.shape[-1]:
+        raise RuntimeError(
+            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+        )
     rng = gen.numpy_generator()
     rows = p.reshape(-1, p.shape[-1])
-    out = np.stack(
-        [rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum()) for r in rows]
-    )
+
+    def draw(r):
+        nonzero = int(np.count_nonzero(r))
+        if replacement or nonzero >= num_samples:
+            return rng.choice(len(r), size=num_samples, replace=replacement, p=r / r.sum())
+        # PyTorch's CPU kernel: no error; the categories of probability 0 fill up the rest
+        first = rng.choice(len(r), size=nonzero, replace=False, p=r / r.sum())
+        return np.concatenate([first, np.flatnonzero(r == 0)[: num_samples - nonzero]])
+
+    out = np.stack([draw(r) for r in rows])
     out = _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
     return _finish(out, False, _dev(probs))
 
@@ -960,7 +1011,7 @@ range = with_out(range)  # noqa: A001 - (torch.range takes out=)
 __all__ = """
 Generator arange as_tensor asarray bernoulli default_generator empty empty_like eye from_numpy
 full full_like get_rng_state initial_seed is_tensor linspace logspace manual_seed multinomial
-normal numel ones ones_like rand rand_like randint randint_like randn randn_like randperm
+normal numel ones ones_like poisson rand rand_like randint randint_like randn randn_like randperm
 scalar_tensor seed set_rng_state tensor zeros zeros_like
 bartlett_window blackman_window empty_permuted empty_strided from_dlpack frombuffer
 hamming_window hann_window kaiser_window range

@@ -17,7 +17,6 @@ supported, and they cannot be traced (``kiln.jit`` raises: LAPACK has no kernel 
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
@@ -25,6 +24,7 @@ from kiln.compiler.errors import TraceError
 
 from . import dtypes, ops
 from .dispatch import autocast_op, constant, current_trace
+from .return_types import return_type
 from .tensor import Tensor
 
 __all__ = [
@@ -73,10 +73,10 @@ __all__ = [
     "vecdot",
 ]
 
-eigh_result = namedtuple("eigh_result", ["eigenvalues", "eigenvectors"])
-slogdet_result = namedtuple("slogdet_result", ["sign", "logabsdet"])
-qr_result = namedtuple("qr_result", ["Q", "R"])
-svd_result = namedtuple("svd_result", ["U", "S", "Vh"])
+eigh_result = return_type("linalg_eigh", ["eigenvalues", "eigenvectors"])
+slogdet_result = return_type("linalg_slogdet", ["sign", "logabsdet"])
+qr_result = return_type("linalg_qr", ["Q", "R"])
+svd_result = return_type("linalg_svd", ["U", "S", "Vh"])
 
 
 def vector_norm(x: Tensor, ord=2, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:  # noqa: A002
@@ -597,13 +597,13 @@ class LinAlgError(RuntimeError):
     non-positive-definite matrix (a ``RuntimeError``, as in PyTorch)."""
 
 
-linalg_inv_ex = namedtuple("linalg_inv_ex", ["inverse", "info"])
-linalg_cholesky_ex = namedtuple("linalg_cholesky_ex", ["L", "info"])
-linalg_solve_ex = namedtuple("linalg_solve_ex", ["result", "info"])
-linalg_lu_factor = namedtuple("linalg_lu_factor", ["LU", "pivots"])
-linalg_lu_factor_ex = namedtuple("linalg_lu_factor_ex", ["LU", "pivots", "info"])
-linalg_lu = namedtuple("linalg_lu", ["P", "L", "U"])
-linalg_lstsq = namedtuple("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
+linalg_inv_ex = return_type("linalg_inv_ex", ["inverse", "info"])
+linalg_cholesky_ex = return_type("linalg_cholesky_ex", ["L", "info"])
+linalg_solve_ex = return_type("linalg_solve_ex", ["result", "info"])
+linalg_lu_factor = return_type("linalg_lu_factor", ["LU", "pivots"])
+linalg_lu_factor_ex = return_type("linalg_lu_factor_ex", ["LU", "pivots", "info"])
+linalg_lu = return_type("linalg_lu", ["P", "L", "U"])
+linalg_lstsq = return_type("linalg_lstsq", ["solution", "residuals", "rank", "singular_values"])
 
 
 def _batch_prefix(info: np.ndarray, k: int) -> str:
@@ -1248,7 +1248,7 @@ def eigvals(A: Tensor) -> Tensor:  # noqa: N803
     return ops.add(values, ops.sum(ops.mul(vinv, _mT(ops.matmul(d, vecs))), -1))
 
 
-eig_result = namedtuple("eig_result", ["eigenvalues", "eigenvectors"])
+eig_result = return_type("linalg_eig", ["eigenvalues", "eigenvectors"])
 
 
 def eig(A: Tensor):  # noqa: N803

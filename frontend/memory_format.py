@@ -19,8 +19,10 @@ __all__ = [
     "channels_last",
     "channels_last_3d",
     "contiguous_format",
+    "layout",
     "memory_format",
     "preserve_format",
+    "strided",
 ]
 
 
@@ -42,6 +44,24 @@ contiguous_format = memory_format("contiguous_format", None)
 preserve_format = memory_format("preserve_format", None)
 channels_last = memory_format("channels_last", (0, 2, 3, 1))
 channels_last_3d = memory_format("channels_last_3d", (0, 2, 3, 4, 1))
+
+
+class layout:  # noqa: N801 - PyTorch's name
+    """``Tensor.layout``: kiln's tensors are all dense and strided (no sparse layouts)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"torch.{self.name}"
+
+    def __reduce__(self):
+        return self.name
+
+
+strided = layout("strided")
 
 
 def element_strides(data: np.ndarray) -> tuple:

@@ -37,6 +37,26 @@ class Size(tuple):
     def __repr__(self) -> str:
         return f"kiln.Size({list(self)})"
 
+    # as torch.Size: a slice, a sum with a tuple and a repeat are Sizes too
+    def __getitem__(self, index):
+        item = tuple.__getitem__(self, index)
+        return Size(item) if isinstance(index, slice) else item
+
+    def __add__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(self, other))
+
+    def __radd__(self, other):
+        if not isinstance(other, tuple):
+            return NotImplemented
+        return Size(tuple.__add__(other, self))
+
+    def __mul__(self, count):
+        return Size(tuple.__mul__(self, count))
+
+    __rmul__ = __mul__
+
 
 # Bumped whenever user code changes a tensor's metadata (``.data =``, ``requires_grad``,
 # a device move): a compiled function re-checks its captured tensors only after it moved.
@@ -268,10 +288,9 @@ class Tensor:
         return self._data.tolist()
 
     def __bool__(self) -> bool:
-        if self._data.size != 1:
-            raise RuntimeError(
-                f"Boolean value of Tensor with {self._data.size} elements is ambiguous"
-            )
+        if self._data.size != 1:  # (PyTorch's words)
+            how = "no values" if self._data.size == 0 else "more than one value"
+            raise RuntimeError(f"Boolean value of Tensor with {how} is ambiguous")
         return builtins.bool(self._data.reshape(()))
 
     def __float__(self) -> float:

@@ -39,9 +39,6 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 # entry removed) and everything else to agree.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "extending_autograd_docs": {
-        "grad_fn class": "the grad_fn of a custom Function's output is a BackwardCFunction; "
-        "PyTorch's is an instance of a per-Function class named '<Function>Backward' "
-        "(frontend/autograd/function.py)",
         "outputs share grad_fn": "each output of a multi-output custom Function gets its own "
         "grad_fn object (OutputSlot); in PyTorch all outputs share the one node "
         "(frontend/autograd/function.py)",
@@ -62,8 +59,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "(frontend/ops/linalg.py)",
         "complex linalg.solve": "linalg.solve refuses complex matrices (frontend/linalg.py)",
         "complex linalg.det": "linalg.det refuses complex matrices (frontend/linalg.py)",
-        "complex equal": "kiln.equal raises NotImplementedError for complex tensors "
-        "(frontend/complex_tensors.py)",
         "isreal": "kiln.isreal of a complex tensor raises AttributeError: kiln.ops has no "
         "imag (frontend/ops/math16.py)",
     },

@@ -60,7 +60,9 @@ def _numerical_jacobian(func, inputs, diff_idx, out_pos, eps) -> list:
     for i in diff_idx:
         x = inputs[i]
         original = x._data
-        work = np.array(original, copy=True)
+        # C order: ``flat`` must be a view of ``work`` (a transposed input's copy would
+        # otherwise keep its Fortran order, and the perturbations would go to a copy)
+        work = np.array(original, copy=True, order="C")
         x._data = work
         flat = work.reshape(-1)
         rows = []

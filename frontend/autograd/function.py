@@ -270,7 +270,7 @@ class Function(FunctionCtx, metaclass=_FunctionMeta):
             else None
             for x in inputs
         )
-        ctx = BackwardCFunction(cls, inputs, edges, needs)
+        ctx = _backward_class(cls)(cls, inputs, edges, needs)
         ctx._tensor_positions = positions
         ctx._input_meta = tuple((tuple(x.shape), x.dtype) for x in inputs)
         custom_setup = cls.setup_context is not Function.setup_context
@@ -445,6 +445,17 @@ def _apply_forward_ad(cls, level, args, kwargs):
             t = t.to(o.dtype)
         wrapped.append(DualTensor(level, o, t))
     return wrapped[0] if single else tuple(wrapped)
+
+
+def _backward_class(cls) -> type:
+    """The node class of Function ``cls``: ``<Name>Backward``, one per Function, as
+    PyTorch's ``cls._backward_cls`` (``type(y.grad_fn).__name__`` names the Function)."""
+    node_class = cls.__dict__.get("_backward_cls")
+    if node_class is None:
+        namespace = {"__module__": cls.__module__}
+        node_class = type(f"{cls.__name__}Backward", (BackwardCFunction,), namespace)
+        cls._backward_cls = node_class
+    return node_class
 
 
 def _wrap_outputs(ctx: BackwardCFunction, output, differentiable: bool):

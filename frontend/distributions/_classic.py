@@ -55,6 +55,7 @@ class Categorical(Distribution):
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._given = ("probs",) if probs is not None else ("logits",)  # (for the repr)
         if validate_args is not None:
             self._validate_args = validate_args
         if probs is not None:
@@ -205,6 +206,7 @@ class Bernoulli(Distribution):
     def __init__(self, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._given = ("probs",) if probs is not None else ("logits",)  # (for the repr)
         if validate_args is not None:
             self._validate_args = validate_args
         if probs is not None:
@@ -415,7 +417,7 @@ class OneHotCategorical(Distribution):
         return self._categorical.entropy()
 
     def __repr__(self) -> str:
-        return f"OneHotCategorical(probs: {self.probs.size()})"
+        return "OneHotCategorical()"  # (PyTorch's: its parameters live in a Categorical)
 
 
 class MultivariateNormal(Distribution):
@@ -445,13 +447,19 @@ class MultivariateNormal(Distribution):
     ):
         if loc.dim() < 1:
             raise ValueError("loc must be at least one-dimensional.")
-        given = [m for m in (covariance_matrix, precision_matrix, scale_tril) if m is not None]
+        given_all = (covariance_matrix, precision_matrix, scale_tril)
+        given = [m for m in given_all if m is not None]
         if len(given) != 1:
             raise ValueError(
                 "Exactly one of covariance_matrix or precision_matrix or scale_tril may be "
                 "specified."
             )
         matrix = given[0]
+        self._given = ("loc",) + tuple(  # (for the repr)
+            n
+            for n, m in zip(("covariance_matrix", "precision_matrix", "scale_tril"), given_all)
+            if m is not None
+        )
         if matrix.dim() < 2:
             name = (
                 "scale_tril"
@@ -537,9 +545,6 @@ class MultivariateNormal(Distribution):
         k = self._event_shape[0]
         H = 0.5 * k * (1.0 + math.log(2 * math.pi)) + self._half_log_det()
         return H.expand(tuple(self._batch_shape))
-
-    def __repr__(self) -> str:
-        return f"MultivariateNormal(loc: {self.loc.size()})"
 
 
 def _independent_support(self):

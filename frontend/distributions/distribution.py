@@ -264,13 +264,19 @@ class Distribution:
             )
 
     def __repr__(self) -> str:
-        names = [
-            n for n in (self._param_names or tuple(self.arg_constraints)) if n in self.__dict__
-        ]
+        # PyTorch shows the parameters the distribution was built from (``_given``, where
+        # kiln also keeps derived ones: Categorical's logits from probs), else those of
+        # ``arg_constraints`` held in the instance
+        given = self.__dict__.get("_given")
+        if given is not None:
+            values = [(n, getattr(self, n, None)) for n in given]  # (None: not set yet)
+        else:
+            names = self._param_names or tuple(self.arg_constraints)
+            values = [(n, self.__dict__[n]) for n in names if n in self.__dict__]
         args = ", ".join(
-            f"{n}: {self.__dict__[n] if self.__dict__[n].numel() == 1 else self.__dict__[n].size()}"
-            for n in names
-            if isinstance(self.__dict__[n], kiln.Tensor)
+            f"{n}: {v if v.numel() == 1 else v.size()}"
+            for n, v in values
+            if isinstance(v, kiln.Tensor)
         )
         return f"{type(self).__name__}({args})"
 

@@ -271,6 +271,7 @@ class Beta(Distribution):
     has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
+        self._given = ()  # (PyTorch's repr: Beta(); its parameters live in a Dirichlet)
         if isinstance(concentration1, numbers.Real) and isinstance(concentration0, numbers.Real):
             concentration1_concentration0 = kiln.tensor(
                 [float(concentration1), float(concentration0)]
@@ -422,6 +423,7 @@ class Binomial(Distribution):
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        self._given = ("total_count", "probs" if probs is not None else "logits")  # (repr)
         if probs is not None:
             self.total_count, self.probs = broadcast_all(total_count, probs)
             self.total_count = self.total_count.type_as(self.probs)

@@ -136,14 +136,15 @@ def smooth_l1_loss(
     _check_reduction(reduction)
     if beta < 0:
         raise RuntimeError("smooth_l1_loss does not support negative values for beta.")
+    given = (input, target)  # (PyTorch's one SmoothL1LossBackward0 node has edges to them)
     input, target = _broadcast_pair(input, target)
     d = ops.abs(ops.sub(input, target))
     if beta == 0.0:
-        return reduce_loss(d, reduction)
+        return rename(reduce_loss(d, reduction), "SmoothL1LossBackward0", *given)
     loss = ops.where(
         ops.lt(d, beta), ops.div(ops.mul(ops.mul(d, d), 0.5), beta), ops.sub(d, 0.5 * beta)
     )
-    return reduce_loss(loss, reduction)
+    return rename(reduce_loss(loss, reduction), "SmoothL1LossBackward0", *given)
 
 
 @autocast_op("fp32")
@@ -215,6 +216,7 @@ def nll_loss(
     if input.ndim < 1:
         raise ValueError(f"Expected 1 or more dimensions (got {input.ndim})")
     _check_batch(input, target)
+    given = input  # (PyTorch's one NllLossBackward0 node has an edge to it)
     unbatched = input.ndim == 1
     if unbatched:
         input, target = ops.unsqueeze(input, 0), ops.unsqueeze(target, 0)
@@ -237,10 +239,12 @@ def nll_loss(
         w = ops.where(keep, ops.take(weight, safe), ops.constant(0, input.dtype))
     loss = ops.neg(ops.mul(picked, w))
     if reduction == "none":
-        return ops.squeeze(loss, 0) if unbatched else loss
-    if reduction == "sum":
-        return ops.sum(loss)
-    return ops.div(ops.sum(loss), ops.sum(w))
+        loss = ops.squeeze(loss, 0) if unbatched else loss
+    elif reduction == "sum":
+        loss = ops.sum(loss)
+    else:
+        loss = ops.div(ops.sum(loss), ops.sum(w))
+    return rename(loss, "NllLossBackward0", given)
 
 
 def _torch_type_name(dtype) -> str:
@@ -325,12 +329,15 @@ def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothin
     terms = ops.mul(logp, target)
     if weight is not None:
         terms = ops.mul(terms, _class_shaped(weight, logp, class_dim))
-    loss = ops.neg(ops.sum(terms, class_dim))
     if reduction == "none":
-        return loss
+        return ops.neg(ops.sum(terms, class_dim))
+    # PyTorch's order: -(terms.sum()), then a DivBackward1 by the number of rows
+    total = ops.neg(ops.sum(terms))
     if reduction == "sum":
-        return ops.sum(loss)
-    return ops.div(ops.sum(loss), float(loss.numel()) if loss.numel() else float("nan"))
+        return total
+    rows = logp.numel() // logp.shape[class_dim] if logp.shape[class_dim] else 0
+    loss = ops.div(total, float(rows) if rows else float("nan"))
+    return rename(loss, "DivBackward1", total)
 
 
 @autocast_op("fp32")

@@ -29,8 +29,19 @@ from kiln.utils.hooks import RemovableHandle
 
 from .parameter import Buffer, Parameter
 
+
 # PyTorch's name (``print(model.load_state_dict(sd, strict=False))`` shows it)
-_IncompatibleKeys = namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])
+class _IncompatibleKeys(namedtuple("_IncompatibleKeys", ["missing_keys", "unexpected_keys"])):
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        if not self.missing_keys and not self.unexpected_keys:
+            return "<All keys matched successfully>"
+        return super().__repr__()
+
+    __str__ = __repr__
+
+
 IncompatibleKeys = _IncompatibleKeys
 
 # The structure epoch: bumped by every change to any module's attributes, registries

@@ -329,9 +329,7 @@ class RNN(RNNBase):
         self.nonlinearity = nonlinearity
         super().__init__(mode, *args, **kwargs)
 
-    def extra_repr(self) -> str:
-        s = super().extra_repr()
-        return s if self.nonlinearity == "tanh" else s + f", nonlinearity={self.nonlinearity}"
+    # (no extra_repr: PyTorch's RNN prints RNNBase's, without the nonlinearity)
 
 
 class LSTM(RNNBase):

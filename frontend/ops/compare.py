@@ -83,6 +83,13 @@ class finfo:  # noqa: N801 - PyTorch's name
         self.resolution = 10.0**-info.precision  # PyTorch's: 0.01 for bfloat16, not 0.01001
         self.dtype = d.name
 
+    def __repr__(self) -> str:  # (PyTorch's fields, in its order and %g format)
+        return (
+            f"finfo(resolution={self.resolution:g}, min={self.min:g}, max={self.max:g}, "
+            f"eps={self.eps:g}, smallest_normal={self.smallest_normal:g}, "
+            f"tiny={self.tiny:g}, dtype={self.dtype})"
+        )
+
 
 class iinfo:  # noqa: N801
     def __init__(self, dtype):
@@ -93,3 +100,6 @@ class iinfo:  # noqa: N801
         self.max = int(info.max)
         self.min = int(info.min)
         self.dtype = d.name
+
+    def __repr__(self) -> str:
+        return f"iinfo(min={float(self.min):g}, max={float(self.max):g}, dtype={self.dtype})"

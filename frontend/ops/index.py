@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -152,8 +153,44 @@ def _expand_index(x: Tensor, index) -> list:
     return index
 
 
+def _pytorch_index(index):
+    """PyTorch's legacy readings of an index, deprecated there but still in effect: a list
+    holding a sequence, tensor, slice, None or Ellipsis is a tuple of indices
+    (``x[[[0, 1], [1, 0]]]`` is ``x[[0, 1], [1, 0]]``), and a uint8 tensor is a mask."""
+    if (
+        type(index) is list
+        and len(index) < 32
+        and any(
+            isinstance(i, (list, tuple, Tensor, np.ndarray, slice)) or i is None or i is Ellipsis
+            for i in index
+        )
+    ):
+        warnings.warn(
+            "Using a non-tuple sequence for multidimensional indexing is deprecated; use "
+            "x[tuple(seq)] instead of x[seq] (PyTorch still reads it as a tuple)",
+            UserWarning,
+            stacklevel=3,
+        )
+        index = tuple(index)
+    if isinstance(index, tuple):
+        return tuple(_byte_mask(i) for i in index)
+    return _byte_mask(index)
+
+
+def _byte_mask(i):
+    if isinstance(i, Tensor) and i.dtype is dtypes.uint8:
+        warnings.warn(
+            "indexing with dtype torch.uint8 is now deprecated, please use a dtype torch.bool "
+            "instead.",
+            UserWarning,
+            stacklevel=4,
+        )
+        return cast(i, dtypes.bool_)
+    return i
+
+
 def getitem(x: Tensor, index) -> Tensor:
-    index = _expand_index(x, index)
+    index = _expand_index(x, _pytorch_index(index))
     axis = 0
     advanced = []  # (axis in the result so far, index tensor)
     for item in index:
@@ -294,11 +331,13 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     # PyTorch's class: RuntimeError from its fast path along dim 1, else IndexError
     exc = RuntimeError if d == 1 else IndexError
     index = _check_index_values("index_select", index, d, size, exc)
-    return bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
+    out = bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
+    return rename(out, "IndexSelectBackward0", x)
 
 
 def take(x: Tensor, index: Tensor) -> Tensor:
-    return bind(P["take"], (reshape(x, (-1,)), cast(index, dtypes.int64)), {"axis": 0})
+    out = bind(P["take"], (reshape(x, (-1,)), cast(index, dtypes.int64)), {"axis": 0})
+    return rename(out, "TakeBackward0", x)
 
 
 def gather(x: Tensor, dim: int, index: Tensor, *, sparse_grad=False) -> Tensor:
@@ -376,7 +415,8 @@ def scatter_add(x: Tensor, dim: int, index: Tensor, src: Tensor) -> Tensor:
         pads = [(0, x.shape[a] - scattered.shape[a]) for a in range(x.ndim)]
         return pad_axes(scattered, pads, 0) if any(hi for _, hi in pads) else scattered
 
-    return _add_scattered(x, cast(src, x.dtype), scatter)
+    out = _add_scattered(x, cast(src, x.dtype), scatter)
+    return rename(out, "ScatterAddBackward0", x, src)
 
 
 def _add_scattered(x: Tensor, source: Tensor, scatter) -> Tensor:
@@ -404,9 +444,9 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         dtypes.check_fits(value, x.dtype)  # NaN, inf or 300 into int8: PyTorch's RuntimeError
         if x.dtype is dtypes.uint8 and isinstance(value, float) and value < 0:
             raise RuntimeError("value cannot be converted to type uint8_t without overflow")
-    return where(
-        mask, cast(value, x.dtype) if isinstance(value, Tensor) else constant(value, x.dtype), x
-    )
+    if isinstance(value, Tensor):  # (PyTorch's nodes: 0 for a number, 1 for a tensor)
+        return rename(where(mask, cast(value, x.dtype), x), "MaskedFillBackward1", x, value)
+    return rename(where(mask, constant(value, x.dtype), x), "MaskedFillBackward0", x)
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:
@@ -447,6 +487,14 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
+    parts = index if isinstance(index, tuple) else (index,)
+    if (not isinstance(value, Tensor) or value.ndim == 0) and any(
+        isinstance(p, Tensor) and p.dtype is dtypes.uint8 for p in parts
+    ):  # (PyTorch's path for one value is masked_fill_, which refuses a uint8 mask)
+        raise RuntimeError(
+            "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char"
+        )
+    index = _pytorch_index(index)
 
     plain = (
         x._node is None
@@ -490,10 +538,12 @@ def setitem(x: Tensor, index, value) -> None:
             v = v.to(x.device)
         wide = reshape(mask, tuple(mask.shape) + (1,) * (x.ndim - mask.ndim))
         assign(x, where(wide, cast(v, x.dtype), x), "setitem")
+        rename(x, "IndexPutBackward0")  # (PyTorch: a mask index is an index_put_)
         return
     # which flat positions the index names: computed on the CPU, or traced (an index
     # tensor that is a graph value, ``x[i] = v`` under kiln.jit)
-    if all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
+    basic = all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+    if basic:
         # a basic index (NumPy's meaning is PyTorch's): plain NumPy, also while tracing,
         # where a constant would be a graph node (``out[..., 0] = v`` under kiln.jit)
         positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[index])
@@ -514,6 +564,8 @@ def setitem(x: Tensor, index, value) -> None:
     # a position named twice takes the last value, as NumPy's and PyTorch's assignment do
     new = index_copy(reshape(x, (-1,)), 0, pos, v)
     assign(x, reshape(new, x.shape), "setitem")
+    # PyTorch's node: CopySlices for a basic index (a copy_ into a view), else index_put_'s
+    rename(x, "CopySlices" if basic else "IndexPutBackward0")
 
 
 def _cpu_index(index):
@@ -543,6 +595,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
 
     if src is None:
         src = value
+    node = "ScatterBackward0" if isinstance(src, Tensor) else "ScatterBackward1"
     if reduce not in (None, "add", "multiply"):
         raise RuntimeError(
             f"scatter(): reduce argument must be either add or multiply, got {reduce!r}"
@@ -578,7 +631,7 @@ def scatter(x: Tensor, dim: int, index: Tensor, src=None, *, value=None, reduce=
     if reduce == "add":
         return add(x, values)
 
-    return where(gt(hits, 0), values, x)
+    return rename(where(gt(hits, 0), values, x), node, x, src if node[-1] == "0" else None)
 
 
 def _product_in_order(candidates: Tensor) -> Tensor:
@@ -628,7 +681,7 @@ def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) ->
     index = cast(index, dtypes.int64)
     params = {"axis": d, "size": x.shape[d]}
     scatter = lambda src: bind(P["take_grad"], (src, index), params)  # noqa: E731
-    return _add_scattered(x, cast(source, x.dtype), scatter)
+    return rename(_add_scattered(x, cast(source, x.dtype), scatter), "IndexAddBackward0", x, source)
 
 
 @_zero_d
@@ -653,7 +706,9 @@ def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
         named = np.zeros(x.shape[d], dtype=bool)
         named[np.asarray(idx).reshape(-1)] = True
         mask = constant(named.reshape(shape), dtypes.bool_, like=x)
-    return where(mask, value if isinstance(value, Tensor) else constant(value, x.dtype), x)
+    if isinstance(value, Tensor):
+        return rename(where(mask, value, x), "IndexFillBackward1", x, value)
+    return rename(where(mask, constant(value, x.dtype), x), "IndexFillBackward0", x)
 
 
 def repeat_interleave(x: Tensor, repeats, dim=None, *, output_size=None) -> Tensor:
@@ -825,7 +880,7 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
     ones = constant(np.ones(index.shape[0], x.dtype.np), x.dtype, like=x)
     hits = bind(P["take_grad"], (ones, index), {"axis": 0, "size": x.shape[d]})
     hits = reshape(gt(hits, 0), [x.shape[i] if i == d else 1 for i in range(x.ndim)])
-    return where(hits, values, x)
+    return rename(where(hits, values, x), "IndexCopyBackward0", x, source)
 
 
 def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
@@ -840,8 +895,8 @@ def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     if accumulate:
         params = {"axis": 0, "size": x.numel()}
         added = _add_scattered(flat, v, lambda source: bind(P["take_grad"], (source, pos), params))
-        return reshape(added, x.shape)
-    return reshape(index_copy(flat, 0, pos, v), x.shape)
+        return rename(reshape(added, x.shape), "IndexPutBackward0", x, values)
+    return rename(reshape(index_copy(flat, 0, pos, v), x.shape), "IndexPutBackward0", x, values)
 
 
 def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
@@ -869,4 +924,5 @@ def masked_scatter(x: Tensor, mask: Tensor, source: Tensor) -> Tensor:
     if src.shape[0] == 0:
         return x
     taken = bind(P["take"], (src, order), {"axis": 0})
-    return reshape(where(flat_mask, taken, reshape(x, (-1,))), x.shape)
+    out = reshape(where(flat_mask, taken, reshape(x, (-1,))), x.shape)
+    return rename(out, "MaskedScatterBackward0", x, source)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import builtins
 import math
 import numbers
-from collections import namedtuple
 
 import numpy as np
 
 from .. import dtypes, ops
 from ..context import current_trace
 from ..dispatch import autocast_op, computes_in_float32, constant
+from ..return_types import return_type
 from ..tensor import Tensor
 from . import tie_order
 from .dims import normalize_axes, normalize_dim
@@ -496,7 +496,7 @@ def isreal(input):  # noqa: A002
     return ops.eq(ops.zeros_like(x, dtype=dtypes.bool_), False)
 
 
-frexp_result = namedtuple("frexp", ["mantissa", "exponent"])
+frexp_result = return_type("frexp", ["mantissa", "exponent"])
 
 
 def frexp(input):  # noqa: A002
@@ -748,7 +748,7 @@ def count_nonzero(input, dim=None):  # noqa: A002
     return ops.sum(ops.cast(ops.ne(x.detach(), 0), dtypes.int64), axes if axes else None)
 
 
-aminmax_result = namedtuple("aminmax", ["min", "max"])
+aminmax_result = return_type("aminmax", ["min", "max"])
 
 
 def aminmax(input, *, dim=None, keepdim=False):  # noqa: A002
@@ -771,7 +771,7 @@ def aminmax(input, *, dim=None, keepdim=False):  # noqa: A002
     return aminmax_result(ops.amin(x, dim, keepdim), ops.amax(x, dim, keepdim))
 
 
-mode_result = namedtuple("mode", ["values", "indices"])
+mode_result = return_type("mode", ["values", "indices"])
 
 
 def mode(input, dim=-1, keepdim=False):  # noqa: A002
@@ -908,7 +908,7 @@ def histc(input, bins=100, min=0, max=0):  # noqa: A002
     return ops.scatter_add(ops.zeros((bins,), dtype=x.dtype), 0, pos, ones)
 
 
-histogram_result = namedtuple("histogram", ["hist", "bin_edges"])
+histogram_result = return_type("histogram", ["hist", "bin_edges"])
 
 
 def histogram(input, bins=100, *, range=None, weight=None, density=False):  # noqa: A002

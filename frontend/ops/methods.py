@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .. import dtypes, ops
+from .. import memory_format as _mf
 from ..autograd.tape import rename
 from ..tensor import Size, Tensor
 
@@ -240,6 +241,50 @@ def _strided_result(x: Tensor, out: Tensor, size, stride, offset: int, name: str
     return out
 
 
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """``Tensor.fill_diagonal_``: the main diagonal (of a 2-D tensor, or of an n-D one of
+    equal sizes) set to ``fill_value`` in place; with ``wrap``, a tall matrix's diagonal
+    starts again after every ``columns + 1`` rows (PyTorch's flat stride)."""
+    shape = tuple(self.shape)
+    if len(shape) < 2:
+        raise RuntimeError("dimensions must larger than 1")
+    if len(shape) > 2 and len(set(shape)) != 1:
+        raise RuntimeError("all dimensions of input must be of equal length")
+    mask = np.zeros(shape, dtype=bool)
+    if len(shape) == 2:
+        rows, cols = shape
+        end = rows * cols if wrap else min(rows, cols) * cols
+        mask.reshape(-1)[: end : cols + 1] = True
+    else:
+        mask[(np.arange(shape[0]),) * len(shape)] = True
+    return self.masked_fill_(ops.tensor(mask), fill_value)
+
+
+def _refuse_requires_grad(x, name: str) -> None:
+    if x.requires_grad:
+        raise RuntimeError(
+            f"Can't call {name}() on Variable that requires grad. Use var.detach().{name}() "
+            "instead."
+        )
+
+
+def _apply_(self, callable):  # noqa: A002 - PyTorch's name
+    """``Tensor.apply_``: ``callable`` on every element, in place (a Python loop, as
+    PyTorch's; for CPU tensors, and slow)."""
+    _refuse_requires_grad(self, "apply_")
+    values = [callable(v) for v in self._data.reshape(-1).tolist()]
+    return self.copy_(ops.tensor(np.array(values).reshape(self._data.shape)))
+
+
+def _map_(self, tensor, callable):  # noqa: A002 - PyTorch's name
+    """``Tensor.map_``: ``callable(a, b)`` of each element of ``self`` and of ``tensor``
+    (broadcast to ``self``), in place."""
+    _refuse_requires_grad(self, "map_")
+    other = ops.broadcast_to(tensor, self.shape)._data.reshape(-1).tolist()
+    values = [callable(a, b) for a, b in zip(self._data.reshape(-1).tolist(), other)]
+    return self.copy_(ops.tensor(np.array(values).reshape(self._data.shape)))
+
+
 def _unfold(self, dimension, size, step):
     """``Tensor.unfold``: every window as a view of ``self`` (strides ``step * s, s``)."""
     out = ops.shape.unfold(self, dimension, size, step)
@@ -356,6 +401,8 @@ def install() -> None:
         "sin_",
         "cos_",
         "erf_",
+        "triu_",
+        "tril_",
     ):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
@@ -373,6 +420,10 @@ def install() -> None:
         setattr(Tensor, dunder, getattr(Tensor, name))
     Tensor.index_put_ = _index_put_
     Tensor.unfold = _unfold
+    Tensor.fill_diagonal_ = _fill_diagonal_
+    Tensor.apply_ = _apply_
+    Tensor.map_ = _map_
+    Tensor.layout = property(lambda self: _mf.strided)
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
     Tensor.bernoulli_ = _bernoulli_

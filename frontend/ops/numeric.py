@@ -14,16 +14,16 @@ from __future__ import annotations
 
 import builtins
 import math
-from collections import namedtuple
 
 from .. import dtypes
 from .. import ops as O  # the package (complete by the time these run)
+from ..return_types import return_type
 from ..tensor import Tensor
 from .math16 import _bin_positions, _host_range
 
 __all__ = ["histogramdd", "gradient"]
 
-histogramdd_result = namedtuple("histogramdd", ["hist", "bin_edges"])
+histogramdd_result = return_type("histogramdd", ["hist", "bin_edges"])
 
 
 def histogramdd(input, bins, *, range=None, weight=None, density=False):  # noqa: A002

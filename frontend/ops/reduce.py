@@ -9,7 +9,6 @@ from __future__ import annotations
 import builtins
 import functools
 import math
-from collections import namedtuple
 
 from kiln.compiler.primitives import PRIMITIVES as P
 
@@ -18,10 +17,11 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tape import rename
 from ..creation import full
 from ..dispatch import autocast_op, bind
+from ..return_types import return_type
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
-from .elementwise import abs as abs_
 from .elementwise import (
+    _TORCH_NAME,
     add,
     cast,
     div,
@@ -38,6 +38,7 @@ from .elementwise import (
     sub,
     where,
 )
+from .elementwise import abs as abs_
 from .elementwise import pow as pow_
 from .index import gather
 from .shape import multiply_halves, permute, reshape, squeeze, squeeze_axes
@@ -48,7 +49,7 @@ all amax amin any argmax argmin log_softmax logsumexp max mean min norm prod sof
 std_mean sum var var_mean
 """.split()
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
+values_indices = return_type  # (``values_indices("max")(values, indices)``)
 
 
 def _axis_alias(fn):
@@ -106,7 +107,8 @@ def mean(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     if not (x.dtype.is_floating_point or x.dtype.is_complex):
         raise RuntimeError(
             f"mean(): could not infer output dtype. Input dtype must be either "
-            f"a floating point or complex dtype. Got: {x.dtype.name}"
+            f"a floating point or complex dtype. Got: {_TORCH_NAME[x.dtype.name]} "
+            f"({x.dtype.name})"
         )
     axes = normalize_axes("mean", dim, x.ndim)
     n = _count(x, axes)
@@ -185,12 +187,12 @@ def _max_with_indices(x, dim, keepdim, pick, name="max"):
     if x.ndim and x.shape[axis] == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
     if x.ndim == 0:
-        return values_indices(x, _argmax(x, 0))
+        return values_indices(name)(x, _argmax(x, 0))
     idx = pick(x, axis, keepdim=True)
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze(values, axis), squeeze(idx, axis)
-    return values_indices(rename(values, name.capitalize() + "Backward0", x), idx)
+    return values_indices(name)(rename(values, name.capitalize() + "Backward0", x), idx)
 
 
 def max(x: Tensor, dim=None, keepdim: bool = False, *, out=None):  # noqa: A001

@@ -443,7 +443,8 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
             f"shifts and dimensions must align. shifts: {len(shifts)}, dims:{len(given)}"
         )
     if dims is None:
-        return reshape(roll(flatten(x), shifts, 0), x.shape)
+        return rename(reshape(roll(flatten(x), shifts, 0), x.shape), "RollBackward0", x)
+    given_x = x
     dims = given
     for s, dim in zip(shifts, dims):
         d = normalize_dim("roll", dim, x.ndim)
@@ -453,7 +454,7 @@ def roll(x: Tensor, shifts, dims=None) -> Tensor:
         s %= n
         if s:
             x = cat([slice_axis(x, d, n - s, n), slice_axis(x, d, 0, n - s)], d)
-    return x
+    return rename(x, "RollBackward0", given_x)
 
 
 def tril(x: Tensor, diagonal: int = 0) -> Tensor:

@@ -10,7 +10,6 @@ tensor([1., 2., 3.])
 from __future__ import annotations
 
 import math
-from collections import namedtuple
 
 import numpy as np
 
@@ -21,6 +20,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import autocast_op, bind, constant, current_trace
+from ..return_types import return_type
 from ..tensor import Tensor
 from . import tie_order
 from .dims import normalize_dim
@@ -46,7 +46,7 @@ argsort bucketize cummax cummin cumprod cumsum diag diagonal kthvalue logcumsume
 msort nanmedian searchsorted sort topk trace unique
 """.split()
 
-values_indices = namedtuple("values_indices", ["values", "indices"])
+values_indices = return_type  # (``values_indices("sort")(values, indices)``)
 
 
 def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -65,9 +65,9 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("sort")(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending, stable)
-    return values_indices(gather(x, dim, idx), idx)
+    return values_indices("sort")(rename(gather(x, dim, idx), "SortBackward0", x), idx)
 
 
 # the most elements (of rows where equal values make a difference) that sort, topk,
@@ -135,13 +135,13 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     axis = normalize_dim("topk", dim, x.ndim)
     n = x.shape[axis] if x.ndim else 1
     if x.ndim == 0 and k in (0, 1):  # PyTorch: the element and index 0 (even for k=0)
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("topk")(x, constant(0, dtypes.int64, like=x))
     if not 0 <= k <= n:
         raise RuntimeError(f"topk: selected index k={k} out of range for dimension of size {n}")
     idx = _topk_host(x, axis, k, bool(largest), bool(sorted))
     if idx is None:
         idx = slice_axis(argsort(x, axis, descending=largest, stable=True), axis, 0, k)
-    return values_indices(gather(x, axis, idx), idx)
+    return values_indices("topk")(rename(gather(x, axis, idx), "TopkBackward0", x), idx)
 
 
 def _topk_host(x: Tensor, axis: int, k: int, largest: bool, in_order: bool):
@@ -175,14 +175,14 @@ def kthvalue(x: Tensor, k: int, dim: int = -1, keepdim: bool = False):
     if not 1 <= k <= n:
         raise RuntimeError(f"kthvalue(): selected number k out of range for dimension {dim}")
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices("kthvalue")(x, constant(0, dtypes.int64, like=x))
     idx = _kthvalue_host(x, axis, k)
     if idx is None:
         idx = slice_axis(argsort(x, axis, stable=True), axis, k - 1, k)
     values = gather(x, axis, idx)
     if not keepdim:
         values, idx = squeeze_axes(values, (axis,)), squeeze_axes(idx, (axis,))
-    return values_indices(values, idx)
+    return values_indices("kthvalue")(values, idx)
 
 
 def _kthvalue_host(x: Tensor, axis: int, k: int):
@@ -234,7 +234,7 @@ def _median(name, x, dim, keepdim, skip_nan):
         return value.values
     axis = normalize_dim(name, dim, x.ndim)
     if x.ndim == 0:
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices(name)(x, constant(0, dtypes.int64, like=x))
     n = x.shape[axis]
     if n == 0:
         raise IndexError(f"{name}(): Expected reduction dim {axis} to have non-zero size.")
@@ -253,29 +253,50 @@ def _median(name, x, dim, keepdim, skip_nan):
     values = gather(x, axis, indices)
     if not keepdim:
         values, indices = squeeze_axes(values, (axis,)), squeeze_axes(indices, (axis,))
-    return values_indices(values, indices)
+    return values_indices(name)(values, indices)
 
 
 def msort(x: Tensor) -> Tensor:
     return sort(x, 0, stable=True).values  # (equal values: any order)
 
 
+# PyTorch's CPU scans (cumsum, cumprod, logcumsumexp) accumulate in ``acc_type``: half
+# and bfloat16 in float32, float32 in float64 (complex64 in complex128), each output
+# rounded once. A float32 running sum of 1e5 terms of 0.1 is 10000.0 there, 9998.56 in
+# float32 arithmetic.
+_ACCUMULATOR = {
+    "float16": "float32",
+    "bfloat16": "float32",
+    "float32": "float64",
+    "complex64": "complex128",
+}
+
+
+def _accumulator(x: Tensor):
+    wide = _ACCUMULATOR.get(x.dtype.name)
+    return None if wide is None else dtypes.as_dtype(wide)
+
+
 def cumsum(x: Tensor, dim: int, *, dtype=None) -> Tensor:
     if dtype is not None:
         x = cast(x, dtypes.as_dtype(dtype))
-    elif not x.dtype.is_floating_point:
+    elif not x.dtype.is_floating_point and not x.dtype.is_complex:
         x = cast(x, dtypes.int64)
     axis = normalize_dim("cumsum", dim, x.ndim)
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(cumsum(cast(x, dtypes.float32), axis), x.dtype)
+    wide = _accumulator(x)
+    if wide is not None:
+        return rename(cast(_cumsum(cast(x, wide), axis), x.dtype), "CumsumBackward0", x)
+    return rename(_cumsum(x, axis), "CumsumBackward0", x)
+
+
+def _cumsum(x: Tensor, axis: int) -> Tensor:
     if x.ndim == 0:
         out = reshape(bind(P["cumsum"], (reshape(x, (1,)),), {"axis": 0}), ())
     else:
         out = bind(P["cumsum"], (x,), {"axis": axis})
     # PyTorch accumulates from +0.0, so a leading -0.0 sums to +0.0 (x + 0.0 does that);
     # a 0-d input it copies (-0.0 stays)
-    out = add(out, 0.0) if out.dtype.is_floating_point and x.ndim else out
-    return rename(out, "CumsumBackward0", x)
+    return add(out, 0.0) if out.dtype.is_floating_point and x.ndim else out
 
 
 def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
@@ -308,8 +329,12 @@ def cumprod(x: Tensor, dim: int, *, dtype=None) -> Tensor:
         x = cast(x, dtypes.as_dtype(dtype))
     elif not x.dtype.is_floating_point:
         x = cast(x, dtypes.int64)
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(cumprod(cast(x, dtypes.float32), dim), x.dtype)
+    wide = _accumulator(x)  # (PyTorch's acc_type: see cumsum)
+    out = _cumprod(x, dim) if wide is None else cast(_cumprod(cast(x, wide), dim), x.dtype)
+    return rename(out, "CumprodBackward0", x)
+
+
+def _cumprod(x: Tensor, dim: int) -> Tensor:
     if x.ndim == 0:
         return _as_1d(cumprod, x, dim)
     return scan(x, normalize_dim("cumprod", dim, x.ndim), mul, 1)
@@ -323,8 +348,15 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
             f'logcumsumexp: "logcumsumexp_out_cpu" not implemented for {x.dtype.name} input '
             f"of size {list(x.shape)}"
         )
-    if x.dtype in (dtypes.float16, dtypes.bfloat16):  # PyTorch: in float32, rounded once
-        return cast(logcumsumexp(cast(x, dtypes.float32), dim), x.dtype)
+    wide = _accumulator(x)  # (PyTorch's acc_type: see cumsum)
+    if wide is not None and x.ndim:
+        out = cast(_logcumsumexp(cast(x, wide), dim), x.dtype)
+    else:
+        out = _logcumsumexp(x, dim)
+    return rename(out, "LogcumsumexpBackward0", x)
+
+
+def _logcumsumexp(x: Tensor, dim: int) -> Tensor:
     if x.ndim == 0:  # PyTorch copies a 0-d input (-0.0 stays)
         normalize_dim("logcumsumexp", dim, 0)
         return mul(x, 1.0)
@@ -335,7 +367,7 @@ def logcumsumexp(x: Tensor, dim: int) -> Tensor:
 def _cumulative_extreme(name, x, dim, key):
     if x.ndim == 0:
         normalize_dim(name, dim, 0)
-        return values_indices(x, constant(0, dtypes.int64, like=x))
+        return values_indices(name)(x, constant(0, dtypes.int64, like=x))
     axis = normalize_dim(name, dim, x.ndim)
     k = key(x.detach() if x._node is None else x)
     running = scan(k, axis, maximum, _lowest(k.dtype))
@@ -347,7 +379,7 @@ def _cumulative_extreme(name, x, dim, key):
     if k.dtype.is_floating_point:
         hits = where(isnan(k), positions, hits)
     indices = scan(hits, axis, maximum, 0)
-    return values_indices(gather(x, axis, indices), indices)
+    return values_indices(name)(gather(x, axis, indices), indices)
 
 
 def _lowest(dtype):
@@ -358,7 +390,7 @@ def cummax(x: Tensor, dim: int):
     """Running maximum and the index it comes from; the gradient goes to that element."""
     if x.dtype is dtypes.bool_:
         out = cummax(cast(x, dtypes.int64), dim)
-        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+        return values_indices("cummax")(cast(out.values, dtypes.bool_), out.indices)
     return _cumulative_extreme("cummax", x, dim, lambda v: v)
 
 
@@ -366,7 +398,7 @@ def cummin(x: Tensor, dim: int):
     """Running minimum (``cummax`` of an order-reversed key: ``-x``, or ``~x`` for ints)."""
     if x.dtype is dtypes.bool_:
         out = cummin(cast(x, dtypes.int64), dim)
-        return values_indices(cast(out.values, dtypes.bool_), out.indices)
+        return values_indices("cummin")(cast(out.values, dtypes.bool_), out.indices)
     return _cumulative_extreme("cummin", x, dim, reverse_order)
 
 
