@@ -196,11 +196,23 @@ def _mask_index(x: Tensor, axis: int, mask: Tensor):
     return bind(P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": axis}), k
 
 
+def _broadcast_indices(advanced) -> tuple:
+    """The common shape of the index tensors; PyTorch raises IndexError when there is none."""
+    shapes = [tuple(i.shape) for _, i in advanced]
+    try:
+        return broadcast_shapes("index", *shapes)
+    except RuntimeError:
+        shown = ", ".join("[" + ", ".join(map(str, s)) + "]" for s in shapes)
+        raise IndexError(
+            f"shape mismatch: indexing tensors could not be broadcast together with shapes {shown}"
+        ) from None
+
+
 def _multi_take(x: Tensor, advanced) -> Tensor:
     """Several integer-tensor indices: broadcast them and take on the flattened axes."""
 
     axes = [a for a, _ in advanced]
-    shape = broadcast_shapes("index", *(i.shape for _, i in advanced))
+    shape = _broadcast_indices(advanced)
     adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
     dest = axes[0] if adjacent else 0
     rest = [d for d in range(x.ndim) if d not in axes]

@@ -173,6 +173,20 @@ def _inplace(name):
     return method
 
 
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """PyTorch's ``fill_diagonal_``: the main diagonal (``x[i, i, ..., i]``) set to a number;
+    a tall matrix with ``wrap=True`` starts the diagonal again every ``cols + 1`` rows."""
+    if self.ndim < 2:
+        raise RuntimeError("fill_diagonal_: dimensions must larger than 1")
+    if self.ndim > 2 and len(set(self.shape)) > 1:
+        raise RuntimeError("fill_diagonal_: all dimensions of input must be of equal length")
+    mask = np.zeros(tuple(self.shape), dtype=bool)
+    np.fill_diagonal(mask, True, wrap=bool(wrap))
+    where = ops.constant(mask, dtypes.bool_, like=self)
+    fill = ops.full((), fill_value, dtype=self.dtype)
+    return ops.assign(self, ops.where(where, fill, self), "fill_diagonal_")
+
+
 def _uniform_(self, a=0.0, b=1.0, *, generator=None):
     r = ops.rand(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, b - a), a), "uniform_")
@@ -298,6 +312,14 @@ def _install_math16() -> None:
 # end math16
 
 
+def _inplace_dunder(dunder: str, name: str):
+    def method(self, other):
+        return getattr(self, name)(other)
+
+    method.__name__ = dunder
+    return method
+
+
 def install() -> None:
     for name, fn in _OPERATORS.items():
         binary = name.startswith("__") and name not in (
@@ -356,6 +378,11 @@ def install() -> None:
         "sin_",
         "cos_",
         "erf_",
+        "tril_",
+        "triu_",
+        "cumprod_",
+        "index_copy_",
+        "scatter_reduce_",
     ):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
@@ -371,7 +398,20 @@ def install() -> None:
         ("__imod__", "remainder_"),
     ):
         setattr(Tensor, dunder, getattr(Tensor, name))
+    # The same for //=, &=, |=, ^=, <<=, >>= (their in-place methods come from the math16
+    # block below, hence the lookup at call time): a view or a shared tensor updated with
+    # them must change in place, as in PyTorch.
+    for dunder, name in (
+        ("__ifloordiv__", "floor_divide_"),
+        ("__iand__", "bitwise_and_"),
+        ("__ior__", "bitwise_or_"),
+        ("__ixor__", "bitwise_xor_"),
+        ("__ilshift__", "bitwise_left_shift_"),
+        ("__irshift__", "bitwise_right_shift_"),
+    ):
+        setattr(Tensor, dunder, _inplace_dunder(dunder, name))
     Tensor.index_put_ = _index_put_
+    Tensor.fill_diagonal_ = _fill_diagonal_
     Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_

@@ -1,0 +1,237 @@
+"""Gaps found by running other frameworks' PyTorch-side op tests with ``import kiln as torch``
+(tinygrad's test/backend/test_ops.py, test_nn.py, test_edgecases.py and the pure-PyTorch
+tests of its torch backend, extra/torch_backend/test.py and test_inplace.py), each checked
+against torch here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+
+def _both(fn):
+    """``fn(lib)`` run with torch and with kiln; their results as NumPy arrays."""
+    out = []
+    for lib in (torch, kiln):
+        r = fn(lib)
+        out.append(np.asarray(r.detach().numpy()) if hasattr(r, "numpy") else r)
+    return out
+
+
+# ----------------------------------------------------------------------------- //=, &=, ...
+# Without __ifloordiv__, __iand__, __ior__, __ixor__, __ilshift__ and __irshift__ Python
+# rebound the name to a new tensor: a view updated with them left its base unchanged
+# (silently wrong), and ``x.__ilshift__(2)`` raised AttributeError.
+
+
+@pytest.mark.parametrize(
+    "statement, dtype",
+    [
+        ("v //= 2", "int64"),
+        ("v //= w", "int64"),
+        ("v //= 2", "float32"),
+        ("v &= 6", "int32"),
+        ("v |= w", "int64"),
+        ("v ^= w", "int16"),
+        ("v <<= 2", "int32"),
+        ("v >>= 1", "int64"),
+        ("v |= w", "bool"),
+        ("v ^= w", "bool"),
+        ("v &= w", "bool"),
+    ],
+)
+def test_augmented_assignment_updates_a_view_in_place(statement, dtype):
+    def run(lib):
+        base = lib.tensor([7, 12, 5, 9, 3], dtype=getattr(lib, dtype))
+        v = base[1::2]  # a strided view: its base must change
+        w = lib.tensor([3, 2], dtype=getattr(lib, dtype))
+        before = v
+        exec(statement, {}, {"v": v, "w": w})
+        assert v is before
+        return base
+
+    want, got = _both(run)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "dunder, arg", [("__ifloordiv__", 4), ("__ilshift__", 2), ("__irshift__", 1), ("__iand__", 3)]
+)
+def test_inplace_dunder_returns_self(dunder, arg):
+    def run(lib):
+        x = lib.tensor([16, 33, 48, 64], dtype=lib.int32)
+        ret = getattr(x, dunder)(arg)
+        assert ret is x
+        return x
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_floordiv_assignment_to_an_integer_tensor_refuses_a_float_result():
+    for lib in (torch, kiln):
+        x = lib.tensor([5, 7])
+        with pytest.raises(RuntimeError):
+            x //= 2.5
+
+
+# ----------------------------------------------------------------------------- in-place methods
+# tril_, triu_, cumprod_, index_copy_, scatter_reduce_ and fill_diagonal_ were missing.
+
+
+_INPLACE_CASES = {
+    "tril_": lambda lib, y: y.tril_(-1),
+    "triu_": lambda lib, y: y.triu_(1),
+    "cumprod_": lambda lib, y: y.cumprod_(1),
+    "index_copy_": lambda lib, y: y.index_copy_(
+        0, lib.tensor([2, 0]), lib.full((2, 4), 0.5, dtype=lib.float64)
+    ),
+    "scatter_reduce_": lambda lib, y: y.scatter_reduce_(
+        1,
+        lib.tensor([[0, 0, 3], [1, 2, 1], [3, 3, 3]]),
+        lib.tensor([[1.5, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]], dtype=lib.float64),
+        "sum",
+    ),
+    "fill_diagonal_": lambda lib, y: y.fill_diagonal_(-2.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_INPLACE_CASES))
+def test_inplace_method_value_and_float64_gradient(name):
+    data = np.random.default_rng(1).standard_normal((3, 4)) + 2.0
+
+    def run(lib):
+        x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+        y = x * 1.5
+        ret = _INPLACE_CASES[name](lib, y)
+        assert ret is y
+        (y * lib.arange(12, dtype=lib.float64).reshape(3, 4)).sum().backward()
+        return y.detach(), x.grad
+
+    (want_y, want_g), (got_y, got_g) = run(torch), run(kiln)
+    np.testing.assert_allclose(got_y.numpy(), want_y.numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got_g.numpy(), want_g.numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["tril_", "triu_", "fill_diagonal_"])
+def test_inplace_method_updates_the_base_of_a_view(name):
+    def run(lib):
+        base = lib.arange(20.0).reshape(4, 5)
+        _INPLACE_CASES[name](lib, base[:, 1:])
+        return base
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "shape, wrap", [((7, 3), False), ((7, 3), True), ((3, 5), True), ((3, 3, 3), False)]
+)
+def test_fill_diagonal_shapes_and_wrap(shape, wrap):
+    def run(lib):
+        x = lib.zeros(shape, dtype=lib.int32)
+        x.fill_diagonal_(5, wrap=wrap)
+        return x
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_fill_diagonal_refuses_unequal_dimensions():
+    for lib in (torch, kiln):
+        with pytest.raises(RuntimeError, match="equal length"):
+            lib.zeros(3, 4, 5).fill_diagonal_(1)
+
+
+def test_inplace_tril_under_jit_equals_eager():
+    def f(x):
+        y = x * 2
+        y.tril_()
+        y //= 3
+        return y
+
+    x = kiln.tensor(np.arange(12.0).reshape(3, 4))
+    np.testing.assert_array_equal(kiln.jit(f)(x).numpy(), f(x).numpy())
+    np.testing.assert_array_equal(f(x).numpy(), f(torch.tensor(x.numpy())).numpy())
+
+
+# ----------------------------------------------------------------------------- indexing errors
+
+
+@pytest.mark.parametrize("shapes", [[(3, 1, 1, 1), (1, 4, 1, 1), (2, 4, 4, 1)], [(3,), (2,)]])
+def test_index_tensors_that_do_not_broadcast_raise_index_error(shapes):
+    for lib in (torch, kiln):
+        x = lib.ones(10, 11, 12)
+        idx = tuple(lib.zeros(s, dtype=lib.int64) for s in shapes)
+        with pytest.raises(IndexError, match="shape mismatch"):
+            x[idx]
+        with pytest.raises(IndexError, match="shape mismatch"):
+            x[idx] = 1.0
+
+
+# ----------------------------------------------------------------------------- out=
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, x: lib.sort(x, out=(lib.empty(0), lib.empty(0, dtype=lib.int64))),
+        lambda lib, x: lib.sort(
+            x, out=(lib.empty(0, dtype=lib.int64), lib.empty(0, dtype=lib.int32))
+        ),
+        lambda lib, x: lib.topk(x, 2, out=(lib.empty(0), lib.empty(0, dtype=lib.int64))),
+        lambda lib, x: lib.argmax(x, out=lib.empty(0, dtype=lib.int32)),
+        lambda lib, x: lib.isin(x, x, out=lib.empty(0)),
+        lambda lib, x: lib.cummax(x, 0, out=(lib.empty(0), lib.empty(0, dtype=lib.int64))),
+    ],
+)
+def test_out_of_another_dtype_is_refused(call):
+    for lib in (torch, kiln):
+        with pytest.raises(
+            RuntimeError, match="(?i)expected (out tensor to have dtype|scalar_type)"
+        ):
+            call(lib, lib.tensor([3, 1, 2]))
+
+
+def test_isin_and_sort_write_into_out():
+    def run(lib):
+        x = lib.tensor([3, 1, 2, 1])
+        o = lib.empty(4, dtype=lib.bool)
+        assert lib.isin(x, lib.tensor([1, 5]), out=o) is o
+        values, indices = lib.empty(4, dtype=lib.int64), lib.empty(4, dtype=lib.int64)
+        ret = lib.sort(x, stable=True, out=(values, indices))
+        assert ret[0] is values and ret[1] is indices
+        return lib.cat([o.long(), values, indices])
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, y: lib.add(y[:-1], 10, out=y[1:]),
+        lambda lib, y: lib.mul(y[1:], 2, out=y[:-1]),
+        lambda lib, y: lib.cat([y[:3], y[3:]], out=y),
+    ],
+)
+def test_out_overlapping_an_input_is_refused(call):
+    for lib in (torch, kiln):
+        with pytest.raises(RuntimeError, match="unsupported operation"):
+            call(lib, lib.arange(6.0))
+
+
+def test_out_that_is_the_input_or_disjoint_from_it_is_allowed():
+    def run(lib):
+        y = lib.arange(6.0)
+        lib.mul(y, 2, out=y)
+        lib.add(y[::2], 1, out=y[1::2])
+        return y
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
