@@ -235,3 +235,86 @@ def test_out_that_is_the_input_or_disjoint_from_it_is_allowed():
 
     want, got = _both(run)
     np.testing.assert_array_equal(got, want)
+
+
+# ----------------------------------------------------------------------------- missing names
+
+
+def test_tensor_methods_that_were_only_functions():
+    data = np.array([[-1.0, 0.2, 3.0], [0.7, -0.3, 1.0]])
+
+    def run(lib):
+        x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+        w = lib.tensor([0.25], dtype=lib.float64, requires_grad=True)
+        y = x.prelu(w) * 2 + x.hardshrink(0.5) + x.hardshrink() + x.resolve_neg()
+        assert x.is_neg() is False
+        y.sum().backward()
+        return y.detach(), x.grad, w.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12)
+
+
+def test_unique_consecutive_method():
+    def run(lib):
+        values, inverse, counts = lib.tensor([1, 1, 2, 2, 3, 1, 1]).unique_consecutive(
+            return_inverse=True, return_counts=True
+        )
+        return lib.cat([values, inverse, counts])
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_igamma_methods_and_inplace():
+    def run(lib):
+        a = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64)
+        b = lib.tensor([2.0, 1.0, 0.5], dtype=lib.float64)
+        lower, upper = a.igamma(b), a.igammac(b)
+        assert a.igamma_(b) is a
+        return lib.cat([lower, upper, a])
+
+    want, got = _both(run)
+    # (kiln.special.gammaincc(1, 2) is exp(-2) to 2e-12 only)
+    np.testing.assert_allclose(got, want, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda lib, y: lib.select_copy(y, 1, 2),
+        lambda lib, y: lib.slice_copy(y, 2, 1, None, 2),
+        lambda lib, y: lib.slice_copy(y, 0, -1),
+        lambda lib, y: lib.split_copy(y, 2, 2)[1],
+        lambda lib, y: lib.detach_copy(y),
+        lambda lib, y: lib.adjoint(y),
+    ],
+)
+def test_copy_variants_are_values_not_views(call):
+    def run(lib):
+        y = lib.arange(24.0).reshape(2, 3, 4)
+        out = call(lib, y)
+        snapshot = out.clone()
+        y.add_(100)  # a copy must not see this (adjoint is a view and must)
+        return lib.cat([snapshot.flatten(), out.flatten()])
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_torch_ops_aten_forwards_to_the_namespace():
+    def run(lib):
+        a = lib.tensor([1, 2, 3])
+        b = lib.tensor([2, 4])
+        out = lib.empty_like(a, dtype=lib.bool)
+        lib.ops.aten.isin.Tensor_Tensor_out(a, b, invert=True, assume_unique=False, out=out)
+        x = lib.arange(6.0).reshape(2, 3)
+        alias = lib.ops.aten.alias(x)
+        alias += 1  # an alias shares memory
+        summed = lib.ops.aten.add.Tensor(x, lib.ops.aten.relu.default(x - 3))
+        return lib.cat([out.double(), x.flatten().double(), summed.flatten().double()])
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+    with pytest.raises(NotImplementedError, match="aten.no_such_op"):
+        kiln.ops.aten.no_such_op(kiln.ones(1))

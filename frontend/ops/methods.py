@@ -173,6 +173,20 @@ def _inplace(name):
     return method
 
 
+def _forward_to(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(ops, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+    from ..functional import unique_consecutive
+
+    return unique_consecutive(self, return_inverse, return_counts, dim)
+
+
 def _fill_diagonal_(self, fill_value, wrap=False):
     """PyTorch's ``fill_diagonal_``: the main diagonal (``x[i, i, ..., i]``) set to a number;
     a tall matrix with ``wrap=True`` starts the diagonal again every ``cols + 1`` rows."""
@@ -412,6 +426,13 @@ def install() -> None:
         setattr(Tensor, dunder, _inplace_dunder(dunder, name))
     Tensor.index_put_ = _index_put_
     Tensor.fill_diagonal_ = _fill_diagonal_
+    # torch.* functions that are Tensor methods in PyTorch too
+    for name in ("prelu", "hardshrink", "resolve_neg", "is_neg"):
+        setattr(Tensor, name, _forward_to(name))
+    Tensor.unique_consecutive = _unique_consecutive
+    for name in ("igamma", "igammac"):
+        setattr(Tensor, name, _forward_to(name))
+        setattr(Tensor, name + "_", _inplace(name + "_"))
     Tensor.unfold = _unfold
     Tensor.uniform_ = _uniform_
     Tensor.normal_ = _normal_
