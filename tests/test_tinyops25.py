@@ -318,3 +318,63 @@ def test_torch_ops_aten_forwards_to_the_namespace():
     np.testing.assert_array_equal(got, want)
     with pytest.raises(NotImplementedError, match="aten.no_such_op"):
         kiln.ops.aten.no_such_op(kiln.ones(1))
+
+
+# ----------------------------------------------------------------------------- torch.optim.Muon
+# (tinygrad's test_optim.py checks its Muon against torch.optim.Muon; kiln had none)
+
+
+def _muon_run(lib, shape, steps, compiled=False, **kwargs):
+    rs = np.random.RandomState(0)
+    w0 = rs.randn(*shape).astype(np.float32)
+    x = lib.tensor(rs.randn(3, shape[0]).astype(np.float32))
+    w = lib.tensor(w0, requires_grad=True)
+    opt = lib.optim.Muon([w], **kwargs)
+
+    def step(x):
+        opt.zero_grad()
+        loss = (x @ w).relu().sum() + (w * w).sum()
+        loss.backward()
+        opt.step()
+        return loss
+
+    fn = kiln.jit(step) if compiled else step
+    for _ in range(steps):
+        fn(x)
+    return w.detach().numpy()
+
+
+@pytest.mark.parametrize(
+    "shape, kwargs",
+    [
+        ((6, 4), dict(lr=0.1)),
+        ((4, 6), dict(lr=0.02, weight_decay=0.01, nesterov=False)),
+        ((5, 5), dict(lr=1.1, momentum=0.9, ns_steps=3, ns_coefficients=(2.0, -1.5, 0.5))),
+        ((6, 4), dict(lr=0.05, adjust_lr_fn="match_rms_adamw")),
+        ((4, 6), dict(lr=0.05, adjust_lr_fn="original", eps=1e-3)),
+    ],
+)
+def test_muon_matches_torch(shape, kwargs):
+    want = _muon_run(torch, shape, 4, **kwargs)
+    got = _muon_run(kiln, shape, 4, **kwargs)
+    # (the Newton-Schulz iteration runs in bfloat16 in both)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_muon_step_under_jit_equals_eager():
+    eager = _muon_run(kiln, (6, 4), 3, lr=0.1)
+    np.testing.assert_allclose(_muon_run(kiln, (6, 4), 3, compiled=True, lr=0.1), eager, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda lib: lib.optim.Muon([lib.ones(3, requires_grad=True)]),
+        lambda lib: lib.optim.Muon([lib.ones(2, 2, requires_grad=True)], adjust_lr_fn="typo"),
+        lambda lib: lib.optim.Muon([lib.ones(2, 2, requires_grad=True)], lr=-1.0),
+    ],
+)
+def test_muon_refuses_what_torch_refuses(make):
+    for lib in (torch, kiln):
+        with pytest.raises(ValueError):
+            make(lib)
