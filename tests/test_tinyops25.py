@@ -378,3 +378,59 @@ def test_muon_refuses_what_torch_refuses(make):
     for lib in (torch, kiln):
         with pytest.raises(ValueError):
             make(lib)
+
+
+# ----------------------------------------------------------------------------- setitem
+# (tinygrad's test_setitem.py) ``t[a:b:-1] = v`` wrote through NumPy's negative step where
+# PyTorch raises ValueError, and a source sharing memory with what it overwrites was copied
+# where PyTorch refuses it.
+
+
+@pytest.mark.parametrize(
+    "index", [slice(None, None, -1), (slice(5, 1, -2), slice(None)), (0, slice(None, None, -2))]
+)
+def test_setitem_with_a_negative_step_raises_value_error(index):
+    for lib in (torch, kiln):
+        with pytest.raises(ValueError, match="step must be greater than zero"):
+            lib.zeros(6, 6)[index] = 1.0
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        lambda t: t.__setitem__(slice(1, None), t[:-1]),
+        lambda t: t.__setitem__(slice(None, -1), t[1:]),
+        lambda t: t.__setitem__([0, 1], t[4:6]),
+        lambda t: t.__setitem__([0, 1], t[5]),
+    ],
+)
+def test_setitem_from_overlapping_memory_is_refused(write):
+    for lib in (torch, kiln):
+        with pytest.raises(RuntimeError, match="unsupported operation"):
+            write(lib.arange(6.0))
+
+
+def test_setitem_from_disjoint_or_identical_memory_is_allowed():
+    def run(lib):
+        t = lib.arange(6.0)
+        t[:] = t
+        t[::2] = t[1::2]
+        t[1:] = t[0]
+        t[[0, 1]] = t[4:6].clone()
+        u = lib.arange(6.0).reshape(2, 3)
+        u[0] = u[1]
+        return lib.cat([t, u.flatten()])
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("op", ["+= 2", "-= 1", "*= 2", "**= 2", "^= 5", "//= 2", "%= 2", "<<= 1"])
+def test_augmented_setitem_on_a_row(op):
+    def run(lib):
+        t = lib.arange(4).reshape(2, 2)
+        exec(f"t[1] {op}", {}, {"t": t})
+        return t
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)

@@ -24,7 +24,7 @@ from kiln.compiler.primitives import broadcast_shapes
 from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
-from ..dispatch import autocast_op, bind, constant, current_trace
+from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -450,6 +450,7 @@ def setitem(x: Tensor, index, value) -> None:
             )
         np_index = _numpy_index(index)
         v = value._data if isinstance(value, Tensor) else value
+        _refuse_overlap(x._data, np_index, v)
         try:
             x._data[np_index] = v
         except ValueError as exc:
@@ -516,7 +517,33 @@ def _numpy_index(index):
         return tuple(_numpy_index(i) for i in index)
     if isinstance(index, Tensor):
         return index._data
+    if isinstance(index, slice) and index.step is not None and int(index.step) <= 0:
+        raise ValueError("step must be greater than zero")  # (PyTorch has no negative steps)
     return index
+
+
+def _refuse_overlap(data: np.ndarray, np_index, value) -> None:
+    """PyTorch refuses ``t[1:] = t[:-1]``: the source shares part of the memory written."""
+    if type(value) is not np.ndarray:
+        return
+    parts = np_index if isinstance(np_index, tuple) else (np_index,)
+    basic = all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+    if basic:
+        target = data[np_index]
+        same = (
+            target.__array_interface__["data"][0] == value.__array_interface__["data"][0]
+            and target.strides == value.strides
+            and target.shape == value.shape
+        )
+        clash = not same and _overlap(target, value)
+    else:  # (index_put_ refuses a source sharing any memory with the tensor written)
+        clash = _overlap(data, value)
+    if clash:
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to "
+            "tensor refer to a single memory location. Please clone() the tensor before "
+            "performing the operation."
+        )
 
 
 @_zero_d
