@@ -434,3 +434,10 @@ def test_augmented_setitem_on_a_row(op):
 
     want, got = _both(run)
     np.testing.assert_array_equal(got, want)
+
+
+def test_setitem_with_a_negative_step_raises_also_on_the_autograd_path():
+    for lib in (torch, kiln):
+        y = lib.zeros(6, requires_grad=True) * 1
+        with pytest.raises(ValueError, match="step must be greater than zero"):
+            y[::-1] = 1.0

@@ -483,7 +483,7 @@ def setitem(x: Tensor, index, value) -> None:
     if all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts):
         # a basic index (NumPy's meaning is PyTorch's): plain NumPy, also while tracing,
         # where a constant would be a graph node (``out[..., 0] = v`` under kiln.jit)
-        positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[index])
+        positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[_numpy_index(index)])
         shape, pos = positions.shape, constant(positions.reshape(-1), dtypes.int64, like=x)
     else:
         traced = getitem(
