@@ -441,3 +441,39 @@ def test_setitem_with_a_negative_step_raises_also_on_the_autograd_path():
         y = lib.zeros(6, requires_grad=True) * 1
         with pytest.raises(ValueError, match="step must be greater than zero"):
             y[::-1] = 1.0
+
+
+# ----------------------------------------------------------------------------- .grad accumulation
+# (tinygrad's test_gradient.py asserts the accumulated .grad is the same tensor) kiln built a
+# new .grad on each backward: ``g = w.grad`` taken after the first backward kept the first
+# gradient only (silently stale).
+
+
+def test_second_backward_accumulates_into_the_same_grad_tensor():
+    def run(lib):
+        w = lib.ones(3, requires_grad=True)
+        first = None
+        for i in range(3):
+            (w * (i + 1.0) * lib.arange(3.0)).sum().backward()
+            if first is None:
+                first = w.grad
+        assert w.grad is first
+        return first
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.filterwarnings("ignore:Using backward\(\) with create_graph=True")
+def test_accumulation_with_create_graph_builds_a_new_grad():
+    def run(lib):
+        x = lib.tensor([2.0], dtype=lib.float64, requires_grad=True)
+        (x**3).sum().backward(create_graph=True)
+        first = x.grad
+        (x**2).sum().backward(create_graph=True)
+        assert x.grad is not first  # (PyTorch: grad + new_grad, out of place)
+        (h,) = lib.autograd.grad(x.grad.sum(), x)
+        return lib.cat([first.detach(), x.grad.detach(), h])
+
+    want, got = _both(run)
+    np.testing.assert_allclose(got, want, rtol=1e-12)
