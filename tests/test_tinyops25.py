@@ -464,7 +464,7 @@ def test_second_backward_accumulates_into_the_same_grad_tensor():
     np.testing.assert_array_equal(got, want)
 
 
-@pytest.mark.filterwarnings("ignore:Using backward\(\) with create_graph=True")
+@pytest.mark.filterwarnings("ignore:Using backward:UserWarning")
 def test_accumulation_with_create_graph_builds_a_new_grad():
     def run(lib):
         x = lib.tensor([2.0], dtype=lib.float64, requires_grad=True)
