@@ -477,3 +477,76 @@ def test_accumulation_with_create_graph_builds_a_new_grad():
 
     want, got = _both(run)
     np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+# ----------------------------------------------------------------------------- mixed dtypes
+# (the tinygrad op suite with float16 inputs) A float16/bfloat16 input with float32 norm
+# parameters gave a float32 result where PyTorch's CPU kernels keep the input's dtype, and
+# huber_loss / binary_cross_entropy(_with_logits) followed promotion where PyTorch's
+# kernels write into the input's (target's) dtype.
+
+
+def _mixed(lib, fn, low, high):
+    rs = np.random.RandomState(3)
+    x = lib.tensor(rs.randn(4, 3, 5).astype(np.float32)).to(getattr(lib, low))
+    y = lib.tensor(rs.rand(4, 3, 5).astype(np.float32))
+    w = lib.tensor(rs.rand(3).astype(np.float32) + 0.5)
+    return fn(lib, x, y, w, getattr(lib, low), getattr(lib, high))
+
+
+_MIXED = {
+    "layer_norm": lambda lib, x, y, w, lo, hi: lib.nn.functional.layer_norm(
+        x, (5,), w.new_ones(5), w.new_zeros(5) + 0.1
+    ),
+    "group_norm": lambda lib, x, y, w, lo, hi: lib.nn.functional.group_norm(x, 3, w, w),
+    "batch_norm": lambda lib, x, y, w, lo, hi: lib.nn.functional.batch_norm(
+        x, w.clone(), w.clone(), w, w, training=True
+    ),
+    "batch_norm_eval": lambda lib, x, y, w, lo, hi: lib.nn.functional.batch_norm(x, w, w, w, w),
+    "LayerNorm_module": lambda lib, x, y, w, lo, hi: lib.nn.LayerNorm(5)(x),
+    "huber": lambda lib, x, y, w, lo, hi: lib.nn.functional.huber_loss(x, y.to(hi)),
+    "huber_none": lambda lib, x, y, w, lo, hi: lib.nn.functional.huber_loss(
+        x.to(hi), y.to(lo), reduction="none"
+    ),
+    "bce_logits_target": lambda lib, x, y, w, lo, hi: (
+        lib.nn.functional.binary_cross_entropy_with_logits(x.to(hi), y.to(lo))
+    ),
+    "bce_logits_pos_weight": lambda lib, x, y, w, lo, hi: (
+        lib.nn.functional.binary_cross_entropy_with_logits(
+            x, y.to(lo), pos_weight=w.reshape(3, 1).to(hi), reduction="none"
+        )
+    ),
+    "bce_weight": lambda lib, x, y, w, lo, hi: lib.nn.functional.binary_cross_entropy(
+        x.sigmoid(), y.to(lo), weight=w.reshape(3, 1).to(hi)
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_MIXED))
+@pytest.mark.parametrize("low, high", [("float16", "float32"), ("bfloat16", "float32")])
+def test_mixed_precision_result_dtype_and_value(name, low, high):
+    if low == "bfloat16" and name.startswith(("huber", "bce")):
+        high = "float64"  # (float32 vs float64 follows the same rule)
+        low = "float32"
+    want = _mixed(torch, _MIXED[name], low, high)
+    got = _mixed(kiln, _MIXED[name], low, high)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    tol = 2e-2 if "16" in str(want.dtype) else 1e-5
+    np.testing.assert_allclose(
+        got.detach().double().numpy(), want.detach().double().numpy(), rtol=tol, atol=tol
+    )
+
+
+@pytest.mark.parametrize("name", ["layer_norm", "group_norm", "batch_norm", "huber", "bce_weight"])
+def test_mixed_precision_float64_gradient(name):
+    def run(lib):
+        rs = np.random.RandomState(4)
+        x = lib.tensor(rs.randn(4, 3, 5), requires_grad=True)
+        y = lib.tensor(rs.rand(4, 3, 5))
+        w = lib.tensor(rs.rand(3) + 0.5)
+        out = _MIXED[name](lib, x, y, w, lib.float64, lib.float64)
+        (out * lib.arange(out.numel(), dtype=out.dtype).reshape(out.shape)).sum().backward()
+        return x.grad
+
+    want, got = _both(run)
+    np.testing.assert_allclose(got, want, rtol=1e-9, atol=1e-12)
