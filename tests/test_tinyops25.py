@@ -623,3 +623,47 @@ def test_lerp_refuses_mixed_dtypes(call, error):
         kiln.lerp(kiln.ones(2), kiln.zeros(2), kiln.tensor(0.25).double()).numpy(),
         torch.lerp(torch.ones(2), torch.zeros(2), torch.tensor(0.25).double()).numpy(),
     )
+
+
+# ----------------------------------------------------------------------------- addcmul, addcdiv
+# PyTorch computes addcmul as fma(value * t1, t2, x) and addcdiv as x + (value * t1) / t2:
+# kiln's x + (t1 * t2) * value and x + (t1 / t2) * value differed in the last bit on
+# 23% and 14% of float32 elements (0 now).
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("value", [0.3, 1, -2.5])
+@pytest.mark.parametrize("name", ["addcmul", "addcdiv"])
+def test_addcmul_addcdiv_are_bit_identical_to_pytorch(name, value, dtype):
+    rs = np.random.RandomState(0)
+    a, b = (rs.randn(2, 4000) * 2).astype(np.float32)
+    c = (rs.rand(4000) + 0.5).astype(np.float32)
+
+    def run(lib):
+        x, t1, t2 = (lib.tensor(v).to(getattr(lib, dtype)) for v in (a, b, c))
+        return getattr(lib, name)(x, t1, t2, value=value).float()
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("name", ["addcmul", "addcdiv"])
+def test_addcmul_addcdiv_float64_gradients_and_jit(name):
+    rs = np.random.RandomState(5)
+    a, b, c = rs.randn(3, 4, 5)
+    c = np.abs(c) + 0.5
+
+    def run(lib):
+        x, t1, t2 = (lib.tensor(v, requires_grad=True) for v in (a, b, c))
+        out = getattr(lib, name)(x, t1, t2[0], value=0.7)  # (t2 broadcast)
+        (out * out).sum().backward()
+        return [out.detach(), x.grad, t1.grad, t2.grad]
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-13, atol=1e-14)
+    f = getattr(kiln, name)
+    x, t1, t2 = (kiln.tensor(v.astype(np.float32)) for v in (a, b, c))
+    np.testing.assert_array_equal(
+        kiln.jit(lambda x, y, z: f(x, y, z, value=0.7))(x, t1, t2).numpy(),
+        f(x, t1, t2, value=0.7).numpy(),
+    )
