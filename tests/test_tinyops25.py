@@ -667,3 +667,21 @@ def test_addcmul_addcdiv_float64_gradients_and_jit(name):
         kiln.jit(lambda x, y, z: f(x, y, z, value=0.7))(x, t1, t2).numpy(),
         f(x, t1, t2, value=0.7).numpy(),
     )
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_hardswish_is_bit_identical_to_pytorch(dtype):
+    x = (np.random.RandomState(0).randn(20000) * 3).astype(np.float32)
+
+    def run(lib):
+        return lib.nn.functional.hardswish(lib.tensor(x).to(getattr(lib, dtype))).double()
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+    def grad(lib):
+        t = lib.tensor(x.astype(np.float64), requires_grad=True)
+        lib.nn.functional.hardswish(t).sum().backward()
+        return t.grad
+
+    np.testing.assert_allclose(grad(kiln).numpy(), grad(torch).numpy(), rtol=1e-15, atol=1e-15)
