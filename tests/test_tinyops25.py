@@ -685,3 +685,25 @@ def test_hardswish_is_bit_identical_to_pytorch(dtype):
         return t.grad
 
     np.testing.assert_allclose(grad(kiln).numpy(), grad(torch).numpy(), rtol=1e-15, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "float64"])
+def test_cube_is_bit_identical_to_pytorch(dtype):
+    x = (np.random.RandomState(0).randn(20000) * 2).astype(np.float32)
+
+    def run(lib):
+        return (lib.tensor(x).to(getattr(lib, dtype)) ** 3).double()
+
+    want, got = _both(run)
+    np.testing.assert_array_equal(got, want)
+
+    def grad(lib):
+        t = lib.tensor([1.5, -2.0, 0.0, np.inf], dtype=lib.float64, requires_grad=True)
+        y = t**3
+        assert "PowBackward0" in (type(y.grad_fn).__name__ if lib is torch else y.grad_fn.name())
+        (y * lib.tensor([1.0, 2.0, 3.0, 4.0], dtype=lib.float64)).sum().backward()
+        return t.grad
+
+    np.testing.assert_array_equal(grad(kiln).numpy(), grad(torch).numpy())
+    a = kiln.tensor(x)
+    np.testing.assert_array_equal(kiln.jit(lambda v: v**3)(a).numpy(), (a**3).numpy())
