@@ -516,6 +516,10 @@ def uniform_bits(shape, dtype, generator=None, device=None) -> Tensor:
     device a tensor without data, the generator untouched (what follows is shape rules)."""
     if _on_meta(device):
         return _meta_empty(shape, dtype)
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(
+            f"argument 'generator' must be torch.Generator, not {type(generator).__name__}"
+        )
     gen = generator or default_generator
 
     trace = current_trace()

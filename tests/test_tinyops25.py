@@ -707,3 +707,12 @@ def test_cube_is_bit_identical_to_pytorch(dtype):
     np.testing.assert_array_equal(grad(kiln).numpy(), grad(torch).numpy())
     a = kiln.tensor(x)
     np.testing.assert_array_equal(kiln.jit(lambda v: v**3)(a).numpy(), (a**3).numpy())
+
+
+@pytest.mark.parametrize(
+    "make", [lambda lib: lib.rand(5, generator="foo"), lambda lib: lib.randn(2, generator=3)]
+)
+def test_random_factory_refuses_a_generator_of_another_type(make):
+    for lib in (torch, kiln):
+        with pytest.raises(TypeError):
+            make(lib)
