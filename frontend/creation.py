@@ -28,8 +28,11 @@ from .dispatch import _wrapped_int, bind, constant, current_trace, with_out
 from .tensor import Tensor, _wrap
 
 
-def _size(shape, size=None, op: str = "creation") -> tuple:
-    """PyTorch's size forms: varargs ``f(2, 3)``, one sequence ``f((2, 3))``, or ``size=``."""
+def _size(shape, size=None, op: str = "creation", required: bool = False) -> tuple:
+    """PyTorch's size forms: varargs ``f(2, 3)``, one sequence ``f((2, 3))``, or ``size=``;
+    ``required``: a factory called with none of them raises (``torch.zeros()``)."""
+    if required and not shape and size is None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "size"')
     if size is not None:
         if shape:
             raise TypeError(f"{op}() got multiple values for argument 'size'")
@@ -198,17 +201,17 @@ def _filled(shape: tuple, value, dtype, requires_grad, device) -> Tensor:
 
 def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     """``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
-    return _filled(_size(shape, size, "zeros"), 0, dtype, requires_grad, device)
+    return _filled(_size(shape, size, "zeros", required=True), 0, dtype, requires_grad, device)
 
 
 def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
-    return _filled(_size(shape, size, "ones"), 1, dtype, requires_grad, device)
+    return _filled(_size(shape, size, "ones", required=True), 1, dtype, requires_grad, device)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     """Zeros in fact: kiln never hands out uninitialized memory. ``memory_format=`` lays
     it out (``channels_last``: NHWC memory, as PyTorch)."""
-    out = _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    out = _filled(_size(shape, size, "empty", required=True), 0, dtype, requires_grad, device)
     fmt = layout.get("memory_format")
     return out if fmt is None else _mf.lay_out(out, fmt)
 
@@ -547,9 +550,11 @@ def rand(
 ) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     if dt.is_complex:  # PyTorch: both parts uniform on [0, 1)
-        parts = rand((2, *_size(shape, size, "rand")), generator=generator, dtype=dt.to_real())
+        parts = rand(
+            (2, *_size(shape, size, "rand", True)), generator=generator, dtype=dt.to_real()
+        )
         return _finish(_complex_of(parts), requires_grad, device)
-    u = uniform_bits(_size(shape, size, "rand"), dt, generator, device)
+    u = uniform_bits(_size(shape, size, "rand", required=True), dt, generator, device)
     return _finish(u, requires_grad, device)
 
 
@@ -565,7 +570,7 @@ def randn(
     """Standard normal numbers by Box-Muller on two uniform draws."""
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    shape = _size(shape, size, "randn")
+    shape = _size(shape, size, "randn", required=True)
     if dt.is_complex:  # PyTorch: unit variance in all, so each part has variance 1/2
         parts = ops.mul(randn((2, *shape), generator=generator, dtype=dt.to_real()), 0.5**0.5)
         return _finish(_complex_of(parts), requires_grad, device)

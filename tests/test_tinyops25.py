@@ -716,3 +716,11 @@ def test_random_factory_refuses_a_generator_of_another_type(make):
     for lib in (torch, kiln):
         with pytest.raises(TypeError):
             make(lib)
+
+
+@pytest.mark.parametrize("name", ["zeros", "ones", "empty", "rand", "randn"])
+def test_factory_without_a_size_raises_type_error(name):
+    for lib in (torch, kiln):
+        with pytest.raises(TypeError):
+            getattr(lib, name)()
+        assert tuple(getattr(lib, name)(()).shape) == ()  # an empty size is a 0-d tensor
