@@ -724,3 +724,49 @@ def test_factory_without_a_size_raises_type_error(name):
         with pytest.raises(TypeError):
             getattr(lib, name)()
         assert tuple(getattr(lib, name)(()).shape) == ()  # an empty size is a 0-d tensor
+
+
+# ----------------------------------------------------------------------------- attention
+# A query row that the mask hides from every key: PyTorch's CPU kernel gives zeros (and zero
+# gradients); kiln's softmax over -inf alone gave NaN.
+
+
+@pytest.mark.parametrize("kind", ["bool", "float", "causal"])
+def test_sdpa_fully_masked_rows_are_zero(kind):
+    rs = np.random.RandomState(0)
+    qn, kn, vn = rs.randn(2, 1, 3, 4), rs.randn(2, 1, 5, 4), rs.randn(2, 1, 5, 4)
+
+    def run(lib):
+        q, k, v = (lib.tensor(a, requires_grad=True) for a in (qn, kn, vn))
+        if kind == "bool":
+            mask = lib.ones(3, 5, dtype=lib.bool)
+            mask[1] = False
+            kwargs = dict(attn_mask=mask)
+        elif kind == "float":
+            mask = lib.zeros(3, 5, dtype=lib.float64)
+            mask[1] = float("-inf")
+            mask[0, 2] = float("-inf")
+            kwargs = dict(attn_mask=mask)
+        else:  # a causal mask plus a boolean one that hides the only key row 0 may see
+            mask = lib.ones(3, 5, dtype=lib.bool)
+            mask[0, 0] = False
+            kwargs = dict(attn_mask=mask, is_causal=False)
+            kwargs["attn_mask"] = lib.logical_and(mask, lib.ones(3, 5, dtype=lib.bool).tril())
+        out = lib.nn.functional.scaled_dot_product_attention(q, k, v, **kwargs)
+        (out * lib.arange(out.numel(), dtype=lib.float64).reshape(out.shape)).sum().backward()
+        return [out.detach(), q.grad, k.grad, v.grad]
+
+    for want, got in zip(run(torch), run(kiln)):
+        assert not np.isnan(got.numpy()).any()
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-12, atol=1e-12)
+
+
+def test_sdpa_fully_masked_rows_under_jit_equal_eager():
+    q = kiln.tensor(np.random.RandomState(1).randn(1, 2, 3, 4).astype(np.float32))
+    mask = kiln.tensor(np.array([[True] * 5, [False] * 5, [True, False] * 2 + [True]]))
+    k = kiln.ones(1, 2, 5, 4)
+
+    def f(q, k):
+        return kiln.nn.functional.scaled_dot_product_attention(q, k, k, attn_mask=mask)
+
+    np.testing.assert_array_equal(kiln.jit(f)(q, k).numpy(), f(q, k).numpy())
