@@ -770,3 +770,35 @@ def test_sdpa_fully_masked_rows_under_jit_equal_eager():
         return kiln.nn.functional.scaled_dot_product_attention(q, k, k, attn_mask=mask)
 
     np.testing.assert_array_equal(kiln.jit(f)(q, k).numpy(), f(q, k).numpy())
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@pytest.mark.parametrize("need_weights", [True, False])
+def test_multihead_attention_with_a_fully_padded_sequence(need_weights):
+    x = np.random.RandomState(0).randn(2, 4, 8).astype(np.float32)
+
+    def run(lib):
+        m = lib.nn.MultiheadAttention(8, 2, batch_first=True)
+        rs = np.random.RandomState(1)
+        m.load_state_dict(
+            {
+                k: lib.tensor(rs.randn(*v.shape).astype(np.float32) * 0.3)
+                for k, v in m.state_dict().items()
+            }
+        )
+        m.eval()
+        padding = lib.tensor(np.array([[False] * 3 + [True], [True] * 4]))
+        with lib.no_grad():
+            out, _ = m(
+                lib.tensor(x),
+                lib.tensor(x),
+                lib.tensor(x),
+                key_padding_mask=padding,
+                need_weights=need_weights,
+            )
+        return out
+
+    want, got = _both(run)
+    # (PyTorch: NaN where the weights are computed, its SDPA's zeros without them)
+    np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+    assert np.isnan(got).any() == need_weights
