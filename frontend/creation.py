@@ -28,8 +28,11 @@ from .dispatch import _wrapped_int, bind, constant, current_trace, with_out
 from .tensor import Tensor, _wrap
 
 
-def _size(shape, size=None, op: str = "creation") -> tuple:
-    """PyTorch's size forms: varargs ``f(2, 3)``, one sequence ``f((2, 3))``, or ``size=``."""
+def _size(shape, size=None, op: str = "creation", required: bool = False) -> tuple:
+    """PyTorch's size forms: varargs ``f(2, 3)``, one sequence ``f((2, 3))``, or ``size=``;
+    ``required``: a factory called with none of them raises (``torch.zeros()``)."""
+    if required and not shape and size is None:
+        raise TypeError(f'{op}() missing 1 required positional arguments: "size"')
     if size is not None:
         if shape:
             raise TypeError(f"{op}() got multiple values for argument 'size'")
@@ -231,13 +234,13 @@ def zeros(*shape, size=None, dtype=None, device=None, requires_grad=False, **lay
     """``zeros(2, 3)``, ``zeros((2, 3))`` or ``zeros(size=(2, 3))``."""
     if _sparse_layout(layout):  # kiln.sparse: no entries
         return _sparse().empty_sparse(_size(shape, size, "zeros"), dtype, layout["layout"])
-    return _filled(_size(shape, size, "zeros"), 0, dtype, requires_grad, device)
+    return _filled(_size(shape, size, "zeros", required=True), 0, dtype, requires_grad, device)
 
 
 def ones(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
     if _sparse_layout(layout):
         raise RuntimeError("full(...) is not implemented for sparse layout")
-    return _filled(_size(shape, size, "ones"), 1, dtype, requires_grad, device)
+    return _filled(_size(shape, size, "ones", required=True), 1, dtype, requires_grad, device)
 
 
 def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **layout) -> Tensor:
@@ -245,7 +248,7 @@ def empty(*shape, size=None, dtype=None, device=None, requires_grad=False, **lay
     it out (``channels_last``: NHWC memory, as PyTorch)."""
     if _sparse_layout(layout):
         return _sparse().empty_sparse(_size(shape, size, "empty"), dtype, layout["layout"])
-    out = _filled(_size(shape, size, "empty"), 0, dtype, requires_grad, device)
+    out = _filled(_size(shape, size, "empty", required=True), 0, dtype, requires_grad, device)
     fmt = layout.get("memory_format")
     return out if fmt is None else _mf.lay_out(out, fmt)
 
@@ -578,6 +581,10 @@ def uniform_bits(shape, dtype, generator=None, device=None) -> Tensor:
     device a tensor without data, the generator untouched (what follows is shape rules)."""
     if _on_meta(device):
         return _meta_empty(shape, dtype)
+    if generator is not None and not isinstance(generator, Generator):
+        raise TypeError(
+            f"argument 'generator' must be torch.Generator, not {type(generator).__name__}"
+        )
     gen = generator or default_generator
 
     trace = current_trace()
@@ -605,9 +612,11 @@ def rand(
 ) -> Tensor:
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     if dt.is_complex:  # PyTorch: both parts uniform on [0, 1)
-        parts = rand((2, *_size(shape, size, "rand")), generator=generator, dtype=dt.to_real())
+        parts = rand(
+            (2, *_size(shape, size, "rand", True)), generator=generator, dtype=dt.to_real()
+        )
         return _finish(_complex_of(parts), requires_grad, device)
-    u = uniform_bits(_size(shape, size, "rand"), dt, generator, device)
+    u = uniform_bits(_size(shape, size, "rand", required=True), dt, generator, device)
     return _finish(u, requires_grad, device)
 
 
@@ -623,7 +632,7 @@ def randn(
     """Standard normal numbers by Box-Muller on two uniform draws."""
 
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
-    shape = _size(shape, size, "randn")
+    shape = _size(shape, size, "randn", required=True)
     if dt.is_complex:  # PyTorch: unit variance in all, so each part has variance 1/2
         parts = ops.mul(randn((2, *shape), generator=generator, dtype=dt.to_real()), 0.5**0.5)
         return _finish(_complex_of(parts), requires_grad, device)

@@ -635,7 +635,7 @@ masked_select matmul max maximum mean min minimum mm msort mul multinomial multi
 nan_to_num ne neg negative nonzero norm normal not_equal ones outer pow prod rand randint randn
 randperm reciprocal remainder round rsqrt scatter scatter_add searchsorted sigmoid sign sin sinh
 softmax sort sqrt square stack std std_mean sub subtract sum take tan tanh topk tril triu
-true_divide trunc var var_mean vstack where zeros
+true_divide trunc var var_mean vstack where zeros isin
 """.split()
 
 
@@ -667,6 +667,7 @@ def with_out(fn):
     def op(*args, out=None, **kwargs):
         if out is None:
             return fn(*args, **kwargs)
+        _refuse_partial_overlap(name, args, out)
         if name in _OUT_GIVES_DTYPE and isinstance(out, Tensor) and kwargs.get("dtype") is None:
             kwargs["dtype"] = out.dtype  # PyTorch: a factory or sum computes in out's dtype
         if name in _OUT_APART_FROM_INPUTS:
@@ -675,6 +676,43 @@ def with_out(fn):
 
     op._writes_out = True
     return op
+
+
+def _refuse_partial_overlap(name: str, args, out) -> None:
+    """PyTorch refuses an ``out=`` that shares some, but not all, of an input's memory
+    (``torch.add(x[:-1], 1, out=x[1:])``): the result would depend on the write order."""
+    outs = out if isinstance(out, (tuple, list)) else (out,)
+    inputs = [a for arg in args for a in (arg if isinstance(arg, (tuple, list)) else (arg,))]
+    # (the cat family refuses even an input that is the output itself)
+    joins = name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack")
+    for o in outs:
+        if not isinstance(o, Tensor) or type(o._data) is not np.ndarray:
+            continue
+        for a in inputs:
+            if not isinstance(a, Tensor) or type(a._data) is not np.ndarray:
+                continue
+            if a is o and not joins:
+                continue
+            same_view = (
+                a._data.__array_interface__["data"][0] == o._data.__array_interface__["data"][0]
+                and a._data.strides == o._data.strides
+                and a._data.shape == o._data.shape
+            )
+            if (joins or not same_view) and _overlap(a._data, o._data):
+                raise RuntimeError(
+                    f"{name}(): unsupported operation: some elements of the input tensor and "
+                    "the written-to tensor refer to a single memory location. Please clone() "
+                    "the tensor before performing the operation."
+                )
+
+
+def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    if not np.may_share_memory(a, b):
+        return False
+    try:
+        return bool(np.shares_memory(a, b, max_work=100_000))
+    except np.exceptions.TooHardError:
+        return False  # (too costly to decide: let the write go ahead, as before)
 
 
 # Ops whose ``out=`` names the dtype to compute in (factories, sums and products).
@@ -689,6 +727,7 @@ _OUT_EXACT_DTYPE = frozenset(
 addmm amax amin bmm clamp clamp_max clamp_min clip diag dot gather index_add index_select
 log_softmax masked_select matmul mm msort mv nan_to_num norm round scatter scatter_add
 sign softmax take tril triu trunc where
+argmax argmin cummax cummin isin kthvalue sort topk
 """.split()
 )
 

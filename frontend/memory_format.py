@@ -47,7 +47,8 @@ channels_last_3d = memory_format("channels_last_3d", (0, 2, 3, 4, 1))
 
 
 class layout:  # noqa: N801 - PyTorch's name
-    """``Tensor.layout``: kiln's tensors are all dense and strided (no sparse layouts)."""
+    """``Tensor.layout``: ``strided`` (dense) or ``sparse_coo`` (``kiln.sparse``); the
+    compressed layouts are names only (``layout == torch.sparse_csr`` reads)."""
 
     __slots__ = ("name",)
 
@@ -58,10 +59,22 @@ class layout:  # noqa: N801 - PyTorch's name
         return f"torch.{self.name}"
 
     def __reduce__(self):
-        return self.name
+        return (_layout_named, (self.name,))
 
 
 strided = layout("strided")
+sparse_coo = layout("sparse_coo")
+sparse_csr = layout("sparse_csr")
+sparse_csc = layout("sparse_csc")
+sparse_bsr = layout("sparse_bsr")
+sparse_bsc = layout("sparse_bsc")
+_LAYOUTS = {
+    x.name: x for x in (strided, sparse_coo, sparse_csr, sparse_csc, sparse_bsr, sparse_bsc)
+}
+
+
+def _layout_named(name: str) -> layout:
+    return _LAYOUTS[name]
 
 
 def element_strides(data: np.ndarray) -> tuple:

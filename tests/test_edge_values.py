@@ -191,7 +191,7 @@ COMPOSITES = {
     "mish": (F.mish, torch.nn.functional.mish, ()),
     "elu": (F.elu, torch.nn.functional.elu, ()),
     "relu": (F.relu, torch.relu, ()),
-    "hardswish": (F.hardswish, torch.nn.functional.hardswish, (3e38,)),
+    "hardswish": (F.hardswish, torch.nn.functional.hardswish, ()),
     "log1p": (kiln.log1p, torch.log1p, ()),
     "expm1": (kiln.expm1, torch.expm1, ()),
     "log2": (kiln.log2, torch.log2, ()),

@@ -70,7 +70,7 @@ def _kiln_repr(x) -> str:
 @pytest.mark.parametrize("name", CASES)
 def test_construction_coalesce_and_repr_match_torch(name):
     t, k = _pair(name)
-    assert k.layout is kiln.sparse_coo and repr(k.layout) == "kiln.sparse_coo"
+    assert k.layout is kiln.sparse_coo and repr(k.layout) == "torch.sparse_coo"
     assert (k.sparse_dim(), k.dense_dim(), k.ndim) == (t.sparse_dim(), t.dense_dim(), t.ndim)
     _same_sparse(k, t)
     assert _kiln_repr(k) == repr(t)

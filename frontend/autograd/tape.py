@@ -727,7 +727,13 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                 if id(g._data) in taken and type(g._data) is np.ndarray:
                     g = _wrap(np.array(g._data, copy=True, order="K"))
                 taken.add(id(g._data))
-            leaf._grad = g if previous is None else previous + g
+            if _accumulates_in_place(previous, g, create_graph):
+                # PyTorch's AccumulateGrad adds into the existing .grad (``g = x.grad``
+                # taken before a second backward sees the sum)
+                np.add(previous._data, g._data, out=previous._data)
+                previous._version += 1
+            else:
+                leaf._grad = g if previous is None else previous + g
         else:
             previous = trace.current_grad(leaf)
             trace.set_grad(leaf, g if previous is None else previous + g)
@@ -739,6 +745,20 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             from . import graph
 
             graph.accumulate_post(leaf, g)
+
+
+def _accumulates_in_place(previous, g, create_graph: bool) -> bool:
+    return (
+        previous is not None
+        and not create_graph
+        and type(previous._data) is np.ndarray
+        and type(g._data) is np.ndarray
+        and previous._data.flags.writeable
+        and previous._data.shape == g._data.shape
+        and previous._data.dtype == g._data.dtype
+        and previous._node is None
+        and not previous.requires_grad
+    )
 
 
 def _ones_like(t: Tensor) -> Tensor:

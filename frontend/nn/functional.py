@@ -674,7 +674,15 @@ def scaled_dot_product_attention(
             scores = ops.masked_fill(scores, ops.logical_not(attn_mask), float("-inf"))
         else:
             scores = ops.add(scores, attn_mask)
+    dead = None
+    if attn_mask is not None or is_causal:
+        # a query that the mask lets see no key gets zeros (and zero gradients), as
+        # PyTorch's CPU kernel, not the NaN of a softmax over -inf alone
+        dead = ops.all(ops.eq(scores, float("-inf")), -1, keepdim=True)
+        scores = ops.where(dead, 0.0, scores)
     weights = ops.softmax(scores, -1)
+    if dead is not None:
+        weights = ops.where(dead, 0.0, weights)
     if dropout_p > 0.0:
         weights = dropout(weights, dropout_p, True)
     out = ops.matmul(weights, value)

@@ -162,7 +162,16 @@ def huber_loss(input, target, reduction: str = "mean", delta: float = 1.0, weigh
     loss = ops.where(
         ops.lt(d, delta), ops.mul(ops.mul(d, d), 0.5), ops.mul(ops.sub(d, 0.5 * delta), delta)
     )
-    return reduce_loss(_weighted(loss, weight), reduction)
+    return reduce_loss(_in_dtype_of(input, _weighted(loss, weight)), reduction)
+
+
+def _in_dtype_of(like, loss):
+    """``loss`` in ``like``'s floating dtype: PyTorch's kernels for these losses compute in
+    place into a tensor of that dtype (huber_loss(float16, float32) is float16), where
+    promotion would give the wider one."""
+    if like.dtype.is_floating_point and loss.dtype.is_floating_point and loss.dtype != like.dtype:
+        return ops.cast(loss, like.dtype)
+    return loss
 
 
 # ------------------------------------------------------------------------------ classification
@@ -364,7 +373,7 @@ def binary_cross_entropy(
     log_x = ops.maximum(ops.log(input), ops.constant(-100.0, input.dtype))
     log_1mx = ops.maximum(ops.log(ops.sub(1.0, input)), ops.constant(-100.0, input.dtype))
     loss = ops.neg(ops.add(ops.mul(target, log_x), ops.mul(ops.sub(1.0, target), log_1mx)))
-    loss = reduce_loss(_weighted(loss, weight), reduction)
+    loss = reduce_loss(_in_dtype_of(input, _weighted(loss, weight)), reduction)
     return rename(loss, "BinaryCrossEntropyBackward0", input, target)
 
 
@@ -395,7 +404,8 @@ def binary_cross_entropy_with_logits(
     else:
         coefficient = ops.add(ops.mul(ops.sub(pos_weight, 1.0), target), 1.0)
     loss = ops.sub(ops.mul(ops.sub(1.0, target), input), ops.mul(log_sig, coefficient))
-    loss = reduce_loss(_weighted(loss, weight), reduction)
+    # (PyTorch's result has the target's dtype: its kernel writes into 1 - target)
+    loss = reduce_loss(_in_dtype_of(target, _weighted(loss, weight)), reduction)
     return rename(loss, "BinaryCrossEntropyWithLogitsBackward0", input, target)
 
 

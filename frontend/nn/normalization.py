@@ -21,6 +21,15 @@ from kiln.dispatch import computes_in_float32
 __all__ = ["layer_norm", "batch_norm", "group_norm"]
 
 
+def _in_input_dtype(input, out):
+    """PyTorch's CPU norms take float32 parameters with a bfloat16 (float16) input ("mixed
+    dtype") and give the input's dtype, where promotion would say float32."""
+    low = (kiln.float16, kiln.bfloat16)
+    if input.dtype in low and out.dtype is not input.dtype and out.dtype is kiln.float32:
+        return ops.cast(out, input.dtype)
+    return out
+
+
 def normalize_over(input, axes, eps: float):
     """``(x - mean) / sqrt(var + eps)`` over ``axes`` (biased variance); also the stats.
 
@@ -55,7 +64,7 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-
         out = ops.mul(out, weight)
     if bias is not None:
         out = ops.add(out, bias)
-    return out
+    return _in_input_dtype(input, out)
 
 
 def _channel_shape(input):
@@ -115,7 +124,7 @@ def batch_norm(
         out = ops.mul(out, ops.reshape(weight, shape))
     if bias is not None:
         out = ops.add(out, ops.reshape(bias, shape))
-    return out
+    return _in_input_dtype(input, out)
 
 
 def _update_running(running_mean, running_var, mean, var, count, momentum):
@@ -155,4 +164,4 @@ def group_norm(input, num_groups: int, weight=None, bias=None, eps: float = 1e-5
         out = ops.mul(out, ops.reshape(weight, shape))
     if bias is not None:
         out = ops.add(out, ops.reshape(bias, shape))
-    return out
+    return _in_input_dtype(input, out)

@@ -236,13 +236,17 @@ class MultiheadAttention(Module):
                 )
             padding = key_padding_mask.reshape(bsz, 1, 1, src_len)
             attn_mask = padding if attn_mask is None else attn_mask + padding
-        scores = kiln.matmul(q * (1.0 / math.sqrt(head_dim)), k.transpose(-2, -1))
-        if attn_mask is not None:
-            scores = scores + attn_mask
-        weights = F.softmax(scores, dim=-1)
-        if self.dropout > 0.0 and self.training:
-            weights = F.dropout(weights, p=self.dropout)
-        out = kiln.matmul(weights, v)  # (N, H, L, D)
+        if need_weights:
+            scores = kiln.matmul(q * (1.0 / math.sqrt(head_dim)), k.transpose(-2, -1))
+            if attn_mask is not None:
+                scores = scores + attn_mask
+            weights = F.softmax(scores, dim=-1)
+            if self.dropout > 0.0 and self.training:
+                weights = F.dropout(weights, p=self.dropout)
+            out = kiln.matmul(weights, v)  # (N, H, L, D)
+        else:  # PyTorch's path without weights: SDPA (a query masked from every key gives 0)
+            p = self.dropout if self.training else 0.0
+            out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=p)
         out = out.permute(2, 0, 1, 3).reshape(tgt_len, bsz, e)
         out = self.out_proj(out)
         if not need_weights:

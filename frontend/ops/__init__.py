@@ -27,6 +27,7 @@ from . import (
 )
 from . import inplace as _inplace_module
 from .aliases import *  # noqa: F403
+from .aliases import aten  # noqa: F401 - torch.ops.aten.<name>
 from .compare import *  # noqa: F403
 from .elementwise import *  # noqa: F403
 from .elementwise import abs, add, cast, pow, round  # noqa: F401, A004

@@ -53,6 +53,7 @@ set_float32_matmul_precision set_num_interop_threads set_warn_always
 alias_copy as_strided_copy diagonal_copy expand_copy permute_copy split_with_sizes_copy
 squeeze_copy t_copy transpose_copy unbind_copy unfold_copy unsqueeze_copy view_copy
 igamma igammac
+adjoint detach_copy select_copy slice_copy split_copy
 """.split()
 
 
@@ -499,6 +500,21 @@ unbind_copy = _copy_variant("unbind")
 unfold_copy = _copy_variant("unfold")
 unsqueeze_copy = _copy_variant("unsqueeze")
 view_copy = _copy_variant("view")
+detach_copy = _copy_variant("detach")
+select_copy = _copy_variant("select")
+split_copy = _copy_variant("split")
+
+
+def slice_copy(input, dim=0, start=None, end=None, step=1):  # noqa: A002
+    """``input[..., start:end:step]`` along ``dim``, as a new tensor (PyTorch's ``slice_copy``)."""
+    index = [slice(None)] * input.ndim
+    index[dim] = slice(start, end, step)
+    return input[tuple(index)].clone()
+
+
+def adjoint(input):  # noqa: A002
+    """The conjugate transpose of the last two dimensions (a view)."""
+    return input.adjoint()
 
 
 def igamma(input, other):  # noqa: A002
@@ -513,3 +529,43 @@ def igammac(input, other):  # noqa: A002
     from .. import special
 
     return special.gammaincc(input, other)
+
+
+# ------------------------------------------------------------------ torch.ops.aten
+class _AtenOp:
+    """``torch.ops.aten.<name>`` (and its overloads ``.default``, ``.Tensor``, ``.out``, ...):
+    PyTorch's ``torch.<name>`` binding is ATen's, so each forwards to ``kiln.<name>`` (or
+    ``kiln.nn.functional.<name>``)."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, overload: str):
+        if overload.startswith("__"):
+            raise AttributeError(overload)
+        return self  # every overload of an op binds the same function here
+
+    def __call__(self, *args, **kwargs):
+        import kiln
+
+        if self._name == "alias":
+            return args[0].view_as(args[0])
+        fn = getattr(kiln, self._name, None) or getattr(_functional(), self._name, None)
+        if fn is None:
+            raise NotImplementedError(f"torch.ops.aten.{self._name} is not supported by kiln")
+        return fn(*args, **kwargs)
+
+    def __repr__(self):
+        return f"<OpOverloadPacket(op='aten.{self._name}')>"
+
+
+class _Aten:
+    """The ``aten`` namespace of ``torch.ops``."""
+
+    def __getattr__(self, name: str) -> _AtenOp:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return _AtenOp(name)
+
+
+aten = _Aten()

@@ -327,6 +327,8 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
         dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
         if b == -0.5 and dt.is_floating_point:  # PyTorch's rsqrt: (-inf) ** -0.5 is NaN
             return rsqrt(cast(a, dt))
+        if b == 3 and dt.is_floating_point:
+            return _cube(cast(a, dt))
         return bind_into(P["pow"], cast(a, dt), constant(b, dt), donor)
     if isinstance(a, Tensor) and a.dtype is dtypes.bool_ and type(b) is bool:
         return logical_or(a, not b)  # bool ** True is the tensor, bool ** False all True
@@ -343,6 +345,16 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
         special = where(eq(a, one), one, where(eq(a, constant(-1, dt)), minus_one, zero))
         return where(neg, special, power)
     return bind(P["pow"], (a, b))
+
+
+def _cube(x):
+    """PyTorch's ``x ** 3`` is ``x * x * x`` (float16: in float32, rounded once; bfloat16:
+    rounded after each product); NumPy's power differed from it in the last bit on 30% of
+    float32 elements."""
+    half = x.dtype is dtypes.float16
+    y = cast(x, dtypes.float32) if half else x
+    out = mul(mul(y, y), y)
+    return _node_named(cast(out, dtypes.float16) if half else out, "PowBackward0", x)
 
 
 def _unary(prim, float_only):
@@ -792,19 +804,70 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return where(eq(x, -math.inf), neginf, x)
 
 
-@computes_in_float32
 def lerp(start, end, weight):
-    return add(start, mul(weight, sub(end, start)))
+    """``start + weight * (end - start)``; PyTorch's kernel takes one floating dtype for
+    ``start``, ``end`` and a dimensioned ``weight`` (no promotion)."""
+    if isinstance(start, Tensor) and isinstance(end, Tensor):
+        if not (start.dtype.is_floating_point or start.dtype.is_complex):
+            raise NotImplementedError(f'"lerp_kernel" not implemented for {start.dtype.name}')
+        if end.dtype is not start.dtype:
+            raise RuntimeError(
+                f"lerp: expected dtype {start.dtype.name} for `end` but got dtype {end.dtype.name}"
+            )
+        if isinstance(weight, Tensor) and weight.ndim and weight.dtype is not start.dtype:
+            raise RuntimeError(
+                f"lerp: expected dtype {start.dtype.name} for `weight` but got dtype "
+                f"{weight.dtype.name}"
+            )
+    return _lerp(start, end, weight)
+
+
+@computes_in_float32
+def _lerp(start, end, weight):
+    # PyTorch's CPU kernel: ``start + w (end - start)`` for ``|w| < 1/2``, else
+    # ``end + (w - 1)(end - start)``, each one fused multiply-add (one rounding). In
+    # float32 that is the float64 product and sum rounded once (a float32 product is exact
+    # in float64); one-rounding-per-step differed in the last bit on 25-50% of elements.
+    wide = isinstance(start, Tensor) and start.dtype is dtypes.float32
+    wide = wide and (not isinstance(end, Tensor) or end.dtype is dtypes.float32)
+    if not wide:
+        small = lt(abs(weight), 0.5) if isinstance(weight, Tensor) else -0.5 < weight < 0.5
+        low = add(start, mul(weight, sub(end, start)))
+        rest = sub(1.0, weight) if isinstance(weight, Tensor) else 1.0 - weight
+        high = sub(end, mul(sub(end, start), rest))
+        return where(small, low, high) if isinstance(small, Tensor) else low if small else high
+    f64 = dtypes.float64
+    diff = cast(sub(end, start), f64)
+    if isinstance(weight, Tensor):
+        w = weight if weight.dtype is dtypes.float32 else cast(weight, dtypes.float32)
+        coeff = where(lt(abs(w), 0.5), w, sub(w, 1.0))  # (w - 1 rounded to float32)
+        base = where(lt(abs(w), 0.5), start, end)
+        return cast(add(cast(base, f64), mul(cast(coeff, f64), diff)), dtypes.float32)
+    w = float(np.float32(weight))
+    coeff = w if -0.5 < w < 0.5 else float(np.float32(w - 1.0))
+    base = start if -0.5 < w < 0.5 else end
+    return cast(add(cast(base, f64), mul(diff, coeff)), dtypes.float32)
 
 
 @computes_in_float32
 def addcmul(x, t1, t2, *, value=1):
-    return add(x, mul(mul(t1, t2), value))
+    # PyTorch's CPU kernel: fma(value * t1, t2, x), one rounding after the scaled t1 (in
+    # float32 the float64 product and sum are that rounding); (t1 * t2) * value differed
+    # in the last bit on a quarter of float32 elements
+    scaled = mul(t1, value)
+    tensors = [a for a in (x, scaled, t2) if isinstance(a, Tensor)]
+    if tensors and all(a.dtype is dtypes.float32 for a in tensors):
+        f64 = dtypes.float64
+        wide = add(
+            cast(x, f64) if isinstance(x, Tensor) else x, mul(cast(scaled, f64), cast(t2, f64))
+        )
+        return cast(wide, dtypes.float32)
+    return add(x, mul(scaled, t2))
 
 
 @computes_in_float32
 def addcdiv(x, t1, t2, *, value=1):
-    return add(x, mul(div(t1, t2), value))
+    return add(x, div(mul(t1, value), t2))  # (PyTorch's order: x + (value * t1) / t2)
 
 
 @computes_in_float32(round_scalars=True)

@@ -25,7 +25,7 @@ from kiln.compiler.primitives import broadcast_shapes
 from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
-from ..dispatch import autocast_op, bind, constant, current_trace
+from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import (
@@ -250,11 +250,23 @@ def _mask_index(x: Tensor, axis: int, mask: Tensor):
     return bind(P["take"], (flat, constant(positions, dtypes.int64, like=x)), {"axis": axis}), k
 
 
+def _broadcast_indices(advanced) -> tuple:
+    """The common shape of the index tensors; PyTorch raises IndexError when there is none."""
+    shapes = [tuple(i.shape) for _, i in advanced]
+    try:
+        return broadcast_shapes("index", *shapes)
+    except RuntimeError:
+        shown = ", ".join("[" + ", ".join(map(str, s)) + "]" for s in shapes)
+        raise IndexError(
+            f"shape mismatch: indexing tensors could not be broadcast together with shapes {shown}"
+        ) from None
+
+
 def _multi_take(x: Tensor, advanced) -> Tensor:
     """Several integer-tensor indices: broadcast them and take on the flattened axes."""
 
     axes = [a for a, _ in advanced]
-    shape = broadcast_shapes("index", *(i.shape for _, i in advanced))
+    shape = _broadcast_indices(advanced)
     adjacent = axes == list(range(axes[0], axes[0] + len(axes)))
     dest = axes[0] if adjacent else 0
     rest = [d for d in range(x.ndim) if d not in axes]
@@ -512,6 +524,7 @@ def setitem(x: Tensor, index, value) -> None:
             )
         np_index = _numpy_index(index)
         v = value._data if isinstance(value, Tensor) else value
+        _refuse_overlap(x._data, np_index, v)
         try:
             x._data[np_index] = v
         except ValueError as exc:
@@ -546,7 +559,7 @@ def setitem(x: Tensor, index, value) -> None:
     if basic:
         # a basic index (NumPy's meaning is PyTorch's): plain NumPy, also while tracing,
         # where a constant would be a graph node (``out[..., 0] = v`` under kiln.jit)
-        positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[index])
+        positions = np.asarray(np.arange(x.numel()).reshape(x.shape)[_numpy_index(index)])
         shape, pos = positions.shape, constant(positions.reshape(-1), dtypes.int64, like=x)
     else:
         traced = getitem(
@@ -582,7 +595,33 @@ def _numpy_index(index):
         return tuple(_numpy_index(i) for i in index)
     if isinstance(index, Tensor):
         return index._data
+    if isinstance(index, slice) and index.step is not None and int(index.step) <= 0:
+        raise ValueError("step must be greater than zero")  # (PyTorch has no negative steps)
     return index
+
+
+def _refuse_overlap(data: np.ndarray, np_index, value) -> None:
+    """PyTorch refuses ``t[1:] = t[:-1]``: the source shares part of the memory written."""
+    if type(value) is not np.ndarray:
+        return
+    parts = np_index if isinstance(np_index, tuple) else (np_index,)
+    basic = all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+    if basic:
+        target = data[np_index]
+        same = (
+            target.__array_interface__["data"][0] == value.__array_interface__["data"][0]
+            and target.strides == value.strides
+            and target.shape == value.shape
+        )
+        clash = not same and _overlap(target, value)
+    else:  # (index_put_ refuses a source sharing any memory with the tensor written)
+        clash = _overlap(data, value)
+    if clash:
+        raise RuntimeError(
+            "unsupported operation: some elements of the input tensor and the written-to "
+            "tensor refer to a single memory location. Please clone() the tensor before "
+            "performing the operation."
+        )
 
 
 @_zero_d

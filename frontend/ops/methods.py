@@ -174,6 +174,34 @@ def _inplace(name):
     return method
 
 
+def _forward_to(name: str):
+    def method(self, *args, **kwargs):
+        return getattr(ops, name)(self, *args, **kwargs)
+
+    method.__name__ = name
+    return method
+
+
+def _unique_consecutive(self, return_inverse=False, return_counts=False, dim=None):
+    from ..functional import unique_consecutive
+
+    return unique_consecutive(self, return_inverse, return_counts, dim)
+
+
+def _fill_diagonal_(self, fill_value, wrap=False):
+    """PyTorch's ``fill_diagonal_``: the main diagonal (``x[i, i, ..., i]``) set to a number;
+    a tall matrix with ``wrap=True`` starts the diagonal again every ``cols + 1`` rows."""
+    if self.ndim < 2:
+        raise RuntimeError("fill_diagonal_: dimensions must larger than 1")
+    if self.ndim > 2 and len(set(self.shape)) > 1:
+        raise RuntimeError("fill_diagonal_: all dimensions of input must be of equal length")
+    mask = np.zeros(tuple(self.shape), dtype=bool)
+    np.fill_diagonal(mask, True, wrap=bool(wrap))
+    where = ops.constant(mask, dtypes.bool_, like=self)
+    fill = ops.full((), fill_value, dtype=self.dtype)
+    return ops.assign(self, ops.where(where, fill, self), "fill_diagonal_")
+
+
 def _uniform_(self, a=0.0, b=1.0, *, generator=None):
     r = ops.rand(self.shape, dtype=self.dtype, generator=generator, device=_device_of(self))
     return ops.assign(self, ops.add(ops.mul(r, b - a), a), "uniform_")
@@ -239,25 +267,6 @@ def _strided_result(x: Tensor, out: Tensor, size, stride, offset: int, name: str
     if out.grad_fn is not None:
         out._view_of = (x, "as_strided", _StridedCopy())
     return out
-
-
-def _fill_diagonal_(self, fill_value, wrap=False):
-    """``Tensor.fill_diagonal_``: the main diagonal (of a 2-D tensor, or of an n-D one of
-    equal sizes) set to ``fill_value`` in place; with ``wrap``, a tall matrix's diagonal
-    starts again after every ``columns + 1`` rows (PyTorch's flat stride)."""
-    shape = tuple(self.shape)
-    if len(shape) < 2:
-        raise RuntimeError("dimensions must larger than 1")
-    if len(shape) > 2 and len(set(shape)) != 1:
-        raise RuntimeError("all dimensions of input must be of equal length")
-    mask = np.zeros(shape, dtype=bool)
-    if len(shape) == 2:
-        rows, cols = shape
-        end = rows * cols if wrap else min(rows, cols) * cols
-        mask.reshape(-1)[: end : cols + 1] = True
-    else:
-        mask[(np.arange(shape[0]),) * len(shape)] = True
-    return self.masked_fill_(ops.tensor(mask), fill_value)
 
 
 def _refuse_requires_grad(x, name: str) -> None:
@@ -343,6 +352,14 @@ def _install_math16() -> None:
 # end math16
 
 
+def _inplace_dunder(dunder: str, name: str):
+    def method(self, other):
+        return getattr(self, name)(other)
+
+    method.__name__ = dunder
+    return method
+
+
 def install() -> None:
     for name, fn in _OPERATORS.items():
         binary = name.startswith("__") and name not in (
@@ -401,8 +418,11 @@ def install() -> None:
         "sin_",
         "cos_",
         "erf_",
-        "triu_",
         "tril_",
+        "triu_",
+        "cumprod_",
+        "index_copy_",
+        "scatter_reduce_",
     ):
         if name != "index_put_":
             setattr(Tensor, name, _inplace(name))
@@ -418,9 +438,28 @@ def install() -> None:
         ("__imod__", "remainder_"),
     ):
         setattr(Tensor, dunder, getattr(Tensor, name))
+    # The same for //=, &=, |=, ^=, <<=, >>= (their in-place methods come from the math16
+    # block below, hence the lookup at call time): a view or a shared tensor updated with
+    # them must change in place, as in PyTorch.
+    for dunder, name in (
+        ("__ifloordiv__", "floor_divide_"),
+        ("__iand__", "bitwise_and_"),
+        ("__ior__", "bitwise_or_"),
+        ("__ixor__", "bitwise_xor_"),
+        ("__ilshift__", "bitwise_left_shift_"),
+        ("__irshift__", "bitwise_right_shift_"),
+    ):
+        setattr(Tensor, dunder, _inplace_dunder(dunder, name))
     Tensor.index_put_ = _index_put_
-    Tensor.unfold = _unfold
     Tensor.fill_diagonal_ = _fill_diagonal_
+    # torch.* functions that are Tensor methods in PyTorch too
+    for name in ("prelu", "hardshrink", "resolve_neg", "is_neg"):
+        setattr(Tensor, name, _forward_to(name))
+    Tensor.unique_consecutive = _unique_consecutive
+    for name in ("igamma", "igammac"):
+        setattr(Tensor, name, _forward_to(name))
+        setattr(Tensor, name + "_", _inplace(name + "_"))
+    Tensor.unfold = _unfold
     Tensor.apply_ = _apply_
     Tensor.map_ = _map_
     Tensor.layout = property(lambda self: _mf.strided)

@@ -16,6 +16,7 @@ from .adam import Adam, AdamW
 from .adam_variants import Adamax, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
 from .lbfgs import LBFGS
+from .muon import Muon
 from .optimizer import Optimizer
 from .others import ASGD, Adafactor, Rprop, SparseAdam
 from .sgd import SGD
@@ -36,6 +37,7 @@ __all__ = [
     "ASGD",
     "SparseAdam",
     "Adafactor",
+    "Muon",
     "lr_scheduler",
     "swa_utils",
 ]

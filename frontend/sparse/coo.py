@@ -10,38 +10,18 @@ import builtins
 import numpy as np
 
 from .. import dispatch, dtypes, printing
+from ..memory_format import (  # noqa: F401 - the one set of layout objects (torch.layout)
+    _LAYOUTS,
+    _layout_named,
+    layout,
+    sparse_bsc,
+    sparse_bsr,
+    sparse_coo,
+    sparse_csc,
+    sparse_csr,
+    strided,
+)
 from ..tensor import SPARSE_SEEN, Tensor, _wrap
-
-
-class layout:  # noqa: N801  (torch.layout)
-    """A tensor's memory layout: ``kiln.strided`` (dense) or ``kiln.sparse_coo``."""
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"kiln.{self.name}"
-
-    def __reduce__(self):
-        return (_layout_named, (self.name,))
-
-
-strided = layout("strided")
-sparse_coo = layout("sparse_coo")
-# PyTorch's compressed layouts: named (``layout == torch.sparse_csr`` reads), not supported
-sparse_csr = layout("sparse_csr")
-sparse_csc = layout("sparse_csc")
-sparse_bsr = layout("sparse_bsr")
-sparse_bsc = layout("sparse_bsc")
-_LAYOUTS = {
-    x.name: x for x in (strided, sparse_coo, sparse_csr, sparse_csc, sparse_bsr, sparse_bsc)
-}
-
-
-def _layout_named(name: str) -> layout:
-    return _LAYOUTS[name]
 
 
 def _kiln():
@@ -111,7 +91,7 @@ class SparseTensor(Tensor):
         out = to_dense(self)
         return out if dtype is None else out.to(dtype)
 
-    def to_sparse(self, *args, layout=None, **kwargs) -> SparseTensor:
+    def to_sparse(self, *args, layout=None, **kwargs) -> SparseTensor:  # noqa: F811
         sparse_dim = args[0] if args else kwargs.get("sparse_dim")
         if layout not in (None, sparse_coo) or kwargs.get("blocksize") is not None:
             raise NotImplementedError(
