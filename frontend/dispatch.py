@@ -746,7 +746,7 @@ def _tensors(values):
             yield from _tensors(v)
 
 
-def _overlap(a: Tensor, b: Tensor) -> bool:
+def _tensors_overlap(a: Tensor, b: Tensor) -> bool:
     if a is b:  # (an empty tensor too)
         return True
     x, y = a._data, b._data
@@ -756,7 +756,7 @@ def _overlap(a: Tensor, b: Tensor) -> bool:
 def _check_out_apart(name, args, out):
     outs = list(_tensors([out]))
     for a in _tensors(args):
-        if any(_overlap(a, o) for o in outs):
+        if any(_tensors_overlap(a, o) for o in outs):
             raise RuntimeError(
                 f"{name}(): unsupported operation: some elements of the input tensor and the "
                 "written-to tensor refer to a single memory location. Please clone() the "
