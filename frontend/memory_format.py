@@ -101,6 +101,8 @@ def lay_out(t, fmt, like=None):
     strides where ``like`` is dense, else channels_last where ``like`` is, else contiguous
     (PyTorch's rule). A traced or device tensor is returned as it is."""
     data = t._data
+    if t._node is not None and like is not None and fmt is preserve_format:
+        return _traced_like(t, like)
     if type(data) is not np.ndarray or t._node is not None or getattr(t, "is_meta", False):
         return t
     if fmt is None or fmt is contiguous_format:
@@ -124,6 +126,22 @@ def lay_out(t, fmt, like=None):
         inverse = np.argsort(order)
         return _set(t, np.ascontiguousarray(data.transpose(order)).transpose(inverse))
     return _set(t, relayout(data, fmt))
+
+
+def _traced_like(t, like):
+    """A traced ``*_like`` result reports the layout the eager one has (as above)."""
+    from .tracing import set_layout
+
+    strides, shape = tuple(like.stride()), tuple(t._node.shape)
+    if len(strides) != len(shape) or tuple(like.shape) != shape:
+        return t
+    order = sorted(range(len(shape)), key=lambda a: -strides[a])
+    dense = _dense_strides(shape, order)
+    if all(d == 1 or s == e for d, s, e in zip(shape, strides, dense)):
+        set_layout(t, strides)  # like is dense: its strides exactly
+    else:
+        set_layout(t, dense)
+    return t
 
 
 def _set(t, data):

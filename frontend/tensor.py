@@ -486,6 +486,12 @@ def _relaid(t: Tensor, fmt) -> Tensor:
     """``t`` (a fresh tensor) with its eager data laid out as memory format ``fmt``."""
     if t._node is None and type(t._data) is np.ndarray:
         t._data = _mf.relayout(t._data, fmt)
+    elif t._node is not None and fmt is not _mf.preserve_format:
+        from .tracing import set_layout  # a traced copy reports the layout asked for
+
+        order = getattr(fmt, "_order", None) or range(t.ndim)
+        if len(order) == t.ndim:
+            set_layout(t, _mf._dense_strides(t._node.shape, order))
     return t
 
 
