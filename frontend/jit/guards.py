@@ -746,6 +746,10 @@ class GuardSet:
         self.covered = [g for g in guards if g.covered]
         self.names = names
         self.epoch = structure_epoch()  # the covered guards held at this epoch
+        # ...and while the instance dicts of the modules they read are unchanged (a
+        # ``m.__dict__[k] = v``, ``vars(m)[k] = v``, ``object.__setattr__(m, k, v)`` does
+        # not go through the module's setattr, so it does not bump the epoch)
+        self.dicts = _module_dicts(self.covered)
         self.last_failed = None
         self.check = None  # the free guards as one generated function (compile_check)
 
@@ -767,15 +771,101 @@ class GuardSet:
                 if not g.holds():
                     return g
         epoch = structure_epoch()
-        if epoch != self.epoch:
+        if epoch != self.epoch or self.dicts.changed():
             for g in self.covered:
                 if not g.holds():
                     return g
             self.epoch = epoch
+            self.dicts.note()
         return None
 
     def reason(self, guard) -> str:
         return guard.reason(self.names)
+
+
+class _DictVersions:
+    """The version tags of some modules' instance dicts (CPython's ``ma_version_tag``,
+    which every change of a dict renews, and a read leaves alone): one integer read per
+    module per call tells whether anything was stored into its dict behind its setattr.
+    Where the interpreter has no such tag (``_VERSION_OFFSET`` is None), every call counts
+    as a change: the covered guards are then checked on every call."""
+
+    __slots__ = ("modules", "views", "seen")
+
+    def __init__(self, modules):
+        self.modules = [weakref.ref(m) for m in modules]
+        self.views = [_version_view(m.__dict__) for m in modules]
+        self.seen = [v.value for v in self.views] if _VERSION_OFFSET is not None else []
+
+    def changed(self) -> bool:
+        if _VERSION_OFFSET is None:
+            return bool(self.modules)
+        for ref, view, seen in zip(self.modules, self.views, self.seen):
+            if view.value != seen and ref() is not None:
+                return True
+        return False
+
+    def note(self) -> None:
+        if _VERSION_OFFSET is None:
+            return
+        alive = [(r, r()) for r in self.modules]
+        self.modules = [r for r, m in alive if m is not None]
+        self.views = [_version_view(m.__dict__) for _, m in alive if m is not None]
+        self.seen = [v.value for v in self.views]
+
+
+def _version_view(d):
+    if _VERSION_OFFSET is None:
+        return None
+    import ctypes
+
+    return ctypes.c_uint64.from_address(id(d) + _VERSION_OFFSET)
+
+
+def _dict_version_offset():
+    """Where CPython keeps a dict's version tag (after the header and ``ma_used``), if it
+    does and behaves as this module needs (checked once, on a throwaway object)."""
+    if sys.implementation.name != "cpython" or sys.maxsize < 2**62:
+        return None
+    import ctypes
+
+    class Probe:
+        pass
+
+    probe = Probe()
+    probe.a = 1
+    d = probe.__dict__
+    offset = 3 * 8  # ob_refcnt, ob_type, ma_used
+    view = ctypes.c_uint64.from_address(id(d) + offset)
+    before = view.value
+    _ = probe.a, d.get("a")
+    if view.value != before:
+        return None
+    object.__setattr__(probe, "a", 2)
+    after_setattr = view.value
+    d["a"] = 3
+    after_item = view.value
+    if len({before, after_setattr, after_item}) != 3:
+        return None
+    return offset
+
+
+_VERSION_OFFSET = _dict_version_offset()
+
+
+def _module_dicts(guards) -> _DictVersions:
+    """The modules whose instance dicts ``guards`` read (on their paths)."""
+    found = {}
+    for g in guards:
+        value = g.root()
+        for kind, key in ((None, None), *g.steps):
+            if kind is not None:
+                if value is MISSING or value is None:
+                    break
+                value = step(value, kind, key)[0]
+            if isinstance(value, Module) and id(value) not in found:
+                found[id(value)] = value
+    return _DictVersions(list(found.values()))
 
 
 def _all_hold() -> int:
