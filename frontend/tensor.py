@@ -454,6 +454,9 @@ class Tensor:
         """Elements to skip per step along each axis (PyTorch's strides, not NumPy's bytes)."""
         if self._node is None and type(self._data) is np.ndarray:
             strides = _mf.element_strides(self._data)
+            read = getattr(current_trace(), "read_layout", None)
+            if read is not None:  # a traced function reads a tensor's layout
+                read(self)
         else:
             strides = _mf._dense_strides(self.shape, range(self.ndim))
         return strides if dim is None else strides[dim]

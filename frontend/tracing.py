@@ -139,6 +139,19 @@ def layout(t) -> tuple:
     return t.__dict__[_LAYOUT]
 
 
+def captured_layout(t):
+    """What of a captured tensor's layout a trace may have read: None when its array is
+    dense and owns its memory (the common case, cheap to tell), else (strides, offset)."""
+    data = t._data
+    if type(data) is not np.ndarray or (data.base is None and data.flags.c_contiguous):
+        return None
+    from .memory_format import element_strides
+    from .ops.surface16 import _storage_offset
+
+    strides, offset = element_strides(data), _storage_offset(t)
+    return None if offset == 0 and data.flags.c_contiguous else (strides, offset)
+
+
 def _dense(shape, order=None) -> tuple:
     from .memory_format import _dense_strides
 
@@ -194,6 +207,10 @@ def _derived_layout(out, prim, inputs, params) -> tuple:
     result = it.operands[-1].strides
     order = sorted(range(len(shape)), key=lambda a: -result[a])
     return _dense(shape, order), 0
+
+
+# Tensor methods through which user code reads a layout (``read_layout``)
+_LAYOUT_READERS = frozenset({"stride", "is_contiguous", "_storage_offset_method", "_dim_order"})
 
 
 class TracerTensor(Tensor):
@@ -385,6 +402,7 @@ class TraceState:
         # trace (a freed temporary's views were replayed on the tensor that took its id).
         self.views: dict[int, tuple] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
+        self.layout_reads: dict[int, Tensor] = {}  # id -> tensor whose strides were read
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
         # split into stages around them. Only a trace that can run in stages allows them.
@@ -446,6 +464,19 @@ class TraceState:
         node = self.graph.add_input((), dtype.name, name="scalar")
         self.live_scalars.append((getter, node))
         return TracerTensor(self, node)
+
+    def read_layout(self, t: Tensor) -> None:
+        """The user's code read the strides or storage offset of ``t``, a tensor from outside
+        (``w.is_contiguous()``): its layout is checked like a captured tensor's."""
+        if id(t) in self.layout_reads:
+            return
+        frame = sys._getframe(1)
+        entry = None  # the kiln function the user's code called
+        while frame is not None and frame.f_code.co_filename.startswith(_KILN_DIRS):
+            entry = frame.f_code.co_name
+            frame = frame.f_back
+        if entry in _LAYOUT_READERS:
+            self.layout_reads[id(t)] = t
 
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""

@@ -675,8 +675,8 @@ def respecialized(template, executable, graph, backward):
     new.backward = backward
     new.dead = False
     new.captured = [
-        (weakref.ref(ref(), new._freed) if ref() is not None else ref, shape, dt, rg)
-        for ref, shape, dt, rg in template.captured
+        (weakref.ref(ref(), new._freed) if ref() is not None else ref, *facts)
+        for ref, *facts in template.captured
     ]
     new.dead = template.dead or any(ref() is None for ref, *_ in template.captured)
     keyed = []

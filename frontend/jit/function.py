@@ -42,7 +42,7 @@ from ..dispatch import current_trace
 from ..memory_errors import allocating
 from ..profiler import record_function
 from ..tensor import Tensor
-from ..tracing import _KILN_DIRS, TracerTensor, TraceState, tracing
+from ..tracing import _KILN_DIRS, TracerTensor, TraceState, captured_layout, tracing
 from .auto_dynamic import (
     Decisions,
     Family,
@@ -791,7 +791,9 @@ class JitFunction:
                     raise backward.error
                 failed, backward = backward, None
         captured = [
-            (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
+            (t, t._data.shape, t._data.dtype, t.requires_grad, captured_layout(t))
+            for t in [t for t, _ in trace.captured.values()]
+            + [t for k, t in trace.layout_reads.items() if k not in trace.captured]
         ]
         if not compile_graphs:
             executable = None

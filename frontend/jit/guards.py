@@ -989,6 +989,10 @@ class GuardRecorder:
         self.functions: dict = {}  # code -> function, to find the closure cells of a frame
         self.top_code = None
         self.defaults: set = set()
+        # id -> functools.lru_cache wrapper the trace reached: a call that hit its cache
+        # ran no code the recorder sees, so the cache's size is guarded (``cache_clear()``
+        # or a new entry retraces, and the retrace runs the function's body if it must)
+        self.caches: dict = {}
         self.with_defaults: set = set()  # code objects whose function's defaults are guarded
         # objects that existed before the trace: side effects on them are refused (an
         # object the trace created, a dataclass being built, may change freely)
@@ -1095,6 +1099,9 @@ class GuardRecorder:
                     if found is not None:
                         obj, steps, name = found[0], found[1], f"{name}{found[2]}"
                 arg_object = id(obj) in self.arg_objects
+                if arg_object and isinstance(obj, functools.partial):
+                    # its keywords and arguments can change in place (``p.keywords[k]``)
+                    self._guard_callable(obj, name)
                 default = code is self.top_code and id(obj) in self.defaults
                 if not steps and not default:
                     # the argument itself: the key holds it by identity; a list, dict or set
@@ -1248,6 +1255,11 @@ class GuardRecorder:
             self._note_functions(wrapped, depth + 1)
         if isinstance(value, types.FunctionType):
             self.functions.setdefault(value.__code__, value)
+        elif isinstance(value, functools.partial) and depth < 3:
+            if (("fn", id(value)), (("getattr", "keywords"),)) not in self.guards:
+                self._guard_callable(value, f"{_short(value.func)} (functools.partial)")
+        elif isinstance(value, functools._lru_cache_wrapper):
+            self.caches[id(value)] = value
         elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
             for item in value.values() if isinstance(value, dict) else value:
                 self._note_functions(item, depth + 1)
@@ -1330,7 +1342,13 @@ class GuardRecorder:
                     if sub_name:
                         names.setdefault(id(sub), f"{name}.{sub_name}")
                     self._registries(sub, f"{name}.{sub_name}" if sub_name else name)
-        return GuardSet(list(self.guards.values()), names)
+        guards = list(self.guards.values())
+        for cache in self.caches.values():
+            root = _cache_size_root(cache)
+            name = getattr(cache, "__qualname__", "a function")
+            label = (f"the number of results cached by {name}", None, None)
+            guards.append(PathGuard(root, (), expect(root()), False, label))
+        return GuardSet(guards, names)
 
     def _registries(self, module, name) -> None:
         """Guard the names and entries of ``module``'s parameters, buffers and submodules
@@ -1402,6 +1420,16 @@ def _strong(obj):
 
     root.kind, root.obj = "strong", obj
     return root
+
+
+def _cache_size_root(cache):
+    ref = weakref.ref(cache)
+
+    def cache_size():
+        alive = ref()
+        return -1 if alive is None else alive.cache_info().currsize
+
+    return cache_size
 
 
 def _global_root(g, name):

@@ -584,8 +584,12 @@ def _data_ptr(self) -> int:
 
 
 def _storage_offset_method(self) -> int:
+    from ..context import current_trace
     from .surface16 import _storage_offset
 
+    read = getattr(current_trace(), "read_layout", None)
+    if read is not None and self._node is None:  # a traced function reads a tensor's offset
+        read(self)
     return _storage_offset(self)
 
 
