@@ -732,7 +732,12 @@ def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False,
         raise RuntimeError(f"empty_strided: negative strides are not supported, got {list(stride)}")
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     if current_trace() is not None or (device is not None and _device_cls(device).type != "cpu"):
-        return zeros(size, dtype=dt, device=device, requires_grad=requires_grad)
+        out = zeros(size, dtype=dt, device=device, requires_grad=requires_grad)
+        if out._node is not None:  # traced: it reports the strides asked for, as eagerly
+            from .tracing import set_layout
+
+            set_layout(out, stride)
+        return out
     length = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if math.prod(size) else 0
     storage = np.zeros(length, dtype=dt.np)
     data = np.lib.stride_tricks.as_strided(

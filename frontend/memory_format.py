@@ -101,8 +101,8 @@ def lay_out(t, fmt, like=None):
     strides where ``like`` is dense, else channels_last where ``like`` is, else contiguous
     (PyTorch's rule). A traced or device tensor is returned as it is."""
     data = t._data
-    if t._node is not None and like is not None and fmt is preserve_format:
-        return _traced_like(t, like)
+    if t._node is not None and fmt is not None and fmt is not contiguous_format:
+        return _traced_like(t, like, fmt)
     if type(data) is not np.ndarray or t._node is not None or getattr(t, "is_meta", False):
         return t
     if fmt is None or fmt is contiguous_format:
@@ -128,11 +128,22 @@ def lay_out(t, fmt, like=None):
     return _set(t, relayout(data, fmt))
 
 
-def _traced_like(t, like):
-    """A traced ``*_like`` result reports the layout the eager one has (as above)."""
+def _traced_like(t, like, fmt):
+    """A traced result reports the layout the eager one has (as above)."""
     from .tracing import set_layout
 
-    strides, shape = tuple(like.stride()), tuple(t._node.shape)
+    shape = tuple(t._node.shape)
+    if fmt is not preserve_format:
+        if len(fmt._order) != len(shape):
+            raise RuntimeError(
+                f"required rank {len(fmt._order)} tensor to use {fmt.name} format (got a "
+                f"tensor of shape {list(shape)})"
+            )
+        set_layout(t, _dense_strides(shape, fmt._order))
+        return t
+    if like is None:
+        return t
+    strides = tuple(like.stride())
     if len(strides) != len(shape) or tuple(like.shape) != shape:
         return t
     order = sorted(range(len(shape)), key=lambda a: -strides[a])

@@ -1032,6 +1032,23 @@ def test_traced_view_metadata_matches_eager_and_torch():
         "x.t().reshape(12)",
         "x.view(2, 6)",
         "x.t().clone()",
+        "T.empty_strided((2, 3), (1, 2))",
+        "x.new_empty_strided((2, 3), (1, 2))",
+        "T.zeros_like(x.t())",
+        "x.t().to(T.float64)",
+        "x.t().detach()",
+        "T.where(x.t() > 2, x.t(), 0.0)",
+        "x[:, None].transpose(0, 2)",
+        "x.reshape(2, 2, 3).transpose(0, 2)",
+        "x.chunk(2, 1)[1].t()",
+        "x.view(12)[::3]",
+        "y.permute(0, 2, 3, 1)",
+        "y.contiguous(memory_format=T.channels_last) + 1",
+        "y.contiguous(memory_format=T.channels_last).relu()",
+        "y.clone(memory_format=T.channels_last)",
+        "T.empty_like(y, memory_format=T.channels_last)",
+        "y.contiguous(memory_format=T.channels_last)[:, :2]",
+        "y.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2)",
     ]
 
     def meta(v):
@@ -1039,15 +1056,15 @@ def test_traced_view_metadata_matches_eager_and_torch():
 
     seen = {}
 
-    def f(x):
-        seen["traced"] = [meta(eval(e, {"x": x})) for e in exprs]
+    def f(x, y):
+        seen["traced"] = [meta(eval(e, {"x": x, "y": y, "T": kiln})) for e in exprs]
         return x + 1
 
-    x = kiln.arange(12.0).reshape(3, 4)
-    eager = [meta(eval(e, {"x": x})) for e in exprs]
-    kiln.trace(f, x)
-    tx = torch.arange(12.0).reshape(3, 4)
-    expected = [meta(eval(e, {"x": tx})) for e in exprs]
+    x, y = kiln.arange(12.0).reshape(3, 4), kiln.arange(120.0).reshape(2, 3, 4, 5)
+    eager = [meta(eval(e, {"x": x, "y": y, "T": kiln})) for e in exprs]
+    kiln.trace(f, x, y)
+    tx, ty = torch.arange(12.0).reshape(3, 4), torch.arange(120.0).reshape(2, 3, 4, 5)
+    expected = [meta(eval(e, {"x": tx, "y": ty, "T": torch})) for e in exprs]
     assert eager == expected
     assert seen["traced"] == expected
 
