@@ -989,6 +989,158 @@ def softmax_of_a_transpose(T, compile):
     return _twice(T, compile, f, (_m(T, 3, 3),))
 
 
+@probe()
+def deque_read_whole_then_appended(T, compile):
+    history = collections.deque([1.0, 2.0], maxlen=4)
+
+    def f(x):
+        return x * sum(history)
+
+    c = compile(f)
+    first = c(_x(T))
+    history.append(5.0)
+    return [first, c(_x(T))], [_x(T) * 3.0, f(_x(T))]
+
+
+@probe()
+def defaultdict_values_summed_then_changed(T, compile):
+    weights = collections.defaultdict(float, a=1.0)
+
+    def f(x):
+        return x * sum(weights.values())
+
+    c = compile(f)
+    first = c(_x(T))
+    weights["b"] += 2.0
+    return [first, c(_x(T))], [_x(T), f(_x(T))]
+
+
+@probe()
+def counter_read_whole_then_updated(T, compile):
+    counts = collections.Counter(a=1)
+
+    def f(x):
+        return x * len(counts) + counts["a"]
+
+    c = compile(f)
+    first = c(_x(T))
+    counts.update(["b", "a"])
+    return [first, c(_x(T))], [_x(T) + 1, f(_x(T))]
+
+
+@probe()
+def forward_replaced_through_the_instance_dict(T, compile):
+    def change(m):
+        m.__dict__["forward"] = lambda x: x * 100
+
+    return _after(T, compile, _Scaled.make(T), change)
+
+
+@probe()
+def training_flag_set_through_the_instance_dict(T, compile):
+    m = T.nn.Dropout(0.5)
+
+    def change(mod):
+        mod.__dict__["training"] = False
+
+    return _after(T, compile, m, change, T.ones(1, 8))
+
+
+@probe()
+def layer_norm_eps_set_through_vars(T, compile):
+    def change(m):
+        vars(m)["eps"] = 10.0
+
+    return _after(T, compile, T.nn.LayerNorm(3), change)
+
+
+@probe(torch_too=True)
+def forward_hooks_cleared(T, compile):
+    m = _Scaled.make(T)
+    m.register_forward_hook(lambda mod, inp, out: out * 3)
+    return _after(T, compile, m, lambda mod: mod._forward_hooks.clear())
+
+
+@probe()
+def forward_hook_with_kwargs_removed(T, compile):
+    m = _Scaled.make(T)
+    handle = m.register_forward_hook(lambda mod, args, kwargs, out: out - 1, with_kwargs=True)
+    return _after(T, compile, m, lambda _: handle.remove())
+
+
+@probe(torch_too=True)
+def linear_bias_set_to_none(T, compile):
+    def change(m):
+        m.lin.bias = None
+
+    return _after(T, compile, _Scaled.make(T), change)
+
+
+@probe(torch_too=True)
+def parameter_filled_through_data(T, compile):
+    return _after(T, compile, T.nn.LayerNorm(3), lambda m: m.weight.data.fill_(3.0))
+
+
+@probe()
+def dataclass_field_set_with_object_setattr(T, compile):
+    @dataclasses.dataclass
+    class Cfg:
+        scale: float
+
+    cfg = Cfg(2.0)
+
+    def f(x):
+        return x * cfg.scale
+
+    c = compile(f)
+    first = c(_x(T))
+    object.__setattr__(cfg, "scale", 5.0)
+    return [first, c(_x(T))], [_x(T) * 2, f(_x(T))]
+
+
+@probe()
+def slotted_field_set_through_its_descriptor(T, compile):
+    class S:
+        __slots__ = ("k",)
+
+    s = S()
+    s.k = 2.0
+
+    def f(x):
+        return x * s.k
+
+    c = compile(f)
+    first = c(_x(T))
+    S.k.__set__(s, 4.0)
+    return [first, c(_x(T))], [_x(T) * 2, f(_x(T))]
+
+
+@probe()
+def nested_dict_leaf_changed(T, compile):
+    cfg = {"a": {"b": {"c": {"d": 1.0}}}}
+
+    def f(x):
+        return x * cfg["a"]["b"]["c"]["d"]
+
+    c = compile(f)
+    first = c(_x(T))
+    cfg["a"]["b"]["c"]["d"] = 4.0
+    return [first, c(_x(T))], [_x(T), f(_x(T))]
+
+
+@probe()
+def from_numpy_of_a_mutated_array(T, compile):
+    arr = np.arange(3.0, dtype=np.float32)
+
+    def f(x):
+        return x + T.from_numpy(arr)
+
+    c = compile(f)
+    first = c(_x(T))
+    arr[0] = 100.0
+    return [first, c(_x(T))], [_x(T) + T.tensor([0.0, 1.0, 2.0]), f(_x(T))]
+
+
 # ------------------------------------------------------------------------------ the tests
 
 

@@ -59,7 +59,7 @@ import sysconfig
 import time
 import types
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict, defaultdict, deque
 
 import numpy as np
 
@@ -555,7 +555,18 @@ class Identical(Expect):
 
 
 _MAPPINGS = (dict, types.MappingProxyType)  # (a class's vars())
-_CONTAINERS = (tuple, list, dict, OrderedDict, _Registry, types.MappingProxyType)
+_CONTAINERS = (
+    tuple,
+    list,
+    dict,
+    OrderedDict,
+    _Registry,
+    types.MappingProxyType,
+    # (``sum(history)`` over a deque, a defaultdict or Counter read whole: by their items)
+    deque,
+    defaultdict,
+    Counter,
+)
 
 
 class Items(Expect):
