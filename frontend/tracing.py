@@ -620,7 +620,7 @@ def live_scalar(getter, dtype=None):
 def guard(description: str, getter) -> object:
     """Read ``getter()``; under tracing, retrace later calls when its value changes."""
     value = getter()
-    trace = current_trace()
-    if trace is not None:
-        trace.add_guard(description, getter, value)
+    add = getattr(current_trace(), "add_guard", None)  # (a vmap level has none of its own)
+    if add is not None:
+        add(description, getter, value)
     return value

@@ -1141,6 +1141,59 @@ def from_numpy_of_a_mutated_array(T, compile):
     return [first, c(_x(T))], [_x(T) + T.tensor([0.0, 1.0, 2.0]), f(_x(T))]
 
 
+def _switch_probe(T, compile, read, turn_on, turn_off):
+    """Compile ``x * (2 if read() else 3)``, call it, flip a global switch, call again."""
+
+    def f(x):
+        return x * (2.0 if read() else 3.0)
+
+    c = compile(f)
+    out = [c(_x(T))]
+    turn_on()
+    try:
+        out.append(c(_x(T)))
+        expected = [_x(T) * (2.0 if read() else 3.0) for _ in range(2)]
+    finally:
+        turn_off()
+    out.append(c(_x(T)))
+    return out, [f(_x(T)), expected[0], f(_x(T))]
+
+
+@probe()
+def anomaly_detection_switched_on(T, compile):
+    return _switch_probe(
+        T,
+        compile,
+        lambda: T.is_anomaly_enabled(),
+        lambda: T.autograd.set_detect_anomaly(True),
+        lambda: T.autograd.set_detect_anomaly(False),
+    )
+
+
+@probe()
+def number_of_threads_changed(T, compile):
+    before = T.get_num_threads()
+    other = 1 if before != 1 else 2
+    return _switch_probe(
+        T,
+        compile,
+        lambda: T.get_num_threads() == other,
+        lambda: T.set_num_threads(other),
+        lambda: T.set_num_threads(before),
+    )
+
+
+@probe()
+def warn_always_switched_on(T, compile):
+    return _switch_probe(
+        T,
+        compile,
+        lambda: T.is_warn_always_enabled(),
+        lambda: T.set_warn_always(True),
+        lambda: T.set_warn_always(False),
+    )
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
