@@ -432,11 +432,23 @@ class Generator:
         return self.key
 
     def initial_seed(self) -> int:
+        if current_trace() is not None:  # read in a traced function: retrace on a new seed
+            from .tracing import guard
+
+            return guard(f"the seed of generator [{id(self):#x}]", lambda: self.key)
         return self.key
 
     def get_state(self) -> Tensor:
         """A uint8 tensor (PyTorch's ByteTensor) of 16 bytes: the key and the counter, each
         a little-endian uint64 (PyTorch's CPU state is 5056 bytes of Mersenne Twister)."""
+        if current_trace() is not None and _called_by_user():
+            from kiln.compiler.errors import TraceError
+
+            raise TraceError(
+                "get_rng_state / Generator.get_state read the generator's position, which "
+                "every call moves: its value cannot be compiled in. Read it outside the "
+                "compiled function (kiln.compile runs such a call eagerly)"
+            )
         state = np.array([self.key, self.counter], dtype="<u8")
         return _wrap(state.view(np.uint8).copy())
 
@@ -497,6 +509,19 @@ def manual_seed(seed: int) -> Generator:
 
 def seed() -> int:
     return default_generator.seed()
+
+
+def _called_by_user() -> bool:
+    """Whether the caller of this module's function (past this module) is not kiln's code
+    (kiln's checkpoint and fork_rng keep a state to put back, which a trace may do)."""
+    import sys
+
+    from .tracing import _KILN_DIRS
+
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return frame is not None and not frame.f_code.co_filename.startswith(_KILN_DIRS)
 
 
 def initial_seed() -> int:

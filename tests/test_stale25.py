@@ -1194,6 +1194,30 @@ def warn_always_switched_on(T, compile):
     )
 
 
+@probe()
+def initial_seed_read_after_manual_seed(T, compile):
+    def f(x):
+        return x * T.initial_seed()
+
+    T.manual_seed(1)
+    c = compile(f)
+    first = c(_x(T))
+    T.manual_seed(7)
+    return [first, c(_x(T))], [_x(T), f(_x(T))]
+
+
+@probe()
+def generator_argument_initial_seed_reseeded(T, compile):
+    def f(x, g):
+        return x * g.initial_seed()
+
+    g = T.Generator().manual_seed(3)
+    c = compile(f)
+    first = c(_x(T), g)
+    g.manual_seed(9)
+    return [first, c(_x(T), g)], [_x(T) * 3, f(_x(T), g)]
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
@@ -1352,3 +1376,19 @@ def test_data_ptr_comparison_runs_eagerly_under_compile():
         np.testing.assert_allclose(c(x, x.clone()).numpy(), f(x, x.clone()).numpy())
     with pytest.raises(TraceError, match="data_ptr"):
         kiln.jit(f)(x, x)
+
+
+def test_rng_state_read_inside_runs_eagerly_under_compile():
+    """The generator's position moves on every draw: its value cannot be compiled in."""
+
+    def f(x):
+        return x * kiln.get_rng_state().float().sum()
+
+    x = kiln.ones(3)
+    c = kiln.compile(f)
+    with pytest.warns(UserWarning, match="runs eagerly"):
+        c(x)
+    kiln.rand(5)
+    np.testing.assert_allclose(c(x).numpy(), f(x).numpy())
+    with pytest.raises(TraceError, match="get_rng_state"):
+        kiln.jit(f)(x)
