@@ -57,6 +57,7 @@ def _full_user_location() -> str:
 
 
 _INPUT_STRIDES = "_kiln_input_strides"
+_NOT_LEAF = "_kiln_not_leaf"  # an argument with a grad_fn (eagerly: not a leaf)
 
 
 def _as_argument(tracer, value) -> None:
@@ -69,6 +70,8 @@ def _as_argument(tracer, value) -> None:
     for name, attr in value.__dict__.items():
         if name[:1] != "_":  # (not kiln's own: a leaf's ``_hooks`` run on the real tensor)
             tracer.__dict__[name] = attr
+    if value.grad_fn is not None:  # (in the cache key: see TracerTensor.is_leaf)
+        tracer.__dict__[_NOT_LEAF] = True
     data = value._data
     if type(data) is not np.ndarray:
         return
@@ -269,6 +272,17 @@ class TracerTensor(Tensor):
             "compare tensors outside the compiled function, or compare their shapes and "
             "strides (x.stride(), x.storage_offset()) instead of addresses",
         )
+
+    @property
+    def is_leaf(self) -> bool:
+        """An argument with a history is not a leaf (eagerly), though the trace starts
+        at it: its ``grad_fn`` is not known here, so that question stops the trace."""
+        if _NOT_LEAF in self.__dict__ and current_trace() is self._trace:
+            self._concrete(
+                "is_leaf of an argument that has an autograd history",
+                "detach the argument, or read is_leaf / grad_fn outside the function",
+            )
+        return self.grad_fn is None
 
     @property
     def grad(self):

@@ -1218,6 +1218,34 @@ def generator_argument_initial_seed_reseeded(T, compile):
     return [first, c(_x(T), g)], [_x(T) * 3, f(_x(T), g)]
 
 
+@probe()
+def attribute_on_a_captured_tensor_changed(T, compile):
+    w = T.ones(3)
+    w.scale = 2.0
+
+    def f(x):
+        return x * w.scale
+
+    c = compile(f)
+    first = c(_x(T))
+    w.scale = 5.0
+    return [first, c(_x(T))], [_x(T) * 2, f(_x(T))]
+
+
+@probe()
+def attribute_on_a_parameter_added_later(T, compile):
+    m = T.nn.Linear(3, 3)
+
+    def f(x):
+        return x * getattr(m.weight, "gain", 1.0)
+
+    c = compile(f)
+    with T.no_grad():
+        first = c(_x(T))
+        m.weight.gain = 4.0
+        return [first, c(_x(T))], [_x(T), f(_x(T))]
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
@@ -1392,3 +1420,20 @@ def test_rng_state_read_inside_runs_eagerly_under_compile():
     np.testing.assert_allclose(c(x).numpy(), f(x).numpy())
     with pytest.raises(TraceError, match="get_rng_state"):
         kiln.jit(f)(x)
+
+
+def test_is_leaf_of_an_argument_with_a_history_runs_eagerly_under_compile():
+    """A leaf and a non-leaf argument are two keys; the non-leaf's is_leaf stops the trace
+    (its history is outside the function): eager under kiln.compile, TraceError in jit."""
+
+    def f(x):
+        return x * (2.0 if x.is_leaf else 3.0)
+
+    a = kiln.ones(3, requires_grad=True)
+    b = a * 1
+    c = kiln.compile(f)
+    np.testing.assert_allclose(c(a).detach().numpy(), 2.0)
+    with pytest.warns(UserWarning, match="is_leaf"):
+        np.testing.assert_allclose(c(b).detach().numpy(), 3.0)
+    with pytest.raises(TraceError, match="is_leaf"):
+        kiln.jit(f)(b)

@@ -404,6 +404,8 @@ def step(obj, kind, key):
     if isinstance(obj, _BUILTINS):  # .values(), .append(...): the container's own guard
         return MISSING, "stop"
     if isinstance(obj, Tensor):
+        if _tensor_attribute(obj, kind, key):  # ``w.scale = 2.0`` set by the user
+            return obj.__dict__.get(key, MISSING), "final"
         return MISSING, "final"
     if key == "__dict__":  # vars(o), o.__dict__: the instance dict (a class's mappingproxy)
         try:  # (a module's: its setattr bumps the structure epoch)
@@ -434,6 +436,17 @@ def step(obj, kind, key):
 
 
 _BUILTINS = (dict, list, tuple, set, frozenset, str, bytes, int, float, complex)
+
+
+def _tensor_attribute(obj, kind, key) -> bool:
+    """Whether ``obj.<key>`` of a tensor is an attribute the user set on it (not one of
+    kiln's ``_``-named ones, not a property or method of its class)."""
+    return (
+        kind == "attr"
+        and isinstance(key, str)
+        and key[:1] != "_"
+        and _class_attr(type(obj), key) is MISSING
+    )
 
 
 def _user_class_dicts(cls) -> tuple:
@@ -1206,8 +1219,8 @@ class GuardRecorder:
                 steps = steps[:i]
                 break
             obj = value
-            if isinstance(obj, Tensor):  # the tensor's own guards: the captured-tensor checks
-                steps = steps[:i]
+            if isinstance(obj, Tensor) and not _tensor_attribute(obj, kind, k):
+                steps = steps[:i]  # the tensor's own guards: the captured-tensor checks
                 break
             value, source = step(obj, kind, k)
             if kind == "item" and i and steps[i - 1] == _DICT_STEP and covered:
