@@ -103,10 +103,15 @@ def set_layout(t, strides, offset: int = 0, view_of=None) -> None:
 
 
 def share_layout(t, like, origin: bool = True) -> None:
-    """``t`` (a second tracer for ``like``'s value) reports ``like``'s strides."""
-    layout(like)
-    t.__dict__[_LAYOUT] = like.__dict__[_LAYOUT]
-    t.__dict__.pop(_LAYOUT_SOURCE, None)
+    """``t`` (a second tracer for ``like``'s value) reports ``like``'s strides (worked
+    out when asked, as ``like``'s: a detach() per traced op must not walk the chain)."""
+    mine, theirs = t.__dict__, like.__dict__
+    mine.pop(_LAYOUT, None)
+    mine.pop(_LAYOUT_SOURCE, None)
+    if _LAYOUT in theirs:
+        mine[_LAYOUT] = theirs[_LAYOUT]
+    elif _LAYOUT_SOURCE in theirs:
+        mine[_LAYOUT_SOURCE] = theirs[_LAYOUT_SOURCE]
     if origin and _ORIGIN in like.__dict__:
         t.__dict__[_ORIGIN] = like.__dict__[_ORIGIN]
 
@@ -272,6 +277,23 @@ class TracerTensor(Tensor):
             "compare tensors outside the compiled function, or compare their shapes and "
             "strides (x.stride(), x.storage_offset()) instead of addresses",
         )
+
+    @property
+    def grad_fn(self):
+        """The autograd node of a traced value; the user's code reading it on an argument
+        that has a history (outside the function, unknown here) stops the trace."""
+        found = self.__dict__.get("_kiln_grad_fn")
+        if found is None and _NOT_LEAF in self.__dict__ and current_trace() is self._trace:
+            if not sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
+                self._concrete(
+                    "grad_fn of an argument that has an autograd history",
+                    "detach the argument, or read grad_fn outside the function",
+                )
+        return found
+
+    @grad_fn.setter
+    def grad_fn(self, value) -> None:
+        self.__dict__["_kiln_grad_fn"] = value
 
     @property
     def is_leaf(self) -> bool:
