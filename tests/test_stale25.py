@@ -1437,3 +1437,40 @@ def test_is_leaf_of_an_argument_with_a_history_runs_eagerly_under_compile():
         np.testing.assert_allclose(c(b).detach().numpy(), 3.0)
     with pytest.raises(TraceError, match="is_leaf"):
         kiln.jit(f)(b)
+
+
+def test_grad_fn_of_an_argument_with_a_history_runs_eagerly_under_compile():
+    def f(x):
+        return x * (2.0 if x.grad_fn is None else 3.0)
+
+    a = kiln.ones(3, requires_grad=True)
+    b = a * 1
+    c = kiln.compile(f)
+    np.testing.assert_allclose(c(a).detach().numpy(), 2.0)
+    with pytest.warns(UserWarning, match="grad_fn"):
+        np.testing.assert_allclose(c(b).detach().numpy(), 3.0)
+    with pytest.raises(TraceError, match="grad_fn"):
+        kiln.jit(f)(b)
+    # gradients still flow through such an argument as eagerly
+    loss = kiln.jit(lambda x: (x * x).sum())
+    a2 = kiln.ones(3, requires_grad=True)
+    loss(a2 * 2).backward()
+    np.testing.assert_allclose(a2.grad.numpy(), 8.0)
+
+
+def test_storage_comparison_runs_eagerly_under_compile():
+    """Two views of one storage and of two: x.untyped_storage().data_ptr() compared in the
+    function (PyTorch breaks the graph there): eager under kiln.compile, equal to eager."""
+
+    def f(x, y):
+        same = x.untyped_storage().data_ptr() == y.untyped_storage().data_ptr()
+        return x * (2.0 if same else 3.0)
+
+    base = kiln.arange(12.0)
+    c = kiln.compile(f)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for x, y in [(base[0:4], base[4:8]), (base[0:4], kiln.ones(4))]:
+            np.testing.assert_allclose(c(x, y).numpy(), f(x, y).numpy())
+    with pytest.raises(TraceError, match="untyped_storage"):
+        kiln.jit(f)(base[0:4], base[4:8])
