@@ -1246,6 +1246,33 @@ def attribute_on_a_parameter_added_later(T, compile):
         return [first, c(_x(T))], [_x(T), f(_x(T))]
 
 
+@probe(torch_too=True)
+def load_state_dict_with_assign(T, compile):
+    def change(m):
+        state = {k: T.full_like(v, 0.5) for k, v in m.state_dict().items()}
+        m.load_state_dict(state, assign=True)
+
+    return _after(T, compile, _Scaled.make(T), change)
+
+
+@probe()
+def hook_on_a_submodule_removed_by_its_handle(T, compile):
+    m = _Scaled.make(T)
+    handle = m.lin.register_forward_pre_hook(lambda mod, inp: (inp[0] * 2,))
+    return _after(T, compile, m, lambda _: handle.remove())
+
+
+@probe()
+def model_converted_to_float64_with_to(T, compile):
+    m = _Scaled.make(T)
+    c = compile(m)
+    x = _x(T).reshape(1, 3)
+    with T.no_grad():
+        first = c(x)
+        m.to(T.float64)
+        return [first, c(x.double())], [first, m(x.double())]
+
+
 # ------------------------------------------------------------------------------ the tests
 
 
