@@ -218,7 +218,30 @@ def _derived_layout(out, prim, inputs, params) -> tuple:
 
 
 # Tensor methods through which user code reads a layout (``read_layout``)
-_LAYOUT_READERS = frozenset({"stride", "is_contiguous", "_storage_offset_method", "_dim_order"})
+_LAYOUT_READERS = frozenset(
+    {"stride", "is_contiguous", "storage_offset", "_storage_offset_method", "_dim_order"}
+)
+
+
+def _read_by_user() -> bool:
+    """Whether the user's code asked for a layout (``x.stride()``, ``x.is_contiguous()``),
+    rather than kiln's own code on its behalf."""
+    frame = sys._getframe(2)
+    entry = None  # the kiln function the user's code called
+    while frame is not None and frame.f_code.co_filename.startswith(_KILN_DIRS):
+        entry = frame.f_code.co_name
+        frame = frame.f_back
+    return entry in _LAYOUT_READERS
+
+
+def _sizes_exact(t) -> None:
+    """Under automatic dynamic shapes, strides and offsets the user's code reads follow the
+    sizes (``x.stride(0) > 5``) in ways the SymInt sizes cannot record: the trace holds
+    for ``t``'s sizes only (its dimension stays static), as ``len(x)`` does."""
+    log = getattr(t._trace.shape_hook, "log", None)
+    if log is not None and _read_by_user():
+        for axis, n in enumerate(t._node.shape):
+            log.record(("eq", ("leaf", t._node, axis), ("const", n)), True)
 
 
 class TracerTensor(Tensor):
@@ -259,12 +282,16 @@ class TracerTensor(Tensor):
         ``diagonal``); an elementwise result's keep its inputs' layout (NumPy's and
         PyTorch's rule); any other traced value is dense."""
         strides = layout(self)[0]
+        if self._trace.shape_hook is not None:
+            _sizes_exact(self)
         return strides if dim is None else strides[dim]
 
     def storage_offset(self) -> int:
         """Elements between the start of the storage and the first element, as eagerly:
         an argument's offset is in the cache key once the function reads it."""
         offset = layout(self)[1]
+        if self._trace.shape_hook is not None:
+            _sizes_exact(self)
         origin = self.__dict__.get(_ORIGIN)
         hook = self._trace.on_offset  # kiln.jit: retrace with the offset in the cache key
         if origin is not None and hook is not None:
@@ -504,14 +531,7 @@ class TraceState:
     def read_layout(self, t: Tensor) -> None:
         """The user's code read the strides or storage offset of ``t``, a tensor from outside
         (``w.is_contiguous()``): its layout is checked like a captured tensor's."""
-        if id(t) in self.layout_reads:
-            return
-        frame = sys._getframe(1)
-        entry = None  # the kiln function the user's code called
-        while frame is not None and frame.f_code.co_filename.startswith(_KILN_DIRS):
-            entry = frame.f_code.co_name
-            frame = frame.f_back
-        if entry in _LAYOUT_READERS:
+        if id(t) not in self.layout_reads and _read_by_user():
             self.layout_reads[id(t)] = t
 
     def add_guard(self, description: str, getter, value) -> None:

@@ -1273,6 +1273,16 @@ def model_converted_to_float64_with_to(T, compile):
         return [first, c(x.double())], [first, m(x.double())]
 
 
+@probe()
+def stride_compared_under_automatic_dynamic_shapes(T, compile):
+    def f(x):
+        return x * (2.0 if x.stride(0) > 5 else 3.0)
+
+    c = compile(f)
+    inputs = [T.ones(3, n) for n in (2, 3, 4, 6, 7, 8)]
+    return [c(x) for x in inputs], [f(x) for x in inputs]
+
+
 # ------------------------------------------------------------------------------ the tests
 
 

@@ -293,6 +293,7 @@ def symbolic_shape_hook(log: SymLog):
             log.record(("eq", ("leaf", node, 0), ("const", shape[0])), True)
         return Size(SymInt(v, ("leaf", node, a), log) for a, v in enumerate(shape))
 
+    hook.log = log  # (tracing.TracerTensor.stride: a layout read holds for these sizes only)
     return hook
 
 
