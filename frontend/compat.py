@@ -79,7 +79,7 @@ def set_num_threads(n: int) -> None:
 def get_num_threads() -> int:
     from .runtime import native
 
-    return native.get_threads()
+    return _read(native.get_threads, "get_num_threads()")
 
 
 _FLAGS = {
@@ -134,7 +134,7 @@ def set_num_interop_threads(n: int) -> None:
 
 
 def get_num_interop_threads() -> int:
-    return _FLAGS["interop_threads"]
+    return _read(lambda: _FLAGS["interop_threads"], "get_num_interop_threads()")
 
 
 def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
@@ -145,12 +145,24 @@ def set_anomaly_enabled(enabled: bool, check_nan: bool = True) -> None:
     _FLAGS["anomaly_check_nan"] = bool(check_nan)
 
 
+def _read(getter, name: str):
+    """``getter()``; a traced function that reads it retraces when it changes (a global
+    switch that modes() does not hold: a compiled call must not repeat a stale value)."""
+    from .context import current_trace
+
+    if current_trace() is None:
+        return getter()
+    from .tracing import guard
+
+    return guard(f"kiln.{name}", getter)
+
+
 def is_anomaly_enabled() -> bool:
-    return _FLAGS["anomaly"]
+    return _read(lambda: _FLAGS["anomaly"], "is_anomaly_enabled()")
 
 
 def is_anomaly_check_nan_enabled() -> bool:
-    return _FLAGS["anomaly_check_nan"]
+    return _read(lambda: _FLAGS["anomaly_check_nan"], "is_anomaly_check_nan_enabled()")
 
 
 def set_warn_always(b: bool) -> None:
@@ -159,7 +171,7 @@ def set_warn_always(b: bool) -> None:
 
 
 def is_warn_always_enabled() -> bool:
-    return _FLAGS["warn_always"]
+    return _read(lambda: _FLAGS["warn_always"], "is_warn_always_enabled()")
 
 
 def set_printoptions(

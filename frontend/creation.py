@@ -497,11 +497,23 @@ class Generator:
         return self.key
 
     def initial_seed(self) -> int:
+        if current_trace() is not None:  # read in a traced function: retrace on a new seed
+            from .tracing import guard
+
+            return guard(f"the seed of generator [{id(self):#x}]", lambda: self.key)
         return self.key
 
     def get_state(self) -> Tensor:
         """A uint8 tensor (PyTorch's ByteTensor) of 16 bytes: the key and the counter, each
         a little-endian uint64 (PyTorch's CPU state is 5056 bytes of Mersenne Twister)."""
+        if current_trace() is not None and _called_by_user():
+            from kiln.compiler.errors import TraceError
+
+            raise TraceError(
+                "get_rng_state / Generator.get_state read the generator's position, which "
+                "every call moves: its value cannot be compiled in. Read it outside the "
+                "compiled function (kiln.compile runs such a call eagerly)"
+            )
         state = np.array([self.key, self.counter], dtype="<u8")
         return _wrap(state.view(np.uint8).copy())
 
@@ -562,6 +574,19 @@ def manual_seed(seed: int) -> Generator:
 
 def seed() -> int:
     return default_generator.seed()
+
+
+def _called_by_user() -> bool:
+    """Whether the caller of this module's function (past this module) is not kiln's code
+    (kiln's checkpoint and fork_rng keep a state to put back, which a trace may do)."""
+    import sys
+
+    from .tracing import _KILN_DIRS
+
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_filename == __file__:
+        frame = frame.f_back
+    return frame is not None and not frame.f_code.co_filename.startswith(_KILN_DIRS)
 
 
 def initial_seed() -> int:
@@ -823,7 +848,12 @@ def empty_strided(size, stride, *, dtype=None, device=None, requires_grad=False,
         raise RuntimeError(f"empty_strided: negative strides are not supported, got {list(stride)}")
     dt = dtypes.as_dtype(dtype) if dtype is not None else dtypes.get_default_dtype()
     if current_trace() is not None or (device is not None and _device_cls(device).type != "cpu"):
-        return zeros(size, dtype=dt, device=device, requires_grad=requires_grad)
+        out = zeros(size, dtype=dt, device=device, requires_grad=requires_grad)
+        if out._node is not None:  # traced: it reports the strides asked for, as eagerly
+            from .tracing import set_layout
+
+            set_layout(out, stride)
+        return out
     length = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if math.prod(size) else 0
     storage = np.zeros(length, dtype=dt.np)
     data = np.lib.stride_tricks.as_strided(

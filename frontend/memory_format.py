@@ -134,6 +134,8 @@ def lay_out(t, fmt, like=None):
     strides where ``like`` is dense, else channels_last where ``like`` is, else contiguous
     (PyTorch's rule). A traced or device tensor is returned as it is."""
     data = t._data
+    if t._node is not None and fmt is not None and fmt is not contiguous_format:
+        return _traced_like(t, like, fmt)
     if type(data) is not np.ndarray or t._node is not None or getattr(t, "is_meta", False):
         return t
     if fmt is None or fmt is contiguous_format:
@@ -157,6 +159,33 @@ def lay_out(t, fmt, like=None):
         inverse = np.argsort(order)
         return _set(t, np.ascontiguousarray(data.transpose(order)).transpose(inverse))
     return _set(t, relayout(data, fmt))
+
+
+def _traced_like(t, like, fmt):
+    """A traced result reports the layout the eager one has (as above)."""
+    from .tracing import set_layout
+
+    shape = tuple(t._node.shape)
+    if fmt is not preserve_format:
+        if len(fmt._order) != len(shape):
+            raise RuntimeError(
+                f"required rank {len(fmt._order)} tensor to use {fmt.name} format (got a "
+                f"tensor of shape {list(shape)})"
+            )
+        set_layout(t, _dense_strides(shape, fmt._order))
+        return t
+    if like is None:
+        return t
+    strides = tuple(like.stride())
+    if len(strides) != len(shape) or tuple(like.shape) != shape:
+        return t
+    order = sorted(range(len(shape)), key=lambda a: -strides[a])
+    dense = _dense_strides(shape, order)
+    if all(d == 1 or s == e for d, s, e in zip(shape, strides, dense)):
+        set_layout(t, strides)  # like is dense: its strides exactly
+    else:
+        set_layout(t, dense)
+    return t
 
 
 def _set(t, data):

@@ -27,8 +27,10 @@ def _root_array(t, what: str) -> np.ndarray:
     from .ops.surface16 import _root
 
     data = t._data
-    if t._node is not None or type(data) is not np.ndarray or t.is_meta:
-        kind = "a traced" if t._node is not None else f"a {t.device}"
+    if t._node is not None:  # (kiln.compile: the call runs eagerly, as torch's graph break)
+        t._concrete(f"{what}()", "read the storage outside the compiled function")
+    if type(data) is not np.ndarray or t.is_meta:
+        kind = f"a {t.device}"
         raise RuntimeError(
             f"{what}: {kind} tensor has no host storage kiln can expose (only an eager CPU "
             "tensor's memory is a storage)"

@@ -479,6 +479,9 @@ class Tensor:
         """Elements to skip per step along each axis (PyTorch's strides, not NumPy's bytes)."""
         if self._node is None and type(self._data) is np.ndarray:
             strides = _mf.element_strides(self._data)
+            read = getattr(current_trace(), "read_layout", None)
+            if read is not None:  # a traced function reads a tensor's layout
+                read(self)
         else:
             strides = _mf._dense_strides(self.shape, range(self.ndim))
         return strides if dim is None else strides[dim]
@@ -546,6 +549,12 @@ def _relaid(t: Tensor, fmt) -> Tensor:
     """``t`` (a fresh tensor) with its eager data laid out as memory format ``fmt``."""
     if t._node is None and type(t._data) is np.ndarray:
         t._data = _mf.relayout(t._data, fmt)
+    elif t._node is not None and fmt is not _mf.preserve_format:
+        from .tracing import set_layout  # a traced copy reports the layout asked for
+
+        order = getattr(fmt, "_order", None) or range(t.ndim)
+        if len(order) == t.ndim:
+            set_layout(t, _mf._dense_strides(t._node.shape, order))
     return t
 
 

@@ -57,6 +57,7 @@ def _full_user_location() -> str:
 
 
 _INPUT_STRIDES = "_kiln_input_strides"
+_NOT_LEAF = "_kiln_not_leaf"  # an argument with a grad_fn (eagerly: not a leaf)
 
 
 def _as_argument(tracer, value) -> None:
@@ -69,9 +70,178 @@ def _as_argument(tracer, value) -> None:
     for name, attr in value.__dict__.items():
         if name[:1] != "_":  # (not kiln's own: a leaf's ``_hooks`` run on the real tensor)
             tracer.__dict__[name] = attr
+    if value.grad_fn is not None:  # (in the cache key: see TracerTensor.is_leaf)
+        tracer.__dict__[_NOT_LEAF] = True
     data = value._data
-    if type(data) is np.ndarray and not data.flags.c_contiguous:
-        tracer.__dict__[_INPUT_STRIDES] = element_strides(data)
+    if type(data) is not np.ndarray:
+        return
+    strides = None if data.flags.c_contiguous else element_strides(data)
+    if strides is not None:
+        tracer.__dict__[_INPUT_STRIDES] = strides
+    if strides is not None or data.base is not None:  # (a view: where it starts, too)
+        from .ops.surface16 import _storage_offset
+
+        offset = 0 if data.base is None else _storage_offset(value)
+        tracer.__dict__[_LAYOUT] = (strides or _dense(data.shape), offset)
+
+
+# ------------------------------------------------------------------ traced strides
+_LAYOUT = "_kiln_layout"  # a tracer's (strides, storage offset), once worked out
+_LAYOUT_SOURCE = "_kiln_layout_source"  # (primitive, inputs, params): how to work it out
+_ORIGIN = "_kiln_origin"  # the path of the argument whose storage a traced view shows
+
+
+def set_layout(t, strides, offset: int = 0, view_of=None) -> None:
+    """Give tracer ``t`` the strides and storage offset it reports (a composite view of
+    ``view_of``: ``diagonal``, ``unfold``, ``as_strided``; ``contiguous()``)."""
+    t.__dict__[_LAYOUT] = (tuple(int(s) for s in strides), int(offset))
+    t.__dict__.pop(_LAYOUT_SOURCE, None)
+    if view_of is not None and _ORIGIN in view_of.__dict__:
+        t.__dict__[_ORIGIN] = view_of.__dict__[_ORIGIN]
+    else:
+        t.__dict__.pop(_ORIGIN, None)
+
+
+def share_layout(t, like, origin: bool = True) -> None:
+    """``t`` (a second tracer for ``like``'s value) reports ``like``'s strides (worked
+    out when asked, as ``like``'s: a detach() per traced op must not walk the chain)."""
+    mine, theirs = t.__dict__, like.__dict__
+    mine.pop(_LAYOUT, None)
+    mine.pop(_LAYOUT_SOURCE, None)
+    if _LAYOUT in theirs:
+        mine[_LAYOUT] = theirs[_LAYOUT]
+    elif _LAYOUT_SOURCE in theirs:
+        mine[_LAYOUT_SOURCE] = theirs[_LAYOUT_SOURCE]
+    if origin and _ORIGIN in like.__dict__:
+        t.__dict__[_ORIGIN] = like.__dict__[_ORIGIN]
+
+
+def layout(t) -> tuple:
+    """``(strides, storage offset)`` of tensor ``t`` as the eager call reports them.
+
+    Worked out when first asked, from the chain of primitives that made ``t`` (iteratively:
+    a long chain of elementwise operations would exhaust Python's recursion)."""
+    if t._node is None:  # a concrete tensor the trace read
+        return tuple(t.stride()), t.storage_offset()
+    found = t.__dict__.get(_LAYOUT)
+    if found is not None:
+        return found
+    pending = [t]
+    while pending:
+        u = pending[-1]
+        if _LAYOUT in u.__dict__:
+            pending.pop()
+            continue
+        source = u.__dict__.get(_LAYOUT_SOURCE)
+        if source is None:
+            u.__dict__[_LAYOUT] = (_dense(u._node.shape), 0)
+            pending.pop()
+            continue
+        missing = [x for x in source[1] if x._node is not None and _LAYOUT not in x.__dict__]
+        if missing:
+            pending.extend(missing)
+            continue
+        u.__dict__[_LAYOUT] = _derived_layout(u, *source)
+        del u.__dict__[_LAYOUT_SOURCE]
+        pending.pop()
+    return t.__dict__[_LAYOUT]
+
+
+def captured_layout(t):
+    """What of a captured tensor's layout a trace may have read: None when its array is
+    dense and owns its memory (the common case, cheap to tell), else (strides, offset)."""
+    data = t._data
+    if type(data) is not np.ndarray or (data.base is None and data.flags.c_contiguous):
+        return None
+    from .memory_format import element_strides
+    from .ops.surface16 import _storage_offset
+
+    strides, offset = element_strides(data), _storage_offset(t)
+    return None if offset == 0 and data.flags.c_contiguous else (strides, offset)
+
+
+def _dense(shape, order=None) -> tuple:
+    from .memory_format import _dense_strides
+
+    return _dense_strides(shape, range(len(shape)) if order is None else order)
+
+
+def _stand_in(shape, strides) -> np.ndarray:
+    """An array of ``shape`` and (element) ``strides`` over one byte: NumPy works out the
+    strides of views and results of it as of the real array, without reading memory."""
+    return np.lib.stride_tricks.as_strided(_BYTE, tuple(shape), tuple(strides))
+
+
+_BYTE = np.zeros(1, dtype=np.int8)
+
+
+def _address(a: np.ndarray) -> int:
+    return a.__array_interface__["data"][0]
+
+
+def _derived_layout(out, prim, inputs, params) -> tuple:
+    shape = out._node.shape
+    if "view" in prim.properties:
+        base = inputs[0]
+        strides, offset = layout(base)
+        if base._node is not None and _ORIGIN in base.__dict__:
+            out.__dict__[_ORIGIN] = base.__dict__[_ORIGIN]
+        fake = _stand_in(base.shape if base._node is None else base._node.shape, strides)
+        if prim.name == "reshape":
+            try:
+                view = np.reshape(fake, shape, copy=False)
+            except ValueError:  # not a view: NumPy (and PyTorch's reshape) copy
+                out.__dict__.pop(_ORIGIN, None)
+                return _dense(shape), 0
+        else:
+            view = prim.impl(fake, **params)
+        return tuple(view.strides), offset + _address(view) - _address(fake)
+    # elementwise: NumPy's rule for an output (its ufuncs allocate it in the inputs' order)
+    layouts = [layout(x)[0] for x in inputs]
+    shapes = [tuple(x.shape if x._node is None else x._node.shape) for x in inputs]
+    dense = _dense(shape)
+    if all(s == shape and st == dense for s, st in zip(shapes, layouts)):
+        return dense, 0
+    small = [tuple(min(n, 2) for n in s) for s in shapes]  # (only the order matters)
+    try:
+        it = np.nditer(
+            [_stand_in(s, st) for s, st in zip(small, layouts)] + [None],
+            flags=["multi_index", "zerosize_ok", "refs_ok"],
+            op_flags=[["readonly"]] * len(inputs) + [["writeonly", "allocate"]],
+            order="K",
+        )
+    except ValueError:
+        return dense, 0
+    result = it.operands[-1].strides
+    order = sorted(range(len(shape)), key=lambda a: -result[a])
+    return _dense(shape, order), 0
+
+
+# Tensor methods through which user code reads a layout (``read_layout``)
+_LAYOUT_READERS = frozenset(
+    {"stride", "is_contiguous", "storage_offset", "_storage_offset_method", "_dim_order"}
+)
+
+
+def _read_by_user() -> bool:
+    """Whether the user's code asked for a layout (``x.stride()``, ``x.is_contiguous()``),
+    rather than kiln's own code on its behalf."""
+    frame = sys._getframe(2)
+    entry = None  # the kiln function the user's code called
+    while frame is not None and frame.f_code.co_filename.startswith(_KILN_DIRS):
+        entry = frame.f_code.co_name
+        frame = frame.f_back
+    return entry in _LAYOUT_READERS
+
+
+def _sizes_exact(t) -> None:
+    """Under automatic dynamic shapes, strides and offsets the user's code reads follow the
+    sizes (``x.stride(0) > 5``) in ways the SymInt sizes cannot record: the trace holds
+    for ``t``'s sizes only (its dimension stays static), as ``len(x)`` does."""
+    log = getattr(t._trace.shape_hook, "log", None)
+    if log is not None and _read_by_user():
+        for axis, n in enumerate(t._node.shape):
+            log.record(("eq", ("leaf", t._node, axis), ("const", n)), True)
 
 
 class TracerTensor(Tensor):
@@ -102,15 +272,87 @@ class TracerTensor(Tensor):
         return dtypes._BY_NAME[self._node.dtype]
 
     def detach(self) -> Tensor:
-        return TracerTensor(self._trace, self._node)
+        out = TracerTensor(self._trace, self._node)
+        share_layout(out, self)
+        return out
 
     def stride(self, dim=None):
-        """An argument's strides are its input's (which are in the cache key); any other
-        traced value is dense."""
-        strides = self.__dict__.get(_INPUT_STRIDES)
-        if strides is None:
-            return super().stride(dim)
+        """PyTorch's strides, as the eager call's: an argument's are its input's (in the
+        cache key); a view's follow from its base's (``x.t()``, ``x[:, 1:]``, ``expand``,
+        ``diagonal``); an elementwise result's keep its inputs' layout (NumPy's and
+        PyTorch's rule); any other traced value is dense."""
+        strides = layout(self)[0]
+        if self._trace.shape_hook is not None:
+            _sizes_exact(self)
         return strides if dim is None else strides[dim]
+
+    def storage_offset(self) -> int:
+        """Elements between the start of the storage and the first element, as eagerly:
+        an argument's offset is in the cache key once the function reads it."""
+        offset = layout(self)[1]
+        if self._trace.shape_hook is not None:
+            _sizes_exact(self)
+        origin = self.__dict__.get(_ORIGIN)
+        hook = self._trace.on_offset  # kiln.jit: retrace with the offset in the cache key
+        if origin is not None and hook is not None:
+            hook(origin)
+        return offset
+
+    def data_ptr(self) -> int:
+        self._concrete(
+            "data_ptr()",
+            "compare tensors outside the compiled function, or compare their shapes and "
+            "strides (x.stride(), x.storage_offset()) instead of addresses",
+        )
+
+    @property
+    def grad_fn(self):
+        """The autograd node of a traced value; the user's code reading it on an argument
+        that has a history (outside the function, unknown here) stops the trace."""
+        found = self.__dict__.get("_kiln_grad_fn")
+        if found is None and _NOT_LEAF in self.__dict__ and current_trace() is self._trace:
+            if not sys._getframe(1).f_code.co_filename.startswith(_KILN_DIRS):
+                self._concrete(
+                    "grad_fn of an argument that has an autograd history",
+                    "detach the argument, or read grad_fn outside the function",
+                )
+        return found
+
+    @grad_fn.setter
+    def grad_fn(self, value) -> None:
+        self.__dict__["_kiln_grad_fn"] = value
+
+    @property
+    def is_leaf(self) -> bool:
+        """An argument with a history is not a leaf (eagerly), though the trace starts
+        at it: its ``grad_fn`` is not known here, so that question stops the trace."""
+        if _NOT_LEAF in self.__dict__ and current_trace() is self._trace:
+            self._concrete(
+                "is_leaf of an argument that has an autograd history",
+                "detach the argument, or read is_leaf / grad_fn outside the function",
+            )
+        return self.grad_fn is None
+
+    @property
+    def grad(self):
+        """The gradient of a traced leaf: the one a ``backward()`` in the trace stored;
+        an argument's is refused (its caller-side ``.grad`` is not a graph input, so the
+        value read would be missing it)."""
+        trace = self._trace
+        if trace.arg_leaves.get(id(self)) is not None and current_trace() is trace:
+            self._concrete(
+                "reading .grad of an argument",
+                "return the loss or the gradient (kiln.autograd.grad) from the compiled "
+                "function and read .grad outside it",
+            )
+        entry = trace.grads.get(id(self))  # a leaf made in the trace, after backward()
+        if entry is not None and entry[0] is self:
+            return entry[1]
+        return self._grad
+
+    @grad.setter
+    def grad(self, value) -> None:
+        Tensor.grad.fset(self, value)
 
     def _concrete(self, what: str, advice: str):
         hook = self._trace.on_concrete  # kiln.jit: a value of Python number arguments only
@@ -202,6 +444,9 @@ class TraceState:
     on_concrete = None
     # (tensor) -> Size: how the user's code reads a tracer's shape (jit/auto_dynamic.py)
     shape_hook = None
+    # (argument path) -> None, called when the code reads an argument's storage offset:
+    # kiln.jit puts that offset into the cache key (jit/function.py)
+    on_offset = None
 
     def __init__(self, name: str):
         self.graph = Graph(name)
@@ -220,6 +465,7 @@ class TraceState:
         # trace (a freed temporary's views were replayed on the tensor that took its id).
         self.views: dict[int, tuple] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
+        self.layout_reads: dict[int, Tensor] = {}  # id -> tensor whose strides were read
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
         # split into stages around them. Only a trace that can run in stages allows them.
@@ -250,6 +496,7 @@ class TraceState:
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
         if isinstance(value, Tensor):  # (not a synthetic trace's ShapeOnly)
             _as_argument(t, value)
+            t.__dict__[_ORIGIN] = name
         self.arg_leaves[id(t)] = len(self.args)
         self.args.append(t)
         self.arg_inputs.append(node)
@@ -287,6 +534,12 @@ class TraceState:
         self.live_scalars.append((getter, node))
         return TracerTensor(self, node)
 
+    def read_layout(self, t: Tensor) -> None:
+        """The user's code read the strides or storage offset of ``t``, a tensor from outside
+        (``w.is_contiguous()``): its layout is checked like a captured tensor's."""
+        if id(t) not in self.layout_reads and _read_by_user():
+            self.layout_reads[id(t)] = t
+
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
         if any(d == description for d, _, _ in self.guards):
@@ -305,6 +558,8 @@ class TraceState:
         out = TracerTensor(self, node)
         if "writable_view" in prim.properties:
             out._view_of = (inputs[0], prim.name, params)
+        if prim.kind == "elementwise" or "view" in prim.properties:
+            out.__dict__[_LAYOUT_SOURCE] = (prim, inputs, params)  # (strides, when asked)
         if "view" in prim.properties:
             base = inputs[0]
             entry = self.views.get(id(base))
@@ -427,7 +682,7 @@ def live_scalar(getter, dtype=None):
 def guard(description: str, getter) -> object:
     """Read ``getter()``; under tracing, retrace later calls when its value changes."""
     value = getter()
-    trace = current_trace()
-    if trace is not None:
-        trace.add_guard(description, getter, value)
+    add = getattr(current_trace(), "add_guard", None)  # (a vmap level has none of its own)
+    if add is not None:
+        add(description, getter, value)
     return value

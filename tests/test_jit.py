@@ -1,7 +1,7 @@
 """jit against eager against the reference interpreter, and the jit cache's behaviour."""
 
-import collections
 import os
+import queue
 import subprocess
 import sys
 import warnings
@@ -191,18 +191,18 @@ def test_shape_error_under_tracing_names_user_line():
 
 
 def test_leaked_tracer_is_an_error():
-    # a deque's changes are not seen by the guards (a list's, dict's or set's are: they
-    # are refused as side effects, see test_guards)
-    leaked = collections.deque()
+    # a queue's changes are not seen by the guards (a list's, dict's, set's or deque's
+    # are: they are refused as side effects, see test_guards)
+    leaked = queue.SimpleQueue()
 
     @kiln.jit
     def f(x):
         y = x * 2
-        leaked.append(y)
+        leaked.put(y)
         return y
 
     f(kiln.ones(2))
-    g = kiln.jit(lambda x: x + next(iter(leaked)))
+    g = kiln.jit(lambda x: x + leaked.get())
     with pytest.raises(kiln.TraceError, match="leaked"):
         g(kiln.ones(2))
 

@@ -293,6 +293,7 @@ def symbolic_shape_hook(log: SymLog):
             log.record(("eq", ("leaf", node, 0), ("const", shape[0])), True)
         return Size(SymInt(v, ("leaf", node, a), log) for a, v in enumerate(shape))
 
+    hook.log = log  # (tracing.TracerTensor.stride: a layout read holds for these sizes only)
     return hook
 
 
@@ -675,8 +676,8 @@ def respecialized(template, executable, graph, backward):
     new.backward = backward
     new.dead = False
     new.captured = [
-        (weakref.ref(ref(), new._freed) if ref() is not None else ref, shape, dt, rg)
-        for ref, shape, dt, rg in template.captured
+        (weakref.ref(ref(), new._freed) if ref() is not None else ref, *facts)
+        for ref, *facts in template.captured
     ]
     new.dead = template.dead or any(ref() is None for ref, *_ in template.captured)
     keyed = []

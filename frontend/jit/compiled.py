@@ -20,7 +20,7 @@ from kiln.compiler.compile import dump
 from .. import dtypes
 from ..memory_errors import allocating
 from ..tensor import Tensor, _wrap, meta_epoch
-from ..tracing import TraceState
+from ..tracing import TraceState, captured_layout
 from .signature import DYNAMIC_SCALARS, flatten, unflatten
 
 
@@ -44,9 +44,7 @@ class Compiled:
     def __post_init__(self):
         # a freed captured tensor kills the variant for good (a discarded model)
         self.dead = False
-        self.captured = [
-            (weakref.ref(t, self._freed), shape, dt, rg) for t, shape, dt, rg in self.captured
-        ]
+        self.captured = [(weakref.ref(t, self._freed), *facts) for t, *facts in self.captured]
         # (the fetchers of input tensors: the compiled backward checks the ones it saved)
         self.tensor_fetchers = [f.tensor for f in self.fetchers if hasattr(f, "tensor")]
 
@@ -109,7 +107,7 @@ class Compiled:
         return None
 
     def _captured_reason(self) -> str | None:
-        for ref, shape, dt, rg in self.captured:
+        for ref, shape, dt, rg, layout in self.captured:
             t = ref()
             if t is None:
                 return "a captured tensor was freed"
@@ -122,6 +120,8 @@ class Compiled:
                 )
             if t.requires_grad != rg:
                 return f"a captured tensor's requires_grad changed to {t.requires_grad}"
+            if layout != captured_layout(t):  # (x.stride(), x.is_contiguous() in the trace)
+                return f"a captured tensor's strides or offset changed to {captured_layout(t)}"
         return None
 
     def run(self, values):

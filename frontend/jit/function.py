@@ -44,7 +44,7 @@ from ..dispatch import current_trace
 from ..memory_errors import allocating
 from ..profiler import record_function
 from ..tensor import Tensor
-from ..tracing import _KILN_DIRS, TracerTensor, TraceState, tracing
+from ..tracing import _KILN_DIRS, TracerTensor, TraceState, captured_layout, tracing
 from .auto_dynamic import (
     Decisions,
     Family,
@@ -206,6 +206,20 @@ def _scalar_only(trace, tracer, what) -> None:
         raise Specialize(sorted(found), what.split(" (")[0])
 
 
+class SpecializeOffset(Specialize):
+    """The function read a tensor argument's storage offset (``x.storage_offset()``, the
+    default offset of ``x.as_strided``): traced again with that offset in the cache key."""
+
+    def __init__(self, path: str):
+        super().__init__(path, "storage offset")
+
+
+def _offset_in_key(known, path) -> None:
+    """``TraceState.on_offset``: the offset of argument ``path`` is in the key, or retrace."""
+    if path not in known:
+        raise SpecializeOffset(path)
+
+
 class ScalarTracer(TracerTensor):
     """The graph input standing for a Python ``int``/``float`` argument: arithmetic on it is
     traced; reading its value as a Python value raises ``Specialize``."""
@@ -300,6 +314,7 @@ class JitFunction:
         # paths of Python number arguments the code used as Python values: in the key by
         # value (a new value retraces), traced as constants (see ``Specialize``)
         self._specialized: frozenset = frozenset()
+        self._offset_paths: frozenset = frozenset()  # tensor arguments whose offset is read
         self._warned = False
         self._order: list = []  # (key, variant), oldest first: the eviction order
         self._changes: dict = {}  # guard name -> retraces it caused
@@ -329,6 +344,14 @@ class JitFunction:
                 (f"{path} (a Python number used as a Python value)", (type(v).__name__, repr(v)))
                 for path, v in leaves
                 if path in self._specialized and type(v) in DYNAMIC_SCALARS
+            )
+        if self._offset_paths:
+            from ..ops.surface16 import _storage_offset as storage_offset
+
+            extra += tuple(
+                (f"the storage offset of {path}", storage_offset(v))
+                for path, v in leaves
+                if path in self._offset_paths and isinstance(v, Tensor)
             )
         if extra:  # with the static arguments: a new value is a new key, as theirs
             key = (key[0], key[1] + extra, key[2], key[3])
@@ -382,9 +405,14 @@ class JitFunction:
                     else:
                         compiled = self._trace_symbolic(args, kwargs, leaves)
             except Specialize as exc:
-                if exc.paths <= self._specialized:
+                if isinstance(exc, SpecializeOffset):
+                    if exc.paths <= self._offset_paths:
+                        raise
+                    self._offset_paths = self._offset_paths | exc.paths
+                elif exc.paths <= self._specialized:
                     raise
-                self._specialized = self._specialized | exc.paths
+                else:
+                    self._specialized = self._specialized | exc.paths
                 log_decision(f"retracing {self.name}: {exc}; its value is now in the cache key")
                 key, leaves = self._key(args, kwargs)
                 return self._compile(args, kwargs, leaves, key)
@@ -659,6 +687,7 @@ class JitFunction:
         trace.graph_breaks = self.graph_breaks
         trace.scalar_inputs = {}
         trace.on_concrete = functools.partial(_scalar_only, trace)
+        trace.on_offset = functools.partial(_offset_in_key, self._offset_paths)
         try:
             if shape_hook is not None:
                 trace.shape_hook = symbolic_shape_hook(shape_hook)
@@ -777,7 +806,9 @@ class JitFunction:
                     raise backward.error
                 failed, backward = backward, None
         captured = [
-            (t, t._data.shape, t._data.dtype, t.requires_grad) for t, _ in trace.captured.values()
+            (t, t._data.shape, t._data.dtype, t.requires_grad, captured_layout(t))
+            for t in [t for t, _ in trace.captured.values()]
+            + [t for k, t in trace.layout_reads.items() if k not in trace.captured]
         ]
         if not compile_graphs:
             executable = None

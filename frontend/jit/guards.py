@@ -59,7 +59,7 @@ import sysconfig
 import time
 import types
 import weakref
-from collections import OrderedDict
+from collections import Counter, OrderedDict, defaultdict, deque
 
 import numpy as np
 
@@ -404,6 +404,8 @@ def step(obj, kind, key):
     if isinstance(obj, _BUILTINS):  # .values(), .append(...): the container's own guard
         return MISSING, "stop"
     if isinstance(obj, Tensor):
+        if _tensor_attribute(obj, kind, key):  # ``w.scale = 2.0`` set by the user
+            return obj.__dict__.get(key, MISSING), "final"
         return MISSING, "final"
     if key == "__dict__":  # vars(o), o.__dict__: the instance dict (a class's mappingproxy)
         try:  # (a module's: its setattr bumps the structure epoch)
@@ -434,6 +436,17 @@ def step(obj, kind, key):
 
 
 _BUILTINS = (dict, list, tuple, set, frozenset, str, bytes, int, float, complex)
+
+
+def _tensor_attribute(obj, kind, key) -> bool:
+    """Whether ``obj.<key>`` of a tensor is an attribute the user set on it (not one of
+    kiln's ``_``-named ones, not a property or method of its class)."""
+    return (
+        kind == "attr"
+        and isinstance(key, str)
+        and key[:1] != "_"
+        and _class_attr(type(obj), key) is MISSING
+    )
 
 
 def _user_class_dicts(cls) -> tuple:
@@ -555,7 +568,18 @@ class Identical(Expect):
 
 
 _MAPPINGS = (dict, types.MappingProxyType)  # (a class's vars())
-_CONTAINERS = (tuple, list, dict, OrderedDict, _Registry, types.MappingProxyType)
+_CONTAINERS = (
+    tuple,
+    list,
+    dict,
+    OrderedDict,
+    _Registry,
+    types.MappingProxyType,
+    # (``sum(history)`` over a deque, a defaultdict or Counter read whole: by their items)
+    deque,
+    defaultdict,
+    Counter,
+)
 
 
 class Items(Expect):
@@ -746,6 +770,10 @@ class GuardSet:
         self.covered = [g for g in guards if g.covered]
         self.names = names
         self.epoch = structure_epoch()  # the covered guards held at this epoch
+        # ...and while the instance dicts of the modules they read are unchanged (a
+        # ``m.__dict__[k] = v``, ``vars(m)[k] = v``, ``object.__setattr__(m, k, v)`` does
+        # not go through the module's setattr, so it does not bump the epoch)
+        self.dicts = _module_dicts(self.covered)
         self.last_failed = None
         self.check = None  # the free guards as one generated function (compile_check)
 
@@ -767,15 +795,101 @@ class GuardSet:
                 if not g.holds():
                     return g
         epoch = structure_epoch()
-        if epoch != self.epoch:
+        if epoch != self.epoch or self.dicts.changed():
             for g in self.covered:
                 if not g.holds():
                     return g
             self.epoch = epoch
+            self.dicts.note()
         return None
 
     def reason(self, guard) -> str:
         return guard.reason(self.names)
+
+
+class _DictVersions:
+    """The version tags of some modules' instance dicts (CPython's ``ma_version_tag``,
+    which every change of a dict renews, and a read leaves alone): one integer read per
+    module per call tells whether anything was stored into its dict behind its setattr.
+    Where the interpreter has no such tag (``_VERSION_OFFSET`` is None), every call counts
+    as a change: the covered guards are then checked on every call."""
+
+    __slots__ = ("modules", "views", "seen")
+
+    def __init__(self, modules):
+        self.modules = [weakref.ref(m) for m in modules]
+        self.views = [_version_view(m.__dict__) for m in modules]
+        self.seen = [v.value for v in self.views] if _VERSION_OFFSET is not None else []
+
+    def changed(self) -> bool:
+        if _VERSION_OFFSET is None:
+            return bool(self.modules)
+        for ref, view, seen in zip(self.modules, self.views, self.seen):
+            if view.value != seen and ref() is not None:
+                return True
+        return False
+
+    def note(self) -> None:
+        if _VERSION_OFFSET is None:
+            return
+        alive = [(r, r()) for r in self.modules]
+        self.modules = [r for r, m in alive if m is not None]
+        self.views = [_version_view(m.__dict__) for _, m in alive if m is not None]
+        self.seen = [v.value for v in self.views]
+
+
+def _version_view(d):
+    if _VERSION_OFFSET is None:
+        return None
+    import ctypes
+
+    return ctypes.c_uint64.from_address(id(d) + _VERSION_OFFSET)
+
+
+def _dict_version_offset():
+    """Where CPython keeps a dict's version tag (after the header and ``ma_used``), if it
+    does and behaves as this module needs (checked once, on a throwaway object)."""
+    if sys.implementation.name != "cpython" or sys.maxsize < 2**62:
+        return None
+    import ctypes
+
+    class Probe:
+        pass
+
+    probe = Probe()
+    probe.a = 1
+    d = probe.__dict__
+    offset = 3 * 8  # ob_refcnt, ob_type, ma_used
+    view = ctypes.c_uint64.from_address(id(d) + offset)
+    before = view.value
+    _ = probe.a, d.get("a")
+    if view.value != before:
+        return None
+    object.__setattr__(probe, "a", 2)
+    after_setattr = view.value
+    d["a"] = 3
+    after_item = view.value
+    if len({before, after_setattr, after_item}) != 3:
+        return None
+    return offset
+
+
+_VERSION_OFFSET = _dict_version_offset()
+
+
+def _module_dicts(guards) -> _DictVersions:
+    """The modules whose instance dicts ``guards`` read (on their paths)."""
+    found = {}
+    for g in guards:
+        value = g.root()
+        for kind, key in ((None, None), *g.steps):
+            if kind is not None:
+                if value is MISSING or value is None:
+                    break
+                value = step(value, kind, key)[0]
+            if isinstance(value, Module) and id(value) not in found:
+                found[id(value)] = value
+    return _DictVersions(list(found.values()))
 
 
 def _all_hold() -> int:
@@ -899,6 +1013,10 @@ class GuardRecorder:
         self.functions: dict = {}  # code -> function, to find the closure cells of a frame
         self.top_code = None
         self.defaults: set = set()
+        # id -> functools.lru_cache wrapper the trace reached: a call that hit its cache
+        # ran no code the recorder sees, so the cache's size is guarded (``cache_clear()``
+        # or a new entry retraces, and the retrace runs the function's body if it must)
+        self.caches: dict = {}
         self.with_defaults: set = set()  # code objects whose function's defaults are guarded
         # objects that existed before the trace: side effects on them are refused (an
         # object the trace created, a dataclass being built, may change freely)
@@ -1005,6 +1123,9 @@ class GuardRecorder:
                     if found is not None:
                         obj, steps, name = found[0], found[1], f"{name}{found[2]}"
                 arg_object = id(obj) in self.arg_objects
+                if arg_object and isinstance(obj, functools.partial):
+                    # its keywords and arguments can change in place (``p.keywords[k]``)
+                    self._guard_callable(obj, name)
                 default = code is self.top_code and id(obj) in self.defaults
                 if not steps and not default:
                     # the argument itself: the key holds it by identity; a list, dict or set
@@ -1098,8 +1219,8 @@ class GuardRecorder:
                 steps = steps[:i]
                 break
             obj = value
-            if isinstance(obj, Tensor):  # the tensor's own guards: the captured-tensor checks
-                steps = steps[:i]
+            if isinstance(obj, Tensor) and not _tensor_attribute(obj, kind, k):
+                steps = steps[:i]  # the tensor's own guards: the captured-tensor checks
                 break
             value, source = step(obj, kind, k)
             if kind == "item" and i and steps[i - 1] == _DICT_STEP and covered:
@@ -1158,6 +1279,11 @@ class GuardRecorder:
             self._note_functions(wrapped, depth + 1)
         if isinstance(value, types.FunctionType):
             self.functions.setdefault(value.__code__, value)
+        elif isinstance(value, functools.partial) and depth < 3:
+            if (("fn", id(value)), (("getattr", "keywords"),)) not in self.guards:
+                self._guard_callable(value, f"{_short(value.func)} (functools.partial)")
+        elif isinstance(value, functools._lru_cache_wrapper):
+            self.caches[id(value)] = value
         elif isinstance(value, (list, tuple, dict)) and depth < 2 and len(value) <= 256:
             for item in value.values() if isinstance(value, dict) else value:
                 self._note_functions(item, depth + 1)
@@ -1240,7 +1366,13 @@ class GuardRecorder:
                     if sub_name:
                         names.setdefault(id(sub), f"{name}.{sub_name}")
                     self._registries(sub, f"{name}.{sub_name}" if sub_name else name)
-        return GuardSet(list(self.guards.values()), names)
+        guards = list(self.guards.values())
+        for cache in self.caches.values():
+            root = _cache_size_root(cache)
+            name = getattr(cache, "__qualname__", "a function")
+            label = (f"the number of results cached by {name}", None, None)
+            guards.append(PathGuard(root, (), expect(root()), False, label))
+        return GuardSet(guards, names)
 
     def _registries(self, module, name) -> None:
         """Guard the names and entries of ``module``'s parameters, buffers and submodules
@@ -1312,6 +1444,16 @@ def _strong(obj):
 
     root.kind, root.obj = "strong", obj
     return root
+
+
+def _cache_size_root(cache):
+    ref = weakref.ref(cache)
+
+    def cache_size():
+        alive = ref()
+        return -1 if alive is None else alive.cache_info().currsize
+
+    return cache_size
 
 
 def _global_root(g, name):

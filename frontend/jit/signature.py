@@ -110,7 +110,8 @@ def leaf_key(value):
             "tensor",
             data.shape,
             value.dtype.name,
-            bool(value._requires_grad),
+            # 1: requires grad; 2: and has a history (``x.is_leaf`` is False)
+            (2 if value.grad_fn is not None else 1) if value._requires_grad else 0,
             "cpu" if cpu else str(value.device),
             # a non-contiguous input's strides (``x.stride()``, ``x.is_contiguous()`` in the
             # trace read them); None when contiguous
@@ -270,6 +271,7 @@ def describe(key) -> str:
     """One leaf key as a reader says it: ``tensor f32[3], requires_grad``, ``Python int``."""
     if key[0] == "tensor":
         grad = ", requires_grad" if key[3] else ""
+        grad += ", not a leaf" if key[3] == 2 else ""
         strides = "" if key[5] is None else f", strides {key[5]}"
         attrs = "".join(f", .{k}={v!r}" for k, v in key[6])
         return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}{strides}{attrs}"

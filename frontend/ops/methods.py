@@ -261,6 +261,10 @@ def _strided_result(x: Tensor, out: Tensor, size, stride, offset: int, name: str
     if not eager or current_trace() is not None:
         # traced, or on a device: a copy, which an in-place update would not write back
         out._view_of = (x, "as_strided", _StridedCopy())
+        if out._node is not None:  # it reports the view's strides, as eagerly
+            from ..tracing import set_layout
+
+            set_layout(out, stride, x.storage_offset() + offset, view_of=x)
         return out
     out._data = _strided_array(x, size, stride, _storage_offset(x) + offset)
     out._vc = x._vc
@@ -548,6 +552,9 @@ def _metadata_inplace(name, fn):
         if traced:
             self._node = view._node
             self._view_of = view._view_of
+            from ..tracing import share_layout
+
+            share_layout(self, view)
         else:
             self._data = view._data
             if "_view_of" in view.__dict__:
@@ -569,6 +576,9 @@ def _alias(t):
     if hasattr(t, "_trace"):  # a tracer tensor
         alias = type(t)(t._trace, t._node, t._requires_grad)
         alias._view_of = t._view_of
+        from ..tracing import share_layout
+
+        share_layout(alias, t)
     else:
         alias = Tensor.__new__(type(t))
         alias.__dict__.update(t.__dict__)
@@ -664,8 +674,12 @@ def _data_ptr(self) -> int:
 
 
 def _storage_offset_method(self) -> int:
+    from ..context import current_trace
     from .surface16 import _storage_offset
 
+    read = getattr(current_trace(), "read_layout", None)
+    if read is not None and self._node is None:  # a traced function reads a tensor's offset
+        read(self)
     return _storage_offset(self)
 
 

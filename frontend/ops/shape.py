@@ -502,7 +502,8 @@ def view(x: Tensor, *shape) -> Tensor:
     if len(shape) == 1 and not isinstance(shape[0], (int, tuple, list)):
         return view_dtype(x, shape[0])
     new = infer_shape(_shape_arg(shape), x.numel())
-    if type(x._data) is np.ndarray and x._node is None and not x.is_meta:
+    traced = x._node is not None  # (a traced tensor knows its eager strides)
+    if (type(x._data) is np.ndarray and x._node is None and not x.is_meta) or traced:
         if view_strides(tuple(x.shape), x.stride(), new) is None:
             raise RuntimeError(
                 f"view size is not compatible with input tensor's size and stride (at least "

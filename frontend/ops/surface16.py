@@ -510,7 +510,9 @@ def _root(array: np.ndarray) -> np.ndarray:
 def _storage_offset(x: Tensor) -> int:
     """Elements between the start of ``x``'s storage and its first element."""
     data = x._data
-    if type(data) is not np.ndarray or x._node is not None:
+    if x._node is not None:
+        return x.storage_offset()  # a traced view's, as the eager call's (tracing.layout)
+    if type(data) is not np.ndarray:
         return 0
     root = _root(data)
     start = root.__array_interface__["data"][0]
@@ -520,17 +522,23 @@ def _storage_offset(x: Tensor) -> int:
 def _storage_positions(x: Tensor) -> tuple[np.ndarray, int]:
     """For each element of ``x`` (C order), its position in the storage; and the
     storage's length in elements."""
-    if x._node is not None or type(x._data) is not np.ndarray:
-        return np.arange(x.numel()), x.numel()  # a traced value is its own storage
-    data = x._data
-    root = _root(data)
-    length = root.nbytes // data.itemsize if root.dtype.itemsize else 0
-    strides = [s // data.itemsize for s in data.strides]
+    if x._node is not None:  # a traced view: where the eager call's elements lie
+        strides = x.stride()
+        length = None
+    elif type(x._data) is not np.ndarray:
+        return np.arange(x.numel()), x.numel()
+    else:
+        data = x._data
+        root = _root(data)
+        length = root.nbytes // data.itemsize if root.dtype.itemsize else 0
+        strides = [s // data.itemsize for s in data.strides]
     pos = np.full(x.shape, _storage_offset(x), dtype=np.int64)
     for axis, (n, s) in enumerate(zip(x.shape, strides)):
         shape = [1] * x.ndim
         shape[axis] = n
         pos = pos + (np.arange(n) * s).reshape(shape)
+    if length is None:  # (the traced storage holds at least the elements of x)
+        length = int(pos.max()) + 1 if pos.size else 0
     return pos.reshape(-1), length
 
 
@@ -597,6 +605,10 @@ def as_strided(x: Tensor, size, stride, storage_offset=None) -> Tensor:
     if not traced:
         out._data = _strided_array(x, size, stride, offset)  # the same values, shared
         out._vc = x._vc
+    elif out._node is not None:
+        from ..tracing import set_layout
+
+        set_layout(out, stride, offset, view_of=x)
     out._view_of = (x, "as_strided", _StridedCopy())
     return out
 
