@@ -92,6 +92,8 @@ def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, 
     compiled function runs: its negative values become ``size``, which the primitive's
     own bounds check then rejects there, instead of wrapping them."""
     node = index._node
+    if node is not None and not hasattr(node, "op"):
+        return index  # (a torch.func level's wrapper, kiln.func: its values are not read here)
     if node is not None and node.op == "const":  # (a trace's constant: known now)
         values = np.asarray(node.params["value"])
     elif node is not None or current_trace() is not None:

@@ -510,7 +510,7 @@ def _root(array: np.ndarray) -> np.ndarray:
 def _storage_offset(x: Tensor) -> int:
     """Elements between the start of ``x``'s storage and its first element."""
     data = x._data
-    if x._node is not None:
+    if x._node is not None and hasattr(x._node, "op"):  # (not a kiln.func level's wrapper)
         return x.storage_offset()  # a traced view's, as the eager call's (tracing.layout)
     if type(data) is not np.ndarray:
         return 0
@@ -522,7 +522,8 @@ def _storage_offset(x: Tensor) -> int:
 def _storage_positions(x: Tensor) -> tuple[np.ndarray, int]:
     """For each element of ``x`` (C order), its position in the storage; and the
     storage's length in elements."""
-    if x._node is not None:  # a traced view: where the eager call's elements lie
+    if x._node is not None and hasattr(x._node, "op"):  # a traced view: where the eager
+        # call's elements lie
         strides = x.stride()
         length = None
     elif type(x._data) is not np.ndarray:
