@@ -30,3 +30,21 @@ def _seed():
     kiln.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+@pytest.fixture(autouse=True)
+def _simulator_switch_interval(request):
+    """Numba's CUDA simulator runs a block's threads as Python threads and a manager that
+    polls them in a loop holding the GIL: with CPython's 5 ms switch interval each handoff
+    waits out that loop (tests/test_cuda.py and test_cuda_executor.py took 76 s alone,
+    21 s with 0.5 ms). Only for the simulator's tests: kiln's own threads keep the default."""
+    simulated = os.environ.get("NUMBA_ENABLE_CUDASIM") == "1"
+    if not simulated or "cuda" not in request.node.nodeid.lower():
+        yield
+        return
+    previous = sys.getswitchinterval()
+    sys.setswitchinterval(0.0005)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(previous)
