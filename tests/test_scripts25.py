@@ -56,10 +56,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "compares index 0 and None as equal); PyTorch's is False",
     },
     "compile_semantics": {
-        "side effect": "SILENT: a torch.compile'd (kiln.jit) function gets rebuilt copies of "
-        "its list / dict arguments (frontend/jit/signature.py flatten/unflatten), so "
-        "lst.append(...) / d[k] = v inside never reach the caller's containers, and the "
-        "graph traced with the copy's length is reused: PyTorch prints 1 2 3 and 3 entries",
         "module call shape": "a compiled function that returns x.shape returns a list, not a "
         "torch.Size (frontend/jit)",
     },

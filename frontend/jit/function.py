@@ -168,6 +168,51 @@ def _refuse_overlapping_updates(name, leaves, compiled) -> None:
             )
 
 
+def _refuse_changed_containers(name, original, traced, trace) -> None:
+    """The trace ran on copies of the argument lists and dicts (``signature.substitute``
+    puts tracers in them), so an ``append``, ``d[k] = v`` or ``lst[i] = y`` on one would
+    never reach the caller's object, on this call or any compiled call after it: a silent
+    wrong result. Refuse it (``kiln.compile`` then runs the function eagerly, as its other
+    graph breaks)."""
+    arg_map = getattr(trace, "arg_map", {})
+
+    def same(a, b, path) -> str | None:
+        if a is b or arg_map.get(id(a)) is b:
+            return None
+        if (
+            isinstance(a, (list, tuple))
+            and type(b) is type(a)
+            or (isinstance(a, dict) and isinstance(b, dict))
+        ):
+            if len(a) != len(b) or (isinstance(a, dict) and list(a) != list(b)):
+                return path
+            pairs = zip(a.values(), b.values()) if isinstance(a, dict) else zip(a, b)
+            keys = list(a) if isinstance(a, dict) else range(len(a))
+            for k, (x, y) in zip(keys, pairs):
+                found = same(x, y, f"{path}[{k!r}]")
+                if found is not None:
+                    return found
+            return None
+        return path
+
+    (args, kwargs), (new_args, new_kwargs) = original, traced
+    places = [(a, b, f"argument {i}") for i, (a, b) in enumerate(zip(args, new_args))]
+    places += [(kwargs[k], new_kwargs[k], f"argument {k!r}") for k in kwargs]
+    for a, b, path in places:
+        if not isinstance(a, (list, dict)) and not (
+            isinstance(a, tuple) and any(isinstance(v, (list, dict)) for v in a)
+        ):
+            continue
+        found = same(a, b, path)
+        if found is not None:
+            raise TraceError(
+                f"kiln.jit: {name} changed the list or dict {found} in place while it was "
+                "traced (append, item assignment, ...): a compiled function runs on its "
+                "tensors, and the change would not reach your object. Return the new "
+                "values instead."
+            )
+
+
 class Specialize(TraceError):
     """A Python number argument was used as a Python value (an index, a dim, a dict key,
     ``int()``, ``f"{a}"``, ``if a > 0``): the function is traced again with that argument's
@@ -696,6 +741,7 @@ class JitFunction:
             recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             with tracing(trace), recorder, _print_breaks(self.graph_breaks):
                 result = self.fn(*new_args, **new_kwargs)
+            _refuse_changed_containers(self.name, (args, kwargs), (new_args, new_kwargs), trace)
             if shape_hook is not None:
                 shape_hook.close()
                 trace.shape_hook = None
@@ -758,6 +804,7 @@ class JitFunction:
         new_args, new_kwargs = substitute(
             args, kwargs, arg_map, self.static_argnums, self.static_argnames
         )
+        trace.arg_map = arg_map  # (for _refuse_changed_containers, after the trace)
         return fetchers, arg_nodes, new_args, new_kwargs
 
     def _trace_synthetic(self, args, kwargs, leaves, places, size):
