@@ -77,3 +77,20 @@ def test_reading_containers_and_in_place_tensor_ops_on_their_items_stay_compiled
     assert run(kiln, lambda f: g) == want
     assert g.trace_count == 1
     np.testing.assert_array_equal(want[1], [4.0, 4.0])
+
+
+@pytest.mark.parametrize("dynamic", [False, True])
+def test_a_returned_shape_is_a_size_as_torch_compile_returns(dynamic):
+    def f(x):
+        return x + 1, x.shape, x.shape[1:]
+
+    def run(lib, compile_):
+        g = compile_(f)
+        outs = [g(lib.ones(n, 3)) for n in (2, 4, 5)]
+        return [(type(o[1]).__name__, tuple(o[1]), type(o[2]).__name__) for o in outs]
+
+    want = run(torch, lambda f: torch.compile(f, backend="eager", dynamic=dynamic))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert run(kiln, lambda f: kiln.compile(f, dynamic=dynamic)) == want
+    assert want[0][0] == "Size"

@@ -55,10 +55,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "device eq": "kiln's device('cuda:0') == device('cuda') is True (frontend/device.py "
         "compares index 0 and None as equal); PyTorch's is False",
     },
-    "compile_semantics": {
-        "module call shape": "a compiled function that returns x.shape returns a list, not a "
-        "torch.Size (frontend/jit)",
-    },
     "tensor_math_zoo": {
         "is_conj": "kiln conjugates eagerly (no lazy conjugate bit): conj().is_conj() is False",
     },

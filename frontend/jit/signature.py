@@ -78,6 +78,8 @@ def flatten(tree, leaves: list, path: str):
             kids = tuple(flatten(v, leaves, f"{path}.{f}") for f, v in zip(fields, tree))
             return (type(tree), kids)
         kids = tuple(flatten(v, leaves, f"{path}[{i}]") for i, v in enumerate(tree))
+        if isinstance(tree, tuple) and type(tree) is not tuple:  # kiln.Size (x.shape)
+            return (("tuple of", type(tree)), kids)
         return (type(tree).__name__, kids)
     if isinstance(tree, dict):
         return ("dict", tuple((k, flatten(v, leaves, f"{path}[{k!r}]")) for k, v in tree.items()))
@@ -95,6 +97,8 @@ def unflatten(structure, leaves):
     items = [unflatten(s, leaves) for s in kids]
     if isinstance(kind, type):  # a named tuple
         return kind._make(items)
+    if isinstance(kind, tuple):  # another tuple subclass: kiln.Size
+        return kind[1](items)
     return tuple(items) if kind == "tuple" else items
 
 
