@@ -667,43 +667,47 @@ def with_out(fn):
     def op(*args, out=None, **kwargs):
         if out is None:
             return fn(*args, **kwargs)
-        _refuse_partial_overlap(name, args, out)
+        _refuse_overlapping_out(name, args, out)
         if name in _OUT_GIVES_DTYPE and isinstance(out, Tensor) and kwargs.get("dtype") is None:
             kwargs["dtype"] = out.dtype  # PyTorch: a factory or sum computes in out's dtype
-        if name in _OUT_APART_FROM_INPUTS:
-            _check_out_apart(name, args, out)
         return write_out(name, fn(*args, **kwargs), out)
 
     op._writes_out = True
     return op
 
 
-def _refuse_partial_overlap(name: str, args, out) -> None:
+def _refuse_overlapping_out(name: str, args, out) -> None:
     """PyTorch refuses an ``out=`` that shares some, but not all, of an input's memory
-    (``torch.add(x[:-1], 1, out=x[1:])``): the result would depend on the write order."""
-    outs = out if isinstance(out, (tuple, list)) else (out,)
-    inputs = [a for arg in args for a in (arg if isinstance(arg, (tuple, list)) else (arg,))]
-    # (the cat family refuses even an input that is the output itself)
-    joins = name in ("cat", "concat", "concatenate", "stack", "hstack", "vstack")
-    for o in outs:
-        if not isinstance(o, Tensor) or type(o._data) is not np.ndarray:
-            continue
-        for a in inputs:
-            if not isinstance(a, Tensor) or type(a._data) is not np.ndarray:
-                continue
-            if a is o and not joins:
-                continue
-            same_view = (
-                a._data.__array_interface__["data"][0] == o._data.__array_interface__["data"][0]
-                and a._data.strides == o._data.strides
-                and a._data.shape == o._data.shape
-            )
-            if (joins or not same_view) and _overlap(a._data, o._data):
+    (``torch.add(x[:-1], 1, out=x[1:])``: the result would depend on the write order); the
+    ops of ``_OUT_APART_FROM_INPUTS`` refuse any shared memory (its ``assert_no_overlap``),
+    and the cat family even an input that is the output itself."""
+    apart, joins = name in _OUT_APART_FROM_INPUTS, name in _JOINS
+    for o in _tensors([out]):
+        for a in _tensors(args):
+            if _out_overlaps(a, o, apart, joins):
                 raise RuntimeError(
                     f"{name}(): unsupported operation: some elements of the input tensor and "
                     "the written-to tensor refer to a single memory location. Please clone() "
                     "the tensor before performing the operation."
                 )
+
+
+def _out_overlaps(a: Tensor, o: Tensor, apart: bool, joins: bool) -> bool:
+    if a is o and apart:
+        return True  # (an empty tensor too)
+    x, y = a._data, o._data
+    if type(x) is not np.ndarray or type(y) is not np.ndarray:
+        return False
+    if apart:
+        return np.may_share_memory(x, y)
+    if a is o and not joins:
+        return False
+    same_view = (
+        x.__array_interface__["data"][0] == y.__array_interface__["data"][0]
+        and x.strides == y.strides
+        and x.shape == y.shape
+    )
+    return (joins or not same_view) and _overlap(x, y)
 
 
 def _overlap(a: np.ndarray, b: np.ndarray) -> bool:
@@ -736,6 +740,8 @@ argmax argmin cummax cummin isin kthvalue sort topk
 _OUT_APART_FROM_INPUTS = frozenset(
     "cat concat concatenate gather index_select kthvalue masked_select take".split()
 )
+# ... and the joins, whose out= may not be one of the inputs either
+_JOINS = frozenset("cat concat concatenate stack hstack vstack".split())
 
 
 def _tensors(values):
@@ -744,24 +750,6 @@ def _tensors(values):
             yield v
         elif isinstance(v, (list, tuple)):
             yield from _tensors(v)
-
-
-def _tensors_overlap(a: Tensor, b: Tensor) -> bool:
-    if a is b:  # (an empty tensor too)
-        return True
-    x, y = a._data, b._data
-    return type(x) is np.ndarray and type(y) is np.ndarray and np.may_share_memory(x, y)
-
-
-def _check_out_apart(name, args, out):
-    outs = list(_tensors([out]))
-    for a in _tensors(args):
-        if any(_tensors_overlap(a, o) for o in outs):
-            raise RuntimeError(
-                f"{name}(): unsupported operation: some elements of the input tensor and the "
-                "written-to tensor refer to a single memory location. Please clone() the "
-                "tensor before performing the operation."
-            )
 
 
 def write_out(name: str, result, out):
