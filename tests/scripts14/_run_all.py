@@ -51,6 +51,18 @@ def _compile_without_inductor(torch) -> None:
     torch.compile = compile
 
 
+def _shut_down_workers(namespace: dict) -> None:
+    """Stop the worker processes of the script's persistent ``DataLoader`` iterators now.
+    Left to Python's cyclic garbage collector, torch's iterator is finalized after the
+    queues it shuts its workers down through, and waits out the join timeout for each worker
+    (5 s each: ``scripts19/distributed_sampler_loader.py`` held the suite 10 s); run as a
+    script, torch's atexit path shuts them down at once."""
+    for value in list(namespace.values()):
+        iterator = getattr(value, "_iterator", None)
+        with contextlib.suppress(Exception):
+            iterator._shutdown_workers()
+
+
 def main() -> int:
     mode, scripts = sys.argv[1], sys.argv[2:]
     here = os.path.dirname(os.path.abspath(__file__))
@@ -70,7 +82,7 @@ def main() -> int:
         ok = True
         try:
             with contextlib.redirect_stdout(out):
-                runpy.run_path(script, run_name="__main__")
+                _shut_down_workers(runpy.run_path(script, run_name="__main__"))
         except BaseException:  # (a script's failure is its test's, not the runner's)
             ok = False
             out.write("\n" + traceback.format_exc())
