@@ -51,11 +51,13 @@ import builtins
 import dis
 import enum
 import functools
+import gc
 import inspect
 import os
 import random
 import sys
 import sysconfig
+import threading
 import time
 import types
 import weakref
@@ -1001,6 +1003,37 @@ def _is_clock(fn) -> bool:
     return any(fn is clock for clock in _CLOCKS)
 
 
+# Whether the cyclic garbage collector is running in this thread. Code it runs there (the
+# ``gc.callbacks`` of monitoring libraries, ``__del__`` methods, weakref callbacks) is not
+# the traced function's: a recorder does not watch it (a callback that counts collections
+# or reads the clock made kiln.jit raise, and one that also called resource.getrusage
+# crashed CPython 3.11).
+_COLLECTING = threading.local()
+
+
+def _collection_starts(phase, info):
+    if phase == "start":
+        _COLLECTING.on = True
+
+
+def _collection_ends(phase, info):
+    if phase == "stop":
+        _COLLECTING.on = False
+
+
+def _bracket_collections() -> None:
+    """Keep ``_collection_starts`` first and ``_collection_ends`` last in ``gc.callbacks``
+    (callbacks run in list order, for both phases), around the callbacks installed so far."""
+    callbacks = gc.callbacks
+    if callbacks and callbacks[0] is _collection_starts and callbacks[-1] is _collection_ends:
+        return
+    for callback in (_collection_starts, _collection_ends):
+        while callback in callbacks:
+            callbacks.remove(callback)
+    callbacks.insert(0, _collection_starts)
+    callbacks.append(_collection_ends)
+
+
 class GuardRecorder:
     """The profile function of a thread while it traces (see the module docstring)."""
 
@@ -1066,6 +1099,7 @@ class GuardRecorder:
         self.guards[(("fn", id(obj)), steps)] = guard
 
     def __enter__(self):
+        _bracket_collections()
         self.previous = sys.gettrace()
         sys.settrace(self.on_call)
         return self
@@ -1077,7 +1111,7 @@ class GuardRecorder:
 
     def on_call(self, frame, event, arg):
         """The thread's trace function: called for each new Python frame."""
-        if event != "call":
+        if event != "call" or getattr(_COLLECTING, "on", False):
             return None
         code = frame.f_code
         if code.co_name in _SEEDER_NAMES and code in _seeders():
