@@ -1,3 +1,4 @@
+import gc
 import os
 import shutil
 import sys
@@ -48,3 +49,14 @@ def _simulator_switch_interval(request):
         yield
     finally:
         sys.setswitchinterval(previous)
+
+
+def pytest_collection_finish(session):
+    """The cyclic collector's share of a worker (measured with gc.callbacks on four
+    compile-heavy test files: 2.9 s of 33 s CPU, two thirds in full collections of ~170 ms
+    each, which scan the ~500,000 objects importing torch, NumPy and kiln made): move
+    those to the permanent generation (they live as long as the worker anyway) and collect
+    less often (1.2 s of 29 s). Every object a test makes is still collected."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(5000, 20, 100)
