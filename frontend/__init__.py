@@ -185,6 +185,7 @@ def __getattr__(name):
         "distributed",
         "testing",
         "export",
+        "_C",
         "_dynamo",
         "hub",
         "version",

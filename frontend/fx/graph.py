@@ -195,6 +195,11 @@ class Graph:
     def _target_to_str(target) -> str:
         if callable(target):
             op = target.__name__
+            from .tracer import public_name
+
+            spelled = public_name(target)
+            if spelled is not None and spelled.startswith("kiln._C."):
+                op = spelled.rsplit(".", 1)[1]  # (``F.logsigmoid`` is torch's log_sigmoid)
         else:
             op = str(target)
             if op.startswith("__") and op.endswith("__") and len(op) > 4:

@@ -36,6 +36,37 @@ _PUBLIC_MODULES = ("kiln", "kiln.nn.functional", "kiln.linalg", "kiln.special", 
 # kiln functions that answer about the Python object itself: never recorded
 _NOT_RECORDED = {"is_tensor", "is_storage", "typename", "is_grad_enabled", "get_default_dtype"}
 _public: dict[int, tuple[str, Callable]] | None = None
+# functional calls torch.fx prints under another name, because in PyTorch the function is
+# a native one living elsewhere (``F.linear is torch._C._nn.linear``, ``F.conv2d is
+# torch.conv2d``): printed, and run by a GraphModule's code, under those names
+_TORCH_SPELLINGS = {
+    **{
+        name: f"kiln.{name}"
+        for name in (
+            "adaptive_avg_pool1d avg_pool1d bilinear celu_ channel_shuffle conv1d conv2d "
+            "conv3d conv_transpose1d conv_transpose2d conv_transpose3d cosine_similarity "
+            "hardshrink pairwise_distance pdist pixel_shuffle pixel_unshuffle prelu relu_ "
+            "rrelu_ selu_ threshold_"
+        ).split()
+    },
+    **{
+        kiln_name: f"kiln._C._nn.{name}"
+        for name, kiln_name in (
+            ("avg_pool2d", "avg_pool2d"),
+            ("avg_pool3d", "avg_pool3d"),
+            ("elu_", "elu_"),
+            ("gelu", "gelu"),
+            ("hardtanh_", "hardtanh_"),
+            ("leaky_relu_", "leaky_relu_"),
+            ("linear", "linear"),
+            ("log_sigmoid", "logsigmoid"),
+            ("one_hot", "one_hot"),
+            ("scaled_dot_product_attention", "scaled_dot_product_attention"),
+            ("softplus", "softplus"),
+            ("softshrink", "softshrink"),
+        )
+    },
+}
 
 
 def _public_functions() -> dict[int, tuple[str, Callable]]:
@@ -48,6 +79,11 @@ def _public_functions() -> dict[int, tuple[str, Callable]]:
             for name, value in list(vars(module).items()):
                 if _is_recordable(name, value):
                     table.setdefault(id(value), (f"{module_name}.{name}", value))
+        functional = importlib.import_module("kiln.nn.functional")
+        for name, spelling in _TORCH_SPELLINGS.items():
+            value = getattr(functional, name, None)
+            if value is not None:
+                table[id(value)] = (spelling, value)
         _public = table
     return _public
 
