@@ -119,29 +119,38 @@ class Graph:
     # ---------------------------------------------------------------- checking
     def verify(self) -> Graph:
         """Check order, use and every shape rule; raise ``ShapeError`` naming the node."""
+        # (the test suite verifies after every pass: the node numbers for messages are
+        # computed only for one, the inputs looked up in a set)
         seen: set[Node] = set()
-        numbers = self._numbers()
+        inputs = set(self.inputs)
+        rules = {}
         for n in self.nodes:
             if n in seen:
-                raise ShapeError(f"verify: node %{numbers[n]} appears twice")
+                raise ShapeError(f"verify: node %{self._numbers()[n]} appears twice")
             for i in n.inputs:
                 if i not in seen:
                     raise ShapeError(
-                        f"verify: %{numbers[n]} ({n.op}) uses a value that is not defined before it"
+                        f"verify: %{self._numbers()[n]} ({n.op}) uses a value that is not "
+                        "defined before it"
                     )
             if n.op == "input":
-                if n not in self.inputs:
-                    raise ShapeError(f"verify: input node %{numbers[n]} is not a graph input")
+                if n not in inputs:
+                    raise ShapeError(
+                        f"verify: input node %{self._numbers()[n]} is not a graph input"
+                    )
             else:
-                if n.op not in PRIMITIVES:
-                    raise ShapeError(f"verify: unknown op {n.op!r} at %{numbers[n]}")
-                shape, dtype = PRIMITIVES[n.op].shape_rule(
+                rule = rules.get(n.op)
+                if rule is None:
+                    if n.op not in PRIMITIVES:
+                        raise ShapeError(f"verify: unknown op {n.op!r} at %{self._numbers()[n]}")
+                    rule = rules[n.op] = PRIMITIVES[n.op].shape_rule
+                shape, dtype = rule(
                     [i.shape for i in n.inputs], [i.dtype for i in n.inputs], **n.params
                 )
                 if tuple(shape) != n.shape or dtype != n.dtype:
                     raise ShapeError(
-                        f"verify: %{numbers[n]} = {n.op} is recorded as {n.type_str} but its "
-                        f"rule gives {DTYPE_SHORT.get(dtype, dtype)}{fmt_shape(shape)}"
+                        f"verify: %{self._numbers()[n]} = {n.op} is recorded as {n.type_str} "
+                        f"but its rule gives {DTYPE_SHORT.get(dtype, dtype)}{fmt_shape(shape)}"
                     )
             seen.add(n)
         for n in self.inputs:

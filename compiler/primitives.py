@@ -296,6 +296,8 @@ def fmt_shape(shape) -> str:
 
 def broadcast_shapes(op: str, *shapes) -> tuple:
     """NumPy/PyTorch broadcasting, with an error that names the op and both shapes."""
+    if len(shapes) == 2 and shapes[0] == shapes[1]:  # (most calls: the loop below is slow)
+        return tuple(shapes[0])
     ndim = max((len(s) for s in shapes), default=0)
     out = []
     for axis in range(-ndim, 0):
@@ -317,6 +319,8 @@ def broadcast_shapes(op: str, *shapes) -> tuple:
 
 
 def _same_dtype(op, dtypes):
+    if len(dtypes) == 2 and dtypes[0] == dtypes[1]:
+        return dtypes[0]
     if len(set(dtypes)) > 1:
         raise ShapeError(f"{op}: inputs must share one dtype, got {', '.join(dtypes)}")
     return dtypes[0]
@@ -496,8 +500,14 @@ def _cumsum_rule(shapes, dtypes, axis):
     return tuple(shapes[0]), dtypes[0]
 
 
+_DTYPE_NAMES: dict = {}  # numpy dtype -> its name (``dtype.name`` is computed in Python)
+
+
 def _const_rule(shapes, dtypes, value):
-    return tuple(value.shape), value.dtype.name
+    name = _DTYPE_NAMES.get(value.dtype)
+    if name is None:
+        name = _DTYPE_NAMES[value.dtype] = value.dtype.name
+    return tuple(value.shape), name
 
 
 def _uniform_rule(shapes, dtypes, shape, dtype):

@@ -471,12 +471,17 @@ def _cast_impl(impl):
 
 
 def _traced_rule(prim, rule):
+    # (every node the tracer and the compiler's passes make runs this: the dtypes, rarely
+    # complex, are looked at first, the trace only then)
     def shape_rule(shapes, dtype_names, **params):
+        for d in dtype_names:
+            if d.startswith("complex"):
+                break
+        else:
+            if "dtype" not in params or not str(params["dtype"]).startswith("complex"):
+                return rule(shapes, dtype_names, **params)
         if current_trace() is not None:
-            if any(d.startswith("complex") for d in dtype_names) or str(
-                params.get("dtype", "")
-            ).startswith("complex"):
-                raise NotImplementedError(f"{prim.name}: {EAGER_ONLY}")
+            raise NotImplementedError(f"{prim.name}: {EAGER_ONLY}")
         return rule(shapes, dtype_names, **params)
 
     return shape_rule

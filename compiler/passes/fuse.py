@@ -202,7 +202,16 @@ def broadcasts_to(shape, target) -> bool:
 
 def row_form(shape, full, split) -> tuple[str, str] | None:
     """How a value of ``shape`` sits in the rows of ``full``: ``(outer, inner)`` with each
-    ``"all"`` (varies along those axes) or ``"one"`` (broadcast), or None if neither."""
+    ``"all"`` (varies along those axes) or ``"one"`` (broadcast), or None if neither.
+    (Memoized: fusion asks it per node and candidate merge.)"""
+    try:
+        return _row_form(tuple(shape), tuple(full), split)
+    except TypeError:  # (unhashable dimensions)
+        return _row_form.__wrapped__(shape, full, split)
+
+
+@functools.lru_cache(maxsize=4096)
+def _row_form(shape, full, split) -> tuple[str, str] | None:
     if len(shape) > len(full):
         return None
     p = padded(shape, len(full))
@@ -392,6 +401,9 @@ class _Fuser:
         self.order = {n: k for k, n in enumerate(graph.nodes)}
         self.part = _Partition(graph)
         self.weights: dict[FusionGroup, int] = {}
+        # (asked per node of every candidate merge: looked up once)
+        self.reductions = {n for n in graph.nodes if is_accumulating_reduction(n)}
+        self.keeps_order = {n for n in graph.nodes if has_property(n, "keeps_order")}
 
     def weight(self, group: FusionGroup) -> int:
         if group not in self.weights:
@@ -409,14 +421,14 @@ class _Fuser:
             )
             if leaves and tuple(n.shape) != tuple(shape):
                 return False
-            if has_property(n, "keeps_order") and not reshape_only_adds_leading_ones(n):
+            if n in self.keeps_order and not reshape_only_adds_leading_ones(n):
                 return False
         return True
 
     def row_ok(self, nodes, full, split) -> bool:
         members = set(nodes)
         for n in nodes:
-            if is_accumulating_reduction(n):
+            if n in self.reductions:
                 if (
                     tuple(n.inputs[0].shape) != tuple(full)
                     or tuple(n.params["axes"]) != tuple(range(split, len(full)))
@@ -428,9 +440,9 @@ class _Fuser:
                 form = row_form(n.shape, full, split)
                 if form is None:
                     return False
-                if has_property(n, "keeps_order"):
+                if n in self.keeps_order:
                     source = n.inputs[0]
-                    if source in members and is_accumulating_reduction(source):
+                    if source in members and source in self.reductions:
                         source_form = ("all", "one")
                     else:
                         source_form = row_form(source.shape, full, split)
@@ -447,9 +459,9 @@ class _Fuser:
                 # a reduction without keepdims is only per-row for a reshape that says so
                 if (
                     source in members
-                    and is_accumulating_reduction(source)
+                    and source in self.reductions
                     and not source.params["keepdims"]
-                    and not has_property(n, "keeps_order")
+                    and n not in self.keeps_order
                     and len(source.shape) > 0
                 ):
                     return False
@@ -461,10 +473,10 @@ class _Fuser:
         members = set(nodes)
         after: set[Node] = set()  # reductions and what is computed from them (nodes are
         for n in nodes:  # in topological order)
-            if is_accumulating_reduction(n) or any(i in after for i in n.inputs):
+            if n in self.reductions or any(i in after for i in n.inputs):
                 after.add(n)
         for n in nodes:
-            if is_accumulating_reduction(n):
+            if n in self.reductions:
                 if (
                     tuple(n.inputs[0].shape) != tuple(full)
                     or tuple(n.params["axes"]) != tuple(range(split))
@@ -475,7 +487,7 @@ class _Fuser:
             else:
                 form = row_form(n.shape, full, split)
                 if form is None or (
-                    has_property(n, "keeps_order") and not reshape_only_adds_leading_ones(n)
+                    n in self.keeps_order and not reshape_only_adds_leading_ones(n)
                 ):
                     return False
             after_reduction = any(i in after for i in n.inputs)
