@@ -505,7 +505,9 @@ def _guard_autocast() -> None:
     """A trace reads the autocast state where it matters: retrace when it changes."""
     trace = current_trace()
     if trace is not None and hasattr(trace, "add_guard"):
-        trace.add_guard("kiln.autocast state", _amp_key, _amp_key())
+        trace.add_guard(
+            "kiln.autocast state", _amp_key, getattr(trace, "amp_entry", None) or _amp_key()
+        )
 
 
 def _autocast_inputs(inputs, policy: str):

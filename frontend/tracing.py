@@ -471,6 +471,12 @@ class TraceState:
         # split into stages around them. Only a trace that can run in stages allows them.
         self.allows_collectives = False
         self.collectives: list = []
+        from .dispatch import _amp_key
+
+        # the caller's autocast state: what a call's guard compares (a region the traced
+        # function opens itself is part of its code; guarding the state inside it retraced
+        # such a function on every call)
+        self.amp_entry = _amp_key()
 
     # -------------------------------------------------------------- graph inputs
     def _note_device(self, value: Tensor) -> None:
