@@ -415,7 +415,12 @@ def step(obj, kind, key):
         except AttributeError:
             return MISSING, "final"
     if isinstance(obj, types.ModuleType):
-        return obj.__dict__.get(key, MISSING), "plain"
+        value = obj.__dict__.get(key, MISSING)
+        if value is MISSING and obj.__name__.startswith("kiln") and "__getattr__" in obj.__dict__:
+            # one of kiln's lazily loaded names (``kiln.distributions``): load it now, as
+            # the traced code is about to (Missing -> module was reported as a change)
+            value = getattr(obj, key, MISSING)
+        return value, "plain"
     if isinstance(obj, type):
         value = _class_attr(obj, key)
         return value, "final" if hasattr(type(value), "__get__") else "plain"
