@@ -488,7 +488,9 @@ def gaussian_nll_loss(
     if tuple(var.shape) != tuple(input.shape):
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = ops.unsqueeze(var, -1)
-        elif tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1:
+        elif (  # one axis of var is 1 where input's is not (PyTorch's homoscedastic test)
+            var.ndim == input.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1
+        ):
             pass
         else:
             raise ValueError("var is of incorrect size")
@@ -543,6 +545,14 @@ def multi_margin_loss(
     if target.dtype is not kiln.int64:  # (a float target was truncated silently)
         raise RuntimeError(
             f"multi_margin_loss: expected scalar type Long but found {target.dtype.name}"
+        )
+    samples = 1 if input.ndim <= 1 else input.shape[0]
+    if target.ndim > 1 or target.numel() != samples:  # (a (1,) target broadcast silently)
+        expected = [samples] if input.ndim == 2 else []
+        raise RuntimeError(
+            "multi_margin_loss: target tensor should be 1-D with size equal to the number of "
+            f"input samples (batch size). Expected target size {expected}, but got "
+            f"{list(target.shape)}. Input has shape {list(input.shape)}."
         )
     x = input if input.ndim == 2 else ops.reshape(input, (1, -1))  # 0-d: one class
     y = target if target.ndim == 1 else ops.reshape(target, (1,))
