@@ -173,7 +173,7 @@ def test_linear_cross_entropy_loss_matches_torch(case):
         assert_close(jitted(x.detach(), to_kiln(target)), got)
 
 
-def test_linear_cross_entropy_functional_unbatched_and_errors():
+def test_linear_cross_entropy_functional_unbatched():
     weight = torch.randn(4, 3, dtype=torch.float64)
     input = torch.randn(3, dtype=torch.float64)
     target = torch.tensor(2)
@@ -181,26 +181,32 @@ def test_linear_cross_entropy_functional_unbatched_and_errors():
         KF.linear_cross_entropy(to_kiln(input), to_kiln(weight), to_kiln(target)),
         F.linear_cross_entropy(input, weight, target),
     )
-    weight = weight.float()
-    bad_calls = [
-        (torch.randn(4, 5), weight, torch.zeros(4, dtype=torch.long), {}),
-        (torch.randn(2, 3), weight, torch.rand(2, 4), dict(ignore_index=1)),
-        (torch.randn(3), torch.randn(4, 2, 3), torch.tensor(1), {}),
-        (torch.randn(2, 3), weight, torch.zeros(2, 4, dtype=torch.long), {}),
-    ]
-    for input, weight, target, kwargs in bad_calls:
-        assert_same_error(
-            lambda: KF.linear_cross_entropy(
-                to_kiln(input), to_kiln(weight), to_kiln(target), **kwargs
-            ),
-            lambda: F.linear_cross_entropy(input, weight, target, **kwargs),
-        )
-    for kwargs in (dict(weight=torch.ones(3)), dict(label_smoothing=2.0)):
-        kiln_kwargs = {k: to_kiln(v) if hasattr(v, "numpy") else v for k, v in kwargs.items()}
-        assert_same_error(
-            lambda: kiln.nn.LinearCrossEntropyLoss(3, 2, **kiln_kwargs),
-            lambda: torch.nn.LinearCrossEntropyLoss(3, 2, **kwargs),
-        )
+
+
+@pytest.mark.parametrize(
+    "input_shape, weight_shape, target, kwargs",
+    [
+        ((4, 5), (4, 3), torch.zeros(4, dtype=torch.long), {}),
+        ((2, 3), (4, 3), torch.rand(2, 4), dict(ignore_index=1)),
+        ((3,), (4, 2, 3), torch.tensor(1), {}),
+        ((2, 3), (4, 3), torch.zeros(2, 4, dtype=torch.long), {}),
+    ],
+)
+def test_linear_cross_entropy_functional_errors(input_shape, weight_shape, target, kwargs):
+    input, weight = torch.randn(*input_shape), torch.randn(*weight_shape)
+    assert_same_error(
+        lambda: KF.linear_cross_entropy(to_kiln(input), to_kiln(weight), to_kiln(target), **kwargs),
+        lambda: F.linear_cross_entropy(input, weight, target, **kwargs),
+    )
+
+
+@pytest.mark.parametrize("kwargs", [dict(weight=torch.ones(3)), dict(label_smoothing=2.0)])
+def test_linear_cross_entropy_loss_constructor_errors(kwargs):
+    kiln_kwargs = {k: to_kiln(v) if hasattr(v, "numpy") else v for k, v in kwargs.items()}
+    assert_same_error(
+        lambda: kiln.nn.LinearCrossEntropyLoss(3, 2, **kiln_kwargs),
+        lambda: torch.nn.LinearCrossEntropyLoss(3, 2, **kwargs),
+    )
     with pytest.raises(ValueError, match="chunking_method"):
         kiln.nn.LinearCrossEntropyOptions(chunking_method="rows")
 
@@ -360,10 +366,10 @@ def test_cross_entropy_errors(input_shape, target, kwargs):
     )
 
 
-def test_nll_loss_weight_dtype_must_match_input():
+@pytest.mark.parametrize("weight", [torch.ones(3, dtype=torch.float64), torch.ones(4)])
+def test_nll_loss_weight_dtype_and_length_must_match_input(weight):
     input, target = torch.randn(2, 3), torch.tensor([0, 2])
-    for weight in (torch.ones(3, dtype=torch.float64), torch.ones(4)):
-        assert_same_error(
-            lambda: KF.nll_loss(to_kiln(input), to_kiln(target), weight=to_kiln(weight)),
-            lambda: F.nll_loss(input, target, weight=weight),
-        )
+    assert_same_error(
+        lambda: KF.nll_loss(to_kiln(input), to_kiln(target), weight=to_kiln(weight)),
+        lambda: F.nll_loss(input, target, weight=weight),
+    )
