@@ -81,6 +81,19 @@ def test_cross_entropy_every_target_ignored_has_zero_gradient(shape, weighted, l
     assert_close(x.grad, input.grad)
 
 
+@pytest.mark.parametrize("create_graph", [False, True])
+def test_cross_entropy_every_target_ignored_with_a_nan_upstream_gradient(create_graph):
+    # d(loss * loss) = 2 * NaN upstream: PyTorch's nll backward still gives zeros
+    input = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    target = torch.ones(2, dtype=torch.long)
+    x = to_kiln(input, grad=True)
+    loss = F.cross_entropy(input, target, ignore_index=1)
+    (expected,) = torch.autograd.grad(loss * loss, [input], create_graph=create_graph)
+    loss = KF.cross_entropy(x, to_kiln(target), ignore_index=1)
+    (got,) = kiln.autograd.grad(loss * loss, [x], create_graph=create_graph)
+    assert_close(got, expected)
+
+
 def test_cross_entropy_every_target_ignored_under_jit():
     module = kiln.nn.CrossEntropyLoss(ignore_index=1)
     x = kiln.randn(4, 3, dtype=kiln.float64, requires_grad=True)
