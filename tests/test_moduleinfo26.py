@@ -386,3 +386,31 @@ def test_nll_loss_weight_dtype_and_length_must_match_input(weight):
         lambda: KF.nll_loss(to_kiln(input), to_kiln(target), weight=to_kiln(weight)),
         lambda: F.nll_loss(input, target, weight=weight),
     )
+
+
+@pytest.mark.parametrize("input_shape, target_shape", [((), ()), ((5,), ()), ((5,), (1,))])
+def test_multi_margin_loss_unbatched_none_has_the_target_shape(input_shape, target_shape):
+    # PyTorch: a 1-D input with a (1,) target gives a (1,) loss ('none'); kiln gave ()
+    input = torch.randn(input_shape, dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(target_shape, dtype=torch.long)
+    x = to_kiln(input, grad=True)
+    expected = F.multi_margin_loss(input, target, reduction="none")
+    got = KF.multi_margin_loss(x, to_kiln(target), reduction="none")
+    assert_close(got, expected)
+    expected.sum().backward()
+    got.sum().backward()
+    assert_close(x.grad, input.grad)
+
+
+@pytest.mark.parametrize("shape", [(), (5,), (2, 5)])
+def test_multilabel_margin_loss_none_shape(shape):
+    # PyTorch: a 0-d input gives a 0-d loss ('none'); kiln gave (1,)
+    input = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    target = torch.zeros(shape, dtype=torch.long)
+    x = to_kiln(input, grad=True)
+    expected = F.multilabel_margin_loss(input, target, reduction="none")
+    got = KF.multilabel_margin_loss(x, to_kiln(target), reduction="none")
+    assert_close(got, expected)
+    expected.sum().backward()
+    got.sum().backward()
+    assert_close(x.grad, input.grad)

@@ -569,8 +569,8 @@ def multi_margin_loss(
     )
     z = ops.where(not_target, z, ops.zeros_like(z))
     loss = ops.div(ops.sum(z, 1), classes)
-    if input.ndim < 2:
-        loss = ops.reshape(loss, ())
+    if input.ndim < 2:  # (one sample: the target's shape, () or (1,), as PyTorch's)
+        loss = ops.reshape(loss, tuple(target.shape))
     return reduce_loss(loss, reduction)
 
 
@@ -612,7 +612,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     zeros = ops.zeros_like(margins)
     loss = ops.div(ops.sum(ops.where(keep, margins, zeros), (1, 2)), classes)
     if unbatched and reduction == "none":
-        return ops.reshape(loss, ()) if input.ndim == 1 else ops.reshape(loss, (1,))
+        return ops.reshape(loss, ())
     return reduce_loss(loss, reduction)
 
 
