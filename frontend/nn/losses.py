@@ -268,9 +268,9 @@ def nll_loss(
     else:
         # every target ignored: PyTorch's loss is 0/0 = NaN, its gradient zero (not NaN)
         total = ops.sum(w)
-        empty = ops.eq(total, 0)
-        loss = ops.div(ops.sum(loss), ops.where(empty, ops.constant(1, w.dtype), total))
-        loss = ops.where(empty, ops.constant(float("nan"), w.dtype), loss)
+        empty = ops.cast(ops.eq(total, 0), w.dtype)
+        loss = ops.div(ops.sum(loss), ops.add(total, empty))  # (/ 1 when empty: no NaN grad)
+        loss = ops.add(loss, ops.div(ops.mul(total.detach(), 0.0), total.detach()))  # 0, or NaN
     return rename(loss, "NllLossBackward0", given)
 
 
@@ -301,7 +301,8 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
-    if tuple(target.shape) == tuple(input.shape) and not target.dtype.is_floating_point:
+    probabilities_shaped = target.ndim == input.ndim and tuple(target.shape) == tuple(input.shape)
+    if probabilities_shaped and not target.dtype.is_floating_point:
         raise RuntimeError(
             "Expected floating point type for target with class probabilities, "
             f"got {_torch_type_name(target.dtype)}"
