@@ -233,6 +233,8 @@ def _nll_loss_vjp(g, logp, index, weight, total, reduction, n_classes):
     """The composite's backward: ``-g * w`` (``/ sum(w)`` for 'mean'), scattered to the
     targets' classes of a zero gradient."""
     n = weight.shape[0]
+    if reduction == "mean" and total == 0:  # every target ignored: PyTorch's zero gradient
+        return (dispatch.constant(np.zeros((n, n_classes)), g.dtype, like=g),)  # (not g/0*0)
     if _fast_grad(g, () if reduction != "none" else (n,), weight.dtype):
         gd = g._data
         if reduction == "mean":

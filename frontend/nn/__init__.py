@@ -21,6 +21,7 @@ from .extra_layers import *  # noqa: F403
 from .extra_modules import *  # noqa: F403
 from .layers import *  # noqa: F403
 from .lazy import *  # noqa: F403
+from .linear_cross_entropy import LinearCrossEntropyLoss, LinearCrossEntropyOptions
 from .loss_layers import *  # noqa: F403
 from .module import Module
 from .norm_layers import *  # noqa: F403
@@ -34,6 +35,8 @@ __all__ = [
     "Buffer",
     "UninitializedParameter",
     "UninitializedBuffer",
+    "LinearCrossEntropyLoss",
+    "LinearCrossEntropyOptions",
     "functional",
     "init",
     "utils",

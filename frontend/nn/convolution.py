@@ -67,6 +67,8 @@ def _batched(input, name: str):
         return input, False
     if input.ndim == 3:
         return ops.unsqueeze(input, 0), True
+    if name == "max_pool2d":
+        raise RuntimeError("non-empty 3D or 4D (batch mode) tensor expected for input")
     raise RuntimeError(
         f"Expected 3D (unbatched) or 4D (batched) input to {name}, but got "
         f"input of size: {list(input.shape)}"

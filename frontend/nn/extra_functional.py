@@ -488,7 +488,9 @@ def gaussian_nll_loss(
     if tuple(var.shape) != tuple(input.shape):
         if tuple(input.shape[:-1]) == tuple(var.shape):
             var = ops.unsqueeze(var, -1)
-        elif tuple(input.shape[:-1]) == tuple(var.shape[:-1]) and var.shape[-1] == 1:
+        elif (  # one axis of var is 1 where input's is not (PyTorch's homoscedastic test)
+            var.ndim == input.ndim and sum(v for i, v in zip(input.shape, var.shape) if i != v) == 1
+        ):
             pass
         else:
             raise ValueError("var is of incorrect size")
@@ -544,6 +546,14 @@ def multi_margin_loss(
         raise RuntimeError(
             f"multi_margin_loss: expected scalar type Long but found {target.dtype.name}"
         )
+    samples = 1 if input.ndim <= 1 else input.shape[0]
+    if target.ndim > 1 or target.numel() != samples:  # (a (1,) target broadcast silently)
+        expected = [samples] if input.ndim == 2 else []
+        raise RuntimeError(
+            "multi_margin_loss: target tensor should be 1-D with size equal to the number of "
+            f"input samples (batch size). Expected target size {expected}, but got "
+            f"{list(target.shape)}. Input has shape {list(input.shape)}."
+        )
     x = input if input.ndim == 2 else ops.reshape(input, (1, -1))  # 0-d: one class
     y = target if target.ndim == 1 else ops.reshape(target, (1,))
     classes = x.shape[1]
@@ -559,8 +569,8 @@ def multi_margin_loss(
     )
     z = ops.where(not_target, z, ops.zeros_like(z))
     loss = ops.div(ops.sum(z, 1), classes)
-    if input.ndim < 2:
-        loss = ops.reshape(loss, ())
+    if input.ndim < 2:  # (one sample: the target's shape, () or (1,), as PyTorch's)
+        loss = ops.reshape(loss, tuple(target.shape))
     return reduce_loss(loss, reduction)
 
 
@@ -602,7 +612,7 @@ def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduct
     zeros = ops.zeros_like(margins)
     loss = ops.div(ops.sum(ops.where(keep, margins, zeros), (1, 2)), classes)
     if unbatched and reduction == "none":
-        return ops.reshape(loss, ()) if input.ndim == 1 else ops.reshape(loss, (1,))
+        return ops.reshape(loss, ())
     return reduce_loss(loss, reduction)
 
 

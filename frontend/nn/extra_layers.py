@@ -323,6 +323,10 @@ class _Pad(Module):
     def forward(self, input):
         if self._mode == "constant":
             return F.pad(input, self.padding, "constant", self.value)
+        if self._mode == "circular" and input.ndim not in (self._n + 1, self._n + 2):
+            raise ValueError(  # (PyTorch's CircularPad*d check)
+                f"expected {self._n + 1}D or {self._n + 2}D input (got {input.ndim}D input)"
+            )
         return F.pad(input, self.padding, self._mode)
 
     def extra_repr(self) -> str:

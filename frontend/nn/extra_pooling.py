@@ -243,14 +243,18 @@ def _fractional_max_pool(name, nd, input, kernel_size, output_size, output_ratio
         raise RuntimeError(f"\"{name}\" not implemented for '{x.dtype}'")
     if samples is None:
         samples = kiln.rand(n, c, nd, dtype=x.dtype)
-    elif tuple(samples.shape) != (n, c, nd):
+    elif samples.ndim != 3 or samples.shape[0] < n or samples.shape[1:] != (c, nd):
+        # (PyTorch takes the first N rows of a larger batch of samples)
         raise RuntimeError(
-            f"{name}(): expected _random_samples of shape {[n, c, nd]}, got {list(samples.shape)}"
+            f"{name}(): expected _random_samples of shape [>={n}, {c}, {nd}], "
+            f"got {list(samples.shape)}"
         )
     elif samples.dtype != x.dtype:
         raise RuntimeError(
             f"{name}(): expected _random_samples of dtype {x.dtype}, got {samples.dtype}"
         )
+    if samples.shape[0] > n:
+        samples = samples[:n]
     # PyTorch's sample order: 2-D (w, h); 3-D (t, h, w)
     order = (1, 0) if nd == 2 else (0, 1, 2)
     flat = None

@@ -63,6 +63,7 @@ __all__ = [
     "pixel_unshuffle",
     "affine_grid",
     "grid_sample",
+    "linear_cross_entropy",
 ]
 
 pixel_shuffle = ops.pixel_shuffle
@@ -891,3 +892,7 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     out = ops.add(out, ops.mul(tap(y0, x1), weight(wy0, wx1)))
     out = ops.add(out, ops.mul(tap(y1, x0), weight(wy1, wx0)))
     return ops.add(out, ops.mul(tap(y1, x1), weight(wy1, wx1)))
+
+
+# last: its module builds on this one's ``linear`` and ``cross_entropy``
+from .linear_cross_entropy import linear_cross_entropy  # noqa: E402

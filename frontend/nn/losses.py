@@ -198,6 +198,14 @@ def _check_targets(target, n_classes: int, ignore_index: int) -> None:
         raise IndexError(f"Target {int(bad[0])} is out of bounds.")
 
 
+def _check_class_weight(weight, n_classes: int, prefix: str = "") -> None:
+    if weight is not None and weight.numel() != n_classes:
+        raise RuntimeError(
+            f"{prefix}weight tensor should be defined either for all {n_classes} classes or no "
+            f"classes but got weight tensor of shape: {list(weight.shape)}"
+        )
+
+
 @autocast_op("fp32")
 def nll_loss(
     input,
@@ -233,6 +241,12 @@ def nll_loss(
     if tuple(target.shape) != expected:
         raise RuntimeError(f"Expected target size {list(expected)}, got {list(target.shape)}")
     n_classes = input.shape[1]
+    _check_class_weight(weight, n_classes)
+    if weight is not None and weight.dtype != input.dtype:
+        raise RuntimeError(
+            f"expected scalar type {_torch_type_name(input.dtype)} but found "
+            f"{_torch_type_name(weight.dtype)}"
+        )
     if weight is None and not unbatched:
         loss = fused.nll_loss(input, target, ignore_index, reduction)  # (eagerly on NumPy)
         if loss is not None:
@@ -252,14 +266,18 @@ def nll_loss(
     elif reduction == "sum":
         loss = ops.sum(loss)
     else:
-        loss = ops.div(ops.sum(loss), ops.sum(w))
+        # every target ignored: PyTorch's loss is 0/0 = NaN, its gradient zero (not NaN)
+        total = ops.sum(w)
+        empty = ops.cast(ops.eq(total, 0), w.dtype)
+        loss = ops.div(ops.sum(loss), ops.add(total, empty))  # (/ 1 when empty: no NaN grad)
+        loss = ops.add(loss, ops.div(ops.mul(total.detach(), 0.0), total.detach()))  # 0, or NaN
     return rename(loss, "NllLossBackward0", given)
 
 
 def _torch_type_name(dtype) -> str:
-    return {"float32": "Float", "float64": "Double", "float16": "Half", "bool": "Bool"}.get(
-        dtype.name, dtype.name
-    )
+    names = {"float32": "Float", "float64": "Double", "float16": "Half", "bool": "Bool"}
+    names.update(bfloat16="BFloat16", int64="Long", int32="Int", int16="Short", uint8="Byte")
+    return names.get(dtype.name, dtype.name)
 
 
 @autocast_op("fp32")
@@ -283,6 +301,12 @@ def cross_entropy(
     if not 0.0 <= label_smoothing <= 1.0:
         raise RuntimeError(f"label_smoothing must be between 0.0 and 1.0. Got: {label_smoothing}")
     class_dim = 0 if input.ndim == 1 else 1
+    probabilities_shaped = target.ndim == input.ndim and tuple(target.shape) == tuple(input.shape)
+    if probabilities_shaped and not target.dtype.is_floating_point:
+        raise RuntimeError(
+            "Expected floating point type for target with class probabilities, "
+            f"got {_torch_type_name(target.dtype)}"
+        )
     if weight is None and label_smoothing == 0.0 and not target.dtype.is_floating_point:
         # eagerly on NumPy: two nodes (LogSoftmaxBackward0, NllLossBackward0), as PyTorch
         logp = fused.log_softmax(input, 1) if input.ndim == 2 else None
@@ -292,6 +316,8 @@ def cross_entropy(
     logp = ops.log_softmax(input, class_dim)
     n_classes = input.shape[class_dim]
     if target.dtype.is_floating_point:
+        if ignore_index != -100 and tuple(target.shape) == tuple(input.shape):
+            raise RuntimeError("ignore_index is not supported for floating point target")
         return _cross_entropy_probabilities(
             logp, target, weight, reduction, label_smoothing, class_dim
         )
@@ -327,6 +353,12 @@ def _class_shaped(weight, like, class_dim):
 
 
 def _cross_entropy_probabilities(logp, target, weight, reduction, label_smoothing, class_dim):
+    _check_batch(logp, target)  # (PyTorch's nll_loss check, reached as the shapes differ)
+    _check_class_weight(weight, logp.shape[class_dim], "cross_entropy: ")
+    if tuple(target.shape) != tuple(logp.shape) and target.ndim == logp.ndim - 1:
+        raise RuntimeError(  # (PyTorch reads it as class indices)
+            f"expected target dtype to be Long or Byte, but got {_torch_type_name(target.dtype)}"
+        )
     if tuple(target.shape) != tuple(logp.shape):
         raise RuntimeError(
             f"cross_entropy: a target of class probabilities must have the "
@@ -424,9 +456,10 @@ def kl_div(
     if log_target:
         loss = ops.mul(ops.exp(target), ops.sub(target, input))
     else:
-        positive = ops.gt(target, 0)
-        safe = ops.where(positive, target, ops.constant(1, target.dtype))
-        xlogx = ops.where(positive, ops.mul(target, ops.log(safe)), ops.constant(0, target.dtype))
+        # torch's xlogy(target, target): 0 where target == 0, NaN where target < 0
+        zero = ops.eq(target, 0)
+        safe = ops.where(zero, ops.constant(1, target.dtype), target)
+        xlogx = ops.where(zero, ops.constant(0, target.dtype), ops.mul(target, ops.log(safe)))
         loss = ops.sub(xlogx, ops.mul(target, input))
     if reduction == "batchmean":
         total = ops.sum(loss)

@@ -12,6 +12,8 @@ compiled training step keeps the buffers current too.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 import kiln
@@ -100,16 +102,22 @@ def batch_norm(
             f"size {list(input.shape)}"
         )
     shape = _channel_shape(input)
+    count = input.shape[0] * math.prod(input.shape[2:])  # values per channel
+    if training and count == 1:  # (an empty batch gives an empty output, as PyTorch's)
+        raise ValueError(
+            f"Expected more than 1 value per channel when training, got input size {input.shape!r}"
+        )
+    if training and eps <= 0.0:
+        raise ValueError(f"batch_norm eps must be positive during training, but got {eps}")
+    if eps < 0.0:
+        raise ValueError(f"batch_norm eps must be non-negative, but got {eps}")
     if training:
-        count = input.numel() // input.shape[1]
-        if count <= 1:
-            raise ValueError(
-                f"Expected more than 1 value per channel when training, got input "
-                f"size {input.shape!r}"
-            )
         axes = (0,) + tuple(range(2, input.ndim))
-        out, mean, var = normalize_over(input, axes, eps)
-        if running_mean is not None or running_var is not None:
+        if count == 0:  # nothing to normalize; the running statistics stay
+            out = ops.mul(input, 1.0)
+        else:
+            out, mean, var = normalize_over(input, axes, eps)
+        if count and (running_mean is not None or running_var is not None):
             with kiln.no_grad():
                 _update_running(running_mean, running_var, mean, var, count, momentum)
     else:

@@ -79,10 +79,20 @@ class RNNBase(Module):
         dtype=None,
     ):
         super().__init__()
-        if not isinstance(hidden_size, int) or hidden_size <= 0:
-            raise ValueError(f"hidden_size must be a positive integer, got {hidden_size!r}")
+        for name, value, kind in (
+            ("bias", bias, bool),
+            ("batch_first", batch_first, bool),
+            ("input_size", input_size, int),
+            ("hidden_size", hidden_size, int),
+        ):  # (PyTorch's checks and order)
+            if not isinstance(value, kind):
+                raise TypeError(
+                    f"{name} should be of type {kind.__name__}, got: {type(value).__name__}"
+                )
+            if kind is int and value <= 0:
+                raise ValueError(f"{name} must be greater than zero")
         if not isinstance(num_layers, int) or num_layers <= 0:
-            raise ValueError(f"num_layers must be a positive integer, got {num_layers!r}")
+            raise ValueError(f"num_layers must be greater than zero, got {num_layers!r}")
         if isinstance(dropout, bool) or not 0 <= dropout <= 1:
             raise ValueError(
                 "dropout should be a number in range [0, 1] representing the probability of "
@@ -203,6 +213,14 @@ class RNNBase(Module):
                 input = input.unsqueeze(1)
             elif batch_first:
                 input = input.transpose(0, 1)
+        weight_dtype = self._flat_weights[0].dtype
+        autocast = kiln.is_autocast_enabled("cpu") or kiln.is_autocast_enabled("cuda")
+        if input.dtype != weight_dtype and not autocast:
+            raise ValueError(
+                f"RNN input dtype ({input.dtype}) does not match weight dtype ({weight_dtype}). "
+                f"Convert input: input.to({weight_dtype}), or convert model: "
+                f"model.to({input.dtype})"
+            )
         if input.shape[-1] != self.input_size:
             raise RuntimeError(
                 f"input.size(-1) must be equal to input_size. Expected {self.input_size}, "
@@ -398,6 +416,24 @@ class RNNCellBase(Module):
             input = input.unsqueeze(0)
         if hx is None:
             return input, None, batched
+        lstm = isinstance(hx, (tuple, list))
+        for i, state in enumerate(hx if lstm else (hx,)):  # (PyTorch's checks and messages)
+            if state.ndim not in (1, 2):
+                raise ValueError(
+                    f"{type(self).__name__}: Expected {f'hx[{i}]' if lstm else 'hidden'} to be "
+                    f"1D or 2D, got {state.ndim}D instead"
+                )
+            state = _batch(state, batched)
+            if state.shape[0] != input.shape[0]:
+                raise RuntimeError(
+                    f"Input batch size {input.shape[0]} doesn't match hidden{i} batch size "
+                    f"{state.shape[0]}"
+                )
+            if state.shape[-1] != self.hidden_size:
+                raise RuntimeError(
+                    f"hidden{i} has inconsistent hidden_size: got {state.shape[-1]}, expected "
+                    f"{self.hidden_size}"
+                )
         return input, hx, batched
 
     def _zeros(self, input):
