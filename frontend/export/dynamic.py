@@ -23,6 +23,7 @@ Dim('batch', min=1, max=64)
 from __future__ import annotations
 
 import itertools
+import math
 
 import numpy as np
 
@@ -131,6 +132,18 @@ def substitute(tree, sizes: dict):
     return tree
 
 
+def _identical(a, b) -> bool:
+    """``a`` and ``b`` are the same value of the same type; a float NaN is itself (a NaN
+    constant made every size a family of its own) and -0.0 is not 0.0."""
+    if type(a) is not type(b):
+        return False
+    if type(a) is float:
+        if a != a:
+            return b != b
+        return a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+    return a == b
+
+
 def fit(trees: list, points: list[dict], check: tuple | None, where=None, who="kiln.export"):
     """One JSON tree in which the leaves that differ between ``trees`` are polynomials.
 
@@ -175,8 +188,8 @@ def fit(trees: list, points: list[dict], check: tuple | None, where=None, who="k
                 walk([v[i] for v in values], _item(checked, i), (*path, i))
                 for i in range(len(first))
             ]
-        if all(v == first and type(v) is type(first) for v in values):
-            if checked is not None and checked != first:
+        if all(_identical(v, first) for v in values):
+            if checked is not None and not _identical(checked, first):
                 mismatch(path, f"at the third size: {checked!r} instead of {first!r}")
             return first
         numeric = all(
