@@ -227,8 +227,13 @@ def _exponential_(self, lambd=1.0, *, generator=None):
 
 
 def _device_of(t):
-    """``meta`` for a meta tensor (its random fill costs nothing); else the default."""
-    return "meta" if getattr(t, "is_meta", False) else None
+    """``meta`` for a meta tensor (its random fill costs nothing); ``cpu`` for a CPU tensor
+    (filled from the CPU generator, also inside a ``kiln.device('meta')`` block, where
+    ``nn.Linear(3, 4, device='cpu')`` drew meta numbers and failed to copy them); else the
+    default."""
+    if getattr(t, "is_meta", False):
+        return "meta"
+    return "cpu" if type(t._data) is np.ndarray else None
 
 
 def _T(self):  # noqa: N802
