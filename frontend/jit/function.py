@@ -411,11 +411,17 @@ class JitFunction:
             if compile_under is not None and not config.disable:
                 return compile_under(self, args, kwargs)
             return self.fn(*args, **kwargs)
+        compiled, leaves = self.variant(args, kwargs)
+        return compiled.run([v for _, v in leaves])
+
+    def variant(self, args, kwargs):
+        """``(compiled variant, leaves)`` for one call, traced and compiled if need be (what
+        raises here was raised while tracing: no compiled code ran)."""
         key, leaves = self._key(args, kwargs)
         compiled = self._find(key)
         if compiled is None:
             compiled = self._compile(args, kwargs, leaves, key)
-        return compiled.run([v for _, v in leaves])
+        return compiled, leaves
 
     def _find(self, key):
         """A compiled variant for ``key`` whose captured tensors and guards still hold.
