@@ -1287,6 +1287,10 @@ class GuardRecorder:
         as a module's hooks): their closure cells are guarded when they are called."""
         if isinstance(value, types.MethodType):
             value = value.__func__
+        elif isinstance(value, property):  # ``gate.factor``: its getter's closure cells
+            value = value.fget
+        elif isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
         own = getattr(value, "__dict__", None)
         wrapped = own.get("__wrapped__") if type(own) is dict else None
         if wrapped is not None and depth < 3:
