@@ -35,6 +35,31 @@ _KILN_DIRS = tuple(
 )
 
 
+_TENSOR_FILE = sys.modules["kiln.tensor"].__file__
+
+
+class _Contents:
+    """A tensor's shape, dtype and bytes, compared bit for bit (``read_value``)."""
+
+    __slots__ = ("shape", "dtype", "data")
+
+    def __init__(self, array: np.ndarray):
+        self.shape, self.dtype, self.data = array.shape, array.dtype, array.tobytes()
+
+    def __eq__(self, other) -> bool:
+        return (
+            type(other) is _Contents
+            and self.shape == other.shape
+            and self.dtype == other.dtype
+            and self.data == other.data
+        )
+
+    def __repr__(self) -> str:
+        values = np.frombuffer(self.data, self.dtype)
+        text = str(values[:6].tolist())[:-1] + (", ...]" if values.size > 6 else "]")
+        return f"{self.dtype.name}{list(self.shape)} {text}"
+
+
 def user_source_line(skip_prefixes=_KILN_DIRS) -> str | None:
     """``file:line`` of the innermost stack frame that is the user's code, not kiln's."""
     frame = sys._getframe(1)
@@ -491,6 +516,15 @@ class TraceState:
             from .complex_tensors import EAGER_ONLY
 
             raise NotImplementedError(f"argument {name!r} is {value.dtype.name}: {EAGER_ONLY}")
+        kind = type(value)
+        if isinstance(value, Tensor) and not kind.__module__.startswith("kiln"):
+            # a user's Tensor subclass: its methods and class attributes are not the
+            # tracer's, so a trace would compute what a plain tensor computes
+            raise TraceError(
+                f"argument {name!r} is a {kind.__qualname__}, a subclass of Tensor: kiln.jit "
+                "traces plain tensors only (the subclass's methods and attributes would not "
+                "be seen). Pass a plain tensor, or call the function eagerly"
+            )
         self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
         t = TracerTensor(self, node, requires_grad=value.requires_grad)
@@ -539,6 +573,28 @@ class TraceState:
         (``w.is_contiguous()``): its layout is checked like a captured tensor's."""
         if id(t) not in self.layout_reads and _read_by_user():
             self.layout_reads[id(t)] = t
+
+    def read_value(self, t: Tensor, how: str) -> None:
+        """The user's code reads the value of a concrete tensor (``w.item()``, ``float(w)``,
+        ``w.tolist()``, ``bool(w)``, ``w.numpy()``) while it is traced: the number is baked
+        into the graph, so the trace is guarded on the tensor's contents (an in-place
+        change, ``w.fill_(0.5)``, retraces). kiln's own reads are its own business."""
+        if t._node is not None or type(t._data) is not np.ndarray:
+            return
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename == _TENSOR_FILE:
+            frame = frame.f_back  # (float(w) -> item() -> here)
+        if frame is None or frame.f_code.co_filename.startswith(_KILN_DIRS):
+            return
+        ref = weakref.ref(t)
+        value = _Contents(t._data)
+
+        def contents():
+            now = ref()
+            return value if now is None else _Contents(now._data)  # (a freed one: unchanged)
+
+        line = f"line {frame.f_lineno} of {os.path.basename(frame.f_code.co_filename)}"
+        self.add_guard(f"the value of a tensor read with {how} at {line}", contents, value)
 
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
