@@ -478,6 +478,7 @@ class TraceState:
         self.args: list[TracerTensor] = []
         self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
         self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
+        self.by_array: dict[int, Tensor] = {}  # id(array) -> first concrete tensor over it
         self.grads: dict[int, tuple[Tensor, object]] = {}  # id -> (leaf, traced grad or None)
         self.seeds: list[tuple[object, object]] = []  # (generator, input node)
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
@@ -548,6 +549,9 @@ class TraceState:
         entry = self.current.get(id(x))
         if entry is not None:
             return entry[1]
+        first = self._first_over(x)
+        if first is not x:
+            return self.node_of(first)
         if x._data is None:
             raise TraceError("cannot capture a tensor without data")
         self._note_device(x)
@@ -586,12 +590,16 @@ class TraceState:
             frame = frame.f_back  # (float(w) -> item() -> here)
         if frame is None or frame.f_code.co_filename.startswith(_KILN_DIRS):
             return
-        ref = weakref.ref(t)
+        ref, array = weakref.ref(t), weakref.ref(t._data)
         value = _Contents(t._data)
 
         def contents():
             now = ref()
-            return value if now is None else _Contents(now._data)  # (a freed one: unchanged)
+            if now is not None:
+                return _Contents(now._data)
+            # ``w.detach().item()``, ``w.data.item()``: a wrapper of w's array, freed
+            now = array()
+            return value if now is None else _Contents(now)  # (both freed: unchanged)
 
         line = f"line {frame.f_lineno} of {os.path.basename(frame.f_code.co_filename)}"
         self.add_guard(f"the value of a tensor read with {how} at {line}", contents, value)
@@ -633,9 +641,35 @@ class TraceState:
         if x._node is not None:
             x._node = node
         else:
-            self.node_of(x)  # capture the old value first
-            self.current[id(x)] = (x, node)
+            first = self._first_over(x)  # (``w.data.mul_(2)``: an update of w)
+            self.node_of(first)  # capture the old value first
+            self.current[id(first)] = (first, node)
+            if first is not x:
+                self._refresh_views(first)
         self._refresh_views(x)
+
+    def _first_over(self, x: Tensor) -> Tensor:
+        """The first concrete tensor the trace read over ``x``'s array: ``w.detach()`` and
+        ``w.data`` wrap w's array in another Tensor, and an update through one of them
+        must be seen through the other (the wrapper read after ``w.mul_(2)`` would else
+        be a graph input of its own, holding w's value from before the call). While
+        the compiled variant lives, the two must still share that array (a guard)."""
+        data = x._data
+        if data is None:
+            return x
+        first = self.by_array.get(id(data))
+        if first is None or first._data is not data:
+            self.by_array[id(data)] = x
+            return x
+        if first is not x:
+            one, other = weakref.ref(first), weakref.ref(x)
+
+            def sharing():
+                a, b = one(), other()  # (a freed wrapper: nothing to share any more)
+                return a is None or b is None or a._data is b._data
+
+            self.add_guard(f"tensors {id(first):#x} and {id(x):#x} sharing memory", sharing, True)
+        return first
 
     def _refresh_views(self, base: Tensor) -> None:
         """Recompute the views taken of ``base`` (and theirs) from its new value."""
