@@ -604,6 +604,34 @@ class TraceState:
         line = f"line {frame.f_lineno} of {os.path.basename(frame.f_code.co_filename)}"
         self.add_guard(f"the value of a tensor read with {how} at {line}", contents, value)
 
+    def guard_gradient_hooks(self) -> None:
+        """A traced backward ran the hooks of the leaves it reached (``register_hook``,
+        ``register_post_accumulate_grad_hook``) into the graph: one guard that the hooks of
+        the captured leaves are still those (one added or removed later retraces)."""
+        leaves = [t for t, _ in self.captured.values() if t._requires_grad and t.grad_fn is None]
+        if not leaves:
+            return
+
+        def hooks(t):
+            own = t.__dict__
+            return tuple(own.get("_hooks", {}).values()), tuple(
+                own.get("_post_accumulate_hooks", ())
+            )
+
+        now = tuple(hooks(t) for t in leaves)
+        if not self.grads and not any(a or b for a, b in now):
+            return  # (no backward traced, and no hook to keep)
+        refs = [weakref.ref(t) for t in leaves]
+
+        def current():
+            found = []
+            for ref in refs:
+                t = ref()
+                found.append(((), ()) if t is None else hooks(t))
+            return tuple(found)
+
+        self.add_guard("the gradient hooks of the captured tensors", current, now)
+
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
         if any(d == description for d, _, _ in self.guards):

@@ -48,6 +48,7 @@ cache key and the captured-tensor checks instead.
 from __future__ import annotations
 
 import builtins
+import contextvars
 import dis
 import enum
 import functools
@@ -675,6 +676,25 @@ def _digest(a) -> bytes:
     return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=32).digest()
 
 
+class ContextValue(Expect):
+    """A ``contextvars.ContextVar``: the same variable, holding the value it held (what
+    ``var.get()`` returned to the trace; read on each call in the calling context)."""
+
+    __slots__ = ("ident", "inner")
+
+    def __init__(self, var):
+        self.ident = Identical(var)
+        self.inner = expect(var.get(MISSING), 1)
+
+    def matches(self, v) -> bool:
+        return self.ident.matches(v) and self.inner.matches(v.get(MISSING))
+
+    def describe(self, v) -> str:
+        if not self.ident.matches(v):
+            return self.ident.describe(v)
+        return f"holds a new value: {self.inner.describe(v.get(MISSING))}"
+
+
 class SetValue(Expect):
     """A set: the same type with equal members (a copy taken when the trace read it)."""
 
@@ -704,6 +724,8 @@ def expect(value, depth: int = 0) -> Expect:
         return SetValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
+    if t is contextvars.ContextVar:
+        return ContextValue(value)
     if t in _CONTAINERS and depth < 3 and len(value) <= 4096:
         return Items(value, depth)
     return Identical(value)
@@ -1235,6 +1257,8 @@ class GuardRecorder:
                 steps = steps[:i]
                 break
             obj = value
+            if type(obj) is contextvars.ContextVar:  # ``var.get()``: guard var's value
+                return self._guard(key, root, steps[:i], label)
             if isinstance(obj, Tensor) and not _tensor_attribute(obj, kind, k):
                 steps = steps[:i]  # the tensor's own guards: the captured-tensor checks
                 break
@@ -1387,6 +1411,15 @@ class GuardRecorder:
                         names.setdefault(id(sub), f"{name}.{sub_name}")
                     self._registries(sub, f"{name}.{sub_name}" if sub_name else name)
         guards = list(self.guards.values())
+        # the hooks every module runs (register_module_forward_hook and friends), which
+        # kiln's Module.__call__ reads unseen: registries, so covered by the epoch (free
+        # while no module changes)
+        from ..nn import module as nn_module
+
+        for table in _GLOBAL_HOOKS:
+            registry = getattr(nn_module, table)
+            label = (f"torch.nn.modules.module.{table}", None, None)
+            guards.append(PathGuard(_strong(registry), (), expect(registry), True, label))
         for cache in self.caches.values():
             root = _cache_size_root(cache)
             name = getattr(cache, "__qualname__", "a function")
@@ -1409,6 +1442,14 @@ class GuardRecorder:
             label = (name, None, None)
             guard = PathGuard(weakref.ref(module), steps, expect(value), True, label)
             self.guards[(("o", id(module)), steps)] = guard
+
+
+_GLOBAL_HOOKS = (
+    "_global_forward_pre_hooks",
+    "_global_forward_hooks",
+    "_global_backward_pre_hooks",
+    "_global_backward_hooks",
+)
 
 
 class _Watched(types.ModuleType):
