@@ -17,7 +17,9 @@ traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settra
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
   functions and other objects by identity (held weakly); lists and dicts by length and by
-  their items; sets by their members;
+  their items; sets by their members; NumPy arrays of any size by their bits (against a
+  copy, or a digest above 64 MiB); a ``ContextVar`` by the value it holds; a property's
+  getter (and a static or class method) has its closure cells guarded when it runs;
 - the compiled callable itself: a function's ``__code__``, ``__defaults__`` and
   ``__kwdefaults__`` (and those of each helper or method the trace reached through a
   guarded value), a ``functools.partial``'s function, arguments and keywords;
@@ -31,7 +33,8 @@ traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settra
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
 hooks, and the registries of every module of a traced root module) are covered by the
 structure epoch (``nn.module.structure_epoch``): every such change bumps it, so while it is
-unchanged one integer compare stands for all of them. So are the globals that kiln's ``nn``
+unchanged one integer compare stands for all of them (so are the hooks every module runs,
+``register_module_forward_hook``'s). So are the globals that kiln's ``nn``
 code reads (``F.relu`` under ``nn.ReLU``, a function or flag of a ``kiln.nn`` module): such
 a module becomes a ``_Watched`` module whose ``setattr`` bumps the epoch.
 
