@@ -36,6 +36,24 @@ _KILN_DIRS = tuple(
 
 
 _TENSOR_FILE = sys.modules["kiln.tensor"].__file__
+_TRACER_CLASSES: dict = {}
+
+
+def _tracer_class(kind):
+    """The tracer class of an argument of class ``kind``: TracerTensor, or for kiln's own
+    subclasses (``nn.Parameter``, ``nn.Buffer``) a TracerTensor that is also one, so that
+    ``isinstance(x, nn.Parameter)`` in the traced code answers as eagerly (the cache key
+    holds the class)."""
+    if kind is Tensor or kind.__module__ != "kiln.nn.parameter":
+        return TracerTensor  # (CUDA, sparse, meta tensors: traced as before)
+    found = _TRACER_CLASSES.get(kind)
+    if found is None:
+        try:
+            found = type(f"{kind.__name__}Tracer", (TracerTensor, kind), {"__slots__": ()})
+        except TypeError:  # (a layout that cannot be combined: traced as a plain tensor)
+            found = TracerTensor
+        _TRACER_CLASSES[kind] = found
+    return found
 
 
 class _Contents:
@@ -528,7 +546,7 @@ class TraceState:
             )
         self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
-        t = TracerTensor(self, node, requires_grad=value.requires_grad)
+        t = _tracer_class(kind)(self, node, requires_grad=value.requires_grad)
         if isinstance(value, Tensor):  # (not a synthetic trace's ShapeOnly)
             _as_argument(t, value)
             t.__dict__[_ORIGIN] = name

@@ -844,6 +844,15 @@ def captured_tensor_resized_in_place(T, compile):
     return _between(T, compile, f, [lambda: w.resize_(2)], _x(T))
 
 
+@probe(torch_too=True)
+def parameter_argument_then_plain_tensor_isinstance(T, compile):
+    def f(x):
+        return x * 2 if isinstance(x, T.nn.Parameter) else x - 1
+
+    with T.no_grad():
+        return _twice(T, compile, f, (_x(T),), (T.nn.Parameter(_x(T)),), (_x(T),))
+
+
 # ------------------------------------------------------------------------------ modules
 
 
@@ -1719,3 +1728,35 @@ def test_an_argument_over_a_captured_tensor_updated_in_place():
         want = [fn(kiln.ones(2)), fn(w[:2]), w.clone()]
         _close(got, want)
         w.fill_(1.0)
+
+
+def test_scheduler_stepped_inside_the_compiled_step():
+    """``sched.step()`` inside the step changes Python state (``last_epoch``, the group's
+    ``lr``): kiln.compile runs it eagerly (with a warning) and agrees with eager over
+    several steps; kiln.jit refuses it rather than bake in one learning rate."""
+    x = kiln.arange(6.0).reshape(2, 3) / 6
+
+    def parts():
+        kiln.manual_seed(0)
+        lin = kiln.nn.Linear(3, 1)
+        opt = kiln.optim.SGD(lin.parameters(), lr=0.5)
+        return lin, opt, kiln.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+
+    def step(lin, opt, sched):
+        opt.zero_grad()
+        loss = (lin(x) ** 2).mean()
+        loss.backward()
+        opt.step()
+        sched.step()
+        return loss.detach()
+
+    compiled, eager = parts(), parts()
+    c = kiln.compile(step)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = [c(*compiled) for _ in range(3)]
+    want = [step(*eager) for _ in range(3)]
+    _close(got + [compiled[0].weight], want + [eager[0].weight])
+    assert compiled[1].param_groups[0]["lr"] == eager[1].param_groups[0]["lr"]
+    with pytest.raises(TraceError):
+        kiln.jit(step)(*parts())

@@ -1036,6 +1036,26 @@ def _seeders() -> set:
     return found
 
 
+_SCHEDULER_STEPS: list = []
+
+
+def _scheduler_steps() -> frozenset:
+    """The code objects of the ``step`` methods of kiln's learning-rate schedulers."""
+    if not _SCHEDULER_STEPS:
+        from ..optim import lr_cycles, lr_scheduler, swa_utils  # noqa: F401 (their classes)
+        from ..optim.scheduler import LRScheduler
+
+        found, pending = set(), [LRScheduler]
+        while pending:
+            cls = pending.pop()
+            pending += cls.__subclasses__()
+            step = cls.__dict__.get("step")
+            if cls.__module__.startswith("kiln.") and isinstance(step, types.FunctionType):
+                found.add(step.__code__)
+        _SCHEDULER_STEPS.append(frozenset(found))
+    return _SCHEDULER_STEPS[0]
+
+
 def _is_clock(fn) -> bool:
     """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
     ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
@@ -1123,6 +1143,8 @@ class GuardRecorder:
         code = frame.f_code
         if code.co_name in _SEEDER_NAMES and code in _seeders():
             self._refuse_seeding(frame)
+        if code.co_name == "step" and code in _scheduler_steps():
+            self._refuse_scheduler_step(frame)
         info = _INFO.get(frame.f_code) or code_info(frame.f_code)
         if not info.paths or not self._enter(frame, info):
             return None
@@ -1351,6 +1373,30 @@ class GuardRecorder:
                 "and never again on compiled calls. Move it out of the jitted function, or keep "
                 "the state in a tensor and update it in place (x.add_(1) is compiled)."
             )
+
+    def _refuse_scheduler_step(self, frame):
+        """Refuse stepping one of kiln's learning-rate schedulers from the user's code
+        while it is traced: ``sched.step()`` changes Python state in kiln's code (its
+        ``last_epoch``, the groups' ``lr``), which no guard sees and a compiled call would
+        not change again (the learning rate would stay at its second value)."""
+        from ..context import current_trace
+
+        caller = frame.f_back
+        if current_trace() is None or caller is None:
+            return
+        filename = caller.f_code.co_filename
+        if filename.startswith(_SKIPPED) and not filename.startswith(_NN):
+            return  # (a scheduler stepping another: SequentialLR, ChainedScheduler)
+        owner = frame.f_locals.get("self")
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} steps the learning-rate scheduler "
+            f'{type(owner).__name__} while it is traced.\n  File "{filename}", line '
+            f"{caller.f_lineno}, in {caller.f_code.co_name}\n"
+            "The scheduler's step changes Python state (its epoch, the optimizer's learning "
+            "rates) once, when kiln traces the function, and not on compiled calls. Step the "
+            "scheduler outside the compiled function (kiln.compile runs a function that "
+            "steps one eagerly)."
+        )
 
     def _cells(self, frame) -> dict:
         fn = self.functions.get(frame.f_code)
