@@ -497,6 +497,8 @@ class TraceState:
         self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
         self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
         self.by_array: dict[int, Tensor] = {}  # id(array) -> first concrete tensor over it
+        self.alias_pairs: set = set()  # (id(first), id(wrapper)) guarded to keep sharing
+        self.value_reads: dict[int, Tensor] = {}  # tensors whose value the code read
         self.grads: dict[int, tuple[Tensor, object]] = {}  # id -> (leaf, traced grad or None)
         self.seeds: list[tuple[object, object]] = []  # (generator, input node)
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
@@ -619,8 +621,12 @@ class TraceState:
             now = array()
             return value if now is None else _Contents(now)  # (both freed: unchanged)
 
+        if id(t) in self.value_reads:
+            return
+        self.value_reads[id(t)] = t  # (held for the trace: ids stay unique)
         line = f"line {frame.f_lineno} of {os.path.basename(frame.f_code.co_filename)}"
-        self.add_guard(f"the value of a tensor read with {how} at {line}", contents, value)
+        n = len(self.value_reads)
+        self.add_guard(f"the value of a tensor read with {how} at {line} ({n})", contents, value)
 
     def guard_gradient_hooks(self) -> None:
         """A traced backward ran the hooks of the leaves it reached (``register_hook``,
@@ -707,14 +713,17 @@ class TraceState:
         if first is None or first._data is not data:
             self.by_array[id(data)] = x
             return x
-        if first is not x:
+        pair = (id(first), id(x))
+        if first is not x and pair not in self.alias_pairs:
+            self.alias_pairs.add(pair)
             one, other = weakref.ref(first), weakref.ref(x)
 
             def sharing():
                 a, b = one(), other()  # (a freed wrapper: nothing to share any more)
                 return a is None or b is None or a._data is b._data
 
-            self.add_guard(f"tensors {id(first):#x} and {id(x):#x} sharing memory", sharing, True)
+            # (no ids in the name: a synthetic trace's guards must read alike)
+            self.add_guard(f"tensors sharing memory ({len(self.alias_pairs)})", sharing, True)
         return first
 
     def _refresh_views(self, base: Tensor) -> None:

@@ -1760,3 +1760,62 @@ def test_scheduler_stepped_inside_the_compiled_step():
     assert compiled[1].param_groups[0]["lr"] == eager[1].param_groups[0]["lr"]
     with pytest.raises(TraceError):
         kiln.jit(step)(*parts())
+
+
+@pytest.mark.parametrize(
+    "change, reset, read",
+    [
+        ("set_grad_enabled", lambda: kiln.set_grad_enabled(True), kiln.is_grad_enabled),
+        ("set_default_dtype", lambda: kiln.set_default_dtype(kiln.float32), kiln.get_default_dtype),
+        (
+            "use_deterministic_algorithms",
+            lambda: kiln.use_deterministic_algorithms(False),
+            kiln.are_deterministic_algorithms_enabled,
+        ),
+    ],
+)
+def test_global_state_changed_for_good_inside_runs_eagerly(change, reset, read):
+    """``torch.set_grad_enabled(False)`` called as a function (not a with block) inside the
+    compiled function: eager makes the change on every call; a trace would make it once.
+    kiln.jit refuses and leaves the caller's state; kiln.compile runs it eagerly."""
+    setters = {
+        "set_grad_enabled": lambda: kiln.set_grad_enabled(False),
+        "set_default_dtype": lambda: kiln.set_default_dtype(kiln.float64),
+        "use_deterministic_algorithms": lambda: kiln.use_deterministic_algorithms(True),
+    }
+
+    def f(x):
+        setters[change]()
+        return x * 2
+
+    try:
+        reset()
+        before = read()
+        with pytest.raises(TraceError, match="global state"):
+            kiln.jit(f)(_x(kiln))
+        assert read() == before
+        c = kiln.compile(f)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            for _ in range(2):
+                reset()
+                c(_x(kiln))
+                got = read()
+                reset()
+                f(_x(kiln))
+                assert got == read()
+    finally:
+        reset()
+
+
+def test_grad_mode_in_a_with_block_inside_stays_compiled():
+    def f(x):
+        with kiln.set_grad_enabled(False):
+            y = x * 2
+        with kiln.no_grad():
+            y = y + 1
+        return y
+
+    jf = kiln.jit(f)
+    _close([jf(_x(kiln)), jf(_x(kiln))], [f(_x(kiln)), f(_x(kiln))])
+    assert jf.trace_count == 1 and kiln.is_grad_enabled()

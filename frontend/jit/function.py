@@ -79,10 +79,13 @@ from .guards import GuardRecorder
 from .signature import (
     DYNAMIC_SCALARS,
     aliasing,
+    describe_modes,
     diff_keys,
     flatten,
     identity_objects,
     make_key,
+    modes,
+    restore_modes,
     substitute,
 )
 
@@ -762,10 +765,23 @@ class JitFunction:
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
             recorder = GuardRecorder(self.fn, self.name)
             recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
-            with tracing(trace), recorder, _print_breaks(self.graph_breaks):
-                result = self.fn(*new_args, **new_kwargs)
+            before = modes()
+            try:
+                with tracing(trace), recorder, _print_breaks(self.graph_breaks):
+                    result = self.fn(*new_args, **new_kwargs)
+            finally:
+                after = modes()
+                if after != before:  # (undone: the caller's state, for an eager run)
+                    restore_modes(before)
+            if after != before:
+                raise TraceError(
+                    f"kiln.jit: {self.name} changes global state while it is traced "
+                    f"({describe_modes(before, after)}): the change would be made once, "
+                    "when kiln traces the function, and not on compiled calls. Make it "
+                    "outside the compiled function, or in a with block inside it "
+                    "(kiln.compile runs such a function eagerly)."
+                )
             _refuse_changed_containers(self.name, (args, kwargs), (new_args, new_kwargs), trace)
-            trace.guard_gradient_hooks()
             if shape_hook is not None:
                 shape_hook.close()
                 trace.shape_hook = None
@@ -893,6 +909,7 @@ class JitFunction:
         """The ``Compiled`` of a finished trace. ``compile_graphs=False`` (a synthetic
         trace) compiles nothing: the graph (with its backward's gradients as outputs, as
         for compiling) is what the fit reads."""
+        trace.guard_gradient_hooks()  # (every trace: a synthetic one's record matches)
         outputs = collect_outputs(trace, result)
         fetchers = input_fetchers(trace, argument_fetchers)
         graph = trace.graph

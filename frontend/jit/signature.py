@@ -50,6 +50,18 @@ def modes() -> tuple:
     )
 
 
+def restore_modes(saved) -> None:
+    """Set the modes ``modes()`` returned back (a traced function changed one for good)."""
+    from .. import context
+
+    grad, dtype, device, deterministic, warn_only, precision = saved
+    context.set_grad_enabled(grad)
+    dtypes._default_float = dtype
+    _default_device.set(device)
+    _FLAGS["deterministic"], _FLAGS["deterministic_warn_only"] = deterministic, warn_only
+    _FLAGS["matmul_precision"] = precision
+
+
 def describe_modes(old, new) -> str:
     names = (
         "grad mode",
