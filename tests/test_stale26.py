@@ -263,6 +263,19 @@ def captured_tensor_numpy_read(T, compile):
 
 
 @probe(torch_too=True)
+def values_of_several_tensors_read_at_one_line(T, compile):
+    ws = [T.tensor(1.0), T.tensor(2.0), T.tensor(3.0)]
+
+    def f(x):
+        total = 0.0
+        for w in ws:
+            total += w.item()
+        return x * total
+
+    return _between(T, compile, f, [lambda: ws[2].fill_(10.0), lambda: ws[0].zero_()], _x(T))
+
+
+@probe(torch_too=True)
 def captured_tensor_data_rebound_then_item(T, compile):
     w = T.tensor(2.0)
 
