@@ -261,6 +261,9 @@ class Tensor:
             if getattr(t, "is_conj", None) is not None and t.is_conj():
                 t = t.resolve_conj()
             return t.numpy()
+        read = getattr(current_trace(), "read_value", None)
+        if read is not None:  # a traced function reads a captured tensor's value: guarded
+            read(self, "numpy()")
         if self.requires_grad:
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
@@ -271,12 +274,18 @@ class Tensor:
         return self._data
 
     def __array__(self, dtype=None, copy=None):
+        read = getattr(current_trace(), "read_value", None)
+        if read is not None:  # a traced function reads a captured tensor's value: guarded
+            read(self, "a NumPy conversion")
         arr = self._data
         if arr.dtype.kind == "V":
             raise TypeError("Got unsupported ScalarType BFloat16")  # PyTorch's
         return arr if dtype is None else arr.astype(dtype)
 
     def item(self):
+        read = getattr(current_trace(), "read_value", None)
+        if read is not None:  # a traced function reads a captured tensor's value: guarded
+            read(self, "item()")
         if self._data.size != 1:
             raise RuntimeError(
                 f"item(): a Tensor with {self._data.size} elements cannot be "
@@ -285,9 +294,15 @@ class Tensor:
         return self._data.reshape(()).item()
 
     def tolist(self):
+        read = getattr(current_trace(), "read_value", None)
+        if read is not None:  # a traced function reads a captured tensor's value: guarded
+            read(self, "tolist()")
         return self._data.tolist()
 
     def __bool__(self) -> bool:
+        read = getattr(current_trace(), "read_value", None)
+        if read is not None:  # a traced function reads a captured tensor's value: guarded
+            read(self, "bool()")
         if self._data.size != 1:  # (PyTorch's words)
             how = "no values" if self._data.size == 0 else "more than one value"
             raise RuntimeError(f"Boolean value of Tensor with {how} is ambiguous")

@@ -35,6 +35,49 @@ _KILN_DIRS = tuple(
 )
 
 
+_TENSOR_FILE = sys.modules["kiln.tensor"].__file__
+_TRACER_CLASSES: dict = {}
+
+
+def _tracer_class(kind):
+    """The tracer class of an argument of class ``kind``: TracerTensor, or for kiln's own
+    subclasses (``nn.Parameter``, ``nn.Buffer``) a TracerTensor that is also one, so that
+    ``isinstance(x, nn.Parameter)`` in the traced code answers as eagerly (the cache key
+    holds the class)."""
+    if kind is Tensor or kind.__module__ != "kiln.nn.parameter":
+        return TracerTensor  # (CUDA, sparse, meta tensors: traced as before)
+    found = _TRACER_CLASSES.get(kind)
+    if found is None:
+        try:
+            found = type(f"{kind.__name__}Tracer", (TracerTensor, kind), {"__slots__": ()})
+        except TypeError:  # (a layout that cannot be combined: traced as a plain tensor)
+            found = TracerTensor
+        _TRACER_CLASSES[kind] = found
+    return found
+
+
+class _Contents:
+    """A tensor's shape, dtype and bytes, compared bit for bit (``read_value``)."""
+
+    __slots__ = ("shape", "dtype", "data")
+
+    def __init__(self, array: np.ndarray):
+        self.shape, self.dtype, self.data = array.shape, array.dtype, array.tobytes()
+
+    def __eq__(self, other) -> bool:
+        return (
+            type(other) is _Contents
+            and self.shape == other.shape
+            and self.dtype == other.dtype
+            and self.data == other.data
+        )
+
+    def __repr__(self) -> str:
+        values = np.frombuffer(self.data, self.dtype)
+        text = str(values[:6].tolist())[:-1] + (", ...]" if values.size > 6 else "]")
+        return f"{self.dtype.name}{list(self.shape)} {text}"
+
+
 def user_source_line(skip_prefixes=_KILN_DIRS) -> str | None:
     """``file:line`` of the innermost stack frame that is the user's code, not kiln's."""
     frame = sys._getframe(1)
@@ -453,6 +496,9 @@ class TraceState:
         self.args: list[TracerTensor] = []
         self.captured: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, input node)
         self.current: dict[int, tuple[Tensor, object]] = {}  # id -> (tensor, latest node)
+        self.by_array: dict[int, Tensor] = {}  # id(array) -> first concrete tensor over it
+        self.alias_pairs: set = set()  # (id(first), id(wrapper)) guarded to keep sharing
+        self.value_reads: dict[int, Tensor] = {}  # tensors whose value the code read
         self.grads: dict[int, tuple[Tensor, object]] = {}  # id -> (leaf, traced grad or None)
         self.seeds: list[tuple[object, object]] = []  # (generator, input node)
         self.live_scalars: list[tuple[object, object]] = []  # (getter, input node)
@@ -497,9 +543,18 @@ class TraceState:
             from .complex_tensors import EAGER_ONLY
 
             raise NotImplementedError(f"argument {name!r} is {value.dtype.name}: {EAGER_ONLY}")
+        kind = type(value)
+        if isinstance(value, Tensor) and not kind.__module__.startswith("kiln"):
+            # a user's Tensor subclass: its methods and class attributes are not the
+            # tracer's, so a trace would compute what a plain tensor computes
+            raise TraceError(
+                f"argument {name!r} is a {kind.__qualname__}, a subclass of Tensor: kiln.jit "
+                "traces plain tensors only (the subclass's methods and attributes would not "
+                "be seen). Pass a plain tensor, or call the function eagerly"
+            )
         self._note_device(value)
         node = self.graph.add_input(value.shape, value.dtype.name, name=name)
-        t = TracerTensor(self, node, requires_grad=value.requires_grad)
+        t = _tracer_class(kind)(self, node, requires_grad=value.requires_grad)
         if isinstance(value, Tensor):  # (not a synthetic trace's ShapeOnly)
             _as_argument(t, value)
             t.__dict__[_ORIGIN] = name
@@ -520,6 +575,9 @@ class TraceState:
         entry = self.current.get(id(x))
         if entry is not None:
             return entry[1]
+        first = self._first_over(x)
+        if first is not x:
+            return self.node_of(first)
         if x._data is None:
             raise TraceError("cannot capture a tensor without data")
         self._note_device(x)
@@ -545,6 +603,64 @@ class TraceState:
         (``w.is_contiguous()``): its layout is checked like a captured tensor's."""
         if id(t) not in self.layout_reads and _read_by_user():
             self.layout_reads[id(t)] = t
+
+    def read_value(self, t: Tensor, how: str) -> None:
+        """The user's code reads the value of a concrete tensor (``w.item()``, ``float(w)``,
+        ``w.tolist()``, ``bool(w)``, ``w.numpy()``) while it is traced: the number is baked
+        into the graph, so the trace is guarded on the tensor's contents (an in-place
+        change, ``w.fill_(0.5)``, retraces). kiln's own reads are its own business."""
+        if t._node is not None or type(t._data) is not np.ndarray:
+            return
+        frame = sys._getframe(2)
+        while frame is not None and frame.f_code.co_filename == _TENSOR_FILE:
+            frame = frame.f_back  # (float(w) -> item() -> here)
+        if frame is None or frame.f_code.co_filename.startswith(_KILN_DIRS):
+            return
+        ref, array = weakref.ref(t), weakref.ref(t._data)
+        value = _Contents(t._data)
+
+        def contents():
+            now = ref()
+            if now is not None:
+                return _Contents(now._data)
+            # ``w.detach().item()``, ``w.data.item()``: a wrapper of w's array, freed
+            now = array()
+            return value if now is None else _Contents(now)  # (both freed: unchanged)
+
+        if id(t) in self.value_reads:
+            return
+        self.value_reads[id(t)] = t  # (held for the trace: ids stay unique)
+        line = f"line {frame.f_lineno} of {os.path.basename(frame.f_code.co_filename)}"
+        n = len(self.value_reads)
+        self.add_guard(f"the value of a tensor read with {how} at {line} ({n})", contents, value)
+
+    def guard_gradient_hooks(self) -> None:
+        """A traced backward ran the hooks of the leaves it reached (``register_hook``,
+        ``register_post_accumulate_grad_hook``) into the graph: one guard that the hooks of
+        the captured leaves are still those (one added or removed later retraces)."""
+        leaves = [t for t, _ in self.captured.values() if t._requires_grad and t.grad_fn is None]
+        if not leaves:
+            return
+
+        def hooks(t):
+            own = t.__dict__
+            return tuple(own.get("_hooks", {}).values()), tuple(
+                own.get("_post_accumulate_hooks", ())
+            )
+
+        now = tuple(hooks(t) for t in leaves)
+        if not self.grads and not any(a or b for a, b in now):
+            return  # (no backward traced, and no hook to keep)
+        refs = [weakref.ref(t) for t in leaves]
+
+        def current():
+            found = []
+            for ref in refs:
+                t = ref()
+                found.append(((), ()) if t is None else hooks(t))
+            return tuple(found)
+
+        self.add_guard("the gradient hooks of the captured tensors", current, now)
 
     def add_guard(self, description: str, getter, value) -> None:
         """Retrace when ``getter()`` no longer equals ``value`` (a module's ``training``)."""
@@ -583,9 +699,38 @@ class TraceState:
         if x._node is not None:
             x._node = node
         else:
-            self.node_of(x)  # capture the old value first
-            self.current[id(x)] = (x, node)
+            first = self._first_over(x)  # (``w.data.mul_(2)``: an update of w)
+            self.node_of(first)  # capture the old value first
+            self.current[id(first)] = (first, node)
+            if first is not x:
+                self._refresh_views(first)
         self._refresh_views(x)
+
+    def _first_over(self, x: Tensor) -> Tensor:
+        """The first concrete tensor the trace read over ``x``'s array: ``w.detach()`` and
+        ``w.data`` wrap w's array in another Tensor, and an update through one of them
+        must be seen through the other (the wrapper read after ``w.mul_(2)`` would else
+        be a graph input of its own, holding w's value from before the call). While
+        the compiled variant lives, the two must still share that array (a guard)."""
+        data = x._data
+        if data is None:
+            return x
+        first = self.by_array.get(id(data))
+        if first is None or first._data is not data:
+            self.by_array[id(data)] = x
+            return x
+        pair = (id(first), id(x))
+        if first is not x and pair not in self.alias_pairs:
+            self.alias_pairs.add(pair)
+            one, other = weakref.ref(first), weakref.ref(x)
+
+            def sharing():
+                a, b = one(), other()  # (a freed wrapper: nothing to share any more)
+                return a is None or b is None or a._data is b._data
+
+            # (no ids in the name: a synthetic trace's guards must read alike)
+            self.add_guard(f"tensors sharing memory ({len(self.alias_pairs)})", sharing, True)
+        return first
 
     def _refresh_views(self, base: Tensor) -> None:
         """Recompute the views taken of ``base`` (and theirs) from its new value."""

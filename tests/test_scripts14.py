@@ -56,12 +56,7 @@ TOLERANCE = {
 # Printed lines (script -> key -> why) known to differ, each a gap in a file this test's
 # author does not own; the test requires them to differ (so that a fix is noticed and the
 # entry removed) and everything else to agree.
-KNOWN_DIFFERENCES = {
-    "recipes_misc": {
-        "jit.script": "kiln.jit.script traces, so an `if` on a tensor's value raises "
-        "TraceError (by design; PyTorch's TorchScript compiles the branch)",
-    },
-}
+KNOWN_DIFFERENCES: dict = {}
 
 
 def _run_all(kiln: bool, folder) -> dict:

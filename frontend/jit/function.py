@@ -36,9 +36,12 @@ import threading
 import warnings
 import weakref
 
+import numpy as np
+
 from kiln.compiler.compile import compile_graph
 from kiln.compiler.errors import TraceError
 from kiln.compiler.ir import fresh_outputs
+from kiln.runtime.buffers import memory_owner
 
 from ..dispatch import current_trace
 from ..memory_errors import allocating
@@ -76,10 +79,13 @@ from .guards import GuardRecorder
 from .signature import (
     DYNAMIC_SCALARS,
     aliasing,
+    describe_modes,
     diff_keys,
     flatten,
     identity_objects,
     make_key,
+    modes,
+    restore_modes,
     substitute,
 )
 
@@ -360,6 +366,9 @@ class JitFunction:
         # value (a new value retraces), traced as constants (see ``Specialize``)
         self._specialized: frozenset = frozenset()
         self._offset_paths: frozenset = frozenset()  # tensor arguments whose offset is read
+        # id(memory owner) of the captured tensors of variants that update a tensor in
+        # place: an argument over one of them enters the key (see _refuse_captured_aliases)
+        self._captured_roots: frozenset = frozenset()
         self._warned = False
         self._order: list = []  # (key, variant), oldest first: the eviction order
         self._changes: dict = {}  # guard name -> retraces it caused
@@ -398,6 +407,17 @@ class JitFunction:
                 for path, v in leaves
                 if path in self._offset_paths and isinstance(v, Tensor)
             )
+        if self._captured_roots:
+            roots = self._captured_roots
+            shared = tuple(
+                path
+                for path, v in leaves
+                if isinstance(v, Tensor)
+                and type(v._data) is np.ndarray
+                and id(memory_owner(v._data)) in roots
+            )
+            if shared:
+                extra += (("arguments sharing memory with a captured tensor", shared),)
         if extra:  # with the static arguments: a new value is a new key, as theirs
             key = (key[0], key[1] + extra, key[2], key[3])
         return key, leaves
@@ -411,11 +431,17 @@ class JitFunction:
             if compile_under is not None and not config.disable:
                 return compile_under(self, args, kwargs)
             return self.fn(*args, **kwargs)
+        compiled, leaves = self.variant(args, kwargs)
+        return compiled.run([v for _, v in leaves])
+
+    def variant(self, args, kwargs):
+        """``(compiled variant, leaves)`` for one call, traced and compiled if need be (what
+        raises here was raised while tracing: no compiled code ran)."""
         key, leaves = self._key(args, kwargs)
         compiled = self._find(key)
         if compiled is None:
             compiled = self._compile(args, kwargs, leaves, key)
-        return compiled.run([v for _, v in leaves])
+        return compiled, leaves
 
     def _find(self, key):
         """A compiled variant for ``key`` whose captured tensors and guards still hold.
@@ -739,8 +765,22 @@ class JitFunction:
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
             recorder = GuardRecorder(self.fn, self.name)
             recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
-            with tracing(trace), recorder, _print_breaks(self.graph_breaks):
-                result = self.fn(*new_args, **new_kwargs)
+            before = modes()
+            try:
+                with tracing(trace), recorder, _print_breaks(self.graph_breaks):
+                    result = self.fn(*new_args, **new_kwargs)
+            finally:
+                after = modes()
+                if after != before:  # (undone: the caller's state, for an eager run)
+                    restore_modes(before)
+            if after != before:
+                raise TraceError(
+                    f"kiln.jit: {self.name} changes global state while it is traced "
+                    f"({describe_modes(before, after)}): the change would be made once, "
+                    "when kiln traces the function, and not on compiled calls. Make it "
+                    "outside the compiled function, or in a with block inside it "
+                    "(kiln.compile runs such a function eagerly)."
+                )
             _refuse_changed_containers(self.name, (args, kwargs), (new_args, new_kwargs), trace)
             if shape_hook is not None:
                 shape_hook.close()
@@ -749,6 +789,7 @@ class JitFunction:
             if self.freeze_python:
                 compiled.python_guards = None
             _refuse_overlapping_updates(self.name, leaves, compiled)
+            self._refuse_captured_aliases(leaves, compiled, trace)
         except Specialize:
             raise  # traced again at once: the draws are made again
         except BaseException:
@@ -772,6 +813,36 @@ class JitFunction:
             compiled.dyn_device = trace.device
             compiled.dyn_arg_nodes = arg_nodes
         return compiled
+
+    def _refuse_captured_aliases(self, leaves, compiled, trace) -> None:
+        """A tensor argument sharing memory with a tensor the function reads from outside
+        (``f(w[:2])`` where f reads the global ``w``), one of them updated in place: the
+        trace holds them as separate graph inputs, so the update would not be seen through
+        the other (a silent wrong result). Refused (kiln.compile runs such calls eagerly);
+        the memory owners of such variants' captured tensors enter later calls' keys, so
+        that a call passing such an argument traces (and is refused) instead of reusing a
+        variant traced without the overlap."""
+        if not compiled.writebacks:
+            return
+        arrays = [t._data for t, _ in trace.captured.values() if type(t._data) is np.ndarray]
+        if not arrays:
+            return
+        self._captured_roots = self._captured_roots | {id(memory_owner(a)) for a in arrays}
+        for path, v in leaves:
+            data = getattr(v, "_data", None) if isinstance(v, Tensor) else None
+            if type(data) is not np.ndarray or not data.size:
+                continue
+            for a in arrays:
+                if a.size and np.may_share_memory(data, a):
+                    raise TraceError(
+                        f"kiln.jit: {self.name} updates a tensor in place, and its argument "
+                        f"{path!r} shares memory with a tensor it reads from outside its "
+                        "arguments (a view of a global, a parameter or a buffer): the compiled "
+                        "function would not show the update through the other as eager "
+                        "PyTorch does. Pass a tensor that does not overlap (x.clone()), or "
+                        "call the function without kiln.jit (kiln.compile runs such calls "
+                        "eagerly)."
+                    )
 
     def _arg_objects(self, args, kwargs, leaves) -> dict:
         """The call's arguments its key holds by identity, by id (``GuardRecorder``)."""
@@ -838,6 +909,7 @@ class JitFunction:
         """The ``Compiled`` of a finished trace. ``compile_graphs=False`` (a synthetic
         trace) compiles nothing: the graph (with its backward's gradients as outputs, as
         for compiling) is what the fit reads."""
+        trace.guard_gradient_hooks()  # (every trace: a synthetic one's record matches)
         outputs = collect_outputs(trace, result)
         fetchers = input_fetchers(trace, argument_fetchers)
         graph = trace.graph

@@ -17,7 +17,9 @@ traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settra
   or ``__getattr__`` hooks other than ``Module``'s registries, and recorded as a guard
   expecting that value: scalars, strings, ``None`` and tuples by value; tensors, modules,
   functions and other objects by identity (held weakly); lists and dicts by length and by
-  their items; sets by their members;
+  their items; sets by their members; NumPy arrays of any size by their bits (against a
+  copy, or a digest above 64 MiB); a ``ContextVar`` by the value it holds; a property's
+  getter (and a static or class method) has its closure cells guarded when it runs;
 - the compiled callable itself: a function's ``__code__``, ``__defaults__`` and
   ``__kwdefaults__`` (and those of each helper or method the trace reached through a
   guarded value), a ``functools.partial``'s function, arguments and keywords;
@@ -31,14 +33,15 @@ traces, a ``GuardRecorder`` is the tracing thread's trace function (``sys.settra
 Guards on values stored in a module (its attributes, parameters, buffers, submodules and
 hooks, and the registries of every module of a traced root module) are covered by the
 structure epoch (``nn.module.structure_epoch``): every such change bumps it, so while it is
-unchanged one integer compare stands for all of them. So are the globals that kiln's ``nn``
+unchanged one integer compare stands for all of them (so are the hooks every module runs,
+``register_module_forward_hook``'s). So are the globals that kiln's ``nn``
 code reads (``F.relu`` under ``nn.ReLU``, a function or flag of a ``kiln.nn`` module): such
 a module becomes a ``_Watched`` module whose ``setattr`` bumps the epoch.
 
 What the recorder cannot see: values reached through C code or through a closure of a
 function that the trace did not reach through a global, an attribute or an argument; a
 computed name on an object the bytecode does not name (``getattr(o.f(), name)``); mutation
-of objects other than lists, dicts, sets and small NumPy arrays between calls; a kiln.nn
+of objects other than lists, dicts, sets and NumPy arrays between calls; a kiln.nn
 global rebound without ``setattr`` (``vars(F)["relu"] = f``) and kiln's ops and other
 modules; and side effects in kiln's own code. Module-level code, data the function gets
 as arguments and tensors (with their strides and attributes) are covered by the call's
@@ -48,10 +51,12 @@ cache key and the captured-tensor checks instead.
 from __future__ import annotations
 
 import builtins
+import contextvars
 import dis
 import enum
 import functools
 import gc
+import hashlib
 import inspect
 import os
 import random
@@ -637,33 +642,67 @@ class Items(Expect):
 
 
 class ArrayValue(Expect):
-    """A NumPy array: the same object with the same contents (a trace bakes its values in
-    as a constant, so an in-place change must retrace); arrays above ``_ARRAY_LIMIT``
-    elements are compared by identity, shape and dtype only (see the module docstring)."""
+    """A NumPy array: the same object with the same contents, bit for bit (a trace bakes
+    its values in as a constant, so an in-place change must retrace, ``-0.0`` for ``0.0``
+    too). The check compares against a copy taken when the trace read it (about 0.4 ms per
+    million float32 elements); an array above ``_ARRAY_COPY_BYTES`` is compared by a
+    BLAKE2 digest of its bytes instead (no second copy of a huge array is kept)."""
 
-    __slots__ = ("ident", "copy")
+    __slots__ = ("ident", "copy", "digest", "shape", "dtype")
 
     def __init__(self, value):
         self.ident = Identical(value)
-        self.copy = value.copy() if value.size <= _ARRAY_LIMIT else None
+        self.shape, self.dtype = value.shape, value.dtype
+        big = value.nbytes > _ARRAY_COPY_BYTES and not value.dtype.hasobject
+        self.copy = None if big else value.copy()
+        self.digest = _digest(value) if big else None
 
     def matches(self, v) -> bool:
         if not self.ident.matches(v):
             return False
-        copy = self.copy
-        return copy is None or (
-            v.shape == copy.shape
-            and v.dtype == copy.dtype
-            and np.array_equal(v, copy, equal_nan=v.dtype.kind in "fc")
-        )
+        if v.shape != self.shape or v.dtype != self.dtype:  # (``a.shape = ...``, ``a.resize``)
+            return False
+        if self.copy is None:
+            return _digest(v) == self.digest
+        as_bits = _BITS.get(v.dtype.itemsize) if v.dtype.kind in "biufcmM" else None
+        if as_bits is not None:
+            return np.array_equal(v.view(as_bits), self.copy.view(as_bits))
+        return np.array_equal(v, self.copy, equal_nan=v.dtype.kind in "fc")
 
     def describe(self, v) -> str:
         if not self.ident.matches(v):
             return self.ident.describe(v)
+        if v.shape != self.shape or v.dtype != self.dtype:
+            return f"changed its shape or dtype in place ({list(self.shape)} -> {list(v.shape)})"
         return "changed its values in place"
 
 
-_ARRAY_LIMIT = 1 << 16
+# arrays up to this size are checked against a copy, larger ones by a digest of their bytes
+_ARRAY_COPY_BYTES = 64 << 20
+_BITS = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}  # bitwise equality
+
+
+def _digest(a) -> bytes:
+    return hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=32).digest()
+
+
+class ContextValue(Expect):
+    """A ``contextvars.ContextVar``: the same variable, holding the value it held (what
+    ``var.get()`` returned to the trace; read on each call in the calling context)."""
+
+    __slots__ = ("ident", "inner")
+
+    def __init__(self, var):
+        self.ident = Identical(var)
+        self.inner = expect(var.get(MISSING), 1)
+
+    def matches(self, v) -> bool:
+        return self.ident.matches(v) and self.inner.matches(v.get(MISSING))
+
+    def describe(self, v) -> str:
+        if not self.ident.matches(v):
+            return self.ident.describe(v)
+        return f"holds a new value: {self.inner.describe(v.get(MISSING))}"
 
 
 class SetValue(Expect):
@@ -695,6 +734,8 @@ def expect(value, depth: int = 0) -> Expect:
         return SetValue(value)
     if isinstance(value, enum.Enum):
         return Identical(value)
+    if t is contextvars.ContextVar:
+        return ContextValue(value)
     if t in _CONTAINERS and depth < 3 and len(value) <= 4096:
         return Items(value, depth)
     return Identical(value)
@@ -1002,6 +1043,26 @@ def _seeders() -> set:
     return found
 
 
+_SCHEDULER_STEPS: list = []
+
+
+def _scheduler_steps() -> frozenset:
+    """The code objects of the ``step`` methods of kiln's learning-rate schedulers."""
+    if not _SCHEDULER_STEPS:
+        from ..optim import lr_cycles, lr_scheduler, swa_utils  # noqa: F401 (their classes)
+        from ..optim.scheduler import LRScheduler
+
+        found, pending = set(), [LRScheduler]
+        while pending:
+            cls = pending.pop()
+            pending += cls.__subclasses__()
+            step = cls.__dict__.get("step")
+            if cls.__module__.startswith("kiln.") and isinstance(step, types.FunctionType):
+                found.add(step.__code__)
+        _SCHEDULER_STEPS.append(frozenset(found))
+    return _SCHEDULER_STEPS[0]
+
+
 def _is_clock(fn) -> bool:
     """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
     ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
@@ -1121,6 +1182,8 @@ class GuardRecorder:
         code = frame.f_code
         if code.co_name in _SEEDER_NAMES and code in _seeders():
             self._refuse_seeding(frame)
+        if code.co_name == "step" and code in _scheduler_steps():
+            self._refuse_scheduler_step(frame)
         info = _INFO.get(frame.f_code) or code_info(frame.f_code)
         if not info.paths or not self._enter(frame, info):
             return None
@@ -1258,6 +1321,8 @@ class GuardRecorder:
                 steps = steps[:i]
                 break
             obj = value
+            if type(obj) is contextvars.ContextVar:  # ``var.get()``: guard var's value
+                return self._guard(key, root, steps[:i], label)
             if isinstance(obj, Tensor) and not _tensor_attribute(obj, kind, k):
                 steps = steps[:i]  # the tensor's own guards: the captured-tensor checks
                 break
@@ -1310,6 +1375,10 @@ class GuardRecorder:
         as a module's hooks): their closure cells are guarded when they are called."""
         if isinstance(value, types.MethodType):
             value = value.__func__
+        elif isinstance(value, property):  # ``gate.factor``: its getter's closure cells
+            value = value.fget
+        elif isinstance(value, (staticmethod, classmethod)):
+            value = value.__func__
         own = getattr(value, "__dict__", None)
         wrapped = own.get("__wrapped__") if type(own) is dict else None
         if wrapped is not None and depth < 3:
@@ -1343,6 +1412,30 @@ class GuardRecorder:
                 "and never again on compiled calls. Move it out of the jitted function, or keep "
                 "the state in a tensor and update it in place (x.add_(1) is compiled)."
             )
+
+    def _refuse_scheduler_step(self, frame):
+        """Refuse stepping one of kiln's learning-rate schedulers from the user's code
+        while it is traced: ``sched.step()`` changes Python state in kiln's code (its
+        ``last_epoch``, the groups' ``lr``), which no guard sees and a compiled call would
+        not change again (the learning rate would stay at its second value)."""
+        from ..context import current_trace
+
+        caller = frame.f_back
+        if current_trace() is None or caller is None:
+            return
+        filename = caller.f_code.co_filename
+        if filename.startswith(_SKIPPED) and not filename.startswith(_NN):
+            return  # (a scheduler stepping another: SequentialLR, ChainedScheduler)
+        owner = frame.f_locals.get("self")
+        raise TraceError(
+            f"kiln.jit: {self.fn_name} steps the learning-rate scheduler "
+            f'{type(owner).__name__} while it is traced.\n  File "{filename}", line '
+            f"{caller.f_lineno}, in {caller.f_code.co_name}\n"
+            "The scheduler's step changes Python state (its epoch, the optimizer's learning "
+            "rates) once, when kiln traces the function, and not on compiled calls. Step the "
+            "scheduler outside the compiled function (kiln.compile runs a function that "
+            "steps one eagerly)."
+        )
 
     def _cells(self, frame) -> dict:
         fn = self.functions.get(frame.f_code)
@@ -1406,6 +1499,15 @@ class GuardRecorder:
                         names.setdefault(id(sub), f"{name}.{sub_name}")
                     self._registries(sub, f"{name}.{sub_name}" if sub_name else name)
         guards = list(self.guards.values())
+        # the hooks every module runs (register_module_forward_hook and friends), which
+        # kiln's Module.__call__ reads unseen: registries, so covered by the epoch (free
+        # while no module changes)
+        from ..nn import module as nn_module
+
+        for table in _GLOBAL_HOOKS:
+            registry = getattr(nn_module, table)
+            label = (f"torch.nn.modules.module.{table}", None, None)
+            guards.append(PathGuard(_strong(registry), (), expect(registry), True, label))
         for cache in self.caches.values():
             root = _cache_size_root(cache)
             name = getattr(cache, "__qualname__", "a function")
@@ -1428,6 +1530,14 @@ class GuardRecorder:
             label = (name, None, None)
             guard = PathGuard(weakref.ref(module), steps, expect(value), True, label)
             self.guards[(("o", id(module)), steps)] = guard
+
+
+_GLOBAL_HOOKS = (
+    "_global_forward_pre_hooks",
+    "_global_forward_hooks",
+    "_global_backward_pre_hooks",
+    "_global_backward_hooks",
+)
 
 
 class _Watched(types.ModuleType):

@@ -10,9 +10,11 @@ inputs dynamic when the traces at other sizes agree (``kiln.export.Dim``), so a 
 traced at batch 1 serves any batch size, as a TorchScript file does; otherwise it keeps
 the example's shapes and says so when called with others.
 
-``script`` of a function whose Python control flow depends on a tensor's value raises,
-when first called, the ``TraceError`` that names the user's line: write such branches
-with ``kiln.cond`` or ``kiln.where``.
+``script`` of a function whose Python control flow depends on a tensor's value (``if
+x.sum() > 0:``) runs it eagerly for those input signatures, choosing the branch on each
+call as TorchScript's compiled ``if`` does (``kiln.cond`` or ``kiln.where`` compile it);
+its ``graph`` and ``save`` raise the ``TraceError`` that names the user's line. ``trace``
+of such a function raises that error (PyTorch's would bake in the branch of the example).
 
 >>> import kiln, kiln.nn as nn
 >>> traced = kiln.jit.trace(nn.Linear(3, 2), kiln.ones(1, 3))
@@ -34,6 +36,7 @@ from ..export.dynamic import ConstraintViolationError, Dim
 from ..export.program import ExportedProgram, export
 from ..nn.module import Module
 from ..tensor import Tensor
+from .config import log_decision
 from .function import JitFunction
 from .function import trace as trace_graph
 
@@ -47,17 +50,30 @@ class ScriptFunction:
         self._jitted.freeze_python = frozen  # traced: Python values are the graph's constants
         self._examples = example_inputs  # (args, kwargs) the graph and save() use
         self._graph = None
+        self._eager_keys: set = set()  # script: signatures whose trace failed (run eagerly)
         if hasattr(fn, "__name__"):
             functools.update_wrapper(self, fn, updated=())
 
     def __call__(self, *args, **kwargs):
-        try:
-            result = self._jitted(*args, **kwargs)
-        except TraceError as exc:
-            raise TraceError(
-                f"kiln.jit: {self._jitted.name} cannot be compiled (kiln traces it; "
-                "data-dependent branches need kiln.cond or kiln.where):\n" + str(exc)
-            ) from None
+        jitted = self._jitted
+        if self._eager_keys and jitted._key(args, kwargs)[0] in self._eager_keys:
+            result = self._fn(*args, **kwargs)
+        else:
+            try:
+                result = jitted(*args, **kwargs)
+            except TraceError as exc:
+                if jitted.freeze_python:  # (torch.jit.trace: one graph of the examples)
+                    raise TraceError(
+                        f"kiln.jit: {jitted.name} cannot be compiled (kiln traces it; "
+                        "data-dependent branches need kiln.cond or kiln.where):\n" + str(exc)
+                    ) from None
+                # torch.jit.script compiles an ``if`` on a tensor's value (both branches,
+                # chosen per call); a trace holds one branch only, so these inputs run the
+                # Python code (the script's own copy of a module) eagerly, the branch chosen
+                # on each call. The trace changed no real state: the call starts afresh.
+                self._eager_keys.add(jitted._key(args, kwargs)[0])
+                log_decision(f"kiln.jit.script: {jitted.name} runs eagerly for these inputs: {exc}")
+                result = self._fn(*args, **kwargs)
         if self._examples is None or self._examples[2]:
             self._examples = (args, kwargs, True)  # script: the last call is the example
             self._graph = None
@@ -79,7 +95,13 @@ class ScriptFunction:
     def graph(self):
         if self._graph is None:
             args, kwargs, _ = self._need_examples("graph")
-            self._graph = trace_graph(self._fn, *args, **kwargs)
+            try:
+                self._graph = trace_graph(self._fn, *args, **kwargs)
+            except TraceError as exc:
+                raise TraceError(
+                    f"kiln.jit: {self._jitted.name} has no graph (kiln traces it; "
+                    "data-dependent branches need kiln.cond or kiln.where):\n" + str(exc)
+                ) from None
         return self._graph
 
     @property

@@ -1,7 +1,8 @@
 """The cache key of a call: its argument tree flattened into leaves, each leaf described.
 
 The key covers the argument tree: tensors by shape, dtype, device and ``requires_grad``
-(and a non-contiguous one by its strides, one with attributes set on it by those);
+(and a non-contiguous one by its strides, one with attributes set on it by those, a
+``Parameter`` or subclass by its class);
 Python ``int``/``float`` by type (they become 0-d graph inputs); every other leaf
 (``bool``, strings, ``None``, modules) and static arguments by value; and the modes a
 trace reads (``modes()``: grad mode, the default dtype and device). Two calls with equal
@@ -47,6 +48,18 @@ def modes() -> tuple:
         _FLAGS["deterministic_warn_only"],
         _FLAGS["matmul_precision"],
     )
+
+
+def restore_modes(saved) -> None:
+    """Set the modes ``modes()`` returned back (a traced function changed one for good)."""
+    from .. import context
+
+    grad, dtype, device, deterministic, warn_only, precision = saved
+    context.set_grad_enabled(grad)
+    dtypes._default_float = dtype
+    _default_device.set(device)
+    _FLAGS["deterministic"], _FLAGS["deterministic_warn_only"] = deterministic, warn_only
+    _FLAGS["matmul_precision"] = precision
 
 
 def describe_modes(old, new) -> str:
@@ -123,6 +136,8 @@ def leaf_key(value):
             tuple((k, hashable_static(v)) for k, v in attrs.items() if k[:1] != "_")
             if attrs
             else (),
+            # a Parameter or a user's subclass (whose methods a trace cannot follow)
+            None if type(value) is Tensor else type(value),
         )
     if type(value) in DYNAMIC_SCALARS:
         return ("scalar", type(value).__name__)
@@ -278,6 +293,7 @@ def describe(key) -> str:
         grad += ", not a leaf" if key[3] == 2 else ""
         strides = "" if key[5] is None else f", strides {key[5]}"
         attrs = "".join(f", .{k}={v!r}" for k, v in key[6])
+        attrs += "" if key[7] is None else f", a {key[7].__qualname__}"
         return f"tensor {DTYPE_SHORT.get(key[2], key[2])}{list(key[1])}{grad}{strides}{attrs}"
     if key[0] == "scalar":
         return f"Python {key[1]}"

@@ -49,6 +49,7 @@ from ..context import current_trace
 from ..nn.module import Module
 from ..tensor import Tensor, _wrap
 from ..tracing import TraceState, is_tracing, tracing
+from .config import config as jit_config
 from .function import JitFunction
 from .function import trace as trace_graph
 from .signature import DYNAMIC_SCALARS, flatten, substitute, unflatten
@@ -135,8 +136,10 @@ class CompiledFunction:
                 return self._orig_fn(*args, **kwargs)  # eager_on_recompile
             if callable(self.backend):
                 return self._run_custom(key, leaves, args, kwargs)
-        try:
+        if jit_config.disable:
             return self.jitted(*args, **kwargs)
+        try:
+            compiled, leaves = self.jitted.variant(args, kwargs)
         except TraceError as exc:
             if self.fullgraph:
                 raise
@@ -146,6 +149,25 @@ class CompiledFunction:
                 stacklevel=2,
             )
             return self._orig_fn(*args, **kwargs)
+        except Exception as exc:
+            if self.fullgraph:
+                raise
+            # the function raised while it was traced (``raise ValueError``, an error of
+            # the user's code): torch.compile runs the code before the raise eagerly, so
+            # its effects (``backward()``'s gradients, ``step()``, in-place writes) are
+            # kept; the trace changed no real state, so the eager call starts from the
+            # state the caller left, and raises the error itself
+            result = self._orig_fn(*args, **kwargs)
+            # ... or it does not: then kiln could not trace what eager runs, and these
+            # inputs run eagerly from now on (as a trace error's)
+            self._eager_keys.add(self.jitted._key(args, kwargs)[0])
+            warnings.warn(
+                f"kiln.compile: {self.jitted.name} runs eagerly for these inputs: tracing "
+                f"it raised {type(exc).__name__}: {exc}",
+                stacklevel=2,
+            )
+            return result
+        return compiled.run([v for _, v in leaves])
 
     def __get__(self, obj, objtype=None):
         """``@torch.compile`` on a method: bound to the instance, as a function is."""
