@@ -1170,13 +1170,6 @@ def test_memory_error_inside_a_compiled_backward(monkeypatch):
     assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="under kiln.jit an out-of-range index is caught by the primitives' NumPy code "
-    "(compiler/primitives.py _gather, _scatter_add via np.add.at), which raise IndexError "
-    "where PyTorch (and eager kiln) raise RuntimeError for gather and scatter: a user's "
-    "`except RuntimeError` misses it in compiled code only",
-)
 @pytest.mark.parametrize("name", ["gather", "scatter"])
 def test_out_of_range_gather_and_scatter_under_trace_raise_runtime_error_as_torch(name):
     torch_class, _ = outcome(lambda: _index_case(name, torch, [0, 4]))
