@@ -214,13 +214,6 @@ def test_integer_division_by_a_zero_known_at_trace_time_raises_as_torch(name):
     assert g(a).tolist() == (op(torch, torch.tensor([-7, 5, 9]), 3) + 1).tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a traced integer divisor's zero is not seen: the compiled kernel (and the "
-    "interpreter tier's NumPy) divide to 0 where eager kiln and PyTorch raise "
-    "RuntimeError('ZeroDivisionError'); needs a run-time check node in compiler/ (not "
-    "this battery's files)",
-)
 @pytest.mark.parametrize("name", ["floor_divide", "remainder"])
 def test_integer_division_by_a_traced_zero_raises_as_torch(name):
     op = INTEGER_DIVISIONS[name]
