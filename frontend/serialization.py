@@ -66,6 +66,12 @@ class EmptyFileError(EOFError, SerializationError):
     """``kiln.load`` of an empty file: PyTorch raises EOFError there."""
 
 
+class PickleFileError(pickle.UnpicklingError, SerializationError):
+    """``kiln.load`` of a bare pickle, which kiln never unpickles: PyTorch's
+    ``weights_only=True`` refuses it with ``pickle.UnpicklingError`` (and its
+    ``weights_only=False`` with RuntimeError 'Invalid magic number')."""
+
+
 # ------------------------------------------------------------------------------ saving
 
 
@@ -286,7 +292,8 @@ def _load(source, f, weights_only=True, pickle_module=pickle):
     head = source.read(4)
     source.seek(-len(head), io.SEEK_CUR)
     if head[:1] == b"\x80" or not head.startswith(b"PK"):
-        raise (SerializationError if head else EmptyFileError)(
+        error = PickleFileError if head[:1] == b"\x80" else SerializationError
+        raise (error if head else EmptyFileError)(
             f"kiln.load: {_name(f)} is not a kiln archive"
             + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
             + (" (it is empty)" if not head else "")

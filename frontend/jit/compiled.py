@@ -129,10 +129,15 @@ class Compiled:
     def run(self, values):
         """Run on the dynamic leaves ``values`` of a call; return the output tree."""
         arrays = [fetch(values) for fetch in self.fetchers]
+        if self.runtime_checks:  # (a failed check must leave the donated inputs unwritten)
+            for j in set(getattr(self.graph, "donated", {}).values()):
+                if type(arrays[j]) is np.ndarray:
+                    arrays[j] = arrays[j].copy()
         with allocating():  # (PyTorch's RuntimeError, before any state is written)
             results = self.executable.run(arrays)
         for k, message in self.runtime_checks:  # (before any state is written)
-            if results[k]:
+            flag = results[k]
+            if bool(flag if type(flag) is np.ndarray else flag.copy_to_host()):
                 raise RuntimeError(message)
         for target, k in self.writebacks:
             write_back(values[target] if isinstance(target, int) else target(), results[k])
