@@ -462,6 +462,40 @@ def test_view_of_a_leaf_updated_in_place_then_backward_through_the_leaf_as_torch
         assert a.grad is None
 
 
+@pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "non-leaf"])
+@pytest.mark.parametrize("returned", ["other size", "other dtype", "a number"])
+def test_tensor_hook_returning_a_misfit_gradient_is_refused_as_torch(leaf, returned):
+    """A leaf's hook returning a 1-element tensor once became the parameter's ``.grad`` (of
+    the wrong size, silently); torch refuses every misfit, and the next backward works."""
+
+    def run(lib):
+        a = lib.ones(3, requires_grad=True)
+        b = a if leaf else a * 2
+        misfit = {
+            "other size": lambda g: lib.ones(1),
+            "other dtype": lambda g: g.double(),
+            "a number": lambda g: 5,
+        }[returned]
+        handle = b.register_hook(misfit)
+        failed = outcome(lambda: b.sum().backward())
+        grad = a.grad
+        handle.remove()
+        b = a if leaf else a * 2
+        (b * 3).sum().backward()
+        return failed, grad, a.grad.tolist()
+
+    (got_class, got), none, later = run(kiln)
+    want_class, want = run(torch)[0]
+    assert got_class == want_class and none is None
+    assert (
+        got.replace("kiln.float32", "torch.FloatTensor").replace(
+            "kiln.float64", "torch.DoubleTensor"
+        )
+        == want
+    )
+    assert later == run(torch)[2]
+
+
 def test_numpy_of_a_tensor_that_requires_grad_and_its_alternatives_as_torch():
     for lib in (torch, kiln):
         a = lib.ones(2, requires_grad=True)

@@ -610,8 +610,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dic
             hooks = getattr(node, "hooks", None)
             if hooks:
                 for hook in tuple(hooks.values()):
-                    new = hook(g)
-                    g = g if new is None else new
+                    g = _run_tensor_hook(hook, g)
             if target_nodes and node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
             if getattr(node, "retained", None) is not None:
@@ -660,12 +659,30 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dic
         hooks = leaf.__dict__.get("_hooks")
         if hooks and leaf.grad_fn is None:  # a leaf's hooks see its whole gradient, once
             for hook in tuple(hooks.values()):
-                new = hook(g)
-                g = g if new is None else new
+                g = _run_tensor_hook(hook, g)
             leaf_grads[leaf] = g
     if run is not None:
         graph.end_run(run)
     return leaf_grads
+
+
+def _run_tensor_hook(hook, g):
+    """``hook(g)``'s replacement gradient (``g`` when it returns None), refused as PyTorch
+    refuses it when it is no tensor or a tensor of another size (it would be broadcast or
+    reshaped into a wrong gradient further down)."""
+    new = hook(g)
+    if new is None:
+        return g
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(new, Tensor):
+        raise TypeError(f"expected Variable, but hook returned '{type(new).__name__}'")
+    if tuple(new.shape) != tuple(g.shape):
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if new.dtype is not g.dtype:
+        raise RuntimeError(
+            f"hook '{name}' has changed the type of value (was {g.dtype} got {new.dtype})"
+        )
+    return new
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
