@@ -462,6 +462,31 @@ def test_view_of_a_leaf_updated_in_place_then_backward_through_the_leaf_as_torch
         assert a.grad is None
 
 
+@pytest.mark.parametrize("shape", [(1,), (3, 1), (2,), ()], ids=str)
+def test_gradient_of_the_wrong_shape_for_an_output_is_refused_as_torch(shape):
+    """``autograd.grad(y, a, grad_outputs=g)`` broadcast a misfit ``g``: ones(3, 1) gave
+    [3, 6, 9] for y = a * [1, 2, 3] (a silent wrong gradient). torch refuses it, and so
+    does ``y.backward(g)``; a fitting gradient still works."""
+
+    def run(lib):
+        a = lib.ones(3, requires_grad=True)
+        y = a * lib.tensor([1.0, 2.0, 3.0])
+        g = lib.ones(shape)
+        seen = [
+            outcome(lambda: lib.autograd.grad(y, a, grad_outputs=g, retain_graph=True)),
+            outcome(lambda: y.backward(g, retain_graph=True)),
+            a.grad,
+            lib.autograd.grad(y, a, grad_outputs=lib.ones(3), retain_graph=True)[0].tolist(),
+        ]
+        return [
+            (k, m.replace("torch.Size", "Size").replace("kiln.Size", "Size")) for k, m in seen[:2]
+        ] + seen[2:]
+
+    got, want = run(kiln), run(torch)
+    assert got == want
+    assert want[0][0] == "RuntimeError" and "Mismatch in shape: grad_output[0]" in want[0][1]
+
+
 @pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "non-leaf"])
 @pytest.mark.parametrize("returned", ["other size", "other dtype", "a number"])
 def test_tensor_hook_returning_a_misfit_gradient_is_refused_as_torch(leaf, returned):

@@ -685,6 +685,15 @@ def _run_tensor_hook(hook, g):
     return new
 
 
+def _check_grad_output(k: int, g, t: Tensor) -> None:
+    """The gradient given for output ``k`` has the output's shape, as PyTorch requires."""
+    if isinstance(g, Tensor) and tuple(g.shape) != tuple(t.shape):
+        raise RuntimeError(
+            f"Mismatch in shape: grad_output[{k}] has a shape of {g.shape} and output[{k}] "
+            f"has a shape of {t.shape}."
+        )
+
+
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
     """``loss.backward()``: accumulate d(tensors)/d(leaf) into every leaf's ``.grad``."""
     tensors = [tensors] if isinstance(tensors, Tensor) else list(tensors)
@@ -708,11 +717,8 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                     f"gradient=... to backward()"
                 )
             g = _ones_like(t)
-        elif tuple(g.shape) != tuple(t.shape):
-            raise RuntimeError(
-                f"backward: gradient has shape {list(g.shape)} but the output "
-                f"has shape {list(t.shape)}"
-            )
+        else:
+            _check_grad_output(len(grads), g, t)
         grads.append(g)
     retain = create_graph if retain_graph is None else retain_graph
     leaf_grads = run_backward(tensors, grads, retain, create_graph)
@@ -873,6 +879,8 @@ def grad(
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = ones_like(t)
+        else:  # (a misfit would broadcast into a silently wrong gradient)
+            _check_grad_output(len(grads), g, t)
         grads.append(g)
     for x in inputs:
         if not x.requires_grad:
