@@ -487,6 +487,69 @@ def test_gradient_of_the_wrong_shape_for_an_output_is_refused_as_torch(shape):
     assert want[0][0] == "RuntimeError" and "Mismatch in shape: grad_output[0]" in want[0][1]
 
 
+def _autograd_misuse(lib, case):
+    a = lib.ones(3, requires_grad=True)
+    y1, y2 = a * 2, a * 3
+    if case == "fewer grad_outputs":  # (the second output was silently dropped)
+        return lib.autograd.grad([y1, y2], a, grad_outputs=[lib.ones(3)])
+    if case == "fewer grad_tensors":
+        return lib.autograd.backward([y1, y2], grad_tensors=[lib.ones(3)])
+    if case == "second output constant":
+        return lib.autograd.grad([y1.sum(), lib.ones(1)], a)
+    if case == "input not a tensor":
+        return lib.autograd.grad(y1.sum(), [a, 3.0])
+    if case == "empty inputs":
+        return y1.sum().backward(inputs=[])
+    if case == "grad of another size":
+        a.grad = lib.ones(2)
+    if case == "grad of another dtype":
+        a.grad = lib.ones(3, dtype=lib.float64)
+    if case == "grad not a tensor":
+        a.grad = [1.0, 2.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "fewer grad_outputs",
+        "fewer grad_tensors",
+        "second output constant",
+        "input not a tensor",
+        "empty inputs",
+        "grad of another size",
+        "grad of another dtype",
+        "grad not a tensor",
+    ],
+)
+def test_autograd_misuse_round_three_raises_as_torch(case):
+    """Each was accepted (a gradient silently missing, or a misfit .grad that the next
+    backward broadcast into) or failed with an AttributeError; torch raises."""
+    torch_class, torch_message = outcome(lambda: _autograd_misuse(torch, case))
+    kiln_class, kiln_message = outcome(lambda: _autograd_misuse(kiln, case))
+    assert kiln_class == torch_class != "ok", kiln_message
+    gist = torch_message.split("with dtype")[0].split(" but got ")[0][:40]
+    assert gist in kiln_message
+    a = kiln.ones(3, requires_grad=True)
+    (a * 2).sum().backward()  # a later correct use
+    assert a.grad.tolist() == [2.0, 2.0, 2.0]
+
+
+def test_backward_with_a_non_leaf_in_inputs_fills_its_grad_as_torch():
+    """``y.backward(inputs=[b])`` for a non-leaf ``b`` left ``b.grad`` None (a missing
+    gradient); torch accumulates into it and into no other tensor."""
+
+    def run(lib):
+        a = lib.ones(3, requires_grad=True)
+        b = a * 2
+        c = lib.full((3,), 0.5, requires_grad=True)
+        y = (b * b * c).sum()
+        y.backward(inputs=[b, c], retain_graph=True)
+        y.backward(inputs=[b])
+        return a.grad, b.grad.tolist(), c.grad.tolist()
+
+    assert run(kiln) == run(torch)
+
+
 @pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "non-leaf"])
 @pytest.mark.parametrize("returned", ["other size", "other dtype", "a number"])
 def test_tensor_hook_returning_a_misfit_gradient_is_refused_as_torch(leaf, returned):

@@ -685,6 +685,12 @@ def _run_tensor_hook(hook, g):
     return new
 
 
+def _check_gradient_count(outputs: list, gradients: list) -> None:
+    """One gradient per output (``zip`` would silently drop the outputs without one)."""
+    if len(gradients) < len(outputs):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(gradients)} gradients")
+
+
 def _check_grad_output(k: int, g, t: Tensor) -> None:
     """The gradient given for output ``k`` has the output's shape, as PyTorch requires."""
     if isinstance(g, Tensor) and tuple(g.shape) != tuple(t.shape):
@@ -701,11 +707,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         grad_tensors = [None] * len(tensors)
     elif isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors]
+    _check_gradient_count(tensors, grad_tensors)
     grads = []
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
+                f"element {len(grads)} of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
             if t.dtype.is_complex:
@@ -721,12 +728,15 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
             _check_grad_output(len(grads), g, t)
         grads.append(g)
     retain = create_graph if retain_graph is None else retain_graph
-    leaf_grads = run_backward(tensors, grads, retain, create_graph)
-    only = (
-        None
-        if inputs is None
-        else {id(t) for t in ([inputs] if isinstance(inputs, Tensor) else inputs)}
-    )
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+    # (a non-leaf named in ``inputs`` gets its ``.grad`` too, as in PyTorch: the pass
+    # returns it as a target)
+    targets = inputs if inputs and any(t.grad_fn is not None for t in inputs) else None
+    leaf_grads = run_backward(tensors, grads, retain, create_graph, targets=targets)
+    only = None if inputs is None else {id(t) for t in inputs}
     trace = current_trace()
     # arrays a new .grad must not share: the caller's gradients, and each .grad stored
     # here (add's rule hands one gradient to both operands), as PyTorch's AccumulateGrad
@@ -867,11 +877,17 @@ def grad(
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    _check_gradient_count(outputs, grad_outputs)
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            raise RuntimeError(
+                f"all inputs have to be Tensors or GradientEdges, but got {type(x).__name__}"
+            )
     grads = []
     for t, g in zip(outputs, grad_outputs):
         if not t.requires_grad:
             raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
+                f"element {len(grads)} of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
             if t.dtype.is_complex:
