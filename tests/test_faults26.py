@@ -550,6 +550,35 @@ def test_backward_with_a_non_leaf_in_inputs_fills_its_grad_as_torch():
     assert run(kiln) == run(torch)
 
 
+@pytest.mark.parametrize("fault", ["saves a number", "backward returns a number"])
+def test_custom_function_misuse_raises_torchs_class_and_words(fault):
+    """``ctx.save_for_backward(x, 3)`` raised 'Boolean value of Tensor ... is ambiguous'
+    (the argument's position was looked up with ==); a backward returning a number raised
+    TypeError where torch raises RuntimeError."""
+
+    def run(lib):
+        class F(lib.autograd.Function):
+            @staticmethod
+            def forward(ctx, x):
+                ctx.save_for_backward(*((x, 3) if fault == "saves a number" else (x,)))
+                return x * 2
+
+            @staticmethod
+            def backward(ctx, g):
+                return 3 if fault == "backward returns a number" else g * 2
+
+        a = lib.ones(3, requires_grad=True)
+        failed = outcome(lambda: F.apply(a).sum().backward())
+        b = lib.ones(3, requires_grad=True)
+        (b * 2).sum().backward()
+        return failed, a.grad, b.grad.tolist()
+
+    (got_class, got), got_grad, later = run(kiln)
+    (want_class, want), want_grad, want_later = run(torch)
+    assert got_class == want_class and got.startswith(want)
+    assert got_grad is want_grad is None and later == want_later
+
+
 @pytest.mark.parametrize("leaf", [True, False], ids=["leaf", "non-leaf"])
 @pytest.mark.parametrize("returned", ["other size", "other dtype", "a number"])
 def test_tensor_hook_returning_a_misfit_gradient_is_refused_as_torch(leaf, returned):
