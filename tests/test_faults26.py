@@ -796,6 +796,20 @@ def test_shuffled_loader_interrupted_mid_epoch_then_restarted_as_torch(workers):
         assert full[:2] == first and again[:2] != first
 
 
+@pytest.mark.parametrize(
+    "batch", [[1, 2.5], [1, 2.5, True], [True, 2], [1, 2], [2**40, -1], [1, "a"]], ids=str
+)
+def test_default_collate_of_python_numbers_infers_the_dtype_as_torch(batch):
+    """A batch of Python numbers led by an int became int64, truncating a later 2.5 to 2
+    (a silent wrong batch); torch infers the dtype from the whole batch."""
+    want_class, want = outcome(lambda: torch.utils.data.default_collate(batch))
+    got_class, got = outcome(lambda: kiln.utils.data.default_collate(batch))
+    assert got_class == want_class
+    if want_class == "ok":
+        assert str(got.dtype).split(".")[1] == str(want.dtype).split(".")[1]
+        assert got.tolist() == want.tolist()
+
+
 def test_iterable_dataset_raising_mid_stream_then_iterated_again_as_torch():
     def run(lib):
         class Stream(lib.utils.data.IterableDataset):
