@@ -765,6 +765,37 @@ def test_worker_exception_carries_the_workers_traceback_as_torch():
     assert [b.tolist() for b in again] == [[0, 1, 2], [3, 4, 5]]
 
 
+class UnsendableFailure(kiln.utils.data.Dataset):
+    def __len__(self):
+        return 4
+
+    def __getitem__(self, i):
+        class Local(Exception):  # (a class pickle cannot name: the error cannot be sent)
+            pass
+
+        if i == 2:
+            raise Local("local failure")
+        if i == 3:
+            return lambda: i  # (an item pickle cannot send)
+        return kiln.full((1,), float(i))
+
+
+@pytest.mark.parametrize("bad", [2, 3], ids=["unpicklable exception", "unpicklable item"])
+def test_worker_fault_that_cannot_be_pickled_raises_instead_of_hanging(bad):
+    """torch 2.13's DataLoader waited forever on the unpicklable exception (its worker's
+    queue feeder thread dies on the pickling error); kiln's names the worker's failure
+    within the call, for an unpicklable item too."""
+    loader = kiln.utils.data.DataLoader(
+        kiln.utils.data.Subset(UnsendableFailure(), [0, 1, bad]),
+        batch_size=1, num_workers=2, timeout=60, collate_fn=lambda batch: batch[0],
+    )  # fmt: skip
+    with pytest.raises(Exception) as info:  # noqa: PT011 - the text is checked
+        list(loader)
+    assert "in DataLoader worker process" in str(info.value)
+    assert ("local failure" in str(info.value)) == (bad == 2)
+    assert [b.tolist() for b in kiln.utils.data.DataLoader([1, 2], num_workers=2)] == [[1], [2]]
+
+
 def test_worker_init_fn_raising_and_worker_dying_as_torch():
     def init(worker_id):
         raise ValueError(f"init {worker_id} failed")
