@@ -866,6 +866,26 @@ def test_default_collate_of_python_numbers_infers_the_dtype_as_torch(batch):
         assert got.tolist() == want.tolist()
 
 
+@pytest.mark.parametrize("misuse", ["tensors of different lengths", "no datasets", "iterable"])
+def test_dataset_argument_misuse_raises_assertion_error_as_torch(misuse):
+    """torch asserts these (AssertionError): kiln raised ValueError/TypeError only; both
+    classes catch it now."""
+
+    def build(lib):
+        data = lib.utils.data
+        if misuse == "tensors of different lengths":
+            return data.TensorDataset(lib.ones(2), lib.ones(3))
+        if misuse == "no datasets":
+            return data.ConcatDataset([])
+        return data.ConcatDataset([data.ChainDataset([])])
+
+    for lib in (torch, kiln):
+        with pytest.raises(AssertionError):
+            build(lib)
+    with pytest.raises(TypeError if misuse == "iterable" else ValueError):
+        build(kiln)
+
+
 def test_iterable_dataset_raising_mid_stream_then_iterated_again_as_torch():
     def run(lib):
         class Stream(lib.utils.data.IterableDataset):
