@@ -608,14 +608,21 @@ def _take_grad(g, idx, axis, size):
     return out
 
 
-def _gather(x, idx, axis):
-    n = x.shape[axis]
+def _out_of_bounds(op, idx, axis, n, error):
+    """An out-of-range index, refused with PyTorch's class for ``op``: RuntimeError for
+    gather and scatter (their eager kiln and torch class), IndexError for take."""
     if idx.size and (idx.min() < -n or idx.max() >= n):
-        raise IndexError(f"gather: index out of range for dimension {axis} of size {n}")
+        bad = int(idx.min() if idx.min() < -n else idx.max())
+        raise error(f"{op}(): index {bad} is out of bounds for dimension {axis} with size {n}")
+
+
+def _gather(x, idx, axis):
+    _out_of_bounds("gather", idx, axis, x.shape[axis], RuntimeError)
     return np.take_along_axis(x, idx, axis=axis)
 
 
 def _scatter_add(g, idx, axis, size):
+    _out_of_bounds("scatter_add", idx, axis, size, RuntimeError)  # (np.add.at: IndexError)
     shape = list(g.shape)
     shape[axis] = size
     out = np.zeros(shape, dtype=g.dtype)

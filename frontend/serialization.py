@@ -54,8 +54,22 @@ VERSION = 1
 _MANIFEST = "manifest.json"
 
 
-class SerializationError(ValueError):
-    """A file that ``kiln.load`` will not read (not a kiln archive, or a malformed one)."""
+class SerializationError(RuntimeError, ValueError):
+    """A file that ``kiln.load`` will not read (not a kiln archive, or a malformed one).
+
+    A RuntimeError first, as PyTorch's ``torch.load`` raises for a truncated or damaged
+    archive ("PytorchStreamReader failed reading zip archive"), so a PyTorch user's
+    ``except RuntimeError`` catches it; a ValueError too, as kiln raised before."""
+
+
+class EmptyFileError(EOFError, SerializationError):
+    """``kiln.load`` of an empty file: PyTorch raises EOFError there."""
+
+
+class PickleFileError(pickle.UnpicklingError, SerializationError):
+    """``kiln.load`` of a bare pickle, which kiln never unpickles: PyTorch's
+    ``weights_only=True`` refuses it with ``pickle.UnpicklingError`` (and its
+    ``weights_only=False`` with RuntimeError 'Invalid magic number')."""
 
 
 # ------------------------------------------------------------------------------ saving
@@ -96,6 +110,8 @@ def _save_atomically(manifest: dict, arrays: list[np.ndarray], path: str) -> Non
     the folder, so the rename itself survives a crash)."""
     path = os.path.realpath(path)  # (a symlink's target is replaced, not the link)
     folder = os.path.dirname(path)
+    if not os.path.isdir(folder):  # (PyTorch's class and words, not mkstemp's temporary name)
+        raise RuntimeError(f"Parent directory {folder} does not exist.")
     handle, temporary = tempfile.mkstemp(
         dir=folder, prefix=os.path.basename(path) + ".", suffix=".tmp"
     )
@@ -261,9 +277,7 @@ def load(
         name = _name(f)
         if name in str(exc):
             raise
-        raise SerializationError(
-            f"kiln.load: {name}: {str(exc).removeprefix('kiln.load: ')}"
-        ) from None
+        raise type(exc)(f"kiln.load: {name}: {str(exc).removeprefix('kiln.load: ')}") from None
     except (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError) as exc:
         raise SerializationError(
             f"kiln.load: {_name(f)} is damaged (truncated or overwritten?): "
@@ -278,7 +292,8 @@ def _load(source, f, weights_only=True, pickle_module=pickle):
     head = source.read(4)
     source.seek(-len(head), io.SEEK_CUR)
     if head[:1] == b"\x80" or not head.startswith(b"PK"):
-        raise SerializationError(
+        error = PickleFileError if head[:1] == b"\x80" else SerializationError
+        raise (error if head else EmptyFileError)(
             f"kiln.load: {_name(f)} is not a kiln archive"
             + (" (it looks like a pickle)" if head[:1] == b"\x80" else "")
             + (" (it is empty)" if not head else "")

@@ -136,6 +136,23 @@ class Tensor:
 
     @grad.setter
     def grad(self, value) -> None:
+        if value is not None:  # (PyTorch's checks: a misfit would accumulate wrongly later)
+            if not isinstance(value, Tensor):
+                raise TypeError(
+                    "assigned grad expected to be a Tensor or None but got grad of type "
+                    f"{type(value).__name__}"
+                )
+            if tuple(value.shape) != tuple(self.shape):
+                raise RuntimeError(
+                    f"attempting to assign a gradient of size '{list(value.shape)}' to a tensor "
+                    f"of size '{list(self.shape)}'. Please ensure that the gradient and the "
+                    "tensor are the same size"
+                )
+            if value.dtype is not self.dtype:
+                raise RuntimeError(
+                    f"attempting to assign a gradient with dtype '{value.dtype}' to a tensor "
+                    f"with dtype '{self.dtype}'. The gradient must match the tensor's dtype"
+                )
         trace = current_trace()
         if trace is not None and self._node is None:
             trace.set_grad(self, value)  # zero_grad() inside a traced step: a write-back

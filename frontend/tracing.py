@@ -512,6 +512,9 @@ class TraceState:
         self.views: dict[int, tuple] = {}
         self.grad_inputs: list[tuple[Tensor, object]] = []  # (leaf, node fed by leaf.grad)
         self.layout_reads: dict[int, Tensor] = {}  # id -> tensor whose strides were read
+        # (0-d bool node, message): the compiled function raises RuntimeError(message)
+        # when the node is true after a run (an integer divisor's zero: jit/compiled.py)
+        self.runtime_checks: list[tuple[object, str]] = []
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
         # split into stages around them. Only a trace that can run in stages allows them.

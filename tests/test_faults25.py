@@ -214,13 +214,6 @@ def test_integer_division_by_a_zero_known_at_trace_time_raises_as_torch(name):
     assert g(a).tolist() == (op(torch, torch.tensor([-7, 5, 9]), 3) + 1).tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a traced integer divisor's zero is not seen: the compiled kernel (and the "
-    "interpreter tier's NumPy) divide to 0 where eager kiln and PyTorch raise "
-    "RuntimeError('ZeroDivisionError'); needs a run-time check node in compiler/ (not "
-    "this battery's files)",
-)
 @pytest.mark.parametrize("name", ["floor_divide", "remainder"])
 def test_integer_division_by_a_traced_zero_raises_as_torch(name):
     op = INTEGER_DIVISIONS[name]
@@ -1170,13 +1163,6 @@ def test_memory_error_inside_a_compiled_backward(monkeypatch):
     assert_close(w.grad, tw.grad.numpy(), tol=1e-5)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="under kiln.jit an out-of-range index is caught by the primitives' NumPy code "
-    "(compiler/primitives.py _gather, _scatter_add via np.add.at), which raise IndexError "
-    "where PyTorch (and eager kiln) raise RuntimeError for gather and scatter: a user's "
-    "`except RuntimeError` misses it in compiled code only",
-)
 @pytest.mark.parametrize("name", ["gather", "scatter"])
 def test_out_of_range_gather_and_scatter_under_trace_raise_runtime_error_as_torch(name):
     torch_class, _ = outcome(lambda: _index_case(name, torch, [0, 4]))

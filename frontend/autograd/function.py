@@ -54,11 +54,11 @@ class FunctionCtx:
     """
 
     def save_for_backward(self, *tensors) -> None:
-        for t in tensors:
+        for k, t in enumerate(tensors):  # (not tensors.index(t): == on tensors is elementwise)
             if t is not None and not isinstance(t, Tensor):
                 raise TypeError(
                     f"save_for_backward can only save variables, but argument "
-                    f"{tensors.index(t)} is of type {type(t).__name__}"
+                    f"{k} is of type {type(t).__name__}"
                 )
         self.to_save = tensors
 
@@ -159,10 +159,10 @@ class BackwardCFunction(FunctionCtx, Node):
         for pos, (shape, dtype) in zip(self._tensor_positions, self._input_meta):
             r = result[pos]
             if r is not None:
-                if not isinstance(r, Tensor):
-                    raise TypeError(
-                        f"function {self.name()} returned a {type(r).__name__} as the "
-                        f"gradient at position {pos + 1}; expected a Tensor or None"
+                if not isinstance(r, Tensor):  # (PyTorch's class and words first)
+                    raise RuntimeError(
+                        f"expected Variable or None (got {type(r).__name__}): function "
+                        f"{self.name()} returned it as the gradient at position {pos + 1}"
                     )
                 if tuple(r.shape) != tuple(shape):
                     if not _expandable(tuple(shape), tuple(r.shape)):

@@ -610,8 +610,7 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dic
             hooks = getattr(node, "hooks", None)
             if hooks:
                 for hook in tuple(hooks.values()):
-                    new = hook(g)
-                    g = g if new is None else new
+                    g = _run_tensor_hook(hook, g)
             if target_nodes and node in target_nodes:
                 leaf_grads[target_nodes[node]] = g
             if getattr(node, "retained", None) is not None:
@@ -660,12 +659,45 @@ def _run_backward(roots, root_grads, retain_graph, create_graph, targets) -> dic
         hooks = leaf.__dict__.get("_hooks")
         if hooks and leaf.grad_fn is None:  # a leaf's hooks see its whole gradient, once
             for hook in tuple(hooks.values()):
-                new = hook(g)
-                g = g if new is None else new
+                g = _run_tensor_hook(hook, g)
             leaf_grads[leaf] = g
     if run is not None:
         graph.end_run(run)
     return leaf_grads
+
+
+def _run_tensor_hook(hook, g):
+    """``hook(g)``'s replacement gradient (``g`` when it returns None), refused as PyTorch
+    refuses it when it is no tensor or a tensor of another size (it would be broadcast or
+    reshaped into a wrong gradient further down)."""
+    new = hook(g)
+    if new is None:
+        return g
+    name = getattr(hook, "__name__", type(hook).__name__)
+    if not isinstance(new, Tensor):
+        raise TypeError(f"expected Variable, but hook returned '{type(new).__name__}'")
+    if tuple(new.shape) != tuple(g.shape):
+        raise RuntimeError(f"hook '{name}' has changed the size of value")
+    if new.dtype is not g.dtype:
+        raise RuntimeError(
+            f"hook '{name}' has changed the type of value (was {g.dtype} got {new.dtype})"
+        )
+    return new
+
+
+def _check_gradient_count(outputs: list, gradients: list) -> None:
+    """One gradient per output (``zip`` would silently drop the outputs without one)."""
+    if len(gradients) < len(outputs):
+        raise RuntimeError(f"got {len(outputs)} tensors and {len(gradients)} gradients")
+
+
+def _check_grad_output(k: int, g, t: Tensor) -> None:
+    """The gradient given for output ``k`` has the output's shape, as PyTorch requires."""
+    if isinstance(g, Tensor) and tuple(g.shape) != tuple(t.shape):
+        raise RuntimeError(
+            f"Mismatch in shape: grad_output[{k}] has a shape of {g.shape} and output[{k}] "
+            f"has a shape of {t.shape}."
+        )
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, inputs=None):
@@ -675,11 +707,12 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
         grad_tensors = [None] * len(tensors)
     elif isinstance(grad_tensors, Tensor):
         grad_tensors = [grad_tensors]
+    _check_gradient_count(tensors, grad_tensors)
     grads = []
     for t, g in zip(tensors, grad_tensors):
         if not t.requires_grad:
             raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
+                f"element {len(grads)} of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
             if t.dtype.is_complex:
@@ -691,19 +724,19 @@ def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, 
                     f"gradient=... to backward()"
                 )
             g = _ones_like(t)
-        elif tuple(g.shape) != tuple(t.shape):
-            raise RuntimeError(
-                f"backward: gradient has shape {list(g.shape)} but the output "
-                f"has shape {list(t.shape)}"
-            )
+        else:
+            _check_grad_output(len(grads), g, t)
         grads.append(g)
     retain = create_graph if retain_graph is None else retain_graph
-    leaf_grads = run_backward(tensors, grads, retain, create_graph)
-    only = (
-        None
-        if inputs is None
-        else {id(t) for t in ([inputs] if isinstance(inputs, Tensor) else inputs)}
-    )
+    if inputs is not None:
+        inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
+        if not inputs:
+            raise RuntimeError("`inputs` argument to `backward()` cannot be empty.")
+    # (a non-leaf named in ``inputs`` gets its ``.grad`` too, as in PyTorch: the pass
+    # returns it as a target)
+    targets = inputs if inputs and any(t.grad_fn is not None for t in inputs) else None
+    leaf_grads = run_backward(tensors, grads, retain, create_graph, targets=targets)
+    only = None if inputs is None else {id(t) for t in inputs}
     trace = current_trace()
     # arrays a new .grad must not share: the caller's gradients, and each .grad stored
     # here (add's rule hands one gradient to both operands), as PyTorch's AccumulateGrad
@@ -844,11 +877,17 @@ def grad(
         grad_outputs = [None] * len(outputs)
     elif isinstance(grad_outputs, Tensor):
         grad_outputs = [grad_outputs]
+    _check_gradient_count(outputs, grad_outputs)
+    for x in inputs:
+        if not isinstance(x, Tensor):
+            raise RuntimeError(
+                f"all inputs have to be Tensors or GradientEdges, but got {type(x).__name__}"
+            )
     grads = []
     for t, g in zip(outputs, grad_outputs):
         if not t.requires_grad:
             raise RuntimeError(
-                "element 0 of tensors does not require grad and does not have a grad_fn"
+                f"element {len(grads)} of tensors does not require grad and does not have a grad_fn"
             )
         if g is None:
             if t.dtype.is_complex:
@@ -856,6 +895,8 @@ def grad(
             if t.numel() != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             g = ones_like(t)
+        else:  # (a misfit would broadcast into a silently wrong gradient)
+            _check_grad_output(len(grads), g, t)
         grads.append(g)
     for x in inputs:
         if not x.requires_grad:

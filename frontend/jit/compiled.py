@@ -47,6 +47,8 @@ class Compiled:
         self.captured = [(weakref.ref(t, self._freed), *facts) for t, *facts in self.captured]
         # (the fetchers of input tensors: the compiled backward checks the ones it saved)
         self.tensor_fetchers = [f.tensor for f in self.fetchers if hasattr(f, "tensor")]
+        # (output index, message): outputs that must be false (collect_outputs)
+        self.runtime_checks = getattr(self.graph, "runtime_checks", ())
 
     def _freed(self, ref) -> None:
         self.dead = True
@@ -127,8 +129,16 @@ class Compiled:
     def run(self, values):
         """Run on the dynamic leaves ``values`` of a call; return the output tree."""
         arrays = [fetch(values) for fetch in self.fetchers]
+        if self.runtime_checks:  # (a failed check must leave the donated inputs unwritten)
+            for j in set(getattr(self.graph, "donated", {}).values()):
+                if type(arrays[j]) is np.ndarray:
+                    arrays[j] = arrays[j].copy()
         with allocating():  # (PyTorch's RuntimeError, before any state is written)
             results = self.executable.run(arrays)
+        for k, message in self.runtime_checks:  # (before any state is written)
+            flag = results[k]
+            if bool(flag if type(flag) is np.ndarray else flag.copy_to_host()):
+                raise RuntimeError(message)
         for target, k in self.writebacks:
             write_back(values[target] if isinstance(target, int) else target(), results[k])
         for target, k in self.grad_writebacks:
@@ -241,6 +251,10 @@ def collect_outputs(trace: TraceState, result) -> Outputs:
             continue
         grad_writebacks.append((target, len(nodes)))
         nodes.append(trace.node_of(g))
+    trace.graph.runtime_checks = []
+    for node, message in getattr(trace, "runtime_checks", ()):
+        trace.graph.runtime_checks.append((len(nodes), message))
+        nodes.append(node)
     return Outputs(structure, values, leaves, nodes, writebacks, grad_writebacks)
 
 

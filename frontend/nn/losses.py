@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
+
 import kiln
 from kiln import ops
 from kiln.autograd import fused
@@ -185,10 +187,19 @@ def _check_batch(input, target) -> None:
         )
 
 
-def _check_targets(target, n_classes: int, ignore_index: int) -> None:
-    """Out-of-range class indices raise eagerly (under tracing the values are unknown)."""
+def _check_targets(target, n_classes: int, ignore_index: int):
+    """The target, checked: out-of-range class indices raise IndexError as PyTorch's. Under
+    tracing the values are unknown: the target is looked up in ``0..n_classes-1`` by
+    ``take``, which raises IndexError when the compiled function runs (the ``gather`` that
+    picks the losses would raise RuntimeError)."""
     if kiln.is_tracing():
-        return
+        if target._node is None or target._node.op == "const" or not target.numel():
+            return target
+        keep = ops.ne(target, ignore_index)
+        safe = ops.where(keep, ops.cast(target, kiln.int64), ops.constant(0, kiln.int64))
+        safe = ops.where(ops.lt(safe, 0), ops.constant(n_classes, kiln.int64), safe)
+        classes = ops.constant(np.arange(n_classes), kiln.int64)
+        return ops.where(keep, ops.take(classes, safe), ops.cast(target, kiln.int64))
     values = target.detach()
     valid = ops.logical_or(
         ops.eq(values, ignore_index), ops.logical_and(ops.ge(values, 0), ops.lt(values, n_classes))
@@ -196,6 +207,7 @@ def _check_targets(target, n_classes: int, ignore_index: int) -> None:
     if not bool(ops.all(valid)):
         bad = ops.masked_select(values, ops.logical_not(valid))
         raise IndexError(f"Target {int(bad[0])} is out of bounds.")
+    return target
 
 
 def _check_class_weight(weight, n_classes: int, prefix: str = "") -> None:
@@ -251,7 +263,7 @@ def nll_loss(
         loss = fused.nll_loss(input, target, ignore_index, reduction)  # (eagerly on NumPy)
         if loss is not None:
             return loss
-    _check_targets(target, n_classes, ignore_index)
+    target = _check_targets(target, n_classes, ignore_index)
     target = ops.cast(target, kiln.int64)
     keep = ops.ne(target, ignore_index)
     safe = ops.where(keep, target, ops.constant(0, kiln.int64))

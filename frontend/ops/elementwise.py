@@ -290,9 +290,24 @@ def _check_integer_divisor(b, a=None):
     if b._node is not None and b._node.op == "const":  # (a trace's constant: known now)
         data = np.asarray(b._node.params["value"])
     elif b._node is not None:
-        return  # (a traced divisor is not read: a zero divides to 0 there, kiln's known gap)
+        _check_traced_divisor(b)
+        return
     if type(data) is np.ndarray and data.size and not np.all(data != 0):
         raise RuntimeError("ZeroDivisionError")
+
+
+def _check_traced_divisor(b) -> None:
+    """A traced divisor's values are known only when the compiled function runs: the
+    trace outputs whether any is zero, and the compiled call raises PyTorch's
+    RuntimeError then, before it writes any result (jit/compiled.py)."""
+    trace = current_trace()
+    checks = getattr(trace, "runtime_checks", None)
+    if checks is None or not hasattr(b._node, "op"):
+        return  # (a torch.func level's wrapper, another interpreter: not read)
+    zero = cast(eq(b, constant(0, b.dtype)), dtypes.int8)
+    if zero.ndim:
+        zero = bind(P["max"], (zero,), {"axes": tuple(range(zero.ndim)), "keepdims": False})
+    checks.append((zero._node, "ZeroDivisionError"))
 
 
 @computes_in_float32(round_scalars=True)

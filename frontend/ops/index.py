@@ -111,6 +111,18 @@ def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, 
     return index
 
 
+def _raises_runtime_error_when_out_of_range(index: Tensor, size: int) -> Tensor:
+    """A traced index (negatives already mapped past the end) looked up in ``0..size-1``
+    through ``gather``, whose out-of-range index raises RuntimeError when the compiled
+    function runs: for ops whose own primitive raises IndexError (``take``) or nothing
+    (a one-hot) where PyTorch raises RuntimeError. The values are unchanged."""
+    if index._node is None or index._node.op == "const" or not index.numel():
+        return index
+    positions = constant(np.arange(size), dtypes.int64)
+    flat = cast(reshape(index, (-1,)), dtypes.int64)
+    return reshape(bind(P["gather"], (positions, flat), {"axis": 0}), tuple(index.shape))
+
+
 def _is_int(i) -> bool:
     return isinstance(i, (numbers.Integral, np.integer)) and not isinstance(i, bool)
 
@@ -345,6 +357,8 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     # PyTorch's class: RuntimeError from its fast path along dim 1, else IndexError
     exc = RuntimeError if d == 1 else IndexError
     index = _check_index_values("index_select", index, d, size, exc)
+    if exc is RuntimeError and size:
+        index = _raises_runtime_error_when_out_of_range(index, size)
     out = bind(P["take"], (x, cast(reshape(index, (-1,)), dtypes.int64)), {"axis": d})
     return rename(out, "IndexSelectBackward0", x)
 
@@ -715,6 +729,7 @@ def _last_writers(index: Tensor, axis: int) -> Tensor:
 def index_add(x: Tensor, dim: int, index: Tensor, source: Tensor, *, alpha=1) -> Tensor:
     d = normalize_dim("index_add", dim, x.ndim)
     index = _check_index_values("index_add", index, d, x.shape[d] if x.ndim else 1)
+    index = _raises_runtime_error_when_out_of_range(index, x.shape[d] if x.ndim else 1)
     if x.dtype is dtypes.uint8 and isinstance(alpha, numbers.Integral):
         alpha = int(alpha) % 256  # the same product modulo 2**8 (PyTorch wraps)
     if alpha != 1:
@@ -808,6 +823,7 @@ def scatter_reduce(
         )
     _check_index_extent("scatter_reduce", x, d, index)
     index = _check_index_values("scatter_reduce", index, d, x.shape[d])
+    index = _raises_runtime_error_when_out_of_range(index, x.shape[d])  # (one-hot: no check)
     if src.dtype is not x.dtype:
         raise RuntimeError(
             f"scatter_reduce(): Expected self.dtype to be equal to src.dtype, got "

@@ -44,7 +44,9 @@ def default_collate(batch):
     if isinstance(elem, float):
         return kiln.tensor(batch, dtype=kiln.float64)
     if isinstance(elem, numbers.Integral):
-        return kiln.tensor(batch, dtype=kiln.int64)
+        # (the dtype inferred from the whole batch, as PyTorch's torch.tensor(batch): a
+        # later float makes it a float tensor, not one truncated to int64)
+        return kiln.tensor(batch)
     if isinstance(elem, (str, bytes)):
         return list(batch)
     if isinstance(elem, collections.abc.Mapping):

@@ -60,6 +60,14 @@ class ChainDataset(IterableDataset):
         return total
 
 
+class _Refused(AssertionError, ValueError):
+    """PyTorch asserts these dataset arguments (AssertionError); kiln's ValueError before."""
+
+
+class _RefusedType(AssertionError, TypeError):
+    """PyTorch asserts this dataset argument (AssertionError); kiln's TypeError before."""
+
+
 class TensorDataset(Dataset):
     """Samples are ``(t[i] for t in tensors)``; every tensor has the same first dimension.
 
@@ -74,7 +82,7 @@ class TensorDataset(Dataset):
         sizes = [t.shape[0] if t.ndim else None for t in tensors]
         if None in sizes or len(set(sizes)) != 1:
             shapes = ", ".join(str(list(t.shape)) for t in tensors)
-            raise ValueError(
+            raise _Refused(
                 f"TensorDataset: size mismatch between tensors ({shapes}); all "
                 "need the same first dimension"
             )
@@ -142,10 +150,10 @@ class ConcatDataset(Dataset):
     def __init__(self, datasets):
         self.datasets = list(datasets)
         if not self.datasets:
-            raise ValueError("datasets should not be an empty iterable")
+            raise _Refused("datasets should not be an empty iterable")
         for d in self.datasets:
             if isinstance(d, IterableDataset):
-                raise TypeError("ConcatDataset does not support IterableDataset")
+                raise _RefusedType("ConcatDataset does not support IterableDataset")
         self.cumulative_sizes = []
         total = 0
         for d in self.datasets:
