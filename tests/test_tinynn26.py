@@ -1,0 +1,112 @@
+"""Gaps found by running other frameworks' PyTorch-side tests with ``import kiln as torch``
+(tinygrad's test_dtype.py / test_dtype_alu.py / test/models/test_end2end.py, PyTorch's
+test_type_promotion.py, mlx's python/tests/test_conv*.py and test_upsample.py), each
+checked against torch here."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+
+def _values(t):
+    return t.detach().numpy().tolist()
+
+
+# ----------------------------------------------------------------------------- tensor()
+# Python ints beyond 2**53 mixed with floats (or beyond int64, for uint64) went through
+# float64 in np.asarray: tensor([2**62 + 1, 2.0], dtype=int64) lost the low bits and
+# tensor([2**64 - 1, 5], dtype=uint64) gave 0 (silently wrong values).
+
+
+@pytest.mark.parametrize(
+    "data, dtype",
+    [
+        ([2**62 + 1, 2.0], "int64"),
+        ([2**53 + 1, 1.0], "int64"),
+        ([[2**62, -2.7], [3, -(2**62) - 1]], "int64"),
+        ([2**64 - 1, 5], "uint64"),
+        ([16032061635748372028, 5, 2**64 - 1], "uint64"),
+        ([[2**63 + 1], [3]], "uint64"),
+        ([2**63 + 1, True], "uint64"),
+        (2**64 - 1, "uint64"),
+        ([2**63], "uint64"),
+    ],
+)
+def test_tensor_keeps_large_python_ints_exact(data, dtype):
+    want = torch.tensor(data, dtype=getattr(torch, dtype))
+    got = kiln.tensor(data, dtype=getattr(kiln, dtype))
+    assert str(got.dtype).split(".")[-1] == dtype
+    assert _values(got) == want.tolist()
+    if dtype == "int64":  # jitted: the same constant inside a compiled function
+        jitted = kiln.jit(lambda x: x + kiln.tensor(data, dtype=kiln.int64))
+        assert _values(jitted(kiln.zeros((), dtype=kiln.int64))) == want.tolist()
+
+
+@pytest.mark.parametrize(
+    "data, dtype, error",
+    [
+        ([2**62, float("nan")], "int64", RuntimeError),
+        ([2**62, 1e30], "int64", RuntimeError),
+        ([2**62 + 1, 2.0], "int32", RuntimeError),
+        ([2**63], "int64", ValueError),
+        ([2**64], "uint64", OverflowError),
+    ],
+)
+def test_tensor_large_python_ints_out_of_range_raise_as_torch(data, dtype, error):
+    with pytest.raises(error):
+        torch.tensor(data, dtype=getattr(torch, dtype))
+    with pytest.raises(error):
+        kiln.tensor(data, dtype=getattr(kiln, dtype))
+
+
+# ----------------------------------------------------------------------------- cat()
+# cat skips legacy empty 1-D tensors for the shape check, but PyTorch still promotes with
+# their dtypes: cat([int8 tensor, empty float64 tensor]) is float64; kiln returned int8.
+
+
+@pytest.mark.parametrize(
+    "first, empty",
+    [
+        ("int8", "int16"),
+        ("int8", "float64"),
+        ("float32", "float64"),
+        ("int64", "bool"),
+        ("float16", "float32"),
+        ("uint8", "int8"),
+        ("bool", "complex64"),
+    ],
+)
+def test_cat_promotes_with_skipped_empty_tensors(first, empty):
+    def run(lib):
+        x = lib.tensor([[1, 0, 3]], dtype=getattr(lib, first))
+        e = lib.tensor([], dtype=getattr(lib, empty))
+        return lib.cat([x, e]), lib.cat([e, x]), lib.hstack([x[0], e])
+
+    for want, got in zip(run(torch), run(kiln)):
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
+    if empty != "complex64":  # (complex tensors run eagerly only)
+        x = kiln.tensor([[1, 0, 3]], dtype=getattr(kiln, first))
+        jitted = kiln.jit(lambda x, e: kiln.cat([x, e]))(
+            x, kiln.tensor([], dtype=getattr(kiln, empty))
+        )
+        assert str(jitted.dtype).split(".")[-1] == str(run(torch)[0].dtype).split(".")[-1]
+
+
+def test_cat_with_skipped_empty_float64_tensor_gradient():
+    def run(lib):
+        w = lib.tensor([[0.5, -1.0, 2.0]], dtype=lib.float32, requires_grad=True)
+        e = lib.tensor([], dtype=lib.float64)
+        out = lib.cat([w, e])
+        (out * out).sum().backward()
+        return out, w.grad
+
+    (want, want_grad), (got, got_grad) = run(torch), run(kiln)
+    assert got.dtype == kiln.float64 and want.dtype == torch.float64
+    assert got_grad.dtype == kiln.float32
+    np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy())
