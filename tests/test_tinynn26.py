@@ -110,3 +110,110 @@ def test_cat_with_skipped_empty_float64_tensor_gradient():
     assert got.dtype == kiln.float64 and want.dtype == torch.float64
     assert got_grad.dtype == kiln.float32
     np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy())
+
+
+# ----------------------------------------------------------------------------- x[idx] = v
+# PyTorch's index_put_ takes a value tensor of the destination's own dtype only (its
+# RuntimeError); a basic index (a copy_) and one mask with one value (a masked_fill_)
+# convert. kiln converted everywhere.
+
+
+def _setitem(lib, statement, dtype="float32"):
+    r = lib.arange(9, dtype=lib.float32).reshape(3, 3).to(getattr(lib, dtype))
+    m = r > 3
+    exec(statement.replace("torch.", "lib."), {"r": r, "m": m, "lib": lib})
+    return r
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "r[[0]] = torch.tensor(2.5, dtype=torch.float64)",
+        "r[m] = torch.zeros(5, dtype=torch.float64)",
+        "r[0, [1]] = torch.zeros(1, dtype=torch.float64)",
+        "r[..., [0]] = torch.zeros(3, 1, dtype=torch.int64)",
+        "r[torch.tensor([0])] = torch.ones(3, dtype=torch.float64)",
+        "r[torch.tensor(True)] = torch.tensor(1, dtype=torch.int64)",
+        "r[[0, 1], [1, 2]] = torch.tensor([1, 2])",
+        "r.index_put_((torch.tensor([0]),), torch.tensor(2))",
+        "r.index_put_((m,), torch.tensor(1.0, dtype=torch.float64), accumulate=True)",
+        "r.index_put_((torch.tensor([0]),), torch.ones(3, dtype=torch.float64), accumulate=True)",
+    ],
+)
+def test_index_put_refuses_a_value_of_another_dtype(statement):
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        _setitem(torch, statement)
+    with pytest.raises(RuntimeError, match="dtypes match"):
+        _setitem(kiln, statement)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "r[m] = torch.tensor(2.5, dtype=torch.float64)",
+        "r[m] = torch.tensor([2.5], dtype=torch.float64)",
+        "r[0] = torch.zeros(3, dtype=torch.float64)",
+        "r[torch.tensor(1)] = torch.ones(3, dtype=torch.float64)",
+        "r[None] = torch.zeros(3, 3, dtype=torch.int64) + 4",
+        "r[[True, False, True]] = torch.tensor(7, dtype=torch.int64)",
+        "r[[0]] = 2",
+        "r[[0, 2], [1, 1]] = torch.tensor([-1.5, 8.0])",
+        "r.index_put_((torch.tensor([True, False, True]),), torch.tensor(5, dtype=torch.int64))",
+        "r.index_put_((torch.tensor(True),), torch.tensor(1.0, dtype=torch.float64))",
+    ],
+)
+def test_index_put_converts_where_torch_does(statement):
+    want, got = _setitem(torch, statement), _setitem(kiln, statement)
+    assert got.dtype == kiln.float32
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_index_put_same_dtype_gradient_float64():
+    def run(lib):
+        base = lib.tensor(np.linspace(-1, 1, 9).reshape(3, 3), requires_grad=True)
+        v = lib.tensor([[0.5, -2.0, 3.0]], dtype=lib.float64, requires_grad=True)
+        r = base * 2
+        r[[0, 2]] = v * v
+        (r * lib.arange(9, dtype=lib.float64).reshape(3, 3)).sum().backward()
+        return r, base.grad, v.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "dtype, statement",
+    [
+        ("uint8", "r[1] = -129"),
+        ("uint8", "r[[1], [1]] = -3"),
+        ("int8", "r[0, 0] = -128"),
+        ("int32", "r[:, 1] = 2**31 - 1"),
+    ],
+)
+def test_setitem_python_int_wraps_or_fits_as_torch(dtype, statement):
+    want, got = _setitem(torch, statement, dtype), _setitem(kiln, statement, dtype)
+    assert str(got.dtype).split(".")[-1] == dtype
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize(
+    "dtype, statement",
+    [("int8", "r[1] = -129"), ("int8", "r[[1], [1]] = 1000"), ("uint8", "r[0] = 256")],
+)
+def test_setitem_python_int_overflow_raises_runtime_error(dtype, statement):
+    with pytest.raises(RuntimeError):
+        _setitem(torch, statement, dtype)
+    with pytest.raises(RuntimeError, match="without overflow"):
+        _setitem(kiln, statement, dtype)
+
+
+def test_empty_list_index_is_an_empty_long_index():
+    def run(lib):
+        r = lib.arange(27.0).reshape(3, 3, 3)
+        got = r[[]]
+        r[[]] = lib.tensor(5.0)
+        return got, r
+
+    for want, got in zip(run(torch), run(kiln)):
+        assert tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -119,6 +119,8 @@ def _as_index_tensor(i) -> Tensor:
     if isinstance(i, Tensor):
         return i
     arr = np.asarray(i)
+    if arr.dtype.kind == "f" and not arr.size:  # (``x[[]]``: PyTorch's empty long index)
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iub":
         raise IndexError(
             f"tensors used as indices must be long, int, byte or bool tensors, got {arr.dtype}"
@@ -509,6 +511,11 @@ def setitem(x: Tensor, index, value) -> None:
             "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char"
         )
     index = _pytorch_index(index)
+    _refuse_index_put_dtype(x, index, value)
+    if _is_int(value) and x.dtype._category == 1:  # PyTorch's checked conversion of a number
+        dtypes.check_fits(value, x.dtype)  # (300 into int8: RuntimeError; -1 into uint8: 255)
+        info = np.iinfo(x.dtype.np)
+        value = int(value) % (int(info.max) + 1) if value < 0 and info.min == 0 else value
 
     plain = (
         x._node is None
@@ -581,6 +588,38 @@ def setitem(x: Tensor, index, value) -> None:
     assign(x, reshape(new, x.shape), "setitem")
     # PyTorch's node: CopySlices for a basic index (a copy_ into a view), else index_put_'s
     rename(x, "CopySlices" if basic else "IndexPutBackward0")
+
+
+def _is_advanced(part) -> bool:
+    """An index part PyTorch reads through index_put_ (a list, an array, a tensor that is
+    not a 0-dim integer: a 0-dim integer tensor is read as a number)."""
+    if isinstance(part, Tensor):
+        return part.ndim > 0 or part.dtype is dtypes.bool_
+    return isinstance(part, (list, np.ndarray))
+
+
+def _refuse_index_put_dtype(x: Tensor, index, value) -> None:
+    """PyTorch's index_put_ takes a value tensor of ``x``'s own dtype only: ``x[[0]] = t``
+    with a float64 ``t`` into a float32 ``x`` is its RuntimeError, not a conversion. A basic
+    index (a copy_) converts, and so does one mask with one value (a masked_fill_)."""
+    if not isinstance(value, Tensor) or value.dtype is x.dtype:
+        return
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(_is_advanced(p) for p in parts):
+        return
+    mask = parts[0] if len(parts) == 1 else None
+    if isinstance(mask, list):
+        mask = np.asarray(mask)
+    is_mask = getattr(mask, "dtype", None) in (dtypes.bool_, np.dtype(bool))
+    if not (is_mask and mask.ndim and value.numel() == 1):
+        _index_put_dtype_error(x, value)
+
+
+def _index_put_dtype_error(x: Tensor, value: Tensor):
+    raise RuntimeError(
+        "Index put requires the source and destination dtypes match, got "
+        f"{x.dtype.name} for the destination and {value.dtype.name} for the source."
+    )
 
 
 def _cpu_index(index):
@@ -926,6 +965,11 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
 
 def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """``x`` with ``x[indices]`` set to (or, with ``accumulate``, increased by) ``values``."""
+    indices = tuple(indices)
+    if isinstance(values, Tensor) and values.dtype is not x.dtype:
+        one_mask = len(indices) == 1 and getattr(indices[0], "dtype", None) is dtypes.bool_
+        if accumulate or values.numel() != 1 or not one_mask:  # (else it is a masked_fill_)
+            _index_put_dtype_error(x, values)
     flat_positions = getitem(
         constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64, like=x), tuple(indices)
     )
