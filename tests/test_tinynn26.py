@@ -217,3 +217,90 @@ def test_empty_list_index_is_an_empty_long_index():
     for want, got in zip(run(torch), run(kiln)):
         assert tuple(got.shape) == tuple(want.shape)
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+# ----------------------------------------------------------------------------- views
+# kiln.diagonal (the function) returned a copy, while Tensor.diagonal and PyTorch's
+# torch.diagonal are views: kiln.diagonal(a).fill_(0) left ``a`` unchanged, and a later
+# change of ``a`` did not show in it (silently stale values).
+
+
+@pytest.mark.parametrize("offset, dim1, dim2", [(0, 0, 1), (-1, 0, 1), (2, 1, 0), (1, 0, 2)])
+def test_diagonal_function_is_a_view(offset, dim1, dim2):
+    def run(lib):
+        t = lib.arange(60.0).reshape(3, 4, 5)
+        base = t[0] if dim2 < 2 else t
+        d = lib.diagonal(base, offset, dim1, dim2)
+        stride, shift = d.stride(), d.storage_offset()
+        d.mul_(-1)
+        t.add_(1000)
+        return t, d, stride, shift
+
+    (t1, d1, s1, o1), (t2, d2, s2, o2) = run(torch), run(kiln)
+    assert (tuple(s2), o2) == (tuple(s1), o1)
+    np.testing.assert_array_equal(t2.numpy(), t1.numpy())
+    np.testing.assert_array_equal(d2.numpy(), d1.numpy())
+
+
+def test_diagonal_function_float64_gradient_and_jit():
+    def run(lib):
+        x = lib.tensor(np.linspace(-2, 2, 12).reshape(3, 4), requires_grad=True)
+        y = lib.diagonal(x * x, -1).sin().sum()
+        y.backward()
+        return y, x.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+    x = kiln.arange(12.0).reshape(3, 4)
+    np.testing.assert_array_equal(
+        kiln.jit(lambda x: kiln.diagonal(x, 1) * 2)(x).numpy(), (kiln.diagonal(x, 1) * 2).numpy()
+    )
+
+
+# A 0-dim integer tensor index is a number to PyTorch (a select): kiln read it as an
+# advanced index, so x[t1, :, [0, 2]] had NumPy's shape (2, 3) instead of (3, 2), and
+# x.view(-1)[t5] was a copy, not a view.
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        "x[i, :, [0, 2]]",
+        "x[:, j, [0, 2]]",
+        "x[[1], :, i]",
+        "x[i, j]",
+        "x[i]",
+        "x[..., j, None]",
+        "x[i, [[0], [2]], 1:]",
+    ],
+)
+def test_zero_dim_integer_tensor_index_is_a_number(expression):
+    def run(lib):
+        x = lib.tensor(np.linspace(-1, 1, 24).reshape(2, 3, 4), requires_grad=True)
+        i, j = lib.tensor(1), lib.tensor(-1, dtype=lib.int32)
+        out = eval(expression, {"x": x, "i": i, "j": j})
+        (out * out).sum().backward()
+        return out, x.grad
+
+    (want, want_grad), (got, got_grad) = run(torch), run(kiln)
+    assert tuple(got.shape) == tuple(want.shape)
+    np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+    np.testing.assert_allclose(got_grad.numpy(), want_grad.numpy(), rtol=1e-12)
+    f = kiln.jit(lambda x, i, j: eval(expression, {"x": x, "i": i, "j": j}) * 1)
+    x = kiln.tensor(np.linspace(-1, 1, 24).reshape(2, 3, 4))
+    jitted = f(x, kiln.tensor(1), kiln.tensor(-1, dtype=kiln.int32))
+    np.testing.assert_allclose(jitted.numpy(), want.detach().numpy(), rtol=1e-12)
+
+
+def test_zero_dim_integer_tensor_index_is_a_view():
+    def run(lib):
+        t = lib.arange(12.0).reshape(3, 4)
+        v = t.view(-1)[lib.tensor(5)]
+        row = t[lib.tensor(2)]
+        t.add_(100)
+        row.mul_(-1)
+        return t, v, row.storage_offset()
+
+    (t1, v1, o1), (t2, v2, o2) = run(torch), run(kiln)
+    np.testing.assert_array_equal(t2.numpy(), t1.numpy())
+    assert v2.item() == v1.item() and o2 == o1

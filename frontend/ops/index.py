@@ -208,6 +208,21 @@ def getitem(x: Tensor, index) -> Tensor:
                 raise IndexError(f"index {i} is out of bounds for dimension {axis} with size {n}")
             i %= n
             x = rename(squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,)), "SelectBackward0", x)
+        elif isinstance(item, Tensor) and item.ndim == 0 and item.dtype._category == 1:
+            # a 0-dim integer tensor is read as a number, as PyTorch's: a select (a view, and
+            # not an advanced index, which would move the result's axes to the front)
+            if item._node is None and current_trace() is None and type(item._data) is np.ndarray:
+                n, i = x.shape[axis], int(item._data)
+                if not -n <= i < n:
+                    raise IndexError(
+                        f"index {i} is out of bounds for dimension {axis} with size {n}"
+                    )
+                i %= n
+                selected = squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,))
+                x = rename(selected, "SelectBackward0", x)
+            else:  # (traced: the number is known when the compiled function runs)
+                i = where(lt(item, 0), add(item, x.shape[axis]), item)
+                x = bind(P["take"], (x, cast(i, dtypes.int64)), {"axis": axis})
         elif isinstance(item, slice):
             step = 1 if item.step is None else int(item.step)
             if step <= 0:
