@@ -304,3 +304,79 @@ def test_zero_dim_integer_tensor_index_is_a_view():
     (t1, v1, o1), (t2, v2, o2) = run(torch), run(kiln)
     np.testing.assert_array_equal(t2.numpy(), t1.numpy())
     assert v2.item() == v1.item() and o2 == o1
+
+
+# ----------------------------------------------------------------------------- alpha, value
+# add/sub/rsub multiplied by any alpha: add(int, int, alpha=1.1) was a float tensor (PyTorch
+# refuses a float alpha for an integer result), add(bool, bool, alpha=2) was int64 (PyTorch:
+# bool). addcmul(int, int, int, value=1.5) was a float32 2.5 (PyTorch converts value to the
+# integer result type: int64 2); addcdiv of two integer tensors divided as floats (PyTorch
+# refuses integer division there).
+
+_ALPHA_CASES = [
+    "torch.add(torch.ones(2, dtype=torch.int32), torch.ones(2, dtype=torch.int32), alpha=1.1)",
+    "torch.sub(torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64), alpha=0.5)",
+    "torch.rsub(torch.ones(2, dtype=torch.int32), torch.ones(2, dtype=torch.int32), alpha=1.5)",
+    "torch.ones(2, dtype=torch.int32).add_(torch.ones(2, dtype=torch.int32), alpha=0.5)",
+    "torch.add(torch.ones(2, dtype=torch.int32), torch.ones(2, dtype=torch.int32), "
+    "alpha=torch.tensor(2.5))",
+    "torch.add(torch.ones(2), torch.ones(2), alpha=True)",
+    "torch.add(torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64), alpha=True)",
+    "torch.add(torch.ones(2), torch.ones(2), alpha=1j)",
+    "torch.add(torch.ones(2, dtype=torch.int32), torch.ones(2), alpha=1.1)",
+    "torch.add(torch.ones(2), 2, alpha=1.5)",
+    "torch.add(torch.ones(2, dtype=torch.int32), 2.5, alpha=2)",
+    "torch.add(torch.tensor([True, False]), torch.tensor([False, True]), alpha=2)",
+    "torch.add(torch.tensor([True, False]), torch.tensor([True, True]), alpha=0)",
+    "torch.add(torch.tensor(True), torch.tensor(True), alpha=True)",
+    "torch.sub(torch.ones(2), torch.ones(2, dtype=torch.float64), alpha=0.5)",
+    "torch.addcdiv(torch.ones(2, dtype=torch.int64), torch.ones(2, dtype=torch.int64), "
+    "torch.ones(2, dtype=torch.int64))",
+    "torch.addcdiv(torch.ones(2), torch.ones(2, dtype=torch.int64), "
+    "torch.ones(2, dtype=torch.int32))",
+    "torch.addcdiv(torch.ones(2, dtype=torch.int64), torch.ones(2), torch.ones(2) * 4)",
+    "torch.addcmul(torch.ones(2, dtype=torch.int64), 3 * torch.ones(2, dtype=torch.int64), "
+    "torch.ones(2, dtype=torch.int64), value=1.5)",
+    "torch.addcmul(torch.ones(2, dtype=torch.int64), 3 * torch.ones(2, dtype=torch.int64), "
+    "torch.ones(2, dtype=torch.int64), value=-1.5)",
+    "torch.ones(2, dtype=torch.int32).addcmul_(torch.ones(2, dtype=torch.int32), "
+    "torch.ones(2, dtype=torch.int32), value=2.7)",
+    "torch.addcmul(torch.ones(2), torch.ones(2, dtype=torch.int64), torch.ones(2), value=0.5)",
+]
+
+
+@pytest.mark.parametrize("expression", _ALPHA_CASES)
+def test_alpha_and_value_as_torch(expression):
+    def run(lib):
+        try:
+            return eval(expression.replace("torch.", "lib."), {"lib": lib})
+        except RuntimeError as exc:
+            return exc
+
+    want, got = run(torch), run(kiln)
+    if isinstance(want, Exception):
+        assert isinstance(got, RuntimeError), got
+        return
+    assert not isinstance(got, Exception), got
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+def test_alpha_float64_gradients_and_jit():
+    def run(lib):
+        a = lib.tensor([0.5, -1.0, 2.0], dtype=lib.float64, requires_grad=True)
+        b = lib.tensor([1.5, 0.25, -3.0], dtype=lib.float64, requires_grad=True)
+        out = lib.add(a, b * b, alpha=-2.5) + lib.addcmul(a, a, b, value=0.5)
+        out = out + lib.addcdiv(b, a, b, value=1.5)
+        out.pow(2).sum().backward()
+        return out, a.grad, b.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-12)
+    f = kiln.jit(lambda a, b: kiln.add(a, b, alpha=3) - kiln.sub(b, a, alpha=2))
+    a, b = kiln.tensor([1, 2], dtype=kiln.int32), kiln.tensor([5, -7], dtype=kiln.int32)
+    np.testing.assert_array_equal(
+        f(a, b).numpy(), (kiln.add(a, b, alpha=3) - kiln.sub(b, a, alpha=2)).numpy()
+    )
+    with pytest.raises(RuntimeError, match="alpha"):
+        kiln.jit(lambda a, b: kiln.add(a, b, alpha=1.5))(a, b)

@@ -163,10 +163,39 @@ def add(a, b, *, alpha=1):
 
         return sparse_add(a, b, alpha=alpha)
     donor = reusable_operand(a, b)
+    alpha = _checked_alpha(a, b, alpha)
     if alpha != 1:
         b = mul(b, alpha)
     a, b, _ = promote_pair("add", a, b)
     return bind_into(P["add"], a, b, donor)
+
+
+def _checked_alpha(a, b, alpha):
+    """PyTorch's ``alpha_check``: an alpha of a higher category than the result is an error
+    (a float alpha made ``int_tensor + int_tensor`` a float, silently); with a bool result
+    a number alpha is a bool (``bool + bool * 2`` stays bool)."""
+    if type(alpha) is int and alpha == 1:
+        return alpha
+    if isinstance(alpha, Tensor):
+        category = alpha.dtype._category
+    elif isinstance(alpha, (bool, np.bool_)):
+        category = 0
+    elif isinstance(alpha, complex):
+        category = 3
+    else:
+        category = 2 if isinstance(alpha, (float, np.floating)) else 1
+    result = dtypes.result_type(a, b)._category
+    if category == 0 and result != 0:
+        raise RuntimeError("Boolean alpha only supported for Boolean results.")
+    if category == 2 and result < 2:
+        raise RuntimeError(
+            "For integral input tensors, argument alpha must not be a floating point number."
+        )
+    if category == 3 and result < 3:
+        raise RuntimeError(
+            "For non-complex input tensors, argument alpha must not be a complex number."
+        )
+    return bool(alpha) if result == 0 and not isinstance(alpha, Tensor) else alpha
 
 
 def _is_bool(v) -> bool:
@@ -185,6 +214,7 @@ def sub(a, b, *, alpha=1):
             "supported. If you are trying to invert a mask, use the `~` or "
             "`logical_not()` operator instead."
         )
+    alpha = _checked_alpha(a, b, alpha)
     if alpha != 1:
         b = mul(b, alpha)
     a, b, _ = promote_pair("sub", a, b)
@@ -854,6 +884,8 @@ def addcmul(x, t1, t2, *, value=1):
     # PyTorch's CPU kernel: fma(value * t1, t2, x), one rounding after the scaled t1 (in
     # float32 the float64 product and sum are that rounding); (t1 * t2) * value differed
     # in the last bit on a quarter of float32 elements
+    if isinstance(value, (float, np.floating)) and _integral(x, t1, t2):
+        value = int(value)  # (PyTorch converts value to an integer result's type: 1.5 is 1)
     scaled = mul(t1, value)
     tensors = [a for a in (x, scaled, t2) if isinstance(a, Tensor)]
     if tensors and all(a.dtype is dtypes.float32 for a in tensors):
@@ -867,7 +899,22 @@ def addcmul(x, t1, t2, *, value=1):
 
 @computes_in_float32
 def addcdiv(x, t1, t2, *, value=1):
+    if _integral(t1, t2):  # (kiln divided them as floats: a float result, silently)
+        raise RuntimeError(
+            "Integer division with addcdiv is no longer supported, and in a future release "
+            "addcdiv will perform a true division of tensor1 and tensor2. The historic addcdiv "
+            "behavior can be implemented as (input + value * torch.trunc(tensor1 / tensor2))"
+            ".to(input.dtype) for integer inputs and as (input + value * tensor1 / tensor2) "
+            "for float inputs. The future addcdiv behavior is just the latter implementation: "
+            "(input + value * tensor1 / tensor2), for all dtypes."
+        )
     return add(x, div(mul(t1, value), t2))  # (PyTorch's order: x + (value * t1) / t2)
+
+
+def _integral(*operands) -> bool:
+    """Whether the operands' result type is an integer or bool type."""
+    tensors = [a for a in operands if isinstance(a, Tensor)]
+    return bool(tensors) and dtypes.result_type(*tensors)._category <= 1
 
 
 @computes_in_float32(round_scalars=True)
