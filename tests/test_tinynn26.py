@@ -380,3 +380,63 @@ def test_alpha_float64_gradients_and_jit():
     )
     with pytest.raises(RuntimeError, match="alpha"):
         kiln.jit(lambda a, b: kiln.add(a, b, alpha=1.5))(a, b)
+
+
+# ----------------------------------------------------------------------------- checked numbers
+# PyTorch converts a fill / bound / where number to the result type with an overflow check:
+# fill_(1e40) on float32, clamp(max=1e5) on float16, clamp(int8, max=300) and
+# where(c, float32, 1e40) are RuntimeErrors; kiln stored inf or wrapped, silently.
+
+_OVERFLOWS = [
+    "torch.ones(2).fill_(1e40)",
+    "torch.ones(2).fill_(-1e40)",
+    "torch.ones(2, dtype=torch.float16).fill_(65505.0)",
+    "torch.ones(2, dtype=torch.float16).fill_(70000)",
+    "torch.full((2,), 1e40)",
+    "torch.full((2,), 1e39, dtype=torch.bfloat16)",
+    "torch.full_like(torch.ones(2), 1e40)",
+    "torch.ones(2).new_full((2,), 1e40)",
+    "torch.where(c, torch.ones(2), 1e40)",
+    "torch.where(c, torch.ones(2, dtype=torch.int8), 1e40)",
+    "torch.ones(2).clamp(max=1e40)",
+    "torch.ones(2).clamp(min=-1e40)",
+    "torch.ones(2).clamp_max(1e40)",
+    "torch.ones(2, dtype=torch.float16).clamp(max=1e5)",
+    "torch.ones(2, dtype=torch.int8).clamp(max=300)",
+    "torch.ones(2, dtype=torch.int8).clamp(max=1e40)",
+    "torch.ones(2).masked_fill(c, 1e40)",
+    "torch.ones(2, dtype=torch.float16).masked_fill(c, -1e9)",
+    "torch.ones(2, dtype=torch.float16) ** 1e40",
+]
+_FITS = [
+    "torch.ones(2, dtype=torch.float16).fill_(65504.0)",
+    "torch.where(c, torch.ones(2, dtype=torch.float16), 1e5)",
+    "torch.where(c, torch.ones(2, dtype=torch.float64), 1e300)",
+    "torch.ones(2) ** 1e40",
+    "torch.ones(2) + 1e40",
+    "torch.ones(2, dtype=torch.float16) * 1e5",
+    "torch.ones(2).clamp(max=float('inf'))",
+    "torch.ones(2).fill_(float('nan'))",
+    "torch.ones(2, dtype=torch.float16).masked_fill(c, float('-inf'))",
+    "torch.ones(2, dtype=torch.uint8).clamp(min=-1)",
+    "torch.full((2,), torch.finfo(torch.float32).min)",
+]
+
+
+def _numbers(lib, expression):
+    return eval(expression.replace("torch.", "lib."), {"lib": lib, "c": lib.tensor([True, False])})
+
+
+@pytest.mark.parametrize("expression", _OVERFLOWS)
+def test_number_beyond_the_result_type_raises(expression):
+    with pytest.raises(RuntimeError, match="without overflow"):
+        _numbers(torch, expression)
+    with pytest.raises(RuntimeError, match="without overflow"):
+        _numbers(kiln, expression)
+
+
+@pytest.mark.parametrize("expression", _FITS)
+def test_number_within_the_result_type_converts(expression):
+    want, got = _numbers(torch, expression), _numbers(kiln, expression)
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())

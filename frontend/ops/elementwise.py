@@ -354,7 +354,10 @@ def pow(a, b):  # noqa: A001 - PyTorch's name
             )
         if not (dt.is_floating_point or dt.is_complex) and b < 0:
             raise RuntimeError("pow: Integers to negative integer powers are not allowed.")
-        dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
+        if dt._category == 1:
+            dtypes.check_fits(b, dt)  # (an int8 tensor ** 300: PyTorch's overflow error)
+        elif dt in (dtypes.float16, dtypes.bfloat16):  # (an exponent must fit a float)
+            dtypes.check_fits(b, dtypes.float32)
         if b == -0.5 and dt.is_floating_point:  # PyTorch's rsqrt: (-inf) ** -0.5 is NaN
             return rsqrt(cast(a, dt))
         if b == 3 and dt.is_floating_point:
@@ -705,6 +708,7 @@ def _bound(x, value):
     """A Python bound as a tensor of the promoted dtype; an integer out of its range wraps
     (``clamp(uint8, -1)`` bounds at 255), as PyTorch's conversion does."""
     dt = _clamp_dtype(x, value)
+    dtypes.check_fits(value, dt)  # (clamp(int8, max=300), clamp(max=1e40): PyTorch's error)
     if not dt.is_floating_point and dt is not dtypes.bool_:
         value = np.array(int(value)).astype(dt.np)
     return constant(value, dt)
@@ -739,9 +743,11 @@ def where(condition, x=None, y=None):
             stacklevel=2,
         )
         condition = cast(condition, dtypes.bool_)
-    for v in (x, y):  # an int scalar must fit the result (PyTorch's checked conversion)
-        if type(v) is int:
-            dtypes.check_fits(v, dtypes.result_type(x, y))
+    for v in (x, y):  # a number must fit the result (PyTorch's checked conversion)
+        if type(v) in (int, float):
+            dt = dtypes.result_type(x, y)
+            dt = dtypes.float32 if dt in (dtypes.float16, dtypes.bfloat16) else dt
+            dtypes.check_fits(v, dt)  # (a 16-bit result: through float, 1e5 is inf)
     x, y, _ = promote_pair("where", x, y)
     return bind(P["where"], (condition, x, y))
 
