@@ -411,6 +411,8 @@ _OVERFLOWS = [
 _FITS = [
     "torch.ones(2, dtype=torch.float16).fill_(65504.0)",
     "torch.where(c, torch.ones(2, dtype=torch.float16), 1e5)",
+    "torch.where(c, torch.ones(2, dtype=torch.float16), 1e40)",
+    "torch.where(c, -1e300, torch.ones(2, dtype=torch.bfloat16))",
     "torch.where(c, torch.ones(2, dtype=torch.float64), 1e300)",
     "torch.ones(2) ** 1e40",
     "torch.ones(2) + 1e40",

@@ -744,10 +744,9 @@ def where(condition, x=None, y=None):
         )
         condition = cast(condition, dtypes.bool_)
     for v in (x, y):  # a number must fit the result (PyTorch's checked conversion)
-        if type(v) in (int, float):
-            dt = dtypes.result_type(x, y)
-            dt = dtypes.float32 if dt in (dtypes.float16, dtypes.bfloat16) else dt
-            dtypes.check_fits(v, dt)  # (a 16-bit result: through float, 1e5 is inf)
+        dt = dtypes.result_type(x, y)
+        if type(v) in (int, float) and dt not in (dtypes.float16, dtypes.bfloat16):
+            dtypes.check_fits(v, dt)  # (a 16-bit result is not checked: 1e40 is inf)
     x, y, _ = promote_pair("where", x, y)
     return bind(P["where"], (condition, x, y))
 
