@@ -442,3 +442,46 @@ def test_number_within_the_result_type_converts(expression):
     want, got = _numbers(torch, expression), _numbers(kiln, expression)
     assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
     np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+
+
+# ----------------------------------------------------------------------------- out=
+# abs/neg/floor/ceil/frac/bitwise_not/signbit/fix keep their input's dtype and PyTorch
+# requires out= of exactly that dtype (kiln cast into any wider out); deg2rad, rad2deg,
+# signbit and fix had no out= keyword at all (TypeError).
+
+_OUT_OPS = ["abs", "absolute", "neg", "negative", "floor", "ceil", "frac", "bitwise_not"]
+_OUT_OPS += ["signbit", "fix", "deg2rad", "rad2deg", "exp", "sqrt", "sign", "trunc"]
+
+
+@pytest.mark.parametrize("name", _OUT_OPS)
+@pytest.mark.parametrize(
+    "source, target",
+    [
+        ("float32", "float32"),
+        ("float32", "float64"),
+        ("int32", "float32"),
+        ("int32", "int64"),
+        ("int32", "int32"),
+        ("float64", "float32"),
+        ("float32", "bool"),
+    ],
+)
+def test_unary_out_dtype_as_torch(name, source, target):
+    def run(lib):
+        x = lib.tensor([1.5, -2.25, 0.0]).to(getattr(lib, source))
+        out = lib.empty(3, dtype=getattr(lib, target))
+        try:
+            returned = getattr(lib, name)(x, out=out)
+        except (RuntimeError, NotImplementedError, TypeError) as exc:
+            return type(exc)
+        assert returned is out
+        return out
+
+    want, got = run(torch), run(kiln)
+    if isinstance(want, type):
+        assert isinstance(got, type), got  # (bitwise_not of a float: either refusal)
+        assert got in ((want,) if want is not RuntimeError else (want, NotImplementedError))
+        return
+    assert not isinstance(got, type), got
+    assert str(got.dtype).split(".")[-1] == target
+    np.testing.assert_allclose(got.double().numpy(), want.double().numpy(), rtol=1e-6)

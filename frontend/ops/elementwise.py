@@ -482,6 +482,9 @@ def trunc(x):
 
 @computes_in_float32
 def frac(x):
+    if isinstance(x, Tensor) and x.dtype._category <= 1:  # (kiln returned zeros)
+        name = _TORCH_NAME.get(x.dtype.name, x.dtype.name)
+        raise NotImplementedError(f"\"frac_cpu\" not implemented for '{name}'")
     return sub(x, trunc(x))
 
 
