@@ -485,3 +485,19 @@ def test_unary_out_dtype_as_torch(name, source, target):
     assert not isinstance(got, type), got
     assert str(got.dtype).split(".")[-1] == target
     np.testing.assert_allclose(got.double().numpy(), want.double().numpy(), rtol=1e-6)
+
+
+# ----------------------------------------------------------------------------- reductions
+# sort of a 0-dim tensor took any dim (PyTorch: only -1 and 0, else IndexError).
+
+
+@pytest.mark.parametrize("dim", [0, -1, 1, -2])
+def test_sort_of_a_zero_dim_tensor_checks_dim(dim):
+    def run(lib):
+        try:
+            values, indices = lib.tensor(1.5).sort(dim)
+        except IndexError:
+            return None
+        return values.item(), indices.item()
+
+    assert run(kiln) == run(torch)
