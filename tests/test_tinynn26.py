@@ -501,3 +501,40 @@ def test_sort_of_a_zero_dim_tensor_checks_dim(dim):
         return values.item(), indices.item()
 
     assert run(kiln) == run(torch)
+
+
+# ----------------------------------------------------------------------------- norm / cdist
+# Tensor.norm(p) for p other than 0, 1, 2, inf was pow(sum(pow(|x|, p)), 1/p): NaN gradient
+# at a zero vector (and at a zero element when p < 1), so cdist(a, a, p=3).sum().backward()
+# gave NaN everywhere (silently wrong gradients); PyTorch's rule gives 0 there.
+
+
+@pytest.mark.parametrize("p", [0.5, 1.5, 3.0, -1.0, -2.5])
+def test_norm_general_p_gradient_at_zeros(p):
+    data = [[0.0, 2.0, -1.0], [0.0, 0.0, 0.0], [1.0, -3.0, 0.5]]
+
+    def run(lib):
+        x = lib.tensor(data, dtype=lib.float64, requires_grad=True)
+        y = x.norm(p, dim=-1)
+        (y * lib.tensor([1.0, 2.0, -0.5], dtype=lib.float64)).sum().backward()
+        return y, x.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
+    f = kiln.jit(lambda x: x.norm(p, dim=-1))
+    x = kiln.tensor(data, dtype=kiln.float64)
+    np.testing.assert_allclose(f(x).numpy(), x.norm(p, dim=-1).numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("p", [0.5, 1.5, 3.0])
+def test_cdist_gradient_with_zero_distances(p):
+    rows = [[0.0, 2.0, 1.0], [1.0, 1.0, -1.0], [0.0, 2.0, 3.0]]
+
+    def run(lib):
+        a = lib.tensor(rows, dtype=lib.float64, requires_grad=True)
+        d = lib.cdist(a, a.detach().clone(), p=p)
+        d.sum().backward()
+        return d, a.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
