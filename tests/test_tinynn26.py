@@ -538,3 +538,33 @@ def test_cdist_gradient_with_zero_distances(p):
 
     for want, got in zip(run(torch), run(kiln)):
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
+
+
+# ----------------------------------------------------------------------------- einsum
+# PyTorch's sublist form einsum(a, [0, 1, 2], b, [0, 2, 3], [0, 1, 3]) raised AttributeError.
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        "c, [0, 1, 2], d, [0, 2, 3], [0, 1, 3]",
+        "c, [0, 1, 2], d, [0, 2, 1]",
+        "c, [Ellipsis, 2]",
+        "c, [Ellipsis, 27], [27]",
+        "c, [0, 1, 2], [2, 0]",
+    ],
+)
+def test_einsum_sublist_form(arguments):
+    rng = np.random.default_rng(0)
+    c, d = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 4, 3))
+
+    def run(lib):
+        a = lib.tensor(c, requires_grad=True)
+        b = lib.tensor(d, requires_grad=True)
+        out = eval(f"lib.einsum({arguments})", {"lib": lib, "c": a, "d": b, "Ellipsis": ...})
+        (out * out).sum().backward()
+        return out, a.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        assert tuple(got.shape) == tuple(want.shape)
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
