@@ -568,3 +568,18 @@ def test_einsum_sublist_form(arguments):
     for want, got in zip(run(torch), run(kiln)):
         assert tuple(got.shape) == tuple(want.shape)
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "int32", "int64"])
+def test_index_tensor_dtypes_as_torch(dtype):
+    def run(lib):
+        r = lib.arange(9.0).reshape(3, 3)
+        try:
+            return r[lib.tensor([2, 0]).to(getattr(lib, dtype))]
+        except IndexError:
+            return None
+
+    want, got = run(torch), run(kiln)
+    assert (got is None) == (want is None)
+    if want is not None:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

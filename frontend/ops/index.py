@@ -238,7 +238,7 @@ def getitem(x: Tensor, index) -> Tensor:
                 advanced.append((axis, None))
                 axis += 1
                 continue
-            if idx.dtype.is_floating_point:
+            if idx.dtype not in (dtypes.int64, dtypes.int32):  # (int8, int16, floats: refused)
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             advanced.append((axis, idx))
             axis += 1
