@@ -583,3 +583,43 @@ def test_index_tensor_dtypes_as_torch(dtype):
     assert (got is None) == (want is None)
     if want is not None:
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+# ----------------------------------------------------------------------------- Tensor.type
+# x.type("torch.DoubleTensor") and x.type(torch.DoubleTensor), PyTorch's legacy spellings,
+# raised TypeError.
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "torch.DoubleTensor",
+        "torch.IntTensor",
+        "torch.BoolTensor",
+        "torch.HalfTensor",
+        "torch.ShortTensor",
+        "torch.ByteTensor",
+        "torch.LongTensor",
+        "torch.BFloat16Tensor",
+        "torch.CharTensor",
+        "DoubleTensor",
+        "LongTensor",
+        "FloatTensor",
+        "torch.FooTensor",
+    ],
+)
+def test_type_with_legacy_tensor_type_names(target):
+    def run(lib):
+        x = lib.tensor([1.5, -2.0, 0.25], requires_grad=True) * 1
+        arg = getattr(lib, target) if "." not in target else target
+        try:
+            return x.type(arg)
+        except ValueError:
+            return None
+
+    want, got = run(torch), run(kiln)
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+        np.testing.assert_array_equal(got.detach().float().numpy(), want.detach().float().numpy())
+        assert got.requires_grad == want.requires_grad
