@@ -708,3 +708,31 @@ def test_lgamma_gradients():
     for dtype, rtol in (("float64", 1e-9), ("float32", 3e-6)):
         for want, got in zip(run(torch, dtype), run(kiln, dtype)):
             np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=rtol)
+
+
+# ----------------------------------------------------------------------------- exp2
+# exp2 was exp(x * ln 2): exp2(100.0) in float32 was 1.2676533e30, 36 ulps from 2**100.
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16", "int64"])
+def test_exp2_is_exact_at_integers(dtype):
+    values = [0.0, 1.0, -1.0, 0.5, 2.5, 100.0, 127.0, 128.0, -149.0, -126.5, 20.3, -5.0]
+    values += [float("inf"), float("-inf"), float("nan")] if dtype != "int64" else []
+    want = torch.tensor(values).to(getattr(torch, dtype)).exp2()
+    got = kiln.tensor(values).to(getattr(kiln, dtype)).exp2()
+    assert str(got.dtype).split(".")[-1] == str(want.dtype).split(".")[-1]
+    np.testing.assert_array_equal(got.float().numpy(), want.float().numpy())
+    if dtype == "float32":
+        jitted = kiln.jit(lambda x: x.exp2())(kiln.tensor(values))
+        np.testing.assert_array_equal(jitted.numpy(), want.numpy())
+
+
+def test_exp2_float64_gradient():
+    def run(lib):
+        x = lib.tensor([2.5, -1.0, 10.0, 0.0], dtype=lib.float64, requires_grad=True)
+        y = x.exp2()
+        (y * y).sum().backward()
+        return y, x.grad
+
+    for want, got in zip(run(torch), run(kiln)):
+        np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-14)
