@@ -760,3 +760,32 @@ def test_digamma_float64_gradient():
 
     for want, got in zip(run(torch), run(kiln)):
         np.testing.assert_allclose(got.detach().numpy(), want.detach().numpy(), rtol=1e-9)
+
+
+# ----------------------------------------------------------------------------- index_add_
+# index_add_/index_copy_ converted a source of another dtype (PyTorch: RuntimeError).
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "x.index_add_(0, lib.tensor([0]), lib.ones(1, 3, dtype=lib.float64))",
+        "x.index_copy_(0, lib.tensor([0]), lib.ones(1, 3, dtype=lib.int64))",
+        "x.index_add_(0, lib.tensor([0]), source=lib.ones(1, 3, dtype=lib.float16))",
+        "x.index_add_(0, lib.tensor([0, 0]), lib.ones(2, 3), alpha=2)",
+        "x.index_copy_(0, lib.tensor([1]), lib.ones(1, 3) * 4)",
+    ],
+)
+def test_index_add_and_copy_source_dtype(statement):
+    def run(lib):
+        x = lib.zeros(2, 3)
+        try:
+            eval(statement, {"x": x, "lib": lib})
+        except RuntimeError:
+            return None
+        return x
+
+    want, got = run(torch), run(kiln)
+    assert (got is None) == (want is None)
+    if want is not None:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())
