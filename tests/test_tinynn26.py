@@ -789,3 +789,21 @@ def test_index_add_and_copy_source_dtype(statement):
     assert (got is None) == (want is None)
     if want is not None:
         np.testing.assert_array_equal(got.numpy(), want.numpy())
+
+
+@pytest.mark.parametrize("dtype", ["float32", "int16", "uint8", "bool", "int32", "int64"])
+def test_index_select_index_dtype(dtype):
+    def run(lib):
+        try:
+            return (
+                lib.arange(6.0)
+                .reshape(2, 3)
+                .index_select(1, lib.tensor([2, 0]).to(getattr(lib, dtype)))
+            )
+        except RuntimeError:
+            return None
+
+    want, got = run(torch), run(kiln)
+    assert (got is None) == (want is None)
+    if want is not None:
+        np.testing.assert_array_equal(got.numpy(), want.numpy())

@@ -354,6 +354,8 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     if x.is_sparse:  # kiln.sparse
         return x.index_select(dim, index)
     d = normalize_dim("index_select", dim, x.ndim)
+    if index.dtype not in (dtypes.int64, dtypes.int32):  # (a float index was truncated)
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     size = x.shape[d] if x.ndim else 1
