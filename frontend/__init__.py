@@ -55,6 +55,7 @@ from .dtypes import float as float  # noqa: A001, PLC0414
 from .dtypes import int as int  # noqa: A001, PLC0414
 from .ops import *  # noqa: F403
 from .ops import abs, all, any, max, min, pow, round, sum  # noqa: A004, F401
+from .ops.methods import diagonal_view as diagonal  # (a view, as torch.diagonal)
 from .ops.methods import install as _install_methods
 from .tensor import Size, Tensor
 

@@ -192,6 +192,7 @@ def _legacy(dtype):
         return zeros(*args, dtype=dtype)
 
     make.__name__ = f"{dtype.name}_tensor"
+    make._legacy_dtype = dtype  # (x.type(torch.DoubleTensor) reads it)
     return make
 
 

@@ -162,7 +162,18 @@ def _integer_array(data, dt, *, check_arrays=False) -> np.ndarray:
         return np.array(data, dtype=dt.np)
     arr = np.asarray(data)
     info = np.iinfo(dt.np)
-    if arr.dtype.kind == "O" or (arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1):
+    if not isinstance(data, np.ndarray) and (
+        arr.dtype.kind == "O"
+        or (arr.dtype.kind == "f" and arr.size and np.nanmax(np.abs(arr)) >= 2**53)
+    ):
+        # Python ints beyond 2**53 among floats (or beyond int64) came through float64 or as
+        # objects: converted one by one, so that none is rounded (PyTorch keeps them exact)
+        exact = _exact_integers(data, dt, info)
+        if exact is not None:
+            return exact
+    if arr.dtype.kind == "O" or (
+        arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1 and dt.name != "uint64"
+    ):
         raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
     if arr.size and arr.dtype.kind in "iuf":
         lo = -int(info.max) if arr.dtype.kind in "iu" and info.min == 0 else int(info.min)
@@ -175,6 +186,36 @@ def _integer_array(data, dt, *, check_arrays=False) -> np.ndarray:
             )
     with np.errstate(invalid="ignore", over="ignore"):
         return arr.astype(dt.np)
+
+
+def _exact_integers(data, dt, info):
+    """Nested Python numbers as an array of the integer dtype ``dt``, each converted on its
+    own (ints exactly, floats truncated), with ``_integer_array``'s range rule; None when
+    an element is not a number."""
+    objects = np.array(data, dtype=object)
+    lo = -int(info.max) if info.min == 0 else int(info.min)
+    values = []
+    for v in objects.flat:
+        if isinstance(v, (bool, np.bool_, int, np.integer)):
+            v = int(v)
+            if v > 2**63 - 1 and dt.name != "uint64":
+                raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
+            if v > int(info.max) and dt.name == "uint64":
+                raise OverflowError(f"tensor(): {v} is too big to convert to uint64")
+        elif isinstance(v, (float, np.floating)) and math.isfinite(v):
+            v = int(v)  # (truncated toward zero)
+        elif isinstance(v, (float, np.floating)):
+            raise RuntimeError(
+                f"tensor(): value {v} cannot be converted to type {dt.name} without overflow"
+            )
+        else:
+            return None
+        if not lo <= v <= int(info.max):
+            raise RuntimeError(
+                f"tensor(): value {v} cannot be converted to type {dt.name} without overflow"
+            )
+        values.append(v % (int(info.max) + 1) if v < 0 and info.min == 0 else v)
+    return np.array(values, dtype=dt.np).reshape(objects.shape)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

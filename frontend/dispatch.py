@@ -638,6 +638,7 @@ nan_to_num ne neg negative nonzero norm normal not_equal ones outer pow prod ran
 randperm reciprocal remainder round rsqrt scatter scatter_add searchsorted sigmoid sign sin sinh
 softmax sort sqrt square stack std std_mean sub subtract sum take tan tanh topk tril triu
 true_divide trunc var var_mean vstack where zeros isin
+deg2rad rad2deg signbit fix
 """.split()
 
 
@@ -734,6 +735,7 @@ addmm amax amin bmm clamp clamp_max clamp_min clip diag dot gather index_add ind
 log_softmax masked_select matmul mm msort mv nan_to_num norm round scatter scatter_add
 sign softmax take tril triu trunc where
 argmax argmin cummax cummin isin kthvalue sort topk
+abs absolute neg negative floor ceil frac bitwise_not signbit fix
 """.split()
 )
 

@@ -264,6 +264,11 @@ def _combine_categories(higher: dtype, lower: dtype) -> dtype:
     return lower
 
 
+_FLOAT_MAX = {
+    "float16": 65504.0,
+    "bfloat16": 3.3895313892515355e38,
+    "float32": 3.4028234663852886e38,
+}
 _C_TYPE = {"uint8": "uint8_t", "int8": "int8_t", "int16": "int16_t", "int32": "int"}
 
 
@@ -271,7 +276,23 @@ def check_fits(value, dt) -> None:
     """PyTorch's ``checked_convert`` of a fill value to an integer dtype: out of range is a
     RuntimeError (``full((2,), 300, dtype=uint8)``, ``fill_(300)``), except that a negative
     value wraps into an unsigned type of its width (``full((2,), -1, dtype=uint8)`` is 255);
-    ops with a scalar operand wrap instead (``uint8_tensor + 300``), as PyTorch's."""
+    ops with a scalar operand wrap instead (``uint8_tensor + 300``), as PyTorch's. A finite
+    number beyond a float16/bfloat16/float32 range is an error too (``fill_(1e40)``)."""
+    if dt._category == 2:
+        limit = _FLOAT_MAX.get(dt.name, _builtins.float("inf"))
+        if isinstance(value, (_builtins.bool, np.bool_)):
+            big = False
+        elif isinstance(value, (_builtins.int, np.integer)):
+            big = _builtins.abs(_builtins.int(value)) > limit
+        elif isinstance(value, (_builtins.float, np.floating)):
+            v = _builtins.abs(_builtins.float(value))
+            big = limit < v < _builtins.float("inf")  # (inf and NaN convert)
+        else:
+            big = False
+        if big:
+            name = {"float16": "c10::Half", "bfloat16": "c10::BFloat16"}.get(dt.name, "float")
+            raise RuntimeError(f"value cannot be converted to type {name} without overflow")
+        return
     if dt._category != 1 or isinstance(value, (_builtins.bool, np.bool_)):
         return
     if not isinstance(value, (_builtins.int, _builtins.float, np.integer, np.floating)):

@@ -73,6 +73,23 @@ _NON_LEAF_REQUIRES_GRAD = (
 )
 
 
+# ``Tensor.type("torch.DoubleTensor")``: PyTorch's legacy tensor type names
+_LEGACY_TENSOR_TYPES = {
+    "Float": dtypes.float32,
+    "Double": dtypes.float64,
+    "Half": dtypes.float16,
+    "BFloat16": dtypes.bfloat16,
+    "Long": dtypes.int64,
+    "Int": dtypes.int32,
+    "Short": dtypes.int16,
+    "Char": dtypes.int8,
+    "Byte": dtypes.uint8,
+    "Bool": dtypes.bool_,
+    "ComplexFloat": dtypes.complex64,
+    "ComplexDouble": dtypes.complex128,
+}
+
+
 class Tensor:
     __slots__ = (
         "_data",
@@ -440,6 +457,16 @@ class Tensor:
     def type(self, dtype=None):
         if dtype is None:
             return f"kiln.{ {'float32': 'Float', 'float64': 'Double', 'int64': 'Long', 'int32': 'Int', 'bool': 'Bool', 'complex64': 'ComplexFloat', 'complex128': 'ComplexDouble', 'bfloat16': 'BFloat16'}.get(self.dtype.name, self.dtype.name) }Tensor"  # noqa: E501
+        if getattr(dtype, "_legacy_dtype", None) is not None:  # x.type(torch.DoubleTensor)
+            return self.to(dtype._legacy_dtype)
+        if isinstance(dtype, str) and dtype.endswith("Tensor"):  # x.type("torch.IntTensor")
+            prefix, _, name = dtype.rpartition(".")
+            if prefix not in ("torch", "kiln", "torch.cuda", "kiln.cuda") or (
+                name[:-6] not in _LEGACY_TENSOR_TYPES
+            ):
+                raise ValueError(f"invalid type: '{dtype}'")
+            out = self.to(_LEGACY_TENSOR_TYPES[name[:-6]])
+            return out.to("cuda") if prefix.endswith("cuda") else out
         return self.to(dtypes.as_dtype(dtype))
 
     def float(self, memory_format=None):

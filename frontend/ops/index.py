@@ -131,6 +131,8 @@ def _as_index_tensor(i) -> Tensor:
     if isinstance(i, Tensor):
         return i
     arr = np.asarray(i)
+    if arr.dtype.kind == "f" and not arr.size:  # (``x[[]]``: PyTorch's empty long index)
+        arr = arr.astype(np.int64)
     if arr.dtype.kind not in "iub":
         raise IndexError(
             f"tensors used as indices must be long, int, byte or bool tensors, got {arr.dtype}"
@@ -218,6 +220,21 @@ def getitem(x: Tensor, index) -> Tensor:
                 raise IndexError(f"index {i} is out of bounds for dimension {axis} with size {n}")
             i %= n
             x = rename(squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,)), "SelectBackward0", x)
+        elif isinstance(item, Tensor) and item.ndim == 0 and item.dtype._category == 1:
+            # a 0-dim integer tensor is read as a number, as PyTorch's: a select (a view, and
+            # not an advanced index, which would move the result's axes to the front)
+            if item._node is None and current_trace() is None and type(item._data) is np.ndarray:
+                n, i = x.shape[axis], int(item._data)
+                if not -n <= i < n:
+                    raise IndexError(
+                        f"index {i} is out of bounds for dimension {axis} with size {n}"
+                    )
+                i %= n
+                selected = squeeze_axes(slice_axis(x, axis, i, i + 1), (axis,))
+                x = rename(selected, "SelectBackward0", x)
+            else:  # (traced: the number is known when the compiled function runs)
+                i = where(lt(item, 0), add(item, x.shape[axis]), item)
+                x = bind(P["take"], (x, cast(i, dtypes.int64)), {"axis": axis})
         elif isinstance(item, slice):
             step = 1 if item.step is None else int(item.step)
             if step <= 0:
@@ -233,7 +250,7 @@ def getitem(x: Tensor, index) -> Tensor:
                 advanced.append((axis, None))
                 axis += 1
                 continue
-            if idx.dtype.is_floating_point:
+            if idx.dtype not in (dtypes.int64, dtypes.int32):  # (int8, int16, floats: refused)
                 raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
             advanced.append((axis, idx))
             axis += 1
@@ -349,6 +366,8 @@ def index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     if x.is_sparse:  # kiln.sparse
         return x.index_select(dim, index)
     d = normalize_dim("index_select", dim, x.ndim)
+    if index.dtype not in (dtypes.int64, dtypes.int32):  # (a float index was truncated)
+        raise RuntimeError("index_select(): Expected dtype int32 or int64 for index")
     if index.ndim > 1:
         raise IndexError("index_select(): Index is supposed to be a vector")
     size = x.shape[d] if x.ndim else 1
@@ -523,6 +542,11 @@ def setitem(x: Tensor, index, value) -> None:
             "masked_fill_ only supports boolean masks, but got mask with dtype unsigned char"
         )
     index = _pytorch_index(index)
+    _refuse_index_put_dtype(x, index, value)
+    if _is_int(value) and x.dtype._category == 1:  # PyTorch's checked conversion of a number
+        dtypes.check_fits(value, x.dtype)  # (300 into int8: RuntimeError; -1 into uint8: 255)
+        info = np.iinfo(x.dtype.np)
+        value = int(value) % (int(info.max) + 1) if value < 0 and info.min == 0 else value
 
     plain = (
         x._node is None
@@ -595,6 +619,38 @@ def setitem(x: Tensor, index, value) -> None:
     assign(x, reshape(new, x.shape), "setitem")
     # PyTorch's node: CopySlices for a basic index (a copy_ into a view), else index_put_'s
     rename(x, "CopySlices" if basic else "IndexPutBackward0")
+
+
+def _is_advanced(part) -> bool:
+    """An index part PyTorch reads through index_put_ (a list, an array, a tensor that is
+    not a 0-dim integer: a 0-dim integer tensor is read as a number)."""
+    if isinstance(part, Tensor):
+        return part.ndim > 0 or part.dtype is dtypes.bool_
+    return isinstance(part, (list, np.ndarray))
+
+
+def _refuse_index_put_dtype(x: Tensor, index, value) -> None:
+    """PyTorch's index_put_ takes a value tensor of ``x``'s own dtype only: ``x[[0]] = t``
+    with a float64 ``t`` into a float32 ``x`` is its RuntimeError, not a conversion. A basic
+    index (a copy_) converts, and so does one mask with one value (a masked_fill_)."""
+    if not isinstance(value, Tensor) or value.dtype is x.dtype:
+        return
+    parts = index if isinstance(index, tuple) else (index,)
+    if not any(_is_advanced(p) for p in parts):
+        return
+    mask = parts[0] if len(parts) == 1 else None
+    if isinstance(mask, list):
+        mask = np.asarray(mask)
+    is_mask = getattr(mask, "dtype", None) in (dtypes.bool_, np.dtype(bool))
+    if not (is_mask and mask.ndim and value.numel() == 1):
+        _index_put_dtype_error(x, value)
+
+
+def _index_put_dtype_error(x: Tensor, value: Tensor):
+    raise RuntimeError(
+        "Index put requires the source and destination dtypes match, got "
+        f"{x.dtype.name} for the destination and {value.dtype.name} for the source."
+    )
 
 
 def _cpu_index(index):
@@ -942,6 +998,11 @@ def index_copy(x: Tensor, dim: int, index: Tensor, source: Tensor) -> Tensor:
 
 def index_put(x: Tensor, indices, values, accumulate: bool = False) -> Tensor:
     """``x`` with ``x[indices]`` set to (or, with ``accumulate``, increased by) ``values``."""
+    indices = tuple(indices)
+    if isinstance(values, Tensor) and values.dtype is not x.dtype:
+        one_mask = len(indices) == 1 and getattr(indices[0], "dtype", None) is dtypes.bool_
+        if accumulate or values.numel() != 1 or not one_mask:  # (else it is a masked_fill_)
+            _index_put_dtype_error(x, values)
     flat_positions = getitem(
         constant(np.arange(x.numel()).reshape(x.shape), dtypes.int64, like=x), tuple(indices)
     )

@@ -167,6 +167,13 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
         if isinstance(value, Tensor):
             node = "FillBackward3"
         return assign(x, _replacing(x, expand(cast(fill, x.dtype), x.shape), node), name)
+    if name in ("index_add_", "index_copy_"):  # (PyTorch: no conversion of the source)
+        source = kwargs.get("source", args[2] if len(args) > 2 else None)
+        if isinstance(source, Tensor) and source.dtype is not x.dtype:
+            raise RuntimeError(
+                f"{name}(): self ({x.dtype.name}) and source ({source.dtype.name}) must have "
+                "the same scalar type"
+            )
     fn = getattr(ops, name[:-1])
     if x.requires_grad and is_grad_enabled():
         # The update overwrites x, and its VJP rule may read x's old values (mul_, exp_):

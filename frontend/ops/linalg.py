@@ -165,11 +165,38 @@ def _einsum_terms(equation: str, operands):
     return labels, out
 
 
+def _sublist_equation(args):
+    """PyTorch's sublist form of einsum, (operand, sublist, ..., [output sublist]), as an
+    equation string and the operands: labels 0-25 are a-z, 26-51 A-Z, Ellipsis is ..."""
+
+    def term(sublist):
+        letters = []
+        for label in sublist:
+            if label is Ellipsis:
+                letters.append("...")
+            elif isinstance(label, int) and 0 <= label < 52:
+                letters.append(chr(ord("a") + label) if label < 26 else chr(ord("A") + label - 26))
+            else:
+                raise RuntimeError(
+                    f"einsum(): expected subscript to be within the range [0, 52), got {label}"
+                )
+        return "".join(letters)
+
+    operands, terms = list(args[0::2]), [term(s) for s in args[1::2]]
+    output = None
+    if len(operands) > len(terms):  # (the last item is the output sublist)
+        output = term(operands.pop())
+    equation = ",".join(terms) + ("" if output is None else "->" + output)
+    return equation, tuple(operands)
+
+
 def einsum(equation: str, *operands) -> Tensor:
     """Products and sums of named axes: ``...`` broadcasts, a label repeated in one operand
     takes its diagonal (``'ii->'`` is the trace), and two-operand contractions that reduce
     over shared labels go through ``matmul``."""
 
+    if not isinstance(equation, str):  # einsum(a, [0, 1], b, [1, 2], [0, 2])
+        equation, operands = _sublist_equation((equation, *operands))
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
     if _contracts_a_pair(equation, operands):

@@ -536,10 +536,14 @@ def _exp2_exact(k):
 def ldexp(input, other):  # noqa: A002
     """``input * 2 ** other`` (PyTorch's composite, float result)."""
     _tensor_arg("ldexp", input)
-    two = constant(2.0, dtypes.get_default_dtype(), like=input)
+    # PyTorch's result type: the operands' (a float16 input stays float16; it was float32)
+    dt = dtypes.result_type(input, other)
+    dt = dt if dt.is_floating_point or dt.is_complex else dtypes.get_default_dtype()
+    wide = dtypes.float32 if dt in (dtypes.float16, dtypes.bfloat16) else dt
+    two = constant(2.0, wide.to_real() if wide.is_complex else wide, like=input)
     if isinstance(other, Tensor) and other.dtype.is_floating_point:
-        two = ops.cast(two, other.dtype)
-    return ops.mul(input, ops.pow(two, other))
+        other = ops.cast(other, two.dtype)
+    return ops.cast(ops.mul(ops.cast(input, wide), ops.pow(two, other)), dt)
 
 
 def nextafter(input, other):  # noqa: A002
@@ -580,6 +584,8 @@ def logaddexp2(input, other):  # noqa: A002
     if not dt.is_floating_point:
         raise NotImplementedError(f"\"logaddexp2_cpu\" not implemented for '{_torch_name(dt)}'")
     ln2 = math.log(2.0)
+    if dt in (dtypes.float16, dtypes.bfloat16):  # in float32, rounded once (as PyTorch)
+        return ops.cast(logaddexp2(ops.cast(a, dtypes.float32), ops.cast(b, dtypes.float32)), dt)
     return ops.div(ops.logaddexp(ops.mul(a, ln2), ops.mul(b, ln2)), ln2)
 
 

@@ -318,7 +318,7 @@ def _unfold(self, dimension, size, step):
 
 def _diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
     """``Tensor.diagonal``: a view of ``self`` (stride ``s1 + s2``), as PyTorch's."""
-    out = ops.diagonal(self, offset, dim1, dim2)
+    out = ops.sorting.diagonal(self, offset, dim1, dim2)
     d1, d2 = dim1 % self.ndim, dim2 % self.ndim
     strides = self.stride()
     rest = [a for a in range(self.ndim) if a not in (d1, d2)]
@@ -327,6 +327,13 @@ def _diagonal(self, offset: int = 0, dim1: int = 0, dim2: int = 1):
         start = 0
     stride = [strides[a] for a in rest] + [strides[d1] + strides[d2]]
     return _strided_result(self, out, list(out.shape), stride, start, "DiagonalBackward0")
+
+
+def diagonal_view(input, offset: int = 0, dim1: int = 0, dim2: int = 1):  # noqa: A002
+    """``kiln.diagonal``: a view of ``input``, as ``Tensor.diagonal`` and PyTorch's (it was
+    the composite ``ops.sorting.diagonal``, a copy: ``kiln.diagonal(a).fill_(0)`` left ``a``
+    unchanged)."""
+    return _diagonal(input, offset, dim1, dim2)
 
 
 # math16: the elementwise, special-function and statistics methods (ops/math16.py).
@@ -481,6 +488,7 @@ def install() -> None:
     Tensor.untyped_storage = _untyped_storage
     Tensor.storage = _typed_storage
     Tensor.diagonal = _diagonal
+    ops.diagonal = diagonal_view
     Tensor.type_as = _type_as
     Tensor.T = property(_T)
     Tensor.mT = property(_mT)

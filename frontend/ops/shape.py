@@ -255,7 +255,7 @@ def cat(tensors, dim: int = 0) -> Tensor:
     # PyTorch skips legacy empty 1-D tensors
     nonempty = [t for t in tensors if not (t.ndim == 1 and t.shape[0] == 0)] or tensors[:1]
 
-    dt = dtypes.result_type(*nonempty)
+    dt = dtypes.result_type(*tensors)  # (the skipped empty tensors' dtypes count too)
     tensors = [cast(t, dt) for t in nonempty]
     first = tensors[0]
     if first.ndim == 0:

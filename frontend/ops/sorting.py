@@ -65,6 +65,7 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
     if x.ndim == 0:
+        normalize_dim("sort", dim, 1)  # (a 0-dim tensor has dims -1 and 0, as PyTorch's)
         return values_indices("sort")(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending, stable)
     return values_indices("sort")(rename(gather(x, dim, idx), "SortBackward0", x), idx)
