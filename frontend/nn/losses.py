@@ -187,7 +187,7 @@ def _check_batch(input, target) -> None:
 
 def _check_targets(target, n_classes: int, ignore_index: int) -> None:
     """Out-of-range class indices raise eagerly (under tracing the values are unknown)."""
-    if kiln.is_tracing():
+    if kiln.is_tracing() or target.is_meta:  # (a meta target has no values either)
         return
     values = target.detach()
     valid = ops.logical_or(
