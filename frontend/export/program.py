@@ -52,7 +52,7 @@ DEFAULT_CACHE_SIZE = 8
 
 
 # ------------------------------------------------------------------------------ signature
-class InputKind(str, enum.Enum):
+class InputKind(enum.StrEnum):
     """``torch.export.graph_signature.InputKind``; each member equals its lower-case name
     (``InputKind.PARAMETER == "parameter"``)."""
 
@@ -62,7 +62,7 @@ class InputKind(str, enum.Enum):
     CONSTANT_TENSOR = "constant_tensor"
 
 
-class OutputKind(str, enum.Enum):
+class OutputKind(enum.StrEnum):
     USER_OUTPUT = "user_output"
 
 

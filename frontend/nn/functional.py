@@ -455,7 +455,8 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 
     As in PyTorch, another rank only warns (the "Defining a Neural Network" recipe applies
     ``Dropout2d`` to ``(N, F)`` features) and axes 0 and 1 are always ``(N, C)``: a 3-D
-    input drops ``(N, C)`` rows of ``(N, C, L)``, a 2-D one single elements.
+    input (warned about too) drops ``(N, C)`` rows of ``(N, C, L)``, a 2-D one single
+    elements.
     """
     if input.ndim not in (3, 4):
         import warnings
@@ -464,6 +465,17 @@ def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
             f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated "
             "and will result in an error in a future release. To retain the behavior "
             "and silence this warning, please use dropout instead.",
+            stacklevel=2,
+        )
+    if input.ndim == 3:
+        import warnings
+
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
             stacklevel=2,
         )
     if input.ndim < 2:

@@ -16,7 +16,7 @@ device = torch.device("cpu")
 
 class EncoderRNN(nn.Module):
     def __init__(self, input_size, hidden_size):
-        super(EncoderRNN, self).__init__()
+        super().__init__()
         self.hidden_size = hidden_size
         self.embedding = nn.Embedding(input_size, hidden_size)
         self.gru = nn.GRU(hidden_size, hidden_size)
@@ -33,7 +33,7 @@ class EncoderRNN(nn.Module):
 
 class AttnDecoderRNN(nn.Module):
     def __init__(self, hidden_size, output_size, dropout_p=0.1, max_length=MAX_LENGTH):
-        super(AttnDecoderRNN, self).__init__()
+        super().__init__()
         self.hidden_size = hidden_size
         self.output_size = output_size
         self.dropout_p = dropout_p
@@ -73,8 +73,11 @@ fill(decoder, 2.0)
 encoder_optimizer = optim.SGD(encoder.parameters(), lr=0.05)
 decoder_optimizer = optim.SGD(decoder.parameters(), lr=0.05)
 criterion = nn.NLLLoss()
-pairs = [([2, 3, 4, EOS_token], [4, 3, 2, EOS_token]), ([5, 6, EOS_token], [6, 5, EOS_token]),
-         ([3, 5, 2, 6, EOS_token], [6, 2, 5, 3, EOS_token])]
+pairs = [
+    ([2, 3, 4, EOS_token], [4, 3, 2, EOS_token]),
+    ([5, 6, EOS_token], [6, 5, EOS_token]),
+    ([3, 5, 2, 6, EOS_token], [6, 2, 5, 3, EOS_token]),
+]
 
 
 def train(input_tensor, target_tensor):
@@ -91,7 +94,9 @@ def train(input_tensor, target_tensor):
     decoder_input = torch.tensor([[SOS_token]], device=device)
     decoder_hidden = encoder_hidden
     for di in range(target_length):
-        decoder_output, decoder_hidden, decoder_attention = decoder(decoder_input, decoder_hidden, encoder_outputs)
+        decoder_output, decoder_hidden, decoder_attention = decoder(
+            decoder_input, decoder_hidden, encoder_outputs
+        )
         loss += criterion(decoder_output, target_tensor[di])
         decoder_input = target_tensor[di]
     loss.backward()
@@ -123,7 +128,9 @@ def evaluate(sentence):
         decoded_words = []
         decoder_attentions = torch.zeros(MAX_LENGTH, MAX_LENGTH)
         for di in range(MAX_LENGTH):
-            decoder_output, decoder_hidden, decoder_attention = decoder(decoder_input, decoder_hidden, encoder_outputs)
+            decoder_output, decoder_hidden, decoder_attention = decoder(
+                decoder_input, decoder_hidden, encoder_outputs
+            )
             decoder_attentions[di] = decoder_attention.data
             topv, topi = decoder_output.data.topk(1)
             if topi.item() == EOS_token:

@@ -38,10 +38,19 @@ class NumpyTake(torch.autograd.Function):
         logical_dim = x.dim() if x_bdim is None else x_bdim - 1
         dim = dim if dim >= 0 else dim + logical_dim
         x = x.movedim(x_bdim, 0) if x_bdim is not None else x.expand(info.batch_size, *x.shape)
-        ind = ind.movedim(ind_bdim, 0) if ind_bdim is not None else ind.expand(info.batch_size, *ind.shape)
-        ind_inv = (ind_inv.movedim(ind_inv_bdim, 0) if ind_inv_bdim is not None
-                   else ind_inv.expand(info.batch_size, *ind_inv.shape))
-        return torch.stack([NumpyTake.apply(x[i], ind[i], ind_inv[i], dim) for i in range(info.batch_size)]), 0
+        ind = (
+            ind.movedim(ind_bdim, 0)
+            if ind_bdim is not None
+            else ind.expand(info.batch_size, *ind.shape)
+        )
+        ind_inv = (
+            ind_inv.movedim(ind_inv_bdim, 0)
+            if ind_inv_bdim is not None
+            else ind_inv.expand(info.batch_size, *ind_inv.shape)
+        )
+        return torch.stack(
+            [NumpyTake.apply(x[i], ind[i], ind_inv[i], dim) for i in range(info.batch_size)]
+        ), 0
 
 
 class NumpySort(torch.autograd.Function):
@@ -94,13 +103,13 @@ class MyCube(torch.autograd.Function):
 
     @staticmethod
     def forward(x):
-        result = x ** 3
-        dx = 3 * x ** 2
+        result = x**3
+        dx = 3 * x**2
         return result, dx
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, = inputs
+        (x,) = inputs
         result, dx = output
         ctx.save_for_backward(x, dx)
 
@@ -131,18 +140,18 @@ class MySin(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        x, = inputs
+        (x,) = inputs
         ctx.save_for_backward(x)
         ctx.save_for_forward(x)
 
     @staticmethod
     def backward(ctx, gO):
-        x, = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         return gO * x.cos()
 
     @staticmethod
     def jvp(ctx, x_t):
-        x, = ctx.saved_tensors
+        (x,) = ctx.saved_tensors
         return x_t * x.cos()
 
 

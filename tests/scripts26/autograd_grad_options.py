@@ -15,7 +15,9 @@ y = x * w
 print("grad_outputs ones:", gx)
 gx, gu = torch.autograd.grad(y.sum(), [x, unused], allow_unused=True, retain_graph=True)
 print("allow_unused:", gx, gu)
-gx, gu = torch.autograd.grad(y.sum(), [x, unused], allow_unused=True, materialize_grads=True, retain_graph=True)
+gx, gu = torch.autograd.grad(
+    y.sum(), [x, unused], allow_unused=True, materialize_grads=True, retain_graph=True
+)
 print("materialize:", gu)
 try:
     torch.autograd.grad(y.sum(), [x, unused], retain_graph=True)
@@ -42,7 +44,7 @@ print("inputs=[w]:", x.grad, w.grad)
 
 x.grad = None
 w.grad = None
-(g,) = torch.autograd.grad((x ** 3).sum(), x, create_graph=True)
+(g,) = torch.autograd.grad((x**3).sum(), x, create_graph=True)
 print("first:", g.tolist(), g.requires_grad)
 (g2,) = torch.autograd.grad(g.sum(), x)
 print("second:", g2)

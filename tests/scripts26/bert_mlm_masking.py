@@ -12,8 +12,9 @@ import torch.nn.functional as F
 PAD, CLS, SEP, MASK = 0, 1, 2, 3
 vocab_size, hidden = 20, 8
 rng = np.random.default_rng(0)
-input_ids = torch.tensor([[CLS, 5, 6, 7, 8, 9, 10, SEP, PAD, PAD],
-                          [CLS, 11, 12, 13, SEP, 14, 15, 16, 17, SEP]])
+input_ids = torch.tensor(
+    [[CLS, 5, 6, 7, 8, 9, 10, SEP, PAD, PAD], [CLS, 11, 12, 13, SEP, 14, 15, 16, 17, SEP]]
+)
 attention_mask = (input_ids != PAD).long()
 token_type_ids = torch.tensor([[0] * 10, [0] * 5 + [1] * 5])
 special = (input_ids == PAD) | (input_ids == CLS) | (input_ids == SEP)
@@ -30,7 +31,14 @@ inputs[indices_replaced] = MASK
 indices_random = (choice >= 0.8) & (choice < 0.9) & masked_indices
 random_words = torch.from_numpy(rng.integers(4, vocab_size, input_ids.shape)).long()
 inputs[indices_random] = random_words[indices_random]
-print("masked count:", int(masked_indices.sum()), "replaced:", int(indices_replaced.sum()), "random:", int(indices_random.sum()))
+print(
+    "masked count:",
+    int(masked_indices.sum()),
+    "replaced:",
+    int(indices_replaced.sum()),
+    "random:",
+    int(indices_random.sum()),
+)
 print("labels:", labels)
 print("inputs:", inputs)
 
@@ -60,7 +68,7 @@ class TinyMLM(nn.Module):
         h = self.emb(ids, types)
         ext = mask[:, None, None, :].to(h.dtype)
         ext = (1.0 - ext) * torch.finfo(h.dtype).min
-        scores = self.q(h).unsqueeze(1) @ self.k(h).unsqueeze(1).transpose(-1, -2) / hidden ** 0.5
+        scores = self.q(h).unsqueeze(1) @ self.k(h).unsqueeze(1).transpose(-1, -2) / hidden**0.5
         probs = F.softmax(scores + ext, dim=-1)
         ctx = (probs @ self.v(h).unsqueeze(1)).squeeze(1)
         return self.out(h + ctx), probs

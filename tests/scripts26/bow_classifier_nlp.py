@@ -7,12 +7,13 @@ import torch.nn as nn
 import torch.nn.functional as F
 import torch.optim as optim
 
-data = [("me gusta comer en la cafeteria".split(), "SPANISH"),
-        ("Give it to me".split(), "ENGLISH"),
-        ("No creo que sea una buena idea".split(), "SPANISH"),
-        ("No it is not a good idea to get lost at sea".split(), "ENGLISH")]
-test_data = [("Yo creo que si".split(), "SPANISH"),
-             ("it is lost on me".split(), "ENGLISH")]
+data = [
+    ("me gusta comer en la cafeteria".split(), "SPANISH"),
+    ("Give it to me".split(), "ENGLISH"),
+    ("No creo que sea una buena idea".split(), "SPANISH"),
+    ("No it is not a good idea to get lost at sea".split(), "ENGLISH"),
+]
+test_data = [("Yo creo que si".split(), "SPANISH"), ("it is lost on me".split(), "ENGLISH")]
 
 word_to_ix = {}
 for sent, _ in data + test_data:
@@ -26,7 +27,7 @@ NUM_LABELS = 2
 
 class BoWClassifier(nn.Module):
     def __init__(self, num_labels, vocab_size):
-        super(BoWClassifier, self).__init__()
+        super().__init__()
         self.linear = nn.Linear(vocab_size, num_labels)
 
     def forward(self, bow_vec):
@@ -46,7 +47,9 @@ def make_target(label, label_to_ix):
 
 model = BoWClassifier(NUM_LABELS, VOCAB_SIZE)
 with torch.no_grad():
-    model.linear.weight.copy_(torch.cos(torch.arange(2 * VOCAB_SIZE, dtype=torch.float32)).view(2, -1) * 0.1)
+    model.linear.weight.copy_(
+        torch.cos(torch.arange(2 * VOCAB_SIZE, dtype=torch.float32)).view(2, -1) * 0.1
+    )
     model.linear.bias.copy_(torch.tensor([0.05, -0.05]))
 for name, param in model.named_parameters():
     print("param", name + ":", tuple(param.shape))
@@ -58,13 +61,13 @@ with torch.no_grad():
 
 label_to_ix = {"SPANISH": 0, "ENGLISH": 1}
 with torch.no_grad():
-    for instance, label in test_data:
+    for instance, _label in test_data:
         print("before:", model(make_bow_vector(instance, word_to_ix)))
 print("creo before:", next(model.parameters())[:, word_to_ix["creo"]])
 
 loss_function = nn.NLLLoss()
 optimizer = optim.SGD(model.parameters(), lr=0.1)
-for epoch in range(100):
+for _epoch in range(100):
     for instance, label in data:
         model.zero_grad()
         bow_vec = make_bow_vector(instance, word_to_ix)
@@ -74,7 +77,7 @@ for epoch in range(100):
         loss.backward()
         optimizer.step()
 with torch.no_grad():
-    for instance, label in test_data:
+    for instance, _label in test_data:
         print("after:", model(make_bow_vector(instance, word_to_ix)))
 print("creo after:", next(model.parameters())[:, word_to_ix["creo"]])
 print("LongTensor:", torch.LongTensor([3, 1]).dtype, torch.FloatTensor([1, 2]).dtype)

@@ -21,10 +21,9 @@ vocab_size = len(vocab)
 word_to_ix = {word: i for i, word in enumerate(sorted(vocab))}
 data = []
 for i in range(CONTEXT_SIZE, len(raw_text) - CONTEXT_SIZE):
-    context = (
-        [raw_text[i - j - 1] for j in range(CONTEXT_SIZE)]
-        + [raw_text[i + j + 1] for j in range(CONTEXT_SIZE)]
-    )
+    context = [raw_text[i - j - 1] for j in range(CONTEXT_SIZE)] + [
+        raw_text[i + j + 1] for j in range(CONTEXT_SIZE)
+    ]
     target = raw_text[i]
     data.append((context, target))
 print("vocab size:", vocab_size, "examples:", len(data))
@@ -57,7 +56,7 @@ with torch.no_grad():
 loss_function = nn.NLLLoss()
 optimizer = optim.SGD(model.parameters(), lr=0.05)
 losses = []
-for epoch in range(6):
+for _epoch in range(6):
     total_loss = 0
     for context, target in data:
         context_idxs = make_context_vector(context, word_to_ix)
@@ -72,7 +71,8 @@ print("losses:", [round(l, 3) for l in losses])
 print("decreasing:", all(a > b for a, b in zip(losses, losses[1:])))
 with torch.no_grad():
     correct = sum(
-        int(model(make_context_vector(c, word_to_ix)).argmax(dim=1).item() == word_to_ix[t]) for c, t in data
+        int(model(make_context_vector(c, word_to_ix)).argmax(dim=1).item() == word_to_ix[t])
+        for c, t in data
     )
 print("train accuracy:", correct, "/", len(data))
 print("embedding of 'processes':", model.embeddings.weight[word_to_ix["processes"]])

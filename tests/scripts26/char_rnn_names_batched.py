@@ -17,7 +17,8 @@ n_letters = len(allowed_characters)
 
 def unicodeToAscii(s):
     return "".join(
-        c for c in unicodedata.normalize("NFD", s)
+        c
+        for c in unicodedata.normalize("NFD", s)
         if unicodedata.category(c) != "Mn" and c in allowed_characters
     )
 
@@ -45,14 +46,22 @@ names = {
     "Japanese": ["Satō", "Suzuki", "Takahashi", "Tanaka", "Watanabe"],
 }
 labels_uniq = sorted(names)
-data = [(lineToTensor(unicodeToAscii(n)), torch.tensor([labels_uniq.index(lab)], dtype=torch.long), lab, n)
-        for lab in labels_uniq for n in names[lab]]
+data = [
+    (
+        lineToTensor(unicodeToAscii(n)),
+        torch.tensor([labels_uniq.index(lab)], dtype=torch.long),
+        lab,
+        n,
+    )
+    for lab in labels_uniq
+    for n in names[lab]
+]
 print("examples:", len(data), data[7][2], data[7][3])
 
 
 class CharRNN(nn.Module):
     def __init__(self, input_size, hidden_size, output_size):
-        super(CharRNN, self).__init__()
+        super().__init__()
         self.rnn = nn.RNN(input_size, hidden_size)
         self.h2o = nn.Linear(hidden_size, output_size)
         self.softmax = nn.LogSoftmax(dim=1)
@@ -87,7 +96,7 @@ criterion = nn.NLLLoss()
 optimizer = torch.optim.SGD(rnn.parameters(), lr=0.15)
 rng = np.random.default_rng(0)
 losses = []
-for epoch in range(12):
+for _epoch in range(12):
     order = rng.permutation(len(data))
     batches = np.array_split(order, 3)
     rnn.train()
@@ -110,7 +119,7 @@ print("losses:", [round(l, 4) for l in losses])
 confusion = torch.zeros(len(labels_uniq), len(labels_uniq))
 rnn.eval()
 with torch.no_grad():
-    for text_tensor, label_tensor, label, _ in data:
+    for text_tensor, label_tensor, _label, _ in data:
         guess, guess_i = label_from_output(rnn(text_tensor), labels_uniq)
         confusion[label_tensor.item()][guess_i] += 1
 confusion = confusion / confusion.sum(1, keepdim=True)

@@ -29,7 +29,9 @@ model = TinyCLIP()
 with torch.no_grad():
     for i, (name, p) in enumerate(model.named_parameters()):
         if name != "logit_scale":
-            p.copy_(torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.43 + i).view_as(p) * 0.5)
+            p.copy_(
+                torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.43 + i).view_as(p) * 0.5
+            )
 print("logit_scale:", model.logit_scale.item(), model.logit_scale.shape)
 N = 6
 images = torch.cos(torch.arange(N * 6, dtype=torch.float32) * 0.7).view(N, 6)
@@ -38,13 +40,19 @@ labels = torch.arange(N)
 
 
 def clip_loss(logits_per_image, logits_per_text):
-    return (F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)) / 2
+    return (
+        F.cross_entropy(logits_per_image, labels) + F.cross_entropy(logits_per_text, labels)
+    ) / 2
 
 
 decay = [p for n, p in model.named_parameters() if p.ndim >= 2]
 no_decay = [p for n, p in model.named_parameters() if p.ndim < 2]
-opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.2}, {"params": no_decay, "weight_decay": 0.0}],
-                        lr=5e-2, betas=(0.9, 0.98), eps=1e-6)
+opt = torch.optim.AdamW(
+    [{"params": decay, "weight_decay": 0.2}, {"params": no_decay, "weight_decay": 0.0}],
+    lr=5e-2,
+    betas=(0.9, 0.98),
+    eps=1e-6,
+)
 for step in range(8):
     lpi, lpt = model(images, texts)
     loss = clip_loss(lpi, lpt)

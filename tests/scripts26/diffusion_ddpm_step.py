@@ -48,8 +48,10 @@ def extract(a, t, x_shape):
 
 
 def q_sample(x_start, t, noise):
-    return extract(sqrt_alphas_cumprod, t, x_start.shape) * x_start + extract(
-        sqrt_one_minus_alphas_cumprod, t, x_start.shape) * noise
+    return (
+        extract(sqrt_alphas_cumprod, t, x_start.shape) * x_start
+        + extract(sqrt_one_minus_alphas_cumprod, t, x_start.shape) * noise
+    )
 
 
 class SinusoidalPositionEmbeddings(nn.Module):

@@ -49,8 +49,20 @@ for step in range(6):
             b_t.copy_(b_s)
     print("step", step, "decay:", round(m, 6), "loss:", round(loss.item(), 6))
 
-print("foreach == loop:", all(torch.allclose(a, b, atol=1e-6) for a, b in zip(teacher_foreach.parameters(), teacher_loop.parameters())))
-print("lerp == loop:", all(torch.allclose(a, b, atol=1e-6) for a, b in zip(teacher_lerp.parameters(), teacher_loop.parameters())))
+print(
+    "foreach == loop:",
+    all(
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(teacher_foreach.parameters(), teacher_loop.parameters())
+    ),
+)
+print(
+    "lerp == loop:",
+    all(
+        torch.allclose(a, b, atol=1e-6)
+        for a, b in zip(teacher_lerp.parameters(), teacher_loop.parameters())
+    ),
+)
 teacher_loop.eval()
 with torch.no_grad():
     print("teacher out:", teacher_loop(x[:2]))

@@ -1,8 +1,8 @@
 # torch.export tutorial pieces: an ExportedProgram's graph_signature (input_specs kinds
 # and targets for parameters, buffers and user inputs; output_specs, and a buffer
-# mutation's BUFFER_MUTATION output), ep.state_dict keys, dynamic shapes with Dim (min / max) and the error on a
-# violating input, a derived dim (2 * dim), run_decompositions keeping results, and
-# ep.module() called with new shapes.
+# mutation's BUFFER_MUTATION output), ep.state_dict keys, dynamic shapes with Dim
+# (min / max) and the error on a violating input, a derived dim (2 * dim),
+# run_decompositions keeping results, and ep.module() called with new shapes.
 import torch
 from torch.export import Dim, export
 
@@ -58,9 +58,14 @@ class Concat(torch.nn.Module):
 
 n = Dim("n", min=2, max=32)
 try:
-    ep_derived = export(Concat(), (torch.ones(3, 2), torch.ones(6, 2)),
-                        dynamic_shapes={"a": {0: n}, "b": {0: 2 * n}})
-    print("derived:", ep_derived.module()(torch.arange(8.0).view(4, 2), torch.ones(8, 2)).sum().item())
+    ep_derived = export(
+        Concat(),
+        (torch.ones(3, 2), torch.ones(6, 2)),
+        dynamic_shapes={"a": {0: n}, "b": {0: 2 * n}},
+    )
+    print(
+        "derived:", ep_derived.module()(torch.arange(8.0).view(4, 2), torch.ones(8, 2)).sum().item()
+    )
 except Exception as e:
     print("derived:", type(e).__name__)
 

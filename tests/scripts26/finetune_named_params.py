@@ -11,9 +11,14 @@ class Model(nn.Module):
     def __init__(self):
         super().__init__()
         self.backbone = nn.Sequential(
-            nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(),
-            nn.Conv2d(4, 6, 3, padding=1), nn.BatchNorm2d(6), nn.ReLU(),
-            nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+            nn.Conv2d(3, 4, 3, padding=1),
+            nn.BatchNorm2d(4),
+            nn.ReLU(),
+            nn.Conv2d(4, 6, 3, padding=1),
+            nn.BatchNorm2d(6),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
         )
         self.neck = nn.Linear(6, 6)
         self.head = nn.Linear(6, 3)
@@ -26,7 +31,10 @@ model = Model()
 with torch.no_grad():
     for i, (name, p) in enumerate(model.named_parameters()):
         k = torch.arange(p.numel(), dtype=torch.float32)
-        p.copy_(torch.cos(k * 0.41 + i).view_as(p) * 0.3 + (1.0 if "1.weight" in name or "4.weight" in name else 0.0))
+        p.copy_(
+            torch.cos(k * 0.41 + i).view_as(p) * 0.3
+            + (1.0 if "1.weight" in name or "4.weight" in name else 0.0)
+        )
 initial = {k: v.clone() for k, v in model.state_dict().items()}
 
 for name, param in model.named_parameters():
@@ -45,7 +53,11 @@ for name, param in model.named_parameters():
 optimizer = torch.optim.AdamW(
     [{"params": decay, "weight_decay": 0.01}, {"params": no_decay, "weight_decay": 0.0}], lr=1e-2
 )
-print("groups:", [len(g["params"]) for g in optimizer.param_groups], [g["weight_decay"] for g in optimizer.param_groups])
+print(
+    "groups:",
+    [len(g["params"]) for g in optimizer.param_groups],
+    [g["weight_decay"] for g in optimizer.param_groups],
+)
 
 
 def set_bn_eval(m):
@@ -73,9 +85,19 @@ print("moved:", moved)
 for name, param in model.backbone.named_parameters():
     if name.startswith(("3.", "4.")):
         param.requires_grad_(True)
-optimizer.add_param_group({"params": [p for n, p in model.backbone.named_parameters() if n.startswith(("3.", "4."))],
-                           "lr": 1e-3, "weight_decay": 0.0})
-print("groups after:", len(optimizer.param_groups), optimizer.param_groups[2]["lr"], optimizer.param_groups[2]["betas"])
+optimizer.add_param_group(
+    {
+        "params": [p for n, p in model.backbone.named_parameters() if n.startswith(("3.", "4."))],
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+    }
+)
+print(
+    "groups after:",
+    len(optimizer.param_groups),
+    optimizer.param_groups[2]["lr"],
+    optimizer.param_groups[2]["betas"],
+)
 for step in range(3):
     optimizer.zero_grad()
     loss = criterion(model(x), y)

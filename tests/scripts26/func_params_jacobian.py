@@ -37,7 +37,9 @@ def loss_fn(p, x):
 g = grad(loss_fn)(params, x)
 model.zero_grad()
 model(x).pow(2).sum().backward()
-print("grad matches backward:", all(torch.allclose(g[k], p.grad) for k, p in model.named_parameters()))
+print(
+    "grad matches backward:", all(torch.allclose(g[k], p.grad) for k, p in model.named_parameters())
+)
 
 tangent = {k: torch.ones_like(v) * 0.1 for k, v in params.items()}
 out, jvp_fn = linearize(lambda p: f(p, x), params)

@@ -25,7 +25,11 @@ class MyModule(nn.Module):
 module = MyModule()
 symbolic_traced = torch.fx.symbolic_trace(module)
 for node in symbolic_traced.graph.nodes:
-    target = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", str(node.target))
+    target = (
+        node.target
+        if isinstance(node.target, str)
+        else getattr(node.target, "__name__", str(node.target))
+    )
     print("node:", node.op, node.name, target)
 x = torch.tensor([[0.1, 0.2, 0.3], [-1.0, 0.0, 1.0], [2.0, -3.0, 0.5]])
 print("traced == eager:", torch.equal(symbolic_traced(x), module(x)))

@@ -19,7 +19,7 @@ means = X[[0, 50, 100]].clone()
 covs = torch.eye(2).repeat(K, 1, 1)
 weights = torch.full((K,), 1.0 / K)
 history = []
-for it in range(8):
+for _it in range(8):
     dist = MultivariateNormal(means, covariance_matrix=covs)
     log_probs = dist.log_prob(X[:, None, :]) + torch.log(weights)
     log_norm = torch.logsumexp(log_probs, dim=1, keepdim=True)
@@ -28,7 +28,9 @@ for it in range(8):
     nk = resp.sum(dim=0)
     means = (resp.T @ X) / nk[:, None]
     diff = X[:, None, :] - means[None]
-    covs = torch.einsum("nk,nki,nkj->kij", resp, diff, diff) / nk[:, None, None] + 1e-6 * torch.eye(2)
+    covs = torch.einsum("nk,nki,nkj->kij", resp, diff, diff) / nk[:, None, None] + 1e-6 * torch.eye(
+        2
+    )
     weights = nk / X.shape[0]
 print("log-likelihood:", [round(h, 4) for h in history])
 print("increasing:", all(b >= a - 1e-9 for a, b in zip(history, history[1:])))

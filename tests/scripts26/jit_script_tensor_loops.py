@@ -21,7 +21,9 @@ def first_positive_row(x: torch.Tensor) -> torch.Tensor:
 
 
 scripted = torch.jit.script(halve_until_small)
-print("while loop:", scripted(torch.tensor([3.0, 4.0])), halve_until_small(torch.tensor([3.0, 4.0])))
+print(
+    "while loop:", scripted(torch.tensor([3.0, 4.0])), halve_until_small(torch.tensor([3.0, 4.0]))
+)
 print("while loop 2:", scripted(torch.tensor([0.1, 0.2])))
 scripted_row = torch.jit.script(first_positive_row)
 m = torch.tensor([[-1.0, -2.0], [3.0, -1.0], [5.0, 5.0]])

@@ -11,7 +11,10 @@ import torch.nn.utils.parametrize as parametrize
 
 def fill(p, phase, scale=0.3):
     with torch.no_grad():
-        p.copy_(torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.71 + phase).view_as(p) * scale)
+        p.copy_(
+            torch.sin(torch.arange(p.numel(), dtype=torch.float32) * 0.71 + phase).view_as(p)
+            * scale
+        )
 
 
 class LoRALinear(nn.Module):
@@ -58,7 +61,10 @@ class LoRAParametrization(nn.Module):
 
     def forward(self, original_weights):
         if self.enabled:
-            return original_weights + torch.matmul(self.lora_B, self.lora_A).view(original_weights.shape) * self.scale
+            return (
+                original_weights
+                + torch.matmul(self.lora_B, self.lora_A).view(original_weights.shape) * self.scale
+            )
         return original_weights
 
 

@@ -26,7 +26,7 @@ training_data = [
     ("Everybody read that book".split(), ["NN", "V", "DET", "NN"]),
 ]
 word_to_ix = {}
-for sent, tags in training_data:
+for sent, _tags in training_data:
     for word in sent:
         if word not in word_to_ix:
             word_to_ix[word] = len(word_to_ix)
@@ -38,7 +38,7 @@ HIDDEN_DIM = 6
 
 class LSTMTagger(nn.Module):
     def __init__(self, embedding_dim, hidden_dim, vocab_size, tagset_size):
-        super(LSTMTagger, self).__init__()
+        super().__init__()
         self.hidden_dim = hidden_dim
         self.word_embeddings = nn.Embedding(vocab_size, embedding_dim)
         self.lstm = nn.LSTM(embedding_dim, hidden_dim)
@@ -59,7 +59,7 @@ optimizer = optim.SGD(model.parameters(), lr=0.1)
 with torch.no_grad():
     inputs = prepare_sequence(training_data[0][0], word_to_ix)
     print("scores before:", model(inputs))
-for epoch in range(60):
+for _epoch in range(60):
     for sentence, tags in training_data:
         model.zero_grad()
         sentence_in = prepare_sequence(sentence, word_to_ix)
@@ -78,7 +78,9 @@ char_to_ix = {c: i for i, c in enumerate(chars)}
 
 
 class CharLSTMTagger(nn.Module):
-    def __init__(self, embedding_dim, char_dim, char_hidden, hidden_dim, vocab_size, n_chars, tagset_size):
+    def __init__(
+        self, embedding_dim, char_dim, char_hidden, hidden_dim, vocab_size, n_chars, tagset_size
+    ):
         super().__init__()
         self.word_embeddings = nn.Embedding(vocab_size, embedding_dim)
         self.char_embeddings = nn.Embedding(n_chars, char_dim)
@@ -113,4 +115,7 @@ for epoch in range(15):
     if epoch % 5 == 4:
         print("char epoch", epoch, "loss:", round(total, 5))
 with torch.no_grad():
-    print("char scores:", cmodel(prepare_sequence(training_data[1][0], word_to_ix), training_data[1][0]))
+    print(
+        "char scores:",
+        cmodel(prepare_sequence(training_data[1][0], word_to_ix), training_data[1][0]),
+    )

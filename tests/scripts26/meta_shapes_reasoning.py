@@ -42,7 +42,7 @@ def fw_hook(module, input, output):
 with torch.device("meta"):
     net = Net()
     inp = torch.randn((1024, 3, 32, 32))
-for name, layer in net.named_modules():
+for _name, layer in net.named_modules():
     layer.register_forward_hook(fw_hook)
 out = net(inp)
 print("meta params:", all(p.is_meta for p in net.parameters()))
@@ -52,16 +52,23 @@ def conv_out(n, k, s, p, d):
     return math.floor((n + 2 * p - d * (k - 1) - 1) / s + 1)
 
 
-for (k, s, p, d) in [(3, 1, 0, 1), (3, 2, 1, 1), (5, 2, 2, 2), (4, 3, 1, 1)]:
+for k, s, p, d in [(3, 1, 0, 1), (3, 2, 1, 1), (5, 2, 2, 2), (4, 3, 1, 1)]:
     c = nn.Conv2d(2, 2, k, stride=s, padding=p, dilation=d, device="meta")
     got = c(torch.empty(1, 2, 17, 13, device="meta")).shape
     print("conv", (k, s, p, d), tuple(got), (conv_out(17, k, s, p, d), conv_out(13, k, s, p, d)))
 
-print("pool meta:", F.avg_pool2d(torch.empty(2, 3, 9, 9, device="meta"), 3, stride=2, ceil_mode=True).shape)
+print(
+    "pool meta:",
+    F.avg_pool2d(torch.empty(2, 3, 9, 9, device="meta"), 3, stride=2, ceil_mode=True).shape,
+)
 print("matmul meta:", (torch.empty(4, 5, device="meta") @ torch.empty(5, 7, device="meta")).shape)
 
 small = nn.Sequential(nn.Linear(3, 2), nn.Tanh())
-small = small.to(torch.device("meta")) if False else nn.Sequential(nn.Linear(3, 2, device="meta"), nn.Tanh())
+small = (
+    small.to(torch.device("meta"))
+    if False
+    else nn.Sequential(nn.Linear(3, 2, device="meta"), nn.Tanh())
+)
 small.to_empty(device="cpu")
 print("materialised device:", small[0].weight.device, small[0].weight.is_meta)
 with torch.no_grad():

@@ -67,6 +67,9 @@ for t in range(10):
 print("matches dense:", torch.allclose(dense.view(2, 5, 4), out))
 (out.pow(2).mean() + 0.01 * aux).backward()
 print("router grad:", moe.router.weight.grad)
-print("expert grads nonzero:", [bool(e.w1.weight.grad is not None and e.w1.weight.grad.abs().sum() > 0) for e in moe.experts])
+print(
+    "expert grads nonzero:",
+    [bool(e.w1.weight.grad is not None and e.w1.weight.grad.abs().sum() > 0) for e in moe.experts],
+)
 counts = torch.bincount(selected.flatten(), minlength=4)
 print("tokens per expert:", counts.tolist())

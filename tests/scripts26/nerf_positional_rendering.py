@@ -13,7 +13,7 @@ torch.set_default_dtype(torch.float64)
 def positional_encoding(x, num_freqs=4):
     out = [x]
     for k in range(num_freqs):
-        out += [torch.sin((2.0 ** k) * x), torch.cos((2.0 ** k) * x)]
+        out += [torch.sin((2.0**k) * x), torch.cos((2.0**k) * x)]
     return torch.cat(out, dim=-1)
 
 
@@ -24,7 +24,9 @@ print("encoding row 0:", enc[0, :9])
 
 H, W, focal = 3, 4, 2.0
 c2w = torch.tensor([[1.0, 0.0, 0.0, 0.5], [0.0, 0.8, -0.6, 0.0], [0.0, 0.6, 0.8, 2.0]])
-i, j = torch.meshgrid(torch.arange(W, dtype=torch.float64), torch.arange(H, dtype=torch.float64), indexing="xy")
+i, j = torch.meshgrid(
+    torch.arange(W, dtype=torch.float64), torch.arange(H, dtype=torch.float64), indexing="xy"
+)
 dirs = torch.stack([(i - W * 0.5) / focal, -(j - H * 0.5) / focal, -torch.ones_like(i)], -1)
 rays_d = torch.sum(dirs[..., None, :] * c2w[:3, :3], -1)
 rays_o = c2w[:3, -1].expand(rays_d.shape)
@@ -50,7 +52,9 @@ dists = z_vals[..., 1:] - z_vals[..., :-1]
 dists = torch.cat([dists, torch.tensor([1e10]).expand(dists[..., :1].shape)], -1)
 dists = dists * torch.norm(rays_d[..., None, :], dim=-1)
 alpha = 1.0 - torch.exp(-F.relu(raw_sigma) * dists)
-trans = torch.cumprod(torch.cat([torch.ones((alpha.shape[0], 1)), 1.0 - alpha + 1e-10], -1), -1)[:, :-1]
+trans = torch.cumprod(torch.cat([torch.ones((alpha.shape[0], 1)), 1.0 - alpha + 1e-10], -1), -1)[
+    :, :-1
+]
 weights = alpha * trans
 rgb_map = torch.sum(weights[..., None] * raw_rgb, -2)
 depth_map = torch.sum(weights * z_vals, -1)

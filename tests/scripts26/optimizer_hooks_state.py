@@ -25,9 +25,11 @@ def post(optimizer, args, kwargs):
 
 h_pre = opt.register_step_pre_hook(pre)
 h_post = opt.register_step_post_hook(post)
-h_global = register_optimizer_step_post_hook(lambda o, a, k: events.append(("global", type(o).__name__)))
+h_global = register_optimizer_step_post_hook(
+    lambda o, a, k: events.append(("global", type(o).__name__))
+)
 x = torch.tensor([[1.0, 2.0, 3.0], [0.5, -1.0, 0.0]])
-for step in range(2):
+for _step in range(2):
     opt.zero_grad()
     model(x).pow(2).sum().backward()
     opt.step()
@@ -62,7 +64,12 @@ opt2 = torch.optim.SGD(model.parameters(), lr=0.5, momentum=0.9)
 opt2.register_load_state_dict_pre_hook(load_pre)
 opt2.load_state_dict(sd)
 print("load saw:", seen, opt2.param_groups[0]["lr"])
-print("momentum equal:", torch.equal(opt2.state[model.weight]["momentum_buffer"], opt.state[model.weight]["momentum_buffer"]))
+print(
+    "momentum equal:",
+    torch.equal(
+        opt2.state[model.weight]["momentum_buffer"], opt.state[model.weight]["momentum_buffer"]
+    ),
+)
 
 extra = nn.Parameter(torch.tensor([1.0, -1.0]))
 opt.add_param_group({"params": [extra], "lr": 0.01})

@@ -5,10 +5,19 @@
 # running each sequence alone; plus the PackedSequence fields and pack_sequence.
 import torch
 import torch.nn as nn
-from torch.nn.utils.rnn import pack_padded_sequence, pack_sequence, pad_packed_sequence, pad_sequence
+from torch.nn.utils.rnn import (
+    pack_padded_sequence,
+    pack_sequence,
+    pad_packed_sequence,
+    pad_sequence,
+)
 
-seqs = [torch.linspace(-1, 1, 3 * 2).view(3, 2), torch.linspace(0, 2, 5 * 2).view(5, 2),
-        torch.linspace(1, -1, 2 * 2).view(2, 2), torch.linspace(-2, 0, 4 * 2).view(4, 2)]
+seqs = [
+    torch.linspace(-1, 1, 3 * 2).view(3, 2),
+    torch.linspace(0, 2, 5 * 2).view(5, 2),
+    torch.linspace(1, -1, 2 * 2).view(2, 2),
+    torch.linspace(-2, 0, 4 * 2).view(4, 2),
+]
 lengths = torch.tensor([len(s) for s in seqs])
 padded = pad_sequence(seqs, batch_first=True)
 print("padded shape:", padded.shape)
@@ -20,7 +29,9 @@ with torch.no_grad():
 
 sorted_lengths, sort_idx = lengths.sort(descending=True)
 print("sorted:", sorted_lengths.tolist(), sort_idx.tolist())
-packed = pack_padded_sequence(padded[sort_idx], sorted_lengths, batch_first=True, enforce_sorted=True)
+packed = pack_padded_sequence(
+    padded[sort_idx], sorted_lengths, batch_first=True, enforce_sorted=True
+)
 print("batch_sizes:", packed.batch_sizes.tolist())
 print("sorted_indices:", packed.sorted_indices, packed.unsorted_indices)
 print("data shape:", packed.data.shape)
@@ -39,7 +50,12 @@ out2, _ = pad_packed_sequence(out2, batch_first=True, total_length=6)
 print("same as manual:", torch.allclose(out, out2, atol=1e-6), torch.allclose(h_n, h2, atol=1e-6))
 for i, s in enumerate(seqs):
     o, h = gru(s.unsqueeze(0))
-    print("alone", i, torch.allclose(h[0, 0], h_n[0, i], atol=1e-6), torch.allclose(o[0], out[i, : len(s)], atol=1e-6))
+    print(
+        "alone",
+        i,
+        torch.allclose(h[0, 0], h_n[0, i], atol=1e-6),
+        torch.allclose(o[0], out[i, : len(s)], atol=1e-6),
+    )
 print("padding zeros:", out[2, 2:].abs().sum().item())
 
 try:

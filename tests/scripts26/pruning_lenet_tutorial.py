@@ -12,7 +12,7 @@ import torch.nn.utils.prune as prune
 
 class LeNet(nn.Module):
     def __init__(self):
-        super(LeNet, self).__init__()
+        super().__init__()
         self.conv1 = nn.Conv2d(1, 6, 3)
         self.conv2 = nn.Conv2d(6, 16, 3)
         self.fc1 = nn.Linear(16 * 5 * 5, 120)
@@ -61,12 +61,16 @@ print("history:", type(hook).__name__, [type(m).__name__ for m in hook])
 print("state_dict keys:", list(model.conv1.state_dict().keys()))
 
 prune.remove(module, "weight")
-print("after remove:", [n for n, _ in module.named_parameters()], [n for n, _ in module.named_buffers()])
+print(
+    "after remove:",
+    [n for n, _ in module.named_parameters()],
+    [n for n, _ in module.named_buffers()],
+)
 print("zeros kept:", int((module.weight == 0).sum()))
 
 new_model = LeNet()
 fill(new_model)
-for name, mod in new_model.named_modules():
+for _name, mod in new_model.named_modules():
     if isinstance(mod, torch.nn.Conv2d):
         prune.l1_unstructured(mod, name="weight", amount=0.2)
     elif isinstance(mod, torch.nn.Linear):
@@ -86,11 +90,11 @@ prune.global_unstructured(parameters_to_prune, pruning_method=prune.L1Unstructur
 for name in ("conv1", "conv2", "fc1", "fc2", "fc3"):
     w = getattr(model, name).weight
     print(
-        "Sparsity in {}.weight: {:.2f}%".format(name, 100.0 * float(torch.sum(w == 0)) / float(w.nelement()))
+        f"Sparsity in {name}.weight: {100.0 * float(torch.sum(w == 0)) / float(w.nelement()):.2f}%"
     )
 total_zero = sum(float(torch.sum(m.weight == 0)) for m, _ in parameters_to_prune)
 total = sum(float(m.weight.nelement()) for m, _ in parameters_to_prune)
-print("Global sparsity: {:.2f}%".format(100.0 * total_zero / total))
+print(f"Global sparsity: {100.0 * total_zero / total:.2f}%")
 x = torch.linspace(0, 1, 2 * 28 * 28).view(2, 1, 28, 28)
 print("output:", model(x))
 print("is_pruned:", prune.is_pruned(model))

@@ -40,11 +40,32 @@ def make(*shape, phase=0.0):
 q, k, v = make(2, 2, 4, 8), make(2, 2, 6, 8, phase=1.0), make(2, 2, 6, 8, phase=2.0)
 print("plain:", torch.allclose(F.scaled_dot_product_attention(q, k, v), reference(q, k, v)))
 bool_mask = torch.ones(4, 6, dtype=torch.bool).tril(diagonal=1)
-print("bool mask:", torch.allclose(F.scaled_dot_product_attention(q, k, v, attn_mask=bool_mask), reference(q, k, v, bool_mask)))
+print(
+    "bool mask:",
+    torch.allclose(
+        F.scaled_dot_product_attention(q, k, v, attn_mask=bool_mask), reference(q, k, v, bool_mask)
+    ),
+)
 float_mask = make(4, 6, phase=3.0)
-print("float mask:", torch.allclose(F.scaled_dot_product_attention(q, k, v, attn_mask=float_mask), reference(q, k, v, float_mask)))
-print("causal Lq<Lk:", torch.allclose(F.scaled_dot_product_attention(q, k, v, is_causal=True), reference(q, k, v, is_causal=True)))
-print("scale:", torch.allclose(F.scaled_dot_product_attention(q, k, v, scale=0.1), reference(q, k, v, scale=0.1)))
+print(
+    "float mask:",
+    torch.allclose(
+        F.scaled_dot_product_attention(q, k, v, attn_mask=float_mask),
+        reference(q, k, v, float_mask),
+    ),
+)
+print(
+    "causal Lq<Lk:",
+    torch.allclose(
+        F.scaled_dot_product_attention(q, k, v, is_causal=True), reference(q, k, v, is_causal=True)
+    ),
+)
+print(
+    "scale:",
+    torch.allclose(
+        F.scaled_dot_product_attention(q, k, v, scale=0.1), reference(q, k, v, scale=0.1)
+    ),
+)
 out = F.scaled_dot_product_attention(q, k, v, is_causal=True)
 print("causal row 0:", out[0, 0, 0])
 
@@ -55,10 +76,16 @@ print("gqa:", gqa.shape, torch.allclose(gqa, reference(qg, kg, vg, enable_gqa=Tr
 masked = torch.ones(4, 6, dtype=torch.bool)
 masked[1] = False
 res = F.scaled_dot_product_attention(q, k, v, attn_mask=masked)
-print("fully masked row nan:", torch.isnan(res[0, 0, 1]).all().item(), torch.isnan(res[0, 0, 0]).any().item())
+print(
+    "fully masked row nan:",
+    torch.isnan(res[0, 0, 1]).all().item(),
+    torch.isnan(res[0, 0, 0]).any().item(),
+)
 
 qr, kr, vr = (t.clone().requires_grad_() for t in (q, k, v))
-F.scaled_dot_product_attention(qr, kr, vr, attn_mask=float_mask, is_causal=False).pow(2).sum().backward()
+F.scaled_dot_product_attention(qr, kr, vr, attn_mask=float_mask, is_causal=False).pow(
+    2
+).sum().backward()
 grads = [t.grad.clone() for t in (qr, kr, vr)]
 for t in (qr, kr, vr):
     t.grad = None

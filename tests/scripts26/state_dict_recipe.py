@@ -10,7 +10,7 @@ import torch.optim as optim
 
 class Net(nn.Module):
     def __init__(self):
-        super(Net, self).__init__()
+        super().__init__()
         self.conv1 = nn.Conv2d(3, 6, 5)
         self.pool = nn.MaxPool2d(2, 2)
         self.conv2 = nn.Conv2d(6, 16, 5)
@@ -74,7 +74,11 @@ state = {k: v.clone() for k, v in net.state_dict().items()}
 net3 = Net()
 net3.load_state_dict(state, assign=True)
 print("assigned is same storage:", net3.fc1.weight.data_ptr() == state["fc1.weight"].data_ptr())
-print("assigned is Parameter:", isinstance(net3.fc1.weight, nn.Parameter), net3.fc1.weight.requires_grad)
+print(
+    "assigned is Parameter:",
+    isinstance(net3.fc1.weight, nn.Parameter),
+    net3.fc1.weight.requires_grad,
+)
 net4 = Net()
 net4.load_state_dict(state)
 print("copied storage differs:", net4.fc1.weight.data_ptr() != state["fc1.weight"].data_ptr())
@@ -82,5 +86,10 @@ print("copied storage differs:", net4.fc1.weight.data_ptr() != state["fc1.weight
 opt2 = optim.SGD(net2.parameters(), lr=0.5)
 opt2.load_state_dict(optimizer.state_dict())
 print("loaded lr:", opt2.param_groups[0]["lr"], opt2.param_groups[0]["momentum"])
-print("loaded momentum equal:", torch.equal(
-    opt2.state[net2.conv1.weight]["momentum_buffer"], optimizer.state[net.conv1.weight]["momentum_buffer"]))
+print(
+    "loaded momentum equal:",
+    torch.equal(
+        opt2.state[net2.conv1.weight]["momentum_buffer"],
+        optimizer.state[net.conv1.weight]["momentum_buffer"],
+    ),
+)

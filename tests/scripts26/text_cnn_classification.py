@@ -9,7 +9,9 @@ import torch.nn.functional as F
 
 
 class CNN(nn.Module):
-    def __init__(self, vocab_size, embedding_dim, n_filters, filter_sizes, output_dim, dropout, pad_idx):
+    def __init__(
+        self, vocab_size, embedding_dim, n_filters, filter_sizes, output_dim, dropout, pad_idx
+    ):
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_idx)
         self.convs = nn.ModuleList([nn.Conv1d(embedding_dim, n_filters, fs) for fs in filter_sizes])
@@ -24,8 +26,14 @@ class CNN(nn.Module):
         return self.fc(cat)
 
 
-sentences = [[2, 5, 7, 9, 4, 0, 0], [3, 8, 8, 6, 0, 0, 0], [2, 2, 5, 9, 9, 7, 4], [6, 3, 8, 0, 0, 0, 0],
-             [5, 9, 7, 2, 0, 0, 0], [8, 6, 3, 3, 6, 0, 0]]
+sentences = [
+    [2, 5, 7, 9, 4, 0, 0],
+    [3, 8, 8, 6, 0, 0, 0],
+    [2, 2, 5, 9, 9, 7, 4],
+    [6, 3, 8, 0, 0, 0, 0],
+    [5, 9, 7, 2, 0, 0, 0],
+    [8, 6, 3, 3, 6, 0, 0],
+]
 labels = torch.tensor([1.0, 0.0, 1.0, 0.0, 1.0, 0.0])
 text = torch.tensor(sentences)
 model = CNN(10, 6, 3, [2, 3, 4], 1, 0.5, 0)
@@ -60,4 +68,7 @@ print("predictions:", preds)
 print("padding row:", model.embedding.weight[0])
 emb = model.embedding(text).permute(0, 2, 1)
 c = F.relu(model.convs[1](emb))
-print("max_pool1d == max:", torch.allclose(F.max_pool1d(c, c.shape[2]).squeeze(2), c.max(dim=2).values))
+print(
+    "max_pool1d == max:",
+    torch.allclose(F.max_pool1d(c, c.shape[2]).squeeze(2), c.max(dim=2).values),
+)

@@ -73,9 +73,19 @@ for epoch in range(40):
     g_error.backward()
     g_optimizer.step()
     if epoch % 10 == 9:
-        print("epoch", epoch, "D:", round(d_real_error.item(), 4), round(d_fake_error.item(), 4),
-              "G:", round(g_error.item(), 4))
+        print(
+            "epoch",
+            epoch,
+            "D:",
+            round(d_real_error.item(), 4),
+            round(d_fake_error.item(), 4),
+            "G:",
+            round(g_error.item(), 4),
+        )
 with torch.no_grad():
     sample = G(torch.linspace(0, 1, 64).view(-1, 1))
 print("generated mean / std:", round(sample.mean().item(), 4), round(sample.std().item(), 4))
-print("grads cleared by detach:", all(p.grad is None or p.grad.abs().sum() >= 0 for p in G.parameters()))
+print(
+    "grads cleared by detach:",
+    all(p.grad is None or p.grad.abs().sum() >= 0 for p in G.parameters()),
+)

@@ -53,8 +53,11 @@ class DataDependent(torch.nn.Module):
 
 
 batch = Dim("batch", min=2, max=8)
-ep = export(DataDependent(), (torch.ones(3, 2), torch.zeros(3, 2)),
-            dynamic_shapes={"x": {0: batch}, "y": {0: batch}})
+ep = export(
+    DataDependent(),
+    (torch.ones(3, 2), torch.zeros(3, 2)),
+    dynamic_shapes={"x": {0: batch}, "y": {0: batch}},
+)
 a = torch.arange(8.0).view(4, 2)
 b = torch.ones(4, 2)
 print("exported:", ep.module()(a, b))

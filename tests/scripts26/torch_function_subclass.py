@@ -10,13 +10,13 @@ import torch
 HANDLED_FUNCTIONS = {}
 
 
-class ScalarTensor(object):
+class ScalarTensor:
     def __init__(self, N, value):
         self._N = N
         self._value = value
 
     def __repr__(self):
-        return "ScalarTensor(N={}, value={})".format(self._N, self._value)
+        return f"ScalarTensor(N={self._N}, value={self._value})"
 
     def tensor(self):
         return self._value * torch.eye(self._N)
@@ -25,7 +25,9 @@ class ScalarTensor(object):
     def __torch_function__(cls, func, types, args=(), kwargs=None):
         if kwargs is None:
             kwargs = {}
-        if func not in HANDLED_FUNCTIONS or not all(issubclass(t, (torch.Tensor, ScalarTensor)) for t in types):
+        if func not in HANDLED_FUNCTIONS or not all(
+            issubclass(t, (torch.Tensor, ScalarTensor)) for t in types
+        ):
             return NotImplemented
         return HANDLED_FUNCTIONS[func](*args, **kwargs)
 
@@ -95,4 +97,9 @@ y = torch.add(lt, 1.0)
 print("add result type:", type(y).__name__, y.tolist())
 z = torch.mul(lt, lt).sum()
 print("sum type:", type(z).__name__, z.item())
-print("seen add:", "add" in LoggingTensor.seen, "mul" in LoggingTensor.seen, "sum" in LoggingTensor.seen)
+print(
+    "seen add:",
+    "add" in LoggingTensor.seen,
+    "mul" in LoggingTensor.seen,
+    "sum" in LoggingTensor.seen,
+)
