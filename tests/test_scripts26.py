@@ -15,8 +15,9 @@ tutorials' CBOW, BoW classifier and character-level tagger, the rewritten char-R
 classifier, the MAX_LENGTH attention decoder, a 1-D GAN, fine-tuning by parameter names,
 sorted packing, ``autograd.grad`` options, optimizer hooks, BERT masking, CLIP's loss, a
 text CNN, mixture-of-experts routing, NeRF rendering, DDPM schedules, LoRA (wrapper and
-parametrization), SAM, EM for a GMM, profiler labels, and EMA teachers with
-``torch._foreach_*``.
+parametrization), SAM, EM for a GMM, profiler labels, EMA teachers with
+``torch._foreach_*``, ``torch.__future__``'s swap flag, hooks with keyword arguments /
+``always_call`` / backward pre-hooks, and the Dynamic Quantization recipe.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).
@@ -72,6 +73,11 @@ KNOWN_FAILURES: dict[str, tuple[str, str]] = {
         "torch.jit.script is kiln.jit (a tracer): a while loop or an early return on a "
         "tensor's value raises instead of being compiled or run eagerly "
         "(frontend/jit/script.py)",
+    ),
+    "dynamic_quantization_recipe": (
+        "module 'kiln' has no attribute 'ao'",
+        "kiln has no quantization (torch.ao.quantization.quantize_dynamic, qint8 Linear / "
+        "LSTM modules): the Dynamic Quantization recipe cannot run",
     ),
     "torch_function_subclass": (
         "'ScalarTensor' object has no attribute 'dtype'",

@@ -264,3 +264,20 @@ def test_unused_input_message_names_its_index():
             lib.autograd.grad((x * 2).sum(), [x, unused])
         messages.append(str(info.value))
     assert messages[0] == messages[1]
+
+
+# ------------------------------------------------------------------------------ __future__
+def test_future_flags_round_trip_and_to_keeps_parameters():
+    for lib in (kiln, torch):
+        future = lib.__future__
+        assert future.get_swap_module_params_on_conversion() is False
+        future.set_swap_module_params_on_conversion(True)
+        try:
+            model = lib.nn.Linear(2, 2)
+            weight = model.weight
+            model.to(lib.float64)
+            assert model.weight is weight and weight.dtype == lib.float64
+            assert future.get_swap_module_params_on_conversion() is True
+        finally:
+            future.set_swap_module_params_on_conversion(False)
+        assert future.get_overwrite_module_params_on_conversion() is False
