@@ -55,9 +55,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "buffers to mutate": "(the same)",
     },
     "jit_trace_save_load": {
-        "loaded keys": "kiln.export (under kiln.jit.save) lifts only the parameters and "
-        "buffers the graph reads, so the loaded module's state_dict lacks BatchNorm's "
-        "num_batches_tracked; torch lifts every parameter and buffer",
         "gate positive": "torch.jit.trace records the branch its example input takes (with a "
         "TracerWarning); kiln's trace raises TraceError on Python control flow on a tensor "
         "(frontend/jit/script.py)",

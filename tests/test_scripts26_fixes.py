@@ -281,3 +281,33 @@ def test_future_flags_round_trip_and_to_keeps_parameters():
         finally:
             future.set_swap_module_params_on_conversion(False)
         assert future.get_overwrite_module_params_on_conversion() is False
+
+
+def test_export_lifts_unread_parameters_and_keeps_0d_state_through_save():
+    def build(lib):
+        class M(lib.nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.used = lib.nn.Linear(2, 2)
+                self.unused = lib.nn.Linear(2, 2)
+                self.register_buffer("steps", lib.tensor(3))
+
+            def forward(self, x):
+                return self.used(x) + self.steps
+
+        return M()
+
+    specs, keys = {}, {}
+    for lib in (kiln, torch):
+        program = lib.export.export(build(lib), (lib.ones(1, 2),))
+        specs[lib.__name__] = [(s.kind.name, s.target) for s in program.graph_signature.input_specs]
+        keys[lib.__name__] = list(program.state_dict)
+    assert specs["kiln"] == specs["torch"]
+    assert keys["kiln"] == keys["torch"]
+    model = build(kiln)
+    buffer = io.BytesIO()
+    kiln.export.save(kiln.export.export(model, (kiln.ones(1, 2),)), buffer)
+    loaded = kiln.export.load(buffer)
+    assert tuple(loaded.state_dict["steps"].shape) == ()
+    x = kiln.tensor([[0.5, -1.0]])
+    np.testing.assert_allclose(loaded.module()(x).numpy(), model(x).detach().numpy(), rtol=1e-6)

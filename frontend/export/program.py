@@ -269,6 +269,10 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
     new_kwargs = {k: _substitute(v, replaced) for k, v in kwargs.items()}
     with grad_mode.no_grad(), tracing(trace):
         result = fn(*new_args, **new_kwargs)
+    if hasattr(fn, "named_parameters"):  # torch.export lifts every parameter and buffer,
+        for _, t in (*fn.named_parameters(), *fn.named_buffers()):  # read or not
+            if id(t) not in trace.captured and id(t) not in replaced:
+                trace.node_of(t)
     _refuse_effects(trace)
     out_leaves: list = []
     out_structure = encode_structure(flatten(result, out_leaves, "output"))
