@@ -6,6 +6,7 @@ autograd.grad's message for an unused input."""
 
 from __future__ import annotations
 
+import copy
 import io
 import warnings
 
@@ -311,3 +312,31 @@ def test_export_lifts_unread_parameters_and_keeps_0d_state_through_save():
     assert tuple(loaded.state_dict["steps"].shape) == ()
     x = kiln.tensor([[0.5, -1.0]])
     np.testing.assert_allclose(loaded.module()(x).numpy(), model(x).detach().numpy(), rtol=1e-6)
+
+
+# ------------------------------------------------------------------------------ optimizers
+@pytest.mark.parametrize("name", ["SGD", "Adam", "RMSprop"])
+def test_optimizer_restore_drops_later_state_and_group_keys(name):
+    """Loading a state_dict taken before any step (the LR finder's restore) leaves no
+    momentum / moments from the steps in between, and no scheduler's initial_lr."""
+    options = {"SGD": {"lr": 0.1, "momentum": 0.9}, "Adam": {"lr": 0.1}, "RMSprop": {"lr": 0.01}}
+    results = []
+    for lib in (kiln, torch):
+        w = lib.nn.Parameter(lib.tensor([1.0, -2.0, 3.0]))
+        opt = getattr(lib.optim, name)([w], **options[name])
+        saved = copy.deepcopy(opt.state_dict())
+        scheduler = lib.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+        for _ in range(3):
+            opt.zero_grad()
+            (w * w).sum().backward()
+            opt.step()
+            scheduler.step()
+        opt.load_state_dict(saved)
+        keys = sorted(opt.param_groups[0])
+        state = len(opt.state)
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        results.append((keys, state, w.tolist()))
+    assert results[0][:2] == results[1][:2]
+    np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-6)
