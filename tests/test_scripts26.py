@@ -17,7 +17,10 @@ sorted packing, ``autograd.grad`` options, optimizer hooks, BERT masking, CLIP's
 text CNN, mixture-of-experts routing, NeRF rendering, DDPM schedules, LoRA (wrapper and
 parametrization), SAM, EM for a GMM, profiler labels, EMA teachers with
 ``torch._foreach_*``, ``torch.__future__``'s swap flag, hooks with keyword arguments /
-``always_call`` / backward pre-hooks, and the Dynamic Quantization recipe.
+``always_call`` / backward pre-hooks, the Dynamic Quantization recipe, LSTM / GRU cells by
+hand, transposed-convolution and fold shapes, top-k / nucleus sampling, T5 and ALiBi
+position biases, weight-standardised convolutions, the LR range test (with the optimizer
+restored) and the unpad / unpack helpers.
 
 Each script runs unmodified twice, with real torch and with kiln standing in for
 ``torch``; what they print must agree (see tests/_script_runner.py for the line format).
