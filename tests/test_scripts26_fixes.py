@@ -340,3 +340,13 @@ def test_optimizer_restore_drops_later_state_and_group_keys(name):
         results.append((keys, state, w.tolist()))
     assert results[0][:2] == results[1][:2]
     np.testing.assert_allclose(results[0][2], results[1][2], rtol=1e-6)
+
+
+def test_module_bfloat16_converts_floating_parameters_only():
+    dtypes = []
+    for lib in (kiln, torch):
+        model = lib.nn.Sequential(lib.nn.Linear(2, 2), lib.nn.BatchNorm1d(2))
+        assert model.bfloat16() is model
+        dtypes.append([str(t.dtype).split(".")[-1] for t in model.state_dict().values()])
+    assert dtypes[0] == dtypes[1]
+    assert "int64" in dtypes[0] and "bfloat16" in dtypes[0]

@@ -750,6 +750,9 @@ class Module:
     def half(self) -> Module:
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
+    def bfloat16(self) -> Module:
+        return self._apply(lambda t: t.to(kiln.bfloat16) if t.is_floating_point() else t)
+
     # -------------------------------------------------------------- state
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ``OrderedDict`` of parameters and persistent buffers by dotted name
