@@ -350,3 +350,24 @@ def test_module_bfloat16_converts_floating_parameters_only():
         dtypes.append([str(t.dtype).split(".")[-1] for t in model.state_dict().values()])
     assert dtypes[0] == dtypes[1]
     assert "int64" in dtypes[0] and "bfloat16" in dtypes[0]
+
+
+# ------------------------------------------------------------------------------ setitem
+@pytest.mark.parametrize(
+    "target_shape, index, value_shape",
+    [((5,), 2, (1,)), ((2, 3), 0, (1, 1, 3)), ((4, 3), slice(1, 3), (1, 2, 3)), ((3,), 1, (1, 1))],
+)
+def test_setitem_drops_leading_unit_axes_of_the_value(target_shape, index, value_shape):
+    results = []
+    for lib in (kiln, torch):
+        x = lib.zeros(target_shape)
+        v = lib.arange(1.0, 1.0 + int(np.prod(value_shape))).reshape(value_shape)
+        x[index] = v
+        results.append(x.numpy())
+        w = lib.tensor([2.0], requires_grad=True)
+        y = lib.zeros(3).clone()
+        y[1] = w * 3  # (the GAE loop's adv[t] = delta, with autograd)
+        y.sum().backward()
+        results.append(w.grad.numpy())
+    np.testing.assert_array_equal(results[0], results[2])
+    np.testing.assert_array_equal(results[1], results[3])

@@ -501,6 +501,13 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
+    if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
+        # PyTorch drops a value's leading size-1 axes before broadcasting it to the
+        # indexed shape (``adv[t] = delta`` with ``delta`` of shape (1,), in GAE loops)
+        lead = 0
+        while lead < value.ndim and value.shape[lead] == 1:
+            lead += 1
+        value = reshape(value, tuple(value.shape[lead:]))
     parts = index if isinstance(index, tuple) else (index,)
     if (not isinstance(value, Tensor) or value.ndim == 0) and any(
         isinstance(p, Tensor) and p.dtype is dtypes.uint8 for p in parts
