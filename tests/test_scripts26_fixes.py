@@ -371,3 +371,13 @@ def test_setitem_drops_leading_unit_axes_of_the_value(target_shape, index, value
         results.append(w.grad.numpy())
     np.testing.assert_array_equal(results[0], results[2])
     np.testing.assert_array_equal(results[1], results[3])
+
+
+def test_float_int_complex_of_larger_tensors_raise_value_error():
+    for convert in (float, int, complex):
+        for lib in (kiln, torch):
+            with pytest.raises(ValueError, match="only one element tensors"):
+                convert(lib.tensor([1.0, 2.0]))
+    assert float(kiln.tensor([[2.5]])) == 2.5 and int(kiln.tensor([7])) == 7
+    with pytest.raises(RuntimeError):
+        kiln.tensor([1.0, 2.0]).item()
