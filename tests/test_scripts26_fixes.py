@@ -381,3 +381,12 @@ def test_float_int_complex_of_larger_tensors_raise_value_error():
     assert float(kiln.tensor([[2.5]])) == 2.5 and int(kiln.tensor([7])) == 7
     with pytest.raises(RuntimeError):
         kiln.tensor([1.0, 2.0]).item()
+
+
+def test_repeat_interleave_of_repeats_alone():
+    for repeats, size in (([2, 0, 3], None), ([2, 1], 3)):
+        got = kiln.repeat_interleave(kiln.tensor(repeats), output_size=size)
+        want = torch.repeat_interleave(torch.tensor(repeats), output_size=size)
+        assert got.tolist() == want.tolist() and got.dtype == kiln.int64
+    with pytest.raises(RuntimeError, match="does not match"):
+        kiln.repeat_interleave(kiln.tensor([2, 1]), output_size=4)
