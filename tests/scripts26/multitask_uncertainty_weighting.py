@@ -52,7 +52,8 @@ for step in range(6):
     opt.step()
     print(
         f"step {step} total {total.item():.5f} cls {losses['cls'].item():.5f} "
-        f"reg {losses['reg'].item():.5f} s_cls {model.log_vars['cls'].item():.5f} s_reg {model.log_vars['reg'].item():.5f}"
+        f"reg {losses['reg'].item():.5f} s_cls {model.log_vars['cls'].item():.5f} "
+        f"s_reg {model.log_vars['reg'].item():.5f}"
     )
 with torch.no_grad():
     out = model(batch)
