@@ -140,6 +140,7 @@ from . import (  # noqa: E402
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
+from .foreach import *  # noqa: E402, F403  (torch._foreach_add_, ...)
 from .func import vmap  # noqa: E402
 
 _complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
@@ -198,6 +199,7 @@ def __getattr__(name):
         "masked",
         "signal",
         "sparse",
+        "__future__",
     ):
         return _lazy(name)
     if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):

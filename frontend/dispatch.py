@@ -451,6 +451,10 @@ def constant(value, dtype, like: Tensor | None = None) -> Tensor:
     trace = current_trace()
     if trace is not None:
         return trace.constant(data)
+    if like is not None and like.is_meta:  # (a meta tensor's data is a NumPy view too)
+        from . import meta
+
+        return meta.empty(data.shape, dtype)
     if like is None or type(like._data) is np.ndarray:  # the CPU path: no device to reach
         return _wrap(data)
     device_type = like.device.type

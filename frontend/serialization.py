@@ -204,6 +204,9 @@ def _encode(obj, arrays, seen, path, pickler=None):
             [_encode_key(k, path), _encode(v, arrays, seen, f"{path}[{k!r}]", pickler)]
             for k, v in obj.items()
         ]
+        metadata = getattr(obj, "_metadata", None)  # a state_dict's module versions
+        if kind == "OrderedDict" and isinstance(metadata, dict):
+            return {"$" + kind: items, "metadata": _encode(metadata, arrays, seen, path, None)}
         return {"$" + kind: items}
     if isinstance(obj, tuple) and not hasattr(obj, "_fields"):
         return {
@@ -458,6 +461,10 @@ def _decode(node, array, tensors: dict):
         return tensors[k]
     if "$pickle" in node:
         return array.unpickle(node["$pickle"], str(node.get("type", "?")))
+    if "$OrderedDict" in node and "metadata" in node:
+        result = _decode({"$OrderedDict": node["$OrderedDict"]}, array, tensors)
+        result._metadata = _decode(node["metadata"], array, tensors)
+        return result
     ((tag, value),) = node.items()
     if tag == "$ndarray":
         return array(value).copy()

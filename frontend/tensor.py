@@ -342,10 +342,18 @@ class Tensor:
             raise RuntimeError(f"Boolean value of Tensor with {how} is ambiguous")
         return builtins.bool(self._data.reshape(()))
 
+    def _one_element(self) -> None:
+        """PyTorch's ValueError of float() / int() / complex() on a larger tensor (.item()
+        raises RuntimeError)."""
+        if self.numel() != 1:
+            raise ValueError("only one element tensors can be converted to Python scalars")
+
     def __float__(self) -> float:
+        self._one_element()
         return builtins.float(self.item())
 
     def __int__(self) -> int:
+        self._one_element()
         return builtins.int(self.item())
 
     def __index__(self) -> int:
@@ -354,6 +362,7 @@ class Tensor:
         return builtins.int(self.item())
 
     def __complex__(self):
+        self._one_element()
         return complex(self.item())
 
     def __format__(self, spec):

@@ -904,14 +904,14 @@ def grad(
     retain = create_graph if retain_graph is None else retain_graph
     found = run_backward(outputs, grads, retain, create_graph, targets=inputs)
     result = []
-    for x in inputs:
+    for index, x in enumerate(inputs):
         g = found.get(x)
         if g is None:
             if materialize_grads:
                 g = zeros_like(x)
             elif not allow_unused:
-                raise RuntimeError(
-                    "One of the differentiated Tensors appears to not have been "
+                raise RuntimeError(  # (PyTorch 2.13's message)
+                    f"The differentiated Tensor at index {index} appears to not have been "
                     "used in the graph. Set allow_unused=True if this is the "
                     "desired behavior."
                 )

@@ -22,7 +22,9 @@ from .dynamic import ConstraintViolationError, Dim, dims
 from .program import (
     ExportedProgram,
     ExportGraphSignature,
+    InputKind,
     InputSpec,
+    OutputKind,
     OutputSpec,
     export,
 )
@@ -36,7 +38,9 @@ __all__ = [
     "ExportGraphSignature",
     "ExportedModule",
     "ExportedProgram",
+    "InputKind",
     "InputSpec",
+    "OutputKind",
     "OutputSpec",
     "dims",
     "export",

@@ -51,7 +51,9 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
             archive.writestr(f"{_ROOT}/program.json", json.dumps(program.to_json()))
             for k, array in enumerate(program.state.values()):
                 buffer = io.BytesIO()
-                np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+                # (np.ascontiguousarray makes a 0-d array 1-d: keep the shape)
+                contiguous = np.ascontiguousarray(array).reshape(np.shape(array))
+                np.save(buffer, contiguous, allow_pickle=False)
                 archive.writestr(f"{_ROOT}/tensors/{k}.npy", buffer.getvalue())
             for name, content in (extra_files or {}).items():
                 archive.writestr(f"{_ROOT}/extra/{name}", content)

@@ -23,6 +23,7 @@ refused: the loaded program would not reproduce it.
 
 from __future__ import annotations
 
+import enum
 import inspect
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -51,18 +52,34 @@ DEFAULT_CACHE_SIZE = 8
 
 
 # ------------------------------------------------------------------------------ signature
+class InputKind(enum.StrEnum):
+    """``torch.export.graph_signature.InputKind``; each member equals its lower-case name
+    (``InputKind.PARAMETER == "parameter"``)."""
+
+    USER_INPUT = "user_input"
+    PARAMETER = "parameter"
+    BUFFER = "buffer"
+    CONSTANT_TENSOR = "constant_tensor"
+
+
+class OutputKind(enum.StrEnum):
+    USER_OUTPUT = "user_output"
+
+
 @dataclass
 class InputSpec:
     """One graph input: ``kind`` is user_input, parameter, buffer or constant_tensor."""
 
-    kind: str
-    target: str  # the state_dict name, the constant's name or the argument's path
+    kind: InputKind
+    target: str | None  # the state_dict or constant's name (None for a user input, as torch)
+    arg: str | None = None  # the input's name: the argument's path for a user input
 
 
 @dataclass
 class OutputSpec:
-    kind: str  # user_output
-    target: str
+    kind: OutputKind
+    target: str | None  # None for a user output, as torch
+    arg: str | None = None  # the output's path
 
 
 @dataclass
@@ -73,7 +90,7 @@ class ExportGraphSignature:
     output_specs: list[OutputSpec] = field(default_factory=list)
 
     def _targets(self, kind: str) -> tuple[str, ...]:
-        return tuple(s.target for s in self.input_specs if s.kind == kind)
+        return tuple(s.arg for s in self.input_specs if s.kind == kind)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -93,7 +110,7 @@ class ExportGraphSignature:
 
     @property
     def user_outputs(self) -> tuple[str, ...]:
-        return tuple(s.target for s in self.output_specs)
+        return tuple(s.arg for s in self.output_specs)
 
 
 # ------------------------------------------------------------------------------ pytrees
@@ -252,6 +269,10 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
     new_kwargs = {k: _substitute(v, replaced) for k, v in kwargs.items()}
     with grad_mode.no_grad(), tracing(trace):
         result = fn(*new_args, **new_kwargs)
+    if hasattr(fn, "named_parameters"):  # torch.export lifts every parameter and buffer,
+        for _, t in (*fn.named_parameters(), *fn.named_buffers()):  # read or not
+            if id(t) not in trace.captured and id(t) not in replaced:
+                trace.node_of(t)
     _refuse_effects(trace)
     out_leaves: list = []
     out_structure = encode_structure(flatten(result, out_leaves, "output"))
@@ -480,9 +501,14 @@ class ExportedProgram:
 
     @property
     def graph_signature(self) -> ExportGraphSignature:
-        inputs = [InputSpec(kind, target) for kind, target in self.input_kinds]
+        inputs = [
+            InputSpec(InputKind(kind), None if kind == "user_input" else target, target)
+            for kind, target in self.input_kinds
+        ]
         outputs = [
-            OutputSpec("user_output", path) for kind, _, path in self.out_spec if kind == "out"
+            OutputSpec(OutputKind.USER_OUTPUT, None, path)
+            for kind, _, path in self.out_spec
+            if kind == "out"
         ]
         return ExportGraphSignature(inputs, outputs)
 
@@ -571,4 +597,12 @@ class ExportedProgram:
         )
 
 
-__all__ = ["ExportGraphSignature", "ExportedProgram", "InputSpec", "OutputSpec", "export"]
+__all__ = [
+    "ExportGraphSignature",
+    "ExportedProgram",
+    "InputKind",
+    "InputSpec",
+    "OutputKind",
+    "OutputSpec",
+    "export",
+]

@@ -452,8 +452,36 @@ def dropout1d(input, p: float = 0.5, training: bool = True, inplace: bool = Fals
 
 
 def dropout2d(input, p: float = 0.5, training: bool = True, inplace: bool = False):
-    """Zero whole channels of ``(N, C, H, W)`` with probability ``p``."""
-    return _channel_dropout(input, p, training, inplace, "dropout2d", 2)
+    """Zero whole channels of ``(N, C, H, W)`` with probability ``p``.
+
+    As in PyTorch, another rank only warns (the "Defining a Neural Network" recipe applies
+    ``Dropout2d`` to ``(N, F)`` features) and axes 0 and 1 are always ``(N, C)``: a 3-D
+    input (warned about too) drops ``(N, C)`` rows of ``(N, C, L)``, a 2-D one single
+    elements.
+    """
+    if input.ndim not in (3, 4):
+        import warnings
+
+        warnings.warn(
+            f"dropout2d: Received a {input.ndim}-D input to dropout2d, which is deprecated "
+            "and will result in an error in a future release. To retain the behavior "
+            "and silence this warning, please use dropout instead.",
+            stacklevel=2,
+        )
+    if input.ndim == 3:
+        import warnings
+
+        warnings.warn(
+            "dropout2d: Received a 3D input to dropout2d and assuming that channel-wise "
+            "1D dropout behavior is desired - input is interpreted as shape (N, C, L), where C "
+            "is the channel dim. This behavior will change in a future release to interpret the "
+            "input as one without a batch dimension, i.e. shape (C, H, W). To maintain the 1D "
+            "channel-wise dropout behavior, please switch to using dropout1d instead.",
+            stacklevel=2,
+        )
+    if input.ndim < 2:
+        raise RuntimeError("dropout2d: Feature dropout requires at least 2 dimensions in the input")
+    return _channel_dropout(input, p, training, inplace, "dropout2d", input.ndim - 2)
 
 
 # ------------------------------------------------------------------------------ shapes
@@ -710,12 +738,14 @@ def affine_grid(theta, size, align_corners=None):
     >>> affine_grid(kiln.tensor([[[1.0, 0, 0], [0, 1.0, 0]]]), (1, 1, 1, 2), True).tolist()
     [[[[-1.0, 0.0], [1.0, 0.0]]]]
     """
-    if len(size) != 4 or theta.ndim != 3 or tuple(theta.shape[1:]) != (2, 3):
+    volume = len(size) == 5  # (N, C, D, H, W) with theta (N, 3, 4): a grid (N, D, H, W, 3)
+    want = (3, 4) if volume else (2, 3)
+    if len(size) not in (4, 5) or theta.ndim != 3 or tuple(theta.shape[1:]) != want:
         raise ValueError(
-            f"affine_grid: expected theta (N, 2, 3) and a 4-D size, got theta of size "
-            f"{list(theta.shape)} and size {list(size)}"
+            f"affine_grid: expected theta (N, 2, 3) and a 4-D size or theta (N, 3, 4) and "
+            f"a 5-D size, got theta of size {list(theta.shape)} and size {list(size)}"
         )
-    n, _, h, w = size
+    n, h, w = size[0], size[-2], size[-1]
     if theta.shape[0] != n:
         raise ValueError(f"affine_grid: theta has {theta.shape[0]} maps for a batch of {n}")
 
@@ -737,10 +767,17 @@ def affine_grid(theta, size, align_corners=None):
             a = ((a * real.type(k - 1)) / real.type(k)).astype(real)
         return a
 
-    ys, xs = np.meshgrid(line(h), line(w), indexing="ij")
-    base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3)
+    if volume:
+        d = size[2]
+        zs, ys, xs = np.meshgrid(line(d), line(h), line(w), indexing="ij")
+        base = np.stack([xs, ys, zs, np.ones_like(xs)], -1).reshape(1, d * h * w, 4)
+        out_shape = (n, d, h, w, 3)
+    else:
+        ys, xs = np.meshgrid(line(h), line(w), indexing="ij")
+        base = np.stack([xs, ys, np.ones_like(xs)], -1).reshape(1, h * w, 3)
+        out_shape = (n, h, w, 2)
     grid = ops.matmul(ops.constant(base, dtype, like=theta), ops.transpose(theta, 1, 2))
-    return ops.reshape(grid, (n, h, w, 2))
+    return ops.reshape(grid, out_shape)
 
 
 def _reflect(coord, twice_low: int, twice_high: int):

@@ -200,6 +200,8 @@ def _check_targets(target, n_classes: int, ignore_index: int):
         safe = ops.where(ops.lt(safe, 0), ops.constant(n_classes, kiln.int64), safe)
         classes = ops.constant(np.arange(n_classes), kiln.int64)
         return ops.where(keep, ops.take(classes, safe), ops.cast(target, kiln.int64))
+    if target.is_meta:  # (a meta target has no values either)
+        return target
     values = target.detach()
     valid = ops.logical_or(
         ops.eq(values, ignore_index), ops.logical_and(ops.ge(values, 0), ops.lt(values, n_classes))

@@ -295,6 +295,7 @@ class Module:
     ``__init__`` (after ``super().__init__()``) and define ``forward``."""
 
     training: bool
+    _version: int = 1  # a subclass's state_dict layout version (its _load_from_state_dict)
     # read by ``__call__`` on modules unpickled from before backward hooks existed
     _backward_hooks = _backward_pre_hooks = MappingProxyType({})
 
@@ -749,6 +750,9 @@ class Module:
     def half(self) -> Module:
         return self._apply(lambda t: t.half() if t.is_floating_point() else t)
 
+    def bfloat16(self) -> Module:
+        return self._apply(lambda t: t.to(kiln.bfloat16) if t.is_floating_point() else t)
+
     # -------------------------------------------------------------- state
     def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
         """An ``OrderedDict`` of parameters and persistent buffers by dotted name
@@ -759,6 +763,9 @@ class Module:
             keep_vars = args[2] if len(args) > 2 else keep_vars
         if destination is None:
             destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):  # each module's version, for _load_from_state_dict
+            destination._metadata[prefix[:-1]] = {"version": self._version}
         for hook in list(self.__dict__.get("_state_dict_pre_hooks", {}).values()):
             hook(self, prefix, keep_vars)
         for name, param in self._parameters.items():
@@ -767,13 +774,15 @@ class Module:
         for name, buffer in self._buffers.items():
             if buffer is not None and name not in self._non_persistent_buffers_set:
                 destination[prefix + name] = buffer if keep_vars else buffer.detach()
+        if type(self).get_extra_state is not Module.get_extra_state:
+            destination[prefix + "_extra_state"] = self.get_extra_state()
         for name, module in self._modules.items():
             if module is not None:
                 module.state_dict(
                     destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars
                 )
         for hook in list(self.__dict__.get("_state_dict_hooks", {}).values()):
-            result = hook(self, destination, prefix, {"version": getattr(self, "_version", 1)})
+            result = hook(self, destination, prefix, {"version": self._version})
             if result is not None:
                 if getattr(hook, "_kiln_public", False):
                     raise RuntimeError("state_dict post-hook must return None")
@@ -829,46 +838,19 @@ class Module:
         if not hasattr(state_dict, "keys"):
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         errors = []
+        metadata = getattr(state_dict, "_metadata", None)
         state_dict = _run_load_pre_hooks(self, state_dict, strict, errors)
-        own = OrderedDict()
+        # each module loads its own entries from a copy, which an overridden
+        # _load_from_state_dict may rename or convert (old checkpoint versions)
+        state_dict = OrderedDict(state_dict)
+        own, missing = set(), []
         for prefix, module in self.named_modules():
             base = prefix + "." if prefix else ""
-            for name, param in module._parameters.items():
-                if param is not None:
-                    own[base + name] = (module, name, param, "_parameters")
-            for name, buffer in module._buffers.items():
-                if buffer is not None and name not in module._non_persistent_buffers_set:
-                    own[base + name] = (module, name, buffer, "_buffers")
-        missing = [key for key in own if key not in state_dict]
+            local = dict(metadata.get(prefix, {}) if metadata is not None else {})
+            local["assign_to_params_buffers"] = assign  # (where PyTorch passes it)
+            own.update(base + name for name in module._own_state_names())
+            module._load_from_state_dict(state_dict, base, local, True, missing, [], errors)
         unexpected = [key for key in state_dict if key not in own]
-        with kiln.no_grad():
-            for key, (module, name, current, table) in own.items():
-                if key not in state_dict:
-                    continue
-                value = state_dict[key]
-                if not isinstance(value, Tensor):
-                    errors.append(
-                        f'While copying the parameter named "{key}", expected '
-                        f"torch.Tensor or Tensor-like object from checkpoint but "
-                        f"received {type(value)}"
-                    )
-                    continue
-                if tuple(value.shape) != tuple(current.shape):
-                    errors.append(
-                        f"size mismatch for {key}: copying a param with shape "
-                        f"{value.shape} from checkpoint, the shape in current model "
-                        f"is {current.shape}."
-                    )
-                    continue
-                if assign:
-                    new = (
-                        value
-                        if table == "_buffers" or isinstance(value, Parameter)
-                        else Parameter(value, current.requires_grad)
-                    )
-                    getattr(module, table)[name] = new
-                else:
-                    current.copy_(value)
         keys = IncompatibleKeys(missing, unexpected)
         for module in _post_order(self):  # children before their parent, as PyTorch
             for hook in list(module.__dict__.get("_load_state_dict_post_hooks", {}).values()):
@@ -900,6 +882,83 @@ class Module:
                 )
             )
         return IncompatibleKeys(missing, unexpected)
+
+    def _own_state_names(self) -> list[str]:
+        """The names of this module's own state_dict entries (not its children's)."""
+        names = [n for n, p in self._parameters.items() if p is not None]
+        names += [
+            n
+            for n, b in self._buffers.items()
+            if b is not None and n not in self._non_persistent_buffers_set
+        ]
+        if type(self).set_extra_state is not Module.set_extra_state:
+            names.append("_extra_state")
+        return names
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        """Copy this module's own entries ``prefix + name`` of ``state_dict`` (PyTorch's
+        hook for subclasses that convert old checkpoints, ``local_metadata["version"]``);
+        absent keys go to ``missing_keys``, problems to ``error_msgs``."""
+        assign = local_metadata.get("assign_to_params_buffers", False)
+        tables = [(n, p, "_parameters") for n, p in self._parameters.items() if p is not None]
+        tables += [
+            (n, b, "_buffers")
+            for n, b in self._buffers.items()
+            if b is not None and n not in self._non_persistent_buffers_set
+        ]
+        for name, current, table in tables:
+            key = prefix + name
+            if key not in state_dict:
+                missing_keys.append(key)
+                continue
+            value = state_dict[key]
+            if not isinstance(value, Tensor):
+                error_msgs.append(
+                    f'While copying the parameter named "{key}", expected '
+                    f"torch.Tensor or Tensor-like object from checkpoint but "
+                    f"received {type(value)}"
+                )
+                continue
+            if tuple(value.shape) != tuple(current.shape):
+                error_msgs.append(
+                    f"size mismatch for {key}: copying a param with shape "
+                    f"{value.shape} from checkpoint, the shape in current model "
+                    f"is {current.shape}."
+                )
+                continue
+            with kiln.no_grad():
+                if assign:
+                    new = (
+                        value
+                        if table == "_buffers" or isinstance(value, Parameter)
+                        else Parameter(value, current.requires_grad)
+                    )
+                    getattr(self, table)[name] = new
+                else:
+                    current.copy_(value)
+        if type(self).set_extra_state is not Module.set_extra_state:
+            key = prefix + "_extra_state"
+            if key in state_dict:
+                self.set_extra_state(state_dict[key])
+            else:
+                missing_keys.append(key)
+
+    def get_extra_state(self):
+        """Extra (picklable) state for ``state_dict``: override with ``set_extra_state``."""
+        raise RuntimeError(
+            "Reached a code path in Module.get_extra_state() that should never be called. "
+            "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template="
+            "bug-report.yml to report this bug."
+        )
+
+    def set_extra_state(self, state) -> None:
+        raise RuntimeError(
+            "Reached a code path in Module.set_extra_state() that should never be called. "
+            "Please file an issue at https://github.com/pytorch/pytorch/issues/new?template="
+            "bug-report.yml to report this bug."
+        )
 
     # -------------------------------------------------------------- printing
     def extra_repr(self) -> str:

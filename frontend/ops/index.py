@@ -534,6 +534,13 @@ def argwhere(x: Tensor) -> Tensor:
 
 def setitem(x: Tensor, index, value) -> None:
     """``x[index] = value`` in place (functional under autograd and tracing)."""
+    if isinstance(value, Tensor) and value.ndim and value.shape[0] == 1:
+        # PyTorch drops a value's leading size-1 axes before broadcasting it to the
+        # indexed shape (``adv[t] = delta`` with ``delta`` of shape (1,), in GAE loops)
+        lead = 0
+        while lead < value.ndim and value.shape[lead] == 1:
+            lead += 1
+        value = reshape(value, tuple(value.shape[lead:]))
     parts = index if isinstance(index, tuple) else (index,)
     if (not isinstance(value, Tensor) or value.ndim == 0) and any(
         isinstance(p, Tensor) and p.dtype is dtypes.uint8 for p in parts
@@ -823,7 +830,17 @@ def index_fill(x: Tensor, dim: int, index: Tensor, value) -> Tensor:
     return rename(where(mask, constant(value, x.dtype), x), "IndexFillBackward0", x)
 
 
-def repeat_interleave(x: Tensor, repeats, dim=None, *, output_size=None) -> Tensor:
+def repeat_interleave(x: Tensor, repeats=None, dim=None, *, output_size=None) -> Tensor:
+    if repeats is None:  # ``repeat_interleave(repeats)``: each index ``repeats[i]`` times
+        if x.ndim > 1 or x.dtype.is_floating_point or x.dtype is dtypes.bool_:
+            raise RuntimeError("repeats must be 0-dim or 1-dim tensor")
+        counts = reshape(x, (-1,))
+        return repeat_interleave(
+            constant(np.arange(counts.shape[0]), dtypes.int64, like=x),
+            counts,
+            0,
+            output_size=output_size,
+        )
     if dim is None:
         x, dim = reshape(x, (-1,)), 0
     d = normalize_dim("repeat_interleave", dim, x.ndim)

@@ -37,6 +37,7 @@ from .elementwise import (
     where,
 )
 from .index import gather, host_data
+from .reduce import _axis_alias
 from .reduce import sum as sum_
 from .shape import pad_axes, permute, reshape, slice_axis, squeeze_axes
 
@@ -557,3 +558,9 @@ def trace(x: Tensor) -> Tensor:
     if x.ndim != 2:  # the diagonal of a batch would be summed into one number
         raise RuntimeError(f"trace: expected a matrix, but got tensor with dim {x.ndim}")
     return sum_(_diagonal(x))
+
+
+# NumPy's ``axis=`` for ``dim=`` (``torch.cumprod(alphas, axis=0)``, diffusion code)
+cumsum, cumprod, logcumsumexp, cummax, cummin = (
+    _axis_alias(f) for f in (cumsum, cumprod, logcumsumexp, cummax, cummin)
+)

@@ -391,7 +391,19 @@ class Optimizer:
         for mine, saved in zip(self.param_groups, groups):
             for p, k in zip(mine["params"], saved["params"]):
                 by_index[k] = p
+            # PyTorch replaces each group by the saved one: a key the saved group lacks (a
+            # scheduler's initial_lr added later) goes, except the optimizer's own options
+            stale = [k for k in mine if k not in saved and k not in self.defaults]
+            for k in stale:
+                if k not in ("params", "param_names"):
+                    del mine[k]
             mine.update({k: v for k, v in saved.items() if k not in ("params", "param_names")})
+        # ... and its state: a parameter without saved state loses what it had (momentum
+        # buffers made after the state_dict was taken must not survive a restore)
+        kept = {id(by_index.get(int(key))) for key in state_dict["state"]}
+        for p in [p for p in self.state if id(p) not in kept]:
+            del self.state[p]
+            self._hidden_state.pop(p, None)  # (kiln's own step counters go with it)
         for key, values in state_dict["state"].items():
             p = by_index.get(int(key))
             if p is None:

@@ -112,6 +112,10 @@ class BasePruningMethod:
                 previous = hook
                 del module._forward_pre_hooks[key]
         orig = getattr(module, name)
+        # the scores are the tensor as it is now: pruning again ranks the already pruned
+        # weight (orig * mask), as PyTorch does, not the original (a structured method's
+        # slice norms differ)
+        scores = orig if importance_scores is None else importance_scores
         if previous is None:
             default_mask = kiln.ones_like(orig)
             module.register_parameter(name + "_orig", orig)
@@ -119,7 +123,6 @@ class BasePruningMethod:
         else:
             orig = getattr(module, name + "_orig")
             default_mask = getattr(module, name + "_mask").detach().clone()
-        scores = orig if importance_scores is None else importance_scores
         if tuple(scores.shape) != tuple(orig.shape):
             raise ValueError(
                 f"importance_scores should have the same shape as parameter {name} of "
