@@ -598,6 +598,14 @@ SPARSE_SEEN: list = []
 _ARRAY_SHAPE = Tensor.shape  # (``ndim`` reads the array where a subclass keeps ``shape``)
 
 
+def graph_node(x):
+    """``x``'s node in the graph a kiln.jit trace is building; None for an eager tensor and
+    for a ``kiln.func`` level's wrapper (vmap, grad: its ``_node`` is not a graph node and
+    its values are not read by the caller)."""
+    node = getattr(x, "_node", None)
+    return node if node is not None and hasattr(node, "op") else None
+
+
 def _wrap(data) -> Tensor:
     """Wrap a NumPy result as a fresh tensor (no copy, no checks: the hot path)."""
     if type(data) is not np.ndarray:

@@ -68,12 +68,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "jit_script_tensor_loops": (
-        "data-dependent branches need kiln.cond or kiln.where",
-        "torch.jit.script is kiln.jit (a tracer): a while loop or an early return on a "
-        "tensor's value raises instead of being compiled or run eagerly "
-        "(frontend/jit/script.py)",
-    ),
     "dynamic_quantization_recipe": (
         "module 'kiln' has no attribute 'ao'",
         "kiln has no quantization (torch.ao.quantization.quantize_dynamic, qint8 Linear / "

@@ -21,6 +21,7 @@ from kiln.autograd import fused
 from kiln.autograd.tape import rename
 
 from ..dispatch import autocast_op
+from ..tensor import graph_node
 
 __all__ = [
     "mse_loss",
@@ -193,8 +194,9 @@ def _check_targets(target, n_classes: int, ignore_index: int):
     ``take``, which raises IndexError when the compiled function runs (the ``gather`` that
     picks the losses would raise RuntimeError)."""
     if kiln.is_tracing():
-        if target._node is None or target._node.op == "const" or not target.numel():
-            return target
+        node = graph_node(target)
+        if node is None or node.op == "const" or not target.numel():
+            return target  # (known values, or a kiln.func level's wrapper: checked eagerly)
         keep = ops.ne(target, ignore_index)
         safe = ops.where(keep, ops.cast(target, kiln.int64), ops.constant(0, kiln.int64))
         safe = ops.where(ops.lt(safe, 0), ops.constant(n_classes, kiln.int64), safe)

@@ -20,7 +20,7 @@ from ..autograd import fused
 from ..autograd.tape import keep_result, rename
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, computes_in_float32, constant
-from ..tensor import SPARSE_SEEN, Tensor
+from ..tensor import SPARSE_SEEN, Tensor, graph_node
 from .reuse import bind_into, reusable_operand
 
 # The public names (what ``from kiln.ops import *`` and ``kiln`` re-export).
@@ -317,8 +317,9 @@ def _check_integer_divisor(b, a=None):
     if a is not None and 0 in np.broadcast_shapes(tuple(a.shape), tuple(b.shape)):
         return  # nothing is divided
     data = b._data
-    if b._node is not None and b._node.op == "const":  # (a trace's constant: known now)
-        data = np.asarray(b._node.params["value"])
+    node = graph_node(b)
+    if node is not None and node.op == "const":  # (a trace's constant: known now)
+        data = np.asarray(node.params["value"])
     elif b._node is not None:
         _check_traced_divisor(b)
         return
@@ -332,7 +333,7 @@ def _check_traced_divisor(b) -> None:
     RuntimeError then, before it writes any result (jit/compiled.py)."""
     trace = current_trace()
     checks = getattr(trace, "runtime_checks", None)
-    if checks is None or not hasattr(b._node, "op"):
+    if checks is None or graph_node(b) is None:
         return  # (a torch.func level's wrapper, another interpreter: not read)
     zero = cast(eq(b, constant(0, b.dtype)), dtypes.int8)
     if zero.ndim:

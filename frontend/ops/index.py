@@ -26,7 +26,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
 from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
-from ..tensor import Tensor
+from ..tensor import Tensor, graph_node
 from .dims import normalize_dim
 from .elementwise import (
     add,
@@ -92,7 +92,7 @@ def _check_index_values(op, index: Tensor, d: int, size: int, exc=RuntimeError, 
     compiled function runs: its negative values become ``size``, which the primitive's
     own bounds check then rejects there, instead of wrapping them."""
     node = index._node
-    if node is not None and not hasattr(node, "op"):
+    if node is not None and graph_node(index) is None:
         return index  # (a torch.func level's wrapper, kiln.func: its values are not read here)
     if node is not None and node.op == "const":  # (a trace's constant: known now)
         values = np.asarray(node.params["value"])
@@ -116,8 +116,9 @@ def _raises_runtime_error_when_out_of_range(index: Tensor, size: int) -> Tensor:
     through ``gather``, whose out-of-range index raises RuntimeError when the compiled
     function runs: for ops whose own primitive raises IndexError (``take``) or nothing
     (a one-hot) where PyTorch raises RuntimeError. The values are unchanged."""
-    if index._node is None or index._node.op == "const" or not index.numel():
-        return index
+    node = graph_node(index)
+    if node is None or node.op == "const" or not index.numel():
+        return index  # (known values, or a kiln.func level's wrapper)
     positions = constant(np.arange(size), dtypes.int64)
     flat = cast(reshape(index, (-1,)), dtypes.int64)
     return reshape(bind(P["gather"], (positions, flat), {"axis": 0}), tuple(index.shape))

@@ -25,7 +25,7 @@ from kiln.compiler.primitives import PRIMITIVES as P
 from .. import dtypes
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, constant, with_out
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, graph_node
 from .dims import normalize_dim
 from .elementwise import add, cast, lt, where
 from .index import index_put, scatter_reduce
@@ -510,7 +510,7 @@ def _root(array: np.ndarray) -> np.ndarray:
 def _storage_offset(x: Tensor) -> int:
     """Elements between the start of ``x``'s storage and its first element."""
     data = x._data
-    if x._node is not None and hasattr(x._node, "op"):  # (not a kiln.func level's wrapper)
+    if graph_node(x) is not None:  # (not a kiln.func level's wrapper)
         return x.storage_offset()  # a traced view's, as the eager call's (tracing.layout)
     if type(data) is not np.ndarray:
         return 0
@@ -522,7 +522,7 @@ def _storage_offset(x: Tensor) -> int:
 def _storage_positions(x: Tensor) -> tuple[np.ndarray, int]:
     """For each element of ``x`` (C order), its position in the storage; and the
     storage's length in elements."""
-    if x._node is not None and hasattr(x._node, "op"):  # a traced view: where the eager
+    if graph_node(x) is not None:  # a traced view: where the eager
         # call's elements lie
         strides = x.stride()
         length = None
