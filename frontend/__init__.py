@@ -123,8 +123,7 @@ from .memory_format import (  # noqa: E402
 )
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402 (the PyTorch API level; kiln.version.kiln)
 
 # torch.functional's functions are torch.* too (ops of the same name stay kiln's own)
 for _name in functional.__all__:
