@@ -7,6 +7,7 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import kiln
@@ -107,3 +108,47 @@ def test_kiln_own_version_is_the_package_version():
     from importlib.metadata import version
 
     assert version("kiln") == declared
+
+
+# ----------------------------------------------------------------- sparse inputs, dense paths
+# A sparse tensor's _data was an ndarray subclass of NaNs that np.asarray let through:
+# unique_consecutive(sparse) returned [nan, nan, nan, nan] and bucketize(sparse, b) ones,
+# histc raised "range of [nan, nan] is not finite", solve/quantile/unique/argwhere
+# "constant: no way to put an array on device 'cpu'". PyTorch raises NotImplementedError
+# ("... from the 'SparseCPU' backend") for all of them.
+
+SPARSE_REFUSED = {
+    "unique_consecutive": lambda L, s: L.unique_consecutive(s),
+    "bucketize": lambda L, s: L.bucketize(s, L.tensor([0.5])),
+    "histc": lambda L, s: L.histc(s),
+    "solve": lambda L, s: L.linalg.solve(s, L.ones(2)),
+    "unique": lambda L, s: L.unique(s),
+    "argwhere": lambda L, s: L.argwhere(s),
+    "cdist": lambda L, s: L.cdist(s, s),
+    "zeta": lambda L, s: L.special.zeta(s, s),
+    "searchsorted": lambda L, s: L.searchsorted(s, L.ones(2, 1)),
+    "isin": lambda L, s: L.isin(s, L.tensor([1.0])),
+    "topk": lambda L, s: L.topk(s, 1),
+    "logsumexp": lambda L, s: L.logsumexp(s, 0),
+    "kron": lambda L, s: L.kron(s, s),
+    "view_dtype": lambda L, s: s.view(L.int32),
+}
+
+
+@pytest.mark.parametrize("case", list(SPARSE_REFUSED))
+def test_dense_only_functions_refuse_a_sparse_input_as_torch(case):
+    fn = SPARSE_REFUSED[case]
+    with pytest.raises(NotImplementedError):
+        fn(torch, torch.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2)))
+    with pytest.raises(NotImplementedError, match="Sparse"):
+        fn(kiln, kiln.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 2)))
+
+
+def test_a_sparse_placeholder_gives_no_values_to_numpy():
+    s = kiln.sparse_coo_tensor([[0, 1], [1, 0]], [1.0, 2.0], (2, 3))
+    for read in (np.asarray, np.array, np.exp, np.sort, lambda a: a.strides, list):
+        with pytest.raises(NotImplementedError, match="SparseCPU"):
+            read(s._data)
+    assert getattr(s._data, "base", None) is None  # (a probe of an attribute sees none)
+    assert s.shape == (2, 3) and s.numel() == 6 and s.dtype is kiln.float32
+    assert s.element_size() == 4 and s.to_dense().tolist() == [[0, 1, 0], [2, 0, 0]]
