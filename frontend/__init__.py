@@ -135,12 +135,16 @@ from . import (  # noqa: E402
     cpu,  # noqa: E402
     func,
 )
+from . import strict_args as _strict_args  # noqa: E402
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
 from .func import vmap  # noqa: E402
 
 _complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
+_strict_args.install(
+    globals(), vars(functional)
+)  # kiln.maximum(t, 2): TypeError as torch's (kiln.ops lenient)
 
 
 def trace(fn_or_input, *args, **kwargs):

@@ -282,9 +282,9 @@ def contiguous_result(t, x):
     keep the input's order). Never ``x`` itself, nor a view of it."""
     data = t._data
     if t._node is not None:  # traced: the strides the eager result reports
-        if t is not x:
-            from .tracing import set_layout
+        from .tracing import TracerTensor, set_layout
 
+        if t is not x and isinstance(t, TracerTensor):  # (not vmap's batched values)
             set_layout(t, _dense_strides(t._node.shape, range(len(t._node.shape))))
     elif type(data) is np.ndarray and not data.flags.c_contiguous:
         if t is not x and not np.may_share_memory(data, x._data):
@@ -294,8 +294,10 @@ def contiguous_result(t, x):
 
 def _traced_like(t, like, fmt):
     """A traced result reports the layout the eager one has (as above)."""
-    from .tracing import set_layout
+    from .tracing import TracerTensor, set_layout
 
+    if not isinstance(t, TracerTensor):  # (a transform's wrapped value: no layout)
+        return t
     shape = tuple(t._node.shape)
     if fmt is not preserve_format:
         if len(fmt._order) != len(shape):

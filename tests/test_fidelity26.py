@@ -257,3 +257,47 @@ def test_traced_layouts_follow_the_eager_ones():
     np.testing.assert_allclose(kiln.compile(f)(x).numpy(), f(x).numpy(), rtol=1e-5, atol=1e-6)
     y = torch.tensor(_A2[:5, :5]).T
     assert kiln.tensor(_A2[:5, :5]).T.softmax(-1).stride() == y.softmax(-1).stride()
+
+
+# ------------------------------------------------------------- a number where torch wants a Tensor
+# kiln.maximum(t, 2), kiln.atan2(2.0, t), kiln.eq(2, t), kiln.mm(t, 2.0), ... computed (or
+# raised AttributeError) where PyTorch raises TypeError; kiln's own code keeps calling the
+# lenient functions of kiln.ops.
+
+STRICT_NAMES = sorted(kiln.strict_args.TENSOR_PARAMETERS)
+
+
+@pytest.mark.parametrize("name", STRICT_NAMES)
+def test_numbers_where_torch_demands_a_tensor(name):
+    def outcomes(lib):
+        f = getattr(lib, name)
+        t, ti = lib.tensor([1.0, 2.0, 3.0]), lib.tensor([1, 2, 3])
+        out = []
+        for args in [(t, 2.0), (2.0, t), (ti, 2), (2, ti)]:
+            try:
+                f(*args)
+                out.append("ok")
+            except TypeError:
+                out.append("TypeError")
+            except Exception:  # noqa: BLE001 - another refusal (dtype, shape) of valid types
+                out.append("other")
+        return out
+
+    want, got = outcomes(torch), outcomes(kiln)
+    # where torch refuses the types, kiln does too; where torch takes them, kiln does not
+    # refuse them for their types
+    assert [w == "TypeError" for w in want] == [g == "TypeError" for g in got], (want, got)
+
+
+def test_strict_functions_still_take_tensors_and_keywords():
+    t = kiln.tensor([1.0, -2.0])
+    assert kiln.maximum(t, kiln.tensor(0.0)).tolist() == [1.0, 0.0]
+    assert kiln.clamp(t, 0).tolist() == [1.0, 0.0] and kiln.eq(t, 1.0).tolist() == [True, False]
+    with pytest.raises(TypeError, match=r"maximum\(\): argument 'other' \(position 2\)"):
+        kiln.maximum(t, 0.0)
+    with pytest.raises(TypeError, match="argument 'other' must be Tensor, not float"):
+        kiln.maximum(t, other=0.0)
+    assert kiln.functional.cdist is kiln.cdist  # (torch.functional's, one function)
+    x = kiln.tensor([3.0, 4.0], requires_grad=True)
+    kiln.maximum(x, kiln.zeros(2)).sum().backward()
+    assert x.grad.tolist() == [1.0, 1.0]

@@ -308,9 +308,10 @@ def _stacked_layout(out, first, d):
         if is_contiguous(first.shape, first.stride(), fmt):
             order = [0] + [a + 1 for a in fmt._order]
             if out._node is not None:
-                from ..tracing import set_layout
+                from ..tracing import TracerTensor, set_layout
 
-                set_layout(out, _dense_strides(out._node.shape, order))
+                if isinstance(out, TracerTensor):  # (not vmap's batched values)
+                    set_layout(out, _dense_strides(out._node.shape, order))
             elif type(out._data) is np.ndarray:
                 inverse = np.argsort(order)
                 out._data = np.ascontiguousarray(out._data.transpose(order)).transpose(inverse)
