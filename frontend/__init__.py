@@ -46,6 +46,8 @@ from .dtypes import (
     set_default_dtype,
     short,
     uint8,
+    uint16,
+    uint32,
     uint64,
 )
 from .dtypes import (

@@ -301,3 +301,73 @@ def test_strict_functions_still_take_tensors_and_keywords():
     x = kiln.tensor([3.0, 4.0], requires_grad=True)
     kiln.maximum(x, kiln.zeros(2)).sum().backward()
     assert x.grad.tolist() == [1.0, 1.0]
+
+
+# ------------------------------------------------------------------------- uint16/32/64
+# kiln had no uint16/uint32, and uint64 promoted with int64 to float64 (NumPy's rule: a
+# silently different dtype) where PyTorch refuses; tensor([2**63], dtype=uint64) raised,
+# tensor([2**64 - 1, 0], dtype=uint64) gave [0, 0] (NumPy read the list as floats).
+
+UNSIGNED = ["uint16", "uint32", "uint64"]
+OTHERS = ["bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16"]
+OTHERS += ["float32", "float64", "complex64"] + UNSIGNED
+
+
+@pytest.mark.parametrize("name", UNSIGNED)
+def test_limited_unsigned_dtypes_promote_as_torch(name):
+    for other in OTHERS:
+        pair = []
+        for lib in (torch, kiln):
+            try:
+                pair.append(str(lib.promote_types(getattr(lib, name), getattr(lib, other))))
+            except RuntimeError as exc:
+                assert "Promotion for uint16, uint32, uint64 types is not supported" in str(exc)
+                pair.append("refused")
+        assert pair[1].split(".")[-1] == pair[0].split(".")[-1], (other, pair)
+    a = kiln.tensor([1, 2], dtype=getattr(kiln, name))
+    with pytest.raises(RuntimeError, match="Promotion for uint16"):
+        a + kiln.tensor([1, 2])
+    assert (a * 2).dtype is a.dtype and (a + kiln.tensor([0.5, 1.0])).dtype is kiln.float32
+
+
+UNSIGNED_CASES = {
+    "tensor": lambda L, u: L.tensor([1, 2, 65535], dtype=u),
+    "zeros": lambda L, u: L.zeros(2, dtype=u),
+    "full": lambda L, u: L.full((2,), 5, dtype=u),
+    "from float": lambda L, u: L.tensor([1.5, 2.0]).to(u),
+    "to float": lambda L, u: L.tensor([1, 2], dtype=u).float(),
+    "to long": lambda L, u: L.tensor([1, 2], dtype=u).long(),
+    "mul scalar": lambda L, u: L.tensor([1, 2], dtype=u) * 3,
+    "sum": lambda L, u: L.tensor([1, 2], dtype=u).sum(),
+    "eq": lambda L, u: L.tensor([1, 2], dtype=u) == 1,
+    "cat": lambda L, u: L.cat([L.tensor([1], dtype=u), L.tensor([2], dtype=u)]),
+    "from numpy": lambda L, u: L.from_numpy(np.array([1, 2], dtype=str(u).split(".")[-1])),
+    "negative": lambda L, u: L.tensor([-1], dtype=u),
+    "too big": lambda L, u: L.tensor([2**70], dtype=u),
+    "uint64 range": lambda L, u: L.tensor([[2**64 - 1], [2**63]], dtype=u),
+}
+
+
+@pytest.mark.parametrize("name", UNSIGNED)
+@pytest.mark.parametrize("case", list(UNSIGNED_CASES))
+def test_limited_unsigned_dtypes_create_cast_and_print_as_torch(name, case):
+    def run(lib):
+        try:
+            r = UNSIGNED_CASES[case](lib, getattr(lib, name))
+        except Exception as exc:  # noqa: BLE001 - the error class is compared
+            return type(exc).__name__
+        shown = repr(r).replace("torch.", "kiln.")
+        return str(r.dtype).split(".")[-1], r.tolist(), r.element_size(), shown
+
+    assert run(kiln) == run(torch)
+
+
+def test_limited_unsigned_dtype_facts():
+    for name in UNSIGNED:
+        k, t = getattr(kiln, name), getattr(torch, name)
+        assert (k.is_signed, k.is_floating_point, k.itemsize) == (
+            t.is_signed,
+            t.is_floating_point,
+            t.itemsize,
+        )
+        assert kiln.iinfo(k).max == torch.iinfo(t).max and kiln.iinfo(k).bits == torch.iinfo(t).bits
