@@ -13,6 +13,8 @@ the compiled executor copies a strided input to C order before its kernels read 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -117,7 +119,11 @@ def relayout(data: np.ndarray, fmt) -> np.ndarray:
             f"shape {list(data.shape)})"
         )
     inverse = np.argsort(order)
-    return np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+    laid = np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+    want = tuple(s * data.itemsize for s in _dense_strides(data.shape, order))
+    if laid.strides != want:  # (NumPy's own strides on size-1 axes: PyTorch's here)
+        laid = np.lib.stride_tricks.as_strided(laid, data.shape, want)
+    return laid
 
 
 def _is_dense(data: np.ndarray) -> bool:
@@ -290,6 +296,39 @@ def contiguous_result(t, x):
         if t is not x and not np.may_share_memory(data, x._data):
             t._data = np.ascontiguousarray(data)
     return t
+
+
+def keeps_input_memory_format(fn):
+    """``fn`` (a layer's function of ``input``) whose tensor results of ``input``'s rank
+    are laid out channels_last(_3d) where ``input`` is (PyTorch's conv, pooling,
+    interpolate, group_norm, pad keep it). Any other input costs one flag test."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        x = args[0] if args else kwargs.get("input")
+        data = getattr(x, "_data", None)
+        if type(data) is not np.ndarray or x._node is not None:
+            return out
+        fmt = _suggested(data)
+        if fmt is None:
+            return out
+        for o in out if isinstance(out, tuple) else (out,):
+            _into_format(o, fmt, x)
+        return out
+
+    return run
+
+
+def _into_format(o, fmt, x) -> None:
+    data = getattr(o, "_data", None)
+    if type(data) is not np.ndarray or o._node is not None or o is x:
+        return
+    if data.ndim != len(fmt._order) or np.may_share_memory(data, x._data):
+        return
+    dense = is_contiguous(data.shape, element_strides(data), fmt)
+    if not dense or data.flags.c_contiguous:  # (size-1 axes: PyTorch's strides there too)
+        o._data = relayout(data, fmt)
 
 
 def _traced_like(t, like, fmt):

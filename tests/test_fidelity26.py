@@ -371,3 +371,34 @@ def test_limited_unsigned_dtype_facts():
             t.itemsize,
         )
         assert kiln.iinfo(k).max == torch.iinfo(t).max and kiln.iinfo(k).bits == torch.iinfo(t).bits
+
+
+_IMAGES = np.random.RandomState(3).randn(2, 3, 6, 6).astype(np.float32)
+_FILTERS = np.random.RandomState(4).randn(4, 3, 3, 3).astype(np.float32)
+
+CHANNELS_LAST_LAYERS = {
+    "conv2d": lambda F, x, L: F.conv2d(x, L.tensor(_FILTERS)),
+    "max_pool2d": lambda F, x, L: F.max_pool2d(x, 2),
+    "max_pool2d indices": lambda F, x, L: F.max_pool2d(x, 2, return_indices=True)[1],
+    "avg_pool2d": lambda F, x, L: F.avg_pool2d(x, 2),
+    "adaptive_avg_pool2d": lambda F, x, L: F.adaptive_avg_pool2d(x, 1),
+    "interpolate": lambda F, x, L: F.interpolate(x, scale_factor=2),
+    "group_norm": lambda F, x, L: F.group_norm(x, 1),
+    "reflect pad": lambda F, x, L: F.pad(x, (1, 1, 1, 1), mode="reflect"),
+    "relu": lambda F, x, L: F.relu(x),
+    "conv2d module": lambda F, x, L: L.nn.Conv2d(3, 2, 3)(x),
+    "topk transposed": lambda F, x, L: x.flatten(1).t().topk(2, 0)[0],
+}
+
+
+@pytest.mark.parametrize("name", list(CHANNELS_LAST_LAYERS))
+def test_layers_keep_a_channels_last_input_as_torch(name):
+    facts = []
+    for lib in (torch, kiln):
+        lib.manual_seed(0)
+        x = lib.tensor(_IMAGES).contiguous(memory_format=lib.channels_last)
+        y = CHANNELS_LAST_LAYERS[name](lib.nn.functional, x, lib)
+        facts.append(_layout_facts(y, lib))
+        plain = CHANNELS_LAST_LAYERS[name](lib.nn.functional, lib.tensor(_IMAGES), lib)
+        facts.append(_layout_facts(plain, lib))
+    assert facts[2:] == facts[:2]

@@ -142,6 +142,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     idx = _topk_host(x, axis, k, bool(largest), bool(sorted))
     if idx is None:
         idx = slice_axis(argsort(x, axis, descending=largest, stable=True), axis, 0, k)
+    idx = contiguous_result(idx, x)  # (PyTorch's layout: C order; gather follows idx)
     return values_indices("topk")(rename(gather(x, axis, idx), "TopkBackward0", x), idx)
 
 
