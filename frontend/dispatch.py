@@ -375,7 +375,7 @@ def _uniform(seed, shape, dtype):
 _EAGER_IMPLS = {"where": _where, "uniform": _uniform}  # (by primitive name)
 # (and PyTorch's layout of a reduction's, cumsum's, cat's and pad's result: NumPy's follows
 # its input's order)
-_EAGER_IMPLS.update(layout_rules({name: PRIMITIVES[name].impl for name in PRIMITIVES}))
+_EAGER_IMPLS.update(layout_rules(PRIMITIVES))
 
 
 def eager_impl(name: str):

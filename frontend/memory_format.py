@@ -219,9 +219,13 @@ def _suggested(data: np.ndarray):
     return fmt if is_contiguous(data.shape, element_strides(data), fmt) else None
 
 
-def _c_order(impl):
+# Each wrapper reads ``prim.impl`` when it runs: kiln.complex_tensors replaces some
+# primitives' functions (cast refuses to drop an imaginary part) after dispatch is built.
+
+
+def _c_order(prim):
     def run(*arrays, **params):
-        out = impl(*arrays, **params)
+        out = prim.impl(*arrays, **params)
         if type(out) is np.ndarray:
             if not out.flags.c_contiguous:
                 out = np.ascontiguousarray(out)
@@ -241,11 +245,11 @@ def _c_strides(data: np.ndarray) -> np.ndarray:
     return np.lib.stride_tricks.as_strided(data, data.shape, dense)
 
 
-def _keeps_channels_last(impl):
+def _keeps_channels_last(prim):
     """``cat`` and ``pad``: channels_last where the (first) input is, else contiguous."""
 
     def run(*arrays, **params):
-        out = impl(*arrays, **params)
+        out = prim.impl(*arrays, **params)
         first = arrays[0]
         plain = type(out) is np.ndarray and type(first) is np.ndarray
         if plain and (not out.flags.c_contiguous or not first.flags.c_contiguous):
@@ -259,12 +263,12 @@ def _keeps_channels_last(impl):
     return run
 
 
-def _dense_order(impl):
+def _dense_order(prim):
     """``cast``: NumPy's ``astype`` keeps the input's order, and sorts an expanded (0-stride)
     axis innermost; PyTorch's is dense in ``torch_order`` (C order for ``expand``)."""
 
     def run(x, **params):
-        out = impl(x, **params)
+        out = prim.impl(x, **params)
         if type(out) is np.ndarray and not out.flags.c_contiguous and out.ndim > 1:
             if type(x) is np.ndarray and 0 in x.strides:
                 out = dense_like(out, x)
@@ -273,12 +277,12 @@ def _dense_order(impl):
     return run
 
 
-def layout_rules(impls: dict) -> dict:
+def layout_rules(primitives: dict) -> dict:
     """``{primitive name: eager function}`` for the primitives whose NumPy result may be
-    laid out otherwise than PyTorch's (``impls``: the primitives' own functions)."""
-    rules = {name: _c_order(impls[name]) for name in ("sum", "max", "argmax", "cumsum")}
-    rules.update({name: _keeps_channels_last(impls[name]) for name in ("concat", "pad")})
-    rules["cast"] = _dense_order(impls["cast"])
+    laid out otherwise than PyTorch's (``primitives``: the op table)."""
+    rules = {name: _c_order(primitives[name]) for name in ("sum", "max", "argmax", "cumsum")}
+    rules.update({name: _keeps_channels_last(primitives[name]) for name in ("concat", "pad")})
+    rules["cast"] = _dense_order(primitives["cast"])
     return rules
 
 
