@@ -46,6 +46,8 @@ from .dtypes import (
     set_default_dtype,
     short,
     uint8,
+    uint16,
+    uint32,
     uint64,
 )
 from .dtypes import (
@@ -124,8 +126,7 @@ from .memory_format import (  # noqa: E402
 )
 from .tracing import escape_trace, is_tracing  # noqa: E402
 from .transforms import grad, value_and_grad  # noqa: E402
-
-__version__ = "0.1.0"
+from .version import __version__  # noqa: E402 (the PyTorch API level; kiln.version.kiln)
 
 # torch.functional's functions are torch.* too (ops of the same name stay kiln's own)
 for _name in functional.__all__:
@@ -137,6 +138,7 @@ from . import (  # noqa: E402
     cpu,  # noqa: E402
     func,
 )
+from . import strict_args as _strict_args  # noqa: E402
 from .amp import autocast, get_autocast_dtype, is_autocast_enabled  # noqa: E402, F401
 from .autograd import forward_ad as _forward_ad  # noqa: E402, F401  (kiln.autograd.forward_ad)
 from .autograd import functional as _autograd_functional  # noqa: E402, F401
@@ -144,6 +146,9 @@ from .foreach import *  # noqa: E402, F403  (torch._foreach_add_, ...)
 from .func import vmap  # noqa: E402
 
 _complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
+_strict_args.install(
+    globals(), vars(functional)
+)  # kiln.maximum(t, 2): TypeError as torch's (kiln.ops lenient)
 
 
 def trace(fn_or_input, *args, **kwargs):

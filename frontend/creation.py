@@ -160,6 +160,8 @@ def _integer_array(data, dt, *, check_arrays=False) -> np.ndarray:
     truncated, and must lie in the range."""
     if isinstance(data, np.ndarray) and not check_arrays:
         return np.array(data, dtype=dt.np)
+    if dt is dtypes.uint64:  # (Python ints exactly: NumPy reads [2**64 - 1, 0] as floats)
+        return _uint64_array(np.array(data, dtype=object))
     arr = np.asarray(data)
     info = np.iinfo(dt.np)
     if not isinstance(data, np.ndarray) and (
@@ -216,6 +218,21 @@ def _exact_integers(data, dt, info):
             )
         values.append(v % (int(info.max) + 1) if v < 0 and info.min == 0 else v)
     return np.array(values, dtype=dt.np).reshape(objects.shape)
+
+
+def _uint64_array(arr: np.ndarray) -> np.ndarray:
+    """Python integers as uint64, with PyTorch's errors: a negative one or one of more
+    than 64 bits is an OverflowError (no wrap-around, unlike the narrower types)."""
+    values = list(arr.ravel())
+    if not all(isinstance(v, (int, np.integer)) for v in values):  # (as PyTorch: no floats)
+        kind = next(type(v).__name__ for v in values if not isinstance(v, (int, np.integer)))
+        raise TypeError(f"tensor(): a uint64 tensor takes integers only, not {kind}")
+    low, high = min(values, default=0), max(values, default=0)
+    if low < 0:
+        raise OverflowError("can't convert negative int to unsigned")
+    if high > 2**64 - 1:
+        raise OverflowError("int too big to convert")
+    return np.array([int(v) for v in values], dtype=np.uint64).reshape(arr.shape)
 
 
 def as_tensor(data, dtype=None, device=None) -> Tensor:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from contextvars import ContextVar
+
+import numpy as _np
 
 # The device factories use when given none (``with kiln.device("meta"):``,
 # ``set_default_device``); ``None`` is the CPU. Per thread, like the rest of kiln's state.
@@ -36,14 +39,22 @@ class device:  # noqa: N801 - PyTorch's name
             spec = type
         if spec is None:
             raise TypeError("device() missing required argument 'type' (pos 1)")
-        if isinstance(spec, int) and not isinstance(spec, bool):
-            spec, index = "cuda", spec  # (PyTorch: a bare ordinal names an accelerator)
+        if index is not None:
+            index = _checked_index(index, "index")
         if isinstance(spec, device):
-            spec, index = spec.type, spec.index if index is None else index
-        spec = str(spec)
-        if ":" in spec:
-            spec, idx = spec.split(":", 1)
-            index = int(idx)
+            if index is not None:
+                raise TypeError(
+                    "device(): argument 'type' (position 1) must be str, not torch.device"
+                )
+            spec, index = spec.type, spec.index
+        elif isinstance(spec, bool) or not isinstance(spec, (str, int, _np.integer)):
+            raise TypeError(
+                f"device(): argument 'type' (position 1) must be str, not {_typename(spec)}"
+            )
+        elif not isinstance(spec, str):  # (PyTorch: a bare ordinal names the accelerator)
+            spec, index = "cuda", _checked_index(spec, "type")
+        else:
+            spec, index = _parse(spec, index)
         if spec not in ("cpu", "cuda", "meta"):
             raise RuntimeError(
                 f"Expected one of cpu, cuda, meta device type at start of device string: {spec}"
@@ -62,15 +73,15 @@ class device:  # noqa: N801 - PyTorch's name
         _default.reset(self._tokens.pop())
         return False
 
+    # As PyTorch's: ``device("cuda") != device("cuda:0")`` (no index is not index 0) and a
+    # device never equals a string (``t.device == "cpu"`` is False: compare ``.type``)
     def __eq__(self, other) -> bool:
-        if isinstance(other, str):
-            other = device(other)
         if not isinstance(other, device):
             return NotImplemented
-        return self.type == other.type and (self.index or 0) == (other.index or 0)
+        return self.type == other.type and self.index == other.index
 
     def __hash__(self) -> int:
-        return hash((self.type, self.index or 0))
+        return hash((self.type, self.index))
 
     def __str__(self) -> str:
         return self.type if self.index is None else f"{self.type}:{self.index}"
@@ -78,6 +89,44 @@ class device:  # noqa: N801 - PyTorch's name
     def __repr__(self) -> str:
         idx = "" if self.index is None else f", index={self.index}"
         return f"device(type='{self.type}'{idx})"
+
+
+_DEVICE_STRING = re.compile(r"([a-zA-Z_]+)(?::([1-9][0-9]*|0))?")
+
+
+def _typename(value) -> str:
+    return "torch.device" if isinstance(value, device) else type(value).__name__
+
+
+def _checked_index(index, argument: str) -> int:
+    """A device ordinal as PyTorch takes it: an int (not a bool), never negative."""
+    if isinstance(index, bool) or not isinstance(index, (int, _np.integer)):
+        position = 2 if argument == "index" else 1
+        raise TypeError(
+            f"device(): argument '{argument}' (position {position}) must be int, "
+            f"not {_typename(index)}"
+        )
+    if index < 0:
+        raise RuntimeError("Device index must not be negative")
+    return int(index)
+
+
+def _parse(spec: str, index):
+    """``"cuda:1"`` -> ``("cuda", 1)``, with PyTorch's errors for a malformed string."""
+    if not spec:
+        raise RuntimeError("Device string must not be empty")
+    match = _DEVICE_STRING.fullmatch(spec)
+    if match is None:
+        raise RuntimeError(f"Invalid device string: '{spec}'")
+    kind, ordinal = match.groups()
+    if ordinal is not None:
+        if index is not None:
+            raise RuntimeError(
+                "type (string) must not include an index because index was passed "
+                f"explicitly: {spec}"
+            )
+        index = int(ordinal)
+    return kind, index
 
 
 CPU = device("cpu")

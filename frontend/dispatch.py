@@ -30,6 +30,7 @@ from kiln.compiler.primitives import PRIMITIVES
 from . import dtypes
 from .autograd.tape import record
 from .context import current, current_trace, is_grad_enabled
+from .memory_format import layout_rules
 from .tensor import Tensor, _wrap
 
 __all__ = [
@@ -372,6 +373,9 @@ def _uniform(seed, shape, dtype):
 
 # Eager implementations that replace a primitive's own (the same results, faster).
 _EAGER_IMPLS = {"where": _where, "uniform": _uniform}  # (by primitive name)
+# (and PyTorch's layout of a reduction's, cumsum's, cat's and pad's result: NumPy's follows
+# its input's order)
+_EAGER_IMPLS.update(layout_rules(PRIMITIVES))
 
 
 def eager_impl(name: str):

@@ -71,7 +71,11 @@ int16 = short = dtype("int16")
 int32 = int = dtype("int32")  # noqa: A001
 int64 = long = dtype("int64")
 bool_ = dtype("bool")
-uint64 = dtype("uint64")  # RNG seeds and hash_tensor results (few ops: as PyTorch)
+# PyTorch 2.13's "limited support" unsigned types: creation, casts, views, printing; no
+# promotion with another integer or bool type (promote() raises as PyTorch's)
+uint16 = dtype("uint16")
+uint32 = dtype("uint32")
+uint64 = dtype("uint64")  # (also RNG seeds and hash_tensor results)
 # complex dtypes run eagerly only (NumPy); kiln.jit refuses them (see kiln.complex)
 complex64 = cfloat = dtype("complex64")
 complex128 = cdouble = dtype("complex128")
@@ -87,6 +91,8 @@ ALL = (
     int32,
     int64,
     bool_,
+    uint16,
+    uint32,
     uint64,
     complex64,
     complex128,
@@ -206,6 +212,8 @@ def promote(a: dtype, b: dtype) -> dtype:
     the wider precision (float64 + complex64 is complex128)."""
     if a is b:
         return a
+    if a in _LIMITED_UNSIGNED or b in _LIMITED_UNSIGNED:
+        _check_limited_promotion(a, b)
     if a is bfloat16 or b is bfloat16:  # as PyTorch: bfloat16 with float16 is float32
         other = b if a is bfloat16 else a
         if other._category < 2:
@@ -218,6 +226,40 @@ def promote(a: dtype, b: dtype) -> dtype:
     if a._category != b._category:
         return a if a._category > b._category else b
     return _BY_NP[np.promote_types(a.np, b.np)]
+
+
+_LIMITED_UNSIGNED = (uint16, uint32, uint64)
+# PyTorch's ScalarType names (its messages print them)
+SCALAR_TYPE_NAMES = {
+    "bool": "Bool",
+    "uint8": "Byte",
+    "int8": "Char",
+    "int16": "Short",
+    "int32": "Int",
+    "int64": "Long",
+    "uint16": "UInt16",
+    "uint32": "UInt32",
+    "uint64": "UInt64",
+    "float16": "Half",
+    "bfloat16": "BFloat16",
+    "float32": "Float",
+    "float64": "Double",
+    "complex64": "ComplexFloat",
+    "complex128": "ComplexDouble",
+}
+
+
+def _check_limited_promotion(a: dtype, b: dtype) -> None:
+    """uint16/32/64 promote only to themselves and to a real floating type (PyTorch 2.13):
+    with a bool, another integer or a complex type PyTorch raises (NumPy would widen
+    uint64 + int64 to float64, a silently different dtype)."""
+    other = b if a in _LIMITED_UNSIGNED else a
+    if other._category == 2:
+        return
+    raise RuntimeError(
+        "Promotion for uint16, uint32, uint64 types is not supported, attempted to promote "
+        f"{SCALAR_TYPE_NAMES[a.name]} and {SCALAR_TYPE_NAMES[b.name]}"
+    )
 
 
 def result_type(*args) -> dtype:

@@ -13,6 +13,8 @@ the compiled executor copies a strided input to C order before its kernels read 
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 __all__ = [
@@ -117,7 +119,11 @@ def relayout(data: np.ndarray, fmt) -> np.ndarray:
             f"shape {list(data.shape)})"
         )
     inverse = np.argsort(order)
-    return np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+    laid = np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+    want = tuple(s * data.itemsize for s in _dense_strides(data.shape, order))
+    if laid.strides != want:  # (NumPy's own strides on size-1 axes: PyTorch's here)
+        laid = np.lib.stride_tricks.as_strided(laid, data.shape, want)
+    return laid
 
 
 def _is_dense(data: np.ndarray) -> bool:
@@ -154,17 +160,187 @@ def lay_out(t, fmt, like=None):
             np.copyto(laid, data)
             return _set(t, laid)
         # else dense strides in the order of ``like``'s (PyTorch's infer_dense_strides)
-        strides = element_strides(src)
-        order = sorted(range(data.ndim), key=lambda a: -strides[a])
-        inverse = np.argsort(order)
-        return _set(t, np.ascontiguousarray(data.transpose(order)).transpose(inverse))
+        return _set(t, dense_like(data, src))
     return _set(t, relayout(data, fmt))
+
+
+def torch_order(shape, strides) -> list:
+    """The axes from outermost to innermost in memory, as PyTorch's TensorIterator orders
+    them for an output laid out like an input (``reorder_dimensions``): an insertion sort
+    on strides that keeps the given order where a stride is 0 (an expanded axis says
+    nothing) and breaks ties of equal strides by size. NumPy's order="K" sorts the 0
+    strides first: ``clone`` of ``x[:1].expand(5, 6)`` had strides (1, 5), PyTorch (6, 1)."""
+    ndim = len(shape)
+    perm = list(range(ndim - 1, -1, -1))  # (innermost first, as ATen keeps it)
+
+    def should_swap(dim0, dim1):
+        s0, s1 = strides[dim0], strides[dim1]
+        if s0 == 0 or s1 == 0:
+            return 0
+        if s0 != s1:
+            return -1 if s0 < s1 else 1
+        return 1 if shape[dim0] > shape[dim1] else 0
+
+    for i in range(1, ndim):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    return perm[::-1]
+
+
+def dense_like(data: np.ndarray, like: np.ndarray) -> np.ndarray:
+    """A dense copy of ``data`` whose axes lie in memory in the order of ``like``'s."""
+    order = torch_order(like.shape, element_strides(like))
+    if order == sorted(order):
+        return np.ascontiguousarray(data) if data.ndim else data.copy()
+    inverse = np.argsort(order)
+    return np.ascontiguousarray(data.transpose(order)).transpose(inverse)
+
+
+# ------------------------------------------------- the layout of a fresh eager result
+# NumPy lays out a reduction's, a cumulative sum's or a concatenation's result in its
+# input's order (a transposed input gave a transposed ``sum(-1, keepdim=True)``, ``cat``,
+# ``cumsum``); PyTorch's kernels write these contiguously (``cat`` and ``pad`` keep an
+# input's channels_last). The primitives' eager functions are wrapped (``LAYOUT_RULES``,
+# used by ``dispatch``): a contiguous result, the usual case, costs one flag test.
+
+
+def _suggested(data: np.ndarray):
+    """PyTorch's ``suggest_memory_format``: channels_last(_3d) where ``data`` is dense in
+    that order and not in C order, else None (contiguous)."""
+    if data.ndim not in (4, 5) or data.flags.c_contiguous:
+        return None
+    fmt = channels_last if data.ndim == 4 else channels_last_3d
+    return fmt if is_contiguous(data.shape, element_strides(data), fmt) else None
+
+
+# Each wrapper reads ``prim.impl`` when it runs: kiln.complex_tensors replaces some
+# primitives' functions (cast refuses to drop an imaginary part) after dispatch is built.
+
+
+def _c_order(prim):
+    def run(*arrays, **params):
+        out = prim.impl(*arrays, **params)
+        if type(out) is np.ndarray:
+            if not out.flags.c_contiguous:
+                out = np.ascontiguousarray(out)
+            elif 1 in out.shape:  # a kept axis: NumPy leaves its input's stride there
+                out = _c_strides(out)
+        return out
+
+    return run
+
+
+def _c_strides(data: np.ndarray) -> np.ndarray:
+    """A C-ordered ``data`` reporting C strides on its size-1 axes too (a view: the stride
+    of an axis of size 1 moves to no other element)."""
+    dense = tuple(s * data.itemsize for s in _dense_strides(data.shape, range(data.ndim)))
+    if data.strides == dense:
+        return data
+    return np.lib.stride_tricks.as_strided(data, data.shape, dense)
+
+
+def _keeps_channels_last(prim):
+    """``cat`` and ``pad``: channels_last where the (first) input is, else contiguous."""
+
+    def run(*arrays, **params):
+        out = prim.impl(*arrays, **params)
+        first = arrays[0]
+        plain = type(out) is np.ndarray and type(first) is np.ndarray
+        if plain and (not out.flags.c_contiguous or not first.flags.c_contiguous):
+            fmt = _suggested(first) if out.ndim == first.ndim else None
+            if fmt is None and not out.flags.c_contiguous:
+                out = np.ascontiguousarray(out)
+            elif fmt is not None and not is_contiguous(out.shape, element_strides(out), fmt):
+                out = relayout(out, fmt)
+        return out
+
+    return run
+
+
+def _dense_order(prim):
+    """``cast``: NumPy's ``astype`` keeps the input's order, and sorts an expanded (0-stride)
+    axis innermost; PyTorch's is dense in ``torch_order`` (C order for ``expand``)."""
+
+    def run(x, **params):
+        out = prim.impl(x, **params)
+        if type(out) is np.ndarray and not out.flags.c_contiguous and out.ndim > 1:
+            if type(x) is np.ndarray and 0 in x.strides:
+                out = dense_like(out, x)
+        return out
+
+    return run
+
+
+def layout_rules(primitives: dict) -> dict:
+    """``{primitive name: eager function}`` for the primitives whose NumPy result may be
+    laid out otherwise than PyTorch's (``primitives``: the op table)."""
+    rules = {name: _c_order(primitives[name]) for name in ("sum", "max", "argmax", "cumsum")}
+    rules.update({name: _keeps_channels_last(primitives[name]) for name in ("concat", "pad")})
+    rules["cast"] = _dense_order(primitives["cast"])
+    return rules
+
+
+def contiguous_result(t, x):
+    """``t`` (a composite's eager result computed from ``x``) in C order, as PyTorch's
+    kernel writes it (``softmax``, ``masked_fill``, ``tril``: NumPy's elementwise steps
+    keep the input's order). Never ``x`` itself, nor a view of it."""
+    data = t._data
+    if t._node is not None:  # traced: the strides the eager result reports
+        from .tracing import TracerTensor, set_layout
+
+        if t is not x and isinstance(t, TracerTensor):  # (not vmap's batched values)
+            set_layout(t, _dense_strides(t._node.shape, range(len(t._node.shape))))
+    elif type(data) is np.ndarray and not data.flags.c_contiguous:
+        if t is not x and not np.may_share_memory(data, x._data):
+            t._data = np.ascontiguousarray(data)
+    return t
+
+
+def keeps_input_memory_format(fn):
+    """``fn`` (a layer's function of ``input``) whose tensor results of ``input``'s rank
+    are laid out channels_last(_3d) where ``input`` is (PyTorch's conv, pooling,
+    interpolate, group_norm, pad keep it). Any other input costs one flag test."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        x = args[0] if args else kwargs.get("input")
+        data = getattr(x, "_data", None)
+        if type(data) is not np.ndarray or x._node is not None:
+            return out
+        fmt = _suggested(data)
+        if fmt is None:
+            return out
+        for o in out if isinstance(out, tuple) else (out,):
+            _into_format(o, fmt, x)
+        return out
+
+    return run
+
+
+def _into_format(o, fmt, x) -> None:
+    data = getattr(o, "_data", None)
+    if type(data) is not np.ndarray or o._node is not None or o is x:
+        return
+    if data.ndim != len(fmt._order) or np.may_share_memory(data, x._data):
+        return
+    dense = is_contiguous(data.shape, element_strides(data), fmt)
+    if not dense or data.flags.c_contiguous:  # (size-1 axes: PyTorch's strides there too)
+        o._data = relayout(data, fmt)
 
 
 def _traced_like(t, like, fmt):
     """A traced result reports the layout the eager one has (as above)."""
-    from .tracing import set_layout
+    from .tracing import TracerTensor, set_layout
 
+    if not isinstance(t, TracerTensor):  # (a transform's wrapped value: no layout)
+        return t
     shape = tuple(t._node.shape)
     if fmt is not preserve_format:
         if len(fmt._order) != len(shape):

@@ -529,8 +529,11 @@ class Tensor:
     def clone(self, memory_format=None):
         out = _cloned(self)
         if memory_format is None or memory_format is _mf.preserve_format:
-            if self._node is None and type(self._data) is np.ndarray:
-                out._data = np.copy(self._data, order="K") if self.ndim else out._data
+            data = self._data
+            if self._node is None and type(data) is np.ndarray and self.ndim:
+                # a dense tensor's strides exactly; else PyTorch's dense order of them
+                dense = _mf._is_dense(data)
+                out._data = np.copy(data, order="K") if dense else _mf.dense_like(data, data)
             return out
         return _relaid(out, memory_format)
 
@@ -540,13 +543,21 @@ class Tensor:
         return _relaid(_cloned(self), memory_format)
 
     def is_contiguous(self, memory_format=None):
-        """PyTorch's rule, from the NumPy array's strides (a traced value is contiguous)."""
+        """PyTorch's rule, from the NumPy array's strides (a traced value is contiguous;
+        an empty tensor is, as PyTorch's is, in the default format)."""
+        if (memory_format is None or memory_format is _mf.contiguous_format) and not (self.numel()):
+            return True
         return _mf.is_contiguous(self.shape, self.stride(), memory_format)
 
     def stride(self, dim=None):
         """Elements to skip per step along each axis (PyTorch's strides, not NumPy's bytes)."""
-        if self._node is None and type(self._data) is np.ndarray:
-            strides = _mf.element_strides(self._data)
+        data = self._data
+        if self._node is None and type(data) is np.ndarray:
+            # NumPy's strides of an empty array are all 0; PyTorch's kernels give dense ones
+            if not data.size:
+                strides = _mf._dense_strides(data.shape, range(data.ndim))
+            else:
+                strides = _mf.element_strides(data)
             read = getattr(current_trace(), "read_layout", None)
             if read is not None:  # a traced function reads a tensor's layout
                 read(self)

@@ -13,7 +13,8 @@ def test_script_surface():
     torch.set_num_threads(threads)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     x = torch.FloatTensor([[1, 2], [3, 4]]).to(device)
-    assert x.dtype is torch.float32 and x.device == device
+    # (as in PyTorch, a tensor's device has its index: cuda:0 is not device("cuda"))
+    assert x.dtype is torch.float32 and x.device.type == device.type
     assert torch.LongTensor(3).tolist() == [0, 0, 0]
     v = torch.autograd.Variable(torch.ones(2), requires_grad=True)
     with torch.inference_mode():

@@ -51,10 +51,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "storage come back as two tensors that do not share memory",
         "shared storage": "(the same: a write through one loaded view is not seen by the other)",
     },
-    "tensor_attributes_docs": {
-        "device eq": "kiln's device('cuda:0') == device('cuda') is True (frontend/device.py "
-        "compares index 0 and None as equal); PyTorch's is False",
-    },
     "tensor_math_zoo": {
         "is_conj": "kiln conjugates eagerly (no lazy conjugate bit): conj().is_conj() is False",
     },

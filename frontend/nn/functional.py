@@ -23,6 +23,7 @@ from kiln.autograd import fused
 from kiln.autograd.tape import rename
 
 from ..dispatch import autocast_op, computes_in_float32, current_trace
+from ..memory_format import keeps_input_memory_format
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -930,6 +931,25 @@ def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corner
     out = ops.add(out, ops.mul(tap(y1, x0), weight(wy1, wx0)))
     return ops.add(out, ops.mul(tap(y1, x1), weight(wy1, wx1)))
 
+
+# PyTorch's kernels keep a channels_last input's memory format (``model.to(memory_format=
+# torch.channels_last)``: each layer's output stays channels_last); kiln's are C-ordered
+for _name in (
+    "conv2d",
+    "conv3d",
+    "max_pool2d",
+    "max_pool3d",
+    "avg_pool2d",
+    "avg_pool3d",
+    "adaptive_avg_pool2d",
+    "adaptive_max_pool2d",
+    "interpolate",
+    "upsample",
+    "group_norm",
+    "pad",
+):
+    if _name in globals():
+        globals()[_name] = keeps_input_memory_format(globals()[_name])
 
 # last: its module builds on this one's ``linear`` and ``cross_entropy``
 from .linear_cross_entropy import linear_cross_entropy  # noqa: E402

@@ -26,6 +26,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
 from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
+from ..memory_format import contiguous_result
 from ..tensor import Tensor, graph_node
 from .dims import normalize_dim
 from .elementwise import (
@@ -493,8 +494,10 @@ def masked_fill(x: Tensor, mask: Tensor, value) -> Tensor:
         if x.dtype is dtypes.uint8 and isinstance(value, float) and value < 0:
             raise RuntimeError("value cannot be converted to type uint8_t without overflow")
     if isinstance(value, Tensor):  # (PyTorch's nodes: 0 for a number, 1 for a tensor)
-        return rename(where(mask, cast(value, x.dtype), x), "MaskedFillBackward1", x, value)
-    return rename(where(mask, constant(value, x.dtype), x), "MaskedFillBackward0", x)
+        out = rename(where(mask, cast(value, x.dtype), x), "MaskedFillBackward1", x, value)
+    else:
+        out = rename(where(mask, constant(value, x.dtype), x), "MaskedFillBackward0", x)
+    return contiguous_result(out, x)  # (PyTorch's layout)
 
 
 def masked_select(x: Tensor, mask: Tensor) -> Tensor:

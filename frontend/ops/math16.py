@@ -326,6 +326,9 @@ def _torch_name(dt):
         "int16": "Short",
         "int8": "Char",
         "uint8": "Byte",
+        "uint16": "UInt16",
+        "uint32": "UInt32",
+        "uint64": "UInt64",
         "complex64": "ComplexFloat",
         "complex128": "ComplexDouble",
     }.get(dt.name, dt.name)

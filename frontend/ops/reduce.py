@@ -17,6 +17,7 @@ from ..autograd.grad_mode import no_grad
 from ..autograd.tape import rename
 from ..creation import full
 from ..dispatch import autocast_op, bind
+from ..memory_format import contiguous_result
 from ..return_types import return_type
 from ..tensor import Tensor
 from .dims import normalize_axes, normalize_dim
@@ -357,7 +358,7 @@ def softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     e = exp(sub(x, m))
     out = div(e, bind(P["sum"], (e,), {"axes": (axis,), "keepdims": True}))
-    return rename(out, "SoftmaxBackward0", x)
+    return contiguous_result(rename(out, "SoftmaxBackward0", x), x)  # (PyTorch's layout)
 
 
 def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
@@ -375,7 +376,8 @@ def log_softmax(x: Tensor, dim=None, dtype=None, _stacklevel=None) -> Tensor:
         m = amax(x.detach() if x._node is None else x, (axis,), keepdim=True)
     shifted = sub(x, m)
     s = bind(P["sum"], (exp(shifted),), {"axes": (axis,), "keepdims": True})
-    return rename(sub(shifted, log(s)), "LogSoftmaxBackward0", x)
+    out = rename(sub(shifted, log(s)), "LogSoftmaxBackward0", x)
+    return contiguous_result(out, x)  # (PyTorch's layout)
 
 
 def all(x: Tensor, dim=None, keepdim: bool = False) -> Tensor:  # noqa: A001
@@ -424,7 +426,8 @@ def prod(x: Tensor, dim=None, keepdim: bool = False, *, dtype=None) -> Tensor:
     out = multiply_halves(flat)
     if keepdim:
         out = reshape(out, tuple(1 if a in axes else d for a, d in enumerate(x.shape)))
-    return rename(out, "ProdBackward0" if dim is None else "ProdBackward1", x)
+    out = rename(out, "ProdBackward0" if dim is None else "ProdBackward1", x)
+    return contiguous_result(out, x)  # (PyTorch's layout)
 
 
 def norm(x: Tensor, p="fro", dim=None, keepdim: bool = False, dtype=None) -> Tensor:

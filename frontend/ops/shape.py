@@ -18,6 +18,15 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import autocast_op, bind, constant
+from ..memory_format import (
+    _dense_strides,
+    channels_last,
+    channels_last_3d,
+    contiguous_result,
+    is_contiguous,
+    lay_out,
+    preserve_format,
+)
 from ..tensor import Tensor
 from .dims import normalize_dim
 from .elementwise import cast, mul, where
@@ -287,7 +296,27 @@ def stack(tensors, dim: int = 0) -> Tensor:
                 f"{list(shape)} at entry 0 and {list(t.shape)} at entry {i}"
             )
     d = normalize_dim("stack", dim, len(shape) + 1)
-    return rename(cat([unsqueeze(t, d) for t in tensors], d), "StackBackward0", *tensors)
+    out = rename(cat([unsqueeze(t, d) for t in tensors], d), "StackBackward0", *tensors)
+    return _stacked_layout(out, tensors[0], d)
+
+
+def _stacked_layout(out, first, d):
+    """PyTorch's layout of ``stack``: the inputs' channels_last under a new outer axis
+    (``d == 0``), else contiguous (cat's rule would read the unsqueezed inputs' strides)."""
+    if d == 0 and first.ndim in (4, 5) and not first.is_contiguous():
+        fmt = channels_last if first.ndim == 4 else channels_last_3d
+        if is_contiguous(first.shape, first.stride(), fmt):
+            order = [0] + [a + 1 for a in fmt._order]
+            if out._node is not None:
+                from ..tracing import TracerTensor, set_layout
+
+                if isinstance(out, TracerTensor):  # (not vmap's batched values)
+                    set_layout(out, _dense_strides(out._node.shape, order))
+            elif type(out._data) is np.ndarray:
+                inverse = np.argsort(order)
+                out._data = np.ascontiguousarray(out._data.transpose(order)).transpose(inverse)
+            return out
+    return contiguous_result(out, first)
 
 
 def _nonempty(name, tensors):
@@ -401,6 +430,8 @@ def flip(x: Tensor, *dims, **kwargs) -> Tensor:
     for d in axes:
         if x.ndim and x.shape[d] > 1:
             x = index_select(x, d, arange(x.shape[d] - 1, -1, -1))
+    if x is not x0:  # (PyTorch's flip keeps a dense input's strides)
+        x = lay_out(x, preserve_format, like=x0)
     return rename(x, "FlipBackward0", x0)
 
 
@@ -478,7 +509,8 @@ def _triangle(x, diagonal, lower):
         mask = np.tri(rows, cols, diagonal, dtype=bool)
         if not lower:
             mask = ~np.tri(rows, cols, diagonal - 1, dtype=bool)
-    return where(constant(mask, dtypes.bool_, like=x), x, constant(0, x.dtype))
+    out = where(constant(mask, dtypes.bool_, like=x), x, constant(0, x.dtype))
+    return contiguous_result(out, x)  # (PyTorch's layout)
 
 
 def multiply_halves(x: Tensor) -> Tensor:

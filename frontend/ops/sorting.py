@@ -20,6 +20,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..creation import arange
 from ..dispatch import autocast_op, bind, constant, current_trace
+from ..memory_format import contiguous_result, lay_out, preserve_format
 from ..return_types import return_type
 from ..tensor import Tensor
 from . import tie_order
@@ -57,11 +58,10 @@ def argsort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = F
     axis = normalize_dim("argsort", dim, x.ndim)
     if x.ndim == 0:
         return constant(0, dtypes.int64, like=x)
-    if not stable:
-        order = _unstable_order(x, axis, bool(descending))
-        if order is not None:
-            return order
-    return bind(P["argsort"], (x,), {"axis": axis, "descending": bool(descending)})
+    order = _unstable_order(x, axis, bool(descending)) if not stable else None
+    if order is None:
+        order = bind(P["argsort"], (x,), {"axis": axis, "descending": bool(descending)})
+    return lay_out(order, preserve_format, like=x)  # (PyTorch's: x's strides where dense)
 
 
 def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = False):
@@ -69,7 +69,8 @@ def sort(x: Tensor, dim: int = -1, descending: bool = False, stable: bool = Fals
         normalize_dim("sort", dim, 1)  # (a 0-dim tensor has dims -1 and 0, as PyTorch's)
         return values_indices("sort")(x, constant(0, dtypes.int64, like=x))
     idx = argsort(x, dim, descending, stable)
-    return values_indices("sort")(rename(gather(x, dim, idx), "SortBackward0", x), idx)
+    values = lay_out(gather(x, dim, idx), preserve_format, like=x)
+    return values_indices("sort")(rename(values, "SortBackward0", x), idx)
 
 
 # the most elements (of rows where equal values make a difference) that sort, topk,
@@ -143,6 +144,7 @@ def topk(x: Tensor, k: int, dim: int = -1, largest: bool = True, sorted: bool = 
     idx = _topk_host(x, axis, k, bool(largest), bool(sorted))
     if idx is None:
         idx = slice_axis(argsort(x, axis, descending=largest, stable=True), axis, 0, k)
+    idx = contiguous_result(idx, x)  # (PyTorch's layout: C order; gather follows idx)
     return values_indices("topk")(rename(gather(x, axis, idx), "TopkBackward0", x), idx)
 
 
@@ -306,13 +308,14 @@ def scan(x: Tensor, axis: int, combine, identity) -> Tensor:
     (Hillis-Steele): each step combines every element with the one ``shift`` before it."""
     n = x.shape[axis]
     shift = 1
+    given = x
     while shift < n:
         before = slice_axis(x, axis, 0, n - shift)
         pads = [(0, 0)] * x.ndim
         pads[axis] = (shift, 0)
         x = combine(x, pad_axes(before, pads, identity))
         shift *= 2
-    return x
+    return x if x is given else contiguous_result(x, given)  # (PyTorch's layout)
 
 
 def _as_1d(fn, x, dim, *args):

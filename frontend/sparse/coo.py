@@ -419,11 +419,51 @@ _LIVE = [0]  # sparse tensors alive (each made by _make, each counted down by __
 
 
 # ---------------------------------------------------------------------- construction
-class _NoValues(np.ndarray):
-    """A sparse tensor's ``_data``: its shape and dtype, no values. Zero-strided and
-    read-only (one element: NaN where a float can say so); NumPy's ufuncs and functions
-    refuse it, so a dense code path that reads a tensor's array directly raises instead of
-    computing with the placeholder."""
+class _NoValues:
+    """A sparse tensor's ``_data``: its shape and dtype, no values. Not an array: NumPy's
+    conversion (``np.asarray(x._data)``, which a dense code path uses to read a tensor's
+    values) and every other read raise PyTorch's "not implemented for 'SparseCPU'" error
+    instead of computing with made-up values (an ``ndarray`` subclass let ``np.asarray``
+    through: ``unique_consecutive`` of a sparse tensor returned NaN)."""
+
+    __slots__ = ("shape", "dtype")
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        raise _unsupported("reading the values")
+
+    def __getattr__(self, name):  # (strides, flags, any array method: no values to give)
+        error = _unsupported(f"reading the values ({name})")
+        raise _MissingAttribute(*error.args)
+
+    def _refused(self, *args, **kwargs):
+        raise _unsupported("reading the values")
+
+    __getitem__ = __iter__ = __float__ = __int__ = __bool__ = __index__ = _refused
 
     def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
         raise _unsupported(getattr(ufunc, "__name__", "ufunc"))
@@ -431,17 +471,14 @@ class _NoValues(np.ndarray):
     def __array_function__(self, func, types, args, kwargs):
         raise _unsupported(getattr(func, "__name__", "function"))
 
-    def _refused(self, *args, **kwargs):
-        raise _unsupported("reading the values")
 
-    tolist = item = copy = astype = tobytes = __getitem__ = __iter__ = _refused
-    __float__ = __int__ = __bool__ = __index__ = _refused
+class _MissingAttribute(NotImplementedError, AttributeError):
+    """PyTorch's class for a read of a placeholder attribute; an AttributeError too, so that
+    ``getattr(x._data, "base", None)`` and ``hasattr`` probes see no such attribute."""
 
 
-def _placeholder(shape, dtype) -> np.ndarray:
-    dt = dtype.np
-    fill = np.nan if dt.kind in "fc" else 0
-    return np.broadcast_to(np.array(fill, dtype=dt), tuple(shape)).view(_NoValues)
+def _placeholder(shape, dtype) -> _NoValues:
+    return _NoValues(shape, dtype.np)
 
 
 def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
