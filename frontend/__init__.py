@@ -196,6 +196,7 @@ def __getattr__(name):
         "masked",
         "signal",
         "sparse",
+        "multiprocessing",
     ):
         return _lazy(name)
     if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):

@@ -520,6 +520,89 @@ class Tensor:
     def to_dense(self, dtype=None, *, masked_grad=None):
         return self if dtype is None else self.to(dtype)
 
+    # -------------------------------------------------------------- memory (kiln.multiprocessing)
+    def share_memory_(self):
+        """Move the values into memory shared with forked processes (PyTorch's)."""
+        from .multiprocessing.shared_memory import share_memory_
+
+        return share_memory_(self)
+
+    def is_shared(self) -> bool:
+        from .multiprocessing.shared_memory import is_shared
+
+        return is_shared(self)
+
+    def pin_memory(self, device=None):
+        # (what PyTorch's CPU-only build says: pinned memory needs an accelerator)
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def as_subclass(self, cls):
+        """The same data (and no autograd history) as an instance of ``cls``, a subclass
+        of Tensor (PyTorch's; ``requires_grad`` is False, as there)."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
+        out = self.detach()
+        out.__class__ = cls
+        out._requires_grad = False
+        return out
+
+    @property
+    def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for a leaf)."""
+        return int(getattr(self.grad_fn, "index", 0) or 0) if self.grad_fn is not None else 0
+
+    name = None  # (PyTorch's ``Tensor.name``: None for a tensor without a named dimension)
+
+    def set_(self, source=None, storage_offset=0, size=None, stride=None):
+        """PyTorch's ``set_``: share ``source``'s memory (a tensor or a storage, with
+        ``storage_offset``, ``size`` and ``stride`` in elements); ``set_()`` empties."""
+        from .ops.inplace import check_leaf
+        from .storage import TypedStorage, UntypedStorage
+
+        check_leaf(self, "set_")
+        if self._node is not None or type(self._data) is not np.ndarray:
+            raise RuntimeError("set_: only an eager CPU tensor's memory can be replaced")
+        dtype = self._data.dtype
+        if source is None:
+            self._data = np.zeros((0,), dtype=dtype)
+        elif isinstance(source, Tensor):
+            if source.dtype is not self.dtype:
+                raise RuntimeError(
+                    f"Could not set tensor of type {source.dtype.name} to a tensor of type "
+                    f"{self.dtype.name}"
+                )
+            if size is not None or storage_offset:
+                return self.set_(source.untyped_storage(), storage_offset, size, stride)
+            self._data = source._data
+        elif isinstance(source, (UntypedStorage, TypedStorage)):
+            raw = source._bytes if isinstance(source, UntypedStorage) else source._elements
+            raw = raw.view(np.uint8)
+            size = (raw.size // dtype.itemsize,) if size is None else tuple(size)
+            if stride is None:
+                stride = _mf._dense_strides(size, range(len(size)))
+            span = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+            if span and (storage_offset + span) * dtype.itemsize > raw.size:
+                raise RuntimeError(
+                    f"set_: a tensor of size {list(size)}, stride {list(stride)} and offset "
+                    f"{storage_offset} needs {storage_offset + span} elements; the storage "
+                    f"holds {raw.size // dtype.itemsize}"
+                )
+            self._data = np.ndarray(
+                size,
+                dtype=dtype,
+                buffer=raw,
+                offset=int(storage_offset) * dtype.itemsize,
+                strides=tuple(int(s) * dtype.itemsize for s in stride),
+            )
+        else:
+            raise TypeError(f"set_: source must be a Tensor or a storage, got {type(source)}")
+        self._version += 1
+        _META_EPOCH[0] += 1
+        return self
+
     # the many math/shape methods are attached by kiln.ops.methods
 
 
