@@ -143,6 +143,27 @@ from .func import vmap  # noqa: E402
 
 _complex_tensors.install_jvp_guards()  # (kiln.func attached the JVP rules)
 
+# PyTorch's autocast controls, GradScaler and older top-level names (set_default_tensor_type...)
+from .amp import (  # noqa: E402, F401
+    GradScaler,
+    autocast_decrement_nesting,
+    autocast_increment_nesting,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_gpu_dtype,
+    get_autocast_ipu_dtype,
+    get_autocast_xla_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+    set_autocast_gpu_dtype,
+)
+from .legacy_api import *  # noqa: E402, F403
+
 
 def trace(fn_or_input, *args, **kwargs):
     """Two meanings, told apart by the first argument.

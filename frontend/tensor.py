@@ -540,13 +540,16 @@ class Tensor:
         return False
 
     def as_subclass(self, cls):
-        """The same data (and no autograd history) as an instance of ``cls``, a subclass
-        of Tensor (PyTorch's; ``requires_grad`` is False, as there)."""
+        """The same data as an instance of ``cls``, a subclass of Tensor (PyTorch's: an
+        alias that autograd sees through, ``AliasBackward0``)."""
         if not (isinstance(cls, type) and issubclass(cls, Tensor)):
             raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
-        out = self.detach()
+        out = self.unsqueeze(0).squeeze(0)  # (a new tensor: view_as(self) may give self)
+        if out.grad_fn is not None:
+            from .autograd.tape import rename
+
+            rename(out, "AliasBackward0", self)
         out.__class__ = cls
-        out._requires_grad = False
         return out
 
     @property
