@@ -218,6 +218,7 @@ def __getattr__(name):
         "signal",
         "sparse",
         "multiprocessing",
+        "quasirandom",
     ):
         return _lazy(name)
     if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):

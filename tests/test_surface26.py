@@ -421,3 +421,42 @@ def test_convert_conv_weight_memory_format(torch, dims):
     getattr(torch.nn.utils, convert)(tnet, getattr(torch, fmt))
     assert net[0].weight is weight and weight.tolist() == before
     assert weight.stride() == tnet[0].weight.stride()
+
+
+# ------------------------------------------------------------------ quasirandom
+
+
+@pytest.mark.parametrize("dimension", [1, 3, 40, 1111])
+def test_sobol_engine_is_torchs_sequence(torch, dimension):
+    mine, theirs = kiln.quasirandom.SobolEngine(dimension), torch.quasirandom.SobolEngine(dimension)
+    np.testing.assert_array_equal(mine.draw(1).numpy(), theirs.draw(1).numpy())
+    np.testing.assert_array_equal(mine.draw(6).numpy(), theirs.draw(6).numpy())
+    mine.fast_forward(9)
+    theirs.fast_forward(9)
+    a, b = mine.draw(5, dtype=kiln.float64), theirs.draw(5, dtype=torch.float64)
+    assert a.dtype is kiln.float64
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    mine.reset()
+    theirs.reset()
+    np.testing.assert_array_equal(mine.draw_base2(3).numpy(), theirs.draw_base2(3).numpy())
+    with pytest.raises(ValueError, match="power of 2"):
+        mine.draw_base2(1)
+
+
+def test_sobol_engine_scrambles_as_torch(torch):
+    # with PyTorch's own random bits (drawn as its _scramble draws them) the points are
+    # PyTorch's; with kiln's generator a seeded engine repeats itself
+    theirs = torch.quasirandom.SobolEngine(4, scramble=True, seed=7)
+    generator = torch.Generator()
+    generator.manual_seed(7)
+    shift_bits = torch.randint(2, (4, 30), generator=generator)
+    ltm = torch.randint(2, (4, 30, 30), generator=generator).tril()
+    mine = kiln.quasirandom.SobolEngine(4)
+    mine._set_scramble(shift_bits.numpy(), ltm.numpy())
+    np.testing.assert_array_equal(mine.draw(20).numpy(), theirs.draw(20).numpy())
+    a = kiln.quasirandom.SobolEngine(3, scramble=True, seed=1).draw(16)
+    assert a.equal(kiln.quasirandom.SobolEngine(3, scramble=True, seed=1).draw(16))
+    assert not a.equal(kiln.quasirandom.SobolEngine(3).draw(16))
+    assert 0 <= a.min().item() and a.max().item() < 1
+    with pytest.raises(ValueError, match=r"\[1, 1111\]"):
+        kiln.quasirandom.SobolEngine(1112)
