@@ -460,3 +460,35 @@ def test_sobol_engine_scrambles_as_torch(torch):
     assert 0 <= a.min().item() and a.max().item() < 1
     with pytest.raises(ValueError, match=r"\[1, 1111\]"):
         kiln.quasirandom.SobolEngine(1112)
+
+
+# ------------------------------------------------------------------ nn.parallel, cuda
+
+
+def test_nn_parallel_names_as_torch_without_gpus(torch):
+    from kiln.nn.parallel import DataParallel, DistributedDataParallel
+
+    assert DistributedDataParallel is kiln.distributed.ddp.DistributedDataParallel
+    assert DataParallel is kiln.nn.DataParallel
+    net = kiln.nn.Linear(2, 3)
+    x = kiln.randn(4, 2)
+    assert DataParallel(net)(x).tolist() == net(x).tolist()
+    with pytest.raises(RuntimeError) as theirs:
+        torch.nn.parallel.data_parallel(torch.nn.Linear(2, 3), torch.ones(4, 2))
+    with pytest.raises(RuntimeError) as mine:
+        kiln.nn.parallel.data_parallel(net, x)
+    assert str(mine.value) == str(theirs.value)
+
+
+def test_cuda_memory_questions(torch, monkeypatch):
+    # without a GPU: PyTorch's CPU-only answers; with one (the CUDA simulator counts), kiln
+    # has no count of device memory and says so rather than answer 0
+    monkeypatch.setattr(kiln.cuda, "is_available", lambda: False)
+    assert not torch.cuda.is_available()
+    assert kiln.cuda.empty_cache() is torch.cuda.empty_cache() is None
+    for name in ("memory_allocated", "max_memory_allocated", "memory_reserved"):
+        assert getattr(kiln.cuda, name)() == getattr(torch.cuda, name)() == 0
+    assert kiln.cuda.is_bf16_supported() is torch.cuda.is_bf16_supported() is False
+    monkeypatch.setattr(kiln.cuda, "is_available", lambda: True)
+    with pytest.raises(NotImplementedError, match="memory_allocated"):
+        kiln.cuda.memory_allocated()
