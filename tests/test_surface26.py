@@ -35,8 +35,14 @@ def _warnings_of(fn):
 # (module level: a spawned process imports this module to find them)
 
 
-def _add_into(rank, shared, amount):
+def _add_into(rank, shared, amount, model=None):
     shared[rank] += amount
+    if model is not None and rank == 0:  # Hogwild under "spawn": three steps of SGD
+        optimizer = kiln.optim.SGD(model.parameters(), lr=0.5)
+        for _ in range(3):
+            optimizer.zero_grad()
+            model(kiln.ones(2, 4)).sum().backward()
+            optimizer.step()
 
 
 def _fail_on_one(rank, shared):
@@ -163,8 +169,15 @@ def test_queue_sends_values_and_shares_shared_tensors():
 def test_spawn_runs_fn_with_rank_and_shares_memory_by_descriptor():
     # the "spawn" start method: the shared tensor travels as a file descriptor
     shared = kiln.zeros(2).share_memory_()
-    assert mp.spawn(_add_into, args=(shared, 5.0), nprocs=2) is None
+    model = kiln.nn.Linear(4, 1)
+    model.share_memory()
+    before = model.weight.detach().clone()
+    assert mp.spawn(_add_into, args=(shared, 5.0, model), nprocs=2) is None
     assert shared.tolist() == [5.0, 5.0]
+    # (one process trains, so that no update races another: the test stays deterministic)
+    # 3 steps of lr 0.5 on a gradient of 2 (the batch of two rows of ones)
+    change = (model.weight - before).detach().numpy()
+    np.testing.assert_allclose(change, np.full((1, 4), -3.0), atol=1e-6)
 
 
 def test_spawn_reraises_a_childs_exception_with_its_traceback():
