@@ -555,7 +555,16 @@ class Tensor:
     @property
     def output_nr(self) -> int:
         """Which output of its ``grad_fn`` this tensor is (0 for a leaf)."""
-        return int(getattr(self.grad_fn, "index", 0) or 0) if self.grad_fn is not None else 0
+        node = self.grad_fn
+        if node is None:
+            return 0
+        if getattr(node, "index", None) is None and type(node).__name__ in _SPLIT_NODES:
+            # (kiln records a node per piece and does not keep which piece it is)
+            raise NotImplementedError(
+                f"output_nr: kiln does not know which output of {type(node).__name__} this "
+                "tensor is (the pieces of unbind/split/chunk)"
+            )
+        return int(getattr(node, "index", 0) or 0)
 
     name = None  # (PyTorch's ``Tensor.name``: None for a tensor without a named dimension)
 
@@ -608,6 +617,9 @@ class Tensor:
 
     # the many math/shape methods are attached by kiln.ops.methods
 
+
+# the multi-output nodes whose outputs kiln records one node each (Tensor.output_nr)
+_SPLIT_NODES = ("UnbindBackward0", "SplitBackward0", "SplitWithSizesBackward0")
 
 # Non-empty once kiln.sparse made its first sparse tensor: until then no operand is sparse,
 # and the hottest ops skip their test of it

@@ -257,6 +257,12 @@ def test_as_subclass_output_nr_name(torch):
     with pytest.raises(TypeError):
         a.as_subclass(int)
     assert kiln.ones(2).output_nr == torch.ones(2).output_nr == 0
+    b, tb = kiln.randn(2, 3, requires_grad=True), torch.randn(2, 3, requires_grad=True)
+    assert (b * 2).output_nr == (tb * 2).output_nr
+    assert b.max(1)[0].output_nr == tb.max(1)[0].output_nr
+    assert [t.output_nr for t in tb.unbind(0)] == [0, 1]
+    with pytest.raises(NotImplementedError, match="UnbindBackward0"):
+        _ = b.unbind(0)[1].output_nr  # (never a silent 0 where torch says 1)
     assert kiln.ones(2).name is torch.ones(2).name is None
 
 
