@@ -611,6 +611,7 @@ class Tensor:
             )
         else:
             raise TypeError(f"set_: source must be a Tensor or a storage, got {type(source)}")
+        self.__dict__.pop("_view_of", None)  # (no longer a view of its old base)
         self._version += 1
         _META_EPOCH[0] += 1
         return self

@@ -278,6 +278,15 @@ def test_set_shares_a_tensor_or_a_storage_as_torch(torch):
     tz.set_(ty.untyped_storage(), 1, (2, 2), (1, 1))
     assert z.tolist() == tz.tolist()
     assert kiln.zeros(3).set_().shape == torch.zeros(3).set_().shape
+    # a view set_ to other memory no longer writes into its old base
+    b, tb = (
+        kiln.zeros(2, 3, requires_grad=True).clone(),
+        torch.zeros(2, 3, requires_grad=True).clone(),
+    )
+    x, tx = b[0], tb[0]
+    x.set_(kiln.ones(3)).add_(1)
+    tx.set_(torch.ones(3)).add_(1)
+    assert b.tolist() == tb.tolist() and x.tolist() == tx.tolist()
     with pytest.raises(RuntimeError, match="Could not set tensor of type"):
         kiln.zeros(1).set_(kiln.zeros(2, dtype=kiln.float64))
     with pytest.raises(RuntimeError, match="leaf Variable that requires grad"):
