@@ -224,6 +224,9 @@ def test_share_memory_keeps_values_and_views_share(torch):
     view = t[1]
     view.add_(1)
     assert view.is_shared() and t.tolist() == [[0.0, 1.0, 2.0], [4.0, 5.0, 6.0]]
+    recorded = (kiln.ones(2, 2, requires_grad=True) * 1)[0]
+    with pytest.raises(RuntimeError, match="share the base tensor first"):
+        recorded.share_memory_()
 
 
 def test_pin_memory_is_pinned_as_a_cpu_only_torch(torch):

@@ -73,6 +73,11 @@ def share_memory_(tensor):
         return tensor  # (PyTorch: a no-op for CUDA tensors; meta tensors have no data)
     if is_shared(tensor):
         return tensor
+    if "_view_of" in tensor.__dict__:  # autograd would write its updates into the old base
+        raise RuntimeError(
+            f"share_memory_: this tensor (shape {list(tensor.shape)}) is a view that autograd "
+            "recorded; kiln cannot move its base's memory with it: share the base tensor first"
+        )
     mapping = _new_mapping(data.nbytes)
     raw = np.frombuffer(mapping, dtype=np.uint8)
     shared = raw[: data.nbytes].view(data.dtype).reshape(data.shape)
