@@ -150,6 +150,27 @@ _strict_args.install(
     globals(), vars(functional)
 )  # kiln.maximum(t, 2): TypeError as torch's (kiln.ops lenient)
 
+# PyTorch's autocast controls, GradScaler and older top-level names (set_default_tensor_type...)
+from .amp import (  # noqa: E402, F401
+    GradScaler,
+    autocast_decrement_nesting,
+    autocast_increment_nesting,
+    clear_autocast_cache,
+    get_autocast_cpu_dtype,
+    get_autocast_gpu_dtype,
+    get_autocast_ipu_dtype,
+    get_autocast_xla_dtype,
+    is_autocast_cache_enabled,
+    is_autocast_cpu_enabled,
+    set_autocast_cache_enabled,
+    set_autocast_cpu_dtype,
+    set_autocast_cpu_enabled,
+    set_autocast_dtype,
+    set_autocast_enabled,
+    set_autocast_gpu_dtype,
+)
+from .legacy_api import *  # noqa: E402, F403
+
 
 def trace(fn_or_input, *args, **kwargs):
     """Two meanings, told apart by the first argument.
@@ -205,6 +226,8 @@ def __getattr__(name):
         "signal",
         "sparse",
         "__future__",
+        "multiprocessing",
+        "quasirandom",
     ):
         return _lazy(name)
     if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):

@@ -129,6 +129,95 @@ def get_autocast_dtype(device_type: str):
     return dispatch.autocast_state(device_type)[1]
 
 
+# PyTorch's functional autocast controls (what ``autocast`` does on entering and leaving)
+def set_autocast_enabled(device_type, enabled=None) -> None:
+    """``set_autocast_enabled("cpu", True)``; the old form ``set_autocast_enabled(True)``
+    is CUDA's."""
+    if enabled is None:
+        device_type, enabled = "cuda", device_type
+    dispatch.set_autocast_state(device_type, enabled, get_autocast_dtype(device_type))
+
+
+def set_autocast_dtype(device_type: str, dtype) -> None:
+    enabled = is_autocast_enabled(device_type)
+    dispatch.set_autocast_state(device_type, enabled, kiln.dtypes.as_dtype(dtype))
+
+
+def _deprecated(old: str, new: str) -> None:
+    warnings.warn(
+        f"torch.{old}() is deprecated. Please use torch.{new} instead.",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
+def is_autocast_cpu_enabled() -> bool:
+    _deprecated("is_autocast_cpu_enabled", "is_autocast_enabled('cpu')")
+    return is_autocast_enabled("cpu")
+
+
+def set_autocast_cpu_enabled(enabled: bool) -> None:
+    _deprecated("set_autocast_cpu_enabled", "set_autocast_enabled('cpu', enabled)")
+    set_autocast_enabled("cpu", enabled)
+
+
+def get_autocast_cpu_dtype():
+    _deprecated("get_autocast_cpu_dtype", "get_autocast_dtype('cpu')")
+    return get_autocast_dtype("cpu")
+
+
+def set_autocast_cpu_dtype(dtype) -> None:
+    _deprecated("set_autocast_cpu_dtype", "set_autocast_dtype('cpu', dtype)")
+    set_autocast_dtype("cpu", dtype)
+
+
+def get_autocast_gpu_dtype():
+    _deprecated("get_autocast_gpu_dtype", "get_autocast_dtype('cuda')")
+    return get_autocast_dtype("cuda")
+
+
+def set_autocast_gpu_dtype(dtype) -> None:
+    _deprecated("set_autocast_gpu_dtype", "set_autocast_dtype('cuda', dtype)")
+    set_autocast_dtype("cuda", dtype)
+
+
+def get_autocast_ipu_dtype():
+    return kiln.float16
+
+
+def get_autocast_xla_dtype():
+    return kiln.bfloat16
+
+
+_CACHE_ENABLED = [True]
+
+
+def is_autocast_cache_enabled() -> bool:
+    return _CACHE_ENABLED[0]
+
+
+def set_autocast_cache_enabled(enabled: bool) -> None:
+    # (kiln casts anew each time: the cache changes no result, only PyTorch's speed)
+    _CACHE_ENABLED[0] = bool(enabled)
+
+
+def clear_autocast_cache() -> None:
+    """Nothing to clear: kiln keeps no cache of autocast's casts."""
+
+
+_NESTING = [0]
+
+
+def autocast_increment_nesting() -> int:
+    _NESTING[0] += 1
+    return _NESTING[0]
+
+
+def autocast_decrement_nesting() -> int:
+    _NESTING[0] -= 1
+    return _NESTING[0]
+
+
 def custom_fwd(fwd=None, *, device_type="cuda", cast_inputs=None):
     """PyTorch's ``torch.amp.custom_fwd``: with ``cast_inputs``, run ``fwd`` with autocast
     off and its floating tensor arguments cast to ``cast_inputs``."""

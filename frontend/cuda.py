@@ -74,6 +74,38 @@ def manual_seed(seed: int) -> None:
 manual_seed_all = manual_seed
 
 
+# memory questions that scripts ask unconditionally (``torch.cuda.empty_cache()``): without a
+# GPU, PyTorch's answers (nothing cached, 0 bytes); with one, kiln keeps no count to report
+def empty_cache() -> None:
+    """Nothing to release: kiln keeps no cache of device memory (Numba frees on release)."""
+
+
+def _no_memory_count(name: str) -> int:
+    if is_available():
+        raise NotImplementedError(f"torch.cuda.{name}: kiln does not count CUDA memory")
+    return 0
+
+
+def memory_allocated(device=None) -> int:
+    return _no_memory_count("memory_allocated")
+
+
+def max_memory_allocated(device=None) -> int:
+    return _no_memory_count("max_memory_allocated")
+
+
+def memory_reserved(device=None) -> int:
+    return _no_memory_count("memory_reserved")
+
+
+def max_memory_reserved(device=None) -> int:
+    return _no_memory_count("max_memory_reserved")
+
+
+def is_bf16_supported(including_emulation: bool = True) -> bool:
+    return False  # (PyTorch's answer without a GPU; a script then keeps float16 or float32)
+
+
 # ------------------------------------------------------------------------ CUDA tensors
 
 

@@ -599,8 +599,107 @@ class Tensor:
     def to_dense(self, dtype=None, *, masked_grad=None):
         return self if dtype is None else self.to(dtype)
 
+    # -------------------------------------------------------------- memory (kiln.multiprocessing)
+    def share_memory_(self):
+        """Move the values into memory shared with forked processes (PyTorch's)."""
+        from .multiprocessing.shared_memory import share_memory_
+
+        return share_memory_(self)
+
+    def is_shared(self) -> bool:
+        from .multiprocessing.shared_memory import is_shared
+
+        return is_shared(self)
+
+    def pin_memory(self, device=None):
+        # (what PyTorch's CPU-only build says: pinned memory needs an accelerator)
+        raise RuntimeError("Cannot access accelerator device when none is available.")
+
+    def is_pinned(self, device=None) -> bool:
+        return False
+
+    def as_subclass(self, cls):
+        """The same data as an instance of ``cls``, a subclass of Tensor (PyTorch's: an
+        alias that autograd sees through, ``AliasBackward0``)."""
+        if not (isinstance(cls, type) and issubclass(cls, Tensor)):
+            raise TypeError(f"as_subclass: cls must be a subclass of Tensor, got {cls!r}")
+        out = self.unsqueeze(0).squeeze(0)  # (a new tensor: view_as(self) may give self)
+        if out.grad_fn is not None:
+            from .autograd.tape import rename
+
+            rename(out, "AliasBackward0", self)
+        out.__class__ = cls
+        return out
+
+    @property
+    def output_nr(self) -> int:
+        """Which output of its ``grad_fn`` this tensor is (0 for a leaf)."""
+        node = self.grad_fn
+        if node is None:
+            return 0
+        if getattr(node, "index", None) is None and type(node).__name__ in _SPLIT_NODES:
+            # (kiln records a node per piece and does not keep which piece it is)
+            raise NotImplementedError(
+                f"output_nr: kiln does not know which output of {type(node).__name__} this "
+                "tensor is (the pieces of unbind/split/chunk)"
+            )
+        return int(getattr(node, "index", 0) or 0)
+
+    name = None  # (PyTorch's ``Tensor.name``: None for a tensor without a named dimension)
+
+    def set_(self, source=None, storage_offset=0, size=None, stride=None):
+        """PyTorch's ``set_``: share ``source``'s memory (a tensor or a storage, with
+        ``storage_offset``, ``size`` and ``stride`` in elements); ``set_()`` empties."""
+        from .ops.inplace import check_leaf
+        from .storage import TypedStorage, UntypedStorage
+
+        check_leaf(self, "set_")
+        if self._node is not None or type(self._data) is not np.ndarray:
+            raise RuntimeError("set_: only an eager CPU tensor's memory can be replaced")
+        dtype = self._data.dtype
+        if source is None:
+            self._data = np.zeros((0,), dtype=dtype)
+        elif isinstance(source, Tensor):
+            if source.dtype is not self.dtype:
+                raise RuntimeError(
+                    f"Could not set tensor of type {source.dtype.name} to a tensor of type "
+                    f"{self.dtype.name}"
+                )
+            if size is not None or storage_offset:
+                return self.set_(source.untyped_storage(), storage_offset, size, stride)
+            self._data = source._data
+        elif isinstance(source, (UntypedStorage, TypedStorage)):
+            raw = source._bytes if isinstance(source, UntypedStorage) else source._elements
+            raw = raw.view(np.uint8)
+            size = (raw.size // dtype.itemsize,) if size is None else tuple(size)
+            if stride is None:
+                stride = _mf._dense_strides(size, range(len(size)))
+            span = 1 + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else 0
+            if span and (storage_offset + span) * dtype.itemsize > raw.size:
+                raise RuntimeError(
+                    f"set_: a tensor of size {list(size)}, stride {list(stride)} and offset "
+                    f"{storage_offset} needs {storage_offset + span} elements; the storage "
+                    f"holds {raw.size // dtype.itemsize}"
+                )
+            self._data = np.ndarray(
+                size,
+                dtype=dtype,
+                buffer=raw,
+                offset=int(storage_offset) * dtype.itemsize,
+                strides=tuple(int(s) * dtype.itemsize for s in stride),
+            )
+        else:
+            raise TypeError(f"set_: source must be a Tensor or a storage, got {type(source)}")
+        self.__dict__.pop("_view_of", None)  # (no longer a view of its old base)
+        self._version += 1
+        _META_EPOCH[0] += 1
+        return self
+
     # the many math/shape methods are attached by kiln.ops.methods
 
+
+# the multi-output nodes whose outputs kiln records one node each (Tensor.output_nr)
+_SPLIT_NODES = ("UnbindBackward0", "SplitBackward0", "SplitWithSizesBackward0")
 
 # Non-empty once kiln.sparse made its first sparse tensor: until then no operand is sparse,
 # and the hottest ops skip their test of it

@@ -25,6 +25,10 @@ _LAZY = {
 
 
 def __getattr__(name):
+    if name == "inference_mode":  # (kiln.inference_mode, also torch.autograd's)
+        from ..compat import inference_mode
+
+        return inference_mode
     if name in _LAZY:
         module_name, attr = _LAZY[name]
         module = importlib.import_module(f"{__name__}.{module_name}")
@@ -37,6 +41,11 @@ def Variable(tensor, requires_grad=False):  # noqa: N802 - legacy PyTorch API
     if requires_grad:
         tensor.requires_grad_(True)
     return tensor
+
+
+def variable(*args, **kwargs):
+    """Removed from PyTorch long ago: it raises, as PyTorch's does."""
+    raise RuntimeError("torch.autograd.variable(...) is deprecated, use torch.tensor(...) instead")
 
 
 __all__ = [

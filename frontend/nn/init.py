@@ -261,8 +261,28 @@ def sparse_(tensor, sparsity: float, std: float = 0.01, generator=None):
     return tensor
 
 
-# PyTorch's deprecated aliases without the underscore
-uniform, normal, constant = uniform_, normal_, constant_
-xavier_uniform, xavier_normal = xavier_uniform_, xavier_normal_
-kaiming_uniform, kaiming_normal = kaiming_uniform_, kaiming_normal_
-dirac, sparse = dirac_, sparse_
+def _deprecated_alias(fn):
+    """PyTorch's deprecated name without the underscore: warns (FutureWarning), then
+    calls ``fn``."""
+    name = fn.__name__[:-1]
+
+    def alias(*args, **kwargs):
+        import warnings
+
+        warnings.warn(
+            f"`nn.init.{name}` is now deprecated in favor of `nn.init.{name}_`.",
+            FutureWarning,
+            stacklevel=2,
+        )
+        return fn(*args, **kwargs)
+
+    alias.__name__ = alias.__qualname__ = name
+    alias.__doc__ = f"Deprecated: ``{name}_``."
+    return alias
+
+
+uniform, normal, constant = map(_deprecated_alias, (uniform_, normal_, constant_))
+xavier_uniform, xavier_normal = map(_deprecated_alias, (xavier_uniform_, xavier_normal_))
+kaiming_uniform, kaiming_normal = map(_deprecated_alias, (kaiming_uniform_, kaiming_normal_))
+dirac, sparse = map(_deprecated_alias, (dirac_, sparse_))
+eye, orthogonal = map(_deprecated_alias, (eye_, orthogonal_))

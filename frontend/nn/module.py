@@ -698,6 +698,11 @@ class Module:
                     buffer.data = fn(buffer.detach())
         return self
 
+    def share_memory(self) -> Module:
+        """Move the parameters, their gradients and the buffers into memory shared with
+        processes forked from this one (PyTorch's; see ``kiln.multiprocessing``)."""
+        return self._apply(lambda t: t.share_memory_())
+
     def to(self, *args, **kwargs) -> Module:
         """``to(dtype)``, ``to(device)``, ``to(tensor)``: floating point parameters and
         buffers take the dtype; everything moves to the device. ``memory_format=``

@@ -15,6 +15,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import kiln
 
 from .collate import default_collate, default_convert
@@ -136,6 +138,13 @@ class DataLoader:
         return len(self._index_sampler)
 
     def __iter__(self):
+        if self.pin_memory:  # (PyTorch's warning without an accelerator; the batches are the same)
+            warnings.warn(
+                "'pin_memory' argument is set as true but no accelerator is found, then device "
+                "pinned memory won't be used.",
+                UserWarning,
+                stacklevel=2,
+            )
         if self.num_workers == 0:
             return _SingleProcessIter(self)
         from .worker import MultiProcessIter
