@@ -11,7 +11,7 @@ import textwrap
 
 LAZY = (
     "random distributions optim masked sparse signal testing export hub "
-    "serialization library accelerator version fx"
+    "serialization library accelerator fx"
 ).split()
 
 

@@ -55,8 +55,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "conj() is a lazy view with the conjugate bit set (frontend/complex_tensors.py)",
     },
     "known_gaps": {
-        "einsum sublist": "einsum's sublist format einsum(x, [0], y, [1], [0, 1]) "
-        "(frontend/ops/linalg.py)",
         "complex linalg.solve": "linalg.solve refuses complex matrices (frontend/linalg.py)",
         "complex linalg.det": "linalg.det refuses complex matrices (frontend/linalg.py)",
         "isreal": "kiln.isreal of a complex tensor raises AttributeError: kiln.ops has no "

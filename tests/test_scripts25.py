@@ -63,14 +63,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "torchscript_control_flow": (
-        "data-dependent branches need kiln.cond or kiln.where",
-        "torch.jit.script is kiln.jit (a tracer): Python control flow on a tensor's value "
-        "(the tutorial's MyDecisionGate `if x.sum() > 0`) raises instead of being compiled "
-        "or run eagerly (frontend/jit/script.py)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module")

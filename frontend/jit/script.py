@@ -30,6 +30,7 @@ import functools
 
 from kiln.compiler.errors import ShapeError, TraceError
 
+from ..context import current_trace
 from ..export.archive import load as load_program
 from ..export.archive import save as save_program
 from ..export.dynamic import ConstraintViolationError, Dim
@@ -56,12 +57,15 @@ class ScriptFunction:
 
     def __call__(self, *args, **kwargs):
         jitted = self._jitted
-        if self._eager_keys and jitted._key(args, kwargs)[0] in self._eager_keys:
+        inlined = current_trace() is not None  # (called inside another function's trace)
+        if not inlined and self._eager_keys and jitted._key(args, kwargs)[0] in self._eager_keys:
             result = self._fn(*args, **kwargs)
         else:
             try:
                 result = jitted(*args, **kwargs)
             except TraceError as exc:
+                if inlined:
+                    raise  # (the outer trace decides: a script falls back to eager as a whole)
                 if jitted.freeze_python:  # (torch.jit.trace: one graph of the examples)
                     raise TraceError(
                         f"kiln.jit: {jitted.name} cannot be compiled (kiln traces it; "

@@ -688,9 +688,16 @@ def _refuse_overlap(data: np.ndarray, np_index, value) -> None:
     if type(value) is not np.ndarray:
         return
     parts = np_index if isinstance(np_index, tuple) else (np_index,)
-    basic = all(p is None or p is Ellipsis or isinstance(p, (int, slice)) for p in parts)
+    # (a 0-d integer tensor indexes as a number: x[t, p] += 1 writes back the view it read)
+    parts = tuple(
+        int(p) if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu" else p
+        for p in parts
+    )
+    basic = all(
+        p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts
+    )
     if basic:
-        target = data[np_index]
+        target = data[parts]
         same = (
             target.__array_interface__["data"][0] == value.__array_interface__["data"][0]
             and target.strides == value.strides
