@@ -66,7 +66,6 @@ __all__ = [
     "channel_shuffle",
     "native_channel_shuffle",
     "multi_head_attention_forward",
-    "linear_cross_entropy",
 ]
 
 
@@ -837,76 +836,6 @@ def multi_head_attention_forward(
         if weights is not None:
             weights = ops.squeeze(weights, 0)
     return out, weights
-
-
-def linear_cross_entropy(
-    input,
-    linear_weight,
-    target,
-    *,
-    linear_bias=None,
-    weight=None,
-    reduction="mean",
-    ignore_index=None,
-    label_smoothing=0.0,
-    options=None,
-):
-    """``cross_entropy(linear(input, linear_weight, linear_bias), target, ...)`` (PyTorch 2.13's
-    fused loss). ``linear_weight`` of shape ``(C, d1, ..., dK, in_features)`` gives a
-    K-dimensional loss. ``options`` (PyTorch's chunking of the batch) changes only memory use
-    there; kiln computes the reference composite and ignores it.
-
-    >>> import kiln
-    >>> x, w = kiln.ones(2, 3), kiln.zeros(4, 3)
-    >>> round(linear_cross_entropy(x, w, kiln.tensor([0, 1])).item(), 4)
-    1.3863
-    """
-    from .losses import cross_entropy
-
-    if input.dim() < 1 or input.dim() > 2:
-        raise RuntimeError(f"expected input with dimensionality 1 or 2, got {input.dim()}")
-    if linear_weight.dim() < 2:
-        raise RuntimeError(
-            f"expected linear_weight with dimensionality at least 2, got {linear_weight.dim()}"
-        )
-    batch = tuple(input.shape[:-1])
-    in_features = input.shape[-1]
-    if in_features != linear_weight.shape[-1]:
-        raise RuntimeError(
-            "expected equal input and linear_weight last dimensions (in_features), "
-            f"got {input.shape[-1]} and {linear_weight.shape[-1]}, respectively"
-        )
-    num_classes = linear_weight.shape[0]
-    out_features = tuple(linear_weight.shape[1:-1])
-    if linear_bias is not None and tuple(linear_bias.shape) != (num_classes, *out_features):
-        raise RuntimeError(
-            f"expected linear_bias shape {(num_classes, *out_features)}, "
-            f"got {tuple(linear_bias.shape)}"
-        )
-    if out_features and not batch:
-        raise RuntimeError(
-            f"K-dimensional loss defined by linear_weight shape {tuple(linear_weight.shape)} "
-            f"requires batched input, (N, {in_features}), got unbatched input with shape "
-            f"{tuple(input.shape)}"
-        )
-    logits_shape = (*batch, num_classes, *out_features)
-    if tuple(target.shape) == logits_shape and ignore_index is not None:
-        raise RuntimeError("ignore_index cannot be specified when target contains probabilities")
-    ignore_index = -100 if ignore_index is None else ignore_index
-    if out_features:
-        rows = math.prod(out_features, start=num_classes)
-        linear_weight = linear_weight.reshape(rows, in_features)
-        if linear_bias is not None:
-            linear_bias = linear_bias.reshape(rows)
-    logits = kiln.nn.functional.linear(input, linear_weight, linear_bias).reshape(logits_shape)
-    return cross_entropy(
-        logits,
-        target,
-        weight=weight,
-        reduction=reduction,
-        ignore_index=ignore_index,
-        label_smoothing=label_smoothing,
-    )
 
 
 def _grid_sample_3d(input, grid, mode, padding_mode, align_corners):
