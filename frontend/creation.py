@@ -173,9 +173,7 @@ def _integer_array(data, dt, *, check_arrays=False) -> np.ndarray:
         exact = _exact_integers(data, dt, info)
         if exact is not None:
             return exact
-    if arr.dtype.kind == "O" or (
-        arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1 and dt.name != "uint64"
-    ):
+    if arr.dtype.kind == "O" or (arr.dtype.kind == "u" and arr.size and arr.max() > 2**63 - 1):
         raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
     if arr.size and arr.dtype.kind in "iuf":
         lo = -int(info.max) if arr.dtype.kind in "iu" and info.min == 0 else int(info.min)
@@ -200,10 +198,8 @@ def _exact_integers(data, dt, info):
     for v in objects.flat:
         if isinstance(v, (bool, np.bool_, int, np.integer)):
             v = int(v)
-            if v > 2**63 - 1 and dt.name != "uint64":
+            if v > 2**63 - 1:  # (uint64 never comes here: _uint64_array)
                 raise ValueError(f"tensor(): a value overflows int64 (creating a {dt.name} tensor)")
-            if v > int(info.max) and dt.name == "uint64":
-                raise OverflowError(f"tensor(): {v} is too big to convert to uint64")
         elif isinstance(v, (float, np.floating)) and math.isfinite(v):
             v = int(v)  # (truncated toward zero)
         elif isinstance(v, (float, np.floating)):
