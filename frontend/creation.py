@@ -25,7 +25,7 @@ from . import memory_format as _mf
 from .device import default_device as _default_device
 from .device import device as _device_cls
 from .dispatch import _wrapped_int, bind, constant, current_trace, with_out
-from .tensor import Tensor, _wrap
+from .tensor import Tensor, _wrap, graph_node
 
 
 def _size(shape, size=None, op: str = "creation", required: bool = False) -> tuple:
@@ -822,6 +822,8 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002 - PyTorch's 
 def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
     if _on_meta(_dev(probs)):
         return _meta_empty(tuple(probs.shape[:-1]) + (num_samples,), dtypes.int64)
+    if graph_node(probs) is not None:
+        return _traced_multinomial(probs, num_samples, replacement, generator)
     gen = generator or default_generator
     p = np.asarray(probs._data, dtype=np.float64)
     if not replacement and num_samples > p.shape[-1]:
@@ -842,6 +844,32 @@ def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator
     out = np.stack([draw(r) for r in rows])
     out = _wrap(out.reshape(p.shape[:-1] + (num_samples,)).astype(np.int64))
     return _finish(out, False, _dev(probs))
+
+
+def _traced_multinomial(probs, num_samples, replacement, generator):
+    """Draws under kiln.jit, where the probabilities are known only when the compiled
+    function runs: each draw is the category whose cumulative probability first exceeds a
+    uniform number (inverse CDF: categories of probability 0 are never drawn), compiled and
+    fresh on every call. Without replacement only one draw per row is this simple."""
+    from kiln.compiler.errors import TraceError
+
+    if not replacement and num_samples > 1:
+        raise TraceError(
+            "kiln.jit: multinomial(..., replacement=False) with more than one sample per row "
+            "depends on the values drawn so far; draw with replacement=True, or run it "
+            "outside the compiled function (kiln.compile runs it eagerly)"
+        )
+    k = probs.shape[-1]
+    if not replacement and num_samples > k:
+        raise RuntimeError(
+            "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
+        )
+    rows = ops.reshape(probs.detach(), (-1, k))
+    cdf = ops.cumsum(ops.div(rows, ops.sum(rows, -1, keepdim=True)), -1)
+    u = rand((rows.shape[0], num_samples), dtype=rows.dtype, generator=generator)
+    below = ops.le(ops.unsqueeze(cdf, 1), ops.unsqueeze(u, 2))  # (rows, samples, k)
+    drawn = ops.minimum(ops.sum(ops.cast(below, dtypes.int64), -1), constant(k - 1, dtypes.int64))
+    return ops.reshape(drawn, tuple(probs.shape[:-1]) + (num_samples,))
 
 
 def is_tensor(obj) -> bool:
