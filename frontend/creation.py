@@ -813,6 +813,14 @@ def bernoulli(input: Tensor, p=None, *, generator=None) -> Tensor:  # noqa: A002
 
 def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002 - PyTorch's name
     """Draws of the Poisson distribution with the rates ``input`` (same shape and dtype)."""
+    if graph_node(input) is not None:
+        from kiln.compiler.errors import TraceError
+
+        raise TraceError(
+            "kiln.jit: poisson draws from NumPy's generator with the rates' values, which are "
+            "not known while kiln.jit traces; draw outside the compiled function (kiln.compile "
+            "runs it eagerly)"
+        )
     gen = generator or default_generator
     rates = np.asarray(input.detach().cpu()._data, dtype=np.float64)
     draws = gen.numpy_generator().poisson(rates).astype(input.dtype.np)

@@ -50,3 +50,10 @@ def test_one_draw_without_replacement_and_the_refused_case():
         kiln.jit(lambda p: kiln.multinomial(p, 2))(p)
     eager = kiln.compile(lambda p: kiln.multinomial(p, 2))(p)  # (runs eagerly)
     assert eager.shape == (2, 2) and len(set(eager.numpy()[1])) == 2
+
+
+def test_poisson_of_traced_rates_is_refused_clearly():
+    rates = kiln.rand(4) + 0.5
+    with pytest.raises(TraceError, match="poisson"):  # (was ValueError "lam < 0 or lam is NaN")
+        kiln.jit(lambda r: kiln.poisson(r))(rates)
+    assert kiln.compile(lambda r: kiln.poisson(r))(rates).shape == (4,)
