@@ -29,58 +29,17 @@ from kiln.jit import config
 
 torch = pytest.importorskip("torch")
 
+from _stale_probes import Probes  # noqa: E402
+from _stale_probes import close as _close  # noqa: E402
+from _stale_probes import to_numpy as _np  # noqa: E402
+from _stale_probes import x_of as _x  # noqa: E402
 
-def _np(v):
-    if isinstance(v, (list, tuple)):
-        return [_np(a) for a in v]
-    if hasattr(v, "detach"):
-        return np.asarray(v.detach().numpy())
-    return np.asarray(v)
-
-
-def _close(a, b):
-    a, b = _np(a), _np(b)
-    if isinstance(a, list):
-        assert len(a) == len(b)
-        for p, q in zip(a, b):
-            _close(p, q)
-        return
-    assert a.shape == b.shape, (a.shape, b.shape)
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def kiln_compile(fn):
-    return kiln.compile(fn, fullgraph=True)
-
-
-def kiln_jit(fn):
-    return kiln.jit(fn)
+PROBES = Probes(torch_too=True)
+probe = PROBES.probe
 
 
 def torch_compile(fn):
     return torch.compile(fn, backend="eager")
-
-
-COMPILERS = {"kiln.compile": kiln_compile, "kiln.jit": kiln_jit}
-
-PROBES: dict = {}
-TORCH_TOO: set = set()
-
-
-def probe(torch_too=True):
-    """Register ``fn(T, compile) -> (compiled result after the change, eager result)``."""
-
-    def register(fn):
-        PROBES[fn.__name__] = fn
-        if torch_too:
-            TORCH_TOO.add(fn.__name__)
-        return fn
-
-    return register
-
-
-def _x(T):
-    return T.tensor([1.0, -2.0, 3.0])
 
 
 # ------------------------------------------------------------------------------ the function
@@ -589,24 +548,7 @@ def enable_grad_inside_no_grad(T, compile):
 # ------------------------------------------------------------------------------ kiln only
 
 
-@pytest.mark.parametrize("how", list(COMPILERS))
-@pytest.mark.parametrize("name", sorted(PROBES))
-def test_probe_agrees_with_eager(name, how):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # (no "runs eagerly" fallback)
-        compiled, eager = PROBES[name](kiln, COMPILERS[how])
-    _close(compiled, eager)
-
-
-@pytest.mark.parametrize("name", sorted(TORCH_TOO))
-def test_probe_is_what_torch_compile_does(name):
-    """The same probe on PyTorch: torch.compile recompiles there too (so kiln's retrace is
-    PyTorch's behaviour, not a stricter one)."""
-    torch._dynamo.reset()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled, eager = PROBES[name](torch, torch_compile)
-    _close(compiled, eager)
+test_probe_agrees_with_eager, test_probe_is_what_torch_compile_does = PROBES.tests(torch)
 
 
 def test_manual_seed_inside_runs_eagerly_under_compile_and_raises_under_jit():

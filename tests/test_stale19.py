@@ -13,7 +13,6 @@ from __future__ import annotations
 import enum
 import functools
 import os
-import warnings
 
 import numpy as np
 import pytest
@@ -25,59 +24,16 @@ from kiln.jit import config
 
 torch = pytest.importorskip("torch")
 
+from _stale_probes import COMPILERS, Probes  # noqa: E402
+from _stale_probes import close as _close  # noqa: E402
+from _stale_probes import x_of as _x  # noqa: E402
 
-def _np(v):
-    if isinstance(v, (list, tuple)):
-        return [_np(a) for a in v]
-    if hasattr(v, "detach"):
-        return np.asarray(v.detach().numpy())
-    return np.asarray(v)
-
-
-def _close(a, b):
-    a, b = _np(a), _np(b)
-    if isinstance(a, list):
-        assert len(a) == len(b)
-        for p, q in zip(a, b):
-            _close(p, q)
-        return
-    assert a.shape == b.shape, (a.shape, b.shape)
-    assert a.dtype == b.dtype, (a.dtype, b.dtype)
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def kiln_compile(fn):
-    return kiln.compile(fn, fullgraph=True)
-
-
-def kiln_jit(fn):
-    return kiln.jit(fn)
+PROBES = Probes(torch_too=True)
+probe = PROBES.probe
 
 
 def torch_compile(fn):
     return torch.compile(fn, backend="eager")
-
-
-COMPILERS = {"kiln.compile": kiln_compile, "kiln.jit": kiln_jit}
-
-PROBES: dict = {}
-TORCH_TOO: set = set()
-
-
-def probe(torch_too=True):
-    """Register ``fn(T, compile) -> (compiled results after the change, eager results)``."""
-
-    def register(fn):
-        PROBES[fn.__name__] = fn
-        if torch_too:
-            TORCH_TOO.add(fn.__name__)
-        return fn
-
-    return register
-
-
-def _x(T):
-    return T.tensor([1.0, -2.0, 3.0])
 
 
 class _Box:
@@ -1589,23 +1545,7 @@ def computed_name_on_the_type_of_self(T, compile):
 # ------------------------------------------------------------------------------ tests
 
 
-@pytest.mark.parametrize("how", list(COMPILERS))
-@pytest.mark.parametrize("name", sorted(PROBES))
-def test_probe_agrees_with_eager(name, how):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # (no "runs eagerly" fallback)
-        compiled, eager = PROBES[name](kiln, COMPILERS[how])
-    _close(compiled, eager)
-
-
-@pytest.mark.parametrize("name", sorted(TORCH_TOO))
-def test_probe_is_what_torch_compile_does(name):
-    """The same probe on PyTorch: torch.compile agrees with eager there too."""
-    torch._dynamo.reset()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled, eager = PROBES[name](torch, torch_compile)
-    _close(compiled, eager)
+test_probe_agrees_with_eager, test_probe_is_what_torch_compile_does = PROBES.tests(torch)
 
 
 def test_retrace_reason_names_a_monkeypatched_kiln_function(caplog, monkeypatch):

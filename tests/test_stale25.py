@@ -25,69 +25,20 @@ from kiln.jit import config
 
 torch = pytest.importorskip("torch")
 
+from _stale_probes import Probes  # noqa: E402
+from _stale_probes import twice as _twice  # noqa: E402
+from _stale_probes import x_of as _x  # noqa: E402
 
-def _np(v):
-    if isinstance(v, (list, tuple)):
-        return [_np(a) for a in v]
-    if hasattr(v, "detach"):
-        return np.asarray(v.detach().float().numpy())
-    return np.asarray(v)
-
-
-def _close(a, b):
-    a, b = _np(a), _np(b)
-    if isinstance(a, list):
-        assert len(a) == len(b)
-        for p, q in zip(a, b):
-            _close(p, q)
-        return
-    assert a.shape == b.shape, (a.shape, b.shape)
-    assert a.dtype == b.dtype, (a.dtype, b.dtype)
-    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-
-
-def kiln_compile(fn):
-    return kiln.compile(fn, fullgraph=True)
-
-
-def kiln_jit(fn):
-    return kiln.jit(fn)
+PROBES = Probes(torch_too=False)
+probe = PROBES.probe
 
 
 def torch_compile(fn):
     return torch.compile(fn, backend="eager")
 
 
-COMPILERS = {"kiln.compile": kiln_compile, "kiln.jit": kiln_jit}
-
-PROBES: dict = {}
-TORCH_TOO: set = set()
-
-
-def probe(torch_too=False):
-    """Register ``fn(T, compile) -> (compiled results, eager results)``."""
-
-    def register(fn):
-        PROBES[fn.__name__] = fn
-        if torch_too:
-            TORCH_TOO.add(fn.__name__)
-        return fn
-
-    return register
-
-
 def _m(T, rows=3, cols=4):
     return T.arange(float(rows * cols)).reshape(rows, cols)
-
-
-def _x(T):
-    return T.tensor([1.0, -2.0, 3.0])
-
-
-def _twice(T, compile, f, *inputs):
-    """Call ``compile(f)`` on each input tuple; return (compiled, eager) result lists."""
-    c = compile(f)
-    return [c(*i) for i in inputs], [f(*i) for i in inputs]
 
 
 # ------------------------------------------------------------------------------ layout
@@ -1286,23 +1237,7 @@ def stride_compared_under_automatic_dynamic_shapes(T, compile):
 # ------------------------------------------------------------------------------ the tests
 
 
-@pytest.mark.parametrize("how", list(COMPILERS))
-@pytest.mark.parametrize("name", sorted(PROBES))
-def test_probe_agrees_with_eager(name, how):
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", UserWarning)  # (no "runs eagerly" fallback)
-        compiled, eager = PROBES[name](kiln, COMPILERS[how])
-    _close(compiled, eager)
-
-
-@pytest.mark.parametrize("name", sorted(TORCH_TOO))
-def test_probe_is_what_torch_compile_does(name):
-    """The same probe on PyTorch: torch.compile agrees with eager there too."""
-    torch._dynamo.reset()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        compiled, eager = PROBES[name](torch, torch_compile)
-    _close(compiled, eager)
+test_probe_agrees_with_eager, test_probe_is_what_torch_compile_does = PROBES.tests(torch)
 
 
 def test_traced_view_metadata_matches_eager_and_torch():
