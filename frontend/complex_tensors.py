@@ -406,14 +406,12 @@ def _with_complex_vjp(prim, rule):
 
 # ------------------------------------------------------------------------------ refusals
 
-_TYPE_NAMES = {"complex64": "ComplexFloat", "complex128": "ComplexDouble"}
-
 
 def _refusal(name: str, exc_type, message: str):
     def check(*arrays):
         for a in arrays:
             if isinstance(a, np.ndarray) and a.dtype.kind == "c":
-                raise exc_type(message.format(type=_TYPE_NAMES[a.dtype.name]))
+                raise exc_type(message.format(type=dtypes.torch_name(a.dtype)))
 
     return check
 

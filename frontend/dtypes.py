@@ -249,6 +249,11 @@ SCALAR_TYPE_NAMES = {
 }
 
 
+def torch_name(dt) -> str:
+    """PyTorch's ScalarType name of ``dt`` ("Float", "Long", ...), as its messages print it."""
+    return SCALAR_TYPE_NAMES.get(dt.name, dt.name)
+
+
 def _check_limited_promotion(a: dtype, b: dtype) -> None:
     """uint16/32/64 promote only to themselves and to a real floating type (PyTorch 2.13):
     with a bool, another integer or a complex type PyTorch raises (NumPy would widen

@@ -290,10 +290,7 @@ def nll_loss(
     return rename(loss, "NllLossBackward0", given)
 
 
-def _torch_type_name(dtype) -> str:
-    names = {"float32": "Float", "float64": "Double", "float16": "Half", "bool": "Bool"}
-    names.update(bfloat16="BFloat16", int64="Long", int32="Int", int16="Short", uint8="Byte")
-    return names.get(dtype.name, dtype.name)
+_torch_type_name = kiln.dtypes.torch_name
 
 
 @autocast_op("fp32")

@@ -773,23 +773,7 @@ def where(condition, x=None, y=None):
 
 
 # PyTorch's ScalarType names, as its error messages print them
-_TORCH_NAME = {
-    "bool": "Bool",
-    "uint8": "Byte",
-    "int8": "Char",
-    "int16": "Short",
-    "int32": "Int",
-    "int64": "Long",
-    "uint16": "UInt16",
-    "uint32": "UInt32",
-    "uint64": "UInt64",
-    "float16": "Half",
-    "bfloat16": "BFloat16",
-    "float32": "Float",
-    "float64": "Double",
-    "complex64": "ComplexFloat",
-    "complex128": "ComplexDouble",
-}
+_TORCH_NAME = dtypes.SCALAR_TYPE_NAMES
 
 
 def logical_not(x):

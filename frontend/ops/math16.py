@@ -314,24 +314,7 @@ def _check_integral(op, a, b):
     return a, b, dt
 
 
-def _torch_name(dt):
-    return {
-        "float32": "Float",
-        "float64": "Double",
-        "float16": "Half",
-        "bfloat16": "BFloat16",
-        "bool": "Bool",
-        "int64": "Long",
-        "int32": "Int",
-        "int16": "Short",
-        "int8": "Char",
-        "uint8": "Byte",
-        "uint16": "UInt16",
-        "uint32": "UInt32",
-        "uint64": "UInt64",
-        "complex64": "ComplexFloat",
-        "complex128": "ComplexDouble",
-    }.get(dt.name, dt.name)
+_torch_name = dtypes.torch_name
 
 
 # Euclid's algorithm needs at most this many steps for the dtype's values (the Fibonacci
