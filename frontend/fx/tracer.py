@@ -25,6 +25,7 @@ import types
 from collections.abc import Callable
 from typing import Any
 
+from .._C import _NN_NAMES
 from .functional_calls import normalized_call
 from .graph import Graph
 from .node import Node
@@ -49,23 +50,8 @@ _TORCH_SPELLINGS = {
             "rrelu_ selu_ threshold_"
         ).split()
     },
-    **{
-        kiln_name: f"kiln._C._nn.{name}"
-        for name, kiln_name in (
-            ("avg_pool2d", "avg_pool2d"),
-            ("avg_pool3d", "avg_pool3d"),
-            ("elu_", "elu_"),
-            ("gelu", "gelu"),
-            ("hardtanh_", "hardtanh_"),
-            ("leaky_relu_", "leaky_relu_"),
-            ("linear", "linear"),
-            ("log_sigmoid", "logsigmoid"),
-            ("one_hot", "one_hot"),
-            ("scaled_dot_product_attention", "scaled_dot_product_attention"),
-            ("softplus", "softplus"),
-            ("softshrink", "softshrink"),
-        )
-    },
+    # (kiln._C._nn's names: frontend/_C.py; "pad" is F.pad's own there, torch prints it so)
+    **{kiln_name: f"kiln._C._nn.{name}" for name, kiln_name in _NN_NAMES.items() if name != "pad"},
 }
 
 
