@@ -29,20 +29,15 @@ from .spawn import (
     spawn,
     start_processes,
 )
+from .spawn import __all__ as _spawn_all
 
 __all__ = [
     "set_sharing_strategy",
     "get_sharing_strategy",
     "get_all_sharing_strategies",
-    "ProcessContext",
-    "ProcessException",
-    "ProcessExitedException",
-    "ProcessRaisedException",
-    "SpawnContext",
-    "spawn",
-    "start_processes",
+    *_spawn_all,
+    *multiprocessing.__all__,
 ]
-__all__ += multiprocessing.__all__
 
 # (queues, pipes and a spawned process's arguments pickle with ForkingPickler)
 _ForkingPickler.register(_Tensor, _reduce_tensor)
