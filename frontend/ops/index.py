@@ -677,7 +677,10 @@ def _numpy_index(index):
     if isinstance(index, tuple):
         return tuple(_numpy_index(i) for i in index)
     if isinstance(index, Tensor):
-        return index._data
+        data = index._data
+        if index.ndim == 0 and index.dtype._category == 1 and type(data) is np.ndarray:
+            return int(data)  # (a 0-dim integer tensor is read as a number, as by getitem)
+        return data
     if isinstance(index, slice) and index.step is not None and int(index.step) <= 0:
         raise ValueError("step must be greater than zero")  # (PyTorch has no negative steps)
     return index
@@ -688,16 +691,11 @@ def _refuse_overlap(data: np.ndarray, np_index, value) -> None:
     if type(value) is not np.ndarray:
         return
     parts = np_index if isinstance(np_index, tuple) else (np_index,)
-    # (a 0-d integer tensor indexes as a number: x[t, p] += 1 writes back the view it read)
-    parts = tuple(
-        int(p) if isinstance(p, np.ndarray) and p.ndim == 0 and p.dtype.kind in "iu" else p
-        for p in parts
-    )
     basic = all(
         p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts
     )
     if basic:
-        target = data[parts]
+        target = data[np_index]
         same = (
             target.__array_interface__["data"][0] == value.__array_interface__["data"][0]
             and target.strides == value.strides
