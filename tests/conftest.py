@@ -20,8 +20,23 @@ os.environ.setdefault("KILN_NATIVE_SHARED", "0")
 
 import numpy as np
 import pytest
+from hypothesis import settings
 
 sys.path.insert(0, os.path.dirname(__file__))
+
+# Property tests draw the same examples on every run (derived from each test's source): a
+# run that passed on one machine passes on the next, and a failure is reproduced by rerunning
+# the test. A random draw found a real flake this way (test_random_graphs: floor(4 tanh x) at
+# tanh's saturation, where a 1-ulp difference in tanh flips the floor) and would have turned
+# a later CI run red by chance. Long exploring runs stay random:
+# KILN_FUZZ_EXAMPLES=N (tests/test_random_graphs.py) or HYPOTHESIS_PROFILE=explore.
+settings.register_profile("kiln", derandomize=True, database=None, print_blob=True)
+settings.register_profile("explore", derandomize=False, print_blob=True)
+settings.load_profile(
+    os.environ.get(
+        "HYPOTHESIS_PROFILE", "explore" if os.environ.get("KILN_FUZZ_EXAMPLES") else "kiln"
+    )
+)
 
 
 @pytest.fixture(autouse=True)

@@ -82,9 +82,13 @@ def _dtype_detour(g, kind, x):
         third = g.add_const(np.asarray(1 / 3, dtype=np.float64))
         product = g.add_node("mul", [wide, third])
         return g.add_node("cast", [g.add_node("add", [product, wide])], {"dtype": F32})
-    if kind == "int32":  # floor(4 tanh x) in [-4, 4]: defined for every input, nan aside
-        scaled = g.add_node("mul", [g.add_node("tanh", [x]), _const(g, 4.0)])
-        whole = g.add_node("cast", [g.add_node("floor", [scaled])], {"dtype": "int32"})
+    if kind == "int32":  # floor(3.7 tanh x + 0.35) in [-4, 4]: defined for every input, nan aside
+        # (No step of floor at tanh x = -1, 0 or 1, where tanh saturates or x cancels to
+        # zero: a 1-ulp difference there, from a vectorised tanh or a reassociated sum,
+        # flipped floor(4 tanh x) between 3 and 4.)
+        scaled = g.add_node("mul", [g.add_node("tanh", [x]), _const(g, 3.7)])
+        shifted_up = g.add_node("add", [scaled, _const(g, 0.35)])
+        whole = g.add_node("cast", [g.add_node("floor", [shifted_up])], {"dtype": "int32"})
         shifted = g.add_node("add", [whole, g.add_const(np.asarray(3, dtype=np.int32))])
         back = g.add_node("cast", [shifted], {"dtype": F32})
         # (nan casts to an unspecified integer: keep nan where x is nan)
