@@ -28,7 +28,7 @@ from ..tensor import Tensor, _wrap
 from . import tape
 from .vjp import linked
 
-__all__ = ["ENABLED", "log_softmax", "nll_loss", "relu"]
+__all__ = ["ENABLED", "log_softmax", "nll_loss", "relu", "sigmoid"]
 
 # Tests switch this off to compare the fast paths with the composites they replace.
 ENABLED = True
@@ -295,6 +295,67 @@ def nll_loss(logp: Tensor, target: Tensor, ignore_index: int, reduction: str):
         "n_classes": n_classes,
     }
     return _record(_NLL_LOSS, (logp,), params, loss)
+
+
+# ------------------------------------------------------------------------------ sigmoid
+
+_WHERE = dispatch._where  # (eager where: the select's bits)
+_ADD, _RECIPROCAL, _GE = (_impl(n) for n in ("add", "reciprocal", "ge"))
+
+
+def _sigmoid_parts(data: np.ndarray):
+    """The composite's forward (``kiln.ops.elementwise._sigmoid``) on NumPy, op by op:
+    ``e = exp(x >= 0 ? -x : x)``, ``pos = 1 / (e + 1)``, ``out = x >= 0 ? pos : e * pos``."""
+    zero = data.dtype.type(0)
+    nonneg = _GE(data, zero)
+    e = _EXP(_WHERE(nonneg, _NEG(data), data))
+    pos = _RECIPROCAL(_ADD(e, data.dtype.type(1)))
+    return nonneg, e, pos, _WHERE(nonneg, pos, _MUL(e, pos))
+
+
+def _sigmoid_vjp(g, x, nonneg, e, pos, version):
+    """The composite's backward, each rule in its order (``where``'s two selects, ``mul``'s
+    two products, the result rules of ``reciprocal``, ``-(g * (pos * pos))``, and ``exp``,
+    ``g * e``; each sum of two arrivals adds, in either order, a gradient and a zero); or,
+    where the gradient is recorded (``create_graph``) or traced, the composite itself
+    recomputed from ``x`` so that a higher-order gradient reaches it."""
+    if _fast_grad(g, e.shape, e.dtype, linear=False):
+        gd = g._data
+        zero = gd.dtype.type(0)
+        g_m = _WHERE(nonneg, zero, gd)
+        g_pos = _ADD(_WHERE(nonneg, gd, zero), _MUL(g_m, e))
+        g_s = _NEG(_MUL(g_pos, _MUL(pos, pos)))
+        g_a = _MUL(_ADD(_MUL(g_m, pos), g_s), e)
+        return (_wrap(_ADD(_WHERE(nonneg, zero, g_a), _NEG(_WHERE(nonneg, g_a, zero)))),)
+    _check_version(x, version, "SigmoidBackward0")
+    c = ops.ge(x, 0.0)
+    e = ops.exp(ops.where(c, ops.neg(x), x))
+    pos = ops.reciprocal(ops.add(e, 1.0))
+    g_m = ops.where(c, 0.0, g)
+    g_pos = ops.add(ops.where(c, g, 0.0), ops.mul(g_m, e))
+    g_s = ops.neg(ops.mul(g_pos, ops.mul(pos, pos)))
+    g_a = ops.mul(ops.add(ops.mul(g_m, pos), g_s), e)
+    return (ops.add(ops.where(c, 0.0, g_a), ops.neg(ops.where(c, g_a, 0.0))),)
+
+
+_SIGMOID = FusedOp("sigmoid", _sigmoid_vjp)
+tape._KEEPS_INPUTS.add(_SIGMOID)  # its recorded backward (create_graph) recomputes from x
+
+
+def sigmoid(x: Tensor):
+    """``kiln.sigmoid(x)`` of a float32/float64 ``x``, the composite's values bit for bit,
+    with one ``SigmoidBackward0`` node (PyTorch's, which saves the result); ``None`` where
+    the composite must run."""
+    if not (isinstance(x, Tensor) and _plain_float(x) and _fast_context()):
+        return None
+    nonneg, e, pos, out = _sigmoid_parts(x._data)
+    if not (current().grad_enabled and x._requires_grad):
+        return _wrap(out)
+    params = {"nonneg": nonneg, "e": e, "pos": pos, "version": x._version}
+    out = _record(_SIGMOID, (x,), params, out)
+    if out.grad_fn is not None:
+        tape.save_result(out.grad_fn, out)  # PyTorch saves the result: not to be changed
+    return out
 
 
 # ------------------------------------------------------------------------------ linear

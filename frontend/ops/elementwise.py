@@ -587,6 +587,9 @@ def tan(x):
 
 def sigmoid(x):
     """``1 / (1 + exp(-x))``, written so that large ``|x|`` never overflows."""
+    out = fused.sigmoid(x)  # eagerly on NumPy: the same values, one node
+    if out is not None:
+        return out
     return _node_named(_sigmoid(x), "SigmoidBackward0", x, keeps_result=True)
 
 
