@@ -6,6 +6,7 @@ The full demo (10 epochs, >= 95 % test accuracy) takes tens of seconds; it runs 
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import subprocess
@@ -17,8 +18,11 @@ import pytest
 import kiln
 
 ROOT = Path(__file__).resolve().parents[1]
-pytest.importorskip("sklearn")
-pytest.importorskip("tqdm")
+# (the examples import them, in their own processes: found, not imported here, which cost
+# each test worker a second of collection)
+for _needed in ("sklearn", "tqdm"):
+    if importlib.util.find_spec(_needed) is None:
+        pytest.skip(f"the examples need {_needed}", allow_module_level=True)
 
 
 def _run(*args, timeout=240):
