@@ -13,7 +13,7 @@ Sequential(
 )
 """
 
-from . import attention, functional, init, modules, parallel, utils
+from . import attention, functional, grad, init, modules, parallel, utils
 from .activation_layers import *  # noqa: F403
 from .containers import *  # noqa: F403
 from .conv_layers import *  # noqa: F403
