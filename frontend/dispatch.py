@@ -123,6 +123,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
         out._vc = [0]
         if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
             out._vc = inputs[0]._vc  # one version counter per storage
+            if "writable_view" in prim.properties:
+                _creation_mode(ctx, prim, inputs[0], out)
     elif top is not None:
         if prim is _MATMUL:
             _guard_autocast()
@@ -148,6 +150,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             out = _wrap(data)
             if "view" in prim.properties and np.may_share_memory(data, inputs[0]._data):
                 out._vc = inputs[0]._vc  # one version counter per storage
+                if "writable_view" in prim.properties:
+                    _creation_mode(ctx, prim, inputs[0], out)
         if start is not None:
             end = perf_counter()
             for profiler in PROFILERS:
@@ -158,6 +162,22 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
                 record(prim, inputs, params, out)
                 break
     return out
+
+
+_VIEW_NAMES = {"slice": "Slice", "permute": "Permute", "reshape": "View"}
+
+
+def _creation_mode(ctx, prim, base: Tensor, view: Tensor) -> None:
+    """PyTorch's creation mode of a view: one taken under ``no_grad`` of a tensor that
+    requires grad requires grad itself (a leaf: its history is not recorded), and is marked,
+    as is every view of it (by the op that made it), so that changing it in place with grad
+    mode on raises (``ops.inplace.assign``): whether that update should be tracked is
+    ambiguous."""
+    if base._requires_grad and not ctx.grad_enabled:
+        view._requires_grad = True
+        view._no_grad_view = True
+    elif "_no_grad_view" in base.__dict__:
+        view._no_grad_view = _VIEW_NAMES.get(prim.name, prim.name)
 
 
 _new = Tensor.__new__

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import dtypes, ops, printing
 from . import memory_format as _mf
-from .context import current_trace
+from .context import current, current_trace
 from .device import CPU
 from .device import device as _device_cls
 
@@ -298,7 +298,7 @@ class Tensor:
         read = getattr(current_trace(), "read_value", None)
         if read is not None:  # a traced function reads a captured tensor's value: guarded
             read(self, "numpy()")
-        if self.requires_grad:
+        if self.requires_grad and current().grad_enabled:  # (PyTorch's: no_grad allows it)
             raise RuntimeError(
                 "Can't call numpy() on Tensor that requires grad. "
                 "Use tensor.detach().numpy() instead."

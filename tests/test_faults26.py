@@ -458,14 +458,6 @@ def test_backward_under_a_low_recursion_limit_as_torch():
     assert results[0] == results[1] == [1.0, 1.0]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a view taken under no_grad of a leaf that requires grad is not marked (its "
-    "creation mode is not recorded: frontend/dispatch.py's view bookkeeping), so its "
-    "in-place update in grad mode is let through where torch raises 'A view was created "
-    "in no_grad mode and is being modified inplace with grad mode enabled'; the shared "
-    "version counter still catches a later backward through the leaf",
-)
 def test_inplace_update_of_a_view_taken_under_no_grad_raises_as_torch():
     for lib in (torch, kiln):
         a = lib.ones(4, requires_grad=True)

@@ -68,6 +68,9 @@ class BackwardNode(Node):
         edges = []
         for x in inputs:
             fn = x.grad_fn
+            if fn is None and x._requires_grad and "_no_grad_view" in x.__dict__:
+                edges.append(None)  # (a view taken under no_grad: PyTorch gives it no edge)
+                continue
             edges.append(fn if fn is not None else (x if x._requires_grad else None))
         self.edges = tuple(edges)
         reads = prim.vjp_reads_inputs

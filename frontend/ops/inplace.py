@@ -30,8 +30,27 @@ def check_leaf(x: Tensor, op: str) -> None:
         )
 
 
+_NO_GRAD_VIEW = (
+    "{} created in no_grad mode and is being modified inplace with grad mode enabled. Given "
+    "that this use case is ambiguous and error-prone, it is forbidden. You can clarify your "
+    "code by moving both the view and the inplace either both inside the no_grad block (if "
+    "you don't want the inplace to be tracked) or both outside (if you want the inplace to "
+    "be tracked)."
+)
+
+
+def _no_grad_view_error(mark) -> RuntimeError:
+    """PyTorch's error for an in-place update of a view taken under no_grad (``mark``:
+    True) or of a view of one (``mark``: the name of the op that made it)."""
+    if mark is True:
+        return RuntimeError(_NO_GRAD_VIEW.format("A view was"))
+    return RuntimeError(_NO_GRAD_VIEW.format(f"Output 0 of {mark} is a view of a view which was"))
+
+
 def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
     """Make ``x`` hold ``new`` (same shape), keeping ``x``'s identity."""
+    if "_no_grad_view" in x.__dict__ and is_grad_enabled():  # (dispatch._creation_mode)
+        raise _no_grad_view_error(x._no_grad_view)
     check_leaf(x, op)
     if tuple(new.shape) != tuple(x.shape):
         raise RuntimeError(
