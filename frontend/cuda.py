@@ -27,7 +27,7 @@ import numpy as np
 from kiln.compiler.compile_cuda import run_primitive
 from kiln.runtime import cuda as _runtime
 
-from . import dispatch
+from . import dispatch, dtypes
 from .cuda_streams import (  # noqa: F401 (torch.cuda's names)
     Event,
     Stream,
@@ -436,6 +436,59 @@ class _NvtxRange:
 nvtx = _Nvtx()
 has_half = True
 has_magma = False
+
+
+def is_current_stream_capturing() -> bool:
+    """False: kiln captures no CUDA graphs."""
+    return False
+
+
+def list_gpu_processes(device=None) -> str:
+    """The processes using the GPU (through ``pynvml``, as PyTorch; its message without)."""
+    try:
+        import pynvml
+    except ModuleNotFoundError:
+        return "pynvml module not found, please install nvidia-ml-py"
+    pynvml.nvmlInit()
+    handle = pynvml.nvmlDeviceGetHandleByIndex(_checked_index(device))
+    processes = pynvml.nvmlDeviceGetComputeRunningProcesses(handle)
+    lines = [f"GPU:{_index(device)}"]
+    if not processes:
+        lines.append("no processes are running")
+    for process in processes:
+        megabytes = process.usedGpuMemory / (1024 * 1024)
+        lines.append(f"process {process.pid:>10d} uses {megabytes:>12.3f} MB GPU memory")
+    return "\n".join(lines)
+
+
+def _legacy_cuda(name: str, dtype):
+    """``kiln.cuda.FloatTensor(2, 3)`` / ``(data)``: the CPU constructor's tensor on the GPU;
+    without a device, PyTorch's TypeError of a build without CUDA."""
+
+    def make(*args):
+        if not is_available():
+            raise TypeError(
+                f"type torch.cuda.{name} not available. Torch not compiled with CUDA enabled."
+            )
+        from .compat import _legacy
+
+        return _legacy(dtype)(*args).to("cuda")
+
+    make.__name__ = name
+    make.__qualname__ = name
+    return make
+
+
+FloatTensor = _legacy_cuda("FloatTensor", dtypes.float32)
+DoubleTensor = _legacy_cuda("DoubleTensor", dtypes.float64)
+HalfTensor = _legacy_cuda("HalfTensor", dtypes.float16)
+BFloat16Tensor = _legacy_cuda("BFloat16Tensor", dtypes.bfloat16)
+LongTensor = _legacy_cuda("LongTensor", dtypes.int64)
+IntTensor = _legacy_cuda("IntTensor", dtypes.int32)
+ShortTensor = _legacy_cuda("ShortTensor", dtypes.int16)
+CharTensor = _legacy_cuda("CharTensor", dtypes.int8)
+ByteTensor = _legacy_cuda("ByteTensor", dtypes.uint8)
+BoolTensor = _legacy_cuda("BoolTensor", dtypes.bool_)
 
 
 # ------------------------------------------------------------------------ CUDA tensors

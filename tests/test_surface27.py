@@ -286,6 +286,9 @@ _CUDA_CALLS = [
     "C.device(0).__enter__()",
     "C.device_of(L.zeros(1)).__enter__() and None",
     "C.set_stream(None)",
+    "C.FloatTensor(2)",
+    "C.LongTensor([1, 2])",
+    "C.list_gpu_processes()",
 ]
 
 
@@ -366,6 +369,9 @@ def test_cuda_names_with_the_simulator_or_a_gpu():
         return cuda.nvtx._depth
 
     assert step() == 1 and cuda.nvtx._depth == 0
+    legacy = cuda.LongTensor([1, 2])
+    assert (legacy.device.type, legacy.dtype, legacy.cpu().tolist()) == ("cuda", kiln.int64, [1, 2])
+    assert cuda.HalfTensor(2, 3).shape == (2, 3) and not cuda.is_current_stream_capturing()
     with pytest.raises(NotImplementedError, match="does not count CUDA memory"):
         cuda.memory_stats()
     cuda.reset_peak_memory_stats()
