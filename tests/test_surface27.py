@@ -232,6 +232,16 @@ def test_sdp_kernel_is_deprecated_and_limits_attention_as_torch():
                 with pytest.raises(RuntimeError):
                     lib.nn.functional.scaled_dot_product_attention(t, t, t)
         assert lib.backends.cuda.math_sdp_enabled() and lib.backends.cuda.flash_sdp_enabled()
+    # sdpa_kernel(...) sets the *_sdp_enabled() flags for its block, as torch's
+    names = ["flash", "math", "mem_efficient", "cudnn"]
+    for chosen in [["MATH"], ["FLASH_ATTENTION", "CUDNN_ATTENTION"]]:
+        flags = []
+        for lib in (kiln, torch):
+            attention = lib.nn.attention
+            with attention.sdpa_kernel([attention.SDPBackend[name] for name in chosen]):
+                flags.append([getattr(lib.backends.cuda, f"{n}_sdp_enabled")() for n in names])
+        assert flags[0] == flags[1], chosen
+    assert kiln.backends.cuda.flash_sdp_enabled() and kiln.backends.cuda.math_sdp_enabled()
     with pytest.warns(FutureWarning), kiln.backends.cuda.sdp_kernel(enable_flash=False):
         t = kiln.tensor(q)
         out = kiln.nn.functional.scaled_dot_product_attention(t, t, t)

@@ -134,8 +134,19 @@ _SDP = {"flash": True, "mem_efficient": True, "math": True, "cudnn": True}
 _FP16_BF16_REDUCTION_MATH = [False]
 
 
+def _enabled(name: str, backend: str) -> bool:
+    """The flag ``name``; inside ``kiln.nn.attention.sdpa_kernel(...)``, whether it allows
+    ``backend`` (PyTorch's sdpa_kernel sets these flags for its block)."""
+    from ..nn import attention
+
+    allowed = attention._ALLOWED.get()
+    if allowed is not None:
+        return attention.SDPBackend[backend] in allowed
+    return _SDP[name]
+
+
 def flash_sdp_enabled() -> bool:
-    return _SDP["flash"]
+    return _enabled("flash", "FLASH_ATTENTION")
 
 
 def enable_flash_sdp(enabled: bool) -> None:
@@ -143,7 +154,7 @@ def enable_flash_sdp(enabled: bool) -> None:
 
 
 def mem_efficient_sdp_enabled() -> bool:
-    return _SDP["mem_efficient"]
+    return _enabled("mem_efficient", "EFFICIENT_ATTENTION")
 
 
 def enable_mem_efficient_sdp(enabled: bool) -> None:
@@ -151,7 +162,7 @@ def enable_mem_efficient_sdp(enabled: bool) -> None:
 
 
 def math_sdp_enabled() -> bool:
-    return _SDP["math"]
+    return _enabled("math", "MATH")
 
 
 def enable_math_sdp(enabled: bool) -> None:
@@ -159,7 +170,7 @@ def enable_math_sdp(enabled: bool) -> None:
 
 
 def cudnn_sdp_enabled() -> bool:
-    return _SDP["cudnn"]
+    return _enabled("cudnn", "CUDNN_ATTENTION")
 
 
 def enable_cudnn_sdp(enabled: bool) -> None:
