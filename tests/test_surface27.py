@@ -238,7 +238,7 @@ def test_sdp_kernel_is_deprecated_and_limits_attention_as_torch():
         flags = []
         for lib in (kiln, torch):
             attention = lib.nn.attention
-            with attention.sdpa_kernel([attention.SDPBackend[name] for name in chosen]):
+            with attention.sdpa_kernel([getattr(attention.SDPBackend, name) for name in chosen]):
                 flags.append([getattr(lib.backends.cuda, f"{n}_sdp_enabled")() for n in names])
         assert flags[0] == flags[1], chosen
     assert kiln.backends.cuda.flash_sdp_enabled() and kiln.backends.cuda.math_sdp_enabled()
