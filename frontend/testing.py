@@ -10,9 +10,9 @@ errors with its messages::
     Greatest absolute difference: 0.5 at index (1,) (up to 1e-05 allowed)
     Greatest relative difference: 0.2 at index (1,) (up to 1.3e-06 allowed)
 
-Where PyTorch refuses a pair kiln is more lenient in one way, kept because kiln's own tests
-rely on it: a tensor compares with a NumPy array, a list or a number (their values, with
-the tensor's tolerances), and two Python numbers compare by value whatever their types.
+The pairs it accepts are PyTorch's: two tensors, two NumPy arrays, two Python numbers of one
+type (``check_dtype=False``: any), two bools, two Nones, and sequences or mappings of those;
+a tensor against a NumPy array, a list or a number is a TypeError, as in PyTorch.
 
 >>> from kiln import tensor
 >>> assert_close(tensor([1.0]), tensor([1.0 + 1e-7]))
@@ -177,14 +177,22 @@ def _attribute_mismatch(name, a, e):
     return _Mismatch(AssertionError, f"The values for attribute '{name}' do not match: {a} != {e}.")
 
 
+def _unhandled(actual, expected) -> _Mismatch:
+    return _Mismatch(
+        TypeError,
+        f"No comparison pair was able to handle inputs of type {type(actual)} and "
+        f"{type(expected)}.",
+    )
+
+
 def _compare_tensors(actual, expected, rtol, atol, equal_nan, options) -> None:
-    both = isinstance(actual, (Tensor, np.ndarray)) and isinstance(expected, (Tensor, np.ndarray))
-    if both and type(actual) is not type(expected) and not options["allow_subclasses"]:
-        raise _Mismatch(
-            TypeError,
-            f"No comparison pair was able to handle inputs of type {type(actual)} "
-            f"and {type(expected)}.",
-        )
+    same_kind = all(isinstance(x, Tensor) for x in (actual, expected)) or all(
+        isinstance(x, np.ndarray) for x in (actual, expected)
+    )
+    if not same_kind:
+        raise _unhandled(actual, expected)
+    if type(actual) is not type(expected) and not options["allow_subclasses"]:
+        raise _unhandled(actual, expected)
     if getattr(actual, "is_sparse", False) or getattr(expected, "is_sparse", False):
         _compare_sparse(actual, expected, rtol, atol, equal_nan, options)
         return
@@ -198,16 +206,12 @@ def _compare_tensors(actual, expected, rtol, atol, equal_nan, options) -> None:
             raise _attribute_mismatch("device", actual.device, expected.device)
         if options["check_dtype"] and actual.dtype is not expected.dtype:
             raise _attribute_mismatch("dtype", actual.dtype, expected.dtype)
-    else:  # (NumPy arrays, or kiln's leniency: a tensor with a list or a number)
+    else:  # two NumPy arrays: compared as the tensors they would make
         if a.shape != e.shape:
-            raise _attribute_mismatch("shape", a.shape, e.shape)
-        if options["check_dtype"] and both and a.dtype != e.dtype:
-            raise _attribute_mismatch("dtype", a.dtype, e.dtype)
-    rtol, atol = _tolerances(
-        [_dtype_name(x) for x in (actual, expected) if isinstance(x, (Tensor, np.ndarray))],
-        rtol,
-        atol,
-    )
+            raise _attribute_mismatch("shape", kiln.Size(a.shape), kiln.Size(e.shape))
+        if options["check_dtype"] and a.dtype != e.dtype:
+            raise _attribute_mismatch("dtype", f"kiln.{a.dtype.name}", f"kiln.{e.dtype.name}")
+    rtol, atol = _tolerances([_dtype_name(actual), _dtype_name(expected)], rtol, atol)
     _compare_values(a, e, rtol, atol, equal_nan)
 
 
@@ -261,6 +265,11 @@ def _compare_pair(actual, expected, rtol, atol, equal_nan, options, path) -> Non
         rtol, atol = _tolerances(
             [_NUMBER_DTYPES[type(actual)], _NUMBER_DTYPES[type(expected)]], rtol, atol
         )
+        if options["check_dtype"] and type(actual) is not type(expected):
+            raise _Mismatch(
+                AssertionError,
+                f"The (d)types do not match: {type(actual)} != {type(expected)}.",
+            )
         if actual == expected:
             return
         if equal_nan and _isnan(actual) and _isnan(expected):
@@ -296,17 +305,7 @@ def _compare_pair(actual, expected, rtol, atol, equal_nan, options, path) -> Non
         for key in actual:
             _compare(actual[key], expected[key], rtol, atol, equal_nan, options, (*path, key))
         return
-    if _is_number(actual) or _is_number(expected):  # (a number and a list: kiln's leniency)
-        if isinstance(actual, (list, tuple)) or isinstance(expected, (list, tuple)):
-            _compare_tensors(
-                np.asarray(actual), np.asarray(expected), rtol, atol, equal_nan, options
-            )
-            return
-    raise _Mismatch(
-        TypeError,
-        f"No comparison pair was able to handle inputs of type {type(actual)} and "
-        f"{type(expected)}.",
-    )
+    raise _unhandled(actual, expected)
 
 
 def _isnan(x) -> bool:
