@@ -98,6 +98,13 @@ def test_backends_is_a_package_with_torchs_defaults():
     for name in matmul_names:
         assert getattr(kiln.backends.cuda.matmul, name) == getattr(torch.backends.cuda.matmul, name)
     assert kiln.backends.cuda.SDPBackend is kiln.nn.attention.SDPBackend
+    for kind, value in [("linalg", None), ("blas", None), ("blas", "cublas"), ("linalg", "bad")]:
+        outcomes = []
+        for lib in (kiln, torch):
+            fn = getattr(lib.backends.cuda, f"preferred_{kind}_library")
+            kind_, result = _outcome(fn, value)
+            outcomes.append((kind_, (result.name, int(result)) if kind_ == "ok" else result))
+        assert outcomes[0] == outcomes[1], (kind, value, outcomes)
     assert (quantized.engine, mkldnn.enabled, opt_einsum.strategy) == ("x86", True, "auto")
 
 

@@ -17,6 +17,7 @@ no backend is left.
 from __future__ import annotations
 
 import contextlib
+import enum
 import importlib.util
 import warnings
 
@@ -127,6 +128,64 @@ class _CuBLAS:
 
 
 matmul = _CuBLAS()
+
+
+# --------------------------------------------------- preferred libraries (recorded only)
+
+
+class _LinalgBackend(enum.IntEnum):
+    Default = 0
+    Cusolver = 1
+    Magma = 2
+
+
+class _BlasBackend(enum.IntEnum):
+    Default = 0
+    Cublas = 1
+    Cublaslt = 2
+    Ck = 3
+
+
+_LINALG_NAMES = {
+    "default": _LinalgBackend.Default,
+    "cusolver": _LinalgBackend.Cusolver,
+    "magma": _LinalgBackend.Magma,
+}
+_BLAS_NAMES = {
+    "default": _BlasBackend.Default,
+    "cublas": _BlasBackend.Cublas,
+    "hipblas": _BlasBackend.Cublas,
+    "cublaslt": _BlasBackend.Cublaslt,
+    "hipblaslt": _BlasBackend.Cublaslt,
+    "ck": _BlasBackend.Ck,
+}
+_PREFERRED = {"linalg": _LinalgBackend.Default, "blas": _BlasBackend.Cublas}
+
+
+def _prefer(kind: str, backend, names: dict, enum_type):
+    if backend is None:
+        return _PREFERRED[kind]
+    if isinstance(backend, str):
+        if backend not in names:
+            raise RuntimeError(f"Unknown input value. Choose from: {', '.join(names)}.")
+        _PREFERRED[kind] = names[backend]
+    elif isinstance(backend, enum_type):
+        _PREFERRED[kind] = backend
+    else:
+        raise RuntimeError("Unknown input value type.")
+    return _PREFERRED[kind]
+
+
+def preferred_linalg_library(backend=None):
+    """The linear-algebra library CUDA operations should prefer (recorded: kiln's linear
+    algebra runs on NumPy's LAPACK whatever this says)."""
+    return _prefer("linalg", backend, _LINALG_NAMES, _LinalgBackend)
+
+
+def preferred_blas_library(backend=None):
+    """The BLAS library CUDA matmuls should prefer (recorded: kiln generates its kernels)."""
+    return _prefer("blas", backend, _BLAS_NAMES, _BlasBackend)
+
 
 # -------------------------------------------------------------- scaled dot-product attention
 
