@@ -569,3 +569,31 @@ def test_assert_close_raises_torchs_errors_and_messages():
             text = re.sub(r"<class '[\w.]*?(\w+)'>", r"<class '\1'>", str(text))  # (module paths)
             outcomes.append((kind, text.replace("torch.", "").replace("kiln.", "")))
         assert outcomes[0] == outcomes[1], (kwargs, outcomes)
+
+
+def test_sdpa_kernel_flash_runs_what_torchs_cpu_flash_kernel_takes():
+    """On the CPU torch's FLASH_ATTENTION backend takes 4-d inputs without dropout and with
+    one head size; kiln's math attention stands in for it there and refuses the rest."""
+    rng = np.random.default_rng(0)
+    q = rng.standard_normal((1, 2, 4, 8)).astype(np.float32)
+    wide = rng.standard_normal((1, 2, 4, 16)).astype(np.float32)
+    calls = {
+        "plain": lambda F, T: F.scaled_dot_product_attention(T(q), T(q), T(q)),
+        "causal": lambda F, T: F.scaled_dot_product_attention(T(q), T(q), T(q), is_causal=True),
+        "gqa": lambda F, T: F.scaled_dot_product_attention(
+            T(q), T(q)[:, :1], T(q)[:, :1], enable_gqa=True
+        ),
+        "dropout": lambda F, T: F.scaled_dot_product_attention(T(q), T(q), T(q), dropout_p=0.5),
+        "3-d": lambda F, T: F.scaled_dot_product_attention(T(q[0]), T(q[0]), T(q[0])),
+        "head sizes": lambda F, T: F.scaled_dot_product_attention(T(q), T(q), T(wide)),
+    }
+    for name, call in calls.items():
+        results = []
+        for lib in (kiln, torch):
+            attention = importlib.import_module(lib.__name__ + ".nn.attention")
+            with attention.sdpa_kernel(attention.SDPBackend.FLASH_ATTENTION):
+                kind, value = _outcome(call, lib.nn.functional, lib.tensor)
+            results.append((kind, value.detach().numpy() if kind == "ok" else None))
+        assert results[0][0] == results[1][0], (name, results)
+        if results[0][0] == "ok":
+            np.testing.assert_allclose(results[0][1], results[1][1], rtol=1e-5, atol=1e-5)
