@@ -2,11 +2,12 @@
 False and ``version()`` None, as in PyTorch's CPU build; the flags are kept and checked).
 
 >>> import kiln
+>>> before = kiln.backends.cudnn.deterministic
 >>> with kiln.backends.cudnn.flags(enabled=False, deterministic=True):
 ...     kiln.backends.cudnn.deterministic
 True
->>> kiln.backends.cudnn.deterministic
-False
+>>> kiln.backends.cudnn.deterministic == before
+True
 """
 
 from __future__ import annotations
