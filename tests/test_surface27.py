@@ -334,6 +334,7 @@ def test_cuda_names_with_the_simulator_or_a_gpu():
         pytest.skip("neither a GPU nor Numba's CUDA simulator")
     cuda.init()
     assert cuda.is_initialized() and cuda.current_device() == 0
+    assert kiln.backends.cuda.is_built()  # (a device that runs kiln's kernels: built for it)
     cuda.set_device(0)
     cuda.set_device("cuda:0")
     with pytest.raises(RuntimeError, match="invalid device ordinal"):

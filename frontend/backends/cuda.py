@@ -19,15 +19,23 @@ from __future__ import annotations
 import contextlib
 import enum
 import importlib.util
+import os
 import warnings
 
 from . import _PRECISIONS
 
 
 def is_built() -> bool:
-    """Whether kiln can run CUDA kernels on a machine with a GPU: ``numba-cuda`` is
-    installed (``kiln.cuda.is_available()`` says whether a GPU, or the simulator, is there)."""
-    return importlib.util.find_spec("numba.cuda") is not None
+    """Whether kiln can run CUDA kernels on a machine with a GPU: Numba's CUDA target is
+    installed (``kiln.cuda.is_available()`` says whether a GPU, or the simulator, is there).
+    Found without importing Numba (a second of CPU)."""
+    if importlib.util.find_spec("numba_cuda") is not None:  # (the numba-cuda package)
+        return True
+    numba = importlib.util.find_spec("numba")
+    return numba is not None and any(
+        os.path.isdir(os.path.join(folder, "cuda"))
+        for folder in numba.submodule_search_locations or ()
+    )
 
 
 def _bool_or_pair(value, name: str) -> tuple[bool, bool]:
