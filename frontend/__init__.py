@@ -78,6 +78,7 @@ from .spectral import istft, stft  # noqa: E402
 
 Tensor.stft = stft  # (x.stft(n_fft, ...), as PyTorch's method)
 Tensor.istft = istft
+from . import backends  # noqa: E402  (torch.backends: a package of flag modules)
 from .compat import (  # noqa: E402
     BoolTensor,
     ByteTensor,
@@ -85,7 +86,6 @@ from .compat import (  # noqa: E402
     FloatTensor,
     IntTensor,
     LongTensor,
-    backends,
     e,
     get_num_threads,
     inf,

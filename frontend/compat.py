@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextvars
 import math
-import types
 import warnings
 
 from . import dtypes
@@ -48,19 +47,6 @@ class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
 def is_inference_mode_enabled() -> bool:
     """Whether the calling thread is inside ``inference_mode()``."""
     return _INFERENCE.get()
-
-
-backends = types.SimpleNamespace(
-    cudnn=types.SimpleNamespace(
-        deterministic=False,
-        benchmark=False,
-        enabled=True,
-        allow_tf32=False,
-        is_available=lambda: False,
-    ),
-    mps=types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
-    cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False)),
-)
 
 
 def set_num_threads(n: int) -> None:

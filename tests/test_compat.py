@@ -7,6 +7,8 @@ import kiln as torch
 
 def test_script_surface():
     torch.backends.cudnn.deterministic = True
+    assert torch.backends.cudnn.deterministic is True
+    torch.backends.cudnn.deterministic = False  # (restored: a process-wide flag)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     assert torch.get_num_threads() == 1

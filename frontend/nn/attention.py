@@ -1,9 +1,10 @@
 """``kiln.nn.attention``: the backend selection of ``scaled_dot_product_attention``.
 
 kiln has one attention implementation (the math one): inside ``sdpa_kernel`` with a
-backend list that includes ``SDPBackend.MATH`` attention runs as before; without it, a call
-of ``scaled_dot_product_attention`` raises RuntimeError, as PyTorch does on a machine
-without the requested kernels.
+backend list that includes ``SDPBackend.MATH`` attention runs as before, and so it does with
+``FLASH_ATTENTION`` for the calls PyTorch's CPU flash kernel takes (4-d inputs, no dropout,
+one head size); otherwise a call of ``scaled_dot_product_attention`` raises RuntimeError,
+as PyTorch does on a machine without the requested kernels.
 """
 
 from __future__ import annotations
@@ -38,9 +39,25 @@ def sdpa_kernel(backends, set_priority: bool = False):
         _ALLOWED.reset(token)
 
 
-def _check_backend() -> None:
-    """Called by ``scaled_dot_product_attention``: refuse when MATH is not allowed."""
+def _flash_fits(query, key, value, dropout_p) -> bool:
+    """Whether PyTorch's CPU flash-attention kernel takes this call (4-d inputs, no dropout,
+    one head size): where it does, kiln's math attention stands in for it (same values)."""
+    if query is None:
+        return False
+    return (
+        query.ndim == key.ndim == value.ndim == 4
+        and not dropout_p
+        and query.shape[-1] == key.shape[-1] == value.shape[-1]
+    )
+
+
+def _check_backend(query=None, key=None, value=None, dropout_p=0.0) -> None:
+    """Called by ``scaled_dot_product_attention``: refuse when neither MATH nor (for a call
+    PyTorch's CPU flash kernel takes) FLASH_ATTENTION is allowed."""
     chosen = _ALLOWED.get()
+    flash = chosen is not None and SDPBackend.FLASH_ATTENTION in chosen
+    if flash and _flash_fits(query, key, value, dropout_p):
+        return
     if chosen is not None and SDPBackend.MATH not in chosen:
         names = ", ".join(b.name for b in chosen)
         raise RuntimeError(

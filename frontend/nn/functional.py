@@ -676,7 +676,7 @@ def scaled_dot_product_attention(
 
     from .attention import _check_backend
 
-    _check_backend()
+    _check_backend(query, key, value, dropout_p)
     if is_causal and attn_mask is not None and attn_mask.requires_grad:
         # PyTorch applies both, except on its path for a mask that requires grad
         raise RuntimeError(
