@@ -60,6 +60,10 @@ backends = types.SimpleNamespace(
     ),
     mps=types.SimpleNamespace(is_available=lambda: False, is_built=lambda: False),
     cuda=types.SimpleNamespace(matmul=types.SimpleNamespace(allow_tf32=False)),
+    # (kiln.ao's dynamic quantized layers compute the x86/fbgemm kernels' numbers)
+    quantized=types.SimpleNamespace(
+        engine="x86", supported_engines=["qnnpack", "onednn", "x86", "fbgemm"]
+    ),
 )
 
 

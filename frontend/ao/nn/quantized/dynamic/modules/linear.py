@@ -1,0 +1,208 @@
+"""``DynamicQuantizedLinear`` (``torch.ao.nn.quantized.dynamic.Linear``): a linear layer
+with an int8 weight whose input is quantized on the fly, per call.
+
+>>> import kiln.nn as nn
+>>> q = Linear.from_float(_with_qconfig(nn.Linear(4, 3)))
+>>> q.extra_repr()
+'in_features=4, out_features=3, dtype=kiln.qint8, qscheme=kiln.per_tensor_affine'
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+
+import numpy as np
+
+import kiln
+from kiln.nn.module import Module
+
+from ...modules.linear import LinearPackedParams
+from ..kernels import linear_dynamic
+
+
+class Linear(Module):
+    """A dynamic quantized linear layer: float input and output, qint8 (or float16)
+    weight, float bias. Its forward quantizes the input to quint8 with a scale and zero
+    point from the input's own min and max (fbgemm's ``reduce_range``: 0..127), sums in
+    integers and rescales, as PyTorch's x86/fbgemm kernel."""
+
+    _version = 4
+
+    def __init__(self, in_features, out_features, bias_=True, dtype=kiln.qint8):
+        super().__init__()
+        self.in_features = in_features
+        self.out_features = out_features
+        bias = kiln.zeros(out_features) if bias_ else None
+        if dtype is kiln.qint8:
+            weight = kiln.quantize_per_tensor(
+                kiln.zeros(out_features, in_features), 1.0, 0, kiln.qint8
+            )
+        elif dtype is kiln.float16:
+            weight = kiln.zeros(out_features, in_features)
+        else:
+            raise RuntimeError("Unsupported dtype specified for quantized Linear!")
+        self._packed_params = LinearPackedParams(dtype)
+        self._packed_params.set_weight_bias(weight, bias)
+        self.scale = 1.0
+        self.zero_point = 0
+        self.version = 4
+
+    def forward(self, x):
+        _check_engine()
+        weight, bias = self._packed_params._packed_params
+        values = x.detach().to(kiln.float32).numpy()
+        bias_values = None if bias is None else bias.numpy()
+        if self._packed_params.dtype is kiln.qint8:
+            ints = weight._q_int
+            if weight.qscheme() is kiln.per_tensor_affine:
+                scale, zero = weight.q_scale(), weight.q_zero_point()
+            else:
+                scale = weight.q_per_channel_scales().numpy()
+                zero = weight.q_per_channel_zero_points().numpy()
+            out = linear_dynamic(values, ints, scale, zero, bias_values, reduce_range=True)
+        elif self._packed_params.dtype is kiln.float16:
+            w = weight.numpy().astype(np.float16).astype(np.float32)
+            out = values @ w.T
+            if bias_values is not None:
+                out = out + bias_values
+            out = out.astype(np.float32)
+        else:
+            raise RuntimeError("Unsupported dtype on dynamic quantized linear!")
+        return kiln.from_numpy(np.ascontiguousarray(out)).to(x.dtype)
+
+    def _get_name(self) -> str:
+        return "DynamicQuantizedLinear"
+
+    def extra_repr(self) -> str:
+        text = (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"dtype={self._packed_params.dtype}"
+        )
+        if self._packed_params.dtype is kiln.qint8:
+            text += f", qscheme={self.weight().qscheme()}"
+        return text
+
+    def __repr__(self) -> str:  # (PyTorch's repr does not list _packed_params)
+        return f"{self._get_name()}({self.extra_repr()})"
+
+    # -------------------------------------------------------------- weight and bias
+    def _weight_bias(self):
+        return self._packed_params._weight_bias()
+
+    def weight(self):
+        return self._weight_bias()[0]
+
+    def bias(self):
+        return self._weight_bias()[1]
+
+    def set_weight_bias(self, w, b) -> None:
+        self._packed_params.set_weight_bias(w, b)
+
+    # -------------------------------------------------------------- state
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        """PyTorch's keys: ``scale``, ``zero_point`` (unused by a dynamic layer), then
+        ``_packed_params.dtype`` and ``_packed_params._packed_params`` (weight, bias)."""
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = {"version": self._version}
+        destination[prefix + "scale"] = kiln.tensor(self.scale)
+        destination[prefix + "zero_point"] = kiln.tensor(self.zero_point)
+        self._packed_params.state_dict(
+            destination=destination, prefix=prefix + "_packed_params.", keep_vars=keep_vars
+        )
+        return destination
+
+    def _own_state_names(self) -> list[str]:
+        return ["scale", "zero_point"]
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        self.version = local_metadata.get("version", None)
+        for name in ("scale", "zero_point"):
+            key = prefix + name
+            if key not in state_dict:
+                missing_keys.append(key)
+                continue
+            value = state_dict[key]
+            value = value.item() if isinstance(value, kiln.Tensor) else value
+            setattr(self, name, float(value) if name == "scale" else int(value))
+
+    # -------------------------------------------------------------- conversion
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant=False):
+        """The dynamic quantized version of a float ``nn.Linear`` that carries a
+        ``qconfig``: its weight observed by ``qconfig.weight()`` and quantized with the
+        observer's scale and zero point."""
+        from kiln.ao.nn.intrinsic.modules.fused import LinearReLU
+        from kiln.nn.transformer import NonDynamicallyQuantizableLinear
+
+        float_modules = [kiln.nn.Linear, NonDynamicallyQuantizableLinear, LinearReLU]
+        if type(mod) not in float_modules:
+            raise AssertionError(
+                "nn.quantized.dynamic.Linear.from_float only works for one of"
+                + str([m.__name__ for m in float_modules])
+                + f", got {type(mod)}"
+            )
+        if not hasattr(mod, "qconfig"):
+            raise AssertionError("Input float module must have qconfig defined")
+        if type(mod) is LinearReLU:
+            raise NotImplementedError(
+                "kiln has no dynamic quantized LinearReLU (torch.ao.nn.intrinsic.quantized."
+                "dynamic.LinearReLU): quantize the model before fusing Linear and ReLU"
+            )
+        if mod.qconfig is not None and mod.qconfig.weight is not None:
+            weight_observer = mod.qconfig.weight()
+        else:
+            from kiln.ao.quantization.qconfig import default_dynamic_qconfig
+
+            weight_observer = default_dynamic_qconfig.weight()
+        dtype = weight_observer.dtype
+        if dtype not in (kiln.qint8, kiln.float16):
+            raise AssertionError(
+                "The only supported dtypes for dynamic quantized linear are qint8 and "
+                f"float16, got: {dtype}"
+            )
+        weight_observer(mod.weight)
+        if dtype is kiln.qint8:
+            qweight = quantize_weight(mod.weight.float(), weight_observer)
+        else:
+            qweight = mod.weight.detach().float()
+        qlinear = cls(mod.in_features, mod.out_features, dtype=dtype)
+        qlinear.set_weight_bias(qweight, mod.bias)
+        return qlinear
+
+
+def quantize_weight(float_weight, observer):
+    """A float weight quantized with ``observer``'s qparams (PyTorch's
+    ``_quantize_weight``): per tensor, or per channel along ``observer.ch_axis``."""
+    scale, zero_point = observer.calculate_qparams()
+    scheme = observer.qscheme
+    weight = float_weight.detach()
+    if scheme in (kiln.per_tensor_symmetric, kiln.per_tensor_affine):
+        return kiln.quantize_per_tensor(weight, float(scale), int(zero_point), kiln.qint8)
+    if scheme in (kiln.per_channel_symmetric, kiln.per_channel_affine):
+        return kiln.quantize_per_channel(
+            weight, scale.to(kiln.float64), zero_point.to(kiln.int64), observer.ch_axis, kiln.qint8
+        )
+    raise ValueError(f"Unrecognized qscheme: {scheme}")
+
+
+def _check_engine() -> None:
+    """kiln computes the x86/fbgemm kernels' numbers; qnnpack's (another rounding of the
+    input range) are refused rather than silently given differently."""
+    engine = kiln.backends.quantized.engine
+    if engine not in ("x86", "fbgemm", "onednn"):
+        raise NotImplementedError(
+            f"DynamicQuantizedLinear: kiln computes the x86/fbgemm quantized engine's "
+            f"results; torch.backends.quantized.engine is {engine!r} (set it to 'x86')"
+        )
+
+
+def _with_qconfig(mod):
+    from kiln.ao.quantization.qconfig import default_dynamic_qconfig
+
+    mod.qconfig = default_dynamic_qconfig
+    return mod
