@@ -41,11 +41,16 @@ def get_default_dynamic_quant_module_mappings() -> dict:
     """Float module class -> dynamic quantized class (the ones kiln has)."""
     from kiln.nn.transformer import NonDynamicallyQuantizableLinear
 
-    return {nn.Linear: nnqd.Linear, NonDynamicallyQuantizableLinear: nnqd.Linear}
+    return {
+        nn.Linear: nnqd.Linear,
+        NonDynamicallyQuantizableLinear: nnqd.Linear,
+        nn.LSTM: nnqd.LSTM,
+        nn.GRU: nnqd.GRU,
+    }
 
 
 # what PyTorch also converts dynamically, which kiln cannot yet: refused, not left float
-_NOT_YET = ("LSTM", "GRU", "LSTMCell", "RNNCell", "GRUCell", "Embedding", "EmbeddingBag")
+_NOT_YET = ("LSTMCell", "RNNCell", "GRUCell", "Embedding", "EmbeddingBag")
 
 
 def _propagate_qconfig_helper(module, qconfig_dict, qconfig_parent=None, prefix=""):

@@ -1,5 +1,6 @@
 """Dynamic quantized modules (``torch.ao.nn.quantized.dynamic.modules``)."""
 
 from .linear import Linear
+from .rnn import GRU, LSTM
 
-__all__ = ["Linear"]
+__all__ = ["GRU", "LSTM", "Linear"]
