@@ -142,7 +142,7 @@ def quantize_array(values: np.ndarray, scale, zero_point, dt, per_channel=False)
                 ]
             )
     nan = np.isnan(rounded)
-    out = np.clip(np.where(nan, 0.0, rounded), low, high)
+    out = np.clip(np.where(nan, 0.0, rounded.astype(np.float64)), low, high)
     if nan.any():
         out[nan] = high if dt is not dtypes.qint32 else low
     return out.astype(dt.np).reshape(values.shape)
@@ -338,6 +338,9 @@ class QuantizedTensor(Tensor):
             key = key.numpy()
         return self._movement("index", lambda a: np.asarray(a[key]))
 
+    def numpy(self, *, force: bool = False):
+        raise TypeError(f"Got unsupported ScalarType {dtypes.torch_name(self._q_dtype)}")
+
     def __repr__(self) -> str:
         return _repr(self)
 
@@ -477,12 +480,11 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> Quanti
     if not isinstance(scales, Tensor) or not isinstance(zero_points, Tensor):
         raise TypeError("quantize_per_channel: scales and zero_points must be tensors")
     ndim = values.ndim
-    if not -ndim <= axis < ndim:
-        raise IndexError(
-            f"Dimension out of range (expected to be in range of [{-ndim}, {ndim - 1}], "
-            f"but got {axis})"
+    if not 0 <= axis < ndim:  # (a negative axis too, as PyTorch)
+        raise RuntimeError(
+            "Channel axis out of range in per channel affine quantization. Got: "
+            f"{axis}Expected: [0, {ndim})"
         )
-    axis %= ndim
     channels = values.shape[axis]
     scale_array = np.asarray(scales.detach().numpy(), dtype=np.float64).reshape(-1)
     zero_array = np.asarray(zero_points.detach().numpy()).reshape(-1)

@@ -1,0 +1,569 @@
+"""kiln.ao (torch.ao.quantization) against PyTorch: quantized tensors, observers,
+quantize_dynamic (Linear, LSTM, GRU), fuse_modules, save/load and the Dynamic
+Quantization recipe.
+
+Tolerances: quantized integers, scales, zero points and dequantized values are compared
+exactly. A dynamic quantized layer's output is compared with ``rtol=1e-5, atol=1e-6``:
+kiln reproduces fbgemm's integer pipeline exactly (the input's range and rounding, exact
+integer sums), so what remains is float32 rounding of the rescale, the bias add and (LSTM,
+GRU) the gate functions, a few ulps (observed <= 1.2e-7). PyTorch runs with one thread
+here: its fbgemm quantization rounds the last ``n % 8`` elements of each thread's chunk by
+a scalar loop (not fused), which differs from the vector loop on exact ties such as a
+symmetric weight's largest entry; kiln reproduces the one-thread split.
+"""
+
+import contextlib
+import io
+import os
+import warnings
+
+import numpy as np
+import pytest
+
+import kiln
+
+torch = pytest.importorskip("torch")
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _torch_one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _k(t):
+    return kiln.from_numpy(np.array(t.detach().numpy()))  # (a copy; 0-d stays 0-d)
+
+
+def _dtypes():
+    return [(kiln.quint8, torch.quint8), (kiln.qint8, torch.qint8), (kiln.qint32, torch.qint32)]
+
+
+def _torch_text(text: str) -> str:
+    return text.replace("kiln.", "torch.")
+
+
+def _check_same_quantized(kq, tq, context):
+    assert repr(kq.dtype) == _torch_text(repr(kq.dtype)).replace("torch.", "kiln.")
+    assert _torch_text(repr(kq.dtype)) == str(tq.dtype), context
+    assert kq.is_quantized and tq.is_quantized
+    ki, ti = kq.int_repr().numpy(), tq.int_repr().numpy()
+    assert ki.dtype == ti.dtype and ki.shape == ti.shape, context
+    np.testing.assert_array_equal(ki, ti, err_msg=str(context))
+    np.testing.assert_array_equal(kq.dequantize().numpy(), tq.dequantize().numpy())
+    assert _torch_text(repr(kq.qscheme())) == str(tq.qscheme()), context
+
+
+def test_quantize_per_tensor_matches_torch():
+    rng = np.random.default_rng(0)
+    specials = np.array([np.nan, np.inf, -np.inf, 1e10, -1e10, 0.0, -0.0], np.float32)
+    for kd, td in _dtypes():
+        for shape in [(5,), (3, 7), (4, 8), (2, 3, 11), (0,)]:
+            x = (rng.standard_normal(shape) * 3).astype(np.float32)
+            symmetric = float(np.float32(np.abs(x).max() / 127.5)) if x.size else 0.5
+            ties = np.arange(-9, 10, dtype=np.float32) * np.float32(0.25)  # halves of 0.5
+            for data, scale, zero in [
+                (x, 0.037, 3),
+                (x, symmetric, 0),  # the largest |x| lands on +-127.5
+                (x, 0.1, -2 if kd is not kiln.quint8 else 128),
+                (ties, 0.5, 3),
+                (np.concatenate([specials, ties]), 0.5, 0),
+            ]:
+                kq = kiln.quantize_per_tensor(kiln.from_numpy(data), scale, zero, kd)
+                tq = torch.quantize_per_tensor(torch.from_numpy(data), scale, zero, td)
+                _check_same_quantized(kq, tq, (kd, shape, scale, zero))
+                assert kq.q_scale() == tq.q_scale() and kq.q_zero_point() == tq.q_zero_point()
+                assert type(kq.q_scale()) is float and type(kq.q_zero_point()) is int
+    # a scale and zero point given as tensors
+    data = torch.randn(9)
+    tq = torch.quantize_per_tensor(data, torch.tensor(0.1), torch.tensor(2), torch.qint8)
+    kq = kiln.quantize_per_tensor(_k(data), kiln.tensor(0.1), kiln.tensor(2), kiln.qint8)
+    _check_same_quantized(kq, tq, "tensor qparams")
+    assert kq.q_scale() == tq.q_scale()
+
+
+def test_quantize_per_channel_matches_torch():
+    rng = np.random.default_rng(1)
+    for kd, td in _dtypes():
+        for axis, shape in [(0, (4, 9)), (1, (3, 5, 2)), (1, (2, 6))]:
+            x = (rng.standard_normal(shape) * 2).astype(np.float32)
+            channels = shape[axis]
+            scales = rng.uniform(0.01, 0.3, channels)
+            zeros = rng.integers(0, 10, channels)
+            kq = kiln.quantize_per_channel(
+                kiln.from_numpy(x), kiln.from_numpy(scales), kiln.from_numpy(zeros), axis, kd
+            )
+            tq = torch.quantize_per_channel(
+                torch.from_numpy(x), torch.from_numpy(scales), torch.from_numpy(zeros), axis, td
+            )
+            _check_same_quantized(kq, tq, (kd, axis))
+            np.testing.assert_array_equal(
+                kq.q_per_channel_scales().numpy(), tq.q_per_channel_scales().numpy()
+            )
+            np.testing.assert_array_equal(
+                kq.q_per_channel_zero_points().numpy(), tq.q_per_channel_zero_points().numpy()
+            )
+            assert kq.q_per_channel_axis() == tq.q_per_channel_axis()
+
+
+def test_quantized_repr_and_structure_match_torch():
+    x = torch.tensor([[-1.0, 0.5, 0.25], [2.6, 300.0, -0.7]])
+    pairs = [
+        (
+            kiln.quantize_per_tensor(_k(x), 0.5, 3, kiln.quint8),
+            torch.quantize_per_tensor(x, 0.5, 3, torch.quint8),
+        ),
+        (
+            kiln.quantize_per_tensor(_k(x), 0.0123, -4, kiln.qint8),
+            torch.quantize_per_tensor(x, 0.0123, -4, torch.qint8),
+        ),
+        (
+            kiln.quantize_per_channel(
+                _k(x),
+                kiln.tensor([0.1, 0.2], dtype=kiln.float64),
+                kiln.tensor([0, 5]),
+                0,
+                kiln.qint8,
+            ),
+            torch.quantize_per_channel(
+                x,
+                torch.tensor([0.1, 0.2], dtype=torch.float64),
+                torch.tensor([0, 5]),
+                0,
+                torch.qint8,
+            ),
+        ),
+        (
+            kiln.quantize_per_tensor(kiln.arange(40.0), 0.25, 0, kiln.qint32),
+            torch.quantize_per_tensor(torch.arange(40.0), 0.25, 0, torch.qint32),
+        ),
+    ]
+    for kq, tq in pairs:
+        assert _torch_text(repr(kq)) == repr(tq)
+    kq, tq = pairs[0]
+    for op in (
+        lambda q: q.reshape(3, 2),
+        lambda q: q[1],
+        lambda q: q[:, 1:],
+        lambda q: q.flatten(),
+        lambda q: q.clone(),
+        lambda q: q.detach(),
+    ):
+        _check_same_quantized(op(kq), op(tq), op)
+        assert _torch_text(repr(op(kq))) == repr(op(tq))
+    assert kq.shape == tuple(tq.shape) and kq.numel() == tq.numel() and kq.dim() == tq.dim()
+    assert kq.requires_grad is False and not kiln.tensor([1.0]).is_quantized
+    # float tensors: dequantize is float32 (as torch), the quantized accessors refuse
+    assert kiln.tensor([1.5], dtype=kiln.float64).dequantize().dtype is kiln.float32
+    assert torch.tensor([1.5], dtype=torch.float64).dequantize().dtype is torch.float32
+    assert (kiln.quint8.itemsize, kiln.qint32.itemsize) == (1, 4)
+    assert (kiln.qint8.is_signed, kiln.quint8.is_signed) == (True, False)
+    assert not kiln.qint8.is_floating_point
+
+
+def _raised(fn):
+    try:
+        fn()
+    except Exception as exc:  # noqa: BLE001 - the class is what is compared
+        return type(exc)
+    return None
+
+
+def test_quantized_errors_match_torch():
+    def cases(lib, q, x, q2):
+        return [
+            lambda: q + q2,
+            lambda: q * q2,
+            lambda: q + 1,
+            lambda: q * 2.0,
+            lambda: 1 + q,
+            lambda: x + q,
+            lambda: q.sum(),
+            lambda: q.abs(),
+            lambda: q.exp(),
+            lambda: lib.add(q, q2),
+            lambda: q.numpy(),
+            lambda: q.q_per_channel_scales(),
+            lambda: q.requires_grad_(),
+            lambda: x.int_repr(),
+            lambda: x.q_scale(),
+            lambda: x.qscheme(),
+            lambda: lib.quantize_per_tensor(x.long(), 0.1, 0, lib.qint8),
+            lambda: lib.quantize_per_tensor(x.double(), 0.1, 0, lib.qint8),
+            lambda: lib.quantize_per_tensor(x, 0.1, 300, lib.qint8),
+            lambda: lib.quantize_per_tensor(x, 0.1, -1, lib.quint8),
+            lambda: lib.quantize_per_tensor(x, 0.1, 0, lib.float32),
+            lambda: lib.quantize_per_channel(x, x.double(), x.long(), -1, lib.qint8),
+            lambda: lib.quantize_per_channel(x, x.double(), x.long(), 1, lib.qint8),
+        ]
+
+    tx = torch.tensor([0.5, -1.0, 2.0])
+    kx = _k(tx)
+    tq = torch.quantize_per_tensor(tx, 0.1, 2, torch.quint8)
+    kq = kiln.quantize_per_tensor(kx, 0.1, 2, kiln.quint8)
+    tq2 = torch.quantize_per_tensor(tx, 0.2, 1, torch.quint8)
+    kq2 = kiln.quantize_per_tensor(kx, 0.2, 1, kiln.quint8)
+    for i, (kc, tc) in enumerate(zip(cases(kiln, kq, kx, kq2), cases(torch, tq, tx, tq2))):
+        expected = _raised(tc)
+        assert expected is not None, i
+        assert _raised(kc) is expected, (i, expected, _raised(kc))
+
+
+def test_observers_match_torch():
+    tq, kq = torch.ao.quantization, kiln.ao.quantization
+    rng = np.random.default_rng(2)
+    batches = [(rng.standard_normal((4, 6)) * s).astype(np.float32) for s in (1.0, 3.0)]
+    batches.append(np.abs(batches[0]) + 0.5)  # all positive: the range still covers 0
+    configs = [
+        ("MinMaxObserver", {}),
+        ("MinMaxObserver", {"dtype": "qint8", "qscheme": "per_tensor_symmetric"}),
+        ("MinMaxObserver", {"dtype": "quint8", "qscheme": "per_tensor_symmetric"}),
+        ("MinMaxObserver", {"reduce_range": True}),
+        ("MinMaxObserver", {"quant_min": 0, "quant_max": 127}),
+        ("MinMaxObserver", {"dtype": "qint32"}),
+        ("PerChannelMinMaxObserver", {"dtype": "qint8", "qscheme": "per_channel_symmetric"}),
+        ("PerChannelMinMaxObserver", {"ch_axis": 1}),
+    ]
+    for name, kwargs in configs:
+        for data in ([batches[0], batches[1]], [batches[2]]):
+
+            def make(lib, ns, name=name, kwargs=kwargs):
+                args = {k: getattr(lib, v) if isinstance(v, str) else v for k, v in kwargs.items()}
+                return getattr(ns, name)(**args)
+
+            ko, to = make(kiln, kq), make(torch, tq)
+            for d in data:
+                ko(kiln.from_numpy(d))
+                to(torch.from_numpy(d))
+            np.testing.assert_array_equal(ko.min_val.numpy(), to.min_val.numpy())
+            np.testing.assert_array_equal(ko.max_val.numpy(), to.max_val.numpy())
+            (ks, kz), (ts, tz) = ko.calculate_qparams(), to.calculate_qparams()
+            np.testing.assert_array_equal(ks.numpy(), ts.numpy(), err_msg=f"{name} {kwargs}")
+            np.testing.assert_array_equal(kz.numpy(), tz.numpy(), err_msg=f"{name} {kwargs}")
+            assert ks.dtype is kiln.float32 and kz.dtype is kiln.int64
+    # the ready-made configurations: their observers' settings
+    for attr in (
+        "default_dynamic_qconfig",
+        "per_channel_dynamic_qconfig",
+        "float_qparams_weight_only_qconfig",
+        "default_qconfig",
+    ):
+        kc, tc = getattr(kq, attr), getattr(tq, attr)
+        for part in ("activation", "weight"):
+            ko, to = getattr(kc, part)(), getattr(tc, part)()
+            assert type(ko).__name__ == type(to).__name__, (attr, part)
+            assert _torch_text(repr(ko.dtype)) == str(to.dtype)
+            assert _torch_text(repr(ko.qscheme)) == str(to.qscheme)
+            for field in ("quant_min", "quant_max", "is_dynamic", "ch_axis"):
+                assert getattr(ko, field, None) == getattr(to, field, None), (attr, field)
+    assert _torch_text(repr(kq.default_observer)).replace(
+        "kiln.ao.quantization", "torch.ao.quantization"
+    ) == repr(tq.default_observer)
+    with pytest.raises(ValueError, match="observer instance"):
+        kq.QConfig(activation=kq.MinMaxObserver(), weight=kq.default_weight_observer)
+
+
+class _TorchNet(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(20, 12)
+        self.act = torch.nn.ReLU()
+        self.block = torch.nn.Sequential(torch.nn.Linear(12, 7), torch.nn.Tanh())
+        self.head = torch.nn.Linear(7, 3, bias=False)
+
+    def forward(self, x):
+        return self.head(self.block(self.act(self.fc1(x))))
+
+
+class _KilnNet(kiln.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc1 = kiln.nn.Linear(20, 12)
+        self.act = kiln.nn.ReLU()
+        self.block = kiln.nn.Sequential(kiln.nn.Linear(12, 7), kiln.nn.Tanh())
+        self.head = kiln.nn.Linear(7, 3, bias=False)
+
+    def forward(self, x):
+        return self.head(self.block(self.act(self.fc1(x))))
+
+
+def _twins(seed=0):
+    torch.manual_seed(seed)
+    tm = _TorchNet()
+    km = _KilnNet()
+    km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+    return tm, km
+
+
+def _check_quantized_linears(kq, tq, inputs):
+    kmods = dict(kq.named_modules())
+    for name, tmod in tq.named_modules():
+        if type(tmod).__name__ != "Linear" or "quantized" not in type(tmod).__module__:
+            continue
+        kmod = kmods[name]
+        assert type(kmod).__module__ == type(tmod).__module__.replace("torch", "kiln")
+        assert _torch_text(repr(kmod)) == repr(tmod)
+        kw, tw = kmod.weight(), tmod.weight()
+        if tw.dtype == torch.qint8:
+            _check_same_quantized(kw, tw, name)
+            if tw.qscheme() == torch.per_tensor_affine:
+                assert kw.q_scale() == tw.q_scale() and kw.q_zero_point() == tw.q_zero_point()
+            else:
+                np.testing.assert_array_equal(
+                    kw.q_per_channel_scales().numpy(), tw.q_per_channel_scales().numpy()
+                )
+    for x in inputs:
+        expected = tq(torch.from_numpy(x)).detach().numpy()
+        got = kq(kiln.from_numpy(x))
+        assert not got.requires_grad and got.dtype is kiln.float32
+        np.testing.assert_allclose(got.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_quantize_dynamic_linear_matches_torch():
+    rng = np.random.default_rng(3)
+    inputs = [
+        rng.standard_normal((5, 20)).astype(np.float32),
+        (rng.standard_normal((2, 3, 20)) * 4 + 1).astype(np.float32),  # 3-d, off-centre
+        np.abs(rng.standard_normal((1, 20))).astype(np.float32),  # all positive
+        np.zeros((2, 20), np.float32),  # a zero range
+    ]
+    tn, kn = torch.nn, kiln.nn
+    specs = [
+        (lambda nn, q: {nn.Linear}, "qint8"),
+        (lambda nn, q: None, "qint8"),
+        (
+            lambda nn, q: {"fc1": q.per_channel_dynamic_qconfig, "head": q.default_dynamic_qconfig},
+            "qint8",
+        ),  # fmt: skip
+        (lambda nn, q: {nn.Linear}, "float16"),
+    ]
+    for spec, dtype in specs:
+        tm, km = _twins()
+        tq = torch.ao.quantization.quantize_dynamic(
+            tm, spec(tn, torch.ao.quantization), dtype=getattr(torch, dtype)
+        )
+        kq = kiln.ao.quantization.quantize_dynamic(
+            km, spec(kn, kiln.ao.quantization), dtype=getattr(kiln, dtype)
+        )
+        assert _torch_text(repr(kq)).replace("_KilnNet", "_TorchNet") == repr(tq)
+        assert list(kq.state_dict()) == list(tq.state_dict())
+        assert type(km.fc1) is kn.Linear  # (inplace=False: the float model is kept)
+        assert not hasattr(kq.fc1, "qconfig") and not hasattr(kq, "qconfig")
+        _check_quantized_linears(kq, tq, inputs)
+    # inplace=True converts the model itself
+    _, km = _twins()
+    out = kiln.ao.quantization.quantize_dynamic(km, {kn.Linear}, inplace=True)
+    assert out is km and type(km.fc1).__name__ == "Linear" and km.fc1.in_features == 20
+    assert type(km.fc1).__module__ == "kiln.ao.nn.quantized.dynamic.modules.linear"
+    with pytest.warns(DeprecationWarning, match="torch.ao.quantization is deprecated"):
+        kiln.ao.quantization.quantize_dynamic(_twins()[1], {kn.Linear})
+    assert kiln.quantization.quantize_dynamic is kiln.ao.quantization.quantize_dynamic
+    assert kiln.ao.nn.quantized.dynamic.Linear is type(km.fc1)
+
+
+def test_quantize_dynamic_lstm_gru_match_torch():
+    rng = np.random.default_rng(4)
+    for kind, cfg in [
+        ("LSTM", {"num_layers": 2}),
+        ("LSTM", {"batch_first": True, "bidirectional": True}),
+        ("GRU", {"num_layers": 2, "bidirectional": True}),
+    ]:
+        torch.manual_seed(0)
+        tm = torch.nn.Sequential(getattr(torch.nn, kind)(6, 5, **cfg))
+        km = kiln.nn.Sequential(getattr(kiln.nn, kind)(6, 5, **cfg))
+        km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+        spec = {getattr(torch.nn, kind), torch.nn.Linear}
+        tq = torch.ao.quantization.quantize_dynamic(tm, spec, dtype=torch.qint8)
+        kq = kiln.ao.quantization.quantize_dynamic(
+            km, {getattr(kiln.nn, kind), kiln.nn.Linear}, dtype=kiln.qint8
+        )
+        assert _torch_text(repr(kq)) == repr(tq)
+        assert list(kq.state_dict()) == list(tq.state_dict())
+        directions = 2 if cfg.get("bidirectional") else 1
+        x = rng.standard_normal((4, 3, 6)).astype(np.float32)
+        h = rng.standard_normal((cfg.get("num_layers", 1) * directions, 3, 5)).astype(np.float32)
+        if cfg.get("batch_first"):
+            x = x.transpose(1, 0, 2).copy()
+        if kind == "LSTM":
+            hidden_t = (torch.from_numpy(h), torch.from_numpy(h * 0.5))
+            hidden_k = (kiln.from_numpy(h), kiln.from_numpy(h * 0.5))
+        else:
+            hidden_t, hidden_k = torch.from_numpy(h), kiln.from_numpy(h)
+        for ht, hk in ((hidden_t, hidden_k), (None, None)):
+            tout, thid = tq[0](torch.from_numpy(x), ht)
+            kout, khid = kq[0](kiln.from_numpy(x), hk)
+            np.testing.assert_allclose(kout.numpy(), tout.numpy(), rtol=1e-5, atol=1e-6)
+            for a, b in zip(khid if kind == "LSTM" else [khid], thid if kind == "LSTM" else [thid]):
+                np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_quantized_model_save_load_round_trip(tmp_path):
+    # the recipe's size check: int8 weights make the saved state_dict about as much smaller
+    # as torch's (each library's own archive format)
+    ratios = {}
+    for lib in (torch, kiln):
+        model = lib.nn.Sequential(lib.nn.Linear(64, 64), lib.nn.LSTM(64, 64))
+        quantized = lib.ao.quantization.quantize_dynamic(model, {lib.nn.Linear, lib.nn.LSTM})
+        sizes = []
+        for m in (model, quantized):
+            lib.save(m.state_dict(), tmp_path / "size.pt")
+            sizes.append(os.path.getsize(tmp_path / "size.pt"))
+        ratios[lib.__name__] = sizes[0] / sizes[1]
+    assert ratios["torch"] > 3 and abs(ratios["kiln"] / ratios["torch"] - 1) < 0.05, ratios
+
+    _, km = _twins(seed=1)
+    kq = kiln.ao.quantization.quantize_dynamic(km, {kiln.nn.Linear}, dtype=kiln.qint8)
+    quant_path = tmp_path / "quant.pt"
+    kiln.save(kq.state_dict(), quant_path)
+    state = kiln.load(quant_path)
+    weight, bias = state["fc1._packed_params._packed_params"]
+    assert weight.is_quantized and weight.int_repr().dtype is kiln.int8
+    other = kiln.ao.quantization.quantize_dynamic(_twins(seed=2)[1], {kiln.nn.Linear})
+    x = kiln.randn(4, 20)
+    assert not np.array_equal(other(x).numpy(), kq(x).numpy())
+    other.load_state_dict(state)
+    np.testing.assert_array_equal(other(x).numpy(), kq(x).numpy())
+    assert other.fc1.weight().q_scale() == kq.fc1.weight().q_scale()
+    # a per-channel quantized tensor round-trips too
+    q = kiln.quantize_per_channel(kiln.randn(3, 4), kiln.tensor([0.1, 0.2, 0.3]),
+                                  kiln.tensor([1, 2, 3]), 0, kiln.quint8)  # fmt: skip
+    kiln.save({"q": q}, tmp_path / "q.pt")
+    back = kiln.load(tmp_path / "q.pt")["q"]
+    np.testing.assert_array_equal(back.int_repr().numpy(), q.int_repr().numpy())
+    np.testing.assert_array_equal(
+        back.q_per_channel_scales().numpy(), q.q_per_channel_scales().numpy()
+    )
+    np.testing.assert_array_equal(back.dequantize().numpy(), q.dequantize().numpy())
+
+
+def test_fuse_modules_matches_torch():
+    def build(nn):
+        return nn.Sequential(
+            nn.Conv2d(2, 3, 3),
+            nn.BatchNorm2d(3),
+            nn.ReLU(),
+            nn.Conv2d(3, 2, 1),
+            nn.BatchNorm2d(2),
+            nn.Flatten(),
+            nn.Linear(8, 4),
+            nn.ReLU(),
+        )
+
+    torch.manual_seed(0)
+    tm = build(torch.nn)
+    with torch.no_grad():
+        for bn in (tm[1], tm[4]):  # non-trivial running statistics
+            bn.running_mean.uniform_(-1, 1)
+            bn.running_var.uniform_(0.5, 2)
+            bn.weight.uniform_(0.5, 1.5)
+            bn.bias.uniform_(-0.5, 0.5)
+    km = build(kiln.nn)
+    km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+    tm.eval()
+    km.eval()
+    groups = [["0", "1", "2"], ["3", "4"], ["6", "7"]]
+    tf = torch.ao.quantization.fuse_modules(tm, groups)
+    kf = kiln.ao.quantization.fuse_modules(km, groups)
+    assert _torch_text(repr(kf)) == repr(tf)
+    assert type(km[1]).__name__ == "BatchNorm2d"  # (inplace=False)
+    x = torch.randn(2, 2, 4, 4)
+    with kiln.no_grad():
+        fused, unfused = kf(_k(x)).numpy(), km(_k(x)).numpy()
+    np.testing.assert_allclose(fused, tf(x).detach().numpy(), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(fused, unfused, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        kf[0][0].weight.detach().numpy(), tf[0][0].weight.detach().numpy(), rtol=1e-6, atol=1e-7
+    )
+    assert type(kf[0]).__module__ == "kiln.ao.nn.intrinsic.modules.fused"
+    # fusing a batch norm folds running statistics: eval only, as torch
+    tm.train()
+    km.train()
+    assert _raised(lambda: torch.ao.quantization.fuse_modules(tm, [["0", "1"]])) is AssertionError
+    assert _raised(lambda: kiln.ao.quantization.fuse_modules(km, [["0", "1"]])) is AssertionError
+    # QuantStub/DeQuantStub pass through until a static conversion; the engine namespace
+    x = kiln.randn(3)
+    assert kiln.ao.quantization.QuantStub()(x) is x and kiln.quantization.DeQuantStub()(x) is x
+    assert kiln.backends.quantized.engine == torch.backends.quantized.engine
+    assert "x86" in kiln.backends.quantized.supported_engines
+
+
+def _dynamic_quantization_recipe(torch, state, inputs, hidden, tmp_path):
+    """PyTorch's recipe (recipes/recipes/dynamic_quantization.py), the model's weights and
+    the inputs given (the two libraries' random generators differ)."""
+    nn = torch.nn
+
+    class lstm_for_demonstration(nn.Module):  # noqa: N801 - the recipe's name
+        def __init__(self, in_dim, out_dim, depth):
+            super().__init__()
+            self.lstm = nn.LSTM(in_dim, out_dim, depth)
+
+        def forward(self, inputs, hidden):
+            out, hidden = self.lstm(inputs, hidden)
+            return out, hidden
+
+    model_dimension, lstm_depth = 8, 1
+    float_lstm = lstm_for_demonstration(model_dimension, model_dimension, lstm_depth)
+    float_lstm.load_state_dict(state)
+    quantized_lstm = torch.quantization.quantize_dynamic(
+        float_lstm, {nn.LSTM, nn.Linear}, dtype=torch.qint8
+    )
+    print("Here is the floating point version of this module:")
+    print(float_lstm)
+    print("")
+    print("and now the quantized version:")
+    print(quantized_lstm)
+
+    def print_size_of_model(model, label=""):
+        path = os.path.join(tmp_path, "temp.p")
+        torch.save(model.state_dict(), path)
+        size = os.path.getsize(path)
+        os.remove(path)
+        return size
+
+    f = print_size_of_model(float_lstm, "fp32")
+    q = print_size_of_model(quantized_lstm, "int8")
+    out1, hidden1 = float_lstm(inputs, hidden)
+    mag1 = torch.mean(abs(out1)).item()
+    print(f"mean absolute value of output tensor values in the FP32 model is {mag1:.5f} ")
+    out2, hidden2 = quantized_lstm(inputs, hidden)
+    mag2 = torch.mean(abs(out2)).item()
+    print(f"mean absolute value of output tensor values in the INT8 model is {mag2:.5f}")
+    mag3 = torch.mean(abs(out1 - out2)).item()
+    print(
+        "mean absolute value of the difference between the output tensors is "
+        f"{mag3:.5f} or {mag3 / mag1 * 100:.2f} percent"
+    )
+    return f, q
+
+
+def test_dynamic_quantization_recipe_prints_torch_numbers(tmp_path):
+    torch.manual_seed(29592)
+    sequence_length, batch_size, model_dimension = 20, 1, 8
+    inputs = torch.randn(sequence_length, batch_size, model_dimension)
+    hidden = (
+        torch.randn(1, batch_size, model_dimension),
+        torch.randn(1, batch_size, model_dimension),
+    )
+    state = torch.nn.LSTM(model_dimension, model_dimension, 1).state_dict()
+    printed = {}
+    sizes = {}
+    for name, lib, convert in (("torch", torch, lambda t: t), ("kiln", kiln, _k)):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            sizes[name] = _dynamic_quantization_recipe(
+                lib,
+                {"lstm." + k: convert(v) for k, v in state.items()},
+                convert(inputs),
+                tuple(convert(h) for h in hidden),
+                tmp_path,
+            )
+        printed[name] = out.getvalue()
+    assert _torch_text(printed["kiln"]) == printed["torch"]
+    assert "DynamicQuantizedLSTM(8, 8)" in printed["kiln"]
+    float_size, quantized_size = sizes["kiln"]
+    assert quantized_size < float_size  # (int8 weights; kiln's archive format is its own)
