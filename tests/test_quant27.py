@@ -354,6 +354,13 @@ def test_quantize_dynamic_linear_matches_torch():
         assert type(km.fc1) is kn.Linear  # (inplace=False: the float model is kept)
         assert not hasattr(kq.fc1, "qconfig") and not hasattr(kq, "qconfig")
         _check_quantized_linears(kq, tq, inputs)
+    # a float64 input is an error (PyTorch's quantized kernels take float32 only)
+    tm, km = _twins()
+    tq = torch.ao.quantization.quantize_dynamic(tm, {tn.Linear})
+    kq = kiln.ao.quantization.quantize_dynamic(km, {kn.Linear})
+    x = rng.standard_normal((2, 20))
+    assert _raised(lambda: tq(torch.from_numpy(x))) is RuntimeError
+    assert _raised(lambda: kq(kiln.from_numpy(x))) is RuntimeError
     # inplace=True converts the model itself
     _, km = _twins()
     out = kiln.ao.quantization.quantize_dynamic(km, {kn.Linear}, inplace=True)

@@ -442,6 +442,25 @@ def _rebuild(ints, dtype_name, scheme_name, quantizer) -> QuantizedTensor:
     return _make(np.array(ints), dtypes.as_dtype(dtype_name), _SCHEMES[scheme_name], quantizer)
 
 
+_CREATION_WARNED: list = []
+
+
+def _warn_deprecated_creation() -> None:
+    """PyTorch 2.13 warns once per process that quantized tensor creation is deprecated."""
+    if not _CREATION_WARNED:
+        _CREATION_WARNED.append(True)
+        import warnings
+
+        warnings.warn(
+            "torch.quantize_per_tensor, torch.quantize_per_channel and other quantized tensor "
+            "creation functions that produce tensors with dtype torch.quint8, torch.qint8, and "
+            "torch.qint32 are deprecated and will be removed in a future PyTorch release. "
+            "Please see https://github.com/pytorch/pytorch/issues/184982 for more information.",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def _as_number(value, kind, what: str):
     if isinstance(value, Tensor):
         if value.numel() != 1:
@@ -463,6 +482,7 @@ def quantize_per_tensor(input, scale, zero_point, dtype) -> QuantizedTensor:
             for x, s, z in zip(input, scale.tolist(), zero_point.tolist())
         ]
     dt = _check_quantized_dtype(dtype, "quantize_per_tensor")
+    _warn_deprecated_creation()
     values = _check_float_input(input)
     scale = _as_number(scale, builtins.float, "scale")
     zero_point = _as_number(zero_point, builtins.int, "zero_point")
@@ -476,6 +496,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> Quanti
     ``input`` along ``axis`` (``scales``: a float tensor, ``zero_points``: an integer
     tensor, each of length ``input.shape[axis]``)."""
     dt = _check_quantized_dtype(dtype, "quantize_per_channel")
+    _warn_deprecated_creation()
     values = _check_float_input(input)
     if not isinstance(scales, Tensor) or not isinstance(zero_points, Tensor):
         raise TypeError("quantize_per_channel: scales and zero_points must be tensors")

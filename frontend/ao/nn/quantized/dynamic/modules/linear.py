@@ -49,8 +49,9 @@ class Linear(Module):
 
     def forward(self, x):
         _check_engine()
+        check_float_input(x)
         weight, bias = self._packed_params._packed_params
-        values = x.detach().to(kiln.float32).numpy()
+        values = x.detach().numpy()
         bias_values = None if bias is None else bias.numpy()
         if self._packed_params.dtype is kiln.qint8:
             ints = weight._q_int
@@ -188,6 +189,14 @@ def quantize_weight(float_weight, observer):
             weight, scale.to(kiln.float64), zero_point.to(kiln.int64), observer.ch_axis, kiln.qint8
         )
     raise ValueError(f"Unrecognized qscheme: {scheme}")
+
+
+def check_float_input(x) -> None:
+    """PyTorch's quantized kernels take float32 only (a float64 input is an error there,
+    not a conversion)."""
+    if not isinstance(x, kiln.Tensor) or x.dtype is not kiln.float32:
+        name = kiln.dtypes.torch_name(x.dtype) if isinstance(x, kiln.Tensor) else type(x)
+        raise RuntimeError(f"expected scalar type Float but found {name}")
 
 
 def _check_engine() -> None:

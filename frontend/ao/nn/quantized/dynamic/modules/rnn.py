@@ -18,7 +18,7 @@ import kiln
 from kiln.nn.module import Module
 
 from ..kernels import linear_dynamic
-from .linear import _check_engine, quantize_weight
+from .linear import _check_engine, check_float_input, quantize_weight
 
 
 class PackedParameter(Module):
@@ -144,7 +144,8 @@ class RNNBase(Module):
                 f"{self._get_name()}: input must have 3 dimensions (kiln has no unbatched or "
                 f"packed-sequence quantized RNN), got {getattr(input, 'ndim', type(input))}"
             )
-        x = input.detach().to(kiln.float32).numpy()
+        check_float_input(input)
+        x = input.detach().numpy()
         if self.batch_first:
             x = x.transpose(1, 0, 2)
         if x.shape[2] != self.input_size:
