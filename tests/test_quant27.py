@@ -1,15 +1,16 @@
 """kiln.ao (torch.ao.quantization) against PyTorch: quantized tensors, observers,
-quantize_dynamic (Linear, LSTM, GRU), fuse_modules, save/load and the Dynamic
-Quantization recipe.
+quantize_dynamic (Linear, LSTM, GRU), static quantization (QuantStub, Linear, LinearReLU,
+ReLU), fuse_modules, save/load and the Dynamic Quantization recipe.
 
 Tolerances: quantized integers, scales, zero points and dequantized values are compared
-exactly. A dynamic quantized layer's output is compared with ``rtol=1e-5, atol=1e-6``:
-kiln reproduces fbgemm's integer pipeline exactly (the input's range and rounding, exact
-integer sums), so what remains is float32 rounding of the rescale, the bias add and (LSTM,
-GRU) the gate functions, a few ulps (observed <= 1.2e-7). PyTorch runs with one thread
-here: its fbgemm quantization rounds the last ``n % 8`` elements of each thread's chunk by
-a scalar loop (not fused), which differs from the vector loop on exact ties such as a
-symmetric weight's largest entry; kiln reproduces the one-thread split.
+exactly. A quantized layer's float output is compared with ``rtol=1e-5, atol=1e-6``: kiln
+reproduces fbgemm's integer pipeline exactly (the input's range and rounding, exact integer
+sums; statically, the requantization), so what remains is float32 rounding of the
+rescale, the bias add and (LSTM, GRU) the gate functions, a few ulps (observed <= 1.2e-7).
+PyTorch runs with one thread here: its fbgemm quantization rounds the last ``n % 8``
+elements of each thread's chunk by a scalar loop (not fused), which differs from the
+vector loop on exact ties such as a symmetric weight's largest entry; kiln reproduces the
+one-thread split.
 """
 
 import contextlib
@@ -574,3 +575,79 @@ def test_dynamic_quantization_recipe_prints_torch_numbers(tmp_path):
     assert "DynamicQuantizedLSTM(8, 8)" in printed["kiln"]
     float_size, quantized_size = sizes["kiln"]
     assert quantized_size < float_size  # (int8 weights; kiln's archive format is its own)
+
+
+def _static_model(lib):
+    nn, quantization = lib.nn, lib.ao.quantization
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.quant = quantization.QuantStub()
+            self.fc1 = nn.Linear(6, 5)
+            self.relu = nn.ReLU()
+            self.fc2 = nn.Linear(5, 3)
+            self.relu2 = nn.ReLU()
+            self.dequant = quantization.DeQuantStub()
+
+        def forward(self, x):
+            return self.dequant(self.relu2(self.fc2(self.relu(self.fc1(self.quant(x))))))
+
+    return Net()
+
+
+def _rounded_numbers(text: str) -> str:
+    """``text`` with long decimals cut to 6 significant digits: a calibration's float
+    Linear differs from torch's by an ulp, and so does a scale computed from it."""
+    import re
+
+    return re.sub(r"-?\d+\.\d{6,}", lambda m: f"{float(m.group()):.6g}", text)
+
+
+def test_static_quantization_matches_torch():
+    torch.manual_seed(0)
+    tm = _static_model(torch).eval()
+    km = _static_model(kiln).eval()
+    km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+    rng = np.random.default_rng(5)
+    calibration = [rng.standard_normal((4, 6)).astype(np.float32) for _ in range(3)]
+    x = rng.standard_normal((7, 6)).astype(np.float32)
+    for fuse in (False, True):
+        for qconfig in ("default_qconfig", "default_per_channel_qconfig"):
+            results = {}
+            for lib, model in ((torch, tm), (kiln, km)):
+                q = lib.ao.quantization
+                model = q.fuse_modules(model, [["fc1", "relu"]]) if fuse else model
+                model.qconfig = getattr(q, qconfig)
+                prepared = q.prepare(model)
+                for batch in calibration:
+                    prepared(lib.from_numpy(batch))
+                text = _rounded_numbers(_torch_text(repr(prepared)))
+                converted = q.convert(prepared)
+                quantized = converted.fc1(converted.quant(lib.from_numpy(x)))
+                results[lib.__name__] = (
+                    text,
+                    _rounded_numbers(_torch_text(repr(converted))),
+                    converted(lib.from_numpy(x)).detach().numpy(),
+                    list(converted.state_dict()),
+                    quantized,
+                )
+            (tp, tc, tout, tkeys, tq), (kp, kc, kout, kkeys, kq) = results["torch"], results["kiln"]
+            assert kp == tp and kc == tc and kkeys == tkeys, (fuse, qconfig)
+            _check_same_quantized(kq, tq, (fuse, qconfig))
+            assert kq.q_zero_point() == tq.q_zero_point()
+            np.testing.assert_allclose(kq.q_scale(), tq.q_scale(), rtol=1e-6)
+            np.testing.assert_allclose(kout, tout, rtol=1e-5, atol=1e-6)
+    # a float input to a quantized layer, and a module kiln cannot quantize statically
+    converted = kiln.ao.quantization.convert(
+        kiln.ao.quantization.prepare(_qconfigured(_static_model(kiln).eval()))
+    )
+    assert _raised(lambda: converted.fc1(kiln.randn(2, 6))) is NotImplementedError
+    conv = _qconfigured(kiln.nn.Sequential(kiln.nn.Conv2d(1, 1, 1)))
+    with pytest.raises(NotImplementedError, match="Conv2d"):
+        kiln.ao.quantization.prepare(conv)
+
+
+def _qconfigured(model):
+    model.qconfig = kiln.ao.quantization.default_qconfig
+    return model

@@ -338,6 +338,17 @@ class QuantizedTensor(Tensor):
             key = key.numpy()
         return self._movement("index", lambda a: np.asarray(a[key]))
 
+    def relu(self) -> QuantizedTensor:
+        """PyTorch's quantized ReLU: the same quantizer, integers below the zero point
+        raised to it (the value 0)."""
+        if self._q_scheme is per_tensor_affine:
+            floor = self._q_zero_point
+        else:
+            shape = [1] * self._q_int.ndim
+            shape[self._q_axis] = -1
+            floor = self._q_zero_points.reshape(shape)
+        return self._same_quantizer(np.maximum(self._q_int, floor).astype(self._q_int.dtype))
+
     def numpy(self, *, force: bool = False):
         raise TypeError(f"Got unsupported ScalarType {dtypes.torch_name(self._q_dtype)}")
 

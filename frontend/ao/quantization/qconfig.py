@@ -59,7 +59,24 @@ default_per_channel_qconfig = QConfig(
     activation=default_observer, weight=default_per_channel_weight_observer
 )
 
+
+def get_default_qconfig(backend="x86", version=0):
+    """PyTorch's per-backend static configuration. Its activation observer is the
+    HistogramObserver, which kiln does not have: calibrate with ``default_qconfig``
+    (MinMaxObserver) or ``default_per_channel_qconfig`` instead."""
+    if backend not in ("x86", "fbgemm", "qnnpack", "onednn", "default"):
+        raise AssertionError(f"backend: {backend} not supported.")
+    if backend == "default":
+        return default_qconfig
+    raise NotImplementedError(
+        f"get_default_qconfig({backend!r}) observes activations with a HistogramObserver, "
+        "which kiln does not have; use kiln.ao.quantization.default_qconfig or "
+        "default_per_channel_qconfig (MinMaxObserver activations)"
+    )
+
+
 __all__ = [
+    "get_default_qconfig",
     "QConfig",
     "NoopObserver",
     "_PartialWrapper",

@@ -1,9 +1,12 @@
-"""Eager-mode quantization: ``quantize_dynamic`` and the steps it is made of
-(``propagate_qconfig_``: attach a ``QConfig`` to each module; ``convert``: swap each
-configured module for its quantized version), as ``torch.ao.quantization.quantize``.
+"""Eager-mode quantization, as ``torch.ao.quantization.quantize``: ``quantize_dynamic``
+and the steps it is made of (``propagate_qconfig_``: attach a ``QConfig`` to each module;
+``convert``: swap each configured module for its quantized version), and static
+quantization (``prepare``: attach output observers; calibrate; ``convert``).
 
-kiln converts ``nn.Linear`` (qint8 or float16 weights); an ``nn.LSTM``/``GRU``/
-``Embedding`` asked for raises NotImplementedError rather than stay silently float.
+Dynamic: ``nn.Linear`` (qint8 or float16 weights), ``nn.LSTM``, ``nn.GRU``. Static:
+``QuantStub``/``DeQuantStub``, ``nn.Linear``, fused ``LinearReLU`` and ``nn.ReLU`` on a
+quantized tensor. What PyTorch converts beyond that (cells, embeddings, convolutions)
+raises NotImplementedError rather than stay silently float.
 """
 
 from __future__ import annotations
@@ -49,6 +52,59 @@ def get_default_dynamic_quant_module_mappings() -> dict:
     }
 
 
+def get_default_static_quant_module_mappings() -> dict:
+    """Float module class -> static quantized class (the ones kiln has: the stubs,
+    Linear and the fused LinearReLU)."""
+    from ...nn.transformer import NonDynamicallyQuantizableLinear
+    from ..nn import intrinsic as nni
+    from ..nn import quantized as nnq
+    from ..nn.intrinsic import quantized as nniq
+    from .stubs import DeQuantStub, QuantStub
+
+    return {
+        QuantStub: nnq.Quantize,
+        DeQuantStub: nnq.DeQuantize,
+        nn.Linear: nnq.Linear,
+        NonDynamicallyQuantizableLinear: nnq.Linear,
+        nni.LinearReLU: nniq.LinearReLU,
+    }
+
+
+def get_default_qconfig_propagation_list() -> set:
+    """The module classes that prepare() observes (kiln: those it can convert)."""
+    return set(get_default_static_quant_module_mappings()) | {nn.Sequential}
+
+
+# modules PyTorch's static quantization observes and converts, which kiln cannot
+_NO_STATIC = (
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "LayerNorm",
+    "GroupNorm",
+    "InstanceNorm1d",
+    "InstanceNorm2d",
+    "InstanceNorm3d",
+    "Embedding",
+    "EmbeddingBag",
+    "ELU",
+    "Hardswish",
+    "LeakyReLU",
+    "ReLU6",
+    "PReLU",
+    "ConvReLU1d",
+    "ConvReLU2d",
+    "ConvReLU3d",
+    "BNReLU2d",
+    "BNReLU3d",
+)
+
+
 # what PyTorch also converts dynamically, which kiln cannot yet: refused, not left float
 _NOT_YET = ("LSTMCell", "RNNCell", "GRUCell", "Embedding", "EmbeddingBag")
 
@@ -86,8 +142,9 @@ def swap_module(mod, mapping, custom_module_class_mapping=None, use_precomputed_
         new_mod = mapping[type(mod)].from_float(mod)
         for table in ("_forward_pre_hooks", "_forward_hooks"):
             hooks = mod.__dict__.get(table)
-            if hooks:
-                new_mod.__dict__.setdefault(table, type(hooks)()).update(hooks)
+            kept = {k: h for k, h in (hooks or {}).items() if h is not _observer_forward_hook}
+            if kept:  # (the user's hooks move along; prepare's observer hook does not)
+                new_mod.__dict__.setdefault(table, type(hooks)()).update(kept)
         return new_mod
     if type(mod).__name__ in _NOT_YET and type(mod).__module__.startswith("kiln.nn"):
         raise NotImplementedError(
@@ -115,13 +172,81 @@ def _convert(module, mapping, inplace: bool):
 
 def convert(module, mapping=None, inplace=False, remove_qconfig=True, **kwargs):
     """Swap every configured submodule of ``module`` for its quantized class in
-    ``mapping`` (default: the dynamic ones), then drop the ``qconfig`` attributes."""
+    ``mapping`` (default: the static ones), then drop the ``qconfig`` attributes."""
     if mapping is None:
-        mapping = get_default_dynamic_quant_module_mappings()
+        mapping = get_default_static_quant_module_mappings()
     module = _convert(module, mapping, inplace)
     if remove_qconfig:
         _remove_qconfig(module)
     return module
+
+
+def _observer_forward_hook(self, input, output):
+    return self.activation_post_process(output)
+
+
+def _add_observer_(module, propagation_list) -> None:
+    from ..nn.intrinsic import _FusedModule
+    from .stubs import DeQuantStub
+
+    for child in module.children():
+        qconfig = getattr(child, "qconfig", None)
+        if qconfig is not None and type(child).__name__ in _NO_STATIC:
+            raise NotImplementedError(
+                f"prepare: kiln's static quantization covers Linear, LinearReLU and ReLU "
+                f"between QuantStub and DeQuantStub; it cannot quantize {type(child).__name__} "
+                "(set its qconfig to None to keep it in float)"
+            )
+        if isinstance(child, _FusedModule):
+            if qconfig is not None:
+                _insert_observer(child)
+        elif type(child) in propagation_list and not list(child.children()):
+            if qconfig is not None and not isinstance(child, DeQuantStub):
+                _insert_observer(child)
+        else:
+            _add_observer_(child, propagation_list)
+
+
+def _insert_observer(module) -> None:
+    module.add_module("activation_post_process", module.qconfig.activation())
+    module.register_forward_hook(_observer_forward_hook)
+
+
+def prepare(
+    model,
+    inplace=False,
+    allow_list=None,
+    observer_non_leaf_module_list=None,
+    prepare_custom_config_dict=None,
+):
+    """Attach an output observer (``qconfig.activation()``) to every module with a
+    ``qconfig`` that static quantization converts (``QuantStub``, ``Linear``, fused
+    ``LinearReLU``); run calibration data through the result, then ``convert`` it."""
+    warnings.warn(DEPRECATION_WARNING, DeprecationWarning, stacklevel=2)
+    if not inplace:
+        model = copy.deepcopy(model)
+    propagate_qconfig_(model, qconfig_dict=None)
+    if not any(getattr(m, "qconfig", None) for m in model.modules()):
+        warnings.warn(
+            "None of the submodule got qconfig applied. Make sure you passed correct "
+            "configuration through `qconfig_dict` or by assigning the `.qconfig` "
+            "attribute directly on submodules",
+            stacklevel=2,
+        )
+    _add_observer_(model, allow_list or get_default_qconfig_propagation_list())
+    return model
+
+
+def quantize(model, run_fn, run_args, mapping=None, inplace=False):
+    """Static quantization in one call: ``prepare``, ``run_fn(model, *run_args)`` to
+    calibrate, ``convert``."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    model.eval()
+    prepare(model, inplace=True)
+    run_fn(model, *run_args)
+    convert(model, mapping, inplace=True)
+    return model
 
 
 def quantize_dynamic(model, qconfig_spec=None, dtype=kiln.qint8, mapping=None, inplace=False):

@@ -1,6 +1,7 @@
-"""``torch.ao.nn.quantized``: quantized modules (kiln: the dynamic ones)."""
+"""``torch.ao.nn.quantized``: quantized modules (static: ``Quantize``, ``DeQuantize``,
+``Linear``; dynamic: ``kiln.ao.nn.quantized.dynamic``)."""
 
 from . import dynamic
-from .modules import LinearPackedParams
+from .modules import DeQuantize, Linear, LinearPackedParams, Quantize
 
-__all__ = ["LinearPackedParams", "dynamic"]
+__all__ = ["DeQuantize", "Linear", "LinearPackedParams", "Quantize", "dynamic"]

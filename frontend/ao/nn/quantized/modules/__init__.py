@@ -1,5 +1,6 @@
-"""Quantized modules (``torch.ao.nn.quantized.modules``): the packed linear parameters."""
+"""Quantized modules (``torch.ao.nn.quantized.modules``)."""
 
-from .linear import LinearPackedParams
+from .linear import Linear, LinearPackedParams
+from .quantize import DeQuantize, Quantize
 
-__all__ = ["LinearPackedParams"]
+__all__ = ["DeQuantize", "Linear", "LinearPackedParams", "Quantize"]

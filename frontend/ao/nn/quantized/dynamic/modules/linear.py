@@ -9,18 +9,15 @@ with an int8 weight whose input is quantized on the fly, per call.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-
 import numpy as np
 
 import kiln
-from kiln.nn.module import Module
 
-from ...modules.linear import LinearPackedParams
+from ...modules import linear as nnq
 from ..kernels import linear_dynamic
 
 
-class Linear(Module):
+class Linear(nnq.Linear):
     """A dynamic quantized linear layer: float input and output, qint8 (or float16)
     weight, float bias. Its forward quantizes the input to quint8 with a scale and zero
     point from the input's own min and max (fbgemm's ``reduce_range``: 0..127), sums in
@@ -29,22 +26,7 @@ class Linear(Module):
     _version = 4
 
     def __init__(self, in_features, out_features, bias_=True, dtype=kiln.qint8):
-        super().__init__()
-        self.in_features = in_features
-        self.out_features = out_features
-        bias = kiln.zeros(out_features) if bias_ else None
-        if dtype is kiln.qint8:
-            weight = kiln.quantize_per_tensor(
-                kiln.zeros(out_features, in_features), 1.0, 0, kiln.qint8
-            )
-        elif dtype is kiln.float16:
-            weight = kiln.zeros(out_features, in_features)
-        else:
-            raise RuntimeError("Unsupported dtype specified for quantized Linear!")
-        self._packed_params = LinearPackedParams(dtype)
-        self._packed_params.set_weight_bias(weight, bias)
-        self.scale = 1.0
-        self.zero_point = 0
+        super().__init__(in_features, out_features, bias_, dtype=dtype)
         self.version = 4
 
     def forward(self, x):
@@ -82,54 +64,6 @@ class Linear(Module):
         if self._packed_params.dtype is kiln.qint8:
             text += f", qscheme={self.weight().qscheme()}"
         return text
-
-    def __repr__(self) -> str:  # (PyTorch's repr does not list _packed_params)
-        return f"{self._get_name()}({self.extra_repr()})"
-
-    # -------------------------------------------------------------- weight and bias
-    def _weight_bias(self):
-        return self._packed_params._weight_bias()
-
-    def weight(self):
-        return self._weight_bias()[0]
-
-    def bias(self):
-        return self._weight_bias()[1]
-
-    def set_weight_bias(self, w, b) -> None:
-        self._packed_params.set_weight_bias(w, b)
-
-    # -------------------------------------------------------------- state
-    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
-        """PyTorch's keys: ``scale``, ``zero_point`` (unused by a dynamic layer), then
-        ``_packed_params.dtype`` and ``_packed_params._packed_params`` (weight, bias)."""
-        if destination is None:
-            destination = OrderedDict()
-            destination._metadata = OrderedDict()
-        if hasattr(destination, "_metadata"):
-            destination._metadata[prefix[:-1]] = {"version": self._version}
-        destination[prefix + "scale"] = kiln.tensor(self.scale)
-        destination[prefix + "zero_point"] = kiln.tensor(self.zero_point)
-        self._packed_params.state_dict(
-            destination=destination, prefix=prefix + "_packed_params.", keep_vars=keep_vars
-        )
-        return destination
-
-    def _own_state_names(self) -> list[str]:
-        return ["scale", "zero_point"]
-
-    def _load_from_state_dict(
-        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-    ) -> None:
-        self.version = local_metadata.get("version", None)
-        for name in ("scale", "zero_point"):
-            key = prefix + name
-            if key not in state_dict:
-                missing_keys.append(key)
-                continue
-            value = state_dict[key]
-            value = value.item() if isinstance(value, kiln.Tensor) else value
-            setattr(self, name, float(value) if name == "scale" else int(value))
 
     # -------------------------------------------------------------- conversion
     @classmethod

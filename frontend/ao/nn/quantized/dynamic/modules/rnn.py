@@ -88,6 +88,7 @@ class RNNBase(Module):
         self.bidirectional = bidirectional
         self.dtype = dtype
         self.version = 2
+        self.training = False  # (as PyTorch's: a converted RNN starts in eval mode)
         self._all_weight_values = kiln.nn.ModuleList()
 
     def _get_name(self) -> str:
