@@ -353,6 +353,7 @@ def test_quantize_dynamic_linear_matches_torch():
         assert _torch_text(repr(kq)).replace("_KilnNet", "_TorchNet") == repr(tq)
         assert list(kq.state_dict()) == list(tq.state_dict())
         assert type(km.fc1) is kn.Linear  # (inplace=False: the float model is kept)
+        assert (kq.training, kq.fc1.training) == (tq.training, tq.fc1.training)
         assert not hasattr(kq.fc1, "qconfig") and not hasattr(kq, "qconfig")
         _check_quantized_linears(kq, tq, inputs)
     # a float64 input is an error (PyTorch's quantized kernels take float32 only)
@@ -391,6 +392,7 @@ def test_quantize_dynamic_lstm_gru_match_torch():
         )
         assert _torch_text(repr(kq)) == repr(tq)
         assert list(kq.state_dict()) == list(tq.state_dict())
+        assert kq[0].training == tq[0].training
         directions = 2 if cfg.get("bidirectional") else 1
         x = rng.standard_normal((4, 3, 6)).astype(np.float32)
         h = rng.standard_normal((cfg.get("num_layers", 1) * directions, 3, 5)).astype(np.float32)
@@ -497,6 +499,14 @@ def test_fuse_modules_matches_torch():
     assert kiln.ao.quantization.QuantStub()(x) is x and kiln.quantization.DeQuantStub()(x) is x
     assert kiln.backends.quantized.engine == torch.backends.quantized.engine
     assert "x86" in kiln.backends.quantized.supported_engines
+    # qnnpack's dynamic linear gives other numbers than fbgemm's: kiln refuses that engine
+    model = kiln.ao.quantization.quantize_dynamic(kiln.nn.Sequential(kiln.nn.Linear(3, 2)))
+    kiln.backends.quantized.engine = "qnnpack"
+    try:
+        with pytest.raises(NotImplementedError, match="qnnpack"):
+            model(kiln.randn(2, 3))
+    finally:
+        kiln.backends.quantized.engine = "x86"
 
 
 def _dynamic_quantization_recipe(torch, state, inputs, hidden, tmp_path):

@@ -87,6 +87,9 @@ def linear_requantized(x, weight, bias, out_scale: float, out_zero: int, relu: b
     (``bias / (input_scale * weight_scale)``), rescaled by ``input_scale * weight_scale /
     out_scale`` (float32), rounded half to even, shifted by ``out_zero`` and clamped to
     quint8 (from ``out_zero`` up with a fused ReLU). Returns the quint8 output tensor."""
+    from kiln.ao.nn.quantized.dynamic.modules.linear import _check_engine
+
+    _check_engine(("x86", "fbgemm"), "a static quantized linear layer")
     if not (isinstance(x, kiln.Tensor) and x.is_quantized and x.dtype is kiln.quint8):
         name = "a float tensor" if isinstance(x, kiln.Tensor) else type(x).__name__
         if isinstance(x, kiln.Tensor) and x.is_quantized:

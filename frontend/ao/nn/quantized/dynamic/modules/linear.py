@@ -133,14 +133,15 @@ def check_float_input(x) -> None:
         raise RuntimeError(f"expected scalar type Float but found {name}")
 
 
-def _check_engine() -> None:
-    """kiln computes the x86/fbgemm kernels' numbers; qnnpack's (another rounding of the
-    input range) are refused rather than silently given differently."""
+def _check_engine(engines=("x86", "fbgemm", "onednn"), what="a dynamic quantized layer") -> None:
+    """kiln computes the x86/fbgemm kernels' numbers (onednn's dynamic ones agree);
+    qnnpack's (no reduced input range) are refused rather than silently given
+    differently."""
     engine = kiln.backends.quantized.engine
-    if engine not in ("x86", "fbgemm", "onednn"):
+    if engine not in engines:
         raise NotImplementedError(
-            f"DynamicQuantizedLinear: kiln computes the x86/fbgemm quantized engine's "
-            f"results; torch.backends.quantized.engine is {engine!r} (set it to 'x86')"
+            f"{what}: kiln computes the x86/fbgemm quantized engine's results; "
+            f"torch.backends.quantized.engine is {engine!r} (set it to 'x86')"
         )
 
 
