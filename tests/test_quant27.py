@@ -411,6 +411,37 @@ def test_quantize_dynamic_lstm_gru_match_torch():
                 np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
+def test_quantize_dynamic_cells_match_torch():
+    def cells(nn):
+        return nn.Sequential(
+            nn.LSTMCell(5, 4), nn.GRUCell(5, 4), nn.RNNCell(5, 4, nonlinearity="relu"),
+            nn.RNNCell(5, 4),
+        )  # fmt: skip
+
+    torch.manual_seed(0)
+    tm, km = cells(torch.nn), cells(kiln.nn)
+    km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+    tq = torch.ao.quantization.quantize_dynamic(tm)  # (the default spec: cells included)
+    kq = kiln.ao.quantization.quantize_dynamic(km)
+    assert _torch_text(repr(kq)) == repr(tq)
+    assert list(kq.state_dict()) == list(tq.state_dict())
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((3, 5)).astype(np.float32)
+    h = rng.standard_normal((3, 4)).astype(np.float32)
+    t, k = torch.from_numpy, kiln.from_numpy
+    pairs = [
+        (tq[0](t(x), (t(h), t(h * 0.5))), kq[0](k(x), (k(h), k(h * 0.5)))),
+        (tq[0](t(x)), kq[0](k(x))),
+    ]
+    for i in (1, 2, 3):
+        pairs += [((tq[i](t(x), t(h)),), (kq[i](k(x), k(h)),)), ((tq[i](t(x)),), (kq[i](k(x)),))]
+    for expected, got in pairs:
+        for a, b in zip(expected, got):
+            np.testing.assert_allclose(b.numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert _raised(lambda: tq[1](t(x), t(h[:2]))) is RuntimeError
+    assert _raised(lambda: kq[1](k(x), k(h[:2]))) is RuntimeError
+
+
 def test_quantized_model_save_load_round_trip(tmp_path):
     # the recipe's size check: int8 weights make the saved state_dict about as much smaller
     # as torch's (each library's own archive format)

@@ -49,6 +49,9 @@ def get_default_dynamic_quant_module_mappings() -> dict:
         NonDynamicallyQuantizableLinear: nnqd.Linear,
         nn.LSTM: nnqd.LSTM,
         nn.GRU: nnqd.GRU,
+        nn.LSTMCell: nnqd.LSTMCell,
+        nn.GRUCell: nnqd.GRUCell,
+        nn.RNNCell: nnqd.RNNCell,
     }
 
 
@@ -106,7 +109,7 @@ _NO_STATIC = (
 
 
 # what PyTorch also converts dynamically, which kiln cannot yet: refused, not left float
-_NOT_YET = ("LSTMCell", "RNNCell", "GRUCell", "Embedding", "EmbeddingBag")
+_NOT_YET = ("Embedding", "EmbeddingBag")
 
 
 def _propagate_qconfig_helper(module, qconfig_dict, qconfig_parent=None, prefix=""):

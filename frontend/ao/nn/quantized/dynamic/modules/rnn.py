@@ -55,6 +55,17 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return (np.float32(1) / (np.float32(1) + np.exp(-x))).astype(np.float32)
 
 
+def _gru_update(input_gates, hidden_gates, h) -> np.ndarray:
+    """ATen's GRU cell: reset and update gates from the summed projections, the new gate
+    from the input's plus the reset-scaled hidden's."""
+    ir, iz, inew = np.split(input_gates, 3, axis=1)
+    hr, hz, hnew = np.split(hidden_gates, 3, axis=1)
+    reset = _sigmoid(hr + ir)
+    update = _sigmoid(hz + iz)
+    new = np.tanh(inew + hnew * reset)
+    return ((h - new) * update + new).astype(np.float32)
+
+
 def _stacked(arrays) -> kiln.Tensor:
     return kiln.from_numpy(np.stack(arrays).astype(np.float32))
 
@@ -258,9 +269,12 @@ class LSTM(RNNBase):
     def __init__(self, *args, **kwargs):
         super().__init__("LSTM", *args, **kwargs)
 
-    def _cell(self, input_gates, state, weight_hh, bias_hh):
+    def _cell(self, input_gates, state, weight_hh, bias_hh, hidden_gates=None):
         h, c = state
-        gates = self._linear(h, weight_hh, bias_hh) + input_gates
+        if hidden_gates is None:
+            gates = self._linear(h, weight_hh, bias_hh) + input_gates
+        else:  # (a cell: the caller summed both projections)
+            gates = hidden_gates
         i, f, g, o = np.split(gates, 4, axis=1)
         i, f, g, o = _sigmoid(i), _sigmoid(f), np.tanh(g), _sigmoid(o)
         c = (f * c + i * g).astype(np.float32)
@@ -286,15 +300,191 @@ class GRU(RNNBase):
     def _cell(self, input_gates, state, weight_hh, bias_hh):
         h = state[0]
         hidden_gates = self._linear(h, weight_hh, bias_hh)
-        ir, iz, inew = np.split(input_gates, 3, axis=1)
-        hr, hz, hnew = np.split(hidden_gates, 3, axis=1)
-        reset = _sigmoid(hr + ir)
-        update = _sigmoid(hz + iz)
-        new = np.tanh(inew + hnew * reset)
-        return ((h - new) * update + new).astype(np.float32), None
+        return _gru_update(input_gates, hidden_gates, h), None
 
     def forward(self, input, hx=None):
         if isinstance(hx, (tuple, list)):
             raise TypeError("DynamicQuantizedGRU: hx must be a tensor, not a tuple")
         output, finals = self._forward(input, hx)
         return output, _stacked([f[0] for f in finals])
+
+
+class RNNCellBase(Module):
+    """The shared structure of the dynamic quantized cells: ``_packed_weight_ih`` and
+    ``_packed_weight_hh`` are ``(weight, bias)`` pairs (PyTorch's packed script objects,
+    under the same state_dict keys); each call quantizes its input and hidden state anew."""
+
+    _FLOAT_NAME = ""
+
+    def __init__(self, input_size, hidden_size, bias=True, num_chunks=4, dtype=kiln.qint8):
+        super().__init__()
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.bias = bias
+        self.weight_dtype = dtype
+        # (PyTorch fills these with random numbers its kernel never reads: the packed
+        # pairs carry the biases; kiln keeps the real ones here)
+        self.bias_ih = self.bias_hh = None
+        self._packed_weight_ih = self._packed_weight_hh = None
+
+    def _get_name(self) -> str:
+        return f"DynamicQuantized{self._FLOAT_NAME}"
+
+    def extra_repr(self) -> str:
+        s = f"{self.input_size}, {self.hidden_size}"
+        if self.bias is not True:
+            s += f", bias={self.bias}"
+        nonlinearity = self.__dict__.get("nonlinearity", "tanh")
+        if nonlinearity != "tanh":
+            s += f", nonlinearity={nonlinearity}"
+        return s
+
+    def _linear(self, x: np.ndarray, packed) -> np.ndarray:
+        weight, bias = packed
+        return RNNBase._linear(self, x, weight, bias)
+
+    @property
+    def dtype(self):
+        return self.weight_dtype
+
+    def _inputs(self, input, hx, count: int):
+        _check_engine()
+        check_float_input(input)
+        if input.ndim != 2 or input.shape[1] != self.input_size:
+            raise RuntimeError(
+                f"input has inconsistent input_size: got {tuple(input.shape)}, expected "
+                f"(batch, {self.input_size})"
+            )
+        states = hx if isinstance(hx, (tuple, list)) else (hx,) * count if hx is None else (hx,)
+        arrays = []
+        for i, h in enumerate(states):
+            if h is None:
+                arrays.append(np.zeros((input.shape[0], self.hidden_size), np.float32))
+                continue
+            label = f"[{i}]" if count > 1 else ""
+            if h.shape[0] != input.shape[0]:
+                raise RuntimeError(
+                    f"Input batch size {input.shape[0]} doesn't match hidden{label} batch "
+                    f"size {h.shape[0]}"
+                )
+            if h.shape[1] != self.hidden_size:
+                raise RuntimeError(
+                    f"hidden{label} has inconsistent hidden_size: got {h.shape[1]}, "
+                    f"expected {self.hidden_size}"
+                )
+            check_float_input(h)
+            arrays.append(h.detach().numpy())
+        return input.detach().numpy(), arrays
+
+    # -------------------------------------------------------------- state
+    def state_dict(self, *args, destination=None, prefix: str = "", keep_vars: bool = False):
+        if destination is None:
+            destination = OrderedDict()
+            destination._metadata = OrderedDict()
+        if hasattr(destination, "_metadata"):
+            destination._metadata[prefix[:-1]] = {"version": self._version}
+        destination[prefix + "_packed_weight_ih"] = self._packed_weight_ih
+        destination[prefix + "_packed_weight_hh"] = self._packed_weight_hh
+        return destination
+
+    def _own_state_names(self) -> list[str]:
+        return ["_packed_weight_ih", "_packed_weight_hh"]
+
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        for name in self._own_state_names():
+            if prefix + name in state_dict:
+                setattr(self, name, tuple(state_dict[prefix + name]))
+            else:
+                missing_keys.append(prefix + name)
+
+    # -------------------------------------------------------------- conversion
+    @classmethod
+    def from_float(cls, mod, use_precomputed_fake_quant=False):
+        """The dynamic quantized version of a float cell with a ``qconfig`` (each weight
+        observed and quantized on its own; biases stay float)."""
+        if type(mod) is not getattr(kiln.nn, cls._FLOAT_NAME):
+            raise AssertionError(
+                "nn.quantized.dynamic.RNNCellBase.from_float only works for nn.LSTMCell, "
+                "nn.GRUCell and nn.RNNCell"
+            )
+        if not hasattr(mod, "qconfig"):
+            raise AssertionError("Input float module must have qconfig defined")
+        if mod.qconfig is not None and mod.qconfig.weight is not None:
+            weight_observer_method = mod.qconfig.weight
+        else:
+            from kiln.ao.quantization.qconfig import default_dynamic_qconfig
+
+            weight_observer_method = default_dynamic_qconfig.weight
+        dtype = weight_observer_method().dtype
+        if dtype not in (kiln.qint8, kiln.float16):
+            raise RuntimeError(f"Unsupported dtype for dynamic RNN quantization: {dtype}")
+        kwargs = {"nonlinearity": mod.nonlinearity} if cls._FLOAT_NAME == "RNNCell" else {}
+        q = cls(mod.input_size, mod.hidden_size, bias=mod.bias, dtype=dtype, **kwargs)
+        if not mod.bias:
+            raise AssertionError("mod.bias must be True")
+
+        def observed(weight):
+            if dtype is not kiln.qint8:
+                return weight.detach().float()
+            observer = weight_observer_method()
+            observer(weight)
+            return quantize_weight(weight.float(), observer)
+
+        q.bias_ih = mod.bias_ih.detach().float()
+        q.bias_hh = mod.bias_hh.detach().float()
+        q._packed_weight_ih = (observed(mod.weight_ih), q.bias_ih)
+        q._packed_weight_hh = (observed(mod.weight_hh), q.bias_hh)
+        return q
+
+
+class LSTMCell(RNNCellBase):
+    """``DynamicQuantizedLSTMCell``: ``forward(input, (h, c))`` returns ``(h', c')``."""
+
+    _FLOAT_NAME = "LSTMCell"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, num_chunks=4, **kwargs)
+
+    def forward(self, input, hx=None):
+        x, (h, c) = self._inputs(input, hx, 2)
+        gates = self._linear(h, self._packed_weight_hh) + self._linear(x, self._packed_weight_ih)
+        h, c = LSTM._cell(self, gates, (h, c), None, None, hidden_gates=gates)
+        return kiln.from_numpy(h), kiln.from_numpy(c)
+
+
+class GRUCell(RNNCellBase):
+    """``DynamicQuantizedGRUCell``: ``forward(input, h)`` returns ``h'``."""
+
+    _FLOAT_NAME = "GRUCell"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, num_chunks=3, **kwargs)
+
+    def forward(self, input, hx=None):
+        x, (h,) = self._inputs(input, hx, 1)
+        input_gates = self._linear(x, self._packed_weight_ih)
+        hidden_gates = self._linear(h, self._packed_weight_hh)
+        return kiln.from_numpy(_gru_update(input_gates, hidden_gates, h))
+
+
+class RNNCell(RNNCellBase):
+    """``DynamicQuantizedRNNCell``: ``h' = nonlinearity(W_ih x + b_ih + W_hh h + b_hh)``."""
+
+    _FLOAT_NAME = "RNNCell"
+
+    def __init__(self, input_size, hidden_size, bias=True, nonlinearity="tanh", dtype=kiln.qint8):
+        super().__init__(input_size, hidden_size, bias, num_chunks=1, dtype=dtype)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, input, hx=None):
+        x, (h,) = self._inputs(input, hx, 1)
+        pre = self._linear(h, self._packed_weight_hh) + self._linear(x, self._packed_weight_ih)
+        if self.nonlinearity == "tanh":
+            out = np.tanh(pre)
+        elif self.nonlinearity == "relu":
+            out = np.maximum(pre, np.float32(0))
+        else:
+            raise RuntimeError(f"Unknown nonlinearity: {self.nonlinearity}")
+        return kiln.from_numpy(out.astype(np.float32))
