@@ -153,10 +153,19 @@ def test_quantized_repr_and_structure_match_torch():
         lambda q: q.flatten(),
         lambda q: q.clone(),
         lambda q: q.detach(),
+        lambda q: q.transpose(0, 1),
+        lambda q: q.permute(1, 0).contiguous(),
+        lambda q: q.T,
+        lambda q: q.unsqueeze(1).squeeze(1),
+        lambda q: q[None].squeeze(0)[0, 1],
     ):
         _check_same_quantized(op(kq), op(tq), op)
         assert _torch_text(repr(op(kq))) == repr(op(tq))
     assert kq.shape == tuple(tq.shape) and kq.numel() == tq.numel() and kq.dim() == tq.dim()
+    assert kq.is_contiguous() and not kq.t().is_contiguous() and not tq.t().is_contiguous()
+    assert kq.to(kiln.quint8) is kq and kq.to("cpu") is kq
+    assert _raised(lambda: kq.float()) is _raised(lambda: tq.float()) is RuntimeError
+    assert _raised(lambda: kq.to(kiln.float32)) is RuntimeError
     assert kq.requires_grad is False and not kiln.tensor([1.0]).is_quantized
     # float tensors: dequantize is float32 (as torch), the quantized accessors refuse
     assert kiln.tensor([1.5], dtype=kiln.float64).dequantize().dtype is kiln.float32

@@ -309,7 +309,38 @@ class QuantizedTensor(Tensor):
         return self._same_quantizer(self._q_int)
 
     def contiguous(self, memory_format=None) -> QuantizedTensor:
+        if self._q_int.flags.c_contiguous:
+            return self
+        return self._same_quantizer(np.ascontiguousarray(self._q_int))
+
+    def is_contiguous(self, memory_format=None) -> bool:
+        return bool(self._q_int.flags.c_contiguous)
+
+    def storage_offset(self) -> int:
+        return 0  # (kiln's integers do not share storage with an offset)
+
+    def to(self, *args, **kwargs) -> QuantizedTensor:
+        """Only to the same dtype or the CPU (a quantized tensor converts to float with
+        ``dequantize()``, as in PyTorch)."""
+        targets = [a for a in (*args, kwargs.get("dtype")) if isinstance(a, dtypes.dtype)]
+        if any(t is not self._q_dtype for t in targets):
+            raise RuntimeError(
+                "Creation of quantized tensor requires quantized dtype like torch.quint8 "
+                f"(kiln: {self._q_dtype} to {targets[0]}; dequantize() gives the float values)"
+            )
         return self
+
+    def float(self, memory_format=None):
+        return self.to(dtypes.float32)
+
+    def double(self, memory_format=None):
+        return self.to(dtypes.float64)
+
+    def long(self, memory_format=None):
+        return self.to(dtypes.int64)
+
+    def int(self, memory_format=None):
+        return self.to(dtypes.int32)
 
     def cpu(self) -> QuantizedTensor:
         return self
@@ -324,6 +355,32 @@ class QuantizedTensor(Tensor):
         return self._movement("reshape", lambda a: a.reshape(tuple(shape)))
 
     view = reshape
+
+    def transpose(self, dim0: int, dim1: int) -> QuantizedTensor:
+        return self._movement("transpose", lambda a: np.swapaxes(a, dim0, dim1))
+
+    def permute(self, *dims) -> QuantizedTensor:
+        dims = dims[0] if len(dims) == 1 and isinstance(dims[0], (tuple, list)) else dims
+        return self._movement("permute", lambda a: np.transpose(a, dims))
+
+    def t(self) -> QuantizedTensor:
+        return self if self.ndim < 2 else self.transpose(0, 1)
+
+    @property
+    def T(self) -> QuantizedTensor:  # noqa: N802 - PyTorch's name
+        return self._movement("T", lambda a: a.transpose())
+
+    def unsqueeze(self, dim: int) -> QuantizedTensor:
+        return self._movement("unsqueeze", lambda a: np.expand_dims(a, dim % (a.ndim + 1)))
+
+    def squeeze(self, dim=None) -> QuantizedTensor:
+        def squeezed(a):
+            if dim is None:
+                return np.squeeze(a)
+            axes = (dim,) if isinstance(dim, builtins.int) else tuple(dim)
+            return np.squeeze(a, tuple(d % a.ndim for d in axes if a.shape[d] == 1))
+
+        return self._movement("squeeze", squeezed)
 
     def flatten(self, start_dim: int = 0, end_dim: int = -1) -> QuantizedTensor:
         shape = self.shape
