@@ -111,6 +111,30 @@ def test_quantize_per_channel_matches_torch():
             assert kq.q_per_channel_axis() == tq.q_per_channel_axis()
 
 
+def test_quantize_per_channel_float_qparams_matches_torch():
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((5, 9)) * 2).astype(np.float32)
+    low, high = x.min(axis=1), x.max(axis=1)
+    scales = ((high - low) / 255).astype(np.float32)
+    scales[2] = 0  # (a zero scale quantizes with 1 / scale = 1, as torch)
+    zeros = (-low / np.where(scales > 0, scales, 1)).astype(np.float32)
+    for kd, td in _dtypes()[:2]:
+        kq = kiln.quantize_per_channel(
+            kiln.from_numpy(x), kiln.from_numpy(scales), kiln.from_numpy(zeros), 0, kd
+        )
+        tq = torch.quantize_per_channel(
+            torch.from_numpy(x), torch.from_numpy(scales), torch.from_numpy(zeros), 0, td
+        )
+        _check_same_quantized(kq, tq, kd)
+        assert _torch_text(repr(kq)) == repr(tq)
+        for k, t in (
+            (kq.q_per_channel_scales(), tq.q_per_channel_scales()),
+            (kq.q_per_channel_zero_points(), tq.q_per_channel_zero_points()),
+        ):
+            assert _torch_text(repr(k.dtype)) == str(t.dtype)
+            np.testing.assert_array_equal(k.numpy(), t.numpy())
+
+
 def test_quantized_repr_and_structure_match_torch():
     x = torch.tensor([[-1.0, 0.5, 0.25], [2.6, 300.0, -0.7]])
     pairs = [
@@ -449,6 +473,42 @@ def test_quantize_dynamic_cells_match_torch():
             np.testing.assert_allclose(b.numpy(), a.detach().numpy(), rtol=1e-5, atol=1e-6)
     assert _raised(lambda: tq[1](t(x), t(h[:2]))) is RuntimeError
     assert _raised(lambda: kq[1](k(x), k(h[:2]))) is RuntimeError
+
+
+def test_quantize_dynamic_embedding_matches_torch(tmp_path):
+    torch.manual_seed(0)
+    tm = torch.nn.Sequential(torch.nn.Embedding(10, 12), torch.nn.Linear(12, 3))
+    km = kiln.nn.Sequential(kiln.nn.Embedding(10, 12), kiln.nn.Linear(12, 3))
+    km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
+    results = []
+    for lib, model in ((torch, tm), (kiln, km)):
+        q = lib.ao.quantization
+        spec = {
+            lib.nn.Embedding: q.float_qparams_weight_only_qconfig,
+            lib.nn.Linear: q.default_dynamic_qconfig,
+        }
+        quantized = q.quantize_dynamic(model, spec)
+        default = q.quantize_dynamic(model, dtype=lib.quint8)  # (Embedding only)
+        index = lib.from_numpy(np.array([[1, 2, 9], [0, 0, 5]]))
+        results.append((quantized, repr(quantized), repr(default), quantized[0](index),
+                        quantized(index), list(quantized.state_dict())))  # fmt: skip
+    (tq, trepr, tdefault, trows, tout, tkeys), (kq, krepr, kdefault, krows, kout, kkeys) = results
+    assert _torch_text(krepr) == trepr and _torch_text(kdefault) == tdefault and kkeys == tkeys
+    _check_same_quantized(kq[0].weight(), tq[0].weight(), "embedding weight")
+    np.testing.assert_array_equal(krows.numpy(), trows.numpy())  # (fbgemm's fused lookup)
+    np.testing.assert_allclose(kout.numpy(), tout.detach().numpy(), rtol=1e-5, atol=1e-6)
+    kiln.save(kq.state_dict(), tmp_path / "embedding.pt")
+    state = kiln.load(tmp_path / "embedding.pt")
+    other = kiln.ao.quantization.quantize_dynamic(
+        kiln.nn.Sequential(kiln.nn.Embedding(10, 12)), dtype=kiln.quint8
+    )
+    other.load_state_dict({k: v for k, v in state.items() if k.startswith("0.")})
+    index = kiln.tensor([3, 7])
+    np.testing.assert_array_equal(other[0](index).numpy(), kq[0](index).numpy())
+    with pytest.raises(NotImplementedError, match="EmbeddingBag"):
+        kiln.ao.quantization.quantize_dynamic(
+            kiln.nn.Sequential(kiln.nn.EmbeddingBag(10, 4)), dtype=kiln.quint8
+        )
 
 
 def test_quantized_model_save_load_round_trip(tmp_path):

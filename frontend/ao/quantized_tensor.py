@@ -249,9 +249,12 @@ class QuantizedTensor(Tensor):
         else:
             shape = [1] * self._q_int.ndim
             shape[self._q_axis] = -1
-            # (per channel PyTorch multiplies by the float64 scale, then rounds to float32)
+            # (per channel PyTorch multiplies by the float64 scale, then rounds to float32;
+            # with float qparams it computes in float32)
             scale = self._q_scales.reshape(shape)
             zero = self._q_zero_points.reshape(shape)
+            if self._q_scheme is per_channel_affine_float_qparams:
+                return _wrap((self._q_int.astype(np.float32) - zero) * scale)
             values = (self._q_int.astype(np.int64) - zero) * scale
             return _wrap(values.astype(np.float32))
         return _wrap((self._q_int.astype(np.int64) - zero).astype(np.float32) * scale)
@@ -583,16 +586,23 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> Quanti
             f"dimension {axis} of an input of shape {tuple(values.shape)}), got "
             f"{scale_array.size} and {zero_array.size}"
         )
-    if zero_array.dtype.kind == "f":  # (float zero points: per_channel_affine_float_qparams)
-        raise NotImplementedError(
-            "quantize_per_channel: float zero points (per_channel_affine_float_qparams) are "
-            "not supported by kiln"
-        )
+    shape = [1] * ndim
+    shape[axis] = -1
+    if zero_array.dtype.kind == "f":  # float zero points: per_channel_affine_float_qparams
+        # (float32 scales and zero points, q = round(x / scale + zero_point), no range check)
+        scale32 = scale_array.astype(np.float32)
+        zero32 = zero_array.astype(np.float32)
+        safe = np.where(scale32 == 0, np.float32(1), scale32)
+        inverse = (np.float32(1) / safe).reshape(shape)
+        low, high = quant_range(dt)
+        with np.errstate(invalid="ignore", over="ignore"):
+            shifted = (values * inverse + zero32.reshape(shape)).astype(np.float32)
+        ints = np.clip(np.rint(shifted).astype(np.float64), low, high).astype(dt.np)
+        quantizer = (scale32, zero32, axis)
+        return _make(ints, dt, per_channel_affine_float_qparams, quantizer)
     zero_array = zero_array.astype(np.int64)
     for z in zero_array:
         _check_zero_point(int(z), dt, "quantize_tensor_per_channel_affine")
-    shape = [1] * ndim
-    shape[axis] = -1
     ints = quantize_array(
         values,
         scale_array.astype(np.float32).reshape(shape),

@@ -44,6 +44,8 @@ def get_default_dynamic_quant_module_mappings() -> dict:
     """Float module class -> dynamic quantized class (the ones kiln has)."""
     from kiln.nn.transformer import NonDynamicallyQuantizableLinear
 
+    from ..nn import quantized as nnq
+
     return {
         nn.Linear: nnqd.Linear,
         NonDynamicallyQuantizableLinear: nnqd.Linear,
@@ -52,6 +54,7 @@ def get_default_dynamic_quant_module_mappings() -> dict:
         nn.LSTMCell: nnqd.LSTMCell,
         nn.GRUCell: nnqd.GRUCell,
         nn.RNNCell: nnqd.RNNCell,
+        nn.Embedding: nnq.Embedding,
     }
 
 
@@ -109,7 +112,7 @@ _NO_STATIC = (
 
 
 # what PyTorch also converts dynamically, which kiln cannot yet: refused, not left float
-_NOT_YET = ("Embedding", "EmbeddingBag")
+_NOT_YET = ("EmbeddingBag",)
 
 
 def _propagate_qconfig_helper(module, qconfig_dict, qconfig_parent=None, prefix=""):

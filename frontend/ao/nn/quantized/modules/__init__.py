@@ -1,6 +1,14 @@
 """Quantized modules (``torch.ao.nn.quantized.modules``)."""
 
+from .embedding_ops import Embedding, EmbeddingPackedParams
 from .linear import Linear, LinearPackedParams
 from .quantize import DeQuantize, Quantize
 
-__all__ = ["DeQuantize", "Linear", "LinearPackedParams", "Quantize"]
+__all__ = [
+    "DeQuantize",
+    "Embedding",
+    "EmbeddingPackedParams",
+    "Linear",
+    "LinearPackedParams",
+    "Quantize",
+]

@@ -122,6 +122,11 @@ def quantize_weight(float_weight, observer):
         return kiln.quantize_per_channel(
             weight, scale.to(kiln.float64), zero_point.to(kiln.int64), observer.ch_axis, kiln.qint8
         )
+    if scheme is kiln.per_channel_affine_float_qparams:
+        return kiln.quantize_per_channel(
+            weight, scale.to(kiln.float32), zero_point.to(kiln.float32), observer.ch_axis,
+            observer.dtype,
+        )  # fmt: skip
     raise ValueError(f"Unrecognized qscheme: {scheme}")
 
 
