@@ -505,9 +505,39 @@ def test_quantize_dynamic_embedding_matches_torch(tmp_path):
     other.load_state_dict({k: v for k, v in state.items() if k.startswith("0.")})
     index = kiln.tensor([3, 7])
     np.testing.assert_array_equal(other[0](index).numpy(), kq[0](index).numpy())
-    with pytest.raises(NotImplementedError, match="EmbeddingBag"):
+    # EmbeddingBag (sum): bags from offsets, include_last_offset, 2-d input, weights
+    torch.manual_seed(1)
+    tb = torch.nn.Sequential(
+        torch.nn.EmbeddingBag(10, 6, mode="sum"),
+        torch.nn.EmbeddingBag(10, 6, mode="sum", include_last_offset=True),
+    )
+    kb = kiln.nn.Sequential(
+        kiln.nn.EmbeddingBag(10, 6, mode="sum"),
+        kiln.nn.EmbeddingBag(10, 6, mode="sum", include_last_offset=True),
+    )
+    kb.load_state_dict({k: _k(v) for k, v in tb.state_dict().items()})
+    tbq = torch.ao.quantization.quantize_dynamic(tb, dtype=torch.quint8)
+    kbq = kiln.ao.quantization.quantize_dynamic(kb, dtype=kiln.quint8)
+    assert _torch_text(repr(kbq)) == repr(tbq)
+    indices, offsets = [1, 2, 4, 5, 4, 3, 2, 9, 9, 0], [0, 0, 4, 7]
+    weights = np.random.default_rng(8).random(10).astype(np.float32)
+    for lib, model, store in ((torch, tbq, results), (kiln, kbq, results)):
+        i, o = lib.tensor(indices), lib.tensor(offsets)
+        w = lib.from_numpy(weights)
+        store.append(
+            [
+                model[0](i, o),
+                model[0](i, o, per_sample_weights=w),
+                model[0](i.view(2, 5)),
+                model[1](i, lib.tensor(offsets + [10])),
+            ]  # fmt: skip
+        )
+    for t, k in zip(results[-2], results[-1]):
+        np.testing.assert_array_equal(k.numpy(), t.numpy())
+    # torch's quantized bag sums whatever the mode (its "mean" bags are sums): refused
+    with pytest.raises(NotImplementedError, match="mode='mean'"):
         kiln.ao.quantization.quantize_dynamic(
-            kiln.nn.Sequential(kiln.nn.EmbeddingBag(10, 4)), dtype=kiln.quint8
+            kiln.nn.Sequential(kiln.nn.EmbeddingBag(10, 4, mode="mean")), dtype=kiln.quint8
         )
 
 

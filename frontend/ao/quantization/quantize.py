@@ -3,10 +3,11 @@ and the steps it is made of (``propagate_qconfig_``: attach a ``QConfig`` to eac
 ``convert``: swap each configured module for its quantized version), and static
 quantization (``prepare``: attach output observers; calibrate; ``convert``).
 
-Dynamic: ``nn.Linear`` (qint8 or float16 weights), ``nn.LSTM``, ``nn.GRU``. Static:
-``QuantStub``/``DeQuantStub``, ``nn.Linear``, fused ``LinearReLU`` and ``nn.ReLU`` on a
-quantized tensor. What PyTorch converts beyond that (cells, embeddings, convolutions)
-raises NotImplementedError rather than stay silently float.
+Dynamic: ``nn.Linear`` (qint8 or float16 weights), ``nn.LSTM``, ``nn.GRU`` and the
+three cells; weight-only (quint8, float qparams): ``nn.Embedding``, ``nn.EmbeddingBag``
+(mode "sum"). Static: ``QuantStub``/``DeQuantStub``, ``nn.Linear``, fused ``LinearReLU``
+and ``nn.ReLU`` on a quantized tensor; ``prepare`` refuses what PyTorch would convert
+beyond that (convolutions, norms, ...) rather than leave it silently float.
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ def get_default_dynamic_quant_module_mappings() -> dict:
         nn.GRUCell: nnqd.GRUCell,
         nn.RNNCell: nnqd.RNNCell,
         nn.Embedding: nnq.Embedding,
+        nn.EmbeddingBag: nnq.EmbeddingBag,
     }
 
 
@@ -111,10 +113,6 @@ _NO_STATIC = (
 )
 
 
-# what PyTorch also converts dynamically, which kiln cannot yet: refused, not left float
-_NOT_YET = ("EmbeddingBag",)
-
-
 def _propagate_qconfig_helper(module, qconfig_dict, qconfig_parent=None, prefix=""):
     module_qconfig = qconfig_dict.get(type(module), qconfig_parent)
     module_qconfig = qconfig_dict.get(prefix, module_qconfig)
@@ -152,12 +150,6 @@ def swap_module(mod, mapping, custom_module_class_mapping=None, use_precomputed_
             if kept:  # (the user's hooks move along; prepare's observer hook does not)
                 new_mod.__dict__.setdefault(table, type(hooks)()).update(kept)
         return new_mod
-    if type(mod).__name__ in _NOT_YET and type(mod).__module__.startswith("kiln.nn"):
-        raise NotImplementedError(
-            f"quantize_dynamic: kiln cannot quantize {type(mod).__name__} yet (PyTorch makes "
-            f"it a dynamic quantized {type(mod).__name__}); leave it out of qconfig_spec "
-            "to keep it in float"
-        )
     return mod
 
 

@@ -2,6 +2,21 @@
 ``Linear``; dynamic: ``kiln.ao.nn.quantized.dynamic``)."""
 
 from . import dynamic
-from .modules import DeQuantize, Embedding, Linear, LinearPackedParams, Quantize
+from .modules import (
+    DeQuantize,
+    Embedding,
+    EmbeddingBag,
+    Linear,
+    LinearPackedParams,
+    Quantize,
+)
 
-__all__ = ["DeQuantize", "Embedding", "Linear", "LinearPackedParams", "Quantize", "dynamic"]
+__all__ = [
+    "DeQuantize",
+    "Embedding",
+    "EmbeddingBag",
+    "Linear",
+    "LinearPackedParams",
+    "Quantize",
+    "dynamic",
+]
