@@ -19,9 +19,10 @@ class dtype:  # noqa: N801 - named like torch.dtype
     def __init__(self, name: str):
         self.name = name
         if name in _QUANTIZED_STORAGE:  # quint8/qint8/qint32: a quantized tensor's (kiln.ao)
-            self.np = np.dtype(_QUANTIZED_STORAGE[name])
+            # (no ``np``: a plain tensor of a quantized dtype cannot be made, see __getattr__)
             self.is_floating_point, self.is_signed = False, name != "quint8"
-            self.itemsize, self._category = self.np.itemsize, 4
+            self.itemsize = np.dtype(_QUANTIZED_STORAGE[name]).itemsize
+            self._category = 4
             return
         if name == "bfloat16":  # NumPy's dtype comes from ml_dtypes, imported on first use
             self.is_floating_point = self.is_signed = True
@@ -38,6 +39,14 @@ class dtype:  # noqa: N801 - named like torch.dtype
         # import time that ``import kiln`` need not pay)
         if attr == "np" and self.name == "bfloat16":
             return _load_bfloat16()
+        if attr == "np" and self.name in _QUANTIZED_STORAGE:
+            # zeros(3, dtype=kiln.quint8), x.to(kiln.qint8): PyTorch refuses them too (a
+            # plain integer tensor would silently drop the quantizer)
+            raise QuantizedDtypeError(
+                f"kiln.{self.name} is a quantized dtype: a tensor of it is made by "
+                "kiln.quantize_per_tensor or kiln.quantize_per_channel (from float32 values), "
+                "not by a creation function, a cast or a view"
+            )
         raise AttributeError(attr)
 
     @property
@@ -64,6 +73,11 @@ class dtype:  # noqa: N801 - named like torch.dtype
 
     def __reduce__(self):
         return (_by_name, (self.name,))
+
+
+class QuantizedDtypeError(RuntimeError, AttributeError):
+    """A quantized dtype's NumPy dtype was asked for (a plain tensor of it); an
+    AttributeError too, so that ``hasattr(dtype, "np")`` is False."""
 
 
 # PyTorch's quantized types and the integer type their values are stored in (their category,

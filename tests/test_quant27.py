@@ -194,6 +194,15 @@ def test_quantized_repr_and_structure_match_torch():
     # float tensors: dequantize is float32 (as torch), the quantized accessors refuse
     assert kiln.tensor([1.5], dtype=kiln.float64).dequantize().dtype is kiln.float32
     assert torch.tensor([1.5], dtype=torch.float64).dequantize().dtype is torch.float32
+    # a plain tensor of a quantized dtype is refused (torch raises too), not made as ints
+    for make in (
+        lambda: kiln.zeros(3, dtype=kiln.quint8),
+        lambda: kiln.tensor([1, 2], dtype=kiln.qint8),
+        lambda: kiln.zeros(4).view(kiln.qint8),
+        lambda: kiln.zeros_like(kq),
+    ):
+        with pytest.raises(RuntimeError, match="quantized dtype"):
+            make()
     assert (kiln.quint8.itemsize, kiln.qint32.itemsize) == (1, 4)
     assert (kiln.qint8.is_signed, kiln.quint8.is_signed) == (True, False)
     assert not kiln.qint8.is_floating_point

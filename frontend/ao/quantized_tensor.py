@@ -69,9 +69,15 @@ def _unsupported(op: str) -> NotImplementedError:
     )
 
 
+def storage(dt) -> np.dtype:
+    """The NumPy integer type a quantized dtype's values are stored in (uint8, int8,
+    int32)."""
+    return np.dtype(dtypes._QUANTIZED_STORAGE[dt.name])
+
+
 def quant_range(dt) -> tuple[int, int]:
     """The integers a quantized dtype holds: quint8 0..255, qint8 -128..127, qint32 int32."""
-    info = np.iinfo(dt.np)
+    info = np.iinfo(storage(dt))
     return int(info.min), int(info.max)
 
 
@@ -145,7 +151,7 @@ def quantize_array(values: np.ndarray, scale, zero_point, dt, per_channel=False)
     out = np.clip(np.where(nan, 0.0, rounded.astype(np.float64)), low, high)
     if nan.any():
         out[nan] = high if dt is not dtypes.qint32 else low
-    return out.astype(dt.np).reshape(values.shape)
+    return out.astype(storage(dt)).reshape(values.shape)
 
 
 class _QuantizedValues:
@@ -597,7 +603,7 @@ def quantize_per_channel(input, scales, zero_points, axis: int, dtype) -> Quanti
         low, high = quant_range(dt)
         with np.errstate(invalid="ignore", over="ignore"):
             shifted = (values * inverse + zero32.reshape(shape)).astype(np.float32)
-        ints = np.clip(np.rint(shifted).astype(np.float64), low, high).astype(dt.np)
+        ints = np.clip(np.rint(shifted).astype(np.float64), low, high).astype(storage(dt))
         quantizer = (scale32, zero32, axis)
         return _make(ints, dt, per_channel_affine_float_qparams, quantizer)
     zero_array = zero_array.astype(np.int64)
