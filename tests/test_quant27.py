@@ -7,10 +7,11 @@ exactly. A quantized layer's float output is compared with ``rtol=1e-5, atol=1e-
 reproduces fbgemm's integer pipeline exactly (the input's range and rounding, exact integer
 sums; statically, the requantization), so what remains is float32 rounding of the
 rescale, the bias add and (LSTM, GRU) the gate functions, a few ulps (observed <= 1.2e-7).
-PyTorch runs with one thread here: its fbgemm quantization rounds the last ``n % 8``
-elements of each thread's chunk by a scalar loop (not fused), which differs from the
-vector loop on exact ties such as a symmetric weight's largest entry; kiln reproduces the
-one-thread split.
+kiln rounds as PyTorch's kernels do (fbgemm's fused multiply-add for per-tensor quint8
+and qint8, the product rounded first for qint32 and per channel): the two differ only at
+near-ties such as a symmetric weight's largest entry, which the tests include. PyTorch
+runs with one thread here (its results do not depend on it; the fixture keeps the runs
+comparable and fast).
 """
 
 import contextlib
@@ -57,6 +58,33 @@ def _check_same_quantized(kq, tq, context):
     np.testing.assert_array_equal(ki, ti, err_msg=str(context))
     np.testing.assert_array_equal(kq.dequantize().numpy(), tq.dequantize().numpy())
     assert _torch_text(repr(kq.qscheme())) == str(tq.qscheme()), context
+
+
+def test_quantize_per_tensor_ties_match_torch_at_any_thread_count():
+    # the largest |w| of a symmetric quantization lands within a rounding of +-127.5,
+    # with a zero point of 128 (quint8) too: fbgemm's fused rounding decides those
+    g = torch.Generator().manual_seed(0)
+    threads = kiln.get_num_threads()
+    try:
+        for count in (1, 3):
+            torch.set_num_threads(count)
+            kiln.set_num_threads(count)
+            for _ in range(40):
+                rows, cols = (int(n) for n in torch.randint(1, 30, (2,), generator=g))
+                w = torch.randn(rows, cols, generator=g)
+                scale = float((w.abs().max() / 127.5).float())
+                scales = (w.abs().amax(1) / 127.5).double()
+                for (kd, td), zero in zip(_dtypes(), (131, 3, 5)):
+                    tq = torch.quantize_per_tensor(w, scale, zero, td)
+                    kq = kiln.quantize_per_tensor(_k(w), scale, zero, kd)
+                    np.testing.assert_array_equal(kq.int_repr().numpy(), tq.int_repr().numpy())
+                    zeros = torch.full((rows,), zero)
+                    tq = torch.quantize_per_channel(w, scales, zeros, 0, td)
+                    kq = kiln.quantize_per_channel(_k(w), _k(scales), _k(zeros), 0, kd)
+                    np.testing.assert_array_equal(kq.int_repr().numpy(), tq.int_repr().numpy())
+    finally:
+        torch.set_num_threads(1)
+        kiln.set_num_threads(threads)
 
 
 def test_quantize_per_tensor_matches_torch():

@@ -108,18 +108,17 @@ def _check_zero_point(zero_point: int, dt, op: str) -> None:
 
 
 def fused_round(values: np.ndarray, inverse, zero_point) -> np.ndarray:
-    """fbgemm's vector loop (AVX2 ``fmadd``): ``zero_point + x * inverse`` with one
-    rounding to float32 (the product of two float32 numbers is exact in float64), then
-    rounded half to even."""
+    """fbgemm's ``Quantize`` (AVX2 ``fmadd``, its scalar tail compiled fused too):
+    ``zero_point + x * inverse`` with one rounding to float32 (the product of two float32
+    numbers is exact in float64), then rounded half to even."""
     shifted = values.astype(np.float64) * np.asarray(inverse, dtype=np.float64) + zero_point
     return np.rint(shifted.astype(np.float32))
 
 
 def scalar_round(values: np.ndarray, inverse, zero_point) -> np.ndarray:
-    """fbgemm's scalar loop: the product rounded to float32, plus the zero point rounded
-    to float32, rounded half to even (it differs from ``fused_round`` only where
-    ``x / scale`` is within a rounding of a half: the largest weight of a symmetric
-    quantization is one such)."""
+    """ATen's scalar quantization (qint32, per channel): the product rounded to float32,
+    plus the zero point rounded to float32, rounded half to even (it differs from
+    ``fused_round`` only where ``x / scale`` is within a rounding of a half)."""
     product = values.astype(np.float32) * np.asarray(inverse, dtype=np.float32)
     return np.rint(product + np.asarray(zero_point, dtype=np.float32))
 
@@ -127,26 +126,18 @@ def scalar_round(values: np.ndarray, inverse, zero_point) -> np.ndarray:
 def quantize_array(values: np.ndarray, scale, zero_point, dt, per_channel=False) -> np.ndarray:
     """PyTorch's rounding of ``x`` to ``dt``: ``round_half_even(zero_point + x * (1 /
     scale))`` with ``1 / scale`` in float32, clamped to the dtype's range. Per tensor,
-    quint8/qint8 go through fbgemm's ``Quantize``: blocks of 8 elements fused
-    (``fused_round``), the last ``n % 8`` by its scalar loop (PyTorch with one thread;
-    with more it splits the tensor in chunks, each with its own tail). qint32 and per
-    channel use the scalar rounding. ``scale``/``zero_point`` broadcast against
-    ``values``. NaN becomes the dtype's maximum (int8/uint8) or minimum (int32), as
-    PyTorch's kernels give it."""
+    quint8/qint8 go through fbgemm's ``Quantize`` (``fused_round``, in its vector loop
+    and in its scalar tail alike); qint32 and per-channel quantization round the product
+    first (``scalar_round``). ``scale``/``zero_point`` broadcast against ``values``. NaN
+    becomes the dtype's maximum (int8/uint8) or minimum (int32), as PyTorch's kernels
+    give it."""
     inverse = np.float32(1) / np.asarray(scale, dtype=np.float32)
     low, high = quant_range(dt)
-    flat = values.reshape(-1)
     with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
         if per_channel or dt is dtypes.qint32:
-            rounded = scalar_round(values, inverse, zero_point).reshape(-1)
+            rounded = scalar_round(values, inverse, zero_point)
         else:
-            vector = flat.size // 8 * 8
-            rounded = np.concatenate(
-                [
-                    fused_round(flat[:vector], inverse, zero_point),
-                    scalar_round(flat[vector:], inverse, zero_point),
-                ]
-            )
+            rounded = fused_round(values, inverse, zero_point)
     nan = np.isnan(rounded)
     out = np.clip(np.where(nan, 0.0, rounded.astype(np.float64)), low, high)
     if nan.any():

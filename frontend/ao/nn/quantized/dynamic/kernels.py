@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ....quantized_tensor import fused_round, scalar_round
+from ....quantized_tensor import fused_round
 
 _SMALL_SCALE_THRESHOLD = 6.1e-5  # fbgemm's smallest input scale
 
@@ -55,19 +55,12 @@ def choose_quantization_params(x_min: float, x_max: float, qmin: int, qmax: int,
 
 
 def quantize_input(rows: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
-    """fbgemm's ``Quantize<uint8_t>`` of each row (as its A-matrix packing calls it):
-    ``round_half_even(zero_point + x * (1 / scale))``, fused in blocks of 8 and by the
-    scalar loop for a row's last ``K % 8``, clamped to 0..255."""
+    """fbgemm's ``Quantize<uint8_t>`` of the input (as its A-matrix packing calls it):
+    ``round_half_even(zero_point + x * (1 / scale))`` fused (``fused_round``), clamped
+    to 0..255."""
     inverse = np.float32(1) / np.float32(scale)
-    vector = rows.shape[-1] // 8 * 8
     with np.errstate(invalid="ignore", over="ignore"):
-        out = np.concatenate(
-            [
-                fused_round(rows[:, :vector], inverse, zero_point),
-                scalar_round(rows[:, vector:], inverse, zero_point),
-            ],
-            axis=1,
-        )
+        out = fused_round(rows, inverse, zero_point)
     return np.clip(out, 0, 255).astype(np.int64)
 
 
