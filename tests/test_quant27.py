@@ -446,19 +446,20 @@ def test_quantize_dynamic_linear_matches_torch():
 
 def test_quantize_dynamic_lstm_gru_match_torch():
     rng = np.random.default_rng(4)
-    for kind, cfg in [
-        ("LSTM", {"num_layers": 2}),
-        ("LSTM", {"batch_first": True, "bidirectional": True}),
-        ("GRU", {"num_layers": 2, "bidirectional": True}),
+    for kind, cfg, dtype in [
+        ("LSTM", {"num_layers": 2}, "qint8"),
+        ("LSTM", {"batch_first": True, "bidirectional": True}, "qint8"),
+        ("GRU", {"num_layers": 2, "bidirectional": True}, "qint8"),
+        ("LSTM", {"num_layers": 2}, "float16"),
     ]:
         torch.manual_seed(0)
         tm = torch.nn.Sequential(getattr(torch.nn, kind)(6, 5, **cfg))
         km = kiln.nn.Sequential(getattr(kiln.nn, kind)(6, 5, **cfg))
         km.load_state_dict({k: _k(v) for k, v in tm.state_dict().items()})
         spec = {getattr(torch.nn, kind), torch.nn.Linear}
-        tq = torch.ao.quantization.quantize_dynamic(tm, spec, dtype=torch.qint8)
+        tq = torch.ao.quantization.quantize_dynamic(tm, spec, dtype=getattr(torch, dtype))
         kq = kiln.ao.quantization.quantize_dynamic(
-            km, {getattr(kiln.nn, kind), kiln.nn.Linear}, dtype=kiln.qint8
+            km, {getattr(kiln.nn, kind), kiln.nn.Linear}, dtype=getattr(kiln, dtype)
         )
         assert _torch_text(repr(kq)) == repr(tq)
         assert list(kq.state_dict()) == list(tq.state_dict())
