@@ -74,7 +74,6 @@ class RNNBase(Module):
     """The shared structure of the dynamic quantized LSTM and GRU."""
 
     _FLOAT_MODULE = None
-    _GATES = 4
 
     def __init__(
         self,
@@ -292,7 +291,6 @@ class GRU(RNNBase):
     ``output, h_n`` as ``nn.GRU``."""
 
     _FLOAT_MODULE = kiln.nn.GRU
-    _GATES = 3
 
     def __init__(self, *args, **kwargs):
         super().__init__("GRU", *args, **kwargs)
