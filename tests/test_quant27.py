@@ -210,11 +210,17 @@ def test_quantized_repr_and_structure_match_torch():
         lambda q: q.T,
         lambda q: q.unsqueeze(1).squeeze(1),
         lambda q: q[None].squeeze(0)[0, 1],
+        lambda q: q.relu(),
+        lambda q: q.clone().relu_(),
     ):
         _check_same_quantized(op(kq), op(tq), op)
         assert _torch_text(repr(op(kq))) == repr(op(tq))
     assert kq.shape == tuple(tq.shape) and kq.numel() == tq.numel() and kq.dim() == tq.dim()
     assert kq.is_contiguous() and not kq.t().is_contiguous() and not tq.t().is_contiguous()
+    kr, tr = kq.clone(), tq.clone()
+    kiln.nn.ReLU(inplace=True)(kr)
+    torch.nn.ReLU(inplace=True)(tr)
+    np.testing.assert_array_equal(kr.int_repr().numpy(), tr.int_repr().numpy())
     assert kq.to(kiln.quint8) is kq and kq.to("cpu") is kq
     assert _raised(lambda: kq.float()) is _raised(lambda: tq.float()) is RuntimeError
     assert _raised(lambda: kq.to(kiln.float32)) is RuntimeError

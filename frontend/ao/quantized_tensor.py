@@ -406,6 +406,11 @@ class QuantizedTensor(Tensor):
             floor = self._q_zero_points.reshape(shape)
         return self._same_quantizer(np.maximum(self._q_int, floor).astype(self._q_int.dtype))
 
+    def relu_(self) -> QuantizedTensor:
+        """The quantized ReLU in place (the integers below the zero point raised to it)."""
+        self._q_int = self.relu()._q_int
+        return self
+
     def numpy(self, *, force: bool = False):
         raise TypeError(f"Got unsupported ScalarType {dtypes.torch_name(self._q_dtype)}")
 

@@ -91,7 +91,7 @@ def relu(input, inplace: bool = False):
     tensor([0., 3.])
     """
     if getattr(input, "is_quantized", False):  # (kiln.ao: the quantized ReLU)
-        return input.relu()
+        return input.relu_() if inplace else input.relu()
     out = ops.relu(input)
     return _maybe_inplace(input, out, inplace, "relu_")
 
