@@ -43,6 +43,9 @@ from .dtypes import (
     int32,
     int64,
     long,
+    qint8,
+    qint32,
+    quint8,
     set_default_dtype,
     short,
     uint8,
@@ -201,6 +204,19 @@ def _lazy(name):
     return importlib.import_module(f"kiln.{name}")
 
 
+_QUANTIZED_TENSOR_NAMES = (
+    "quantize_per_tensor",
+    "quantize_per_channel",
+    "dequantize",
+    "qscheme",
+    "per_tensor_affine",
+    "per_channel_affine",
+    "per_tensor_symmetric",
+    "per_channel_symmetric",
+    "per_channel_affine_float_qparams",
+)
+
+
 def __getattr__(name):
     # Subpackages that are heavier or optional load on first use.
     if name in (
@@ -228,8 +244,14 @@ def __getattr__(name):
         "__future__",
         "multiprocessing",
         "quasirandom",
+        "ao",
+        "quantization",
     ):
         return _lazy(name)
+    if name in _QUANTIZED_TENSOR_NAMES:  # (kiln.ao: torch.quantize_per_tensor, ...)
+        from .ao import quantized_tensor
+
+        return getattr(quantized_tensor, name)
     if name in ("sparse_coo_tensor", "strided", "layout", "spmm") or name.startswith("sparse_"):
         from . import sparse
 

@@ -18,6 +18,12 @@ class dtype:  # noqa: N801 - named like torch.dtype
 
     def __init__(self, name: str):
         self.name = name
+        if name in _QUANTIZED_STORAGE:  # quint8/qint8/qint32: a quantized tensor's (kiln.ao)
+            # (no ``np``: a plain tensor of a quantized dtype cannot be made, see __getattr__)
+            self.is_floating_point, self.is_signed = False, name != "quint8"
+            self.itemsize = np.dtype(_QUANTIZED_STORAGE[name]).itemsize
+            self._category = 4
+            return
         if name == "bfloat16":  # NumPy's dtype comes from ml_dtypes, imported on first use
             self.is_floating_point = self.is_signed = True
             self.itemsize, self._category = 2, 2
@@ -33,6 +39,14 @@ class dtype:  # noqa: N801 - named like torch.dtype
         # import time that ``import kiln`` need not pay)
         if attr == "np" and self.name == "bfloat16":
             return _load_bfloat16()
+        if attr == "np" and self.name in _QUANTIZED_STORAGE:
+            # zeros(3, dtype=kiln.quint8), x.to(kiln.qint8): PyTorch refuses them too (a
+            # plain integer tensor would silently drop the quantizer)
+            raise QuantizedDtypeError(
+                f"kiln.{self.name} is a quantized dtype: a tensor of it is made by "
+                "kiln.quantize_per_tensor or kiln.quantize_per_channel (from float32 values), "
+                "not by a creation function, a cast or a view"
+            )
         raise AttributeError(attr)
 
     @property
@@ -61,6 +75,14 @@ class dtype:  # noqa: N801 - named like torch.dtype
         return (_by_name, (self.name,))
 
 
+class QuantizedDtypeError(RuntimeError, AttributeError):
+    """A quantized dtype's NumPy dtype was asked for (a plain tensor of it); an
+    AttributeError too, so that ``hasattr(dtype, "np")`` is False."""
+
+
+# PyTorch's quantized types and the integer type their values are stored in (their category,
+# 4, promotes with nothing: promote() raises as PyTorch's promoteTypes; not in ALL/_BY_NP)
+_QUANTIZED_STORAGE = {"quint8": "uint8", "qint8": "int8", "qint32": "int32"}
 float16 = half = dtype("float16")
 float32 = float = dtype("float32")  # noqa: A001 - torch.float is float32
 float64 = double = dtype("float64")
@@ -97,7 +119,9 @@ ALL = (
     complex64,
     complex128,
 )
-_BY_NAME = {d.name: d for d in ALL}
+quint8, qint8, qint32 = dtype("quint8"), dtype("qint8"), dtype("qint32")
+QUANTIZED = (quint8, qint8, qint32)
+_BY_NAME = {d.name: d for d in ALL + QUANTIZED}
 
 
 class _ByNp(dict):
@@ -212,6 +236,11 @@ def promote(a: dtype, b: dtype) -> dtype:
     the wider precision (float64 + complex64 is complex128)."""
     if a is b:
         return a
+    if a._category == 4 or b._category == 4:
+        raise RuntimeError(
+            "promoteTypes with quantized numbers is not handled yet; figure out what the "
+            f"correct rules should be, offending types: {torch_name(a)} {torch_name(b)}"
+        )
     if a in _LIMITED_UNSIGNED or b in _LIMITED_UNSIGNED:
         _check_limited_promotion(a, b)
     if a is bfloat16 or b is bfloat16:  # as PyTorch: bfloat16 with float16 is float32
@@ -246,6 +275,9 @@ SCALAR_TYPE_NAMES = {
     "float64": "Double",
     "complex64": "ComplexFloat",
     "complex128": "ComplexDouble",
+    "quint8": "QUInt8",
+    "qint8": "QInt8",
+    "qint32": "QInt32",
 }
 
 

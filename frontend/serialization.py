@@ -174,6 +174,8 @@ def _encode(obj, arrays, seen, path, pickler=None):
                 f"kiln.save: {path} is a sparse (kiln.sparse_coo) tensor, which kiln cannot "
                 "save yet; save its coalesce().indices(), values() and shape instead"
             )
+        if obj.is_quantized:  # (integers + quantizer; its _data is a placeholder, kiln.ao)
+            return {"$quantized": _encode(list(obj.__reduce_ex__(2)[1]), arrays, seen, path)}
         if obj._data is None:
             raise TypeError(
                 f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
@@ -474,6 +476,10 @@ def _decode(node, array, tensors: dict):
         return float(value)
     if tag == "$dtype":
         return dtypes.as_dtype(value)
+    if tag == "$quantized":
+        from .ao.quantized_tensor import _rebuild
+
+        return _rebuild(*_decode(value, array, tensors))
     if tag == "$tuple":
         return tuple(_decode(v, array, tensors) for v in value)
     if tag in ("$dict", "$OrderedDict", "$Counter"):

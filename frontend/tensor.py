@@ -568,6 +568,34 @@ class Tensor:
     def copy_(self, src, non_blocking=False):
         return _ops().inplace(self, "copy_", src)
 
+    # -------------------------------------------------------------- quantization (kiln.ao)
+    is_quantized = False  # kiln.ao.quantized_tensor.QuantizedTensor: quint8/qint8/qint32
+
+    def dequantize(self) -> Tensor:
+        """A quantized tensor's float32 values; a dense tensor as float32 (as PyTorch)."""
+        return self.to(dtypes.float32)
+
+    def int_repr(self):
+        raise _not_quantized("int_repr")
+
+    def q_scale(self):
+        raise _not_quantized("q_scale")
+
+    def q_zero_point(self):
+        raise _not_quantized("q_zero_point")
+
+    def qscheme(self):
+        raise _not_quantized("qscheme")
+
+    def q_per_channel_scales(self):
+        raise _not_quantized("q_per_channel_scales")
+
+    def q_per_channel_zero_points(self):
+        raise _not_quantized("q_per_channel_zero_points")
+
+    def q_per_channel_axis(self):
+        raise _not_quantized("q_per_channel_axis")
+
     # -------------------------------------------------------------- layout (kiln.sparse)
     is_sparse = False  # kiln.sparse.SparseTensor: a COO tensor
 
@@ -706,6 +734,13 @@ _SPLIT_NODES = ("UnbindBackward0", "SplitBackward0", "SplitWithSizesBackward0")
 SPARSE_SEEN: list = []
 
 _ARRAY_SHAPE = Tensor.shape  # (``ndim`` reads the array where a subclass keeps ``shape``)
+
+
+def _not_quantized(op: str) -> NotImplementedError:
+    return NotImplementedError(
+        f"Could not run 'aten::{op}' with arguments from the 'CPU' backend: it takes a "
+        "quantized tensor (kiln.quantize_per_tensor, kiln.quantize_per_channel)"
+    )
 
 
 def graph_node(x):

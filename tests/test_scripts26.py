@@ -68,11 +68,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
 KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "dynamic_quantization_recipe": (
-        "module 'kiln' has no attribute 'ao'",
-        "kiln has no quantization (torch.ao.quantization.quantize_dynamic, qint8 Linear / "
-        "LSTM modules): the Dynamic Quantization recipe cannot run",
-    ),
     "torch_function_subclass": (
         "'ScalarTensor' object has no attribute 'dtype'",
         "kiln has no __torch_function__ protocol: torch.mean(duck_type) is not handed to "
