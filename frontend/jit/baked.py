@@ -26,6 +26,7 @@ import contextlib
 import functools
 import sys
 import warnings
+import weakref
 
 import numpy as np
 
@@ -57,7 +58,7 @@ class ExampleValues:
     this trace's, in order. ``leaves`` None: a trace without values (a synthetic one)."""
 
     def __init__(self, trace, leaves, replay=None):
-        self.trace = trace
+        self._trace = weakref.ref(trace)  # (the trace holds this object: no cycle)
         self.leaves = leaves
         self.replay = replay
         self.values: list[Tensor] = []
@@ -68,7 +69,7 @@ class ExampleValues:
             value = self.replay[k]  # (PyTorch's one graph: no new trace, no new warning)
         elif self.leaves is None:  # (a trace at a size no call had: no example values)
             raise TraceError(
-                f"kiln.jit.trace: {self.trace.graph.name} converts a traced value to a Python "
+                f"kiln.jit.trace: {self._trace().graph.name} converts a traced value to a Python "
                 "value that the example's trace did not"
             )
         else:
@@ -79,7 +80,7 @@ class ExampleValues:
 
     def _example_value(self, tracer) -> np.ndarray:
         """Run the graph traced so far on the example inputs; the value of ``tracer``."""
-        trace = self.trace
+        trace = self._trace()
         known: dict = {}
         for _, value in self.leaves:  # arguments (tensors, Python numbers)
             stand_in = trace.arg_map.get(id(value))

@@ -342,6 +342,10 @@ def _int_mod(a, b):
 
     from ..dispatch import bind
 
+    if _traced(a, b):  # (the fmod primitive is for floats: a trace refuses it on integers)
+        from .elementwise import _int_floor_div
+
+        return bind(P["sub"], (a, bind(P["mul"], (_int_floor_div(a, b, a.dtype), b))))
     return bind(P["fmod"], (a, b))
 
 
