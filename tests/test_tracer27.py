@@ -51,12 +51,8 @@ def test_reading_a_traced_tensors_values_raises_trace_error_naming_the_op():
     np.testing.assert_array_equal(interpret(graph, [x.numpy()])[0], x.numpy() * 2)
 
 
-# A mismatch known and left to its owner (the sweep fails when it is fixed, so the entry goes)
-KNOWN_MISMATCHES = {
-    # zeta64 traced (frontend/ops/math16.py): a fixed 10 direct terms, NaN for q <= -1, where
-    # eager adds terms for negative q: polygamma(n >= 2, x < -1) is NaN under kiln.jit
-    "Tensor.polygamma#3",
-}
+# Mismatches known and left to their owners (the sweep fails when one is fixed: the entry goes)
+KNOWN_MISMATCHES: set = set()
 SKIPPED_PREFIXES = ("_", "set_", "use_", "enable", "disable", "register", "is_", "manual_seed")
 SKIPPED = {"compile", "jit", "trace", "load", "save", "seed", "typename"}
 
@@ -136,6 +132,18 @@ def test_every_public_function_on_traced_inputs_traces_right_or_raises_clearly()
     assert not wrong, "\n".join(wrong)
     assert mismatched == KNOWN_MISMATCHES
     assert checked > 1000  # (the sweep reached the library)
+
+
+def test_traced_polygamma_of_negative_inputs_equals_torch():
+    """The sweep's find: a traced zeta stops its direct sum at q > -1, so polygamma(n >= 2,
+    x < -1) was NaN under kiln.jit (eager right): the trace reflects negative x now."""
+    xs = np.array([-0.25, -0.75, -1.25, -2.5, -3.7, -10.3, -0.999, 0.3, 2.5, -1.0, 0.0])
+    for n in (2, 3, 4, 5):
+        graph = kiln.trace(lambda t, n=n: kiln.polygamma(n, t), kiln.tensor(xs))
+        with np.errstate(all="ignore"):
+            got = interpret(graph, [xs])[0]
+        want = torch.polygamma(n, torch.tensor(xs)).numpy()
+        np.testing.assert_allclose(got, want, rtol=1e-9)
 
 
 # ------------------------------------------------------------ 2. torch.jit.trace's branch
