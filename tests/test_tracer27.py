@@ -182,6 +182,17 @@ def test_jit_trace_bakes_the_examples_branch_and_values_as_torch():
         theirs(torch.tensor(other[0])).tolist()
     )
     assert "gt" in ours.graph.format()
+
+    def drop(x, gate_on_draw):  # (a seed input: known only where the value needs it)
+        y = F.dropout(x, 0.5, training=True)
+        return y * 0 + (x * 2 if (y if gate_on_draw else x).sum() > 0 else x - 1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", kiln.jit.TracerWarning)
+        traced = kiln.jit.trace(lambda x: drop(x, False), kiln.ones(4))
+        assert traced(-kiln.ones(4)).tolist() == [-2.0] * 4
+        with pytest.raises(TraceError, match="random numbers"):
+            kiln.jit.trace(lambda x: drop(x, True), kiln.ones(4))
     with pytest.raises(TraceError, match="Python control flow"):  # kiln.jit keeps its guard
         kiln.jit(_branchy(kiln))(kiln.tensor(example))
 

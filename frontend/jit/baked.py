@@ -91,8 +91,16 @@ class ExampleValues:
         for getter, node in trace.live_scalars:
             known[id(node)] = getter()
         graph = trace.graph
+        needed, stack = set(), [tracer._node]
+        while stack:
+            node = stack.pop()
+            if id(node) not in needed:
+                needed.add(id(node))
+                stack.extend(node.inputs)
         arrays = []
         for node in graph.inputs:
+            if id(node) not in known and id(node) not in needed:  # (a seed the value does
+                known[id(node)] = np.zeros(node.shape, node.dtype)  # not depend on)
             if id(node) not in known:  # (a random number generator's seed: not known)
                 raise TraceError(
                     f"kiln.jit.trace: {graph.name} converts a traced value to a Python value "
