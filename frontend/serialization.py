@@ -174,7 +174,7 @@ def _encode(obj, arrays, seen, path, pickler=None):
                 f"kiln.save: {path} is a sparse (kiln.sparse_coo) tensor, which kiln cannot "
                 "save yet; save its coalesce().indices(), values() and shape instead"
             )
-        if obj._data is None:
+        if obj._node is not None or obj._data is None:  # (a tracer's _data: no values)
             raise TypeError(
                 f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
                 "concrete tensors outside the jitted function"
