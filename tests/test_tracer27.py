@@ -88,13 +88,16 @@ def _sweep_targets():
 
 def test_every_public_function_on_traced_inputs_traces_right_or_raises_clearly():
     """Each public kiln function / Tensor method that runs eagerly on a float (2, 3) tensor
+    (and (3,), with one or two arguments)
     either traces to a graph whose value equals the eager result or raises TraceError (or
     NotImplementedError / RuntimeError naming what kiln cannot trace): never an unrelated
     error from reading a tracer's values (TypeError, AttributeError, IndexError...)."""
-    base = [[0.5, -1.25, 2.0], [1.5, 0.25, -0.75]]
+    matrix, vector = [[0.5, -1.25, 2.0], [1.5, 0.25, -0.75]], [0.5, -1.25, 2.0]
+    cases = [(tag, v, matrix) for tag, v in _sweep_variants()]
+    cases += [(tag + "(3,)", v, vector) for tag, v in _sweep_variants()[:2]]
     wrong, mismatched, checked = [], set(), 0
     for name, f in _sweep_targets():
-        for tag, variant in _sweep_variants():
+        for tag, variant, base in cases:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 try:
