@@ -363,6 +363,9 @@ class _TracedValues:
         return "<values of a traced tensor>"
 
 
+_DATA_SLOT = Tensor._data  # (the slot's descriptor: TracerTensor's property wraps it)
+
+
 class TracerTensor(Tensor):
     """A tensor whose value is a node of the graph being traced."""
 
@@ -372,12 +375,24 @@ class TracerTensor(Tensor):
         self._trace = trace
         self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
-        self._data = _TracedValues(trace, node)
+        _DATA_SLOT.__set__(self, None)  # (read through the ``_data`` property below)
         self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
         self._vc = [0]
+
+    @property
+    def _data(self):
+        """No values: a placeholder that refuses to be read (``_TracedValues``), made when
+        read, so that tracing pays nothing for it (one more object per tracer made the
+        garbage collector's passes over a large trace a fifth of the tracing time)."""
+        data = _DATA_SLOT.__get__(self)
+        return _TracedValues(self._trace, self._node) if data is None else data
+
+    @_data.setter
+    def _data(self, value) -> None:
+        _DATA_SLOT.__set__(self, value)
 
     @property
     def shape(self) -> Size:
