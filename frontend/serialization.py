@@ -176,7 +176,7 @@ def _encode(obj, arrays, seen, path, pickler=None):
             )
         if obj.is_quantized:  # (integers + quantizer; its _data is a placeholder, kiln.ao)
             return {"$quantized": _encode(list(obj.__reduce_ex__(2)[1]), arrays, seen, path)}
-        if obj._data is None:
+        if obj._node is not None or obj._data is None:  # (a tracer's _data: no values)
             raise TypeError(
                 f"kiln.save: {path} is a traced tensor (inside kiln.jit); save "
                 "concrete tensors outside the jitted function"

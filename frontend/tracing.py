@@ -287,6 +287,85 @@ def _sizes_exact(t) -> None:
             log.record(("eq", ("leaf", t._node, axis), ("const", n)), True)
 
 
+_WRAPPER_NAMES = frozenset({"op", "wrapper", "wrapped", "run", "inner", "call", "method", "fn"})
+
+
+def _traced_op() -> str | None:
+    """The kiln function the user's code called (the outermost kiln frame below the user's
+    frame that is not a decorator's wrapper): the op that reads a traced tensor's values."""
+    frame = sys._getframe(2)
+    name = None
+    while frame is not None:
+        code = frame.f_code
+        if not code.co_filename.startswith(_KILN_DIRS):
+            break
+        if not code.co_name.startswith("_") and code.co_name not in _WRAPPER_NAMES:
+            name = code.co_name
+        frame = frame.f_back
+    return name
+
+
+class ValuesUnknown(TraceError, AttributeError):
+    """Reading the values of a traced tensor (its ``_data``); an AttributeError too, so
+    that ``getattr(x._data, "base", None)`` and ``hasattr`` probes see no such attribute."""
+
+
+class _TracedValues:
+    """A tracer's ``_data``: no values. An eager implementation that reads ``x._data`` of a
+    traced ``x`` (``np.asarray(x._data)``, ``x._data[i]``, ``x._data.sum()``) gets kiln.jit's
+    TraceError naming the op, instead of an unrelated error from reading ``None``
+    (``'NoneType' object is not subscriptable``) or a computation on a made-up value."""
+
+    __slots__ = ("_trace", "_node")
+
+    def __init__(self, trace, node):
+        self._trace = weakref.ref(trace)  # (no cycle: the trace holds its tracers)
+        self._node = node  # (for on_concrete: a value of Python number arguments only)
+
+    def _refuse(self, how: str, hook: bool = True):
+        op = _traced_op()
+        what = f"{op}() ({how})" if op else f"code that {how}"
+        advice = (
+            f"call {op or 'it'} outside kiln.jit (on concrete tensors, e.g. before or after "
+            "the compiled function), or compute it with kiln ops that do not read values"
+        )
+        trace = self._trace()
+        if hook and trace is not None and trace.on_concrete is not None:
+            trace.on_concrete(self, what)  # (kiln.jit: Python number arguments -> constants)
+        error = ValuesUnknown if not hook else TraceError
+        raise error(
+            f"{what} needs the values of a traced tensor, which are not known while kiln.jit "
+            f"traces the function.\n  {_full_user_location()}\n  tensor: "
+            f"{self._node.type_str}\n  Instead: {advice}"
+        )
+
+    def _read(self, *args, **kwargs):
+        self._refuse("reads the tensor's values")
+
+    __getitem__ = __setitem__ = __iter__ = __len__ = __bool__ = _read
+    __float__ = __int__ = __index__ = __complex__ = _read
+
+    def __array__(self, dtype=None, copy=None):
+        self._refuse("converts the tensor to a NumPy array")
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        self._refuse(f"applies NumPy's {getattr(ufunc, '__name__', 'ufunc')}")
+
+    def __array_function__(self, func, types, args, kwargs):
+        self._refuse(f"applies NumPy's {getattr(func, '__name__', 'function')}")
+
+    def __getattr__(self, name):  # (shape, dtype, flags, any array method: no values)
+        if name.startswith("__"):  # (NumPy's and copy's probes: __array_interface__ ...)
+            raise AttributeError(name)
+        self._refuse(f"reads the tensor's values (._data.{name})", hook=False)
+
+    def __repr__(self) -> str:
+        return "<values of a traced tensor>"
+
+
+_DATA_SLOT = Tensor._data  # (the slot's descriptor: TracerTensor's property wraps it)
+
+
 class TracerTensor(Tensor):
     """A tensor whose value is a node of the graph being traced."""
 
@@ -296,12 +375,24 @@ class TracerTensor(Tensor):
         self._trace = trace
         self._view_of = None  # (base tensor, op, params) when this value is a view of base
         self._node = node
-        self._data = None
+        _DATA_SLOT.__set__(self, None)  # (read through the ``_data`` property below)
         self._requires_grad = requires_grad
         self._grad = None
         self.grad_fn = None
         self._retain = False
         self._vc = [0]
+
+    @property
+    def _data(self):
+        """No values: a placeholder that refuses to be read (``_TracedValues``), made when
+        read, so that tracing pays nothing for it (one more object per tracer made the
+        garbage collector's passes over a large trace a fifth of the tracing time)."""
+        data = _DATA_SLOT.__get__(self)
+        return _TracedValues(self._trace, self._node) if data is None else data
+
+    @_data.setter
+    def _data(self, value) -> None:
+        _DATA_SLOT.__set__(self, value)
 
     @property
     def shape(self) -> Size:
@@ -397,10 +488,16 @@ class TracerTensor(Tensor):
     def grad(self, value) -> None:
         Tensor.grad.fset(self, value)
 
-    def _concrete(self, what: str, advice: str):
+    def _concrete(self, what: str, advice: str, python: str | None = None):
+        """Refuse to read the traced value (a TraceError naming the user's line), or, under
+        ``torch.jit.trace`` (``TraceState.bake_value``), return the example's value as a
+        concrete tensor: ``python`` is what it becomes (``"boolean"``: PyTorch's words)."""
         hook = self._trace.on_concrete  # kiln.jit: a value of Python number arguments only
         if hook is not None:  # is traced again with them as constants (jit/function.py)
             hook(self, what)
+        bake = self._trace.bake_value
+        if bake is not None and python is not None:
+            return bake(self, python)
         raise TraceError(
             f"{what} needs the value of a traced tensor, which is not known while kiln.jit "
             f"traces the function.\n  {_full_user_location()}\n  tensor: {self._node.type_str}"
@@ -408,42 +505,62 @@ class TracerTensor(Tensor):
         )
 
     def numpy(self):
-        self._concrete(
+        return self._concrete(
             "numpy()",
             "return the tensor from the jitted function and convert it "
             "outside, or call the function without kiln.jit",
-        )
+            "NumPy array",
+        ).numpy()
 
     def __array__(self, dtype=None, copy=None):
-        self._concrete(
-            "converting to a NumPy array", "use kiln operations inside the jitted function"
+        value = self._concrete(
+            "converting to a NumPy array",
+            "use kiln operations inside the jitted function",
+            "NumPy array",
         )
+        return value.__array__(dtype)
 
     def item(self):
-        self._concrete("item()", "return the tensor and call .item() outside kiln.jit")
+        return self._concrete(
+            "item()", "return the tensor and call .item() outside kiln.jit", "number"
+        ).item()
 
     def tolist(self):
-        self._concrete("tolist()", "return the tensor and call .tolist() outside kiln.jit")
+        return self._concrete(
+            "tolist()", "return the tensor and call .tolist() outside kiln.jit", "list"
+        ).tolist()
 
     def __bool__(self):
-        self._concrete(
-            "Python control flow on a tensor (if/while/bool())",
-            "use kiln.where(cond, a, b) for data-dependent choices, mark the "
-            "argument static (kiln.jit(static_argnums=...)), or call the function "
-            "outside kiln.jit",
+        return bool(
+            self._concrete(
+                "Python control flow on a tensor (if/while/bool())",
+                "use kiln.where(cond, a, b) for data-dependent choices, mark the "
+                "argument static (kiln.jit(static_argnums=...)), or call the function "
+                "outside kiln.jit",
+                "boolean",
+            )
         )
 
     def __float__(self):
-        self._concrete("float()", "keep the value as a tensor, or pass it as a static argument")
+        return float(
+            self._concrete(
+                "float()", "keep the value as a tensor, or pass it as a static argument", "float"
+            )
+        )
 
     def __int__(self):
-        self._concrete("int()", "keep the value as a tensor, or pass it as a static argument")
+        return int(
+            self._concrete(
+                "int()", "keep the value as a tensor, or pass it as a static argument", "integer"
+            )
+        )
 
     def __index__(self):
-        self._concrete(
+        return self._concrete(
             "using a tensor as a Python index",
             "use kiln.gather / index_select, or pass the index as a static argument",
-        )
+            "index",
+        ).__index__()
 
     def __repr__(self) -> str:
         return f"Tracer({self._node.type_str})"
@@ -487,6 +604,9 @@ class TraceState:
     on_concrete = None
     # (tensor) -> Size: how the user's code reads a tracer's shape (jit/auto_dynamic.py)
     shape_hook = None
+    # (tracer, what) -> Tensor: torch.jit.trace's conversion of a traced value to a Python
+    # value (bool, int, item()...): the example's value, baked in with a TracerWarning
+    bake_value = None
     # (argument path) -> None, called when the code reads an argument's storage offset:
     # kiln.jit puts that offset into the cache key (jit/function.py)
     on_offset = None
@@ -515,6 +635,7 @@ class TraceState:
         # (0-d bool node, message): the compiled function raises RuntimeError(message)
         # when the node is true after a run (an integer divisor's zero: jit/compiled.py)
         self.runtime_checks: list[tuple[object, str]] = []
+        self._undo: list = []  # (undo_on_failure) run when the trace fails
         self.device = "cpu"  # "cuda" once any input lives on a GPU: compile for it
         # Collectives (all_reduce, ...) recorded by kiln.distributed: the compiled step is
         # split into stages around them. Only a trace that can run in stages allows them.
@@ -588,6 +709,17 @@ class TraceState:
         self.captured[id(x)] = (x, node)
         self.current[id(x)] = (x, node)
         return node
+
+    def undo_on_failure(self, undo) -> None:
+        """``undo()`` runs if this trace fails (``rollback``): state made eagerly for it
+        (an optimizer's lazily created ``exp_avg``) goes, so that a failed trace leaves
+        ``optimizer.state_dict()`` as the eager calls will make it."""
+        self._undo.append(undo)
+
+    def rollback(self) -> None:
+        """The trace failed: undo what ``undo_on_failure`` registered, newest first."""
+        while self._undo:
+            self._undo.pop()()
 
     def seed_input(self, generator) -> TracerTensor:
         """A fresh ``(key, counter)`` pair from ``generator`` on every call."""

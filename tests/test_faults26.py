@@ -229,13 +229,6 @@ def test_zero_divisor_in_kiln_compile_and_in_a_step_with_backward():
     assert_clean_state()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the traced divisor's zero check is an extra graph output that Compiled.run "
-    "reads (frontend/jit/compiled.py); a kiln.jit.save'd-and-loaded trace "
-    "(frontend/jit/script.py) and kiln.export's module rebuild their runner from the graph "
-    "alone and divide by the zero silently, where torch.jit.load and torch.export raise",
-)
 @pytest.mark.parametrize("route", ["jit.save/load", "export"])
 def test_zero_divisor_in_a_saved_or_exported_program_raises_as_torch(route):
     def f(a, b):

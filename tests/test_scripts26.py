@@ -57,12 +57,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "(NotImplementedError); torch exports it with a BUFFER_MUTATION output",
         "buffers to mutate": "(the same)",
     },
-    "jit_trace_save_load": {
-        "gate positive": "torch.jit.trace records the branch its example input takes (with a "
-        "TracerWarning); kiln's trace raises TraceError on Python control flow on a tensor "
-        "(frontend/jit/script.py)",
-        "gate negative follows trace": "(the same)",
-    },
 }
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test

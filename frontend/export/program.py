@@ -284,6 +284,9 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
             outputs.append(trace.node_of(v))
         else:
             out_spec.append(["const", _json_value(v, f"the output {path}"), path])
+    for node, message in trace.runtime_checks:  # (a traced integer divisor is zero: the
+        out_spec.append(["check", len(outputs), message])  # runner raises, as kiln.jit does)
+        outputs.append(node)
     graph.outputs = outputs
     arguments = {id(t._node) for t in trace.args}
     captured = {id(node): t for t, node in trace.captured.values()}

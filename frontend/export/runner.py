@@ -68,7 +68,9 @@ class ExportedModule(Module):
         setter(self, "_structure", program.in_structure)
         setter(self, "_flat", len(checks) == len(program.in_spec) and _flat(program))
         setter(self, "_out_structure", decode_structure(program.out_structure))
-        setter(self, "_out_spec", [(kind, v) for kind, v, _ in program.out_spec])
+        setter(self, "_out_spec", [(k, v) for k, v, _ in program.out_spec if k != "check"])
+        # (flag output, message): PyTorch's RuntimeError when a flag is set (a zero divisor)
+        setter(self, "_raises", [(v, m) for k, v, m in program.out_spec if k == "check"])
         setter(self, "_single_output", self._out_structure == "*" and self._out_spec[0][0] == "out")
 
     def _register(self, kind: str, name: str, array: np.ndarray):
@@ -129,6 +131,9 @@ class ExportedModule(Module):
         results = run(
             [values[s]._data if type(s) is int else s[0][s[1]]._data for s in self._sources]
         )
+        for k, message in self._raises:  # (kiln.jit's runtime checks: jit/compiled.py)
+            if results[k].any():
+                raise RuntimeError(message)
         if self._single_output:
             return _wrap(results[0])
         out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]

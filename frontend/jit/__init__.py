@@ -29,6 +29,7 @@ One concept a file:
 - ``dumps.py``: where ``KILN_DUMP`` writes each variant (the compiler's writer);
 - ``script.py``: ``torch.jit``'s names: ``trace``, ``script``, ``ScriptModule``, ``save``,
   ``load`` (through ``kiln.export``), ``ignore``, ``unused``;
+- ``baked.py``: ``torch.jit.trace``'s Python values of the example (``TracerWarning``);
 - ``torch_compile.py``: ``kiln.compile`` (``torch.compile``'s signature), custom back ends,
   ``explain``;
 - ``control_flow.py``: ``kiln.cond``, a data-dependent branch a trace can hold.
@@ -39,6 +40,7 @@ from __future__ import annotations
 import sys
 import types
 
+from .baked import TracerWarning
 from .compiled import Compiled, Inspection
 from .config import JitConfig, config
 from .control_flow import cond
@@ -55,6 +57,7 @@ __all__ = [
     "OptimizedModule",
     "ScriptFunction",
     "ScriptModule",
+    "TracerWarning",
     "compile",
     "cond",
     "config",

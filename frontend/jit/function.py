@@ -65,6 +65,7 @@ from .auto_dynamic import (
     tied_size,
 )
 from .autograd_bridge import FailedBackward, build_backward_or_failure
+from .baked import ExampleValues
 from .compiled import (
     Compiled,
     Inspection,
@@ -257,6 +258,20 @@ def _scalar_only(trace, tracer, what) -> None:
         raise Specialize(sorted(found), what.split(" (")[0])
 
 
+class RecompileLimitHit(TraceError):
+    """``kiln.compile``: the function has ``kiln.jit.config.cache_size_limit`` compiled
+    variants and a call needs another: torch.compile's recompile limit, where the call runs
+    eagerly (the variants stay; ``fullgraph=True`` raises)."""
+
+    def __init__(self, name: str, reason: str):
+        limit = config.cache_size_limit
+        super().__init__(
+            f"kiln.compile: {name} hit config.recompile_limit ({limit}) "
+            f"(kiln._dynamo.config.cache_size_limit); the recompile was because {reason}"
+        )
+        self.reason = reason
+
+
 class SpecializeOffset(Specialize):
     """The function read a tensor argument's storage offset (``x.storage_offset()``, the
     default offset of ``x.as_strided``): traced again with that offset in the cache key."""
@@ -357,6 +372,10 @@ class JitFunction:
         # torch.jit.trace: the Python values the trace read are constants of its graph, as
         # PyTorch documents ("frozen"): no Python guard is kept (tensors stay live)
         self.freeze_python = False
+        self._baked = None  # torch.jit.trace: the example's values of conversions (baked.py)
+        # kiln.compile: with config.cache_size_limit variants, a new signature raises
+        # RecompileLimitHit (the call runs eagerly) instead of dropping the oldest variant
+        self.eager_past_limit = False
         # kiln.compile: print() in the traced code stops the trace (the call runs eagerly,
         # printing each time, as torch.compile breaks the graph at print)
         self.graph_breaks = False
@@ -469,6 +488,8 @@ class JitFunction:
                 if compiled is None:
                     transition = self._transition(key)
             self._explain_trace(key, leaves)
+            if self.eager_past_limit and len(self._order) >= max(1, config.cache_size_limit):
+                raise RecompileLimitHit(self.name, self._last_reason)
             try:
                 with record_function(f"kiln.jit compile {self.name}", kind="compile"):
                     if transition is None:
@@ -763,6 +784,8 @@ class JitFunction:
             if shape_hook is not None:
                 trace.shape_hook = symbolic_shape_hook(shape_hook)
             fetchers, arg_nodes, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves)
+            if self.freeze_python:  # torch.jit.trace: bool(x), int(x)... take the example's
+                trace.bake_value = ExampleValues(trace, leaves, self._baked)
             recorder = GuardRecorder(self.fn, self.name)
             recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             before = modes()
@@ -788,11 +811,15 @@ class JitFunction:
             compiled = self._finish(trace, result, fetchers, recorder.guard_set())
             if self.freeze_python:
                 compiled.python_guards = None
+                if self._baked is None:  # (the example's trace: later traces replay it)
+                    self._baked = trace.bake_value.values
             _refuse_overlapping_updates(self.name, leaves, compiled)
             self._refuse_captured_aliases(leaves, compiled, trace)
         except Specialize:
+            trace.rollback()
             raise  # traced again at once: the draws are made again
         except BaseException:
+            trace.rollback()  # (an optimizer's state created for the trace: gone again)
             if draw_on_error:
                 for generator, _ in trace.seeds:
                     generator.next_seed()
@@ -892,6 +919,8 @@ class JitFunction:
         with random_state_kept():
             trace = TraceState(self.name)
             fetchers, _, new_args, new_kwargs = self._arguments(trace, args, kwargs, leaves, shapes)
+            if self.freeze_python:  # (no values at this size: the example's, or refused)
+                trace.bake_value = ExampleValues(trace, None, self._baked or [])
             recorder = GuardRecorder(self.fn, self.name)
             recorder.arg_objects = self._arg_objects(args, kwargs, leaves)
             with tracing(trace), recorder:

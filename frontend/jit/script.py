@@ -14,7 +14,8 @@ the example's shapes and says so when called with others.
 x.sum() > 0:``) runs it eagerly for those input signatures, choosing the branch on each
 call as TorchScript's compiled ``if`` does (``kiln.cond`` or ``kiln.where`` compile it);
 its ``graph`` and ``save`` raise the ``TraceError`` that names the user's line. ``trace``
-of such a function raises that error (PyTorch's would bake in the branch of the example).
+of such a function takes the example's branch for good and warns ``TracerWarning``, as
+PyTorch's does (``baked.py``).
 
 >>> import kiln, kiln.nn as nn
 >>> traced = kiln.jit.trace(nn.Linear(3, 2), kiln.ones(1, 3))
@@ -37,6 +38,7 @@ from ..export.dynamic import ConstraintViolationError, Dim
 from ..export.program import ExportedProgram, export
 from ..nn.module import Module
 from ..tensor import Tensor
+from .baked import replaying
 from .config import log_decision
 from .function import JitFunction
 from .function import trace as trace_graph
@@ -100,7 +102,8 @@ class ScriptFunction:
         if self._graph is None:
             args, kwargs, _ = self._need_examples("graph")
             try:
-                self._graph = trace_graph(self._fn, *args, **kwargs)
+                with replaying(self._fn, self._jitted._baked) as fn:
+                    self._graph = trace_graph(fn, *args, **kwargs)
             except TraceError as exc:
                 raise TraceError(
                     f"kiln.jit: {self._jitted.name} has no graph (kiln traces it; "
@@ -129,7 +132,8 @@ class ScriptFunction:
         """The exported program of the example inputs (leading dimensions dynamic if they
         can be)."""
         args, kwargs, _ = self._need_examples("save")
-        return export_with_batch_dim(self._fn, args, kwargs)
+        with replaying(self._fn, self._jitted._baked) as fn:  # (trace: the example's values)
+            return export_with_batch_dim(fn, args, kwargs)
 
     def save(self, f, _extra_files=None) -> None:
         save_program(self.export(), f, extra_files=_extra_files)

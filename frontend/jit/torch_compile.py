@@ -36,6 +36,7 @@ What each argument does in kiln:
 from __future__ import annotations
 
 import functools
+import logging
 import warnings
 import weakref
 from dataclasses import dataclass, field
@@ -50,13 +51,15 @@ from ..nn.module import Module
 from ..tensor import Tensor, _wrap
 from ..tracing import TraceState, is_tracing, tracing
 from .config import config as jit_config
-from .function import JitFunction
+from .config import log_decision
+from .function import JitFunction, RecompileLimitHit
 from .function import trace as trace_graph
 from .signature import DYNAMIC_SCALARS, flatten, substitute, unflatten
 
 MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 JIT_BACKENDS = (None, "inductor", "kiln", "default")
 EAGER_BACKENDS = ("eager", "aot_eager")
+dynamo_log = logging.getLogger("kiln._dynamo")  # (torch's recompile-limit warning's logger)
 
 _compiled_functions: weakref.WeakSet = weakref.WeakSet()
 
@@ -110,6 +113,8 @@ class CompiledFunction:
         self.jitted.graph_breaks = True  # print() / print(tensor): run eagerly, as torch
         self._eager_keys: set = set()  # signatures that could not be traced (fullgraph=False)
         self._custom: dict = {}  # key -> CustomBackendVariant
+        self.jitted.eager_past_limit = True  # (torch's recompile limit: see _past_limit)
+        self._limit_logged = False
         _compiled_functions.add(self)
         functools.update_wrapper(self, fn, updated=())
 
@@ -140,6 +145,11 @@ class CompiledFunction:
             return self.jitted(*args, **kwargs)
         try:
             compiled, leaves = self.jitted.variant(args, kwargs)
+        except RecompileLimitHit as exc:  # torch's recompile limit: new inputs run eagerly
+            if self.fullgraph:
+                raise RuntimeError(f"Hard failure due to fullgraph=True: {exc}") from None
+            self._past_limit(exc)
+            return self._orig_fn(*args, **kwargs)
         except TraceError as exc:
             if self.fullgraph:
                 raise
@@ -169,6 +179,31 @@ class CompiledFunction:
             return result
         return compiled.run([v for _, v in leaves])
 
+    def _past_limit(self, exc) -> None:
+        """torch.compile's recompile limit: logged once (a warning of the logger
+        ``kiln._dynamo``, as torch's ``torch._dynamo``), the call runs eagerly; each such
+        call is in the retrace log (``KILN_LOG=recompiles``)."""
+        name, limit = self.jitted.name, jit_config.cache_size_limit
+        log_decision(f"kiln.compile: {name} runs eagerly for these inputs: {exc}")
+        if self._limit_logged:
+            return
+        self._limit_logged = True
+        code = getattr(self._orig_fn, "__code__", None) or getattr(
+            getattr(self._orig_fn, "forward", None), "__code__", None
+        )
+        where = f" ({code.co_filename}:{code.co_firstlineno})" if code is not None else ""
+        dynamo_log.warning(
+            "kiln._dynamo hit config.recompile_limit (%s)\n"
+            "   function: '%s'%s\n"
+            "   last reason: %s\n"
+            "Calls with new inputs run eagerly; the compiled variants stay. To log all "
+            'recompilation reasons, use KILN_LOG="recompiles" (torch: TORCH_LOGS="recompiles").',
+            limit,
+            name,
+            where,
+            exc.reason,
+        )
+
     def __get__(self, obj, objtype=None):
         """``@torch.compile`` on a method: bound to the instance, as a function is."""
         if obj is None:
@@ -182,6 +217,7 @@ class CompiledFunction:
 
     def reset(self) -> None:
         self.jitted.reset()
+        self._limit_logged = False
         self._eager_keys = set()
         self._custom = {}
 

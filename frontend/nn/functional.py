@@ -364,7 +364,7 @@ def embedding_bag(
 
 
 def _host_ints(t, what: str) -> np.ndarray:
-    if kiln.is_tracing() and getattr(t, "_data", None) is None:
+    if kiln.is_tracing() and getattr(t, "_node", None) is not None:
         raise RuntimeError(
             f"embedding_bag: {what} must be known when tracing (kiln.jit): pass it as a "
             "constant, not an input of the jitted function"

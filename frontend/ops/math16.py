@@ -342,6 +342,10 @@ def _int_mod(a, b):
 
     from ..dispatch import bind
 
+    if _traced(a, b):  # (the fmod primitive is for floats: a trace refuses it on integers)
+        from .elementwise import _int_floor_div
+
+        return bind(P["sub"], (a, bind(P["mul"], (_int_floor_div(a, b, a.dtype), b))))
     return bind(P["fmod"], (a, b))
 
 
@@ -690,8 +694,30 @@ def polygamma(n, input):  # noqa: A002
         return ops.cast(_trigamma64(x64), out)
     sign = 1.0 if n % 2 else -1.0
     fact = math.exp(math.lgamma(n + 1.0))
-    z = zeta64(constant(float(n + 1), F64, like=x64), x64)
-    return ops.cast(ops.mul(z, sign * fact), out)
+    s = constant(float(n + 1), F64, like=x64)
+    z = ops.mul(zeta64(s, x64), sign * fact)
+    if _traced(x64):  # (a traced zeta's direct sum stops at q > -1: NaN below; reflect)
+        reflect = ops.logical_and(ops.lt(x64, -0.5), ops.ne(x64, ops.floor(x64)))
+        xr = _safe(reflect, x64, -0.5)
+        mirrored = ops.mul(zeta64(s, ops.sub(1.0, xr)), sign * fact)  # psi_n(1 - x)
+        cot = ops.reciprocal(ops.tan(ops.mul(xr, math.pi)))
+        shift = ops.mul(_poly(cot, _cot_derivative(n)[::-1]), math.pi ** (n + 1))
+        z = ops.where(reflect, ops.sub(ops.mul(mirrored, (-1.0) ** n), shift), z)
+    return ops.cast(z, out)
+
+
+def _cot_derivative(n: int) -> list:
+    """Coefficients (constant first) of ``P_n``: ``d^n/dx^n cot(pi x) = pi^n P_n(cot(pi x))``
+    (``P_0(c) = c``, ``P_k+1(c) = -(1 + c^2) P_k'(c)``), for the reflection
+    ``psi_n(x) = (-1)^n psi_n(1 - x) - pi^(n+1) P_n(cot(pi x))``."""
+    p = [0.0, 1.0]
+    for _ in range(n):
+        d = [k * p[k] for k in range(1, len(p))]
+        p = [0.0] * (len(d) + 2)
+        for k, a in enumerate(d):
+            p[k] -= a
+            p[k + 2] -= a
+    return p
 
 
 def mvlgamma(input, p):  # noqa: A002

@@ -62,6 +62,15 @@ class _RequiredParameter:
 required = _RequiredParameter()
 
 
+def _forget(table, p, name, had) -> None:
+    """Undo ``_state_tensor``'s creation of ``table[p][name]`` (a failed kiln.jit trace)."""
+    st = table.get(p)
+    if st is not None:
+        st.pop(name, None)
+        if not st and not had:
+            del table[p]
+
+
 class Optimizer:
     """Base class: holds ``param_groups`` (dicts with ``"params"`` and hyper-parameters).
 
@@ -324,12 +333,17 @@ class Optimizer:
     def _state_tensor(self, p: Tensor, name: str, make, hidden: bool = False):
         """``state[p][name]``, created eagerly by ``make()`` the first time it is asked for
         (``hidden``: kept out of ``state``, for kiln's own tensors PyTorch has not)."""
-        st = self._hidden_state[p] if hidden else self.state[p]
+        table = self._hidden_state if hidden else self.state
+        had = p in table
+        st = table[p]
         value = st.get(name)
         if value is None:
+            trace = tracing.current_trace()
             with tracing.escape_trace(), kiln.no_grad():
                 value = make()
             st[name] = value
+            if trace is not None and hasattr(trace, "undo_on_failure"):  # a failed trace:
+                trace.undo_on_failure(functools.partial(_forget, table, p, name, had))
         return value
 
     def _scratch(self, like):
