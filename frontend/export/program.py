@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import enum
 import inspect
+import warnings
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -63,34 +64,78 @@ class InputKind(enum.StrEnum):
 
 
 class OutputKind(enum.StrEnum):
+    """``torch.export.graph_signature.OutputKind``: a user output, or the new value of a
+    buffer, parameter or input that the program updates (``module()`` writes it back)."""
+
     USER_OUTPUT = "user_output"
+    BUFFER_MUTATION = "buffer_mutation"
+    PARAMETER_MUTATION = "parameter_mutation"
+    USER_INPUT_MUTATION = "user_input_mutation"
+
+
+@dataclass(frozen=True)
+class TensorArgument:
+    """A graph value by name (``torch.export.graph_signature.TensorArgument``)."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+def _argument(arg):
+    return arg if isinstance(arg, TensorArgument) or arg is None else TensorArgument(str(arg))
 
 
 @dataclass
 class InputSpec:
-    """One graph input: ``kind`` is user_input, parameter, buffer or constant_tensor."""
+    """One graph input: ``kind`` is user_input, parameter, buffer or constant_tensor.
+
+    ``arg`` names the graph input as torch does (``p_linear_weight``, ``b_running_mean``,
+    ``c_scale``, the argument's name for a user input), ``target`` the state or constant
+    it reads (None for a user input), ``persistent`` whether a buffer is in ``state_dict``.
+    """
 
     kind: InputKind
     target: str | None  # the state_dict or constant's name (None for a user input, as torch)
-    arg: str | None = None  # the input's name: the argument's path for a user input
+    arg: TensorArgument | str | None = None
+    persistent: bool | None = None
+
+    def __post_init__(self):
+        self.arg = _argument(self.arg)
+
+    def __str__(self) -> str:
+        target = "" if self.target is None else f" target='{self.target}'"
+        persistent = "" if self.persistent is None else f" persistent={self.persistent}"
+        return f"{self.arg}: {self.kind.name}{target}{persistent}"
 
 
 @dataclass
 class OutputSpec:
+    """One graph output: a user output (``target`` None) or the new value of ``target``."""
+
     kind: OutputKind
     target: str | None  # None for a user output, as torch
-    arg: str | None = None  # the output's path
+    arg: TensorArgument | str | None = None  # the output's path, or new_<target>
+
+    def __post_init__(self):
+        self.arg = _argument(self.arg)
+
+    def __str__(self) -> str:
+        target = "" if self.target is None else f" target='{self.target}'"
+        return f"{self.arg}: {self.kind.name}{target}"
 
 
 @dataclass
 class ExportGraphSignature:
-    """Which graph input is which, as ``torch.export.ExportGraphSignature`` says it."""
+    """Which graph input and output is which, as ``torch.export.ExportGraphSignature`` says
+    it; ``str()`` prints it in torch's words (``p_weight: PARAMETER target='weight'``)."""
 
     input_specs: list[InputSpec]
     output_specs: list[OutputSpec] = field(default_factory=list)
 
     def _targets(self, kind: str) -> tuple[str, ...]:
-        return tuple(s.arg for s in self.input_specs if s.kind == kind)
+        return tuple(s.target for s in self.input_specs if s.kind == kind)
 
     @property
     def parameters(self) -> tuple[str, ...]:
@@ -101,16 +146,57 @@ class ExportGraphSignature:
         return self._targets("buffer")
 
     @property
+    def non_persistent_buffers(self) -> tuple[str, ...]:
+        return tuple(
+            s.target for s in self.input_specs if s.kind == "buffer" and s.persistent is False
+        )
+
+    @property
     def lifted_tensor_constants(self) -> tuple[str, ...]:
         return self._targets("constant_tensor")
 
     @property
     def user_inputs(self) -> tuple[str, ...]:
-        return self._targets("user_input")
+        return tuple(s.arg.name for s in self.input_specs if s.kind == "user_input")
 
     @property
     def user_outputs(self) -> tuple[str, ...]:
-        return tuple(s.arg for s in self.output_specs)
+        return tuple(s.arg.name for s in self.output_specs if s.kind == "user_output")
+
+    def _inputs_to(self, kind: str) -> dict[str, str]:
+        return {s.arg.name: s.target for s in self.input_specs if s.kind == kind}
+
+    def _outputs_to(self, kind: str) -> dict[str, str]:
+        return {s.arg.name: s.target for s in self.output_specs if s.kind == kind}
+
+    @property
+    def inputs_to_parameters(self) -> dict[str, str]:
+        return self._inputs_to("parameter")
+
+    @property
+    def inputs_to_buffers(self) -> dict[str, str]:
+        return self._inputs_to("buffer")
+
+    @property
+    def inputs_to_lifted_tensor_constants(self) -> dict[str, str]:
+        return self._inputs_to("constant_tensor")
+
+    @property
+    def buffers_to_mutate(self) -> dict[str, str]:
+        return self._outputs_to("buffer_mutation")
+
+    @property
+    def parameters_to_mutate(self) -> dict[str, str]:
+        return self._outputs_to("parameter_mutation")
+
+    @property
+    def user_inputs_to_mutate(self) -> dict[str, str]:
+        return self._outputs_to("user_input_mutation")
+
+    def __str__(self) -> str:
+        inputs = "\n".join(str(s) for s in self.input_specs)
+        outputs = "\n".join(str(s) for s in self.output_specs)
+        return f"\n# inputs\n{inputs}\n\n# outputs\n{outputs}\n"
 
 
 # ------------------------------------------------------------------------------ pytrees
@@ -157,14 +243,70 @@ def _json_value(value, what: str):
 
 # ------------------------------------------------------------------------------ tracing
 def _module_tensor_names(root) -> dict[int, tuple[str, str]]:
-    """``id(tensor) -> (kind, state_dict name)`` for a module's parameters and buffers."""
+    """``id(tensor) -> (kind, name)`` for a module's parameters, buffers and plain tensor
+    attributes (``constant_tensor``, named by the attribute as torch.export names them).
+    A non-persistent buffer's kind is ``"buffer!"``: torch keeps it in ``constants``."""
     names: dict[int, tuple[str, str]] = {}
     if hasattr(root, "named_parameters"):
         for name, t in root.named_parameters():
             names.setdefault(id(t), ("parameter", name))
-        for name, t in root.named_buffers():
-            names.setdefault(id(t), ("buffer", name))
+        for prefix, module in root.named_modules():
+            transient = getattr(module, "_non_persistent_buffers_set", ())
+            for name, t in module._buffers.items():
+                if t is not None:
+                    kind = "buffer!" if name in transient else "buffer"
+                    names.setdefault(id(t), (kind, _dotted(prefix, name)))
+        for prefix, module in root.named_modules():
+            for name, t in vars(module).items():
+                if isinstance(t, Tensor) and not name.startswith("_"):
+                    names.setdefault(id(t), ("constant_tensor", _dotted(prefix, name)))
     return names
+
+
+def _dotted(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _snapshot_modules(root) -> list:
+    """What a forward may reassign, per submodule: its buffers, parameters and attributes."""
+    if not hasattr(root, "named_modules"):
+        return []
+    return [
+        (prefix, m, dict(m._buffers), dict(m._parameters), dict(vars(m)))
+        for prefix, m in root.named_modules()
+    ]
+
+
+def _restore_modules(snapshot: list, trace: TraceState) -> list:
+    """Undo the forward's assignments of tensors to module attributes (a traced value left in
+    the user's module would be a tracer there); ``(state name, value, value before)`` of each
+    buffer the forward reassigned (``self.count = self.count + 1``: a buffer mutation)."""
+    reassigned, problems = [], []
+    for prefix, module, buffers, parameters, attributes in snapshot:
+        for name, original in buffers.items():
+            if module._buffers.get(name) is not original:
+                reassigned.append((_dotted(prefix, name), module._buffers.get(name), original))
+        if any(module._parameters.get(n) is not p for n, p in parameters.items()):
+            problems.append(f"it reassigns a parameter of {type(module).__name__}")
+        for table, saved in ((module._buffers, buffers), (module._parameters, parameters)):
+            if table.keys() != saved.keys() or any(table[k] is not saved[k] for k in saved):
+                table.clear()
+                table.update(saved)
+        for name, value in list(vars(module).items()):
+            if getattr(value, "_trace", None) is trace and attributes.get(name) is not value:
+                # torch.export drops such an assignment too (a cache kept for a later call)
+                warnings.warn(
+                    f"kiln.export: the forward assigns a traced tensor to the attribute "
+                    f"{_dotted(prefix, name)!r}; the exported program does not keep it",
+                    stacklevel=4,
+                )
+                if name in attributes:
+                    object.__setattr__(module, name, attributes[name])
+                else:
+                    object.__delattr__(module, name)
+    if problems:
+        raise NotImplementedError("kiln.export: cannot export this program: " + "; ".join(problems))
+    return reassigned
 
 
 def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
@@ -267,8 +409,12 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
         replaced[id(value)] = trace.add_argument(example, path)
     new_args = tuple(_substitute(a, replaced) for a in args)
     new_kwargs = {k: _substitute(v, replaced) for k, v in kwargs.items()}
-    with grad_mode.no_grad(), tracing(trace):
-        result = fn(*new_args, **new_kwargs)
+    snapshot = _snapshot_modules(fn)
+    try:
+        with grad_mode.no_grad(), tracing(trace):
+            result = fn(*new_args, **new_kwargs)
+    finally:
+        reassigned = _restore_modules(snapshot, trace)
     if hasattr(fn, "named_parameters"):  # torch.export lifts every parameter and buffer,
         for _, t in (*fn.named_parameters(), *fn.named_buffers()):  # read or not
             if id(t) not in trace.captured and id(t) not in replaced:
@@ -284,8 +430,9 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
             outputs.append(trace.node_of(v))
         else:
             out_spec.append(["const", _json_value(v, f"the output {path}"), path])
-    graph.outputs = outputs
-    arguments = {id(t._node) for t in trace.args}
+    mutations = _mutations(trace, names, reassigned, leaves)
+    graph.outputs = outputs + [node for _, _, node in mutations]
+    arguments = {id(node) for node in trace.arg_inputs}
     captured = {id(node): t for t, node in trace.captured.values()}
     inputs = []
     for node in graph.inputs:
@@ -299,17 +446,59 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
         "inputs": inputs,
         "outputs": out_spec,
         "out_structure": out_structure,
+        "mutations": [
+            [kind, target, len(outputs) + k] for k, (kind, target, _) in enumerate(mutations)
+        ],
     }, [captured.get(id(n)) for n in graph.inputs]
+
+
+def _mutations(trace: TraceState, names: dict, reassigned: list, leaves: list) -> list:
+    """``[kind, target, new value node]`` of each state tensor and input the trace updated:
+    torch.export's ``BUFFER_MUTATION``, ``PARAMETER_MUTATION`` and ``USER_INPUT_MUTATION``
+    outputs, written back by ``program.module()`` after every call."""
+    found: dict = {}
+    for tensor, node in trace.mutations():
+        kind, name = names.get(id(tensor), ("constant_tensor", None))
+        if kind == "constant_tensor":
+            what = (
+                f"constant {name}"
+                if name
+                else (f"tensor {tensor.dtype.name}{list(tensor.shape)} captured from outside")
+            )
+            raise RuntimeError(
+                f"kiln.export: the {what} is mutated in the forward method; register it as "
+                "a buffer (or pass it as an argument)"
+            )
+        found[name] = ("buffer" if kind == "buffer!" else kind, tensor, node)
+    for name, value, original in reassigned:
+        if getattr(value, "_trace", None) is not trace:
+            raise NotImplementedError(
+                f"kiln.export: the forward assigns {type(value).__name__} to the buffer "
+                f"{name!r}; an exported program updates a buffer with a value computed from "
+                "its inputs and state only"
+            )
+        found[name] = ("buffer", original, trace.node_of(value))
+    result = []
+    for name, (kind, original, node) in found.items():
+        if original is not None and (
+            tuple(node.shape) != tuple(original.shape) or node.dtype != original.dtype.name
+        ):
+            raise NotImplementedError(
+                f"kiln.export: the forward changes the {kind} {name!r} from "
+                f"{original.dtype.name}{list(original.shape)} to {node.dtype}{list(node.shape)}; "
+                "an exported program updates state in place, keeping its shape and dtype"
+            )
+        result.append([f"{kind}_mutation", name, node])
+    paths = [path for path, value in leaves if isinstance(value, Tensor)]
+    for position, node in trace.argument_mutations():
+        result.append(["user_input_mutation", paths[position], node])
+    return result
 
 
 def _refuse_effects(trace: TraceState) -> None:
     problems = []
     if trace.seeds:
         problems.append("it draws random numbers (dropout in training mode? call .eval())")
-    if trace.mutations():
-        problems.append(
-            "it updates a tensor in place (batch-norm statistics in training mode? call .eval())"
-        )
     if trace.grads:
         problems.append("it sets .grad")
     if trace.live_scalars:
@@ -400,10 +589,14 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
         symbolic = records[0]
 
     counter = 0
+    transient = []  # non-persistent buffers (torch keeps them in ``constants``)
     for spec in symbolic["inputs"]:
         if spec[1] is None:
-            spec[1] = f"c_constant_{counter}"  # a tensor the function read from outside
+            spec[1] = f"lifted_tensor_{counter}"  # a tensor the function read from outside
             counter += 1
+        if spec[0] == "buffer!":
+            spec[0] = "buffer"
+            transient.append(spec[1])
     _order_inputs(symbolic, captured, fn_or_module)
     state: OrderedDict = OrderedDict()
     for spec, tensor in zip(symbolic["inputs"], captured):
@@ -420,15 +613,19 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
         dims={n: [d.min, d.max] for n, d in dims.items()},
         example_sizes=example,
         state=state,
+        mutations=symbolic["mutations"],
+        transient=transient,
+        training=bool(getattr(fn_or_module, "training", False)),
     )
 
 
 def _order_inputs(symbolic: dict, captured: list, root) -> None:
     """Put the graph inputs in ``torch.export``'s order: parameters, buffers (both in
     ``state_dict()`` order), constants, then the user's inputs (in place)."""
-    order = (
-        {name: k for k, name in enumerate(root.state_dict())} if hasattr(root, "state_dict") else {}
-    )
+    order = {}
+    if hasattr(root, "named_parameters"):
+        tensors = [*root.named_parameters(), *root.named_buffers()]
+        order = {name: k for k, (name, _) in enumerate(tensors)}
     kinds = ("parameter", "buffer", "constant_tensor", "user_input")
     count = len(symbolic["inputs"])
 
@@ -463,8 +660,16 @@ class ExportedProgram:
     """A traced program with its weights: ``module()`` runs it, ``kiln.export.save`` writes it.
 
     ``graph`` is the graph at the example's sizes; ``graph_signature`` says which input is
-    which; ``state_dict`` holds parameters and buffers, ``constants`` the other tensors the
-    function read; ``range_constraints`` the range of each dynamic dimension.
+    which; ``state_dict`` holds parameters and persistent buffers, ``constants`` the other
+    tensors the function read (and non-persistent buffers, as torch);
+    ``range_constraints`` the range of each dynamic dimension.
+
+    State the program updates (``self.count += 1``, batch-norm statistics in training
+    mode, ``x.add_(1)`` on an input) is written back by ``module()`` after every call. As in
+    torch 2.13, ``export`` gives the "training IR" whose signature lists no mutation outputs,
+    and ``run_decompositions()`` the functional form whose signature lists them
+    (``BUFFER_MUTATION``, ``buffers_to_mutate``); both run alike, kiln's graph returns the
+    new values in either.
     """
 
     def __init__(
@@ -479,6 +684,10 @@ class ExportedProgram:
         dims,
         example_sizes,
         state,
+        mutations=(),
+        transient=(),
+        training=False,
+        decomposed=False,
     ):
         self.name = name
         self.graph_json = graph_json
@@ -490,6 +699,10 @@ class ExportedProgram:
         self.dims = dims
         self.example_sizes = example_sizes
         self.state = state  # name -> np.ndarray (parameters, buffers, constants)
+        self.mutations = [list(m) for m in mutations]  # [kind, target, graph output index]
+        self.transient = list(transient)  # names of the non-persistent buffers
+        self.training = bool(training)  # the exported module's mode
+        self.decomposed = bool(decomposed)  # run_decompositions() made it
         self._graph = None
 
     # -------------------------------------------------------------- torch.export's names
@@ -500,12 +713,29 @@ class ExportedProgram:
         return self._graph
 
     @property
+    def graph_module(self):
+        """The graph as torch's ``ep.graph_module`` shows it: ``.graph``, ``.code`` (text)."""
+        return GraphView(self)
+
+    @property
     def graph_signature(self) -> ExportGraphSignature:
-        inputs = [
-            InputSpec(InputKind(kind), None if kind == "user_input" else target, target)
-            for kind, target in self.input_kinds
-        ]
-        outputs = [
+        prefixes = {"parameter": "p_", "buffer": "b_", "constant_tensor": "c_"}
+        transient = set(self.transient)
+        inputs = []
+        for kind, target in self.input_kinds:
+            if kind == "user_input":
+                inputs.append(InputSpec(InputKind.USER_INPUT, None, target))
+                continue
+            persistent = (target not in transient) if kind == "buffer" else None
+            arg = prefixes[kind] + target.replace(".", "_")
+            inputs.append(InputSpec(InputKind(kind), target, arg, persistent))
+        outputs = []
+        if self.decomposed:  # torch lists them first, in the order of the inputs
+            order = {target: k for k, (_, target) in enumerate(self.input_kinds)}
+            for kind, target, _ in sorted(self.mutations, key=lambda m: order.get(m[1], 0)):
+                arg = "new_" + "".join(c if c.isalnum() else "_" for c in target)
+                outputs.append(OutputSpec(OutputKind(kind), target, arg))
+        outputs += [
             OutputSpec(OutputKind.USER_OUTPUT, None, path)
             for kind, _, path in self.out_spec
             if kind == "out"
@@ -514,12 +744,13 @@ class ExportedProgram:
 
     @property
     def state_dict(self) -> OrderedDict:
-        kinds = dict((t, k) for k, t in self.input_kinds if k in ("parameter", "buffer"))
+        kinds = {t for k, t in self.input_kinds if k in ("parameter", "buffer")}
+        kinds -= set(self.transient)
         return OrderedDict((n, _wrap(a)) for n, a in self.state.items() if n in kinds)
 
     @property
     def constants(self) -> dict:
-        kinds = {t for k, t in self.input_kinds if k == "constant_tensor"}
+        kinds = {t for k, t in self.input_kinds if k == "constant_tensor"} | set(self.transient)
         return {n: _wrap(a) for n, a in self.state.items() if n in kinds}
 
     @property
@@ -528,14 +759,21 @@ class ExportedProgram:
 
     def module(self, cache_size: int = DEFAULT_CACHE_SIZE):
         """A module that runs this program compiled (one compile per set of dynamic sizes,
-        ``cache_size`` of them kept)."""
+        ``cache_size`` of them kept). It shares the program's state: the updates it writes
+        back are seen by ``state_dict`` and by other modules of this program, as torch's."""
         from .runner import ExportedModule  # runner.py builds on this module
 
         return ExportedModule(self, cache_size)
 
     def run_decompositions(self, decomp_table=None) -> ExportedProgram:
-        """The program itself: kiln's graph holds only primitives, already decomposed."""
-        return self
+        """The functional form (torch's core ATen IR): kiln's graph holds only primitives and
+        returns updated state already; the signature now lists the mutation outputs (the
+        program itself where it updates nothing)."""
+        if self.decomposed or not self.mutations:
+            return self
+        program = ExportedProgram(**{**self._fields(), "decomposed": True})
+        program._graph = self._graph
+        return program
 
     # -------------------------------------------------------------- graphs for sizes
     def instantiate(self, sizes: dict) -> Graph:
@@ -555,7 +793,8 @@ class ExportedProgram:
         text = str(self.graph)
         if self.dims:
             text += f"\ndynamic: {self.describe_dims()} (example: {self.example_sizes})"
-        return text
+        signature = "\n".join("    " + line for line in str(self.graph_signature).splitlines())
+        return f"{text}\nGraph signature:{signature}\nRange constraints: {self.range_constraints}\n"
 
     def __repr__(self) -> str:
         inputs = ", ".join(
@@ -565,6 +804,24 @@ class ExportedProgram:
             for shape, dtype in [rest]
         )
         return f"ExportedProgram({self.name}({inputs}), {len(self.state)} tensors)"
+
+    def _fields(self) -> dict:
+        return {
+            "name": self.name,
+            "graph_json": self.graph_json,
+            "input_kinds": self.input_kinds,
+            "in_structure": self.in_structure,
+            "in_spec": self.in_spec,
+            "out_structure": self.out_structure,
+            "out_spec": self.out_spec,
+            "dims": self.dims,
+            "example_sizes": self.example_sizes,
+            "state": self.state,
+            "mutations": self.mutations,
+            "transient": self.transient,
+            "training": self.training,
+            "decomposed": self.decomposed,
+        }
 
     def to_json(self) -> dict:
         """Everything but the arrays (``save`` writes those as ``.npy``)."""
@@ -579,6 +836,10 @@ class ExportedProgram:
             "dims": self.dims,
             "example_sizes": self.example_sizes,
             "state_names": list(self.state),
+            "mutations": self.mutations,
+            "transient": self.transient,
+            "training": self.training,
+            "decomposed": self.decomposed,
         }
 
     @classmethod
@@ -594,7 +855,27 @@ class ExportedProgram:
             dims=data["dims"],
             example_sizes=data["example_sizes"],
             state=state,
+            mutations=data.get("mutations", ()),
+            transient=data.get("transient", ()),
+            training=data.get("training", False),
+            decomposed=data.get("decomposed", False),
         )
+
+
+class GraphView:
+    """``ExportedProgram.graph_module``: the graph and its text (kiln's IR, not Python)."""
+
+    def __init__(self, program: ExportedProgram):
+        self.graph = program.graph
+        self.code = str(program.graph)
+
+    def print_readable(self, print_output: bool = True) -> str:
+        if print_output:
+            print(self.code)
+        return self.code
+
+    def __str__(self) -> str:
+        return self.code
 
 
 __all__ = [
@@ -604,5 +885,6 @@ __all__ = [
     "InputSpec",
     "OutputKind",
     "OutputSpec",
+    "TensorArgument",
     "export",
 ]

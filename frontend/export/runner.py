@@ -53,6 +53,15 @@ class ExportedModule(Module):
             else:
                 sources.append(self._register(kind, name, program.state[name]))
         setter(self, "_sources", sources)
+        # the updates the program writes back after a call: (input or state, graph output)
+        paths = {spec[1]: k for k, spec in enumerate(program.in_spec)}
+        state = {name: sources[k] for k, (_, name) in enumerate(program.input_kinds)}
+        writebacks = []
+        for kind, target, index in program.mutations:
+            source = paths[target] if kind == "user_input_mutation" else state[target]
+            writebacks.append((source, index))
+        setter(self, "_writebacks", writebacks)
+        setter(self, "training", program.training)
         checks, consts = [], []
         for k, spec in enumerate(program.in_spec):
             if spec[0] == "tensor":
@@ -69,7 +78,11 @@ class ExportedModule(Module):
         setter(self, "_flat", len(checks) == len(program.in_spec) and _flat(program))
         setter(self, "_out_structure", decode_structure(program.out_structure))
         setter(self, "_out_spec", [(kind, v) for kind, v, _ in program.out_spec])
-        setter(self, "_single_output", self._out_structure == "*" and self._out_spec[0][0] == "out")
+        setter(
+            self,
+            "_single_output",
+            self._out_structure == "*" and self._out_spec[0][0] == "out" and not writebacks,
+        )
 
     def _register(self, kind: str, name: str, array: np.ndarray):
         """Add one weight under its dotted name; return where a call reads it from."""
@@ -85,7 +98,8 @@ class ExportedModule(Module):
         if kind == "parameter":
             owner.register_parameter(leaf, Parameter(tensor, requires_grad=False))
             return (owner._parameters, leaf)
-        owner.register_buffer(leaf, tensor, persistent=kind == "buffer")
+        persistent = kind == "buffer" and name not in self.program.transient
+        owner.register_buffer(leaf, tensor, persistent=persistent)
         return (owner._buffers, leaf)
 
     # -------------------------------------------------------------- calling
@@ -131,6 +145,10 @@ class ExportedModule(Module):
         )
         if self._single_output:
             return _wrap(results[0])
+        for source, index in self._writebacks:  # buffers (self.count += 1), inputs (x.add_)
+            target = values[source] if type(source) is int else source[0][source[1]]
+            target._data[...] = results[index]
+            target._version += 1
         out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
         return unflatten(self._out_structure, iter(out))
 
@@ -209,6 +227,23 @@ class ExportedModule(Module):
                     self._variants.popitem(last=False)  # the oldest compiled size
                     self._accepted.clear()  # it may point to the dropped variant
             return run
+
+    def train(self, mode: bool = True):
+        """The mode is the exported module's: the graph was traced in it (a batch-norm's
+        statistics, a dropout), so switching it would change nothing it computes."""
+        if mode != self.training:
+            was = "training" if self.training else "eval"
+            raise NotImplementedError(
+                f"{self.program.name}: calling {'train' if mode else 'eval'}() on an exported "
+                f"program is not supported: it was exported in {was} mode and runs that graph. "
+                f"Export the model again after calling {'train' if mode else 'eval'}() on it"
+            )
+        return self
+
+    @property
+    def graph(self):
+        """The program's graph at the example's sizes (torch's ``ep.module().graph``)."""
+        return self.program.graph
 
     def extra_repr(self) -> str:
         dims = self.program.describe_dims()
