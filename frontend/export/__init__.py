@@ -18,7 +18,7 @@ checks and its cache of compiled sizes), ``archive.py`` (``save``/``load``).
 """
 
 from .archive import FORMAT_VERSION, ExportFormatError, load, save
-from .dynamic import ConstraintViolationError, Dim, dims
+from .dynamic import ConstraintViolationError, Dim, ShapesCollection, dims
 from .program import (
     ExportedProgram,
     ExportGraphSignature,
@@ -26,6 +26,7 @@ from .program import (
     InputSpec,
     OutputKind,
     OutputSpec,
+    TensorArgument,
     export,
 )
 from .runner import ExportedModule
@@ -42,6 +43,8 @@ __all__ = [
     "InputSpec",
     "OutputKind",
     "OutputSpec",
+    "ShapesCollection",
+    "TensorArgument",
     "dims",
     "export",
     "load",

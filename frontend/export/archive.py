@@ -27,7 +27,10 @@ import numpy as np
 from .program import ExportedProgram
 
 # 2: a constant of one value is stored as its value and shape (``__fill__``, ir.py)
-FORMAT_VERSION = 2
+# 3: state the program updates (``mutations``: written back after each call) and derived
+#    dimensions (``[root, scale, offset]`` sizes); a file without them is written as 2, so
+#    that an older kiln reads it, and refuses a file it would run without them
+FORMAT_VERSION = 3
 _ROOT = "kiln_export"
 
 
@@ -47,7 +50,7 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
     target = f if hasattr(f, "write") else open(os.fspath(f), "wb")
     try:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{_ROOT}/version", str(FORMAT_VERSION))
+            archive.writestr(f"{_ROOT}/version", str(_version_needed(program)))
             archive.writestr(f"{_ROOT}/program.json", json.dumps(program.to_json()))
             for k, array in enumerate(program.state.values()):
                 buffer = io.BytesIO()
@@ -60,6 +63,16 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
     finally:
         if target is not f:
             target.close()
+
+
+def _version_needed(program: ExportedProgram) -> int:
+    derived = any(
+        isinstance(size, list)
+        for spec in program.in_spec
+        if spec[0] == "tensor"
+        for size in spec[2]
+    )
+    return 3 if program.mutations or derived else 2
 
 
 def load(f, *, extra_files=None) -> ExportedProgram:

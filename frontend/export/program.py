@@ -42,7 +42,10 @@ from .dynamic import (
     INT_INFINITY,
     ConstraintViolationError,
     Dim,
+    ShapesCollection,
+    _Marker,
     fit,
+    format_linear,
     grid,
     sample_sizes,
     substitute,
@@ -314,7 +317,9 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
     if dynamic_shapes is None:
         return {}
     per_leaf: list = []
-    if isinstance(dynamic_shapes, dict) and not all(isinstance(k, int) for k in dynamic_shapes):
+    if isinstance(dynamic_shapes, ShapesCollection):
+        per_leaf = [dynamic_shapes.get(value) for _, value in leaves]
+    elif isinstance(dynamic_shapes, dict) and not all(isinstance(k, int) for k in dynamic_shapes):
         # keyed by argument name: positional arguments are named by the signature
         names = _parameter_names(fn, len(args))
         for name, arg in zip(names, args):
@@ -323,15 +328,19 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
             _flatten_specs(dynamic_shapes.get(k), per_leaf, kwargs[k])
     else:
         specs = list(dynamic_shapes) if isinstance(dynamic_shapes, (list, tuple)) else None
-        if specs is None or len(specs) != len(args):
+        if specs is None or len(specs) not in (len(args), len(args) + len(kwargs)):
             raise ValueError(
-                f"kiln.export: dynamic_shapes must have one entry per positional argument "
-                f"({len(args)}), got {dynamic_shapes!r}"
+                f"kiln.export: dynamic_shapes must have one entry per argument "
+                f"({len(args)} positional, {len(kwargs)} keyword), got {dynamic_shapes!r}"
             )
         for spec, arg in zip(specs, args):
             _flatten_specs(spec, per_leaf, arg)
+        # the keyword arguments' entries follow, in the order of the signature (as torch)
+        order = _parameter_names(fn, len(args) + len(kwargs))[len(args) :]
+        order = [n for n in order if n in kwargs] + sorted(set(kwargs) - set(order))
+        keyword = dict(zip(order, specs[len(args) :]))
         for k in sorted(kwargs):
-            _flatten_specs(None, per_leaf, kwargs[k])
+            _flatten_specs(keyword.get(k), per_leaf, kwargs[k])
     places, unnamed = {}, []
     for k, (spec, (path, value)) in enumerate(zip(per_leaf, leaves)):
         if spec is None:
@@ -343,18 +352,26 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
         axes = dict(spec) if isinstance(spec, dict) else dict(enumerate(spec))
         chosen = {}
         for axis, dim in axes.items():
-            if dim is None or dim is Dim.STATIC:
+            if not isinstance(axis, int) or not -value.dim() <= axis < value.dim():
+                raise ValueError(f"kiln.export: {path} has no axis {axis} (shape {value.shape})")
+            if type(dim) is int:  # a static size, checked against the example's
+                if dim != value.shape[axis]:
+                    raise ConstraintViolationError(
+                        f"kiln.export: Expected input {path}.shape[{axis}] to be equal to "
+                        f"{dim}, but got {value.shape[axis]}"
+                    )
                 continue
-            if dim is Dim.AUTO or dim is Dim.DYNAMIC:
-                dim = Dim(f"s{len(unnamed)}")  # one fresh dimension per place, as torch's
+            if dim is None or (isinstance(dim, _Marker) and dim.name == "Dim.STATIC"):
+                continue
+            if isinstance(dim, _Marker):  # Dim.AUTO, Dim.DYNAMIC, maybe bounded
+                # one fresh dimension per place, as torch's
+                dim = Dim(f"s{len(unnamed)}", min=dim.min, max=dim.max)
                 unnamed.append(dim)
             if not isinstance(dim, Dim):
                 raise TypeError(
-                    f"kiln.export: dynamic_shapes for {path} axis {axis} must be a "
-                    f"kiln.export.Dim or None, got {dim!r}"
+                    f"kiln.export: dynamic_shapes for {path} axis {axis} must be an int, a "
+                    f"kiln.export.Dim, Dim.AUTO, Dim.STATIC, Dim.DYNAMIC or None, got {dim!r}"
                 )
-            if not -value.dim() <= axis < value.dim():
-                raise ValueError(f"kiln.export: {path} has no axis {axis} (shape {value.shape})")
             chosen[axis % value.dim()] = dim
         if chosen:
             places[k] = chosen
@@ -403,7 +420,7 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
         if k in places:
             shape = list(value.shape)
             for axis, dim in places[k].items():
-                shape[axis] = point[dim.name]
+                shape[axis] = dim.size_at(point)
             if tuple(shape) != tuple(value.shape):
                 example = _wrap(np.zeros(shape, dtype=value._data.dtype))
         replaced[id(value)] = trace.add_argument(example, path)
@@ -535,37 +552,32 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
     kwargs = dict(kwargs or {})
     structure, leaves = flatten_call(args, kwargs, _parameter_names(fn_or_module, len(args)))
     places = _dynamic_places(fn_or_module, args, kwargs, dynamic_shapes, leaves)
-    dims: dict[str, Dim] = {}
+    dims: dict[str, Dim] = {}  # the root dimensions by name
     example: dict[str, int] = {}
+    lowest: dict[str, int] = {}  # a root's smallest size whose derived sizes are all >= 2
     for k, axes in places.items():
         path, value = leaves[k]
         for axis, dim in axes.items():
-            size = value.shape[axis]
-            if dims.setdefault(dim.name, dim) is not dim:
-                raise ValueError(f"kiln.export: two different Dims are named {dim.name!r}")
-            if example.setdefault(dim.name, size) != size:
-                raise ConstraintViolationError(
-                    f"kiln.export: {path} axis {axis} has size {size} but another input "
-                    f"with Dim {dim.name!r} has size {example[dim.name]}"
-                )
-            if not dim.min <= size <= dim.max:
-                raise ConstraintViolationError(
-                    f"kiln.export: {path} axis {axis} has size {size}, outside {dim!r}"
-                )
+            _example_size(dim, path, axis, value.shape[axis], dims, example)
+            need = -(-(2 - dim.offset) // dim.scale)  # ceil((2 - offset) / scale)
+            lowest[dim.root.name] = max(lowest.get(dim.root.name, 1), need)
     names = _module_tensor_names(fn_or_module)
     in_spec = []
     for k, (path, value) in enumerate(leaves):
         if isinstance(value, Tensor):
             shape = list(value.shape)
             for axis, dim in places.get(k, {}).items():
-                shape[axis] = dim.name
+                # a root dimension by name, a derived one as [root, scale, offset]
+                shape[axis] = (
+                    dim.name if dim.root is dim else [dim.root.name, dim.scale, dim.offset]
+                )
             in_spec.append(["tensor", path, shape, value.dtype.name])
         else:
             in_spec.append(["const", path, _json_value(value, f"the input {path}")])
 
     sizes = {}
     for name, dim in dims.items():
-        sizes[name] = sample_sizes(dim, example[name])
+        sizes[name] = sample_sizes(dim, example[name], lowest[name])
         if len(sizes[name]) < 2:
             raise ConstraintViolationError(
                 f"kiln.export: {dim!r} allows no size but {example[name]} (and 0 or 1); "
@@ -617,6 +629,40 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
         transient=transient,
         training=bool(getattr(fn_or_module, "training", False)),
     )
+
+
+def _example_size(dim: Dim, path: str, axis: int, size: int, dims: dict, example: dict):
+    """Note the example's size of ``dim``'s root, checking it against the root's range and
+    the other inputs (torch's messages: ``Expected input y.shape[0] to be equal to 2*dx,
+    where dx = 3, but got 5``)."""
+    root = dim.root
+    if dims.setdefault(root.name, root) is not root:
+        raise ValueError(f"kiln.export: two different Dims are named {root.name!r}")
+    if dim.min < 0:
+        raise ValueError(
+            f"kiln.export: Expected derived min value of {dim.name} to be >= 0. Please specify "
+            f"an appropriate min value for {root.name} (currently {root.min})"
+        )
+    value, remainder = divmod(size - dim.offset, dim.scale)
+    if remainder:
+        raise ConstraintViolationError(
+            f"kiln.export: Expected shape[{axis}] = {size} of input {path} to be of the form "
+            f"{dim.name}, where {root.name} is an integer"
+        )
+    seen = example.setdefault(root.name, value)
+    if seen != value:
+        expected = "" if dim is root else f"{dim.name}, where {root.name} = "
+        raise ConstraintViolationError(
+            f"kiln.export: Expected input {path}.shape[{axis}] to be equal to {expected}"
+            f"{dim.size_at({root.name: seen})}, but got {size} (the size that another input "
+            f"gives {root.name!r})"
+        )
+    if not root.min <= value <= root.max:
+        where = "" if dim is root else f" ({dim.name} = {size})"
+        raise ConstraintViolationError(
+            f"kiln.export: {path} axis {axis} has size {size}, so {root.name} = {value}"
+            f"{where}, outside {root!r}"
+        )
 
 
 def _order_inputs(symbolic: dict, captured: list, root) -> None:
@@ -755,7 +801,19 @@ class ExportedProgram:
 
     @property
     def range_constraints(self) -> dict:
-        return {n: (lo, None if hi >= INT_INFINITY else hi) for n, (lo, hi) in self.dims.items()}
+        """``{dimension: (min, max)}`` (max None when unbounded), the derived dimensions'
+        (``"2*dx"``) mapped from their root's range, as torch lists them."""
+        ranges = {n: (lo, None if hi >= INT_INFINITY else hi) for n, (lo, hi) in self.dims.items()}
+        for spec in self.in_spec:
+            for size in spec[2] if spec[0] == "tensor" else ():
+                if isinstance(size, list):
+                    root, scale, offset = size
+                    lo, hi = ranges[root]
+                    ranges[format_linear(root, scale, offset)] = (
+                        scale * lo + offset,
+                        None if hi is None else scale * hi + offset,
+                    )
+        return ranges
 
     def module(self, cache_size: int = DEFAULT_CACHE_SIZE):
         """A module that runs this program compiled (one compile per set of dynamic sizes,

@@ -27,6 +27,7 @@ from ..jit.signature import unflatten
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, _wrap
+from .dynamic import format_linear
 from .program import ExportedProgram, decode_structure, flatten_call
 
 # how many kinds of inputs (shapes, dtypes) the module remembers as already checked
@@ -67,7 +68,12 @@ class ExportedModule(Module):
             if spec[0] == "tensor":
                 _, path, shape, dtype = spec
                 static = [(a, s) for a, s in enumerate(shape) if isinstance(s, int)]
-                dynamic = [(a, s) for a, s in enumerate(shape) if isinstance(s, str)]
+                # (axis, root dimension, scale, offset): size = scale * root + offset
+                dynamic = [
+                    (a, s, 1, 0) if isinstance(s, str) else (a, *s)
+                    for a, s in enumerate(shape)
+                    if not isinstance(s, int)
+                ]
                 checks.append((k, path, len(shape), np.dtype(dtype), static, dynamic))
             else:
                 consts.append((k, spec[1], spec[2]))
@@ -190,13 +196,26 @@ class ExportedModule(Module):
                         f"Expected input at {path}.shape[{axis}] to be equal to {size}, but "
                         f"got {shape[axis]}"
                     )
-            for axis, name in dynamic:
+            for axis, name, scale, offset in dynamic:
                 size = shape[axis]
-                seen = sizes.setdefault(name, size)
-                if seen != size:
+                value, remainder = divmod(size - offset, scale)
+                if remainder:
                     raise RuntimeError(
-                        f"Expected input at {path}.shape[{axis}] to be equal to {seen} (the "
-                        f"size of dimension {name!r} in another input), but got {size}"
+                        f"Expected input at {path}.shape[{axis}] to be of the form "
+                        f"{format_linear(name, scale, offset)}, where {name} is an integer, "
+                        f"but got {size}"
+                    )
+                seen = sizes.setdefault(name, value)
+                if seen != value:
+                    given = (
+                        f"the size of dimension {name!r} in another input"
+                        if scale == 1 and offset == 0
+                        else f"{format_linear(name, scale, offset)}, where {name} = {seen} "
+                        "in another input"
+                    )
+                    raise RuntimeError(
+                        f"Expected input at {path}.shape[{axis}] to be equal to "
+                        f"{scale * seen + offset} ({given}), but got {size}"
                     )
         for k, path, expected in self._consts:
             if values[k] != expected:
