@@ -200,13 +200,16 @@ class ShapesCollection:
         self._shapes: dict[int, tuple] = {}  # id(tensor) -> (tensor, shape)
 
     def __setitem__(self, tensor, shape) -> None:
+        entry = self._shapes.get(id(tensor))
+        if entry is not None and entry[1] != shape:
+            raise ValueError(
+                f"Shapes assigned to input do not match: expected {entry[1]}, got {shape}"
+            )
         self._shapes[id(tensor)] = (tensor, shape)
 
     def __getitem__(self, tensor):
-        return self._shapes[id(tensor)][1]
-
-    def __contains__(self, tensor) -> bool:
-        return id(tensor) in self._shapes
+        """The tensor's shape (a new empty dict to fill: ``shapes[x][0] = batch``)."""
+        return self._shapes.setdefault(id(tensor), (tensor, {}))[1]
 
     def __len__(self) -> int:
         return len(self._shapes)
@@ -215,19 +218,30 @@ class ShapesCollection:
         entry = self._shapes.get(id(tensor))
         return default if entry is None else entry[1]
 
-    def dynamic_shapes(self, m, args, kwargs=None):
-        """The shapes as ``dynamic_shapes`` takes them: a tuple for ``args``, with a dict of
-        the keyword arguments' after it when there are any."""
+    def dynamic_shapes(self, m, args, kwargs=None) -> dict:
+        """The shapes as ``dynamic_shapes`` takes them: a dict keyed by argument name."""
+        import inspect
+
+        found = set()
 
         def tree(value):
             if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
                 return type(value)(tree(v) for v in value)
             if isinstance(value, dict):
                 return {k: tree(v) for k, v in value.items()}
+            if id(value) in self._shapes:
+                found.add(id(value))
             return self.get(value)
 
-        shapes = tuple(tree(a) for a in args)
-        return shapes + (tree(dict(kwargs)),) if kwargs else shapes
+        names = list(inspect.signature(getattr(m, "forward", m)).parameters)
+        combined = {**dict(zip(names, args)), **(kwargs or {})}
+        shapes = {name: tree(value) for name, value in combined.items()}
+        if found != set(self._shapes):
+            raise ValueError(
+                "Some tensors that were assigned shapes were not found in args. Maybe such "
+                "tensors were copied when passing them as args?"
+            )
+        return shapes
 
 
 def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple:  # noqa: A002

@@ -357,8 +357,8 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
             if type(dim) is int:  # a static size, checked against the example's
                 if dim != value.shape[axis]:
                     raise ConstraintViolationError(
-                        f"kiln.export: Expected input {path}.shape[{axis}] to be equal to "
-                        f"{dim}, but got {value.shape[axis]}"
+                        f"kiln.export: Static shape constraint of {dim} does not match input "
+                        f"size of {value.shape[axis]}, for {path}.size()[{axis}]"
                     )
                 continue
             if dim is None or (isinstance(dim, _Marker) and dim.name == "Dim.STATIC"):
@@ -644,18 +644,18 @@ def _example_size(dim: Dim, path: str, axis: int, size: int, dims: dict, example
             f"an appropriate min value for {root.name} (currently {root.min})"
         )
     value, remainder = divmod(size - dim.offset, dim.scale)
-    if remainder:
+    seen = example.get(root.name)
+    if remainder and seen is None:
         raise ConstraintViolationError(
             f"kiln.export: Expected shape[{axis}] = {size} of input {path} to be of the form "
             f"{dim.name}, where {root.name} is an integer"
         )
     seen = example.setdefault(root.name, value)
-    if seen != value:
-        expected = "" if dim is root else f"{dim.name}, where {root.name} = "
+    if seen != value or remainder:
+        expected = str(seen) if dim is root else f"{dim.name}, where {root.name} = {seen}"
         raise ConstraintViolationError(
-            f"kiln.export: Expected input {path}.shape[{axis}] to be equal to {expected}"
-            f"{dim.size_at({root.name: seen})}, but got {size} (the size that another input "
-            f"gives {root.name!r})"
+            f"kiln.export: Expected input {path}.shape[{axis}] to be equal to {expected}, but "
+            f"got {size} (another input gives {root.name!r} its size)"
         )
     if not root.min <= value <= root.max:
         where = "" if dim is root else f" ({dim.name} = {size})"
