@@ -295,6 +295,9 @@ def test_the_tutorial_names_constants_training_and_printing():
     assert _printed_inputs(program.graph_signature) == _printed_inputs(expected.graph_signature)
     assert list(program.state_dict) == list(expected.state_dict)
     assert sorted(program.constants) == sorted(expected.constants)
+    for listing in ("named_parameters", "named_buffers"):
+        names = [n for n, _ in getattr(program, listing)()]
+        assert names == [n for n, _ in getattr(expected, listing)()]
     assert program.graph_signature.non_persistent_buffers == ("shift",)
     assert program.graph_signature.inputs_to_lifted_tensor_constants == {"c_scale": "scale"}
     text = str(program)

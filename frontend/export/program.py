@@ -799,6 +799,23 @@ class ExportedProgram:
         kinds = {t for k, t in self.input_kinds if k == "constant_tensor"} | set(self.transient)
         return {n: _wrap(a) for n, a in self.state.items() if n in kinds}
 
+    tensor_constants = constants
+
+    def named_parameters(self):
+        kinds = {t for k, t in self.input_kinds if k == "parameter"}
+        return iter([(n, t) for n, t in self.state_dict.items() if n in kinds])
+
+    def named_buffers(self):
+        """Every buffer (non-persistent ones too), as ``torch.export``'s."""
+        kinds = {t for k, t in self.input_kinds if k == "buffer"}
+        return iter([(n, _wrap(a)) for n, a in self.state.items() if n in kinds])
+
+    def parameters(self):
+        return iter([t for _, t in self.named_parameters()])
+
+    def buffers(self):
+        return iter([t for _, t in self.named_buffers()])
+
     @property
     def range_constraints(self) -> dict:
         """``{dimension: (min, max)}`` (max None when unbounded), the derived dimensions'
