@@ -265,6 +265,17 @@ def test_dynamic_shapes_forms_keywords_collections_hints_and_ints():
     assert list(hinted.range_constraints.values()) == [(2, 8)]
     with pytest.raises(RuntimeError, match="to be <= 8"):
         hinted.module()(kiln.ones(9, 3), scale=scale)
+
+    class Half(kiln.nn.Module):  # x.shape[0] // 2 is not polynomial: kiln cannot keep it
+        def forward(self, x):
+            return x[: x.shape[0] // 2] * 2
+
+    with pytest.raises(ConstraintViolationError, match="differ"):
+        kiln.export.export(Half(), (kiln.ones(6, 2),), dynamic_shapes=({0: Dim.DYNAMIC},))
+    automatic = kiln.export.export(Half(), (kiln.ones(6, 2),), dynamic_shapes=({0: Dim.AUTO},))
+    assert automatic.range_constraints == {}  # Dim.AUTO lets it take the example's size
+    with pytest.raises(RuntimeError, match="shape\\[0\\] to be equal to 6, but got 8"):
+        automatic.module()(kiln.ones(8, 2))
     with pytest.raises(TypeError, match="already bounded"):
         Dim.AUTO(max=4)(max=5)
     with pytest.raises(

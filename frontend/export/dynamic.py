@@ -78,6 +78,7 @@ class Dim:
     # size = scale * root + offset (a plain Dim is its own root)
     scale = 1
     offset = 0
+    automatic = False  # made for Dim.AUTO: kiln.export may keep it static
 
     def __init__(self, name: str, *, min: int | None = None, max: int | None = None):  # noqa: A002
         if not isinstance(name, str) or not name.isidentifier():

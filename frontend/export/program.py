@@ -365,7 +365,9 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
                 continue
             if isinstance(dim, _Marker):  # Dim.AUTO, Dim.DYNAMIC, maybe bounded
                 # one fresh dimension per place, as torch's
+                automatic = dim.name == "Dim.AUTO"
                 dim = Dim(f"s{len(unnamed)}", min=dim.min, max=dim.max)
+                dim.automatic = automatic  # static where it cannot stay dynamic
                 unnamed.append(dim)
             if not isinstance(dim, Dim):
                 raise TypeError(
@@ -552,6 +554,23 @@ def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False
     kwargs = dict(kwargs or {})
     structure, leaves = flatten_call(args, kwargs, _parameter_names(fn_or_module, len(args)))
     places = _dynamic_places(fn_or_module, args, kwargs, dynamic_shapes, leaves)
+    try:
+        return _export_places(fn_or_module, args, kwargs, structure, leaves, places)
+    except ConstraintViolationError:
+        automatic = {d.name for axes in places.values() for d in axes.values() if d.automatic}
+        if not automatic:
+            raise
+    # torch's Dim.AUTO: a dimension that cannot stay dynamic takes the example's size (kiln
+    # decides for all of them at once: the named and Dim.DYNAMIC ones must stay dynamic)
+    places = {
+        k: {axis: d for axis, d in axes.items() if not d.automatic} for k, axes in places.items()
+    }
+    places = {k: axes for k, axes in places.items() if axes}
+    return _export_places(fn_or_module, args, kwargs, structure, leaves, places)
+
+
+def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> ExportedProgram:
+    """``export`` with the dynamic dimensions of ``places`` ({leaf: {axis: Dim}})."""
     dims: dict[str, Dim] = {}  # the root dimensions by name
     example: dict[str, int] = {}
     lowest: dict[str, int] = {}  # a root's smallest size whose derived sizes are all >= 2
