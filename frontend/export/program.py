@@ -16,9 +16,13 @@ dimension. ``program.module()`` is a module that runs it compiled.
 kiln.Size([5, 2])
 
 Export traces without gradients and in the module's current mode (call ``model.eval()``
-first to export inference). A graph that draws random numbers (dropout in training mode),
-updates a tensor in place (batch-norm statistics in training mode) or sets ``.grad`` is
-refused: the loaded program would not reproduce it.
+first to export inference); ``program.module()`` keeps that mode. Buffers, parameters and
+inputs the forward updates (``self.count += 1``, batch-norm statistics in training mode,
+``self.last = x.mean(0)``, ``x.add_(1)``) are extra graph outputs that ``module()`` writes
+back after every call (torch's ``BUFFER_MUTATION``, ``PARAMETER_MUTATION`` and
+``USER_INPUT_MUTATION``). A graph that draws random numbers (dropout in training mode),
+updates a tensor that is neither (a plain tensor attribute, a captured global) or sets
+``.grad`` is refused: the loaded program would not reproduce it.
 """
 
 from __future__ import annotations
