@@ -276,6 +276,8 @@ def test_dynamic_shapes_forms_keywords_collections_hints_and_ints():
     assert automatic.range_constraints == {}  # Dim.AUTO lets it take the example's size
     with pytest.raises(RuntimeError, match="shape\\[0\\] to be equal to 6, but got 8"):
         automatic.module()(kiln.ones(8, 2))
+    with pytest.raises(ValueError, match="names \\['sclae'\\], which are not arguments"):
+        kiln.export.export(Scale(), (x,), {"scale": scale}, dynamic_shapes={"sclae": {0: count}})
     with pytest.raises(TypeError, match="already bounded"):
         Dim.AUTO(max=4)(max=5)
     with pytest.raises(

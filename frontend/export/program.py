@@ -284,7 +284,7 @@ def _snapshot_modules(root) -> list:
     ]
 
 
-def _restore_modules(snapshot: list, trace: TraceState) -> list:
+def _restore_modules(snapshot: list, trace: TraceState, check: bool = True) -> list:
     """Undo the forward's assignments of tensors to module attributes (a traced value left in
     the user's module would be a tracer there); ``(state name, value, value before)`` of each
     buffer the forward reassigned (``self.count = self.count + 1``: a buffer mutation)."""
@@ -311,7 +311,7 @@ def _restore_modules(snapshot: list, trace: TraceState) -> list:
                     object.__setattr__(module, name, attributes[name])
                 else:
                     object.__delattr__(module, name)
-    if problems:
+    if problems and check:
         raise NotImplementedError("kiln.export: cannot export this program: " + "; ".join(problems))
     return reassigned
 
@@ -326,6 +326,12 @@ def _dynamic_places(fn, args, kwargs, dynamic_shapes, leaves) -> dict:
     elif isinstance(dynamic_shapes, dict) and not all(isinstance(k, int) for k in dynamic_shapes):
         # keyed by argument name: positional arguments are named by the signature
         names = _parameter_names(fn, len(args))
+        unknown = sorted(set(map(str, dynamic_shapes)) - set(names) - set(kwargs))
+        if unknown:  # (a misspelt name would leave its dimensions static unnoticed)
+            raise ValueError(
+                f"kiln.export: dynamic_shapes names {unknown}, which are not arguments of the "
+                f"call (its arguments: {[*names, *sorted(kwargs)]})"
+            )
         for name, arg in zip(names, args):
             _flatten_specs(dynamic_shapes.get(name), per_leaf, arg)
         for k in sorted(kwargs):
@@ -436,8 +442,10 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
     try:
         with grad_mode.no_grad(), tracing(trace):
             result = fn(*new_args, **new_kwargs)
-    finally:
-        reassigned = _restore_modules(snapshot, trace)
+    except BaseException:
+        _restore_modules(snapshot, trace, check=False)  # (the forward's own error first)
+        raise
+    reassigned = _restore_modules(snapshot, trace)
     if hasattr(fn, "named_parameters"):  # torch.export lifts every parameter and buffer,
         for _, t in (*fn.named_parameters(), *fn.named_buffers()):  # read or not
             if id(t) not in trace.captured and id(t) not in replaced:
