@@ -125,6 +125,29 @@ def test_input_and_parameter_mutations_and_what_is_refused():
         np.testing.assert_allclose(kx.numpy(), tx.numpy())  # the input was doubled in place
     np.testing.assert_allclose(served.weight.detach().numpy(), torch_module.weight.detach().numpy())
 
+    class Shift(kiln.nn.Module):  # new values that are other buffers' old arrays
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("last", kiln.zeros(2))
+            self.register_buffer("prev", kiln.zeros(2))
+            self.register_buffer("n", kiln.zeros(()))
+
+        def forward(self, x):
+            self.prev = self.last
+            self.last = x
+            before = self.n
+            self.n = self.n + 1
+            return x * 2, before
+
+    eager, served = Shift(), kiln.export.export(Shift(), (kiln.ones(2),)).module()
+    got, want = [], []  # (torch 2.13 fails to export this: SpecViolationError; eager kiln)
+    for v in (1.0, 2.0, 3.0):
+        got.append(served(kiln.full((2,), v))[1])
+        want.append(eager(kiln.full((2,), v))[1])
+    assert [float(t) for t in got] == [float(t) for t in want] == [0.0, 1.0, 2.0]
+    for name in ("last", "prev", "n"):
+        np.testing.assert_array_equal(getattr(served, name).numpy(), getattr(eager, name).numpy())
+
     class Constant(kiln.nn.Module):  # torch: "Constant c is mutated in the forward method"
         def __init__(self):
             super().__init__()

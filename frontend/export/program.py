@@ -502,7 +502,7 @@ def _mutations(trace: TraceState, names: dict, reassigned: list, leaves: list) -
             )
         found[name] = ("buffer" if kind == "buffer!" else kind, tensor, node)
     for name, value, original in reassigned:
-        if getattr(value, "_trace", None) is not trace:
+        if not isinstance(value, Tensor) or getattr(value, "_trace", trace) is not trace:
             raise NotImplementedError(
                 f"kiln.export: the forward assigns {type(value).__name__} to the buffer "
                 f"{name!r}; an exported program updates a buffer with a value computed from "

@@ -151,10 +151,22 @@ class ExportedModule(Module):
         )
         if self._single_output:
             return _wrap(results[0])
-        for source, index in self._writebacks:  # buffers (self.count += 1), inputs (x.add_)
-            target = values[source] if type(source) is int else source[0][source[1]]
-            target._data[...] = results[index]
-            target._version += 1
+        if self._writebacks:  # buffers (self.count += 1), inputs (x.add_)
+            targets = [
+                values[source] if type(source) is int else source[0][source[1]]
+                for source, _ in self._writebacks
+            ]
+            # a result may be a target's own array (self.prev = self.last; self.last = x):
+            # copied first, or writing one target would change another's new value (or an
+            # output the caller holds)
+            arrays = [t._data for t in targets]
+            results = [
+                np.array(r, copy=True) if any(np.may_share_memory(r, a) for a in arrays) else r
+                for r in results
+            ]
+            for target, (_, index) in zip(targets, self._writebacks):
+                target._data[...] = results[index]
+                target._version += 1
         out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
         return unflatten(self._out_structure, iter(out))
 
