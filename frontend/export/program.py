@@ -899,12 +899,17 @@ class ExportedProgram:
         text = str(self.graph)
         if self.dims:
             text += f"\ndynamic: {self.describe_dims()} (example: {self.example_sizes})"
-        signature = "\n".join("    " + line for line in str(self.graph_signature).splitlines())
+        signature = "\n".join(
+            "    " + line if line else "" for line in str(self.graph_signature).splitlines()
+        )
         return f"{text}\nGraph signature:{signature}\nRange constraints: {self.range_constraints}\n"
 
     def __repr__(self) -> str:
+        def size(s):
+            return format_linear(*s) if isinstance(s, list) else s
+
         inputs = ", ".join(
-            f"{path}: {dtype}{shape}"
+            f"{path}: {dtype}{[size(s) for s in shape]}"
             for kind, path, *rest in self.in_spec
             if kind == "tensor"
             for shape, dtype in [rest]
