@@ -301,6 +301,23 @@ def test_dynamic_shapes_forms_keywords_collections_hints_and_ints():
         automatic.module()(kiln.ones(8, 2))
     with pytest.raises(ValueError, match="names \\['sclae'\\], which are not arguments"):
         kiln.export.export(Scale(), (x,), {"scale": scale}, dynamic_shapes={"sclae": {0: count}})
+
+    class Counter(kiln.nn.Module):  # Python state the forward changes, traced repeatedly
+        def __init__(self):
+            super().__init__()
+            self.steps, self.seen = 0, []
+
+        def forward(self, x):
+            self.steps += 1
+            return x * self.steps
+
+    model = Counter()
+    counted = kiln.export.export(model, (kiln.ones(4),), dynamic_shapes=({0: batch},))
+    assert model.steps == 0  # (three traces each saw steps = 0 before, 1 after)
+    np.testing.assert_array_equal(counted.module()(kiln.ones(9)).numpy(), np.ones(9))
+    Counter.forward = lambda self, x: self.seen.append(1) or x * len(self.seen)
+    with pytest.raises(ConstraintViolationError, match="two traces at the same sizes differ"):
+        kiln.export.export(Counter(), (kiln.ones(4),), dynamic_shapes=({0: batch},))
     with pytest.raises(TypeError, match="already bounded"):
         Dim.AUTO(max=4)(max=5)
     with pytest.raises(

@@ -47,6 +47,7 @@ from .dynamic import (
     ConstraintViolationError,
     Dim,
     ShapesCollection,
+    _identical,
     _Marker,
     fit,
     format_linear,
@@ -300,17 +301,21 @@ def _restore_modules(snapshot: list, trace: TraceState, check: bool = True) -> l
                 table.clear()
                 table.update(saved)
         for name, value in list(vars(module).items()):
-            if getattr(value, "_trace", None) is trace and attributes.get(name) is not value:
+            if name.startswith("_") or (name in attributes and attributes[name] is value):
+                continue
+            if getattr(value, "_trace", None) is trace:
                 # torch.export drops such an assignment too (a cache kept for a later call)
                 warnings.warn(
                     f"kiln.export: the forward assigns a traced tensor to the attribute "
                     f"{_dotted(prefix, name)!r}; the exported program does not keep it",
                     stacklevel=4,
                 )
-                if name in attributes:
-                    object.__setattr__(module, name, attributes[name])
-                else:
-                    object.__delattr__(module, name)
+            # every trace starts from the same state: a counter the forward bumps
+            # (self.steps += 1) read 1, 2, 3 in three traces, and the fit took it for a size
+            if name in attributes:
+                object.__setattr__(module, name, attributes[name])
+            else:
+                object.__delattr__(module, name)
     if problems and check:
         raise NotImplementedError("kiln.export: cannot export this program: " + "; ".join(problems))
     return reassigned
@@ -621,13 +626,24 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
         records.append(record)
         captured = captured or inputs
     if dims:
-        check = _trace_once(fn_or_module, args, kwargs, leaves, places, check_point, names)[0]
-        symbolic = fit(
-            records,
-            corners,
-            (check, check_point) if check_point else None,
-            where=_describe_place(records[0]),
-        )
+        check = None
+        if check_point:
+            check = (
+                _trace_once(fn_or_module, args, kwargs, leaves, places, check_point, names)[0],
+                check_point,
+            )
+        # the first sizes traced again: a forward whose graph follows state it changes (a
+        # list it appends to, a global counter) gives another graph, which the fit could
+        # take for a size
+        again = _trace_once(fn_or_module, args, kwargs, leaves, places, corners[0], names)[0]
+        if not _same(again, records[0]):
+            raise ConstraintViolationError(
+                "kiln.export: two traces at the same sizes differ: the forward reads state it "
+                "changes (a counter, a list it appends to, a global), so its graph cannot be "
+                "fitted to the dynamic dimensions. Export with static shapes, or keep that "
+                "state out of the forward"
+            )
+        symbolic = fit(records, corners, check, where=_describe_place(records[0]))
     else:
         symbolic = records[0]
 
@@ -660,6 +676,15 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
         transient=transient,
         training=bool(getattr(fn_or_module, "training", False)),
     )
+
+
+def _same(a, b) -> bool:
+    """Two JSON trees are equal leaf by leaf (a NaN constant equals itself)."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    return _identical(a, b)
 
 
 def _example_size(dim: Dim, path: str, axis: int, size: int, dims: dict, example: dict):
