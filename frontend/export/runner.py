@@ -8,6 +8,8 @@ equal to 6, but got 5``), picks the compiled variant for the sizes of the dynami
 runs it. Variants are made on first use from the symbolic graph (``ExportedProgram.
 instantiate``) and ``cache_size`` of them are kept (the oldest is dropped); kernels
 take their sizes as arguments, so a new size mostly reuses kernels from the disk cache.
+After a call, the state the program updates (a buffer, a parameter, an input the forward
+changed in place) is written back into the module's tensors and the caller's inputs.
 
 The per-call path is kept short for batch 1, where it is most of the time: no tree
 flattening when the inputs are plain tensors, no checks for inputs of a kind (array type,
