@@ -353,6 +353,12 @@ def test_the_tutorial_names_constants_training_and_printing():
         assert names == [n for n, _ in getattr(expected, listing)()]
     assert program.graph_signature.non_persistent_buffers == ("shift",)
     assert program.graph_signature.inputs_to_lifted_tensor_constants == {"c_scale": "scale"}
+    buffer = io.BytesIO()
+    kiln.export.save(program, buffer)
+    for source in (program, kiln.export.load(buffer)):
+        (example,), keywords = source.example_inputs
+        np.testing.assert_array_equal(example.numpy(), expected.example_inputs[0][0].numpy())
+        assert keywords == expected.example_inputs[1] == {}
     text = str(program)
     assert "Graph signature:" in text and "Range constraints: {}" in text
     assert str(program.graph) in program.graph_module.code

@@ -58,6 +58,10 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
                 contiguous = np.ascontiguousarray(array).reshape(np.shape(array))
                 np.save(buffer, contiguous, allow_pickle=False)
                 archive.writestr(f"{_ROOT}/tensors/{k}.npy", buffer.getvalue())
+            for k, array in enumerate(program.examples or ()):  # (example_inputs)
+                buffer = io.BytesIO()
+                np.save(buffer, np.ascontiguousarray(array).reshape(np.shape(array)))
+                archive.writestr(f"{_ROOT}/examples/{k}.npy", buffer.getvalue())
             for name, content in (extra_files or {}).items():
                 archive.writestr(f"{_ROOT}/extra/{name}", content)
     finally:
@@ -101,6 +105,13 @@ def load(f, *, extra_files=None) -> ExportedProgram:
         for k, name in enumerate(data["state_names"]):
             with archive.open(f"{_ROOT}/tensors/{k}.npy") as member:
                 state[name] = np.load(io.BytesIO(member.read()), allow_pickle=False)
+        examples = None
+        if data.get("examples"):
+            count = sum(1 for spec in data["in_spec"] if spec[0] == "tensor")
+            examples = []
+            for k in range(count):
+                with archive.open(f"{_ROOT}/examples/{k}.npy") as member:
+                    examples.append(np.load(io.BytesIO(member.read()), allow_pickle=False))
         for name in extra_files or {}:
             extra_files[name] = archive.read(f"{_ROOT}/extra/{name}").decode()
-    return ExportedProgram.from_json(data, state)
+    return ExportedProgram.from_json(data, state, examples)

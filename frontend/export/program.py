@@ -39,7 +39,7 @@ from kiln.compiler.compile import compile_graph
 from kiln.compiler.ir import Graph, from_json
 
 from ..autograd import grad_mode
-from ..jit.signature import flatten
+from ..jit.signature import flatten, unflatten
 from ..tensor import Tensor, _wrap
 from ..tracing import TraceState, tracing
 from .dynamic import (
@@ -675,6 +675,7 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
         mutations=symbolic["mutations"],
         transient=transient,
         training=bool(getattr(fn_or_module, "training", False)),
+        examples=[np.array(v._data, copy=True) for _, v in leaves if isinstance(v, Tensor)],
     )
 
 
@@ -790,6 +791,7 @@ class ExportedProgram:
         transient=(),
         training=False,
         decomposed=False,
+        examples=None,
     ):
         self.name = name
         self.graph_json = graph_json
@@ -805,6 +807,7 @@ class ExportedProgram:
         self.transient = list(transient)  # names of the non-persistent buffers
         self.training = bool(training)  # the exported module's mode
         self.decomposed = bool(decomposed)  # run_decompositions() made it
+        self.examples = examples  # the example's tensors (arrays), in input order, or None
         self._graph = None
 
     # -------------------------------------------------------------- torch.export's names
@@ -856,6 +859,25 @@ class ExportedProgram:
         return {n: _wrap(a) for n, a in self.state.items() if n in kinds}
 
     tensor_constants = constants
+
+    @property
+    def example_inputs(self) -> tuple | None:
+        """``(args, kwargs)`` of the example the program was exported with (fresh tensors;
+        None for a program loaded from a file written without them)."""
+        if self.examples is None:
+            return None
+        arrays = iter(self.examples)
+        leaves = iter(
+            [
+                _wrap(np.array(next(arrays))) if spec[0] == "tensor" else spec[2]
+                for spec in self.in_spec
+            ]
+        )
+        args, kwargs = self.in_structure
+        return (
+            tuple(unflatten(decode_structure(s), leaves) for s in args),
+            {k: unflatten(decode_structure(s), leaves) for k, s in kwargs},
+        )
 
     def named_parameters(self):
         kinds = {t for k, t in self.input_kinds if k == "parameter"}
@@ -957,6 +979,7 @@ class ExportedProgram:
             "transient": self.transient,
             "training": self.training,
             "decomposed": self.decomposed,
+            "examples": self.examples,
         }
 
     def to_json(self) -> dict:
@@ -976,10 +999,11 @@ class ExportedProgram:
             "transient": self.transient,
             "training": self.training,
             "decomposed": self.decomposed,
+            "examples": self.examples is not None,
         }
 
     @classmethod
-    def from_json(cls, data: dict, state: OrderedDict) -> ExportedProgram:
+    def from_json(cls, data: dict, state: OrderedDict, examples=None) -> ExportedProgram:
         return cls(
             name=data["name"],
             graph_json=data["graph"],
@@ -995,6 +1019,7 @@ class ExportedProgram:
             transient=data.get("transient", ()),
             training=data.get("training", False),
             decomposed=data.get("decomposed", False),
+            examples=examples,
         )
 
 
