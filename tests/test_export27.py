@@ -318,6 +318,15 @@ def test_dynamic_shapes_forms_keywords_collections_hints_and_ints():
     Counter.forward = lambda self, x: self.seen.append(1) or x * len(self.seen)
     with pytest.raises(ConstraintViolationError, match="two traces at the same sizes differ"):
         kiln.export.export(Counter(), (kiln.ones(4),), dynamic_shapes=({0: batch},))
+
+    class Fixed(kiln.nn.Module):  # runs at the example's size only (as an assert on it)
+        def forward(self, x):
+            return x.reshape(3, 4) * 2
+
+    with pytest.raises(ConstraintViolationError, match="fails at \\{'s0': 7\\}"):
+        kiln.export.export(Fixed(), (kiln.ones(6, 2),), dynamic_shapes=({0: Dim.DYNAMIC},))
+    fixed = kiln.export.export(Fixed(), (kiln.ones(6, 2),), dynamic_shapes=({0: Dim.AUTO},))
+    assert fixed.range_constraints == {}
     with pytest.raises(TypeError, match="already bounded"):
         Dim.AUTO(max=4)(max=5)
     with pytest.raises(

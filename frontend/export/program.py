@@ -620,18 +620,26 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
                 "leave it static"
             )
     corners, check_point = grid(sizes) if dims else ([{}], None)
+
+    def trace_at(point):
+        if point == corners[0]:  # the example's sizes: the forward's own errors
+            return _trace_once(fn_or_module, args, kwargs, leaves, places, point, names)
+        try:
+            return _trace_once(fn_or_module, args, kwargs, leaves, places, point, names)
+        except Exception as exc:  # (an assert on a size, a reshape to a fixed size)
+            raise ConstraintViolationError(
+                f"kiln.export: the forward runs at the example's sizes {corners[0]} but fails "
+                f"at {point} ({type(exc).__name__}: {exc}); the program cannot keep these "
+                "dimensions dynamic. Mark them static, or narrow their range"
+            ) from exc
+
     records, captured = [], None
     for point in corners:
-        record, inputs = _trace_once(fn_or_module, args, kwargs, leaves, places, point, names)
+        record, inputs = trace_at(point)
         records.append(record)
         captured = captured or inputs
     if dims:
-        check = None
-        if check_point:
-            check = (
-                _trace_once(fn_or_module, args, kwargs, leaves, places, check_point, names)[0],
-                check_point,
-            )
+        check = (trace_at(check_point)[0], check_point) if check_point else None
         # the first sizes traced again: a forward whose graph follows state it changes (a
         # list it appends to, a global counter) gives another graph, which the fit could
         # take for a size
