@@ -380,3 +380,31 @@ def test_the_tutorial_names_constants_training_and_printing():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # strict=False is torch's default, accepted quietly
         kiln.export.export(build(kiln), (x,), strict=False)
+
+
+def test_named_tuples_and_sizes_in_and_out_survive_save_and_load():
+    import collections
+
+    Pair = collections.namedtuple("Pair", "a b")
+
+    class Swap(kiln.nn.Module):
+        def forward(self, pair, x):
+            return Pair(pair.b + x, pair.a * 2), x.shape
+
+    program = kiln.export.export(Swap(), (Pair(kiln.ones(2), kiln.zeros(2)), kiln.ones(2)))
+    buffer = io.BytesIO()
+    kiln.export.save(program, buffer)  # (a TypeError from json before)
+    for source in (program, kiln.export.load(buffer)):
+        out, shape = source.module()(Pair(kiln.ones(2), kiln.full((2,), 3.0)), kiln.ones(2))
+        assert type(out) is Pair and type(shape) is kiln.Size and tuple(shape) == (2,)
+        np.testing.assert_array_equal(out.a.numpy(), [4.0, 4.0])
+        np.testing.assert_array_equal(out.b.numpy(), [2.0, 2.0])
+    # a Dim for a named tuple's field lands on that field (the specs were one per tuple)
+    batch = kiln.export.Dim("batch", max=16)
+    shapes = {"pair": Pair(None, {0: batch}), "x": {0: batch}}
+    program = kiln.export.export(
+        Swap(), (Pair(kiln.ones(2), kiln.zeros(3)), kiln.ones(3)), dynamic_shapes=shapes
+    )
+    out, shape = program.module()(Pair(kiln.ones(2), kiln.full((5,), 3.0)), kiln.ones(5))
+    assert tuple(shape) == (5,)
+    np.testing.assert_array_equal(out.a.numpy(), np.full(5, 4.0))

@@ -226,8 +226,9 @@ class ShapesCollection:
         found = set()
 
         def tree(value):
-            if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
-                return type(value)(tree(v) for v in value)
+            if isinstance(value, (list, tuple)):  # (a named tuple's as a list)
+                shapes = [tree(v) for v in value]
+                return shapes if hasattr(value, "_fields") else type(value)(shapes)
             if isinstance(value, dict):
                 return {k: tree(v) for k, v in value.items()}
             if id(value) in self._shapes:

@@ -27,6 +27,7 @@ updates a tensor that is neither (a plain tensor attribute, a captured global) o
 
 from __future__ import annotations
 
+import collections
 import enum
 import inspect
 import warnings
@@ -40,7 +41,7 @@ from kiln.compiler.ir import Graph, from_json
 
 from ..autograd import grad_mode
 from ..jit.signature import flatten, unflatten
-from ..tensor import Tensor, _wrap
+from ..tensor import Size, Tensor, _wrap
 from ..tracing import TraceState, tracing
 from .dynamic import (
     INT_INFINITY,
@@ -220,6 +221,12 @@ def flatten_call(args, kwargs, names=None) -> tuple[list, list]:
     return structure, leaves
 
 
+# (name, fields) -> the named tuple class of that name and fields seen in this process: a
+# program saved with a named tuple stores its name and fields, and one loaded where the class
+# is unknown makes a namedtuple of them (the model's Python code is not needed)
+_NAMED_TUPLES: dict[tuple, type] = {}
+
+
 def encode_structure(structure):
     """A ``signature.flatten`` structure as JSON (lists only)."""
     if structure == "*":
@@ -227,6 +234,11 @@ def encode_structure(structure):
     kind, kids = structure
     if kind == "dict":
         return [kind, [[k, encode_structure(s)] for k, s in kids]]
+    if isinstance(kind, type):  # a named tuple: ["namedtuple", name, fields]
+        _NAMED_TUPLES.setdefault((kind.__name__, tuple(kind._fields)), kind)
+        kind = ["namedtuple", kind.__name__, list(kind._fields)]
+    elif isinstance(kind, tuple):  # ("tuple of", kiln.Size): x.shape in or out
+        kind = ["tuple of", "Size" if kind[1] is Size else "tuple"]
     return [kind, [encode_structure(s) for s in kids]]
 
 
@@ -236,6 +248,13 @@ def decode_structure(encoded):
     kind, kids = encoded
     if kind == "dict":
         return (kind, tuple((k, decode_structure(s)) for k, s in kids))
+    if isinstance(kind, list) and kind[0] == "namedtuple":
+        key = (kind[1], tuple(kind[2]))
+        if key not in _NAMED_TUPLES:
+            _NAMED_TUPLES[key] = collections.namedtuple(*key)
+        kind = _NAMED_TUPLES[key]
+    elif isinstance(kind, list) and kind[0] == "tuple of":
+        kind = ("tuple of", Size if kind[1] == "Size" else tuple)
     return (kind, tuple(decode_structure(s) for s in kids))
 
 
@@ -410,7 +429,7 @@ def _flatten_specs(spec, out: list, value=None) -> None:
     if isinstance(value, Tensor) or value is None:
         out.append(spec)
         return
-    if isinstance(value, (list, tuple)) and not hasattr(value, "_fields"):
+    if _is_node(value):
         specs = spec if isinstance(spec, (list, tuple)) else [spec] * len(value)
         for s, v in zip(specs, value):
             _flatten_specs(s, out, v)
@@ -545,7 +564,17 @@ def _refuse_effects(trace: TraceState) -> None:
         raise NotImplementedError("kiln.export: cannot export this program: " + "; ".join(problems))
 
 
+def _is_node(value) -> bool:
+    """A list, tuple or named tuple (``signature.flatten`` walks into it); a named tuple
+    without ``_make`` (a struct sequence) is a leaf there."""
+    if not isinstance(value, (list, tuple)):
+        return False
+    return not hasattr(value, "_fields") or hasattr(type(value), "_make")
+
+
 def _substitute(tree, replaced):
+    if _is_node(tree) and hasattr(tree, "_fields"):  # (its tensors were baked in before)
+        return type(tree)._make(_substitute(v, replaced) for v in tree)
     if isinstance(tree, (list, tuple)) and not hasattr(tree, "_fields"):
         return type(tree)(_substitute(v, replaced) for v in tree)
     if isinstance(tree, dict):

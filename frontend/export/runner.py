@@ -29,7 +29,7 @@ from ..jit.signature import unflatten
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, _wrap
-from .dynamic import format_linear
+from .dynamic import format_linear, substitute
 from .program import ExportedProgram, decode_structure, flatten_call
 
 # how many kinds of inputs (shapes, dtypes) the module remembers as already checked
@@ -86,6 +86,8 @@ class ExportedModule(Module):
         setter(self, "_flat", len(checks) == len(program.in_spec) and _flat(program))
         setter(self, "_out_structure", decode_structure(program.out_structure))
         setter(self, "_out_spec", [(kind, v) for kind, v, _ in program.out_spec])
+        # outputs that are numbers following the sizes (x.shape[0], x.shape): polynomials
+        setter(self, "_sized_outputs", any(isinstance(v, dict) for _, v in self._out_spec))
         setter(
             self,
             "_single_output",
@@ -169,7 +171,11 @@ class ExportedModule(Module):
             for target, (_, index) in zip(targets, self._writebacks):
                 target._data[...] = results[index]
                 target._version += 1
-        out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
+        out_spec = self._out_spec
+        if self._sized_outputs:  # (the raw polynomial was returned before)
+            sizes = dict(zip(self._dim_names, self._check(values)))
+            out_spec = [(kind, substitute(v, sizes)) for kind, v in out_spec]
+        out = [_wrap(results[v]) if kind == "out" else v for kind, v in out_spec]
         return unflatten(self._out_structure, iter(out))
 
     def _run_function(self, key: tuple):
