@@ -408,3 +408,13 @@ def test_named_tuples_and_sizes_in_and_out_survive_save_and_load():
     out, shape = program.module()(Pair(kiln.ones(2), kiln.full((5,), 3.0)), kiln.ones(5))
     assert tuple(shape) == (5,)
     np.testing.assert_array_equal(out.a.numpy(), np.full(5, 4.0))
+
+    class Entries(kiln.nn.Module):  # a dict's specs follow its order, not its sorted keys
+        def forward(self, d):
+            return d["b"].sum() + d["a"]
+
+    entries = {"b": kiln.ones(3), "a": kiln.ones(5)}
+    shapes = {"d": {"b": {0: batch}, "a": None}}
+    program = kiln.export.export(Entries(), (entries,), dynamic_shapes=shapes)
+    out = program.module()({"b": kiln.ones(7), "a": kiln.ones(5)})
+    np.testing.assert_array_equal(out.numpy(), np.full(5, 8.0))

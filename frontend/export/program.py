@@ -435,7 +435,8 @@ def _flatten_specs(spec, out: list, value=None) -> None:
             _flatten_specs(s, out, v)
         return
     if isinstance(value, dict):
-        for k in sorted(value, key=repr):
+        for k in value:  # (in the dict's order, as signature.flatten: sorted keys gave a
+            # dimension to another entry's tensor)
             _flatten_specs(spec.get(k) if isinstance(spec, dict) else None, out, value[k])
         return
     out.append(None)
