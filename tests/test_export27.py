@@ -413,6 +413,10 @@ def test_named_tuples_and_sizes_in_and_out_survive_save_and_load():
         def forward(self, d):
             return d["b"].sum() + d["a"]
 
+    with pytest.raises(ValueError, match="gives 1 entries .* for an input of 2 elements"):
+        kiln.export.export(
+            Swap(), (Pair(kiln.ones(2), kiln.zeros(3)), kiln.ones(3)), dynamic_shapes=([None], None)
+        )
     entries = {"b": kiln.ones(3), "a": kiln.ones(5)}
     shapes = {"d": {"b": {0: batch}, "a": None}}
     program = kiln.export.export(Entries(), (entries,), dynamic_shapes=shapes)

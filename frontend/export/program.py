@@ -431,6 +431,11 @@ def _flatten_specs(spec, out: list, value=None) -> None:
         return
     if _is_node(value):
         specs = spec if isinstance(spec, (list, tuple)) else [spec] * len(value)
+        if len(specs) != len(value):  # (zip dropped the rest: later inputs got its specs)
+            raise ValueError(
+                f"kiln.export: dynamic_shapes gives {len(specs)} entries ({spec!r}) for an "
+                f"input of {len(value)} elements"
+            )
         for s, v in zip(specs, value):
             _flatten_specs(s, out, v)
         return
