@@ -38,10 +38,12 @@ class ExportFormatError(RuntimeError):
     """A file that is not an exported kiln program, or one this kiln cannot read."""
 
 
-def save(program: ExportedProgram, f, *, extra_files=None) -> None:
+def save(program: ExportedProgram, f, *, extra_files=None, opset_version=None, pickle_protocol=2):
     """Write ``program`` to ``f`` (a path or a binary file object) as one zip file.
 
-    ``extra_files`` (name -> str or bytes) are stored beside it, as in ``torch.export.save``.
+    ``extra_files`` (name -> str or bytes) are stored beside it, as in ``torch.export.save``
+    (``opset_version`` and ``pickle_protocol`` are accepted for its signature: kiln's
+    operator set is its primitives', and nothing is pickled).
     """
     if not isinstance(program, ExportedProgram):
         raise TypeError(
@@ -79,7 +81,7 @@ def _version_needed(program: ExportedProgram) -> int:
     return 3 if program.mutations or derived else 2
 
 
-def load(f, *, extra_files=None) -> ExportedProgram:
+def load(f, *, extra_files=None, expected_opset_version=None) -> ExportedProgram:
     """Read a program written by ``save`` (a path or a binary file object).
 
     ``extra_files`` (a dict whose keys name files stored by ``save``) is filled in place.

@@ -588,13 +588,24 @@ def _substitute(tree, replaced):
     return replaced.get(id(tree), tree)
 
 
-def export(fn_or_module, args, kwargs=None, dynamic_shapes=None, *, strict=False):
+def export(
+    fn_or_module,
+    args,
+    kwargs=None,
+    dynamic_shapes=None,
+    *,
+    strict=False,
+    preserve_module_call_signature=(),
+    prefer_deferred_runtime_asserts_over_guards=False,
+):
     """Trace ``fn_or_module(*args, **kwargs)`` into an ``ExportedProgram``.
 
     ``dynamic_shapes`` follows ``torch.export``: one entry per argument (a tuple, or a dict
     keyed by argument name), each ``None`` or ``{axis: Dim}`` (or a tuple with a ``Dim`` or
-    ``None`` per axis). Other sizes are fixed to the example's. ``strict`` is accepted for
-    PyTorch's signature; kiln always traces the Python code itself.
+    ``None`` per axis). Other sizes are fixed to the example's. ``strict`` and the last two
+    are accepted for PyTorch's signature: kiln always traces the Python code itself, has
+    no ``unflatten`` (whose submodule signatures the first keeps) and checks a call's sizes
+    before running it.
     """
     if isinstance(args, Tensor):
         args = (args,)
