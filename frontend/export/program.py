@@ -290,6 +290,13 @@ def _module_tensor_names(root) -> dict[int, tuple[str, str]]:
     return names
 
 
+def _owner(fn):
+    """The module whose state ``fn`` reads: itself, or the module of a bound method
+    (``export(model.forward, ...)``), else None."""
+    owner = fn if hasattr(fn, "named_modules") else getattr(fn, "__self__", None)
+    return owner if hasattr(owner, "named_modules") else None
+
+
 def _dotted(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
@@ -468,7 +475,7 @@ def _trace_once(fn, args, kwargs, leaves, places, point, names):
         replaced[id(value)] = trace.add_argument(example, path)
     new_args = tuple(_substitute(a, replaced) for a in args)
     new_kwargs = {k: _substitute(v, replaced) for k, v in kwargs.items()}
-    snapshot = _snapshot_modules(fn)
+    snapshot = _snapshot_modules(_owner(fn))
     try:
         with grad_mode.no_grad(), tracing(trace):
             result = fn(*new_args, **new_kwargs)
@@ -643,7 +650,7 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
             _example_size(dim, path, axis, value.shape[axis], dims, example)
             need = -(-(2 - dim.offset) // dim.scale)  # ceil((2 - offset) / scale)
             lowest[dim.root.name] = max(lowest.get(dim.root.name, 1), need)
-    names = _module_tensor_names(fn_or_module)
+    names = _module_tensor_names(_owner(fn_or_module))
     in_spec = []
     for k, (path, value) in enumerate(leaves):
         if isinstance(value, Tensor):
@@ -710,7 +717,7 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
         if spec[0] == "buffer!":
             spec[0] = "buffer"
             transient.append(spec[1])
-    _order_inputs(symbolic, captured, fn_or_module)
+    _order_inputs(symbolic, captured, _owner(fn_or_module))
     state: OrderedDict = OrderedDict()
     for spec, tensor in zip(symbolic["inputs"], captured):
         if spec[0] != "user_input":
@@ -728,7 +735,7 @@ def _export_places(fn_or_module, args, kwargs, structure, leaves, places) -> Exp
         state=state,
         mutations=symbolic["mutations"],
         transient=transient,
-        training=bool(getattr(fn_or_module, "training", False)),
+        training=bool(getattr(_owner(fn_or_module), "training", False)),
         examples=[np.array(v._data, copy=True) for _, v in leaves if isinstance(v, Tensor)],
     )
 
