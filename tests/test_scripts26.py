@@ -51,11 +51,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "bad shape error": "an input outside the exported shapes raises RuntimeError in kiln "
         "(frontend/export/runner.py), AssertionError (a guard) in torch 2.13",
         "static shape error": "(the same, for a static export)",
-        "derived": "kiln's export.Dim has no arithmetic: a derived dimension (2 * dim) raises "
-        "TypeError (frontend/export/dynamic.py)",
-        "mutation specs": "kiln.export refuses a program that updates a buffer in place "
-        "(NotImplementedError); torch exports it with a BUFFER_MUTATION output",
-        "buffers to mutate": "(the same)",
     },
 }
 

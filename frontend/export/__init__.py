@@ -2,8 +2,10 @@
 
 PyTorch's ``torch.export`` names: ``export`` traces a function or module into an
 ``ExportedProgram`` (graph, weights named as in ``state_dict()``, input/output structure,
-dynamic dimensions), ``save``/``load`` write and read it as one zip (JSON and ``.npy``,
-nothing pickled), ``program.module()`` runs it, and ``Dim`` names a dynamic dimension.
+dynamic dimensions, the buffers and inputs it updates), ``save``/``load`` write and read it
+as one zip (JSON and ``.npy``, nothing pickled), ``program.module()`` runs it, ``Dim``
+names a dynamic dimension (``2 * dim + 1`` one that follows it) and ``ShapesCollection``
+gives dynamic shapes by tensor.
 
 >>> import kiln, kiln.nn as nn
 >>> model = nn.Linear(4, 2).eval()
@@ -18,7 +20,7 @@ checks and its cache of compiled sizes), ``archive.py`` (``save``/``load``).
 """
 
 from .archive import FORMAT_VERSION, ExportFormatError, load, save
-from .dynamic import ConstraintViolationError, Dim, dims
+from .dynamic import ConstraintViolationError, Dim, ShapesCollection, dims
 from .program import (
     ExportedProgram,
     ExportGraphSignature,
@@ -26,6 +28,7 @@ from .program import (
     InputSpec,
     OutputKind,
     OutputSpec,
+    TensorArgument,
     export,
 )
 from .runner import ExportedModule
@@ -42,6 +45,8 @@ __all__ = [
     "InputSpec",
     "OutputKind",
     "OutputSpec",
+    "ShapesCollection",
+    "TensorArgument",
     "dims",
     "export",
     "load",

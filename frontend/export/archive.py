@@ -27,7 +27,10 @@ import numpy as np
 from .program import ExportedProgram
 
 # 2: a constant of one value is stored as its value and shape (``__fill__``, ir.py)
-FORMAT_VERSION = 2
+# 3: state the program updates (``mutations``: written back after each call) and derived
+#    dimensions (``[root, scale, offset]`` sizes); a file without them is written as 2, so
+#    that an older kiln reads it, and refuses a file it would run without them
+FORMAT_VERSION = 3
 _ROOT = "kiln_export"
 
 
@@ -35,10 +38,12 @@ class ExportFormatError(RuntimeError):
     """A file that is not an exported kiln program, or one this kiln cannot read."""
 
 
-def save(program: ExportedProgram, f, *, extra_files=None) -> None:
+def save(program: ExportedProgram, f, *, extra_files=None, opset_version=None, pickle_protocol=2):
     """Write ``program`` to ``f`` (a path or a binary file object) as one zip file.
 
-    ``extra_files`` (name -> str or bytes) are stored beside it, as in ``torch.export.save``.
+    ``extra_files`` (name -> str or bytes) are stored beside it, as in ``torch.export.save``
+    (``opset_version`` and ``pickle_protocol`` are accepted for its signature: kiln's
+    operator set is its primitives', and nothing is pickled).
     """
     if not isinstance(program, ExportedProgram):
         raise TypeError(
@@ -47,7 +52,7 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
     target = f if hasattr(f, "write") else open(os.fspath(f), "wb")
     try:
         with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-            archive.writestr(f"{_ROOT}/version", str(FORMAT_VERSION))
+            archive.writestr(f"{_ROOT}/version", str(_version_needed(program)))
             archive.writestr(f"{_ROOT}/program.json", json.dumps(program.to_json()))
             for k, array in enumerate(program.state.values()):
                 buffer = io.BytesIO()
@@ -55,6 +60,10 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
                 contiguous = np.ascontiguousarray(array).reshape(np.shape(array))
                 np.save(buffer, contiguous, allow_pickle=False)
                 archive.writestr(f"{_ROOT}/tensors/{k}.npy", buffer.getvalue())
+            for k, array in enumerate(program.examples or ()):  # (example_inputs)
+                buffer = io.BytesIO()
+                np.save(buffer, np.ascontiguousarray(array).reshape(np.shape(array)))
+                archive.writestr(f"{_ROOT}/examples/{k}.npy", buffer.getvalue())
             for name, content in (extra_files or {}).items():
                 archive.writestr(f"{_ROOT}/extra/{name}", content)
     finally:
@@ -62,7 +71,17 @@ def save(program: ExportedProgram, f, *, extra_files=None) -> None:
             target.close()
 
 
-def load(f, *, extra_files=None) -> ExportedProgram:
+def _version_needed(program: ExportedProgram) -> int:
+    derived = any(
+        isinstance(size, list)
+        for spec in program.in_spec
+        if spec[0] == "tensor"
+        for size in spec[2]
+    )
+    return 3 if program.mutations or derived else 2
+
+
+def load(f, *, extra_files=None, expected_opset_version=None) -> ExportedProgram:
     """Read a program written by ``save`` (a path or a binary file object).
 
     ``extra_files`` (a dict whose keys name files stored by ``save``) is filled in place.
@@ -88,6 +107,13 @@ def load(f, *, extra_files=None) -> ExportedProgram:
         for k, name in enumerate(data["state_names"]):
             with archive.open(f"{_ROOT}/tensors/{k}.npy") as member:
                 state[name] = np.load(io.BytesIO(member.read()), allow_pickle=False)
+        examples = None
+        if data.get("examples"):
+            count = sum(1 for spec in data["in_spec"] if spec[0] == "tensor")
+            examples = []
+            for k in range(count):
+                with archive.open(f"{_ROOT}/examples/{k}.npy") as member:
+                    examples.append(np.load(io.BytesIO(member.read()), allow_pickle=False))
         for name in extra_files or {}:
             extra_files[name] = archive.read(f"{_ROOT}/extra/{name}").decode()
-    return ExportedProgram.from_json(data, state)
+    return ExportedProgram.from_json(data, state, examples)

@@ -36,26 +36,49 @@ class ConstraintViolationError(RuntimeError):
 
 
 class _Marker:
-    """``Dim.AUTO``, ``Dim.DYNAMIC``, ``Dim.STATIC``."""
+    """``Dim.AUTO``, ``Dim.DYNAMIC``, ``Dim.STATIC``; ``Dim.DYNAMIC(min=2, max=64)`` bounds one."""
 
-    def __init__(self, name: str):
+    def __init__(self, name: str, min: int | None = None, max: int | None = None, bound=False):  # noqa: A002
         self.name = name
+        self.min = min
+        self.max = max
+        self._bound = bound
+
+    def __call__(self, min: int | None = None, max: int | None = None) -> _Marker:  # noqa: A002
+        if self._bound:
+            raise TypeError(f"{self!r} is already bounded: it cannot be called")
+        if (min is not None and min < 0) or (max is not None and max < 0):
+            raise ValueError(f"{self.name}: min and max must be non-negative, got {min}, {max}")
+        if min is not None and max is not None and min > max:
+            raise ValueError(f"{self.name}: min must be <= max, got min={min}, max={max}")
+        return _Marker(self.name, min, max, bound=True)
 
     def __repr__(self) -> str:
-        return self.name
+        bounds = [f"{k}={v}" for k, v in (("min", self.min), ("max", self.max)) if v is not None]
+        return f"{self.name}({', '.join(bounds)})" if self._bound else self.name
 
 
 class Dim:
     """A named dynamic dimension with an inclusive range, as in ``torch.export.Dim``.
 
-    One ``Dim`` used for several inputs says that their sizes are equal. ``Dim.AUTO`` and
-    ``Dim.DYNAMIC`` in ``dynamic_shapes`` make a fresh unnamed dimension, ``Dim.STATIC``
-    keeps the example's size.
+    One ``Dim`` used for several inputs says that their sizes are equal; ``2 * dim``,
+    ``dim + 1``, ``dim - 1`` (and ``3 * dim + 4``: increasing, linear, integer) say that a
+    size follows another (a ``_DerivedDim``, as torch's). ``Dim.AUTO`` and ``Dim.DYNAMIC``
+    in ``dynamic_shapes`` make a fresh unnamed dimension, ``Dim.STATIC`` keeps the example's
+    size.
+
+    >>> dx = Dim("dx", max=32)
+    >>> 2 * dx + 1
+    2*dx + 1
     """
 
     AUTO = _Marker("Dim.AUTO")
     DYNAMIC = _Marker("Dim.DYNAMIC")
     STATIC = _Marker("Dim.STATIC")
+    # size = scale * root + offset (a plain Dim is its own root)
+    scale = 1
+    offset = 0
+    automatic = False  # made for Dim.AUTO: kiln.export may keep it static
 
     def __init__(self, name: str, *, min: int | None = None, max: int | None = None):  # noqa: A002
         if not isinstance(name, str) or not name.isidentifier():
@@ -72,9 +95,155 @@ class Dim:
     def name(self) -> str:
         return self.__name__
 
+    @property
+    def root(self) -> Dim:
+        return self
+
+    def size_at(self, point: dict) -> int:
+        """This dimension's size when the root dimensions have the sizes of ``point``."""
+        return self.scale * point[self.root.name] + self.offset
+
     def __repr__(self) -> str:
         upper = "inf" if self.max >= INT_INFINITY else self.max
         return f"Dim({self.__name__!r}, min={self.min}, max={upper})"
+
+    # ---------------------------------------------------------------- derived dimensions
+    def _derive(self, scale: int, offset: int) -> _DerivedDim:
+        return _DerivedDim(self.root, self.scale * scale, self.offset * scale + offset)
+
+    def __add__(self, other) -> _DerivedDim:
+        if type(other) is not int:
+            raise NotImplementedError(
+                f"Attempted to add {other} to {self.__name__}, where an integer was expected. "
+                "(Only increasing linear operations with integer coefficients are supported.)"
+            )
+        return self._derive(1, other)
+
+    def __radd__(self, other) -> _DerivedDim:
+        return self + other
+
+    def __sub__(self, other) -> _DerivedDim:
+        if type(other) is not int:
+            raise NotImplementedError(
+                f"Attempted to subtract {other} from {self.__name__}, where an integer was "
+                "expected. (Only increasing linear operations with integer coefficients are "
+                "supported.)"
+            )
+        return self._derive(1, -other)
+
+    def __rsub__(self, other):
+        raise NotImplementedError(
+            f"Attempted to negate {self.__name__}. "
+            "(Only increasing linear operations with integer coefficients are supported.)"
+        )
+
+    def __mul__(self, other) -> _DerivedDim:
+        if type(other) is not int or other <= 0:
+            raise NotImplementedError(
+                f"Attempted to multiply {other} with {self.__name__}, where a positive integer "
+                "was expected. (Only increasing linear operations with integer coefficients "
+                "are supported.)"
+            )
+        return self._derive(other, 0)
+
+    def __rmul__(self, other) -> _DerivedDim:
+        return self * other
+
+
+class _DerivedDim(Dim):
+    """``scale * root + offset`` (``torch.export.dynamic_shapes._DerivedDim``): its range is
+    the root's, mapped."""
+
+    def __init__(self, root: Dim, scale: int, offset: int):
+        self._root = root
+        self.scale = scale
+        self.offset = offset
+        self.__name__ = format_linear(root.name, scale, offset)
+
+    @property
+    def root(self) -> Dim:
+        return self._root
+
+    @property
+    def min(self) -> int:  # type: ignore[override]
+        return self.scale * self._root.min + self.offset
+
+    @property
+    def max(self) -> int:  # type: ignore[override]
+        if self._root.max >= INT_INFINITY:
+            return INT_INFINITY
+        return self.scale * self._root.max + self.offset
+
+    def __repr__(self) -> str:
+        return self.__name__
+
+
+def format_linear(name: str, scale: int, offset: int) -> str:
+    """``scale * name + offset`` as torch (sympy) prints it: ``2*dx + 1``, ``dx - 1``."""
+    text = name if scale == 1 else f"{scale}*{name}"
+    if offset:
+        text += f" + {offset}" if offset > 0 else f" - {-offset}"
+    return text
+
+
+class ShapesCollection:
+    """Dynamic shapes keyed by the input tensors themselves (``torch.export.ShapesCollection``).
+
+    >>> import kiln
+    >>> x = kiln.ones(4, 3)
+    >>> shapes = ShapesCollection()
+    >>> shapes[x] = {0: Dim("batch")}
+    >>> len(shapes)
+    1
+    """
+
+    def __init__(self):
+        self._shapes: dict[int, tuple] = {}  # id(tensor) -> (tensor, shape)
+
+    def __setitem__(self, tensor, shape) -> None:
+        entry = self._shapes.get(id(tensor))
+        if entry is not None and entry[1] != shape:
+            raise ValueError(
+                f"Shapes assigned to input do not match: expected {entry[1]}, got {shape}"
+            )
+        self._shapes[id(tensor)] = (tensor, shape)
+
+    def __getitem__(self, tensor):
+        """The tensor's shape (a new empty dict to fill: ``shapes[x][0] = batch``)."""
+        return self._shapes.setdefault(id(tensor), (tensor, {}))[1]
+
+    def __len__(self) -> int:
+        return len(self._shapes)
+
+    def get(self, tensor, default=None):
+        entry = self._shapes.get(id(tensor))
+        return default if entry is None else entry[1]
+
+    def dynamic_shapes(self, m, args, kwargs=None) -> dict:
+        """The shapes as ``dynamic_shapes`` takes them: a dict keyed by argument name."""
+        import inspect
+
+        found = set()
+
+        def tree(value):
+            if isinstance(value, (list, tuple)):  # (a named tuple's as a list)
+                shapes = [tree(v) for v in value]
+                return shapes if hasattr(value, "_fields") else type(value)(shapes)
+            if isinstance(value, dict):
+                return {k: tree(v) for k, v in value.items()}
+            if id(value) in self._shapes:
+                found.add(id(value))
+            return self.get(value)
+
+        names = list(inspect.signature(getattr(m, "forward", m)).parameters)
+        combined = {**dict(zip(names, args)), **(kwargs or {})}
+        shapes = {name: tree(value) for name, value in combined.items()}
+        if found != set(self._shapes):
+            raise ValueError(
+                "Some tensors that were assigned shapes were not found in args. Maybe such "
+                "tensors were copied when passing them as args?"
+            )
+        return shapes
 
 
 def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple:  # noqa: A002
@@ -82,15 +251,17 @@ def dims(*names: str, min: int | None = None, max: int | None = None) -> tuple: 
     return tuple(Dim(n, min=min, max=max) for n in names)
 
 
-def sample_sizes(dim: Dim, example: int) -> list[int]:
+def sample_sizes(dim: Dim, example: int, lowest: int = 2) -> list[int]:
     """Three sizes of ``dim`` to trace at: the example's and two others in its range.
 
     Sizes 0 and 1 are avoided (a size-1 dimension broadcasts, so a trace at 1 may differ in
-    structure); with a range too narrow for three sizes, fewer are returned.
+    structure): ``lowest`` is the smallest size whose derived sizes are all 2 or more. With
+    a range too narrow for three sizes, fewer are returned.
     """
     sizes = [example]
-    for candidate in itertools.chain(range(example + 1, example + 8), range(example - 1, 1, -1)):
-        if dim.min <= candidate <= dim.max and candidate >= 2:
+    low = max(dim.min, lowest)
+    for candidate in itertools.chain(range(example + 1, example + 8), range(example - 1, 0, -1)):
+        if low <= candidate <= dim.max:
             sizes.append(candidate)
         if len(sizes) == 3:
             break

@@ -8,6 +8,8 @@ equal to 6, but got 5``), picks the compiled variant for the sizes of the dynami
 runs it. Variants are made on first use from the symbolic graph (``ExportedProgram.
 instantiate``) and ``cache_size`` of them are kept (the oldest is dropped); kernels
 take their sizes as arguments, so a new size mostly reuses kernels from the disk cache.
+After a call, the state the program updates (a buffer, a parameter, an input the forward
+changed in place) is written back into the module's tensors and the caller's inputs.
 
 The per-call path is kept short for batch 1, where it is most of the time: no tree
 flattening when the inputs are plain tensors, no checks for inputs of a kind (array type,
@@ -27,6 +29,7 @@ from ..jit.signature import unflatten
 from ..nn.module import Module
 from ..nn.parameter import Parameter
 from ..tensor import Tensor, _wrap
+from .dynamic import format_linear, substitute
 from .program import ExportedProgram, decode_structure, flatten_call
 
 # how many kinds of inputs (shapes, dtypes) the module remembers as already checked
@@ -53,12 +56,26 @@ class ExportedModule(Module):
             else:
                 sources.append(self._register(kind, name, program.state[name]))
         setter(self, "_sources", sources)
+        # the updates the program writes back after a call: (input or state, graph output)
+        paths = {spec[1]: k for k, spec in enumerate(program.in_spec)}
+        state = {name: sources[k] for k, (_, name) in enumerate(program.input_kinds)}
+        writebacks = []
+        for kind, target, index in program.mutations:
+            source = paths[target] if kind == "user_input_mutation" else state[target]
+            writebacks.append((source, index))
+        setter(self, "_writebacks", writebacks)
+        setter(self, "training", program.training)
         checks, consts = [], []
         for k, spec in enumerate(program.in_spec):
             if spec[0] == "tensor":
                 _, path, shape, dtype = spec
                 static = [(a, s) for a, s in enumerate(shape) if isinstance(s, int)]
-                dynamic = [(a, s) for a, s in enumerate(shape) if isinstance(s, str)]
+                # (axis, root dimension, scale, offset): size = scale * root + offset
+                dynamic = [
+                    (a, s, 1, 0) if isinstance(s, str) else (a, *s)
+                    for a, s in enumerate(shape)
+                    if not isinstance(s, int)
+                ]
                 checks.append((k, path, len(shape), np.dtype(dtype), static, dynamic))
             else:
                 consts.append((k, spec[1], spec[2]))
@@ -71,7 +88,13 @@ class ExportedModule(Module):
         setter(self, "_out_spec", [(k, v) for k, v, _ in program.out_spec if k != "check"])
         # (flag output, message): PyTorch's RuntimeError when a flag is set (a zero divisor)
         setter(self, "_raises", [(v, m) for k, v, m in program.out_spec if k == "check"])
-        setter(self, "_single_output", self._out_structure == "*" and self._out_spec[0][0] == "out")
+        # outputs that are numbers following the sizes (x.shape[0], x.shape): polynomials
+        setter(self, "_sized_outputs", any(isinstance(v, dict) for _, v in self._out_spec))
+        setter(
+            self,
+            "_single_output",
+            self._out_structure == "*" and self._out_spec[0][0] == "out" and not writebacks,
+        )
 
     def _register(self, kind: str, name: str, array: np.ndarray):
         """Add one weight under its dotted name; return where a call reads it from."""
@@ -87,7 +110,8 @@ class ExportedModule(Module):
         if kind == "parameter":
             owner.register_parameter(leaf, Parameter(tensor, requires_grad=False))
             return (owner._parameters, leaf)
-        owner.register_buffer(leaf, tensor, persistent=kind == "buffer")
+        persistent = kind == "buffer" and name not in self.program.transient
+        owner.register_buffer(leaf, tensor, persistent=persistent)
         return (owner._buffers, leaf)
 
     # -------------------------------------------------------------- calling
@@ -136,7 +160,27 @@ class ExportedModule(Module):
                 raise RuntimeError(message)
         if self._single_output:
             return _wrap(results[0])
-        out = [_wrap(results[v]) if kind == "out" else v for kind, v in self._out_spec]
+        if self._writebacks:  # buffers (self.count += 1), inputs (x.add_)
+            targets = [
+                values[source] if type(source) is int else source[0][source[1]]
+                for source, _ in self._writebacks
+            ]
+            # a result may be a target's own array (self.prev = self.last; self.last = x):
+            # copied first, or writing one target would change another's new value (or an
+            # output the caller holds)
+            arrays = [t._data for t in targets]
+            results = [
+                np.array(r, copy=True) if any(np.may_share_memory(r, a) for a in arrays) else r
+                for r in results
+            ]
+            for target, (_, index) in zip(targets, self._writebacks):
+                target._data[...] = results[index]
+                target._version += 1
+        out_spec = self._out_spec
+        if self._sized_outputs:  # (the raw polynomial was returned before)
+            sizes = dict(zip(self._dim_names, self._check(values)))
+            out_spec = [(kind, substitute(v, sizes)) for kind, v in out_spec]
+        out = [_wrap(results[v]) if kind == "out" else v for kind, v in out_spec]
         return unflatten(self._out_structure, iter(out))
 
     def _run_function(self, key: tuple):
@@ -177,13 +221,26 @@ class ExportedModule(Module):
                         f"Expected input at {path}.shape[{axis}] to be equal to {size}, but "
                         f"got {shape[axis]}"
                     )
-            for axis, name in dynamic:
+            for axis, name, scale, offset in dynamic:
                 size = shape[axis]
-                seen = sizes.setdefault(name, size)
-                if seen != size:
+                value, remainder = divmod(size - offset, scale)
+                if remainder:
                     raise RuntimeError(
-                        f"Expected input at {path}.shape[{axis}] to be equal to {seen} (the "
-                        f"size of dimension {name!r} in another input), but got {size}"
+                        f"Expected input at {path}.shape[{axis}] to be of the form "
+                        f"{format_linear(name, scale, offset)}, where {name} is an integer, "
+                        f"but got {size}"
+                    )
+                seen = sizes.setdefault(name, value)
+                if seen != value:
+                    given = (
+                        f"the size of dimension {name!r} in another input"
+                        if scale == 1 and offset == 0
+                        else f"{format_linear(name, scale, offset)}, where {name} = {seen} "
+                        "in another input"
+                    )
+                    raise RuntimeError(
+                        f"Expected input at {path}.shape[{axis}] to be equal to "
+                        f"{scale * seen + offset} ({given}), but got {size}"
                     )
         for k, path, expected in self._consts:
             if values[k] != expected:
@@ -214,6 +271,23 @@ class ExportedModule(Module):
                     self._variants.popitem(last=False)  # the oldest compiled size
                     self._accepted.clear()  # it may point to the dropped variant
             return run
+
+    def train(self, mode: bool = True):
+        """The mode is the exported module's: the graph was traced in it (a batch-norm's
+        statistics, a dropout), so switching it would change nothing it computes."""
+        if mode != self.training:
+            was = "training" if self.training else "eval"
+            raise NotImplementedError(
+                f"{self.program.name}: calling {'train' if mode else 'eval'}() on an exported "
+                f"program is not supported: it was exported in {was} mode and runs that graph. "
+                f"Export the model again after calling {'train' if mode else 'eval'}() on it"
+            )
+        return self
+
+    @property
+    def graph(self):
+        """The program's graph at the example's sizes (torch's ``ep.module().graph``)."""
+        return self.program.graph
 
     def extra_repr(self) -> str:
         dims = self.program.describe_dims()
