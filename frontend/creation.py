@@ -827,7 +827,42 @@ def poisson(input: Tensor, generator=None) -> Tensor:  # noqa: A002 - PyTorch's 
     return _finish(constant(draws, input.dtype), False, _dev(input))
 
 
+def _check_multinomial(probs: Tensor, num_samples: int) -> None:
+    """PyTorch's argument checks (its messages and class), before any draw."""
+    if not probs.dtype.is_floating_point:
+        raise RuntimeError(
+            "multinomial only supports floating-point dtypes for input, got: "
+            + dtypes.torch_name(probs.dtype)
+        )
+    if probs.ndim not in (1, 2):
+        raise RuntimeError("prob_dist must be 1 or 2 dim")
+    if num_samples <= 0:
+        raise RuntimeError("cannot sample n_sample <= 0 samples")
+    if probs.shape[-1] == 0:
+        raise RuntimeError(
+            "aminmax(): cannot compute aminmax over an empty dimension as the operation has "
+            "no identity."
+        )
+
+
+def _check_distribution(p: np.ndarray, one_pass: bool) -> None:
+    """PyTorch's checks of the probabilities' values: ``one_pass`` (one sample, or without
+    replacement) is its exponential-race path, with one message for inf, NaN and negative
+    entries; the other is its CPU kernel's (where NaN counts as < 0)."""
+    if one_pass and not (np.isfinite(p) & (p >= 0)).all():
+        raise RuntimeError("probability tensor contains either `inf`, `nan` or element < 0")
+    if not (p >= 0).all():
+        raise RuntimeError("invalid multinomial distribution (encountering probability entry < 0)")
+    if np.isinf(p).any():
+        raise RuntimeError(
+            "invalid multinomial distribution (encountering probability entry = infinity or NaN)"
+        )
+    if (p.sum(axis=-1) <= 0).any():
+        raise RuntimeError("invalid multinomial distribution (sum of probabilities <= 0)")
+
+
 def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator=None):
+    _check_multinomial(probs, num_samples)
     if _on_meta(_dev(probs)):
         return _meta_empty(tuple(probs.shape[:-1]) + (num_samples,), dtypes.int64)
     if graph_node(probs) is not None:
@@ -838,6 +873,7 @@ def multinomial(probs: Tensor, num_samples: int, replacement=False, *, generator
         raise RuntimeError(
             "cannot sample n_sample > prob_dist.size(-1) samples without replacement"
         )
+    _check_distribution(p, num_samples == 1 or not replacement)
     rng = gen.numpy_generator()
     rows = p.reshape(-1, p.shape[-1])
 

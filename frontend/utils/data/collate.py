@@ -16,6 +16,7 @@ namedtuples are collated field by field.
 from __future__ import annotations
 
 import collections.abc
+import copy
 import numbers
 
 import numpy as np
@@ -75,13 +76,38 @@ def default_collate(batch):
 
 
 def default_convert(data):
-    """Without batching (``batch_size=None``): NumPy arrays become tensors, nothing else."""
-    if isinstance(data, np.ndarray) and data.dtype.kind not in "OSUV":
-        return kiln.from_numpy(data)
+    """Without batching (``batch_size=None``), as PyTorch's: NumPy arrays and NumPy scalars
+    become tensors (arrays of strings or objects stay), containers are converted element by
+    element (a mapping or a list keeps its type, a plain tuple becomes a list, a named tuple
+    stays one), anything else is returned as it is."""
+    if isinstance(data, kiln.Tensor):
+        return data
+    kind = type(data)
+    if kind.__module__ == "numpy" and kind.__name__ not in ("str_", "bytes_", "string_"):
+        if isinstance(data, np.ndarray) and data.dtype.kind in "OSUV":
+            return data
+        return kiln.as_tensor(data)
     if isinstance(data, collections.abc.Mapping):
-        return {key: default_convert(value) for key, value in data.items()}
+        try:
+            if isinstance(data, collections.abc.MutableMapping):
+                clone = copy.copy(data)
+                clone.update({key: default_convert(data[key]) for key in data})
+                return clone
+            return kind({key: default_convert(data[key]) for key in data})
+        except TypeError:  # (a mapping type that cannot be built so)
+            return {key: default_convert(data[key]) for key in data}
     if isinstance(data, tuple) and hasattr(data, "_fields"):
-        return type(data)(*(default_convert(d) for d in data))
-    if isinstance(data, (list, tuple)):
-        return type(data)(default_convert(d) for d in data)
+        return kind(*(default_convert(d) for d in data))
+    if isinstance(data, tuple):
+        return [default_convert(d) for d in data]  # (PyTorch's, for compatibility)
+    if isinstance(data, collections.abc.Sequence) and not isinstance(data, (str, bytes)):
+        try:
+            if isinstance(data, collections.abc.MutableSequence):
+                clone = copy.copy(data)
+                for i, d in enumerate(data):
+                    clone[i] = default_convert(d)
+                return clone
+            return kind([default_convert(d) for d in data])
+        except TypeError:
+            return [default_convert(d) for d in data]
     return data
