@@ -73,12 +73,6 @@ KNOWN_FAILURES: dict[str, tuple[str, str]] = {
         "kiln has no quantization (torch.ao.quantization.quantize_dynamic, qint8 Linear / "
         "LSTM modules): the Dynamic Quantization recipe cannot run",
     ),
-    "torch_function_subclass": (
-        "'ScalarTensor' object has no attribute 'dtype'",
-        "kiln has no __torch_function__ protocol: torch.mean(duck_type) is not handed to "
-        "the type's override, and a Tensor subclass's override is never called "
-        "(frontend/dispatch.py)",
-    ),
 }
 
 

@@ -1,0 +1,741 @@
+"""``kiln.overrides``: PyTorch's ``__torch_function__`` protocol (``torch.overrides``).
+
+A Tensor subclass, or any type, that defines ``__torch_function__(cls, func, types,
+args=(), kwargs=None)`` is handed every call of a public kiln function (``kiln.*``,
+``kiln.nn.functional.*``, ``kiln.linalg.*``, ``kiln.fft.*``, ``kiln.special.*``) and of a
+Tensor method, operator or property getter that has one of its instances among the
+arguments; a ``TorchFunctionMode`` entered with ``with`` is handed every call. ``func`` is
+the public object the user compares with (``func is kiln.add``, ``func is Tensor.add``;
+``x + y`` reports ``Tensor.add``, ``x.shape`` reports ``Tensor.shape.__get__``), as in
+PyTorch 2.13.
+
+Zero cost when unused: kiln's functions check nothing until the protocol is needed. The
+checks are installed (``_install``) once a class that overrides ``__torch_function__`` is
+defined (``Tensor.__init_subclass__``, or, for a duck type that is no Tensor, the class
+statement itself: ``builtins.__build_class__`` is watched until then), or a mode is
+entered; they are removed again once no such class is alive and no mode is active. The
+check is put into the public function object itself (its ``__code__`` becomes a small
+trampoline; the original code runs as a copy of the function), so every reference to it
+(``from kiln import add`` made before, kiln's own modules, kiln.fx's target table) sees
+the protocol and keeps its identity. The list of public functions is kiln.fx's
+(``kiln.fx.tracer._public_functions``).
+
+>>> import kiln
+>>> class Logged(kiln.Tensor):
+...     seen = []
+...     @classmethod
+...     def __torch_function__(cls, func, types, args=(), kwargs=None):
+...         cls.seen.append(func.__name__)
+...         return super().__torch_function__(func, types, args, kwargs)
+>>> x = kiln.ones(2).as_subclass(Logged)
+>>> type(kiln.add(x, 1)).__name__, Logged.seen
+('Logged', ['add'])
+"""
+
+from __future__ import annotations
+
+import builtins
+import importlib
+import threading
+import types
+import weakref
+
+from .tensor import Tensor
+
+__all__ = [
+    "TorchFunctionMode",
+    "enable_reentrant_dispatch",
+    "get_ignored_functions",
+    "get_overridable_functions",
+    "handle_torch_function",
+    "has_torch_function",
+    "has_torch_function_unary",
+    "has_torch_function_variadic",
+    "is_tensor_like",
+    "is_tensor_method_or_property",
+]
+
+
+class _State(threading.local):
+    """Per thread, as PyTorch's: the mode stack and the two disabling switches."""
+
+    subclass_disabled = 0  # DisableTorchFunctionSubclass: modes only
+    all_disabled = 0  # DisableTorchFunction: nothing
+
+    def __init__(self):
+        self.modes: list = []
+
+
+_STATE = _State()
+
+
+def _disabled_torch_function_impl(func, types, args=(), kwargs=None):
+    """``__torch_function__ = _disabled_torch_function_impl`` opts a Tensor subclass out of
+    the protocol (``nn.Parameter``'s): its instances are plain tensors to it."""
+    with DisableTorchFunctionSubclass():
+        return func(*args, **(kwargs or {}))
+
+
+class DisableTorchFunctionSubclass:
+    """``with DisableTorchFunctionSubclass():`` subclasses' ``__torch_function__`` are not
+    called (modes still are): what ``Tensor.__torch_function__`` runs ``func`` under."""
+
+    def __enter__(self):
+        _STATE.subclass_disabled += 1
+        return self
+
+    def __exit__(self, *exc):
+        _STATE.subclass_disabled -= 1
+
+
+class DisableTorchFunction:
+    """``with DisableTorchFunction():`` neither subclasses nor modes are called."""
+
+    def __enter__(self):
+        _STATE.all_disabled += 1
+        return self
+
+    def __exit__(self, *exc):
+        _STATE.all_disabled -= 1
+
+
+def _is_torch_function_enabled() -> bool:
+    return not (_STATE.all_disabled or _STATE.subclass_disabled)
+
+
+def _is_torch_function_mode_enabled() -> bool:
+    return bool(_STATE.modes) and not _STATE.all_disabled
+
+
+# ------------------------------------------------------------------ which types override
+
+
+# the types that do not take part (no ``__torch_function__`` other than the disabled one,
+# or Tensor itself)
+_OVERRIDES: dict = {Tensor: False}
+# types that never do (skipped first thing in the argument scan)
+_PLAIN = frozenset((int, float, bool, complex, str, type(None), slice, type(...), Tensor))
+
+
+def _type_overrides(t: type) -> bool:
+    found = _OVERRIDES.get(t)
+    if found is None:
+        method = getattr(t, "__torch_function__", None)
+        found = method is not None and getattr(method, "__func__", method) is not _DISABLED
+        if not found:  # (a type that takes part is not held: it may be collected)
+            _OVERRIDES[t] = False
+    return found
+
+
+_DISABLED = _disabled_torch_function_impl
+
+
+def _is_overloaded(value) -> bool:
+    t = type(value)
+    return t not in _PLAIN and (_OVERRIDES.get(t) or _type_overrides(t))
+
+
+def _relevant_args(args, kwargs) -> list:
+    """The arguments (and items of list / tuple arguments) whose type overrides
+    ``__torch_function__``, in order."""
+    found = []
+    for a in args:
+        t = type(a)
+        if t is list or t is tuple:
+            found += [b for b in a if _is_overloaded(b)]
+        elif t not in _PLAIN and _is_overloaded(a):
+            found.append(a)
+    if kwargs:
+        for a in kwargs.values():
+            if type(a) is list or type(a) is tuple:
+                found += [b for b in a if _is_overloaded(b)]
+            elif _is_overloaded(a):
+                found.append(a)
+    return found
+
+
+def _get_overloaded_args(relevant_args) -> list:
+    """PyTorch's order: one argument per type, a subclass before its superclass, otherwise
+    left to right."""
+    overloaded_types: set = set()
+    overloaded: list = []
+    for arg in relevant_args:
+        arg_type = type(arg)
+        if arg_type in overloaded_types or not _type_overrides(arg_type):
+            continue
+        index = len(overloaded)
+        for i, old in enumerate(overloaded):
+            if issubclass(arg_type, type(old)):
+                index = i
+                break
+        overloaded.insert(index, arg)
+        overloaded_types.add(arg_type)
+    return overloaded
+
+
+# ------------------------------------------------------------------ the public API
+
+
+def has_torch_function(relevant_args) -> bool:
+    """Whether a call with ``relevant_args`` goes to a ``__torch_function__``: one of them
+    (an item of a list or tuple among them) overrides it, or a mode is active."""
+    if _STATE.all_disabled:
+        return False
+    if _STATE.modes:
+        return True
+    if _STATE.subclass_disabled:
+        return False
+    return bool(_relevant_args(tuple(relevant_args), None))
+
+
+def has_torch_function_unary(arg) -> bool:
+    return has_torch_function((arg,))
+
+
+def has_torch_function_variadic(*args) -> bool:
+    return has_torch_function(args)
+
+
+def handle_torch_function(public_api, relevant_args, *args, **kwargs):
+    """Call ``public_api``'s override: the innermost active mode first, then each
+    overloaded argument's type (subclass before superclass, left to right) until one
+    returns something other than ``NotImplemented``; TypeError when none does.
+
+    >>> class Half:
+    ...     @classmethod
+    ...     def __torch_function__(cls, func, types, args=(), kwargs=None):
+    ...         return 0.5
+    >>> handle_torch_function(len, (Half(),), Half())
+    0.5
+    """
+    _install()
+    overloaded = _get_overloaded_args(relevant_args)
+    return _handle(public_api, overloaded, args, kwargs, _qualified_name(public_api))
+
+
+def _qualified_name(func) -> str:
+    return f"{getattr(func, '__module__', None)}.{getattr(func, '__name__', func)}"
+
+
+def _handle(public, overloaded, args, kwargs, name):
+    state = _STATE
+    kinds = tuple(type(a) for a in overloaded)
+    mode_active = bool(state.modes) and not state.all_disabled
+    if mode_active:
+        mode = state.modes.pop()  # the mode's own calls go to the modes below it
+        try:
+            result = mode.__torch_function__(public, kinds, args, kwargs)
+        finally:
+            state.modes.append(mode)
+        if result is not NotImplemented:
+            return result
+    if not state.subclass_disabled and not state.all_disabled:
+        for arg in overloaded:
+            result = arg.__torch_function__(public, kinds, args, kwargs)
+            if result is not NotImplemented:
+                return result
+    message = (
+        f"no implementation found for '{name}' on types that implement __torch_function__: "
+        f"{list(kinds)}"
+    )
+    if mode_active:
+        message += f" nor in mode {state.modes[-1]}"
+    raise TypeError(message)
+
+
+def is_tensor_like(inp) -> bool:
+    """Whether ``inp`` is a Tensor or has a ``__torch_function__`` (a duck type)."""
+    return type(inp) is Tensor or hasattr(inp, "__torch_function__")
+
+
+def is_tensor_method_or_property(func) -> bool:
+    """Whether ``func`` is one of Tensor's methods or property getters."""
+    return func in _tensor_members().values() or getattr(func, "__name__", None) == "__get__"
+
+
+class TorchFunctionMode:
+    """A mode that intercepts every kiln function and Tensor method called while it is
+    entered (``with mode:``); modes nest, the innermost one is asked first, and calls it
+    makes go to the modes below it.
+
+    >>> import kiln
+    >>> class Count(TorchFunctionMode):
+    ...     def __init__(self):
+    ...         self.names = []
+    ...     def __torch_function__(self, func, types, args=(), kwargs=None):
+    ...         self.names.append(func.__name__)
+    ...         return func(*args, **(kwargs or {}))
+    >>> with Count() as count:
+    ...     _ = kiln.ones(2).sum()
+    >>> count.names
+    ['ones', 'sum']
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        raise NotImplementedError
+
+    def __enter__(self):
+        _install()
+        _STATE.modes.append(self)
+        return self
+
+    def __exit__(self, exc_type, exc_value, traceback):
+        modes = _STATE.modes
+        if modes and modes[-1] is self:
+            modes.pop()
+        elif self in modes:
+            modes.remove(self)
+        _release()
+
+    @classmethod
+    def push(cls, *args, **kwargs):
+        mode = cls(*args, **kwargs)
+        _install()
+        _STATE.modes.append(mode)
+        return mode
+
+
+def _get_current_function_mode():
+    return _STATE.modes[-1] if _STATE.modes else None
+
+
+def _get_current_function_mode_stack() -> list:
+    return list(_STATE.modes)
+
+
+def _len_torch_function_stack() -> int:
+    return len(_STATE.modes)
+
+
+class enable_reentrant_dispatch:  # noqa: N801  (torch's name)
+    """PyTorch's reentrant-dispatch switch; kiln has no dispatcher below Python: a no-op."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+# ------------------------------------------------------------------ the functions covered
+
+# PyTorch's get_ignored_functions() among kiln's names: functions no Tensor argument
+# overrides. Factories (and a few others) still go to modes, as in PyTorch ...
+_MODE_ONLY = frozenset(
+    """
+arange as_strided as_tensor asarray bartlett_window blackman_window can_cast empty
+empty_permuted empty_strided eye fill full hamming_window hann_window kaiser_window linspace
+logspace normal ones promote_types rand rand_like randint randint_like randn randn_like
+randperm range result_type scalar_tensor sparse_coo_tensor tensor tril_indices triu_indices
+vander zeros
+""".split()
+)
+# ... the rest are left as they are (state switches and queries, no tensor function)
+_NOT_COVERED = frozenset(
+    """
+are_deterministic_algorithms_enabled autocast_decrement_nesting autocast_increment_nesting
+broadcast_shapes clear_autocast_cache compile cond device dtype enable_grad finfo frombuffer
+from_numpy get_autocast_cpu_dtype get_autocast_dtype get_autocast_gpu_dtype
+get_autocast_ipu_dtype get_autocast_xla_dtype get_default_device get_default_dtype
+get_float32_matmul_precision get_num_interop_threads get_num_threads get_rng_state iinfo
+inference_mode initial_seed is_anomaly_check_nan_enabled is_anomaly_enabled
+is_autocast_cache_enabled is_autocast_cpu_enabled is_autocast_enabled
+is_deterministic_algorithms_warn_only_enabled is_grad_enabled is_inference_mode_enabled
+is_tensor is_warn_always_enabled layout load manual_seed memory_format no_grad save seed
+set_anomaly_enabled set_autocast_cache_enabled set_autocast_cpu_dtype
+set_autocast_cpu_enabled set_autocast_dtype set_autocast_enabled set_autocast_gpu_dtype
+set_default_device set_default_dtype set_default_tensor_type set_float32_matmul_precision
+set_flush_denormal set_grad_enabled set_num_interop_threads set_num_threads
+set_printoptions set_rng_state set_warn_always typename use_deterministic_algorithms vmap
+is_storage is_nonzero
+""".split()
+)
+# F.sigmoid / F.tanh / F.hardsigmoid ... are on PyTorch's ignored list too (they call the
+# Tensor method, which is what reaches __torch_function__)
+_FUNCTIONAL_IGNORED = frozenset(
+    "hardsigmoid hardswish sigmoid tanh upsample upsample_bilinear upsample_nearest".split()
+)
+
+# Tensor's operators reach __torch_function__ as these methods (``x + 1`` is
+# ``Tensor.add``, ``1 - x`` stays ``Tensor.__rsub__``), as PyTorch's
+_OPERATOR_METHODS = {
+    "__abs__": "abs",
+    "__add__": "add",
+    "__radd__": "add",
+    "__iadd__": "add_",
+    "__sub__": "sub",
+    "__isub__": "sub_",
+    "__mul__": "mul",
+    "__rmul__": "mul",
+    "__imul__": "mul_",
+    "__truediv__": "div",
+    "__itruediv__": "div_",
+    "__rtruediv__": "__rdiv__",
+    "__matmul__": "matmul",
+    "__mod__": "remainder",
+    "__imod__": "remainder_",
+    "__ifloordiv__": "floor_divide_",
+    "__neg__": "neg",
+    "__pos__": "positive",
+    "__pow__": "pow",
+    "__ipow__": "pow_",
+    "__lt__": "lt",
+    "__le__": "le",
+    "__gt__": "gt",
+    "__ge__": "ge",
+    "__ne__": "ne",
+}
+# Tensor members PyTorch never hands to __torch_function__ (or that the protocol itself
+# uses)
+_TENSOR_SKIPPED = frozenset(
+    """
+__init__ __new__ __init_subclass__ __torch_function__ __hash__ __getattribute__ __getattr__
+__setattr__ __delattr__ __dir__ __sizeof__ __class_getitem__ __array__ __array_wrap__
+__deepcopy__ __copy__ __reduce__ __reduce_ex__ __setstate__ __getstate__ as_subclass
+_make_subclass __iter__ __format__
+""".split()
+)
+
+
+def _tensor_members() -> dict:
+    """name -> Tensor's function for that name (methods, operators), and
+    ``name.__get__`` -> the property for the property getters."""
+    members = {}
+    for name, value in vars(Tensor).items():
+        if name in _TENSOR_SKIPPED or name.startswith("_") and not name.startswith("__"):
+            continue
+        if isinstance(value, types.FunctionType):
+            members[name] = value
+        elif isinstance(value, property) and isinstance(value.fget, types.FunctionType):
+            members[name] = value
+    return members
+
+
+def get_ignored_functions() -> set:
+    """The public functions that no ``__torch_function__`` of an argument overrides
+    (factories and state switches, as PyTorch's list)."""
+    found = set()
+    for module_name, names in (("kiln", _MODE_ONLY | _NOT_COVERED),):
+        module = importlib.import_module(module_name)
+        found.update(getattr(module, n) for n in names if callable(getattr(module, n, None)))
+    functional = importlib.import_module("kiln.nn.functional")
+    found.update(getattr(functional, n) for n in _FUNCTIONAL_IGNORED if hasattr(functional, n))
+    return found
+
+
+def get_overridable_functions() -> dict:
+    """``{namespace: [functions]}``: the kiln functions and Tensor methods / property
+    getters that hand their calls to ``__torch_function__``."""
+    result: dict = {}
+    for module_name, name, fn in _public_entries():
+        if name in _NOT_COVERED and module_name == "kiln":
+            continue
+        result.setdefault(importlib.import_module(module_name), []).append(fn)
+    methods = result.setdefault(Tensor, [])
+    for value in _tensor_members().values():
+        methods.append(value.__get__ if isinstance(value, property) else value)
+    return result
+
+
+def _public_entries() -> list:
+    """(module name, name, function) of each public kiln function: kiln.fx's table."""
+    from .fx import tracer
+
+    entries = []
+    seen = set()
+    table = tracer._public_functions()
+    for module_name in tracer._PUBLIC_MODULES:
+        namespace = vars(importlib.import_module(module_name))
+        for name, value in list(namespace.items()):
+            entry = table.get(id(value))
+            if entry is None or entry[1] is not value:
+                continue
+            key = (id(value), module_name)
+            if key not in seen:
+                seen.add(key)
+                entries.append((module_name, name, value))
+    return entries
+
+
+# ------------------------------------------------------------------ the trampolines
+
+# key -> (the original code as a function, the public object handed over as ``func``,
+# whether argument types are asked (False: only modes), its qualified name)
+_ENTRIES: list = []
+# function -> its original __code__ (to undo the installation)
+_SWAPPED: dict = {}
+_TEMPLATES: dict = {}
+_KEY = -7_340_033  # the placeholder constant of the template, replaced by each key
+
+
+def _dispatch(key, args, kwargs):
+    """Run by every covered function once installed: the original function unless a mode
+    is active or an argument overrides ``__torch_function__``."""
+    impl, public, by_type, name = _ENTRIES[key]
+    state = _STATE
+    if state.all_disabled or not (by_type or state.modes):
+        return impl(*args, **kwargs)
+    overloaded = _relevant_args(args, kwargs) if by_type else ()
+    if not overloaded and not state.modes:
+        return impl(*args, **kwargs)
+    if overloaded and not state.modes and state.subclass_disabled:
+        return impl(*args, **kwargs)
+    if len(overloaded) > 1:
+        overloaded = _get_overloaded_args(overloaded)
+    return _handle(public, overloaded, args, kwargs, name)
+
+
+def _template(freevars: tuple):
+    """A trampoline's code with the closure cells ``freevars`` (a function's ``__code__``
+    can only be replaced by code with the same free variables)."""
+    code = _TEMPLATES.get(freevars)
+    if code is None:
+        cells = "".join(f"    {v} = None\n" for v in freevars)
+        touch = f"        if args is None: ({', '.join(freevars)},)\n" if freevars else ""
+        source = (
+            "def outer():\n"
+            f"{cells}"
+            "    def trampoline(*args, **kwargs):\n"
+            f"{touch}"
+            f"        return __kiln_torch_function__({_KEY}, args, kwargs)\n"
+            "    return trampoline\n"
+        )
+        scope: dict = {}
+        exec(compile(source, __file__, "exec"), scope)  # noqa: S102 (kiln's own source)
+        code = scope["outer"]().__code__
+        _TEMPLATES[freevars] = code
+    return code
+
+
+def _swap(fn, public, by_type: bool, name: str) -> None:
+    """Make ``fn`` (a Python function) check the protocol, keeping its identity."""
+    if fn in _SWAPPED or not isinstance(fn, types.FunctionType):
+        return
+    code = fn.__code__
+    if code.co_flags & (0x20 | 0x80 | 0x100 | 0x200):  # generators, coroutines
+        return
+    template = _template(code.co_freevars)
+    if template.co_freevars != code.co_freevars:
+        return
+    impl = types.FunctionType(code, fn.__globals__, fn.__name__, fn.__defaults__, fn.__closure__)
+    impl.__kwdefaults__ = fn.__kwdefaults__
+    impl.__qualname__ = fn.__qualname__
+    impl.__module__ = fn.__module__
+    impl.__doc__ = fn.__doc__
+    key = len(_ENTRIES)
+    _ENTRIES.append((impl, public, by_type, name))
+    consts = tuple(key if c == _KEY and type(c) is int else c for c in template.co_consts)
+    fn.__globals__["__kiln_torch_function__"] = _dispatch
+    _SWAPPED[fn] = (code, fn.__dict__.get("__wrapped__"), "__wrapped__" in fn.__dict__)
+    if "__wrapped__" not in fn.__dict__:
+        fn.__wrapped__ = impl  # (inspect.signature reads the original parameters)
+    fn.__code__ = template.replace(co_consts=consts, co_name=code.co_name)
+
+
+_INSTALLED = [False]
+_install_lock = threading.RLock()
+
+
+def _install() -> None:
+    """Put the protocol's check into every public function and Tensor member (once)."""
+    if _INSTALLED[0]:
+        return
+    with _install_lock:
+        if _INSTALLED[0]:
+            return
+        entries = _public_entries()
+        members = _own_tensor_members({id(fn) for _, _, fn in entries})
+        for module_name, name, fn in entries:
+            if module_name == "kiln" and name in _NOT_COVERED:
+                continue
+            by_type = not (
+                module_name == "kiln"
+                and name in _MODE_ONLY
+                or module_name == "kiln.nn.functional"
+                and name in _FUNCTIONAL_IGNORED
+            )
+            _swap(fn, fn, by_type, f"{module_name}.{name}")
+        for name, value in members.items():
+            if isinstance(value, property):
+                _swap(value.fget, value.__get__, True, f"kiln.Tensor.{name}.__get__")
+                continue
+            public = members.get(_OPERATOR_METHODS.get(name, name), value)
+            if isinstance(public, property):
+                public = value
+            _swap(value, public, True, f"kiln.Tensor.{public.__name__}")
+        from .autograd import tape
+
+        # the backward pass runs with the protocol off, as PyTorch's autograd engine
+        tape._run_backward = _protocol_off(tape._run_backward)
+        _unwatch_classes()
+        _INSTALLED[0] = True
+
+
+_REPLACED: dict = {}  # Tensor member name -> the function it had before _install
+
+
+def _own_tensor_members(public_ids: set) -> dict:
+    """Tensor's members, each with a function object of its own named as the member
+    (``Tensor.__getitem__`` is kiln's ``getitem``, ``__radd__`` shares ``__add__``'s): a
+    copy is set where needed, so that ``func.__name__`` is the member's, as PyTorch's."""
+    members = _tensor_members()
+    seen: set = set()
+    for name, value in members.items():
+        if not isinstance(value, types.FunctionType):
+            continue
+        if value.__name__ != name or id(value) in public_ids or id(value) in seen:
+            copy = types.FunctionType(
+                value.__code__, value.__globals__, name, value.__defaults__, value.__closure__
+            )
+            copy.__kwdefaults__ = value.__kwdefaults__
+            copy.__dict__.update(value.__dict__)
+            copy.__qualname__ = f"Tensor.{name}"
+            copy.__module__ = value.__module__
+            copy.__doc__ = value.__doc__
+            _REPLACED[name] = value
+            setattr(Tensor, name, copy)
+            members[name] = copy
+        seen.add(id(value))
+    return members
+
+
+def _protocol_off(fn):
+    def run(*args, **kwargs):
+        with DisableTorchFunction():
+            return fn(*args, **kwargs)
+
+    run._protocol_on = fn
+    return run
+
+
+def _uninstall() -> None:
+    """Undo ``_install`` (no class overriding the protocol is alive, no mode is active)."""
+    with _install_lock:
+        if not _INSTALLED[0]:
+            return
+        for fn, (code, wrapped, had_wrapped) in _SWAPPED.items():
+            fn.__code__ = code
+            if had_wrapped:
+                fn.__wrapped__ = wrapped
+            else:
+                fn.__dict__.pop("__wrapped__", None)
+        _SWAPPED.clear()
+        for name, value in _REPLACED.items():
+            setattr(Tensor, name, value)
+        _REPLACED.clear()
+        _ENTRIES.clear()
+        from .autograd import tape
+
+        tape._run_backward = getattr(tape._run_backward, "_protocol_on", tape._run_backward)
+        _INSTALLED[0] = False
+        _watch_classes()
+
+
+# ------------------------------------------------------------------ when to install
+
+_LIVE_CLASSES = [0]  # classes overriding the protocol not yet garbage collected
+
+
+def _class_gone() -> None:
+    _LIVE_CLASSES[0] -= 1
+    _release()
+
+
+def _release() -> None:
+    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes:
+        _uninstall()
+
+
+def _note_class(cls: type) -> None:
+    """A class overriding ``__torch_function__`` was defined: the protocol is needed."""
+    _LIVE_CLASSES[0] += 1
+    weakref.finalize(cls, _class_gone)
+    _install()
+
+
+def note_tensor_subclass(cls: type) -> None:
+    """``Tensor.__init_subclass__``: kiln's own subclasses (``Parameter``, the tracer's,
+    the meta and device tensors) are plain tensors to the protocol, as ``nn.Parameter``
+    is to PyTorch's; any other subclass takes part (the default ``__torch_function__``
+    keeps results of its type)."""
+    module = cls.__dict__.get("__module__", "")
+    inherited = getattr(cls, "__torch_function__", None)
+    if (
+        (module == "kiln" or module.startswith("kiln."))
+        and "__torch_function__" not in cls.__dict__
+        and getattr(inherited, "__func__", None) is _TENSOR_DEFAULT
+    ):
+        cls.__torch_function__ = _DISABLED
+        return
+    _OVERRIDES.pop(cls, None)
+    if _type_overrides(cls):
+        _note_class(cls)
+
+
+_TENSOR_DEFAULT = Tensor.__dict__["__torch_function__"].__func__
+
+
+# Duck types (not Tensors) defining __torch_function__ are noticed by their class statement:
+# until the protocol is installed, class creation is watched.
+_BUILD_CLASS = builtins.__build_class__
+
+
+def _watching_build_class(func, name, *bases, **kwargs):
+    cls = _BUILD_CLASS(func, name, *bases, **kwargs)
+    if isinstance(cls, type) and "__torch_function__" in cls.__dict__ and _is_duck_type(cls):
+        _note_class(cls)
+    return cls
+
+
+def _is_duck_type(cls: type) -> bool:
+    """A user's type with __torch_function__ that is neither a kiln Tensor (noticed by
+    ``Tensor.__init_subclass__``) nor kiln's or PyTorch's own."""
+    for klass in cls.__mro__[:-1]:
+        module = getattr(klass, "__module__", "") or ""
+        if klass is Tensor or module.split(".")[0] in ("kiln", "torch"):
+            return False
+    return _type_overrides(cls)
+
+
+def _watch_classes() -> None:
+    builtins.__build_class__ = _watching_build_class
+
+
+def _unwatch_classes() -> None:
+    if builtins.__build_class__ is _watching_build_class:
+        builtins.__build_class__ = _BUILD_CLASS
+
+
+_watch_classes()
+
+
+def _default_torch_function(cls, func, types_, args=(), kwargs=None):
+    """``Tensor.__torch_function__``: run ``func`` with subclasses' overrides off and give
+    tensor results (also inside tuples and lists) the subclass ``cls``."""
+    if kwargs is None:
+        kwargs = {}
+    if not all(issubclass(cls, t) for t in types_):
+        return NotImplemented
+    with DisableTorchFunctionSubclass():
+        result = func(*args, **kwargs)
+        if func in _no_wrap():
+            return result
+        return _convert(result, cls)
+
+
+def _convert(result, cls):
+    if cls is Tensor:
+        return result
+    if isinstance(result, Tensor) and not isinstance(result, cls):
+        return result.as_subclass(cls)
+    if isinstance(result, (tuple, list)):
+        parts = [_convert(r, cls) for r in result]
+        if hasattr(result, "_fields"):  # kiln.return_types (named tuples)
+            return type(result)(*parts)
+        return type(result)(parts)
+    return result
+
+
+def _no_wrap() -> tuple:
+    """PyTorch's get_default_nowrap_functions: ``.grad`` stays a plain tensor."""
+    return (Tensor.grad.__get__,)
