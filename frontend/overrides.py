@@ -40,7 +40,13 @@ import threading
 import types
 import weakref
 
+from . import context
 from .tensor import Tensor
+
+# (a copy: the protocol's own check must not go through the protocol)
+current_trace = types.FunctionType(
+    context.current_trace.__code__, vars(context), "current_trace", None, None
+)
 
 __all__ = [
     "TorchFunctionMode",
@@ -210,18 +216,28 @@ def handle_torch_function(public_api, relevant_args, *args, **kwargs):
     """
     _install()
     overloaded = _get_overloaded_args(relevant_args)
-    return _handle(public_api, overloaded, args, kwargs, _qualified_name(public_api))
+    result = _call_overrides(public_api, overloaded, args, kwargs)
+    if result is not _UNHANDLED:
+        return result
+    name = f"{getattr(public_api, '__module__', None)}.{getattr(public_api, '__name__', '')}"
+    message = (
+        f"no implementation found for '{name}' on types that implement __torch_function__: "
+        f"{[type(a) for a in overloaded]}"
+    )
+    mode = _get_current_function_mode() if not _STATE.all_disabled else None
+    raise TypeError(message if mode is None else f"{message} nor in mode {mode}")
 
 
-def _qualified_name(func) -> str:
-    return f"{getattr(func, '__module__', None)}.{getattr(func, '__name__', func)}"
+_UNHANDLED = object()
 
 
-def _handle(public, overloaded, args, kwargs, name):
+def _call_overrides(public, overloaded, args, kwargs, kinds=None):
+    """The innermost active mode's override, then each overloaded argument's; the first
+    result other than ``NotImplemented``, else ``_UNHANDLED``."""
     state = _STATE
-    kinds = tuple(type(a) for a in overloaded)
-    mode_active = bool(state.modes) and not state.all_disabled
-    if mode_active:
+    if kinds is None:
+        kinds = tuple(type(a) for a in overloaded)
+    if state.modes and not state.all_disabled:
         mode = state.modes.pop()  # the mode's own calls go to the modes below it
         try:
             result = mode.__torch_function__(public, kinds, args, kwargs)
@@ -234,13 +250,43 @@ def _handle(public, overloaded, args, kwargs, name):
             result = arg.__torch_function__(public, kinds, args, kwargs)
             if result is not NotImplemented:
                 return result
-    message = (
-        f"no implementation found for '{name}' on types that implement __torch_function__: "
-        f"{list(kinds)}"
+    return _UNHANDLED
+
+
+def _handle(public, overloaded, args, kwargs, name, kinds=None):
+    """A covered function's call handed to the overrides (TypeError when none takes it)."""
+    result = _call_overrides(public, overloaded, args, kwargs, kinds)
+    if result is not _UNHANDLED:
+        return result
+    if kinds is None:
+        kinds = tuple(type(a) for a in overloaded)
+    mode = _get_current_function_mode() if not _STATE.all_disabled else None
+    raise TypeError(_no_implementation(name, kinds, mode))
+
+
+def _no_implementation(name: str, kinds: tuple, mode) -> str:
+    """PyTorch's two messages: its native functions' (torch.*, Tensor's members) and its
+    Python functions' (torch.nn.functional's, handle_torch_function's)."""
+    if name.startswith("kiln.nn.functional.") and name[20:] not in _native_functional():
+        message = (
+            f"no implementation found for '{name}' on types that implement "
+            f"__torch_function__: {list(kinds)}"
+        )
+        return message if mode is None else f"{message} nor in mode {mode}"
+    listed = [f"  - tensor subclass {k}" for k in kinds]
+    if mode is not None:
+        listed.insert(0, f"  - mode object {mode}")
+    return (
+        f"Multiple dispatch failed for '{name}'; all __torch_function__ handlers returned "
+        "NotImplemented:\n\n" + "\n".join(listed)
     )
-    if mode_active:
-        message += f" nor in mode {state.modes[-1]}"
-    raise TypeError(message)
+
+
+def _native_functional() -> dict:
+    """kiln.nn.functional's names that are native functions in PyTorch (kiln.fx's table)."""
+    from .fx.tracer import _TORCH_SPELLINGS
+
+    return _TORCH_SPELLINGS
 
 
 def is_tensor_like(inp) -> bool:
@@ -350,6 +396,13 @@ set_printoptions set_rng_state set_warn_always typename use_deterministic_algori
 is_storage is_nonzero
 """.split()
 )
+# kiln's own helpers that its namespaces happen to import (not PyTorch functions)
+_INTERNAL = frozenset(
+    """
+apply autocast_op computes_in_float32 constant current_trace escape_trace grad is_tracing
+keeps_input_memory_format refuse_traced rename return_type value_and_grad
+""".split()
+)
 # F.sigmoid / F.tanh / F.hardsigmoid ... are on PyTorch's ignored list too (they call the
 # Tensor method, which is what reaches __torch_function__)
 _FUNCTIONAL_IGNORED = frozenset(
@@ -448,7 +501,7 @@ def _public_entries() -> list:
         namespace = vars(importlib.import_module(module_name))
         for name, value in list(namespace.items()):
             entry = table.get(id(value))
-            if entry is None or entry[1] is not value:
+            if entry is None or entry[1] is not value or name in _INTERNAL:
                 continue
             key = (id(value), module_name)
             if key not in seen:
@@ -460,7 +513,8 @@ def _public_entries() -> list:
 # ------------------------------------------------------------------ the trampolines
 
 # key -> (the original code as a function, the public object handed over as ``func``,
-# whether argument types are asked (False: only modes), its qualified name)
+# whether argument types are asked (False: only modes), its qualified name, its name in
+# kiln.nn.functional or None)
 _ENTRIES: list = []
 # function -> its original __code__ (to undo the installation)
 _SWAPPED: dict = {}
@@ -471,7 +525,7 @@ _KEY = -7_340_033  # the placeholder constant of the template, replaced by each 
 def _dispatch(key, args, kwargs):
     """Run by every covered function once installed: the original function unless a mode
     is active or an argument overrides ``__torch_function__``."""
-    impl, public, by_type, name = _ENTRIES[key]
+    impl, public, by_type, name, functional = _ENTRIES[key]
     state = _STATE
     if state.all_disabled or not (by_type or state.modes):
         return impl(*args, **kwargs)
@@ -480,9 +534,39 @@ def _dispatch(key, args, kwargs):
         return impl(*args, **kwargs)
     if overloaded and not state.modes and state.subclass_disabled:
         return impl(*args, **kwargs)
+    if current_trace() is not None and isinstance(current_trace(), _trace_state()):
+        _refuse_in_trace(name, overloaded, state.modes)
     if len(overloaded) > 1:
         overloaded = _get_overloaded_args(overloaded)
+    if functional is not None:  # as PyTorch's Python functions hand their arguments over
+        from .fx.functional_calls import normalized_call
+
+        args, kwargs = normalized_call(functional, impl, args, kwargs)
+    if not overloaded and public is not impl and getattr(public, "__name__", "") == "__get__":
+        # a property of a plain tensor: PyTorch's modes see ``types == (Tensor,)``
+        return _handle(public, overloaded, args, kwargs, name, (type(args[0]),))
     return _handle(public, overloaded, args, kwargs, name)
+
+
+def _trace_state() -> type:
+    from .tracing import TraceState
+
+    return TraceState
+
+
+def _refuse_in_trace(name: str, overloaded, modes) -> None:
+    """kiln.jit records a graph that later runs without Python: an override or a mode
+    would be baked into it (or skipped when the graph runs), so a trace refuses them."""
+    from kiln.compiler.errors import TraceError
+
+    if modes:
+        what = f"the TorchFunctionMode {type(modes[-1]).__name__}"
+    else:
+        what = f"the __torch_function__ of {type(overloaded[0]).__name__}"
+    raise TraceError(
+        f"kiln.jit cannot trace {name}() under {what}: a compiled graph runs without the "
+        "override; call the function eagerly"
+    )
 
 
 def _template(freevars: tuple):
@@ -501,13 +585,13 @@ def _template(freevars: tuple):
             "    return trampoline\n"
         )
         scope: dict = {}
-        exec(compile(source, __file__, "exec"), scope)  # noqa: S102 (kiln's own source)
+        exec(compile(source, "<kiln.overrides check>", "exec"), scope)  # noqa: S102 (kiln's own source)
         code = scope["outer"]().__code__
         _TEMPLATES[freevars] = code
     return code
 
 
-def _swap(fn, public, by_type: bool, name: str) -> None:
+def _swap(fn, public, by_type: bool, name: str, functional: str | None = None) -> None:
     """Make ``fn`` (a Python function) check the protocol, keeping its identity."""
     if fn in _SWAPPED or not isinstance(fn, types.FunctionType):
         return
@@ -523,7 +607,7 @@ def _swap(fn, public, by_type: bool, name: str) -> None:
     impl.__module__ = fn.__module__
     impl.__doc__ = fn.__doc__
     key = len(_ENTRIES)
-    _ENTRIES.append((impl, public, by_type, name))
+    _ENTRIES.append((impl, public, by_type, name, functional))
     consts = tuple(key if c == _KEY and type(c) is int else c for c in template.co_consts)
     fn.__globals__["__kiln_torch_function__"] = _dispatch
     _SWAPPED[fn] = (code, fn.__dict__.get("__wrapped__"), "__wrapped__" in fn.__dict__)
@@ -554,7 +638,8 @@ def _install() -> None:
                 or module_name == "kiln.nn.functional"
                 and name in _FUNCTIONAL_IGNORED
             )
-            _swap(fn, fn, by_type, f"{module_name}.{name}")
+            functional = name if module_name == "kiln.nn.functional" else None
+            _swap(fn, fn, by_type, f"{module_name}.{name}", functional)
         for name, value in members.items():
             if isinstance(value, property):
                 _swap(value.fget, value.__get__, True, f"kiln.Tensor.{name}.__get__")
