@@ -516,24 +516,37 @@ def _public_entries() -> list:
 # whether argument types are asked (False: only modes), its qualified name, its name in
 # kiln.nn.functional or None)
 _ENTRIES: list = []
+_IMPLS: list = []  # key -> the original code as a function (the trampolines' fast path)
 # function -> its original __code__ (to undo the installation)
 _SWAPPED: dict = {}
+# function -> (its own code, its trampoline, the copy running its code): made once, reused
+# by a later installation; _ENTRIES is never cleared either, so that a call in flight
+# while the protocol is removed (by a garbage collection) still finds its entry
+_MADE: dict = {}
 _TEMPLATES: dict = {}
 _KEY = -7_340_033  # the placeholder constant of the template, replaced by each key
 
 
+def _needed(key, args, kwargs) -> bool:
+    """Asked by every covered function once installed: whether a mode is active or an
+    argument overrides ``__torch_function__`` (else the function runs its own code,
+    called from the trampoline, so that kiln's looks at its callers' frames see what they
+    saw without the protocol)."""
+    if _RELEASE_PENDING[0]:
+        _release()
+    state = _STATE
+    if state.all_disabled:
+        return False
+    if state.modes:
+        return True
+    return not state.subclass_disabled and _ENTRIES[key][2] and bool(_relevant_args(args, kwargs))
+
+
 def _dispatch(key, args, kwargs):
-    """Run by every covered function once installed: the original function unless a mode
-    is active or an argument overrides ``__torch_function__``."""
+    """A covered call that ``_needed`` the protocol: hand it to the mode or overrides."""
     impl, public, by_type, name, functional = _ENTRIES[key]
     state = _STATE
-    if state.all_disabled or not (by_type or state.modes):
-        return impl(*args, **kwargs)
-    overloaded = _relevant_args(args, kwargs) if by_type else ()
-    if not overloaded and not state.modes:
-        return impl(*args, **kwargs)
-    if overloaded and not state.modes and state.subclass_disabled:
-        return impl(*args, **kwargs)
+    overloaded = _relevant_args(args, kwargs) if by_type else []
     if current_trace() is not None and isinstance(current_trace(), _trace_state()):
         _refuse_in_trace(name, overloaded, state.modes)
     if len(overloaded) > 1:
@@ -581,7 +594,9 @@ def _template(freevars: tuple):
             f"{cells}"
             "    def trampoline(*args, **kwargs):\n"
             f"{touch}"
-            f"        return __kiln_torch_function__({_KEY}, args, kwargs)\n"
+            f"        if __kiln_torch_function_needed__({_KEY}, args, kwargs):\n"
+            f"            return __kiln_torch_function__({_KEY}, args, kwargs)\n"
+            f"        return __kiln_torch_function_impls__[{_KEY}](*args, **kwargs)\n"
             "    return trampoline\n"
         )
         scope: dict = {}
@@ -596,6 +611,13 @@ def _swap(fn, public, by_type: bool, name: str, functional: str | None = None) -
     if fn in _SWAPPED or not isinstance(fn, types.FunctionType):
         return
     code = fn.__code__
+    made = _MADE.get(fn)
+    if made is not None and made[0] is code:  # installed before: the same trampoline
+        _SWAPPED[fn] = (code, fn.__dict__.get("__wrapped__"), "__wrapped__" in fn.__dict__)
+        if "__wrapped__" not in fn.__dict__:
+            fn.__wrapped__ = made[2]
+        fn.__code__ = made[1]
+        return
     if code.co_flags & (0x20 | 0x80 | 0x100 | 0x200):  # generators, coroutines
         return
     template = _template(code.co_freevars)
@@ -608,12 +630,22 @@ def _swap(fn, public, by_type: bool, name: str, functional: str | None = None) -
     impl.__doc__ = fn.__doc__
     key = len(_ENTRIES)
     _ENTRIES.append((impl, public, by_type, name, functional))
+    _IMPLS.append(impl)
     consts = tuple(key if c == _KEY and type(c) is int else c for c in template.co_consts)
     fn.__globals__["__kiln_torch_function__"] = _dispatch
+    fn.__globals__["__kiln_torch_function_needed__"] = _needed
+    fn.__globals__["__kiln_torch_function_impls__"] = _IMPLS
     _SWAPPED[fn] = (code, fn.__dict__.get("__wrapped__"), "__wrapped__" in fn.__dict__)
     if "__wrapped__" not in fn.__dict__:
         fn.__wrapped__ = impl  # (inspect.signature reads the original parameters)
-    fn.__code__ = template.replace(co_consts=consts, co_name=code.co_name)
+    fn.__code__ = template.replace(
+        co_consts=consts,
+        co_name=code.co_name,
+        co_qualname=code.co_qualname,
+        co_filename=code.co_filename,  # (kiln's frame walks tell its own frames by file)
+        co_firstlineno=code.co_firstlineno,
+    )
+    _MADE[fn] = (code, fn.__code__, impl)
 
 
 _INSTALLED = [False]
@@ -627,36 +659,50 @@ def _install() -> None:
     with _install_lock:
         if _INSTALLED[0]:
             return
-        entries = _public_entries()
-        members = _own_tensor_members({id(fn) for _, _, fn in entries})
-        for module_name, name, fn in entries:
-            if module_name == "kiln" and name in _NOT_COVERED:
-                continue
-            by_type = not (
-                module_name == "kiln"
-                and name in _MODE_ONLY
-                or module_name == "kiln.nn.functional"
-                and name in _FUNCTIONAL_IGNORED
-            )
-            functional = name if module_name == "kiln.nn.functional" else None
-            _swap(fn, fn, by_type, f"{module_name}.{name}", functional)
-        for name, value in members.items():
-            if isinstance(value, property):
-                _swap(value.fget, value.__get__, True, f"kiln.Tensor.{name}.__get__")
-                continue
-            public = members.get(_OPERATOR_METHODS.get(name, name), value)
-            if isinstance(public, property):
-                public = value
-            _swap(value, public, True, f"kiln.Tensor.{public.__name__}")
-        from .autograd import tape
-
-        # the backward pass runs with the protocol off, as PyTorch's autograd engine
-        tape._run_backward = _protocol_off(tape._run_backward)
-        _unwatch_classes()
-        _INSTALLED[0] = True
+        _BUSY[0] = True
+        try:
+            _install_now()
+        finally:
+            _BUSY[0] = False
 
 
-_REPLACED: dict = {}  # Tensor member name -> the function it had before _install
+def _install_now() -> None:
+    from .jit import auto_dynamic  # (its table of Tensor's size readers: the own codes)
+
+    entries = _public_entries()
+    members = _own_tensor_members({id(fn) for _, _, fn in entries})
+    for module_name, name, fn in entries:
+        if module_name == "kiln" and name in _NOT_COVERED:
+            continue
+        by_type = not (
+            module_name == "kiln"
+            and name in _MODE_ONLY
+            or module_name == "kiln.nn.functional"
+            and name in _FUNCTIONAL_IGNORED
+        )
+        functional = name if module_name == "kiln.nn.functional" else None
+        _swap(fn, fn, by_type, f"{module_name}.{name}", functional)
+    for name, value in members.items():
+        if isinstance(value, property):
+            _swap(value.fget, value.__get__, True, f"kiln.Tensor.{name}.__get__")
+            continue
+        public = members.get(_OPERATOR_METHODS.get(name, name), value)
+        if isinstance(public, property):
+            public = value
+        _swap(value, public, True, f"kiln.Tensor.{public.__name__}")
+    # kiln.jit's dynamic shapes tell the user's size reads from kiln's by the frames between
+    # (``len(x)`` -> ``Tensor.__len__`` -> ...): the trampolines are such frames too
+    auto_dynamic._ACCESSORS.update(vars(Tensor)[n].__code__ for n in ("size", "__len__", "numel"))
+    from .autograd import tape
+
+    # the backward pass runs with the protocol off, as PyTorch's autograd engine
+    tape._run_backward = _protocol_off(tape._run_backward)
+    _unwatch_classes()
+    _INSTALLED[0] = True
+
+
+# Tensor member name -> (the function it has without the protocol, its copy set by _install)
+_REPLACED: dict = {}
 
 
 def _own_tensor_members(public_ids: set) -> dict:
@@ -669,6 +715,12 @@ def _own_tensor_members(public_ids: set) -> dict:
         if not isinstance(value, types.FunctionType):
             continue
         if value.__name__ != name or id(value) in public_ids or id(value) in seen:
+            made = _REPLACED.get(name)
+            if made is not None and made[0] is value:
+                setattr(Tensor, name, made[1])
+                members[name] = made[1]
+                seen.add(id(value))
+                continue
             copy = types.FunctionType(
                 value.__code__, value.__globals__, name, value.__defaults__, value.__closure__
             )
@@ -677,7 +729,7 @@ def _own_tensor_members(public_ids: set) -> dict:
             copy.__qualname__ = f"Tensor.{name}"
             copy.__module__ = value.__module__
             copy.__doc__ = value.__doc__
-            _REPLACED[name] = value
+            _REPLACED[name] = (value, copy)
             setattr(Tensor, name, copy)
             members[name] = copy
         seen.add(id(value))
@@ -698,22 +750,28 @@ def _uninstall() -> None:
     with _install_lock:
         if not _INSTALLED[0]:
             return
-        for fn, (code, wrapped, had_wrapped) in _SWAPPED.items():
-            fn.__code__ = code
-            if had_wrapped:
-                fn.__wrapped__ = wrapped
-            else:
-                fn.__dict__.pop("__wrapped__", None)
-        _SWAPPED.clear()
-        for name, value in _REPLACED.items():
-            setattr(Tensor, name, value)
-        _REPLACED.clear()
-        _ENTRIES.clear()
-        from .autograd import tape
+        _BUSY[0] = True
+        try:
+            _uninstall_now()
+        finally:
+            _BUSY[0] = False
 
-        tape._run_backward = getattr(tape._run_backward, "_protocol_on", tape._run_backward)
-        _INSTALLED[0] = False
-        _watch_classes()
+
+def _uninstall_now() -> None:
+    for fn, (code, wrapped, had_wrapped) in _SWAPPED.items():
+        fn.__code__ = code
+        if had_wrapped:
+            fn.__wrapped__ = wrapped
+        else:
+            fn.__dict__.pop("__wrapped__", None)
+    _SWAPPED.clear()
+    for name, (value, _) in _REPLACED.items():
+        setattr(Tensor, name, value)
+    from .autograd import tape
+
+    tape._run_backward = getattr(tape._run_backward, "_protocol_on", tape._run_backward)
+    _INSTALLED[0] = False
+    _watch_classes()
 
 
 # ------------------------------------------------------------------ when to install
@@ -721,13 +779,22 @@ def _uninstall() -> None:
 _LIVE_CLASSES = [0]  # classes overriding the protocol not yet garbage collected
 
 
+_RELEASE_PENDING = [False]
+_BUSY = [False]  # (installing or uninstalling: no release in between)
+
+
 def _class_gone() -> None:
+    # (run by a garbage collection, at any point of any code: the protocol is removed at
+    # the next safe point, ``_release``, not here)
     _LIVE_CLASSES[0] -= 1
-    _release()
+    _RELEASE_PENDING[0] = True
 
 
 def _release() -> None:
-    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes:
+    """Remove the protocol if nothing needs it any more (no class overriding it alive, no
+    mode active); called at safe points (a covered call, a mode's exit)."""
+    _RELEASE_PENDING[0] = False
+    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes and not _BUSY[0]:
         _uninstall()
 
 
