@@ -535,11 +535,21 @@ def _needed(key, args, kwargs) -> bool:
     if _RELEASE_PENDING[0]:
         _release()
     state = _STATE
-    if state.all_disabled:
-        return False
     if state.modes:
-        return True
-    return not state.subclass_disabled and _ENTRIES[key][2] and bool(_relevant_args(args, kwargs))
+        return not state.all_disabled
+    if state.subclass_disabled or state.all_disabled or not _ENTRIES[key][2]:
+        return False
+    for a in args:  # (the common case: tensors and numbers, quickly)
+        t = type(a)
+        if t in _PLAIN:
+            continue
+        if t is list or t is tuple:
+            for b in a:
+                if type(b) not in _PLAIN and _is_overloaded(b):
+                    return True
+        elif _is_overloaded(a):
+            return True
+    return bool(kwargs) and bool(_relevant_args((), kwargs))
 
 
 def _dispatch(key, args, kwargs):

@@ -284,7 +284,18 @@ def test_modes_nest_and_see_every_call():
                 x * 4  # modes still see it
         with Twice():
             doubled = lib.add(x, 1).tolist()
-        return log, doubled, lib.overrides._get_current_function_mode()
+        namespaces = []
+
+        class Which(lib.overrides.TorchFunctionMode):  # linalg, fft, special, methods
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                publics = (lib.linalg.norm, lib.fft.fft, lib.special.erf, lib.Tensor.view)
+                namespaces.append(tuple(func is f for f in publics))
+                return func(*args, **(kwargs or {}))
+
+        with Which():
+            lib.linalg.norm(x), lib.fft.fft(x), lib.special.erf(x), x.view(6)
+            lib.nn.functional.cross_entropy(x, lib.tensor([0, 2]))  # (one call: no inner ones)
+        return log, doubled, namespaces, lib.overrides._get_current_function_mode()
 
     t, k = _both(run)
     assert k == t
