@@ -628,7 +628,7 @@ class Tensor:
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        from .overrides import note_tensor_subclass  # (a subclass may need the protocol)
+        from .overrides_install import note_tensor_subclass  # (it may need the protocol)
 
         note_tensor_subclass(cls)
 

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import kiln
-from kiln import overrides
+from kiln import overrides, overrides_install
 
 torch = pytest.importorskip("torch")
 
@@ -26,8 +26,8 @@ def _protocol_removed_afterwards():
     so that the other test files run kiln's functions as they are."""
     yield
     gc.collect()
-    overrides._release()
-    assert not overrides._INSTALLED[0]
+    overrides_install._release()
+    assert not overrides_install._INSTALLED[0]
 
 
 def _both(run):
@@ -89,7 +89,7 @@ def test_scalar_tensor_duck_type():
         out.append(str(info.value).replace("torch.", "kiln."))
         return out
 
-    assert not overrides._INSTALLED[0]  # the duck type's class statement installs it
+    assert not overrides_install._INSTALLED[0]  # the duck type's class statement installs it
     assert run(kiln) == run(torch)
 
 
@@ -334,33 +334,33 @@ def test_disable_switches_and_helpers():
 def test_protocol_is_installed_only_while_needed():
     add_code = kiln.add.__code__
     getitem = kiln.Tensor.__getitem__
-    assert not overrides._INSTALLED[0]
+    assert not overrides_install._INSTALLED[0]
 
     class Internal(kiln.nn.Parameter):  # an opted-out class: nothing installed
         pass
 
-    assert not overrides._INSTALLED[0]
+    assert not overrides_install._INSTALLED[0]
 
     class Through(overrides.TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
             return func(*args, **(kwargs or {}))
 
     with Through():
-        assert overrides._INSTALLED[0] and kiln.add.__code__ is not add_code
+        assert overrides_install._INSTALLED[0] and kiln.add.__code__ is not add_code
         assert kiln.add(kiln.ones(1), 1).tolist() == [2.0]
-    assert not overrides._INSTALLED[0] and kiln.add.__code__ is add_code
+    assert not overrides_install._INSTALLED[0] and kiln.add.__code__ is add_code
 
     class Sub(kiln.Tensor):
         pass
 
-    assert overrides._INSTALLED[0]
+    assert overrides_install._INSTALLED[0]
     from kiln import add as captured  # a reference taken before: the same object
 
     assert captured is kiln.add and type(captured(Sub(kiln.ones(1)), 1)) is Sub
     del Sub
     gc.collect()  # the class is gone: the next covered call removes the protocol
-    assert overrides._INSTALLED[0] and kiln.add(kiln.ones(1), 1).tolist() == [2.0]
-    assert not overrides._INSTALLED[0]
+    assert overrides_install._INSTALLED[0] and kiln.add(kiln.ones(1), 1).tolist() == [2.0]
+    assert not overrides_install._INSTALLED[0]
     assert kiln.add.__code__ is add_code and kiln.Tensor.__getitem__ is getitem
 
 
