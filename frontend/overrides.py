@@ -23,8 +23,9 @@ public functions is kiln.fx's (``kiln.fx.tracer._public_functions``).
 Where kiln differs from PyTorch:
 
 - kiln.jit refuses to trace under an override or a mode (TraceError; kiln.compile then runs
-  the call eagerly): a compiled graph runs without Python. A function compiled before a
-  mode is entered runs its compiled graph unseen by the mode.
+  the call eagerly): a compiled graph runs without Python. A variant compiled before a mode
+  was entered is guarded on the number of modes entered: a call under a mode retraces (and
+  refuses).
 - ``func.__name__`` is kiln's: ``kiln.linalg.norm`` is ``norm`` (PyTorch's native name is
   ``linalg_norm``), and ``kiln.special.expit`` is ``kiln.sigmoid`` itself.
 - ``grad_fn`` is an attribute, not a property: reading it reaches no override.
@@ -335,6 +336,7 @@ class TorchFunctionMode:
     def __enter__(self):
         _install_protocol()
         _STATE.modes.append(self)
+        _ENTERED.append(self)
         return self
 
     def __exit__(self, exc_type, exc_value, traceback):
@@ -343,6 +345,8 @@ class TorchFunctionMode:
             modes.pop()
         elif self in modes:
             modes.remove(self)
+        if self in _ENTERED:
+            _ENTERED.remove(self)
         _release_protocol()
 
     @classmethod
@@ -350,7 +354,13 @@ class TorchFunctionMode:
         mode = cls(*args, **kwargs)
         _install_protocol()
         _STATE.modes.append(mode)
+        _ENTERED.append(mode)
         return mode
+
+
+# The modes entered in any thread: kiln.jit's compiled variants are guarded on how many
+# (``_ENTERED.__len__``: a guard read on every compiled call, so the cheapest there is)
+_ENTERED: list = []
 
 
 def _install_protocol() -> None:

@@ -378,9 +378,23 @@ def test_jit_refuses_overrides_and_fx_still_records():
             return func(*args, **(kwargs or {}))
 
     f = kiln.jit(lambda x: x * 3)
+    assert f(kiln.ones(2)).tolist() == [3.0, 3.0]  # compiled before the mode: ...
     with Mode(), pytest.raises(kiln.TraceError, match="TorchFunctionMode"):
-        f(kiln.ones(2))
+        f(kiln.ones(2))  # ... its variant does not run unseen by the mode
     assert f(kiln.ones(2)).tolist() == [3.0, 3.0]
+
+    class Count(overrides.TorchFunctionMode):
+        names: list = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(func.__name__)
+            return func(*args, **(kwargs or {}))
+
+    c = kiln.compile(lambda x: x * 3)
+    c(kiln.ones(2))
+    with Count(), pytest.warns(UserWarning, match="runs eagerly"):
+        assert c(kiln.ones(2)).tolist() == [3.0, 3.0]  # eagerly: the mode sees the op
+    assert "mul" in Count.names
 
     def g(x):
         return kiln.relu(x) + 1
