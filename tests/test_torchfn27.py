@@ -404,3 +404,26 @@ def test_jit_refuses_overrides_and_fx_still_records():
     seen.clear()
     out = gm(w)
     assert type(out) is Logged and seen == ["relu", "add"]
+
+
+def test_modes_and_switches_are_per_thread():
+    import threading
+
+    def run(lib):
+        seen = []
+
+        class Count(lib.overrides.TorchFunctionMode):
+            def __torch_function__(self, func, types, args=(), kwargs=None):
+                seen.append((threading.current_thread().name, func.__name__))
+                return func(*args, **(kwargs or {}))
+
+        x = lib.ones(2)
+        other = threading.Thread(target=lambda: x.sum(), name="other")
+        with Count():
+            other.start()
+            other.join()
+            x.mean()
+        return seen
+
+    t, k = _both(run)
+    assert k == t == [("MainThread", "mean")]
