@@ -12,6 +12,8 @@ its own frames from the user's by file). It is installed once a class overriding
 ``__torch_function__`` is defined (``Tensor.__init_subclass__``; for a duck type, the class
 statement: ``builtins.__build_class__`` is watched until then) or a mode is entered, and
 removed (``_uninstall``) at a safe point once no such class is alive and no mode active.
+Likewise ``Tensor.__new__`` (PyTorch's ``super().__new__(cls, data)``) exists only while a
+subclass with a ``__new__`` of its own is alive.
 """
 
 from __future__ import annotations
@@ -452,7 +454,11 @@ def _release() -> None:
     """Remove the protocol if nothing needs it any more (no class overriding it alive, no
     mode active); called at safe points (a covered call, a mode's exit)."""
     _RELEASE_PENDING[0] = False
-    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes and not _BUSY[0]:
+    if _BUSY[0]:
+        return
+    if not _NEW_CLASSES[0] and vars(Tensor).get("__new__") is _TENSOR_NEW:
+        del Tensor.__new__  # (object.__new__ again)
+    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes:
         _uninstall()
 
 
@@ -477,9 +483,50 @@ def note_tensor_subclass(cls: type) -> None:
     ):
         cls.__torch_function__ = _DISABLED
         return
+    if "__new__" in cls.__dict__:
+        _allow_tensor_new(cls)
     _OVERRIDES.pop(cls, None)
     if _type_overrides(cls):
         _note_class(cls)
+
+
+def _allow_tensor_new(cls: type) -> None:
+    """A subclass with a ``__new__`` of its own calls ``super().__new__(cls, data)``, which
+    PyTorch's ``Tensor.__new__`` answers with a tensor of ``data``: kiln's Tensor gets such a
+    ``__new__`` then (not before: kiln's hot path makes tensors with ``object.__new__``),
+    and a subclass without an ``__init__`` of its own ignores the constructor's arguments,
+    as PyTorch's."""
+    if "__new__" not in vars(Tensor):
+        Tensor.__new__ = _TENSOR_NEW
+    _NEW_CLASSES[0] += 1
+    weakref.finalize(cls, _new_class_gone)
+    if cls.__init__ is Tensor.__init__:
+        cls.__init__ = _init_done
+
+
+def _tensor_new(cls, *args, **kwargs):
+    """``Tensor.__new__(cls, data)`` from a subclass's own ``__new__``: a ``cls`` over
+    ``data`` (as ``Tensor(data)``); otherwise (``Parameter(data)``, ``Tensor.__new__(cls)``)
+    an empty object, which ``__init__`` fills as before."""
+    t = object.__new__(cls)
+    if (args or kwargs) and any(
+        "__new__" in vars(k) for k in cls.__mro__[: cls.__mro__.index(Tensor)]
+    ):
+        Tensor.__init__(t, *args, **kwargs)
+    return t
+
+
+def _init_done(self, *args, **kwargs) -> None:
+    """(``__new__`` made the tensor)"""
+
+
+_TENSOR_NEW = staticmethod(_tensor_new)
+_NEW_CLASSES = [0]  # subclasses with a __new__ of their own, not yet garbage collected
+
+
+def _new_class_gone() -> None:
+    _NEW_CLASSES[0] -= 1
+    _RELEASE_PENDING[0] = True
 
 
 _TENSOR_DEFAULT = Tensor.__dict__["__torch_function__"].__func__

@@ -27,7 +27,7 @@ def _protocol_removed_afterwards():
     yield
     gc.collect()
     overrides_install._release()
-    assert not overrides_install._INSTALLED[0]
+    assert not overrides_install._INSTALLED[0] and "__new__" not in vars(kiln.Tensor)
 
 
 def _both(run):
@@ -427,3 +427,33 @@ def test_modes_and_switches_are_per_thread():
 
     t, k = _both(run)
     assert k == t == [("MainThread", "mean")]
+
+
+def test_subclass_with_its_own_new():
+    """The notes' pattern: ``super().__new__(cls, data)`` in a subclass's ``__new__``."""
+
+    def run(lib):
+        class Tagged(lib.Tensor):
+            @staticmethod
+            def __new__(cls, data, tag):
+                return super().__new__(cls, data)
+
+            def __init__(self, data, tag):
+                self.tag = tag
+
+        class Bare(lib.Tensor):  # no __init__: the constructor's arguments are ignored
+            @staticmethod
+            def __new__(cls, data, scale):
+                return super().__new__(cls, data * scale)
+
+        t = Tagged(lib.tensor([1.0, 2.0]), "a")
+        b = Bare(lib.tensor([1.0, 2.0]), 3)
+        p = lib.nn.Parameter(lib.ones(2), False)  # (other constructors are unchanged)
+        return [
+            (type(t + 1).__name__, t.tag, (t + 1).tolist()),
+            (type(b).__name__, b.tolist(), type(b.sum()).__name__),
+            (type(p).__name__, p.requires_grad, lib.Tensor(2, 3).shape == (2, 3)),
+        ]
+
+    t, k = _both(run)
+    assert k == t
