@@ -12,8 +12,8 @@ its own frames from the user's by file). It is installed once a class overriding
 ``__torch_function__`` is defined (``Tensor.__init_subclass__``; for a duck type, the class
 statement: ``builtins.__build_class__`` is watched until then) or a mode is entered, and
 removed (``_uninstall``) at a safe point once no such class is alive and no mode active.
-Likewise ``Tensor.__new__`` (PyTorch's ``super().__new__(cls, data)``) exists only while a
-subclass with a ``__new__`` of its own is alive.
+``Tensor.__new__`` (PyTorch's ``super().__new__(cls, data)``) is defined once a subclass
+with a ``__new__`` of its own is (kiln's ops make tensors with ``object.__new__``).
 """
 
 from __future__ import annotations
@@ -454,11 +454,7 @@ def _release() -> None:
     """Remove the protocol if nothing needs it any more (no class overriding it alive, no
     mode active); called at safe points (a covered call, a mode's exit)."""
     _RELEASE_PENDING[0] = False
-    if _BUSY[0]:
-        return
-    if not _NEW_CLASSES[0] and vars(Tensor).get("__new__") is _TENSOR_NEW:
-        del Tensor.__new__  # (object.__new__ again)
-    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes:
+    if _INSTALLED[0] and not _LIVE_CLASSES[0] and not _STATE.modes and not _BUSY[0]:
         _uninstall()
 
 
@@ -493,13 +489,12 @@ def note_tensor_subclass(cls: type) -> None:
 def _allow_tensor_new(cls: type) -> None:
     """A subclass with a ``__new__`` of its own calls ``super().__new__(cls, data)``, which
     PyTorch's ``Tensor.__new__`` answers with a tensor of ``data``: kiln's Tensor gets such a
-    ``__new__`` then (not before: kiln's hot path makes tensors with ``object.__new__``),
-    and a subclass without an ``__init__`` of its own ignores the constructor's arguments,
-    as PyTorch's."""
+    ``__new__`` then (not before: ``Tensor(...)`` stays as quick; kiln's ops make tensors
+    with ``object.__new__`` in any case), and a subclass without an ``__init__`` of its own
+    ignores the constructor's arguments, as PyTorch's."""
     if "__new__" not in vars(Tensor):
-        Tensor.__new__ = _TENSOR_NEW
-    _NEW_CLASSES[0] += 1
-    weakref.finalize(cls, _new_class_gone)
+        # (for good: CPython cannot give a class back the object.__new__ slot it had)
+        Tensor.__new__ = staticmethod(_tensor_new)
     if cls.__init__ is Tensor.__init__:
         cls.__init__ = _init_done
 
@@ -518,15 +513,6 @@ def _tensor_new(cls, *args, **kwargs):
 
 def _init_done(self, *args, **kwargs) -> None:
     """(``__new__`` made the tensor)"""
-
-
-_TENSOR_NEW = staticmethod(_tensor_new)
-_NEW_CLASSES = [0]  # subclasses with a __new__ of their own, not yet garbage collected
-
-
-def _new_class_gone() -> None:
-    _NEW_CLASSES[0] -= 1
-    _RELEASE_PENDING[0] = True
 
 
 _TENSOR_DEFAULT = Tensor.__dict__["__torch_function__"].__func__
