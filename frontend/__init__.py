@@ -76,7 +76,10 @@ from .autograd import vjp as _vjp  # noqa: E402, F401  (attaches the VJP rules t
 _complex_tensors.install()
 _complex_tensors.install_methods()
 _complex_tensors.install_refusals(_complex_tensors.method_names_to_guard(), vars(ops), globals())
-from . import fft  # noqa: E402
+from . import (
+    fft,  # noqa: E402
+    overrides,  # noqa: E402  (torch.overrides: __torch_function__)
+)
 from .spectral import istft, stft  # noqa: E402
 
 Tensor.stft = stft  # (x.stft(n_fft, ...), as PyTorch's method)

@@ -128,8 +128,13 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
     elif top is not None:
         if prim is _MATMUL:
             _guard_autocast()
-        if isinstance(top, _TraceState()) and _has_low_float(prim, inputs, params):
-            out = _traced_in_float32(top, prim, inputs, params)
+        if isinstance(top, _TraceState()):
+            if "_modes_guarded" not in top.__dict__:
+                _guard_function_modes(top)
+            if _has_low_float(prim, inputs, params):
+                out = _traced_in_float32(top, prim, inputs, params)
+            else:
+                out = top.process(prim, inputs, params)
         else:
             out = top.process(prim, inputs, params)
     else:  # eager: a device's kernel, else NumPy; with a profiler
@@ -527,6 +532,18 @@ def _amp_key() -> tuple:
     regions = getattr(_AMP, "regions", None) or {}
     suspended = getattr(_AMP, "suspended", 0)
     return (suspended, *sorted((k, v[0], v[1].name) for k, v in regions.items() if v[0]))
+
+
+def _guard_function_modes(trace) -> None:
+    """A compiled variant runs without Python, unseen by a ``TorchFunctionMode``: it is
+    guarded on the modes active when it was traced (none: kiln.overrides refuses to trace
+    under one), so a call under a mode retraces, and the trace refuses (kiln.compile then
+    runs the call eagerly, seen by the mode)."""
+    from .overrides import _ENTERED
+
+    trace.__dict__["_modes_guarded"] = True
+    if hasattr(trace, "add_guard"):
+        trace.add_guard("the number of TorchFunctionModes entered", _ENTERED.__len__, len(_ENTERED))
 
 
 def _guard_autocast() -> None:

@@ -646,6 +646,27 @@ class Tensor:
     def is_pinned(self, device=None) -> bool:
         return False
 
+    @classmethod
+    def __torch_function__(cls, func, types, args=(), kwargs=None):
+        """PyTorch's default: ``func`` runs with subclasses' overrides off, and its tensor
+        results are given the subclass ``cls`` (``kiln.overrides``)."""
+        from .overrides import _default_torch_function
+
+        return _default_torch_function(cls, func, types, args, kwargs)
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        from .overrides_install import note_tensor_subclass  # (it may need the protocol)
+
+        note_tensor_subclass(cls)
+
+    @staticmethod
+    def _make_subclass(cls, data, require_grad=False):
+        """``data``'s storage as a new ``cls`` instance without history (PyTorch's)."""
+        out = data.detach().as_subclass(cls)
+        out.requires_grad_(require_grad)
+        return out
+
     def as_subclass(self, cls):
         """The same data as an instance of ``cls``, a subclass of Tensor (PyTorch's: an
         alias that autograd sees through, ``AliasBackward0``)."""

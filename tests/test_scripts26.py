@@ -56,14 +56,7 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
 
 # Scripts that kiln cannot run to the end (script -> (text of the error, why)); the test
 # requires that failure, so a fix is noticed and the entry removed.
-KNOWN_FAILURES: dict[str, tuple[str, str]] = {
-    "torch_function_subclass": (
-        "'ScalarTensor' object has no attribute 'dtype'",
-        "kiln has no __torch_function__ protocol: torch.mean(duck_type) is not handed to "
-        "the type's override, and a Tensor subclass's override is never called "
-        "(frontend/dispatch.py)",
-    ),
-}
+KNOWN_FAILURES: dict[str, tuple[str, str]] = {}
 
 
 @pytest.fixture(scope="module")

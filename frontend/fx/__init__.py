@@ -11,7 +11,9 @@ primitives to compile. A ``GraphModule`` is an ordinary module, so ``kiln.jit`` 
 
 Where kiln differs from torch.fx:
 
-- kiln has no ``__torch_function__``: ``kiln.relu(proxy)`` records a node while kiln's
+- a Proxy does not use ``__torch_function__`` (kiln has the protocol, ``kiln.overrides``,
+  for Tensor subclasses, duck types and modes; kiln.fx predates it and its list of public
+  functions is the protocol's): ``kiln.relu(proxy)`` records a node while kiln's
   functions are swapped for recording wrappers, which ``symbolic_trace``/``Tracer.trace``
   and ``Transformer.transform`` do themselves; elsewhere (a ``GraphAppendingTracer`` flow)
   wrap the code in ``with kiln.fx.record_kiln_functions():``. Otherwise the call raises

@@ -45,7 +45,7 @@ class Proxy:
 
         if not _depth[0]:
             # kiln's own code reading a proxy's attribute: a kiln function got a proxy while
-            # kiln functions are not recording (kiln has no __torch_function__)
+            # kiln functions are not recording (a Proxy does not use __torch_function__)
             caller = sys._getframe(1).f_globals.get("__name__", "")
             if caller.startswith("kiln.") and not caller.startswith("kiln.fx"):
                 raise TraceError(

@@ -1,10 +1,12 @@
 """``Tracer`` and ``symbolic_trace``: run a module's forward on ``Proxy`` values and record
 what it does as an fx ``Graph`` (``torch.fx.Tracer``).
 
-kiln has no ``__torch_function__``: while a trace runs, the public functions of ``kiln``,
-``kiln.nn.functional``, ``kiln.linalg``, ``kiln.special`` and ``kiln.fft`` (and the same
-functions imported into the traced code's globals) are replaced by wrappers that record a
-``call_function`` node when an argument is a proxy and call the function otherwise.
+A Proxy does not use ``__torch_function__`` (``kiln.overrides`` implements the protocol
+over this module's list of public functions, ``_public_functions``): while a trace runs,
+the public functions of ``kiln``, ``kiln.nn.functional``, ``kiln.linalg``,
+``kiln.special`` and ``kiln.fft`` (and the same functions imported into the traced code's
+globals) are replaced by wrappers that record a ``call_function`` node when an argument
+is a proxy and call the function otherwise.
 
 >>> import kiln
 >>> gm = kiln.fx.symbolic_trace(kiln.nn.Sequential(kiln.nn.Linear(2, 2), kiln.nn.ReLU()))
@@ -195,7 +197,7 @@ _wrappers: dict[tuple[str, str], _Recording] = {}  # made once, reused by every 
 @contextlib.contextmanager
 def record_kiln_functions():
     """``with kiln.fx.record_kiln_functions():`` kiln functions called on proxies record
-    nodes (kiln's stand-in for ``__torch_function__``; symbolic tracing and
+    nodes (what torch.fx gets from ``__torch_function__``; symbolic tracing and
     ``Transformer.transform`` turn it on themselves). Re-entrant.
 
     >>> import kiln
