@@ -50,7 +50,6 @@ TOLERANCE: dict[str, tuple[float, float]] = {
 # that a fix is noticed and the entry removed) and everything else to agree.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
     "known_gaps": {
-        "quantize_dynamic": "no torch.ao.quantization (no quantized dtypes or modules)",
         "nested_tensor": "no torch.nested",
     },
 }
