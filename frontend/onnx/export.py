@@ -275,10 +275,55 @@ def _axes_from_shapes(fn_or_module, example_args, input_names, dynamic_shapes) -
     return axes
 
 
+def _module_state(fn) -> list:
+    """The attributes (and buffer and parameter tables) of ``fn``'s modules, to put back."""
+    owner = fn if hasattr(fn, "named_modules") else getattr(fn, "__self__", None)
+    if not hasattr(owner, "named_modules"):
+        return []
+    return [
+        (m, dict(vars(m)), dict(m._buffers), dict(m._parameters)) for _, m in owner.named_modules()
+    ]
+
+
+def _restore_state(state: list) -> None:
+    for module, attributes, buffers, parameters in state:
+        for table, saved in ((module._buffers, buffers), (module._parameters, parameters)):
+            if table.keys() != saved.keys() or any(table[k] is not saved[k] for k in saved):
+                table.clear()
+                table.update(saved)
+        for name in [n for n in vars(module) if n not in attributes]:
+            object.__delattr__(module, name)
+        for name, value in attributes.items():
+            if vars(module).get(name, _MISSING) is not value:
+                object.__setattr__(module, name, value)
+
+
+_MISSING = object()
+
+
 def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, opset, axes):
-    """Translate at the example's sizes and at two others; name the sizes that vary."""
+    """Translate at the example's sizes and at two others; name the sizes that vary.
+
+    Every translation starts from the modules' state before the first (a forward that bumps
+    a counter, ``self.steps += 1``, read 1, 2, 3 in three translations, and the fit took it
+    for a size: the exported graph computed with ``b - 3``); the modules are left as one
+    forward leaves them. The example's sizes are translated twice: a graph that still
+    differs follows state kiln cannot put back (a global, a list it appends to), and is
+    refused."""
     args = _as_tuple(example_args)
+    before = _module_state(fn_or_module)
     base = _translate(fn_or_module, args, input_names, output_names, opset)
+    after = _module_state(fn_or_module)
+    try:
+        _restore_state(before)
+        return _fit_dynamic_axes(
+            fn_or_module, args, base, input_names, output_names, opset, axes, before
+        )
+    finally:
+        _restore_state(after)
+
+
+def _fit_dynamic_axes(fn_or_module, args, base, input_names, output_names, opset, axes, before):
     inputs = [i.name for i in base.graph.input]
     outputs = [o.name for o in base.graph.output]
     per_input: dict[int, dict[int, str]] = {}
@@ -306,6 +351,15 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
     # the dimensions' names as fit's symbols (identifiers)
     names = {dim: dim if dim.isidentifier() else f"d{k}" for k, dim in enumerate(sorted(sizes))}
     points, check = _sample_points(sizes, names)
+    again = _translate(fn_or_module, args, input_names, output_names, opset)
+    _restore_state(before)
+    if _body(again) != _body(base):
+        raise ValueError(
+            "kiln.onnx.export: two translations at the example's sizes differ: the forward "
+            "reads state it changes (a global counter, a list it appends to), so its graph "
+            "cannot follow the dynamic axes; export with fixed shapes, or keep that state out "
+            "of the forward"
+        )
     trees, models = [], []
     for point in [*points, *([check] if check else [])]:
         if all(point[names[d]] == sizes[d] for d in sizes):
@@ -318,6 +372,7 @@ def _with_dynamic_axes(fn_or_module, example_args, input_names, output_names, op
                     shape[axis] = point[names[dim]]
                 resized[k] = _wrap(np.zeros(shape, dtype=np.asarray(args[k]._data).dtype))
             model = _translate(fn_or_module, tuple(resized), input_names, output_names, opset)
+            _restore_state(before)
         models.append(model)
         trees.append(_body(model))
     try:
