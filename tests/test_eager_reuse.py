@@ -3,6 +3,8 @@ buffer, and never a buffer that anything else can still see."""
 
 from __future__ import annotations
 
+import gc
+
 import numpy as np
 import pytest
 
@@ -10,6 +12,19 @@ import kiln
 from kiln.ops import reuse
 
 N = 1 << 17  # 512 KiB of float32: above the 256 KiB threshold
+
+
+@pytest.fixture(autouse=True)
+def _no_torch_function_protocol():
+    """Reuse is off while the ``__torch_function__`` protocol is installed (kiln.overrides:
+    its trampoline frames defeat the reference-count check), and a Tensor subclass another
+    test of this worker defined stays alive until the collector runs: collect it, and let
+    the protocol go, so that these tests see the plain eager path whatever ran before."""
+    from kiln import overrides_install
+
+    gc.collect()
+    overrides_install._release()
+    assert not overrides_install._INSTALLED[0]
 
 
 @pytest.fixture
