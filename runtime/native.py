@@ -63,17 +63,24 @@ _payloads: list[bytes] = []  # the object files linked into the engine (see ``_l
 # what this process did, for tests and ``inspect``: compiled / read from disk / reused
 native_stats = {"compiled": 0, "disk": 0, "shared": 0, "memory": 0, "seconds": 0.0}
 _MAGIC = b"kiln-native-2 "
+# A kernel over at most this many elements (its loop's, or its largest array's) is
+# compiled by the quick pipeline (``_compile_object``; its IR starts with ``QUICK_MARK``):
+# at this size the loop is a small part of a call, vectorized or not. ``KILN_QUICK_WORK``
+# sets it (0: every kernel gets the full pipeline).
+QUICK_WORK = int(os.environ.get("KILN_QUICK_WORK", "128"))
+QUICK_MARK = "; kiln: quick pipeline\n"  # (the first line of such a kernel's IR)
 
 
-def _machine(llvm, shared: bool = False):
+def _machine(llvm, shared: bool = False, opt: int = 3):
     """The target machine for this CPU: for MCJIT (absolute addresses in the large code
     model, as JITs use: MCJIT may place a kernel's sections far apart), or for a shared
-    library (``shared``: position-independent code, the small code model; ``_bundle``)."""
+    library (``shared``: position-independent code, the small code model; ``_bundle``).
+    ``opt``: its code generation level (0: fast instruction selection, for quick kernels)."""
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
-        opt=3,
+        opt=opt,
         reloc="pic" if shared else "default",
         codemodel="small" if shared else "jitdefault",
         jit=not shared,
@@ -115,21 +122,28 @@ def _compile_object(ir_text: str, interleave: bool = True, shared: bool = False)
     vectorizer run several vector iterations at once (several accumulators: reductions
     that stay in cache gain ~15%; elementwise loops nothing, and their code is ~30%
     quicker to compile without it). ``shared``: position-independent code for a shared
-    library (``_bundle``), else for MCJIT."""
+    library (``_bundle``), else for MCJIT. IR that starts with ``QUICK_MARK`` (a kernel
+    whose work is small: ``QUICK_WORK``) gets the cheaper pipeline: the same
+    optimizations without the loop and SLP vectorizers, and code emitted by the target
+    machine at ``opt=0`` (LLVM's fast instruction selection and register allocator),
+    about a quarter of the full pipeline's CPU time (on ``bench/compile_profile.py``'s 34
+    kernels: 0.26 s against 1.08 s). The IR says it, so that every path that compiles it
+    (a new kernel, a bundle's copy) compiles it alike."""
+    quick = ir_text.startswith(QUICK_MARK)
     llvm, _ = _engine()
     if not hasattr(_local, "machines"):
         _local.context, _local.machines = llvm.create_context(), {}
         _local.compiler = True  # (a compile thread: see ``_Gate``)
-    machine = _local.machines.get(shared)
+    machine = _local.machines.get((shared, quick))
     if machine is None:
-        machine = _local.machines[shared] = _machine(llvm, shared)
+        machine = _local.machines[shared, quick] = _machine(llvm, shared, 0 if quick else 3)
     module = llvm.parse_assembly(ir_text, context=_local.context)
     module.triple = machine.triple
     module.data_layout = str(machine.target_data)
     module.verify()
     options = llvm.create_pipeline_tuning_options(speed_level=3)
-    options.loop_vectorization = True
-    options.slp_vectorization = True
+    options.loop_vectorization = not quick
+    options.slp_vectorization = not quick
     # (unrolling the vectorized loops again roughly doubles the code LLVM then has to
     # emit, for little: measured on the MLP step's kernels, compile time -30%)
     options.loop_unrolling = False

@@ -81,6 +81,7 @@ class NativeSource:
     sizes: int
     parallel: bool
     reduces: bool = False  # compiled with ``reassoc`` (a row or column kernel's sums)
+    quick: bool = False  # compiled by LLVM's cheaper pipeline (``describe``)
 
 
 @functools.cache
@@ -107,6 +108,7 @@ class NativeKernelSource:
     sizes: int
     symbol: str
     arrays: int
+    quick: bool = False
 
     def compile(self) -> NativeSource:
         return _compile(self)
@@ -126,12 +128,21 @@ def _code(source: str) -> str:
     return source
 
 
-def describe(source: str, function_name: str, signature, sizes: int) -> NativeKernelSource:
-    """The kernel's name and calling facts, without compiling or even parsing it."""
+def describe(
+    source: str, function_name: str, signature, sizes: int, quick: bool = False
+) -> NativeKernelSource:
+    """The kernel's name and calling facts, without compiling or even parsing it.
+
+    ``quick``: LLVM compiles it with its cheaper pipeline (``runtime/native.py``: no
+    vectorizers, fast instruction selection), for a kernel whose work is too small for
+    the difference to show; the choice is part of its name (and so of its cache key), so
+    a quick kernel and the full one of the same source are two kernels."""
     text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + _code(source)
+    if quick:
+        text = "quick\n" + text
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
     return NativeKernelSource(
-        source, function_name, tuple(signature), sizes, f"kiln_{key}", len(signature)
+        source, function_name, tuple(signature), sizes, f"kiln_{key}", len(signature), quick
     )
 
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from ...runtime.native import QUICK_MARK
 from .native import (
     _DATA_OFFSET,
     _STRIDES_OFFSET,
@@ -1148,14 +1149,17 @@ def compile_kernel(facts: NativeKernelSource) -> NativeSource:
     # half of every kernel's compile time)
     kernel.attributes.add("noinline")
     text = (
-        f"; kiln kernel {facts.function_name}\n"
+        (QUICK_MARK if facts.quick else "")
+        + f"; kiln kernel {facts.function_name}\n"
         + str(llvm_module)
         + "\n"
         + _python_entry(facts.symbol, facts.signature, facts.sizes)
     )
     reduces = "reassoc" in flags
     _release(module, llvm_module, compiler)
-    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces)
+    return NativeSource(
+        text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces, facts.quick
+    )
 
 
 def _release(module: _SourceModule, llvm_module: ir.Module, compiler: _FunctionCompiler) -> None:

@@ -129,7 +129,15 @@ def _native_facts(kernel: KernelSource, strided):
         (n.dtype, len(n.shape), "A") if n in strided else (n.dtype, 0, "C") for n in kernel.inputs
     ]
     signature += [(n.dtype, 0, "C") for n in kernel.outputs]
-    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
+    quick = _work(kernel) <= native.QUICK_WORK
+    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes), quick)
+
+
+def _work(kernel: KernelSource) -> int:
+    """How many elements a call of ``kernel`` goes over: its loop's (the product of its
+    sizes) or its largest array's, whichever is more."""
+    arrays = (math.prod(n.shape) for n in (*kernel.inputs, *kernel.outputs))
+    return max(math.prod(kernel.sizes), *arrays)
 
 
 def _ir_of(facts) -> tuple[str, bool]:
