@@ -1153,7 +1153,7 @@ def compile_kernel(facts: NativeKernelSource) -> NativeSource:
         + f"; kiln kernel {facts.function_name}\n"
         + str(llvm_module)
         + "\n"
-        + _python_entry(facts.symbol, facts.signature, facts.sizes)
+        + (_python_entry(facts.symbol, facts.signature, facts.sizes) if facts.entry else "")
     )
     reduces = "reassoc" in flags
     _release(module, llvm_module, compiler)

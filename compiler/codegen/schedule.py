@@ -130,7 +130,13 @@ def _native_facts(kernel: KernelSource, strided):
     ]
     signature += [(n.dtype, 0, "C") for n in kernel.outputs]
     quick = _work(kernel) <= native.QUICK_WORK
-    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes), quick)
+    # (called through the runtime's entry shared by its argument layouts: ``_layouts``)
+    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes), quick, False)
+
+
+def _layouts(facts) -> str:
+    """The layout letters of a kernel's array arguments (its shared entry's)."""
+    return "".join(layout for _, _, layout in facts.signature)
 
 
 def _work(kernel: KernelSource) -> int:
@@ -280,10 +286,12 @@ class _Lowering:
         compiler's language."""
         facts = _native_facts(kernel, strided)
         call = Call(None, arguments, comment=comment)
-        found = native.find(facts.symbol, facts.arrays, facts.sizes)
+        layouts = _layouts(facts)
+        found = native.find(facts.symbol, facts.arrays, facts.sizes, layouts)
         if found is not None:
             _bind(call, found, kernel)
-            self.found.append((facts.symbol, functools.partial(_ir_of, facts)))
+            make_ir = functools.partial(_ir_of, facts)
+            self.found.append((facts.symbol, make_ir, (layouts, facts.sizes)))
         else:
             started = self.compiling.get(facts.symbol)  # (a kernel used twice here)
             if started is None:
@@ -294,7 +302,11 @@ class _Lowering:
                     return False
                 # LLVM works on it on other threads while the next kernel's IR is written
                 job = native.compile_later(
-                    compiled.ir, compiled.reduces, compiled.symbol, compiled.parallel
+                    compiled.ir,
+                    compiled.reduces,
+                    compiled.symbol,
+                    compiled.parallel,
+                    (layouts, compiled.sizes),
                 )
                 started = (compiled, job)
                 self.compiling[facts.symbol] = started
@@ -308,8 +320,8 @@ class _Lowering:
         """Link the new native kernels (compiling since ``native_call``) and fill in
         their calls."""
         built = native.link_compiled(
-            (symbol, future, compiled.arrays, compiled.sizes, compiled.parallel)
-            for symbol, (compiled, future) in self.compiling.items()
+            (symbol, job, compiled.arrays, compiled.sizes, compiled.parallel, job.entry[0])
+            for symbol, (compiled, job) in self.compiling.items()
         )
         kernels = dict(zip(self.compiling, built))
         for call, (compiled, _), kernel, strided in self.pending:
