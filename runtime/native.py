@@ -1,8 +1,9 @@
 """Native CPU kernels: LLVM IR -> machine code (llvmlite), cached on disk, called from Python.
 
 ``compiler/codegen/native.py`` writes each CPU kernel as LLVM IR; this module optimizes it
-(LLVM's ``O3`` pipeline, loop and SLP vectorizers on, for this machine's CPU), emits an
-object file, links it into one in-process MCJIT engine and returns a callable:
+(LLVM's ``O3`` pipeline, loop and SLP vectorizers on, for this machine's CPU; a kernel over
+at most ``QUICK_WORK`` elements gets a quick pipeline instead, a tenth of the CPU time),
+emits an object file, links it into one in-process MCJIT engine and returns a callable:
 
 - **Disk cache.** The object file is stored under ``native/`` in the kernel cache folder
   (``kernel_cache.cache_dir()``), named by a hash of the kernel's symbol (itself a hash of
@@ -13,8 +14,9 @@ object file, links it into one in-process MCJIT engine and returns a callable:
   ``KernelCacheWarning``, never loaded. Writes are atomic (``kernel_cache.atomic_write``).
 - **Calls.** A kernel is a C function taking the NumPy arrays themselves (it reads their
   data pointers), the sizes, and a chunk number and count; the executor calls small work
-  through the kernel's ``METH_FASTCALL`` entry, wrapped as a builtin function
-  (``NativeKernel.entry``), and large work through ``ctypes``, which releases the GIL.
+  through a ``METH_FASTCALL`` entry, wrapped as a builtin function (``NativeKernel.entry``:
+  the kernel's own, or the one shared by every kernel of its argument layouts,
+  ``_shared_entry``), and large work through ``ctypes``, which releases the GIL.
 - **Threads.** ``NativeKernel.parallel`` calls run the chunks of the kernel's ``prange``
   loop on a small pool of persistent threads (this thread runs chunk 0), each chunk a
   ``ctypes`` call without the GIL; ``set_threads`` sets their number (``torch.set_num_threads``).
@@ -68,7 +70,9 @@ _MAGIC = b"kiln-native-2 "
 # at this size the loop is a small part of a call, vectorized or not. ``KILN_QUICK_WORK``
 # sets it (0: every kernel gets the full pipeline).
 QUICK_WORK = int(os.environ.get("KILN_QUICK_WORK", "128"))
-QUICK_MARK = "; kiln: quick pipeline\n"  # (the first line of such a kernel's IR)
+# (the first line of such a kernel's IR, and part of its name: ``describe``; a change to
+# the quick pipeline bumps its number, so that no kernel compiled by the old one is reused)
+QUICK_MARK = "; kiln: quick pipeline 1\n"
 
 
 def _machine(llvm, shared: bool = False, opt: int = 3):
@@ -421,7 +425,8 @@ _entries: dict[tuple[str, int], int] = {}  # (layouts, sizes) -> its entry's add
 
 
 def _entry_name(layouts: str, sizes: int) -> str:
-    return f"kiln_entry_{layouts}_{sizes}"
+    # (the number: bumped when ``_shared_entry_ir`` changes, as the disk cache keys it)
+    return f"kiln_entry1_{layouts}_{sizes}"
 
 
 def _shared_entry(layouts: str, sizes: int, library=None) -> int:

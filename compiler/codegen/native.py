@@ -58,6 +58,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from ...runtime.native import QUICK_MARK
+
 # Bump when the IR this module writes for the same source changes (part of the cache key).
 VERSION = "2"
 
@@ -143,7 +145,7 @@ def describe(
     ``_shared_entry``), which the lowering's kernels do. Also part of the name."""
     text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + _code(source)
     if quick:
-        text = "quick\n" + text
+        text = QUICK_MARK + text
     if not entry:
         text = "no entry\n" + text
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
