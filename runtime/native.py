@@ -452,7 +452,7 @@ def _shared_entry(layouts: str, sizes: int, library=None) -> int:
     if stored is not None:
         payload = stored.payload
     else:
-        payload = compile_later(_shared_entry_ir(layouts, sizes), False, name).result()
+        payload = _entry_compiler().submit(_compile_entry, layouts, sizes).result()
     llvm, engine = _engine()
     _payloads.append(payload)
     engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
@@ -461,6 +461,27 @@ def _shared_entry(layouts: str, sizes: int, library=None) -> int:
         raise RuntimeError(f"kiln: native kernel entry {name} did not link")
     _entries[key] = address
     return address
+
+
+_entry_compilers: list = []  # [the thread that compiles shared entries], once started
+
+
+def _entry_compiler():
+    """The thread that compiles shared entries: their own, so that an entry (wanted now,
+    by the thread that links a kernel) never waits behind kernels queued for LLVM's
+    threads (a tiered compile's, in the background)."""
+    if not _entry_compilers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _entry_compilers.append(ThreadPoolExecutor(1, thread_name_prefix="kiln-llvm-entry"))
+    return _entry_compilers[0]
+
+
+def _compile_entry(layouts: str, sizes: int) -> bytes:
+    """(on the entry thread) A shared entry's object code, stored in the disk cache."""
+    payload = _compile_object(_shared_entry_ir(layouts, sizes), False)
+    _store(_entry_name(layouts, sizes), payload, False)
+    return payload
 
 
 def _shared_entry_ir(layouts: str, sizes: int) -> str:
@@ -1155,6 +1176,7 @@ def _after_fork_in_child() -> None:
     _POOL.size = size
     _lock = threading.RLock()
     _compilers = _linker = None  # (a bundle being made in the parent is the parent's)
+    _entry_compilers.clear()
     _engine_lock = threading.Lock()
 
 
