@@ -143,7 +143,7 @@ def _work(kernel: KernelSource) -> int:
     """How many elements a call of ``kernel`` goes over: its loop's (the product of its
     sizes) or its largest array's, whichever is more."""
     arrays = (math.prod(n.shape) for n in (*kernel.inputs, *kernel.outputs))
-    return max(math.prod(kernel.sizes), *arrays)
+    return max([math.prod(kernel.sizes), *arrays])
 
 
 def _ir_of(facts) -> tuple[str, bool]:
