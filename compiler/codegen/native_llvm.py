@@ -271,6 +271,10 @@ class _FunctionCompiler:
         self.op_flags = self.element_flags  # (``statement`` picks per assignment)
         self.definition = definition
         self.frees: list[list[ir.Value]] = []  # per open scope: buffers to free at its end
+        # a variable's slot -> (the block, the value it holds there): the value last
+        # stored or loaded in the block being written, read again without a load (fewer
+        # instructions to build, print, parse and clean up; the same code once optimized)
+        self.known: dict = {}
 
     # ----------------------------------------------------------------- function setup
 
@@ -336,16 +340,22 @@ class _FunctionCompiler:
             if current.dtype != value.dtype:
                 raise Unsupported(f"{name} changes type {current.dtype} -> {value.dtype}")
             self.builder.store(value.value, current.slot)
+            self.known[current.slot] = (self.builder.block, value.value)
             return
         variable = Variable(self.slot(value.dtype), value.dtype)
         self.builder.store(value.value, variable.slot)
+        self.known[variable.slot] = (self.builder.block, value.value)
         self.scope[name] = variable
 
     def lookup(self, name: str):
         if name in self.scope:
             found = self.scope[name]
             if isinstance(found, Variable):
-                return Scalar(self.builder.load(found.slot), found.dtype)
+                known = self.known.get(found.slot)
+                block = self.builder.block
+                if known is None or known[0] is not block:
+                    known = self.known[found.slot] = (block, self.builder.load(found.slot))
+                return Scalar(known[1], found.dtype)
             return found
         if name in self.module.names:
             found = self.module.names[name]
@@ -461,6 +471,7 @@ class _FunctionCompiler:
         self.statements(node.body)
         self.free_scope()
         b.store(b.add(b.load(counter), ir.Constant(I64, 1), flags=["nsw"]), counter)
+        self.known.pop(counter, None)
         b.branch(test)
         b.position_at_end(done)
 
