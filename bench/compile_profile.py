@@ -26,7 +26,9 @@ Phases (exclusive: a phase nested in another is not counted twice):
   (``pipeline``), layout, fuse, memory;
 * verify: ``Graph.verify`` wherever called;
 * codegen: lowering (kernel sources, LLVM IR text), main thread;
-* llvm: LLVM's optimisation and code emission, on its compile threads;
+* llvm: LLVM's optimisation and code emission, on its compile threads; ``llvm (quick)``
+  that of the kernels over at most ``runtime.native.QUICK_WORK`` elements and of the
+  shared CPython entries (the quick pipeline), ``llvm`` the rest (the full pipeline);
 * load: linking the object code into the engine, waiting excluded.
 
 ``--warm`` first runs the workloads in another process on the same cache folder, so that
@@ -108,7 +110,14 @@ def _instrument() -> None:
     memory.describe = _timed("pass:memory", memory.describe)
     ir.Graph.verify = _timed("verify", ir.Graph.verify)
     schedule.lower = _timed("codegen", schedule.lower)
-    native._compile_object = _timed("llvm", native._compile_object)
+    compile_full = _timed("llvm", native._compile_object)
+    compile_quick = _timed("llvm (quick)", native._compile_object)
+
+    def compile_object(ir_text, *args, **kwargs):
+        quick = ir_text.startswith(native.QUICK_MARK)
+        return (compile_quick if quick else compile_full)(ir_text, *args, **kwargs)
+
+    native._compile_object = compile_object
     native._link = _timed("load", native._link)
 
 

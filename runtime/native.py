@@ -1,8 +1,9 @@
 """Native CPU kernels: LLVM IR -> machine code (llvmlite), cached on disk, called from Python.
 
 ``compiler/codegen/native.py`` writes each CPU kernel as LLVM IR; this module optimizes it
-(LLVM's ``O3`` pipeline, loop and SLP vectorizers on, for this machine's CPU), emits an
-object file, links it into one in-process MCJIT engine and returns a callable:
+(LLVM's ``O3`` pipeline, loop and SLP vectorizers on, for this machine's CPU; a kernel over
+at most ``QUICK_WORK`` elements gets a quick pipeline instead, a tenth of the CPU time),
+emits an object file, links it into one in-process MCJIT engine and returns a callable:
 
 - **Disk cache.** The object file is stored under ``native/`` in the kernel cache folder
   (``kernel_cache.cache_dir()``), named by a hash of the kernel's symbol (itself a hash of
@@ -13,8 +14,9 @@ object file, links it into one in-process MCJIT engine and returns a callable:
   ``KernelCacheWarning``, never loaded. Writes are atomic (``kernel_cache.atomic_write``).
 - **Calls.** A kernel is a C function taking the NumPy arrays themselves (it reads their
   data pointers), the sizes, and a chunk number and count; the executor calls small work
-  through the kernel's ``METH_FASTCALL`` entry, wrapped as a builtin function
-  (``NativeKernel.entry``), and large work through ``ctypes``, which releases the GIL.
+  through a ``METH_FASTCALL`` entry, wrapped as a builtin function (``NativeKernel.entry``:
+  the kernel's own, or the one shared by every kernel of its argument layouts,
+  ``_shared_entry``), and large work through ``ctypes``, which releases the GIL.
 - **Threads.** ``NativeKernel.parallel`` calls run the chunks of the kernel's ``prange``
   loop on a small pool of persistent threads (this thread runs chunk 0), each chunk a
   ``ctypes`` call without the GIL; ``set_threads`` sets their number (``torch.set_num_threads``).
@@ -63,17 +65,26 @@ _payloads: list[bytes] = []  # the object files linked into the engine (see ``_l
 # what this process did, for tests and ``inspect``: compiled / read from disk / reused
 native_stats = {"compiled": 0, "disk": 0, "shared": 0, "memory": 0, "seconds": 0.0}
 _MAGIC = b"kiln-native-2 "
+# A kernel over at most this many elements (its loop's, or its largest array's) is
+# compiled by the quick pipeline (``_compile_object``; its IR starts with ``QUICK_MARK``):
+# at this size the loop is a small part of a call, vectorized or not. ``KILN_QUICK_WORK``
+# sets it (0: every kernel gets the full pipeline).
+QUICK_WORK = int(os.environ.get("KILN_QUICK_WORK", "128"))
+# (the first line of such a kernel's IR, and part of its name: ``describe``; a change to
+# the quick pipeline bumps its number, so that no kernel compiled by the old one is reused)
+QUICK_MARK = "; kiln: quick pipeline 1\n"
 
 
-def _machine(llvm, shared: bool = False):
+def _machine(llvm, shared: bool = False, opt: int = 3):
     """The target machine for this CPU: for MCJIT (absolute addresses in the large code
     model, as JITs use: MCJIT may place a kernel's sections far apart), or for a shared
-    library (``shared``: position-independent code, the small code model; ``_bundle``)."""
+    library (``shared``: position-independent code, the small code model; ``_bundle``).
+    ``opt``: its code generation level (0: fast instruction selection, for quick kernels)."""
     target = llvm.Target.from_default_triple()
     return target.create_target_machine(
         cpu=llvm.get_host_cpu_name(),
         features=llvm.get_host_cpu_features().flatten(),
-        opt=3,
+        opt=opt,
         reloc="pic" if shared else "default",
         codemodel="small" if shared else "jitdefault",
         jit=not shared,
@@ -115,14 +126,21 @@ def _compile_object(ir_text: str, interleave: bool = True, shared: bool = False)
     vectorizer run several vector iterations at once (several accumulators: reductions
     that stay in cache gain ~15%; elementwise loops nothing, and their code is ~30%
     quicker to compile without it). ``shared``: position-independent code for a shared
-    library (``_bundle``), else for MCJIT."""
+    library (``_bundle``), else for MCJIT. IR that starts with ``QUICK_MARK`` (a kernel
+    whose work is small: ``QUICK_WORK``) gets the quick pipeline: a few cleanup passes
+    (``_quick_passes``: no loop or SLP vectorizer) and code emitted by the target machine
+    at ``opt=0`` (LLVM's fast instruction selection and register allocator), a tenth of
+    the full pipeline's CPU time (on ``bench/compile_profile.py``'s 34 kernels: 0.11 s
+    against 1.1 s). The IR says it, so that every path that compiles it (a new kernel, a
+    bundle's copy) compiles it alike."""
+    quick = ir_text.startswith(QUICK_MARK)
     llvm, _ = _engine()
     if not hasattr(_local, "machines"):
         _local.context, _local.machines = llvm.create_context(), {}
         _local.compiler = True  # (a compile thread: see ``_Gate``)
-    machine = _local.machines.get(shared)
+    machine = _local.machines.get((shared, quick))
     if machine is None:
-        machine = _local.machines[shared] = _machine(llvm, shared)
+        machine = _local.machines[shared, quick] = _machine(llvm, shared, 0 if quick else 3)
     module = llvm.parse_assembly(ir_text, context=_local.context)
     module.triple = machine.triple
     module.data_layout = str(machine.target_data)
@@ -135,7 +153,7 @@ def _compile_object(ir_text: str, interleave: bool = True, shared: bool = False)
     options.loop_unrolling = False
     options.loop_interleaving = interleave
     builder = llvm.create_pass_builder(machine, options)
-    passes = builder.getModulePassManager()
+    passes = _quick_passes(llvm) if quick else builder.getModulePassManager()
     # The two calls that take the time run outside llvmlite's process-wide lock, so that
     # two kernels compile at once: this thread has its own context, module, target machine
     # and pass builder, and LLVM compiles separate contexts concurrently (as its ORC JIT
@@ -157,6 +175,26 @@ def _compile_object(ir_text: str, interleave: bool = True, shared: bool = False)
         )
     finally:
         ffi.lib.LLVMPY_DisposeMemoryBuffer(buffer)
+
+
+def _quick_passes(llvm):
+    """The quick pipeline's passes: what turns the generated code (every local an
+    ``alloca``, as Numba's lowering writes it) into plain SSA and cleans it, and no more:
+    SROA, InstCombine, SimplifyCFG, InstCombine and SimplifyCFG again, aggressive DCE
+    (after inlining the ``alwaysinline`` helpers). On ``bench/compile_profile.py``'s 34
+    kernels, optimizing and emitting (at ``opt=0``) takes 0.11 s of CPU against 0.33 s
+    with ``O3``'s pipeline less the vectorizers and 1.1 s with the full pipeline; a
+    kernel's run time over 128 elements against ``O3`` less the vectorizers: tanh GELU
+    1.65 / 1.65 us, softmax rows 1.42 / 1.24 us, layernorm rows 0.35 / 0.31 us."""
+    passes = llvm.create_new_module_pass_manager()
+    passes.add_always_inliner_pass()
+    passes.add_sroa_pass()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
+    passes.add_instruction_combine_pass()
+    passes.add_simplify_cfg_pass()
+    passes.add_aggressive_dce_pass()
+    return passes
 
 
 def _unlocked(ffi, name: str):
@@ -332,8 +370,11 @@ def _store(symbol: str, payload: bytes, chunked: bool, shared: tuple[str, str] |
         pass
 
 
-def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
-    """Add an object file to the engine (under ``_lock``); its kernel."""
+def _link(
+    symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool, layouts: str | None = None
+):
+    """Add an object file to the engine (under ``_lock``); its kernel (called through the
+    shared entry of ``layouts``, else through its own ``<symbol>_py``)."""
     kernel = _loaded.get(symbol)
     if kernel is not None:
         return kernel
@@ -344,24 +385,209 @@ def _link(symbol: str, payload: bytes, arrays: int, sizes: int, chunked: bool):
     _payloads.append(payload)
     engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
     address = engine.get_function_address(symbol)
-    entry = engine.get_function_address(symbol + "_py")
+    entry = 1 if layouts is not None else engine.get_function_address(symbol + "_py")
     if not address or not entry:
         raise RuntimeError(f"kiln: native kernel {symbol} did not link")
-    return _kernel(symbol, address, entry, arrays, sizes, chunked)
+    if layouts is not None:
+        entry = _shared_entry(layouts, sizes)
+    return _kernel(symbol, address, entry, arrays, sizes, chunked, layouts is not None)
 
 
-def _kernel(symbol: str, address: int, entry: int, arrays: int, sizes: int, chunked: bool):
+def _kernel(
+    symbol: str,
+    address: int,
+    entry: int,
+    arrays: int,
+    sizes: int,
+    chunked: bool,
+    shared_entry: bool = False,
+):
     argument_types = [ctypes.py_object] * arrays + [ctypes.c_int64] * (sizes + 2)
     function = ctypes.CFUNCTYPE(None, *argument_types)(address)
-    kernel = NativeKernel(function, symbol, chunked, _builtin(entry, "kernel_serial"))
+    # (a shared entry finds the kernel in its ``self``: ``_shared_entry_ir``)
+    own = _entry_self() + (address, symbol) if shared_entry else _entry_self()
+    kernel = NativeKernel(function, symbol, chunked, _builtin(entry, "kernel_serial", own))
     _loaded[symbol] = kernel
     return kernel
 
 
-def find(symbol: str, arrays: int, sizes: int):
+# ------------------------------------------------------------------ shared entries
+#
+# The executor calls a kernel through a CPython ``METH_FASTCALL`` entry. A kernel compiled
+# by ``compiler/codegen/native.py`` with ``entry=False`` has none of its own: every kernel
+# of the same argument layouts and size count is called through one shared entry, which
+# reads the kernel's address (and its name, for errors) from its ``self`` tuple. Compiling
+# an entry per kernel took about a third of a small kernel's LLVM time (1.2 ms of 3.2 ms
+# with the quick pipeline). An entry is compiled once per process (on a compile thread),
+# cached on disk as a kernel is, and put in every bundle whose kernels call it.
+
+_entries: dict[tuple[str, int], int] = {}  # (layouts, sizes) -> its entry's address
+
+
+def _entry_name(layouts: str, sizes: int) -> str:
+    # (the number: bumped when ``_shared_entry_ir`` changes, as the disk cache keys it)
+    return f"kiln_entry1_{layouts}_{sizes}"
+
+
+def _shared_entry(layouts: str, sizes: int, library=None) -> int:
+    """(under ``_lock``) The address of the shared entry for kernels whose array arguments
+    have ``layouts`` (one letter each: ``C``, checked C-contiguous, or ``A``) followed by
+    ``sizes`` integers: found in ``library`` (a bundle), linked before, read from the disk
+    cache or compiled now."""
+    key = (layouts, sizes)
+    address = _entries.get(key)
+    if address is not None:
+        return address
+    name = _entry_name(layouts, sizes)
+    if library is not None:
+        try:
+            address = ctypes.cast(library[name], ctypes.c_void_p).value
+        except AttributeError:
+            address = None
+        if address:
+            _entries[key] = address
+            return address
+    disk_key = _key(name)
+    stored = _read_entry(cache_dir() / "native" / f"{disk_key}.o", disk_key)
+    if stored is not None:
+        payload = stored.payload
+    else:
+        payload = _entry_compiler().submit(_compile_entry, layouts, sizes).result()
+    llvm, engine = _engine()
+    _payloads.append(payload)
+    engine.add_object_file(llvm.ObjectFileRef.from_data(payload))
+    address = engine.get_function_address(name)
+    if not address:
+        raise RuntimeError(f"kiln: native kernel entry {name} did not link")
+    _entries[key] = address
+    return address
+
+
+_entry_compilers: list = []  # [the thread that compiles shared entries], once started
+
+
+def _entry_compiler():
+    """The thread that compiles shared entries: their own, so that an entry (wanted now,
+    by the thread that links a kernel) never waits behind kernels queued for LLVM's
+    threads (a tiered compile's, in the background)."""
+    if not _entry_compilers:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _entry_compilers.append(ThreadPoolExecutor(1, thread_name_prefix="kiln-llvm-entry"))
+    return _entry_compilers[0]
+
+
+def _compile_entry(layouts: str, sizes: int) -> bytes:
+    """(on the entry thread) A shared entry's object code, stored in the disk cache."""
+    payload = _compile_object(_shared_entry_ir(layouts, sizes), False)
+    _store(_entry_name(layouts, sizes), payload, False)
+    return payload
+
+
+def _shared_entry_ir(layouts: str, sizes: int) -> str:
+    """The shared entry of ``layouts`` and ``sizes`` as IR text (quick pipeline): a
+    CPython ``METH_FASTCALL`` function ``PyObject *f(PyObject *self, PyObject *const
+    *args, Py_ssize_t nargs)`` running the whole loop of the kernel (chunk 0 of 1) with
+    the GIL held; ``self`` is ``(numpy.ndarray, None, TypeError, the kernel's address, its
+    name)``, read at the items' offsets in a ``PyTupleObject``.
+
+    It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
+    SystemError), an argument that is not a NumPy array (its type is not ``ndarray`` nor a
+    subtype) or a C-layout one that is not C-contiguous (TypeError, naming the kernel and
+    the argument). As ``compiler/codegen/native.py``'s per-kernel ``_python_entry``, it
+    needs nothing but CPython's C functions, so that a bundle (a shared library) holds it."""
+    items = 3  # (where a PyTupleObject's items start, in pointers)
+    arrays = len(layouts)
+    name = _entry_name(layouts, sizes)
+    text = "kiln: native kernel %U: argument %d is not a C-contiguous array"
+    size = len(text) + 1
+    lines = [
+        QUICK_MARK.rstrip("\n"),
+        f'@"{name}_message" = private constant [{size} x i8] c"{text}\\00"',
+        # (``optnone``: a straight line of checks; optimized, it costs LLVM more than a
+        # few nanoseconds a call are worth)
+        f'define i8* @"{name}"(i8* %self, i8** %args, i64 %nargs) noinline optnone',
+        "{",
+        "entry:",
+        f"  %count = icmp eq i64 %nargs, {arrays + sizes}",
+        "  br i1 %count, label %call, label %wrong",
+        "wrong:",
+        "  ret i8* null",
+        "call:",
+        "  %items = bitcast i8* %self to i8**",
+        f"  %ndarray_at = getelementptr i8*, i8** %items, i64 {items}",
+        "  %ndarray = load i8*, i8** %ndarray_at",
+    ]
+    for k in range(arrays):
+        lines += [
+            f"  %p{k} = getelementptr i8*, i8** %args, i64 {k}",
+            f"  %a{k} = load i8*, i8** %p{k}",
+            f"  %tp{k} = getelementptr i8, i8* %a{k}, i64 8",
+            f"  %tc{k} = bitcast i8* %tp{k} to i8**",
+            f"  %t{k} = load i8*, i8** %tc{k}",
+            f"  %exact{k} = icmp eq i8* %t{k}, %ndarray",
+            f"  br i1 %exact{k}, label %array{k}, label %subtype{k}",
+            f"subtype{k}:",
+            f'  %sub{k} = call i32 @"PyType_IsSubtype"(i8* %t{k}, i8* %ndarray)',
+            f"  %issub{k} = icmp ne i32 %sub{k}, 0",
+            f"  br i1 %issub{k}, label %array{k}, label %refused{k}",
+            f"refused{k}:",
+            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {items + 2}",
+            f"  %error{k} = load i8*, i8** %error_at{k}",
+            f"  %name_at{k} = getelementptr i8*, i8** %items, i64 {items + 4}",
+            f"  %name{k} = load i8*, i8** %name_at{k}",
+            f'  %text{k} = bitcast [{size} x i8]* @"{name}_message" to i8*',
+            f'  %ignored{k} = call i8* (i8*, i8*, ...) @"PyErr_Format"(i8* %error{k}, '
+            f"i8* %text{k}, i8* %name{k}, i32 {k})",
+            "  ret i8* null",
+            f"array{k}:",
+        ]
+        if layouts[k] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags (at 64)
+            lines += [
+                f"  %fp{k} = getelementptr i8, i8* %a{k}, i64 64",
+                f"  %fc{k} = bitcast i8* %fp{k} to i32*",
+                f"  %flags{k} = load i32, i32* %fc{k}",
+                f"  %cbit{k} = and i32 %flags{k}, 1",
+                f"  %contiguous{k} = icmp ne i32 %cbit{k}, 0",
+                f"  br i1 %contiguous{k}, label %checked{k}, label %refused{k}",
+                f"checked{k}:",
+            ]
+    values = [f"i8* %a{k}" for k in range(arrays)]
+    for k in range(sizes):
+        lines += [
+            f"  %sp{k} = getelementptr i8*, i8** %args, i64 {arrays + k}",
+            f"  %so{k} = load i8*, i8** %sp{k}",
+            f'  %size{k} = call i64 @"PyLong_AsSsize_t"(i8* %so{k})',
+        ]
+        values.append(f"i64 %size{k}")
+    values += ["i64 0", "i64 1"]
+    signature = ", ".join(["i8*"] * arrays + ["i64"] * (sizes + 2))
+    lines += [
+        f"  %address_at = getelementptr i8*, i8** %items, i64 {items + 3}",
+        "  %address = load i8*, i8** %address_at",
+        '  %pointer = call i8* @"PyLong_AsVoidPtr"(i8* %address)',
+        f"  %kernel = bitcast i8* %pointer to void ({signature})*",
+        f"  call void %kernel({', '.join(values)})",
+        f"  %none_at = getelementptr i8*, i8** %items, i64 {items + 1}",
+        "  %none = load i8*, i8** %none_at",
+        '  call void @"Py_IncRef"(i8* %none)',
+        "  ret i8* %none",
+        "}",
+        "",
+        'declare i64 @"PyLong_AsSsize_t"(i8*)',
+        'declare i8* @"PyLong_AsVoidPtr"(i8*)',
+        'declare void @"Py_IncRef"(i8*)',
+        'declare i32 @"PyType_IsSubtype"(i8*, i8*)',
+        'declare i8* @"PyErr_Format"(i8*, i8*, ...)',
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def find(symbol: str, arrays: int, sizes: int, layouts: str | None = None):
     """The kernel ``symbol`` if this process has it or the disk cache holds it (then it
     is loaded now: from its shared library when there is a sound one, else its object
-    file is linked), else None: ``build`` it."""
+    file is linked), else None: ``build`` it. ``layouts``: its arrays' layouts, for a
+    kernel called through a shared entry (``_shared_entry``; None: its own)."""
     with _lock:
         kernel = _loaded.get(symbol)
         if kernel is not None:
@@ -377,13 +603,25 @@ def find(symbol: str, arrays: int, sizes: int):
             if library is not None:
                 try:
                     address = ctypes.cast(library[symbol], ctypes.c_void_p).value
-                    entry_address = ctypes.cast(library[symbol + "_py"], ctypes.c_void_p).value
+                    if layouts is None:
+                        entry_address = library[symbol + "_py"]
+                        entry_address = ctypes.cast(entry_address, ctypes.c_void_p).value
+                    else:
+                        entry_address = _shared_entry(layouts, sizes, library)
                 except AttributeError:  # (not in it: a bundle of other kernels)
                     pass
                 else:
                     native_stats["shared"] += 1
-                    return _kernel(symbol, address, entry_address, arrays, sizes, entry.chunked)
-        kernel = _link(symbol, entry.payload, arrays, sizes, entry.chunked)
+                    return _kernel(
+                        symbol,
+                        address,
+                        entry_address,
+                        arrays,
+                        sizes,
+                        entry.chunked,
+                        layouts is not None,
+                    )
+        kernel = _link(symbol, entry.payload, arrays, sizes, entry.chunked, layouts)
         if _shared_enabled():
             _unbundled[symbol] = entry
         return kernel
@@ -391,16 +629,17 @@ def find(symbol: str, arrays: int, sizes: int):
 
 def bundle_found(kernels) -> None:
     """Make a bundle of the kernels among ``kernels`` (``(symbol, make_ir)`` each,
-    ``make_ir()`` giving ``(ir_text, interleave)`` as for ``compile_later``) that ``find``
+    ``make_ir()`` giving ``(ir_text, interleave)`` as for ``compile_later``; a third item,
+    the ``entry`` as for ``compile_later``, if any) that ``find``
     linked from their object files for want of a bundle: the process that compiled them
     exited before it had made theirs (or it was damaged). In the background, as for new
     kernels; the IR is written on the bundle thread."""
     stored = []
     with _lock:
-        for symbol, make_ir in kernels:
+        for symbol, make_ir, *shared_entry in kernels:
             entry = _unbundled.pop(symbol, None)  # (a kernel may be called twice)
             if entry is not None:
-                stored.append((symbol, _Stored(make_ir, entry)))
+                stored.append((symbol, _Stored(make_ir, entry, *shared_entry)))
     if stored:
         _bundle_later(stored)
 
@@ -409,8 +648,9 @@ class _Stored:
     """A kernel ``find`` linked from its object file, as ``_bundle`` takes a ``_Job``: its
     IR is made on demand (on the bundle thread)."""
 
-    def __init__(self, make_ir, entry: _Entry):
+    def __init__(self, make_ir, entry: _Entry, shared_entry=None):
         self._make_ir, self._payload, self.chunked = make_ir, entry.payload, entry.chunked
+        self.entry = shared_entry  # (as ``_Job.entry``)
 
     def result(self) -> bytes:
         return self._payload
@@ -550,21 +790,26 @@ def _bundle(kernels) -> str | None:
     import tempfile
 
     objects = []  # (symbol, its job, its position-independent object code)
+    entries = set()  # the shared entries they call
     for symbol, job in kernels:
         try:
             job.result()  # (LLVM accepted its IR)
         except Exception:  # (that kernel is Numba's)
             continue
         objects.append((symbol, job, _compile_object(job.ir_text, job.interleave, shared=True)))
+        if job.entry is not None:
+            entries.add(job.entry)
     if not objects:
         return None
+    # (not stored under their own names: they are part of the bundle, as its kernels)
+    extra = [_compile_object(_shared_entry_ir(*entry), False, shared=True) for entry in entries]
     keys = sorted(_key(symbol) for symbol, _, _ in objects)
     name = f"bundle-{hashlib.sha256(' '.join(keys).encode()).hexdigest()[:32]}.so"
     folder = _writable(cache_dir() / "native")
     _sweep_scratch(folder)
     with tempfile.TemporaryDirectory(dir=folder, prefix="ld-") as scratch:
         paths = []
-        for number, (_, _, code) in enumerate(objects):
+        for number, code in enumerate([code for _, _, code in objects] + extra):
             paths.append(os.path.join(scratch, f"{number}.o"))
             with open(paths[-1], "wb") as file:
                 file.write(code)
@@ -627,9 +872,12 @@ class _Job:
     ``compiler/compile.py``) still leaves it for the next. A job inherited by a forked
     child (whose compile threads do not exist) is compiled again there."""
 
-    def __init__(self, ir_text: str, interleave: bool, symbol: str | None, chunked: bool):
+    def __init__(
+        self, ir_text: str, interleave: bool, symbol: str | None, chunked: bool, entry=None
+    ):
         self.ir_text, self.interleave = ir_text, interleave
         self.symbol, self.chunked = symbol, chunked
+        self.entry = entry  # (layouts, sizes) of the shared entry it is called through
         self._start()
 
     def _start(self) -> None:
@@ -688,41 +936,50 @@ def _lower_priority() -> None:
 
 
 def compile_later(
-    ir_text: str, interleave: bool = True, symbol: str | None = None, chunked: bool = False
+    ir_text: str,
+    interleave: bool = True,
+    symbol: str | None = None,
+    chunked: bool = False,
+    entry: tuple[str, int] | None = None,
 ) -> _Job:
     """Start compiling ``ir_text`` to an object file on LLVM's threads (stored in the disk
     cache under ``symbol`` by the compile thread; ``None``: not stored); a ``_Job`` for its
-    bytes. (The caller goes on
+    bytes. ``entry``: the ``(layouts, sizes)`` of the shared entry the kernel is called
+    through (a bundle of it must hold that entry too), None: its own. (The caller goes on
     generating the next kernel's IR meanwhile.)"""
-    return _Job(ir_text, interleave, symbol, chunked)
+    return _Job(ir_text, interleave, symbol, chunked, entry)
 
 
 def link_compiled(kernels) -> list:
     """Wait for ``kernels`` (``(symbol, job, arrays, sizes, chunked)`` each, the job from
-    ``compile_later``, whose thread stored it), and link them; the ``NativeKernel``s, in order
-    (or, for one LLVM refused, the exception)."""
+    ``compile_later``, whose thread stored it, and optionally the arrays' ``layouts`` of a
+    kernel called through a shared entry, as for ``find``), and link them; the
+    ``NativeKernel``s, in order (or, for one LLVM refused, the exception)."""
     import time
 
     started = time.perf_counter()
     kernels = list(kernels)
     payloads = []
-    for _, job, _, _, _ in kernels:
+    for _, job, *_ in kernels:
         try:
             payloads.append(job.result())
         except Exception as error:  # (a bug in the IR: the caller falls back to Numba)
             payloads.append(error)
     result = []
     with _lock:
-        for (symbol, _, arrays, sizes, chunked), payload in zip(kernels, payloads):
+        for (symbol, _, arrays, sizes, chunked, *layouts), payload in zip(kernels, payloads):
             if isinstance(payload, Exception):
                 result.append(payload)
                 continue
-            result.append(_link(symbol, payload, arrays, sizes, chunked))
+            try:
+                result.append(_link(symbol, payload, arrays, sizes, chunked, *layouts))
+            except Exception as error:  # (its shared entry failed: the caller uses Numba)
+                result.append(error)
     native_stats["compiled"] += len(kernels)
     native_stats["seconds"] += time.perf_counter() - started
     _bundle_later(
         (symbol, job)
-        for (symbol, job, _, _, _), kernel in zip(kernels, result)
+        for (symbol, job, *_), kernel in zip(kernels, result)
         if not isinstance(kernel, Exception)
     )
     return result
@@ -765,11 +1022,12 @@ _new_builtin.restype = ctypes.py_object
 _method_defs: list = []  # (CPython keeps a pointer to each for the function's lifetime)
 
 
-def _builtin(address: int, name: str):
-    """A builtin function object calling the ``METH_FASTCALL`` entry at ``address``."""
+def _builtin(address: int, name: str, own: tuple | None = None):
+    """A builtin function object calling the ``METH_FASTCALL`` entry at ``address`` with
+    ``own`` as its ``self`` (default ``_entry_self()``)."""
     definition = _MethodDef(name.encode(), address, _METH_FASTCALL, None)
     _method_defs.append(definition)
-    return _new_builtin(ctypes.byref(definition), _entry_self(), None)
+    return _new_builtin(ctypes.byref(definition), own or _entry_self(), None)
 
 
 @functools.cache
@@ -918,6 +1176,7 @@ def _after_fork_in_child() -> None:
     _POOL.size = size
     _lock = threading.RLock()
     _compilers = _linker = None  # (a bundle being made in the parent is the parent's)
+    _entry_compilers.clear()
     _engine_lock = threading.Lock()
 
 

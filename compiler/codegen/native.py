@@ -58,6 +58,8 @@ import hashlib
 import os
 from dataclasses import dataclass
 
+from ...runtime.native import QUICK_MARK
+
 # Bump when the IR this module writes for the same source changes (part of the cache key).
 VERSION = "2"
 
@@ -81,6 +83,7 @@ class NativeSource:
     sizes: int
     parallel: bool
     reduces: bool = False  # compiled with ``reassoc`` (a row or column kernel's sums)
+    quick: bool = False  # compiled by LLVM's cheaper pipeline (``describe``)
 
 
 @functools.cache
@@ -107,6 +110,8 @@ class NativeKernelSource:
     sizes: int
     symbol: str
     arrays: int
+    quick: bool = False
+    entry: bool = True  # with its own CPython entry (``_python_entry``)
 
     def compile(self) -> NativeSource:
         return _compile(self)
@@ -126,12 +131,33 @@ def _code(source: str) -> str:
     return source
 
 
-def describe(source: str, function_name: str, signature, sizes: int) -> NativeKernelSource:
-    """The kernel's name and calling facts, without compiling or even parsing it."""
+def describe(
+    source: str, function_name: str, signature, sizes: int, quick: bool = False, entry: bool = True
+) -> NativeKernelSource:
+    """The kernel's name and calling facts, without compiling or even parsing it.
+
+    ``quick``: LLVM compiles it with its cheaper pipeline (``runtime/native.py``: no
+    vectorizers, fast instruction selection), for a kernel whose work is too small for
+    the difference to show; the choice is part of its name (and so of its cache key), so
+    a quick kernel and the full one of the same source are two kernels. ``entry``: with
+    its own CPython entry (``_python_entry``); without, the runtime calls it through the
+    entry it shares with every kernel of its argument layouts (``runtime/native.py``'s
+    ``_shared_entry``), which the lowering's kernels do. Also part of the name."""
     text = _compiler_version() + repr(tuple(signature)) + str(sizes) + function_name + _code(source)
+    if quick:
+        text = QUICK_MARK + text
+    if not entry:
+        text = "no entry\n" + text
     key = hashlib.sha256(text.encode()).hexdigest()[:24]
     return NativeKernelSource(
-        source, function_name, tuple(signature), sizes, f"kiln_{key}", len(signature)
+        source,
+        function_name,
+        tuple(signature),
+        sizes,
+        f"kiln_{key}",
+        len(signature),
+        quick,
+        entry,
     )
 
 

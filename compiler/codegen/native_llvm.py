@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from llvmlite import ir
 
+from ...runtime.native import QUICK_MARK
 from .native import (
     _DATA_OFFSET,
     _STRIDES_OFFSET,
@@ -270,6 +271,10 @@ class _FunctionCompiler:
         self.op_flags = self.element_flags  # (``statement`` picks per assignment)
         self.definition = definition
         self.frees: list[list[ir.Value]] = []  # per open scope: buffers to free at its end
+        # a variable's slot -> (the block, the value it holds there): the value last
+        # stored or loaded in the block being written, read again without a load (fewer
+        # instructions to build, print, parse and clean up; the same code once optimized)
+        self.known: dict = {}
 
     # ----------------------------------------------------------------- function setup
 
@@ -335,16 +340,22 @@ class _FunctionCompiler:
             if current.dtype != value.dtype:
                 raise Unsupported(f"{name} changes type {current.dtype} -> {value.dtype}")
             self.builder.store(value.value, current.slot)
+            self.known[current.slot] = (self.builder.block, value.value)
             return
         variable = Variable(self.slot(value.dtype), value.dtype)
         self.builder.store(value.value, variable.slot)
+        self.known[variable.slot] = (self.builder.block, value.value)
         self.scope[name] = variable
 
     def lookup(self, name: str):
         if name in self.scope:
             found = self.scope[name]
             if isinstance(found, Variable):
-                return Scalar(self.builder.load(found.slot), found.dtype)
+                known = self.known.get(found.slot)
+                block = self.builder.block
+                if known is None or known[0] is not block:
+                    known = self.known[found.slot] = (block, self.builder.load(found.slot))
+                return Scalar(known[1], found.dtype)
             return found
         if name in self.module.names:
             found = self.module.names[name]
@@ -460,6 +471,7 @@ class _FunctionCompiler:
         self.statements(node.body)
         self.free_scope()
         b.store(b.add(b.load(counter), ir.Constant(I64, 1), flags=["nsw"]), counter)
+        self.known.pop(counter, None)
         b.branch(test)
         b.position_at_end(done)
 
@@ -1134,9 +1146,13 @@ def _chunkable(definition: ast.FunctionDef) -> bool:
 
 def compile_kernel(facts: NativeKernelSource) -> NativeSource:
     """The IR of the kernel ``facts`` describes (raises ``Unsupported``)."""
-    tree = ast.parse(facts.source)
-    module = _SourceModule(tree, {})
+    # (the module's other function, ``kernel_serial`` beside ``kernel``, and its
+    # docstring are never parsed: parsing was a third of a kernel's IR time)
+    module = _SourceModule.lazily(facts.source)
     definition = module.functions.get(facts.function_name)
+    function = module.names.get(facts.function_name)
+    if definition is None and isinstance(function, InlineFunction):
+        definition = function.definition
     if definition is None:
         raise Unsupported(f"no function {facts.function_name}")
     chunked = _chunkable(definition)
@@ -1148,14 +1164,17 @@ def compile_kernel(facts: NativeKernelSource) -> NativeSource:
     # half of every kernel's compile time)
     kernel.attributes.add("noinline")
     text = (
-        f"; kiln kernel {facts.function_name}\n"
+        (QUICK_MARK if facts.quick else "")
+        + f"; kiln kernel {facts.function_name}\n"
         + str(llvm_module)
         + "\n"
-        + _python_entry(facts.symbol, facts.signature, facts.sizes)
+        + (_python_entry(facts.symbol, facts.signature, facts.sizes) if facts.entry else "")
     )
     reduces = "reassoc" in flags
     _release(module, llvm_module, compiler)
-    return NativeSource(text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces)
+    return NativeSource(
+        text, facts.symbol, facts.arrays, facts.sizes, chunked, reduces, facts.quick
+    )
 
 
 def _release(module: _SourceModule, llvm_module: ir.Module, compiler: _FunctionCompiler) -> None:

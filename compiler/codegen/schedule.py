@@ -129,7 +129,21 @@ def _native_facts(kernel: KernelSource, strided):
         (n.dtype, len(n.shape), "A") if n in strided else (n.dtype, 0, "C") for n in kernel.inputs
     ]
     signature += [(n.dtype, 0, "C") for n in kernel.outputs]
-    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes))
+    quick = _work(kernel) <= native.QUICK_WORK
+    # (called through the runtime's entry shared by its argument layouts: ``_layouts``)
+    return describe(kernel.source, "kernel", tuple(signature), len(kernel.sizes), quick, False)
+
+
+def _layouts(facts) -> str:
+    """The layout letters of a kernel's array arguments (its shared entry's)."""
+    return "".join(layout for _, _, layout in facts.signature)
+
+
+def _work(kernel: KernelSource) -> int:
+    """How many elements a call of ``kernel`` goes over: its loop's (the product of its
+    sizes) or its largest array's, whichever is more."""
+    arrays = (math.prod(n.shape) for n in (*kernel.inputs, *kernel.outputs))
+    return max([math.prod(kernel.sizes), *arrays])
 
 
 def _ir_of(facts) -> tuple[str, bool]:
@@ -272,10 +286,12 @@ class _Lowering:
         compiler's language."""
         facts = _native_facts(kernel, strided)
         call = Call(None, arguments, comment=comment)
-        found = native.find(facts.symbol, facts.arrays, facts.sizes)
+        layouts = _layouts(facts)
+        found = native.find(facts.symbol, facts.arrays, facts.sizes, layouts)
         if found is not None:
             _bind(call, found, kernel)
-            self.found.append((facts.symbol, functools.partial(_ir_of, facts)))
+            make_ir = functools.partial(_ir_of, facts)
+            self.found.append((facts.symbol, make_ir, (layouts, facts.sizes)))
         else:
             started = self.compiling.get(facts.symbol)  # (a kernel used twice here)
             if started is None:
@@ -286,7 +302,11 @@ class _Lowering:
                     return False
                 # LLVM works on it on other threads while the next kernel's IR is written
                 job = native.compile_later(
-                    compiled.ir, compiled.reduces, compiled.symbol, compiled.parallel
+                    compiled.ir,
+                    compiled.reduces,
+                    compiled.symbol,
+                    compiled.parallel,
+                    (layouts, compiled.sizes),
                 )
                 started = (compiled, job)
                 self.compiling[facts.symbol] = started
@@ -300,8 +320,8 @@ class _Lowering:
         """Link the new native kernels (compiling since ``native_call``) and fill in
         their calls."""
         built = native.link_compiled(
-            (symbol, future, compiled.arrays, compiled.sizes, compiled.parallel)
-            for symbol, (compiled, future) in self.compiling.items()
+            (symbol, job, compiled.arrays, compiled.sizes, compiled.parallel, job.entry[0])
+            for symbol, (compiled, job) in self.compiling.items()
         )
         kernels = dict(zip(self.compiling, built))
         for call, (compiled, _), kernel, strided in self.pending:
