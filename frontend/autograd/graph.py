@@ -448,6 +448,7 @@ def _input(i):
             raise AttributeError(f"'{node.name()}' object keeps no input {i}")
         return x if node.unpack is None else node.unpack(x)
 
+    get.index = i  # (``_raw_saved_*``: which input it is)
     return get
 
 
@@ -507,9 +508,85 @@ _SAVED_RENAMED = {
 _GENERIC = {"_saved_self": 0, "_saved_other": 1}
 
 
+class _Packed:
+    """A saved tensor replaced by what its pack hook returned (``SavedTensor.register_hooks``)."""
+
+    __slots__ = ("packed", "unpack_hook")
+
+    def __init__(self, packed, unpack_hook):
+        self.packed, self.unpack_hook = packed, unpack_hook
+
+
+def _unpack_slot(x):
+    """A node's ``unpack`` once one of its saved tensors has hooks of its own."""
+    return x.unpack_hook(x.packed) if type(x) is _Packed else x
+
+
+_FREED_HOOKS = (
+    "Calling register_hooks on a saved tensor after it has been freed. Saved intermediate "
+    "values of the graph are freed when you call .backward() or autograd.grad(). Specify "
+    "retain_graph=True if you need to backward through the graph a second time or if you "
+    "need to access saved variables after calling backward."
+)
+
+
+class SavedTensor:
+    """``grad_fn._raw_saved_<name>``: one tensor a node saved, whose own pack and unpack
+    hooks may be set (PyTorch's ``torch._C._autograd.SavedTensor``): ``pack_hook`` runs at
+    once on the saved tensor, ``unpack_hook`` whenever backward (or ``_saved_<name>``) reads
+    it."""
+
+    __slots__ = ("_node", "_index")
+
+    def __init__(self, node, index):
+        self._node, self._index = node, index  # (index None: the saved result)
+
+    def register_hooks(self, pack_hook, unpack_hook) -> None:
+        from . import tape
+
+        if not (callable(pack_hook) and callable(unpack_hook)):
+            raise TypeError(
+                "register_hooks(): incompatible function arguments: expected two callables "
+                f"(pack_hook, unpack_hook), got {type(pack_hook).__name__} and "
+                f"{type(unpack_hook).__name__}"
+            )
+        node, i = self._node, self._index
+        slots = node.inputs
+        if (slots is None and i is not None) or (i is None and node.result is None):
+            raise RuntimeError(_FREED_HOOKS)
+        value = node.result if i is None else slots[i]
+        if type(value) is _Packed or (node.unpack is not None and node.unpack is not _unpack_slot):
+            raise RuntimeError(
+                "Calling register_hooks on a saved tensor whose hooks have already been set. "
+                "Hint: only one pair of hooks is allowed at a time."
+            )
+        packed = _Packed(tape.pack_saved(pack_hook, (value,))[0], unpack_hook)
+        if i is None:
+            node.result = packed
+            node.result_version = None  # (what is kept is the hook's, not the tensor)
+        else:
+            node.inputs = slots[:i] + (packed,) + slots[i + 1 :]
+            if node.versions is not None:
+                node.versions = node.versions[:i] + (None,) + node.versions[i + 1 :]
+        node.unpack = _unpack_slot
+
+
 def saved_attribute(node, name: str):
     """``grad_fn._saved_<name>``: what ``node`` keeps for its backward, under PyTorch's
-    attribute names (AttributeError where PyTorch's node of that name has no such one)."""
+    attribute names (AttributeError where PyTorch's node of that name has no such one);
+    ``grad_fn._raw_saved_<name>``: the same as a ``SavedTensor``, whose hooks may be set."""
+    if name.startswith("_raw_saved_"):
+        get = _saved_getter(node, "_saved_" + name[len("_raw_saved_") :])
+        if get is _result:
+            return SavedTensor(node, None)
+        index = getattr(get, "index", None)
+        if index is None:  # (a saved number or size: no tensor)
+            raise AttributeError(f"'{type(node).__name__}' object has no attribute '{name}'")
+        return SavedTensor(node, index)
+    return _saved_getter(node, name)(node)
+
+
+def _saved_getter(node, name: str):
     from . import tape
 
     kind = type(node).__name__
@@ -517,7 +594,7 @@ def saved_attribute(node, name: str):
         node.prim.name in tape._RESULT_RULES and node.result_version is not None
     )
     if name == "_saved_result" and kept_result:
-        return _result(node)
+        return _result
     if node.shown is not None:
         table = _SAVED_RENAMED.get((kind, node.prim.name), {})
     else:
@@ -525,9 +602,9 @@ def saved_attribute(node, name: str):
         if table is None and node.prim.vjp_reads_inputs and not kept_result:
             index = _GENERIC.get(name)
             if index is not None and index < len(node.edges):
-                return _input(index)(node)
+                return _input(index)
             table = {}
     get = (table or {}).get(name)
     if get is None:
         raise AttributeError(f"'{kind}' object has no attribute '{name}'")
-    return get(node)
+    return get

@@ -151,7 +151,7 @@ class BackwardNode(Node):
     def __getattr__(self, name: str):
         # PyTorch's ``grad_fn._saved_self``, ``_saved_result``, ``_saved_dim``...: what the
         # node keeps, under PyTorch's names (kiln.autograd.graph.saved_attribute)
-        if name.startswith("_saved_"):
+        if name.startswith(("_saved_", "_raw_saved_")):
             from .graph import saved_attribute
 
             return saved_attribute(self, name)
