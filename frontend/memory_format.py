@@ -268,13 +268,169 @@ def _dense_order(prim):
     axis innermost; PyTorch's is dense in ``torch_order`` (C order for ``expand``)."""
 
     def run(x, **params):
-        out = prim.impl(x, **params)
-        if type(out) is np.ndarray and not out.flags.c_contiguous and out.ndim > 1:
-            if type(x) is np.ndarray and 0 in x.strides:
-                out = dense_like(out, x)
+        return cast_layout(prim.impl(x, **params), x)
+
+    return run
+
+
+def cast_layout(out, x):
+    """``out`` (``x`` converted by NumPy's ``astype``) laid out as PyTorch's conversion:
+    dense in ``torch_order`` where ``x`` is expanded, else with ``x``'s strides where it
+    is dense (also on axes of size 1, where ``astype`` puts its own)."""
+    if type(out) is not np.ndarray or out.ndim < 2 or type(x) is not np.ndarray:
+        return out
+    if x.flags.c_contiguous or out.shape != x.shape:
+        return out
+    if 0 in x.strides:
+        return dense_like(out, x)
+    strides = element_strides(x)
+    if element_strides(out) != strides and _is_dense(x):
+        return _strided_copy(out, strides)
+    return out
+
+
+def iterator_strides(shape: tuple, arrays) -> tuple | None:
+    """The element strides of PyTorch's elementwise result of ``arrays`` (broadcast to
+    ``shape``), or None for C order: TensorIterator's rule. Inputs of one shape that are
+    all contiguous, all channels_last, or all dense with equal strides give that layout
+    (``compute_fast_setup_type``); else the axes are sorted by the inputs' strides, the
+    first input that tells two axes apart deciding (``reorder_dimensions``: a broadcast
+    axis, stride 0, tells nothing), and the result is dense in that order."""
+    ndim = len(shape)
+    if all(a.shape == shape for a in arrays):
+        if all(a.flags.c_contiguous for a in arrays):
+            return None
+        strides = [element_strides(a) for a in arrays]
+        if ndim in (4, 5):
+            fmt = channels_last if ndim == 4 else channels_last_3d
+            if all(is_contiguous(shape, s, fmt) for s in strides):
+                return _dense_strides(shape, fmt._order)
+        if all(s == strides[0] for s in strides) and _is_dense(arrays[0]):
+            return strides[0]
+    broadcast = []
+    for a in arrays:
+        lead = ndim - a.ndim
+        own = element_strides(a)
+        broadcast.append(
+            [0] * lead
+            + [0 if n == 1 and shape[lead + i] != 1 else own[i] for i, n in enumerate(a.shape)]
+        )
+
+    def should_swap(dim0, dim1):
+        for strides in broadcast:
+            s0, s1 = strides[dim0], strides[dim1]
+            if s0 == 0 or s1 == 0:
+                continue
+            if s0 != s1:
+                return -1 if s0 < s1 else 1
+            if shape[dim0] > shape[dim1]:
+                return 1
+        return 0
+
+    perm = list(range(ndim - 1, -1, -1))  # innermost first, as ATen keeps it
+    for i in range(1, ndim):
+        dim1 = i
+        for dim0 in range(i - 1, -1, -1):
+            comparison = should_swap(perm[dim0], perm[dim1])
+            if comparison > 0:
+                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
+                dim1 = dim0
+            elif comparison < 0:
+                break
+    if perm == list(range(ndim - 1, -1, -1)):
+        return None
+    strides, step = [0] * ndim, 1
+    for axis in perm:  # (ATen's compatible_stride: an empty axis zeroes those outside it)
+        strides[axis] = step
+        step *= shape[axis]
+    return tuple(strides)
+
+
+def iterated_names(primitives: dict) -> frozenset:
+    """The elementwise primitives (but ``cast``, which has its rule) whose eager result
+    ``dispatch`` lays out as PyTorch's TensorIterator does (``iterated_layout``) where an
+    input is not in C order: NumPy's ufuncs pick C order for mixed layouts (``x.t() + y``
+    was contiguous, PyTorch's is transposed as ``x.t()``) and sort an expanded axis
+    innermost (``x[:, :1].expand(4, 5).exp()`` had strides (1, 4), PyTorch's (5, 1))."""
+    return frozenset(
+        name
+        for name, prim in primitives.items()
+        if prim.kind == "elementwise" and name != "cast" and "{2}" not in (prim.expr or "")
+    )
+
+
+def iterated_layout(out, arrays):
+    """``out`` (NumPy's result of an elementwise primitive of ``arrays``, one of them not
+    in C order) laid out as TensorIterator lays it out."""
+    if type(out) is not np.ndarray:
+        return out
+    if len(arrays) == 1 and out.strides == arrays[0].strides:
+        if out.itemsize == arrays[0].itemsize:
+            return out  # (a dense input's strides, kept)
+    return _laid_out_as_iterator(out, arrays)
+
+
+def _laid_out_as_iterator(out: np.ndarray, arrays) -> np.ndarray:
+    """``out`` (a fresh array) with TensorIterator's layout over ``arrays``. (An empty
+    one stays: NumPy keeps no strides on it, ``Tensor.stride`` reports C order's.)"""
+    if not out.size:
+        return out
+    want = iterator_strides(out.shape, arrays)
+    if want is None:
+        return _c_strides(out if out.flags.c_contiguous else np.ascontiguousarray(out))
+    if element_strides(out) != want:
+        out = _strided_copy(out, want)
+    return out
+
+
+def iterator_layout(fn):
+    """``fn`` (a composite elementwise function of tensors, one kernel in PyTorch) whose
+    eager result is laid out as TensorIterator lays out the result of its tensor
+    arguments (``where``, ``clamp``, ``atan2``...: their steps' layouts are no guide).
+    Contiguous arguments, the usual case, cost a flag test each."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        for a in args:
+            a = getattr(a, "_data", None)
+            if type(a) is np.ndarray and not a.flags.c_contiguous:
+                break
+        else:
+            if not kwargs:
+                return out
+        data = getattr(out, "_data", None)
+        if type(data) is not np.ndarray or out._node is not None:
+            return out
+        arrays = []
+        for a in (*args, *kwargs.values()):
+            a = getattr(a, "_data", None)
+            if type(a) is np.ndarray:
+                if np.may_share_memory(a, data):
+                    return out  # (the result is an argument or a view of one)
+                arrays.append(a)
+        if any(not a.flags.c_contiguous for a in arrays):
+            out._data = _laid_out_as_iterator(data, arrays)
         return out
 
     return run
+
+
+def copy_strides(data: np.ndarray) -> np.ndarray:
+    """A copy of dense ``data`` with its strides exactly (NumPy's order="K" copy keeps them
+    except on an axis of size 1)."""
+    out = np.copy(data, order="K")
+    return out if out.strides == data.strides else _strided_copy(out, element_strides(data))
+
+
+def _strided_copy(data: np.ndarray, strides) -> np.ndarray:
+    """A copy of ``data`` in a fresh dense buffer with these element strides."""
+    buffer = np.empty(max(data.size, 1), dtype=data.dtype)
+    laid = np.lib.stride_tricks.as_strided(
+        buffer, data.shape, tuple(s * data.itemsize for s in strides)
+    )
+    np.copyto(laid, data)
+    return laid
 
 
 def layout_rules(primitives: dict) -> dict:
@@ -362,6 +518,34 @@ def _traced_like(t, like, fmt):
     else:
         set_layout(t, dense)
     return t
+
+
+# ----------------------------------------------------- writes through an expanded tensor
+# NumPy's ``broadcast_to`` (kiln's ``expand``) gives a read-only view, and so are the views
+# of it; PyTorch writes through any of them whose elements are apart (``x.expand(3, 4)[1]``
+# is ``x``'s memory, once each) and refuses, or for a fill allows, the others.
+
+
+def internal_overlap(data: np.ndarray) -> bool:
+    """PyTorch's ``has_internal_overlap(...) == YES``: an axis of more than one element
+    with stride 0 (an expanded axis)."""
+    return any(s == 0 and n > 1 for s, n in zip(data.strides, data.shape))
+
+
+def writable_alias(data: np.ndarray):
+    """A writeable view of read-only ``data``'s memory where a writeable NumPy array owns
+    that memory (``data`` is a view of an expanded tensor), else None (the memory is
+    read-only itself: a tensor over a read-only buffer)."""
+    root = data
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    if root is data or not root.flags.writeable:
+        return None
+    offset = data.__array_interface__["data"][0] - root.__array_interface__["data"][0]
+    try:
+        return np.ndarray(data.shape, data.dtype, root, offset, data.strides)
+    except (TypeError, ValueError):  # (a root NumPy cannot take as a buffer)
+        return None
 
 
 def _set(t, data):
