@@ -170,18 +170,28 @@ def torch_order(shape, strides) -> list:
     on strides that keeps the given order where a stride is 0 (an expanded axis says
     nothing) and breaks ties of equal strides by size. NumPy's order="K" sorts the 0
     strides first: ``clone`` of ``x[:1].expand(5, 6)`` had strides (1, 5), PyTorch (6, 1)."""
-    ndim = len(shape)
-    perm = list(range(ndim - 1, -1, -1))  # (innermost first, as ATen keeps it)
+    return _iterator_perm(shape, [strides])[::-1]
+
+
+def _iterator_perm(shape, operand_strides) -> list:
+    """ATen's ``reorder_dimensions``: the axes from innermost to outermost, by insertion
+    sort on the operands' strides (each an operand's broadcast strides): the first
+    operand that tells two axes apart decides; a 0 stride tells nothing, and equal
+    strides put the smaller axis inside."""
 
     def should_swap(dim0, dim1):
-        s0, s1 = strides[dim0], strides[dim1]
-        if s0 == 0 or s1 == 0:
-            return 0
-        if s0 != s1:
-            return -1 if s0 < s1 else 1
-        return 1 if shape[dim0] > shape[dim1] else 0
+        for strides in operand_strides:
+            s0, s1 = strides[dim0], strides[dim1]
+            if s0 == 0 or s1 == 0:
+                continue
+            if s0 != s1:
+                return -1 if s0 < s1 else 1
+            if shape[dim0] > shape[dim1]:
+                return 1
+        return 0
 
-    for i in range(1, ndim):
+    perm = list(range(len(shape) - 1, -1, -1))  # (innermost first, as ATen keeps it)
+    for i in range(1, len(shape)):
         dim1 = i
         for dim0 in range(i - 1, -1, -1):
             comparison = should_swap(perm[dim0], perm[dim1])
@@ -190,7 +200,7 @@ def torch_order(shape, strides) -> list:
                 dim1 = dim0
             elif comparison < 0:
                 break
-    return perm[::-1]
+    return perm
 
 
 def dense_like(data: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -316,27 +326,7 @@ def iterator_strides(shape: tuple, arrays) -> tuple | None:
             + [0 if n == 1 and shape[lead + i] != 1 else own[i] for i, n in enumerate(a.shape)]
         )
 
-    def should_swap(dim0, dim1):
-        for strides in broadcast:
-            s0, s1 = strides[dim0], strides[dim1]
-            if s0 == 0 or s1 == 0:
-                continue
-            if s0 != s1:
-                return -1 if s0 < s1 else 1
-            if shape[dim0] > shape[dim1]:
-                return 1
-        return 0
-
-    perm = list(range(ndim - 1, -1, -1))  # innermost first, as ATen keeps it
-    for i in range(1, ndim):
-        dim1 = i
-        for dim0 in range(i - 1, -1, -1):
-            comparison = should_swap(perm[dim0], perm[dim1])
-            if comparison > 0:
-                perm[dim0], perm[dim1] = perm[dim1], perm[dim0]
-                dim1 = dim0
-            elif comparison < 0:
-                break
+    perm = _iterator_perm(shape, broadcast)
     if perm == list(range(ndim - 1, -1, -1)):
         return None
     strides, step = [0] * ndim, 1
@@ -458,14 +448,17 @@ def contiguous_result(t, x):
     return t
 
 
-def keeps_input_memory_format(fn):
+def keeps_input_memory_format(fn, unless=None):
     """``fn`` (a layer's function of ``input``) whose tensor results of ``input``'s rank
     are laid out channels_last(_3d) where ``input`` is (PyTorch's conv, pooling,
-    interpolate, group_norm, pad keep it). Any other input costs one flag test."""
+    interpolate, group_norm, pad keep it), but for calls where ``unless(*args, **kwargs)``
+    holds (``pad``'s circular mode). Any other input costs one flag test."""
 
     @functools.wraps(fn)
     def run(*args, **kwargs):
         out = fn(*args, **kwargs)
+        if unless is not None and unless(*args, **kwargs):
+            return out
         x = args[0] if args else kwargs.get("input")
         data = getattr(x, "_data", None)
         if type(data) is not np.ndarray or x._node is not None:
@@ -475,6 +468,22 @@ def keeps_input_memory_format(fn):
             return out
         for o in out if isinstance(out, tuple) else (out,):
             _into_format(o, fmt, x)
+        return out
+
+    return run
+
+
+def writes_contiguous(fn):
+    """``fn`` (a layer's function of ``input``) whose result is in C order whatever
+    ``input``'s layout, as PyTorch's kernel writes it (``layer_norm``, ``instance_norm``,
+    ``log_softmax``, ``avg_pool3d`` of a channels_last input: NumPy's steps kept it)."""
+
+    @functools.wraps(fn)
+    def run(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        x = args[0] if args else kwargs.get("input")
+        if hasattr(out, "_data") and hasattr(x, "_data"):
+            out = contiguous_result(out, x)
         return out
 
     return run

@@ -518,7 +518,8 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
     idx = np.nonzero(data)
     if as_tuple:
         return tuple(constant(i, dtypes.int64, like=x) for i in idx)
-    return constant(np.stack(idx, axis=1), dtypes.int64, like=x)
+    # (PyTorch's result is column-major: strides (1, n))
+    return constant(np.stack(idx).T, dtypes.int64, like=x)
 
 
 def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
