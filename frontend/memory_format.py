@@ -390,7 +390,7 @@ def iterator_layout(fn):
             if not kwargs:
                 return out
         data = getattr(out, "_data", None)
-        if type(data) is not np.ndarray or out._node is not None:
+        if type(data) is not np.ndarray or out._node is not None or out.is_meta:
             return out
         arrays = []
         for a in (*args, *kwargs.values()):
@@ -442,7 +442,7 @@ def contiguous_result(t, x):
 
         if t is not x and isinstance(t, TracerTensor):  # (not vmap's batched values)
             set_layout(t, _dense_strides(t._node.shape, range(len(t._node.shape))))
-    elif type(data) is np.ndarray and not data.flags.c_contiguous:
+    elif type(data) is np.ndarray and not data.flags.c_contiguous and not t.is_meta:
         if t is not x and not np.may_share_memory(data, x._data):
             t._data = np.ascontiguousarray(data)
     return t

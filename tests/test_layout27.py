@@ -297,3 +297,20 @@ def test_a_write_through_an_expanded_view_under_autograd_is_refused_not_lost():
     over_buffer = kiln.frombuffer(memory, dtype=kiln.float32)
     over_buffer.expand(2, 4)[1].add_(1)  # (a tensor over a writable buffer: written through)
     assert np.frombuffer(memory, dtype=np.float32).tolist() == [1.0, 2.0, 3.0, 4.0]
+
+
+def test_meta_tensors_of_mixed_layouts_stay_without_data():
+    # a meta tensor's array is a broadcast stand-in: laying it out would allocate its size
+    x = kiln.empty(300, 400, device="meta").t()
+    results = [
+        x + kiln.empty(400, 300, device="meta"),
+        kiln.where(x > 0, x, x.exp()),
+        kiln.clamp(x, min=x),
+        kiln.relu(x),
+        x.half(),
+        2**x,
+        kiln.nn.functional.layer_norm(x, (300,)),
+    ]
+    for r in results:
+        assert r.is_meta and tuple(r.shape) == (400, 300)
+        assert r._data.strides == (0, 0)  # (no data behind it)
