@@ -295,7 +295,7 @@ def cast_layout(out, x):
         return dense_like(out, x)
     strides = element_strides(x)
     if element_strides(out) != strides and _is_dense(x):
-        return _strided_copy(out, strides)
+        return strided_copy(out, strides)
     return out
 
 
@@ -369,7 +369,7 @@ def _laid_out_as_iterator(out: np.ndarray, arrays) -> np.ndarray:
     if want is None:
         return _c_strides(out if out.flags.c_contiguous else np.ascontiguousarray(out))
     if element_strides(out) != want:
-        out = _strided_copy(out, want)
+        out = strided_copy(out, want)
     return out
 
 
@@ -410,10 +410,10 @@ def copy_strides(data: np.ndarray) -> np.ndarray:
     """A copy of dense ``data`` with its strides exactly (NumPy's order="K" copy keeps them
     except on an axis of size 1)."""
     out = np.copy(data, order="K")
-    return out if out.strides == data.strides else _strided_copy(out, element_strides(data))
+    return out if out.strides == data.strides else strided_copy(out, element_strides(data))
 
 
-def _strided_copy(data: np.ndarray, strides) -> np.ndarray:
+def strided_copy(data: np.ndarray, strides) -> np.ndarray:
     """A copy of ``data`` in a fresh dense buffer with these element strides."""
     buffer = np.empty(max(data.size, 1), dtype=data.dtype)
     laid = np.lib.stride_tricks.as_strided(

@@ -199,6 +199,14 @@ OTHER = {
     "matmul 3-d transposed": lambda L: L.tensor(_A3).transpose(1, 2) @ L.tensor(_A3),
     "einsum bij->jbi": lambda L: L.einsum("bij->jbi", L.tensor(_A3)),
     "einsum ij,jk->ik": lambda L: L.einsum("ij,jk->ik", L.tensor(_A2), L.tensor(_A2).t()),
+    "einsum ij,jk->ki": lambda L: L.einsum("ij,jk->ki", L.tensor(_A2), L.tensor(_A2).t()),
+    "einsum bij,bjk->kbi": lambda L: L.einsum(
+        "bij,bjk->kbi", L.tensor(_A3), L.tensor(_A3).transpose(1, 2)
+    ),
+    "einsum bij->jb": lambda L: L.einsum("bij->jb", L.tensor(_A3)),
+    "einsum i,j->ji": lambda L: L.einsum("i,j->ji", L.tensor(_A2[0]), L.tensor(_A2[1])),
+    "einsum bi,bj->jib": lambda L: L.einsum("bi,bj->jib", L.tensor(_A2), L.tensor(_A2)),
+    "einsum ij,ij->ij": lambda L: L.einsum("ij,ij->ij", L.tensor(_A2).t(), L.tensor(_A2.T.copy())),
 }
 
 
