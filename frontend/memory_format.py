@@ -406,6 +406,34 @@ def iterator_layout(fn):
     return run
 
 
+def index_layout(out, x, idx, axis: int):
+    """``out = x[..., idx, ...]`` (one index tensor at ``axis``, eager) laid out as
+    PyTorch's index kernel writes it: TensorIterator over ``x`` with the indexed axis
+    replaced by ``idx``'s (stride 0) and ``idx`` placed there (``x.t()[:, [0, 2]]`` is
+    transposed as ``x.t()``; NumPy's take wrote C order)."""
+    data, src, ind = out._data, getattr(x, "_data", None), getattr(idx, "_data", None)
+    if out._node is not None or type(data) is not np.ndarray or out.is_meta or not data.size:
+        return out
+    if type(src) is not np.ndarray or type(ind) is not np.ndarray or x.is_meta:
+        return out
+    if src.flags.c_contiguous and ind.flags.c_contiguous:
+        return out
+    own, along = element_strides(src), element_strides(ind)
+    operands = [
+        own[:axis] + (0,) * ind.ndim + own[axis + 1 :],
+        (0,) * axis + along + (0,) * (src.ndim - axis - 1),
+    ]
+    byte = np.zeros(1, np.int8)
+    stand_ins = [np.lib.stride_tricks.as_strided(byte, data.shape, s) for s in operands]
+    want = iterator_strides(data.shape, stand_ins)
+    if want is None:
+        if not data.flags.c_contiguous:
+            out._data = np.ascontiguousarray(data)
+    elif element_strides(data) != want:
+        out._data = strided_copy(data, want)
+    return out
+
+
 def copy_strides(data: np.ndarray) -> np.ndarray:
     """A copy of dense ``data`` with its strides exactly (NumPy's order="K" copy keeps them
     except on an axis of size 1)."""

@@ -198,6 +198,15 @@ OTHER = {
     "matmul transposed": lambda L: L.tensor(_A2).t() @ L.tensor(_A2),
     "matmul 3-d transposed": lambda L: L.tensor(_A3).transpose(1, 2) @ L.tensor(_A3),
     "einsum bij->jbi": lambda L: L.einsum("bij->jbi", L.tensor(_A3)),
+    "index transposed": lambda L: L.tensor(_A3).transpose(0, 2)[:, L.tensor([0, 2])],
+    "index first axis": lambda L: L.tensor(_A3).transpose(0, 2)[[0, 2]],
+    "index 2-d transposed": lambda L: L.tensor(_A3)[:, L.tensor([[0, 1], [2, 3]]).t()],
+    "index channels_last": lambda L: L.tensor(_X4).contiguous(memory_format=L.channels_last)[
+        ..., L.tensor([1, 2])
+    ],
+    "index_select transposed": lambda L: (
+        L.tensor(_A3).transpose(0, 2).index_select(1, L.tensor([0, 2]))
+    ),
     "einsum ij,jk->ik": lambda L: L.einsum("ij,jk->ik", L.tensor(_A2), L.tensor(_A2).t()),
     "einsum ij,jk->ki": lambda L: L.einsum("ij,jk->ki", L.tensor(_A2), L.tensor(_A2).t()),
     "einsum bij,bjk->kbi": lambda L: L.einsum(

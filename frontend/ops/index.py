@@ -26,7 +26,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
 from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
-from ..memory_format import contiguous_result, internal_overlap, writable_alias
+from ..memory_format import contiguous_result, index_layout, internal_overlap, writable_alias
 from ..tensor import Tensor, graph_node
 from .dims import normalize_dim
 from .elementwise import (
@@ -261,7 +261,7 @@ def getitem(x: Tensor, index) -> Tensor:
         return x
     if len(advanced) == 1:
         a, idx = advanced[0]
-        return bind(P["take"], (x, cast(idx, dtypes.int64)), {"axis": a})
+        return index_layout(bind(P["take"], (x, cast(idx, dtypes.int64)), {"axis": a}), x, idx, a)
     return _multi_take(x, advanced)
 
 
