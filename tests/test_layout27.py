@@ -273,6 +273,9 @@ WRITES = {
     "0-d expanded add_": lambda L, x: x[0].expand(3).add_(1),
     "0-d expanded element add_": lambda L, x: x[0].expand(3)[1].add_(1),
     "transposed expanded row": lambda L, x: x.view(2, 2).t().expand(3, 2, 2)[1].mul_(10),
+    # repeat copies (kiln's is an expand and a reshape: the write must not reach x)
+    "repeat then setitem": lambda L, x: x.repeat(2, 1).__setitem__(1, 0.0),
+    "repeat then row add_": lambda L, x: x[None].repeat(2, 1)[1].add_(1),
 }
 
 
