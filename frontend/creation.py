@@ -790,7 +790,8 @@ def randn_like(x, *, dtype=None, device=None, **kw) -> Tensor:
 def randint_like(x, *args, low=None, high=None, dtype=None, device=None, **kw) -> Tensor:
     """``randint_like(x, high)`` or ``randint_like(x, low, high)``."""
     low, high, _ = _randint_bounds("randint_like", args, low, high, None, with_size=False)
-    return randint(low, high, x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    out = randint(low, high, x.shape, dtype=_like(x, dtype), device=device or _dev(x))
+    return _laid_like(out, x, kw)
 
 
 def normal(mean=0.0, std=1.0, size=None, *, generator=None, device=None, **kw) -> Tensor:

@@ -30,7 +30,7 @@ from kiln.compiler.primitives import PRIMITIVES
 from . import dtypes
 from .autograd.tape import record
 from .context import current, current_trace, is_grad_enabled
-from .memory_format import layout_rules
+from .memory_format import cast_layout, iterated_layout, iterated_names, layout_rules
 from .tensor import Tensor, _wrap
 
 __all__ = [
@@ -94,6 +94,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
                     data = _in_float32(impl, prim, (a, b), params)
                 else:
                     data = impl(a, b, **params)
+                if not (a.flags.c_contiguous and b.flags.c_contiguous) and prim.name in _ITERATED:
+                    data = iterated_layout(data, (a, b))  # (PyTorch's layout: memory_format)
             elif len(inputs) == 1:
                 a = inputs[0]._data
                 if (
@@ -106,6 +108,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
                     data = _in_float32(impl, prim, (a,), params)
                 else:
                     data = impl(a, **params)
+                if not a.flags.c_contiguous and prim.name in _ITERATED:
+                    data = iterated_layout(data, (a,))
             else:
                 arrays = [x._data for x in inputs]
                 if any(a.dtype.kind == "V" or a.dtype is _F16 for a in arrays):
@@ -150,6 +154,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
                     data = _in_float32(impl, prim, arrays, params)
                 else:
                     data = impl(*arrays, **params)
+                if prim.name in _ITERATED and not all(a.flags.c_contiguous for a in arrays):
+                    data = iterated_layout(data, arrays)
             except Exception as exc:
                 raise _explain(prim, inputs, params, exc) from None
             out = _wrap(data)
@@ -206,7 +212,8 @@ def _in_float32(impl, prim, arrays, params):
         target = params["dtype"]
         if x.dtype.kind in "fV" and x.dtype != _F32 or target == "bfloat16":
             x = x.astype(_F32)
-        return x.astype(dtypes.bfloat16.np if target == "bfloat16" else target)
+        out = x.astype(dtypes.bfloat16.np if target == "bfloat16" else target)
+        return cast_layout(out, arrays[0])  # (PyTorch's strides, as the cast rule's)
     if "view" in prim.properties:
         return impl(*arrays, **params)
     low = None
@@ -401,6 +408,7 @@ _EAGER_IMPLS = {"where": _where, "uniform": _uniform}  # (by primitive name)
 # (and PyTorch's layout of a reduction's, cumsum's, cat's and pad's result: NumPy's follows
 # its input's order)
 _EAGER_IMPLS.update(layout_rules(PRIMITIVES))
+_ITERATED = iterated_names(PRIMITIVES)
 
 
 def eager_impl(name: str):

@@ -533,7 +533,7 @@ class Tensor:
             if self._node is None and type(data) is np.ndarray and self.ndim:
                 # a dense tensor's strides exactly; else PyTorch's dense order of them
                 dense = _mf._is_dense(data)
-                out._data = np.copy(data, order="K") if dense else _mf.dense_like(data, data)
+                out._data = _mf.copy_strides(data) if dense else _mf.dense_like(data, data)
             return out
         return _relaid(out, memory_format)
 

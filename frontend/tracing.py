@@ -239,25 +239,17 @@ def _derived_layout(out, prim, inputs, params) -> tuple:
         else:
             view = prim.impl(fake, **params)
         return tuple(view.strides), offset + _address(view) - _address(fake)
-    # elementwise: NumPy's rule for an output (its ufuncs allocate it in the inputs' order)
+    # elementwise: PyTorch's TensorIterator rule, as the eager result's (memory_format)
+    from .memory_format import iterator_strides
+
     layouts = [layout(x)[0] for x in inputs]
     shapes = [tuple(x.shape if x._node is None else x._node.shape) for x in inputs]
     dense = _dense(shape)
-    if all(s == shape and st == dense for s, st in zip(shapes, layouts)):
+    if all(s == shape and st == dense for s, st in zip(shapes, layouts)) or 0 in shape:
         return dense, 0
-    small = [tuple(min(n, 2) for n in s) for s in shapes]  # (only the order matters)
-    try:
-        it = np.nditer(
-            [_stand_in(s, st) for s, st in zip(small, layouts)] + [None],
-            flags=["multi_index", "zerosize_ok", "refs_ok"],
-            op_flags=[["readonly"]] * len(inputs) + [["writeonly", "allocate"]],
-            order="K",
-        )
-    except ValueError:
-        return dense, 0
-    result = it.operands[-1].strides
-    order = sorted(range(len(shape)), key=lambda a: -result[a])
-    return _dense(shape, order), 0
+    stand_ins = [_stand_in(s, st) for s, st in zip(shapes, layouts)]
+    strides = iterator_strides(tuple(shape), stand_ins)
+    return (dense if strides is None else strides), 0
 
 
 # Tensor methods through which user code reads a layout (``read_layout``)

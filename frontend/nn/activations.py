@@ -19,6 +19,7 @@ from kiln import ops
 from kiln.autograd import fused, tape
 from kiln.autograd.vjp import zero_linked
 from kiln.dispatch import computes_in_float32
+from kiln.memory_format import writes_contiguous
 from kiln.ops.dims import normalize_dim
 
 __all__ = [
@@ -283,6 +284,7 @@ def softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     return _named(input, ops.softmax(input, dim, dtype=dtype), "SoftmaxBackward0")
 
 
+@writes_contiguous
 def log_softmax(input, dim=None, _stacklevel: int = 3, dtype=None):
     """``log(softmax(x))`` computed as ``x - logsumexp(x)``.
 

@@ -22,6 +22,7 @@ import kiln
 from kiln import ops
 
 from ..dispatch import autocast_op
+from ..memory_format import writes_contiguous
 
 __all__ = [
     "conv1d",
@@ -790,6 +791,7 @@ def _window_positions_nd(size, kernel, stride, padding, dilation, out) -> np.nda
 
 @autocast_op("fp32")
 @_float16_in_float32
+@writes_contiguous
 def avg_pool3d(
     input,
     kernel_size,

@@ -24,6 +24,7 @@ import kiln
 from kiln import ops
 
 from ..dispatch import autocast_op, computes_in_float32
+from ..memory_format import writes_contiguous
 from .activations import celu, elu, hardtanh, leaky_relu, logsigmoid, selu, softmax, softplus
 from .activations import threshold as _threshold
 from .losses import _check_reduction, _resolve, reduce_loss
@@ -150,6 +151,7 @@ def rrelu_(input, lower: float = 1.0 / 8, upper: float = 1.0 / 3, training: bool
 # ----------------------------------------------------------------------- normalization
 
 
+@writes_contiguous
 def instance_norm(
     input,
     running_mean=None,

@@ -20,6 +20,7 @@ import numpy as np
 
 import kiln
 from kiln import ops
+from kiln.memory_format import keeps_input_memory_format
 from kiln.tracing import is_tracing
 
 from . import convolution as C
@@ -64,6 +65,7 @@ def lp_pool1d(input, norm_type, kernel_size, stride=None, ceil_mode: bool = Fals
     return _lp_finish(out, norm_type, kernel)
 
 
+@keeps_input_memory_format
 def lp_pool2d(input, norm_type, kernel_size, stride=None, ceil_mode: bool = False):
     """Power-average pooling over ``(kh, kw)`` windows of ``(N, C, H, W)``."""
     kh, kw = C._pair(kernel_size, "kernel_size")

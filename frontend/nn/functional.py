@@ -23,7 +23,7 @@ from kiln.autograd import fused
 from kiln.autograd.tape import rename
 
 from ..dispatch import autocast_op, computes_in_float32, current_trace
-from ..memory_format import keeps_input_memory_format
+from ..memory_format import contiguous_result, keeps_input_memory_format
 from .activations import *  # noqa: F403
 from .activations import __all__ as _activations
 from .convolution import *  # noqa: F403
@@ -524,10 +524,15 @@ def pad(input, pad, mode: str = "constant", value=None):
             f"pad: input of size {list(input.shape)} is too small for {mode} padding "
             f"{list(pad)}: calculated output sizes {out_sizes}"
         )
+    out = input
     for axis, (left, right) in enumerate(pairs):
         if left or right:
-            input = _pad_axis(input, axis, left, right, mode)
-    return input
+            out = _pad_axis(out, axis, left, right, mode)
+    return contiguous_result(out, input) if mode == "circular" else out
+
+
+def _circular(input, pad, mode: str = "constant", value=None) -> bool:
+    return mode == "circular"  # (PyTorch's circular pad writes C order: no channels_last)
 
 
 def _crop_axis(x, axis: int, left: int, right: int):
@@ -940,16 +945,19 @@ for _name in (
     "max_pool2d",
     "max_pool3d",
     "avg_pool2d",
-    "avg_pool3d",
     "adaptive_avg_pool2d",
     "adaptive_max_pool2d",
     "interpolate",
     "upsample",
     "group_norm",
     "pad",
+    "conv_transpose2d",
+    "conv_transpose3d",
 ):
     if _name in globals():
-        globals()[_name] = keeps_input_memory_format(globals()[_name])
+        globals()[_name] = keeps_input_memory_format(
+            globals()[_name], _circular if _name == "pad" else None
+        )
 
 # last: its module builds on this one's ``linear`` and ``cross_entropy``
 from .linear_cross_entropy import linear_cross_entropy  # noqa: E402

@@ -19,6 +19,7 @@ import numpy as np
 import kiln
 from kiln import ops
 from kiln.dispatch import computes_in_float32
+from kiln.memory_format import writes_contiguous
 
 __all__ = ["layer_norm", "batch_norm", "group_norm"]
 
@@ -46,6 +47,7 @@ def normalize_over(input, axes, eps: float):
 
 
 @computes_in_float32
+@writes_contiguous
 def layer_norm(input, normalized_shape, weight=None, bias=None, eps: float = 1e-5):
     """Normalize over the last ``len(normalized_shape)`` axes, then scale and shift.
 

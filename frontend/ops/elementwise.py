@@ -20,6 +20,7 @@ from ..autograd import fused
 from ..autograd.tape import keep_result, rename
 from ..context import current_trace, is_grad_enabled
 from ..dispatch import bind, computes_in_float32, constant
+from ..memory_format import contiguous_result, iterator_layout
 from ..tensor import SPARSE_SEEN, Tensor, graph_node
 from .reuse import bind_into, reusable_operand
 
@@ -266,6 +267,7 @@ def div(a, b, *, rounding_mode=None):
 true_divide = divide = div
 
 
+@iterator_layout
 @computes_in_float32
 def floor_divide(a, b):
     """``floor(a / b)``, computed as PyTorch does for floats: from ``fmod``, so the
@@ -341,6 +343,7 @@ def _check_traced_divisor(b) -> None:
     checks.append((zero._node, "ZeroDivisionError"))
 
 
+@iterator_layout
 @computes_in_float32(round_scalars=True)
 def remainder(a, b):
     """Python-style modulo (the sign of the divisor), as ``torch.remainder``."""
@@ -352,6 +355,7 @@ def remainder(a, b):
     return sub(a, mul(floor_divide(a, b), b))
 
 
+@iterator_layout
 def fmod(a, b):
     """C-style remainder (the sign of the dividend), as ``torch.fmod``."""
     a, b, dt = promote_pair("fmod", a, b)
@@ -361,7 +365,13 @@ def fmod(a, b):
 
 
 def pow(a, b):  # noqa: A001 - PyTorch's name
-    donor = reusable_operand(a, None)
+    donor = reusable_operand(a, None)  # (first: it reads its caller's frames)
+    if isinstance(a, numbers.Number) and isinstance(b, Tensor):
+        return contiguous_result(_pow(a, b), b)  # (PyTorch's pow(Scalar, Tensor): C order)
+    return _pow(a, b, donor)
+
+
+def _pow(a, b, donor=None):
     if isinstance(a, Tensor) and isinstance(b, numbers.Number) and not isinstance(b, bool):
         dt = dtypes.result_type(a, b)
         if dt is dtypes.bool_:  # bool ** True is the tensor, bool ** False all True
@@ -577,7 +587,7 @@ def _expm1(x):
 def exp2(x):
     # pow(2, x), not exp(x * ln 2): the rounded product's error grew with x (exp2(100.0)
     # was 36 float32 ulps off; PyTorch's is exact at integers)
-    return rename(pow(2.0, _to_float(x)), "Exp2Backward0", x)
+    return rename(_pow(2.0, _to_float(x)), "Exp2Backward0", x)
 
 
 @computes_in_float32
@@ -609,6 +619,7 @@ def logsigmoid(x):
     return sub(minimum(x, 0.0), log1p(exp(neg(abs(x)))))
 
 
+@iterator_layout
 def relu(x):
     """``max(x, 0)`` as PyTorch computes it: ``x < 0 ? 0 : x`` (NaN and -0.0 pass through).
 
@@ -674,6 +685,7 @@ def erfinv(x):
     return where(end, edge, y)
 
 
+@iterator_layout
 def clamp(x, min=None, max=None):  # noqa: A002
     """``x`` limited to ``[min, max]`` (``max`` wins when ``min > max``; NaN stays NaN).
 
@@ -745,6 +757,7 @@ def _to_float(x):
     return x if x.dtype.is_floating_point else cast(x, dtypes.get_default_dtype())
 
 
+@iterator_layout
 def where(condition, x=None, y=None):
     """``x`` where ``condition`` holds, else ``y`` (broadcasting, with type promotion)."""
     if x is None and y is None:
@@ -783,14 +796,17 @@ def logical_not(x):
     return eq(cast(x, dtypes.bool_), False)
 
 
+@iterator_layout
 def logical_and(a, b):
     return mul(cast(as_bool(a), dtypes.bool_), cast(as_bool(b), dtypes.bool_))
 
 
+@iterator_layout
 def logical_or(a, b):
     return maximum(cast(as_bool(a), dtypes.bool_), cast(as_bool(b), dtypes.bool_))
 
 
+@iterator_layout
 def logical_xor(a, b):
     return ne(cast(as_bool(a), dtypes.bool_), cast(as_bool(b), dtypes.bool_))
 
@@ -850,6 +866,7 @@ def nan_to_num(x, nan=0.0, posinf=None, neginf=None):
     return where(eq(x, -math.inf), neginf, x)
 
 
+@iterator_layout
 def lerp(start, end, weight):
     """``start + weight * (end - start)``; PyTorch's kernel takes one floating dtype for
     ``start``, ``end`` and a dimensioned ``weight`` (no promotion)."""
@@ -895,6 +912,7 @@ def _lerp(start, end, weight):
     return cast(add(cast(base, f64), mul(diff, coeff)), dtypes.float32)
 
 
+@iterator_layout
 @computes_in_float32
 def addcmul(x, t1, t2, *, value=1):
     # PyTorch's CPU kernel: fma(value * t1, t2, x), one rounding after the scaled t1 (in
@@ -913,6 +931,7 @@ def addcmul(x, t1, t2, *, value=1):
     return add(x, mul(scaled, t2))
 
 
+@iterator_layout
 @computes_in_float32
 def addcdiv(x, t1, t2, *, value=1):
     if _integral(t1, t2):  # (kiln divided them as floats: a float result, silently)
@@ -933,6 +952,7 @@ def _integral(*operands) -> bool:
     return bool(tensors) and dtypes.result_type(*tensors)._category <= 1
 
 
+@iterator_layout
 @computes_in_float32(round_scalars=True)
 def hypot(a, b):
     """``sqrt(a^2 + b^2)`` scaled by the larger magnitude (no overflow); an infinite side
@@ -962,6 +982,7 @@ def _bool_result(x):
     return _wrap(np.signbit(x._data))
 
 
+@iterator_layout
 def copysign(a, b):
     """``|a|`` with the sign bit of ``b`` (signed zeros included; a NaN ``b`` counts as +)."""
     a = as_operand(a, _float_dtype_for(dtypes.result_type(a, b)))
@@ -972,6 +993,7 @@ def copysign(a, b):
     return out
 
 
+@iterator_layout
 @computes_in_float32(round_scalars=True)
 def atan2(y, x):
     """The angle of ``(x, y)`` in ``[-pi, pi]``, with C's special values: signed zeros pick
@@ -1143,6 +1165,7 @@ def digamma(x):
     return where(eq(x, math.inf), math.inf, where(isnan(x), x, out))
 
 
+@iterator_layout
 def xlogy(x, y):
     """``x * log(y)``, 0 where ``x`` is 0 (unless ``y`` is NaN). (Not computed in float32
     on 16-bit floats: PyTorch's kernel rounds ``log(y)`` to the 16-bit type first.)"""
@@ -1152,6 +1175,7 @@ def xlogy(x, y):
     return where(zero, 0.0, mul(x, log(where(zero, 1.0, y))))
 
 
+@iterator_layout
 @computes_in_float32(round_scalars=True)
 def logaddexp(a, b):
     """``log(exp(a) + exp(b))`` without overflow; equal infinities give themselves."""

@@ -26,7 +26,7 @@ from .. import dtypes
 from ..autograd.tape import rename
 from ..context import is_grad_enabled
 from ..dispatch import _overlap, autocast_op, bind, constant, current_trace
-from ..memory_format import contiguous_result
+from ..memory_format import contiguous_result, index_layout, internal_overlap, writable_alias
 from ..tensor import Tensor, graph_node
 from .dims import normalize_dim
 from .elementwise import (
@@ -261,7 +261,7 @@ def getitem(x: Tensor, index) -> Tensor:
         return x
     if len(advanced) == 1:
         a, idx = advanced[0]
-        return bind(P["take"], (x, cast(idx, dtypes.int64)), {"axis": a})
+        return index_layout(bind(P["take"], (x, cast(idx, dtypes.int64)), {"axis": a}), x, idx, a)
     return _multi_take(x, advanced)
 
 
@@ -518,7 +518,8 @@ def nonzero(x: Tensor, *, as_tuple: bool = False):
     idx = np.nonzero(data)
     if as_tuple:
         return tuple(constant(i, dtypes.int64, like=x) for i in idx)
-    return constant(np.stack(idx, axis=1), dtypes.int64, like=x)
+    # (PyTorch's result is column-major: strides (1, n))
+    return constant(np.stack(idx).T, dtypes.int64, like=x)
 
 
 def nonzero_static(input: Tensor, *, size: int, fill_value: int = -1) -> Tensor:  # noqa: A002
@@ -580,8 +581,7 @@ def setitem(x: Tensor, index, value) -> None:
             x._data[np_index] = v
         except ValueError as exc:
             if not x._data.flags.writeable:
-                x._data = x._data.copy()
-                x._data[np_index] = v
+                _write_through_expanded(x, np_index, v)
             else:
                 raise RuntimeError(f"setitem: {exc} (tensor {list(x.shape)})") from None
         x._version += 1
@@ -684,6 +684,28 @@ def _numpy_index(index):
     if isinstance(index, slice) and index.step is not None and int(index.step) <= 0:
         raise ValueError("step must be greater than zero")  # (PyTorch has no negative steps)
     return index
+
+
+def _write_through_expanded(x: Tensor, np_index, value) -> None:
+    """``x[np_index] = value`` where ``x``'s array is read-only: a view of an expanded
+    tensor, which PyTorch writes through where the elements written are apart (``e[0]``
+    of ``x.expand(3, 4)`` is ``x``) and refuses where they are not (``e[:, 1]``); a
+    tensor over read-only memory gets its own copy."""
+    data = x._data
+    parts = np_index if isinstance(np_index, tuple) else (np_index,)
+    basic = all(
+        p is None or p is Ellipsis or isinstance(p, (int, np.integer, slice)) for p in parts
+    )
+    if basic and internal_overlap(data[np_index]):
+        raise RuntimeError(
+            "unsupported operation: more than one element of the written-to tensor refers to "
+            "a single memory location. Please clone() the tensor before performing the "
+            "operation."
+        )
+    alias = None if x.is_meta else writable_alias(data)
+    if alias is None:
+        x._data = alias = data.copy()
+    alias[np_index] = value
 
 
 def _refuse_overlap(data: np.ndarray, np_index, value) -> None:

@@ -18,6 +18,7 @@ from .. import dtypes, ops
 from ..context import current_trace, is_grad_enabled
 from ..creation import full
 from ..dispatch import bind, constant
+from ..memory_format import internal_overlap, writable_alias
 from ..tensor import Tensor
 from .elementwise import cast, where
 from .shape import expand, pad_axes, permute, reshape
@@ -47,8 +48,10 @@ def _no_grad_view_error(mark) -> RuntimeError:
     return RuntimeError(_NO_GRAD_VIEW.format(f"Output 0 of {mark} is a view of a view which was"))
 
 
-def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
-    """Make ``x`` hold ``new`` (same shape), keeping ``x``'s identity."""
+def assign(x: Tensor, new: Tensor, op: str, fills: bool = False) -> Tensor:
+    """Make ``x`` hold ``new`` (same shape), keeping ``x``'s identity. ``fills``: ``new`` is
+    one number everywhere (``zero_``, ``fill_(3.0)``), which PyTorch writes into an expanded
+    tensor too."""
     if "_no_grad_view" in x.__dict__ and is_grad_enabled():  # (dispatch._creation_mode)
         raise _no_grad_view_error(x._no_grad_view)
     check_leaf(x, op)
@@ -106,7 +109,18 @@ def assign(x: Tensor, new: Tensor, op: str) -> Tensor:
         np.copyto(x._data, new._data)  # a NumPy view: the base already sees the values
         if not is_grad_enabled():
             view_of = None
-    elif any(s == 0 and n > 1 for s, n in zip(x._data.strides, x._data.shape)):
+    elif (fills or not internal_overlap(x._data)) and (
+        alias := writable_alias(x._data)
+    ) is not None:  # a view of an expanded tensor (read-only in NumPy): write through it
+        if view_of is not None or (is_grad_enabled() and (x.requires_grad or new.requires_grad)):
+            raise RuntimeError(
+                f"{op}: an in-place update of an expanded tensor or of a view of one where "
+                "autograd records it is not supported: kiln cannot pass it back to the "
+                "expanded tensor's base; clone() the tensor first (or update it under "
+                "kiln.no_grad)"
+            )
+        np.copyto(alias, new._data)
+    elif internal_overlap(x._data):
         raise RuntimeError(
             f"{op}: unsupported operation: more than one element of the written-to tensor "
             "refers to a single memory location (an expanded tensor). Please clone() the "
@@ -185,7 +199,8 @@ def inplace(x: Tensor, name: str, *args, **kwargs) -> Tensor:
         node = "ZeroBackward0" if name == "zero_" else "FillBackward2"
         if isinstance(value, Tensor):
             node = "FillBackward3"
-        return assign(x, _replacing(x, expand(cast(fill, x.dtype), x.shape), node), name)
+        new = _replacing(x, expand(cast(fill, x.dtype), x.shape), node)
+        return assign(x, new, name, fills=not isinstance(value, Tensor))
     if name in ("index_add_", "index_copy_"):  # (PyTorch: no conversion of the source)
         source = kwargs.get("source", args[2] if len(args) > 2 else None)
         if isinstance(source, Tensor) and source.dtype is not x.dtype:

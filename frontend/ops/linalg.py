@@ -5,9 +5,12 @@ from __future__ import annotations
 import builtins
 from collections import namedtuple
 
+import numpy as np
+
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes
+from .. import memory_format as _mf
 from ..autograd.tape import rename
 from ..dispatch import autocast_op, autocast_pending, bind, computes_in_float32
 from ..tensor import Tensor
@@ -224,6 +227,49 @@ def einsum(equation: str, *operands) -> Tensor:
             dt = dtypes.int64 if alone else dt
             if result.dtype is not dt:
                 result = cast(result, dt)
+    return _einsum_layout(result, equation, operands)
+
+
+def _einsum_layout(result, equation, operands):
+    """``result`` laid out as PyTorch's einsum writes it (eager, one or two operands
+    without repeated labels or ``...``): a contraction's bmm has the shared output labels
+    outermost, then the others in the output's order; a sum within an operand gives C
+    order; a product without sums follows its operands permuted to the output's order
+    (TensorIterator); a permutation is a view (as kiln's)."""
+    data = result._data
+    if result._node is not None or type(data) is not np.ndarray or result.is_meta:
+        return result
+    if not 1 <= len(operands) <= 2 or result.ndim < 2 or not data.size:
+        return result
+    if not all(isinstance(x, Tensor) and type(x._data) is np.ndarray for x in operands):
+        return result
+    labels, out = _einsum_terms(equation, operands)
+    if any(len(set(t)) != len(t) or not all(isinstance(c, str) for c in t) for t in labels):
+        return result
+    shape = tuple(result.shape)
+    if len(operands) == 2 and any(c in labels[1] and c not in out for c in labels[0]):
+        shared = [c for c in out if c in labels[0] and c in labels[1]]
+        order = shared + [c for c in out if c not in shared]
+        strides = _mf._dense_strides(shape, [out.index(c) for c in order])
+    elif any(c not in out for t in labels for c in t):
+        strides = _mf._dense_strides(shape, range(len(shape)))
+    elif len(operands) == 2:
+        stand_ins = []
+        for t, x in zip(labels, operands):
+            own = x.stride()
+            stand_ins.append(
+                np.lib.stride_tricks.as_strided(
+                    np.zeros(1, np.int8),
+                    [x.shape[t.index(c)] if c in t else 1 for c in out],
+                    [own[t.index(c)] if c in t else 0 for c in out],
+                )
+            )
+        strides = _mf.iterator_strides(shape, stand_ins)
+        strides = strides or _mf._dense_strides(shape, range(len(shape)))
+    else:
+        return result
+    if result.stride() != strides and not any(np.may_share_memory(data, x._data) for x in operands):
+        result._data = _mf.strided_copy(data, strides)
     return result
 
 

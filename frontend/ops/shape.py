@@ -457,7 +457,10 @@ def repeat(x: Tensor, *sizes) -> Tensor:
     for r, d in zip(sizes, x.shape):
         target += [r, d]
     y = expand(y, target)
-    return rename(reshape(y, [r * d for r, d in zip(sizes, x.shape)]), "RepeatBackward0", x0)
+    out = reshape(y, [r * d for r, d in zip(sizes, x.shape)])
+    if type(out._data) is np.ndarray and not out._data.flags.writeable and not out.is_meta:
+        out._data = np.ascontiguousarray(out._data)  # (a copy, as PyTorch's: not x's memory)
+    return rename(out, "RepeatBackward0", x0)
 
 
 def tile(x: Tensor, dims) -> Tensor:
