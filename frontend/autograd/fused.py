@@ -348,6 +348,8 @@ def sigmoid(x: Tensor):
     the composite must run."""
     if not (isinstance(x, Tensor) and _plain_float(x) and _fast_context()):
         return None
+    if not x._data.flags.c_contiguous:  # (the composite lays the result out as PyTorch's)
+        return None
     nonneg, e, pos, out = _sigmoid_parts(x._data)
     if not (current().grad_enabled and x._requires_grad):
         return _wrap(out)
