@@ -826,3 +826,24 @@ def _repr(t: Tensor) -> str:
     if t._node is not None:
         return f"Tracer({t._node.type_str})"
     return printing.tensor_repr(t)
+
+
+def refuse_methods(cls: type, keep: set, unsupported) -> None:
+    """Give ``cls`` (a Tensor subclass whose data is a placeholder: sparse, quantized) a
+    method for each of Tensor's own callables not in ``keep`` that raises
+    ``unsupported(name)`` (the name without its underscores), so that no inherited method
+    computes on the placeholder."""
+    for name, value in list(vars(Tensor).items()):
+        if name in keep or not callable(value) or isinstance(value, (type, staticmethod)):
+            continue
+        if isinstance(value, classmethod):
+            continue
+        setattr(cls, name, _refusal(name, unsupported))
+
+
+def _refusal(name: str, unsupported):
+    def refused(self, *args, **kwargs):
+        raise unsupported(name.strip("_"))
+
+    refused.__name__ = name
+    return refused

@@ -22,7 +22,7 @@ import builtins
 import numpy as np
 
 from .. import dtypes, printing
-from ..tensor import Tensor, _wrap
+from ..tensor import Tensor, _wrap, refuse_methods
 
 
 class qscheme:  # noqa: N801 - PyTorch's name (torch.qscheme)
@@ -476,24 +476,7 @@ _KEEP = set(QuantizedTensor.__dict__) | {
 }
 
 
-def _method_refusal(name: str):
-    def refused(self, *args, **kwargs):
-        raise _unsupported(name.strip("_"))
-
-    refused.__name__ = name
-    return refused
-
-
-def _install_refusals() -> None:
-    for name, value in list(vars(Tensor).items()):
-        if name in _KEEP or not callable(value) or isinstance(value, (type, staticmethod)):
-            continue
-        if isinstance(value, classmethod):
-            continue
-        setattr(QuantizedTensor, name, _method_refusal(name))
-
-
-_install_refusals()
+refuse_methods(QuantizedTensor, _KEEP, _unsupported)
 
 
 # ---------------------------------------------------------------------- construction

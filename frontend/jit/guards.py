@@ -1065,7 +1065,7 @@ def _scheduler_steps() -> frozenset:
 
 def _is_clock(fn) -> bool:
     """Whether ``fn`` is one of the clocks (by identity: a guarded value may be unhashable,
-    ``torch.backends.cudnn`` a ``SimpleNamespace``)."""
+    a ``SimpleNamespace`` of settings)."""
     return any(fn is clock for clock in _CLOCKS)
 
 

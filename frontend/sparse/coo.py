@@ -21,7 +21,7 @@ from ..memory_format import (  # noqa: F401 - the one set of layout objects (tor
     sparse_csr,
     strided,
 )
-from ..tensor import SPARSE_SEEN, Tensor, _wrap
+from ..tensor import SPARSE_SEEN, Tensor, _wrap, refuse_methods
 
 
 def _kiln():
@@ -366,24 +366,7 @@ _KEEP = set(SparseTensor.__dict__) | {
 }
 
 
-def _refusal(name: str):
-    def refused(self, *args, **kwargs):
-        raise _unsupported(name.strip("_"))
-
-    refused.__name__ = name
-    return refused
-
-
-def _install_refusals() -> None:
-    for name, value in list(vars(Tensor).items()):
-        if name in _KEEP or not callable(value) or isinstance(value, (type, staticmethod)):
-            continue
-        if isinstance(value, classmethod):
-            continue
-        setattr(SparseTensor, name, _refusal(name))
-
-
-_install_refusals()
+refuse_methods(SparseTensor, _KEEP, _unsupported)
 
 
 def _refuse_primitives(prim, inputs, params):
