@@ -202,10 +202,33 @@ def xlog1py(input, other):  # noqa: A002
 
 def zeta(input, other):  # noqa: A002
     """Hurwitz zeta ``sum_k (k + q)^-x`` (Cephes' Euler-Maclaurin: relative error ~1e-15
-    for ``q > 0``; negative ``q`` takes more direct terms, read from the data eagerly;
-    under ``kiln.jit`` a ``q`` below -1 gives NaN rather than a wrong value)."""
+    for ``q > 0``; negative ``q`` takes more direct terms, read from the data eagerly).
+    Under ``kiln.jit`` the number of terms is fixed: a ``q`` at or below -1 (away from the
+    special values) makes the compiled call raise a RuntimeError, before it writes any
+    result, instead of giving NaN where eager mode and PyTorch give a number."""
     x, q, out = _promote_float("zeta", input, other)
+    if _m._traced(x, q):
+        _runtime_check(
+            _m.zeta64_untraceable(x, q),
+            "zeta(x, q) with q <= -1 needs a number of terms that follows q's values: under "
+            "kiln.jit it is not computed (call it outside the compiled function)",
+        )
     return ops.cast(_m.zeta64(x, q), out)
+
+
+def _runtime_check(flags, message: str) -> None:
+    """Make the compiled call raise ``RuntimeError(message)`` when any of ``flags`` (a
+    traced bool tensor) is set (the trace's runtime checks: kiln/jit/compiled.py)."""
+    from .context import current_trace
+    from .tensor import graph_node
+
+    checks = getattr(current_trace(), "runtime_checks", None)
+    if checks is None or graph_node(flags) is None:
+        return  # (a torch.func level, another interpreter: eager values, checked there)
+    flag = ops.cast(flags, dtypes.int8)
+    if flag.ndim:
+        flag = ops.amax(flag)
+    checks.append((flag._node, message))
 
 
 def _igam_prefactor(a, x):

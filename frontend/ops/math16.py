@@ -654,6 +654,17 @@ def _zeta64(x, q, terms=10):
     return s
 
 
+def zeta64_untraceable(x, q):
+    """Where ``zeta64`` under tracing gives NaN for want of terms (``q <= -1`` away from the
+    special values): a bool tensor. Eagerly the number of terms follows the data."""
+    bad_q = ops.logical_and(ops.le(q, 0.0), ops.eq(q, ops.floor(q)))
+    bad_x = ops.logical_and(ops.lt(q, 0.0), ops.ne(x, ops.floor(x)))
+    special = ops.logical_or(
+        ops.logical_or(bad_q, bad_x), ops.logical_or(ops.eq(x, 1.0), ops.lt(x, 1.0))
+    )
+    return ops.logical_and(ops.le(q, -1.0), ops.logical_not(special))
+
+
 def zeta64(x, q):
     """Hurwitz zeta with Cephes' special values: inf at ``x = 1`` and at non-positive
     integer ``q``; NaN for ``x < 1`` and for non-integer ``x`` with ``q < 0``."""
