@@ -7,12 +7,12 @@ They exist so that a script written for PyTorch runs with ``import kiln as torch
 
 from __future__ import annotations
 
-import contextvars
 import math
 import warnings
 
 from . import dtypes
 from .autograd.grad_mode import no_grad
+from .context import INFERENCE_BLOCKS, INFERENCE_EVER, INFERENCE_MODE, in_inference_mode
 
 # the math constants torch exposes (``torch.pi``, ``torch.e``, ``torch.inf``,
 # ``torch.nan``): plain Python floats, as in PyTorch
@@ -21,12 +21,14 @@ e = math.e
 inf = math.inf
 nan = math.nan
 
-_INFERENCE = contextvars.ContextVar("kiln_inference_mode", default=False)
+_INFERENCE = INFERENCE_MODE
 
 
 class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
-    """``no_grad`` that ``is_inference_mode_enabled()`` reports (kiln has no inference
-    tensors: what is made inside is an ordinary tensor)."""
+    """``no_grad`` whose results are inference tensors, as PyTorch's: ``is_inference()``
+    is True for what its ops and factories make (not for views of normal tensors), and
+    outside the block such a tensor may not be saved for backward, updated in place or
+    made to require grad (``dispatch.bind``, ``autograd.tape.record``, ``ops.inplace``)."""
 
     def __init__(self, mode: bool = True):
         self.mode = not mode
@@ -34,10 +36,15 @@ class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
 
     def __enter__(self):
         self._token = _INFERENCE.set(self.inference)
+        if self.inference:
+            INFERENCE_BLOCKS[0] += 1
+            INFERENCE_EVER[0] = True
         return super().__enter__()
 
     def __exit__(self, *exc):
         _INFERENCE.reset(self._token)
+        if self.inference:
+            INFERENCE_BLOCKS[0] -= 1
         return super().__exit__(*exc)
 
     def clone(self):
@@ -46,7 +53,7 @@ class inference_mode(no_grad):  # noqa: N801 - PyTorch's name
 
 def is_inference_mode_enabled() -> bool:
     """Whether the calling thread is inside ``inference_mode()``."""
-    return _INFERENCE.get()
+    return in_inference_mode()
 
 
 def set_num_threads(n: int) -> None:

@@ -37,6 +37,18 @@ _context: ContextVar[Context] = ContextVar("kiln_context", default=_DEFAULT)  # 
 
 current = _context.get  # the calling thread's Context (the hot path reads this once per op)
 
+# ``kiln.inference_mode``: whether this thread is inside one (a ContextVar), and, process-wide,
+# how many such blocks are open in any thread (the hot paths test this list first) and
+# whether one ever was (autograd's check for inference tensors runs only then)
+INFERENCE_MODE: ContextVar[bool] = ContextVar("kiln_inference_mode", default=False)
+INFERENCE_BLOCKS = [0]
+INFERENCE_EVER = [False]
+
+
+def in_inference_mode() -> bool:
+    """Whether the calling thread is inside ``inference_mode()`` (PyTorch's)."""
+    return bool(INFERENCE_BLOCKS[0]) and INFERENCE_MODE.get()
+
 
 def is_grad_enabled() -> bool:
     return _context.get().grad_enabled

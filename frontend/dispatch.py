@@ -29,7 +29,7 @@ from kiln.compiler.primitives import PRIMITIVES
 
 from . import dtypes
 from .autograd.tape import record
-from .context import current, current_trace, is_grad_enabled
+from .context import INFERENCE_BLOCKS, INFERENCE_MODE, current, current_trace, is_grad_enabled
 from .memory_format import cast_layout, iterated_layout, iterated_names, layout_rules
 from .tensor import Tensor, _wrap
 
@@ -129,6 +129,8 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             out._vc = inputs[0]._vc  # one version counter per storage
             if "writable_view" in prim.properties:
                 _creation_mode(ctx, prim, inputs[0], out)
+            if "_inference" in inputs[0].__dict__:  # (a view of an inference tensor is one)
+                out._inference = True
     elif top is not None:
         if prim is _MATMUL:
             _guard_autocast()
@@ -163,6 +165,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
                 out._vc = inputs[0]._vc  # one version counter per storage
                 if "writable_view" in prim.properties:
                     _creation_mode(ctx, prim, inputs[0], out)
+                if "_inference" in inputs[0].__dict__:
+                    out._inference = True
+                else:  # (``_wrap`` marks what inference_mode makes: a view of a normal
+                    out.__dict__.pop("_inference", None)  # tensor is normal)
         if start is not None:
             end = perf_counter()
             for profiler in PROFILERS:
@@ -172,6 +178,10 @@ def bind(prim, inputs, params=_EMPTY) -> Tensor:
             if x._requires_grad:
                 record(prim, inputs, params, out)
                 break
+    elif INFERENCE_BLOCKS[0] and top is None and INFERENCE_MODE.get():
+        # an inference tensor (PyTorch's), but for a view of a normal tensor
+        if not (inputs and out._vc is inputs[0]._vc) or "_inference" in inputs[0].__dict__:
+            out._inference = True
     return out
 
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import dtypes, ops, printing
 from . import memory_format as _mf
-from .context import current, current_trace
+from .context import INFERENCE_BLOCKS, INFERENCE_MODE, current, current_trace
 from .device import CPU
 from .device import device as _device_cls
 
@@ -246,6 +246,11 @@ class Tensor:
             raise RuntimeError(
                 "only Tensors of floating point and complex dtype can require gradients"
             )
+        if value and "_inference" in self.__dict__ and not INFERENCE_MODE.get():
+            raise RuntimeError(
+                "Setting requires_grad=True on inference tensor outside InferenceMode is not "
+                "allowed."
+            )
         # a compiled function checks its captured tensors' requires_grad only after this
         # epoch moved (kiln.jit's guards): every change by user code bumps it
         self._requires_grad = value
@@ -387,6 +392,8 @@ class Tensor:
     def detach(self) -> Tensor:
         out = _wrap(self._data)
         out._vc = self._vc  # one storage, one version counter (PyTorch's detach)
+        if "_inference" in self.__dict__:  # (a view of an inference tensor is one)
+            out._inference = True
         return out
 
     def detach_(self) -> Tensor:
@@ -784,6 +791,8 @@ def _wrap(data) -> Tensor:
     t.grad_fn = None
     t._retain = False
     t._vc = [0]
+    if INFERENCE_BLOCKS[0] and INFERENCE_MODE.get():  # (made inside inference_mode)
+        t._inference = True
     return t
 
 

@@ -43,13 +43,6 @@ KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
         "grad_fn object (OutputSlot); in PyTorch all outputs share the one node "
         "(frontend/autograd/function.py)",
     },
-    "autograd_mechanics_notes": {
-        "inference_mode": "a tensor made under kiln.inference_mode() reports "
-        "is_inference() False: kiln has no inference tensors (frontend/ops/surface16.py; "
-        "frontend/compat.py would mark them)",
-        "inference tensor in autograd": "an inference tensor may later require grad and "
-        "take part in autograd; PyTorch raises RuntimeError (frontend/autograd/*)",
-    },
     "complex_numbers": {
         "conj": "Tensor.conj() materializes the conjugate: is_conj() is False; PyTorch's "
         "conj() is a lazy view with the conjugate bit set (frontend/complex_tensors.py)",

@@ -43,9 +43,6 @@ TOLERANCE: dict[str, tuple[float, float]] = {}
 # author does not own or could not fix in this round; the test requires them to differ (so
 # that a fix is noticed and the entry removed) and everything else to agree.
 KNOWN_DIFFERENCES: dict[str, dict[str, str]] = {
-    "eval_confusion_matrix": {
-        "is_inference": "kiln has no inference tensors: Tensor.is_inference() is always False",
-    },
     "save_load_roundtrip": {
         "views values": "kiln.save stores each tensor's own elements: two views of one "
         "storage come back as two tensors that do not share memory",

@@ -14,7 +14,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-from ..context import current_trace
+from ..context import INFERENCE_EVER, current_trace
 from ..tensor import Tensor, _wrap
 from ..utils.hooks import RemovableHandle
 from . import grad_mode
@@ -412,6 +412,8 @@ def record(prim, inputs, params, out: Tensor) -> None:
         return
     node = out.grad_fn = _node_class_for(prim, inputs, params)(prim, params, inputs)
     out._requires_grad = True
+    if INFERENCE_EVER[0]:
+        _refuse_saved_inference(node, inputs, out)
     if dtype._category == 2 and prim.name in _RESULT_RULES:
         save_result(node, out)  # the result is saved (and packed), not the inputs
     elif saved_hooks_active and prim.vjp_reads_inputs:
@@ -424,6 +426,28 @@ def record(prim, inputs, params, out: Tensor) -> None:
         # An in-place update of this view must also rewrite its base's history
         # (kiln.ops.inplace.assign), as PyTorch's CopySlices does.
         out._view_of = (inputs[0], prim.name, params)
+
+
+_SAVED_INFERENCE = (
+    "Inference tensors cannot be saved for backward. Please do not use Tensors created in "
+    "inference mode in computation tracked by autograd. To work around this, you can make a "
+    "clone to get a normal tensor and use it in autograd, or use `torch.no_grad()` instead "
+    "of `torch.inference_mode()`."
+)
+
+
+def _refuse_saved_inference(node, inputs, out) -> None:
+    """PyTorch's error for an inference tensor (made inside ``inference_mode``) that a
+    recorded op keeps for its backward: an input its rule reads (``node.versions``), or
+    every input of an op that keeps them all (a fused ``linear``)."""
+    keeps_all = node.prim in _KEEPS_INPUTS
+    for i, x in enumerate(inputs):
+        if "_inference" in x.__dict__ and (
+            keeps_all or (node.versions is not None and node.versions[i] is not None)
+        ):
+            out.grad_fn = None
+            out._requires_grad = False
+            raise RuntimeError(_SAVED_INFERENCE)
 
 
 # Primitives whose gradient PyTorch computes from the result, which it saves (not the

@@ -15,7 +15,7 @@ import numpy as np
 from kiln.compiler.primitives import PRIMITIVES as P
 
 from .. import dtypes, ops
-from ..context import current_trace, is_grad_enabled
+from ..context import current_trace, in_inference_mode, is_grad_enabled
 from ..creation import full
 from ..dispatch import bind, constant
 from ..memory_format import internal_overlap, writable_alias
@@ -54,6 +54,12 @@ def assign(x: Tensor, new: Tensor, op: str, fills: bool = False) -> Tensor:
     tensor too."""
     if "_no_grad_view" in x.__dict__ and is_grad_enabled():  # (dispatch._creation_mode)
         raise _no_grad_view_error(x._no_grad_view)
+    if "_inference" in x.__dict__ and not in_inference_mode():
+        raise RuntimeError(
+            "Inplace update to inference tensor outside InferenceMode is not allowed.You can "
+            "make a clone to get a normal tensor before doing inplace update.See "
+            "https://github.com/pytorch/rfcs/pull/17 for more details."
+        )
     check_leaf(x, op)
     if tuple(new.shape) != tuple(x.shape):
         raise RuntimeError(

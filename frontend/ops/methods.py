@@ -812,7 +812,7 @@ def _install_surface16() -> None:
     Tensor.as_strided_ = _as_strided_
     Tensor.new = _new
     Tensor.new_empty_strided = _new_empty_strided
-    Tensor.is_inference = lambda self: False  # kiln has no inference tensors
+    Tensor.is_inference = lambda self: "_inference" in self.__dict__  # (inference_mode's)
     Tensor.is_cpu = property(lambda self: self.device.type == "cpu")
     Tensor.get_device = _get_device
     Tensor.data_ptr = _data_ptr

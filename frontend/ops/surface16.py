@@ -473,8 +473,8 @@ def is_nonzero(x: Tensor) -> bool:
 
 
 def is_inference(x: Tensor) -> bool:
-    """False: kiln has no inference tensors (what ``inference_mode`` makes is ordinary)."""
-    return False
+    """Whether ``x`` was made inside ``inference_mode`` (PyTorch's inference tensor)."""
+    return "_inference" in x.__dict__
 
 
 def is_signed(x: Tensor) -> bool:
