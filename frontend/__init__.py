@@ -121,6 +121,7 @@ from .jit.control_flow import cond  # noqa: E402
 from .jit.function import trace as _trace_graph  # noqa: E402
 from .jit.torch_compile import compile  # noqa: E402, A004  (torch.compile)
 from .lowrank import pca_lowrank, svd_lowrank  # noqa: E402
+from .memory_errors import OutOfMemoryError  # noqa: E402  (torch.OutOfMemoryError)
 from .memory_format import (  # noqa: E402
     channels_last,
     channels_last_3d,

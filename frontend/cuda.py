@@ -28,6 +28,7 @@ from kiln.compiler.compile_cuda import run_primitive
 from kiln.runtime import cuda as _runtime
 
 from . import dispatch, dtypes
+from . import memory_errors as _memory_errors
 from .cuda_streams import (  # noqa: F401 (torch.cuda's names)
     Event,
     Stream,
@@ -367,8 +368,7 @@ def utilization(device=None) -> int:
     return int(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
 
 
-class OutOfMemoryError(RuntimeError):
-    """PyTorch's ``torch.cuda.OutOfMemoryError`` (a RuntimeError), for ``except`` clauses."""
+OutOfMemoryError = _memory_errors.OutOfMemoryError  # (also kiln.OutOfMemoryError)
 
 
 class _Nvtx:

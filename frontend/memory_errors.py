@@ -22,9 +22,17 @@ import math
 
 import numpy as np
 
-__all__ = ["allocating", "filled", "out_of_memory", "size_overflow"]
+__all__ = ["OutOfMemoryError", "allocating", "filled", "out_of_memory", "size_overflow"]
 
 _MAX_BYTES = 2**63 - 1
+
+
+class OutOfMemoryError(RuntimeError):
+    """PyTorch's ``torch.OutOfMemoryError`` (``torch.cuda.OutOfMemoryError`` is the same
+    class), a RuntimeError, for ``except`` clauses."""
+
+
+OutOfMemoryError.__module__ = "kiln"
 
 
 def out_of_memory(nbytes: int | None, error: BaseException | None = None) -> RuntimeError:

@@ -779,6 +779,16 @@ def _bernoulli_method(self, p=None, *, generator=None):
     return ops.cast(ops.lt(u, float(p)), self.dtype)
 
 
+def _tile_method(self, *dims):
+    """``x.tile(2, 1)`` or ``x.tile((2, 1))``: the method takes the repetitions spread out
+    too, as PyTorch's (``torch.tile`` itself takes one sequence)."""
+    if not dims:
+        raise TypeError('tile() missing 1 required positional arguments: "dims"')
+    if len(dims) == 1 and not isinstance(dims[0], int):
+        dims = dims[0]
+    return ops.tile(self, dims)
+
+
 def _multinomial_method(self, num_samples, replacement=False, *, generator=None):
     return ops.multinomial(self, num_samples, replacement, generator=generator)
 
@@ -826,6 +836,7 @@ def _install_surface16() -> None:
     Tensor.geometric_ = _geometric_
     Tensor.bernoulli = _bernoulli_method
     Tensor.multinomial = _multinomial_method
+    Tensor.tile = _tile_method
     Tensor.__dlpack__ = _dlpack
     Tensor.__dlpack_device__ = _dlpack_device
 
