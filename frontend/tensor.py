@@ -837,6 +837,69 @@ def _repr(t: Tensor) -> str:
     return printing.tensor_repr(t)
 
 
+class PlaceholderAttributeError(NotImplementedError, AttributeError):
+    """A read of a ``NoValues`` placeholder's attribute: PyTorch's NotImplementedError, and
+    an AttributeError too, so that ``getattr(x._data, "base", None)`` and ``hasattr``
+    probes see no such attribute."""
+
+
+class NoValues:
+    """The ``_data`` of a Tensor subclass that holds no dense values (sparse, quantized):
+    its shape and NumPy dtype, nothing readable. NumPy's conversion (``np.asarray(x._data)``,
+    which a dense code path uses to read a tensor's values), a ufunc, an array function, an
+    index or any other attribute raises ``unsupported(op)`` (PyTorch's "not implemented for
+    'SparseCPU'/'QuantizedCPU'" error) instead of computing with made-up values (an
+    ``ndarray`` subclass let ``np.asarray`` through: ``unique_consecutive`` of a sparse
+    tensor returned NaN). ``array_op``: the op named when converted to an array."""
+
+    __slots__ = ("shape", "dtype", "_unsupported", "_array_op")
+
+    def __init__(self, shape, dtype, unsupported, array_op: str = "reading the values"):
+        self.shape = tuple(shape)
+        self.dtype = dtype
+        self._unsupported = unsupported
+        self._array_op = array_op
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def itemsize(self) -> int:
+        return self.dtype.itemsize
+
+    @property
+    def nbytes(self) -> int:
+        return self.size * self.itemsize
+
+    def __len__(self) -> int:
+        if not self.shape:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __array__(self, dtype=None, copy=None):
+        raise self._unsupported(self._array_op)
+
+    def __getattr__(self, name):  # (strides, flags, any array method: no values to give)
+        error = self._unsupported(f"reading the values ({name})")
+        raise PlaceholderAttributeError(*error.args)
+
+    def _refused(self, *args, **kwargs):
+        raise self._unsupported("reading the values")
+
+    __getitem__ = __iter__ = __float__ = __int__ = __bool__ = __index__ = _refused
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        raise self._unsupported(getattr(ufunc, "__name__", "ufunc"))
+
+    def __array_function__(self, func, types, args, kwargs):
+        raise self._unsupported(getattr(func, "__name__", "function"))
+
+
 def refuse_methods(cls: type, keep: set, unsupported) -> None:
     """Give ``cls`` (a Tensor subclass whose data is a placeholder: sparse, quantized) a
     method for each of Tensor's own callables not in ``keep`` that raises

@@ -22,7 +22,7 @@ import builtins
 import numpy as np
 
 from .. import dtypes, printing
-from ..tensor import Tensor, _wrap, refuse_methods
+from ..tensor import NoValues, Tensor, _wrap, refuse_methods
 
 
 class qscheme:  # noqa: N801 - PyTorch's name (torch.qscheme)
@@ -143,61 +143,6 @@ def quantize_array(values: np.ndarray, scale, zero_point, dt, per_channel=False)
     if nan.any():
         out[nan] = high if dt is not dtypes.qint32 else low
     return out.astype(storage(dt)).reshape(values.shape)
-
-
-class _QuantizedValues:
-    """A quantized tensor's ``_data``: its shape and storage dtype, no readable values.
-    Every read (NumPy's conversion, a ufunc, an array function, an attribute) raises
-    PyTorch's "not implemented for 'QuantizedCPU'" error, so a dense code path never
-    computes with the integers as if they were the values."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape, npdtype):
-        self.shape = tuple(shape)
-        self.dtype = npdtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * self.itemsize
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
-
-    def __array__(self, dtype=None, copy=None):
-        raise _unsupported("_to_dense (reading the values)")
-
-    def __getattr__(self, name):
-        raise _MissingAttribute(*_unsupported(f"reading the values ({name})").args)
-
-    def _refused(self, *args, **kwargs):
-        raise _unsupported("reading the values")
-
-    __getitem__ = __iter__ = __float__ = __int__ = __bool__ = __index__ = _refused
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        raise _unsupported(getattr(ufunc, "__name__", "ufunc"))
-
-    def __array_function__(self, func, types, args, kwargs):
-        raise _unsupported(getattr(func, "__name__", "function"))
-
-
-class _MissingAttribute(NotImplementedError, AttributeError):
-    """An unsupported read of the placeholder; an AttributeError too for ``hasattr``."""
 
 
 # ---------------------------------------------------------------------- the tensor
@@ -482,7 +427,9 @@ refuse_methods(QuantizedTensor, _KEEP, _unsupported)
 # ---------------------------------------------------------------------- construction
 def _make(ints: np.ndarray, dt, scheme: qscheme, quantizer: tuple) -> QuantizedTensor:
     t = _wrap(np.zeros(0))
-    t._data = _QuantizedValues(ints.shape, ints.dtype)
+    # (its _data: the shape and storage dtype, no readable values: a dense code path
+    # never computes with the integers as if they were the values)
+    t._data = NoValues(ints.shape, ints.dtype, _unsupported, "_to_dense (reading the values)")
     t.__class__ = QuantizedTensor
     t._q_int = ints
     t._q_dtype = dt

@@ -21,7 +21,7 @@ from ..memory_format import (  # noqa: F401 - the one set of layout objects (tor
     sparse_csr,
     strided,
 )
-from ..tensor import SPARSE_SEEN, Tensor, _wrap, refuse_methods
+from ..tensor import SPARSE_SEEN, NoValues, Tensor, _wrap, refuse_methods
 
 
 def _kiln():
@@ -402,66 +402,9 @@ _LIVE = [0]  # sparse tensors alive (each made by _make, each counted down by __
 
 
 # ---------------------------------------------------------------------- construction
-class _NoValues:
-    """A sparse tensor's ``_data``: its shape and dtype, no values. Not an array: NumPy's
-    conversion (``np.asarray(x._data)``, which a dense code path uses to read a tensor's
-    values) and every other read raise PyTorch's "not implemented for 'SparseCPU'" error
-    instead of computing with made-up values (an ``ndarray`` subclass let ``np.asarray``
-    through: ``unique_consecutive`` of a sparse tensor returned NaN)."""
-
-    __slots__ = ("shape", "dtype")
-
-    def __init__(self, shape, dtype):
-        self.shape = tuple(shape)
-        self.dtype = dtype
-
-    @property
-    def ndim(self) -> int:
-        return len(self.shape)
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
-
-    @property
-    def itemsize(self) -> int:
-        return self.dtype.itemsize
-
-    @property
-    def nbytes(self) -> int:
-        return self.size * self.itemsize
-
-    def __len__(self) -> int:
-        if not self.shape:
-            raise TypeError("len() of a 0-d tensor")
-        return self.shape[0]
-
-    def __array__(self, dtype=None, copy=None):
-        raise _unsupported("reading the values")
-
-    def __getattr__(self, name):  # (strides, flags, any array method: no values to give)
-        error = _unsupported(f"reading the values ({name})")
-        raise _MissingAttribute(*error.args)
-
-    def _refused(self, *args, **kwargs):
-        raise _unsupported("reading the values")
-
-    __getitem__ = __iter__ = __float__ = __int__ = __bool__ = __index__ = _refused
-
-    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
-        raise _unsupported(getattr(ufunc, "__name__", "ufunc"))
-
-    def __array_function__(self, func, types, args, kwargs):
-        raise _unsupported(getattr(func, "__name__", "function"))
-
-
-class _MissingAttribute(NotImplementedError, AttributeError):
-    """PyTorch's class for a read of a placeholder attribute; an AttributeError too, so that
-    ``getattr(x._data, "base", None)`` and ``hasattr`` probes see no such attribute."""
-
-
-def _placeholder(shape, dtype) -> _NoValues:
-    return _NoValues(shape, dtype.np)
+def _placeholder(shape, dtype) -> NoValues:
+    """A sparse tensor's ``_data``: its shape and dtype, no values (``tensor.NoValues``)."""
+    return NoValues(shape, dtype.np, _unsupported)
 
 
 def _make(indices: np.ndarray, values: Tensor, shape, coalesced: bool) -> SparseTensor:
