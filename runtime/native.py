@@ -484,30 +484,22 @@ def _compile_entry(layouts: str, sizes: int) -> bytes:
     return payload
 
 
-def _shared_entry_ir(layouts: str, sizes: int) -> str:
-    """The shared entry of ``layouts`` and ``sizes`` as IR text (quick pipeline): a
-    CPython ``METH_FASTCALL`` function ``PyObject *f(PyObject *self, PyObject *const
-    *args, Py_ssize_t nargs)`` running the whole loop of the kernel (chunk 0 of 1) with
-    the GIL held; ``self`` is ``(numpy.ndarray, None, TypeError, the kernel's address, its
-    name)``, read at the items' offsets in a ``PyTupleObject``.
+# where a PyTupleObject's items start, in pointers (after ob_refcnt, ob_type, ob_size)
+_TUPLE_ITEMS = 3
+_ARRAY_FLAGS = 64  # (where a PyArrayObject's flags are, in bytes)
 
-    It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
-    SystemError), an argument that is not a NumPy array (its type is not ``ndarray`` nor a
-    subtype) or a C-layout one that is not C-contiguous (TypeError, naming the kernel and
-    the argument). As ``compiler/codegen/native.py``'s per-kernel ``_python_entry``, it
-    needs nothing but CPython's C functions, so that a bundle (a shared library) holds it."""
-    items = 3  # (where a PyTupleObject's items start, in pointers)
+
+def entry_arguments_ir(layouts: str, sizes: int, refusal) -> tuple[list[str], list[str]]:
+    """The checks a kernel's CPython entry makes, as IR lines from its ``entry:`` block on:
+    the argument count (a wrong one returns NULL: Python raises SystemError), each array's
+    type (``numpy.ndarray``, from the entry's ``self`` tuple, or a subtype) and, for a
+    ``"C"`` layout, its C-contiguity, then the sizes read as ``i64``. ``refusal(k)``: the
+    lines that set the error for argument ``k`` before the entry returns NULL. Returns the
+    lines and the kernel's arguments (arrays, sizes, then chunk 0 of 1). Shared by the
+    per-argument-layout entries (``_shared_entry_ir``) and a kernel's own
+    (``compiler/codegen/native.py``'s ``_python_entry``)."""
     arrays = len(layouts)
-    name = _entry_name(layouts, sizes)
-    text = "kiln: native kernel %U: argument %d is not a C-contiguous array"
-    size = len(text) + 1
     lines = [
-        QUICK_MARK.rstrip("\n"),
-        f'@"{name}_message" = private constant [{size} x i8] c"{text}\\00"',
-        # (``optnone``: a straight line of checks; optimized, it costs LLVM more than a
-        # few nanoseconds a call are worth)
-        f'define i8* @"{name}"(i8* %self, i8** %args, i64 %nargs) noinline optnone',
-        "{",
         "entry:",
         f"  %count = icmp eq i64 %nargs, {arrays + sizes}",
         "  br i1 %count, label %call, label %wrong",
@@ -515,7 +507,7 @@ def _shared_entry_ir(layouts: str, sizes: int) -> str:
         "  ret i8* null",
         "call:",
         "  %items = bitcast i8* %self to i8**",
-        f"  %ndarray_at = getelementptr i8*, i8** %items, i64 {items}",
+        f"  %ndarray_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS}",
         "  %ndarray = load i8*, i8** %ndarray_at",
     ]
     for k in range(arrays):
@@ -532,19 +524,13 @@ def _shared_entry_ir(layouts: str, sizes: int) -> str:
             f"  %issub{k} = icmp ne i32 %sub{k}, 0",
             f"  br i1 %issub{k}, label %array{k}, label %refused{k}",
             f"refused{k}:",
-            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {items + 2}",
-            f"  %error{k} = load i8*, i8** %error_at{k}",
-            f"  %name_at{k} = getelementptr i8*, i8** %items, i64 {items + 4}",
-            f"  %name{k} = load i8*, i8** %name_at{k}",
-            f'  %text{k} = bitcast [{size} x i8]* @"{name}_message" to i8*',
-            f'  %ignored{k} = call i8* (i8*, i8*, ...) @"PyErr_Format"(i8* %error{k}, '
-            f"i8* %text{k}, i8* %name{k}, i32 {k})",
+            *refusal(k),
             "  ret i8* null",
             f"array{k}:",
         ]
-        if layouts[k] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags (at 64)
+        if layouts[k] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags
             lines += [
-                f"  %fp{k} = getelementptr i8, i8* %a{k}, i64 64",
+                f"  %fp{k} = getelementptr i8, i8* %a{k}, i64 {_ARRAY_FLAGS}",
                 f"  %fc{k} = bitcast i8* %fp{k} to i32*",
                 f"  %flags{k} = load i32, i32* %fc{k}",
                 f"  %cbit{k} = and i32 %flags{k}, 1",
@@ -561,14 +547,55 @@ def _shared_entry_ir(layouts: str, sizes: int) -> str:
         ]
         values.append(f"i64 %size{k}")
     values += ["i64 0", "i64 1"]
+    return lines, values
+
+
+def _shared_entry_ir(layouts: str, sizes: int) -> str:
+    """The shared entry of ``layouts`` and ``sizes`` as IR text (quick pipeline): a
+    CPython ``METH_FASTCALL`` function ``PyObject *f(PyObject *self, PyObject *const
+    *args, Py_ssize_t nargs)`` running the whole loop of the kernel (chunk 0 of 1) with
+    the GIL held; ``self`` is ``(numpy.ndarray, None, TypeError, the kernel's address, its
+    name)``, read at the items' offsets in a ``PyTupleObject``.
+
+    It refuses what the kernel cannot read: a wrong argument count (NULL: Python raises
+    SystemError), an argument that is not a NumPy array (its type is not ``ndarray`` nor a
+    subtype) or a C-layout one that is not C-contiguous (TypeError, naming the kernel and
+    the argument). As ``compiler/codegen/native.py``'s per-kernel ``_python_entry``, it
+    needs nothing but CPython's C functions, so that a bundle (a shared library) holds it."""
+    arrays = len(layouts)
+    name = _entry_name(layouts, sizes)
+    text = "kiln: native kernel %U: argument %d is not a C-contiguous array"
+    size = len(text) + 1
+
+    def refusal(k: int) -> list[str]:  # (TypeError naming the kernel and the argument)
+        return [
+            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 2}",
+            f"  %error{k} = load i8*, i8** %error_at{k}",
+            f"  %name_at{k} = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 4}",
+            f"  %name{k} = load i8*, i8** %name_at{k}",
+            f'  %text{k} = bitcast [{size} x i8]* @"{name}_message" to i8*',
+            f'  %ignored{k} = call i8* (i8*, i8*, ...) @"PyErr_Format"(i8* %error{k}, '
+            f"i8* %text{k}, i8* %name{k}, i32 {k})",
+        ]
+
+    checks, values = entry_arguments_ir(layouts, sizes, refusal)
+    lines = [
+        QUICK_MARK.rstrip("\n"),
+        f'@"{name}_message" = private constant [{size} x i8] c"{text}\\00"',
+        # (``optnone``: a straight line of checks; optimized, it costs LLVM more than a
+        # few nanoseconds a call are worth)
+        f'define i8* @"{name}"(i8* %self, i8** %args, i64 %nargs) noinline optnone',
+        "{",
+        *checks,
+    ]
     signature = ", ".join(["i8*"] * arrays + ["i64"] * (sizes + 2))
     lines += [
-        f"  %address_at = getelementptr i8*, i8** %items, i64 {items + 3}",
+        f"  %address_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 3}",
         "  %address = load i8*, i8** %address_at",
         '  %pointer = call i8* @"PyLong_AsVoidPtr"(i8* %address)',
         f"  %kernel = bitcast i8* %pointer to void ({signature})*",
         f"  call void %kernel({', '.join(values)})",
-        f"  %none_at = getelementptr i8*, i8** %items, i64 {items + 1}",
+        f"  %none_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 1}",
         "  %none = load i8*, i8** %none_at",
         '  call void @"Py_IncRef"(i8* %none)',
         "  ret i8* %none",

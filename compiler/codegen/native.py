@@ -58,14 +58,12 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from ...runtime.native import QUICK_MARK
+from ...runtime.native import _TUPLE_ITEMS, QUICK_MARK, entry_arguments_ir
 
 # Bump when the IR this module writes for the same source changes (part of the cache key).
 VERSION = "2"
 
 _DATA_OFFSET, _STRIDES_OFFSET, _FLAGS_OFFSET = 16, 40, 64
-# where a PyTupleObject's items start, in pointers (after ob_refcnt, ob_type, ob_size)
-_TUPLE_ITEMS = 3
 
 
 class Unsupported(Exception):
@@ -181,7 +179,21 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
     written directly (the same for every kernel of a signature but for the names):
     building it with ``llvmlite.ir`` and printing it took about as long as the kernel.
     """
-    arrays = len(signature)
+    messages = []
+
+    def refusal(k: int) -> list[str]:  # (TypeError naming the kernel's argument)
+        text = f"kiln: native kernel {symbol}: argument {k} is not a C-contiguous array"
+        size = len(text) + 1
+        messages.append(f'@"kiln_message{k}" = private constant [{size} x i8] c"{text}\\00"')
+        return [
+            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 2}",
+            f"  %error{k} = load i8*, i8** %error_at{k}",
+            f'  %text{k} = bitcast [{size} x i8]* @"kiln_message{k}" to i8*',
+            f'  call void @"PyErr_SetString"(i8* %error{k}, i8* %text{k})',
+        ]
+
+    layouts = "".join(layout for _, _, layout in signature)
+    checks, values = entry_arguments_ir(layouts, sizes, refusal)
     lines = [
         # (``optnone``: LLVM's O3 pipeline and instruction selection cost this straight
         # line of checks as much as a small kernel's loop, a fifth of a cold compile's
@@ -189,60 +201,8 @@ def _python_entry(symbol: str, signature, sizes: int) -> str:
         # call. The kernel itself, ``noinline``, compiles to the same code either way)
         f'define i8* @"{symbol}_py"(i8* %self, i8** %args, i64 %nargs) noinline optnone',
         "{",
-        "entry:",
-        f"  %count = icmp eq i64 %nargs, {arrays + sizes}",
-        "  br i1 %count, label %call, label %wrong",
-        "wrong:",
-        "  ret i8* null",
-        "call:",
-        "  %items = bitcast i8* %self to i8**",
-        f"  %ndarray_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS}",
-        "  %ndarray = load i8*, i8** %ndarray_at",
+        *checks,
     ]
-    messages = []
-    for k in range(arrays):
-        text = f"kiln: native kernel {symbol}: argument {k} is not a C-contiguous array"
-        size = len(text) + 1
-        messages.append(f'@"kiln_message{k}" = private constant [{size} x i8] c"{text}\\00"')
-        lines += [
-            f"  %p{k} = getelementptr i8*, i8** %args, i64 {k}",
-            f"  %a{k} = load i8*, i8** %p{k}",
-            f"  %tp{k} = getelementptr i8, i8* %a{k}, i64 8",
-            f"  %tc{k} = bitcast i8* %tp{k} to i8**",
-            f"  %t{k} = load i8*, i8** %tc{k}",
-            f"  %exact{k} = icmp eq i8* %t{k}, %ndarray",
-            f"  br i1 %exact{k}, label %array{k}, label %subtype{k}",
-            f"subtype{k}:",
-            f'  %sub{k} = call i32 @"PyType_IsSubtype"(i8* %t{k}, i8* %ndarray)',
-            f"  %issub{k} = icmp ne i32 %sub{k}, 0",
-            f"  br i1 %issub{k}, label %array{k}, label %refused{k}",
-            f"refused{k}:",
-            f"  %error_at{k} = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 2}",
-            f"  %error{k} = load i8*, i8** %error_at{k}",
-            f'  %text{k} = bitcast [{size} x i8]* @"kiln_message{k}" to i8*',
-            f'  call void @"PyErr_SetString"(i8* %error{k}, i8* %text{k})',
-            "  ret i8* null",
-            f"array{k}:",
-        ]
-        if signature[k][2] == "C":  # NPY_ARRAY_C_CONTIGUOUS in PyArrayObject's flags
-            lines += [
-                f"  %fp{k} = getelementptr i8, i8* %a{k}, i64 {_FLAGS_OFFSET}",
-                f"  %fc{k} = bitcast i8* %fp{k} to i32*",
-                f"  %flags{k} = load i32, i32* %fc{k}",
-                f"  %cbit{k} = and i32 %flags{k}, 1",
-                f"  %contiguous{k} = icmp ne i32 %cbit{k}, 0",
-                f"  br i1 %contiguous{k}, label %checked{k}, label %refused{k}",
-                f"checked{k}:",
-            ]
-    values = [f"i8* %a{k}" for k in range(arrays)]
-    for k in range(sizes):
-        lines += [
-            f"  %sp{k} = getelementptr i8*, i8** %args, i64 {arrays + k}",
-            f"  %so{k} = load i8*, i8** %sp{k}",
-            f'  %size{k} = call i64 @"PyLong_AsSsize_t"(i8* %so{k})',
-        ]
-        values.append(f"i64 %size{k}")
-    values += ["i64 0", "i64 1"]
     lines += [
         f'  call void @"{symbol}"({", ".join(values)})',
         f"  %none_at = getelementptr i8*, i8** %items, i64 {_TUPLE_ITEMS + 1}",
