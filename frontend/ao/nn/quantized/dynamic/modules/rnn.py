@@ -15,6 +15,7 @@ from collections import OrderedDict
 import numpy as np
 
 import kiln
+from kiln.nn import rnn as _float_rnn
 from kiln.nn.module import Module
 
 from ..kernels import linear_dynamic
@@ -104,19 +105,8 @@ class RNNBase(Module):
     def _get_name(self) -> str:
         return f"DynamicQuantized{self.mode}"
 
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.num_layers != 1:
-            s += f", num_layers={self.num_layers}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        if self.batch_first is not False:
-            s += f", batch_first={self.batch_first}"
-        if self.dropout != 0:
-            s += f", dropout={self.dropout}"
-        if self.bidirectional is not False:
-            s += f", bidirectional={self.bidirectional}"
-        return s
+    proj_size = 0  # (refused at conversion: ``from_float``)
+    extra_repr = _float_rnn.RNNBase.extra_repr  # (the float layer's, proj_size 0)
 
     def __repr__(self) -> str:  # (PyTorch's repr leaves out the packed parameters)
         return f"{self._get_name()}({self.extra_repr()})"
@@ -328,14 +318,7 @@ class RNNCellBase(Module):
     def _get_name(self) -> str:
         return f"DynamicQuantized{self._FLOAT_NAME}"
 
-    def extra_repr(self) -> str:
-        s = f"{self.input_size}, {self.hidden_size}"
-        if self.bias is not True:
-            s += f", bias={self.bias}"
-        nonlinearity = self.__dict__.get("nonlinearity", "tanh")
-        if nonlinearity != "tanh":
-            s += f", nonlinearity={nonlinearity}"
-        return s
+    extra_repr = _float_rnn.RNNCellBase.extra_repr  # (the float cell's)
 
     def _linear(self, x: np.ndarray, packed) -> np.ndarray:
         weight, bias = packed
